@@ -1,0 +1,41 @@
+# Shipyard: `make up` runs it locally, `make test` runs the whole suite.
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed
+
+.PHONY: up test test-unit test-integration lint typecheck protos bench clean
+
+$(STAMP): pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	touch $(STAMP)
+
+## up: install, then run Shipyard locally until Ctrl-C (data in ./.shipyard)
+up: $(STAMP)
+	$(BIN)/shipyard up $(ARGS)
+
+## test: install what the tests need (packages, Chromium), then run the whole suite
+test: $(STAMP)
+	bash tools/install-test-deps.sh
+	$(BIN)/ruff check .
+	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+test-unit: $(STAMP)
+	$(BIN)/python -m pytest services tests/kit tests/contracts $(PYTEST_ARGS)
+
+lint: $(STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/mypy src services
+
+## protos: regenerate src/shipyard/contracts from proto/
+protos: $(STAMP)
+	$(BIN)/python tools/gen_protos.py
+
+## bench: whole-path event rate and gateway call rate beside raw NATS and gRPC references
+bench: $(STAMP)
+	$(BIN)/python -m bench
+
+clean:
+	rm -rf $(VENV) .pytest_cache .ruff_cache .mypy_cache

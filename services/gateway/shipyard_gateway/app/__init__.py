@@ -1,0 +1,1 @@
+"""The gateway's use cases; they take ports, never adapters."""

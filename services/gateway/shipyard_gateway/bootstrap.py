@@ -1,0 +1,79 @@
+"""Wires the gateway: identity store, channels to the services, the gRPC and HTTP edges."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+from pathlib import Path
+
+from aiohttp import web
+
+from shipyard.contracts.gateway.v1 import gateway_pb2
+from shipyard.contracts.lineage.v1 import lineage_pb2
+from shipyard.contracts.repo.v1 import projects_pb2
+from shipyard.kit.service import Runtime
+from shipyard_gateway.adapters.backends import Backends
+from shipyard_gateway.adapters.store import COLLECTIONS, StoredDirectoryFactory
+from shipyard_gateway.app.identity import Identity
+from shipyard_gateway.entrypoints.api import PublicApi, remote_routes
+from shipyard_gateway.entrypoints.grpc_edge import PublicHandler
+from shipyard_gateway.entrypoints.http import HttpEdge
+from shipyard_gateway.entrypoints.local_api import local_routes
+
+log = logging.getLogger(__name__)
+
+PUBLIC_SERVICES = [
+    projects_pb2.DESCRIPTOR.services_by_name["ProjectService"],
+    lineage_pb2.DESCRIPTOR.services_by_name["LineageService"],
+    *gateway_pb2.DESCRIPTOR.services_by_name.values(),
+]
+
+
+def write_secret(path: Path, secret: str) -> None:
+    """Write a secret readable by its owner only."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as out:
+        out.write(secret + "\n")
+
+
+async def wire(runtime: Runtime) -> None:
+    """Register the public API on the gRPC server and start the HTTP edge with the service."""
+    settings = runtime.settings
+    identity = Identity(StoredDirectoryFactory(runtime.store))
+    admin_token = await identity.ensure_admin()
+    if admin_token is not None and settings.admin_token_file is not None:
+        write_secret(settings.admin_token_file, admin_token)
+        log.info("created the first admin; token written to %s", settings.admin_token_file)
+    backends = Backends.connect({"repo-svc": settings.repo_addr, "run-svc": settings.run_addr,
+                                 "serving-svc": settings.serving_addr, "lineage-svc": settings.lineage_addr})
+    routes = [*remote_routes("repo-svc", backends.channel("repo-svc"), PUBLIC_SERVICES[0]),
+              *remote_routes("lineage-svc", backends.channel("lineage-svc"), PUBLIC_SERVICES[1]),
+              *local_routes(identity, backends, runtime.bus)]
+    api = PublicApi(identity, routes)
+    runtime.server.add_generic_rpc_handlers([PublicHandler(api, runtime.bus)])
+    runtime.service_names.extend(s.full_name for s in PUBLIC_SERVICES)
+    runtime.ready_checks.append(lambda: backends.all_healthy)
+    runtime.tasks.append(backends.watch)
+
+    async def serve_http() -> None:
+        runner = web.AppRunner(HttpEdge(api, backends, runtime.bus).app(), access_log=None)
+        await runner.setup()
+        host, _, port = settings.http_listen.rpartition(":")
+        await web.TCPSite(runner, host or "127.0.0.1", int(port)).start()
+        log.info("console and JSON API on http://%s", settings.http_listen)
+        try:
+            await _forever()
+        finally:
+            await runner.cleanup()
+            await backends.close()
+
+    runtime.tasks.append(serve_http)
+
+
+async def _forever() -> None:
+    await asyncio.Event().wait()
+
+
+__all__ = ["COLLECTIONS", "wire"]

@@ -1,0 +1,41 @@
+"""Which roles may call which public method (the coarse check at the gateway).
+
+Resource-level rules (only a project's owner or an operator may delete it) are the owning
+service's, which gets the caller with every forwarded call.
+"""
+
+from __future__ import annotations
+
+from shipyard.kit.errors import PermissionDenied
+from shipyard.kit.grpcio import Caller
+
+ANY = frozenset({"operator", "data-scientist", "ml-engineer", "production-engineer"})
+DEVELOPERS = frozenset({"operator", "data-scientist", "ml-engineer"})
+OPERATORS = frozenset({"operator"})
+
+POLICY: dict[str, frozenset[str]] = {
+    "/shipyard.repo.v1.ProjectService/CreateProject": DEVELOPERS,
+    "/shipyard.repo.v1.ProjectService/GetProject": ANY,
+    "/shipyard.repo.v1.ProjectService/ListProjects": ANY,
+    "/shipyard.repo.v1.ProjectService/UpdateProject": DEVELOPERS,
+    "/shipyard.repo.v1.ProjectService/DeleteProject": DEVELOPERS,
+    "/shipyard.lineage.v1.LineageService/ListActivity": ANY,
+    "/shipyard.gateway.v1.IdentityService/WhoAmI": ANY,
+    "/shipyard.gateway.v1.IdentityService/CreateUser": OPERATORS,
+    "/shipyard.gateway.v1.IdentityService/ListUsers": OPERATORS,
+    "/shipyard.gateway.v1.IdentityService/CreateToken": ANY,
+    "/shipyard.gateway.v1.IdentityService/RevokeToken": ANY,
+    "/shipyard.gateway.v1.EventService/Watch": ANY,
+    "/shipyard.gateway.v1.PlatformService/GetStatus": ANY,
+}
+
+
+def authorize(method: str, caller: Caller) -> None:
+    """PermissionDenied unless one of the caller's roles may call ``method``."""
+    allowed = POLICY.get(method)
+    if allowed is None:
+        raise PermissionDenied(f"{method} is not a public method")
+    if not caller.roles & allowed:
+        raise PermissionDenied(f"{method.rsplit('/', 1)[-1]} needs one of the roles "
+                               f"{', '.join(sorted(allowed))}; {caller.user} has "
+                               f"{', '.join(sorted(caller.roles)) or 'none'}")

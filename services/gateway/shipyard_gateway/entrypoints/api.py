@@ -1,0 +1,116 @@
+"""The public API as one table of methods, shared by the gRPC and the HTTP/JSON edges.
+
+Every call is authenticated (``authorization: Bearer <token>``), checked against the role
+policy, parsed (a body that is not the method's request message is refused here), and
+then answered by the gateway itself or forwarded, as the original bytes, to the service
+that owns the method, with the caller's identity in the metadata.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+
+import grpc
+from google.protobuf.descriptor import ServiceDescriptor
+from google.protobuf.message import DecodeError, Message
+from google.protobuf.message_factory import GetMessageClass
+
+from shipyard.kit.errors import InvalidArgument, Unauthenticated
+from shipyard.kit.grpcio import Caller
+from shipyard_gateway.app.identity import Identity
+from shipyard_gateway.domain.policy import authorize
+
+LocalMethod = Callable[[Caller, Message], Awaitable[Message]]
+FORWARD_TIMEOUT_S = 30.0
+
+
+class RelayedError(Exception):
+    """A service answered with an error status; the caller gets it unchanged."""
+
+    def __init__(self, code: grpc.StatusCode, details: str) -> None:
+        super().__init__(f"{code.name}: {details}")
+        self.code = code
+        self.details = details
+
+
+@dataclass(frozen=True)
+class Route:
+    """One public unary method and who answers it."""
+
+    method: str  # /package.Service/Method
+    request: type[Message]
+    response: type[Message]
+    remote: grpc.aio.UnaryUnaryMultiCallable | None = None
+    local: LocalMethod | None = None
+    backend: str = ""
+
+
+def bearer_token(authorization: str | None) -> str:
+    """The token of an ``authorization: Bearer …`` value; Unauthenticated if absent."""
+    if not authorization:
+        raise Unauthenticated("missing credentials: send 'authorization: Bearer <token>' "
+                              "(shipyard login, or SHIPYARD_TOKEN)")
+    scheme, _, token = authorization.strip().partition(" ")
+    if scheme.lower() != "bearer" or not token.strip():
+        raise Unauthenticated("the authorization header must be 'Bearer <token>'")
+    return token.strip()
+
+
+class PublicApi:
+    """Authenticate, authorize, validate, then answer or forward."""
+
+    def __init__(self, identity: Identity, routes: list[Route]) -> None:
+        self.identity = identity
+        self.routes = {r.method: r for r in routes}
+
+    async def caller(self, method: str, authorization: str | None) -> Caller:
+        """The authenticated caller, allowed to call ``method``."""
+        caller = await self.identity.authenticate(bearer_token(authorization))
+        authorize(method, caller)
+        return caller
+
+    async def call(self, route: Route, authorization: str | None, payload: bytes) -> bytes:
+        """Answer one serialized request with a serialized response."""
+        caller = await self.caller(route.method, authorization)
+        try:
+            request = route.request.FromString(payload)
+        except DecodeError:
+            raise InvalidArgument("request", f"the body is not a valid "
+                                             f"{route.request.DESCRIPTOR.full_name} message") from None
+        if route.local is not None:
+            return (await route.local(caller, request)).SerializeToString()
+        return await self._forward(route, caller, payload)
+
+    async def call_message(self, route: Route, authorization: str | None, request: Message) -> Message:
+        """Answer a parsed request (the HTTP/JSON edge)."""
+        caller = await self.caller(route.method, authorization)
+        if route.local is not None:
+            return await route.local(caller, request)
+        return route.response.FromString(await self._forward(route, caller, request.SerializeToString()))
+
+    async def _forward(self, route: Route, caller: Caller, payload: bytes) -> bytes:
+        assert route.remote is not None
+        try:
+            # wait_for_ready: a service that the supervisor is restarting delays the call
+            # (within the deadline) instead of failing it.
+            reply: bytes = await route.remote(payload, metadata=caller.metadata(), timeout=FORWARD_TIMEOUT_S,
+                                              wait_for_ready=True)
+        except grpc.aio.AioRpcError as exc:
+            details = exc.details() or ""
+            if exc.code() in (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED):
+                details = f"{route.backend or 'the service'} is not answering: {details}"
+            raise RelayedError(exc.code(), details) from None
+        return reply
+
+
+def remote_routes(backend: str, channel: grpc.aio.Channel, service: ServiceDescriptor) -> list[Route]:
+    """Routes forwarding every unary method of a service descriptor to ``backend``'s channel."""
+    routes = []
+    for method in service.methods:
+        if method.server_streaming or method.client_streaming:
+            continue
+        path = f"/{service.full_name}/{method.name}"
+        routes.append(Route(path, GetMessageClass(method.input_type), GetMessageClass(method.output_type),
+                            remote=channel.unary_unary(path), backend=backend))
+    return routes

@@ -1,0 +1,52 @@
+"""The public gRPC edge: one generic handler for every public method."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import grpc
+
+from shipyard.contracts.gateway.v1 import gateway_pb2 as pb
+from shipyard.kit.bus import EventBus
+from shipyard_gateway.entrypoints.api import PublicApi, RelayedError, Route
+from shipyard_gateway.entrypoints.watch import watch
+
+WATCH = "/shipyard.gateway.v1.EventService/Watch"
+
+
+def _authorization(context: grpc.aio.ServicerContext) -> str | None:
+    for key, value in context.invocation_metadata() or ():
+        if key == "authorization":
+            return str(value)
+    return None
+
+
+class PublicHandler(grpc.GenericRpcHandler):
+    """Serves the public API's methods by name, passing request bytes through untouched."""
+
+    def __init__(self, api: PublicApi, bus: EventBus) -> None:
+        self._api = api
+        self._bus = bus
+        self._handlers: dict[str, grpc.RpcMethodHandler] = {
+            path: grpc.unary_unary_rpc_method_handler(self._unary(route))
+            for path, route in api.routes.items()}
+        self._handlers[WATCH] = grpc.unary_stream_rpc_method_handler(
+            self._watch, request_deserializer=pb.WatchRequest.FromString,
+            response_serializer=pb.CloudEvent.SerializeToString)
+
+    def service(self, handler_call_details: grpc.HandlerCallDetails) -> grpc.RpcMethodHandler | None:
+        return self._handlers.get(handler_call_details.method)
+
+    def _unary(self, route: Route) -> Any:
+        async def handle(payload: bytes, context: grpc.aio.ServicerContext) -> bytes:
+            try:
+                return await self._api.call(route, _authorization(context), payload)
+            except RelayedError as exc:
+                await context.abort(exc.code, exc.details)
+                raise  # abort raises; this line only satisfies the type checker
+        return handle
+
+    async def _watch(self, request: pb.WatchRequest, context: grpc.aio.ServicerContext) -> Any:
+        await self._api.caller(WATCH, _authorization(context))
+        async for event in watch(self._bus, request):
+            yield event

@@ -1,0 +1,89 @@
+"""The methods the gateway answers itself: identity and platform status."""
+
+from __future__ import annotations
+
+from google.protobuf.message import Message
+from google.protobuf.timestamp_pb2 import Timestamp
+
+from shipyard import __version__
+from shipyard.contracts.gateway.v1 import gateway_pb2 as pb
+from shipyard.kit.bus import EventBus
+from shipyard.kit.grpcio import Caller
+from shipyard_gateway.adapters.backends import Backends
+from shipyard_gateway.app.identity import Identity
+from shipyard_gateway.domain.identity import User
+from shipyard_gateway.entrypoints.api import Route
+
+_ROLE = {"operator": pb.ROLE_OPERATOR, "data-scientist": pb.ROLE_DATA_SCIENTIST,
+         "ml-engineer": pb.ROLE_ML_ENGINEER, "production-engineer": pb.ROLE_PRODUCTION_ENGINEER}
+_ROLE_NAME = {v: k for k, v in _ROLE.items()}
+
+
+def user_to_proto(user: User) -> pb.User:
+    """The contract form of a user."""
+    created = Timestamp()
+    created.FromDatetime(user.create_time)
+    return pb.User(name=user.name, display_name=user.display_name,
+                   roles=[_ROLE[r] for r in sorted(user.roles)], create_time=created)
+
+
+def role_names(roles: list[int]) -> list[str]:
+    """Role enum values as the domain's names ("unknown" for ones it does not know)."""
+    return [_ROLE_NAME.get(r, f"unknown role {r}") for r in roles]
+
+
+def status(backends: Backends, bus: EventBus) -> pb.GetStatusResponse:
+    """Every part of the platform and whether it is healthy."""
+    services = [pb.ServiceStatus(name="nats", address="", healthy=bus.connected,
+                                 detail="connected" if bus.connected else "disconnected")]
+    services += [pb.ServiceStatus(name=b.name, address=b.address, healthy=b.healthy, detail=b.detail)
+                 for b in backends.services.values()]
+    return pb.GetStatusResponse(services=services, healthy=all(s.healthy for s in services),
+                                version=__version__)
+
+
+def local_routes(identity: Identity, backends: Backends, bus: EventBus) -> list[Route]:
+    """Routes for IdentityService and PlatformService."""
+
+    async def whoami(caller: Caller, _: Message) -> Message:
+        return user_to_proto(await identity.whoami(caller))
+
+    async def create_user(caller: Caller, request: Message) -> Message:
+        assert isinstance(request, pb.CreateUserRequest)
+        user, token = await identity.create_user(request.user.name, role_names(list(request.user.roles)),
+                                                 request.user.display_name)
+        return pb.CreateUserResponse(user=user_to_proto(user), token=token)
+
+    async def list_users(caller: Caller, _: Message) -> Message:
+        return pb.ListUsersResponse(users=[user_to_proto(u) for u in await identity.list_users()])
+
+    async def create_token(caller: Caller, request: Message) -> Message:
+        assert isinstance(request, pb.CreateTokenRequest)
+        record, secret = await identity.create_token(caller, request.description)
+        created = Timestamp()
+        created.FromDatetime(record.create_time)
+        return pb.CreateTokenResponse(token=pb.Token(id=record.id, user=record.user,
+                                                     description=record.description, create_time=created),
+                                      secret=secret)
+
+    async def revoke_token(caller: Caller, request: Message) -> Message:
+        assert isinstance(request, pb.RevokeTokenRequest)
+        await identity.revoke_token(caller, request.id)
+        return pb.RevokeTokenResponse()
+
+    async def get_status(caller: Caller, _: Message) -> Message:
+        return status(backends, bus)
+
+    identity_service = "/shipyard.gateway.v1.IdentityService"
+    return [
+        Route(f"{identity_service}/WhoAmI", pb.WhoAmIRequest, pb.User, local=whoami),
+        Route(f"{identity_service}/CreateUser", pb.CreateUserRequest, pb.CreateUserResponse,
+              local=create_user),
+        Route(f"{identity_service}/ListUsers", pb.ListUsersRequest, pb.ListUsersResponse, local=list_users),
+        Route(f"{identity_service}/CreateToken", pb.CreateTokenRequest, pb.CreateTokenResponse,
+              local=create_token),
+        Route(f"{identity_service}/RevokeToken", pb.RevokeTokenRequest, pb.RevokeTokenResponse,
+              local=revoke_token),
+        Route("/shipyard.gateway.v1.PlatformService/GetStatus", pb.GetStatusRequest, pb.GetStatusResponse,
+              local=get_status),
+    ]

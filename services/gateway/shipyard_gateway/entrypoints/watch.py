@@ -1,0 +1,67 @@
+"""EventService.Watch: CloudEvents from the JetStream stream, filtered, resumable by sequence."""
+
+from __future__ import annotations
+
+import fnmatch
+from collections.abc import AsyncIterator
+
+from google.protobuf.timestamp_pb2 import Timestamp
+from nats.js.api import ConsumerConfig, DeliverPolicy
+
+from shipyard.contracts.gateway.v1 import gateway_pb2 as pb
+from shipyard.kit.bus import EventBus
+from shipyard.kit.errors import InvalidArgument, Unavailable
+from shipyard.kit.events import STREAM, SUBJECT_PREFIX, EventDecodeError, decode
+
+
+def _matches(types: list[str], ce_type: str) -> bool:
+    return not types or any(fnmatch.fnmatchcase(ce_type, t.replace(">", "*")) for t in types)
+
+
+def _consumer(request: pb.WatchRequest) -> tuple[DeliverPolicy, ConsumerConfig]:
+    if request.from_start:
+        return DeliverPolicy.ALL, ConsumerConfig()
+    if request.start_sequence:
+        return (DeliverPolicy.BY_START_SEQUENCE,
+                ConsumerConfig(opt_start_seq=request.start_sequence + 1))
+    return DeliverPolicy.NEW, ConsumerConfig()
+
+
+def to_cloud_event(headers: dict[str, str], data: bytes, sequence: int) -> pb.CloudEvent:
+    """The wire form of a stored event."""
+    event = decode(headers, data, sequence)
+    time = Timestamp()
+    time.FromDatetime(event.time)
+    return pb.CloudEvent(id=event.id, source=event.source, spec_version=headers.get("ce-specversion", "1.0"),
+                         type=event.type, subject=event.subject, time=time,
+                         data_content_type=headers.get("content-type", ""),
+                         data_schema=headers.get("ce-dataschema", ""), data=data, sequence=sequence,
+                         traceparent=event.traceparent)
+
+
+async def watch(bus: EventBus, request: pb.WatchRequest) -> AsyncIterator[pb.CloudEvent]:
+    """Stream matching events until the client goes away."""
+    for pattern in request.types:
+        if not pattern.startswith("io.shipyard."):
+            raise InvalidArgument("types", f"{pattern!r} is not a Shipyard event type pattern "
+                                           "(io.shipyard.<area>.<event>.v1, '*' as a wildcard)")
+    if not bus.connected:
+        raise Unavailable("the event bus is not connected; retry shortly")
+    policy, config = _consumer(request)
+    js = bus.broker.connection.jetstream()
+    sub = await js.subscribe(f"{SUBJECT_PREFIX}.>", stream=STREAM, ordered_consumer=True,
+                             deliver_policy=policy, config=config)
+    try:
+        async for msg in sub.messages:
+            headers = dict(msg.headers or {})
+            if not _matches(list(request.types), headers.get("ce-type", "")):
+                continue
+            subject = headers.get("ce-subject", "")
+            if request.subject_prefix and not subject.startswith(request.subject_prefix):
+                continue
+            try:
+                yield to_cloud_event(headers, msg.data, msg.metadata.sequence.stream)
+            except EventDecodeError:
+                continue
+    finally:
+        await sub.unsubscribe()

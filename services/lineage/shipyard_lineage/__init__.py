@@ -1,0 +1,1 @@
+"""lineage-svc: projections built purely from the event stream (activity feed first)."""

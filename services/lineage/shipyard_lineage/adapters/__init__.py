@@ -1,0 +1,1 @@
+"""lineage-svc's adapters: projections in the document store."""

@@ -1,0 +1,1 @@
+"""lineage-svc's use cases; they take ports, never adapters."""

@@ -1,0 +1,1 @@
+"""lineage-svc's domain model: pure, no I/O."""

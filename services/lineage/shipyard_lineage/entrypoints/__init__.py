@@ -1,0 +1,1 @@
+"""lineage-svc's entry points: the event consumer and the gRPC API."""

@@ -1,0 +1,1 @@
+"""repo-svc: projects, code, datasets, feature sets, models and their versions."""

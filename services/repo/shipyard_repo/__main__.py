@@ -1,0 +1,10 @@
+"""Run repo-svc: python -m shipyard_repo (configured by SHIPYARD_* variables)."""
+
+import asyncio
+
+from shipyard.kit.service import serve
+from shipyard.kit.settings import Settings
+from shipyard_repo.bootstrap import COLLECTIONS, wire
+
+if __name__ == "__main__":
+    asyncio.run(serve(Settings(service="repo"), COLLECTIONS, wire))

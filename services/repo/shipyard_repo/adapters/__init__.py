@@ -1,0 +1,1 @@
+"""repo-svc's adapters: the document store behind its repositories, the outbox."""

@@ -1,0 +1,1 @@
+"""repo-svc's use cases; they take ports, never adapters."""

@@ -1,0 +1,145 @@
+"""Project use cases: create, get, list, update, delete — each one transaction plus its event."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from shipyard.contracts.common.v1 import common_pb2
+from shipyard.contracts.events.v1 import events_pb2
+from shipyard.kit.errors import Aborted, AlreadyExists, InvalidArgument, NotFound
+from shipyard.kit.grpcio import Caller
+from shipyard.kit.ids import new_id
+from shipyard_repo.app.messages import project_to_proto
+from shipyard_repo.app.ports import UnitOfWork, UnitOfWorkFactory
+from shipyard_repo.domain.projects import (
+    Project,
+    ProjectFields,
+    apply_update,
+    check_may_change,
+    new_project,
+)
+
+PAGE_DEFAULT = 50
+PAGE_MAX = 1000
+
+
+def _actor(caller: Caller) -> common_pb2.Actor:
+    return common_pb2.Actor(user=caller.user, roles=sorted(caller.roles))
+
+
+def _subject(name: str) -> str:
+    return f"projects/{name}"
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+@dataclass
+class Projects:
+    """The project use cases over a unit-of-work factory."""
+
+    uow: UnitOfWorkFactory
+    clock: Callable[[], datetime] = _now
+    ids: Callable[[], str] = new_id
+
+    async def create(self, caller: Caller, fields: ProjectFields, request_id: str = "") -> Project:
+        """Create a project owned by the caller; a retried ``request_id`` returns the first result."""
+        fields.checked()
+        async with self.uow() as uow:
+            if request_id:
+                made = await uow.requests.resource_of(f"{caller.user}:{request_id}")
+                if made is not None:
+                    return await _must_get(uow, made)
+            if await uow.projects.get(fields.name) is not None:
+                raise AlreadyExists(f"a project named {fields.name!r} already exists")
+            project = await uow.projects.add(new_project(self.ids(), fields, caller.user, self.clock()))
+            if request_id:
+                await uow.requests.remember(f"{caller.user}:{request_id}", project.name)
+            uow.emit(events_pb2.ProjectCreated(project=project_to_proto(project), actor=_actor(caller)),
+                     _subject(project.name), project.name)
+            return project
+
+    async def get(self, name: str) -> Project:
+        """The named project; NotFound otherwise."""
+        async with self.uow() as uow:
+            return await _must_get(uow, name)
+
+    async def list(self, page_size: int, page_token: str) -> tuple[list[Project], str]:
+        """One page of projects in name order, and the token of the next page ("" at the end)."""
+        if page_size < 0:
+            raise InvalidArgument("page_size", "must not be negative")
+        limit = min(page_size or PAGE_DEFAULT, PAGE_MAX)
+        after = _decode_token(page_token)
+        async with self.uow() as uow:
+            projects = await uow.projects.list(after, limit + 1)
+        more = len(projects) > limit
+        projects = projects[:limit]
+        return projects, _encode_token(projects[-1]) if more else ""
+
+    async def update(self, caller: Caller, name: str, fields: ProjectFields, paths: list[str],
+                     revision: int = 0) -> Project:
+        """Change the masked fields; ``revision`` (when non-zero) must be the current one."""
+        async with self.uow() as uow:
+            project = await _must_get(uow, name)
+            check_may_change(project, caller)
+            _check_revision(project, revision)
+            updated, changed = apply_update(project, fields, paths, self.clock())
+            if not changed:
+                return project
+            if updated.name != project.name and await uow.projects.get(updated.name) is not None:
+                raise AlreadyExists(f"a project named {updated.name!r} already exists")
+            saved = await uow.projects.save(updated)
+            uow.emit(events_pb2.ProjectUpdated(
+                project=project_to_proto(saved), changed_fields=changed, actor=_actor(caller),
+                previous_name=project.name if saved.name != project.name else ""),
+                _subject(saved.name), saved.name)
+            return saved
+
+    async def delete(self, caller: Caller, name: str, revision: int = 0) -> None:
+        """Delete the project (owner or operator only)."""
+        async with self.uow() as uow:
+            project = await _must_get(uow, name)
+            check_may_change(project, caller)
+            _check_revision(project, revision)
+            await uow.projects.remove(project)
+            uow.emit(events_pb2.ProjectDeleted(project_id=project.id, name=project.name,
+                                               actor=_actor(caller)),
+                     _subject(project.name), project.name)
+
+
+async def _must_get(uow: UnitOfWork, name: str) -> Project:
+    if not name:
+        raise InvalidArgument("name", "must not be empty")
+    project = await uow.projects.get(name)
+    if project is None:
+        raise NotFound(f"project {name!r} not found")
+    return project
+
+
+def _check_revision(project: Project, revision: int) -> None:
+    if revision and revision != project.revision:
+        raise Aborted(f"project {project.name!r} is at revision {project.revision}, not {revision}; "
+                      "read it again and retry")
+
+
+def _encode_token(last: Project) -> str:
+    return base64.urlsafe_b64encode(f"n:{last.name}/{last.id}".encode()).decode()
+
+
+def _decode_token(token: str) -> tuple[str, str] | None:
+    """The (name, id) of the last project of the previous page."""
+    if not token:
+        return None
+    try:
+        decoded = base64.urlsafe_b64decode(token.encode()).decode()
+    except (binascii.Error, UnicodeDecodeError, ValueError):
+        decoded = ""
+    name, slash, project_id = decoded[2:].rpartition("/")
+    if not decoded.startswith("n:") or not slash:
+        raise InvalidArgument("page_token", "is not a token this API returned")
+    return name, project_id

@@ -1,0 +1,1 @@
+"""repo-svc's domain model: pure, no I/O."""

@@ -1,0 +1,1 @@
+"""repo-svc's entry points: translate requests, call the use cases."""

@@ -1,0 +1,1 @@
+"""run-svc: runs, templates, studies, IDEs, pipelines and their executors."""

@@ -1,0 +1,1 @@
+"""run-svc's adapters layer (filled in by the run issues)."""

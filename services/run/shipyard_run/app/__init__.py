@@ -1,0 +1,1 @@
+"""run-svc's app layer (filled in by the run issues)."""

@@ -1,0 +1,1 @@
+"""run-svc's domain layer (filled in by the run issues)."""

@@ -1,0 +1,1 @@
+"""run-svc's entrypoints layer (filled in by the run issues)."""

@@ -1,0 +1,1 @@
+"""serving-svc: test inferences, the model catalog, deployments and model servers."""

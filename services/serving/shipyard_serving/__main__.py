@@ -1,0 +1,10 @@
+"""Run serving-svc: python -m shipyard_serving (configured by SHIPYARD_* variables)."""
+
+import asyncio
+
+from shipyard.kit.service import serve
+from shipyard.kit.settings import Settings
+from shipyard_serving.bootstrap import COLLECTIONS, wire
+
+if __name__ == "__main__":
+    asyncio.run(serve(Settings(service="serving"), COLLECTIONS, wire))

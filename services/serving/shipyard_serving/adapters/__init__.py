@@ -1,0 +1,1 @@
+"""serving-svc's adapters layer (filled in by the serving issues)."""

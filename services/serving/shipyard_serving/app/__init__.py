@@ -1,0 +1,1 @@
+"""serving-svc's app layer (filled in by the serving issues)."""

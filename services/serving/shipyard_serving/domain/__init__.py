@@ -1,0 +1,1 @@
+"""serving-svc's domain layer (filled in by the serving issues)."""

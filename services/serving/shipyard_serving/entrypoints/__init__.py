@@ -1,0 +1,1 @@
+"""serving-svc's entrypoints layer (filled in by the serving issues)."""

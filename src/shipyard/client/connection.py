@@ -1,0 +1,128 @@
+"""Connection to the gateway: where it is, which token to send, and the service stubs."""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, TypeVar
+
+import grpc
+from google.protobuf.message import Message
+
+from shipyard.contracts.gateway.v1 import gateway_pb2, gateway_pb2_grpc
+from shipyard.contracts.lineage.v1 import lineage_pb2_grpc
+from shipyard.contracts.repo.v1 import projects_pb2_grpc
+from shipyard.local.datadir import DataDir
+
+R = TypeVar("R", bound=Message)
+DEFAULT_SERVER = "127.0.0.1:50051"
+
+
+class ClientError(Exception):
+    """A call failed; ``code`` is the gRPC status code name."""
+
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(f"{code}: {message}")
+        self.code = code
+        self.message = message
+
+
+def config_file() -> Path:
+    """Where ``shipyard login`` keeps the server and token."""
+    base = Path(os.environ.get("XDG_CONFIG_HOME") or Path.home() / ".config")
+    return base / "shipyard" / "credentials.json"
+
+
+@dataclass(frozen=True)
+class Credentials:
+    """Which gateway to call and with which token."""
+
+    server: str
+    token: str
+
+
+def embedded_credentials(data_dir: Path) -> Credentials | None:
+    """The running embedded stack's address and its admin token, when there is one."""
+    data = DataDir(data_dir)
+    if not data.admin_token.exists():
+        return None
+    state = data.read_state() or {}
+    return Credentials(state.get("grpc", DEFAULT_SERVER), data.admin_token.read_text().strip())
+
+
+def resolve_credentials(server: str | None = None, token: str | None = None) -> Credentials:
+    """Flags, then SHIPYARD_SERVER / SHIPYARD_TOKEN, then what ``shipyard login`` saved."""
+    saved: dict[str, str] = {}
+    if config_file().exists():
+        saved = json.loads(config_file().read_text())
+    server = server or os.environ.get("SHIPYARD_SERVER") or saved.get("server") or DEFAULT_SERVER
+    token = token or os.environ.get("SHIPYARD_TOKEN") or saved.get("token") or ""
+    return Credentials(server, token)
+
+
+def save_credentials(credentials: Credentials) -> Path:
+    """Remember the server and token for later commands (file mode 600)."""
+    path = config_file()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as out:
+        json.dump({"server": credentials.server, "token": credentials.token}, out)
+    return path
+
+
+class Client:
+    """Stubs of the public API with the caller's token on every call."""
+
+    def __init__(self, credentials: Credentials, timeout: float = 30.0) -> None:
+        self.credentials = credentials
+        self.timeout = timeout
+        self.channel = grpc.insecure_channel(credentials.server)
+        self.projects = projects_pb2_grpc.ProjectServiceStub(self.channel)
+        self.lineage = lineage_pb2_grpc.LineageServiceStub(self.channel)
+        self.identity = gateway_pb2_grpc.IdentityServiceStub(self.channel)
+        self.events = gateway_pb2_grpc.EventServiceStub(self.channel)
+        self.platform = gateway_pb2_grpc.PlatformServiceStub(self.channel)
+
+    @property
+    def metadata(self) -> tuple[tuple[str, str], ...]:
+        """The authorization header."""
+        return (("authorization", f"Bearer {self.credentials.token}"),)
+
+    def call(self, method: Callable[..., R], request: Message) -> R:
+        """Call a unary method; ClientError on failure."""
+        try:
+            return method(request, metadata=self.metadata, timeout=self.timeout)
+        except grpc.RpcError as exc:
+            raise self._error(exc) from None
+
+    def _error(self, exc: grpc.RpcError) -> ClientError:
+        error = _client_error(exc)
+        if error.code == "UNAVAILABLE" and self.credentials.server in error.message:
+            return ClientError(error.code, f"cannot reach the Shipyard gateway at {self.credentials.server} "
+                                           f"({error.message})")
+        return error
+
+    def stream(self, method: Callable[..., Any], request: Message) -> Iterator[Any]:
+        """Call a server-streaming method; ClientError on failure."""
+        try:
+            yield from method(request, metadata=self.metadata)
+        except grpc.RpcError as exc:
+            raise self._error(exc) from None
+
+    def status(self) -> gateway_pb2.GetStatusResponse:
+        """The platform's health."""
+        return self.call(self.platform.GetStatus, gateway_pb2.GetStatusRequest())
+
+    def close(self) -> None:
+        """Close the channel."""
+        self.channel.close()
+
+
+def _client_error(exc: grpc.RpcError) -> ClientError:
+    code = exc.code() if hasattr(exc, "code") else None
+    details = exc.details() if hasattr(exc, "details") else str(exc)
+    name = code.name if code is not None else "UNKNOWN"
+    return ClientError(name, details or "")

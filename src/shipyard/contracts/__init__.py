@@ -1,0 +1,1 @@
+"""Generated protobuf and gRPC code (tools/gen_protos.py)."""

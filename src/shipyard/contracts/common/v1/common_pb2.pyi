@@ -1,0 +1,33 @@
+from google.protobuf.internal import containers as _containers
+from google.protobuf import descriptor as _descriptor
+from google.protobuf import message as _message
+from collections.abc import Iterable as _Iterable
+from typing import ClassVar as _ClassVar, Optional as _Optional
+
+DESCRIPTOR: _descriptor.FileDescriptor
+
+class Actor(_message.Message):
+    __slots__ = ("user", "roles")
+    USER_FIELD_NUMBER: _ClassVar[int]
+    ROLES_FIELD_NUMBER: _ClassVar[int]
+    user: str
+    roles: _containers.RepeatedScalarFieldContainer[str]
+    def __init__(self, user: _Optional[str] = ..., roles: _Optional[_Iterable[str]] = ...) -> None: ...
+
+class VersionRef(_message.Message):
+    __slots__ = ("repo", "version", "mount_path")
+    REPO_FIELD_NUMBER: _ClassVar[int]
+    VERSION_FIELD_NUMBER: _ClassVar[int]
+    MOUNT_PATH_FIELD_NUMBER: _ClassVar[int]
+    repo: str
+    version: int
+    mount_path: str
+    def __init__(self, repo: _Optional[str] = ..., version: _Optional[int] = ..., mount_path: _Optional[str] = ...) -> None: ...
+
+class CodeRef(_message.Message):
+    __slots__ = ("repo", "commit")
+    REPO_FIELD_NUMBER: _ClassVar[int]
+    COMMIT_FIELD_NUMBER: _ClassVar[int]
+    repo: str
+    commit: str
+    def __init__(self, repo: _Optional[str] = ..., commit: _Optional[str] = ...) -> None: ...

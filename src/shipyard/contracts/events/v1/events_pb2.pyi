@@ -1,0 +1,112 @@
+from shipyard.contracts.common.v1 import common_pb2 as _common_pb2
+from shipyard.contracts.repo.v1 import projects_pb2 as _projects_pb2
+from google.protobuf.internal import containers as _containers
+from google.protobuf import descriptor as _descriptor
+from google.protobuf import message as _message
+from collections.abc import Iterable as _Iterable, Mapping as _Mapping
+from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
+
+DESCRIPTOR: _descriptor.FileDescriptor
+
+class ProjectCreated(_message.Message):
+    __slots__ = ("project", "actor")
+    PROJECT_FIELD_NUMBER: _ClassVar[int]
+    ACTOR_FIELD_NUMBER: _ClassVar[int]
+    project: _projects_pb2.Project
+    actor: _common_pb2.Actor
+    def __init__(self, project: _Optional[_Union[_projects_pb2.Project, _Mapping]] = ..., actor: _Optional[_Union[_common_pb2.Actor, _Mapping]] = ...) -> None: ...
+
+class ProjectUpdated(_message.Message):
+    __slots__ = ("project", "changed_fields", "actor", "previous_name")
+    PROJECT_FIELD_NUMBER: _ClassVar[int]
+    CHANGED_FIELDS_FIELD_NUMBER: _ClassVar[int]
+    ACTOR_FIELD_NUMBER: _ClassVar[int]
+    PREVIOUS_NAME_FIELD_NUMBER: _ClassVar[int]
+    project: _projects_pb2.Project
+    changed_fields: _containers.RepeatedScalarFieldContainer[str]
+    actor: _common_pb2.Actor
+    previous_name: str
+    def __init__(self, project: _Optional[_Union[_projects_pb2.Project, _Mapping]] = ..., changed_fields: _Optional[_Iterable[str]] = ..., actor: _Optional[_Union[_common_pb2.Actor, _Mapping]] = ..., previous_name: _Optional[str] = ...) -> None: ...
+
+class ProjectDeleted(_message.Message):
+    __slots__ = ("project_id", "name", "actor")
+    PROJECT_ID_FIELD_NUMBER: _ClassVar[int]
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    ACTOR_FIELD_NUMBER: _ClassVar[int]
+    project_id: str
+    name: str
+    actor: _common_pb2.Actor
+    def __init__(self, project_id: _Optional[str] = ..., name: _Optional[str] = ..., actor: _Optional[_Union[_common_pb2.Actor, _Mapping]] = ...) -> None: ...
+
+class RunSubmitted(_message.Message):
+    __slots__ = ("run_id", "name", "project", "kind", "code", "inputs", "outputs", "hyperparameters", "image", "cluster", "command", "actor")
+    class HyperparametersEntry(_message.Message):
+        __slots__ = ("key", "value")
+        KEY_FIELD_NUMBER: _ClassVar[int]
+        VALUE_FIELD_NUMBER: _ClassVar[int]
+        key: str
+        value: str
+        def __init__(self, key: _Optional[str] = ..., value: _Optional[str] = ...) -> None: ...
+    RUN_ID_FIELD_NUMBER: _ClassVar[int]
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    PROJECT_FIELD_NUMBER: _ClassVar[int]
+    KIND_FIELD_NUMBER: _ClassVar[int]
+    CODE_FIELD_NUMBER: _ClassVar[int]
+    INPUTS_FIELD_NUMBER: _ClassVar[int]
+    OUTPUTS_FIELD_NUMBER: _ClassVar[int]
+    HYPERPARAMETERS_FIELD_NUMBER: _ClassVar[int]
+    IMAGE_FIELD_NUMBER: _ClassVar[int]
+    CLUSTER_FIELD_NUMBER: _ClassVar[int]
+    COMMAND_FIELD_NUMBER: _ClassVar[int]
+    ACTOR_FIELD_NUMBER: _ClassVar[int]
+    run_id: str
+    name: str
+    project: str
+    kind: str
+    code: _common_pb2.CodeRef
+    inputs: _containers.RepeatedCompositeFieldContainer[_common_pb2.VersionRef]
+    outputs: _containers.RepeatedCompositeFieldContainer[_common_pb2.VersionRef]
+    hyperparameters: _containers.ScalarMap[str, str]
+    image: str
+    cluster: str
+    command: str
+    actor: _common_pb2.Actor
+    def __init__(self, run_id: _Optional[str] = ..., name: _Optional[str] = ..., project: _Optional[str] = ..., kind: _Optional[str] = ..., code: _Optional[_Union[_common_pb2.CodeRef, _Mapping]] = ..., inputs: _Optional[_Iterable[_Union[_common_pb2.VersionRef, _Mapping]]] = ..., outputs: _Optional[_Iterable[_Union[_common_pb2.VersionRef, _Mapping]]] = ..., hyperparameters: _Optional[_Mapping[str, str]] = ..., image: _Optional[str] = ..., cluster: _Optional[str] = ..., command: _Optional[str] = ..., actor: _Optional[_Union[_common_pb2.Actor, _Mapping]] = ...) -> None: ...
+
+class VersionCreated(_message.Message):
+    __slots__ = ("repo_id", "repo", "repo_kind", "version", "manifest_digest", "size_bytes", "file_count", "produced_by_run", "project", "actor")
+    REPO_ID_FIELD_NUMBER: _ClassVar[int]
+    REPO_FIELD_NUMBER: _ClassVar[int]
+    REPO_KIND_FIELD_NUMBER: _ClassVar[int]
+    VERSION_FIELD_NUMBER: _ClassVar[int]
+    MANIFEST_DIGEST_FIELD_NUMBER: _ClassVar[int]
+    SIZE_BYTES_FIELD_NUMBER: _ClassVar[int]
+    FILE_COUNT_FIELD_NUMBER: _ClassVar[int]
+    PRODUCED_BY_RUN_FIELD_NUMBER: _ClassVar[int]
+    PROJECT_FIELD_NUMBER: _ClassVar[int]
+    ACTOR_FIELD_NUMBER: _ClassVar[int]
+    repo_id: str
+    repo: str
+    repo_kind: str
+    version: int
+    manifest_digest: str
+    size_bytes: int
+    file_count: int
+    produced_by_run: str
+    project: str
+    actor: _common_pb2.Actor
+    def __init__(self, repo_id: _Optional[str] = ..., repo: _Optional[str] = ..., repo_kind: _Optional[str] = ..., version: _Optional[int] = ..., manifest_digest: _Optional[str] = ..., size_bytes: _Optional[int] = ..., file_count: _Optional[int] = ..., produced_by_run: _Optional[str] = ..., project: _Optional[str] = ..., actor: _Optional[_Union[_common_pb2.Actor, _Mapping]] = ...) -> None: ...
+
+class ModelPublished(_message.Message):
+    __slots__ = ("model", "version", "catalog_name", "project", "actor")
+    MODEL_FIELD_NUMBER: _ClassVar[int]
+    VERSION_FIELD_NUMBER: _ClassVar[int]
+    CATALOG_NAME_FIELD_NUMBER: _ClassVar[int]
+    PROJECT_FIELD_NUMBER: _ClassVar[int]
+    ACTOR_FIELD_NUMBER: _ClassVar[int]
+    model: str
+    version: int
+    catalog_name: str
+    project: str
+    actor: _common_pb2.Actor
+    def __init__(self, model: _Optional[str] = ..., version: _Optional[int] = ..., catalog_name: _Optional[str] = ..., project: _Optional[str] = ..., actor: _Optional[_Union[_common_pb2.Actor, _Mapping]] = ...) -> None: ...

@@ -1,0 +1,1 @@
+"""What every Shipyard service shares: settings, bus, outbox/inbox, stores, telemetry, errors."""

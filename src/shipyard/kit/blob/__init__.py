@@ -1,0 +1,1 @@
+"""Blob store port and adapters (content-addressed by sha256)."""

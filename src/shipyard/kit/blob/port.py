@@ -1,0 +1,54 @@
+"""The blob store port: content-addressed, immutable blobs shared across versions and repos."""
+
+from __future__ import annotations
+
+import abc
+from collections.abc import AsyncIterator
+
+
+class BlobNotFound(KeyError):
+    """No blob with that digest is stored."""
+
+
+class DigestMismatch(ValueError):
+    """The bytes written do not hash to the digest they were put under; nothing was stored."""
+
+
+class BlobStore(abc.ABC):
+    """Blobs keyed by their lowercase hex sha256 digest.
+
+    ``put`` verifies the digest before the blob becomes visible, so a crashed or lying
+    writer never leaves a blob whose content does not match its key.
+    """
+
+    @abc.abstractmethod
+    async def open(self) -> None:
+        """Prepare the store (create the directory or bucket)."""
+
+    @abc.abstractmethod
+    async def close(self) -> None:
+        """Release connections."""
+
+    @abc.abstractmethod
+    async def put(self, digest: str, chunks: AsyncIterator[bytes], size: int | None = None) -> int:
+        """Store the bytes under ``digest``; return the size. Idempotent for existing blobs."""
+
+    @abc.abstractmethod
+    def get(self, digest: str, offset: int = 0) -> AsyncIterator[bytes]:
+        """Stream the blob's bytes from ``offset``; raises BlobNotFound."""
+
+    @abc.abstractmethod
+    async def exists(self, digest: str) -> bool:
+        """Whether the blob is stored."""
+
+    @abc.abstractmethod
+    async def missing(self, digests: list[str]) -> list[str]:
+        """The digests of ``digests`` that are not stored, in the given order."""
+
+    @abc.abstractmethod
+    async def size(self, digest: str) -> int:
+        """The blob's size in bytes; raises BlobNotFound."""
+
+    @abc.abstractmethod
+    async def delete(self, digest: str) -> bool:
+        """Remove the blob; whether it existed."""

@@ -1,0 +1,142 @@
+"""gRPC plumbing every service shares: the server with health and reflection, the one place
+where domain errors become status codes, and the caller identity the gateway forwards."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Awaitable, Callable, Iterable
+from dataclasses import dataclass
+from typing import Any
+
+import grpc
+from grpc_health.v1 import health_pb2, health_pb2_grpc
+from grpc_health.v1.health import aio as health_aio
+from grpc_reflection.v1alpha import reflection
+from opentelemetry.instrumentation.grpc import aio_server_interceptor
+
+from shipyard.kit import errors
+
+log = logging.getLogger(__name__)
+
+USER_KEY = "x-shipyard-user"
+ROLES_KEY = "x-shipyard-roles"
+
+STATUS_OF: dict[type[errors.ShipyardError], grpc.StatusCode] = {
+    errors.InvalidArgument: grpc.StatusCode.INVALID_ARGUMENT,
+    errors.NotFound: grpc.StatusCode.NOT_FOUND,
+    errors.AlreadyExists: grpc.StatusCode.ALREADY_EXISTS,
+    errors.FailedPrecondition: grpc.StatusCode.FAILED_PRECONDITION,
+    errors.Aborted: grpc.StatusCode.ABORTED,
+    errors.PermissionDenied: grpc.StatusCode.PERMISSION_DENIED,
+    errors.Unauthenticated: grpc.StatusCode.UNAUTHENTICATED,
+    errors.ResourceExhausted: grpc.StatusCode.RESOURCE_EXHAUSTED,
+    errors.Unavailable: grpc.StatusCode.UNAVAILABLE,
+}
+
+
+def status_of(exc: errors.ShipyardError) -> grpc.StatusCode:
+    """The gRPC status code for a domain error."""
+    for cls in type(exc).__mro__:
+        if cls in STATUS_OF:
+            return STATUS_OF[cls]  # type: ignore[index]
+    return grpc.StatusCode.UNKNOWN
+
+
+@dataclass(frozen=True)
+class Caller:
+    """The authenticated user on whose behalf a service call runs (set by the gateway)."""
+
+    user: str
+    roles: frozenset[str]
+
+    def has(self, role: str) -> bool:
+        """Whether the caller holds ``role``."""
+        return role in self.roles
+
+    def metadata(self) -> tuple[tuple[str, str], ...]:
+        """As gRPC metadata, for forwarding to a service."""
+        return ((USER_KEY, self.user), (ROLES_KEY, ",".join(sorted(self.roles))))
+
+
+def caller_of(context: grpc.aio.ServicerContext) -> Caller:
+    """The caller forwarded by the gateway; services are reachable only from it."""
+    metadata = dict(context.invocation_metadata() or ())
+    user = metadata.get(USER_KEY, "")
+    if not user:
+        raise errors.Unauthenticated("no caller identity on the call")
+    roles = frozenset(r for r in str(metadata.get(ROLES_KEY, "")).split(",") if r)
+    return Caller(str(user), roles)
+
+
+def _wrap_unary(behavior: Callable[..., Awaitable[Any]]) -> Callable[..., Awaitable[Any]]:
+    async def handler(request: Any, context: grpc.aio.ServicerContext) -> Any:
+        try:
+            return await behavior(request, context)
+        except errors.ShipyardError as exc:
+            await context.abort(status_of(exc), exc.message)
+    return handler
+
+
+def _wrap_stream(behavior: Callable[..., Any]) -> Callable[..., Any]:
+    async def handler(request: Any, context: grpc.aio.ServicerContext) -> Any:
+        try:
+            async for item in behavior(request, context):
+                yield item
+        except errors.ShipyardError as exc:
+            await context.abort(status_of(exc), exc.message)
+    return handler
+
+
+class DomainErrors(grpc.aio.ServerInterceptor):
+    """Maps domain errors to status codes for every method of the server."""
+
+    def __init__(self) -> None:
+        self._cache: dict[str, grpc.RpcMethodHandler] = {}
+
+    async def intercept_service(self, continuation: Callable[..., Awaitable[grpc.RpcMethodHandler]],
+                                details: grpc.HandlerCallDetails) -> grpc.RpcMethodHandler:
+        cached = self._cache.get(details.method)
+        if cached is not None:
+            return cached
+        handler = await continuation(details)
+        if handler is None:
+            return handler
+        if handler.unary_unary is not None:
+            handler = handler._replace(unary_unary=_wrap_unary(handler.unary_unary))
+        elif handler.unary_stream is not None:
+            handler = handler._replace(unary_stream=_wrap_stream(handler.unary_stream))
+        self._cache[details.method] = handler
+        return handler
+
+
+def new_server(tracing: bool = True) -> grpc.aio.Server:
+    """An aio server with the domain-error mapping (and tracing) interceptors."""
+    interceptors: list[grpc.aio.ServerInterceptor] = [DomainErrors()]
+    if tracing:
+        interceptors.insert(0, aio_server_interceptor())
+    return grpc.aio.server(interceptors=interceptors, options=[
+        ("grpc.so_reuseport", 0),
+        ("grpc.max_receive_message_length", 64 * 1024 * 1024),
+    ])
+
+
+class Health:
+    """The standard gRPC health service; "" is the whole server's status."""
+
+    def __init__(self, server: grpc.aio.Server) -> None:
+        self.servicer = health_aio.HealthServicer()
+        health_pb2_grpc.add_HealthServicer_to_server(self.servicer, server)
+
+    async def set(self, serving: bool, services: Iterable[str] = ("",)) -> None:
+        """Set every named service (and the server) to SERVING or NOT_SERVING."""
+        status = (health_pb2.HealthCheckResponse.SERVING if serving
+                  else health_pb2.HealthCheckResponse.NOT_SERVING)
+        for name in services:
+            await self.servicer.set(name, status)
+
+
+def enable_reflection(server: grpc.aio.Server, service_names: Iterable[str]) -> None:
+    """Let any gRPC client (grpcurl, Postman, …) list and describe the services."""
+    names = [*service_names, health_pb2.DESCRIPTOR.services_by_name["Health"].full_name,
+             reflection.SERVICE_NAME]
+    reflection.enable_server_reflection(names, server)

@@ -1,0 +1,121 @@
+"""The life of one service process: store, bus, outbox relay, gRPC server, health, shutdown.
+
+Each service's bootstrap builds its adapters and hands them here with what to serve; this
+module owns the order of start-up and shut-down, so every service behaves the same:
+NOT_SERVING until its store and the bus are up, SERVING while both stay up, a clean stop
+on SIGTERM or SIGINT.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import signal
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import grpc
+
+from shipyard.kit.bus import EventBus
+from shipyard.kit.grpcio import Health, enable_reflection, new_server
+from shipyard.kit.inbox import INBOX
+from shipyard.kit.logs import setup_logging
+from shipyard.kit.outbox import OUTBOX, OutboxRelay
+from shipyard.kit.settings import Settings
+from shipyard.kit.store.factory import open_document_store
+from shipyard.kit.store.port import Collection, DocumentStore
+from shipyard.kit.telemetry import setup_tracing
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class Runtime:
+    """What a running service is made of; bootstrap fills in the servicers."""
+
+    settings: Settings
+    store: DocumentStore
+    bus: EventBus
+    relay: OutboxRelay
+    server: grpc.aio.Server
+    service_names: list[str] = field(default_factory=list)
+    tasks: list[Callable[[], Awaitable[None]]] = field(default_factory=list)
+    # Further conditions for SERVING (the gateway adds "every service is healthy").
+    ready_checks: list[Callable[[], bool]] = field(default_factory=list)
+
+
+Wiring = Callable[[Runtime], Awaitable[None]]
+
+
+def build_runtime(settings: Settings) -> Runtime:
+    """The adapters a service process runs on, built from settings."""
+    store = open_document_store(settings.default_store_url())
+    bus = EventBus(settings.nats_url, source=f"shipyard/{settings.service}")
+    hold = settings.failpoint("outbox.hold")
+    relay = OutboxRelay(store, bus, hold_file=Path(hold) if hold else None)
+    return Runtime(settings, store, bus, relay, new_server())
+
+
+async def _connect(bus: EventBus) -> None:
+    """Start the bus, retrying while NATS is not there yet (the supervisor may be starting it)."""
+    delay = 0.1
+    while True:
+        try:
+            await bus.start()
+            return
+        except Exception as exc:
+            log.warning("bus not reachable (%s); retrying in %.1fs", exc, delay)
+            with contextlib.suppress(Exception):
+                await bus.stop()
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, 2.0)
+
+
+async def _watch_health(runtime: Runtime, health: Health) -> None:
+    names = ["", *runtime.service_names]
+    serving: bool | None = None
+    while True:
+        try:
+            await runtime.store.ping()
+            now = runtime.bus.connected and all(check() for check in runtime.ready_checks)
+        except Exception:
+            now = False
+        if now != serving:
+            await health.set(now, names)
+            log.info("health: %s", "SERVING" if now else "NOT_SERVING")
+            serving = now
+        await asyncio.sleep(0.5)
+
+
+async def serve(settings: Settings, collections: Sequence[Collection], wire: Wiring) -> None:
+    """Run one service until SIGTERM/SIGINT."""
+    setup_logging(settings.service, settings.log_level, settings.log_file)
+    setup_tracing(settings.service, settings.otel_exporter)
+    runtime = build_runtime(settings)
+    await runtime.store.open([*collections, OUTBOX, INBOX])
+    await wire(runtime)
+    health = Health(runtime.server)
+    await health.set(False, ["", *runtime.service_names])
+    enable_reflection(runtime.server, runtime.service_names)
+    port = runtime.server.add_insecure_port(settings.grpc_listen)
+    await runtime.server.start()
+    log.info("%s listening on %s (port %d)", settings.service, settings.grpc_listen, port)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    await _connect(runtime.bus)
+    tasks = [asyncio.create_task(runtime.relay.run()), asyncio.create_task(_watch_health(runtime, health)),
+             *(asyncio.create_task(task()) for task in runtime.tasks)]
+    await stop.wait()
+    log.info("%s stopping", settings.service)
+    await health.set(False, ["", *runtime.service_names])
+    await runtime.server.stop(grace=2.0)
+    for task in tasks:
+        task.cancel()
+    await asyncio.gather(*tasks, return_exceptions=True)
+    with contextlib.suppress(Exception):
+        await runtime.bus.stop()
+    await runtime.store.close()

@@ -1,0 +1,53 @@
+"""Settings of a Shipyard process, from SHIPYARD_* environment variables.
+
+One class for every service keeps the names uniform; each service reads what it needs.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    """Configuration shared by the services and the gateway."""
+
+    model_config = SettingsConfigDict(env_prefix="SHIPYARD_", extra="ignore")
+
+    service: str = "shipyard"
+    data_dir: Path = Path(".shipyard")
+    nats_url: str = "nats://127.0.0.1:4222"
+    grpc_listen: str = "127.0.0.1:0"
+    http_listen: str = "127.0.0.1:8080"
+    # Document store URL: sqlite:///path/to.db (default under data_dir) or mongodb://host/db.
+    store_url: str = ""
+    # Blob store URL: file:///path (default under data_dir) or s3://KEY:SECRET@host:port/bucket.
+    blob_url: str = ""
+    repo_addr: str = "127.0.0.1:50061"
+    run_addr: str = "127.0.0.1:50062"
+    serving_addr: str = "127.0.0.1:50063"
+    lineage_addr: str = "127.0.0.1:50064"
+    admin_token_file: Path | None = None
+    log_level: str = "INFO"
+    log_file: Path | None = None
+    # Tracing exporter: "" (spans kept in-process only), "console" or "otlp" (needs the OTLP package).
+    otel_exporter: str = ""
+    # Failure injection for tests, e.g. "outbox.hold=/path/to/file" (relay pauses while it exists).
+    failpoints: str = ""
+
+    def default_store_url(self) -> str:
+        """The store URL, defaulting to a SQLite file of this service in the data directory."""
+        return self.store_url or f"sqlite:///{(self.data_dir / self.service / 'store.db').resolve()}"
+
+    def default_blob_url(self) -> str:
+        """The blob store URL, defaulting to the data directory's blobs folder."""
+        return self.blob_url or f"file://{(self.data_dir / 'blobs').resolve()}"
+
+    def failpoint(self, name: str) -> str | None:
+        """The value of a failpoint, or None when it is not set."""
+        for item in filter(None, self.failpoints.split(",")):
+            key, _, value = item.partition("=")
+            if key.strip() == name:
+                return value.strip()
+        return None

@@ -1,0 +1,1 @@
+"""Document store port and adapters (SQLite embedded, MongoDB in production)."""

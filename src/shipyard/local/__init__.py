@@ -1,0 +1,1 @@
+"""Embedded mode: ``shipyard up`` runs the whole platform on this machine, supervised."""

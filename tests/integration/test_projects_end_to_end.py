@@ -1,0 +1,121 @@
+"""A user's first session: CLI, gRPC, JSON API and events, against the real stack."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import urllib.request
+from pathlib import Path
+
+import grpc
+import pytest
+from conftest import activity_subjects
+from google.protobuf.field_mask_pb2 import FieldMask
+from grpc_health.v1 import health_pb2, health_pb2_grpc
+
+from shipyard.client.connection import Client, ClientError
+from shipyard.contracts.gateway.v1 import gateway_pb2
+from shipyard.contracts.repo.v1 import projects_pb2 as pb
+from shipyard.local.harness import Stack, wait_for
+
+
+def cli(stack: Stack, home: Path, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
+    """Run the shipyard command as a user would, with its own config directory."""
+    env = {**os.environ, "XDG_CONFIG_HOME": str(home), "COLUMNS": "200"}
+    env.pop("SHIPYARD_TOKEN", None)
+    env.pop("SHIPYARD_SERVER", None)
+    result = subprocess.run([sys.executable, "-m", "shipyard", *args], env=env, capture_output=True,
+                            text=True, timeout=60)
+    if check and result.returncode != 0:
+        raise AssertionError(f"shipyard {' '.join(args)} failed:\n{result.stdout}\n{result.stderr}")
+    return result
+
+
+def test_cli_session(stack: Stack, tmp_path: Path) -> None:
+    out = cli(stack, tmp_path, "login", "--data-dir", str(stack.data_dir)).stdout
+    assert "as admin" in out
+    cli(stack, tmp_path, "project", "create", "vision", "--description", "image models", "--leaderboard")
+    listed = cli(stack, tmp_path, "project", "list").stdout
+    assert "vision" in listed and "image models" in listed
+    cli(stack, tmp_path, "project", "edit", "vision", "--thumbnail-url", "https://example.org/v.png")
+    shown = cli(stack, tmp_path, "project", "get", "vision").stdout
+    assert "https://example.org/v.png" in shown
+    duplicate = cli(stack, tmp_path, "project", "create", "vision", check=False)
+    assert duplicate.returncode == 1 and "ALREADY_EXISTS" in duplicate.stderr
+    status = cli(stack, tmp_path, "status").stdout
+    for name in ("nats", "repo-svc", "run-svc", "serving-svc", "lineage-svc"):
+        assert name in status
+    assert "all healthy" in status
+    events = cli(stack, tmp_path, "events", "watch", "--from-start", "--json", "--count", "2",
+                 "--type", "io.shipyard.project.*").stdout.splitlines()
+    first, second = (json.loads(line) for line in events)
+    assert first["type"] == "io.shipyard.project.created.v1"
+    assert first["data"]["project"]["name"] == "vision" and first["subject"] == "projects/vision"
+    assert second["type"] == "io.shipyard.project.updated.v1"
+    assert second["data"]["changedFields"] == ["thumbnail_url"]
+    assert second["sequence"] > first["sequence"]
+
+
+def test_login_with_server_and_token(stack: Stack, tmp_path: Path) -> None:
+    out = cli(stack, tmp_path, "login", "--server", stack.grpc_address, "--token", stack.admin_token()).stdout
+    assert "as admin" in out
+    wrong = cli(stack, tmp_path, "login", "--server", stack.grpc_address, "--token", "sy_x.y", check=False)
+    assert wrong.returncode == 1 and "UNAUTHENTICATED" in wrong.stderr
+
+
+def test_watch_resumes_after_a_sequence(stack: Stack, admin: Client) -> None:
+    for name in ("resume-a", "resume-b", "resume-c"):
+        admin.call(admin.projects.CreateProject, pb.CreateProjectRequest(project=pb.Project(name=name)))
+    events = admin.stream(admin.events.Watch, gateway_pb2.WatchRequest(
+        from_start=True, types=["io.shipyard.project.created.v1"], subject_prefix="projects/resume-"))
+    first = next(events)
+    resumed = admin.stream(admin.events.Watch, gateway_pb2.WatchRequest(
+        start_sequence=first.sequence, subject_prefix="projects/resume-"))
+    assert [next(resumed).subject for _ in range(2)] == ["projects/resume-b", "projects/resume-c"]
+
+
+def test_json_api_and_console(stack: Stack, admin: Client) -> None:
+    request = urllib.request.Request(
+        f"{stack.http_url}/api/shipyard.repo.v1.ProjectService/CreateProject",
+        data=json.dumps({"project": {"name": "from-json", "leaderboard": True}}).encode(),
+        headers={"Authorization": f"Bearer {stack.admin_token()}", "Content-Type": "application/json"})
+    with urllib.request.urlopen(request, timeout=10) as reply:
+        body = json.loads(reply.read())
+    assert body["name"] == "from-json" and body["leaderboard"] is True and body["owner"] == "admin"
+    with urllib.request.urlopen(f"{stack.http_url}/", timeout=10) as page:
+        assert b"Shipyard" in page.read()
+    with urllib.request.urlopen(f"{stack.http_url}/api/status", timeout=10) as reply:
+        status = json.loads(reply.read())
+    assert status["healthy"] is True
+    assert {s["name"] for s in status["services"]} == {"nats", "repo-svc", "run-svc", "serving-svc",
+                                                       "lineage-svc"}
+
+
+def test_update_and_delete_reach_lineage(stack: Stack, admin: Client) -> None:
+    admin.call(admin.projects.CreateProject, pb.CreateProjectRequest(project=pb.Project(name="short-lived")))
+    admin.call(admin.projects.UpdateProject, pb.UpdateProjectRequest(
+        name="short-lived", project=pb.Project(description="soon gone"),
+        update_mask=FieldMask(paths=["description"])))
+    admin.call(admin.projects.DeleteProject, pb.DeleteProjectRequest(name="short-lived"))
+    with pytest.raises(ClientError) as missing:
+        admin.call(admin.projects.GetProject, pb.GetProjectRequest(name="short-lived"))
+    assert missing.value.code == "NOT_FOUND"
+    wait_for(lambda: activity_subjects(admin, "io.shipyard.project.deleted.v1")["projects/short-lived"] == 1,
+             30, "ProjectDeleted in the activity feed")
+    assert activity_subjects(admin, "io.shipyard.project.updated.v1")["projects/short-lived"] == 1
+
+
+def test_request_id_makes_create_idempotent(admin: Client) -> None:
+    request = pb.CreateProjectRequest(project=pb.Project(name="once"), request_id="req-123")
+    first = admin.call(admin.projects.CreateProject, request)
+    again = admin.call(admin.projects.CreateProject, request)
+    assert first.id == again.id
+
+
+def test_gateway_health_is_standard_grpc(stack: Stack) -> None:
+    assert stack.serving()
+    with grpc.insecure_channel(stack.grpc_address) as channel:
+        reply = health_pb2_grpc.HealthStub(channel).Check(health_pb2.HealthCheckRequest(), timeout=5)
+    assert reply.status == health_pb2.HealthCheckResponse.SERVING
