@@ -1,0 +1,166 @@
+"""Filesystem adapter of the blob store: one read-only file per blob under a root directory.
+
+Layout: ``root/sha256/ab/cd/<digest>`` for blobs (two levels of fan-out keep directories
+small) and ``root/tmp/`` for writes in progress. A blob becomes visible by an atomic rename
+from ``tmp/``, only after its bytes are fsynced and hash to its digest, so readers never see
+a partial or wrong blob. ``tmp/`` must be on the same filesystem as the blobs for that.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import tempfile
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import IO
+
+from shipyard.kit.blob.digest import (
+    CHUNK_SIZE,
+    check_digest,
+    check_offset,
+    check_stored_size,
+    copy_verified,
+)
+from shipyard.kit.blob.port import BlobNotFound, BlobStore
+
+# Blobs are hard-linked into run workspaces; read-only files stop a run from editing the
+# store's copy through its link.
+_BLOB_MODE = 0o444
+
+
+def _fsync_dir(path: Path) -> None:
+    """Make a rename in ``path`` durable."""
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def _seal(out: IO[bytes], temp: Path, final: Path) -> None:
+    """Flush and fsync the written temp file, then move it into place atomically."""
+    out.flush()
+    os.fsync(out.fileno())
+    out.close()
+    os.chmod(temp, _BLOB_MODE)
+    final.parent.mkdir(parents=True, exist_ok=True)
+    # An existing blob has the same bytes, so replacing it is harmless and keeps puts idempotent.
+    os.replace(temp, final)
+    _fsync_dir(final.parent)
+
+
+def _discard(out: IO[bytes], temp: Path) -> None:
+    """Close and remove an unfinished temp file."""
+    out.close()
+    with contextlib.suppress(FileNotFoundError):
+        temp.unlink()
+
+
+def _file_size(path: Path) -> int | None:
+    try:
+        return path.stat().st_size
+    except FileNotFoundError:
+        return None
+
+
+def _unlink(path: Path) -> bool:
+    try:
+        path.unlink()
+    except FileNotFoundError:
+        return False
+    return True
+
+
+def _open_at(path: Path, offset: int) -> IO[bytes]:
+    f = path.open("rb")
+    f.seek(offset)
+    return f
+
+
+class LocalBlobStore(BlobStore):
+    """Blobs as files under ``root``; safe for concurrent writers of the same blob."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = Path(root)
+        self._blobs = self.root / "sha256"
+        self._tmp = self.root / "tmp"
+
+    def path_of(self, digest: str) -> Path:
+        """The file that holds (or would hold) the blob; raises ValueError for a bad digest."""
+        check_digest(digest)
+        return self._blobs / digest[:2] / digest[2:4] / digest
+
+    async def open(self) -> None:
+        """Create the blob and temp directories."""
+        for path in (self._blobs, self._tmp):
+            await asyncio.to_thread(path.mkdir, parents=True, exist_ok=True)
+
+    async def close(self) -> None:
+        """Nothing to release: every operation opens and closes its own files."""
+
+    async def put(self, digest: str, chunks: AsyncIterator[bytes], size: int | None = None) -> int:
+        """Store the bytes under ``digest`` unless already stored; return the size.
+
+        Raises DigestMismatch, leaving nothing behind, when the bytes do not hash to
+        ``digest`` or do not number ``size``.
+        """
+        final = self.path_of(digest)
+        stored = await asyncio.to_thread(_file_size, final)
+        if stored is not None:
+            return check_stored_size(digest, stored, size)
+        out = await asyncio.to_thread(self._temp_file, digest)
+        temp = Path(out.name)
+        try:
+            written = await copy_verified(chunks, out, digest, size)
+            await asyncio.to_thread(_seal, out, temp, final)
+        except BaseException:
+            # Synchronous on purpose: it must also run when the task is being cancelled.
+            _discard(out, temp)
+            raise
+        return written
+
+    def _temp_file(self, digest: str) -> IO[bytes]:
+        return tempfile.NamedTemporaryFile(
+            dir=self._tmp, prefix=f"{digest[:16]}-", suffix=".part", delete=False)
+
+    def get(self, digest: str, offset: int = 0) -> AsyncIterator[bytes]:
+        """Stream the blob from ``offset`` in chunks of up to 1 MiB; raises BlobNotFound.
+
+        A bad digest or offset raises ValueError at once; a missing blob raises BlobNotFound
+        on the first iteration.
+        """
+        return self._read(digest, self.path_of(digest), check_offset(offset))
+
+    async def _read(self, digest: str, path: Path, offset: int) -> AsyncIterator[bytes]:
+        try:
+            f = await asyncio.to_thread(_open_at, path, offset)
+        except FileNotFoundError:
+            raise BlobNotFound(digest) from None
+        try:
+            while chunk := await asyncio.to_thread(f.read, CHUNK_SIZE):
+                yield chunk
+        finally:
+            f.close()
+
+    async def exists(self, digest: str) -> bool:
+        """Whether the blob is stored."""
+        return await asyncio.to_thread(self.path_of(digest).is_file)
+
+    async def missing(self, digests: list[str]) -> list[str]:
+        """The digests of ``digests`` that are not stored, in the given order."""
+        paths = [self.path_of(digest) for digest in digests]
+        present = await asyncio.to_thread(lambda: [path.is_file() for path in paths])
+        return [digest for digest, ok in zip(digests, present, strict=True) if not ok]
+
+    async def size(self, digest: str) -> int:
+        """The blob's size in bytes; raises BlobNotFound."""
+        stored = await asyncio.to_thread(_file_size, self.path_of(digest))
+        if stored is None:
+            raise BlobNotFound(digest)
+        return stored
+
+    async def delete(self, digest: str) -> bool:
+        """Remove the blob; whether it existed. Hard links made from it keep their bytes."""
+        return await asyncio.to_thread(_unlink, self.path_of(digest))

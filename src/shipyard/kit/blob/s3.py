@@ -1,0 +1,175 @@
+"""S3 adapter of the blob store (MinIO, SeaweedFS, AWS S3, ...), through the MinIO SDK.
+
+The SDK is synchronous, so every call runs in a worker thread. A put is spooled to a
+temporary file (memory up to 8 MiB, disk beyond) while hashing, and uploaded only once the
+digest checks out: an object under ``<prefix>sha256/<digest>`` is always the right bytes.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import tempfile
+from collections.abc import AsyncIterator
+from typing import IO, BinaryIO, cast
+
+import certifi
+import urllib3
+from minio import Minio
+from minio.error import S3Error
+from urllib3.response import BaseHTTPResponse
+
+from shipyard.kit.blob.digest import (
+    CHUNK_SIZE,
+    check_digest,
+    check_offset,
+    check_stored_size,
+    copy_verified,
+)
+from shipyard.kit.blob.port import BlobNotFound, BlobStore
+
+SPOOL_IN_MEMORY = 8 << 20
+PART_SIZE = 16 << 20
+CONCURRENCY = 16
+"""Most S3 requests one store runs at once for ``missing``; the connection pool matches it."""
+
+_NOT_FOUND = frozenset({"NoSuchKey", "NoSuchObject", "ResourceNotFound"})
+_BUCKET_TAKEN = frozenset({"BucketAlreadyOwnedByYou", "BucketAlreadyExists"})
+
+
+def _http_client() -> urllib3.PoolManager:
+    """The SDK's default pool, but with room for CONCURRENCY requests plus multipart uploads."""
+    timeout = 300
+    return urllib3.PoolManager(
+        timeout=urllib3.Timeout(connect=timeout, read=timeout),
+        maxsize=CONCURRENCY * 2,
+        cert_reqs="CERT_REQUIRED",
+        ca_certs=os.environ.get("SSL_CERT_FILE") or certifi.where(),
+        retries=urllib3.Retry(total=5, backoff_factor=0.2, status_forcelist=[500, 502, 503, 504]),
+    )
+
+
+def _close_response(response: BaseHTTPResponse) -> None:
+    response.close()
+    response.release_conn()
+
+
+class S3BlobStore(BlobStore):
+    """Blobs as objects ``<prefix>sha256/<digest>`` in one bucket of an S3-compatible server."""
+
+    def __init__(self, endpoint: str, access_key: str, secret_key: str, bucket: str,
+                 prefix: str = "blobs/", secure: bool = False, region: str | None = None) -> None:
+        self.bucket = bucket
+        self.prefix = prefix
+        self._http = _http_client()
+        self._client = Minio(endpoint, access_key=access_key, secret_key=secret_key,
+                             secure=secure, region=region, http_client=self._http)
+
+    def key_of(self, digest: str) -> str:
+        """The object key of the blob; raises ValueError for a bad digest."""
+        return f"{self.prefix}sha256/{check_digest(digest)}"
+
+    async def open(self) -> None:
+        """Create the bucket if it does not exist."""
+        await asyncio.to_thread(self._ensure_bucket)
+
+    def _ensure_bucket(self) -> None:
+        if self._client.bucket_exists(self.bucket):
+            return
+        try:
+            self._client.make_bucket(self.bucket)
+        except S3Error as e:
+            # Another process may have created it between the check and the create.
+            if e.code not in _BUCKET_TAKEN:
+                raise
+
+    async def close(self) -> None:
+        """Close the pooled connections."""
+        self._http.clear()
+
+    async def put(self, digest: str, chunks: AsyncIterator[bytes], size: int | None = None) -> int:
+        """Store the bytes under ``digest`` unless already stored; return the size.
+
+        Raises DigestMismatch, uploading nothing, when the bytes do not hash to ``digest``
+        or do not number ``size``.
+        """
+        key = self.key_of(digest)
+        stored = await self._stat_size(key)
+        if stored is not None:
+            return check_stored_size(digest, stored, size)
+        with tempfile.SpooledTemporaryFile(max_size=SPOOL_IN_MEMORY) as spool:
+            written = await copy_verified(chunks, spool, digest, size)
+            await asyncio.to_thread(self._upload, key, spool, written)
+        return written
+
+    def _upload(self, key: str, spool: IO[bytes], length: int) -> None:
+        spool.seek(0)
+        # With the length known the SDK picks a single PUT or a multipart upload by itself.
+        self._client.put_object(self.bucket, key, cast(BinaryIO, spool), length, part_size=PART_SIZE)
+
+    def get(self, digest: str, offset: int = 0) -> AsyncIterator[bytes]:
+        """Stream the blob from ``offset`` in chunks of up to 1 MiB; raises BlobNotFound.
+
+        A bad digest or offset raises ValueError at once; a missing blob raises BlobNotFound
+        on the first iteration.
+        """
+        return self._read(digest, self.key_of(digest), check_offset(offset))
+
+    async def _read(self, digest: str, key: str, offset: int) -> AsyncIterator[bytes]:
+        try:
+            response = await asyncio.to_thread(self._client.get_object, self.bucket, key, offset=offset)
+        except S3Error as e:
+            if e.code in _NOT_FOUND:
+                raise BlobNotFound(digest) from None
+            if e.code == "InvalidRange" and offset > 0:
+                return  # the offset is at or past the end: nothing left to read
+            raise
+        try:
+            while chunk := await asyncio.to_thread(response.read, CHUNK_SIZE):
+                yield chunk
+        finally:
+            _close_response(response)
+
+    async def _stat_size(self, key: str) -> int | None:
+        try:
+            stat = await asyncio.to_thread(self._client.stat_object, self.bucket, key)
+        except S3Error as e:
+            if e.code in _NOT_FOUND:
+                return None
+            raise
+        return stat.size
+
+    async def exists(self, digest: str) -> bool:
+        """Whether the blob is stored."""
+        return await self._stat_size(self.key_of(digest)) is not None
+
+    async def missing(self, digests: list[str]) -> list[str]:
+        """The digests of ``digests`` that are not stored, in the given order.
+
+        Checks run concurrently, at most CONCURRENCY at a time.
+        """
+        keys = [self.key_of(digest) for digest in digests]
+        limit = asyncio.Semaphore(CONCURRENCY)
+
+        async def stored(key: str) -> bool:
+            async with limit:
+                return await self._stat_size(key) is not None
+
+        present = await asyncio.gather(*(stored(key) for key in keys))
+        return [digest for digest, ok in zip(digests, present, strict=True) if not ok]
+
+    async def size(self, digest: str) -> int:
+        """The blob's size in bytes; raises BlobNotFound."""
+        stored = await self._stat_size(self.key_of(digest))
+        if stored is None:
+            raise BlobNotFound(digest)
+        return stored
+
+    async def delete(self, digest: str) -> bool:
+        """Remove the blob; whether it existed."""
+        key = self.key_of(digest)
+        # S3 deletes succeed for absent keys too, so ask first to report whether it existed.
+        if await self._stat_size(key) is None:
+            return False
+        await asyncio.to_thread(self._client.remove_object, self.bucket, key)
+        return True

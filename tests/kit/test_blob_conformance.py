@@ -1,0 +1,336 @@
+"""One behaviour for every blob store adapter: the same tests run against local files and S3."""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import os
+from collections.abc import AsyncIterator, Awaitable, Callable
+from pathlib import Path
+
+import pytest
+
+from shipyard.kit.blob.factory import BlobStoreURLError, open_blob_store
+from shipyard.kit.blob.local import LocalBlobStore
+from shipyard.kit.blob.port import BlobNotFound, BlobStore, DigestMismatch
+from shipyard.kit.blob.s3 import S3BlobStore
+from tests.support.seaweed import S3Server
+
+MiB = 1 << 20
+UNKNOWN = "0" * 64
+BAD_DIGESTS = ["A" * 64, "a" * 63, "a" * 65, "g" * 64, f"sha256:{'a' * 64}", ""]
+
+Leftovers = Callable[[], Awaitable[list[str]]]
+
+
+def sha(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+async def chunked(data: bytes, size: int = 64 * 1024) -> AsyncIterator[bytes]:
+    for start in range(0, len(data), size):
+        yield data[start:start + size]
+
+
+async def from_list(chunks: list[bytes]) -> AsyncIterator[bytes]:
+    for chunk in chunks:
+        yield chunk
+
+
+async def read_all(store: BlobStore, digest: str, offset: int = 0) -> bytes:
+    return b"".join([chunk async for chunk in store.get(digest, offset)])
+
+
+async def put_bytes(store: BlobStore, data: bytes, size: int | None = None) -> str:
+    digest = sha(data)
+    assert await store.put(digest, chunked(data), size) == len(data)
+    return digest
+
+
+@pytest.fixture
+def leftovers(blob_store: BlobStore, request: pytest.FixtureRequest) -> Leftovers:
+    """Everything the store has written: files under the local root, objects under the S3 prefix."""
+    if isinstance(blob_store, LocalBlobStore):
+        root = blob_store.root
+
+        def listing() -> list[str]:
+            return sorted(str(p.relative_to(root)) for p in root.rglob("*") if p.is_file())
+    else:
+        assert isinstance(blob_store, S3BlobStore)
+        client = request.getfixturevalue("s3_server").client()
+        s3 = blob_store
+
+        def listing() -> list[str]:
+            objects = client.list_objects(s3.bucket, prefix=s3.prefix, recursive=True)
+            return sorted(str(o.object_name) for o in objects)
+
+    async def collect() -> list[str]:
+        return await asyncio.to_thread(listing)
+
+    return collect
+
+
+async def test_put_then_get_round_trips(blob_store: BlobStore) -> None:
+    data = b"the quick brown fox " * 5000
+    digest = await put_bytes(blob_store, data, size=len(data))
+    assert await read_all(blob_store, digest) == data
+    assert await blob_store.size(digest) == len(data)
+    assert await blob_store.exists(digest)
+
+
+async def test_empty_blob_round_trips(blob_store: BlobStore) -> None:
+    digest = await put_bytes(blob_store, b"")
+    assert await blob_store.exists(digest)
+    assert await blob_store.size(digest) == 0
+    assert await read_all(blob_store, digest) == b""
+
+
+async def test_get_from_offset(blob_store: BlobStore) -> None:
+    data = bytes(range(256)) * 40
+    digest = await put_bytes(blob_store, data)
+    assert await read_all(blob_store, digest, 1000) == data[1000:]
+    assert await read_all(blob_store, digest, len(data) - 1) == data[-1:]
+
+
+async def test_get_at_or_past_the_end_yields_nothing(blob_store: BlobStore) -> None:
+    data = b"short blob"
+    digest = await put_bytes(blob_store, data)
+    assert await read_all(blob_store, digest, len(data)) == b""
+    assert await read_all(blob_store, digest, len(data) + 100) == b""
+
+
+async def test_negative_offset_is_rejected(blob_store: BlobStore) -> None:
+    digest = await put_bytes(blob_store, b"abc")
+    with pytest.raises(ValueError, match="offset"):
+        blob_store.get(digest, -1)
+
+
+async def test_missing_keeps_the_given_order(blob_store: BlobStore) -> None:
+    stored = [await put_bytes(blob_store, f"blob {i}".encode()) for i in range(3)]
+    absent = [sha(f"absent {i}".encode()) for i in range(3)]
+    asked = [absent[0], stored[0], absent[1], stored[1], absent[2], stored[2], absent[0]]
+    assert await blob_store.missing(asked) == [absent[0], absent[1], absent[2], absent[0]]
+    assert await blob_store.missing(stored) == []
+    assert await blob_store.missing([]) == []
+
+
+async def test_exists_is_false_for_unknown_blob(blob_store: BlobStore) -> None:
+    assert not await blob_store.exists(UNKNOWN)
+
+
+async def test_delete_removes_the_blob_once(blob_store: BlobStore, leftovers: Leftovers) -> None:
+    keep = await put_bytes(blob_store, b"keep me")
+    digest = await put_bytes(blob_store, b"delete me")
+    assert await blob_store.delete(digest) is True
+    assert not await blob_store.exists(digest)
+    assert await blob_store.delete(digest) is False
+    with pytest.raises(BlobNotFound):
+        await read_all(blob_store, digest)
+    assert await read_all(blob_store, keep) == b"keep me"
+    assert len(await leftovers()) == 1
+
+
+async def test_put_of_a_stored_blob_is_idempotent(blob_store: BlobStore) -> None:
+    data = os.urandom(100_000)
+    digest = await put_bytes(blob_store, data)
+    assert await blob_store.put(digest, chunked(data), len(data)) == len(data)
+    assert await blob_store.put(digest, chunked(data)) == len(data)
+    assert await read_all(blob_store, digest) == data
+
+
+async def test_put_of_a_stored_blob_with_another_size_is_rejected(blob_store: BlobStore) -> None:
+    data = b"twelve bytes"
+    digest = await put_bytes(blob_store, data)
+    with pytest.raises(DigestMismatch):
+        await blob_store.put(digest, chunked(data), len(data) + 1)
+    assert await read_all(blob_store, digest) == data
+
+
+async def test_wrong_bytes_store_nothing(blob_store: BlobStore, leftovers: Leftovers) -> None:
+    claimed = sha(b"what the writer promised")
+    with pytest.raises(DigestMismatch):
+        await blob_store.put(claimed, chunked(b"what the writer sent instead"))
+    assert not await blob_store.exists(claimed)
+    assert await blob_store.missing([claimed]) == [claimed]
+    assert await leftovers() == []
+
+
+@pytest.mark.parametrize("declared", [5, 50])
+async def test_wrong_size_stores_nothing(blob_store: BlobStore, leftovers: Leftovers,
+                                         declared: int) -> None:
+    data = b"nineteen bytes long"
+    digest = sha(data)
+    with pytest.raises(DigestMismatch):
+        await blob_store.put(digest, chunked(data, 4), declared)
+    assert not await blob_store.exists(digest)
+    assert await leftovers() == []
+
+
+async def test_cancelled_put_stores_nothing(blob_store: BlobStore, leftovers: Leftovers) -> None:
+    asked_for_more = asyncio.Event()
+
+    async def stalls() -> AsyncIterator[bytes]:
+        yield b"the first chunk"
+        asked_for_more.set()
+        await asyncio.Event().wait()  # a writer that hangs until cancelled
+        yield b"never sent"
+
+    task = asyncio.create_task(blob_store.put(sha(b"never complete"), stalls()))
+    await asyncio.wait_for(asked_for_more.wait(), timeout=10)
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    assert await leftovers() == []
+
+
+async def test_unknown_blob_is_not_found(blob_store: BlobStore) -> None:
+    with pytest.raises(BlobNotFound):
+        await read_all(blob_store, UNKNOWN)
+    with pytest.raises(BlobNotFound):
+        await read_all(blob_store, UNKNOWN, 10)
+    with pytest.raises(BlobNotFound):
+        await blob_store.size(UNKNOWN)
+
+
+@pytest.mark.parametrize("bad", BAD_DIGESTS)
+async def test_invalid_digests_are_rejected(blob_store: BlobStore, bad: str) -> None:
+    pattern = "invalid blob digest"
+    with pytest.raises(ValueError, match=pattern) as raised:
+        await blob_store.put(bad, chunked(b"x"))
+    assert repr(bad) in str(raised.value)
+    with pytest.raises(ValueError, match=pattern):
+        blob_store.get(bad)
+    with pytest.raises(ValueError, match=pattern):
+        await blob_store.exists(bad)
+    with pytest.raises(ValueError, match=pattern):
+        await blob_store.missing([UNKNOWN, bad])
+    with pytest.raises(ValueError, match=pattern):
+        await blob_store.size(bad)
+    with pytest.raises(ValueError, match=pattern):
+        await blob_store.delete(bad)
+
+
+async def test_large_blob_round_trips_in_bounded_chunks(blob_store: BlobStore) -> None:
+    parts = [os.urandom(MiB) for _ in range(21)] + [os.urandom(12345)]
+    hasher = hashlib.sha256()
+    for part in parts:
+        hasher.update(part)
+    digest, total = hasher.hexdigest(), sum(map(len, parts))
+
+    assert await blob_store.put(digest, from_list(parts), total) == total
+    assert await blob_store.size(digest) == total
+
+    read = hashlib.sha256()
+    sizes = []
+    async for chunk in blob_store.get(digest):
+        read.update(chunk)
+        sizes.append(len(chunk))
+    assert read.hexdigest() == digest
+    assert sum(sizes) == total
+    assert len(sizes) > 1
+    assert max(sizes) <= MiB
+
+    offset = 20 * MiB + 7
+    tail = await read_all(blob_store, digest, offset)
+    assert tail == b"".join(parts)[offset:]
+
+
+async def test_concurrent_puts_of_one_blob_both_succeed(blob_store: BlobStore,
+                                                        leftovers: Leftovers) -> None:
+    data = os.urandom(3 * MiB + 1)
+    digest = sha(data)
+    sizes = await asyncio.gather(*(blob_store.put(digest, chunked(data, MiB // 4)) for _ in range(2)))
+    assert sizes == [len(data), len(data)]
+    assert await read_all(blob_store, digest) == data
+    assert len(await leftovers()) == 1
+
+
+# Adapter layouts that other code relies on.
+
+async def test_local_layout_fans_out_twice(tmp_path: Path) -> None:
+    store = LocalBlobStore(tmp_path)
+    await store.open()
+    digest = await put_bytes(store, b"laid out")
+    path = store.path_of(digest)
+    assert path == tmp_path / "sha256" / digest[:2] / digest[2:4] / digest
+    assert path.read_bytes() == b"laid out"
+    assert not path.stat().st_mode & 0o222, "blobs are read-only so hard links cannot edit them"
+    assert list((tmp_path / "tmp").iterdir()) == []
+
+
+async def test_s3_open_creates_the_bucket_and_keys_by_digest(s3_server: S3Server) -> None:
+    bucket = "shipyard-fresh-bucket"
+    client = s3_server.client()
+    assert not await asyncio.to_thread(client.bucket_exists, bucket)
+    store = S3BlobStore(s3_server.endpoint, s3_server.access_key, s3_server.secret_key, bucket,
+                        prefix="models/")
+    await store.open()
+    await store.open()  # a second open finds the bucket and leaves it be
+    digest = await put_bytes(store, b"keyed")
+    stat = await asyncio.to_thread(client.stat_object, bucket, f"models/sha256/{digest}")
+    assert stat.size == 5
+    await store.close()
+
+
+# open_blob_store: URLs in, stores out, and errors that say what is wrong.
+
+async def test_file_url_opens_a_local_store(tmp_path: Path) -> None:
+    store = open_blob_store(f"file://{tmp_path}/blobs")
+    assert isinstance(store, LocalBlobStore)
+    assert store.root == tmp_path / "blobs"
+
+
+async def test_s3_url_opens_a_working_store(s3_server: S3Server) -> None:
+    url = (f"s3://{s3_server.access_key}:{s3_server.secret_key}@{s3_server.endpoint}"
+           "/shipyard-url-bucket/team/models/?secure=false")
+    store = open_blob_store(url)
+    assert isinstance(store, S3BlobStore)
+    assert (store.bucket, store.prefix) == ("shipyard-url-bucket", "team/models/")
+    await store.open()
+    digest = await put_bytes(store, b"via url")
+    assert await read_all(store, digest) == b"via url"
+    await store.close()
+
+
+def test_s3_url_defaults() -> None:
+    store = open_blob_store("s3://ak:sk@minio.internal/artifacts")
+    assert isinstance(store, S3BlobStore)
+    assert (store.bucket, store.prefix) == ("artifacts", "blobs/")
+
+
+def test_s3_url_decodes_percent_encoded_keys() -> None:
+    store = open_blob_store("s3://ak:s%2Fk%40x@localhost:9000/artifacts?secure=true&region=eu-west-1")
+    assert isinstance(store, S3BlobStore)
+
+
+@pytest.mark.parametrize(("url", "names"), [
+    ("gs://bucket/x", "scheme is 'gs'"),
+    ("/just/a/path", "scheme is missing"),
+    ("file://host/var/blobs", "take no host"),
+    ("file:relative/blobs", "absolute"),
+    ("file:///var/blobs?x=1", "no query"),
+    ("s3://ak:sk@/bucket", "host is missing"),
+    ("s3://ak:sk@localhost:notaport/bucket", "port is not a number"),
+    ("s3://ak:sk@localhost:0/bucket", "port is not a number"),
+    ("s3://ak:sk@localhost:9000/bucket#part", "no fragment"),
+    ("s3://localhost:9000/bucket", "access key is missing"),
+    ("s3://ak@localhost:9000/bucket", "secret key is missing"),
+    ("s3://ak:sk@localhost:9000", "bucket is missing"),
+    ("s3://ak:sk@localhost:9000/", "bucket is missing"),
+    ("s3://ak:sk@localhost:9000/Bad_Bucket", "'Bad_Bucket' is not a valid S3 bucket name"),
+    ("s3://ak:sk@localhost:9000/bucket?secure=maybe", "secure='maybe'"),
+    ("s3://ak:sk@localhost:9000/bucket?secure=true&secure=false", "secure is given 2 times"),
+    ("s3://ak:sk@localhost:9000/bucket?region=", "region is empty"),
+    ("s3://ak:sk@localhost:9000/bucket?tls=1", "unknown option(s) tls"),
+])
+def test_bad_urls_name_the_problem(url: str, names: str) -> None:
+    with pytest.raises(BlobStoreURLError) as raised:
+        open_blob_store(url)
+    assert names in str(raised.value)
+
+
+def test_url_errors_never_show_the_secret_key() -> None:
+    with pytest.raises(ValueError, match="unknown option") as raised:
+        open_blob_store("s3://ak:topsecret@localhost:9000/bucket?tls=1")
+    assert "topsecret" not in str(raised.value)
+    assert "ak:***@localhost" in str(raised.value)
