@@ -58,7 +58,8 @@ def test_duplicate_name(admin: Client) -> None:
 def test_unknown_json_field_is_named(stack: Stack, admin: Client) -> None:
     before = project_names(admin)
     request = urllib.request.Request(
-        f"{stack.http_url}/api{CREATE}", data=json.dumps({"project": {"name": "j", "colour": "red"}}).encode(),
+        f"{stack.http_url}/api{CREATE}",
+        data=json.dumps({"project": {"name": "j", "colour": "red"}}).encode(),
         headers={"Authorization": f"Bearer {stack.admin_token()}"})
     with pytest.raises(urllib.error.HTTPError) as caught:
         urllib.request.urlopen(request, timeout=10)
