@@ -20,8 +20,9 @@ from faststream import Context
 from faststream.middlewares import AckPolicy
 from faststream.nats import JStream, NatsBroker, NatsMessage, PullSub
 from nats.js.api import AckPolicy as JsAckPolicy
-from nats.js.api import ConsumerConfig, DeliverPolicy, RetentionPolicy, StorageType
+from nats.js.api import ConsumerConfig, DeliverPolicy, RetentionPolicy, StorageType, StreamConfig
 from nats.js.client import JetStreamContext
+from nats.js.errors import BadRequestError, NoStreamResponseError
 
 from shipyard.kit.events import STREAM, SUBJECT_PREFIX, Event, EventDecodeError, decode
 
@@ -31,12 +32,22 @@ EventHandler = Callable[[list[Event]], Awaitable[None]]
 DEAD_LETTER_PREFIX = "shipyard.deadletter"
 MAX_DELIVER = 8
 DUPLICATE_WINDOW_S = 120.0
+PUBLISH_ACK_TIMEOUT_S = 5.0
 
 
-def stream_definition() -> JStream:
-    """The SHIPYARD_EVENTS stream as every service declares it (idempotently)."""
-    return JStream(name=STREAM, subjects=[f"{SUBJECT_PREFIX}.>"], storage=StorageType.FILE,
-                   retention=RetentionPolicy.LIMITS, duplicate_window=DUPLICATE_WINDOW_S)
+def stream_config() -> StreamConfig:
+    """The SHIPYARD_EVENTS stream as every service declares it."""
+    return StreamConfig(name=STREAM, subjects=[f"{SUBJECT_PREFIX}.>"], storage=StorageType.FILE,
+                        retention=RetentionPolicy.LIMITS, duplicate_window=DUPLICATE_WINDOW_S)
+
+
+async def ensure_stream(js: JetStreamContext) -> None:
+    """Create the stream, or bring an existing one's settings up to date (idempotent)."""
+    config = stream_config()
+    try:
+        await js.add_stream(config)
+    except BadRequestError:
+        await js.update_stream(config)
 
 
 @dataclass
@@ -54,7 +65,8 @@ class EventBus:
         self.source = source
         self.broker = NatsBroker(url, name=source, allow_reconnect=True, max_reconnect_attempts=-1,
                                  reconnect_time_wait=0.25, connect_timeout=2.0, graceful_timeout=5.0)
-        self._stream = stream_definition()
+        # Subscribers name the stream; start() declares it (every service, publishers too).
+        self._stream = JStream(name=STREAM, declare=False)
         self._js: JetStreamContext | None = None
 
     def consume(self, durable: str, handler: EventHandler, subjects: str = ">",
@@ -76,8 +88,10 @@ class EventBus:
 
     async def start(self) -> None:
         """Connect, declare the stream, and start the consumers."""
-        await self.broker.start()
+        await self.broker.connect()
         self._js = self.broker.connection.jetstream()
+        await ensure_stream(self._js)
+        await self.broker.start()
 
     async def stop(self) -> None:
         """Drain and close the connection."""
@@ -98,7 +112,17 @@ class EventBus:
             raise RuntimeError("bus is not started")
         futures = [await self._js.publish_async(e.nats_subject, e.payload(), headers=e.headers())
                    for e in events]
-        await asyncio.gather(*futures)
+        try:
+            # Acks of publishes buffered during a disconnect may never come: give up after a
+            # while; the caller retries and JetStream drops what it had already stored.
+            await asyncio.wait_for(asyncio.gather(*futures), timeout=PUBLISH_ACK_TIMEOUT_S)
+        except NoStreamResponseError:
+            # The stream is gone (a NATS server that lost its storage): declare it again.
+            await ensure_stream(self._js)
+            raise
+        finally:
+            for future in futures:
+                future.cancel()
 
     async def _deliver(self, consumer: _Consumer, messages: list[Any]) -> None:
         events: list[Event] = []
@@ -134,4 +158,4 @@ class EventBus:
         await msg.term()
 
 
-__all__ = ["DEAD_LETTER_PREFIX", "EventBus", "EventHandler", "NatsMessage", "stream_definition"]
+__all__ = ["DEAD_LETTER_PREFIX", "EventBus", "EventHandler", "NatsMessage", "ensure_stream", "stream_config"]

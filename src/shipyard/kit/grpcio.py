@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Awaitable, Callable, Iterable
-from dataclasses import dataclass
 from typing import Any
 
 import grpc
@@ -15,11 +14,10 @@ from grpc_reflection.v1alpha import reflection
 from opentelemetry.instrumentation.grpc import aio_server_interceptor
 
 from shipyard.kit import errors
+from shipyard.kit.caller import ROLES_KEY, USER_KEY, Caller
 
 log = logging.getLogger(__name__)
 
-USER_KEY = "x-shipyard-user"
-ROLES_KEY = "x-shipyard-roles"
 
 STATUS_OF: dict[type[errors.ShipyardError], grpc.StatusCode] = {
     errors.InvalidArgument: grpc.StatusCode.INVALID_ARGUMENT,
@@ -40,22 +38,6 @@ def status_of(exc: errors.ShipyardError) -> grpc.StatusCode:
         if cls in STATUS_OF:
             return STATUS_OF[cls]  # type: ignore[index]
     return grpc.StatusCode.UNKNOWN
-
-
-@dataclass(frozen=True)
-class Caller:
-    """The authenticated user on whose behalf a service call runs (set by the gateway)."""
-
-    user: str
-    roles: frozenset[str]
-
-    def has(self, role: str) -> bool:
-        """Whether the caller holds ``role``."""
-        return role in self.roles
-
-    def metadata(self) -> tuple[tuple[str, str], ...]:
-        """As gRPC metadata, for forwarding to a service."""
-        return ((USER_KEY, self.user), (ROLES_KEY, ",".join(sorted(self.roles))))
 
 
 def caller_of(context: grpc.aio.ServicerContext) -> Caller:

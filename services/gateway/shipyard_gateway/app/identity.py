@@ -6,8 +6,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
+from shipyard.kit.caller import Caller
 from shipyard.kit.errors import AlreadyExists, NotFound, PermissionDenied
-from shipyard.kit.grpcio import Caller
 from shipyard.kit.ids import new_id
 from shipyard_gateway.app.ports import DirectoryFactory
 from shipyard_gateway.domain.identity import (

@@ -12,7 +12,7 @@ from datetime import datetime
 from shipyard.kit.errors import InvalidArgument, Unauthenticated
 
 ROLES = ("operator", "data-scientist", "ml-engineer", "production-engineer")
-_USER = re.compile(r"^[a-z0-9][a-z0-9._-]{0,62}$")
+_USER = re.compile(r"[a-z0-9][a-z0-9._-]{0,62}")
 TOKEN_PREFIX = "sy_"
 
 
@@ -39,7 +39,7 @@ class TokenRecord:
 
 def check_user(name: str, roles: list[str]) -> tuple[str, frozenset[str]]:
     """A valid user name and a non-empty set of known roles, or InvalidArgument naming the field."""
-    if not _USER.match(name or ""):
+    if not _USER.fullmatch(name or ""):
         raise InvalidArgument("user.name", "must be 1-63 lowercase letters, digits, '.', '_' or '-', "
                                            "starting with a letter or digit")
     if not roles:

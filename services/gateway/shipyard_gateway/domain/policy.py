@@ -6,8 +6,8 @@ service's, which gets the caller with every forwarded call.
 
 from __future__ import annotations
 
+from shipyard.kit.caller import Caller
 from shipyard.kit.errors import PermissionDenied
-from shipyard.kit.grpcio import Caller
 
 ANY = frozenset({"operator", "data-scientist", "ml-engineer", "production-engineer"})
 DEVELOPERS = frozenset({"operator", "data-scientist", "ml-engineer"})

@@ -16,8 +16,8 @@ from google.protobuf.descriptor import ServiceDescriptor
 from google.protobuf.message import DecodeError, Message
 from google.protobuf.message_factory import GetMessageClass
 
+from shipyard.kit.caller import Caller
 from shipyard.kit.errors import InvalidArgument, Unauthenticated
-from shipyard.kit.grpcio import Caller
 from shipyard_gateway.app.identity import Identity
 from shipyard_gateway.domain.policy import authorize
 

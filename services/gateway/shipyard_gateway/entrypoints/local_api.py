@@ -8,7 +8,7 @@ from google.protobuf.timestamp_pb2 import Timestamp
 from shipyard import __version__
 from shipyard.contracts.gateway.v1 import gateway_pb2 as pb
 from shipyard.kit.bus import EventBus
-from shipyard.kit.grpcio import Caller
+from shipyard.kit.caller import Caller
 from shipyard_gateway.adapters.backends import Backends
 from shipyard_gateway.app.identity import Identity
 from shipyard_gateway.domain.identity import User

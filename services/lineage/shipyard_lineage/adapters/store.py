@@ -37,12 +37,20 @@ class StoredActivity(ActivityFeed):
         where: dict[str, Any] = {k: v for k, v in (("project", query.project), ("area", query.area),
                                                    ("type", query.type), ("subject", query.subject)) if v}
         after = (query.before_sequence, "") if query.before_sequence is not None else None
-        docs = await self._txn.find(ACTIVITY.name, where,
-                                    Page(order_by="seq", descending=True, after=after, limit=query.limit))
-        found = [_from_doc(d) for d in docs]
-        if query.since is not None:
-            found = [a for a in found if a.time >= query.since]
-        return found
+        found: list[Activity] = []
+        # ``since`` is filtered here, page by page, so a short page never hides older matches;
+        # a page with nothing recent enough ends the scan (sequence order follows time order,
+        # give or take clock skew between services).
+        while len(found) < query.limit:
+            docs = await self._txn.find(ACTIVITY.name, where,
+                                        Page(order_by="seq", descending=True, after=after, limit=query.limit))
+            page = [_from_doc(d) for d in docs]
+            recent = [a for a in page if query.since is None or a.time >= query.since]
+            found.extend(recent)
+            if len(docs) < query.limit or not recent:
+                break
+            after = (page[-1].sequence, "")
+        return found[:query.limit]
 
 
 def _from_doc(doc: dict[str, Any]) -> Activity:

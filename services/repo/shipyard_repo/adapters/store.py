@@ -58,6 +58,10 @@ class StoredProjects(ProjectRepository):
         docs = await self._txn.find(PROJECTS.name, {"name": name}, Page(limit=1))
         return _from_doc(docs[0]) if docs else None
 
+    async def get_by_id(self, project_id: str) -> Project | None:
+        doc = await self._txn.get(PROJECTS.name, project_id)
+        return _from_doc(doc) if doc else None
+
     async def add(self, project: Project) -> Project:
         try:
             return _from_doc(await self._txn.insert(PROJECTS.name, _to_doc(project)))
@@ -93,8 +97,8 @@ class StoredRequests(RequestLog):
         doc = await self._txn.get(REQUESTS.name, key)
         return str(doc["resource"]) if doc else None
 
-    async def remember(self, key: str, resource: str) -> None:
-        await self._txn.insert(REQUESTS.name, {"_id": key, "resource": resource})
+    async def remember(self, key: str, resource_id: str) -> None:
+        await self._txn.insert(REQUESTS.name, {"_id": key, "resource": resource_id})
 
 
 class StoreUnitOfWork:

@@ -19,6 +19,10 @@ class ProjectRepository(abc.ABC):
         """The project with that name."""
 
     @abc.abstractmethod
+    async def get_by_id(self, project_id: str) -> Project | None:
+        """The project with that id (names change, ids do not)."""
+
+    @abc.abstractmethod
     async def add(self, project: Project) -> Project:
         """Store a new project (revision 1); AlreadyExists when the name is taken."""
 
@@ -40,11 +44,11 @@ class RequestLog(abc.ABC):
 
     @abc.abstractmethod
     async def resource_of(self, key: str) -> str | None:
-        """The resource name made by request ``key``, if any."""
+        """The id of the resource made by request ``key``, if any."""
 
     @abc.abstractmethod
-    async def remember(self, key: str, resource: str) -> None:
-        """Record that request ``key`` made ``resource``."""
+    async def remember(self, key: str, resource_id: str) -> None:
+        """Record that request ``key`` made the resource with that id."""
 
 
 class UnitOfWork(Protocol):

@@ -10,8 +10,8 @@ from datetime import UTC, datetime
 
 from shipyard.contracts.common.v1 import common_pb2
 from shipyard.contracts.events.v1 import events_pb2
+from shipyard.kit.caller import Caller
 from shipyard.kit.errors import Aborted, AlreadyExists, InvalidArgument, NotFound
-from shipyard.kit.grpcio import Caller
 from shipyard.kit.ids import new_id
 from shipyard_repo.app.messages import project_to_proto
 from shipyard_repo.app.ports import UnitOfWork, UnitOfWorkFactory
@@ -54,12 +54,15 @@ class Projects:
             if request_id:
                 made = await uow.requests.resource_of(f"{caller.user}:{request_id}")
                 if made is not None:
-                    return await _must_get(uow, made)
+                    earlier = await uow.projects.get_by_id(made)
+                    if earlier is None:
+                        raise NotFound(f"request {request_id!r} created a project that was deleted since")
+                    return earlier
             if await uow.projects.get(fields.name) is not None:
                 raise AlreadyExists(f"a project named {fields.name!r} already exists")
             project = await uow.projects.add(new_project(self.ids(), fields, caller.user, self.clock()))
             if request_id:
-                await uow.requests.remember(f"{caller.user}:{request_id}", project.name)
+                await uow.requests.remember(f"{caller.user}:{request_id}", project.id)
             uow.emit(events_pb2.ProjectCreated(project=project_to_proto(project), actor=_actor(caller)),
                      _subject(project.name), project.name)
             return project

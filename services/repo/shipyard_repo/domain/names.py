@@ -9,7 +9,7 @@ from urllib.parse import urlparse
 from shipyard.kit.errors import InvalidArgument
 
 NAME_MAX = 63
-_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
+_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")
 
 
 def check_name(field: str, name: str) -> str:
@@ -22,7 +22,7 @@ def check_name(field: str, name: str) -> str:
         raise InvalidArgument(field, "must not contain '/'")
     if any(unicodedata.category(c) == "Cc" for c in name):
         raise InvalidArgument(field, "must not contain control characters")
-    if not _NAME.match(name):
+    if not _NAME.fullmatch(name):
         raise InvalidArgument(field, "may contain only letters, digits, '.', '_' and '-', "
                                      "and must start with a letter or digit")
     return name
@@ -44,6 +44,8 @@ def check_url(field: str, url: str) -> str:
         return url
     check_text(field, url, 2048, multiline=False)
     parsed = urlparse(url)
-    if parsed.scheme not in ("http", "https") or not parsed.netloc:
-        raise InvalidArgument(field, f"must be an http:// or https:// URL (got {url!r})")
+    if parsed.scheme not in ("http", "https") or not parsed.hostname:
+        raise InvalidArgument(field, f"must be an http:// or https:// URL with a host (got {url!r})")
+    if any(c.isspace() for c in url):
+        raise InvalidArgument(field, "must not contain spaces (percent-encode them)")
     return url

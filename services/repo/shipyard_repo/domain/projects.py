@@ -5,8 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 from datetime import datetime
 
+from shipyard.kit.caller import Caller
 from shipyard.kit.errors import InvalidArgument, PermissionDenied
-from shipyard.kit.grpcio import Caller
 
 from .names import check_name, check_text, check_url
 

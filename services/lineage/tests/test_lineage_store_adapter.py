@@ -1,0 +1,100 @@
+"""The projector and queries on the real SQLite-backed projections (adapters/store.py)."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from dataclasses import replace
+from pathlib import Path
+
+import pytest
+from lineage_fakes import project_created, project_deleted, project_updated, run_submitted
+from shipyard_lineage.adapters.store import ACTIVITY, COLLECTIONS, StoreProjectionsFactory
+from shipyard_lineage.app.ports import ActivityQuery
+from shipyard_lineage.app.projector import ActivityQueries, Projector
+
+from shipyard.kit.inbox import INBOX
+from shipyard.kit.store.sqlite import SQLiteDocumentStore
+
+
+@pytest.fixture
+async def store(tmp_path: Path) -> AsyncIterator[SQLiteDocumentStore]:
+    store = SQLiteDocumentStore(tmp_path / "lineage.db")
+    await store.open([*COLLECTIONS, INBOX])
+    try:
+        yield store
+    finally:
+        await store.close()
+
+
+@pytest.fixture
+def projector(store: SQLiteDocumentStore) -> Projector:
+    return Projector(StoreProjectionsFactory(store))
+
+
+@pytest.fixture
+def queries(store: SQLiteDocumentStore) -> ActivityQueries:
+    return ActivityQueries(StoreProjectionsFactory(store))
+
+
+async def rows(store: SQLiteDocumentStore) -> int:
+    async with store.transaction() as txn:
+        return await txn.count(ACTIVITY.name)
+
+
+async def test_duplicate_delivery_in_one_batch_stores_one_row(projector: Projector,
+                                                              store: SQLiteDocumentStore) -> None:
+    event = project_created("mnist", sequence=1)
+    assert await projector.apply([event, event]) == 1
+    assert await rows(store) == 1
+
+
+async def test_redelivery_in_another_batch_stores_no_second_row(projector: Projector,
+                                                                store: SQLiteDocumentStore) -> None:
+    event = project_created("mnist", sequence=1)
+    assert await projector.apply([event]) == 1
+    assert await projector.apply([replace(event, sequence=2)]) == 0
+    assert await rows(store) == 1
+
+
+async def test_redelivery_after_a_restart_stores_no_second_row(tmp_path: Path) -> None:
+    """The inbox is durable: a new process on the same file still knows the event."""
+    event = project_created("mnist", sequence=1)
+    for expected in (1, 0):
+        store = SQLiteDocumentStore(tmp_path / "restart.db")
+        await store.open([*COLLECTIONS, INBOX])
+        try:
+            assert await Projector(StoreProjectionsFactory(store)).apply([event]) == expected
+            assert await rows(store) == 1
+        finally:
+            await store.close()
+
+
+async def test_activity_round_trips_through_the_store(projector: Projector, queries: ActivityQueries) -> None:
+    event = project_updated("mnist", ["description"], user="bob", sequence=5)
+    await projector.apply([event])
+    [activity] = await queries.list(ActivityQuery(limit=10))
+    assert activity.event_id == event.id
+    assert activity.type == "io.shipyard.project.updated.v1"
+    assert (activity.subject, activity.project, activity.actor) == ("projects/mnist", "mnist", "bob")
+    assert activity.time == event.time
+    assert activity.sequence == 5
+    assert activity.summary == "bob updated project mnist (description)"
+
+
+async def test_queries_filter_and_page_newest_first(projector: Projector, queries: ActivityQueries) -> None:
+    await projector.apply([project_created("mnist", sequence=1), project_created("iris", sequence=2),
+                           run_submitted("r1", "mnist", sequence=3), project_deleted("iris", sequence=4),
+                           run_submitted("r2", "mnist", sequence=5)])
+
+    async def seqs(**filters: object) -> list[int]:
+        found = await queries.list(ActivityQuery(limit=100, **filters))  # type: ignore[arg-type]
+        return [a.sequence for a in found]
+
+    assert await seqs() == [5, 4, 3, 2, 1]
+    assert await seqs(project="mnist") == [5, 3, 1]
+    assert await seqs(area="run") == [5, 3]
+    assert await seqs(area="project", project="iris") == [4, 2]
+    assert await seqs(type="io.shipyard.project.created.v1") == [2, 1]
+    assert await seqs(subject="projects/iris") == [4, 2]
+    assert await seqs(before_sequence=4) == [3, 2, 1]
+    assert [a.sequence for a in await queries.list(ActivityQuery(limit=2, before_sequence=5))] == [4, 3]
