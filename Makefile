@@ -20,6 +20,7 @@ up: $(STAMP)
 test: $(STAMP)
 	bash tools/install-test-deps.sh
 	$(BIN)/ruff check .
+	$(BIN)/mypy src services/*/shipyard_*
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
 test-unit: $(STAMP)
@@ -27,7 +28,7 @@ test-unit: $(STAMP)
 
 lint: $(STAMP)
 	$(BIN)/ruff check .
-	$(BIN)/mypy src services
+	$(BIN)/mypy src services/*/shipyard_*
 
 ## protos: regenerate src/shipyard/contracts from proto/
 protos: $(STAMP)

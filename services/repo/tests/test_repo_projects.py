@@ -171,7 +171,7 @@ async def test_retried_create_returns_the_first_result_even_with_other_fields(
     again = await projects.create(ALICE, ProjectFields(name="other"), request_id="r-1")
 
     assert again == first
-    assert await projects.list(0, "") == ([first], "")
+    assert await projects.list_page(0, "") == ([first], "")
     assert len(uow.published) == 1
 
 
@@ -237,7 +237,7 @@ async def test_list_pages_through_every_project_once_in_name_order(projects: Pro
     pages = 0
     token = ""
     while True:
-        page, token = await projects.list(25, token)
+        page, token = await projects.list_page(25, token)
         pages += 1
         assert len(page) <= 25
         seen.extend(p.name for p in page)
@@ -252,8 +252,8 @@ async def test_list_pages_through_every_project_once_in_name_order(projects: Pro
 async def test_list_of_an_exact_multiple_ends_without_an_empty_page(projects: Projects) -> None:
     for i in range(50):
         await projects.create(ALICE, ProjectFields(name=f"p{i:02d}"))
-    first, token = await projects.list(25, "")
-    second, token2 = await projects.list(25, token)
+    first, token = await projects.list_page(25, "")
+    second, token2 = await projects.list_page(25, token)
     assert len(first) == len(second) == 25
     assert token2 == ""
 
@@ -261,22 +261,22 @@ async def test_list_of_an_exact_multiple_ends_without_an_empty_page(projects: Pr
 async def test_list_default_page_size_is_50(projects: Projects) -> None:
     for i in range(51):
         await projects.create(ALICE, ProjectFields(name=f"p{i:02d}"))
-    page, token = await projects.list(0, "")
+    page, token = await projects.list_page(0, "")
     assert len(page) == 50
     assert token
 
 
 async def test_list_empty(projects: Projects) -> None:
-    assert await projects.list(10, "") == ([], "")
+    assert await projects.list_page(10, "") == ([], "")
 
 
 async def test_list_pages_stay_consistent_when_a_project_is_added_behind_the_cursor(
         projects: Projects) -> None:
     for name in ("b", "d", "f"):
         await projects.create(ALICE, ProjectFields(name=name))
-    page, token = await projects.list(2, "")
+    page, token = await projects.list_page(2, "")
     await projects.create(ALICE, ProjectFields(name="a"))
-    rest, _ = await projects.list(2, token)
+    rest, _ = await projects.list_page(2, token)
     assert [p.name for p in page + rest] == ["b", "d", "f"]
 
 
@@ -290,13 +290,13 @@ async def test_list_pages_stay_consistent_when_a_project_is_added_behind_the_cur
 ])
 async def test_list_with_a_bad_page_token_is_invalid(projects: Projects, token: str) -> None:
     with pytest.raises(InvalidArgument) as caught:
-        await projects.list(10, token)
+        await projects.list_page(10, token)
     assert caught.value.field == "page_token"
 
 
 async def test_list_with_a_negative_page_size_is_invalid(projects: Projects) -> None:
     with pytest.raises(InvalidArgument) as caught:
-        await projects.list(-1, "")
+        await projects.list_page(-1, "")
     assert caught.value.field == "page_size"
 
 

@@ -182,7 +182,7 @@ async def test_list_pages_through_the_store_in_name_order(projects: Projects) ->
     seen: list[str] = []
     token = ""
     for _ in range(10):
-        page, token = await projects.list(25, token)
+        page, token = await projects.list_page(25, token)
         seen.extend(p.name for p in page)
         if not token:
             break

@@ -82,9 +82,12 @@ def edit(name: str,
     given = {k: v for k, v in changes.items() if v is not None}
     if not given:
         raise typer.BadParameter("give at least one field to change, e.g. --description")
+    changed = pb.Project()
+    for field, value in given.items():
+        setattr(changed, field, value)
     with client() as c:
         project = c.call(c.projects.UpdateProject, pb.UpdateProjectRequest(
-            name=name, project=pb.Project(**given), update_mask=FieldMask(paths=list(given))))
+            name=name, project=changed, update_mask=FieldMask(paths=list(given))))
     console.print(f"[green]Updated project[/] [bold]{project.name}[/] ({', '.join(given)})")
 
 

@@ -63,8 +63,10 @@ class EventBus:
 
     def __init__(self, url: str, source: str) -> None:
         self.source = source
+        # nats-py takes float seconds; FastStream's annotation says int.
         self.broker = NatsBroker(url, name=source, allow_reconnect=True, max_reconnect_attempts=-1,
-                                 reconnect_time_wait=0.25, connect_timeout=2.0, graceful_timeout=5.0)
+                                 reconnect_time_wait=0.25, connect_timeout=2.0,  # type: ignore[arg-type]
+                                 graceful_timeout=5.0)
         # Subscribers name the stream; start() declares it (every service, publishers too).
         self._stream = JStream(name=STREAM, declare=False)
         self._js: JetStreamContext | None = None

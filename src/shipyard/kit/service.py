@@ -12,9 +12,10 @@ import asyncio
 import contextlib
 import logging
 import signal
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Coroutine, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import grpc
 
@@ -41,7 +42,7 @@ class Runtime:
     relay: OutboxRelay
     server: grpc.aio.Server
     service_names: list[str] = field(default_factory=list)
-    tasks: list[Callable[[], Awaitable[None]]] = field(default_factory=list)
+    tasks: list[Callable[[], Coroutine[Any, Any, None]]] = field(default_factory=list)
     # Further conditions for SERVING (the gateway adds "every service is healthy").
     ready_checks: list[Callable[[], bool]] = field(default_factory=list)
 

@@ -16,7 +16,7 @@ from shipyard_gateway.entrypoints.api import Route
 
 _ROLE = {"operator": pb.ROLE_OPERATOR, "data-scientist": pb.ROLE_DATA_SCIENTIST,
          "ml-engineer": pb.ROLE_ML_ENGINEER, "production-engineer": pb.ROLE_PRODUCTION_ENGINEER}
-_ROLE_NAME = {v: k for k, v in _ROLE.items()}
+_ROLE_NAME: dict[int, str] = {int(v): k for k, v in _ROLE.items()}
 
 
 def user_to_proto(user: User) -> pb.User:

@@ -44,7 +44,9 @@ class ActivityFeed(abc.ABC):
 class ProjectionUnitOfWork(Protocol):
     """One transaction over the projections."""
 
-    activity: ActivityFeed
+    @property
+    def activity(self) -> ActivityFeed:
+        """The activity feed in this transaction."""
 
 
 class ProjectionUnitOfWorkFactory(Protocol):

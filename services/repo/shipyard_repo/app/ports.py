@@ -54,8 +54,13 @@ class RequestLog(abc.ABC):
 class UnitOfWork(Protocol):
     """One transaction: repositories plus the events to publish if it commits."""
 
-    projects: ProjectRepository
-    requests: RequestLog
+    @property
+    def projects(self) -> ProjectRepository:
+        """Projects in this transaction."""
+
+    @property
+    def requests(self) -> RequestLog:
+        """Create requests in this transaction."""
 
     def emit(self, data: Message, subject: str, project: str) -> None:
         """Publish this event if, and only if, the transaction commits."""

@@ -72,7 +72,7 @@ class Projects:
         async with self.uow() as uow:
             return await _must_get(uow, name)
 
-    async def list(self, page_size: int, page_token: str) -> tuple[list[Project], str]:
+    async def list_page(self, page_size: int, page_token: str) -> tuple[list[Project], str]:
         """One page of projects in name order, and the token of the next page ("" at the end)."""
         if page_size < 0:
             raise InvalidArgument("page_size", "must not be negative")

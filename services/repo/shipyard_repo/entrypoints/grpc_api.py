@@ -28,7 +28,7 @@ class ProjectServicer(projects_pb2_grpc.ProjectServiceServicer):
 
     async def ListProjects(self, request: projects_pb2.ListProjectsRequest,
                            context: grpc.aio.ServicerContext) -> projects_pb2.ListProjectsResponse:
-        projects, token = await self._projects.list(request.page_size, request.page_token)
+        projects, token = await self._projects.list_page(request.page_size, request.page_token)
         return projects_pb2.ListProjectsResponse(projects=[project_to_proto(p) for p in projects],
                                                  next_page_token=token)
 
