@@ -12,6 +12,7 @@ from rich.table import Table
 from shipyard.cli.context import client, console
 from shipyard.contracts.gateway.v1 import gateway_pb2 as pb
 from shipyard.contracts.lineage.v1 import lineage_pb2
+from shipyard.kit.asyncapi import catalog_document
 from shipyard.kit.events import CATALOG
 
 app = typer.Typer(help="Live events (CloudEvents) as they happen.", no_args_is_help=True)
@@ -50,6 +51,12 @@ def watch(types: Annotated[list[str] | None, typer.Option("--type", help="Event 
                     return
         except KeyboardInterrupt:
             return
+
+
+@app.command()
+def catalog() -> None:
+    """Print the event catalog as an AsyncAPI 3.0 document (JSON)."""
+    print(json.dumps(catalog_document(), indent=2))
 
 
 def activity(project: Annotated[str, typer.Option(help="Only this project.")] = "",
