@@ -93,6 +93,26 @@ def test_json_api_and_console(stack: Stack, admin: Client) -> None:
                                                        "lineage-svc"}
 
 
+def test_events_as_server_sent_events(stack: Stack, admin: Client) -> None:
+    admin.call(admin.projects.CreateProject, pb.CreateProjectRequest(project=pb.Project(name="sse")))
+    request = urllib.request.Request(
+        f"{stack.http_url}/api/events?from_start=1&subject_prefix=projects/sse&type=io.shipyard.project.*",
+        headers={"Authorization": f"Bearer {stack.admin_token()}"})
+    with urllib.request.urlopen(request, timeout=30) as stream:
+        assert stream.headers["Content-Type"].startswith("text/event-stream")
+        lines = []
+        while not lines or not lines[-1].startswith("data:"):
+            lines.append(stream.readline().decode().strip())
+    event = json.loads(lines[-1].removeprefix("data:"))
+    assert event["type"] == "io.shipyard.project.created.v1" and event["subject"] == "projects/sse"
+    assert lines[-2] == f"id: {event['sequence']}"
+
+
+def test_healthz(stack: Stack) -> None:
+    with urllib.request.urlopen(f"{stack.http_url}/healthz", timeout=10) as reply:
+        assert json.loads(reply.read()) == {"healthy": True}
+
+
 def test_update_and_delete_reach_lineage(stack: Stack, admin: Client) -> None:
     admin.call(admin.projects.CreateProject, pb.CreateProjectRequest(project=pb.Project(name="short-lived")))
     admin.call(admin.projects.UpdateProject, pb.UpdateProjectRequest(

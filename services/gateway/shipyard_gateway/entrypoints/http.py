@@ -98,8 +98,10 @@ class HttpEdge:
         """Server-Sent Events: one ``data:`` line of CloudEvent JSON per event."""
         try:
             await self._api.caller(WATCH, request.headers.get("Authorization"))
-            watch_request = pb.WatchRequest(types=request.query.getall("type", []),
-                                            start_sequence=int(request.query.get("start_sequence", "0")))
+            after = request.headers.get("Last-Event-ID") or request.query.get("start_sequence", "0")
+            watch_request = pb.WatchRequest(types=request.query.getall("type", []), start_sequence=int(after),
+                                            from_start=request.query.get("from_start") in ("1", "true"),
+                                            subject_prefix=request.query.get("subject_prefix", ""))
         except errors.ShipyardError as exc:
             return _error(status_of(exc), exc.message)
         except ValueError:
