@@ -1,8 +1,8 @@
 """A small, pure-Python reading of the kustomize trees under deploy/kustomize.
 
 It renders a kustomization the way ``kubectl kustomize`` does for the features these trees use
-(``resources``, ``patches`` given by ``path`` as strategic-merge patches, ``namespace``) and
-refuses any other feature, so the manifest tests can check overlays without kubectl. Where
+(``resources``, ``patches`` given by ``path`` as strategic-merge patches, ``images``,
+``namespace``) and refuses any other feature, so the manifest tests can check overlays without kubectl. Where
 kubectl is installed, a test compares this rendering with kubectl's.
 """
 
@@ -36,9 +36,10 @@ KNOWN_KINDS = {
     "StatefulSet": "apps/v1",
     "PodDisruptionBudget": "policy/v1",
     "HorizontalPodAutoscaler": "autoscaling/v2",
+    "NetworkPolicy": "networking.k8s.io/v1",
 }
 CLUSTER_SCOPED = {"Namespace"}
-SUPPORTED_FIELDS = {"apiVersion", "kind", "namespace", "resources", "patches"}
+SUPPORTED_FIELDS = {"apiVersion", "kind", "namespace", "resources", "patches", "images"}
 
 # Strategic-merge keys of the lists these patches touch (from the Kubernetes API types);
 # other lists are replaced whole, as strategic merge does for lists without a merge key.
@@ -127,11 +128,32 @@ def _render(directory: Path) -> tuple[str, ...]:
                 raise LookupError(f"{directory / patch['path']}: no {change['kind']} "
                                   f"{change['metadata']['name']} to patch")
             docs[docs.index(target)] = merge(target, change)
+    for image in spec.get("images", []):
+        for doc in docs:
+            _set_image(doc, image)
     if "namespace" in spec:
         for doc in docs:
             if doc["kind"] not in CLUSTER_SCOPED:
                 doc.setdefault("metadata", {})["namespace"] = spec["namespace"]
     return tuple(json.dumps(doc) for doc in docs)
+
+
+def _set_image(doc: Doc, image: Doc) -> None:
+    """kustomize's ``images:`` entry (name, newName, newTag, digest) applied to a workload."""
+    if doc["kind"] not in ("Deployment", "StatefulSet"):
+        return
+    spec = doc["spec"]["template"]["spec"]
+    for container in [*spec.get("containers", []), *spec.get("initContainers", [])]:
+        reference, _, digest = container["image"].partition("@")
+        name, tag = reference, ""
+        if ":" in reference.rsplit("/", 1)[-1]:
+            name, _, tag = reference.rpartition(":")
+        if name != image["name"]:
+            continue
+        name = image.get("newName", name)
+        tag = image.get("newTag", tag)
+        digest = image.get("digest", digest)
+        container["image"] = f"{name}@{digest}" if digest else f"{name}:{tag}" if tag else name
 
 
 def render(directory: Path) -> list[Doc]:

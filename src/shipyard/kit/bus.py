@@ -35,15 +35,16 @@ DUPLICATE_WINDOW_S = 120.0
 PUBLISH_ACK_TIMEOUT_S = 5.0
 
 
-def stream_config() -> StreamConfig:
+def stream_config(replicas: int = 1) -> StreamConfig:
     """The SHIPYARD_EVENTS stream as every service declares it."""
     return StreamConfig(name=STREAM, subjects=[f"{SUBJECT_PREFIX}.>"], storage=StorageType.FILE,
-                        retention=RetentionPolicy.LIMITS, duplicate_window=DUPLICATE_WINDOW_S)
+                        retention=RetentionPolicy.LIMITS, duplicate_window=DUPLICATE_WINDOW_S,
+                        num_replicas=replicas)
 
 
-async def ensure_stream(js: JetStreamContext) -> None:
+async def ensure_stream(js: JetStreamContext, replicas: int = 1) -> None:
     """Create the stream, or bring an existing one's settings up to date (idempotent)."""
-    config = stream_config()
+    config = stream_config(replicas)
     try:
         await js.add_stream(config)
     except BadRequestError:
@@ -61,8 +62,9 @@ class _Consumer:
 class EventBus:
     """A service's connection to the bus: publish events, consume them durably."""
 
-    def __init__(self, url: str, source: str) -> None:
+    def __init__(self, url: str, source: str, stream_replicas: int = 1) -> None:
         self.source = source
+        self._replicas = stream_replicas
         # nats-py takes float seconds; FastStream's annotation says int.
         self.broker = NatsBroker(url, name=source, allow_reconnect=True, max_reconnect_attempts=-1,
                                  reconnect_time_wait=0.25, connect_timeout=2.0,  # type: ignore[arg-type]
@@ -92,7 +94,7 @@ class EventBus:
         """Connect, declare the stream, and start the consumers."""
         await self.broker.connect()
         self._js = self.broker.connection.jetstream()
-        await ensure_stream(self._js)
+        await ensure_stream(self._js, self._replicas)
         await self.broker.start()
 
     async def stop(self) -> None:
@@ -120,7 +122,7 @@ class EventBus:
             await asyncio.wait_for(asyncio.gather(*futures), timeout=PUBLISH_ACK_TIMEOUT_S)
         except NoStreamResponseError:
             # The stream is gone (a NATS server that lost its storage): declare it again.
-            await ensure_stream(self._js)
+            await ensure_stream(self._js, self._replicas)
             raise
         finally:
             for future in futures:

@@ -53,7 +53,8 @@ Wiring = Callable[[Runtime], Awaitable[None]]
 def build_runtime(settings: Settings) -> Runtime:
     """The adapters a service process runs on, built from settings."""
     store = open_document_store(settings.default_store_url())
-    bus = EventBus(settings.nats_url, source=f"shipyard/{settings.service}")
+    bus = EventBus(settings.nats_url, source=f"shipyard/{settings.service}",
+                   stream_replicas=settings.stream_replicas)
     hold = settings.failpoint("outbox.hold")
     relay = OutboxRelay(store, bus, hold_file=Path(hold) if hold else None)
     return Runtime(settings, store, bus, relay, new_server())

@@ -18,6 +18,8 @@ class Settings(BaseSettings):
     service: str = "shipyard"
     data_dir: Path = Path(".shipyard")
     nats_url: str = "nats://127.0.0.1:4222"
+    # Copies of the event stream kept by a NATS cluster (3 in production; 1 for one server).
+    stream_replicas: int = 1
     grpc_listen: str = "127.0.0.1:0"
     http_listen: str = "127.0.0.1:8080"
     # Document store URL: sqlite:///path/to.db (default under data_dir) or mongodb://host/db.

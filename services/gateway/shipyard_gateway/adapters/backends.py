@@ -33,8 +33,10 @@ class Backends:
     @classmethod
     def connect(cls, addresses: dict[str, str]) -> Backends:
         """Open one channel per service (lazily connected by gRPC)."""
+        # round_robin spreads calls over every replica a (headless) Service name resolves to.
+        options = [("grpc.lb_policy_name", "round_robin")]
         return cls({name: Backend(name, address, grpc.aio.insecure_channel(
-            address, interceptors=aio_client_interceptors()))
+            address, options=options, interceptors=aio_client_interceptors()))
             for name, address in addresses.items()})
 
     def channel(self, name: str) -> grpc.aio.Channel:
