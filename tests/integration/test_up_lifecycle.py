@@ -59,8 +59,8 @@ def test_stop_and_start_again(tmp_path: Path) -> None:
         assert again.stop() == 0
 
 
-def test_trace_context_flows_from_client_to_event(tmp_path: Path) -> None:
-    stack = Stack(tmp_path / "data").start()
+def test_trace_context_flows_from_client_to_event_and_consumer(tmp_path: Path) -> None:
+    stack = Stack(tmp_path / "data", env={"SHIPYARD_OTEL_EXPORTER": "console"}).start()
     try:
         client = stack.client()
         traceparent = f"00-{TRACE_ID}-00f067aa0ba902b7-01"
@@ -70,9 +70,14 @@ def test_trace_context_flows_from_client_to_event(tmp_path: Path) -> None:
             from_start=True, subject_prefix="projects/traced"))
         event = next(events)
         assert event.traceparent.split("-")[1] == TRACE_ID
-        lineage_log = (stack.data.logs / "lineage-svc.log").read_text()
-        gateway_log = (stack.data.logs / "gateway.log").read_text()
-        assert gateway_log and lineage_log
+        # Every process exports its spans to its log: the gateway's server span, repo-svc's,
+        # and lineage-svc's consumer span all belong to the client's trace.
+        for process in ("gateway", "repo-svc", "lineage-svc"):
+            log = stack.data.logs / f"{process}.log"
+            wait_for(lambda log=log: f"0x{TRACE_ID}" in log.read_text(), 30,
+                     f"a span of the trace in {log.name}")
+        consumer_span = (stack.data.logs / "lineage-svc.log").read_text()
+        assert "lineage io.shipyard.project.created.v1" in consumer_span
     finally:
         stack.stop()
 
