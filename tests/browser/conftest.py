@@ -1,0 +1,82 @@
+"""The console in Debian's headless Chromium, driven by Playwright, against a real stack.
+
+Playwright's own browser download cannot work offline, so the tests launch the system
+Chromium (``/usr/bin/chromium``); ``make test`` installs it through tools/install-test-deps.sh.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from playwright.sync_api import Browser, Page, Playwright, ViewportSize, sync_playwright
+
+from shipyard.client.connection import Client
+from shipyard.local.harness import Stack
+
+CHROMIUM = Path("/usr/bin/chromium")
+CHROMIUM_ARGS = [
+    "--headless=new", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+    "--disable-background-networking", "--disable-component-update", "--disable-sync",
+]
+VIEWPORT: ViewportSize = {"width": 1280, "height": 800}
+
+
+@pytest.fixture(scope="module")
+def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
+    """One running stack per test module, started as `make up` starts it."""
+    running = Stack(tmp_path_factory.mktemp("stack") / "data").start()
+    try:
+        yield running
+    finally:
+        running.stop()
+
+
+@pytest.fixture(scope="module")
+def admin(stack: Stack) -> Iterator[Client]:
+    """A gRPC client signed in as the first admin."""
+    client = stack.client()
+    yield client
+    client.close()
+
+
+@pytest.fixture(scope="module")
+def playwright() -> Iterator[Playwright]:
+    """Playwright's driver (sync API)."""
+    with sync_playwright() as driver:
+        yield driver
+
+
+@pytest.fixture(scope="session", autouse=True)
+def chromium() -> Path:
+    """Debian's Chromium; checked before any stack starts, and never skipped silently."""
+    if not CHROMIUM.exists():
+        pytest.fail(f"{CHROMIUM} is missing: the browser tests drive Debian's Chromium, which "
+                    "`make test` installs via tools/install-test-deps.sh (or run "
+                    "`bash tools/install-test-deps.sh` yourself)", pytrace=False)
+    return CHROMIUM
+
+
+@pytest.fixture(scope="module")
+def browser(playwright: Playwright, chromium: Path) -> Iterator[Browser]:
+    """Debian's Chromium, headless; never Playwright's downloaded browsers."""
+    launched = playwright.chromium.launch(executable_path=str(chromium), args=CHROMIUM_ARGS)
+    yield launched
+    launched.close()
+
+
+@pytest.fixture
+def page(browser: Browser) -> Iterator[Page]:
+    """A fresh page (own context, so no token left in localStorage by another test).
+
+    Uncaught JavaScript errors on the page fail the test.
+    """
+    context = browser.new_context(viewport=VIEWPORT)
+    opened = context.new_page()
+    errors: list[str] = []
+    opened.on("pageerror", lambda exc: errors.append(str(exc)))
+    yield opened
+    context.close()
+    if errors:
+        pytest.fail(f"uncaught JavaScript errors on the console page: {errors}", pytrace=False)
