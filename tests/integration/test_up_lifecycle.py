@@ -59,6 +59,20 @@ def test_stop_and_start_again(tmp_path: Path) -> None:
         assert again.stop() == 0
 
 
+def test_ctrl_c_during_start_up_stops_cleanly(tmp_path: Path) -> None:
+    stack = Stack(tmp_path / "data")
+    stack.data_dir.mkdir(parents=True)
+    stack.process = subprocess.Popen(
+        [sys.executable, "-m", "shipyard", "up", "--data-dir", str(stack.data_dir), "--grpc-port",
+         str(stack.grpc_port), "--http-port", str(stack.http_port), "--nats-port", str(stack.nats_port)],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    wait_for(lambda: len((stack.data.read_state() or {}).get("processes", {})) >= 2, 30,
+             "the supervisor to start its first processes")
+    pids = [p["pid"] for p in (stack.data.read_state() or {})["processes"].values() if p["pid"]]
+    assert stack.stop() == 0
+    assert not [pid for pid in pids if alive(pid)], "processes left running after Ctrl-C"
+
+
 def test_trace_context_flows_from_client_to_event_and_consumer(tmp_path: Path) -> None:
     stack = Stack(tmp_path / "data", env={"SHIPYARD_OTEL_EXPORTER": "console"}).start()
     try:

@@ -60,7 +60,7 @@ async def _up(config: StackConfig) -> None:
                       f"(admin token in {data.admin_token})\n"
                       f"  logs:     {data.logs}\n"
                       "Press Ctrl-C to stop.")
-    else:
+    elif not supervisor.stopping:
         console.print(f"[bold red]Shipyard did not become healthy in time;[/] see the logs in {data.logs}. "
                       "Still supervising; Ctrl-C to stop.")
     await supervisor.run_until_stopped()

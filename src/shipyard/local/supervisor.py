@@ -188,7 +188,13 @@ class Supervisor:
         raise RuntimeError(f"nothing listens on port {port} after {deadline_s:.0f}s; see {self.data.logs}")
 
     async def start(self) -> None:
-        """Start every process (NATS first) and keep them running."""
+        """Start every process (NATS first) and keep them running.
+
+        Ctrl-C (or SIGTERM) from here on, even during start-up, stops everything in order.
+        """
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, self._stopping.set)
         self._take_lock()
         self.children = self._plan()
         nats, *rest = self.children
@@ -197,6 +203,11 @@ class Supervisor:
         for child in rest:
             await self._spawn(child)
         self._keepers = [asyncio.create_task(self._keep_alive(c)) for c in self.children]
+
+    @property
+    def stopping(self) -> bool:
+        """Whether a stop was asked for (Ctrl-C or SIGTERM)."""
+        return self._stopping.is_set()
 
     async def stop(self) -> None:
         """Stop the gateway, then the services, then NATS; kill what does not stop in time."""
@@ -242,8 +253,5 @@ class Supervisor:
 
     async def run_until_stopped(self) -> None:
         """Block until SIGINT or SIGTERM, then stop everything."""
-        loop = asyncio.get_running_loop()
-        for sig in (signal.SIGINT, signal.SIGTERM):
-            loop.add_signal_handler(sig, self._stopping.set)
         await self._stopping.wait()
         await self.stop()
