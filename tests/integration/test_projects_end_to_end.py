@@ -108,6 +108,16 @@ def test_events_as_server_sent_events(stack: Stack, admin: Client) -> None:
     assert lines[-2] == f"id: {event['sequence']}"
 
 
+def test_trace_context_reaches_the_event_without_an_exporter(admin: Client) -> None:
+    trace_id = "0af7651916cd43dd8448eb211c80319c"
+    traceparent = ("traceparent", f"00-{trace_id}-b7ad6b7169203331-01")
+    admin.projects.CreateProject(pb.CreateProjectRequest(project=pb.Project(name="traced-cheaply")),
+                                 metadata=(*admin.metadata, traceparent), timeout=30)
+    event = next(admin.stream(admin.events.Watch, gateway_pb2.WatchRequest(
+        from_start=True, subject_prefix="projects/traced-cheaply")))
+    assert event.traceparent.split("-")[1] == trace_id
+
+
 def test_healthz(stack: Stack) -> None:
     with urllib.request.urlopen(f"{stack.http_url}/healthz", timeout=10) as reply:
         assert json.loads(reply.read()) == {"healthy": True}

@@ -1,4 +1,8 @@
-"""The event bus: NATS JetStream through FastStream.
+"""The event bus: NATS JetStream.
+
+FastStream's broker holds the connection (reconnects, drain on stop) and documents the
+catalog (see asyncapi.py); publishing and consuming go through nats-py's JetStream API on
+that connection, where we need control of pipelining and batches.
 
 One stream, SHIPYARD_EVENTS, holds every event (file storage, limits retention, a
 duplicate window so a republished event id is stored once). Publishing is pipelined (all
@@ -16,13 +20,11 @@ from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from faststream import Context
-from faststream.middlewares import AckPolicy
-from faststream.nats import JStream, NatsBroker, NatsMessage, PullSub
+from faststream.nats import NatsBroker
 from nats.js.api import AckPolicy as JsAckPolicy
 from nats.js.api import ConsumerConfig, DeliverPolicy, RetentionPolicy, StorageType, StreamConfig
 from nats.js.client import JetStreamContext
-from nats.js.errors import BadRequestError, NoStreamResponseError
+from nats.js.errors import BadRequestError, NoStreamResponseError, NotFoundError
 
 from shipyard.kit.events import STREAM, SUBJECT_PREFIX, Event, EventDecodeError, decode
 
@@ -33,6 +35,8 @@ DEAD_LETTER_PREFIX = "shipyard.deadletter"
 MAX_DELIVER = 8
 DUPLICATE_WINDOW_S = 120.0
 PUBLISH_ACK_TIMEOUT_S = 5.0
+ACK_WAIT_S = 30.0
+FETCH_WAIT_S = 1.0
 
 
 def stream_config(replicas: int = 1) -> StreamConfig:
@@ -69,38 +73,64 @@ class EventBus:
         self.broker = NatsBroker(url, name=source, allow_reconnect=True, max_reconnect_attempts=-1,
                                  reconnect_time_wait=0.25, connect_timeout=2.0,  # type: ignore[arg-type]
                                  graceful_timeout=5.0)
-        # Subscribers name the stream; start() declares it (every service, publishers too).
-        self._stream = JStream(name=STREAM, declare=False)
         self._js: JetStreamContext | None = None
+        self._consumers: list[_Consumer] = []
+        self._tasks: list[asyncio.Task[None]] = []
 
     def consume(self, durable: str, handler: EventHandler, subjects: str = ">",
                 batch_size: int = 256) -> None:
         """Register a durable consumer (before ``start``); ``handler`` gets batches in stream order."""
-        consumer = _Consumer(durable, handler, subjects, batch_size)
-        config = ConsumerConfig(durable_name=durable, ack_policy=JsAckPolicy.EXPLICIT,
-                                deliver_policy=DeliverPolicy.ALL, max_deliver=MAX_DELIVER,
-                                ack_wait=30.0, max_ack_pending=batch_size * 4)
-        subscriber = self.broker.subscriber(
-            f"{SUBJECT_PREFIX}.{subjects}", stream=self._stream, durable=durable, config=config,
-            pull_sub=PullSub(batch_size=batch_size, timeout=0.1, batch=True),
-            ack_policy=AckPolicy.MANUAL)
-
-        async def on_batch(_: Any, message: Any = Context("message")) -> None:  # noqa: B008 - FastStream DI
-            await self._deliver(consumer, message.raw_message)
-
-        subscriber(on_batch)
+        self._consumers.append(_Consumer(durable, handler, subjects, batch_size))
 
     async def start(self) -> None:
         """Connect, declare the stream, and start the consumers."""
-        await self.broker.connect()
+        await self.broker.start()
         self._js = self.broker.connection.jetstream()
         await ensure_stream(self._js, self._replicas)
-        await self.broker.start()
+        self._tasks = [asyncio.create_task(self._pull(c)) for c in self._consumers]
 
     async def stop(self) -> None:
-        """Drain and close the connection."""
+        """Stop the consumers, then drain and close the connection."""
+        for task in self._tasks:
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+        self._tasks = []
         await self.broker.stop()
         self._js = None
+
+    async def _pull(self, consumer: _Consumer) -> None:
+        """Fetch batches and hand them over, forever; survives NATS restarts.
+
+        Our own loop over nats-py's pull subscription rather than FastStream's batch
+        subscriber: FastStream 0.7.8 drops a fetched batch when nats-py raises the builtin
+        TimeoutError, which left events unacknowledged until ack_wait (30 s stalls, measured).
+        """
+        assert self._js is not None
+        config = ConsumerConfig(durable_name=consumer.durable, ack_policy=JsAckPolicy.EXPLICIT,
+                                deliver_policy=DeliverPolicy.ALL, max_deliver=MAX_DELIVER,
+                                ack_wait=ACK_WAIT_S, max_ack_pending=consumer.batch_size * 4)
+        subscription = None
+        delay = 0.1
+        while True:
+            try:
+                if subscription is None:
+                    subscription = await self._js.pull_subscribe(
+                        f"{SUBJECT_PREFIX}.{consumer.subjects}", durable=consumer.durable, stream=STREAM,
+                        config=config)
+                messages = await subscription.fetch(consumer.batch_size, timeout=FETCH_WAIT_S)
+            except TimeoutError:  # nothing new (nats.errors.TimeoutError is one too)
+                continue
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                log.warning("consumer %s: fetch failed (%s); retrying in %.1fs", consumer.durable, exc, delay)
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 2.0)
+                if isinstance(exc, NotFoundError):
+                    subscription = None  # the consumer is gone (a NATS that lost its storage)
+                continue
+            delay = 0.1
+            await self._deliver(consumer, messages)
 
     @property
     def connected(self) -> bool:
@@ -112,10 +142,14 @@ class EventBus:
 
     async def publish(self, events: Sequence[Event]) -> None:
         """Publish ``events`` in order and wait until JetStream has stored every one."""
+        await self.publish_encoded([(e.nats_subject, e.headers(), e.payload()) for e in events])
+
+    async def publish_encoded(self, messages: Sequence[tuple[str, dict[str, str], bytes]]) -> None:
+        """Publish already encoded (subject, headers, body) messages, as the outbox keeps them."""
         if self._js is None:
             raise RuntimeError("bus is not started")
-        futures = [await self._js.publish_async(e.nats_subject, e.payload(), headers=e.headers())
-                   for e in events]
+        futures = [await self._js.publish_async(subject, body, headers=dict(headers))
+                   for subject, headers, body in messages]
         try:
             # Acks of publishes buffered during a disconnect may never come: give up after a
             # while; the caller retries and JetStream drops what it had already stored.
@@ -162,4 +196,4 @@ class EventBus:
         await msg.term()
 
 
-__all__ = ["DEAD_LETTER_PREFIX", "EventBus", "EventHandler", "NatsMessage", "ensure_stream", "stream_config"]
+__all__ = ["DEAD_LETTER_PREFIX", "EventBus", "EventHandler", "ensure_stream", "stream_config"]

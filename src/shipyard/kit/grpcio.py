@@ -15,6 +15,7 @@ from opentelemetry.instrumentation.grpc import aio_server_interceptor
 
 from shipyard.kit import errors
 from shipyard.kit.caller import ROLES_KEY, USER_KEY, Caller
+from shipyard.kit.telemetry import attach_traceparent, detach
 
 log = logging.getLogger(__name__)
 
@@ -50,30 +51,49 @@ def caller_of(context: grpc.aio.ServicerContext) -> Caller:
     return Caller(str(user), roles)
 
 
-def _wrap_unary(behavior: Callable[..., Awaitable[Any]]) -> Callable[..., Awaitable[Any]]:
+def incoming_traceparent(context: grpc.aio.ServicerContext) -> str:
+    """The caller's W3C traceparent metadata, or ""."""
+    for key, value in context.invocation_metadata() or ():
+        if key == "traceparent":
+            return str(value)
+    return ""
+
+
+def _wrap_unary(behavior: Callable[..., Awaitable[Any]], propagate: bool) -> Callable[..., Awaitable[Any]]:
     async def handler(request: Any, context: grpc.aio.ServicerContext) -> Any:
+        token = attach_traceparent(incoming_traceparent(context)) if propagate else None
         try:
             return await behavior(request, context)
         except errors.ShipyardError as exc:
             await context.abort(status_of(exc), exc.message)
+        finally:
+            detach(token)
     return handler
 
 
-def _wrap_stream(behavior: Callable[..., Any]) -> Callable[..., Any]:
+def _wrap_stream(behavior: Callable[..., Any], propagate: bool) -> Callable[..., Any]:
     async def handler(request: Any, context: grpc.aio.ServicerContext) -> Any:
+        token = attach_traceparent(incoming_traceparent(context)) if propagate else None
         try:
             async for item in behavior(request, context):
                 yield item
         except errors.ShipyardError as exc:
             await context.abort(status_of(exc), exc.message)
+        finally:
+            detach(token)
     return handler
 
 
 class DomainErrors(grpc.aio.ServerInterceptor):
-    """Maps domain errors to status codes for every method of the server."""
+    """Maps domain errors to status codes for every method of the server.
 
-    def __init__(self) -> None:
+    With ``propagate`` it also makes the caller's traceparent the current trace context
+    (what OpenTelemetry's interceptor would do, without recording spans).
+    """
+
+    def __init__(self, propagate: bool = False) -> None:
         self._cache: dict[str, grpc.RpcMethodHandler] = {}
+        self._propagate = propagate
 
     async def intercept_service(self, continuation: Callable[..., Awaitable[grpc.RpcMethodHandler]],
                                 details: grpc.HandlerCallDetails) -> grpc.RpcMethodHandler:
@@ -84,16 +104,16 @@ class DomainErrors(grpc.aio.ServerInterceptor):
         if handler is None:
             return handler
         if handler.unary_unary is not None:
-            handler = handler._replace(unary_unary=_wrap_unary(handler.unary_unary))
+            handler = handler._replace(unary_unary=_wrap_unary(handler.unary_unary, self._propagate))
         elif handler.unary_stream is not None:
-            handler = handler._replace(unary_stream=_wrap_stream(handler.unary_stream))
+            handler = handler._replace(unary_stream=_wrap_stream(handler.unary_stream, self._propagate))
         self._cache[details.method] = handler
         return handler
 
 
-def new_server(tracing: bool = True) -> grpc.aio.Server:
-    """An aio server with the domain-error mapping (and tracing) interceptors."""
-    interceptors: list[grpc.aio.ServerInterceptor] = [DomainErrors()]
+def new_server(tracing: bool) -> grpc.aio.Server:
+    """An aio server mapping domain errors; with ``tracing``, recording a span per call."""
+    interceptors: list[grpc.aio.ServerInterceptor] = [DomainErrors(propagate=not tracing)]
     if tracing:
         interceptors.insert(0, aio_server_interceptor())
     return grpc.aio.server(interceptors=interceptors, options=[

@@ -17,7 +17,7 @@ import time
 from pathlib import Path
 
 from shipyard.kit.bus import EventBus
-from shipyard.kit.events import Event, decode
+from shipyard.kit.events import Event
 from shipyard.kit.store.port import Collection, DocumentStore, Page, Transaction
 
 log = logging.getLogger(__name__)
@@ -41,6 +41,7 @@ async def add_to_outbox(txn: Transaction, events: list[Event]) -> None:
     for event in events:
         await txn.insert(OUTBOX.name, {
             "_id": _Clock.next(),
+            "subject": event.nats_subject,
             "headers": event.headers(),
             "payload": base64.b64encode(event.payload()).decode(),
         })
@@ -66,6 +67,9 @@ class OutboxRelay:
         """Publish forever; errors back off and retry, so nothing is lost."""
         delay = 0.1
         while True:
+            # Cleared before reading: a commit that lands while we publish sets it again,
+            # so its events go out right after, not at the next poll.
+            self._wake.clear()
             try:
                 while await self._publish_batch():
                     pass
@@ -75,7 +79,6 @@ class OutboxRelay:
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, 2.0)
                 continue
-            self._wake.clear()
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), timeout=1.0)
 
@@ -87,8 +90,8 @@ class OutboxRelay:
             docs = await txn.find(OUTBOX.name, page=Page(limit=self._batch_size))
         if not docs:
             return False
-        events = [decode(d["headers"], base64.b64decode(d["payload"])) for d in docs]
-        await self._bus.publish(events)
+        await self._bus.publish_encoded([(d["subject"], d["headers"], base64.b64decode(d["payload"]))
+                                         for d in docs])
         async with self._store.transaction() as txn:
             await txn.delete_many(OUTBOX.name, [d["_id"] for d in docs])
         self.published += len(docs)

@@ -50,14 +50,14 @@ class Runtime:
 Wiring = Callable[[Runtime], Awaitable[None]]
 
 
-def build_runtime(settings: Settings) -> Runtime:
+def build_runtime(settings: Settings, tracing: bool) -> Runtime:
     """The adapters a service process runs on, built from settings."""
     store = open_document_store(settings.default_store_url())
     bus = EventBus(settings.nats_url, source=f"shipyard/{settings.service}",
                    stream_replicas=settings.stream_replicas)
     hold = settings.failpoint("outbox.hold")
     relay = OutboxRelay(store, bus, hold_file=Path(hold) if hold else None)
-    return Runtime(settings, store, bus, relay, new_server())
+    return Runtime(settings, store, bus, relay, new_server(tracing))
 
 
 async def _connect(bus: EventBus) -> None:
@@ -94,8 +94,7 @@ async def _watch_health(runtime: Runtime, health: Health) -> None:
 async def serve(settings: Settings, collections: Sequence[Collection], wire: Wiring) -> None:
     """Run one service until SIGTERM/SIGINT."""
     setup_logging(settings.service, settings.log_level, settings.log_file)
-    setup_tracing(settings.service, settings.otel_exporter)
-    runtime = build_runtime(settings)
+    runtime = build_runtime(settings, setup_tracing(settings.service, settings.otel_exporter))
     await runtime.store.open([*collections, OUTBOX, INBOX])
     await wire(runtime)
     health = Health(runtime.server)

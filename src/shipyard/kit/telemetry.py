@@ -7,7 +7,7 @@ from contextlib import contextmanager
 
 from opentelemetry import context, propagate, trace
 from opentelemetry.sdk.resources import Resource
-from opentelemetry.sdk.trace import SpanProcessor, TracerProvider
+from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor, ConsoleSpanExporter
 
 from shipyard.kit.events import Event
@@ -15,12 +15,25 @@ from shipyard.kit.events import Event
 tracer = trace.get_tracer("shipyard")
 
 
-def setup_tracing(service: str, exporter: str = "", processor: SpanProcessor | None = None) -> None:
-    """Install the SDK tracer provider for ``service``.
+_enabled = False
 
-    ``exporter`` is "" (spans are created and propagated, nothing is exported), "console",
-    or "otlp" (needs opentelemetry-exporter-otlp installed; configured by the OTEL_* variables).
+
+def tracing_enabled() -> bool:
+    """Whether spans are recorded and exported (an exporter is configured)."""
+    return _enabled
+
+
+def setup_tracing(service: str, exporter: str = "") -> bool:
+    """Install the SDK tracer provider for ``service`` when ``exporter`` is set; whether it did.
+
+    ``exporter`` is "" (no spans are recorded, but the W3C trace context still travels from
+    call to call and into events, cheaply), "console", or "otlp" (needs
+    opentelemetry-exporter-otlp installed; configured by the OTEL_* variables). Recording
+    spans costs about half of a gRPC call's CPU here, so it is off unless asked for.
     """
+    global _enabled
+    if not exporter:
+        return False
     provider = TracerProvider(resource=Resource.create({"service.name": service}))
     if exporter == "console":
         provider.add_span_processor(BatchSpanProcessor(ConsoleSpanExporter()))
@@ -30,9 +43,22 @@ def setup_tracing(service: str, exporter: str = "", processor: SpanProcessor | N
         provider.add_span_processor(BatchSpanProcessor(OTLPSpanExporter()))
     elif exporter:
         raise ValueError(f"SHIPYARD_OTEL_EXPORTER: unknown exporter {exporter!r} (console, otlp)")
-    if processor is not None:
-        provider.add_span_processor(processor)
     trace.set_tracer_provider(provider)
+    _enabled = True
+    return True
+
+
+def attach_traceparent(traceparent: str) -> object | None:
+    """Make an incoming W3C traceparent the current context (no span); a token to detach."""
+    if not traceparent:
+        return None
+    return context.attach(propagate.extract({"traceparent": traceparent}))
+
+
+def detach(token: object | None) -> None:
+    """Undo ``attach_traceparent``."""
+    if token is not None:
+        context.detach(token)  # type: ignore[arg-type]
 
 
 def current_traceparent() -> str:

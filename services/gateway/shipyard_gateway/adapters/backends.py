@@ -10,6 +10,8 @@ import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from opentelemetry.instrumentation.grpc import aio_client_interceptors
 
+from shipyard.kit.telemetry import tracing_enabled
+
 log = logging.getLogger(__name__)
 
 
@@ -35,8 +37,9 @@ class Backends:
         """Open one channel per service (lazily connected by gRPC)."""
         # round_robin spreads calls over every replica a (headless) Service name resolves to.
         options = [("grpc.lb_policy_name", "round_robin")]
+        interceptors = aio_client_interceptors() if tracing_enabled() else None
         return cls({name: Backend(name, address, grpc.aio.insecure_channel(
-            address, options=options, interceptors=aio_client_interceptors()))
+            address, options=options, interceptors=interceptors))
             for name, address in addresses.items()})
 
     def channel(self, name: str) -> grpc.aio.Channel:

@@ -18,6 +18,7 @@ from google.protobuf.message_factory import GetMessageClass
 
 from shipyard.kit.caller import Caller
 from shipyard.kit.errors import InvalidArgument, Unauthenticated
+from shipyard.kit.telemetry import current_traceparent, tracing_enabled
 from shipyard_gateway.app.identity import Identity
 from shipyard_gateway.domain.policy import authorize
 
@@ -94,7 +95,7 @@ class PublicApi:
         try:
             # wait_for_ready: a service that the supervisor is restarting delays the call
             # (within the deadline) instead of failing it.
-            reply: bytes = await route.remote(payload, metadata=caller.metadata(), timeout=FORWARD_TIMEOUT_S,
+            reply: bytes = await route.remote(payload, metadata=_metadata(caller), timeout=FORWARD_TIMEOUT_S,
                                               wait_for_ready=True)
         except grpc.aio.AioRpcError as exc:
             details = exc.details() or ""
@@ -102,6 +103,12 @@ class PublicApi:
                 details = f"{route.backend or 'the service'} is not answering: {details}"
             raise RelayedError(exc.code(), details) from None
         return reply
+
+
+def _metadata(caller: Caller) -> tuple[tuple[str, str], ...]:
+    """The caller, and the trace context unless OpenTelemetry's interceptor adds it."""
+    traceparent = "" if tracing_enabled() else current_traceparent()
+    return (*caller.metadata(), ("traceparent", traceparent)) if traceparent else caller.metadata()
 
 
 def remote_routes(backend: str, channel: grpc.aio.Channel, service: ServiceDescriptor) -> list[Route]:
