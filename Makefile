@@ -20,7 +20,7 @@ up: $(STAMP)
 test: $(STAMP)
 	bash tools/install-test-deps.sh
 	$(BIN)/ruff check .
-	$(BIN)/mypy src services/*/shipyard_*
+	$(BIN)/mypy src services/*/shipyard_* bench
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
 test-unit: $(STAMP)
@@ -28,7 +28,7 @@ test-unit: $(STAMP)
 
 lint: $(STAMP)
 	$(BIN)/ruff check .
-	$(BIN)/mypy src services/*/shipyard_*
+	$(BIN)/mypy src services/*/shipyard_* bench
 
 ## protos: regenerate src/shipyard/contracts from proto/
 protos: $(STAMP)
