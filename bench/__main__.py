@@ -45,6 +45,16 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         "--events", type=int, help="creates (and events) of the whole path (default 3000, quick 300)"
     )
     p.add_argument("--concurrency", type=int, default=64, help="calls in flight for every gRPC load (64)")
+    p.add_argument(
+        "--batch",
+        type=int,
+        default=100,
+        help="projects per BatchCreateProjects call of row 1b (100; 0: skip 1b)",
+    )
+    p.add_argument(
+        "--batch-events", type=int, help="projects (and events) of row 1b (default 10000, quick 1000)"
+    )
+    p.add_argument("--batch-concurrency", type=int, default=4, help="BatchCreateProjects calls in flight (4)")
     p.add_argument("--duration", type=float, help="seconds of each timed gRPC rate (default 10, quick 2)")
     p.add_argument(
         "--warmup", type=float, help="seconds of warm-up before each gRPC rate (default 1, quick 0.5)"
@@ -91,6 +101,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     quick = args.quick
     for name, full, short in (
         ("events", 3000, 300),
+        ("batch_events", 10000, 1000),
         ("duration", 10.0, 2.0),
         ("warmup", 1.0, 0.5),
         ("nats_awaited", 5000, 1000),
@@ -99,6 +110,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     ):
         if getattr(args, name) is None:
             setattr(args, name, short if quick else full)
+    if args.batch > 1 and args.batch_events % args.batch:
+        p.error(f"--batch-events ({args.batch_events}) must be a multiple of --batch ({args.batch})")
     return args
 
 
@@ -148,7 +161,7 @@ def run(args: argparse.Namespace, cpu: CpuWatch) -> int:
         "nats",
     )
     metadata: tuple[tuple[str, str], ...] = (("authorization", "Bearer none"),)
-    whole = gateway = echo = None
+    whole = batched = gateway = echo = None
     env = {name: value for name, _, value in (item.partition("=") for item in args.stack_env)}
     stack = Stack(work / "stack", env=env)
     try:
@@ -171,18 +184,19 @@ def run(args: argparse.Namespace, cpu: CpuWatch) -> int:
                 pids = {svc: stack.pid(svc) for svc in ("gateway", "repo-svc", "lineage-svc")}
                 return profiling.Profiles(OUT / "profiles", name, pids, args.profile)
 
-            def whole_path() -> stack_load.WholePath:
-                with profiled("whole-path"):
+            def whole_path(n: int, concurrency: int, batch: int) -> stack_load.WholePath:
+                with profiled("whole-path" if batch == 1 else "whole-path-batched"):
                     return asyncio.run(
                         stack_load.whole_path(
                             stack.grpc_address,
                             stack.nats_url,
                             metadata,
                             run_id,
-                            args.events,
-                            args.concurrency,
+                            n,
+                            concurrency,
                             args.poll_ms / 1000,
                             args.timeout,
+                            batch,
                         )
                     )
 
@@ -192,25 +206,42 @@ def run(args: argparse.Namespace, cpu: CpuWatch) -> int:
                         stack_load.gateway_calls(
                             stack.grpc_address,
                             metadata,
-                            f"bench-{run_id}-warm-0",
+                            f"bench-{run_id}-b1-warm-0",
                             args.concurrency,
                             args.duration,
                             args.warmup,
                         )
                     )
 
-            whole = phase(f"whole path ({args.events:,} creates → projected)", whole_path, "whole")
-            if whole is not None:
-                usage["creates"] = cpu.usage(*whole.creates.window)
-                if whole.creates.errors:
-                    errors["whole path creates"] = (
-                        f"{whole.creates.errors:,} creates failed, e.g. {whole.creates.first_error}"
+            def timed_path(
+                title: str, key: str, n: int, concurrency: int, batch: int
+            ) -> stack_load.WholePath | None:
+                done = phase(title, lambda: whole_path(n, concurrency, batch), key)
+                if done is None:
+                    return None
+                usage[f"{key}-creates"] = cpu.usage(*done.creates.window)
+                if done.creates.errors:
+                    errors[title] = (
+                        f"{done.creates.errors:,} create calls failed, e.g. {done.creates.first_error}"
                     )
-                if whole.t_projected is None:
-                    errors["whole path"] = (
-                        f"lineage-svc had not projected all {whole.events:,} events "
+                if done.t_projected is None:
+                    errors[title] = (
+                        f"lineage-svc had not projected all {done.events:,} events "
                         f"{args.timeout:.0f}s after the last create"
                     )
+                return done
+
+            whole = timed_path(
+                f"whole path ({args.events:,} creates → projected)", "whole", args.events, args.concurrency, 1
+            )
+            if args.batch > 1:
+                batched = timed_path(
+                    f"whole path ({args.batch_events:,} projects, {args.batch} per call → projected)",
+                    "batched",
+                    args.batch_events,
+                    args.batch_concurrency,
+                    args.batch,
+                )
             gateway = phase("gateway calls (GetProject)", gateway_calls, "gateway")
     finally:
         if stack.process is not None:
@@ -224,7 +255,7 @@ def run(args: argparse.Namespace, cpu: CpuWatch) -> int:
         else:
             shutil.rmtree(work, ignore_errors=True)
 
-    results = Results(nats, echo, whole, gateway, errors, settings, usage)
+    results = Results(nats, echo, whole, batched, gateway, errors, settings, usage)
     print_report(out, results)
     if args.profile:
         out.print(f"Profiles: {OUT / 'profiles'}")

@@ -38,6 +38,7 @@ from shipyard.contracts.repo.v1 import projects_pb2
 from shipyard.kit.events import STREAM
 
 CREATE = "/shipyard.repo.v1.ProjectService/CreateProject"
+BATCH_CREATE = "/shipyard.repo.v1.ProjectService/BatchCreateProjects"
 GET = "/shipyard.repo.v1.ProjectService/GetProject"
 LIST_ACTIVITY = "/shipyard.lineage.v1.LineageService/ListActivity"
 CREATED = "io.shipyard.project.created.v1"
@@ -60,8 +61,9 @@ class Sample:
 class WholePath:
     """The whole path's timeline."""
 
-    events: int  # ProjectCreated events expected (the creates that succeeded)
-    creates: LoadResult  # the creates as the client saw them
+    events: int  # ProjectCreated events expected (the projects of the calls that succeeded)
+    creates: LoadResult  # the create calls as the client saw them
+    batch: int  # projects per call: 1 for CreateProject, more for BatchCreateProjects
     t_acked: float  # seconds from the first create until the last was answered
     t_stream: float | None  # ... until JetStream held all N events
     t_projected: float | None  # ... until lineage-svc had projected all N
@@ -78,7 +80,7 @@ class WholePath:
 
     @property
     def creates_per_s(self) -> float:
-        """Creates acknowledged by the gateway per second."""
+        """Projects whose create the gateway acknowledged, per second."""
         return self.events / self.t_acked if self.t_acked > 0 else 0.0
 
     @property
@@ -161,10 +163,23 @@ class Probe:
         return int(delivered.consumer_seq or 0) - int(delivered.stream_seq or 0)
 
 
-def _create(name: str) -> bytes:
+def _create(name: str) -> projects_pb2.CreateProjectRequest:
     return projects_pb2.CreateProjectRequest(
         project=projects_pb2.Project(name=name, description="made by the Shipyard benchmark")
-    ).SerializeToString()
+    )
+
+
+def _requests(prefix: str, n: int, batch: int) -> list[bytes]:
+    """``n`` projects named ``prefix-i``: one CreateProject each, or BatchCreateProjects of ``batch``
+    (``n`` is a multiple of ``batch``)."""
+    if batch == 1:
+        return [_create(f"{prefix}-{i}").SerializeToString() for i in range(n)]
+    return [
+        projects_pb2.BatchCreateProjectsRequest(
+            requests=[_create(f"{prefix}-{i}") for i in range(start, min(start + batch, n))]
+        ).SerializeToString()
+        for start in range(0, n, batch)
+    ]
 
 
 async def whole_path(
@@ -176,22 +191,28 @@ async def whole_path(
     concurrency: int,
     poll_interval: float,
     within_s: float,
+    batch: int = 1,
 ) -> WholePath:
-    """Create ``n`` projects with ``concurrency`` in flight; time until all are projected."""
+    """Create ``n`` projects with ``concurrency`` calls in flight; time until all are projected.
+
+    ``batch`` > 1 creates them ``batch`` at a time with BatchCreateProjects (one transaction
+    and one gRPC call per batch, still one ProjectCreated event per project).
+    """
     nc = await nats.connect(nats_url)
     try:
         async with grpc.aio.insecure_channel(address) as channel:
-            stub = channel.unary_unary(CREATE)
+            stub = channel.unary_unary(CREATE if batch == 1 else BATCH_CREATE)
             acked = 0
 
             async def create(request: bytes) -> bytes:
                 nonlocal acked
                 reply: bytes = await stub(request, metadata=metadata, timeout=60.0)
-                acked += 1
+                acked += batch
                 return reply
 
             probe = Probe(channel, nc.jetstream(), metadata)
-            warm = [_create(f"bench-{run_id}-warm-{i}") for i in range(concurrency)]
+            tag = f"bench-{run_id}-b{batch}"
+            warm = _requests(f"{tag}-warm", concurrency * batch, batch)
             warmed = await drive(create, warm, concurrency, count=len(warm))
             if warmed.errors:
                 raise RuntimeError(f"warm-up creates failed: {warmed.first_error}")
@@ -199,8 +220,8 @@ async def whole_path(
             redelivered_before = await probe.redeliveries(LINEAGE_CONSUMER)
             probe.polls = 0
             acked = 0
-            requests = [_create(f"bench-{run_id}-{i}") for i in range(n)]
-            prefix = f"projects/bench-{run_id}-"
+            requests = _requests(tag, n, batch)
+            prefix = f"projects/{tag}-"
             expected: int | None = None
             samples: list[Sample] = []
             marks: dict[str, float] = {}
@@ -230,9 +251,9 @@ async def whole_path(
 
             t0 = time.perf_counter()
             watcher = asyncio.create_task(watch(t0))
-            creates = await drive(create, requests, concurrency, count=n)
+            creates = await drive(create, requests, concurrency, count=len(requests))
             t_acked = creates.finished - t0
-            expected = creates.calls
+            expected = creates.calls * batch
             try:
                 await asyncio.wait_for(asyncio.shield(watcher), within_s)
             except TimeoutError:
@@ -241,6 +262,7 @@ async def whole_path(
             return WholePath(
                 events=expected,
                 creates=creates,
+                batch=batch,
                 t_acked=t_acked,
                 t_stream=marks.get("stream"),
                 t_projected=marks.get("projected"),

@@ -149,3 +149,20 @@ def test_gateway_health_is_standard_grpc(stack: Stack) -> None:
     with grpc.insecure_channel(stack.grpc_address) as channel:
         reply = health_pb2_grpc.HealthStub(channel).Check(health_pb2.HealthCheckRequest(), timeout=5)
     assert reply.status == health_pb2.HealthCheckResponse.SERVING
+
+
+def test_cli_creates_several_projects_at_once_all_or_none(stack: Stack, tmp_path: Path,
+                                                           admin: Client) -> None:
+    cli(stack, tmp_path, "login", "--data-dir", str(stack.data_dir))
+    out = cli(stack, tmp_path, "project", "create", "many-a", "many-b", "many-c",
+              "--description", "batch").stdout
+    assert all(f"Created project many-{x}" in out for x in "abc")
+    wait_for(lambda: all(activity_subjects(admin, "io.shipyard.project.created.v1")[f"projects/many-{x}"] == 1
+                         for x in "abc"), 30, "three ProjectCreated in the activity feed")
+
+    failed = cli(stack, tmp_path, "project", "create", "many-d", "many-a", check=False)
+    assert failed.returncode == 1
+    assert "ALREADY_EXISTS" in failed.stderr and "requests[1]" in failed.stderr
+    with pytest.raises(ClientError) as missing:
+        admin.call(admin.projects.GetProject, pb.GetProjectRequest(name="many-d"))
+    assert missing.value.code == "NOT_FOUND"

@@ -515,3 +515,61 @@ async def test_fake_unit_of_work_publishes_nothing_and_keeps_nothing_on_error(
     assert [p.name for p in uow.projects.rows.values()] == ["kept"]
     assert [type(e.data) for e in uow.published] == [events_pb2.ProjectCreated]
     assert (uow.commits, uow.rollbacks) == (1, 1)
+
+
+# --- batch create ------------------------------------------------------------------------
+
+
+async def test_batch_create_makes_all_in_order_with_one_event_each(projects: Projects,
+                                                                   uow: FakeUnitOfWorkFactory) -> None:
+    made = await projects.batch_create(ALICE, [(ProjectFields(name=f"p{i}"), "") for i in range(3)])
+
+    assert [p.name for p in made] == ["p0", "p1", "p2"]
+    assert {p.owner for p in made} == {"alice"}
+    assert [e.data.project.name for e in uow.published] == ["p0", "p1", "p2"]
+    assert uow.commits == 1
+
+
+async def test_batch_create_with_an_existing_name_creates_none_and_names_the_entry(
+        projects: Projects, uow: FakeUnitOfWorkFactory) -> None:
+    await projects.create(ALICE, ProjectFields(name="taken"))
+    with pytest.raises(AlreadyExists, match=r"requests\[1\]: .*'taken'"):
+        await projects.batch_create(ALICE, [(ProjectFields(name="fresh"), ""),
+                                            (ProjectFields(name="taken"), "")])
+
+    assert sorted(p.name for p in uow.projects.rows.values()) == ["taken"]
+    assert len(uow.published) == 1
+
+
+async def test_batch_create_with_a_bad_entry_is_invalid_and_names_it(projects: Projects,
+                                                                     uow: FakeUnitOfWorkFactory) -> None:
+    with pytest.raises(InvalidArgument) as caught:
+        await projects.batch_create(ALICE, [(ProjectFields(name="ok"), ""), (ProjectFields(name="a/b"), "")])
+    assert caught.value.field == "requests[1].project.name"
+    _nothing_stored_or_emitted(uow)
+
+
+async def test_batch_create_with_a_name_twice_is_invalid(projects: Projects,
+                                                         uow: FakeUnitOfWorkFactory) -> None:
+    twice = r"requests\[2\].project.name: 'x' is also the name of requests\[0\]"
+    with pytest.raises(InvalidArgument, match=twice):
+        await projects.batch_create(ALICE, [(ProjectFields(name=n), "") for n in ("x", "y", "x")])
+    _nothing_stored_or_emitted(uow)
+
+
+@pytest.mark.parametrize("count", [0, 101])
+async def test_batch_create_needs_1_to_100_entries(projects: Projects, uow: FakeUnitOfWorkFactory,
+                                                   count: int) -> None:
+    with pytest.raises(InvalidArgument, match=f"requests: must hold 1 to 100 entries, not {count}"):
+        await projects.batch_create(ALICE, [(ProjectFields(name=f"p{i}"), "") for i in range(count)])
+    _nothing_stored_or_emitted(uow)
+
+
+async def test_batch_create_retried_with_the_same_request_ids_returns_the_first_result(
+        projects: Projects, uow: FakeUnitOfWorkFactory) -> None:
+    entries = [(ProjectFields(name="a"), "r-a"), (ProjectFields(name="b"), "r-b")]
+    first = await projects.batch_create(ALICE, entries)
+    again = await projects.batch_create(ALICE, entries)
+
+    assert again == first
+    assert len(uow.published) == 2

@@ -28,17 +28,27 @@ def _show(project: pb.Project) -> None:
 
 
 @app.command()
-def create(name: str,
+def create(names: Annotated[list[str], typer.Argument(help="One name, or up to 100 (created all or none).",
+                                                      metavar="NAME...")],
            description: Annotated[str, typer.Option(help="What the project is for.")] = "",
            thumbnail_url: Annotated[str, typer.Option(help="http(s) URL of an image.")] = "",
            leaderboard: Annotated[bool, typer.Option(help="Rank the project's models.")] = False,
            details: Annotated[str, typer.Option(help="Longer text (Markdown).")] = "") -> None:
-    """Create a project."""
-    with client() as c:
-        project = c.call(c.projects.CreateProject, pb.CreateProjectRequest(project=pb.Project(
+    """Create a project, or several with the same settings in one all-or-nothing call."""
+    def request(name: str) -> pb.CreateProjectRequest:
+        return pb.CreateProjectRequest(project=pb.Project(
             name=name, description=description, thumbnail_url=thumbnail_url, leaderboard=leaderboard,
-            details=details)))
-    console.print(f"[green]Created project[/] [bold]{project.name}[/]")
+            details=details))
+
+    with client() as c:
+        if len(names) == 1:
+            made = [c.call(c.projects.CreateProject, request(names[0]))]
+        else:
+            reply = c.call(c.projects.BatchCreateProjects,
+                           pb.BatchCreateProjectsRequest(requests=[request(n) for n in names]))
+            made = list(reply.projects)
+    for project in made:
+        console.print(f"[green]Created project[/] [bold]{project.name}[/]")
 
 
 @app.command("list")

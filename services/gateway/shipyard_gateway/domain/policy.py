@@ -15,6 +15,7 @@ OPERATORS = frozenset({"operator"})
 
 POLICY: dict[str, frozenset[str]] = {
     "/shipyard.repo.v1.ProjectService/CreateProject": DEVELOPERS,
+    "/shipyard.repo.v1.ProjectService/BatchCreateProjects": DEVELOPERS,
     "/shipyard.repo.v1.ProjectService/GetProject": ANY,
     "/shipyard.repo.v1.ProjectService/ListProjects": ANY,
     "/shipyard.repo.v1.ProjectService/UpdateProject": DEVELOPERS,

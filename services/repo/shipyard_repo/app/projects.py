@@ -4,14 +4,15 @@ from __future__ import annotations
 
 import base64
 import binascii
-from collections.abc import Callable
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from shipyard.contracts.common.v1 import common_pb2
 from shipyard.contracts.events.v1 import events_pb2
 from shipyard.kit.caller import Caller
-from shipyard.kit.errors import Aborted, AlreadyExists, InvalidArgument, NotFound
+from shipyard.kit.errors import Aborted, AlreadyExists, InvalidArgument, NotFound, ShipyardError
 from shipyard.kit.ids import new_id
 from shipyard_repo.app.messages import project_to_proto
 from shipyard_repo.app.ports import UnitOfWork, UnitOfWorkFactory
@@ -25,6 +26,7 @@ from shipyard_repo.domain.projects import (
 
 PAGE_DEFAULT = 50
 PAGE_MAX = 1000
+BATCH_MAX = 100
 
 
 def _actor(caller: Caller) -> common_pb2.Actor:
@@ -51,21 +53,48 @@ class Projects:
         """Create a project owned by the caller; a retried ``request_id`` returns the first result."""
         fields.checked()
         async with self.uow() as uow:
-            if request_id:
-                made = await uow.requests.resource_of(f"{caller.user}:{request_id}")
-                if made is not None:
-                    earlier = await uow.projects.get_by_id(made)
-                    if earlier is None:
-                        raise NotFound(f"request {request_id!r} created a project that was deleted since")
-                    return earlier
-            if await uow.projects.get(fields.name) is not None:
-                raise AlreadyExists(f"a project named {fields.name!r} already exists")
-            project = await uow.projects.add(new_project(self.ids(), fields, caller.user, self.clock()))
-            if request_id:
-                await uow.requests.remember(f"{caller.user}:{request_id}", project.id)
-            uow.emit(events_pb2.ProjectCreated(project=project_to_proto(project), actor=_actor(caller)),
-                     _subject(project.name), project.name)
-            return project
+            return await self._create_in(uow, caller, fields, request_id)
+
+    async def batch_create(self, caller: Caller,
+                           entries: Sequence[tuple[ProjectFields, str]]) -> list[Project]:
+        """Create up to ``BATCH_MAX`` projects in one transaction: all of them or none.
+
+        Each entry is (fields, request_id); an error names the first bad entry by its index.
+        """
+        if not 1 <= len(entries) <= BATCH_MAX:
+            raise InvalidArgument("requests", f"must hold 1 to {BATCH_MAX} entries, not {len(entries)}")
+        seen: dict[str, int] = {}
+        for index, (fields, _) in enumerate(entries):
+            with _entry(index):
+                fields.checked()
+            if fields.name in seen:
+                raise InvalidArgument(f"requests[{index}].project.name",
+                                      f"{fields.name!r} is also the name of requests[{seen[fields.name]}]")
+            seen[fields.name] = index
+        async with self.uow() as uow:
+            made = []
+            for index, (fields, request_id) in enumerate(entries):
+                with _entry(index):
+                    made.append(await self._create_in(uow, caller, fields, request_id))
+            return made
+
+    async def _create_in(self, uow: UnitOfWork, caller: Caller, fields: ProjectFields,
+                         request_id: str) -> Project:
+        if request_id:
+            made = await uow.requests.resource_of(f"{caller.user}:{request_id}")
+            if made is not None:
+                earlier = await uow.projects.get_by_id(made)
+                if earlier is None:
+                    raise NotFound(f"request {request_id!r} created a project that was deleted since")
+                return earlier
+        if await uow.projects.get(fields.name) is not None:
+            raise AlreadyExists(f"a project named {fields.name!r} already exists")
+        project = await uow.projects.add(new_project(self.ids(), fields, caller.user, self.clock()))
+        if request_id:
+            await uow.requests.remember(f"{caller.user}:{request_id}", project.id)
+        uow.emit(events_pb2.ProjectCreated(project=project_to_proto(project), actor=_actor(caller)),
+                 _subject(project.name), project.name)
+        return project
 
     async def get(self, name: str) -> Project:
         """The named project; NotFound otherwise."""
@@ -113,6 +142,17 @@ class Projects:
             uow.emit(events_pb2.ProjectDeleted(project_id=project.id, name=project.name,
                                                actor=_actor(caller)),
                      _subject(project.name), project.name)
+
+
+@contextmanager
+def _entry(index: int) -> Iterator[None]:
+    """Name the batch entry an error is about: ``requests[3].project.name: ...``."""
+    try:
+        yield
+    except InvalidArgument as error:
+        raise InvalidArgument(f"requests[{index}].{error.field}", error.problem) from None
+    except ShipyardError as error:
+        raise type(error)(f"requests[{index}]: {error}") from None
 
 
 async def _must_get(uow: UnitOfWork, name: str) -> Project:

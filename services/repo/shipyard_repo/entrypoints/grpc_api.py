@@ -22,6 +22,13 @@ class ProjectServicer(projects_pb2_grpc.ProjectServiceServicer):
                                               request.request_id)
         return project_to_proto(project)
 
+    async def BatchCreateProjects(
+            self, request: projects_pb2.BatchCreateProjectsRequest,
+            context: grpc.aio.ServicerContext) -> projects_pb2.BatchCreateProjectsResponse:
+        entries = [(fields_from_proto(r.project), r.request_id) for r in request.requests]
+        projects = await self._projects.batch_create(caller_of(context), entries)
+        return projects_pb2.BatchCreateProjectsResponse(projects=[project_to_proto(p) for p in projects])
+
     async def GetProject(self, request: projects_pb2.GetProjectRequest,
                          context: grpc.aio.ServicerContext) -> projects_pb2.Project:
         return project_to_proto(await self._projects.get(request.name))

@@ -26,7 +26,7 @@ from google.protobuf import field_mask_pb2 as google_dot_protobuf_dot_field__mas
 from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1fshipyard/repo/v1/projects.proto\x12\x10shipyard.repo.v1\x1a google/protobuf/field_mask.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xf8\x01\n\x07Project\x12\n\n\x02id\x18\x01 \x01(\t\x12\x0c\n\x04name\x18\x02 \x01(\t\x12\x13\n\x0b\x64\x65scription\x18\x03 \x01(\t\x12\x15\n\rthumbnail_url\x18\x04 \x01(\t\x12\x13\n\x0bleaderboard\x18\x05 \x01(\x08\x12\x0f\n\x07\x64\x65tails\x18\x06 \x01(\t\x12\r\n\x05owner\x18\x07 \x01(\t\x12/\n\x0b\x63reate_time\x18\x08 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12/\n\x0bupdate_time\x18\t \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x10\n\x08revision\x18\n \x01(\x03\"V\n\x14\x43reateProjectRequest\x12*\n\x07project\x18\x01 \x01(\x0b\x32\x19.shipyard.repo.v1.Project\x12\x12\n\nrequest_id\x18\x02 \x01(\t\"!\n\x11GetProjectRequest\x12\x0c\n\x04name\x18\x01 \x01(\t\"<\n\x13ListProjectsRequest\x12\x11\n\tpage_size\x18\x01 \x01(\x05\x12\x12\n\npage_token\x18\x02 \x01(\t\"\\\n\x14ListProjectsResponse\x12+\n\x08projects\x18\x01 \x03(\x0b\x32\x19.shipyard.repo.v1.Project\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\"\x93\x01\n\x14UpdateProjectRequest\x12\x0c\n\x04name\x18\x01 \x01(\t\x12*\n\x07project\x18\x02 \x01(\x0b\x32\x19.shipyard.repo.v1.Project\x12/\n\x0bupdate_mask\x18\x03 \x01(\x0b\x32\x1a.google.protobuf.FieldMask\x12\x10\n\x08revision\x18\x04 \x01(\x03\"6\n\x14\x44\x65leteProjectRequest\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x10\n\x08revision\x18\x02 \x01(\x03\"\x17\n\x15\x44\x65leteProjectResponse2\xc7\x03\n\x0eProjectService\x12R\n\rCreateProject\x12&.shipyard.repo.v1.CreateProjectRequest\x1a\x19.shipyard.repo.v1.Project\x12L\n\nGetProject\x12#.shipyard.repo.v1.GetProjectRequest\x1a\x19.shipyard.repo.v1.Project\x12]\n\x0cListProjects\x12%.shipyard.repo.v1.ListProjectsRequest\x1a&.shipyard.repo.v1.ListProjectsResponse\x12R\n\rUpdateProject\x12&.shipyard.repo.v1.UpdateProjectRequest\x1a\x19.shipyard.repo.v1.Project\x12`\n\rDeleteProject\x12&.shipyard.repo.v1.DeleteProjectRequest\x1a\'.shipyard.repo.v1.DeleteProjectResponseb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1fshipyard/repo/v1/projects.proto\x12\x10shipyard.repo.v1\x1a google/protobuf/field_mask.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xf8\x01\n\x07Project\x12\n\n\x02id\x18\x01 \x01(\t\x12\x0c\n\x04name\x18\x02 \x01(\t\x12\x13\n\x0b\x64\x65scription\x18\x03 \x01(\t\x12\x15\n\rthumbnail_url\x18\x04 \x01(\t\x12\x13\n\x0bleaderboard\x18\x05 \x01(\x08\x12\x0f\n\x07\x64\x65tails\x18\x06 \x01(\t\x12\r\n\x05owner\x18\x07 \x01(\t\x12/\n\x0b\x63reate_time\x18\x08 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12/\n\x0bupdate_time\x18\t \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x10\n\x08revision\x18\n \x01(\x03\"V\n\x14\x43reateProjectRequest\x12*\n\x07project\x18\x01 \x01(\x0b\x32\x19.shipyard.repo.v1.Project\x12\x12\n\nrequest_id\x18\x02 \x01(\t\"V\n\x1a\x42\x61tchCreateProjectsRequest\x12\x38\n\x08requests\x18\x01 \x03(\x0b\x32&.shipyard.repo.v1.CreateProjectRequest\"J\n\x1b\x42\x61tchCreateProjectsResponse\x12+\n\x08projects\x18\x01 \x03(\x0b\x32\x19.shipyard.repo.v1.Project\"!\n\x11GetProjectRequest\x12\x0c\n\x04name\x18\x01 \x01(\t\"<\n\x13ListProjectsRequest\x12\x11\n\tpage_size\x18\x01 \x01(\x05\x12\x12\n\npage_token\x18\x02 \x01(\t\"\\\n\x14ListProjectsResponse\x12+\n\x08projects\x18\x01 \x03(\x0b\x32\x19.shipyard.repo.v1.Project\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\"\x93\x01\n\x14UpdateProjectRequest\x12\x0c\n\x04name\x18\x01 \x01(\t\x12*\n\x07project\x18\x02 \x01(\x0b\x32\x19.shipyard.repo.v1.Project\x12/\n\x0bupdate_mask\x18\x03 \x01(\x0b\x32\x1a.google.protobuf.FieldMask\x12\x10\n\x08revision\x18\x04 \x01(\x03\"6\n\x14\x44\x65leteProjectRequest\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x10\n\x08revision\x18\x02 \x01(\x03\"\x17\n\x15\x44\x65leteProjectResponse2\xbb\x04\n\x0eProjectService\x12R\n\rCreateProject\x12&.shipyard.repo.v1.CreateProjectRequest\x1a\x19.shipyard.repo.v1.Project\x12r\n\x13\x42\x61tchCreateProjects\x12,.shipyard.repo.v1.BatchCreateProjectsRequest\x1a-.shipyard.repo.v1.BatchCreateProjectsResponse\x12L\n\nGetProject\x12#.shipyard.repo.v1.GetProjectRequest\x1a\x19.shipyard.repo.v1.Project\x12]\n\x0cListProjects\x12%.shipyard.repo.v1.ListProjectsRequest\x1a&.shipyard.repo.v1.ListProjectsResponse\x12R\n\rUpdateProject\x12&.shipyard.repo.v1.UpdateProjectRequest\x1a\x19.shipyard.repo.v1.Project\x12`\n\rDeleteProject\x12&.shipyard.repo.v1.DeleteProjectRequest\x1a\'.shipyard.repo.v1.DeleteProjectResponseb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -37,18 +37,22 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_PROJECT']._serialized_end=369
   _globals['_CREATEPROJECTREQUEST']._serialized_start=371
   _globals['_CREATEPROJECTREQUEST']._serialized_end=457
-  _globals['_GETPROJECTREQUEST']._serialized_start=459
-  _globals['_GETPROJECTREQUEST']._serialized_end=492
-  _globals['_LISTPROJECTSREQUEST']._serialized_start=494
-  _globals['_LISTPROJECTSREQUEST']._serialized_end=554
-  _globals['_LISTPROJECTSRESPONSE']._serialized_start=556
-  _globals['_LISTPROJECTSRESPONSE']._serialized_end=648
-  _globals['_UPDATEPROJECTREQUEST']._serialized_start=651
-  _globals['_UPDATEPROJECTREQUEST']._serialized_end=798
-  _globals['_DELETEPROJECTREQUEST']._serialized_start=800
-  _globals['_DELETEPROJECTREQUEST']._serialized_end=854
-  _globals['_DELETEPROJECTRESPONSE']._serialized_start=856
-  _globals['_DELETEPROJECTRESPONSE']._serialized_end=879
-  _globals['_PROJECTSERVICE']._serialized_start=882
-  _globals['_PROJECTSERVICE']._serialized_end=1337
+  _globals['_BATCHCREATEPROJECTSREQUEST']._serialized_start=459
+  _globals['_BATCHCREATEPROJECTSREQUEST']._serialized_end=545
+  _globals['_BATCHCREATEPROJECTSRESPONSE']._serialized_start=547
+  _globals['_BATCHCREATEPROJECTSRESPONSE']._serialized_end=621
+  _globals['_GETPROJECTREQUEST']._serialized_start=623
+  _globals['_GETPROJECTREQUEST']._serialized_end=656
+  _globals['_LISTPROJECTSREQUEST']._serialized_start=658
+  _globals['_LISTPROJECTSREQUEST']._serialized_end=718
+  _globals['_LISTPROJECTSRESPONSE']._serialized_start=720
+  _globals['_LISTPROJECTSRESPONSE']._serialized_end=812
+  _globals['_UPDATEPROJECTREQUEST']._serialized_start=815
+  _globals['_UPDATEPROJECTREQUEST']._serialized_end=962
+  _globals['_DELETEPROJECTREQUEST']._serialized_start=964
+  _globals['_DELETEPROJECTREQUEST']._serialized_end=1018
+  _globals['_DELETEPROJECTRESPONSE']._serialized_start=1020
+  _globals['_DELETEPROJECTRESPONSE']._serialized_end=1043
+  _globals['_PROJECTSERVICE']._serialized_start=1046
+  _globals['_PROJECTSERVICE']._serialized_end=1617
 # @@protoc_insertion_point(module_scope)

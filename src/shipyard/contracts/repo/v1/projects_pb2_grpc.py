@@ -39,6 +39,11 @@ class ProjectServiceStub:
                 request_serializer=shipyard_dot_repo_dot_v1_dot_projects__pb2.CreateProjectRequest.SerializeToString,
                 response_deserializer=shipyard_dot_repo_dot_v1_dot_projects__pb2.Project.FromString,
                 _registered_method=True)
+        self.BatchCreateProjects = channel.unary_unary(
+                '/shipyard.repo.v1.ProjectService/BatchCreateProjects',
+                request_serializer=shipyard_dot_repo_dot_v1_dot_projects__pb2.BatchCreateProjectsRequest.SerializeToString,
+                response_deserializer=shipyard_dot_repo_dot_v1_dot_projects__pb2.BatchCreateProjectsResponse.FromString,
+                _registered_method=True)
         self.GetProject = channel.unary_unary(
                 '/shipyard.repo.v1.ProjectService/GetProject',
                 request_serializer=shipyard_dot_repo_dot_v1_dot_projects__pb2.GetProjectRequest.SerializeToString,
@@ -66,6 +71,14 @@ class ProjectServiceServicer:
 
     def CreateProject(self, request, context):
         """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def BatchCreateProjects(self, request, context):
+        """Creates up to 100 projects in one transaction: all of them, or none and an error naming
+        the first bad entry (e.g. "requests[3].project.name: ..."). One ProjectCreated each.
+        """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
@@ -101,6 +114,11 @@ def add_ProjectServiceServicer_to_server(servicer, server):
                     servicer.CreateProject,
                     request_deserializer=shipyard_dot_repo_dot_v1_dot_projects__pb2.CreateProjectRequest.FromString,
                     response_serializer=shipyard_dot_repo_dot_v1_dot_projects__pb2.Project.SerializeToString,
+            ),
+            'BatchCreateProjects': grpc.unary_unary_rpc_method_handler(
+                    servicer.BatchCreateProjects,
+                    request_deserializer=shipyard_dot_repo_dot_v1_dot_projects__pb2.BatchCreateProjectsRequest.FromString,
+                    response_serializer=shipyard_dot_repo_dot_v1_dot_projects__pb2.BatchCreateProjectsResponse.SerializeToString,
             ),
             'GetProject': grpc.unary_unary_rpc_method_handler(
                     servicer.GetProject,
@@ -150,6 +168,33 @@ class ProjectService:
             '/shipyard.repo.v1.ProjectService/CreateProject',
             shipyard_dot_repo_dot_v1_dot_projects__pb2.CreateProjectRequest.SerializeToString,
             shipyard_dot_repo_dot_v1_dot_projects__pb2.Project.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def BatchCreateProjects(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/shipyard.repo.v1.ProjectService/BatchCreateProjects',
+            shipyard_dot_repo_dot_v1_dot_projects__pb2.BatchCreateProjectsRequest.SerializeToString,
+            shipyard_dot_repo_dot_v1_dot_projects__pb2.BatchCreateProjectsResponse.FromString,
             options,
             channel_credentials,
             insecure,
