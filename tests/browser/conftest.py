@@ -12,33 +12,12 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import Browser, Page, Playwright, ViewportSize, sync_playwright
 
-from shipyard.client.connection import Client
-from shipyard.local.harness import Stack
-
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = [
     "--headless=new", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
     "--disable-background-networking", "--disable-component-update", "--disable-sync",
 ]
 VIEWPORT: ViewportSize = {"width": 1280, "height": 800}
-
-
-@pytest.fixture(scope="module")
-def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
-    """One running stack per test module, started as `make up` starts it."""
-    running = Stack(tmp_path_factory.mktemp("stack") / "data").start()
-    try:
-        yield running
-    finally:
-        running.stop()
-
-
-@pytest.fixture(scope="module")
-def admin(stack: Stack) -> Iterator[Client]:
-    """A gRPC client signed in as the first admin."""
-    client = stack.client()
-    yield client
-    client.close()
 
 
 @pytest.fixture(scope="module")

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -13,24 +12,6 @@ from shipyard.contracts.lineage.v1 import lineage_pb2
 from shipyard.local.harness import Stack
 
 pytestmark = pytest.mark.integration
-
-
-@pytest.fixture(scope="module")
-def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
-    """One running stack per test module."""
-    running = Stack(tmp_path_factory.mktemp("stack") / "data").start()
-    try:
-        yield running
-    finally:
-        running.stop()
-
-
-@pytest.fixture(scope="module")
-def admin(stack: Stack) -> Iterator[Client]:
-    """A client signed in as the first admin."""
-    client = stack.client()
-    yield client
-    client.close()
 
 
 def activity_subjects(client: Client, event_type: str) -> Counter[str]:

@@ -1,0 +1,28 @@
+"""Fixtures of a whole running stack, for the integration and browser tests (started on request only)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+
+from shipyard.client.connection import Client
+from shipyard.local.harness import Stack
+
+
+@pytest.fixture(scope="module")
+def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
+    """One running stack per test module, started as `make up` starts it."""
+    running = Stack(tmp_path_factory.mktemp("stack") / "data").start()
+    try:
+        yield running
+    finally:
+        running.stop()
+
+
+@pytest.fixture(scope="module")
+def admin(stack: Stack) -> Iterator[Client]:
+    """A gRPC client signed in as the first admin."""
+    client = stack.client()
+    yield client
+    client.close()
