@@ -23,10 +23,12 @@ from shipyard.kit.store.factory import open_document_store
 from shipyard.kit.store.mongo import MongoDocumentStore, MongoTransaction
 from shipyard.kit.store.port import (
     Collection,
+    Contains,
     Document,
     DocumentStore,
     DuplicateKey,
     Page,
+    Prefix,
     RevisionConflict,
     StoreError,
     Transaction,
@@ -305,6 +307,34 @@ FILTERED: list[Document] = [
 async def test_find_and_count_filter_on_equality(store: DocumentStore, where: dict[str, Any] | None,
                                                  expected: list[str]) -> None:
     await _insert(store, "items", *reversed(FILTERED))
+    assert await _ids(store, "items", where) == expected
+    assert await _count(store, "items", where) == len(expected)
+
+
+NAMED: list[Document] = [
+    {"_id": "1", "name": "digits", "tags": ["vision", "small"]},
+    {"_id": "2", "name": "digits-v2", "tags": ["vision"]},
+    {"_id": "3", "name": "dig%_it", "tags": []},
+    {"_id": "4", "name": "Digits", "tags": ["small"]},
+    {"_id": "5", "name": "audio"},
+]
+
+
+@pytest.mark.parametrize(("where", "expected"), [
+    ({"name": Prefix("dig")}, ["1", "2", "3"]),
+    ({"name": Prefix("digits")}, ["1", "2"]),
+    ({"name": Prefix("dig%")}, ["3"]),
+    ({"name": Prefix("di_")}, []),
+    ({"name": Prefix("D")}, ["4"]),
+    ({"name": Prefix("")}, ["1", "2", "3", "4", "5"]),
+    ({"tags": Contains("vision")}, ["1", "2"]),
+    ({"tags": Contains("small")}, ["1", "4"]),
+    ({"tags": Contains("none")}, []),
+    ({"name": Prefix("dig"), "tags": Contains("small")}, ["1"]),
+], ids=lambda value: repr(value))
+async def test_find_and_count_filter_on_prefix_and_contains(store: DocumentStore, where: dict[str, Any],
+                                                            expected: list[str]) -> None:
+    await _insert(store, "items", *NAMED)
     assert await _ids(store, "items", where) == expected
     assert await _count(store, "items", where) == len(expected)
 

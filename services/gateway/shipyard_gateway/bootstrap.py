@@ -11,12 +11,14 @@ from aiohttp import web
 
 from shipyard.contracts.gateway.v1 import gateway_pb2
 from shipyard.contracts.lineage.v1 import lineage_pb2
-from shipyard.contracts.repo.v1 import projects_pb2
+from shipyard.contracts.repo.v1 import projects_pb2, repos_pb2
+from shipyard.kit.blob.factory import open_blob_store
 from shipyard.kit.service import Runtime
 from shipyard_gateway.adapters.backends import Backends
 from shipyard_gateway.adapters.store import COLLECTIONS, StoredDirectoryFactory
 from shipyard_gateway.app.identity import Identity
 from shipyard_gateway.entrypoints.api import PublicApi, remote_routes
+from shipyard_gateway.entrypoints.blobs_http import BlobEdge
 from shipyard_gateway.entrypoints.grpc_edge import PublicHandler
 from shipyard_gateway.entrypoints.http import HttpEdge
 from shipyard_gateway.entrypoints.local_api import local_routes
@@ -25,6 +27,7 @@ log = logging.getLogger(__name__)
 
 PUBLIC_SERVICES = [
     projects_pb2.DESCRIPTOR.services_by_name["ProjectService"],
+    repos_pb2.DESCRIPTOR.services_by_name["RepoService"],
     lineage_pb2.DESCRIPTOR.services_by_name["LineageService"],
     *gateway_pb2.DESCRIPTOR.services_by_name.values(),
 ]
@@ -48,9 +51,13 @@ async def wire(runtime: Runtime) -> None:
         log.info("created the first admin; token written to %s", settings.admin_token_file)
     backends = Backends.connect({"repo-svc": settings.repo_addr, "run-svc": settings.run_addr,
                                  "serving-svc": settings.serving_addr, "lineage-svc": settings.lineage_addr})
+    blob_url = (settings.public_http_url or f"http://{settings.http_listen}").rstrip("/") + "/api/blobs"
     routes = [*remote_routes("repo-svc", backends.channel("repo-svc"), PUBLIC_SERVICES[0]),
-              *remote_routes("lineage-svc", backends.channel("lineage-svc"), PUBLIC_SERVICES[1]),
-              *local_routes(identity, backends, runtime.bus)]
+              *remote_routes("repo-svc", backends.channel("repo-svc"), PUBLIC_SERVICES[1]),
+              *remote_routes("lineage-svc", backends.channel("lineage-svc"), PUBLIC_SERVICES[2]),
+              *local_routes(identity, backends, runtime.bus, blob_url)]
+    blobs = open_blob_store(settings.default_blob_url())
+    await blobs.open()
     api = PublicApi(identity, routes)
     runtime.server.add_generic_rpc_handlers([PublicHandler(api, runtime.bus)])
     runtime.service_names.extend(s.full_name for s in PUBLIC_SERVICES)
@@ -58,7 +65,8 @@ async def wire(runtime: Runtime) -> None:
     runtime.tasks.append(backends.watch)
 
     async def serve_http() -> None:
-        runner = web.AppRunner(HttpEdge(api, backends, runtime.bus).app(), access_log=None)
+        edge = HttpEdge(api, backends, runtime.bus, BlobEdge(api, blobs), blob_url)
+        runner = web.AppRunner(edge.app(), access_log=None)
         await runner.setup()
         host, _, port = settings.http_listen.rpartition(":")
         await web.TCPSite(runner, host or "127.0.0.1", int(port)).start()
@@ -68,6 +76,7 @@ async def wire(runtime: Runtime) -> None:
         finally:
             await runner.cleanup()
             await backends.close()
+            await blobs.close()
 
     runtime.tasks.append(serve_http)
 

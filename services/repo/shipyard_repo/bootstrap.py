@@ -1,20 +1,32 @@
-"""Wires repo-svc: adapters from settings, injected into the use cases and the servicer."""
+"""Wires repo-svc: adapters from settings, injected into the use cases and the servicers."""
 
 from __future__ import annotations
 
-from shipyard.contracts.repo.v1 import projects_pb2, projects_pb2_grpc
+from shipyard.contracts.repo.v1 import projects_pb2, projects_pb2_grpc, repos_pb2, repos_pb2_grpc
+from shipyard.kit.blob.factory import open_blob_store
 from shipyard.kit.service import Runtime
-from shipyard_repo.adapters.store import COLLECTIONS, StoreUnitOfWorkFactory
+from shipyard_repo.adapters.store import COLLECTIONS, BlobManifests, StoreUnitOfWorkFactory
 from shipyard_repo.app.projects import Projects
+from shipyard_repo.app.repos import Repos
+from shipyard_repo.app.versions import Versions
 from shipyard_repo.entrypoints.grpc_api import ProjectServicer
+from shipyard_repo.entrypoints.repos_api import RepoServicer
 
-SERVICE_NAMES = [projects_pb2.DESCRIPTOR.services_by_name["ProjectService"].full_name]
+SERVICE_NAMES = [
+    projects_pb2.DESCRIPTOR.services_by_name["ProjectService"].full_name,
+    repos_pb2.DESCRIPTOR.services_by_name["RepoService"].full_name,
+]
 
 
 async def wire(runtime: Runtime) -> None:
     """Register repo-svc's servicers on the runtime."""
-    projects = Projects(StoreUnitOfWorkFactory(runtime.store, runtime.relay))
-    projects_pb2_grpc.add_ProjectServiceServicer_to_server(ProjectServicer(projects), runtime.server)
+    uow = StoreUnitOfWorkFactory(runtime.store, runtime.relay)
+    blobs = open_blob_store(runtime.settings.default_blob_url())
+    await blobs.open()
+    projects_pb2_grpc.add_ProjectServiceServicer_to_server(ProjectServicer(Projects(uow)), runtime.server)
+    repos = Repos(uow, allow_private=runtime.settings.allow_private_sources)
+    versions = Versions(uow, BlobManifests(blobs))
+    repos_pb2_grpc.add_RepoServiceServicer_to_server(RepoServicer(repos, versions), runtime.server)
     runtime.service_names.extend(SERVICE_NAMES)
 
 

@@ -14,12 +14,25 @@ from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 
 from google.protobuf.message import Message
-from shipyard_repo.app.ports import ProjectRepository, RequestLog
+from shipyard_repo.app.ports import (
+    ManifestStore,
+    ProjectRepository,
+    RepoFilter,
+    RepoRepository,
+    RequestLog,
+    VersionRepository,
+)
 from shipyard_repo.app.projects import Projects
+from shipyard_repo.app.repos import Repos
+from shipyard_repo.app.versions import Versions
 from shipyard_repo.domain.projects import Project
+from shipyard_repo.domain.repos import Repo
+from shipyard_repo.domain.sources import RepoKind
+from shipyard_repo.domain.versions import Version
 
 from shipyard.kit.caller import Caller
-from shipyard.kit.errors import Aborted, AlreadyExists
+from shipyard.kit.errors import Aborted, AlreadyExists, NotFound
+from shipyard.kit.manifest import Manifest
 
 ALICE = Caller("alice", frozenset({"data-scientist"}))
 BOB = Caller("bob", frozenset({"data-scientist"}))
@@ -72,6 +85,111 @@ class FakeProjectRepository(ProjectRepository):
         return ordered[:limit]
 
 
+class FakeRepoRepository(RepoRepository):
+    """Repos in a dict keyed by id, unique by (kind, name)."""
+
+    def __init__(self) -> None:
+        self.rows: dict[str, Repo] = {}
+
+    async def get(self, kind: RepoKind, name: str) -> Repo | None:
+        return next((r for r in self.rows.values() if (r.kind, r.name) == (kind, name)), None)
+
+    async def get_by_id(self, repo_id: str) -> Repo | None:
+        return self.rows.get(repo_id)
+
+    async def add(self, repo: Repo) -> Repo:
+        if repo.id in self.rows or await self.get(repo.kind, repo.name) is not None:
+            raise AlreadyExists(f"a {repo.kind.value} named {repo.name!r} already exists")
+        self.rows[repo.id] = replace(repo, revision=1)
+        return self.rows[repo.id]
+
+    async def save(self, repo: Repo) -> Repo:
+        current = self.rows.get(repo.id)
+        if current is None or current.revision != repo.revision:
+            raise Aborted(f"{repo.label} changed meanwhile")
+        holder = await self.get(repo.kind, repo.name)
+        if holder is not None and holder.id != repo.id:
+            raise AlreadyExists(f"a {repo.kind.value} named {repo.name!r} already exists")
+        self.rows[repo.id] = replace(repo, revision=repo.revision + 1)
+        return self.rows[repo.id]
+
+    async def remove(self, repo: Repo) -> None:
+        current = self.rows.get(repo.id)
+        if current is not None and current.revision != repo.revision:
+            raise Aborted(f"{repo.label} changed meanwhile")
+        self.rows.pop(repo.id, None)
+
+    async def list(self, where: RepoFilter, after: tuple[str, str] | None, limit: int) -> list[Repo]:
+        found = [r for r in self.rows.values()
+                 if (where.kind is None or r.kind is where.kind)
+                 and (where.project is None or r.project == where.project)
+                 and r.name.startswith(where.name_prefix) and (not where.tag or where.tag in r.tags)]
+        ordered = sorted(found, key=lambda r: (r.key, r.id))
+        if after is not None:
+            ordered = [r for r in ordered if (r.key, r.id) > after]
+        return ordered[:limit]
+
+    async def count_in_project(self, project: str) -> int:
+        return sum(1 for r in self.rows.values() if r.project == project)
+
+
+class FakeVersionRepository(VersionRepository):
+    """Versions keyed by (repo id, number)."""
+
+    def __init__(self) -> None:
+        self.rows: dict[tuple[str, int], Version] = {}
+
+    async def get(self, repo_id: str, number: int) -> Version | None:
+        return self.rows.get((repo_id, number))
+
+    async def add(self, version: Version) -> Version:
+        if (version.repo_id, version.number) in self.rows:
+            raise Aborted(f"version {version.number} was created meanwhile; retry")
+        self.rows[version.repo_id, version.number] = version
+        return version
+
+    async def save(self, version: Version) -> Version:
+        self.rows[version.repo_id, version.number] = version
+        return version
+
+    async def remove(self, version: Version) -> None:
+        self.rows.pop((version.repo_id, version.number), None)
+
+    async def list(self, repo_id: str, before: int | None, limit: int) -> list[Version]:
+        found = sorted((v for (r, n), v in self.rows.items()
+                        if r == repo_id and (before is None or n < before)), key=lambda v: -v.number)
+        return found[:limit]
+
+    async def remove_all(self, repo_id: str) -> list[Version]:
+        gone = [v for (r, _), v in self.rows.items() if r == repo_id]
+        for version in gone:
+            del self.rows[version.repo_id, version.number]
+        return gone
+
+
+class FakeManifests(ManifestStore):
+    """Manifests and blobs "uploaded" by a test."""
+
+    def __init__(self) -> None:
+        self.manifests: dict[str, Manifest] = {}
+        self.blobs: set[str] = set()
+
+    def upload(self, manifest: Manifest) -> str:
+        """Store the manifest and every blob it names; its digest."""
+        self.manifests[manifest.digest] = manifest
+        self.blobs.update(manifest.blobs())
+        self.blobs.add(manifest.digest)
+        return manifest.digest
+
+    async def read(self, digest: str) -> Manifest:
+        if digest not in self.manifests:
+            raise NotFound(f"manifest {digest} is not stored")
+        return self.manifests[digest]
+
+    async def missing(self, digests: list[str]) -> list[str]:
+        return [d for d in digests if d not in self.blobs]
+
+
 class FakeRequestLog(RequestLog):
     """Request keys and the resource each one made."""
 
@@ -99,9 +217,11 @@ class Emitted:
 class FakeUnitOfWork:
     """One transaction: the shared fake repositories plus the events emitted in it."""
 
-    def __init__(self, projects: FakeProjectRepository, requests: FakeRequestLog) -> None:
-        self.projects = projects
-        self.requests = requests
+    def __init__(self, factory: FakeUnitOfWorkFactory) -> None:
+        self.projects = factory.projects
+        self.repos = factory.repos
+        self.versions = factory.versions
+        self.requests = factory.requests
         self.events: list[Emitted] = []
 
     def emit(self, data: Message, subject: str, project: str) -> None:
@@ -113,6 +233,8 @@ class FakeUnitOfWorkFactory:
     """Starts fake units of work; ``published`` holds the events of committed ones only."""
 
     projects: FakeProjectRepository = field(default_factory=FakeProjectRepository)
+    repos: FakeRepoRepository = field(default_factory=FakeRepoRepository)
+    versions: FakeVersionRepository = field(default_factory=FakeVersionRepository)
     requests: FakeRequestLog = field(default_factory=FakeRequestLog)
     published: list[Emitted] = field(default_factory=list)
     commits: int = 0
@@ -120,15 +242,16 @@ class FakeUnitOfWorkFactory:
 
     @asynccontextmanager
     async def __call__(self) -> AsyncIterator[FakeUnitOfWork]:
-        saved_projects, saved_requests = dict(self.projects.rows), dict(self.requests.made)
-        uow = FakeUnitOfWork(self.projects, self.requests)
+        tables: list[dict] = [self.projects.rows, self.repos.rows, self.versions.rows,  # type: ignore[type-arg]
+                              self.requests.made]
+        saved = [dict(table) for table in tables]
+        uow = FakeUnitOfWork(self)
         try:
             yield uow
         except BaseException:
-            self.projects.rows.clear()
-            self.projects.rows.update(saved_projects)
-            self.requests.made.clear()
-            self.requests.made.update(saved_requests)
+            for table, before in zip(tables, saved, strict=True):
+                table.clear()
+                table.update(before)
             self.rollbacks += 1
             raise
         self.published.extend(uow.events)
@@ -161,3 +284,12 @@ def fake_projects() -> tuple[Projects, FakeUnitOfWorkFactory]:
     """The project use cases wired to fresh fakes, with a deterministic clock and ids."""
     uow = FakeUnitOfWorkFactory()
     return Projects(uow=uow, clock=FakeClock(), ids=FakeIds()), uow
+
+
+def fake_repos() -> tuple[Repos, Versions, FakeUnitOfWorkFactory, FakeManifests]:
+    """The repo and version use cases wired to fresh fakes."""
+    uow = FakeUnitOfWorkFactory()
+    manifests = FakeManifests()
+    clock = FakeClock()
+    repos = Repos(uow=uow, clock=clock, ids=FakeIds("repo"))
+    return repos, Versions(uow=uow, manifests=manifests, clock=clock), uow, manifests

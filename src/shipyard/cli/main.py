@@ -9,7 +9,7 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from shipyard.cli import events, projects, users
+from shipyard.cli import events, projects, repos, users
 from shipyard.cli.context import client, console, errors
 from shipyard.client.connection import (
     Client,
@@ -24,6 +24,9 @@ from shipyard.local.supervisor import AlreadyRunning, StackConfig, Supervisor
 app = typer.Typer(help="Shipyard: an open, self-hostable MLOps platform.", no_args_is_help=True,
                   pretty_exceptions_enable=False)
 app.add_typer(projects.app, name="project")
+for kind in repos.KINDS:
+    app.add_typer(repos.repo_app(kind), name=kind)
+app.add_typer(repos.move, name="repo")
 app.add_typer(events.app, name="events")
 app.add_typer(users.app, name="user")
 app.command()(events.activity)

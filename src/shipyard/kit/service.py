@@ -110,6 +110,18 @@ async def serve(settings: Settings, collections: Sequence[Collection], wire: Wir
     await _connect(runtime.bus)
     tasks = [asyncio.create_task(runtime.relay.run()), asyncio.create_task(_watch_health(runtime, health)),
              *(asyncio.create_task(task()) for task in runtime.tasks)]
+    failed: list[BaseException] = []
+
+    def crashed(task: asyncio.Task[None]) -> None:
+        # A background task that dies takes the process down, so the supervisor restarts it,
+        # rather than leaving a service that answers health checks but no longer works.
+        if not task.cancelled() and (exc := task.exception()) is not None:
+            log.error("%s: a background task failed: %r", settings.service, exc, exc_info=exc)
+            failed.append(exc)
+            stop.set()
+
+    for task in tasks:
+        task.add_done_callback(crashed)
     await stop.wait()
     log.info("%s stopping", settings.service)
     await health.set(False, ["", *runtime.service_names])
@@ -120,3 +132,5 @@ async def serve(settings: Settings, collections: Sequence[Collection], wire: Wir
     with contextlib.suppress(Exception):
         await runtime.bus.stop()
     await runtime.store.close()
+    if failed:
+        raise SystemExit(1)

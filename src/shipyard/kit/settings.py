@@ -22,6 +22,8 @@ class Settings(BaseSettings):
     stream_replicas: int = 1
     grpc_listen: str = "127.0.0.1:0"
     http_listen: str = "127.0.0.1:8080"
+    # The gateway's HTTP address as clients reach it (behind a proxy or ingress); default: http_listen.
+    public_http_url: str = ""
     # Document store URL: sqlite:///path/to.db (default under data_dir) or mongodb://host/db.
     store_url: str = ""
     # Blob store URL: file:///path (default under data_dir) or s3://KEY:SECRET@host:port/bucket.
@@ -31,6 +33,8 @@ class Settings(BaseSettings):
     serving_addr: str = "127.0.0.1:50063"
     lineage_addr: str = "127.0.0.1:50064"
     admin_token_file: Path | None = None
+    # Repo sources on loopback/private addresses and file:// git URLs (they reach inside the platform).
+    allow_private_sources: bool = False
     log_level: str = "INFO"
     log_file: Path | None = None
     # Tracing exporter: "" (spans kept in-process only), "console" or "otlp" (needs the OTLP package).

@@ -13,6 +13,9 @@ ANY = frozenset({"operator", "data-scientist", "ml-engineer", "production-engine
 DEVELOPERS = frozenset({"operator", "data-scientist", "ml-engineer"})
 OPERATORS = frozenset({"operator"})
 
+PUT_BLOB = "/shipyard.blobs/PutBlob"
+GET_BLOB = "/shipyard.blobs/GetBlob"
+
 POLICY: dict[str, frozenset[str]] = {
     "/shipyard.repo.v1.ProjectService/CreateProject": DEVELOPERS,
     "/shipyard.repo.v1.ProjectService/BatchCreateProjects": DEVELOPERS,
@@ -20,6 +23,21 @@ POLICY: dict[str, frozenset[str]] = {
     "/shipyard.repo.v1.ProjectService/ListProjects": ANY,
     "/shipyard.repo.v1.ProjectService/UpdateProject": DEVELOPERS,
     "/shipyard.repo.v1.ProjectService/DeleteProject": DEVELOPERS,
+    "/shipyard.repo.v1.RepoService/CreateRepo": DEVELOPERS,
+    "/shipyard.repo.v1.RepoService/GetRepo": ANY,
+    "/shipyard.repo.v1.RepoService/ListRepos": ANY,
+    "/shipyard.repo.v1.RepoService/UpdateRepo": DEVELOPERS,
+    "/shipyard.repo.v1.RepoService/DeleteRepo": DEVELOPERS,
+    "/shipyard.repo.v1.RepoService/FindMissingBlobs": DEVELOPERS,
+    "/shipyard.repo.v1.RepoService/CreateVersion": DEVELOPERS,
+    "/shipyard.repo.v1.RepoService/GetVersion": ANY,
+    "/shipyard.repo.v1.RepoService/ListVersions": ANY,
+    "/shipyard.repo.v1.RepoService/ListVersionFiles": ANY,
+    "/shipyard.repo.v1.RepoService/CompareVersions": ANY,
+    "/shipyard.repo.v1.RepoService/DeleteVersion": DEVELOPERS,
+    # The HTTP blob endpoints (not gRPC methods): uploading content, reading it.
+    PUT_BLOB: DEVELOPERS,
+    GET_BLOB: ANY,
     "/shipyard.lineage.v1.LineageService/ListActivity": ANY,
     "/shipyard.gateway.v1.IdentityService/WhoAmI": ANY,
     "/shipyard.gateway.v1.IdentityService/CreateUser": OPERATORS,

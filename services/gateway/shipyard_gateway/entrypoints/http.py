@@ -24,6 +24,7 @@ from shipyard.kit.bus import EventBus
 from shipyard.kit.grpcio import status_of
 from shipyard_gateway.adapters.backends import Backends
 from shipyard_gateway.entrypoints.api import PublicApi, RelayedError
+from shipyard_gateway.entrypoints.blobs_http import BlobEdge
 from shipyard_gateway.entrypoints.grpc_edge import WATCH
 from shipyard_gateway.entrypoints.local_api import status
 from shipyard_gateway.entrypoints.watch import watch
@@ -50,10 +51,13 @@ def _to_json(message: Message) -> dict[str, Any]:
 class HttpEdge:
     """aiohttp handlers over the public API."""
 
-    def __init__(self, api: PublicApi, backends: Backends, bus: EventBus) -> None:
+    def __init__(self, api: PublicApi, backends: Backends, bus: EventBus, blobs: BlobEdge,
+                 blob_url: str) -> None:
         self._api = api
         self._backends = backends
         self._bus = bus
+        self._blobs = blobs
+        self._blob_url = blob_url
 
     def app(self) -> web.Application:
         """The aiohttp application."""
@@ -62,6 +66,7 @@ class HttpEdge:
         app.router.add_get("/healthz", self.healthz)
         app.router.add_get("/api/status", self.status)
         app.router.add_get("/api/events", self.events)
+        self._blobs.add_routes(app)
         app.router.add_post("/api/{service}/{method}", self.call)
         return app
 
@@ -70,11 +75,11 @@ class HttpEdge:
         return web.Response(text=page, content_type="text/html")
 
     async def healthz(self, _: web.Request) -> web.Response:
-        healthy = status(self._backends, self._bus).healthy
+        healthy = status(self._backends, self._bus, self._blob_url).healthy
         return web.json_response({"healthy": healthy}, status=200 if healthy else 503)
 
     async def status(self, _: web.Request) -> web.Response:
-        return web.json_response(_to_json(status(self._backends, self._bus)))
+        return web.json_response(_to_json(status(self._backends, self._bus, self._blob_url)))
 
     async def call(self, request: web.Request) -> web.Response:
         path = f"/{request.match_info['service']}/{request.match_info['method']}"

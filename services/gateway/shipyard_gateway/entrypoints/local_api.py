@@ -32,17 +32,17 @@ def role_names(roles: list[int]) -> list[str]:
     return [_ROLE_NAME.get(r, f"unknown role {r}") for r in roles]
 
 
-def status(backends: Backends, bus: EventBus) -> pb.GetStatusResponse:
+def status(backends: Backends, bus: EventBus, blob_url: str = "") -> pb.GetStatusResponse:
     """Every part of the platform and whether it is healthy."""
     services = [pb.ServiceStatus(name="nats", address="", healthy=bus.connected,
                                  detail="connected" if bus.connected else "disconnected")]
     services += [pb.ServiceStatus(name=b.name, address=b.address, healthy=b.healthy, detail=b.detail)
                  for b in backends.services.values()]
     return pb.GetStatusResponse(services=services, healthy=all(s.healthy for s in services),
-                                version=__version__)
+                                version=__version__, blob_url=blob_url)
 
 
-def local_routes(identity: Identity, backends: Backends, bus: EventBus) -> list[Route]:
+def local_routes(identity: Identity, backends: Backends, bus: EventBus, blob_url: str = "") -> list[Route]:
     """Routes for IdentityService and PlatformService."""
 
     async def whoami(caller: Caller, _: Message) -> Message:
@@ -72,7 +72,7 @@ def local_routes(identity: Identity, backends: Backends, bus: EventBus) -> list[
         return pb.RevokeTokenResponse()
 
     async def get_status(caller: Caller, _: Message) -> Message:
-        return status(backends, bus)
+        return status(backends, bus, blob_url)
 
     identity_service = "/shipyard.gateway.v1.IdentityService"
     return [

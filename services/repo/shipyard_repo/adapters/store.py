@@ -2,34 +2,53 @@
 
 from __future__ import annotations
 
+import builtins
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import asdict
 from datetime import datetime
-from typing import Any
+from typing import Any, get_args
 
 from google.protobuf.message import Message
 
-from shipyard.kit.errors import Aborted, AlreadyExists
+from shipyard.kit.blob.port import BlobNotFound, BlobStore
+from shipyard.kit.errors import Aborted, AlreadyExists, InvalidArgument, NotFound
 from shipyard.kit.events import Event, new_event
+from shipyard.kit.manifest import Manifest
 from shipyard.kit.outbox import OutboxRelay, add_to_outbox
 from shipyard.kit.store.port import (
     Collection,
+    Contains,
     Document,
     DocumentStore,
     DuplicateKey,
     Page,
+    Prefix,
     RevisionConflict,
     Transaction,
 )
 from shipyard.kit.telemetry import current_traceparent
-from shipyard_repo.app.ports import ProjectRepository, RequestLog
+from shipyard_repo.app.ports import (
+    ManifestStore,
+    ProjectRepository,
+    RepoFilter,
+    RepoRepository,
+    RequestLog,
+    VersionRepository,
+)
 from shipyard_repo.domain.projects import Project
+from shipyard_repo.domain.repos import Repo, RepoStatus, repo_key
+from shipyard_repo.domain.sources import RepoKind, Source, Versioning
+from shipyard_repo.domain.versions import Version, version_id
 
 PROJECTS = Collection("projects", unique=("name",))
 REQUESTS = Collection("requests")
-COLLECTIONS = (PROJECTS, REQUESTS)
+REPOS = Collection("repos", unique=("key",), indexed=("project",))
+VERSIONS = Collection("versions", indexed=("repo_id", "number"))
+COLLECTIONS = (PROJECTS, REQUESTS, REPOS, VERSIONS)
 SOURCE = "shipyard/repo-svc"
+# Stored sources name their class; the fields are the dataclass's.
+SOURCE_CLASSES: dict[str, type[Any]] = {cls.__name__: cls for cls in get_args(Source)}
 
 
 def _to_doc(project: Project) -> Document:
@@ -106,6 +125,8 @@ class StoreUnitOfWork:
 
     def __init__(self, txn: Transaction) -> None:
         self.projects = StoredProjects(txn)
+        self.repos = StoredRepos(txn)
+        self.versions = StoredVersions(txn)
         self.requests = StoredRequests(txn)
         self.events: list[Event] = []
 
@@ -129,3 +150,156 @@ class StoreUnitOfWorkFactory:
             await add_to_outbox(txn, uow.events)
         if uow.events and self._relay is not None:
             self._relay.notify()
+
+
+def _repo_doc(repo: Repo) -> Document:
+    return {
+        "_id": repo.id, "key": repo.key, "kind": repo.kind.value, "name": repo.name, "owner": repo.owner,
+        "project": repo.project, "description": repo.description, "tags": list(repo.tags),
+        "versioning": repo.versioning.value, "source_kind": type(repo.source).__name__,
+        "source": asdict(repo.source), "status": repo.status.value, "status_reason": repo.status_reason,
+        "latest_version": repo.latest_version, "create_time": repo.create_time.isoformat(),
+        "update_time": repo.update_time.isoformat(),
+    }
+
+
+def _repo_from(doc: Document) -> Repo:
+    source_class: Any = SOURCE_CLASSES[doc["source_kind"]]
+    return Repo(
+        id=doc["_id"], kind=RepoKind(doc["kind"]), name=doc["name"], owner=doc["owner"],
+        create_time=datetime.fromisoformat(doc["create_time"]),
+        update_time=datetime.fromisoformat(doc["update_time"]),
+        versioning=Versioning(doc["versioning"]), source=source_class(**doc["source"]),
+        project=doc["project"], description=doc["description"], tags=tuple(doc["tags"]),
+        status=RepoStatus(doc["status"]), status_reason=doc["status_reason"],
+        latest_version=doc["latest_version"], revision=doc["_rev"])
+
+
+class StoredRepos(RepoRepository):
+    """Repos in the ``repos`` collection, unique by kind/name."""
+
+    def __init__(self, txn: Transaction) -> None:
+        self._txn = txn
+
+    async def get(self, kind: RepoKind, name: str) -> Repo | None:
+        docs = await self._txn.find(REPOS.name, {"key": repo_key(kind, name)}, Page(limit=1))
+        return _repo_from(docs[0]) if docs else None
+
+    async def get_by_id(self, repo_id: str) -> Repo | None:
+        doc = await self._txn.get(REPOS.name, repo_id)
+        return _repo_from(doc) if doc else None
+
+    async def add(self, repo: Repo) -> Repo:
+        try:
+            return _repo_from(await self._txn.insert(REPOS.name, _repo_doc(repo)))
+        except DuplicateKey:
+            raise AlreadyExists(f"a {repo.kind.value} named {repo.name!r} already exists") from None
+
+    async def save(self, repo: Repo) -> Repo:
+        try:
+            return _repo_from(await self._txn.replace(REPOS.name, _repo_doc(repo), repo.revision))
+        except RevisionConflict:
+            raise Aborted(f"{repo.label} changed meanwhile; read it again and retry") from None
+        except DuplicateKey:
+            raise AlreadyExists(f"a {repo.kind.value} named {repo.name!r} already exists") from None
+
+    async def remove(self, repo: Repo) -> None:
+        try:
+            await self._txn.delete(REPOS.name, repo.id, repo.revision)
+        except RevisionConflict:
+            raise Aborted(f"{repo.label} changed meanwhile; read it again and retry") from None
+
+    async def list(self, where: RepoFilter, after: tuple[str, str] | None, limit: int) -> list[Repo]:
+        match: dict[str, Any] = {}
+        if where.kind is not None:
+            match["key"] = Prefix(f"{where.kind.value}/{where.name_prefix}")
+        elif where.name_prefix:
+            match["name"] = Prefix(where.name_prefix)
+        if where.project is not None:
+            match["project"] = where.project
+        if where.tag:
+            match["tags"] = Contains(where.tag)
+        page = Page(order_by="key", after=after, limit=limit)
+        return [_repo_from(d) for d in await self._txn.find(REPOS.name, match, page)]
+
+    async def count_in_project(self, project: str) -> int:
+        return await self._txn.count(REPOS.name, {"project": project})
+
+
+def _version_doc(version: Version) -> Document:
+    doc = asdict(version)
+    doc["_id"] = version.id
+    doc["create_time"] = version.create_time.isoformat()
+    doc["used_by_runs"] = list(version.used_by_runs)
+    return doc
+
+
+def _version_from(doc: Document) -> Version:
+    fields: dict[str, Any] = {k: v for k, v in doc.items() if not k.startswith("_")}
+    fields["create_time"] = datetime.fromisoformat(fields["create_time"])
+    fields["used_by_runs"] = tuple(fields["used_by_runs"])
+    return Version(**fields)
+
+
+class StoredVersions(VersionRepository):
+    """Versions in the ``versions`` collection; the id is repo id + number, so a number is taken once."""
+
+    def __init__(self, txn: Transaction) -> None:
+        self._txn = txn
+
+    async def get(self, repo_id: str, number: int) -> Version | None:
+        doc = await self._txn.get(VERSIONS.name, version_id(repo_id, number))
+        return _version_from(doc) if doc else None
+
+    async def add(self, version: Version) -> Version:
+        try:
+            return _version_from(await self._txn.insert(VERSIONS.name, _version_doc(version)))
+        except DuplicateKey:
+            raise Aborted(f"version {version.number} was created meanwhile; retry") from None
+
+    async def save(self, version: Version) -> Version:
+        current = await self._txn.get(VERSIONS.name, version.id)
+        if current is None:
+            raise Aborted(f"version {version.number} was deleted meanwhile")
+        return _version_from(await self._txn.replace(VERSIONS.name, _version_doc(version), current["_rev"]))
+
+    async def remove(self, version: Version) -> None:
+        await self._txn.delete(VERSIONS.name, version.id)
+
+    async def list(self, repo_id: str, before: int | None, limit: int) -> list[Version]:
+        after = None if before is None else (before, version_id(repo_id, before))
+        page = Page(order_by="number", descending=True, after=after, limit=limit)
+        return [_version_from(d) for d in await self._txn.find(VERSIONS.name, {"repo_id": repo_id}, page)]
+
+    async def remove_all(self, repo_id: str) -> builtins.list[Version]:
+        versions = [_version_from(d) for d in await self._txn.find(VERSIONS.name, {"repo_id": repo_id})]
+        await self._txn.delete_many(VERSIONS.name, [v.id for v in versions])
+        return versions
+
+
+class BlobManifests(ManifestStore):
+    """Manifests read from the blob store, where the client uploaded them like any file."""
+
+    def __init__(self, blobs: BlobStore, most_bytes: int = 256 << 20) -> None:
+        self._blobs = blobs
+        self._most = most_bytes
+
+    async def read(self, digest: str) -> Manifest:
+        chunks: list[bytes] = []
+        size = 0
+        try:
+            async for chunk in self._blobs.get(digest):
+                size += len(chunk)
+                if size > self._most:
+                    raise InvalidArgument("manifest_digest", f"the manifest is over {self._most >> 20} MiB")
+                chunks.append(chunk)
+        except BlobNotFound:
+            raise NotFound(f"manifest {digest} is not stored") from None
+        try:
+            return Manifest.decode(b"".join(chunks))
+        except ValueError as exc:
+            raise InvalidArgument("manifest_digest",
+                                  f"blob {digest} is not a valid manifest: {exc}") from None
+
+    async def missing(self, digests: list[str]) -> list[str]:
+        return await self._blobs.missing(digests)

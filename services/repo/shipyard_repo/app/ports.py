@@ -3,12 +3,18 @@
 from __future__ import annotations
 
 import abc
+import builtins
 from contextlib import AbstractAsyncContextManager
+from dataclasses import dataclass
 from typing import Protocol
 
 from google.protobuf.message import Message
 
+from shipyard.kit.manifest import Manifest
 from shipyard_repo.domain.projects import Project
+from shipyard_repo.domain.repos import Repo
+from shipyard_repo.domain.sources import RepoKind
+from shipyard_repo.domain.versions import Version
 
 
 class ProjectRepository(abc.ABC):
@@ -39,6 +45,88 @@ class ProjectRepository(abc.ABC):
         """Projects in name order after the one with this (name, id)."""
 
 
+@dataclass(frozen=True)
+class RepoFilter:
+    """Which repos a list returns; empty fields do not filter."""
+
+    kind: RepoKind | None = None
+    project: str | None = None  # "" = repos of no project
+    name_prefix: str = ""
+    tag: str = ""
+
+
+class RepoRepository(abc.ABC):
+    """Repos in repo-svc's store, unique by (kind, name)."""
+
+    @abc.abstractmethod
+    async def get(self, kind: RepoKind, name: str) -> Repo | None:
+        """The repo of that kind and name."""
+
+    @abc.abstractmethod
+    async def get_by_id(self, repo_id: str) -> Repo | None:
+        """The repo with that id."""
+
+    @abc.abstractmethod
+    async def add(self, repo: Repo) -> Repo:
+        """Store a new repo (revision 1); AlreadyExists when the name is taken for its kind."""
+
+    @abc.abstractmethod
+    async def save(self, repo: Repo) -> Repo:
+        """Store a change made on ``repo.revision``; Aborted if someone changed it since."""
+
+    @abc.abstractmethod
+    async def remove(self, repo: Repo) -> None:
+        """Delete the repo as read at ``repo.revision``; Aborted if it changed since."""
+
+    @abc.abstractmethod
+    async def list(self, where: RepoFilter, after: tuple[str, str] | None, limit: int) -> list[Repo]:
+        """Repos matching ``where`` in (kind/name) order after the one with this (key, id)."""
+
+    @abc.abstractmethod
+    async def count_in_project(self, project: str) -> int:
+        """How many repos belong to the project."""
+
+
+class VersionRepository(abc.ABC):
+    """Versions in repo-svc's store; (repo, number) is unique."""
+
+    @abc.abstractmethod
+    async def get(self, repo_id: str, number: int) -> Version | None:
+        """That version of the repo."""
+
+    @abc.abstractmethod
+    async def add(self, version: Version) -> Version:
+        """Store a new version; Aborted when that number exists already (a concurrent writer)."""
+
+    @abc.abstractmethod
+    async def save(self, version: Version) -> Version:
+        """Store a change of a version's mutable bookkeeping (the runs that used it)."""
+
+    @abc.abstractmethod
+    async def remove(self, version: Version) -> None:
+        """Delete the version."""
+
+    @abc.abstractmethod
+    async def list(self, repo_id: str, before: int | None, limit: int) -> list[Version]:
+        """The repo's versions, newest first, numbered below ``before`` when given."""
+
+    @abc.abstractmethod
+    async def remove_all(self, repo_id: str) -> builtins.list[Version]:
+        """Delete every version of the repo; the ones deleted."""
+
+
+class ManifestStore(abc.ABC):
+    """Manifests and file contents in the blob store (outside any transaction: immutable)."""
+
+    @abc.abstractmethod
+    async def read(self, digest: str) -> Manifest:
+        """The manifest stored as blob ``digest``; NotFound or InvalidArgument when absent or malformed."""
+
+    @abc.abstractmethod
+    async def missing(self, digests: list[str]) -> list[str]:
+        """Those of ``digests`` the blob store lacks."""
+
+
 class RequestLog(abc.ABC):
     """Remembers which resource a create request made, for retried requests."""
 
@@ -57,6 +145,14 @@ class UnitOfWork(Protocol):
     @property
     def projects(self) -> ProjectRepository:
         """Projects in this transaction."""
+
+    @property
+    def repos(self) -> RepoRepository:
+        """Repos in this transaction."""
+
+    @property
+    def versions(self) -> VersionRepository:
+        """Versions in this transaction."""
 
     @property
     def requests(self) -> RequestLog:

@@ -44,10 +44,12 @@ from pymongo.write_concern import WriteConcern
 
 from shipyard.kit.store.port import (
     Collection,
+    Contains,
     Document,
     DocumentStore,
     DuplicateKey,
     Page,
+    Prefix,
     RevisionConflict,
     StoreError,
     Transaction,
@@ -86,8 +88,17 @@ def _id_is(doc_id: Any) -> dict[str, Any]:
 
 
 def _where(where: dict[str, Any] | None) -> dict[str, Any]:
-    """Equality on top-level fields; ``{"$eq": None}`` matches null and missing alike."""
-    return {_checked(field): {"$eq": value} for field, value in (where or {}).items()}
+    """Conditions on top-level fields; ``{"$eq": None}`` matches null and missing alike."""
+    return {_checked(field): _condition(value) for field, value in (where or {}).items()}
+
+
+def _condition(value: Any) -> dict[str, Any]:
+    if isinstance(value, Prefix):
+        # An anchored, escaped regex on a plain prefix can use the field's index.
+        return {"$regex": "^" + re.escape(value.value)}
+    if isinstance(value, Contains):
+        return {"$elemMatch": {"$eq": value.value}}
+    return {"$eq": value}
 
 
 def _after(page: Page) -> dict[str, Any] | None:

@@ -48,6 +48,20 @@ class Collection:
 
 
 @dataclass(frozen=True)
+class Prefix:
+    """A ``where`` condition: the string field starts with ``value`` (case-sensitive)."""
+
+    value: str
+
+
+@dataclass(frozen=True)
+class Contains:
+    """A ``where`` condition: the array field holds ``value``."""
+
+    value: str | int
+
+
+@dataclass(frozen=True)
 class Page:
     """Keyset pagination: documents ordered by ``order_by`` (then ``_id``), after a cursor."""
 
@@ -67,7 +81,11 @@ class Transaction(abc.ABC):
     @abc.abstractmethod
     async def find(self, collection: str, where: dict[str, Any] | None = None,
                    page: Page | None = None) -> list[Document]:
-        """Documents whose top-level fields equal ``where``'s values, in page order."""
+        """Documents matching ``where``, in page order.
+
+        Each ``where`` item is a top-level field and a value it must equal, or a Prefix
+        or Contains condition.
+        """
 
     @abc.abstractmethod
     async def count(self, collection: str, where: dict[str, Any] | None = None) -> int:

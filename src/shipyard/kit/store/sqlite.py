@@ -18,10 +18,12 @@ from typing import Any
 
 from shipyard.kit.store.port import (
     Collection,
+    Contains,
     Document,
     DocumentStore,
     DuplicateKey,
     Page,
+    Prefix,
     RevisionConflict,
     Transaction,
 )
@@ -133,9 +135,17 @@ class SQLiteTransaction(Transaction):
 
 
 def _where(where: dict[str, Any] | None) -> tuple[list[str], list[Any]]:
-    clauses, params = [], []
+    clauses: list[str] = []
+    params: list[Any] = []
     for field, value in (where or {}).items():
-        if value is None:
+        if isinstance(value, Prefix):
+            # substr() rather than LIKE: LIKE treats % and _ as wildcards and ignores case.
+            clauses.append(f"substr({_expr(field)}, 1, ?) = ?")
+            params += [len(value.value), value.value]
+        elif isinstance(value, Contains):
+            clauses.append(f"EXISTS (SELECT 1 FROM json_each(doc, '$.{_checked(field)}') WHERE value = ?)")
+            params.append(value.value)
+        elif value is None:
             clauses.append(f"{_expr(field)} IS NULL")
         else:
             clauses.append(f"{_expr(field)} = ?")

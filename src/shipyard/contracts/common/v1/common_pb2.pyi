@@ -31,3 +31,15 @@ class CodeRef(_message.Message):
     repo: str
     commit: str
     def __init__(self, repo: _Optional[str] = ..., commit: _Optional[str] = ...) -> None: ...
+
+class RunOutput(_message.Message):
+    __slots__ = ("repo_kind", "repo", "manifest_digest", "mount_path")
+    REPO_KIND_FIELD_NUMBER: _ClassVar[int]
+    REPO_FIELD_NUMBER: _ClassVar[int]
+    MANIFEST_DIGEST_FIELD_NUMBER: _ClassVar[int]
+    MOUNT_PATH_FIELD_NUMBER: _ClassVar[int]
+    repo_kind: str
+    repo: str
+    manifest_digest: str
+    mount_path: str
+    def __init__(self, repo_kind: _Optional[str] = ..., repo: _Optional[str] = ..., manifest_digest: _Optional[str] = ..., mount_path: _Optional[str] = ...) -> None: ...

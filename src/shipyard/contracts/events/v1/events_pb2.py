@@ -24,9 +24,10 @@ _sym_db = _symbol_database.Default()
 
 from shipyard.contracts.common.v1 import common_pb2 as shipyard_dot_common_dot_v1_dot_common__pb2
 from shipyard.contracts.repo.v1 import projects_pb2 as shipyard_dot_repo_dot_v1_dot_projects__pb2
+from shipyard.contracts.repo.v1 import repos_pb2 as shipyard_dot_repo_dot_v1_dot_repos__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1fshipyard/events/v1/events.proto\x12\x12shipyard.events.v1\x1a\x1fshipyard/common/v1/common.proto\x1a\x1fshipyard/repo/v1/projects.proto\"f\n\x0eProjectCreated\x12*\n\x07project\x18\x01 \x01(\x0b\x32\x19.shipyard.repo.v1.Project\x12(\n\x05\x61\x63tor\x18\x02 \x01(\x0b\x32\x19.shipyard.common.v1.Actor\"\x95\x01\n\x0eProjectUpdated\x12*\n\x07project\x18\x01 \x01(\x0b\x32\x19.shipyard.repo.v1.Project\x12\x16\n\x0e\x63hanged_fields\x18\x02 \x03(\t\x12(\n\x05\x61\x63tor\x18\x03 \x01(\x0b\x32\x19.shipyard.common.v1.Actor\x12\x15\n\rprevious_name\x18\x04 \x01(\t\"\\\n\x0eProjectDeleted\x12\x12\n\nproject_id\x18\x01 \x01(\t\x12\x0c\n\x04name\x18\x02 \x01(\t\x12(\n\x05\x61\x63tor\x18\x03 \x01(\x0b\x32\x19.shipyard.common.v1.Actor\"\xba\x03\n\x0cRunSubmitted\x12\x0e\n\x06run_id\x18\x01 \x01(\t\x12\x0c\n\x04name\x18\x02 \x01(\t\x12\x0f\n\x07project\x18\x03 \x01(\t\x12\x0c\n\x04kind\x18\x04 \x01(\t\x12)\n\x04\x63ode\x18\x05 \x01(\x0b\x32\x1b.shipyard.common.v1.CodeRef\x12.\n\x06inputs\x18\x06 \x03(\x0b\x32\x1e.shipyard.common.v1.VersionRef\x12/\n\x07outputs\x18\x07 \x03(\x0b\x32\x1e.shipyard.common.v1.VersionRef\x12N\n\x0fhyperparameters\x18\x08 \x03(\x0b\x32\x35.shipyard.events.v1.RunSubmitted.HyperparametersEntry\x12\r\n\x05image\x18\t \x01(\t\x12\x0f\n\x07\x63luster\x18\n \x01(\t\x12\x0f\n\x07\x63ommand\x18\x0b \x01(\t\x12(\n\x05\x61\x63tor\x18\x0c \x01(\x0b\x32\x19.shipyard.common.v1.Actor\x1a\x36\n\x14HyperparametersEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\"\xe8\x01\n\x0eVersionCreated\x12\x0f\n\x07repo_id\x18\x01 \x01(\t\x12\x0c\n\x04repo\x18\x02 \x01(\t\x12\x11\n\trepo_kind\x18\x03 \x01(\t\x12\x0f\n\x07version\x18\x04 \x01(\x03\x12\x17\n\x0fmanifest_digest\x18\x05 \x01(\t\x12\x12\n\nsize_bytes\x18\x06 \x01(\x03\x12\x12\n\nfile_count\x18\x07 \x01(\x03\x12\x17\n\x0fproduced_by_run\x18\x08 \x01(\t\x12\x0f\n\x07project\x18\t \x01(\t\x12(\n\x05\x61\x63tor\x18\n \x01(\x0b\x32\x19.shipyard.common.v1.Actor\"\x81\x01\n\x0eModelPublished\x12\r\n\x05model\x18\x01 \x01(\t\x12\x0f\n\x07version\x18\x02 \x01(\x03\x12\x14\n\x0c\x63\x61talog_name\x18\x03 \x01(\t\x12\x0f\n\x07project\x18\x04 \x01(\t\x12(\n\x05\x61\x63tor\x18\x05 \x01(\x0b\x32\x19.shipyard.common.v1.Actorb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1fshipyard/events/v1/events.proto\x12\x12shipyard.events.v1\x1a\x1fshipyard/common/v1/common.proto\x1a\x1fshipyard/repo/v1/projects.proto\x1a\x1cshipyard/repo/v1/repos.proto\"f\n\x0eProjectCreated\x12*\n\x07project\x18\x01 \x01(\x0b\x32\x19.shipyard.repo.v1.Project\x12(\n\x05\x61\x63tor\x18\x02 \x01(\x0b\x32\x19.shipyard.common.v1.Actor\"\x95\x01\n\x0eProjectUpdated\x12*\n\x07project\x18\x01 \x01(\x0b\x32\x19.shipyard.repo.v1.Project\x12\x16\n\x0e\x63hanged_fields\x18\x02 \x03(\t\x12(\n\x05\x61\x63tor\x18\x03 \x01(\x0b\x32\x19.shipyard.common.v1.Actor\x12\x15\n\rprevious_name\x18\x04 \x01(\t\"\\\n\x0eProjectDeleted\x12\x12\n\nproject_id\x18\x01 \x01(\t\x12\x0c\n\x04name\x18\x02 \x01(\t\x12(\n\x05\x61\x63tor\x18\x03 \x01(\x0b\x32\x19.shipyard.common.v1.Actor\"]\n\x0bRepoCreated\x12$\n\x04repo\x18\x01 \x01(\x0b\x32\x16.shipyard.repo.v1.Repo\x12(\n\x05\x61\x63tor\x18\x02 \x01(\x0b\x32\x19.shipyard.common.v1.Actor\"\xa6\x01\n\x0bRepoUpdated\x12$\n\x04repo\x18\x01 \x01(\x0b\x32\x16.shipyard.repo.v1.Repo\x12\x16\n\x0e\x63hanged_fields\x18\x02 \x03(\t\x12(\n\x05\x61\x63tor\x18\x03 \x01(\x0b\x32\x19.shipyard.common.v1.Actor\x12\x15\n\rprevious_name\x18\x04 \x01(\t\x12\x18\n\x10previous_project\x18\x05 \x01(\t\"\x91\x01\n\x0bRepoDeleted\x12\x0f\n\x07repo_id\x18\x01 \x01(\t\x12(\n\x04kind\x18\x02 \x01(\x0e\x32\x1a.shipyard.repo.v1.RepoKind\x12\x0c\n\x04name\x18\x03 \x01(\t\x12\x0f\n\x07project\x18\x04 \x01(\t\x12(\n\x05\x61\x63tor\x18\x05 \x01(\x0b\x32\x19.shipyard.common.v1.Actor\"\xba\x03\n\x0cRunSubmitted\x12\x0e\n\x06run_id\x18\x01 \x01(\t\x12\x0c\n\x04name\x18\x02 \x01(\t\x12\x0f\n\x07project\x18\x03 \x01(\t\x12\x0c\n\x04kind\x18\x04 \x01(\t\x12)\n\x04\x63ode\x18\x05 \x01(\x0b\x32\x1b.shipyard.common.v1.CodeRef\x12.\n\x06inputs\x18\x06 \x03(\x0b\x32\x1e.shipyard.common.v1.VersionRef\x12/\n\x07outputs\x18\x07 \x03(\x0b\x32\x1e.shipyard.common.v1.VersionRef\x12N\n\x0fhyperparameters\x18\x08 \x03(\x0b\x32\x35.shipyard.events.v1.RunSubmitted.HyperparametersEntry\x12\r\n\x05image\x18\t \x01(\t\x12\x0f\n\x07\x63luster\x18\n \x01(\t\x12\x0f\n\x07\x63ommand\x18\x0b \x01(\t\x12(\n\x05\x61\x63tor\x18\x0c \x01(\x0b\x32\x19.shipyard.common.v1.Actor\x1a\x36\n\x14HyperparametersEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\"\xe8\x01\n\x0eVersionCreated\x12\x0f\n\x07repo_id\x18\x01 \x01(\t\x12\x0c\n\x04repo\x18\x02 \x01(\t\x12\x11\n\trepo_kind\x18\x03 \x01(\t\x12\x0f\n\x07version\x18\x04 \x01(\x03\x12\x17\n\x0fmanifest_digest\x18\x05 \x01(\t\x12\x12\n\nsize_bytes\x18\x06 \x01(\x03\x12\x12\n\nfile_count\x18\x07 \x01(\x03\x12\x17\n\x0fproduced_by_run\x18\x08 \x01(\t\x12\x0f\n\x07project\x18\t \x01(\t\x12(\n\x05\x61\x63tor\x18\n \x01(\x0b\x32\x19.shipyard.common.v1.Actor\"\xa7\x01\n\x0eVersionDeleted\x12\x0f\n\x07repo_id\x18\x01 \x01(\t\x12\x0c\n\x04repo\x18\x02 \x01(\t\x12\x11\n\trepo_kind\x18\x03 \x01(\t\x12\x0f\n\x07version\x18\x04 \x01(\x03\x12\x17\n\x0fmanifest_digest\x18\x05 \x01(\t\x12\x0f\n\x07project\x18\x06 \x01(\t\x12(\n\x05\x61\x63tor\x18\x07 \x01(\x0b\x32\x19.shipyard.common.v1.Actor\"\x9d\x03\n\x0cRunCompleted\x12\x0e\n\x06run_id\x18\x01 \x01(\t\x12\x0c\n\x04name\x18\x02 \x01(\t\x12\x0f\n\x07project\x18\x03 \x01(\t\x12\x0c\n\x04kind\x18\x04 \x01(\t\x12.\n\x07outputs\x18\x05 \x03(\x0b\x32\x1d.shipyard.common.v1.RunOutput\x12>\n\x07metrics\x18\x06 \x03(\x0b\x32-.shipyard.events.v1.RunCompleted.MetricsEntry\x12N\n\x0fhyperparameters\x18\x07 \x03(\x0b\x32\x35.shipyard.events.v1.RunCompleted.HyperparametersEntry\x12(\n\x05\x61\x63tor\x18\x08 \x01(\x0b\x32\x19.shipyard.common.v1.Actor\x1a.\n\x0cMetricsEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\x01:\x02\x38\x01\x1a\x36\n\x14HyperparametersEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\"\x81\x01\n\x0eModelPublished\x12\r\n\x05model\x18\x01 \x01(\t\x12\x0f\n\x07version\x18\x02 \x01(\x03\x12\x14\n\x0c\x63\x61talog_name\x18\x03 \x01(\t\x12\x0f\n\x07project\x18\x04 \x01(\t\x12(\n\x05\x61\x63tor\x18\x05 \x01(\x0b\x32\x19.shipyard.common.v1.Actorb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -35,18 +36,36 @@ if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
   _globals['_RUNSUBMITTED_HYPERPARAMETERSENTRY']._loaded_options = None
   _globals['_RUNSUBMITTED_HYPERPARAMETERSENTRY']._serialized_options = b'8\001'
-  _globals['_PROJECTCREATED']._serialized_start=121
-  _globals['_PROJECTCREATED']._serialized_end=223
-  _globals['_PROJECTUPDATED']._serialized_start=226
-  _globals['_PROJECTUPDATED']._serialized_end=375
-  _globals['_PROJECTDELETED']._serialized_start=377
-  _globals['_PROJECTDELETED']._serialized_end=469
-  _globals['_RUNSUBMITTED']._serialized_start=472
-  _globals['_RUNSUBMITTED']._serialized_end=914
-  _globals['_RUNSUBMITTED_HYPERPARAMETERSENTRY']._serialized_start=860
-  _globals['_RUNSUBMITTED_HYPERPARAMETERSENTRY']._serialized_end=914
-  _globals['_VERSIONCREATED']._serialized_start=917
-  _globals['_VERSIONCREATED']._serialized_end=1149
-  _globals['_MODELPUBLISHED']._serialized_start=1152
-  _globals['_MODELPUBLISHED']._serialized_end=1281
+  _globals['_RUNCOMPLETED_METRICSENTRY']._loaded_options = None
+  _globals['_RUNCOMPLETED_METRICSENTRY']._serialized_options = b'8\001'
+  _globals['_RUNCOMPLETED_HYPERPARAMETERSENTRY']._loaded_options = None
+  _globals['_RUNCOMPLETED_HYPERPARAMETERSENTRY']._serialized_options = b'8\001'
+  _globals['_PROJECTCREATED']._serialized_start=151
+  _globals['_PROJECTCREATED']._serialized_end=253
+  _globals['_PROJECTUPDATED']._serialized_start=256
+  _globals['_PROJECTUPDATED']._serialized_end=405
+  _globals['_PROJECTDELETED']._serialized_start=407
+  _globals['_PROJECTDELETED']._serialized_end=499
+  _globals['_REPOCREATED']._serialized_start=501
+  _globals['_REPOCREATED']._serialized_end=594
+  _globals['_REPOUPDATED']._serialized_start=597
+  _globals['_REPOUPDATED']._serialized_end=763
+  _globals['_REPODELETED']._serialized_start=766
+  _globals['_REPODELETED']._serialized_end=911
+  _globals['_RUNSUBMITTED']._serialized_start=914
+  _globals['_RUNSUBMITTED']._serialized_end=1356
+  _globals['_RUNSUBMITTED_HYPERPARAMETERSENTRY']._serialized_start=1302
+  _globals['_RUNSUBMITTED_HYPERPARAMETERSENTRY']._serialized_end=1356
+  _globals['_VERSIONCREATED']._serialized_start=1359
+  _globals['_VERSIONCREATED']._serialized_end=1591
+  _globals['_VERSIONDELETED']._serialized_start=1594
+  _globals['_VERSIONDELETED']._serialized_end=1761
+  _globals['_RUNCOMPLETED']._serialized_start=1764
+  _globals['_RUNCOMPLETED']._serialized_end=2177
+  _globals['_RUNCOMPLETED_METRICSENTRY']._serialized_start=2075
+  _globals['_RUNCOMPLETED_METRICSENTRY']._serialized_end=2121
+  _globals['_RUNCOMPLETED_HYPERPARAMETERSENTRY']._serialized_start=1302
+  _globals['_RUNCOMPLETED_HYPERPARAMETERSENTRY']._serialized_end=1356
+  _globals['_MODELPUBLISHED']._serialized_start=2180
+  _globals['_MODELPUBLISHED']._serialized_end=2309
 # @@protoc_insertion_point(module_scope)

@@ -1,5 +1,6 @@
 from shipyard.contracts.common.v1 import common_pb2 as _common_pb2
 from shipyard.contracts.repo.v1 import projects_pb2 as _projects_pb2
+from shipyard.contracts.repo.v1 import repos_pb2 as _repos_pb2
 from google.protobuf.internal import containers as _containers
 from google.protobuf import descriptor as _descriptor
 from google.protobuf import message as _message
@@ -37,6 +38,42 @@ class ProjectDeleted(_message.Message):
     name: str
     actor: _common_pb2.Actor
     def __init__(self, project_id: _Optional[str] = ..., name: _Optional[str] = ..., actor: _Optional[_Union[_common_pb2.Actor, _Mapping]] = ...) -> None: ...
+
+class RepoCreated(_message.Message):
+    __slots__ = ("repo", "actor")
+    REPO_FIELD_NUMBER: _ClassVar[int]
+    ACTOR_FIELD_NUMBER: _ClassVar[int]
+    repo: _repos_pb2.Repo
+    actor: _common_pb2.Actor
+    def __init__(self, repo: _Optional[_Union[_repos_pb2.Repo, _Mapping]] = ..., actor: _Optional[_Union[_common_pb2.Actor, _Mapping]] = ...) -> None: ...
+
+class RepoUpdated(_message.Message):
+    __slots__ = ("repo", "changed_fields", "actor", "previous_name", "previous_project")
+    REPO_FIELD_NUMBER: _ClassVar[int]
+    CHANGED_FIELDS_FIELD_NUMBER: _ClassVar[int]
+    ACTOR_FIELD_NUMBER: _ClassVar[int]
+    PREVIOUS_NAME_FIELD_NUMBER: _ClassVar[int]
+    PREVIOUS_PROJECT_FIELD_NUMBER: _ClassVar[int]
+    repo: _repos_pb2.Repo
+    changed_fields: _containers.RepeatedScalarFieldContainer[str]
+    actor: _common_pb2.Actor
+    previous_name: str
+    previous_project: str
+    def __init__(self, repo: _Optional[_Union[_repos_pb2.Repo, _Mapping]] = ..., changed_fields: _Optional[_Iterable[str]] = ..., actor: _Optional[_Union[_common_pb2.Actor, _Mapping]] = ..., previous_name: _Optional[str] = ..., previous_project: _Optional[str] = ...) -> None: ...
+
+class RepoDeleted(_message.Message):
+    __slots__ = ("repo_id", "kind", "name", "project", "actor")
+    REPO_ID_FIELD_NUMBER: _ClassVar[int]
+    KIND_FIELD_NUMBER: _ClassVar[int]
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    PROJECT_FIELD_NUMBER: _ClassVar[int]
+    ACTOR_FIELD_NUMBER: _ClassVar[int]
+    repo_id: str
+    kind: _repos_pb2.RepoKind
+    name: str
+    project: str
+    actor: _common_pb2.Actor
+    def __init__(self, repo_id: _Optional[str] = ..., kind: _Optional[_Union[_repos_pb2.RepoKind, str]] = ..., name: _Optional[str] = ..., project: _Optional[str] = ..., actor: _Optional[_Union[_common_pb2.Actor, _Mapping]] = ...) -> None: ...
 
 class RunSubmitted(_message.Message):
     __slots__ = ("run_id", "name", "project", "kind", "code", "inputs", "outputs", "hyperparameters", "image", "cluster", "command", "actor")
@@ -96,6 +133,58 @@ class VersionCreated(_message.Message):
     project: str
     actor: _common_pb2.Actor
     def __init__(self, repo_id: _Optional[str] = ..., repo: _Optional[str] = ..., repo_kind: _Optional[str] = ..., version: _Optional[int] = ..., manifest_digest: _Optional[str] = ..., size_bytes: _Optional[int] = ..., file_count: _Optional[int] = ..., produced_by_run: _Optional[str] = ..., project: _Optional[str] = ..., actor: _Optional[_Union[_common_pb2.Actor, _Mapping]] = ...) -> None: ...
+
+class VersionDeleted(_message.Message):
+    __slots__ = ("repo_id", "repo", "repo_kind", "version", "manifest_digest", "project", "actor")
+    REPO_ID_FIELD_NUMBER: _ClassVar[int]
+    REPO_FIELD_NUMBER: _ClassVar[int]
+    REPO_KIND_FIELD_NUMBER: _ClassVar[int]
+    VERSION_FIELD_NUMBER: _ClassVar[int]
+    MANIFEST_DIGEST_FIELD_NUMBER: _ClassVar[int]
+    PROJECT_FIELD_NUMBER: _ClassVar[int]
+    ACTOR_FIELD_NUMBER: _ClassVar[int]
+    repo_id: str
+    repo: str
+    repo_kind: str
+    version: int
+    manifest_digest: str
+    project: str
+    actor: _common_pb2.Actor
+    def __init__(self, repo_id: _Optional[str] = ..., repo: _Optional[str] = ..., repo_kind: _Optional[str] = ..., version: _Optional[int] = ..., manifest_digest: _Optional[str] = ..., project: _Optional[str] = ..., actor: _Optional[_Union[_common_pb2.Actor, _Mapping]] = ...) -> None: ...
+
+class RunCompleted(_message.Message):
+    __slots__ = ("run_id", "name", "project", "kind", "outputs", "metrics", "hyperparameters", "actor")
+    class MetricsEntry(_message.Message):
+        __slots__ = ("key", "value")
+        KEY_FIELD_NUMBER: _ClassVar[int]
+        VALUE_FIELD_NUMBER: _ClassVar[int]
+        key: str
+        value: float
+        def __init__(self, key: _Optional[str] = ..., value: _Optional[float] = ...) -> None: ...
+    class HyperparametersEntry(_message.Message):
+        __slots__ = ("key", "value")
+        KEY_FIELD_NUMBER: _ClassVar[int]
+        VALUE_FIELD_NUMBER: _ClassVar[int]
+        key: str
+        value: str
+        def __init__(self, key: _Optional[str] = ..., value: _Optional[str] = ...) -> None: ...
+    RUN_ID_FIELD_NUMBER: _ClassVar[int]
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    PROJECT_FIELD_NUMBER: _ClassVar[int]
+    KIND_FIELD_NUMBER: _ClassVar[int]
+    OUTPUTS_FIELD_NUMBER: _ClassVar[int]
+    METRICS_FIELD_NUMBER: _ClassVar[int]
+    HYPERPARAMETERS_FIELD_NUMBER: _ClassVar[int]
+    ACTOR_FIELD_NUMBER: _ClassVar[int]
+    run_id: str
+    name: str
+    project: str
+    kind: str
+    outputs: _containers.RepeatedCompositeFieldContainer[_common_pb2.RunOutput]
+    metrics: _containers.ScalarMap[str, float]
+    hyperparameters: _containers.ScalarMap[str, str]
+    actor: _common_pb2.Actor
+    def __init__(self, run_id: _Optional[str] = ..., name: _Optional[str] = ..., project: _Optional[str] = ..., kind: _Optional[str] = ..., outputs: _Optional[_Iterable[_Union[_common_pb2.RunOutput, _Mapping]]] = ..., metrics: _Optional[_Mapping[str, float]] = ..., hyperparameters: _Optional[_Mapping[str, str]] = ..., actor: _Optional[_Union[_common_pb2.Actor, _Mapping]] = ...) -> None: ...
 
 class ModelPublished(_message.Message):
     __slots__ = ("model", "version", "catalog_name", "project", "actor")

@@ -154,11 +154,13 @@ class GetStatusRequest(_message.Message):
     def __init__(self) -> None: ...
 
 class GetStatusResponse(_message.Message):
-    __slots__ = ("services", "healthy", "version")
+    __slots__ = ("services", "healthy", "version", "blob_url")
     SERVICES_FIELD_NUMBER: _ClassVar[int]
     HEALTHY_FIELD_NUMBER: _ClassVar[int]
     VERSION_FIELD_NUMBER: _ClassVar[int]
+    BLOB_URL_FIELD_NUMBER: _ClassVar[int]
     services: _containers.RepeatedCompositeFieldContainer[ServiceStatus]
     healthy: bool
     version: str
-    def __init__(self, services: _Optional[_Iterable[_Union[ServiceStatus, _Mapping]]] = ..., healthy: _Optional[bool] = ..., version: _Optional[str] = ...) -> None: ...
+    blob_url: str
+    def __init__(self, services: _Optional[_Iterable[_Union[ServiceStatus, _Mapping]]] = ..., healthy: _Optional[bool] = ..., version: _Optional[str] = ..., blob_url: _Optional[str] = ...) -> None: ...

@@ -1,0 +1,112 @@
+"""Blob transfer over HTTP: ``PUT /api/blobs/<sha256>`` and ``GET /api/blobs/<sha256>``.
+
+File contents travel here rather than through gRPC: a plain streamed HTTP body is the fastest
+way to move gigabytes through Python, and it is the same shape as a presigned S3 URL, which a
+production deployment may hand out instead. The blob store verifies every upload against its
+digest before it becomes visible, so a client can only ever add content that matches its name;
+blobs no version references are garbage (see README).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import AsyncIterator
+
+from aiohttp import web
+
+from shipyard.kit import errors
+from shipyard.kit.blob.port import BlobNotFound, BlobStore, DigestMismatch
+from shipyard.kit.grpcio import status_of
+from shipyard_gateway.domain.policy import GET_BLOB, PUT_BLOB
+from shipyard_gateway.entrypoints.api import PublicApi
+
+CHUNK = 1 << 20
+_DIGEST = re.compile(r"[0-9a-f]{64}")
+_RANGE = re.compile(r"bytes=(\d+)-$")
+
+
+def _problem(status: int, code: str, message: str) -> web.Response:
+    return web.json_response({"code": code, "message": message}, status=status)
+
+
+class BlobEdge:
+    """The blob endpoints, authenticated and authorized like any public method."""
+
+    def __init__(self, api: PublicApi, blobs: BlobStore) -> None:
+        self._api = api
+        self._blobs = blobs
+
+    def add_routes(self, app: web.Application) -> None:
+        """Register the routes on the gateway's HTTP application."""
+        app.router.add_put("/api/blobs/{digest}", self.put)
+        app.router.add_get("/api/blobs/{digest}", self.get, allow_head=False)
+        app.router.add_head("/api/blobs/{digest}", self.head)
+
+    async def _allowed(self, request: web.Request, method: str) -> str | web.Response:
+        digest = request.match_info["digest"]
+        try:
+            await self._api.caller(method, request.headers.get("Authorization"))
+        except errors.ShipyardError as exc:
+            code = status_of(exc).name
+            return _problem(401 if code == "UNAUTHENTICATED" else 403, code, exc.message)
+        if not _DIGEST.fullmatch(digest):
+            return _problem(400, "INVALID_ARGUMENT", "digest: must be a lowercase hex sha256 (64 characters)")
+        return digest
+
+    async def put(self, request: web.Request) -> web.Response:
+        """Store the body under its digest (201), or 400 when the bytes do not match it."""
+        digest = await self._allowed(request, PUT_BLOB)
+        if isinstance(digest, web.Response):
+            return digest
+
+        async def body() -> AsyncIterator[bytes]:
+            async for chunk in request.content.iter_chunked(CHUNK):
+                yield chunk
+
+        try:
+            size = await self._blobs.put(digest, body(), request.content_length)
+        except DigestMismatch as exc:
+            return _problem(400, "INVALID_ARGUMENT", f"blob {digest}: {exc}")
+        return web.json_response({"digest": digest, "size": size}, status=201)
+
+    async def head(self, request: web.Request) -> web.Response:
+        """200 with the size when stored, 404 otherwise."""
+        digest = await self._allowed(request, GET_BLOB)
+        if isinstance(digest, web.Response):
+            return digest
+        try:
+            size = await self._blobs.size(digest)
+        except BlobNotFound:
+            return web.Response(status=404)
+        return web.Response(headers={"Content-Length": str(size), "Accept-Ranges": "bytes"})
+
+    async def get(self, request: web.Request) -> web.StreamResponse:
+        """Stream the blob; ``Range: bytes=N-`` resumes a download from byte N."""
+        digest = await self._allowed(request, GET_BLOB)
+        if isinstance(digest, web.Response):
+            return digest
+        offset = 0
+        if (wanted := request.headers.get("Range")) is not None:
+            match = _RANGE.fullmatch(wanted.strip())
+            if match is None:
+                return _problem(416, "OUT_OF_RANGE", "only Range: bytes=N- is supported")
+            offset = int(match.group(1))
+        try:
+            size = await self._blobs.size(digest)
+        except BlobNotFound:
+            return _problem(404, "NOT_FOUND", f"blob {digest} is not stored")
+        if offset > size:
+            return _problem(416, "OUT_OF_RANGE", f"blob {digest} has {size} bytes")
+        response = web.StreamResponse(
+            status=206 if offset else 200,
+            headers={
+                "Content-Type": "application/octet-stream",
+                "Content-Length": str(size - offset),
+                "Accept-Ranges": "bytes",
+            },
+        )
+        await response.prepare(request)
+        async for chunk in self._blobs.get(digest, offset):
+            await response.write(chunk)
+        await response.write_eof()
+        return response

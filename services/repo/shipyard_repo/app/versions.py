@@ -1,0 +1,237 @@
+"""Version use cases: incremental upload (which blobs are missing), create, read, compare, delete."""
+
+from __future__ import annotations
+
+import bisect
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
+from datetime import datetime
+
+from shipyard.contracts.events.v1 import events_pb2
+from shipyard.kit.caller import Caller
+from shipyard.kit.errors import Aborted, FailedPrecondition, InvalidArgument, NotFound
+from shipyard.kit.manifest import Manifest, ManifestEntry
+from shipyard_repo.app.common import actor_of, decode_token, encode_token, page_limit, utc_now
+from shipyard_repo.app.messages import version_created
+from shipyard_repo.app.ports import ManifestStore, UnitOfWork, UnitOfWorkFactory
+from shipyard_repo.app.repos import must_get_repo, repo_subject
+from shipyard_repo.domain.repos import Repo, RepoStatus, check_may_change, check_versioned
+from shipyard_repo.domain.sources import RepoKind
+from shipyard_repo.domain.versions import (
+    EMPTY_MANIFEST,
+    Version,
+    check_digest,
+    check_message,
+    check_number,
+)
+
+MISSING_MAX = 100_000
+FILES_DEFAULT = 1000
+FILES_MAX = 10_000
+
+
+@dataclass(frozen=True)
+class NewVersion:
+    """What a new version is made of, beyond its manifest."""
+
+    manifest_digest: str
+    parent_version: int = 0
+    message: str = ""
+    request_id: str = ""
+    produced_by_run: str = ""
+    metrics: dict[str, float] = field(default_factory=dict)
+    params: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Comparison:
+    """Two versions side by side and what differs between their files."""
+
+    left: tuple[Repo, Version]
+    right: tuple[Repo, Version]
+    changes: list[tuple[str, ManifestEntry | None, ManifestEntry | None]]
+    unchanged: int
+
+
+@dataclass
+class Versions:
+    """The version use cases over a unit-of-work factory and the manifests in the blob store."""
+
+    uow: UnitOfWorkFactory
+    manifests: ManifestStore
+    clock: Callable[[], datetime] = utc_now
+
+    async def find_missing(self, digests: list[str]) -> list[str]:
+        """Those of ``digests`` the blob store lacks: the client uploads only these."""
+        if len(digests) > MISSING_MAX:
+            raise InvalidArgument("digests", f"at most {MISSING_MAX:,} per call (got {len(digests):,})")
+        for index, digest in enumerate(digests):
+            check_digest(f"digests[{index}]", digest)
+        return await self.manifests.missing(list(dict.fromkeys(digests)))
+
+    async def create(
+        self, caller: Caller, kind: RepoKind, name: str, new: NewVersion, by_run: bool = False
+    ) -> tuple[Repo, Version]:
+        """The next version of the repo, from a manifest whose blobs are all stored.
+
+        With ``parent_version`` set, the call fails with Aborted (changing nothing) when another
+        version was created since: two writers get two versions or one clean conflict.
+        """
+        check_digest("manifest_digest", new.manifest_digest)
+        check_number("parent_version", new.parent_version)
+        check_message(new.message)
+        manifest = await self._complete_manifest(new.manifest_digest)
+        async with self.uow() as uow:
+            key = f"{caller.user}:version:{new.request_id}"
+            if new.request_id and (made := await uow.requests.resource_of(key)) is not None:
+                return await _made_earlier(uow, made, new.request_id)
+            repo = await must_get_repo(uow, kind, name)
+            check_versioned(repo)
+            if not by_run:
+                check_may_change(repo, caller)
+            if new.parent_version and new.parent_version != repo.latest_version:
+                raise Aborted(
+                    f"{repo.label} is at version {repo.latest_version}, not {new.parent_version}: "
+                    "someone created a version meanwhile; pull it, then push again"
+                )
+            version = await uow.versions.add(
+                Version(
+                    repo_id=repo.id,
+                    number=repo.latest_version + 1,
+                    manifest_digest=new.manifest_digest,
+                    size_bytes=manifest.size,
+                    file_count=manifest.file_count,
+                    owner=caller.user,
+                    create_time=self.clock(),
+                    message=new.message,
+                    produced_by_run=new.produced_by_run,
+                    metrics=dict(new.metrics),
+                    params=dict(new.params),
+                )
+            )
+            repo = await uow.repos.save(
+                replace(
+                    repo,
+                    latest_version=version.number,
+                    status=RepoStatus.READY,
+                    status_reason="",
+                    update_time=version.create_time,
+                )
+            )
+            if new.request_id:
+                await uow.requests.remember(key, version.id)
+            uow.emit(version_created(repo, version, actor_of(caller)), repo_subject(repo), repo.project)
+            return repo, version
+
+    async def get(self, kind: RepoKind, name: str, number: int) -> tuple[Repo, Version]:
+        """That version (0: the latest); NotFound otherwise."""
+        check_number("number", number)
+        async with self.uow() as uow:
+            return await _must_get_version(uow, kind, name, number)
+
+    async def list_page(
+        self, kind: RepoKind, name: str, page_size: int, page_token: str
+    ) -> tuple[Repo, list[Version], str]:
+        """One page of the repo's versions, newest first."""
+        limit = page_limit(page_size)
+        after = decode_token("versions", page_token, 1)
+        async with self.uow() as uow:
+            repo = await must_get_repo(uow, kind, name)
+            versions = await uow.versions.list(repo.id, int(after[0]) if after else None, limit + 1)
+        more = len(versions) > limit
+        versions = versions[:limit]
+        return repo, versions, encode_token("versions", str(versions[-1].number)) if more else ""
+
+    async def list_files(
+        self, kind: RepoKind, name: str, number: int, prefix: str, page_size: int, page_token: str
+    ) -> tuple[list[ManifestEntry], str]:
+        """One page of a version's files in path order, under ``prefix``."""
+        limit = page_limit(page_size, FILES_DEFAULT, FILES_MAX)
+        after = decode_token("files", page_token, 1)
+        _, version = await self.get(kind, name, number)
+        entries = (await self.read_manifest(version.manifest_digest)).entries
+        start = bisect.bisect_right([e.path for e in entries], after[0]) if after else 0
+        chosen = [e for e in entries[start:] if e.path.startswith(prefix)][: limit + 1]
+        more = len(chosen) > limit
+        chosen = chosen[:limit]
+        return chosen, encode_token("files", chosen[-1].path) if more else ""
+
+    async def compare(self, kind: RepoKind, left: tuple[str, int], right: tuple[str, int]) -> Comparison:
+        """Two versions (of one repo or two) side by side: metadata, metrics and files."""
+        one = await self.get(kind, *left)
+        two = await self.get(kind, *right)
+        before = {e.path: e for e in (await self.read_manifest(one[1].manifest_digest)).entries}
+        after = {e.path: e for e in (await self.read_manifest(two[1].manifest_digest)).entries}
+        changes = [
+            (path, before.get(path), after.get(path))
+            for path in sorted(before.keys() | after.keys())
+            if before.get(path) != after.get(path)
+        ]
+        return Comparison(one, two, changes, len(before.keys() | after.keys()) - len(changes))
+
+    async def delete(self, caller: Caller, kind: RepoKind, name: str, number: int) -> None:
+        """Delete one version (owner or operator). Its number is never reused."""
+        if number < 1:
+            raise InvalidArgument("number", "name the version to delete (≥ 1)")
+        async with self.uow() as uow:
+            repo, version = await _must_get_version(uow, kind, name, number)
+            check_may_change(repo, caller)
+            await uow.versions.remove(version)
+            uow.emit(
+                events_pb2.VersionDeleted(
+                    repo_id=repo.id,
+                    repo=repo.name,
+                    repo_kind=repo.kind.value,
+                    version=version.number,
+                    manifest_digest=version.manifest_digest,
+                    project=repo.project,
+                    actor=actor_of(caller),
+                ),
+                repo_subject(repo),
+                repo.project,
+            )
+
+    async def read_manifest(self, digest: str) -> Manifest:
+        """A stored manifest (the empty one needs no blob)."""
+        if digest == EMPTY_MANIFEST:
+            return Manifest(entries=())
+        return await self.manifests.read(digest)
+
+    async def _complete_manifest(self, digest: str) -> Manifest:
+        try:
+            manifest = await self.read_manifest(digest)
+        except NotFound:
+            raise FailedPrecondition(
+                f"manifest {digest} is not stored: upload it (and the files it names) first"
+            ) from None
+        missing = await self.manifests.missing(manifest.blobs())
+        if missing:
+            raise FailedPrecondition(
+                f"{len(missing):,} of the manifest's {len(manifest.blobs()):,} blobs are not "
+                f"stored, e.g. {missing[0]}: upload them first"
+            )
+        return manifest
+
+
+async def _must_get_version(uow: UnitOfWork, kind: RepoKind, name: str, number: int) -> tuple[Repo, Version]:
+    repo = await must_get_repo(uow, kind, name)
+    check_versioned(repo)
+    wanted = number or repo.latest_version
+    version = await uow.versions.get(repo.id, wanted) if wanted else None
+    if version is None:
+        if number == 0:
+            latest = await uow.versions.list(repo.id, None, 1)
+            if latest:
+                return repo, latest[0]
+            raise NotFound(f"{repo.label} has no versions yet")
+        raise NotFound(f"{repo.label} has no version {number}")
+    return repo, version
+
+
+async def _made_earlier(uow: UnitOfWork, made: str, request_id: str) -> tuple[Repo, Version]:
+    repo_id, _, number = made.rpartition(":")
+    repo = await uow.repos.get_by_id(repo_id)
+    version = await uow.versions.get(repo_id, int(number)) if repo else None
+    if repo is None or version is None:
+        raise NotFound(f"request {request_id!r} created a version that was deleted since")
+    return repo, version

@@ -1,0 +1,155 @@
+"""The RepoService gRPC servicer: repos and their versions."""
+
+from __future__ import annotations
+
+import grpc
+
+from shipyard.contracts.repo.v1 import repos_pb2, repos_pb2_grpc
+from shipyard.kit.grpcio import caller_of
+from shipyard_repo.app.messages import (
+    file_to_proto,
+    kind_from_proto,
+    repo_fields_from_proto,
+    repo_to_proto,
+    version_to_proto,
+)
+from shipyard_repo.app.ports import RepoFilter
+from shipyard_repo.app.repos import Repos
+from shipyard_repo.app.versions import NewVersion, Versions
+from shipyard_repo.domain.sources import RepoKind
+
+
+def _kind(number: int) -> RepoKind:
+    kind = kind_from_proto(number)
+    assert kind is not None
+    return kind
+
+
+class RepoServicer(repos_pb2_grpc.RepoServiceServicer):
+    """Repos and versions over gRPC."""
+
+    def __init__(self, repos: Repos, versions: Versions) -> None:
+        self._repos = repos
+        self._versions = versions
+
+    async def CreateRepo(
+        self, request: repos_pb2.CreateRepoRequest, context: grpc.aio.ServicerContext
+    ) -> repos_pb2.Repo:
+        fields = repo_fields_from_proto(request.repo)
+        return repo_to_proto(await self._repos.create(caller_of(context), fields, request.request_id))
+
+    async def GetRepo(
+        self, request: repos_pb2.GetRepoRequest, context: grpc.aio.ServicerContext
+    ) -> repos_pb2.Repo:
+        return repo_to_proto(await self._repos.get(_kind(request.kind), request.name))
+
+    async def ListRepos(
+        self, request: repos_pb2.ListReposRequest, context: grpc.aio.ServicerContext
+    ) -> repos_pb2.ListReposResponse:
+        where = RepoFilter(
+            kind=kind_from_proto(request.kind, required=False),
+            project="" if request.no_project else (request.project or None),
+            name_prefix=request.name_prefix,
+            tag=request.tag,
+        )
+        repos, token = await self._repos.list_page(where, request.page_size, request.page_token)
+        return repos_pb2.ListReposResponse(repos=[repo_to_proto(r) for r in repos], next_page_token=token)
+
+    async def UpdateRepo(
+        self, request: repos_pb2.UpdateRepoRequest, context: grpc.aio.ServicerContext
+    ) -> repos_pb2.Repo:
+        kind = _kind(request.kind)
+        repo = await self._repos.update(
+            caller_of(context),
+            kind,
+            request.name,
+            repo_fields_from_proto(request.repo, kind),
+            list(request.update_mask.paths),
+            request.revision,
+        )
+        return repo_to_proto(repo)
+
+    async def DeleteRepo(
+        self, request: repos_pb2.DeleteRepoRequest, context: grpc.aio.ServicerContext
+    ) -> repos_pb2.DeleteRepoResponse:
+        await self._repos.delete(caller_of(context), _kind(request.kind), request.name, request.revision)
+        return repos_pb2.DeleteRepoResponse()
+
+    async def FindMissingBlobs(
+        self, request: repos_pb2.FindMissingBlobsRequest, context: grpc.aio.ServicerContext
+    ) -> repos_pb2.FindMissingBlobsResponse:
+        return repos_pb2.FindMissingBlobsResponse(
+            missing=await self._versions.find_missing(list(request.digests))
+        )
+
+    async def CreateVersion(
+        self, request: repos_pb2.CreateVersionRequest, context: grpc.aio.ServicerContext
+    ) -> repos_pb2.Version:
+        new = NewVersion(
+            manifest_digest=request.manifest_digest,
+            parent_version=request.parent_version,
+            message=request.message,
+            request_id=request.request_id,
+        )
+        repo, version = await self._versions.create(
+            caller_of(context), _kind(request.kind), request.repo, new
+        )
+        return version_to_proto(repo, version)
+
+    async def GetVersion(
+        self, request: repos_pb2.GetVersionRequest, context: grpc.aio.ServicerContext
+    ) -> repos_pb2.Version:
+        repo, version = await self._versions.get(_kind(request.kind), request.repo, request.number)
+        return version_to_proto(repo, version)
+
+    async def ListVersions(
+        self, request: repos_pb2.ListVersionsRequest, context: grpc.aio.ServicerContext
+    ) -> repos_pb2.ListVersionsResponse:
+        repo, versions, token = await self._versions.list_page(
+            _kind(request.kind), request.repo, request.page_size, request.page_token
+        )
+        return repos_pb2.ListVersionsResponse(
+            versions=[version_to_proto(repo, v) for v in versions], next_page_token=token
+        )
+
+    async def ListVersionFiles(
+        self, request: repos_pb2.ListVersionFilesRequest, context: grpc.aio.ServicerContext
+    ) -> repos_pb2.ListVersionFilesResponse:
+        files, token = await self._versions.list_files(
+            _kind(request.kind),
+            request.repo,
+            request.number,
+            request.path_prefix,
+            request.page_size,
+            request.page_token,
+        )
+        return repos_pb2.ListVersionFilesResponse(
+            files=[file_to_proto(f) for f in files], next_page_token=token
+        )
+
+    async def CompareVersions(
+        self, request: repos_pb2.CompareVersionsRequest, context: grpc.aio.ServicerContext
+    ) -> repos_pb2.CompareVersionsResponse:
+        found = await self._versions.compare(
+            _kind(request.kind),
+            (request.repo, request.number),
+            (request.other_repo or request.repo, request.other_number),
+        )
+        reply = repos_pb2.CompareVersionsResponse(
+            left=version_to_proto(*found.left),
+            right=version_to_proto(*found.right),
+            unchanged_files=found.unchanged,
+        )
+        for path, before, after in found.changes:
+            change = reply.changes.add(path=path)
+            if before is not None:
+                change.before.CopyFrom(file_to_proto(before))
+            if after is not None:
+                change.after.CopyFrom(file_to_proto(after))
+        return reply
+
+    async def DeleteVersion(
+        self, request: repos_pb2.DeleteVersionRequest, context: grpc.aio.ServicerContext
+    ) -> repos_pb2.DeleteVersionResponse:
+        await self._versions.delete(caller_of(context), _kind(request.kind), request.repo, request.number)
+        return repos_pb2.DeleteVersionResponse()

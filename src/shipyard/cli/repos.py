@@ -1,0 +1,520 @@
+"""``shipyard code|dataset|featureset|model …`` and ``shipyard repo move``: repos and versions."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from google.protobuf.field_mask_pb2 import FieldMask
+from rich.progress import BarColumn, DownloadColumn, Progress, TransferSpeedColumn
+from rich.table import Table
+
+from shipyard.cli.context import client, console, errors
+from shipyard.client import transfer
+from shipyard.client.connection import Client, ClientError
+from shipyard.contracts.repo.v1 import repos_pb2 as pb
+from shipyard.kit.archive import ArchiveError, archive_kind, extract
+
+KINDS: dict[str, pb.RepoKind] = {
+    "code": pb.REPO_KIND_CODE,
+    "dataset": pb.REPO_KIND_DATASET,
+    "featureset": pb.REPO_KIND_FEATURESET,
+    "model": pb.REPO_KIND_MODEL,
+}
+SOURCES = ("git", "s3", "gcs", "volume", "nfs", "hostpath", "redshift", "sql", "fsx", "url", "upload", "none")
+Opt = typer.Option
+
+
+def parse_ref(ref: str) -> tuple[str, int]:
+    """``digits@2`` → ("digits", 2); ``digits`` → ("digits", 0: the latest)."""
+    name, at, number = ref.partition("@")
+    if at and not number.isdigit():
+        raise typer.BadParameter(f"{ref!r}: write NAME or NAME@VERSION (a number)")
+    return name, int(number) if at else 0
+
+
+def _bar() -> Progress:
+    return Progress(
+        "[progress.description]{task.description}",
+        BarColumn(),
+        DownloadColumn(),
+        TransferSpeedColumn(),
+        console=console,
+        transient=False,
+    )
+
+
+def build_source(kind: str, source: str | None, opts: dict[str, object]) -> pb.Source:
+    """The source message from the command's options; the kind of source is guessed when obvious."""
+    if source is None:
+        source = (
+            "git"
+            if opts.get("git")
+            else "upload"
+            if opts.get("upload")
+            else "url"
+            if opts.get("url")
+            else "none"
+        )
+    if source not in SOURCES:
+        raise typer.BadParameter(f"--source must be one of {', '.join(SOURCES)}")
+    values = {
+        "git": lambda: pb.GitSource(
+            url=str(opts.get("git") or ""),
+            branch=str(opts["branch"] or ""),
+            commit=str(opts["commit"] or ""),
+            path=str(opts["path"] or ""),
+            credential=str(opts["credential"] or ""),
+        ),
+        "s3": lambda: pb.S3Source(
+            bucket=str(opts["bucket"] or ""),
+            prefix=str(opts["prefix"] or ""),
+            endpoint=str(opts["endpoint"] or ""),
+            aws=bool(opts["aws"]),
+            region=str(opts["region"] or ""),
+            credential=str(opts["credential"] or ""),
+        ),
+        "gcs": lambda: pb.GcsSource(
+            bucket=str(opts["bucket"] or ""),
+            prefix=str(opts["prefix"] or ""),
+            credential=str(opts["credential"] or ""),
+        ),
+        "volume": lambda: pb.VolumeSource(volume=str(opts["volume"] or ""), subpath=str(opts["path"] or "")),
+        "nfs": lambda: pb.NfsSource(server=str(opts["server"] or ""), path=str(opts["path"] or "")),
+        "hostpath": lambda: pb.HostPathSource(path=str(opts["path"] or "")),
+        "redshift": lambda: pb.RedshiftSource(
+            endpoint=str(opts["endpoint"] or ""),
+            database=str(opts["database"] or ""),
+            credential=str(opts["credential"] or ""),
+        ),
+        "sql": lambda: pb.SqlSource(
+            provider=str(opts["provider"] or ""),
+            host=str(opts["server"] or ""),
+            port=int(opts["port"] or 0),  # type: ignore[call-overload]
+            database=str(opts["database"] or ""),
+            credential=str(opts["credential"] or ""),
+            connection=str(opts["connection"] or ""),
+            dsn=str(opts["dsn"] or ""),
+        ),
+        "fsx": lambda: pb.FsxSource(
+            dns_name=str(opts["server"] or ""),
+            mount_name=str(opts["mount_name"] or ""),
+            volume_handle=str(opts["volume"] or ""),
+        ),
+        "url": lambda: pb.UrlSource(url=str(opts.get("url") or ""), extract=bool(opts["extract"])),
+        "upload": lambda: pb.UploadSource(
+            filename=Path(str(opts.get("upload") or "")).name, extract=bool(opts["extract"])
+        ),
+        "none": lambda: pb.NoSource(),
+    }
+    message = pb.Source()
+    getattr(message, source).CopyFrom(values[source]())
+    return message
+
+
+def repo_app(kind: str) -> typer.Typer:
+    """The commands of one repo kind."""
+    number = KINDS[kind]
+    app = typer.Typer(
+        help=f"{kind.capitalize()} repos" + ("" if kind == "code" else " and their versions."),
+        no_args_is_help=True,
+    )
+
+    @app.command()
+    def create(
+        name: str,
+        project: Annotated[str, Opt(help='The project it belongs to (default: none, "All Projects").')] = "",
+        description: Annotated[str, Opt()] = "",
+        tag: Annotated[list[str] | None, Opt(help="A tag (repeatable).")] = None,
+        versioned: Annotated[bool, Opt(help="Versioned by the platform (DVS) or referenced in place.")] = (
+            kind != "code"
+        ),
+        source: Annotated[str | None, Opt(help=f"One of {', '.join(SOURCES)}.")] = None,
+        git: Annotated[str | None, Opt(help="git URL (https://, git@…, ssh://, file://).")] = None,
+        branch: Annotated[str | None, Opt()] = None,
+        commit: Annotated[str | None, Opt()] = None,
+        path: Annotated[
+            str | None, Opt(help="Path: in the git repo, on the host, NFS server or volume.")
+        ] = None,
+        credential: Annotated[str | None, Opt(help="Name of a stored credential.")] = None,
+        endpoint: Annotated[str | None, Opt(help="S3 endpoint URL (MinIO) or Redshift endpoint.")] = None,
+        bucket: Annotated[str | None, Opt()] = None,
+        prefix: Annotated[str | None, Opt()] = None,
+        aws: Annotated[bool, Opt(help="The bucket is on AWS S3.")] = False,
+        region: Annotated[str | None, Opt()] = None,
+        volume: Annotated[str | None, Opt(help="Kubernetes volume claim, or FSx volume handle.")] = None,
+        server: Annotated[str | None, Opt(help="NFS server, SQL host or FSx DNS name.")] = None,
+        port: Annotated[int, Opt(help="SQL port (0: the provider's default).")] = 0,
+        database: Annotated[str | None, Opt()] = None,
+        provider: Annotated[str | None, Opt(help="SQL provider: mysql, mssql, oracle.")] = None,
+        connection: Annotated[str | None, Opt(help="SQL connection: direct, odbc, jdbc.")] = None,
+        dsn: Annotated[str | None, Opt(help="ODBC DSN or JDBC URL.")] = None,
+        mount_name: Annotated[str | None, Opt(help="FSx mount name.")] = None,
+        url: Annotated[str | None, Opt(help="A public URL.")] = None,
+        upload: Annotated[
+            Path | None, Opt(help="A file, archive or directory to upload as version 1.")
+        ] = None,
+        extract: Annotated[bool, Opt(help="Extract the uploaded (or downloaded) archive.")] = False,
+        message: Annotated[str, Opt(help="Message of the first version (with --upload).")] = "",
+    ) -> None:
+        """Create a repo; with --upload, push its first version too."""
+        options = dict(locals())
+        repo = pb.Repo(
+            kind=number,
+            name=name,
+            project=project,
+            description=description,
+            tags=tag or [],
+            versioning=pb.VERSIONING_DVS if versioned else pb.VERSIONING_NONE,
+            source=build_source(kind, source, options),
+        )
+        with client() as c:
+            made = c.call(c.repos.CreateRepo, pb.CreateRepoRequest(repo=repo))
+            console.print(f"[green]Created {kind}[/] [bold]{made.name}[/] ({made.access})")
+            if upload is not None:
+                _push(c, number, name, upload, extract, message, 0)
+
+    @app.command("list")
+    def list_(
+        project: Annotated[str | None, Opt(help="Only this project's.")] = None,
+        no_project: Annotated[bool, Opt(help="Only those of no project.")] = False,
+        tag: Annotated[str, Opt(help="Only those with this tag.")] = "",
+        prefix: Annotated[str, Opt(help="Only names starting with this.")] = "",
+    ) -> None:
+        """List repos in a table."""
+        table = Table("Name", "Project", "Source", "Versioning", "Latest", "Status", "Tags", "Owner")
+        with client() as c:
+            token = ""
+            while True:
+                reply = c.call(
+                    c.repos.ListRepos,
+                    pb.ListReposRequest(
+                        kind=number,
+                        project=project or "",
+                        no_project=no_project,
+                        tag=tag,
+                        name_prefix=prefix,
+                        page_size=500,
+                        page_token=token,
+                    ),
+                )
+                for r in reply.repos:
+                    table.add_row(
+                        r.name,
+                        r.project or "—",
+                        r.source.WhichOneof("kind") or "none",
+                        pb.Versioning.Name(r.versioning).removeprefix("VERSIONING_").lower(),
+                        str(r.latest_version or "—"),
+                        pb.RepoStatus.Name(r.status).removeprefix("REPO_STATUS_").lower(),
+                        ", ".join(r.tags),
+                        r.owner,
+                    )
+                token = reply.next_page_token
+                if not token:
+                    break
+        console.print(table if table.row_count else f"[dim]No {kind} repos.[/]")
+
+    @app.command()
+    def get(name: str) -> None:
+        """Show one repo: its fields and source."""
+        with client() as c:
+            r = c.call(c.repos.GetRepo, pb.GetRepoRequest(kind=number, name=name))
+        table = Table(show_header=False, box=None)
+        which = r.source.WhichOneof("kind") or "none"
+        for label, value in (
+            ("name", r.name),
+            ("project", r.project or "—"),
+            ("description", r.description),
+            ("tags", ", ".join(r.tags)),
+            ("source", f"{which} ({r.access})"),
+            ("status", pb.RepoStatus.Name(r.status).removeprefix("REPO_STATUS_").lower()),
+            ("latest version", str(r.latest_version or "—")),
+            ("owner", r.owner),
+            ("revision", str(r.revision)),
+        ):
+            table.add_row(f"[bold]{label}[/]", value)
+        part = getattr(r.source, which)
+        for field in part.DESCRIPTOR.fields:
+            if getattr(part, field.name):
+                table.add_row(f"  {field.name}", str(getattr(part, field.name)))
+        console.print(table)
+
+    @app.command()
+    def edit(
+        name: str,
+        new_name: Annotated[str | None, Opt("--name")] = None,
+        description: Annotated[str | None, Opt()] = None,
+        tag: Annotated[list[str] | None, Opt(help="Replace the tags (repeatable).")] = None,
+        project: Annotated[str | None, Opt(help='Move to this project ("" for none).')] = None,
+    ) -> None:
+        """Change a repo's name, description, tags or project."""
+        paths = [
+            p
+            for p, v in (
+                ("name", new_name),
+                ("description", description),
+                ("tags", tag),
+                ("project", project),
+            )
+            if v is not None
+        ]
+        changes = pb.Repo(
+            name=new_name or "", description=description or "", tags=tag or [], project=project or ""
+        )
+        with client() as c:
+            c.call(
+                c.repos.UpdateRepo,
+                pb.UpdateRepoRequest(
+                    kind=number,
+                    name=name,
+                    repo=changes,
+                    update_mask=FieldMask(paths=paths),
+                ),
+            )
+        console.print(f"[green]Updated {kind}[/] [bold]{new_name or name}[/]")
+
+    @app.command()
+    def delete(name: str, yes: Annotated[bool, Opt("--yes", help="Do not ask.")] = False) -> None:
+        """Delete a repo and its versions."""
+        if not yes:
+            typer.confirm(f"Delete {kind} {name!r} and all its versions?", abort=True)
+        with client() as c:
+            c.call(c.repos.DeleteRepo, pb.DeleteRepoRequest(kind=number, name=name))
+        console.print(f"[green]Deleted {kind}[/] [bold]{name}[/]")
+
+    if kind != "code":
+        _version_commands(app, kind, number)
+    return app
+
+
+def _version_commands(app: typer.Typer, kind: str, number: pb.RepoKind) -> None:
+    @app.command("push")
+    def push_(
+        name: str,
+        path: Path,
+        extract_archive: Annotated[bool, Opt("--extract", help="Extract an archive first.")] = False,
+        message: Annotated[str, Opt("-m", "--message")] = "",
+        parent: Annotated[int, Opt(help="Fail if the latest version is not this one.")] = 0,
+    ) -> None:
+        """Push the next version from a directory, a file or an archive; only new content travels."""
+        with client() as c:
+            _push(c, number, name, path, extract_archive, message, parent)
+
+    @app.command()
+    def versions(name: str) -> None:
+        """List a repo's versions, newest first."""
+        table = Table("Version", "Files", "Size", "Created", "By", "Run", "Message")
+        with client() as c:
+            token = ""
+            while True:
+                reply = c.call(
+                    c.repos.ListVersions,
+                    pb.ListVersionsRequest(kind=number, repo=name, page_size=500, page_token=token),
+                )
+                for v in reply.versions:
+                    table.add_row(
+                        str(v.number),
+                        f"{v.file_count:,}",
+                        _human(v.size_bytes),
+                        v.create_time.ToDatetime().strftime("%Y-%m-%d %H:%M"),
+                        v.owner,
+                        v.produced_by_run or "—",
+                        v.message,
+                    )
+                token = reply.next_page_token
+                if not token:
+                    break
+        console.print(table)
+
+    @app.command()
+    def pull(ref: str, dest: Path) -> None:
+        """Write a version's files into a directory (NAME or NAME@VERSION)."""
+        name, version = parse_ref(ref)
+        with client() as c:
+            found = c.call(c.repos.GetVersion, pb.GetVersionRequest(kind=number, repo=name, number=version))
+            manifest = transfer.read_manifest(c, found.manifest_digest)
+            with _bar() as bar:
+                task = bar.add_task(f"pull {name}@{found.number}", total=manifest.size)
+                got = transfer.pull(c, manifest, dest, lambda n: bar.advance(task, n))
+        console.print(f"[green]Pulled[/] {name}@{found.number} into {dest} ({_human(got)} downloaded)")
+
+    @app.command("export")
+    def export_(ref: str, out: Annotated[Path, Opt("-o", "--output", help="The .tar.gz to write.")]) -> None:
+        """Export a version as a .tar.gz archive."""
+        name, version = parse_ref(ref)
+        with client() as c:
+            found = c.call(c.repos.GetVersion, pb.GetVersionRequest(kind=number, repo=name, number=version))
+            manifest = transfer.read_manifest(c, found.manifest_digest)
+            with _bar() as bar:
+                task = bar.add_task(f"export {name}@{found.number}", total=manifest.size)
+                transfer.export(c, manifest, out, lambda n: bar.advance(task, n))
+        console.print(f"[green]Exported[/] {name}@{found.number} to {out}")
+
+    @app.command()
+    def compare(left: str, right: str) -> None:
+        """Compare two versions side by side: metadata, metrics and files (NAME@N NAME@M)."""
+        (lname, lnum), (rname, rnum) = parse_ref(left), parse_ref(right)
+        with client() as c:
+            reply = c.call(
+                c.repos.CompareVersions,
+                pb.CompareVersionsRequest(
+                    kind=number, repo=lname, number=lnum, other_repo=rname, other_number=rnum
+                ),
+            )
+        a, b = reply.left, reply.right
+        table = Table("", f"{a.repo}@{a.number}", f"{b.repo}@{b.number}")
+        for label, x, y in (
+            ("files", f"{a.file_count:,}", f"{b.file_count:,}"),
+            ("size", _human(a.size_bytes), _human(b.size_bytes)),
+            (
+                "created",
+                a.create_time.ToDatetime().isoformat(timespec="seconds"),
+                b.create_time.ToDatetime().isoformat(timespec="seconds"),
+            ),
+            ("by", a.owner, b.owner),
+            ("run", a.produced_by_run or "—", b.produced_by_run or "—"),
+            ("message", a.message, b.message),
+        ):
+            table.add_row(label, x, y)
+        for key in sorted(set(a.metrics) | set(b.metrics)):
+            table.add_row(f"metric {key}", _num(a.metrics.get(key)), _num(b.metrics.get(key)))
+        for key in sorted(set(a.params) | set(b.params)):
+            table.add_row(f"param {key}", a.params.get(key, "—"), b.params.get(key, "—"))
+        console.print(table)
+        changes = Table("File", "Change", "Before", "After")
+        for change in reply.changes:
+            what = (
+                "added"
+                if not change.HasField("before")
+                else "removed"
+                if not change.HasField("after")
+                else "changed"
+            )
+            changes.add_row(
+                change.path,
+                what,
+                _human(change.before.size) if change.HasField("before") else "",
+                _human(change.after.size) if change.HasField("after") else "",
+            )
+        console.print(changes if changes.row_count else "[dim]Same files.[/]")
+        console.print(f"{reply.unchanged_files:,} files unchanged")
+
+
+def _push(
+    c: Client,
+    number: pb.RepoKind,
+    name: str,
+    path: Path,
+    extract_archive: bool,
+    message: str,
+    parent: int,
+) -> None:
+    if not path.exists():
+        errors.print(f"[bold red]INVALID_ARGUMENT[/]: {path} does not exist")
+        raise typer.Exit(1)
+    with tempfile.TemporaryDirectory(prefix="shipyard-push-") as work:
+        root = path
+        if extract_archive:
+            if archive_kind(path.name) is None:
+                errors.print(
+                    f"[bold red]INVALID_ARGUMENT[/]: {path.name} is not a .tar, .tar.gz, .tgz or .zip"
+                )
+                raise typer.Exit(1)
+            try:
+                root = Path(work) / "extracted"
+                extract(path, root)
+            except ArchiveError as exc:
+                errors.print(f"[bold red]INVALID_ARGUMENT[/]: {path.name}: {exc}; nothing was uploaded")
+                raise typer.Exit(1) from None
+        elif path.is_file():
+            root = Path(work) / "file"
+            root.mkdir()
+            try:
+                os.link(path, root / path.name)
+            except OSError:  # another file system: a copy it is
+                shutil.copyfile(path, root / path.name)
+        with _bar() as bar:
+            task = bar.add_task("hash", total=None)
+            manifest = transfer.scan_tree(
+                root, lambda done, total: bar.update(task, completed=done, total=total)
+            )
+            upload = bar.add_task("upload", total=None)
+            pushed = transfer.push(
+                c,
+                number,
+                name,
+                root,
+                manifest,
+                message=message,
+                parent_version=parent,
+                progress=lambda n: bar.advance(upload, n),
+            )
+    console.print(
+        f"[green]Version {pushed.version.number}[/] of {name}: {manifest.file_count:,} files, "
+        f"{_human(manifest.size)}; uploaded {pushed.uploaded_blobs:,} new blobs "
+        f"({_human(pushed.uploaded_bytes)})"
+    )
+
+
+def _human(size: int) -> str:
+    value = float(size)
+    for unit in ("B", "KiB", "MiB", "GiB", "TiB"):
+        if value < 1024 or unit == "TiB":
+            return f"{value:,.0f} {unit}" if unit == "B" else f"{value:,.1f} {unit}"
+        value /= 1024
+    return f"{size} B"
+
+
+def _num(value: float | None) -> str:
+    return "—" if value is None else f"{value:.6g}"
+
+
+move = typer.Typer(help="Repos of any kind.", no_args_is_help=True)
+
+
+@move.command("move")
+def move_(
+    name: str,
+    project: Annotated[str, Opt(help='The project to move it to ("" for none).')],
+    kind: Annotated[
+        str | None, Opt(help="code, dataset, featureset or model (when the name is ambiguous).")
+    ] = None,
+) -> None:
+    """Move a repo to another project."""
+    with client() as c:
+        kinds = [kind] if kind else list(KINDS)
+        found = [k for k in kinds if _exists(c, KINDS[k], name)]
+        if len(found) != 1:
+            errors.print(
+                f"[bold red]{'NOT_FOUND' if not found else 'INVALID_ARGUMENT'}[/]: "
+                + (
+                    f"no repo named {name!r}"
+                    if not found
+                    else f"{name!r} is a {' and a '.join(found)}: say which with --kind"
+                )
+            )
+            raise typer.Exit(1)
+        c.call(
+            c.repos.UpdateRepo,
+            pb.UpdateRepoRequest(
+                kind=KINDS[found[0]],
+                name=name,
+                repo=pb.Repo(project=project),
+                update_mask=FieldMask(paths=["project"]),
+            ),
+        )
+    console.print(f"[green]Moved {found[0]}[/] [bold]{name}[/] to {project or 'no project'}")
+
+
+def _exists(c: Client, number: pb.RepoKind, name: str) -> bool:
+    try:
+        c.call(c.repos.GetRepo, pb.GetRepoRequest(kind=number, name=name))
+    except ClientError as exc:
+        if exc.code == "NOT_FOUND":
+            return False
+        raise
+    return True

@@ -1,0 +1,278 @@
+"""Moving version content between a workstation and the platform.
+
+Push: scan the directory into a manifest (hashes cached between pushes, so only changed
+files are hashed again), ask which blobs the platform lacks, PUT only those over HTTP (a few
+at a time), PUT the manifest itself, then create the version with one RPC. An interrupted
+push resumes where it stopped: the blobs already sent are no longer missing.
+
+Pull: read the manifest, GET every blob whose file is not already there with the right
+content, write each through a temporary file renamed into place.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import os
+import tempfile
+import urllib.request
+import uuid
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import aiohttp
+
+from shipyard.client.connection import Client
+from shipyard.contracts.gateway.v1 import gateway_pb2
+from shipyard.contracts.repo.v1 import repos_pb2
+from shipyard.kit.archive import ArchiveEntry, write_tar_gz
+from shipyard.kit.manifest import HashCache, Manifest, scan
+
+PARALLEL = 4
+CHUNK = 1 << 20
+Progress = Callable[[int], None]  # bytes just moved
+
+
+class TransferError(Exception):
+    """A blob could not be moved; the message says which and why."""
+
+
+@dataclass(frozen=True)
+class Pushed:
+    """What a push did."""
+
+    version: repos_pb2.Version
+    uploaded_blobs: int
+    uploaded_bytes: int
+
+
+def cache_for(root: Path) -> HashCache:
+    """The hash cache of a directory, kept outside it (in the user's cache directory)."""
+    base = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "shipyard" / "hashes"
+    key = hashlib.sha256(str(root.resolve()).encode()).hexdigest()[:32]
+    return HashCache(base / f"{key}.json")
+
+
+def blob_url(client: Client) -> str:
+    """Where this gateway takes and gives blobs."""
+    reply = client.call(client.platform.GetStatus, gateway_pb2.GetStatusRequest())
+    if not reply.blob_url:
+        raise TransferError("the gateway did not say where blobs go (an older gateway?)")
+    return reply.blob_url.rstrip("/")
+
+
+def scan_tree(root: Path, progress: Callable[[int, int], None] | None = None) -> Manifest:
+    """The manifest of a directory, reusing the hashes of files unchanged since the last scan."""
+    cache = cache_for(root)
+    cache.load()
+    manifest = scan(root, cache=cache, progress=progress)
+    cache.save()
+    return manifest
+
+
+def push(
+    client: Client,
+    kind: repos_pb2.RepoKind,
+    repo: str,
+    root: Path,
+    manifest: Manifest,
+    *,
+    message: str = "",
+    parent_version: int = 0,
+    progress: Progress | None = None,
+) -> Pushed:
+    """Upload what the platform lacks of ``manifest`` (files under ``root``) and create the version."""
+    encoded = manifest.encode()
+    wanted = [*manifest.blobs(), manifest.digest]
+    missing: set[str] = set()
+    for start in range(0, len(wanted), 50_000):
+        reply = client.call(
+            client.repos.FindMissingBlobs,
+            repos_pb2.FindMissingBlobsRequest(digests=wanted[start : start + 50_000]),
+        )
+        missing.update(reply.missing)
+    first_path: dict[str, str] = {}
+    for entry in manifest.entries:
+        first_path.setdefault(entry.sha256, entry.path)
+    sources: dict[str, Path | bytes] = {d: root / first_path[d] for d in manifest.blobs() if d in missing}
+    if manifest.digest in missing:
+        sources[manifest.digest] = encoded
+    sent = asyncio.run(_put_all(blob_url(client), client.credentials.token, sources, progress))
+    version = client.call(
+        client.repos.CreateVersion,
+        repos_pb2.CreateVersionRequest(
+            kind=kind,
+            repo=repo,
+            manifest_digest=manifest.digest,
+            parent_version=parent_version,
+            message=message,
+            request_id=str(uuid.uuid4()),
+        ),
+    )
+    return Pushed(version, len(sources), sent)
+
+
+async def _put_all(base: str, token: str, sources: dict[str, Path | bytes], progress: Progress | None) -> int:
+    queue: asyncio.Queue[str] = asyncio.Queue()
+    for digest in sorted(sources, key=lambda d: -_size(sources[d])):
+        queue.put_nowait(digest)
+    sent = 0
+    headers = {"Authorization": f"Bearer {token}"}
+    timeout = aiohttp.ClientTimeout(total=None, sock_read=300)
+    async with aiohttp.ClientSession(headers=headers, timeout=timeout) as session:
+
+        async def worker() -> None:
+            nonlocal sent
+            while not queue.empty():
+                digest = queue.get_nowait()
+                sent += await _put_one(session, f"{base}/{digest}", sources[digest], progress)
+
+        await asyncio.gather(*(worker() for _ in range(PARALLEL)))
+    return sent
+
+
+def _size(source: Path | bytes) -> int:
+    return len(source) if isinstance(source, bytes) else source.stat().st_size
+
+
+async def _put_one(
+    session: aiohttp.ClientSession, url: str, source: Path | bytes, progress: Progress | None
+) -> int:
+    size = _size(source)
+    body: bytes | aiohttp.AsyncIterablePayload
+    if isinstance(source, bytes):
+        body = source
+    else:
+        body = aiohttp.AsyncIterablePayload(_read_chunks(source, progress))
+    async with session.put(url, data=body, headers={"Content-Length": str(size)}) as reply:
+        if reply.status != 201:
+            raise TransferError(
+                f"uploading {source if isinstance(source, Path) else 'the manifest'} "
+                f"failed: HTTP {reply.status} {await reply.text()}"
+            )
+    if isinstance(source, bytes) and progress:
+        progress(size)
+    return size
+
+
+async def _read_chunks(path: Path, progress: Progress | None):  # type: ignore[no-untyped-def]
+    with path.open("rb") as handle:
+        while chunk := await asyncio.to_thread(handle.read, CHUNK):
+            if progress:
+                progress(len(chunk))
+            yield chunk
+
+
+def read_manifest(client: Client, digest: str) -> Manifest:
+    """A version's manifest, read from the blob store."""
+    if digest == hashlib.sha256(b"").hexdigest():
+        return Manifest(entries=())
+    data = b"".join(_get_chunks(blob_url(client), client.credentials.token, digest))
+    return Manifest.decode(data)
+
+
+def pull(client: Client, manifest: Manifest, dest: Path, progress: Progress | None = None) -> int:
+    """Write the version's files under ``dest``; files already there with the right content stay.
+
+    Returns the bytes downloaded.
+    """
+    dest.mkdir(parents=True, exist_ok=True)
+    have = scan(dest) if any(dest.iterdir()) else Manifest(entries=())
+    present = {e.path: e for e in have.entries}
+    todo = [e for e in manifest.entries if present.get(e.path) != e]
+    base, token = blob_url(client), client.credentials.token
+    return asyncio.run(_get_all(base, token, todo, dest, progress))
+
+
+async def _get_all(
+    base: str,
+    token: str,
+    todo: list,
+    dest: Path,  # type: ignore[type-arg]
+    progress: Progress | None,
+) -> int:
+    queue: asyncio.Queue[object] = asyncio.Queue()
+    for entry in todo:
+        queue.put_nowait(entry)
+    got = 0
+    timeout = aiohttp.ClientTimeout(total=None, sock_read=300)
+    async with aiohttp.ClientSession(
+        headers={"Authorization": f"Bearer {token}"}, timeout=timeout
+    ) as session:
+
+        async def worker() -> None:
+            nonlocal got
+            while not queue.empty():
+                entry = queue.get_nowait()
+                got += await _get_one(session, base, entry, dest, progress)
+
+        await asyncio.gather(*(worker() for _ in range(PARALLEL)))
+    return got
+
+
+async def _get_one(
+    session: aiohttp.ClientSession,
+    base: str,
+    entry,
+    dest: Path,  # type: ignore[no-untyped-def]
+    progress: Progress | None,
+) -> int:
+    target = dest / entry.path
+    target.parent.mkdir(parents=True, exist_ok=True)
+    fd, temp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".part")
+    digest = hashlib.sha256()
+    try:
+        with os.fdopen(fd, "wb") as out:
+            async with session.get(f"{base}/{entry.sha256}") as reply:
+                if reply.status != 200:
+                    raise TransferError(
+                        f"downloading {entry.path} failed: HTTP {reply.status} {await reply.text()}"
+                    )
+                async for chunk in reply.content.iter_chunked(CHUNK):
+                    digest.update(chunk)
+                    out.write(chunk)
+                    if progress:
+                        progress(len(chunk))
+        if digest.hexdigest() != entry.sha256:
+            raise TransferError(f"{entry.path}: the downloaded bytes do not match sha256 {entry.sha256}")
+        os.chmod(temp, entry.mode)
+        os.replace(temp, target)
+    except BaseException:
+        os.unlink(temp)
+        raise
+    return int(entry.size)
+
+
+def _get_chunks(base: str, token: str, digest: str) -> Iterator[bytes]:
+    request = urllib.request.Request(f"{base}/{digest}", headers={"Authorization": f"Bearer {token}"})
+    try:
+        with urllib.request.urlopen(request, timeout=300) as reply:
+            while chunk := reply.read(CHUNK):
+                yield chunk
+    except OSError as exc:
+        raise TransferError(f"reading blob {digest} failed: {exc}") from None
+
+
+def export(client: Client, manifest: Manifest, out: Path, progress: Progress | None = None) -> None:
+    """Write the version as a .tar.gz, streaming each file from the blob store."""
+    base, token = blob_url(client), client.credentials.token
+
+    def chunks_of(digest: str) -> Callable[[], Iterator[bytes]]:
+        def read() -> Iterator[bytes]:
+            for chunk in _get_chunks(base, token, digest):
+                if progress:
+                    progress(len(chunk))
+                yield chunk
+
+        return read
+
+    entries = [ArchiveEntry(e.path, e.size, e.mode, chunks_of(e.sha256)) for e in manifest.entries]
+    fd, temp = tempfile.mkstemp(dir=out.parent, prefix=f".{out.name}.", suffix=".part")
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            write_tar_gz(entries, handle)
+        os.replace(temp, out)
+    except BaseException:
+        Path(temp).unlink(missing_ok=True)
+        raise
