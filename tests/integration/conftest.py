@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 from collections import Counter
 from pathlib import Path
 
@@ -30,3 +33,15 @@ def activity_subjects(client: Client, event_type: str) -> Counter[str]:
 def data_dir_of(stack: Stack) -> Path:
     """The stack's data directory."""
     return stack.data.root
+
+
+def cli(stack: Stack, home: Path, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
+    """Run the shipyard command as a user would, with its own config directory."""
+    env = {**os.environ, "XDG_CONFIG_HOME": str(home), "XDG_CACHE_HOME": str(home / "cache"), "COLUMNS": "200"}
+    env.pop("SHIPYARD_TOKEN", None)
+    env.pop("SHIPYARD_SERVER", None)
+    result = subprocess.run([sys.executable, "-m", "shipyard", *args], env=env, capture_output=True,
+                            text=True, timeout=60)
+    if check and result.returncode != 0:
+        raise AssertionError(f"shipyard {' '.join(args)} failed:\n{result.stdout}\n{result.stderr}")
+    return result

@@ -3,15 +3,12 @@
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 import urllib.request
 from pathlib import Path
 
 import grpc
 import pytest
-from conftest import activity_subjects
+from conftest import activity_subjects, cli
 from google.protobuf.field_mask_pb2 import FieldMask
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
@@ -19,18 +16,6 @@ from shipyard.client.connection import Client, ClientError
 from shipyard.contracts.gateway.v1 import gateway_pb2
 from shipyard.contracts.repo.v1 import projects_pb2 as pb
 from shipyard.local.harness import Stack, wait_for
-
-
-def cli(stack: Stack, home: Path, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
-    """Run the shipyard command as a user would, with its own config directory."""
-    env = {**os.environ, "XDG_CONFIG_HOME": str(home), "COLUMNS": "200"}
-    env.pop("SHIPYARD_TOKEN", None)
-    env.pop("SHIPYARD_SERVER", None)
-    result = subprocess.run([sys.executable, "-m", "shipyard", *args], env=env, capture_output=True,
-                            text=True, timeout=60)
-    if check and result.returncode != 0:
-        raise AssertionError(f"shipyard {' '.join(args)} failed:\n{result.stdout}\n{result.stderr}")
-    return result
 
 
 def test_cli_session(stack: Stack, tmp_path: Path) -> None:

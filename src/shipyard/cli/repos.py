@@ -452,6 +452,7 @@ def _push(
                 message=message,
                 parent_version=parent,
                 progress=lambda n: bar.advance(upload, n),
+                plan=lambda total: bar.update(upload, total=total),
             )
     console.print(
         f"[green]Version {pushed.version.number}[/] of {name}: {manifest.file_count:,} files, "

@@ -43,7 +43,7 @@ class Pushed:
     """What a push did."""
 
     version: repos_pb2.Version
-    uploaded_blobs: int
+    uploaded_blobs: int  # file contents the platform did not have (the manifest not counted)
     uploaded_bytes: int
 
 
@@ -81,8 +81,12 @@ def push(
     message: str = "",
     parent_version: int = 0,
     progress: Progress | None = None,
+    plan: Callable[[int], None] | None = None,
 ) -> Pushed:
-    """Upload what the platform lacks of ``manifest`` (files under ``root``) and create the version."""
+    """Upload what the platform lacks of ``manifest`` (files under ``root``) and create the version.
+
+    ``plan`` hears the bytes about to be uploaded, ``progress`` each chunk as it goes.
+    """
     encoded = manifest.encode()
     wanted = [*manifest.blobs(), manifest.digest]
     missing: set[str] = set()
@@ -96,8 +100,11 @@ def push(
     for entry in manifest.entries:
         first_path.setdefault(entry.sha256, entry.path)
     sources: dict[str, Path | bytes] = {d: root / first_path[d] for d in manifest.blobs() if d in missing}
+    files = len(sources)
     if manifest.digest in missing:
         sources[manifest.digest] = encoded
+    if plan:
+        plan(sum(_size(source) for source in sources.values()))
     sent = asyncio.run(_put_all(blob_url(client), client.credentials.token, sources, progress))
     version = client.call(
         client.repos.CreateVersion,
@@ -110,7 +117,7 @@ def push(
             request_id=str(uuid.uuid4()),
         ),
     )
-    return Pushed(version, len(sources), sent)
+    return Pushed(version, files, sent)
 
 
 async def _put_all(base: str, token: str, sources: dict[str, Path | bytes], progress: Progress | None) -> int:
@@ -126,7 +133,8 @@ async def _put_all(base: str, token: str, sources: dict[str, Path | bytes], prog
             nonlocal sent
             while not queue.empty():
                 digest = queue.get_nowait()
-                sent += await _put_one(session, f"{base}/{digest}", sources[digest], progress)
+                moved = await _put_one(session, f"{base}/{digest}", sources[digest], progress)
+                sent += moved
 
         await asyncio.gather(*(worker() for _ in range(PARALLEL)))
     return sent
@@ -205,7 +213,8 @@ async def _get_all(
             nonlocal got
             while not queue.empty():
                 entry = queue.get_nowait()
-                got += await _get_one(session, base, entry, dest, progress)
+                moved = await _get_one(session, base, entry, dest, progress)
+                got += moved
 
         await asyncio.gather(*(worker() for _ in range(PARALLEL)))
     return got
