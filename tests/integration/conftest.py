@@ -37,7 +37,8 @@ def data_dir_of(stack: Stack) -> Path:
 
 def cli(stack: Stack, home: Path, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
     """Run the shipyard command as a user would, with its own config directory."""
-    env = {**os.environ, "XDG_CONFIG_HOME": str(home), "XDG_CACHE_HOME": str(home / "cache"), "COLUMNS": "200"}
+    env = {**os.environ, "XDG_CONFIG_HOME": str(home), "XDG_CACHE_HOME": str(home / "cache"),
+           "COLUMNS": "200"}
     env.pop("SHIPYARD_TOKEN", None)
     env.pop("SHIPYARD_SERVER", None)
     result = subprocess.run([sys.executable, "-m", "shipyard", *args], env=env, capture_output=True,

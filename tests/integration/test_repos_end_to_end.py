@@ -63,19 +63,25 @@ def test_push_pull_and_export_a_dataset(stack: Stack, home: Path, admin: Client,
         exported = {m.name: tar.extractfile(m).read() for m in tar.getmembers() if m.isfile()}  # type: ignore[union-attr]
     assert exported == {**files, "train/a.csv": b"x,y\n9,9\n"}
 
-    wait_for(lambda: activity_subjects(admin, "io.shipyard.version.created.v1")["datasets/digits"] == 2,
-             30, "two VersionCreated events in lineage-svc's feed")
+    wait_for(
+        lambda: activity_subjects(admin, "io.shipyard.version.created.v1")["datasets/digits"] == 2,
+        30,
+        "two VersionCreated events in lineage-svc's feed",
+    )
 
 
-def test_an_archive_is_extracted_on_request_and_a_zip_slip_is_refused(stack: Stack, home: Path,
-                                                                      admin: Client, tmp_path: Path) -> None:
+def test_an_archive_is_extracted_on_request_and_a_zip_slip_is_refused(
+    stack: Stack, home: Path, admin: Client, tmp_path: Path
+) -> None:
     good = tmp_path / "good.zip"
     with zipfile.ZipFile(good, "w") as z:
         z.writestr("images/1.png", b"png")
         z.writestr("labels.txt", b"1")
     cli(stack, home, "dataset", "create", "zipped", "--upload", str(good), "--extract")
-    files = admin.call(admin.repos.ListVersionFiles, pb.ListVersionFilesRequest(
-        kind=pb.REPO_KIND_DATASET, repo="zipped", number=1))
+    files = admin.call(
+        admin.repos.ListVersionFiles,
+        pb.ListVersionFilesRequest(kind=pb.REPO_KIND_DATASET, repo="zipped", number=1),
+    )
     assert [f.path for f in files.files] == ["images/1.png", "labels.txt"]
 
     evil = tmp_path / "evil.zip"
@@ -90,27 +96,54 @@ def test_an_archive_is_extracted_on_request_and_a_zip_slip_is_refused(stack: Sta
     assert latest.latest_version == 1
 
 
-def test_sources_are_validated_and_referenced_ones_have_no_versions(stack: Stack, home: Path,
-                                                                    tmp_path: Path) -> None:
-    loopback = cli(stack, home, "dataset", "create", "local", "--source", "url", "--url",
-                   "http://127.0.0.1:9/data.zip", check=False)
+def test_sources_are_validated_and_referenced_ones_have_no_versions(
+    stack: Stack, home: Path, tmp_path: Path
+) -> None:
+    loopback = cli(
+        stack,
+        home,
+        "dataset",
+        "create",
+        "local",
+        "--source",
+        "url",
+        "--url",
+        "http://127.0.0.1:9/data.zip",
+        check=False,
+    )
     assert loopback.returncode == 1 and "INVALID_ARGUMENT" in loopback.stderr
     assert "127.0.0.1 is a loopback address" in loopback.stderr
 
-    cli(stack, home, "dataset", "create", "logs", "--no-versioned", "--source", "hostpath", "--path", "/data/logs")
+    cli(
+        stack,
+        home,
+        "dataset",
+        "create",
+        "logs",
+        "--no-versioned",
+        "--source",
+        "hostpath",
+        "--path",
+        "/data/logs",
+    )
     shown = cli(stack, home, "dataset", "get", "logs").stdout
     assert "hostpath (referenced)" in shown and "/data/logs" in shown
     pushed = cli(stack, home, "dataset", "push", "logs", str(_tree(tmp_path / "x", {"a": b"1"})), check=False)
-    assert pushed.returncode == 1 and "FAILED_PRECONDITION" in pushed.stderr and "not versioned" in pushed.stderr
+    assert (
+        pushed.returncode == 1 and "FAILED_PRECONDITION" in pushed.stderr and "not versioned" in pushed.stderr
+    )
 
-    code = cli(stack, home, "code", "create", "train", "--git",
-               "https://github.com/acme/train/tree/main/src").stdout
+    code = cli(
+        stack, home, "code", "create", "train", "--git", "https://github.com/acme/train/tree/main/src"
+    ).stdout
     assert "Created code train" in code
     shown = cli(stack, home, "code", "get", "train").stdout
     assert "https://github.com/acme/train.git" in shown and "main" in shown and "src" in shown
 
 
-def test_a_placeholder_model_compare_and_move(stack: Stack, home: Path, admin: Client, tmp_path: Path) -> None:
+def test_a_placeholder_model_compare_and_move(
+    stack: Stack, home: Path, admin: Client, tmp_path: Path
+) -> None:
     cli(stack, home, "project", "create", "vision-models")
     cli(stack, home, "model", "create", "mnist", "--source", "none")
     cli(stack, home, "model", "push", "mnist", str(_tree(tmp_path / "m", {"model.pt": b"weights"})))
@@ -125,14 +158,22 @@ def test_a_placeholder_model_compare_and_move(stack: Stack, home: Path, admin: C
 
 
 def test_two_writers_of_the_next_version_get_one_clean_conflict(admin: Client) -> None:
-    admin.call(admin.repos.CreateRepo, pb.CreateRepoRequest(repo=pb.Repo(
-        kind=pb.REPO_KIND_DATASET, name="contended", source=pb.Source(none=pb.NoSource()))))
+    admin.call(
+        admin.repos.CreateRepo,
+        pb.CreateRepoRequest(
+            repo=pb.Repo(kind=pb.REPO_KIND_DATASET, name="contended", source=pb.Source(none=pb.NoSource()))
+        ),
+    )
     digests = [_put_manifest(admin, f"file-{i}".encode()) for i in range(2)]
 
     def create(digest: str) -> str:
         try:
-            version = admin.call(admin.repos.CreateVersion, pb.CreateVersionRequest(
-                kind=pb.REPO_KIND_DATASET, repo="contended", manifest_digest=digest, parent_version=1))
+            version = admin.call(
+                admin.repos.CreateVersion,
+                pb.CreateVersionRequest(
+                    kind=pb.REPO_KIND_DATASET, repo="contended", manifest_digest=digest, parent_version=1
+                ),
+            )
         except ClientError as exc:
             return exc.code
         return f"v{version.number}"
@@ -152,8 +193,9 @@ def _put_manifest(client: Client, data: bytes) -> str:
 
 
 def _put(base: str, token: str, digest: str, body: bytes) -> int:
-    request = urllib.request.Request(f"{base}/{digest}", data=body, method="PUT",
-                                     headers={"Authorization": f"Bearer {token}"})
+    request = urllib.request.Request(
+        f"{base}/{digest}", data=body, method="PUT", headers={"Authorization": f"Bearer {token}"}
+    )
     try:
         with urllib.request.urlopen(request, timeout=30) as reply:
             return int(reply.status)
@@ -169,19 +211,26 @@ def test_the_blob_edge_checks_tokens_and_digests(admin: Client) -> None:
     assert _put(base, admin.credentials.token, hashlib.sha256(b"other").hexdigest(), body) == 400
     assert _put(base, admin.credentials.token, "not-a-digest", body) == 400
     assert _put(base, admin.credentials.token, right, body) == 201
-    request = urllib.request.Request(f"{base}/{right}", headers={"Authorization": f"Bearer {admin.credentials.token}",
-                                                                 "Range": "bytes=5-"})
+    request = urllib.request.Request(
+        f"{base}/{right}", headers={"Authorization": f"Bearer {admin.credentials.token}", "Range": "bytes=5-"}
+    )
     with urllib.request.urlopen(request, timeout=30) as reply:
         assert (reply.status, reply.read()) == (206, b"bytes")
 
 
 def test_repos_through_the_json_api(stack: Stack, admin: Client) -> None:
-    admin.call(admin.repos.CreateRepo, pb.CreateRepoRequest(repo=pb.Repo(
-        kind=pb.REPO_KIND_FEATURESET, name="fs1", source=pb.Source(none=pb.NoSource()))))
+    admin.call(
+        admin.repos.CreateRepo,
+        pb.CreateRepoRequest(
+            repo=pb.Repo(kind=pb.REPO_KIND_FEATURESET, name="fs1", source=pb.Source(none=pb.NoSource()))
+        ),
+    )
     request = urllib.request.Request(
         f"{stack.http_url}/api/shipyard.repo.v1.RepoService/ListRepos",
-        data=json.dumps({"kind": "REPO_KIND_FEATURESET"}).encode(), method="POST",
-        headers={"Authorization": f"Bearer {admin.credentials.token}", "Content-Type": "application/json"})
+        data=json.dumps({"kind": "REPO_KIND_FEATURESET"}).encode(),
+        method="POST",
+        headers={"Authorization": f"Bearer {admin.credentials.token}", "Content-Type": "application/json"},
+    )
     with urllib.request.urlopen(request, timeout=30) as reply:
         repos = json.load(io.TextIOWrapper(reply))["repos"]
     assert [(r["name"], r["latestVersion"], r["access"]) for r in repos] == [("fs1", "1", "placeholder")]

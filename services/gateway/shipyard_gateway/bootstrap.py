@@ -11,7 +11,7 @@ from aiohttp import web
 
 from shipyard.contracts.gateway.v1 import gateway_pb2
 from shipyard.contracts.lineage.v1 import lineage_pb2
-from shipyard.contracts.repo.v1 import projects_pb2, repos_pb2
+from shipyard.contracts.repo.v1 import credentials_pb2, projects_pb2, repos_pb2
 from shipyard.kit.blob.factory import open_blob_store
 from shipyard.kit.service import Runtime
 from shipyard_gateway.adapters.backends import Backends
@@ -28,6 +28,7 @@ log = logging.getLogger(__name__)
 PUBLIC_SERVICES = [
     projects_pb2.DESCRIPTOR.services_by_name["ProjectService"],
     repos_pb2.DESCRIPTOR.services_by_name["RepoService"],
+    credentials_pb2.DESCRIPTOR.services_by_name["CredentialService"],
     lineage_pb2.DESCRIPTOR.services_by_name["LineageService"],
     *gateway_pb2.DESCRIPTOR.services_by_name.values(),
 ]
@@ -54,7 +55,8 @@ async def wire(runtime: Runtime) -> None:
     blob_url = (settings.public_http_url or f"http://{settings.http_listen}").rstrip("/") + "/api/blobs"
     routes = [*remote_routes("repo-svc", backends.channel("repo-svc"), PUBLIC_SERVICES[0]),
               *remote_routes("repo-svc", backends.channel("repo-svc"), PUBLIC_SERVICES[1]),
-              *remote_routes("lineage-svc", backends.channel("lineage-svc"), PUBLIC_SERVICES[2]),
+              *remote_routes("repo-svc", backends.channel("repo-svc"), PUBLIC_SERVICES[2]),
+              *remote_routes("lineage-svc", backends.channel("lineage-svc"), PUBLIC_SERVICES[3]),
               *local_routes(identity, backends, runtime.bus, blob_url)]
     blobs = open_blob_store(settings.default_blob_url())
     await blobs.open()

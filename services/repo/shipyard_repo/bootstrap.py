@@ -2,19 +2,30 @@
 
 from __future__ import annotations
 
-from shipyard.contracts.repo.v1 import projects_pb2, projects_pb2_grpc, repos_pb2, repos_pb2_grpc
+from shipyard.contracts.repo.v1 import (
+    credentials_pb2,
+    credentials_pb2_grpc,
+    projects_pb2,
+    projects_pb2_grpc,
+    repos_pb2,
+    repos_pb2_grpc,
+)
 from shipyard.kit.blob.factory import open_blob_store
 from shipyard.kit.service import Runtime
+from shipyard_repo.adapters.secrets import FernetSecretBox, load_key
 from shipyard_repo.adapters.store import COLLECTIONS, BlobManifests, StoreUnitOfWorkFactory
+from shipyard_repo.app.credentials import Credentials
 from shipyard_repo.app.projects import Projects
 from shipyard_repo.app.repos import Repos
 from shipyard_repo.app.versions import Versions
+from shipyard_repo.entrypoints.credentials_api import CredentialServicer
 from shipyard_repo.entrypoints.grpc_api import ProjectServicer
 from shipyard_repo.entrypoints.repos_api import RepoServicer
 
 SERVICE_NAMES = [
     projects_pb2.DESCRIPTOR.services_by_name["ProjectService"].full_name,
     repos_pb2.DESCRIPTOR.services_by_name["RepoService"].full_name,
+    credentials_pb2.DESCRIPTOR.services_by_name["CredentialService"].full_name,
 ]
 
 
@@ -27,6 +38,10 @@ async def wire(runtime: Runtime) -> None:
     repos = Repos(uow, allow_private=runtime.settings.allow_private_sources)
     versions = Versions(uow, BlobManifests(blobs))
     repos_pb2_grpc.add_RepoServiceServicer_to_server(RepoServicer(repos, versions), runtime.server)
+    settings = runtime.settings
+    box = FernetSecretBox(load_key(settings.secret_key, settings.data_dir / "secret.key"))
+    credentials_pb2_grpc.add_CredentialServiceServicer_to_server(
+        CredentialServicer(Credentials(uow, box)), runtime.server)
     runtime.service_names.extend(SERVICE_NAMES)
 
 

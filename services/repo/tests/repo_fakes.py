@@ -15,6 +15,7 @@ from datetime import UTC, datetime, timedelta
 
 from google.protobuf.message import Message
 from shipyard_repo.app.ports import (
+    CredentialRepository,
     ManifestStore,
     ProjectRepository,
     RepoFilter,
@@ -25,6 +26,7 @@ from shipyard_repo.app.ports import (
 from shipyard_repo.app.projects import Projects
 from shipyard_repo.app.repos import Repos
 from shipyard_repo.app.versions import Versions
+from shipyard_repo.domain.credentials import Credential
 from shipyard_repo.domain.projects import Project
 from shipyard_repo.domain.repos import Repo
 from shipyard_repo.domain.sources import RepoKind
@@ -190,6 +192,26 @@ class FakeManifests(ManifestStore):
         return [d for d in digests if d not in self.blobs]
 
 
+class FakeCredentialRepository(CredentialRepository):
+    """Credentials and their sealed secrets keyed by (owner, name)."""
+
+    def __init__(self) -> None:
+        self.rows: dict[tuple[str, str], tuple[Credential, str]] = {}
+
+    async def get(self, owner: str, name: str) -> tuple[Credential, str] | None:
+        return self.rows.get((owner, name))
+
+    async def put(self, credential: Credential, sealed: str) -> Credential:
+        self.rows[credential.owner, credential.name] = (credential, sealed)
+        return credential
+
+    async def list(self, owner: str) -> list[Credential]:
+        return sorted((c for (o, _), (c, _) in self.rows.items() if o == owner), key=lambda c: c.name)
+
+    async def remove(self, owner: str, name: str) -> bool:
+        return self.rows.pop((owner, name), None) is not None
+
+
 class FakeRequestLog(RequestLog):
     """Request keys and the resource each one made."""
 
@@ -221,6 +243,7 @@ class FakeUnitOfWork:
         self.projects = factory.projects
         self.repos = factory.repos
         self.versions = factory.versions
+        self.credentials = factory.credentials
         self.requests = factory.requests
         self.events: list[Emitted] = []
 
@@ -235,6 +258,7 @@ class FakeUnitOfWorkFactory:
     projects: FakeProjectRepository = field(default_factory=FakeProjectRepository)
     repos: FakeRepoRepository = field(default_factory=FakeRepoRepository)
     versions: FakeVersionRepository = field(default_factory=FakeVersionRepository)
+    credentials: FakeCredentialRepository = field(default_factory=FakeCredentialRepository)
     requests: FakeRequestLog = field(default_factory=FakeRequestLog)
     published: list[Emitted] = field(default_factory=list)
     commits: int = 0
@@ -243,7 +267,7 @@ class FakeUnitOfWorkFactory:
     @asynccontextmanager
     async def __call__(self) -> AsyncIterator[FakeUnitOfWork]:
         tables: list[dict] = [self.projects.rows, self.repos.rows, self.versions.rows,  # type: ignore[type-arg]
-                              self.requests.made]
+                              self.credentials.rows, self.requests.made]
         saved = [dict(table) for table in tables]
         uow = FakeUnitOfWork(self)
         try:

@@ -9,7 +9,7 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from shipyard.cli import events, projects, repos, users
+from shipyard.cli import credentials, events, projects, repos, users
 from shipyard.cli.context import client, console, errors
 from shipyard.client.connection import (
     Client,
@@ -27,6 +27,7 @@ app.add_typer(projects.app, name="project")
 for kind in repos.KINDS:
     app.add_typer(repos.repo_app(kind), name=kind)
 app.add_typer(repos.move, name="repo")
+app.add_typer(credentials.app, name="credential")
 app.add_typer(events.app, name="events")
 app.add_typer(users.app, name="user")
 app.command()(events.activity)

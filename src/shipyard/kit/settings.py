@@ -35,6 +35,9 @@ class Settings(BaseSettings):
     admin_token_file: Path | None = None
     # Repo sources on loopback/private addresses and file:// git URLs (they reach inside the platform).
     allow_private_sources: bool = False
+    # Key that encrypts stored credentials (Fernet, url-safe base64 of 32 bytes). Empty: the key
+    # file in the data directory, created on first start (embedded mode).
+    secret_key: str = ""
     log_level: str = "INFO"
     log_file: Path | None = None
     # Tracing exporter: "" (spans kept in-process only), "console" or "otlp" (needs the OTLP package).

@@ -35,6 +35,10 @@ POLICY: dict[str, frozenset[str]] = {
     "/shipyard.repo.v1.RepoService/ListVersionFiles": ANY,
     "/shipyard.repo.v1.RepoService/CompareVersions": ANY,
     "/shipyard.repo.v1.RepoService/DeleteVersion": DEVELOPERS,
+    "/shipyard.repo.v1.CredentialService/SaveCredential": ANY,
+    "/shipyard.repo.v1.CredentialService/ListCredentials": ANY,
+    "/shipyard.repo.v1.CredentialService/GetLastCredential": ANY,
+    "/shipyard.repo.v1.CredentialService/DeleteCredential": ANY,
     # The HTTP blob endpoints (not gRPC methods): uploading content, reading it.
     PUT_BLOB: DEVELOPERS,
     GET_BLOB: ANY,

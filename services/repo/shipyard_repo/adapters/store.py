@@ -29,6 +29,7 @@ from shipyard.kit.store.port import (
 )
 from shipyard.kit.telemetry import current_traceparent
 from shipyard_repo.app.ports import (
+    CredentialRepository,
     ManifestStore,
     ProjectRepository,
     RepoFilter,
@@ -36,6 +37,7 @@ from shipyard_repo.app.ports import (
     RequestLog,
     VersionRepository,
 )
+from shipyard_repo.domain.credentials import Credential, CredentialType
 from shipyard_repo.domain.projects import Project
 from shipyard_repo.domain.repos import Repo, RepoStatus, repo_key
 from shipyard_repo.domain.sources import RepoKind, Source, Versioning
@@ -45,7 +47,8 @@ PROJECTS = Collection("projects", unique=("name",))
 REQUESTS = Collection("requests")
 REPOS = Collection("repos", unique=("key",), indexed=("project",))
 VERSIONS = Collection("versions", indexed=("repo_id", "number"))
-COLLECTIONS = (PROJECTS, REQUESTS, REPOS, VERSIONS)
+CREDENTIALS = Collection("credentials", indexed=("owner",))
+COLLECTIONS = (PROJECTS, REQUESTS, REPOS, VERSIONS, CREDENTIALS)
 SOURCE = "shipyard/repo-svc"
 # Stored sources name their class; the fields are the dataclass's.
 SOURCE_CLASSES: dict[str, type[Any]] = {cls.__name__: cls for cls in get_args(Source)}
@@ -127,6 +130,7 @@ class StoreUnitOfWork:
         self.projects = StoredProjects(txn)
         self.repos = StoredRepos(txn)
         self.versions = StoredVersions(txn)
+        self.credentials = StoredCredentials(txn)
         self.requests = StoredRequests(txn)
         self.events: list[Event] = []
 
@@ -303,3 +307,43 @@ class BlobManifests(ManifestStore):
 
     async def missing(self, digests: list[str]) -> list[str]:
         return await self._blobs.missing(digests)
+
+
+class StoredCredentials(CredentialRepository):
+    """Credentials keyed by owner/name; the secret only as sealed text."""
+
+    def __init__(self, txn: Transaction) -> None:
+        self._txn = txn
+
+    async def get(self, owner: str, name: str) -> tuple[Credential, str] | None:
+        doc = await self._txn.get(CREDENTIALS.name, f"{owner}/{name}")
+        return (_credential_from(doc), str(doc["sealed"])) if doc else None
+
+    async def put(self, credential: Credential, sealed: str) -> Credential:
+        doc: Document = {
+            "_id": f"{credential.owner}/{credential.name}", "name": credential.name,
+            "type": credential.type.value, "host": credential.host, "username": credential.username,
+            "owner": credential.owner, "fingerprint": credential.fingerprint, "sealed": sealed,
+            "create_time": credential.create_time.isoformat(),
+            "update_time": credential.update_time.isoformat(),
+        }
+        current = await self._txn.get(CREDENTIALS.name, doc["_id"])
+        if current is None:
+            await self._txn.insert(CREDENTIALS.name, doc)
+        else:
+            await self._txn.replace(CREDENTIALS.name, doc, current["_rev"])
+        return credential
+
+    async def list(self, owner: str) -> builtins.list[Credential]:
+        docs = await self._txn.find(CREDENTIALS.name, {"owner": owner}, Page(order_by="name"))
+        return [_credential_from(d) for d in docs]
+
+    async def remove(self, owner: str, name: str) -> bool:
+        return await self._txn.delete(CREDENTIALS.name, f"{owner}/{name}")
+
+
+def _credential_from(doc: Document) -> Credential:
+    return Credential(name=doc["name"], type=CredentialType(doc["type"]), host=doc["host"],
+                      username=doc["username"], owner=doc["owner"], fingerprint=doc["fingerprint"],
+                      create_time=datetime.fromisoformat(doc["create_time"]),
+                      update_time=datetime.fromisoformat(doc["update_time"]))

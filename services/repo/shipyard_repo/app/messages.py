@@ -36,6 +36,7 @@ from shipyard_repo.domain.versions import Version
 
 
 def _ts(value: object) -> Timestamp:
+    """A datetime as a protobuf Timestamp."""
     ts = Timestamp()
     ts.FromDatetime(value)  # type: ignore[arg-type]
     return ts

@@ -11,6 +11,7 @@ from typing import Protocol
 from google.protobuf.message import Message
 
 from shipyard.kit.manifest import Manifest
+from shipyard_repo.domain.credentials import Credential
 from shipyard_repo.domain.projects import Project
 from shipyard_repo.domain.repos import Repo
 from shipyard_repo.domain.sources import RepoKind
@@ -127,6 +128,42 @@ class ManifestStore(abc.ABC):
         """Those of ``digests`` the blob store lacks."""
 
 
+class SecretBox(abc.ABC):
+    """Encryption of stored secrets (the key stays in the adapter)."""
+
+    @abc.abstractmethod
+    def seal(self, secret: str) -> str:
+        """The secret, encrypted, as text to store."""
+
+    @abc.abstractmethod
+    def open(self, sealed: str) -> str:
+        """The secret back from what ``seal`` made."""
+
+    @abc.abstractmethod
+    def fingerprint(self, secret: str) -> str:
+        """A short keyed digest that tells secrets apart and reveals nothing of them."""
+
+
+class CredentialRepository(abc.ABC):
+    """Credentials in repo-svc's store, unique per (owner, name); the secret is sealed."""
+
+    @abc.abstractmethod
+    async def get(self, owner: str, name: str) -> tuple[Credential, str] | None:
+        """The credential and its sealed secret."""
+
+    @abc.abstractmethod
+    async def put(self, credential: Credential, sealed: str) -> Credential:
+        """Create or replace the credential."""
+
+    @abc.abstractmethod
+    async def list(self, owner: str) -> list[Credential]:
+        """The owner's credentials in name order."""
+
+    @abc.abstractmethod
+    async def remove(self, owner: str, name: str) -> bool:
+        """Delete it; whether it existed."""
+
+
 class RequestLog(abc.ABC):
     """Remembers which resource a create request made, for retried requests."""
 
@@ -153,6 +190,10 @@ class UnitOfWork(Protocol):
     @property
     def versions(self) -> VersionRepository:
         """Versions in this transaction."""
+
+    @property
+    def credentials(self) -> CredentialRepository:
+        """Credentials in this transaction."""
 
     @property
     def requests(self) -> RequestLog:

@@ -59,6 +59,10 @@ class Repos:
                 return earlier
             if fields.project:
                 await _must_have_project(uow, fields.project)
+            credential = getattr(fields.source, "credential", "")
+            if credential and await uow.credentials.get(caller.user, credential) is None:
+                raise NotFound(f"credential {credential!r} not found: "
+                               "save it first (shipyard credential save)")
             if await uow.repos.get(fields.kind, fields.name) is not None:
                 raise AlreadyExists(f"a {fields.kind.value} named {fields.name!r} already exists")
             repo = new_repo(self.ids(), fields, caller.user, self.clock())

@@ -1,0 +1,71 @@
+"""Credential use cases: save (encrypted), list, the last one per host and type, delete."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+
+from shipyard.kit.caller import Caller
+from shipyard.kit.errors import InvalidArgument, NotFound
+from shipyard_repo.app.common import utc_now
+from shipyard_repo.app.ports import SecretBox, UnitOfWorkFactory
+from shipyard_repo.domain.credentials import Credential, CredentialFields, CredentialType
+
+
+@dataclass
+class Credentials:
+    """Each user's own credentials; secrets go in sealed and come out only through ``reveal``."""
+
+    uow: UnitOfWorkFactory
+    box: SecretBox
+    clock: Callable[[], datetime] = utc_now
+
+    async def save(self, caller: Caller, fields: CredentialFields, secret: str) -> Credential:
+        """Create or replace the caller's credential of that name."""
+        fields.checked(secret)
+        now = self.clock()
+        async with self.uow() as uow:
+            earlier = await uow.credentials.get(caller.user, fields.name)
+            credential = Credential(
+                name=fields.name,
+                type=fields.type,
+                host=fields.host,
+                username=fields.username,
+                owner=caller.user,
+                fingerprint=self.box.fingerprint(secret),
+                create_time=earlier[0].create_time if earlier else now,
+                update_time=now,
+            )
+            return await uow.credentials.put(credential, self.box.seal(secret))
+
+    async def list(
+        self, caller: Caller, host: str = "", kind: CredentialType | None = None
+    ) -> list[Credential]:
+        """The caller's credentials, optionally for one host and type."""
+        async with self.uow() as uow:
+            found = await uow.credentials.list(caller.user)
+        return [c for c in found if (not host or c.host == host) and (kind is None or c.type is kind)]
+
+    async def last(self, caller: Caller, host: str, kind: CredentialType) -> Credential:
+        """The caller's most recently saved credential for the host and type: what forms pre-fill."""
+        if not host:
+            raise InvalidArgument("host", "must not be empty")
+        found = await self.list(caller, host, kind)
+        if not found:
+            raise NotFound(f"no {kind.value} credential saved for {host}")
+        return max(found, key=lambda c: c.update_time)
+
+    async def delete(self, caller: Caller, name: str) -> None:
+        """Delete one of the caller's credentials."""
+        async with self.uow() as uow:
+            if not await uow.credentials.remove(caller.user, name):
+                raise NotFound(f"credential {name!r} not found")
+
+    async def reveal(self, owner: str, name: str) -> tuple[Credential, str]:
+        """The credential and its secret, for use inside the platform (imports, runs); never an API."""
+        async with self.uow() as uow:
+            found = await uow.credentials.get(owner, name)
+        if found is None:
+            raise NotFound(f"credential {name!r} of {owner!r} not found")
+        return found[0], self.box.open(found[1])

@@ -1,0 +1,122 @@
+"""Credentials: secret formats, encryption at rest, the last one per host and type."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from cryptography.fernet import Fernet
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import ed25519, rsa
+from repo_fakes import ALICE, BOB, FakeClock, FakeUnitOfWorkFactory
+from shipyard_repo.adapters.secrets import FernetSecretBox, load_key
+from shipyard_repo.app.credentials import Credentials
+from shipyard_repo.domain.credentials import CredentialFields, CredentialType, check_secret
+
+from shipyard.kit.errors import InvalidArgument, NotFound
+
+SECRET = "ghp_s3cr3t-never-shown"
+
+
+def _rsa() -> rsa.RSAPrivateKey:
+    return rsa.generate_private_key(public_exponent=65537, key_size=1024)
+
+
+def _pem(key: object, fmt: serialization.PrivateFormat, password: bytes | None = None) -> str:
+    encryption = (serialization.BestAvailableEncryption(password) if password
+                  else serialization.NoEncryption())
+    return key.private_bytes(serialization.Encoding.PEM, fmt, encryption).decode()  # type: ignore[attr-defined]
+
+
+@pytest.mark.parametrize("make", [
+    pytest.param(lambda: _pem(_rsa(), serialization.PrivateFormat.TraditionalOpenSSL), id="rsa-pem"),
+    pytest.param(lambda: _pem(_rsa(), serialization.PrivateFormat.PKCS8), id="pkcs8-pem"),
+    pytest.param(lambda: _pem(_rsa(), serialization.PrivateFormat.OpenSSH), id="rsa-openssh"),
+    pytest.param(lambda: _pem(ed25519.Ed25519PrivateKey.generate(), serialization.PrivateFormat.OpenSSH),
+                 id="ed25519-openssh"),
+])
+def test_ssh_keys_in_pem_openssh_and_rsa_formats_are_accepted(make: object) -> None:
+    check_secret(CredentialType.SSH_KEY, make(), "")  # type: ignore[operator]
+
+
+def test_a_passphrase_protected_key_is_refused_with_a_reason() -> None:
+    key = _pem(_rsa(), serialization.PrivateFormat.PKCS8, password=b"pass")
+    with pytest.raises(InvalidArgument, match="passphrase"):
+        check_secret(CredentialType.SSH_KEY, key, "")
+
+
+@pytest.mark.parametrize(("kind", "secret", "username", "problem"), [
+    (CredentialType.SSH_KEY, "-----BEGIN OPENSSH PRIVATE KEY-----\nnope\n", "", "not a private key"),
+    (CredentialType.TOKEN, "", "", "must not be empty"),
+    (CredentialType.TOKEN, "two\nlines", "", "single line"),
+    (CredentialType.PASSWORD, "pw", "", "needs a username"),
+    (CredentialType.ACCESS_KEY, "secret", "", "needs a username"),
+    (CredentialType.GCP_KEY, "{}", "", "service-account key"),
+    (CredentialType.TOKEN, "x" * 70_000, "", "at most"),
+])
+def test_bad_secrets_are_refused_without_echoing_them(kind: CredentialType, secret: str, username: str,
+                                                      problem: str) -> None:
+    with pytest.raises(InvalidArgument, match=problem) as caught:
+        check_secret(kind, secret, username)
+    assert not secret or secret not in str(caught.value)
+
+
+def test_a_gcp_service_account_key() -> None:
+    check_secret(CredentialType.GCP_KEY, json.dumps({"type": "service_account", "private_key": "k"}), "")
+
+
+@pytest.fixture
+def wired() -> tuple[Credentials, FakeUnitOfWorkFactory]:
+    uow = FakeUnitOfWorkFactory()
+    return Credentials(uow, FernetSecretBox(Fernet.generate_key()), FakeClock()), uow
+
+
+async def test_the_secret_is_stored_sealed_and_comes_back_only_through_reveal(
+        wired: tuple[Credentials, FakeUnitOfWorkFactory]) -> None:
+    credentials, uow = wired
+    saved = await credentials.save(ALICE, CredentialFields("gh", CredentialType.TOKEN, "github.com"), SECRET)
+    stored, sealed = uow.credentials.rows["alice", "gh"]
+    assert SECRET not in sealed and SECRET not in repr(stored) and SECRET not in repr(saved)
+    assert saved.fingerprint.startswith("hmac-sha256:")
+    assert (await credentials.reveal("alice", "gh"))[1] == SECRET
+
+
+async def test_the_last_credential_per_host_and_type_is_what_forms_prefill(
+        wired: tuple[Credentials, FakeUnitOfWorkFactory]) -> None:
+    credentials, _ = wired
+    await credentials.save(ALICE, CredentialFields("old", CredentialType.TOKEN, "github.com"), "t1")
+    await credentials.save(ALICE, CredentialFields("new", CredentialType.TOKEN, "github.com"), "t2")
+    await credentials.save(ALICE, CredentialFields("pw", CredentialType.PASSWORD, "github.com", "al"), "p")
+    assert (await credentials.last(ALICE, "github.com", CredentialType.TOKEN)).name == "new"
+    await credentials.save(ALICE, CredentialFields("old", CredentialType.TOKEN, "github.com"), "t3")
+    assert (await credentials.last(ALICE, "github.com", CredentialType.TOKEN)).name == "old"
+    with pytest.raises(NotFound):
+        await credentials.last(BOB, "github.com", CredentialType.TOKEN)  # each user's own
+
+
+async def test_a_replaced_secret_changes_the_fingerprint_and_delete_removes_it(
+        wired: tuple[Credentials, FakeUnitOfWorkFactory]) -> None:
+    credentials, uow = wired
+    first = await credentials.save(ALICE, CredentialFields("gh", CredentialType.TOKEN, "github.com"), "t1")
+    second = await credentials.save(ALICE, CredentialFields("gh", CredentialType.TOKEN, "github.com"), "t2")
+    assert first.fingerprint != second.fingerprint and first.create_time == second.create_time
+    await credentials.delete(ALICE, "gh")
+    assert uow.credentials.rows == {}
+    with pytest.raises(NotFound):
+        await credentials.delete(ALICE, "gh")
+
+
+@pytest.mark.parametrize("host", ["https://github.com", "user@github.com", "github.com/x", "git hub"])
+async def test_a_host_is_a_host(wired: tuple[Credentials, FakeUnitOfWorkFactory], host: str) -> None:
+    credentials, _ = wired
+    with pytest.raises(InvalidArgument, match=r"credential\.host"):
+        await credentials.save(ALICE, CredentialFields("gh", CredentialType.TOKEN, host), "t")
+
+
+def test_the_key_file_is_made_once_private_and_a_bad_key_is_refused(tmp_path: Path) -> None:
+    path = tmp_path / "secret.key"
+    key = load_key("", path)
+    assert load_key("", path) == key and path.stat().st_mode & 0o777 == 0o600
+    with pytest.raises(ValueError, match="32 bytes"):
+        load_key("too-short", path)
