@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import io
 import json
@@ -12,12 +13,16 @@ import zipfile
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
+import nats
 import pytest
 from conftest import activity_subjects, cli
 
 from shipyard.client import transfer
 from shipyard.client.connection import Client, ClientError
+from shipyard.contracts.common.v1 import common_pb2
+from shipyard.contracts.events.v1 import events_pb2
 from shipyard.contracts.repo.v1 import repos_pb2 as pb
+from shipyard.kit.events import Event, new_event
 from shipyard.kit.manifest import Manifest, ManifestEntry
 from shipyard.local.harness import Stack, wait_for
 
@@ -234,3 +239,53 @@ def test_repos_through_the_json_api(stack: Stack, admin: Client) -> None:
     with urllib.request.urlopen(request, timeout=30) as reply:
         repos = json.load(io.TextIOWrapper(reply))["repos"]
     assert [(r["name"], r["latestVersion"], r["access"]) for r in repos] == [("fs1", "1", "placeholder")]
+
+
+def test_a_run_completed_event_makes_exactly_one_output_version(stack: Stack, admin: Client) -> None:
+    admin.call(
+        admin.repos.CreateRepo,
+        pb.CreateRepoRequest(
+            repo=pb.Repo(kind=pb.REPO_KIND_MODEL, name="run-output", source=pb.Source(none=pb.NoSource()))
+        ),
+    )
+    digest = _put_manifest(admin, b"trained weights")
+    completed = events_pb2.RunCompleted(
+        run_id="run-42",
+        name="train",
+        outputs=[common_pb2.RunOutput(repo_kind="model", repo="run-output", manifest_digest=digest)],
+        metrics={"accuracy": 0.9},
+        actor=common_pb2.Actor(user="admin", roles=["operator"]),
+    )
+    first = new_event(completed, source="shipyard/test", subject="runs/run-42")
+    second = new_event(
+        completed, source="shipyard/test", subject="runs/run-42"
+    )  # another id: not deduplicated
+
+    for event in (first, first, second):
+        asyncio.run(_publish(stack, event))
+
+    def versions() -> list[pb.Version]:
+        return list(
+            admin.call(
+                admin.repos.ListVersions, pb.ListVersionsRequest(kind=pb.REPO_KIND_MODEL, repo="run-output")
+            ).versions
+        )
+
+    wait_for(lambda: len(versions()) >= 2, 30, "the run's output version")
+    # A later event proves both copies were handled before it: the marker comes after them.
+    marker = new_event(
+        events_pb2.RunCompleted(run_id="run-43", outputs=completed.outputs, actor=completed.actor),
+        source="shipyard/test",
+        subject="runs/run-43",
+    )
+    asyncio.run(_publish(stack, marker))
+    wait_for(lambda: len(versions()) == 3, 30, "the marker run's version")
+    made = [(v.number, v.produced_by_run) for v in versions()]
+    assert made == [(3, "run-43"), (2, "run-42"), (1, "")]
+    assert versions()[1].metrics["accuracy"] == 0.9
+
+
+async def _publish(stack: Stack, event: Event) -> None:
+    connection = await nats.connect(stack.nats_url)
+    await connection.jetstream().publish(event.nats_subject, event.payload(), headers=event.headers())
+    await connection.close()

@@ -17,6 +17,9 @@ from shipyard_repo.adapters.store import COLLECTIONS, BlobManifests, StoreUnitOf
 from shipyard_repo.app.credentials import Credentials
 from shipyard_repo.app.projects import Projects
 from shipyard_repo.app.repos import Repos
+from shipyard_repo.app.run_events import CONSUMER as RUNS_CONSUMER
+from shipyard_repo.app.run_events import SUBJECTS as RUN_SUBJECTS
+from shipyard_repo.app.run_events import RunEvents
 from shipyard_repo.app.versions import Versions
 from shipyard_repo.entrypoints.credentials_api import CredentialServicer
 from shipyard_repo.entrypoints.grpc_api import ProjectServicer
@@ -38,6 +41,8 @@ async def wire(runtime: Runtime) -> None:
     repos = Repos(uow, allow_private=runtime.settings.allow_private_sources)
     versions = Versions(uow, BlobManifests(blobs))
     repos_pb2_grpc.add_RepoServiceServicer_to_server(RepoServicer(repos, versions), runtime.server)
+    run_events = RunEvents(uow, versions)
+    runtime.bus.consume(RUNS_CONSUMER, run_events.apply, subjects=RUN_SUBJECTS, batch_size=64)
     settings = runtime.settings
     box = FernetSecretBox(load_key(settings.secret_key, settings.data_dir / "secret.key"))
     credentials_pb2_grpc.add_CredentialServiceServicer_to_server(

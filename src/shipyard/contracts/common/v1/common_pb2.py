@@ -24,7 +24,7 @@ _sym_db = _symbol_database.Default()
 
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1fshipyard/common/v1/common.proto\x12\x12shipyard.common.v1\"$\n\x05\x41\x63tor\x12\x0c\n\x04user\x18\x01 \x01(\t\x12\r\n\x05roles\x18\x02 \x03(\t\"?\n\nVersionRef\x12\x0c\n\x04repo\x18\x01 \x01(\t\x12\x0f\n\x07version\x18\x02 \x01(\x03\x12\x12\n\nmount_path\x18\x03 \x01(\t\"\'\n\x07\x43odeRef\x12\x0c\n\x04repo\x18\x01 \x01(\t\x12\x0e\n\x06\x63ommit\x18\x02 \x01(\t\"Y\n\tRunOutput\x12\x11\n\trepo_kind\x18\x01 \x01(\t\x12\x0c\n\x04repo\x18\x02 \x01(\t\x12\x17\n\x0fmanifest_digest\x18\x03 \x01(\t\x12\x12\n\nmount_path\x18\x04 \x01(\tb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1fshipyard/common/v1/common.proto\x12\x12shipyard.common.v1\"$\n\x05\x41\x63tor\x12\x0c\n\x04user\x18\x01 \x01(\t\x12\r\n\x05roles\x18\x02 \x03(\t\"R\n\nVersionRef\x12\x0c\n\x04repo\x18\x01 \x01(\t\x12\x0f\n\x07version\x18\x02 \x01(\x03\x12\x12\n\nmount_path\x18\x03 \x01(\t\x12\x11\n\trepo_kind\x18\x04 \x01(\t\"\'\n\x07\x43odeRef\x12\x0c\n\x04repo\x18\x01 \x01(\t\x12\x0e\n\x06\x63ommit\x18\x02 \x01(\t\"Y\n\tRunOutput\x12\x11\n\trepo_kind\x18\x01 \x01(\t\x12\x0c\n\x04repo\x18\x02 \x01(\t\x12\x17\n\x0fmanifest_digest\x18\x03 \x01(\t\x12\x12\n\nmount_path\x18\x04 \x01(\tb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -34,9 +34,9 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_ACTOR']._serialized_start=55
   _globals['_ACTOR']._serialized_end=91
   _globals['_VERSIONREF']._serialized_start=93
-  _globals['_VERSIONREF']._serialized_end=156
-  _globals['_CODEREF']._serialized_start=158
-  _globals['_CODEREF']._serialized_end=197
-  _globals['_RUNOUTPUT']._serialized_start=199
-  _globals['_RUNOUTPUT']._serialized_end=288
+  _globals['_VERSIONREF']._serialized_end=175
+  _globals['_CODEREF']._serialized_start=177
+  _globals['_CODEREF']._serialized_end=216
+  _globals['_RUNOUTPUT']._serialized_start=218
+  _globals['_RUNOUTPUT']._serialized_end=307
 # @@protoc_insertion_point(module_scope)

@@ -1,0 +1,92 @@
+"""What repo-svc does when runs happen: record which versions a run read, and turn a finished
+run's staged outputs into new versions — exactly once, however often the event arrives."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, replace
+
+from shipyard.contracts.events.v1 import events_pb2
+from shipyard.kit.caller import Caller
+from shipyard.kit.errors import InvalidArgument, ShipyardError
+from shipyard.kit.events import Event
+from shipyard_repo.app.ports import UnitOfWorkFactory
+from shipyard_repo.app.repos import must_get_repo
+from shipyard_repo.app.versions import NewVersion, Versions
+from shipyard_repo.domain.sources import RepoKind
+
+log = logging.getLogger(__name__)
+CONSUMER = "repo-runs"
+SUBJECTS = "run.>"  # under shipyard.events
+
+
+@dataclass
+class RunEvents:
+    """Handlers of the run events repo-svc cares about."""
+
+    uow: UnitOfWorkFactory
+    versions: Versions
+
+    async def apply(self, events: list[Event]) -> None:
+        """Handle a batch in stream order; other run events are not repo-svc's business."""
+        for event in events:
+            if isinstance(event.data, events_pb2.RunCompleted):
+                await self.run_completed(event.data)
+            elif isinstance(event.data, events_pb2.RunSubmitted):
+                await self.run_submitted(event.data)
+
+    async def run_completed(self, run: events_pb2.RunCompleted) -> None:
+        """One new version per output, produced by the run.
+
+        The version's request id is derived from the run and the output, so a redelivered or
+        republished RunCompleted returns the version made the first time instead of a second one.
+        """
+        actor = Caller(run.actor.user or "run", frozenset(run.actor.roles))
+        for output in run.outputs:
+            new = NewVersion(
+                manifest_digest=output.manifest_digest,
+                produced_by_run=run.run_id,
+                request_id=f"run:{run.run_id}:{output.repo_kind}/{output.repo}",
+                message=f"output of run {run.name or run.run_id}",
+                metrics=dict(run.metrics),
+                params=dict(run.hyperparameters),
+            )
+            try:
+                _, version = await self.versions.create(
+                    actor, _kind(output.repo_kind), output.repo, new, by_run=True
+                )
+            except ShipyardError as exc:
+                # Retrying cannot fix a missing repo or unstaged blobs: say so and move on.
+                log.warning(
+                    "run %s: output %s %r got no version: %s",
+                    run.run_id,
+                    output.repo_kind,
+                    output.repo,
+                    exc.message,
+                )
+                continue
+            log.info("run %s: %s %r version %d", run.run_id, output.repo_kind, output.repo, version.number)
+
+    async def run_submitted(self, run: events_pb2.RunSubmitted) -> None:
+        """Remember, on each input version, that this run read it (version detail lists them)."""
+        for ref in run.inputs:
+            try:
+                async with self.uow() as uow:
+                    repo = await must_get_repo(uow, _kind(ref.repo_kind or "dataset"), ref.repo)
+                    version = await uow.versions.get(repo.id, ref.version or repo.latest_version)
+                    if version is None or run.run_id in version.used_by_runs:
+                        continue
+                    await uow.versions.save(
+                        replace(version, used_by_runs=(*version.used_by_runs, run.run_id))
+                    )
+            except ShipyardError as exc:
+                log.warning(
+                    "run %s: input %s@%d not recorded: %s", run.run_id, ref.repo, ref.version, exc.message
+                )
+
+
+def _kind(name: str) -> RepoKind:
+    try:
+        return RepoKind(name)
+    except ValueError:
+        raise InvalidArgument("repo_kind", f"must be dataset, featureset or model, not {name!r}") from None
