@@ -12,9 +12,11 @@ from shipyard.contracts.repo.v1 import (
 )
 from shipyard.kit.blob.factory import open_blob_store
 from shipyard.kit.service import Runtime
+from shipyard_repo.adapters.fetchers import BlobTreeUploader, Fetchers
 from shipyard_repo.adapters.secrets import FernetSecretBox, load_key
 from shipyard_repo.adapters.store import COLLECTIONS, BlobManifests, StoreUnitOfWorkFactory
 from shipyard_repo.app.credentials import Credentials
+from shipyard_repo.app.imports import Imports
 from shipyard_repo.app.projects import Projects
 from shipyard_repo.app.repos import Repos
 from shipyard_repo.app.run_events import CONSUMER as RUNS_CONSUMER
@@ -33,20 +35,24 @@ SERVICE_NAMES = [
 
 
 async def wire(runtime: Runtime) -> None:
-    """Register repo-svc's servicers on the runtime."""
+    """Register repo-svc's servicers, its run-event consumer and its import loop on the runtime."""
+    settings = runtime.settings
     uow = StoreUnitOfWorkFactory(runtime.store, runtime.relay)
-    blobs = open_blob_store(runtime.settings.default_blob_url())
+    blobs = open_blob_store(settings.default_blob_url())
     await blobs.open()
-    projects_pb2_grpc.add_ProjectServiceServicer_to_server(ProjectServicer(Projects(uow)), runtime.server)
-    repos = Repos(uow, allow_private=runtime.settings.allow_private_sources)
+    box = FernetSecretBox(load_key(settings.secret_key, settings.data_dir / "secret.key"))
+    credentials = Credentials(uow, box)
+    repos = Repos(uow, allow_private=settings.allow_private_sources)
     versions = Versions(uow, BlobManifests(blobs))
+    projects_pb2_grpc.add_ProjectServiceServicer_to_server(ProjectServicer(Projects(uow)), runtime.server)
     repos_pb2_grpc.add_RepoServiceServicer_to_server(RepoServicer(repos, versions), runtime.server)
+    credentials_pb2_grpc.add_CredentialServiceServicer_to_server(CredentialServicer(credentials),
+                                                                 runtime.server)
     run_events = RunEvents(uow, versions)
     runtime.bus.consume(RUNS_CONSUMER, run_events.apply, subjects=RUN_SUBJECTS, batch_size=64)
-    settings = runtime.settings
-    box = FernetSecretBox(load_key(settings.secret_key, settings.data_dir / "secret.key"))
-    credentials_pb2_grpc.add_CredentialServiceServicer_to_server(
-        CredentialServicer(Credentials(uow, box)), runtime.server)
+    imports = Imports(uow, versions, credentials, Fetchers(settings.allow_private_sources),
+                      BlobTreeUploader(blobs), settings.data_dir / "repo" / "imports")
+    runtime.tasks.append(imports.run_forever)
     runtime.service_names.extend(SERVICE_NAMES)
 
 

@@ -125,7 +125,8 @@ class FakeRepoRepository(RepoRepository):
         found = [r for r in self.rows.values()
                  if (where.kind is None or r.kind is where.kind)
                  and (where.project is None or r.project == where.project)
-                 and r.name.startswith(where.name_prefix) and (not where.tag or where.tag in r.tags)]
+                 and r.name.startswith(where.name_prefix) and (not where.tag or where.tag in r.tags)
+                 and (where.status is None or r.status is where.status)]
         ordered = sorted(found, key=lambda r: (r.key, r.id))
         if after is not None:
             ordered = [r for r in ordered if (r.key, r.id) > after]

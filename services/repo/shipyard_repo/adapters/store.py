@@ -45,7 +45,7 @@ from shipyard_repo.domain.versions import Version, version_id
 
 PROJECTS = Collection("projects", unique=("name",))
 REQUESTS = Collection("requests")
-REPOS = Collection("repos", unique=("key",), indexed=("project",))
+REPOS = Collection("repos", unique=("key",), indexed=("project", "status"))
 VERSIONS = Collection("versions", indexed=("repo_id", "number"))
 CREDENTIALS = Collection("credentials", indexed=("owner",))
 COLLECTIONS = (PROJECTS, REQUESTS, REPOS, VERSIONS, CREDENTIALS)
@@ -223,6 +223,8 @@ class StoredRepos(RepoRepository):
             match["project"] = where.project
         if where.tag:
             match["tags"] = Contains(where.tag)
+        if where.status is not None:
+            match["status"] = where.status.value
         page = Page(order_by="key", after=after, limit=limit)
         return [_repo_from(d) for d in await self._txn.find(REPOS.name, match, page)]
 

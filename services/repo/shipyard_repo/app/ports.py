@@ -6,6 +6,7 @@ import abc
 import builtins
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Protocol
 
 from google.protobuf.message import Message
@@ -13,8 +14,8 @@ from google.protobuf.message import Message
 from shipyard.kit.manifest import Manifest
 from shipyard_repo.domain.credentials import Credential
 from shipyard_repo.domain.projects import Project
-from shipyard_repo.domain.repos import Repo
-from shipyard_repo.domain.sources import RepoKind
+from shipyard_repo.domain.repos import Repo, RepoStatus
+from shipyard_repo.domain.sources import RepoKind, Source
 from shipyard_repo.domain.versions import Version
 
 
@@ -54,6 +55,7 @@ class RepoFilter:
     project: str | None = None  # "" = repos of no project
     name_prefix: str = ""
     tag: str = ""
+    status: RepoStatus | None = None
 
 
 class RepoRepository(abc.ABC):
@@ -162,6 +164,23 @@ class CredentialRepository(abc.ABC):
     @abc.abstractmethod
     async def remove(self, owner: str, name: str) -> bool:
         """Delete it; whether it existed."""
+
+
+class SourceFetcher(abc.ABC):
+    """Copies a downloaded source's content into a local directory (git clone, HTTP GET, S3 …)."""
+
+    @abc.abstractmethod
+    async def fetch(self, source: Source, into: Path, secret: str | None,
+                    username: str = "") -> None:
+        """Write the source's files under ``into``; FetchFailed with a reason when it cannot."""
+
+
+class BlobUploader(abc.ABC):
+    """Puts a local directory's files and its manifest into the blob store."""
+
+    @abc.abstractmethod
+    async def store_tree(self, root: Path) -> Manifest:
+        """Scan ``root``, store every file and the manifest; the manifest."""
 
 
 class RequestLog(abc.ABC):
