@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+from dataclasses import replace
 
 import pytest
 from repo_fakes import (
@@ -329,3 +330,16 @@ async def test_a_retried_version_create_returns_the_first_version(wired: Wired) 
     _, first = await versions.create(ALICE, DATASET, "digits", new)
     _, again = await versions.create(ALICE, DATASET, "digits", new)
     assert again == first and len(uow.versions.rows) == 1
+
+
+async def test_a_version_runs_have_read_is_kept_unless_forced(wired: Wired) -> None:
+    repos, versions, uow, _ = wired
+    await repos.create(ALICE, RepoFields(kind=DATASET, name="read", source=NoSource()))
+    (key, version), = uow.versions.rows.items()
+    uow.versions.rows[key] = replace(version, used_by_runs=("run-1",))
+    with pytest.raises(FailedPrecondition, match="read by run run-1"):
+        await versions.delete(ALICE, DATASET, "read", 1)
+    with pytest.raises(FailedPrecondition, match="read by run run-1"):
+        await repos.delete(ALICE, DATASET, "read")
+    await versions.delete(ALICE, DATASET, "read", 1, force=True)
+    assert uow.versions.rows == {}

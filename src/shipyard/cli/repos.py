@@ -278,12 +278,16 @@ def repo_app(kind: str) -> typer.Typer:
         console.print(f"[green]Updated {kind}[/] [bold]{new_name or name}[/]")
 
     @app.command()
-    def delete(name: str, yes: Annotated[bool, Opt("--yes", help="Do not ask.")] = False) -> None:
+    def delete(
+        name: str,
+        yes: Annotated[bool, Opt("--yes", help="Do not ask.")] = False,
+        force: Annotated[bool, Opt(help="Even when runs have read its versions.")] = False,
+    ) -> None:
         """Delete a repo and its versions."""
         if not yes:
             typer.confirm(f"Delete {kind} {name!r} and all its versions?", abort=True)
         with client() as c:
-            c.call(c.repos.DeleteRepo, pb.DeleteRepoRequest(kind=number, name=name))
+            c.call(c.repos.DeleteRepo, pb.DeleteRepoRequest(kind=number, name=name, force=force))
         console.print(f"[green]Deleted {kind}[/] [bold]{name}[/]")
 
     if kind != "code":
@@ -303,6 +307,21 @@ def _version_commands(app: typer.Typer, kind: str, number: pb.RepoKind) -> None:
         """Push the next version from a directory, a file or an archive; only new content travels."""
         with client() as c:
             _push(c, number, name, path, extract_archive, message, parent)
+
+    @app.command("delete-version")
+    def delete_version(
+        ref: str, force: Annotated[bool, Opt(help="Even when runs have read it.")] = False
+    ) -> None:
+        """Delete one version (NAME@VERSION); its number is never reused."""
+        name, version = parse_ref(ref)
+        if not version:
+            raise typer.BadParameter("name the version: NAME@VERSION")
+        with client() as c:
+            c.call(
+                c.repos.DeleteVersion,
+                pb.DeleteVersionRequest(kind=number, repo=name, number=version, force=force),
+            )
+        console.print(f"[green]Deleted[/] {name}@{version}")
 
     @app.command()
     def versions(name: str) -> None:

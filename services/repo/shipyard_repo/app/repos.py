@@ -22,7 +22,7 @@ from shipyard_repo.domain.repos import (
     new_repo,
 )
 from shipyard_repo.domain.sources import NoSource, RepoKind
-from shipyard_repo.domain.versions import EMPTY_MANIFEST, Version
+from shipyard_repo.domain.versions import EMPTY_MANIFEST, Version, check_unused
 
 TOKEN_TAG = "repos"
 
@@ -143,7 +143,8 @@ class Repos:
             )
             return saved
 
-    async def delete(self, caller: Caller, kind: RepoKind, name: str, revision: int = 0) -> None:
+    async def delete(self, caller: Caller, kind: RepoKind, name: str, revision: int = 0,
+                     force: bool = False) -> None:
         """Delete the repo and its versions (owner or operator only).
 
         The versions' blobs stay in the blob store: other versions and repos may share them.
@@ -152,6 +153,7 @@ class Repos:
             repo = await must_get_repo(uow, kind, name)
             check_may_change(repo, caller)
             _check_revision(repo, revision)
+            check_unused(await uow.versions.list(repo.id, None, 1_000_000), force)
             await uow.versions.remove_all(repo.id)
             await uow.repos.remove(repo)
             uow.emit(

@@ -23,6 +23,7 @@ from shipyard_repo.domain.versions import (
     check_digest,
     check_message,
     check_number,
+    check_unused,
 )
 
 MISSING_MAX = 100_000
@@ -169,13 +170,19 @@ class Versions:
         ]
         return Comparison(one, two, changes, len(before.keys() | after.keys()) - len(changes))
 
-    async def delete(self, caller: Caller, kind: RepoKind, name: str, number: int) -> None:
-        """Delete one version (owner or operator). Its number is never reused."""
+    async def delete(
+        self, caller: Caller, kind: RepoKind, name: str, number: int, force: bool = False
+    ) -> None:
+        """Delete one version (owner or operator). Its number is never reused.
+
+        A version runs have read is refused unless ``force``: deleting it would break their lineage.
+        """
         if number < 1:
             raise InvalidArgument("number", "name the version to delete (≥ 1)")
         async with self.uow() as uow:
             repo, version = await _must_get_version(uow, kind, name, number)
             check_may_change(repo, caller)
+            check_unused([version], force)
             await uow.versions.remove(version)
             uow.emit(
                 events_pb2.VersionDeleted(

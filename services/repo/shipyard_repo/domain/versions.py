@@ -6,7 +6,7 @@ import re
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from shipyard.kit.errors import InvalidArgument
+from shipyard.kit.errors import FailedPrecondition, InvalidArgument
 
 MESSAGE_MAX = 4096
 METRICS_MAX = 1000
@@ -66,3 +66,15 @@ def check_number(field_name: str, number: int) -> int:
     if number < 0:
         raise InvalidArgument(field_name, f"must be a version number ≥ 1, or 0 for the latest (got {number})")
     return number
+
+
+def check_unused(versions: list[Version], force: bool) -> None:
+    """FailedPrecondition when runs have read one of the versions (unless forced)."""
+    used = [v for v in versions if v.used_by_runs]
+    if used and not force:
+        runs = sorted({r for v in used for r in v.used_by_runs})
+        raise FailedPrecondition(
+            f"version {', '.join(str(v.number) for v in used)} was read by run {', '.join(runs[:5])}"
+            f"{' and others' if len(runs) > 5 else ''}: deleting it breaks their lineage; "
+            "use force to delete anyway"
+        )

@@ -72,7 +72,9 @@ class RepoServicer(repos_pb2_grpc.RepoServiceServicer):
     async def DeleteRepo(
         self, request: repos_pb2.DeleteRepoRequest, context: grpc.aio.ServicerContext
     ) -> repos_pb2.DeleteRepoResponse:
-        await self._repos.delete(caller_of(context), _kind(request.kind), request.name, request.revision)
+        await self._repos.delete(
+            caller_of(context), _kind(request.kind), request.name, request.revision, request.force
+        )
         return repos_pb2.DeleteRepoResponse()
 
     async def FindMissingBlobs(
@@ -151,5 +153,7 @@ class RepoServicer(repos_pb2_grpc.RepoServiceServicer):
     async def DeleteVersion(
         self, request: repos_pb2.DeleteVersionRequest, context: grpc.aio.ServicerContext
     ) -> repos_pb2.DeleteVersionResponse:
-        await self._versions.delete(caller_of(context), _kind(request.kind), request.repo, request.number)
+        await self._versions.delete(
+            caller_of(context), _kind(request.kind), request.repo, request.number, request.force
+        )
         return repos_pb2.DeleteVersionResponse()

@@ -355,14 +355,16 @@ class UpdateRepoRequest(_message.Message):
     def __init__(self, kind: _Optional[_Union[RepoKind, str]] = ..., name: _Optional[str] = ..., repo: _Optional[_Union[Repo, _Mapping]] = ..., update_mask: _Optional[_Union[_field_mask_pb2.FieldMask, _Mapping]] = ..., revision: _Optional[int] = ...) -> None: ...
 
 class DeleteRepoRequest(_message.Message):
-    __slots__ = ("kind", "name", "revision")
+    __slots__ = ("kind", "name", "revision", "force")
     KIND_FIELD_NUMBER: _ClassVar[int]
     NAME_FIELD_NUMBER: _ClassVar[int]
     REVISION_FIELD_NUMBER: _ClassVar[int]
+    FORCE_FIELD_NUMBER: _ClassVar[int]
     kind: RepoKind
     name: str
     revision: int
-    def __init__(self, kind: _Optional[_Union[RepoKind, str]] = ..., name: _Optional[str] = ..., revision: _Optional[int] = ...) -> None: ...
+    force: bool
+    def __init__(self, kind: _Optional[_Union[RepoKind, str]] = ..., name: _Optional[str] = ..., revision: _Optional[int] = ..., force: _Optional[bool] = ...) -> None: ...
 
 class DeleteRepoResponse(_message.Message):
     __slots__ = ()
@@ -487,14 +489,16 @@ class CompareVersionsResponse(_message.Message):
     def __init__(self, left: _Optional[_Union[Version, _Mapping]] = ..., right: _Optional[_Union[Version, _Mapping]] = ..., changes: _Optional[_Iterable[_Union[FileChange, _Mapping]]] = ..., unchanged_files: _Optional[int] = ...) -> None: ...
 
 class DeleteVersionRequest(_message.Message):
-    __slots__ = ("kind", "repo", "number")
+    __slots__ = ("kind", "repo", "number", "force")
     KIND_FIELD_NUMBER: _ClassVar[int]
     REPO_FIELD_NUMBER: _ClassVar[int]
     NUMBER_FIELD_NUMBER: _ClassVar[int]
+    FORCE_FIELD_NUMBER: _ClassVar[int]
     kind: RepoKind
     repo: str
     number: int
-    def __init__(self, kind: _Optional[_Union[RepoKind, str]] = ..., repo: _Optional[str] = ..., number: _Optional[int] = ...) -> None: ...
+    force: bool
+    def __init__(self, kind: _Optional[_Union[RepoKind, str]] = ..., repo: _Optional[str] = ..., number: _Optional[int] = ..., force: _Optional[bool] = ...) -> None: ...
 
 class DeleteVersionResponse(_message.Message):
     __slots__ = ()
