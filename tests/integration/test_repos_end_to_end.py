@@ -289,3 +289,20 @@ async def _publish(stack: Stack, event: Event) -> None:
     connection = await nats.connect(stack.nats_url)
     await connection.jetstream().publish(event.nats_subject, event.payload(), headers=event.headers())
     await connection.close()
+
+
+def test_a_featureset_from_a_specification(stack: Stack, home: Path, admin: Client, tmp_path: Path) -> None:
+    spec = tmp_path / "featurespec.yaml"
+    spec.write_text(
+        "features:\n  - {name: age, type: int64}\n  - {name: bmi, type: float64, derived: w / h}\n"
+    )
+    out = cli(stack, home, "featureset", "create", "fs-spec", "--spec", str(spec)).stdout
+    assert "Version 1 of fs-spec: feature specification: 2 features, 2 selected" in out
+    files = admin.call(
+        admin.repos.ListVersionFiles,
+        pb.ListVersionFilesRequest(kind=pb.REPO_KIND_FEATURESET, repo="fs-spec", number=1),
+    )
+    assert [f.path for f in files.files] == ["featurespec.yaml"]
+    spec.write_text("features:\n  - {name: age, type: int128}\n")
+    bad = cli(stack, home, "featureset", "set-spec", "fs-spec", str(spec), check=False)
+    assert bad.returncode == 1 and "features[0].type: must be one of" in bad.stderr

@@ -16,6 +16,7 @@ from shipyard_repo.adapters.fetchers import BlobTreeUploader, Fetchers
 from shipyard_repo.adapters.secrets import FernetSecretBox, load_key
 from shipyard_repo.adapters.store import COLLECTIONS, BlobManifests, StoreUnitOfWorkFactory
 from shipyard_repo.app.credentials import Credentials
+from shipyard_repo.app.featuresets import FeatureSets
 from shipyard_repo.app.imports import Imports
 from shipyard_repo.app.projects import Projects
 from shipyard_repo.app.repos import Repos
@@ -45,13 +46,15 @@ async def wire(runtime: Runtime) -> None:
     repos = Repos(uow, allow_private=settings.allow_private_sources)
     versions = Versions(uow, BlobManifests(blobs))
     projects_pb2_grpc.add_ProjectServiceServicer_to_server(ProjectServicer(Projects(uow)), runtime.server)
-    repos_pb2_grpc.add_RepoServiceServicer_to_server(RepoServicer(repos, versions), runtime.server)
+    uploader = BlobTreeUploader(blobs)
+    servicer = RepoServicer(repos, versions, FeatureSets(versions, uploader))
+    repos_pb2_grpc.add_RepoServiceServicer_to_server(servicer, runtime.server)
     credentials_pb2_grpc.add_CredentialServiceServicer_to_server(CredentialServicer(credentials),
                                                                  runtime.server)
     run_events = RunEvents(uow, versions)
     runtime.bus.consume(RUNS_CONSUMER, run_events.apply, subjects=RUN_SUBJECTS, batch_size=64)
     imports = Imports(uow, versions, credentials, Fetchers(settings.allow_private_sources),
-                      BlobTreeUploader(blobs), settings.data_dir / "repo" / "imports")
+                      uploader, settings.data_dir / "repo" / "imports")
     runtime.tasks.append(imports.run_forever)
     runtime.service_names.extend(SERVICE_NAMES)
 

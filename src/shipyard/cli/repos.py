@@ -160,9 +160,12 @@ def repo_app(kind: str) -> typer.Typer:
         ] = None,
         extract: Annotated[bool, Opt(help="Extract the uploaded (or downloaded) archive.")] = False,
         message: Annotated[str, Opt(help="Message of the first version (with --upload).")] = "",
+        spec: Annotated[Path | None, Opt(help="Feature sets: a feature specification (YAML).")] = None,
     ) -> None:
-        """Create a repo; with --upload, push its first version too."""
+        """Create a repo; with --upload (or --spec for a feature set), its first version too."""
         options = dict(locals())
+        if spec is not None:
+            options["upload"] = spec
         repo = pb.Repo(
             kind=number,
             name=name,
@@ -175,7 +178,9 @@ def repo_app(kind: str) -> typer.Typer:
         with client() as c:
             made = c.call(c.repos.CreateRepo, pb.CreateRepoRequest(repo=repo))
             console.print(f"[green]Created {kind}[/] [bold]{made.name}[/] ({made.access})")
-            if upload is not None:
+            if spec is not None:
+                _set_spec(c, name, spec, 0)
+            elif upload is not None:
                 _push(c, number, name, upload, extract, message, 0)
 
     @app.command("list")
@@ -292,7 +297,27 @@ def repo_app(kind: str) -> typer.Typer:
 
     if kind != "code":
         _version_commands(app, kind, number)
+    if kind == "featureset":
+        _featureset_commands(app)
     return app
+
+
+def _set_spec(c: Client, name: str, spec: Path, parent: int) -> None:
+    version = c.call(
+        c.repos.SetFeatureSpec,
+        pb.SetFeatureSpecRequest(featureset=name, spec_yaml=spec.read_text(), parent_version=parent),
+    )
+    console.print(f"[green]Version {version.number}[/] of {name}: {version.message}")
+
+
+def _featureset_commands(app: typer.Typer) -> None:
+    @app.command("set-spec")
+    def set_spec(
+        name: str, spec: Path, parent: Annotated[int, Opt(help="Fail unless this is the latest.")] = 0
+    ) -> None:
+        """Upload a feature specification: the next version's featurespec.yaml."""
+        with client() as c:
+            _set_spec(c, name, spec, parent)
 
 
 def _version_commands(app: typer.Typer, kind: str, number: pb.RepoKind) -> None:

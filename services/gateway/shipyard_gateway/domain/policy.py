@@ -35,6 +35,7 @@ POLICY: dict[str, frozenset[str]] = {
     "/shipyard.repo.v1.RepoService/ListVersionFiles": ANY,
     "/shipyard.repo.v1.RepoService/CompareVersions": ANY,
     "/shipyard.repo.v1.RepoService/DeleteVersion": DEVELOPERS,
+    "/shipyard.repo.v1.RepoService/SetFeatureSpec": DEVELOPERS,
     "/shipyard.repo.v1.CredentialService/SaveCredential": ANY,
     "/shipyard.repo.v1.CredentialService/ListCredentials": ANY,
     "/shipyard.repo.v1.CredentialService/GetLastCredential": ANY,

@@ -6,6 +6,7 @@ import grpc
 
 from shipyard.contracts.repo.v1 import repos_pb2, repos_pb2_grpc
 from shipyard.kit.grpcio import caller_of
+from shipyard_repo.app.featuresets import FeatureSets
 from shipyard_repo.app.messages import (
     file_to_proto,
     kind_from_proto,
@@ -28,9 +29,10 @@ def _kind(number: int) -> RepoKind:
 class RepoServicer(repos_pb2_grpc.RepoServiceServicer):
     """Repos and versions over gRPC."""
 
-    def __init__(self, repos: Repos, versions: Versions) -> None:
+    def __init__(self, repos: Repos, versions: Versions, featuresets: FeatureSets) -> None:
         self._repos = repos
         self._versions = versions
+        self._featuresets = featuresets
 
     async def CreateRepo(
         self, request: repos_pb2.CreateRepoRequest, context: grpc.aio.ServicerContext
@@ -157,3 +159,11 @@ class RepoServicer(repos_pb2_grpc.RepoServiceServicer):
             caller_of(context), _kind(request.kind), request.repo, request.number, request.force
         )
         return repos_pb2.DeleteVersionResponse()
+
+    async def SetFeatureSpec(
+        self, request: repos_pb2.SetFeatureSpecRequest, context: grpc.aio.ServicerContext
+    ) -> repos_pb2.Version:
+        repo, version = await self._featuresets.set_spec(
+            caller_of(context), request.featureset, request.spec_yaml, request.parent_version
+        )
+        return version_to_proto(repo, version)

@@ -298,6 +298,16 @@ class Version(_message.Message):
     used_by_runs: _containers.RepeatedScalarFieldContainer[str]
     def __init__(self, repo_id: _Optional[str] = ..., kind: _Optional[_Union[RepoKind, str]] = ..., repo: _Optional[str] = ..., number: _Optional[int] = ..., manifest_digest: _Optional[str] = ..., size_bytes: _Optional[int] = ..., file_count: _Optional[int] = ..., message: _Optional[str] = ..., produced_by_run: _Optional[str] = ..., owner: _Optional[str] = ..., create_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., metrics: _Optional[_Mapping[str, float]] = ..., params: _Optional[_Mapping[str, str]] = ..., used_by_runs: _Optional[_Iterable[str]] = ...) -> None: ...
 
+class SetFeatureSpecRequest(_message.Message):
+    __slots__ = ("featureset", "spec_yaml", "parent_version")
+    FEATURESET_FIELD_NUMBER: _ClassVar[int]
+    SPEC_YAML_FIELD_NUMBER: _ClassVar[int]
+    PARENT_VERSION_FIELD_NUMBER: _ClassVar[int]
+    featureset: str
+    spec_yaml: str
+    parent_version: int
+    def __init__(self, featureset: _Optional[str] = ..., spec_yaml: _Optional[str] = ..., parent_version: _Optional[int] = ...) -> None: ...
+
 class CreateRepoRequest(_message.Message):
     __slots__ = ("repo", "request_id")
     REPO_FIELD_NUMBER: _ClassVar[int]

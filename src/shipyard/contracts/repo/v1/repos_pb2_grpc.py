@@ -94,6 +94,11 @@ class RepoServiceStub:
                 request_serializer=shipyard_dot_repo_dot_v1_dot_repos__pb2.DeleteVersionRequest.SerializeToString,
                 response_deserializer=shipyard_dot_repo_dot_v1_dot_repos__pb2.DeleteVersionResponse.FromString,
                 _registered_method=True)
+        self.SetFeatureSpec = channel.unary_unary(
+                '/shipyard.repo.v1.RepoService/SetFeatureSpec',
+                request_serializer=shipyard_dot_repo_dot_v1_dot_repos__pb2.SetFeatureSpecRequest.SerializeToString,
+                response_deserializer=shipyard_dot_repo_dot_v1_dot_repos__pb2.Version.FromString,
+                _registered_method=True)
 
 
 class RepoServiceServicer:
@@ -173,6 +178,14 @@ class RepoServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def SetFeatureSpec(self, request, context):
+        """Feature sets: upload a feature specification (YAML); it becomes the next version's
+        featurespec.yaml, which a preprocessing run applies to write the features.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_RepoServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -235,6 +248,11 @@ def add_RepoServiceServicer_to_server(servicer, server):
                     servicer.DeleteVersion,
                     request_deserializer=shipyard_dot_repo_dot_v1_dot_repos__pb2.DeleteVersionRequest.FromString,
                     response_serializer=shipyard_dot_repo_dot_v1_dot_repos__pb2.DeleteVersionResponse.SerializeToString,
+            ),
+            'SetFeatureSpec': grpc.unary_unary_rpc_method_handler(
+                    servicer.SetFeatureSpec,
+                    request_deserializer=shipyard_dot_repo_dot_v1_dot_repos__pb2.SetFeatureSpecRequest.FromString,
+                    response_serializer=shipyard_dot_repo_dot_v1_dot_repos__pb2.Version.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -561,6 +579,33 @@ class RepoService:
             '/shipyard.repo.v1.RepoService/DeleteVersion',
             shipyard_dot_repo_dot_v1_dot_repos__pb2.DeleteVersionRequest.SerializeToString,
             shipyard_dot_repo_dot_v1_dot_repos__pb2.DeleteVersionResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def SetFeatureSpec(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/shipyard.repo.v1.RepoService/SetFeatureSpec',
+            shipyard_dot_repo_dot_v1_dot_repos__pb2.SetFeatureSpecRequest.SerializeToString,
+            shipyard_dot_repo_dot_v1_dot_repos__pb2.Version.FromString,
             options,
             channel_credentials,
             insecure,
