@@ -6,12 +6,14 @@ import asyncio
 import hashlib
 import io
 import json
+import socket
 import tarfile
 import urllib.error
 import urllib.request
 import zipfile
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import nats
 import pytest
@@ -306,3 +308,47 @@ def test_a_featureset_from_a_specification(stack: Stack, home: Path, admin: Clie
     spec.write_text("features:\n  - {name: age, type: int128}\n")
     bad = cli(stack, home, "featureset", "set-spec", "fs-spec", str(spec), check=False)
     assert bad.returncode == 1 and "features[0].type: must be one of" in bad.stderr
+
+
+def test_an_interrupted_upload_leaves_nothing_half_written_and_resumes(admin: Client, tmp_path: Path) -> None:
+    admin.call(
+        admin.repos.CreateRepo,
+        pb.CreateRepoRequest(
+            repo=pb.Repo(
+                kind=pb.REPO_KIND_DATASET,
+                name="resumed",
+                source=pb.Source(upload=pb.UploadSource(filename="d")),
+            )
+        ),
+    )
+    root = _tree(tmp_path / "d", {f"part-{i}.bin": bytes([i]) * (50_000 + i) for i in range(6)})
+    manifest = transfer.scan_tree(root)
+    base, token = transfer.blob_url(admin), admin.credentials.token
+
+    # The connection drops half-way through one blob: nothing of it is kept.
+    first = manifest.entries[0]
+    parts = urlsplit(base)
+    with socket.create_connection((parts.hostname, parts.port)) as raw:
+        raw.sendall(
+            (
+                f"PUT {parts.path}/{first.sha256} HTTP/1.1\r\nHost: x\r\n"
+                f"Authorization: Bearer {token}\r\nContent-Length: {first.size}\r\n\r\n"
+            ).encode()
+            + (root / first.path).read_bytes()[: first.size // 2]
+        )
+    head = urllib.request.Request(
+        f"{base}/{first.sha256}", method="HEAD", headers={"Authorization": f"Bearer {token}"}
+    )
+    with pytest.raises(urllib.error.HTTPError) as absent:
+        urllib.request.urlopen(head, timeout=30)
+    assert absent.value.code == 404
+
+    # Half the files went up before the push was killed: no version exists yet.
+    for entry in manifest.entries[:3]:
+        assert _put(base, token, entry.sha256, (root / entry.path).read_bytes()) == 201
+    repo = admin.call(admin.repos.GetRepo, pb.GetRepoRequest(kind=pb.REPO_KIND_DATASET, name="resumed"))
+    assert repo.latest_version == 0
+
+    # Pushing again sends only what is missing.
+    pushed = transfer.push(admin, pb.REPO_KIND_DATASET, "resumed", root, manifest)
+    assert (pushed.version.number, pushed.uploaded_blobs) == (1, 3)
