@@ -44,7 +44,7 @@ from tests.deploy.kustomize import (
 
 # Service name -> its gRPC port (the gateway's public one for the gateway).
 SERVICES = {"repo": 50061, "run": 50062, "serving": 50063, "lineage": 50064, "gateway": 50051}
-BLOB_USERS = {"repo", "run", "serving"}
+BLOB_USERS = ("repo", "run", "serving", "gateway")  # the gateway streams blobs over HTTP
 VARIANTS = {
     "base": KUSTOMIZE / "base",
     "embedded-like": KUSTOMIZE / "overlays" / "embedded-like",
