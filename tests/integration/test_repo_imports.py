@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import http.server
 import io
+import socket
 import subprocess
 import threading
 import zipfile
@@ -95,6 +96,47 @@ def test_git_imports_a_branch_a_folder_and_a_pinned_commit(admin: Client, git_re
     assert _files(admin, "from-git") == ["a.csv", "b.csv"]
     assert _ready(admin, "pinned").status == pb.REPO_STATUS_READY
     assert _files(admin, "pinned") == ["data/a.csv"]
+
+
+def test_git_imports_from_a_git_daemon(admin: Client, git_repo: tuple[Path, str]) -> None:
+    root, _ = git_repo
+    port = _free_port()
+    daemon = subprocess.Popen(
+        [
+            "git",
+            "daemon",
+            "--export-all",
+            "--reuseaddr",
+            f"--base-path={root.parent}",
+            "--listen=127.0.0.1",
+            f"--port={port}",
+            str(root.parent),
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        wait_for(lambda: _accepts(port), 15, "git daemon to listen")
+        _create(admin, "from-daemon", pb.Source(git=pb.GitSource(url=f"git://127.0.0.1:{port}/{root.name}")))
+        assert _ready(admin, "from-daemon").status == pb.REPO_STATUS_READY
+    finally:
+        daemon.terminate()
+        daemon.wait(10)
+    assert _files(admin, "from-daemon") == ["data/a.csv", "data/b.csv"]
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def _accepts(port: int) -> bool:
+    try:
+        socket.create_connection(("127.0.0.1", port), timeout=1).close()
+    except OSError:
+        return False
+    return True
 
 
 def test_a_failed_import_says_why(admin: Client, tmp_path: Path) -> None:

@@ -131,6 +131,7 @@ async def test_code_repos_take_git_and_are_never_dvs_versioned(wired: Wired) -> 
         ),
     )
     assert code.source == GitSource(url="https://github.com/o/train.git")
+    assert code.status is RepoStatus.READY  # never imported: runs clone it at their pinned commit
     with pytest.raises(InvalidArgument, match=r"repo\.versioning: code repos are versioned by git"):
         await repos.create(
             ALICE,

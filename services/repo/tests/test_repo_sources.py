@@ -288,7 +288,9 @@ def test_good_git_urls(url: str) -> None:
 @pytest.mark.parametrize(("url", "problem"), [
     pytest.param("", "must not be empty", id="empty"),
     pytest.param("ftp://example.com/repo.git", "must be an https://", id="ftp"),
-    pytest.param("git://github.com/owner/repo.git", "must be an https://", id="git-protocol"),
+    pytest.param("git://user@github.com/owner/repo.git", "the git protocol does not authenticate",
+                 id="git-protocol-with-user"),
+    pytest.param("git://127.0.0.1/repo.git", "loopback", id="git-protocol-loopback"),
     pytest.param("ext::sh -c touch% /tmp/pwned", "must be an https://", id="ext-transport"),
     pytest.param("/srv/git/repo.git", "must be an https://", id="bare-path"),
     pytest.param("C:\\repos\\r", "must be an https://", id="windows-path"),
@@ -1185,3 +1187,10 @@ def test_redacted_strips_secrets_from_urls_and_dsns(source: Source, expected: So
 @pytest.mark.parametrize("name", list(SAMPLES))
 def test_checked_sources_need_no_redaction(name: str) -> None:
     assert redacted(SAMPLES[name]) == SAMPLES[name]
+
+
+def test_git_protocol_urls_from_a_git_daemon_are_accepted() -> None:
+    source = check_source(RepoKind.DATASET, Versioning.DVS, GitSource("git://git.example.org/data.git"))
+    assert source.url == "git://git.example.org/data.git"
+    with pytest.raises(InvalidArgument, match="does not authenticate"):
+        check_source(RepoKind.DATASET, Versioning.DVS, GitSource("git://git.example.org/d.git", credential="c"))

@@ -104,7 +104,12 @@ def check_tags(tags: tuple[str, ...] | list[str]) -> tuple[str, ...]:
 
 
 def first_status(fields: RepoFields) -> RepoStatus:
-    """A new repo's status: ready unless its content has yet to arrive."""
+    """A new repo's status: ready unless its content has yet to arrive.
+
+    Code is never imported: runs clone it at their pinned commit, IDEs at the latest.
+    """
+    if fields.kind is RepoKind.CODE:
+        return RepoStatus.READY
     if isinstance(fields.source, UploadSource):
         return RepoStatus.UPLOADING
     if access(fields.source, fields.versioning) == "downloaded":

@@ -38,8 +38,15 @@ ARCHIVE_SUFFIXES = (".tar", ".tar.gz", ".tgz", ".zip")
 MOUNT_FORBIDDEN = ("/proc", "/sys", "/dev", "/etc")
 # A host path is mounted into runs; these would hand over the node (container runtime sockets,
 # kubelet credentials, boot files) even read-only.
-HOSTPATH_FORBIDDEN = (*MOUNT_FORBIDDEN, "/boot", "/run", "/var/run", "/var/lib/kubelet",
-                      "/var/lib/docker", "/var/lib/containerd")
+HOSTPATH_FORBIDDEN = (
+    *MOUNT_FORBIDDEN,
+    "/boot",
+    "/run",
+    "/var/run",
+    "/var/lib/kubelet",
+    "/var/lib/docker",
+    "/var/lib/containerd",
+)
 
 Access = Literal["downloaded", "referenced", "placeholder"]
 
@@ -191,8 +198,20 @@ class NoSource:
     KIND: ClassVar[str] = "none"
 
 
-Source: TypeAlias = (GitSource | S3Source | GcsSource | VolumeSource | NfsSource | HostPathSource
-                     | RedshiftSource | SqlSource | FsxSource | UrlSource | UploadSource | NoSource)
+Source: TypeAlias = (
+    GitSource
+    | S3Source
+    | GcsSource
+    | VolumeSource
+    | NfsSource
+    | HostPathSource
+    | RedshiftSource
+    | SqlSource
+    | FsxSource
+    | UrlSource
+    | UploadSource
+    | NoSource
+)
 
 _SOURCE_TYPES: tuple[type, ...] = get_args(Source)
 # Message order is the order users see in the console's drop-down.
@@ -209,8 +228,9 @@ VERSIONING_FIELD = "repo.versioning"
 # The kind x versioning matrix
 
 
-def check_source(kind: RepoKind, versioning: Versioning, source: Source, *,
-                 allow_private: bool = False) -> Source:
+def check_source(
+    kind: RepoKind, versioning: Versioning, source: Source, *, allow_private: bool = False
+) -> Source:
     """The source, checked and normalized for a repo of ``kind`` with ``versioning``.
 
     Normalized: git tree/blob/archive URLs become clone URL + branch/commit + path, commits are
@@ -239,8 +259,9 @@ def _a(kind: str) -> str:
 def _check_combination(kind: RepoKind, versioning: Versioning, source_kind: str) -> None:
     if kind is RepoKind.CODE:
         if versioning is Versioning.DVS:
-            raise InvalidArgument(VERSIONING_FIELD,
-                                  "code repos are versioned by git, not DVS; use versioning NONE")
+            raise InvalidArgument(
+                VERSIONING_FIELD, "code repos are versioned by git, not DVS; use versioning NONE"
+            )
         if source_kind != "git":
             raise InvalidArgument(SOURCE_FIELD, f"a code repo's source must be git (got {source_kind})")
         return
@@ -248,18 +269,30 @@ def _check_combination(kind: RepoKind, versioning: Versioning, source_kind: str)
         if versioning is not Versioning.DVS:
             raise InvalidArgument(VERSIONING_FIELD, "featuresets are always versioned with DVS")
         if source_kind not in FEATURESET_KINDS:
-            raise InvalidArgument(SOURCE_FIELD, "a featureset starts empty or from an uploaded file (its "
-                                                "spec is uploaded separately); use one of none, upload "
-                                                f"(got {source_kind})")
+            raise InvalidArgument(
+                SOURCE_FIELD,
+                "a featureset starts empty or from an uploaded file (its "
+                "spec is uploaded separately); use one of none, upload "
+                f"(got {source_kind})",
+            )
         return
     if versioning is Versioning.DVS and source_kind not in DOWNLOADED_KINDS:
-        raise InvalidArgument(SOURCE_FIELD, f"{_a(source_kind)} source is referenced in place and cannot be "
-                                            f"versioned; with DVS use one of {', '.join(DOWNLOADED_KINDS)}")
+        raise InvalidArgument(
+            SOURCE_FIELD,
+            f"{_a(source_kind)} source is referenced in place and cannot be "
+            f"versioned; with DVS use one of {', '.join(DOWNLOADED_KINDS)}",
+        )
     if versioning is Versioning.NONE and source_kind not in REFERENCED_KINDS:
-        why = ("is a placeholder for versioned run outputs" if source_kind == "none"
-               else "is downloaded into versioned storage")
-        raise InvalidArgument(SOURCE_FIELD, f"{_a(source_kind)} source {why} and needs DVS versioning; "
-                                            f"without versioning use one of {', '.join(REFERENCED_KINDS)}")
+        why = (
+            "is a placeholder for versioned run outputs"
+            if source_kind == "none"
+            else "is downloaded into versioned storage"
+        )
+        raise InvalidArgument(
+            SOURCE_FIELD,
+            f"{_a(source_kind)} source {why} and needs DVS versioning; "
+            f"without versioning use one of {', '.join(REFERENCED_KINDS)}",
+        )
 
 
 def _check_fields(source: Source, allow_private: bool) -> Source:
@@ -314,12 +347,15 @@ _LOOPBACK_NAMES = frozenset({"localhost", "localhost.localdomain", "ip6-localhos
 _METADATA_NAMES = frozenset({"metadata.google.internal", "metadata"})
 # Special-use domains that only ever resolve inside a site (RFC 6762, RFC 8375, ICANN .internal).
 _INTERNAL_SUFFIXES = (".local", ".localdomain", ".internal", ".home.arpa")
-_METADATA_ADDRESSES = frozenset(ipaddress.ip_address(a) for a in (
-    "169.254.169.254",  # AWS, GCP, Azure, OCI
-    "169.254.170.2",    # AWS ECS task credentials
-    "fd00:ec2::254",    # AWS IMDS over IPv6
-    "100.100.100.200",  # Alibaba Cloud
-))
+_METADATA_ADDRESSES = frozenset(
+    ipaddress.ip_address(a)
+    for a in (
+        "169.254.169.254",  # AWS, GCP, Azure, OCI
+        "169.254.170.2",  # AWS ECS task credentials
+        "fd00:ec2::254",  # AWS IMDS over IPv6
+        "100.100.100.200",  # Alibaba Cloud
+    )
+)
 _Net: TypeAlias = ipaddress.IPv4Network | ipaddress.IPv6Network
 _IP: TypeAlias = ipaddress.IPv4Address | ipaddress.IPv6Address
 
@@ -337,9 +373,22 @@ _RANGES: tuple[tuple[str, bool, tuple[_Net, ...]], ...] = (
     ("a link-local", True, _nets("169.254.0.0/16", "fe80::/10")),
     ("a private", True, _nets("10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16", "fc00::/7")),
     ("a shared (carrier-grade NAT)", True, _nets("100.64.0.0/10")),
-    ("a reserved", True, _nets("0.0.0.0/8", "240.0.0.0/4", "192.0.0.0/24", "192.0.2.0/24",
-                               "198.18.0.0/15", "198.51.100.0/24", "203.0.113.0/24",
-                               "2001:db8::/32", "100::/64", "fec0::/10")),
+    (
+        "a reserved",
+        True,
+        _nets(
+            "0.0.0.0/8",
+            "240.0.0.0/4",
+            "192.0.0.0/24",
+            "192.0.2.0/24",
+            "198.18.0.0/15",
+            "198.51.100.0/24",
+            "203.0.113.0/24",
+            "2001:db8::/32",
+            "100::/64",
+            "fec0::/10",
+        ),
+    ),
 )
 _NAT64 = _nets("64:ff9b::/96", "64:ff9b:1::/48")
 _IPV4_COMPATIBLE = ipaddress.ip_network("::/96")
@@ -383,8 +432,11 @@ def _check_hostname(field: str, host: str) -> str:
     if len(name) > 253:
         raise InvalidArgument(field, f"must be at most 253 characters (got {len(name)})")
     if not all(_HOST_LABEL.fullmatch(label) for label in name.split(".")):
-        raise InvalidArgument(field, f"{host!r} is not a valid host name (labels of 1-63 letters, digits and "
-                                     "'-', not starting or ending with '-')")
+        raise InvalidArgument(
+            field,
+            f"{host!r} is not a valid host name (labels of 1-63 letters, digits and "
+            "'-', not starting or ending with '-')",
+        )
     return name
 
 
@@ -395,8 +447,9 @@ def _parse_ip(field: str, host: str) -> _IP | None:
             v6 = ipaddress.IPv6Address(host)
         except ValueError:
             if _HOST_WITH_PORT.fullmatch(host):
-                raise InvalidArgument(field, f"{host!r} is not a host name; give the port in its own "
-                                             "field") from None
+                raise InvalidArgument(
+                    field, f"{host!r} is not a host name; give the port in its own field"
+                ) from None
             raise InvalidArgument(field, f"{host!r} is not a valid IPv6 address") from None
         # The zone (fe80::1%eth0) does not change what kind of address it is.
         return ipaddress.IPv6Address(int(v6))
@@ -471,8 +524,11 @@ def _check_ip_safety(field: str, host: str, ip: _IP, allow_private: bool) -> Non
     if not allowable:
         raise InvalidArgument(field, f"{shown} is {description} address and is never allowed as a source")
     if not allow_private:
-        raise InvalidArgument(field, f"{shown} is {description} address; an operator can allow private "
-                                     f"addresses ({ALLOW_PRIVATE_ENV})")
+        raise InvalidArgument(
+            field,
+            f"{shown} is {description} address; an operator can allow private "
+            f"addresses ({ALLOW_PRIVATE_ENV})",
+        )
 
 
 def _check_name_safety(field: str, host: str, name: str, allow_private: bool) -> None:
@@ -488,15 +544,28 @@ def _check_name_safety(field: str, host: str, name: str, allow_private: bool) ->
         what = "an internal host name"
     else:
         return
-    raise InvalidArgument(field, f"{host} is {what}; an operator can allow private addresses "
-                                 f"({ALLOW_PRIVATE_ENV})")
+    raise InvalidArgument(
+        field, f"{host} is {what}; an operator can allow private addresses ({ALLOW_PRIVATE_ENV})"
+    )
 
 
 # ---------------------------------------------------------------------------------------------
 # URLs
 
-_TOKEN_PREFIXES = ("ghp_", "gho_", "ghu_", "ghs_", "ghr_", "github_pat_", "glpat-", "gldt-", "glrt-",
-                   "glptt-", "atbb", "atctt")
+_TOKEN_PREFIXES = (
+    "ghp_",
+    "gho_",
+    "ghu_",
+    "ghs_",
+    "ghr_",
+    "github_pat_",
+    "glpat-",
+    "gldt-",
+    "glrt-",
+    "glptt-",
+    "atbb",
+    "atctt",
+)
 _USER = re.compile(r"[A-Za-z0-9._~][A-Za-z0-9._~-]*")
 
 
@@ -526,8 +595,11 @@ def _looks_like_token(user: str) -> bool:
 def _check_userinfo(field: str, parts: SplitResult, credential_field: str | None, user_ok: bool) -> None:
     if "@" not in parts.netloc:
         return
-    store = (f"; store it as a credential and name it in {credential_field}" if credential_field
-             else "; the URL must work without one")
+    store = (
+        f"; store it as a credential and name it in {credential_field}"
+        if credential_field
+        else "; the URL must work without one"
+    )
     user = parts.username or ""
     if parts.password is not None:
         raise InvalidArgument(field, f"must not embed a password{store}")
@@ -537,15 +609,24 @@ def _check_userinfo(field: str, parts: SplitResult, credential_field: str | None
         raise InvalidArgument(field, f"must not embed a user name{store}")
 
 
-def _check_web_url(field: str, url: str, allow_private: bool, *, credential_field: str | None,
-                   user_ok: bool = False, endpoint: bool = False) -> SplitResult:
+def _check_web_url(
+    field: str,
+    url: str,
+    allow_private: bool,
+    *,
+    credential_field: str | None,
+    user_ok: bool = False,
+    endpoint: bool = False,
+) -> SplitResult:
     """An http(s) URL whose host passes ``check_host``; an endpoint has no path, query or fragment."""
     _required(field, url)
     parts = _split_url(field, url)
     check_url(field, url)
     _check_userinfo(field, parts, credential_field, user_ok)
     if endpoint and (parts.path not in ("", "/") or parts.query or parts.fragment):
-        raise InvalidArgument(field, "must be only scheme, host and port (e.g. https://minio.example.com:9000)")
+        raise InvalidArgument(
+            field, "must be only scheme, host and port (e.g. https://minio.example.com:9000)"
+        )
     check_host(f"{field}.host", parts.hostname or "", allow_private)
     return parts
 
@@ -644,7 +725,7 @@ _GIT_BRANCH = _field(_GIT, "branch")
 _GIT_COMMIT = _field(_GIT, "commit")
 _GIT_PATH = _field(_GIT, "path")
 _GIT_CREDENTIAL = _field(_GIT, "credential")
-_GIT_FORMS = "an https://, http://, ssh://, user@host:path or file:/// URL"
+_GIT_FORMS = "an https://, http://, ssh://, git://, user@host:path or file:/// URL"
 _SCP = re.compile(r"(?P<user>[^@/:\s]+)@(?P<host>\[[^\]/]+\]|[^:/\[\]@]+):(?P<path>.*)")
 _COMMIT = re.compile(r"[0-9a-fA-F]{7,40}|[0-9a-fA-F]{64}")
 _FULL_COMMIT = re.compile(r"[0-9a-fA-F]{40}|[0-9a-fA-F]{64}")
@@ -700,10 +781,10 @@ class _WebRef:
     """What a web page URL of a git host says: clone URL, and a ref possibly followed by a path."""
 
     clone: str
-    ref_and_path: str = ""   # still percent-encoded
-    ref_only: bool = False   # archive URLs: the whole of ref_and_path is the ref
-    path: str = ""           # a path given apart from the ref (GitLab archive ?path=)
-    branch: str = ""         # a branch given apart from the ref (Bitbucket ?at=)
+    ref_and_path: str = ""  # still percent-encoded
+    ref_only: bool = False  # archive URLs: the whole of ref_and_path is the ref
+    path: str = ""  # a path given apart from the ref (GitLab archive ?path=)
+    branch: str = ""  # a branch given apart from the ref (Bitbucket ?at=)
 
 
 def normalize_git(source: GitSource) -> GitSource:
@@ -727,25 +808,31 @@ def normalize_git(source: GitSource) -> GitSource:
     branch_found, commit_found = ("", ref) if _FULL_COMMIT.fullmatch(ref) else (ref, "")
     if web.branch:
         branch_found = _agree(_GIT_BRANCH, web.branch, branch_found, "branch")
-    return GitSource(url=web.clone,
-                     branch=_agree(_GIT_BRANCH, source.branch, branch_found, "branch"),
-                     commit=_agree_commit(source.commit, commit_found),
-                     path=_agree(_GIT_PATH, source.path.strip("/"), path.strip("/"), "path"),
-                     credential=source.credential)
+    return GitSource(
+        url=web.clone,
+        branch=_agree(_GIT_BRANCH, source.branch, branch_found, "branch"),
+        commit=_agree_commit(source.commit, commit_found),
+        path=_agree(_GIT_PATH, source.path.strip("/"), path.strip("/"), "path"),
+        credential=source.credential,
+    )
 
 
 def _agree(field: str, given: str, found: str, what: str) -> str:
     if given and found and given != found:
-        raise InvalidArgument(field, f"is {given!r} but the URL names {what} {found!r}; "
-                                     "leave the field empty or make them agree")
+        raise InvalidArgument(
+            field,
+            f"is {given!r} but the URL names {what} {found!r}; leave the field empty or make them agree",
+        )
     return given or found
 
 
 def _agree_commit(given: str, found: str) -> str:
     a, b = given.lower(), found.lower()
     if a and b and not (a.startswith(b) or b.startswith(a)):
-        raise InvalidArgument(_GIT_COMMIT, f"is {given!r} but the URL names commit {found!r}; "
-                                           "leave the field empty or make them agree")
+        raise InvalidArgument(
+            _GIT_COMMIT,
+            f"is {given!r} but the URL names commit {found!r}; leave the field empty or make them agree",
+        )
     return max(a, b, key=len)  # a short id the URL confirms becomes the full one
 
 
@@ -756,7 +843,7 @@ def _split_ref(web: _WebRef, branch: str) -> tuple[str, str]:
         return unquote(text), web.path
     decoded = unquote(text)
     if branch and (decoded == branch or decoded.startswith(branch + "/")):
-        return branch, decoded[len(branch) + 1:]
+        return branch, decoded[len(branch) + 1 :]
     # Split before decoding: a '%2F' belongs to the branch name, a '/' ends it.
     ref, _, path = text.partition("/")
     return unquote(ref), unquote(path)
@@ -815,7 +902,7 @@ def _github(base: str, segments: list[str]) -> _WebRef:
 
 def _gitlab(base: str, segments: list[str], query: str) -> _WebRef:
     cut = segments.index("-")
-    project, rest = segments[:cut], segments[cut + 1:]
+    project, rest = segments[:cut], segments[cut + 1 :]
     verb, args = (rest[0], rest[1:]) if rest else ("", [])
     if len(project) < 2 or not all(project):
         raise InvalidArgument(_GIT_URL, "must name a project: https://gitlab.com/GROUP/PROJECT")
@@ -853,6 +940,8 @@ def _check_git(source: GitSource, allow_private: bool) -> GitSource:
         _check_repo_path(urlsplit(url).path.lstrip("/"))
     elif lower.startswith("ssh://"):
         _check_git_ssh(url, allow_private)
+    elif lower.startswith("git://"):
+        _check_git_daemon(url, source.credential, allow_private)
     elif lower.startswith("file:"):
         _check_git_file(url, allow_private)
     elif "://" not in url and (scp := _SCP.fullmatch(url)):
@@ -862,18 +951,36 @@ def _check_git(source: GitSource, allow_private: bool) -> GitSource:
     else:
         raise InvalidArgument(_GIT_URL, f"must be {_GIT_FORMS} (got {url!r})")
     normal = normalize_git(source)
-    return GitSource(url=normal.url,
-                     branch=check_branch(_GIT_BRANCH, normal.branch),
-                     commit=check_commit(_GIT_COMMIT, normal.commit),
-                     path=_check_subpath(_GIT_PATH, normal.path),
-                     credential=_check_credential(_GIT_CREDENTIAL, normal.credential))
+    return GitSource(
+        url=normal.url,
+        branch=check_branch(_GIT_BRANCH, normal.branch),
+        commit=check_commit(_GIT_COMMIT, normal.commit),
+        path=_check_subpath(_GIT_PATH, normal.path),
+        credential=_check_credential(_GIT_CREDENTIAL, normal.credential),
+    )
+
+
+def _check_git_daemon(url: str, credential: str, allow_private: bool) -> None:
+    """git:// (a git daemon): read-only and unauthenticated, so a credential makes no sense."""
+    parts = _split_url(_GIT_URL, url)
+    if parts.username or parts.password:
+        raise InvalidArgument(_GIT_URL, "a git:// URL has no user; the git protocol does not authenticate")
+    if credential:
+        raise InvalidArgument(
+            _GIT_CREDENTIAL, "the git:// protocol does not authenticate; use https:// or ssh://"
+        )
+    check_host(f"{_GIT_URL}.host", parts.hostname or "", allow_private)
+    _check_repo_path(parts.path.lstrip("/"))
 
 
 def _check_git_user(user: str) -> None:
     # ssh would read a user name starting with '-' as an option (CVE-2017-1000117).
     if not _USER.fullmatch(user):
-        raise InvalidArgument(_GIT_URL, f"user {user!r} may contain only letters, digits, '.', '_', '~' "
-                                        "and '-', and must not start with '-'")
+        raise InvalidArgument(
+            _GIT_URL,
+            f"user {user!r} may contain only letters, digits, '.', '_', '~' "
+            "and '-', and must not start with '-'",
+        )
 
 
 def _check_repo_path(path: str) -> None:
@@ -886,8 +993,10 @@ def _check_repo_path(path: str) -> None:
 def _check_git_ssh(url: str, allow_private: bool) -> None:
     parts = _split_url(_GIT_URL, url)
     if parts.password is not None:
-        raise InvalidArgument(_GIT_URL, "must not embed a password; store an SSH key as a credential and "
-                                        f"name it in {_GIT_CREDENTIAL}")
+        raise InvalidArgument(
+            _GIT_URL,
+            f"must not embed a password; store an SSH key as a credential and name it in {_GIT_CREDENTIAL}",
+        )
     if parts.username is not None:
         _check_git_user(parts.username)
     check_host(f"{_GIT_URL}.host", parts.hostname or "", allow_private)
@@ -898,8 +1007,10 @@ def _check_git_ssh(url: str, allow_private: bool) -> None:
 
 def _check_git_file(url: str, allow_private: bool) -> None:
     if not allow_private:
-        raise InvalidArgument(_GIT_URL, "file:// URLs read the server's own disk; an operator can allow them "
-                                        f"({ALLOW_PRIVATE_ENV})")
+        raise InvalidArgument(
+            _GIT_URL,
+            f"file:// URLs read the server's own disk; an operator can allow them ({ALLOW_PRIVATE_ENV})",
+        )
     parts = _split_url(_GIT_URL, url)
     if not url.startswith("file:///") or parts.netloc or parts.query or parts.fragment:
         raise InvalidArgument(_GIT_URL, "a file URL must be file:///ABSOLUTE/PATH")
@@ -925,8 +1036,11 @@ def _check_s3_bucket(field: str, bucket: str) -> str:
     if not 3 <= len(bucket) <= 63:
         raise InvalidArgument(field, f"must be 3 to 63 characters (got {len(bucket)})")
     if not _S3_BUCKET.fullmatch(bucket):
-        raise InvalidArgument(field, "may contain only lower-case letters, digits, '.' and '-', and must "
-                                     "start and end with a letter or digit")
+        raise InvalidArgument(
+            field,
+            "may contain only lower-case letters, digits, '.' and '-', and must "
+            "start and end with a letter or digit",
+        )
     for seq in ("..", ".-", "-."):
         if seq in bucket:
             raise InvalidArgument(field, f"must not contain {seq!r}")
@@ -942,10 +1056,17 @@ def _check_s3(source: S3Source, allow_private: bool) -> S3Source:
     prefix = _check_subpath(_field("s3", "prefix"), source.prefix, S3_PREFIX_MAX)
     endpoint_field = _field("s3", "endpoint")
     if source.endpoint:
-        _check_web_url(endpoint_field, source.endpoint, allow_private,
-                       credential_field=_field("s3", "credential"), endpoint=True)
+        _check_web_url(
+            endpoint_field,
+            source.endpoint,
+            allow_private,
+            credential_field=_field("s3", "credential"),
+            endpoint=True,
+        )
     elif not source.aws:
-        raise InvalidArgument(endpoint_field, "is required unless aws is set (e.g. https://minio.example.com:9000)")
+        raise InvalidArgument(
+            endpoint_field, "is required unless aws is set (e.g. https://minio.example.com:9000)"
+        )
     _check_region(_field("s3", "region"), source.region, source.aws)
     _check_credential(_field("s3", "credential"), source.credential)
     return replace(source, prefix=prefix)
@@ -966,8 +1087,11 @@ def _check_gcs_bucket(field: str, bucket: str) -> str:
     if not 3 <= len(bucket) <= limit:
         raise InvalidArgument(field, f"must be 3 to {limit} characters (got {len(bucket)})")
     if not _GCS_BUCKET.fullmatch(bucket):
-        raise InvalidArgument(field, "may contain only lower-case letters, digits, '-', '_' and '.', and "
-                                     "must start and end with a letter or digit")
+        raise InvalidArgument(
+            field,
+            "may contain only lower-case letters, digits, '-', '_' and '.', and "
+            "must start and end with a letter or digit",
+        )
     if any(not 1 <= len(part) <= 63 for part in bucket.split(".")):
         raise InvalidArgument(field, "each dot-separated part must be 1 to 63 characters")
     if _DOTTED_QUAD.fullmatch(bucket):
@@ -998,8 +1122,11 @@ def _check_volume(source: VolumeSource) -> VolumeSource:
     if len(source.volume) > 253:
         raise InvalidArgument(field, f"must be at most 253 characters (got {len(source.volume)})")
     if not _DNS1123_SUBDOMAIN.fullmatch(source.volume):
-        raise InvalidArgument(field, "must be a Kubernetes volume claim name: lower-case letters, digits, "
-                                     "'-' and '.', starting and ending with a letter or digit")
+        raise InvalidArgument(
+            field,
+            "must be a Kubernetes volume claim name: lower-case letters, digits, "
+            "'-' and '.', starting and ending with a letter or digit",
+        )
     return replace(source, subpath=_check_subpath(_field("volume", "subpath"), source.subpath))
 
 
@@ -1024,11 +1151,14 @@ def _check_fsx(source: FsxSource, allow_private: bool) -> FsxSource:
     check_host(dns_field, source.dns_name, allow_private)
     name_field = _field("fsx", "mount_name")
     if not _FSX_MOUNT_NAME.fullmatch(source.mount_name):
-        raise InvalidArgument(name_field, "must be the file system's mount name: 1 to 8 letters, digits, "
-                                          "'_' or '-'")
+        raise InvalidArgument(
+            name_field, "must be the file system's mount name: 1 to 8 letters, digits, '_' or '-'"
+        )
     if not _FSX_ID.fullmatch(source.volume_handle):
-        raise InvalidArgument(_field("fsx", "volume_handle"), "must be a file system id: 'fs-' and 8 or 17 "
-                                                              "lower-case hexadecimal digits")
+        raise InvalidArgument(
+            _field("fsx", "volume_handle"),
+            "must be a file system id: 'fs-' and 8 or 17 lower-case hexadecimal digits",
+        )
     return source
 
 
@@ -1046,13 +1176,19 @@ _DSN_USERINFO = re.compile(r"(//)[^/?#;@]*@")
 
 def _check_redshift(source: RedshiftSource, allow_private: bool) -> RedshiftSource:
     if source.endpoint:
-        _check_web_url(_field("redshift", "endpoint"), source.endpoint, allow_private,
-                       credential_field=_field("redshift", "credential"), endpoint=True)
+        _check_web_url(
+            _field("redshift", "endpoint"),
+            source.endpoint,
+            allow_private,
+            credential_field=_field("redshift", "credential"),
+            endpoint=True,
+        )
     field = _field("redshift", "database")
     _required(field, source.database)
     if not _REDSHIFT_DATABASE.fullmatch(source.database):
-        raise InvalidArgument(field, "must be 1 to 127 letters, digits, '_' or '$', starting with a letter "
-                                     "or '_'")
+        raise InvalidArgument(
+            field, "must be 1 to 127 letters, digits, '_' or '$', starting with a letter or '_'"
+        )
     _check_credential(_field("redshift", "credential"), source.credential)
     _check_ca_cert(_field("redshift", "ca_cert"), source.ca_cert)
     return source
@@ -1070,11 +1206,14 @@ def _check_ca_cert(field: str, pem: str) -> None:
 
 def _check_sql(source: SqlSource, allow_private: bool) -> SqlSource:
     if source.provider not in SQL_PROVIDERS:
-        raise InvalidArgument(_field("sql", "provider"), f"must be one of {', '.join(SQL_PROVIDERS)} "
-                                                         f"(got {source.provider!r})")
+        raise InvalidArgument(
+            _field("sql", "provider"), f"must be one of {', '.join(SQL_PROVIDERS)} (got {source.provider!r})"
+        )
     if source.connection not in SQL_CONNECTIONS:
-        raise InvalidArgument(_field("sql", "connection"), f"must be one of {', '.join(SQL_CONNECTIONS)} "
-                                                           f"(got {source.connection!r})")
+        raise InvalidArgument(
+            _field("sql", "connection"),
+            f"must be one of {', '.join(SQL_CONNECTIONS)} (got {source.connection!r})",
+        )
     _check_credential(_field("sql", "credential"), source.credential)
     if source.connection == "direct":
         return _check_sql_direct(source, allow_private)
@@ -1094,8 +1233,11 @@ def _check_sql_direct(source: SqlSource, allow_private: bool) -> SqlSource:
     if len(source.database) > limit:
         raise InvalidArgument(field, f"must be at most {limit} characters for {source.provider}")
     if not _SQL_DATABASE.fullmatch(source.database):
-        raise InvalidArgument(field, "may contain only letters, digits and '_', '$', '#', '@', '.', '-', and "
-                                     "must start with a letter, digit or '_'")
+        raise InvalidArgument(
+            field,
+            "may contain only letters, digits and '_', '$', '#', '@', '.', '-', and "
+            "must start with a letter, digit or '_'",
+        )
     return replace(source, port=port)
 
 
@@ -1104,14 +1246,18 @@ def _check_sql_dsn(source: SqlSource) -> SqlSource:
     server it names is not address-checked, as the platform it models does not validate it."""
     for name, value in (("host", source.host), ("database", source.database), ("port", source.port)):
         if value:
-            raise InvalidArgument(_field("sql", name), f"must be empty with {source.connection}: the DSN "
-                                                       "names the server")
+            raise InvalidArgument(
+                _field("sql", name), f"must be empty with {source.connection}: the DSN names the server"
+            )
     field = _field("sql", "dsn")
     _required(field, source.dsn)
     check_text(field, source.dsn, DSN_MAX, multiline=False)
     if _DSN_PASSWORD.search(source.dsn) or _ORACLE_USER_PASSWORD.match(source.dsn):
-        raise InvalidArgument(field, "must not contain a password; store it as a credential and name it in "
-                                     f"{_field('sql', 'credential')}")
+        raise InvalidArgument(
+            field,
+            "must not contain a password; store it as a credential and name it in "
+            f"{_field('sql', 'credential')}",
+        )
     if source.connection == "jdbc":
         prefix = JDBC_PREFIXES[source.provider]
         if not source.dsn.startswith(prefix):
@@ -1132,8 +1278,11 @@ def sql_config(source: SqlSource) -> dict[str, str | int]:
     *name* of the credential, never its secret."""
     config: dict[str, str | int] = {"provider": source.provider, "connection": source.connection}
     if source.connection == "direct":
-        config.update(host=source.host, port=source.port or SQL_DEFAULT_PORTS.get(source.provider, 0),
-                      database=source.database)
+        config.update(
+            host=source.host,
+            port=source.port or SQL_DEFAULT_PORTS.get(source.provider, 0),
+            database=source.database,
+        )
     else:
         config["dsn"] = source.dsn
     config["credential"] = source.credential
@@ -1157,6 +1306,7 @@ def _check_upload(source: UploadSource) -> UploadSource:
     if "/" in source.filename or "\\" in source.filename or source.filename in (".", ".."):
         raise InvalidArgument(field, "must be a file name, not a path")
     if source.extract and not source.filename.lower().endswith(ARCHIVE_SUFFIXES):
-        raise InvalidArgument(_field("upload", "extract"), "only an archive can be extracted: "
-                                                           f"{', '.join(ARCHIVE_SUFFIXES)}")
+        raise InvalidArgument(
+            _field("upload", "extract"), f"only an archive can be extracted: {', '.join(ARCHIVE_SUFFIXES)}"
+        )
     return source
