@@ -1193,4 +1193,5 @@ def test_git_protocol_urls_from_a_git_daemon_are_accepted() -> None:
     source = check_source(RepoKind.DATASET, Versioning.DVS, GitSource("git://git.example.org/data.git"))
     assert source.url == "git://git.example.org/data.git"
     with pytest.raises(InvalidArgument, match="does not authenticate"):
-        check_source(RepoKind.DATASET, Versioning.DVS, GitSource("git://git.example.org/d.git", credential="c"))
+        check_source(RepoKind.DATASET, Versioning.DVS,
+                     GitSource("git://git.example.org/d.git", credential="c"))
