@@ -336,7 +336,7 @@ async def test_a_retried_version_create_returns_the_first_version(wired: Wired) 
 async def test_a_version_runs_have_read_is_kept_unless_forced(wired: Wired) -> None:
     repos, versions, uow, _ = wired
     await repos.create(ALICE, RepoFields(kind=DATASET, name="read", source=NoSource()))
-    (key, version), = uow.versions.rows.items()
+    ((key, version),) = uow.versions.rows.items()
     uow.versions.rows[key] = replace(version, used_by_runs=("run-1",))
     with pytest.raises(FailedPrecondition, match="read by run run-1"):
         await versions.delete(ALICE, DATASET, "read", 1)
@@ -344,3 +344,16 @@ async def test_a_version_runs_have_read_is_kept_unless_forced(wired: Wired) -> N
         await repos.delete(ALICE, DATASET, "read")
     await versions.delete(ALICE, DATASET, "read", 1, force=True)
     assert uow.versions.rows == {}
+
+
+async def test_model_versions_start_at_the_default_stage(wired: Wired) -> None:
+    repos, versions, _, manifests = wired
+    await repos.create(ALICE, RepoFields(kind=RepoKind.MODEL, name="m", source=NoSource()))
+    _, second = await versions.create(
+        ALICE, RepoKind.MODEL, "m", NewVersion(manifests.upload(_manifest(w=b"1")))
+    )
+    _, first = await versions.get(RepoKind.MODEL, "m", 1)
+    assert (first.stage, second.stage) == ("default", "default")
+    await _dataset(repos, "d")
+    _, data = await versions.create(ALICE, DATASET, "d", NewVersion(manifests.upload(_manifest(x=b"1"))))
+    assert data.stage == ""

@@ -139,7 +139,7 @@ def version_to_proto(repo: Repo, version: Version) -> repos_pb2.Version:
         manifest_digest=version.manifest_digest, size_bytes=version.size_bytes,
         file_count=version.file_count, message=version.message, produced_by_run=version.produced_by_run,
         owner=version.owner, create_time=_ts(version.create_time), metrics=version.metrics,
-        params=version.params, used_by_runs=list(version.used_by_runs))
+        params=version.params, used_by_runs=list(version.used_by_runs), stage=version.stage)
 
 
 def version_created(repo: Repo, version: Version, actor: common_pb2.Actor) -> events_pb2.VersionCreated:

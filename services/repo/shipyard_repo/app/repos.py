@@ -22,7 +22,7 @@ from shipyard_repo.domain.repos import (
     new_repo,
 )
 from shipyard_repo.domain.sources import NoSource, RepoKind
-from shipyard_repo.domain.versions import EMPTY_MANIFEST, Version, check_unused
+from shipyard_repo.domain.versions import EMPTY_MANIFEST, MODEL_STAGES, Version, check_unused
 
 TOKEN_TAG = "repos"
 
@@ -86,6 +86,7 @@ class Repos:
                         size_bytes=0,
                         file_count=0,
                         owner=caller.user,
+                        stage=MODEL_STAGES[0] if repo.kind is RepoKind.MODEL else "",
                         create_time=repo.create_time,
                         message="empty placeholder",
                     )

@@ -19,6 +19,7 @@ from shipyard_repo.domain.repos import Repo, RepoStatus, check_may_change, check
 from shipyard_repo.domain.sources import RepoKind
 from shipyard_repo.domain.versions import (
     EMPTY_MANIFEST,
+    MODEL_STAGES,
     Version,
     check_digest,
     check_message,
@@ -108,6 +109,7 @@ class Versions:
                     produced_by_run=new.produced_by_run,
                     metrics=dict(new.metrics),
                     params=dict(new.params),
+                    stage=MODEL_STAGES[0] if repo.kind is RepoKind.MODEL else "",
                 )
             )
             repo = await uow.repos.save(

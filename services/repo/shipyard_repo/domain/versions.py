@@ -9,6 +9,7 @@ from datetime import datetime
 from shipyard.kit.errors import FailedPrecondition, InvalidArgument
 
 MESSAGE_MAX = 4096
+MODEL_STAGES = ("default", "released", "publishing", "published", "staged", "deployed")
 METRICS_MAX = 1000
 _DIGEST = re.compile(r"[0-9a-f]{64}")
 # The manifest of an empty version (a "none" source's version 1) is the empty blob.
@@ -31,6 +32,7 @@ class Version:
     metrics: dict[str, float] = field(default_factory=dict)
     params: dict[str, str] = field(default_factory=dict)
     used_by_runs: tuple[str, ...] = ()
+    stage: str = ""  # models only: "default" until published or deployed
 
     @property
     def id(self) -> str:
