@@ -60,7 +60,8 @@ def _resolving_to(monkeypatch: pytest.MonkeyPatch, address: str) -> None:
 
 async def test_a_public_name_that_resolves_to_loopback_is_refused(monkeypatch: pytest.MonkeyPatch) -> None:
     _resolving_to(monkeypatch, "127.0.0.1")
-    with pytest.raises(FetchFailed, match=r"data\.example\.org resolves to 127\.0\.0\.1: 127\.0\.0\.1 is a loopback"):
+    refused = r"data\.example\.org resolves to 127\.0\.0\.1: 127\.0\.0\.1 is a loopback"
+    with pytest.raises(FetchFailed, match=refused):
         await check_resolved("repo.source.url.url", "data.example.org", allow_private=False)
     await check_resolved("repo.source.url.url", "data.example.org", allow_private=True)
 
