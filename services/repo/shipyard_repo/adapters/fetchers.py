@@ -1,5 +1,5 @@
 """Fetching downloaded sources into a directory: git (the git CLI), public URLs (aiohttp), S3
-(the MinIO SDK). GCS needs Google's client library, which Shipyard does not ship yet.
+(the MinIO SDK), GCS (its JSON API, adapters/gcs.py).
 
 Every host is checked again here, after DNS: a name that resolves to a loopback or private
 address is refused unless the operator allows private sources (the domain's check is syntactic).
@@ -26,9 +26,10 @@ from shipyard.kit.archive import ArchiveError, archive_kind, extract
 from shipyard.kit.blob.port import BlobStore
 from shipyard.kit.errors import InvalidArgument
 from shipyard.kit.manifest import Manifest, scan
+from shipyard_repo.adapters.gcs import GcsFetch
 from shipyard_repo.app.imports import FetchFailed
 from shipyard_repo.app.ports import BlobUploader, SourceFetcher
-from shipyard_repo.domain.sources import GitSource, S3Source, Source, UrlSource, check_host
+from shipyard_repo.domain.sources import GcsSource, GitSource, S3Source, Source, UrlSource, check_host
 
 CHUNK = 1 << 20
 GIT_TIMEOUT = 600.0
@@ -53,11 +54,14 @@ async def check_resolved(field: str, host: str, allow_private: bool) -> None:
 class Fetchers(SourceFetcher):
     """Dispatches on the kind of source."""
 
-    def __init__(self, allow_private: bool) -> None:
+    def __init__(self, allow_private: bool, gcs: GcsFetch | None = None) -> None:
         self._allow_private = allow_private
+        self._gcs = gcs or GcsFetch()
 
     async def fetch(self, source: Source, into: Path, secret: str | None, username: str = "") -> None:
-        if isinstance(source, GitSource):
+        if isinstance(source, GcsSource):
+            await self._gcs.fetch(source, into, secret)
+        elif isinstance(source, GitSource):
             await GitFetch(self._allow_private).fetch(source, into, secret, username)
         elif isinstance(source, UrlSource):
             await UrlFetch(self._allow_private).fetch(source, into)
