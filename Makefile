@@ -38,5 +38,10 @@ protos: $(STAMP)
 bench: $(STAMP)
 	$(BIN)/python -m bench
 
+## bench-repos: dataset versions (1 GiB, 2,000 files) beside dvc add and sha256 + copy; local and S3 blob stores
+.PHONY: bench-repos
+bench-repos: $(STAMP)
+	$(BIN)/python -m bench.repos $(ARGS)
+
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache .mypy_cache

@@ -78,6 +78,20 @@ async def test_put_then_get_round_trips(blob_store: BlobStore) -> None:
     assert await blob_store.exists(digest)
 
 
+async def test_sync_after_puts_keeps_every_blob_readable(blob_store: BlobStore) -> None:
+    digests = [await put_bytes(blob_store, f"blob {i}".encode()) for i in range(3)]
+    await blob_store.sync()
+    assert await blob_store.missing(digests) == []
+    assert [await read_all(blob_store, d) for d in digests] == [f"blob {i}".encode() for i in range(3)]
+
+
+async def test_a_deleted_blob_is_missing_again(blob_store: BlobStore) -> None:
+    digest = await put_bytes(blob_store, b"short-lived")
+    assert await blob_store.missing([digest]) == []  # seen stored (and remembered, on S3)
+    assert await blob_store.delete(digest)
+    assert await blob_store.missing([digest]) == [digest]
+
+
 async def test_empty_blob_round_trips(blob_store: BlobStore) -> None:
     digest = await put_bytes(blob_store, b"")
     assert await blob_store.exists(digest)

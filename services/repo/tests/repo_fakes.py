@@ -176,6 +176,7 @@ class FakeManifests(ManifestStore):
     def __init__(self) -> None:
         self.manifests: dict[str, Manifest] = {}
         self.blobs: set[str] = set()
+        self.syncs = 0
 
     def upload(self, manifest: Manifest) -> str:
         """Store the manifest and every blob it names; its digest."""
@@ -191,6 +192,9 @@ class FakeManifests(ManifestStore):
 
     async def missing(self, digests: list[str]) -> list[str]:
         return [d for d in digests if d not in self.blobs]
+
+    async def sync(self) -> None:
+        self.syncs += 1
 
 
 class FakeCredentialRepository(CredentialRepository):

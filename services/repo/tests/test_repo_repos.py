@@ -239,6 +239,7 @@ async def test_a_version_from_stored_blobs(wired: Wired) -> None:
     repo, version = await versions.create(ALICE, DATASET, "digits", NewVersion(digest, message="first"))
     assert (version.number, version.size_bytes, version.file_count) == (1, 3, 2)
     assert (repo.latest_version, repo.status) == (1, RepoStatus.READY)
+    assert manifests.syncs == 1  # the blobs were made durable before the version committed
     event = uow.published[-1].data
     assert isinstance(event, events_pb2.VersionCreated)
     assert (event.version, event.manifest_digest, event.repo_kind) == (1, digest, "dataset")

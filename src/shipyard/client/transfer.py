@@ -29,7 +29,7 @@ from shipyard.contracts.repo.v1 import repos_pb2
 from shipyard.kit.archive import ArchiveEntry, write_tar_gz
 from shipyard.kit.manifest import HashCache, Manifest, scan
 
-PARALLEL = 4
+PARALLEL = 16  # uploads in flight: keeps the gateway busy while each blob is hashed and written
 CHUNK = 1 << 20
 Progress = Callable[[int], None]  # bytes just moved
 

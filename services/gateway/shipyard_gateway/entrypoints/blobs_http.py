@@ -20,7 +20,6 @@ from shipyard.kit.grpcio import status_of
 from shipyard_gateway.domain.policy import GET_BLOB, PUT_BLOB
 from shipyard_gateway.entrypoints.api import PublicApi
 
-CHUNK = 1 << 20
 _DIGEST = re.compile(r"[0-9a-f]{64}")
 _RANGE = re.compile(r"bytes=(\d+)-$")
 
@@ -60,7 +59,8 @@ class BlobEdge:
             return digest
 
         async def body() -> AsyncIterator[bytes]:
-            async for chunk in request.content.iter_chunked(CHUNK):
+            # Whatever arrived, as it arrived: the store batches it for hashing and writing.
+            async for chunk in request.content.iter_any():
                 yield chunk
 
         try:

@@ -310,6 +310,9 @@ class BlobManifests(ManifestStore):
     async def missing(self, digests: list[str]) -> list[str]:
         return await self._blobs.missing(digests)
 
+    async def sync(self) -> None:
+        await self._blobs.sync()
+
 
 class StoredCredentials(CredentialRepository):
     """Credentials keyed by owner/name; the secret only as sealed text."""

@@ -129,6 +129,10 @@ class ManifestStore(abc.ABC):
     async def missing(self, digests: list[str]) -> list[str]:
         """Those of ``digests`` the blob store lacks."""
 
+    @abc.abstractmethod
+    async def sync(self) -> None:
+        """Make the stored blobs durable (once, before a version naming them is committed)."""
+
 
 class SecretBox(abc.ABC):
     """Encryption of stored secrets (the key stays in the adapter)."""

@@ -214,12 +214,14 @@ class Versions:
                 f"manifest {digest} is not stored: upload it (and the files it names) first"
             ) from None
         missing = await self.manifests.missing(manifest.blobs())
-        if missing:
-            raise FailedPrecondition(
-                f"{len(missing):,} of the manifest's {len(manifest.blobs()):,} blobs are not "
-                f"stored, e.g. {missing[0]}: upload them first"
-            )
-        return manifest
+        if not missing:
+            # The version must not outlive its content: make the blobs durable before it commits.
+            await self.manifests.sync()
+            return manifest
+        raise FailedPrecondition(
+            f"{len(missing):,} of the manifest's {len(manifest.blobs()):,} blobs are not "
+            f"stored, e.g. {missing[0]}: upload them first"
+        )
 
 
 async def _must_get_version(uow: UnitOfWork, kind: RepoKind, name: str, number: int) -> tuple[Repo, Version]:

@@ -2,14 +2,17 @@
 
 Layout: ``root/sha256/ab/cd/<digest>`` for blobs (two levels of fan-out keep directories
 small) and ``root/tmp/`` for writes in progress. A blob becomes visible by an atomic rename
-from ``tmp/``, only after its bytes are fsynced and hash to its digest, so readers never see
-a partial or wrong blob. ``tmp/`` must be on the same filesystem as the blobs for that.
+from ``tmp/``, only after its bytes hash to its digest, so readers never see a partial or
+wrong blob; ``sync`` makes what was put durable (once per version, not once per blob).
+``tmp/`` must be on the same filesystem as the blobs for that.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import ctypes
+import ctypes.util
 import os
 import tempfile
 from collections.abc import AsyncIterator
@@ -30,25 +33,31 @@ from shipyard.kit.blob.port import BlobNotFound, BlobStore
 _BLOB_MODE = 0o444
 
 
-def _fsync_dir(path: Path) -> None:
-    """Make a rename in ``path`` durable."""
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
 def _seal(out: IO[bytes], temp: Path, final: Path) -> None:
-    """Flush and fsync the written temp file, then move it into place atomically."""
-    out.flush()
-    os.fsync(out.fileno())
+    """Move the written temp file into place atomically.
+
+    No fsync here: a killed process loses nothing the kernel has, and ``sync`` makes a whole
+    version's blobs durable with one call before the version is committed.
+    """
     out.close()
     os.chmod(temp, _BLOB_MODE)
     final.parent.mkdir(parents=True, exist_ok=True)
     # An existing blob has the same bytes, so replacing it is harmless and keeps puts idempotent.
     os.replace(temp, final)
-    _fsync_dir(final.parent)
+
+
+def _syncfs(path: Path) -> None:
+    """Flush the file system holding ``path`` (Linux syncfs; elsewhere, every file system)."""
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        if _LIBC is None or _LIBC.syncfs(fd) != 0:
+            os.sync()
+    finally:
+        os.close(fd)
+
+
+_LIBC_NAME = ctypes.util.find_library("c")
+_LIBC = ctypes.CDLL(_LIBC_NAME, use_errno=True) if _LIBC_NAME else None
 
 
 def _discard(out: IO[bytes], temp: Path) -> None:
@@ -160,6 +169,10 @@ class LocalBlobStore(BlobStore):
         if stored is None:
             raise BlobNotFound(digest)
         return stored
+
+    async def sync(self) -> None:
+        """Flush the blob store's file system: the blobs put so far survive a power loss."""
+        await asyncio.to_thread(_syncfs, self.root)
 
     async def delete(self, digest: str) -> bool:
         """Remove the blob; whether it existed. Hard links made from it keep their bytes."""

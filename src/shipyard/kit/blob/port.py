@@ -50,5 +50,10 @@ class BlobStore(abc.ABC):
         """The blob's size in bytes; raises BlobNotFound."""
 
     @abc.abstractmethod
+    async def sync(self) -> None:
+        """Make every blob put so far durable: one call after many puts (e.g. before a version
+        that names them is committed), instead of a sync per blob."""
+
+    @abc.abstractmethod
     async def delete(self, digest: str) -> bool:
         """Remove the blob; whether it existed."""

@@ -64,6 +64,9 @@ class S3BlobStore(BlobStore):
         self._http = _http_client()
         self._client = Minio(endpoint, access_key=access_key, secret_key=secret_key,
                              secure=secure, region=region, http_client=self._http)
+        # Digests seen stored: blobs are immutable, so a HEAD per blob need not be repeated.
+        # Only this process deletes through ``delete``, which forgets the digest.
+        self._present: set[str] = set()
 
     def key_of(self, digest: str) -> str:
         """The object key of the blob; raises ValueError for a bad digest."""
@@ -100,6 +103,7 @@ class S3BlobStore(BlobStore):
         with tempfile.SpooledTemporaryFile(max_size=SPOOL_IN_MEMORY) as spool:
             written = await copy_verified(chunks, spool, digest, size)
             await asyncio.to_thread(self._upload, key, spool, written)
+        self._present.add(digest)
         return written
 
     def _upload(self, key: str, spool: IO[bytes], length: int) -> None:
@@ -148,7 +152,8 @@ class S3BlobStore(BlobStore):
 
         Checks run concurrently, at most CONCURRENCY at a time.
         """
-        keys = [self.key_of(digest) for digest in digests]
+        unknown = [digest for digest in digests if digest not in self._present]
+        keys = [self.key_of(digest) for digest in unknown]
         limit = asyncio.Semaphore(CONCURRENCY)
 
         async def stored(key: str) -> bool:
@@ -156,7 +161,11 @@ class S3BlobStore(BlobStore):
                 return await self._stat_size(key) is not None
 
         present = await asyncio.gather(*(stored(key) for key in keys))
-        return [digest for digest, ok in zip(digests, present, strict=True) if not ok]
+        self._present.update(digest for digest, ok in zip(unknown, present, strict=True) if ok)
+        return [digest for digest in unknown if digest not in self._present]
+
+    async def sync(self) -> None:
+        """Nothing to do: S3 acknowledges a PUT once the object is durable."""
 
     async def size(self, digest: str) -> int:
         """The blob's size in bytes; raises BlobNotFound."""
@@ -169,6 +178,7 @@ class S3BlobStore(BlobStore):
         """Remove the blob; whether it existed."""
         key = self.key_of(digest)
         # S3 deletes succeed for absent keys too, so ask first to report whether it existed.
+        self._present.discard(digest)
         if await self._stat_size(key) is None:
             return False
         await asyncio.to_thread(self._client.remove_object, self.bucket, key)
