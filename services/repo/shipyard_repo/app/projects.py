@@ -7,13 +7,13 @@ import binascii
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 
-from shipyard.contracts.common.v1 import common_pb2
 from shipyard.contracts.events.v1 import events_pb2
 from shipyard.kit.caller import Caller
 from shipyard.kit.errors import Aborted, AlreadyExists, InvalidArgument, NotFound, ShipyardError
 from shipyard.kit.ids import new_id
+from shipyard_repo.app.common import actor_of, page_limit, utc_now
 from shipyard_repo.app.messages import project_to_proto
 from shipyard_repo.app.ports import UnitOfWork, UnitOfWorkFactory
 from shipyard_repo.domain.projects import (
@@ -24,21 +24,11 @@ from shipyard_repo.domain.projects import (
     new_project,
 )
 
-PAGE_DEFAULT = 50
-PAGE_MAX = 1000
 BATCH_MAX = 100
-
-
-def _actor(caller: Caller) -> common_pb2.Actor:
-    return common_pb2.Actor(user=caller.user, roles=sorted(caller.roles))
 
 
 def _subject(name: str) -> str:
     return f"projects/{name}"
-
-
-def _now() -> datetime:
-    return datetime.now(UTC)
 
 
 @dataclass
@@ -46,7 +36,7 @@ class Projects:
     """The project use cases over a unit-of-work factory."""
 
     uow: UnitOfWorkFactory
-    clock: Callable[[], datetime] = _now
+    clock: Callable[[], datetime] = utc_now
     ids: Callable[[], str] = new_id
 
     async def create(self, caller: Caller, fields: ProjectFields, request_id: str = "") -> Project:
@@ -92,7 +82,7 @@ class Projects:
         project = await uow.projects.add(new_project(self.ids(), fields, caller.user, self.clock()))
         if request_id:
             await uow.requests.remember(f"{caller.user}:{request_id}", project.id)
-        uow.emit(events_pb2.ProjectCreated(project=project_to_proto(project), actor=_actor(caller)),
+        uow.emit(events_pb2.ProjectCreated(project=project_to_proto(project), actor=actor_of(caller)),
                  _subject(project.name), project.name)
         return project
 
@@ -103,9 +93,7 @@ class Projects:
 
     async def list_page(self, page_size: int, page_token: str) -> tuple[list[Project], str]:
         """One page of projects in name order, and the token of the next page ("" at the end)."""
-        if page_size < 0:
-            raise InvalidArgument("page_size", "must not be negative")
-        limit = min(page_size or PAGE_DEFAULT, PAGE_MAX)
+        limit = page_limit(page_size)
         after = _decode_token(page_token)
         async with self.uow() as uow:
             projects = await uow.projects.list(after, limit + 1)
@@ -127,7 +115,7 @@ class Projects:
                 raise AlreadyExists(f"a project named {updated.name!r} already exists")
             saved = await uow.projects.save(updated)
             uow.emit(events_pb2.ProjectUpdated(
-                project=project_to_proto(saved), changed_fields=changed, actor=_actor(caller),
+                project=project_to_proto(saved), changed_fields=changed, actor=actor_of(caller),
                 previous_name=project.name if saved.name != project.name else ""),
                 _subject(saved.name), saved.name)
             return saved
@@ -140,7 +128,7 @@ class Projects:
             _check_revision(project, revision)
             await uow.projects.remove(project)
             uow.emit(events_pb2.ProjectDeleted(project_id=project.id, name=project.name,
-                                               actor=_actor(caller)),
+                                               actor=actor_of(caller)),
                      _subject(project.name), project.name)
 
 
