@@ -17,7 +17,7 @@ import os
 import tempfile
 import urllib.request
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -27,7 +27,7 @@ from shipyard.client.connection import Client
 from shipyard.contracts.gateway.v1 import gateway_pb2
 from shipyard.contracts.repo.v1 import repos_pb2
 from shipyard.kit.archive import ArchiveEntry, write_tar_gz
-from shipyard.kit.manifest import HashCache, Manifest, scan
+from shipyard.kit.manifest import HashCache, Manifest, ManifestEntry, scan
 
 PARALLEL = 16  # uploads in flight: keeps the gateway busy while each blob is hashed and written
 CHUNK = 1 << 20
@@ -164,7 +164,7 @@ async def _put_one(
     return size
 
 
-async def _read_chunks(path: Path, progress: Progress | None):  # type: ignore[no-untyped-def]
+async def _read_chunks(path: Path, progress: Progress | None) -> AsyncIterator[bytes]:
     with path.open("rb") as handle:
         while chunk := await asyncio.to_thread(handle.read, CHUNK):
             if progress:
@@ -196,11 +196,11 @@ def pull(client: Client, manifest: Manifest, dest: Path, progress: Progress | No
 async def _get_all(
     base: str,
     token: str,
-    todo: list,
-    dest: Path,  # type: ignore[type-arg]
+    todo: list[ManifestEntry],
+    dest: Path,
     progress: Progress | None,
 ) -> int:
-    queue: asyncio.Queue[object] = asyncio.Queue()
+    queue: asyncio.Queue[ManifestEntry] = asyncio.Queue()
     for entry in todo:
         queue.put_nowait(entry)
     got = 0
@@ -223,8 +223,8 @@ async def _get_all(
 async def _get_one(
     session: aiohttp.ClientSession,
     base: str,
-    entry,
-    dest: Path,  # type: ignore[no-untyped-def]
+    entry: ManifestEntry,
+    dest: Path,
     progress: Progress | None,
 ) -> int:
     target = dest / entry.path
@@ -250,7 +250,7 @@ async def _get_one(
     except BaseException:
         os.unlink(temp)
         raise
-    return int(entry.size)
+    return entry.size
 
 
 def _get_chunks(base: str, token: str, digest: str) -> Iterator[bytes]:

@@ -15,6 +15,7 @@ import shutil
 import socket
 import stat
 import tempfile
+from collections.abc import AsyncIterator
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -248,11 +249,11 @@ class BlobTreeUploader(BlobUploader):
         return manifest
 
 
-async def _chunks(path: Path):  # type: ignore[no-untyped-def]
+async def _chunks(path: Path) -> AsyncIterator[bytes]:
     with path.open("rb") as handle:
         while chunk := await asyncio.to_thread(handle.read, CHUNK):
             yield chunk
 
 
-async def _once(data: bytes):  # type: ignore[no-untyped-def]
+async def _once(data: bytes) -> AsyncIterator[bytes]:
     yield data

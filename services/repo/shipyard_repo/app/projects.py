@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import base64
-import binascii
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -13,7 +11,7 @@ from shipyard.contracts.events.v1 import events_pb2
 from shipyard.kit.caller import Caller
 from shipyard.kit.errors import Aborted, AlreadyExists, InvalidArgument, NotFound, ShipyardError
 from shipyard.kit.ids import new_id
-from shipyard_repo.app.common import actor_of, page_limit, utc_now
+from shipyard_repo.app.common import actor_of, decode_token, encode_token, page_limit, utc_now
 from shipyard_repo.app.messages import project_to_proto
 from shipyard_repo.app.ports import UnitOfWork, UnitOfWorkFactory
 from shipyard_repo.domain.projects import (
@@ -25,6 +23,7 @@ from shipyard_repo.domain.projects import (
 )
 
 BATCH_MAX = 100
+TOKEN_TAG = "projects"
 
 
 def _subject(name: str) -> str:
@@ -94,12 +93,13 @@ class Projects:
     async def list_page(self, page_size: int, page_token: str) -> tuple[list[Project], str]:
         """One page of projects in name order, and the token of the next page ("" at the end)."""
         limit = page_limit(page_size)
-        after = _decode_token(page_token)
+        cursor = decode_token(TOKEN_TAG, page_token, 2)
+        after = (cursor[0], cursor[1]) if cursor else None
         async with self.uow() as uow:
             projects = await uow.projects.list(after, limit + 1)
         more = len(projects) > limit
         projects = projects[:limit]
-        return projects, _encode_token(projects[-1]) if more else ""
+        return projects, encode_token(TOKEN_TAG, projects[-1].name, projects[-1].id) if more else ""
 
     async def update(self, caller: Caller, name: str, fields: ProjectFields, paths: list[str],
                      revision: int = 0) -> Project:
@@ -156,21 +156,3 @@ def _check_revision(project: Project, revision: int) -> None:
     if revision and revision != project.revision:
         raise Aborted(f"project {project.name!r} is at revision {project.revision}, not {revision}; "
                       "read it again and retry")
-
-
-def _encode_token(last: Project) -> str:
-    return base64.urlsafe_b64encode(f"n:{last.name}/{last.id}".encode()).decode()
-
-
-def _decode_token(token: str) -> tuple[str, str] | None:
-    """The (name, id) of the last project of the previous page."""
-    if not token:
-        return None
-    try:
-        decoded = base64.urlsafe_b64decode(token.encode()).decode()
-    except (binascii.Error, UnicodeDecodeError, ValueError):
-        decoded = ""
-    name, slash, project_id = decoded[2:].rpartition("/")
-    if not decoded.startswith("n:") or not slash:
-        raise InvalidArgument("page_token", "is not a token this API returned")
-    return name, project_id

@@ -49,3 +49,14 @@ def check_url(field: str, url: str) -> str:
     if any(c.isspace() for c in url):
         raise InvalidArgument(field, "must not contain spaces (percent-encode them)")
     return url
+
+
+def check_mask(paths: list[str], editable: tuple[str, ...]) -> list[str]:
+    """An update mask's paths, each one of the ``editable`` fields; duplicates dropped."""
+    if not paths:
+        raise InvalidArgument("update_mask", f"name at least one field to change: {', '.join(editable)}")
+    for path in paths:
+        if path not in editable:
+            raise InvalidArgument("update_mask", f"unknown or read-only field {path!r}; "
+                                                 f"editable: {', '.join(editable)}")
+    return list(dict.fromkeys(paths))

@@ -6,9 +6,9 @@ from dataclasses import dataclass, replace
 from datetime import datetime
 
 from shipyard.kit.caller import Caller
-from shipyard.kit.errors import InvalidArgument, PermissionDenied
+from shipyard.kit.errors import PermissionDenied
 
-from .names import check_name, check_text, check_url
+from .names import check_mask, check_name, check_text, check_url
 
 DESCRIPTION_MAX = 4096
 DETAILS_MAX = 65536
@@ -59,21 +59,10 @@ def new_project(project_id: str, fields: ProjectFields, owner: str, now: datetim
                    leaderboard=f.leaderboard, details=f.details)
 
 
-def check_mask(paths: list[str]) -> list[str]:
-    """The update mask's paths, each one an editable field."""
-    if not paths:
-        raise InvalidArgument("update_mask", f"name at least one field to change: {', '.join(EDITABLE)}")
-    for path in paths:
-        if path not in EDITABLE:
-            raise InvalidArgument("update_mask", f"unknown or read-only field {path!r}; "
-                                                 f"editable: {', '.join(EDITABLE)}")
-    return list(dict.fromkeys(paths))
-
-
 def apply_update(project: Project, fields: ProjectFields, paths: list[str],
                  now: datetime) -> tuple[Project, list[str]]:
     """The project with the masked fields taken from ``fields``, and which ones changed."""
-    changes = {p: getattr(fields, p) for p in check_mask(paths)}
+    changes = {p: getattr(fields, p) for p in check_mask(paths, EDITABLE)}
     candidate = ProjectFields(**{f: changes.get(f, getattr(project, f)) for f in EDITABLE})
     candidate.checked()
     changed = [p for p, v in changes.items() if getattr(project, p) != v]

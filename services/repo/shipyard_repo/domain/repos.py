@@ -9,7 +9,7 @@ from datetime import datetime
 from shipyard.kit.caller import Caller
 from shipyard.kit.errors import FailedPrecondition, InvalidArgument, PermissionDenied
 
-from .names import check_name, check_text
+from .names import check_mask, check_name, check_text
 from .sources import NoSource, RepoKind, Source, UploadSource, Versioning, access, check_source
 
 DESCRIPTION_MAX = 4096
@@ -135,21 +135,9 @@ def new_repo(repo_id: str, fields: RepoFields, owner: str, now: datetime) -> Rep
     )
 
 
-def check_mask(paths: list[str]) -> list[str]:
-    """The update mask's paths, each one an editable field."""
-    if not paths:
-        raise InvalidArgument("update_mask", f"name at least one field to change: {', '.join(EDITABLE)}")
-    for path in paths:
-        if path not in EDITABLE:
-            raise InvalidArgument(
-                "update_mask", f"unknown or read-only field {path!r}; editable: {', '.join(EDITABLE)}"
-            )
-    return list(dict.fromkeys(paths))
-
-
 def apply_update(repo: Repo, fields: RepoFields, paths: list[str], now: datetime) -> tuple[Repo, list[str]]:
     """The repo with the masked fields taken from ``fields``, and which ones changed."""
-    changes: dict[str, object] = {p: getattr(fields, p) for p in check_mask(paths)}
+    changes: dict[str, object] = {p: getattr(fields, p) for p in check_mask(paths, EDITABLE)}
     if "name" in changes:
         check_name("repo.name", str(changes["name"]))
     if changes.get("project"):
