@@ -248,6 +248,10 @@ def references(bench: Bench, dataset: Dataset) -> None:
             bench.log(f"[yellow]dvc reference not measured: {exc}[/]")
             return
         bench.measure(results.dvc, f"R2 dvc add (run {n + 1})", partial(repos_refs.dvc_add, repo, env))
+        durable = bench.work / f"dvc-sync-{n}"
+        env = repos_refs.prepare_dvc_repo(dataset.root, durable)
+        bench.measure(results.dvc_sync, f"R2s dvc add + sync (run {n + 1})",
+                      partial(repos_refs.dvc_add_and_sync, durable, env))
 
 
 def profiled(bench: Bench, store: StoreRun, name: str) -> AbstractContextManager[Any]:
@@ -260,36 +264,38 @@ def profiled(bench: Bench, store: StoreRun, name: str) -> AbstractContextManager
 
 def versions(bench: Bench, store: StoreRun, results: StoreResults, dataset: Dataset) -> None:
     """First and next version of a fresh dataset repo, ``--repeat`` times, each from an empty blob
-    store and an empty hash cache."""
-    letter = results.label[0].upper()
+    store and an empty hash cache, the way ``results.via`` says."""
+    letter = results.letter
     client = store.client()
     try:
         for n in range(bench.args.repeat):
             removed = store.wipe()
             if removed:
                 bench.log(f"emptied the {results.label} blob store ({removed:,} blobs)")
-            name = f"bench-{results.label}-{n}"
-            with hash_cache_home(bench.work / f"hash-cache-{results.label}-{n}"):
-                with profiled(bench, store, f"{results.label}-{n}"):
+            name = f"bench-{results.label}-{results.via}-{n}"
+            with hash_cache_home(bench.work / f"hash-cache-{results.label}-{results.via}-{n}"):
+                with profiled(bench, store, f"{results.label}-{results.via}-{n}"):
                     first = bench.measure(
                         results.first,
-                        f"{letter}1 first version, {results.title} (run {n + 1})",
-                        partial(push_version, client, name, dataset.root, 1),
+                        f"{letter}1 first version, {results.title}, {results.via} (run {n + 1})",
+                        partial(push_version, client, name, dataset.root, 1, via=results.via),
                     )
                 if first is None:
                     return
                 _check_cold(bench, first)
-                changed = rewrite(dataset, CHANGED_FILES, bench.args.seed, f"{results.label}-{n}")
+                changed = rewrite(dataset, CHANGED_FILES, bench.args.seed, f"{letter}-{n}")
                 bench.measure(
                     results.next,
                     f"{letter}2 next version, {CHANGED_FILES} files changed (run {n + 1})",
-                    partial(push_version, client, name, dataset.root, 2, sum(changed.values())),
+                    partial(push_version, client, name, dataset.root, 2, sum(changed.values()), results.via),
                 )
     finally:
         client.close()
 
 
 def _check_cold(bench: Bench, first: Pushed) -> None:
+    if first.via != "upload":
+        return  # the platform read the files: nothing to count here
     if first.uploaded_blobs != first.files or first.hashed_bytes != first.total_bytes:
         bench.log(
             f"[yellow]the first version was not cold: {first.uploaded_blobs} of {first.files} blobs "
@@ -328,34 +334,64 @@ def running(bench: Bench, stack: Stack) -> Iterator[Stack]:
 
 
 def local_store(bench: Bench, dataset: Dataset) -> None:
-    """L1, L2 (and the CLI run) against the local blob store (``file://<data dir>/blobs``)."""
-    results = StoreResults("local", "local blob store")
-    bench.results.stores.append(results)
+    """L1, L2 (path import), U1, U2 (upload) and the CLI run against the local blob store
+    (``file://<data dir>/blobs``)."""
+    path = StoreResults("local", "local blob store", "L", "path")
+    upload = StoreResults("local", "local blob store", "U", "upload")
+    bench.results.stores += [path, upload]
+    env = {**bench.stack_env("local"), "SHIPYARD_PATH_IMPORT_ROOTS": str(bench.work)}
     try:
-        with running(bench, Stack(bench.work / "stack-local", env=bench.stack_env("local"))) as stack:
+        with running(bench, Stack(bench.work / "stack-local", env=env)) as stack:
             store = StoreRun("local", stack, local_wipe(stack, bench.work / "wiped-blobs"))
-            versions(bench, store, results, dataset)
+            for results in (path, upload):
+                versions(bench, store, results, dataset)
             if not bench.args.no_cli:
                 cli_run(bench, store, dataset)
+    except Exception as exc:
+        _store_failed(bench, path, exc)
+    os_sync(bench, dataset)
+
+
+def os_sync(bench: Bench, dataset: Dataset) -> None:
+    """N1, N2: path imports into a local blob store that leaves write-back to the OS
+    (``file://…?sync=off``), as dvc add and sha256 + copy do: the like-for-like comparison."""
+    results = StoreResults("local", "local blob store, sync=off", "N", "path")
+    bench.results.stores.append(results)
+    data = bench.work / "stack-nosync" / "data"
+    env = {**bench.stack_env("nosync"), "SHIPYARD_PATH_IMPORT_ROOTS": str(bench.work),
+           "SHIPYARD_BLOB_URL": f"file://{data / 'blobs'}?sync=off"}
+    try:
+        with running(bench, Stack(data, env=env)) as stack:
+            store = StoreRun("local", stack, local_wipe(stack, bench.work / "wiped-nosync"))
+            versions(bench, store, results, dataset)
     except Exception as exc:
         _store_failed(bench, results, exc)
 
 
 def s3_store(bench: Bench, dataset: Dataset) -> None:
-    """S1, S2 against an S3 blob store: SeaweedFS (``weed server -s3``) on loopback."""
-    results = StoreResults("s3", "S3 blob store (SeaweedFS)")
-    bench.results.stores.append(results)
+    """S1, S2 (path import) and T1, T2 (upload) against an S3 blob store: SeaweedFS (``weed server
+    -s3``) on loopback."""
+    path = StoreResults("s3", "S3 blob store (SeaweedFS)", "S", "path")
+    upload = StoreResults("s3", "S3 blob store (SeaweedFS)", "T", "upload")
+    bench.results.stores += [path, upload]
     weed = SeaweedS3(bench.work / "seaweed")
     try:
         bench.log("starting SeaweedFS (weed server -s3) …")
         server = weed.start()
         url = f"s3://{server.access_key}:{server.secret_key}@{server.endpoint}/{S3_BUCKET}?secure=false"
-        env = {**bench.stack_env("s3"), "SHIPYARD_BLOB_URL": url}
-        with running(bench, Stack(bench.work / "stack-s3", env=env)) as stack:
-            store = StoreRun("s3", stack, s3_wipe(server.client(), S3_BUCKET))
-            versions(bench, store, results, dataset)
+        env = {**bench.stack_env("s3"), "SHIPYARD_BLOB_URL": url,
+               "SHIPYARD_PATH_IMPORT_ROOTS": str(bench.work)}
+        for results in (path, upload):
+            # A stack of its own for each: its processes remember which digests S3 holds, and
+            # emptying the bucket behind their backs would make them skip the next uploads.
+            try:
+                with running(bench, Stack(bench.work / f"stack-s3-{results.via}", env=env)) as stack:
+                    store = StoreRun("s3", stack, s3_wipe(server.client(), S3_BUCKET))
+                    versions(bench, store, results, dataset)
+            except Exception as exc:
+                _store_failed(bench, results, exc)
     except Exception as exc:
-        _store_failed(bench, results, exc)
+        _store_failed(bench, path, exc)
     finally:
         weed.stop()
 
@@ -369,7 +405,7 @@ def _store_failed(bench: Bench, results: StoreResults, exc: Exception) -> None:
 def disk_needed(args: argparse.Namespace) -> int:
     """Bytes a run keeps until its end: the dataset, then per repeat the copies of R1 and R1s, dvc's copy and
     cache, and each blob store's blobs (plus the CLI run's), with a margin."""
-    per_repeat = 2 + 2 * (not args.no_dvc) + 1 + (not args.no_s3)
+    per_repeat = 2 + 4 * (not args.no_dvc) + 3 + 2 * (not args.no_s3)
     return int((args.size_mib << 20) * (1 + (not args.no_cli) + per_repeat * args.repeat) * 1.2)
 
 

@@ -1,12 +1,18 @@
 """The Shipyard side of ``python -m bench.repos``: versions pushed to a stack, timed step by step.
 
-A version is created exactly as ``shipyard dataset create NAME --upload DIR`` (or ``shipyard
-dataset push NAME DIR``) does it, through the same library calls, in the benchmark's process:
-``CreateRepo`` (first version only), ``transfer.scan_tree`` (hash with the per-directory hash
-cache under ``$XDG_CACHE_HOME``), ``transfer.push`` (FindMissingBlobs, HTTP PUT of the missing
-blobs and of the manifest to the gateway, CreateVersion). The client's RPCs are timed one by
-one, so the push splits into its steps without touching its code. One run of the CLI itself, as
-a subprocess, is timed for information.
+A version is created as ``shipyard dataset create NAME --upload DIR`` (or ``shipyard dataset push
+NAME DIR``) does it, through the same library calls, in the benchmark's process, in one of two ways:
+
+- ``path``: what the CLI does first when the platform runs on this machine and DIR is under its
+  import roots: ``CreateRepo`` (first version only), then ``transfer.import_path``
+  (CreateVersionFromPath: repo-svc walks DIR and reads each file once, hashing it while copying it
+  into the blob store, then syncs and commits the version);
+- ``upload``: what it does otherwise (a remote platform): ``transfer.scan_tree`` (hash with the
+  per-directory hash cache under ``$XDG_CACHE_HOME``), ``transfer.push`` (FindMissingBlobs, HTTP
+  PUT of the missing blobs and of the manifest to the gateway, CreateVersion).
+
+The client's RPCs are timed one by one, so a version splits into its steps without touching the
+client's code. One run of the CLI itself, as a subprocess, is timed for information.
 """
 
 from __future__ import annotations
@@ -34,6 +40,7 @@ from shipyard.local.harness import Stack
 R = TypeVar("R", bound=Message)
 RPC_TIMEOUT_S = 600.0
 S3_BUCKET = "shipyard-bench"
+PATH_STEP = "CreateVersionFromPath (platform: walk, read + sha256 + store, sync)"
 
 
 class TimedClient(Client):
@@ -43,11 +50,11 @@ class TimedClient(Client):
         super().__init__(credentials, timeout=RPC_TIMEOUT_S)
         self.rpcs: list[tuple[str, float, float]] = []  # (method, start, end), time.monotonic()
 
-    def call(self, method: Callable[..., R], request: Message) -> R:
+    def call(self, method: Callable[..., R], request: Message, timeout: float | None = None) -> R:
         """Call and time it."""
         start = time.monotonic()
         try:
-            return super().call(method, request)
+            return super().call(method, request, timeout)
         finally:
             name = type(request).__name__.removesuffix("Request")
             self.rpcs.append((name, start, time.monotonic()))
@@ -72,11 +79,12 @@ class Pushed:
     steps: dict[str, float]  # step → seconds, in order
     files: int
     total_bytes: int
-    hashed_bytes: int  # read by the scan (the rest came from the hash cache)
+    hashed_bytes: int | None  # read by the client's scan (rest: hash cache); None: the platform read it
     uploaded_blobs: int  # file contents, not counting the manifest
     uploaded_bytes: int  # including the manifest
     manifest_bytes: int
     changed_bytes: int = 0  # of the files rewritten before this version (0 for a first version)
+    via: str = "upload"  # or "path": the platform read the directory itself
 
 
 @dataclass
@@ -150,8 +158,13 @@ def create_repo(client: Client, name: str, data: Path) -> None:
     client.call(client.repos.CreateRepo, pb.CreateRepoRequest(repo=repo))
 
 
-def push_version(client: TimedClient, name: str, data: Path, version: int, changed_bytes: int = 0) -> Pushed:
-    """Create version ``version`` of dataset ``name`` from ``data`` (version 1 also creates the repo)."""
+def push_version(
+    client: TimedClient, name: str, data: Path, version: int, changed_bytes: int = 0, via: str = "upload"
+) -> Pushed:
+    """Create version ``version`` of dataset ``name`` from ``data`` (version 1 also creates the repo),
+    ``via`` a path import or an upload."""
+    if via == "path":
+        return import_version(client, name, data, version, changed_bytes)
     first_done: list[int] = []
     planned: list[float] = []
 
@@ -200,6 +213,36 @@ def push_version(client: TimedClient, name: str, data: Path, version: int, chang
         uploaded_bytes=pushed.uploaded_bytes,
         manifest_bytes=len(manifest.encode()),
         changed_bytes=changed_bytes,
+    )
+
+
+def import_version(client: TimedClient, name: str, data: Path, version: int, changed_bytes: int) -> Pushed:
+    """Version ``version`` of ``name`` read by the platform from ``data`` (CreateVersionFromPath)."""
+    start = time.monotonic()
+    if version == 1:
+        create_repo(client, name, data)
+    created = time.monotonic()
+    imported = transfer.import_path(client, pb.REPO_KIND_DATASET, name, data, parent_version=version - 1)
+    end = time.monotonic()
+    if imported is None:
+        raise RuntimeError(f"the stack refused to read {data} (is it under SHIPYARD_PATH_IMPORT_ROOTS?)")
+    made = imported.version
+    if made.number != version:
+        raise RuntimeError(f"expected version {version} of {name}, got {made.number}")
+    client.rpcs.clear()
+    return Pushed(
+        version=version,
+        seconds=end - start,
+        window=(start, end),
+        steps={"CreateRepo": created - start, PATH_STEP: end - created},
+        files=made.file_count,
+        total_bytes=made.size_bytes,
+        hashed_bytes=None,
+        uploaded_blobs=0,
+        uploaded_bytes=0,
+        manifest_bytes=0,
+        changed_bytes=changed_bytes,
+        via="path",
     )
 
 

@@ -90,6 +90,8 @@ class StoreResults:
 
     label: str  # "local" or "s3"
     title: str  # what the store is, in words
+    letter: str  # of the measures: L1, L2 …
+    via: str = "upload"  # "path": the platform reads the directory (CreateVersionFromPath)
     first: Series[Pushed] = field(default_factory=Series)
     next: Series[Pushed] = field(default_factory=Series)
     error: str = ""
@@ -104,6 +106,7 @@ class RepoResults:
     sha_copy: Series[Timing] = field(default_factory=Series)
     sha_copy_sync: Series[Timing] = field(default_factory=Series)  # R1, then os.sync(): durable
     dvc: Series[Timing] = field(default_factory=Series)
+    dvc_sync: Series[Timing] = field(default_factory=Series)  # R2, then os.sync(): durable
     dvc_version: str = ""
     stores: list[StoreResults] = field(default_factory=list)
     cli: Series[CliRun] = field(default_factory=Series)
@@ -195,24 +198,42 @@ def table(results: RepoResults) -> Table:
         "reference of goal 1" if dvc_s else _not_measured(results.dvc),
         _others(results.dvc.usage),
     )
+    dvc_sync_s = results.dvc_sync.seconds
+    t.add_row(
+        "R2s the same, then os.sync() (durable)",
+        _secs(dvc_sync_s),
+        _mibps(size, dvc_sync_s),
+        "",
+        "",
+        "",
+        "for information" if dvc_sync_s else _not_measured(results.dvc_sync),
+        _others(results.dvc_sync.usage),
+    )
     for store in results.stores:
         _store_rows(t, store, results, size)
     return t
 
 
+_HOW = {
+    "path": "path import (the platform reads the directory)",
+    "upload": "scan + upload (as a remote client)",
+}
+
+
 def _store_rows(t: Table, store: StoreResults, results: RepoResults, size: float) -> None:
-    letter = store.label[0].upper()
+    letter = store.letter
     t.add_section()
     first, next_ = store.first.seconds, store.next.seconds
     copy_s, dvc_s = results.sha_copy.seconds, results.dvc.seconds
     if first is None:
         t.add_row(
-            f"{letter}1 first version, {store.title}", "—", "", "", "", "", _not_measured(store.first), ""
+            f"{letter}1 first version, {store.title}, {store.via}", "—", "", "", "", "",
+            _not_measured(store.first), ""
         )
         return
     faster = dvc_s / first if dvc_s else None
     t.add_row(
-        f"{letter}1 first version, {store.title}: scan + upload + CreateVersion",
+        f"{letter}1 first version, {store.title}: {_HOW[store.via]}",
         _secs(first),
         _mibps(size, first),
         f"R2 {_secs(dvc_s)} s",
@@ -233,13 +254,25 @@ def _store_rows(t: Table, store: StoreResults, results: RepoResults, size: float
         "",
     )
     sync_s = results.sha_copy_sync.seconds
-    if sync_s and store.label == "local":
+    if sync_s and store.label == "local" and store.letter != "N":
         t.add_row(
             "   the same, against sha256 + copy + sync",
             "",
             "",
             f"R1s {_secs(sync_s)} s",
             f"{first / sync_s:.2f}x",
+            "",
+            "for information",
+            "",
+        )
+    dvc_sync_s = results.dvc_sync.seconds
+    if dvc_sync_s and store.label == "local" and store.letter != "N":
+        t.add_row(
+            "   the same, against dvc add + sync (both durable)",
+            "",
+            "",
+            f"R2s {_secs(dvc_sync_s)} s",
+            f"{dvc_sync_s / first:.2f}x faster",
             "",
             "for information",
             "",
@@ -262,6 +295,7 @@ def _store_rows(t: Table, store: StoreResults, results: RepoResults, size: float
             _verdict(share < RE_VERSION),
             _others(store.next.usage),
         )
+    if pushed is not None and next_ is not None and store.via == "upload":
         t.add_row(
             f"   bytes uploaded by {letter}2: {pushed.uploaded_bytes:,} = {pushed.uploaded_blobs} blobs + "
             f"manifest ({pushed.manifest_bytes:,})",
@@ -273,7 +307,7 @@ def _store_rows(t: Table, store: StoreResults, results: RepoResults, size: float
             _verdict(pushed.uploaded_bytes == pushed.changed_bytes + pushed.manifest_bytes),
             "",
         )
-    if store.label == "local":
+    if store.label == "local" and store.via == "path":
         cli = results.cli.run
         if cli is None:
             t.add_row(
@@ -303,7 +337,7 @@ def _store_rows(t: Table, store: StoreResults, results: RepoResults, size: float
 def breakdown(results: RepoResults) -> Table | None:
     """Where the time of each Shipyard version went, step by step (median runs)."""
     columns = [
-        (f"{store.label[0].upper()}{n}", series.run)
+        (f"{store.letter}{n}", series.run)
         for store in results.stores
         for n, series in ((1, store.first), (2, store.next))
         if series.run is not None
@@ -318,17 +352,18 @@ def breakdown(results: RepoResults) -> Table | None:
     t.add_column("step", no_wrap=True)
     for name, _ in columns:
         t.add_column(name, justify="right")
-    steps = list(next(run for _, run in columns if run is not None).steps)
+    steps = list(dict.fromkeys(step for _, run in columns if run is not None for step in run.steps))
     for step in steps:
         t.add_row(step, *(f"{run.steps.get(step, 0.0):.3f}" if run else "—" for _, run in columns))
     t.add_row("[bold]total[/]", *(f"[bold]{run.seconds:.3f}[/]" if run else "—" for _, run in columns))
     for label, get in (
         ("files in the manifest", lambda r: f"{r.files:,}"),
-        ("MiB hashed by the scan (rest: hash cache)", lambda r: f"{r.hashed_bytes / MIB:,.1f}"),
+        ("MiB hashed by the client's scan (rest: hash cache)",
+         lambda r: "—" if r.hashed_bytes is None else f"{r.hashed_bytes / MIB:,.1f}"),
         ("blobs uploaded (+ the manifest)", lambda r: f"{r.uploaded_blobs:,}"),
         ("MiB uploaded", lambda r: f"{r.uploaded_bytes / MIB:,.2f}"),
         ("upload MiB/s (upload step)", lambda r: _mibps(r.uploaded_bytes, r.steps.get(_UPLOAD_STEP))),
-        ("scan MiB/s (scan step)", lambda r: _mibps(r.hashed_bytes, r.steps.get(_SCAN_STEP))),
+        ("scan MiB/s (scan step)", lambda r: _mibps(r.hashed_bytes or 0, r.steps.get(_SCAN_STEP))),
     ):
         t.add_row(label, *(get(run) if run else "—" for _, run in columns))
     return t
@@ -344,9 +379,10 @@ def cpu_table(results: RepoResults) -> Table | None:
         ("R1", results.sha_copy),
         ("R1s", results.sha_copy_sync),
         ("R2", results.dvc),
+        ("R2s", results.dvc_sync),
     ]
     for store in results.stores:
-        letter = store.label[0].upper()
+        letter = store.letter
         measured += [(f"{letter}1", store.first), (f"{letter}2", store.next)]
     measured.append(("CLI", results.cli))
     runs = {name: series for name, series in measured if series.run is not None}
@@ -421,12 +457,16 @@ def print_report(console: Console, results: RepoResults) -> None:
         "on the same disk as the stacks, dvc's repository and the copies. Page cache warm for every run: "
         "the dataset (and dvc's copy of it) had just been written and the machine has RAM to spare; dirty "
         "pages were synced (os.sync) before each run, so no run pays for an earlier one's writeback. "
-        "Every first version (L1, S1 and the CLI run) starts with an empty hash cache "
-        "(fresh XDG_CACHE_HOME) and an empty blob store. Durability differs: the local blob store fsyncs "
-        "every blob and its directory; sha256 + copy (R1) and dvc add do not fsync: R1s is R1 followed by "
-        "os.sync(), for information. "
-        "Shipyard rows are library calls (transfer.scan_tree + transfer.push, in the benchmark's process); "
-        "the CLI row runs `shipyard dataset create --upload` as a subprocess. "
+        "Every first version (L1, U1, S1, T1 and the CLI run) starts with an empty blob store and no "
+        "hash cache that could spare a read (the client's is fresh; the platform's names only blobs "
+        "that are gone). Durability differs: the local blob store syncs its file system before a "
+        "version commits (the version never outlives its files); sha256 + copy (R1) and dvc add (R2) "
+        "do not: R1s and R2s are the same followed by os.sync(), for a like-for-like comparison. "
+        "L and S rows: the platform reads the directory itself (CreateVersionFromPath), what the CLI "
+        "does when the platform runs on this machine and the directory is under its import roots; "
+        "U and T rows: the client scans and uploads (transfer.scan_tree + transfer.push), what it does "
+        "for a remote platform. Both are library calls in the benchmark's process; the CLI row runs "
+        "`shipyard dataset create --upload` as a subprocess (a path import here). "
         "The references R1 and R2 are measured once per run and serve both blob stores. "
         f"Work directory: {results.settings.get('work', '?')} (nothing deleted in it until the end)."
     )
@@ -455,7 +495,7 @@ def as_json(results: RepoResults) -> dict[str, Any]:
     for store in results.stores:
         first, next_ = store.first.seconds, store.next.seconds
         copy_s, dvc_s = results.sha_copy.seconds, results.dvc.seconds
-        stores[store.label] = {
+        stores[f"{store.letter}: {store.title}, {store.via}"] = {
             "title": store.title,
             "first_version": _series_json(store.first),
             "next_version": _series_json(store.next),
@@ -475,6 +515,7 @@ def as_json(results: RepoResults) -> dict[str, Any]:
         "sha256_copy": _series_json(results.sha_copy),
         "sha256_copy_sync": _series_json(results.sha_copy_sync),
         "dvc_add": {**_series_json(results.dvc), "version": results.dvc_version or None},
+        "dvc_add_sync": _series_json(results.dvc_sync),
         "stores": stores,
         "cli_create_upload": _series_json(results.cli),
         "errors": results.errors,

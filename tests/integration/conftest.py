@@ -46,3 +46,24 @@ def cli(stack: Stack, home: Path, *args: str, check: bool = True) -> subprocess.
     if check and result.returncode != 0:
         raise AssertionError(f"shipyard {' '.join(args)} failed:\n{result.stdout}\n{result.stderr}")
     return result
+
+
+@pytest.fixture(scope="module")
+def home(stack: Stack, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A user's home with `shipyard login` done (on the module's stack)."""
+    path = tmp_path_factory.mktemp("home")
+    cli(stack, path, "login", "--data-dir", str(stack.data_dir))
+    return path
+
+
+def write_tree(root: Path, files: dict[str, bytes]) -> Path:
+    """Write ``files`` (relative path → bytes) under ``root``; ``root``."""
+    for name, data in files.items():
+        (root / name).parent.mkdir(parents=True, exist_ok=True)
+        (root / name).write_bytes(data)
+    return root
+
+
+def tree_contents(root: Path) -> dict[str, bytes]:
+    """Every file under ``root``: relative path → bytes."""
+    return {str(p.relative_to(root)): p.read_bytes() for p in sorted(root.rglob("*")) if p.is_file()}

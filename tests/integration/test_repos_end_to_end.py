@@ -17,7 +17,7 @@ from urllib.parse import urlsplit
 
 import nats
 import pytest
-from conftest import activity_subjects, cli
+from conftest import activity_subjects, cli, tree_contents, write_tree
 
 from shipyard.client import transfer
 from shipyard.client.connection import Client, ClientError
@@ -29,28 +29,9 @@ from shipyard.kit.manifest import Manifest, ManifestEntry
 from shipyard.local.harness import Stack, wait_for
 
 
-@pytest.fixture(scope="module")
-def home(stack: Stack, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A user's home with `shipyard login` done."""
-    path = tmp_path_factory.mktemp("home")
-    cli(stack, path, "login", "--data-dir", str(stack.data_dir))
-    return path
-
-
-def _tree(root: Path, files: dict[str, bytes]) -> Path:
-    for name, data in files.items():
-        (root / name).parent.mkdir(parents=True, exist_ok=True)
-        (root / name).write_bytes(data)
-    return root
-
-
-def _contents(root: Path) -> dict[str, bytes]:
-    return {str(p.relative_to(root)): p.read_bytes() for p in sorted(root.rglob("*")) if p.is_file()}
-
-
 def test_push_pull_and_export_a_dataset(stack: Stack, home: Path, admin: Client, tmp_path: Path) -> None:
     files = {"train/a.csv": b"x,y\n1,2\n", "train/b.csv": b"x,y\n3,4\n" * 1000, "README": b"digits"}
-    source = _tree(tmp_path / "digits", files)
+    source = write_tree(tmp_path / "digits", files)
     out = cli(stack, home, "dataset", "create", "digits", "--upload", str(source), "--tag", "vision").stdout
     assert "Version 1 of digits: 3 files" in out and "uploaded 3 new blobs" in out
 
@@ -62,7 +43,7 @@ def test_push_pull_and_export_a_dataset(stack: Stack, home: Path, admin: Client,
     assert "fix a" in listed
     pulled = tmp_path / "pulled"
     cli(stack, home, "dataset", "pull", "digits@1", str(pulled))
-    assert _contents(pulled) == files
+    assert tree_contents(pulled) == files
 
     archive = tmp_path / "digits-v2.tar.gz"
     cli(stack, home, "dataset", "export", "digits@2", "-o", str(archive))
@@ -135,7 +116,8 @@ def test_sources_are_validated_and_referenced_ones_have_no_versions(
     )
     shown = cli(stack, home, "dataset", "get", "logs").stdout
     assert "hostpath (referenced)" in shown and "/data/logs" in shown
-    pushed = cli(stack, home, "dataset", "push", "logs", str(_tree(tmp_path / "x", {"a": b"1"})), check=False)
+    tree = write_tree(tmp_path / "x", {"a": b"1"})
+    pushed = cli(stack, home, "dataset", "push", "logs", str(tree), check=False)
     assert (
         pushed.returncode == 1 and "FAILED_PRECONDITION" in pushed.stderr and "not versioned" in pushed.stderr
     )
@@ -153,7 +135,7 @@ def test_a_placeholder_model_compare_and_move(
 ) -> None:
     cli(stack, home, "project", "create", "vision-models")
     cli(stack, home, "model", "create", "mnist", "--source", "none")
-    cli(stack, home, "model", "push", "mnist", str(_tree(tmp_path / "m", {"model.pt": b"weights"})))
+    cli(stack, home, "model", "push", "mnist", str(write_tree(tmp_path / "m", {"model.pt": b"weights"})))
     compared = cli(stack, home, "model", "compare", "mnist@1", "mnist@2").stdout
     assert "model.pt" in compared and "added" in compared
 
@@ -321,7 +303,7 @@ def test_an_interrupted_upload_leaves_nothing_half_written_and_resumes(admin: Cl
             )
         ),
     )
-    root = _tree(tmp_path / "d", {f"part-{i}.bin": bytes([i]) * (50_000 + i) for i in range(6)})
+    root = write_tree(tmp_path / "d", {f"part-{i}.bin": bytes([i]) * (50_000 + i) for i in range(6)})
     manifest = transfer.scan_tree(root)
     base, token = transfer.blob_url(admin), admin.credentials.token
 

@@ -197,6 +197,32 @@ async def test_cancelled_put_stores_nothing(blob_store: BlobStore, leftovers: Le
     assert await leftovers() == []
 
 
+async def test_put_file_stores_the_file_under_its_digest(blob_store: BlobStore, tmp_path: Path,
+                                                         leftovers: Leftovers) -> None:
+    data = os.urandom(3 * MiB + 17)  # more than one read
+    source = tmp_path / "in.bin"
+    source.write_bytes(data)
+    assert await blob_store.put_file(source) == (sha(data), len(data))
+    assert await read_all(blob_store, sha(data)) == data
+    assert await blob_store.put_file(source) == (sha(data), len(data))  # again: nothing new
+    assert await leftovers() in ([f"sha256/{sha(data)[:2]}/{sha(data)[2:4]}/{sha(data)}"],
+                                 [f"{getattr(blob_store, 'prefix', '')}sha256/{sha(data)}"])
+
+
+async def test_put_file_of_an_empty_file(blob_store: BlobStore, tmp_path: Path) -> None:
+    source = tmp_path / "empty"
+    source.touch()
+    assert await blob_store.put_file(source) == (sha(b""), 0)
+    assert await read_all(blob_store, sha(b"")) == b""
+
+
+async def test_put_file_of_a_missing_file_stores_nothing(blob_store: BlobStore, tmp_path: Path,
+                                                          leftovers: Leftovers) -> None:
+    with pytest.raises(FileNotFoundError):
+        await blob_store.put_file(tmp_path / "not-there")
+    assert await leftovers() == []
+
+
 async def test_unknown_blob_is_not_found(blob_store: BlobStore) -> None:
     with pytest.raises(BlobNotFound):
         await read_all(blob_store, UNKNOWN)
@@ -291,7 +317,16 @@ async def test_s3_open_creates_the_bucket_and_keys_by_digest(s3_server: S3Server
 async def test_file_url_opens_a_local_store(tmp_path: Path) -> None:
     store = open_blob_store(f"file://{tmp_path}/blobs")
     assert isinstance(store, LocalBlobStore)
-    assert store.root == tmp_path / "blobs"
+    assert (store.root, store.durable) == (tmp_path / "blobs", True)
+
+
+async def test_file_url_may_leave_write_back_to_the_os(tmp_path: Path) -> None:
+    store = open_blob_store(f"file://{tmp_path}/blobs?sync=off")
+    assert isinstance(store, LocalBlobStore) and not store.durable
+    await store.open()
+    digest = await put_bytes(store, b"written back later")
+    await store.sync()  # a no-op, and no error
+    assert await read_all(store, digest) == b"written back later"
 
 
 async def test_s3_url_opens_a_working_store(s3_server: S3Server) -> None:
@@ -322,7 +357,9 @@ def test_s3_url_decodes_percent_encoded_keys() -> None:
     ("/just/a/path", "scheme is missing"),
     ("file://host/var/blobs", "take no host"),
     ("file:relative/blobs", "absolute"),
-    ("file:///var/blobs?x=1", "no query"),
+    ("file:///var/blobs?x=1", "unknown option(s) x; file URLs take sync"),
+    ("file:///var/blobs?sync=sometimes", "sync='sometimes' is not 'version' or 'off'"),
+    ("file:///var/blobs#part", "no fragment"),
     ("s3://ak:sk@/bucket", "host is missing"),
     ("s3://ak:sk@localhost:notaport/bucket", "port is not a number"),
     ("s3://ak:sk@localhost:0/bucket", "port is not a number"),

@@ -12,18 +12,21 @@ from shipyard.contracts.repo.v1 import (
 )
 from shipyard.kit.blob.factory import open_blob_store
 from shipyard.kit.service import Runtime
-from shipyard_repo.adapters.fetchers import BlobTreeUploader, Fetchers
+from shipyard_repo.adapters.fetchers import Fetchers
 from shipyard_repo.adapters.secrets import FernetSecretBox, load_key
 from shipyard_repo.adapters.store import COLLECTIONS, BlobManifests, StoreUnitOfWorkFactory
+from shipyard_repo.adapters.tree import BlobTreeUploader, HostDirectories
 from shipyard_repo.app.credentials import Credentials
 from shipyard_repo.app.featuresets import FeatureSets
 from shipyard_repo.app.imports import Imports
+from shipyard_repo.app.path_imports import PathImports
 from shipyard_repo.app.projects import Projects
 from shipyard_repo.app.repos import Repos
 from shipyard_repo.app.run_events import CONSUMER as RUNS_CONSUMER
 from shipyard_repo.app.run_events import SUBJECTS as RUN_SUBJECTS
 from shipyard_repo.app.run_events import RunEvents
 from shipyard_repo.app.versions import Versions
+from shipyard_repo.domain.paths import parse_roots
 from shipyard_repo.entrypoints.credentials_api import CredentialServicer
 from shipyard_repo.entrypoints.grpc_api import ProjectServicer
 from shipyard_repo.entrypoints.repos_api import RepoServicer
@@ -46,8 +49,9 @@ async def wire(runtime: Runtime) -> None:
     repos = Repos(uow, allow_private=settings.allow_private_sources)
     versions = Versions(uow, BlobManifests(blobs))
     projects_pb2_grpc.add_ProjectServiceServicer_to_server(ProjectServicer(Projects(uow)), runtime.server)
-    uploader = BlobTreeUploader(blobs)
-    servicer = RepoServicer(repos, versions, FeatureSets(versions, uploader))
+    uploader = BlobTreeUploader(blobs, cache_dir=settings.data_dir / "repo" / "hash-caches")
+    path_imports = PathImports(versions, uploader, HostDirectories(), parse_roots(settings.path_import_roots))
+    servicer = RepoServicer(repos, versions, FeatureSets(versions, uploader), path_imports)
     repos_pb2_grpc.add_RepoServiceServicer_to_server(servicer, runtime.server)
     credentials_pb2_grpc.add_CredentialServiceServicer_to_server(CredentialServicer(credentials),
                                                                  runtime.server)

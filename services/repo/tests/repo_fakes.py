@@ -7,14 +7,18 @@ and its events are kept only when the ``async with`` block exits without an erro
 
 from __future__ import annotations
 
+import hashlib
 import itertools
+import os
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 from google.protobuf.message import Message
 from shipyard_repo.app.ports import (
+    BlobUploader,
     CredentialRepository,
     ManifestStore,
     ProjectRepository,
@@ -34,7 +38,7 @@ from shipyard_repo.domain.versions import Version
 
 from shipyard.kit.caller import Caller
 from shipyard.kit.errors import Aborted, AlreadyExists, NotFound
-from shipyard.kit.manifest import Manifest
+from shipyard.kit.manifest import Manifest, ManifestEntry
 
 ALICE = Caller("alice", frozenset({"data-scientist"}))
 BOB = Caller("bob", frozenset({"data-scientist"}))
@@ -195,6 +199,30 @@ class FakeManifests(ManifestStore):
 
     async def sync(self) -> None:
         self.syncs += 1
+
+
+class FakeUploader(BlobUploader):
+    """Stores a flat directory's files as a manifest in FakeManifests; remembers each call."""
+
+    def __init__(self, manifests: FakeManifests) -> None:
+        self.manifests = manifests
+        self.calls: list[tuple[Path, bool]] = []
+
+    async def store_tree(self, root: Path, remember: bool = False) -> Manifest:
+        self.calls.append((root, remember))
+        manifest = Manifest(
+            tuple(
+                ManifestEntry(p.name, p.stat().st_size, _sha256(p.path), 0o644)
+                for p in sorted(os.scandir(root), key=lambda e: e.name)
+            )
+        )
+        self.manifests.upload(manifest)
+        return manifest
+
+
+def _sha256(path: str) -> str:
+    with open(path, "rb") as handle:
+        return hashlib.sha256(handle.read()).hexdigest()
 
 
 class FakeCredentialRepository(CredentialRepository):

@@ -2,21 +2,17 @@
 
 from __future__ import annotations
 
-import hashlib
-import os
 from pathlib import Path
 
 from cryptography.fernet import Fernet
-from repo_fakes import ALICE, FakeClock, FakeManifests, fake_repos
+from repo_fakes import ALICE, FakeClock, FakeUploader, fake_repos
 from shipyard_repo.adapters.secrets import FernetSecretBox
 from shipyard_repo.app.credentials import Credentials
 from shipyard_repo.app.imports import FetchFailed, Imports
-from shipyard_repo.app.ports import BlobUploader, SourceFetcher
+from shipyard_repo.app.ports import SourceFetcher
 from shipyard_repo.domain.credentials import CredentialFields, CredentialType
 from shipyard_repo.domain.repos import RepoFields, RepoStatus
 from shipyard_repo.domain.sources import GitSource, RepoKind, Source, UrlSource
-
-from shipyard.kit.manifest import Manifest, ManifestEntry
 
 
 class FilesFetcher(SourceFetcher):
@@ -32,26 +28,6 @@ class FilesFetcher(SourceFetcher):
             raise FetchFailed("git clone failed: repository not found")
         for name, data in self.files.items():
             (into / name).write_bytes(data)
-
-
-def _sha256(path: str) -> str:
-    with open(path, "rb") as handle:
-        return hashlib.sha256(handle.read()).hexdigest()
-
-
-class FakeUploader(BlobUploader):
-    def __init__(self, manifests: FakeManifests) -> None:
-        self.manifests = manifests
-
-    async def store_tree(self, root: Path) -> Manifest:
-        manifest = Manifest(
-            tuple(
-                ManifestEntry(p.name, p.stat().st_size, _sha256(p.path), 0o644)
-                for p in sorted(os.scandir(root), key=lambda e: e.name)
-            )
-        )
-        self.manifests.upload(manifest)
-        return manifest
 
 
 def _imports(files: dict[str, bytes] | None, tmp_path: Path):  # type: ignore[no-untyped-def]

@@ -460,27 +460,18 @@ def _push(
     if not path.exists():
         errors.print(f"[bold red]INVALID_ARGUMENT[/]: {path} does not exist")
         raise typer.Exit(1)
+    if path.is_dir() and not extract_archive and not _upload_only():
+        with console.status(f"The platform is reading {path} …"):
+            imported = transfer.import_path(c, number, name, path, message=message, parent_version=parent)
+        if imported is not None:
+            version = imported.version
+            console.print(
+                f"[green]Version {version.number}[/] of {name}: {version.file_count:,} files, "
+                f"{_human(version.size_bytes)}; read by the platform from {path} (nothing uploaded)"
+            )
+            return
     with tempfile.TemporaryDirectory(prefix="shipyard-push-") as work:
-        root = path
-        if extract_archive:
-            if archive_kind(path.name) is None:
-                errors.print(
-                    f"[bold red]INVALID_ARGUMENT[/]: {path.name} is not a .tar, .tar.gz, .tgz or .zip"
-                )
-                raise typer.Exit(1)
-            try:
-                root = Path(work) / "extracted"
-                extract(path, root)
-            except ArchiveError as exc:
-                errors.print(f"[bold red]INVALID_ARGUMENT[/]: {path.name}: {exc}; nothing was uploaded")
-                raise typer.Exit(1) from None
-        elif path.is_file():
-            root = Path(work) / "file"
-            root.mkdir()
-            try:
-                os.link(path, root / path.name)
-            except OSError:  # another file system: a copy it is
-                shutil.copyfile(path, root / path.name)
+        root = _content_root(path, extract_archive, Path(work))
         with _bar() as bar:
             task = bar.add_task("hash", total=None)
             manifest = transfer.scan_tree(
@@ -503,6 +494,36 @@ def _push(
         f"{_human(manifest.size)}; uploaded {pushed.uploaded_blobs:,} new blobs "
         f"({_human(pushed.uploaded_bytes)})"
     )
+
+
+def _upload_only() -> bool:
+    """SHIPYARD_UPLOAD_ONLY=1: always send the files, never ask the platform to read them itself."""
+    return os.environ.get("SHIPYARD_UPLOAD_ONLY", "").lower() in ("1", "true", "yes")
+
+
+def _content_root(path: Path, extract_archive: bool, work: Path) -> Path:
+    """The directory whose files become the version: ``path``, or an archive extracted, or a
+    directory holding the single file ``path``."""
+    if extract_archive:
+        if archive_kind(path.name) is None:
+            errors.print(f"[bold red]INVALID_ARGUMENT[/]: {path.name} is not a .tar, .tar.gz, .tgz or .zip")
+            raise typer.Exit(1)
+        try:
+            root = work / "extracted"
+            extract(path, root)
+        except ArchiveError as exc:
+            errors.print(f"[bold red]INVALID_ARGUMENT[/]: {path.name}: {exc}; nothing was uploaded")
+            raise typer.Exit(1) from None
+        return root
+    if path.is_file():
+        root = work / "file"
+        root.mkdir()
+        try:
+            os.link(path, root / path.name)
+        except OSError:  # another file system: a copy it is
+            shutil.copyfile(path, root / path.name)
+        return root
+    return path
 
 
 def _human(size: int) -> str:

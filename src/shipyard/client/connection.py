@@ -93,10 +93,10 @@ class Client:
         """The authorization header."""
         return (("authorization", f"Bearer {self.credentials.token}"),)
 
-    def call(self, method: Callable[..., R], request: Message) -> R:
-        """Call a unary method; ClientError on failure."""
+    def call(self, method: Callable[..., R], request: Message, timeout: float | None = None) -> R:
+        """Call a unary method (``timeout`` seconds, default the client's); ClientError on failure."""
         try:
-            return method(request, metadata=self.metadata, timeout=self.timeout)
+            return method(request, metadata=self.metadata, timeout=timeout or self.timeout)
         except grpc.RpcError as exc:
             raise self._error(exc) from None
 

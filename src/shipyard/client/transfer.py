@@ -23,12 +23,15 @@ from pathlib import Path
 
 import aiohttp
 
-from shipyard.client.connection import Client
+from shipyard.client.connection import Client, ClientError
 from shipyard.contracts.gateway.v1 import gateway_pb2
 from shipyard.contracts.repo.v1 import repos_pb2
 from shipyard.kit.archive import ArchiveEntry, write_tar_gz
 from shipyard.kit.manifest import HashCache, Manifest, ManifestEntry, scan
 
+# CreateVersionFromPath's refusals begin with this (repos.proto): upload the directory instead.
+PATH_IMPORT_REFUSED = "path import refused"
+PATH_IMPORT_TIMEOUT_S = 3600.0
 PARALLEL = 16  # uploads in flight: keeps the gateway busy while each blob is hashed and written
 CHUNK = 1 << 20
 Progress = Callable[[int], None]  # bytes just moved
@@ -45,6 +48,7 @@ class Pushed:
     version: repos_pb2.Version
     uploaded_blobs: int  # file contents the platform did not have (the manifest not counted)
     uploaded_bytes: int
+    read_by_platform: bool = False  # the platform read the directory itself: nothing was uploaded
 
 
 def cache_for(root: Path) -> HashCache:
@@ -69,6 +73,40 @@ def scan_tree(root: Path, progress: Callable[[int, int], None] | None = None) ->
     manifest = scan(root, cache=cache, progress=progress)
     cache.save()
     return manifest
+
+
+def import_path(
+    client: Client,
+    kind: repos_pb2.RepoKind,
+    repo: str,
+    root: Path,
+    *,
+    message: str = "",
+    parent_version: int = 0,
+) -> Pushed | None:
+    """Have the platform read the directory ``root`` itself (CreateVersionFromPath), when it runs
+    where it can: the embedded stack on this machine. None when it may not or cannot (the
+    directory is not under its import roots, it sees another directory at that path, an older
+    gateway): upload instead.
+    """
+    st = root.stat()
+    request = repos_pb2.CreateVersionFromPathRequest(
+        kind=kind,
+        repo=repo,
+        path=str(root.resolve()),
+        device=st.st_dev,
+        inode=st.st_ino,
+        parent_version=parent_version,
+        message=message,
+        request_id=str(uuid.uuid4()),
+    )
+    try:
+        version = client.call(client.repos.CreateVersionFromPath, request, timeout=PATH_IMPORT_TIMEOUT_S)
+    except ClientError as exc:
+        if exc.message.startswith(PATH_IMPORT_REFUSED) or "is not a public method" in exc.message:
+            return None
+        raise
+    return Pushed(version, 0, 0, read_by_platform=True)
 
 
 def push(

@@ -433,7 +433,7 @@ def _write_atomically(path: Path, data: bytes) -> None:
 # Walking
 
 
-class _File(NamedTuple):
+class FoundFile(NamedTuple):
     """A regular file found by the walk: its manifest path, the path to open, and its stat."""
 
     path: str
@@ -441,13 +441,27 @@ class _File(NamedTuple):
     st: os.stat_result
 
 
-def _mode(st: os.stat_result) -> int:
+def file_mode(st: os.stat_result) -> int:
+    """The manifest mode of a file: executable by its owner or not."""
     return MODE_EXECUTABLE if st.st_mode & stat.S_IXUSR else MODE_FILE
 
 
-def _walk(root: str) -> list[_File]:
+def walk_files(root: Path) -> list[FoundFile]:
+    """Every regular file under the directory ``root``, by the rules of :func:`scan` (which uses it)."""
+    base = os.path.realpath(root)
+    if not os.path.isdir(base):
+        raise NotADirectoryError(f"not a directory: {root}")
+    return _walk(base)
+
+
+def unchanged(before: os.stat_result, after: os.stat_result) -> bool:
+    """Whether a file's stat shows no change between two looks (size, mtime, inode, ctime)."""
+    return _signature(before) == _signature(after)
+
+
+def _walk(root: str) -> list[FoundFile]:
     """Every regular file under ``root`` (a resolved directory path), with the rules of :func:`scan`."""
-    files: list[_File] = []
+    files: list[FoundFile] = []
     stack: list[tuple[str, str]] = [(root, "")]
     while stack:
         directory, prefix = stack.pop()
@@ -461,9 +475,9 @@ def _walk(root: str) -> list[_File]:
                 elif entry.is_symlink():
                     linked = _linked_file(root, entry.path, path)
                     if linked is not None:
-                        files.append(_File(path, entry.path, linked))
+                        files.append(FoundFile(path, entry.path, linked))
                 elif entry.is_file(follow_symlinks=False):
-                    files.append(_File(path, entry.path, entry.stat(follow_symlinks=False)))
+                    files.append(FoundFile(path, entry.path, entry.stat(follow_symlinks=False)))
                 # Anything else (FIFO, socket, device) is not data: reading a FIFO would even block.
     return files
 
@@ -549,7 +563,7 @@ class _Meter:
             self._progress(self.total if final else self.done, self.total)
 
 
-def _hash_checked(file: _File, meter: _Meter) -> tuple[str, int]:
+def _hash_checked(file: FoundFile, meter: _Meter) -> tuple[str, int]:
     """The file's sha256 and when hashing began; ValueError if it changed since the walk stat it."""
     started_ns = time.time_ns()
     sha, after = _hash_and_stat(file.source, meter.add)
@@ -562,7 +576,7 @@ _Hashing = Future[tuple[str, int]]
 """One file being hashed: its sha256 and when hashing began, once done."""
 
 
-def _hash_all(files: list[_File], workers: int, meter: _Meter) -> Iterator[tuple[_File, str, int]]:
+def _hash_all(files: list[FoundFile], workers: int, meter: _Meter) -> Iterator[tuple[FoundFile, str, int]]:
     """Hash ``files`` in a pool, largest first so no worker is left with a big file at the end;
     yield ``(file, sha256, hashed_at_ns)`` as they finish, reporting progress in between."""
     # Finished futures arrive on a queue: O(1) per file, where concurrent.futures.wait() would walk
@@ -570,7 +584,7 @@ def _hash_all(files: list[_File], workers: int, meter: _Meter) -> Iterator[tuple
     finished: queue.SimpleQueue[_Hashing] = queue.SimpleQueue()
     pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="shipyard-hash")
     try:
-        submitted: dict[_Hashing, _File] = {}
+        submitted: dict[_Hashing, FoundFile] = {}
         for file in sorted(files, key=lambda file: file.st.st_size, reverse=True):
             future = pool.submit(_hash_checked, file, meter)
             submitted[future] = file
@@ -627,12 +641,9 @@ def scan(root: Path, *, cache: HashCache | None = None, workers: int | None = No
     """
     if workers is not None and workers < 1:
         raise ValueError(f"workers must be at least 1, not {workers}")
-    base = os.path.realpath(root)
-    if not os.path.isdir(base):
-        raise NotADirectoryError(f"not a directory: {root}")
-    files = _walk(base)
+    files = walk_files(root)
     hashes: dict[str, str] = {}
-    to_hash: list[_File] = []
+    to_hash: list[FoundFile] = []
     for file in files:
         cached = cache.lookup(file.source, file.st) if cache is not None else None
         if cached is None:
@@ -647,7 +658,7 @@ def scan(root: Path, *, cache: HashCache | None = None, workers: int | None = No
         if cache is not None:
             cache.store(file.source, file.st, sha, hashed_at_ns)
     meter.report(final=True)
-    return Manifest(tuple(ManifestEntry(file.path, file.st.st_size, hashes[file.path], _mode(file.st))
+    return Manifest(tuple(ManifestEntry(file.path, file.st.st_size, hashes[file.path], file_mode(file.st))
                           for file in files))
 
 
@@ -669,5 +680,5 @@ def copy_tree_reference(root: Path, dest: Path) -> Manifest:
         copy = os.path.join(target, *file.path.split("/"))
         os.makedirs(os.path.dirname(copy), exist_ok=True)
         shutil.copyfile(file.source, copy)
-        entries.append(ManifestEntry(file.path, file.st.st_size, sha, _mode(file.st)))
+        entries.append(ManifestEntry(file.path, file.st.st_size, sha, file_mode(file.st)))
     return Manifest(tuple(entries))

@@ -35,6 +35,9 @@ class Settings(BaseSettings):
     admin_token_file: Path | None = None
     # Repo sources on loopback/private addresses and file:// git URLs (they reach inside the platform).
     allow_private_sources: bool = False
+    # Directories (absolute, separated by ":") whose trees repo-svc may read itself to create a
+    # version (CreateVersionFromPath), instead of the client uploading them. Empty: none.
+    path_import_roots: str = ""
     # Key that encrypts stored credentials (Fernet, url-safe base64 of 32 bytes). Empty: the key
     # file in the data directory, created on first start (embedded mode).
     secret_key: str = ""

@@ -30,6 +30,7 @@ POLICY: dict[str, frozenset[str]] = {
     "/shipyard.repo.v1.RepoService/DeleteRepo": DEVELOPERS,
     "/shipyard.repo.v1.RepoService/FindMissingBlobs": DEVELOPERS,
     "/shipyard.repo.v1.RepoService/CreateVersion": DEVELOPERS,
+    "/shipyard.repo.v1.RepoService/CreateVersionFromPath": DEVELOPERS,
     "/shipyard.repo.v1.RepoService/GetVersion": ANY,
     "/shipyard.repo.v1.RepoService/ListVersions": ANY,
     "/shipyard.repo.v1.RepoService/ListVersionFiles": ANY,

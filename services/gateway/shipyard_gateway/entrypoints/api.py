@@ -24,6 +24,8 @@ from shipyard_gateway.domain.policy import authorize
 
 LocalMethod = Callable[[Caller, Message], Awaitable[Message]]
 FORWARD_TIMEOUT_S = 30.0
+# Methods whose work grows with the data they read: a version made from a directory of many GiB.
+SLOW_METHODS = {"/shipyard.repo.v1.RepoService/CreateVersionFromPath": 3600.0}
 
 
 class RelayedError(Exception):
@@ -45,6 +47,7 @@ class Route:
     remote: grpc.aio.UnaryUnaryMultiCallable | None = None
     local: LocalMethod | None = None
     backend: str = ""
+    timeout: float = FORWARD_TIMEOUT_S  # seconds a forwarded call may take
 
 
 def bearer_token(authorization: str | None) -> str:
@@ -95,7 +98,7 @@ class PublicApi:
         try:
             # wait_for_ready: a service that the supervisor is restarting delays the call
             # (within the deadline) instead of failing it.
-            reply: bytes = await route.remote(payload, metadata=_metadata(caller), timeout=FORWARD_TIMEOUT_S,
+            reply: bytes = await route.remote(payload, metadata=_metadata(caller), timeout=route.timeout,
                                               wait_for_ready=True)
         except grpc.aio.AioRpcError as exc:
             details = exc.details() or ""
@@ -119,5 +122,6 @@ def remote_routes(backend: str, channel: grpc.aio.Channel, service: ServiceDescr
             continue
         path = f"/{service.full_name}/{method.name}"
         routes.append(Route(path, GetMessageClass(method.input_type), GetMessageClass(method.output_type),
-                            remote=channel.unary_unary(path), backend=backend))
+                            remote=channel.unary_unary(path), backend=backend,
+                            timeout=SLOW_METHODS.get(path, FORWARD_TIMEOUT_S)))
     return routes

@@ -15,7 +15,6 @@ import shutil
 import socket
 import stat
 import tempfile
-from collections.abc import AsyncIterator
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -24,12 +23,10 @@ from minio import Minio
 from minio.error import S3Error
 
 from shipyard.kit.archive import ArchiveError, archive_kind, extract
-from shipyard.kit.blob.port import BlobStore
 from shipyard.kit.errors import InvalidArgument
-from shipyard.kit.manifest import Manifest, scan
 from shipyard_repo.adapters.gcs import GcsFetch
 from shipyard_repo.app.imports import FetchFailed
-from shipyard_repo.app.ports import BlobUploader, SourceFetcher
+from shipyard_repo.app.ports import SourceFetcher
 from shipyard_repo.domain.sources import GcsSource, GitSource, S3Source, Source, UrlSource, check_host
 
 CHUNK = 1 << 20
@@ -228,32 +225,3 @@ def _download_prefix(client: Minio, bucket: str, prefix: str, into: Path) -> Non
             client.fget_object(bucket, name, str(target))
     except S3Error as exc:
         raise FetchFailed(f"S3: {exc.code}: {exc.message}") from None
-
-
-class BlobTreeUploader(BlobUploader):
-    """Scans a directory and puts each file and the manifest into the blob store."""
-
-    def __init__(self, blobs: BlobStore) -> None:
-        self._blobs = blobs
-
-    async def store_tree(self, root: Path) -> Manifest:
-        manifest = await asyncio.to_thread(scan, root)
-        first: dict[str, str] = {}
-        for entry in manifest.entries:
-            first.setdefault(entry.sha256, entry.path)
-        for digest in await self._blobs.missing(manifest.blobs()):
-            path = root / first[digest]
-            await self._blobs.put(digest, _chunks(path), path.stat().st_size)
-        encoded = manifest.encode()
-        await self._blobs.put(manifest.digest, _once(encoded), len(encoded))
-        return manifest
-
-
-async def _chunks(path: Path) -> AsyncIterator[bytes]:
-    with path.open("rb") as handle:
-        while chunk := await asyncio.to_thread(handle.read, CHUNK):
-            yield chunk
-
-
-async def _once(data: bytes) -> AsyncIterator[bytes]:
-    yield data

@@ -13,6 +13,7 @@ from google.protobuf.message import Message
 
 from shipyard.kit.manifest import Manifest
 from shipyard_repo.domain.credentials import Credential
+from shipyard_repo.domain.paths import Directory
 from shipyard_repo.domain.projects import Project
 from shipyard_repo.domain.repos import Repo, RepoStatus
 from shipyard_repo.domain.sources import RepoKind, Source
@@ -183,8 +184,20 @@ class BlobUploader(abc.ABC):
     """Puts a local directory's files and its manifest into the blob store."""
 
     @abc.abstractmethod
-    async def store_tree(self, root: Path) -> Manifest:
-        """Scan ``root``, store every file and the manifest; the manifest."""
+    async def store_tree(self, root: Path, remember: bool = False) -> Manifest:
+        """Store every file under ``root`` and the manifest; the manifest. ``remember``: keep the
+        files' hashes, so that storing the same directory again reads only what changed.
+
+        Raises ValueError naming the entry for what cannot be stored (a link out of the tree, a
+        file that changed while it was read), OSError for what cannot be read."""
+
+
+class Directories(abc.ABC):
+    """The directories of the host repo-svc runs on."""
+
+    @abc.abstractmethod
+    async def look_up(self, path: str) -> Directory | None:
+        """The directory at ``path`` (links resolved); None when there is no directory there."""
 
 
 class RequestLog(abc.ABC):

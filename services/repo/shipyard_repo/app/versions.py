@@ -88,14 +88,7 @@ class Versions:
             if new.request_id and (made := await uow.requests.resource_of(key)) is not None:
                 return await _made_earlier(uow, made, new.request_id)
             repo = await must_get_repo(uow, kind, name)
-            check_versioned(repo)
-            if not by_run:
-                check_may_change(repo, caller)
-            if new.parent_version and new.parent_version != repo.latest_version:
-                raise Aborted(
-                    f"{repo.label} is at version {repo.latest_version}, not {new.parent_version}: "
-                    "someone created a version meanwhile; pull it, then push again"
-                )
+            _check_next(repo, None if by_run else caller, new.parent_version)
             version = await uow.versions.add(
                 Version(
                     repo_id=repo.id,
@@ -125,6 +118,12 @@ class Versions:
                 await uow.requests.remember(key, version.id)
             uow.emit(version_created(repo, version, actor_of(caller)), repo_subject(repo), repo.project)
             return repo, version
+
+    async def check_writable(self, caller: Caller, kind: RepoKind, name: str, parent_version: int) -> None:
+        """Raise what :meth:`create` would about the repo itself, before costly work for a version."""
+        check_number("parent_version", parent_version)
+        async with self.uow() as uow:
+            _check_next(await must_get_repo(uow, kind, name), caller, parent_version)
 
     async def get(self, kind: RepoKind, name: str, number: int) -> tuple[Repo, Version]:
         """That version (0: the latest); NotFound otherwise."""
@@ -221,6 +220,18 @@ class Versions:
         raise FailedPrecondition(
             f"{len(missing):,} of the manifest's {len(manifest.blobs()):,} blobs are not "
             f"stored, e.g. {missing[0]}: upload them first"
+        )
+
+
+def _check_next(repo: Repo, caller: Caller | None, parent_version: int) -> None:
+    """That ``caller`` (None: a run) may add a version to ``repo`` after ``parent_version``."""
+    check_versioned(repo)
+    if caller is not None:
+        check_may_change(repo, caller)
+    if parent_version and parent_version != repo.latest_version:
+        raise Aborted(
+            f"{repo.label} is at version {repo.latest_version}, not {parent_version}: "
+            "someone created a version meanwhile; pull it, then push again"
         )
 
 

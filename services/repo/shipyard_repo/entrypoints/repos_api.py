@@ -14,6 +14,7 @@ from shipyard_repo.app.messages import (
     repo_to_proto,
     version_to_proto,
 )
+from shipyard_repo.app.path_imports import PathImports, PathVersion
 from shipyard_repo.app.ports import RepoFilter
 from shipyard_repo.app.repos import Repos
 from shipyard_repo.app.versions import NewVersion, Versions
@@ -29,10 +30,13 @@ def _kind(number: int) -> RepoKind:
 class RepoServicer(repos_pb2_grpc.RepoServiceServicer):
     """Repos and versions over gRPC."""
 
-    def __init__(self, repos: Repos, versions: Versions, featuresets: FeatureSets) -> None:
+    def __init__(
+        self, repos: Repos, versions: Versions, featuresets: FeatureSets, path_imports: PathImports
+    ) -> None:
         self._repos = repos
         self._versions = versions
         self._featuresets = featuresets
+        self._path_imports = path_imports
 
     async def CreateRepo(
         self, request: repos_pb2.CreateRepoRequest, context: grpc.aio.ServicerContext
@@ -97,6 +101,22 @@ class RepoServicer(repos_pb2_grpc.RepoServiceServicer):
         )
         repo, version = await self._versions.create(
             caller_of(context), _kind(request.kind), request.repo, new
+        )
+        return version_to_proto(repo, version)
+
+    async def CreateVersionFromPath(
+        self, request: repos_pb2.CreateVersionFromPathRequest, context: grpc.aio.ServicerContext
+    ) -> repos_pb2.Version:
+        wanted = PathVersion(
+            path=request.path,
+            device=request.device,
+            inode=request.inode,
+            parent_version=request.parent_version,
+            message=request.message,
+            request_id=request.request_id,
+        )
+        repo, version = await self._path_imports.create(
+            caller_of(context), _kind(request.kind), request.repo, wanted
         )
         return version_to_proto(repo, version)
 

@@ -5,8 +5,10 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import re
+import threading
 from collections.abc import AsyncIterator
-from typing import IO
+from pathlib import Path
+from typing import IO, Protocol
 
 from shipyard.kit.blob.port import DigestMismatch
 
@@ -71,3 +73,38 @@ async def copy_verified(chunks: AsyncIterator[bytes], out: IO[bytes], digest: st
     if actual != digest:
         raise DigestMismatch(f"blob {digest}: the bytes hash to {actual}")
     return written
+
+
+_buffers = threading.local()
+
+
+def _buffer() -> bytearray:
+    """A CHUNK_SIZE buffer per thread, reused for every file that thread copies."""
+    buffer: bytearray | None = getattr(_buffers, "buffer", None)
+    if buffer is None:
+        buffer = _buffers.buffer = bytearray(CHUNK_SIZE)
+    return buffer
+
+
+class Sink(Protocol):
+    """Where :func:`copy_file_hashed` writes: a binary file, or nothing."""
+
+    def write(self, data: memoryview, /) -> object: ...
+
+
+def copy_file_hashed(source: Path, out: Sink) -> tuple[str, int]:
+    """Copy the file at ``source`` into ``out`` in one pass, hashing the bytes as they go;
+    return their sha256 (lowercase hex) and count. Blocking: run it in a worker thread.
+
+    The digest is of the bytes written, so it stays right even if the file changes meanwhile.
+    """
+    buffer = _buffer()
+    view = memoryview(buffer)
+    hasher = hashlib.sha256()
+    count = 0
+    with open(source, "rb", buffering=0) as file:
+        while read := file.readinto(buffer):
+            hasher.update(view[:read])
+            out.write(view[:read])
+            count += read
+    return hasher.hexdigest(), count

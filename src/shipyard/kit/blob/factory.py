@@ -1,6 +1,9 @@
 """Build a blob store from a URL: ``file:///abs/path`` or ``s3://ACCESS:SECRET@host:port/bucket/prefix``.
 
-S3 URLs take ``?secure=true|false`` (default false) and ``?region=NAME``. Characters that
+S3 URLs take ``?secure=true|false`` (default false) and ``?region=NAME``. File URLs take
+``?sync=version|off``: ``version`` (the default) syncs the file system before a version that
+names new blobs commits; ``off`` leaves write-back to the OS, as dvc and git do (faster; a power
+loss may then take the last seconds' blobs with it). Characters that
 are special in URLs (``/``, ``@``, ``:`` ...) must be percent-encoded in the keys.
 """
 
@@ -20,6 +23,7 @@ DEFAULT_S3_PREFIX = "blobs/"
 _BUCKET = re.compile(r"[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]")
 _BOOLEANS = {"true": True, "1": True, "yes": True, "false": False, "0": False, "no": False}
 _S3_OPTIONS = frozenset({"secure", "region"})
+_FILE_OPTIONS = frozenset({"sync"})
 
 
 class BlobStoreURLError(ValueError):
@@ -56,12 +60,32 @@ def _local_store(url: str, parts: SplitResult) -> LocalBlobStore:
     if parts.netloc not in ("", "localhost"):
         raise BlobStoreURLError(
             url, f"file URLs take no host (got {parts.netloc!r}); write file:///absolute/path")
-    if parts.query or parts.fragment:
-        raise BlobStoreURLError(url, "file URLs take no query or fragment")
+    if parts.fragment:
+        raise BlobStoreURLError(url, "file URLs take no fragment")
     path = unquote(parts.path)
     if not path.startswith("/") or path == "/":
         raise BlobStoreURLError(url, "the path must be an absolute directory other than /")
-    return LocalBlobStore(Path(path))
+    return LocalBlobStore(Path(path), durable=_sync(url, _options(url, parts, _FILE_OPTIONS)))
+
+
+def _options(url: str, parts: SplitResult, allowed: frozenset[str]) -> dict[str, list[str]]:
+    try:
+        options = parse_qs(parts.query, keep_blank_values=True, strict_parsing=bool(parts.query))
+    except ValueError:
+        raise BlobStoreURLError(url, f"the query {parts.query!r} is malformed") from None
+    unknown = sorted(set(options) - allowed)
+    if unknown:
+        takes = ", ".join(sorted(allowed))
+        names = ", ".join(unknown)
+        raise BlobStoreURLError(url, f"unknown option(s) {names}; {parts.scheme} URLs take {takes}")
+    return options
+
+
+def _sync(url: str, options: dict[str, list[str]]) -> bool:
+    value = _single(url, "sync", options.get("sync", ["version"]))
+    if value not in ("version", "off"):
+        raise BlobStoreURLError(url, f"option sync={value!r} is not 'version' or 'off'")
+    return value == "version"
 
 
 def _s3_store(url: str, parts: SplitResult) -> S3BlobStore:
@@ -112,14 +136,7 @@ def _s3_location(url: str, parts: SplitResult) -> tuple[str, str]:
 
 
 def _s3_options(url: str, parts: SplitResult) -> tuple[bool, str | None]:
-    try:
-        options = parse_qs(parts.query, keep_blank_values=True, strict_parsing=bool(parts.query))
-    except ValueError:
-        raise BlobStoreURLError(url, f"the query {parts.query!r} is malformed") from None
-    unknown = sorted(set(options) - _S3_OPTIONS)
-    if unknown:
-        raise BlobStoreURLError(
-            url, f"unknown option(s) {', '.join(unknown)}; S3 URLs take {', '.join(sorted(_S3_OPTIONS))}")
+    options = _options(url, parts, _S3_OPTIONS)
     return _secure(url, options.get("secure", ["false"])), _region(url, options.get("region"))
 
 

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import abc
-from collections.abc import AsyncIterator
+import asyncio
+from collections.abc import AsyncIterator, Sequence
+from pathlib import Path
 
 
 class BlobNotFound(KeyError):
@@ -32,6 +34,31 @@ class BlobStore(abc.ABC):
     @abc.abstractmethod
     async def put(self, digest: str, chunks: AsyncIterator[bytes], size: int | None = None) -> int:
         """Store the bytes under ``digest``; return the size. Idempotent for existing blobs."""
+
+    @abc.abstractmethod
+    async def put_file(self, source: Path) -> tuple[str, int]:
+        """Store the bytes of the file at ``source`` under the digest they hash to, reading the
+        file once; return the digest and the size.
+
+        The digest is that of the bytes stored, even if the file changes meanwhile: compare the
+        file's stat before and after to tell.
+        """
+
+    async def put_files(self, sources: Sequence[Path], workers: int) -> list[tuple[str, int]]:
+        """:meth:`put_file` for each of ``sources``, ``workers`` at a time; the digests and sizes in
+        the order of ``sources``. The first failure is raised and the files not yet begun are not read."""
+        limit = asyncio.Semaphore(workers)
+
+        async def put(source: Path) -> tuple[str, int]:
+            async with limit:
+                return await self.put_file(source)
+
+        try:
+            async with asyncio.TaskGroup() as group:
+                tasks = [group.create_task(put(source)) for source in sources]
+        except ExceptionGroup as failed:
+            raise failed.exceptions[0] from None
+        return [task.result() for task in tasks]
 
     @abc.abstractmethod
     def get(self, digest: str, offset: int = 0) -> AsyncIterator[bytes]:

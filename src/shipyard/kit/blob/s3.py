@@ -11,6 +11,7 @@ import asyncio
 import os
 import tempfile
 from collections.abc import AsyncIterator
+from pathlib import Path
 from typing import IO, BinaryIO, cast
 
 import certifi
@@ -24,6 +25,7 @@ from shipyard.kit.blob.digest import (
     check_digest,
     check_offset,
     check_stored_size,
+    copy_file_hashed,
     copy_verified,
 )
 from shipyard.kit.blob.port import BlobNotFound, BlobStore
@@ -105,6 +107,16 @@ class S3BlobStore(BlobStore):
             await asyncio.to_thread(self._upload, key, spool, written)
         self._present.add(digest)
         return written
+
+    async def put_file(self, source: Path) -> tuple[str, int]:
+        """Spool the file while hashing it (one read of ``source``), then upload the spool
+        unless the digest is stored already; its digest and size."""
+        with tempfile.SpooledTemporaryFile(max_size=SPOOL_IN_MEMORY) as spool:
+            digest, size = await asyncio.to_thread(copy_file_hashed, source, spool)
+            if digest not in self._present and await self._stat_size(self.key_of(digest)) is None:
+                await asyncio.to_thread(self._upload, self.key_of(digest), spool, size)
+        self._present.add(digest)
+        return digest, size
 
     def _upload(self, key: str, spool: IO[bytes], length: int) -> None:
         spool.seek(0)

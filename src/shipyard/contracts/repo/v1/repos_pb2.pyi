@@ -410,6 +410,26 @@ class CreateVersionRequest(_message.Message):
     request_id: str
     def __init__(self, kind: _Optional[_Union[RepoKind, str]] = ..., repo: _Optional[str] = ..., manifest_digest: _Optional[str] = ..., parent_version: _Optional[int] = ..., message: _Optional[str] = ..., request_id: _Optional[str] = ...) -> None: ...
 
+class CreateVersionFromPathRequest(_message.Message):
+    __slots__ = ("kind", "repo", "path", "device", "inode", "parent_version", "message", "request_id")
+    KIND_FIELD_NUMBER: _ClassVar[int]
+    REPO_FIELD_NUMBER: _ClassVar[int]
+    PATH_FIELD_NUMBER: _ClassVar[int]
+    DEVICE_FIELD_NUMBER: _ClassVar[int]
+    INODE_FIELD_NUMBER: _ClassVar[int]
+    PARENT_VERSION_FIELD_NUMBER: _ClassVar[int]
+    MESSAGE_FIELD_NUMBER: _ClassVar[int]
+    REQUEST_ID_FIELD_NUMBER: _ClassVar[int]
+    kind: RepoKind
+    repo: str
+    path: str
+    device: int
+    inode: int
+    parent_version: int
+    message: str
+    request_id: str
+    def __init__(self, kind: _Optional[_Union[RepoKind, str]] = ..., repo: _Optional[str] = ..., path: _Optional[str] = ..., device: _Optional[int] = ..., inode: _Optional[int] = ..., parent_version: _Optional[int] = ..., message: _Optional[str] = ..., request_id: _Optional[str] = ...) -> None: ...
+
 class GetVersionRequest(_message.Message):
     __slots__ = ("kind", "repo", "number")
     KIND_FIELD_NUMBER: _ClassVar[int]

@@ -69,6 +69,11 @@ class RepoServiceStub:
                 request_serializer=shipyard_dot_repo_dot_v1_dot_repos__pb2.CreateVersionRequest.SerializeToString,
                 response_deserializer=shipyard_dot_repo_dot_v1_dot_repos__pb2.Version.FromString,
                 _registered_method=True)
+        self.CreateVersionFromPath = channel.unary_unary(
+                '/shipyard.repo.v1.RepoService/CreateVersionFromPath',
+                request_serializer=shipyard_dot_repo_dot_v1_dot_repos__pb2.CreateVersionFromPathRequest.SerializeToString,
+                response_deserializer=shipyard_dot_repo_dot_v1_dot_repos__pb2.Version.FromString,
+                _registered_method=True)
         self.GetVersion = channel.unary_unary(
                 '/shipyard.repo.v1.RepoService/GetVersion',
                 request_serializer=shipyard_dot_repo_dot_v1_dot_repos__pb2.GetVersionRequest.SerializeToString,
@@ -148,6 +153,17 @@ class RepoServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def CreateVersionFromPath(self, request, context):
+        """The next version from a directory the platform itself can read (the embedded stack on a
+        workstation, a shared file system): each file is read once, hashed and stored in one pass,
+        and nothing crosses the network. Only under the operator's SHIPYARD_PATH_IMPORT_ROOTS.
+        Refusals of the path itself are FAILED_PRECONDITION or PERMISSION_DENIED with a message
+        that begins "path import refused:"; a client then uploads the directory instead.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
     def GetVersion(self, request, context):
         """Missing associated documentation comment in .proto file."""
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
@@ -222,6 +238,11 @@ def add_RepoServiceServicer_to_server(servicer, server):
             'CreateVersion': grpc.unary_unary_rpc_method_handler(
                     servicer.CreateVersion,
                     request_deserializer=shipyard_dot_repo_dot_v1_dot_repos__pb2.CreateVersionRequest.FromString,
+                    response_serializer=shipyard_dot_repo_dot_v1_dot_repos__pb2.Version.SerializeToString,
+            ),
+            'CreateVersionFromPath': grpc.unary_unary_rpc_method_handler(
+                    servicer.CreateVersionFromPath,
+                    request_deserializer=shipyard_dot_repo_dot_v1_dot_repos__pb2.CreateVersionFromPathRequest.FromString,
                     response_serializer=shipyard_dot_repo_dot_v1_dot_repos__pb2.Version.SerializeToString,
             ),
             'GetVersion': grpc.unary_unary_rpc_method_handler(
@@ -443,6 +464,33 @@ class RepoService:
             target,
             '/shipyard.repo.v1.RepoService/CreateVersion',
             shipyard_dot_repo_dot_v1_dot_repos__pb2.CreateVersionRequest.SerializeToString,
+            shipyard_dot_repo_dot_v1_dot_repos__pb2.Version.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def CreateVersionFromPath(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/shipyard.repo.v1.RepoService/CreateVersionFromPath',
+            shipyard_dot_repo_dot_v1_dot_repos__pb2.CreateVersionFromPathRequest.SerializeToString,
             shipyard_dot_repo_dot_v1_dot_repos__pb2.Version.FromString,
             options,
             channel_credentials,
