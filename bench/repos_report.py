@@ -307,7 +307,7 @@ def _store_rows(t: Table, store: StoreResults, results: RepoResults, size: float
             _verdict(pushed.uploaded_bytes == pushed.changed_bytes + pushed.manifest_bytes),
             "",
         )
-    if store.label == "local" and store.via == "path":
+    if store.letter == "L":
         cli = results.cli.run
         if cli is None:
             t.add_row(

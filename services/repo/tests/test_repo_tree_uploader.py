@@ -7,10 +7,11 @@ import os
 from pathlib import Path
 
 import pytest
-from shipyard_repo.adapters.tree import BlobTreeUploader, FileChanged, HostDirectories
+from shipyard_repo.adapters.tree import BlobTreeUploader, HostDirectories
 
 from shipyard.kit import manifest as manifest_module
 from shipyard.kit.blob.local import LocalBlobStore
+from shipyard.kit.blob.tree import FileChanged
 from shipyard.kit.manifest import Manifest, scan
 
 

@@ -1,42 +1,14 @@
-"""Rules for names and text fields that every repo-svc resource shares."""
+"""Rules for names and text fields that every repo-svc resource shares (the platform-wide ones
+live in ``shipyard.kit.rules``)."""
 
 from __future__ import annotations
 
-import re
-import unicodedata
 from urllib.parse import urlparse
 
 from shipyard.kit.errors import InvalidArgument
+from shipyard.kit.rules import NAME_MAX, check_name, check_text
 
-NAME_MAX = 63
-_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")
-
-
-def check_name(field: str, name: str) -> str:
-    """A resource name: 1-63 letters, digits, '.', '_' or '-', starting with a letter or digit."""
-    if not name:
-        raise InvalidArgument(field, "must not be empty")
-    if len(name) > NAME_MAX:
-        raise InvalidArgument(field, f"must be at most {NAME_MAX} characters (got {len(name)})")
-    if "/" in name:
-        raise InvalidArgument(field, "must not contain '/'")
-    if any(unicodedata.category(c) == "Cc" for c in name):
-        raise InvalidArgument(field, "must not contain control characters")
-    if not _NAME.fullmatch(name):
-        raise InvalidArgument(field, "may contain only letters, digits, '.', '_' and '-', "
-                                     "and must start with a letter or digit")
-    return name
-
-
-def check_text(field: str, text: str, limit: int, multiline: bool = True) -> str:
-    """Free text: bounded length, no control characters except newlines and tabs."""
-    if len(text) > limit:
-        raise InvalidArgument(field, f"must be at most {limit} characters (got {len(text)})")
-    allowed = {"\n", "\t", "\r"} if multiline else set()
-    if any(unicodedata.category(c) == "Cc" and c not in allowed for c in text):
-        raise InvalidArgument(field, "must not contain control characters")
-    return text
-
+__all__ = ["NAME_MAX", "check_mask", "check_name", "check_text", "check_url"]
 
 def check_url(field: str, url: str) -> str:
     """An optional http(s) URL."""

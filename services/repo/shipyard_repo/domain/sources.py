@@ -18,12 +18,12 @@ from typing import ClassVar, Literal, TypeAlias, get_args
 from urllib.parse import SplitResult, parse_qs, unquote, urlsplit
 
 from shipyard.kit.errors import InvalidArgument
+from shipyard.kit.rules import PATH_MAX, check_abs_path, refuse_under
 
 from .names import check_name, check_text, check_url
 
 ALLOW_PRIVATE_ENV = "SHIPYARD_ALLOW_PRIVATE_SOURCES"
 URL_MAX = 2048
-PATH_MAX = 4096
 BRANCH_MAX = 255
 S3_PREFIX_MAX = 1024
 CA_CERT_MAX = 65536
@@ -664,39 +664,11 @@ def redacted(source: Source) -> Source:
 # Paths
 
 
-def _check_abs_path(field: str, path: str, *, allow_root: bool = False) -> str:
-    """An absolute, normalized POSIX path."""
-    _required(field, path)
-    check_text(field, path, PATH_MAX, multiline=False)
-    if not path.startswith("/"):
-        raise InvalidArgument(field, f"must be an absolute path starting with '/' (got {path!r})")
-    if "//" in path:
-        raise InvalidArgument(field, "must not contain '//'")
-    segments = path.split("/")[1:]
-    if ".." in segments:
-        raise InvalidArgument(field, "must not contain '..'")
-    if "." in segments:
-        raise InvalidArgument(field, "must not contain '.' as a path segment")
-    if path == "/":
-        if not allow_root:
-            raise InvalidArgument(field, "must not be '/' (the whole file system)")
-        return path
-    if path.endswith("/"):
-        raise InvalidArgument(field, f"must not end with '/' (write {path.rstrip('/')!r})")
-    return path
-
-
-def _refuse_under(field: str, path: str, forbidden: tuple[str, ...]) -> None:
-    for top in forbidden:
-        if path == top or path.startswith(top + "/"):
-            raise InvalidArgument(field, f"must not be {top} or inside it")
-
-
 def check_mount_path(field: str, path: str) -> str:
     """Where a run sees an input or output: an absolute, normalized POSIX path of at most 4096
     characters, not '/' and not inside /proc, /sys, /dev or /etc."""
-    _check_abs_path(field, path)
-    _refuse_under(field, path, MOUNT_FORBIDDEN)
+    check_abs_path(field, path)
+    refuse_under(field, path, MOUNT_FORBIDDEN)
     return path
 
 
@@ -1014,7 +986,7 @@ def _check_git_file(url: str, allow_private: bool) -> None:
     parts = _split_url(_GIT_URL, url)
     if not url.startswith("file:///") or parts.netloc or parts.query or parts.fragment:
         raise InvalidArgument(_GIT_URL, "a file URL must be file:///ABSOLUTE/PATH")
-    _check_abs_path(_GIT_URL, parts.path)
+    check_abs_path(_GIT_URL, parts.path)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -1132,14 +1104,14 @@ def _check_volume(source: VolumeSource) -> VolumeSource:
 
 def _check_nfs(source: NfsSource, allow_private: bool) -> NfsSource:
     check_host(_field("nfs", "server"), source.server, allow_private)
-    _check_abs_path(_field("nfs", "path"), source.path, allow_root=True)  # NFSv4 exports a root '/'
+    check_abs_path(_field("nfs", "path"), source.path, allow_root=True)  # NFSv4 exports a root '/'
     return source
 
 
 def _check_hostpath(source: HostPathSource) -> HostPathSource:
     field = _field("hostpath", "path")
-    _check_abs_path(field, source.path)
-    _refuse_under(field, source.path, HOSTPATH_FORBIDDEN)
+    check_abs_path(field, source.path)
+    refuse_under(field, source.path, HOSTPATH_FORBIDDEN)
     return source
 
 
