@@ -43,5 +43,10 @@ bench: $(STAMP)
 bench-repos: $(STAMP)
 	$(BIN)/python -m bench.repos $(ARGS)
 
+## bench-runs: local executor: submit → process started latency and runs per minute, beside subprocess
+.PHONY: bench-runs
+bench-runs: $(STAMP)
+	$(BIN)/python -m bench.runs $(ARGS)
+
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache .mypy_cache

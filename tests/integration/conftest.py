@@ -67,3 +67,18 @@ def write_tree(root: Path, files: dict[str, bytes]) -> Path:
 def tree_contents(root: Path) -> dict[str, bytes]:
     """Every file under ``root``: relative path → bytes."""
     return {str(p.relative_to(root)): p.read_bytes() for p in sorted(root.rglob("*")) if p.is_file()}
+
+
+def git(cwd: Path, *args: str) -> str:
+    """Run git in ``cwd`` with a throwaway identity and home; its stdout."""
+    env = {
+        "GIT_AUTHOR_NAME": "t",
+        "GIT_AUTHOR_EMAIL": "t@x",
+        "GIT_COMMITTER_NAME": "t",
+        "GIT_COMMITTER_EMAIL": "t@x",
+        "HOME": str(cwd),
+        "PATH": "/usr/bin:/bin",
+    }
+    return subprocess.run(
+        ["git", *args], cwd=cwd, env=env, check=True, capture_output=True, text=True
+    ).stdout.strip()

@@ -13,6 +13,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from conftest import git
 
 from shipyard.client.connection import Client
 from shipyard.contracts.repo.v1 import repos_pb2 as pb
@@ -31,34 +32,20 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
         running.stop()
 
 
-def _git(cwd: Path, *args: str) -> str:
-    env = {
-        "GIT_AUTHOR_NAME": "t",
-        "GIT_AUTHOR_EMAIL": "t@x",
-        "GIT_COMMITTER_NAME": "t",
-        "GIT_COMMITTER_EMAIL": "t@x",
-        "HOME": str(cwd),
-        "PATH": "/usr/bin:/bin",
-    }
-    return subprocess.run(
-        ["git", *args], cwd=cwd, env=env, check=True, capture_output=True, text=True
-    ).stdout.strip()
-
-
 @pytest.fixture(scope="module")
 def git_repo(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, str]:
     """A repository with two commits on main; the first one's id."""
     root = tmp_path_factory.mktemp("git") / "data.git"
     root.mkdir()
-    _git(root, "init", "--quiet", "--initial-branch=main")
+    git(root, "init", "--quiet", "--initial-branch=main")
     (root / "data").mkdir()
     (root / "data" / "a.csv").write_text("1\n")
-    _git(root, "add", ".")
-    _git(root, "commit", "--quiet", "-m", "one")
-    first = _git(root, "rev-parse", "HEAD")
+    git(root, "add", ".")
+    git(root, "commit", "--quiet", "-m", "one")
+    first = git(root, "rev-parse", "HEAD")
     (root / "data" / "b.csv").write_text("2\n")
-    _git(root, "add", ".")
-    _git(root, "commit", "--quiet", "-m", "two")
+    git(root, "add", ".")
+    git(root, "commit", "--quiet", "-m", "two")
     return root, first
 
 

@@ -12,6 +12,7 @@ from aiohttp import web
 from shipyard.contracts.gateway.v1 import gateway_pb2
 from shipyard.contracts.lineage.v1 import lineage_pb2
 from shipyard.contracts.repo.v1 import credentials_pb2, projects_pb2, repos_pb2
+from shipyard.contracts.run.v1 import runs_pb2
 from shipyard.kit.blob.factory import open_blob_store
 from shipyard.kit.service import Runtime
 from shipyard_gateway.adapters.backends import Backends
@@ -30,6 +31,7 @@ PUBLIC_SERVICES = [
     repos_pb2.DESCRIPTOR.services_by_name["RepoService"],
     credentials_pb2.DESCRIPTOR.services_by_name["CredentialService"],
     lineage_pb2.DESCRIPTOR.services_by_name["LineageService"],
+    runs_pb2.DESCRIPTOR.services_by_name["RunService"],
     *gateway_pb2.DESCRIPTOR.services_by_name.values(),
 ]
 
@@ -57,6 +59,7 @@ async def wire(runtime: Runtime) -> None:
               *remote_routes("repo-svc", backends.channel("repo-svc"), PUBLIC_SERVICES[1]),
               *remote_routes("repo-svc", backends.channel("repo-svc"), PUBLIC_SERVICES[2]),
               *remote_routes("lineage-svc", backends.channel("lineage-svc"), PUBLIC_SERVICES[3]),
+              *remote_routes("run-svc", backends.channel("run-svc"), PUBLIC_SERVICES[4]),
               *local_routes(identity, backends, runtime.bus, blob_url)]
     blobs = open_blob_store(settings.default_blob_url())
     await blobs.open()

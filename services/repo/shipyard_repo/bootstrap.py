@@ -14,8 +14,9 @@ from shipyard.kit.blob.factory import open_blob_store
 from shipyard.kit.service import Runtime
 from shipyard_repo.adapters.fetchers import Fetchers
 from shipyard_repo.adapters.secrets import FernetSecretBox, load_key
-from shipyard_repo.adapters.store import COLLECTIONS, BlobManifests, StoreUnitOfWorkFactory
+from shipyard_repo.adapters.store import COLLECTIONS, BlobManifests, unit_of_work_factory
 from shipyard_repo.adapters.tree import BlobTreeUploader, HostDirectories
+from shipyard_repo.app.code import CodeSnapshots
 from shipyard_repo.app.credentials import Credentials
 from shipyard_repo.app.featuresets import FeatureSets
 from shipyard_repo.app.imports import Imports
@@ -41,7 +42,7 @@ SERVICE_NAMES = [
 async def wire(runtime: Runtime) -> None:
     """Register repo-svc's servicers, its run-event consumer and its import loop on the runtime."""
     settings = runtime.settings
-    uow = StoreUnitOfWorkFactory(runtime.store, runtime.relay)
+    uow = unit_of_work_factory(runtime.store, runtime.relay)
     blobs = open_blob_store(settings.default_blob_url())
     await blobs.open()
     box = FernetSecretBox(load_key(settings.secret_key, settings.data_dir / "secret.key"))
@@ -51,14 +52,16 @@ async def wire(runtime: Runtime) -> None:
     projects_pb2_grpc.add_ProjectServiceServicer_to_server(ProjectServicer(Projects(uow)), runtime.server)
     uploader = BlobTreeUploader(blobs, cache_dir=settings.data_dir / "repo" / "hash-caches")
     path_imports = PathImports(versions, uploader, HostDirectories(), parse_roots(settings.path_import_roots))
-    servicer = RepoServicer(repos, versions, FeatureSets(versions, uploader), path_imports)
+    fetchers = Fetchers(settings.allow_private_sources)
+    code = CodeSnapshots(uow, credentials, fetchers, uploader, BlobManifests(blobs),
+                         settings.data_dir / "repo" / "code")
+    servicer = RepoServicer(repos, versions, FeatureSets(versions, uploader), path_imports, code)
     repos_pb2_grpc.add_RepoServiceServicer_to_server(servicer, runtime.server)
     credentials_pb2_grpc.add_CredentialServiceServicer_to_server(CredentialServicer(credentials),
                                                                  runtime.server)
     run_events = RunEvents(uow, versions)
     runtime.bus.consume(RUNS_CONSUMER, run_events.apply, subjects=RUN_SUBJECTS, batch_size=64)
-    imports = Imports(uow, versions, credentials, Fetchers(settings.allow_private_sources),
-                      uploader, settings.data_dir / "repo" / "imports")
+    imports = Imports(uow, versions, credentials, fetchers, uploader, settings.data_dir / "repo" / "imports")
     runtime.tasks.append(imports.run_forever)
     runtime.service_names.extend(SERVICE_NAMES)
 

@@ -22,12 +22,13 @@ class FilesFetcher(SourceFetcher):
         self.files = files
         self.secrets: list[tuple[str | None, str]] = []
 
-    async def fetch(self, source: Source, into: Path, secret: str | None, username: str = "") -> None:
+    async def fetch(self, source: Source, into: Path, secret: str | None, username: str = "") -> str:
         self.secrets.append((secret, username))
         if self.files is None:
             raise FetchFailed("git clone failed: repository not found")
         for name, data in self.files.items():
             (into / name).write_bytes(data)
+        return "0" * 40 if isinstance(source, GitSource) else ""
 
 
 def _imports(files: dict[str, bytes] | None, tmp_path: Path):  # type: ignore[no-untyped-def]

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 from repo_fakes import ALICE, BOB, OPERATOR, FakeClock, FakeIds
-from shipyard_repo.adapters.store import COLLECTIONS, PROJECTS, SOURCE, StoreUnitOfWorkFactory
+from shipyard_repo.adapters.store import COLLECTIONS, PROJECTS, SOURCE, RepoUnitOfWork, unit_of_work_factory
 from shipyard_repo.app.projects import Projects
 from shipyard_repo.domain.projects import ProjectFields, new_project
 
@@ -21,6 +21,7 @@ from shipyard.kit.inbox import INBOX
 from shipyard.kit.outbox import OUTBOX
 from shipyard.kit.store.port import Page
 from shipyard.kit.store.sqlite import SQLiteDocumentStore
+from shipyard.kit.store.unit_of_work import StoreUnitOfWorkFactory
 
 
 class Boom(Exception):
@@ -38,12 +39,12 @@ async def store(tmp_path: Path) -> AsyncIterator[SQLiteDocumentStore]:
 
 
 @pytest.fixture
-def factory(store: SQLiteDocumentStore) -> StoreUnitOfWorkFactory:
-    return StoreUnitOfWorkFactory(store, relay=None)
+def factory(store: SQLiteDocumentStore) -> StoreUnitOfWorkFactory[RepoUnitOfWork]:
+    return unit_of_work_factory(store, relay=None)
 
 
 @pytest.fixture
-def projects(factory: StoreUnitOfWorkFactory) -> Projects:
+def projects(factory: StoreUnitOfWorkFactory[RepoUnitOfWork]) -> Projects:
     return Projects(uow=factory, clock=FakeClock(), ids=FakeIds())
 
 
@@ -98,7 +99,7 @@ async def test_failed_create_stores_nothing_and_emits_nothing(projects: Projects
 
 
 async def test_a_unit_of_work_that_fails_after_emitting_rolls_back_both(
-        factory: StoreUnitOfWorkFactory, store: SQLiteDocumentStore) -> None:
+        factory: StoreUnitOfWorkFactory[RepoUnitOfWork], store: SQLiteDocumentStore) -> None:
     project = new_project("id-1", ProjectFields(name="mnist"), "alice", datetime.now(UTC))
     with pytest.raises(Boom):
         async with factory() as uow:
@@ -151,7 +152,7 @@ async def test_stale_revision_and_denied_changes_emit_nothing(projects: Projects
 
 
 async def test_repository_save_and_remove_check_the_revision_they_read(
-        projects: Projects, factory: StoreUnitOfWorkFactory) -> None:
+        projects: Projects, factory: StoreUnitOfWorkFactory[RepoUnitOfWork]) -> None:
     """The store's own optimistic check, behind the use case's: a write on a stale read loses."""
     stale = await projects.create(ALICE, ProjectFields(name="mnist"))
     await projects.update(ALICE, "mnist", ProjectFields(description="winner"), ["description"])
@@ -166,7 +167,7 @@ async def test_repository_save_and_remove_check_the_revision_they_read(
 
 
 async def test_repository_rename_onto_a_taken_name_is_already_exists(
-        projects: Projects, factory: StoreUnitOfWorkFactory) -> None:
+        projects: Projects, factory: StoreUnitOfWorkFactory[RepoUnitOfWork]) -> None:
     mnist = await projects.create(ALICE, ProjectFields(name="mnist"))
     await projects.create(ALICE, ProjectFields(name="digits"))
     with pytest.raises(AlreadyExists):

@@ -9,7 +9,7 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from shipyard.cli import credentials, events, projects, repos, users
+from shipyard.cli import credentials, demo, events, projects, repos, runs, users
 from shipyard.cli.context import client, console, errors
 from shipyard.client.connection import (
     Client,
@@ -30,6 +30,8 @@ app.add_typer(repos.move, name="repo")
 app.add_typer(credentials.app, name="credential")
 app.add_typer(events.app, name="events")
 app.add_typer(users.app, name="user")
+app.command()(demo.demo)
+app.add_typer(runs.app, name="run")
 app.command()(events.activity)
 
 DataDirOption = Annotated[Path, typer.Option("--data-dir", help="Where Shipyard keeps everything.")]

@@ -142,3 +142,15 @@ def enable_reflection(server: grpc.aio.Server, service_names: Iterable[str]) -> 
     names = [*service_names, health_pb2.DESCRIPTOR.services_by_name["Health"].full_name,
              reflection.SERVICE_NAME]
     reflection.enable_server_reflection(names, server)
+
+
+def error_of(exc: grpc.aio.AioRpcError, what: str) -> errors.ShipyardError:
+    """The domain error a service's status stands for, when one service calls another; anything
+    unexpected is Unavailable, naming ``what`` was being asked."""
+    details = exc.details() or ""
+    for cls, code in STATUS_OF.items():
+        if code == exc.code() and cls is not errors.InvalidArgument:
+            return cls(details)
+    if exc.code() == grpc.StatusCode.INVALID_ARGUMENT:
+        return errors.InvalidArgument(what, details)
+    return errors.Unavailable(f"{what}: {exc.code().name} {details}")

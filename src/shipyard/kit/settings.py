@@ -38,6 +38,8 @@ class Settings(BaseSettings):
     # Directories (absolute, separated by ":") whose trees repo-svc may read itself to create a
     # version (CreateVersionFromPath), instead of the client uploading them. Empty: none.
     path_import_roots: str = ""
+    # Runs the local executor runs at once (0: one per CPU, at least 2); the rest wait, queued.
+    local_run_slots: int = 0
     # Key that encrypts stored credentials (Fernet, url-safe base64 of 32 bytes). Empty: the key
     # file in the data directory, created on first start (embedded mode).
     secret_key: str = ""

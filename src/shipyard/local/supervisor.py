@@ -117,13 +117,15 @@ class Supervisor:
                               "-p", str(cfg.nats_port), "-n", "shipyard"], base, cfg.nats_url)
         services = {name: f"{cfg.host}:{free_port()}" for name in SERVICES}
         children = [nats]
+        addresses = {f"SHIPYARD_{name.upper()}_ADDR": addr for name, addr in services.items()}
         for name, address in services.items():
-            env = {**base, "SHIPYARD_SERVICE": name, "SHIPYARD_GRPC_LISTEN": address}
+            # Services read each other by gRPC (run-svc reads versions from repo-svc).
+            env = {**base, **addresses, "SHIPYARD_SERVICE": name, "SHIPYARD_GRPC_LISTEN": address}
             children.append(Child(f"{name}-svc", [sys.executable, "-m", f"shipyard_{name}"], env, address))
         gateway_env = {**base, "SHIPYARD_SERVICE": "gateway", "SHIPYARD_GRPC_LISTEN": cfg.grpc_address,
                        "SHIPYARD_HTTP_LISTEN": cfg.http_address,
                        "SHIPYARD_ADMIN_TOKEN_FILE": str(data.admin_token),
-                       **{f"SHIPYARD_{name.upper()}_ADDR": addr for name, addr in services.items()}}
+                       **addresses}
         children.append(Child("gateway", [sys.executable, "-m", "shipyard_gateway"], gateway_env,
                               cfg.grpc_address))
         return children

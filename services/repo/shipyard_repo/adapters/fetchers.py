@@ -56,17 +56,18 @@ class Fetchers(SourceFetcher):
         self._allow_private = allow_private
         self._gcs = gcs or GcsFetch()
 
-    async def fetch(self, source: Source, into: Path, secret: str | None, username: str = "") -> None:
+    async def fetch(self, source: Source, into: Path, secret: str | None, username: str = "") -> str:
+        if isinstance(source, GitSource):
+            return await GitFetch(self._allow_private).fetch(source, into, secret, username)
         if isinstance(source, GcsSource):
             await self._gcs.fetch(source, into, secret)
-        elif isinstance(source, GitSource):
-            await GitFetch(self._allow_private).fetch(source, into, secret, username)
         elif isinstance(source, UrlSource):
             await UrlFetch(self._allow_private).fetch(source, into)
         elif isinstance(source, S3Source):
             await S3Fetch(self._allow_private).fetch(source, into, secret, username)
         else:
             raise FetchFailed(f"importing from a {source.KIND} source is not supported yet")
+        return ""
 
 
 class GitFetch:
@@ -75,7 +76,8 @@ class GitFetch:
     def __init__(self, allow_private: bool) -> None:
         self._allow_private = allow_private
 
-    async def fetch(self, source: GitSource, into: Path, secret: str | None, username: str) -> None:
+    async def fetch(self, source: GitSource, into: Path, secret: str | None, username: str) -> str:
+        """Clone, keep the files; the commit checked out (its full sha)."""
         host = _git_host(source.url)
         if host:
             await check_resolved("repo.source.git.url", host, self._allow_private)
@@ -90,12 +92,14 @@ class GitFetch:
             await _git([*args, "--", source.url, str(clone)], env)
             if source.commit:
                 await _git(["-C", str(clone), "checkout", "--quiet", "--detach", source.commit], env)
+            commit = (await _git(["-C", str(clone), "rev-parse", "HEAD"], env)).strip()
             shutil.rmtree(clone / ".git")
             chosen = clone / source.path if source.path else clone
             if not chosen.is_dir():
                 raise FetchFailed(f"the repository has no folder {source.path!r}")
             for item in chosen.iterdir():
                 shutil.move(str(item), into / item.name)
+        return commit
 
 
 def _git_host(url: str) -> str:
@@ -141,7 +145,7 @@ def _git_env(tmp: Path, url: str, secret: str | None, username: str) -> dict[str
     return env
 
 
-async def _git(args: list[str], env: dict[str, str]) -> None:
+async def _git(args: list[str], env: dict[str, str]) -> str:
     process = await asyncio.create_subprocess_exec(
         "git",
         *args,
@@ -157,6 +161,7 @@ async def _git(args: list[str], env: dict[str, str]) -> None:
         raise FetchFailed(f"git {args[0]} took longer than {GIT_TIMEOUT:.0f} s") from None
     if process.returncode != 0:
         raise FetchFailed(f"git {args[0]} failed: {output.decode(errors='replace').strip()[-500:]}")
+    return output.decode(errors="replace")
 
 
 class UrlFetch:

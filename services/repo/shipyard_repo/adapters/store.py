@@ -3,19 +3,14 @@
 from __future__ import annotations
 
 import builtins
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 from dataclasses import asdict
 from datetime import datetime
 from typing import Any, get_args
 
-from google.protobuf.message import Message
-
 from shipyard.kit.blob.port import BlobNotFound, BlobStore
 from shipyard.kit.errors import Aborted, AlreadyExists, InvalidArgument, NotFound
-from shipyard.kit.events import Event, new_event
 from shipyard.kit.manifest import Manifest
-from shipyard.kit.outbox import OutboxRelay, add_to_outbox
+from shipyard.kit.outbox import OutboxRelay
 from shipyard.kit.store.port import (
     Collection,
     Contains,
@@ -27,14 +22,13 @@ from shipyard.kit.store.port import (
     RevisionConflict,
     Transaction,
 )
-from shipyard.kit.telemetry import current_traceparent
+from shipyard.kit.store.unit_of_work import REQUESTS, StoredRequests, StoreUnitOfWork, StoreUnitOfWorkFactory
 from shipyard_repo.app.ports import (
     CredentialRepository,
     ManifestStore,
     ProjectRepository,
     RepoFilter,
     RepoRepository,
-    RequestLog,
     VersionRepository,
 )
 from shipyard_repo.domain.credentials import Credential, CredentialType
@@ -44,7 +38,6 @@ from shipyard_repo.domain.sources import RepoKind, Source, Versioning
 from shipyard_repo.domain.versions import Version, version_id
 
 PROJECTS = Collection("projects", unique=("name",))
-REQUESTS = Collection("requests")
 REPOS = Collection("repos", unique=("key",), indexed=("project", "status"))
 VERSIONS = Collection("versions", indexed=("repo_id", "number"))
 CREDENTIALS = Collection("credentials", indexed=("owner",))
@@ -109,51 +102,23 @@ class StoredProjects(ProjectRepository):
         return [_from_doc(d) for d in await self._txn.find(PROJECTS.name, page=page)]
 
 
-class StoredRequests(RequestLog):
-    """Create-request ids and what they made."""
+class RepoUnitOfWork(StoreUnitOfWork):
+    """A transaction over repo-svc's collections."""
 
     def __init__(self, txn: Transaction) -> None:
-        self._txn = txn
-
-    async def resource_of(self, key: str) -> str | None:
-        doc = await self._txn.get(REQUESTS.name, key)
-        return str(doc["resource"]) if doc else None
-
-    async def remember(self, key: str, resource_id: str) -> None:
-        await self._txn.insert(REQUESTS.name, {"_id": key, "resource": resource_id})
-
-
-class StoreUnitOfWork:
-    """A transaction of the store; emitted events go to its outbox."""
-
-    def __init__(self, txn: Transaction) -> None:
+        super().__init__(txn, SOURCE)
         self.projects = StoredProjects(txn)
         self.repos = StoredRepos(txn)
         self.versions = StoredVersions(txn)
         self.credentials = StoredCredentials(txn)
         self.requests = StoredRequests(txn)
-        self.events: list[Event] = []
-
-    def emit(self, data: Message, subject: str, project: str) -> None:
-        self.events.append(new_event(data, source=SOURCE, subject=subject, project=project,
-                                     traceparent=current_traceparent()))
 
 
-class StoreUnitOfWorkFactory:
-    """Starts units of work on the store and wakes the relay after a commit with events."""
-
-    def __init__(self, store: DocumentStore, relay: OutboxRelay | None) -> None:
-        self._store = store
-        self._relay = relay
-
-    @asynccontextmanager
-    async def __call__(self) -> AsyncIterator[StoreUnitOfWork]:
-        async with self._store.transaction() as txn:
-            uow = StoreUnitOfWork(txn)
-            yield uow
-            await add_to_outbox(txn, uow.events)
-        if uow.events and self._relay is not None:
-            self._relay.notify()
+def unit_of_work_factory(
+    store: DocumentStore, relay: OutboxRelay | None
+) -> StoreUnitOfWorkFactory[RepoUnitOfWork]:
+    """repo-svc's units of work on ``store``."""
+    return StoreUnitOfWorkFactory(store, relay, RepoUnitOfWork)
 
 
 def _repo_doc(repo: Repo) -> Document:

@@ -29,6 +29,15 @@ class FetchFailed(Exception):
     """A source could not be fetched; the message is shown to the user as the repo's status reason."""
 
 
+async def secret_of(credentials: Credentials, repo: Repo) -> tuple[str | None, str]:
+    """The secret and user name of the stored credential the repo's source names (None, "" if none)."""
+    name = getattr(repo.source, "credential", "")
+    if not name:
+        return None, ""
+    credential, secret = await credentials.reveal(repo.owner, name)
+    return secret, credential.username
+
+
 @dataclass
 class Imports:
     """Runs pending imports, one at a time."""
@@ -60,7 +69,7 @@ class Imports:
         """Fetch the repo's source, store its files, and make version 1; or mark it failed."""
         await self._set_status(repo, RepoStatus.DOWNLOADING, "")
         try:
-            secret, username = await self._secret_of(repo)
+            secret, username = await secret_of(self.credentials, repo)
             self.work_dir.mkdir(parents=True, exist_ok=True)
             with tempfile.TemporaryDirectory(dir=self.work_dir, prefix=f"import-{repo.id}-") as tmp:
                 into = Path(tmp) / "content"
@@ -78,13 +87,6 @@ class Imports:
             reason = getattr(exc, "message", None) or str(exc)
             log.warning("import of %s failed: %s", repo.label, reason)
             await self._set_status(repo, RepoStatus.FAILED, reason[:2000])
-
-    async def _secret_of(self, repo: Repo) -> tuple[str | None, str]:
-        name = getattr(repo.source, "credential", "")
-        if not name:
-            return None, ""
-        credential, secret = await self.credentials.reveal(repo.owner, name)
-        return secret, credential.username
 
     async def _set_status(self, repo: Repo, status: RepoStatus, reason: str) -> None:
         async with self.uow() as uow:

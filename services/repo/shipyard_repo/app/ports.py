@@ -176,8 +176,9 @@ class SourceFetcher(abc.ABC):
 
     @abc.abstractmethod
     async def fetch(self, source: Source, into: Path, secret: str | None,
-                    username: str = "") -> None:
-        """Write the source's files under ``into``; FetchFailed with a reason when it cannot."""
+                    username: str = "") -> str:
+        """Write the source's files under ``into``; the git commit checked out ("" for other
+        sources). FetchFailed with a reason when it cannot."""
 
 
 class BlobUploader(abc.ABC):
@@ -200,14 +201,13 @@ class Directories(abc.ABC):
         """The directory at ``path`` (links resolved); None when there is no directory there."""
 
 
-class RequestLog(abc.ABC):
-    """Remembers which resource a create request made, for retried requests."""
+class RequestLog(Protocol):
+    """Remembers which resource a create request made, for retried requests (the kit's
+    ``StoredRequests`` is the adapter)."""
 
-    @abc.abstractmethod
     async def resource_of(self, key: str) -> str | None:
         """The id of the resource made by request ``key``, if any."""
 
-    @abc.abstractmethod
     async def remember(self, key: str, resource_id: str) -> None:
         """Record that request ``key`` made the resource with that id."""
 

@@ -6,6 +6,7 @@ import grpc
 
 from shipyard.contracts.repo.v1 import repos_pb2, repos_pb2_grpc
 from shipyard.kit.grpcio import caller_of
+from shipyard_repo.app.code import CodeSnapshots
 from shipyard_repo.app.featuresets import FeatureSets
 from shipyard_repo.app.messages import (
     file_to_proto,
@@ -31,12 +32,18 @@ class RepoServicer(repos_pb2_grpc.RepoServiceServicer):
     """Repos and versions over gRPC."""
 
     def __init__(
-        self, repos: Repos, versions: Versions, featuresets: FeatureSets, path_imports: PathImports
+        self,
+        repos: Repos,
+        versions: Versions,
+        featuresets: FeatureSets,
+        path_imports: PathImports,
+        code: CodeSnapshots,
     ) -> None:
         self._repos = repos
         self._versions = versions
         self._featuresets = featuresets
         self._path_imports = path_imports
+        self._code = code
 
     async def CreateRepo(
         self, request: repos_pb2.CreateRepoRequest, context: grpc.aio.ServicerContext
@@ -179,6 +186,18 @@ class RepoServicer(repos_pb2_grpc.RepoServiceServicer):
             caller_of(context), _kind(request.kind), request.repo, request.number, request.force
         )
         return repos_pb2.DeleteVersionResponse()
+
+    async def SnapshotCode(
+        self, request: repos_pb2.SnapshotCodeRequest, context: grpc.aio.ServicerContext
+    ) -> repos_pb2.CodeSnapshot:
+        snap = await self._code.snapshot(caller_of(context), request.repo, request.commit)
+        return repos_pb2.CodeSnapshot(
+            repo=snap.repo.name,
+            commit=snap.commit,
+            manifest_digest=snap.manifest.digest,
+            file_count=snap.manifest.file_count,
+            size_bytes=snap.manifest.size,
+        )
 
     async def SetFeatureSpec(
         self, request: repos_pb2.SetFeatureSpecRequest, context: grpc.aio.ServicerContext

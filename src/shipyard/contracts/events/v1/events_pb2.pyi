@@ -110,6 +110,68 @@ class RunSubmitted(_message.Message):
     actor: _common_pb2.Actor
     def __init__(self, run_id: _Optional[str] = ..., name: _Optional[str] = ..., project: _Optional[str] = ..., kind: _Optional[str] = ..., code: _Optional[_Union[_common_pb2.CodeRef, _Mapping]] = ..., inputs: _Optional[_Iterable[_Union[_common_pb2.VersionRef, _Mapping]]] = ..., outputs: _Optional[_Iterable[_Union[_common_pb2.VersionRef, _Mapping]]] = ..., hyperparameters: _Optional[_Mapping[str, str]] = ..., image: _Optional[str] = ..., cluster: _Optional[str] = ..., command: _Optional[str] = ..., actor: _Optional[_Union[_common_pb2.Actor, _Mapping]] = ...) -> None: ...
 
+class RunStarted(_message.Message):
+    __slots__ = ("run_id", "name", "project", "kind", "executor", "notes")
+    RUN_ID_FIELD_NUMBER: _ClassVar[int]
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    PROJECT_FIELD_NUMBER: _ClassVar[int]
+    KIND_FIELD_NUMBER: _ClassVar[int]
+    EXECUTOR_FIELD_NUMBER: _ClassVar[int]
+    NOTES_FIELD_NUMBER: _ClassVar[int]
+    run_id: str
+    name: str
+    project: str
+    kind: str
+    executor: str
+    notes: _containers.RepeatedScalarFieldContainer[str]
+    def __init__(self, run_id: _Optional[str] = ..., name: _Optional[str] = ..., project: _Optional[str] = ..., kind: _Optional[str] = ..., executor: _Optional[str] = ..., notes: _Optional[_Iterable[str]] = ...) -> None: ...
+
+class RunMetricsLogged(_message.Message):
+    __slots__ = ("run_id", "name", "project", "values")
+    RUN_ID_FIELD_NUMBER: _ClassVar[int]
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    PROJECT_FIELD_NUMBER: _ClassVar[int]
+    VALUES_FIELD_NUMBER: _ClassVar[int]
+    run_id: str
+    name: str
+    project: str
+    values: _containers.RepeatedCompositeFieldContainer[_common_pb2.MetricValue]
+    def __init__(self, run_id: _Optional[str] = ..., name: _Optional[str] = ..., project: _Optional[str] = ..., values: _Optional[_Iterable[_Union[_common_pb2.MetricValue, _Mapping]]] = ...) -> None: ...
+
+class RunFailed(_message.Message):
+    __slots__ = ("run_id", "name", "project", "kind", "reason", "exit_code", "last_log_lines", "actor")
+    RUN_ID_FIELD_NUMBER: _ClassVar[int]
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    PROJECT_FIELD_NUMBER: _ClassVar[int]
+    KIND_FIELD_NUMBER: _ClassVar[int]
+    REASON_FIELD_NUMBER: _ClassVar[int]
+    EXIT_CODE_FIELD_NUMBER: _ClassVar[int]
+    LAST_LOG_LINES_FIELD_NUMBER: _ClassVar[int]
+    ACTOR_FIELD_NUMBER: _ClassVar[int]
+    run_id: str
+    name: str
+    project: str
+    kind: str
+    reason: str
+    exit_code: int
+    last_log_lines: str
+    actor: _common_pb2.Actor
+    def __init__(self, run_id: _Optional[str] = ..., name: _Optional[str] = ..., project: _Optional[str] = ..., kind: _Optional[str] = ..., reason: _Optional[str] = ..., exit_code: _Optional[int] = ..., last_log_lines: _Optional[str] = ..., actor: _Optional[_Union[_common_pb2.Actor, _Mapping]] = ...) -> None: ...
+
+class RunStopped(_message.Message):
+    __slots__ = ("run_id", "name", "project", "kind", "actor")
+    RUN_ID_FIELD_NUMBER: _ClassVar[int]
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    PROJECT_FIELD_NUMBER: _ClassVar[int]
+    KIND_FIELD_NUMBER: _ClassVar[int]
+    ACTOR_FIELD_NUMBER: _ClassVar[int]
+    run_id: str
+    name: str
+    project: str
+    kind: str
+    actor: _common_pb2.Actor
+    def __init__(self, run_id: _Optional[str] = ..., name: _Optional[str] = ..., project: _Optional[str] = ..., kind: _Optional[str] = ..., actor: _Optional[_Union[_common_pb2.Actor, _Mapping]] = ...) -> None: ...
+
 class VersionCreated(_message.Message):
     __slots__ = ("repo_id", "repo", "repo_kind", "version", "manifest_digest", "size_bytes", "file_count", "produced_by_run", "project", "actor")
     REPO_ID_FIELD_NUMBER: _ClassVar[int]

@@ -300,6 +300,28 @@ class Version(_message.Message):
     stage: str
     def __init__(self, repo_id: _Optional[str] = ..., kind: _Optional[_Union[RepoKind, str]] = ..., repo: _Optional[str] = ..., number: _Optional[int] = ..., manifest_digest: _Optional[str] = ..., size_bytes: _Optional[int] = ..., file_count: _Optional[int] = ..., message: _Optional[str] = ..., produced_by_run: _Optional[str] = ..., owner: _Optional[str] = ..., create_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., metrics: _Optional[_Mapping[str, float]] = ..., params: _Optional[_Mapping[str, str]] = ..., used_by_runs: _Optional[_Iterable[str]] = ..., stage: _Optional[str] = ...) -> None: ...
 
+class SnapshotCodeRequest(_message.Message):
+    __slots__ = ("repo", "commit")
+    REPO_FIELD_NUMBER: _ClassVar[int]
+    COMMIT_FIELD_NUMBER: _ClassVar[int]
+    repo: str
+    commit: str
+    def __init__(self, repo: _Optional[str] = ..., commit: _Optional[str] = ...) -> None: ...
+
+class CodeSnapshot(_message.Message):
+    __slots__ = ("repo", "commit", "manifest_digest", "file_count", "size_bytes")
+    REPO_FIELD_NUMBER: _ClassVar[int]
+    COMMIT_FIELD_NUMBER: _ClassVar[int]
+    MANIFEST_DIGEST_FIELD_NUMBER: _ClassVar[int]
+    FILE_COUNT_FIELD_NUMBER: _ClassVar[int]
+    SIZE_BYTES_FIELD_NUMBER: _ClassVar[int]
+    repo: str
+    commit: str
+    manifest_digest: str
+    file_count: int
+    size_bytes: int
+    def __init__(self, repo: _Optional[str] = ..., commit: _Optional[str] = ..., manifest_digest: _Optional[str] = ..., file_count: _Optional[int] = ..., size_bytes: _Optional[int] = ...) -> None: ...
+
 class SetFeatureSpecRequest(_message.Message):
     __slots__ = ("featureset", "spec_yaml", "parent_version")
     FEATURESET_FIELD_NUMBER: _ClassVar[int]

@@ -99,6 +99,11 @@ class RepoServiceStub:
                 request_serializer=shipyard_dot_repo_dot_v1_dot_repos__pb2.DeleteVersionRequest.SerializeToString,
                 response_deserializer=shipyard_dot_repo_dot_v1_dot_repos__pb2.DeleteVersionResponse.FromString,
                 _registered_method=True)
+        self.SnapshotCode = channel.unary_unary(
+                '/shipyard.repo.v1.RepoService/SnapshotCode',
+                request_serializer=shipyard_dot_repo_dot_v1_dot_repos__pb2.SnapshotCodeRequest.SerializeToString,
+                response_deserializer=shipyard_dot_repo_dot_v1_dot_repos__pb2.CodeSnapshot.FromString,
+                _registered_method=True)
         self.SetFeatureSpec = channel.unary_unary(
                 '/shipyard.repo.v1.RepoService/SetFeatureSpec',
                 request_serializer=shipyard_dot_repo_dot_v1_dot_repos__pb2.SetFeatureSpecRequest.SerializeToString,
@@ -194,6 +199,14 @@ class RepoServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def SnapshotCode(self, request, context):
+        """A code repo's files at a commit (empty: the branch's latest), stored in the blob store like
+        a version's: what a run checks out. Pins the commit; the same commit is stored once.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
     def SetFeatureSpec(self, request, context):
         """Feature sets: upload a feature specification (YAML); it becomes the next version's
         featurespec.yaml, which a preprocessing run applies to write the features.
@@ -269,6 +282,11 @@ def add_RepoServiceServicer_to_server(servicer, server):
                     servicer.DeleteVersion,
                     request_deserializer=shipyard_dot_repo_dot_v1_dot_repos__pb2.DeleteVersionRequest.FromString,
                     response_serializer=shipyard_dot_repo_dot_v1_dot_repos__pb2.DeleteVersionResponse.SerializeToString,
+            ),
+            'SnapshotCode': grpc.unary_unary_rpc_method_handler(
+                    servicer.SnapshotCode,
+                    request_deserializer=shipyard_dot_repo_dot_v1_dot_repos__pb2.SnapshotCodeRequest.FromString,
+                    response_serializer=shipyard_dot_repo_dot_v1_dot_repos__pb2.CodeSnapshot.SerializeToString,
             ),
             'SetFeatureSpec': grpc.unary_unary_rpc_method_handler(
                     servicer.SetFeatureSpec,
@@ -627,6 +645,33 @@ class RepoService:
             '/shipyard.repo.v1.RepoService/DeleteVersion',
             shipyard_dot_repo_dot_v1_dot_repos__pb2.DeleteVersionRequest.SerializeToString,
             shipyard_dot_repo_dot_v1_dot_repos__pb2.DeleteVersionResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def SnapshotCode(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/shipyard.repo.v1.RepoService/SnapshotCode',
+            shipyard_dot_repo_dot_v1_dot_repos__pb2.SnapshotCodeRequest.SerializeToString,
+            shipyard_dot_repo_dot_v1_dot_repos__pb2.CodeSnapshot.FromString,
             options,
             channel_credentials,
             insecure,

@@ -1,0 +1,351 @@
+"""The local executor: each run a process group on this machine, in a workspace of its own.
+
+Workspace ``<root>/<run id>/``: ``inputs/<mount path>`` (the pinned versions, hard-linked from a
+local blob store or copied from S3), ``outputs/<mount path>`` and ``output/`` (SHIPYARD_OUTPUT),
+``code/`` (the working directory), ``hyperparameters.json``, ``config/<name>``, ``log`` (stdout
+and stderr), ``metrics.jsonl`` (what ``shipyard.sdk.log_metrics`` writes), ``pid`` and
+``exit_code``. The user's command runs under a small ``sh`` wrapper that writes the exit code
+file when the command ends, so a run started by a run-svc that has died since is still watched
+correctly by the next one: the process group outlives run-svc, and its outcome is on disk.
+
+Inputs are not yet shown at their mount paths (that needs a private mount namespace, e.g.
+bubblewrap, not available here): each run is told where they are through SHIPYARD_MOUNTS and a
+SHIPYARD_MOUNT_<PATH> variable per mount path, and a note on the run says so.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import os
+import re
+import shutil
+import signal
+import subprocess
+import sys
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+
+from shipyard.kit.blob.local import LocalBlobStore
+from shipyard.kit.blob.port import BlobStore
+from shipyard.kit.blob.tree import BlobTree
+from shipyard.kit.manifest import Manifest
+from shipyard_run.app.ports import Executor, Job, JobState, JobStatus, MetricPoint
+
+# Katib's StdOut metrics collector format: name=value pairs anywhere on a line.
+METRIC = re.compile(r"([A-Za-z_][\w.-]*)\s*=\s*([+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?)(?![\w.])")
+WRAPPER = 'sh -c "$1"; code=$?; printf "%s" "$code" > "$2.tmp" && mv "$2.tmp" "$2"'
+GRACE_S = 10.0
+LOG_SCAN_MAX = 1 << 20  # bytes of new log read per metrics pass
+
+
+@dataclass
+class _Cursor:
+    """How far the metric readers got in a run's log and metrics file."""
+
+    log: int = 0
+    sdk: int = 0
+    steps: dict[str, int] | None = None
+
+
+def gpu_inventory() -> int:
+    """GPUs on this machine, from ``nvidia-smi`` when it is there; none otherwise."""
+    tool = shutil.which("nvidia-smi")
+    if tool is None:
+        return 0
+    try:
+        done = subprocess.run([tool, "--query-gpu=index", "--format=csv,noheader"], capture_output=True,
+                              text=True, timeout=10, check=True)
+    except (OSError, subprocess.SubprocessError):
+        return 0
+    return len([line for line in done.stdout.splitlines() if line.strip()])
+
+
+def mount_variable(mount_path: str) -> str:
+    """The variable that names where a mount path's content is: /mnt/data → SHIPYARD_MOUNT_MNT_DATA."""
+    return "SHIPYARD_MOUNT_" + re.sub(r"[^A-Za-z0-9]+", "_", mount_path).strip("_").upper()
+
+
+class LocalExecutor(Executor):
+    """Runs on this machine; blobs come from (and outputs go to) ``blobs``."""
+
+    name = "local"
+
+    def __init__(
+        self, root: Path, blobs: BlobStore, gpus: int | None = None, grace_s: float = GRACE_S
+    ) -> None:
+        self.root = root
+        self._blobs = blobs
+        self._tree = BlobTree(blobs)
+        self._gpus = gpu_inventory() if gpus is None else gpus
+        self._grace_s = grace_s
+        self._children: dict[str, subprocess.Popen[bytes]] = {}
+        self.on_exit: Callable[[], None] = lambda: None  # called (on the event loop) when a job exits
+
+    def gpu_count(self) -> int:
+        return self._gpus
+
+    def _workspace(self, run_id: str) -> Path:
+        if not re.fullmatch(r"[0-9a-f]{8,64}", run_id):
+            raise ValueError(f"not a run id: {run_id!r}")
+        return self.root / run_id
+
+    async def submit(self, job: Job) -> tuple[str, ...]:
+        ws = self._workspace(job.run_id)
+        # A start interrupted before the process began: begin again.
+        await asyncio.to_thread(shutil.rmtree, ws, True)
+        mounts = await self._prepare(ws, job)
+        env = self._environment(ws, job, mounts)
+        child = await asyncio.to_thread(self._launch, ws, job, env)
+        self._tell_on_exit(child)
+        return (f"inputs and outputs are under {ws} (this machine has no private mount namespace): "
+                "see SHIPYARD_MOUNTS and SHIPYARD_MOUNT_* for where each mount path is",)
+
+    async def _prepare(self, ws: Path, job: Job) -> dict[str, str]:
+        """Lay the workspace out; inputs hard-linked from a local store, else copied blob by blob."""
+        manifests = {item.mount_path: await self._manifest(item.manifest_digest) for item in job.inputs}
+        local = self._blobs if isinstance(self._blobs, LocalBlobStore) else None
+        mounts, copies = await asyncio.to_thread(_lay_out, ws, job, manifests, local)
+        # The code is copied, not linked: runs may edit their working directory.
+        code = await self._manifest(job.code_manifest)
+        copies += [(e.sha256, ws.joinpath("code", *e.path.split("/"))) for e in code.entries]
+        for digest, path in copies:
+            await asyncio.to_thread(path.parent.mkdir, parents=True, exist_ok=True)
+            with path.open("wb") as out:
+                async for chunk in self._blobs.get(digest):
+                    await asyncio.to_thread(out.write, chunk)
+        await asyncio.to_thread(_restore_modes, ws / "code", code)
+        return mounts
+
+    async def _manifest(self, digest: str) -> Manifest:
+        if not digest:
+            return Manifest(entries=())
+        return Manifest.decode(b"".join([chunk async for chunk in self._blobs.get(digest)]))
+
+    def _environment(self, ws: Path, job: Job, mounts: dict[str, str]) -> dict[str, str]:
+        env = {key: value for key, value in os.environ.items() if not key.startswith("SHIPYARD_")}
+        env["PATH"] = os.pathsep.join([str(Path(sys.executable).parent), env.get("PATH", "/usr/bin:/bin")])
+        env.update(job.hyperparameters)
+        outputs = [mounts[p] for p in job.output_paths if p]
+        env.update({
+            "SHIPYARD_RUN_ID": job.run_id,
+            "SHIPYARD_RUN_NAME": job.name,
+            "SHIPYARD_OUTPUT": str(ws / "output") if "" in job.output_paths or not outputs else outputs[0],
+            "SHIPYARD_HYPERPARAMS": str(ws / "hyperparameters.json"),
+            "SHIPYARD_TB_LOGDIR": str(ws / "tensorboard"),
+            "SHIPYARD_METRICS_FILE": str(ws / "metrics.jsonl"),
+            "SHIPYARD_MOUNTS": json.dumps(mounts, sort_keys=True),
+            "CUDA_VISIBLE_DEVICES": ",".join(str(g) for g in job.gpus),
+            "PYTHONUNBUFFERED": "1",
+        })
+        env.update({mount_variable(path): where for path, where in mounts.items()})
+        if job.config_file_name:
+            env["SHIPYARD_CONFIG"] = str(ws / "config" / job.config_file_name)
+        return env
+
+    def _tell_on_exit(self, child: subprocess.Popen[bytes]) -> None:
+        """Call ``on_exit`` on this loop when the child exits: the scheduler looks at once instead
+        of at its next tick. One waiting thread per running job."""
+        loop = asyncio.get_running_loop()
+
+        def wait() -> None:
+            child.wait()
+            with contextlib.suppress(RuntimeError):  # the loop closed meanwhile
+                loop.call_soon_threadsafe(self.on_exit)
+
+        threading.Thread(target=wait, name=f"shipyard-run-{child.pid}", daemon=True).start()
+
+    def _launch(self, ws: Path, job: Job, env: dict[str, str]) -> subprocess.Popen[bytes]:
+        with (ws / "log").open("ab") as log:
+            child = subprocess.Popen(
+                ["/bin/sh", "-c", WRAPPER, "shipyard-run", job.command, str(ws / "exit_code")],
+                cwd=ws / "code", env=env, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
+                start_new_session=True,  # its own process group, which outlives run-svc
+            )
+        self._children[job.run_id] = child
+        (ws / "pid").write_text(f"{child.pid} {_start_ticks(child.pid)}")
+        return child
+
+    async def status(self, run_id: str) -> JobStatus:
+        return await asyncio.to_thread(self._status, run_id)
+
+    def _status(self, run_id: str) -> JobStatus:
+        ws = self._workspace(run_id)
+        child = self._children.get(run_id)
+        if child is not None:
+            child.poll()  # reap it once it exits
+        exit_file = ws / "exit_code"
+        if exit_file.exists():
+            self._children.pop(run_id, None)
+            return JobStatus(JobState.EXITED, int(exit_file.read_text() or "1"))
+        if not (ws / "pid").exists():
+            return JobStatus(JobState.NOT_STARTED)
+        if child is not None and child.returncode is not None:  # the wrapper itself was killed
+            self._children.pop(run_id, None)
+            code = child.returncode
+            return JobStatus(JobState.EXITED, 128 - code if code < 0 else code)
+        if _alive(ws / "pid"):
+            return JobStatus(JobState.RUNNING)
+        if exit_file.exists():  # it ended between the two looks
+            return JobStatus(JobState.EXITED, int(exit_file.read_text() or "1"))
+        return JobStatus(JobState.GONE, detail="it is not running and left no exit code "
+                                               "(killed with its wrapper, or the machine restarted)")
+
+    async def stop(self, run_id: str) -> None:
+        pid_file = self._workspace(run_id) / "pid"
+        if not pid_file.exists():
+            return
+        group = int(pid_file.read_text().split()[0])
+        _signal_group(group, signal.SIGTERM)
+        asyncio.get_running_loop().call_later(self._grace_s, _signal_group, group, signal.SIGKILL)
+
+    async def read_logs(self, run_id: str, offset: int, max_bytes: int) -> bytes:
+        return await asyncio.to_thread(_read, self._workspace(run_id) / "log", offset, max_bytes)
+
+    async def new_metrics(self, run_id: str) -> list[MetricPoint]:
+        return await asyncio.to_thread(self._new_metrics, run_id)
+
+    def _new_metrics(self, run_id: str) -> list[MetricPoint]:
+        ws = self._workspace(run_id)
+        cursor = _load_cursor(ws / "metrics.cursor")
+        steps = cursor.steps or {}
+        now = datetime.now(UTC)
+        points: list[MetricPoint] = []
+        text = _read(ws / "log", cursor.log, LOG_SCAN_MAX)
+        complete = text[: text.rfind(b"\n") + 1]
+        cursor.log += len(complete)
+        for line in complete.decode(errors="replace").splitlines():
+            for name, value in METRIC.findall(line):
+                steps[name] = steps.get(name, 0) + 1
+                points.append(MetricPoint(name, float(value), steps[name], now))
+        sdk = _read(ws / "metrics.jsonl", cursor.sdk, LOG_SCAN_MAX)
+        sdk_complete = sdk[: sdk.rfind(b"\n") + 1]
+        cursor.sdk += len(sdk_complete)
+        for line in sdk_complete.decode(errors="replace").splitlines():
+            point = _sdk_point(line, steps, now)
+            if point is not None:
+                points.append(point)
+        if points or complete or sdk_complete:
+            cursor.steps = steps
+            (ws / "metrics.cursor").write_text(json.dumps(cursor.__dict__))
+        return points
+
+    async def stage_outputs(self, run_id: str) -> dict[str, str]:
+        ws = self._workspace(run_id)
+        staged: dict[str, str] = {}
+        for path in await asyncio.to_thread(_output_paths, ws):
+            source = ws / "output" if not path else ws / "outputs" / path.lstrip("/")
+            staged[path] = (await self._tree.store_tree(source)).digest
+        await self._blobs.sync()
+        return staged
+
+    async def cleanup(self, run_id: str) -> None:
+        ws = self._workspace(run_id)
+        for name in ("inputs", "outputs", "output", "code"):
+            await asyncio.to_thread(shutil.rmtree, ws / name, True)
+
+
+def _lay_out(
+    ws: Path, job: Job, manifests: dict[str, Manifest], local: LocalBlobStore | None
+) -> tuple[dict[str, str], list[tuple[str, Path]]]:
+    """Make the workspace's directories and files; the mounts (mount path → where) and the blobs
+    still to copy (those a hard link could not place)."""
+    for name in ("code", "output", "inputs", "outputs", "config", "tensorboard"):
+        (ws / name).mkdir(parents=True, exist_ok=True)
+    mounts: dict[str, str] = {}
+    copies: list[tuple[str, Path]] = []
+    for mount_path, manifest in manifests.items():
+        target = ws / "inputs" / mount_path.lstrip("/")
+        target.mkdir(parents=True, exist_ok=True)
+        mounts[mount_path] = str(target)
+        for entry in manifest.entries:
+            path = target.joinpath(*entry.path.split("/"))
+            path.parent.mkdir(parents=True, exist_ok=True)
+            if local is None or not _linked(local.path_of(entry.sha256), path):
+                copies.append((entry.sha256, path))
+    for output in job.output_paths:
+        if output:
+            target = ws / "outputs" / output.lstrip("/")
+            target.mkdir(parents=True, exist_ok=True)
+            mounts[output] = str(target)
+    if job.config_file_name:
+        (ws / "config" / job.config_file_name).write_bytes(job.config)
+    (ws / "hyperparameters.json").write_text(json.dumps(job.hyperparameters, indent=2, sort_keys=True))
+    (ws / "outputs.json").write_text(json.dumps(list(job.output_paths)))
+    return mounts, copies
+
+
+def _restore_modes(root: Path, manifest: Manifest) -> None:
+    """Executable files stay executable in the checked-out code."""
+    for entry in manifest.entries:
+        if entry.mode & 0o100:
+            root.joinpath(*entry.path.split("/")).chmod(0o755)
+
+
+def _linked(blob: Path, path: Path) -> bool:
+    """Hard-link the store's read-only (0444) file at ``path``: no copy. False across file systems."""
+    try:
+        os.link(blob, path)
+    except OSError:
+        return False
+    return True
+
+
+def _output_paths(ws: Path) -> list[str]:
+    """The run's output mount paths ("" for SHIPYARD_OUTPUT), as written at submit."""
+    return [str(path) for path in json.loads((ws / "outputs.json").read_text())]
+
+
+def _sdk_point(line: str, steps: dict[str, int], now: datetime) -> MetricPoint | None:
+    try:
+        record = json.loads(line)
+        name, value = str(record["name"]), float(record["value"])
+    except (ValueError, KeyError, TypeError):
+        return None
+    steps[name] = int(record.get("step") or steps.get(name, 0) + 1)
+    return MetricPoint(name, value, steps[name], now)
+
+
+def _load_cursor(path: Path) -> _Cursor:
+    try:
+        return _Cursor(**json.loads(path.read_text()))
+    except (OSError, ValueError, TypeError):
+        return _Cursor()
+
+
+def _read(path: Path, offset: int, max_bytes: int) -> bytes:
+    try:
+        with path.open("rb") as f:
+            f.seek(offset)
+            return f.read(max_bytes)
+    except FileNotFoundError:
+        return b""
+
+
+def _start_ticks(pid: int) -> str:
+    """When the process started (clock ticks since boot, /proc): tells a reused pid from ours."""
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[19]
+    except (OSError, IndexError):
+        return ""
+
+
+def _alive(pid_file: Path) -> bool:
+    pid_text, _, ticks = pid_file.read_text().partition(" ")
+    pid = int(pid_text)
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return not ticks or _start_ticks(pid) == ticks
+
+
+def _signal_group(group: int, sig: signal.Signals) -> None:
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.killpg(group, sig)

@@ -1,0 +1,60 @@
+"""Reading repos and versions from repo-svc over gRPC (it owns them; run-svc only reads)."""
+
+from __future__ import annotations
+
+import grpc
+
+from shipyard.contracts.repo.v1 import repos_pb2, repos_pb2_grpc
+from shipyard.kit.caller import Caller
+from shipyard.kit.errors import FailedPrecondition, InvalidArgument
+from shipyard.kit.grpcio import error_of
+from shipyard_run.app.ports import PinnedCode, PinnedVersion, RepoReader
+
+KINDS = {"dataset": repos_pb2.REPO_KIND_DATASET, "featureset": repos_pb2.REPO_KIND_FEATURESET,
+         "model": repos_pb2.REPO_KIND_MODEL}
+TIMEOUT_S = 10.0
+CODE_TIMEOUT_S = 600.0  # a clone of a large repository
+
+
+class GrpcRepoReader(RepoReader):
+    """repo-svc's RepoService, called with the run's submitter as the caller."""
+
+    def __init__(self, address: str) -> None:
+        self._channel = grpc.aio.insecure_channel(address)
+        self._repos = repos_pb2_grpc.RepoServiceStub(self._channel)
+
+    async def close(self) -> None:
+        """Close the channel."""
+        await self._channel.close()
+
+    async def pin(self, caller: Caller, repo_kind: str, repo: str, version: int) -> PinnedVersion:
+        request = repos_pb2.GetVersionRequest(kind=_kind(repo_kind), repo=repo, number=version)
+        try:
+            found = await self._repos.GetVersion(request, metadata=caller.metadata(), timeout=TIMEOUT_S)
+        except grpc.aio.AioRpcError as exc:
+            raise error_of(exc, f"{repo_kind} {repo}@{version or 'latest'}") from None
+        return PinnedVersion(found.number, found.manifest_digest)
+
+    async def snapshot_code(self, caller: Caller, repo: str, commit: str) -> PinnedCode:
+        request = repos_pb2.SnapshotCodeRequest(repo=repo, commit=commit)
+        try:
+            snap = await self._repos.SnapshotCode(request, metadata=caller.metadata(), timeout=CODE_TIMEOUT_S)
+        except grpc.aio.AioRpcError as exc:
+            raise error_of(exc, f"code {repo}@{commit or 'latest'}") from None
+        return PinnedCode(snap.commit, snap.manifest_digest)
+
+    async def check_output(self, caller: Caller, repo_kind: str, repo: str) -> None:
+        request = repos_pb2.GetRepoRequest(kind=_kind(repo_kind), name=repo)
+        try:
+            found = await self._repos.GetRepo(request, metadata=caller.metadata(), timeout=TIMEOUT_S)
+        except grpc.aio.AioRpcError as exc:
+            raise error_of(exc, f"{repo_kind} {repo}") from None
+        if found.versioning != repos_pb2.VERSIONING_DVS:
+            raise FailedPrecondition(f"{repo_kind} {repo!r} is not versioned: a run can write only to a "
+                                     "versioned (DVS) repo")
+
+
+def _kind(name: str) -> repos_pb2.RepoKind:
+    if name not in KINDS:
+        raise InvalidArgument("repo_kind", f"must be dataset, featureset or model, not {name!r}")
+    return KINDS[name]

@@ -1,0 +1,146 @@
+"""Runs as protobuf: the API's messages and the events run-svc emits."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from google.protobuf.timestamp_pb2 import Timestamp
+
+from shipyard.contracts.common.v1 import common_pb2
+from shipyard.contracts.events.v1 import events_pb2
+from shipyard.contracts.run.v1 import runs_pb2 as pb
+from shipyard.kit.errors import InvalidArgument
+from shipyard_run.app.ports import MetricPoint
+from shipyard_run.domain.runs import Input, OutputTarget, Run, RunKind, RunSpec, RunStatus
+
+KINDS = {RunKind.TRAINING: pb.RUN_KIND_TRAINING, RunKind.PREPROCESSING: pb.RUN_KIND_PREPROCESSING,
+         RunKind.EVALUATION: pb.RUN_KIND_EVALUATION}
+STATUSES = {
+    RunStatus.QUEUED: pb.RUN_STATUS_QUEUED, RunStatus.WAITING_FOR_GPUS: pb.RUN_STATUS_WAITING_FOR_GPUS,
+    RunStatus.STARTING: pb.RUN_STATUS_STARTING, RunStatus.RUNNING: pb.RUN_STATUS_RUNNING,
+    RunStatus.COMPLETE: pb.RUN_STATUS_COMPLETE, RunStatus.FAILED: pb.RUN_STATUS_FAILED,
+    RunStatus.STOPPING: pb.RUN_STATUS_STOPPING, RunStatus.STOPPED: pb.RUN_STATUS_STOPPED,
+}
+_KIND_OF: dict[int, RunKind] = {number: kind for kind, number in KINDS.items()}
+_STATUS_OF: dict[int, RunStatus] = {number: status for status, number in STATUSES.items()}
+
+
+def kind_from_proto(number: int, required: bool = True) -> RunKind | None:
+    """The run kind of an enum number; unspecified is training when required, else None."""
+    if number == pb.RUN_KIND_UNSPECIFIED:
+        return RunKind.TRAINING if required else None
+    if number not in _KIND_OF:
+        raise InvalidArgument("kind", f"unknown run kind {number}")
+    return _KIND_OF[number]
+
+
+def status_from_proto(number: int) -> RunStatus | None:
+    """The status of an enum number; None for unspecified."""
+    if number == pb.RUN_STATUS_UNSPECIFIED:
+        return None
+    if number not in _STATUS_OF:
+        raise InvalidArgument("status", f"unknown run status {number}")
+    return _STATUS_OF[number]
+
+
+def spec_from_proto(run: pb.Run) -> RunSpec:
+    """What the user asked for, unchecked."""
+    kind = kind_from_proto(run.kind)
+    assert kind is not None
+    return RunSpec(
+        name=run.name, kind=kind, command=run.command, project=run.project, description=run.description,
+        tags=tuple(run.tags), framework=run.framework or "custom", framework_version=run.framework_version,
+        image=run.image,
+        inputs=tuple(Input(i.repo_kind, i.repo, i.mount_path, i.version) for i in run.inputs),
+        outputs=tuple(OutputTarget(o.repo_kind, o.repo, o.mount_path) for o in run.outputs),
+        hyperparameters=dict(run.hyperparameters), config_file_name=run.config_file_name, gpus=run.gpus,
+        start_with_available=run.start_with_available, cluster=run.cluster, code=run.code, commit=run.commit,
+        priority=run.priority,
+    )
+
+
+def _timestamp(when: datetime | None) -> Timestamp | None:
+    if when is None:
+        return None
+    stamp = Timestamp()
+    stamp.FromDatetime(when)
+    return stamp
+
+
+def run_to_proto(run: Run) -> pb.Run:
+    """The API's view of a run."""
+    spec = run.spec
+    return pb.Run(
+        id=run.id, name=spec.name, project=spec.project, description=spec.description, tags=spec.tags,
+        kind=KINDS[spec.kind], command=spec.command, framework=spec.framework,
+        framework_version=spec.framework_version, image=spec.image,
+        inputs=[pb.RunInput(repo_kind=i.repo_kind, repo=i.repo, version=i.version, mount_path=i.mount_path)
+                for i in spec.inputs],
+        outputs=[pb.RunOutputTarget(repo_kind=o.repo_kind, repo=o.repo, mount_path=o.mount_path)
+                 for o in spec.outputs],
+        hyperparameters=spec.hyperparameters, config_file_name=spec.config_file_name, gpus=spec.gpus,
+        start_with_available=spec.start_with_available, cluster=spec.cluster, status=STATUSES[run.status],
+        status_reason=run.status_reason, exit_code=run.exit_code, owner=run.owner,
+        create_time=_timestamp(run.create_time), start_time=_timestamp(run.start_time),
+        end_time=_timestamp(run.end_time), metrics=run.metrics, revision=run.revision, notes=run.notes,
+        code=spec.code, commit=spec.commit, priority=spec.priority,
+    )
+
+
+def actor(user: str, roles: frozenset[str]) -> common_pb2.Actor:
+    """An event's actor."""
+    return common_pb2.Actor(user=user, roles=sorted(roles))
+
+
+def run_submitted(run: Run, by: common_pb2.Actor) -> events_pb2.RunSubmitted:
+    """RunSubmitted: the inputs pinned."""
+    spec = run.spec
+    return events_pb2.RunSubmitted(
+        run_id=run.id, name=spec.name, project=spec.project, kind=spec.kind.value,
+        code=common_pb2.CodeRef(repo=spec.code, commit=spec.commit) if spec.code else None,
+        inputs=[common_pb2.VersionRef(repo=i.repo, version=i.version, mount_path=i.mount_path,
+                                      repo_kind=i.repo_kind) for i in spec.inputs],
+        outputs=[common_pb2.VersionRef(repo=o.repo, mount_path=o.mount_path, repo_kind=o.repo_kind)
+                 for o in spec.outputs],
+        hyperparameters=spec.hyperparameters, image=spec.image, cluster=spec.cluster or "local",
+        command=spec.command, actor=by,
+    )
+
+
+def run_started(run: Run, executor: str) -> events_pb2.RunStarted:
+    """RunStarted."""
+    return events_pb2.RunStarted(run_id=run.id, name=run.name, project=run.spec.project,
+                                 kind=run.spec.kind.value, executor=executor, notes=run.notes)
+
+
+def metrics_logged(run: Run, points: list[MetricPoint]) -> events_pb2.RunMetricsLogged:
+    """RunMetricsLogged: one batch."""
+    return events_pb2.RunMetricsLogged(
+        run_id=run.id, name=run.name, project=run.spec.project,
+        values=[common_pb2.MetricValue(name=p.name, value=p.value, step=p.step, time=_timestamp(p.time))
+                for p in points],
+    )
+
+
+def run_completed(run: Run, staged: dict[str, str], by: common_pb2.Actor) -> events_pb2.RunCompleted:
+    """RunCompleted with each output's staged manifest."""
+    return events_pb2.RunCompleted(
+        run_id=run.id, name=run.name, project=run.spec.project, kind=run.spec.kind.value,
+        outputs=[common_pb2.RunOutput(repo_kind=o.repo_kind, repo=o.repo,
+                                      manifest_digest=staged[o.mount_path], mount_path=o.mount_path)
+                 for o in run.spec.outputs],
+        metrics=run.metrics, hyperparameters=run.spec.hyperparameters, actor=by,
+    )
+
+
+def run_failed(run: Run, last_lines: str, by: common_pb2.Actor) -> events_pb2.RunFailed:
+    """RunFailed with the reason, exit code and the last lines of the log."""
+    return events_pb2.RunFailed(run_id=run.id, name=run.name, project=run.spec.project,
+                                kind=run.spec.kind.value, reason=run.status_reason, exit_code=run.exit_code,
+                                last_log_lines=last_lines, actor=by)
+
+
+def run_stopped(run: Run, by: common_pb2.Actor) -> events_pb2.RunStopped:
+    """RunStopped."""
+    return events_pb2.RunStopped(run_id=run.id, name=run.name, project=run.spec.project,
+                                 kind=run.spec.kind.value, actor=by)

@@ -1,0 +1,165 @@
+"""Run use cases: submit (validate, pin inputs, queue), read, list, stop, logs, metrics."""
+
+from __future__ import annotations
+
+import base64
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, replace
+from datetime import UTC, datetime
+
+from shipyard.kit.caller import Caller
+from shipyard.kit.errors import AlreadyExists, FailedPrecondition, InvalidArgument, NotFound, PermissionDenied
+from shipyard_run.app.messages import actor, run_stopped, run_submitted
+from shipyard_run.app.ports import Executor, MetricPoint, RepoReader, RunFilter, UnitOfWork, UnitOfWorkFactory
+from shipyard_run.domain.runs import Input, Run, RunSpec, RunStatus
+
+PAGE_DEFAULT = 50
+PAGE_MAX = 1000
+LOGS_DEFAULT = 64 << 10
+LOGS_MAX = 1 << 20
+OPERATOR = "operator"
+
+
+def utc_now() -> datetime:
+    """The default clock."""
+    return datetime.now(UTC)
+
+
+def run_subject(run: Run) -> str:
+    """The CloudEvents subject of a run's events."""
+    return f"runs/{run.name}"
+
+
+@dataclass
+class Runs:
+    """What users do with runs."""
+
+    uow: UnitOfWorkFactory
+    repos: RepoReader
+    executor: Executor
+    wake: Callable[[], None] = lambda: None  # tells the scheduler there is work
+    clock: Callable[[], datetime] = utc_now
+
+    async def submit(self, caller: Caller, spec: RunSpec, config: bytes = b"", request_id: str = "") -> Run:
+        """Queue a run, its inputs pinned to versions, and emit RunSubmitted; nothing is queued on error."""
+        spec = spec.checked(len(config))
+        if config and not spec.config_file_name:
+            spec = replace(spec, config_file_name="config")
+        if spec.gpus > (total := self.executor.gpu_count()):
+            raise FailedPrecondition(f"run.gpus: {spec.gpus} GPUs asked for, but the {self.executor.name} "
+                                     f"executor has {total}")
+        if request_id and (made := await self._made_by(caller, request_id)) is not None:
+            return made
+        spec = replace(spec, inputs=tuple([await self._pin(caller, i, n) for n, i in enumerate(spec.inputs)]))
+        for target in spec.outputs:
+            await self.repos.check_output(caller, target.repo_kind, target.repo)
+        if spec.code:  # last: the costliest check (a clone, the first time a commit is seen)
+            code = await self.repos.snapshot_code(caller, spec.code, spec.commit)
+            spec = replace(spec, commit=code.commit, code_manifest=code.manifest_digest)
+        now = self.clock()
+        run = Run(id=uuid.uuid4().hex, spec=spec, owner=caller.user, create_time=now,
+                  sequence=int(now.timestamp() * 1_000_000))
+        async with self.uow() as uow:
+            if await uow.runs.get(spec.name) is not None:
+                raise AlreadyExists(f"a run named {spec.name!r} exists already; runs are named once")
+            run = await uow.runs.add(run)
+            if config:
+                await uow.configs.put(run.id, config)
+            if request_id:
+                await uow.requests.remember(_request_key(caller, request_id), run.name)
+            uow.emit(run_submitted(run, actor(caller.user, caller.roles)), run_subject(run), spec.project)
+        self.wake()
+        return run
+
+    async def _made_by(self, caller: Caller, request_id: str) -> Run | None:
+        async with self.uow() as uow:
+            name = await uow.requests.resource_of(_request_key(caller, request_id))
+            return None if name is None else await uow.runs.get(name)
+
+    async def _pin(self, caller: Caller, item: Input, index: int) -> Input:
+        try:
+            pinned = await self.repos.pin(caller, item.repo_kind, item.repo, item.version)
+        except NotFound as exc:
+            raise NotFound(f"run.inputs[{index}]: {exc.message}") from None
+        return replace(item, version=pinned.number, manifest_digest=pinned.manifest_digest)
+
+    async def get(self, name: str) -> Run:
+        """The run; NotFound otherwise."""
+        async with self.uow() as uow:
+            return await must_get(uow, name)
+
+    async def list_page(self, where: RunFilter, page_size: int, page_token: str) -> tuple[list[Run], str]:
+        """One page of runs, newest first, and the token of the next ("" at the end)."""
+        if page_size < 0:
+            raise InvalidArgument("page_size", "must not be negative")
+        limit = min(page_size or PAGE_DEFAULT, PAGE_MAX)
+        after = _decode_token(page_token)
+        async with self.uow() as uow:
+            runs = await uow.runs.list(where, after, limit + 1)
+        more = len(runs) > limit
+        runs = runs[:limit]
+        return runs, _encode_token(runs[-1]) if more else ""
+
+    async def stop(self, caller: Caller, name: str) -> Run:
+        """A queued run ends at once; a running one is asked to stop (SIGTERM, then SIGKILL)."""
+        async with self.uow() as uow:
+            run = await must_get(uow, name)
+            if caller.user != run.owner and not caller.has(OPERATOR):
+                raise PermissionDenied(f"run {name!r} belongs to {run.owner!r}; only its owner or an "
+                                       "operator may stop it")
+            if run.status in (RunStatus.QUEUED, RunStatus.WAITING_FOR_GPUS):
+                ended = run.ended(RunStatus.STOPPED, self.clock(), "stopped before it started")
+                run = await uow.runs.save(ended)
+                by = actor(caller.user, caller.roles)
+                uow.emit(run_stopped(run, by), run_subject(run), run.spec.project)
+                return run
+            run = await uow.runs.save(run.stopping())
+        if run.status is RunStatus.STOPPING:
+            await self.executor.stop(run.id)
+        self.wake()
+        return run
+
+    async def read_logs(self, name: str, offset: int, max_bytes: int) -> tuple[bytes, int, bool]:
+        """Log bytes from ``offset``, the next offset, and whether the run ended and all was read."""
+        if offset < 0:
+            raise InvalidArgument("offset", "must not be negative")
+        if max_bytes < 0:
+            raise InvalidArgument("max_bytes", "must not be negative")
+        run = await self.get(name)
+        data = await self.executor.read_logs(run.id, offset, min(max_bytes or LOGS_DEFAULT, LOGS_MAX))
+        return data, offset + len(data), run.status.final and not data
+
+    async def metrics(self, name: str) -> list[MetricPoint]:
+        """Every metric point the run logged."""
+        async with self.uow() as uow:
+            run = await must_get(uow, name)
+            return await uow.metrics.series(run.id)
+
+
+async def must_get(uow: UnitOfWork, name: str) -> Run:
+    """The run named ``name``; NotFound otherwise."""
+    run = await uow.runs.get(name)
+    if run is None:
+        raise NotFound(f"no run named {name!r}")
+    return run
+
+
+def _request_key(caller: Caller, request_id: str) -> str:
+    return f"{caller.user}:run:{request_id}"
+
+
+def _encode_token(run: Run) -> str:
+    return base64.urlsafe_b64encode(f"runs\x1f{run.sequence}\x1f{run.id}".encode()).decode()
+
+
+def _decode_token(token: str) -> tuple[int, str] | None:
+    if not token:
+        return None
+    try:
+        tag, sequence, run_id = base64.urlsafe_b64decode(token.encode()).decode().split("\x1f")
+        if tag == "runs":
+            return int(sequence), run_id
+    except (ValueError, UnicodeDecodeError):
+        pass
+    raise InvalidArgument("page_token", "is not a token this API returned (or it is for another list)")

@@ -1,0 +1,225 @@
+"""The scheduler: starts queued runs as slots and GPUs allow, watches running ones, and ends them.
+
+Everything it knows is in the store, so it survives its own restart: on start it asks the
+executor about every run that was starting, running or stopping, reattaches to those still
+running, ends those that exited, fails those that vanished, and queues again those never started.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from google.protobuf.message import Message
+
+from shipyard.kit.errors import Aborted
+from shipyard_run.app.messages import (
+    actor,
+    metrics_logged,
+    run_completed,
+    run_failed,
+    run_started,
+    run_stopped,
+)
+from shipyard_run.app.ports import (
+    Executor,
+    Job,
+    JobInput,
+    JobState,
+    JobStatus,
+    MetricPoint,
+    UnitOfWorkFactory,
+)
+from shipyard_run.app.runs import run_subject, utc_now
+from shipyard_run.domain.runs import Run, RunStatus
+
+log = logging.getLogger(__name__)
+WAITING = (RunStatus.QUEUED, RunStatus.WAITING_FOR_GPUS)
+ACTIVE = (RunStatus.STARTING, RunStatus.RUNNING, RunStatus.STOPPING)
+LAST_LINES = 4096  # bytes of the log's end a RunFailed carries
+
+
+@dataclass
+class Scheduler:
+    """Moves runs through their lifecycle on one executor."""
+
+    uow: UnitOfWorkFactory
+    executor: Executor
+    slots: int  # runs at once (the local machine's cores); GPU runs also need their GPUs
+    clock: Callable[[], datetime] = utc_now
+    interval: float = 0.25
+    _wake: asyncio.Event = field(default_factory=asyncio.Event)
+
+    def wake(self) -> None:
+        """Look at the queue now rather than at the next tick."""
+        self._wake.set()
+
+    async def run_forever(self) -> None:
+        """Recover, then start and watch runs until cancelled."""
+        await self.recover()
+        while True:
+            await self.tick()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wake.wait(), self.interval)
+            self._wake.clear()
+
+    async def recover(self) -> None:
+        """After a restart: queue again what never started, take up what started meanwhile; the
+        rest is watched as usual."""
+        for run in await self._runs(ACTIVE):
+            if run.status is not RunStatus.STARTING:
+                continue
+            status = await self.executor.status(run.id)
+            if status.state is JobState.NOT_STARTED:
+                await self._save(run, run.requeued("run-svc restarted while starting it"))
+            else:
+                await self._mark_running(run, ("run-svc restarted while starting it; found it started",))
+
+    async def tick(self) -> None:
+        """One pass: watch the active runs, then start what fits. A run whose executor fails is
+        logged and looked at again next tick; the others go on."""
+        for run in await self._runs(ACTIVE):
+            try:
+                await self._watch(run)
+            except Exception:
+                log.exception("watching run %s failed; trying again next tick", run.name)
+        await self._start_waiting()
+
+    async def _runs(self, statuses: tuple[RunStatus, ...]) -> list[Run]:
+        async with self.uow() as uow:
+            return await uow.runs.in_status(statuses, 10_000)
+
+    async def _start_waiting(self) -> None:
+        active = await self._runs(ACTIVE)
+        free_slots = self.slots - len(active)
+        used = {gpu for run in active for gpu in run.gpu_ids}
+        free_gpus = self.executor.gpu_count() - len(used)
+        waiting = sorted(await self._runs(WAITING), key=lambda r: (-r.spec.priority, r.sequence, r.id))
+        for run in waiting:
+            if free_slots <= 0:
+                return
+            wanted = run.spec.gpus
+            if wanted > free_gpus and not (run.spec.start_with_available and free_gpus > 0):
+                if run.status is RunStatus.QUEUED and wanted:
+                    await self._save(run, run.waiting_for_gpus(f"{wanted} GPUs asked for, {free_gpus} free"))
+                continue
+            take = min(wanted, free_gpus)
+            gpus = tuple(g for g in range(self.executor.gpu_count()) if g not in used)[:take]
+            used.update(gpus)
+            free_gpus -= take
+            free_slots -= 1
+            await self._start(run, gpus)
+
+    async def _start(self, run: Run, gpus: tuple[int, ...]) -> None:
+        starting = await self._save(run, run.starting(gpus))
+        if starting is None:
+            return
+        async with self.uow() as uow:
+            config = await uow.configs.get(run.id)
+        job = Job(
+            run_id=run.id, name=run.name, command=run.spec.command,
+            inputs=tuple(JobInput(i.mount_path, i.manifest_digest) for i in run.spec.inputs),
+            output_paths=tuple(o.mount_path for o in run.spec.outputs),
+            hyperparameters=run.spec.hyperparameters, config_file_name=run.spec.config_file_name,
+            config=config, gpus=gpus, code_manifest=run.spec.code_manifest,
+        )
+        try:
+            notes = await self.executor.submit(job)
+        except Exception as exc:  # the executor could not start it: the run fails, the scheduler goes on
+            log.exception("run %s could not start", run.name)
+            await self._fail(starting, f"could not start: {exc}", 0)
+            return
+        await self._mark_running(run, notes)
+
+    async def _mark_running(self, run: Run, notes: tuple[str, ...]) -> None:
+        async with self.uow() as uow:
+            current = await uow.runs.get(run.name)
+            assert current is not None
+            running = await uow.runs.save(current.running(self.clock(), notes))
+            uow.emit(run_started(running, self.executor.name), run_subject(running), running.spec.project)
+        if running.status is RunStatus.STOPPING:  # stopped while it was starting
+            await self.executor.stop(run.id)
+
+    async def _watch(self, run: Run) -> None:
+        if run.status is RunStatus.STARTING:
+            return  # being started (or taken up by recover)
+        # The status first: metrics logged just before an exit are then read before the run ends.
+        status = await self.executor.status(run.id)
+        points = await self.executor.new_metrics(run.id)
+        if points:
+            run = await self._log_metrics(run, points)
+        if status.state not in (JobState.RUNNING, JobState.NOT_STARTED):
+            await self._end(status, run.name)
+
+    async def _log_metrics(self, run: Run, points: list[MetricPoint]) -> Run:
+        latest = {p.name: p.value for p in points}
+        async with self.uow() as uow:
+            current = await uow.runs.get(run.name)
+            assert current is not None
+            await uow.metrics.append(run.id, points)
+            saved = await uow.runs.save(current.with_metrics(latest))
+            uow.emit(metrics_logged(saved, points), run_subject(saved), saved.spec.project)
+            return saved
+
+    async def _end(self, status: JobStatus, name: str) -> None:
+        async with self.uow() as uow:  # as it is now: a stop may have come during this tick
+            run = await uow.runs.get(name)
+        assert run is not None
+        if run.status is RunStatus.STOPPING:
+            await self._finish(run, run.ended(RunStatus.STOPPED, self.clock(), "stopped", status.exit_code))
+        elif status.state is JobState.GONE:
+            await self._fail(run, f"the run's process disappeared: {status.detail}", 0)
+        elif status.exit_code != 0:
+            await self._fail(run, f"the command exited with code {status.exit_code}", status.exit_code)
+        else:
+            await self._complete(run)
+        await self.executor.cleanup(run.id)
+
+    async def _complete(self, run: Run) -> None:
+        try:
+            staged = await self.executor.stage_outputs(run.id)
+        except (OSError, ValueError) as exc:
+            await self._fail(run, f"its outputs could not be stored: {exc}", 0)
+            return
+        await self._finish(run, run.ended(RunStatus.COMPLETE, self.clock()), staged)
+
+    async def _fail(self, run: Run, reason: str, exit_code: int) -> None:
+        await self._finish(run, run.ended(RunStatus.FAILED, self.clock(), reason, exit_code))
+
+    async def _finish(self, run: Run, ended: Run, staged: dict[str, str] | None = None) -> None:
+        by = actor(run.owner, frozenset())
+        last = ""
+        if ended.status is RunStatus.FAILED:
+            log_bytes = await self.executor.read_logs(run.id, 0, 1 << 30)
+            last = log_bytes[-LAST_LINES:].decode(errors="replace")
+        async with self.uow() as uow:
+            current = await uow.runs.get(run.name)
+            assert current is not None
+            saved = await uow.runs.save(_on(current, ended))
+            event: Message
+            if saved.status is RunStatus.COMPLETE:
+                event = run_completed(saved, staged or {}, by)
+            elif saved.status is RunStatus.STOPPED:
+                event = run_stopped(saved, by)
+            else:
+                event = run_failed(saved, last, by)
+            uow.emit(event, run_subject(saved), saved.spec.project)
+        log.info("run %s %s %s", run.name, saved.status.value, saved.status_reason)
+
+    async def _save(self, run: Run, changed: Run) -> Run | None:
+        """Save a change made on ``run``; None when someone changed the run meanwhile (next tick)."""
+        try:
+            async with self.uow() as uow:
+                return await uow.runs.save(changed)
+        except Aborted:
+            return None
+
+
+def _on(current: Run, ended: Run) -> Run:
+    """``ended``'s outcome on the latest revision (metrics may have moved on meanwhile)."""
+    when = ended.end_time or current.create_time
+    return current.ended(ended.status, when, ended.status_reason, ended.exit_code)

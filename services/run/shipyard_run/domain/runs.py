@@ -1,0 +1,265 @@
+"""The run: what a user asked to execute, and where it is in its lifecycle.
+
+A run is submitted (queued), waits for GPUs when it needs more than are free, starts, runs, and
+ends complete, failed or stopped. Its inputs are pinned versions shown read-only at mount paths;
+its outputs are repos whose next version is what the run left in its output directories.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field, replace
+from datetime import datetime
+from enum import Enum
+
+from shipyard.kit.errors import FailedPrecondition, InvalidArgument
+from shipyard.kit.rules import check_abs_path, check_name, check_text, refuse_under
+
+COMMAND_MAX = 10_000
+DESCRIPTION_MAX = 4000
+TAGS_MAX = 32
+HYPERPARAMETERS_MAX = 256
+HYPERPARAMETER_VALUE_MAX = 4096
+CONFIG_MAX = 1 << 20
+GPUS_MAX = 64
+PRIORITY_MAX = 100
+# Where a run may see inputs and outputs: the places training code written for such platforms
+# expects (/mnt/data, /model, /opt/…), never over the system's own directories.
+MOUNT_ROOTS = ("/mnt", "/model", "/data", "/opt", "/workspace", "/output", "/home", "/inputs", "/outputs")
+# Variables the run contract sets; a hyperparameter may not shadow them.
+RESERVED_PREFIX = "SHIPYARD_"
+_ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+REPO_KINDS = ("dataset", "featureset", "model")
+
+
+class RunKind(Enum):
+    """What a run is for, which decides what its outputs may be."""
+
+    TRAINING = "training"
+    PREPROCESSING = "preprocessing"
+    EVALUATION = "evaluation"
+
+
+OUTPUT_KINDS: dict[RunKind, tuple[str, ...]] = {
+    RunKind.TRAINING: ("model",),
+    RunKind.PREPROCESSING: ("dataset", "featureset"),
+    RunKind.EVALUATION: ("dataset",),
+}
+
+
+class RunStatus(Enum):
+    """The statuses the console's Status column shows."""
+
+    QUEUED = "queued"
+    WAITING_FOR_GPUS = "waiting-for-gpus"
+    STARTING = "starting"
+    RUNNING = "running"
+    COMPLETE = "complete"
+    FAILED = "failed"
+    STOPPING = "stopping"
+    STOPPED = "stopped"
+
+    @property
+    def final(self) -> bool:
+        """Whether the run has ended for good."""
+        return self in (RunStatus.COMPLETE, RunStatus.FAILED, RunStatus.STOPPED)
+
+
+@dataclass(frozen=True)
+class Input:
+    """A version the run reads at ``mount_path``; version 0 until pinned at submit."""
+
+    repo_kind: str
+    repo: str
+    mount_path: str
+    version: int = 0
+    manifest_digest: str = ""  # set when pinned
+
+    @property
+    def label(self) -> str:
+        """``digits@2`` (``digits`` before it is pinned)."""
+        return f"{self.repo}@{self.version}" if self.version else self.repo
+
+
+@dataclass(frozen=True)
+class OutputTarget:
+    """A repo whose next version the run writes; ``mount_path`` "" = the SHIPYARD_OUTPUT directory."""
+
+    repo_kind: str
+    repo: str
+    mount_path: str = ""
+
+
+@dataclass(frozen=True)
+class RunSpec:
+    """What the user asks for."""
+
+    name: str
+    kind: RunKind
+    command: str
+    project: str = ""
+    description: str = ""
+    tags: tuple[str, ...] = ()
+    framework: str = "custom"
+    framework_version: str = ""
+    image: str = ""
+    inputs: tuple[Input, ...] = ()
+    outputs: tuple[OutputTarget, ...] = ()
+    hyperparameters: dict[str, str] = field(default_factory=dict)
+    config_file_name: str = ""
+    gpus: int = 0
+    start_with_available: bool = False
+    cluster: str = ""
+    code: str = ""  # a code repo, checked out in the working directory
+    commit: str = ""  # its commit; pinned at submit
+    code_manifest: str = ""  # the files at that commit (set when pinned)
+    priority: int = 0  # queued runs start by priority (higher first), then in submission order
+
+    def checked(self, config_size: int = 0) -> RunSpec:
+        """This spec, or InvalidArgument naming the first bad field."""
+        check_name("run.name", self.name)
+        if self.project:
+            check_name("run.project", self.project)
+        if self.code:
+            check_name("run.code", self.code)
+        check_text("run.commit", self.commit, 64, multiline=False)
+        if not self.command.strip():
+            raise InvalidArgument("run.command",
+                                  "must not be empty: the start-up command, e.g. 'python train.py'")
+        check_text("run.command", self.command, COMMAND_MAX)
+        check_text("run.description", self.description, DESCRIPTION_MAX)
+        _check_tags(self.tags)
+        _check_hyperparameters(self.hyperparameters)
+        if not -PRIORITY_MAX <= self.priority <= PRIORITY_MAX:
+            raise InvalidArgument("run.priority", f"must be between {-PRIORITY_MAX} and {PRIORITY_MAX} "
+                                                  f"(got {self.priority})")
+        if not 0 <= self.gpus <= GPUS_MAX:
+            raise InvalidArgument("run.gpus", f"must be between 0 and {GPUS_MAX} (got {self.gpus})")
+        if config_size > CONFIG_MAX:
+            raise InvalidArgument("config_file",
+                                  f"must be at most {CONFIG_MAX >> 10} KiB (got {config_size:,} bytes)")
+        if self.config_file_name:
+            check_name("run.config_file_name", self.config_file_name)
+        _check_mounts(self.kind, self.inputs, self.outputs)
+        return self
+
+
+def _check_tags(tags: tuple[str, ...]) -> None:
+    if len(tags) > TAGS_MAX:
+        raise InvalidArgument("run.tags", f"at most {TAGS_MAX} tags (got {len(tags)})")
+    for index, tag in enumerate(tags):
+        check_name(f"run.tags[{index}]", tag)
+
+
+def _check_hyperparameters(hyperparameters: dict[str, str]) -> None:
+    if len(hyperparameters) > HYPERPARAMETERS_MAX:
+        raise InvalidArgument("run.hyperparameters",
+                              f"at most {HYPERPARAMETERS_MAX} (got {len(hyperparameters)})")
+    for key, value in hyperparameters.items():
+        field_name = f"run.hyperparameters[{key!r}]"
+        if not _ENV_NAME.fullmatch(key):
+            raise InvalidArgument(field_name, "the key must be a valid environment variable name "
+                                              "(letters, digits and '_', not starting with a digit)")
+        if key.upper().startswith(RESERVED_PREFIX):
+            raise InvalidArgument(field_name, f"keys starting with {RESERVED_PREFIX} are the platform's")
+        check_text(field_name, value, HYPERPARAMETER_VALUE_MAX, multiline=False)
+
+
+def check_mount_path(field_name: str, path: str) -> str:
+    """An absolute path under one of MOUNT_ROOTS, or one of them (e.g. /model)."""
+    check_abs_path(field_name, path)
+    refuse_under(field_name, path, ("/proc", "/sys", "/dev", "/etc", "/usr", "/bin", "/lib", "/sbin"))
+    if not any(path.startswith(root + "/") or path == root for root in MOUNT_ROOTS):
+        raise InvalidArgument(field_name, f"must be under one of {', '.join(MOUNT_ROOTS)} (got {path!r})")
+    return path
+
+
+def _check_mounts(kind: RunKind, inputs: tuple[Input, ...], outputs: tuple[OutputTarget, ...]) -> None:
+    seen: dict[str, str] = {}
+
+    def claim(field_name: str, path: str) -> None:
+        check_mount_path(field_name, path)
+        for other, owner in seen.items():
+            if path == other or path.startswith(other + "/") or other.startswith(path + "/"):
+                raise InvalidArgument(field_name, f"{path} overlaps {owner}'s mount path {other}")
+        seen[path] = field_name
+
+    for index, item in enumerate(inputs):
+        field_name = f"run.inputs[{index}]"
+        _check_repo(field_name, item.repo_kind, item.repo, REPO_KINDS)
+        if item.version < 0:
+            raise InvalidArgument(f"{field_name}.version", "must not be negative")
+        claim(f"{field_name}.mount_path", item.mount_path)
+    for index, target in enumerate(outputs):
+        field_name = f"run.outputs[{index}]"
+        _check_repo(field_name, target.repo_kind, target.repo, OUTPUT_KINDS[kind])
+        if target.mount_path:
+            claim(f"{field_name}.mount_path", target.mount_path)
+    unnamed = [t for t in outputs if not t.mount_path]
+    if len(unnamed) > 1:
+        raise InvalidArgument("run.outputs",
+                              "only one output may use SHIPYARD_OUTPUT; give the others mount paths")
+
+
+def _check_repo(field_name: str, repo_kind: str, repo: str, kinds: tuple[str, ...]) -> None:
+    if repo_kind not in kinds:
+        raise InvalidArgument(f"{field_name}.repo_kind",
+                              f"must be {' or '.join(kinds)} here (got {repo_kind!r})")
+    check_name(f"{field_name}.repo", repo)
+
+
+@dataclass(frozen=True)
+class Run:
+    """A submitted run and where it is."""
+
+    id: str
+    spec: RunSpec
+    owner: str
+    create_time: datetime
+    sequence: int  # submission order: queues drain by it
+    status: RunStatus = RunStatus.QUEUED
+    status_reason: str = ""
+    exit_code: int = 0
+    start_time: datetime | None = None
+    end_time: datetime | None = None
+    metrics: dict[str, float] = field(default_factory=dict)
+    notes: tuple[str, ...] = ()
+    gpu_ids: tuple[int, ...] = ()  # the GPUs it was given
+    revision: int = 0
+
+    @property
+    def name(self) -> str:
+        """The run's unique name."""
+        return self.spec.name
+
+    def waiting_for_gpus(self, reason: str) -> Run:
+        """Queued behind GPUs that are in use."""
+        return replace(self, status=RunStatus.WAITING_FOR_GPUS, status_reason=reason)
+
+    def starting(self, gpu_ids: tuple[int, ...] = ()) -> Run:
+        """Taken by the scheduler, with these GPUs: inputs are being prepared."""
+        return replace(self, status=RunStatus.STARTING, status_reason="", gpu_ids=gpu_ids)
+
+    def running(self, now: datetime, notes: tuple[str, ...] = ()) -> Run:
+        """The user's process is running (still stopping, if a stop came while it started)."""
+        status = RunStatus.STOPPING if self.status is RunStatus.STOPPING else RunStatus.RUNNING
+        return replace(self, status=status, start_time=now, notes=notes)
+
+    def requeued(self, reason: str) -> Run:
+        """Back in the queue: it was being started when run-svc stopped."""
+        return replace(self, status=RunStatus.QUEUED, status_reason=reason)
+
+    def stopping(self) -> Run:
+        """Asked to stop; the process gets SIGTERM, then SIGKILL."""
+        if self.status.final:
+            raise FailedPrecondition(f"run {self.name!r} has already ended ({self.status.value})")
+        return replace(self, status=RunStatus.STOPPING)
+
+    def ended(self, status: RunStatus, now: datetime, reason: str = "", exit_code: int = 0) -> Run:
+        """Complete, failed or stopped, for good."""
+        assert status.final
+        return replace(self, status=status, end_time=now, status_reason=reason, exit_code=exit_code)
+
+    def with_metrics(self, latest: dict[str, float]) -> Run:
+        """The last value of each metric, updated."""
+        return replace(self, metrics={**self.metrics, **latest})

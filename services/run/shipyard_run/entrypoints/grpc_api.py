@@ -1,0 +1,58 @@
+"""The RunService gRPC servicer."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+
+import grpc
+from google.protobuf.timestamp_pb2 import Timestamp
+
+from shipyard.contracts.run.v1 import runs_pb2 as pb
+from shipyard.contracts.run.v1 import runs_pb2_grpc
+from shipyard.kit.grpcio import caller_of
+from shipyard_run.app.messages import kind_from_proto, run_to_proto, spec_from_proto, status_from_proto
+from shipyard_run.app.ports import RunFilter
+from shipyard_run.app.runs import Runs
+
+
+class RunServicer(runs_pb2_grpc.RunServiceServicer):
+    """Runs over gRPC."""
+
+    def __init__(self, runs: Runs) -> None:
+        self._runs = runs
+
+    async def SubmitRun(self, request: pb.SubmitRunRequest, context: grpc.aio.ServicerContext) -> pb.Run:
+        run = await self._runs.submit(caller_of(context), spec_from_proto(request.run), request.config_file,
+                                      request.request_id)
+        return run_to_proto(run)
+
+    async def GetRun(self, request: pb.GetRunRequest, context: grpc.aio.ServicerContext) -> pb.Run:
+        return run_to_proto(await self._runs.get(request.name))
+
+    async def ListRuns(
+        self, request: pb.ListRunsRequest, context: grpc.aio.ServicerContext
+    ) -> pb.ListRunsResponse:
+        where = RunFilter(project=request.project or None, status=status_from_proto(request.status),
+                          kind=kind_from_proto(request.kind, required=False), name_prefix=request.name_prefix,
+                          tag=request.tag)
+        runs, token = await self._runs.list_page(where, request.page_size, request.page_token)
+        return pb.ListRunsResponse(runs=[run_to_proto(r) for r in runs], next_page_token=token)
+
+    async def StopRun(self, request: pb.StopRunRequest, context: grpc.aio.ServicerContext) -> pb.Run:
+        return run_to_proto(await self._runs.stop(caller_of(context), request.name))
+
+    async def ReadRunLogs(
+        self, request: pb.ReadRunLogsRequest, context: grpc.aio.ServicerContext
+    ) -> pb.ReadRunLogsResponse:
+        data, offset, finished = await self._runs.read_logs(request.name, request.offset, request.max_bytes)
+        return pb.ReadRunLogsResponse(data=data, next_offset=offset, finished=finished)
+
+    async def GetRunMetrics(
+        self, request: pb.GetRunMetricsRequest, context: grpc.aio.ServicerContext
+    ) -> pb.GetRunMetricsResponse:
+        series: dict[str, list[pb.MetricPoint]] = defaultdict(list)
+        for point in await self._runs.metrics(request.name):
+            when = Timestamp()
+            when.FromDatetime(point.time)
+            series[point.name].append(pb.MetricPoint(step=point.step, value=point.value, time=when))
+        return pb.GetRunMetricsResponse(series=[pb.MetricSeries(name=n, points=p) for n, p in series.items()])
