@@ -295,3 +295,27 @@ def test_200_runs_at_once_all_complete_once_in_submission_order(admin: Client) -
              "lineage-svc to see 200 RunCompleted")
     counts = completed()
     assert all(counts[f"runs/{name}"] == 1 for name in names)
+
+
+@pytest.mark.usefixtures("repos")
+def test_templates_clones_and_compare(stack: Stack, home: Path, admin: Client) -> None:
+    admin.call(admin.runs.SubmitRun, pb.SubmitRunRequest(run=pb.Run(
+        name="base-1", command=f"python -c '{TRAIN}'", hyperparameters={"lr": "0.1"},
+        inputs=[pb.RunInput(repo_kind="dataset", repo="digits", mount_path="/mnt/data")],
+        outputs=[pb.RunOutputTarget(repo_kind="model", repo="mnist")]), config_file=b"epochs: 3\n"))
+    assert _wait_ended(admin, "base-1").status == pb.RUN_STATUS_COMPLETE
+    cli(stack, home, "template", "create", "small", "--from", "base-1", "--description", "the small one")
+    assert "small" in cli(stack, home, "template", "list").stdout
+    cli(stack, home, "run", "submit", "from-template", "--template", "small", "--hp", "lr=0.2")
+    templated = _wait_ended(admin, "from-template")
+    assert templated.status == pb.RUN_STATUS_COMPLETE and templated.hyperparameters["lr"] == "0.2"
+    assert templated.config_file_name == "config" and templated.inputs[0].repo == "digits"
+
+    cli(stack, home, "run", "clone", "base-1", "--name", "base-2", "--hp", "lr=0.05")
+    clone = _wait_ended(admin, "base-2")
+    assert clone.status == pb.RUN_STATUS_COMPLETE and clone.hyperparameters["lr"] == "0.05"
+    compared = cli(stack, home, "run", "compare", "base-1", "base-2").stdout
+    assert "hp lr" in compared and "0.1" in compared and "0.05" in compared and "accuracy" in compared
+    cli(stack, home, "template", "delete", "small")
+    with pytest.raises(ClientError, match="no run template named 'small'"):
+        admin.call(admin.runs.GetTemplate, pb.GetTemplateRequest(name="small"))

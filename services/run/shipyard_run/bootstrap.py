@@ -13,6 +13,7 @@ from shipyard_run.adapters.repos import GrpcRepoReader
 from shipyard_run.adapters.store import COLLECTIONS, unit_of_work_factory
 from shipyard_run.app.runs import Runs
 from shipyard_run.app.scheduler import Scheduler
+from shipyard_run.app.templates import Templates
 from shipyard_run.entrypoints.grpc_api import RunServicer
 
 SERVICE_NAMES = [runs_pb2.DESCRIPTOR.services_by_name["RunService"].full_name]
@@ -28,7 +29,7 @@ async def wire(runtime: Runtime) -> None:
     scheduler = Scheduler(uow, executor, slots=settings.local_run_slots or max(2, os.cpu_count() or 1))
     executor.on_exit = scheduler.wake
     runs = Runs(uow, GrpcRepoReader(settings.repo_addr), executor, wake=scheduler.wake)
-    runs_pb2_grpc.add_RunServiceServicer_to_server(RunServicer(runs), runtime.server)
+    runs_pb2_grpc.add_RunServiceServicer_to_server(RunServicer(runs, Templates(uow, runs)), runtime.server)
     runtime.tasks.append(scheduler.run_forever)
     runtime.service_names.extend(SERVICE_NAMES)
 

@@ -32,10 +32,11 @@ from shipyard_run.app.ports import (
     RequestLog,
     RunFilter,
     RunRepository,
+    TemplateRepository,
 )
 from shipyard_run.app.runs import Runs
 from shipyard_run.app.scheduler import Scheduler
-from shipyard_run.domain.runs import Run, RunKind, RunSpec, RunStatus
+from shipyard_run.domain.runs import Run, RunKind, RunSpec, RunStatus, RunTemplate
 
 from shipyard.kit.caller import Caller
 from shipyard.kit.errors import Aborted, AlreadyExists, FailedPrecondition, NotFound
@@ -128,6 +129,28 @@ class FakeConfigFiles(ConfigFiles):
         return self.files.get(run_id, b"")
 
 
+class FakeTemplateRepository(TemplateRepository):
+    """Templates keyed by name."""
+
+    def __init__(self) -> None:
+        self.rows: dict[str, RunTemplate] = {}
+
+    async def get(self, name: str) -> RunTemplate | None:
+        return self.rows.get(name)
+
+    async def add(self, template: RunTemplate) -> RunTemplate:
+        if template.name in self.rows:
+            raise AlreadyExists(f"a template named {template.name!r} exists already")
+        self.rows[template.name] = replace(template, revision=1)
+        return self.rows[template.name]
+
+    async def remove(self, template: RunTemplate) -> None:
+        self.rows.pop(template.name, None)
+
+    async def list(self) -> builtins.list[RunTemplate]:
+        return [self.rows[name] for name in sorted(self.rows)]
+
+
 @dataclass(frozen=True)
 class Emitted:
     """One event a use case emitted: its data, subject and project."""
@@ -145,6 +168,7 @@ class FakeUnitOfWork:
         self.metrics = factory.metrics
         self.requests = factory.requests
         self.configs = factory.configs
+        self.templates = factory.templates
         self.events: list[Emitted] = []
 
     def emit(self, data: Message, subject: str, project: str) -> None:
@@ -159,6 +183,7 @@ class FakeUnitOfWorkFactory:
     metrics: FakeMetricLog = field(default_factory=FakeMetricLog)
     requests: FakeRequestLog = field(default_factory=FakeRequestLog)
     configs: FakeConfigFiles = field(default_factory=FakeConfigFiles)
+    templates: FakeTemplateRepository = field(default_factory=FakeTemplateRepository)
     published: list[Emitted] = field(default_factory=list)
     commits: int = 0
     rollbacks: int = 0
@@ -166,7 +191,7 @@ class FakeUnitOfWorkFactory:
     @asynccontextmanager
     async def __call__(self) -> AsyncIterator[FakeUnitOfWork]:
         tables: list[dict[str, Any]] = [self.runs.rows, self.metrics.points, self.requests.made,
-                                        self.configs.files]
+                                        self.configs.files, self.templates.rows]
         saved = [dict(table) for table in tables]
         uow = FakeUnitOfWork(self)
         try:

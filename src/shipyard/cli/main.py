@@ -9,7 +9,7 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from shipyard.cli import credentials, demo, events, projects, repos, runs, users
+from shipyard.cli import credentials, demo, events, projects, repos, runs, templates, users
 from shipyard.cli.context import client, console, errors
 from shipyard.client.connection import (
     Client,
@@ -32,6 +32,7 @@ app.add_typer(events.app, name="events")
 app.add_typer(users.app, name="user")
 app.command()(demo.demo)
 app.add_typer(runs.app, name="run")
+app.add_typer(templates.app, name="template")
 app.command()(events.activity)
 
 DataDirOption = Annotated[Path, typer.Option("--data-dir", help="Where Shipyard keeps everything.")]

@@ -238,7 +238,8 @@ def _read_config(path: Path | None) -> tuple[str, bytes]:
 @app.command()
 def submit(
     name: str,
-    command: Annotated[str, Opt(help='The start-up command, e.g. "python train.py --epochs 3".')],
+    command: Annotated[str, Opt(help='The start-up command, e.g. "python train.py --epochs 3".')] = "",
+    template: Annotated[str, Opt(help="Start from this run template; the options given here win.")] = "",
     code: Annotated[str, Opt(help="A code repo, checked out as the working directory.")] = "",
     commit: Annotated[str, Opt(help="Its commit (default: the latest, pinned now).")] = "",
     kind: Annotated[str, Opt(help=f"One of {', '.join(KINDS)}.")] = "training",
@@ -281,8 +282,13 @@ def submit(
         description=description, framework=framework, framework_version=framework_version, image=image,
         code=code, commit=commit, priority=priority,
     )
+    if not command and not template:
+        raise typer.BadParameter("give the start-up command (or a --template that has one)",
+                                 param_hint="--command")
+    request = build_submit_request(options, str(uuid.uuid4()))
+    request.template = template
     with client() as c:
-        run = c.call(c.runs.SubmitRun, build_submit_request(options, str(uuid.uuid4())))
+        run = c.call(c.runs.SubmitRun, request)
     console.print(f"[green]Submitted run[/] [bold]{escape(run.name)}[/] ({_status(run)})")
     for note in run.notes:
         console.print(f"[dim]{escape(note)}[/]")
@@ -387,6 +393,52 @@ def copy_logs(c: Client, name: str, follow: bool, out: TextIO) -> None:
             time.sleep(POLL_SECONDS)
     out.write(decoder.decode(b"", final=True))
     out.flush()
+
+
+@app.command()
+def clone(
+    name: str,
+    new_name: Annotated[str, Opt("--name", help="The new run's name.")],
+    hp: Annotated[list[str] | None,
+                  Opt(metavar="KEY=VALUE", help="A changed hyperparameter (repeatable).")] = None,
+) -> None:
+    """Run again with the same settings, inputs (same versions), code and config; some
+    hyperparameters changed."""
+    request = pb.CloneRunRequest(name=name, new_name=new_name, request_id=str(uuid.uuid4()),
+                                 hyperparameters=parse_hyperparameters(hp or []))
+    with client() as c:
+        run = c.call(c.runs.CloneRun, request)
+    console.print(f"[green]Submitted run[/] [bold]{escape(run.name)}[/] ({_status(run)}), "
+                  f"a clone of {escape(name)}")
+
+
+@app.command()
+def compare(names: Annotated[list[str], typer.Argument(help="Two or more runs.")]) -> None:
+    """Runs side by side: status, hyperparameters and the last value of each metric; differences in bold."""
+    if len(names) < 2:
+        raise typer.BadParameter("name at least two runs")
+    with client() as c:
+        runs = [c.call(c.runs.GetRun, pb.GetRunRequest(name=name)) for name in names]
+    console.print(comparison(runs))
+
+
+def comparison(runs: Sequence[pb.Run]) -> Table:
+    """The table ``run compare`` prints: one column per run, rows that differ in bold."""
+    table = Table("", *(escape(r.name) for r in runs), title="Runs compared", title_justify="left")
+    rows: list[tuple[str, list[str]]] = [
+        ("status", [status_name(r.status) for r in runs]),
+        ("code", [f"{r.code}@{r.commit[:12]}" if r.code else "—" for r in runs]),
+        ("inputs", [", ".join(_describe_input(i) for i in r.inputs) or "—" for r in runs]),
+    ]
+    for key in sorted({k for r in runs for k in r.hyperparameters}):
+        rows.append((f"hp {key}", [r.hyperparameters.get(key, "—") for r in runs]))
+    for key in sorted({k for r in runs for k in r.metrics}):
+        rows.append((key, [f"{r.metrics[key]:.6g}" if key in r.metrics else "—" for r in runs]))
+    for label, values in rows:
+        differs = len(set(values)) > 1
+        table.add_row(f"[bold]{label}[/]" if differs else label,
+                      *(f"[bold]{escape(v)}[/]" if differs else escape(v) for v in values))
+    return table
 
 
 @app.command()

@@ -23,13 +23,21 @@ from shipyard.kit.store.port import (
     Transaction,
 )
 from shipyard.kit.store.unit_of_work import REQUESTS, StoredRequests, StoreUnitOfWork, StoreUnitOfWorkFactory
-from shipyard_run.app.ports import ConfigFiles, MetricLog, MetricPoint, RunFilter, RunRepository
-from shipyard_run.domain.runs import Input, OutputTarget, Run, RunKind, RunSpec, RunStatus
+from shipyard_run.app.ports import (
+    ConfigFiles,
+    MetricLog,
+    MetricPoint,
+    RunFilter,
+    RunRepository,
+    TemplateRepository,
+)
+from shipyard_run.domain.runs import Input, OutputTarget, Run, RunKind, RunSpec, RunStatus, RunTemplate
 
 RUNS = Collection("runs", unique=("name",), indexed=("status", "project", "sequence"))
 METRICS = Collection("metrics", indexed=("run_id",))
 CONFIGS = Collection("configs")
-COLLECTIONS = (RUNS, METRICS, CONFIGS, REQUESTS)
+TEMPLATES = Collection("templates", unique=("name",))
+COLLECTIONS = (RUNS, METRICS, CONFIGS, REQUESTS, TEMPLATES)
 SOURCE = "shipyard/run-svc"
 
 
@@ -42,8 +50,7 @@ def _parse(when: str | None) -> datetime | None:
 
 
 def _run_doc(run: Run) -> Document:
-    spec = asdict(run.spec)
-    spec["kind"] = run.spec.kind.value
+    spec = _spec_doc(run.spec)
     return {
         "_id": run.id, "name": run.name, "sequence": run.sequence, "status": run.status.value,
         "kind": run.spec.kind.value, "project": run.spec.project, "tags": list(run.spec.tags),
@@ -52,6 +59,12 @@ def _run_doc(run: Run) -> Document:
         "end_time": _time(run.end_time), "metrics": run.metrics, "notes": list(run.notes),
         "gpu_ids": list(run.gpu_ids),
     }
+
+
+def _spec_doc(spec: RunSpec) -> dict[str, Any]:
+    doc = asdict(spec)
+    doc["kind"] = spec.kind.value
+    return doc
 
 
 def _spec_from(doc: dict[str, Any]) -> RunSpec:
@@ -120,6 +133,38 @@ class StoredRuns(RunRepository):
         return sorted(found, key=lambda run: (run.sequence, run.id))[:limit]
 
 
+class StoredTemplates(TemplateRepository):
+    """Templates in the ``templates`` collection, unique by name."""
+
+    def __init__(self, txn: Transaction) -> None:
+        self._txn = txn
+
+    async def get(self, name: str) -> RunTemplate | None:
+        docs = await self._txn.find(TEMPLATES.name, {"name": name}, Page(limit=1))
+        return _template_from(docs[0]) if docs else None
+
+    async def add(self, template: RunTemplate) -> RunTemplate:
+        doc = {"_id": template.id, "name": template.name, "owner": template.owner,
+               "create_time": template.create_time.isoformat(), "description": template.description,
+               "spec": _spec_doc(template.spec)}
+        try:
+            return _template_from(await self._txn.insert(TEMPLATES.name, doc))
+        except DuplicateKey:
+            raise AlreadyExists(f"a template named {template.name!r} exists already") from None
+
+    async def remove(self, template: RunTemplate) -> None:
+        await self._txn.delete(TEMPLATES.name, template.id)
+
+    async def list(self) -> builtins.list[RunTemplate]:
+        return [_template_from(d) for d in await self._txn.find(TEMPLATES.name, page=Page(order_by="name"))]
+
+
+def _template_from(doc: Document) -> RunTemplate:
+    return RunTemplate(id=doc["_id"], name=doc["name"], owner=doc["owner"],
+                       create_time=datetime.fromisoformat(doc["create_time"]), spec=_spec_from(doc["spec"]),
+                       description=doc["description"], revision=doc["_rev"])
+
+
 class StoredMetrics(MetricLog):
     """Metric points, one document per batch of a run."""
 
@@ -160,6 +205,7 @@ class RunUnitOfWork(StoreUnitOfWork):
         self.runs = StoredRuns(txn)
         self.metrics = StoredMetrics(txn)
         self.configs = StoredConfigs(txn)
+        self.templates = StoredTemplates(txn)
         self.requests = StoredRequests(txn)
 
 

@@ -11,7 +11,7 @@ from shipyard.contracts.events.v1 import events_pb2
 from shipyard.contracts.run.v1 import runs_pb2 as pb
 from shipyard.kit.errors import InvalidArgument
 from shipyard_run.app.ports import MetricPoint
-from shipyard_run.domain.runs import Input, OutputTarget, Run, RunKind, RunSpec, RunStatus
+from shipyard_run.domain.runs import Input, OutputTarget, Run, RunKind, RunSpec, RunStatus, RunTemplate
 
 KINDS = {RunKind.TRAINING: pb.RUN_KIND_TRAINING, RunKind.PREPROCESSING: pb.RUN_KIND_PREPROCESSING,
          RunKind.EVALUATION: pb.RUN_KIND_EVALUATION}
@@ -67,11 +67,10 @@ def _timestamp(when: datetime | None) -> Timestamp | None:
     return stamp
 
 
-def run_to_proto(run: Run) -> pb.Run:
-    """The API's view of a run."""
-    spec = run.spec
+def spec_to_proto(spec: RunSpec) -> pb.Run:
+    """What was asked for, as the API's Run (no status, times or results)."""
     return pb.Run(
-        id=run.id, name=spec.name, project=spec.project, description=spec.description, tags=spec.tags,
+        name=spec.name, project=spec.project, description=spec.description, tags=spec.tags,
         kind=KINDS[spec.kind], command=spec.command, framework=spec.framework,
         framework_version=spec.framework_version, image=spec.image,
         inputs=[pb.RunInput(repo_kind=i.repo_kind, repo=i.repo, version=i.version, mount_path=i.mount_path)
@@ -79,12 +78,38 @@ def run_to_proto(run: Run) -> pb.Run:
         outputs=[pb.RunOutputTarget(repo_kind=o.repo_kind, repo=o.repo, mount_path=o.mount_path)
                  for o in spec.outputs],
         hyperparameters=spec.hyperparameters, config_file_name=spec.config_file_name, gpus=spec.gpus,
-        start_with_available=spec.start_with_available, cluster=spec.cluster, status=STATUSES[run.status],
-        status_reason=run.status_reason, exit_code=run.exit_code, owner=run.owner,
-        create_time=_timestamp(run.create_time), start_time=_timestamp(run.start_time),
-        end_time=_timestamp(run.end_time), metrics=run.metrics, revision=run.revision, notes=run.notes,
-        code=spec.code, commit=spec.commit, priority=spec.priority,
+        start_with_available=spec.start_with_available, cluster=spec.cluster, code=spec.code,
+        commit=spec.commit, priority=spec.priority,
     )
+
+
+def run_to_proto(run: Run) -> pb.Run:
+    """The API's view of a run."""
+    message = spec_to_proto(run.spec)
+    message.MergeFrom(pb.Run(
+        id=run.id, status=STATUSES[run.status], status_reason=run.status_reason, exit_code=run.exit_code,
+        owner=run.owner, create_time=_timestamp(run.create_time), start_time=_timestamp(run.start_time),
+        end_time=_timestamp(run.end_time), metrics=run.metrics, revision=run.revision, notes=run.notes,
+    ))
+    return message
+
+
+def template_to_proto(template: RunTemplate, has_config: bool) -> pb.RunTemplate:
+    """The API's view of a template."""
+    return pb.RunTemplate(id=template.id, name=template.name, description=template.description,
+                          run=spec_to_proto(template.spec), owner=template.owner,
+                          create_time=_timestamp(template.create_time), has_config_file=has_config)
+
+
+def over_template(template: RunSpec, given: pb.Run) -> RunSpec:
+    """The template's settings with the fields set in ``given`` laid over them: inputs, outputs and
+    tags replace the template's when given, hyperparameters merge (``given``'s win)."""
+    merged = spec_to_proto(template)
+    for repeated in ("inputs", "outputs", "tags"):
+        if getattr(given, repeated):
+            merged.ClearField(repeated)
+    merged.MergeFrom(given)
+    return spec_from_proto(merged)
 
 
 def actor(user: str, roles: frozenset[str]) -> common_pb2.Actor:

@@ -13,7 +13,7 @@ from typing import Protocol
 from google.protobuf.message import Message
 
 from shipyard.kit.caller import Caller
-from shipyard_run.domain.runs import Run, RunKind, RunStatus
+from shipyard_run.domain.runs import Run, RunKind, RunStatus, RunTemplate
 
 
 @dataclass(frozen=True)
@@ -59,6 +59,26 @@ class RunRepository(abc.ABC):
     @abc.abstractmethod
     async def in_status(self, statuses: tuple[RunStatus, ...], limit: int) -> builtins.list[Run]:
         """Runs in any of these statuses, oldest first (the scheduler's queue)."""
+
+
+class TemplateRepository(abc.ABC):
+    """Run templates in run-svc's store."""
+
+    @abc.abstractmethod
+    async def get(self, name: str) -> RunTemplate | None:
+        """The template with that name."""
+
+    @abc.abstractmethod
+    async def add(self, template: RunTemplate) -> RunTemplate:
+        """Store a new template; AlreadyExists when the name is taken."""
+
+    @abc.abstractmethod
+    async def remove(self, template: RunTemplate) -> None:
+        """Delete the template."""
+
+    @abc.abstractmethod
+    async def list(self) -> list[RunTemplate]:
+        """Every template, by name."""
 
 
 class MetricLog(abc.ABC):
@@ -113,7 +133,11 @@ class UnitOfWork(Protocol):
 
     @property
     def configs(self) -> ConfigFiles:
-        """Configuration files in this transaction."""
+        """Configuration files (of runs and templates) in this transaction."""
+
+    @property
+    def templates(self) -> TemplateRepository:
+        """Run templates in this transaction."""
 
     def emit(self, data: Message, subject: str, project: str) -> None:
         """Publish ``data`` as an event once the transaction commits."""

@@ -263,3 +263,28 @@ class Run:
     def with_metrics(self, latest: dict[str, float]) -> Run:
         """The last value of each metric, updated."""
         return replace(self, metrics={**self.metrics, **latest})
+
+
+@dataclass(frozen=True)
+class RunTemplate:
+    """A run's settings under a name; its inputs and code follow their latest versions."""
+
+    id: str
+    name: str
+    owner: str
+    create_time: datetime
+    spec: RunSpec
+    description: str = ""
+    revision: int = 0
+
+
+def unpinned(spec: RunSpec) -> RunSpec:
+    """The settings without the pins made at submit: inputs at their latest versions, code at its
+    latest commit."""
+    return replace(spec, inputs=tuple(replace(i, version=0, manifest_digest="") for i in spec.inputs),
+                   commit="", code_manifest="")
+
+
+def cloned(spec: RunSpec, name: str, hyperparameters: dict[str, str]) -> RunSpec:
+    """The same settings (same pinned inputs and commit) under ``name``, hyperparameters changed."""
+    return replace(spec, name=name, hyperparameters={**spec.hyperparameters, **hyperparameters})

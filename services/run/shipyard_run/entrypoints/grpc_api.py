@@ -10,21 +10,63 @@ from google.protobuf.timestamp_pb2 import Timestamp
 from shipyard.contracts.run.v1 import runs_pb2 as pb
 from shipyard.contracts.run.v1 import runs_pb2_grpc
 from shipyard.kit.grpcio import caller_of
-from shipyard_run.app.messages import kind_from_proto, run_to_proto, spec_from_proto, status_from_proto
+from shipyard_run.app.messages import (
+    kind_from_proto,
+    run_to_proto,
+    spec_from_proto,
+    status_from_proto,
+    template_to_proto,
+)
 from shipyard_run.app.ports import RunFilter
 from shipyard_run.app.runs import Runs
+from shipyard_run.app.templates import Templates
 
 
 class RunServicer(runs_pb2_grpc.RunServiceServicer):
     """Runs over gRPC."""
 
-    def __init__(self, runs: Runs) -> None:
+    def __init__(self, runs: Runs, templates: Templates) -> None:
         self._runs = runs
+        self._templates = templates
 
     async def SubmitRun(self, request: pb.SubmitRunRequest, context: grpc.aio.ServicerContext) -> pb.Run:
-        run = await self._runs.submit(caller_of(context), spec_from_proto(request.run), request.config_file,
-                                      request.request_id)
+        caller = caller_of(context)
+        if request.template:
+            run = await self._templates.submit(caller, request.template, request.run, request.config_file,
+                                               request.request_id)
+        else:
+            run = await self._runs.submit(caller, spec_from_proto(request.run), request.config_file,
+                                          request.request_id)
         return run_to_proto(run)
+
+    async def CloneRun(self, request: pb.CloneRunRequest, context: grpc.aio.ServicerContext) -> pb.Run:
+        run = await self._templates.clone(caller_of(context), request.name, request.new_name,
+                                          dict(request.hyperparameters), request.request_id)
+        return run_to_proto(run)
+
+    async def CreateTemplate(
+        self, request: pb.CreateTemplateRequest, context: grpc.aio.ServicerContext
+    ) -> pb.RunTemplate:
+        template = await self._templates.create(caller_of(context), request.name, request.from_run,
+                                                request.description)
+        return template_to_proto(*await self._templates.get(template.name))
+
+    async def GetTemplate(
+        self, request: pb.GetTemplateRequest, context: grpc.aio.ServicerContext
+    ) -> pb.RunTemplate:
+        return template_to_proto(*await self._templates.get(request.name))
+
+    async def ListTemplates(
+        self, request: pb.ListTemplatesRequest, context: grpc.aio.ServicerContext
+    ) -> pb.ListTemplatesResponse:
+        listed = [template_to_proto(t, has_config) for t, has_config in await self._templates.list()]
+        return pb.ListTemplatesResponse(templates=listed)
+
+    async def DeleteTemplate(
+        self, request: pb.DeleteTemplateRequest, context: grpc.aio.ServicerContext
+    ) -> pb.DeleteTemplateResponse:
+        await self._templates.delete(caller_of(context), request.name)
+        return pb.DeleteTemplateResponse()
 
     async def GetRun(self, request: pb.GetRunRequest, context: grpc.aio.ServicerContext) -> pb.Run:
         return run_to_proto(await self._runs.get(request.name))

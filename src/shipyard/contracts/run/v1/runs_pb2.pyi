@@ -143,14 +143,89 @@ class Run(_message.Message):
     def __init__(self, id: _Optional[str] = ..., name: _Optional[str] = ..., project: _Optional[str] = ..., description: _Optional[str] = ..., tags: _Optional[_Iterable[str]] = ..., kind: _Optional[_Union[RunKind, str]] = ..., command: _Optional[str] = ..., framework: _Optional[str] = ..., framework_version: _Optional[str] = ..., image: _Optional[str] = ..., inputs: _Optional[_Iterable[_Union[RunInput, _Mapping]]] = ..., outputs: _Optional[_Iterable[_Union[RunOutputTarget, _Mapping]]] = ..., hyperparameters: _Optional[_Mapping[str, str]] = ..., config_file_name: _Optional[str] = ..., gpus: _Optional[int] = ..., start_with_available: _Optional[bool] = ..., cluster: _Optional[str] = ..., status: _Optional[_Union[RunStatus, str]] = ..., status_reason: _Optional[str] = ..., exit_code: _Optional[int] = ..., owner: _Optional[str] = ..., create_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., start_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., end_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., metrics: _Optional[_Mapping[str, float]] = ..., revision: _Optional[int] = ..., notes: _Optional[_Iterable[str]] = ..., code: _Optional[str] = ..., commit: _Optional[str] = ..., priority: _Optional[int] = ...) -> None: ...
 
 class SubmitRunRequest(_message.Message):
-    __slots__ = ("run", "config_file", "request_id")
+    __slots__ = ("run", "config_file", "request_id", "template")
     RUN_FIELD_NUMBER: _ClassVar[int]
     CONFIG_FILE_FIELD_NUMBER: _ClassVar[int]
     REQUEST_ID_FIELD_NUMBER: _ClassVar[int]
+    TEMPLATE_FIELD_NUMBER: _ClassVar[int]
     run: Run
     config_file: bytes
     request_id: str
-    def __init__(self, run: _Optional[_Union[Run, _Mapping]] = ..., config_file: _Optional[bytes] = ..., request_id: _Optional[str] = ...) -> None: ...
+    template: str
+    def __init__(self, run: _Optional[_Union[Run, _Mapping]] = ..., config_file: _Optional[bytes] = ..., request_id: _Optional[str] = ..., template: _Optional[str] = ...) -> None: ...
+
+class RunTemplate(_message.Message):
+    __slots__ = ("id", "name", "description", "run", "owner", "create_time", "has_config_file")
+    ID_FIELD_NUMBER: _ClassVar[int]
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    DESCRIPTION_FIELD_NUMBER: _ClassVar[int]
+    RUN_FIELD_NUMBER: _ClassVar[int]
+    OWNER_FIELD_NUMBER: _ClassVar[int]
+    CREATE_TIME_FIELD_NUMBER: _ClassVar[int]
+    HAS_CONFIG_FILE_FIELD_NUMBER: _ClassVar[int]
+    id: str
+    name: str
+    description: str
+    run: Run
+    owner: str
+    create_time: _timestamp_pb2.Timestamp
+    has_config_file: bool
+    def __init__(self, id: _Optional[str] = ..., name: _Optional[str] = ..., description: _Optional[str] = ..., run: _Optional[_Union[Run, _Mapping]] = ..., owner: _Optional[str] = ..., create_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., has_config_file: _Optional[bool] = ...) -> None: ...
+
+class CreateTemplateRequest(_message.Message):
+    __slots__ = ("name", "description", "from_run")
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    DESCRIPTION_FIELD_NUMBER: _ClassVar[int]
+    FROM_RUN_FIELD_NUMBER: _ClassVar[int]
+    name: str
+    description: str
+    from_run: str
+    def __init__(self, name: _Optional[str] = ..., description: _Optional[str] = ..., from_run: _Optional[str] = ...) -> None: ...
+
+class GetTemplateRequest(_message.Message):
+    __slots__ = ("name",)
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    name: str
+    def __init__(self, name: _Optional[str] = ...) -> None: ...
+
+class ListTemplatesRequest(_message.Message):
+    __slots__ = ()
+    def __init__(self) -> None: ...
+
+class ListTemplatesResponse(_message.Message):
+    __slots__ = ("templates",)
+    TEMPLATES_FIELD_NUMBER: _ClassVar[int]
+    templates: _containers.RepeatedCompositeFieldContainer[RunTemplate]
+    def __init__(self, templates: _Optional[_Iterable[_Union[RunTemplate, _Mapping]]] = ...) -> None: ...
+
+class DeleteTemplateRequest(_message.Message):
+    __slots__ = ("name",)
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    name: str
+    def __init__(self, name: _Optional[str] = ...) -> None: ...
+
+class DeleteTemplateResponse(_message.Message):
+    __slots__ = ()
+    def __init__(self) -> None: ...
+
+class CloneRunRequest(_message.Message):
+    __slots__ = ("name", "new_name", "hyperparameters", "request_id")
+    class HyperparametersEntry(_message.Message):
+        __slots__ = ("key", "value")
+        KEY_FIELD_NUMBER: _ClassVar[int]
+        VALUE_FIELD_NUMBER: _ClassVar[int]
+        key: str
+        value: str
+        def __init__(self, key: _Optional[str] = ..., value: _Optional[str] = ...) -> None: ...
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    NEW_NAME_FIELD_NUMBER: _ClassVar[int]
+    HYPERPARAMETERS_FIELD_NUMBER: _ClassVar[int]
+    REQUEST_ID_FIELD_NUMBER: _ClassVar[int]
+    name: str
+    new_name: str
+    hyperparameters: _containers.ScalarMap[str, str]
+    request_id: str
+    def __init__(self, name: _Optional[str] = ..., new_name: _Optional[str] = ..., hyperparameters: _Optional[_Mapping[str, str]] = ..., request_id: _Optional[str] = ...) -> None: ...
 
 class GetRunRequest(_message.Message):
     __slots__ = ("name",)

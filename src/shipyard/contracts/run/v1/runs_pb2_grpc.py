@@ -64,6 +64,31 @@ class RunServiceStub:
                 request_serializer=shipyard_dot_run_dot_v1_dot_runs__pb2.GetRunMetricsRequest.SerializeToString,
                 response_deserializer=shipyard_dot_run_dot_v1_dot_runs__pb2.GetRunMetricsResponse.FromString,
                 _registered_method=True)
+        self.CloneRun = channel.unary_unary(
+                '/shipyard.run.v1.RunService/CloneRun',
+                request_serializer=shipyard_dot_run_dot_v1_dot_runs__pb2.CloneRunRequest.SerializeToString,
+                response_deserializer=shipyard_dot_run_dot_v1_dot_runs__pb2.Run.FromString,
+                _registered_method=True)
+        self.CreateTemplate = channel.unary_unary(
+                '/shipyard.run.v1.RunService/CreateTemplate',
+                request_serializer=shipyard_dot_run_dot_v1_dot_runs__pb2.CreateTemplateRequest.SerializeToString,
+                response_deserializer=shipyard_dot_run_dot_v1_dot_runs__pb2.RunTemplate.FromString,
+                _registered_method=True)
+        self.GetTemplate = channel.unary_unary(
+                '/shipyard.run.v1.RunService/GetTemplate',
+                request_serializer=shipyard_dot_run_dot_v1_dot_runs__pb2.GetTemplateRequest.SerializeToString,
+                response_deserializer=shipyard_dot_run_dot_v1_dot_runs__pb2.RunTemplate.FromString,
+                _registered_method=True)
+        self.ListTemplates = channel.unary_unary(
+                '/shipyard.run.v1.RunService/ListTemplates',
+                request_serializer=shipyard_dot_run_dot_v1_dot_runs__pb2.ListTemplatesRequest.SerializeToString,
+                response_deserializer=shipyard_dot_run_dot_v1_dot_runs__pb2.ListTemplatesResponse.FromString,
+                _registered_method=True)
+        self.DeleteTemplate = channel.unary_unary(
+                '/shipyard.run.v1.RunService/DeleteTemplate',
+                request_serializer=shipyard_dot_run_dot_v1_dot_runs__pb2.DeleteTemplateRequest.SerializeToString,
+                response_deserializer=shipyard_dot_run_dot_v1_dot_runs__pb2.DeleteTemplateResponse.FromString,
+                _registered_method=True)
 
 
 class RunServiceServicer:
@@ -107,6 +132,38 @@ class RunServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def CloneRun(self, request, context):
+        """A new run with the same settings, inputs (same versions), code (same commit) and config
+        file, under a new name and with some hyperparameters changed.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def CreateTemplate(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def GetTemplate(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ListTemplates(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def DeleteTemplate(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_RunServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -139,6 +196,31 @@ def add_RunServiceServicer_to_server(servicer, server):
                     servicer.GetRunMetrics,
                     request_deserializer=shipyard_dot_run_dot_v1_dot_runs__pb2.GetRunMetricsRequest.FromString,
                     response_serializer=shipyard_dot_run_dot_v1_dot_runs__pb2.GetRunMetricsResponse.SerializeToString,
+            ),
+            'CloneRun': grpc.unary_unary_rpc_method_handler(
+                    servicer.CloneRun,
+                    request_deserializer=shipyard_dot_run_dot_v1_dot_runs__pb2.CloneRunRequest.FromString,
+                    response_serializer=shipyard_dot_run_dot_v1_dot_runs__pb2.Run.SerializeToString,
+            ),
+            'CreateTemplate': grpc.unary_unary_rpc_method_handler(
+                    servicer.CreateTemplate,
+                    request_deserializer=shipyard_dot_run_dot_v1_dot_runs__pb2.CreateTemplateRequest.FromString,
+                    response_serializer=shipyard_dot_run_dot_v1_dot_runs__pb2.RunTemplate.SerializeToString,
+            ),
+            'GetTemplate': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetTemplate,
+                    request_deserializer=shipyard_dot_run_dot_v1_dot_runs__pb2.GetTemplateRequest.FromString,
+                    response_serializer=shipyard_dot_run_dot_v1_dot_runs__pb2.RunTemplate.SerializeToString,
+            ),
+            'ListTemplates': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListTemplates,
+                    request_deserializer=shipyard_dot_run_dot_v1_dot_runs__pb2.ListTemplatesRequest.FromString,
+                    response_serializer=shipyard_dot_run_dot_v1_dot_runs__pb2.ListTemplatesResponse.SerializeToString,
+            ),
+            'DeleteTemplate': grpc.unary_unary_rpc_method_handler(
+                    servicer.DeleteTemplate,
+                    request_deserializer=shipyard_dot_run_dot_v1_dot_runs__pb2.DeleteTemplateRequest.FromString,
+                    response_serializer=shipyard_dot_run_dot_v1_dot_runs__pb2.DeleteTemplateResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -303,6 +385,141 @@ class RunService:
             '/shipyard.run.v1.RunService/GetRunMetrics',
             shipyard_dot_run_dot_v1_dot_runs__pb2.GetRunMetricsRequest.SerializeToString,
             shipyard_dot_run_dot_v1_dot_runs__pb2.GetRunMetricsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def CloneRun(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/shipyard.run.v1.RunService/CloneRun',
+            shipyard_dot_run_dot_v1_dot_runs__pb2.CloneRunRequest.SerializeToString,
+            shipyard_dot_run_dot_v1_dot_runs__pb2.Run.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def CreateTemplate(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/shipyard.run.v1.RunService/CreateTemplate',
+            shipyard_dot_run_dot_v1_dot_runs__pb2.CreateTemplateRequest.SerializeToString,
+            shipyard_dot_run_dot_v1_dot_runs__pb2.RunTemplate.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetTemplate(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/shipyard.run.v1.RunService/GetTemplate',
+            shipyard_dot_run_dot_v1_dot_runs__pb2.GetTemplateRequest.SerializeToString,
+            shipyard_dot_run_dot_v1_dot_runs__pb2.RunTemplate.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListTemplates(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/shipyard.run.v1.RunService/ListTemplates',
+            shipyard_dot_run_dot_v1_dot_runs__pb2.ListTemplatesRequest.SerializeToString,
+            shipyard_dot_run_dot_v1_dot_runs__pb2.ListTemplatesResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def DeleteTemplate(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/shipyard.run.v1.RunService/DeleteTemplate',
+            shipyard_dot_run_dot_v1_dot_runs__pb2.DeleteTemplateRequest.SerializeToString,
+            shipyard_dot_run_dot_v1_dot_runs__pb2.DeleteTemplateResponse.FromString,
             options,
             channel_credentials,
             insecure,
