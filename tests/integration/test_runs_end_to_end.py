@@ -301,12 +301,14 @@ def test_200_runs_at_once_all_complete_once_in_submission_order(admin: Client) -
 def test_templates_clones_and_compare(stack: Stack, home: Path, admin: Client) -> None:
     admin.call(admin.runs.SubmitRun, pb.SubmitRunRequest(run=pb.Run(
         name="base-1", command=f"python -c '{TRAIN}'", hyperparameters={"lr": "0.1"},
-        inputs=[pb.RunInput(repo_kind="dataset", repo="digits", mount_path="/mnt/data")],
+        inputs=[pb.RunInput(repo_kind="dataset", repo="digits", version=1, mount_path="/mnt/data")],
         outputs=[pb.RunOutputTarget(repo_kind="model", repo="mnist")]), config_file=b"epochs: 3\n"))
     assert _wait_ended(admin, "base-1").status == pb.RUN_STATUS_COMPLETE
     cli(stack, home, "template", "create", "small", "--from", "base-1", "--description", "the small one")
+    # The template takes digits' latest version (the demo made one of another shape): pin it again.
     assert "small" in cli(stack, home, "template", "list").stdout
-    cli(stack, home, "run", "submit", "from-template", "--template", "small", "--hp", "lr=0.2")
+    cli(stack, home, "run", "submit", "from-template", "--template", "small", "--hp", "lr=0.2",
+        "--dataset", "digits@1:/mnt/data")
     templated = _wait_ended(admin, "from-template")
     assert templated.status == pb.RUN_STATUS_COMPLETE and templated.hyperparameters["lr"] == "0.2"
     assert templated.config_file_name == "config" and templated.inputs[0].repo == "digits"
@@ -319,3 +321,28 @@ def test_templates_clones_and_compare(stack: Stack, home: Path, admin: Client) -
     cli(stack, home, "template", "delete", "small")
     with pytest.raises(ClientError, match="no run template named 'small'"):
         admin.call(admin.runs.GetTemplate, pb.GetTemplateRequest(name="small"))
+
+
+@pytest.mark.usefixtures("repos")
+def test_inputs_and_outputs_are_at_their_mount_paths(admin: Client) -> None:
+    admin.call(admin.runs.SubmitRun, pb.SubmitRunRequest(run=pb.Run(
+        name="mounted-1",
+        command="cat /mnt/data/train.csv > /model/copy.csv && ls /mnt && "
+                "(touch /mnt/data/x 2>/dev/null && echo input-writable || echo input-read-only)",
+        inputs=[pb.RunInput(repo_kind="dataset", repo="digits", version=1, mount_path="/mnt/data")],
+        outputs=[pb.RunOutputTarget(repo_kind="model", repo="mnist", mount_path="/model")])))
+    run = _wait_ended(admin, "mounted-1")
+    assert run.status == pb.RUN_STATUS_COMPLETE, run.status_reason
+    assert any("bubblewrap" in note for note in run.notes)
+    logs = admin.call(admin.runs.ReadRunLogs, pb.ReadRunLogsRequest(name="mounted-1")).data
+    assert logs == b"data\ninput-read-only\n"  # only its own mounts under /mnt, read-only
+
+    def made() -> repos_pb2.Version | None:
+        listed = admin.call(admin.repos.ListVersions, repos_pb2.ListVersionsRequest(
+            kind=repos_pb2.REPO_KIND_MODEL, repo="mnist", page_size=100))
+        return next((v for v in listed.versions if v.produced_by_run == run.id), None)
+
+    version = wait_for(made, 30, "mounted-1's model version")
+    manifest = transfer.read_manifest(admin, version.manifest_digest)
+    assert [(e.path, e.size) for e in manifest.entries] == [("copy.csv", len(b"1,2\n3,4\n5,6\n"))]
+    assert not Path("/model").exists()  # the host's / is left alone

@@ -8,9 +8,9 @@ and stderr), ``metrics.jsonl`` (what ``shipyard.sdk.log_metrics`` writes), ``pid
 file when the command ends, so a run started by a run-svc that has died since is still watched
 correctly by the next one: the process group outlives run-svc, and its outcome is on disk.
 
-Inputs are not yet shown at their mount paths (that needs a private mount namespace, e.g.
-bubblewrap, not available here): each run is told where they are through SHIPYARD_MOUNTS and a
-SHIPYARD_MOUNT_<PATH> variable per mount path, and a note on the run says so.
+Inputs and outputs are shown at their mount paths in a private mount namespace (bubblewrap, see
+``sandbox``); where that cannot be done they stay under the workspace, SHIPYARD_MOUNTS and a
+SHIPYARD_MOUNT_<PATH> variable per mount path say where, and a note on the run says so.
 """
 
 from __future__ import annotations
@@ -34,11 +34,14 @@ from shipyard.kit.blob.local import LocalBlobStore
 from shipyard.kit.blob.port import BlobStore
 from shipyard.kit.blob.tree import BlobTree
 from shipyard.kit.manifest import Manifest
+from shipyard_run.adapters import sandbox
 from shipyard_run.app.ports import Executor, Job, JobState, JobStatus, MetricPoint
 
 # Katib's StdOut metrics collector format: name=value pairs anywhere on a line.
 METRIC = re.compile(r"([A-Za-z_][\w.-]*)\s*=\s*([+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?)(?![\w.])")
-WRAPPER = 'sh -c "$1"; code=$?; printf "%s" "$code" > "$2.tmp" && mv "$2.tmp" "$2"'
+# $1: the exit code file; the rest: the command to run (sh -c …, or bwrap … sh -c …).
+WRAPPER = ('exit_file=$1; shift; "$@"; code=$?; '
+           'printf "%s" "$code" > "$exit_file.tmp" && mv "$exit_file.tmp" "$exit_file"')
 GRACE_S = 10.0
 LOG_SCAN_MAX = 1 << 20  # bytes of new log read per metrics pass
 
@@ -76,7 +79,8 @@ class LocalExecutor(Executor):
     name = "local"
 
     def __init__(
-        self, root: Path, blobs: BlobStore, gpus: int | None = None, grace_s: float = GRACE_S
+        self, root: Path, blobs: BlobStore, gpus: int | None = None, grace_s: float = GRACE_S,
+        namespaces: bool = True,
     ) -> None:
         self.root = root
         self._blobs = blobs
@@ -84,6 +88,7 @@ class LocalExecutor(Executor):
         self._gpus = gpu_inventory() if gpus is None else gpus
         self._grace_s = grace_s
         self._children: dict[str, subprocess.Popen[bytes]] = {}
+        self._bwrap = sandbox.bwrap() if namespaces else None
         self.on_exit: Callable[[], None] = lambda: None  # called (on the event loop) when a job exits
 
     def gpu_count(self) -> int:
@@ -99,11 +104,16 @@ class LocalExecutor(Executor):
         # A start interrupted before the process began: begin again.
         await asyncio.to_thread(shutil.rmtree, ws, True)
         mounts = await self._prepare(ws, job)
-        env = self._environment(ws, job, mounts)
-        child = await asyncio.to_thread(self._launch, ws, job, env)
+        writable = {path for path in job.output_paths if path}
+        namespace = await asyncio.to_thread(
+            sandbox.plan, [sandbox.Mount(path, where, path in writable) for path, where in mounts.items()],
+            self._bwrap, [str(ws), sys.executable])
+        env = self._environment(ws, job, namespace.seen_at)
+        argv = [*namespace.args, *(["--chdir", str(ws / "code"), "--"] if namespace.args else []),
+                "/bin/sh", "-c", job.command]
+        child = await asyncio.to_thread(self._launch, ws, job, env, argv)
         self._tell_on_exit(child)
-        return (f"inputs and outputs are under {ws} (this machine has no private mount namespace): "
-                "see SHIPYARD_MOUNTS and SHIPYARD_MOUNT_* for where each mount path is",)
+        return _notes(ws, namespace)
 
     async def _prepare(self, ws: Path, job: Job) -> dict[str, str]:
         """Lay the workspace out; inputs hard-linked from a local store, else copied blob by blob."""
@@ -159,10 +169,10 @@ class LocalExecutor(Executor):
 
         threading.Thread(target=wait, name=f"shipyard-run-{child.pid}", daemon=True).start()
 
-    def _launch(self, ws: Path, job: Job, env: dict[str, str]) -> subprocess.Popen[bytes]:
+    def _launch(self, ws: Path, job: Job, env: dict[str, str], argv: list[str]) -> subprocess.Popen[bytes]:
         with (ws / "log").open("ab") as log:
             child = subprocess.Popen(
-                ["/bin/sh", "-c", WRAPPER, "shipyard-run", job.command, str(ws / "exit_code")],
+                ["/bin/sh", "-c", WRAPPER, "shipyard-run", str(ws / "exit_code"), *argv],
                 cwd=ws / "code", env=env, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
                 start_new_session=True,  # its own process group, which outlives run-svc
             )
@@ -247,6 +257,17 @@ class LocalExecutor(Executor):
         ws = self._workspace(run_id)
         for name in ("inputs", "outputs", "output", "code"):
             await asyncio.to_thread(shutil.rmtree, ws / name, True)
+
+
+def _notes(ws: Path, namespace: sandbox.Plan) -> tuple[str, ...]:
+    """What the run's user should know about where its inputs and outputs are."""
+    if namespace.args and not namespace.unplaced:
+        return ("inputs and outputs are at their mount paths (a private mount namespace, bubblewrap)",)
+    if not namespace.unplaced:
+        return ()
+    where = "no private mount namespace here (bubblewrap is missing)" if not namespace.args else (
+        f"{', '.join(namespace.unplaced)} cannot be placed without changing the host")
+    return (f"{where}: those mounts are under {ws}; SHIPYARD_MOUNTS and SHIPYARD_MOUNT_* say where",)
 
 
 def _lay_out(
