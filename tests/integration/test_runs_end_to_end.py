@@ -4,6 +4,8 @@ logs → RunCompleted → the output model version (repo-svc) — and failures, 
 from __future__ import annotations
 
 import textwrap
+import urllib.error
+import urllib.request
 from collections import Counter
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -346,3 +348,29 @@ def test_inputs_and_outputs_are_at_their_mount_paths(admin: Client) -> None:
     manifest = transfer.read_manifest(admin, version.manifest_digest)
     assert [(e.path, e.size) for e in manifest.entries] == [("copy.csv", len(b"1,2\n3,4\n5,6\n"))]
     assert not Path("/model").exists()  # the host's / is left alone
+
+
+def _get(url: str, token: str | None = None) -> tuple[int, bytes]:
+    request = urllib.request.Request(url, headers={"Authorization": f"Bearer {token}"} if token else {})
+    try:
+        with urllib.request.urlopen(request, timeout=10) as response:
+            return response.status, response.read()
+    except urllib.error.HTTPError as error:
+        return error.code, error.read()
+
+
+@pytest.mark.usefixtures("repos")
+def test_a_runs_tensorboard_through_the_gateway(stack: Stack, home: Path, admin: Client) -> None:
+    admin.call(admin.runs.SubmitRun, pb.SubmitRunRequest(run=pb.Run(name="board-1", command="true")))
+    _wait_ended(admin, "board-1")
+    out = cli(stack, home, "tensorboard", "start", "board-1").stdout
+    assert f"{stack.http_url}/tensorboard/board-1/" in out
+    url = f"{stack.http_url}/tensorboard/board-1/data/logdir"
+    token = stack.admin_token()
+    _, body = wait_for(lambda: (found := _get(url, token))[0] == 200 and found, 90,
+                            "TensorBoard to answer through the gateway")
+    assert b"logdir" in body
+    assert _get(url)[0] == 401  # no credentials, no TensorBoard
+    assert _get(url, "not-a-token")[0] == 401
+    assert "stopped" in cli(stack, home, "tensorboard", "stop", "board-1").stdout
+    assert _get(url, token)[0] == 409

@@ -291,6 +291,7 @@ class FakeExecutor(Executor):
     name = "fake"
 
     def __init__(self, gpus: int = 0) -> None:
+        self.boards: dict[str, str] = {}
         self.gpus = gpus
         self.submitted: list[Job] = []
         self.jobs: dict[str, Job] = {}  # run id → its job
@@ -371,6 +372,16 @@ class FakeExecutor(Executor):
 
     async def cleanup(self, run_id: str) -> None:
         self.cleaned.append(run_id)
+
+    async def start_tensorboard(self, run_id: str, run_name: str) -> str:
+        self.boards[run_id] = f"127.0.0.1:{6000 + len(self.boards)}"
+        return self.boards[run_id]
+
+    async def tensorboard_address(self, run_id: str) -> str | None:
+        return self.boards.get(run_id)
+
+    async def stop_tensorboard(self, run_id: str) -> None:
+        self.boards.pop(run_id, None)
 
 
 class FakeClock:

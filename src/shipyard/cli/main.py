@@ -9,7 +9,7 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from shipyard.cli import credentials, demo, events, projects, repos, runs, templates, users
+from shipyard.cli import credentials, demo, events, projects, repos, runs, templates, tensorboard, users
 from shipyard.cli.context import client, console, errors
 from shipyard.client.connection import (
     Client,
@@ -33,6 +33,7 @@ app.add_typer(users.app, name="user")
 app.command()(demo.demo)
 app.add_typer(runs.app, name="run")
 app.add_typer(templates.app, name="template")
+app.add_typer(tensorboard.app, name="tensorboard")
 app.command()(events.activity)
 
 DataDirOption = Annotated[Path, typer.Option("--data-dir", help="Where Shipyard keeps everything.")]

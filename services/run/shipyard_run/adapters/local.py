@@ -35,6 +35,7 @@ from shipyard.kit.blob.port import BlobStore
 from shipyard.kit.blob.tree import BlobTree
 from shipyard.kit.manifest import Manifest
 from shipyard_run.adapters import sandbox
+from shipyard_run.adapters.tensorboard import LocalTensorBoards
 from shipyard_run.app.ports import Executor, Job, JobState, JobStatus, MetricPoint
 
 # Katib's StdOut metrics collector format: name=value pairs anywhere on a line.
@@ -89,6 +90,7 @@ class LocalExecutor(Executor):
         self._grace_s = grace_s
         self._children: dict[str, subprocess.Popen[bytes]] = {}
         self._bwrap = sandbox.bwrap() if namespaces else None
+        self._boards = LocalTensorBoards(root)
         self.on_exit: Callable[[], None] = lambda: None  # called (on the event loop) when a job exits
 
     def gpu_count(self) -> int:
@@ -252,6 +254,16 @@ class LocalExecutor(Executor):
             staged[path] = (await self._tree.store_tree(source)).digest
         await self._blobs.sync()
         return staged
+
+    async def start_tensorboard(self, run_id: str, run_name: str) -> str:
+        self._workspace(run_id)  # a valid run id
+        return await self._boards.start(run_id, run_name)
+
+    async def tensorboard_address(self, run_id: str) -> str | None:
+        return await self._boards.address(self._workspace(run_id).name)
+
+    async def stop_tensorboard(self, run_id: str) -> None:
+        await self._boards.stop(self._workspace(run_id).name)
 
     async def cleanup(self, run_id: str) -> None:
         ws = self._workspace(run_id)

@@ -258,5 +258,17 @@ class Executor(abc.ABC):
         manifest digest."""
 
     @abc.abstractmethod
+    async def start_tensorboard(self, run_id: str, run_name: str) -> str:
+        """Serve the run's TensorBoard logs under /tensorboard/<run name>/; its address."""
+
+    @abc.abstractmethod
+    async def tensorboard_address(self, run_id: str) -> str | None:
+        """Where the run's TensorBoard listens, or None when it does not run."""
+
+    @abc.abstractmethod
+    async def stop_tensorboard(self, run_id: str) -> None:
+        """Stop the run's TensorBoard, if it runs."""
+
+    @abc.abstractmethod
     async def cleanup(self, run_id: str) -> None:
         """Remove what the job left behind except its logs."""

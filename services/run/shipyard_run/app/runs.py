@@ -130,6 +130,16 @@ class Runs:
         data = await self.executor.read_logs(run.id, offset, min(max_bytes or LOGS_DEFAULT, LOGS_MAX))
         return data, offset + len(data), run.status.final and not data
 
+    async def tensorboard(self, name: str, action: str = "get") -> tuple[Run, str | None]:
+        """The run and where its TensorBoard listens (None: not running), after ``action``:
+        "start", "stop" or "get"."""
+        run = await self.get(name)
+        if action == "start":
+            return run, await self.executor.start_tensorboard(run.id, run.name)
+        if action == "stop":
+            await self.executor.stop_tensorboard(run.id)
+        return run, await self.executor.tensorboard_address(run.id)
+
     async def metrics(self, name: str) -> list[MetricPoint]:
         """Every metric point the run logged."""
         async with self.uow() as uow:

@@ -20,6 +20,7 @@ from shipyard_run.app.messages import (
 from shipyard_run.app.ports import RunFilter
 from shipyard_run.app.runs import Runs
 from shipyard_run.app.templates import Templates
+from shipyard_run.domain.runs import Run
 
 
 class RunServicer(runs_pb2_grpc.RunServiceServicer):
@@ -89,6 +90,21 @@ class RunServicer(runs_pb2_grpc.RunServiceServicer):
         data, offset, finished = await self._runs.read_logs(request.name, request.offset, request.max_bytes)
         return pb.ReadRunLogsResponse(data=data, next_offset=offset, finished=finished)
 
+    async def StartTensorBoard(
+        self, request: pb.TensorBoardRequest, context: grpc.aio.ServicerContext
+    ) -> pb.TensorBoard:
+        return _board(*await self._runs.tensorboard(request.name, "start"))
+
+    async def StopTensorBoard(
+        self, request: pb.TensorBoardRequest, context: grpc.aio.ServicerContext
+    ) -> pb.TensorBoard:
+        return _board(*await self._runs.tensorboard(request.name, "stop"))
+
+    async def GetTensorBoard(
+        self, request: pb.TensorBoardRequest, context: grpc.aio.ServicerContext
+    ) -> pb.TensorBoard:
+        return _board(*await self._runs.tensorboard(request.name))
+
     async def GetRunMetrics(
         self, request: pb.GetRunMetricsRequest, context: grpc.aio.ServicerContext
     ) -> pb.GetRunMetricsResponse:
@@ -98,3 +114,9 @@ class RunServicer(runs_pb2_grpc.RunServiceServicer):
             when.FromDatetime(point.time)
             series[point.name].append(pb.MetricPoint(step=point.step, value=point.value, time=when))
         return pb.GetRunMetricsResponse(series=[pb.MetricSeries(name=n, points=p) for n, p in series.items()])
+
+
+def _board(run: Run, address: str | None) -> pb.TensorBoard:
+    state = pb.TENSORBOARD_STATE_RUNNING if address else pb.TENSORBOARD_STATE_STOPPED
+    return pb.TensorBoard(run=run.name, state=state, path=f"/tensorboard/{run.name}/",
+                          backend_address=address or "")

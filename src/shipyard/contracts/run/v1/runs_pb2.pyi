@@ -28,6 +28,12 @@ class RunStatus(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     RUN_STATUS_FAILED: _ClassVar[RunStatus]
     RUN_STATUS_STOPPING: _ClassVar[RunStatus]
     RUN_STATUS_STOPPED: _ClassVar[RunStatus]
+
+class TensorBoardState(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    TENSORBOARD_STATE_UNSPECIFIED: _ClassVar[TensorBoardState]
+    TENSORBOARD_STATE_STOPPED: _ClassVar[TensorBoardState]
+    TENSORBOARD_STATE_RUNNING: _ClassVar[TensorBoardState]
 RUN_KIND_UNSPECIFIED: RunKind
 RUN_KIND_TRAINING: RunKind
 RUN_KIND_PREPROCESSING: RunKind
@@ -41,6 +47,9 @@ RUN_STATUS_COMPLETE: RunStatus
 RUN_STATUS_FAILED: RunStatus
 RUN_STATUS_STOPPING: RunStatus
 RUN_STATUS_STOPPED: RunStatus
+TENSORBOARD_STATE_UNSPECIFIED: TensorBoardState
+TENSORBOARD_STATE_STOPPED: TensorBoardState
+TENSORBOARD_STATE_RUNNING: TensorBoardState
 
 class RunInput(_message.Message):
     __slots__ = ("repo_kind", "repo", "version", "mount_path")
@@ -314,3 +323,21 @@ class GetRunMetricsResponse(_message.Message):
     SERIES_FIELD_NUMBER: _ClassVar[int]
     series: _containers.RepeatedCompositeFieldContainer[MetricSeries]
     def __init__(self, series: _Optional[_Iterable[_Union[MetricSeries, _Mapping]]] = ...) -> None: ...
+
+class TensorBoardRequest(_message.Message):
+    __slots__ = ("name",)
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    name: str
+    def __init__(self, name: _Optional[str] = ...) -> None: ...
+
+class TensorBoard(_message.Message):
+    __slots__ = ("run", "state", "path", "backend_address")
+    RUN_FIELD_NUMBER: _ClassVar[int]
+    STATE_FIELD_NUMBER: _ClassVar[int]
+    PATH_FIELD_NUMBER: _ClassVar[int]
+    BACKEND_ADDRESS_FIELD_NUMBER: _ClassVar[int]
+    run: str
+    state: TensorBoardState
+    path: str
+    backend_address: str
+    def __init__(self, run: _Optional[str] = ..., state: _Optional[_Union[TensorBoardState, str]] = ..., path: _Optional[str] = ..., backend_address: _Optional[str] = ...) -> None: ...

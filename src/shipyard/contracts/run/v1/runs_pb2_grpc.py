@@ -89,6 +89,21 @@ class RunServiceStub:
                 request_serializer=shipyard_dot_run_dot_v1_dot_runs__pb2.DeleteTemplateRequest.SerializeToString,
                 response_deserializer=shipyard_dot_run_dot_v1_dot_runs__pb2.DeleteTemplateResponse.FromString,
                 _registered_method=True)
+        self.StartTensorBoard = channel.unary_unary(
+                '/shipyard.run.v1.RunService/StartTensorBoard',
+                request_serializer=shipyard_dot_run_dot_v1_dot_runs__pb2.TensorBoardRequest.SerializeToString,
+                response_deserializer=shipyard_dot_run_dot_v1_dot_runs__pb2.TensorBoard.FromString,
+                _registered_method=True)
+        self.StopTensorBoard = channel.unary_unary(
+                '/shipyard.run.v1.RunService/StopTensorBoard',
+                request_serializer=shipyard_dot_run_dot_v1_dot_runs__pb2.TensorBoardRequest.SerializeToString,
+                response_deserializer=shipyard_dot_run_dot_v1_dot_runs__pb2.TensorBoard.FromString,
+                _registered_method=True)
+        self.GetTensorBoard = channel.unary_unary(
+                '/shipyard.run.v1.RunService/GetTensorBoard',
+                request_serializer=shipyard_dot_run_dot_v1_dot_runs__pb2.TensorBoardRequest.SerializeToString,
+                response_deserializer=shipyard_dot_run_dot_v1_dot_runs__pb2.TensorBoard.FromString,
+                _registered_method=True)
 
 
 class RunServiceServicer:
@@ -164,6 +179,25 @@ class RunServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def StartTensorBoard(self, request, context):
+        """TensorBoard on the run's SHIPYARD_TB_LOGDIR (while it runs or after), through the gateway.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def StopTensorBoard(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def GetTensorBoard(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_RunServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -221,6 +255,21 @@ def add_RunServiceServicer_to_server(servicer, server):
                     servicer.DeleteTemplate,
                     request_deserializer=shipyard_dot_run_dot_v1_dot_runs__pb2.DeleteTemplateRequest.FromString,
                     response_serializer=shipyard_dot_run_dot_v1_dot_runs__pb2.DeleteTemplateResponse.SerializeToString,
+            ),
+            'StartTensorBoard': grpc.unary_unary_rpc_method_handler(
+                    servicer.StartTensorBoard,
+                    request_deserializer=shipyard_dot_run_dot_v1_dot_runs__pb2.TensorBoardRequest.FromString,
+                    response_serializer=shipyard_dot_run_dot_v1_dot_runs__pb2.TensorBoard.SerializeToString,
+            ),
+            'StopTensorBoard': grpc.unary_unary_rpc_method_handler(
+                    servicer.StopTensorBoard,
+                    request_deserializer=shipyard_dot_run_dot_v1_dot_runs__pb2.TensorBoardRequest.FromString,
+                    response_serializer=shipyard_dot_run_dot_v1_dot_runs__pb2.TensorBoard.SerializeToString,
+            ),
+            'GetTensorBoard': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetTensorBoard,
+                    request_deserializer=shipyard_dot_run_dot_v1_dot_runs__pb2.TensorBoardRequest.FromString,
+                    response_serializer=shipyard_dot_run_dot_v1_dot_runs__pb2.TensorBoard.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -520,6 +569,87 @@ class RunService:
             '/shipyard.run.v1.RunService/DeleteTemplate',
             shipyard_dot_run_dot_v1_dot_runs__pb2.DeleteTemplateRequest.SerializeToString,
             shipyard_dot_run_dot_v1_dot_runs__pb2.DeleteTemplateResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def StartTensorBoard(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/shipyard.run.v1.RunService/StartTensorBoard',
+            shipyard_dot_run_dot_v1_dot_runs__pb2.TensorBoardRequest.SerializeToString,
+            shipyard_dot_run_dot_v1_dot_runs__pb2.TensorBoard.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def StopTensorBoard(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/shipyard.run.v1.RunService/StopTensorBoard',
+            shipyard_dot_run_dot_v1_dot_runs__pb2.TensorBoardRequest.SerializeToString,
+            shipyard_dot_run_dot_v1_dot_runs__pb2.TensorBoard.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetTensorBoard(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/shipyard.run.v1.RunService/GetTensorBoard',
+            shipyard_dot_run_dot_v1_dot_runs__pb2.TensorBoardRequest.SerializeToString,
+            shipyard_dot_run_dot_v1_dot_runs__pb2.TensorBoard.FromString,
             options,
             channel_credentials,
             insecure,
