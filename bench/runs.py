@@ -39,7 +39,7 @@ from shipyard.local.harness import Stack, wait_for
 OUT = REPO_ROOT / "bench" / "out"
 STAMP = "date +%s%N"
 LATENCY_GOAL_S = 0.300
-ENDED = (pb.RUN_STATUS_COMPLETE, pb.RUN_STATUS_FAILED, pb.RUN_STATUS_STOPPED)
+ENDED = (pb.RUN_STATUS_COMPLETE, pb.RUN_STATUS_FAILED, pb.RUN_STATUS_STOPPED, pb.RUN_STATUS_ERROR)
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:

@@ -278,8 +278,9 @@ def test_ended_sets_the_outcome() -> None:
         _run(RunStatus.RUNNING).ended(RunStatus.RUNNING, end)
 
 
-def test_only_complete_failed_and_stopped_are_final() -> None:
-    assert {s for s in RunStatus if s.final} == {RunStatus.COMPLETE, RunStatus.FAILED, RunStatus.STOPPED}
+def test_only_complete_failed_stopped_and_error_are_final() -> None:
+    assert {s for s in RunStatus if s.final} == {RunStatus.COMPLETE, RunStatus.FAILED, RunStatus.STOPPED,
+                                                 RunStatus.ERROR}
 
 
 def test_with_metrics_keeps_the_last_value_of_each() -> None:

@@ -1,54 +1,69 @@
-"""The mount namespace plan: which roots are hidden, what is bound where, what stays put."""
+"""The mount namespace plan: the host seen as it is, mount points made in private layers."""
 
 from __future__ import annotations
 
 import os
+from pathlib import Path
 
 from shipyard_run.adapters.sandbox import Mount, bwrap, plan
 
-INPUT = Mount("/mnt/data", "/ws/inputs/mnt/data", writable=False)
-OUTPUT = Mount("/model", "/ws/outputs/model", writable=True)
+INPUT = Mount("/mnt/shipyard-test-absent/data", "/ws/inputs/data", writable=False)
+OUTPUT = Mount("/model-shipyard-test", "/ws/outputs/model", writable=True)
 
 
 def _pairs(args: list[str], option: str) -> list[tuple[str, str]]:
     return [(args[i + 1], args[i + 2]) for i, a in enumerate(args) if a == option]
 
 
+def _tmpfs(args: list[str]) -> list[str]:
+    return [args[i + 1] for i, a in enumerate(args) if a == "--tmpfs"]
+
+
 def test_without_bwrap_everything_stays_under_the_workspace() -> None:
-    planned = plan([INPUT, OUTPUT], None, ["/ws"])
+    planned = plan([INPUT, OUTPUT], None)
     assert planned.args == []
-    assert planned.seen_at == {"/mnt/data": "/ws/inputs/mnt/data", "/model": "/ws/outputs/model"}
-    assert planned.unplaced == ["/mnt/data", "/model"]
+    assert planned.seen_at == {INPUT.path: INPUT.source, OUTPUT.path: OUTPUT.source}
+    assert planned.unplaced == [INPUT.path, OUTPUT.path]
 
 
-def test_mount_roots_become_private_and_hold_only_the_runs_mounts() -> None:
-    planned = plan([INPUT, OUTPUT], "/usr/bin/bwrap", ["/ws"])
+def test_the_host_is_seen_as_it_is_and_mounts_at_their_paths() -> None:
+    planned = plan([INPUT, OUTPUT], "/usr/bin/bwrap")
     args = planned.args
-    assert args[0] == "/usr/bin/bwrap"
-    assert [args[i + 1] for i, a in enumerate(args) if a == "--tmpfs"] == ["/mnt", "/model"]
-    assert _pairs(args, "--ro-bind") == [("/ws/inputs/mnt/data", "/mnt/data")]
-    assert ("/ws/outputs/model", "/model") in _pairs(args, "--bind")
-    assert ("/mnt", "/mnt") not in _pairs(args, "--bind")  # the host's /mnt is hidden, not shown
+    assert args[0] == "/usr/bin/bwrap" and "--proc" in args
     assert ("/usr", "/usr") in _pairs(args, "--bind") or ("usr/bin", "/bin") in _pairs(args, "--symlink")
-    assert "--proc" in args and planned.unplaced == []
-    assert planned.seen_at == {"/mnt/data": "/mnt/data", "/model": "/model"}
+    assert _pairs(args, "--ro-bind") == [(INPUT.source, INPUT.path)]
+    assert (OUTPUT.source, OUTPUT.path) in _pairs(args, "--bind")
+    assert planned.seen_at == {INPUT.path: INPUT.path, OUTPUT.path: OUTPUT.path}
+    assert planned.unplaced == []
 
 
-def test_roots_users_need_are_never_hidden() -> None:
-    missing = Mount("/home/nobody-here-xyz/data", "/ws/inputs/home/x", writable=False)
-    planned = plan([missing], "/usr/bin/bwrap", ["/ws"])
-    assert "/home" not in [planned.args[i + 1] for i, a in enumerate(planned.args) if a == "--tmpfs"]
-    assert planned.unplaced == ["/home/nobody-here-xyz/data"]
-    assert planned.seen_at["/home/nobody-here-xyz/data"] == "/ws/inputs/home/x"
+def test_a_missing_mount_point_is_made_in_a_private_copy_of_its_host_directory(tmp_path: Path) -> None:
+    (tmp_path / "kept.txt").write_text("the host's")
+    (tmp_path / "link").symlink_to("kept.txt")
+    mount = Mount(str(tmp_path / "dkube" / "input"), "/ws/inputs/x", writable=False)
+    args = plan([mount], "/usr/bin/bwrap").args
+    assert _tmpfs(args) == [str(tmp_path)]
+    after = args[args.index("--tmpfs"):]
+    assert (str(tmp_path / "kept.txt"), str(tmp_path / "kept.txt")) in _pairs(after, "--bind")
+    assert ("kept.txt", str(tmp_path / "link")) in _pairs(after, "--symlink")
+    assert not (tmp_path / "dkube").exists()  # nothing made on the host
 
 
-def test_the_root_of_the_workspace_is_never_hidden() -> None:
-    inside = Mount("/data/in", "/data/shipyard/ws/inputs/data/in", writable=False)
-    planned = plan([inside], "/usr/bin/bwrap", ["/data/shipyard/ws"])
-    assert "--tmpfs" not in planned.args
-    assert planned.unplaced == ([] if os.path.isdir("/data/in") else ["/data/in"])
+def test_a_mount_point_that_exists_is_bound_over_without_a_layer(tmp_path: Path) -> None:
+    mount = Mount(str(tmp_path), "/ws/outputs/y", writable=True)
+    args = plan([mount], "/usr/bin/bwrap").args
+    assert _tmpfs(args) == []
+    assert (mount.source, mount.path) in _pairs(args, "--bind")
+
+
+def test_layers_are_made_outermost_first(tmp_path: Path) -> None:
+    (tmp_path / "b").mkdir()
+    outer = Mount(str(tmp_path / "a" / "x"), "/ws/1", writable=False)
+    inner = Mount(str(tmp_path / "b" / "y"), "/ws/2", writable=False)
+    assert _tmpfs(plan([inner, outer], "/usr/bin/bwrap").args) == [str(tmp_path), str(tmp_path / "b")]
 
 
 def test_bwrap_is_found_and_usable_here() -> None:
     # tools/install-test-deps.sh installs Debian's bubblewrap for the tests.
     assert bwrap() is not None
+    assert os.access(str(bwrap()), os.X_OK)

@@ -190,7 +190,7 @@ async def test_a_vanished_job_fails_with_a_clear_reason() -> None:
     await world.scheduler.tick()
     lost = await world.run("lost")
     assert (lost.status, lost.status_reason, lost.exit_code) == (
-        RunStatus.FAILED, "the run's process disappeared: killed with its wrapper", 0)
+        RunStatus.ERROR, "the run's process disappeared: killed with its wrapper", 0)
     assert world.uow.event_names("lost") == ["RunSubmitted", "RunStarted", "RunFailed"]
 
 
@@ -203,7 +203,7 @@ async def test_outputs_that_cannot_be_stored_fail_the_run() -> None:
     await world.scheduler.tick()
     full = await world.run("full")
     assert (full.status, full.status_reason) == (
-        RunStatus.FAILED, "its outputs could not be stored: disk full")
+        RunStatus.ERROR, "its outputs could not be stored: disk full")
     assert world.uow.event_names("full") == ["RunSubmitted", "RunStarted", "RunFailed"]
 
 
@@ -291,7 +291,7 @@ async def test_recover_leaves_running_runs_to_be_watched() -> None:
     assert len(world.uow.published) == published
     await restarted.tick()
     assert await _statuses(world, "alive", "exited", "gone") == [
-        RunStatus.RUNNING, RunStatus.COMPLETE, RunStatus.FAILED]
+        RunStatus.RUNNING, RunStatus.COMPLETE, RunStatus.ERROR]
     assert world.executor.submitted_names() == ["alive", "exited", "gone"]  # nothing started twice
     assert alive.id not in world.executor.cleaned
 
@@ -303,7 +303,7 @@ async def test_a_run_the_executor_cannot_start_fails_and_the_next_one_starts() -
     await world.scheduler.tick()
     broken = await world.run("broken")
     assert (broken.status, broken.status_reason, broken.exit_code) == (
-        RunStatus.FAILED, "could not start: no such image", 0)
+        RunStatus.ERROR, "could not start: no such image", 0)
     assert await world.status("next") is RunStatus.RUNNING
     assert world.executor.submitted_names() == ["next"]
     assert world.uow.event_names("broken") == ["RunSubmitted", "RunFailed"]
@@ -318,7 +318,7 @@ async def test_a_failed_start_frees_its_slot_for_the_next_tick() -> None:
     await _submit(world, a_spec("broken"), a_spec("next"))
     world.executor.submit_errors["broken"] = OSError("cannot lay out the workspace")
     await world.scheduler.tick()
-    assert await _statuses(world, "broken", "next") == [RunStatus.FAILED, RunStatus.QUEUED]
+    assert await _statuses(world, "broken", "next") == [RunStatus.ERROR, RunStatus.QUEUED]
     await world.scheduler.tick()
     assert await world.status("next") is RunStatus.RUNNING
 
@@ -342,7 +342,7 @@ async def test_each_event_is_emitted_exactly_once_over_many_ticks() -> None:
         if tick == 7:
             world.executor.exit(ids["gpu2"], 1)
     assert await _statuses(world, "ok", "gpu", "fail", "halt", "gpu2") == [
-        RunStatus.COMPLETE, RunStatus.COMPLETE, RunStatus.FAILED, RunStatus.STOPPED, RunStatus.FAILED]
+        RunStatus.COMPLETE, RunStatus.COMPLETE, RunStatus.ERROR, RunStatus.STOPPED, RunStatus.FAILED]
     assert world.uow.event_names("ok") == ["RunSubmitted", "RunStarted", "RunMetricsLogged", "RunCompleted"]
     assert world.uow.event_names("gpu") == ["RunSubmitted", "RunStarted", "RunCompleted"]
     assert world.uow.event_names("fail") == ["RunSubmitted", "RunFailed"]

@@ -21,7 +21,8 @@ from shipyard.contracts.repo.v1 import repos_pb2
 from shipyard.contracts.run.v1 import runs_pb2
 
 EXAMPLE = Path(__file__).resolve().parents[3] / "examples" / "digits"
-ENDED = (runs_pb2.RUN_STATUS_COMPLETE, runs_pb2.RUN_STATUS_FAILED, runs_pb2.RUN_STATUS_STOPPED)
+ENDED = (runs_pb2.RUN_STATUS_COMPLETE, runs_pb2.RUN_STATUS_FAILED, runs_pb2.RUN_STATUS_STOPPED,
+         runs_pb2.RUN_STATUS_ERROR)
 POLL_S = 0.5
 
 

@@ -35,14 +35,16 @@ STATUSES: dict[str, pb.RunStatus] = {
     "failed": pb.RUN_STATUS_FAILED,
     "stopping": pb.RUN_STATUS_STOPPING,
     "stopped": pb.RUN_STATUS_STOPPED,
+    "error": pb.RUN_STATUS_ERROR,
 }
 KINDS: dict[str, pb.RunKind] = {
     "training": pb.RUN_KIND_TRAINING,
     "preprocessing": pb.RUN_KIND_PREPROCESSING,
     "evaluation": pb.RUN_KIND_EVALUATION,
 }
-ENDED = (pb.RUN_STATUS_COMPLETE, pb.RUN_STATUS_FAILED, pb.RUN_STATUS_STOPPED)
-STYLES = {"complete": "green", "failed": "red", "running": "cyan", "stopped": "yellow", "stopping": "yellow"}
+ENDED = (pb.RUN_STATUS_COMPLETE, pb.RUN_STATUS_FAILED, pb.RUN_STATUS_STOPPED, pb.RUN_STATUS_ERROR)
+STYLES = {"complete": "green", "failed": "red", "error": "red", "running": "cyan", "stopped": "yellow",
+          "stopping": "yellow"}
 BARS = "▁▂▃▄▅▆▇█"
 CONFIG_MAX = 1 << 20  # bytes: what SubmitRun accepts
 LOG_CHUNK = 1 << 20

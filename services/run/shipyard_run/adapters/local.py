@@ -109,7 +109,7 @@ class LocalExecutor(Executor):
         writable = {path for path in job.output_paths if path}
         namespace = await asyncio.to_thread(
             sandbox.plan, [sandbox.Mount(path, where, path in writable) for path, where in mounts.items()],
-            self._bwrap, [str(ws), sys.executable])
+            self._bwrap)
         env = self._environment(ws, job, namespace.seen_at)
         argv = [*namespace.args, *(["--chdir", str(ws / "code"), "--"] if namespace.args else []),
                 "/bin/sh", "-c", job.command]

@@ -1,14 +1,13 @@
 """Showing a run its inputs and outputs at their mount paths: a private mount namespace made
 with bubblewrap (``bwrap``), without touching the host's directories.
 
-The run sees the host's file system as it is (every top-level directory bound at its own place,
-so its code, Python and /tmp are where they are), except for the top-level directories its mount
-paths live in (``/mnt``, ``/model`` …): those are empty in-memory directories of its own, holding
-only its inputs (read-only) and outputs. Roots that hold what runs need (``/home``, ``/opt``, or
-any root holding the workspace or the platform's Python) are never hidden: a mount path there is
-bound over the host's directory when that exists, and otherwise stays under the workspace (the
-run is told). Without a usable ``bwrap`` nothing is namespaced: every mount stays under the
-workspace.
+The run sees the host's file system as it is: every top-level directory is bound at its own
+place, so its code, Python and /tmp are where they are. A mount path that exists on the host is
+bound over (in the namespace only). One that does not is made inside a private in-memory layer:
+the deepest directory of it that exists on the host (``/mnt`` for ``/mnt/data``, ``/opt`` for
+``/opt/dkube/input``) becomes an in-memory directory holding the host's entries again (bound
+one by one) plus the missing part of the mount path — nothing is created on the host. Without a
+usable ``bwrap`` nothing is namespaced: every mount stays under the workspace.
 """
 
 from __future__ import annotations
@@ -18,7 +17,6 @@ import os
 import shutil
 import subprocess
 from dataclasses import dataclass, field
-from pathlib import Path
 
 
 @functools.cache
@@ -48,52 +46,51 @@ class Plan:
     """Where each mount path is seen, and the bwrap arguments that make it so."""
 
     seen_at: dict[str, str] = field(default_factory=dict)  # mount path → where the run finds it
-    args: list[str] = field(default_factory=list)  # bwrap options; empty: no namespace
+    args: list[str] = field(default_factory=list)  # bwrap and its options; empty: no namespace
     unplaced: list[str] = field(default_factory=list)  # mount paths left under the workspace
 
 
-# Never hidden: where users' and the system's own things live.
-KEPT_ROOTS = frozenset({"/home", "/opt", "/root", "/srv", "/var", "/tmp", "/usr", "/etc"})
-
-
-def plan(mounts: list[Mount], program: str | None, must_see: list[str]) -> Plan:
-    """The namespace for ``mounts`` (``program``: the bwrap to use, None when there is none);
-    ``must_see``: paths the run needs as they are (its workspace, the platform's Python)."""
+def plan(mounts: list[Mount], program: str | None) -> Plan:
+    """The namespace for ``mounts`` (``program``: the bwrap to use, None when there is none)."""
     result = Plan(seen_at={m.path: m.source for m in mounts})
-    if program is None or not mounts:
-        result.unplaced = [m.path for m in mounts] if program is None else []
+    if program is None:
+        result.unplaced = [m.path for m in mounts]
         return result
-    kept = KEPT_ROOTS | {_root(os.path.realpath(path)) for path in must_see}
-    hidden = {_root(m.path) for m in mounts} - kept
+    if not mounts:
+        return result
+    layers = sorted({anchor for m in mounts if (anchor := _anchor(m.path)) != "/"},
+                    key=lambda path: (path.count("/"), path))
     binds: list[str] = []
     for mount in mounts:
-        if _root(mount.path) in hidden or os.path.isdir(mount.path):
-            binds += ["--bind" if mount.writable else "--ro-bind", mount.source, mount.path]
-            result.seen_at[mount.path] = mount.path
-        else:
-            result.unplaced.append(mount.path)
-    result.args = [program, *_host(hidden), *[a for root in sorted(hidden)
-                                                                     for a in ("--tmpfs", root)], *binds]
+        binds += ["--bind" if mount.writable else "--ro-bind", mount.source, mount.path]
+        result.seen_at[mount.path] = mount.path
+    made = [a for layer in layers for a in ("--tmpfs", layer, *_entries(layer))]
+    result.args = [program, *_entries("/"), *made, *binds]
     return result
 
 
-def _root(path: str) -> str:
-    return "/" + path.strip("/").split("/")[0]
+def _anchor(path: str) -> str:
+    """The deepest directory of ``path`` (itself included) that exists on the host, when ``path``
+    itself does not; "/" when ``path`` exists (nothing to make) or only "/" does."""
+    if os.path.isdir(path):
+        return "/"
+    parent = os.path.dirname(path)
+    while parent != "/" and not os.path.isdir(parent):
+        parent = os.path.dirname(parent)
+    return parent
 
 
-def _host(hidden: set[str]) -> list[str]:
-    """Every top-level entry of the host at its own place, except the ``hidden`` roots."""
+def _entries(directory: str) -> list[str]:
+    """The host's entries of ``directory``, each bound (or linked) at its own place."""
     args: list[str] = []
-    for name in sorted(os.listdir("/")):
-        path = "/" + name
-        if path in hidden:
-            continue
+    for name in sorted(os.listdir(directory)):
+        path = os.path.join(directory, name)
         if os.path.islink(path):
             args += ["--symlink", os.readlink(path), path]
         elif path == "/proc":
             args += ["--proc", "/proc"]
         elif path == "/dev":
             args += ["--dev-bind", "/dev", "/dev"]
-        elif Path(path).exists():
+        elif os.path.exists(path):
             args += ["--bind", path, path]
     return args

@@ -20,6 +20,7 @@ STATUSES = {
     RunStatus.STARTING: pb.RUN_STATUS_STARTING, RunStatus.RUNNING: pb.RUN_STATUS_RUNNING,
     RunStatus.COMPLETE: pb.RUN_STATUS_COMPLETE, RunStatus.FAILED: pb.RUN_STATUS_FAILED,
     RunStatus.STOPPING: pb.RUN_STATUS_STOPPING, RunStatus.STOPPED: pb.RUN_STATUS_STOPPED,
+    RunStatus.ERROR: pb.RUN_STATUS_ERROR,
 }
 _KIND_OF: dict[int, RunKind] = {number: kind for kind, number in KINDS.items()}
 _STATUS_OF: dict[int, RunStatus] = {number: status for status, number in STATUSES.items()}

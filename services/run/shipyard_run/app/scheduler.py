@@ -131,7 +131,7 @@ class Scheduler:
             notes = await self.executor.submit(job)
         except Exception as exc:  # the executor could not start it: the run fails, the scheduler goes on
             log.exception("run %s could not start", run.name)
-            await self._fail(starting, f"could not start: {exc}", 0)
+            await self._error(starting, f"could not start: {exc}")
             return
         await self._mark_running(run, notes)
 
@@ -172,7 +172,7 @@ class Scheduler:
         if run.status is RunStatus.STOPPING:
             await self._finish(run, run.ended(RunStatus.STOPPED, self.clock(), "stopped", status.exit_code))
         elif status.state is JobState.GONE:
-            await self._fail(run, f"the run's process disappeared: {status.detail}", 0)
+            await self._error(run, f"the run's process disappeared: {status.detail}")
         elif status.exit_code != 0:
             await self._fail(run, f"the command exited with code {status.exit_code}", status.exit_code)
         else:
@@ -183,17 +183,21 @@ class Scheduler:
         try:
             staged = await self.executor.stage_outputs(run.id)
         except (OSError, ValueError) as exc:
-            await self._fail(run, f"its outputs could not be stored: {exc}", 0)
+            await self._error(run, f"its outputs could not be stored: {exc}")
             return
         await self._finish(run, run.ended(RunStatus.COMPLETE, self.clock()), staged)
 
     async def _fail(self, run: Run, reason: str, exit_code: int) -> None:
         await self._finish(run, run.ended(RunStatus.FAILED, self.clock(), reason, exit_code))
 
+    async def _error(self, run: Run, reason: str) -> None:
+        """The platform, not the command, could not carry the run through."""
+        await self._finish(run, run.ended(RunStatus.ERROR, self.clock(), reason))
+
     async def _finish(self, run: Run, ended: Run, staged: dict[str, str] | None = None) -> None:
         by = actor(run.owner, frozenset())
         last = ""
-        if ended.status is RunStatus.FAILED:
+        if ended.status in (RunStatus.FAILED, RunStatus.ERROR):
             log_bytes = await self.executor.read_logs(run.id, 0, 1 << 30)
             last = log_bytes[-LAST_LINES:].decode(errors="replace")
         async with self.uow() as uow:

@@ -58,11 +58,12 @@ class RunStatus(Enum):
     FAILED = "failed"
     STOPPING = "stopping"
     STOPPED = "stopped"
+    ERROR = "error"  # the platform could not run it; FAILED is the command's own failure
 
     @property
     def final(self) -> bool:
         """Whether the run has ended for good."""
-        return self in (RunStatus.COMPLETE, RunStatus.FAILED, RunStatus.STOPPED)
+        return self in (RunStatus.COMPLETE, RunStatus.FAILED, RunStatus.STOPPED, RunStatus.ERROR)
 
 
 @dataclass(frozen=True)

@@ -28,6 +28,7 @@ class RunStatus(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     RUN_STATUS_FAILED: _ClassVar[RunStatus]
     RUN_STATUS_STOPPING: _ClassVar[RunStatus]
     RUN_STATUS_STOPPED: _ClassVar[RunStatus]
+    RUN_STATUS_ERROR: _ClassVar[RunStatus]
 
 class TensorBoardState(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     __slots__ = ()
@@ -47,6 +48,7 @@ RUN_STATUS_COMPLETE: RunStatus
 RUN_STATUS_FAILED: RunStatus
 RUN_STATUS_STOPPING: RunStatus
 RUN_STATUS_STOPPED: RunStatus
+RUN_STATUS_ERROR: RunStatus
 TENSORBOARD_STATE_UNSPECIFIED: TensorBoardState
 TENSORBOARD_STATE_STOPPED: TensorBoardState
 TENSORBOARD_STATE_RUNNING: TensorBoardState
