@@ -315,6 +315,10 @@ def test_templates_clones_and_compare(stack: Stack, home: Path, admin: Client) -
     assert templated.status == pb.RUN_STATUS_COMPLETE and templated.hyperparameters["lr"] == "0.2"
     assert templated.config_file_name == "config" and templated.inputs[0].repo == "digits"
 
+    unnamed = cli(stack, home, "run", "submit", "--template", "small",
+                  "--dataset", "digits@1:/mnt/data").stdout
+    assert "Submitted run small-" in unnamed
+
     cli(stack, home, "run", "clone", "base-1", "--name", "base-2", "--hp", "lr=0.05")
     clone = _wait_ended(admin, "base-2")
     assert clone.status == pb.RUN_STATUS_COMPLETE and clone.hyperparameters["lr"] == "0.05"

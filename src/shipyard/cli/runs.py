@@ -239,7 +239,8 @@ def _read_config(path: Path | None) -> tuple[str, bytes]:
 
 @app.command()
 def submit(
-    name: str,
+    name: Annotated[str | None, typer.Argument(
+        help="The run's name (with --template it may be left out: TEMPLATE-xxxxxx).")] = None,
     command: Annotated[str, Opt(help='The start-up command, e.g. "python train.py --epochs 3".')] = "",
     template: Annotated[str, Opt(help="Start from this run template; the options given here win.")] = "",
     code: Annotated[str, Opt(help="A code repo, checked out as the working directory.")] = "",
@@ -277,6 +278,11 @@ def submit(
     outputs = [parse_output(v, k) for k, v in (("model", model_out), ("dataset", dataset_out),
                                                 ("featureset", featureset_out)) if v is not None]
     config_name, config_bytes = _read_config(config)
+    if name is None:
+        if not template:
+            raise typer.BadParameter("name the run (only a run from a --template may go without)",
+                                     param_hint="NAME")
+        name = f"{template}-{uuid.uuid4().hex[:6]}"
     options = SubmitOptions(
         name=name, command=command, kind=parse_kind(kind), inputs=inputs, outputs=outputs,
         hyperparameters=parse_hyperparameters(hp or []), config_name=config_name, config_bytes=config_bytes,
