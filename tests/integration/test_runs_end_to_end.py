@@ -379,3 +379,18 @@ def test_a_runs_tensorboard_through_the_gateway(stack: Stack, home: Path, admin:
     assert _get(url, "not-a-token")[0] == 401
     assert "stopped" in cli(stack, home, "tensorboard", "stop", "board-1").stdout
     assert _get(url, token)[0] == 409
+
+
+def test_deleting_a_run(stack: Stack, home: Path, admin: Client) -> None:
+    admin.call(admin.runs.SubmitRun, pb.SubmitRunRequest(run=pb.Run(name="to-delete", command="echo bye")))
+    run = _wait_ended(admin, "to-delete")
+    workspace = stack.data_dir / "run" / "workspaces" / run.id
+    assert (workspace / "log").read_bytes() == b"bye\n"
+    cli(stack, home, "run", "delete", "to-delete", "--yes")
+    with pytest.raises(ClientError, match="no run named 'to-delete'"):
+        admin.call(admin.runs.GetRun, pb.GetRunRequest(name="to-delete"))
+    assert not workspace.exists()
+    admin.call(admin.runs.SubmitRun, pb.SubmitRunRequest(run=pb.Run(name="busy-1", command="sleep 60")))
+    with pytest.raises(ClientError, match="stop it, then delete it"):
+        admin.call(admin.runs.DeleteRun, pb.DeleteRunRequest(name="busy-1"))
+    admin.call(admin.runs.StopRun, pb.StopRunRequest(name="busy-1"))

@@ -69,6 +69,12 @@ class FakeRunRepository(RunRepository):
         self.rows[run.id] = replace(run, revision=run.revision + 1)
         return self.rows[run.id]
 
+    async def remove(self, run: Run) -> None:
+        current = self.rows.get(run.id)
+        if current is None or current.revision != run.revision:
+            raise Aborted(f"run {run.name!r} changed meanwhile; read it again")
+        del self.rows[run.id]
+
     async def list(self, where: RunFilter, after: tuple[int, str] | None, limit: int) -> builtins.list[Run]:
         found = [r for r in self.rows.values()
                  if (where.project is None or r.spec.project == where.project)
@@ -97,6 +103,9 @@ class FakeMetricLog(MetricLog):
 
     async def series(self, run_id: str) -> list[MetricPoint]:
         return list(self.points.get(run_id, []))
+
+    async def remove(self, run_id: str) -> None:
+        self.points.pop(run_id, None)
 
 
 class FakeRequestLog(RequestLog):
@@ -127,6 +136,9 @@ class FakeConfigFiles(ConfigFiles):
 
     async def get(self, run_id: str) -> bytes:
         return self.files.get(run_id, b"")
+
+    async def remove(self, run_id: str) -> None:
+        self.files.pop(run_id, None)
 
 
 class FakeTemplateRepository(TemplateRepository):
@@ -292,6 +304,7 @@ class FakeExecutor(Executor):
 
     def __init__(self, gpus: int = 0) -> None:
         self.boards: dict[str, str] = {}
+        self.removed: list[str] = []
         self.gpus = gpus
         self.submitted: list[Job] = []
         self.jobs: dict[str, Job] = {}  # run id → its job
@@ -372,6 +385,9 @@ class FakeExecutor(Executor):
 
     async def cleanup(self, run_id: str) -> None:
         self.cleaned.append(run_id)
+
+    async def remove(self, run_id: str) -> None:
+        self.removed.append(run_id)
 
     async def start_tensorboard(self, run_id: str, run_name: str) -> str:
         self.boards[run_id] = f"127.0.0.1:{6000 + len(self.boards)}"

@@ -376,3 +376,32 @@ async def test_metrics_returns_every_point_logged() -> None:
         ("loss", 1.0, 1), ("loss", 0.5, 2), ("loss", 0.25, 3)]
     with pytest.raises(NotFound):
         await world.runs.metrics("other")
+
+
+async def test_deleting_an_ended_run_forgets_it_and_emits_run_deleted() -> None:
+    world = _world()
+    run = await world.runs.submit(ALICE, a_spec("old", config_file_name="c.yaml"), b"x: 1\n")
+    await world.scheduler.tick()
+    world.executor.log_metrics(run.id, ("loss", 0.5, 1))
+    world.executor.exit(run.id, 0)
+    await world.scheduler.tick()
+    assert await world.status("old") is RunStatus.COMPLETE
+    await world.runs.delete(ALICE, "old")
+    assert world.uow.runs.rows == {} and world.uow.configs.files == {}
+    assert run.id not in world.uow.metrics.points
+    assert world.executor.removed == [run.id]
+    assert world.uow.event_names("old")[-1] == "RunDeleted"
+    with pytest.raises(NotFound):
+        await world.runs.get("old")
+
+
+async def test_a_run_still_going_or_someone_elses_is_not_deleted() -> None:
+    world = _world()
+    await world.runs.submit(ALICE, a_spec("busy"))
+    with pytest.raises(FailedPrecondition, match="'busy' is queued: stop it, then delete it"):
+        await world.runs.delete(ALICE, "busy")
+    await world.runs.stop(ALICE, "busy")
+    with pytest.raises(PermissionDenied, match="belongs to 'alice'"):
+        await world.runs.delete(BOB, "busy")
+    await world.runs.delete(OPERATOR, "busy")
+    assert world.uow.runs.rows == {}

@@ -450,6 +450,16 @@ def comparison(runs: Sequence[pb.Run]) -> Table:
 
 
 @app.command()
+def delete(name: str, yes: Annotated[bool, Opt("--yes", help="Do not ask.")] = False) -> None:
+    """Delete an ended run: its record, metrics, logs and workspace (the versions it made stay)."""
+    if not yes:
+        typer.confirm(f"Delete run {name!r}, its metrics and logs?", abort=True)
+    with client() as c:
+        c.call(c.runs.DeleteRun, pb.DeleteRunRequest(name=name))
+    console.print(f"[green]Deleted run[/] [bold]{escape(name)}[/]")
+
+
+@app.command()
 def stop(name: str) -> None:
     """Stop a run: a queued one at once, a running one with SIGTERM, then SIGKILL."""
     with client() as c:

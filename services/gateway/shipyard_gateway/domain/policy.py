@@ -50,6 +50,7 @@ POLICY: dict[str, frozenset[str]] = {
     "/shipyard.run.v1.RunService/GetRun": ANY,
     "/shipyard.run.v1.RunService/ListRuns": ANY,
     "/shipyard.run.v1.RunService/StopRun": DEVELOPERS,
+    "/shipyard.run.v1.RunService/DeleteRun": DEVELOPERS,
     "/shipyard.run.v1.RunService/ReadRunLogs": ANY,
     "/shipyard.run.v1.RunService/GetRunMetrics": ANY,
     "/shipyard.run.v1.RunService/CloneRun": DEVELOPERS,

@@ -265,6 +265,11 @@ class LocalExecutor(Executor):
     async def stop_tensorboard(self, run_id: str) -> None:
         await self._boards.stop(self._workspace(run_id).name)
 
+    async def remove(self, run_id: str) -> None:
+        ws = self._workspace(run_id)
+        await self._boards.stop(run_id)
+        await asyncio.to_thread(shutil.rmtree, ws, True)
+
     async def cleanup(self, run_id: str) -> None:
         ws = self._workspace(run_id)
         for name in ("inputs", "outputs", "output", "code"):

@@ -110,6 +110,12 @@ class StoredRuns(RunRepository):
         except RevisionConflict:
             raise Aborted(f"run {run.name!r} changed meanwhile; read it again") from None
 
+    async def remove(self, run: Run) -> None:
+        try:
+            await self._txn.delete(RUNS.name, run.id, run.revision)
+        except RevisionConflict:
+            raise Aborted(f"run {run.name!r} changed meanwhile; read it again") from None
+
     async def list(self, where: RunFilter, after: tuple[int, str] | None, limit: int) -> builtins.list[Run]:
         match: dict[str, Any] = {}
         if where.project is not None:
@@ -177,6 +183,10 @@ class StoredMetrics(MetricLog):
             "points": [[p.name, p.value, p.step, p.time.isoformat()] for p in points],
         })
 
+    async def remove(self, run_id: str) -> None:
+        docs = await self._txn.find(METRICS.name, {"run_id": run_id})
+        await self._txn.delete_many(METRICS.name, [d["_id"] for d in docs])
+
     async def series(self, run_id: str) -> builtins.list[MetricPoint]:
         docs = await self._txn.find(METRICS.name, {"run_id": run_id}, Page(order_by="at"))
         return [MetricPoint(name, value, step, datetime.fromisoformat(at))
@@ -195,6 +205,9 @@ class StoredConfigs(ConfigFiles):
     async def get(self, run_id: str) -> bytes:
         doc = await self._txn.get(CONFIGS.name, run_id)
         return base64.b64decode(doc["data"]) if doc else b""
+
+    async def remove(self, run_id: str) -> None:
+        await self._txn.delete(CONFIGS.name, run_id)
 
 
 class RunUnitOfWork(StoreUnitOfWork):

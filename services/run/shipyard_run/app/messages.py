@@ -166,6 +166,11 @@ def run_failed(run: Run, last_lines: str, by: common_pb2.Actor) -> events_pb2.Ru
                                 last_log_lines=last_lines, actor=by)
 
 
+def run_deleted(run: Run, by: common_pb2.Actor) -> events_pb2.RunDeleted:
+    """RunDeleted."""
+    return events_pb2.RunDeleted(run_id=run.id, name=run.name, project=run.spec.project, actor=by)
+
+
 def run_stopped(run: Run, by: common_pb2.Actor) -> events_pb2.RunStopped:
     """RunStopped."""
     return events_pb2.RunStopped(run_id=run.id, name=run.name, project=run.spec.project,

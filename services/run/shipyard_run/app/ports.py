@@ -53,6 +53,10 @@ class RunRepository(abc.ABC):
         """Store a change made on ``run.revision``; Aborted if someone changed it since."""
 
     @abc.abstractmethod
+    async def remove(self, run: Run) -> None:
+        """Delete the run as read at ``run.revision``; Aborted if it changed since."""
+
+    @abc.abstractmethod
     async def list(self, where: RunFilter, after: tuple[int, str] | None, limit: int) -> list[Run]:
         """Runs newest first (by sequence) after the one with this (sequence, id)."""
 
@@ -92,6 +96,10 @@ class MetricLog(abc.ABC):
     async def series(self, run_id: str) -> list[MetricPoint]:
         """The run's points in the order they were logged."""
 
+    @abc.abstractmethod
+    async def remove(self, run_id: str) -> None:
+        """Forget the run's points."""
+
 
 class RequestLog(Protocol):
     """Remembers which run a submit request made, for retried requests (the kit's
@@ -114,6 +122,10 @@ class ConfigFiles(abc.ABC):
     @abc.abstractmethod
     async def get(self, run_id: str) -> bytes:
         """The run's file (empty when it has none)."""
+
+    @abc.abstractmethod
+    async def remove(self, run_id: str) -> None:
+        """Forget the run's file, if it has one."""
 
 
 class UnitOfWork(Protocol):
@@ -268,6 +280,10 @@ class Executor(abc.ABC):
     @abc.abstractmethod
     async def stop_tensorboard(self, run_id: str) -> None:
         """Stop the run's TensorBoard, if it runs."""
+
+    @abc.abstractmethod
+    async def remove(self, run_id: str) -> None:
+        """Remove everything the run's job left (logs too), stopping its TensorBoard."""
 
     @abc.abstractmethod
     async def cleanup(self, run_id: str) -> None:

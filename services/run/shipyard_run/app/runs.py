@@ -10,7 +10,7 @@ from datetime import UTC, datetime
 
 from shipyard.kit.caller import Caller
 from shipyard.kit.errors import AlreadyExists, FailedPrecondition, InvalidArgument, NotFound, PermissionDenied
-from shipyard_run.app.messages import actor, run_stopped, run_submitted
+from shipyard_run.app.messages import actor, run_deleted, run_stopped, run_submitted
 from shipyard_run.app.ports import Executor, MetricPoint, RepoReader, RunFilter, UnitOfWork, UnitOfWorkFactory
 from shipyard_run.domain.runs import Input, Run, RunSpec, RunStatus
 
@@ -105,9 +105,7 @@ class Runs:
         """A queued run ends at once; a running one is asked to stop (SIGTERM, then SIGKILL)."""
         async with self.uow() as uow:
             run = await must_get(uow, name)
-            if caller.user != run.owner and not caller.has(OPERATOR):
-                raise PermissionDenied(f"run {name!r} belongs to {run.owner!r}; only its owner or an "
-                                       "operator may stop it")
+            _check_may_change(run, caller, "stop")
             if run.status in (RunStatus.QUEUED, RunStatus.WAITING_FOR_GPUS):
                 ended = run.ended(RunStatus.STOPPED, self.clock(), "stopped before it started")
                 run = await uow.runs.save(ended)
@@ -119,6 +117,19 @@ class Runs:
             await self.executor.stop(run.id)
         self.wake()
         return run
+
+    async def delete(self, caller: Caller, name: str) -> None:
+        """Forget an ended run: its record, metrics, config file, logs and workspace."""
+        async with self.uow() as uow:
+            run = await must_get(uow, name)
+            _check_may_change(run, caller, "delete")
+            if not run.status.final:
+                raise FailedPrecondition(f"run {name!r} is {run.status.value}: stop it, then delete it")
+            await uow.runs.remove(run)
+            await uow.metrics.remove(run.id)
+            await uow.configs.remove(run.id)
+            uow.emit(run_deleted(run, actor(caller.user, caller.roles)), run_subject(run), run.spec.project)
+        await self.executor.remove(run.id)
 
     async def read_logs(self, name: str, offset: int, max_bytes: int) -> tuple[bytes, int, bool]:
         """Log bytes from ``offset``, the next offset, and whether the run ended and all was read."""
@@ -145,6 +156,12 @@ class Runs:
         async with self.uow() as uow:
             run = await must_get(uow, name)
             return await uow.metrics.series(run.id)
+
+
+def _check_may_change(run: Run, caller: Caller, what: str) -> None:
+    if caller.user != run.owner and not caller.has(OPERATOR):
+        raise PermissionDenied(f"run {run.name!r} belongs to {run.owner!r}; only its owner or an operator "
+                               f"may {what} it")
 
 
 async def must_get(uow: UnitOfWork, name: str) -> Run:

@@ -84,6 +84,12 @@ class RunServicer(runs_pb2_grpc.RunServiceServicer):
     async def StopRun(self, request: pb.StopRunRequest, context: grpc.aio.ServicerContext) -> pb.Run:
         return run_to_proto(await self._runs.stop(caller_of(context), request.name))
 
+    async def DeleteRun(
+        self, request: pb.DeleteRunRequest, context: grpc.aio.ServicerContext
+    ) -> pb.DeleteRunResponse:
+        await self._runs.delete(caller_of(context), request.name)
+        return pb.DeleteRunResponse()
+
     async def ReadRunLogs(
         self, request: pb.ReadRunLogsRequest, context: grpc.aio.ServicerContext
     ) -> pb.ReadRunLogsResponse:

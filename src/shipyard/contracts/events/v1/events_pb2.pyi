@@ -172,6 +172,18 @@ class RunStopped(_message.Message):
     actor: _common_pb2.Actor
     def __init__(self, run_id: _Optional[str] = ..., name: _Optional[str] = ..., project: _Optional[str] = ..., kind: _Optional[str] = ..., actor: _Optional[_Union[_common_pb2.Actor, _Mapping]] = ...) -> None: ...
 
+class RunDeleted(_message.Message):
+    __slots__ = ("run_id", "name", "project", "actor")
+    RUN_ID_FIELD_NUMBER: _ClassVar[int]
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    PROJECT_FIELD_NUMBER: _ClassVar[int]
+    ACTOR_FIELD_NUMBER: _ClassVar[int]
+    run_id: str
+    name: str
+    project: str
+    actor: _common_pb2.Actor
+    def __init__(self, run_id: _Optional[str] = ..., name: _Optional[str] = ..., project: _Optional[str] = ..., actor: _Optional[_Union[_common_pb2.Actor, _Mapping]] = ...) -> None: ...
+
 class VersionCreated(_message.Message):
     __slots__ = ("repo_id", "repo", "repo_kind", "version", "manifest_digest", "size_bytes", "file_count", "produced_by_run", "project", "actor")
     REPO_ID_FIELD_NUMBER: _ClassVar[int]

@@ -276,6 +276,16 @@ class StopRunRequest(_message.Message):
     name: str
     def __init__(self, name: _Optional[str] = ...) -> None: ...
 
+class DeleteRunRequest(_message.Message):
+    __slots__ = ("name",)
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    name: str
+    def __init__(self, name: _Optional[str] = ...) -> None: ...
+
+class DeleteRunResponse(_message.Message):
+    __slots__ = ()
+    def __init__(self) -> None: ...
+
 class ReadRunLogsRequest(_message.Message):
     __slots__ = ("name", "offset", "max_bytes")
     NAME_FIELD_NUMBER: _ClassVar[int]

@@ -54,6 +54,11 @@ class RunServiceStub:
                 request_serializer=shipyard_dot_run_dot_v1_dot_runs__pb2.StopRunRequest.SerializeToString,
                 response_deserializer=shipyard_dot_run_dot_v1_dot_runs__pb2.Run.FromString,
                 _registered_method=True)
+        self.DeleteRun = channel.unary_unary(
+                '/shipyard.run.v1.RunService/DeleteRun',
+                request_serializer=shipyard_dot_run_dot_v1_dot_runs__pb2.DeleteRunRequest.SerializeToString,
+                response_deserializer=shipyard_dot_run_dot_v1_dot_runs__pb2.DeleteRunResponse.FromString,
+                _registered_method=True)
         self.ReadRunLogs = channel.unary_unary(
                 '/shipyard.run.v1.RunService/ReadRunLogs',
                 request_serializer=shipyard_dot_run_dot_v1_dot_runs__pb2.ReadRunLogsRequest.SerializeToString,
@@ -130,6 +135,14 @@ class RunServiceServicer:
 
     def StopRun(self, request, context):
         """A queued run is stopped at once; a running one gets SIGTERM, then SIGKILL after a grace period.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def DeleteRun(self, request, context):
+        """Only an ended run; its record, metrics, config file, logs and workspace go. The versions it
+        made stay (their lineage keeps the run's id).
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -220,6 +233,11 @@ def add_RunServiceServicer_to_server(servicer, server):
                     servicer.StopRun,
                     request_deserializer=shipyard_dot_run_dot_v1_dot_runs__pb2.StopRunRequest.FromString,
                     response_serializer=shipyard_dot_run_dot_v1_dot_runs__pb2.Run.SerializeToString,
+            ),
+            'DeleteRun': grpc.unary_unary_rpc_method_handler(
+                    servicer.DeleteRun,
+                    request_deserializer=shipyard_dot_run_dot_v1_dot_runs__pb2.DeleteRunRequest.FromString,
+                    response_serializer=shipyard_dot_run_dot_v1_dot_runs__pb2.DeleteRunResponse.SerializeToString,
             ),
             'ReadRunLogs': grpc.unary_unary_rpc_method_handler(
                     servicer.ReadRunLogs,
@@ -380,6 +398,33 @@ class RunService:
             '/shipyard.run.v1.RunService/StopRun',
             shipyard_dot_run_dot_v1_dot_runs__pb2.StopRunRequest.SerializeToString,
             shipyard_dot_run_dot_v1_dot_runs__pb2.Run.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def DeleteRun(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/shipyard.run.v1.RunService/DeleteRun',
+            shipyard_dot_run_dot_v1_dot_runs__pb2.DeleteRunRequest.SerializeToString,
+            shipyard_dot_run_dot_v1_dot_runs__pb2.DeleteRunResponse.FromString,
             options,
             channel_credentials,
             insecure,
