@@ -31,6 +31,8 @@ from functools import cached_property
 from pathlib import Path
 from typing import Any, NamedTuple
 
+from shipyard.kit.blob.digest import thread_buffer
+
 CACHE_NAME = ".shipyard-cache"
 """The one name :func:`scan` skips, and only directly under the root: where the hash cache (file or
 directory) conventionally lives, e.g. ``HashCache(root / CACHE_NAME)``."""
@@ -505,21 +507,10 @@ class _Cancelled(Exception):
     """Raised inside a hashing worker once the scan has failed, to stop reading early."""
 
 
-_buffers = threading.local()
-
-
-def _buffer() -> bytearray:
-    """A CHUNK_SIZE buffer per thread, reused for every file that thread hashes."""
-    buffer: bytearray | None = getattr(_buffers, "buffer", None)
-    if buffer is None:
-        buffer = _buffers.buffer = bytearray(CHUNK_SIZE)
-    return buffer
-
-
 def _hash_and_stat(source: str, on_read: Callable[[int], None]) -> tuple[str, os.stat_result]:
     """sha256 (lowercase hex) of the file at ``source`` in CHUNK_SIZE reads, calling ``on_read(n)``
     after each, and the file's fstat once read (to detect a change made while we read it)."""
-    buffer = _buffer()
+    buffer = thread_buffer()
     view = memoryview(buffer)
     hasher = hashlib.sha256()
     with open(source, "rb", buffering=0) as file:

@@ -141,14 +141,20 @@ class Runs:
         data = await self.executor.read_logs(run.id, offset, min(max_bytes or LOGS_DEFAULT, LOGS_MAX))
         return data, offset + len(data), run.status.final and not data
 
-    async def tensorboard(self, name: str, action: str = "get") -> tuple[Run, str | None]:
-        """The run and where its TensorBoard listens (None: not running), after ``action``:
-        "start", "stop" or "get"."""
+    async def start_tensorboard(self, name: str) -> tuple[Run, str]:
+        """Start the run's TensorBoard (unless it runs); the run and where it listens."""
         run = await self.get(name)
-        if action == "start":
-            return run, await self.executor.start_tensorboard(run.id, run.name)
-        if action == "stop":
-            await self.executor.stop_tensorboard(run.id)
+        return run, await self.executor.start_tensorboard(run.id, run.name)
+
+    async def stop_tensorboard(self, name: str) -> Run:
+        """Stop the run's TensorBoard, if it runs."""
+        run = await self.get(name)
+        await self.executor.stop_tensorboard(run.id)
+        return run
+
+    async def tensorboard(self, name: str) -> tuple[Run, str | None]:
+        """The run and where its TensorBoard listens (None: it does not run)."""
+        run = await self.get(name)
         return run, await self.executor.tensorboard_address(run.id)
 
     async def metrics(self, name: str) -> list[MetricPoint]:

@@ -78,8 +78,8 @@ async def copy_verified(chunks: AsyncIterator[bytes], out: IO[bytes], digest: st
 _buffers = threading.local()
 
 
-def _buffer() -> bytearray:
-    """A CHUNK_SIZE buffer per thread, reused for every file that thread copies."""
+def thread_buffer() -> bytearray:
+    """A CHUNK_SIZE buffer per thread, reused for every file that thread reads."""
     buffer: bytearray | None = getattr(_buffers, "buffer", None)
     if buffer is None:
         buffer = _buffers.buffer = bytearray(CHUNK_SIZE)
@@ -87,7 +87,7 @@ def _buffer() -> bytearray:
 
 
 class Sink(Protocol):
-    """Where :func:`copy_file_hashed` writes: a binary file, or nothing."""
+    """Where :func:`copy_file_hashed` writes: a binary file (a temporary file, a spool)."""
 
     def write(self, data: memoryview, /) -> object: ...
 
@@ -98,7 +98,7 @@ def copy_file_hashed(source: Path, out: Sink) -> tuple[str, int]:
 
     The digest is of the bytes written, so it stays right even if the file changes meanwhile.
     """
-    buffer = _buffer()
+    buffer = thread_buffer()
     view = memoryview(buffer)
     hasher = hashlib.sha256()
     count = 0
