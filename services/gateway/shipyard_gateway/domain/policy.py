@@ -46,6 +46,11 @@ POLICY: dict[str, frozenset[str]] = {
     PUT_BLOB: DEVELOPERS,
     GET_BLOB: ANY,
     "/shipyard.lineage.v1.LineageService/ListActivity": ANY,
+    "/shipyard.lineage.v1.LineageService/GetLineage": ANY,
+    "/shipyard.lineage.v1.LineageService/GetDashboard": ANY,
+    "/shipyard.lineage.v1.LineageService/ExportOpenLineage": ANY,
+    "/shipyard.lineage.v1.LineageService/GetProjectionStatus": ANY,
+    "/shipyard.lineage.v1.LineageService/Rebuild": OPERATORS,
     "/shipyard.run.v1.RunService/SubmitRun": DEVELOPERS,
     "/shipyard.run.v1.RunService/GetRun": ANY,
     "/shipyard.run.v1.RunService/ListRuns": ANY,
@@ -67,6 +72,12 @@ POLICY: dict[str, frozenset[str]] = {
     "/shipyard.gateway.v1.IdentityService/CreateToken": ANY,
     "/shipyard.gateway.v1.IdentityService/RevokeToken": ANY,
     "/shipyard.gateway.v1.EventService/Watch": ANY,
+    # Webhooks are their owner's (operators see all): the service checks who may see which.
+    "/shipyard.gateway.v1.WebhookService/CreateWebhook": ANY,
+    "/shipyard.gateway.v1.WebhookService/GetWebhook": ANY,
+    "/shipyard.gateway.v1.WebhookService/ListWebhooks": ANY,
+    "/shipyard.gateway.v1.WebhookService/DeleteWebhook": ANY,
+    "/shipyard.gateway.v1.WebhookService/ListDeadLetters": ANY,
     "/shipyard.gateway.v1.PlatformService/GetStatus": ANY,
 }
 

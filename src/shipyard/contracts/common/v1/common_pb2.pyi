@@ -18,16 +18,18 @@ class Actor(_message.Message):
     def __init__(self, user: _Optional[str] = ..., roles: _Optional[_Iterable[str]] = ...) -> None: ...
 
 class VersionRef(_message.Message):
-    __slots__ = ("repo", "version", "mount_path", "repo_kind")
+    __slots__ = ("repo", "version", "mount_path", "repo_kind", "repo_id")
     REPO_FIELD_NUMBER: _ClassVar[int]
     VERSION_FIELD_NUMBER: _ClassVar[int]
     MOUNT_PATH_FIELD_NUMBER: _ClassVar[int]
     REPO_KIND_FIELD_NUMBER: _ClassVar[int]
+    REPO_ID_FIELD_NUMBER: _ClassVar[int]
     repo: str
     version: int
     mount_path: str
     repo_kind: str
-    def __init__(self, repo: _Optional[str] = ..., version: _Optional[int] = ..., mount_path: _Optional[str] = ..., repo_kind: _Optional[str] = ...) -> None: ...
+    repo_id: str
+    def __init__(self, repo: _Optional[str] = ..., version: _Optional[int] = ..., mount_path: _Optional[str] = ..., repo_kind: _Optional[str] = ..., repo_id: _Optional[str] = ...) -> None: ...
 
 class CodeRef(_message.Message):
     __slots__ = ("repo", "commit")

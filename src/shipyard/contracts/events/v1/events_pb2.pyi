@@ -76,7 +76,7 @@ class RepoDeleted(_message.Message):
     def __init__(self, repo_id: _Optional[str] = ..., kind: _Optional[_Union[_repos_pb2.RepoKind, str]] = ..., name: _Optional[str] = ..., project: _Optional[str] = ..., actor: _Optional[_Union[_common_pb2.Actor, _Mapping]] = ...) -> None: ...
 
 class RunSubmitted(_message.Message):
-    __slots__ = ("run_id", "name", "project", "kind", "code", "inputs", "outputs", "hyperparameters", "image", "cluster", "command", "actor")
+    __slots__ = ("run_id", "name", "project", "kind", "code", "inputs", "outputs", "hyperparameters", "image", "cluster", "command", "actor", "gpus")
     class HyperparametersEntry(_message.Message):
         __slots__ = ("key", "value")
         KEY_FIELD_NUMBER: _ClassVar[int]
@@ -96,6 +96,7 @@ class RunSubmitted(_message.Message):
     CLUSTER_FIELD_NUMBER: _ClassVar[int]
     COMMAND_FIELD_NUMBER: _ClassVar[int]
     ACTOR_FIELD_NUMBER: _ClassVar[int]
+    GPUS_FIELD_NUMBER: _ClassVar[int]
     run_id: str
     name: str
     project: str
@@ -108,7 +109,8 @@ class RunSubmitted(_message.Message):
     cluster: str
     command: str
     actor: _common_pb2.Actor
-    def __init__(self, run_id: _Optional[str] = ..., name: _Optional[str] = ..., project: _Optional[str] = ..., kind: _Optional[str] = ..., code: _Optional[_Union[_common_pb2.CodeRef, _Mapping]] = ..., inputs: _Optional[_Iterable[_Union[_common_pb2.VersionRef, _Mapping]]] = ..., outputs: _Optional[_Iterable[_Union[_common_pb2.VersionRef, _Mapping]]] = ..., hyperparameters: _Optional[_Mapping[str, str]] = ..., image: _Optional[str] = ..., cluster: _Optional[str] = ..., command: _Optional[str] = ..., actor: _Optional[_Union[_common_pb2.Actor, _Mapping]] = ...) -> None: ...
+    gpus: int
+    def __init__(self, run_id: _Optional[str] = ..., name: _Optional[str] = ..., project: _Optional[str] = ..., kind: _Optional[str] = ..., code: _Optional[_Union[_common_pb2.CodeRef, _Mapping]] = ..., inputs: _Optional[_Iterable[_Union[_common_pb2.VersionRef, _Mapping]]] = ..., outputs: _Optional[_Iterable[_Union[_common_pb2.VersionRef, _Mapping]]] = ..., hyperparameters: _Optional[_Mapping[str, str]] = ..., image: _Optional[str] = ..., cluster: _Optional[str] = ..., command: _Optional[str] = ..., actor: _Optional[_Union[_common_pb2.Actor, _Mapping]] = ..., gpus: _Optional[int] = ...) -> None: ...
 
 class RunStarted(_message.Message):
     __slots__ = ("run_id", "name", "project", "kind", "executor", "notes")

@@ -414,3 +414,248 @@ class PlatformService:
             timeout,
             metadata,
             _registered_method=True)
+
+
+class WebhookServiceStub:
+    """Missing associated documentation comment in .proto file."""
+
+    def __init__(self, channel):
+        """Constructor.
+
+        Args:
+            channel: A grpc.Channel.
+        """
+        self.CreateWebhook = channel.unary_unary(
+                '/shipyard.gateway.v1.WebhookService/CreateWebhook',
+                request_serializer=shipyard_dot_gateway_dot_v1_dot_gateway__pb2.CreateWebhookRequest.SerializeToString,
+                response_deserializer=shipyard_dot_gateway_dot_v1_dot_gateway__pb2.Webhook.FromString,
+                _registered_method=True)
+        self.GetWebhook = channel.unary_unary(
+                '/shipyard.gateway.v1.WebhookService/GetWebhook',
+                request_serializer=shipyard_dot_gateway_dot_v1_dot_gateway__pb2.GetWebhookRequest.SerializeToString,
+                response_deserializer=shipyard_dot_gateway_dot_v1_dot_gateway__pb2.Webhook.FromString,
+                _registered_method=True)
+        self.ListWebhooks = channel.unary_unary(
+                '/shipyard.gateway.v1.WebhookService/ListWebhooks',
+                request_serializer=shipyard_dot_gateway_dot_v1_dot_gateway__pb2.ListWebhooksRequest.SerializeToString,
+                response_deserializer=shipyard_dot_gateway_dot_v1_dot_gateway__pb2.ListWebhooksResponse.FromString,
+                _registered_method=True)
+        self.DeleteWebhook = channel.unary_unary(
+                '/shipyard.gateway.v1.WebhookService/DeleteWebhook',
+                request_serializer=shipyard_dot_gateway_dot_v1_dot_gateway__pb2.DeleteWebhookRequest.SerializeToString,
+                response_deserializer=shipyard_dot_gateway_dot_v1_dot_gateway__pb2.DeleteWebhookResponse.FromString,
+                _registered_method=True)
+        self.ListDeadLetters = channel.unary_unary(
+                '/shipyard.gateway.v1.WebhookService/ListDeadLetters',
+                request_serializer=shipyard_dot_gateway_dot_v1_dot_gateway__pb2.ListDeadLettersRequest.SerializeToString,
+                response_deserializer=shipyard_dot_gateway_dot_v1_dot_gateway__pb2.ListDeadLettersResponse.FromString,
+                _registered_method=True)
+
+
+class WebhookServiceServicer:
+    """Missing associated documentation comment in .proto file."""
+
+    def CreateWebhook(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def GetWebhook(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ListWebhooks(self, request, context):
+        """yours; operators: all
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def DeleteWebhook(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ListDeadLetters(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+
+def add_WebhookServiceServicer_to_server(servicer, server):
+    rpc_method_handlers = {
+            'CreateWebhook': grpc.unary_unary_rpc_method_handler(
+                    servicer.CreateWebhook,
+                    request_deserializer=shipyard_dot_gateway_dot_v1_dot_gateway__pb2.CreateWebhookRequest.FromString,
+                    response_serializer=shipyard_dot_gateway_dot_v1_dot_gateway__pb2.Webhook.SerializeToString,
+            ),
+            'GetWebhook': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetWebhook,
+                    request_deserializer=shipyard_dot_gateway_dot_v1_dot_gateway__pb2.GetWebhookRequest.FromString,
+                    response_serializer=shipyard_dot_gateway_dot_v1_dot_gateway__pb2.Webhook.SerializeToString,
+            ),
+            'ListWebhooks': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListWebhooks,
+                    request_deserializer=shipyard_dot_gateway_dot_v1_dot_gateway__pb2.ListWebhooksRequest.FromString,
+                    response_serializer=shipyard_dot_gateway_dot_v1_dot_gateway__pb2.ListWebhooksResponse.SerializeToString,
+            ),
+            'DeleteWebhook': grpc.unary_unary_rpc_method_handler(
+                    servicer.DeleteWebhook,
+                    request_deserializer=shipyard_dot_gateway_dot_v1_dot_gateway__pb2.DeleteWebhookRequest.FromString,
+                    response_serializer=shipyard_dot_gateway_dot_v1_dot_gateway__pb2.DeleteWebhookResponse.SerializeToString,
+            ),
+            'ListDeadLetters': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListDeadLetters,
+                    request_deserializer=shipyard_dot_gateway_dot_v1_dot_gateway__pb2.ListDeadLettersRequest.FromString,
+                    response_serializer=shipyard_dot_gateway_dot_v1_dot_gateway__pb2.ListDeadLettersResponse.SerializeToString,
+            ),
+    }
+    generic_handler = grpc.method_handlers_generic_handler(
+            'shipyard.gateway.v1.WebhookService', rpc_method_handlers)
+    server.add_generic_rpc_handlers((generic_handler,))
+    server.add_registered_method_handlers('shipyard.gateway.v1.WebhookService', rpc_method_handlers)
+
+
+ # This class is part of an EXPERIMENTAL API.
+class WebhookService:
+    """Missing associated documentation comment in .proto file."""
+
+    @staticmethod
+    def CreateWebhook(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/shipyard.gateway.v1.WebhookService/CreateWebhook',
+            shipyard_dot_gateway_dot_v1_dot_gateway__pb2.CreateWebhookRequest.SerializeToString,
+            shipyard_dot_gateway_dot_v1_dot_gateway__pb2.Webhook.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetWebhook(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/shipyard.gateway.v1.WebhookService/GetWebhook',
+            shipyard_dot_gateway_dot_v1_dot_gateway__pb2.GetWebhookRequest.SerializeToString,
+            shipyard_dot_gateway_dot_v1_dot_gateway__pb2.Webhook.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListWebhooks(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/shipyard.gateway.v1.WebhookService/ListWebhooks',
+            shipyard_dot_gateway_dot_v1_dot_gateway__pb2.ListWebhooksRequest.SerializeToString,
+            shipyard_dot_gateway_dot_v1_dot_gateway__pb2.ListWebhooksResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def DeleteWebhook(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/shipyard.gateway.v1.WebhookService/DeleteWebhook',
+            shipyard_dot_gateway_dot_v1_dot_gateway__pb2.DeleteWebhookRequest.SerializeToString,
+            shipyard_dot_gateway_dot_v1_dot_gateway__pb2.DeleteWebhookResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListDeadLetters(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/shipyard.gateway.v1.WebhookService/ListDeadLetters',
+            shipyard_dot_gateway_dot_v1_dot_gateway__pb2.ListDeadLettersRequest.SerializeToString,
+            shipyard_dot_gateway_dot_v1_dot_gateway__pb2.ListDeadLettersResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)

@@ -25,19 +25,57 @@ _sym_db = _symbol_database.Default()
 from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n!shipyard/lineage/v1/lineage.proto\x12\x13shipyard.lineage.v1\x1a\x1fgoogle/protobuf/timestamp.proto\"\xa8\x01\n\x08\x41\x63tivity\x12\x10\n\x08\x65vent_id\x18\x01 \x01(\t\x12\x0c\n\x04type\x18\x02 \x01(\t\x12\x0f\n\x07subject\x18\x03 \x01(\t\x12\x0f\n\x07project\x18\x04 \x01(\t\x12\r\n\x05\x61\x63tor\x18\x05 \x01(\t\x12(\n\x04time\x18\x06 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x0f\n\x07summary\x18\x07 \x01(\t\x12\x10\n\x08sequence\x18\x08 \x01(\x04\"\x9e\x01\n\x13ListActivityRequest\x12\x11\n\tpage_size\x18\x01 \x01(\x05\x12\x12\n\npage_token\x18\x02 \x01(\t\x12\x0f\n\x07project\x18\x03 \x01(\t\x12\x13\n\x0btype_prefix\x18\x04 \x01(\t\x12)\n\x05since\x18\x05 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x0f\n\x07subject\x18\x06 \x01(\t\"b\n\x14ListActivityResponse\x12\x31\n\nactivities\x18\x01 \x03(\x0b\x32\x1d.shipyard.lineage.v1.Activity\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t2u\n\x0eLineageService\x12\x63\n\x0cListActivity\x12(.shipyard.lineage.v1.ListActivityRequest\x1a).shipyard.lineage.v1.ListActivityResponseb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n!shipyard/lineage/v1/lineage.proto\x12\x13shipyard.lineage.v1\x1a\x1fgoogle/protobuf/timestamp.proto\"\xa8\x01\n\x08\x41\x63tivity\x12\x10\n\x08\x65vent_id\x18\x01 \x01(\t\x12\x0c\n\x04type\x18\x02 \x01(\t\x12\x0f\n\x07subject\x18\x03 \x01(\t\x12\x0f\n\x07project\x18\x04 \x01(\t\x12\r\n\x05\x61\x63tor\x18\x05 \x01(\t\x12(\n\x04time\x18\x06 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x0f\n\x07summary\x18\x07 \x01(\t\x12\x10\n\x08sequence\x18\x08 \x01(\x04\"\x9e\x01\n\x13ListActivityRequest\x12\x11\n\tpage_size\x18\x01 \x01(\x05\x12\x12\n\npage_token\x18\x02 \x01(\t\x12\x0f\n\x07project\x18\x03 \x01(\t\x12\x13\n\x0btype_prefix\x18\x04 \x01(\t\x12)\n\x05since\x18\x05 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x0f\n\x07subject\x18\x06 \x01(\t\"b\n\x14ListActivityResponse\x12\x31\n\nactivities\x18\x01 \x03(\x0b\x32\x1d.shipyard.lineage.v1.Activity\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\"\xc3\x01\n\x04Node\x12\n\n\x02id\x18\x01 \x01(\t\x12\x0c\n\x04kind\x18\x02 \x01(\t\x12\r\n\x05label\x18\x03 \x01(\t\x12\x0f\n\x07project\x18\x04 \x01(\t\x12=\n\nattributes\x18\x05 \x03(\x0b\x32).shipyard.lineage.v1.Node.AttributesEntry\x12\x0f\n\x07\x64\x65leted\x18\x06 \x01(\x08\x1a\x31\n\x0f\x41ttributesEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\"8\n\x04\x45\x64ge\x12\x0e\n\x06source\x18\x01 \x01(\t\x12\x0e\n\x06target\x18\x02 \x01(\t\x12\x10\n\x08relation\x18\x03 \x01(\t\"|\n\x05Graph\x12\x0c\n\x04root\x18\x01 \x01(\t\x12(\n\x05nodes\x18\x02 \x03(\x0b\x32\x19.shipyard.lineage.v1.Node\x12(\n\x05\x65\x64ges\x18\x03 \x03(\x0b\x32\x19.shipyard.lineage.v1.Edge\x12\x11\n\ttruncated\x18\x04 \x01(\x08\"q\n\x11GetLineageRequest\x12\x0c\n\x04kind\x18\x01 \x01(\t\x12\x0c\n\x04name\x18\x02 \x01(\t\x12\x31\n\tdirection\x18\x03 \x01(\x0e\x32\x1e.shipyard.lineage.v1.Direction\x12\r\n\x05\x64\x65pth\x18\x04 \x01(\x05\"\xac\x01\n\x03Job\x12\n\n\x02id\x18\x01 \x01(\t\x12\x0c\n\x04kind\x18\x02 \x01(\t\x12\x0c\n\x04name\x18\x03 \x01(\t\x12\x0f\n\x07project\x18\x04 \x01(\t\x12\x0e\n\x06status\x18\x05 \x01(\t\x12\x0f\n\x07subtype\x18\x06 \x01(\t\x12/\n\x0bupdate_time\x18\x07 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x0c\n\x04link\x18\x08 \x01(\t\x12\x0c\n\x04gpus\x18\t \x01(\x05\"\xa0\x03\n\tDashboard\x12-\n\x0brecent_jobs\x18\x01 \x03(\x0b\x32\x18.shipyard.lineage.v1.Job\x12H\n\x0eruns_by_status\x18\x02 \x03(\x0b\x32\x30.shipyard.lineage.v1.Dashboard.RunsByStatusEntry\x12\x13\n\x0bgpus_in_use\x18\x03 \x01(\x05\x12\x14\n\x0cgpus_waiting\x18\x04 \x01(\x05\x12\x46\n\rrepos_by_kind\x18\x05 \x03(\x0b\x32/.shipyard.lineage.v1.Dashboard.ReposByKindEntry\x12\x13\n\x0b\x64\x65ployments\x18\x06 \x01(\x03\x12\x18\n\x10published_models\x18\x07 \x01(\x03\x12\x0f\n\x07project\x18\x08 \x01(\t\x1a\x33\n\x11RunsByStatusEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\x03:\x02\x38\x01\x1a\x32\n\x10ReposByKindEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\x03:\x02\x38\x01\"6\n\x13GetDashboardRequest\x12\x0f\n\x07project\x18\x01 \x01(\t\x12\x0e\n\x06recent\x18\x02 \x01(\x05\"e\n\x18\x45xportOpenLineageRequest\x12\x0f\n\x07project\x18\x01 \x01(\t\x12\x11\n\tpage_size\x18\x02 \x01(\x05\x12\x12\n\npage_token\x18\x03 \x01(\t\x12\x11\n\tnamespace\x18\x04 \x01(\t\"D\n\x19\x45xportOpenLineageResponse\x12\x0e\n\x06\x65vents\x18\x01 \x03(\t\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\"\xb4\x01\n\x10ProjectionStatus\x12\x15\n\rlast_sequence\x18\x01 \x01(\x04\x12\r\n\x05nodes\x18\x02 \x01(\x03\x12\r\n\x05\x65\x64ges\x18\x03 \x01(\x03\x12\x12\n\nactivities\x18\x04 \x01(\x03\x12\x0e\n\x06\x64igest\x18\x05 \x01(\t\x12\x12\n\nrebuilding\x18\x06 \x01(\x08\x12\x33\n\x0frebuild_started\x18\x07 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\",\n\x1aGetProjectionStatusRequest\x12\x0e\n\x06\x64igest\x18\x01 \x01(\x08\"\x10\n\x0eRebuildRequest*l\n\tDirection\x12\x19\n\x15\x44IRECTION_UNSPECIFIED\x10\x00\x12\x16\n\x12\x44IRECTION_UPSTREAM\x10\x01\x12\x18\n\x14\x44IRECTION_DOWNSTREAM\x10\x02\x12\x12\n\x0e\x44IRECTION_BOTH\x10\x03\x32\xdb\x04\n\x0eLineageService\x12\x63\n\x0cListActivity\x12(.shipyard.lineage.v1.ListActivityRequest\x1a).shipyard.lineage.v1.ListActivityResponse\x12P\n\nGetLineage\x12&.shipyard.lineage.v1.GetLineageRequest\x1a\x1a.shipyard.lineage.v1.Graph\x12X\n\x0cGetDashboard\x12(.shipyard.lineage.v1.GetDashboardRequest\x1a\x1e.shipyard.lineage.v1.Dashboard\x12r\n\x11\x45xportOpenLineage\x12-.shipyard.lineage.v1.ExportOpenLineageRequest\x1a..shipyard.lineage.v1.ExportOpenLineageResponse\x12m\n\x13GetProjectionStatus\x12/.shipyard.lineage.v1.GetProjectionStatusRequest\x1a%.shipyard.lineage.v1.ProjectionStatus\x12U\n\x07Rebuild\x12#.shipyard.lineage.v1.RebuildRequest\x1a%.shipyard.lineage.v1.ProjectionStatusb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'shipyard.lineage.v1.lineage_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
+  _globals['_NODE_ATTRIBUTESENTRY']._loaded_options = None
+  _globals['_NODE_ATTRIBUTESENTRY']._serialized_options = b'8\001'
+  _globals['_DASHBOARD_RUNSBYSTATUSENTRY']._loaded_options = None
+  _globals['_DASHBOARD_RUNSBYSTATUSENTRY']._serialized_options = b'8\001'
+  _globals['_DASHBOARD_REPOSBYKINDENTRY']._loaded_options = None
+  _globals['_DASHBOARD_REPOSBYKINDENTRY']._serialized_options = b'8\001'
+  _globals['_DIRECTION']._serialized_start=2090
+  _globals['_DIRECTION']._serialized_end=2198
   _globals['_ACTIVITY']._serialized_start=92
   _globals['_ACTIVITY']._serialized_end=260
   _globals['_LISTACTIVITYREQUEST']._serialized_start=263
   _globals['_LISTACTIVITYREQUEST']._serialized_end=421
   _globals['_LISTACTIVITYRESPONSE']._serialized_start=423
   _globals['_LISTACTIVITYRESPONSE']._serialized_end=521
-  _globals['_LINEAGESERVICE']._serialized_start=523
-  _globals['_LINEAGESERVICE']._serialized_end=640
+  _globals['_NODE']._serialized_start=524
+  _globals['_NODE']._serialized_end=719
+  _globals['_NODE_ATTRIBUTESENTRY']._serialized_start=670
+  _globals['_NODE_ATTRIBUTESENTRY']._serialized_end=719
+  _globals['_EDGE']._serialized_start=721
+  _globals['_EDGE']._serialized_end=777
+  _globals['_GRAPH']._serialized_start=779
+  _globals['_GRAPH']._serialized_end=903
+  _globals['_GETLINEAGEREQUEST']._serialized_start=905
+  _globals['_GETLINEAGEREQUEST']._serialized_end=1018
+  _globals['_JOB']._serialized_start=1021
+  _globals['_JOB']._serialized_end=1193
+  _globals['_DASHBOARD']._serialized_start=1196
+  _globals['_DASHBOARD']._serialized_end=1612
+  _globals['_DASHBOARD_RUNSBYSTATUSENTRY']._serialized_start=1509
+  _globals['_DASHBOARD_RUNSBYSTATUSENTRY']._serialized_end=1560
+  _globals['_DASHBOARD_REPOSBYKINDENTRY']._serialized_start=1562
+  _globals['_DASHBOARD_REPOSBYKINDENTRY']._serialized_end=1612
+  _globals['_GETDASHBOARDREQUEST']._serialized_start=1614
+  _globals['_GETDASHBOARDREQUEST']._serialized_end=1668
+  _globals['_EXPORTOPENLINEAGEREQUEST']._serialized_start=1670
+  _globals['_EXPORTOPENLINEAGEREQUEST']._serialized_end=1771
+  _globals['_EXPORTOPENLINEAGERESPONSE']._serialized_start=1773
+  _globals['_EXPORTOPENLINEAGERESPONSE']._serialized_end=1841
+  _globals['_PROJECTIONSTATUS']._serialized_start=1844
+  _globals['_PROJECTIONSTATUS']._serialized_end=2024
+  _globals['_GETPROJECTIONSTATUSREQUEST']._serialized_start=2026
+  _globals['_GETPROJECTIONSTATUSREQUEST']._serialized_end=2070
+  _globals['_REBUILDREQUEST']._serialized_start=2072
+  _globals['_REBUILDREQUEST']._serialized_end=2088
+  _globals['_LINEAGESERVICE']._serialized_start=2201
+  _globals['_LINEAGESERVICE']._serialized_end=2804
 # @@protoc_insertion_point(module_scope)

@@ -39,6 +39,31 @@ class LineageServiceStub:
                 request_serializer=shipyard_dot_lineage_dot_v1_dot_lineage__pb2.ListActivityRequest.SerializeToString,
                 response_deserializer=shipyard_dot_lineage_dot_v1_dot_lineage__pb2.ListActivityResponse.FromString,
                 _registered_method=True)
+        self.GetLineage = channel.unary_unary(
+                '/shipyard.lineage.v1.LineageService/GetLineage',
+                request_serializer=shipyard_dot_lineage_dot_v1_dot_lineage__pb2.GetLineageRequest.SerializeToString,
+                response_deserializer=shipyard_dot_lineage_dot_v1_dot_lineage__pb2.Graph.FromString,
+                _registered_method=True)
+        self.GetDashboard = channel.unary_unary(
+                '/shipyard.lineage.v1.LineageService/GetDashboard',
+                request_serializer=shipyard_dot_lineage_dot_v1_dot_lineage__pb2.GetDashboardRequest.SerializeToString,
+                response_deserializer=shipyard_dot_lineage_dot_v1_dot_lineage__pb2.Dashboard.FromString,
+                _registered_method=True)
+        self.ExportOpenLineage = channel.unary_unary(
+                '/shipyard.lineage.v1.LineageService/ExportOpenLineage',
+                request_serializer=shipyard_dot_lineage_dot_v1_dot_lineage__pb2.ExportOpenLineageRequest.SerializeToString,
+                response_deserializer=shipyard_dot_lineage_dot_v1_dot_lineage__pb2.ExportOpenLineageResponse.FromString,
+                _registered_method=True)
+        self.GetProjectionStatus = channel.unary_unary(
+                '/shipyard.lineage.v1.LineageService/GetProjectionStatus',
+                request_serializer=shipyard_dot_lineage_dot_v1_dot_lineage__pb2.GetProjectionStatusRequest.SerializeToString,
+                response_deserializer=shipyard_dot_lineage_dot_v1_dot_lineage__pb2.ProjectionStatus.FromString,
+                _registered_method=True)
+        self.Rebuild = channel.unary_unary(
+                '/shipyard.lineage.v1.LineageService/Rebuild',
+                request_serializer=shipyard_dot_lineage_dot_v1_dot_lineage__pb2.RebuildRequest.SerializeToString,
+                response_deserializer=shipyard_dot_lineage_dot_v1_dot_lineage__pb2.ProjectionStatus.FromString,
+                _registered_method=True)
 
 
 class LineageServiceServicer:
@@ -50,6 +75,38 @@ class LineageServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def GetLineage(self, request, context):
+        """Upstream and/or downstream of one node, to a depth.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def GetDashboard(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ExportOpenLineage(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def GetProjectionStatus(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def Rebuild(self, request, context):
+        """Operators: drop every projection and replay the stream from its first event.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_LineageServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -57,6 +114,31 @@ def add_LineageServiceServicer_to_server(servicer, server):
                     servicer.ListActivity,
                     request_deserializer=shipyard_dot_lineage_dot_v1_dot_lineage__pb2.ListActivityRequest.FromString,
                     response_serializer=shipyard_dot_lineage_dot_v1_dot_lineage__pb2.ListActivityResponse.SerializeToString,
+            ),
+            'GetLineage': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetLineage,
+                    request_deserializer=shipyard_dot_lineage_dot_v1_dot_lineage__pb2.GetLineageRequest.FromString,
+                    response_serializer=shipyard_dot_lineage_dot_v1_dot_lineage__pb2.Graph.SerializeToString,
+            ),
+            'GetDashboard': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetDashboard,
+                    request_deserializer=shipyard_dot_lineage_dot_v1_dot_lineage__pb2.GetDashboardRequest.FromString,
+                    response_serializer=shipyard_dot_lineage_dot_v1_dot_lineage__pb2.Dashboard.SerializeToString,
+            ),
+            'ExportOpenLineage': grpc.unary_unary_rpc_method_handler(
+                    servicer.ExportOpenLineage,
+                    request_deserializer=shipyard_dot_lineage_dot_v1_dot_lineage__pb2.ExportOpenLineageRequest.FromString,
+                    response_serializer=shipyard_dot_lineage_dot_v1_dot_lineage__pb2.ExportOpenLineageResponse.SerializeToString,
+            ),
+            'GetProjectionStatus': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetProjectionStatus,
+                    request_deserializer=shipyard_dot_lineage_dot_v1_dot_lineage__pb2.GetProjectionStatusRequest.FromString,
+                    response_serializer=shipyard_dot_lineage_dot_v1_dot_lineage__pb2.ProjectionStatus.SerializeToString,
+            ),
+            'Rebuild': grpc.unary_unary_rpc_method_handler(
+                    servicer.Rebuild,
+                    request_deserializer=shipyard_dot_lineage_dot_v1_dot_lineage__pb2.RebuildRequest.FromString,
+                    response_serializer=shipyard_dot_lineage_dot_v1_dot_lineage__pb2.ProjectionStatus.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -86,6 +168,141 @@ class LineageService:
             '/shipyard.lineage.v1.LineageService/ListActivity',
             shipyard_dot_lineage_dot_v1_dot_lineage__pb2.ListActivityRequest.SerializeToString,
             shipyard_dot_lineage_dot_v1_dot_lineage__pb2.ListActivityResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetLineage(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/shipyard.lineage.v1.LineageService/GetLineage',
+            shipyard_dot_lineage_dot_v1_dot_lineage__pb2.GetLineageRequest.SerializeToString,
+            shipyard_dot_lineage_dot_v1_dot_lineage__pb2.Graph.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetDashboard(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/shipyard.lineage.v1.LineageService/GetDashboard',
+            shipyard_dot_lineage_dot_v1_dot_lineage__pb2.GetDashboardRequest.SerializeToString,
+            shipyard_dot_lineage_dot_v1_dot_lineage__pb2.Dashboard.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ExportOpenLineage(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/shipyard.lineage.v1.LineageService/ExportOpenLineage',
+            shipyard_dot_lineage_dot_v1_dot_lineage__pb2.ExportOpenLineageRequest.SerializeToString,
+            shipyard_dot_lineage_dot_v1_dot_lineage__pb2.ExportOpenLineageResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetProjectionStatus(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/shipyard.lineage.v1.LineageService/GetProjectionStatus',
+            shipyard_dot_lineage_dot_v1_dot_lineage__pb2.GetProjectionStatusRequest.SerializeToString,
+            shipyard_dot_lineage_dot_v1_dot_lineage__pb2.ProjectionStatus.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def Rebuild(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/shipyard.lineage.v1.LineageService/Rebuild',
+            shipyard_dot_lineage_dot_v1_dot_lineage__pb2.RebuildRequest.SerializeToString,
+            shipyard_dot_lineage_dot_v1_dot_lineage__pb2.ProjectionStatus.FromString,
             options,
             channel_credentials,
             insecure,
