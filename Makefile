@@ -48,5 +48,10 @@ bench-repos: $(STAMP)
 bench-runs: $(STAMP)
 	$(BIN)/python -m bench.runs $(ARGS)
 
+## bench-lineage: lineage-svc over 100,000 runs / 300,000 versions: upstream query, ingest beside raw consume, rebuild
+.PHONY: bench-lineage
+bench-lineage: $(STAMP)
+	$(BIN)/python -m bench.lineage $(ARGS)
+
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache .mypy_cache

@@ -3,6 +3,7 @@ logs → RunCompleted → the output model version (repo-svc) — and failures, 
 
 from __future__ import annotations
 
+import csv
 import textwrap
 import urllib.error
 import urllib.request
@@ -322,8 +323,15 @@ def test_templates_clones_and_compare(stack: Stack, home: Path, admin: Client) -
     cli(stack, home, "run", "clone", "base-1", "--name", "base-2", "--hp", "lr=0.05")
     clone = _wait_ended(admin, "base-2")
     assert clone.status == pb.RUN_STATUS_COMPLETE and clone.hyperparameters["lr"] == "0.05"
-    compared = cli(stack, home, "run", "compare", "base-1", "base-2").stdout
+    table_csv, points_csv = home / "compare.csv", home / "points.csv"
+    compared = cli(stack, home, "run", "compare", "base-1", "base-2", "--csv", str(table_csv),
+                   "--series-csv", str(points_csv)).stdout
     assert "hp lr" in compared and "0.1" in compared and "0.05" in compared and "accuracy" in compared
+    rows = list(csv.reader(table_csv.open()))
+    assert rows[0] == ["", "base-1", "base-2"] and ["hp lr", "0.1", "0.05"] in rows
+    points = list(csv.reader(points_csv.open()))
+    assert points[0] == ["run", "metric", "step", "value"]
+    assert {(run, metric) for run, metric, _, _ in points[1:]} >= {("base-1", "loss"), ("base-2", "loss")}
     cli(stack, home, "template", "delete", "small")
     with pytest.raises(ClientError, match="no run template named 'small'"):
         admin.call(admin.runs.GetTemplate, pb.GetTemplateRequest(name="small"))

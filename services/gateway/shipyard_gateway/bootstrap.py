@@ -14,17 +14,27 @@ from shipyard.contracts.lineage.v1 import lineage_pb2
 from shipyard.contracts.repo.v1 import credentials_pb2, projects_pb2, repos_pb2
 from shipyard.contracts.run.v1 import runs_pb2
 from shipyard.kit.blob.factory import open_blob_store
+from shipyard.kit.secrets import FernetSecretBox, load_key
 from shipyard.kit.service import Runtime
 from shipyard_gateway.adapters.backends import Backends
-from shipyard_gateway.adapters.store import COLLECTIONS, StoredDirectoryFactory
+from shipyard_gateway.adapters.store import DIRECTORY_COLLECTIONS, StoredDirectoryFactory
+from shipyard_gateway.adapters.webhook_feed import JetStreamEvents
+from shipyard_gateway.adapters.webhook_runner import WebhookRunner
+from shipyard_gateway.adapters.webhook_sender import HttpSender
+from shipyard_gateway.adapters.webhook_store import WEBHOOK_COLLECTIONS, StoredWebhooksFactory
 from shipyard_gateway.app.identity import Identity
-from shipyard_gateway.entrypoints.api import PublicApi, remote_routes
+from shipyard_gateway.app.webhooks import Webhooks
+from shipyard_gateway.domain.webhooks import RetryPolicy
+from shipyard_gateway.entrypoints.api import PublicApi, Route, remote_routes
 from shipyard_gateway.entrypoints.blobs_http import BlobEdge
 from shipyard_gateway.entrypoints.grpc_edge import PublicHandler
 from shipyard_gateway.entrypoints.http import HttpEdge
 from shipyard_gateway.entrypoints.local_api import local_routes
+from shipyard_gateway.entrypoints.webhooks_api import webhook_routes
 
 log = logging.getLogger(__name__)
+
+COLLECTIONS = (*DIRECTORY_COLLECTIONS, *WEBHOOK_COLLECTIONS)
 
 PUBLIC_SERVICES = [
     projects_pb2.DESCRIPTOR.services_by_name["ProjectService"],
@@ -60,7 +70,8 @@ async def wire(runtime: Runtime) -> None:
               *remote_routes("repo-svc", backends.channel("repo-svc"), PUBLIC_SERVICES[2]),
               *remote_routes("lineage-svc", backends.channel("lineage-svc"), PUBLIC_SERVICES[3]),
               *remote_routes("run-svc", backends.channel("run-svc"), PUBLIC_SERVICES[4]),
-              *local_routes(identity, backends, runtime.bus, blob_url)]
+              *local_routes(identity, backends, runtime.bus, blob_url),
+              *_wire_webhooks(runtime, identity)]
     blobs = open_blob_store(settings.default_blob_url())
     await blobs.open()
     api = PublicApi(identity, routes)
@@ -84,6 +95,27 @@ async def wire(runtime: Runtime) -> None:
             await blobs.close()
 
     runtime.tasks.append(serve_http)
+
+
+def _wire_webhooks(runtime: Runtime, identity: Identity) -> list[Route]:
+    """The webhook use cases' routes, and the task that sends every webhook's events."""
+    settings = runtime.settings
+    # Without SHIPYARD_SECRET_KEY, a key file of its own beside its store (repo-svc keeps its own).
+    box = FernetSecretBox(load_key(settings.secret_key, settings.data_dir / settings.service / "secret.key"))
+    store = StoredWebhooksFactory(runtime.store)
+    events = JetStreamEvents(runtime.bus)
+    sender = HttpSender(settings.webhook_allow_private)
+    retry = RetryPolicy(settings.webhook_attempts, settings.webhook_backoff_s, settings.webhook_backoff_max_s)
+    runner = WebhookRunner(events, store, box, sender, identity.roles_of, retry)
+
+    async def deliver() -> None:
+        try:
+            await runner.run_forever()
+        finally:
+            await sender.close()
+
+    runtime.tasks.append(deliver)
+    return webhook_routes(Webhooks(store, box, events, runner, allow_private=settings.webhook_allow_private))
 
 
 async def _forever() -> None:

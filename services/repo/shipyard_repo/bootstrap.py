@@ -11,9 +11,9 @@ from shipyard.contracts.repo.v1 import (
     repos_pb2_grpc,
 )
 from shipyard.kit.blob.factory import open_blob_store
+from shipyard.kit.secrets import FernetSecretBox, load_key
 from shipyard.kit.service import Runtime
 from shipyard_repo.adapters.fetchers import Fetchers
-from shipyard_repo.adapters.secrets import FernetSecretBox, load_key
 from shipyard_repo.adapters.store import COLLECTIONS, BlobManifests, unit_of_work_factory
 from shipyard_repo.adapters.tree import BlobTreeUploader, HostDirectories
 from shipyard_repo.app.code import CodeSnapshots

@@ -7,7 +7,6 @@ from pathlib import Path
 import pytest
 from cryptography.fernet import Fernet
 from repo_fakes import ALICE, FakeClock, FakeUploader, fake_repos
-from shipyard_repo.adapters.secrets import FernetSecretBox
 from shipyard_repo.app.code import CodeSnapshots
 from shipyard_repo.app.credentials import Credentials
 from shipyard_repo.app.imports import FetchFailed
@@ -16,6 +15,7 @@ from shipyard_repo.domain.repos import RepoFields, Versioning
 from shipyard_repo.domain.sources import GitSource, NoSource, RepoKind, Source
 
 from shipyard.kit.errors import FailedPrecondition, NotFound
+from shipyard.kit.secrets import FernetSecretBox
 
 SHA = "a" * 40
 

@@ -10,11 +10,11 @@ from cryptography.fernet import Fernet
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ed25519, rsa
 from repo_fakes import ALICE, BOB, FakeClock, FakeUnitOfWorkFactory
-from shipyard_repo.adapters.secrets import FernetSecretBox, load_key
 from shipyard_repo.app.credentials import Credentials
 from shipyard_repo.domain.credentials import CredentialFields, CredentialType, check_secret
 
 from shipyard.kit.errors import InvalidArgument, NotFound
+from shipyard.kit.secrets import FernetSecretBox, load_key
 
 SECRET = "ghp_s3cr3t-never-shown"
 

@@ -6,13 +6,14 @@ from pathlib import Path
 
 from cryptography.fernet import Fernet
 from repo_fakes import ALICE, FakeClock, FakeUploader, fake_repos
-from shipyard_repo.adapters.secrets import FernetSecretBox
 from shipyard_repo.app.credentials import Credentials
 from shipyard_repo.app.imports import FetchFailed, Imports
 from shipyard_repo.app.ports import SourceFetcher
 from shipyard_repo.domain.credentials import CredentialFields, CredentialType
 from shipyard_repo.domain.repos import RepoFields, RepoStatus
 from shipyard_repo.domain.sources import GitSource, RepoKind, Source, UrlSource
+
+from shipyard.kit.secrets import FernetSecretBox
 
 
 class FilesFetcher(SourceFetcher):

@@ -272,7 +272,7 @@ class FakeRepoReader(RepoReader):
         number = version or max(versions, default=0)
         if number not in versions:
             raise NotFound(f"{repo_kind} {repo}@{version or 'latest'} not found")
-        return PinnedVersion(number, versions[number])
+        return PinnedVersion(number, versions[number], f"id-{repo_kind}-{repo}")
 
     async def snapshot_code(self, caller: Caller, repo: str, commit: str) -> PinnedCode:
         self.calls.append(("snapshot_code", caller.user, "code", repo, 0))

@@ -59,10 +59,12 @@ async def test_submit_pins_each_input_and_emits_one_run_submitted() -> None:
     assert isinstance(event, events_pb2.RunSubmitted)
     assert (event.run_id, event.name, event.kind, event.command, event.cluster) == (
         run.id, "train-1", "training", "python train.py", "local")
-    assert [(v.repo_kind, v.repo, v.version, v.mount_path) for v in event.inputs] == [
-        ("dataset", "digits", 3, "/mnt/data"), ("dataset", "digits", 1, "/mnt/old"),
-        ("featureset", "feats", 2, "/data/feats")]
+    assert [(v.repo_kind, v.repo, v.version, v.mount_path, v.repo_id) for v in event.inputs] == [
+        ("dataset", "digits", 3, "/mnt/data", "id-dataset-digits"),
+        ("dataset", "digits", 1, "/mnt/old", "id-dataset-digits"),
+        ("featureset", "feats", 2, "/data/feats", "id-featureset-feats")]
     assert [(v.repo_kind, v.repo, v.mount_path) for v in event.outputs] == [("model", "mnist", "")]
+    assert event.gpus == 0
     assert dict(event.hyperparameters) == {"lr": "0.1"}
     assert (event.actor.user, list(event.actor.roles)) == ("alice", ["data-scientist"])
 

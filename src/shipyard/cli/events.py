@@ -3,28 +3,33 @@
 from __future__ import annotations
 
 import json
+from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any
 
 import typer
-from google.protobuf import json_format
 from rich.table import Table
 
 from shipyard.cli.context import client, console
 from shipyard.contracts.gateway.v1 import gateway_pb2 as pb
 from shipyard.contracts.lineage.v1 import lineage_pb2
 from shipyard.kit.asyncapi import catalog_document
-from shipyard.kit.events import CATALOG
+from shipyard.kit.event_json import structured_document
+from shipyard.kit.events import CATALOG, Event
 
 app = typer.Typer(help="Live events (CloudEvents) as they happen.", no_args_is_help=True)
 
 
 def event_json(event: pb.CloudEvent) -> dict[str, Any]:
-    """A CloudEvent as structured-mode JSON, its data decoded from protobuf."""
+    """A CloudEvent as structured-mode JSON (what webhooks receive), its data decoded from protobuf."""
     kind = CATALOG.get(event.type)
-    data: Any = json_format.MessageToDict(kind.message.FromString(event.data)) if kind else event.data.hex()
-    return {"specversion": event.spec_version, "id": event.id, "type": event.type, "source": event.source,
-            "subject": event.subject, "time": event.time.ToJsonString(),
-            "dataschema": event.data_schema, "sequence": event.sequence, "data": data}
+    if kind is None:  # a type newer than this client: its data stays opaque bytes
+        return {"specversion": event.spec_version, "id": event.id, "type": event.type,
+                "source": event.source, "subject": event.subject, "time": event.time.ToJsonString(),
+                "dataschema": event.data_schema, "sequence": event.sequence, "data": event.data.hex()}
+    return structured_document(Event(
+        id=event.id, type=event.type, source=event.source, subject=event.subject,
+        time=event.time.ToDatetime(tzinfo=UTC), data=kind.message.FromString(event.data),
+        traceparent=event.traceparent, sequence=event.sequence))
 
 
 @app.command()
@@ -59,12 +64,29 @@ def catalog() -> None:
     print(json.dumps(catalog_document(), indent=2))
 
 
+def since_of(text: str) -> datetime:
+    """``30m``, ``1h``, ``2d`` or ``90s`` ago, or an ISO 8601 time."""
+    units = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
+    if text[:-1].isdigit() and text[-1:] in units:
+        return datetime.now(UTC) - timedelta(seconds=int(text[:-1]) * units[text[-1]])
+    try:
+        when = datetime.fromisoformat(text)
+    except ValueError:
+        raise typer.BadParameter("use 30m, 1h, 2d or an ISO 8601 time", param_hint="--since") from None
+    return when if when.tzinfo else when.replace(tzinfo=UTC)
+
+
 def activity(project: Annotated[str, typer.Option(help="Only this project.")] = "",
+             since: Annotated[str, typer.Option(help="Only this recent: 30m, 1h, 2d, or an ISO time.")] = "",
+             event_type: Annotated[str, typer.Option("--type", help="Only this area or event type, e.g. "
+                                                    "io.shipyard.run. or io.shipyard.run.failed.v1")] = "",
              limit: Annotated[int, typer.Option(help="How many entries.")] = 50) -> None:
     """What happened lately (the activity feed), newest first."""
+    request = lineage_pb2.ListActivityRequest(page_size=limit, project=project, type_prefix=event_type)
+    if since:
+        request.since.FromDatetime(since_of(since))
     with client() as c:
-        reply = c.call(c.lineage.ListActivity, lineage_pb2.ListActivityRequest(page_size=limit,
-                                                                              project=project))
+        reply = c.call(c.lineage.ListActivity, request)
     table = Table("When", "Who", "What", "Project")
     for a in reply.activities:
         table.add_row(a.time.ToDatetime().strftime("%Y-%m-%d %H:%M:%S"), a.actor, a.summary, a.project)

@@ -9,7 +9,19 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from shipyard.cli import credentials, demo, events, projects, repos, runs, templates, tensorboard, users
+from shipyard.cli import (
+    credentials,
+    demo,
+    events,
+    lineage,
+    projects,
+    repos,
+    runs,
+    templates,
+    tensorboard,
+    users,
+    webhooks,
+)
 from shipyard.cli.context import client, console, errors
 from shipyard.client.connection import (
     Client,
@@ -34,7 +46,11 @@ app.command()(demo.demo)
 app.add_typer(runs.app, name="run")
 app.add_typer(templates.app, name="template")
 app.add_typer(tensorboard.app, name="tensorboard")
+app.add_typer(webhooks.app, name="webhook")
 app.command()(events.activity)
+app.add_typer(lineage.app, name="lineage")
+app.command()(lineage.dashboard)
+app.add_typer(lineage.admin, name="admin")
 
 DataDirOption = Annotated[Path, typer.Option("--data-dir", help="Where Shipyard keeps everything.")]
 

@@ -10,9 +10,11 @@ from typing import Annotated
 
 import typer
 from google.protobuf.field_mask_pb2 import FieldMask
+from rich.markup import escape
 from rich.progress import BarColumn, DownloadColumn, Progress, TransferSpeedColumn
 from rich.table import Table
 
+from shipyard.cli.compare import upstream_summary, write_csv
 from shipyard.cli.context import client, console, errors
 from shipyard.client import transfer
 from shipyard.client.connection import Client, ClientError
@@ -399,8 +401,10 @@ def _version_commands(app: typer.Typer, kind: str, number: pb.RepoKind) -> None:
         console.print(f"[green]Exported[/] {name}@{found.number} to {out}")
 
     @app.command()
-    def compare(left: str, right: str) -> None:
-        """Compare two versions side by side: metadata, metrics and files (NAME@N NAME@M)."""
+    def compare(left: str, right: str,
+                csv_path: Annotated[Path | None, Opt("--csv", help="Also write the table as CSV.")] = None,
+                ) -> None:
+        """Compare two versions side by side: metadata, metrics, lineage and files (NAME@N NAME@M)."""
         (lname, lnum), (rname, rnum) = parse_ref(left), parse_ref(right)
         with client() as c:
             reply = c.call(
@@ -409,26 +413,30 @@ def _version_commands(app: typer.Typer, kind: str, number: pb.RepoKind) -> None:
                     kind=number, repo=lname, number=lnum, other_repo=rname, other_number=rnum
                 ),
             )
+            ups = [upstream_summary(c, kind, f"{v.repo}@{v.number}") for v in (reply.left, reply.right)]
         a, b = reply.left, reply.right
-        table = Table("", f"{a.repo}@{a.number}", f"{b.repo}@{b.number}")
-        for label, x, y in (
+        rows = [
             ("files", f"{a.file_count:,}", f"{b.file_count:,}"),
             ("size", _human(a.size_bytes), _human(b.size_bytes)),
-            (
-                "created",
-                a.create_time.ToDatetime().isoformat(timespec="seconds"),
-                b.create_time.ToDatetime().isoformat(timespec="seconds"),
-            ),
+            ("created", a.create_time.ToDatetime().isoformat(timespec="seconds"),
+             b.create_time.ToDatetime().isoformat(timespec="seconds")),
             ("by", a.owner, b.owner),
             ("run", a.produced_by_run or "—", b.produced_by_run or "—"),
             ("message", a.message, b.message),
-        ):
-            table.add_row(label, x, y)
-        for key in sorted(set(a.metrics) | set(b.metrics)):
-            table.add_row(f"metric {key}", _num(a.metrics.get(key)), _num(b.metrics.get(key)))
-        for key in sorted(set(a.params) | set(b.params)):
-            table.add_row(f"param {key}", a.params.get(key, "—"), b.params.get(key, "—"))
+            *((f"metric {k}", _num(a.metrics.get(k)), _num(b.metrics.get(k)))
+              for k in sorted(set(a.metrics) | set(b.metrics))),
+            *((f"param {k}", a.params.get(k, "—"), b.params.get(k, "—"))
+              for k in sorted(set(a.params) | set(b.params))),
+            *((k, ups[0].get(k, "—"), ups[1].get(k, "—")) for k in dict.fromkeys([*ups[0], *ups[1]])),
+        ]
+        header = ("", f"{a.repo}@{a.number}", f"{b.repo}@{b.number}")
+        table = Table(*header)
+        for label, x, y in rows:
+            table.add_row(f"[bold]{escape(label)}[/]" if x != y else escape(label), escape(x), escape(y))
         console.print(table)
+        if csv_path is not None:
+            write_csv(csv_path, header, rows)
+            console.print(f"[dim]Written to {csv_path}[/]")
         changes = Table("File", "Change", "Before", "After")
         for change in reply.changes:
             what = (

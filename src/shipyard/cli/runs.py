@@ -19,6 +19,7 @@ from google.protobuf.timestamp_pb2 import Timestamp
 from rich.markup import escape
 from rich.table import Table
 
+from shipyard.cli.compare import write_csv
 from shipyard.cli.context import client, console
 from shipyard.client.connection import Client
 from shipyard.contracts.run.v1 import runs_pb2 as pb
@@ -421,18 +422,35 @@ def clone(
 
 
 @app.command()
-def compare(names: Annotated[list[str], typer.Argument(help="Two or more runs.")]) -> None:
-    """Runs side by side: status, hyperparameters and the last value of each metric; differences in bold."""
+def compare(names: Annotated[list[str], typer.Argument(help="Two or more runs.")],
+            csv_path: Annotated[Path | None, Opt("--csv", help="Also write the table as CSV.")] = None,
+            series_csv: Annotated[Path | None, Opt("--series-csv", help="Also write every metric "
+                                                   "point (run, metric, step, value) as CSV.")] = None,
+            ) -> None:
+    """Runs side by side: status, code, inputs, hyperparameters, the last value of each metric and
+    its curve; differences in bold."""
     if len(names) < 2:
         raise typer.BadParameter("name at least two runs")
     with client() as c:
         runs = [c.call(c.runs.GetRun, pb.GetRunRequest(name=name)) for name in names]
-    console.print(comparison(runs))
+        series = [c.call(c.runs.GetRunMetrics, pb.GetRunMetricsRequest(name=name)).series for name in names]
+    rows = comparison_rows(runs, series)
+    console.print(comparison(runs, rows))
+    if csv_path is not None:
+        write_csv(csv_path, ["", *(r.name for r in runs)], [[label, *values] for label, values in rows
+                                                              if not label.startswith("curve ")])
+        console.print(f"[dim]Table written to {csv_path}[/]")
+    if series_csv is not None:
+        write_csv(series_csv, ["run", "metric", "step", "value"],
+                  [[run.name, s.name, str(p.step), repr(p.value)]
+                   for run, run_series in zip(runs, series, strict=True)
+                   for s in run_series for p in s.points])
+        console.print(f"[dim]Metric points written to {series_csv}[/]")
 
 
-def comparison(runs: Sequence[pb.Run]) -> Table:
-    """The table ``run compare`` prints: one column per run, rows that differ in bold."""
-    table = Table("", *(escape(r.name) for r in runs), title="Runs compared", title_justify="left")
+def comparison_rows(runs: Sequence[pb.Run], series: Sequence[Sequence[pb.MetricSeries]] = ()
+                    ) -> list[tuple[str, list[str]]]:
+    """The rows of ``run compare``: a label and one value per run."""
     rows: list[tuple[str, list[str]]] = [
         ("status", [status_name(r.status) for r in runs]),
         ("code", [f"{r.code}@{r.commit[:12]}" if r.code else "—" for r in runs]),
@@ -442,7 +460,17 @@ def comparison(runs: Sequence[pb.Run]) -> Table:
         rows.append((f"hp {key}", [r.hyperparameters.get(key, "—") for r in runs]))
     for key in sorted({k for r in runs for k in r.metrics}):
         rows.append((key, [f"{r.metrics[key]:.6g}" if key in r.metrics else "—" for r in runs]))
-    for label, values in rows:
+    curves = [{s.name: [p.value for p in s.points] for s in run_series} for run_series in series]
+    for key in sorted({k for c in curves for k in c}):
+        rows.append((f"curve {key}",
+                     [sparkline(c[key], 24) if len(c.get(key, [])) > 1 else "—" for c in curves]))
+    return rows
+
+
+def comparison(runs: Sequence[pb.Run], rows: list[tuple[str, list[str]]] | None = None) -> Table:
+    """The table ``run compare`` prints: one column per run, rows that differ in bold."""
+    table = Table("", *(escape(r.name) for r in runs), title="Runs compared", title_justify="left")
+    for label, values in rows if rows is not None else comparison_rows(runs):
         differs = len(set(values)) > 1
         table.add_row(f"[bold]{label}[/]" if differs else label,
                       *(f"[bold]{escape(v)}[/]" if differs else escape(v) for v in values))

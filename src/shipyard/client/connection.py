@@ -89,6 +89,7 @@ class Client:
         self.identity = gateway_pb2_grpc.IdentityServiceStub(self.channel)
         self.events = gateway_pb2_grpc.EventServiceStub(self.channel)
         self.platform = gateway_pb2_grpc.PlatformServiceStub(self.channel)
+        self.webhooks = gateway_pb2_grpc.WebhookServiceStub(self.channel)
 
     @property
     def metadata(self) -> tuple[tuple[str, str], ...]:

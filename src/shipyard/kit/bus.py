@@ -15,6 +15,7 @@ deliveries run out.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
@@ -61,6 +62,7 @@ class _Consumer:
     handler: EventHandler
     subjects: str
     batch_size: int
+    from_start: bool = False  # drop the durable's position first: deliver the stream from its start
 
 
 class EventBus:
@@ -78,9 +80,30 @@ class EventBus:
         self._tasks: list[asyncio.Task[None]] = []
 
     def consume(self, durable: str, handler: EventHandler, subjects: str = ">",
-                batch_size: int = 256) -> None:
-        """Register a durable consumer (before ``start``); ``handler`` gets batches in stream order."""
-        self._consumers.append(_Consumer(durable, handler, subjects, batch_size))
+                batch_size: int = 256, from_start: bool = False) -> None:
+        """Register a durable consumer (before ``start``); ``handler`` gets batches in stream order.
+
+        ``from_start``: forget where the durable consumer was and deliver the whole stream again
+        (a projection rebuilt from scratch at start)."""
+        self._consumers.append(_Consumer(durable, handler, subjects, batch_size, from_start))
+
+    async def replay(self, durable: str, reset: Callable[[], Awaitable[None]]) -> None:
+        """Stop the consumer ``durable``, run ``reset`` (e.g. empty the projections it feeds),
+        then deliver the whole stream to it again from the first event."""
+        index = next(i for i, c in enumerate(self._consumers) if c.durable == durable)
+        task = self._tasks[index]
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+        await reset()
+        self._consumers[index].from_start = True
+        self._tasks[index] = asyncio.create_task(self._pull(self._consumers[index]))
+
+    async def last_sequence(self) -> int:
+        """The stream sequence of the newest event (0 when the stream is empty)."""
+        if self._js is None:
+            raise RuntimeError("bus is not started")
+        info = await self._js.stream_info(STREAM)
+        return int(info.state.last_seq or 0)
 
     async def start(self) -> None:
         """Connect, declare the stream, and start the consumers."""
@@ -113,6 +136,9 @@ class EventBus:
         delay = 0.1
         while True:
             try:
+                if consumer.from_start:
+                    await self._forget(consumer.durable)
+                    consumer.from_start = False
                 if subscription is None:
                     subscription = await self._js.pull_subscribe(
                         f"{SUBJECT_PREFIX}.{consumer.subjects}", durable=consumer.durable, stream=STREAM,
@@ -131,6 +157,11 @@ class EventBus:
                 continue
             delay = 0.1
             await self._deliver(consumer, messages)
+
+    async def _forget(self, durable: str) -> None:
+        assert self._js is not None
+        with contextlib.suppress(NotFoundError):  # never created, or already gone
+            await self._js.delete_consumer(STREAM, durable)
 
     @property
     def connected(self) -> bool:

@@ -43,6 +43,16 @@ class Settings(BaseSettings):
     # Key that encrypts stored credentials (Fernet, url-safe base64 of 32 bytes). Empty: the key
     # file in the data directory, created on first start (embedded mode).
     secret_key: str = ""
+    # Webhook URLs on loopback/private/link-local addresses (the embedded stack allows them: its
+    # receivers run on the same machine). Off on a shared platform: they reach inside it.
+    webhook_allow_private: bool = False
+    # Webhook delivery: attempts per event before it is dead-lettered, and the exponential
+    # backoff between attempts (first wait, longest wait), in seconds.
+    webhook_attempts: int = 10
+    webhook_backoff_s: float = 0.5
+    webhook_backoff_max_s: float = 60.0
+    # lineage-svc: drop its projections at start and build them again from the whole stream.
+    lineage_rebuild: bool = False
     log_level: str = "INFO"
     log_file: Path | None = None
     # Tracing exporter: "" (spans kept in-process only), "console" or "otlp" (needs the OTLP package).

@@ -137,6 +137,9 @@ class Supervisor:
         gateway_env = {**base, "SHIPYARD_SERVICE": "gateway", "SHIPYARD_GRPC_LISTEN": cfg.grpc_address,
                        "SHIPYARD_HTTP_LISTEN": cfg.http_address,
                        "SHIPYARD_ADMIN_TOKEN_FILE": str(data.admin_token),
+                       # On a workstation the receivers of webhooks run beside the stack (127.0.0.1),
+                       # unless the environment says otherwise.
+                       "SHIPYARD_WEBHOOK_ALLOW_PRIVATE": base.get("SHIPYARD_WEBHOOK_ALLOW_PRIVATE", "true"),
                        **addresses}
         children.append(Child("gateway", [sys.executable, "-m", "shipyard_gateway"], gateway_env,
                               cfg.grpc_address))

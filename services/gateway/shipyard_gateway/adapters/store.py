@@ -14,7 +14,7 @@ from shipyard_gateway.domain.identity import TokenRecord, User
 
 USERS = Collection("users")
 TOKENS = Collection("tokens", indexed=("user",))
-COLLECTIONS = (USERS, TOKENS)
+DIRECTORY_COLLECTIONS = (USERS, TOKENS)
 
 
 def _user(doc: dict[str, Any]) -> User:

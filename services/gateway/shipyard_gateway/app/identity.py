@@ -72,6 +72,12 @@ class Identity:
             raise NotFound(f"user {caller.user!r} not found")
         return user
 
+    async def roles_of(self, user: str) -> frozenset[str] | None:
+        """A user's roles now; None if there is no such user."""
+        async with self.directory() as directory:
+            found = await directory.user(user)
+        return found.roles if found is not None else None
+
     async def create_user(self, name: str, roles: list[str], display_name: str = "") -> tuple[User, str]:
         """A new user and its first token (operators only; checked by the policy)."""
         name, role_set = check_user(name, roles)

@@ -47,6 +47,6 @@ class PublicHandler(grpc.GenericRpcHandler):
         return handle
 
     async def _watch(self, request: pb.WatchRequest, context: grpc.aio.ServicerContext) -> Any:
-        await self._api.caller(WATCH, _authorization(context))
-        async for event in watch(self._bus, request):
+        caller = await self._api.caller(WATCH, _authorization(context))
+        async for event in watch(self._bus, request, caller.roles):
             yield event

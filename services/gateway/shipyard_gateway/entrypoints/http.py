@@ -104,7 +104,7 @@ class HttpEdge:
     async def events(self, request: web.Request) -> web.StreamResponse:
         """Server-Sent Events: one ``data:`` line of CloudEvent JSON per event."""
         try:
-            await self._api.caller(WATCH, request.headers.get("Authorization"))
+            caller = await self._api.caller(WATCH, request.headers.get("Authorization"))
             after = request.headers.get("Last-Event-ID") or request.query.get("start_sequence", "0")
             watch_request = pb.WatchRequest(types=request.query.getall("type", []), start_sequence=int(after),
                                             from_start=request.query.get("from_start") in ("1", "true"),
@@ -117,7 +117,7 @@ class HttpEdge:
                                                "Cache-Control": "no-cache"})
         await response.prepare(request)
         try:
-            async for event in watch(self._bus, watch_request):
+            async for event in watch(self._bus, watch_request, caller.roles):
                 line = json.dumps(_to_json(event))
                 await response.write(f"id: {event.sequence}\ndata: {line}\n\n".encode())
         except errors.ShipyardError as exc:

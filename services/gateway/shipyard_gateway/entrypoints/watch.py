@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import fnmatch
 from collections.abc import AsyncIterator
 
 from google.protobuf.timestamp_pb2 import Timestamp
@@ -10,12 +9,9 @@ from nats.js.api import ConsumerConfig, DeliverPolicy
 
 from shipyard.contracts.gateway.v1 import gateway_pb2 as pb
 from shipyard.kit.bus import EventBus
-from shipyard.kit.errors import InvalidArgument, Unavailable
+from shipyard.kit.errors import Unavailable
 from shipyard.kit.events import STREAM, SUBJECT_PREFIX, EventDecodeError, decode
-
-
-def _matches(types: list[str], ce_type: str) -> bool:
-    return not types or any(fnmatch.fnmatchcase(ce_type, t.replace(">", "*")) for t in types)
+from shipyard_gateway.domain.event_types import any_matches, check_type_pattern, may_see
 
 
 def _consumer(request: pb.WatchRequest) -> tuple[DeliverPolicy, ConsumerConfig]:
@@ -39,12 +35,11 @@ def to_cloud_event(headers: dict[str, str], data: bytes, sequence: int) -> pb.Cl
                          traceparent=event.traceparent)
 
 
-async def watch(bus: EventBus, request: pb.WatchRequest) -> AsyncIterator[pb.CloudEvent]:
-    """Stream matching events until the client goes away."""
+async def watch(bus: EventBus, request: pb.WatchRequest,
+                roles: frozenset[str]) -> AsyncIterator[pb.CloudEvent]:
+    """Stream the matching events that a user holding ``roles`` may see, until the client goes away."""
     for pattern in request.types:
-        if not pattern.startswith("io.shipyard."):
-            raise InvalidArgument("types", f"{pattern!r} is not a Shipyard event type pattern "
-                                           "(io.shipyard.<area>.<event>.v1, '*' as a wildcard)")
+        check_type_pattern("types", pattern)
     if not bus.connected:
         raise Unavailable("the event bus is not connected; retry shortly")
     policy, config = _consumer(request)
@@ -54,7 +49,8 @@ async def watch(bus: EventBus, request: pb.WatchRequest) -> AsyncIterator[pb.Clo
     try:
         async for msg in sub.messages:
             headers = dict(msg.headers or {})
-            if not _matches(list(request.types), headers.get("ce-type", "")):
+            ce_type = headers.get("ce-type", "")
+            if not any_matches(request.types, ce_type) or not may_see(roles, ce_type):
                 continue
             subject = headers.get("ce-subject", "")
             if request.subject_prefix and not subject.startswith(request.subject_prefix):

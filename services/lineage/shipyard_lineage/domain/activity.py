@@ -35,6 +35,16 @@ def area_of(ce_type: str) -> str:
     return parts[2] if len(parts) > 3 else ""
 
 
+CATALOG_TYPES = frozenset({"io.shipyard.model.published.v1"})
+CATALOG_AREAS = frozenset({"deployment", "catalog"})
+
+
+def about_catalog(ce_type: str) -> bool:
+    """Whether an event is about the model catalog or deployments, which a data scientist may
+    not see (REFERENCE.md)."""
+    return ce_type in CATALOG_TYPES or area_of(ce_type) in CATALOG_AREAS
+
+
 def _actor_of(data: Message) -> str:
     actor = getattr(data, "actor", None)
     return str(getattr(actor, "user", "")) if actor is not None else ""

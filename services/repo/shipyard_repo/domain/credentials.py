@@ -1,6 +1,6 @@
 """Stored credentials: what a source needs to reach a private git repo, bucket or database.
 
-The secret itself never leaves repo-svc: it is encrypted at rest (adapters/secrets.py) and no
+The secret itself never leaves repo-svc: it is encrypted at rest (shipyard.kit.secrets) and no
 API answer, event or log line carries it; a keyed fingerprint tells two secrets apart.
 """
 

@@ -33,7 +33,7 @@ class GrpcRepoReader(RepoReader):
             found = await self._repos.GetVersion(request, metadata=caller.metadata(), timeout=TIMEOUT_S)
         except grpc.aio.AioRpcError as exc:
             raise error_of(exc, f"{repo_kind} {repo}@{version or 'latest'}") from None
-        return PinnedVersion(found.number, found.manifest_digest)
+        return PinnedVersion(found.number, found.manifest_digest, found.repo_id)
 
     async def snapshot_code(self, caller: Caller, repo: str, commit: str) -> PinnedCode:
         request = repos_pb2.SnapshotCodeRequest(repo=repo, commit=commit)

@@ -125,11 +125,11 @@ def run_submitted(run: Run, by: common_pb2.Actor) -> events_pb2.RunSubmitted:
         run_id=run.id, name=spec.name, project=spec.project, kind=spec.kind.value,
         code=common_pb2.CodeRef(repo=spec.code, commit=spec.commit) if spec.code else None,
         inputs=[common_pb2.VersionRef(repo=i.repo, version=i.version, mount_path=i.mount_path,
-                                      repo_kind=i.repo_kind) for i in spec.inputs],
+                                      repo_kind=i.repo_kind, repo_id=i.repo_id) for i in spec.inputs],
         outputs=[common_pb2.VersionRef(repo=o.repo, mount_path=o.mount_path, repo_kind=o.repo_kind)
                  for o in spec.outputs],
         hyperparameters=spec.hyperparameters, image=spec.image, cluster=spec.cluster or "local",
-        command=spec.command, actor=by,
+        command=spec.command, actor=by, gpus=spec.gpus,
     )
 
 
@@ -163,7 +163,7 @@ def run_failed(run: Run, last_lines: str, by: common_pb2.Actor) -> events_pb2.Ru
     """RunFailed with the reason, exit code and the last lines of the log."""
     return events_pb2.RunFailed(run_id=run.id, name=run.name, project=run.spec.project,
                                 kind=run.spec.kind.value, reason=run.status_reason, exit_code=run.exit_code,
-                                last_log_lines=last_lines, actor=by)
+                                last_log_lines=last_lines, actor=by, status=run.status.value)
 
 
 def run_deleted(run: Run, by: common_pb2.Actor) -> events_pb2.RunDeleted:

@@ -167,6 +167,7 @@ class PinnedVersion:
 
     number: int
     manifest_digest: str
+    repo_id: str = ""
 
 
 @dataclass(frozen=True)

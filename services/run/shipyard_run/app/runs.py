@@ -82,7 +82,8 @@ class Runs:
             pinned = await self.repos.pin(caller, item.repo_kind, item.repo, item.version)
         except NotFound as exc:
             raise NotFound(f"run.inputs[{index}]: {exc.message}") from None
-        return replace(item, version=pinned.number, manifest_digest=pinned.manifest_digest)
+        return replace(item, version=pinned.number, manifest_digest=pinned.manifest_digest,
+                       repo_id=pinned.repo_id)
 
     async def get(self, name: str) -> Run:
         """The run; NotFound otherwise."""

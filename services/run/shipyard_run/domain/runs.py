@@ -75,6 +75,7 @@ class Input:
     mount_path: str
     version: int = 0
     manifest_digest: str = ""  # set when pinned
+    repo_id: str = ""  # set when pinned: lineage follows the repo through renames
 
     @property
     def label(self) -> str:

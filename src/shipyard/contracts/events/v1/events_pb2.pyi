@@ -141,7 +141,7 @@ class RunMetricsLogged(_message.Message):
     def __init__(self, run_id: _Optional[str] = ..., name: _Optional[str] = ..., project: _Optional[str] = ..., values: _Optional[_Iterable[_Union[_common_pb2.MetricValue, _Mapping]]] = ...) -> None: ...
 
 class RunFailed(_message.Message):
-    __slots__ = ("run_id", "name", "project", "kind", "reason", "exit_code", "last_log_lines", "actor")
+    __slots__ = ("run_id", "name", "project", "kind", "reason", "exit_code", "last_log_lines", "actor", "status")
     RUN_ID_FIELD_NUMBER: _ClassVar[int]
     NAME_FIELD_NUMBER: _ClassVar[int]
     PROJECT_FIELD_NUMBER: _ClassVar[int]
@@ -150,6 +150,7 @@ class RunFailed(_message.Message):
     EXIT_CODE_FIELD_NUMBER: _ClassVar[int]
     LAST_LOG_LINES_FIELD_NUMBER: _ClassVar[int]
     ACTOR_FIELD_NUMBER: _ClassVar[int]
+    STATUS_FIELD_NUMBER: _ClassVar[int]
     run_id: str
     name: str
     project: str
@@ -158,7 +159,8 @@ class RunFailed(_message.Message):
     exit_code: int
     last_log_lines: str
     actor: _common_pb2.Actor
-    def __init__(self, run_id: _Optional[str] = ..., name: _Optional[str] = ..., project: _Optional[str] = ..., kind: _Optional[str] = ..., reason: _Optional[str] = ..., exit_code: _Optional[int] = ..., last_log_lines: _Optional[str] = ..., actor: _Optional[_Union[_common_pb2.Actor, _Mapping]] = ...) -> None: ...
+    status: str
+    def __init__(self, run_id: _Optional[str] = ..., name: _Optional[str] = ..., project: _Optional[str] = ..., kind: _Optional[str] = ..., reason: _Optional[str] = ..., exit_code: _Optional[int] = ..., last_log_lines: _Optional[str] = ..., actor: _Optional[_Union[_common_pb2.Actor, _Mapping]] = ..., status: _Optional[str] = ...) -> None: ...
 
 class RunStopped(_message.Message):
     __slots__ = ("run_id", "name", "project", "kind", "actor")
@@ -263,15 +265,17 @@ class RunCompleted(_message.Message):
     def __init__(self, run_id: _Optional[str] = ..., name: _Optional[str] = ..., project: _Optional[str] = ..., kind: _Optional[str] = ..., outputs: _Optional[_Iterable[_Union[_common_pb2.RunOutput, _Mapping]]] = ..., metrics: _Optional[_Mapping[str, float]] = ..., hyperparameters: _Optional[_Mapping[str, str]] = ..., actor: _Optional[_Union[_common_pb2.Actor, _Mapping]] = ...) -> None: ...
 
 class ModelPublished(_message.Message):
-    __slots__ = ("model", "version", "catalog_name", "project", "actor")
+    __slots__ = ("model", "version", "catalog_name", "project", "actor", "model_id")
     MODEL_FIELD_NUMBER: _ClassVar[int]
     VERSION_FIELD_NUMBER: _ClassVar[int]
     CATALOG_NAME_FIELD_NUMBER: _ClassVar[int]
     PROJECT_FIELD_NUMBER: _ClassVar[int]
     ACTOR_FIELD_NUMBER: _ClassVar[int]
+    MODEL_ID_FIELD_NUMBER: _ClassVar[int]
     model: str
     version: int
     catalog_name: str
     project: str
     actor: _common_pb2.Actor
-    def __init__(self, model: _Optional[str] = ..., version: _Optional[int] = ..., catalog_name: _Optional[str] = ..., project: _Optional[str] = ..., actor: _Optional[_Union[_common_pb2.Actor, _Mapping]] = ...) -> None: ...
+    model_id: str
+    def __init__(self, model: _Optional[str] = ..., version: _Optional[int] = ..., catalog_name: _Optional[str] = ..., project: _Optional[str] = ..., actor: _Optional[_Union[_common_pb2.Actor, _Mapping]] = ..., model_id: _Optional[str] = ...) -> None: ...

@@ -145,7 +145,7 @@ class Job(_message.Message):
     def __init__(self, id: _Optional[str] = ..., kind: _Optional[str] = ..., name: _Optional[str] = ..., project: _Optional[str] = ..., status: _Optional[str] = ..., subtype: _Optional[str] = ..., update_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., link: _Optional[str] = ..., gpus: _Optional[int] = ...) -> None: ...
 
 class Dashboard(_message.Message):
-    __slots__ = ("recent_jobs", "runs_by_status", "gpus_in_use", "gpus_waiting", "repos_by_kind", "deployments", "published_models", "project")
+    __slots__ = ("recent_jobs", "runs_by_status", "gpus_in_use", "gpus_queued", "repos_by_kind", "deployments", "published_models", "project")
     class RunsByStatusEntry(_message.Message):
         __slots__ = ("key", "value")
         KEY_FIELD_NUMBER: _ClassVar[int]
@@ -163,7 +163,7 @@ class Dashboard(_message.Message):
     RECENT_JOBS_FIELD_NUMBER: _ClassVar[int]
     RUNS_BY_STATUS_FIELD_NUMBER: _ClassVar[int]
     GPUS_IN_USE_FIELD_NUMBER: _ClassVar[int]
-    GPUS_WAITING_FIELD_NUMBER: _ClassVar[int]
+    GPUS_QUEUED_FIELD_NUMBER: _ClassVar[int]
     REPOS_BY_KIND_FIELD_NUMBER: _ClassVar[int]
     DEPLOYMENTS_FIELD_NUMBER: _ClassVar[int]
     PUBLISHED_MODELS_FIELD_NUMBER: _ClassVar[int]
@@ -171,12 +171,12 @@ class Dashboard(_message.Message):
     recent_jobs: _containers.RepeatedCompositeFieldContainer[Job]
     runs_by_status: _containers.ScalarMap[str, int]
     gpus_in_use: int
-    gpus_waiting: int
+    gpus_queued: int
     repos_by_kind: _containers.ScalarMap[str, int]
     deployments: int
     published_models: int
     project: str
-    def __init__(self, recent_jobs: _Optional[_Iterable[_Union[Job, _Mapping]]] = ..., runs_by_status: _Optional[_Mapping[str, int]] = ..., gpus_in_use: _Optional[int] = ..., gpus_waiting: _Optional[int] = ..., repos_by_kind: _Optional[_Mapping[str, int]] = ..., deployments: _Optional[int] = ..., published_models: _Optional[int] = ..., project: _Optional[str] = ...) -> None: ...
+    def __init__(self, recent_jobs: _Optional[_Iterable[_Union[Job, _Mapping]]] = ..., runs_by_status: _Optional[_Mapping[str, int]] = ..., gpus_in_use: _Optional[int] = ..., gpus_queued: _Optional[int] = ..., repos_by_kind: _Optional[_Mapping[str, int]] = ..., deployments: _Optional[int] = ..., published_models: _Optional[int] = ..., project: _Optional[str] = ...) -> None: ...
 
 class GetDashboardRequest(_message.Message):
     __slots__ = ("project", "recent")

@@ -11,10 +11,8 @@ from pathlib import Path
 
 from cryptography.fernet import Fernet, InvalidToken
 
-from shipyard_repo.app.ports import SecretBox
 
-
-class FernetSecretBox(SecretBox):
+class FernetSecretBox:
     """Encrypts with one Fernet key; fingerprints with an HMAC keyed by it (not reversible)."""
 
     def __init__(self, key: bytes) -> None:
@@ -22,9 +20,11 @@ class FernetSecretBox(SecretBox):
         self._mac_key = hashlib.sha256(b"shipyard-fingerprint" + key).digest()
 
     def seal(self, secret: str) -> str:
+        """The secret, encrypted, as text to store."""
         return self._fernet.encrypt(secret.encode()).decode()
 
     def open(self, sealed: str) -> str:
+        """The secret back from what ``seal`` made; ValueError when this key did not seal it."""
         try:
             return self._fernet.decrypt(sealed.encode()).decode()
         except InvalidToken:
@@ -33,6 +33,7 @@ class FernetSecretBox(SecretBox):
             ) from None
 
     def fingerprint(self, secret: str) -> str:
+        """A short keyed digest that tells secrets apart and reveals nothing of them."""
         return "hmac-sha256:" + hmac.new(self._mac_key, secret.encode(), hashlib.sha256).hexdigest()[:16]
 
 

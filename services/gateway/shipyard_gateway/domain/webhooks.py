@@ -1,0 +1,227 @@
+"""Webhooks: events pushed to outside automation (the rules; delivery itself is app/adapters).
+
+A webhook belongs to the user who made it: only they (or an operator) see it. Each event it
+wants is POSTed as structured-mode CloudEvent JSON, signed with the webhook's secret (HMAC-SHA256
+of ``<unix seconds>.<body>``), retried with exponential backoff and dead-lettered after the last
+attempt. The secret is a value the receiver knows too; Shipyard keeps it encrypted.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import ipaddress
+import re
+import unicodedata
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
+from datetime import datetime
+from urllib.parse import urlsplit
+
+from shipyard.kit.caller import Caller
+from shipyard.kit.errors import InvalidArgument
+from shipyard.kit.rules import check_name, check_text
+from shipyard_gateway.domain.event_types import any_matches, check_type_pattern
+
+URL_MAX = 2048
+TYPES_MAX = 50
+SECRET_MIN = 16
+SECRET_MAX = 256
+ERROR_MAX = 500
+SIGNATURE_HEADER = "X-Shipyard-Signature"
+ALLOW_PRIVATE_ENV = "SHIPYARD_WEBHOOK_ALLOW_PRIVATE"
+_LABEL = re.compile(r"[a-z0-9_](?:[a-z0-9_-]{0,61}[a-z0-9_])?")
+_INTERNAL_SUFFIXES = (".local", ".localdomain", ".internal", ".home.arpa")
+# The cloud metadata services answer with the host's credentials: never a receiver.
+_METADATA = frozenset(ipaddress.ip_address(a) for a in ("169.254.169.254", "169.254.170.2", "fd00:ec2::254",
+                                                        "100.100.100.200"))
+
+IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
+
+
+@dataclass(frozen=True)
+class WebhookSpec:
+    """What a user asks for: checked, ready to store."""
+
+    name: str
+    url: str
+    types: tuple[str, ...]
+    project: str
+
+
+@dataclass(frozen=True)
+class Webhook:
+    """A webhook and how far its delivery got."""
+
+    id: str
+    name: str
+    url: str
+    types: tuple[str, ...]
+    project: str
+    owner: str
+    create_time: datetime
+    start_sequence: int  # events after this stream sequence are sent
+    delivered_sequence: int = 0  # the last event handled: sent or dead-lettered
+    delivered: int = 0
+    dead_letters: int = 0
+    last_error: str = ""
+
+    def wants(self, ce_type: str, project: str) -> bool:
+        """Whether an event of this type and project passes the webhook's filters."""
+        return any_matches(self.types, ce_type) and (not self.project or self.project == project)
+
+    def visible_to(self, caller: Caller) -> bool:
+        """Webhooks are their owner's; operators see every one."""
+        return caller.user == self.owner or caller.has("operator")
+
+    def sent(self, sequence: int) -> Webhook:
+        """The event at ``sequence`` reached the receiver."""
+        return replace(self, delivered_sequence=max(self.delivered_sequence, sequence),
+                       delivered=self.delivered + 1, last_error="")
+
+    def failed_attempt(self, error: str) -> Webhook:
+        """An attempt failed; more may follow."""
+        return replace(self, last_error=error[:ERROR_MAX])
+
+    def gave_up(self, sequence: int, error: str) -> Webhook:
+        """The event at ``sequence`` went to the dead-letter list."""
+        return replace(self, delivered_sequence=max(self.delivered_sequence, sequence),
+                       dead_letters=self.dead_letters + 1, last_error=error[:ERROR_MAX])
+
+
+@dataclass(frozen=True)
+class DeadLetter:
+    """An event the receiver never accepted, kept so its owner can see what was lost."""
+
+    webhook_id: str
+    event_id: str
+    type: str
+    subject: str
+    sequence: int
+    attempts: int
+    last_error: str
+    time: datetime  # when it was given up
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    """How often an event is tried and how long to wait between tries (doubling, capped)."""
+
+    attempts: int
+    backoff_s: float
+    backoff_max_s: float
+
+    def __post_init__(self) -> None:
+        if self.attempts < 1 or self.backoff_s < 0 or self.backoff_max_s < self.backoff_s:
+            raise ValueError(f"webhook retries: need attempts >= 1 and 0 <= backoff <= backoff max, "
+                             f"got {self.attempts}, {self.backoff_s}, {self.backoff_max_s}")
+
+    def delay(self, failed: int) -> float:
+        """Seconds to wait after the ``failed``-th failed attempt (1, 2, …) before the next."""
+        return float(min(self.backoff_max_s, self.backoff_s * 2 ** (failed - 1)))
+
+
+def sign(secret: str, timestamp: int, body: bytes) -> str:
+    """The ``X-Shipyard-Signature`` value: ``t=<unix seconds>,v1=<hex HMAC-SHA256 of "<t>.<body>">``.
+
+    The timestamp is signed with the body, so a receiver can refuse an old message replayed."""
+    mac = hmac.new(secret.encode(), f"{timestamp}.".encode() + body, hashlib.sha256).hexdigest()
+    return f"t={timestamp},v1={mac}"
+
+
+def check_webhook(name: str, url: str, types: Sequence[str], project: str,
+                  allow_private: bool) -> WebhookSpec:
+    """A valid webhook, or InvalidArgument naming the field and what is wrong."""
+    check_name("webhook.name", name)
+    if len(types) > TYPES_MAX:
+        raise InvalidArgument("webhook.types", f"at most {TYPES_MAX} patterns (got {len(types)})")
+    checked = tuple(dict.fromkeys(check_type_pattern("webhook.types", t) for t in types))
+    if project:
+        check_name("webhook.project", project)
+    return WebhookSpec(name, check_url(url, allow_private), checked, project)
+
+
+def check_secret(secret: str) -> str:
+    """A valid signing secret; the errors never repeat it."""
+    if not SECRET_MIN <= len(secret) <= SECRET_MAX:
+        raise InvalidArgument("secret", f"must be {SECRET_MIN} to {SECRET_MAX} characters "
+                                        f"(got {len(secret)})")
+    if any(unicodedata.category(c) == "Cc" for c in secret):
+        raise InvalidArgument("secret", "must not contain control characters")
+    return secret
+
+
+def check_url(url: str, allow_private: bool) -> str:
+    """An http(s) URL with a host, no credentials, not aimed inside the platform (see check_host)."""
+    field = "webhook.url"
+    if not url:
+        raise InvalidArgument(field, "must not be empty")
+    check_text(field, url, URL_MAX, multiline=False)
+    if any(c.isspace() for c in url) or "\\" in url:
+        raise InvalidArgument(field, "must not contain spaces or '\\' (percent-encode them)")
+    try:
+        parts = urlsplit(url)
+        parts.port  # noqa: B018 - parsing the port is what validates it
+    except ValueError as exc:
+        raise InvalidArgument(field, f"is not a valid URL ({exc})") from None
+    if parts.scheme.lower() not in ("http", "https"):
+        raise InvalidArgument(field, f"must be an http:// or https:// URL "
+                                     f"(got {parts.scheme + '://' if parts.scheme else 'no scheme'})")
+    if "@" in parts.netloc:
+        raise InvalidArgument(field, "must not contain credentials (user:password@): the signature "
+                                     "tells the receiver the request comes from Shipyard")
+    if not parts.hostname:
+        raise InvalidArgument(field, "must name a host (http://HOST[:PORT]/PATH)")
+    check_host(f"{field}.host", parts.hostname, allow_private)
+    return url
+
+
+def check_host(field: str, host: str, allow_private: bool) -> None:
+    """Refuse loopback, private, link-local and reserved addresses and the names for them
+    (localhost, single-label and site-internal names) unless ``allow_private``; cloud metadata,
+    unspecified and multicast addresses always. Names are checked again once resolved, when sending."""
+    try:
+        ip = ipaddress.ip_address(host)
+    except ValueError:
+        ip = None
+    if ip is not None:
+        problem = address_problem(ip, allow_private)
+        if problem:
+            raise InvalidArgument(field, problem)
+        return
+    name = host.lower().removesuffix(".")
+    if not name.isascii():
+        raise InvalidArgument(field, f"{host!r} is not ASCII; write the name in its punycode (xn--) form")
+    if name.rsplit(".", 1)[-1].isdigit():  # resolvers read 127.1 or 2130706433 as addresses
+        raise InvalidArgument(field, f"{host!r} is not a valid IP address "
+                                     "(write four numbers, like 192.0.2.7)")
+    if len(name) > 253 or not all(_LABEL.fullmatch(label) for label in name.split(".")):
+        raise InvalidArgument(field, f"{host!r} is not a valid host name")
+    if allow_private:
+        return
+    if name == "localhost" or name.endswith(".localhost"):
+        what = "a loopback name"
+    elif "." not in name:
+        what = "a single-label (internal) host name"
+    elif name.endswith(_INTERNAL_SUFFIXES):
+        what = "an internal host name"
+    else:
+        return
+    raise InvalidArgument(field, f"{host} is {what}; an operator can allow private addresses "
+                                 f"({ALLOW_PRIVATE_ENV})")
+
+
+def address_problem(ip: IPAddress, allow_private: bool) -> str | None:
+    """Why a webhook may not be sent to ``ip``; None when it may."""
+    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
+        ip = ip.ipv4_mapped
+    if ip in _METADATA:
+        return f"{ip} is the cloud metadata service and is never allowed"
+    if ip.is_unspecified or ip.is_multicast:
+        kind = "an unspecified" if ip.is_unspecified else "a multicast"
+        return f"{ip} is {kind} address and is never allowed"
+    if ip.is_global or allow_private:
+        return None
+    kind = ("a loopback" if ip.is_loopback else "a link-local" if ip.is_link_local
+            else "a private" if ip.is_private else "a reserved")
+    return f"{ip} is {kind} address; an operator can allow private addresses ({ALLOW_PRIVATE_ENV})"

@@ -1,0 +1,532 @@
+"""Webhooks: the rules (domain/webhooks.py, domain/event_types.py), the use cases
+(app/webhooks.py) and one webhook's delivery (app/delivery.py), on fakes; the store adapter on
+a real SQLite store, the HTTP sender against a local server."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import socket
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+from aiohttp import web
+from aiohttp.test_utils import TestServer
+from cloudevents.core.bindings.http import HTTPMessage, from_http_event
+from gateway_fakes import (
+    FakeBox,
+    FakeDeliveries,
+    FakeMessage,
+    FakeSender,
+    FakeStream,
+    FakeWebhookStoreFactory,
+    NoWait,
+)
+from shipyard_gateway.adapters.webhook_sender import HttpSender
+from shipyard_gateway.adapters.webhook_store import WEBHOOK_COLLECTIONS, StoredWebhooksFactory
+from shipyard_gateway.app.delivery import KEEPALIVE_S, Delivery
+from shipyard_gateway.app.webhooks import Webhooks
+from shipyard_gateway.domain.event_types import check_type_pattern, may_see, type_matches
+from shipyard_gateway.domain.webhooks import (
+    SIGNATURE_HEADER,
+    DeadLetter,
+    RetryPolicy,
+    Webhook,
+    check_secret,
+    check_webhook,
+    sign,
+)
+
+from shipyard.contracts.common.v1 import common_pb2
+from shipyard.contracts.events.v1 import events_pb2
+from shipyard.kit.caller import Caller
+from shipyard.kit.errors import AlreadyExists, InvalidArgument, NotFound
+from shipyard.kit.events import Event, new_event
+from shipyard.kit.store.sqlite import SQLiteDocumentStore
+
+SECRET = "s3cret-Of-The-Receiver-42"
+ALICE = Caller("alice", frozenset({"ml-engineer"}))
+BOB = Caller("bob", frozenset({"ml-engineer"}))
+DANA = Caller("dana", frozenset({"data-scientist"}))
+OPERATOR = Caller("root", frozenset({"operator"}))
+PUBLIC_URL = "https://hooks.example.com/shipyard"
+T0 = datetime(2026, 1, 1, tzinfo=UTC)
+
+
+# --- validation --------------------------------------------------------------------------
+
+
+def check(name: str = "ci-hook", url: str = PUBLIC_URL, types: tuple[str, ...] = (), project: str = "",
+          allow_private: bool = False) -> None:
+    check_webhook(name, url, list(types), project, allow_private)
+
+
+@pytest.mark.parametrize(("kwargs", "field", "words"), [
+    ({"name": ""}, "webhook.name", "must not be empty"),
+    ({"name": "a/b"}, "webhook.name", "'/'"),
+    ({"name": "x" * 64}, "webhook.name", "at most 63"),
+    ({"url": ""}, "webhook.url", "must not be empty"),
+    ({"url": "ftp://example.com/x"}, "webhook.url", "http:// or https://"),
+    ({"url": "hooks.example.com/x"}, "webhook.url", "no scheme"),
+    ({"url": "https:///path"}, "webhook.url", "must name a host"),
+    ({"url": "https://user:pw@example.com/x"}, "webhook.url", "credentials"),
+    ({"url": "https://token@example.com/x"}, "webhook.url", "credentials"),
+    ({"url": "https://example.com:99999/"}, "webhook.url", "not a valid URL"),
+    ({"url": "https://exa mple.com/"}, "webhook.url", "spaces"),
+    ({"url": "http://127.0.0.1:9000/hook"}, "webhook.url.host", "loopback"),
+    ({"url": "http://[::1]/hook"}, "webhook.url.host", "loopback"),
+    ({"url": "http://[::ffff:10.1.2.3]/hook"}, "webhook.url.host", "private"),
+    ({"url": "http://10.0.0.7/hook"}, "webhook.url.host", "private"),
+    ({"url": "http://192.168.1.20/hook"}, "webhook.url.host", "private"),
+    ({"url": "http://169.254.10.1/hook"}, "webhook.url.host", "link-local"),
+    ({"url": "http://localhost:9000/hook"}, "webhook.url.host", "loopback name"),
+    ({"url": "http://ci/hook"}, "webhook.url.host", "single-label"),
+    ({"url": "http://ci.corp.internal/hook"}, "webhook.url.host", "internal host name"),
+    ({"url": "http://127.1/hook"}, "webhook.url.host", "not a valid IP address"),
+    ({"url": "http://169.254.169.254/latest", "allow_private": True}, "webhook.url.host", "metadata"),
+    ({"url": "http://0.0.0.0/hook", "allow_private": True}, "webhook.url.host", "never allowed"),
+    ({"types": ("run.*",)}, "webhook.types", "not a Shipyard event type pattern"),
+    ({"types": ("io.shipyard.>.created",)}, "webhook.types", "'>' may only end"),
+    ({"types": ("io.shipyard.Run.*",)}, "webhook.types", "not a type segment"),
+    ({"types": ("io.shipyard.",)}, "webhook.types", "not a Shipyard event type pattern"),
+    ({"types": tuple(f"io.shipyard.a{i}.*" for i in range(51))}, "webhook.types", "at most 50"),
+    ({"project": "no/such"}, "webhook.project", "'/'"),
+])
+def test_bad_webhooks_are_refused_naming_the_field(kwargs: dict[str, object], field: str, words: str) -> None:
+    with pytest.raises(InvalidArgument) as refused:
+        check(**kwargs)  # type: ignore[arg-type]
+    assert refused.value.field == field
+    assert words in refused.value.problem
+
+
+@pytest.mark.parametrize("url", [PUBLIC_URL, "http://hooks.example.com:8080/a?b=c", "https://203.0.114.9/x"])
+def test_public_http_urls_are_accepted(url: str) -> None:
+    check(url=url)
+
+
+@pytest.mark.parametrize("url", ["http://127.0.0.1:9000/hook", "http://localhost:9000/", "http://ci/hook",
+                                 "http://10.0.0.7/", "http://[fe80::1]/"])
+def test_private_addresses_are_accepted_when_the_operator_allows_them(url: str) -> None:
+    check(url=url, allow_private=True)
+
+
+@pytest.mark.parametrize("secret", ["short", "x" * 15, "y" * 257, "sixteen-chars-ok\nbut-a-newline"])
+def test_bad_secrets_are_refused_without_repeating_them(secret: str) -> None:
+    with pytest.raises(InvalidArgument) as refused:
+        check_secret(secret)
+    assert refused.value.field == "secret"
+    assert secret not in str(refused.value)
+
+
+def test_secret_lengths_at_the_limits_are_fine() -> None:
+    assert check_secret("x" * 16) and check_secret("y" * 256)
+
+
+# --- type patterns and visibility --------------------------------------------------------
+
+
+@pytest.mark.parametrize(("pattern", "ce_type", "expected"), [
+    ("io.shipyard.run.completed.v1", "io.shipyard.run.completed.v1", True),
+    ("io.shipyard.run.completed.v1", "io.shipyard.run.failed.v1", False),
+    ("io.shipyard.run.*", "io.shipyard.run.completed.v1", True),
+    ("io.shipyard.run.>", "io.shipyard.run.completed.v1", True),
+    ("io.shipyard.run.*", "io.shipyard.runner.completed.v1", False),
+    ("io.shipyard.run.*", "io.shipyard.run", False),
+    ("io.shipyard.*.created.v1", "io.shipyard.project.created.v1", True),
+    ("io.shipyard.*.created.v1", "io.shipyard.project.deleted.v1", False),
+    ("io.shipyard.*.v1", "io.shipyard.project.created.v1", False),  # a middle '*' is one segment
+    ("io.shipyard.>", "io.shipyard.model.published.v1", True),
+])
+def test_type_patterns(pattern: str, ce_type: str, expected: bool) -> None:
+    assert check_type_pattern("types", pattern) == pattern
+    assert type_matches(pattern, ce_type) is expected
+
+
+@pytest.mark.parametrize(("roles", "ce_type", "expected"), [
+    ({"data-scientist"}, "io.shipyard.run.completed.v1", True),
+    ({"data-scientist"}, "io.shipyard.model.published.v1", False),
+    ({"data-scientist"}, "io.shipyard.deployment.created.v1", False),
+    ({"ml-engineer"}, "io.shipyard.model.published.v1", True),
+    ({"production-engineer"}, "io.shipyard.deployment.created.v1", True),
+    ({"operator"}, "io.shipyard.model.published.v1", True),
+    ({"data-scientist", "ml-engineer"}, "io.shipyard.model.published.v1", True),
+])
+def test_the_model_catalog_and_deployments_are_for_the_roles_that_ship(roles: set[str], ce_type: str,
+                                                                      expected: bool) -> None:
+    assert may_see(frozenset(roles), ce_type) is expected
+
+
+# --- signature and backoff ---------------------------------------------------------------
+
+
+def verify(secret: str, header: str, body: bytes) -> bool:
+    """What a receiver does (the README's recipe), written independently of ``sign``."""
+    fields = dict(part.split("=", 1) for part in header.split(","))
+    expected = hmac.new(secret.encode(), fields["t"].encode() + b"." + body, hashlib.sha256).hexdigest()
+    return hmac.compare_digest(expected, fields["v1"])
+
+
+def test_the_signature_covers_the_timestamp_and_the_body() -> None:
+    body = b'{"id": "e1"}'
+    header = sign(SECRET, 1767225600, body)
+    assert header.startswith("t=1767225600,v1=") and len(header.split("v1=")[1]) == 64
+    assert verify(SECRET, header, body)
+    assert not verify(SECRET, header, body + b" ")
+    assert not verify("another-secret-of-16", header, body)
+    assert not verify(SECRET, header.replace("t=1767225600", "t=1767225601"), body)
+
+
+def test_backoff_doubles_up_to_the_cap() -> None:
+    policy = RetryPolicy(attempts=10, backoff_s=0.5, backoff_max_s=60.0)
+    assert [policy.delay(n) for n in range(1, 10)] == [0.5, 1, 2, 4, 8, 16, 32, 60, 60]
+
+
+@pytest.mark.parametrize(("attempts", "base", "cap"), [(0, 0.5, 60), (3, -1, 60), (3, 2, 1)])
+def test_nonsense_retry_settings_are_refused(attempts: int, base: float, cap: float) -> None:
+    with pytest.raises(ValueError, match="webhook retries"):
+        RetryPolicy(attempts, base, cap)
+
+
+# --- use cases ---------------------------------------------------------------------------
+
+
+@pytest.fixture
+def store() -> FakeWebhookStoreFactory:
+    return FakeWebhookStoreFactory()
+
+
+@pytest.fixture
+def deliveries() -> FakeDeliveries:
+    return FakeDeliveries()
+
+
+@pytest.fixture
+def webhooks(store: FakeWebhookStoreFactory, deliveries: FakeDeliveries) -> Webhooks:
+    ids = iter(f"wh{i}" for i in range(1, 100))
+    return Webhooks(store, FakeBox(), FakeStream(last=41), deliveries, clock=lambda: T0,
+                    ids=lambda: next(ids))
+
+
+async def test_create_starts_after_the_current_end_of_the_stream(webhooks: Webhooks,
+                                                                 store: FakeWebhookStoreFactory,
+                                                                 deliveries: FakeDeliveries) -> None:
+    made = await webhooks.create(ALICE, "ci-hook", PUBLIC_URL, ["io.shipyard.run.*"], "vision", SECRET)
+    assert (made.id, made.owner, made.start_sequence) == ("wh1", "alice", 41)
+    assert made.types == ("io.shipyard.run.*",)
+    assert deliveries.started == ["wh1"]
+    sealed = await store.store.sealed_secret("wh1")
+    assert sealed is not None and SECRET not in sealed and FakeBox().open(sealed) == SECRET
+
+
+async def test_names_are_unique_per_owner(webhooks: Webhooks, store: FakeWebhookStoreFactory) -> None:
+    await webhooks.create(ALICE, "ci-hook", PUBLIC_URL, [], "", SECRET)
+    with pytest.raises(AlreadyExists, match="ci-hook"):
+        await webhooks.create(ALICE, "ci-hook", PUBLIC_URL, [], "", SECRET)
+    await webhooks.create(BOB, "ci-hook", PUBLIC_URL, [], "", SECRET)  # bob's own
+    assert len(store.store.rows) == 2
+
+
+async def test_bad_input_creates_nothing(webhooks: Webhooks, store: FakeWebhookStoreFactory,
+                                         deliveries: FakeDeliveries) -> None:
+    with pytest.raises(InvalidArgument, match="secret"):
+        await webhooks.create(ALICE, "ci-hook", PUBLIC_URL, [], "", "too-short")
+    with pytest.raises(InvalidArgument, match=r"webhook\.url"):
+        await webhooks.create(ALICE, "ci-hook", "http://127.0.0.1:9000/hook", [], "", SECRET)
+    assert not store.store.rows and not deliveries.started
+
+
+async def test_a_webhook_is_its_owners_and_the_operators(webhooks: Webhooks,
+                                                         deliveries: FakeDeliveries) -> None:
+    made = await webhooks.create(ALICE, "ci-hook", PUBLIC_URL, [], "", SECRET)
+    assert (await webhooks.get(ALICE, "ci-hook")).id == made.id
+    assert (await webhooks.get(ALICE, made.id)).id == made.id
+    assert (await webhooks.get(OPERATOR, made.id)).id == made.id
+    for attempt in (webhooks.get(BOB, "ci-hook"), webhooks.get(BOB, made.id), webhooks.delete(BOB, made.id),
+                    webhooks.dead_letters(BOB, made.id, 0, "")):
+        with pytest.raises(NotFound, match="not found"):
+            await attempt
+    assert [w.name for w in await webhooks.list(BOB)] == []
+    assert [w.name for w in await webhooks.list(ALICE)] == ["ci-hook"]
+    assert [w.owner for w in await webhooks.list(OPERATOR)] == ["alice"]
+    assert deliveries.stopped == []
+
+
+async def test_delete_stops_the_deliveries_and_drops_the_dead_letters(webhooks: Webhooks,
+                                                                      store: FakeWebhookStoreFactory,
+                                                                      deliveries: FakeDeliveries) -> None:
+    made = await webhooks.create(ALICE, "ci-hook", PUBLIC_URL, [], "", SECRET)
+    await store.store.add_dead_letter(DeadLetter(made.id, "e1", "io.shipyard.run.failed.v1", "runs/a", 50, 3,
+                                                 "HTTP 503", T0))
+    await webhooks.delete(OPERATOR, made.id)
+    assert deliveries.stopped == [made.id]
+    assert not store.store.rows and not store.store.letters
+    with pytest.raises(NotFound):
+        await webhooks.get(ALICE, "ci-hook")
+
+
+async def test_dead_letters_come_in_pages_oldest_first(webhooks: Webhooks,
+                                                       store: FakeWebhookStoreFactory) -> None:
+    made = await webhooks.create(ALICE, "ci-hook", PUBLIC_URL, [], "", SECRET)
+    for sequence in (45, 42, 44, 43, 46):
+        await store.store.add_dead_letter(DeadLetter(made.id, f"e{sequence}", "io.shipyard.run.failed.v1",
+                                                     "runs/a", sequence, 3, "HTTP 503", T0))
+    first, token = await webhooks.dead_letters(ALICE, "ci-hook", 2, "")
+    second, token2 = await webhooks.dead_letters(ALICE, "ci-hook", 2, token)
+    third, token3 = await webhooks.dead_letters(ALICE, "ci-hook", 2, token2)
+    assert [[d.sequence for d in page] for page in (first, second, third)] == [[42, 43], [44, 45], [46]]
+    assert token and token2 and token3 == ""
+    with pytest.raises(InvalidArgument, match="page_token"):
+        await webhooks.dead_letters(ALICE, "ci-hook", 2, "bm90LW91cnM=")
+    with pytest.raises(InvalidArgument, match="page_size"):
+        await webhooks.dead_letters(ALICE, "ci-hook", -1, "")
+
+
+# --- delivery ----------------------------------------------------------------------------
+
+
+def published(sequence: int, project: str = "vision") -> FakeMessage:
+    data = events_pb2.ModelPublished(model="mnist", version=2, catalog_name="digits", project=project)
+    return message(new_event(data, source="shipyard/repo", subject="models/mnist", project=project), sequence)
+
+
+def run_failed(sequence: int, project: str = "vision", run: str = "r1") -> FakeMessage:
+    data = events_pb2.RunFailed(run_id=run, actor=common_pb2.Actor(user="alice"))
+    return message(new_event(data, source="shipyard/run", subject=f"runs/{run}", project=project), sequence)
+
+
+def message(event: Event, sequence: int) -> FakeMessage:
+    return FakeMessage(event.headers(), event.payload(), sequence)
+
+
+async def delivery_for(store: FakeWebhookStoreFactory, owner: Caller, sender: FakeSender, sleep: NoWait,
+                       types: tuple[str, ...] = (), project: str = "", attempts: int = 3) -> Delivery:
+    webhook = Webhook("wh1", "ci-hook", PUBLIC_URL, types, project, owner.user, T0, start_sequence=0)
+    await store.store.add(webhook, FakeBox().seal(SECRET))
+
+    async def roles_of(user: str) -> frozenset[str] | None:
+        return {c.user: c.roles for c in (ALICE, BOB, DANA, OPERATOR)}.get(user)
+
+    return Delivery(webhook, SECRET, store, sender, roles_of, RetryPolicy(attempts, 0.5, 60.0), sleep=sleep,
+                    clock=lambda: T0)
+
+
+async def test_an_event_goes_out_as_signed_structured_cloudevent_json(store: FakeWebhookStoreFactory) -> None:
+    sender = FakeSender()
+    delivery = await delivery_for(store, ALICE, sender, NoWait())
+    msg = run_failed(7)
+
+    assert await delivery.handle(msg)
+
+    [(url, headers, body)] = sender.requests
+    assert url == PUBLIC_URL and headers["content-type"] == "application/cloudevents+json"
+    assert headers[SIGNATURE_HEADER].startswith(f"t={int(T0.timestamp())},v1=")
+    assert verify(SECRET, headers[SIGNATURE_HEADER], body)
+    event = from_http_event(HTTPMessage(headers, body))
+    assert (event.get_type(), event.get_subject(), event.get_datacontenttype()) == (
+        "io.shipyard.run.failed.v1", "runs/r1", "application/json")
+    assert event.get_dataschema() == "shipyard.events.v1.RunFailed"
+    assert event.get_extension("sequence") == 7 and event.get_extension("project") == "vision"
+    assert event.get_data() == {"runId": "r1", "actor": {"user": "alice"}}
+    assert json.loads(body)["id"] == msg.headers["ce-id"]
+    assert msg.acked
+    stored = await store.store.get("wh1")
+    assert stored is not None and (stored.delivered, stored.delivered_sequence) == (1, 7)
+    assert SECRET not in repr(delivery)
+
+
+async def test_filters_skip_what_the_webhook_does_not_want(store: FakeWebhookStoreFactory) -> None:
+    sender = FakeSender()
+    delivery = await delivery_for(store, ALICE, sender, NoWait(), types=("io.shipyard.run.*",),
+                                  project="vision")
+    skipped = [published(1), run_failed(2, project="nlp")]
+    wanted = run_failed(3)
+    for msg in (*skipped, wanted):
+        assert await delivery.handle(msg)
+    assert [json.loads(body)["sequence"] for _, _, body in sender.requests] == [3]
+    assert all(m.acked for m in (*skipped, wanted))
+
+
+async def test_a_data_scientist_gets_no_model_catalog_events(store: FakeWebhookStoreFactory) -> None:
+    sender = FakeSender()
+    delivery = await delivery_for(store, DANA, sender, NoWait())
+    for msg in (published(1), run_failed(2)):
+        assert await delivery.handle(msg) and msg.acked
+    assert [json.loads(body)["type"] for _, _, body in sender.requests] == ["io.shipyard.run.failed.v1"]
+
+
+async def test_an_ml_engineer_gets_them(store: FakeWebhookStoreFactory) -> None:
+    sender = FakeSender()
+    delivery = await delivery_for(store, ALICE, sender, NoWait())
+    assert await delivery.handle(published(1))
+    assert [json.loads(body)["type"] for _, _, body in sender.requests] == ["io.shipyard.model.published.v1"]
+
+
+async def test_failures_are_retried_with_backoff_until_the_receiver_takes_it(
+        store: FakeWebhookStoreFactory) -> None:
+    sender, sleep = FakeSender(["HTTP 503", "cannot connect to h:1: Connection refused"]), NoWait()
+    delivery = await delivery_for(store, ALICE, sender, sleep, attempts=5)
+    msg = run_failed(9)
+
+    assert await delivery.handle(msg)
+
+    assert sleep.waits == [0.5, 1.0]
+    assert len(sender.requests) == 3
+    assert all(verify(SECRET, h[SIGNATURE_HEADER], b) for _, h, b in sender.requests)
+    assert len({b for _, _, b in sender.requests}) == 1  # the same event each time
+    assert msg.acked and msg.kept_alive >= 3
+    stored = await store.store.get("wh1")
+    assert stored is not None and (stored.delivered, stored.dead_letters, stored.last_error) == (1, 0, "")
+
+
+async def test_after_the_last_attempt_the_event_is_dead_lettered_and_the_next_one_goes(
+        store: FakeWebhookStoreFactory) -> None:
+    sender, sleep = FakeSender(["HTTP 500", "HTTP 502", "HTTP 503"]), NoWait()
+    delivery = await delivery_for(store, ALICE, sender, sleep, attempts=3)
+    lost, next_one = run_failed(11, run="lost"), run_failed(12, run="next")
+
+    assert await delivery.handle(lost) and await delivery.handle(next_one)
+
+    assert sleep.waits == [0.5, 1.0]  # no wait after the last attempt
+    assert [json.loads(b)["subject"] for _, _, b in sender.requests] == ["runs/lost"] * 3 + ["runs/next"]
+    [letter] = store.store.letters
+    assert (letter.sequence, letter.subject, letter.attempts, letter.last_error) == (11, "runs/lost", 3,
+                                                                                     "HTTP 503")
+    assert letter.event_id == lost.headers["ce-id"] and letter.type == "io.shipyard.run.failed.v1"
+    stored = await store.store.get("wh1")
+    assert stored is not None
+    assert (stored.delivered, stored.dead_letters, stored.delivered_sequence) == (1, 1, 12)
+    assert lost.acked and next_one.acked
+
+
+async def test_the_last_error_shows_while_retrying(store: FakeWebhookStoreFactory) -> None:
+    seen: list[str] = []
+    sleep = NoWait()
+
+    async def sleep_and_look(seconds: float) -> None:
+        await sleep(seconds)
+        current = await store.store.get("wh1")
+        assert current is not None
+        seen.append(current.last_error)
+
+    delivery = await delivery_for(store, ALICE, FakeSender(["HTTP 503"]), sleep)
+    delivery.sleep = sleep_and_look
+    assert await delivery.handle(run_failed(3))
+    assert seen == ["HTTP 503"]
+
+
+async def test_a_long_backoff_keeps_the_event_claimed(store: FakeWebhookStoreFactory) -> None:
+    sleep = NoWait()
+    delivery = await delivery_for(store, ALICE, FakeSender(["HTTP 503"]), sleep, attempts=2)
+    delivery.retry = RetryPolicy(2, 25.0, 60.0)
+    msg = run_failed(3)
+    assert await delivery.handle(msg)
+    assert sleep.waits == [KEEPALIVE_S, KEEPALIVE_S, 25.0 - 2 * KEEPALIVE_S]
+    assert msg.kept_alive == 2 + 3  # before each attempt, after each wait
+
+
+async def test_an_event_handled_before_a_crash_is_not_sent_again(store: FakeWebhookStoreFactory) -> None:
+    sender = FakeSender()
+    delivery = await delivery_for(store, ALICE, sender, NoWait())
+    assert await delivery.handle(run_failed(5))
+    redelivered = run_failed(5)
+    assert await delivery.handle(redelivered)
+    assert len(sender.requests) == 1 and redelivered.acked
+
+
+async def test_a_deleted_webhook_stops(store: FakeWebhookStoreFactory) -> None:
+    sender = FakeSender()
+    delivery = await delivery_for(store, ALICE, sender, NoWait())
+    await store.store.remove("wh1")
+    msg = run_failed(5)
+    assert not await delivery.handle(msg)
+    assert not sender.requests and not msg.acked
+
+
+async def test_an_unreadable_event_is_skipped(store: FakeWebhookStoreFactory) -> None:
+    sender = FakeSender()
+    delivery = await delivery_for(store, ALICE, sender, NoWait())
+    msg = FakeMessage({"ce-type": "io.shipyard.future.thing.v9", "ce-id": "x"}, b"\x01", 4)
+    assert await delivery.handle(msg)
+    assert not sender.requests and msg.acked
+
+
+# --- the store adapter on SQLite ---------------------------------------------------------
+
+
+async def test_the_sqlite_store_keeps_webhooks_and_pages_dead_letters(tmp_path: Path) -> None:
+    document_store = SQLiteDocumentStore(tmp_path / "store.db")
+    await document_store.open(WEBHOOK_COLLECTIONS)
+    factory = StoredWebhooksFactory(document_store)
+    webhook = Webhook("wh1", "ci-hook", PUBLIC_URL, ("io.shipyard.run.*",), "vision", "alice", T0, 41)
+    try:
+        async with factory() as store:
+            await store.add(webhook, "sealed")
+        async with factory() as store:
+            with pytest.raises(AlreadyExists):
+                await store.add(Webhook("wh2", "ci-hook", PUBLIC_URL, (), "", "alice", T0, 1), "sealed")
+        async with factory() as store:
+            assert await store.find("alice", "ci-hook") == webhook
+            assert await store.find("bob", "ci-hook") is None
+            assert await store.sealed_secret("wh1") == "sealed"
+            assert await store.save(webhook.sent(50))
+            for sequence in (52, 51, 53):
+                letter = DeadLetter("wh1", f"e{sequence}", "t", "s", sequence, 3, "HTTP 503", T0)
+                await store.add_dead_letter(letter)
+                await store.add_dead_letter(letter)  # a second time after a crash: kept once
+        async with factory() as store:
+            assert (await store.get("wh1")) == webhook.sent(50)
+            assert [d.sequence for d in await store.dead_letters("wh1", 0, 2)] == [51, 52]
+            assert [d.sequence for d in await store.dead_letters("wh1", 52, 2)] == [53]
+            assert [w.id for w in await store.list("alice")] == ["wh1"] and await store.list("bob") == []
+            assert await store.remove("wh1")
+            assert await store.dead_letters("wh1", 0, 10) == [] and not await store.save(webhook)
+    finally:
+        await document_store.close()
+
+
+# --- the HTTP sender against a local server ----------------------------------------------
+
+
+@pytest.fixture
+async def server() -> AsyncIterator[TestServer]:
+    async def answer(request: web.Request) -> web.StreamResponse:
+        status = int(request.match_info["status"])
+        if status == 302:
+            raise web.HTTPFound("/200")
+        await request.read()
+        return web.Response(status=status)
+
+    app = web.Application()
+    app.router.add_post("/{status}", answer)
+    running = TestServer(app, host="127.0.0.1")
+    await running.start_server()
+    yield running
+    await running.close()
+
+
+async def test_the_sender_says_what_the_receiver_answered(server: TestServer) -> None:
+    send = HttpSender(allow_private=True)
+    try:
+        assert await send(str(server.make_url("/204")), {}, b"{}") is None
+        assert await send(str(server.make_url("/503")), {}, b"{}") == "HTTP 503"
+        assert await send(str(server.make_url("/302")), {}, b"{}") == "HTTP 302"  # redirects are not followed
+        with socket.socket() as unused:  # bound, not listening: connections are refused
+            unused.bind(("127.0.0.1", 0))
+            refused = await send(f"http://127.0.0.1:{unused.getsockname()[1]}/x", {}, b"{}")
+        assert refused is not None and refused.endswith("connection refused")
+    finally:
+        await send.close()
+
+
+async def test_the_sender_reaches_no_private_address_unless_allowed(server: TestServer) -> None:
+    send = HttpSender(allow_private=False)
+    try:
+        literal = await send(str(server.make_url("/204")), {}, b"{}")
+        assert literal is not None and "loopback" in literal
+        named = await send(f"http://localhost:{server.port}/204", {}, b"{}")
+        assert named is not None and "resolves to no address webhooks may reach" in named
+    finally:
+        await send.close()

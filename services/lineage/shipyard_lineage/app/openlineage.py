@@ -1,0 +1,78 @@
+"""Export of runs and their inputs and outputs, page by page, for OpenLineage consumers."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from shipyard.kit.errors import InvalidArgument
+from shipyard_lineage.app.lineage import NodeView
+from shipyard_lineage.app.ports import NodeQuery, ProjectionUnitOfWorkFactory, ProvenanceGraph
+from shipyard_lineage.domain.graph import PRODUCED, RUN, USED, Direction, NodeState, label_of
+
+PAGE_DEFAULT = 100
+PAGE_MAX = 1000
+NAMESPACE_DEFAULT = "shipyard"
+
+
+@dataclass(frozen=True)
+class RunRecord:
+    """A run with what it used and what it produced."""
+
+    run: NodeView
+    inputs: list[NodeView]
+    outputs: list[NodeView]
+
+
+RunEncoder = Callable[[RunRecord, str], list[str]]
+
+
+@dataclass
+class OpenLineageExport:
+    """Runs, oldest first, as OpenLineage RunEvents (``encode`` builds them)."""
+
+    uow: ProjectionUnitOfWorkFactory
+    encode: RunEncoder
+
+    async def page(self, project: str, page_size: int, token: str, namespace: str) -> tuple[list[str], str]:
+        """One page of events and the token of the next ("" at the end)."""
+        if page_size < 0 or page_size > PAGE_MAX:
+            raise InvalidArgument("page_size", f"must be between 0 and {PAGE_MAX} (got {page_size})")
+        limit = page_size or PAGE_DEFAULT
+        async with self.uow() as uow:
+            runs = await uow.graph.find_nodes(NodeQuery(RUN, limit, project=project or None, order_by="first",
+                                                        descending=False, after=_decode(token)))
+            records = [await _record(uow.graph, run) for run in runs if not run.deleted]
+        events = [e for record in records for e in self.encode(record, namespace or NAMESPACE_DEFAULT)]
+        next_token = _encode(runs[-1]) if len(runs) == limit else ""
+        return events, next_token
+
+
+async def _record(graph: ProvenanceGraph, run: NodeState) -> RunRecord:
+    inputs = [await _view(graph, e.source) for e in await graph.edges(run.id, Direction.UPSTREAM)
+              if e.relation == USED]
+    outputs = [await _view(graph, e.target) for e in await graph.edges(run.id, Direction.DOWNSTREAM)
+               if e.relation == PRODUCED]
+    return RunRecord(NodeView(run, label_of(run), run.deleted), inputs, outputs)
+
+
+async def _view(graph: ProvenanceGraph, node_id: str) -> NodeView:
+    node = await graph.node(node_id) or NodeState(id=node_id, kind="")
+    repo = await graph.repo(node.ref) if node.ref else None
+    return NodeView(node, label_of(node, repo.name if repo else ""), node.deleted)
+
+
+def _encode(run: NodeState) -> str:
+    return base64.urlsafe_b64encode(f"{run.first}:{run.id}".encode()).decode()
+
+
+def _decode(token: str) -> tuple[int, str] | None:
+    if not token:
+        return None
+    try:
+        first, _, run = base64.urlsafe_b64decode(token.encode()).decode().partition(":")
+        return int(first), run
+    except (binascii.Error, UnicodeDecodeError, ValueError):
+        raise InvalidArgument("page_token", "is not a token this API returned") from None

@@ -1,0 +1,315 @@
+"""The provenance graph: projector, walks, dashboard, OpenLineage export and digest — each test
+runs against the in-memory fake and against the SQLite-backed store adapter (one suite, every
+backend, so the fake cannot drift from the real thing)."""
+
+from __future__ import annotations
+
+import json
+import random
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from lineage_fakes import (
+    FakeProjectionsFactory,
+    repo_created,
+    repo_renamed,
+    run_failed,
+    run_started,
+    training_story,
+    training_submitted,
+    version_created,
+    version_deleted,
+)
+from openlineage.client.event_v2 import InputDataset, Job, OutputDataset, Run, RunEvent, RunState
+from openlineage.client.serde import Serde
+from shipyard_lineage.adapters.openlineage import run_events, run_uuid
+from shipyard_lineage.adapters.store import COLLECTIONS, StoreProjectionsFactory
+from shipyard_lineage.app.dashboard import DashboardQueries
+from shipyard_lineage.app.lineage import LineageGraph, LineageQueries
+from shipyard_lineage.app.openlineage import OpenLineageExport
+from shipyard_lineage.app.ports import ProjectionUnitOfWorkFactory
+from shipyard_lineage.app.projector import Projector
+from shipyard_lineage.app.rebuild import Projections
+from shipyard_lineage.domain.graph import Direction
+
+from shipyard.kit.errors import InvalidArgument, NotFound
+from shipyard.kit.events import Event
+from shipyard.kit.store.sqlite import SQLiteDocumentStore
+
+UoW = ProjectionUnitOfWorkFactory
+SCIENTIST = frozenset({"data-scientist"})
+ENGINEER = frozenset({"ml-engineer"})
+
+
+@pytest.fixture(params=["fake", "sqlite"])
+async def uow(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[ProjectionUnitOfWorkFactory]:
+    if request.param == "fake":
+        yield FakeProjectionsFactory()
+        return
+    store = SQLiteDocumentStore(tmp_path / "lineage.db")
+    await store.open(COLLECTIONS)
+    try:
+        yield StoreProjectionsFactory(store)
+    finally:
+        await store.close()
+
+
+async def _no_replay(reset: Any) -> None:
+    await reset()
+
+
+async def _last() -> int:
+    return 0
+
+
+def projections(uow: UoW) -> Projections:
+    return Projections(uow, _no_replay, _last)
+
+
+async def apply(uow: UoW, *batches: list[Event]) -> None:
+    projector = Projector(uow)
+    for batch in batches:
+        await projector.apply(batch)
+
+
+def labels(graph: LineageGraph) -> set[str]:
+    return {view.label for view in graph.nodes.values()}
+
+
+def edges(graph: LineageGraph) -> set[tuple[str, str, str]]:
+    names = {node_id: view.label for node_id, view in graph.nodes.items()}
+    return {(names[e.source], e.relation, names[e.target]) for e in graph.edges}
+
+
+# --- walks ---------------------------------------------------------------------------------
+
+async def test_upstream_of_a_model_version_is_its_run_code_data_and_image(uow: UoW) -> None:
+    await apply(uow, training_story())
+    graph = await LineageQueries(uow).lineage(SCIENTIST, "model", "mnist@1", Direction.UPSTREAM)
+    assert edges(graph) == {("train-1", "produced", "mnist@1"), ("digits@1", "used", "train-1"),
+                            ("train@1a2b3c4", "used", "train-1"), ("python:3.12", "used", "train-1")}
+    run = graph.nodes["run:id-train-1"].node
+    assert (run.status, run.fields["hp.lr"], run.fields["metric.accuracy"], run.gpus) == (
+        "complete", "0.1", "0.97", 1)
+    assert not graph.truncated
+
+
+async def test_downstream_of_a_dataset_reaches_the_catalog_only_for_who_may_see_it(
+        uow: UoW) -> None:
+    await apply(uow, training_story())
+    queries = LineageQueries(uow)
+    engineer = await queries.lineage(ENGINEER, "dataset", "digits@1", Direction.DOWNSTREAM)
+    assert edges(engineer) == {("digits@1", "used", "train-1"), ("train-1", "produced", "mnist@1"),
+                               ("mnist@1", "published_as", "mnist-prod")}
+    scientist = await queries.lineage(SCIENTIST, "dataset", "digits@1", Direction.DOWNSTREAM)
+    assert "mnist-prod" not in labels(scientist)
+    with pytest.raises(NotFound):
+        await queries.lineage(SCIENTIST, "published", "mnist-prod", Direction.UPSTREAM)
+    assert "train-1" in labels(await queries.lineage(ENGINEER, "published", "mnist-prod", Direction.UPSTREAM))
+
+
+async def test_both_directions_do_not_wander_into_siblings(uow: UoW) -> None:
+    sibling = training_submitted("train-2", [("dataset", "digits", 1)], sequence=10)
+    await apply(uow, training_story(), [sibling])
+    graph = await LineageQueries(uow).lineage(SCIENTIST, "model", "mnist@1", Direction.BOTH)
+    assert "train-2" not in labels(graph)  # a sibling: it used mnist@1's input, not mnist@1
+    downstream = await LineageQueries(uow).lineage(SCIENTIST, "dataset", "digits", Direction.DOWNSTREAM)
+    assert "train-2" in labels(downstream)
+
+
+async def test_a_chain_deeper_than_the_depth_is_cut_and_says_so(uow: UoW) -> None:
+    events = [repo_created("dataset", "stage", sequence=1),
+              version_created("dataset", "stage", 1, sequence=2)]
+    seq = 3
+    for step in range(1, 6):  # stage@1 -> run-1 -> stage@2 -> run-2 -> ... -> stage@6
+        events += [training_submitted(f"run-{step}", [("dataset", "stage", step)], sequence=seq),
+                   version_created("dataset", "stage", step + 1, run=f"run-{step}", sequence=seq + 1)]
+        seq += 2
+    await apply(uow, events)
+    queries = LineageQueries(uow)
+    deep = await queries.lineage(SCIENTIST, "dataset", "stage@6", Direction.UPSTREAM, depth=50)
+    assert "stage@1" in labels(deep) and not deep.truncated
+    shallow = await queries.lineage(SCIENTIST, "dataset", "stage@6", Direction.UPSTREAM, depth=2)
+    assert labels(shallow) >= {"stage@6", "run-5", "stage@5"} and "run-4" not in labels(shallow)
+    assert shallow.truncated
+
+
+async def test_names_resolve_by_run_id_latest_version_and_commit_prefix(uow: UoW) -> None:
+    await apply(uow, training_story(), [version_created("dataset", "digits", 2, sequence=10)])
+    queries = LineageQueries(uow)
+    by_id = await queries.lineage(SCIENTIST, "run", "id-train-1", Direction.UPSTREAM)
+    assert by_id.root == "run:id-train-1"
+    assert (await queries.lineage(SCIENTIST, "run", "train-1", Direction.UPSTREAM)).root == "run:id-train-1"
+    latest = await queries.lineage(SCIENTIST, "dataset", "digits", Direction.UPSTREAM)
+    assert latest.nodes[latest.root].label == "digits@2"
+    code = await queries.lineage(SCIENTIST, "code", "train@1a2b", Direction.DOWNSTREAM)
+    assert "mnist@1" in labels(code)
+
+
+@pytest.mark.parametrize(("kind", "name", "error", "message"), [
+    ("widget", "x", InvalidArgument, "kind"),
+    ("run", "", InvalidArgument, "name"),
+    ("model", "mnist@three", InvalidArgument, "number"),
+    ("model", "mnist@9", NotFound, "mnist@9"),
+    ("dataset", "nothing", NotFound, "nothing"),
+    ("run", "never-ran", NotFound, "never-ran"),
+])
+async def test_bad_or_unknown_names_are_clear_errors(uow: UoW, kind: str, name: str,
+                                                     error: type[Exception], message: str) -> None:
+    await apply(uow, training_story())
+    with pytest.raises(error, match=message):
+        await LineageQueries(uow).lineage(SCIENTIST, kind, name, Direction.UPSTREAM)
+
+
+async def test_depth_out_of_range_is_invalid(uow: UoW) -> None:
+    await apply(uow, training_story())
+    with pytest.raises(InvalidArgument, match="depth"):
+        await LineageQueries(uow).lineage(SCIENTIST, "model", "mnist@1", Direction.UPSTREAM, depth=51)
+
+
+async def test_a_renamed_repo_is_found_and_shown_by_its_new_name(uow: UoW) -> None:
+    await apply(uow, training_story(), [repo_renamed("dataset", "digits", "numerals", sequence=10)])
+    graph = await LineageQueries(uow).lineage(SCIENTIST, "dataset", "numerals@1", Direction.DOWNSTREAM)
+    assert graph.nodes[graph.root].label == "numerals@1"
+    assert "numerals@1" in labels(await LineageQueries(uow).lineage(SCIENTIST, "model", "mnist@1",
+                                                                    Direction.UPSTREAM))
+
+
+async def test_a_deleted_version_stays_in_the_history_marked_deleted(uow: UoW) -> None:
+    await apply(uow, training_story(), [version_deleted("dataset", "digits", 1, sequence=10)])
+    graph = await LineageQueries(uow).lineage(SCIENTIST, "model", "mnist@1", Direction.UPSTREAM)
+    digits = next(v for v in graph.nodes.values() if v.label == "digits@1")
+    assert digits.deleted
+
+
+# --- order and duplicates -----------------------------------------------------------------
+
+async def test_any_order_and_any_duplicates_make_the_same_graph(uow: UoW) -> None:
+    story = [*training_story(), run_failed("train-1", sequence=10, exit_code=3)]
+    reference = FakeProjectionsFactory()
+    await apply(reference, story)
+    expected = await projections(reference).digest()
+    shuffled = [*story, *random.Random(7).sample(story, 4)]  # four duplicates
+    random.Random(11).shuffle(shuffled)
+    await apply(uow, *[[event] for event in shuffled])
+    assert await projections(uow).digest() == expected
+    run = await LineageQueries(uow).lineage(SCIENTIST, "run", "train-1", Direction.UPSTREAM)
+    assert run.nodes[run.root].node.status == "failed"  # the latest event wins, whatever the arrival order
+
+
+async def test_a_version_produced_before_its_run_is_known_joins_the_run_later(
+        uow: UoW) -> None:
+    await apply(uow, [version_created("model", "mnist", 1, run="train-1", sequence=7)])
+    early = await LineageQueries(uow).lineage(SCIENTIST, "run", "id-train-1", Direction.DOWNSTREAM)
+    assert early.nodes[early.root].node.status == ""
+    await apply(uow, [repo_created("model", "mnist", sequence=3),
+                      training_submitted("train-1", [], sequence=4)])
+    graph = await LineageQueries(uow).lineage(SCIENTIST, "model", "mnist@1", Direction.UPSTREAM)
+    assert graph.nodes["run:id-train-1"].node.status == "queued"
+    assert graph.nodes["run:id-train-1"].label == "train-1"
+
+
+async def test_rebuild_clears_and_the_replay_makes_the_same_digest(uow: UoW) -> None:
+    story = training_story()
+    await apply(uow, story)
+    before = await projections(uow).status(with_digest=True)
+    assert (before.last_sequence, before.nodes, before.activities) == (9, 6, 9)
+
+    async def replay(reset: Any) -> None:
+        await reset()
+        emptied = await projections(uow).status(with_digest=True)
+        assert (emptied.nodes, emptied.edges, emptied.activities, emptied.last_sequence) == (0, 0, 0, 0)
+        await apply(uow, story[:4], story[4:])
+
+    await Projections(uow, replay, _last).rebuild()
+    after = await projections(uow).status(with_digest=True)
+    assert (after.digest, after.nodes, after.edges, after.activities) == (
+        before.digest, before.nodes, before.edges, before.activities)
+
+
+# --- dashboard ------------------------------------------------------------------------------
+
+async def test_dashboard_counts_runs_gpus_repos_and_the_catalog(uow: UoW) -> None:
+    await apply(uow, training_story(), [
+        training_submitted("train-2", [], sequence=10, gpus=2),
+        run_started("train-2", sequence=11),
+        training_submitted("waiting", [], sequence=12, gpus=4),
+        training_submitted("elsewhere", [], project="audio", sequence=13, gpus=1),
+        run_started("elsewhere", project="audio", sequence=14),
+        training_submitted("broken", [], sequence=15),
+        run_failed("broken", sequence=16, exit_code=0),
+    ])
+    queries = DashboardQueries(uow)
+    everything = await queries.dashboard(ENGINEER, "")
+    assert everything.runs_by_status == {"queued": 1, "running": 2, "complete": 1, "failed": 0, "error": 1,
+                                         "stopped": 0}
+    assert (everything.gpus_in_use, everything.gpus_queued) == (3, 4)
+    assert everything.repos_by_kind == {"code": 1, "dataset": 1, "featureset": 0, "model": 1}
+    assert [n.name for n in everything.recent_jobs][:3] == ["broken", "elsewhere", "waiting"]
+    assert everything.published_models == 1
+    vision = await queries.dashboard(SCIENTIST, "vision", recent=2)
+    assert vision.runs_by_status["running"] == 1 and vision.gpus_in_use == 2
+    assert [n.name for n in vision.recent_jobs] == ["broken", "waiting"]
+    assert vision.published_models == 0  # a data scientist does not see the catalog
+    with pytest.raises(InvalidArgument, match="recent"):
+        await queries.dashboard(SCIENTIST, "", recent=101)
+
+
+# --- OpenLineage ----------------------------------------------------------------------------
+
+def _rebuilt(doc: dict[str, Any]) -> RunEvent:
+    """The event rebuilt with the OpenLineage client's models (their validators run)."""
+    def datasets(kind: type[Any], items: list[dict[str, Any]]) -> list[Any]:
+        return [kind(d["namespace"], d["name"]) for d in items]
+
+    return RunEvent(eventType=RunState(doc["eventType"]), eventTime=doc["eventTime"],
+                    run=Run(runId=doc["run"]["runId"]),
+                    job=Job(doc["job"]["namespace"], doc["job"]["name"]),
+                    inputs=datasets(InputDataset, doc["inputs"]),
+                    outputs=datasets(OutputDataset, doc["outputs"]), producer=doc["producer"])
+
+
+async def test_openlineage_export_has_start_and_complete_with_inputs_and_outputs(
+        uow: UoW) -> None:
+    await apply(uow, training_story(), [training_submitted("queued-only", [], sequence=10)])
+    events, token = await OpenLineageExport(uow, run_events).page("", 0, "", "")
+    assert token == ""
+    docs = [json.loads(e) for e in events]
+    assert [d["eventType"] for d in docs] == ["START", "COMPLETE"]  # the queued run has not started
+    start, complete = docs
+    assert start["run"]["runId"] == complete["run"]["runId"] == run_uuid("id-train-1")
+    assert start["job"] == complete["job"] | {"facets": start["job"]["facets"]}
+    inputs = [(i["namespace"], i["name"], i["facets"]["version"]["datasetVersion"])
+              for i in complete["inputs"]]
+    assert inputs == [("shipyard", "datasets/digits", "1")]
+    assert [(o["name"], o["facets"]["version"]["datasetVersion"]) for o in complete["outputs"]] == [
+        ("models/mnist", "1")]
+    assert complete["job"]["facets"]["sourceCodeLocation"]["version"] == "1a2b3c4d5e"
+    assert complete["run"]["facets"]["executionParameters"]["parameters"] == [{"key": "lr", "value": "0.1"}]
+    for doc in docs:
+        rebuilt = _rebuilt(doc)
+        assert json.loads(Serde.to_json(rebuilt))["run"]["runId"] == doc["run"]["runId"]
+
+
+async def test_openlineage_export_pages_and_reports_failures(uow: UoW) -> None:
+    events: list[Event] = []
+    for n in range(5):
+        events += [training_submitted(f"run-{n}", [], sequence=3 * n + 1),
+                   run_started(f"run-{n}", sequence=3 * n + 2), run_failed(f"run-{n}", sequence=3 * n + 3)]
+    await apply(uow, events)
+    export = OpenLineageExport(uow, run_events)
+    seen: list[dict[str, Any]] = []
+    token = ""
+    while True:
+        page, token = await export.page("vision", 2, token, "lab")
+        seen += [json.loads(e) for e in page]
+        if not token:
+            break
+    assert [d["job"]["name"] for d in seen if d["eventType"] == "FAIL"] == [f"run-{n}" for n in range(5)]
+    assert {d["job"]["namespace"] for d in seen} == {"lab"}
+    assert all(d["run"]["facets"]["errorMessage"]["message"] == "the command exited with 3"
+               for d in seen if d["eventType"] == "FAIL")
+    with pytest.raises(InvalidArgument, match="page_token"):
+        await export.page("", 0, "not-a-token", "")
