@@ -18,7 +18,8 @@ PATTERN_MAX = 200
 _SEGMENT = re.compile(r"[a-z0-9_]+")
 # The model catalog and deployments are for the roles that ship models (a data scientist
 # works on runs and data; the catalog is not theirs to see).
-CATALOG_TYPES = ("io.shipyard.model.published.>", "io.shipyard.deployment.>")
+CATALOG_TYPES = ("io.shipyard.model.published.>", "io.shipyard.model.unpublished.>",
+                 "io.shipyard.deployment.>")
 CATALOG_ROLES = frozenset({"operator", "ml-engineer", "production-engineer"})
 
 

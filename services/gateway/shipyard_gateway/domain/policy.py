@@ -12,6 +12,12 @@ from shipyard.kit.errors import PermissionDenied
 ANY = frozenset({"operator", "data-scientist", "ml-engineer", "production-engineer"})
 DEVELOPERS = frozenset({"operator", "data-scientist", "ml-engineer"})
 OPERATORS = frozenset({"operator"})
+# REFERENCE.md: ML engineers publish and view the catalog; production engineers view it and
+# deploy; a data scientist does neither.
+PUBLISHERS = frozenset({"operator", "ml-engineer"})
+CATALOG_READERS = frozenset({"operator", "ml-engineer", "production-engineer"})
+DEPLOYERS = frozenset({"operator", "production-engineer"})
+SERVING = "/shipyard.serving.v1.ServingService"
 
 PUT_BLOB = "/shipyard.blobs/PutBlob"
 GET_BLOB = "/shipyard.blobs/GetBlob"
@@ -66,6 +72,20 @@ POLICY: dict[str, frozenset[str]] = {
     "/shipyard.run.v1.RunService/StartTensorBoard": DEVELOPERS,
     "/shipyard.run.v1.RunService/StopTensorBoard": DEVELOPERS,
     "/shipyard.run.v1.RunService/GetTensorBoard": ANY,
+    f"{SERVING}/CreateInference": ANY,
+    f"{SERVING}/GetInference": ANY,
+    f"{SERVING}/ListInferences": ANY,
+    f"{SERVING}/DeleteInference": ANY,
+    f"{SERVING}/PublishModel": PUBLISHERS,
+    f"{SERVING}/GetCatalogEntry": CATALOG_READERS,
+    f"{SERVING}/ListCatalog": CATALOG_READERS,
+    f"{SERVING}/DeleteCatalogEntry": PUBLISHERS,
+    f"{SERVING}/CreateDeployment": DEPLOYERS,
+    f"{SERVING}/GetDeployment": CATALOG_READERS,
+    f"{SERVING}/ListDeployments": CATALOG_READERS,
+    f"{SERVING}/UpdateDeployment": DEPLOYERS,
+    f"{SERVING}/DeleteDeployment": DEPLOYERS,
+    f"{SERVING}/GetKubernetesManifest": ANY,
     "/shipyard.gateway.v1.IdentityService/WhoAmI": ANY,
     "/shipyard.gateway.v1.IdentityService/CreateUser": OPERATORS,
     "/shipyard.gateway.v1.IdentityService/ListUsers": OPERATORS,

@@ -35,7 +35,7 @@ def area_of(ce_type: str) -> str:
     return parts[2] if len(parts) > 3 else ""
 
 
-CATALOG_TYPES = frozenset({"io.shipyard.model.published.v1"})
+CATALOG_TYPES = frozenset({"io.shipyard.model.published.v1", "io.shipyard.model.unpublished.v1"})
 CATALOG_AREAS = frozenset({"deployment", "catalog"})
 
 

@@ -1,6 +1,7 @@
 from shipyard.contracts.common.v1 import common_pb2 as _common_pb2
 from shipyard.contracts.repo.v1 import projects_pb2 as _projects_pb2
 from shipyard.contracts.repo.v1 import repos_pb2 as _repos_pb2
+from shipyard.contracts.serving.v1 import serving_pb2 as _serving_pb2
 from google.protobuf.internal import containers as _containers
 from google.protobuf import descriptor as _descriptor
 from google.protobuf import message as _message
@@ -279,3 +280,79 @@ class ModelPublished(_message.Message):
     actor: _common_pb2.Actor
     model_id: str
     def __init__(self, model: _Optional[str] = ..., version: _Optional[int] = ..., catalog_name: _Optional[str] = ..., project: _Optional[str] = ..., actor: _Optional[_Union[_common_pb2.Actor, _Mapping]] = ..., model_id: _Optional[str] = ...) -> None: ...
+
+class ModelUnpublished(_message.Message):
+    __slots__ = ("catalog_name", "model", "version", "project", "actor", "model_id")
+    CATALOG_NAME_FIELD_NUMBER: _ClassVar[int]
+    MODEL_FIELD_NUMBER: _ClassVar[int]
+    VERSION_FIELD_NUMBER: _ClassVar[int]
+    PROJECT_FIELD_NUMBER: _ClassVar[int]
+    ACTOR_FIELD_NUMBER: _ClassVar[int]
+    MODEL_ID_FIELD_NUMBER: _ClassVar[int]
+    catalog_name: str
+    model: str
+    version: int
+    project: str
+    actor: _common_pb2.Actor
+    model_id: str
+    def __init__(self, catalog_name: _Optional[str] = ..., model: _Optional[str] = ..., version: _Optional[int] = ..., project: _Optional[str] = ..., actor: _Optional[_Union[_common_pb2.Actor, _Mapping]] = ..., model_id: _Optional[str] = ...) -> None: ...
+
+class InferenceCreated(_message.Message):
+    __slots__ = ("inference", "actor")
+    INFERENCE_FIELD_NUMBER: _ClassVar[int]
+    ACTOR_FIELD_NUMBER: _ClassVar[int]
+    inference: _serving_pb2.Inference
+    actor: _common_pb2.Actor
+    def __init__(self, inference: _Optional[_Union[_serving_pb2.Inference, _Mapping]] = ..., actor: _Optional[_Union[_common_pb2.Actor, _Mapping]] = ...) -> None: ...
+
+class InferenceUpdated(_message.Message):
+    __slots__ = ("inference", "changed_fields", "actor")
+    INFERENCE_FIELD_NUMBER: _ClassVar[int]
+    CHANGED_FIELDS_FIELD_NUMBER: _ClassVar[int]
+    ACTOR_FIELD_NUMBER: _ClassVar[int]
+    inference: _serving_pb2.Inference
+    changed_fields: _containers.RepeatedScalarFieldContainer[str]
+    actor: _common_pb2.Actor
+    def __init__(self, inference: _Optional[_Union[_serving_pb2.Inference, _Mapping]] = ..., changed_fields: _Optional[_Iterable[str]] = ..., actor: _Optional[_Union[_common_pb2.Actor, _Mapping]] = ...) -> None: ...
+
+class InferenceDeleted(_message.Message):
+    __slots__ = ("inference_id", "name", "project", "actor")
+    INFERENCE_ID_FIELD_NUMBER: _ClassVar[int]
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    PROJECT_FIELD_NUMBER: _ClassVar[int]
+    ACTOR_FIELD_NUMBER: _ClassVar[int]
+    inference_id: str
+    name: str
+    project: str
+    actor: _common_pb2.Actor
+    def __init__(self, inference_id: _Optional[str] = ..., name: _Optional[str] = ..., project: _Optional[str] = ..., actor: _Optional[_Union[_common_pb2.Actor, _Mapping]] = ...) -> None: ...
+
+class DeploymentCreated(_message.Message):
+    __slots__ = ("deployment", "actor")
+    DEPLOYMENT_FIELD_NUMBER: _ClassVar[int]
+    ACTOR_FIELD_NUMBER: _ClassVar[int]
+    deployment: _serving_pb2.Deployment
+    actor: _common_pb2.Actor
+    def __init__(self, deployment: _Optional[_Union[_serving_pb2.Deployment, _Mapping]] = ..., actor: _Optional[_Union[_common_pb2.Actor, _Mapping]] = ...) -> None: ...
+
+class DeploymentUpdated(_message.Message):
+    __slots__ = ("deployment", "changed_fields", "actor")
+    DEPLOYMENT_FIELD_NUMBER: _ClassVar[int]
+    CHANGED_FIELDS_FIELD_NUMBER: _ClassVar[int]
+    ACTOR_FIELD_NUMBER: _ClassVar[int]
+    deployment: _serving_pb2.Deployment
+    changed_fields: _containers.RepeatedScalarFieldContainer[str]
+    actor: _common_pb2.Actor
+    def __init__(self, deployment: _Optional[_Union[_serving_pb2.Deployment, _Mapping]] = ..., changed_fields: _Optional[_Iterable[str]] = ..., actor: _Optional[_Union[_common_pb2.Actor, _Mapping]] = ...) -> None: ...
+
+class DeploymentDeleted(_message.Message):
+    __slots__ = ("deployment_id", "name", "project", "actor")
+    DEPLOYMENT_ID_FIELD_NUMBER: _ClassVar[int]
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    PROJECT_FIELD_NUMBER: _ClassVar[int]
+    ACTOR_FIELD_NUMBER: _ClassVar[int]
+    deployment_id: str
+    name: str
+    project: str
+    actor: _common_pb2.Actor
+    def __init__(self, deployment_id: _Optional[str] = ..., name: _Optional[str] = ..., project: _Optional[str] = ..., actor: _Optional[_Union[_common_pb2.Actor, _Mapping]] = ...) -> None: ...
