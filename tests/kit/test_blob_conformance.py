@@ -10,10 +10,12 @@ from pathlib import Path
 
 import pytest
 
+from shipyard.kit.blob.checkout import check_out, read_manifest
 from shipyard.kit.blob.factory import BlobStoreURLError, open_blob_store
 from shipyard.kit.blob.local import LocalBlobStore
 from shipyard.kit.blob.port import BlobNotFound, BlobStore, DigestMismatch
 from shipyard.kit.blob.s3 import S3BlobStore
+from shipyard.kit.manifest import Manifest, ManifestEntry
 from tests.support.seaweed import S3Server
 
 MiB = 1 << 20
@@ -385,3 +387,27 @@ def test_url_errors_never_show_the_secret_key() -> None:
         open_blob_store("s3://ak:topsecret@localhost:9000/bucket?tls=1")
     assert "topsecret" not in str(raised.value)
     assert "ak:***@localhost" in str(raised.value)
+
+
+async def test_check_out_lays_a_version_out_linked_or_copied(blob_store: BlobStore, tmp_path: Path) -> None:
+    files = {"model.joblib": (b"weights", 0o644), "bin/serve.sh": (b"#!/bin/sh\necho hi\n", 0o755)}
+    entries = []
+    for path, (data, mode) in files.items():
+        entries.append(ManifestEntry(path, len(data), await put_bytes(blob_store, data), mode))
+    manifest = Manifest(tuple(sorted(entries, key=lambda e: e.path)))
+    encoded = manifest.encode()
+    await blob_store.put(manifest.digest, from_list([encoded]), len(encoded))
+
+    read = await read_manifest(blob_store, manifest.digest)
+    assert read == manifest
+    linked, copied = tmp_path / "linked", tmp_path / "copied"
+    await check_out(blob_store, read, linked)
+    await check_out(blob_store, read, copied, link=False)
+    for root in (linked, copied):
+        assert {p: (root / p).read_bytes() for p in files} == {p: d for p, (d, _) in files.items()}
+    assert os.access(copied / "bin" / "serve.sh", os.X_OK)
+    if isinstance(blob_store, LocalBlobStore):  # the same inode as the store's read-only blob: no copy
+        blob = blob_store.path_of(entries[0].sha256)
+        assert (linked / "model.joblib").stat().st_ino == blob.stat().st_ino
+        assert (copied / "model.joblib").stat().st_ino != blob.stat().st_ino
+    assert (await read_manifest(blob_store, "")).entries == ()

@@ -86,8 +86,15 @@ def check(name: str = "ci-hook", url: str = PUBLIC_URL, types: tuple[str, ...] =
     ({"url": "http://ci/hook"}, "webhook.url.host", "single-label"),
     ({"url": "http://ci.corp.internal/hook"}, "webhook.url.host", "internal host name"),
     ({"url": "http://127.1/hook"}, "webhook.url.host", "not a valid IP address"),
+    ({"url": "http://2130706433/hook", "allow_private": True}, "webhook.url.host", "not a valid IP address"),
+    ({"url": "http://0x7f000001/hook", "allow_private": True}, "webhook.url.host", "not a valid IP address"),
+    ({"url": "http://1.2.3.999/hook"}, "webhook.url.host", "not a valid one"),
+    ({"url": "http://[64:ff9b::a00:1]/hook"}, "webhook.url.host", "(NAT64 10.0.0.1) is a private address"),
     ({"url": "http://169.254.169.254/latest", "allow_private": True}, "webhook.url.host", "metadata"),
+    ({"url": "http://[::ffff:169.254.169.254]/", "allow_private": True}, "webhook.url.host", "metadata"),
+    ({"url": "http://metadata.google.internal/", "allow_private": True}, "webhook.url.host", "metadata"),
     ({"url": "http://0.0.0.0/hook", "allow_private": True}, "webhook.url.host", "never allowed"),
+    ({"url": "http://255.255.255.255/hook", "allow_private": True}, "webhook.url.host", "never allowed"),
     ({"types": ("run.*",)}, "webhook.types", "not a Shipyard event type pattern"),
     ({"types": ("io.shipyard.>.created",)}, "webhook.types", "'>' may only end"),
     ({"types": ("io.shipyard.Run.*",)}, "webhook.types", "not a type segment"),
@@ -100,6 +107,13 @@ def test_bad_webhooks_are_refused_naming_the_field(kwargs: dict[str, object], fi
         check(**kwargs)  # type: ignore[arg-type]
     assert refused.value.field == field
     assert words in refused.value.problem
+
+
+def test_a_private_host_names_the_webhook_setting() -> None:
+    with pytest.raises(InvalidArgument) as refused:
+        check(url="http://10.0.0.7/hook")
+    assert refused.value.problem == ("10.0.0.7 is a private address; an operator can allow private "
+                                     "addresses (SHIPYARD_WEBHOOK_ALLOW_PRIVATE)")
 
 
 @pytest.mark.parametrize("url", [PUBLIC_URL, "http://hooks.example.com:8080/a?b=c", "https://203.0.114.9/x"])

@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from shipyard_repo.adapters.fetchers import _git_env, check_resolved
+from shipyard_repo.adapters.fetchers import _git_env, _git_host, check_resolved
 from shipyard_repo.app.imports import FetchFailed
 
 SECRET = "ghp_very-secret-token"
@@ -62,10 +62,30 @@ async def test_a_public_name_that_resolves_to_loopback_is_refused(monkeypatch: p
     _resolving_to(monkeypatch, "127.0.0.1")
     refused = r"data\.example\.org resolves to 127\.0\.0\.1: 127\.0\.0\.1 is a loopback"
     with pytest.raises(FetchFailed, match=refused):
-        await check_resolved("repo.source.url.url", "data.example.org", allow_private=False)
-    await check_resolved("repo.source.url.url", "data.example.org", allow_private=True)
+        await check_resolved("data.example.org", allow_private=False)
+    await check_resolved("data.example.org", allow_private=True)
+
+
+async def test_a_name_that_resolves_to_the_metadata_service_is_refused_even_when_private_is_allowed(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    _resolving_to(monkeypatch, "169.254.169.254")
+    refused = r"data\.example\.org resolves to 169\.254\.169\.254: .* cloud metadata service's address"
+    for allow_private in (False, True):
+        with pytest.raises(FetchFailed, match=refused):
+            await check_resolved("data.example.org", allow_private=allow_private)
 
 
 async def test_a_name_that_resolves_to_a_public_address_is_fine(monkeypatch: pytest.MonkeyPatch) -> None:
     _resolving_to(monkeypatch, "93.184.216.34")
-    await check_resolved("repo.source.url.url", "data.example.org", allow_private=False)
+    await check_resolved("data.example.org", allow_private=False)
+
+
+@pytest.mark.parametrize(("url", "host"), [
+    ("https://Git.Example.com:8443/o/r.git", "git.example.com"),
+    ("ssh://git@[2001:db8::1]:22/o/r.git", "2001:db8::1"),
+    ("git@github.com:o/r.git", "github.com"),
+    ("git@[2001:db8::1]:o/r.git", "2001:db8::1"),
+    ("file:///srv/git/r.git", ""),
+])
+def test_the_git_host_checked_after_dns(url: str, host: str) -> None:
+    assert _git_host(url) == host

@@ -17,7 +17,8 @@ import aiohttp
 from aiohttp.abc import ResolveResult
 from aiohttp.resolver import ThreadedResolver
 
-from shipyard_gateway.domain.webhooks import address_problem
+from shipyard.kit.addresses import address_problem
+from shipyard_gateway.domain.webhooks import ALLOW_PRIVATE_ENV
 
 TIMEOUT_S = 10.0
 
@@ -32,7 +33,8 @@ class _CheckedResolver(ThreadedResolver):
     async def resolve(self, host: str, port: int = 0,
                       family: socket.AddressFamily = socket.AF_INET) -> list[ResolveResult]:
         found = await super().resolve(host, port, family)
-        problems = [address_problem(ipaddress.ip_address(r["host"]), self._allow_private) for r in found]
+        problems = [address_problem(ipaddress.ip_address(r["host"]), self._allow_private, ALLOW_PRIVATE_ENV)
+                    for r in found]
         allowed = [r for r, problem in zip(found, problems, strict=True) if problem is None]
         if not allowed:
             raise OSError(f"{host} resolves to no address webhooks may reach ({problems[0]})")
@@ -82,7 +84,7 @@ class HttpSender:
             ip = ipaddress.ip_address(urlsplit(url).hostname or "")
         except ValueError:
             return None
-        return address_problem(ip, self._allow_private)
+        return address_problem(ip, self._allow_private, ALLOW_PRIVATE_ENV)
 
     async def close(self) -> None:
         """Close the session and its connections."""

@@ -10,14 +10,13 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-import ipaddress
-import re
 import unicodedata
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime
 from urllib.parse import urlsplit
 
+from shipyard.kit.addresses import check_host, parse_ip
 from shipyard.kit.caller import Caller
 from shipyard.kit.errors import InvalidArgument
 from shipyard.kit.rules import check_name, check_text
@@ -30,13 +29,6 @@ SECRET_MAX = 256
 ERROR_MAX = 500
 SIGNATURE_HEADER = "X-Shipyard-Signature"
 ALLOW_PRIVATE_ENV = "SHIPYARD_WEBHOOK_ALLOW_PRIVATE"
-_LABEL = re.compile(r"[a-z0-9_](?:[a-z0-9_-]{0,61}[a-z0-9_])?")
-_INTERNAL_SUFFIXES = (".local", ".localdomain", ".internal", ".home.arpa")
-# The cloud metadata services answer with the host's credentials: never a receiver.
-_METADATA = frozenset(ipaddress.ip_address(a) for a in ("169.254.169.254", "169.254.170.2", "fd00:ec2::254",
-                                                        "100.100.100.200"))
-
-IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 
 
 @dataclass(frozen=True)
@@ -152,7 +144,10 @@ def check_secret(secret: str) -> str:
 
 
 def check_url(url: str, allow_private: bool) -> str:
-    """An http(s) URL with a host, no credentials, not aimed inside the platform (see check_host)."""
+    """An http(s) URL with a host, no credentials, not aimed inside the platform: loopback, private
+    and internal hosts need the operator's SHIPYARD_WEBHOOK_ALLOW_PRIVATE, the cloud metadata service
+    and the like are never allowed (shipyard.kit.addresses). Names are checked again once resolved,
+    when sending."""
     field = "webhook.url"
     if not url:
         raise InvalidArgument(field, "must not be empty")
@@ -172,56 +167,14 @@ def check_url(url: str, allow_private: bool) -> str:
                                      "tells the receiver the request comes from Shipyard")
     if not parts.hostname:
         raise InvalidArgument(field, "must name a host (http://HOST[:PORT]/PATH)")
-    check_host(f"{field}.host", parts.hostname, allow_private)
+    _check_plain_ipv4(f"{field}.host", parts.hostname)
+    check_host(f"{field}.host", parts.hostname, allow_private, ALLOW_PRIVATE_ENV)
     return url
 
 
-def check_host(field: str, host: str, allow_private: bool) -> None:
-    """Refuse loopback, private, link-local and reserved addresses and the names for them
-    (localhost, single-label and site-internal names) unless ``allow_private``; cloud metadata,
-    unspecified and multicast addresses always. Names are checked again once resolved, when sending."""
-    try:
-        ip = ipaddress.ip_address(host)
-    except ValueError:
-        ip = None
-    if ip is not None:
-        problem = address_problem(ip, allow_private)
-        if problem:
-            raise InvalidArgument(field, problem)
-        return
-    name = host.lower().removesuffix(".")
-    if not name.isascii():
-        raise InvalidArgument(field, f"{host!r} is not ASCII; write the name in its punycode (xn--) form")
-    if name.rsplit(".", 1)[-1].isdigit():  # resolvers read 127.1 or 2130706433 as addresses
+def _check_plain_ipv4(field: str, host: str) -> None:
+    """Resolvers read 127.1, 2130706433 or 0x7f.1 as addresses; a webhook writes one in full."""
+    ip = parse_ip(field, host)
+    if ip is not None and ip.version == 4 and host != str(ip):
         raise InvalidArgument(field, f"{host!r} is not a valid IP address "
                                      "(write four numbers, like 192.0.2.7)")
-    if len(name) > 253 or not all(_LABEL.fullmatch(label) for label in name.split(".")):
-        raise InvalidArgument(field, f"{host!r} is not a valid host name")
-    if allow_private:
-        return
-    if name == "localhost" or name.endswith(".localhost"):
-        what = "a loopback name"
-    elif "." not in name:
-        what = "a single-label (internal) host name"
-    elif name.endswith(_INTERNAL_SUFFIXES):
-        what = "an internal host name"
-    else:
-        return
-    raise InvalidArgument(field, f"{host} is {what}; an operator can allow private addresses "
-                                 f"({ALLOW_PRIVATE_ENV})")
-
-
-def address_problem(ip: IPAddress, allow_private: bool) -> str | None:
-    """Why a webhook may not be sent to ``ip``; None when it may."""
-    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
-        ip = ip.ipv4_mapped
-    if ip in _METADATA:
-        return f"{ip} is the cloud metadata service and is never allowed"
-    if ip.is_unspecified or ip.is_multicast:
-        kind = "an unspecified" if ip.is_unspecified else "a multicast"
-        return f"{ip} is {kind} address and is never allowed"
-    if ip.is_global or allow_private:
-        return None
-    kind = ("a loopback" if ip.is_loopback else "a link-local" if ip.is_link_local
-            else "a private" if ip.is_private else "a reserved")
-    return f"{ip} is {kind} address; an operator can allow private addresses ({ALLOW_PRIVATE_ENV})"

@@ -1,8 +1,9 @@
 """Fetching downloaded sources into a directory: git (the git CLI), public URLs (aiohttp), S3
 (the MinIO SDK), GCS (its JSON API, adapters/gcs.py).
 
-Every host is checked again here, after DNS: a name that resolves to a loopback or private
-address is refused unless the operator allows private sources (the domain's check is syntactic).
+Every host is checked again here, after DNS (shipyard.kit.addresses; the domain's check is
+syntactic): a name that resolves to a loopback or private address is refused unless the operator
+allows private sources, one that resolves to the cloud metadata service even then.
 Secrets reach git through an askpass program or an SSH key file readable by this process only,
 never through the command line or a URL.
 """
@@ -10,6 +11,7 @@ never through the command line or a URL.
 from __future__ import annotations
 
 import asyncio
+import ipaddress
 import os
 import shutil
 import socket
@@ -22,31 +24,36 @@ import aiohttp
 from minio import Minio
 from minio.error import S3Error
 
+from shipyard.kit.addresses import address_problem
 from shipyard.kit.archive import ArchiveError, archive_kind, extract
-from shipyard.kit.errors import InvalidArgument
 from shipyard_repo.adapters.gcs import GcsFetch
 from shipyard_repo.app.imports import FetchFailed
 from shipyard_repo.app.ports import SourceFetcher
-from shipyard_repo.domain.sources import GcsSource, GitSource, S3Source, Source, UrlSource, check_host
+from shipyard_repo.domain.sources import (
+    ALLOW_PRIVATE_ENV,
+    GcsSource,
+    GitSource,
+    S3Source,
+    Source,
+    UrlSource,
+)
 
 CHUNK = 1 << 20
 GIT_TIMEOUT = 600.0
 
 
-async def check_resolved(field: str, host: str, allow_private: bool) -> None:
-    """Refuse a host whose addresses (after DNS) are loopback, private or link-local."""
-    if allow_private:
-        return
+async def check_resolved(host: str, allow_private: bool) -> None:
+    """Refuse a host whose addresses (after DNS) are loopback, private or link-local unless the
+    operator allows private sources; the cloud metadata service (and the like) even then."""
     try:
         infos = await asyncio.get_running_loop().getaddrinfo(host, None, type=socket.SOCK_STREAM)
     except OSError as exc:
         raise FetchFailed(f"{host}: cannot be resolved ({exc})") from None
     for info in infos:
         address = str(info[4][0])
-        try:
-            check_host(field, address, allow_private=False)
-        except InvalidArgument as exc:
-            raise FetchFailed(f"{host} resolves to {address}: {exc.problem}") from None
+        problem = address_problem(ipaddress.ip_address(address), allow_private, ALLOW_PRIVATE_ENV)
+        if problem:
+            raise FetchFailed(f"{host} resolves to {address}: {problem}")
 
 
 class Fetchers(SourceFetcher):
@@ -80,7 +87,7 @@ class GitFetch:
         """Clone, keep the files; the commit checked out (its full sha)."""
         host = _git_host(source.url)
         if host:
-            await check_resolved("repo.source.git.url", host, self._allow_private)
+            await check_resolved(host, self._allow_private)
         with tempfile.TemporaryDirectory(prefix="shipyard-git-") as tmp:
             env = _git_env(Path(tmp), source.url, secret, username)
             clone = Path(tmp) / "clone"
@@ -107,7 +114,8 @@ def _git_host(url: str) -> str:
         return ""
     if "://" in url:
         return urlsplit(url).hostname or ""
-    return url.split("@", 1)[-1].split(":", 1)[0]  # user@host:path
+    rest = url.split("@", 1)[-1]  # user@host:path or user@[v6]:path
+    return rest[1:].split("]", 1)[0] if rest.startswith("[") else rest.split(":", 1)[0]
 
 
 def _git_env(tmp: Path, url: str, secret: str | None, username: str) -> dict[str, str]:
@@ -172,7 +180,7 @@ class UrlFetch:
 
     async def fetch(self, source: UrlSource, into: Path) -> None:
         parts = urlsplit(source.url)
-        await check_resolved("repo.source.url.url", parts.hostname or "", self._allow_private)
+        await check_resolved(parts.hostname or "", self._allow_private)
         name = Path(parts.path).name or "download"
         target = into.parent / f"download-{name}"
         timeout = aiohttp.ClientTimeout(total=None, sock_connect=30, sock_read=300)
@@ -204,7 +212,7 @@ class S3Fetch:
     async def fetch(self, source: S3Source, into: Path, secret: str | None, username: str) -> None:
         endpoint = urlsplit(source.endpoint) if source.endpoint else None
         host = endpoint.netloc if endpoint else f"s3.{source.region or 'us-east-1'}.amazonaws.com"
-        await check_resolved("repo.source.s3.endpoint", host.rsplit(":", 1)[0], self._allow_private)
+        await check_resolved((endpoint.hostname or "") if endpoint else host, self._allow_private)
         client = Minio(
             host,
             access_key=username or None,

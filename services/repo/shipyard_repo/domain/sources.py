@@ -10,13 +10,13 @@ and URLs that embed a password or token are refused.
 
 from __future__ import annotations
 
-import ipaddress
 import re
 from dataclasses import dataclass, replace
 from enum import Enum
 from typing import ClassVar, Literal, TypeAlias, get_args
 from urllib.parse import SplitResult, parse_qs, unquote, urlsplit
 
+from shipyard.kit import addresses
 from shipyard.kit.errors import InvalidArgument
 from shipyard.kit.rules import PATH_MAX, check_abs_path, refuse_under
 
@@ -340,213 +340,18 @@ def _required(field: str, value: str) -> str:
 
 
 # ---------------------------------------------------------------------------------------------
-# Address safety
-
-_LOOPBACK_NAMES = frozenset({"localhost", "localhost.localdomain", "ip6-localhost", "ip6-loopback"})
-# Names for the cloud metadata service (GCP answers to both); never a data source.
-_METADATA_NAMES = frozenset({"metadata.google.internal", "metadata"})
-# Special-use domains that only ever resolve inside a site (RFC 6762, RFC 8375, ICANN .internal).
-_INTERNAL_SUFFIXES = (".local", ".localdomain", ".internal", ".home.arpa")
-_METADATA_ADDRESSES = frozenset(
-    ipaddress.ip_address(a)
-    for a in (
-        "169.254.169.254",  # AWS, GCP, Azure, OCI
-        "169.254.170.2",  # AWS ECS task credentials
-        "fd00:ec2::254",  # AWS IMDS over IPv6
-        "100.100.100.200",  # Alibaba Cloud
-    )
-)
-_Net: TypeAlias = ipaddress.IPv4Network | ipaddress.IPv6Network
-_IP: TypeAlias = ipaddress.IPv4Address | ipaddress.IPv6Address
-
-
-def _nets(*cidrs: str) -> tuple[_Net, ...]:
-    return tuple(ipaddress.ip_network(c) for c in cidrs)
-
-
-# (description, may an operator allow it?, ranges); first match wins.
-_RANGES: tuple[tuple[str, bool, tuple[_Net, ...]], ...] = (
-    ("an unspecified", False, _nets("0.0.0.0/32", "::/128")),
-    ("a broadcast", False, _nets("255.255.255.255/32")),
-    ("a multicast", False, _nets("224.0.0.0/4", "ff00::/8")),
-    ("a loopback", True, _nets("127.0.0.0/8", "::1/128")),
-    ("a link-local", True, _nets("169.254.0.0/16", "fe80::/10")),
-    ("a private", True, _nets("10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16", "fc00::/7")),
-    ("a shared (carrier-grade NAT)", True, _nets("100.64.0.0/10")),
-    (
-        "a reserved",
-        True,
-        _nets(
-            "0.0.0.0/8",
-            "240.0.0.0/4",
-            "192.0.0.0/24",
-            "192.0.2.0/24",
-            "198.18.0.0/15",
-            "198.51.100.0/24",
-            "203.0.113.0/24",
-            "2001:db8::/32",
-            "100::/64",
-            "fec0::/10",
-        ),
-    ),
-)
-_NAT64 = _nets("64:ff9b::/96", "64:ff9b:1::/48")
-_IPV4_COMPATIBLE = ipaddress.ip_network("::/96")
-_HOST_LABEL = re.compile(r"[a-z0-9_](?:[a-z0-9_-]{0,61}[a-z0-9_])?")
-_ATON_PART = re.compile(r"0[xX][0-9a-fA-F]*|0[0-7]*|[1-9][0-9]*")
-_HOST_WITH_PORT = re.compile(r"[^:\[\]]+:[0-9]+")
+# Address safety (the rules are the kit's: shipyard.kit.addresses)
 
 
 def check_host(field: str, host: str, allow_private: bool) -> str:
     """A server's host: an IPv4/IPv6 literal or a DNS name; returns its canonical spelling.
 
-    Unless ``allow_private`` (the operator's SHIPYARD_ALLOW_PRIVATE_SOURCES), refuses loopback,
-    private, link-local, carrier-grade NAT and reserved addresses, the same hidden in IPv6
-    (IPv4-mapped, IPv4-compatible, NAT64, 6to4), localhost names, single-label names and
-    site-internal domains (.local, .internal, .home.arpa). IPv4 is read the way ``inet_aton``
-    reads it, so ``2130706433``, ``0177.0.0.1``, ``0x7f.1`` and ``127.1`` are all 127.0.0.1.
-    Unspecified, broadcast and multicast addresses and the cloud metadata service are refused
-    even then: no source lives there.
-
-    The check is syntactic: a public name may still resolve to a private address, so the adapter
-    that connects must check the resolved addresses again at fetch time. NFS servers and SQL hosts
-    are usually private; they follow the same rule and need the operator's flag.
+    Private, loopback and internal hosts need the operator's SHIPYARD_ALLOW_PRIVATE_SOURCES; the
+    cloud metadata service, unspecified, broadcast and multicast addresses are never allowed. NFS
+    servers and SQL hosts are usually private; they follow the same rule and need the operator's
+    flag. The check is syntactic: the fetchers check the resolved addresses again.
     """
-    if not host:
-        raise InvalidArgument(field, "must not be empty")
-    bare = host[1:-1] if host.startswith("[") and host.endswith("]") else host
-    ip = _parse_ip(field, bare)
-    if ip is None:
-        name = _check_hostname(field, bare)
-        _check_name_safety(field, host, name, allow_private)
-        return name
-    _check_ip_safety(field, bare, ip, allow_private)
-    return str(ip)
-
-
-def _check_hostname(field: str, host: str) -> str:
-    """A DNS name, lower case, without its trailing dot."""
-    name = host.lower().removesuffix(".")
-    if not name.isascii():
-        raise InvalidArgument(field, f"{host!r} is not ASCII; write the name in its punycode (xn--) form")
-    if len(name) > 253:
-        raise InvalidArgument(field, f"must be at most 253 characters (got {len(name)})")
-    if not all(_HOST_LABEL.fullmatch(label) for label in name.split(".")):
-        raise InvalidArgument(
-            field,
-            f"{host!r} is not a valid host name (labels of 1-63 letters, digits and "
-            "'-', not starting or ending with '-')",
-        )
-    return name
-
-
-def _parse_ip(field: str, host: str) -> _IP | None:
-    """The address ``host`` spells, None for a DNS name; a host that only looks like one is refused."""
-    if ":" in host:
-        try:
-            v6 = ipaddress.IPv6Address(host)
-        except ValueError:
-            if _HOST_WITH_PORT.fullmatch(host):
-                raise InvalidArgument(
-                    field, f"{host!r} is not a host name; give the port in its own field"
-                ) from None
-            raise InvalidArgument(field, f"{host!r} is not a valid IPv6 address") from None
-        # The zone (fe80::1%eth0) does not change what kind of address it is.
-        return ipaddress.IPv6Address(int(v6))
-    name = host.removesuffix(".")
-    last = name.rsplit(".", 1)[-1]
-    # As in the WHATWG URL standard: a host whose last label is a number is an IPv4 address or nothing.
-    if not (last.isdecimal() and last.isascii()) and not re.fullmatch(r"0[xX][0-9a-fA-F]*", last):
-        return None
-    v4 = _inet_aton(name)
-    if v4 is None:
-        raise InvalidArgument(field, f"{host!r} looks like an IPv4 address but is not a valid one")
-    return v4
-
-
-def _inet_aton(text: str) -> ipaddress.IPv4Address | None:
-    """IPv4 as ``inet_aton`` reads it: 1-4 parts, each decimal, octal (0...) or hex (0x...)."""
-    parts = text.split(".")
-    if not 1 <= len(parts) <= 4 or not all(_ATON_PART.fullmatch(p) for p in parts):
-        return None
-    numbers = [_aton_number(p) for p in parts]
-    *head, last = numbers
-    if any(n > 255 for n in head) or last >= 256 ** (5 - len(numbers)):
-        return None
-    value = last
-    for i, n in enumerate(head):
-        value += n << (8 * (3 - i))
-    return ipaddress.IPv4Address(value)
-
-
-def _aton_number(part: str) -> int:
-    if part[:2].lower() == "0x":
-        return int(part[2:] or "0", 16)
-    if len(part) > 1 and part.startswith("0"):
-        return int(part, 8)
-    return int(part)
-
-
-def _embedded_ipv4(ip: ipaddress.IPv6Address) -> tuple[str, ipaddress.IPv4Address] | None:
-    """The IPv4 address an IPv6 address carries, and how it carries it."""
-    if ip.ipv4_mapped is not None:
-        return "IPv4-mapped", ip.ipv4_mapped
-    if any(ip in net for net in _NAT64):
-        return "NAT64", ipaddress.IPv4Address(int(ip) & 0xFFFFFFFF)
-    if ip.sixtofour is not None:
-        return "6to4", ip.sixtofour
-    if ip in _IPV4_COMPATIBLE and int(ip) > 1:
-        return "IPv4-compatible", ipaddress.IPv4Address(int(ip))
-    return None
-
-
-def _classify(ip: _IP) -> tuple[str, bool] | None:
-    """What kind of non-public address ``ip`` is, and whether an operator may allow it."""
-    if ip in _METADATA_ADDRESSES:
-        return "the cloud metadata service's", False
-    for description, allowable, nets in _RANGES:
-        if any(net.version == ip.version and ip in net for net in nets):
-            return description, allowable
-    # Anything else IANA does not call global (the tables above name the common cases).
-    return None if ip.is_global else ("a reserved", True)
-
-
-def _check_ip_safety(field: str, host: str, ip: _IP, allow_private: bool) -> None:
-    shown = host if host.lower() == str(ip) else f"{host} ({ip})"
-    checked: _IP = ip
-    if isinstance(ip, ipaddress.IPv6Address) and (embedded := _embedded_ipv4(ip)) is not None:
-        how, checked = embedded
-        shown = f"{host} ({how} {checked})"
-    problem = _classify(checked)
-    if problem is None:
-        return
-    description, allowable = problem
-    if not allowable:
-        raise InvalidArgument(field, f"{shown} is {description} address and is never allowed as a source")
-    if not allow_private:
-        raise InvalidArgument(
-            field,
-            f"{shown} is {description} address; an operator can allow private "
-            f"addresses ({ALLOW_PRIVATE_ENV})",
-        )
-
-
-def _check_name_safety(field: str, host: str, name: str, allow_private: bool) -> None:
-    if name in _METADATA_NAMES:
-        raise InvalidArgument(field, f"{host} is the cloud metadata service and is never allowed as a source")
-    if allow_private:
-        return
-    if name in _LOOPBACK_NAMES or name.endswith(".localhost"):
-        what = "a loopback name"
-    elif "." not in name:
-        what = "a single-label (internal) host name"
-    elif name.endswith(_INTERNAL_SUFFIXES):
-        what = "an internal host name"
-    else:
-        return
-    raise InvalidArgument(
-        field, f"{host} is {what}; an operator can allow private addresses ({ALLOW_PRIVATE_ENV})"
-    )
+    return addresses.check_host(field, host, allow_private, ALLOW_PRIVATE_ENV)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -1118,7 +923,7 @@ def _check_hostpath(source: HostPathSource) -> HostPathSource:
 def _check_fsx(source: FsxSource, allow_private: bool) -> FsxSource:
     dns_field = _field("fsx", "dns_name")
     _required(dns_field, source.dns_name)
-    if _parse_ip(dns_field, source.dns_name.strip("[]")) is not None:
+    if addresses.parse_ip(dns_field, source.dns_name.strip("[]")) is not None:
         raise InvalidArgument(dns_field, "must be the file system's DNS name, not an IP address")
     check_host(dns_field, source.dns_name, allow_private)
     name_field = _field("fsx", "mount_name")

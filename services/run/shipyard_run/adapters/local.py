@@ -30,10 +30,9 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
-from shipyard.kit.blob.local import LocalBlobStore
+from shipyard.kit.blob.checkout import check_out, read_manifest
 from shipyard.kit.blob.port import BlobStore
 from shipyard.kit.blob.tree import BlobTree
-from shipyard.kit.manifest import Manifest
 from shipyard_run.adapters import sandbox
 from shipyard_run.adapters.tensorboard import LocalTensorBoards
 from shipyard_run.app.ports import Executor, Job, JobState, JobStatus, MetricPoint
@@ -119,24 +118,14 @@ class LocalExecutor(Executor):
 
     async def _prepare(self, ws: Path, job: Job) -> dict[str, str]:
         """Lay the workspace out; inputs hard-linked from a local store, else copied blob by blob."""
-        manifests = {item.mount_path: await self._manifest(item.manifest_digest) for item in job.inputs}
-        local = self._blobs if isinstance(self._blobs, LocalBlobStore) else None
-        mounts, copies = await asyncio.to_thread(_lay_out, ws, job, manifests, local)
+        mounts = await asyncio.to_thread(_lay_out, ws, job)
+        for item in job.inputs:
+            target = ws / "inputs" / item.mount_path.lstrip("/")
+            await check_out(self._blobs, await read_manifest(self._blobs, item.manifest_digest), target)
         # The code is copied, not linked: runs may edit their working directory.
-        code = await self._manifest(job.code_manifest)
-        copies += [(e.sha256, ws.joinpath("code", *e.path.split("/"))) for e in code.entries]
-        for digest, path in copies:
-            await asyncio.to_thread(path.parent.mkdir, parents=True, exist_ok=True)
-            with path.open("wb") as out:
-                async for chunk in self._blobs.get(digest):
-                    await asyncio.to_thread(out.write, chunk)
-        await asyncio.to_thread(_restore_modes, ws / "code", code)
+        code = await read_manifest(self._blobs, job.code_manifest)
+        await check_out(self._blobs, code, ws / "code", link=False)
         return mounts
-
-    async def _manifest(self, digest: str) -> Manifest:
-        if not digest:
-            return Manifest(entries=())
-        return Manifest.decode(b"".join([chunk async for chunk in self._blobs.get(digest)]))
 
     def _environment(self, ws: Path, job: Job, mounts: dict[str, str]) -> dict[str, str]:
         env = {key: value for key, value in os.environ.items() if not key.startswith("SHIPYARD_")}
@@ -287,24 +276,15 @@ def _notes(ws: Path, namespace: sandbox.Plan) -> tuple[str, ...]:
     return (f"{where}: those mounts are under {ws}; SHIPYARD_MOUNTS and SHIPYARD_MOUNT_* say where",)
 
 
-def _lay_out(
-    ws: Path, job: Job, manifests: dict[str, Manifest], local: LocalBlobStore | None
-) -> tuple[dict[str, str], list[tuple[str, Path]]]:
-    """Make the workspace's directories and files; the mounts (mount path → where) and the blobs
-    still to copy (those a hard link could not place)."""
+def _lay_out(ws: Path, job: Job) -> dict[str, str]:
+    """Make the workspace's directories and files; the mounts (mount path → where)."""
     for name in ("code", "output", "inputs", "outputs", "config", "tensorboard"):
         (ws / name).mkdir(parents=True, exist_ok=True)
     mounts: dict[str, str] = {}
-    copies: list[tuple[str, Path]] = []
-    for mount_path, manifest in manifests.items():
-        target = ws / "inputs" / mount_path.lstrip("/")
+    for item in job.inputs:
+        target = ws / "inputs" / item.mount_path.lstrip("/")
         target.mkdir(parents=True, exist_ok=True)
-        mounts[mount_path] = str(target)
-        for entry in manifest.entries:
-            path = target.joinpath(*entry.path.split("/"))
-            path.parent.mkdir(parents=True, exist_ok=True)
-            if local is None or not _linked(local.path_of(entry.sha256), path):
-                copies.append((entry.sha256, path))
+        mounts[item.mount_path] = str(target)
     for output in job.output_paths:
         if output:
             target = ws / "outputs" / output.lstrip("/")
@@ -314,23 +294,7 @@ def _lay_out(
         (ws / "config" / job.config_file_name).write_bytes(job.config)
     (ws / "hyperparameters.json").write_text(json.dumps(job.hyperparameters, indent=2, sort_keys=True))
     (ws / "outputs.json").write_text(json.dumps(list(job.output_paths)))
-    return mounts, copies
-
-
-def _restore_modes(root: Path, manifest: Manifest) -> None:
-    """Executable files stay executable in the checked-out code."""
-    for entry in manifest.entries:
-        if entry.mode & 0o100:
-            root.joinpath(*entry.path.split("/")).chmod(0o755)
-
-
-def _linked(blob: Path, path: Path) -> bool:
-    """Hard-link the store's read-only (0444) file at ``path``: no copy. False across file systems."""
-    try:
-        os.link(blob, path)
-    except OSError:
-        return False
-    return True
+    return mounts
 
 
 def _output_paths(ws: Path) -> list[str]:
