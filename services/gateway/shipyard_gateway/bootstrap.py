@@ -13,6 +13,7 @@ from shipyard.contracts.gateway.v1 import gateway_pb2
 from shipyard.contracts.lineage.v1 import lineage_pb2
 from shipyard.contracts.repo.v1 import credentials_pb2, projects_pb2, repos_pb2
 from shipyard.contracts.run.v1 import runs_pb2
+from shipyard.contracts.serving.v1 import serving_pb2
 from shipyard.kit.blob.factory import open_blob_store
 from shipyard.kit.secrets import FernetSecretBox, load_key
 from shipyard.kit.service import Runtime
@@ -42,6 +43,7 @@ PUBLIC_SERVICES = [
     credentials_pb2.DESCRIPTOR.services_by_name["CredentialService"],
     lineage_pb2.DESCRIPTOR.services_by_name["LineageService"],
     runs_pb2.DESCRIPTOR.services_by_name["RunService"],
+    serving_pb2.DESCRIPTOR.services_by_name["ServingService"],
     *gateway_pb2.DESCRIPTOR.services_by_name.values(),
 ]
 
@@ -70,6 +72,7 @@ async def wire(runtime: Runtime) -> None:
               *remote_routes("repo-svc", backends.channel("repo-svc"), PUBLIC_SERVICES[2]),
               *remote_routes("lineage-svc", backends.channel("lineage-svc"), PUBLIC_SERVICES[3]),
               *remote_routes("run-svc", backends.channel("run-svc"), PUBLIC_SERVICES[4]),
+              *remote_routes("serving-svc", backends.channel("serving-svc"), PUBLIC_SERVICES[5]),
               *local_routes(identity, backends, runtime.bus, blob_url),
               *_wire_webhooks(runtime, identity)]
     blobs = open_blob_store(settings.default_blob_url())

@@ -1,13 +1,45 @@
-"""Wires serving-svc. It owns no collections and serves no API yet: it starts, connects to its
-store and the bus, and reports health, so the platform's shape is complete."""
+"""Wires serving-svc: the store, repo-svc's models, the local model servers, the gRPC API."""
 
 from __future__ import annotations
 
-from shipyard.kit.service import Runtime
-from shipyard.kit.store.port import Collection
+import asyncio
 
-COLLECTIONS: tuple[Collection, ...] = ()
+from shipyard.contracts.serving.v1 import serving_pb2, serving_pb2_grpc
+from shipyard.kit.blob.factory import open_blob_store
+from shipyard.kit.service import Runtime
+from shipyard_serving.adapters.local_servers import LocalModelServers
+from shipyard_serving.adapters.repos import GrpcModelReader
+from shipyard_serving.adapters.store import COLLECTIONS, unit_of_work_factory
+from shipyard_serving.app.inferences import Inferences
+from shipyard_serving.entrypoints.grpc_api import ServingServicer
+
+SERVICE_NAMES = [serving_pb2.DESCRIPTOR.services_by_name["ServingService"].full_name]
 
 
 async def wire(runtime: Runtime) -> None:
-    """Nothing to register yet beyond health and reflection (done by the kit)."""
+    """Register the ServingService servicer; start the model servers of live inferences."""
+    settings = runtime.settings
+    blobs = open_blob_store(settings.default_blob_url())
+    await blobs.open()
+    servers = LocalModelServers(blobs, (settings.data_dir / "serving").resolve())
+    inferences = Inferences(
+        unit_of_work_factory(runtime.store, runtime.relay), GrpcModelReader(settings.repo_addr), servers
+    )
+    servers.watch(inferences.follow)
+    serving_pb2_grpc.add_ServingServiceServicer_to_server(
+        ServingServicer(inferences), runtime.server
+    )
+    runtime.service_names.extend(SERVICE_NAMES)
+
+    async def serve_models() -> None:
+        await inferences.recover()
+        try:
+            await asyncio.Event().wait()
+        finally:
+            await servers.close()
+            await blobs.close()
+
+    runtime.tasks.append(serve_models)
+
+
+__all__ = ["COLLECTIONS", "wire"]

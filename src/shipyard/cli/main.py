@@ -17,6 +17,7 @@ from shipyard.cli import (
     projects,
     repos,
     runs,
+    serving,
     templates,
     tensorboard,
     users,
@@ -44,6 +45,7 @@ app.add_typer(events.app, name="events")
 app.add_typer(users.app, name="user")
 app.command()(demo.demo)
 app.add_typer(runs.app, name="run")
+app.add_typer(serving.app, name="inference")
 app.add_typer(templates.app, name="template")
 app.add_typer(tensorboard.app, name="tensorboard")
 app.add_typer(webhooks.app, name="webhook")

@@ -16,6 +16,7 @@ from shipyard.contracts.gateway.v1 import gateway_pb2, gateway_pb2_grpc
 from shipyard.contracts.lineage.v1 import lineage_pb2_grpc
 from shipyard.contracts.repo.v1 import credentials_pb2_grpc, projects_pb2_grpc, repos_pb2_grpc
 from shipyard.contracts.run.v1 import runs_pb2_grpc
+from shipyard.contracts.serving.v1 import serving_pb2_grpc
 from shipyard.local.datadir import DataDir
 
 R = TypeVar("R", bound=Message)
@@ -84,6 +85,7 @@ class Client:
         self.projects = projects_pb2_grpc.ProjectServiceStub(self.channel)
         self.repos = repos_pb2_grpc.RepoServiceStub(self.channel)
         self.runs = runs_pb2_grpc.RunServiceStub(self.channel)
+        self.serving = serving_pb2_grpc.ServingServiceStub(self.channel)
         self.saved_credentials = credentials_pb2_grpc.CredentialServiceStub(self.channel)
         self.lineage = lineage_pb2_grpc.LineageServiceStub(self.channel)
         self.identity = gateway_pb2_grpc.IdentityServiceStub(self.channel)

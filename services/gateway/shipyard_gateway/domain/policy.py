@@ -86,6 +86,8 @@ POLICY: dict[str, frozenset[str]] = {
     f"{SERVING}/UpdateDeployment": DEPLOYERS,
     f"{SERVING}/DeleteDeployment": DEPLOYERS,
     f"{SERVING}/GetKubernetesManifest": ANY,
+    # Inference requests to /serving/<name>/v2/… (HTTP, not a gRPC method).
+    "/shipyard.serving/Infer": ANY,
     "/shipyard.gateway.v1.IdentityService/WhoAmI": ANY,
     "/shipyard.gateway.v1.IdentityService/CreateUser": OPERATORS,
     "/shipyard.gateway.v1.IdentityService/ListUsers": OPERATORS,

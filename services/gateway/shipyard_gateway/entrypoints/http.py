@@ -27,6 +27,7 @@ from shipyard_gateway.entrypoints.api import PublicApi, RelayedError
 from shipyard_gateway.entrypoints.blobs_http import BlobEdge
 from shipyard_gateway.entrypoints.grpc_edge import WATCH
 from shipyard_gateway.entrypoints.local_api import status
+from shipyard_gateway.entrypoints.serving_http import ServingEdge
 from shipyard_gateway.entrypoints.tensorboard_http import TensorBoardEdge
 from shipyard_gateway.entrypoints.watch import watch
 
@@ -69,6 +70,7 @@ class HttpEdge:
         app.router.add_get("/api/events", self.events)
         self._blobs.add_routes(app)
         TensorBoardEdge(self._api).add_routes(app)
+        ServingEdge(self._api, self._backends.channel("serving-svc")).add_routes(app)
         app.router.add_post("/api/{service}/{method}", self.call)
         return app
 

@@ -1,0 +1,141 @@
+"""``/serving/<name>/v2/…``: test inferences and deployments, through the gateway, with the
+caller's token.
+
+The caller is authenticated like any API call (``Authorization: Bearer``) and must be allowed to
+send inference requests; the request then goes to one of the endpoint's ready model servers,
+which serving-svc names (GetRoutes; remembered for a second). A model server that is at its
+concurrency limit (429) or gone (connection refused) is skipped for the next one; when every one
+is busy the caller gets 429 with ``Retry-After``, when none is ready 503 — a V2 error body either
+way, never a hang.
+"""
+
+from __future__ import annotations
+
+import itertools
+import time
+from dataclasses import dataclass
+
+import grpc
+from aiohttp import ClientConnectionError, ClientSession, ClientTimeout, TCPConnector, web
+
+from shipyard.contracts.serving.v1 import serving_pb2, serving_pb2_grpc
+from shipyard.kit import errors
+from shipyard.kit.grpcio import status_of
+from shipyard_gateway.entrypoints.api import PublicApi
+
+INFER = "/shipyard.serving/Infer"  # the policy entry of inference traffic (not a gRPC method)
+ROUTES_TTL_S = 1.0
+MAX_BODY = 16 * 1024 * 1024
+UPSTREAM_TIMEOUT_S = 60.0
+HTTP_OF = {"UNAUTHENTICATED": 401, "PERMISSION_DENIED": 403, "NOT_FOUND": 404, "UNAVAILABLE": 503}
+PASSED = ("content-type",)
+
+
+def v2_error(status: int, message: str, retry_after: bool = False) -> web.Response:
+    """An error as the V2 protocol words it: ``{"error": "…"}``."""
+    headers = {"Retry-After": "1"} if retry_after else None
+    return web.json_response({"error": message}, status=status, headers=headers)
+
+
+@dataclass
+class _Known:
+    routes: serving_pb2.Routes
+    until: float
+    turn: itertools.count[int]
+
+
+class ServingEdge:
+    """The proxy to model servers."""
+
+    def __init__(self, api: PublicApi, channel: grpc.aio.Channel) -> None:
+        self._api = api
+        self._serving = serving_pb2_grpc.ServingServiceStub(channel)
+        self._known: dict[str, _Known] = {}
+        self._session: ClientSession | None = None
+
+    def add_routes(self, app: web.Application) -> None:
+        """Register the routes on the gateway's HTTP application."""
+        app.router.add_route("*", "/serving/{name}/{tail:.*}", self.proxy)
+        app.on_cleanup.append(self._close)
+
+    async def _close(self, _: web.Application) -> None:
+        if self._session is not None:
+            await self._session.close()
+
+    async def proxy(self, request: web.Request) -> web.StreamResponse:
+        """Authenticate, pick a ready model server, pass the request on."""
+        try:
+            await self._api.caller(INFER, request.headers.get("Authorization"))
+        except errors.ShipyardError as exc:
+            return v2_error(HTTP_OF.get(status_of(exc).name, 400), exc.message)
+        body = await _body(request)
+        if isinstance(body, web.Response):
+            return body
+        name = request.match_info["name"]
+        known = await self._routes(name)
+        if isinstance(known, web.Response):
+            return known
+        return await self._send(request, name, known, body)
+
+    async def _routes(self, name: str, fresh: bool = False) -> _Known | web.Response:
+        known = self._known.get(name)
+        if known is not None and not fresh and known.until > time.monotonic():
+            return known
+        try:
+            routes = await self._serving.GetRoutes(serving_pb2.GetRoutesRequest(name=name), timeout=5.0)
+        except grpc.aio.AioRpcError as exc:
+            status = 404 if exc.code() == grpc.StatusCode.NOT_FOUND else 503
+            return v2_error(status, exc.details() or f"serving {name!r} is not reachable")
+        known = _Known(routes, time.monotonic() + ROUTES_TTL_S, known.turn if known else itertools.count())
+        self._known[name] = known
+        return known
+
+    async def _send(self, request: web.Request, name: str, known: _Known, body: bytes) -> web.StreamResponse:
+        session = self._client()
+        headers = {k: v for k, v in request.headers.items() if k.lower() in PASSED}
+        url_path = "/" + request.match_info["tail"]
+        if request.query_string:
+            url_path += "?" + request.query_string
+        tried = 0
+        addresses = list(known.routes.addresses)
+        start = next(known.turn)
+        while tried < len(addresses):
+            address = addresses[(start + tried) % len(addresses)]
+            tried += 1
+            try:
+                async with session.request(request.method, f"http://{address}{url_path}", data=body or None,
+                                           headers=headers, allow_redirects=False) as upstream:
+                    if upstream.status == 429 and tried < len(addresses):
+                        continue  # this replica is at its limit: the next one may not be
+                    payload = await upstream.read()
+                    reply = web.Response(body=payload, status=upstream.status,
+                                         content_type=upstream.content_type)
+                    if "Retry-After" in upstream.headers:
+                        reply.headers["Retry-After"] = upstream.headers["Retry-After"]
+                    return reply
+            except ClientConnectionError:
+                self._known.pop(name, None)  # a replica went away: ask again next time
+        if not addresses:
+            return v2_error(503, f"{name!r} has no model server ready yet; try again shortly",
+                            retry_after=True)
+        return v2_error(503, f"{name!r}: no model server answered; try again shortly", retry_after=True)
+
+    def _client(self) -> ClientSession:
+        if self._session is None:
+            self._session = ClientSession(connector=TCPConnector(limit=0),
+                                          timeout=ClientTimeout(total=UPSTREAM_TIMEOUT_S, sock_connect=5))
+        return self._session
+
+
+async def _body(request: web.Request) -> bytes | web.Response:
+    """The request body, refused (413) past MAX_BODY — by its declared length first."""
+    if request.content_length is not None and request.content_length > MAX_BODY:
+        return v2_error(413, f"the request body is over {MAX_BODY} bytes")
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in request.content.iter_any():
+        size += len(chunk)
+        if size > MAX_BODY:
+            return v2_error(413, f"the request body is over {MAX_BODY} bytes")
+        chunks.append(chunk)
+    return b"".join(chunks)

@@ -1,0 +1,122 @@
+"""Between the domain and the wire: protobuf messages of the API and of events."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from google.protobuf.timestamp_pb2 import Timestamp
+
+from shipyard.contracts.common.v1 import common_pb2
+from shipyard.contracts.events.v1 import events_pb2
+from shipyard.contracts.serving.v1 import serving_pb2 as pb
+from shipyard_serving.app.ports import Observation
+from shipyard_serving.domain.serving import Inference, ModelPin, ServingSpec, ServingStatus, Transformer
+
+STATUS_TO_PROTO = {
+    ServingStatus.QUEUED: pb.SERVING_STATUS_QUEUED,
+    ServingStatus.STARTING: pb.SERVING_STATUS_STARTING,
+    ServingStatus.RUNNING: pb.SERVING_STATUS_RUNNING,
+    ServingStatus.UPDATING: pb.SERVING_STATUS_UPDATING,
+    ServingStatus.FAILED: pb.SERVING_STATUS_FAILED,
+    ServingStatus.ERROR: pb.SERVING_STATUS_ERROR,
+    ServingStatus.STOPPING: pb.SERVING_STATUS_STOPPING,
+    ServingStatus.STOPPED: pb.SERVING_STATUS_STOPPED,
+}
+
+
+def _timestamp(value: datetime) -> Timestamp:
+    stamp = Timestamp()
+    stamp.FromDatetime(value)
+    return stamp
+
+
+def spec_from_proto(spec: pb.ServingSpec) -> ServingSpec:
+    """The domain's spec from the request (not yet checked)."""
+    t = spec.transformer
+    return ServingSpec(
+        serving_image=spec.serving_image,
+        transformer=Transformer(code=t.code, commit=t.commit, script=t.script, image=t.image),
+        framework=spec.framework,
+        predictor=spec.predictor,
+        cpu=spec.cpu,
+        memory=spec.memory,
+        gpus=spec.gpus,
+        min_replicas=spec.min_replicas,
+        max_replicas=spec.max_replicas,
+        max_concurrency=spec.max_concurrency,
+    )
+
+
+def spec_to_proto(spec: ServingSpec) -> pb.ServingSpec:
+    """The wire form of a spec."""
+    t = spec.transformer
+    return pb.ServingSpec(
+        serving_image=spec.serving_image,
+        transformer=pb.Transformer(code=t.code, commit=t.commit, script=t.script, image=t.image),
+        framework=spec.framework,
+        predictor=spec.predictor,
+        cpu=spec.cpu,
+        memory=spec.memory,
+        gpus=spec.gpus,
+        min_replicas=spec.min_replicas,
+        max_replicas=spec.max_replicas,
+        max_concurrency=spec.max_concurrency,
+    )
+
+
+def model_to_proto(model: ModelPin) -> pb.ModelRef:
+    """The wire form of a model version."""
+    return pb.ModelRef(model=model.model, version=model.version, model_id=model.model_id)
+
+
+def inference_to_proto(inference: Inference, seen: Observation | None = None) -> pb.Inference:
+    """The wire form of a test inference, with its replicas as they are now when known."""
+    running = inference.status in (ServingStatus.RUNNING, ServingStatus.UPDATING)
+    replicas = [
+        pb.Replica(
+            address=r.address, ready=r.ready, restarts=r.restarts, last_exit=r.last_exit, model=r.model
+        )
+        for r in (seen.replicas if seen else [])
+    ]
+    return pb.Inference(
+        id=inference.id,
+        name=inference.name,
+        description=inference.description,
+        project=inference.project,
+        model=model_to_proto(inference.model),
+        spec=spec_to_proto(inference.spec),
+        status=STATUS_TO_PROTO[inference.status],
+        status_reason=inference.status_reason,
+        endpoint=inference.endpoint if running else "",
+        owner=inference.owner,
+        create_time=_timestamp(inference.create_time),
+        update_time=_timestamp(inference.update_time),
+        replicas=replicas,
+        revision=inference.revision,
+    )
+
+
+def actor(user: str, roles: frozenset[str]) -> common_pb2.Actor:
+    """An event's actor."""
+    return common_pb2.Actor(user=user, roles=sorted(roles))
+
+
+def inference_created(inference: Inference, by: common_pb2.Actor) -> events_pb2.InferenceCreated:
+    """InferenceCreated."""
+    return events_pb2.InferenceCreated(inference=inference_to_proto(inference), actor=by)
+
+
+def inference_updated(
+    inference: Inference, changed: list[str], by: common_pb2.Actor, seen: Observation | None = None
+) -> events_pb2.InferenceUpdated:
+    """InferenceUpdated: the inference after the change."""
+    return events_pb2.InferenceUpdated(
+        inference=inference_to_proto(inference, seen), changed_fields=changed, actor=by
+    )
+
+
+def inference_deleted(inference: Inference, by: common_pb2.Actor) -> events_pb2.InferenceDeleted:
+    """InferenceDeleted."""
+    return events_pb2.InferenceDeleted(
+        inference_id=inference.id, name=inference.name, project=inference.project, actor=by
+    )

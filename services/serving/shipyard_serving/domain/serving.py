@@ -1,0 +1,182 @@
+"""Test inferences and how models are served: the rules, with no I/O."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field, replace
+from datetime import datetime
+from enum import Enum
+
+from shipyard.kit.errors import FailedPrecondition, InvalidArgument
+from shipyard.kit.rules import check_name, check_text
+
+FRAMEWORKS = ("auto", "sklearn", "onnx", "torchscript", "custom")
+REPLICAS_MAX = 20
+CONCURRENCY_MAX = 10_000
+GPUS_MAX = 16
+_QUANTITY = re.compile(r"^(\d+(\.\d+)?)(m|k|M|G|T|P|E|Ki|Mi|Gi|Ti|Pi|Ei)?$")
+_PREDICTOR = re.compile(r"^[A-Za-z_][\w.]*:[A-Za-z_]\w*$")
+_SCRIPT = re.compile(r"^[\w.-]+(/[\w.-]+)*\.py$")
+
+
+class ServingStatus(Enum):
+    """The statuses of a test inference (as for runs)."""
+
+    QUEUED = "queued"
+    STARTING = "starting"
+    RUNNING = "running"
+    UPDATING = "updating"
+    FAILED = "failed"  # the model could not be served: the loader's error
+    ERROR = "error"  # the platform could not run the model servers
+    STOPPING = "stopping"
+    STOPPED = "stopped"
+
+    @property
+    def live(self) -> bool:
+        """Whether model servers should be running for it."""
+        return self in (
+            ServingStatus.QUEUED,
+            ServingStatus.STARTING,
+            ServingStatus.RUNNING,
+            ServingStatus.UPDATING,
+        )
+
+
+@dataclass(frozen=True)
+class Transformer:
+    """Pre- and post-processing from a code repo at a commit."""
+
+    code: str = ""
+    commit: str = ""
+    script: str = ""
+    image: str = ""
+    manifest_digest: str = ""  # the code snapshot, once pinned
+
+    def checked(self) -> Transformer:
+        """The transformer if its fields make sense together; InvalidArgument naming the field."""
+        if not self.code:
+            if self.script or self.commit:
+                raise InvalidArgument(
+                    "spec.transformer.code", "is required with a transformer script or commit"
+                )
+            return self
+        check_name("spec.transformer.code", self.code)
+        if not _SCRIPT.match(self.script or "") or ".." in self.script.split("/"):
+            raise InvalidArgument(
+                "spec.transformer.script",
+                f"must be a relative path to a .py file in the code repo (got {self.script!r})",
+            )
+        check_text("spec.transformer.image", self.image, 500)
+        return self
+
+
+@dataclass(frozen=True)
+class ServingSpec:
+    """How a model is served."""
+
+    serving_image: str = ""
+    transformer: Transformer = field(default_factory=Transformer)
+    framework: str = "auto"
+    predictor: str = ""
+    cpu: str = ""
+    memory: str = ""
+    gpus: int = 0
+    min_replicas: int = 1
+    max_replicas: int = 0  # 0: the same as min_replicas
+    max_concurrency: int = 0
+
+    def checked(self) -> ServingSpec:
+        """The spec with defaults filled in; InvalidArgument naming the first bad field."""
+        framework = self.framework or "auto"
+        if framework not in FRAMEWORKS:
+            raise InvalidArgument(
+                "spec.framework", f"must be one of {', '.join(FRAMEWORKS)} (got {framework!r})"
+            )
+        if framework == "custom" and not _PREDICTOR.match(self.predictor):
+            raise InvalidArgument(
+                "spec.predictor",
+                f"a custom model needs its predictor class as module:Class (got {self.predictor!r})",
+            )
+        if self.predictor and framework != "custom":
+            raise InvalidArgument("spec.predictor", "is only for framework 'custom'")
+        for name, value in (("spec.cpu", self.cpu), ("spec.memory", self.memory)):
+            if value and not _QUANTITY.match(value):
+                raise InvalidArgument(
+                    name, f"must be a Kubernetes quantity like 1, 500m or 2Gi (got {value!r})"
+                )
+        check_text("spec.serving_image", self.serving_image, 500)
+        if not 0 <= self.gpus <= GPUS_MAX:
+            raise InvalidArgument("spec.gpus", f"must be between 0 and {GPUS_MAX} (got {self.gpus})")
+        minimum = self.min_replicas or 1
+        maximum = self.max_replicas or minimum
+        if not 1 <= minimum <= REPLICAS_MAX:
+            raise InvalidArgument(
+                "spec.min_replicas", f"must be between 1 and {REPLICAS_MAX} (got {minimum})"
+            )
+        if not minimum <= maximum <= REPLICAS_MAX:
+            raise InvalidArgument(
+                "spec.max_replicas",
+                f"must be between min_replicas ({minimum}) and {REPLICAS_MAX} (got {maximum})",
+            )
+        if not 0 <= self.max_concurrency <= CONCURRENCY_MAX:
+            raise InvalidArgument(
+                "spec.max_concurrency",
+                f"must be between 0 (no limit) and {CONCURRENCY_MAX} (got {self.max_concurrency})",
+            )
+        return replace(
+            self,
+            framework=framework,
+            min_replicas=minimum,
+            max_replicas=maximum,
+            transformer=self.transformer.checked(),
+        )
+
+
+@dataclass(frozen=True)
+class ModelPin:
+    """A model version, pinned: what the model servers load."""
+
+    model: str
+    version: int = 0
+    model_id: str = ""
+    manifest_digest: str = ""
+
+    @property
+    def label(self) -> str:
+        """``mnist@3``."""
+        return f"{self.model}@{self.version}" if self.version else self.model
+
+
+@dataclass(frozen=True)
+class Inference:
+    """A test inference: one model version served for trying it out."""
+
+    id: str
+    name: str
+    project: str
+    model: ModelPin
+    spec: ServingSpec
+    owner: str
+    create_time: datetime
+    update_time: datetime
+    description: str = ""
+    status: ServingStatus = ServingStatus.QUEUED
+    status_reason: str = ""
+    revision: int = 0
+
+    def __post_init__(self) -> None:
+        check_name("inference.name", self.name)
+        check_text("inference.description", self.description, 2000)
+        if not self.model.model:
+            raise InvalidArgument("inference.model.model", "is required: the model repo to serve")
+
+    @property
+    def endpoint(self) -> str:
+        """Where the gateway answers for it, once running."""
+        return f"/serving/{self.name}/v2/models/{self.model.model}"
+
+    def moved_to(self, status: ServingStatus, reason: str, now: datetime) -> Inference:
+        """The inference in ``status``; FailedPrecondition once it is stopped."""
+        if self.status is ServingStatus.STOPPED and status is not ServingStatus.STOPPED:
+            raise FailedPrecondition(f"inference {self.name!r} is stopped")
+        return replace(self, status=status, status_reason=reason, update_time=now)

@@ -1,0 +1,165 @@
+"""Test inferences: the spec's rules and the use cases, on fakes."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import pytest
+from serving_fakes import FakeModels, FakeServers, FakeUnitOfWorkFactory
+from shipyard_serving.app.inferences import Inferences
+from shipyard_serving.app.ports import Observation, ReplicaState
+from shipyard_serving.domain.serving import ModelPin, ServingSpec, ServingStatus, Transformer
+
+from shipyard.contracts.events.v1 import events_pb2
+from shipyard.kit.caller import Caller
+from shipyard.kit.errors import AlreadyExists, InvalidArgument, NotFound, PermissionDenied
+
+ALICE = Caller("alice", frozenset({"data-scientist"}))
+BOB = Caller("bob", frozenset({"data-scientist"}))
+OPERATOR = Caller("root", frozenset({"operator"}))
+NOW = datetime(2026, 11, 29, 12, 0, tzinfo=UTC)
+
+
+@pytest.fixture
+def world() -> tuple[Inferences, FakeUnitOfWorkFactory, FakeServers, FakeModels]:
+    uow, servers, models = FakeUnitOfWorkFactory(), FakeServers(), FakeModels()
+    inferences = Inferences(uow, models, servers, clock=lambda: NOW)
+    servers.watch(inferences.follow)
+    return inferences, uow, servers, models
+
+
+World = tuple[Inferences, FakeUnitOfWorkFactory, FakeServers, FakeModels]
+
+
+async def test_create_pins_the_latest_version_and_starts_its_servers(world: World) -> None:
+    inferences, uow, servers, _ = world
+    made = await inferences.create(
+        ALICE, "mnist-test", ModelPin("mnist"), ServingSpec(max_concurrency=8), project="vision"
+    )
+    assert (made.model.version, made.model.manifest_digest, made.status) == (
+        3,
+        "sha256:mnist-3",
+        ServingStatus.QUEUED,
+    )
+    assert made.spec.min_replicas == made.spec.max_replicas == 1
+    assert servers.running["mnist-test"].model.version == 3
+    assert uow.state.event_names() == ["InferenceCreated"]
+    event = uow.state.published[0][0]
+    assert isinstance(event, events_pb2.InferenceCreated)
+    assert (event.inference.model.version, event.actor.user) == (3, "alice")
+
+
+async def test_status_follows_the_servers_ready_lost_and_failed(world: World) -> None:
+    inferences, uow, servers, _ = world
+    await inferences.create(ALICE, "t", ModelPin("mnist", 2), ServingSpec(min_replicas=2))
+    one = ReplicaState("127.0.0.1:9001", True)
+    await servers.report("t", Observation(ready=1, replicas=[one]))
+    assert (await inferences.get("t")).status is ServingStatus.STARTING
+    both = [one, ReplicaState("127.0.0.1:9002", True)]
+    await servers.report("t", Observation(ready=2, replicas=both))
+    running = await inferences.get("t")
+    assert running.status is ServingStatus.RUNNING and running.endpoint == "/serving/t/v2/models/mnist"
+    lost = [one, ReplicaState("127.0.0.1:9002", False, restarts=1, last_exit="killed by signal 9")]
+    await servers.report("t", Observation(ready=1, replicas=lost))
+    again = await inferences.get("t")
+    assert again.status is ServingStatus.STARTING and "killed by signal 9" in again.status_reason
+    await servers.report("t", Observation(ready=0, failure="the model server could not start: bad pickle"))
+    failed = await inferences.get("t")
+    assert (failed.status, failed.status_reason) == (
+        ServingStatus.FAILED,
+        "the model server could not start: bad pickle",
+    )
+    assert uow.state.event_names() == ["InferenceCreated"] + ["InferenceUpdated"] * 4
+    await servers.report("t", Observation(ready=2, replicas=both))  # a failed one stays failed
+    assert (await inferences.get("t")).status is ServingStatus.FAILED
+
+
+@pytest.mark.parametrize(
+    ("spec", "field"),
+    [
+        (ServingSpec(framework="tensorflow"), "spec.framework"),
+        (ServingSpec(framework="custom"), "spec.predictor"),
+        (ServingSpec(predictor="m:C"), "spec.predictor"),
+        (ServingSpec(cpu="lots"), "spec.cpu"),
+        (ServingSpec(memory="2 GB"), "spec.memory"),
+        (ServingSpec(min_replicas=21), "spec.min_replicas"),
+        (ServingSpec(min_replicas=3, max_replicas=2), "spec.max_replicas"),
+        (ServingSpec(max_concurrency=-1), "spec.max_concurrency"),
+        (ServingSpec(gpus=99), "spec.gpus"),
+        (
+            ServingSpec(transformer=Transformer(code="prep", script="../etc/passwd.py")),
+            "spec.transformer.script",
+        ),
+        (ServingSpec(transformer=Transformer(script="t.py")), "spec.transformer.code"),
+    ],
+)
+async def test_bad_specs_name_the_field_and_create_nothing(
+    world: World, spec: ServingSpec, field: str
+) -> None:
+    inferences, uow, servers, _ = world
+    with pytest.raises(InvalidArgument) as caught:
+        await inferences.create(ALICE, "bad", ModelPin("mnist"), spec)
+    assert caught.value.field == field
+    assert uow.state.inferences.rows == {} and servers.running == {} and uow.state.published == []
+
+
+async def test_bad_names_unknown_models_and_duplicates_create_nothing(world: World) -> None:
+    inferences, uow, _, _ = world
+    with pytest.raises(InvalidArgument, match=r"inference\.name"):
+        await inferences.create(ALICE, "no spaces allowed", ModelPin("mnist"), ServingSpec())
+    with pytest.raises(NotFound, match="mnist@9"):
+        await inferences.create(ALICE, "t", ModelPin("mnist", 9), ServingSpec())
+    with pytest.raises(NotFound, match="iris"):
+        await inferences.create(ALICE, "t", ModelPin("iris"), ServingSpec())
+    await inferences.create(ALICE, "t", ModelPin("mnist"), ServingSpec())
+    with pytest.raises(AlreadyExists, match="'t'"):
+        await inferences.create(BOB, "t", ModelPin("mnist"), ServingSpec())
+    assert list(uow.state.inferences.rows) == ["t"] and uow.state.event_names() == ["InferenceCreated"]
+
+
+async def test_a_retried_create_returns_the_first(world: World) -> None:
+    inferences, uow, _, _ = world
+    first = await inferences.create(ALICE, "t", ModelPin("mnist"), ServingSpec(), request_id="r1")
+    again = await inferences.create(ALICE, "t", ModelPin("mnist"), ServingSpec(), request_id="r1")
+    assert again.id == first.id and uow.state.event_names() == ["InferenceCreated"]
+
+
+async def test_the_transformer_is_pinned_to_a_commit(world: World) -> None:
+    inferences, _, servers, _ = world
+    spec = ServingSpec(transformer=Transformer(code="prep", script="transform.py"))
+    made = await inferences.create(ALICE, "t", ModelPin("mnist"), spec)
+    assert made.spec.transformer.commit and made.spec.transformer.manifest_digest == "sha256:code-prep"
+    assert servers.running["t"].spec.transformer.script == "transform.py"
+
+
+async def test_only_the_owner_or_an_operator_deletes(world: World) -> None:
+    inferences, uow, servers, _ = world
+    await inferences.create(ALICE, "t", ModelPin("mnist"), ServingSpec())
+    with pytest.raises(PermissionDenied, match="alice"):
+        await inferences.delete(BOB, "t")
+    await inferences.delete(OPERATOR, "t")
+    assert servers.removed == ["t"] and uow.state.inferences.rows == {}
+    assert uow.state.event_names() == ["InferenceCreated", "InferenceDeleted"]
+    with pytest.raises(NotFound):
+        await inferences.delete(ALICE, "t")
+
+
+async def test_recover_starts_the_live_ones_again(world: World) -> None:
+    inferences, uow, servers, models = world
+    await inferences.create(ALICE, "a", ModelPin("mnist"), ServingSpec())
+    await inferences.create(ALICE, "b", ModelPin("mnist", 1), ServingSpec())
+    await servers.report("b", Observation(ready=0, failure="cannot load"))
+    restarted = FakeServers()
+    await Inferences(uow, models, restarted).recover()
+    assert list(restarted.running) == ["a"]  # a failed one is not retried by itself
+
+
+async def test_list_pages_by_name(world: World) -> None:
+    inferences, _, _, _ = world
+    for name in ("c", "a", "b"):
+        await inferences.create(ALICE, name, ModelPin("mnist"), ServingSpec(), project="vision")
+    first, token = await inferences.list_page("vision", 2, "")
+    rest, end = await inferences.list_page("vision", 2, token)
+    assert [i.name for i in first + rest] == ["a", "b", "c"] and end == ""
+    with pytest.raises(InvalidArgument, match="page_token"):
+        await inferences.list_page("", 0, "%%%")

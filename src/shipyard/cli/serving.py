@@ -1,0 +1,201 @@
+"""``shipyard inference …``: test inferences of model versions (Open Inference Protocol endpoints)."""
+
+from __future__ import annotations
+
+import time
+from typing import Annotated
+
+import typer
+from rich.markup import escape
+from rich.table import Table
+
+from shipyard.cli.context import client, console, errors
+from shipyard.cli.repos import parse_ref
+from shipyard.client.connection import Client
+from shipyard.contracts.serving.v1 import serving_pb2 as pb
+
+Opt = typer.Option
+app = typer.Typer(
+    help="Test inferences: serve a model version to try it (KServe V2 endpoints).", no_args_is_help=True
+)
+SETTLED = (
+    pb.SERVING_STATUS_RUNNING,
+    pb.SERVING_STATUS_FAILED,
+    pb.SERVING_STATUS_ERROR,
+    pb.SERVING_STATUS_STOPPED,
+)
+
+
+def status_name(status: int) -> str:
+    """``running`` for SERVING_STATUS_RUNNING."""
+    return pb.ServingStatus.Name(status).removeprefix("SERVING_STATUS_").lower()  # type: ignore[arg-type]
+
+
+def spec_of(
+    framework: str,
+    predictor: str,
+    cpu: str,
+    memory: str,
+    gpus: int,
+    min_replicas: int,
+    max_replicas: int,
+    max_concurrency: int,
+    serving_image: str,
+    transformer_code: str,
+    transformer_script: str,
+    transformer_commit: str,
+    transformer_image: str,
+) -> pb.ServingSpec:
+    """The serving spec from the command's options."""
+    return pb.ServingSpec(
+        framework=framework,
+        predictor=predictor,
+        cpu=cpu,
+        memory=memory,
+        gpus=gpus,
+        min_replicas=min_replicas,
+        max_replicas=max_replicas,
+        max_concurrency=max_concurrency,
+        serving_image=serving_image,
+        transformer=pb.Transformer(
+            code=transformer_code,
+            script=transformer_script,
+            commit=transformer_commit,
+            image=transformer_image,
+        ),
+    )
+
+
+def curl_line(c: Client, endpoint: str) -> str:
+    """A request a newcomer can paste (the V2 infer call through the gateway)."""
+    blob_url = c.status().blob_url  # the gateway's HTTP address as clients reach it, + /api/blobs
+    base = blob_url.removesuffix("/api/blobs") or "http://127.0.0.1:8080"
+    return (
+        f'curl -s -H "Authorization: Bearer $SHIPYARD_TOKEN" {base}{endpoint}/infer '
+        '-d \'{"inputs": [{"name": "input-0", "shape": [1, 4], "datatype": "FP32", '
+        '"data": [5.1, 3.5, 1.4, 0.2]}]}\''
+    )
+
+
+@app.command()
+def create(
+    name: str,
+    model: Annotated[str, Opt(help="The model version to serve: NAME@VERSION (NAME alone: the latest).")],
+    description: Annotated[str, Opt()] = "",
+    project: Annotated[str, Opt(help="The project it belongs to.")] = "",
+    framework: Annotated[str, Opt(help="auto, sklearn, onnx, torchscript or custom.")] = "auto",
+    predictor: Annotated[str, Opt(help="custom: module:Class in the model's files.")] = "",
+    cpu: Annotated[str, Opt(help="CPU per replica on a cluster, e.g. 1 or 500m.")] = "",
+    memory: Annotated[str, Opt(help="Memory per replica on a cluster, e.g. 2Gi.")] = "",
+    gpus: Annotated[int, Opt(help="GPUs per replica.")] = 0,
+    min_replicas: Annotated[int, Opt(help="Replicas always running.")] = 1,
+    max_replicas: Annotated[int, Opt(help="Replicas under load (default: min).")] = 0,
+    max_concurrency: Annotated[int, Opt(help="Requests in flight per replica before 429 (0: no limit).")] = 0,
+    serving_image: Annotated[str, Opt(help="The model server image on a cluster.")] = "",
+    transformer_code: Annotated[str, Opt(help="Code repo of a pre/post-processing script.")] = "",
+    transformer_script: Annotated[str, Opt(help="The script in that repo, e.g. transform.py.")] = "",
+    transformer_commit: Annotated[str, Opt(help="Its commit (default: the latest).")] = "",
+    transformer_image: Annotated[str, Opt(help="The transformer's image on a cluster.")] = "",
+    wait: Annotated[bool, Opt(help="Wait until it is running (or failed).")] = True,
+) -> None:
+    """Serve a model version for testing; prints its endpoint and a request to try."""
+    model_name, version = parse_ref(model)
+    spec = spec_of(
+        framework,
+        predictor,
+        cpu,
+        memory,
+        gpus,
+        min_replicas,
+        max_replicas,
+        max_concurrency,
+        serving_image,
+        transformer_code,
+        transformer_script,
+        transformer_commit,
+        transformer_image,
+    )
+    request = pb.CreateInferenceRequest(
+        inference=pb.Inference(
+            name=name,
+            description=description,
+            project=project,
+            model=pb.ModelRef(model=model_name, version=version),
+            spec=spec,
+        )
+    )
+    with client() as c:
+        made = c.call(c.serving.CreateInference, request)
+        console.print(
+            f"[green]Created test inference[/] [bold]{escape(made.name)}[/] serving "
+            f"{escape(made.model.model)}@{made.model.version}"
+        )
+        if wait:
+            with console.status("starting the model servers …"):
+                while made.status not in SETTLED:
+                    time.sleep(0.25)
+                    made = c.call(c.serving.GetInference, pb.GetInferenceRequest(name=name))
+            _settled(c, made)
+
+
+def _settled(c: Client, made: pb.Inference) -> None:
+    if made.status == pb.SERVING_STATUS_RUNNING:
+        console.print(f"[green]Running[/] at {made.endpoint}\nTry it:\n  {curl_line(c, made.endpoint)}")
+        return
+    errors.print(f"[bold red]{status_name(made.status)}[/]: {escape(made.status_reason)}")
+    raise typer.Exit(1)
+
+
+@app.command("list")
+def list_(project: Annotated[str, Opt(help="Only this project.")] = "") -> None:
+    """Test inferences: status, model, replicas and endpoint."""
+    with client() as c:
+        reply = c.call(c.serving.ListInferences, pb.ListInferencesRequest(project=project, page_size=1000))
+    if not reply.inferences:
+        console.print("[dim]No test inferences: shipyard inference create NAME --model MODEL@VERSION[/]")
+        return
+    table = Table("Name", "Model", "Status", "Replicas ready", "Endpoint", "Owner")
+    for i in reply.inferences:
+        ready = sum(r.ready for r in i.replicas)
+        table.add_row(
+            escape(i.name),
+            f"{escape(i.model.model)}@{i.model.version}",
+            status_name(i.status),
+            f"{ready}/{i.spec.min_replicas}",
+            i.endpoint or "—",
+            escape(i.owner),
+        )
+    console.print(table)
+
+
+@app.command()
+def get(name: str) -> None:
+    """One test inference in detail, with its replicas."""
+    with client() as c:
+        i = c.call(c.serving.GetInference, pb.GetInferenceRequest(name=name))
+    console.print(
+        f"[bold]{escape(i.name)}[/]  {status_name(i.status)}"
+        + (f"  [red]{escape(i.status_reason)}[/]" if i.status_reason else "")
+    )
+    console.print(
+        f"model {escape(i.model.model)}@{i.model.version}; framework {i.spec.framework}; "
+        f"replicas {i.spec.min_replicas}-{i.spec.max_replicas}; max concurrency "
+        f"{i.spec.max_concurrency or 'no limit'}"
+    )
+    if i.endpoint:
+        console.print(f"endpoint {i.endpoint}")
+    table = Table("Replica", "Ready", "Restarts", "Last exit", "Model")
+    for r in i.replicas:
+        table.add_row(r.address, "yes" if r.ready else "no", str(r.restarts), r.last_exit or "—", r.model)
+    if i.replicas:
+        console.print(table)
+
+
+@app.command()
+def delete(name: str, yes: Annotated[bool, Opt("--yes", help="Do not ask.")] = False) -> None:
+    """Stop a test inference's servers and delete it."""
+    if not yes:
+        typer.confirm(f"Delete test inference {name!r}?", abort=True)
+    with client() as c:
+        c.call(c.serving.DeleteInference, pb.DeleteInferenceRequest(name=name))
+    console.print(f"[green]Deleted test inference[/] [bold]{escape(name)}[/]")
