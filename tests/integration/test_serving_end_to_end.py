@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import os
 import signal
+import threading
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
@@ -21,6 +22,8 @@ from sklearn.linear_model import LogisticRegression
 
 from shipyard.client import transfer
 from shipyard.client.connection import Client, ClientError
+from shipyard.contracts.gateway.v1 import gateway_pb2
+from shipyard.contracts.lineage.v1 import lineage_pb2
 from shipyard.contracts.repo.v1 import repos_pb2
 from shipyard.contracts.serving.v1 import serving_pb2 as pb
 from shipyard.local.harness import Stack, wait_for
@@ -46,7 +49,7 @@ def _push_model(admin: Client, name: str, files: dict[str, bytes], root: Path) -
 
 @pytest.fixture(scope="module")
 def iris(admin: Client, tmp_path_factory: pytest.TempPathFactory) -> None:
-    """Model iris: version 2 a fitted LogisticRegression (joblib); version 3 a broken file."""
+    """Model iris: versions 2 and 4 fitted LogisticRegressions (joblib); version 3 a broken file."""
     admin.call(admin.repos.CreateRepo, repos_pb2.CreateRepoRequest(repo=repos_pb2.Repo(
         kind=repos_pb2.REPO_KIND_MODEL, name="iris", versioning=repos_pb2.VERSIONING_DVS,
         source=repos_pb2.Source(none=repos_pb2.NoSource()))))
@@ -56,6 +59,9 @@ def iris(admin: Client, tmp_path_factory: pytest.TempPathFactory) -> None:
     joblib.dump(fitted, model_dir / "model.joblib")
     transfer.push(admin, repos_pb2.REPO_KIND_MODEL, "iris", model_dir, transfer.scan_tree(model_dir))
     _push_model(admin, "iris", {"model.joblib": b"this is not a pickle"}, tmp_path_factory.mktemp("iris-3"))
+    other = tmp_path_factory.mktemp("iris-4")
+    joblib.dump(LogisticRegression(max_iter=500, C=0.5).fit(data.data, data.target), other / "model.joblib")
+    transfer.push(admin, repos_pb2.REPO_KIND_MODEL, "iris", other, transfer.scan_tree(other))
 
 
 def _infer(stack: Stack, name: str, body: bytes, token: str | None) -> tuple[int, dict[str, Any]]:
@@ -168,3 +174,88 @@ def test_bad_input_creates_nothing_and_delete_stops_serving(stack: Stack, home: 
     cli(stack, home, "inference", "delete", "iris-test", "--yes")
     status, reply = _infer(stack, "iris-test", _rows(ROWS), stack.admin_token())
     assert status == 404 and "iris-test" in reply["error"]
+
+
+class Load:
+    """Requests sent one after another from a few threads until stopped; every answer counted."""
+
+    def __init__(self, stack: Stack, name: str, threads: int = 3) -> None:
+        self._stack, self._name = stack, name
+        self._stop = threading.Event()
+        self.answers: list[tuple[int, str]] = []  # (HTTP status, model version)
+        self._threads = [threading.Thread(target=self._send, daemon=True) for _ in range(threads)]
+
+    def _send(self) -> None:
+        while not self._stop.is_set():
+            status, reply = _infer(self._stack, self._name, _rows(ROWS), self._stack.admin_token())
+            self.answers.append((status, str(reply.get("model_version", reply.get("error", "")))))
+
+    def __enter__(self) -> Load:
+        for thread in self._threads:
+            thread.start()
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self._stop.set()
+        for thread in self._threads:
+            thread.join(timeout=60)
+
+    def served(self, version: str) -> int:
+        return sum(1 for status, got in self.answers if status == 200 and got == version)
+
+
+@pytest.mark.usefixtures("iris")
+def test_publish_deploy_and_swap_the_model_without_a_failed_request(stack: Stack, home: Path,
+                                                                     admin: Client) -> None:
+    for version in (2, 3, 4):
+        cli(stack, home, "model", "publish", f"iris@{version}", "--name", f"iris-v{version}",
+            "--max-concurrency", "16")
+    assert "iris-v4" in cli(stack, home, "catalog", "list").stdout
+    deployed = cli(stack, home, "deploy", "iris-live", "--from-catalog", "iris-v2").stdout
+    assert "Running" in deployed and "/serving/iris-live/v2/models/iris" in deployed
+    with Load(stack, "iris-live") as load:
+        wait_for(lambda: load.served("2") >= 20, 60, "requests to the first version")
+        swapped = cli(stack, home, "deployment", "edit", "iris-live", "--model", "iris@4").stdout
+        assert "Running" in swapped and "iris@4" in swapped
+        wait_for(lambda: load.served("4") >= 20, 60, "requests to the new version")
+    failed = [a for a in load.answers if a[0] != 200]
+    assert failed == [], f"{len(failed)} of {len(load.answers)} requests failed in the swap: {failed[:5]}"
+    found = admin.call(admin.serving.GetDeployment, pb.GetDeploymentRequest(name="iris-live"))
+    assert (found.model.version, found.previous_model.version, found.catalog_entry) == (4, 2, "iris-v4")
+
+
+@pytest.mark.usefixtures("iris")
+def test_a_swap_to_a_model_that_cannot_load_leaves_the_previous_one_serving(
+        stack: Stack, home: Path, admin: Client) -> None:
+    with Load(stack, "iris-live", threads=2) as load:
+        bad = cli(stack, home, "deployment", "edit", "iris-live", "--from-catalog", "iris-v3", check=False)
+        assert bad.returncode == 1 and "failed" in bad.stderr
+        wait_for(lambda: load.served("4") >= 10, 30, "requests still answered by the previous version")
+    assert [a for a in load.answers if a[0] != 200] == []
+    found = admin.call(admin.serving.GetDeployment, pb.GetDeploymentRequest(name="iris-live"))
+    assert found.status == pb.SERVING_STATUS_FAILED and found.model.version == 4
+    assert "iris@3 could not be served" in found.status_reason
+    assert "iris@4 still serves" in found.status_reason
+
+
+def test_roles_guard_the_catalog_and_deployments(stack: Stack, admin: Client) -> None:
+    dana = admin.call(admin.identity.CreateUser, gateway_pb2.CreateUserRequest(user=gateway_pb2.User(
+        name="serving-dana", roles=[gateway_pb2.ROLE_DATA_SCIENTIST])))
+    as_dana = stack.client(dana.token)
+    for call in (lambda: as_dana.call(as_dana.serving.ListCatalog, pb.ListCatalogRequest()),
+                 lambda: as_dana.call(as_dana.serving.PublishModel, pb.PublishModelRequest(
+                     entry=pb.CatalogEntry(name="x", model=pb.ModelRef(model="iris", version=2)))),
+                 lambda: as_dana.call(as_dana.serving.CreateDeployment, pb.CreateDeploymentRequest(
+                     deployment=pb.Deployment(name="x", catalog_entry="iris-v2")))):
+        with pytest.raises(ClientError) as caught:
+            call()
+        assert caught.value.code == "PERMISSION_DENIED"
+
+
+@pytest.mark.usefixtures("iris")
+def test_a_deployment_is_downstream_of_its_model_version_in_lineage(stack: Stack, admin: Client) -> None:
+    def deployed() -> bool:
+        graph = admin.call(admin.lineage.GetLineage, lineage_pb2.GetLineageRequest(
+            kind="model", name="iris@4", direction=lineage_pb2.DIRECTION_DOWNSTREAM))
+        return "iris-live" in {n.label for n in graph.nodes}
+    wait_for(deployed, 30, "lineage-svc to show iris-live downstream of iris@4")

@@ -13,6 +13,7 @@ from typing import Any
 import pytest
 from lineage_fakes import (
     FakeProjectionsFactory,
+    received,
     repo_created,
     repo_renamed,
     run_failed,
@@ -34,6 +35,8 @@ from shipyard_lineage.app.projector import Projector
 from shipyard_lineage.app.rebuild import Projections
 from shipyard_lineage.domain.graph import Direction
 
+from shipyard.contracts.events.v1 import events_pb2
+from shipyard.contracts.serving.v1 import serving_pb2
 from shipyard.kit.errors import InvalidArgument, NotFound
 from shipyard.kit.events import Event
 from shipyard.kit.store.sqlite import SQLiteDocumentStore
@@ -313,3 +316,22 @@ async def test_openlineage_export_pages_and_reports_failures(uow: UoW) -> None:
                for d in seen if d["eventType"] == "FAIL")
     with pytest.raises(InvalidArgument, match="page_token"):
         await export.page("", 0, "not-a-token", "")
+
+
+async def test_a_deployment_is_downstream_of_the_model_version_it_serves(uow: UoW) -> None:
+    deployment = serving_pb2.Deployment(name="mnist-live", project="vision", catalog_entry="mnist-prod",
+                                        model=serving_pb2.ModelRef(model="mnist", version=1),
+                                        status=serving_pb2.SERVING_STATUS_RUNNING)
+    created = received(events_pb2.DeploymentCreated(deployment=deployment), "deployments/mnist-live",
+                       "vision", 20)
+    await apply(uow, training_story(), [created])
+    graph = await LineageQueries(uow).lineage(ENGINEER, "dataset", "digits@1", Direction.DOWNSTREAM)
+    assert ("mnist-prod", "deployed_as", "mnist-live") in edges(graph)
+    assert graph.nodes["deployment:mnist-live"].node.status == "running"
+    scientist = await LineageQueries(uow).lineage(SCIENTIST, "model", "mnist@1", Direction.DOWNSTREAM)
+    assert "mnist-live" not in labels(scientist)
+    gone = received(events_pb2.DeploymentDeleted(name="mnist-live", project="vision"),
+                    "deployments/mnist-live", "vision", 21)
+    await apply(uow, [gone])
+    again = await LineageQueries(uow).lineage(ENGINEER, "deployment", "mnist-live", Direction.UPSTREAM)
+    assert again.nodes[again.root].deleted and "mnist@1" in labels(again)

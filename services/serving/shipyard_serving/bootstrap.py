@@ -10,6 +10,7 @@ from shipyard.kit.service import Runtime
 from shipyard_serving.adapters.local_servers import LocalModelServers
 from shipyard_serving.adapters.repos import GrpcModelReader
 from shipyard_serving.adapters.store import COLLECTIONS, unit_of_work_factory
+from shipyard_serving.app.deployments import Catalog, Deployments
 from shipyard_serving.app.inferences import Inferences
 from shipyard_serving.entrypoints.grpc_api import ServingServicer
 
@@ -17,22 +18,25 @@ SERVICE_NAMES = [serving_pb2.DESCRIPTOR.services_by_name["ServingService"].full_
 
 
 async def wire(runtime: Runtime) -> None:
-    """Register the ServingService servicer; start the model servers of live inferences."""
+    """Register the ServingService servicer; start the model servers of live inferences and
+    deployments."""
     settings = runtime.settings
     blobs = open_blob_store(settings.default_blob_url())
     await blobs.open()
     servers = LocalModelServers(blobs, (settings.data_dir / "serving").resolve())
-    inferences = Inferences(
-        unit_of_work_factory(runtime.store, runtime.relay), GrpcModelReader(settings.repo_addr), servers
-    )
+    uow = unit_of_work_factory(runtime.store, runtime.relay)
+    models = GrpcModelReader(settings.repo_addr)
+    inferences = Inferences(uow, models, servers)
+    deployments = Deployments(uow, servers)
     servers.watch(inferences.follow)
-    serving_pb2_grpc.add_ServingServiceServicer_to_server(
-        ServingServicer(inferences), runtime.server
-    )
+    servers.watch(deployments.follow)
+    servicer = ServingServicer(inferences, Catalog(uow, models), deployments)
+    serving_pb2_grpc.add_ServingServiceServicer_to_server(servicer, runtime.server)
     runtime.service_names.extend(SERVICE_NAMES)
 
     async def serve_models() -> None:
         await inferences.recover()
+        await deployments.recover()
         try:
             await asyncio.Event().wait()
         finally:

@@ -8,6 +8,8 @@ from dataclasses import dataclass, field, replace
 
 from google.protobuf.message import Message
 from shipyard_serving.app.ports import (
+    CatalogRepository,
+    DeploymentRepository,
     Endpoint,
     InferenceRepository,
     ModelReader,
@@ -16,7 +18,7 @@ from shipyard_serving.app.ports import (
     Observer,
     PinnedCode,
 )
-from shipyard_serving.domain.serving import Inference, ModelPin
+from shipyard_serving.domain.serving import CatalogEntry, Deployment, Inference, ModelPin
 
 from shipyard.kit.caller import Caller
 from shipyard.kit.errors import Aborted, AlreadyExists, NotFound
@@ -56,6 +58,72 @@ class FakeInferences(InferenceRepository):
         return [i for i in self.rows.values() if i.status.live]
 
 
+class FakeCatalog(CatalogRepository):
+    def __init__(self) -> None:
+        self.rows: dict[str, CatalogEntry] = {}
+
+    async def get(self, name: str) -> CatalogEntry | None:
+        return self.rows.get(name)
+
+    async def add(self, entry: CatalogEntry) -> CatalogEntry:
+        if entry.name in self.rows:
+            raise AlreadyExists(f"the catalog has an entry named {entry.name!r} already")
+        self.rows[entry.name] = entry
+        return entry
+
+    async def remove(self, entry: CatalogEntry) -> None:
+        del self.rows[entry.name]
+
+    async def page(
+        self, project: str | None, model: str | None, after: str | None, limit: int
+    ) -> list[CatalogEntry]:
+        rows = [
+            e
+            for n, e in sorted(self.rows.items())
+            if (project is None or e.project == project)
+            and (model is None or e.model.model == model)
+            and (after is None or n > after)
+        ]
+        return rows[:limit]
+
+
+class FakeDeployments(DeploymentRepository):
+    def __init__(self) -> None:
+        self.rows: dict[str, Deployment] = {}
+
+    async def get(self, name: str) -> Deployment | None:
+        return self.rows.get(name)
+
+    async def add(self, deployment: Deployment) -> Deployment:
+        if deployment.name in self.rows:
+            raise AlreadyExists(f"a deployment named {deployment.name!r} exists already")
+        self.rows[deployment.name] = replace(deployment, revision=1)
+        return self.rows[deployment.name]
+
+    async def save(self, deployment: Deployment) -> Deployment:
+        if self.rows[deployment.name].revision != deployment.revision:
+            raise Aborted("changed meanwhile")
+        self.rows[deployment.name] = replace(deployment, revision=deployment.revision + 1)
+        return self.rows[deployment.name]
+
+    async def remove(self, deployment: Deployment) -> None:
+        del self.rows[deployment.name]
+
+    async def page(self, project: str | None, after: str | None, limit: int) -> list[Deployment]:
+        rows = [
+            d
+            for n, d in sorted(self.rows.items())
+            if (project is None or d.project == project) and (after is None or n > after)
+        ]
+        return rows[:limit]
+
+    async def live(self) -> list[Deployment]:
+        return [d for d in self.rows.values() if d.status.live]
+
+    async def using(self, catalog_entry: str) -> list[Deployment]:
+        return [d for d in self.rows.values() if d.catalog_entry == catalog_entry]
+
+
 @dataclass
 class FakeRequests:
     seen: dict[str, str] = field(default_factory=dict)
@@ -71,6 +139,8 @@ class FakeRequests:
 class FakeUnitOfWork:
     inferences: FakeInferences
     requests: FakeRequests
+    catalog: FakeCatalog = field(default_factory=FakeCatalog)
+    deployments: FakeDeployments = field(default_factory=FakeDeployments)
     published: list[tuple[Message, str, str]] = field(default_factory=list)
 
     def emit(self, data: Message, subject: str, project: str) -> None:
@@ -89,12 +159,16 @@ class FakeUnitOfWorkFactory:
     @asynccontextmanager
     async def __call__(self) -> AsyncIterator[FakeUnitOfWork]:
         before = len(self.state.published)
-        rows = dict(self.state.inferences.rows)
+        saved = (
+            dict(self.state.inferences.rows),
+            dict(self.state.catalog.rows),
+            dict(self.state.deployments.rows),
+        )
         try:
             yield self.state
         except BaseException:
             del self.state.published[before:]
-            self.state.inferences.rows = rows
+            self.state.inferences.rows, self.state.catalog.rows, self.state.deployments.rows = saved
             raise
 
 
@@ -112,6 +186,9 @@ class FakeModels(ModelReader):
             raise NotFound(f"model {model}@{version or 'latest'} not found")
         number = version or max(versions)
         return ModelPin(model, number, f"id-{model}", f"sha256:{model}-{number}")
+
+    async def metrics(self, caller: Caller, model: str, version: int) -> dict[str, float]:
+        return {"accuracy": 0.9 + version / 100}
 
     async def snapshot_code(self, caller: Caller, repo: str, commit: str) -> PinnedCode:
         if repo != "prep":

@@ -12,6 +12,7 @@ from rich.table import Table
 from shipyard.cli import (
     credentials,
     demo,
+    deployments,
     events,
     lineage,
     projects,
@@ -38,7 +39,10 @@ app = typer.Typer(help="Shipyard: an open, self-hostable MLOps platform.", no_ar
                   pretty_exceptions_enable=False)
 app.add_typer(projects.app, name="project")
 for kind in repos.KINDS:
-    app.add_typer(repos.repo_app(kind), name=kind)
+    kind_app = repos.repo_app(kind)
+    if kind == "model":
+        kind_app.command("publish")(deployments.publish)
+    app.add_typer(kind_app, name=kind)
 app.add_typer(repos.move, name="repo")
 app.add_typer(credentials.app, name="credential")
 app.add_typer(events.app, name="events")
@@ -46,6 +50,9 @@ app.add_typer(users.app, name="user")
 app.command()(demo.demo)
 app.add_typer(runs.app, name="run")
 app.add_typer(serving.app, name="inference")
+app.add_typer(deployments.catalog, name="catalog")
+app.command()(deployments.deploy)
+app.add_typer(deployments.deployment, name="deployment")
 app.add_typer(templates.app, name="template")
 app.add_typer(tensorboard.app, name="tensorboard")
 app.add_typer(webhooks.app, name="webhook")

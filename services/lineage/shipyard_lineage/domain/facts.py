@@ -11,9 +11,12 @@ from google.protobuf.message import Message
 from shipyard.contracts.common.v1 import common_pb2
 from shipyard.contracts.events.v1 import events_pb2 as ev
 from shipyard.contracts.repo.v1 import repos_pb2
+from shipyard.contracts.serving.v1 import serving_pb2
 from shipyard.kit.events import Event
 from shipyard_lineage.domain.graph import (
     CODE,
+    DEPLOYED_AS,
+    DEPLOYMENT,
     IMAGE,
     PRODUCED,
     PUBLISHED,
@@ -24,6 +27,7 @@ from shipyard_lineage.domain.graph import (
     NodeFact,
     RepoFact,
     code_id,
+    deployment_id,
     image_id,
     published_id,
     run_id,
@@ -144,12 +148,42 @@ def _model_published(s: _Stating, e: ev.ModelPublished) -> None:
     s.edge(version, entry, PUBLISHED_AS)
 
 
+def _deployed(s: _Stating, d: serving_pb2.Deployment, owner: str = "") -> None:
+    status = serving_pb2.ServingStatus.Name(d.status).removeprefix("SERVING_STATUS_").lower()
+    fields = {"name": d.name, "project": d.project, "status": status, "catalog_entry": d.catalog_entry,
+              "model": f"{d.model.model}@{d.model.version}", "deleted": "false"}
+    if owner:
+        fields["owner"] = owner
+    deployment = s.node(deployment_id(d.name), DEPLOYMENT, **fields)
+    if d.catalog_entry:
+        entry = s.node(published_id(d.catalog_entry), PUBLISHED, name=d.catalog_entry)
+        s.edge(entry, deployment, DEPLOYED_AS)
+
+
+def _deployment_created(s: _Stating, e: ev.DeploymentCreated) -> None:
+    _deployed(s, e.deployment, e.actor.user)
+
+
+def _deployment_updated(s: _Stating, e: ev.DeploymentUpdated) -> None:
+    _deployed(s, e.deployment)
+
+
+def _deployment_deleted(s: _Stating, e: ev.DeploymentDeleted) -> None:
+    s.node(deployment_id(e.name), DEPLOYMENT, name=e.name, deleted="true")
+
+
+def _model_unpublished(s: _Stating, e: ev.ModelUnpublished) -> None:
+    s.node(published_id(e.catalog_name), PUBLISHED, name=e.catalog_name, deleted="true")
+
+
 _RULES: dict[type[Message], Callable[[_Stating, Any], None]] = {
     ev.RepoCreated: _repo_created, ev.RepoUpdated: _repo_updated, ev.RepoDeleted: _repo_deleted,
     ev.VersionCreated: _version_created, ev.VersionDeleted: _version_deleted,
     ev.RunSubmitted: _run_submitted, ev.RunStarted: _run_started, ev.RunCompleted: _run_completed,
     ev.RunFailed: _run_failed, ev.RunStopped: _run_stopped, ev.RunDeleted: _run_deleted,
-    ev.ModelPublished: _model_published,
+    ev.ModelPublished: _model_published, ev.ModelUnpublished: _model_unpublished,
+    ev.DeploymentCreated: _deployment_created, ev.DeploymentUpdated: _deployment_updated,
+    ev.DeploymentDeleted: _deployment_deleted,
 }
 
 

@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import ctypes
+import itertools
 import logging
 import os
 import shutil
@@ -35,6 +36,7 @@ READY_POLL_S = 0.1
 DRAIN_S = 15.0  # SIGKILL after this; the server is told to finish its requests 5 s sooner
 RESTART_PAUSE_S = (0.5, 1.0, 2.0, 5.0)
 LOG_TAIL_BYTES = 2000
+SWITCH_GRACE_S = 2.0  # > the gateway's route cache: no request reaches a stopped server
 _PR_SET_PDEATHSIG = 1
 
 
@@ -104,6 +106,10 @@ class LocalModelServers(ModelServers):
         self._observers: list[Observer] = []
         self._layouts: dict[str, asyncio.Lock] = {}
         self._http: aiohttp.ClientSession | None = None
+        self._pending: dict[str, _Served] = {}  # the next servers of an endpoint, starting
+        self._swap_failures: dict[str, str] = {}
+        self._swaps: set[asyncio.Task[None]] = set()
+        self._replica_ids = itertools.count()
 
     def watch(self, observer: Observer) -> None:
         self._observers.append(observer)
@@ -112,34 +118,78 @@ class LocalModelServers(ModelServers):
         current = self._served.get(endpoint.name)
         if current is not None and current.endpoint == endpoint and not current.stopping:
             return
-        if current is not None:
-            await self.remove(endpoint.name)
+        self._swap_failures.pop(endpoint.name, None)
+        fresh = await self._start(endpoint)
+        if current is None:
+            self._served[endpoint.name] = fresh
+            return
+        old_pending = self._pending.pop(endpoint.name, None)
+        if old_pending is not None:
+            await self._retire(old_pending)
+        self._pending[endpoint.name] = fresh
+        task = asyncio.create_task(self._swap(endpoint.name, current, fresh))
+        self._swaps.add(task)
+        task.add_done_callback(self._swaps.discard)
+
+    async def _start(self, endpoint: Endpoint) -> _Served:
         model_dir = await self._lay_out(endpoint.model.manifest_digest, "models")
         code = endpoint.spec.transformer
         transformer_dir = await self._lay_out(code.manifest_digest, "code") if code.code else None
         served = _Served(endpoint, model_dir, transformer_dir)
-        self._served[endpoint.name] = served
         logs = self._root / "logs" / endpoint.name
         logs.mkdir(parents=True, exist_ok=True)
         for index in range(endpoint.spec.min_replicas):
-            replica = _Replica(index, logs / f"replica-{index}.log")
+            replica = _Replica(index, logs / f"replica-{next(self._replica_ids)}.log")
             served.replicas.append(replica)
             replica.task = asyncio.create_task(self._supervise(served, replica))
+        return served
 
-    async def remove(self, name: str) -> None:
-        served = self._served.pop(name, None)
-        if served is None:
+    async def _swap(self, name: str, old: _Served, fresh: _Served) -> None:
+        """Switch the traffic to ``fresh`` once enough of it is ready; keep ``old`` if it fails."""
+        needed = fresh.endpoint.spec.min_replicas
+        while not fresh.failure and sum(r.ready for r in fresh.replicas) < needed:
+            if self._pending.get(name) is not fresh:
+                return  # superseded by a later change, or removed
+            await asyncio.sleep(READY_POLL_S)
+        if self._pending.get(name) is not fresh:
             return
+        del self._pending[name]
+        if fresh.failure:
+            self._swap_failures[name] = fresh.failure
+            await self._retire(fresh)
+            await self._tell(old)
+            return
+        self._served[name] = fresh
+        await self._tell(fresh)
+        # The gateway remembers routes for a second: the old servers keep answering meanwhile,
+        # then finish what they have and stop.
+        await asyncio.sleep(SWITCH_GRACE_S)
+        await self._retire(old)
+
+    async def _retire(self, served: _Served) -> None:
         served.stopping = True
         await asyncio.gather(*(self._stop(r) for r in served.replicas))
+
+    async def remove(self, name: str) -> None:
+        pending = self._pending.pop(name, None)
+        if pending is not None:
+            await self._retire(pending)
+        self._swap_failures.pop(name, None)
+        served = self._served.pop(name, None)
+        if served is not None:
+            await self._retire(served)
 
     def observe(self, name: str) -> Observation:
         served = self._served.get(name)
         if served is None:
             return Observation(ready=0)
-        label = served.endpoint.model.label
-        return Observation(ready=sum(r.ready for r in served.replicas),
-                           replicas=[r.state(label) for r in served.replicas], failure=served.failure)
+        pending = self._pending.get(name)
+        replicas = [r.state(served.endpoint.model.label) for r in served.replicas]
+        if pending is not None:
+            replicas += [r.state(pending.endpoint.model.label) for r in pending.replicas]
+        failure = served.failure or (pending.failure if pending else "") or self._swap_failures.get(name, "")
+        return Observation(ready=sum(r.ready for r in served.replicas), replicas=replicas, failure=failure,
+                           serving=served.endpoint.model.label)
 
     def addresses(self, name: str) -> list[str]:
         """Where the endpoint's ready replicas listen."""
@@ -147,6 +197,8 @@ class LocalModelServers(ModelServers):
         return [r.address for r in served.replicas if r.ready] if served else []
 
     async def close(self) -> None:
+        for task in self._swaps:
+            task.cancel()
         for name in list(self._served):
             await self.remove(name)
         if self._http is not None:

@@ -33,6 +33,14 @@ class GrpcModelReader(ModelReader):
             raise error_of(exc, f"model {model}@{version or 'latest'}") from None
         return ModelPin(model, found.number, found.repo_id, found.manifest_digest)
 
+    async def metrics(self, caller: Caller, model: str, version: int) -> dict[str, float]:
+        request = repos_pb2.GetVersionRequest(kind=repos_pb2.REPO_KIND_MODEL, repo=model, number=version)
+        try:
+            found = await self._repos.GetVersion(request, metadata=caller.metadata(), timeout=TIMEOUT_S)
+        except grpc.aio.AioRpcError as exc:
+            raise error_of(exc, f"model {model}@{version or 'latest'}") from None
+        return dict(found.metrics)
+
     async def snapshot_code(self, caller: Caller, repo: str, commit: str) -> PinnedCode:
         request = repos_pb2.SnapshotCodeRequest(repo=repo, commit=commit)
         try:

@@ -13,7 +13,14 @@ from datetime import UTC, datetime
 from shipyard.kit.caller import Caller
 from shipyard.kit.errors import AlreadyExists, InvalidArgument, NotFound, PermissionDenied
 from shipyard_serving.app.messages import actor, inference_created, inference_deleted, inference_updated
-from shipyard_serving.app.ports import Endpoint, ModelReader, ModelServers, Observation, UnitOfWorkFactory
+from shipyard_serving.app.ports import (
+    Endpoint,
+    ModelReader,
+    ModelServers,
+    Observation,
+    UnitOfWork,
+    UnitOfWorkFactory,
+)
 from shipyard_serving.domain.serving import Inference, ModelPin, ServingSpec, ServingStatus
 
 PAGE_DEFAULT = 50
@@ -30,6 +37,13 @@ def utc_now() -> datetime:
 def subject(inference: Inference) -> str:
     """The CloudEvents subject of an inference's events."""
     return f"inferences/{inference.name}"
+
+
+async def name_is_free(uow: UnitOfWork, name: str) -> None:
+    """AlreadyExists if a test inference or a deployment has the name: they share the gateway's
+    /serving/<name>/ paths."""
+    if await uow.inferences.get(name) is not None or await uow.deployments.get(name) is not None:
+        raise AlreadyExists(f"an endpoint named {name!r} exists already (a test inference or a deployment)")
 
 
 def endpoint_of(inference: Inference) -> Endpoint:
@@ -83,8 +97,7 @@ class Inferences:
             )
         inference = replace(draft, model=pinned, spec=spec)
         async with self.uow() as uow:
-            if await uow.inferences.get(name) is not None:
-                raise AlreadyExists(f"a test inference named {name!r} exists already")
+            await name_is_free(uow, name)
             inference = await uow.inferences.add(inference)
             if request_id:
                 await uow.requests.remember(_request_key(caller, request_id), name)
@@ -113,8 +126,8 @@ class Inferences:
             raise InvalidArgument("page_size", "must not be negative")
         limit = min(page_size or PAGE_DEFAULT, PAGE_MAX)
         async with self.uow() as uow:
-            found = await uow.inferences.page(project or None, _decode(page_token), limit)
-        token = _encode(found[-1].name) if len(found) == limit else ""
+            found = await uow.inferences.page(project or None, decode_token(page_token), limit)
+        token = encode_token(found[-1].name) if len(found) == limit else ""
         return found, token
 
     async def delete(self, caller: Caller, name: str) -> None:
@@ -178,11 +191,11 @@ def _request_key(caller: Caller, request_id: str) -> str:
     return f"inference:{caller.user}:{request_id}"
 
 
-def _encode(name: str) -> str:
+def encode_token(name: str) -> str:
     return base64.urlsafe_b64encode(f"n:{name}".encode()).decode()
 
 
-def _decode(token: str) -> str | None:
+def decode_token(token: str) -> str | None:
     if not token:
         return None
     try:

@@ -10,7 +10,15 @@ from shipyard.contracts.common.v1 import common_pb2
 from shipyard.contracts.events.v1 import events_pb2
 from shipyard.contracts.serving.v1 import serving_pb2 as pb
 from shipyard_serving.app.ports import Observation
-from shipyard_serving.domain.serving import Inference, ModelPin, ServingSpec, ServingStatus, Transformer
+from shipyard_serving.domain.serving import (
+    CatalogEntry,
+    Deployment,
+    Inference,
+    ModelPin,
+    ServingSpec,
+    ServingStatus,
+    Transformer,
+)
 
 STATUS_TO_PROTO = {
     ServingStatus.QUEUED: pb.SERVING_STATUS_QUEUED,
@@ -120,3 +128,92 @@ def inference_deleted(inference: Inference, by: common_pb2.Actor) -> events_pb2.
     return events_pb2.InferenceDeleted(
         inference_id=inference.id, name=inference.name, project=inference.project, actor=by
     )
+
+
+def entry_to_proto(entry: CatalogEntry) -> pb.CatalogEntry:
+    """The wire form of a catalog entry."""
+    return pb.CatalogEntry(
+        id=entry.id,
+        name=entry.name,
+        description=entry.description,
+        model=model_to_proto(entry.model),
+        defaults=spec_to_proto(entry.defaults),
+        project=entry.project,
+        owner=entry.owner,
+        create_time=_timestamp(entry.create_time),
+        metrics=entry.metrics,
+    )
+
+
+def deployment_to_proto(d: Deployment, seen: Observation | None = None) -> pb.Deployment:
+    """The wire form of a deployment, with its replicas as they are now when known."""
+    serving = d.status in (ServingStatus.RUNNING, ServingStatus.UPDATING) or (
+        d.status is ServingStatus.FAILED and seen is not None and seen.ready > 0
+    )
+    replicas = [
+        pb.Replica(
+            address=r.address, ready=r.ready, restarts=r.restarts, last_exit=r.last_exit, model=r.model
+        )
+        for r in (seen.replicas if seen else [])
+    ]
+    return pb.Deployment(
+        id=d.id,
+        name=d.name,
+        description=d.description,
+        project=d.project,
+        catalog_entry=d.catalog_entry,
+        model=model_to_proto(d.model),
+        spec=spec_to_proto(d.spec),
+        status=STATUS_TO_PROTO[d.status],
+        status_reason=d.status_reason,
+        endpoint=d.endpoint if serving else "",
+        owner=d.owner,
+        create_time=_timestamp(d.create_time),
+        update_time=_timestamp(d.update_time),
+        replicas=replicas,
+        revision=d.revision,
+        previous_model=model_to_proto(d.previous_model) if d.previous_model else None,
+    )
+
+
+def model_published(entry: CatalogEntry, by: common_pb2.Actor) -> events_pb2.ModelPublished:
+    """ModelPublished."""
+    return events_pb2.ModelPublished(
+        model=entry.model.model,
+        version=entry.model.version,
+        catalog_name=entry.name,
+        project=entry.project,
+        actor=by,
+        model_id=entry.model.model_id,
+    )
+
+
+def model_unpublished(entry: CatalogEntry, by: common_pb2.Actor) -> events_pb2.ModelUnpublished:
+    """ModelUnpublished."""
+    return events_pb2.ModelUnpublished(
+        catalog_name=entry.name,
+        model=entry.model.model,
+        version=entry.model.version,
+        project=entry.project,
+        actor=by,
+        model_id=entry.model.model_id,
+    )
+
+
+def deployment_created(d: Deployment, by: common_pb2.Actor) -> events_pb2.DeploymentCreated:
+    """DeploymentCreated."""
+    return events_pb2.DeploymentCreated(deployment=deployment_to_proto(d), actor=by)
+
+
+def deployment_updated(
+    d: Deployment, changed: list[str], by: common_pb2.Actor, seen: Observation | None = None
+) -> events_pb2.DeploymentUpdated:
+    """DeploymentUpdated: the deployment after the change."""
+    return events_pb2.DeploymentUpdated(
+        deployment=deployment_to_proto(d, seen), changed_fields=changed, actor=by
+    )
+
+
+def deployment_deleted(d: Deployment, by: common_pb2.Actor) -> events_pb2.DeploymentDeleted:
+    """DeploymentDeleted."""
+    return events_pb2.DeploymentDeleted(deployment_id=d.id, name=d.name, project=d.project, actor=by)

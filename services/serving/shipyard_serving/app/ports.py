@@ -11,7 +11,7 @@ from typing import Protocol
 from google.protobuf.message import Message
 
 from shipyard.kit.caller import Caller
-from shipyard_serving.domain.serving import Inference, ModelPin, ServingSpec
+from shipyard_serving.domain.serving import CatalogEntry, Deployment, Inference, ModelPin, ServingSpec
 
 
 class InferenceRepository(abc.ABC):
@@ -42,6 +42,60 @@ class InferenceRepository(abc.ABC):
         """Every inference whose model servers should be running."""
 
 
+class CatalogRepository(abc.ABC):
+    """The model catalog in serving-svc's store."""
+
+    @abc.abstractmethod
+    async def get(self, name: str) -> CatalogEntry | None:
+        """The entry with that name."""
+
+    @abc.abstractmethod
+    async def add(self, entry: CatalogEntry) -> CatalogEntry:
+        """Store a new entry; AlreadyExists when the name is taken."""
+
+    @abc.abstractmethod
+    async def remove(self, entry: CatalogEntry) -> None:
+        """Delete the entry."""
+
+    @abc.abstractmethod
+    async def page(
+        self, project: str | None, model: str | None, after: str | None, limit: int
+    ) -> list[CatalogEntry]:
+        """Entries by name, after the name ``after``."""
+
+
+class DeploymentRepository(abc.ABC):
+    """Deployments in serving-svc's store."""
+
+    @abc.abstractmethod
+    async def get(self, name: str) -> Deployment | None:
+        """The deployment with that name."""
+
+    @abc.abstractmethod
+    async def add(self, deployment: Deployment) -> Deployment:
+        """Store a new deployment (revision 1); AlreadyExists when the name is taken."""
+
+    @abc.abstractmethod
+    async def save(self, deployment: Deployment) -> Deployment:
+        """Store a change made on ``deployment.revision``; Aborted if someone changed it since."""
+
+    @abc.abstractmethod
+    async def remove(self, deployment: Deployment) -> None:
+        """Delete it."""
+
+    @abc.abstractmethod
+    async def page(self, project: str | None, after: str | None, limit: int) -> list[Deployment]:
+        """Deployments by name, after the name ``after``."""
+
+    @abc.abstractmethod
+    async def live(self) -> list[Deployment]:
+        """Every deployment whose model servers should be running."""
+
+    @abc.abstractmethod
+    async def using(self, catalog_entry: str) -> list[Deployment]:
+        """The deployments of a catalog entry."""
+
+
 class RequestLog(Protocol):
     """Create-request ids and what each made."""
 
@@ -55,6 +109,12 @@ class UnitOfWork(Protocol):
 
     @property
     def inferences(self) -> InferenceRepository: ...
+
+    @property
+    def catalog(self) -> CatalogRepository: ...
+
+    @property
+    def deployments(self) -> DeploymentRepository: ...
 
     @property
     def requests(self) -> RequestLog: ...
@@ -82,6 +142,10 @@ class ModelReader(abc.ABC):
     @abc.abstractmethod
     async def pin(self, caller: Caller, model: str, version: int) -> ModelPin:
         """The model version (0: the latest), with its manifest; NotFound when there is none."""
+
+    @abc.abstractmethod
+    async def metrics(self, caller: Caller, model: str, version: int) -> dict[str, float]:
+        """What the run that made the version logged last."""
 
     @abc.abstractmethod
     async def snapshot_code(self, caller: Caller, repo: str, commit: str) -> PinnedCode:
@@ -115,6 +179,7 @@ class Observation:
     ready: int
     replicas: list[ReplicaState] = field(default_factory=list)
     failure: str = ""  # the model cannot be served: the loader's error
+    serving: str = ""  # the model version the ready replicas serve (mnist@3)
 
 
 Observer = Callable[[str, Observation], Awaitable[None]]
@@ -129,7 +194,10 @@ class ModelServers(abc.ABC):
 
     @abc.abstractmethod
     async def ensure(self, endpoint: Endpoint) -> None:
-        """Make the endpoint's servers serve what it says (start, or leave running)."""
+        """Make the endpoint's servers serve what it says: start them, leave them running, or —
+        when they serve something else — start the new ones beside them, switch the traffic once
+        they are ready and let the old ones finish their requests (the old ones keep serving
+        when the new model cannot be loaded)."""
 
     @abc.abstractmethod
     async def remove(self, name: str) -> None:

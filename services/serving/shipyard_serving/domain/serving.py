@@ -180,3 +180,84 @@ class Inference:
         if self.status is ServingStatus.STOPPED and status is not ServingStatus.STOPPED:
             raise FailedPrecondition(f"inference {self.name!r} is stopped")
         return replace(self, status=status, status_reason=reason, update_time=now)
+
+
+@dataclass(frozen=True)
+class CatalogEntry:
+    """A model version published to the catalog, with the serving settings it deploys with."""
+
+    id: str
+    name: str
+    model: ModelPin
+    defaults: ServingSpec
+    owner: str
+    create_time: datetime
+    project: str = ""
+    description: str = ""
+    metrics: dict[str, float] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        check_name("entry.name", self.name)
+        check_text("entry.description", self.description, 2000)
+
+
+@dataclass(frozen=True)
+class Deployment:
+    """A catalog entry served behind a stable endpoint; its model can be swapped."""
+
+    id: str
+    name: str
+    catalog_entry: str
+    model: ModelPin
+    spec: ServingSpec
+    owner: str
+    create_time: datetime
+    update_time: datetime
+    project: str = ""
+    description: str = ""
+    status: ServingStatus = ServingStatus.QUEUED
+    status_reason: str = ""
+    previous_model: ModelPin | None = None
+    revision: int = 0
+
+    def __post_init__(self) -> None:
+        check_name("deployment.name", self.name)
+        check_text("deployment.description", self.description, 2000)
+
+    @property
+    def endpoint(self) -> str:
+        """Where the gateway answers for it."""
+        return f"/serving/{self.name}/v2/models/{self.model.model}"
+
+    def moved_to(self, status: ServingStatus, reason: str, now: datetime) -> Deployment:
+        """The deployment in ``status``."""
+        return replace(self, status=status, status_reason=reason, update_time=now)
+
+    def swapped_to(self, entry: CatalogEntry, spec: ServingSpec, now: datetime) -> Deployment:
+        """The deployment about to serve ``entry`` with ``spec``; the current model becomes the previous."""
+        if self.status is ServingStatus.UPDATING:
+            raise FailedPrecondition(
+                f"deployment {self.name!r} is being updated already; wait until it settles"
+            )
+        return replace(
+            self,
+            catalog_entry=entry.name,
+            model=entry.model,
+            spec=spec,
+            previous_model=self.model,
+            status=ServingStatus.UPDATING,
+            status_reason="",
+            update_time=now,
+        )
+
+
+def overlay(defaults: ServingSpec, given: ServingSpec, fields: frozenset[str]) -> ServingSpec:
+    """``defaults`` with the ``fields`` of ``given`` laid over them (a field mask, by spec field name).
+    More min_replicas than the defaults' max_replicas raise the maximum with it, unless both are given."""
+    unknown = fields - set(ServingSpec.__dataclass_fields__)
+    if unknown:
+        raise InvalidArgument("update_mask", f"unknown spec fields: {', '.join(sorted(unknown))}")
+    merged = replace(defaults, **{f: getattr(given, f) for f in fields})
+    if "max_replicas" not in fields and merged.max_replicas < merged.min_replicas:
+        merged = replace(merged, max_replicas=merged.min_replicas)
+    return merged

@@ -5,20 +5,46 @@ from __future__ import annotations
 import zlib
 
 import grpc
+from google.protobuf import field_mask_pb2
 
 from shipyard.contracts.serving.v1 import serving_pb2 as pb
 from shipyard.contracts.serving.v1 import serving_pb2_grpc
+from shipyard.kit.errors import InvalidArgument, NotFound
 from shipyard.kit.grpcio import caller_of
+from shipyard_serving.app.deployments import Catalog, Deployments
 from shipyard_serving.app.inferences import Inferences
-from shipyard_serving.app.messages import inference_to_proto, spec_from_proto
+from shipyard_serving.app.messages import (
+    deployment_to_proto,
+    entry_to_proto,
+    inference_to_proto,
+    spec_from_proto,
+)
 from shipyard_serving.domain.serving import ModelPin
 
 
-class ServingServicer(serving_pb2_grpc.ServingServiceServicer):
-    """Test inferences, and the routes the gateway sends their requests by."""
+def given_fields(spec: pb.ServingSpec) -> frozenset[str]:
+    """The spec fields a request set (proto3 scalars have no presence: the non-default ones)."""
+    return frozenset(field.name for field, _ in spec.ListFields())
 
-    def __init__(self, inferences: Inferences) -> None:
+
+def masked_fields(mask: field_mask_pb2.FieldMask) -> frozenset[str]:
+    """``spec.min_replicas`` → ``min_replicas``; InvalidArgument for paths outside the spec."""
+    fields = set()
+    for path in mask.paths:
+        head, _, rest = path.partition(".")
+        if head != "spec" or not rest or "." in rest:
+            raise InvalidArgument("update_mask", f"{path!r}: only spec.<field> paths can be updated")
+        fields.add(rest)
+    return frozenset(fields)
+
+
+class ServingServicer(serving_pb2_grpc.ServingServiceServicer):
+    """Test inferences, the catalog and deployments, and the routes the gateway sends requests by."""
+
+    def __init__(self, inferences: Inferences, catalog: Catalog, deployments: Deployments) -> None:
         self._inferences = inferences
+        self._catalog = catalog
+        self._deployments = deployments
 
     async def CreateInference(
         self, request: pb.CreateInferenceRequest, context: grpc.aio.ServicerContext
@@ -60,14 +86,117 @@ class ServingServicer(serving_pb2_grpc.ServingServiceServicer):
         await self._inferences.delete(caller_of(context), request.name)
         return pb.DeleteInferenceResponse()
 
+    async def PublishModel(
+        self, request: pb.PublishModelRequest, context: grpc.aio.ServicerContext
+    ) -> pb.CatalogEntry:
+        e = request.entry
+        made = await self._catalog.publish(
+            caller_of(context),
+            e.name,
+            ModelPin(e.model.model, e.model.version),
+            spec_from_proto(e.defaults),
+            project=e.project,
+            description=e.description,
+        )
+        return entry_to_proto(made)
+
+    async def GetCatalogEntry(
+        self, request: pb.GetCatalogEntryRequest, context: grpc.aio.ServicerContext
+    ) -> pb.CatalogEntry:
+        caller_of(context)
+        return entry_to_proto(await self._catalog.get(request.name))
+
+    async def ListCatalog(
+        self, request: pb.ListCatalogRequest, context: grpc.aio.ServicerContext
+    ) -> pb.ListCatalogResponse:
+        caller_of(context)
+        found, token = await self._catalog.list_page(
+            request.project, request.model, request.page_size, request.page_token
+        )
+        return pb.ListCatalogResponse(entries=[entry_to_proto(e) for e in found], next_page_token=token)
+
+    async def DeleteCatalogEntry(
+        self, request: pb.DeleteCatalogEntryRequest, context: grpc.aio.ServicerContext
+    ) -> pb.DeleteCatalogEntryResponse:
+        await self._catalog.unpublish(caller_of(context), request.name)
+        return pb.DeleteCatalogEntryResponse()
+
+    async def CreateDeployment(
+        self, request: pb.CreateDeploymentRequest, context: grpc.aio.ServicerContext
+    ) -> pb.Deployment:
+        d = request.deployment
+        made = await self._deployments.create(
+            caller_of(context),
+            d.name,
+            d.catalog_entry,
+            spec_from_proto(d.spec),
+            given_fields(d.spec),
+            project=d.project,
+            description=d.description,
+        )
+        return deployment_to_proto(made, self._inferences.observe(made.name))
+
+    async def GetDeployment(
+        self, request: pb.GetDeploymentRequest, context: grpc.aio.ServicerContext
+    ) -> pb.Deployment:
+        caller_of(context)
+        found = await self._deployments.get(request.name)
+        return deployment_to_proto(found, self._inferences.observe(found.name))
+
+    async def ListDeployments(
+        self, request: pb.ListDeploymentsRequest, context: grpc.aio.ServicerContext
+    ) -> pb.ListDeploymentsResponse:
+        caller_of(context)
+        found, token = await self._deployments.list_page(
+            request.project, request.page_size, request.page_token
+        )
+        return pb.ListDeploymentsResponse(
+            deployments=[deployment_to_proto(d, self._inferences.observe(d.name)) for d in found],
+            next_page_token=token,
+        )
+
+    async def UpdateDeployment(
+        self, request: pb.UpdateDeploymentRequest, context: grpc.aio.ServicerContext
+    ) -> pb.Deployment:
+        model = ModelPin(request.model.model, request.model.version) if request.model.model else None
+        changed = await self._deployments.update(
+            caller_of(context),
+            request.name,
+            request.catalog_entry,
+            model,
+            spec_from_proto(request.spec),
+            masked_fields(request.update_mask),
+            request.revision,
+        )
+        return deployment_to_proto(changed, self._inferences.observe(changed.name))
+
+    async def DeleteDeployment(
+        self, request: pb.DeleteDeploymentRequest, context: grpc.aio.ServicerContext
+    ) -> pb.DeleteDeploymentResponse:
+        await self._deployments.delete(caller_of(context), request.name)
+        return pb.DeleteDeploymentResponse()
+
     async def GetRoutes(self, request: pb.GetRoutesRequest, context: grpc.aio.ServicerContext) -> pb.Routes:
-        found = await self._inferences.get(request.name)
-        seen = self._inferences.observe(found.name)
-        addresses = [r.address for r in seen.replicas if r.ready]
+        model, concurrency = await self._served(request.name)
+        seen = self._inferences.observe(request.name)
+        addresses = [r.address for r in seen.replicas if r.ready and r.model == seen.serving]
         return pb.Routes(
-            name=found.name,
-            model=found.model.model,
+            name=request.name,
+            model=model,
             addresses=addresses,
-            max_concurrency=found.spec.max_concurrency,
+            max_concurrency=concurrency,
             revision=zlib.crc32(",".join(addresses).encode()),
         )
+
+    async def _served(self, name: str) -> tuple[str, int]:
+        """The model name and concurrency limit of an endpoint (a test inference or a deployment)."""
+        try:
+            found = await self._inferences.get(name)
+            return found.model.model, found.spec.max_concurrency
+        except NotFound:
+            pass
+        try:
+            deployment = await self._deployments.get(name)
+        except NotFound:
+            raise NotFound(f"no test inference or deployment named {name!r}") from None
+        return deployment.model.model, deployment.spec.max_concurrency

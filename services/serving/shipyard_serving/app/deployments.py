@@ -1,0 +1,311 @@
+"""The model catalog and deployments: publish a model version with its serving defaults, deploy
+a catalog entry behind a stable endpoint, swap the model behind it, follow its servers."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, replace
+from datetime import datetime
+
+from shipyard.kit.caller import Caller
+from shipyard.kit.errors import FailedPrecondition, InvalidArgument, NotFound
+from shipyard_serving.app.inferences import (
+    PAGE_DEFAULT,
+    PAGE_MAX,
+    SYSTEM,
+    decode_token,
+    encode_token,
+    name_is_free,
+    utc_now,
+)
+from shipyard_serving.app.messages import (
+    actor,
+    deployment_created,
+    deployment_deleted,
+    deployment_updated,
+    model_published,
+    model_unpublished,
+)
+from shipyard_serving.app.ports import (
+    Endpoint,
+    ModelReader,
+    ModelServers,
+    Observation,
+    UnitOfWork,
+    UnitOfWorkFactory,
+)
+from shipyard_serving.domain.serving import (
+    CatalogEntry,
+    Deployment,
+    ModelPin,
+    ServingSpec,
+    ServingStatus,
+    overlay,
+)
+
+
+def _page(page_size: int) -> int:
+    if page_size < 0:
+        raise InvalidArgument("page_size", "must not be negative")
+    return min(page_size or PAGE_DEFAULT, PAGE_MAX)
+
+
+@dataclass
+class Catalog:
+    """Publishing model versions (ML engineers) and reading the catalog."""
+
+    uow: UnitOfWorkFactory
+    models: ModelReader
+    clock: Callable[[], datetime] = utc_now
+
+    async def publish(
+        self,
+        caller: Caller,
+        name: str,
+        model: ModelPin,
+        defaults: ServingSpec,
+        project: str = "",
+        description: str = "",
+    ) -> CatalogEntry:
+        """Copy a model version into the catalog with its serving defaults; ModelPublished."""
+        defaults = defaults.checked()
+        draft = CatalogEntry(
+            id=uuid.uuid4().hex,
+            name=name,
+            model=model,
+            defaults=defaults,
+            owner=caller.user,
+            create_time=self.clock(),
+            project=project,
+            description=description,
+        )
+        pinned = await self.models.pin(caller, model.model, model.version)
+        metrics = await self.models.metrics(caller, pinned.model, pinned.version)
+        entry = replace(draft, model=pinned, metrics=metrics)
+        async with self.uow() as uow:
+            entry = await uow.catalog.add(entry)
+            uow.emit(
+                model_published(entry, actor(caller.user, caller.roles)), f"catalog/{entry.name}", project
+            )
+        return entry
+
+    async def get(self, name: str) -> CatalogEntry:
+        """The entry; NotFound otherwise."""
+        async with self.uow() as uow:
+            found = await uow.catalog.get(name)
+        if found is None:
+            raise NotFound(f"no catalog entry named {name!r}")
+        return found
+
+    async def list_page(
+        self, project: str, model: str, page_size: int, token: str
+    ) -> tuple[list[CatalogEntry], str]:
+        """One page of entries by name, and the token of the next."""
+        limit = _page(page_size)
+        async with self.uow() as uow:
+            found = await uow.catalog.page(project or None, model or None, decode_token(token), limit)
+        return found, encode_token(found[-1].name) if len(found) == limit else ""
+
+    async def unpublish(self, caller: Caller, name: str) -> None:
+        """Remove an entry no deployment uses; ModelUnpublished."""
+        async with self.uow() as uow:
+            entry = await uow.catalog.get(name)
+            if entry is None:
+                raise NotFound(f"no catalog entry named {name!r}")
+            users = await uow.deployments.using(name)
+            if users:
+                raise FailedPrecondition(
+                    f"catalog entry {name!r} is deployed as {', '.join(d.name for d in users)}; "
+                    "delete or change those deployments first"
+                )
+            await uow.catalog.remove(entry)
+            uow.emit(
+                model_unpublished(entry, actor(caller.user, caller.roles)), f"catalog/{name}", entry.project
+            )
+
+
+def _subject(d: Deployment) -> str:
+    return f"deployments/{d.name}"
+
+
+@dataclass
+class Deployments:
+    """What production engineers do with deployments, and following their servers."""
+
+    uow: UnitOfWorkFactory
+    servers: ModelServers
+    clock: Callable[[], datetime] = utc_now
+
+    async def create(
+        self,
+        caller: Caller,
+        name: str,
+        catalog_entry: str,
+        given: ServingSpec,
+        fields: frozenset[str],
+        project: str = "",
+        description: str = "",
+    ) -> Deployment:
+        """Deploy a catalog entry: its defaults with ``fields`` of ``given`` over them."""
+        now = self.clock()
+        async with self.uow() as uow:
+            entry = await _entry(uow, catalog_entry)
+            spec = overlay(entry.defaults, given, fields).checked()
+            deployment = Deployment(
+                id=uuid.uuid4().hex,
+                name=name,
+                catalog_entry=entry.name,
+                model=entry.model,
+                spec=spec,
+                owner=caller.user,
+                create_time=now,
+                update_time=now,
+                project=project or entry.project,
+                description=description,
+            )
+            await name_is_free(uow, name)
+            deployment = await uow.deployments.add(deployment)
+            uow.emit(
+                deployment_created(deployment, actor(caller.user, caller.roles)),
+                _subject(deployment),
+                deployment.project,
+            )
+        await self.servers.ensure(Endpoint(deployment.name, deployment.model, deployment.spec))
+        return deployment
+
+    async def get(self, name: str) -> Deployment:
+        """The deployment; NotFound otherwise."""
+        async with self.uow() as uow:
+            found = await uow.deployments.get(name)
+        if found is None:
+            raise NotFound(f"no deployment named {name!r}")
+        return found
+
+    async def list_page(self, project: str, page_size: int, token: str) -> tuple[list[Deployment], str]:
+        """One page of deployments by name, and the token of the next."""
+        limit = _page(page_size)
+        async with self.uow() as uow:
+            found = await uow.deployments.page(project or None, decode_token(token), limit)
+        return found, encode_token(found[-1].name) if len(found) == limit else ""
+
+    async def update(
+        self,
+        caller: Caller,
+        name: str,
+        catalog_entry: str,
+        model: ModelPin | None,
+        given: ServingSpec,
+        fields: frozenset[str],
+        revision: int = 0,
+    ) -> Deployment:
+        """Swap the model (another catalog entry, or the entry of another version of the model) and/or
+        change the spec; the new servers start beside the old ones and take over once ready."""
+        async with self.uow() as uow:
+            current = await uow.deployments.get(name)
+            if current is None:
+                raise NotFound(f"no deployment named {name!r}")
+            if revision and revision != current.revision:
+                raise FailedPrecondition(
+                    f"deployment {name!r} is at revision {current.revision}, not {revision}"
+                )
+            entry = await _target_entry(uow, current, catalog_entry, model)
+            spec = overlay(
+                current.spec if entry.name == current.catalog_entry else entry.defaults, given, fields
+            ).checked()
+            if entry.name == current.catalog_entry and spec == current.spec and entry.model == current.model:
+                return current
+            changed = await uow.deployments.save(current.swapped_to(entry, spec, self.clock()))
+            uow.emit(
+                deployment_updated(changed, ["model", "spec"], actor(caller.user, caller.roles)),
+                _subject(changed),
+                changed.project,
+            )
+        await self.servers.ensure(Endpoint(changed.name, changed.model, changed.spec))
+        return changed
+
+    async def delete(self, caller: Caller, name: str) -> None:
+        """Stop its servers and delete it."""
+        await self.get(name)
+        await self.servers.remove(name)
+        async with self.uow() as uow:
+            current = await uow.deployments.get(name)
+            if current is None:
+                return
+            await uow.deployments.remove(current)
+            uow.emit(
+                deployment_deleted(current, actor(caller.user, caller.roles)),
+                _subject(current),
+                current.project,
+            )
+
+    async def follow(self, name: str, seen: Observation) -> None:
+        """Move the status with what the servers do; a swap whose model cannot load is undone in
+        the record (the previous version keeps serving) and the deployment shows failed with why."""
+        async with self.uow() as uow:
+            d = await uow.deployments.get(name)
+            if d is None or (not d.status.live and d.status is not ServingStatus.FAILED):
+                return
+            changed = _followed(d, seen, self.clock())
+            if changed is None:
+                return
+            saved = await uow.deployments.save(changed)
+            uow.emit(deployment_updated(saved, ["status"], SYSTEM, seen), _subject(saved), saved.project)
+
+    async def recover(self) -> None:
+        """After a restart: start the servers of every live deployment."""
+        async with self.uow() as uow:
+            live = await uow.deployments.live()
+        for d in live:
+            await self.servers.ensure(Endpoint(d.name, d.model, d.spec))
+
+
+def _followed(d: Deployment, seen: Observation, now: datetime) -> Deployment | None:
+    """The deployment after ``seen``, or None when nothing changes."""
+    if (
+        seen.failure
+        and d.status is ServingStatus.UPDATING
+        and d.previous_model is not None
+        and seen.serving == d.previous_model.label
+    ):
+        reason = (
+            f"{d.model.label} could not be served ({seen.failure}); {d.previous_model.label} still serves"
+        )
+        return replace(
+            d, model=d.previous_model, status=ServingStatus.FAILED, status_reason=reason, update_time=now
+        )
+    if seen.failure and d.status is not ServingStatus.FAILED:
+        return d.moved_to(ServingStatus.FAILED, seen.failure, now)
+    if seen.failure or d.status is ServingStatus.FAILED:
+        return None
+    if seen.ready >= d.spec.min_replicas and seen.serving == d.model.label:
+        return d.moved_to(ServingStatus.RUNNING, "", now) if d.status is not ServingStatus.RUNNING else None
+    if d.status is ServingStatus.RUNNING:
+        return d.moved_to(ServingStatus.STARTING, "replicas restarting", now)
+    return None
+
+
+async def _entry(uow: UnitOfWork, name: str) -> CatalogEntry:
+    if not name:
+        raise InvalidArgument("deployment.catalog_entry", "is required: the catalog entry to deploy")
+    entry = await uow.catalog.get(name)
+    if entry is None:
+        raise NotFound(f"no catalog entry named {name!r}")
+    return entry
+
+
+async def _target_entry(
+    uow: UnitOfWork, current: Deployment, catalog_entry: str, model: ModelPin | None
+) -> CatalogEntry:
+    """The catalog entry an update moves to: named, found by model version, or the current one."""
+    if catalog_entry:
+        return await _entry(uow, catalog_entry)
+    if model is None or not model.model:
+        return await _entry(uow, current.catalog_entry)
+    for entry in await uow.catalog.page(None, model.model, None, PAGE_MAX):
+        if entry.model.version == model.version:
+            return entry
+    raise FailedPrecondition(
+        f"{model.label} is not in the model catalog: an ML engineer publishes it first "
+        f"(shipyard model publish {model.label} --name …)"
+    )
