@@ -15,3 +15,15 @@ if [ ! -x /usr/bin/bwrap ]; then
   $SUDO apt-get update -qq
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends bubblewrap >/dev/null
 fi
+# KServe's generated API models (kserve/models), which the serving tests validate the generated
+# InferenceService against. Installed without its dependencies, into a folder of the venv that is not on
+# sys.path: the SDK's runtime dependencies (fastapi, pandas, cloudevents<2, protobuf<7, …) would
+# downgrade Shipyard's own, while the models need only six and the kubernetes client (both in the dev
+# extra). pyproject cannot say --no-deps, hence this step; the tests import kserve.models from here.
+VENV="$(cd "$(dirname "$0")/.." && pwd)/.venv"
+KSERVE_VERSION=0.21.0
+if [ ! -d "$VENV/kserve-sdk/kserve-$KSERVE_VERSION.dist-info" ]; then
+  echo "installing KServe's SDK $KSERVE_VERSION (its API models, without dependencies) into $VENV/kserve-sdk"
+  rm -rf "$VENV/kserve-sdk"
+  "$VENV/bin/python" -m pip install --quiet --no-deps --target "$VENV/kserve-sdk" "kserve==$KSERVE_VERSION"
+fi

@@ -19,6 +19,7 @@ from shipyard.client import transfer
 from shipyard.client.connection import Client, ClientError
 from shipyard.contracts.repo.v1 import repos_pb2
 from shipyard.contracts.run.v1 import runs_pb2 as pb
+from shipyard.contracts.serving.v1 import serving_pb2
 from shipyard.local.harness import Stack, wait_for
 
 TRAIN = textwrap.dedent("""
@@ -266,6 +267,11 @@ def test_the_demo_trains_a_model_from_a_prepared_dataset(stack: Stack, home: Pat
         kind=repos_pb2.REPO_KIND_MODEL, repo="digits-model"))
     files = transfer.read_manifest(admin, model.manifest_digest)
     assert sorted(e.path for e in files.entries) == ["metrics.json", "model.joblib"]
+    # ... and goes on to serve it: a test inference, a catalog entry, a deployment that answered.
+    assert "says the first digit of the dataset is a" in out
+    assert "/serving/digits-live/v2/models/digits-model" in out
+    live = admin.call(admin.serving.GetDeployment, serving_pb2.GetDeploymentRequest(name="digits-live"))
+    assert live.status == serving_pb2.SERVING_STATUS_RUNNING and live.model.version == model.number
 
 
 def test_200_runs_at_once_all_complete_once_in_submission_order(admin: Client) -> None:

@@ -16,6 +16,7 @@ from typing import Any
 
 import joblib
 import pytest
+import yaml
 from conftest import cli
 from sklearn.datasets import load_iris
 from sklearn.linear_model import LogisticRegression
@@ -259,3 +260,12 @@ def test_a_deployment_is_downstream_of_its_model_version_in_lineage(stack: Stack
             kind="model", name="iris@4", direction=lineage_pb2.DIRECTION_DOWNSTREAM))
         return "iris-live" in {n.label for n in graph.nodes}
     wait_for(deployed, 30, "lineage-svc to show iris-live downstream of iris@4")
+
+
+@pytest.mark.usefixtures("iris")
+def test_the_kubernetes_form_of_a_deployment(stack: Stack, home: Path) -> None:
+    text = cli(stack, home, "deployment", "manifest", "iris-live", "--namespace", "ml").stdout
+    (document,) = list(yaml.safe_load_all(text))
+    assert (document["apiVersion"], document["kind"]) == ("serving.kserve.io/v1beta1", "InferenceService")
+    assert (document["metadata"]["name"], document["metadata"]["namespace"]) == ("iris-live", "ml")
+    assert document["metadata"]["labels"]["shipyard.io/model-version"] == "4"

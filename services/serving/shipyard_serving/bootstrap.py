@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
+from urllib.parse import urlsplit
 
 from shipyard.contracts.serving.v1 import serving_pb2, serving_pb2_grpc
 from shipyard.kit.blob.factory import open_blob_store
@@ -15,6 +17,16 @@ from shipyard_serving.app.inferences import Inferences
 from shipyard_serving.entrypoints.grpc_api import ServingServicer
 
 SERVICE_NAMES = [serving_pb2.DESCRIPTOR.services_by_name["ServingService"].full_name]
+
+
+def storage_for(blob_url: str) -> Callable[[str], str]:
+    """Where a cluster's KServe finds a version's files: beside the blobs on S3, or the data volume
+    serving-svc lays versions out on."""
+    parts = urlsplit(blob_url)
+    if parts.scheme == "s3":
+        bucket_and_prefix = parts.path.strip("/")
+        return lambda digest: f"s3://{bucket_and_prefix}/serving/models/{digest}/"
+    return lambda digest: f"pvc://shipyard-data/serving/models/{digest}/"
 
 
 async def wire(runtime: Runtime) -> None:
@@ -30,7 +42,9 @@ async def wire(runtime: Runtime) -> None:
     deployments = Deployments(uow, servers)
     servers.watch(inferences.follow)
     servers.watch(deployments.follow)
-    servicer = ServingServicer(inferences, Catalog(uow, models), deployments)
+    servicer = ServingServicer(
+        inferences, Catalog(uow, models), deployments, storage_for(settings.default_blob_url())
+    )
     serving_pb2_grpc.add_ServingServiceServicer_to_server(servicer, runtime.server)
     runtime.service_names.extend(SERVICE_NAMES)
 

@@ -2,28 +2,42 @@
 
 Makes a dataset with a preprocessing run (scikit-learn's bundled digits, nothing downloaded),
 trains a model on it with a training run whose output becomes a model version, and shows the
-logs, metrics and versions on the way. Uses the example project in ``examples/digits``.
+logs, metrics and versions on the way; then serves the model as a test inference, publishes it
+to the catalog, deploys it (or swaps it into the demo's deployment), sends it a digit through
+the gateway and prints a ``curl`` line to send another. Uses the example project in
+``examples/digits``.
 """
 
 from __future__ import annotations
 
+import json
 import time
+import urllib.request
 import uuid
+from collections.abc import Callable
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 from rich.table import Table
+from sklearn.datasets import load_digits
 
 from shipyard.cli.context import client, console, errors
 from shipyard.client.connection import Client, ClientError
 from shipyard.contracts.repo.v1 import repos_pb2
 from shipyard.contracts.run.v1 import runs_pb2
+from shipyard.contracts.serving.v1 import serving_pb2
+from shipyard.local.datadir import DataDir
 
 EXAMPLE = Path(__file__).resolve().parents[3] / "examples" / "digits"
-ENDED = (runs_pb2.RUN_STATUS_COMPLETE, runs_pb2.RUN_STATUS_FAILED, runs_pb2.RUN_STATUS_STOPPED,
-         runs_pb2.RUN_STATUS_ERROR)
+ENDED = (
+    runs_pb2.RUN_STATUS_COMPLETE,
+    runs_pb2.RUN_STATUS_FAILED,
+    runs_pb2.RUN_STATUS_STOPPED,
+    runs_pb2.RUN_STATUS_ERROR,
+)
 POLL_S = 0.5
+DEPLOYMENT = "digits-live"
 
 
 def demo(
@@ -32,30 +46,49 @@ def demo(
 ) -> None:
     """Prepare a dataset, train a model on it and show what came out (needs `make up` running)."""
     if not (EXAMPLE / "train.py").exists():
-        errors.print(f"[bold red]The example project is not here[/] ({EXAMPLE}): run the demo from a "
-                     "checkout of Shipyard.")
+        errors.print(
+            f"[bold red]The example project is not here[/] ({EXAMPLE}): run the demo from a "
+            "checkout of Shipyard."
+        )
         raise typer.Exit(1)
     suffix = uuid.uuid4().hex[:6]
     with client() as c:
         _ensure_repo(c, repos_pb2.REPO_KIND_DATASET, "digits")
         _ensure_repo(c, repos_pb2.REPO_KIND_MODEL, "digits-model")
-        prep = _run(c, runs_pb2.Run(
-            name=f"digits-prep-{suffix}", kind=runs_pb2.RUN_KIND_PREPROCESSING,
-            command=f"python {EXAMPLE / 'prep.py'}",
-            outputs=[runs_pb2.RunOutputTarget(repo_kind="dataset", repo="digits")]))
-        train = _run(c, runs_pb2.Run(
-            name=f"digits-train-{suffix}", kind=runs_pb2.RUN_KIND_TRAINING, framework="sklearn",
-            command=f"python {EXAMPLE / 'train.py'}",
-            inputs=[runs_pb2.RunInput(repo_kind="dataset", repo="digits", mount_path="/mnt/data")],
-            outputs=[runs_pb2.RunOutputTarget(repo_kind="model", repo="digits-model")],
-            hyperparameters={"epochs": str(epochs), "lr": str(lr)}))
-        _summary(c, prep, train)
+        prep = _run(
+            c,
+            runs_pb2.Run(
+                name=f"digits-prep-{suffix}",
+                kind=runs_pb2.RUN_KIND_PREPROCESSING,
+                command=f"python {EXAMPLE / 'prep.py'}",
+                outputs=[runs_pb2.RunOutputTarget(repo_kind="dataset", repo="digits")],
+            ),
+        )
+        train = _run(
+            c,
+            runs_pb2.Run(
+                name=f"digits-train-{suffix}",
+                kind=runs_pb2.RUN_KIND_TRAINING,
+                framework="sklearn",
+                command=f"python {EXAMPLE / 'train.py'}",
+                inputs=[runs_pb2.RunInput(repo_kind="dataset", repo="digits", mount_path="/mnt/data")],
+                outputs=[runs_pb2.RunOutputTarget(repo_kind="model", repo="digits-model")],
+                hyperparameters={"epochs": str(epochs), "lr": str(lr)},
+            ),
+        )
+        model = _summary(c, prep, train)
+        if model.isdigit():
+            _serve(c, int(model), suffix)
 
 
 def _ensure_repo(c: Client, kind: repos_pb2.RepoKind, name: str) -> None:
-    repo = repos_pb2.Repo(kind=kind, name=name, versioning=repos_pb2.VERSIONING_DVS,
-                          source=repos_pb2.Source(none=repos_pb2.NoSource()),
-                          description="made by shipyard demo")
+    repo = repos_pb2.Repo(
+        kind=kind,
+        name=name,
+        versioning=repos_pb2.VERSIONING_DVS,
+        source=repos_pb2.Source(none=repos_pb2.NoSource()),
+        description="made by shipyard demo",
+    )
     try:
         c.call(c.repos.CreateRepo, repos_pb2.CreateRepoRequest(repo=repo))
         kind_name = repos_pb2.RepoKind.Name(kind).removeprefix("REPO_KIND_").lower()
@@ -80,13 +113,14 @@ def _run(c: Client, run: runs_pb2.Run) -> runs_pb2.Run:
             break
         time.sleep(POLL_S)
     if current.status != runs_pb2.RUN_STATUS_COMPLETE:
-        errors.print(f"[bold red]run {run.name} {runs_pb2.RunStatus.Name(current.status)}[/]: "
-                     f"{current.status_reason}")
+        errors.print(
+            f"[bold red]run {run.name} {runs_pb2.RunStatus.Name(current.status)}[/]: {current.status_reason}"
+        )
         raise typer.Exit(1)
     return current
 
 
-def _summary(c: Client, prep: runs_pb2.Run, train: runs_pb2.Run) -> None:
+def _summary(c: Client, prep: runs_pb2.Run, train: runs_pb2.Run) -> str:
     model = _version_by(c, repos_pb2.REPO_KIND_MODEL, "digits-model", train.id)
     dataset = _version_by(c, repos_pb2.REPO_KIND_DATASET, "digits", prep.id)
     table = Table("what", "result", title="shipyard demo", title_justify="left")
@@ -94,8 +128,102 @@ def _summary(c: Client, prep: runs_pb2.Run, train: runs_pb2.Run) -> None:
     table.add_row("model", f"digits-model@{model} (made by {train.name})")
     table.add_row("metrics", "  ".join(f"{k}={v:.4f}" for k, v in sorted(train.metrics.items())))
     console.print(table)
-    console.print(f"Next: [bold]shipyard run metrics {train.name}[/], [bold]shipyard model versions "
-                  f"digits-model[/], [bold]shipyard run get {train.name}[/]")
+    console.print(
+        f"Next: [bold]shipyard run metrics {train.name}[/], [bold]shipyard model versions "
+        f"digits-model[/], [bold]shipyard run get {train.name}[/]"
+    )
+    return model
+
+
+def _serve(c: Client, version: int, suffix: str) -> None:
+    """Test inference, catalog entry and deployment of the new model version, and one request."""
+    model = serving_pb2.ModelRef(model="digits-model", version=version)
+    test = c.call(
+        c.serving.CreateInference,
+        serving_pb2.CreateInferenceRequest(
+            inference=serving_pb2.Inference(
+                name=f"digits-test-{suffix}", model=model, description="made by shipyard demo"
+            )
+        ),
+    )
+    _until_running(lambda: c.call(c.serving.GetInference, serving_pb2.GetInferenceRequest(name=test.name)))
+    console.print(f"Test inference [bold]{test.name}[/] is running")
+    entry = c.call(
+        c.serving.PublishModel,
+        serving_pb2.PublishModelRequest(
+            entry=serving_pb2.CatalogEntry(
+                name=f"digits-{suffix}", model=model, description="made by shipyard demo"
+            )
+        ),
+    )
+    console.print(f"Published digits-model@{version} to the catalog as [bold]{entry.name}[/]")
+    try:
+        c.call(
+            c.serving.CreateDeployment,
+            serving_pb2.CreateDeploymentRequest(
+                deployment=serving_pb2.Deployment(
+                    name=DEPLOYMENT, catalog_entry=entry.name, description="made by shipyard demo"
+                )
+            ),
+        )
+        console.print(f"Deploying it as [bold]{DEPLOYMENT}[/]")
+    except ClientError as exc:
+        if exc.code != "ALREADY_EXISTS":
+            raise
+        c.call(
+            c.serving.UpdateDeployment,
+            serving_pb2.UpdateDeploymentRequest(name=DEPLOYMENT, catalog_entry=entry.name),
+        )
+        console.print(f"Swapping it into [bold]{DEPLOYMENT}[/] (no request dropped)")
+    live = _until_running(
+        lambda: c.call(c.serving.GetDeployment, serving_pb2.GetDeploymentRequest(name=DEPLOYMENT))
+    )
+    digits = load_digits()
+    body = json.dumps(
+        {
+            "inputs": [
+                {
+                    "name": "pixels",
+                    "shape": [1, 64],
+                    "datatype": "FP32",
+                    "data": [float(x) for x in digits.data[0]],
+                }
+            ]
+        }
+    )
+    base = c.status().blob_url.removesuffix("/api/blobs") or "http://127.0.0.1:8080"
+    request = urllib.request.Request(
+        f"{base}{live.endpoint}/infer",
+        data=body.encode(),
+        headers={"Authorization": f"Bearer {c.credentials.token}", "Content-Type": "application/json"},
+    )
+    with urllib.request.urlopen(request, timeout=30) as reply:
+        answer = json.loads(reply.read())
+    predicted = answer["outputs"][0]["data"][0]
+    console.print(
+        f"[green]{DEPLOYMENT} says the first digit of the dataset is a {predicted}[/] "
+        f"(it is a {digits.target[0]}). Send your own:"
+    )
+    admin_token = DataDir(Path(".shipyard")).admin_token
+    how = f"$(cat {admin_token.resolve()})" if admin_token.exists() else "<your token>"
+    console.print(f"  export SHIPYARD_TOKEN={how}", highlight=False, soft_wrap=True)
+    console.print(
+        f"  curl -s -H \"Authorization: Bearer $SHIPYARD_TOKEN\" {base}{live.endpoint}/infer -d '{body}'",
+        highlight=False,
+        soft_wrap=True,
+    )
+
+
+def _until_running(get: Callable[[], Any]) -> Any:
+    deadline = time.monotonic() + 120
+    found = get()
+    while found.status != serving_pb2.SERVING_STATUS_RUNNING and time.monotonic() < deadline:
+        if found.status in (serving_pb2.SERVING_STATUS_FAILED, serving_pb2.SERVING_STATUS_ERROR):
+            errors.print(f"[bold red]{found.name} failed[/]: {found.status_reason}")
+            raise typer.Exit(1)
+        time.sleep(POLL_S)
+        found = get()
+    return found
 
 
 def _version_by(c: Client, kind: repos_pb2.RepoKind, repo: str, run_id: str) -> str:

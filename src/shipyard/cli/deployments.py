@@ -12,7 +12,7 @@ from rich.table import Table
 
 from shipyard.cli.context import client, console, errors
 from shipyard.cli.repos import parse_ref
-from shipyard.cli.serving import curl_line, status_name
+from shipyard.cli.serving import curl_line, print_manifest, status_name
 from shipyard.client.connection import Client
 from shipyard.contracts.serving.v1 import serving_pb2 as pb
 
@@ -263,3 +263,9 @@ def delete(name: str, yes: Annotated[bool, Opt("--yes", help="Do not ask.")] = F
     with client() as c:
         c.call(c.serving.DeleteDeployment, pb.DeleteDeploymentRequest(name=name))
     console.print(f"[green]Deleted deployment[/] [bold]{escape(name)}[/]")
+
+
+@deployment.command("manifest")
+def manifest(name: str, namespace: Annotated[str, Opt(help="Kubernetes namespace.")] = "shipyard") -> None:
+    """The KServe InferenceService (and transformer) this deployment becomes on a cluster (YAML)."""
+    print_manifest("deployment", name, namespace)

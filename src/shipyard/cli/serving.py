@@ -199,3 +199,17 @@ def delete(name: str, yes: Annotated[bool, Opt("--yes", help="Do not ask.")] = F
     with client() as c:
         c.call(c.serving.DeleteInference, pb.DeleteInferenceRequest(name=name))
     console.print(f"[green]Deleted test inference[/] [bold]{escape(name)}[/]")
+
+
+def print_manifest(kind: str, name: str, namespace: str) -> None:
+    """The KServe InferenceService the endpoint becomes on a cluster, as YAML."""
+    with client() as c:
+        found = c.call(c.serving.GetKubernetesManifest,
+                       pb.GetKubernetesManifestRequest(kind=kind, name=name, namespace=namespace))
+    print(found.yaml, end="")
+
+
+@app.command()
+def manifest(name: str, namespace: Annotated[str, Opt(help="Kubernetes namespace.")] = "shipyard") -> None:
+    """The KServe InferenceService this test inference becomes on a cluster (YAML; kubectl apply -f -)."""
+    print_manifest("inference", name, namespace)

@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 import zlib
+from collections.abc import Callable
 
 import grpc
 from google.protobuf import field_mask_pb2
 
 from shipyard.contracts.serving.v1 import serving_pb2 as pb
 from shipyard.contracts.serving.v1 import serving_pb2_grpc
-from shipyard.kit.errors import InvalidArgument, NotFound
+from shipyard.kit.errors import InvalidArgument, NotFound, PermissionDenied
 from shipyard.kit.grpcio import caller_of
+from shipyard_serving.adapters.kserve import inference_service, to_yaml
 from shipyard_serving.app.deployments import Catalog, Deployments
 from shipyard_serving.app.inferences import Inferences
 from shipyard_serving.app.messages import (
@@ -19,7 +21,11 @@ from shipyard_serving.app.messages import (
     inference_to_proto,
     spec_from_proto,
 )
-from shipyard_serving.domain.serving import ModelPin
+from shipyard_serving.domain.serving import Deployment, Inference, ModelPin
+
+NAMESPACE = "shipyard"
+IMAGE = "shipyard:0.1.0"  # the image deploy/ builds; it holds the built-in model server
+CATALOG_ROLES = frozenset({"operator", "ml-engineer", "production-engineer"})
 
 
 def given_fields(spec: pb.ServingSpec) -> frozenset[str]:
@@ -41,10 +47,17 @@ def masked_fields(mask: field_mask_pb2.FieldMask) -> frozenset[str]:
 class ServingServicer(serving_pb2_grpc.ServingServiceServicer):
     """Test inferences, the catalog and deployments, and the routes the gateway sends requests by."""
 
-    def __init__(self, inferences: Inferences, catalog: Catalog, deployments: Deployments) -> None:
+    def __init__(
+        self,
+        inferences: Inferences,
+        catalog: Catalog,
+        deployments: Deployments,
+        storage_of: Callable[[str], str],
+    ) -> None:
         self._inferences = inferences
         self._catalog = catalog
         self._deployments = deployments
+        self._storage_of = storage_of  # manifest digest → where a cluster finds the version's files
 
     async def CreateInference(
         self, request: pb.CreateInferenceRequest, context: grpc.aio.ServicerContext
@@ -175,6 +188,29 @@ class ServingServicer(serving_pb2_grpc.ServingServiceServicer):
     ) -> pb.DeleteDeploymentResponse:
         await self._deployments.delete(caller_of(context), request.name)
         return pb.DeleteDeploymentResponse()
+
+    async def GetKubernetesManifest(
+        self, request: pb.GetKubernetesManifestRequest, context: grpc.aio.ServicerContext
+    ) -> pb.KubernetesManifest:
+        caller = caller_of(context)
+        if request.kind == "inference":
+            found: Inference | Deployment = await self._inferences.get(request.name)
+        elif request.kind == "deployment":
+            if not caller.roles & CATALOG_ROLES:
+                raise PermissionDenied("deployments are for the roles that may see the model catalog")
+            found = await self._deployments.get(request.name)
+        else:
+            raise InvalidArgument("kind", f"must be inference or deployment (got {request.kind!r})")
+        document = inference_service(
+            found.name,
+            request.namespace or NAMESPACE,
+            found.model,
+            found.spec,
+            self._storage_of(found.model.manifest_digest),
+            default_image=IMAGE,
+            labels={"shipyard.io/kind": request.kind},
+        )
+        return pb.KubernetesManifest(yaml=to_yaml(document))
 
     async def GetRoutes(self, request: pb.GetRoutesRequest, context: grpc.aio.ServicerContext) -> pb.Routes:
         model, concurrency = await self._served(request.name)
