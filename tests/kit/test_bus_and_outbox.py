@@ -12,6 +12,7 @@ import pytest
 
 from shipyard.contracts.events.v1 import events_pb2
 from shipyard.contracts.repo.v1 import projects_pb2
+from shipyard.kit import bus as bus_module
 from shipyard.kit.bus import DEAD_LETTER_PREFIX, EventBus
 from shipyard.kit.events import Event, new_event
 from shipyard.kit.inbox import INBOX
@@ -163,3 +164,51 @@ async def test_rolled_back_transaction_leaves_no_event(store: SQLiteDocumentStor
             raise RuntimeError("the use case failed after staging its event")
     async with store.transaction() as txn:
         assert await txn.count(OUTBOX.name) == 0
+
+
+async def test_stop_does_not_wait_on_an_idle_consumer(nats_server: NatsServer,
+                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(bus_module, "FETCH_WAIT_S", 0.05)
+    bus = EventBus(nats_server.url, "test")
+    bus.consume("stop-test", _ignore)
+    await bus.start()
+    # The scenario is an idle consumer: its fetches expire for a while. nats-py leaves the expired
+    # requests' replies on the subscription's queue, and a draining connection used to wait on that
+    # queue until nats-py's 30 s drain timeout (then failed). Idle time is the condition itself.
+    await asyncio.sleep(0.5)
+    stopping = asyncio.create_task(bus.stop())
+    done, _ = await asyncio.wait({stopping}, timeout=20)  # a deadline on the hang, not a speed figure
+    if not done:
+        stopping.cancel()
+    assert stopping in done, "stop() hung on the idle consumer's subscription"
+    assert not bus.connected
+
+
+async def _ignore(events: list[Event]) -> None:
+    del events
+
+
+async def test_replay_delivers_the_whole_stream_again(nats_server: NatsServer) -> None:
+    received: list[str] = []
+    resets: list[int] = []
+
+    async def handler(events: list[Event]) -> None:
+        received.extend(e.id for e in events)
+
+    async def reset() -> None:
+        resets.append(len(received))
+        received.clear()
+
+    bus = EventBus(nats_server.url, "test")
+    bus.consume("replay-test", handler)
+    await bus.start()
+    try:
+        events = [created(f"r{i}") for i in range(5)]
+        await bus.publish(events)
+        await eventually(lambda: len(received) == 5)
+        await bus.replay("replay-test", reset)
+        await eventually(lambda: len(received) == 5)
+        assert resets == [5] and received == [e.id for e in events]
+        assert await bus.last_sequence() == 5
+    finally:
+        await bus.stop()

@@ -134,29 +134,37 @@ class EventBus:
                                 ack_wait=ACK_WAIT_S, max_ack_pending=consumer.batch_size * 4)
         subscription = None
         delay = 0.1
-        while True:
-            try:
-                if consumer.from_start:
-                    await self._forget(consumer.durable)
-                    consumer.from_start = False
-                if subscription is None:
-                    subscription = await self._js.pull_subscribe(
-                        f"{SUBJECT_PREFIX}.{consumer.subjects}", durable=consumer.durable, stream=STREAM,
-                        config=config)
-                messages = await subscription.fetch(consumer.batch_size, timeout=FETCH_WAIT_S)
-            except TimeoutError:  # nothing new (nats.errors.TimeoutError is one too)
-                continue
-            except asyncio.CancelledError:
-                raise
-            except Exception as exc:
-                log.warning("consumer %s: fetch failed (%s); retrying in %.1fs", consumer.durable, exc, delay)
-                await asyncio.sleep(delay)
-                delay = min(delay * 2, 2.0)
-                if isinstance(exc, NotFoundError):
-                    subscription = None  # the consumer is gone (a NATS that lost its storage)
-                continue
-            delay = 0.1
-            await self._deliver(consumer, messages)
+        try:
+            while True:
+                try:
+                    if consumer.from_start:
+                        await self._forget(consumer.durable)
+                        consumer.from_start = False
+                    if subscription is None:
+                        subscription = await self._js.pull_subscribe(
+                            f"{SUBJECT_PREFIX}.{consumer.subjects}", durable=consumer.durable, stream=STREAM,
+                            config=config)
+                    messages = await subscription.fetch(consumer.batch_size, timeout=FETCH_WAIT_S)
+                except TimeoutError:  # nothing new (nats.errors.TimeoutError is one too)
+                    continue
+                except asyncio.CancelledError:
+                    raise
+                except Exception as exc:
+                    log.warning("consumer %s: fetch failed (%s); retrying in %.1fs", consumer.durable, exc,
+                                delay)
+                    await asyncio.sleep(delay)
+                    delay = min(delay * 2, 2.0)
+                    if isinstance(exc, NotFoundError):
+                        subscription = None  # the consumer is gone (a NATS that lost its storage)
+                    continue
+                delay = 0.1
+                await self._deliver(consumer, messages)
+        finally:
+            # Its inbox goes with it (the durable consumer stays): a draining connection would
+            # otherwise wait on the subscription's queue until nats-py's drain timeout (30 s).
+            if subscription is not None:
+                with contextlib.suppress(Exception):
+                    await subscription.unsubscribe()
 
     async def _forget(self, durable: str) -> None:
         assert self._js is not None
