@@ -48,6 +48,11 @@ bench-repos: $(STAMP)
 bench-runs: $(STAMP)
 	$(BIN)/python -m bench.runs $(ARGS)
 
+## bench-serving: a served scikit-learn model: requests/s and p50/p99 directly and via the gateway, beside MLServer
+.PHONY: bench-serving
+bench-serving: $(STAMP)
+	$(BIN)/python -m bench.serving $(ARGS)
+
 ## bench-lineage: lineage-svc over 100,000 runs / 300,000 versions: upstream query, ingest beside raw consume, rebuild
 .PHONY: bench-lineage
 bench-lineage: $(STAMP)
