@@ -25,7 +25,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import contextlib
 import json
 import os
 import random
@@ -230,24 +229,6 @@ class Figures:
         return (b.digest, b.nodes, b.edges, b.activities) == (a.digest, a.nodes, a.edges, a.activities)
 
 
-async def _stop(bus: EventBus) -> None:
-    """Stop a bus without draining its connection.
-
-    ``EventBus.stop()`` drains the NATS connection, and when a consumer was waiting in a fetch
-    that drain does not end: it times out after nats-py's ``drain_timeout`` (30 s) with a
-    ``DrainTimeoutError`` (nats-py takes a pull subscription's messages off its queue without
-    ``task_done()``, and the drain ``join()``s that queue). Nothing here needs draining: the
-    consumers are cancelled first, as ``stop()`` does, and what they did not ack changes nothing.
-    """
-    for task in bus._tasks:  # what EventBus.stop() cancels first
-        task.cancel()
-    await asyncio.gather(*bus._tasks, return_exceptions=True)
-    with contextlib.suppress(Exception):
-        await bus.broker.connection.close()
-    with contextlib.suppress(Exception):  # the connection is closed already: nothing left to drain
-        await bus.stop()
-
-
 class Bench:
     """The phases, in one event loop, against one nats-server."""
 
@@ -336,7 +317,7 @@ class Bench:
             js = bus.broker.connection.jetstream()
             self.figures.stream_bytes = int((await js.stream_info(STREAM)).state.bytes or 0)
         finally:
-            await _stop(bus)
+            await bus.stop()
         if self.figures.last_sequence != self.figures.events:
             raise RuntimeError(
                 f"the stream holds {self.figures.last_sequence:,} events, "
@@ -360,7 +341,7 @@ class Bench:
                 await self.until_done("raw consume", tracker)
                 self.figures.raw_s = time.perf_counter() - started
         finally:
-            await _stop(bus)
+            await bus.stop()
 
     async def lineage(self) -> None:
         """L1, L2, L2g and L3 on one store and one bus, wired as lineage-svc's bootstrap does."""
@@ -424,7 +405,7 @@ class Bench:
             self.say.log("digest of the rebuilt graph …")
             self.figures.after = await projections.status(with_digest=True)
         finally:
-            await _stop(bus)
+            await bus.stop()
             await store.close()
             self.figures.store_bytes = sum(f.stat().st_size for f in path.parent.glob("store.db*"))
 
