@@ -1,6 +1,7 @@
 """Test inferences through the whole stack: a scikit-learn model version served by serving-svc's
 model servers, called through the gateway with the Open Inference Protocol (KServe V2); bad
-requests, an unloadable model, a killed model server, deletion."""
+requests, an unloadable model, a killed model server, deletion, replicas scaled by load, binary
+tensors."""
 
 from __future__ import annotations
 
@@ -34,7 +35,8 @@ ROWS = [[5.1, 3.5, 1.4, 0.2], [6.7, 3.0, 5.2, 2.3]]  # a setosa and a virginica
 
 @pytest.fixture(scope="module")
 def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
-    running = Stack(tmp_path_factory.mktemp("stack") / "data", env={"SHIPYARD_PATH_IMPORT_ROOTS": ""}).start()
+    env = {"SHIPYARD_PATH_IMPORT_ROOTS": "", "SHIPYARD_SERVING_SCALE_DOWN_DELAY_S": "3"}
+    running = Stack(tmp_path_factory.mktemp("stack") / "data", env=env).start()
     try:
         yield running
     finally:
@@ -65,8 +67,9 @@ def iris(admin: Client, tmp_path_factory: pytest.TempPathFactory) -> None:
     transfer.push(admin, repos_pb2.REPO_KIND_MODEL, "iris", other, transfer.scan_tree(other))
 
 
-def _infer(stack: Stack, name: str, body: bytes, token: str | None) -> tuple[int, dict[str, Any]]:
-    request = urllib.request.Request(f"{stack.http_url}/serving/{name}/v2/models/iris/infer", data=body,
+def _infer(stack: Stack, name: str, body: bytes, token: str | None,
+           model: str = "iris") -> tuple[int, dict[str, Any]]:
+    request = urllib.request.Request(f"{stack.http_url}/serving/{name}/v2/models/{model}/infer", data=body,
                                      headers={"Content-Type": "application/json"})
     if token is not None:
         request.add_header("Authorization", f"Bearer {token}")
@@ -269,3 +272,120 @@ def test_the_kubernetes_form_of_a_deployment(stack: Stack, home: Path) -> None:
     assert (document["apiVersion"], document["kind"]) == ("serving.kserve.io/v1beta1", "InferenceService")
     assert (document["metadata"]["name"], document["metadata"]["namespace"]) == ("iris-live", "ml")
     assert document["metadata"]["labels"]["shipyard.io/model-version"] == "4"
+
+
+def _pid_of_replica(address: str) -> int:
+    return _pid_listening_on(int(address.rsplit(":", 1)[1]))
+
+
+def _deployment(admin: Client, name: str) -> pb.Deployment:
+    return admin.call(admin.serving.GetDeployment, pb.GetDeploymentRequest(name=name))
+
+
+@pytest.mark.usefixtures("iris")
+def test_a_killed_model_server_of_a_deployment_is_restarted_and_it_answers_again(
+        stack: Stack, home: Path, admin: Client) -> None:
+    cli(stack, home, "model", "publish", "iris@2", "--name", "iris-kill-v2")
+    cli(stack, home, "deploy", "iris-kill-live", "--from-catalog", "iris-kill-v2")
+    (replica,) = _deployment(admin, "iris-kill-live").replicas
+    os.kill(_pid_of_replica(replica.address), signal.SIGKILL)
+
+    def recovered() -> bool:
+        found = _deployment(admin, "iris-kill-live")
+        return found.status == pb.SERVING_STATUS_RUNNING and [r.restarts for r in found.replicas] == [1]
+    wait_for(recovered, 60, "the deployment's model server to be restarted")
+    (replica,) = _deployment(admin, "iris-kill-live").replicas
+    assert replica.last_exit == "killed by signal 9" and replica.ready
+    wait_for(lambda: _infer(stack, "iris-kill-live", _rows(ROWS), stack.admin_token())[0] == 200, 30,
+             "the deployment to answer again")
+    shown = cli(stack, home, "deployment", "get", "iris-kill-live").stdout
+    assert "killed by signal 9" in shown
+
+
+SLOW_MODEL = b'''import time
+
+import numpy as np
+
+
+class Slow:
+    """Takes 50 ms a request, so that requests pile up."""
+
+    def predict(self, inputs, parameters):
+        time.sleep(0.05)
+        return np.asarray([1.0])
+'''
+
+
+def _post_until_stopped(stack: Stack, stop: threading.Event, statuses: list[int]) -> None:
+    body = json.dumps({"inputs": [{"name": "x", "shape": [1], "datatype": "FP32", "data": [1.0]}]}).encode()
+    while not stop.is_set():
+        status, _ = _infer(stack, "slow-test", body, stack.admin_token(), model="slow")
+        statuses.append(status)
+        if status == 429:
+            stop.wait(0.05)  # as Retry-After asks, but sooner: the test wants pressure
+
+
+def test_replicas_scale_up_under_load_and_back_to_the_minimum_when_idle(
+        stack: Stack, admin: Client, tmp_path: Path) -> None:
+    admin.call(admin.repos.CreateRepo, repos_pb2.CreateRepoRequest(repo=repos_pb2.Repo(
+        kind=repos_pb2.REPO_KIND_MODEL, name="slow", versioning=repos_pb2.VERSIONING_DVS,
+        source=repos_pb2.Source(none=repos_pb2.NoSource()))))
+    _push_model(admin, "slow", {"slow.py": SLOW_MODEL}, tmp_path / "slow")
+    admin.call(admin.serving.CreateInference, pb.CreateInferenceRequest(inference=pb.Inference(
+        name="slow-test", model=pb.ModelRef(model="slow", version=2),
+        spec=pb.ServingSpec(framework="custom", predictor="slow:Slow", min_replicas=1, max_replicas=3,
+                            max_concurrency=2))))
+    wait_for(lambda: _get(admin, "slow-test").status == pb.SERVING_STATUS_RUNNING, 60, "slow-test to run")
+    assert len(_get(admin, "slow-test").replicas) == 1
+    stop, statuses = threading.Event(), []
+    senders = [threading.Thread(target=_post_until_stopped, args=(stack, stop, statuses), daemon=True)
+               for _ in range(8)]
+    for sender in senders:
+        sender.start()
+    try:
+        wait_for(lambda: sum(r.ready for r in _get(admin, "slow-test").replicas) == 3, 90,
+                 "three ready replicas under load")
+        answered = statuses.count(200)
+        wait_for(lambda: statuses.count(200) >= answered + 50, 60, "requests answered by the replicas")
+    finally:
+        stop.set()
+        for sender in senders:
+            sender.join(timeout=60)
+    assert set(statuses) <= {200, 429}, f"answers other than 200 or 429: {set(statuses)}"
+    wait_for(lambda: len(_get(admin, "slow-test").replicas) == 1, 60, "back to one replica when idle")
+    found = _get(admin, "slow-test")
+    assert found.status == pb.SERVING_STATUS_RUNNING and found.replicas[0].ready
+    assert _infer(stack, "slow-test", json.dumps({"inputs": [{"name": "x", "shape": [1], "datatype": "FP32",
+                                                              "data": [1.0]}]}).encode(),
+                  stack.admin_token(), model="slow")[0] == 200
+
+
+@pytest.mark.usefixtures("iris")
+def test_binary_tensors_pass_through_the_gateway(stack: Stack, admin: Client) -> None:
+    """The V2 binary tensor extension (tritonclient's request and response bodies): the gateway
+    passes the Inference-Header-Content-Length header both ways."""
+    import numpy as np
+    import tritonclient.http as triton
+
+    admin.call(admin.serving.CreateInference, pb.CreateInferenceRequest(inference=pb.Inference(
+        name="iris-binary", model=pb.ModelRef(model="iris", version=2))))
+    wait_for(lambda: _get(admin, "iris-binary").status == pb.SERVING_STATUS_RUNNING, 60, "iris-binary to run")
+    tensor = triton.InferInput("input-0", [2, 4], "FP32")
+    tensor.set_data_from_numpy(np.asarray(ROWS, dtype=np.float32), binary_data=True)
+    wanted = triton.InferRequestedOutput("predict", binary_data=True)
+    body, json_size = triton.InferenceServerClient.generate_request_body([tensor], outputs=[wanted])
+    request = urllib.request.Request(
+        f"{stack.http_url}/serving/iris-binary/v2/models/iris/infer", data=body,
+        headers={"Content-Type": "application/octet-stream",
+                 "Inference-Header-Content-Length": str(json_size),
+                 "Authorization": f"Bearer {stack.admin_token()}"})
+    try:
+        reply = urllib.request.urlopen(request, timeout=30)
+    except urllib.error.HTTPError as exc:
+        raise AssertionError(f"HTTP {exc.code}: {exc.read()!r}") from None
+    with reply:
+        header_length = reply.headers["Inference-Header-Content-Length"]
+        result = triton.InferenceServerClient.parse_response_body(
+            reply.read(), header_length=int(header_length) if header_length else None)
+    assert header_length is not None
+    assert result.as_numpy("predict").tolist() == [0, 2]

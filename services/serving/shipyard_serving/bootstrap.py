@@ -35,7 +35,8 @@ async def wire(runtime: Runtime) -> None:
     settings = runtime.settings
     blobs = open_blob_store(settings.default_blob_url())
     await blobs.open()
-    servers = LocalModelServers(blobs, (settings.data_dir / "serving").resolve())
+    servers = LocalModelServers(blobs, (settings.data_dir / "serving").resolve(),
+                                scale_down_delay_s=settings.serving_scale_down_delay_s)
     uow = unit_of_work_factory(runtime.store, runtime.relay)
     models = GrpcModelReader(settings.repo_addr)
     inferences = Inferences(uow, models, servers)

@@ -14,6 +14,7 @@ import numpy as np
 import pytest
 from aiohttp.test_utils import TestClient, TestServer
 from serving_testkit import IRIS_CLASSES, IRIS_ROWS, iris_request, train_iris, write_module
+from shipyard_serving.adapters.load_metrics import ReplicaLoad, parse_load
 from shipyard_serving.adapters.predictors import Predictor, load_predictor, load_transformer
 from shipyard_serving.domain.tensors import TensorSpec
 from shipyard_serving.entrypoints.model_server import ModelServer, ServerConfig
@@ -194,12 +195,17 @@ async def test_over_max_concurrency_is_429_at_once(make_client: MakeClient) -> N
         assert refused.status == 429
         assert refused.headers["Retry-After"] == "1"
         assert (await json_of(refused))["error"] == "too many requests in flight (limit 1)"
+        busy = await client.get("/metrics")
+        assert parse_load(await busy.text()) == ReplicaLoad(in_flight=1, accepted=1, rejected=1)
     finally:
         gate.release.set()
     response = await first
     assert response.status == 200 and (await json_of(response))["outputs"][0]["data"] == [1]
     assert server.in_flight == 0
     assert (await client.post("/v2/models/gate/infer", json=body)).status == 200
+    idle = await client.get("/metrics")
+    assert idle.content_type == "text/plain"
+    assert parse_load(await idle.text()) == ReplicaLoad(in_flight=0, accepted=2, rejected=1)
 
 
 async def test_not_ready_until_the_model_is_loaded(make_client: MakeClient, iris: Predictor) -> None:

@@ -51,6 +51,9 @@ class Settings(BaseSettings):
     webhook_attempts: int = 10
     webhook_backoff_s: float = 0.5
     webhook_backoff_max_s: float = 60.0
+    # serving-svc: how long an endpoint's load must stay low before idle replicas (above
+    # min_replicas) are stopped, in seconds.
+    serving_scale_down_delay_s: float = 30.0
     # lineage-svc: drop its projections at start and build them again from the whole stream.
     lineage_rebuild: bool = False
     log_level: str = "INFO"

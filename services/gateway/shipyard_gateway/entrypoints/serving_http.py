@@ -28,7 +28,9 @@ ROUTES_TTL_S = 1.0
 MAX_BODY = 16 * 1024 * 1024
 UPSTREAM_TIMEOUT_S = 60.0
 HTTP_OF = {"UNAUTHENTICATED": 401, "PERMISSION_DENIED": 403, "NOT_FOUND": 404, "UNAVAILABLE": 503}
-PASSED = ("content-type",)
+BINARY_HEADER = "Inference-Header-Content-Length"  # V2 binary tensors: the JSON part's length
+PASSED = ("content-type", BINARY_HEADER.lower())
+RETURNED = ("Retry-After", BINARY_HEADER)
 
 
 def v2_error(status: int, message: str, retry_after: bool = False) -> web.Response:
@@ -110,8 +112,9 @@ class ServingEdge:
                     payload = await upstream.read()
                     reply = web.Response(body=payload, status=upstream.status,
                                          content_type=upstream.content_type)
-                    if "Retry-After" in upstream.headers:
-                        reply.headers["Retry-After"] = upstream.headers["Retry-After"]
+                    for header in RETURNED:
+                        if header in upstream.headers:
+                            reply.headers[header] = upstream.headers[header]
                     return reply
             except ClientConnectionError:
                 self._known.pop(name, None)  # a replica went away: ask again next time

@@ -7,6 +7,11 @@ ever ready could not load the model: the endpoint fails with the last lines it w
 exits later (killed, crashed) is started again, with a growing pause, and its restarts are
 counted. Replicas die with serving-svc (PR_SET_PDEATHSIG), so a restarted serving-svc never
 finds orphans holding ports.
+
+An endpoint whose ``max_replicas`` is above its ``min_replicas`` is scaled by its load: twice a
+second every ready replica's ``/metrics`` says how many requests it has in flight and how many it
+refused, and ``domain.scaling`` says how many replicas that needs. New replicas join the routes
+once ready; a replica that is no longer needed leaves the routes first, then drains and stops.
 """
 
 from __future__ import annotations
@@ -21,14 +26,20 @@ import shutil
 import signal
 import socket
 import sys
+import time
+from collections import deque
+from collections.abc import Coroutine
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import aiohttp
 
 from shipyard.kit.blob.checkout import check_out, read_manifest
 from shipyard.kit.blob.port import BlobStore
+from shipyard_serving.adapters.load_metrics import fetch_load
 from shipyard_serving.app.ports import Endpoint, ModelServers, Observation, Observer, ReplicaState
+from shipyard_serving.domain.scaling import UP_WINDOW_S, LoadSample, ScaleRule, desired_replicas
 
 log = logging.getLogger(__name__)
 
@@ -37,6 +48,8 @@ DRAIN_S = 15.0  # SIGKILL after this; the server is told to finish its requests 
 RESTART_PAUSE_S = (0.5, 1.0, 2.0, 5.0)
 LOG_TAIL_BYTES = 2000
 SWITCH_GRACE_S = 2.0  # > the gateway's route cache: no request reaches a stopped server
+SCALE_SAMPLE_S = 0.5
+SCALE_DOWN_DELAY_S = 30.0
 _PR_SET_PDEATHSIG = 1
 
 
@@ -74,6 +87,7 @@ class _Replica:
     log: Path
     address: str = ""
     ready: bool = False
+    stopping: bool = False
     restarts: int = 0
     last_exit: str = ""
     process: asyncio.subprocess.Process | None = None
@@ -91,13 +105,14 @@ class _Served:
     replicas: list[_Replica] = field(default_factory=list)
     failure: str = ""
     stopping: bool = False
+    scaling: asyncio.Task[None] | None = None
 
 
 class LocalModelServers(ModelServers):
     """Replicas as child processes of serving-svc."""
 
     def __init__(self, blobs: BlobStore, root: Path, host: str = "127.0.0.1",
-                 python: str = sys.executable) -> None:
+                 python: str = sys.executable, scale_down_delay_s: float = SCALE_DOWN_DELAY_S) -> None:
         self._blobs = blobs
         self._root = root
         self._host = host
@@ -108,8 +123,9 @@ class LocalModelServers(ModelServers):
         self._http: aiohttp.ClientSession | None = None
         self._pending: dict[str, _Served] = {}  # the next servers of an endpoint, starting
         self._swap_failures: dict[str, str] = {}
-        self._swaps: set[asyncio.Task[None]] = set()
+        self._background: set[asyncio.Task[None]] = set()
         self._replica_ids = itertools.count()
+        self._scale_down_delay_s = scale_down_delay_s
 
     def watch(self, observer: Observer) -> None:
         self._observers.append(observer)
@@ -119,30 +135,95 @@ class LocalModelServers(ModelServers):
         if current is not None and current.endpoint == endpoint and not current.stopping:
             return
         self._swap_failures.pop(endpoint.name, None)
-        fresh = await self._start(endpoint)
+        spec = endpoint.spec
+        # A swap under load starts as many new replicas as serve now, within the new bounds.
+        count = min(max(len(current.replicas), spec.min_replicas), spec.max_replicas) if current else 0
+        fresh = await self._start(endpoint, count or spec.min_replicas)
         if current is None:
-            self._served[endpoint.name] = fresh
+            self._put_in_service(fresh)
             return
         old_pending = self._pending.pop(endpoint.name, None)
         if old_pending is not None:
             await self._retire(old_pending)
         self._pending[endpoint.name] = fresh
-        task = asyncio.create_task(self._swap(endpoint.name, current, fresh))
-        self._swaps.add(task)
-        task.add_done_callback(self._swaps.discard)
+        self._in_background(self._swap(endpoint.name, current, fresh))
 
-    async def _start(self, endpoint: Endpoint) -> _Served:
+    def _in_background(self, work: Coroutine[Any, Any, None]) -> None:
+        task = asyncio.create_task(work)
+        self._background.add(task)
+        task.add_done_callback(self._background.discard)
+
+    async def _start(self, endpoint: Endpoint, replicas: int) -> _Served:
         model_dir = await self._lay_out(endpoint.model.manifest_digest, "models")
         code = endpoint.spec.transformer
         transformer_dir = await self._lay_out(code.manifest_digest, "code") if code.code else None
         served = _Served(endpoint, model_dir, transformer_dir)
-        logs = self._root / "logs" / endpoint.name
-        logs.mkdir(parents=True, exist_ok=True)
-        for index in range(endpoint.spec.min_replicas):
-            replica = _Replica(index, logs / f"replica-{next(self._replica_ids)}.log")
-            served.replicas.append(replica)
-            replica.task = asyncio.create_task(self._supervise(served, replica))
+        for _ in range(replicas):
+            self._add_replica(served)
         return served
+
+    def _add_replica(self, served: _Served) -> None:
+        logs = self._root / "logs" / served.endpoint.name
+        logs.mkdir(parents=True, exist_ok=True)
+        replica = _Replica(len(served.replicas), logs / f"replica-{next(self._replica_ids)}.log")
+        served.replicas.append(replica)
+        replica.task = asyncio.create_task(self._supervise(served, replica))
+
+    def _put_in_service(self, served: _Served) -> None:
+        """Route the endpoint's traffic to ``served``; scale it with its load if its spec asks."""
+        self._served[served.endpoint.name] = served
+        spec = served.endpoint.spec
+        rule = ScaleRule.of(spec.min_replicas, spec.max_replicas, spec.max_concurrency,
+                            self._scale_down_delay_s)
+        if rule.scales:
+            served.scaling = asyncio.create_task(self._autoscale(served, rule))
+
+    async def _autoscale(self, served: _Served, rule: ScaleRule) -> None:
+        """Sample the replicas' load and resize, until the endpoint stops (see ``domain.scaling``)."""
+        samples: deque[LoadSample] = deque()
+        refused: dict[str, int] = {}  # by replica address: a restarted replica counts from 0 again
+        last_change = time.monotonic()
+        session = await self._session()
+        while not served.stopping:
+            await asyncio.sleep(SCALE_SAMPLE_S)
+            ready = [r for r in served.replicas if r.ready]
+            loads = await asyncio.gather(*(fetch_load(session, r.address) for r in ready))
+            in_flight = rejected = 0
+            for replica, load in zip(ready, loads, strict=True):
+                if load is not None:
+                    in_flight += load.in_flight
+                    rejected += max(0, load.rejected - refused.get(replica.address, 0))
+                    refused[replica.address] = load.rejected
+            now = time.monotonic()
+            samples.append(LoadSample(now, in_flight, rejected))
+            while samples[0].at < now - max(rule.down_delay_s, UP_WINDOW_S) - SCALE_SAMPLE_S:
+                samples.popleft()
+            count = len(served.replicas)
+            starting = sum(not r.ready for r in served.replicas)
+            wanted = desired_replicas(rule, samples, count, starting, last_change, now)
+            if wanted != count and not served.stopping:
+                await self._resize(served, wanted)
+                last_change = now
+
+    async def _resize(self, served: _Served, wanted: int) -> None:
+        name = served.endpoint.name
+        count = len(served.replicas)
+        log.info("endpoint %s: %d → %d replicas (load)", name, count, wanted)
+        for _ in range(count, wanted):
+            self._add_replica(served)
+        leaving = served.replicas[wanted:]
+        del served.replicas[wanted:]
+        await self._tell(served)
+        for replica in leaving:
+            replica.stopping = True
+            self._in_background(self._stop_after_grace(replica))
+
+    async def _stop_after_grace(self, replica: _Replica) -> None:
+        """Stop a replica once the gateway no longer routes to it (it left the routes just now)."""
+        try:
+            await asyncio.sleep(SWITCH_GRACE_S)
+        finally:  # also when serving-svc closes meanwhile: the replica is in no endpoint's list now
+            await self._stop(replica)
 
     async def _swap(self, name: str, old: _Served, fresh: _Served) -> None:
         """Switch the traffic to ``fresh`` once enough of it is ready; keep ``old`` if it fails."""
@@ -159,7 +240,8 @@ class LocalModelServers(ModelServers):
             await self._retire(fresh)
             await self._tell(old)
             return
-        self._served[name] = fresh
+        self._put_in_service(fresh)
+        await self._stop_scaling(old)
         await self._tell(fresh)
         # The gateway remembers routes for a second: the old servers keep answering meanwhile,
         # then finish what they have and stop.
@@ -168,7 +250,15 @@ class LocalModelServers(ModelServers):
 
     async def _retire(self, served: _Served) -> None:
         served.stopping = True
+        await self._stop_scaling(served)
         await asyncio.gather(*(self._stop(r) for r in served.replicas))
+
+    @staticmethod
+    async def _stop_scaling(served: _Served) -> None:
+        if served.scaling is not None:
+            served.scaling.cancel()
+            await asyncio.gather(served.scaling, return_exceptions=True)
+            served.scaling = None
 
     async def remove(self, name: str) -> None:
         pending = self._pending.pop(name, None)
@@ -197,8 +287,9 @@ class LocalModelServers(ModelServers):
         return [r.address for r in served.replicas if r.ready] if served else []
 
     async def close(self) -> None:
-        for task in self._swaps:
+        for task in list(self._background):
             task.cancel()
+        await asyncio.gather(*self._background, return_exceptions=True)
         for name in list(self._served):
             await self.remove(name)
         if self._http is not None:
@@ -232,7 +323,7 @@ class LocalModelServers(ModelServers):
 
     async def _supervise(self, served: _Served, replica: _Replica) -> None:
         """Keep one replica running until the endpoint stops or the model proves unloadable."""
-        while not served.stopping:
+        while not served.stopping and not replica.stopping:
             port = free_port(self._host)
             replica.address = f"{self._host}:{port}"
             with replica.log.open("ab") as out:
@@ -244,7 +335,7 @@ class LocalModelServers(ModelServers):
                 await self._tell(served)
             code = await replica.process.wait()
             replica.ready = False
-            if served.stopping:
+            if served.stopping or replica.stopping:
                 return
             replica.last_exit = describe_exit(code)
             if not became_ready and code != 0:

@@ -12,7 +12,8 @@ the model, then prints one JSON line on stdout with the port and the model and t
 model cannot load, the loader's message goes to stderr and the process exits 1. SIGTERM (or SIGINT)
 stops accepting connections, lets the requests in flight finish (``--drain-timeout``), and exits 0.
 
-Endpoints: GET ``/v2``, ``/v2/health/live``, ``/v2/health/ready``,
+Endpoints: GET ``/v2``, ``/v2/health/live``, ``/v2/health/ready``, ``/metrics`` (Prometheus text: requests
+in flight, accepted and refused — what serving-svc scales replicas by),
 ``/v2/models/{name}[/versions/{v}]`` (metadata), ``/v2/models/{name}[/versions/{v}]/ready``; POST
 ``/v2/models/{name}[/versions/{v}]/infer``. Errors are ``{"error": "..."}``: 400 for a bad request,
 404 for an unknown model or version, 413 for a body over ``--max-body-bytes``, 429 (with
@@ -46,6 +47,7 @@ from typing import Any
 
 from aiohttp import web
 
+from shipyard_serving.adapters.load_metrics import ReplicaLoad, format_load
 from shipyard_serving.adapters.predictors import (
     FRAMEWORKS,
     ModelLoadError,
@@ -159,6 +161,8 @@ class ModelServer:
         self.transformer: Transformer | None = None
         self.draining = False
         self.in_flight = 0
+        self.accepted = 0
+        self.rejected = 0  # 429s: at the concurrency limit
         self._limit = config.max_concurrency
         self._budget = config.inline_budget_ms / 1000.0
         self._cost = 0.0  # moving average of a request's work (wall time), in seconds
@@ -209,6 +213,7 @@ class ModelServer:
         routes.add_get("/v2", self._server_metadata)
         routes.add_get("/v2/health/live", self._live)
         routes.add_get("/v2/health/ready", self._server_ready)
+        routes.add_get("/metrics", self._metrics)
         for prefix in ("/v2/models/{name}", "/v2/models/{name}/versions/{version}"):
             routes.add_get(prefix, self._model_metadata)
             routes.add_get(prefix + "/ready", self._model_ready)
@@ -226,6 +231,10 @@ class ModelServer:
         if self.ready:
             return _ok({"ready": True})
         return web.Response(status=503, body=dumps({"ready": False}), content_type=_JSON)
+
+    async def _metrics(self, request: web.Request) -> web.Response:
+        load = ReplicaLoad(self.in_flight, self.accepted, self.rejected)
+        return web.Response(text=format_load(load), content_type="text/plain", charset="utf-8")
 
     async def _unknown(self, request: web.Request) -> web.Response:
         return _error(404, f"no such endpoint: {request.method} {request.path}")
@@ -267,7 +276,9 @@ class ModelServer:
         if refused is not None:
             return refused
         if self._limit and self.in_flight >= self._limit:
+            self.rejected += 1
             return _error(429, f"too many requests in flight (limit {self._limit})", {"Retry-After": "1"})
+        self.accepted += 1
         self.in_flight += 1
         try:
             return await self._infer_counted(request)

@@ -60,6 +60,20 @@ def _syncfs(path: Path) -> None:
 
 _LIBC_NAME = ctypes.util.find_library("c")
 _LIBC = ctypes.CDLL(_LIBC_NAME, use_errno=True) if _LIBC_NAME else None
+_SYNC_FILE_RANGE_WRITE = 2
+_sync_file_range = getattr(_LIBC, "sync_file_range", None)
+if _sync_file_range is not None:
+    _sync_file_range.argtypes = [ctypes.c_int, ctypes.c_int64, ctypes.c_int64, ctypes.c_uint]
+
+
+def _start_write_back(out: IO[bytes]) -> None:
+    """Ask the kernel to start writing the file to disk now, without waiting (Linux
+    sync_file_range): the disk works while the next files are hashed and copied, so the one
+    ``sync`` before a version commits has little left to wait for (measured on 1 GiB: ~2 s of
+    sync became ~0.5 s). Elsewhere, nothing: the sync does it all."""
+    if _sync_file_range is not None:
+        out.flush()
+        _sync_file_range(out.fileno(), 0, 0, _SYNC_FILE_RANGE_WRITE)
 
 
 def _discard(out: IO[bytes], temp: Path) -> None:
@@ -97,12 +111,17 @@ class LocalBlobStore(BlobStore):
         self.root = Path(root)
         self.durable = durable  # False: ``sync`` leaves write-back to the OS
         self._blobs = self.root / "sha256"
+        self._blobs_dir = str(self._blobs)
         self._tmp = self.root / "tmp"
 
     def path_of(self, digest: str) -> Path:
         """The file that holds (or would hold) the blob; raises ValueError for a bad digest."""
+        return Path(self._file_of(digest))
+
+    def _file_of(self, digest: str) -> str:
+        # Plain strings: a version's check of 2,000 blobs spent 70 ms building Paths.
         check_digest(digest)
-        return self._blobs / digest[:2] / digest[2:4] / digest
+        return os.path.join(self._blobs_dir, digest[:2], digest[2:4], digest)
 
     async def open(self) -> None:
         """Create the blob and temp directories."""
@@ -126,6 +145,8 @@ class LocalBlobStore(BlobStore):
         temp = Path(out.name)
         try:
             written = await copy_verified(chunks, out, digest, size)
+            if self.durable:
+                await asyncio.to_thread(_start_write_back, out)
             await asyncio.to_thread(_seal, out, temp, final)
         except BaseException:
             # Synchronous on purpose: it must also run when the task is being cancelled.
@@ -164,6 +185,8 @@ class LocalBlobStore(BlobStore):
             if final.exists():
                 _discard(out, temp)  # already stored: identical bytes
             else:
+                if self.durable:
+                    _start_write_back(out)
                 _seal(out, temp, final)
         except BaseException:
             _discard(out, temp)
@@ -195,8 +218,8 @@ class LocalBlobStore(BlobStore):
 
     async def missing(self, digests: list[str]) -> list[str]:
         """The digests of ``digests`` that are not stored, in the given order."""
-        paths = [self.path_of(digest) for digest in digests]
-        present = await asyncio.to_thread(lambda: [path.is_file() for path in paths])
+        paths = [self._file_of(digest) for digest in digests]
+        present = await asyncio.to_thread(lambda: [os.path.isfile(path) for path in paths])
         return [digest for digest, ok in zip(digests, present, strict=True) if not ok]
 
     async def size(self, digest: str) -> int:
