@@ -53,6 +53,12 @@ bench-runs: $(STAMP)
 bench-serving: $(STAMP)
 	$(BIN)/python -m bench.serving $(ARGS)
 
+## bench-console: first render of the runs list and a run's page with 10,000 runs x 1,000 metric points, in Chromium
+.PHONY: bench-console
+bench-console: $(STAMP)
+	bash tools/install-test-deps.sh
+	$(BIN)/python -m bench.console $(ARGS)
+
 ## bench-lineage: lineage-svc over 100,000 runs / 300,000 versions: upstream query, ingest beside raw consume, rebuild
 .PHONY: bench-lineage
 bench-lineage: $(STAMP)

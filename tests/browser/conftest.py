@@ -6,11 +6,14 @@ Chromium (``/usr/bin/chromium``); ``make test`` installs it through tools/instal
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import os
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
 from playwright.sync_api import Browser, Page, Playwright, ViewportSize, sync_playwright
+
+from shipyard.local.harness import Stack
 
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = [
@@ -59,3 +62,32 @@ def page(browser: Browser) -> Iterator[Page]:
     context.close()
     if errors:
         pytest.fail(f"uncaught JavaScript errors on the console page: {errors}", pytrace=False)
+
+
+SCREENS = Path(os.environ.get("SHIPYARD_SCREENSHOT_DIR")
+               or Path(__file__).parents[2] / ".test-artifacts" / "screens")
+
+
+@pytest.fixture
+def screenshot(page: Page) -> Callable[[str], Path]:
+    """Save the whole page as ``<name>.png`` among the test artifacts (SHIPYARD_SCREENSHOT_DIR, or
+    .test-artifacts/screens in the checkout); the path."""
+
+    def take(name: str) -> Path:
+        SCREENS.mkdir(parents=True, exist_ok=True)
+        target = SCREENS / f"{name}.png"
+        page.screenshot(path=str(target), full_page=True)
+        assert target.stat().st_size > 0
+        return target
+
+    return take
+
+
+@pytest.fixture
+def signed_in(stack: Stack, page: Page) -> Page:
+    """The page, signed in as the first admin through the sign-in form, on the dashboard."""
+    page.goto(f"{stack.http_url}/")
+    page.locator("#token").fill(stack.admin_token())
+    page.locator("#login button[type=submit]").click()
+    page.wait_for_url(f"{stack.http_url}/")
+    return page

@@ -1,10 +1,11 @@
-"""The web console against a running stack: health, sign-in, projects, live refresh."""
+"""The web console in headless Chromium against a real stack: sign-in, the project picker, the
+dashboard, projects, runs (live status, logs, metric charts), repos, lineage. Each screen is
+saved as a screenshot among the test artifacts."""
 
 from __future__ import annotations
 
-import os
 import re
-import shutil
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -13,100 +14,255 @@ from playwright.sync_api import Page, expect
 from shipyard.client.connection import Client
 from shipyard.contracts.gateway.v1 import gateway_pb2
 from shipyard.contracts.repo.v1 import projects_pb2
-from shipyard.local.harness import Stack
+from shipyard.contracts.run.v1 import runs_pb2
+from shipyard.local.harness import Stack, wait_for
 
 pytestmark = pytest.mark.browser
 
 SERVICES = ("nats", "repo-svc", "run-svc", "serving-svc", "lineage-svc")
-REFRESH_TIMEOUT_MS = 15_000  # the page refreshes projects every 5 s
+LIVE_MS = 30_000
+Shot = Callable[[str], Path]
+METRICS_COMMAND = (
+    "for i in 1 2 3 4 5; do echo \"epoch $i: loss=0.$((9 - i)) accuracy=0.$((5 + i))\"; done; echo done"
+)
 
 
-def create_project(client: Client, name: str, description: str, leaderboard: bool) -> None:
-    """Create a project through the gRPC API."""
+def _project(client: Client, name: str, description: str, leaderboard: bool) -> None:
     client.call(client.projects.CreateProject, projects_pb2.CreateProjectRequest(
         project=projects_pb2.Project(name=name, description=description, leaderboard=leaderboard)))
 
 
-def sign_in(page: Page, token: str) -> None:
-    """Type a token into the sign-in form and submit it."""
-    page.locator("#token").fill(token)
-    page.locator("#login button[type=submit]").click()
+def _run(client: Client, name: str, command: str, project: str = "") -> None:
+    client.call(client.runs.SubmitRun, runs_pb2.SubmitRunRequest(run=runs_pb2.Run(
+        name=name, command=command, project=project, kind=runs_pb2.RUN_KIND_TRAINING,
+        hyperparameters={"lr": "0.1"})))
 
 
-def expect_project_row(page: Page, name: str, description: str, leaderboard: bool,
-                       timeout: float | None = None) -> None:
-    """The projects table shows the project with its description and leaderboard flag."""
-    row = page.locator(f'#projects tr[data-project="{name}"]')
-    expect(row).to_be_visible(timeout=timeout)
-    cells = row.locator("td")
-    expect(cells.nth(1)).to_have_text(name)
-    expect(cells.nth(2)).to_have_text(description)
-    expect(cells.nth(3)).to_have_text("yes" if leaderboard else "no")
+def _ended(client: Client, name: str) -> runs_pb2.Run:
+    def done() -> bool:
+        run = client.call(client.runs.GetRun, runs_pb2.GetRunRequest(name=name))
+        return run.status in (runs_pb2.RUN_STATUS_COMPLETE, runs_pb2.RUN_STATUS_FAILED)
+    wait_for(done, 60, f"{name} to end")
+    return client.call(client.runs.GetRun, runs_pb2.GetRunRequest(name=name))
 
 
-def test_page_shows_every_part_healthy(stack: Stack, page: Page) -> None:
+def test_sign_in_page_shows_every_part_healthy(stack: Stack, page: Page, screenshot: Shot) -> None:
     page.goto(stack.http_url)
-    expect(page).to_have_title("Shipyard")
+    expect(page).to_have_title(re.compile("Sign in"))
     for name in SERVICES:
         row = page.locator(f'#health tr[data-service="{name}"]')
-        expect(row).to_be_visible()
         expect(row.locator("td").nth(1)).to_have_text("healthy")
-    expect(page.locator("#overall")).to_have_text(re.compile("all healthy"))
+    expect(page.locator("#overall")).to_have_text("all healthy")
+    screenshot("sign-in")
 
 
-def test_wrong_token_is_refused(stack: Stack, admin: Client, page: Page) -> None:
-    create_project(admin, "fraud-detector", "Flags suspicious payments", leaderboard=False)
-    page.goto(stack.http_url)
-    sign_in(page, "not-a-real-token")
-    expect(page.locator("#login-error")).to_contain_text("UNAUTHENTICATED")
-    expect(page.locator("#who")).to_have_text("not signed in")
-    expect(page.locator("#login-section")).to_be_visible()
-    expect(page.locator("#projects tr[data-project]")).to_have_count(0)
-    expect(page.locator("#projects-error")).to_have_text("Sign in to see projects.")
+def test_a_wrong_token_is_refused_inline_and_nothing_is_shown(stack: Stack, page: Page) -> None:
+    page.goto(f"{stack.http_url}/projects")
+    expect(page).to_have_url(re.compile(r"/login\?next="))
+    page.locator("#token").fill("not-a-real-token")
+    page.locator("#login button[type=submit]").click()
+    expect(page.locator("#token-error")).to_contain_text("token:")
+    expect(page.locator("#token")).to_have_attribute("aria-invalid", "true")
+    assert all(c["name"] != "shipyard_token" for c in page.context.cookies())
 
 
-def test_admin_sees_projects_created_beforehand(stack: Stack, admin: Client, page: Page) -> None:
-    create_project(admin, "churn-model", "Predicts which customers leave", leaderboard=True)
-    create_project(admin, "image-tagger", "Tags product photos", leaderboard=False)
-    me = admin.call(admin.identity.WhoAmI, gateway_pb2.WhoAmIRequest())
-
-    page.goto(stack.http_url)
-    sign_in(page, stack.admin_token())
-
-    expect(page.locator("#who")).to_contain_text(me.name)
-    expect(page.locator("#login-section")).to_be_hidden()
-    expect(page.locator("#login-error")).to_have_text("")
-    expect_project_row(page, "churn-model", "Predicts which customers leave", leaderboard=True)
-    expect_project_row(page, "image-tagger", "Tags product photos", leaderboard=False)
-    expect(page.locator("#projects-error")).to_have_text("")
+def test_sign_in_returns_to_the_page_asked_for(stack: Stack, page: Page) -> None:
+    page.goto(f"{stack.http_url}/projects")
+    page.locator("#token").fill(stack.admin_token())
+    page.locator("#login button[type=submit]").click()
+    expect(page).to_have_url(f"{stack.http_url}/projects")
+    cookie = next(c for c in page.context.cookies() if c["name"] == "shipyard_token")
+    assert cookie["httpOnly"] and cookie["sameSite"] == "Strict"
+    page.locator("header form[action='/logout'] button").click()
+    expect(page).to_have_url(re.compile("/login"))
+    page.goto(f"{stack.http_url}/")
+    expect(page).to_have_url(re.compile("/login"))
 
 
-def test_project_created_after_sign_in_appears_without_reload(
-        stack: Stack, admin: Client, page: Page) -> None:
-    page.goto(stack.http_url)
-    sign_in(page, stack.admin_token())
-    expect(page.locator("#login-section")).to_be_hidden()
-    expect(page.locator("#projects tbody tr").first).to_be_visible()
+def test_create_a_project_with_bad_input_then_good(stack: Stack, admin: Client, signed_in: Page,
+                                                   screenshot: Shot) -> None:
+    page = signed_in
+    page.locator("nav a", has_text="Projects").click()
+    page.locator("a.button", has_text="+ Project").click()
+    page.locator("#f-name").fill("bad name!")
+    page.locator("#f-description").fill("Images")
+    page.locator("#project-form button[type=submit]").click()
+    expect(page.locator("#f-name-error")).to_contain_text("project.name")
+    expect(page.locator("#f-name")).to_have_attribute("aria-invalid", "true")
+    expect(page.locator("#f-description")).to_have_value("Images")  # what was typed is kept
+    screenshot("project-form-error")
+    listed = admin.call(admin.projects.ListProjects, projects_pb2.ListProjectsRequest())
+    names = [p.name for p in listed.projects]
+    assert "bad name!" not in names
+    page.locator("#f-name").fill("vision")
+    page.locator("#f-thumbnail_url").fill("https://example.com/vision.png")
+    page.locator("#f-leaderboard").check()
+    page.locator("#project-form button[type=submit]").click()
+    expect(page).to_have_url(f"{stack.http_url}/projects/vision")
+    expect(page.locator("#project-facts")).to_contain_text("enabled")
+    screenshot("project-detail")
+    page.locator("a.button", has_text="Edit").click()
+    page.locator("#f-description").fill("Image models")
+    page.locator("#project-form button[type=submit]").click()
+    expect(page.locator("#project-facts")).to_contain_text("Image models")
+    found = admin.call(admin.projects.GetProject, projects_pb2.GetProjectRequest(name="vision"))
+    assert (found.description, found.leaderboard) == ("Image models", True)
+
+
+def test_the_project_picker_filters_every_list(stack: Stack, admin: Client, signed_in: Page) -> None:
+    _project(admin, "picker-a", "", False)
+    _project(admin, "picker-b", "", False)
+    _run(admin, "in-a", "true", project="picker-a")
+    _run(admin, "in-b", "true", project="picker-b")
+    page = signed_in
+    page.goto(f"{stack.http_url}/runs")
+    expect(page.locator('#runs tr[data-run="in-a"]')).to_be_visible()
+    expect(page.locator('#runs tr[data-run="in-b"]')).to_be_visible()
+    page.locator("#project-picker").select_option("picker-a")
+    expect(page.locator("#project-picker")).to_have_value("picker-a")
+    expect(page.locator('#runs tr[data-run="in-a"]')).to_be_visible()
+    expect(page.locator('#runs tr[data-run="in-b"]')).to_have_count(0)
+    page.locator("nav a", has_text="Dashboard").click()
+    expect(page.locator("h1")).to_contain_text("picker-a")
+    page.locator("#project-picker").select_option("")
+    expect(page.locator("h1")).to_contain_text("All Projects")
+
+
+def test_a_run_turns_complete_in_the_list_without_a_reload(stack: Stack, admin: Client, signed_in: Page,
+                                                           screenshot: Shot) -> None:
+    page = signed_in
+    page.goto(f"{stack.http_url}/runs")
     page.evaluate("window.__notReloaded = true")
-
-    create_project(admin, "late-arrival", "Created while the page was open", leaderboard=True)
-
-    expect_project_row(page, "late-arrival", "Created while the page was open", leaderboard=True,
-                       timeout=REFRESH_TIMEOUT_MS)
+    _run(admin, "live-1", "sleep 2; echo finished")
+    row = page.locator('#runs tr[data-run="live-1"]')
+    expect(row).to_be_visible(timeout=LIVE_MS)
+    expect(row.locator(".status")).to_have_text("complete", timeout=LIVE_MS)
     assert page.evaluate("window.__notReloaded") is True, "the page reloaded instead of refreshing"
+    screenshot("runs")
 
 
-def test_full_page_screenshot(stack: Stack, admin: Client, page: Page, tmp_path: Path) -> None:
-    create_project(admin, "screenshot-demo", "Shown in the console screenshot", leaderboard=True)
-    page.goto(stack.http_url)
-    sign_in(page, stack.admin_token())
-    for name in SERVICES:
-        expect(page.locator(f'#health tr[data-service="{name}"] td').nth(1)).to_have_text("healthy")
-    expect(page.locator('#projects tr[data-project="screenshot-demo"]')).to_be_visible()
+def test_a_runs_details_show_its_metric_charts_and_log(stack: Stack, admin: Client, signed_in: Page,
+                                                       screenshot: Shot) -> None:
+    _run(admin, "charted-1", METRICS_COMMAND)
+    _ended(admin, "charted-1")
+    page = signed_in
+    page.goto(f"{stack.http_url}/runs")
+    page.locator('#runs tr[data-run="charted-1"] a').click()
+    expect(page.locator("#run-status")).to_have_text("complete")
+    expect(page.locator('#charts figure[data-metric="loss"] canvas')).to_be_visible()
+    expect(page.locator('#charts figure[data-metric="accuracy"] canvas')).to_be_visible()
+    expect(page.locator("#logs")).to_contain_text("epoch 5: loss=0.4 accuracy=0.10")
+    expect(page.locator("#run-hyperparameters")).to_contain_text("lr")
+    screenshot("run-detail")
 
-    shot = tmp_path / "console.png"
-    page.screenshot(path=str(shot), full_page=True)
-    assert shot.stat().st_size > 0
-    if target := os.environ.get("SHIPYARD_SCREENSHOT_DIR"):
-        Path(target).mkdir(parents=True, exist_ok=True)
-        shutil.copy(shot, Path(target) / "console.png")
+
+def test_a_running_runs_log_and_status_follow_it(stack: Stack, admin: Client, signed_in: Page) -> None:
+    _run(admin, "tail-1", "echo first; sleep 3; echo second; sleep 1")
+    page = signed_in
+    page.goto(f"{stack.http_url}/runs/tail-1")
+    expect(page.locator("#logs")).to_contain_text("first", timeout=LIVE_MS)
+    expect(page.locator("#logs")).to_contain_text("second", timeout=LIVE_MS)
+    expect(page.locator("#run-status")).to_have_text("complete", timeout=LIVE_MS)
+
+
+def test_stop_asks_first_then_stops_the_run(stack: Stack, admin: Client, signed_in: Page) -> None:
+    _run(admin, "long-1", "sleep 120")
+    wait_for(lambda: admin.call(admin.runs.GetRun, runs_pb2.GetRunRequest(name="long-1")).status
+             == runs_pb2.RUN_STATUS_RUNNING, 30, "long-1 to run")
+    page = signed_in
+    page.goto(f"{stack.http_url}/runs/long-1")
+    page.once("dialog", lambda dialog: dialog.dismiss())
+    page.locator("button", has_text="Stop").click()
+    assert admin.call(admin.runs.GetRun, runs_pb2.GetRunRequest(name="long-1")).status \
+        == runs_pb2.RUN_STATUS_RUNNING
+    page.once("dialog", lambda dialog: dialog.accept())
+    page.locator("button", has_text="Stop").click()
+    expect(page.locator("#run-status")).to_have_text(re.compile("stopping|stopped"), timeout=LIVE_MS)
+
+
+def test_a_run_filter_that_matches_nothing_says_so(stack: Stack, signed_in: Page) -> None:
+    page = signed_in
+    page.goto(f"{stack.http_url}/runs?q=zz-no-such-run")
+    expect(page.locator(".empty")).to_contain_text("No run matches")
+
+
+def test_repos_versions_and_lineage_graph(stack: Stack, admin: Client, signed_in: Page,
+                                          screenshot: Shot) -> None:
+    """A model version written by a run: the models list, its versions, the run that made it,
+    the lineage graph drawn by Cytoscape.js."""
+    from shipyard.contracts.repo.v1 import repos_pb2
+
+    admin.call(admin.repos.CreateRepo, repos_pb2.CreateRepoRequest(repo=repos_pb2.Repo(
+        kind=repos_pb2.REPO_KIND_MODEL, name="tiny-model", versioning=repos_pb2.VERSIONING_DVS,
+        source=repos_pb2.Source(none=repos_pb2.NoSource()))))
+    admin.call(admin.runs.SubmitRun, runs_pb2.SubmitRunRequest(run=runs_pb2.Run(
+        name="makes-model", command='echo weights > "$SHIPYARD_OUTPUT/model.txt"; echo loss=0.5',
+        kind=runs_pb2.RUN_KIND_TRAINING,
+        outputs=[runs_pb2.RunOutputTarget(repo_kind="model", repo="tiny-model")])))
+    _ended(admin, "makes-model")
+    wait_for(lambda: admin.call(admin.repos.GetRepo, repos_pb2.GetRepoRequest(
+        kind=repos_pb2.REPO_KIND_MODEL, name="tiny-model")).latest_version == 2, 30, "the model version")
+    page = signed_in
+    page.locator("nav a", has_text="Models").click()
+    page.locator('#repos tr[data-repo="tiny-model"] a').click()
+    expect(page.locator('#versions tr[data-version="2"] td').nth(1)).to_have_text("1")  # one file
+    screenshot("model-detail")
+    page.locator('#versions tr[data-version="2"] a').first.click()
+    expect(page.locator("#files")).to_contain_text("model.txt")
+    screenshot("model-version")
+    page.locator("a.button", has_text="Lineage").click()
+    expect(page.locator("#lineage-graph")).to_have_attribute("data-ready", "true")
+    expect(page.locator("#lineage-graph canvas").first).to_be_visible()
+    expect(page.locator("#lineage-edges")).to_contain_text("makes-model")
+    screenshot("lineage")
+
+
+def test_the_dashboard_counts_and_links(stack: Stack, admin: Client, signed_in: Page,
+                                        screenshot: Shot) -> None:
+    me = admin.call(admin.identity.WhoAmI, gateway_pb2.WhoAmIRequest())
+    page = signed_in
+    expect(page.locator("#who")).to_contain_text(me.name)
+    # Runs of the tests above completed: lineage-svc counts them.
+    expect(page.locator('[data-count="complete"] .big')).not_to_have_text("0")
+    expect(page.locator("#recent-jobs a").first).to_be_visible()
+    screenshot("dashboard")
+    page.locator("#recent-jobs a").first.click()
+    expect(page).to_have_url(re.compile("/runs/"))
+
+
+def test_compare_selected_runs_side_by_side_with_overlaid_curves(stack: Stack, admin: Client, signed_in: Page,
+                                                                 screenshot: Shot) -> None:
+    for name in ("cmp-a", "cmp-b"):
+        _run(admin, name, METRICS_COMMAND)
+    for name in ("cmp-a", "cmp-b"):
+        _ended(admin, name)
+    page = signed_in
+    page.goto(f"{stack.http_url}/runs?q=cmp-")
+    page.locator("#pick-cmp-a").check()
+    page.locator("#pick-cmp-b").check()
+    page.locator("#compare-button").click()
+    expect(page).to_have_url(re.compile(r"/runs/compare\?name=cmp-"))
+    expect(page.locator('#run-compare tr[data-hyperparameter="lr"]')).to_contain_text("0.1")
+    expect(page.locator('#run-compare tr[data-metric="loss"]')).to_contain_text("0.4")
+    chart = page.locator('#compare-charts figure[data-metric="loss"]')
+    expect(chart.locator("canvas")).to_be_visible()
+    expect(chart).to_contain_text("cmp-a")
+    expect(chart).to_contain_text("cmp-b")
+    screenshot("runs-compare")
+    page.goto(f"{stack.http_url}/runs/compare?name=cmp-a")
+    expect(page.locator("#page-error")).to_contain_text("pick 2 to 8 runs")
+
+
+def test_tensorboard_starts_and_stops_from_a_runs_page(stack: Stack, admin: Client, signed_in: Page) -> None:
+    _run(admin, "boarded-1", METRICS_COMMAND)
+    _ended(admin, "boarded-1")
+    page = signed_in
+    page.goto(f"{stack.http_url}/runs/boarded-1")
+    page.locator("button", has_text="Start TensorBoard").click()
+    link = page.locator("#tensorboard a")
+    expect(link).to_have_attribute("href", "/tensorboard/boarded-1/")
+    # Just started, it may answer 503 (starting) for a few seconds; then TensorBoard's own page.
+    wait_for(lambda: page.request.get(f"{stack.http_url}/tensorboard/boarded-1/").ok, 60,
+             "TensorBoard to answer through the gateway")
+    page.locator("button", has_text="Stop TensorBoard").click()
+    expect(page.locator("#tensorboard")).to_contain_text("Not running")

@@ -20,6 +20,7 @@ from shipyard.client import transfer
 from shipyard.client.connection import Client, ClientError
 from shipyard.contracts.repo.v1 import repos_pb2 as pb
 from shipyard.kit.archive import ArchiveError, archive_kind, extract
+from shipyard.kit.units import human_size
 
 KINDS: dict[str, pb.RepoKind] = {
     "code": pb.REPO_KIND_CODE,
@@ -365,7 +366,7 @@ def _version_commands(app: typer.Typer, kind: str, number: pb.RepoKind) -> None:
                     table.add_row(
                         str(v.number),
                         f"{v.file_count:,}",
-                        _human(v.size_bytes),
+                        human_size(v.size_bytes),
                         v.create_time.ToDatetime().strftime("%Y-%m-%d %H:%M"),
                         v.owner,
                         v.produced_by_run or "—",
@@ -386,7 +387,7 @@ def _version_commands(app: typer.Typer, kind: str, number: pb.RepoKind) -> None:
             with _bar() as bar:
                 task = bar.add_task(f"pull {name}@{found.number}", total=manifest.size)
                 got = transfer.pull(c, manifest, dest, lambda n: bar.advance(task, n))
-        console.print(f"[green]Pulled[/] {name}@{found.number} into {dest} ({_human(got)} downloaded)")
+        console.print(f"[green]Pulled[/] {name}@{found.number} into {dest} ({human_size(got)} downloaded)")
 
     @app.command("export")
     def export_(ref: str, out: Annotated[Path, Opt("-o", "--output", help="The .tar.gz to write.")]) -> None:
@@ -417,7 +418,7 @@ def _version_commands(app: typer.Typer, kind: str, number: pb.RepoKind) -> None:
         a, b = reply.left, reply.right
         rows = [
             ("files", f"{a.file_count:,}", f"{b.file_count:,}"),
-            ("size", _human(a.size_bytes), _human(b.size_bytes)),
+            ("size", human_size(a.size_bytes), human_size(b.size_bytes)),
             ("created", a.create_time.ToDatetime().isoformat(timespec="seconds"),
              b.create_time.ToDatetime().isoformat(timespec="seconds")),
             ("by", a.owner, b.owner),
@@ -449,8 +450,8 @@ def _version_commands(app: typer.Typer, kind: str, number: pb.RepoKind) -> None:
             changes.add_row(
                 change.path,
                 what,
-                _human(change.before.size) if change.HasField("before") else "",
-                _human(change.after.size) if change.HasField("after") else "",
+                human_size(change.before.size) if change.HasField("before") else "",
+                human_size(change.after.size) if change.HasField("after") else "",
             )
         console.print(changes if changes.row_count else "[dim]Same files.[/]")
         console.print(f"{reply.unchanged_files:,} files unchanged")
@@ -475,7 +476,7 @@ def _push(
             version = imported.version
             console.print(
                 f"[green]Version {version.number}[/] of {name}: {version.file_count:,} files, "
-                f"{_human(version.size_bytes)}; read by the platform from {path} (nothing uploaded)"
+                f"{human_size(version.size_bytes)}; read by the platform from {path} (nothing uploaded)"
             )
             return
     with tempfile.TemporaryDirectory(prefix="shipyard-push-") as work:
@@ -499,8 +500,8 @@ def _push(
             )
     console.print(
         f"[green]Version {pushed.version.number}[/] of {name}: {manifest.file_count:,} files, "
-        f"{_human(manifest.size)}; uploaded {pushed.uploaded_blobs:,} new blobs "
-        f"({_human(pushed.uploaded_bytes)})"
+        f"{human_size(manifest.size)}; uploaded {pushed.uploaded_blobs:,} new blobs "
+        f"({human_size(pushed.uploaded_bytes)})"
     )
 
 
@@ -532,15 +533,6 @@ def _content_root(path: Path, extract_archive: bool, work: Path) -> Path:
             shutil.copyfile(path, root / path.name)
         return root
     return path
-
-
-def _human(size: int) -> str:
-    value = float(size)
-    for unit in ("B", "KiB", "MiB", "GiB", "TiB"):
-        if value < 1024 or unit == "TiB":
-            return f"{value:,.0f} {unit}" if unit == "B" else f"{value:,.1f} {unit}"
-        value /= 1024
-    return f"{size} B"
 
 
 def _num(value: float | None) -> str:

@@ -35,6 +35,11 @@ class BlobEdge:
         self._api = api
         self._blobs = blobs
 
+    @property
+    def store(self) -> BlobStore:
+        """The blob store behind the endpoints (the console stores its uploads there too)."""
+        return self._blobs
+
     def add_routes(self, app: web.Application) -> None:
         """Register the routes on the gateway's HTTP application."""
         app.router.add_put("/api/blobs/{digest}", self.put)

@@ -10,7 +10,6 @@ CloudEvents as Server-Sent Events.
 from __future__ import annotations
 
 import json
-from importlib import resources
 from typing import Any
 
 import grpc
@@ -25,6 +24,7 @@ from shipyard.kit.grpcio import status_of
 from shipyard_gateway.adapters.backends import Backends
 from shipyard_gateway.entrypoints.api import PublicApi, RelayedError
 from shipyard_gateway.entrypoints.blobs_http import BlobEdge
+from shipyard_gateway.entrypoints.console import add_console
 from shipyard_gateway.entrypoints.grpc_edge import WATCH
 from shipyard_gateway.entrypoints.local_api import status
 from shipyard_gateway.entrypoints.serving_http import ServingEdge
@@ -64,7 +64,9 @@ class HttpEdge:
     def app(self) -> web.Application:
         """The aiohttp application."""
         app = web.Application(client_max_size=MAX_BODY)
-        app.router.add_get("/", self.console)
+        add_console(app, self._api, self._bus, self._blobs.store,
+                    lambda: status(self._backends, self._bus, self._blob_url),
+                    secure_cookies=self._blob_url.startswith("https://"))
         app.router.add_get("/healthz", self.healthz)
         app.router.add_get("/api/status", self.status)
         app.router.add_get("/api/events", self.events)
@@ -73,10 +75,6 @@ class HttpEdge:
         ServingEdge(self._api, self._backends.channel("serving-svc")).add_routes(app)
         app.router.add_post("/api/{service}/{method}", self.call)
         return app
-
-    async def console(self, _: web.Request) -> web.Response:
-        page = resources.files("shipyard_gateway.entrypoints.console").joinpath("index.html").read_text()
-        return web.Response(text=page, content_type="text/html")
 
     async def healthz(self, _: web.Request) -> web.Response:
         healthy = status(self._backends, self._bus, self._blob_url).healthy

@@ -1,12 +1,12 @@
 """``/serving/<name>/v2/…``: test inferences and deployments, through the gateway, with the
 caller's token.
 
-The caller is authenticated like any API call (``Authorization: Bearer``) and must be allowed to
-send inference requests; the request then goes to one of the endpoint's ready model servers,
-which serving-svc names (GetRoutes; remembered for a second). A model server that is at its
-concurrency limit (429) or gone (connection refused) is skipped for the next one; when every one
-is busy the caller gets 429 with ``Retry-After``, when none is ready 503 — a V2 error body either
-way, never a hang.
+The caller is authenticated like any API call (``Authorization: Bearer``, or the console's cookie
+for the console's own test requests) and must be allowed to send inference requests; the request
+then goes to one of the endpoint's ready model servers, which serving-svc names (GetRoutes;
+remembered for a second). A model server that is at its concurrency limit (429) or gone
+(connection refused) is skipped for the next one; when every one is busy the caller gets 429 with
+``Retry-After``, when none is ready 503 — a V2 error body either way, never a hang.
 """
 
 from __future__ import annotations
@@ -22,6 +22,7 @@ from shipyard.contracts.serving.v1 import serving_pb2, serving_pb2_grpc
 from shipyard.kit import errors
 from shipyard.kit.grpcio import status_of
 from shipyard_gateway.entrypoints.api import PublicApi
+from shipyard_gateway.entrypoints.console.calls import console_authorization
 
 INFER = "/shipyard.serving/Infer"  # the policy entry of inference traffic (not a gRPC method)
 ROUTES_TTL_S = 1.0
@@ -67,7 +68,8 @@ class ServingEdge:
     async def proxy(self, request: web.Request) -> web.StreamResponse:
         """Authenticate, pick a ready model server, pass the request on."""
         try:
-            await self._api.caller(INFER, request.headers.get("Authorization"))
+            authorization = request.headers.get("Authorization") or console_authorization(request)
+            await self._api.caller(INFER, authorization)
         except errors.ShipyardError as exc:
             return v2_error(HTTP_OF.get(status_of(exc).name, 400), exc.message)
         body = await _body(request)

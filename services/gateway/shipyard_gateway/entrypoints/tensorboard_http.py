@@ -7,7 +7,7 @@ GetTensorBoard; the request is then passed to the TensorBoard run-svc started fo
 
 from __future__ import annotations
 
-from aiohttp import ClientSession, ClientTimeout, web
+from aiohttp import ClientConnectorError, ClientSession, ClientTimeout, web
 from multidict import CIMultiDict
 
 from shipyard.contracts.run.v1 import runs_pb2
@@ -57,7 +57,13 @@ class TensorBoardEdge:
         found = await self._board(request.match_info["run"], header)
         if isinstance(found, web.Response):
             return found
-        return await self._pass(request, found)
+        try:
+            return await self._pass(request, found)
+        except ClientConnectorError:  # started a moment ago: it is not listening yet
+            starting = _problem(503, "UNAVAILABLE", f"the TensorBoard of run {request.match_info['run']!r} "
+                                                    "is starting; try again in a few seconds")
+            starting.headers["Retry-After"] = "2"
+            return starting
 
     async def _board(self, run: str, authorization: str | None) -> str | web.Response:
         route = self._api.routes[GET_TENSORBOARD]

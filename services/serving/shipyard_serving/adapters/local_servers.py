@@ -5,8 +5,8 @@ model version's files are laid out once per manifest (hard links into the local 
 a new replica or a restart never downloads the model again. A replica that exits before it was
 ever ready could not load the model: the endpoint fails with the last lines it wrote. One that
 exits later (killed, crashed) is started again, with a growing pause, and its restarts are
-counted. Replicas die with serving-svc (PR_SET_PDEATHSIG), so a restarted serving-svc never
-finds orphans holding ports.
+counted. Replicas die with serving-svc (they ask for PR_SET_PDEATHSIG themselves, see
+``shipyard.kit.lifetime``), so a restarted serving-svc never finds orphans holding ports.
 
 An endpoint whose ``max_replicas`` is above its ``min_replicas`` is scaled by its load: twice a
 second every ready replica's ``/metrics`` says how many requests it has in flight and how many it
@@ -18,12 +18,10 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import ctypes
 import itertools
 import logging
 import os
 import shutil
-import signal
 import socket
 import sys
 import time
@@ -37,6 +35,7 @@ import aiohttp
 
 from shipyard.kit.blob.checkout import check_out, read_manifest
 from shipyard.kit.blob.port import BlobStore
+from shipyard.kit.lifetime import child_environment
 from shipyard_serving.adapters.load_metrics import fetch_load
 from shipyard_serving.app.ports import Endpoint, ModelServers, Observation, Observer, ReplicaState
 from shipyard_serving.domain.scaling import UP_WINDOW_S, LoadSample, ScaleRule, desired_replicas
@@ -50,13 +49,6 @@ LOG_TAIL_BYTES = 2000
 SWITCH_GRACE_S = 2.0  # > the gateway's route cache: no request reaches a stopped server
 SCALE_SAMPLE_S = 0.5
 SCALE_DOWN_DELAY_S = 30.0
-_PR_SET_PDEATHSIG = 1
-
-
-def _die_with_parent() -> None:
-    """In the child, before exec: SIGTERM when serving-svc goes (Linux)."""
-    with contextlib.suppress(OSError, AttributeError):
-        ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
 
 
 def free_port(host: str) -> int:
@@ -329,7 +321,7 @@ class LocalModelServers(ModelServers):
             with replica.log.open("ab") as out:
                 replica.process = await asyncio.create_subprocess_exec(
                     *self._argv(served, port), stdin=asyncio.subprocess.DEVNULL, stdout=out, stderr=out,
-                    preexec_fn=_die_with_parent)
+                    env=child_environment())
             became_ready = await self._until_ready_or_exit(replica)
             if became_ready:
                 await self._tell(served)

@@ -47,6 +47,7 @@ from typing import Any
 
 from aiohttp import web
 
+from shipyard.kit.lifetime import die_with_parent
 from shipyard_serving.adapters.load_metrics import ReplicaLoad, format_load
 from shipyard_serving.adapters.predictors import (
     FRAMEWORKS,
@@ -526,6 +527,8 @@ async def serve(args: argparse.Namespace) -> int:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    if not die_with_parent():
+        return 0  # serving-svc went away while this server was starting: nobody needs it
     args = parse_args(argv)
     try:
         import uvloop

@@ -1,0 +1,76 @@
+"""The console's way into the public API: the signed-in user's token (a cookie) and the same
+handlers the gRPC and JSON edges call, so the console can do nothing the CLI cannot."""
+
+from __future__ import annotations
+
+from typing import TypeVar
+from urllib.parse import urlsplit
+
+import grpc
+from aiohttp import web
+from google.protobuf.message import Message
+
+from shipyard.kit import errors
+from shipyard.kit.grpcio import status_of
+from shipyard_gateway.entrypoints.api import PublicApi, RelayedError
+
+TOKEN_COOKIE = "shipyard_token"
+PROJECT_COOKIE = "shipyard_project"
+R = TypeVar("R", bound=Message)
+
+
+class ConsoleError(Exception):
+    """A call the console made was refused; ``message`` is the server's own words."""
+
+    def __init__(self, code: grpc.StatusCode, message: str) -> None:
+        super().__init__(f"{code.name}: {message}")
+        self.code = code
+        self.message = message
+
+    @property
+    def signed_out(self) -> bool:
+        """The token is missing, wrong or revoked: the user must sign in again."""
+        return self.code is grpc.StatusCode.UNAUTHENTICATED
+
+
+class ConsoleCalls:
+    """Calls of public methods on behalf of the request's user."""
+
+    def __init__(self, api: PublicApi) -> None:
+        self._api = api
+
+    async def call(self, request: web.Request, method: str, message: Message, reply_type: type[R]) -> R:
+        """Call ``method`` (``/package.Service/Method``) with ``message`` as the signed-in user and
+        get its ``reply_type`` reply; ConsoleError when the platform refuses it."""
+        return await self.call_as(request.cookies.get(TOKEN_COOKIE, ""), method, message, reply_type)
+
+    async def call_as(self, token: str, method: str, message: Message, reply_type: type[R]) -> R:
+        """The same call with ``token`` (sign-in checks a token before keeping it)."""
+        route = self._api.routes.get(method)
+        if route is None:
+            raise ConsoleError(grpc.StatusCode.NOT_FOUND, f"no public method {method!r}")
+        try:
+            reply = await self._api.call_message(route, f"Bearer {token}" if token else None, message)
+        except errors.ShipyardError as exc:
+            raise ConsoleError(status_of(exc), exc.message) from None
+        except RelayedError as exc:
+            raise ConsoleError(exc.code, exc.details) from None
+        if not isinstance(reply, reply_type):
+            raise TypeError(f"{method} answered {type(reply).__name__}, not {reply_type.__name__}")
+        return reply
+
+
+def console_authorization(request: web.Request) -> str | None:
+    """``Bearer <token>`` from the console's cookie, for a request the console's own page sent
+    (a test request to a model endpoint); None otherwise. The cookie is SameSite=Strict, and the
+    Origin a browser sends must be this site."""
+    token = request.cookies.get(TOKEN_COOKIE)
+    origin = request.headers.get("Origin")
+    if not token or (origin is not None and urlsplit(origin).netloc != request.host):
+        return None
+    return f"Bearer {token}"
+
+
+def selected_project(request: web.Request) -> str:
+    """The project picked at the top of the screen ("" = All Projects)."""
+    return request.cookies.get(PROJECT_COOKIE, "")

@@ -1,0 +1,103 @@
+"""Sign-in and sign-out, the project picker, the dashboard."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from aiohttp import web
+
+from shipyard.contracts.gateway.v1 import gateway_pb2
+from shipyard.contracts.lineage.v1 import lineage_pb2
+from shipyard_gateway.entrypoints.console.calls import (
+    PROJECT_COOKIE,
+    TOKEN_COOKIE,
+    ConsoleError,
+    selected_project,
+)
+from shipyard_gateway.entrypoints.console.edge import (
+    WHOAMI,
+    Console,
+    local_target,
+    remember_project,
+    set_cookie,
+)
+
+GET_DASHBOARD = "/shipyard.lineage.v1.LineageService/GetDashboard"
+RECENT_JOBS = 15
+RUN_STATUSES = ("queued", "running", "complete", "failed", "stopped", "error")  # as lineage-svc counts
+
+
+class HomePages:
+    """``/login``, ``/logout``, ``/project``, ``/``."""
+
+    def __init__(
+        self,
+        console: Console,
+        platform_status: Callable[[], gateway_pb2.GetStatusResponse],
+        secure_cookies: bool,
+    ) -> None:
+        self._console = console
+        self._status = platform_status
+        self._secure = secure_cookies
+
+    def add_routes(self, app: web.Application) -> None:
+        guarded = self._console.guarded
+        app.router.add_get("/login", self.sign_in_form)
+        app.router.add_post("/login", self.sign_in)
+        app.router.add_post("/logout", self.sign_out)
+        app.router.add_post("/project", guarded(self.pick_project))
+        app.router.add_get("/", guarded(self.dashboard))
+
+    async def sign_in_form(
+        self, request: web.Request, error: str = "", status: int = 200, next_path: str | None = None
+    ) -> web.Response:
+        return self._console.fragment(
+            "login.html.j2",
+            status=status,
+            error=error,
+            health=self._status(),
+            next=local_target(next_path if next_path is not None else request.query.get("next")),
+        )
+
+    async def sign_in(self, request: web.Request) -> web.StreamResponse:
+        form = await request.post()
+        token = str(form.get("token", "")).strip()
+        target = local_target(str(form.get("next", "")))
+        if not token:
+            return await self.sign_in_form(
+                request, "token: paste your API token (shipyard login prints where to get one)", 400, target
+            )
+        # Check the token with the same call every page makes before keeping it.
+        try:
+            await self._console.calls.call_as(token, WHOAMI, gateway_pb2.WhoAmIRequest(), gateway_pb2.User)
+        except ConsoleError as exc:
+            return await self.sign_in_form(request, f"token: {exc.message}", 401, target)
+        response = web.HTTPSeeOther(target)
+        set_cookie(response, TOKEN_COOKIE, token, self._secure)
+        raise response
+
+    async def sign_out(self, request: web.Request) -> web.StreamResponse:
+        response = web.HTTPSeeOther("/login")
+        response.del_cookie(TOKEN_COOKIE, path="/")
+        response.del_cookie(PROJECT_COOKIE, path="/")
+        raise response
+
+    async def pick_project(self, request: web.Request) -> web.StreamResponse:
+        form = await request.post()
+        response = web.HTTPSeeOther(local_target(str(form.get("back", "")), "/"))
+        remember_project(response, str(form.get("project", "")), self._secure)
+        raise response
+
+    async def dashboard(self, request: web.Request) -> web.Response:
+        project = selected_project(request)
+        board = await self._console.call(
+            request,
+            GET_DASHBOARD,
+            lineage_pb2.GetDashboardRequest(project=project, recent=RECENT_JOBS),
+            lineage_pb2.Dashboard,
+        )
+        if request.headers.get("HX-Request"):
+            return self._console.fragment("dashboard_body.html.j2", board=board, statuses=RUN_STATUSES)
+        return await self._console.page(
+            request, "dashboard.html.j2", "dashboard", board=board, statuses=RUN_STATUSES
+        )
