@@ -16,6 +16,7 @@ from shipyard_gateway.entrypoints.console.edge import STATIC, Console
 from shipyard_gateway.entrypoints.console.home import HomePages
 from shipyard_gateway.entrypoints.console.lineage import LineagePages
 from shipyard_gateway.entrypoints.console.projects import ProjectPages
+from shipyard_gateway.entrypoints.console.repo_files import RepoFilePages
 from shipyard_gateway.entrypoints.console.repo_forms import RepoFormPages
 from shipyard_gateway.entrypoints.console.repos import RepoPages
 from shipyard_gateway.entrypoints.console.run_compare import RunComparePages
@@ -43,6 +44,7 @@ def add_console(
     RunPages(console).add_routes(app)
     RepoFormPages(console, blobs).add_routes(app)  # before RepoPages: "new" is not a repo name
     RepoPages(console).add_routes(app)
+    RepoFilePages(console, blobs).add_routes(app)
     LineagePages(console).add_routes(app)
     InferencePages(console).add_routes(app)
     CatalogPages(console).add_routes(app)

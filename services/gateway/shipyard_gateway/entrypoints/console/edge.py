@@ -27,6 +27,7 @@ from shipyard.contracts.repo.v1 import projects_pb2
 from shipyard.kit import errors
 from shipyard.kit.bus import EventBus
 from shipyard.kit.grpcio import status_of
+from shipyard_gateway.domain.policy import POLICY
 from shipyard_gateway.entrypoints.api import PublicApi
 from shipyard_gateway.entrypoints.console.calls import (
     PROJECT_COOKIE,
@@ -46,20 +47,25 @@ PICKER_PROJECTS = 200  # the picker lists this many; more are reached from the P
 STATIC = Path(str(resources.files(__package__).joinpath("static")))
 COOKIE_MAX_AGE_S = 30 * 24 * 3600
 
-NAV = (
-    ("dashboard", "/", "Dashboard"),
-    ("projects", "/projects", "Projects"),
-    ("code", "/repos/code", "Code"),
-    ("datasets", "/repos/datasets", "Datasets"),
-    ("featuresets", "/repos/featuresets", "FeatureSets"),
-    ("models", "/repos/models", "Models"),
-    ("runs", "/runs", "Runs"),
-    ("inferences", "/inferences", "Test Inferences"),
-    ("catalog", "/catalog", "Model Catalog"),
-    ("deployments", "/deployments", "Deployments"),
-    ("activity", "/activity", "Activity"),
-    ("webhooks", "/webhooks", "Webhooks"),
+NAV = (  # key, link, label, the public method the page lists with (shown only to who may call it)
+    ("dashboard", "/", "Dashboard", "/shipyard.lineage.v1.LineageService/GetDashboard"),
+    ("projects", "/projects", "Projects", LIST_PROJECTS),
+    ("code", "/repos/code", "Code", "/shipyard.repo.v1.RepoService/ListRepos"),
+    ("datasets", "/repos/datasets", "Datasets", "/shipyard.repo.v1.RepoService/ListRepos"),
+    ("featuresets", "/repos/featuresets", "FeatureSets", "/shipyard.repo.v1.RepoService/ListRepos"),
+    ("models", "/repos/models", "Models", "/shipyard.repo.v1.RepoService/ListRepos"),
+    ("runs", "/runs", "Runs", "/shipyard.run.v1.RunService/ListRuns"),
+    ("inferences", "/inferences", "Test Inferences", "/shipyard.serving.v1.ServingService/ListInferences"),
+    ("catalog", "/catalog", "Model Catalog", "/shipyard.serving.v1.ServingService/ListCatalog"),
+    ("deployments", "/deployments", "Deployments", "/shipyard.serving.v1.ServingService/ListDeployments"),
+    ("activity", "/activity", "Activity", "/shipyard.lineage.v1.LineageService/ListActivity"),
+    ("webhooks", "/webhooks", "Webhooks", "/shipyard.gateway.v1.WebhookService/ListWebhooks"),
 )
+
+
+def visible_nav(roles: set[str]) -> list[tuple[str, str, str]]:
+    """The sections whose pages the roles may open (the API's own policy decides)."""
+    return [(key, link, label) for key, link, label, method in NAV if roles & POLICY.get(method, frozenset())]
 
 
 def when(stamp: Timestamp | None) -> str:
@@ -124,12 +130,13 @@ class Console:
             projects_pb2.ListProjectsRequest(page_size=PICKER_PROJECTS),
             projects_pb2.ListProjectsResponse,
         )
+        roles = [gateway_pb2.Role.Name(r).removeprefix("ROLE_").lower().replace("_", "-") for r in user.roles]
         frame = {
             "user": user,
-            "roles": [gateway_pb2.Role.Name(r).removeprefix("ROLE_").lower() for r in user.roles],
+            "roles": roles,
             "projects": projects.projects,
             "project": selected_project(request),
-            "nav": NAV,
+            "nav": visible_nav(set(roles)),
             "active": active,
             "path": request.path_qs,
         }
