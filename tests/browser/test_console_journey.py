@@ -19,7 +19,7 @@ from sklearn.datasets import load_iris
 
 from shipyard.client.connection import Client
 from shipyard.contracts.repo.v1 import repos_pb2
-from shipyard.local.harness import Stack
+from shipyard.local.harness import Stack, wait_for
 
 pytestmark = pytest.mark.browser
 
@@ -69,7 +69,16 @@ def _submit_training(page: Page, stack: Stack, name: str, c: str) -> None:
     expect(page.locator("#run-status")).to_have_text("complete", timeout=RUN_MS)
 
 
-def _publish(page: Page, stack: Stack, version: int, entry: str) -> None:
+def _model_version(admin: Client, version: int) -> None:
+    """Wait for flower-model@version: repo-svc makes a run's output version when it consumes
+    RunCompleted, so just after the run shows complete it may be a moment away."""
+    wait_for(lambda: admin.call(admin.repos.GetRepo, repos_pb2.GetRepoRequest(
+        kind=repos_pb2.REPO_KIND_MODEL, name="flower-model")).latest_version >= version, 30,
+        f"flower-model@{version}")
+
+
+def _publish(page: Page, stack: Stack, admin: Client, version: int, entry: str) -> None:
+    _model_version(admin, version)
     page.goto(f"{stack.http_url}/repos/models/flower-model/versions/{version}")
     page.locator("a.button", has_text="Publish").click()
     expect(page.locator("#f-model")).to_have_value(f"flower-model@{version}")
@@ -127,6 +136,7 @@ def test_from_an_uploaded_dataset_to_a_swapped_deployment(stack: Stack, admin: C
     screenshot("journey-run")
 
     # The new model version, and where it came from.
+    _model_version(admin, 2)
     page.goto(f"{stack.http_url}/repos/models/flower-model")
     expect(page.locator('#versions tr[data-version="2"] td').nth(1)).to_have_text("1")  # model.joblib
     page.goto(f"{stack.http_url}/lineage/model/flower-model@2")
@@ -136,7 +146,7 @@ def test_from_an_uploaded_dataset_to_a_swapped_deployment(stack: Stack, admin: C
     screenshot("journey-lineage")
 
     # Publish, deploy, and a test request through the gateway.
-    _publish(page, stack, 2, "flower-v2")
+    _publish(page, stack, admin, 2, "flower-v2")
     page.locator("a.button", has_text="Deploy").click()
     page.locator("#f-name").fill("flower-live")
     page.locator("#deploy-form button[type=submit]").click()
@@ -148,7 +158,7 @@ def test_from_an_uploaded_dataset_to_a_swapped_deployment(stack: Stack, admin: C
 
     # A second run with another C, published; the deployment swaps to it.
     _submit_training(page, stack, "train-2", "0.05")
-    _publish(page, stack, 3, "flower-v3")
+    _publish(page, stack, admin, 3, "flower-v3")
     page.goto(f"{stack.http_url}/deployments/flower-live")
     page.locator("#swap-model").fill("flower-model@3")
     page.locator("#swap-form button[type=submit]").click()
