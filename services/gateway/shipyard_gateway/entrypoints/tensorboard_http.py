@@ -14,9 +14,10 @@ from shipyard.contracts.run.v1 import runs_pb2
 from shipyard.kit import errors
 from shipyard.kit.grpcio import status_of
 from shipyard_gateway.entrypoints.api import PublicApi, RelayedError
+from shipyard_gateway.entrypoints.console.calls import TOKEN_COOKIE
 
 GET_TENSORBOARD = "/shipyard.run.v1.RunService/GetTensorBoard"
-COOKIE = "shipyard_token"
+COOKIE = TOKEN_COOKIE  # the console's sign-in cookie opens TensorBoard too
 # Not passed on: hop-by-hop headers, and the caller's credentials (TensorBoard needs none).
 DROPPED = frozenset({"connection", "keep-alive", "transfer-encoding", "te", "upgrade", "host",
                      "authorization", "cookie", "content-length", "proxy-authorization",

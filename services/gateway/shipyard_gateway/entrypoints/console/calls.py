@@ -60,13 +60,20 @@ class ConsoleCalls:
         return reply
 
 
+def from_this_site(request: web.Request) -> bool:
+    """Whether a browser sent the request from a page of this site (the Origin, or else the Referer,
+    names it); True for a client that names no page (curl, tests): the SameSite=Strict cookie is
+    what guards browsers."""
+    origin = request.headers.get("Origin") or request.headers.get("Referer")
+    return not origin or urlsplit(origin).netloc == request.host
+
+
 def console_authorization(request: web.Request) -> str | None:
     """``Bearer <token>`` from the console's cookie, for a request the console's own page sent
     (a test request to a model endpoint); None otherwise. The cookie is SameSite=Strict, and the
     Origin a browser sends must be this site."""
     token = request.cookies.get(TOKEN_COOKIE)
-    origin = request.headers.get("Origin")
-    if not token or (origin is not None and urlsplit(origin).netloc != request.host):
+    if not token or not from_this_site(request):
         return None
     return f"Bearer {token}"
 

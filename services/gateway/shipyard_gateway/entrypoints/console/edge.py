@@ -14,7 +14,7 @@ from datetime import UTC, datetime
 from importlib import resources
 from pathlib import Path
 from typing import Any
-from urllib.parse import quote, urlsplit
+from urllib.parse import quote
 
 import grpc
 from aiohttp import web
@@ -35,6 +35,7 @@ from shipyard_gateway.entrypoints.console.calls import (
     ConsoleCalls,
     ConsoleError,
     R,
+    from_this_site,
     selected_project,
 )
 from shipyard_gateway.entrypoints.grpc_edge import WATCH
@@ -84,14 +85,6 @@ def ago(stamp: Timestamp | None) -> str:
         if seconds >= size:
             return f"{seconds // size} {unit} ago"
     return f"{seconds} s ago"
-
-
-def _same_origin(request: web.Request) -> bool:
-    """A form post from a page of this console (the browser names the page's origin)."""
-    origin = request.headers.get("Origin") or request.headers.get("Referer")
-    if not origin:
-        return True  # not a browser (curl, tests): the SameSite cookie is what guards browsers
-    return urlsplit(origin).netloc == request.host
 
 
 class Console:
@@ -147,7 +140,7 @@ class Console:
         form posts only from the console's own pages."""
 
         async def run(request: web.Request) -> web.StreamResponse:
-            if request.method == "POST" and not _same_origin(request):
+            if request.method == "POST" and not from_this_site(request):
                 return web.Response(status=403, text="cross-site form post refused")
             if not request.cookies.get(TOKEN_COOKIE):
                 return to_sign_in(request)
