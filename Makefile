@@ -4,12 +4,16 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: up test test-unit test-integration lint typecheck protos bench clean
+.PHONY: up test test-unit test-integration lint typecheck protos bench clean lock
 
-$(STAMP): pyproject.toml
+# Every package comes from requirements.lock (exact versions), so a fresh clone installs the same
+# set on any day; `make lock` re-resolves it on purpose.
+$(STAMP): pyproject.toml requirements.lock
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	$(BIN)/python -m pip install --quiet "pip==$$(sed -n 's/^# pip==//p' requirements.lock)"
+	$(BIN)/python -m pip install --quiet -r requirements.lock
+	$(BIN)/python -m pip install --quiet --no-deps -e .
+	$(BIN)/python -m pip check
 	touch $(STAMP)
 
 ## up: install, then run Shipyard locally until Ctrl-C (data in ./.shipyard)
@@ -29,6 +33,10 @@ test-unit: $(STAMP)
 lint: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/mypy src services/*/shipyard_* bench
+
+## lock: re-resolve every Python package into requirements.lock (then make protos and make test)
+lock:
+	PYTHON=$(PYTHON) bash tools/lock.sh
 
 ## protos: regenerate src/shipyard/contracts from proto/
 protos: $(STAMP)

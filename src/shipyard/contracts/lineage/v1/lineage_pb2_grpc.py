@@ -5,7 +5,7 @@ import warnings
 
 from shipyard.contracts.lineage.v1 import lineage_pb2 as shipyard_dot_lineage_dot_v1_dot_lineage__pb2
 
-GRPC_GENERATED_VERSION = '1.85.1'
+GRPC_GENERATED_VERSION = '1.85.4'
 GRPC_VERSION = grpc.__version__
 _version_not_supported = False
 

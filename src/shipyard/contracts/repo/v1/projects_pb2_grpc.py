@@ -5,7 +5,7 @@ import warnings
 
 from shipyard.contracts.repo.v1 import projects_pb2 as shipyard_dot_repo_dot_v1_dot_projects__pb2
 
-GRPC_GENERATED_VERSION = '1.85.1'
+GRPC_GENERATED_VERSION = '1.85.4'
 GRPC_VERSION = grpc.__version__
 _version_not_supported = False
 

@@ -5,7 +5,7 @@ import warnings
 
 from shipyard.contracts.serving.v1 import serving_pb2 as shipyard_dot_serving_dot_v1_dot_serving__pb2
 
-GRPC_GENERATED_VERSION = '1.85.1'
+GRPC_GENERATED_VERSION = '1.85.4'
 GRPC_VERSION = grpc.__version__
 _version_not_supported = False
 

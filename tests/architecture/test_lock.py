@@ -1,0 +1,70 @@
+"""requirements.lock is the whole, coherent set of packages that make up and make test install."""
+
+from __future__ import annotations
+
+import importlib.metadata
+import re
+import tomllib
+from pathlib import Path
+
+from packaging.requirements import Requirement
+from packaging.utils import canonicalize_name
+
+ROOT = Path(__file__).resolve().parents[2]
+PIN = re.compile(r"^([A-Za-z0-9][A-Za-z0-9._-]*)==(\S+)$")
+
+
+def pins(text: str) -> dict[str, str]:
+    """Package name (canonical) → pinned version; comments and blank lines skipped; anything else
+    in the lock is an error (a range or a URL would make installs vary by the day)."""
+    found: dict[str, str] = {}
+    for number, line in enumerate(text.splitlines(), 1):
+        if not line.strip() or line.startswith("#"):
+            continue
+        match = PIN.match(line)
+        assert match, f"requirements.lock line {number} is not an exact pin: {line!r}"
+        found[canonicalize_name(match.group(1))] = match.group(2)
+    return found
+
+
+def declared() -> list[Requirement]:
+    """Every requirement of pyproject.toml: the platform's and each extra's."""
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    specs = [*project["dependencies"], *(r for extra in project["optional-dependencies"].values() for r in extra)]
+    return [Requirement(spec) for spec in specs]
+
+
+def unmet(requirements: list[Requirement], pinned: dict[str, str]) -> list[str]:
+    """The requirements the lock leaves out or pins outside their range."""
+    problems = []
+    for req in requirements:
+        version = pinned.get(canonicalize_name(req.name))
+        if version is None:
+            problems.append(f"{req.name} is not in requirements.lock")
+        elif not req.specifier.contains(version, prereleases=True):
+            problems.append(f"{req.name}=={version} does not satisfy {req}")
+    return problems
+
+
+def test_the_lock_pins_every_declared_requirement_within_its_range() -> None:
+    problems = unmet(declared(), pins((ROOT / "requirements.lock").read_text()))
+    assert not problems, "run `make lock`:\n" + "\n".join(problems)
+
+
+def test_what_is_installed_is_what_the_lock_says() -> None:
+    pinned = pins((ROOT / "requirements.lock").read_text())
+    wrong = [f"{name}: installed {installed}, locked {version}" for name, version in sorted(pinned.items())
+             if (installed := importlib.metadata.version(name)) != version]
+    assert not wrong, "the environment was not installed from requirements.lock:\n" + "\n".join(wrong)
+
+
+def test_the_checks_can_fail() -> None:
+    assert unmet([Requirement("grpcio>=1.70")], {}) == ["grpcio is not in requirements.lock"]
+    assert unmet([Requirement("grpcio>=1.70")], {"grpcio": "1.60.0"}) == [
+        "grpcio==1.60.0 does not satisfy grpcio>=1.70"]
+    try:
+        pins("grpcio>=1.70\n")
+    except AssertionError as exc:
+        assert "not an exact pin" in str(exc)
+    else:
+        raise AssertionError("a range was taken for a pin")
