@@ -30,7 +30,8 @@ def pins(text: str) -> dict[str, str]:
 def declared() -> list[Requirement]:
     """Every requirement of pyproject.toml: the platform's and each extra's."""
     project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
-    specs = [*project["dependencies"], *(r for extra in project["optional-dependencies"].values() for r in extra)]
+    extras = project["optional-dependencies"].values()
+    specs = [*project["dependencies"], *(spec for extra in extras for spec in extra)]
     return [Requirement(spec) for spec in specs]
 
 

@@ -103,7 +103,8 @@ def test_generated_code_is_stamped_by_the_locked_generator() -> None:
 def test_the_comparison_ignores_only_version_stamps(generated: dict[str, bytes]) -> None:
     """A newer generator's stamps are not staleness; a changed line of code is."""
     name = next(p for p in generated if p.endswith("_pb2_grpc.py"))
-    restamped = re.sub(rb"GRPC_GENERATED_VERSION = '[^']+'", b"GRPC_GENERATED_VERSION = '9.9.9'", generated[name])
+    stamp = rb"GRPC_GENERATED_VERSION = '[^']+'"
+    restamped = re.sub(stamp, b"GRPC_GENERATED_VERSION = '9.9.9'", generated[name])
     assert restamped != generated[name]
     assert stale_files(generated, {**generated, name: restamped}) == []
     edited = generated[name].replace(b"import grpc", b"import grpc as g", 1)
