@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import io
 import os
 from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 
 import pytest
 
-from shipyard.kit.blob.checkout import check_out, read_manifest
+from shipyard.kit.blob.checkout import DamagedBlob, check_out, read_manifest
 from shipyard.kit.blob.factory import BlobStoreURLError, open_blob_store
 from shipyard.kit.blob.local import LocalBlobStore
 from shipyard.kit.blob.port import BlobNotFound, BlobStore, DigestMismatch
@@ -411,3 +412,48 @@ async def test_check_out_lays_a_version_out_linked_or_copied(blob_store: BlobSto
         assert (linked / "model.joblib").stat().st_ino == blob.stat().st_ino
         assert (copied / "model.joblib").stat().st_ino != blob.stat().st_ino
     assert (await read_manifest(blob_store, "")).entries == ()
+
+
+async def damage(blob_store: BlobStore, digest: str, request: pytest.FixtureRequest) -> None:
+    """Overwrite a stored blob's bytes behind the store's back (what a run that reached a hard-linked
+    blob writably, or a failing disk, would do)."""
+    if isinstance(blob_store, LocalBlobStore):
+        blob = blob_store.path_of(digest)
+        blob.chmod(0o644)
+        blob.write_bytes(b"tampered")
+        blob.chmod(0o444)
+    else:
+        assert isinstance(blob_store, S3BlobStore)
+        client = request.getfixturevalue("s3_server").client()
+        client.put_object(blob_store.bucket, blob_store.key_of(digest), io.BytesIO(b"tampered"), 8)
+
+
+@pytest.mark.parametrize("link", [True, False], ids=["linked", "copied"])
+async def test_a_damaged_blob_is_quarantined_never_served_and_repaired_by_the_next_put(
+        blob_store: BlobStore, tmp_path: Path, request: pytest.FixtureRequest, link: bool) -> None:
+    data = b"model weights " * 100
+    entry = ManifestEntry("model.bin", len(data), await put_bytes(blob_store, data), 0o644)
+    manifest = Manifest((entry,))
+    await check_out(blob_store, manifest, tmp_path / "first", link=link)  # verified once, remembered
+    await damage(blob_store, entry.sha256, request)
+
+    with pytest.raises(DamagedBlob, match=r"'model\.bin'.*damaged.*quarantined") as raised:
+        await check_out(blob_store, manifest, tmp_path / "second", link=link)
+    assert raised.value.digest == entry.sha256
+    assert await blob_store.missing([entry.sha256]) == [entry.sha256]  # out of service
+    with pytest.raises(BlobNotFound):  # and never served: the next check-out finds it gone
+        await check_out(blob_store, manifest, tmp_path / "third", link=link)
+
+    await put_bytes(blob_store, data)  # pushing the bytes again repairs the store
+    await check_out(blob_store, manifest, tmp_path / "fourth", link=link)
+    assert (tmp_path / "fourth" / "model.bin").read_bytes() == data
+
+
+async def test_local_quarantine_keeps_the_damaged_bytes_aside(tmp_path: Path) -> None:
+    store = LocalBlobStore(tmp_path / "blobs")
+    await store.open()
+    digest = await put_bytes(store, b"evidence")
+    assert await store.quarantine(digest)
+    assert (tmp_path / "blobs" / "quarantine" / digest).read_bytes() == b"evidence"
+    assert not await store.exists(digest)
+    assert not await store.quarantine(digest)

@@ -238,3 +238,16 @@ class LocalBlobStore(BlobStore):
     async def delete(self, digest: str) -> bool:
         """Remove the blob; whether it existed. Hard links made from it keep their bytes."""
         return await asyncio.to_thread(_unlink, self.path_of(digest))
+
+    async def quarantine(self, digest: str) -> bool:
+        """Move the blob to ``quarantine/<digest>`` under the store's root, out of service."""
+        return await asyncio.to_thread(self._move_aside, digest)
+
+    def _move_aside(self, digest: str) -> bool:
+        aside = self.root / "quarantine"
+        aside.mkdir(exist_ok=True)
+        try:
+            os.replace(self.path_of(digest), aside / digest)
+        except FileNotFoundError:
+            return False
+        return True

@@ -84,3 +84,9 @@ class BlobStore(abc.ABC):
     @abc.abstractmethod
     async def delete(self, digest: str) -> bool:
         """Remove the blob; whether it existed."""
+
+    async def quarantine(self, digest: str) -> bool:
+        """Take a damaged blob out of service: it is no longer served or counted as stored, so the
+        next put of the right bytes repairs it. Stores that can keep it aside for inspection do;
+        this default removes it. Whether it was there."""
+        return await self.delete(digest)

@@ -17,6 +17,7 @@ from typing import IO, BinaryIO, cast
 import certifi
 import urllib3
 from minio import Minio
+from minio.commonconfig import CopySource
 from minio.error import S3Error
 from urllib3.response import BaseHTTPResponse
 
@@ -193,5 +194,16 @@ class S3BlobStore(BlobStore):
         self._present.discard(digest)
         if await self._stat_size(key) is None:
             return False
+        await asyncio.to_thread(self._client.remove_object, self.bucket, key)
+        return True
+
+    async def quarantine(self, digest: str) -> bool:
+        """Copy the object to ``<prefix>quarantine/<digest>`` (server-side), then remove it."""
+        key = self.key_of(digest)
+        self._present.discard(digest)
+        if await self._stat_size(key) is None:
+            return False
+        aside = f"{self.prefix}quarantine/{digest}"
+        await asyncio.to_thread(self._client.copy_object, self.bucket, aside, CopySource(self.bucket, key))
         await asyncio.to_thread(self._client.remove_object, self.bucket, key)
         return True
