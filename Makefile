@@ -18,6 +18,11 @@ $(STAMP): pyproject.toml requirements.lock
 
 ## up: install, then run Shipyard locally until Ctrl-C (data in ./.shipyard)
 up: $(STAMP)
+	@# bubblewrap isolates runs; as root with apt, install it (else `shipyard up` says what is missing)
+	@if ! command -v bwrap >/dev/null && [ "$$(id -u)" -eq 0 ] && command -v apt-get >/dev/null; then \
+	  echo "installing bubblewrap (Debian package), which isolates runs"; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
+	    bubblewrap >/dev/null || echo "could not install bubblewrap"; fi
 	$(BIN)/shipyard up $(ARGS)
 
 ## test: install what the tests need (packages, Chromium), then run the whole suite

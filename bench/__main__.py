@@ -25,6 +25,7 @@ from bench import grpc_load, nats_reference, profiling, stack_load
 from bench.machine import CpuWatch, Usage
 from bench.procs import REPO_ROOT
 from bench.report import Results, as_json, print_report
+from shipyard.kit.bus_access import OBSERVER
 from shipyard.local.harness import Stack
 
 OUT = REPO_ROOT / "bench" / "out"
@@ -197,6 +198,7 @@ def run(args: argparse.Namespace, cpu: CpuWatch) -> int:
                             args.poll_ms / 1000,
                             args.timeout,
                             batch,
+                            stack.bus_password(OBSERVER),
                         )
                     )
 

@@ -12,7 +12,7 @@ provenance graph, beside the raw consume rate of the same stream, in one run.
 4. **L2, upstream query**: ``LineageQueries.lineage`` of 1,000 random model versions (after 50 of
    warm-up), upstream, as an operator, in-process on that store; and **L2g** the same through
    ``LineageServicer.GetLineage`` on an in-process grpc.aio server, called over loopback with the
-   caller metadata the gateway forwards. **Goal: median under 20 ms.**
+   caller assertion the gateway sends. **Goal: median under 20 ms.**
 5. **L3, full rebuild**: ``Projections.rebuild`` (the bus's replay, as the Rebuild RPC runs it),
    timed until the cursor is back at the last sequence; the graph's digest before and after
    must be equal.
@@ -59,10 +59,11 @@ from bench.machine import CpuWatch, Usage
 from bench.procs import REPO_ROOT
 from shipyard.contracts.lineage.v1 import lineage_pb2 as pb
 from shipyard.contracts.lineage.v1 import lineage_pb2_grpc
+from shipyard.kit.assertions import CallerAssertions, new_key
 from shipyard.kit.bus import EventBus
 from shipyard.kit.caller import Caller
 from shipyard.kit.events import STREAM, Event
-from shipyard.kit.grpcio import new_server
+from shipyard.kit.grpcio import Authentication, assertion_authenticator, new_server
 from shipyard.kit.inbox import INBOX
 from shipyard.kit.outbox import OUTBOX
 from shipyard.kit.store.sqlite import SQLiteDocumentStore
@@ -447,11 +448,13 @@ class Bench:
 
     async def query_grpc(self, servicer: LineageServicer, warm: list[str], measured: list[str]) -> None:
         """L2g: GetLineage on an in-process grpc.aio server over loopback, one call at a time."""
-        server = new_server(tracing=False)
+        # As lineage-svc serves: every call carries a caller assertion, verified before it is read.
+        assertions = CallerAssertions(new_key(), "lineage")
+        server = new_server(tracing=False, authentication=Authentication(assertion_authenticator(assertions)))
         lineage_pb2_grpc.add_LineageServiceServicer_to_server(servicer, server)
         port = server.add_insecure_port("127.0.0.1:0")
         await server.start()
-        metadata = Caller("bench", ROLES).metadata()
+        metadata = assertions.metadata(Caller("bench", ROLES), "lineage")
         found = self.figures.grpc
         try:
             async with grpc.aio.insecure_channel(f"127.0.0.1:{port}") as channel:

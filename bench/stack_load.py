@@ -35,6 +35,7 @@ from bench.grpc_load import GrpcRate, rate
 from bench.load import LoadResult, drive
 from shipyard.contracts.lineage.v1 import lineage_pb2
 from shipyard.contracts.repo.v1 import projects_pb2
+from shipyard.kit.bus_access import OBSERVER
 from shipyard.kit.events import STREAM
 
 CREATE = "/shipyard.repo.v1.ProjectService/CreateProject"
@@ -192,13 +193,15 @@ async def whole_path(
     poll_interval: float,
     within_s: float,
     batch: int = 1,
+    nats_password: str = "",
 ) -> WholePath:
     """Create ``n`` projects with ``concurrency`` calls in flight; time until all are projected.
 
     ``batch`` > 1 creates them ``batch`` at a time with BatchCreateProjects (one transaction
-    and one gRPC call per batch, still one ProjectCreated event per project).
+    and one gRPC call per batch, still one ProjectCreated event per project). The stream is
+    read as the bus's observer, whose password is ``nats_password``.
     """
-    nc = await nats.connect(nats_url)
+    nc = await nats.connect(nats_url, user=OBSERVER, password=nats_password)
     try:
         async with grpc.aio.insecure_channel(address) as channel:
             stub = channel.unary_unary(CREATE if batch == 1 else BATCH_CREATE)

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs what the test suite needs beyond Python packages: Debian's Chromium for the
 # browser tests (Playwright drives it; its own browser download cannot work offline), and
-# bubblewrap, with which the local executor shows runs their inputs at their mount paths.
+# bubblewrap, with which the local executor isolates each run (its own mount, PID and IPC
+# namespaces, an unprivileged user) and shows it its inputs at their mount paths.
 set -euo pipefail
 if [ ! -x /usr/bin/chromium ]; then
   echo "installing chromium (Debian package) for the browser tests"
@@ -10,7 +11,7 @@ if [ ! -x /usr/bin/chromium ]; then
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends chromium >/dev/null
 fi
 if [ ! -x /usr/bin/bwrap ]; then
-  echo "installing bubblewrap (Debian package) for the local executor's mount namespaces"
+  echo "installing bubblewrap (Debian package): the local executor isolates runs with it"
   SUDO=""; [ "$(id -u)" -eq 0 ] || SUDO="sudo"
   $SUDO apt-get update -qq
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends bubblewrap >/dev/null

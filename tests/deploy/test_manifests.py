@@ -20,6 +20,7 @@ import pytest
 
 pytest.importorskip("yaml", reason="PyYAML is not installed (it is a dev extra)")
 
+from shipyard.kit.assertions import parse_key
 from shipyard.kit.blob.factory import open_blob_store
 from shipyard.kit.settings import Settings
 from shipyard.kit.store.factory import open_document_store
@@ -404,6 +405,22 @@ def test_dockerfile_builds_one_non_root_image_for_every_service() -> None:
     assert len(cmd) == 1 and importlib.util.find_spec(cmd[0]) is not None
     ignore = (KUSTOMIZE.parent / "docker" / "Dockerfile.dockerignore").read_text().split()
     assert "*" in ignore and {"!pyproject.toml", "!src", "!services"} <= set(ignore)
+
+
+def test_every_process_gets_the_one_internal_key(variant: str) -> None:
+    """Calls between the services are signed with the internal key: every pod needs the same one,
+    from the Secret, and the committed placeholder is refused (no known key ships)."""
+    docs = render(VARIANTS[variant])
+    keys = set()
+    for service in SERVICES:
+        container = main_container(docs, service)
+        [ref] = [v["valueFrom"]["secretKeyRef"] for v in container.get("env", [])
+                 if v["name"] == "SHIPYARD_INTERNAL_KEY"]
+        assert (ref["name"], ref["key"]) == ("shipyard-secrets", "internal-key"), service
+        keys.add(effective_env(docs, container, service)["SHIPYARD_INTERNAL_KEY"])
+    assert len(keys) == 1
+    with pytest.raises(ValueError, match="32 random bytes"):
+        parse_key(keys.pop())
 
 
 # --- against the real kustomize, where there is one ------------------------------------------------

@@ -11,7 +11,6 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import nats
 import pytest
 from conftest import cli, write_tree
 from openlineage.client.event_v2 import InputDataset, Job, OutputDataset, Run, RunEvent, RunState
@@ -26,6 +25,7 @@ from shipyard.contracts.repo.v1 import projects_pb2, repos_pb2
 from shipyard.contracts.run.v1 import runs_pb2 as rpb
 from shipyard.kit.events import new_event
 from shipyard.local.harness import Stack, wait_for
+from tests.support.nats import last_sequence, publish_as_owner
 
 TRAIN = ("python -c 'import os, pathlib; "
          "pathlib.Path(os.environ[\"SHIPYARD_OUTPUT\"], \"m.txt\").write_text(\"w\")'")
@@ -47,31 +47,14 @@ def _status(client: Client, digest: bool = False) -> lpb.ProjectionStatus:
 
 def _caught_up(stack: Stack, admin: Client) -> None:
     """Wait until lineage-svc has applied every event in the stream."""
-    async def last() -> int:
-        connection = await nats.connect(stack.nats_url)
-        try:
-            info = await connection.jetstream().stream_info("SHIPYARD_EVENTS")
-            return int(info.state.last_seq)
-        finally:
-            await connection.close()
-
-    target = asyncio.run(last())
+    target = asyncio.run(last_sequence(stack))
     wait_for(lambda: _status(admin).last_sequence >= target and not _status(admin).rebuilding, 60,
              f"lineage-svc to apply events up to {target}")
 
 
 def _publish(stack: Stack, data: Any, subject: str, project: str) -> None:
     event = new_event(data, source="shipyard/test", subject=subject, project=project)
-
-    async def send() -> None:
-        connection = await nats.connect(stack.nats_url)
-        try:
-            await connection.jetstream().publish(event.nats_subject, event.payload(),
-                                                 headers=event.headers())
-        finally:
-            await connection.close()
-
-    asyncio.run(send())
+    asyncio.run(publish_as_owner(stack, event))
 
 
 @pytest.fixture(scope="module")

@@ -72,6 +72,10 @@ def test_json_api_and_console(stack: Stack, admin: Client) -> None:
     with urllib.request.urlopen(f"{stack.http_url}/", timeout=10) as page:
         assert b"Shipyard" in page.read()
     with urllib.request.urlopen(f"{stack.http_url}/api/status", timeout=10) as reply:
+        assert json.loads(reply.read()) == {"healthy": True}  # before sign-in: nothing more
+    signed_in = urllib.request.Request(f"{stack.http_url}/api/status",
+                                       headers={"Authorization": f"Bearer {stack.admin_token()}"})
+    with urllib.request.urlopen(signed_in, timeout=10) as reply:
         status = json.loads(reply.read())
     assert status["healthy"] is True
     assert {s["name"] for s in status["services"]} == {"nats", "repo-svc", "run-svc", "serving-svc",

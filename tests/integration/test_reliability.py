@@ -9,7 +9,6 @@ from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-import nats
 import pytest
 from conftest import activity_subjects
 
@@ -19,6 +18,7 @@ from shipyard.contracts.events.v1 import events_pb2
 from shipyard.contracts.repo.v1 import projects_pb2 as pb
 from shipyard.kit.events import MSG_ID_HEADER, new_event
 from shipyard.local.harness import Stack, wait_for
+from tests.support.nats import publish_as_owner
 
 CREATED = "io.shipyard.project.created.v1"
 
@@ -103,15 +103,8 @@ def test_same_event_delivered_twice_changes_nothing(stack: Stack, admin: Client)
                                                 actor=common_pb2.Actor(user="test")),
                       source="shipyard/test", subject="projects/twice", project="twice")
 
-    async def publish_twice() -> None:
-        connection = await nats.connect(stack.nats_url)
-        js = connection.jetstream()
-        for copy in ("a", "b"):  # two message ids, so JetStream stores both copies
-            headers = {**event.headers(), MSG_ID_HEADER: f"{event.id}-{copy}"}
-            await js.publish(event.nats_subject, event.payload(), headers=headers)
-        await connection.close()
-
-    asyncio.run(publish_twice())
+    for copy in ("a", "b"):  # two message ids, so JetStream stores both copies
+        asyncio.run(publish_as_owner(stack, event, {**event.headers(), MSG_ID_HEADER: f"{event.id}-{copy}"}))
     marker = f"marker-{event.id}"
     create(admin, marker)  # published after both copies: once it is projected, so are they
     assert_each_once(admin, [marker])

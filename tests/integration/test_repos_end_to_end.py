@@ -15,7 +15,6 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from urllib.parse import urlsplit
 
-import nats
 import pytest
 from conftest import activity_subjects, cli, tree_contents, write_tree
 
@@ -24,9 +23,10 @@ from shipyard.client.connection import Client, ClientError
 from shipyard.contracts.common.v1 import common_pb2
 from shipyard.contracts.events.v1 import events_pb2
 from shipyard.contracts.repo.v1 import repos_pb2 as pb
-from shipyard.kit.events import Event, new_event
+from shipyard.kit.events import new_event
 from shipyard.kit.manifest import Manifest, ManifestEntry
 from shipyard.local.harness import Stack, wait_for
+from tests.support.nats import publish_as_owner
 
 
 def test_push_pull_and_export_a_dataset(stack: Stack, home: Path, admin: Client, tmp_path: Path) -> None:
@@ -246,7 +246,7 @@ def test_a_run_completed_event_makes_exactly_one_output_version(stack: Stack, ad
     )  # another id: not deduplicated
 
     for event in (first, first, second):
-        asyncio.run(_publish(stack, event))
+        asyncio.run(publish_as_owner(stack, event))
 
     def versions() -> list[pb.Version]:
         return list(
@@ -262,17 +262,11 @@ def test_a_run_completed_event_makes_exactly_one_output_version(stack: Stack, ad
         source="shipyard/test",
         subject="runs/run-43",
     )
-    asyncio.run(_publish(stack, marker))
+    asyncio.run(publish_as_owner(stack, marker))
     wait_for(lambda: len(versions()) == 3, 30, "the marker run's version")
     made = [(v.number, v.produced_by_run) for v in versions()]
     assert made == [(3, "run-43"), (2, "run-42"), (1, "")]
     assert versions()[1].metrics["accuracy"] == 0.9
-
-
-async def _publish(stack: Stack, event: Event) -> None:
-    connection = await nats.connect(stack.nats_url)
-    await connection.jetstream().publish(event.nats_subject, event.payload(), headers=event.headers())
-    await connection.close()
 
 
 def test_a_featureset_from_a_specification(stack: Stack, home: Path, admin: Client, tmp_path: Path) -> None:

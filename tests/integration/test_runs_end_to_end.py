@@ -222,17 +222,15 @@ def test_an_unknown_code_repo_or_commit_is_refused(admin: Client, code_repo: tup
 
 
 @pytest.mark.usefixtures("repos")
-def test_a_run_survives_a_kill_9_of_run_svc_and_makes_one_version(
-    stack: Stack, admin: Client, tmp_path: Path
-) -> None:
-    flag = tmp_path / "go-on"
-    script = (f"import os, pathlib, time\nprint('waiting', flush=True)\n"
-              f"while not pathlib.Path({str(flag)!r}).exists(): time.sleep(0.05)\n"
+def test_a_run_survives_a_kill_9_of_run_svc_and_makes_one_version(stack: Stack, admin: Client) -> None:
+    # The run sees only its own files: it waits for a flag in its working directory (the
+    # workspace's code/), which the test, outside, can write.
+    script = ("import os, pathlib, time\nprint('waiting', flush=True)\n"
+              "while not pathlib.Path('go-on').exists(): time.sleep(0.05)\n"
               "pathlib.Path(os.environ['SHIPYARD_OUTPUT'], 'model.txt').write_text('survived')\n")
-    (tmp_path / "survive.py").write_text(script)
-    admin.call(admin.runs.SubmitRun, pb.SubmitRunRequest(run=pb.Run(
-        name="survivor", command=f"python {tmp_path / 'survive.py'}",
-        outputs=[pb.RunOutputTarget(repo_kind="model", repo="mnist")])))
+    submitted = admin.call(admin.runs.SubmitRun, pb.SubmitRunRequest(run=pb.Run(
+        name="survivor", command='python "$SHIPYARD_CONFIG"', config_file_name="survive.py",
+        outputs=[pb.RunOutputTarget(repo_kind="model", repo="mnist")]), config_file=script.encode()))
 
     def running() -> bool:
         found = admin.call(admin.runs.GetRun, pb.GetRunRequest(name="survivor"))
@@ -241,7 +239,8 @@ def test_a_run_survives_a_kill_9_of_run_svc_and_makes_one_version(
     wait_for(running, 30, "survivor to run")
     old_pid = stack.kill("run-svc")
     stack.wait_restarted("run-svc", old_pid)
-    flag.touch()  # the run may finish now, watched by the new run-svc
+    # the run may finish now, watched by the new run-svc
+    (stack.data_dir / "run" / "workspaces" / submitted.id / "code" / "go-on").touch()
     run = _wait_ended(admin, "survivor")
     assert run.status == pb.RUN_STATUS_COMPLETE, run.status_reason
 

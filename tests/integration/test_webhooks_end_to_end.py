@@ -15,7 +15,6 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-import nats
 import pytest
 from aiohttp import web
 from cloudevents.core.base import BaseCloudEvent
@@ -31,6 +30,7 @@ from shipyard.contracts.repo.v1 import projects_pb2, repos_pb2
 from shipyard.kit.events import new_event
 from shipyard.local.harness import Stack, wait_for
 from shipyard.local.supervisor import free_port
+from tests.support.nats import last_sequence, publish_as_owner
 
 SECRET = "whsec-Never-Leaks-7f3a9c2e41"
 ATTEMPTS = 6  # with these waits an event is given up after 0.25+0.5+1+1.5+1.5 s of retrying
@@ -207,12 +207,7 @@ def publish_model(stack: Stack, model: str) -> None:
     event = new_event(events_pb2.ModelPublished(model=model, version=1, catalog_name=model),
                       source="shipyard/test", subject=f"models/{model}")
 
-    async def publish() -> None:
-        connection = await nats.connect(stack.nats_url)
-        await connection.jetstream().publish(event.nats_subject, event.payload(), headers=event.headers())
-        await connection.close()
-
-    asyncio.run(publish())
+    asyncio.run(publish_as_owner(stack, event))
 
 
 def wait_accepted(receiver: Receiver, count: int, prefix: str, timeout: float = 60) -> list[BaseCloudEvent]:
@@ -468,10 +463,4 @@ def test_the_secret_is_in_no_response_log_or_event(stack: Stack, home: Path, adm
 
 def stack_last_sequence(stack: Stack) -> int:
     """The stream's newest sequence, straight from NATS."""
-    async def last() -> int:
-        connection = await nats.connect(stack.nats_url)
-        info = await connection.jetstream().stream_info("SHIPYARD_EVENTS")
-        await connection.close()
-        return int(info.state.last_seq)
-
-    return asyncio.run(last())
+    return asyncio.run(last_sequence(stack))

@@ -21,9 +21,11 @@ import pytest
 from shipyard.kit.archive import (
     ArchiveEntry,
     ArchiveError,
+    ArchiveTooLarge,
     _Budget,
     _copy,
     _Entry,
+    _Limit,
     archive_kind,
     extract,
     write_tar_gz,
@@ -103,9 +105,9 @@ def assert_untouched(into: Path) -> None:
     assert [p.name for p in into.parent.iterdir() if p != into] == []  # no temporary directory left
 
 
-def refused(archive: Path, into: Path, match: str, **limits: int) -> ArchiveError:
+def refused(archive: Path, into: Path, match: str, **limits: float) -> ArchiveError:
     with pytest.raises(ArchiveError, match=match) as caught:
-        extract(archive, into, **limits)
+        extract(archive, into, **limits)  # type: ignore[arg-type]
     assert_untouched(into)
     return caught.value
 
@@ -357,12 +359,32 @@ def test_zip_header_under_declaring_the_size_is_refused(tmp_path: Path, into: Pa
 def test_streaming_copy_enforces_budget_and_declared_size() -> None:
     # Reachable only when a reader yields more than its header declares; the stdlib readers truncate.
     entry = _Entry("f", "f", "file", size=10)
-    with pytest.raises(ArchiveError, match=r"^f: archive expands to more than 5 bytes$"):
-        _copy(io.BytesIO(b"x" * 10), io.BytesIO(), entry, _Budget(5))
+    with pytest.raises(ArchiveTooLarge, match=r"^f: archive expands to more than 5 bytes$"):
+        _copy(io.BytesIO(b"x" * 10), io.BytesIO(), entry, _Budget(_Limit(5, "more than 5 bytes")))
+    hundred = _Limit(100, "more than 100 bytes")
     with pytest.raises(ArchiveError, match=r"^f: content is larger than its declared size"):
-        _copy(io.BytesIO(b"x" * 11), io.BytesIO(), entry, _Budget(100))
+        _copy(io.BytesIO(b"x" * 11), io.BytesIO(), entry, _Budget(hundred))
     with pytest.raises(ArchiveError, match=r"^f: content is smaller than its declared size"):
-        _copy(io.BytesIO(b"x" * 9), io.BytesIO(), entry, _Budget(100))
+        _copy(io.BytesIO(b"x" * 9), io.BytesIO(), entry, _Budget(hundred))
+
+
+@pytest.mark.parametrize("kind", ["tgz", "zip"])
+def test_an_archive_expanding_past_its_ratio_is_refused(tmp_path: Path, into: Path, kind: str) -> None:
+    archive = build(tmp_path / f"zeros.{kind}", {"zeros.bin": (bytes(5_000_000), 0o644)})
+    caught = refused(archive, into, r"^zeros.bin: archive expands to more than 100 times its size",
+                     max_ratio=100)
+    assert isinstance(caught, ArchiveTooLarge)
+    assert len(extract(archive, into, max_ratio=100_000)) == 1
+
+
+@pytest.mark.parametrize("kind", ["tar", "zip"])
+def test_a_name_longer_than_a_file_system_takes_is_refused_by_name(tmp_path: Path, into: Path,
+                                                                   kind: str) -> None:
+    name = "d/" + "n" * 300
+    archive = build(tmp_path / f"long.{kind}", {name: (b"x", 0o644)})
+    caught = refused(archive, into, r"a name in the path is 300 bytes long; at most 255 are allowed$")
+    assert str(caught).startswith("d/nnnn") and "characters left out" in str(caught)
+    assert len(str(caught)) < 320
 
 
 @pytest.mark.parametrize("name", ["junk.tar", "junk.tar.gz", "junk.zip"])

@@ -8,6 +8,7 @@ import io
 import os
 from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -457,3 +458,25 @@ async def test_local_quarantine_keeps_the_damaged_bytes_aside(tmp_path: Path) ->
     assert (tmp_path / "blobs" / "quarantine" / digest).read_bytes() == b"evidence"
     assert not await store.exists(digest)
     assert not await store.quarantine(digest)
+
+
+async def test_a_verified_linked_blob_is_not_hashed_again_until_it_changes(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from shipyard.kit.blob import checkout
+    store = LocalBlobStore(tmp_path / "blobs")
+    await store.open()
+    data = b"dataset bytes"
+    entry = ManifestEntry("data.csv", len(data), await put_bytes(store, data), 0o644)
+    hashed: list[Path] = []
+    real = checkout.copy_file_hashed
+
+    def counted(source: Path, out: Any) -> tuple[str, int]:
+        hashed.append(source)
+        return real(source, out)
+    monkeypatch.setattr(checkout, "copy_file_hashed", counted)
+    for n in range(3):  # each link changes the blob's ctime: the check-out itself must not count as a change
+        await check_out(store, Manifest((entry,)), tmp_path / f"run{n}")
+    assert len(hashed) == 1
+    store.path_of(entry.sha256).chmod(0o644)  # a real change (as a write would be) is hashed again
+    await check_out(store, Manifest((entry,)), tmp_path / "after")
+    assert len(hashed) == 2

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
+from datetime import timedelta
 from pathlib import Path
 
 from aiohttp import web
@@ -17,6 +18,7 @@ from shipyard.contracts.serving.v1 import serving_pb2
 from shipyard.kit.blob.factory import open_blob_store
 from shipyard.kit.secrets import FernetSecretBox, load_key
 from shipyard.kit.service import Runtime
+from shipyard.kit.settings import Settings
 from shipyard_gateway.adapters.backends import Backends
 from shipyard_gateway.adapters.store import DIRECTORY_COLLECTIONS, StoredDirectoryFactory
 from shipyard_gateway.adapters.webhook_feed import JetStreamEvents
@@ -25,15 +27,19 @@ from shipyard_gateway.adapters.webhook_sender import HttpSender
 from shipyard_gateway.adapters.webhook_store import WEBHOOK_COLLECTIONS, StoredWebhooksFactory
 from shipyard_gateway.app.identity import Identity
 from shipyard_gateway.app.webhooks import Webhooks
+from shipyard_gateway.domain.identity import TokenLimits
 from shipyard_gateway.domain.webhooks import RetryPolicy
 from shipyard_gateway.entrypoints.api import PublicApi, Route, remote_routes
 from shipyard_gateway.entrypoints.blobs_http import BlobEdge
 from shipyard_gateway.entrypoints.grpc_edge import PublicHandler
 from shipyard_gateway.entrypoints.http import HttpEdge
+from shipyard_gateway.entrypoints.limits import EdgeLimits
 from shipyard_gateway.entrypoints.local_api import local_routes
 from shipyard_gateway.entrypoints.webhooks_api import webhook_routes
 
 log = logging.getLogger(__name__)
+
+REFLECTION = "/grpc.reflection.v1alpha.ServerReflection/"
 
 COLLECTIONS = (*DIRECTORY_COLLECTIONS, *WEBHOOK_COLLECTIONS)
 
@@ -59,7 +65,9 @@ def write_secret(path: Path, secret: str) -> None:
 async def wire(runtime: Runtime) -> None:
     """Register the public API on the gRPC server and start the HTTP edge with the service."""
     settings = runtime.settings
-    identity = Identity(StoredDirectoryFactory(runtime.store))
+    identity = Identity(StoredDirectoryFactory(runtime.store), limits=token_limits(settings),
+                        cache_ttl_s=settings.token_cache_ttl_s,
+                        sign_in_failures=settings.sign_in_failures_per_minute)
     admin_token = await identity.ensure_admin()
     if admin_token is not None and settings.admin_token_file is not None:
         write_secret(settings.admin_token_file, admin_token)
@@ -77,14 +85,18 @@ async def wire(runtime: Runtime) -> None:
               *_wire_webhooks(runtime, identity)]
     blobs = open_blob_store(settings.default_blob_url())
     await blobs.open()
-    api = PublicApi(identity, routes)
+    api = PublicApi(identity, routes, runtime.assertions)
+    # The public edge takes users' bearer tokens, not caller assertions: checked (with the role
+    # policy) from each call's metadata before its request is read. Reflection tells only the
+    # public API's schema (the published protos), so grpcurl and the like may ask without a token.
+    runtime.authentication.use(api.authenticate, open_methods=(REFLECTION,))
     runtime.server.add_generic_rpc_handlers([PublicHandler(api, runtime.bus)])
     runtime.service_names.extend(s.full_name for s in PUBLIC_SERVICES)
     runtime.ready_checks.append(lambda: backends.all_healthy)
     runtime.tasks.append(backends.watch)
 
     async def serve_http() -> None:
-        edge = HttpEdge(api, backends, runtime.bus, BlobEdge(api, blobs), blob_url)
+        edge = HttpEdge(api, backends, runtime.bus, BlobEdge(api, blobs), blob_url, EdgeLimits.of(settings))
         runner = web.AppRunner(edge.app(), access_log=None)
         await runner.setup()
         host, _, port = settings.http_listen.rpartition(":")
@@ -98,6 +110,14 @@ async def wire(runtime: Runtime) -> None:
             await blobs.close()
 
     runtime.tasks.append(serve_http)
+
+
+def token_limits(settings: Settings) -> TokenLimits:
+    """Token lifetimes and counts from the SHIPYARD_TOKEN_* and SHIPYARD_SESSION_* settings."""
+    return TokenLimits(default_ttl=timedelta(days=settings.token_default_ttl_days),
+                       max_ttl=timedelta(days=settings.token_max_ttl_days),
+                       max_per_user=settings.token_max_per_user,
+                       session_ttl=timedelta(hours=settings.session_ttl_hours))
 
 
 def _wire_webhooks(runtime: Runtime, identity: Identity) -> list[Route]:

@@ -39,13 +39,24 @@ class FakeDirectory(Directory):
             raise AlreadyExists(f"a user named {user.name!r} already exists")
         self.user_rows[user.name] = user
 
+    async def save_user(self, user: User) -> None:
+        assert user.name in self.user_rows
+        self.user_rows[user.name] = user
+
     async def token(self, token_id: str) -> TokenRecord | None:
         return self.token_rows.get(token_id)
+
+    async def tokens(self, user: str | None) -> list[TokenRecord]:
+        return [t for t in self.token_rows.values() if user is None or t.user == user]
 
     async def add_token(self, token: TokenRecord) -> None:
         if token.id in self.token_rows:
             raise AlreadyExists(f"token {token.id!r} exists")
         self.token_rows[token.id] = token
+
+    async def save_token(self, token: TokenRecord) -> None:
+        if token.id in self.token_rows:
+            self.token_rows[token.id] = token
 
     async def remove_token(self, token_id: str) -> bool:
         return self.token_rows.pop(token_id, None) is not None

@@ -44,6 +44,17 @@ def test_a_refusal_finds_the_form_field_it_names(message: str, field: str) -> No
     ("/\\evil", "/"),
     ("", "/"),
     (None, "/"),
+    # Browsers drop tabs and line breaks from URLs: these become //evil.example.
+    ("/\t/evil.example", "/"),
+    ("/\n/evil.example", "/"),
+    ("/\r\n/evil.example", "/"),
+    ("/ /evil.example", "/"),
+    ("/runs\x00", "/"),
+    ("/caf\u00e9", "/"),
+    ("javascript:alert(1)", "/"),
+    ("runs", "/"),
+    ("/", "/"),
+    ("/runs/r1/logs#end", "/runs/r1/logs#end"),
 ])
 def test_redirects_after_sign_in_stay_on_this_site(target: str | None, safe: str) -> None:
     assert local_target(target) == safe

@@ -8,6 +8,7 @@ from shipyard_gateway.domain.identity import ROLES
 from shipyard_gateway.domain.policy import POLICY, authorize
 from shipyard_gateway.entrypoints.api import PublicApi, bearer_token
 
+from shipyard.kit.assertions import CallerAssertions, new_key
 from shipyard.kit.caller import Caller
 from shipyard.kit.errors import PermissionDenied, Unauthenticated
 
@@ -95,7 +96,7 @@ async def test_public_api_authenticates_then_authorizes() -> None:
     admin = await identity.ensure_admin()
     assert admin is not None
     _, pat = await identity.create_user("pat", ["production-engineer"])
-    api = PublicApi(identity, routes=[])
+    api = PublicApi(identity, routes=[], assertions=CallerAssertions(new_key(), "gateway"))
 
     assert (await api.caller(f"{PROJECTS}/CreateProject", f"Bearer {admin}")).user == "admin"
     assert (await api.caller(f"{PROJECTS}/ListProjects", f"Bearer {pat}")).user == "pat"

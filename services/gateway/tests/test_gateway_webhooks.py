@@ -4,11 +4,13 @@ a real SQLite store, the HTTP sender against a local server."""
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import hmac
 import json
 import socket
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -42,7 +44,9 @@ from shipyard_gateway.domain.webhooks import (
 
 from shipyard.contracts.common.v1 import common_pb2
 from shipyard.contracts.events.v1 import events_pb2
+from shipyard.kit.addresses import IPAddress
 from shipyard.kit.caller import Caller
+from shipyard.kit.egress import Egress
 from shipyard.kit.errors import AlreadyExists, InvalidArgument, NotFound
 from shipyard.kit.events import Event, new_event
 from shipyard.kit.store.sqlite import SQLiteDocumentStore
@@ -541,6 +545,86 @@ async def test_the_sender_reaches_no_private_address_unless_allowed(server: Test
         literal = await send(str(server.make_url("/204")), {}, b"{}")
         assert literal is not None and "loopback" in literal
         named = await send(f"http://localhost:{server.port}/204", {}, b"{}")
-        assert named is not None and "resolves to no address webhooks may reach" in named
+        assert named is not None and "localhost resolves to" in named and "loopback" in named
+    finally:
+        await send.close()
+
+
+def only_127_0_0_1(ip: IPAddress) -> str | None:
+    """A policy that allows 127.0.0.1 and nothing else (127.0.0.2 stands for an inside address)."""
+    return None if str(ip) == "127.0.0.1" else f"{ip} is not the test's address"
+
+
+@dataclass
+class Answers:
+    """A stub DNS: each lookup gives the next answer (the last one from then on)."""
+
+    answers: list[list[str]]
+    asked: list[str] = field(default_factory=list)
+
+    def __call__(self, host: str, port: int) -> Sequence[str]:
+        self.asked.append(host)
+        return self.answers[min(len(self.asked), len(self.answers)) - 1]
+
+
+async def test_the_sender_connects_to_the_checked_address_keeping_the_name() -> None:
+    hosts: list[str] = []
+
+    async def answer(request: web.Request) -> web.StreamResponse:
+        hosts.append(request.host)
+        return web.Response(status=204)
+
+    app = web.Application()
+    app.router.add_post("/", answer)
+    running = TestServer(app, host="127.0.0.1")
+    await running.start_server()
+    port = running.port
+    # A rebinding name: checked as 127.0.0.1, then it would point inside.
+    stub = Answers([["127.0.0.1"], ["127.0.0.2"]])
+    send = HttpSender(allow_private=True, egress=Egress(only_127_0_0_1, stub))
+    try:
+        assert await send(f"http://hook.example.test:{port}/", {}, b"{}") is None
+        refused = await send(f"http://127.0.0.2:{port}/", {}, b"{}")
+        assert refused == "127.0.0.2 is not the test's address"
+    finally:
+        await send.close()
+        await running.close()
+    assert stub.asked == ["hook.example.test"] and hosts == [f"hook.example.test:{port}"]
+
+
+@pytest.fixture
+async def raw_port() -> AsyncIterator[Callable[[bytes], Awaitable[int]]]:
+    """Starts TCP servers that answer every connection with fixed bytes and close it: a port
+    inside the network that speaks something else (ssh, POP3)."""
+    servers: list[asyncio.Server] = []
+
+    async def start(said: bytes) -> int:
+        async def answer(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+            writer.write(said)
+            await writer.drain()
+            writer.close()
+
+        server = await asyncio.start_server(answer, "127.0.0.1", 0)
+        servers.append(server)
+        return int(server.sockets[0].getsockname()[1])
+
+    yield start
+    for server in servers:
+        server.close()
+        await server.wait_closed()
+
+
+@pytest.mark.parametrize(("said", "error"), [
+    (b"SSH-2.0-OpenSSH_9.6 secret-host-7f3a\r\n", "not an HTTP response"),
+    (b"+OK secret banner of pop3.internal\r\n", "not an HTTP response"),
+    (b"HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\nsecret body", "an incomplete HTTP response"),
+    (b"", "the server closed the connection without answering"),
+])
+async def test_the_last_error_never_carries_what_the_receiver_sent(
+        raw_port: Callable[[bytes], Awaitable[int]], said: bytes, error: str) -> None:
+    port = await raw_port(said)
+    send = HttpSender(allow_private=True)
+    try:
+        assert await send(f"http://127.0.0.1:{port}/hook", {}, b"{}") == error
     finally:
         await send.close()

@@ -27,7 +27,7 @@ from shipyard_repo.app.run_events import CONSUMER as RUNS_CONSUMER
 from shipyard_repo.app.run_events import SUBJECTS as RUN_SUBJECTS
 from shipyard_repo.app.run_events import RunEvents
 from shipyard_repo.app.versions import Versions
-from shipyard_repo.domain.paths import parse_roots
+from shipyard_repo.domain.paths import parse_grantees, parse_roots
 from shipyard_repo.entrypoints.credentials_api import CredentialServicer
 from shipyard_repo.entrypoints.grpc_api import ProjectServicer
 from shipyard_repo.entrypoints.repos_api import RepoServicer
@@ -51,7 +51,8 @@ async def wire(runtime: Runtime) -> None:
     versions = Versions(uow, BlobManifests(blobs))
     projects_pb2_grpc.add_ProjectServiceServicer_to_server(ProjectServicer(Projects(uow)), runtime.server)
     uploader = BlobTreeUploader(blobs, cache_dir=settings.data_dir / "repo" / "hash-caches")
-    path_imports = PathImports(versions, uploader, HostDirectories(), parse_roots(settings.path_import_roots))
+    path_imports = PathImports(versions, uploader, HostDirectories(), parse_roots(settings.path_import_roots),
+                               everyone=parse_grantees(settings.path_imports_for))
     fetchers = Fetchers(settings.allow_private_sources)
     code = CodeSnapshots(uow, credentials, fetchers, uploader, BlobManifests(blobs),
                          settings.data_dir / "repo" / "code")

@@ -13,9 +13,12 @@ from aiohttp import web
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
+from shipyard_repo.adapters.fetchers import source_egress
 from shipyard_repo.adapters.gcs import GcsFetch
 from shipyard_repo.app.imports import FetchFailed
 from shipyard_repo.domain.sources import GcsSource
+
+LOOPBACK = source_egress(allow_private=True)  # the stand-in for Google listens on 127.0.0.1
 
 OBJECTS = {
     "mnist/train/a.bin": b"a" * 10,
@@ -96,7 +99,7 @@ def _files(root: Path) -> dict[str, bytes]:
 async def test_a_prefix_is_imported_with_a_service_account(
     google: str, key: rsa.RSAPrivateKey, tmp_path: Path
 ) -> None:
-    fetch = GcsFetch(storage_url=google, token_url=f"{google}/token")
+    fetch = GcsFetch(storage_url=google, token_url=f"{google}/token", egress=LOOPBACK)
     await fetch.fetch(GcsSource("data", prefix="mnist"), tmp_path, _service_account(key))
     found = _files(tmp_path)
     assert found == {"train/a.bin": b"a" * 10, "train/b.bin": b"b", "labels.csv": b"1,2"}
@@ -104,13 +107,13 @@ async def test_a_prefix_is_imported_with_a_service_account(
 
 async def test_a_wrong_key_is_refused_by_the_token_endpoint(google: str, tmp_path: Path) -> None:
     other = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-    fetch = GcsFetch(storage_url=google, token_url=f"{google}/token")
+    fetch = GcsFetch(storage_url=google, token_url=f"{google}/token", egress=LOOPBACK)
     with pytest.raises(FetchFailed, match="token endpoint answered HTTP 400: invalid_grant"):
         await fetch.fetch(GcsSource("data", prefix="mnist"), tmp_path, _service_account(other))
 
 
 async def test_an_unusable_key_says_so(google: str, tmp_path: Path) -> None:
     with pytest.raises(FetchFailed, match="service-account key is not usable"):
-        await GcsFetch(storage_url=google, token_url=f"{google}/token").fetch(
+        await GcsFetch(storage_url=google, token_url=f"{google}/token", egress=LOOPBACK).fetch(
             GcsSource("data"), tmp_path, "{}"
         )

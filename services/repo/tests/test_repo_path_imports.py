@@ -6,10 +6,10 @@ import os
 from pathlib import Path
 
 import pytest
-from repo_fakes import ALICE, BOB, FakeUploader, fake_repos
+from repo_fakes import ALICE, BOB, OPERATOR, FakeUploader, fake_repos
 from shipyard_repo.app.path_imports import PathImports, PathVersion
 from shipyard_repo.app.ports import Directories
-from shipyard_repo.domain.paths import REFUSED, Directory, outside_roots, parse_roots
+from shipyard_repo.domain.paths import REFUSED, Directory, outside_roots, parse_grantees, parse_roots
 from shipyard_repo.domain.repos import RepoFields, Versioning
 from shipyard_repo.domain.sources import HostPathSource, NoSource, RepoKind
 
@@ -52,11 +52,14 @@ def data(tmp_path: Path) -> Path:
     return root
 
 
-async def _setup(tmp_path: Path, roots: tuple[str, ...] | None = None, failing: bool = False):  # type: ignore[no-untyped-def]
+async def _setup(tmp_path: Path, roots: tuple[str, ...] | None = None, failing: bool = False,  # type: ignore[no-untyped-def]
+                 everyone: bool = True):
+    """Path imports granted to everyone (SHIPYARD_PATH_IMPORTS_FOR=all) unless ``everyone`` is False,
+    so that the other rules are tested as alice (a data scientist)."""
     repos, versions, _, manifests = fake_repos()
     uploader = (FailingUploader if failing else FakeUploader)(manifests)
     imports = PathImports(versions, uploader, RealDirectories(),
-                          (str(tmp_path / "roots"),) if roots is None else roots)
+                          (str(tmp_path / "roots"),) if roots is None else roots, everyone=everyone)
     await repos.create(ALICE, RepoFields(kind=DATASET, name="digits", source=NoSource()))
     return imports, uploader, versions
 
@@ -67,6 +70,25 @@ async def test_a_directory_under_a_root_becomes_the_next_version(tmp_path: Path,
     assert (version.number, version.file_count, version.size_bytes, version.message) == (2, 2, 8, "first")
     assert uploader.calls == [(data, True)]  # with the hash cache: the next push reads only changes
     assert (await versions.get(DATASET, "digits", 0))[1].number == 2
+
+
+async def test_by_default_only_operators_may_have_a_directory_read(tmp_path: Path, data: Path) -> None:
+    imports, uploader, versions = await _setup(tmp_path, everyone=False)
+    with pytest.raises(PermissionDenied, match=f"^{REFUSED}: on this platform only operators"):
+        await imports.create(ALICE, DATASET, "digits", _wanted(data))
+    # Refused before the path is looked at: nothing is told about what exists on the host.
+    with pytest.raises(PermissionDenied, match="only operators"):
+        await imports.create(ALICE, DATASET, "digits", PathVersion("/nowhere", 1, 2))
+    assert uploader.calls == []
+    _, version = await imports.create(OPERATOR, DATASET, "digits", _wanted(data))
+    assert version.number == 2 and (await versions.get(DATASET, "digits", 0))[1].owner == "olga"
+
+
+def test_who_may_ask_is_operators_or_all() -> None:
+    assert parse_grantees("") is False and parse_grantees("operators") is False
+    assert parse_grantees("all") is True and parse_grantees(" ALL ") is True
+    with pytest.raises(ValueError, match="_FOR: must be 'operators' or 'all', not 'bob'"):
+        parse_grantees("bob")
 
 
 async def test_no_roots_refuses_every_path(tmp_path: Path, data: Path) -> None:
@@ -126,7 +148,7 @@ async def test_repo_rules_are_checked_before_any_file_is_read(tmp_path: Path, da
 async def test_an_unversioned_repo_is_refused_before_reading(tmp_path: Path, data: Path) -> None:
     repos, versions, _, manifests = fake_repos()
     uploader = FakeUploader(manifests)
-    imports = PathImports(versions, uploader, RealDirectories(), (str(tmp_path / "roots"),))
+    imports = PathImports(versions, uploader, RealDirectories(), (str(tmp_path / "roots"),), everyone=True)
     await repos.create(ALICE, RepoFields(kind=DATASET, name="logs", versioning=Versioning.NONE,
                                          source=HostPathSource("/data/logs")))
     with pytest.raises(FailedPrecondition, match="is not versioned"):

@@ -285,6 +285,32 @@ async def test_two_writers_get_two_versions_or_one_clean_conflict(wired: Wired) 
         await versions.create(ALICE, DATASET, "digits", NewVersion(two, parent_version=2))
 
 
+async def test_only_the_owner_or_an_operator_writes_a_version(wired: Wired) -> None:
+    repos, versions, _, manifests = wired
+    await _dataset(repos)
+    digest = manifests.upload(_manifest(a=b"1"))
+    with pytest.raises(PermissionDenied, match="dataset 'digits' belongs to 'alice'; only its owner or an "
+                                               "operator may write its versions"):
+        await versions.create(BOB, DATASET, "digits", NewVersion(digest))
+    assert (await versions.create(OPERATOR, DATASET, "digits", NewVersion(digest)))[1].number == 1
+
+
+async def test_check_write_answers_for_a_runs_output_before_it_runs(wired: Wired) -> None:
+    repos, versions, _, _ = wired
+    await _dataset(repos)
+    await repos.create(ALICE, RepoFields(kind=DATASET, name="logs", versioning=Versioning.NONE,
+                                         source=HostPathSource("/data/logs")))
+    repo = await versions.check_write(ALICE, DATASET, "digits")
+    assert (repo.name, repo.owner) == ("digits", "alice")
+    assert (await versions.check_write(OPERATOR, DATASET, "digits")).id == repo.id
+    with pytest.raises(PermissionDenied, match="dataset 'digits' belongs to 'alice'"):
+        await versions.check_write(BOB, DATASET, "digits")
+    with pytest.raises(FailedPrecondition, match="'logs' is not versioned"):
+        await versions.check_write(ALICE, DATASET, "logs")
+    with pytest.raises(NotFound, match="dataset 'ghost' not found"):
+        await versions.check_write(ALICE, DATASET, "ghost")
+
+
 async def test_referenced_repos_have_no_versions(wired: Wired) -> None:
     repos, versions, _, manifests = wired
     await repos.create(

@@ -4,26 +4,83 @@ from __future__ import annotations
 
 import hashlib
 
-from repo_fakes import ALICE, fake_repos
+from repo_fakes import ALICE, BOB, OPERATOR, FakeManifests, FakeUnitOfWorkFactory, fake_repos
 from shipyard_repo.app.run_events import RunEvents
 from shipyard_repo.domain.repos import RepoFields
 from shipyard_repo.domain.sources import NoSource, RepoKind
 
 from shipyard.contracts.common.v1 import common_pb2
 from shipyard.contracts.events.v1 import events_pb2
+from shipyard.kit.caller import Caller
 from shipyard.kit.events import new_event
 from shipyard.kit.manifest import Manifest, ManifestEntry
 
 
-def _completed(run_id: str, digest: str, repo: str = "mnist") -> events_pb2.RunCompleted:
+def _completed(
+    run_id: str, digest: str, repo: str = "mnist", by: Caller = ALICE, repo_id: str = ""
+) -> events_pb2.RunCompleted:
     return events_pb2.RunCompleted(
         run_id=run_id,
         name="train-1",
-        outputs=[common_pb2.RunOutput(repo_kind="model", repo=repo, manifest_digest=digest)],
+        outputs=[
+            common_pb2.RunOutput(repo_kind="model", repo=repo, manifest_digest=digest, repo_id=repo_id)
+        ],
         metrics={"accuracy": 0.93},
         hyperparameters={"lr": "0.01"},
-        actor=common_pb2.Actor(user="alice", roles=["data-scientist"]),
+        actor=common_pb2.Actor(user=by.user, roles=sorted(by.roles)),
     )
+
+
+def _weights(manifests: FakeManifests) -> str:
+    data = b"weights"
+    entry = ManifestEntry("model.pt", 7, hashlib.sha256(data).hexdigest(), 0o644)
+    return manifests.upload(Manifest((entry,)))
+
+
+async def _apply(handler: RunEvents, completed: events_pb2.RunCompleted) -> None:
+    await handler.apply([new_event(completed, source="test", subject=f"runs/{completed.run_id}")])
+
+
+def _versions_made(uow: FakeUnitOfWorkFactory) -> list[tuple[str, int]]:
+    made = [e.data for e in uow.published if isinstance(e.data, events_pb2.VersionCreated)]
+    return [(v.repo, v.version) for v in made if isinstance(v, events_pb2.VersionCreated)]
+
+
+async def test_an_output_its_runs_owner_may_not_write_gets_no_version_and_nothing_is_published() -> None:
+    repos, versions, uow, manifests = fake_repos()
+    await repos.create(ALICE, RepoFields(kind=RepoKind.MODEL, name="mnist", source=NoSource()))
+    handler = RunEvents(uow, versions)
+    await _apply(handler, _completed("run-bob", _weights(manifests), by=BOB))
+    await _apply(handler, _completed("run-nobody", _weights(manifests), by=Caller("", frozenset())))
+    assert (await versions.get(RepoKind.MODEL, "mnist", 0))[1].number == 1  # the placeholder only
+    assert _versions_made(uow) == [("mnist", 1)]
+
+
+async def test_an_operators_run_may_write_anyones_repo() -> None:
+    repos, versions, uow, manifests = fake_repos()
+    await repos.create(ALICE, RepoFields(kind=RepoKind.MODEL, name="mnist", source=NoSource()))
+    await _apply(RunEvents(uow, versions), _completed("run-ops", _weights(manifests), by=OPERATOR))
+    _, latest = await versions.get(RepoKind.MODEL, "mnist", 0)
+    assert (latest.number, latest.owner, latest.produced_by_run) == (2, "olga", "run-ops")
+
+
+async def test_the_output_goes_to_the_repo_authorized_at_submit_not_one_made_since_under_its_name() -> None:
+    repos, versions, uow, manifests = fake_repos()
+    first = await repos.create(ALICE, RepoFields(kind=RepoKind.MODEL, name="mnist", source=NoSource()))
+    await repos.delete(ALICE, RepoKind.MODEL, "mnist")
+    await repos.create(BOB, RepoFields(kind=RepoKind.MODEL, name="mnist", source=NoSource()))
+    handler = RunEvents(uow, versions)
+    await _apply(handler, _completed("run-1", _weights(manifests), by=ALICE, repo_id=first.id))
+    assert (await versions.get(RepoKind.MODEL, "mnist", 0))[1].number == 1  # bob's placeholder only
+
+
+async def test_the_output_follows_its_repo_through_a_rename() -> None:
+    repos, versions, uow, manifests = fake_repos()
+    repo = await repos.create(ALICE, RepoFields(kind=RepoKind.MODEL, name="mnist", source=NoSource()))
+    renamed = RepoFields(kind=RepoKind.MODEL, name="digits")
+    await repos.update(ALICE, RepoKind.MODEL, "mnist", renamed, ["name"])
+    await _apply(RunEvents(uow, versions), _completed("run-1", _weights(manifests), repo_id=repo.id))
+    assert (await versions.get(RepoKind.MODEL, "digits", 0))[1].produced_by_run == "run-1"
 
 
 async def test_a_completed_run_makes_one_version_however_often_it_arrives() -> None:

@@ -39,7 +39,7 @@ from shipyard_run.app.scheduler import Scheduler
 from shipyard_run.domain.runs import Run, RunKind, RunSpec, RunStatus, RunTemplate
 
 from shipyard.kit.caller import Caller
-from shipyard.kit.errors import Aborted, AlreadyExists, FailedPrecondition, NotFound
+from shipyard.kit.errors import Aborted, AlreadyExists, FailedPrecondition, NotFound, PermissionDenied
 
 ALICE = Caller("alice", frozenset({"data-scientist"}))
 BOB = Caller("bob", frozenset({"data-scientist"}))
@@ -234,20 +234,23 @@ def digest_of(repo: str, number: int) -> str:
 
 
 class FakeRepoReader(RepoReader):
-    """repo-svc as far as run-svc reads it: repos with numbered versions, some unversioned."""
+    """repo-svc as far as run-svc reads it: repos with numbered versions, some unversioned, each
+    owned by someone (alice unless the test says otherwise)."""
 
     def __init__(self) -> None:
         self.repos: dict[tuple[str, str], dict[int, str]] = {}  # (kind, repo) → number → digest
+        self.owners: dict[tuple[str, str], str] = {}
         self.unversioned: set[tuple[str, str]] = set()
         self.code: dict[str, list[tuple[str, str]]] = {}  # code repo → (commit, digest), oldest first
         self.calls: list[tuple[str, str, str, str, int]] = []  # (method, user, kind, repo, version)
 
-    def add(self, repo_kind: str, repo: str, latest: int = 1, digest: str = "") -> None:
+    def add(self, repo_kind: str, repo: str, latest: int = 1, digest: str = "", owner: str = "alice") -> None:
         """A versioned repo with versions 1..latest; the latest has ``digest`` when given."""
         versions = {n: digest_of(repo, n) for n in range(1, latest + 1)}
         if digest and latest:
             versions[latest] = digest
         self.repos[repo_kind, repo] = versions
+        self.owners[repo_kind, repo] = owner
 
     def add_unversioned(self, repo_kind: str, repo: str) -> None:
         """A repo that exists but keeps no versions (a run may not write it)."""
@@ -283,9 +286,14 @@ class FakeRepoReader(RepoReader):
                 return PinnedCode(sha, digest)
         raise NotFound(f"code repo {repo!r} has no commit {commit!r}")
 
-    async def check_output(self, caller: Caller, repo_kind: str, repo: str) -> None:
-        self.calls.append(("check_output", caller.user, repo_kind, repo, 0))
+    async def check_write(self, caller: Caller, repo_kind: str, repo: str) -> str:
+        self.calls.append(("check_write", caller.user, repo_kind, repo, 0))
         self._versions(repo_kind, repo)
+        owner = self.owners.get((repo_kind, repo), "alice")
+        if caller.user != owner and not caller.has("operator"):
+            raise PermissionDenied(f"{repo_kind} {repo!r} belongs to {owner!r}; only its owner or an "
+                                   "operator may write its versions")
+        return f"id-{repo_kind}-{repo}"
 
 
 Hook = Callable[[str], Awaitable[None]]
@@ -318,6 +326,7 @@ class FakeExecutor(Executor):
         self.submit_errors: dict[str, Exception] = {}  # run name → what submit raises
         self.on_submit: Hook | None = None
         self.on_status: Hook | None = None
+        self.missing_isolation = ""  # why runs cannot be isolated ("": they are)
 
     # What the test does to the jobs.
 
@@ -347,6 +356,9 @@ class FakeExecutor(Executor):
 
     def gpu_count(self) -> int:
         return self.gpus
+
+    def isolation_missing(self) -> str:
+        return self.missing_isolation
 
     async def submit(self, job: Job) -> tuple[str, ...]:
         if self.on_submit is not None:

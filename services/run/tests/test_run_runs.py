@@ -51,7 +51,7 @@ async def test_submit_pins_each_input_and_emits_one_run_submitted() -> None:
     assert await world.run("train-1") == run
     assert world.repos.calls == [
         ("pin", "alice", "dataset", "digits", 0), ("pin", "alice", "dataset", "digits", 1),
-        ("pin", "alice", "featureset", "feats", 0), ("check_output", "alice", "model", "mnist", 0)]
+        ("pin", "alice", "featureset", "feats", 0), ("check_write", "alice", "model", "mnist", 0)]
 
     (emitted,) = world.uow.published
     assert (emitted.subject, emitted.project) == ("runs/train-1", "vision")
@@ -359,6 +359,10 @@ async def test_read_logs_checks_its_arguments() -> None:
     with pytest.raises(InvalidArgument) as offset:
         await world.runs.read_logs("l", -1, 10)
     assert offset.value.field == "offset"
+    with pytest.raises(InvalidArgument, match=r"^offset: must be at most") as huge:
+        await world.runs.read_logs("l", 2**62, 10)  # past what a file offset holds
+    assert huge.value.field == "offset"
+    assert await world.runs.read_logs("l", 1 << 40, 10) == (b"", 1 << 40, False)  # the bound itself: EOF
     with pytest.raises(InvalidArgument) as size:
         await world.runs.read_logs("l", 0, -1)
     assert size.value.field == "max_bytes"

@@ -38,7 +38,7 @@ async def wire(runtime: Runtime) -> None:
     servers = LocalModelServers(blobs, (settings.data_dir / "serving").resolve(),
                                 scale_down_delay_s=settings.serving_scale_down_delay_s)
     uow = unit_of_work_factory(runtime.store, runtime.relay)
-    models = GrpcModelReader(settings.repo_addr)
+    models = GrpcModelReader(settings.repo_addr, runtime.assertions)
     inferences = Inferences(uow, models, servers)
     deployments = Deployments(uow, servers)
     servers.watch(inferences.follow)

@@ -7,8 +7,10 @@ from contextlib import contextmanager
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 
 from shipyard.client.connection import Client, ClientError, resolve_credentials
+from shipyard.client.transfer import TransferError
 
 console = Console()
 errors = Console(stderr=True)
@@ -20,8 +22,8 @@ def client() -> Iterator[Client]:
     connection = Client(resolve_credentials())
     try:
         yield connection
-    except ClientError as exc:
-        errors.print(f"[bold red]{exc.code}[/]: {exc.message}")
+    except (ClientError, TransferError) as exc:
+        errors.print(f"[bold red]{exc.code}[/]: {escape(exc.message)}", soft_wrap=True)
         raise typer.Exit(1) from None
     finally:
         connection.close()

@@ -38,6 +38,8 @@ ENDED = (
 )
 POLL_S = 0.5
 DEPLOYMENT = "digits-live"
+# The example's scripts travel as the runs' config files: a run sees only its own files.
+SCRIPT = 'python "$SHIPYARD_CONFIG"'
 
 
 def demo(
@@ -60,9 +62,11 @@ def demo(
             runs_pb2.Run(
                 name=f"digits-prep-{suffix}",
                 kind=runs_pb2.RUN_KIND_PREPROCESSING,
-                command=f"python {EXAMPLE / 'prep.py'}",
+                command=SCRIPT,
+                config_file_name="prep.py",
                 outputs=[runs_pb2.RunOutputTarget(repo_kind="dataset", repo="digits")],
             ),
+            EXAMPLE / "prep.py",
         )
         train = _run(
             c,
@@ -70,11 +74,13 @@ def demo(
                 name=f"digits-train-{suffix}",
                 kind=runs_pb2.RUN_KIND_TRAINING,
                 framework="sklearn",
-                command=f"python {EXAMPLE / 'train.py'}",
+                command=SCRIPT,
+                config_file_name="train.py",
                 inputs=[runs_pb2.RunInput(repo_kind="dataset", repo="digits", mount_path="/mnt/data")],
                 outputs=[runs_pb2.RunOutputTarget(repo_kind="model", repo="digits-model")],
                 hyperparameters={"epochs": str(epochs), "lr": str(lr)},
             ),
+            EXAMPLE / "train.py",
         )
         model = _summary(c, prep, train)
         if model.isdigit():
@@ -98,9 +104,11 @@ def _ensure_repo(c: Client, kind: repos_pb2.RepoKind, name: str) -> None:
             raise
 
 
-def _run(c: Client, run: runs_pb2.Run) -> runs_pb2.Run:
-    """Submit, stream its log, wait for the end; the ended run (exit 1 unless complete)."""
-    c.call(c.runs.SubmitRun, runs_pb2.SubmitRunRequest(run=run, request_id=str(uuid.uuid4())))
+def _run(c: Client, run: runs_pb2.Run, script: Path) -> runs_pb2.Run:
+    """Submit with ``script`` as the run's config file, stream its log, wait for the end; the ended
+    run (exit 1 unless complete)."""
+    c.call(c.runs.SubmitRun, runs_pb2.SubmitRunRequest(run=run, config_file=script.read_bytes(),
+                                                       request_id=str(uuid.uuid4())))
     console.rule(f"run {run.name}")
     offset = 0
     while True:

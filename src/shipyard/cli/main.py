@@ -21,6 +21,7 @@ from shipyard.cli import (
     serving,
     templates,
     tensorboard,
+    tokens,
     users,
     webhooks,
 )
@@ -33,6 +34,8 @@ from shipyard.client.connection import (
     save_credentials,
 )
 from shipyard.contracts.gateway.v1 import gateway_pb2
+from shipyard.kit import bubblewrap
+from shipyard.kit.settings import Settings
 from shipyard.local.supervisor import AlreadyRunning, StackConfig, Supervisor
 
 app = typer.Typer(help="Shipyard: an open, self-hostable MLOps platform.", no_args_is_help=True,
@@ -47,6 +50,7 @@ app.add_typer(repos.move, name="repo")
 app.add_typer(credentials.app, name="credential")
 app.add_typer(events.app, name="events")
 app.add_typer(users.app, name="user")
+app.add_typer(tokens.app, name="token")
 app.command()(demo.demo)
 app.add_typer(runs.app, name="run")
 app.add_typer(serving.app, name="inference")
@@ -71,18 +75,45 @@ def up(data_dir: DataDirOption = Path(".shipyard"),
        nats_port: Annotated[int, typer.Option(help="Embedded NATS port.")] = 4222,
        path_import_roots: Annotated[str | None, typer.Option(
            envvar="SHIPYARD_PATH_IMPORT_ROOTS",
-           help="Directories (':'-separated) whose files the platform reads itself when you push "
-                "them, instead of your upload; '' for none. Default: your home directory.")] = None) -> None:
+           help="Directories (':'-separated) whose files the platform reads itself when an operator "
+                "pushes them, instead of an upload; '' for none. Default: your home directory. Other "
+                "users upload unless SHIPYARD_PATH_IMPORTS_FOR=all.")] = None,
+       single_user: Annotated[bool, typer.Option(
+           "--single-user", envvar="SHIPYARD_SINGLE_USER",
+           help="Where runs cannot be isolated (no usable bubblewrap), start everyone's runs anyway, "
+                "sharing this machine as the platform's user. Default: only operators' runs start "
+                "there.")] = False) -> None:
     """Run Shipyard on this machine until Ctrl-C (NATS, four services and the gateway)."""
-    # On a workstation the platform runs as you: reading your directories in place is only faster.
+    # On a workstation the platform runs as you, the operator: reading your directories in place is
+    # only faster. Other users' pushes upload (SHIPYARD_PATH_IMPORTS_FOR, default operators).
     roots = str(Path.home()) if path_import_roots is None else path_import_roots
     config = StackConfig(data_dir=data_dir, grpc_port=grpc_port, http_port=http_port, nats_port=nats_port,
-                         extra_env={"SHIPYARD_PATH_IMPORT_ROOTS": roots})
+                         extra_env={"SHIPYARD_PATH_IMPORT_ROOTS": roots,
+                                    **({"SHIPYARD_SINGLE_USER": "true"} if single_user else {})})
+    _tell_isolation(single_user)
     try:
         asyncio.run(_up(config))
     except AlreadyRunning as exc:
         errors.print(f"[bold red]{exc}[/]")
         raise typer.Exit(1) from None
+
+
+def _tell_isolation(single_user: bool) -> None:
+    """Say what it means when runs cannot be isolated here (run-svc asks the same question)."""
+    try:
+        found = bubblewrap.find(bubblewrap.RunAs.parse(Settings().run_user))
+    except ValueError as exc:
+        errors.print(f"[bold red]SHIPYARD_RUN_USER:[/] {exc}")
+        raise typer.Exit(1) from None
+    if not isinstance(found, str):
+        return
+    if single_user:
+        console.print(f"[yellow]Runs cannot be isolated here: {found}.[/] Single-user mode: everyone's runs "
+                      "start, sharing this machine as the platform's user.")
+        return
+    console.print(f"[yellow]Runs cannot be isolated here: {found}.[/] Only operators' runs will start (a run "
+                  "that is not isolated acts as the platform): fix that and start again, or pass "
+                  "--single-user (SHIPYARD_SINGLE_USER=true) to let everyone's runs share this machine.")
 
 
 async def _up(config: StackConfig) -> None:

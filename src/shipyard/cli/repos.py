@@ -521,7 +521,8 @@ def _content_root(path: Path, extract_archive: bool, work: Path) -> Path:
             root = work / "extracted"
             extract(path, root)
         except ArchiveError as exc:
-            errors.print(f"[bold red]INVALID_ARGUMENT[/]: {path.name}: {exc}; nothing was uploaded")
+            errors.print(f"[bold red]INVALID_ARGUMENT[/]: {escape(path.name)}: {escape(str(exc))}; "
+                         "nothing was uploaded", soft_wrap=True)
             raise typer.Exit(1) from None
         return root
     if path.is_file():

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import json
 import os
 import tempfile
 import urllib.request
@@ -38,7 +39,13 @@ Progress = Callable[[int], None]  # bytes just moved
 
 
 class TransferError(Exception):
-    """A blob could not be moved; the message says which and why."""
+    """A blob could not be moved; the message says which and why, ``code`` the gateway's error code
+    (RESOURCE_EXHAUSTED: its disk is full) or UNAVAILABLE when it gave none."""
+
+    def __init__(self, message: str, code: str = "UNAVAILABLE") -> None:
+        super().__init__(message)
+        self.code = code
+        self.message = message
 
 
 @dataclass(frozen=True)
@@ -178,6 +185,15 @@ async def _put_all(base: str, token: str, sources: dict[str, Path | bytes], prog
     return sent
 
 
+def _problem(status: int, text: str) -> tuple[str, str]:
+    """The gateway's error code and message from an error body, or the status and text as they came."""
+    try:
+        body = json.loads(text)
+        return str(body["code"]), f"{body['message']} (HTTP {status})"
+    except (ValueError, KeyError, TypeError):
+        return "UNAVAILABLE", f"HTTP {status} {text[:500]}"
+
+
 def _size(source: Path | bytes) -> int:
     return len(source) if isinstance(source, bytes) else source.stat().st_size
 
@@ -193,9 +209,9 @@ async def _put_one(
         body = aiohttp.AsyncIterablePayload(_read_chunks(source, progress))
     async with session.put(url, data=body, headers={"Content-Length": str(size)}) as reply:
         if reply.status != 201:
+            code, why = _problem(reply.status, await reply.text())
             raise TransferError(
-                f"uploading {source if isinstance(source, Path) else 'the manifest'} "
-                f"failed: HTTP {reply.status} {await reply.text()}"
+                f"uploading {source if isinstance(source, Path) else 'the manifest'} failed: {why}", code
             )
     if isinstance(source, bytes) and progress:
         progress(size)

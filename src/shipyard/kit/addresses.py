@@ -7,7 +7,8 @@ private addresses; each service names its own setting for that (``allow_env``). 
 broadcast and multicast addresses and the cloud metadata service are refused even then.
 
 Pure: no I/O and no DNS. A public name may still resolve to a private address, so whatever
-connects checks the resolved addresses again with ``address_problem``.
+connects goes through ``shipyard.kit.egress``, which resolves the name once, checks every address
+with ``address_problem`` and connects only to those.
 """
 
 from __future__ import annotations
@@ -87,7 +88,7 @@ def check_host(field: str, host: str, allow_private: bool, allow_env: str) -> st
     broadcast and multicast addresses and the cloud metadata service are refused even then.
 
     The check is syntactic: a public name may still resolve to a private address, so the adapter
-    that connects must check the resolved addresses again (``address_problem``).
+    that connects must connect through ``shipyard.kit.egress`` (which checks the resolved addresses).
     """
     if not host:
         raise InvalidArgument(field, "must not be empty")

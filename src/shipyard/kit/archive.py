@@ -31,6 +31,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, BinaryIO, Literal
 
+from shipyard.kit.errors import clipped
+
 _CHUNK = 1 << 20
 _MAX_LINK_TARGET = 4096
 _MAX_LINK_HOPS = 40  # as Linux's own limit on symlinks followed in one lookup
@@ -51,6 +53,9 @@ _READ_ERRORS = (tarfile.TarError, zipfile.BadZipFile, zlib.error, lzma.LZMAError
                 NotImplementedError)
 _NOFOLLOW = getattr(os, "O_NOFOLLOW", 0)
 _ESCAPES = "entry escapes the extraction directory"
+_NAME_MAX = 255  # bytes in one path component (Linux, macOS, Windows alike)
+_PATH_MAX = 4096
+_SHOWN_NAME = 200  # characters of an entry's name an error shows
 
 _Kind = Literal["file", "dir", "symlink", "hardlink"]
 
@@ -59,7 +64,8 @@ class ArchiveError(ValueError):
     """An archive, or one of its entries, is unsafe or unreadable; the message names the entry and why."""
 
     def __init__(self, entry: str, problem: str) -> None:
-        shown = entry.replace("\0", "\\x00")  # a NUL would cut the message short in C-backed logs
+        # A NUL would cut the message short in C-backed logs; a huge name would swamp it.
+        shown = clipped(entry.replace("\0", "\\x00"), _SHOWN_NAME)
         super().__init__(f"{shown}: {problem}")
         self.entry = entry
         self.problem = problem
@@ -67,6 +73,10 @@ class ArchiveError(ValueError):
     def __reduce__(self) -> tuple[type[ArchiveError], tuple[str, str]]:
         # Rebuild from both parts (args holds only the message), e.g. across a process pool.
         return type(self), (self.entry, self.problem)
+
+
+class ArchiveTooLarge(ArchiveError):
+    """The archive expands past a limit (its byte budget, or its ratio to its own size)."""
 
 
 @dataclass(frozen=True)
@@ -97,11 +107,15 @@ def archive_kind(name: str) -> str | None:
     return next((kind for suffix, kind in _SUFFIXES if lower.endswith(suffix)), None)
 
 
-def extract(archive: Path, into: Path, *, max_files: int = 1_000_000, max_bytes: int = 1 << 40) -> list[Path]:
+def extract(archive: Path, into: Path, *, max_files: int = 1_000_000, max_bytes: int = 1 << 40,
+            max_ratio: float | None = None) -> list[Path]:
     """Extract ``archive`` into ``into``, all or nothing; return the regular files, relative and sorted.
 
     Every entry is validated before anything is written; an unsafe or corrupt archive raises
-    ``ArchiveError`` and leaves nothing behind. ``into`` must not exist, or be an empty directory
+    ``ArchiveError`` and leaves nothing behind. An archive whose files add up to more than
+    ``max_bytes``, or to more than ``max_ratio`` times the archive's own size (a zip bomb), raises
+    ``ArchiveTooLarge`` — from the sizes it declares before anything is written, and from the bytes
+    really written, since headers can lie. ``into`` must not exist, or be an empty directory
     (``FileExistsError`` otherwise); its parent must exist. Regular files get mode 0o644, or 0o755
     when the archive marks them executable; owners are ignored. Blocking: run it in a thread.
     """
@@ -109,11 +123,32 @@ def extract(archive: Path, into: Path, *, max_files: int = 1_000_000, max_bytes:
     if kind is None:
         raise ArchiveError(archive.name, "unsupported archive type (expected .tar, .tar.gz, .tgz or .zip)")
     _check_destination(into)
+    limit = _Limit.of(archive, max_bytes, max_ratio)
     with _reading(archive.name):
         with contextlib.closing(_scan(archive, kind)) as scanned:
-            entries = _collect(scanned, max_files, max_bytes)
+            entries = _collect(scanned, max_files, limit)
         _check_tree(entries)
-        return _extract_plan(archive, kind, entries, into, max_bytes)
+        return _extract_plan(archive, kind, entries, into, limit)
+
+
+@dataclass(frozen=True)
+class _Limit:
+    """The bytes an archive may expand to, and how to word crossing it."""
+
+    max_bytes: int
+    reason: str
+
+    @classmethod
+    def of(cls, archive: Path, max_bytes: int, max_ratio: float | None) -> _Limit:
+        if max_ratio is None:
+            return cls(max_bytes, f"more than {max_bytes} bytes")
+        by_ratio = int(archive.stat().st_size * max_ratio)
+        if by_ratio < max_bytes:
+            return cls(by_ratio, f"more than {max_ratio:g} times its size ({by_ratio} bytes)")
+        return cls(max_bytes, f"more than {max_bytes} bytes")
+
+    def crossed(self, entry: str) -> ArchiveTooLarge:
+        return ArchiveTooLarge(entry, f"archive expands to {self.reason}")
 
 
 def write_tar_gz(entries: Iterable[ArchiveEntry], out: BinaryIO, *, compresslevel: int = 6) -> None:
@@ -151,7 +186,18 @@ def _clean_path(raw: str) -> str:
     parts = [part for part in raw.split("/") if part not in ("", ".")]
     if ".." in parts:
         raise ArchiveError(raw, _ESCAPES)
+    _check_lengths(raw, parts)
     return "/".join(parts)
+
+
+def _check_lengths(raw: str, parts: list[str]) -> None:
+    """Names no file system takes are refused by name here, not met as an OSError while writing."""
+    longest = max((len(part.encode("utf-8", "surrogateescape")) for part in parts), default=0)
+    if longest > _NAME_MAX:
+        raise ArchiveError(raw, f"a name in the path is {longest} bytes long; "
+                                f"at most {_NAME_MAX} are allowed")
+    if len(raw.encode("utf-8", "surrogateescape")) > _PATH_MAX:
+        raise ArchiveError(raw, f"the path is longer than {_PATH_MAX} bytes")
 
 
 def _scan(archive: Path, kind: str) -> Generator[_Entry]:
@@ -224,7 +270,7 @@ def _hardlink_target(raw: str, linkname: str) -> str:
     return target
 
 
-def _collect(scanned: Iterable[_Entry], max_files: int, max_bytes: int) -> list[_Entry]:
+def _collect(scanned: Iterable[_Entry], max_files: int, limit: _Limit) -> list[_Entry]:
     """All entries, stopping as soon as a limit is crossed or two entries would claim one path."""
     entries: list[_Entry] = []
     by_path: dict[str, _Entry] = {}
@@ -234,8 +280,8 @@ def _collect(scanned: Iterable[_Entry], max_files: int, max_bytes: int) -> list[
         if len(entries) > max_files:
             raise ArchiveError(entry.raw, f"archive has more than {max_files} entries")
         total += entry.size
-        if total > max_bytes:
-            raise ArchiveError(entry.raw, f"archive expands to more than {max_bytes} bytes")
+        if total > limit.max_bytes:
+            raise limit.crossed(entry.raw)
         seen = by_path.setdefault(entry.path, entry)
         if seen is not entry and not (seen.kind == entry.kind == "dir"):
             raise ArchiveError(entry.raw, f"duplicate entry (would overwrite {seen.raw})")
@@ -324,11 +370,11 @@ def _is_empty(directory: Path) -> bool:
         return next(it, None) is None
 
 
-def _extract_plan(archive: Path, kind: str, entries: list[_Entry], into: Path, max_bytes: int) -> list[Path]:
+def _extract_plan(archive: Path, kind: str, entries: list[_Entry], into: Path, limit: _Limit) -> list[Path]:
     """Write into a temporary sibling (same filesystem), then rename it into place; clean up on failure."""
     tmp = Path(tempfile.mkdtemp(prefix=f".{into.name}.", suffix=".extracting", dir=into.parent))
     try:
-        files = _populate(tmp, archive, kind, entries, max_bytes)
+        files = _populate(tmp, archive, kind, entries, limit)
         tmp.chmod(0o755)  # mkdtemp makes it 0o700
         try:
             os.rename(tmp, into)  # POSIX: replaces `into` only if it is an empty directory
@@ -343,11 +389,11 @@ def _extract_plan(archive: Path, kind: str, entries: list[_Entry], into: Path, m
     return files
 
 
-def _populate(root: Path, archive: Path, kind: str, entries: list[_Entry], max_bytes: int) -> list[Path]:
+def _populate(root: Path, archive: Path, kind: str, entries: list[_Entry], limit: _Limit) -> list[Path]:
     """Directories first, then file content in archive order, then links (so nothing is written through
     a link, and a hard link's target exists wherever it is in the archive)."""
     _make_dirs(root, entries)
-    budget = _Budget(max_bytes)
+    budget = _Budget(limit)
     files: list[str] = []
     with contextlib.closing(_contents(archive, kind, entries)) as contents:
         for entry, src in contents:
@@ -427,14 +473,14 @@ def _write_file(path: Path, entry: _Entry, src: IO[bytes], budget: _Budget) -> N
 class _Budget:
     """The bytes still allowed to be written; counted on real content, since zip headers can lie."""
 
-    def __init__(self, max_bytes: int) -> None:
-        self.max_bytes = max_bytes
-        self.left = max_bytes
+    def __init__(self, limit: _Limit) -> None:
+        self.limit = limit
+        self.left = limit.max_bytes
 
     def spend(self, entry: str, count: int) -> None:
         self.left -= count
         if self.left < 0:
-            raise ArchiveError(entry, f"archive expands to more than {self.max_bytes} bytes")
+            raise self.limit.crossed(entry)
 
 
 def _copy(src: IO[bytes], dst: IO[bytes], entry: _Entry, budget: _Budget) -> None:

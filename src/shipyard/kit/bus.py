@@ -22,17 +22,20 @@ from dataclasses import dataclass
 from typing import Any
 
 from faststream.nats import NatsBroker
+from faststream.nats.security import NatsUserPassword
+from nats.aio.client import DEFAULT_INBOX_PREFIX
 from nats.js.api import AckPolicy as JsAckPolicy
 from nats.js.api import ConsumerConfig, DeliverPolicy, RetentionPolicy, StorageType, StreamConfig
 from nats.js.client import JetStreamContext
 from nats.js.errors import BadRequestError, NoStreamResponseError, NotFoundError
 
+from shipyard.kit.bus_access import DEAD_LETTER_PREFIX, inbox_prefix
 from shipyard.kit.events import STREAM, SUBJECT_PREFIX, Event, EventDecodeError, decode
 
 log = logging.getLogger(__name__)
 
 EventHandler = Callable[[list[Event]], Awaitable[None]]
-DEAD_LETTER_PREFIX = "shipyard.deadletter"
+PLACEHOLDER = "CHANGE-ME"  # what deploy/'s Secret holds until the operator sets real passwords
 MAX_DELIVER = 8
 DUPLICATE_WINDOW_S = 120.0
 PUBLISH_ACK_TIMEOUT_S = 5.0
@@ -68,13 +71,22 @@ class _Consumer:
 class EventBus:
     """A service's connection to the bus: publish events, consume them durably."""
 
-    def __init__(self, url: str, source: str, stream_replicas: int = 1) -> None:
+    def __init__(self, url: str, source: str, stream_replicas: int = 1, user: str = "",
+                 password: str = "") -> None:
+        """``user``/``password``: the bus credential (a NATS user of shipyard.kit.bus_access);
+        none for a server without authorization."""
+        if password.startswith(PLACEHOLDER):
+            raise ValueError(f"the NATS password of {user!r} is still the manifests' placeholder "
+                             f"{password!r}: set it in the Secret (deploy/README.md)")
         self.source = source
         self._replicas = stream_replicas
+        # A user's replies come to its own inboxes: its permissions let it read those alone.
+        security = NatsUserPassword(user, password) if user else None
         # nats-py takes float seconds; FastStream's annotation says int.
         self.broker = NatsBroker(url, name=source, allow_reconnect=True, max_reconnect_attempts=-1,
                                  reconnect_time_wait=0.25, connect_timeout=2.0,  # type: ignore[arg-type]
-                                 graceful_timeout=5.0)
+                                 graceful_timeout=5.0, security=security,
+                                 inbox_prefix=inbox_prefix(user) if user else DEFAULT_INBOX_PREFIX)
         self._js: JetStreamContext | None = None
         self._consumers: list[_Consumer] = []
         self._tasks: list[asyncio.Task[None]] = []

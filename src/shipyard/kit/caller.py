@@ -4,13 +4,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-USER_KEY = "x-shipyard-user"
-ROLES_KEY = "x-shipyard-roles"
-
 
 @dataclass(frozen=True)
 class Caller:
-    """The authenticated user on whose behalf a call runs (set by the gateway)."""
+    """The authenticated user on whose behalf a call runs.
+
+    The gateway authenticates users; between the platform's processes the caller travels in a
+    signed assertion (``shipyard.kit.assertions``), never as plain metadata.
+    """
 
     user: str
     roles: frozenset[str]
@@ -18,7 +19,3 @@ class Caller:
     def has(self, role: str) -> bool:
         """Whether the caller holds ``role``."""
         return role in self.roles
-
-    def metadata(self) -> tuple[tuple[str, str], ...]:
-        """As gRPC metadata, for forwarding to a service."""
-        return ((USER_KEY, self.user), (ROLES_KEY, ",".join(sorted(self.roles))))

@@ -2,11 +2,26 @@
 
 from __future__ import annotations
 
+# Characters of an error message a caller is told. Messages travel as gRPC status details, in
+# trailers that allow 8 KiB of metadata in all (percent-encoded: up to 12 bytes a character), so
+# a value echoed into a message (a 1 MB name) is cut here, once, for every service.
+MAX_MESSAGE = 500
+
+
+def clipped(text: str, limit: int = MAX_MESSAGE) -> str:
+    """``text``, or when longer than ``limit`` characters its start and end around an ellipsis that
+    says how much was left out: a message keeps what it is about and what is wrong."""
+    if len(text) <= limit:
+        return text
+    head, tail = text[: limit // 2], text[len(text) - limit // 4 :]
+    return f"{head}…[{len(text) - len(head) - len(tail)} of {len(text)} characters left out]…{tail}"
+
 
 class ShipyardError(Exception):
-    """Base of every error a caller can be told about."""
+    """Base of every error a caller can be told about; its message is clipped to MAX_MESSAGE."""
 
     def __init__(self, message: str) -> None:
+        message = clipped(message)
         super().__init__(message)
         self.message = message
 

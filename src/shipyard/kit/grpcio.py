@@ -1,10 +1,12 @@
 """gRPC plumbing every service shares: the server with health and reflection, the one place
-where domain errors become status codes, and the caller identity the gateway forwards."""
+where domain errors become status codes, and the one place where a call's caller is
+authenticated (before its request is read)."""
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Sequence
+from contextvars import ContextVar
 from typing import Any
 
 import grpc
@@ -14,10 +16,28 @@ from grpc_reflection.v1alpha import reflection
 from opentelemetry.instrumentation.grpc import aio_server_interceptor
 
 from shipyard.kit import errors
-from shipyard.kit.caller import ROLES_KEY, USER_KEY, Caller
+from shipyard.kit.assertions import ASSERTION_KEY, CallerAssertions
+from shipyard.kit.caller import Caller
 from shipyard.kit.telemetry import attach_traceparent, detach
 
 log = logging.getLogger(__name__)
+
+# What one request may be: gRPC's own default. The gateway refuses a larger request of any
+# method but those in its list of large requests (FindMissingBlobs: 100,000 digests).
+MESSAGE_LIMIT = 4 * 1024 * 1024
+# What a server receives at most, the largest of those per-method limits: gRPC's limit is one
+# per server, so each server takes the largest and the gateway checks each method's own.
+LARGEST_MESSAGE = 8 * 1024 * 1024
+# Callable without a caller: the standard health service (Kubernetes probes), which tells
+# nothing but SERVING or NOT_SERVING.
+HEALTH_METHODS = "/grpc.health.v1.Health/"
+
+Metadata = Sequence[tuple[str, Any]]
+# Who a call is from, given its method and metadata; raises a domain error (Unauthenticated,
+# PermissionDenied) to refuse it.
+Authenticator = Callable[[str, Metadata], Awaitable[Caller]]
+
+_CALLER: ContextVar[Caller | None] = ContextVar("shipyard_caller", default=None)
 
 
 STATUS_OF: dict[type[errors.ShipyardError], grpc.StatusCode] = {
@@ -42,13 +62,91 @@ def status_of(exc: errors.ShipyardError) -> grpc.StatusCode:
 
 
 def caller_of(context: grpc.aio.ServicerContext) -> Caller:
-    """The caller forwarded by the gateway; services are reachable only from it."""
-    metadata = dict(context.invocation_metadata() or ())
-    user = metadata.get(USER_KEY, "")
-    if not user:
-        raise errors.Unauthenticated("no caller identity on the call")
-    roles = frozenset(r for r in str(metadata.get(ROLES_KEY, "")).split(",") if r)
-    return Caller(str(user), roles)
+    """The caller of the call ``context`` serves, as the server's :class:`Authentication` verified
+    it before the request was read; Unauthenticated when nothing verified one."""
+    caller = _CALLER.get()
+    if caller is None:
+        raise errors.Unauthenticated("no verified caller on the call")
+    return caller
+
+
+def metadata_value(metadata: Metadata | None, key: str) -> str | None:
+    """The first value of ``key`` in call metadata, or None."""
+    for name, value in metadata or ():
+        if name == key:
+            return value if isinstance(value, str) else value.decode(errors="replace")
+    return None
+
+
+def assertion_authenticator(assertions: CallerAssertions) -> Authenticator:
+    """Authenticates calls by their signed caller assertion, addressed to this service."""
+    async def authenticate(method: str, metadata: Metadata) -> Caller:
+        return assertions.verify(metadata_value(metadata, ASSERTION_KEY)).caller
+    return authenticate
+
+
+def _refusal(code: grpc.StatusCode, message: str) -> grpc.RpcMethodHandler:
+    # Request-streaming, whatever the method: the server then reads no request message before
+    # the refusal, so an unauthenticated body is never received into memory nor parsed.
+    async def refuse(requests: AsyncIterator[Any], context: grpc.aio.ServicerContext) -> None:
+        await context.abort(code, message)
+    return grpc.stream_unary_rpc_method_handler(refuse)
+
+
+def _as_caller(handler: grpc.RpcMethodHandler, caller: Caller) -> grpc.RpcMethodHandler:
+    """``handler`` running with ``caller`` as the verified caller (what caller_of returns)."""
+    if handler.unary_unary is not None:
+        unary = handler.unary_unary
+
+        async def unary_as(request: Any, context: grpc.aio.ServicerContext) -> Any:
+            token = _CALLER.set(caller)
+            try:
+                return await unary(request, context)
+            finally:
+                _CALLER.reset(token)
+        return handler._replace(unary_unary=unary_as)
+    if handler.unary_stream is not None:
+        stream = handler.unary_stream
+
+        async def stream_as(request: Any, context: grpc.aio.ServicerContext) -> Any:
+            # Not reset after: a stream may be closed from another context (no token would fit),
+            # and each call runs in its own task, whose context no other call shares.
+            _CALLER.set(caller)
+            async for item in stream(request, context):
+                yield item
+        return handler._replace(unary_stream=stream_as)
+    # Request-streaming methods (server reflection) are authenticated but need no caller.
+    return handler
+
+
+class Authentication(grpc.aio.ServerInterceptor):
+    """The one authentication of every server the platform runs: each call's caller is verified
+    from its metadata before its request is read, and refused (UNAUTHENTICATED, or
+    PERMISSION_DENIED, naming why) otherwise. Only the health service is open to anyone.
+
+    Services verify signed caller assertions; the gateway's public edge swaps in bearer tokens
+    (:meth:`use`) while it is wired, before the server starts.
+    """
+
+    def __init__(self, authenticate: Authenticator) -> None:
+        self._authenticate = authenticate
+        self._open: tuple[str, ...] = (HEALTH_METHODS,)
+
+    def use(self, authenticate: Authenticator, open_methods: tuple[str, ...] = ()) -> None:
+        """Authenticate with ``authenticate`` instead; ``open_methods`` (prefixes) need no caller."""
+        self._authenticate = authenticate
+        self._open = (HEALTH_METHODS, *open_methods)
+
+    async def intercept_service(self, continuation: Callable[..., Awaitable[grpc.RpcMethodHandler]],
+                                details: grpc.HandlerCallDetails) -> grpc.RpcMethodHandler:
+        handler = await continuation(details)
+        if handler is None or details.method.startswith(self._open):
+            return handler
+        try:
+            caller = await self._authenticate(details.method, details.invocation_metadata or ())
+        except errors.ShipyardError as exc:
+            return _refusal(status_of(exc), exc.message)
+        return _as_caller(handler, caller)
 
 
 def incoming_traceparent(context: grpc.aio.ServicerContext) -> str:
@@ -111,14 +209,16 @@ class DomainErrors(grpc.aio.ServerInterceptor):
         return handler
 
 
-def new_server(tracing: bool) -> grpc.aio.Server:
-    """An aio server mapping domain errors; with ``tracing``, recording a span per call."""
-    interceptors: list[grpc.aio.ServerInterceptor] = [DomainErrors(propagate=not tracing)]
+def new_server(tracing: bool, authentication: Authentication) -> grpc.aio.Server:
+    """An aio server that authenticates every call (but health checks) with ``authentication``
+    and maps domain errors; with ``tracing``, recording a span per call. Every gRPC server of
+    the platform is made here (an architecture test holds it to that)."""
+    interceptors: list[grpc.aio.ServerInterceptor] = [authentication, DomainErrors(propagate=not tracing)]
     if tracing:
         interceptors.insert(0, aio_server_interceptor())
     return grpc.aio.server(interceptors=interceptors, options=[
         ("grpc.so_reuseport", 0),
-        ("grpc.max_receive_message_length", 64 * 1024 * 1024),
+        ("grpc.max_receive_message_length", LARGEST_MESSAGE),
     ])
 
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
 import signal
 from collections.abc import Awaitable, Callable, Coroutine, Sequence
 from dataclasses import dataclass, field
@@ -19,8 +20,9 @@ from typing import Any
 
 import grpc
 
+from shipyard.kit.assertions import CallerAssertions, load_internal_key
 from shipyard.kit.bus import EventBus
-from shipyard.kit.grpcio import Health, enable_reflection, new_server
+from shipyard.kit.grpcio import Authentication, Health, assertion_authenticator, enable_reflection, new_server
 from shipyard.kit.inbox import INBOX
 from shipyard.kit.logs import setup_logging
 from shipyard.kit.outbox import OUTBOX, OutboxRelay
@@ -41,6 +43,10 @@ class Runtime:
     bus: EventBus
     relay: OutboxRelay
     server: grpc.aio.Server
+    # Signs this process's calls to other services, and verifies the calls addressed to it.
+    assertions: CallerAssertions
+    # The server's authentication (the gateway swaps in bearer tokens for its public edge).
+    authentication: Authentication
     service_names: list[str] = field(default_factory=list)
     tasks: list[Callable[[], Coroutine[Any, Any, None]]] = field(default_factory=list)
     # Further conditions for SERVING (the gateway adds "every service is healthy").
@@ -54,10 +60,28 @@ def build_runtime(settings: Settings, tracing: bool) -> Runtime:
     """The adapters a service process runs on, built from settings."""
     store = open_document_store(settings.default_store_url())
     bus = EventBus(settings.nats_url, source=f"shipyard/{settings.service}",
-                   stream_replicas=settings.stream_replicas)
+                   stream_replicas=settings.stream_replicas, user=settings.nats_user,
+                   password=settings.nats_password)
+    # The bus password is this process's alone: no child (a model server, git, TensorBoard) inherits it.
+    os.environ.pop("SHIPYARD_NATS_PASSWORD", None)
     hold = settings.failpoint("outbox.hold")
     relay = OutboxRelay(store, bus, hold_file=Path(hold) if hold else None)
-    return Runtime(settings, store, bus, relay, new_server(tracing))
+    assertions = CallerAssertions(internal_key(settings), settings.service)
+    authentication = Authentication(assertion_authenticator(assertions))
+    server = new_server(tracing, authentication)
+    return Runtime(settings, store, bus, relay, server, assertions, authentication)
+
+
+def internal_key(settings: Settings) -> bytes:
+    """The platform's internal key, from the settings or the key file.
+
+    Once read, the key leaves this process's environment, so no child (a model server, git,
+    TensorBoard) inherits it.
+    """
+    key = load_internal_key(settings.internal_key,
+                            settings.internal_key_file or settings.data_dir / "internal.key")
+    os.environ.pop("SHIPYARD_INTERNAL_KEY", None)
+    return key
 
 
 async def _connect(bus: EventBus) -> None:

@@ -18,6 +18,10 @@ class Settings(BaseSettings):
     service: str = "shipyard"
     data_dir: Path = Path(".shipyard")
     nats_url: str = "nats://127.0.0.1:4222"
+    # This process's NATS user and password (shipyard.kit.bus_access: each service has its own, and
+    # may publish only its own events). Empty: connect without a credential.
+    nats_user: str = ""
+    nats_password: str = ""
     # Copies of the event stream kept by a NATS cluster (3 in production; 1 for one server).
     stream_replicas: int = 1
     grpc_listen: str = "127.0.0.1:0"
@@ -38,11 +42,37 @@ class Settings(BaseSettings):
     # Directories (absolute, separated by ":") whose trees repo-svc may read itself to create a
     # version (CreateVersionFromPath), instead of the client uploading them. Empty: none.
     path_import_roots: str = ""
+    # Who may ask for a path import: "operators" (the default) or "all" (the platform reads as its
+    # own user, so whoever may ask reads what it can read under the roots).
+    path_imports_for: str = "operators"
     # Runs the local executor runs at once (0: one per CPU, at least 2); the rest wait, queued.
     local_run_slots: int = 0
+    # Single-user mode: where runs cannot be isolated (no usable bubblewrap), anyone's runs start,
+    # sharing the machine as the platform's user. Off (the default), only operators' runs start
+    # there. Where runs are isolated, they are isolated either way.
+    single_user: bool = False
+    # The user ("uid:gid") runs run as when the platform runs as root; default nobody:nogroup,
+    # which owns no files. As any other user, runs get a user namespace instead.
+    run_user: str = "65534:65534"
     # Key that encrypts stored credentials (Fernet, url-safe base64 of 32 bytes). Empty: the key
     # file in the data directory, created on first start (embedded mode).
     secret_key: str = ""
+    # The platform's internal key (32 random bytes, 64 hex digits or base64) that signs the caller
+    # assertions of internal gRPC calls; every process needs the same one. Empty: the key file
+    # (default DATA_DIR/internal.key, which `shipyard up` creates on first start).
+    internal_key: str = ""
+    internal_key_file: Path | None = None
+    # gateway: API tokens live token_default_ttl_days unless asked otherwise, at most
+    # token_max_ttl_days; a user holds at most token_max_per_user live API tokens. A console
+    # sign-in makes a session token living session_ttl_hours. A replica trusts what it read about
+    # a token for token_cache_ttl_s: revocations and user changes reach every replica within it.
+    token_default_ttl_days: float = 30.0
+    token_max_ttl_days: float = 90.0
+    token_max_per_user: int = 50
+    session_ttl_hours: float = 12.0
+    token_cache_ttl_s: float = 5.0
+    # gateway: failed console sign-ins allowed per minute, per client address and per token id.
+    sign_in_failures_per_minute: int = 10
     # Webhook URLs on loopback/private/link-local addresses (the embedded stack allows them: its
     # receivers run on the same machine). Off on a shared platform: they reach inside it.
     webhook_allow_private: bool = False
@@ -62,6 +92,16 @@ class Settings(BaseSettings):
     otel_exporter: str = ""
     # Failure injection for tests, e.g. "outbox.hold=/path/to/file" (relay pauses while it exists).
     failpoints: str = ""
+    # Gateway HTTP edge: bytes one user may have spooled at once by console uploads (and a
+    # console archive may expand to), console uploads one user may run at once, and how many
+    # times its own size an uploaded archive may expand to (zip bombs).
+    upload_max_bytes: int = 50 << 30
+    uploads_per_user: int = 4
+    extract_max_ratio: float = 100.0
+    # Gateway HTTP edge: event streams (Server-Sent Events) one user may hold open at once, and
+    # how often a quiet stream sends a keep-alive comment (which is how a gone client is noticed).
+    watches_per_user: int = 8
+    sse_heartbeat_s: float = 15.0
 
     def default_store_url(self) -> str:
         """The store URL, defaulting to a SQLite file of this service in the data directory."""

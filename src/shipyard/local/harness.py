@@ -7,6 +7,7 @@ the supervisor to restart it, and a client signed in as the first admin.
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -123,6 +124,10 @@ class Stack:
     def admin_token(self) -> str:
         """The first admin's token."""
         return self.data.admin_token.read_text().strip()
+
+    def bus_password(self, user: str) -> str:
+        """A bus user's NATS password (shipyard.kit.bus_access), read as the platform reads it."""
+        return str(json.loads(self.data.nats_passwords.read_text())[user])
 
     def client(self, token: str | None = None) -> Client:
         """A client of the gateway, as the admin unless another token is given."""

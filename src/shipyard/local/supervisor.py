@@ -22,6 +22,8 @@ from typing import IO
 import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
+from shipyard.kit.assertions import ensure_key_file
+from shipyard.local import nats_config
 from shipyard.local.datadir import DataDir
 
 log = logging.getLogger(__name__)
@@ -122,8 +124,18 @@ class Supervisor:
         cfg, data = self.config, self.data
         base = {**os.environ, **cfg.extra_env, "SHIPYARD_DATA_DIR": str(data.root),
                 "SHIPYARD_NATS_URL": cfg.nats_url, "PYTHONUNBUFFERED": "1"}
-        nats = Child("nats", [nats_server_binary(), "-js", "-sd", str(data.nats), "-a", cfg.host,
-                              "-p", str(cfg.nats_port), "-n", "shipyard"], base, cfg.nats_url)
+        if not base.get("SHIPYARD_INTERNAL_KEY"):
+            # The key that signs internal calls, made on first start: every child reads this file.
+            ensure_key_file(data.internal_key)
+            base["SHIPYARD_INTERNAL_KEY_FILE"] = str(data.internal_key)
+        # Every process has its own bus user; nothing else (the CLI, runs) gets one.
+        passwords = nats_config.load_passwords(data.nats_passwords)
+        nats_config.write_private(data.nats_config, nats_config.render(passwords))
+        nats = Child("nats", [nats_server_binary(), "-c", str(data.nats_config), "-js", "-sd", str(data.nats),
+                              "-a", cfg.host, "-p", str(cfg.nats_port), "-n", "shipyard"], base, cfg.nats_url)
+
+        def bus_login(user: str) -> dict[str, str]:
+            return {"SHIPYARD_NATS_USER": user, "SHIPYARD_NATS_PASSWORD": passwords[user]}
         # The public ports are not bound yet: a "free" port could be one of them, and a service
         # that took the gateway's port would answer its health checks in its stead.
         taken = {cfg.grpc_port, cfg.http_port, cfg.nats_port}
@@ -132,7 +144,8 @@ class Supervisor:
         addresses = {f"SHIPYARD_{name.upper()}_ADDR": addr for name, addr in services.items()}
         for name, address in services.items():
             # Services read each other by gRPC (run-svc reads versions from repo-svc).
-            env = {**base, **addresses, "SHIPYARD_SERVICE": name, "SHIPYARD_GRPC_LISTEN": address}
+            env = {**base, **addresses, "SHIPYARD_SERVICE": name, "SHIPYARD_GRPC_LISTEN": address,
+                   **bus_login(name)}
             children.append(Child(f"{name}-svc", [sys.executable, "-m", f"shipyard_{name}"], env, address))
         gateway_env = {**base, "SHIPYARD_SERVICE": "gateway", "SHIPYARD_GRPC_LISTEN": cfg.grpc_address,
                        "SHIPYARD_HTTP_LISTEN": cfg.http_address,
@@ -140,7 +153,7 @@ class Supervisor:
                        # On a workstation the receivers of webhooks run beside the stack (127.0.0.1),
                        # unless the environment says otherwise.
                        "SHIPYARD_WEBHOOK_ALLOW_PRIVATE": base.get("SHIPYARD_WEBHOOK_ALLOW_PRIVATE", "true"),
-                       **addresses}
+                       **addresses, **bus_login("gateway")}
         children.append(Child("gateway", [sys.executable, "-m", "shipyard_gateway"], gateway_env,
                               cfg.grpc_address))
         return children
@@ -212,6 +225,8 @@ class Supervisor:
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(sig, self._stopping.set)
+        # What the supervisor and its children create is for the platform's user alone.
+        os.umask(0o077)
         self._take_lock()
         self.children = self._plan()
         nats, *rest = self.children

@@ -10,6 +10,7 @@ import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from opentelemetry.instrumentation.grpc import aio_client_interceptors
 
+from shipyard.kit.grpcio import LARGEST_MESSAGE
 from shipyard.kit.telemetry import tracing_enabled
 
 log = logging.getLogger(__name__)
@@ -36,7 +37,9 @@ class Backends:
     def connect(cls, addresses: dict[str, str]) -> Backends:
         """Open one channel per service (lazily connected by gRPC)."""
         # round_robin spreads calls over every replica a (headless) Service name resolves to.
-        options = [("grpc.lb_policy_name", "round_robin")]
+        # The largest reply a service sends: FindMissingBlobs naming 100,000 missing digests.
+        options = [("grpc.lb_policy_name", "round_robin"),
+                   ("grpc.max_receive_message_length", LARGEST_MESSAGE)]
         interceptors = aio_client_interceptors() if tracing_enabled() else None
         return cls({name: Backend(name, address, grpc.aio.insecure_channel(
             address, options=options, interceptors=interceptors))

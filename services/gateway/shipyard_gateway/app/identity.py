@@ -1,25 +1,62 @@
-"""Identity use cases: the first admin, authentication, users and tokens."""
+"""Identity use cases: the first admin, authentication, console sessions, users and tokens."""
 
 from __future__ import annotations
 
+import logging
+import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime, timedelta
 
 from shipyard.kit.caller import Caller
-from shipyard.kit.errors import AlreadyExists, NotFound, PermissionDenied
+from shipyard.kit.errors import AlreadyExists, NotFound, PermissionDenied, ResourceExhausted, Unauthenticated
 from shipyard.kit.ids import new_id
-from shipyard_gateway.app.ports import DirectoryFactory
+from shipyard_gateway.app.ports import Directory, DirectoryFactory
 from shipyard_gateway.domain.identity import (
+    API,
+    SESSION,
+    TokenLimits,
     TokenRecord,
     User,
+    check_description,
+    check_enabled,
+    check_roles,
     check_user,
     issue_token,
+    keeps_an_operator,
     parse_token,
     verify,
 )
+from shipyard_gateway.domain.throttle import FailureWindow
+
+log = logging.getLogger(__name__)
 
 ADMIN = "admin"
+# How long a replica trusts what it read about a token and its user: a token revoked, a user
+# disabled or given other roles on another replica takes effect here within this time.
+CACHE_TTL_S = 5.0
+# Entries past their time are dropped when the cache holds this many (tokens revoked elsewhere
+# are never looked up here again).
+CACHE_SWEEP_AT = 10_000
+# Last use is written at most this often per token (a write per call would cost every call).
+LAST_USE_EVERY = timedelta(minutes=1)
+SIGN_IN_WINDOW_S = 60.0
+
+
+class TooManyFailures(ResourceExhausted):
+    """Too many failed sign-ins from a client address or with a token id; ``retry_after_s`` says
+    when the next try may come."""
+
+    def __init__(self, message: str, retry_after_s: float) -> None:
+        super().__init__(message)
+        self.retry_after_s = retry_after_s
+
+
+@dataclass(frozen=True)
+class _Cached:
+    record: TokenRecord
+    caller: Caller
+    until: float  # on the monotonic clock
 
 
 def _now() -> datetime:
@@ -28,17 +65,27 @@ def _now() -> datetime:
 
 @dataclass
 class Identity:
-    """Users, roles and API tokens."""
+    """Users, roles, API tokens and console sessions."""
 
     directory: DirectoryFactory
     clock: Callable[[], datetime] = _now
     ids: Callable[[], str] = new_id
-    # Authenticated tokens by id: the gateway is the directory's only writer, so revoking
-    # a token here is enough to invalidate the cache.
-    _cache: dict[str, tuple[TokenRecord, Caller]] = field(default_factory=dict)
+    limits: TokenLimits = field(default_factory=TokenLimits)
+    cache_ttl_s: float = CACHE_TTL_S
+    ticks: Callable[[], float] = time.monotonic
+    sign_in_failures: int = 10  # per client address and per token id, per minute
+    _cache: dict[str, _Cached] = field(default_factory=dict)
+    _by_address: FailureWindow = field(init=False)
+    _by_token: FailureWindow = field(init=False)
+
+    def __post_init__(self) -> None:
+        self._by_address = FailureWindow(self.sign_in_failures, SIGN_IN_WINDOW_S)
+        self._by_token = FailureWindow(self.sign_in_failures, SIGN_IN_WINDOW_S)
 
     async def ensure_admin(self) -> str | None:
-        """On the first start, create the ``admin`` operator; its token, or None if users exist."""
+        """On the first start, create the ``admin`` operator; its token, or None if users exist.
+
+        That token never expires: it is the way back in when every other operator token has."""
         async with self.directory() as directory:
             if await directory.count_users():
                 return None
@@ -47,60 +94,212 @@ class Identity:
             await directory.add_token(record)
             return secret
 
+    # --- authentication --------------------------------------------------------------------
+
     async def authenticate(self, token: str) -> Caller:
-        """The caller presenting ``token``; Unauthenticated otherwise."""
+        """The caller presenting ``token``; Unauthenticated otherwise (unknown, revoked or expired
+        token, disabled or deleted user)."""
+        return (await self._resolve(token))[1]
+
+    async def _resolve(self, token: str) -> tuple[TokenRecord, Caller]:
         token_id, secret = parse_token(token)
         cached = self._cache.get(token_id)
-        if cached is not None:
-            verify(cached[0], secret)
-            return cached[1]
+        if cached is not None and self.ticks() < cached.until:
+            verify(cached.record, secret, self.clock())
+            return cached.record, cached.caller
+        now = self.clock()
         async with self.directory() as directory:
-            record = verify(await directory.token(token_id), secret)
-            user = await directory.user(record.user)
-        if user is None:
-            verify(None, secret)
-        assert user is not None
+            record = verify(await directory.token(token_id), secret, now)
+            user = check_enabled(await directory.user(record.user))
+            if record.last_use_time is None or now - record.last_use_time >= LAST_USE_EVERY:
+                record = replace(record, last_use_time=now)
+                await directory.save_token(record)
         caller = Caller(user.name, user.roles)
-        self._cache[token_id] = (record, caller)
-        return caller
+        if len(self._cache) >= CACHE_SWEEP_AT:
+            ticks = self.ticks()
+            for stale in [k for k, v in self._cache.items() if v.until <= ticks]:
+                del self._cache[stale]
+        self._cache[token_id] = _Cached(record, caller, self.ticks() + self.cache_ttl_s)
+        return record, caller
+
+    async def sign_in(self, token: str, client: str) -> tuple[Caller, str]:
+        """The console's sign-in: the API token's caller and a new session token for them.
+
+        Failures are counted per client address and per token id: past ``sign_in_failures`` a
+        minute, TooManyFailures until the minute has passed."""
+        token_id = _token_id(token)
+        self._check_throttle(client, token_id)
+        try:
+            record, caller = await self._resolve(token)
+            if record.kind != API:
+                raise Unauthenticated("sign in with an API token (shipyard token create makes one)")
+        except Unauthenticated as exc:
+            self._count_failure(client, token_id, exc.message)
+            raise
+        return caller, await self._start_session(caller.user)
+
+    def _check_throttle(self, client: str, token_id: str) -> None:
+        now = self.ticks()
+        waits = [self._by_address.retry_after(client, now)]
+        if token_id:
+            waits.append(self._by_token.retry_after(token_id, now))
+        wait = max((w for w in waits if w is not None), default=None)
+        if wait is not None:
+            log.warning("sign-in refused: too many failures (client %s, token id %s)", client,
+                        token_id or "-")
+            raise TooManyFailures(f"too many failed sign-ins; try again in {wait:.0f} s", wait)
+
+    def _count_failure(self, client: str, token_id: str, reason: str) -> None:
+        now = self.ticks()
+        self._by_address.fail(client, now)
+        if token_id:
+            self._by_token.fail(token_id, now)
+        log.warning("sign-in failed (client %s, token id %s): %s", client, token_id or "-", reason)
+
+    async def _start_session(self, user: str) -> str:
+        now = self.clock()
+        record, secret = issue_token(user, self.ids(), now, "console sign-in", SESSION,
+                                     self.limits.session_ttl)
+        async with self.directory() as directory:
+            sessions = [t for t in await self._live_tokens(directory, user, now) if t.kind == SESSION]
+            excess = len(sessions) - self.limits.sessions_per_user + 1
+            # The oldest sessions make room: a user is never kept out of the console.
+            for old in sorted(sessions, key=lambda t: t.create_time)[:max(excess, 0)]:
+                await directory.remove_token(old.id)
+                self._cache.pop(old.id, None)
+            await directory.add_token(record)
+        return secret
+
+    async def sign_out(self, session_token: str) -> None:
+        """End a console session: its token stops working on every replica (here at once)."""
+        try:
+            token_id, secret = parse_token(session_token)
+        except Unauthenticated:
+            return
+        async with self.directory() as directory:
+            record = await directory.token(token_id)
+            if record is None or record.kind != SESSION:
+                return
+            try:
+                verify(record, secret, self.clock())
+            except Unauthenticated:
+                return
+            await directory.remove_token(token_id)
+        self._cache.pop(token_id, None)
+
+    # --- users -----------------------------------------------------------------------------
 
     async def whoami(self, caller: Caller) -> User:
         """The caller's user record."""
         async with self.directory() as directory:
             user = await directory.user(caller.user)
-        if user is None:
+        if user is None or user.deleted:
             raise NotFound(f"user {caller.user!r} not found")
         return user
 
     async def roles_of(self, user: str) -> frozenset[str] | None:
-        """A user's roles now; None if there is no such user."""
+        """A user's roles now; None if there is no such user, or they are disabled."""
         async with self.directory() as directory:
             found = await directory.user(user)
-        return found.roles if found is not None else None
+        if found is None or found.disabled or found.deleted:
+            return None
+        return found.roles
 
     async def create_user(self, name: str, roles: list[str], display_name: str = "") -> tuple[User, str]:
         """A new user and its first token (operators only; checked by the policy)."""
         name, role_set = check_user(name, roles)
         async with self.directory() as directory:
-            if await directory.user(name) is not None:
+            existing = await directory.user(name)
+            if existing is not None and existing.deleted:
+                raise AlreadyExists(f"a deleted user was named {name!r}; what they made still carries "
+                                    "the name, so it is not given to anyone else")
+            if existing is not None:
                 raise AlreadyExists(f"a user named {name!r} already exists")
             user = User(name, role_set, self.clock(), display_name)
             await directory.add_user(user)
-            record, secret = issue_token(name, self.ids(), self.clock(), "first token")
+            record, secret = issue_token(name, self.ids(), self.clock(), "first token",
+                                         ttl=self.limits.lifetime(None))
             await directory.add_token(record)
         return user, secret
 
     async def list_users(self) -> list[User]:
-        """Every user."""
+        """Every user (not the deleted ones)."""
         async with self.directory() as directory:
-            return await directory.users()
+            return [u for u in await directory.users() if not u.deleted]
 
-    async def create_token(self, caller: Caller, description: str = "") -> tuple[TokenRecord, str]:
-        """A new token for the caller."""
-        record, secret = issue_token(caller.user, self.ids(), self.clock(), description)
+    async def set_roles(self, name: str, roles: list[str]) -> User:
+        """Give a user other roles (operators only); every replica sees them within the cache time."""
+        role_set = check_roles(roles)
+        return await self._change_user(name, lambda u: replace(u, roles=role_set))
+
+    async def set_disabled(self, name: str, disabled: bool) -> User:
+        """Disable a user (their tokens stop working) or enable them again (operators only)."""
+        return await self._change_user(name, lambda u: replace(u, disabled=disabled))
+
+    async def delete_user(self, name: str) -> int:
+        """Delete a user and revoke their tokens; how many were revoked. What they made stays, still
+        owned by their name, which is therefore never given to a new user."""
         async with self.directory() as directory:
+            user = await self._existing(directory, name)
+            keeps_an_operator(await directory.users(), user, None)
+            tokens = await directory.tokens(name)
+            for token in tokens:
+                await directory.remove_token(token.id)
+            await directory.save_user(replace(user, disabled=True, deleted=True))
+        self._forget(name)
+        return len(tokens)
+
+    async def _change_user(self, name: str, change: Callable[[User], User]) -> User:
+        async with self.directory() as directory:
+            user = await self._existing(directory, name)
+            changed = change(user)
+            keeps_an_operator(await directory.users(), user, changed)
+            await directory.save_user(changed)
+        self._forget(name)
+        return changed
+
+    @staticmethod
+    async def _existing(directory: Directory, name: str) -> User:
+        user = await directory.user(name)
+        if user is None or user.deleted:
+            raise NotFound(f"user {name!r} not found")
+        return user
+
+    def _forget(self, user: str) -> None:
+        """Drop this replica's cached tokens of ``user`` (others drop theirs within the cache time)."""
+        for token_id in [k for k, v in self._cache.items() if v.caller.user == user]:
+            self._cache.pop(token_id, None)
+
+    # --- tokens ----------------------------------------------------------------------------
+
+    async def create_token(self, caller: Caller, description: str = "",
+                           ttl: timedelta | None = None) -> tuple[TokenRecord, str]:
+        """A new API token for the caller, living ``ttl`` (None: the default) within the limits."""
+        description = check_description(description)
+        lifetime = self.limits.lifetime(ttl)
+        now = self.clock()
+        record, secret = issue_token(caller.user, self.ids(), now, description, ttl=lifetime)
+        async with self.directory() as directory:
+            live = await self._live_tokens(directory, caller.user, now)
+            self.limits.check_room(sum(1 for t in live if t.kind == API))
             await directory.add_token(record)
         return record, secret
+
+    async def _live_tokens(self, directory: Directory, user: str, now: datetime) -> list[TokenRecord]:
+        """The user's tokens that still work; the expired ones are removed on the way."""
+        tokens = await directory.tokens(user)
+        for expired in (t for t in tokens if not t.live(now)):
+            await directory.remove_token(expired.id)
+            self._cache.pop(expired.id, None)
+        return [t for t in tokens if t.live(now)]
+
+    async def list_tokens(self, caller: Caller, user: str = "", all_users: bool = False) -> list[TokenRecord]:
+        """The caller's tokens; an operator may list another user's (``user``) or everyone's."""
+        if (all_users or (user and user != caller.user)) and not caller.has("operator"):
+            raise PermissionDenied("you may list only your own tokens")
+        async with self.directory() as directory:
+            tokens = await directory.tokens(None if all_users else (user or caller.user))
+        return sorted(tokens, key=lambda t: (t.user, t.create_time, t.id))
 
     async def revoke_token(self, caller: Caller, token_id: str) -> None:
         """Revoke one of the caller's tokens (an operator may revoke anyone's)."""
@@ -112,3 +311,13 @@ class Identity:
                 raise PermissionDenied("you may revoke only your own tokens")
             await directory.remove_token(token_id)
         self._cache.pop(token_id, None)
+
+
+def _token_id(token: str) -> str:
+    """The public id of a presented token, if it has the form of one ("" otherwise): logged and
+    counted, never the secret."""
+    try:
+        token_id = parse_token(token)[0]
+    except Unauthenticated:
+        return ""
+    return token_id[:40] if token_id.isalnum() else ""

@@ -32,12 +32,24 @@ class Directory(abc.ABC):
         """Store a new user; AlreadyExists if the name is taken."""
 
     @abc.abstractmethod
+    async def save_user(self, user: User) -> None:
+        """Replace an existing user's record (roles, disabled, deleted)."""
+
+    @abc.abstractmethod
     async def token(self, token_id: str) -> TokenRecord | None:
         """The token record with that id."""
 
     @abc.abstractmethod
+    async def tokens(self, user: str | None) -> builtins.list[TokenRecord]:
+        """The user's token records (everyone's for None)."""
+
+    @abc.abstractmethod
     async def add_token(self, token: TokenRecord) -> None:
         """Store a token record."""
+
+    @abc.abstractmethod
+    async def save_token(self, token: TokenRecord) -> None:
+        """Replace a stored token record (its last use); nothing if it was removed meanwhile."""
 
     @abc.abstractmethod
     async def remove_token(self, token_id: str) -> bool:

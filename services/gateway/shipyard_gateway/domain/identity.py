@@ -6,24 +6,41 @@ import hashlib
 import hmac
 import re
 import secrets
+from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 
-from shipyard.kit.errors import InvalidArgument, Unauthenticated
+from shipyard.kit.errors import FailedPrecondition, InvalidArgument, ResourceExhausted, Unauthenticated
 
 ROLES = ("operator", "data-scientist", "ml-engineer", "production-engineer")
 _USER = re.compile(r"[a-z0-9][a-z0-9._-]{0,62}")
 TOKEN_PREFIX = "sy_"
+# What a token is for: "api" (made by a person for the CLI, scripts and CI) or "session" (made by
+# the console's sign-in, held in its cookie, revoked by signing out).
+API = "api"
+SESSION = "session"
+KINDS = (API, SESSION)
+DESCRIPTION_MAX = 200
 
 
 @dataclass(frozen=True)
 class User:
-    """A person or a robot account. Rights are the union of the roles' rights."""
+    """A person or a robot account. Rights are the union of the roles' rights; a disabled user has none.
+
+    A deleted user is kept as a record (``deleted``): what they made still carries their name, so the
+    name is never given to someone else."""
 
     name: str
     roles: frozenset[str]
     create_time: datetime
     display_name: str = ""
+    disabled: bool = False
+    deleted: bool = False
+
+    @property
+    def active_operator(self) -> bool:
+        """Whether the user can manage the platform now."""
+        return "operator" in self.roles and not self.disabled and not self.deleted
 
 
 @dataclass(frozen=True)
@@ -35,6 +52,59 @@ class TokenRecord:
     secret_hash: str
     create_time: datetime
     description: str = ""
+    kind: str = API
+    expire_time: datetime | None = None  # None: never (only the first admin's token)
+    last_use_time: datetime | None = None
+
+    def live(self, now: datetime) -> bool:
+        """Whether the token still works at ``now`` (has not expired)."""
+        return self.expire_time is None or now < self.expire_time
+
+
+@dataclass(frozen=True)
+class TokenLimits:
+    """How long tokens live and how many a user may hold (settings)."""
+
+    default_ttl: timedelta = timedelta(days=30)
+    max_ttl: timedelta = timedelta(days=90)
+    max_per_user: int = 50
+    session_ttl: timedelta = timedelta(hours=12)
+    sessions_per_user: int = 20
+
+    def lifetime(self, requested: timedelta | None) -> timedelta:
+        """The lifetime of a new API token: ``requested`` (None: the default) within the cap."""
+        if requested is None:
+            return min(self.default_ttl, self.max_ttl)
+        if requested <= timedelta(0):
+            raise InvalidArgument("ttl", "must be positive (leave it out for the default, "
+                                         f"{_days(self.default_ttl)})")
+        if requested > self.max_ttl:
+            raise InvalidArgument("ttl", f"{_days(requested)} is longer than the most allowed, "
+                                         f"{_days(self.max_ttl)} (SHIPYARD_TOKEN_MAX_TTL_DAYS)")
+        return requested
+
+    def check_room(self, live_api_tokens: int) -> None:
+        """ResourceExhausted when a user holding ``live_api_tokens`` may not make another."""
+        if live_api_tokens >= self.max_per_user:
+            raise ResourceExhausted(f"you hold {live_api_tokens} live tokens, the most allowed "
+                                    f"(SHIPYARD_TOKEN_MAX_PER_USER); revoke some first "
+                                    "(shipyard token list, shipyard token revoke ID)")
+
+
+def _days(span: timedelta) -> str:
+    days = span / timedelta(days=1)
+    return f"{days:g} days" if days >= 1 else f"{span.total_seconds() / 3600:g} hours"
+
+
+def check_roles(roles: Iterable[str]) -> frozenset[str]:
+    """A non-empty set of known roles, or InvalidArgument naming the field."""
+    roles = list(roles)
+    if not roles:
+        raise InvalidArgument("user.roles", f"give at least one of: {', '.join(ROLES)}")
+    unknown = [r for r in roles if r not in ROLES]
+    if unknown:
+        raise InvalidArgument("user.roles", f"unknown role {unknown[0]!r}; known: {', '.join(ROLES)}")
+    return frozenset(roles)
 
 
 def check_user(name: str, roles: list[str]) -> tuple[str, frozenset[str]]:
@@ -42,12 +112,26 @@ def check_user(name: str, roles: list[str]) -> tuple[str, frozenset[str]]:
     if not _USER.fullmatch(name or ""):
         raise InvalidArgument("user.name", "must be 1-63 lowercase letters, digits, '.', '_' or '-', "
                                            "starting with a letter or digit")
-    if not roles:
-        raise InvalidArgument("user.roles", f"give at least one of: {', '.join(ROLES)}")
-    unknown = [r for r in roles if r not in ROLES]
-    if unknown:
-        raise InvalidArgument("user.roles", f"unknown role {unknown[0]!r}; known: {', '.join(ROLES)}")
-    return name, frozenset(roles)
+    return name, check_roles(roles)
+
+
+def check_description(description: str) -> str:
+    """A token's description: printable, at most DESCRIPTION_MAX characters."""
+    if len(description) > DESCRIPTION_MAX:
+        raise InvalidArgument("description", f"at most {DESCRIPTION_MAX} characters")
+    if not description.isprintable():
+        raise InvalidArgument("description", "control characters are not allowed")
+    return description
+
+
+def keeps_an_operator(users: Iterable[User], before: User, after: User | None) -> None:
+    """FailedPrecondition when changing ``before`` into ``after`` (None: deleting it) would leave no
+    enabled operator among ``users``: nobody could manage the platform any more."""
+    if not before.active_operator or (after is not None and after.active_operator):
+        return
+    if not any(u.active_operator for u in users if u.name != before.name):
+        raise FailedPrecondition(f"{before.name!r} is the last enabled operator; make another operator first "
+                                 "(shipyard user create NAME --role operator)")
 
 
 def _hash(secret: str) -> str:
@@ -55,11 +139,14 @@ def _hash(secret: str) -> str:
     return hashlib.sha256(secret.encode()).hexdigest()
 
 
-def issue_token(user: str, token_id: str, now: datetime, description: str = "") -> tuple[TokenRecord, str]:
-    """A new token for ``user``: the record to store and the full secret to show once."""
+def issue_token(user: str, token_id: str, now: datetime, description: str = "", kind: str = API,
+                ttl: timedelta | None = None) -> tuple[TokenRecord, str]:
+    """A new token for ``user`` living ``ttl`` (None: forever): the record to store and the full
+    secret to show once."""
     secret = secrets.token_urlsafe(32)
     record = TokenRecord(id=token_id, user=user, secret_hash=_hash(secret), create_time=now,
-                         description=description)
+                         description=description, kind=kind,
+                         expire_time=now + ttl if ttl is not None else None)
     return record, f"{TOKEN_PREFIX}{token_id}.{secret}"
 
 
@@ -73,8 +160,21 @@ def parse_token(token: str) -> tuple[str, str]:
     return token_id, secret
 
 
-def verify(record: TokenRecord | None, secret: str) -> TokenRecord:
-    """The record if ``secret`` matches it; Unauthenticated otherwise."""
+def verify(record: TokenRecord | None, secret: str, now: datetime) -> TokenRecord:
+    """The record if ``secret`` matches it and it has not expired; Unauthenticated otherwise."""
     if record is None or not hmac.compare_digest(record.secret_hash, _hash(secret)):
         raise Unauthenticated("the API token is not valid (unknown or revoked)")
+    if not record.live(now):
+        assert record.expire_time is not None
+        raise Unauthenticated(f"token expired at {record.expire_time:%Y-%m-%d %H:%M} UTC; "
+                              "make a new one (shipyard token create)")
     return record
+
+
+def check_enabled(user: User | None) -> User:
+    """The user if they may act; Unauthenticated when they were disabled or deleted."""
+    if user is None or user.deleted:
+        raise Unauthenticated("the API token is not valid (its user was deleted)")
+    if user.disabled:
+        raise Unauthenticated(f"user {user.name!r} is disabled; ask an operator")
+    return user

@@ -21,6 +21,7 @@ SERVING = "/shipyard.serving.v1.ServingService"
 
 PUT_BLOB = "/shipyard.blobs/PutBlob"
 GET_BLOB = "/shipyard.blobs/GetBlob"
+COUNT_WATCHES = "/shipyard.gateway/CountWatches"
 
 POLICY: dict[str, frozenset[str]] = {
     "/shipyard.repo.v1.ProjectService/CreateProject": DEVELOPERS,
@@ -88,11 +89,19 @@ POLICY: dict[str, frozenset[str]] = {
     f"{SERVING}/GetKubernetesManifest": ANY,
     # Inference requests to /serving/<name>/v2/… (HTTP, not a gRPC method).
     "/shipyard.serving/Infer": ANY,
+    # How many event streams the HTTP edge holds open now (GET /api/watches).
+    COUNT_WATCHES: OPERATORS,
     "/shipyard.gateway.v1.IdentityService/WhoAmI": ANY,
     "/shipyard.gateway.v1.IdentityService/CreateUser": OPERATORS,
     "/shipyard.gateway.v1.IdentityService/ListUsers": OPERATORS,
     "/shipyard.gateway.v1.IdentityService/CreateToken": ANY,
     "/shipyard.gateway.v1.IdentityService/RevokeToken": ANY,
+    # Your own tokens; the use case lets operators list anyone's.
+    "/shipyard.gateway.v1.IdentityService/ListTokens": ANY,
+    "/shipyard.gateway.v1.IdentityService/SetUserRoles": OPERATORS,
+    "/shipyard.gateway.v1.IdentityService/DisableUser": OPERATORS,
+    "/shipyard.gateway.v1.IdentityService/EnableUser": OPERATORS,
+    "/shipyard.gateway.v1.IdentityService/DeleteUser": OPERATORS,
     "/shipyard.gateway.v1.EventService/Watch": ANY,
     # Webhooks are their owner's (operators see all): the service checks who may see which.
     "/shipyard.gateway.v1.WebhookService/CreateWebhook": ANY,

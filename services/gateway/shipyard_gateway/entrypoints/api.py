@@ -1,9 +1,10 @@
 """The public API as one table of methods, shared by the gRPC and the HTTP/JSON edges.
 
-Every call is authenticated (``authorization: Bearer <token>``), checked against the role
-policy, parsed (a body that is not the method's request message is refused here), and
-then answered by the gateway itself or forwarded, as the original bytes, to the service
-that owns the method, with the caller's identity in the metadata.
+Every call is authenticated (``authorization: Bearer <token>``) and checked against the role
+policy — on the gRPC edge from the call's metadata, before its request is read — then parsed
+(a body that is not the method's request message is refused here), and answered by the
+gateway itself or forwarded, as the original bytes, to the service that owns the method, with
+the caller in a signed caller assertion addressed to that service.
 """
 
 from __future__ import annotations
@@ -16,8 +17,10 @@ from google.protobuf.descriptor import ServiceDescriptor
 from google.protobuf.message import DecodeError, Message
 from google.protobuf.message_factory import GetMessageClass
 
+from shipyard.kit.assertions import CallerAssertions
 from shipyard.kit.caller import Caller
-from shipyard.kit.errors import InvalidArgument, Unauthenticated
+from shipyard.kit.errors import InvalidArgument, ResourceExhausted, Unauthenticated
+from shipyard.kit.grpcio import LARGEST_MESSAGE, MESSAGE_LIMIT, Metadata, metadata_value
 from shipyard.kit.telemetry import current_traceparent, tracing_enabled
 from shipyard_gateway.app.identity import Identity
 from shipyard_gateway.domain.policy import authorize
@@ -26,6 +29,9 @@ LocalMethod = Callable[[Caller, Message], Awaitable[Message]]
 FORWARD_TIMEOUT_S = 30.0
 # Methods whose work grows with the data they read: a version made from a directory of many GiB.
 SLOW_METHODS = {"/shipyard.repo.v1.RepoService/CreateVersionFromPath": 3600.0}
+# Methods whose requests may be larger than MESSAGE_LIMIT (every other one is refused above it):
+# FindMissingBlobs takes up to 100,000 digests (about 6.6 MB).
+LARGE_REQUESTS = {"/shipyard.repo.v1.RepoService/FindMissingBlobs": LARGEST_MESSAGE}
 
 
 class RelayedError(Exception):
@@ -48,6 +54,8 @@ class Route:
     local: LocalMethod | None = None
     backend: str = ""
     timeout: float = FORWARD_TIMEOUT_S  # seconds a forwarded call may take
+    audience: str = ""  # the service a forwarded call's caller assertion is addressed to
+    max_request_bytes: int = MESSAGE_LIMIT
 
 
 def bearer_token(authorization: str | None) -> str:
@@ -64,9 +72,10 @@ def bearer_token(authorization: str | None) -> str:
 class PublicApi:
     """Authenticate, authorize, validate, then answer or forward."""
 
-    def __init__(self, identity: Identity, routes: list[Route]) -> None:
+    def __init__(self, identity: Identity, routes: list[Route], assertions: CallerAssertions) -> None:
         self.identity = identity
         self.routes = {r.method: r for r in routes}
+        self._assertions = assertions
 
     async def caller(self, method: str, authorization: str | None) -> Caller:
         """The authenticated caller, allowed to call ``method``."""
@@ -74,9 +83,15 @@ class PublicApi:
         authorize(method, caller)
         return caller
 
-    async def call(self, route: Route, authorization: str | None, payload: bytes) -> bytes:
-        """Answer one serialized request with a serialized response."""
-        caller = await self.caller(route.method, authorization)
+    async def authenticate(self, method: str, metadata: Metadata) -> Caller:
+        """The caller of a gRPC call, from its metadata alone (the gRPC edge's Authenticator)."""
+        return await self.caller(method, metadata_value(metadata, "authorization"))
+
+    async def call(self, route: Route, caller: Caller, payload: bytes) -> bytes:
+        """Answer one serialized request of an authenticated ``caller`` with a serialized response."""
+        if len(payload) > route.max_request_bytes:
+            raise ResourceExhausted(f"the request is {len(payload)} bytes; {route.method.rsplit('/', 1)[-1]} "
+                                    f"takes at most {route.max_request_bytes}")
         try:
             request = route.request.FromString(payload)
         except DecodeError:
@@ -98,7 +113,8 @@ class PublicApi:
         try:
             # wait_for_ready: a service that the supervisor is restarting delays the call
             # (within the deadline) instead of failing it.
-            reply: bytes = await route.remote(payload, metadata=_metadata(caller), timeout=route.timeout,
+            metadata = self.internal_metadata(caller, route.audience)
+            reply: bytes = await route.remote(payload, metadata=metadata, timeout=route.timeout,
                                               wait_for_ready=True)
         except grpc.aio.AioRpcError as exc:
             details = exc.details() or ""
@@ -107,11 +123,12 @@ class PublicApi:
             raise RelayedError(exc.code(), details) from None
         return reply
 
-
-def _metadata(caller: Caller) -> tuple[tuple[str, str], ...]:
-    """The caller, and the trace context unless OpenTelemetry's interceptor adds it."""
-    traceparent = "" if tracing_enabled() else current_traceparent()
-    return (*caller.metadata(), ("traceparent", traceparent)) if traceparent else caller.metadata()
+    def internal_metadata(self, caller: Caller, audience: str) -> tuple[tuple[str, str], ...]:
+        """What a call to service ``audience`` for ``caller`` carries: the caller's signed assertion,
+        and the trace context unless OpenTelemetry's interceptor adds it."""
+        asserted = self._assertions.metadata(caller, audience)
+        traceparent = "" if tracing_enabled() else current_traceparent()
+        return (*asserted, ("traceparent", traceparent)) if traceparent else asserted
 
 
 def remote_routes(backend: str, channel: grpc.aio.Channel, service: ServiceDescriptor) -> list[Route]:
@@ -123,5 +140,7 @@ def remote_routes(backend: str, channel: grpc.aio.Channel, service: ServiceDescr
         path = f"/{service.full_name}/{method.name}"
         routes.append(Route(path, GetMessageClass(method.input_type), GetMessageClass(method.output_type),
                             remote=channel.unary_unary(path), backend=backend,
-                            timeout=SLOW_METHODS.get(path, FORWARD_TIMEOUT_S)))
+                            timeout=SLOW_METHODS.get(path, FORWARD_TIMEOUT_S),
+                            audience=backend.removesuffix("-svc"),
+                            max_request_bytes=LARGE_REQUESTS.get(path, MESSAGE_LIMIT)))
     return routes

@@ -9,6 +9,7 @@ blobs no version references are garbage (see README).
 
 from __future__ import annotations
 
+import errno
 import re
 from collections.abc import AsyncIterator
 
@@ -22,6 +23,7 @@ from shipyard_gateway.entrypoints.api import PublicApi
 
 _DIGEST = re.compile(r"[0-9a-f]{64}")
 _RANGE = re.compile(r"bytes=(\d+)-$")
+STORAGE_FULL = frozenset({errno.ENOSPC, errno.EDQUOT})
 
 
 def _problem(status: int, code: str, message: str) -> web.Response:
@@ -72,6 +74,13 @@ class BlobEdge:
             size = await self._blobs.put(digest, body(), request.content_length)
         except DigestMismatch as exc:
             return _problem(400, "INVALID_ARGUMENT", f"blob {digest}: {exc}")
+        except OSError as exc:
+            if exc.errno not in STORAGE_FULL:
+                raise
+            # 507 Insufficient Storage (RFC 4918): the server cannot store it, the request was fine.
+            return _problem(507, "RESOURCE_EXHAUSTED",
+                            f"blob {digest}: no space left on device on the platform's blob store; "
+                            "nothing was stored (ask an operator to free space)")
         return web.json_response({"digest": digest, "size": size}, status=201)
 
     async def head(self, request: web.Request) -> web.Response:

@@ -1,4 +1,8 @@
-"""The public gRPC edge: one generic handler for every public method."""
+"""The public gRPC edge: one generic handler for every public method.
+
+The server's Authentication (the gateway's bearer tokens and role policy) has checked each
+call's caller from its metadata before the request was read; the handlers take it from there.
+"""
 
 from __future__ import annotations
 
@@ -8,17 +12,11 @@ import grpc
 
 from shipyard.contracts.gateway.v1 import gateway_pb2 as pb
 from shipyard.kit.bus import EventBus
+from shipyard.kit.grpcio import caller_of
 from shipyard_gateway.entrypoints.api import PublicApi, RelayedError, Route
 from shipyard_gateway.entrypoints.watch import watch
 
 WATCH = "/shipyard.gateway.v1.EventService/Watch"
-
-
-def _authorization(context: grpc.aio.ServicerContext) -> str | None:
-    for key, value in context.invocation_metadata() or ():
-        if key == "authorization":
-            return str(value)
-    return None
 
 
 class PublicHandler(grpc.GenericRpcHandler):
@@ -40,13 +38,13 @@ class PublicHandler(grpc.GenericRpcHandler):
     def _unary(self, route: Route) -> Any:
         async def handle(payload: bytes, context: grpc.aio.ServicerContext) -> bytes:
             try:
-                return await self._api.call(route, _authorization(context), payload)
+                return await self._api.call(route, caller_of(context), payload)
             except RelayedError as exc:
                 await context.abort(exc.code, exc.details)
                 raise  # abort raises; this line only satisfies the type checker
         return handle
 
     async def _watch(self, request: pb.WatchRequest, context: grpc.aio.ServicerContext) -> Any:
-        caller = await self._api.caller(WATCH, _authorization(context))
+        caller = caller_of(context)
         async for event in watch(self._bus, request, caller.roles):
             yield event

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import datetime
+
 from google.protobuf.message import Message
 from google.protobuf.timestamp_pb2 import Timestamp
 
@@ -11,20 +13,35 @@ from shipyard.kit.bus import EventBus
 from shipyard.kit.caller import Caller
 from shipyard_gateway.adapters.backends import Backends
 from shipyard_gateway.app.identity import Identity
-from shipyard_gateway.domain.identity import User
+from shipyard_gateway.domain.identity import API, SESSION, TokenRecord, User
 from shipyard_gateway.entrypoints.api import Route
 
 _ROLE = {"operator": pb.ROLE_OPERATOR, "data-scientist": pb.ROLE_DATA_SCIENTIST,
          "ml-engineer": pb.ROLE_ML_ENGINEER, "production-engineer": pb.ROLE_PRODUCTION_ENGINEER}
 _ROLE_NAME: dict[int, str] = {int(v): k for k, v in _ROLE.items()}
+_KIND = {API: pb.TOKEN_KIND_API, SESSION: pb.TOKEN_KIND_SESSION}
+
+
+def _stamp(when: datetime | None) -> Timestamp | None:
+    if when is None:
+        return None
+    stamp = Timestamp()
+    stamp.FromDatetime(when)
+    return stamp
 
 
 def user_to_proto(user: User) -> pb.User:
     """The contract form of a user."""
-    created = Timestamp()
-    created.FromDatetime(user.create_time)
     return pb.User(name=user.name, display_name=user.display_name,
-                   roles=[_ROLE[r] for r in sorted(user.roles)], create_time=created)
+                   roles=[_ROLE[r] for r in sorted(user.roles)], create_time=_stamp(user.create_time),
+                   disabled=user.disabled)
+
+
+def token_to_proto(token: TokenRecord) -> pb.Token:
+    """The contract form of a token record (never its secret or hash)."""
+    return pb.Token(id=token.id, user=token.user, description=token.description,
+                    create_time=_stamp(token.create_time), expire_time=_stamp(token.expire_time),
+                    last_use_time=_stamp(token.last_use_time), kind=_KIND[token.kind])
 
 
 def role_names(roles: list[int]) -> list[str]:
@@ -59,17 +76,35 @@ def local_routes(identity: Identity, backends: Backends, bus: EventBus, blob_url
 
     async def create_token(caller: Caller, request: Message) -> Message:
         assert isinstance(request, pb.CreateTokenRequest)
-        record, secret = await identity.create_token(caller, request.description)
-        created = Timestamp()
-        created.FromDatetime(record.create_time)
-        return pb.CreateTokenResponse(token=pb.Token(id=record.id, user=record.user,
-                                                     description=record.description, create_time=created),
-                                      secret=secret)
+        ttl = request.ttl.ToTimedelta() if request.HasField("ttl") else None
+        record, secret = await identity.create_token(caller, request.description, ttl)
+        return pb.CreateTokenResponse(token=token_to_proto(record), secret=secret)
 
     async def revoke_token(caller: Caller, request: Message) -> Message:
         assert isinstance(request, pb.RevokeTokenRequest)
         await identity.revoke_token(caller, request.id)
         return pb.RevokeTokenResponse()
+
+    async def list_tokens(caller: Caller, request: Message) -> Message:
+        assert isinstance(request, pb.ListTokensRequest)
+        tokens = await identity.list_tokens(caller, request.user, request.all_users)
+        return pb.ListTokensResponse(tokens=[token_to_proto(t) for t in tokens])
+
+    async def set_user_roles(caller: Caller, request: Message) -> Message:
+        assert isinstance(request, pb.SetUserRolesRequest)
+        return user_to_proto(await identity.set_roles(request.name, role_names(list(request.roles))))
+
+    async def disable_user(caller: Caller, request: Message) -> Message:
+        assert isinstance(request, pb.DisableUserRequest)
+        return user_to_proto(await identity.set_disabled(request.name, True))
+
+    async def enable_user(caller: Caller, request: Message) -> Message:
+        assert isinstance(request, pb.EnableUserRequest)
+        return user_to_proto(await identity.set_disabled(request.name, False))
+
+    async def delete_user(caller: Caller, request: Message) -> Message:
+        assert isinstance(request, pb.DeleteUserRequest)
+        return pb.DeleteUserResponse(revoked_tokens=await identity.delete_user(request.name))
 
     async def get_status(caller: Caller, _: Message) -> Message:
         return status(backends, bus, blob_url)
@@ -84,6 +119,13 @@ def local_routes(identity: Identity, backends: Backends, bus: EventBus, blob_url
               local=create_token),
         Route(f"{identity_service}/RevokeToken", pb.RevokeTokenRequest, pb.RevokeTokenResponse,
               local=revoke_token),
+        Route(f"{identity_service}/ListTokens", pb.ListTokensRequest, pb.ListTokensResponse,
+              local=list_tokens),
+        Route(f"{identity_service}/SetUserRoles", pb.SetUserRolesRequest, pb.User, local=set_user_roles),
+        Route(f"{identity_service}/DisableUser", pb.DisableUserRequest, pb.User, local=disable_user),
+        Route(f"{identity_service}/EnableUser", pb.EnableUserRequest, pb.User, local=enable_user),
+        Route(f"{identity_service}/DeleteUser", pb.DeleteUserRequest, pb.DeleteUserResponse,
+              local=delete_user),
         Route("/shipyard.gateway.v1.PlatformService/GetStatus", pb.GetStatusRequest, pb.GetStatusResponse,
               local=get_status),
     ]

@@ -2,7 +2,9 @@
 caller's token.
 
 The caller is authenticated like any API call (``Authorization: Bearer``, or the console's cookie
-for the console's own test requests) and must be allowed to send inference requests; the request
+for the console's own test requests) and must be allowed to send inference requests, and, to a
+deployment, allowed to see deployments (the API's policy for GetDeployment: not data scientists),
+all before a byte of the body is read; the request
 then goes to one of the endpoint's ready model servers, which serving-svc names (GetRoutes;
 remembered for a second). A model server that is at its concurrency limit (429) or gone
 (connection refused) is skipped for the next one; when every one is busy the caller gets 429 with
@@ -20,11 +22,15 @@ from aiohttp import ClientConnectionError, ClientSession, ClientTimeout, TCPConn
 
 from shipyard.contracts.serving.v1 import serving_pb2, serving_pb2_grpc
 from shipyard.kit import errors
+from shipyard.kit.caller import Caller
 from shipyard.kit.grpcio import status_of
-from shipyard_gateway.entrypoints.api import PublicApi
+from shipyard_gateway.domain.policy import SERVING, authorize
+from shipyard_gateway.entrypoints.api import PublicApi, RelayedError
 from shipyard_gateway.entrypoints.console.calls import console_authorization
 
 INFER = "/shipyard.serving/Infer"  # the policy entry of inference traffic (not a gRPC method)
+GET_INFERENCE = f"{SERVING}/GetInference"
+GET_DEPLOYMENT = f"{SERVING}/GetDeployment"
 ROUTES_TTL_S = 1.0
 MAX_BODY = 16 * 1024 * 1024
 UPSTREAM_TIMEOUT_S = 60.0
@@ -54,6 +60,7 @@ class ServingEdge:
         self._api = api
         self._serving = serving_pb2_grpc.ServingServiceStub(channel)
         self._known: dict[str, _Known] = {}
+        self._kinds: dict[str, tuple[bool, float]] = {}  # name → (a deployment?, until)
         self._session: ClientSession | None = None
 
     def add_routes(self, app: web.Application) -> None:
@@ -69,24 +76,47 @@ class ServingEdge:
         """Authenticate, pick a ready model server, pass the request on."""
         try:
             authorization = request.headers.get("Authorization") or console_authorization(request)
-            await self._api.caller(INFER, authorization)
+            caller = await self._api.caller(INFER, authorization)
+            name = request.match_info["name"]
+            if await self._is_deployment(name, authorization):
+                # Production endpoints are for whoever the API lets see deployments.
+                authorize(GET_DEPLOYMENT, caller)
         except errors.ShipyardError as exc:
             return v2_error(HTTP_OF.get(status_of(exc).name, 400), exc.message)
+        except RelayedError as exc:
+            return v2_error(HTTP_OF.get(exc.code.name, 502), exc.details)
         body = await _body(request)
         if isinstance(body, web.Response):
             return body
-        name = request.match_info["name"]
-        known = await self._routes(name)
+        known = await self._routes(name, caller)
         if isinstance(known, web.Response):
             return known
         return await self._send(request, name, known, body)
 
-    async def _routes(self, name: str, fresh: bool = False) -> _Known | web.Response:
+    async def _is_deployment(self, name: str, authorization: str | None) -> bool:
+        """Whether ``name`` is not a test inference (so a deployment, or nothing): asked as the caller,
+        who may see every test inference, and remembered as long as the routes."""
+        known = self._kinds.get(name)
+        if known is not None and known[1] > time.monotonic():
+            return known[0]
+        try:
+            await self._api.call_message(self._api.routes[GET_INFERENCE], authorization,
+                                         serving_pb2.GetInferenceRequest(name=name))
+            deployment = False
+        except (errors.NotFound, RelayedError) as exc:
+            if isinstance(exc, RelayedError) and exc.code != grpc.StatusCode.NOT_FOUND:
+                raise
+            deployment = True
+        self._kinds[name] = (deployment, time.monotonic() + ROUTES_TTL_S)
+        return deployment
+
+    async def _routes(self, name: str, caller: Caller, fresh: bool = False) -> _Known | web.Response:
         known = self._known.get(name)
         if known is not None and not fresh and known.until > time.monotonic():
             return known
         try:
-            routes = await self._serving.GetRoutes(serving_pb2.GetRoutesRequest(name=name), timeout=5.0)
+            routes = await self._serving.GetRoutes(serving_pb2.GetRoutesRequest(name=name), timeout=5.0,
+                                                   metadata=self._api.internal_metadata(caller, "serving"))
         except grpc.aio.AioRpcError as exc:
             status = 404 if exc.code() == grpc.StatusCode.NOT_FOUND else 503
             return v2_error(status, exc.details() or f"serving {name!r} is not reachable")

@@ -1,8 +1,9 @@
 """``/tensorboard/<run>/…``: a run's TensorBoard, through the gateway, for its signed-in users.
 
 The caller is authenticated like any API call — an ``Authorization: Bearer`` header, or, for a
-browser, the ``shipyard_token`` cookie that ``?token=…`` sets once — and must be allowed to call
-GetTensorBoard; the request is then passed to the TensorBoard run-svc started for the run.
+browser, the ``shipyard_token`` cookie that ``?token=…`` sets once, after that token was checked
+the same way — and must be allowed to call GetTensorBoard; the request is then passed to the
+TensorBoard run-svc started for the run.
 """
 
 from __future__ import annotations
@@ -49,6 +50,10 @@ class TensorBoardEdge:
         """Authenticate, find the run's TensorBoard, pass the request on."""
         token = request.query.get("token")
         if token:  # a browser's first visit: keep the token in a cookie, drop it from the URL
+            # Only a token that opens this run's TensorBoard is kept: a link cannot plant one.
+            checked = await self._board(request.match_info["run"], f"Bearer {token}")
+            if isinstance(checked, web.Response):
+                return checked
             query = {k: v for k, v in request.query.items() if k != "token"}
             response = web.HTTPFound(request.rel_url.with_query(query))
             response.set_cookie(COOKIE, token, httponly=True, samesite="Strict", path="/tensorboard/")

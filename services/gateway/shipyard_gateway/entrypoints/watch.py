@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+import asyncio
+import contextlib
+from collections.abc import AsyncGenerator, AsyncIterator
 
 from google.protobuf.timestamp_pb2 import Timestamp
+from nats.aio.msg import Msg
 from nats.js.api import ConsumerConfig, DeliverPolicy
 
 from shipyard.contracts.gateway.v1 import gateway_pb2 as pb
@@ -38,6 +41,16 @@ def to_cloud_event(headers: dict[str, str], data: bytes, sequence: int) -> pb.Cl
 async def watch(bus: EventBus, request: pb.WatchRequest,
                 roles: frozenset[str]) -> AsyncIterator[pb.CloudEvent]:
     """Stream the matching events that a user holding ``roles`` may see, until the client goes away."""
+    async with contextlib.aclosing(watch_or_beat(bus, request, roles, None)) as events:
+        async for event in events:
+            if event is not None:
+                yield event
+
+
+async def watch_or_beat(bus: EventBus, request: pb.WatchRequest, roles: frozenset[str],
+                        beat_s: float | None) -> AsyncGenerator[pb.CloudEvent | None]:
+    """As ``watch``, and None after every ``beat_s`` seconds without a matching event: a stream
+    whose filter never matches still gets to find out that its client went away."""
     for pattern in request.types:
         check_type_pattern("types", pattern)
     if not bus.connected:
@@ -46,18 +59,37 @@ async def watch(bus: EventBus, request: pb.WatchRequest,
     js = bus.broker.connection.jetstream()
     sub = await js.subscribe(f"{SUBJECT_PREFIX}.>", stream=STREAM, ordered_consumer=True,
                              deliver_policy=policy, config=config)
+    messages = aiter(sub.messages)
+    waiting: asyncio.Future[Msg] | None = None
     try:
-        async for msg in sub.messages:
-            headers = dict(msg.headers or {})
-            ce_type = headers.get("ce-type", "")
-            if not any_matches(request.types, ce_type) or not may_see(roles, ce_type):
+        while True:
+            # One pending read across beats: cancelling it would end the subscription's iterator.
+            waiting = waiting or asyncio.ensure_future(anext(messages))
+            done, _ = await asyncio.wait({waiting}, timeout=beat_s)
+            if not done:
+                yield None
                 continue
-            subject = headers.get("ce-subject", "")
-            if request.subject_prefix and not subject.startswith(request.subject_prefix):
-                continue
-            try:
-                yield to_cloud_event(headers, msg.data, msg.metadata.sequence.stream)
-            except EventDecodeError:
-                continue
+            msg, waiting = waiting.result(), None
+            event = _matching(request, roles, msg)
+            if event is not None:
+                yield event
+    except StopAsyncIteration:
+        return
     finally:
+        if waiting is not None:
+            waiting.cancel()
         await sub.unsubscribe()
+
+
+def _matching(request: pb.WatchRequest, roles: frozenset[str], msg: Msg) -> pb.CloudEvent | None:
+    """The message as a CloudEvent if the watch wants it and its user may see it."""
+    headers = dict(msg.headers or {})
+    ce_type = headers.get("ce-type", "")
+    if not any_matches(request.types, ce_type) or not may_see(roles, ce_type):
+        return None
+    if request.subject_prefix and not headers.get("ce-subject", "").startswith(request.subject_prefix):
+        return None
+    try:
+        return to_cloud_event(headers, msg.data, msg.metadata.sequence.stream)
+    except EventDecodeError:
+        return None

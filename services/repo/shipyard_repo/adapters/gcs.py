@@ -1,7 +1,8 @@
 """Google Cloud Storage over its JSON API, with a service-account key (OAuth 2.0 JWT bearer grant,
 RFC 7523, signed RS256 with `cryptography`) — no Google client library needed.
 
-The endpoints are parameters so that tests can stand in for Google with a local server.
+The endpoints are parameters so that tests can stand in for Google with a local server. Requests
+go through the imports' egress (shipyard.kit.egress) and follow no redirect.
 """
 
 from __future__ import annotations
@@ -17,9 +18,10 @@ import aiohttp
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
 
+from shipyard.kit.egress import Egress, private_policy
 from shipyard.kit.manifest import validate_path
 from shipyard_repo.app.imports import FetchFailed
-from shipyard_repo.domain.sources import GcsSource
+from shipyard_repo.domain.sources import ALLOW_PRIVATE_ENV, GcsSource
 
 STORAGE_URL = "https://storage.googleapis.com"
 TOKEN_URL = "https://oauth2.googleapis.com/token"
@@ -52,13 +54,16 @@ def signed_assertion(key: dict[str, Any], audience: str, now: float) -> str:
 class GcsFetch:
     """Every object under the bucket's prefix, at its path below the prefix."""
 
-    def __init__(self, storage_url: str = STORAGE_URL, token_url: str = TOKEN_URL) -> None:
+    def __init__(
+        self, storage_url: str = STORAGE_URL, token_url: str = TOKEN_URL, egress: Egress | None = None
+    ) -> None:
         # Fixed endpoints: the key's own token_uri is not followed (it could point anywhere).
         self._storage = storage_url.rstrip("/")
         self._token_url = token_url
+        self._egress = egress or Egress(private_policy(False, ALLOW_PRIVATE_ENV))
 
     async def fetch(self, source: GcsSource, into: Path, secret: str | None) -> None:
-        async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=None, sock_read=300)) as session:
+        async with self._egress.session(aiohttp.ClientTimeout(total=None, sock_read=300)) as session:
             headers = {"Authorization": f"Bearer {await self._token(session, secret)}"} if secret else {}
             base = f"{source.prefix.strip('/')}/" if source.prefix else ""
             for name in await self._names(session, headers, source.bucket, base):
@@ -78,7 +83,7 @@ class GcsFetch:
         except (ValueError, KeyError) as exc:
             raise FetchFailed(f"the GCP service-account key is not usable: {exc}") from None
         form = {"grant_type": "urn:ietf:params:oauth:grant-type:jwt-bearer", "assertion": assertion}
-        async with session.post(self._token_url, data=form) as reply:
+        async with session.post(self._token_url, data=form, allow_redirects=False) as reply:
             try:
                 body = await reply.json(content_type=None)
             except ValueError:
@@ -97,7 +102,10 @@ class GcsFetch:
             if token:
                 params["pageToken"] = token
             async with session.get(
-                f"{self._storage}/storage/v1/b/{quote(bucket, safe='')}/o", params=params, headers=headers
+                f"{self._storage}/storage/v1/b/{quote(bucket, safe='')}/o",
+                params=params,
+                headers=headers,
+                allow_redirects=False,
             ) as reply:
                 if reply.status != 200:
                     raise FetchFailed(f"GCS: listing gs://{bucket}/{prefix} answered HTTP {reply.status}")
@@ -111,7 +119,7 @@ class GcsFetch:
         self, session: aiohttp.ClientSession, headers: dict[str, str], bucket: str, name: str, target: Path
     ) -> None:
         url = f"{self._storage}/storage/v1/b/{quote(bucket, safe='')}/o/{quote(name, safe='')}"
-        async with session.get(url, params={"alt": "media"}, headers=headers) as reply:
+        async with session.get(url, params={"alt": "media"}, headers=headers, allow_redirects=False) as reply:
             if reply.status != 200:
                 raise FetchFailed(f"GCS: reading gs://{bucket}/{name} answered HTTP {reply.status}")
             target.parent.mkdir(parents=True, exist_ok=True)

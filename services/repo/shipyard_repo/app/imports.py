@@ -76,12 +76,9 @@ class Imports:
                 into.mkdir()
                 await self.fetcher.fetch(repo.source, into, secret, username)
                 manifest = await self.uploader.store_tree(into)
-            new = NewVersion(
-                manifest.digest, message=f"imported from {repo.source.KIND}", request_id=f"import:{repo.id}"
-            )
-            await self.versions.create(
-                Caller(repo.owner, frozenset()), repo.kind, repo.name, new, by_run=True
-            )
+            new = NewVersion(manifest.digest, message=f"imported from {repo.source.KIND}",
+                             request_id=f"import:{repo.id}", repo_id=repo.id)
+            await self.versions.create(Caller(repo.owner, frozenset()), repo.kind, repo.name, new)
             log.info("imported %s: %d files", repo.label, manifest.file_count)
         except (FetchFailed, ShipyardError, ValueError, OSError) as exc:
             reason = getattr(exc, "message", None) or str(exc)

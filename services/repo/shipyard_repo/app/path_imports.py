@@ -2,9 +2,10 @@
 
 On a workstation running the embedded stack, uploading a directory through the gateway would
 read every file twice and copy it over loopback HTTP; here repo-svc reads each file once,
-hashing it while it copies it into the blob store. Only directories under the operator's roots,
-and only the very directory the client sees (same device and inode), so a path that means
-something else on the platform's side is never read.
+hashing it while it copies it into the blob store. Only for operators (unless the operator
+grants it to everyone), only directories under the operator's roots, and only the very directory
+the client sees (same device and inode), so a path that means something else on the platform's
+side is never read.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ from shipyard.kit.errors import FailedPrecondition, InvalidArgument, PermissionD
 from shipyard_repo.app.ports import BlobUploader, Directories
 from shipyard_repo.app.versions import NewVersion, Versions
 from shipyard_repo.domain.paths import REFUSED, Directory, outside_roots
-from shipyard_repo.domain.repos import Repo
+from shipyard_repo.domain.repos import OPERATOR, Repo
 from shipyard_repo.domain.sources import RepoKind
 from shipyard_repo.domain.versions import Version
 
@@ -43,11 +44,13 @@ class PathImports:
     uploader: BlobUploader
     directories: Directories
     roots: tuple[str, ...]
+    everyone: bool = False  # SHIPYARD_PATH_IMPORTS_FOR=all: not only operators may ask
 
     async def create(
         self, caller: Caller, kind: RepoKind, name: str, wanted: PathVersion
     ) -> tuple[Repo, Version]:
         """The next version of the repo, from the files under ``wanted.path``."""
+        self._check_granted(caller)
         directory = await self._directory(wanted)
         await self.versions.check_writable(caller, kind, name, wanted.parent_version)
         try:
@@ -57,6 +60,12 @@ class PathImports:
         new = NewVersion(manifest.digest, wanted.parent_version, wanted.message or f"from {wanted.path}",
                          wanted.request_id)
         return await self.versions.create(caller, kind, name, new)
+
+    def _check_granted(self, caller: Caller) -> None:
+        # First, before the path is even looked at: a refusal tells nothing about the host's files.
+        if not self.everyone and not caller.has(OPERATOR):
+            raise PermissionDenied(f"{REFUSED}: on this platform only operators may have it read a "
+                                   "directory itself (SHIPYARD_PATH_IMPORTS_FOR); upload the files instead")
 
     async def _directory(self, wanted: PathVersion) -> Directory:
         if not os.path.isabs(wanted.path):

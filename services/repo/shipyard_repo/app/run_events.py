@@ -8,7 +8,7 @@ from dataclasses import dataclass, replace
 
 from shipyard.contracts.events.v1 import events_pb2
 from shipyard.kit.caller import Caller
-from shipyard.kit.errors import InvalidArgument, ShipyardError
+from shipyard.kit.errors import InvalidArgument, PermissionDenied, ShipyardError
 from shipyard.kit.events import Event
 from shipyard_repo.app.ports import UnitOfWorkFactory
 from shipyard_repo.app.repos import must_get_repo
@@ -36,12 +36,15 @@ class RunEvents:
                 await self.run_submitted(event.data)
 
     async def run_completed(self, run: events_pb2.RunCompleted) -> None:
-        """One new version per output, produced by the run.
+        """One new version per output, produced by the run — only where the run's owner may write.
 
-        The version's request id is derived from the run and the output, so a redelivered or
-        republished RunCompleted returns the version made the first time instead of a second one.
+        Run-svc checked the outputs at submit; they are checked again here, as the version is
+        committed, against the repo authorized then (``repo_id``). A refused output gets no
+        version and nothing is published: the refusal is logged, and the run's page shows no
+        version from it. The version's request id is derived from the run and the output, so a
+        redelivered or republished RunCompleted returns the version made the first time.
         """
-        actor = Caller(run.actor.user or "run", frozenset(run.actor.roles))
+        owner = Caller(run.actor.user, frozenset(run.actor.roles))
         for output in run.outputs:
             new = NewVersion(
                 manifest_digest=output.manifest_digest,
@@ -50,13 +53,14 @@ class RunEvents:
                 message=f"output of run {run.name or run.run_id}",
                 metrics=dict(run.metrics),
                 params=dict(run.hyperparameters),
+                repo_id=output.repo_id,
             )
             try:
-                _, version = await self.versions.create(
-                    actor, _kind(output.repo_kind), output.repo, new, by_run=True
-                )
+                if not owner.user:
+                    raise PermissionDenied("the run names no owner, so nobody may write its outputs")
+                _, version = await self.versions.create(owner, _kind(output.repo_kind), output.repo, new)
             except ShipyardError as exc:
-                # Retrying cannot fix a missing repo or unstaged blobs: say so and move on.
+                # Retrying cannot fix a refused output, a missing repo or unstaged blobs: say so, move on.
                 log.warning(
                     "run %s: output %s %r got no version: %s",
                     run.run_id,

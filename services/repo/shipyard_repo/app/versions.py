@@ -15,7 +15,7 @@ from shipyard_repo.app.common import actor_of, decode_token, encode_token, page_
 from shipyard_repo.app.messages import version_created
 from shipyard_repo.app.ports import ManifestStore, UnitOfWork, UnitOfWorkFactory
 from shipyard_repo.app.repos import must_get_repo, repo_subject
-from shipyard_repo.domain.repos import Repo, RepoStatus, check_may_change, check_versioned
+from shipyard_repo.domain.repos import Repo, RepoStatus, check_may_change, check_may_write, check_versioned
 from shipyard_repo.domain.sources import RepoKind
 from shipyard_repo.domain.versions import (
     EMPTY_MANIFEST,
@@ -43,6 +43,9 @@ class NewVersion:
     produced_by_run: str = ""
     metrics: dict[str, float] = field(default_factory=dict)
     params: dict[str, str] = field(default_factory=dict)
+    # A run's output names the repo it was authorized to write at submit: that repo, whatever its
+    # name now, and never another one made under its name since.
+    repo_id: str = ""
 
 
 @dataclass(frozen=True)
@@ -72,9 +75,10 @@ class Versions:
         return await self.manifests.missing(list(dict.fromkeys(digests)))
 
     async def create(
-        self, caller: Caller, kind: RepoKind, name: str, new: NewVersion, by_run: bool = False
+        self, caller: Caller, kind: RepoKind, name: str, new: NewVersion
     ) -> tuple[Repo, Version]:
-        """The next version of the repo, from a manifest whose blobs are all stored.
+        """The next version of the repo, from a manifest whose blobs are all stored; only the
+        repo's owner or an operator writes one (for a run: the run's owner, checked again here).
 
         With ``parent_version`` set, the call fails with Aborted (changing nothing) when another
         version was created since: two writers get two versions or one clean conflict.
@@ -87,8 +91,8 @@ class Versions:
             key = f"{caller.user}:version:{new.request_id}"
             if new.request_id and (made := await uow.requests.resource_of(key)) is not None:
                 return await _made_earlier(uow, made, new.request_id)
-            repo = await must_get_repo(uow, kind, name)
-            _check_next(repo, None if by_run else caller, new.parent_version)
+            repo = await _target(uow, kind, name, new.repo_id)
+            _check_next(repo, caller, new.parent_version)
             version = await uow.versions.add(
                 Version(
                     repo_id=repo.id,
@@ -124,6 +128,13 @@ class Versions:
         check_number("parent_version", parent_version)
         async with self.uow() as uow:
             _check_next(await must_get_repo(uow, kind, name), caller, parent_version)
+
+    async def check_write(self, caller: Caller, kind: RepoKind, name: str) -> Repo:
+        """The repo, if ``caller`` may write its next version (a run's output, asked at submit)."""
+        async with self.uow() as uow:
+            repo = await must_get_repo(uow, kind, name)
+        _check_next(repo, caller, 0)
+        return repo
 
     async def get(self, kind: RepoKind, name: str, number: int) -> tuple[Repo, Version]:
         """That version (0: the latest); NotFound otherwise."""
@@ -223,16 +234,24 @@ class Versions:
         )
 
 
-def _check_next(repo: Repo, caller: Caller | None, parent_version: int) -> None:
-    """That ``caller`` (None: a run) may add a version to ``repo`` after ``parent_version``."""
+def _check_next(repo: Repo, caller: Caller, parent_version: int) -> None:
+    """That ``caller`` may add a version to ``repo`` after ``parent_version``."""
     check_versioned(repo)
-    if caller is not None:
-        check_may_change(repo, caller)
+    check_may_write(repo, caller)
     if parent_version and parent_version != repo.latest_version:
         raise Aborted(
             f"{repo.label} is at version {repo.latest_version}, not {parent_version}: "
             "someone created a version meanwhile; pull it, then push again"
         )
+
+
+async def _target(uow: UnitOfWork, kind: RepoKind, name: str, repo_id: str) -> Repo:
+    if not repo_id:
+        return await must_get_repo(uow, kind, name)
+    repo = await uow.repos.get_by_id(repo_id)
+    if repo is None or repo.kind is not kind:
+        raise NotFound(f"{kind.value} {name!r} (id {repo_id}) was deleted since the run was submitted")
+    return repo
 
 
 async def _must_get_version(uow: UnitOfWork, kind: RepoKind, name: str, number: int) -> tuple[Repo, Version]:

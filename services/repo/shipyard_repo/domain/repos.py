@@ -160,6 +160,15 @@ def check_may_change(repo: Repo, caller: Caller) -> None:
         )
 
 
+def check_may_write(repo: Repo, caller: Caller) -> None:
+    """The right to write a repo's next version (a push, a path import, a run's output): its owner
+    or an operator. Projects have no members yet; when they do, this is where they come in."""
+    if caller.user != repo.owner and not caller.has(OPERATOR):
+        raise PermissionDenied(
+            f"{repo.label} belongs to {repo.owner!r}; only its owner or an operator may write its versions"
+        )
+
+
 def check_versioned(repo: Repo) -> None:
     """Versions exist only for DVS-versioned repos."""
     if not repo.versioned:

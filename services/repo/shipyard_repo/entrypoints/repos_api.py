@@ -199,6 +199,12 @@ class RepoServicer(repos_pb2_grpc.RepoServiceServicer):
             size_bytes=snap.manifest.size,
         )
 
+    async def CheckVersionWrite(
+        self, request: repos_pb2.CheckVersionWriteRequest, context: grpc.aio.ServicerContext
+    ) -> repos_pb2.Repo:
+        repo = await self._versions.check_write(caller_of(context), _kind(request.kind), request.name)
+        return repo_to_proto(repo)
+
     async def SetFeatureSpec(
         self, request: repos_pb2.SetFeatureSpecRequest, context: grpc.aio.ServicerContext
     ) -> repos_pb2.Version:

@@ -1,16 +1,27 @@
 """The local executor: each run a process group on this machine, in a workspace of its own.
 
 Workspace ``<root>/<run id>/``: ``inputs/<mount path>`` (the pinned versions, hard-linked from a
-local blob store or copied from S3), ``outputs/<mount path>`` and ``output/`` (SHIPYARD_OUTPUT),
-``code/`` (the working directory), ``hyperparameters.json``, ``config/<name>``, ``log`` (stdout
-and stderr), ``metrics.jsonl`` (what ``shipyard.sdk.log_metrics`` writes), ``pid`` and
-``exit_code``. The user's command runs under a small ``sh`` wrapper that writes the exit code
-file when the command ends, so a run started by a run-svc that has died since is still watched
-correctly by the next one: the process group outlives run-svc, and its outcome is on disk.
+local blob store when the run is isolated, else copied), ``outputs/<mount path>`` and ``output/``
+(SHIPYARD_OUTPUT), ``code/`` (the working directory), ``home/`` (HOME), ``tmp/`` (an isolated
+run's /tmp), ``hyperparameters.json``, ``config/<name>``, ``log`` (stdout and stderr),
+``metrics.jsonl`` (what ``shipyard.sdk.log_metrics`` writes), ``pid`` and ``exit_code``. The
+user's command runs under a small ``sh`` wrapper that writes the exit code file when the command
+ends, so a run started by a run-svc that has died since is still watched correctly by the next
+one: the process group outlives run-svc, and its outcome is on disk.
 
-Inputs and outputs are shown at their mount paths in a private mount namespace (bubblewrap, see
-``sandbox``); where that cannot be done they stay under the workspace, SHIPYARD_MOUNTS and a
-SHIPYARD_MOUNT_<PATH> variable per mount path say where, and a note on the run says so.
+Each run is isolated where this machine can do it (``isolation_missing`` says whether): it runs
+in namespaces of its own as an unprivileged user and sees only what is its own (``sandbox``):
+its files from the workspace under ``sandbox.OWN`` (SHIPYARD_OUTPUT, SHIPYARD_HYPERPARAMS, … say
+where), its inputs read-only and its outputs at their mount paths. Inputs are hard links into a
+local blob store, which only a read-only bind mount shows the run, so no run can reach a blob
+writably. Without isolation (no usable bubblewrap, or ``SHIPYARD_FAILPOINTS=run.sandbox=unavailable``
+in tests) the command runs as run-svc's user, inputs are copies, mounts stay under the workspace
+(SHIPYARD_MOUNTS and a SHIPYARD_MOUNT_<PATH> variable per mount path say where) and a note on the
+run says so; run-svc's use cases decide whose runs may start then.
+
+Either way the command gets only its own environment: the run's variables and hyperparameters,
+PATH, HOME (its own directory), the locale and TZ — none of run-svc's settings or secrets. The
+wrapper, which runs outside the sandbox as run-svc's user, gets none of the run's variables.
 """
 
 from __future__ import annotations
@@ -22,6 +33,7 @@ import os
 import re
 import shutil
 import signal
+import stat
 import subprocess
 import sys
 import threading
@@ -33,17 +45,22 @@ from pathlib import Path
 from shipyard.kit.blob.checkout import check_out, read_manifest
 from shipyard.kit.blob.port import BlobStore
 from shipyard.kit.blob.tree import BlobTree
+from shipyard.kit.bubblewrap import NOBODY, Bubblewrap, RunAs, find
 from shipyard_run.adapters import sandbox
 from shipyard_run.adapters.tensorboard import LocalTensorBoards
 from shipyard_run.app.ports import Executor, Job, JobState, JobStatus, MetricPoint
 
 # Katib's StdOut metrics collector format: name=value pairs anywhere on a line.
 METRIC = re.compile(r"([A-Za-z_][\w.-]*)\s*=\s*([+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?)(?![\w.])")
-# $1: the exit code file; the rest: the command to run (sh -c …, or bwrap … sh -c …).
+# $1: the exit code file; the rest: the command to run (env -i … sh -c …, or bwrap … env -i … sh -c …).
 WRAPPER = ('exit_file=$1; shift; "$@"; code=$?; '
            'printf "%s" "$code" > "$exit_file.tmp" && mv "$exit_file.tmp" "$exit_file"')
 GRACE_S = 10.0
 LOG_SCAN_MAX = 1 << 20  # bytes of new log read per metrics pass
+# run-svc's variables a run gets (besides LC_*): the locale and the time zone, nothing secret.
+PASSED_ON = ("LANG", "LANGUAGE", "TZ")
+# The wrapper's own environment: it runs as run-svc's user, so it gets nothing of the run's.
+WRAPPER_ENV = {"PATH": "/usr/bin:/bin"}
 
 
 @dataclass
@@ -80,20 +97,28 @@ class LocalExecutor(Executor):
 
     def __init__(
         self, root: Path, blobs: BlobStore, gpus: int | None = None, grace_s: float = GRACE_S,
-        namespaces: bool = True,
+        isolation: Bubblewrap | str | None = None,
     ) -> None:
+        """``isolation``: the bubblewrap that isolates runs, or why runs cannot be isolated here
+        (default: whatever this machine offers, runs as nobody when run-svc is root)."""
         self.root = root
         self._blobs = blobs
         self._tree = BlobTree(blobs)
         self._gpus = gpu_inventory() if gpus is None else gpus
         self._grace_s = grace_s
         self._children: dict[str, subprocess.Popen[bytes]] = {}
-        self._bwrap = sandbox.bwrap() if namespaces else None
+        self._isolation = find(NOBODY) if isolation is None else isolation
+        if not isinstance(self._isolation, str) and (holder := sandbox.holding(root)):
+            self._isolation = (f"the Python runs use ({holder}) holds the run workspaces ({root}), so every "
+                               "run would see them all: keep the data directory out of it")
         self._boards = LocalTensorBoards(root)
         self.on_exit: Callable[[], None] = lambda: None  # called (on the event loop) when a job exits
 
     def gpu_count(self) -> int:
         return self._gpus
+
+    def isolation_missing(self) -> str:
+        return self._isolation if isinstance(self._isolation, str) else ""
 
     def _workspace(self, run_id: str) -> Path:
         if not re.fullmatch(r"[0-9a-f]{8,64}", run_id):
@@ -104,49 +129,42 @@ class LocalExecutor(Executor):
         ws = self._workspace(job.run_id)
         # A start interrupted before the process began: begin again.
         await asyncio.to_thread(shutil.rmtree, ws, True)
-        mounts = await self._prepare(ws, job)
-        writable = {path for path in job.output_paths if path}
-        namespace = await asyncio.to_thread(
-            sandbox.plan, [sandbox.Mount(path, where, path in writable) for path, where in mounts.items()],
-            self._bwrap)
-        env = self._environment(ws, job, namespace.seen_at)
-        argv = [*namespace.args, *(["--chdir", str(ws / "code"), "--"] if namespace.args else []),
-                "/bin/sh", "-c", job.command]
-        child = await asyncio.to_thread(self._launch, ws, job, env, argv)
+        isolation = self._isolation
+        if isinstance(isolation, str):
+            argv = await self._shared(ws, job)
+        else:
+            argv = await self._isolated(ws, job, isolation)
+        child = await asyncio.to_thread(self._launch, ws, job, argv)
         self._tell_on_exit(child)
-        return _notes(ws, namespace)
+        return _notes(ws, isolation)
 
-    async def _prepare(self, ws: Path, job: Job) -> dict[str, str]:
-        """Lay the workspace out; inputs hard-linked from a local store, else copied blob by blob."""
+    async def _isolated(self, ws: Path, job: Job, isolation: Bubblewrap) -> list[str]:
+        """The command line of a run in its sandbox; inputs are hard links, shown read-only."""
+        mounts = await self._prepare(ws, job, link=True)
+        if isolation.run_as is not None:
+            await asyncio.to_thread(_hand_over, ws, job, mounts, isolation.run_as)
+        env = _environment(job, sandbox.OWN, {path: path for path in mounts})
+        command = isolation.command(_clean(env, ["/bin/sh", "-c", job.command]))
+        return [*sandbox.plan(_view(ws, job, mounts), isolation), *command]
+
+    async def _shared(self, ws: Path, job: Job) -> list[str]:
+        """The command line of a run that shares the machine; inputs are copies, so that it
+        cannot write the store's blobs."""
+        mounts = await self._prepare(ws, job, link=False)
+        return _clean(_environment(job, str(ws), mounts), ["/bin/sh", "-c", job.command])
+
+    async def _prepare(self, ws: Path, job: Job, link: bool) -> dict[str, str]:
+        """Lay the workspace out; inputs hard-linked from a local store when ``link`` (and the
+        store is local), else copied blob by blob."""
         mounts = await asyncio.to_thread(_lay_out, ws, job)
         for item in job.inputs:
             target = ws / "inputs" / item.mount_path.lstrip("/")
-            await check_out(self._blobs, await read_manifest(self._blobs, item.manifest_digest), target)
+            manifest = await read_manifest(self._blobs, item.manifest_digest)
+            await check_out(self._blobs, manifest, target, link=link)
         # The code is copied, not linked: runs may edit their working directory.
         code = await read_manifest(self._blobs, job.code_manifest)
         await check_out(self._blobs, code, ws / "code", link=False)
         return mounts
-
-    def _environment(self, ws: Path, job: Job, mounts: dict[str, str]) -> dict[str, str]:
-        env = {key: value for key, value in os.environ.items() if not key.startswith("SHIPYARD_")}
-        env["PATH"] = os.pathsep.join([str(Path(sys.executable).parent), env.get("PATH", "/usr/bin:/bin")])
-        env.update(job.hyperparameters)
-        outputs = [mounts[p] for p in job.output_paths if p]
-        env.update({
-            "SHIPYARD_RUN_ID": job.run_id,
-            "SHIPYARD_RUN_NAME": job.name,
-            "SHIPYARD_OUTPUT": str(ws / "output") if "" in job.output_paths or not outputs else outputs[0],
-            "SHIPYARD_HYPERPARAMS": str(ws / "hyperparameters.json"),
-            "SHIPYARD_TB_LOGDIR": str(ws / "tensorboard"),
-            "SHIPYARD_METRICS_FILE": str(ws / "metrics.jsonl"),
-            "SHIPYARD_MOUNTS": json.dumps(mounts, sort_keys=True),
-            "CUDA_VISIBLE_DEVICES": ",".join(str(g) for g in job.gpus),
-            "PYTHONUNBUFFERED": "1",
-        })
-        env.update({mount_variable(path): where for path, where in mounts.items()})
-        if job.config_file_name:
-            env["SHIPYARD_CONFIG"] = str(ws / "config" / job.config_file_name)
-        return env
 
     def _tell_on_exit(self, child: subprocess.Popen[bytes]) -> None:
         """Call ``on_exit`` on this loop when the child exits: the scheduler looks at once instead
@@ -160,11 +178,12 @@ class LocalExecutor(Executor):
 
         threading.Thread(target=wait, name=f"shipyard-run-{child.pid}", daemon=True).start()
 
-    def _launch(self, ws: Path, job: Job, env: dict[str, str], argv: list[str]) -> subprocess.Popen[bytes]:
+    def _launch(self, ws: Path, job: Job, argv: list[str]) -> subprocess.Popen[bytes]:
         with (ws / "log").open("ab") as log:
             child = subprocess.Popen(
                 ["/bin/sh", "-c", WRAPPER, "shipyard-run", str(ws / "exit_code"), *argv],
-                cwd=ws / "code", env=env, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
+                cwd=ws / "code", env=WRAPPER_ENV, stdin=subprocess.DEVNULL, stdout=log,
+                stderr=subprocess.STDOUT,
                 start_new_session=True,  # its own process group, which outlives run-svc
             )
         self._children[job.run_id] = child
@@ -261,25 +280,101 @@ class LocalExecutor(Executor):
 
     async def cleanup(self, run_id: str) -> None:
         ws = self._workspace(run_id)
-        for name in ("inputs", "outputs", "output", "code"):
+        for name in ("inputs", "outputs", "output", "code", "home", "tmp"):
             await asyncio.to_thread(shutil.rmtree, ws / name, True)
 
 
-def _notes(ws: Path, namespace: sandbox.Plan) -> tuple[str, ...]:
-    """What the run's user should know about where its inputs and outputs are."""
-    if namespace.args and not namespace.unplaced:
-        return ("inputs and outputs are at their mount paths (a private mount namespace, bubblewrap)",)
-    if not namespace.unplaced:
-        return ()
-    where = "no private mount namespace here (bubblewrap is missing)" if not namespace.args else (
-        f"{', '.join(namespace.unplaced)} cannot be placed without changing the host")
-    return (f"{where}: those mounts are under {ws}; SHIPYARD_MOUNTS and SHIPYARD_MOUNT_* say where",)
+def _notes(ws: Path, isolation: Bubblewrap | str) -> tuple[str, ...]:
+    """What the run's user should know about where it runs and where its inputs and outputs are."""
+    if isinstance(isolation, str):
+        return (f"not isolated: {isolation}. The run sees this machine as the platform's user; its "
+                f"mounts are under {ws} (SHIPYARD_MOUNTS and SHIPYARD_MOUNT_* say where)",)
+    who = "a user namespace" if isolation.run_as is None else f"uid {isolation.run_as.uid}"
+    return (f"isolated (bubblewrap, as {who}): the run sees only its own files, its inputs read-only "
+            "and its outputs at their mount paths",)
+
+
+def _environment(job: Job, own: str, mounts: dict[str, str]) -> dict[str, str]:
+    """The command's whole environment; ``own``: where it finds its workspace files, ``mounts``:
+    mount path → where it finds the mount."""
+    env = {key: value for key, value in os.environ.items() if key in PASSED_ON or key.startswith("LC_")}
+    env["PATH"] = os.pathsep.join([str(Path(sys.executable).parent), "/usr/local/bin", "/usr/bin", "/bin"])
+    env["HOME"] = f"{own}/home"
+    env.update(job.hyperparameters)
+    outputs = [mounts[p] for p in job.output_paths if p]
+    env.update({
+        "SHIPYARD_RUN_ID": job.run_id,
+        "SHIPYARD_RUN_NAME": job.name,
+        "SHIPYARD_OUTPUT": f"{own}/output" if "" in job.output_paths or not outputs else outputs[0],
+        "SHIPYARD_HYPERPARAMS": f"{own}/hyperparameters.json",
+        "SHIPYARD_TB_LOGDIR": f"{own}/tensorboard",
+        "SHIPYARD_METRICS_FILE": f"{own}/metrics.jsonl",
+        "SHIPYARD_MOUNTS": json.dumps(mounts, sort_keys=True),
+        "CUDA_VISIBLE_DEVICES": ",".join(str(g) for g in job.gpus),
+        "PYTHONUNBUFFERED": "1",
+    })
+    env.update({mount_variable(path): where for path, where in mounts.items()})
+    if job.config_file_name:
+        env["SHIPYARD_CONFIG"] = f"{own}/config/{job.config_file_name}"
+    return env
+
+
+def _clean(env: dict[str, str], argv: list[str]) -> list[str]:
+    """``argv`` run with exactly ``env``: the run's variables reach only its command, never the
+    wrapper, bwrap or setpriv (which run with the platform's privileges)."""
+    return ["/usr/bin/env", "-i", *(f"{key}={value}" for key, value in env.items()), *argv]
+
+
+def _view(ws: Path, job: Job, mounts: dict[str, str]) -> sandbox.View:
+    """What the run sees of its workspace (under ``sandbox.OWN``) and its mounts."""
+    own = [("code", True), ("output", True), ("home", True), ("tensorboard", True), ("metrics.jsonl", True),
+           ("hyperparameters.json", False), ("config", False)]
+    writable = set(job.output_paths)
+    binds = [sandbox.Bind(str(ws / name), f"{sandbox.OWN}/{name}", can_write) for name, can_write in own]
+    binds += [sandbox.Bind(where, path, path in writable) for path, where in mounts.items()]
+    return sandbox.View(tuple(binds), f"{sandbox.OWN}/code", str(ws / "tmp"), job.gpus)
+
+
+def _hand_over(ws: Path, job: Job, mounts: dict[str, str], run_as: RunAs) -> None:
+    """Give the run's user what it writes and let it read what it reads (run-svc is root here)."""
+    writable = [ws / name for name in ("code", "output", "home", "tensorboard", "metrics.jsonl", "tmp")]
+    writable += [Path(mounts[path]) for path in job.output_paths if path]
+    for top in writable:
+        for path in _everything(top):
+            os.lchown(path, run_as.uid, run_as.gid)
+    # bwrap enters the working directory after giving up its capabilities, before the switch of user.
+    (ws / "code").chmod(0o755)
+    for top in [ws / "inputs", ws / "config"]:
+        for path in _everything(top):
+            _let_read(path)
+    (ws / "hyperparameters.json").chmod(0o444)
+
+
+def _everything(top: Path) -> list[Path]:
+    """``top`` and everything under it (links not followed)."""
+    if not top.is_dir() or top.is_symlink():
+        return [top]
+    found = [top]
+    for directory, dirs, files in os.walk(top):
+        found += [Path(directory, name) for name in (*dirs, *files)]
+    return found
+
+
+def _let_read(path: Path) -> None:
+    """Make a workspace directory passable and a file of the run's own readable by others (the run's
+    user), whatever run-svc's umask; a hard link to a blob (several links) is the store's: left as is."""
+    st = path.lstat()
+    if stat.S_ISDIR(st.st_mode):
+        path.chmod(0o755)
+    elif stat.S_ISREG(st.st_mode) and st.st_nlink == 1 and not st.st_mode & stat.S_IROTH:
+        path.chmod(st.st_mode | 0o444)
 
 
 def _lay_out(ws: Path, job: Job) -> dict[str, str]:
     """Make the workspace's directories and files; the mounts (mount path → where)."""
-    for name in ("code", "output", "inputs", "outputs", "config", "tensorboard"):
+    for name in ("code", "output", "inputs", "outputs", "config", "tensorboard", "home", "tmp"):
         (ws / name).mkdir(parents=True, exist_ok=True)
+    (ws / "metrics.jsonl").touch()
     mounts: dict[str, str] = {}
     for item in job.inputs:
         target = ws / "inputs" / item.mount_path.lstrip("/")

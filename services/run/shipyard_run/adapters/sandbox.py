@@ -1,96 +1,123 @@
-"""Showing a run its inputs and outputs at their mount paths: a private mount namespace made
-with bubblewrap (``bwrap``), without touching the host's directories.
+"""A run's own view of the machine: namespaces composed with bubblewrap (``bwrap``) in which the
+run sees only what is its own.
 
-The run sees the host's file system as it is: every top-level directory is bound at its own
-place, so its code, Python and /tmp are where they are. A mount path that exists on the host is
-bound over (in the namespace only). One that does not is made inside a private in-memory layer:
-the deepest directory of it that exists on the host (``/mnt`` for ``/mnt/data``, ``/opt`` for
-``/opt/dkube/input``) becomes an in-memory directory holding the host's entries again (bound
-one by one) plus the missing part of the mount path — nothing is created on the host. Without a
-usable ``bwrap`` nothing is namespaced: every mount stays under the workspace.
+The root is bwrap's empty in-memory file system: nothing of the host appears unless it is bound.
+The run sees the system read-only (/usr, /etc, the /bin, /sbin and /lib* links), the Python it
+runs read-only (run-svc's own: its prefixes, the real executable's directory and the shipyard
+package, whose SDK runs import), its own files under ``OWN`` (the code checkout — its working
+directory —, the output directory, a home directory, the TensorBoard directory and the metrics
+file writable; the hyperparameters and the config file read-only), its inputs read-only and its
+outputs writable at their mount paths, a /tmp of its own (a workspace directory: on disk, as the
+host's /tmp usually is, so that large temporary files take no memory), a private in-memory
+/dev/shm (shared memory, e.g. for data loader workers), a /proc of its own PID namespace, a
+minimal /dev (plus the GPUs it was given), and an IPC namespace of its own. The network is the
+host's: every port of the platform authenticates. Who the run is (an unprivileged uid, or a user
+namespace) is ``shipyard.kit.bubblewrap``'s part.
+
+No ``--new-session``: the run's processes stay in the process group of the wrapper that
+run-svc starts, so stopping a run (SIGTERM, then SIGKILL, to that group) reaches them; the
+group's session has no controlling terminal (run-svc starts it with ``setsid``), so there is no
+terminal to inject input into. No ``--die-with-parent`` either: the run must outlive run-svc
+(bwrap's parent is that wrapper), and killing the group ends the sandbox already.
 """
 
 from __future__ import annotations
 
 import functools
 import os
-import shutil
-import subprocess
-from dataclasses import dataclass, field
+import sys
+from dataclasses import dataclass
+from pathlib import Path
 
+from shipyard.kit.bubblewrap import Bubblewrap, system_view
 
-@functools.cache
-def bwrap() -> str | None:
-    """The bwrap program, when it is installed and can make namespaces here; else None."""
-    found = shutil.which("bwrap")
-    if found is None:
-        return None
-    try:
-        probe = subprocess.run([found, "--ro-bind", "/", "/", "true"], capture_output=True, timeout=10)
-    except (OSError, subprocess.SubprocessError):
-        return None
-    return found if probe.returncode == 0 else None
+OWN = "/run/shipyard"  # where a run finds its own files (no mount path may be under /run)
+# A GPU run's devices besides /dev/nvidia<N>: the driver's control and memory devices.
+GPU_DEVICES = ("/dev/nvidiactl", "/dev/nvidia-uvm", "/dev/nvidia-uvm-tools", "/dev/nvidia-modeset")
 
 
 @dataclass(frozen=True)
-class Mount:
-    """A mount path and the workspace directory that holds its content."""
+class Bind:
+    """A host path the run sees at ``target``."""
 
-    path: str
     source: str
-    writable: bool
+    target: str
+    writable: bool = False
+
+
+@dataclass(frozen=True)
+class View:
+    """What one run sees besides the system and its Python: ``binds`` in order (its own files,
+    then its mounts), its working directory, the host directory it sees as /tmp, and the GPUs it
+    was given."""
+
+    binds: tuple[Bind, ...]
+    chdir: str
+    tmp: str
+    gpus: tuple[int, ...] = ()
+
+
+@functools.cache
+def interpreter() -> tuple[str, ...]:
+    """The directories of the Python runs use (run-svc's own), outermost first, none inside another."""
+    import shipyard  # the package whose SDK (shipyard.sdk) runs import
+
+    found = {os.path.realpath(p) for p in (sys.prefix, sys.base_prefix, os.path.dirname(
+        os.path.realpath(sys.executable)), os.path.dirname(os.path.realpath(shipyard.__file__)))}
+    ordered = sorted(found, key=lambda p: (p.count("/"), p))
+    return tuple(p for p in ordered if not any(p != q and _inside(p, q) for q in ordered))
+
+
+def holding(path: Path) -> str:
+    """The directory of the Python runs use that holds ``path`` (and would show it to every run);
+    "" when none does."""
+    real = os.path.realpath(path)
+    return next((directory for directory in interpreter() if _inside(real, directory)), "")
+
+
+def plan(view: View, sandbox: Bubblewrap, python: tuple[str, ...] | None = None) -> list[str]:
+    """bwrap and its options for ``view`` (up to the command, which ``sandbox.command`` wraps)."""
+    python = interpreter() if python is None else python
+    args = [*sandbox.namespaces(), *system_view(), "--proc", "/proc", "--dev", "/dev",
+            "--perms", "1777", "--tmpfs", "/dev/shm", "--bind", view.tmp, "/tmp"]
+    tree = _Tree(made={"/", "/tmp", "/dev/shm"}, bound=["/usr", "/etc", "/proc", "/dev"])
+    for directory in python:
+        if not tree.shows(directory):  # e.g. a system Python, under /usr
+            args += [*tree.parents(directory), "--ro-bind", directory, directory]
+    for bind in view.binds:
+        option = "--bind" if bind.writable else "--ro-bind"
+        args += [*tree.parents(bind.target), option, bind.source, bind.target]
+    if view.gpus:
+        devices = [*GPU_DEVICES, *(f"/dev/nvidia{n}" for n in view.gpus)]
+        args += [a for d in devices if os.path.exists(d) for a in ("--dev-bind", d, d)]
+        args += ["--ro-bind", "/sys", "/sys"]  # CUDA reads the devices' topology there
+    return [*args, "--chdir", view.chdir]
 
 
 @dataclass
-class Plan:
-    """Where each mount path is seen, and the bwrap arguments that make it so."""
+class _Tree:
+    """The sandbox's directories as the plan makes them: ``made`` in its in-memory file systems,
+    ``bound`` from the host (nothing can be made inside those)."""
 
-    seen_at: dict[str, str] = field(default_factory=dict)  # mount path → where the run finds it
-    args: list[str] = field(default_factory=list)  # bwrap and its options; empty: no namespace
-    unplaced: list[str] = field(default_factory=list)  # mount paths left under the workspace
+    made: set[str]
+    bound: list[str]
 
+    def shows(self, path: str) -> bool:
+        """Whether ``path`` is inside what is bound already."""
+        return any(_inside(path, b) for b in self.bound)
 
-def plan(mounts: list[Mount], program: str | None) -> Plan:
-    """The namespace for ``mounts`` (``program``: the bwrap to use, None when there is none)."""
-    result = Plan(seen_at={m.path: m.source for m in mounts})
-    if program is None:
-        result.unplaced = [m.path for m in mounts]
-        return result
-    if not mounts:
-        return result
-    layers = sorted({anchor for m in mounts if (anchor := _anchor(m.path)) != "/"},
-                    key=lambda path: (path.count("/"), path))
-    binds: list[str] = []
-    for mount in mounts:
-        binds += ["--bind" if mount.writable else "--ro-bind", mount.source, mount.path]
-        result.seen_at[mount.path] = mount.path
-    made = [a for layer in layers for a in ("--tmpfs", layer, *_entries(layer))]
-    result.args = [program, *_entries("/"), *made, *binds]
-    return result
+    def parents(self, path: str) -> list[str]:
+        """``--dir`` for each missing directory above ``path``, so that it is 0755 (bwrap makes
+        those it is not told about 0700, which a run's unprivileged user could not pass); then
+        ``path`` counts as bound."""
+        args: list[str] = []
+        for parent in map(str, reversed(Path(path).parents)):
+            if parent not in self.made and not self.shows(parent):
+                args += ["--dir", parent]
+                self.made.add(parent)
+        self.bound.append(path)
+        return args
 
 
-def _anchor(path: str) -> str:
-    """The deepest directory of ``path`` (itself included) that exists on the host, when ``path``
-    itself does not; "/" when ``path`` exists (nothing to make) or only "/" does."""
-    if os.path.isdir(path):
-        return "/"
-    parent = os.path.dirname(path)
-    while parent != "/" and not os.path.isdir(parent):
-        parent = os.path.dirname(parent)
-    return parent
-
-
-def _entries(directory: str) -> list[str]:
-    """The host's entries of ``directory``, each bound (or linked) at its own place."""
-    args: list[str] = []
-    for name in sorted(os.listdir(directory)):
-        path = os.path.join(directory, name)
-        if os.path.islink(path):
-            args += ["--symlink", os.readlink(path), path]
-        elif path == "/proc":
-            args += ["--proc", "/proc"]
-        elif path == "/dev":
-            args += ["--dev-bind", "/dev", "/dev"]
-        elif os.path.exists(path):
-            args += ["--bind", path, path]
-    return args
+def _inside(path: str, directory: str) -> bool:
+    return path == directory or path.startswith(directory.rstrip("/") + "/")

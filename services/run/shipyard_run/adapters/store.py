@@ -54,7 +54,8 @@ def _run_doc(run: Run) -> Document:
     return {
         "_id": run.id, "name": run.name, "sequence": run.sequence, "status": run.status.value,
         "kind": run.spec.kind.value, "project": run.spec.project, "tags": list(run.spec.tags),
-        "owner": run.owner, "spec": spec, "create_time": _time(run.create_time),
+        "owner": run.owner, "owner_roles": list(run.owner_roles), "spec": spec,
+        "create_time": _time(run.create_time),
         "status_reason": run.status_reason, "exit_code": run.exit_code, "start_time": _time(run.start_time),
         "end_time": _time(run.end_time), "metrics": run.metrics, "notes": list(run.notes),
         "gpu_ids": list(run.gpu_ids),
@@ -81,6 +82,7 @@ def _run_from(doc: Document) -> Run:
     assert created is not None
     return Run(
         id=doc["_id"], spec=_spec_from(doc["spec"]), owner=doc["owner"], create_time=created,
+        owner_roles=tuple(doc.get("owner_roles", ())),
         sequence=doc["sequence"], status=RunStatus(doc["status"]), status_reason=doc["status_reason"],
         exit_code=doc["exit_code"], start_time=_parse(doc["start_time"]), end_time=_parse(doc["end_time"]),
         metrics=dict(doc["metrics"]), notes=tuple(doc["notes"]), gpu_ids=tuple(doc["gpu_ids"]),

@@ -126,8 +126,8 @@ def run_submitted(run: Run, by: common_pb2.Actor) -> events_pb2.RunSubmitted:
         code=common_pb2.CodeRef(repo=spec.code, commit=spec.commit) if spec.code else None,
         inputs=[common_pb2.VersionRef(repo=i.repo, version=i.version, mount_path=i.mount_path,
                                       repo_kind=i.repo_kind, repo_id=i.repo_id) for i in spec.inputs],
-        outputs=[common_pb2.VersionRef(repo=o.repo, mount_path=o.mount_path, repo_kind=o.repo_kind)
-                 for o in spec.outputs],
+        outputs=[common_pb2.VersionRef(repo=o.repo, mount_path=o.mount_path, repo_kind=o.repo_kind,
+                                       repo_id=o.repo_id) for o in spec.outputs],
         hyperparameters=spec.hyperparameters, image=spec.image, cluster=spec.cluster or "local",
         command=spec.command, actor=by, gpus=spec.gpus,
     )
@@ -149,10 +149,11 @@ def metrics_logged(run: Run, points: list[MetricPoint]) -> events_pb2.RunMetrics
 
 
 def run_completed(run: Run, staged: dict[str, str], by: common_pb2.Actor) -> events_pb2.RunCompleted:
-    """RunCompleted with each output's staged manifest."""
+    """RunCompleted with each output's staged manifest and the repo it was authorized to write; ``by``
+    is the run's owner with the roles it had at submit (repo-svc checks them again)."""
     return events_pb2.RunCompleted(
         run_id=run.id, name=run.name, project=run.spec.project, kind=run.spec.kind.value,
-        outputs=[common_pb2.RunOutput(repo_kind=o.repo_kind, repo=o.repo,
+        outputs=[common_pb2.RunOutput(repo_kind=o.repo_kind, repo=o.repo, repo_id=o.repo_id,
                                       manifest_digest=staged[o.mount_path], mount_path=o.mount_path)
                  for o in run.spec.outputs],
         metrics=run.metrics, hyperparameters=run.spec.hyperparameters, actor=by,

@@ -190,8 +190,9 @@ class RepoReader(abc.ABC):
         """The code repo's files at ``commit`` (empty: its latest), stored for the run."""
 
     @abc.abstractmethod
-    async def check_output(self, caller: Caller, repo_kind: str, repo: str) -> None:
-        """That the repo exists and is versioned, so a run can write its next version."""
+    async def check_write(self, caller: Caller, repo_kind: str, repo: str) -> str:
+        """The repo's id, if it exists, is versioned and ``caller`` may write its next version
+        (repo-svc decides); PermissionDenied, FailedPrecondition or NotFound naming it otherwise."""
 
 
 class JobState(Enum):
@@ -244,6 +245,11 @@ class Executor(abc.ABC):
     @abc.abstractmethod
     def gpu_count(self) -> int:
         """GPUs this executor's group has."""
+
+    @abc.abstractmethod
+    def isolation_missing(self) -> str:
+        """Why runs cannot be isolated from the platform and from each other here, in words an
+        operator can act on; "" when every run is."""
 
     @abc.abstractmethod
     async def submit(self, job: Job) -> tuple[str, ...]:

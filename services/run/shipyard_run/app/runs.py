@@ -12,12 +12,13 @@ from shipyard.kit.caller import Caller
 from shipyard.kit.errors import AlreadyExists, FailedPrecondition, InvalidArgument, NotFound, PermissionDenied
 from shipyard_run.app.messages import actor, run_deleted, run_stopped, run_submitted
 from shipyard_run.app.ports import Executor, MetricPoint, RepoReader, RunFilter, UnitOfWork, UnitOfWorkFactory
-from shipyard_run.domain.runs import Input, Run, RunSpec, RunStatus
+from shipyard_run.domain.runs import Input, OutputTarget, Run, RunSpec, RunStatus
 
 PAGE_DEFAULT = 50
 PAGE_MAX = 1000
 LOGS_DEFAULT = 64 << 10
 LOGS_MAX = 1 << 20
+LOGS_OFFSET_MAX = 1 << 40  # far past any log, and within what every file system can seek to
 OPERATOR = "operator"
 
 
@@ -40,6 +41,8 @@ class Runs:
     executor: Executor
     wake: Callable[[], None] = lambda: None  # tells the scheduler there is work
     clock: Callable[[], datetime] = utc_now
+    # The operator's choice to let anyone's runs share the machine when they cannot be isolated.
+    single_user: bool = False
 
     async def submit(self, caller: Caller, spec: RunSpec, config: bytes = b"", request_id: str = "") -> Run:
         """Queue a run, its inputs pinned to versions, and emit RunSubmitted; nothing is queued on error."""
@@ -49,17 +52,18 @@ class Runs:
         if spec.gpus > (total := self.executor.gpu_count()):
             raise FailedPrecondition(f"run.gpus: {spec.gpus} GPUs asked for, but the {self.executor.name} "
                                      f"executor has {total}")
+        self._check_isolated(caller)
         if request_id and (made := await self._made_by(caller, request_id)) is not None:
             return made
         spec = replace(spec, inputs=tuple([await self._pin(caller, i, n) for n, i in enumerate(spec.inputs)]))
-        for target in spec.outputs:
-            await self.repos.check_output(caller, target.repo_kind, target.repo)
+        spec = replace(spec, outputs=tuple([await self._authorize(caller, t, n)
+                                            for n, t in enumerate(spec.outputs)]))
         if spec.code:  # last: the costliest check (a clone, the first time a commit is seen)
             code = await self.repos.snapshot_code(caller, spec.code, spec.commit)
             spec = replace(spec, commit=code.commit, code_manifest=code.manifest_digest)
         now = self.clock()
         run = Run(id=uuid.uuid4().hex, spec=spec, owner=caller.user, create_time=now,
-                  sequence=int(now.timestamp() * 1_000_000))
+                  sequence=int(now.timestamp() * 1_000_000), owner_roles=tuple(sorted(caller.roles)))
         async with self.uow() as uow:
             if await uow.runs.get(spec.name) is not None:
                 raise AlreadyExists(f"a run named {spec.name!r} exists already; runs are named once")
@@ -71,6 +75,17 @@ class Runs:
             uow.emit(run_submitted(run, actor(caller.user, caller.roles)), run_subject(run), spec.project)
         self.wake()
         return run
+
+    def _check_isolated(self, caller: Caller) -> None:
+        """Where runs cannot be isolated, a run could act as the platform: only operators may start
+        one, unless the operator chose single-user mode."""
+        missing = self.executor.isolation_missing()
+        if missing and not self.single_user and not caller.has(OPERATOR):
+            raise FailedPrecondition(
+                f"runs cannot be isolated on this machine ({missing}), and a run that is not isolated "
+                "acts as the platform, so only operators may start runs; an operator can install "
+                "bubblewrap, or start Shipyard in single-user mode (shipyard up --single-user, "
+                "SHIPYARD_SINGLE_USER=true) to let everyone's runs share the machine")
 
     async def _made_by(self, caller: Caller, request_id: str) -> Run | None:
         async with self.uow() as uow:
@@ -84,6 +99,14 @@ class Runs:
             raise NotFound(f"run.inputs[{index}]: {exc.message}") from None
         return replace(item, version=pinned.number, manifest_digest=pinned.manifest_digest,
                        repo_id=pinned.repo_id)
+
+    async def _authorize(self, caller: Caller, target: OutputTarget, index: int) -> OutputTarget:
+        """The output, bound to the repo the caller may write (repo-svc's rule: owner or operator)."""
+        try:
+            repo_id = await self.repos.check_write(caller, target.repo_kind, target.repo)
+        except (NotFound, PermissionDenied, FailedPrecondition) as exc:
+            raise type(exc)(f"run.outputs[{index}]: {exc.message}") from None
+        return replace(target, repo_id=repo_id)
 
     async def get(self, name: str) -> Run:
         """The run; NotFound otherwise."""
@@ -106,7 +129,7 @@ class Runs:
         """A queued run ends at once; a running one is asked to stop (SIGTERM, then SIGKILL)."""
         async with self.uow() as uow:
             run = await must_get(uow, name)
-            _check_may_change(run, caller, "stop")
+            _check_may_change(run, caller, "stop it")
             if run.status in (RunStatus.QUEUED, RunStatus.WAITING_FOR_GPUS):
                 ended = run.ended(RunStatus.STOPPED, self.clock(), "stopped before it started")
                 run = await uow.runs.save(ended)
@@ -123,7 +146,7 @@ class Runs:
         """Forget an ended run: its record, metrics, config file, logs and workspace."""
         async with self.uow() as uow:
             run = await must_get(uow, name)
-            _check_may_change(run, caller, "delete")
+            _check_may_change(run, caller, "delete it")
             if not run.status.final:
                 raise FailedPrecondition(f"run {name!r} is {run.status.value}: stop it, then delete it")
             await uow.runs.remove(run)
@@ -136,20 +159,25 @@ class Runs:
         """Log bytes from ``offset``, the next offset, and whether the run ended and all was read."""
         if offset < 0:
             raise InvalidArgument("offset", "must not be negative")
+        if offset > LOGS_OFFSET_MAX:
+            raise InvalidArgument("offset", f"must be at most {LOGS_OFFSET_MAX} (1 TiB): no log is that long")
         if max_bytes < 0:
             raise InvalidArgument("max_bytes", "must not be negative")
         run = await self.get(name)
         data = await self.executor.read_logs(run.id, offset, min(max_bytes or LOGS_DEFAULT, LOGS_MAX))
         return data, offset + len(data), run.status.final and not data
 
-    async def start_tensorboard(self, name: str) -> tuple[Run, str]:
-        """Start the run's TensorBoard (unless it runs); the run and where it listens."""
+    async def start_tensorboard(self, caller: Caller, name: str) -> tuple[Run, str]:
+        """Start the run's TensorBoard (unless it runs; its owner or an operator); the run and where
+        it listens."""
         run = await self.get(name)
+        _check_may_change(run, caller, "start its TensorBoard")
         return run, await self.executor.start_tensorboard(run.id, run.name)
 
-    async def stop_tensorboard(self, name: str) -> Run:
-        """Stop the run's TensorBoard, if it runs."""
+    async def stop_tensorboard(self, caller: Caller, name: str) -> Run:
+        """Stop the run's TensorBoard, if it runs (its owner or an operator)."""
         run = await self.get(name)
+        _check_may_change(run, caller, "stop its TensorBoard")
         await self.executor.stop_tensorboard(run.id)
         return run
 
@@ -168,7 +196,7 @@ class Runs:
 def _check_may_change(run: Run, caller: Caller, what: str) -> None:
     if caller.user != run.owner and not caller.has(OPERATOR):
         raise PermissionDenied(f"run {run.name!r} belongs to {run.owner!r}; only its owner or an operator "
-                               f"may {what} it")
+                               f"may {what}")
 
 
 async def must_get(uow: UnitOfWork, name: str) -> Run:

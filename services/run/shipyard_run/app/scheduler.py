@@ -195,7 +195,7 @@ class Scheduler:
         await self._finish(run, run.ended(RunStatus.ERROR, self.clock(), reason))
 
     async def _finish(self, run: Run, ended: Run, staged: dict[str, str] | None = None) -> None:
-        by = actor(run.owner, frozenset())
+        by = actor(run.owner, frozenset(run.owner_roles))
         last = ""
         if ended.status in (RunStatus.FAILED, RunStatus.ERROR):
             log_bytes = await self.executor.read_logs(run.id, 0, 1 << 30)

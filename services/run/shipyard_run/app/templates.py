@@ -1,14 +1,16 @@
 """Run templates and clones: a run's settings kept under a name, or copied into a new run.
 
-Both go through :meth:`Runs.submit`, so a templated or cloned run is validated and pinned like
-any other, and its config file comes along.
+Both go through :meth:`Runs.submit`, so a templated or cloned run is validated, pinned and
+authorized like any other (its outputs need the right to write their repos). A config file is
+its owner's: it comes along only for the run's (or template's) owner or an operator; anyone else
+gets the settings without it.
 """
 
 from __future__ import annotations
 
 import uuid
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 
 from shipyard.contracts.run.v1 import runs_pb2 as pb
@@ -18,7 +20,7 @@ from shipyard.kit.rules import check_name, check_text
 from shipyard_run.app.messages import over_template
 from shipyard_run.app.ports import UnitOfWork, UnitOfWorkFactory
 from shipyard_run.app.runs import OPERATOR, Runs, must_get, utc_now
-from shipyard_run.domain.runs import DESCRIPTION_MAX, Run, RunTemplate, cloned, unpinned
+from shipyard_run.domain.runs import DESCRIPTION_MAX, Run, RunSpec, RunTemplate, cloned, unpinned
 
 
 @dataclass
@@ -30,17 +32,18 @@ class Templates:
     clock: Callable[[], datetime] = utc_now
 
     async def create(self, caller: Caller, name: str, from_run: str, description: str = "") -> RunTemplate:
-        """A template of the run's settings; its inputs and code follow their latest versions."""
+        """A template of the run's settings; its inputs and code follow their latest versions, and
+        it keeps the run's config file only when the caller may read it (owner or operator)."""
         check_name("name", name)
         check_text("description", description, DESCRIPTION_MAX)
         async with self.uow() as uow:
             run = await must_get(uow, from_run)
             if await uow.templates.get(name) is not None:
                 raise AlreadyExists(f"a template named {name!r} exists already")
+            config = await _config_for(caller, run.owner, uow, run.id)
             template = await uow.templates.add(RunTemplate(
                 id=uuid.uuid4().hex, name=name, owner=caller.user, create_time=self.clock(),
-                spec=unpinned(run.spec), description=description))
-            config = await uow.configs.get(run.id)
+                spec=_with_config(unpinned(run.spec), config), description=description))
             if config:
                 await uow.configs.put(template.id, config)
             return template
@@ -67,20 +70,35 @@ class Templates:
 
     async def submit(self, caller: Caller, template_name: str, given: pb.Run, config: bytes = b"",
                      request_id: str = "") -> Run:
-        """A run from the template, the fields set in ``given`` laid over it."""
+        """A run from the template, the fields set in ``given`` laid over it; the template's config
+        file only for its owner or an operator (others may upload their own)."""
         async with self.uow() as uow:
             template = await _must_get_template(uow, template_name)
-            config = config or await uow.configs.get(template.id)
-        return await self.runs.submit(caller, over_template(template.spec, given), config, request_id)
+            config = config or await _config_for(caller, template.owner, uow, template.id)
+        spec = _with_config(over_template(template.spec, given), config)
+        return await self.runs.submit(caller, spec, config, request_id)
 
     async def clone(self, caller: Caller, name: str, new_name: str, hyperparameters: dict[str, str],
                     request_id: str = "") -> Run:
-        """A copy of the run (same pinned inputs, commit and config) under ``new_name``."""
+        """A copy of the run (same pinned inputs and commit; its config for its owner or an
+        operator) under ``new_name``."""
         async with self.uow() as uow:
             source = await must_get(uow, name)
-            config = await uow.configs.get(source.id)
-        return await self.runs.submit(caller, cloned(source.spec, new_name, hyperparameters), config,
-                                      request_id)
+            config = await _config_for(caller, source.owner, uow, source.id)
+        spec = _with_config(cloned(source.spec, new_name, hyperparameters), config)
+        return await self.runs.submit(caller, spec, config, request_id)
+
+
+async def _config_for(caller: Caller, owner: str, uow: UnitOfWork, key: str) -> bytes:
+    """The config file kept under ``key``, if ``caller`` may read it: its owner or an operator."""
+    if caller.user != owner and not caller.has(OPERATOR):
+        return b""
+    return await uow.configs.get(key)
+
+
+def _with_config(spec: RunSpec, config: bytes) -> RunSpec:
+    """Without a config file, the spec names none (no empty file at SHIPYARD_CONFIG)."""
+    return spec if config else replace(spec, config_file_name="")
 
 
 async def _must_get_template(uow: UnitOfWork, name: str) -> RunTemplate:

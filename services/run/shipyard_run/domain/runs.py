@@ -90,6 +90,7 @@ class OutputTarget:
     repo_kind: str
     repo: str
     mount_path: str = ""
+    repo_id: str = ""  # set at submit: the repo the owner was allowed to write, whatever its name later
 
 
 @dataclass(frozen=True)
@@ -219,6 +220,8 @@ class Run:
     owner: str
     create_time: datetime
     sequence: int  # submission order: queues drain by it
+    # The owner's roles at submit: the outputs are written with them (repo-svc checks them again).
+    owner_roles: tuple[str, ...] = ()
     status: RunStatus = RunStatus.QUEUED
     status_reason: str = ""
     exit_code: int = 0
@@ -284,7 +287,7 @@ def unpinned(spec: RunSpec) -> RunSpec:
     """The settings without the pins made at submit: inputs at their latest versions, code at its
     latest commit."""
     return replace(spec, inputs=tuple(replace(i, version=0, manifest_digest="") for i in spec.inputs),
-                   commit="", code_manifest="")
+                   outputs=tuple(replace(o, repo_id="") for o in spec.outputs), commit="", code_manifest="")
 
 
 def cloned(spec: RunSpec, name: str, hyperparameters: dict[str, str]) -> RunSpec:

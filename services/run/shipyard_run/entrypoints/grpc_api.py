@@ -99,12 +99,12 @@ class RunServicer(runs_pb2_grpc.RunServiceServicer):
     async def StartTensorBoard(
         self, request: pb.TensorBoardRequest, context: grpc.aio.ServicerContext
     ) -> pb.TensorBoard:
-        return _board(*await self._runs.start_tensorboard(request.name))
+        return _board(*await self._runs.start_tensorboard(caller_of(context), request.name))
 
     async def StopTensorBoard(
         self, request: pb.TensorBoardRequest, context: grpc.aio.ServicerContext
     ) -> pb.TensorBoard:
-        return _board(await self._runs.stop_tensorboard(request.name), None)
+        return _board(await self._runs.stop_tensorboard(caller_of(context), request.name), None)
 
     async def GetTensorBoard(
         self, request: pb.TensorBoardRequest, context: grpc.aio.ServicerContext

@@ -53,9 +53,9 @@ async def check_out(blobs: BlobStore, manifest: Manifest, target: Path, link: bo
     their entry. Raises DamagedBlob (after quarantining the blob) when a blob fails its check.
     """
     local = blobs if link and isinstance(blobs, LocalBlobStore) else None
-    linked, copies = await asyncio.to_thread(_place, manifest, target, local)
+    unverified, copies = await asyncio.to_thread(_place, manifest, target, local)
     if local is not None:
-        for entry in await asyncio.to_thread(_damaged, local, linked):
+        for entry in await asyncio.to_thread(_damaged, local, unverified):
             await _quarantine(blobs, entry)
     for entry, path in copies:
         with path.open("wb") as out:
@@ -77,18 +77,24 @@ async def _quarantine(blobs: BlobStore, entry: ManifestEntry) -> None:
 
 def _place(manifest: Manifest, target: Path, local: LocalBlobStore | None
            ) -> tuple[list[ManifestEntry], list[tuple[ManifestEntry, Path]]]:
-    """Make the directories and the hard links; the entries linked and those still to copy."""
+    """Make the directories and the hard links; the linked entries still to verify, and the entries
+    to copy. A link changes the blob's ctime, so a blob verified before is re-stamped after it."""
     target.mkdir(parents=True, exist_ok=True)
-    linked: list[ManifestEntry] = []
+    unverified: list[ManifestEntry] = []
     copies: list[tuple[ManifestEntry, Path]] = []
     for entry in manifest.entries:
         path = target.joinpath(*entry.path.split("/"))
         path.parent.mkdir(parents=True, exist_ok=True)
-        if local is not None and _linked(local.path_of(entry.sha256), path):
-            linked.append(entry)
-        else:
+        blob = local.path_of(entry.sha256) if local is not None else None
+        stamp = _stamp(blob) if blob is not None else None
+        known = stamp is not None and _verified.get(entry.sha256) == stamp
+        if blob is None or not _linked(blob, path):
             copies.append((entry, path))
-    return linked, copies
+        elif known and (after := _stamp(blob)) is not None:
+            _verified[entry.sha256] = after
+        else:
+            unverified.append(entry)
+    return unverified, copies
 
 
 def _linked(blob: Path, path: Path) -> bool:
@@ -105,20 +111,27 @@ class _Discard:
         return len(data)
 
 
+def _stamp(blob: Path) -> tuple[int, int, int, int] | None:
+    """What changes when a blob file is written or its mode changed; None when it is gone."""
+    try:
+        st = blob.stat()
+    except FileNotFoundError:
+        return None
+    return (st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns)
+
+
 def _damaged(local: LocalBlobStore, entries: list[ManifestEntry]) -> list[ManifestEntry]:
-    """The linked entries whose blob no longer hashes to its digest (blocking)."""
+    """The linked entries whose blob no longer hashes to its digest (blocking); the others are
+    remembered as verified."""
     damaged = []
     for entry in {e.sha256: e for e in entries}.values():
         blob = local.path_of(entry.sha256)
-        st = blob.stat()
-        seen = (st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns)
-        if _verified.get(entry.sha256) == seen:
-            continue
         digest, size = copy_file_hashed(blob, _Discard())
         if digest != entry.sha256 or size != entry.size:
             damaged.append(entry)
             continue
         if len(_verified) >= _VERIFIED_MAX:
             _verified.clear()
-        _verified[entry.sha256] = seen
+        if (stamp := _stamp(blob)) is not None:
+            _verified[entry.sha256] = stamp
     return damaged

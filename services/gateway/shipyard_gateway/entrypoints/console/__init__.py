@@ -23,6 +23,8 @@ from shipyard_gateway.entrypoints.console.run_compare import RunComparePages
 from shipyard_gateway.entrypoints.console.run_form import RunFormPages
 from shipyard_gateway.entrypoints.console.runs import RunPages
 from shipyard_gateway.entrypoints.console.serving import InferencePages
+from shipyard_gateway.entrypoints.limits import EdgeLimits
+from shipyard_gateway.entrypoints.sse import Watches
 
 
 def add_console(
@@ -32,17 +34,22 @@ def add_console(
     blobs: BlobStore,
     platform_status: Callable[[], gateway_pb2.GetStatusResponse],
     secure_cookies: bool,
+    watches: Watches,
+    limits: EdgeLimits,
 ) -> None:
-    """Register the console's pages, its event stream and its static files on ``app``."""
-    console = Console(api, bus)
+    """Register the console's pages, its event stream and its static files on ``app``.
+
+    ``platform_status`` is what the sign-in page may show anyone: whether the platform is healthy,
+    never where its parts are."""
+    console = Console(api, bus, watches)
     app.router.add_static("/static/", STATIC)
     app.router.add_get("/console/events", console.events)
-    HomePages(console, platform_status, secure_cookies).add_routes(app)
+    HomePages(console, api.identity, platform_status, secure_cookies).add_routes(app)
     ProjectPages(console).add_routes(app)
     RunFormPages(console).add_routes(app)  # before RunPages: "new" and "compare" are not run names
     RunComparePages(console).add_routes(app)
     RunPages(console).add_routes(app)
-    RepoFormPages(console, blobs).add_routes(app)  # before RepoPages: "new" is not a repo name
+    RepoFormPages(console, blobs, limits).add_routes(app)  # before RepoPages: "new" is not a repo name
     RepoPages(console).add_routes(app)
     RepoFilePages(console, blobs).add_routes(app)
     LineagePages(console).add_routes(app)

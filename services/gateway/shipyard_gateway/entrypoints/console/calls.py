@@ -11,6 +11,7 @@ from aiohttp import web
 from google.protobuf.message import Message
 
 from shipyard.kit import errors
+from shipyard.kit.caller import Caller
 from shipyard.kit.grpcio import status_of
 from shipyard_gateway.entrypoints.api import PublicApi, RelayedError
 
@@ -19,13 +20,18 @@ PROJECT_COOKIE = "shipyard_project"
 R = TypeVar("R", bound=Message)
 
 
-class ConsoleError(Exception):
-    """A call the console made was refused; ``message`` is the server's own words."""
+CALLER = "shipyard.caller"  # the request's key of the signed-in Caller, once a guarded page resolved it
 
-    def __init__(self, code: grpc.StatusCode, message: str) -> None:
+
+class ConsoleError(Exception):
+    """A call the console made was refused; ``message`` is the server's own words, ``http_status``
+    the status its error page gets when the code alone does not say it (413: an upload too large)."""
+
+    def __init__(self, code: grpc.StatusCode, message: str, http_status: int | None = None) -> None:
         super().__init__(f"{code.name}: {message}")
         self.code = code
         self.message = message
+        self.http_status = http_status
 
     @property
     def signed_out(self) -> bool:
@@ -39,6 +45,11 @@ class ConsoleCalls:
     def __init__(self, api: PublicApi) -> None:
         self._api = api
 
+    async def caller(self, request: web.Request, method: str) -> Caller:
+        """The request's signed-in user, allowed to call ``method``: resolved as ``call`` resolves
+        them, without a call (guarded pages do it before reading a byte of the body)."""
+        return await self._api.caller(method, _bearer(request.cookies.get(TOKEN_COOKIE, "")))
+
     async def call(self, request: web.Request, method: str, message: Message, reply_type: type[R]) -> R:
         """Call ``method`` (``/package.Service/Method``) with ``message`` as the signed-in user and
         get its ``reply_type`` reply; ConsoleError when the platform refuses it."""
@@ -50,7 +61,7 @@ class ConsoleCalls:
         if route is None:
             raise ConsoleError(grpc.StatusCode.NOT_FOUND, f"no public method {method!r}")
         try:
-            reply = await self._api.call_message(route, f"Bearer {token}" if token else None, message)
+            reply = await self._api.call_message(route, _bearer(token), message)
         except errors.ShipyardError as exc:
             raise ConsoleError(status_of(exc), exc.message) from None
         except RelayedError as exc:
@@ -58,6 +69,10 @@ class ConsoleCalls:
         if not isinstance(reply, reply_type):
             raise TypeError(f"{method} answered {type(reply).__name__}, not {reply_type.__name__}")
         return reply
+
+
+def _bearer(token: str) -> str | None:
+    return f"Bearer {token}" if token else None
 
 
 def from_this_site(request: web.Request) -> bool:

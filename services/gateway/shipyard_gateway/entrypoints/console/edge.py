@@ -14,7 +14,7 @@ from datetime import UTC, datetime
 from importlib import resources
 from pathlib import Path
 from typing import Any
-from urllib.parse import quote
+from urllib.parse import quote, urlsplit
 
 import grpc
 from aiohttp import web
@@ -30,6 +30,7 @@ from shipyard.kit.grpcio import status_of
 from shipyard_gateway.domain.policy import POLICY
 from shipyard_gateway.entrypoints.api import PublicApi
 from shipyard_gateway.entrypoints.console.calls import (
+    CALLER,
     PROJECT_COOKIE,
     TOKEN_COOKIE,
     ConsoleCalls,
@@ -39,7 +40,8 @@ from shipyard_gateway.entrypoints.console.calls import (
     selected_project,
 )
 from shipyard_gateway.entrypoints.grpc_edge import WATCH
-from shipyard_gateway.entrypoints.watch import watch
+from shipyard_gateway.entrypoints.sse import Watches
+from shipyard_gateway.entrypoints.watch import watch_or_beat
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 WHOAMI = "/shipyard.gateway.v1.IdentityService/WhoAmI"
@@ -90,10 +92,11 @@ def ago(stamp: Timestamp | None) -> str:
 class Console:
     """Rendering, the signed-in user, redirects: what every page handler uses."""
 
-    def __init__(self, api: PublicApi, bus: EventBus) -> None:
+    def __init__(self, api: PublicApi, bus: EventBus, watches: Watches) -> None:
         self.calls = ConsoleCalls(api)
         self._api = api
         self._bus = bus
+        self._watches = watches
         self._templates = Environment(
             loader=PackageLoader("shipyard_gateway.entrypoints.console", "templates"),
             autoescape=select_autoescape(["html", "j2"]),
@@ -137,13 +140,20 @@ class Console:
 
     def guarded(self, handler: Handler) -> Handler:
         """``handler`` for signed-in users: sign-in page otherwise; refused calls become an error page;
-        form posts only from the console's own pages."""
+        form posts only from the console's own pages. The cookie is resolved to a user (``CALLER``)
+        before the handler reads a byte of the body: a made-up cookie uploads nothing."""
 
         async def run(request: web.Request) -> web.StreamResponse:
             if request.method == "POST" and not from_this_site(request):
                 return web.Response(status=403, text="cross-site form post refused")
             if not request.cookies.get(TOKEN_COOKIE):
                 return to_sign_in(request)
+            try:
+                request[CALLER] = await self.calls.caller(request, WHOAMI)
+            except errors.Unauthenticated:
+                return to_sign_in(request)
+            except errors.ShipyardError as exc:
+                return await self.error_page(request, ConsoleError(status_of(exc), exc.message))
             try:
                 return await handler(request)
             except ConsoleError as exc:
@@ -154,7 +164,9 @@ class Console:
         return run
 
     async def error_page(self, request: web.Request, error: ConsoleError) -> web.Response:
-        status = {grpc.StatusCode.NOT_FOUND: 404, grpc.StatusCode.PERMISSION_DENIED: 403}.get(error.code, 400)
+        status = error.http_status or {
+            grpc.StatusCode.NOT_FOUND: 404, grpc.StatusCode.PERMISSION_DENIED: 403
+        }.get(error.code, 400)
         try:
             return await self.page(request, "error.html.j2", "", status=status, error=error)
         except ConsoleError:
@@ -164,25 +176,24 @@ class Console:
         """Server-Sent Events for open pages: ``event: <resource>`` (run, repo, project, …) each time
         something the user may see changes; pages refresh the part that shows it."""
         try:
-            caller = await self._api.caller(WATCH, f"Bearer {request.cookies.get(TOKEN_COOKIE, '')}")
+            caller = await self.calls.caller(request, WATCH)
+            kinds = request.query.getall("kind", [])
+            if not all(kind.isalpha() for kind in kinds):
+                return web.Response(status=400, text="kind: a resource kind such as run, repo or project")
+            held = self._watches.claim(caller.user)
         except errors.ShipyardError as exc:
-            return web.Response(
-                status=401 if status_of(exc) is grpc.StatusCode.UNAUTHENTICATED else 403, text=exc.message
-            )
-        kinds = request.query.getall("kind", [])
-        if not all(kind.isalpha() for kind in kinds):
-            return web.Response(status=400, text="kind: a resource kind such as run, repo or project")
-        patterns = [f"io.shipyard.{kind}.>" for kind in kinds]
-        response = web.StreamResponse(
-            headers={"Content-Type": "text/event-stream", "Cache-Control": "no-cache"}
-        )
-        await response.prepare(request)
-        await response.write(b": connected\n\n")
-        async for event in watch(self._bus, gateway_pb2.WatchRequest(types=patterns), caller.roles):
-            kind = event.type.removeprefix("io.shipyard.").split(".", 1)[0]
-            data = json.dumps({"type": event.type, "subject": event.subject})
-            await response.write(f"event: {kind}\ndata: {data}\n\n".encode())
-        return response
+            status = {grpc.StatusCode.UNAUTHENTICATED: 401, grpc.StatusCode.RESOURCE_EXHAUSTED: 429}
+            return web.Response(status=status.get(status_of(exc), 403), text=exc.message)
+        wanted = gateway_pb2.WatchRequest(types=[f"io.shipyard.{kind}.>" for kind in kinds])
+        with held:
+            events = watch_or_beat(self._bus, wanted, caller.roles, self._watches.check_s)
+            return await self._watches.send(request, events, _page_event, greeting=b": connected\n\n")
+
+
+def _page_event(event: gateway_pb2.CloudEvent) -> bytes:
+    kind = event.type.removeprefix("io.shipyard.").split(".", 1)[0]
+    data = json.dumps({"type": event.type, "subject": event.subject})
+    return f"event: {kind}\ndata: {data}\n\n".encode()
 
 
 def to_sign_in(request: web.Request) -> web.Response:
@@ -201,10 +212,17 @@ def set_cookie(response: web.StreamResponse, name: str, value: str, secure: bool
 
 
 def local_target(target: str | None, default: str = "/") -> str:
-    """``target`` if it is a path on this site (no open redirects), else ``default``."""
+    """``target`` if it is a path on this site (no open redirects), else ``default``.
+
+    A path is one "/" then anything but "/" or "\\", in printable ASCII without spaces: browsers
+    drop tabs and line breaks from URLs (``/<TAB>/evil.example`` becomes ``//evil.example``) and
+    read "\\" as "/"."""
     if not target or not target.startswith("/") or target.startswith("//") or "\\" in target:
         return default
-    return target
+    if not target.isascii() or any(not c.isprintable() or c.isspace() for c in target):
+        return default
+    parts = urlsplit(target)
+    return target if not parts.scheme and not parts.netloc else default
 
 
 def remember_project(response: web.StreamResponse, project: str, secure: bool) -> None:

@@ -2,24 +2,25 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 
 from aiohttp import web
 
 from shipyard.contracts.gateway.v1 import gateway_pb2
 from shipyard.contracts.lineage.v1 import lineage_pb2
+from shipyard.kit import errors
+from shipyard_gateway.app.identity import Identity, TooManyFailures
 from shipyard_gateway.entrypoints.console.calls import (
     PROJECT_COOKIE,
     TOKEN_COOKIE,
-    ConsoleError,
+    from_this_site,
     selected_project,
 )
 from shipyard_gateway.entrypoints.console.edge import (
-    WHOAMI,
     Console,
     local_target,
     remember_project,
-    set_cookie,
 )
 
 GET_DASHBOARD = "/shipyard.lineage.v1.LineageService/GetDashboard"
@@ -33,10 +34,12 @@ class HomePages:
     def __init__(
         self,
         console: Console,
+        identity: Identity,
         platform_status: Callable[[], gateway_pb2.GetStatusResponse],
         secure_cookies: bool,
     ) -> None:
         self._console = console
+        self._identity = identity
         self._status = platform_status
         self._secure = secure_cookies
 
@@ -60,6 +63,9 @@ class HomePages:
         )
 
     async def sign_in(self, request: web.Request) -> web.StreamResponse:
+        """Prove an API token, then keep a new session token (never the API token) in the cookie."""
+        if not from_this_site(request):
+            return web.Response(status=403, text="cross-site sign-in refused")
         form = await request.post()
         token = str(form.get("token", "")).strip()
         target = local_target(str(form.get("next", "")))
@@ -67,16 +73,33 @@ class HomePages:
             return await self.sign_in_form(
                 request, "token: paste your API token (shipyard login prints where to get one)", 400, target
             )
-        # Check the token with the same call every page makes before keeping it.
         try:
-            await self._console.calls.call_as(token, WHOAMI, gateway_pb2.WhoAmIRequest(), gateway_pb2.User)
-        except ConsoleError as exc:
+            _, session = await self._identity.sign_in(token, request.remote or "unknown")
+        except TooManyFailures as exc:
+            refused = await self.sign_in_form(request, f"token: {exc.message}", 429, target)
+            refused.headers["Retry-After"] = str(math.ceil(exc.retry_after_s))
+            return refused
+        except errors.Unauthenticated as exc:
             return await self.sign_in_form(request, f"token: {exc.message}", 401, target)
         response = web.HTTPSeeOther(target)
-        set_cookie(response, TOKEN_COOKIE, token, self._secure)
+        response.set_cookie(
+            TOKEN_COOKIE,
+            session,
+            max_age=int(self._identity.limits.session_ttl.total_seconds()),
+            httponly=True,
+            samesite="Strict",
+            secure=self._secure or request.secure,
+            path="/",
+        )
         raise response
 
     async def sign_out(self, request: web.Request) -> web.StreamResponse:
+        """End the session on the server (its token stops working), then forget the cookies."""
+        if not from_this_site(request):
+            return web.Response(status=403, text="cross-site sign-out refused")
+        session = request.cookies.get(TOKEN_COOKIE)
+        if session:
+            await self._identity.sign_out(session)
         response = web.HTTPSeeOther("/login")
         response.del_cookie(TOKEN_COOKIE, path="/")
         response.del_cookie(PROJECT_COOKIE, path="/")

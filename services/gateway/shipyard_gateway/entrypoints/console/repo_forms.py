@@ -22,16 +22,20 @@ from aiohttp import BodyPartReader, web
 from google.protobuf.descriptor import FieldDescriptor
 
 from shipyard.contracts.repo.v1 import repos_pb2 as pb
-from shipyard.kit.archive import ArchiveError, archive_kind, extract
+from shipyard.kit.archive import ArchiveError, ArchiveTooLarge, archive_kind, extract
 from shipyard.kit.blob.port import BlobStore
 from shipyard.kit.blob.tree import BlobTree
+from shipyard.kit.errors import ResourceExhausted
 from shipyard.kit.manifest import validate_path
-from shipyard_gateway.entrypoints.console.calls import ConsoleError, selected_project
+from shipyard_gateway.entrypoints.blobs_http import STORAGE_FULL
+from shipyard_gateway.entrypoints.console.calls import CALLER, ConsoleError, selected_project
 from shipyard_gateway.entrypoints.console.edge import Console
 from shipyard_gateway.entrypoints.console.projects import field_of
 from shipyard_gateway.entrypoints.console.repos import KINDS, SERVICE
+from shipyard_gateway.entrypoints.console.spools import Spools
+from shipyard_gateway.entrypoints.limits import EdgeLimits
 
-UPLOAD_MAX_BYTES = 50 << 30
+TEXT_MAX_BYTES = 1 << 20
 SOURCES_BY_KIND = {
     "code": ("git",),
     "datasets": (
@@ -115,17 +119,23 @@ def _invalid(field: str, problem: str) -> ConsoleError:
 
 
 class Upload:
-    """The files of one multipart request, spooled under a temporary directory."""
+    """The files of one multipart request of ``user``, spooled under a temporary directory, within
+    what ``spools`` allows the user; ``close`` deletes them and gives the allowance back."""
 
-    def __init__(self) -> None:
+    def __init__(self, user: str, spools: Spools, extract_max_ratio: float) -> None:
+        spools.begin(user)
+        self.user = user
+        self._spools = spools
+        self._extract_max_ratio = extract_max_ratio
         self.root = Path(tempfile.mkdtemp(prefix="shipyard-console-upload-"))
         self.files = self.root / "files"
         self.files.mkdir()
         self.names: list[str] = []
-        self.size = 0
+        self.size = 0  # bytes on disk: the files, then what an archive expanded to
 
-    def close(self) -> None:
-        shutil.rmtree(self.root, ignore_errors=True)
+    async def close(self) -> None:
+        await asyncio.to_thread(shutil.rmtree, self.root, True)
+        self._spools.end(self.user, self.size)
 
     async def add(self, part: BodyPartReader, path: str) -> None:
         """Write one file part to ``path`` (a version path: relative, no '..')."""
@@ -137,13 +147,23 @@ class Upload:
         if target.exists():
             raise _invalid("files", f"{clean!r} is uploaded twice")
         target.parent.mkdir(parents=True, exist_ok=True)
-        with target.open("wb") as out:
-            while chunk := await part.read_chunk(1 << 20):
-                self.size += len(chunk)
-                if self.size > UPLOAD_MAX_BYTES:
-                    raise _invalid("files", f"the upload is over {UPLOAD_MAX_BYTES >> 30} GiB; use the CLI")
-                await asyncio.to_thread(out.write, chunk)
+        try:
+            with target.open("wb") as out:
+                while chunk := await part.read_chunk(1 << 20):
+                    self._spend(len(chunk))
+                    await asyncio.to_thread(out.write, chunk)
+        except OSError as exc:
+            if exc.errno not in STORAGE_FULL:
+                raise
+            raise _storage_full() from None
         self.names.append(clean)
+
+    def _spend(self, count: int) -> None:
+        try:
+            self._spools.spend(self.user, count)
+        except ResourceExhausted as exc:
+            raise _too_large(exc.message) from None
+        self.size += count
 
     async def content(self, extract_archive: bool) -> Path:
         """The directory whose files become the version (an archive extracted when asked)."""
@@ -152,11 +172,39 @@ class Upload:
         if len(self.names) != 1 or archive_kind(self.names[0]) is None:
             raise _invalid("extract", "upload one .tar, .tar.gz, .tgz or .zip file to extract it")
         into = self.root / "extracted"
+        budget = self._spools.left(self.user)
         try:
-            await asyncio.to_thread(extract, self.files / self.names[0], into)
+            files = await asyncio.to_thread(extract, self.files / self.names[0], into, max_bytes=budget,
+                                            max_ratio=self._extract_max_ratio)
+        except ArchiveTooLarge as exc:
+            limits = (f"SHIPYARD_EXTRACT_MAX_RATIO={self._extract_max_ratio:g}, "
+                      f"SHIPYARD_UPLOAD_MAX_BYTES={self._spools.max_bytes}")
+            raise _too_large(f"{exc} ({limits}); nothing was created") from None
         except ArchiveError as exc:
             raise _invalid("files", f"{exc}; nothing was created") from None
+        self._spend(sum((into / f).stat().st_size for f in files))
         return into
+
+
+def _storage_full() -> ConsoleError:
+    # 507 Insufficient Storage (RFC 4918): the platform cannot store it; the request was fine.
+    return ConsoleError(grpc.StatusCode.RESOURCE_EXHAUSTED,
+                        "files: no space left on device on the platform; nothing was created",
+                        http_status=507)
+
+
+def _too_large(message: str) -> ConsoleError:
+    return ConsoleError(grpc.StatusCode.RESOURCE_EXHAUSTED, f"files: {message}", http_status=413)
+
+
+async def _text(part: BodyPartReader) -> str:
+    """A text field, refused past TEXT_MAX_BYTES (a form's fields are short; files come as files)."""
+    data = bytearray()
+    while chunk := await part.read_chunk(1 << 16):
+        data += chunk
+        if len(data) > TEXT_MAX_BYTES:
+            raise _invalid(part.name or "form", f"must be at most {TEXT_MAX_BYTES} bytes")
+    return data.decode(part.get_charset(default="utf-8"), errors="replace")
 
 
 async def read_form(request: web.Request, upload: Upload) -> dict[str, str]:
@@ -169,7 +217,7 @@ async def read_form(request: web.Request, upload: Upload) -> dict[str, str]:
         if not isinstance(part, BodyPartReader):
             continue
         if part.filename is None:
-            text = await part.text()
+            text = await _text(part)
             if part.name == "path":
                 paths.append(text)
             else:
@@ -182,9 +230,18 @@ async def read_form(request: web.Request, upload: Upload) -> dict[str, str]:
 class RepoFormPages:
     """``/repos/<kind>/new`` and ``/repos/<kind>/<name>/upload``."""
 
-    def __init__(self, console: Console, blobs: BlobStore) -> None:
+    def __init__(self, console: Console, blobs: BlobStore, limits: EdgeLimits) -> None:
         self._console = console
         self._tree = BlobTree(blobs)
+        self._spools = Spools(limits.upload_max_bytes, limits.uploads_per_user)
+        self._extract_max_ratio = limits.extract_max_ratio
+
+    def _upload(self, request: web.Request) -> Upload:
+        """A spool for the signed-in user's upload (``guarded`` resolved them before any body byte)."""
+        try:
+            return Upload(request[CALLER].user, self._spools, self._extract_max_ratio)
+        except ResourceExhausted as exc:
+            raise ConsoleError(grpc.StatusCode.RESOURCE_EXHAUSTED, exc.message, http_status=429) from None
 
     def add_routes(self, app: web.Application) -> None:
         guarded = self._console.guarded
@@ -200,7 +257,7 @@ class RepoFormPages:
     async def create(self, request: web.Request) -> web.Response:
         segment = request.match_info["kind"]
         kind = KINDS[segment][0]
-        upload = Upload()
+        upload = self._upload(request)
         values: dict[str, str] = {}
         try:
             values = await read_form(request, upload)
@@ -233,13 +290,13 @@ class RepoFormPages:
                 raise
             return await self._form(request, values, exc)
         finally:
-            await asyncio.to_thread(upload.close)
+            await upload.close()
         raise web.HTTPSeeOther(f"/repos/{segment}/{made.name}")
 
     async def upload(self, request: web.Request) -> web.Response:
         segment, name = request.match_info["kind"], request.match_info["name"]
         kind = KINDS[segment][0]
-        upload = Upload()
+        upload = self._upload(request)
         try:
             values = await read_form(request, upload)
             if not upload.names:
@@ -256,7 +313,7 @@ class RepoFormPages:
                 raise
             return await self._console.error_page(request, exc)
         finally:
-            await asyncio.to_thread(upload.close)
+            await upload.close()
         raise web.HTTPSeeOther(f"/repos/{segment}/{name}/versions/{version.number}")
 
     async def _version(
@@ -267,7 +324,9 @@ class RepoFormPages:
         try:
             try:
                 manifest = await self._tree.store_tree(content)
-            except (ValueError, OSError) as exc:
+            except OSError as exc:
+                raise _storage_full() if exc.errno in STORAGE_FULL else _invalid("files", str(exc)) from None
+            except ValueError as exc:
                 raise _invalid("files", str(exc)) from None
             return await self._console.call(
                 request,
@@ -298,7 +357,7 @@ class RepoFormPages:
             request,
             "repos/form.html.j2",
             segment,
-            status=400 if error else 200,
+            status=(error.http_status or 400) if error else 200,
             values=values,
             segment=segment,
             singular=singular,

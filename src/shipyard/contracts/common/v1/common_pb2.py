@@ -25,7 +25,7 @@ _sym_db = _symbol_database.Default()
 from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1fshipyard/common/v1/common.proto\x12\x12shipyard.common.v1\x1a\x1fgoogle/protobuf/timestamp.proto\"$\n\x05\x41\x63tor\x12\x0c\n\x04user\x18\x01 \x01(\t\x12\r\n\x05roles\x18\x02 \x03(\t\"c\n\nVersionRef\x12\x0c\n\x04repo\x18\x01 \x01(\t\x12\x0f\n\x07version\x18\x02 \x01(\x03\x12\x12\n\nmount_path\x18\x03 \x01(\t\x12\x11\n\trepo_kind\x18\x04 \x01(\t\x12\x0f\n\x07repo_id\x18\x05 \x01(\t\"\'\n\x07\x43odeRef\x12\x0c\n\x04repo\x18\x01 \x01(\t\x12\x0e\n\x06\x63ommit\x18\x02 \x01(\t\"Y\n\tRunOutput\x12\x11\n\trepo_kind\x18\x01 \x01(\t\x12\x0c\n\x04repo\x18\x02 \x01(\t\x12\x17\n\x0fmanifest_digest\x18\x03 \x01(\t\x12\x12\n\nmount_path\x18\x04 \x01(\t\"b\n\x0bMetricValue\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\x01\x12\x0c\n\x04step\x18\x03 \x01(\x03\x12(\n\x04time\x18\x04 \x01(\x0b\x32\x1a.google.protobuf.Timestampb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1fshipyard/common/v1/common.proto\x12\x12shipyard.common.v1\x1a\x1fgoogle/protobuf/timestamp.proto\"$\n\x05\x41\x63tor\x12\x0c\n\x04user\x18\x01 \x01(\t\x12\r\n\x05roles\x18\x02 \x03(\t\"c\n\nVersionRef\x12\x0c\n\x04repo\x18\x01 \x01(\t\x12\x0f\n\x07version\x18\x02 \x01(\x03\x12\x12\n\nmount_path\x18\x03 \x01(\t\x12\x11\n\trepo_kind\x18\x04 \x01(\t\x12\x0f\n\x07repo_id\x18\x05 \x01(\t\"\'\n\x07\x43odeRef\x12\x0c\n\x04repo\x18\x01 \x01(\t\x12\x0e\n\x06\x63ommit\x18\x02 \x01(\t\"j\n\tRunOutput\x12\x11\n\trepo_kind\x18\x01 \x01(\t\x12\x0c\n\x04repo\x18\x02 \x01(\t\x12\x17\n\x0fmanifest_digest\x18\x03 \x01(\t\x12\x12\n\nmount_path\x18\x04 \x01(\t\x12\x0f\n\x07repo_id\x18\x05 \x01(\t\"b\n\x0bMetricValue\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\x01\x12\x0c\n\x04step\x18\x03 \x01(\x03\x12(\n\x04time\x18\x04 \x01(\x0b\x32\x1a.google.protobuf.Timestampb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -39,7 +39,7 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_CODEREF']._serialized_start=227
   _globals['_CODEREF']._serialized_end=266
   _globals['_RUNOUTPUT']._serialized_start=268
-  _globals['_RUNOUTPUT']._serialized_end=357
-  _globals['_METRICVALUE']._serialized_start=359
-  _globals['_METRICVALUE']._serialized_end=457
+  _globals['_RUNOUTPUT']._serialized_end=374
+  _globals['_METRICVALUE']._serialized_start=376
+  _globals['_METRICVALUE']._serialized_end=474
 # @@protoc_insertion_point(module_scope)

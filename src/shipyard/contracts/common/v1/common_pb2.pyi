@@ -40,16 +40,18 @@ class CodeRef(_message.Message):
     def __init__(self, repo: _Optional[str] = ..., commit: _Optional[str] = ...) -> None: ...
 
 class RunOutput(_message.Message):
-    __slots__ = ("repo_kind", "repo", "manifest_digest", "mount_path")
+    __slots__ = ("repo_kind", "repo", "manifest_digest", "mount_path", "repo_id")
     REPO_KIND_FIELD_NUMBER: _ClassVar[int]
     REPO_FIELD_NUMBER: _ClassVar[int]
     MANIFEST_DIGEST_FIELD_NUMBER: _ClassVar[int]
     MOUNT_PATH_FIELD_NUMBER: _ClassVar[int]
+    REPO_ID_FIELD_NUMBER: _ClassVar[int]
     repo_kind: str
     repo: str
     manifest_digest: str
     mount_path: str
-    def __init__(self, repo_kind: _Optional[str] = ..., repo: _Optional[str] = ..., manifest_digest: _Optional[str] = ..., mount_path: _Optional[str] = ...) -> None: ...
+    repo_id: str
+    def __init__(self, repo_kind: _Optional[str] = ..., repo: _Optional[str] = ..., manifest_digest: _Optional[str] = ..., mount_path: _Optional[str] = ..., repo_id: _Optional[str] = ...) -> None: ...
 
 class MetricValue(_message.Message):
     __slots__ = ("name", "value", "step", "time")

@@ -59,6 +59,31 @@ class IdentityServiceStub:
                 request_serializer=shipyard_dot_gateway_dot_v1_dot_gateway__pb2.RevokeTokenRequest.SerializeToString,
                 response_deserializer=shipyard_dot_gateway_dot_v1_dot_gateway__pb2.RevokeTokenResponse.FromString,
                 _registered_method=True)
+        self.ListTokens = channel.unary_unary(
+                '/shipyard.gateway.v1.IdentityService/ListTokens',
+                request_serializer=shipyard_dot_gateway_dot_v1_dot_gateway__pb2.ListTokensRequest.SerializeToString,
+                response_deserializer=shipyard_dot_gateway_dot_v1_dot_gateway__pb2.ListTokensResponse.FromString,
+                _registered_method=True)
+        self.SetUserRoles = channel.unary_unary(
+                '/shipyard.gateway.v1.IdentityService/SetUserRoles',
+                request_serializer=shipyard_dot_gateway_dot_v1_dot_gateway__pb2.SetUserRolesRequest.SerializeToString,
+                response_deserializer=shipyard_dot_gateway_dot_v1_dot_gateway__pb2.User.FromString,
+                _registered_method=True)
+        self.DisableUser = channel.unary_unary(
+                '/shipyard.gateway.v1.IdentityService/DisableUser',
+                request_serializer=shipyard_dot_gateway_dot_v1_dot_gateway__pb2.DisableUserRequest.SerializeToString,
+                response_deserializer=shipyard_dot_gateway_dot_v1_dot_gateway__pb2.User.FromString,
+                _registered_method=True)
+        self.EnableUser = channel.unary_unary(
+                '/shipyard.gateway.v1.IdentityService/EnableUser',
+                request_serializer=shipyard_dot_gateway_dot_v1_dot_gateway__pb2.EnableUserRequest.SerializeToString,
+                response_deserializer=shipyard_dot_gateway_dot_v1_dot_gateway__pb2.User.FromString,
+                _registered_method=True)
+        self.DeleteUser = channel.unary_unary(
+                '/shipyard.gateway.v1.IdentityService/DeleteUser',
+                request_serializer=shipyard_dot_gateway_dot_v1_dot_gateway__pb2.DeleteUserRequest.SerializeToString,
+                response_deserializer=shipyard_dot_gateway_dot_v1_dot_gateway__pb2.DeleteUserResponse.FromString,
+                _registered_method=True)
 
 
 class IdentityServiceServicer:
@@ -91,7 +116,43 @@ class IdentityServiceServicer:
         raise NotImplementedError('Method not implemented!')
 
     def RevokeToken(self, request, context):
-        """Missing associated documentation comment in .proto file."""
+        """yours; operators: anyone's
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ListTokens(self, request, context):
+        """yours; operators: anyone's
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def SetUserRoles(self, request, context):
+        """operator only
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def DisableUser(self, request, context):
+        """operator only
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def EnableUser(self, request, context):
+        """operator only
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def DeleteUser(self, request, context):
+        """operator only
+        """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
@@ -123,6 +184,31 @@ def add_IdentityServiceServicer_to_server(servicer, server):
                     servicer.RevokeToken,
                     request_deserializer=shipyard_dot_gateway_dot_v1_dot_gateway__pb2.RevokeTokenRequest.FromString,
                     response_serializer=shipyard_dot_gateway_dot_v1_dot_gateway__pb2.RevokeTokenResponse.SerializeToString,
+            ),
+            'ListTokens': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListTokens,
+                    request_deserializer=shipyard_dot_gateway_dot_v1_dot_gateway__pb2.ListTokensRequest.FromString,
+                    response_serializer=shipyard_dot_gateway_dot_v1_dot_gateway__pb2.ListTokensResponse.SerializeToString,
+            ),
+            'SetUserRoles': grpc.unary_unary_rpc_method_handler(
+                    servicer.SetUserRoles,
+                    request_deserializer=shipyard_dot_gateway_dot_v1_dot_gateway__pb2.SetUserRolesRequest.FromString,
+                    response_serializer=shipyard_dot_gateway_dot_v1_dot_gateway__pb2.User.SerializeToString,
+            ),
+            'DisableUser': grpc.unary_unary_rpc_method_handler(
+                    servicer.DisableUser,
+                    request_deserializer=shipyard_dot_gateway_dot_v1_dot_gateway__pb2.DisableUserRequest.FromString,
+                    response_serializer=shipyard_dot_gateway_dot_v1_dot_gateway__pb2.User.SerializeToString,
+            ),
+            'EnableUser': grpc.unary_unary_rpc_method_handler(
+                    servicer.EnableUser,
+                    request_deserializer=shipyard_dot_gateway_dot_v1_dot_gateway__pb2.EnableUserRequest.FromString,
+                    response_serializer=shipyard_dot_gateway_dot_v1_dot_gateway__pb2.User.SerializeToString,
+            ),
+            'DeleteUser': grpc.unary_unary_rpc_method_handler(
+                    servicer.DeleteUser,
+                    request_deserializer=shipyard_dot_gateway_dot_v1_dot_gateway__pb2.DeleteUserRequest.FromString,
+                    response_serializer=shipyard_dot_gateway_dot_v1_dot_gateway__pb2.DeleteUserResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -260,6 +346,141 @@ class IdentityService:
             '/shipyard.gateway.v1.IdentityService/RevokeToken',
             shipyard_dot_gateway_dot_v1_dot_gateway__pb2.RevokeTokenRequest.SerializeToString,
             shipyard_dot_gateway_dot_v1_dot_gateway__pb2.RevokeTokenResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListTokens(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/shipyard.gateway.v1.IdentityService/ListTokens',
+            shipyard_dot_gateway_dot_v1_dot_gateway__pb2.ListTokensRequest.SerializeToString,
+            shipyard_dot_gateway_dot_v1_dot_gateway__pb2.ListTokensResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def SetUserRoles(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/shipyard.gateway.v1.IdentityService/SetUserRoles',
+            shipyard_dot_gateway_dot_v1_dot_gateway__pb2.SetUserRolesRequest.SerializeToString,
+            shipyard_dot_gateway_dot_v1_dot_gateway__pb2.User.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def DisableUser(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/shipyard.gateway.v1.IdentityService/DisableUser',
+            shipyard_dot_gateway_dot_v1_dot_gateway__pb2.DisableUserRequest.SerializeToString,
+            shipyard_dot_gateway_dot_v1_dot_gateway__pb2.User.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def EnableUser(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/shipyard.gateway.v1.IdentityService/EnableUser',
+            shipyard_dot_gateway_dot_v1_dot_gateway__pb2.EnableUserRequest.SerializeToString,
+            shipyard_dot_gateway_dot_v1_dot_gateway__pb2.User.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def DeleteUser(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/shipyard.gateway.v1.IdentityService/DeleteUser',
+            shipyard_dot_gateway_dot_v1_dot_gateway__pb2.DeleteUserRequest.SerializeToString,
+            shipyard_dot_gateway_dot_v1_dot_gateway__pb2.DeleteUserResponse.FromString,
             options,
             channel_credentials,
             insecure,

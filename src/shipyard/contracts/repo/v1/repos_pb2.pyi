@@ -300,6 +300,14 @@ class Version(_message.Message):
     stage: str
     def __init__(self, repo_id: _Optional[str] = ..., kind: _Optional[_Union[RepoKind, str]] = ..., repo: _Optional[str] = ..., number: _Optional[int] = ..., manifest_digest: _Optional[str] = ..., size_bytes: _Optional[int] = ..., file_count: _Optional[int] = ..., message: _Optional[str] = ..., produced_by_run: _Optional[str] = ..., owner: _Optional[str] = ..., create_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., metrics: _Optional[_Mapping[str, float]] = ..., params: _Optional[_Mapping[str, str]] = ..., used_by_runs: _Optional[_Iterable[str]] = ..., stage: _Optional[str] = ...) -> None: ...
 
+class CheckVersionWriteRequest(_message.Message):
+    __slots__ = ("kind", "name")
+    KIND_FIELD_NUMBER: _ClassVar[int]
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    kind: RepoKind
+    name: str
+    def __init__(self, kind: _Optional[_Union[RepoKind, str]] = ..., name: _Optional[str] = ...) -> None: ...
+
 class SnapshotCodeRequest(_message.Message):
     __slots__ = ("repo", "commit")
     REPO_FIELD_NUMBER: _ClassVar[int]

@@ -109,6 +109,11 @@ class RepoServiceStub:
                 request_serializer=shipyard_dot_repo_dot_v1_dot_repos__pb2.SetFeatureSpecRequest.SerializeToString,
                 response_deserializer=shipyard_dot_repo_dot_v1_dot_repos__pb2.Version.FromString,
                 _registered_method=True)
+        self.CheckVersionWrite = channel.unary_unary(
+                '/shipyard.repo.v1.RepoService/CheckVersionWrite',
+                request_serializer=shipyard_dot_repo_dot_v1_dot_repos__pb2.CheckVersionWriteRequest.SerializeToString,
+                response_deserializer=shipyard_dot_repo_dot_v1_dot_repos__pb2.Repo.FromString,
+                _registered_method=True)
 
 
 class RepoServiceServicer:
@@ -161,7 +166,8 @@ class RepoServiceServicer:
     def CreateVersionFromPath(self, request, context):
         """The next version from a directory the platform itself can read (the embedded stack on a
         workstation, a shared file system): each file is read once, hashed and stored in one pass,
-        and nothing crosses the network. Only under the operator's SHIPYARD_PATH_IMPORT_ROOTS.
+        and nothing crosses the network. Only under the operator's SHIPYARD_PATH_IMPORT_ROOTS, and
+        only for operators unless SHIPYARD_PATH_IMPORTS_FOR=all (the platform reads as its own user).
         Refusals of the path itself are FAILED_PRECONDITION or PERMISSION_DENIED with a message
         that begins "path import refused:"; a client then uploads the directory instead.
         """
@@ -210,6 +216,16 @@ class RepoServiceServicer:
     def SetFeatureSpec(self, request, context):
         """Feature sets: upload a feature specification (YAML); it becomes the next version's
         featurespec.yaml, which a preprocessing run applies to write the features.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def CheckVersionWrite(self, request, context):
+        """Internal (run-svc asks it at submit, for each output; the gateway has no route policy for
+        it, so it refuses it): the repo when the caller may write its next version — the repo's
+        owner or an operator, and a versioned repo — else PERMISSION_DENIED (or FAILED_PRECONDITION,
+        NOT_FOUND) naming the repo.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -292,6 +308,11 @@ def add_RepoServiceServicer_to_server(servicer, server):
                     servicer.SetFeatureSpec,
                     request_deserializer=shipyard_dot_repo_dot_v1_dot_repos__pb2.SetFeatureSpecRequest.FromString,
                     response_serializer=shipyard_dot_repo_dot_v1_dot_repos__pb2.Version.SerializeToString,
+            ),
+            'CheckVersionWrite': grpc.unary_unary_rpc_method_handler(
+                    servicer.CheckVersionWrite,
+                    request_deserializer=shipyard_dot_repo_dot_v1_dot_repos__pb2.CheckVersionWriteRequest.FromString,
+                    response_serializer=shipyard_dot_repo_dot_v1_dot_repos__pb2.Repo.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -699,6 +720,33 @@ class RepoService:
             '/shipyard.repo.v1.RepoService/SetFeatureSpec',
             shipyard_dot_repo_dot_v1_dot_repos__pb2.SetFeatureSpecRequest.SerializeToString,
             shipyard_dot_repo_dot_v1_dot_repos__pb2.Version.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def CheckVersionWrite(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/shipyard.repo.v1.RepoService/CheckVersionWrite',
+            shipyard_dot_repo_dot_v1_dot_repos__pb2.CheckVersionWriteRequest.SerializeToString,
+            shipyard_dot_repo_dot_v1_dot_repos__pb2.Repo.FromString,
             options,
             channel_credentials,
             insecure,

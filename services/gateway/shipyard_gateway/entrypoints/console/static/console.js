@@ -22,6 +22,15 @@
     });
   }
 
+  // "Go back" links (no javascript: URLs: the Content-Security-Policy allows this file's scripts only).
+  function backLinks() {
+    document.querySelectorAll("a[data-back]").forEach(function (link) {
+      link.addEventListener("click", function (event) {
+        if (window.history.length > 1) { event.preventDefault(); window.history.back(); }
+      });
+    });
+  }
+
   // --- metric charts ------------------------------------------------------------------------
   var PALETTE = ["#2456d6", "#c2410c", "#15803d", "#7e22ce", "#0e7490", "#b91c1c"];
 
@@ -263,5 +272,5 @@
     });
   }
 
-  onReady(function () { autosubmit(); confirmations(); charts(); compareCharts(); logs(); lineage(); tryForms(); sourcePicker(); uploads(); tabs(); });
+  onReady(function () { autosubmit(); confirmations(); backLinks(); charts(); compareCharts(); logs(); lineage(); tryForms(); sourcePicker(); uploads(); tabs(); });
 })();

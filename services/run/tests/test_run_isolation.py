@@ -1,0 +1,47 @@
+"""Whose runs may start where the executor cannot isolate them: operators', or anyone's in
+single-user mode; nobody else's."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import pytest
+from run_fakes import ALICE, OPERATOR, World, a_spec, fake_world
+
+from shipyard.kit.errors import FailedPrecondition
+
+MISSING = "bubblewrap is not installed (apt-get install bubblewrap)"
+
+
+def _world(missing: str = MISSING, single_user: bool = False) -> World:
+    world = fake_world()
+    world.executor.missing_isolation = missing
+    world.runs = dataclasses.replace(world.runs, single_user=single_user)
+    return world
+
+
+async def test_without_isolation_a_data_scientists_run_is_refused_naming_why() -> None:
+    world = _world()
+    with pytest.raises(FailedPrecondition) as refused:
+        await world.runs.submit(ALICE, a_spec("r"))
+    message = refused.value.message
+    assert MISSING in message and "only operators" in message and "SHIPYARD_SINGLE_USER" in message
+    assert world.uow.runs.rows == {} and world.uow.published == []
+
+
+async def test_without_isolation_an_operators_run_is_queued() -> None:
+    world = _world()
+    run = await world.runs.submit(OPERATOR, a_spec("r"))
+    assert run.owner == OPERATOR.user
+
+
+async def test_in_single_user_mode_anyones_run_is_queued_without_isolation() -> None:
+    world = _world(single_user=True)
+    run = await world.runs.submit(ALICE, a_spec("r"))
+    assert run.owner == ALICE.user
+
+
+async def test_with_isolation_anyones_run_is_queued() -> None:
+    world = _world(missing="")
+    run = await world.runs.submit(ALICE, a_spec("r"))
+    assert run.owner == ALICE.user
