@@ -19,6 +19,7 @@ import grpc
 import pytest
 from google.protobuf.descriptor import ServiceDescriptor
 
+from shipyard.contracts.common.v1 import health_pb2
 from shipyard.contracts.gateway.v1 import gateway_pb2
 from shipyard.contracts.lineage.v1 import lineage_pb2
 from shipyard.contracts.repo.v1 import credentials_pb2, projects_pb2, repos_pb2
@@ -31,7 +32,7 @@ from shipyard.kit.grpcio import Authentication, assertion_authenticator, new_ser
 ROOT = Path(__file__).resolve().parents[2]
 WHERE_SERVERS_ARE_MADE = ("src/shipyard/kit/grpcio.py", "new_server")
 SERVICES = [s for module in (projects_pb2, repos_pb2, credentials_pb2, runs_pb2, serving_pb2, lineage_pb2,
-                             gateway_pb2)
+                             gateway_pb2, health_pb2)
             for s in module.DESCRIPTOR.services_by_name.values()]
 
 

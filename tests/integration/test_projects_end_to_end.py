@@ -78,8 +78,8 @@ def test_json_api_and_console(stack: Stack, admin: Client) -> None:
     with urllib.request.urlopen(signed_in, timeout=10) as reply:
         status = json.loads(reply.read())
     assert status["healthy"] is True
-    assert {s["name"] for s in status["services"]} == {"nats", "repo-svc", "run-svc", "serving-svc",
-                                                       "lineage-svc"}
+    assert {s["name"] for s in status["services"]} == {"nats", "gateway", "repo-svc", "run-svc",
+                                                       "serving-svc", "lineage-svc"}
 
 
 def test_events_as_server_sent_events(stack: Stack, admin: Client) -> None:

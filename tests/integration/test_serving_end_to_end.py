@@ -134,6 +134,8 @@ def test_a_model_that_cannot_load_fails_with_the_loaders_error(stack: Stack, hom
 
 
 def _pid_listening_on(port: int) -> int:
+    """The model server's own process (in its sandbox: not the bwrap processes around it, whose
+    command lines hold the server's)."""
     for entry in Path("/proc").iterdir():
         if not entry.name.isdigit():
             continue
@@ -141,10 +143,15 @@ def _pid_listening_on(port: int) -> int:
             argv = (entry / "cmdline").read_bytes().split(b"\0")
         except OSError:
             continue
-        if b"shipyard_serving.model_server" in argv and b"--port" in argv \
-                and argv[argv.index(b"--port") + 1] == str(port).encode():
+        if os.path.basename(argv[0]).startswith(b"python") and b"shipyard_serving.model_server" in argv \
+                and b"--port" in argv and argv[argv.index(b"--port") + 1] == str(port).encode():
             return int(entry.name)
     raise AssertionError(f"no model server on port {port}")
+
+
+def _in_a_pid_namespace_of_its_own(pid: int) -> bool:
+    status = Path(f"/proc/{pid}/status").read_text()
+    return len(next(line for line in status.splitlines() if line.startswith("NSpid:")).split()) > 2
 
 
 @pytest.mark.usefixtures("iris")
@@ -153,7 +160,9 @@ def test_a_killed_model_server_is_restarted_and_the_endpoint_recovers(stack: Sta
         name="iris-kill", model=pb.ModelRef(model="iris", version=2))))
     wait_for(lambda: _get(admin, "iris-kill").status == pb.SERVING_STATUS_RUNNING, 60, "iris-kill to run")
     (replica,) = _get(admin, "iris-kill").replicas
-    os.kill(_pid_listening_on(int(replica.address.rsplit(":", 1)[1])), signal.SIGKILL)
+    server = _pid_listening_on(int(replica.address.rsplit(":", 1)[1]))
+    assert _in_a_pid_namespace_of_its_own(server)  # sandboxed where bwrap is installed (as for the tests)
+    os.kill(server, signal.SIGKILL)
 
     def recovered() -> bool:
         found = _get(admin, "iris-kill")

@@ -208,9 +208,10 @@ async def test_put_file_stores_the_file_under_its_digest(blob_store: BlobStore, 
     source.write_bytes(data)
     assert await blob_store.put_file(source) == (sha(data), len(data))
     assert await read_all(blob_store, sha(data)) == data
-    assert await blob_store.put_file(source) == (sha(data), len(data))  # again: nothing new
+    assert await blob_store.put_file(source) == (sha(data), len(data))  # again: nothing new but a touch
+    prefix = getattr(blob_store, "prefix", "")
     assert await leftovers() in ([f"sha256/{sha(data)[:2]}/{sha(data)[2:4]}/{sha(data)}"],
-                                 [f"{getattr(blob_store, 'prefix', '')}sha256/{sha(data)}"])
+                                 [f"{prefix}sha256/{sha(data)}", f"{prefix}touched/{sha(data)}"])
 
 
 async def test_put_file_of_an_empty_file(blob_store: BlobStore, tmp_path: Path) -> None:
@@ -480,3 +481,82 @@ async def test_a_verified_linked_blob_is_not_hashed_again_until_it_changes(
     store.path_of(entry.sha256).chmod(0o644)  # a real change (as a write would be) is hashed again
     await check_out(store, Manifest((entry,)), tmp_path / "after")
     assert len(hashed) == 2
+
+
+# --- what the garbage collector needs: listing with times, touch, delete if untouched ------
+
+
+async def listed(store: BlobStore) -> dict[str, tuple[int, float]]:
+    return {b.digest: (b.size, b.modified) async for b in store.list_blobs()}
+
+
+async def test_list_blobs_names_every_blob_with_its_size(blob_store: BlobStore) -> None:
+    assert await listed(blob_store) == {}
+    small = await put_bytes(blob_store, b"small")
+    empty = await put_bytes(blob_store, b"")
+    gone = await put_bytes(blob_store, b"deleted")
+    await blob_store.delete(gone)
+    found = await listed(blob_store)
+    assert {d: size for d, (size, _) in found.items()} == {small: 5, empty: 0}
+    assert all(modified > 0 for _, modified in found.values())
+
+
+async def test_touch_reports_the_missing_in_order_and_never_moves_time_back(blob_store: BlobStore) -> None:
+    stored = await put_bytes(blob_store, b"stored")
+    before = (await listed(blob_store))[stored][1]
+    assert await blob_store.touch([UNKNOWN, stored, "1" * 64]) == [UNKNOWN, "1" * 64]
+    assert (await listed(blob_store))[stored][1] >= before
+    assert await blob_store.missing([UNKNOWN]) == [UNKNOWN]  # touching stores nothing
+    with pytest.raises(ValueError):
+        await blob_store.touch(["A" * 64])
+
+
+async def test_delete_if_untouched_keeps_a_blob_used_since(blob_store: BlobStore,
+                                                           leftovers: Leftovers) -> None:
+    digest = await put_bytes(blob_store, b"collect me")
+    await blob_store.touch([digest])
+    touched = (await listed(blob_store))[digest][1]
+    assert await blob_store.delete_if_untouched(digest, touched) is False  # used at, not before
+    assert await blob_store.delete_if_untouched(digest, 0.0) is False
+    assert await read_all(blob_store, digest) == b"collect me"
+    assert await blob_store.delete_if_untouched(digest, touched + 3600) is True
+    assert await blob_store.missing([digest]) == [digest]
+    assert await blob_store.delete_if_untouched(digest, touched + 3600) is False  # idempotent
+    assert await blob_store.delete_if_untouched(UNKNOWN, touched + 3600) is False
+    assert await leftovers() == []  # no marker, nothing set aside
+
+
+async def test_a_collected_blob_is_put_again_by_the_next_upload(blob_store: BlobStore,
+                                                                tmp_path: Path) -> None:
+    digest = await put_bytes(blob_store, b"comes back")
+    assert await blob_store.missing([digest]) == []  # seen stored (remembered, on S3)
+    assert await blob_store.delete_if_untouched(digest, 2e9 + 3600)
+    source = tmp_path / "again"
+    source.write_bytes(b"comes back")
+    assert await blob_store.put_file(source) == (digest, 10)
+    assert await read_all(blob_store, digest) == b"comes back"
+
+
+async def test_local_put_of_a_stored_blob_touches_it(tmp_path: Path) -> None:
+    store = LocalBlobStore(tmp_path / "blobs")
+    await store.open()
+    digest = await put_bytes(store, b"old")
+    os.utime(store.path_of(digest), (1000.0, 1000.0))
+    await put_bytes(store, b"old")
+    assert (await listed(store))[digest][1] > 1000.0
+    source = tmp_path / "f"
+    source.write_bytes(b"old")
+    os.utime(store.path_of(digest), (1000.0, 1000.0))
+    await store.put_file(source)
+    assert (await listed(store))[digest][1] > 1000.0
+
+
+async def test_local_blob_left_aside_by_a_killed_collector_is_put_back_on_open(tmp_path: Path) -> None:
+    store = LocalBlobStore(tmp_path / "blobs")
+    await store.open()
+    digest = await put_bytes(store, b"aside")
+    os.rename(store.path_of(digest), store.root / "tmp" / f"{digest}.collecting")
+    assert await store.missing([digest]) == [digest]
+    await LocalBlobStore(tmp_path / "blobs").open()
+    assert await read_all(store, digest) == b"aside"
+    assert list((store.root / "tmp").iterdir()) == []

@@ -6,7 +6,7 @@ from __future__ import annotations
 import http.server
 import re
 import threading
-from collections.abc import AsyncIterator, Iterator, Sequence
+from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass, field
 
 import aiohttp
@@ -15,28 +15,13 @@ import urllib3
 from aiohttp import web
 from aiohttp.test_utils import TestServer
 
-from shipyard.kit.addresses import IPAddress
 from shipyard.kit.egress import Egress, EgressRefused, private_policy
+from tests.support.egress import Answers, only_127_0_0_1
 
 ENV = "SHIPYARD_TEST_ALLOW_PRIVATE"
 TIMEOUT = aiohttp.ClientTimeout(total=10)
 
 
-def only_127_0_0_1(ip: IPAddress) -> str | None:
-    """A policy that allows 127.0.0.1 and nothing else (127.0.0.2 stands for an inside address)."""
-    return None if str(ip) == "127.0.0.1" else f"{ip} is not the test's address"
-
-
-@dataclass
-class Answers:
-    """A stub DNS: each lookup of any name gives the next answer (the last one from then on)."""
-
-    answers: list[list[str]]
-    asked: list[str] = field(default_factory=list)
-
-    def __call__(self, host: str, port: int) -> Sequence[str]:
-        self.asked.append(host)
-        return self.answers[min(len(self.asked), len(self.answers)) - 1]
 
 
 # --- the check itself ---------------------------------------------------------------------

@@ -9,16 +9,16 @@ import time
 
 import pytest
 
-from shipyard.kit.lifetime import PARENT_ENV, child_environment, die_with_parent
+from shipyard.kit.lifetime import PARENT_ENV, die_with_parent
 
 CHILD = ("from shipyard.kit.lifetime import die_with_parent\n"
          "import sys, time\n"
          "if not die_with_parent(): sys.exit(3)\n"
          "print('ready', flush=True)\n"
          "time.sleep(120)\n")
-PARENT = ("import subprocess, sys\n"
-          "from shipyard.kit.lifetime import child_environment\n"
-          f"child = subprocess.Popen([sys.executable, '-c', {CHILD!r}], env=child_environment(), "
+PARENT = ("import os, subprocess, sys\n"
+          f"env = {{**os.environ, {PARENT_ENV!r}: str(os.getpid())}}\n"
+          f"child = subprocess.Popen([sys.executable, '-c', {CHILD!r}], env=env, "
           "stdout=subprocess.PIPE, text=True)\n"
           "assert child.stdout.readline() == 'ready\\n'\n"
           "print(child.pid, flush=True)\n")
@@ -51,4 +51,3 @@ def test_a_child_whose_parent_is_gone_already_is_told_so(monkeypatch: pytest.Mon
 def test_without_a_parent_named_there_is_nothing_to_do(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv(PARENT_ENV, raising=False)
     assert die_with_parent() is True
-    assert child_environment({"X": "1"})[PARENT_ENV] == str(os.getpid())

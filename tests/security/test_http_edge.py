@@ -52,7 +52,7 @@ def test_a_signed_in_operator_still_sees_every_part(stack: Stack) -> None:
     assert status == 200
     found = json.loads(body)
     assert found["healthy"] is True and found["blobUrl"].endswith("/api/blobs")
-    assert {s["name"] for s in found["services"]} == {"nats", "repo-svc", "run-svc", "serving-svc",
+    assert {s["name"] for s in found["services"]} == {"nats", "gateway", "repo-svc", "run-svc", "serving-svc",
                                                       "lineage-svc"}
 
 

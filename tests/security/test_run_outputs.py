@@ -12,27 +12,22 @@ from collections.abc import Callable, Iterator
 import pytest
 
 from shipyard.client.connection import Client, ClientError
-from shipyard.contracts.gateway.v1 import gateway_pb2
 from shipyard.contracts.repo.v1 import repos_pb2
 from shipyard.contracts.run.v1 import runs_pb2 as pb
 from shipyard.local.harness import Stack, wait_for
+from tests.support.users import signed_in
 
 DATASET = repos_pb2.REPO_KIND_DATASET
 OUTPUT = [pb.RunOutputTarget(repo_kind="dataset", repo="alice-data")]
 WRITE = 'echo "$SHIPYARD_RUN_NAME" > "$SHIPYARD_OUTPUT/who.txt"'
 
 
-def _user(stack: Stack, admin: Client, name: str) -> Client:
-    made = admin.call(admin.identity.CreateUser, gateway_pb2.CreateUserRequest(
-        user=gateway_pb2.User(name=name, roles=[gateway_pb2.ROLE_DATA_SCIENTIST])))
-    return stack.client(made.token)
-
 
 @pytest.fixture(scope="module")
 def alice(stack: Stack, admin: Client) -> Iterator[Client]:
     """Alice, a data scientist, with her dataset alice-data (an empty version 1) and a finished run
     that wrote its version 2."""
-    client = _user(stack, admin, "alice")
+    client = signed_in(stack, admin, "alice")
     client.call(client.repos.CreateRepo, repos_pb2.CreateRepoRequest(repo=repos_pb2.Repo(
         kind=DATASET, name="alice-data", versioning=repos_pb2.VERSIONING_DVS,
         source=repos_pb2.Source(none=repos_pb2.NoSource()))))
@@ -45,7 +40,7 @@ def alice(stack: Stack, admin: Client) -> Iterator[Client]:
 
 @pytest.fixture(scope="module")
 def bob(stack: Stack, admin: Client) -> Iterator[Client]:
-    client = _user(stack, admin, "bob")
+    client = signed_in(stack, admin, "bob")
     yield client
     client.close()
 

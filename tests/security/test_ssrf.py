@@ -13,7 +13,6 @@ services/repo/tests/test_repo_fetchers.py, services/gateway/tests/test_gateway_w
 from __future__ import annotations
 
 import http.server
-import socket
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -25,6 +24,7 @@ from shipyard.contracts.gateway.v1 import gateway_pb2 as gw
 from shipyard.contracts.repo.v1 import projects_pb2
 from shipyard.contracts.repo.v1 import repos_pb2 as pb
 from shipyard.local.harness import Stack, wait_for
+from tests.support.egress import banner_server
 
 BANNER = b"+OK pop3.internal ready <secret-7f3a9c@internal>\r\n"
 
@@ -138,25 +138,8 @@ def test_an_s3_import_does_not_follow_a_redirect_past_the_host_check(mallory: Cl
 @pytest.fixture
 def banner_port() -> Iterator[int]:
     """A port inside that speaks another protocol: it sends its banner to whoever connects."""
-    listener = socket.create_server(("127.0.0.1", 0))
-    listener.settimeout(0.2)
-    stop = threading.Event()
-
-    def serve() -> None:
-        while not stop.is_set():
-            try:
-                conn, _ = listener.accept()
-            except TimeoutError:
-                continue
-            with conn:
-                conn.sendall(BANNER)
-
-    thread = threading.Thread(target=serve, daemon=True)
-    thread.start()
-    yield listener.getsockname()[1]
-    stop.set()
-    thread.join()
-    listener.close()
+    with banner_server(BANNER) as port:
+        yield port
 
 
 def test_a_webhook_does_not_read_back_what_an_internal_port_answers(mallory: Client,

@@ -9,19 +9,14 @@ from collections.abc import Iterator
 import pytest
 
 from shipyard.client.connection import Client
-from shipyard.contracts.gateway.v1 import gateway_pb2
 from shipyard.contracts.run.v1 import runs_pb2 as pb
 from shipyard.local.harness import Stack, wait_for
+from tests.support.users import signed_in
 
 SECRET = b"db_password: hunter2\n"
 SHOW = 'cat "$SHIPYARD_CONFIG"; echo "config: ${SHIPYARD_CONFIG:-none}"'
 ENDED = (pb.RUN_STATUS_COMPLETE, pb.RUN_STATUS_FAILED, pb.RUN_STATUS_STOPPED, pb.RUN_STATUS_ERROR)
 
-
-def _user(stack: Stack, admin: Client, name: str) -> Client:
-    made = admin.call(admin.identity.CreateUser, gateway_pb2.CreateUserRequest(
-        user=gateway_pb2.User(name=name, roles=[gateway_pb2.ROLE_DATA_SCIENTIST])))
-    return stack.client(made.token)
 
 
 def _log_when_ended(client: Client, name: str) -> bytes:
@@ -33,7 +28,7 @@ def _log_when_ended(client: Client, name: str) -> bytes:
 @pytest.fixture(scope="module")
 def alice(stack: Stack, admin: Client) -> Iterator[Client]:
     """Alice, whose run alice-train has a config file with a secret in it."""
-    client = _user(stack, admin, "alice")
+    client = signed_in(stack, admin, "alice")
     client.call(client.runs.SubmitRun, pb.SubmitRunRequest(
         run=pb.Run(name="alice-train", command=SHOW, config_file_name="params.yaml"), config_file=SECRET))
     assert b"hunter2" in _log_when_ended(client, "alice-train")  # her own run reads it
@@ -43,7 +38,7 @@ def alice(stack: Stack, admin: Client) -> Iterator[Client]:
 
 @pytest.fixture(scope="module")
 def bob(stack: Stack, admin: Client) -> Iterator[Client]:
-    client = _user(stack, admin, "bob")
+    client = signed_in(stack, admin, "bob")
     yield client
     client.close()
 

@@ -8,22 +8,17 @@ from collections.abc import Iterator
 import pytest
 
 from shipyard.client.connection import Client, ClientError
-from shipyard.contracts.gateway.v1 import gateway_pb2
 from shipyard.contracts.run.v1 import runs_pb2 as pb
 from shipyard.local.harness import Stack
+from tests.support.users import signed_in
 
 RUNNING = pb.TENSORBOARD_STATE_RUNNING
 
 
-def _user(stack: Stack, admin: Client, name: str) -> Client:
-    made = admin.call(admin.identity.CreateUser, gateway_pb2.CreateUserRequest(
-        user=gateway_pb2.User(name=name, roles=[gateway_pb2.ROLE_DATA_SCIENTIST])))
-    return stack.client(made.token)
-
 
 @pytest.fixture(scope="module")
 def alice(stack: Stack, admin: Client) -> Iterator[Client]:
-    client = _user(stack, admin, "alice")
+    client = signed_in(stack, admin, "alice")
     client.call(client.runs.SubmitRun, pb.SubmitRunRequest(run=pb.Run(name="alice-train", command="true")))
     yield client
     client.close()
@@ -31,7 +26,7 @@ def alice(stack: Stack, admin: Client) -> Iterator[Client]:
 
 @pytest.fixture(scope="module")
 def bob(stack: Stack, admin: Client) -> Iterator[Client]:
-    client = _user(stack, admin, "bob")
+    client = signed_in(stack, admin, "bob")
     yield client
     client.close()
 

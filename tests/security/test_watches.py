@@ -4,11 +4,13 @@ than one user needs. The gateway notices gone clients and bounds each user's str
 
 from __future__ import annotations
 
+import http.client
 import json
 import socket
 from collections.abc import Iterator
 from contextlib import ExitStack
-from urllib.parse import urlsplit
+from http.cookies import SimpleCookie
+from urllib.parse import urlencode, urlsplit
 
 import pytest
 
@@ -18,6 +20,7 @@ from shipyard.local.harness import Stack, wait_for
 
 NEVER = "io.shipyard.never.happens.v1"
 PER_USER = 8
+SESSIONS: dict[str, str] = {}  # API token → the console session it signed in
 
 
 @pytest.fixture(scope="module")
@@ -51,11 +54,26 @@ def _open(stack: Stack, path: str, headers: dict[str, str]) -> tuple[socket.sock
     return sock, head
 
 
+def _session(stack: Stack, token: str) -> str:
+    """The console session signing in with ``token`` made (once per token): the console's cookie
+    takes nothing else."""
+    if token not in SESSIONS:
+        connection = http.client.HTTPConnection("127.0.0.1", urlsplit(stack.http_url).port, timeout=30)
+        connection.request("POST", "/login", body=urlencode({"token": token}),
+                           headers={"Content-Type": "application/x-www-form-urlencoded"})
+        reply = connection.getresponse()
+        reply.read()
+        connection.close()
+        assert reply.status == 303, reply.status
+        SESSIONS[token] = SimpleCookie(reply.headers["Set-Cookie"])["shipyard_token"].value
+    return SESSIONS[token]
+
+
 def _stream(stack: Stack, token: str, console: bool = False,
             extra: dict[str, str] | None = None) -> tuple[socket.socket, bytes]:
     if console:
         return _open(stack, "/console/events?kind=neverhappens",
-                     {"Cookie": f"shipyard_token={token}", **(extra or {})})
+                     {"Cookie": f"shipyard_token={_session(stack, token)}", **(extra or {})})
     return _open(stack, f"/api/events?type={NEVER}", {"Authorization": f"Bearer {token}", **(extra or {})})
 
 

@@ -20,6 +20,7 @@ from shipyard.kit.secrets import FernetSecretBox, load_key
 from shipyard.kit.service import Runtime
 from shipyard.kit.settings import Settings
 from shipyard_gateway.adapters.backends import Backends
+from shipyard_gateway.adapters.run_tokens import GrpcRunTokens
 from shipyard_gateway.adapters.store import DIRECTORY_COLLECTIONS, StoredDirectoryFactory
 from shipyard_gateway.adapters.webhook_feed import JetStreamEvents
 from shipyard_gateway.adapters.webhook_runner import WebhookRunner
@@ -31,7 +32,7 @@ from shipyard_gateway.domain.identity import TokenLimits
 from shipyard_gateway.domain.webhooks import RetryPolicy
 from shipyard_gateway.entrypoints.api import PublicApi, Route, remote_routes
 from shipyard_gateway.entrypoints.blobs_http import BlobEdge
-from shipyard_gateway.entrypoints.grpc_edge import PublicHandler
+from shipyard_gateway.entrypoints.grpc_edge import PublicHandler, refusals
 from shipyard_gateway.entrypoints.http import HttpEdge
 from shipyard_gateway.entrypoints.limits import EdgeLimits
 from shipyard_gateway.entrypoints.local_api import local_routes
@@ -65,15 +66,18 @@ def write_secret(path: Path, secret: str) -> None:
 async def wire(runtime: Runtime) -> None:
     """Register the public API on the gRPC server and start the HTTP edge with the service."""
     settings = runtime.settings
+    backends = Backends.connect({"repo-svc": settings.repo_addr, "run-svc": settings.run_addr,
+                                 "serving-svc": settings.serving_addr, "lineage-svc": settings.lineage_addr},
+                                runtime.assertions, lambda: runtime.health)
     identity = Identity(StoredDirectoryFactory(runtime.store), limits=token_limits(settings),
                         cache_ttl_s=settings.token_cache_ttl_s,
-                        sign_in_failures=settings.sign_in_failures_per_minute)
+                        sign_in_failures=settings.sign_in_failures_per_minute,
+                        bad_tokens=settings.bad_tokens_per_minute,
+                        run_tokens=GrpcRunTokens(backends.channel("run-svc"), runtime.assertions))
     admin_token = await identity.ensure_admin()
     if admin_token is not None and settings.admin_token_file is not None:
         write_secret(settings.admin_token_file, admin_token)
         log.info("created the first admin; token written to %s", settings.admin_token_file)
-    backends = Backends.connect({"repo-svc": settings.repo_addr, "run-svc": settings.run_addr,
-                                 "serving-svc": settings.serving_addr, "lineage-svc": settings.lineage_addr})
     blob_url = (settings.public_http_url or f"http://{settings.http_listen}").rstrip("/") + "/api/blobs"
     routes = [*remote_routes("repo-svc", backends.channel("repo-svc"), PUBLIC_SERVICES[0]),
               *remote_routes("repo-svc", backends.channel("repo-svc"), PUBLIC_SERVICES[1]),
@@ -89,7 +93,7 @@ async def wire(runtime: Runtime) -> None:
     # The public edge takes users' bearer tokens, not caller assertions: checked (with the role
     # policy) from each call's metadata before its request is read. Reflection tells only the
     # public API's schema (the published protos), so grpcurl and the like may ask without a token.
-    runtime.authentication.use(api.authenticate, open_methods=(REFLECTION,))
+    runtime.authentication.use(api.authenticate, open_methods=(REFLECTION,), refused=refusals(api))
     runtime.server.add_generic_rpc_handlers([PublicHandler(api, runtime.bus)])
     runtime.service_names.extend(s.full_name for s in PUBLIC_SERVICES)
     runtime.ready_checks.append(lambda: backends.all_healthy)

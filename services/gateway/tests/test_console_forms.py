@@ -64,7 +64,7 @@ def test_the_console_cookie_authorizes_only_requests_from_the_console_itself() -
     same = make_mocked_request("POST", "/serving/x/v2/models/m/infer",
                                headers={"Host": "console.local", "Origin": "http://console.local",
                                         "Cookie": "shipyard_token=t0k"})
-    assert console_authorization(same) == "Bearer t0k"
+    assert console_authorization(same) == "Session t0k"  # the cookie takes only a console session
     other = make_mocked_request("POST", "/serving/x/v2/models/m/infer",
                                 headers={"Host": "console.local", "Origin": "http://evil.example",
                                          "Cookie": "shipyard_token=t0k"})

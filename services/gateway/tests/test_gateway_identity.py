@@ -12,6 +12,8 @@ from shipyard_gateway.domain.identity import ROLES, TOKEN_PREFIX, parse_token
 from shipyard.kit.caller import Caller
 from shipyard.kit.errors import AlreadyExists, InvalidArgument, NotFound, PermissionDenied, Unauthenticated
 
+WHOAMI = "/shipyard.gateway.v1.IdentityService/WhoAmI"
+
 
 @pytest.fixture
 def wired() -> tuple[Identity, FakeDirectoryFactory]:
@@ -51,7 +53,7 @@ async def test_first_start_creates_exactly_one_admin_operator(identity: Identity
     admin = directory.directory.user_rows[ADMIN]
     assert admin.roles == frozenset({"operator"})
     assert len(directory.directory.token_rows) == 1
-    caller = await identity.authenticate(token)
+    caller = await identity.authenticate(token, WHOAMI)
     assert caller == Caller(ADMIN, frozenset({"operator"}))
 
 
@@ -73,7 +75,7 @@ async def test_no_admin_when_users_exist_already(identity: Identity, directory: 
 
 async def test_authenticate_accepts_a_users_token(identity: Identity) -> None:
     user, token = await identity.create_user("alice", ["data-scientist", "ml-engineer"])
-    caller = await identity.authenticate(token)
+    caller = await identity.authenticate(token, WHOAMI)
     assert caller == Caller("alice", frozenset({"data-scientist", "ml-engineer"}))
     assert user.roles == caller.roles
 
@@ -81,14 +83,14 @@ async def test_authenticate_accepts_a_users_token(identity: Identity) -> None:
 async def test_authenticate_rejects_a_wrong_secret(identity: Identity) -> None:
     token = await admin_token(identity)
     with pytest.raises(Unauthenticated):
-        await identity.authenticate(with_secret(token, "not-the-secret"))
+        await identity.authenticate(with_secret(token, "not-the-secret"), WHOAMI)
 
 
 async def test_authenticate_rejects_an_unknown_token_id(identity: Identity) -> None:
     token = await admin_token(identity)
     _, secret = parse_token(token)
     with pytest.raises(Unauthenticated):
-        await identity.authenticate(f"{TOKEN_PREFIX}nosuchid.{secret}")
+        await identity.authenticate(f"{TOKEN_PREFIX}nosuchid.{secret}", WHOAMI)
 
 
 @pytest.mark.parametrize("token", ["", "sy_", "sy_.", "sy_abc", "sy_abc.", "sy_.secret", "abc.def",
@@ -96,39 +98,39 @@ async def test_authenticate_rejects_an_unknown_token_id(identity: Identity) -> N
 async def test_authenticate_rejects_malformed_tokens(identity: Identity, token: str) -> None:
     await admin_token(identity)
     with pytest.raises(Unauthenticated):
-        await identity.authenticate(token)
+        await identity.authenticate(token, WHOAMI)
 
 
 async def test_authenticate_caches_a_verified_token(identity: Identity,
                                                     directory: FakeDirectoryFactory) -> None:
     token = await admin_token(identity)
-    await identity.authenticate(token)
+    await identity.authenticate(token, WHOAMI)
     opened = directory.opened
     for _ in range(3):
-        await identity.authenticate(token)
+        await identity.authenticate(token, WHOAMI)
     assert directory.opened == opened
 
 
 async def test_cached_token_id_still_rejects_a_wrong_secret(identity: Identity,
                                                             directory: FakeDirectoryFactory) -> None:
     token = await admin_token(identity)
-    await identity.authenticate(token)  # now cached
+    await identity.authenticate(token, WHOAMI)  # now cached
     opened = directory.opened
     with pytest.raises(Unauthenticated):
-        await identity.authenticate(with_secret(token, "guess"))
+        await identity.authenticate(with_secret(token, "guess"), WHOAMI)
     assert directory.opened == opened  # answered from the cache, and still refused
-    assert (await identity.authenticate(token)).user == ADMIN
+    assert (await identity.authenticate(token, WHOAMI)).user == ADMIN
 
 
 async def test_a_revoked_token_is_rejected_even_after_it_was_cached(identity: Identity) -> None:
     _, token = await identity.create_user("alice", ["data-scientist"])
-    caller = await identity.authenticate(token)
+    caller = await identity.authenticate(token, WHOAMI)
     token_id, _ = parse_token(token)
 
     await identity.revoke_token(caller, token_id)
 
     with pytest.raises(Unauthenticated):
-        await identity.authenticate(token)
+        await identity.authenticate(token, WHOAMI)
 
 
 async def test_a_token_of_a_vanished_user_is_rejected(identity: Identity,
@@ -136,7 +138,7 @@ async def test_a_token_of_a_vanished_user_is_rejected(identity: Identity,
     _, token = await identity.create_user("alice", ["data-scientist"])
     del directory.directory.user_rows["alice"]
     with pytest.raises(Unauthenticated):
-        await identity.authenticate(token)
+        await identity.authenticate(token, WHOAMI)
 
 
 # --- tokens at rest ----------------------------------------------------------------------
@@ -170,7 +172,7 @@ async def test_create_token_belongs_to_the_caller(identity: Identity) -> None:
     assert record.user == "alice"
     assert record.description == "laptop"
     assert token.startswith(f"{TOKEN_PREFIX}{record.id}.")
-    assert (await identity.authenticate(token)).user == "alice"
+    assert (await identity.authenticate(token, WHOAMI)).user == "alice"
 
 
 # --- users -------------------------------------------------------------------------------
@@ -269,19 +271,19 @@ async def test_revoking_someone_elses_token_is_denied(identity: Identity,
         await identity.revoke_token(Caller("bob", frozenset({"ml-engineer", "data-scientist"})), token_id)
 
     assert token_id in directory.directory.token_rows
-    assert (await identity.authenticate(alice_token)).user == "alice"
+    assert (await identity.authenticate(alice_token, WHOAMI)).user == "alice"
 
 
 async def test_an_operator_may_revoke_anyones_token(identity: Identity) -> None:
-    admin = await identity.authenticate(await admin_token(identity))
+    admin = await identity.authenticate(await admin_token(identity), WHOAMI)
     _, alice_token = await identity.create_user("alice", ["data-scientist"])
-    await identity.authenticate(alice_token)  # cached
+    await identity.authenticate(alice_token, WHOAMI)  # cached
     await identity.revoke_token(admin, parse_token(alice_token)[0])
     with pytest.raises(Unauthenticated):
-        await identity.authenticate(alice_token)
+        await identity.authenticate(alice_token, WHOAMI)
 
 
 async def test_revoking_an_unknown_token_is_not_found(identity: Identity) -> None:
-    admin = await identity.authenticate(await admin_token(identity))
+    admin = await identity.authenticate(await admin_token(identity), WHOAMI)
     with pytest.raises(NotFound):
         await identity.revoke_token(admin, "nosuchid")

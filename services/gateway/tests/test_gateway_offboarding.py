@@ -31,6 +31,7 @@ from shipyard.kit.errors import (
 )
 
 IDENTITY = "/shipyard.gateway.v1.IdentityService"
+WHOAMI = f"{IDENTITY}/WhoAmI"
 ALICE = Caller("alice", frozenset({"data-scientist"}))
 
 
@@ -78,7 +79,7 @@ def identity(replicas: Replicas) -> Identity:
 async def operator(identity: Identity) -> Caller:
     token = await identity.ensure_admin()
     assert token is not None
-    return await identity.authenticate(token)
+    return await identity.authenticate(token, WHOAMI)
 
 
 # --- the policy ----------------------------------------------------------------------------
@@ -102,12 +103,12 @@ def test_everyone_may_list_tokens() -> None:
 async def test_a_disabled_users_cached_token_is_refused_at_once(identity: Identity) -> None:
     await operator(identity)
     _, token = await identity.create_user("alice", ["data-scientist"])
-    await identity.authenticate(token)  # cached
+    await identity.authenticate(token, WHOAMI)  # cached
 
     await identity.set_disabled("alice", True)
 
     with pytest.raises(Unauthenticated, match="disabled"):
-        await identity.authenticate(token)
+        await identity.authenticate(token, WHOAMI)
     assert await identity.roles_of("alice") is None
 
 
@@ -117,7 +118,7 @@ async def test_an_enabled_user_works_again(identity: Identity) -> None:
     await identity.set_disabled("alice", True)
     user = await identity.set_disabled("alice", False)
     assert not user.disabled
-    assert (await identity.authenticate(token)).user == "alice"
+    assert (await identity.authenticate(token, WHOAMI)).user == "alice"
 
 
 async def test_deleting_a_user_revokes_their_tokens_and_keeps_the_name(identity: Identity,
@@ -125,12 +126,12 @@ async def test_deleting_a_user_revokes_their_tokens_and_keeps_the_name(identity:
     await operator(identity)
     _, token = await identity.create_user("alice", ["data-scientist"])
     await identity.create_token(ALICE, "ci")
-    await identity.authenticate(token)
+    await identity.authenticate(token, WHOAMI)
 
     assert await identity.delete_user("alice") == 2
 
     with pytest.raises(Unauthenticated):
-        await identity.authenticate(token)
+        await identity.authenticate(token, WHOAMI)
     assert not [t for t in replicas.directory.directory.token_rows.values() if t.user == "alice"]
     assert "alice" not in [u.name for u in await identity.list_users()]
     with pytest.raises(AlreadyExists, match="deleted"):
@@ -174,11 +175,12 @@ async def test_unknown_users_are_not_found(identity: Identity) -> None:
 async def test_new_roles_apply_to_the_next_call(identity: Identity) -> None:
     await operator(identity)
     _, token = await identity.create_user("alice", ["data-scientist"])
-    await identity.authenticate(token)
+    await identity.authenticate(token, WHOAMI)
 
     await identity.set_roles("alice", ["production-engineer", "ml-engineer"])
 
-    assert (await identity.authenticate(token)).roles == frozenset({"production-engineer", "ml-engineer"})
+    roles = (await identity.authenticate(token, WHOAMI)).roles
+    assert roles == frozenset({"production-engineer", "ml-engineer"})
 
 
 @pytest.mark.parametrize("roles", [[], ["root"]])
@@ -196,25 +198,25 @@ async def test_a_token_revoked_on_one_replica_stops_on_the_other_within_the_cach
         replicas: Replicas) -> None:
     await operator(replicas.one)
     _, token = await replicas.one.create_user("alice", ["data-scientist"])
-    await replicas.two.authenticate(token)  # replica two caches it
+    await replicas.two.authenticate(token, WHOAMI)  # replica two caches it
 
     await replicas.one.revoke_token(ALICE, parse_token(token)[0])
-    assert (await replicas.two.authenticate(token)).user == "alice"  # still within the cache time
+    assert (await replicas.two.authenticate(token, WHOAMI)).user == "alice"  # still within the cache time
 
     replicas.ticks.now += 5.0
     with pytest.raises(Unauthenticated):
-        await replicas.two.authenticate(token)
+        await replicas.two.authenticate(token, WHOAMI)
 
 
 async def test_a_user_disabled_on_one_replica_is_refused_by_the_other_after_the_cache_time(
         replicas: Replicas) -> None:
     await operator(replicas.one)
     _, token = await replicas.one.create_user("alice", ["data-scientist"])
-    await replicas.two.authenticate(token)
+    await replicas.two.authenticate(token, WHOAMI)
     await replicas.one.set_disabled("alice", True)
     replicas.ticks.now += 5.0
     with pytest.raises(Unauthenticated, match="disabled"):
-        await replicas.two.authenticate(token)
+        await replicas.two.authenticate(token, WHOAMI)
 
 
 async def test_the_cache_forgets_tokens_past_their_time(replicas: Replicas,
@@ -224,9 +226,9 @@ async def test_the_cache_forgets_tokens_past_their_time(replicas: Replicas,
     _, first = await identity.create_user("alice", ["data-scientist"])
     tokens = [first, *[(await identity.create_token(ALICE))[1] for _ in range(2)]]
     for token in tokens[:2]:
-        await identity.authenticate(token)
+        await identity.authenticate(token, WHOAMI)
     replicas.ticks.now += 5.0
-    await identity.authenticate(tokens[2])
+    await identity.authenticate(tokens[2], WHOAMI)
     assert list(identity._cache) == [parse_token(tokens[2])[0]]
 
 
@@ -260,17 +262,17 @@ async def test_an_expired_token_is_refused_even_from_the_cache(identity: Identit
                                                                replicas: Replicas) -> None:
     _, token = await identity.create_token(ALICE, ttl=timedelta(hours=1))
     await identity.create_user("alice", ["data-scientist"])
-    await identity.authenticate(token)
+    await identity.authenticate(token, WHOAMI)
     replicas.clock.now += timedelta(hours=1)
     with pytest.raises(Unauthenticated, match="token expired"):
-        await identity.authenticate(token)
+        await identity.authenticate(token, WHOAMI)
 
 
 async def test_the_first_admins_token_never_expires(identity: Identity, replicas: Replicas) -> None:
     token = await identity.ensure_admin()
     assert token is not None
     replicas.clock.now += timedelta(days=3650)
-    assert (await identity.authenticate(token)).user == ADMIN
+    assert (await identity.authenticate(token, WHOAMI)).user == ADMIN
 
 
 async def test_a_user_may_hold_only_so_many_live_tokens(identity: Identity, replicas: Replicas) -> None:
@@ -319,11 +321,11 @@ async def test_last_use_is_recorded_at_most_once_a_minute(identity: Identity, re
     await identity.create_user("alice", ["data-scientist"])
     record, token = await identity.create_token(ALICE)
     assert record.last_use_time is None
-    await identity.authenticate(token)
+    await identity.authenticate(token, WHOAMI)
     first = replicas.directory.directory.token_rows[record.id].last_use_time
     assert first is not None
     replicas.ticks.now += 5.0
-    await identity.authenticate(token)
+    await identity.authenticate(token, WHOAMI)
     assert replicas.directory.directory.token_rows[record.id].last_use_time == first
 
 
@@ -340,11 +342,11 @@ async def test_sign_in_makes_a_session_token_that_sign_out_revokes(identity: Ide
     assert caller == ALICE and session != api_token
     record = replicas.directory.directory.token_rows[parse_token(session)[0]]
     assert record.kind == SESSION and record.expire_time == record.create_time + timedelta(hours=12)
-    assert (await identity.authenticate(session)).user == "alice"
+    assert (await identity.authenticate(session, WHOAMI)).user == "alice"
     await identity.sign_out(session)
     with pytest.raises(Unauthenticated):
-        await identity.authenticate(session)
-    assert (await identity.authenticate(api_token)).user == "alice"
+        await identity.authenticate(session, WHOAMI)
+    assert (await identity.authenticate(api_token, WHOAMI)).user == "alice"
 
 
 async def test_sign_out_with_an_api_token_or_garbage_revokes_nothing(identity: Identity) -> None:
@@ -352,7 +354,7 @@ async def test_sign_out_with_an_api_token_or_garbage_revokes_nothing(identity: I
     _, api_token = await identity.create_token(ALICE)
     for cookie in (api_token, "garbage", "sy_nosuch.secret"):
         await identity.sign_out(cookie)
-    assert (await identity.authenticate(api_token)).user == "alice"
+    assert (await identity.authenticate(api_token, WHOAMI)).user == "alice"
 
 
 async def test_a_session_token_cannot_sign_in(identity: Identity) -> None:
@@ -368,9 +370,9 @@ async def test_old_sessions_make_room_for_new_ones(identity: Identity, replicas:
     _, api_token = await identity.create_token(ALICE)
     sessions = [(await identity.sign_in(api_token, "10.0.0.1"))[1] for _ in range(3)]
     with pytest.raises(Unauthenticated):
-        await identity.authenticate(sessions[0])
+        await identity.authenticate(sessions[0], WHOAMI)
     for session in sessions[1:]:
-        assert (await identity.authenticate(session)).user == "alice"
+        assert (await identity.authenticate(session, WHOAMI)).user == "alice"
 
 
 async def test_a_disabled_user_cannot_sign_in(identity: Identity) -> None:
@@ -403,7 +405,7 @@ async def test_failed_sign_ins_with_one_token_id_lock_it_out_of_sign_in(identity
             await identity.sign_in(f"sy_{token_id}.wrong", address)
     with pytest.raises(TooManyFailures):
         await identity.sign_in(token, "10.0.0.4")
-    assert (await identity.authenticate(token)).user == "alice"  # the API is not locked out
+    assert (await identity.authenticate(token, WHOAMI)).user == "alice"  # the API is not locked out
     replicas.ticks.now += 60.0
     assert (await identity.sign_in(token, "10.0.0.4"))[0].user == "alice"
 

@@ -6,7 +6,7 @@ import pytest
 from gateway_fakes import fake_identity
 from shipyard_gateway.domain.identity import ROLES
 from shipyard_gateway.domain.policy import POLICY, authorize
-from shipyard_gateway.entrypoints.api import PublicApi, bearer_token
+from shipyard_gateway.entrypoints.api import PublicApi, credential
 
 from shipyard.kit.assertions import CallerAssertions, new_key
 from shipyard.kit.caller import Caller
@@ -82,13 +82,17 @@ def test_every_policy_entry_is_a_full_method_path_with_known_roles() -> None:
                                     "sy_abc.def", "Token sy_abc.def", "Bearer\tsy_abc.def"])
 def test_missing_or_malformed_authorization_is_unauthenticated(header: str | None) -> None:
     with pytest.raises(Unauthenticated):
-        bearer_token(header)
+        credential(header)
 
 
 @pytest.mark.parametrize("header", ["Bearer sy_abc.def", "bearer sy_abc.def", "BEARER sy_abc.def",
                                     "  Bearer   sy_abc.def  "])
 def test_bearer_token_is_extracted(header: str) -> None:
-    assert bearer_token(header) == "sy_abc.def"
+    assert credential(header) == ("bearer", "sy_abc.def")
+
+
+def test_the_consoles_cookie_is_passed_on_as_a_session_credential() -> None:
+    assert credential("Session sy_abc.def") == ("session", "sy_abc.def")
 
 
 async def test_public_api_authenticates_then_authorizes() -> None:

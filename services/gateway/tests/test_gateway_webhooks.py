@@ -9,8 +9,7 @@ import hashlib
 import hmac
 import json
 import socket
-from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
-from dataclasses import dataclass, field
+from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -44,12 +43,12 @@ from shipyard_gateway.domain.webhooks import (
 
 from shipyard.contracts.common.v1 import common_pb2
 from shipyard.contracts.events.v1 import events_pb2
-from shipyard.kit.addresses import IPAddress
 from shipyard.kit.caller import Caller
 from shipyard.kit.egress import Egress
 from shipyard.kit.errors import AlreadyExists, InvalidArgument, NotFound
 from shipyard.kit.events import Event, new_event
 from shipyard.kit.store.sqlite import SQLiteDocumentStore
+from tests.support.egress import Answers, only_127_0_0_1
 
 SECRET = "s3cret-Of-The-Receiver-42"
 ALICE = Caller("alice", frozenset({"ml-engineer"}))
@@ -550,21 +549,6 @@ async def test_the_sender_reaches_no_private_address_unless_allowed(server: Test
         await send.close()
 
 
-def only_127_0_0_1(ip: IPAddress) -> str | None:
-    """A policy that allows 127.0.0.1 and nothing else (127.0.0.2 stands for an inside address)."""
-    return None if str(ip) == "127.0.0.1" else f"{ip} is not the test's address"
-
-
-@dataclass
-class Answers:
-    """A stub DNS: each lookup gives the next answer (the last one from then on)."""
-
-    answers: list[list[str]]
-    asked: list[str] = field(default_factory=list)
-
-    def __call__(self, host: str, port: int) -> Sequence[str]:
-        self.asked.append(host)
-        return self.answers[min(len(self.asked), len(self.answers)) - 1]
 
 
 async def test_the_sender_connects_to_the_checked_address_keeping_the_name() -> None:

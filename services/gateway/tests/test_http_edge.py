@@ -12,7 +12,7 @@ import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
 from shipyard_gateway.entrypoints.api import PublicApi
-from shipyard_gateway.entrypoints.blobs_http import BlobEdge
+from shipyard_gateway.entrypoints.blobs_http import RESERVE_UPLOAD, BlobEdge
 from shipyard_gateway.entrypoints.console.spools import Spools
 from shipyard_gateway.entrypoints.http_guards import add_security_headers, readable_credentials
 from shipyard_gateway.entrypoints.sse import Watches
@@ -27,12 +27,20 @@ DIGEST = "0" * 64
 class AnyoneApi:
     """Lets every caller in (authentication is not what these tests are about)."""
 
+    routes = {RESERVE_UPLOAD: None}
+
     async def caller(self, method: str, authorization: str | None) -> Caller:
         return Caller("alice", frozenset({"data-scientist"}))
+
+    async def call(self, route: object, caller: Caller, payload: bytes) -> bytes:
+        return b""  # every upload fits alice's quota
 
 
 class FullDisk:
     """A blob store whose disk is full."""
+
+    async def exists(self, digest: str) -> bool:
+        return False
 
     async def put(self, digest: str, chunks: AsyncIterator[bytes], size: int | None) -> int:
         async for _ in chunks:

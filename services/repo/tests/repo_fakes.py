@@ -181,6 +181,7 @@ class FakeManifests(ManifestStore):
         self.manifests: dict[str, Manifest] = {}
         self.blobs: set[str] = set()
         self.syncs = 0
+        self.touched: list[str] = []
 
     def upload(self, manifest: Manifest) -> str:
         """Store the manifest and every blob it names; its digest."""
@@ -196,6 +197,10 @@ class FakeManifests(ManifestStore):
 
     async def missing(self, digests: list[str]) -> list[str]:
         return [d for d in digests if d not in self.blobs]
+
+    async def touch(self, digests: list[str]) -> list[str]:
+        self.touched.extend(d for d in digests if d in self.blobs)
+        return await self.missing(digests)
 
     async def sync(self) -> None:
         self.syncs += 1

@@ -34,6 +34,7 @@ from shipyard_repo.domain.sources import GitSource, S3Source, UrlSource
 
 from shipyard.kit.addresses import IPAddress
 from shipyard.kit.egress import Egress
+from tests.support.egress import Answers, banner_server, only_127_0_0_1
 
 SECRET = "ghp_very-secret-token"
 BANNER = b"SSH-2.0-OpenSSH_9.6 secret-host-7f3a\r\n"
@@ -41,21 +42,6 @@ GITHUB = git_target("https://github.com/acme/p.git")
 GITHUB_IPS: list[IPAddress] = [ipaddress.ip_address("140.82.121.4")]
 
 
-def only_127_0_0_1(ip: IPAddress) -> str | None:
-    """The tests' policy: 127.0.0.1 stands for the outside, 127.0.0.2 for an internal service."""
-    return None if str(ip) == "127.0.0.1" else f"{ip} is not the test's address"
-
-
-@dataclass
-class Answers:
-    """A stub DNS: each lookup gives the next answer (the last one from then on)."""
-
-    answers: list[list[str]]
-    asked: list[str] = field(default_factory=list)
-
-    def __call__(self, host: str, port: int) -> Sequence[str]:
-        self.asked.append(host)
-        return self.answers[min(len(self.asked), len(self.answers)) - 1]
 
 
 def fetchers(*answers: list[str]) -> tuple[Fetchers, Answers]:
@@ -341,25 +327,8 @@ async def test_a_name_that_does_not_resolve_says_so(tmp_path: Path) -> None:
 @pytest.fixture
 def banner_port() -> Iterator[int]:
     """A port that speaks another protocol: it sends its banner to whoever connects."""
-    listener = socket.create_server(("127.0.0.1", 0))
-    listener.settimeout(0.2)
-    stop = threading.Event()
-
-    def serve() -> None:
-        while not stop.is_set():
-            try:
-                conn, _ = listener.accept()
-            except TimeoutError:
-                continue
-            with conn:
-                conn.sendall(BANNER)
-
-    thread = threading.Thread(target=serve, daemon=True)
-    thread.start()
-    yield listener.getsockname()[1]
-    stop.set()
-    thread.join()
-    listener.close()
+    with banner_server(BANNER) as port:
+        yield port
 
 
 @pytest.mark.parametrize("kind", ["url", "s3"])

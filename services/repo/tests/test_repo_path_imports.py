@@ -13,7 +13,14 @@ from shipyard_repo.domain.paths import REFUSED, Directory, outside_roots, parse_
 from shipyard_repo.domain.repos import RepoFields, Versioning
 from shipyard_repo.domain.sources import HostPathSource, NoSource, RepoKind
 
-from shipyard.kit.errors import Aborted, FailedPrecondition, InvalidArgument, PermissionDenied
+from shipyard.kit.errors import (
+    Aborted,
+    FailedPrecondition,
+    InvalidArgument,
+    NoSpace,
+    PermissionDenied,
+    ResourceExhausted,
+)
 from shipyard.kit.manifest import Manifest
 
 DATASET = RepoKind.DATASET
@@ -36,6 +43,11 @@ def _look_up(path: str) -> Directory | None:
 class FailingUploader(FakeUploader):
     async def store_tree(self, root: Path, remember: bool = False) -> Manifest:
         raise ValueError("symlink 'x' points outside the scanned directory, to /etc/passwd")
+
+
+class FullDiskUploader(FakeUploader):
+    async def store_tree(self, root: Path, remember: bool = False) -> Manifest:
+        raise NoSpace(f"blob of {root}/a.csv")
 
 
 def _wanted(path: Path, **extra: object) -> PathVersion:
@@ -161,6 +173,14 @@ async def test_what_cannot_be_stored_is_an_invalid_path_naming_the_entry(tmp_pat
     with pytest.raises(InvalidArgument, match=r"^path: symlink 'x' points outside"):
         await imports.create(ALICE, DATASET, "digits", _wanted(data))
     assert (await versions.get(DATASET, "digits", 0))[1].number == 1  # nothing half-made
+
+
+async def test_a_full_disk_is_the_platforms_error_not_a_bad_path(tmp_path: Path, data: Path) -> None:
+    imports, _, versions = await _setup(tmp_path)
+    imports.uploader = FullDiskUploader(imports.uploader.manifests)
+    with pytest.raises(ResourceExhausted, match=r"^no space left on device while writing blob of"):
+        await imports.create(ALICE, DATASET, "digits", _wanted(data))
+    assert (await versions.get(DATASET, "digits", 0))[1].number == 1
 
 
 def test_roots_are_absolute_paths_separated_by_the_path_separator() -> None:

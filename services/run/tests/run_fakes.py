@@ -56,6 +56,9 @@ class FakeRunRepository(RunRepository):
     async def get(self, name: str) -> Run | None:
         return next((r for r in self.rows.values() if r.name == name), None)
 
+    async def by_id(self, run_id: str) -> Run | None:
+        return self.rows.get(run_id)
+
     async def add(self, run: Run) -> Run:
         if run.id in self.rows or await self.get(run.name) is not None:
             raise AlreadyExists(f"a run named {run.name!r} exists already")

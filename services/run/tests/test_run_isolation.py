@@ -7,7 +7,9 @@ import dataclasses
 
 import pytest
 from run_fakes import ALICE, OPERATOR, World, a_spec, fake_world
+from shipyard_run.domain.runs import RunStatus
 
+from shipyard.contracts.events.v1 import events_pb2
 from shipyard.kit.errors import FailedPrecondition
 
 MISSING = "bubblewrap is not installed (apt-get install bubblewrap)"
@@ -45,3 +47,31 @@ async def test_with_isolation_anyones_run_is_queued() -> None:
     world = _world(missing="")
     run = await world.runs.submit(ALICE, a_spec("r"))
     assert run.owner == ALICE.user
+
+
+async def test_a_run_queued_while_isolated_does_not_start_after_isolation_went_away() -> None:
+    """run-svc restarted without bubblewrap while a data scientist's run was queued: the run ends
+    ``error`` with the submit refusal's words instead of starting as the platform."""
+    world = _world(missing="")
+    await world.runs.submit(ALICE, a_spec("queued-before"))
+    await world.runs.submit(OPERATOR, a_spec("operators"))
+    world.executor.missing_isolation = MISSING
+
+    await world.scheduler.tick()
+
+    refused = await world.run("queued-before")
+    assert refused.status is RunStatus.ERROR
+    assert MISSING in refused.status_reason and "only operators" in refused.status_reason
+    assert world.executor.submitted_names() == ["operators"]  # an operator's run still starts
+    assert [e.name for e in world.uow.events(events_pb2.RunFailed)] == ["queued-before"]
+
+
+async def test_in_single_user_mode_a_queued_run_starts_after_isolation_went_away() -> None:
+    world = _world(missing="")
+    world.scheduler = dataclasses.replace(world.scheduler, single_user=True)
+    await world.runs.submit(ALICE, a_spec("r"))
+    world.executor.missing_isolation = MISSING
+
+    await world.scheduler.tick()
+
+    assert await world.status("r") is RunStatus.RUNNING

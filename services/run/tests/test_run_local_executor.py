@@ -34,10 +34,12 @@ async def _world(tmp_path: Path, isolation: str | None = None) -> tuple[LocalExe
     return LocalExecutor(tmp_path / "workspaces", blobs, gpus=0, isolation=isolation), manifest, tmp_path
 
 
-async def _run(executor: LocalExecutor, command: str, manifest: Manifest) -> tuple[int, str, tuple[str, ...]]:
+async def _run(executor: LocalExecutor, command: str, manifest: Manifest,
+               api_token: str = "", api_server: str = "") -> tuple[int, str, tuple[str, ...]]:
     """Run ``command`` with the dataset at /mnt/data and an output at /model; exit code, log, notes."""
     job = Job(run_id=RUN_ID, name="probe", command=command, inputs=(JobInput("/mnt/data", manifest.digest),),
-              output_paths=("", "/model"), hyperparameters={"lr": "0.1"})
+              output_paths=("", "/model"), hyperparameters={"lr": "0.1"}, api_token=api_token,
+              api_server=api_server)
     notes = await executor.submit(job)
     for _ in range(400):
         status = await executor.status(RUN_ID)
@@ -103,6 +105,18 @@ async def test_a_run_gets_its_own_environment_and_none_of_run_svcs(
     assert env["lr"] == "0.1" and env["LC_ALL"] == "C.UTF-8" and env["HOME"] == "/run/shipyard/home"
     assert env["SHIPYARD_OUTPUT"] == "/run/shipyard/output" and env["SHIPYARD_MOUNT_MNT_DATA"] == "/mnt/data"
     assert "SHIPYARD_SECRET_KEY" not in env and "NATS_PASSWORD" not in env
+
+
+async def test_a_run_gets_its_own_api_token_and_server_never_run_svcs(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("SHIPYARD_TOKEN", "sy_operator.secret")
+    monkeypatch.setenv("SHIPYARD_SERVER", "internal:1")
+    executor, manifest, _ = await _world(tmp_path)
+    code, log, _ = await _run(executor, "env", manifest, f"syr_{RUN_ID}.s3cret", "gateway:50051")
+    env = dict(line.split("=", 1) for line in log.splitlines())
+    assert code == 0 and "sy_operator" not in log
+    assert (env["SHIPYARD_TOKEN"], env["SHIPYARD_SERVER"]) == (f"syr_{RUN_ID}.s3cret", "gateway:50051")
 
 
 async def test_without_isolation_inputs_are_copies_so_the_store_keeps_its_bytes(tmp_path: Path) -> None:

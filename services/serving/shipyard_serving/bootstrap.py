@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import Callable
 from urllib.parse import urlsplit
 
 from shipyard.contracts.serving.v1 import serving_pb2, serving_pb2_grpc
 from shipyard.kit.blob.factory import open_blob_store
+from shipyard.kit.bubblewrap import isolation
 from shipyard.kit.service import Runtime
 from shipyard_serving.adapters.local_servers import LocalModelServers
 from shipyard_serving.adapters.repos import GrpcModelReader
@@ -17,6 +19,10 @@ from shipyard_serving.app.inferences import Inferences
 from shipyard_serving.entrypoints.grpc_api import ServingServicer
 
 SERVICE_NAMES = [serving_pb2.DESCRIPTOR.services_by_name["ServingService"].full_name]
+# SHIPYARD_FAILPOINTS=serving.sandbox=unavailable: act as on a machine without bubblewrap (tests).
+SANDBOX_FAILPOINT = "serving.sandbox"
+log = logging.getLogger(__name__)
+
 
 
 def storage_for(blob_url: str) -> Callable[[str], str]:
@@ -36,11 +42,16 @@ async def wire(runtime: Runtime) -> None:
     blobs = open_blob_store(settings.default_blob_url())
     await blobs.open()
     servers = LocalModelServers(blobs, (settings.data_dir / "serving").resolve(),
+                                isolation(settings, SANDBOX_FAILPOINT),
                                 scale_down_delay_s=settings.serving_scale_down_delay_s)
+    if missing := servers.isolation_missing():
+        whose = "anyone's (single-user mode)" if settings.single_user else "only operators'"
+        log.warning("model servers cannot be isolated here: %s; %s start, sharing the machine",
+                    missing, whose)
     uow = unit_of_work_factory(runtime.store, runtime.relay)
     models = GrpcModelReader(settings.repo_addr, runtime.assertions)
-    inferences = Inferences(uow, models, servers)
-    deployments = Deployments(uow, servers)
+    inferences = Inferences(uow, models, servers, single_user=settings.single_user)
+    deployments = Deployments(uow, servers, single_user=settings.single_user)
     servers.watch(inferences.follow)
     servers.watch(deployments.follow)
     servicer = ServingServicer(

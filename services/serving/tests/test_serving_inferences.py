@@ -12,7 +12,7 @@ from shipyard_serving.domain.serving import ModelPin, ServingSpec, ServingStatus
 
 from shipyard.contracts.events.v1 import events_pb2
 from shipyard.kit.caller import Caller
-from shipyard.kit.errors import AlreadyExists, InvalidArgument, NotFound, PermissionDenied
+from shipyard.kit.errors import AlreadyExists, FailedPrecondition, InvalidArgument, NotFound, PermissionDenied
 
 ALICE = Caller("alice", frozenset({"data-scientist"}))
 BOB = Caller("bob", frozenset({"data-scientist"}))
@@ -163,3 +163,20 @@ async def test_list_pages_by_name(world: World) -> None:
     assert [i.name for i in first + rest] == ["a", "b", "c"] and end == ""
     with pytest.raises(InvalidArgument, match="page_token"):
         await inferences.list_page("", 0, "%%%")
+
+
+class _Unisolated(FakeServers):
+    def isolation_missing(self) -> str:
+        return "bubblewrap is not installed"
+
+
+async def test_where_servers_cannot_be_isolated_only_an_operators_inference_starts() -> None:
+    servers = _Unisolated()
+    inferences = Inferences(FakeUnitOfWorkFactory(), FakeModels(), servers, clock=lambda: NOW)
+    with pytest.raises(FailedPrecondition, match=r"cannot be isolated.*bubblewrap is not installed"):
+        await inferences.create(ALICE, "alice-test", ModelPin("mnist"), ServingSpec())
+    assert servers.running == {}
+    await inferences.create(OPERATOR, "root-test", ModelPin("mnist"), ServingSpec())
+    single_user = Inferences(FakeUnitOfWorkFactory(), FakeModels(), servers, single_user=True)
+    await single_user.create(ALICE, "alice-test", ModelPin("mnist"), ServingSpec())
+    assert sorted(servers.running) == ["alice-test", "root-test"]

@@ -14,6 +14,7 @@ from shipyard.cli import (
     demo,
     deployments,
     events,
+    garbage,
     lineage,
     projects,
     repos,
@@ -64,6 +65,7 @@ app.command()(events.activity)
 app.add_typer(lineage.app, name="lineage")
 app.command()(lineage.dashboard)
 app.add_typer(lineage.admin, name="admin")
+lineage.admin.command("gc")(garbage.collect_garbage)
 
 DataDirOption = Annotated[Path, typer.Option("--data-dir", help="Where Shipyard keeps everything.")]
 

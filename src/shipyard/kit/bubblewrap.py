@@ -13,12 +13,19 @@ import functools
 import os
 import shutil
 import subprocess
+import sys
+from collections.abc import Sequence
 from dataclasses import dataclass
+from pathlib import Path
+
+from shipyard.kit.settings import Settings
 
 INSTALL = "apt-get install bubblewrap"
 PROBE_TIMEOUT_S = 10
 # bwrap as root keeps just what setpriv needs to switch to the run's user; setpriv drops them.
 _SWITCH_CAPS = ("CAP_SETUID", "CAP_SETGID", "CAP_SETPCAP")
+# A GPU sandbox's devices besides /dev/nvidia<N>: the driver's control and memory devices.
+GPU_DEVICES = ("/dev/nvidiactl", "/dev/nvidia-uvm", "/dev/nvidia-uvm-tools", "/dev/nvidia-modeset")
 
 
 @dataclass(frozen=True)
@@ -104,3 +111,120 @@ def find(run_as: RunAs) -> Bubblewrap | str:
         return (f"bubblewrap cannot make namespaces here ({said[-1] if said else f'exit {done.returncode}'}; "
                 "unprivileged user namespaces may be turned off)")
     return found
+
+
+@dataclass(frozen=True)
+class Bind:
+    """A host path the sandbox sees at ``target``."""
+
+    source: str
+    target: str
+    writable: bool = False
+
+
+def python_directories(*packages: str) -> tuple[str, ...]:
+    """The directories of this process's Python (its prefixes, the real executable's directory) and
+    of ``packages`` (package directories, e.g. ``os.path.dirname(shipyard.__file__)``), outermost
+    first, none inside another: what a sandbox binds so that it runs the platform's Python."""
+    found = {os.path.realpath(p) for p in (sys.prefix, sys.base_prefix,
+                                           os.path.dirname(os.path.realpath(sys.executable)), *packages)}
+    ordered = sorted(found, key=lambda p: (p.count("/"), p))
+    return tuple(p for p in ordered if not any(p != q and inside(p, q) for q in ordered))
+
+
+def compose(sandbox: Bubblewrap, binds: Sequence[Bind], chdir: str, python: Sequence[str],
+            tmp: str | None = None, gpus: Sequence[int] = ()) -> list[str]:
+    """bwrap and its options (up to the command, which ``sandbox.command`` wraps): the sandbox's own
+    namespaces; the system and ``python`` read-only; its own /proc, a minimal /dev, an in-memory
+    /dev/shm; ``tmp`` (a host directory) as /tmp, or an in-memory /tmp when None; ``binds`` in
+    order; the GPUs ``gpus`` (and /sys, where CUDA reads their topology); ``chdir`` as the working
+    directory."""
+    args = [*sandbox.namespaces(), *system_view(), "--proc", "/proc", "--dev", "/dev",
+            "--perms", "1777", "--tmpfs", "/dev/shm"]
+    args += ["--bind", tmp, "/tmp"] if tmp is not None else ["--perms", "1777", "--tmpfs", "/tmp"]
+    tree = Tree(made={"/", "/tmp", "/dev/shm"}, bound=["/usr", "/etc", "/proc", "/dev"])
+    for directory in python:
+        if not tree.shows(directory):  # e.g. a system Python, under /usr
+            args += [*tree.parents(directory), "--ro-bind", directory, directory]
+    for bind in binds:
+        option = "--bind" if bind.writable else "--ro-bind"
+        args += [*tree.parents(bind.target), option, bind.source, bind.target]
+    if gpus:
+        devices = [*GPU_DEVICES, *(f"/dev/nvidia{n}" for n in gpus)]
+        args += [a for d in devices if os.path.exists(d) for a in ("--dev-bind", d, d)]
+        args += ["--ro-bind", "/sys", "/sys"]
+    return [*args, "--chdir", chdir]
+
+
+@dataclass
+class Tree:
+    """A sandbox's directories as ``compose`` makes them: ``made`` in its in-memory file systems,
+    ``bound`` from the host (nothing can be made inside those)."""
+
+    made: set[str]
+    bound: list[str]
+
+    def shows(self, path: str) -> bool:
+        """Whether ``path`` is inside what is bound already."""
+        return any(inside(path, b) for b in self.bound)
+
+    def parents(self, path: str) -> list[str]:
+        """``--dir`` for each missing directory above ``path``, so that it is 0755 (bwrap makes
+        those it is not told about 0700, which an unprivileged user could not pass); then ``path``
+        counts as bound."""
+        args: list[str] = []
+        for parent in map(str, reversed(Path(path).parents)):
+            if parent not in self.made and not self.shows(parent):
+                args += ["--dir", parent]
+                self.made.add(parent)
+        self.bound.append(path)
+        return args
+
+
+def inside(path: str, directory: str) -> bool:
+    """Whether ``path`` is ``directory`` or under it (both absolute and normalized)."""
+    return path == directory or path.startswith(directory.rstrip("/") + "/")
+
+
+def sandboxed_pid(bwrap_pid: int) -> int | None:
+    """The host pid of the command a bwrap with ``--unshare-pid`` started (process 2 of its PID
+    namespace, under bwrap's own init), or None while there is none (not started yet, or ended).
+
+    bwrap forwards no signals: whoever wants the command to stop gracefully signals it here."""
+    seen = [bwrap_pid]
+    for _ in range(4):  # bwrap → its init in the namespace → the command
+        seen = [child for pid in seen for child in _children(pid)]
+        for pid in seen:
+            if _namespace_pid(pid) == 2:
+                return pid
+    return None
+
+
+def _children(pid: int) -> list[int]:
+    try:
+        return [int(c) for c in Path(f"/proc/{pid}/task/{pid}/children").read_text().split()]
+    except (OSError, ValueError):
+        return []
+
+
+def _namespace_pid(pid: int) -> int | None:
+    """The pid of ``pid`` in its innermost PID namespace, if it is in one below this process's."""
+    try:
+        status = Path(f"/proc/{pid}/status").read_text()
+    except OSError:
+        return None
+    for line in status.splitlines():
+        if line.startswith("NSpid:"):
+            found = line.split()[1:]
+            return int(found[-1]) if len(found) > 1 else None
+    return None
+
+
+def isolation(settings: Settings, failpoint: str) -> Bubblewrap | str:
+    """The bubblewrap that isolates a service's users' code here (as ``SHIPYARD_RUN_USER`` when the
+    platform is root), or why there is none. ``SHIPYARD_FAILPOINTS=<failpoint>=unavailable`` makes
+    the service act as on a machine without bubblewrap: the tests of what happens there use it (it
+    isolates nothing, so it is no operator's setting)."""
+    if settings.failpoint(failpoint) == "unavailable":
+        return f"turned off for a test (SHIPYARD_FAILPOINTS={failpoint}=unavailable)"
+    return find(RunAs.parse(settings.run_user))

@@ -191,6 +191,12 @@ class EventBus:
         except Exception:
             return False
 
+    async def round_trip(self, wait_s: float) -> None:
+        """Ask the server something (JetStream's account info) and wait at most ``wait_s`` seconds
+        for the answer; raises when none comes. A frozen server (SIGSTOP, a hung disk) keeps the
+        connection open, so ``connected`` stays true: only a question tells."""
+        await self.broker.connection.jetstream(timeout=wait_s).account_info()
+
     async def publish(self, events: Sequence[Event]) -> None:
         """Publish ``events`` in order and wait until JetStream has stored every one."""
         await self.publish_encoded([(e.nats_subject, e.headers(), e.payload()) for e in events])

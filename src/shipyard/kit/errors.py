@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import errno
+
 # Characters of an error message a caller is told. Messages travel as gRPC status details, in
 # trailers that allow 8 KiB of metadata in all (percent-encoded: up to 12 bytes a character), so
 # a value echoed into a message (a 1 MB name) is cut here, once, for every service.
@@ -61,6 +63,31 @@ class Unauthenticated(ShipyardError):
 
 class ResourceExhausted(ShipyardError):
     """A quota or limit was reached."""
+
+
+class NoSpace(ResourceExhausted, OSError):
+    """The disk (or the platform user's quota) is full: "no space left on device while writing …".
+
+    Also the OSError it stands for (ENOSPC or EDQUOT), so that code handling a full disk as an
+    OSError (the HTTP edge's 507) goes on doing so, now with a message that names what was written.
+    """
+
+    def __init__(self, writing: str, code: int = errno.ENOSPC) -> None:
+        ResourceExhausted.__init__(self, f"no space left on device while writing {writing}")
+        self.errno = code
+        self.strerror = self.message
+
+    def __str__(self) -> str:
+        return self.message
+
+
+def out_of_space(exc: BaseException, writing: str) -> NoSpace | None:
+    """NoSpace naming ``writing`` when ``exc`` says the disk or a quota is full; None otherwise."""
+    if isinstance(exc, NoSpace):
+        return exc
+    if isinstance(exc, OSError) and exc.errno in (errno.ENOSPC, errno.EDQUOT):
+        return NoSpace(writing, exc.errno)
+    return None
 
 
 class Unavailable(ShipyardError):

@@ -36,6 +36,10 @@ Metadata = Sequence[tuple[str, Any]]
 # Who a call is from, given its method and metadata; raises a domain error (Unauthenticated,
 # PermissionDenied) to refuse it.
 Authenticator = Callable[[str, Metadata], Awaitable[Caller]]
+# Told of each call its Authenticator refused — the method, the metadata, the client's address as
+# gRPC writes it (``ipv4:10.0.0.7:51234``) and the error — it answers the error to send: the same,
+# or another (the gateway counts bad tokens per client address with it, and throttles).
+Refused = Callable[[str, Metadata, str, errors.ShipyardError], errors.ShipyardError]
 
 _CALLER: ContextVar[Caller | None] = ContextVar("shipyard_caller", default=None)
 
@@ -85,11 +89,13 @@ def assertion_authenticator(assertions: CallerAssertions) -> Authenticator:
     return authenticate
 
 
-def _refusal(code: grpc.StatusCode, message: str) -> grpc.RpcMethodHandler:
+def _refusal(answer: Callable[[str], errors.ShipyardError]) -> grpc.RpcMethodHandler:
     # Request-streaming, whatever the method: the server then reads no request message before
-    # the refusal, so an unauthenticated body is never received into memory nor parsed.
+    # the refusal, so an unauthenticated body is never received into memory nor parsed. Only
+    # the handler knows the client's address (the interceptor sees the method and metadata).
     async def refuse(requests: AsyncIterator[Any], context: grpc.aio.ServicerContext) -> None:
-        await context.abort(code, message)
+        error = answer(context.peer())
+        await context.abort(status_of(error), error.message)
     return grpc.stream_unary_rpc_method_handler(refuse)
 
 
@@ -131,21 +137,29 @@ class Authentication(grpc.aio.ServerInterceptor):
     def __init__(self, authenticate: Authenticator) -> None:
         self._authenticate = authenticate
         self._open: tuple[str, ...] = (HEALTH_METHODS,)
+        self._refused: Refused | None = None
 
-    def use(self, authenticate: Authenticator, open_methods: tuple[str, ...] = ()) -> None:
-        """Authenticate with ``authenticate`` instead; ``open_methods`` (prefixes) need no caller."""
+    def use(self, authenticate: Authenticator, open_methods: tuple[str, ...] = (),
+            refused: Refused | None = None) -> None:
+        """Authenticate with ``authenticate`` instead; ``open_methods`` (prefixes) need no caller;
+        ``refused`` chooses the answer to each refused call."""
         self._authenticate = authenticate
         self._open = (HEALTH_METHODS, *open_methods)
+        self._refused = refused
 
     async def intercept_service(self, continuation: Callable[..., Awaitable[grpc.RpcMethodHandler]],
                                 details: grpc.HandlerCallDetails) -> grpc.RpcMethodHandler:
         handler = await continuation(details)
         if handler is None or details.method.startswith(self._open):
             return handler
+        metadata = details.invocation_metadata or ()
         try:
-            caller = await self._authenticate(details.method, details.invocation_metadata or ())
+            caller = await self._authenticate(details.method, metadata)
         except errors.ShipyardError as exc:
-            return _refusal(status_of(exc), exc.message)
+            refused, error = self._refused, exc
+            if refused is None:
+                return _refusal(lambda peer: error)
+            return _refusal(lambda peer: refused(details.method, metadata, peer, error))
         return _as_caller(handler, caller)
 
 

@@ -1,5 +1,8 @@
 """A child process that must not outlive the process that started it (Linux PR_SET_PDEATHSIG).
 
+The parent names itself in the child's environment (``PARENT_ENV``: its pid); the child calls
+``die_with_parent``.
+
 The child asks for it itself, first thing after it starts, instead of the parent doing it between
 fork and exec (``preexec_fn``): a parent with gRPC threads must not run Python code in a forked
 child — gRPC's fork handlers broke model servers' starts that way ("epoll_wait error: Bad file
@@ -16,11 +19,6 @@ import signal
 
 PARENT_ENV = "SHIPYARD_PARENT_PID"
 _PR_SET_PDEATHSIG = 1
-
-
-def child_environment(extra: dict[str, str] | None = None) -> dict[str, str]:
-    """The environment for a child that should die with this process."""
-    return {**os.environ, **(extra or {}), PARENT_ENV: str(os.getpid())}
 
 
 def die_with_parent() -> bool:

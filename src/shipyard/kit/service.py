@@ -2,8 +2,8 @@
 
 Each service's bootstrap builds its adapters and hands them here with what to serve; this
 module owns the order of start-up and shut-down, so every service behaves the same:
-NOT_SERVING until its store and the bus are up, SERVING while both stay up, a clean stop
-on SIGTERM or SIGINT.
+NOT_SERVING until its store and the bus are up, SERVING while both answer and its disks have
+room (``shipyard.kit.health``), a clean stop on SIGTERM or SIGINT.
 """
 
 from __future__ import annotations
@@ -13,6 +13,7 @@ import contextlib
 import logging
 import os
 import signal
+import time
 from collections.abc import Awaitable, Callable, Coroutine, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -20,9 +21,11 @@ from typing import Any
 
 import grpc
 
+from shipyard.contracts.common.v1 import health_pb2, health_pb2_grpc
 from shipyard.kit.assertions import CallerAssertions, load_internal_key
 from shipyard.kit.bus import EventBus
 from shipyard.kit.grpcio import Authentication, Health, assertion_authenticator, enable_reflection, new_server
+from shipyard.kit.health import Check, Report, blob_dir, disk_checks, store_dir
 from shipyard.kit.inbox import INBOX
 from shipyard.kit.logs import setup_logging
 from shipyard.kit.outbox import OUTBOX, OutboxRelay
@@ -51,6 +54,10 @@ class Runtime:
     tasks: list[Callable[[], Coroutine[Any, Any, None]]] = field(default_factory=list)
     # Further conditions for SERVING (the gateway adds "every service is healthy").
     ready_checks: list[Callable[[], bool]] = field(default_factory=list)
+    # Further folders on local disk whose free space health checks (run-svc's workspaces).
+    disk_paths: list[Path] = field(default_factory=list)
+    # What the last health check found (the gateway shows its own beside the services').
+    health: Report = field(default_factory=lambda: Report((Check("start", False, "starting"),)))
 
 
 Wiring = Callable[[Runtime], Awaitable[None]]
@@ -99,18 +106,76 @@ async def _connect(bus: EventBus) -> None:
             delay = min(delay * 2, 2.0)
 
 
+# How often the bus and the disks are looked at (a round trip to NATS, statvfs), and how long
+# NATS may take to answer: a frozen server keeps its connection open, so only asking tells.
+SLOW_CHECKS_S = 2.0
+BUS_TIMEOUT_S = 1.5
+
+
+class HealthReports(health_pb2_grpc.HealthReportServiceServicer):
+    """Answers GetHealthReport with the service's last health report."""
+
+    def __init__(self, runtime: Runtime) -> None:
+        self._runtime = runtime
+
+    async def GetHealthReport(self, request: health_pb2.GetHealthReportRequest,
+                              context: grpc.aio.ServicerContext) -> health_pb2.HealthReport:
+        report = self._runtime.health
+        return health_pb2.HealthReport(healthy=report.healthy, checks=[
+            health_pb2.HealthCheck(name=c.name, healthy=c.healthy, detail=c.detail) for c in report.checks])
+
+
+def disk_paths(settings: Settings) -> list[Path]:
+    """Where a service writes on local disk: its store's folder, the blob store's when it is a
+    folder, and the data directory (run workspaces, model servers' files, the embedded NATS's
+    storage)."""
+    found = [store_dir(settings.default_store_url()), blob_dir(settings.default_blob_url()),
+             settings.data_dir.resolve()]
+    return [path for path in found if path is not None]
+
+
+async def _bus_check(bus: EventBus) -> Check:
+    if not bus.connected:
+        return Check("bus", False, "NATS not connected (reconnecting)")
+    try:
+        await bus.round_trip(BUS_TIMEOUT_S)
+    except Exception as exc:
+        return Check("bus", False, f"NATS not answering within {BUS_TIMEOUT_S:g}s "
+                                   f"({type(exc).__name__}: {exc or 'no reply'})")
+    return Check("bus", True, "NATS answering")
+
+
+async def _store_check(store: DocumentStore) -> Check:
+    try:
+        await store.ping()
+    except Exception as exc:
+        return Check("store", False, f"not answering ({exc})")
+    return Check("store", True, "answering")
+
+
 async def _watch_health(runtime: Runtime, health: Health) -> None:
     names = ["", *runtime.service_names]
     serving: bool | None = None
+    slow: list[Check] = []
+    slow_at = 0.0
+    paths = [*disk_paths(runtime.settings), *runtime.disk_paths]
     while True:
+        if time.monotonic() >= slow_at:
+            slow = [await _bus_check(runtime.bus),
+                    *await asyncio.to_thread(disk_checks, paths, runtime.settings.min_free_bytes)]
+            slow_at = time.monotonic() + SLOW_CHECKS_S
+        checks = [await _store_check(runtime.store), *slow]
         try:
-            await runtime.store.ping()
-            now = runtime.bus.connected and all(check() for check in runtime.ready_checks)
+            ready = all(check() for check in runtime.ready_checks)
         except Exception:
-            now = False
+            ready = False
+        if not ready:
+            checks.append(Check("ready", False, "not ready (a service it depends on is unhealthy)"))
+        runtime.health = Report(tuple(checks))
+        now = runtime.health.healthy
         if now != serving:
             await health.set(now, names)
-            log.info("health: %s", "SERVING" if now else "NOT_SERVING")
+            log.info("health: %s", "SERVING" if now else f"NOT_SERVING: {runtime.health.summary}")
             serving = now
         await asyncio.sleep(0.5)
 
@@ -122,6 +187,7 @@ async def serve(settings: Settings, collections: Sequence[Collection], wire: Wir
     await runtime.store.open([*collections, OUTBOX, INBOX])
     await wire(runtime)
     health = Health(runtime.server)
+    health_pb2_grpc.add_HealthReportServiceServicer_to_server(HealthReports(runtime), runtime.server)
     await health.set(False, ["", *runtime.service_names])
     enable_reflection(runtime.server, runtime.service_names)
     port = runtime.server.add_insecure_port(settings.grpc_listen)

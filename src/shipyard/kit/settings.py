@@ -28,6 +28,9 @@ class Settings(BaseSettings):
     http_listen: str = "127.0.0.1:8080"
     # The gateway's HTTP address as clients reach it (behind a proxy or ingress); default: http_listen.
     public_http_url: str = ""
+    # The gateway's gRPC address as runs reach it (their SHIPYARD_SERVER, with SHIPYARD_TOKEN): run-svc
+    # reads it; `shipyard up` sets it to the gateway's listen address. Empty: runs get no SHIPYARD_SERVER.
+    public_grpc_addr: str = ""
     # Document store URL: sqlite:///path/to.db (default under data_dir) or mongodb://host/db.
     store_url: str = ""
     # Blob store URL: file:///path (default under data_dir) or s3://KEY:SECRET@host:port/bucket.
@@ -73,6 +76,9 @@ class Settings(BaseSettings):
     token_cache_ttl_s: float = 5.0
     # gateway: failed console sign-ins allowed per minute, per client address and per token id.
     sign_in_failures_per_minute: int = 10
+    # gateway: calls with a bad token allowed per minute and client address; past it, its failures
+    # are answered RESOURCE_EXHAUSTED / HTTP 429 (calls with good tokens still go through).
+    bad_tokens_per_minute: int = 30
     # Webhook URLs on loopback/private/link-local addresses (the embedded stack allows them: its
     # receivers run on the same machine). Off on a shared platform: they reach inside it.
     webhook_allow_private: bool = False
@@ -86,6 +92,9 @@ class Settings(BaseSettings):
     serving_scale_down_delay_s: float = 30.0
     # lineage-svc: drop its projections at start and build them again from the whole stream.
     lineage_rebuild: bool = False
+    # Free bytes each service wants on every file system it writes to (its store, the blob store,
+    # the data directory): below it the service reports NOT_SERVING, naming the disk.
+    min_free_bytes: int = 256 << 20
     log_level: str = "INFO"
     log_file: Path | None = None
     # Tracing exporter: "" (spans kept in-process only), "console" or "otlp" (needs the OTLP package).
@@ -102,6 +111,13 @@ class Settings(BaseSettings):
     # how often a quiet stream sends a keep-alive comment (which is how a gone client is noticed).
     watches_per_user: int = 8
     sse_heartbeat_s: float = 15.0
+    # repo-svc's garbage collector: blobs no version or code snapshot references are deleted once
+    # untouched (not uploaded, asked about or named) for gc_grace_s; it runs every gc_interval_s
+    # (0: only when an operator asks, `shipyard admin gc`). Bytes a user may have uploaded that no
+    # version of theirs names yet (0: unlimited; operators: unlimited).
+    gc_grace_s: float = 24 * 3600.0
+    gc_interval_s: float = 3600.0
+    pending_upload_max_bytes: int = 100 << 30
 
     def default_store_url(self) -> str:
         """The store URL, defaulting to a SQLite file of this service in the data directory."""

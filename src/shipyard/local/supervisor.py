@@ -146,6 +146,8 @@ class Supervisor:
             # Services read each other by gRPC (run-svc reads versions from repo-svc).
             env = {**base, **addresses, "SHIPYARD_SERVICE": name, "SHIPYARD_GRPC_LISTEN": address,
                    **bus_login(name)}
+            # Runs call the API at the gateway's public address (run-svc gives it to them).
+            env.setdefault("SHIPYARD_PUBLIC_GRPC_ADDR", cfg.grpc_address)
             children.append(Child(f"{name}-svc", [sys.executable, "-m", f"shipyard_{name}"], env, address))
         gateway_env = {**base, "SHIPYARD_SERVICE": "gateway", "SHIPYARD_GRPC_LISTEN": cfg.grpc_address,
                        "SHIPYARD_HTTP_LISTEN": cfg.http_address,

@@ -3,17 +3,27 @@
 from __future__ import annotations
 
 import logging
+import math
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
+from typing import Protocol
 
 from shipyard.kit.caller import Caller
-from shipyard.kit.errors import AlreadyExists, NotFound, PermissionDenied, ResourceExhausted, Unauthenticated
+from shipyard.kit.errors import (
+    AlreadyExists,
+    NotFound,
+    PermissionDenied,
+    ResourceExhausted,
+    ShipyardError,
+    Unauthenticated,
+)
 from shipyard.kit.ids import new_id
 from shipyard_gateway.app.ports import Directory, DirectoryFactory
 from shipyard_gateway.domain.identity import (
     API,
+    RUN_TOKEN_PREFIX,
     SESSION,
     TokenLimits,
     TokenRecord,
@@ -21,10 +31,13 @@ from shipyard_gateway.domain.identity import (
     check_description,
     check_enabled,
     check_roles,
+    check_use,
     check_user,
     issue_token,
     keeps_an_operator,
+    parse_run_token,
     parse_token,
+    run_token_record,
     verify,
 )
 from shipyard_gateway.domain.throttle import FailureWindow
@@ -41,15 +54,33 @@ CACHE_SWEEP_AT = 10_000
 # Last use is written at most this often per token (a write per call would cost every call).
 LAST_USE_EVERY = timedelta(minutes=1)
 SIGN_IN_WINDOW_S = 60.0
+BAD_TOKEN_WINDOW_S = 60.0
 
 
 class TooManyFailures(ResourceExhausted):
-    """Too many failed sign-ins from a client address or with a token id; ``retry_after_s`` says
-    when the next try may come."""
+    """Too many failed sign-ins, or calls with bad tokens, from a client address (or with a token
+    id); ``retry_after_s`` says when the next try may come."""
 
     def __init__(self, message: str, retry_after_s: float) -> None:
         super().__init__(message)
         self.retry_after_s = retry_after_s
+
+
+@dataclass(frozen=True)
+class RunGrant:
+    """Who a run's token acts for, as run-svc vouches: the run's owner with their roles at submit."""
+
+    user: str
+    roles: frozenset[str]
+    run: str
+
+
+class RunTokenVerifier(Protocol):
+    """Asks run-svc about a run's token (``syr_…``, SHIPYARD_TOKEN inside a run)."""
+
+    async def verify(self, token: str) -> RunGrant:
+        """Who the token acts for while its run is active; Unauthenticated otherwise."""
+        ...
 
 
 @dataclass(frozen=True)
@@ -74,13 +105,17 @@ class Identity:
     cache_ttl_s: float = CACHE_TTL_S
     ticks: Callable[[], float] = time.monotonic
     sign_in_failures: int = 10  # per client address and per token id, per minute
+    bad_tokens: int = 30  # calls with a bad token per client address, per minute, before throttling
+    run_tokens: RunTokenVerifier | None = None  # None: runs' tokens are refused
     _cache: dict[str, _Cached] = field(default_factory=dict)
     _by_address: FailureWindow = field(init=False)
     _by_token: FailureWindow = field(init=False)
+    _bad_tokens: FailureWindow = field(init=False)
 
     def __post_init__(self) -> None:
         self._by_address = FailureWindow(self.sign_in_failures, SIGN_IN_WINDOW_S)
         self._by_token = FailureWindow(self.sign_in_failures, SIGN_IN_WINDOW_S)
+        self._bad_tokens = FailureWindow(self.bad_tokens, BAD_TOKEN_WINDOW_S)
 
     async def ensure_admin(self) -> str | None:
         """On the first start, create the ``admin`` operator; its token, or None if users exist.
@@ -96,12 +131,40 @@ class Identity:
 
     # --- authentication --------------------------------------------------------------------
 
-    async def authenticate(self, token: str) -> Caller:
-        """The caller presenting ``token``; Unauthenticated otherwise (unknown, revoked or expired
-        token, disabled or deleted user)."""
-        return (await self._resolve(token))[1]
+    async def authenticate(self, token: str, method: str, session_only: bool = False) -> Caller:
+        """The caller presenting ``token`` to call ``method``; Unauthenticated otherwise (unknown,
+        revoked or expired token, disabled or deleted user, or an API token where only a console
+        session will do: ``session_only``, the console's cookie); PermissionDenied when a console
+        session calls what needs an API token (managing users and tokens)."""
+        record, caller = await self._resolve(token)
+        check_use(record, method, session_only)
+        return caller
+
+    def refused(self, client: str, token: str, error: Unauthenticated) -> ShipyardError:
+        """What to answer a call from ``client`` whose bearer ``token`` was refused with ``error``.
+
+        Each failure is counted per client address and logged with the token's id, never its
+        secret. Past ``bad_tokens`` failures a minute the address is throttled: its failures are
+        answered TooManyFailures (with when to try again) and no longer logged one by one, until
+        they fall below the limit. Good tokens are never held back, so a throttled address cannot
+        lock out a user who shares it (behind the same NAT, or on the same machine)."""
+        now = self.ticks()
+        wait = self._bad_tokens.retry_after(client, now)
+        self._bad_tokens.fail(client, now)  # a throttled address that goes on stays throttled
+        if wait is not None:
+            return TooManyFailures(f"too many failed authentications from {client}; try again in "
+                                   f"{math.ceil(wait)} s ({error.message})", wait)
+        log.warning("authentication failed (client %s, token id %s): %s", client, _token_id(token) or "-",
+                    error.message)
+        if self._bad_tokens.retry_after(client, now) is not None:
+            log.warning("client %s: %d failed authentications within %.0f s; its next failures are answered "
+                        "RESOURCE_EXHAUSTED, and not logged, until it fails less often", client,
+                        self.bad_tokens, BAD_TOKEN_WINDOW_S)
+        return error
 
     async def _resolve(self, token: str) -> tuple[TokenRecord, Caller]:
+        if token.startswith(RUN_TOKEN_PREFIX):
+            return await self._resolve_run(token)
         token_id, secret = parse_token(token)
         cached = self._cache.get(token_id)
         if cached is not None and self.ticks() < cached.until:
@@ -115,12 +178,35 @@ class Identity:
                 record = replace(record, last_use_time=now)
                 await directory.save_token(record)
         caller = Caller(user.name, user.roles)
+        self._remember(token_id, record, caller)
+        return record, caller
+
+    async def _resolve_run(self, token: str) -> tuple[TokenRecord, Caller]:
+        """A run's token, as run-svc vouches for it; trusted for the cache time at most, so it stops
+        working within that time of the run's end."""
+        run_id, secret = parse_run_token(token)
+        key = RUN_TOKEN_PREFIX + run_id  # never the id of an API token or session
+        cached = self._cache.get(key)
+        if cached is not None and self.ticks() < cached.until:
+            verify(cached.record, secret, self.clock())
+            return cached.record, cached.caller
+        if self.run_tokens is None:
+            raise Unauthenticated("runs' tokens are not accepted here")
+        grant = await self.run_tokens.verify(token)
+        async with self.directory() as directory:
+            user = check_enabled(await directory.user(grant.user))
+        # The roles at submit, but never more than the owner holds now.
+        caller = Caller(user.name, grant.roles & user.roles)
+        record = run_token_record(run_id, grant.run, user.name, secret, self.clock())
+        self._remember(key, record, caller)
+        return record, caller
+
+    def _remember(self, key: str, record: TokenRecord, caller: Caller) -> None:
         if len(self._cache) >= CACHE_SWEEP_AT:
             ticks = self.ticks()
             for stale in [k for k, v in self._cache.items() if v.until <= ticks]:
                 del self._cache[stale]
-        self._cache[token_id] = _Cached(record, caller, self.ticks() + self.cache_ttl_s)
-        return record, caller
+        self._cache[key] = _Cached(record, caller, self.ticks() + self.cache_ttl_s)
 
     async def sign_in(self, token: str, client: str) -> tuple[Caller, str]:
         """The console's sign-in: the API token's caller and a new session token for them.
@@ -317,7 +403,7 @@ def _token_id(token: str) -> str:
     """The public id of a presented token, if it has the form of one ("" otherwise): logged and
     counted, never the secret."""
     try:
-        token_id = parse_token(token)[0]
+        token_id = (parse_run_token if token.startswith(RUN_TOKEN_PREFIX) else parse_token)(token)[0]
     except Unauthenticated:
         return ""
     return token_id[:40] if token_id.isalnum() else ""

@@ -10,7 +10,13 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from shipyard.kit.errors import FailedPrecondition, InvalidArgument, ResourceExhausted, Unauthenticated
+from shipyard.kit.errors import (
+    FailedPrecondition,
+    InvalidArgument,
+    PermissionDenied,
+    ResourceExhausted,
+    Unauthenticated,
+)
 
 ROLES = ("operator", "data-scientist", "ml-engineer", "production-engineer")
 _USER = re.compile(r"[a-z0-9][a-z0-9._-]{0,62}")
@@ -19,8 +25,18 @@ TOKEN_PREFIX = "sy_"
 # the console's sign-in, held in its cookie, revoked by signing out).
 API = "api"
 SESSION = "session"
+# A run's own token (SHIPYARD_TOKEN inside the run): run-svc makes it when the run starts and
+# answers for it only while the run is active. It is never stored here.
+RUN = "run"
 KINDS = (API, SESSION)
+RUN_TOKEN_PREFIX = "syr_"
 DESCRIPTION_MAX = 200
+IDENTITY_SERVICE = "/shipyard.gateway.v1.IdentityService/"
+# What a console session or a run's token may call of IdentityService. The console manages no
+# users and no tokens, and a session taken from a browser (or a token taken from a run) must not
+# become a lasting credential (an API token, a user of its own) nor lock its owner out (revoking
+# their tokens): the rest needs an API token.
+SESSION_IDENTITY_METHODS = frozenset({f"{IDENTITY_SERVICE}WhoAmI"})
 
 
 @dataclass(frozen=True)
@@ -169,6 +185,35 @@ def verify(record: TokenRecord | None, secret: str, now: datetime) -> TokenRecor
         raise Unauthenticated(f"token expired at {record.expire_time:%Y-%m-%d %H:%M} UTC; "
                               "make a new one (shipyard token create)")
     return record
+
+
+def check_use(record: TokenRecord, method: str, session_only: bool = False) -> None:
+    """Whether the token of ``record`` may call ``method``: Unauthenticated when only a console
+    session will do (``session_only``: the console's cookie) and it is not one; PermissionDenied
+    when a session or a run's token calls an IdentityService method the console does not use."""
+    if session_only and record.kind != SESSION:
+        raise Unauthenticated("the console's cookie must hold a sign-in session, not an API token: "
+                              "sign in at /login")
+    if (record.kind in (SESSION, RUN) and method.startswith(IDENTITY_SERVICE)
+            and method not in SESSION_IDENTITY_METHODS):
+        holder = "a run's token" if record.kind == RUN else "a console sign-in session"
+        raise PermissionDenied(f"{method.removeprefix(IDENTITY_SERVICE)} needs an API token: {holder} "
+                               "cannot make tokens or manage users and tokens "
+                               "(use the CLI with your API token)")
+
+
+def run_token_record(run_id: str, run: str, user: str, secret: str, now: datetime) -> TokenRecord:
+    """What the gateway keeps, for the cache time, of a run's token that run-svc vouched for."""
+    return TokenRecord(id=run_id, user=user, secret_hash=_hash(secret), create_time=now,
+                       description=f"run {run}", kind=RUN)
+
+
+def parse_run_token(token: str) -> tuple[str, str]:
+    """(run id, secret) of a presented run token; Unauthenticated if it is not one."""
+    run_id, dot, secret = token.removeprefix(RUN_TOKEN_PREFIX).partition(".")
+    if not token.startswith(RUN_TOKEN_PREFIX) or not dot or not run_id or not secret:
+        raise Unauthenticated("the run token is malformed (expected syr_<run id>.<secret>)")
+    return run_id, secret
 
 
 def check_enabled(user: User | None) -> User:

@@ -45,6 +45,7 @@ POLICY: dict[str, frozenset[str]] = {
     "/shipyard.repo.v1.RepoService/DeleteVersion": DEVELOPERS,
     "/shipyard.repo.v1.RepoService/SetFeatureSpec": DEVELOPERS,
     "/shipyard.repo.v1.RepoService/SnapshotCode": DEVELOPERS,
+    "/shipyard.repo.v1.RepoService/CollectGarbage": OPERATORS,
     "/shipyard.repo.v1.CredentialService/SaveCredential": ANY,
     "/shipyard.repo.v1.CredentialService/ListCredentials": ANY,
     "/shipyard.repo.v1.CredentialService/GetLastCredential": ANY,

@@ -10,6 +10,7 @@ the caller in a signed caller assertion addressed to that service.
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
+from contextvars import ContextVar
 from dataclasses import dataclass
 
 import grpc
@@ -19,7 +20,7 @@ from google.protobuf.message_factory import GetMessageClass
 
 from shipyard.kit.assertions import CallerAssertions
 from shipyard.kit.caller import Caller
-from shipyard.kit.errors import InvalidArgument, ResourceExhausted, Unauthenticated
+from shipyard.kit.errors import InvalidArgument, ResourceExhausted, ShipyardError, Unauthenticated
 from shipyard.kit.grpcio import LARGEST_MESSAGE, MESSAGE_LIMIT, Metadata, metadata_value
 from shipyard.kit.telemetry import current_traceparent, tracing_enabled
 from shipyard_gateway.app.identity import Identity
@@ -28,10 +29,18 @@ from shipyard_gateway.domain.policy import authorize
 LocalMethod = Callable[[Caller, Message], Awaitable[Message]]
 FORWARD_TIMEOUT_S = 30.0
 # Methods whose work grows with the data they read: a version made from a directory of many GiB.
-SLOW_METHODS = {"/shipyard.repo.v1.RepoService/CreateVersionFromPath": 3600.0}
+SLOW_METHODS = {"/shipyard.repo.v1.RepoService/CreateVersionFromPath": 3600.0,
+                "/shipyard.repo.v1.RepoService/CollectGarbage": 3600.0}
 # Methods whose requests may be larger than MESSAGE_LIMIT (every other one is refused above it):
 # FindMissingBlobs takes up to 100,000 digests (about 6.6 MB).
 LARGE_REQUESTS = {"/shipyard.repo.v1.RepoService/FindMissingBlobs": LARGEST_MESSAGE}
+BEARER = "bearer"
+# How the console passes its cookie on: "Session <token>" takes only a console session (an API
+# token put in the cookie by hand is refused), where "Bearer <token>" takes either kind.
+SESSION = "session"
+# The address of the HTTP client being served (the HTTP edge sets it for each request): the bad
+# bearer tokens it sends are counted against it. The gRPC edge counts them where it refuses a call.
+HTTP_CLIENT: ContextVar[str | None] = ContextVar("shipyard_http_client", default=None)
 
 
 class RelayedError(Exception):
@@ -58,15 +67,16 @@ class Route:
     max_request_bytes: int = MESSAGE_LIMIT
 
 
-def bearer_token(authorization: str | None) -> str:
-    """The token of an ``authorization: Bearer …`` value; Unauthenticated if absent."""
+def credential(authorization: str | None) -> tuple[str, str]:
+    """(scheme, token) of an ``authorization`` value, the scheme ``bearer`` (or ``session``, the
+    console's cookie); Unauthenticated if absent or of another scheme."""
     if not authorization:
         raise Unauthenticated("missing credentials: send 'authorization: Bearer <token>' "
                               "(shipyard login, or SHIPYARD_TOKEN)")
     scheme, _, token = authorization.strip().partition(" ")
-    if scheme.lower() != "bearer" or not token.strip():
+    if scheme.lower() not in (BEARER, SESSION) or not token.strip():
         raise Unauthenticated("the authorization header must be 'Bearer <token>'")
-    return token.strip()
+    return scheme.lower(), token.strip()
 
 
 class PublicApi:
@@ -79,9 +89,28 @@ class PublicApi:
 
     async def caller(self, method: str, authorization: str | None) -> Caller:
         """The authenticated caller, allowed to call ``method``."""
-        caller = await self.identity.authenticate(bearer_token(authorization))
+        scheme, token = credential(authorization)
+        try:
+            caller = await self.identity.authenticate(token, method, session_only=scheme == SESSION)
+        except Unauthenticated as exc:
+            client = HTTP_CLIENT.get()
+            if client is None:
+                raise
+            raise self.refused(authorization, client, exc) from None
         authorize(method, caller)
         return caller
+
+    def refused(self, authorization: str | None, client: str, error: ShipyardError) -> ShipyardError:
+        """What to answer ``client`` whose call with ``authorization`` was refused with ``error``: a
+        bad bearer token is counted against the client's address (Identity.refused), which may
+        answer that it has failed too often; any other refusal is answered as it is."""
+        if not isinstance(error, Unauthenticated) or not authorization:
+            return error
+        try:
+            scheme, token = credential(authorization)
+        except Unauthenticated:
+            return error
+        return self.identity.refused(client, token, error) if scheme == BEARER else error
 
     async def authenticate(self, method: str, metadata: Metadata) -> Caller:
         """The caller of a gRPC call, from its metadata alone (the gRPC edge's Authenticator)."""

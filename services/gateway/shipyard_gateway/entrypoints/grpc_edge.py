@@ -7,16 +7,36 @@ call's caller from its metadata before the request was read; the handlers take i
 from __future__ import annotations
 
 from typing import Any
+from urllib.parse import unquote
 
 import grpc
 
 from shipyard.contracts.gateway.v1 import gateway_pb2 as pb
 from shipyard.kit.bus import EventBus
-from shipyard.kit.grpcio import caller_of
+from shipyard.kit.errors import ShipyardError
+from shipyard.kit.grpcio import Metadata, Refused, caller_of, metadata_value
 from shipyard_gateway.entrypoints.api import PublicApi, RelayedError, Route
 from shipyard_gateway.entrypoints.watch import watch
 
 WATCH = "/shipyard.gateway.v1.EventService/Watch"
+
+
+def client_address(peer: str) -> str:
+    """The client's host in a gRPC peer: ``ipv4:10.0.0.7:51234`` → ``10.0.0.7``,
+    ``ipv6:[::1]:51234`` → ``::1``; any other kind of peer (a unix socket) as it is."""
+    kind, _, address = unquote(peer).partition(":")
+    if kind not in ("ipv4", "ipv6"):
+        return peer
+    host = address.rpartition(":")[0] or address
+    return host.removeprefix("[").removesuffix("]")
+
+
+def refusals(api: PublicApi) -> Refused:
+    """The answer to each call the edge's authentication refused: bad tokens are counted against
+    the client's address (PublicApi.refused)."""
+    def answer(method: str, metadata: Metadata, peer: str, error: ShipyardError) -> ShipyardError:
+        return api.refused(metadata_value(metadata, "authorization"), client_address(peer), error)
+    return answer
 
 
 class PublicHandler(grpc.GenericRpcHandler):

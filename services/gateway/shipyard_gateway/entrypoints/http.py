@@ -27,7 +27,11 @@ from shipyard_gateway.entrypoints.api import PublicApi, RelayedError
 from shipyard_gateway.entrypoints.blobs_http import BlobEdge
 from shipyard_gateway.entrypoints.console import add_console
 from shipyard_gateway.entrypoints.grpc_edge import WATCH
-from shipyard_gateway.entrypoints.http_guards import add_security_headers, readable_credentials
+from shipyard_gateway.entrypoints.http_guards import (
+    add_security_headers,
+    readable_credentials,
+    remember_client,
+)
 from shipyard_gateway.entrypoints.http_problems import domain_error, status_error
 from shipyard_gateway.entrypoints.limits import EdgeLimits
 from shipyard_gateway.entrypoints.local_api import status
@@ -63,7 +67,7 @@ class HttpEdge:
 
     def app(self) -> web.Application:
         """The aiohttp application."""
-        app = web.Application(client_max_size=MAX_BODY, middlewares=[readable_credentials])
+        app = web.Application(client_max_size=MAX_BODY, middlewares=[remember_client, readable_credentials])
         app.on_response_prepare.append(add_security_headers)
         add_console(app, self._api, self._bus, self._blobs.store, self._public_status,
                     secure_cookies=self._blob_url.startswith("https://"), watches=self._watches,

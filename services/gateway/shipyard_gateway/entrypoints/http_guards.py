@@ -14,6 +14,7 @@ from __future__ import annotations
 from aiohttp import web
 from aiohttp.typedefs import Handler
 
+from shipyard_gateway.entrypoints.api import HTTP_CLIENT
 from shipyard_gateway.entrypoints.console.calls import TOKEN_COOKIE
 from shipyard_gateway.entrypoints.http_problems import problem
 
@@ -55,3 +56,15 @@ async def readable_credentials(request: web.Request, handler: Handler) -> web.St
         return problem(401, "UNAUTHENTICATED",
                        f"the {TOKEN_COOKIE} cookie is not a token: sign in again at /login")
     return await handler(request)
+
+
+@web.middleware
+async def remember_client(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """The client's address, for the public API to count bad tokens against (``api.HTTP_CLIENT``).
+    It is the peer of the connection: behind a proxy, the proxy's (forwarded headers are the
+    client's word, so they are not believed)."""
+    remembered = HTTP_CLIENT.set(request.remote or "unknown")
+    try:
+        return await handler(request)
+    finally:
+        HTTP_CLIENT.reset(remembered)

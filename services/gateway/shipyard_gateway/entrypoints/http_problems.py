@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import math
+
 import grpc
 from aiohttp import web
 
 from shipyard.kit import errors
 from shipyard.kit.grpcio import status_of
+from shipyard_gateway.app.identity import TooManyFailures
 
 HTTP_STATUS = {
     grpc.StatusCode.INVALID_ARGUMENT: 400, grpc.StatusCode.FAILED_PRECONDITION: 400,
@@ -29,5 +32,9 @@ def status_error(code: grpc.StatusCode, message: str) -> web.Response:
 
 
 def domain_error(exc: errors.ShipyardError) -> web.Response:
-    """A domain error, with the status its gRPC code maps to."""
-    return status_error(status_of(exc), exc.message)
+    """A domain error, with the status its gRPC code maps to (and, when too many failures from the
+    client were refused, when it may try again: Retry-After)."""
+    response = status_error(status_of(exc), exc.message)
+    if isinstance(exc, TooManyFailures):
+        response.headers["Retry-After"] = str(math.ceil(exc.retry_after_s))
+    return response

@@ -11,6 +11,7 @@ from shipyard import __version__
 from shipyard.contracts.gateway.v1 import gateway_pb2 as pb
 from shipyard.kit.bus import EventBus
 from shipyard.kit.caller import Caller
+from shipyard.kit.health import Report
 from shipyard_gateway.adapters.backends import Backends
 from shipyard_gateway.app.identity import Identity
 from shipyard_gateway.domain.identity import API, SESSION, TokenRecord, User
@@ -49,10 +50,26 @@ def role_names(roles: list[int]) -> list[str]:
     return [_ROLE_NAME.get(r, f"unknown role {r}") for r in roles]
 
 
+def _nats_status(bus: EventBus, own: Report) -> pb.ServiceStatus:
+    """NATS as the gateway sees it: connected, and answering its questions."""
+    if not bus.connected:
+        return pb.ServiceStatus(name="nats", healthy=False, detail="disconnected")
+    asked = next((check for check in own.checks if check.name == "bus"), None)
+    if asked is not None and not asked.healthy:
+        return pb.ServiceStatus(name="nats", healthy=False, detail=asked.detail)
+    return pb.ServiceStatus(name="nats", healthy=True, detail="connected")
+
+
+def _gateway_status(own: Report) -> pb.ServiceStatus:
+    """The gateway's own store and disks (its bus is NATS's line; its services have theirs)."""
+    report = Report(tuple(check for check in own.checks if check.name not in ("bus", "ready")))
+    return pb.ServiceStatus(name="gateway", healthy=report.healthy, detail=report.summary)
+
+
 def status(backends: Backends, bus: EventBus, blob_url: str = "") -> pb.GetStatusResponse:
     """Every part of the platform and whether it is healthy."""
-    services = [pb.ServiceStatus(name="nats", address="", healthy=bus.connected,
-                                 detail="connected" if bus.connected else "disconnected")]
+    own = backends.own_health()
+    services = [_nats_status(bus, own), _gateway_status(own)]
     services += [pb.ServiceStatus(name=b.name, address=b.address, healthy=b.healthy, detail=b.detail)
                  for b in backends.services.values()]
     return pb.GetStatusResponse(services=services, healthy=all(s.healthy for s in services),

@@ -1,12 +1,19 @@
 """``/tensorboard/<run>/…``: a run's TensorBoard, through the gateway, for its signed-in users.
 
-The caller is authenticated like any API call — an ``Authorization: Bearer`` header, or, for a
-browser, the ``shipyard_token`` cookie that ``?token=…`` sets once, after that token was checked
-the same way — and must be allowed to call GetTensorBoard; the request is then passed to the
-TensorBoard run-svc started for the run.
+The caller is authenticated like any API call and must be allowed to call GetTensorBoard; the
+request is then passed to the TensorBoard run-svc started for the run. A browser is known by:
+
+- the console's session cookie, when it is signed in to the console (the console links here);
+- or the ``shipyard_tensorboard`` cookie that ``/tensorboard/<run>/?token=…`` sets once, after the
+  token was checked the same way: it is sent only to that run's board, and only for as long as
+  the browser runs; the console's own cookie never takes an API token.
+
+A client such as curl sends ``Authorization: Bearer <token>``.
 """
 
 from __future__ import annotations
+
+from urllib.parse import quote
 
 from aiohttp import ClientConnectorError, ClientSession, ClientTimeout, web
 from multidict import CIMultiDict
@@ -15,15 +22,25 @@ from shipyard.contracts.run.v1 import runs_pb2
 from shipyard.kit import errors
 from shipyard.kit.grpcio import status_of
 from shipyard_gateway.entrypoints.api import PublicApi, RelayedError
-from shipyard_gateway.entrypoints.console.calls import TOKEN_COOKIE
+from shipyard_gateway.entrypoints.console.calls import session_authorization
 
 GET_TENSORBOARD = "/shipyard.run.v1.RunService/GetTensorBoard"
-COOKIE = TOKEN_COOKIE  # the console's sign-in cookie opens TensorBoard too
+COOKIE = "shipyard_tensorboard"  # the token a ?token= link gave, for that run's board only
 # Not passed on: hop-by-hop headers, and the caller's credentials (TensorBoard needs none).
 DROPPED = frozenset({"connection", "keep-alive", "transfer-encoding", "te", "upgrade", "host",
                      "authorization", "cookie", "content-length", "proxy-authorization",
                      "proxy-authenticate", "trailer"})
 HTTP_OF = {"UNAUTHENTICATED": 401, "PERMISSION_DENIED": 403, "NOT_FOUND": 404}
+
+
+def _authorization(request: web.Request) -> str | None:
+    """The request's credential: its Authorization header, the token a ?token= link left for this
+    board, or the console's session."""
+    if header := request.headers.get("Authorization"):
+        return header
+    if token := request.cookies.get(COOKIE):
+        return f"Bearer {token}"
+    return session_authorization(request)
 
 
 def _problem(status: int, code: str, message: str) -> web.Response:
@@ -56,11 +73,10 @@ class TensorBoardEdge:
                 return checked
             query = {k: v for k, v in request.query.items() if k != "token"}
             response = web.HTTPFound(request.rel_url.with_query(query))
-            response.set_cookie(COOKIE, token, httponly=True, samesite="Strict", path="/tensorboard/")
+            response.set_cookie(COOKIE, token, httponly=True, samesite="Strict", secure=request.secure,
+                                path=f"/tensorboard/{quote(request.match_info['run'], safe='')}/")
             return response
-        header = request.headers.get("Authorization") or (
-            f"Bearer {request.cookies[COOKIE]}" if COOKIE in request.cookies else None)
-        found = await self._board(request.match_info["run"], header)
+        found = await self._board(request.match_info["run"], _authorization(request))
         if isinstance(found, web.Response):
             return found
         try:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import builtins
+from collections.abc import AsyncIterator
 from dataclasses import asdict
 from datetime import datetime
 from typing import Any, get_args
@@ -24,11 +25,14 @@ from shipyard.kit.store.port import (
 )
 from shipyard.kit.store.unit_of_work import REQUESTS, StoredRequests, StoreUnitOfWork, StoreUnitOfWorkFactory
 from shipyard_repo.app.ports import (
+    BlobReferences,
     CredentialRepository,
     ManifestStore,
+    PendingUpload,
     ProjectRepository,
     RepoFilter,
     RepoRepository,
+    UploadLedger,
     VersionRepository,
 )
 from shipyard_repo.domain.credentials import Credential, CredentialType
@@ -41,7 +45,11 @@ PROJECTS = Collection("projects", unique=("name",))
 REPOS = Collection("repos", unique=("key",), indexed=("project", "status"))
 VERSIONS = Collection("versions", indexed=("repo_id", "number"))
 CREDENTIALS = Collection("credentials", indexed=("owner",))
-COLLECTIONS = (PROJECTS, REQUESTS, REPOS, VERSIONS, CREDENTIALS)
+UPLOADS = Collection("uploads", indexed=("user",))
+COLLECTIONS = (PROJECTS, REQUESTS, REPOS, VERSIONS, CREDENTIALS, UPLOADS)
+# Code snapshots are remembered as create requests "code:<repo id>:<commit>" -> manifest digest.
+CODE_SNAPSHOTS = "code:"
+_BATCH = 1000
 SOURCE = "shipyard/repo-svc"
 # Stored sources name their class; the fields are the dataclass's.
 SOURCE_CLASSES: dict[str, type[Any]] = {cls.__name__: cls for cls in get_args(Source)}
@@ -277,6 +285,77 @@ class BlobManifests(ManifestStore):
 
     async def sync(self) -> None:
         await self._blobs.sync()
+
+    async def touch(self, digests: list[str]) -> list[str]:
+        return await self._blobs.touch(digests)
+
+
+class StoredBlobReferences(BlobReferences):
+    """The manifests named in repo-svc's store: each version's, and each code snapshot's whose
+    code repo still exists (a deleted code repo's snapshots are garbage)."""
+
+    def __init__(self, store: DocumentStore) -> None:
+        self._store = store
+
+    async def manifest_digests(self) -> set[str]:
+        found = {str(doc["manifest_digest"]) async for doc in _every(self._store, VERSIONS.name, {})}
+        repos: dict[str, bool] = {}
+        async for doc in _every(self._store, REQUESTS.name, {"_id": Prefix(CODE_SNAPSHOTS)}):
+            repo_id = str(doc["_id"]).split(":")[1]
+            if repo_id not in repos:
+                async with self._store.transaction() as txn:
+                    repos[repo_id] = await txn.get(REPOS.name, repo_id) is not None
+            if repos[repo_id]:
+                found.add(str(doc["resource"]))
+        return found
+
+
+async def _every(store: DocumentStore, collection: str, where: dict[str, Any]) -> AsyncIterator[Document]:
+    """Every matching document, a page (one short transaction) at a time."""
+    after: tuple[Any, str] | None = None
+    while True:
+        async with store.transaction() as txn:
+            docs = await txn.find(collection, where, Page(after=after, limit=_BATCH))
+        for doc in docs:
+            yield doc
+        if len(docs) < _BATCH:
+            return
+        after = (docs[-1]["_id"], docs[-1]["_id"])
+
+
+class StoredUploads(UploadLedger):
+    """Pending uploads in the ``uploads`` collection, one document per user and blob."""
+
+    def __init__(self, store: DocumentStore) -> None:
+        self._store = store
+
+    async def pending(self, user: str, since: float) -> builtins.list[PendingUpload]:
+        async with self._store.transaction() as txn:
+            docs = await txn.find(UPLOADS.name, {"user": user})
+        return [u for u in map(_upload_from, docs) if u.time >= since]
+
+    async def record(self, upload: PendingUpload) -> None:
+        doc: Document = {"_id": f"{upload.user}:{upload.digest}", "user": upload.user,
+                         "digest": upload.digest, "size": upload.size, "time": upload.time}
+        async with self._store.transaction() as txn:
+            current = await txn.get(UPLOADS.name, doc["_id"])
+            if current is None:
+                await txn.insert(UPLOADS.name, doc)
+            else:
+                await txn.replace(UPLOADS.name, doc, current["_rev"])
+
+    async def settle(self, user: str, digests: builtins.list[str]) -> None:
+        async with self._store.transaction() as txn:
+            await txn.delete_many(UPLOADS.name, [f"{user}:{digest}" for digest in digests])
+
+    async def forget_before(self, time: float) -> int:
+        old = [doc["_id"] async for doc in _every(self._store, UPLOADS.name, {}) if float(doc["time"]) < time]
+        async with self._store.transaction() as txn:
+            return await txn.delete_many(UPLOADS.name, old)
+
+
+def _upload_from(doc: Document) -> PendingUpload:
+    return PendingUpload(str(doc["user"]), str(doc["digest"]), int(doc["size"]), float(doc["time"]))
 
 
 class StoredCredentials(CredentialRepository):

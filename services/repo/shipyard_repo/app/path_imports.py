@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from shipyard.kit.caller import Caller
-from shipyard.kit.errors import FailedPrecondition, InvalidArgument, PermissionDenied
+from shipyard.kit.errors import FailedPrecondition, InvalidArgument, PermissionDenied, ShipyardError
 from shipyard_repo.app.ports import BlobUploader, Directories
 from shipyard_repo.app.versions import NewVersion, Versions
 from shipyard_repo.domain.paths import REFUSED, Directory, outside_roots
@@ -55,6 +55,8 @@ class PathImports:
         await self.versions.check_writable(caller, kind, name, wanted.parent_version)
         try:
             manifest = await self.uploader.store_tree(Path(directory.real_path), remember=True)
+        except ShipyardError:
+            raise  # a full disk (NoSpace) is the platform's, not a bad path
         except (ValueError, OSError) as exc:
             raise InvalidArgument("path", _reason(exc)) from None
         new = NewVersion(manifest.digest, wanted.parent_version, wanted.message or f"from {wanted.path}",

@@ -134,6 +134,49 @@ class ManifestStore(abc.ABC):
     async def sync(self) -> None:
         """Make the stored blobs durable (once, before a version naming them is committed)."""
 
+    @abc.abstractmethod
+    async def touch(self, digests: list[str]) -> list[str]:
+        """Mark the stored ones of ``digests`` as just used (the garbage collector leaves them for
+        its grace period); those the blob store lacks."""
+
+
+class BlobReferences(abc.ABC):
+    """Every manifest repo-svc's records name: what the garbage collector must keep."""
+
+    @abc.abstractmethod
+    async def manifest_digests(self) -> set[str]:
+        """The manifests of every version and of every code snapshot of a code repo that exists."""
+
+
+@dataclass(frozen=True)
+class PendingUpload:
+    """A blob a user uploaded that no version of theirs has named yet."""
+
+    user: str
+    digest: str
+    size: int
+    time: float  # epoch seconds
+
+
+class UploadLedger(abc.ABC):
+    """Blobs users uploaded and have not yet named in a version (their pending uploads)."""
+
+    @abc.abstractmethod
+    async def pending(self, user: str, since: float) -> builtins.list[PendingUpload]:
+        """The user's uploads recorded at or after ``since``."""
+
+    @abc.abstractmethod
+    async def record(self, upload: PendingUpload) -> None:
+        """Record an upload (again: its time and size are updated)."""
+
+    @abc.abstractmethod
+    async def settle(self, user: str, digests: builtins.list[str]) -> None:
+        """The user named these blobs in a version: they are no longer pending."""
+
+    @abc.abstractmethod
+    async def forget_before(self, time: float) -> int:
+        """Drop the uploads recorded before ``time`` (collected, or named by now); how many."""
+
 
 class SecretBox(Protocol):
     """Encryption of stored secrets (the key stays in the adapter: the kit's FernetSecretBox)."""

@@ -13,7 +13,7 @@ from shipyard.kit.errors import Aborted, FailedPrecondition, InvalidArgument, No
 from shipyard.kit.manifest import Manifest, ManifestEntry
 from shipyard_repo.app.common import actor_of, decode_token, encode_token, page_limit, utc_now
 from shipyard_repo.app.messages import version_created
-from shipyard_repo.app.ports import ManifestStore, UnitOfWork, UnitOfWorkFactory
+from shipyard_repo.app.ports import ManifestStore, UnitOfWork, UnitOfWorkFactory, UploadLedger
 from shipyard_repo.app.repos import must_get_repo, repo_subject
 from shipyard_repo.domain.repos import Repo, RepoStatus, check_may_change, check_may_write, check_versioned
 from shipyard_repo.domain.sources import RepoKind
@@ -65,14 +65,17 @@ class Versions:
     uow: UnitOfWorkFactory
     manifests: ManifestStore
     clock: Callable[[], datetime] = utc_now
+    uploads: UploadLedger | None = None  # pending uploads, settled as versions name them
 
     async def find_missing(self, digests: list[str]) -> list[str]:
-        """Those of ``digests`` the blob store lacks: the client uploads only these."""
+        """Those of ``digests`` the blob store lacks: the client uploads only these. The others
+        are touched: the client is about to name them in a version, so the garbage collector
+        leaves them for its grace period."""
         if len(digests) > MISSING_MAX:
             raise InvalidArgument("digests", f"at most {MISSING_MAX:,} per call (got {len(digests):,})")
         for index, digest in enumerate(digests):
             check_digest(f"digests[{index}]", digest)
-        return await self.manifests.missing(list(dict.fromkeys(digests)))
+        return await self.manifests.touch(list(dict.fromkeys(digests)))
 
     async def create(
         self, caller: Caller, kind: RepoKind, name: str, new: NewVersion
@@ -87,6 +90,14 @@ class Versions:
         check_number("parent_version", new.parent_version)
         check_message(new.message)
         manifest = await self._complete_manifest(new.manifest_digest)
+        made = await self._commit(caller, kind, name, new, manifest)
+        if self.uploads is not None:
+            await self.uploads.settle(caller.user, [new.manifest_digest, *manifest.blobs()])
+        return made
+
+    async def _commit(
+        self, caller: Caller, kind: RepoKind, name: str, new: NewVersion, manifest: Manifest
+    ) -> tuple[Repo, Version]:
         async with self.uow() as uow:
             key = f"{caller.user}:version:{new.request_id}"
             if new.request_id and (made := await uow.requests.resource_of(key)) is not None:
@@ -223,14 +234,22 @@ class Versions:
             raise FailedPrecondition(
                 f"manifest {digest} is not stored: upload it (and the files it names) first"
             ) from None
-        missing = await self.manifests.missing(manifest.blobs())
+        # Touched, not only looked up: a garbage collection running now keeps them, or they are
+        # already gone and reported missing here (see app/garbage.py).
+        named = manifest.blobs() if digest == EMPTY_MANIFEST else [digest, *manifest.blobs()]
+        missing = await self.manifests.touch(named)
         if not missing:
             # The version must not outlive its content: make the blobs durable before it commits.
             await self.manifests.sync()
             return manifest
+        files = [m for m in missing if m != digest]
+        if not files:
+            raise FailedPrecondition(
+                f"manifest {digest} is not stored: upload it (and the files it names) first"
+            )
         raise FailedPrecondition(
-            f"{len(missing):,} of the manifest's {len(manifest.blobs()):,} blobs are not "
-            f"stored, e.g. {missing[0]}: upload them first"
+            f"{len(files):,} of the manifest's {len(manifest.blobs()):,} blobs are not "
+            f"stored, e.g. {files[0]}: upload them first"
         )
 
 

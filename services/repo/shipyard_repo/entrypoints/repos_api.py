@@ -8,6 +8,7 @@ from shipyard.contracts.repo.v1 import repos_pb2, repos_pb2_grpc
 from shipyard.kit.grpcio import caller_of
 from shipyard_repo.app.code import CodeSnapshots
 from shipyard_repo.app.featuresets import FeatureSets
+from shipyard_repo.app.garbage import GarbageCollector
 from shipyard_repo.app.messages import (
     file_to_proto,
     kind_from_proto,
@@ -18,6 +19,7 @@ from shipyard_repo.app.messages import (
 from shipyard_repo.app.path_imports import PathImports, PathVersion
 from shipyard_repo.app.ports import RepoFilter
 from shipyard_repo.app.repos import Repos
+from shipyard_repo.app.uploads import UploadQuota
 from shipyard_repo.app.versions import NewVersion, Versions
 from shipyard_repo.domain.sources import RepoKind
 
@@ -38,7 +40,11 @@ class RepoServicer(repos_pb2_grpc.RepoServiceServicer):
         featuresets: FeatureSets,
         path_imports: PathImports,
         code: CodeSnapshots,
+        garbage: GarbageCollector,
+        quota: UploadQuota,
     ) -> None:
+        self._garbage = garbage
+        self._quota = quota
         self._repos = repos
         self._versions = versions
         self._featuresets = featuresets
@@ -212,3 +218,26 @@ class RepoServicer(repos_pb2_grpc.RepoServiceServicer):
             caller_of(context), request.featureset, request.spec_yaml, request.parent_version
         )
         return version_to_proto(repo, version)
+
+    async def CollectGarbage(
+        self, request: repos_pb2.CollectGarbageRequest, context: grpc.aio.ServicerContext
+    ) -> repos_pb2.CollectGarbageResponse:
+        done = await self._garbage.collect_for(caller_of(context), request.dry_run)
+        return repos_pb2.CollectGarbageResponse(
+            dry_run=done.dry_run,
+            deleted_blobs=done.deleted_blobs,
+            deleted_bytes=done.deleted_bytes,
+            referenced_blobs=done.referenced_blobs,
+            referenced_bytes=done.referenced_bytes,
+            recent_blobs=done.recent_blobs,
+            recent_bytes=done.recent_bytes,
+            grace_seconds=self._garbage.grace_s,
+        )
+
+    async def ReserveUpload(
+        self, request: repos_pb2.ReserveUploadRequest, context: grpc.aio.ServicerContext
+    ) -> repos_pb2.ReserveUploadResponse:
+        reserved = await self._quota.reserve(caller_of(context), request.digest, request.size_bytes)
+        return repos_pb2.ReserveUploadResponse(
+            pending_bytes=reserved.pending_bytes, limit_bytes=reserved.limit_bytes
+        )

@@ -7,7 +7,9 @@ run's /tmp), ``hyperparameters.json``, ``config/<name>``, ``log`` (stdout and st
 ``metrics.jsonl`` (what ``shipyard.sdk.log_metrics`` writes), ``pid`` and ``exit_code``. The
 user's command runs under a small ``sh`` wrapper that writes the exit code file when the command
 ends, so a run started by a run-svc that has died since is still watched correctly by the next
-one: the process group outlives run-svc, and its outcome is on disk.
+one: the process group outlives run-svc, and its outcome is on disk. Where the disk is full and
+that file cannot be written, the run's outcome says so (``JobState.NO_SPACE``), never a made-up
+exit code.
 
 Each run is isolated where this machine can do it (``isolation_missing`` says whether): it runs
 in namespaces of its own as an unprivileged user and sees only what is its own (``sandbox``):
@@ -28,6 +30,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import errno
 import json
 import os
 import re
@@ -42,6 +45,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
+from shipyard.kit import errors
 from shipyard.kit.blob.checkout import check_out, read_manifest
 from shipyard.kit.blob.port import BlobStore
 from shipyard.kit.blob.tree import BlobTree
@@ -53,8 +57,13 @@ from shipyard_run.app.ports import Executor, Job, JobState, JobStatus, MetricPoi
 # Katib's StdOut metrics collector format: name=value pairs anywhere on a line.
 METRIC = re.compile(r"([A-Za-z_][\w.-]*)\s*=\s*([+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?)(?![\w.])")
 # $1: the exit code file; the rest: the command to run (env -i … sh -c …, or bwrap … env -i … sh -c …).
+# The wrapper exits with the command's code, so a run-svc that still holds it knows the code even
+# when the file could not be written (a full disk); a half-written file is removed.
 WRAPPER = ('exit_file=$1; shift; "$@"; code=$?; '
-           'printf "%s" "$code" > "$exit_file.tmp" && mv "$exit_file.tmp" "$exit_file"')
+           '{ printf "%s" "$code" > "$exit_file.tmp" && mv "$exit_file.tmp" "$exit_file"; } 2>/dev/null '
+           '|| rm -f "$exit_file.tmp"; exit "$code"')
+# Free bytes under which a workspace's disk counts as full (a few blocks: what the wrapper needs).
+FULL_BELOW = 64 * 1024
 GRACE_S = 10.0
 LOG_SCAN_MAX = 1 << 20  # bytes of new log read per metrics pass
 # run-svc's variables a run gets (besides LC_*): the locale and the time zone, nothing secret.
@@ -112,6 +121,8 @@ class LocalExecutor(Executor):
             self._isolation = (f"the Python runs use ({holder}) holds the run workspaces ({root}), so every "
                                "run would see them all: keep the data directory out of it")
         self._boards = LocalTensorBoards(root)
+        # Where the metric readers got, also kept here: a full disk may refuse the cursor file.
+        self._cursors: dict[str, _Cursor] = {}
         self.on_exit: Callable[[], None] = lambda: None  # called (on the event loop) when a job exits
 
     def gpu_count(self) -> int:
@@ -201,17 +212,25 @@ class LocalExecutor(Executor):
         exit_file = ws / "exit_code"
         if exit_file.exists():
             self._children.pop(run_id, None)
-            return JobStatus(JobState.EXITED, int(exit_file.read_text() or "1"))
+            return _recorded(ws, exit_file)
         if not (ws / "pid").exists():
             return JobStatus(JobState.NOT_STARTED)
-        if child is not None and child.returncode is not None:  # the wrapper itself was killed
+        if child is not None and child.returncode is not None:  # its wrapper ended without the file
             self._children.pop(run_id, None)
             code = child.returncode
-            return JobStatus(JobState.EXITED, 128 - code if code < 0 else code)
+            code = 128 - code if code < 0 else code
+            if _full(ws):
+                return JobStatus(JobState.NO_SPACE, code,
+                                 f"no space left on device: the command exited with code {code}, but its "
+                                 "exit code could not be recorded and its output may be cut short")
+            return JobStatus(JobState.EXITED, code)
         if _alive(ws / "pid"):
             return JobStatus(JobState.RUNNING)
         if exit_file.exists():  # it ended between the two looks
-            return JobStatus(JobState.EXITED, int(exit_file.read_text() or "1"))
+            return _recorded(ws, exit_file)
+        if _full(ws):
+            return JobStatus(JobState.NO_SPACE, detail="no space left on device: the run ended, but its exit "
+                                                       "code could not be recorded")
         return JobStatus(JobState.GONE, detail="it is not running and left no exit code "
                                                "(killed with its wrapper, or the machine restarted)")
 
@@ -231,7 +250,8 @@ class LocalExecutor(Executor):
 
     def _new_metrics(self, run_id: str) -> list[MetricPoint]:
         ws = self._workspace(run_id)
-        cursor = _load_cursor(ws / "metrics.cursor")
+        cursor = self._cursors.get(run_id) or _load_cursor(ws / "metrics.cursor")
+        self._cursors[run_id] = cursor
         steps = cursor.steps or {}
         now = datetime.now(UTC)
         points: list[MetricPoint] = []
@@ -251,16 +271,28 @@ class LocalExecutor(Executor):
                 points.append(point)
         if points or complete or sdk_complete:
             cursor.steps = steps
-            (ws / "metrics.cursor").write_text(json.dumps(cursor.__dict__))
+            try:
+                (ws / "metrics.cursor").write_text(json.dumps(cursor.__dict__))
+            except OSError as exc:
+                if errors.out_of_space(exc, "") is None:
+                    raise
+                # A full disk: this run-svc goes on from the cursor it keeps (a new one would read
+                # the metrics since the last cursor it could write again).
         return points
 
     async def stage_outputs(self, run_id: str) -> dict[str, str]:
         ws = self._workspace(run_id)
         staged: dict[str, str] = {}
-        for path in await asyncio.to_thread(_output_paths, ws):
-            source = ws / "output" if not path else ws / "outputs" / path.lstrip("/")
-            staged[path] = (await self._tree.store_tree(source)).digest
-        await self._blobs.sync()
+        try:
+            for path in await asyncio.to_thread(_output_paths, ws):
+                source = ws / "output" if not path else ws / "outputs" / path.lstrip("/")
+                staged[path] = (await self._tree.store_tree(source)).digest
+            await self._blobs.sync()
+        except OSError as exc:  # a full disk's NoSpace too
+            if errors.out_of_space(exc, "") is None:
+                raise
+            # Nothing refers to the blobs stored so far: no version is made of them.
+            raise errors.NoSpace("the outputs to the blob store", exc.errno or errno.ENOSPC) from exc
         return staged
 
     async def start_tensorboard(self, run_id: str, run_name: str) -> str:
@@ -280,6 +312,7 @@ class LocalExecutor(Executor):
 
     async def cleanup(self, run_id: str) -> None:
         ws = self._workspace(run_id)
+        self._cursors.pop(run_id, None)
         for name in ("inputs", "outputs", "output", "code", "home", "tmp"):
             await asyncio.to_thread(shutil.rmtree, ws / name, True)
 
@@ -316,6 +349,11 @@ def _environment(job: Job, own: str, mounts: dict[str, str]) -> dict[str, str]:
     env.update({mount_variable(path): where for path, where in mounts.items()})
     if job.config_file_name:
         env["SHIPYARD_CONFIG"] = f"{own}/config/{job.config_file_name}"
+    # The run calls the API as its owner with a token of its own (the CLI and SDK read these).
+    if job.api_token:
+        env["SHIPYARD_TOKEN"] = job.api_token
+    if job.api_server:
+        env["SHIPYARD_SERVER"] = job.api_server
     return env
 
 
@@ -390,6 +428,26 @@ def _lay_out(ws: Path, job: Job) -> dict[str, str]:
     (ws / "hyperparameters.json").write_text(json.dumps(job.hyperparameters, indent=2, sort_keys=True))
     (ws / "outputs.json").write_text(json.dumps(list(job.output_paths)))
     return mounts
+
+
+def _full(ws: Path) -> bool:
+    """Whether the workspace's disk is (all but) full for a run (what unprivileged users may use)."""
+    try:
+        space = os.statvfs(ws)
+    except OSError:
+        return False
+    return space.f_bavail * space.f_frsize < FULL_BELOW
+
+
+def _recorded(ws: Path, exit_file: Path) -> JobStatus:
+    """The outcome the wrapper recorded in ``exit_file``."""
+    text = exit_file.read_text().strip()
+    if text.isdigit():
+        return JobStatus(JobState.EXITED, int(text))
+    detail = f"the run ended, but its exit code could not be recorded (its file holds {text[:20]!r})"
+    if _full(ws):
+        return JobStatus(JobState.NO_SPACE, detail=f"no space left on device: {detail}")
+    return JobStatus(JobState.GONE, detail=detail)
 
 
 def _output_paths(ws: Path) -> list[str]:

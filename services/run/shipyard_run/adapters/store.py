@@ -58,7 +58,7 @@ def _run_doc(run: Run) -> Document:
         "create_time": _time(run.create_time),
         "status_reason": run.status_reason, "exit_code": run.exit_code, "start_time": _time(run.start_time),
         "end_time": _time(run.end_time), "metrics": run.metrics, "notes": list(run.notes),
-        "gpu_ids": list(run.gpu_ids),
+        "gpu_ids": list(run.gpu_ids), "token_hash": run.token_hash,
     }
 
 
@@ -86,7 +86,7 @@ def _run_from(doc: Document) -> Run:
         sequence=doc["sequence"], status=RunStatus(doc["status"]), status_reason=doc["status_reason"],
         exit_code=doc["exit_code"], start_time=_parse(doc["start_time"]), end_time=_parse(doc["end_time"]),
         metrics=dict(doc["metrics"]), notes=tuple(doc["notes"]), gpu_ids=tuple(doc["gpu_ids"]),
-        revision=doc["_rev"],
+        token_hash=doc.get("token_hash", ""), revision=doc["_rev"],
     )
 
 
@@ -99,6 +99,10 @@ class StoredRuns(RunRepository):
     async def get(self, name: str) -> Run | None:
         docs = await self._txn.find(RUNS.name, {"name": name}, Page(limit=1))
         return _run_from(docs[0]) if docs else None
+
+    async def by_id(self, run_id: str) -> Run | None:
+        doc = await self._txn.get(RUNS.name, run_id)
+        return _run_from(doc) if doc else None
 
     async def add(self, run: Run) -> Run:
         try:

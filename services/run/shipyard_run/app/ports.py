@@ -45,6 +45,10 @@ class RunRepository(abc.ABC):
         """The run with that name."""
 
     @abc.abstractmethod
+    async def by_id(self, run_id: str) -> Run | None:
+        """The run with that id."""
+
+    @abc.abstractmethod
     async def add(self, run: Run) -> Run:
         """Store a new run (revision 1); AlreadyExists when the name is taken."""
 
@@ -202,6 +206,7 @@ class JobState(Enum):
     RUNNING = "running"
     EXITED = "exited"
     GONE = "gone"  # started once, now neither running nor did it leave an exit code
+    NO_SPACE = "no-space"  # it ended on a full disk: its exit code (known or not) could not be recorded
 
 
 @dataclass(frozen=True)
@@ -235,6 +240,8 @@ class Job:
     config: bytes = b""
     gpus: tuple[int, ...] = ()
     code_manifest: str = ""  # the code checked out in the working directory
+    api_token: str = ""  # the run's own API token (SHIPYARD_TOKEN), good while the run is active
+    api_server: str = ""  # the gateway's gRPC address as runs reach it (SHIPYARD_SERVER)
 
 
 class Executor(abc.ABC):

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import base64
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 
@@ -30,6 +30,21 @@ def utc_now() -> datetime:
 def run_subject(run: Run) -> str:
     """The CloudEvents subject of a run's events."""
     return f"runs/{run.name}"
+
+
+def unisolated_refusal(executor: Executor, roles: Iterable[str], single_user: bool) -> str:
+    """Why a run of someone holding ``roles`` may not start on ``executor`` now ("" if it may).
+
+    Where runs cannot be isolated, a run could act as the platform: only operators may start one,
+    unless the operator chose single-user mode. Checked at submit, and again when the scheduler
+    starts the run (run-svc may have restarted without isolation meanwhile)."""
+    missing = executor.isolation_missing()
+    if not missing or single_user or OPERATOR in roles:
+        return ""
+    return (f"runs cannot be isolated on this machine ({missing}), and a run that is not isolated "
+            "acts as the platform, so only operators may start runs; an operator can install "
+            "bubblewrap, or start Shipyard in single-user mode (shipyard up --single-user, "
+            "SHIPYARD_SINGLE_USER=true) to let everyone's runs share the machine")
 
 
 @dataclass
@@ -77,15 +92,8 @@ class Runs:
         return run
 
     def _check_isolated(self, caller: Caller) -> None:
-        """Where runs cannot be isolated, a run could act as the platform: only operators may start
-        one, unless the operator chose single-user mode."""
-        missing = self.executor.isolation_missing()
-        if missing and not self.single_user and not caller.has(OPERATOR):
-            raise FailedPrecondition(
-                f"runs cannot be isolated on this machine ({missing}), and a run that is not isolated "
-                "acts as the platform, so only operators may start runs; an operator can install "
-                "bubblewrap, or start Shipyard in single-user mode (shipyard up --single-user, "
-                "SHIPYARD_SINGLE_USER=true) to let everyone's runs share the machine")
+        if refusal := unisolated_refusal(self.executor, caller.roles, self.single_user):
+            raise FailedPrecondition(refusal)
 
     async def _made_by(self, caller: Caller, request_id: str) -> Run | None:
         async with self.uow() as uow:

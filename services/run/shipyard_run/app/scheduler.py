@@ -16,7 +16,7 @@ from datetime import datetime
 
 from google.protobuf.message import Message
 
-from shipyard.kit.errors import Aborted
+from shipyard.kit.errors import Aborted, ResourceExhausted
 from shipyard_run.app.messages import (
     actor,
     metrics_logged,
@@ -34,7 +34,8 @@ from shipyard_run.app.ports import (
     MetricPoint,
     UnitOfWorkFactory,
 )
-from shipyard_run.app.runs import run_subject, utc_now
+from shipyard_run.app.runs import run_subject, unisolated_refusal, utc_now
+from shipyard_run.domain.run_tokens import issue_run_token
 from shipyard_run.domain.runs import Run, RunStatus
 
 log = logging.getLogger(__name__)
@@ -52,6 +53,8 @@ class Scheduler:
     slots: int  # runs at once (the local machine's cores); GPU runs also need their GPUs
     clock: Callable[[], datetime] = utc_now
     interval: float = 0.25
+    single_user: bool = False  # anyone's runs may start unisolated (the operator's choice)
+    api_server: str = ""  # the gateway's gRPC address as runs reach it (SHIPYARD_SERVER)
     _wake: asyncio.Event = field(default_factory=asyncio.Event)
 
     def wake(self) -> None:
@@ -115,8 +118,14 @@ class Scheduler:
             await self._start(run, gpus)
 
     async def _start(self, run: Run, gpus: tuple[int, ...]) -> None:
-        starting = await self._save(run, run.starting(gpus))
+        # A new token each start: it exists exactly while the run is active (it ends with the run).
+        token, token_hash = issue_run_token(run.id)
+        starting = await self._save(run, run.starting(gpus, token_hash))
         if starting is None:
+            return
+        # Isolation was there when the run was submitted; run-svc may have restarted without it.
+        if refusal := unisolated_refusal(self.executor, run.owner_roles, self.single_user):
+            await self._error(starting, refusal)
             return
         async with self.uow() as uow:
             config = await uow.configs.get(run.id)
@@ -126,6 +135,7 @@ class Scheduler:
             output_paths=tuple(o.mount_path for o in run.spec.outputs),
             hyperparameters=run.spec.hyperparameters, config_file_name=run.spec.config_file_name,
             config=config, gpus=gpus, code_manifest=run.spec.code_manifest,
+            api_token=token, api_server=self.api_server,
         )
         try:
             notes = await self.executor.submit(job)
@@ -173,6 +183,13 @@ class Scheduler:
             await self._finish(run, run.ended(RunStatus.STOPPED, self.clock(), "stopped", status.exit_code))
         elif status.state is JobState.GONE:
             await self._error(run, f"the run's process disappeared: {status.detail}")
+        elif status.state is JobState.NO_SPACE:
+            # Its files may be what fills the disk: they go first, leaving room to record its end.
+            await self.executor.cleanup(run.id)
+            if status.exit_code != 0:
+                await self._fail(run, status.detail, status.exit_code)
+            else:
+                await self._error(run, status.detail)
         elif status.exit_code != 0:
             await self._fail(run, f"the command exited with code {status.exit_code}", status.exit_code)
         else:
@@ -182,6 +199,9 @@ class Scheduler:
     async def _complete(self, run: Run) -> None:
         try:
             staged = await self.executor.stage_outputs(run.id)
+        except ResourceExhausted as exc:  # a full disk: nothing was stored of them
+            await self._error(run, exc.message)
+            return
         except (OSError, ValueError) as exc:
             await self._error(run, f"its outputs could not be stored: {exc}")
             return

@@ -230,6 +230,9 @@ class Run:
     metrics: dict[str, float] = field(default_factory=dict)
     notes: tuple[str, ...] = ()
     gpu_ids: tuple[int, ...] = ()  # the GPUs it was given
+    # The sha256 of its API token's secret (domain.run_tokens), set at each start; "" when it has
+    # none (never started, or stored before runs had tokens). The token works only while active.
+    token_hash: str = ""
     revision: int = 0
 
     @property
@@ -241,9 +244,16 @@ class Run:
         """Queued behind GPUs that are in use."""
         return replace(self, status=RunStatus.WAITING_FOR_GPUS, status_reason=reason)
 
-    def starting(self, gpu_ids: tuple[int, ...] = ()) -> Run:
-        """Taken by the scheduler, with these GPUs: inputs are being prepared."""
-        return replace(self, status=RunStatus.STARTING, status_reason="", gpu_ids=gpu_ids)
+    def starting(self, gpu_ids: tuple[int, ...] = (), token_hash: str = "") -> Run:
+        """Taken by the scheduler, with these GPUs and a new API token (its hash): inputs are
+        being prepared."""
+        return replace(self, status=RunStatus.STARTING, status_reason="", gpu_ids=gpu_ids,
+                       token_hash=token_hash)
+
+    @property
+    def active(self) -> bool:
+        """Whether its process may be running (starting, running or stopping): its token works."""
+        return self.status in (RunStatus.STARTING, RunStatus.RUNNING, RunStatus.STOPPING)
 
     def running(self, now: datetime, notes: tuple[str, ...] = ()) -> Run:
         """The user's process is running (still stopping, if a stop came while it started)."""

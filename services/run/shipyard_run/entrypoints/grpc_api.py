@@ -18,6 +18,7 @@ from shipyard_run.app.messages import (
     template_to_proto,
 )
 from shipyard_run.app.ports import RunFilter
+from shipyard_run.app.run_tokens import RunTokens
 from shipyard_run.app.runs import Runs
 from shipyard_run.app.templates import Templates
 from shipyard_run.domain.runs import Run
@@ -26,9 +27,10 @@ from shipyard_run.domain.runs import Run
 class RunServicer(runs_pb2_grpc.RunServiceServicer):
     """Runs over gRPC."""
 
-    def __init__(self, runs: Runs, templates: Templates) -> None:
+    def __init__(self, runs: Runs, templates: Templates, tokens: RunTokens) -> None:
         self._runs = runs
         self._templates = templates
+        self._tokens = tokens
 
     async def SubmitRun(self, request: pb.SubmitRunRequest, context: grpc.aio.ServicerContext) -> pb.Run:
         caller = caller_of(context)
@@ -120,6 +122,15 @@ class RunServicer(runs_pb2_grpc.RunServiceServicer):
             when.FromDatetime(point.time)
             series[point.name].append(pb.MetricPoint(step=point.step, value=point.value, time=when))
         return pb.GetRunMetricsResponse(series=[pb.MetricSeries(name=n, points=p) for n, p in series.items()])
+
+    async def VerifyRunToken(
+        self, request: pb.VerifyRunTokenRequest, context: grpc.aio.ServicerContext
+    ) -> pb.VerifyRunTokenResponse:
+        # Internal: the gateway asks, with its signed caller assertion (the public edge has no route
+        # for it). The token is the credential; the assertion says the platform is asking.
+        caller_of(context)
+        run = await self._tokens.verify(request.token)
+        return pb.VerifyRunTokenResponse(user=run.owner, roles=list(run.owner_roles), run=run.name)
 
 
 def _board(run: Run, address: str | None) -> pb.TensorBoard:

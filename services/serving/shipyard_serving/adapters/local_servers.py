@@ -5,8 +5,15 @@ model version's files are laid out once per manifest (hard links into the local 
 a new replica or a restart never downloads the model again. A replica that exits before it was
 ever ready could not load the model: the endpoint fails with the last lines it wrote. One that
 exits later (killed, crashed) is started again, with a growing pause, and its restarts are
-counted. Replicas die with serving-svc (they ask for PR_SET_PDEATHSIG themselves, see
-``shipyard.kit.lifetime``), so a restarted serving-svc never finds orphans holding ports.
+counted. Replicas die with serving-svc (bwrap's ``--die-with-parent``; unsandboxed, they ask for
+PR_SET_PDEATHSIG themselves, see ``shipyard.kit.lifetime``), so a restarted serving-svc never finds
+orphans holding ports.
+
+A replica runs users' code (a custom predictor, a transformer, a pickled model), so it runs in a
+sandbox of its own, as runs do (``adapters.server_sandbox``): it sees its model's files read-only
+and nothing of the platform's data or processes. Where the machine cannot isolate it, it runs as
+serving-svc's own user, with an environment of its own still (the app layer lets only operators
+start model servers then, unless in single-user mode).
 
 An endpoint whose ``max_replicas`` is above its ``min_replicas`` is scaled by its load: twice a
 second every ready replica's ``/metrics`` says how many requests it has in flight and how many it
@@ -22,7 +29,9 @@ import itertools
 import logging
 import os
 import shutil
+import signal
 import socket
+import stat
 import sys
 import time
 from collections import deque
@@ -35,7 +44,8 @@ import aiohttp
 
 from shipyard.kit.blob.checkout import check_out, read_manifest
 from shipyard.kit.blob.port import BlobStore
-from shipyard.kit.lifetime import child_environment
+from shipyard.kit.bubblewrap import Bubblewrap, sandboxed_pid
+from shipyard_serving.adapters import server_sandbox
 from shipyard_serving.adapters.load_metrics import fetch_load
 from shipyard_serving.app.ports import Endpoint, ModelServers, Observation, Observer, ReplicaState
 from shipyard_serving.domain.scaling import UP_WINDOW_S, LoadSample, ScaleRule, desired_replicas
@@ -58,8 +68,10 @@ def free_port(host: str) -> int:
         return int(probe.getsockname()[1])
 
 
-def describe_exit(code: int) -> str:
-    """``exited with code 3`` or ``killed by signal 9``."""
+def describe_exit(code: int, sandboxed: bool = False) -> str:
+    """``exited with code 3`` or ``killed by signal 9``; bwrap says a signal as 128 + its number."""
+    if sandboxed and 128 < code < 128 + signal.NSIG:
+        code = 128 - code
     return f"killed by signal {-code}" if code < 0 else f"exited with code {code}"
 
 
@@ -101,11 +113,13 @@ class _Served:
 
 
 class LocalModelServers(ModelServers):
-    """Replicas as child processes of serving-svc."""
+    """Replicas as child processes of serving-svc, each in a sandbox of its own (``isolation``), or
+    unsandboxed where the machine cannot isolate them (``isolation`` says why)."""
 
-    def __init__(self, blobs: BlobStore, root: Path, host: str = "127.0.0.1",
+    def __init__(self, blobs: BlobStore, root: Path, isolation: Bubblewrap | str, host: str = "127.0.0.1",
                  python: str = sys.executable, scale_down_delay_s: float = SCALE_DOWN_DELAY_S) -> None:
         self._blobs = blobs
+        self._isolation = isolation
         self._root = root
         self._host = host
         self._python = python
@@ -121,6 +135,9 @@ class LocalModelServers(ModelServers):
 
     def watch(self, observer: Observer) -> None:
         self._observers.append(observer)
+
+    def isolation_missing(self) -> str:
+        return self._isolation if isinstance(self._isolation, str) else ""
 
     async def ensure(self, endpoint: Endpoint) -> None:
         current = self._served.get(endpoint.name)
@@ -297,19 +314,32 @@ class LocalModelServers(ModelServers):
                 await asyncio.to_thread(_remove_tree, partial)
                 await check_out(self._blobs, await read_manifest(self._blobs, digest), partial)
                 await asyncio.to_thread(partial.rename, target)
+            # Also a layout made before replicas were sandboxed (under a 077 umask).
+            await asyncio.to_thread(_let_read, target)
         return target
 
-    def _argv(self, served: _Served, port: int) -> list[str]:
+    def _command(self, served: _Served, port: int) -> list[str]:
+        """The replica's command line: the model server in its sandbox, or as it is where there is none."""
+        sandbox = self._isolation
+        if isinstance(sandbox, str):
+            return self._argv(served, port, served.model_dir, served.transformer_dir)
+        transformer = Path(server_sandbox.TRANSFORMER) if served.transformer_dir is not None else None
+        argv = self._argv(served, port, Path(server_sandbox.MODEL), transformer)
+        gpus = served.endpoint.spec.gpus > 0
+        view = server_sandbox.plan(sandbox, served.model_dir, served.transformer_dir, gpus)
+        return [*view, *sandbox.command(argv)]
+
+    def _argv(self, served: _Served, port: int, model_dir: Path, transformer_dir: Path | None) -> list[str]:
         endpoint = served.endpoint
         spec = endpoint.spec
-        argv = [self._python, "-m", "shipyard_serving.model_server", "--model-dir", str(served.model_dir),
+        argv = [self._python, "-m", "shipyard_serving.model_server", "--model-dir", str(model_dir),
                 "--model-name", endpoint.model.model, "--model-version", str(endpoint.model.version),
                 "--host", self._host, "--port", str(port), "--framework", spec.framework,
                 "--max-concurrency", str(spec.max_concurrency), "--drain-timeout", str(DRAIN_S - 5)]
         if spec.predictor:
             argv += ["--predictor", spec.predictor]
-        if served.transformer_dir is not None:
-            argv += ["--transformer-dir", str(served.transformer_dir),
+        if transformer_dir is not None:
+            argv += ["--transformer-dir", str(transformer_dir),
                      "--transformer-script", spec.transformer.script]
         return argv
 
@@ -320,8 +350,8 @@ class LocalModelServers(ModelServers):
             replica.address = f"{self._host}:{port}"
             with replica.log.open("ab") as out:
                 replica.process = await asyncio.create_subprocess_exec(
-                    *self._argv(served, port), stdin=asyncio.subprocess.DEVNULL, stdout=out, stderr=out,
-                    env=child_environment())
+                    *self._command(served, port), stdin=asyncio.subprocess.DEVNULL, stdout=out, stderr=out,
+                    env=server_sandbox.environment(self._python, sandboxed=not self.isolation_missing()))
             became_ready = await self._until_ready_or_exit(replica)
             if became_ready:
                 await self._tell(served)
@@ -329,7 +359,7 @@ class LocalModelServers(ModelServers):
             replica.ready = False
             if served.stopping or replica.stopping:
                 return
-            replica.last_exit = describe_exit(code)
+            replica.last_exit = describe_exit(code, sandboxed=not self.isolation_missing())
             if not became_ready and code != 0:
                 served.failure = f"the model server could not start: {log_tail(replica.log)[-1000:]}"
                 log.warning("endpoint %s: %s", served.endpoint.name, served.failure)
@@ -361,7 +391,7 @@ class LocalModelServers(ModelServers):
         replica.ready = False
         if process is not None and process.returncode is None:
             with contextlib.suppress(ProcessLookupError):
-                process.terminate()
+                self._terminate(process)
             try:
                 await asyncio.wait_for(process.wait(), DRAIN_S)
             except TimeoutError:
@@ -371,6 +401,15 @@ class LocalModelServers(ModelServers):
         if replica.task is not None:
             replica.task.cancel()
             await asyncio.gather(replica.task, return_exceptions=True)
+
+    def _terminate(self, process: asyncio.subprocess.Process) -> None:
+        """SIGTERM to the model server: inside its sandbox (bwrap forwards no signals; a sandbox whose
+        server has not started yet has nothing to drain and is ended as a whole)."""
+        server = None if isinstance(self._isolation, str) else sandboxed_pid(process.pid)
+        if server is None:
+            process.terminate()
+        else:
+            os.kill(server, signal.SIGTERM)
 
     async def _session(self) -> aiohttp.ClientSession:
         if self._http is None:
@@ -388,3 +427,16 @@ class LocalModelServers(ModelServers):
 
 def _remove_tree(path: Path) -> None:
     shutil.rmtree(path, ignore_errors=True)
+
+
+def _let_read(top: Path) -> None:
+    """Let a sandboxed replica's user read a laid-out version whatever serving-svc's umask: directories
+    passable, copied files readable; a hard link to a blob (several links) is the store's, read-only
+    already, and left as it is."""
+    for directory, _, files in os.walk(top):
+        Path(directory).chmod(0o755)
+        for name in files:
+            path = Path(directory, name)
+            st = path.lstat()
+            if stat.S_ISREG(st.st_mode) and st.st_nlink == 1 and not st.st_mode & stat.S_IROTH:
+                path.chmod((st.st_mode | 0o444) & ~0o222)

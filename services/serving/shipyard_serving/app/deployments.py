@@ -14,6 +14,7 @@ from shipyard_serving.app.inferences import (
     PAGE_DEFAULT,
     PAGE_MAX,
     SYSTEM,
+    check_isolated,
     decode_token,
     encode_token,
     name_is_free,
@@ -136,6 +137,8 @@ class Deployments:
     uow: UnitOfWorkFactory
     servers: ModelServers
     clock: Callable[[], datetime] = utc_now
+    # The operator's choice to let anyone's model servers share the machine when they cannot be isolated.
+    single_user: bool = False
 
     async def create(
         self,
@@ -148,6 +151,7 @@ class Deployments:
         description: str = "",
     ) -> Deployment:
         """Deploy a catalog entry: its defaults with ``fields`` of ``given`` over them."""
+        check_isolated(self.servers, caller, self.single_user)
         now = self.clock()
         async with self.uow() as uow:
             entry = await _entry(uow, catalog_entry)
@@ -201,6 +205,7 @@ class Deployments:
     ) -> Deployment:
         """Swap the model (another catalog entry, or the entry of another version of the model) and/or
         change the spec; the new servers start beside the old ones and take over once ready."""
+        check_isolated(self.servers, caller, self.single_user)
         async with self.uow() as uow:
             current = await uow.deployments.get(name)
             if current is None:

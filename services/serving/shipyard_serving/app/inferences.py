@@ -11,7 +11,7 @@ from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 
 from shipyard.kit.caller import Caller
-from shipyard.kit.errors import AlreadyExists, InvalidArgument, NotFound, PermissionDenied
+from shipyard.kit.errors import AlreadyExists, FailedPrecondition, InvalidArgument, NotFound, PermissionDenied
 from shipyard_serving.app.messages import actor, inference_created, inference_deleted, inference_updated
 from shipyard_serving.app.ports import (
     Endpoint,
@@ -46,6 +46,19 @@ async def name_is_free(uow: UnitOfWork, name: str) -> None:
         raise AlreadyExists(f"an endpoint named {name!r} exists already (a test inference or a deployment)")
 
 
+def check_isolated(servers: ModelServers, caller: Caller, single_user: bool) -> None:
+    """Where model servers cannot be isolated, the model's code (a custom predictor, a transformer,
+    a pickled model) would act as the platform: only operators may start them, unless the operator
+    chose single-user mode (run-svc's rule for runs)."""
+    missing = servers.isolation_missing()
+    if missing and not single_user and not caller.has(OPERATOR):
+        raise FailedPrecondition(
+            f"model servers cannot be isolated on this machine ({missing}), and a model server that is "
+            "not isolated runs the model's code as the platform, so only operators may start one; an "
+            "operator can install bubblewrap, or start Shipyard in single-user mode (shipyard up "
+            "--single-user, SHIPYARD_SINGLE_USER=true) to let everyone's models share the machine")
+
+
 def endpoint_of(inference: Inference) -> Endpoint:
     """What its model servers serve."""
     return Endpoint(inference.name, inference.model, inference.spec)
@@ -59,6 +72,8 @@ class Inferences:
     models: ModelReader
     servers: ModelServers
     clock: Callable[[], datetime] = utc_now
+    # The operator's choice to let anyone's model servers share the machine when they cannot be isolated.
+    single_user: bool = False
 
     async def create(
         self,
@@ -72,6 +87,7 @@ class Inferences:
     ) -> Inference:
         """Pin the model (and the transformer's code), store the inference, start its servers."""
         spec = spec.checked()
+        check_isolated(self.servers, caller, self.single_user)
         now = self.clock()
         draft = Inference(
             id=uuid.uuid4().hex,

@@ -199,6 +199,11 @@ class ModelServers(abc.ABC):
         they are ready and let the old ones finish their requests (the old ones keep serving
         when the new model cannot be loaded)."""
 
+    def isolation_missing(self) -> str:
+        """Why model servers cannot be isolated from the platform here; "" when they are (a cluster's
+        KServe isolates them in pods)."""
+        return ""
+
     @abc.abstractmethod
     async def remove(self, name: str) -> None:
         """Stop the endpoint's servers (in-flight requests finish first)."""

@@ -5,6 +5,11 @@ small) and ``root/tmp/`` for writes in progress. A blob becomes visible by an at
 from ``tmp/``, only after its bytes hash to its digest, so readers never see a partial or
 wrong blob; ``sync`` makes what was put durable (once per version, not once per blob).
 ``tmp/`` must be on the same filesystem as the blobs for that.
+
+A blob's mtime is when it was last put or touched: the garbage collector deletes only blobs
+untouched for its grace period, and moves a blob aside (``tmp/<digest>.collecting``) before its
+last look at the mtime, so that a touch either lands before (the blob is put back) or finds the
+blob gone. A blob left aside by a killed collector is put back when the store is next opened.
 """
 
 from __future__ import annotations
@@ -15,7 +20,7 @@ import ctypes
 import ctypes.util
 import os
 import tempfile
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import IO
@@ -28,7 +33,8 @@ from shipyard.kit.blob.digest import (
     copy_file_hashed,
     copy_verified,
 )
-from shipyard.kit.blob.port import BlobNotFound, BlobStore
+from shipyard.kit.blob.port import BlobNotFound, BlobStore, StoredBlob
+from shipyard.kit.errors import out_of_space
 
 # Blobs are hard-linked into run workspaces; read-only files stop a run from editing the
 # store's copy through its link.
@@ -90,6 +96,47 @@ def _file_size(path: Path) -> int | None:
         return None
 
 
+def _touch_size(path: str | Path) -> int | None:
+    """Mark the blob as just used (its mtime: now); its size, or None when it is not stored."""
+    try:
+        os.utime(path)
+        return os.stat(path).st_size
+    except FileNotFoundError:
+        return None
+
+
+_ASIDE = ".collecting"
+
+
+def _put_back(aside: str, final: str) -> None:
+    """Return a blob the collector moved aside. A put meanwhile stored the same bytes, fresher:
+    that copy stays."""
+    with contextlib.suppress(FileExistsError):
+        os.makedirs(os.path.dirname(final), exist_ok=True)
+        os.link(aside, final)
+    with contextlib.suppress(FileNotFoundError):
+        os.unlink(aside)
+
+
+def _listed(fanout: str) -> list[StoredBlob]:
+    """The blobs under one first-level fan-out directory."""
+    found = []
+    for second in _entries(fanout):
+        for entry in _entries(second):
+            with contextlib.suppress(FileNotFoundError):
+                stat = os.stat(entry)
+                found.append(StoredBlob(os.path.basename(entry), stat.st_size, stat.st_mtime))
+    return found
+
+
+def _entries(directory: str) -> Iterator[str]:
+    try:
+        with os.scandir(directory) as entries:
+            yield from sorted(e.path for e in entries)
+    except (FileNotFoundError, NotADirectoryError):
+        return
+
+
 def _unlink(path: Path) -> bool:
     try:
         path.unlink()
@@ -127,6 +174,14 @@ class LocalBlobStore(BlobStore):
         """Create the blob and temp directories."""
         for path in (self._blobs, self._tmp):
             await asyncio.to_thread(path.mkdir, parents=True, exist_ok=True)
+        await asyncio.to_thread(self._put_back_all)
+
+    def _put_back_all(self) -> None:
+        """Blobs a killed collector left aside go back: it had not decided to delete them."""
+        for aside in self._tmp.glob(f"*{_ASIDE}"):
+            digest = aside.name.removesuffix(_ASIDE)
+            with contextlib.suppress(ValueError):
+                _put_back(str(aside), self._file_of(digest))
 
     async def close(self) -> None:
         """Nothing to release: every operation opens and closes its own files."""
@@ -138,19 +193,26 @@ class LocalBlobStore(BlobStore):
         ``digest`` or do not number ``size``.
         """
         final = self.path_of(digest)
-        stored = await asyncio.to_thread(_file_size, final)
+        stored = await asyncio.to_thread(_touch_size, final)
         if stored is not None:
             return check_stored_size(digest, stored, size)
-        out = await asyncio.to_thread(self._temp_file, digest)
+        try:
+            out = await asyncio.to_thread(self._temp_file, digest)
+        except OSError as exc:
+            if full := out_of_space(exc, f"blob {digest} to the blob store"):
+                raise full from exc
+            raise
         temp = Path(out.name)
         try:
             written = await copy_verified(chunks, out, digest, size)
             if self.durable:
                 await asyncio.to_thread(_start_write_back, out)
             await asyncio.to_thread(_seal, out, temp, final)
-        except BaseException:
+        except BaseException as exc:
             # Synchronous on purpose: it must also run when the task is being cancelled.
             _discard(out, temp)
+            if full := out_of_space(exc, f"blob {digest} to the blob store"):
+                raise full from exc
             raise
         return written
 
@@ -177,19 +239,26 @@ class LocalBlobStore(BlobStore):
                     future.cancel()  # after a failure: the files not yet begun are left alone
 
     def _ingest(self, source: Path) -> tuple[str, int]:
-        out = self._temp_file("file")
+        try:
+            out = self._temp_file("file")
+        except OSError as exc:
+            if full := out_of_space(exc, f"{source} to the blob store"):
+                raise full from exc
+            raise
         temp = Path(out.name)
         try:
             digest, size = copy_file_hashed(source, out)
             final = self.path_of(digest)
-            if final.exists():
+            if _touch_size(final) is not None:
                 _discard(out, temp)  # already stored: identical bytes
             else:
                 if self.durable:
                     _start_write_back(out)
                 _seal(out, temp, final)
-        except BaseException:
+        except BaseException as exc:
             _discard(out, temp)
+            if full := out_of_space(exc, f"{source} to the blob store"):
+                raise full from exc
             raise
         return digest, size
 
@@ -251,3 +320,38 @@ class LocalBlobStore(BlobStore):
         except FileNotFoundError:
             return False
         return True
+
+    async def list_blobs(self) -> AsyncIterator[StoredBlob]:
+        """Every blob with its size and mtime, one fan-out directory at a time."""
+        for fanout in await asyncio.to_thread(lambda: list(_entries(self._blobs_dir))):
+            for blob in await asyncio.to_thread(_listed, fanout):
+                yield blob
+
+    async def touch(self, digests: list[str]) -> list[str]:
+        """Set the blobs' mtime to now; those not stored, in the given order."""
+        paths = [self._file_of(digest) for digest in digests]
+        sizes = await asyncio.to_thread(lambda: [_touch_size(path) for path in paths])
+        return [digest for digest, size in zip(digests, sizes, strict=True) if size is None]
+
+    async def delete_if_untouched(self, digest: str, before: float) -> bool:
+        """Move the blob aside, look at its mtime, then delete it or put it back: a touch before
+        the move keeps it, a touch after finds it missing (and its version is refused)."""
+        return await asyncio.to_thread(self._delete_if_untouched, digest, before)
+
+    def _delete_if_untouched(self, digest: str, before: float) -> bool:
+        final = self._file_of(digest)
+        aside = os.path.join(self._tmp, digest + _ASIDE)
+        try:
+            os.rename(final, aside)
+        except FileNotFoundError:
+            return False
+        try:
+            touched = os.stat(aside).st_mtime
+        except FileNotFoundError:
+            return False  # another process opening the store put it back
+        if touched < before:
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(aside)
+            return True
+        _put_back(aside, final)
+        return False

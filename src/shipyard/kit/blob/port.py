@@ -5,6 +5,7 @@ from __future__ import annotations
 import abc
 import asyncio
 from collections.abc import AsyncIterator, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 
@@ -14,6 +15,15 @@ class BlobNotFound(KeyError):
 
 class DigestMismatch(ValueError):
     """The bytes written do not hash to the digest they were put under; nothing was stored."""
+
+
+@dataclass(frozen=True)
+class StoredBlob:
+    """One blob as the store lists it."""
+
+    digest: str
+    size: int
+    modified: float  # seconds since the epoch: when it was put, or last touched
 
 
 class BlobStore(abc.ABC):
@@ -90,3 +100,21 @@ class BlobStore(abc.ABC):
         next put of the right bytes repairs it. Stores that can keep it aside for inspection do;
         this default removes it. Whether it was there."""
         return await self.delete(digest)
+
+    @abc.abstractmethod
+    def list_blobs(self) -> AsyncIterator[StoredBlob]:
+        """Every stored blob with its size and when it was last put or touched, in no set order
+        (the garbage collector's listing)."""
+
+    @abc.abstractmethod
+    async def touch(self, digests: list[str]) -> list[str]:
+        """Mark the blobs as just used, so that a collection does not take them for the grace
+        period: the client that asked about them is about to name them in a version. The digests
+        of ``digests`` that are not stored (nothing to touch), in the given order."""
+
+    @abc.abstractmethod
+    async def delete_if_untouched(self, digest: str, before: float) -> bool:
+        """Delete the blob only if it was last put or touched before ``before`` (epoch seconds);
+        whether it was deleted. A touch that lands while this runs either keeps the blob or finds
+        it gone (and says so): never a touch reported done on a deleted blob, where the store can
+        promise it (see each adapter)."""

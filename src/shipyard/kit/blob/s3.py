@@ -3,14 +3,21 @@
 The SDK is synchronous, so every call runs in a worker thread. A put is spooled to a
 temporary file (memory up to 8 MiB, disk beyond) while hashing, and uploaded only once the
 digest checks out: an object under ``<prefix>sha256/<digest>`` is always the right bytes.
+
+S3 cannot change an object's time without copying it, so a touch writes an empty marker object
+``<prefix>touched/<digest>``: a blob was last used at the later of its own and its marker's time.
+S3 has no conditional delete, so the collector's last look and its delete are two requests: a
+touch landing between them (milliseconds) is not seen. The local store has no such window.
 """
 
 from __future__ import annotations
 
 import asyncio
+import io
 import os
 import tempfile
 from collections.abc import AsyncIterator
+from datetime import datetime
 from pathlib import Path
 from typing import IO, BinaryIO, cast
 
@@ -18,6 +25,7 @@ import certifi
 import urllib3
 from minio import Minio
 from minio.commonconfig import CopySource
+from minio.datatypes import Object
 from minio.error import S3Error
 from urllib3.response import BaseHTTPResponse
 
@@ -29,7 +37,7 @@ from shipyard.kit.blob.digest import (
     copy_file_hashed,
     copy_verified,
 )
-from shipyard.kit.blob.port import BlobNotFound, BlobStore
+from shipyard.kit.blob.port import BlobNotFound, BlobStore, StoredBlob
 
 SPOOL_IN_MEMORY = 8 << 20
 PART_SIZE = 16 << 20
@@ -75,6 +83,10 @@ class S3BlobStore(BlobStore):
         """The object key of the blob; raises ValueError for a bad digest."""
         return f"{self.prefix}sha256/{check_digest(digest)}"
 
+    def marker_of(self, digest: str) -> str:
+        """The object key of the blob's touch marker."""
+        return f"{self.prefix}touched/{check_digest(digest)}"
+
     async def open(self) -> None:
         """Create the bucket if it does not exist."""
         await asyncio.to_thread(self._ensure_bucket)
@@ -100,7 +112,7 @@ class S3BlobStore(BlobStore):
         or do not number ``size``.
         """
         key = self.key_of(digest)
-        stored = await self._stat_size(key)
+        stored = await self._touch_one(digest)
         if stored is not None:
             return check_stored_size(digest, stored, size)
         with tempfile.SpooledTemporaryFile(max_size=SPOOL_IN_MEMORY) as spool:
@@ -114,7 +126,8 @@ class S3BlobStore(BlobStore):
         unless the digest is stored already; its digest and size."""
         with tempfile.SpooledTemporaryFile(max_size=SPOOL_IN_MEMORY) as spool:
             digest, size = await asyncio.to_thread(copy_file_hashed, source, spool)
-            if digest not in self._present and await self._stat_size(self.key_of(digest)) is None:
+            # Not the cache of digests seen: another process may have collected the blob since.
+            if await self._touch_one(digest) is None:
                 await asyncio.to_thread(self._upload, self.key_of(digest), spool, size)
         self._present.add(digest)
         return digest, size
@@ -195,6 +208,7 @@ class S3BlobStore(BlobStore):
         if await self._stat_size(key) is None:
             return False
         await asyncio.to_thread(self._client.remove_object, self.bucket, key)
+        await asyncio.to_thread(self._client.remove_object, self.bucket, self.marker_of(digest))
         return True
 
     async def quarantine(self, digest: str) -> bool:
@@ -207,3 +221,68 @@ class S3BlobStore(BlobStore):
         await asyncio.to_thread(self._client.copy_object, self.bucket, aside, CopySource(self.bucket, key))
         await asyncio.to_thread(self._client.remove_object, self.bucket, key)
         return True
+
+    async def _touch_one(self, digest: str) -> int | None:
+        """Write the blob's touch marker if the blob is stored; its size, or None."""
+        stored = await self._stat_size(self.key_of(digest))
+        if stored is not None:
+            await asyncio.to_thread(self._client.put_object, self.bucket, self.marker_of(digest),
+                                    io.BytesIO(b""), 0)
+        return stored
+
+    async def touch(self, digests: list[str]) -> list[str]:
+        """Write the touch markers of the stored ones, at most CONCURRENCY at a time; those not
+        stored, in the given order."""
+        for digest in digests:
+            check_digest(digest)
+        limit = asyncio.Semaphore(CONCURRENCY)
+
+        async def touched(digest: str) -> bool:
+            async with limit:
+                return await self._touch_one(digest) is not None
+
+        present = await asyncio.gather(*(touched(digest) for digest in digests))
+        return [digest for digest, ok in zip(digests, present, strict=True) if not ok]
+
+    async def list_blobs(self) -> AsyncIterator[StoredBlob]:
+        """Every blob with its size and the later of its own and its touch marker's time."""
+        markers = {
+            os.path.basename(obj.object_name or ""): _epoch(obj.last_modified)
+            for obj in await asyncio.to_thread(self._objects, "touched/")
+        }
+        for obj in await asyncio.to_thread(self._objects, "sha256/"):
+            digest = os.path.basename(obj.object_name or "")
+            modified = max(_epoch(obj.last_modified), markers.get(digest, 0.0))
+            yield StoredBlob(digest, obj.size or 0, modified)
+
+    def _objects(self, under: str) -> list[Object]:
+        return list(self._client.list_objects(self.bucket, prefix=f"{self.prefix}{under}", recursive=True))
+
+    async def delete_if_untouched(self, digest: str, before: float) -> bool:
+        """Delete the blob (and its marker) if neither was written since ``before``."""
+        key = self.key_of(digest)
+        try:
+            stat = await asyncio.to_thread(self._client.stat_object, self.bucket, key)
+        except S3Error as e:
+            if e.code in _NOT_FOUND:
+                return False
+            raise
+        if _epoch(stat.last_modified) >= before or await self._marker_time(digest) >= before:
+            return False
+        self._present.discard(digest)
+        await asyncio.to_thread(self._client.remove_object, self.bucket, key)
+        await asyncio.to_thread(self._client.remove_object, self.bucket, self.marker_of(digest))
+        return True
+
+    async def _marker_time(self, digest: str) -> float:
+        try:
+            stat = await asyncio.to_thread(self._client.stat_object, self.bucket, self.marker_of(digest))
+        except S3Error as e:
+            if e.code in _NOT_FOUND:
+                return 0.0
+            raise
+        return _epoch(stat.last_modified)
+
+
+def _epoch(when: datetime | None) -> float:
+    return when.timestamp() if when is not None else 0.0

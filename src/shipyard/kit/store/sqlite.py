@@ -16,6 +16,7 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
+from shipyard.kit import errors
 from shipyard.kit.store.port import (
     Collection,
     Contains,
@@ -29,6 +30,8 @@ from shipyard.kit.store.port import (
 )
 
 _NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+# SQLite's primary result code for "database or disk is full" (its extended codes keep it in the low byte).
+_SQLITE_FULL = 13
 
 
 def _checked(name: str) -> str:
@@ -213,7 +216,17 @@ class SQLiteDocumentStore(DocumentStore):
             self._db.execute("BEGIN IMMEDIATE")
             try:
                 yield SQLiteTransaction(self._db, self._collections)
-            except BaseException:
-                self._db.execute("ROLLBACK")
+                self._db.execute("COMMIT")
+            except BaseException as exc:
+                # SQLite may have rolled back already (a full disk does that).
+                if self._db.in_transaction:
+                    self._db.execute("ROLLBACK")
+                if _disk_full(exc):
+                    raise errors.NoSpace(f"the store {self._path} (nothing was changed)") from exc
                 raise
-            self._db.execute("COMMIT")
+
+
+def _disk_full(exc: BaseException) -> bool:
+    """Whether ``exc`` is SQLite's "database or disk is full"."""
+    return (isinstance(exc, sqlite3.OperationalError)
+            and (getattr(exc, "sqlite_errorcode", 0) & 0xFF == _SQLITE_FULL or "disk is full" in str(exc)))

@@ -1,5 +1,8 @@
-"""The console's way into the public API: the signed-in user's token (a cookie) and the same
-handlers the gRPC and JSON edges call, so the console can do nothing the CLI cannot."""
+"""The console's way into the public API: the signed-in user's session (a cookie) and the same
+handlers the gRPC and JSON edges call, so the console can do nothing the CLI cannot.
+
+The cookie holds a console session, made by signing in; an API token put in it by hand is not one
+and is refused (the user is sent to sign in), so the cookie never carries a long-lived token."""
 
 from __future__ import annotations
 
@@ -13,7 +16,7 @@ from google.protobuf.message import Message
 from shipyard.kit import errors
 from shipyard.kit.caller import Caller
 from shipyard.kit.grpcio import status_of
-from shipyard_gateway.entrypoints.api import PublicApi, RelayedError
+from shipyard_gateway.entrypoints.api import SESSION, PublicApi, RelayedError
 
 TOKEN_COOKIE = "shipyard_token"
 PROJECT_COOKIE = "shipyard_project"
@@ -48,20 +51,16 @@ class ConsoleCalls:
     async def caller(self, request: web.Request, method: str) -> Caller:
         """The request's signed-in user, allowed to call ``method``: resolved as ``call`` resolves
         them, without a call (guarded pages do it before reading a byte of the body)."""
-        return await self._api.caller(method, _bearer(request.cookies.get(TOKEN_COOKIE, "")))
+        return await self._api.caller(method, session_authorization(request))
 
     async def call(self, request: web.Request, method: str, message: Message, reply_type: type[R]) -> R:
         """Call ``method`` (``/package.Service/Method``) with ``message`` as the signed-in user and
         get its ``reply_type`` reply; ConsoleError when the platform refuses it."""
-        return await self.call_as(request.cookies.get(TOKEN_COOKIE, ""), method, message, reply_type)
-
-    async def call_as(self, token: str, method: str, message: Message, reply_type: type[R]) -> R:
-        """The same call with ``token`` (sign-in checks a token before keeping it)."""
         route = self._api.routes.get(method)
         if route is None:
             raise ConsoleError(grpc.StatusCode.NOT_FOUND, f"no public method {method!r}")
         try:
-            reply = await self._api.call_message(route, _bearer(token), message)
+            reply = await self._api.call_message(route, session_authorization(request), message)
         except errors.ShipyardError as exc:
             raise ConsoleError(status_of(exc), exc.message) from None
         except RelayedError as exc:
@@ -71,8 +70,10 @@ class ConsoleCalls:
         return reply
 
 
-def _bearer(token: str) -> str | None:
-    return f"Bearer {token}" if token else None
+def session_authorization(request: web.Request) -> str | None:
+    """The console's cookie as the public API takes it: a credential that must be a session."""
+    token = request.cookies.get(TOKEN_COOKIE)
+    return f"{SESSION.title()} {token}" if token else None
 
 
 def from_this_site(request: web.Request) -> bool:
@@ -84,13 +85,12 @@ def from_this_site(request: web.Request) -> bool:
 
 
 def console_authorization(request: web.Request) -> str | None:
-    """``Bearer <token>`` from the console's cookie, for a request the console's own page sent
-    (a test request to a model endpoint); None otherwise. The cookie is SameSite=Strict, and the
-    Origin a browser sends must be this site."""
-    token = request.cookies.get(TOKEN_COOKIE)
-    if not token or not from_this_site(request):
+    """The console's session (its cookie) as an authorization, for a request the console's own page
+    sent (a test request to a model endpoint); None otherwise. The cookie is SameSite=Strict, and
+    the Origin a browser sends must be this site."""
+    if not from_this_site(request):
         return None
-    return f"Bearer {token}"
+    return session_authorization(request)
 
 
 def selected_project(request: web.Request) -> str:

@@ -300,6 +300,48 @@ class Version(_message.Message):
     stage: str
     def __init__(self, repo_id: _Optional[str] = ..., kind: _Optional[_Union[RepoKind, str]] = ..., repo: _Optional[str] = ..., number: _Optional[int] = ..., manifest_digest: _Optional[str] = ..., size_bytes: _Optional[int] = ..., file_count: _Optional[int] = ..., message: _Optional[str] = ..., produced_by_run: _Optional[str] = ..., owner: _Optional[str] = ..., create_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., metrics: _Optional[_Mapping[str, float]] = ..., params: _Optional[_Mapping[str, str]] = ..., used_by_runs: _Optional[_Iterable[str]] = ..., stage: _Optional[str] = ...) -> None: ...
 
+class CollectGarbageRequest(_message.Message):
+    __slots__ = ("dry_run",)
+    DRY_RUN_FIELD_NUMBER: _ClassVar[int]
+    dry_run: bool
+    def __init__(self, dry_run: _Optional[bool] = ...) -> None: ...
+
+class CollectGarbageResponse(_message.Message):
+    __slots__ = ("dry_run", "deleted_blobs", "deleted_bytes", "referenced_blobs", "referenced_bytes", "recent_blobs", "recent_bytes", "grace_seconds")
+    DRY_RUN_FIELD_NUMBER: _ClassVar[int]
+    DELETED_BLOBS_FIELD_NUMBER: _ClassVar[int]
+    DELETED_BYTES_FIELD_NUMBER: _ClassVar[int]
+    REFERENCED_BLOBS_FIELD_NUMBER: _ClassVar[int]
+    REFERENCED_BYTES_FIELD_NUMBER: _ClassVar[int]
+    RECENT_BLOBS_FIELD_NUMBER: _ClassVar[int]
+    RECENT_BYTES_FIELD_NUMBER: _ClassVar[int]
+    GRACE_SECONDS_FIELD_NUMBER: _ClassVar[int]
+    dry_run: bool
+    deleted_blobs: int
+    deleted_bytes: int
+    referenced_blobs: int
+    referenced_bytes: int
+    recent_blobs: int
+    recent_bytes: int
+    grace_seconds: float
+    def __init__(self, dry_run: _Optional[bool] = ..., deleted_blobs: _Optional[int] = ..., deleted_bytes: _Optional[int] = ..., referenced_blobs: _Optional[int] = ..., referenced_bytes: _Optional[int] = ..., recent_blobs: _Optional[int] = ..., recent_bytes: _Optional[int] = ..., grace_seconds: _Optional[float] = ...) -> None: ...
+
+class ReserveUploadRequest(_message.Message):
+    __slots__ = ("digest", "size_bytes")
+    DIGEST_FIELD_NUMBER: _ClassVar[int]
+    SIZE_BYTES_FIELD_NUMBER: _ClassVar[int]
+    digest: str
+    size_bytes: int
+    def __init__(self, digest: _Optional[str] = ..., size_bytes: _Optional[int] = ...) -> None: ...
+
+class ReserveUploadResponse(_message.Message):
+    __slots__ = ("pending_bytes", "limit_bytes")
+    PENDING_BYTES_FIELD_NUMBER: _ClassVar[int]
+    LIMIT_BYTES_FIELD_NUMBER: _ClassVar[int]
+    pending_bytes: int
+    limit_bytes: int
+    def __init__(self, pending_bytes: _Optional[int] = ..., limit_bytes: _Optional[int] = ...) -> None: ...
+
 class CheckVersionWriteRequest(_message.Message):
     __slots__ = ("kind", "name")
     KIND_FIELD_NUMBER: _ClassVar[int]

@@ -114,6 +114,16 @@ class RepoServiceStub:
                 request_serializer=shipyard_dot_repo_dot_v1_dot_repos__pb2.CheckVersionWriteRequest.SerializeToString,
                 response_deserializer=shipyard_dot_repo_dot_v1_dot_repos__pb2.Repo.FromString,
                 _registered_method=True)
+        self.CollectGarbage = channel.unary_unary(
+                '/shipyard.repo.v1.RepoService/CollectGarbage',
+                request_serializer=shipyard_dot_repo_dot_v1_dot_repos__pb2.CollectGarbageRequest.SerializeToString,
+                response_deserializer=shipyard_dot_repo_dot_v1_dot_repos__pb2.CollectGarbageResponse.FromString,
+                _registered_method=True)
+        self.ReserveUpload = channel.unary_unary(
+                '/shipyard.repo.v1.RepoService/ReserveUpload',
+                request_serializer=shipyard_dot_repo_dot_v1_dot_repos__pb2.ReserveUploadRequest.SerializeToString,
+                response_deserializer=shipyard_dot_repo_dot_v1_dot_repos__pb2.ReserveUploadResponse.FromString,
+                _registered_method=True)
 
 
 class RepoServiceServicer:
@@ -231,6 +241,25 @@ class RepoServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def CollectGarbage(self, request, context):
+        """Operators: delete the blobs that no version and no code snapshot references and that were
+        not uploaded or used within the grace period (SHIPYARD_GC_GRACE_S). Also runs every
+        SHIPYARD_GC_INTERVAL_S seconds by itself.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ReserveUpload(self, request, context):
+        """Internal (the gateway asks it before it reads a new blob's upload; no route policy, so
+        clients cannot call it): count the blob against the caller's pending uploads (blobs no
+        version of theirs names yet); RESOURCE_EXHAUSTED, recording nothing, past
+        SHIPYARD_PENDING_UPLOAD_MAX_BYTES.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_RepoServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -313,6 +342,16 @@ def add_RepoServiceServicer_to_server(servicer, server):
                     servicer.CheckVersionWrite,
                     request_deserializer=shipyard_dot_repo_dot_v1_dot_repos__pb2.CheckVersionWriteRequest.FromString,
                     response_serializer=shipyard_dot_repo_dot_v1_dot_repos__pb2.Repo.SerializeToString,
+            ),
+            'CollectGarbage': grpc.unary_unary_rpc_method_handler(
+                    servicer.CollectGarbage,
+                    request_deserializer=shipyard_dot_repo_dot_v1_dot_repos__pb2.CollectGarbageRequest.FromString,
+                    response_serializer=shipyard_dot_repo_dot_v1_dot_repos__pb2.CollectGarbageResponse.SerializeToString,
+            ),
+            'ReserveUpload': grpc.unary_unary_rpc_method_handler(
+                    servicer.ReserveUpload,
+                    request_deserializer=shipyard_dot_repo_dot_v1_dot_repos__pb2.ReserveUploadRequest.FromString,
+                    response_serializer=shipyard_dot_repo_dot_v1_dot_repos__pb2.ReserveUploadResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -747,6 +786,60 @@ class RepoService:
             '/shipyard.repo.v1.RepoService/CheckVersionWrite',
             shipyard_dot_repo_dot_v1_dot_repos__pb2.CheckVersionWriteRequest.SerializeToString,
             shipyard_dot_repo_dot_v1_dot_repos__pb2.Repo.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def CollectGarbage(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/shipyard.repo.v1.RepoService/CollectGarbage',
+            shipyard_dot_repo_dot_v1_dot_repos__pb2.CollectGarbageRequest.SerializeToString,
+            shipyard_dot_repo_dot_v1_dot_repos__pb2.CollectGarbageResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ReserveUpload(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/shipyard.repo.v1.RepoService/ReserveUpload',
+            shipyard_dot_repo_dot_v1_dot_repos__pb2.ReserveUploadRequest.SerializeToString,
+            shipyard_dot_repo_dot_v1_dot_repos__pb2.ReserveUploadResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -353,3 +353,19 @@ class TensorBoard(_message.Message):
     path: str
     backend_address: str
     def __init__(self, run: _Optional[str] = ..., state: _Optional[_Union[TensorBoardState, str]] = ..., path: _Optional[str] = ..., backend_address: _Optional[str] = ...) -> None: ...
+
+class VerifyRunTokenRequest(_message.Message):
+    __slots__ = ("token",)
+    TOKEN_FIELD_NUMBER: _ClassVar[int]
+    token: str
+    def __init__(self, token: _Optional[str] = ...) -> None: ...
+
+class VerifyRunTokenResponse(_message.Message):
+    __slots__ = ("user", "roles", "run")
+    USER_FIELD_NUMBER: _ClassVar[int]
+    ROLES_FIELD_NUMBER: _ClassVar[int]
+    RUN_FIELD_NUMBER: _ClassVar[int]
+    user: str
+    roles: _containers.RepeatedScalarFieldContainer[str]
+    run: str
+    def __init__(self, user: _Optional[str] = ..., roles: _Optional[_Iterable[str]] = ..., run: _Optional[str] = ...) -> None: ...

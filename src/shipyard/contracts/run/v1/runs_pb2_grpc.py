@@ -109,6 +109,11 @@ class RunServiceStub:
                 request_serializer=shipyard_dot_run_dot_v1_dot_runs__pb2.TensorBoardRequest.SerializeToString,
                 response_deserializer=shipyard_dot_run_dot_v1_dot_runs__pb2.TensorBoard.FromString,
                 _registered_method=True)
+        self.VerifyRunToken = channel.unary_unary(
+                '/shipyard.run.v1.RunService/VerifyRunToken',
+                request_serializer=shipyard_dot_run_dot_v1_dot_runs__pb2.VerifyRunTokenRequest.SerializeToString,
+                response_deserializer=shipyard_dot_run_dot_v1_dot_runs__pb2.VerifyRunTokenResponse.FromString,
+                _registered_method=True)
 
 
 class RunServiceServicer:
@@ -211,6 +216,14 @@ class RunServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def VerifyRunToken(self, request, context):
+        """Internal (the gateway only): the owner and roles a run's token acts with, while the run is
+        starting, running or stopping; UNAUTHENTICATED otherwise.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_RunServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -288,6 +301,11 @@ def add_RunServiceServicer_to_server(servicer, server):
                     servicer.GetTensorBoard,
                     request_deserializer=shipyard_dot_run_dot_v1_dot_runs__pb2.TensorBoardRequest.FromString,
                     response_serializer=shipyard_dot_run_dot_v1_dot_runs__pb2.TensorBoard.SerializeToString,
+            ),
+            'VerifyRunToken': grpc.unary_unary_rpc_method_handler(
+                    servicer.VerifyRunToken,
+                    request_deserializer=shipyard_dot_run_dot_v1_dot_runs__pb2.VerifyRunTokenRequest.FromString,
+                    response_serializer=shipyard_dot_run_dot_v1_dot_runs__pb2.VerifyRunTokenResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -695,6 +713,33 @@ class RunService:
             '/shipyard.run.v1.RunService/GetTensorBoard',
             shipyard_dot_run_dot_v1_dot_runs__pb2.TensorBoardRequest.SerializeToString,
             shipyard_dot_run_dot_v1_dot_runs__pb2.TensorBoard.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def VerifyRunToken(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/shipyard.run.v1.RunService/VerifyRunToken',
+            shipyard_dot_run_dot_v1_dot_runs__pb2.VerifyRunTokenRequest.SerializeToString,
+            shipyard_dot_run_dot_v1_dot_runs__pb2.VerifyRunTokenResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -1,0 +1,217 @@
+"""The garbage collector on a real local blob store, with the version use cases on fakes: what is
+deleted, what is kept, the grace period, a version made while a collection runs, a killed sweep."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import time
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+from repo_fakes import ALICE, OPERATOR, FakeClock, FakeIds, FakeUnitOfWorkFactory
+from shipyard_repo.adapters.store import BlobManifests
+from shipyard_repo.app.garbage import GarbageCollector
+from shipyard_repo.app.ports import BlobReferences
+from shipyard_repo.app.repos import Repos
+from shipyard_repo.app.versions import NewVersion, Versions
+from shipyard_repo.domain.repos import RepoFields
+from shipyard_repo.domain.sources import RepoKind, UploadSource
+
+from shipyard.kit.blob.local import LocalBlobStore
+from shipyard.kit.errors import FailedPrecondition, PermissionDenied
+from shipyard.kit.manifest import Manifest, ManifestEntry
+
+GRACE_S = 3600.0
+NOW = time.time()  # the collector's clock; touches set the real time, which is never earlier
+OLD = NOW - 2 * GRACE_S  # well past the grace period
+DATASET = RepoKind.DATASET
+
+
+class FakeReferences(BlobReferences):
+    """What the store adapter reads, from the fake unit of work: versions' manifests and code
+    snapshots of code repos that exist."""
+
+    def __init__(self, uow: FakeUnitOfWorkFactory) -> None:
+        self.uow = uow
+
+    async def manifest_digests(self) -> set[str]:
+        found = {v.manifest_digest for v in self.uow.versions.rows.values()}
+        for key, digest in self.uow.requests.made.items():
+            if key.startswith("code:") and key.split(":")[1] in self.uow.repos.rows:
+                found.add(digest)
+        return found
+
+
+@dataclass
+class Wired:
+    blobs: LocalBlobStore
+    repos: Repos
+    versions: Versions
+    uow: FakeUnitOfWorkFactory
+    gc: GarbageCollector
+
+    async def put(self, data: bytes, when: float = OLD) -> str:
+        """Store the bytes as a blob last used at ``when``."""
+        digest = hashlib.sha256(data).hexdigest()
+        await self.blobs.put(digest, _once(data), len(data))
+        os.utime(self.blobs.path_of(digest), (when, when))
+        return digest
+
+    async def put_manifest(self, when: float = OLD, **files: bytes) -> str:
+        """Store the files and their manifest, all last used at ``when``; the manifest's digest."""
+        entries = []
+        for name, data in files.items():
+            entries.append(ManifestEntry(name, len(data), await self.put(data, when), 0o644))
+        manifest = Manifest(tuple(entries))
+        assert await self.put(manifest.encode(), when) == manifest.digest
+        return manifest.digest
+
+    def stored(self) -> set[str]:
+        return {p.name for p in (self.blobs.root / "sha256").glob("*/*/*")}
+
+
+async def _once(data: bytes) -> AsyncIterator[bytes]:
+    yield data
+
+
+@pytest.fixture
+async def wired(tmp_path: Path) -> Wired:
+    blobs = LocalBlobStore(tmp_path / "blobs", durable=False)
+    await blobs.open()
+    uow = FakeUnitOfWorkFactory()
+    clock = FakeClock()
+    repos = Repos(uow=uow, clock=clock, ids=FakeIds("repo"))
+    versions = Versions(uow=uow, manifests=BlobManifests(blobs), clock=clock)
+    gc = GarbageCollector(FakeReferences(uow), BlobManifests(blobs), blobs, GRACE_S, clock=lambda: NOW)
+    await repos.create(ALICE, RepoFields(kind=DATASET, name="digits", source=UploadSource("d.zip")))
+    await repos.create(ALICE, RepoFields(kind=DATASET, name="fonts", source=UploadSource("f.zip")))
+    return Wired(blobs, repos, versions, uow, gc)
+
+
+async def _version(wired: Wired, repo: str, manifest: str) -> int:
+    """A version made as a client makes it; then its blobs are made old again."""
+    _, version = await wired.versions.create(ALICE, DATASET, repo, NewVersion(manifest))
+    for path in (wired.blobs.root / "sha256").glob("*/*/*"):
+        os.utime(path, (OLD, OLD))
+    return version.number
+
+
+async def test_unreferenced_old_blobs_go_referenced_and_recent_ones_stay(wired: Wired) -> None:
+    manifest = await wired.put_manifest(a=b"kept", b=b"also kept")
+    await _version(wired, "digits", manifest)
+    garbage = await wired.put(b"nobody names me")
+    uploading = await wired.put(b"a push in flight", when=NOW - GRACE_S / 2)
+
+    done = await wired.gc.collect()
+
+    assert garbage not in wired.stored()
+    assert {manifest, uploading} <= wired.stored()
+    assert (done.deleted_blobs, done.deleted_bytes) == (1, len(b"nobody names me"))
+    assert (done.referenced_blobs, done.recent_blobs) == (3, 1)
+    again = await wired.gc.collect()  # idempotent: nothing more to do
+    assert (again.deleted_blobs, again.referenced_blobs, again.recent_blobs) == (0, 3, 1)
+
+
+async def test_a_dry_run_deletes_nothing_and_says_what_it_would(wired: Wired) -> None:
+    garbage = await wired.put(b"garbage")
+    done = await wired.gc.collect(dry_run=True)
+    assert done.dry_run and done.deleted_blobs == 1
+    assert garbage in wired.stored()
+
+
+async def test_deleting_a_version_frees_only_what_no_other_version_names(wired: Wired) -> None:
+    first = await wired.put_manifest(shared=b"in both", mine=b"only in digits")
+    second = await wired.put_manifest(shared=b"in both", theirs=b"only in fonts")
+    await _version(wired, "digits", first)
+    await _version(wired, "fonts", second)
+    await wired.versions.delete(ALICE, DATASET, "digits", 1)
+
+    await wired.gc.collect()
+
+    unique = hashlib.sha256(b"only in digits").hexdigest()
+    shared = hashlib.sha256(b"in both").hexdigest()
+    assert unique not in wired.stored() and first not in wired.stored()
+    assert {shared, second, hashlib.sha256(b"only in fonts").hexdigest()} <= wired.stored()
+
+
+async def test_a_deleted_repo_frees_its_versions(wired: Wired) -> None:
+    manifest = await wired.put_manifest(a=b"digits only")
+    await _version(wired, "digits", manifest)
+    await wired.repos.delete(ALICE, DATASET, "digits")
+    assert (await wired.gc.collect()).deleted_blobs == 2
+    assert wired.stored() == set()
+
+
+async def test_a_version_made_between_mark_and_sweep_keeps_the_old_blobs_it_names(wired: Wired) -> None:
+    # An old blob nothing references: garbage when the collection marks.
+    manifest = await wired.put_manifest(a=b"old bytes, about to be named")
+    referenced = await wired.gc.mark()
+    assert manifest not in referenced
+
+    # The client asks which blobs are missing (none), and makes its version: both touch.
+    assert await wired.versions.find_missing([manifest]) == []
+    await wired.versions.create(ALICE, DATASET, "digits", NewVersion(manifest))
+
+    done = await wired.gc.sweep(referenced, NOW - GRACE_S, dry_run=False)
+    assert done.deleted_blobs == 0 and done.recent_blobs == 2
+    _, version = await wired.versions.get(DATASET, "digits", 1)
+    assert len((await wired.versions.read_manifest(version.manifest_digest)).entries) == 1
+    assert await wired.blobs.missing(
+        [manifest, hashlib.sha256(b"old bytes, about to be named").hexdigest()]) == []
+
+
+async def test_a_version_made_after_the_sweep_took_its_blob_is_refused_not_broken(wired: Wired) -> None:
+    manifest = await wired.put_manifest(a=b"collected first")
+    referenced = await wired.gc.mark()
+    await wired.gc.sweep(referenced, NOW - GRACE_S, dry_run=False)
+
+    with pytest.raises(FailedPrecondition, match="upload it"):
+        await wired.versions.create(ALICE, DATASET, "digits", NewVersion(manifest))
+    assert wired.uow.versions.rows == {}
+
+
+async def test_a_blob_touched_after_it_was_listed_is_kept(wired: Wired) -> None:
+    blob = await wired.put(b"listed old, touched before its delete")
+    assert not await wired.blobs.delete_if_untouched(blob, OLD - 1)  # used after "before": kept
+    await wired.blobs.touch([blob])
+    assert not await wired.blobs.delete_if_untouched(blob, NOW - GRACE_S)
+    assert blob in wired.stored()
+
+
+async def test_a_sweep_killed_with_a_blob_aside_loses_nothing(wired: Wired, tmp_path: Path) -> None:
+    manifest = await wired.put_manifest(a=b"referenced")
+    await _version(wired, "digits", manifest)
+    entry = hashlib.sha256(b"referenced").hexdigest()
+    # kill -9 between moving a blob aside and deciding about it:
+    os.rename(wired.blobs.path_of(entry), wired.blobs.root / "tmp" / f"{entry}.collecting")
+    garbage = await wired.put(b"garbage")
+
+    restarted = LocalBlobStore(wired.blobs.root, durable=False)
+    await restarted.open()  # puts it back
+    wired.gc.blobs = restarted
+    done = await wired.gc.collect()
+
+    assert entry in wired.stored() and garbage not in wired.stored()
+    assert done.deleted_blobs == 1
+    assert list((wired.blobs.root / "tmp").iterdir()) == []
+
+
+async def test_code_snapshots_of_existing_code_repos_are_kept(wired: Wired) -> None:
+    kept = await wired.put_manifest(a=b"print('kept')")
+    gone = await wired.put_manifest(a=b"print('gone')")
+    repo_id = next(iter(wired.uow.repos.rows))
+    wired.uow.requests.made[f"code:{repo_id}:{'a' * 40}"] = kept
+    wired.uow.requests.made[f"code:repo-0999:{'b' * 40}"] = gone  # its repo was deleted
+    await wired.gc.collect()
+    assert kept in wired.stored() and gone not in wired.stored()
+
+
+async def test_only_operators_collect(wired: Wired) -> None:
+    garbage = await wired.put(b"garbage")
+    with pytest.raises(PermissionDenied, match="only operators"):
+        await wired.gc.collect_for(ALICE, dry_run=False)
+    assert garbage in wired.stored()
+    assert (await wired.gc.collect_for(OPERATOR, dry_run=False)).deleted_blobs == 1
