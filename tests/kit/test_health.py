@@ -19,7 +19,7 @@ from shipyard.kit.blob import local as local_blobs
 from shipyard.kit.blob.local import LocalBlobStore
 from shipyard.kit.bus import EventBus
 from shipyard.kit.grpcio import status_of
-from shipyard.kit.health import Check, Report, blob_dir, disk_checks, size_text, store_dir
+from shipyard.kit.health import Check, Report, blob_dir, disk_checks, store_dir
 from shipyard.kit.service import BUS_TIMEOUT_S, _bus_check, disk_paths
 from shipyard.kit.settings import Settings
 from shipyard.kit.store.port import Collection
@@ -70,10 +70,6 @@ def test_a_report_says_what_is_wrong_check_by_check() -> None:
     assert not report.healthy
     assert report.summary == "bus: NATS not answering (x); disk /d: 1 B free"
     assert Report((Check("store", True, "answering"),)).summary == "SERVING"
-
-
-def test_sizes_read_as_people_read_them() -> None:
-    assert [size_text(n) for n in (512, 1536, 5 * MiB, 3 << 30)] == ["512 B", "1.5 KiB", "5.0 MiB", "3.0 GiB"]
 
 
 def test_a_service_checks_its_store_folder_the_blob_folder_and_the_data_directory(tmp_path: Path) -> None:

@@ -24,10 +24,16 @@ NOBODY = "65534"
 
 
 def too_open(root: Path) -> list[str]:
-    """Every path under ``root`` (itself included) with group or other permission bits."""
+    """Every path under ``root`` (itself included) with group or other permission bits. The stack
+    is running: a file that went between the listing and the look (NATS's temporary files and
+    consumers) is skipped; os.walk skips a folder that went likewise."""
     found = []
-    for path in [root, *root.rglob("*")]:
-        mode = path.lstat().st_mode
+    walked = [Path(top) / name for top, dirs, files in os.walk(root) for name in (*dirs, *files)]
+    for path in [root, *walked]:
+        try:
+            mode = path.lstat().st_mode
+        except FileNotFoundError:
+            continue
         if not stat.S_ISLNK(mode) and mode & 0o077:
             found.append(f"{path.relative_to(root.parent)} {stat.filemode(mode)}")
     return found

@@ -22,6 +22,7 @@ from shipyard.client.connection import Client, ClientError, Credentials
 from shipyard.contracts.gateway.v1 import gateway_pb2 as pb
 from shipyard.local.harness import Stack, wait_for
 from shipyard.local.supervisor import free_port
+from tests.support.users import new_user
 
 
 def _refused(call: Callable[[], Any], code: str, *words: str) -> ClientError:
@@ -34,9 +35,8 @@ def _refused(call: Callable[[], Any], code: str, *words: str) -> ClientError:
 
 
 def _user(stack: Stack, admin: Client, name: str, role: int = pb.ROLE_DATA_SCIENTIST) -> tuple[Client, str]:
-    user = pb.User(name=name, roles=[role])  # type: ignore[list-item]
-    made = admin.call(admin.identity.CreateUser, pb.CreateUserRequest(user=user))
-    return stack.client(made.token), made.token
+    token = new_user(admin, name, role)
+    return stack.client(token), token
 
 
 def _whoami(client: Client) -> pb.User:

@@ -16,9 +16,9 @@ import pytest
 
 from shipyard.client import transfer
 from shipyard.client.connection import Client, ClientError
-from shipyard.contracts.gateway.v1 import gateway_pb2
 from shipyard.contracts.repo.v1 import repos_pb2 as pb
 from shipyard.local.harness import Stack
+from tests.support.users import signed_in
 
 DATASET = pb.REPO_KIND_DATASET
 
@@ -38,20 +38,15 @@ def roots(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.fixture(scope="module")
 def stack(tmp_path_factory: pytest.TempPathFactory, roots: Path) -> Iterator[Stack]:
     """A stack that may read directories under ``roots``, as `shipyard up` does the operator's home."""
-    running = Stack(tmp_path_factory.mktemp("stack") / "data",
-                    env={"SHIPYARD_PATH_IMPORT_ROOTS": str(roots)}).start()
-    try:
+    with Stack(tmp_path_factory.mktemp("stack") / "data",
+               env={"SHIPYARD_PATH_IMPORT_ROOTS": str(roots)}) as running:
         yield running
-    finally:
-        running.stop()
 
 
 @pytest.fixture(scope="module")
 def bob(stack: Stack, admin: Client) -> Iterator[Client]:
     """Bob, a data scientist, with his own dataset loot (an empty version 1)."""
-    made = admin.call(admin.identity.CreateUser, gateway_pb2.CreateUserRequest(
-        user=gateway_pb2.User(name="bob", roles=[gateway_pb2.ROLE_DATA_SCIENTIST])))
-    client = stack.client(made.token)
+    client = signed_in(stack, admin, "bob")
     client.call(client.repos.CreateRepo, pb.CreateRepoRequest(repo=pb.Repo(
         kind=DATASET, name="loot", versioning=pb.VERSIONING_DVS, source=pb.Source(none=pb.NoSource()))))
     yield client

@@ -18,6 +18,7 @@ from shipyard.client.connection import Client, ClientError
 from shipyard.contracts.gateway.v1 import gateway_pb2 as pb
 from shipyard.contracts.run.v1 import runs_pb2
 from shipyard.local.harness import Stack
+from tests.support.users import new_user
 
 COOKIE = "shipyard_token"
 IDENTITY = "/api/shipyard.gateway.v1.IdentityService"
@@ -48,11 +49,6 @@ def _session(stack: Stack, token: str) -> str:
     return str(_cookies(reply)[COOKIE].value)
 
 
-def _new_user(admin: Client, name: str) -> str:
-    made = admin.call(admin.identity.CreateUser, pb.CreateUserRequest(
-        user=pb.User(name=name, roles=[pb.ROLE_DATA_SCIENTIST])))
-    return str(made.token)
-
 
 def _refused(call: Callable[[], Any], code: str, *words: str) -> None:
     with pytest.raises(ClientError) as caught:
@@ -63,7 +59,7 @@ def _refused(call: Callable[[], Any], code: str, *words: str) -> None:
 
 
 def test_a_stolen_session_cannot_mint_an_api_token(stack: Stack, admin: Client) -> None:
-    session = _session(stack, _new_user(admin, "alice"))
+    session = _session(stack, new_user(admin, "alice"))
     thief = stack.client(session)
     try:
         assert thief.call(thief.identity.WhoAmI, pb.WhoAmIRequest()).name == "alice"  # the session works
@@ -95,7 +91,7 @@ def test_a_stolen_operator_session_cannot_make_users_or_tokens(stack: Stack, adm
 
 
 def test_an_api_token_put_in_the_console_cookie_is_sent_to_sign_in(stack: Stack, admin: Client) -> None:
-    token = _new_user(admin, "carol")
+    token = new_user(admin, "carol")
 
     page = _http(stack, "GET", "/projects", headers={"Cookie": f"{COOKIE}={token}"})
     events = _http(stack, "GET", "/console/events?kind=run", headers={"Cookie": f"{COOKIE}={token}"})
@@ -107,7 +103,7 @@ def test_an_api_token_put_in_the_console_cookie_is_sent_to_sign_in(stack: Stack,
 
 
 def test_a_tensorboard_link_keeps_its_token_for_that_board_only(stack: Stack, admin: Client) -> None:
-    token = _new_user(admin, "dave")
+    token = new_user(admin, "dave")
     dave = stack.client(token)
     try:
         run = runs_pb2.Run(name="dave-1", command="true")

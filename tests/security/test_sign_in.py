@@ -16,6 +16,7 @@ import pytest
 from shipyard.client.connection import Client
 from shipyard.contracts.gateway.v1 import gateway_pb2 as pb
 from shipyard.local.harness import Stack
+from tests.support.users import new_user
 
 COOKIE = "shipyard_token"
 
@@ -58,9 +59,7 @@ def sign_in(stack: Stack, token: str, source: str = "127.0.0.1", **extra: str) -
 @pytest.fixture(scope="module")
 def alice(stack: Stack, admin: Client) -> Iterator[str]:
     """A data scientist's API token."""
-    made = admin.call(admin.identity.CreateUser, pb.CreateUserRequest(
-        user=pb.User(name="alice", roles=[pb.ROLE_DATA_SCIENTIST])))
-    yield made.token
+    yield new_user(admin, "alice")
 
 
 @pytest.mark.parametrize("target", ["/\t/evil.example", "/\n/evil.example", "/\r\n/evil.example",
@@ -148,14 +147,13 @@ def test_guessing_tokens_from_one_address_is_stopped(stack: Stack, alice: str) -
 
 def test_guessing_one_tokens_secret_from_many_addresses_locks_it_out_of_sign_in(stack: Stack,
                                                                                 admin: Client) -> None:
-    made = admin.call(admin.identity.CreateUser, pb.CreateUserRequest(
-        user=pb.User(name="target", roles=[pb.ROLE_DATA_SCIENTIST])))
-    token_id = made.token.removeprefix("sy_").split(".")[0]
+    token = new_user(admin, "target")
+    token_id = token.removeprefix("sy_").split(".")[0]
     for n in range(10):
         assert sign_in(stack, f"sy_{token_id}.guess{n}", source=f"127.0.1.{n + 1}").status == 401
 
-    assert sign_in(stack, made.token, source="127.0.2.1").status == 429
-    with_token = stack.client(made.token)
+    assert sign_in(stack, token, source="127.0.2.1").status == 429
+    with_token = stack.client(token)
     try:  # the API is not locked: a guesser cannot turn the lockout against the token's owner
         assert with_token.call(with_token.identity.WhoAmI, pb.WhoAmIRequest()).name == "target"
     finally:

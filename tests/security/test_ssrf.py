@@ -25,6 +25,7 @@ from shipyard.contracts.repo.v1 import projects_pb2
 from shipyard.contracts.repo.v1 import repos_pb2 as pb
 from shipyard.local.harness import Stack, wait_for
 from tests.support.egress import banner_server
+from tests.support.users import signed_in
 
 BANNER = b"+OK pop3.internal ready <secret-7f3a9c@internal>\r\n"
 
@@ -33,22 +34,17 @@ BANNER = b"+OK pop3.internal ready <secret-7f3a9c@internal>\r\n"
 def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
     """A stack whose operator allows private sources; webhooks to 127.0.0.1 are allowed by the
     embedded stack itself."""
-    running = Stack(tmp_path_factory.mktemp("stack") / "data", env={
+    with Stack(tmp_path_factory.mktemp("stack") / "data", env={
         "SHIPYARD_PATH_IMPORT_ROOTS": "", "SHIPYARD_ALLOW_PRIVATE_SOURCES": "true",
         "SHIPYARD_WEBHOOK_ATTEMPTS": "2", "SHIPYARD_WEBHOOK_BACKOFF_S": "0.25",
-        "SHIPYARD_WEBHOOK_BACKOFF_MAX_S": "0.5"}).start()
-    try:
+        "SHIPYARD_WEBHOOK_BACKOFF_MAX_S": "0.5"}) as running:
         yield running
-    finally:
-        running.stop()
 
 
 @pytest.fixture(scope="module")
 def mallory(stack: Stack, admin: Client) -> Iterator[Client]:
     """A data scientist: she may import datasets and make webhooks."""
-    made = admin.call(admin.identity.CreateUser, gw.CreateUserRequest(
-        user=gw.User(name="mallory", roles=[gw.ROLE_DATA_SCIENTIST])))
-    client = stack.client(made.token)
+    client = signed_in(stack, admin, "mallory")
     yield client
     client.close()
 

@@ -44,11 +44,8 @@ def stack(tmp_path_factory: pytest.TempPathFactory, hold_file: Path) -> Iterator
     env = {"SHIPYARD_PATH_IMPORT_ROOTS": "", "SHIPYARD_PENDING_UPLOAD_MAX_BYTES": str(QUOTA),
            "SHIPYARD_GC_INTERVAL_S": "0",  # collections only when asked: the test decides when
            "SHIPYARD_FAILPOINTS": f"gc.hold={hold_file}"}
-    running = Stack(tmp_path_factory.mktemp("stack") / "data", env=env).start()
-    try:
+    with Stack(tmp_path_factory.mktemp("stack") / "data", env=env) as running:
         yield running
-    finally:
-        running.stop()
 
 
 @pytest.fixture(scope="module")

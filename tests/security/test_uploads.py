@@ -32,11 +32,8 @@ def spool_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def stack(tmp_path_factory: pytest.TempPathFactory, spool_dir: Path) -> Iterator[Stack]:
     env = {"SHIPYARD_PATH_IMPORT_ROOTS": "", "TMPDIR": str(spool_dir),
            "SHIPYARD_UPLOAD_MAX_BYTES": str(SPOOL_LIMIT)}
-    running = Stack(tmp_path_factory.mktemp("stack") / "data", env=env).start()
-    try:
+    with Stack(tmp_path_factory.mktemp("stack") / "data", env=env) as running:
         yield running
-    finally:
-        running.stop()
 
 
 def _zip_of_zeros(path: Path, size: int) -> bytes:

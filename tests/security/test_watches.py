@@ -15,8 +15,8 @@ from urllib.parse import urlencode, urlsplit
 import pytest
 
 from shipyard.client.connection import Client
-from shipyard.contracts.gateway.v1 import gateway_pb2 as pb
 from shipyard.local.harness import Stack, wait_for
+from tests.support.users import new_user
 
 NEVER = "io.shipyard.never.happens.v1"
 PER_USER = 8
@@ -26,18 +26,13 @@ SESSIONS: dict[str, str] = {}  # API token → the console session it signed in
 @pytest.fixture(scope="module")
 def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
     env = {"SHIPYARD_PATH_IMPORT_ROOTS": "", "SHIPYARD_WATCHES_PER_USER": str(PER_USER)}
-    running = Stack(tmp_path_factory.mktemp("stack") / "data", env=env).start()
-    try:
+    with Stack(tmp_path_factory.mktemp("stack") / "data", env=env) as running:
         yield running
-    finally:
-        running.stop()
 
 
 @pytest.fixture(scope="module")
 def eve(admin: Client) -> str:
-    made = admin.call(admin.identity.CreateUser, pb.CreateUserRequest(
-        user=pb.User(name="watching-eve", roles=[pb.ROLE_DATA_SCIENTIST])))
-    return made.token
+    return new_user(admin, "watching-eve")
 
 
 def _open(stack: Stack, path: str, headers: dict[str, str]) -> tuple[socket.socket, bytes]:

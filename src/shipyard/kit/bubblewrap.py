@@ -14,7 +14,7 @@ import os
 import shutil
 import subprocess
 import sys
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -228,3 +228,18 @@ def isolation(settings: Settings, failpoint: str) -> Bubblewrap | str:
     if settings.failpoint(failpoint) == "unavailable":
         return f"turned off for a test (SHIPYARD_FAILPOINTS={failpoint}=unavailable)"
     return find(RunAs.parse(settings.run_user))
+
+
+def unisolated_refusal(missing: str, roles: Iterable[str], single_user: bool, *, what: str, danger: str,
+                       start: str, whose: str) -> str:
+    """Why someone holding ``roles`` may not start users' code here now ("" if they may), where
+    ``missing`` says why that code cannot be isolated ("" when it can). Code that is not isolated
+    acts as the platform: only operators may start it, unless the operator chose single-user mode.
+    The words name the code: ``what`` cannot be isolated, ``danger`` says what it would do, only
+    operators may start ``start``, and single-user mode lets everyone's ``whose`` share the machine."""
+    if not missing or single_user or "operator" in roles:
+        return ""
+    return (f"{what} cannot be isolated on this machine ({missing}), and {danger}, so only operators "
+            f"may start {start}; an operator can install bubblewrap, or start Shipyard in single-user "
+            f"mode (shipyard up --single-user, SHIPYARD_SINGLE_USER=true) to let everyone's {whose} "
+            "share the machine")

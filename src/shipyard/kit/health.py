@@ -13,6 +13,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import unquote, urlsplit
 
+from shipyard.kit.units import human_size
+
 # Settings name of the free-space threshold, as an operator sets it.
 MIN_FREE_SETTING = "SHIPYARD_MIN_FREE_BYTES"
 
@@ -44,16 +46,6 @@ class Report:
         return "; ".join(problems) or "SERVING"
 
 
-def size_text(count: int) -> str:
-    """A byte count as people read it: 1.5 GiB, 12.0 MiB, 512 B."""
-    size = float(count)
-    for unit in ("B", "KiB", "MiB", "GiB", "TiB"):
-        if size < 1024 or unit == "TiB":
-            return f"{count} B" if unit == "B" else f"{size:.1f} {unit}"
-        size /= 1024
-    raise AssertionError("unreachable")
-
-
 def _existing(path: Path) -> Path:
     """``path``, or the nearest folder above it that exists (a store not created yet)."""
     while not path.exists() and path != path.parent:
@@ -81,9 +73,9 @@ def disk_checks(paths: Sequence[Path], min_free: int, statvfs: Statvfs = os.stat
             continue
         seen.add(device)
         free, total = space.f_bavail * space.f_frsize, space.f_blocks * space.f_frsize
-        detail = f"{size_text(free)} free of {size_text(total)}"
+        detail = f"{human_size(free)} free of {human_size(total)}"
         if free < min_free:
-            detail += (f", below the {size_text(min_free)} minimum ({MIN_FREE_SETTING}): writes will fail "
+            detail += (f", below the {human_size(min_free)} minimum ({MIN_FREE_SETTING}): writes will fail "
                        "with no space left on device")
         checks.append(Check(f"disk {path}", free >= min_free, detail))
     return checks

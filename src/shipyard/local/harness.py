@@ -133,6 +133,13 @@ class Stack:
         """A client of the gateway, as the admin unless another token is given."""
         return Client(Credentials(self.grpc_address, token or self.admin_token()))
 
+    def __enter__(self) -> Stack:
+        """Start the stack for a ``with`` block (``stop`` when it ends)."""
+        return self.start()
+
+    def __exit__(self, *_: object) -> None:
+        self.stop()
+
     def stop(self, timeout: float = 30.0) -> int:
         """Ctrl-C the supervisor and wait for it; its exit code."""
         if self.process is None or self.process.poll() is not None:

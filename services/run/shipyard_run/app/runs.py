@@ -8,6 +8,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 
+from shipyard.kit.bubblewrap import unisolated_refusal as isolation_refusal
 from shipyard.kit.caller import Caller
 from shipyard.kit.errors import AlreadyExists, FailedPrecondition, InvalidArgument, NotFound, PermissionDenied
 from shipyard_run.app.messages import actor, run_deleted, run_stopped, run_submitted
@@ -38,13 +39,9 @@ def unisolated_refusal(executor: Executor, roles: Iterable[str], single_user: bo
     Where runs cannot be isolated, a run could act as the platform: only operators may start one,
     unless the operator chose single-user mode. Checked at submit, and again when the scheduler
     starts the run (run-svc may have restarted without isolation meanwhile)."""
-    missing = executor.isolation_missing()
-    if not missing or single_user or OPERATOR in roles:
-        return ""
-    return (f"runs cannot be isolated on this machine ({missing}), and a run that is not isolated "
-            "acts as the platform, so only operators may start runs; an operator can install "
-            "bubblewrap, or start Shipyard in single-user mode (shipyard up --single-user, "
-            "SHIPYARD_SINGLE_USER=true) to let everyone's runs share the machine")
+    return isolation_refusal(executor.isolation_missing(), roles, single_user, what="runs",
+                             danger="a run that is not isolated acts as the platform", start="runs",
+                             whose="runs")
 
 
 @dataclass

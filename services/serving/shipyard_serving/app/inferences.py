@@ -10,6 +10,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 
+from shipyard.kit.bubblewrap import unisolated_refusal
 from shipyard.kit.caller import Caller
 from shipyard.kit.errors import AlreadyExists, FailedPrecondition, InvalidArgument, NotFound, PermissionDenied
 from shipyard_serving.app.messages import actor, inference_created, inference_deleted, inference_updated
@@ -50,13 +51,12 @@ def check_isolated(servers: ModelServers, caller: Caller, single_user: bool) -> 
     """Where model servers cannot be isolated, the model's code (a custom predictor, a transformer,
     a pickled model) would act as the platform: only operators may start them, unless the operator
     chose single-user mode (run-svc's rule for runs)."""
-    missing = servers.isolation_missing()
-    if missing and not single_user and not caller.has(OPERATOR):
-        raise FailedPrecondition(
-            f"model servers cannot be isolated on this machine ({missing}), and a model server that is "
-            "not isolated runs the model's code as the platform, so only operators may start one; an "
-            "operator can install bubblewrap, or start Shipyard in single-user mode (shipyard up "
-            "--single-user, SHIPYARD_SINGLE_USER=true) to let everyone's models share the machine")
+    refusal = unisolated_refusal(
+        servers.isolation_missing(), caller.roles, single_user, what="model servers",
+        danger="a model server that is not isolated runs the model's code as the platform", start="one",
+        whose="models")
+    if refusal:
+        raise FailedPrecondition(refusal)
 
 
 def endpoint_of(inference: Inference) -> Endpoint:
