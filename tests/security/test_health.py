@@ -65,8 +65,11 @@ def test_a_frozen_nats_makes_the_platform_unhealthy_naming_it(stack: Stack, admi
     stack.kill("nats", signal.SIGSTOP)
     try:
         wait_for(lambda: _healthz(stack) == 503, 30, "/healthz to answer 503 while NATS is frozen")
-        unhealthy = wait_for(lambda: (found := _unhealthy(admin)).keys() >= {"nats", *SERVICES} and found, 30,
-                             "GetStatus to name NATS and every service")
+        # A service's report is asked for with a short deadline: under load one may first read only
+        # NOT_SERVING, so wait until every part has said why.
+        unhealthy = wait_for(lambda: (found := _unhealthy(admin)).keys() >= {"nats", *SERVICES}
+                             and all("bus:" in found[name] for name in SERVICES) and found, 30,
+                             "GetStatus to name NATS and every service, and why")
         assert unhealthy["nats"].startswith("NATS not answering within "), unhealthy
         assert all("bus: NATS not answering" in unhealthy[name] for name in SERVICES), unhealthy
     finally:
