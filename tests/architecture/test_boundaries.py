@@ -147,7 +147,7 @@ def test_service_package_layout(package: str) -> None:
 
 # --- the checker catches what it should --------------------------------------------------
 
-REPO = "services/repo/shipyard_repo"
+REPO = "services/repo-svc/shipyard_repo"
 
 
 @pytest.mark.parametrize(("path", "source", "expected"), [
@@ -168,7 +168,7 @@ REPO = "services/repo/shipyard_repo"
     (f"{REPO}/app/x.py", "from shipyard_repo.adapters.store import PROJECTS\n", "app imports"),
     (f"{REPO}/app/x.py", "from ..entrypoints.grpc_api import ProjectServicer\n", "app imports"),
     (f"{REPO}/app/sub/x.py", "from ...adapters import store\n", "app imports shipyard_repo.adapters"),
-    ("services/repo/tests/test_x.py", "import shipyard_lineage\n", "another service's package"),
+    ("services/repo-svc/tests/test_x.py", "import shipyard_lineage\n", "another service's package"),
 ])
 def test_the_checker_catches_a_violation(path: str, source: str, expected: str) -> None:
     problems = violations_in(source, path, "shipyard_repo")

@@ -2,7 +2,7 @@
 outputs — by naming it as an output, by cloning its owner's run, or by a template — so that the
 owner's next pull gets the attacker's bytes. Every way is refused at submit, naming the repo; the
 owner's own run still writes it. (The check repeated when repo-svc commits the version is
-tested against fakes in services/repo/tests/test_repo_run_events.py: a forged RunCompleted
+tested against fakes in services/repo-svc/tests/test_repo_run_events.py: a forged RunCompleted
 cannot be published to the bus here.)"""
 
 from __future__ import annotations

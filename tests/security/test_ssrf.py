@@ -7,7 +7,7 @@ The stack allows private sources (as a test lab would), so the attacker's server
 pass the check; 0.0.0.0 is refused even then. A name that resolves to one address when checked
 and another when connected (DNS rebinding) needs a DNS server the test controls: that attack is
 tested against the adapters with a stub resolver (tests/kit/test_egress.py,
-services/repo/tests/test_repo_fetchers.py, services/gateway/tests/test_gateway_webhooks.py).
+services/repo-svc/tests/test_repo_fetchers.py, services/gateway/tests/test_gateway_webhooks.py).
 """
 
 from __future__ import annotations

@@ -25,7 +25,7 @@ from shipyard_lineage.app.lineage import NodeView
 from shipyard_lineage.app.openlineage import RunRecord
 from shipyard_lineage.domain.graph import CODE, VERSION_KINDS
 
-PRODUCER = "https://github.com/shipyard-mlops/shipyard/tree/main/services/lineage"
+PRODUCER = "https://github.com/shipyard-mlops/shipyard/tree/main/services/lineage-svc"
 _ENDED = {"complete": RunState.COMPLETE, "failed": RunState.FAIL, "error": RunState.FAIL,
           "stopped": RunState.ABORT}
 
