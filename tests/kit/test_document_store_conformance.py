@@ -1,7 +1,8 @@
 """One conformance suite for every document store adapter.
 
-The ``store``/``open_store`` fixtures run each test against SQLite (a file under tmp_path)
-and, when ``SHIPYARD_TEST_MONGODB_URL`` is set, against MongoDB: a fresh database per test,
+The ``store``/``open_store`` fixtures run each test against SQLite (a file under tmp_path),
+the in-memory store the services' unit tests use (so the shared fake cannot drift from the real
+stores) and, when ``SHIPYARD_TEST_MONGODB_URL`` is set, against MongoDB: a fresh database per test,
 dropped afterwards. Point it at a replica set (a single-node ``--replSet`` will do): a
 standalone server has no transactions, so the rollback tests fail there, saying so.
 """
@@ -20,6 +21,7 @@ from pymongo import AsyncMongoClient
 from pymongo.errors import DuplicateKeyError
 
 from shipyard.kit.store.factory import open_document_store
+from shipyard.kit.store.memory import MemoryDocumentStore
 from shipyard.kit.store.mongo import MongoDocumentStore, MongoTransaction
 from shipyard.kit.store.port import (
     Collection,
@@ -55,6 +57,7 @@ class Boom(Exception):
 
 @pytest.fixture(params=[
     pytest.param("sqlite", id="sqlite"),
+    pytest.param("memory", id="memory"),
     pytest.param("mongodb", id="mongodb",
                  marks=pytest.mark.skipif(MONGODB_URL is None, reason=MONGODB_SKIPPED)),
 ])
@@ -62,10 +65,13 @@ async def open_store(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIte
     """Opens a new store on this test's database each call (so a test can reopen it)."""
     database = f"shipyard_test_{uuid.uuid4().hex[:16]}"
     opened: list[DocumentStore] = []
+    memory = MemoryDocumentStore()  # reopened, it still holds what was written (as a file does)
 
     def new_store() -> DocumentStore:
         if request.param == "sqlite":
             return SQLiteDocumentStore(tmp_path / "store.db")
+        if request.param == "memory":
+            return memory
         assert MONGODB_URL is not None
         return MongoDocumentStore(MONGODB_URL, database)
 

@@ -4,6 +4,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+OPERATOR = "operator"
+"""The role that runs the platform: it may see and manage everyone's work."""
+
 
 @dataclass(frozen=True)
 class Caller:
@@ -19,3 +22,8 @@ class Caller:
     def has(self, role: str) -> bool:
         """Whether the caller holds ``role``."""
         return role in self.roles
+
+    @property
+    def is_operator(self) -> bool:
+        """Whether the caller is an operator."""
+        return OPERATOR in self.roles

@@ -8,12 +8,13 @@ message. The NATS message id is the event id, so JetStream drops a republished c
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 from google.protobuf.message import DecodeError, Message
 
+from shipyard.contracts.common.v1 import common_pb2
 from shipyard.contracts.events.v1 import events_pb2
 from shipyard.kit.ids import new_id
 
@@ -125,3 +126,8 @@ def decode(headers: Mapping[str, str], payload: bytes, sequence: int = 0) -> Eve
         raise EventDecodeError(f"missing or unknown CloudEvent attribute: {exc}") from None
     except (DecodeError, ValueError) as exc:
         raise EventDecodeError(f"unreadable event: {exc}") from None
+
+
+def actor_of(user: str, roles: Iterable[str]) -> common_pb2.Actor:
+    """Who did what an event tells, as its ``actor`` field."""
+    return common_pb2.Actor(user=user, roles=sorted(roles))

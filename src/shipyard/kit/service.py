@@ -15,9 +15,10 @@ import os
 import signal
 import time
 from collections.abc import Awaitable, Callable, Coroutine, Sequence
+from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import grpc
 
@@ -35,6 +36,7 @@ from shipyard.kit.store.port import Collection, DocumentStore
 from shipyard.kit.telemetry import setup_tracing
 
 log = logging.getLogger(__name__)
+R = TypeVar("R")
 
 
 @dataclass
@@ -58,6 +60,17 @@ class Runtime:
     disk_paths: list[Path] = field(default_factory=list)
     # What the last health check found (the gateway shows its own beside the services').
     health: Report = field(default_factory=lambda: Report((Check("start", False, "starting"),)))
+    # Everything the service's wiring opened (blob stores, channels, clients), closed in reverse
+    # order when the service stops, after its server and tasks.
+    resources: contextlib.AsyncExitStack = field(default_factory=contextlib.AsyncExitStack)
+
+    async def enter(self, resource: AbstractAsyncContextManager[R]) -> R:
+        """Open ``resource`` for the life of the service; it is closed when the service stops."""
+        return await self.resources.enter_async_context(resource)
+
+    def close_on_stop(self, close: Callable[[], Awaitable[object]]) -> None:
+        """Call ``close`` when the service stops (for what is opened without a context manager)."""
+        self.resources.push_async_callback(close)
 
 
 Wiring = Callable[[Runtime], Awaitable[None]]
@@ -219,6 +232,10 @@ async def serve(settings: Settings, collections: Sequence[Collection], wire: Wir
     for task in tasks:
         task.cancel()
     await asyncio.gather(*tasks, return_exceptions=True)
+    try:
+        await runtime.resources.aclose()
+    except Exception:
+        log.exception("%s: closing its resources failed", settings.service)
     with contextlib.suppress(Exception):
         await runtime.bus.stop()
     await runtime.store.close()
