@@ -13,6 +13,7 @@ import pytest
 from shipyard.client.connection import Client, ClientError
 from shipyard.contracts.gateway.v1 import gateway_pb2
 from shipyard.contracts.repo.v1 import projects_pb2 as pb
+from shipyard.contracts.repo.v1 import repos_pb2
 from shipyard.local.harness import Stack
 
 CREATE = "/shipyard.repo.v1.ProjectService/CreateProject"
@@ -45,6 +46,33 @@ def test_bad_names_are_refused(admin: Client, name: str, words: tuple[str, ...])
     expect_error(lambda: admin.call(admin.projects.CreateProject,
                                     pb.CreateProjectRequest(project=pb.Project(name=name))),
                  "INVALID_ARGUMENT", *words)
+    assert project_names(admin) == before
+
+
+def test_a_bad_request_reaches_the_client_with_its_field_in_the_status_details(admin: Client) -> None:
+    bad = repos_pb2.Repo(kind=repos_pb2.REPO_KIND_DATASET, name="a/b",
+                         source=repos_pb2.Source(none=repos_pb2.NoSource()))
+
+    refused = expect_error(lambda: admin.call(admin.repos.CreateRepo, repos_pb2.CreateRepoRequest(repo=bad)),
+                           "INVALID_ARGUMENT", "repo.name")
+
+    # repo-svc's google.rpc.Status, relayed by the gateway unchanged.
+    assert (refused.field, refused.problem, refused.reason) == (
+        "repo.name", "must not contain '/'", "INVALID_ARGUMENT")
+    assert refused.message == "repo.name: must not contain '/'"
+
+
+def test_the_json_api_names_the_invalid_param(stack: Stack, admin: Client) -> None:
+    before = project_names(admin)
+    request = urllib.request.Request(
+        f"{stack.http_url}/api{CREATE}", data=json.dumps({"project": {"name": "a/b"}}).encode(),
+        headers={"Authorization": f"Bearer {stack.admin_token()}"})
+    with pytest.raises(urllib.error.HTTPError) as caught:
+        urllib.request.urlopen(request, timeout=10)
+    body = json.loads(caught.value.read())
+    assert caught.value.code == 400
+    assert body == {"code": "INVALID_ARGUMENT", "message": "project.name: must not contain '/'",
+                    "invalid-params": [{"name": "project.name", "reason": "must not contain '/'"}]}
     assert project_names(admin) == before
 
 

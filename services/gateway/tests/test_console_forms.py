@@ -21,20 +21,32 @@ from shipyard.contracts.repo.v1 import repos_pb2
 from shipyard.contracts.run.v1 import runs_pb2
 
 
-def _refused(message: str) -> ConsoleError:
-    return ConsoleError(grpc.StatusCode.INVALID_ARGUMENT, message)
+def _refused(message: str, field: str) -> ConsoleError:
+    return ConsoleError(grpc.StatusCode.INVALID_ARGUMENT, message, field=field)
 
 
-@pytest.mark.parametrize(("message", "field"), [
-    ("project.name: may contain only letters", "name"),
-    ("repo.source.s3.bucket: must be 3 to 63 characters", "s3.bucket"),
-    ("spec.min_replicas: must be between 1 and 20", "min_replicas"),
-    ("run.hyperparameters: line 1: write name=value", "hyperparameters"),
-    ("no catalog entry named 'x'", ""),
-    ("a sentence: with a colon", ""),
+@pytest.mark.parametrize(("message", "named", "field"), [
+    ("project.name: may contain only letters", "project.name", "name"),
+    ("repo.source.s3.bucket: must be 3 to 63 characters", "repo.source.s3.bucket", "s3.bucket"),
+    ("spec.min_replicas: must be between 1 and 20", "spec.min_replicas", "min_replicas"),
+    ("run.hyperparameters: line 1: write name=value", "run.hyperparameters", "hyperparameters"),
+    ("no catalog entry named 'x'", "", ""),
+    ("a sentence: with a colon", "", ""),
 ])
-def test_a_refusal_finds_the_form_field_it_names(message: str, field: str) -> None:
-    assert field_of(_refused(message)) == field
+def test_a_refusal_finds_the_form_field_it_names(message: str, named: str, field: str) -> None:
+    assert field_of(_refused(message, named)) == field
+
+
+def test_the_field_comes_from_the_status_details_not_the_message() -> None:
+    assert field_of(_refused("project.name: may contain only letters", "")) == ""
+    assert field_of(_refused("the name is wrong", "project.name")) == "name"
+
+
+def test_the_consoles_own_refusals_name_their_field_as_the_services_do() -> None:
+    refused = ConsoleError.invalid("spec.min_replicas", "must be a whole number")
+    assert (refused.code, refused.message) == (grpc.StatusCode.INVALID_ARGUMENT,
+                                               "spec.min_replicas: must be a whole number")
+    assert field_of(refused) == "min_replicas"
 
 
 @pytest.mark.parametrize(("target", "safe"), [

@@ -16,6 +16,14 @@ console = Console()
 errors = Console(stderr=True)
 
 
+def said(exc: ClientError | TransferError) -> str:
+    """What the server said of a failed call: ``name: must be …`` (the field and the problem as the
+    status details name them) for a bad request, its message otherwise."""
+    if isinstance(exc, ClientError) and exc.field:
+        return f"{exc.field}: {exc.problem}"
+    return exc.message
+
+
 @contextmanager
 def client() -> Iterator[Client]:
     """A client from the saved login or the environment; errors become a message and exit 1."""
@@ -23,7 +31,7 @@ def client() -> Iterator[Client]:
     try:
         yield connection
     except (ClientError, TransferError) as exc:
-        errors.print(f"[bold red]{exc.code}[/]: {escape(exc.message)}", soft_wrap=True)
+        errors.print(f"[bold red]{exc.code}[/]: {escape(said(exc))}", soft_wrap=True)
         raise typer.Exit(1) from None
     finally:
         connection.close()

@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
+from rich.markup import escape
 from rich.table import Table
 
 from shipyard.cli import (
@@ -26,7 +27,7 @@ from shipyard.cli import (
     users,
     webhooks,
 )
-from shipyard.cli.context import client, console, errors
+from shipyard.cli.context import client, console, errors, said
 from shipyard.client.connection import (
     Client,
     ClientError,
@@ -161,7 +162,7 @@ def login(server: Annotated[str | None, typer.Option(help="Gateway HOST:PORT.",
     try:
         user = connection.call(connection.identity.WhoAmI, gateway_pb2.WhoAmIRequest())
     except ClientError as exc:
-        errors.print(f"[bold red]{exc.code}[/]: {exc.message}")
+        errors.print(f"[bold red]{exc.code}[/]: {escape(said(exc))}")
         raise typer.Exit(1) from None
     finally:
         connection.close()

@@ -17,6 +17,7 @@ from shipyard.contracts.lineage.v1 import lineage_pb2_grpc
 from shipyard.contracts.repo.v1 import credentials_pb2_grpc, projects_pb2_grpc, repos_pb2_grpc
 from shipyard.contracts.run.v1 import runs_pb2_grpc
 from shipyard.contracts.serving.v1 import serving_pb2_grpc
+from shipyard.kit.rpc_errors import failure_of
 from shipyard.local.datadir import DataDir
 
 R = TypeVar("R", bound=Message)
@@ -24,12 +25,17 @@ DEFAULT_SERVER = "127.0.0.1:50051"
 
 
 class ClientError(Exception):
-    """A call failed; ``code`` is the gRPC status code name."""
+    """A call failed; ``code`` is the gRPC status code name. A bad request names its ``field`` and
+    the ``problem`` with it; ``reason`` names the error (``NOT_FOUND``, ``NO_SPACE``…) when the
+    server said (both from the status details, "" otherwise)."""
 
-    def __init__(self, code: str, message: str) -> None:
+    def __init__(self, code: str, message: str, field: str = "", problem: str = "", reason: str = "") -> None:
         super().__init__(f"{code}: {message}")
         self.code = code
         self.message = message
+        self.field = field
+        self.problem = problem
+        self.reason = reason
 
 
 def config_file() -> Path:
@@ -109,7 +115,7 @@ class Client:
         error = _client_error(exc)
         if error.code == "UNAVAILABLE" and self.credentials.server in error.message:
             return ClientError(error.code, f"cannot reach the Shipyard gateway at {self.credentials.server} "
-                                           f"({error.message})")
+                                           f"({error.message})", reason=error.reason)
         return error
 
     def stream(self, method: Callable[..., Any], request: Message) -> Iterator[Any]:
@@ -129,7 +135,5 @@ class Client:
 
 
 def _client_error(exc: grpc.RpcError) -> ClientError:
-    code = exc.code() if hasattr(exc, "code") else None
-    details = exc.details() if hasattr(exc, "details") else str(exc)
-    name = code.name if code is not None else "UNKNOWN"
-    return ClientError(name, details or "")
+    failure = failure_of(exc)
+    return ClientError(failure.code.name, failure.message, failure.field, failure.problem, failure.reason)

@@ -18,6 +18,7 @@ from opentelemetry.instrumentation.grpc import aio_server_interceptor
 from shipyard.kit import errors
 from shipyard.kit.assertions import ASSERTION_KEY, CallerAssertions
 from shipyard.kit.caller import Caller
+from shipyard.kit.rpc_errors import failure_of, status_of_error
 from shipyard.kit.telemetry import attach_traceparent, detach
 
 log = logging.getLogger(__name__)
@@ -65,6 +66,12 @@ def status_of(exc: errors.ShipyardError) -> grpc.StatusCode:
     return grpc.StatusCode.UNKNOWN
 
 
+async def abort_with(context: grpc.aio.ServicerContext, exc: errors.ShipyardError) -> None:
+    """End the call with domain error ``exc``: its status code and message, and the same as a
+    ``google.rpc.Status`` with the details a program reads (shipyard.kit.rpc_errors)."""
+    await context.abort_with_status(status_of_error(exc, status_of(exc)))
+
+
 def caller_of(context: grpc.aio.ServicerContext) -> Caller:
     """The caller of the call ``context`` serves, as the server's :class:`Authentication` verified
     it before the request was read; Unauthenticated when nothing verified one."""
@@ -94,8 +101,7 @@ def _refusal(answer: Callable[[str], errors.ShipyardError]) -> grpc.RpcMethodHan
     # the refusal, so an unauthenticated body is never received into memory nor parsed. Only
     # the handler knows the client's address (the interceptor sees the method and metadata).
     async def refuse(requests: AsyncIterator[Any], context: grpc.aio.ServicerContext) -> None:
-        error = answer(context.peer())
-        await context.abort(status_of(error), error.message)
+        await abort_with(context, answer(context.peer()))
     return grpc.stream_unary_rpc_method_handler(refuse)
 
 
@@ -177,7 +183,7 @@ def _wrap_unary(behavior: Callable[..., Awaitable[Any]], propagate: bool) -> Cal
         try:
             return await behavior(request, context)
         except errors.ShipyardError as exc:
-            await context.abort(status_of(exc), exc.message)
+            await abort_with(context, exc)
         finally:
             detach(token)
     return handler
@@ -190,7 +196,7 @@ def _wrap_stream(behavior: Callable[..., Any], propagate: bool) -> Callable[...,
             async for item in behavior(request, context):
                 yield item
         except errors.ShipyardError as exc:
-            await context.abort(status_of(exc), exc.message)
+            await abort_with(context, exc)
         finally:
             detach(token)
     return handler
@@ -259,12 +265,15 @@ def enable_reflection(server: grpc.aio.Server, service_names: Iterable[str]) -> 
 
 
 def error_of(exc: grpc.aio.AioRpcError, what: str) -> errors.ShipyardError:
-    """The domain error a service's status stands for, when one service calls another; anything
-    unexpected is Unavailable, naming ``what`` was being asked."""
-    details = exc.details() or ""
+    """The domain error a service's status stands for, when one service calls another: a bad
+    request names the field the service named (its status details), else ``what`` was being
+    asked; anything unexpected is Unavailable, naming ``what``."""
+    failure = failure_of(exc)
     for cls, code in STATUS_OF.items():
-        if code == exc.code() and cls is not errors.InvalidArgument:
-            return cls(details)
-    if exc.code() == grpc.StatusCode.INVALID_ARGUMENT:
-        return errors.InvalidArgument(what, details)
-    return errors.Unavailable(f"{what}: {exc.code().name} {details}")
+        if code == failure.code and cls is not errors.InvalidArgument:
+            return cls(failure.message)
+    if failure.code == grpc.StatusCode.INVALID_ARGUMENT:
+        if failure.field:
+            return errors.InvalidArgument(failure.field, failure.problem)
+        return errors.InvalidArgument(what, failure.message)
+    return errors.Unavailable(f"{what}: {failure.code.name} {failure.message}")

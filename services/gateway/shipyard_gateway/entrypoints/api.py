@@ -17,11 +17,13 @@ import grpc
 from google.protobuf.descriptor import ServiceDescriptor
 from google.protobuf.message import DecodeError, Message
 from google.protobuf.message_factory import GetMessageClass
+from google.rpc import status_pb2
 
 from shipyard.kit.assertions import CallerAssertions
 from shipyard.kit.caller import Caller
 from shipyard.kit.errors import InvalidArgument, ResourceExhausted, ShipyardError, Unauthenticated
 from shipyard.kit.grpcio import LARGEST_MESSAGE, MESSAGE_LIMIT, Metadata, metadata_value
+from shipyard.kit.rpc_errors import failure_in, rich_status, with_message
 from shipyard.kit.telemetry import current_traceparent, tracing_enabled
 from shipyard_gateway.app.identity import Identity
 from shipyard_gateway.domain.policy import authorize
@@ -44,12 +46,18 @@ HTTP_CLIENT: ContextVar[str | None] = ContextVar("shipyard_http_client", default
 
 
 class RelayedError(Exception):
-    """A service answered with an error status; the caller gets it unchanged."""
+    """A service answered with an error status; the caller gets it unchanged: its code, its message
+    (``details``) and the ``google.rpc.Status`` it sent, if any (``status``, with the field and
+    problem of a bad request: ``failure``)."""
 
-    def __init__(self, code: grpc.StatusCode, details: str) -> None:
+    def __init__(self, code: grpc.StatusCode, details: str, status: status_pb2.Status | None = None) -> None:
         super().__init__(f"{code.name}: {details}")
         self.code = code
         self.details = details
+        # The status's message must be the call's (gRPC's clients check): a relay that says more
+        # than the service did says it in both.
+        self.status = None if status is None else with_message(status, details)
+        self.failure = failure_in(code, details, self.status)
 
 
 @dataclass(frozen=True)
@@ -149,7 +157,7 @@ class PublicApi:
             details = exc.details() or ""
             if exc.code() in (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED):
                 details = f"{route.backend or 'the service'} is not answering: {details}"
-            raise RelayedError(exc.code(), details) from None
+            raise RelayedError(exc.code(), details, rich_status(exc)) from None
         return reply
 
     def internal_metadata(self, caller: Caller, audience: str) -> tuple[tuple[str, str], ...]:

@@ -27,7 +27,7 @@ from shipyard.kit.caller import Caller
 from shipyard.kit.grpcio import status_of
 from shipyard_gateway.domain.policy import GET_BLOB, PUT_BLOB
 from shipyard_gateway.entrypoints.api import PublicApi, RelayedError
-from shipyard_gateway.entrypoints.http_problems import status_error
+from shipyard_gateway.entrypoints.http_problems import relayed_error
 
 _DIGEST = re.compile(r"[0-9a-f]{64}")
 _RANGE = re.compile(r"bytes=(\d+)-$")
@@ -77,7 +77,7 @@ class BlobEdge:
             if exc.code == grpc.StatusCode.RESOURCE_EXHAUSTED:
                 # 413: this content is refused (the caller's quota); 429 would invite a retry.
                 return _problem(413, exc.code.name, exc.details)
-            return status_error(exc.code, exc.details)
+            return relayed_error(exc)
         return None
 
     async def put(self, request: web.Request) -> web.Response:

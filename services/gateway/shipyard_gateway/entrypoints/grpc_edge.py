@@ -10,6 +10,7 @@ from typing import Any
 from urllib.parse import unquote
 
 import grpc
+from grpc_status import rpc_status
 
 from shipyard.contracts.gateway.v1 import gateway_pb2 as pb
 from shipyard.kit.bus import EventBus
@@ -60,7 +61,11 @@ class PublicHandler(grpc.GenericRpcHandler):
             try:
                 return await self._api.call(route, caller_of(context), payload)
             except RelayedError as exc:
-                await context.abort(exc.code, exc.details)
+                # The service's google.rpc.Status (the field of a bad request) goes on unchanged.
+                if exc.status is not None:
+                    await context.abort_with_status(rpc_status.to_status(exc.status))
+                else:
+                    await context.abort(exc.code, exc.details)
                 raise  # abort raises; this line only satisfies the type checker
         return handle
 

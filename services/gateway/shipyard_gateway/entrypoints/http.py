@@ -32,7 +32,7 @@ from shipyard_gateway.entrypoints.http_guards import (
     readable_credentials,
     remember_client,
 )
-from shipyard_gateway.entrypoints.http_problems import domain_error, status_error
+from shipyard_gateway.entrypoints.http_problems import domain_error, relayed_error, status_error
 from shipyard_gateway.entrypoints.limits import EdgeLimits
 from shipyard_gateway.entrypoints.local_api import status
 from shipyard_gateway.entrypoints.serving_http import ServingEdge
@@ -122,7 +122,7 @@ class HttpEdge:
         except errors.ShipyardError as exc:
             return domain_error(exc)
         except RelayedError as exc:
-            return status_error(exc.code, exc.details)
+            return relayed_error(exc)
         return web.json_response(_to_json(reply))
 
     async def events(self, request: web.Request) -> web.StreamResponse:

@@ -28,13 +28,21 @@ CALLER = "shipyard.caller"  # the request's key of the signed-in Caller, once a 
 
 class ConsoleError(Exception):
     """A call the console made was refused; ``message`` is the server's own words, ``http_status``
-    the status its error page gets when the code alone does not say it (413: an upload too large)."""
+    the status its error page gets when the code alone does not say it (413: an upload too large),
+    ``field`` the request field a bad request got wrong, as the server's status details name it."""
 
-    def __init__(self, code: grpc.StatusCode, message: str, http_status: int | None = None) -> None:
+    def __init__(self, code: grpc.StatusCode, message: str, http_status: int | None = None,
+                 field: str = "") -> None:
         super().__init__(f"{code.name}: {message}")
         self.code = code
         self.message = message
         self.http_status = http_status
+        self.field = field
+
+    @classmethod
+    def invalid(cls, field: str, problem: str) -> ConsoleError:
+        """A form's own refusal of what was typed into ``field``, worded as the services word theirs."""
+        return cls(grpc.StatusCode.INVALID_ARGUMENT, f"{field}: {problem}", field=field)
 
     @property
     def signed_out(self) -> bool:
@@ -62,9 +70,10 @@ class ConsoleCalls:
         try:
             reply = await self._api.call_message(route, session_authorization(request), message)
         except errors.ShipyardError as exc:
-            raise ConsoleError(status_of(exc), exc.message) from None
+            field = exc.field if isinstance(exc, errors.InvalidArgument) else ""
+            raise ConsoleError(status_of(exc), exc.message, field=field) from None
         except RelayedError as exc:
-            raise ConsoleError(exc.code, exc.details) from None
+            raise ConsoleError(exc.code, exc.details, field=exc.failure.field) from None
         if not isinstance(reply, reply_type):
             raise TypeError(f"{method} answered {type(reply).__name__}, not {reply_type.__name__}")
         return reply

@@ -19,13 +19,10 @@ EDITABLE = ("description", "thumbnail_url", "leaderboard", "details")
 
 
 def field_of(error: ConsoleError) -> str:
-    """The form field a refusal names, as the forms name their fields: ``project.name: …`` →
-    ``name``, ``repo.source.s3.endpoint: …`` → ``s3.endpoint``, ``spec.min_replicas`` →
-    ``min_replicas``; "" when it names none."""
-    head, sep, _ = error.message.partition(":")
-    if not sep or " " in head.strip():
-        return ""
-    parts = head.strip().split(".")
+    """The form field a refusal names (its status details' field, never its message), as the forms
+    name their fields: ``project.name`` → ``name``, ``repo.source.s3.endpoint`` → ``s3.endpoint``,
+    ``spec.min_replicas`` → ``min_replicas``; "" when it names none."""
+    parts = error.field.strip().split(".")
     while len(parts) > 1 and parts[0] in (
         "project",
         "repo",

@@ -103,10 +103,7 @@ def source_from(source: str, values: dict[str, str], filename: str) -> pb.Source
             try:
                 setattr(chosen, field.name, int(raw or "0"))
             except ValueError:
-                raise ConsoleError(
-                    grpc.StatusCode.INVALID_ARGUMENT,
-                    f"repo.source.{source}.{field.name}: must be a whole number",
-                ) from None
+                raise _invalid(f"repo.source.{source}.{field.name}", "must be a whole number") from None
         elif field.type == FieldDescriptor.TYPE_STRING:
             setattr(chosen, field.name, raw)
     if source == "upload":
@@ -115,7 +112,7 @@ def source_from(source: str, values: dict[str, str], filename: str) -> pb.Source
 
 
 def _invalid(field: str, problem: str) -> ConsoleError:
-    return ConsoleError(grpc.StatusCode.INVALID_ARGUMENT, f"{field}: {problem}")
+    return ConsoleError.invalid(field, problem)
 
 
 class Upload:

@@ -6,7 +6,6 @@ from __future__ import annotations
 from typing import Any
 from urllib.parse import urlencode
 
-import grpc
 from aiohttp import web
 from google.protobuf.field_mask_pb2 import FieldMask
 
@@ -226,9 +225,7 @@ class RepoPages:
         if form.get("confirm") != name:
             return await self.detail(
                 request,
-                ConsoleError(
-                    grpc.StatusCode.INVALID_ARGUMENT, f"confirm: type the name {name!r} to delete it"
-                ),
+                ConsoleError.invalid("confirm", f"type the name {name!r} to delete it"),
             )
         try:
             await self._console.call(

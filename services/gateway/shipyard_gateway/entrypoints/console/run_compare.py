@@ -5,7 +5,6 @@ from __future__ import annotations
 
 from typing import Any
 
-import grpc
 from aiohttp import web
 
 from shipyard.contracts.run.v1 import runs_pb2 as pb
@@ -52,9 +51,7 @@ class RunComparePages:
     async def compare(self, request: web.Request) -> web.Response:
         names = list(dict.fromkeys(n.strip() for n in request.query.getall("name", []) if n.strip()))
         if not 2 <= len(names) <= MOST:
-            raise ConsoleError(
-                grpc.StatusCode.INVALID_ARGUMENT, f"name: pick 2 to {MOST} runs to compare (got {len(names)})"
-            )
+            raise ConsoleError.invalid("name", f"pick 2 to {MOST} runs to compare (got {len(names)})")
         runs = [
             await self._console.call(request, f"{SERVICE}/GetRun", pb.GetRunRequest(name=n), pb.Run)
             for n in names

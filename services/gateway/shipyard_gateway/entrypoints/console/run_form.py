@@ -5,7 +5,6 @@ from __future__ import annotations
 
 from typing import Any
 
-import grpc
 from aiohttp import BodyPartReader, web
 
 from shipyard.contracts.run.v1 import runs_pb2 as pb
@@ -21,7 +20,7 @@ FRAMEWORKS = ("", "sklearn", "pytorch", "tensorflow", "custom")
 
 
 def _invalid(field: str, problem: str) -> ConsoleError:
-    return ConsoleError(grpc.StatusCode.INVALID_ARGUMENT, f"{field}: {problem}")
+    return ConsoleError.invalid(field, problem)
 
 
 def hyperparameters(text: str) -> dict[str, str]:

@@ -6,7 +6,6 @@ from __future__ import annotations
 import json
 from typing import Any
 
-import grpc
 from aiohttp import web
 from google.protobuf.message import Message
 
@@ -37,7 +36,7 @@ def number_field(form: Any, name: str) -> int:
     try:
         return int(text or "0")
     except ValueError:
-        raise ConsoleError(grpc.StatusCode.INVALID_ARGUMENT, f"spec.{name}: must be a whole number") from None
+        raise ConsoleError.invalid(f"spec.{name}", "must be a whole number") from None
 
 
 def spec_from(form: Any) -> pb.ServingSpec:
@@ -61,9 +60,7 @@ def model_ref(text: str) -> pb.ModelRef:
     """``mnist@3`` (or ``mnist``: the latest) as a model reference."""
     name, _, version = text.strip().partition("@")
     if version and not version.isdigit():
-        raise ConsoleError(
-            grpc.StatusCode.INVALID_ARGUMENT, f"model: write it as name@version (got {text!r})"
-        )
+        raise ConsoleError.invalid("model", f"write it as name@version (got {text!r})")
     return pb.ModelRef(model=name, version=int(version or "0"))
 
 
