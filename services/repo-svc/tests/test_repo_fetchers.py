@@ -17,18 +17,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
-from shipyard_repo.adapters import fetchers as fetchers_module
-from shipyard_repo.adapters.fetchers import (
-    MAX_REDIRECTS,
-    Fetchers,
-    GitTarget,
-    UrlFetch,
-    _git_config,
-    _git_env,
-    _pinned_url,
-    git_target,
-    source_egress,
-)
+from shipyard_repo.adapters.fetchers import Fetchers, source_egress
+from shipyard_repo.adapters.fetchers import git as git_fetch
+from shipyard_repo.adapters.fetchers.files import MAX_REDIRECTS, UrlFetch
+from shipyard_repo.adapters.fetchers.git import GitTarget, _git_config, _git_env, _pinned_url, git_target
 from shipyard_repo.app.imports import FetchFailed
 from shipyard_repo.domain.sources import GitSource, S3Source, UrlSource
 
@@ -305,7 +297,7 @@ async def test_s3_connects_to_the_checked_address_and_keeps_the_name(outside: Se
 
 async def test_a_git_too_old_to_be_pinned_does_not_clone_over_http_by_name(
         monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
-    monkeypatch.setattr(fetchers_module, "git_version", lambda: (2, 34))
+    monkeypatch.setattr(git_fetch, "git_version", lambda: (2, 34))
     fetch, stub = fetchers(["127.0.0.1"])
     with pytest.raises(FetchFailed, match=r"git 2\.34 cannot be held to the address that was checked"):
         await fetch.fetch(GitSource("https://repo.example.test/o/r.git"), tmp_path, None)

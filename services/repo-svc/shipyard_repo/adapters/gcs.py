@@ -21,7 +21,8 @@ from cryptography.hazmat.primitives.asymmetric import padding, rsa
 from shipyard.kit.egress import Egress, private_policy
 from shipyard.kit.manifest import validate_path
 from shipyard_repo.app.imports import FetchFailed
-from shipyard_repo.domain.sources import ALLOW_PRIVATE_ENV, GcsSource
+from shipyard_repo.domain.sources import GcsSource
+from shipyard_repo.domain.sources.common import ALLOW_PRIVATE_ENV
 
 STORAGE_URL = "https://storage.googleapis.com"
 TOKEN_URL = "https://oauth2.googleapis.com/token"
