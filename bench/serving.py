@@ -8,7 +8,7 @@ request of 1 row of 4 FP32), one load generator for every row (an aiohttp client
 * **M** rows: MLServer (``mlserver`` + ``mlserver-sklearn``, in ``.venv-mlserver``) serving the same
   file, its V2 REST endpoint directly: its defaults, ``parallel_workers: 0``, and ``parallel_workers: 0``
   without access log and metrics. **The reference is the fastest of them** (MLServer at its best here).
-* **D**: Shipyard's model server directly (``python -m shipyard_serving.model_server``, the process
+* **D**: Shipyard's model server directly (``python -m shipyard_model_server``, the process
   serving-svc runs per replica), started by the benchmark on a free port. **Goal: ≥ 1.0x the reference.**
 * **G** rows: through the gateway: a whole stack (``shipyard up``), the model pushed as a model version,
   a test inference (1 replica; and 2), requests to ``/serving/<name>/v2/models/iris/infer`` with the
@@ -126,7 +126,7 @@ def _parent(pid: int) -> int:
 def serving_label(pid: int) -> str | None:
     """Our name for the model servers and MLServer's processes; None for the rest."""
     args = _cmdline(pid)
-    if "shipyard_serving.model_server" in args:
+    if "shipyard_model_server" in args:
         return "Shipyard model server(s)"
     if not any(str(MLSERVER_VENV) in a for a in args[:2]):
         return None
@@ -240,7 +240,7 @@ def _pids_of_model_servers(ports: set[int]) -> dict[str, int]:
         if not entry.name.isdigit():
             continue
         args = _cmdline(int(entry.name))
-        if "shipyard_serving.model_server" in args and "--port" in args:
+        if "shipyard_model_server" in args and "--port" in args:
             port = int(args[args.index("--port") + 1])
             if port in ports:
                 found[f"model-server-{port}"] = int(entry.name)
@@ -252,7 +252,7 @@ def direct_server(work: Path, model_dir: Path) -> Iterator[int]:
     """Shipyard's model server as serving-svc starts it (same argv, less the drain timeout), on a free
     port; its port while the block runs."""
     port = free_port()
-    argv = [python(), "-m", "shipyard_serving.model_server", "--model-dir", str(model_dir),
+    argv = [python(), "-m", "shipyard_model_server", "--model-dir", str(model_dir),
             "--model-name", MODEL, "--model-version", "1", "--host", "127.0.0.1", "--port", str(port),
             "--framework", "auto", "--max-concurrency", "0"]
     process = spawn(argv, work / "model-server.log")

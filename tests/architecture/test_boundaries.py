@@ -1,9 +1,13 @@
 """Architecture rules of DESIGN.md §2 and §9, checked on the import statements of services/.
 
 - services never import each other; from ``shipyard.`` they use only ``kit`` and ``contracts``;
-- a service's ``domain/`` is pure: nothing from its own app/adapters/entrypoints, no I/O libraries;
+- a service's ``domain/`` is pure: nothing from its own app/adapters/entrypoints, no I/O libraries,
+  no protobuf (its events are domain values, translated to messages outside it);
 - its ``app/`` depends on ports, never on ``adapters/`` or ``entrypoints/``;
-- each service package has the same layout.
+- each service package has the same layout;
+- the model server (``shipyard_model_server``: users' models run in it) is a program of its own under
+  services/, started by serving-svc as a process: the two never import each other, and it has the
+  layers of a service but no use cases or composition root.
 """
 
 from __future__ import annotations
@@ -18,9 +22,13 @@ ROOT = Path(__file__).resolve().parents[2]
 SERVICES = ROOT / "services"
 SERVICE_PACKAGES = ("shipyard_repo", "shipyard_run", "shipyard_serving", "shipyard_lineage",
                     "shipyard_gateway")
+MODEL_SERVER = "shipyard_model_server"
+PACKAGES = (*SERVICE_PACKAGES, MODEL_SERVER)  # every program under services/
 ALLOWED_SHIPYARD = ("shipyard.kit", "shipyard.contracts")
 IO_LIBRARIES = ("grpc", "nats", "faststream", "pymongo", "sqlite3", "aiohttp", "motor", "minio")
+PROTOBUF = ("google.protobuf", "shipyard.contracts")  # and any generated *_pb2 module
 LAYOUT = ("domain/", "app/", "adapters/", "entrypoints/", "bootstrap.py", "__main__.py")
+MODEL_SERVER_LAYOUT = ("domain/", "adapters/", "entrypoints/", "__main__.py")
 
 
 @dataclass(frozen=True)
@@ -42,6 +50,12 @@ def _allowed_shipyard(module: str) -> bool:
     if len(parts) == 1 or (len(parts) == 2 and parts[1].startswith("__")):
         return True
     return any(_is_under(module, allowed) for allowed in ALLOWED_SHIPYARD)
+
+
+def is_protobuf(module: str) -> bool:
+    """google.protobuf…, the generated contracts, or any generated ``*_pb2`` (``*_pb2_grpc``) module."""
+    generated = any(part.endswith(("_pb2", "_pb2_grpc")) for part in module.split("."))
+    return generated or any(_is_under(module, protobuf) for protobuf in PROTOBUF)
 
 
 def imports_of(source: str, module: str, is_package: bool = False) -> list[Import]:
@@ -78,7 +92,10 @@ def violations_in(source: str, path: str, service_package: str) -> list[str]:
     for imp in imports_of(source, module, is_package):
         where = f"{path}:{imp.line}"
         top = imp.module.split(".")[0]
-        if top in SERVICE_PACKAGES and top != service_package:
+        if {top, service_package} == {"shipyard_serving", MODEL_SERVER}:
+            found.append(f"{where}: imports {imp.module}; serving-svc and the model server never import "
+                         "each other (serving-svc starts the model server as a process)")
+        elif top in PACKAGES and top != service_package:
             found.append(f"{where}: imports another service's package {imp.module}")
         if top == "shipyard" and not _allowed_shipyard(imp.module):
             found.append(f"{where}: imports {imp.module}; services may use only shipyard.kit and "
@@ -89,6 +106,9 @@ def violations_in(source: str, path: str, service_package: str) -> list[str]:
                     found.append(f"{where}: domain imports {imp.module} (domain must not depend on {own})")
             if top in IO_LIBRARIES or top.startswith("grpc_"):
                 found.append(f"{where}: domain imports the I/O library {imp.module}")
+            if is_protobuf(imp.module):
+                found.append(f"{where}: domain imports the protobuf module {imp.module} (domain values are "
+                             "translated to messages outside domain/)")
         if layer == "app":
             for outer in ("adapters", "entrypoints"):
                 if _is_under(imp.module, f"{service_package}.{outer}"):
@@ -100,7 +120,7 @@ def service_dirs() -> list[tuple[Path, str]]:
     """(services/<name>, its package name) for every service directory."""
     found = []
     for service in sorted(p for p in SERVICES.iterdir() if p.is_dir()):
-        packages = [p.name for p in service.iterdir() if p.is_dir() and p.name in SERVICE_PACKAGES]
+        packages = [p.name for p in service.iterdir() if p.is_dir() and p.name in PACKAGES]
         assert len(packages) == 1, \
             f"{service.relative_to(ROOT)}: expected one service package, got {packages}"
         found.append((service, packages[0]))
@@ -122,7 +142,7 @@ def layout_entry_exists(root: Path, entry: str) -> bool:
 
 
 def test_every_service_package_is_found() -> None:
-    assert sorted(pkg for _, pkg in service_dirs()) == sorted(SERVICE_PACKAGES)
+    assert sorted(pkg for _, pkg in service_dirs()) == sorted(PACKAGES)
 
 
 def test_services_respect_their_boundaries() -> None:
@@ -137,11 +157,12 @@ def test_services_respect_their_boundaries() -> None:
     assert not problems, "architecture boundaries broken:\n" + "\n".join(problems)
 
 
-@pytest.mark.parametrize("package", SERVICE_PACKAGES)
+@pytest.mark.parametrize("package", PACKAGES)
 def test_service_package_layout(package: str) -> None:
     [service] = [s for s, p in service_dirs() if p == package]
     root = service / package
-    missing = [entry for entry in LAYOUT if not layout_entry_exists(root, entry)]
+    layout = MODEL_SERVER_LAYOUT if package == MODEL_SERVER else LAYOUT
+    missing = [entry for entry in layout if not layout_entry_exists(root, entry)]
     assert not missing, f"{root.relative_to(ROOT)} lacks {', '.join(missing)}"
 
 
@@ -165,6 +186,18 @@ REPO = "services/repo-svc/shipyard_repo"
     (f"{REPO}/domain/x.py", "from ..app import ports\n", "domain imports shipyard_repo.app"),
     (f"{REPO}/domain/x.py", "from .. import entrypoints\n", "domain imports shipyard_repo.entrypoints"),
     (f"{REPO}/domain/x.py", "def f():\n    import aiohttp\n", "I/O library aiohttp"),
+    (f"{REPO}/domain/x.py", "from google.protobuf.message import Message\n",
+     "protobuf module google.protobuf"),
+    (f"{REPO}/domain/x.py", "from google.protobuf import timestamp_pb2\n",
+     "protobuf module google.protobuf"),
+    (f"{REPO}/domain/x.py", "from shipyard.contracts.events.v1 import events_pb2 as ev\n",
+     "protobuf module shipyard.contracts"),
+    (f"{REPO}/domain/sub/x.py", "import shipyard.contracts\n", "protobuf module shipyard.contracts"),
+    (f"{REPO}/domain/x.py", "from vendor.api import thing_pb2\n", "protobuf module vendor.api.thing_pb2"),
+    (f"{REPO}/domain/x.py", "import thing_pb2_grpc\n", "protobuf module thing_pb2_grpc"),
+    (f"{REPO}/domain/x.py",
+     "from typing import TYPE_CHECKING\nif TYPE_CHECKING:\n    from google.protobuf.message import Message\n",
+     "protobuf module google.protobuf"),
     (f"{REPO}/app/x.py", "from shipyard_repo.adapters.store import PROJECTS\n", "app imports"),
     (f"{REPO}/app/x.py", "from ..entrypoints.grpc_api import ProjectServicer\n", "app imports"),
     (f"{REPO}/app/sub/x.py", "from ...adapters import store\n", "app imports shipyard_repo.adapters"),
@@ -177,6 +210,35 @@ def test_the_checker_catches_a_violation(path: str, source: str, expected: str) 
     assert problems[0].startswith(f"{path}:"), problems[0]
 
 
+SERVING = "services/serving-svc/shipyard_serving"
+SERVER = "services/model-server/shipyard_model_server"
+
+
+@pytest.mark.parametrize(("path", "source", "package"), [
+    (f"{SERVING}/adapters/x.py", "from shipyard_model_server.domain import tensors\n", "shipyard_serving"),
+    (f"{SERVING}/app/x.py", "def f():\n    import shipyard_model_server.entrypoints.process\n",
+     "shipyard_serving"),
+    ("services/serving-svc/tests/test_x.py", "import shipyard_model_server\n", "shipyard_serving"),
+    (f"{SERVER}/entrypoints/x.py", "from shipyard_serving.domain.serving import FRAMEWORKS\n", MODEL_SERVER),
+    (f"{SERVER}/domain/x.py", "from shipyard_serving import adapters\n", MODEL_SERVER),
+    ("services/model-server/tests/test_x.py", "import shipyard_serving.adapters.kserve\n", MODEL_SERVER),
+])
+def test_serving_svc_and_the_model_server_do_not_import_each_other(path: str, source: str,
+                                                                   package: str) -> None:
+    problems = violations_in(source, path, package)
+    assert problems, f"no violation found in {source!r}"
+    assert "serving-svc and the model server never import each other" in problems[0]
+
+
+def test_the_model_server_may_use_only_the_kit_and_the_contracts() -> None:
+    assert violations_in("from shipyard.kit.replica_load import format_load\n",
+                         f"{SERVER}/entrypoints/x.py", MODEL_SERVER) == []
+    [problem] = violations_in("import shipyard.local.harness\n", f"{SERVER}/entrypoints/x.py", MODEL_SERVER)
+    assert "services may use only shipyard.kit and shipyard.contracts" in problem
+    [problem] = violations_in("import shipyard_gateway\n", f"{SERVER}/adapters/x.py", MODEL_SERVER)
+    assert "another service's package" in problem
+
+
 def test_the_checker_reports_the_line() -> None:
     source = '"""doc."""\n\nfrom __future__ import annotations\n\nimport os\nimport grpc\n'
     assert violations_in(source, f"{REPO}/domain/x.py", "shipyard_repo") == [
@@ -186,7 +248,8 @@ def test_the_checker_reports_the_line() -> None:
 @pytest.mark.parametrize(("path", "source"), [
     (f"{REPO}/domain/x.py", "from shipyard.kit.errors import InvalidArgument\n"
                             "from .names import check_name\n"),
-    (f"{REPO}/domain/x.py", "from google.protobuf.message import Message\nimport re\n"),
+    (f"{REPO}/adapters/x.py", "from google.protobuf.message import Message\nimport re\n"),
+    (f"{REPO}/domain/x.py", "from .google import protobuf\nimport pb2_names\n"),
     (f"{REPO}/app/x.py", "from shipyard_repo.app.ports import UnitOfWork\n"
                          "from shipyard_repo.domain.projects import Project\n"
                          "from shipyard.contracts.events.v1 import events_pb2\n"),

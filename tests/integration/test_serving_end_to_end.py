@@ -143,7 +143,7 @@ def _pid_listening_on(port: int) -> int:
             argv = (entry / "cmdline").read_bytes().split(b"\0")
         except OSError:
             continue
-        if os.path.basename(argv[0]).startswith(b"python") and b"shipyard_serving.model_server" in argv \
+        if os.path.basename(argv[0]).startswith(b"python") and b"shipyard_model_server" in argv \
                 and b"--port" in argv and argv[argv.index(b"--port") + 1] == str(port).encode():
             return int(entry.name)
     raise AssertionError(f"no model server on port {port}")

@@ -255,7 +255,7 @@ def test_custom_runs_the_built_in_model_server_with_the_predictor_class(
     [container] = predictor["containers"]
     assert container["name"] == "kserve-container"
     assert container["image"] == "me/server:1"
-    assert container["command"] == ["python", "-m", "shipyard_serving.model_server"]
+    assert container["command"] == ["python", "-m", "shipyard_model_server"]
     assert container["args"] == [
         "--model-dir", "/mnt/models", "--model-name", "mnist", "--model-version", "3",
         "--host", "0.0.0.0", "--port", "8080", "--framework", "custom", "--predictor", "model:Predictor",
@@ -265,20 +265,6 @@ def test_custom_runs_the_built_in_model_server_with_the_predictor_class(
     assert container["readinessProbe"]["httpGet"] == {"path": "/v2/health/ready", "port": 8080}
     assert container["livenessProbe"]["httpGet"] == {"path": "/v2/health/live", "port": 8080}
     assert "resources" not in container
-
-
-def test_the_flags_are_ones_the_model_server_parses() -> None:
-    from shipyard_serving.entrypoints.model_server import parse_args
-
-    spec = ServingSpec(framework="custom", predictor="model:Predictor", max_concurrency=4)
-    [container] = inference_service("c", "ns", MNIST, spec, URI, default_image=IMAGE)["spec"]["predictor"][
-        "containers"
-    ]
-    args = parse_args(container["args"])
-    assert (args.model_dir, args.model_name, args.model_version, args.port, args.host) == (
-        "/mnt/models", "mnist", "3", 8080, "0.0.0.0",
-    )
-    assert (args.framework, args.predictor, args.max_concurrency) == ("custom", "model:Predictor", 4)
 
 
 def test_auto_becomes_the_built_in_server_in_the_default_image(kserve_models: types.ModuleType) -> None:

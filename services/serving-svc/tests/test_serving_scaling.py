@@ -1,9 +1,8 @@
-"""Replica scaling by load: the rules (domain.scaling) and the load a model server reports."""
+"""Replica scaling by load: the rules (domain.scaling)."""
 
 from __future__ import annotations
 
 import pytest
-from shipyard_serving.adapters.load_metrics import ReplicaLoad, format_load, parse_load
 from shipyard_serving.domain.scaling import UNLIMITED_TARGET, LoadSample, ScaleRule, desired_replicas
 
 RULE = ScaleRule.of(min_replicas=1, max_replicas=4, max_concurrency=10, down_delay_s=30.0)  # target 7
@@ -71,25 +70,3 @@ def test_no_scale_down_soon_after_a_change_or_without_samples_for_the_window() -
     assert desired_replicas(RULE, late_start, replicas=3, starting=0, last_change=50.0, now=100.0) == 3
     refusing = [*idle[:-1], LoadSample(100.0, 0, rejected=1)]
     assert desired_replicas(RULE, refusing, replicas=4, starting=1, last_change=50.0, now=100.0) == 4
-
-
-def test_the_load_page_is_prometheus_text_and_reads_back() -> None:
-    load = ReplicaLoad(in_flight=3, accepted=1200, rejected=7)
-    page = format_load(load)
-    assert "# TYPE shipyard_model_requests_in_flight gauge" in page
-    assert "shipyard_model_requests_rejected_total 7\n" in page
-    assert parse_load(page) == load
-    assert parse_load(page.replace(" 1200", " 1.2e3")) == load  # any Prometheus number
-
-
-@pytest.mark.parametrize("page", [
-    "",
-    "shipyard_model_requests_in_flight 1\nshipyard_model_requests_total 2\n",
-    "shipyard_model_requests_in_flight -1\nshipyard_model_requests_total 2\n"
-    "shipyard_model_requests_rejected_total 0\n",
-    "shipyard_model_requests_in_flight NaN\nshipyard_model_requests_total 2\n"
-    "shipyard_model_requests_rejected_total 0\n",
-])
-def test_a_load_page_without_sane_counts_is_refused(page: str) -> None:
-    with pytest.raises(ValueError, match="shipyard_model_requests"):
-        parse_load(page)

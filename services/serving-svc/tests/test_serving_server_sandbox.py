@@ -4,6 +4,7 @@ with the process that started it."""
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import os
 import signal
@@ -14,13 +15,14 @@ from pathlib import Path
 
 import pytest
 import requests
-from serving_testkit import iris_request, train_iris, wait_until, write_module
 from shipyard_serving.adapters import server_sandbox
 from shipyard_serving.adapters.local_servers import describe_exit
 from shipyard_serving.adapters.server_sandbox import MODEL, TRANSFORMER, environment, interpreter, plan
 
 from shipyard.kit.bubblewrap import NOBODY, Bubblewrap, find, sandboxed_pid, system_view
 from shipyard.kit.lifetime import PARENT_ENV
+from tests.support.iris import iris_request, train_iris, write_module
+from tests.support.waiting import wait_until
 
 AS_ROOT = Bubblewrap("/usr/bin/bwrap", NOBODY, "/usr/bin/setpriv")
 AS_USER = Bubblewrap("/usr/bin/bwrap", None)
@@ -80,9 +82,9 @@ def test_the_environment_is_an_allow_list(monkeypatch: pytest.MonkeyPatch) -> No
 
 
 def test_the_python_replicas_run_holds_the_model_server() -> None:
-    import shipyard_serving
-
-    package = os.path.realpath(os.path.dirname(shipyard_serving.__file__))
+    server = importlib.util.find_spec(server_sandbox.MODEL_SERVER)  # a process of its own: not imported
+    assert server is not None and server.origin is not None
+    package = os.path.realpath(os.path.dirname(server.origin))
     assert any(package == d or package.startswith(d + "/") for d in interpreter())
 
 
@@ -107,7 +109,7 @@ def sandbox() -> Bubblewrap:
 
 def _command(sandbox: Bubblewrap, model_dir: Path, port: int,
              transformer_dir: Path | None = None) -> list[str]:
-    server = [sys.executable, "-m", "shipyard_serving.model_server", "--model-dir", MODEL,
+    server = [sys.executable, "-m", "shipyard_model_server", "--model-dir", MODEL,
               "--model-name", "iris", "--port", str(port), "--drain-timeout", "5"]
     if transformer_dir is not None:
         server += ["--transformer-dir", TRANSFORMER, "--transformer-script", "transform.py"]

@@ -10,6 +10,7 @@ the gateway and prints a ``curl`` line to send another. Uses the example project
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import time
 import urllib.request
@@ -19,8 +20,8 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
+from rich.markup import escape
 from rich.table import Table
-from sklearn.datasets import load_digits
 
 from shipyard.cli.context import client, console, errors
 from shipyard.client.connection import Client, ClientError
@@ -51,6 +52,12 @@ def demo(
         errors.print(
             f"[bold red]The example project is not here[/] ({EXAMPLE}): run the demo from a "
             "checkout of Shipyard."
+        )
+        raise typer.Exit(1)
+    if importlib.util.find_spec("sklearn") is None:  # the platform's core does not need it
+        errors.print(
+            "[bold red]The demo needs scikit-learn[/] (its digits are the example's data): "
+            + escape("pip install 'shipyard[examples]'")
         )
         raise typer.Exit(1)
     suffix = uuid.uuid4().hex[:6]
@@ -186,6 +193,8 @@ def _serve(c: Client, version: int, suffix: str) -> None:
     live = _until_running(
         lambda: c.call(c.serving.GetDeployment, serving_pb2.GetDeploymentRequest(name=DEPLOYMENT))
     )
+    from sklearn.datasets import load_digits  # checked at the start: the examples extra
+
     digits = load_digits()
     body = json.dumps(
         {

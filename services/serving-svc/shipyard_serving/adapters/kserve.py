@@ -15,12 +15,12 @@ The predictor:
 * ``auto`` and ``custom``: KServe cannot pick a format from nothing, so the predictor is a custom
   container running Shipyard's built-in model server, the same process serving-svc starts locally::
 
-      python -m shipyard_serving.model_server --model-dir /mnt/models --model-name MODEL
+      python -m shipyard_model_server --model-dir /mnt/models --model-name MODEL
           [--model-version N] --host 0.0.0.0 --port 8080 --framework auto|custom
           [--predictor module:Class] [--max-concurrency N]
 
-  in ``spec.serving_image`` or else the ``default_image`` (which must have Shipyard installed and
-  ``python`` on its PATH). ``STORAGE_URI`` in its environment makes KServe's storage initializer
+  in ``spec.serving_image`` or else the ``default_image`` (which must have Shipyard installed with
+  its ``model-server`` extra, and ``python`` on its PATH). ``STORAGE_URI`` in its environment makes KServe's storage initializer
   download the model version to ``/mnt/models`` first; Kubernetes asks ``/v2/health/ready`` before
   sending it requests. It answers V2 requests at ``/v2/models/MODEL/...``, as locally, while KServe's
   own runtimes (the ``model`` spec) answer at ``/v2/models/NAME/...``, NAME being the
@@ -61,7 +61,7 @@ CONTAINER_NAME = "kserve-container"  # the name KServe's storage initializer loo
 MODEL_DIR = "/mnt/models"  # where KServe's storage initializer puts STORAGE_URI's files
 PORT = 8080
 GPU_RESOURCE = "nvidia.com/gpu"
-MODEL_SERVER_COMMAND = ("python", "-m", "shipyard_serving.model_server")
+MODEL_SERVER_COMMAND = ("python", "-m", "shipyard_model_server")
 MODEL_FORMATS = {"sklearn": "sklearn", "onnx": "onnx", "torchscript": "pytorch"}
 MANAGED_BY = "shipyard"
 LABEL_MODEL = "shipyard.io/model"

@@ -1,6 +1,6 @@
 """Model servers as local processes, one per replica, supervised by serving-svc.
 
-Each replica is ``python -m shipyard_serving.model_server`` on a loopback port of its own. The
+Each replica is ``python -m shipyard_model_server`` on a loopback port of its own. The
 model version's files are laid out once per manifest (hard links into the local blob store), so
 a new replica or a restart never downloads the model again. A replica that exits before it was
 ever ready could not load the model: the endpoint fails with the last lines it wrote. One that
@@ -332,7 +332,7 @@ class LocalModelServers(ModelServers):
     def _argv(self, served: _Served, port: int, model_dir: Path, transformer_dir: Path | None) -> list[str]:
         endpoint = served.endpoint
         spec = endpoint.spec
-        argv = [self._python, "-m", "shipyard_serving.model_server", "--model-dir", str(model_dir),
+        argv = [self._python, "-m", server_sandbox.MODEL_SERVER, "--model-dir", str(model_dir),
                 "--model-name", endpoint.model.model, "--model-version", str(endpoint.model.version),
                 "--host", self._host, "--port", str(port), "--framework", spec.framework,
                 "--max-concurrency", str(spec.max_concurrency), "--drain-timeout", str(DRAIN_S - 5)]

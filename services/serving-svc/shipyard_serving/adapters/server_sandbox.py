@@ -3,7 +3,7 @@
 A replica runs users' code — a custom predictor, a transformer script, even a pickled model (to
 unpickle is to run code) — so it is isolated as a run is (``shipyard.kit.bubblewrap``): bwrap's
 empty root with the system and the platform's Python read-only (its prefixes and the shipyard and
-shipyard_serving packages it runs), the model's files at ``MODEL`` and the transformer's at
+shipyard_model_server packages it runs), the model's files at ``MODEL`` and the transformer's at
 ``TRANSFORMER`` read-only (the model's files are hard links to the blob store: nothing may write
 them), an in-memory /tmp (also its home), its own PID and IPC namespaces and /proc, a minimal /dev
 (with the GPUs when the endpoint asks for some), as the unprivileged run user (the platform is
@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import functools
 import glob
+import importlib.util
 import os
 import re
 from pathlib import Path
@@ -35,15 +36,22 @@ PATH = "/usr/local/bin:/usr/bin:/bin"
 PASSED = ("LANG", "LANGUAGE", "TZ", "CUDA_VISIBLE_DEVICES")
 
 
+MODEL_SERVER = "shipyard_model_server"
+
+
 @functools.cache
 def interpreter() -> tuple[str, ...]:
     """The directories of the Python model servers run (serving-svc's own, with the shipyard and
-    shipyard_serving packages), outermost first, none inside another."""
+    shipyard_model_server packages), outermost first, none inside another."""
     import shipyard
-    import shipyard_serving
 
-    return python_directories(*(os.path.dirname(os.path.realpath(p.__file__ or ""))
-                                for p in (shipyard, shipyard_serving)))
+    packages = [os.path.dirname(os.path.realpath(shipyard.__file__ or ""))]
+    # Found, not imported: serving-svc runs the model server as a process and never loads its code
+    # (or numpy). Where it is not installed, the replica fails saying so.
+    server = importlib.util.find_spec(MODEL_SERVER)
+    if server is not None and server.origin is not None:
+        packages.append(os.path.dirname(os.path.realpath(server.origin)))
+    return python_directories(*packages)
 
 
 def environment(python: str, sandboxed: bool) -> dict[str, str]:

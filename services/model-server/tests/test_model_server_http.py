@@ -13,11 +13,12 @@ from typing import Any
 import numpy as np
 import pytest
 from aiohttp.test_utils import TestClient, TestServer
-from serving_testkit import IRIS_CLASSES, IRIS_ROWS, iris_request, train_iris, write_module
-from shipyard_serving.adapters.load_metrics import ReplicaLoad, parse_load
-from shipyard_serving.adapters.predictors import Predictor, load_predictor, load_transformer
-from shipyard_serving.domain.tensors import TensorSpec
-from shipyard_serving.entrypoints.model_server import ModelServer, ServerConfig
+from shipyard_model_server.adapters.predictors import Predictor, load_predictor, load_transformer
+from shipyard_model_server.domain.tensors import TensorSpec
+from shipyard_model_server.entrypoints.http import ModelServer, ServerConfig
+
+from shipyard.kit.replica_load import ReplicaLoad, parse_load
+from tests.support.iris import IRIS_CLASSES, IRIS_ROWS, iris_request, train_iris, write_module
 
 Client = TestClient[Any, Any]
 MakeClient = Callable[..., Awaitable[Client]]
@@ -332,7 +333,7 @@ async def test_auto_runs_cheap_predicts_inline_and_dear_ones_in_threads(
 
 @pytest.mark.parametrize("use_orjson", [True, False])
 def test_json_codec_with_and_without_orjson(monkeypatch: pytest.MonkeyPatch, use_orjson: bool) -> None:
-    from shipyard_serving.entrypoints import model_server
+    from shipyard_model_server.entrypoints import http as model_server
 
     if not use_orjson:
         monkeypatch.setattr(model_server, "orjson", None)

@@ -13,17 +13,10 @@ from typing import Any
 import numpy as np
 import pytest
 import requests
-from serving_testkit import (
-    IRIS_CLASSES,
-    IRIS_ROWS,
-    ServerProcess,
-    iris_request,
-    model_server_command,
-    start_model_server,
-    train_iris,
-    wait_until,
-    write_module,
-)
+from model_server_testkit import ServerProcess, model_server_command, start_model_server
+
+from tests.support.iris import IRIS_CLASSES, IRIS_ROWS, iris_request, train_iris, write_module
+from tests.support.waiting import wait_until
 
 
 @pytest.fixture(scope="module")
@@ -107,6 +100,17 @@ def test_a_model_that_cannot_load_exits_nonzero_with_the_loaders_message(tmp_pat
     process = subprocess.run(model_server_command(empty), capture_output=True, timeout=120)
     assert process.returncode == 1
     assert process.stderr.decode().startswith(f"no model file in {empty}")
+
+
+def test_without_the_model_server_extra_it_says_what_to_install(tmp_path: Path) -> None:
+    """A platform installed without the extra still starts replicas: their last words name the extra."""
+    hide_numpy = ("import runpy, sys; sys.modules['numpy'] = None; "
+                  "runpy.run_module('shipyard_model_server', run_name='__main__')")
+    command = model_server_command(tmp_path)
+    process = subprocess.run([command[0], "-c", hide_numpy, *command[3:]], capture_output=True, timeout=120)
+    assert process.returncode == 1
+    assert process.stderr.decode().strip() == (
+        "the model server needs numpy, which is not installed: pip install 'shipyard[model-server]'")
 
 
 def test_sigterm_drains_requests_in_flight_then_exits_0(tmp_path: Path) -> None:

@@ -28,7 +28,7 @@ from typing import Any, Protocol
 
 import numpy as np
 
-from shipyard_serving.domain.tensors import DATATYPES, TensorError, TensorSpec, datatype_of
+from shipyard_model_server.domain.tensors import DATATYPES, TensorError, TensorSpec, datatype_of
 
 FRAMEWORKS = ("auto", "sklearn", "onnx", "torchscript", "custom")
 _SUFFIXES: Mapping[str, tuple[str, ...]] = {

@@ -9,8 +9,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from serving_testkit import IRIS_CLASSES, IRIS_ROWS, train_iris, write_module
-from shipyard_serving.adapters.predictors import (
+from shipyard_model_server.adapters.predictors import (
     CustomPredictor,
     ModelLoadError,
     OnnxPredictor,
@@ -20,7 +19,9 @@ from shipyard_serving.adapters.predictors import (
     load_predictor,
     load_transformer,
 )
-from shipyard_serving.domain.tensors import TensorError, TensorSpec
+from shipyard_model_server.domain.tensors import TensorError, TensorSpec
+
+from tests.support.iris import IRIS_CLASSES, IRIS_ROWS, train_iris, write_module
 
 
 @pytest.fixture(autouse=True)

@@ -7,7 +7,7 @@ from typing import Any
 
 import numpy as np
 import pytest
-from shipyard_serving.domain.tensors import (
+from shipyard_model_server.domain.tensors import (
     DATATYPES,
     InferRequest,
     ModelMetadata,

@@ -1,5 +1,4 @@
-"""Shared helpers of the model server tests: a tiny trained model, custom predictors on disk, and a
-model server process started with deadlines."""
+"""The model server process in tests: started on a free port, its start line awaited with a deadline."""
 
 from __future__ import annotations
 
@@ -8,52 +7,10 @@ import os
 import select
 import subprocess
 import sys
-import textwrap
 import time
-from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
-
-IRIS_ROWS = [[5.1, 3.5, 1.4, 0.2], [6.7, 3.0, 5.2, 2.3]]  # a setosa (0) and a virginica (2)
-IRIS_CLASSES = [0, 2]
-
-
-def train_iris(directory: Path, filename: str = "model.joblib") -> Path:
-    """A LogisticRegression fitted on iris, saved with joblib as ``directory/filename``."""
-    import joblib
-    from sklearn.datasets import load_iris
-    from sklearn.linear_model import LogisticRegression
-
-    features, labels = load_iris(return_X_y=True)
-    directory.mkdir(parents=True, exist_ok=True)
-    path = directory / filename
-    joblib.dump(LogisticRegression(max_iter=1000).fit(features, labels), path)
-    return path
-
-
-def write_module(directory: Path, name: str, source: str) -> Path:
-    directory.mkdir(parents=True, exist_ok=True)
-    path = directory / f"{name}.py"
-    path.write_text(textwrap.dedent(source))
-    return path
-
-
-def iris_request(rows: list[list[float]] | None = None, **extra: Any) -> dict[str, Any]:
-    data = rows if rows is not None else IRIS_ROWS
-    return {
-        "inputs": [{"name": "input-0", "shape": [len(data), 4], "datatype": "FP64", "data": data}],
-        **extra,
-    }
-
-
-def wait_until(condition: Callable[[], bool], timeout: float = 30.0, what: str = "condition") -> None:
-    """Poll ``condition`` until it holds; fail after ``timeout`` seconds."""
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout}s waiting for {what}")
-        time.sleep(0.01)
 
 
 @dataclass
@@ -84,7 +41,7 @@ def model_server_command(model_dir: Path, *args: str, name: str = "iris") -> lis
     return [
         sys.executable,
         "-m",
-        "shipyard_serving.model_server",
+        "shipyard_model_server",
         "--model-dir",
         str(model_dir),
         "--model-name",
