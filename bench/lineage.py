@@ -43,15 +43,15 @@ import grpc
 from rich import box
 from rich.console import Console
 from rich.table import Table
-from shipyard_lineage.adapters.openlineage import run_events
-from shipyard_lineage.adapters.store import COLLECTIONS, StoreProjectionsFactory
-from shipyard_lineage.app.dashboard import DashboardQueries
+from shipyard_lineage.adapters.store import COLLECTIONS, LineageUnitOfWork
 from shipyard_lineage.app.lineage import LineageQueries
-from shipyard_lineage.app.openlineage import OpenLineageExport
-from shipyard_lineage.app.projector import CONSUMER, ActivityQueries, Projector
-from shipyard_lineage.app.rebuild import Projections, ProjectionState
+from shipyard_lineage.app.ports import ProjectionUnitOfWorkFactory
+from shipyard_lineage.app.projector import CONSUMER
+from shipyard_lineage.app.rebuild import ProjectionState
+from shipyard_lineage.bootstrap import Adapters, compose
 from shipyard_lineage.domain.graph import Direction
 from shipyard_lineage.entrypoints.grpc_api import LineageServicer
+from shipyard_lineage.settings import LineageSettings
 
 from bench import procs, profiling
 from bench.lineage_data import GraphEvents, GraphShape, GraphStats
@@ -67,6 +67,7 @@ from shipyard.kit.grpcio import Authentication, assertion_authenticator, new_ser
 from shipyard.kit.inbox import INBOX
 from shipyard.kit.outbox import OUTBOX
 from shipyard.kit.store.sqlite import SQLiteDocumentStore
+from shipyard.kit.store.unit_of_work import StoreUnitOfWorkFactory
 
 OUT = REPO_ROOT / "bench" / "out"
 QUERY_GOAL_S = 0.020
@@ -349,22 +350,23 @@ class Bench:
         path = self.work / "lineage" / "store.db"
         store = SQLiteDocumentStore(path)
         await store.open([*COLLECTIONS, OUTBOX, INBOX])
-        uow = StoreProjectionsFactory(store)
-        projector = Projector(uow)
+        uow = StoreUnitOfWorkFactory(store, None, LineageUnitOfWork)
         bus = EventBus(self.url, source="shipyard/lineage")
         tracker = Tracker()
         tracker.arm(self.figures.last_sequence)
 
-        async def on_events(events: list[Event]) -> None:
-            await projector.apply(events)
-            tracker.saw(events)
-
         async def replay(reset: Callable[[], Awaitable[None]]) -> None:
             await bus.replay(CONSUMER, reset)
 
-        projections = Projections(uow, replay, bus.last_sequence)
-        bus.consume(CONSUMER, on_events, subjects=">", batch_size=BATCH)
-        queries = LineageQueries(uow)
+        lineage = compose(Adapters(uow, replay, bus.last_sequence), LineageSettings())
+
+        async def on_events(events: list[Event]) -> None:
+            await lineage.consumer.handle(events)
+            tracker.saw(events)
+
+        projections = lineage.projections
+        bus.consume(lineage.consumer.name, on_events, subjects=">", batch_size=BATCH)
+        queries = lineage.walks
         try:
             async with self.phase("ingest"):
                 with self.profiled("ingest"):
@@ -381,15 +383,8 @@ class Bench:
                 with self.profiled("query"):
                     await self.query_in_process(queries, warm, measured)
             await self.query_floor(uow)
-            servicer = LineageServicer(
-                ActivityQueries(uow),
-                queries,
-                DashboardQueries(uow),
-                OpenLineageExport(uow, run_events),
-                projections,
-            )
             async with self.phase("grpc"):
-                await self.query_grpc(servicer, warm, measured)
+                await self.query_grpc(lineage.servicer, warm, measured)
 
             self.say.log("digest of the graph before the rebuild …")
             started = time.perf_counter()
@@ -437,7 +432,7 @@ class Bench:
             found.truncated += graph.truncated
             self.answers.append(list(graph.nodes))
 
-    async def query_floor(self, uow: StoreProjectionsFactory) -> None:
+    async def query_floor(self, uow: ProjectionUnitOfWorkFactory) -> None:
         """The reference of L2: each answer's nodes read by id in one transaction (no edges, no walk)."""
         for ids in self.answers:
             started = time.perf_counter()

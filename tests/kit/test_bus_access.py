@@ -37,10 +37,16 @@ from tests.support.nats import NatsServer
 SERVICES = Path(__file__).resolve().parents[2] / "services"
 
 
+def _package(service: str) -> Path:
+    """The service's package, wherever its folder is (``services/run-svc/shipyard_run``)."""
+    [package] = SERVICES.glob(f"*/shipyard_{service}")
+    return package
+
+
 def _published_by(service: str) -> set[str]:
     """The event messages a service's code makes (``events_pb2.RunStarted(...)``)."""
     found: set[str] = set()
-    for path in (SERVICES / service / f"shipyard_{service}").rglob("*.py"):
+    for path in _package(service).rglob("*.py"):
         for node in ast.walk(ast.parse(path.read_text())):
             if (isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute)
                     and isinstance(node.func.value, ast.Name) and node.func.value.id == "events_pb2"):
@@ -50,7 +56,7 @@ def _published_by(service: str) -> set[str]:
 
 def _consumers_in(service: str) -> int:
     """How many durable consumers a service's code registers (``bus.consume(...)``)."""
-    return sum(1 for path in (SERVICES / service / f"shipyard_{service}").rglob("*.py")
+    return sum(1 for path in _package(service).rglob("*.py")
                for node in ast.walk(ast.parse(path.read_text()))
                if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute)
                and node.func.attr == "consume")

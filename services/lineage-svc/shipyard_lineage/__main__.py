@@ -3,8 +3,8 @@
 import asyncio
 
 from shipyard.kit.service import serve
-from shipyard.kit.settings import Settings
 from shipyard_lineage.bootstrap import COLLECTIONS, wire
+from shipyard_lineage.settings import SERVICE, LineageSettings
 
 if __name__ == "__main__":
-    asyncio.run(serve(Settings(service="lineage"), COLLECTIONS, wire))
+    asyncio.run(serve(LineageSettings(service=SERVICE), COLLECTIONS, wire))

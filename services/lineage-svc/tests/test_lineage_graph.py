@@ -1,6 +1,6 @@
 """The provenance graph: projector, walks, dashboard, OpenLineage export and digest — each test
-runs against the in-memory fake and against the SQLite-backed store adapter (one suite, every
-backend, so the fake cannot drift from the real thing)."""
+runs lineage-svc as production composes it, on the kit's in-memory store and on SQLite (one suite,
+every backend, so the in-memory store cannot drift from the real thing)."""
 
 from __future__ import annotations
 
@@ -11,8 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from lineage_fakes import (
-    FakeProjectionsFactory,
+from lineage_events import (
     received,
     repo_created,
     repo_renamed,
@@ -23,16 +22,13 @@ from lineage_fakes import (
     version_created,
     version_deleted,
 )
+from lineage_world import Units, composed, memory_units
 from openlineage.client.event_v2 import InputDataset, Job, OutputDataset, Run, RunEvent, RunState
 from openlineage.client.serde import Serde
-from shipyard_lineage.adapters.openlineage import run_events, run_uuid
-from shipyard_lineage.adapters.store import COLLECTIONS, StoreProjectionsFactory
-from shipyard_lineage.app.dashboard import DashboardQueries
-from shipyard_lineage.app.lineage import LineageGraph, LineageQueries
-from shipyard_lineage.app.openlineage import OpenLineageExport
-from shipyard_lineage.app.ports import ProjectionUnitOfWorkFactory
-from shipyard_lineage.app.projector import Projector
-from shipyard_lineage.app.rebuild import Projections
+from shipyard_lineage.adapters.openlineage import run_uuid
+from shipyard_lineage.adapters.store import COLLECTIONS, LineageUnitOfWork
+from shipyard_lineage.app.lineage import LineageGraph
+from shipyard_lineage.bootstrap import Composed
 from shipyard_lineage.domain.graph import Direction
 
 from shipyard.contracts.events.v1 import events_pb2
@@ -40,41 +36,28 @@ from shipyard.contracts.serving.v1 import serving_pb2
 from shipyard.kit.errors import InvalidArgument, NotFound
 from shipyard.kit.events import Event
 from shipyard.kit.store.sqlite import SQLiteDocumentStore
+from shipyard.kit.store.unit_of_work import StoreUnitOfWorkFactory
 
-UoW = ProjectionUnitOfWorkFactory
 SCIENTIST = frozenset({"data-scientist"})
 ENGINEER = frozenset({"ml-engineer"})
 
 
-@pytest.fixture(params=["fake", "sqlite"])
-async def uow(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[ProjectionUnitOfWorkFactory]:
-    if request.param == "fake":
-        yield FakeProjectionsFactory()
+@pytest.fixture(params=["memory", "sqlite"])
+async def units(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Units]:
+    if request.param == "memory":
+        yield await memory_units()
         return
     store = SQLiteDocumentStore(tmp_path / "lineage.db")
     await store.open(COLLECTIONS)
     try:
-        yield StoreProjectionsFactory(store)
+        yield StoreUnitOfWorkFactory(store, None, LineageUnitOfWork)
     finally:
         await store.close()
 
 
-async def _no_replay(reset: Any) -> None:
-    await reset()
-
-
-async def _last() -> int:
-    return 0
-
-
-def projections(uow: UoW) -> Projections:
-    return Projections(uow, _no_replay, _last)
-
-
-async def apply(uow: UoW, *batches: list[Event]) -> None:
-    projector = Projector(uow)
+async def apply(world: Composed, *batches: list[Event]) -> None:
     for batch in batches:
-        await projector.apply(batch)
+        await world.projector.apply(batch)
 
 
 def labels(graph: LineageGraph) -> set[str]:
@@ -88,9 +71,9 @@ def edges(graph: LineageGraph) -> set[tuple[str, str, str]]:
 
 # --- walks ---------------------------------------------------------------------------------
 
-async def test_upstream_of_a_model_version_is_its_run_code_data_and_image(uow: UoW) -> None:
-    await apply(uow, training_story())
-    graph = await LineageQueries(uow).lineage(SCIENTIST, "model", "mnist@1", Direction.UPSTREAM)
+async def test_upstream_of_a_model_version_is_its_run_code_data_and_image(world: Composed) -> None:
+    await apply(world, training_story())
+    graph = await world.walks.lineage(SCIENTIST, "model", "mnist@1", Direction.UPSTREAM)
     assert edges(graph) == {("train-1", "produced", "mnist@1"), ("digits@1", "used", "train-1"),
                             ("train@1a2b3c4", "used", "train-1"), ("python:3.12", "used", "train-1")}
     run = graph.nodes["run:id-train-1"].node
@@ -100,9 +83,9 @@ async def test_upstream_of_a_model_version_is_its_run_code_data_and_image(uow: U
 
 
 async def test_downstream_of_a_dataset_reaches_the_catalog_only_for_who_may_see_it(
-        uow: UoW) -> None:
-    await apply(uow, training_story())
-    queries = LineageQueries(uow)
+        world: Composed) -> None:
+    await apply(world, training_story())
+    queries = world.walks
     engineer = await queries.lineage(ENGINEER, "dataset", "digits@1", Direction.DOWNSTREAM)
     assert edges(engineer) == {("digits@1", "used", "train-1"), ("train-1", "produced", "mnist@1"),
                                ("mnist@1", "published_as", "mnist-prod")}
@@ -113,16 +96,16 @@ async def test_downstream_of_a_dataset_reaches_the_catalog_only_for_who_may_see_
     assert "train-1" in labels(await queries.lineage(ENGINEER, "published", "mnist-prod", Direction.UPSTREAM))
 
 
-async def test_both_directions_do_not_wander_into_siblings(uow: UoW) -> None:
+async def test_both_directions_do_not_wander_into_siblings(world: Composed) -> None:
     sibling = training_submitted("train-2", [("dataset", "digits", 1)], sequence=10)
-    await apply(uow, training_story(), [sibling])
-    graph = await LineageQueries(uow).lineage(SCIENTIST, "model", "mnist@1", Direction.BOTH)
+    await apply(world, training_story(), [sibling])
+    graph = await world.walks.lineage(SCIENTIST, "model", "mnist@1", Direction.BOTH)
     assert "train-2" not in labels(graph)  # a sibling: it used mnist@1's input, not mnist@1
-    downstream = await LineageQueries(uow).lineage(SCIENTIST, "dataset", "digits", Direction.DOWNSTREAM)
+    downstream = await world.walks.lineage(SCIENTIST, "dataset", "digits", Direction.DOWNSTREAM)
     assert "train-2" in labels(downstream)
 
 
-async def test_a_chain_deeper_than_the_depth_is_cut_and_says_so(uow: UoW) -> None:
+async def test_a_chain_deeper_than_the_depth_is_cut_and_says_so(world: Composed) -> None:
     events = [repo_created("dataset", "stage", sequence=1),
               version_created("dataset", "stage", 1, sequence=2)]
     seq = 3
@@ -130,8 +113,8 @@ async def test_a_chain_deeper_than_the_depth_is_cut_and_says_so(uow: UoW) -> Non
         events += [training_submitted(f"run-{step}", [("dataset", "stage", step)], sequence=seq),
                    version_created("dataset", "stage", step + 1, run=f"run-{step}", sequence=seq + 1)]
         seq += 2
-    await apply(uow, events)
-    queries = LineageQueries(uow)
+    await apply(world, events)
+    queries = world.walks
     deep = await queries.lineage(SCIENTIST, "dataset", "stage@6", Direction.UPSTREAM, depth=50)
     assert "stage@1" in labels(deep) and not deep.truncated
     shallow = await queries.lineage(SCIENTIST, "dataset", "stage@6", Direction.UPSTREAM, depth=2)
@@ -139,9 +122,9 @@ async def test_a_chain_deeper_than_the_depth_is_cut_and_says_so(uow: UoW) -> Non
     assert shallow.truncated
 
 
-async def test_names_resolve_by_run_id_latest_version_and_commit_prefix(uow: UoW) -> None:
-    await apply(uow, training_story(), [version_created("dataset", "digits", 2, sequence=10)])
-    queries = LineageQueries(uow)
+async def test_names_resolve_by_run_id_latest_version_and_commit_prefix(world: Composed) -> None:
+    await apply(world, training_story(), [version_created("dataset", "digits", 2, sequence=10)])
+    queries = world.walks
     by_id = await queries.lineage(SCIENTIST, "run", "id-train-1", Direction.UPSTREAM)
     assert by_id.root == "run:id-train-1"
     assert (await queries.lineage(SCIENTIST, "run", "train-1", Direction.UPSTREAM)).root == "run:id-train-1"
@@ -159,83 +142,83 @@ async def test_names_resolve_by_run_id_latest_version_and_commit_prefix(uow: UoW
     ("dataset", "nothing", NotFound, "nothing"),
     ("run", "never-ran", NotFound, "never-ran"),
 ])
-async def test_bad_or_unknown_names_are_clear_errors(uow: UoW, kind: str, name: str,
+async def test_bad_or_unknown_names_are_clear_errors(world: Composed, kind: str, name: str,
                                                      error: type[Exception], message: str) -> None:
-    await apply(uow, training_story())
+    await apply(world, training_story())
     with pytest.raises(error, match=message):
-        await LineageQueries(uow).lineage(SCIENTIST, kind, name, Direction.UPSTREAM)
+        await world.walks.lineage(SCIENTIST, kind, name, Direction.UPSTREAM)
 
 
-async def test_depth_out_of_range_is_invalid(uow: UoW) -> None:
-    await apply(uow, training_story())
+async def test_depth_out_of_range_is_invalid(world: Composed) -> None:
+    await apply(world, training_story())
     with pytest.raises(InvalidArgument, match="depth"):
-        await LineageQueries(uow).lineage(SCIENTIST, "model", "mnist@1", Direction.UPSTREAM, depth=51)
+        await world.walks.lineage(SCIENTIST, "model", "mnist@1", Direction.UPSTREAM, depth=51)
 
 
-async def test_a_renamed_repo_is_found_and_shown_by_its_new_name(uow: UoW) -> None:
-    await apply(uow, training_story(), [repo_renamed("dataset", "digits", "numerals", sequence=10)])
-    graph = await LineageQueries(uow).lineage(SCIENTIST, "dataset", "numerals@1", Direction.DOWNSTREAM)
+async def test_a_renamed_repo_is_found_and_shown_by_its_new_name(world: Composed) -> None:
+    await apply(world, training_story(), [repo_renamed("dataset", "digits", "numerals", sequence=10)])
+    graph = await world.walks.lineage(SCIENTIST, "dataset", "numerals@1", Direction.DOWNSTREAM)
     assert graph.nodes[graph.root].label == "numerals@1"
-    assert "numerals@1" in labels(await LineageQueries(uow).lineage(SCIENTIST, "model", "mnist@1",
-                                                                    Direction.UPSTREAM))
+    assert "numerals@1" in labels(await world.walks.lineage(SCIENTIST, "model", "mnist@1",
+                                                            Direction.UPSTREAM))
 
 
-async def test_a_deleted_version_stays_in_the_history_marked_deleted(uow: UoW) -> None:
-    await apply(uow, training_story(), [version_deleted("dataset", "digits", 1, sequence=10)])
-    graph = await LineageQueries(uow).lineage(SCIENTIST, "model", "mnist@1", Direction.UPSTREAM)
+async def test_a_deleted_version_stays_in_the_history_marked_deleted(world: Composed) -> None:
+    await apply(world, training_story(), [version_deleted("dataset", "digits", 1, sequence=10)])
+    graph = await world.walks.lineage(SCIENTIST, "model", "mnist@1", Direction.UPSTREAM)
     digits = next(v for v in graph.nodes.values() if v.label == "digits@1")
     assert digits.deleted
 
 
 # --- order and duplicates -----------------------------------------------------------------
 
-async def test_any_order_and_any_duplicates_make_the_same_graph(uow: UoW) -> None:
+async def test_any_order_and_any_duplicates_make_the_same_graph(world: Composed) -> None:
     story = [*training_story(), run_failed("train-1", sequence=10, exit_code=3)]
-    reference = FakeProjectionsFactory()
+    reference = composed(await memory_units())
     await apply(reference, story)
-    expected = await projections(reference).digest()
+    expected = await reference.projections.digest()
     shuffled = [*story, *random.Random(7).sample(story, 4)]  # four duplicates
     random.Random(11).shuffle(shuffled)
-    await apply(uow, *[[event] for event in shuffled])
-    assert await projections(uow).digest() == expected
-    run = await LineageQueries(uow).lineage(SCIENTIST, "run", "train-1", Direction.UPSTREAM)
+    await apply(world, *[[event] for event in shuffled])
+    assert await world.projections.digest() == expected
+    run = await world.walks.lineage(SCIENTIST, "run", "train-1", Direction.UPSTREAM)
     assert run.nodes[run.root].node.status == "failed"  # the latest event wins, whatever the arrival order
 
 
 async def test_a_version_produced_before_its_run_is_known_joins_the_run_later(
-        uow: UoW) -> None:
-    await apply(uow, [version_created("model", "mnist", 1, run="train-1", sequence=7)])
-    early = await LineageQueries(uow).lineage(SCIENTIST, "run", "id-train-1", Direction.DOWNSTREAM)
+        world: Composed) -> None:
+    await apply(world, [version_created("model", "mnist", 1, run="train-1", sequence=7)])
+    early = await world.walks.lineage(SCIENTIST, "run", "id-train-1", Direction.DOWNSTREAM)
     assert early.nodes[early.root].node.status == ""
-    await apply(uow, [repo_created("model", "mnist", sequence=3),
-                      training_submitted("train-1", [], sequence=4)])
-    graph = await LineageQueries(uow).lineage(SCIENTIST, "model", "mnist@1", Direction.UPSTREAM)
+    await apply(world, [repo_created("model", "mnist", sequence=3),
+                        training_submitted("train-1", [], sequence=4)])
+    graph = await world.walks.lineage(SCIENTIST, "model", "mnist@1", Direction.UPSTREAM)
     assert graph.nodes["run:id-train-1"].node.status == "queued"
     assert graph.nodes["run:id-train-1"].label == "train-1"
 
 
-async def test_rebuild_clears_and_the_replay_makes_the_same_digest(uow: UoW) -> None:
+async def test_rebuild_clears_and_the_replay_makes_the_same_digest(world: Composed, units: Units) -> None:
     story = training_story()
-    await apply(uow, story)
-    before = await projections(uow).status(with_digest=True)
+    await apply(world, story)
+    before = await world.projections.status(with_digest=True)
     assert (before.last_sequence, before.nodes, before.activities) == (9, 6, 9)
 
     async def replay(reset: Any) -> None:
         await reset()
-        emptied = await projections(uow).status(with_digest=True)
+        emptied = await world.projections.status(with_digest=True)
         assert (emptied.nodes, emptied.edges, emptied.activities, emptied.last_sequence) == (0, 0, 0, 0)
-        await apply(uow, story[:4], story[4:])
+        await apply(world, story[:4], story[4:])
 
-    await Projections(uow, replay, _last).rebuild()
-    after = await projections(uow).status(with_digest=True)
+    await composed(units, replay).projections.rebuild()
+    after = await world.projections.status(with_digest=True)
     assert (after.digest, after.nodes, after.edges, after.activities) == (
         before.digest, before.nodes, before.edges, before.activities)
 
 
 # --- dashboard ------------------------------------------------------------------------------
 
-async def test_dashboard_counts_runs_gpus_repos_and_the_catalog(uow: UoW) -> None:
-    await apply(uow, training_story(), [
+async def test_dashboard_counts_runs_gpus_repos_and_the_catalog(world: Composed) -> None:
+    await apply(world, training_story(), [
         training_submitted("train-2", [], sequence=10, gpus=2),
         run_started("train-2", sequence=11),
         training_submitted("waiting", [], sequence=12, gpus=4),
@@ -244,7 +227,7 @@ async def test_dashboard_counts_runs_gpus_repos_and_the_catalog(uow: UoW) -> Non
         training_submitted("broken", [], sequence=15),
         run_failed("broken", sequence=16, exit_code=0),
     ])
-    queries = DashboardQueries(uow)
+    queries = world.dashboard
     everything = await queries.dashboard(ENGINEER, "")
     assert everything.runs_by_status == {"queued": 1, "running": 2, "complete": 1, "failed": 0, "error": 1,
                                          "stopped": 0}
@@ -275,9 +258,9 @@ def _rebuilt(doc: dict[str, Any]) -> RunEvent:
 
 
 async def test_openlineage_export_has_start_and_complete_with_inputs_and_outputs(
-        uow: UoW) -> None:
-    await apply(uow, training_story(), [training_submitted("queued-only", [], sequence=10)])
-    events, token = await OpenLineageExport(uow, run_events).page("", 0, "", "")
+        world: Composed) -> None:
+    await apply(world, training_story(), [training_submitted("queued-only", [], sequence=10)])
+    events, token = await world.export.page("", 0, "", "")
     assert token == ""
     docs = [json.loads(e) for e in events]
     assert [d["eventType"] for d in docs] == ["START", "COMPLETE"]  # the queued run has not started
@@ -296,13 +279,13 @@ async def test_openlineage_export_has_start_and_complete_with_inputs_and_outputs
         assert json.loads(Serde.to_json(rebuilt))["run"]["runId"] == doc["run"]["runId"]
 
 
-async def test_openlineage_export_pages_and_reports_failures(uow: UoW) -> None:
+async def test_openlineage_export_pages_and_reports_failures(world: Composed) -> None:
     events: list[Event] = []
     for n in range(5):
         events += [training_submitted(f"run-{n}", [], sequence=3 * n + 1),
                    run_started(f"run-{n}", sequence=3 * n + 2), run_failed(f"run-{n}", sequence=3 * n + 3)]
-    await apply(uow, events)
-    export = OpenLineageExport(uow, run_events)
+    await apply(world, events)
+    export = world.export
     seen: list[dict[str, Any]] = []
     token = ""
     while True:
@@ -318,20 +301,20 @@ async def test_openlineage_export_pages_and_reports_failures(uow: UoW) -> None:
         await export.page("", 0, "not-a-token", "")
 
 
-async def test_a_deployment_is_downstream_of_the_model_version_it_serves(uow: UoW) -> None:
+async def test_a_deployment_is_downstream_of_the_model_version_it_serves(world: Composed) -> None:
     deployment = serving_pb2.Deployment(name="mnist-live", project="vision", catalog_entry="mnist-prod",
                                         model=serving_pb2.ModelRef(model="mnist", version=1),
                                         status=serving_pb2.SERVING_STATUS_RUNNING)
     created = received(events_pb2.DeploymentCreated(deployment=deployment), "deployments/mnist-live",
                        "vision", 20)
-    await apply(uow, training_story(), [created])
-    graph = await LineageQueries(uow).lineage(ENGINEER, "dataset", "digits@1", Direction.DOWNSTREAM)
+    await apply(world, training_story(), [created])
+    graph = await world.walks.lineage(ENGINEER, "dataset", "digits@1", Direction.DOWNSTREAM)
     assert ("mnist-prod", "deployed_as", "mnist-live") in edges(graph)
     assert graph.nodes["deployment:mnist-live"].node.status == "running"
-    scientist = await LineageQueries(uow).lineage(SCIENTIST, "model", "mnist@1", Direction.DOWNSTREAM)
+    scientist = await world.walks.lineage(SCIENTIST, "model", "mnist@1", Direction.DOWNSTREAM)
     assert "mnist-live" not in labels(scientist)
     gone = received(events_pb2.DeploymentDeleted(name="mnist-live", project="vision"),
                     "deployments/mnist-live", "vision", 21)
-    await apply(uow, [gone])
-    again = await LineageQueries(uow).lineage(ENGINEER, "deployment", "mnist-live", Direction.UPSTREAM)
+    await apply(world, [gone])
+    again = await world.walks.lineage(ENGINEER, "deployment", "mnist-live", Direction.UPSTREAM)
     assert again.nodes[again.root].deleted and "mnist@1" in labels(again)

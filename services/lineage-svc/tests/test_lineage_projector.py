@@ -1,41 +1,62 @@
-"""The projector and the activity queries (app/projector.py) against in-memory fakes."""
+"""The projector and the activity queries (app/projector.py), composed as production composes them,
+on the real store adapters over the kit's in-memory store."""
 
 from __future__ import annotations
 
 from dataclasses import replace
 from datetime import timedelta
+from typing import TypeAlias
 
 import pytest
-from lineage_fakes import (
-    FakeProjectionsFactory,
-    StoreDown,
-    project_created,
-    project_deleted,
-    project_updated,
-    run_submitted,
-)
+from lineage_events import project_created, project_deleted, project_updated, run_submitted
+from lineage_world import composed, memory_units
+from shipyard_lineage.adapters.store import LineageUnitOfWork, StoredActivity
+from shipyard_lineage.app.event_facts import activity_of
 from shipyard_lineage.app.ports import ActivityQuery
-from shipyard_lineage.app.projector import PAGE_DEFAULT, PAGE_MAX, ActivityQueries, Projector
-from shipyard_lineage.domain.activity import Activity, activity_of, area_of
+from shipyard_lineage.app.projector import ActivityQueries, Projector
+from shipyard_lineage.bootstrap import Composed
+from shipyard_lineage.domain.activity import Activity, area_of
 
 from shipyard.contracts.events.v1 import events_pb2
 from shipyard.kit.errors import InvalidArgument
 from shipyard.kit.events import Event
+from shipyard.kit.paging import PAGE_DEFAULT, PAGE_MAX
+from shipyard.kit.store.port import Transaction
+from shipyard.kit.testing import RecordingUnitOfWorkFactory
+
+Units: TypeAlias = RecordingUnitOfWorkFactory[LineageUnitOfWork]
+
+
+class StoreDown(Exception):
+    """The store failing mid-batch."""
+
+
+class FailingActivity(StoredActivity):
+    """The real activity feed, failing to add the events named in ``fail_on``."""
+
+    def __init__(self, txn: Transaction, fail_on: set[str]) -> None:
+        super().__init__(txn)
+        self._fail_on = fail_on
+
+    async def add(self, activity: Activity) -> None:
+        if activity.event_id in self._fail_on:
+            raise StoreDown(f"cannot store activity {activity.event_id}")
+        await super().add(activity)
 
 
 @pytest.fixture
-def uow() -> FakeProjectionsFactory:
-    return FakeProjectionsFactory()
+def projector(world: Composed) -> Projector:
+    return world.projector
 
 
 @pytest.fixture
-def projector(uow: FakeProjectionsFactory) -> Projector:
-    return Projector(uow)
+def queries(world: Composed) -> ActivityQueries:
+    return world.activity
 
 
-@pytest.fixture
-def queries(uow: FakeProjectionsFactory) -> ActivityQueries:
-    return ActivityQueries(uow)
+async def activities(units: Units) -> int:
+    async with units() as tx:
+        return await tx.activity.count()
 
 
 async def feed(queries: ActivityQueries, **filters: object) -> list[Activity]:
@@ -68,23 +89,32 @@ async def test_redelivery_in_a_later_batch_makes_no_second_activity(projector: P
     assert sorted(a.event_id for a in await feed(queries)) == sorted([event.id, other.id])
 
 
-async def test_an_empty_batch_applies_nothing(projector: Projector, uow: FakeProjectionsFactory) -> None:
+async def test_an_empty_batch_applies_nothing(projector: Projector, units: Units) -> None:
     assert await projector.apply([]) == 0
-    assert uow.activity.rows == []
+    assert await activities(units) == 0
 
 
-async def test_a_failing_batch_applies_nothing_and_can_be_redelivered(
-        projector: Projector, uow: FakeProjectionsFactory, queries: ActivityQueries) -> None:
+async def test_a_failing_batch_applies_nothing_and_can_be_redelivered() -> None:
+    fail_on: set[str] = set()
+
+    def failing(txn: Transaction) -> LineageUnitOfWork:
+        uow = LineageUnitOfWork(txn)
+        uow.activity = FailingActivity(txn, fail_on)
+        return uow
+
+    units = await memory_units(failing)
+    world = composed(units)
     first, second = project_created("mnist", sequence=1), project_created("iris", sequence=2)
-    uow.activity.fail_on.add(second.id)
+    fail_on.add(second.id)
     with pytest.raises(StoreDown):
-        await projector.apply([first, second])
-    assert uow.activity.rows == []
-    assert await uow.graph.cursor() == 0
+        await world.projector.apply([first, second])
+    assert await activities(units) == 0
+    async with units() as tx:
+        assert await tx.graph.cursor() == 0
 
-    uow.activity.fail_on.clear()
-    assert await projector.apply([first, second]) == 2
-    assert len(await feed(queries)) == 2
+    fail_on.clear()
+    assert await world.projector.apply([first, second]) == 2
+    assert len(await feed(world.activity)) == 2
 
 
 # --- summaries ---------------------------------------------------------------------------
@@ -194,12 +224,13 @@ async def test_list_pages_newest_first_with_before_sequence(projector: Projector
     assert seen == list(range(23, 0, -1))
 
 
-async def test_list_limit_defaults_and_is_capped(queries: ActivityQueries,
-                                                 uow: FakeProjectionsFactory) -> None:
-    await queries.list(ActivityQuery(limit=0))
-    await queries.list(ActivityQuery(limit=PAGE_MAX + 1, project="p"))
-    assert [q.limit for q in uow.activity.queries] == [PAGE_DEFAULT, PAGE_MAX]
-    assert uow.activity.queries[1].project == "p"
+async def test_list_limit_defaults_and_is_capped(projector: Projector, queries: ActivityQueries) -> None:
+    await projector.apply([run_submitted(f"r{i}", "p", sequence=i) for i in range(1, PAGE_MAX + 2)]
+                          + [run_submitted("elsewhere", "q", sequence=PAGE_MAX + 2)])
+    assert len(await queries.list(ActivityQuery(limit=0))) == PAGE_DEFAULT
+    capped = await queries.list(ActivityQuery(limit=PAGE_MAX + 1, project="p"))
+    assert len(capped) == PAGE_MAX
+    assert {a.project for a in capped} == {"p"}
 
 
 async def test_list_with_a_negative_limit_is_invalid(queries: ActivityQueries) -> None:

@@ -1,4 +1,5 @@
-"""The projector and queries on the real SQLite-backed projections (adapters/store.py)."""
+"""The projector and queries on the real SQLite-backed projections (adapters/store.py), composed
+as production composes them."""
 
 from __future__ import annotations
 
@@ -7,13 +8,21 @@ from dataclasses import replace
 from pathlib import Path
 
 import pytest
-from lineage_fakes import project_created, project_deleted, project_updated, run_submitted
-from shipyard_lineage.adapters.store import ACTIVITY, COLLECTIONS, StoreProjectionsFactory
+from lineage_events import project_created, project_deleted, project_updated, run_submitted
+from lineage_world import composed
+from shipyard_lineage.adapters.store import ACTIVITY, COLLECTIONS, LineageUnitOfWork
 from shipyard_lineage.app.ports import ActivityQuery
 from shipyard_lineage.app.projector import ActivityQueries, Projector
 
 from shipyard.kit.inbox import INBOX
+from shipyard.kit.store.port import DocumentStore
 from shipyard.kit.store.sqlite import SQLiteDocumentStore
+from shipyard.kit.store.unit_of_work import StoreUnitOfWorkFactory
+
+
+def production_units(store: DocumentStore) -> StoreUnitOfWorkFactory[LineageUnitOfWork]:
+    """The units of work ``build_adapters`` makes (with no outbox relay to wake)."""
+    return StoreUnitOfWorkFactory(store, None, LineageUnitOfWork)
 
 
 @pytest.fixture
@@ -28,12 +37,12 @@ async def store(tmp_path: Path) -> AsyncIterator[SQLiteDocumentStore]:
 
 @pytest.fixture
 def projector(store: SQLiteDocumentStore) -> Projector:
-    return Projector(StoreProjectionsFactory(store))
+    return composed(production_units(store)).projector
 
 
 @pytest.fixture
 def queries(store: SQLiteDocumentStore) -> ActivityQueries:
-    return ActivityQueries(StoreProjectionsFactory(store))
+    return composed(production_units(store)).activity
 
 
 async def rows(store: SQLiteDocumentStore) -> int:
@@ -63,7 +72,7 @@ async def test_redelivery_after_a_restart_stores_no_second_row(tmp_path: Path) -
         store = SQLiteDocumentStore(tmp_path / "restart.db")
         await store.open([*COLLECTIONS, INBOX])
         try:
-            assert await Projector(StoreProjectionsFactory(store)).apply([event]) == expected
+            assert await composed(production_units(store)).projector.apply([event]) == expected
             assert await rows(store) == 1
         finally:
             await store.close()

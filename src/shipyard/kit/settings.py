@@ -1,6 +1,7 @@
 """Settings of a Shipyard process, from SHIPYARD_* environment variables.
 
-One class for every service keeps the names uniform; each service reads what it needs.
+This class holds what the kit and more than one process read; each service subclasses it with
+the settings only it reads (``shipyard_lineage.settings.LineageSettings``…), so the names stay uniform.
 """
 
 from __future__ import annotations
@@ -90,8 +91,6 @@ class Settings(BaseSettings):
     # serving-svc: how long an endpoint's load must stay low before idle replicas (above
     # min_replicas) are stopped, in seconds.
     serving_scale_down_delay_s: float = 30.0
-    # lineage-svc: drop its projections at start and build them again from the whole stream.
-    lineage_rebuild: bool = False
     # Free bytes each service wants on every file system it writes to (its store, the blob store,
     # the data directory): below it the service reports NOT_SERVING, naming the disk.
     min_free_bytes: int = 256 << 20

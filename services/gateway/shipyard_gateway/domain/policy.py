@@ -12,8 +12,8 @@ from shipyard.kit.errors import PermissionDenied
 ANY = frozenset({"operator", "data-scientist", "ml-engineer", "production-engineer"})
 DEVELOPERS = frozenset({"operator", "data-scientist", "ml-engineer"})
 OPERATORS = frozenset({"operator"})
-# REFERENCE.md: ML engineers publish and view the catalog; production engineers view it and
-# deploy; a data scientist does neither.
+# The roles (docs/architecture.md §2): ML engineers publish and view the catalog; production
+# engineers view it and deploy; a data scientist does neither.
 PUBLISHERS = frozenset({"operator", "ml-engineer"})
 CATALOG_READERS = frozenset({"operator", "ml-engineer", "production-engineer"})
 DEPLOYERS = frozenset({"operator", "production-engineer"})

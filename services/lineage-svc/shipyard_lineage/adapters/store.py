@@ -1,17 +1,24 @@
-"""The projections (activity feed, provenance graph) in the kit's document store."""
+"""The projections (activity feed, provenance graph) in the kit's document store.
+
+Nodes and repos are states merged and saved again as events arrive: they are the kit's document
+repositories, revised optimistically. Activities, edges and the cursor are written once (or only
+moved forward) and need no more than a few plain reads and writes of their collections.
+"""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+import builtins
 from datetime import datetime
-from typing import Any
+from typing import Any, TypeVar
 
-from shipyard.kit.store.port import Collection, DocumentStore, Page, Transaction
+from shipyard.kit.store.documents import DocumentRepository
+from shipyard.kit.store.port import Collection, Document, Page, Transaction
+from shipyard.kit.store.unit_of_work import StoreUnitOfWork
 from shipyard_lineage.app.ports import ActivityFeed, ActivityQuery, NodeQuery, ProvenanceGraph
 from shipyard_lineage.domain.activity import Activity, about_catalog
 from shipyard_lineage.domain.graph import Direction, EdgeFact, Merged, NodeState, RepoState
 
+SOURCE = "shipyard/lineage-svc"
 ACTIVITY = Collection("activity", indexed=("seq", "project", "area", "subject"))
 # tally / ptally ("<kind>/<status>/<deleted 0|1>", with the project in front) let the dashboard
 # count nodes with one index lookup each instead of reading every run.
@@ -21,6 +28,8 @@ REPOS = Collection("repos", indexed=("name", "tally", "ptally"))
 META = Collection("meta")
 COLLECTIONS = (ACTIVITY, NODES, EDGES, REPOS, META)
 CURSOR = "cursor"
+
+M = TypeVar("M", bound=NodeState | RepoState)
 
 
 class StoredActivity(ActivityFeed):
@@ -44,11 +53,11 @@ class StoredActivity(ActivityFeed):
     async def clear(self, limit: int) -> int:
         return await _clear(self._txn, (ACTIVITY,), limit)
 
-    async def list(self, query: ActivityQuery) -> list[Activity]:
+    async def list(self, query: ActivityQuery) -> builtins.list[Activity]:
         where: dict[str, Any] = {k: v for k, v in (("project", query.project), ("area", query.area),
                                                    ("type", query.type), ("subject", query.subject)) if v}
         after = (query.before_sequence, "") if query.before_sequence is not None else None
-        found: list[Activity] = []
+        found: builtins.list[Activity] = []
         # ``since`` is filtered here, page by page, so a short page never hides older matches;
         # a page with nothing recent enough ends the scan (sequence order follows time order,
         # give or take clock skew between services).
@@ -65,44 +74,91 @@ class StoredActivity(ActivityFeed):
         return found[:query.limit]
 
 
-def _activity(doc: dict[str, Any]) -> Activity:
+def _activity(doc: Document) -> Activity:
     return Activity(event_id=doc["_id"], type=doc["type"], subject=doc["subject"], project=doc["project"],
                     actor=doc["actor"], time=datetime.fromisoformat(doc["time"]), summary=doc["summary"],
                     sequence=doc["seq"])
 
 
-def _merged_doc(state: Merged) -> dict[str, Any]:
+def _merged_doc(state: Merged) -> Document:
     return {"fields": state.fields, "seqs": state.seqs, "first": state.first, "updated": state.updated,
             "time": state.time, "created": state.created}
 
 
-def _merged(doc: dict[str, Any]) -> dict[str, Any]:
+def _merged(doc: Document) -> dict[str, Any]:
     return {"fields": doc["fields"], "seqs": doc["seqs"], "first": doc["first"], "updated": doc["updated"],
-            "time": doc["time"], "created": doc["created"], "rev": doc["_rev"]}
+            "time": doc["time"], "created": doc["created"], "revision": doc["_rev"]}
 
 
 def _tally(kind: str, status: str, deleted: bool) -> str:
     return f"{kind}/{status}/{int(deleted)}"
 
 
-def _node_doc(node: NodeState) -> dict[str, Any]:
-    tally = _tally(node.kind, node.status, node.deleted)
-    return {"_id": node.id, "kind": node.kind, "project": node.project, "name": node.name, "ref": node.ref,
-            "number": node.number,
-            "tally": tally, "ptally": f"{node.project}/{tally}", **_merged_doc(node)}
+def _live(kind: str, status: str, project: str | None) -> dict[str, Any]:
+    """The filter on the tally index: live states of ``kind`` with ``status`` (in ``project``)."""
+    tally = _tally(kind, status, False)
+    return {"ptally": f"{project}/{tally}"} if project is not None else {"tally": tally}
 
 
-def _node(doc: dict[str, Any]) -> NodeState:
-    return NodeState(id=doc["_id"], kind=doc["kind"], **_merged(doc))
+def _id_page(after: str, limit: int) -> Page:
+    return Page(after=(after, after) if after else None, limit=limit)
 
 
-def _repo_doc(repo: RepoState) -> dict[str, Any]:
-    tally = _tally(repo.kind, "", repo.deleted)
-    return {"_id": repo.id, "name": repo.name, "tally": tally, "ptally": f"{repo.project}/{tally}",
-            **_merged_doc(repo)}
+class _MergedStates(DocumentRepository[M]):
+    """States merged fact by fact: inserted when new (revision 0), replaced on their revision after."""
+
+    def label(self, item: M) -> str:
+        # By id: names are fields like any other here, and change (a renamed repo).
+        return f"{self.noun} {item.id!r}"
+
+    async def put(self, state: M) -> M:
+        """Store ``state``, new or changed; the state as stored."""
+        return await (self.save(state) if state.revision else self.add(state))
 
 
-def _edge(doc: dict[str, Any]) -> EdgeFact:
+class StoredNodes(_MergedStates[NodeState]):
+    """The graph's nodes, with the indexed fields its queries and the dashboard's counts use."""
+
+    collection = NODES
+    noun = "node"
+
+    def to_document(self, item: NodeState) -> Document:
+        tally = _tally(item.kind, item.status, item.deleted)
+        return {"_id": item.id, "kind": item.kind, "project": item.project, "name": item.name,
+                "ref": item.ref, "number": item.number, "tally": tally, "ptally": f"{item.project}/{tally}",
+                **_merged_doc(item)}
+
+    def from_document(self, doc: Document) -> NodeState:
+        return NodeState(id=doc["_id"], kind=doc["kind"], **_merged(doc))
+
+    async def matching(self, query: NodeQuery) -> builtins.list[NodeState]:
+        """Nodes matching ``query``, in its order."""
+        where: dict[str, Any] = {"kind": query.kind}
+        for name in ("project", "name", "ref"):
+            if (value := getattr(query, name)) is not None:
+                where[name] = value
+        if query.status is not None:
+            where["tally"] = _tally(query.kind, query.status, False)
+        return await self.find(where, Page(order_by=query.order_by, descending=query.descending,
+                                           after=query.after, limit=query.limit))
+
+
+class StoredRepos(_MergedStates[RepoState]):
+    """The repos lineage knows of, by id, with their names and tallies."""
+
+    collection = REPOS
+    noun = "repo"
+
+    def to_document(self, item: RepoState) -> Document:
+        tally = _tally(item.kind, "", item.deleted)
+        return {"_id": item.id, "name": item.name, "tally": tally, "ptally": f"{item.project}/{tally}",
+                **_merged_doc(item)}
+
+    def from_document(self, doc: Document) -> RepoState:
+        return RepoState(id=doc["_id"], **_merged(doc))
+
+
+def _edge(doc: Document) -> EdgeFact:
     return EdgeFact(doc["source"], doc["target"], doc["relation"])
 
 
@@ -111,13 +167,14 @@ class StoredGraph(ProvenanceGraph):
 
     def __init__(self, txn: Transaction) -> None:
         self._txn = txn
+        self.nodes = StoredNodes(txn)
+        self.repos = StoredRepos(txn)
 
     async def node(self, node_id: str) -> NodeState | None:
-        doc = await self._txn.get(NODES.name, node_id)
-        return _node(doc) if doc else None
+        return await self.nodes.by_id(node_id)
 
-    async def save_node(self, node: NodeState) -> None:
-        await _save(self._txn, NODES.name, _node_doc(node), node)
+    async def save_node(self, node: NodeState) -> NodeState:
+        return await self.nodes.put(node)
 
     async def add_edge(self, edge: EdgeFact) -> bool:
         # Read first rather than catch a duplicate key: in a MongoDB transaction a failed write
@@ -133,48 +190,32 @@ class StoredGraph(ProvenanceGraph):
         return [_edge(d) for d in await self._txn.find(EDGES.name, {end: node_id})]
 
     async def repo(self, repo_id: str) -> RepoState | None:
-        doc = await self._txn.get(REPOS.name, repo_id)
-        return RepoState(id=doc["_id"], **_merged(doc)) if doc else None
+        return await self.repos.by_id(repo_id)
 
-    async def save_repo(self, repo: RepoState) -> None:
-        await _save(self._txn, REPOS.name, _repo_doc(repo), repo)
+    async def save_repo(self, repo: RepoState) -> RepoState:
+        return await self.repos.put(repo)
 
     async def repos_named(self, kind: str, name: str) -> list[RepoState]:
-        docs = await self._txn.find(REPOS.name, {"name": name})
-        repos = [RepoState(id=d["_id"], **_merged(d)) for d in docs]
+        repos = await self.repos.find({"name": name})
         return sorted((r for r in repos if r.kind == kind), key=lambda r: r.first, reverse=True)
 
     async def find_nodes(self, query: NodeQuery) -> list[NodeState]:
-        where: dict[str, Any] = {"kind": query.kind}
-        for name in ("project", "name", "ref"):
-            if (value := getattr(query, name)) is not None:
-                where[name] = value
-        if query.status is not None:
-            where["tally"] = _tally(query.kind, query.status, False)
-        page = Page(order_by=query.order_by, descending=query.descending, after=query.after,
-                    limit=query.limit)
-        return [_node(d) for d in await self._txn.find(NODES.name, where, page)]
+        return await self.nodes.matching(query)
 
     async def count_nodes(self, kind: str, status: str = "", project: str | None = None) -> int:
-        tally = _tally(kind, status, False)
-        where = {"ptally": f"{project}/{tally}"} if project is not None else {"tally": tally}
-        return await self._txn.count(NODES.name, where)
+        return await self.nodes.count(_live(kind, status, project))
 
     async def count_repos(self, kind: str, project: str | None = None) -> int:
-        tally = _tally(kind, "", False)
-        where = {"ptally": f"{project}/{tally}"} if project is not None else {"tally": tally}
-        return await self._txn.count(REPOS.name, where)
+        return await self.repos.count(_live(kind, "", project))
 
     async def sizes(self) -> tuple[int, int]:
-        return await self._txn.count(NODES.name), await self._txn.count(EDGES.name)
+        return await self.nodes.count(), await self._txn.count(EDGES.name)
 
     async def all_nodes(self, after: str, limit: int) -> list[NodeState]:
-        page = Page(after=(after, after) if after else None, limit=limit)
-        return [_node(d) for d in await self._txn.find(NODES.name, None, page)]
+        return await self.nodes.find(None, _id_page(after, limit))
 
     async def all_edges(self, after: str, limit: int) -> list[EdgeFact]:
-        page = Page(after=(after, after) if after else None, limit=limit)
-        return [_edge(d) for d in await self._txn.find(EDGES.name, None, page)]
+        return [_edge(d) for d in await self._txn.find(EDGES.name, None, _id_page(after, limit))]
 
     async def cursor(self) -> int:
         doc = await self._txn.get(META.name, CURSOR)
@@ -199,28 +240,11 @@ async def _clear(txn: Transaction, collections: tuple[Collection, ...], limit: i
     return 0
 
 
-async def _save(txn: Transaction, collection: str, doc: dict[str, Any], state: Merged) -> None:
-    if state.rev:
-        state.rev = (await txn.replace(collection, doc, state.rev))["_rev"]
-    else:
-        state.rev = (await txn.insert(collection, doc))["_rev"]
-
-
-class StoreProjections:
-    """One projection unit of work per store transaction."""
+class LineageUnitOfWork(StoreUnitOfWork):
+    """One transaction over the projections. lineage-svc records no events of its own: it
+    projects everyone else's."""
 
     def __init__(self, txn: Transaction) -> None:
+        super().__init__(txn, SOURCE)
         self.activity = StoredActivity(txn)
         self.graph = StoredGraph(txn)
-
-
-class StoreProjectionsFactory:
-    """Starts projection units of work on the store."""
-
-    def __init__(self, store: DocumentStore) -> None:
-        self._store = store
-
-    @asynccontextmanager
-    async def __call__(self) -> AsyncIterator[StoreProjections]:
-        async with self._store.transaction() as txn:
-            yield StoreProjections(txn)

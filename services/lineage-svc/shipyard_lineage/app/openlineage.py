@@ -2,18 +2,17 @@
 
 from __future__ import annotations
 
-import base64
-import binascii
 from collections.abc import Callable
 from dataclasses import dataclass
 
 from shipyard.kit.errors import InvalidArgument
+from shipyard.kit.paging import PAGE_MAX, decode_token, encode_token
 from shipyard_lineage.app.lineage import NodeView
 from shipyard_lineage.app.ports import NodeQuery, ProjectionUnitOfWorkFactory, ProvenanceGraph
 from shipyard_lineage.domain.graph import PRODUCED, RUN, USED, Direction, NodeState, label_of
 
-PAGE_DEFAULT = 100
-PAGE_MAX = 1000
+EXPORT_PAGE_DEFAULT = 100  # runs per page; each run makes up to two events
+TOKEN_TAG = "openlineage"
 NAMESPACE_DEFAULT = "shipyard"
 
 
@@ -40,7 +39,7 @@ class OpenLineageExport:
         """One page of events and the token of the next ("" at the end)."""
         if page_size < 0 or page_size > PAGE_MAX:
             raise InvalidArgument("page_size", f"must be between 0 and {PAGE_MAX} (got {page_size})")
-        limit = page_size or PAGE_DEFAULT
+        limit = page_size or EXPORT_PAGE_DEFAULT
         async with self.uow() as uow:
             runs = await uow.graph.find_nodes(NodeQuery(RUN, limit, project=project or None, order_by="first",
                                                         descending=False, after=_decode(token)))
@@ -65,14 +64,14 @@ async def _view(graph: ProvenanceGraph, node_id: str) -> NodeView:
 
 
 def _encode(run: NodeState) -> str:
-    return base64.urlsafe_b64encode(f"{run.first}:{run.id}".encode()).decode()
+    return encode_token(TOKEN_TAG, str(run.first), run.id)
 
 
 def _decode(token: str) -> tuple[int, str] | None:
-    if not token:
+    cursor = decode_token(TOKEN_TAG, token, 2)
+    if cursor is None:
         return None
-    try:
-        first, _, run = base64.urlsafe_b64decode(token.encode()).decode().partition(":")
-        return int(first), run
-    except (binascii.Error, UnicodeDecodeError, ValueError):
-        raise InvalidArgument("page_token", "is not a token this API returned") from None
+    first, run = cursor
+    if not first.isdigit():
+        raise InvalidArgument("page_token", "is not a token this API returned")
+    return int(first), run

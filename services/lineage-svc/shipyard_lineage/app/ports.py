@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import abc
-from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Protocol
 
+from shipyard.kit.store.unit_of_work import UnitOfWorkFactory
 from shipyard_lineage.domain.activity import Activity
 from shipyard_lineage.domain.graph import Direction, EdgeFact, NodeState, RepoState
 
@@ -73,8 +73,8 @@ class ProvenanceGraph(abc.ABC):
         """The node, or None."""
 
     @abc.abstractmethod
-    async def save_node(self, node: NodeState) -> None:
-        """Insert (``rev`` 0) or replace the node."""
+    async def save_node(self, node: NodeState) -> NodeState:
+        """Insert (``revision`` 0) or replace the node; the node as stored."""
 
     @abc.abstractmethod
     async def add_edge(self, edge: EdgeFact) -> bool:
@@ -89,8 +89,8 @@ class ProvenanceGraph(abc.ABC):
         """The repo, or None."""
 
     @abc.abstractmethod
-    async def save_repo(self, repo: RepoState) -> None:
-        """Insert (``rev`` 0) or replace the repo."""
+    async def save_repo(self, repo: RepoState) -> RepoState:
+        """Insert (``revision`` 0) or replace the repo; the repo as stored."""
 
     @abc.abstractmethod
     async def repos_named(self, kind: str, name: str) -> list[RepoState]:
@@ -145,7 +145,5 @@ class ProjectionUnitOfWork(Protocol):
         """The provenance graph in this transaction."""
 
 
-class ProjectionUnitOfWorkFactory(Protocol):
-    """Starts units of work."""
-
-    def __call__(self) -> AbstractAsyncContextManager[ProjectionUnitOfWork]: ...
+ProjectionUnitOfWorkFactory = UnitOfWorkFactory[ProjectionUnitOfWork]
+"""Starts units of work over the projections."""

@@ -2,19 +2,18 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
-from shipyard.kit.errors import InvalidArgument
 from shipyard.kit.events import Event
+from shipyard.kit.paging import page_limit
 from shipyard.kit.telemetry import consuming
+from shipyard_lineage.app.event_facts import activity_of, facts_of
 from shipyard_lineage.app.ports import ActivityQuery, ProjectionUnitOfWorkFactory, ProvenanceGraph
-from shipyard_lineage.domain.activity import Activity, activity_of
-from shipyard_lineage.domain.facts import Facts, facts_of
+from shipyard_lineage.domain.activity import Activity
+from shipyard_lineage.domain.facts import Facts
 from shipyard_lineage.domain.graph import NodeState, RepoState, new_node
 
 CONSUMER = "lineage"
-PAGE_DEFAULT = 50
-PAGE_MAX = 1000
 
 
 @dataclass
@@ -74,7 +73,7 @@ class GraphBatch:
         for repo_fact in facts.repos:
             key = repo_fact.repo_id
             repo = self._repos.get(key) or await self._graph.repo(key) or RepoState(id=key)
-            if repo.merge(repo_fact.seq, "", repo_fact.fields) or not repo.rev:
+            if repo.merge(repo_fact.seq, "", repo_fact.fields) or not repo.revision:
                 self._dirty_repos.add(key)
             self._repos[key] = repo
 
@@ -94,8 +93,5 @@ class ActivityQueries:
 
     async def list(self, query: ActivityQuery) -> list[Activity]:
         """Entries matching ``query``, newest first."""
-        if query.limit < 0:
-            raise InvalidArgument("page_size", "must not be negative")
-        limit = min(query.limit or PAGE_DEFAULT, PAGE_MAX)
         async with self.uow() as uow:
-            return await uow.activity.list(ActivityQuery(**{**query.__dict__, "limit": limit}))
+            return await uow.activity.list(replace(query, limit=page_limit(query.limit)))

@@ -6,8 +6,9 @@ import hashlib
 import json
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import datetime
 
+from shipyard.kit.clock import Clock, utc_now
 from shipyard.kit.errors import FailedPrecondition
 from shipyard_lineage.app.ports import ProjectionUnitOfWorkFactory
 
@@ -39,6 +40,7 @@ class Projections:
     uow: ProjectionUnitOfWorkFactory
     replay: Replay
     last_sequence: LastSequence
+    clock: Clock = utc_now
     _rebuild_target: int = 0
     _rebuild_started: datetime | None = None
     _resetting: bool = field(default=False)
@@ -86,7 +88,7 @@ class Projections:
         self._resetting = True
         try:
             self._rebuild_target = await self.last_sequence()
-            self._rebuild_started = datetime.now(UTC)
+            self._rebuild_started = self.clock()
             await self.replay(self.clear)
         finally:
             self._resetting = False

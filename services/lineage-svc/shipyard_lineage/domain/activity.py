@@ -2,12 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
-
-from google.protobuf.message import Message
-
-from shipyard.kit.events import Event
 
 
 @dataclass(frozen=True)
@@ -41,28 +38,20 @@ CATALOG_AREAS = frozenset({"deployment", "catalog"})
 
 def about_catalog(ce_type: str) -> bool:
     """Whether an event is about the model catalog or deployments, which a data scientist may
-    not see (REFERENCE.md)."""
+    not see (docs/architecture.md, roles)."""
     return ce_type in CATALOG_TYPES or area_of(ce_type) in CATALOG_AREAS
 
 
-def _actor_of(data: Message) -> str:
-    actor = getattr(data, "actor", None)
-    return str(getattr(actor, "user", "")) if actor is not None else ""
-
-
-def _what(event: Event) -> str:
-    parts = event.type.split(".")
-    area, verb = (parts[2], parts[3].replace("_", " ")) if len(parts) > 4 else ("event", event.type)
-    target = event.subject.rsplit("/", 1)[-1] if event.subject else ""
+def _what(ce_type: str, subject: str) -> str:
+    parts = ce_type.split(".")
+    area, verb = (parts[2], parts[3].replace("_", " ")) if len(parts) > 4 else ("event", ce_type)
+    target = subject.rsplit("/", 1)[-1] if subject else ""
     return f"{verb} {area} {target}".strip()
 
 
-def activity_of(event: Event) -> Activity:
-    """The activity entry an event makes."""
-    actor = _actor_of(event.data)
-    summary = f"{actor or 'someone'} {_what(event)}"
-    changed = list(getattr(event.data, "changed_fields", []) or [])
+def summary_of(ce_type: str, subject: str, actor: str, changed: Sequence[str] = ()) -> str:
+    """``alice updated project mnist (description)``: who did what to which, and what changed."""
+    summary = f"{actor or 'someone'} {_what(ce_type, subject)}"
     if changed:
         summary += f" ({', '.join(changed)})"
-    return Activity(event_id=event.id, type=event.type, subject=event.subject, project=event.project,
-                    actor=actor, time=event.time, summary=summary, sequence=event.sequence)
+    return summary

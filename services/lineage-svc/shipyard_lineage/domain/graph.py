@@ -11,6 +11,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from enum import Enum
 
+from shipyard.kit.caller import OPERATOR
+
 # Node kinds
 RUN = "run"
 CODE = "code"
@@ -26,9 +28,9 @@ PRODUCED = "produced"
 PUBLISHED_AS = "published_as"
 DEPLOYED_AS = "deployed_as"
 
-# Who may see the model catalog and what is deployed from it (REFERENCE.md: a data scientist
-# cannot see the catalog).
-CATALOG_ROLES = frozenset({"operator", "ml-engineer", "production-engineer"})
+# Who may see the model catalog and what is deployed from it (docs/architecture.md, roles: a data
+# scientist cannot see the catalog).
+CATALOG_ROLES = frozenset({OPERATOR, "ml-engineer", "production-engineer"})
 CATALOG_KINDS = frozenset({PUBLISHED, DEPLOYMENT})
 
 
@@ -114,7 +116,7 @@ class Merged:
     updated: int = 0   # sequence of the latest fact
     time: str = ""     # the latest fact's event time
     created: str = ""  # the earliest fact's event time
-    rev: int = 0       # the store's revision of the saved state (0: never saved)
+    revision: int = 0  # the store's revision of the saved state (0: never saved)
 
     def merge(self, seq: int, time: str, fields: dict[str, str]) -> bool:
         """Take the fields this fact states where it is newer; whether anything changed."""

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import base64
-import binascii
 from datetime import UTC, datetime
 
 import grpc
@@ -13,6 +11,7 @@ from shipyard.contracts.lineage.v1 import lineage_pb2 as pb
 from shipyard.contracts.lineage.v1 import lineage_pb2_grpc
 from shipyard.kit.errors import InvalidArgument
 from shipyard.kit.grpcio import caller_of
+from shipyard.kit.paging import decode_token, encode_token, page_limit
 from shipyard_lineage.app.dashboard import DashboardQueries, DashboardView
 from shipyard_lineage.app.lineage import LineageGraph, LineageQueries
 from shipyard_lineage.app.openlineage import OpenLineageExport
@@ -27,6 +26,7 @@ _DIRECTIONS = {pb.DIRECTION_UNSPECIFIED: Direction.UPSTREAM, pb.DIRECTION_UPSTRE
 
 
 _NOT_ATTRIBUTES = ("project", "deleted")
+_ACTIVITY_TOKEN = "activity"
 
 
 def _timestamp(value: datetime | str | None) -> Timestamp | None:
@@ -44,12 +44,12 @@ def _to_proto(activity: Activity) -> pb.Activity:
 
 
 def _decode_token(token: str) -> int | None:
-    if not token:
+    cursor = decode_token(_ACTIVITY_TOKEN, token, 1)
+    if cursor is None:
         return None
-    try:
-        return int(base64.urlsafe_b64decode(token.encode()).decode().removeprefix("s:"))
-    except (binascii.Error, UnicodeDecodeError, ValueError):
-        raise InvalidArgument("page_token", "is not a token this API returned") from None
+    if not cursor[0].isdigit():
+        raise InvalidArgument("page_token", "is not a token this API returned")
+    return int(cursor[0])
 
 
 def _query(request: pb.ListActivityRequest, roles: frozenset[str]) -> ActivityQuery:
@@ -109,10 +109,9 @@ class LineageServicer(lineage_pb2_grpc.LineageServiceServicer):
                            context: grpc.aio.ServicerContext) -> pb.ListActivityResponse:
         query = _query(request, caller_of(context).roles)
         found = await self._activity.list(query)
-        limit = query.limit or 50
         token = ""
-        if len(found) == min(limit, 1000) and found:
-            token = base64.urlsafe_b64encode(f"s:{found[-1].sequence}".encode()).decode()
+        if found and len(found) == page_limit(query.limit):
+            token = encode_token(_ACTIVITY_TOKEN, str(found[-1].sequence))
         return pb.ListActivityResponse(activities=[_to_proto(a) for a in found], next_page_token=token)
 
     async def GetLineage(self, request: pb.GetLineageRequest, context: grpc.aio.ServicerContext) -> pb.Graph:

@@ -20,11 +20,11 @@ The predictor:
           [--predictor module:Class] [--max-concurrency N]
 
   in ``spec.serving_image`` or else the ``default_image`` (which must have Shipyard installed with
-  its ``model-server`` extra, and ``python`` on its PATH). ``STORAGE_URI`` in its environment makes KServe's storage initializer
-  download the model version to ``/mnt/models`` first; Kubernetes asks ``/v2/health/ready`` before
-  sending it requests. It answers V2 requests at ``/v2/models/MODEL/...``, as locally, while KServe's
-  own runtimes (the ``model`` spec) answer at ``/v2/models/NAME/...``, NAME being the
-  InferenceService's.
+  its ``model-server`` extra, and ``python`` on its PATH). ``STORAGE_URI`` in its environment makes
+  KServe's storage initializer download the model version to ``/mnt/models`` first; Kubernetes asks
+  ``/v2/health/ready`` before sending it requests. It answers V2 requests at ``/v2/models/MODEL/...``,
+  as locally, while KServe's own runtimes (the ``model`` spec) answer at ``/v2/models/NAME/...``,
+  NAME being the InferenceService's.
 
 The transformer, when ``spec.transformer.code`` is set, is a KServe custom transformer: one container
 in ``transformer.image`` or else the ``default_image``, run with its image's own entrypoint. Shipyard's

@@ -1,0 +1,16 @@
+"""lineage-svc's settings: the kit's shared ones, and those only lineage-svc reads."""
+
+from __future__ import annotations
+
+from shipyard.kit.settings import Settings
+
+SERVICE = "lineage"
+"""The process's name: its logs, its store's folder in the data directory, its callers' audience."""
+
+
+class LineageSettings(Settings):
+    """Configuration of lineage-svc, from SHIPYARD_* environment variables."""
+
+    service: str = SERVICE
+    # Drop the projections at start and build them again from the whole stream.
+    lineage_rebuild: bool = False
