@@ -16,7 +16,7 @@ from shipyard.client.connection import Client, ClientError, Credentials
 from shipyard.kit import errors
 from shipyard.kit.caller import Caller
 from shipyard.kit.grpcio import Authentication, Metadata, error_of, new_server
-from shipyard.kit.rpc_errors import DOMAIN, MAX_FIELD, failure_of, reason_of
+from shipyard.kit.rpc_errors import DOMAIN, MAX_FIELD, failure_in, failure_of, reason_of, status_message
 
 # What each method of the test server raises.
 PROBLEM = "may contain only letters, digits, '-', '_'"
@@ -195,3 +195,18 @@ async def test_the_python_clients_error_has_the_field_and_problem(address: str) 
 ])
 def test_the_reason_is_the_error_class_in_upper_snake_case(error: errors.ShipyardError, reason: str) -> None:
     assert reason_of(error) == reason
+
+
+def test_a_field_the_state_refuses_travels_as_a_precondition_failure() -> None:
+    exc = errors.FailedPrecondition("4 GPUs asked for, but the local executor has 0", field="run.gpus")
+    status = status_message(exc, grpc.StatusCode.FAILED_PRECONDITION)
+    failure = failure_in(grpc.StatusCode.FAILED_PRECONDITION, exc.message, status)
+    assert exc.message == "run.gpus: 4 GPUs asked for, but the local executor has 0"
+    assert (failure.field, failure.reason) == ("run.gpus", "FAILED_PRECONDITION")
+    assert failure.problem == exc.message
+
+
+def test_a_precondition_without_a_field_names_none() -> None:
+    exc = errors.FailedPrecondition("the run is finished")
+    status = status_message(exc, grpc.StatusCode.FAILED_PRECONDITION)
+    assert failure_in(grpc.StatusCode.FAILED_PRECONDITION, exc.message, status).field == ""

@@ -3,8 +3,8 @@
 import asyncio
 
 from shipyard.kit.service import serve
-from shipyard.kit.settings import Settings
 from shipyard_gateway.bootstrap import COLLECTIONS, wire
+from shipyard_gateway.settings import GatewaySettings
 
 if __name__ == "__main__":
-    asyncio.run(serve(Settings(service="gateway"), COLLECTIONS, wire))
+    asyncio.run(serve(GatewaySettings(), COLLECTIONS, wire))

@@ -1,58 +1,190 @@
-"""Wires the gateway: identity store, channels to the services, the gRPC and HTTP edges."""
+"""The gateway's composition root: the identity and webhook store, the channels to the services, the
+gRPC and HTTP edges.
+
+``build_adapters`` opens what the gateway runs on (each closed by the runtime when it stops);
+``compose`` (pure) builds the use cases, connects them as the gateway runs them and builds its
+edges; ``wire`` does both and registers them. The unit tests call the same ``compose`` with their own
+adapters, so what they test is how production is wired.
+"""
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import os
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
 
-from aiohttp import web
+from google.protobuf.descriptor import ServiceDescriptor
 
 from shipyard.contracts.gateway.v1 import gateway_pb2
 from shipyard.contracts.lineage.v1 import lineage_pb2
 from shipyard.contracts.repo.v1 import credentials_pb2, projects_pb2, repos_pb2
 from shipyard.contracts.run.v1 import runs_pb2
 from shipyard.contracts.serving.v1 import serving_pb2
+from shipyard.kit.assertions import CallerAssertions
 from shipyard.kit.blob.factory import open_blob_store
+from shipyard.kit.blob.port import BlobStore
+from shipyard.kit.bus import EventBus
+from shipyard.kit.clock import Clock, utc_now
+from shipyard.kit.ids import new_id
 from shipyard.kit.secrets import FernetSecretBox, load_key
 from shipyard.kit.service import Runtime
-from shipyard.kit.settings import Settings
 from shipyard_gateway.adapters.backends import Backends
 from shipyard_gateway.adapters.run_tokens import GrpcRunTokens
-from shipyard_gateway.adapters.store import DIRECTORY_COLLECTIONS, StoredDirectoryFactory
+from shipyard_gateway.adapters.store import COLLECTIONS, unit_of_work_factory
 from shipyard_gateway.adapters.webhook_feed import JetStreamEvents
 from shipyard_gateway.adapters.webhook_runner import WebhookRunner
 from shipyard_gateway.adapters.webhook_sender import HttpSender
-from shipyard_gateway.adapters.webhook_store import WEBHOOK_COLLECTIONS, StoredWebhooksFactory
-from shipyard_gateway.app.identity import Identity
+from shipyard_gateway.app.identity import Identity, RunTokenVerifier
+from shipyard_gateway.app.ports import SecretBox, Sender, Units, WebhookFeed
 from shipyard_gateway.app.webhooks import Webhooks
 from shipyard_gateway.domain.identity import TokenLimits
 from shipyard_gateway.domain.webhooks import RetryPolicy
-from shipyard_gateway.entrypoints.api import PublicApi, Route, remote_routes
+from shipyard_gateway.entrypoints.api import PublicApi, remote_routes
 from shipyard_gateway.entrypoints.blobs_http import BlobEdge
 from shipyard_gateway.entrypoints.grpc_edge import PublicHandler, refusals
 from shipyard_gateway.entrypoints.http import HttpEdge
+from shipyard_gateway.entrypoints.http_server import HttpServer
 from shipyard_gateway.entrypoints.limits import EdgeLimits
 from shipyard_gateway.entrypoints.local_api import local_routes
 from shipyard_gateway.entrypoints.webhooks_api import webhook_routes
+from shipyard_gateway.settings import GatewaySettings
 
 log = logging.getLogger(__name__)
 
 REFLECTION = "/grpc.reflection.v1alpha.ServerReflection/"
 
-COLLECTIONS = (*DIRECTORY_COLLECTIONS, *WEBHOOK_COLLECTIONS)
-
-PUBLIC_SERVICES = [
-    projects_pb2.DESCRIPTOR.services_by_name["ProjectService"],
-    repos_pb2.DESCRIPTOR.services_by_name["RepoService"],
-    credentials_pb2.DESCRIPTOR.services_by_name["CredentialService"],
-    lineage_pb2.DESCRIPTOR.services_by_name["LineageService"],
-    runs_pb2.DESCRIPTOR.services_by_name["RunService"],
-    serving_pb2.DESCRIPTOR.services_by_name["ServingService"],
-    *gateway_pb2.DESCRIPTOR.services_by_name.values(),
+BACKENDS = ("repo-svc", "run-svc", "serving-svc", "lineage-svc")
+# Each service's public API, and the backend that answers it.
+FORWARDED: list[tuple[ServiceDescriptor, str]] = [
+    (projects_pb2.DESCRIPTOR.services_by_name["ProjectService"], "repo-svc"),
+    (repos_pb2.DESCRIPTOR.services_by_name["RepoService"], "repo-svc"),
+    (credentials_pb2.DESCRIPTOR.services_by_name["CredentialService"], "repo-svc"),
+    (lineage_pb2.DESCRIPTOR.services_by_name["LineageService"], "lineage-svc"),
+    (runs_pb2.DESCRIPTOR.services_by_name["RunService"], "run-svc"),
+    (serving_pb2.DESCRIPTOR.services_by_name["ServingService"], "serving-svc"),
 ]
+PUBLIC_SERVICES = [*(service for service, _ in FORWARDED), *gateway_pb2.DESCRIPTOR.services_by_name.values()]
+
+
+@dataclass
+class Adapters:
+    """What the gateway's use cases and edges run on."""
+
+    uow: Units
+    backends: Backends  # the channels to the services, and their health
+    bus: EventBus  # watches and the status page read it
+    feed: WebhookFeed  # each webhook's consumer of the event stream
+    blobs: BlobStore
+    box: SecretBox  # seals webhooks' secrets
+    sender: Sender  # POSTs webhooks' requests
+    run_tokens: RunTokenVerifier  # asks run-svc about runs' tokens
+    assertions: CallerAssertions  # signs the calls forwarded to the services
+    clock: Clock = utc_now
+    ids: Callable[[], str] = new_id  # the ids of new tokens and webhooks
+    ticks: Callable[[], float] = time.monotonic  # the token cache's and the throttles' clock
+
+
+@dataclass
+class Gateway:
+    """The gateway, built: its use cases, the webhooks' deliveries, and its gRPC and HTTP edges."""
+
+    identity: Identity
+    webhooks: Webhooks
+    deliveries: WebhookRunner
+    api: PublicApi
+    grpc: PublicHandler
+    http: HttpEdge
+
+
+def compose(adapters: Adapters, settings: GatewaySettings) -> Gateway:
+    """Build the gateway on ``adapters`` and connect it as it runs: webhooks start and stop their
+    deliveries, which read their owners' roles from identity; the public API answers identity and
+    webhooks itself and forwards the rest to the services."""
+    identity = Identity(adapters.uow, clock=adapters.clock, ids=adapters.ids, limits=token_limits(settings),
+                        cache_ttl_s=settings.token_cache_ttl_s, ticks=adapters.ticks,
+                        sign_in_failures=settings.sign_in_failures_per_minute,
+                        bad_tokens=settings.bad_tokens_per_minute, run_tokens=adapters.run_tokens)
+    retry = RetryPolicy(settings.webhook_attempts, settings.webhook_backoff_s, settings.webhook_backoff_max_s)
+    deliveries = WebhookRunner(adapters.feed, adapters.uow, adapters.box, adapters.sender, identity.roles_of,
+                               retry)
+    webhooks = Webhooks(adapters.uow, adapters.box, adapters.feed, deliveries,
+                        allow_private=settings.webhook_allow_private, clock=adapters.clock, ids=adapters.ids)
+    backends, bus = adapters.backends, adapters.bus
+    blob_url = settings.blob_url_for_clients()
+    routes = [*(route for service, backend in FORWARDED
+                for route in remote_routes(backend, backends.channel(backend), service)),
+              *local_routes(identity, backends, bus, blob_url), *webhook_routes(webhooks)]
+    api = PublicApi(identity, routes, adapters.assertions)
+    http = HttpEdge(api, backends, bus, BlobEdge(api, adapters.blobs), blob_url, EdgeLimits.of(settings))
+    return Gateway(identity, webhooks, deliveries, api, PublicHandler(api, bus), http)
+
+
+def token_limits(settings: GatewaySettings) -> TokenLimits:
+    """Token lifetimes and counts from the SHIPYARD_TOKEN_* and SHIPYARD_SESSION_* settings."""
+    return TokenLimits(default_ttl=timedelta(days=settings.token_default_ttl_days),
+                       max_ttl=timedelta(days=settings.token_max_ttl_days),
+                       max_per_user=settings.token_max_per_user,
+                       session_ttl=timedelta(hours=settings.session_ttl_hours))
+
+
+async def build_adapters(runtime: Runtime) -> Adapters:
+    """The production adapters; the channels, the blob store and the webhooks' HTTP client are closed
+    by the runtime when the gateway stops."""
+    settings = gateway_settings(runtime)
+    addresses = (settings.repo_addr, settings.run_addr, settings.serving_addr, settings.lineage_addr)
+    backends = Backends.connect(dict(zip(BACKENDS, addresses, strict=True)), runtime.assertions,
+                                lambda: runtime.health)
+    runtime.close_on_stop(backends.close)
+    blobs = open_blob_store(settings.default_blob_url())
+    await blobs.open()
+    runtime.close_on_stop(blobs.close)
+    sender = HttpSender(settings.webhook_allow_private)
+    runtime.close_on_stop(sender.close)
+    # Without SHIPYARD_SECRET_KEY, a key file of its own beside its store (repo-svc keeps its own).
+    box = FernetSecretBox(load_key(settings.secret_key, settings.data_dir / settings.service / "secret.key"))
+    run_tokens = GrpcRunTokens(backends.channel("run-svc"), runtime.assertions)
+    return Adapters(unit_of_work_factory(runtime.store, runtime.relay), backends, runtime.bus,
+                    JetStreamEvents(runtime.bus), blobs, box, sender, run_tokens, runtime.assertions)
+
+
+def gateway_settings(runtime: Runtime) -> GatewaySettings:
+    """The runtime's settings, which ``python -m shipyard_gateway`` makes the gateway's own."""
+    if not isinstance(runtime.settings, GatewaySettings):
+        raise TypeError("the gateway runs with GatewaySettings (python -m shipyard_gateway builds them)")
+    return runtime.settings
+
+
+async def wire(runtime: Runtime) -> None:
+    """Build the gateway on the runtime; register the public API on the gRPC server, and the tasks
+    that watch the services, send the webhooks and serve the HTTP edge."""
+    settings = gateway_settings(runtime)
+    adapters = await build_adapters(runtime)
+    gateway = compose(adapters, settings)
+    await first_admin(gateway.identity, settings.admin_token_file)
+    # The public edge takes users' bearer tokens, not caller assertions: checked (with the role
+    # policy) from each call's metadata before its request is read. Reflection tells only the
+    # public API's schema (the published protos), so grpcurl and the like may ask without a token.
+    api = gateway.api
+    runtime.authentication.use(api.authenticate, open_methods=(REFLECTION,), refused=refusals(api))
+    runtime.server.add_generic_rpc_handlers([gateway.grpc])
+    runtime.service_names.extend(s.full_name for s in PUBLIC_SERVICES)
+    backends = adapters.backends
+    runtime.ready_checks.append(lambda: backends.all_healthy)
+    http = HttpServer(gateway.http.app(), settings.http_listen)
+    runtime.close_on_stop(http.close)
+    runtime.tasks.extend([backends.watch, gateway.deliveries.run_forever, http.serve])
+
+
+async def first_admin(identity: Identity, token_file: Path | None) -> None:
+    """On the first start, create the admin operator and write its token to ``token_file``."""
+    admin_token = await identity.ensure_admin()
+    if admin_token is not None and token_file is not None:
+        write_secret(token_file, admin_token)
+        log.info("created the first admin; token written to %s", token_file)
 
 
 def write_secret(path: Path, secret: str) -> None:
@@ -63,90 +195,4 @@ def write_secret(path: Path, secret: str) -> None:
         out.write(secret + "\n")
 
 
-async def wire(runtime: Runtime) -> None:
-    """Register the public API on the gRPC server and start the HTTP edge with the service."""
-    settings = runtime.settings
-    backends = Backends.connect({"repo-svc": settings.repo_addr, "run-svc": settings.run_addr,
-                                 "serving-svc": settings.serving_addr, "lineage-svc": settings.lineage_addr},
-                                runtime.assertions, lambda: runtime.health)
-    identity = Identity(StoredDirectoryFactory(runtime.store), limits=token_limits(settings),
-                        cache_ttl_s=settings.token_cache_ttl_s,
-                        sign_in_failures=settings.sign_in_failures_per_minute,
-                        bad_tokens=settings.bad_tokens_per_minute,
-                        run_tokens=GrpcRunTokens(backends.channel("run-svc"), runtime.assertions))
-    admin_token = await identity.ensure_admin()
-    if admin_token is not None and settings.admin_token_file is not None:
-        write_secret(settings.admin_token_file, admin_token)
-        log.info("created the first admin; token written to %s", settings.admin_token_file)
-    blob_url = (settings.public_http_url or f"http://{settings.http_listen}").rstrip("/") + "/api/blobs"
-    routes = [*remote_routes("repo-svc", backends.channel("repo-svc"), PUBLIC_SERVICES[0]),
-              *remote_routes("repo-svc", backends.channel("repo-svc"), PUBLIC_SERVICES[1]),
-              *remote_routes("repo-svc", backends.channel("repo-svc"), PUBLIC_SERVICES[2]),
-              *remote_routes("lineage-svc", backends.channel("lineage-svc"), PUBLIC_SERVICES[3]),
-              *remote_routes("run-svc", backends.channel("run-svc"), PUBLIC_SERVICES[4]),
-              *remote_routes("serving-svc", backends.channel("serving-svc"), PUBLIC_SERVICES[5]),
-              *local_routes(identity, backends, runtime.bus, blob_url),
-              *_wire_webhooks(runtime, identity)]
-    blobs = open_blob_store(settings.default_blob_url())
-    await blobs.open()
-    api = PublicApi(identity, routes, runtime.assertions)
-    # The public edge takes users' bearer tokens, not caller assertions: checked (with the role
-    # policy) from each call's metadata before its request is read. Reflection tells only the
-    # public API's schema (the published protos), so grpcurl and the like may ask without a token.
-    runtime.authentication.use(api.authenticate, open_methods=(REFLECTION,), refused=refusals(api))
-    runtime.server.add_generic_rpc_handlers([PublicHandler(api, runtime.bus)])
-    runtime.service_names.extend(s.full_name for s in PUBLIC_SERVICES)
-    runtime.ready_checks.append(lambda: backends.all_healthy)
-    runtime.tasks.append(backends.watch)
-
-    async def serve_http() -> None:
-        edge = HttpEdge(api, backends, runtime.bus, BlobEdge(api, blobs), blob_url, EdgeLimits.of(settings))
-        runner = web.AppRunner(edge.app(), access_log=None)
-        await runner.setup()
-        host, _, port = settings.http_listen.rpartition(":")
-        await web.TCPSite(runner, host or "127.0.0.1", int(port)).start()
-        log.info("console and JSON API on http://%s", settings.http_listen)
-        try:
-            await _forever()
-        finally:
-            await runner.cleanup()
-            await backends.close()
-            await blobs.close()
-
-    runtime.tasks.append(serve_http)
-
-
-def token_limits(settings: Settings) -> TokenLimits:
-    """Token lifetimes and counts from the SHIPYARD_TOKEN_* and SHIPYARD_SESSION_* settings."""
-    return TokenLimits(default_ttl=timedelta(days=settings.token_default_ttl_days),
-                       max_ttl=timedelta(days=settings.token_max_ttl_days),
-                       max_per_user=settings.token_max_per_user,
-                       session_ttl=timedelta(hours=settings.session_ttl_hours))
-
-
-def _wire_webhooks(runtime: Runtime, identity: Identity) -> list[Route]:
-    """The webhook use cases' routes, and the task that sends every webhook's events."""
-    settings = runtime.settings
-    # Without SHIPYARD_SECRET_KEY, a key file of its own beside its store (repo-svc keeps its own).
-    box = FernetSecretBox(load_key(settings.secret_key, settings.data_dir / settings.service / "secret.key"))
-    store = StoredWebhooksFactory(runtime.store)
-    events = JetStreamEvents(runtime.bus)
-    sender = HttpSender(settings.webhook_allow_private)
-    retry = RetryPolicy(settings.webhook_attempts, settings.webhook_backoff_s, settings.webhook_backoff_max_s)
-    runner = WebhookRunner(events, store, box, sender, identity.roles_of, retry)
-
-    async def deliver() -> None:
-        try:
-            await runner.run_forever()
-        finally:
-            await sender.close()
-
-    runtime.tasks.append(deliver)
-    return webhook_routes(Webhooks(store, box, events, runner, allow_private=settings.webhook_allow_private))
-
-
-async def _forever() -> None:
-    await asyncio.Event().wait()
-
-
-__all__ = ["COLLECTIONS", "wire"]
+__all__ = ["COLLECTIONS", "Adapters", "Gateway", "build_adapters", "compose", "wire"]

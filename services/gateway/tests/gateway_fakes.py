@@ -1,83 +1,40 @@
-"""In-memory fakes of the gateway's ports: the directory (all-or-nothing transactions) and
-what webhooks need (store, secret box, stream, sender, messages, a sleep that does not wait)."""
+"""Fakes of the gateway's ports other than the store (clock, ids, run-svc's verdict on runs' tokens,
+what webhooks need: secret box, stream, deliveries, sender, messages, a sleep that does not wait), and
+the test world: the gateway composed by its own ``compose`` on those fakes and its real store adapters
+over the kit's in-memory store."""
 
 from __future__ import annotations
 
-import builtins
 import itertools
-from collections.abc import AsyncIterator, Mapping
-from contextlib import asynccontextmanager
+import tempfile
+from collections.abc import AsyncGenerator, Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import TypeAlias
 
-from shipyard_gateway.app.identity import Identity
-from shipyard_gateway.app.ports import Directory, WebhookStore
+from shipyard_gateway.adapters.backends import Backends
+from shipyard_gateway.adapters.store import COLLECTIONS, SOURCE, GatewayUnitOfWork
+from shipyard_gateway.app.identity import Identity, RunGrant
+from shipyard_gateway.bootstrap import BACKENDS, Adapters, Gateway, compose
 from shipyard_gateway.domain.identity import TokenRecord, User
-from shipyard_gateway.domain.webhooks import DeadLetter, Webhook
+from shipyard_gateway.domain.webhooks import Webhook
+from shipyard_gateway.entrypoints.api import PublicApi
+from shipyard_gateway.settings import GatewaySettings
 
-from shipyard.kit.errors import AlreadyExists
+from shipyard.kit.assertions import CallerAssertions, new_key
+from shipyard.kit.blob.local import LocalBlobStore
+from shipyard.kit.bus import EventBus
+from shipyard.kit.errors import Unauthenticated
+from shipyard.kit.store.port import Collection, Document
+from shipyard.kit.testing import RecordingUnitOfWorkFactory, memory_store
 
-
-class FakeDirectory(Directory):
-    """Users by name and token records by id."""
-
-    def __init__(self) -> None:
-        self.user_rows: dict[str, User] = {}
-        self.token_rows: dict[str, TokenRecord] = {}
-
-    async def user(self, name: str) -> User | None:
-        return self.user_rows.get(name)
-
-    async def users(self) -> list[User]:
-        return [self.user_rows[n] for n in sorted(self.user_rows)]
-
-    async def count_users(self) -> int:
-        return len(self.user_rows)
-
-    async def add_user(self, user: User) -> None:
-        if user.name in self.user_rows:
-            raise AlreadyExists(f"a user named {user.name!r} already exists")
-        self.user_rows[user.name] = user
-
-    async def save_user(self, user: User) -> None:
-        assert user.name in self.user_rows
-        self.user_rows[user.name] = user
-
-    async def token(self, token_id: str) -> TokenRecord | None:
-        return self.token_rows.get(token_id)
-
-    async def tokens(self, user: str | None) -> list[TokenRecord]:
-        return [t for t in self.token_rows.values() if user is None or t.user == user]
-
-    async def add_token(self, token: TokenRecord) -> None:
-        if token.id in self.token_rows:
-            raise AlreadyExists(f"token {token.id!r} exists")
-        self.token_rows[token.id] = token
-
-    async def save_token(self, token: TokenRecord) -> None:
-        if token.id in self.token_rows:
-            self.token_rows[token.id] = token
-
-    async def remove_token(self, token_id: str) -> bool:
-        return self.token_rows.pop(token_id, None) is not None
+GatewayUnits: TypeAlias = RecordingUnitOfWorkFactory[GatewayUnitOfWork]
 
 
-@dataclass
-class FakeDirectoryFactory:
-    """Starts fake directory transactions and counts them (to see the token cache work)."""
-
-    directory: FakeDirectory = field(default_factory=FakeDirectory)
-    opened: int = 0
-
-    @asynccontextmanager
-    async def __call__(self) -> AsyncIterator[FakeDirectory]:
-        self.opened += 1
-        users, tokens = dict(self.directory.user_rows), dict(self.directory.token_rows)
-        try:
-            yield self.directory
-        except BaseException:
-            self.directory.user_rows, self.directory.token_rows = users, tokens
-            raise
+async def gateway_units() -> GatewayUnits:
+    """The gateway's real units of work over a fresh in-memory store."""
+    return RecordingUnitOfWorkFactory(await memory_store(COLLECTIONS), GatewayUnitOfWork)
 
 
 class FakeClock:
@@ -101,69 +58,88 @@ class FakeIds:
         return f"tok{next(self._counter):04d}"
 
 
-def fake_identity() -> tuple[Identity, FakeDirectoryFactory]:
-    """The identity use cases over a fresh fake directory."""
-    directory = FakeDirectoryFactory()
-    return Identity(directory=directory, clock=FakeClock(), ids=FakeIds()), directory
+@dataclass
+class Ticks:
+    """A monotonic clock the test moves."""
 
+    now: float = 1000.0
 
-class FakeWebhookStore(WebhookStore):
-    """Webhooks by id with their sealed secrets, and dead letters."""
-
-    def __init__(self) -> None:
-        self.rows: dict[str, tuple[Webhook, str]] = {}
-        self.letters: list[DeadLetter] = []
-
-    async def get(self, webhook_id: str) -> Webhook | None:
-        row = self.rows.get(webhook_id)
-        return row[0] if row else None
-
-    async def find(self, owner: str, name: str) -> Webhook | None:
-        return next((w for w, _ in self.rows.values() if (w.owner, w.name) == (owner, name)), None)
-
-    async def list(self, owner: str | None) -> list[Webhook]:
-        found = [w for w, _ in self.rows.values() if owner is None or w.owner == owner]
-        return sorted(found, key=lambda w: (w.owner, w.name))
-
-    async def add(self, webhook: Webhook, sealed_secret: str) -> None:
-        if await self.find(webhook.owner, webhook.name) is not None:
-            raise AlreadyExists(f"you already have a webhook named {webhook.name!r}")
-        self.rows[webhook.id] = (webhook, sealed_secret)
-
-    async def sealed_secret(self, webhook_id: str) -> str | None:
-        row = self.rows.get(webhook_id)
-        return row[1] if row else None
-
-    async def save(self, webhook: Webhook) -> bool:
-        if webhook.id not in self.rows:
-            return False
-        self.rows[webhook.id] = (webhook, self.rows[webhook.id][1])
-        return True
-
-    async def remove(self, webhook_id: str) -> bool:
-        self.letters = [d for d in self.letters if d.webhook_id != webhook_id]
-        return self.rows.pop(webhook_id, None) is not None
-
-    async def add_dead_letter(self, letter: DeadLetter) -> None:
-        if not any((d.webhook_id, d.sequence) == (letter.webhook_id, letter.sequence) for d in self.letters):
-            self.letters.append(letter)
-
-    async def dead_letters(self, webhook_id: str, after_sequence: int,
-                           limit: int) -> builtins.list[DeadLetter]:
-        mine = sorted((d for d in self.letters if d.webhook_id == webhook_id and d.sequence > after_sequence),
-                      key=lambda d: d.sequence)
-        return mine[:limit]
+    def __call__(self) -> float:
+        return self.now
 
 
 @dataclass
-class FakeWebhookStoreFactory:
-    """Starts fake webhook-store transactions (all share one store)."""
+class FakeRunTokens:
+    """run-svc as the gateway sees it: the active runs' tokens (none unless the test adds some)."""
 
-    store: FakeWebhookStore = field(default_factory=FakeWebhookStore)
+    active: dict[str, RunGrant] = field(default_factory=dict)
+    asked: int = 0
 
-    @asynccontextmanager
-    async def __call__(self) -> AsyncIterator[FakeWebhookStore]:
-        yield self.store
+    async def verify(self, token: str) -> RunGrant:
+        self.asked += 1
+        if token not in self.active:
+            raise Unauthenticated("the run 'train' has ended: its token no longer works")
+        return self.active[token]
+
+
+@dataclass
+class World:
+    """The gateway as ``compose`` builds it, on the fakes and the in-memory store. Its channels to
+    the services lead nowhere and its bus is never started: these tests call neither."""
+
+    gateway: Gateway
+    adapters: Adapters
+    uow: GatewayUnits
+
+    @property
+    def identity(self) -> Identity:
+        """The identity use cases."""
+        return self.gateway.identity
+
+    @property
+    def api(self) -> PublicApi:
+        """The public API (authentication, the role policy, the routes)."""
+        return self.gateway.api
+
+    @property
+    def transactions(self) -> int:
+        """Units of work started so far (committed or rolled back)."""
+        return self.uow.commits + self.uow.rollbacks
+
+    async def users(self) -> dict[str, User]:
+        """Every stored user (the deleted ones too), by name."""
+        async with self.uow() as tx:
+            return {u.name: u for u in await tx.users.every()}
+
+    async def tokens(self) -> dict[str, TokenRecord]:
+        """Every stored token record, by id."""
+        async with self.uow() as tx:
+            return {t.id: t for t in await tx.tokens.of_user(None)}
+
+    async def documents(self, collection: Collection) -> list[Document]:
+        """The documents of ``collection`` as stored."""
+        async with self.uow() as tx:
+            return await tx.txn.find(collection.name)
+
+    async def close(self) -> None:
+        """Close the channels to the services."""
+        await self.adapters.backends.close()
+
+
+async def gateway_world(settings: GatewaySettings | None = None, uow: GatewayUnits | None = None,
+                        clock: Callable[[], datetime] | None = None, ids: Callable[[], str] | None = None,
+                        ticks: Callable[[], float] | None = None,
+                        run_tokens: FakeRunTokens | None = None) -> World:
+    """The gateway composed on fakes (fresh unless given: ``uow`` shared makes another replica)."""
+    uow = uow if uow is not None else await gateway_units()
+    backends = Backends.connect(dict.fromkeys(BACKENDS, "127.0.0.1:1"))
+    # Never opened: no test here serves blobs.
+    blobs = LocalBlobStore(Path(tempfile.gettempdir()) / "shipyard-gateway-unit-tests")
+    adapters = Adapters(uow, backends, EventBus("nats://127.0.0.1:1", source=SOURCE), FakeStream(), blobs,
+                        FakeBox(), FakeSender(), run_tokens or FakeRunTokens(),
+                        CallerAssertions(new_key(), "gateway"), clock=clock or FakeClock(),
+                        ids=ids or FakeIds(), ticks=ticks or Ticks())
+    return World(compose(adapters, settings or GatewaySettings()), adapters, uow)
 
 
 class FakeBox:
@@ -178,12 +154,23 @@ class FakeBox:
 
 @dataclass
 class FakeStream:
-    """An event stream whose newest sequence the test sets."""
+    """An event stream whose newest sequence the test sets, and each webhook's consumer of it:
+    the messages the test queued for the webhook, then the end."""
 
     last: int = 0
+    queued: dict[str, list[FakeMessage]] = field(default_factory=dict)
+    forgotten: list[str] = field(default_factory=list)
 
     async def last_sequence(self) -> int:
         return self.last
+
+    async def messages(self, webhook_id: str, resume_after: Callable[[], Awaitable[int | None]]
+                       ) -> AsyncGenerator[FakeMessage, None]:
+        for message in self.queued.pop(webhook_id, []):
+            yield message
+
+    async def forget(self, webhook_id: str) -> None:
+        self.forgotten.append(webhook_id)
 
 
 @dataclass

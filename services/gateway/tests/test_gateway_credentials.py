@@ -10,14 +10,14 @@ from dataclasses import dataclass
 
 import grpc
 import pytest
-from gateway_fakes import FakeClock, FakeDirectoryFactory, FakeIds
+from gateway_fakes import Ticks, gateway_world
 from shipyard_gateway.app.identity import Identity, TooManyFailures
 from shipyard_gateway.domain.identity import IDENTITY_SERVICE
 from shipyard_gateway.entrypoints.api import HTTP_CLIENT, PublicApi
 from shipyard_gateway.entrypoints.grpc_edge import client_address, refusals
+from shipyard_gateway.settings import GatewaySettings
 
 from shipyard.contracts.gateway.v1 import gateway_pb2 as pb
-from shipyard.kit.assertions import CallerAssertions, new_key
 from shipyard.kit.caller import Caller
 from shipyard.kit.errors import PermissionDenied, Unauthenticated
 from shipyard.kit.grpcio import Authentication, caller_of, new_server
@@ -32,14 +32,6 @@ ALICE = Caller("alice", frozenset({"data-scientist"}))
 
 
 @dataclass
-class Ticks:
-    now: float = 1000.0
-
-    def __call__(self) -> float:
-        return self.now
-
-
-@dataclass
 class World:
     identity: Identity
     api: PublicApi
@@ -49,15 +41,15 @@ class World:
 
 
 @pytest.fixture
-async def world() -> World:
+async def world() -> AsyncIterator[World]:
     ticks = Ticks()
-    identity = Identity(directory=FakeDirectoryFactory(), clock=FakeClock(), ids=FakeIds(), ticks=ticks,
-                        bad_tokens=LIMIT)
+    gateway = await gateway_world(GatewaySettings(bad_tokens_per_minute=LIMIT), ticks=ticks)
+    identity = gateway.identity
     await identity.ensure_admin()
     _, api_token = await identity.create_user("alice", ["data-scientist"])
     _, session = await identity.sign_in(api_token, "10.0.0.1")
-    api = PublicApi(identity, routes=[], assertions=CallerAssertions(new_key(), "gateway"))
-    return World(identity, api, ticks, api_token, session)
+    yield World(identity, gateway.api, ticks, api_token, session)
+    await gateway.close()
 
 
 # --- what a console session may do ------------------------------------------------------------

@@ -1,11 +1,14 @@
-"""The identity use cases (app/identity.py) against an in-memory fake directory."""
+"""The identity use cases (app/identity.py) as the gateway composes them, on its store adapters over
+the in-memory store."""
 
 from __future__ import annotations
 
 import hashlib
+from collections.abc import AsyncIterator
 
 import pytest
-from gateway_fakes import FakeDirectoryFactory, fake_identity
+from gateway_fakes import World, gateway_world
+from shipyard_gateway.adapters.store import TOKENS, USERS
 from shipyard_gateway.app.identity import ADMIN, Identity
 from shipyard_gateway.domain.identity import ROLES, TOKEN_PREFIX, parse_token
 
@@ -16,18 +19,15 @@ WHOAMI = "/shipyard.gateway.v1.IdentityService/WhoAmI"
 
 
 @pytest.fixture
-def wired() -> tuple[Identity, FakeDirectoryFactory]:
-    return fake_identity()
+async def world() -> AsyncIterator[World]:
+    world = await gateway_world()
+    yield world
+    await world.close()
 
 
 @pytest.fixture
-def identity(wired: tuple[Identity, FakeDirectoryFactory]) -> Identity:
-    return wired[0]
-
-
-@pytest.fixture
-def directory(wired: tuple[Identity, FakeDirectoryFactory]) -> FakeDirectoryFactory:
-    return wired[1]
+def identity(world: World) -> Identity:
+    return world.identity
 
 
 async def admin_token(identity: Identity) -> str:
@@ -45,29 +45,29 @@ def with_secret(token: str, secret: str) -> str:
 
 
 async def test_first_start_creates_exactly_one_admin_operator(identity: Identity,
-                                                              directory: FakeDirectoryFactory) -> None:
+                                                              world: World) -> None:
     token = await admin_token(identity)
 
     assert token.startswith(TOKEN_PREFIX)
-    assert list(directory.directory.user_rows) == [ADMIN]
-    admin = directory.directory.user_rows[ADMIN]
+    assert list(await world.users()) == [ADMIN]
+    admin = (await world.users())[ADMIN]
     assert admin.roles == frozenset({"operator"})
-    assert len(directory.directory.token_rows) == 1
+    assert len(await world.tokens()) == 1
     caller = await identity.authenticate(token, WHOAMI)
     assert caller == Caller(ADMIN, frozenset({"operator"}))
 
 
-async def test_second_start_creates_nothing(identity: Identity, directory: FakeDirectoryFactory) -> None:
+async def test_second_start_creates_nothing(identity: Identity, world: World) -> None:
     await admin_token(identity)
     assert await identity.ensure_admin() is None
-    assert len(directory.directory.user_rows) == 1
-    assert len(directory.directory.token_rows) == 1
+    assert len(await world.users()) == 1
+    assert len(await world.tokens()) == 1
 
 
-async def test_no_admin_when_users_exist_already(identity: Identity, directory: FakeDirectoryFactory) -> None:
+async def test_no_admin_when_users_exist_already(identity: Identity, world: World) -> None:
     await identity.create_user("alice", ["data-scientist"])
     assert await identity.ensure_admin() is None
-    assert list(directory.directory.user_rows) == ["alice"]
+    assert list(await world.users()) == ["alice"]
 
 
 # --- authentication ----------------------------------------------------------------------
@@ -102,23 +102,23 @@ async def test_authenticate_rejects_malformed_tokens(identity: Identity, token: 
 
 
 async def test_authenticate_caches_a_verified_token(identity: Identity,
-                                                    directory: FakeDirectoryFactory) -> None:
+                                                    world: World) -> None:
     token = await admin_token(identity)
     await identity.authenticate(token, WHOAMI)
-    opened = directory.opened
+    opened = world.transactions
     for _ in range(3):
         await identity.authenticate(token, WHOAMI)
-    assert directory.opened == opened
+    assert world.transactions == opened
 
 
 async def test_cached_token_id_still_rejects_a_wrong_secret(identity: Identity,
-                                                            directory: FakeDirectoryFactory) -> None:
+                                                            world: World) -> None:
     token = await admin_token(identity)
     await identity.authenticate(token, WHOAMI)  # now cached
-    opened = directory.opened
+    opened = world.transactions
     with pytest.raises(Unauthenticated):
         await identity.authenticate(with_secret(token, "guess"), WHOAMI)
-    assert directory.opened == opened  # answered from the cache, and still refused
+    assert world.transactions == opened  # answered from the cache, and still refused
     assert (await identity.authenticate(token, WHOAMI)).user == ADMIN
 
 
@@ -134,9 +134,10 @@ async def test_a_revoked_token_is_rejected_even_after_it_was_cached(identity: Id
 
 
 async def test_a_token_of_a_vanished_user_is_rejected(identity: Identity,
-                                                      directory: FakeDirectoryFactory) -> None:
+                                                      world: World) -> None:
     _, token = await identity.create_user("alice", ["data-scientist"])
-    del directory.directory.user_rows["alice"]
+    async with world.uow() as tx:  # gone from the store behind the gateway's back
+        await tx.txn.delete(USERS.name, "alice")
     with pytest.raises(Unauthenticated):
         await identity.authenticate(token, WHOAMI)
 
@@ -145,15 +146,16 @@ async def test_a_token_of_a_vanished_user_is_rejected(identity: Identity,
 
 
 async def test_tokens_are_stored_hashed_never_in_clear(identity: Identity,
-                                                       directory: FakeDirectoryFactory) -> None:
+                                                       world: World) -> None:
     tokens = [await admin_token(identity)]
     tokens.append((await identity.create_user("alice", ["data-scientist"]))[1])
     tokens.append((await identity.create_token(Caller("alice", frozenset({"data-scientist"})), "ci"))[1])
 
-    stored = repr(directory.directory.token_rows) + repr(directory.directory.user_rows)
+    stored = repr(await world.documents(TOKENS)) + repr(await world.documents(USERS))
+    stored_tokens = await world.tokens()
     for token in tokens:
         token_id, secret = parse_token(token)
-        record = directory.directory.token_rows[token_id]
+        record = stored_tokens[token_id]
         assert secret not in stored
         assert token not in stored
         assert record.secret_hash == hashlib.sha256(secret.encode()).hexdigest()
@@ -204,22 +206,22 @@ async def test_every_known_role_can_be_given(identity: Identity, role: str) -> N
     pytest.param("al\x07ice", id="bell"),
     pytest.param("j\u00f6rg", id="unicode"),
 ])
-async def test_create_user_with_a_bad_name_is_invalid(identity: Identity, directory: FakeDirectoryFactory,
+async def test_create_user_with_a_bad_name_is_invalid(identity: Identity, world: World,
                                                       name: str) -> None:
     with pytest.raises(InvalidArgument) as caught:
         await identity.create_user(name, ["data-scientist"])
     assert caught.value.field == "user.name"
-    assert directory.directory.user_rows == {}
+    assert await world.users() == {}
 
 
 @pytest.mark.parametrize("name", ["alice\n", "a" * 63 + "\n"], ids=["short", "63-chars"])
 async def test_create_user_with_a_trailing_newline_is_invalid(identity: Identity,
-                                                              directory: FakeDirectoryFactory,
+                                                              world: World,
                                                               name: str) -> None:
     with pytest.raises(InvalidArgument) as caught:
         await identity.create_user(name, ["data-scientist"])
     assert caught.value.field == "user.name"
-    assert directory.directory.user_rows == {}
+    assert await world.users() == {}
 
 
 @pytest.mark.parametrize("name", ["a", "alice", "a.b_c-d", "0day", "a" * 63])
@@ -229,21 +231,21 @@ async def test_create_user_accepts_good_names(identity: Identity, name: str) -> 
 
 
 @pytest.mark.parametrize("roles", [[], ["admin"], ["data-scientist", "root"], ["Operator"], [""]])
-async def test_create_user_with_bad_roles_is_invalid(identity: Identity, directory: FakeDirectoryFactory,
+async def test_create_user_with_bad_roles_is_invalid(identity: Identity, world: World,
                                                      roles: list[str]) -> None:
     with pytest.raises(InvalidArgument) as caught:
         await identity.create_user("alice", roles)
     assert caught.value.field == "user.roles"
-    assert directory.directory.user_rows == {}
+    assert await world.users() == {}
 
 
 async def test_create_duplicate_user_is_already_exists(identity: Identity,
-                                                       directory: FakeDirectoryFactory) -> None:
+                                                       world: World) -> None:
     await identity.create_user("alice", ["data-scientist"])
     with pytest.raises(AlreadyExists, match="alice"):
         await identity.create_user("alice", ["operator"])
-    assert directory.directory.user_rows["alice"].roles == frozenset({"data-scientist"})
-    assert len(directory.directory.token_rows) == 1
+    assert (await world.users())["alice"].roles == frozenset({"data-scientist"})
+    assert len(await world.tokens()) == 1
 
 
 async def test_whoami_of_an_unknown_user_is_not_found(identity: Identity) -> None:
@@ -254,15 +256,15 @@ async def test_whoami_of_an_unknown_user_is_not_found(identity: Identity) -> Non
 # --- revoking ----------------------------------------------------------------------------
 
 
-async def test_a_user_may_revoke_their_own_token(identity: Identity, directory: FakeDirectoryFactory) -> None:
+async def test_a_user_may_revoke_their_own_token(identity: Identity, world: World) -> None:
     _, token = await identity.create_user("alice", ["data-scientist"])
     token_id, _ = parse_token(token)
     await identity.revoke_token(Caller("alice", frozenset({"data-scientist"})), token_id)
-    assert token_id not in directory.directory.token_rows
+    assert token_id not in await world.tokens()
 
 
 async def test_revoking_someone_elses_token_is_denied(identity: Identity,
-                                                      directory: FakeDirectoryFactory) -> None:
+                                                      world: World) -> None:
     _, alice_token = await identity.create_user("alice", ["data-scientist"])
     await identity.create_user("bob", ["ml-engineer", "data-scientist"])
     token_id, _ = parse_token(alice_token)
@@ -270,7 +272,7 @@ async def test_revoking_someone_elses_token_is_denied(identity: Identity,
     with pytest.raises(PermissionDenied):
         await identity.revoke_token(Caller("bob", frozenset({"ml-engineer", "data-scientist"})), token_id)
 
-    assert token_id in directory.directory.token_rows
+    assert token_id in await world.tokens()
     assert (await identity.authenticate(alice_token, WHOAMI)).user == "alice"
 
 

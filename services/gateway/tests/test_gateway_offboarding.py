@@ -1,22 +1,23 @@
 """Off-boarding (app/identity.py): disabling, deleting and re-roling users, token lifetimes, counts
 and listing, revocation seen by other replicas within the cache time, console sessions and
-throttled sign-ins — against the in-memory fake directory."""
+throttled sign-ins — on two replicas of the gateway as it is composed, over one in-memory store."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, replace
 from datetime import timedelta
 
 import pytest
-from gateway_fakes import FakeClock, FakeDirectoryFactory, FakeIds
+from gateway_fakes import FakeClock, FakeIds, Ticks, World, gateway_units, gateway_world
 from google.protobuf.duration_pb2 import Duration
 from google.protobuf.message import Message
 from shipyard_gateway.app.identity import ADMIN, Identity, TooManyFailures
-from shipyard_gateway.domain.identity import API, SESSION, TokenLimits, parse_token
+from shipyard_gateway.domain.identity import API, SESSION, parse_token
 from shipyard_gateway.domain.policy import POLICY, authorize
 from shipyard_gateway.domain.throttle import MAX_KEYS, FailureWindow
 from shipyard_gateway.entrypoints.api import Route
-from shipyard_gateway.entrypoints.local_api import local_routes
+from shipyard_gateway.settings import GatewaySettings
 
 from shipyard.contracts.gateway.v1 import gateway_pb2 as pb
 from shipyard.kit.caller import Caller
@@ -36,39 +37,28 @@ ALICE = Caller("alice", frozenset({"data-scientist"}))
 
 
 @dataclass
-class Ticks:
-    """A monotonic clock the test moves."""
-
-    now: float = 1000.0
-
-    def __call__(self) -> float:
-        return self.now
-
-
-@dataclass
 class Replicas:
-    """Two gateway replicas over one directory, with the clocks the test moves."""
+    """Two gateway replicas over one store, with the clocks the test moves."""
 
     one: Identity
     two: Identity
-    directory: FakeDirectoryFactory
+    world: World  # the first replica
     clock: FakeClock
     ticks: Ticks
 
 
-def replica(directory: FakeDirectoryFactory, clock: FakeClock, ticks: Ticks, ids: FakeIds,
-            limits: TokenLimits) -> Identity:
-    return Identity(directory=directory, clock=clock, ids=ids, limits=limits, cache_ttl_s=5.0, ticks=ticks,
-                    sign_in_failures=3)
-
-
 @pytest.fixture
-def replicas() -> Replicas:
-    directory, clock, ticks, ids = FakeDirectoryFactory(), FakeClock(), Ticks(), FakeIds()
-    limits = TokenLimits(default_ttl=timedelta(days=30), max_ttl=timedelta(days=90), max_per_user=3,
-                         session_ttl=timedelta(hours=12), sessions_per_user=2)
-    one, two = (replica(directory, clock, ticks, ids, limits) for _ in range(2))
-    return Replicas(one, two, directory, clock, ticks)
+async def replicas() -> AsyncIterator[Replicas]:
+    uow, clock, ticks, ids = await gateway_units(), FakeClock(), Ticks(), FakeIds()
+    settings = GatewaySettings(token_default_ttl_days=30, token_max_ttl_days=90, token_max_per_user=3,
+                               session_ttl_hours=12, token_cache_ttl_s=5.0, sign_in_failures_per_minute=3)
+    worlds = [await gateway_world(settings, uow, clock, ids, ticks) for _ in range(2)]
+    for world in worlds:
+        # How many sessions a user keeps is no setting: lowered here to see the oldest make room.
+        world.identity.limits = replace(world.identity.limits, sessions_per_user=2)
+    yield Replicas(worlds[0].identity, worlds[1].identity, worlds[0], clock, ticks)
+    for world in worlds:
+        await world.close()
 
 
 @pytest.fixture
@@ -132,7 +122,7 @@ async def test_deleting_a_user_revokes_their_tokens_and_keeps_the_name(identity:
 
     with pytest.raises(Unauthenticated):
         await identity.authenticate(token, WHOAMI)
-    assert not [t for t in replicas.directory.directory.token_rows.values() if t.user == "alice"]
+    assert not [t for t in (await replicas.world.tokens()).values() if t.user == "alice"]
     assert "alice" not in [u.name for u in await identity.list_users()]
     with pytest.raises(AlreadyExists, match="deleted"):
         await identity.create_user("alice", ["operator"])
@@ -240,7 +230,7 @@ async def test_tokens_get_the_default_lifetime(identity: Identity, replicas: Rep
     assert record.kind == API
     assert record.expire_time == record.create_time + timedelta(days=30)
     _, first = await identity.create_user("bob", ["ml-engineer"])
-    stored = replicas.directory.directory.token_rows[parse_token(first)[0]]
+    stored = (await replicas.world.tokens())[parse_token(first)[0]]
     assert stored.expire_time == stored.create_time + timedelta(days=30)
 
 
@@ -255,7 +245,7 @@ async def test_a_lifetime_beyond_the_cap_or_not_positive_is_invalid(identity: Id
                                                                     ttl: timedelta) -> None:
     with pytest.raises(InvalidArgument, match="ttl"):
         await identity.create_token(ALICE, ttl=ttl)
-    assert replicas.directory.directory.token_rows == {}
+    assert await replicas.world.tokens() == {}
 
 
 async def test_an_expired_token_is_refused_even_from_the_cache(identity: Identity,
@@ -280,7 +270,7 @@ async def test_a_user_may_hold_only_so_many_live_tokens(identity: Identity, repl
         await identity.create_token(ALICE)
     with pytest.raises(ResourceExhausted, match="revoke"):
         await identity.create_token(ALICE)
-    assert len(replicas.directory.directory.token_rows) == 3
+    assert len(await replicas.world.tokens()) == 3
 
 
 async def test_expired_tokens_make_room_and_are_removed(identity: Identity, replicas: Replicas) -> None:
@@ -288,7 +278,7 @@ async def test_expired_tokens_make_room_and_are_removed(identity: Identity, repl
         await identity.create_token(ALICE, ttl=timedelta(hours=1))
     replicas.clock.now += timedelta(hours=2)
     record, _ = await identity.create_token(ALICE)
-    assert list(replicas.directory.directory.token_rows) == [record.id]
+    assert list(await replicas.world.tokens()) == [record.id]
 
 
 @pytest.mark.parametrize("description", ["x" * 201, "bell\x07", "line\nbreak"])
@@ -322,11 +312,11 @@ async def test_last_use_is_recorded_at_most_once_a_minute(identity: Identity, re
     record, token = await identity.create_token(ALICE)
     assert record.last_use_time is None
     await identity.authenticate(token, WHOAMI)
-    first = replicas.directory.directory.token_rows[record.id].last_use_time
+    first = (await replicas.world.tokens())[record.id].last_use_time
     assert first is not None
     replicas.ticks.now += 5.0
     await identity.authenticate(token, WHOAMI)
-    assert replicas.directory.directory.token_rows[record.id].last_use_time == first
+    assert (await replicas.world.tokens())[record.id].last_use_time == first
 
 
 # --- console sessions -------------------------------------------------------------------------
@@ -340,7 +330,7 @@ async def test_sign_in_makes_a_session_token_that_sign_out_revokes(identity: Ide
     caller, session = await identity.sign_in(api_token, "10.0.0.1")
 
     assert caller == ALICE and session != api_token
-    record = replicas.directory.directory.token_rows[parse_token(session)[0]]
+    record = (await replicas.world.tokens())[parse_token(session)[0]]
     assert record.kind == SESSION and record.expire_time == record.create_time + timedelta(hours=12)
     assert (await identity.authenticate(session, WHOAMI)).user == "alice"
     await identity.sign_out(session)
@@ -434,53 +424,52 @@ def test_a_window_keeps_a_bounded_number_of_keys() -> None:
 # --- the contract's methods, as the gateway answers them ----------------------------------------
 
 
-def identity_routes(identity: Identity) -> dict[str, Route]:
-    return {r.method: r for r in local_routes(identity, None, None)  # type: ignore[arg-type]
-            if r.method.startswith(IDENTITY)}
+def identity_routes(world: World) -> dict[str, Route]:
+    return {method: route for method, route in world.api.routes.items() if method.startswith(IDENTITY)}
 
 
-def test_every_identity_method_has_a_policy_entry_and_a_route(identity: Identity) -> None:
+def test_every_identity_method_has_a_policy_entry_and_a_route(replicas: Replicas) -> None:
     service = pb.DESCRIPTOR.services_by_name["IdentityService"]
     methods = {f"/{service.full_name}/{m.name}" for m in service.methods}
     assert methods <= set(POLICY)
-    assert methods == set(identity_routes(identity))
+    assert methods == set(identity_routes(replicas.world))
 
 
-async def call(identity: Identity, method: str, caller: Caller, request: Message) -> Message:
-    route = identity_routes(identity)[f"{IDENTITY}/{method}"]
+async def call(world: World, method: str, caller: Caller, request: Message) -> Message:
+    route = identity_routes(world)[f"{IDENTITY}/{method}"]
     assert route.local is not None and isinstance(request, route.request)
     return await route.local(caller, request)
 
 
-async def test_tokens_through_the_contract(identity: Identity) -> None:
+async def test_tokens_through_the_contract(identity: Identity, replicas: Replicas) -> None:
     ttl = Duration()
     ttl.FromTimedelta(timedelta(days=7))
-    made = await call(identity, "CreateToken", ALICE, pb.CreateTokenRequest(description="ci", ttl=ttl))
+    made = await call(replicas.world, "CreateToken", ALICE, pb.CreateTokenRequest(description="ci", ttl=ttl))
     assert isinstance(made, pb.CreateTokenResponse)
     token = made.token
     assert token.kind == pb.TOKEN_KIND_API and token.description == "ci"
     assert token.expire_time.ToDatetime() - token.create_time.ToDatetime() == timedelta(days=7)
     assert not token.HasField("last_use_time")
 
-    listed = await call(identity, "ListTokens", ALICE, pb.ListTokensRequest())
+    listed = await call(replicas.world, "ListTokens", ALICE, pb.ListTokensRequest())
     assert isinstance(listed, pb.ListTokensResponse)
     assert [t.id for t in listed.tokens] == [token.id]
     assert made.secret not in str(listed)
-    await call(identity, "RevokeToken", ALICE, pb.RevokeTokenRequest(id=token.id))
+    await call(replicas.world, "RevokeToken", ALICE, pb.RevokeTokenRequest(id=token.id))
     assert not (await identity.list_tokens(ALICE))
 
 
-async def test_users_through_the_contract(identity: Identity) -> None:
+async def test_users_through_the_contract(identity: Identity, replicas: Replicas) -> None:
     admin = await operator(identity)
     await identity.create_user("alice", ["data-scientist"])
-    roles = await call(identity, "SetUserRoles", admin,
+    roles = await call(replicas.world, "SetUserRoles", admin,
                        pb.SetUserRolesRequest(name="alice", roles=[pb.ROLE_ML_ENGINEER]))
     assert isinstance(roles, pb.User) and list(roles.roles) == [pb.ROLE_ML_ENGINEER]
-    disabled = await call(identity, "DisableUser", admin, pb.DisableUserRequest(name="alice"))
+    disabled = await call(replicas.world, "DisableUser", admin, pb.DisableUserRequest(name="alice"))
     assert isinstance(disabled, pb.User) and disabled.disabled
-    enabled = await call(identity, "EnableUser", admin, pb.EnableUserRequest(name="alice"))
+    enabled = await call(replicas.world, "EnableUser", admin, pb.EnableUserRequest(name="alice"))
     assert isinstance(enabled, pb.User) and not enabled.disabled
-    deleted = await call(identity, "DeleteUser", admin, pb.DeleteUserRequest(name="alice"))
+    deleted = await call(replicas.world, "DeleteUser", admin, pb.DeleteUserRequest(name="alice"))
     assert isinstance(deleted, pb.DeleteUserResponse) and deleted.revoked_tokens == 1
     with pytest.raises(InvalidArgument, match="unknown role"):
-        await call(identity, "SetUserRoles", admin, pb.SetUserRolesRequest(name="admin", roles=[99]))
+        await call(replicas.world, "SetUserRoles", admin, pb.SetUserRolesRequest(name="admin", roles=[99]))

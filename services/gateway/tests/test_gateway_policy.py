@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 import pytest
-from gateway_fakes import fake_identity
+from gateway_fakes import gateway_world
 from shipyard_gateway.domain.identity import ROLES
 from shipyard_gateway.domain.policy import POLICY, authorize
-from shipyard_gateway.entrypoints.api import PublicApi, credential
+from shipyard_gateway.entrypoints.api import credential
 
-from shipyard.kit.assertions import CallerAssertions, new_key
 from shipyard.kit.caller import Caller
 from shipyard.kit.errors import PermissionDenied, Unauthenticated
 
@@ -96,17 +95,20 @@ def test_the_consoles_cookie_is_passed_on_as_a_session_credential() -> None:
 
 
 async def test_public_api_authenticates_then_authorizes() -> None:
-    identity, _ = fake_identity()
-    admin = await identity.ensure_admin()
-    assert admin is not None
-    _, pat = await identity.create_user("pat", ["production-engineer"])
-    api = PublicApi(identity, routes=[], assertions=CallerAssertions(new_key(), "gateway"))
+    world = await gateway_world()
+    identity, api = world.identity, world.api
+    try:
+        admin = await identity.ensure_admin()
+        assert admin is not None
+        _, pat = await identity.create_user("pat", ["production-engineer"])
 
-    assert (await api.caller(f"{PROJECTS}/CreateProject", f"Bearer {admin}")).user == "admin"
-    assert (await api.caller(f"{PROJECTS}/ListProjects", f"Bearer {pat}")).user == "pat"
-    with pytest.raises(PermissionDenied):
-        await api.caller(f"{PROJECTS}/CreateProject", f"Bearer {pat}")
-    with pytest.raises(Unauthenticated):
-        await api.caller(f"{PROJECTS}/ListProjects", None)
-    with pytest.raises(Unauthenticated):
-        await api.caller(f"{PROJECTS}/ListProjects", f"Bearer {pat}x")
+        assert (await api.caller(f"{PROJECTS}/CreateProject", f"Bearer {admin}")).user == "admin"
+        assert (await api.caller(f"{PROJECTS}/ListProjects", f"Bearer {pat}")).user == "pat"
+        with pytest.raises(PermissionDenied):
+            await api.caller(f"{PROJECTS}/CreateProject", f"Bearer {pat}")
+        with pytest.raises(Unauthenticated):
+            await api.caller(f"{PROJECTS}/ListProjects", None)
+        with pytest.raises(Unauthenticated):
+            await api.caller(f"{PROJECTS}/ListProjects", f"Bearer {pat}x")
+    finally:
+        await world.close()

@@ -5,15 +5,16 @@ run's owner but may not manage users or tokens."""
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import grpc
 import pytest
-from gateway_fakes import FakeClock, FakeDirectoryFactory, FakeIds
+from gateway_fakes import FakeClock, FakeIds, FakeRunTokens, Ticks, gateway_units, gateway_world
 from shipyard_gateway.adapters.run_tokens import GrpcRunTokens
 from shipyard_gateway.app.identity import Identity, RunGrant, TooManyFailures
 from shipyard_gateway.domain.identity import IDENTITY_SERVICE
 from shipyard_gateway.entrypoints.api import HTTP_CLIENT, PublicApi
+from shipyard_gateway.settings import GatewaySettings
 
 from shipyard.contracts.gateway.v1 import gateway_pb2
 from shipyard.contracts.run.v1 import runs_pb2, runs_pb2_grpc
@@ -33,28 +34,6 @@ LIMIT = 3
 
 
 @dataclass
-class Ticks:
-    now: float = 1000.0
-
-    def __call__(self) -> float:
-        return self.now
-
-
-@dataclass
-class FakeRunTokens:
-    """run-svc as the gateway sees it: the active runs' tokens."""
-
-    active: dict[str, RunGrant] = field(default_factory=dict)
-    asked: int = 0
-
-    async def verify(self, token: str) -> RunGrant:
-        self.asked += 1
-        if token not in self.active:
-            raise Unauthenticated("the run 'train' has ended: its token no longer works")
-        return self.active[token]
-
-
-@dataclass
 class World:
     identity: Identity
     api: PublicApi
@@ -63,15 +42,16 @@ class World:
 
 
 @pytest.fixture
-async def world() -> World:
+async def world() -> AsyncIterator[World]:
     ticks = Ticks()
     runs = FakeRunTokens({TOKEN: RunGrant("alice", frozenset({"data-scientist"}), "train")})
-    identity = Identity(directory=FakeDirectoryFactory(), clock=FakeClock(), ids=FakeIds(), ticks=ticks,
-                        cache_ttl_s=TTL_S, bad_tokens=LIMIT, run_tokens=runs)
+    settings = GatewaySettings(token_cache_ttl_s=TTL_S, bad_tokens_per_minute=LIMIT)
+    gateway = await gateway_world(settings, ticks=ticks, run_tokens=runs)
+    identity = gateway.identity
     await identity.ensure_admin()
     await identity.create_user("alice", ["data-scientist", "ml-engineer"])
-    api = PublicApi(identity, routes=[], assertions=CallerAssertions(new_key(), "gateway"))
-    return World(identity, api, runs, ticks)
+    yield World(identity, gateway.api, runs, ticks)
+    await gateway.close()
 
 
 async def test_a_runs_token_acts_as_its_owner_with_the_roles_at_submit(world: World) -> None:
@@ -118,7 +98,7 @@ async def test_the_owner_disabled_or_demoted_takes_the_runs_rights(world: World)
 
 
 async def test_without_run_svc_wired_runs_tokens_are_refused() -> None:
-    identity = Identity(directory=FakeDirectoryFactory(), clock=FakeClock(), ids=FakeIds())
+    identity = Identity(await gateway_units(), clock=FakeClock(), ids=FakeIds())
     with pytest.raises(Unauthenticated, match="not accepted"):
         await identity.authenticate(TOKEN, LIST_DATASETS)
 

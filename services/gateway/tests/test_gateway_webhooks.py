@@ -1,6 +1,7 @@
 """Webhooks: the rules (domain/webhooks.py, domain/event_types.py), the use cases
-(app/webhooks.py) and one webhook's delivery (app/delivery.py), on fakes; the store adapter on
-a real SQLite store, the HTTP sender against a local server."""
+(app/webhooks.py) and one webhook's delivery (app/delivery.py), on fakes and the gateway's store
+adapters over the in-memory store; the store adapters on a real SQLite store, the HTTP sender against
+a local server."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ import hmac
 import json
 import socket
 from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -23,11 +25,12 @@ from gateway_fakes import (
     FakeMessage,
     FakeSender,
     FakeStream,
-    FakeWebhookStoreFactory,
+    GatewayUnits,
     NoWait,
+    gateway_units,
 )
+from shipyard_gateway.adapters.store import COLLECTIONS, unit_of_work_factory
 from shipyard_gateway.adapters.webhook_sender import HttpSender
-from shipyard_gateway.adapters.webhook_store import WEBHOOK_COLLECTIONS, StoredWebhooksFactory
 from shipyard_gateway.app.delivery import KEEPALIVE_S, Delivery
 from shipyard_gateway.app.webhooks import Webhooks
 from shipyard_gateway.domain.event_types import check_type_pattern, may_see, type_matches
@@ -45,7 +48,7 @@ from shipyard.contracts.common.v1 import common_pb2
 from shipyard.contracts.events.v1 import events_pb2
 from shipyard.kit.caller import Caller
 from shipyard.kit.egress import Egress
-from shipyard.kit.errors import AlreadyExists, InvalidArgument, NotFound
+from shipyard.kit.errors import Aborted, AlreadyExists, InvalidArgument, NotFound
 from shipyard.kit.events import Event, new_event
 from shipyard.kit.store.sqlite import SQLiteDocumentStore
 from tests.support.egress import Answers, only_127_0_0_1
@@ -211,8 +214,29 @@ def test_nonsense_retry_settings_are_refused(attempts: int, base: float, cap: fl
 
 
 @pytest.fixture
-def store() -> FakeWebhookStoreFactory:
-    return FakeWebhookStoreFactory()
+async def store() -> GatewayUnits:
+    return await gateway_units()
+
+
+async def stored_webhook(store: GatewayUnits, webhook_id: str) -> Webhook | None:
+    """The webhook as stored now."""
+    async with store() as tx:
+        return await tx.webhooks.by_id(webhook_id)
+
+
+async def every_webhook(store: GatewayUnits) -> list[Webhook]:
+    async with store() as tx:
+        return await tx.webhooks.of_owner(None)
+
+
+async def every_letter(store: GatewayUnits) -> list[DeadLetter]:
+    async with store() as tx:
+        return await tx.dead_letters.find()
+
+
+async def keep(store: GatewayUnits, letter: DeadLetter) -> None:
+    async with store() as tx:
+        await tx.dead_letters.keep(letter)
 
 
 @pytest.fixture
@@ -221,38 +245,40 @@ def deliveries() -> FakeDeliveries:
 
 
 @pytest.fixture
-def webhooks(store: FakeWebhookStoreFactory, deliveries: FakeDeliveries) -> Webhooks:
+def webhooks(store: GatewayUnits, deliveries: FakeDeliveries) -> Webhooks:
     ids = iter(f"wh{i}" for i in range(1, 100))
     return Webhooks(store, FakeBox(), FakeStream(last=41), deliveries, clock=lambda: T0,
                     ids=lambda: next(ids))
 
 
 async def test_create_starts_after_the_current_end_of_the_stream(webhooks: Webhooks,
-                                                                 store: FakeWebhookStoreFactory,
+                                                                 store: GatewayUnits,
                                                                  deliveries: FakeDeliveries) -> None:
     made = await webhooks.create(ALICE, "ci-hook", PUBLIC_URL, ["io.shipyard.run.*"], "vision", SECRET)
     assert (made.id, made.owner, made.start_sequence) == ("wh1", "alice", 41)
     assert made.types == ("io.shipyard.run.*",)
     assert deliveries.started == ["wh1"]
-    sealed = await store.store.sealed_secret("wh1")
-    assert sealed is not None and SECRET not in sealed and FakeBox().open(sealed) == SECRET
+    found = await stored_webhook(store, "wh1")
+    assert found is not None
+    sealed = found.sealed_secret
+    assert sealed and SECRET not in sealed and FakeBox().open(sealed) == SECRET
 
 
-async def test_names_are_unique_per_owner(webhooks: Webhooks, store: FakeWebhookStoreFactory) -> None:
+async def test_names_are_unique_per_owner(webhooks: Webhooks, store: GatewayUnits) -> None:
     await webhooks.create(ALICE, "ci-hook", PUBLIC_URL, [], "", SECRET)
     with pytest.raises(AlreadyExists, match="ci-hook"):
         await webhooks.create(ALICE, "ci-hook", PUBLIC_URL, [], "", SECRET)
     await webhooks.create(BOB, "ci-hook", PUBLIC_URL, [], "", SECRET)  # bob's own
-    assert len(store.store.rows) == 2
+    assert len(await every_webhook(store)) == 2
 
 
-async def test_bad_input_creates_nothing(webhooks: Webhooks, store: FakeWebhookStoreFactory,
+async def test_bad_input_creates_nothing(webhooks: Webhooks, store: GatewayUnits,
                                          deliveries: FakeDeliveries) -> None:
     with pytest.raises(InvalidArgument, match="secret"):
         await webhooks.create(ALICE, "ci-hook", PUBLIC_URL, [], "", "too-short")
     with pytest.raises(InvalidArgument, match=r"webhook\.url"):
         await webhooks.create(ALICE, "ci-hook", "http://127.0.0.1:9000/hook", [], "", SECRET)
-    assert not store.store.rows and not deliveries.started
+    assert not await every_webhook(store) and not deliveries.started
 
 
 async def test_a_webhook_is_its_owners_and_the_operators(webhooks: Webhooks,
@@ -272,24 +298,23 @@ async def test_a_webhook_is_its_owners_and_the_operators(webhooks: Webhooks,
 
 
 async def test_delete_stops_the_deliveries_and_drops_the_dead_letters(webhooks: Webhooks,
-                                                                      store: FakeWebhookStoreFactory,
+                                                                      store: GatewayUnits,
                                                                       deliveries: FakeDeliveries) -> None:
     made = await webhooks.create(ALICE, "ci-hook", PUBLIC_URL, [], "", SECRET)
-    await store.store.add_dead_letter(DeadLetter(made.id, "e1", "io.shipyard.run.failed.v1", "runs/a", 50, 3,
-                                                 "HTTP 503", T0))
+    await keep(store, DeadLetter(made.id, "e1", "io.shipyard.run.failed.v1", "runs/a", 50, 3, "HTTP 503", T0))
     await webhooks.delete(OPERATOR, made.id)
     assert deliveries.stopped == [made.id]
-    assert not store.store.rows and not store.store.letters
+    assert not await every_webhook(store) and not await every_letter(store)
     with pytest.raises(NotFound):
         await webhooks.get(ALICE, "ci-hook")
 
 
 async def test_dead_letters_come_in_pages_oldest_first(webhooks: Webhooks,
-                                                       store: FakeWebhookStoreFactory) -> None:
+                                                       store: GatewayUnits) -> None:
     made = await webhooks.create(ALICE, "ci-hook", PUBLIC_URL, [], "", SECRET)
     for sequence in (45, 42, 44, 43, 46):
-        await store.store.add_dead_letter(DeadLetter(made.id, f"e{sequence}", "io.shipyard.run.failed.v1",
-                                                     "runs/a", sequence, 3, "HTTP 503", T0))
+        await keep(store, DeadLetter(made.id, f"e{sequence}", "io.shipyard.run.failed.v1", "runs/a",
+                                     sequence, 3, "HTTP 503", T0))
     first, token = await webhooks.dead_letters(ALICE, "ci-hook", 2, "")
     second, token2 = await webhooks.dead_letters(ALICE, "ci-hook", 2, token)
     third, token3 = await webhooks.dead_letters(ALICE, "ci-hook", 2, token2)
@@ -318,10 +343,12 @@ def message(event: Event, sequence: int) -> FakeMessage:
     return FakeMessage(event.headers(), event.payload(), sequence)
 
 
-async def delivery_for(store: FakeWebhookStoreFactory, owner: Caller, sender: FakeSender, sleep: NoWait,
+async def delivery_for(store: GatewayUnits, owner: Caller, sender: FakeSender, sleep: NoWait,
                        types: tuple[str, ...] = (), project: str = "", attempts: int = 3) -> Delivery:
-    webhook = Webhook("wh1", "ci-hook", PUBLIC_URL, types, project, owner.user, T0, start_sequence=0)
-    await store.store.add(webhook, FakeBox().seal(SECRET))
+    webhook = Webhook("wh1", "ci-hook", PUBLIC_URL, types, project, owner.user, T0, start_sequence=0,
+                      sealed_secret=FakeBox().seal(SECRET))
+    async with store() as tx:
+        webhook = await tx.webhooks.add(webhook)
 
     async def roles_of(user: str) -> frozenset[str] | None:
         return {c.user: c.roles for c in (ALICE, BOB, DANA, OPERATOR)}.get(user)
@@ -330,7 +357,7 @@ async def delivery_for(store: FakeWebhookStoreFactory, owner: Caller, sender: Fa
                     clock=lambda: T0)
 
 
-async def test_an_event_goes_out_as_signed_structured_cloudevent_json(store: FakeWebhookStoreFactory) -> None:
+async def test_an_event_goes_out_as_signed_structured_cloudevent_json(store: GatewayUnits) -> None:
     sender = FakeSender()
     delivery = await delivery_for(store, ALICE, sender, NoWait())
     msg = run_failed(7)
@@ -349,12 +376,12 @@ async def test_an_event_goes_out_as_signed_structured_cloudevent_json(store: Fak
     assert event.get_data() == {"runId": "r1", "actor": {"user": "alice"}}
     assert json.loads(body)["id"] == msg.headers["ce-id"]
     assert msg.acked
-    stored = await store.store.get("wh1")
+    stored = await stored_webhook(store, "wh1")
     assert stored is not None and (stored.delivered, stored.delivered_sequence) == (1, 7)
     assert SECRET not in repr(delivery)
 
 
-async def test_filters_skip_what_the_webhook_does_not_want(store: FakeWebhookStoreFactory) -> None:
+async def test_filters_skip_what_the_webhook_does_not_want(store: GatewayUnits) -> None:
     sender = FakeSender()
     delivery = await delivery_for(store, ALICE, sender, NoWait(), types=("io.shipyard.run.*",),
                                   project="vision")
@@ -366,7 +393,7 @@ async def test_filters_skip_what_the_webhook_does_not_want(store: FakeWebhookSto
     assert all(m.acked for m in (*skipped, wanted))
 
 
-async def test_a_data_scientist_gets_no_model_catalog_events(store: FakeWebhookStoreFactory) -> None:
+async def test_a_data_scientist_gets_no_model_catalog_events(store: GatewayUnits) -> None:
     sender = FakeSender()
     delivery = await delivery_for(store, DANA, sender, NoWait())
     for msg in (published(1), run_failed(2)):
@@ -374,7 +401,7 @@ async def test_a_data_scientist_gets_no_model_catalog_events(store: FakeWebhookS
     assert [json.loads(body)["type"] for _, _, body in sender.requests] == ["io.shipyard.run.failed.v1"]
 
 
-async def test_an_ml_engineer_gets_them(store: FakeWebhookStoreFactory) -> None:
+async def test_an_ml_engineer_gets_them(store: GatewayUnits) -> None:
     sender = FakeSender()
     delivery = await delivery_for(store, ALICE, sender, NoWait())
     assert await delivery.handle(published(1))
@@ -382,7 +409,7 @@ async def test_an_ml_engineer_gets_them(store: FakeWebhookStoreFactory) -> None:
 
 
 async def test_failures_are_retried_with_backoff_until_the_receiver_takes_it(
-        store: FakeWebhookStoreFactory) -> None:
+        store: GatewayUnits) -> None:
     sender, sleep = FakeSender(["HTTP 503", "cannot connect to h:1: Connection refused"]), NoWait()
     delivery = await delivery_for(store, ALICE, sender, sleep, attempts=5)
     msg = run_failed(9)
@@ -394,12 +421,12 @@ async def test_failures_are_retried_with_backoff_until_the_receiver_takes_it(
     assert all(verify(SECRET, h[SIGNATURE_HEADER], b) for _, h, b in sender.requests)
     assert len({b for _, _, b in sender.requests}) == 1  # the same event each time
     assert msg.acked and msg.kept_alive >= 3
-    stored = await store.store.get("wh1")
+    stored = await stored_webhook(store, "wh1")
     assert stored is not None and (stored.delivered, stored.dead_letters, stored.last_error) == (1, 0, "")
 
 
 async def test_after_the_last_attempt_the_event_is_dead_lettered_and_the_next_one_goes(
-        store: FakeWebhookStoreFactory) -> None:
+        store: GatewayUnits) -> None:
     sender, sleep = FakeSender(["HTTP 500", "HTTP 502", "HTTP 503"]), NoWait()
     delivery = await delivery_for(store, ALICE, sender, sleep, attempts=3)
     lost, next_one = run_failed(11, run="lost"), run_failed(12, run="next")
@@ -408,23 +435,23 @@ async def test_after_the_last_attempt_the_event_is_dead_lettered_and_the_next_on
 
     assert sleep.waits == [0.5, 1.0]  # no wait after the last attempt
     assert [json.loads(b)["subject"] for _, _, b in sender.requests] == ["runs/lost"] * 3 + ["runs/next"]
-    [letter] = store.store.letters
+    [letter] = await every_letter(store)
     assert (letter.sequence, letter.subject, letter.attempts, letter.last_error) == (11, "runs/lost", 3,
                                                                                      "HTTP 503")
     assert letter.event_id == lost.headers["ce-id"] and letter.type == "io.shipyard.run.failed.v1"
-    stored = await store.store.get("wh1")
+    stored = await stored_webhook(store, "wh1")
     assert stored is not None
     assert (stored.delivered, stored.dead_letters, stored.delivered_sequence) == (1, 1, 12)
     assert lost.acked and next_one.acked
 
 
-async def test_the_last_error_shows_while_retrying(store: FakeWebhookStoreFactory) -> None:
+async def test_the_last_error_shows_while_retrying(store: GatewayUnits) -> None:
     seen: list[str] = []
     sleep = NoWait()
 
     async def sleep_and_look(seconds: float) -> None:
         await sleep(seconds)
-        current = await store.store.get("wh1")
+        current = await stored_webhook(store, "wh1")
         assert current is not None
         seen.append(current.last_error)
 
@@ -434,7 +461,7 @@ async def test_the_last_error_shows_while_retrying(store: FakeWebhookStoreFactor
     assert seen == ["HTTP 503"]
 
 
-async def test_a_long_backoff_keeps_the_event_claimed(store: FakeWebhookStoreFactory) -> None:
+async def test_a_long_backoff_keeps_the_event_claimed(store: GatewayUnits) -> None:
     sleep = NoWait()
     delivery = await delivery_for(store, ALICE, FakeSender(["HTTP 503"]), sleep, attempts=2)
     delivery.retry = RetryPolicy(2, 25.0, 60.0)
@@ -444,7 +471,7 @@ async def test_a_long_backoff_keeps_the_event_claimed(store: FakeWebhookStoreFac
     assert msg.kept_alive == 2 + 3  # before each attempt, after each wait
 
 
-async def test_an_event_handled_before_a_crash_is_not_sent_again(store: FakeWebhookStoreFactory) -> None:
+async def test_an_event_handled_before_a_crash_is_not_sent_again(store: GatewayUnits) -> None:
     sender = FakeSender()
     delivery = await delivery_for(store, ALICE, sender, NoWait())
     assert await delivery.handle(run_failed(5))
@@ -453,16 +480,19 @@ async def test_an_event_handled_before_a_crash_is_not_sent_again(store: FakeWebh
     assert len(sender.requests) == 1 and redelivered.acked
 
 
-async def test_a_deleted_webhook_stops(store: FakeWebhookStoreFactory) -> None:
+async def test_a_deleted_webhook_stops(store: GatewayUnits) -> None:
     sender = FakeSender()
     delivery = await delivery_for(store, ALICE, sender, NoWait())
-    await store.store.remove("wh1")
+    async with store() as tx:
+        current = await tx.webhooks.by_id("wh1")
+        assert current is not None
+        await tx.webhooks.remove(current)
     msg = run_failed(5)
     assert not await delivery.handle(msg)
     assert not sender.requests and not msg.acked
 
 
-async def test_an_unreadable_event_is_skipped(store: FakeWebhookStoreFactory) -> None:
+async def test_an_unreadable_event_is_skipped(store: GatewayUnits) -> None:
     sender = FakeSender()
     delivery = await delivery_for(store, ALICE, sender, NoWait())
     msg = FakeMessage({"ce-type": "io.shipyard.future.thing.v9", "ce-id": "x"}, b"\x01", 4)
@@ -475,31 +505,38 @@ async def test_an_unreadable_event_is_skipped(store: FakeWebhookStoreFactory) ->
 
 async def test_the_sqlite_store_keeps_webhooks_and_pages_dead_letters(tmp_path: Path) -> None:
     document_store = SQLiteDocumentStore(tmp_path / "store.db")
-    await document_store.open(WEBHOOK_COLLECTIONS)
-    factory = StoredWebhooksFactory(document_store)
-    webhook = Webhook("wh1", "ci-hook", PUBLIC_URL, ("io.shipyard.run.*",), "vision", "alice", T0, 41)
+    await document_store.open(COLLECTIONS)
+    units = unit_of_work_factory(document_store, None)
+    webhook = Webhook("wh1", "ci-hook", PUBLIC_URL, ("io.shipyard.run.*",), "vision", "alice", T0, 41,
+                      sealed_secret="sealed")
     try:
-        async with factory() as store:
-            await store.add(webhook, "sealed")
-        async with factory() as store:
+        async with units() as tx:
+            await tx.webhooks.add(webhook)
+        async with units() as tx:
             with pytest.raises(AlreadyExists):
-                await store.add(Webhook("wh2", "ci-hook", PUBLIC_URL, (), "", "alice", T0, 1), "sealed")
-        async with factory() as store:
-            assert await store.find("alice", "ci-hook") == webhook
-            assert await store.find("bob", "ci-hook") is None
-            assert await store.sealed_secret("wh1") == "sealed"
-            assert await store.save(webhook.sent(50))
+                await tx.webhooks.add(Webhook("wh2", "ci-hook", PUBLIC_URL, (), "", "alice", T0, 1))
+        async with units() as tx:
+            found = await tx.webhooks.named("alice", "ci-hook")
+            assert found == replace(webhook, revision=1)
+            assert await tx.webhooks.named("bob", "ci-hook") is None
+            assert found.sealed_secret == "sealed"
+            await tx.webhooks.save(found.sent(50))
             for sequence in (52, 51, 53):
                 letter = DeadLetter("wh1", f"e{sequence}", "t", "s", sequence, 3, "HTTP 503", T0)
-                await store.add_dead_letter(letter)
-                await store.add_dead_letter(letter)  # a second time after a crash: kept once
-        async with factory() as store:
-            assert (await store.get("wh1")) == webhook.sent(50)
-            assert [d.sequence for d in await store.dead_letters("wh1", 0, 2)] == [51, 52]
-            assert [d.sequence for d in await store.dead_letters("wh1", 52, 2)] == [53]
-            assert [w.id for w in await store.list("alice")] == ["wh1"] and await store.list("bob") == []
-            assert await store.remove("wh1")
-            assert await store.dead_letters("wh1", 0, 10) == [] and not await store.save(webhook)
+                await tx.dead_letters.keep(letter)
+                await tx.dead_letters.keep(letter)  # a second time after a crash: kept once
+        async with units() as tx:
+            current = await tx.webhooks.by_id("wh1")
+            assert current == replace(webhook.sent(50), revision=2)
+            assert [d.sequence for d in await tx.dead_letters.after("wh1", 0, 2)] == [51, 52]
+            assert [d.sequence for d in await tx.dead_letters.after("wh1", 52, 2)] == [53]
+            assert [w.id for w in await tx.webhooks.of_owner("alice")] == ["wh1"]
+            assert await tx.webhooks.of_owner("bob") == []
+            await tx.dead_letters.forget("wh1")
+            await tx.webhooks.remove(current)
+            assert await tx.dead_letters.after("wh1", 0, 10) == []
+            with pytest.raises(Aborted):  # a deleted webhook is not stored again
+                await tx.webhooks.save(current)
     finally:
         await document_store.close()
 

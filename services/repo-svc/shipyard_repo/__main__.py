@@ -3,8 +3,8 @@
 import asyncio
 
 from shipyard.kit.service import serve
-from shipyard.kit.settings import Settings
 from shipyard_repo.bootstrap import COLLECTIONS, wire
+from shipyard_repo.settings import SERVICE, RepoSettings
 
 if __name__ == "__main__":
-    asyncio.run(serve(Settings(service="repo"), COLLECTIONS, wire))
+    asyncio.run(serve(RepoSettings(service=SERVICE), COLLECTIONS, wire))

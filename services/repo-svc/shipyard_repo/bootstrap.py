@@ -1,8 +1,19 @@
-"""Wires repo-svc: adapters from settings, injected into the use cases and the servicers."""
+"""repo-svc's composition root: projects, repos, versions and credentials on gRPC, its consumer of
+run events, its import loop and its garbage collector.
+
+``build_adapters`` opens what the service runs on (each closed by the runtime when the service
+stops); ``compose`` (pure) builds the use cases on them and connects them as repo-svc runs them;
+``wire`` does both and registers the result. The unit tests call the same ``compose`` with their
+own adapters, so what they test is how production is wired.
+"""
 
 from __future__ import annotations
 
+import time
+from collections.abc import Awaitable, Callable, Coroutine
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from shipyard.contracts.repo.v1 import (
     credentials_pb2,
@@ -13,6 +24,10 @@ from shipyard.contracts.repo.v1 import (
     repos_pb2_grpc,
 )
 from shipyard.kit.blob.factory import open_blob_store
+from shipyard.kit.blob.port import BlobStore
+from shipyard.kit.clock import Clock, utc_now
+from shipyard.kit.events import Event
+from shipyard.kit.ids import new_id
 from shipyard.kit.secrets import FernetSecretBox, load_key
 from shipyard.kit.service import Runtime
 from shipyard_repo.adapters.fetchers import Fetchers
@@ -30,6 +45,16 @@ from shipyard_repo.app.featuresets import FeatureSets
 from shipyard_repo.app.garbage import GarbageCollector
 from shipyard_repo.app.imports import Imports
 from shipyard_repo.app.path_imports import PathImports
+from shipyard_repo.app.ports import (
+    BlobReferences,
+    BlobUploader,
+    Directories,
+    ManifestStore,
+    SecretBox,
+    SourceFetcher,
+    Units,
+    UploadLedger,
+)
 from shipyard_repo.app.projects import Projects
 from shipyard_repo.app.repos import Repos
 from shipyard_repo.app.run_events import CONSUMER as RUNS_CONSUMER
@@ -41,48 +66,137 @@ from shipyard_repo.domain.paths import parse_grantees, parse_roots
 from shipyard_repo.entrypoints.credentials_api import CredentialServicer
 from shipyard_repo.entrypoints.grpc_api import ProjectServicer
 from shipyard_repo.entrypoints.repos_api import RepoServicer
+from shipyard_repo.settings import RepoSettings
 
 SERVICE_NAMES = [
     projects_pb2.DESCRIPTOR.services_by_name["ProjectService"].full_name,
     repos_pb2.DESCRIPTOR.services_by_name["RepoService"].full_name,
     credentials_pb2.DESCRIPTOR.services_by_name["CredentialService"].full_name,
 ]
+RUN_EVENTS_BATCH = 64
+
+
+@dataclass(frozen=True)
+class Adapters:
+    """What repo-svc's use cases run on."""
+
+    units: Units
+    blobs: BlobStore  # what the garbage collector sweeps
+    manifests: ManifestStore
+    references: BlobReferences
+    uploads: UploadLedger
+    box: SecretBox
+    uploader: BlobUploader
+    directories: Directories
+    fetcher: SourceFetcher
+    clock: Clock = utc_now
+    ids: Callable[[], str] = new_id
+    # The time as epoch seconds: the garbage collector's cutoff and the upload quota's records.
+    seconds: Callable[[], float] = time.time
+
+
+@dataclass(frozen=True)
+class Consumer:
+    """A durable consumer of events, as the bus registers it."""
+
+    name: str
+    handle: Callable[[list[Event]], Awaitable[None]]
+    subjects: str
+    batch_size: int
+
+
+@dataclass(frozen=True)
+class Composed:
+    """repo-svc, built: its use cases, its consumer, its background tasks and its servicers."""
+
+    projects: Projects
+    repos: Repos
+    versions: Versions
+    credentials: Credentials
+    quota: UploadQuota
+    garbage: GarbageCollector
+    path_imports: PathImports
+    featuresets: FeatureSets
+    code: CodeSnapshots
+    imports: Imports
+    run_events: RunEvents
+    consumer: Consumer
+    tasks: list[Callable[[], Coroutine[Any, Any, None]]]
+    project_servicer: ProjectServicer
+    repo_servicer: RepoServicer
+    credential_servicer: CredentialServicer
+
+
+def repo_settings(runtime: Runtime) -> RepoSettings:
+    """The runtime's settings, which ``python -m shipyard_repo`` makes repo-svc's own."""
+    if not isinstance(runtime.settings, RepoSettings):
+        raise TypeError("repo-svc runs with RepoSettings (python -m shipyard_repo builds them)")
+    return runtime.settings
+
+
+async def build_adapters(runtime: Runtime) -> Adapters:
+    """The real adapters: units of work over the runtime's store, the blob store (opened here,
+    closed when the service stops), the secret box, the fetchers of sources."""
+    settings = repo_settings(runtime)
+    blobs = open_blob_store(settings.default_blob_url())
+    await blobs.open()
+    runtime.close_on_stop(blobs.close)
+    return Adapters(
+        units=unit_of_work_factory(runtime.store, runtime.relay),
+        blobs=blobs,
+        manifests=BlobManifests(blobs),
+        references=StoredBlobReferences(runtime.store),
+        uploads=StoredUploads(runtime.store),
+        box=FernetSecretBox(load_key(settings.secret_key, settings.data_dir / "secret.key")),
+        uploader=BlobTreeUploader(blobs, cache_dir=settings.data_dir / "repo" / "hash-caches"),
+        directories=HostDirectories(),
+        fetcher=Fetchers(settings.allow_private_sources),
+    )
+
+
+def compose(adapters: Adapters, settings: RepoSettings) -> Composed:
+    """Build the use cases on ``adapters`` and connect them as repo-svc runs them."""
+    a = adapters
+    credentials = Credentials(a.units, a.box, a.clock)
+    projects = Projects(a.units, a.clock, a.ids)
+    repos = Repos(a.units, a.clock, a.ids, allow_private=settings.allow_private_sources)
+    versions = Versions(a.units, a.manifests, a.clock, uploads=a.uploads)
+    hold = settings.failpoint("gc.hold")
+    garbage = GarbageCollector(a.references, a.manifests, a.blobs, settings.gc_grace_s, a.uploads,
+                               clock=a.seconds, hold=Path(hold) if hold else None)
+    quota = UploadQuota(a.uploads, settings.pending_upload_max_bytes, settings.gc_grace_s, a.seconds)
+    path_imports = PathImports(versions, a.uploader, a.directories, parse_roots(settings.path_import_roots),
+                               everyone=parse_grantees(settings.path_imports_for))
+    featuresets = FeatureSets(versions, a.uploader)
+    work = settings.data_dir / "repo"
+    code = CodeSnapshots(a.units, credentials, a.fetcher, a.uploader, a.manifests, work / "code")
+    imports = Imports(a.units, versions, credentials, a.fetcher, a.uploader, work / "imports")
+    run_events = RunEvents(a.units, versions)
+    consumer = Consumer(RUNS_CONSUMER, run_events.apply, RUN_SUBJECTS, RUN_EVENTS_BATCH)
+    tasks: list[Callable[[], Coroutine[Any, Any, None]]] = [imports.run_forever]
+    if settings.gc_interval_s > 0:
+        tasks.append(lambda: garbage.run_forever(settings.gc_interval_s))
+    return Composed(
+        projects, repos, versions, credentials, quota, garbage, path_imports, featuresets, code, imports,
+        run_events, consumer, tasks,
+        project_servicer=ProjectServicer(projects),
+        repo_servicer=RepoServicer(repos, versions, featuresets, path_imports, code, garbage, quota),
+        credential_servicer=CredentialServicer(credentials),
+    )
 
 
 async def wire(runtime: Runtime) -> None:
-    """Register repo-svc's servicers, its run-event consumer and its import loop on the runtime."""
-    settings = runtime.settings
-    uow = unit_of_work_factory(runtime.store, runtime.relay)
-    blobs = open_blob_store(settings.default_blob_url())
-    await blobs.open()
-    box = FernetSecretBox(load_key(settings.secret_key, settings.data_dir / "secret.key"))
-    credentials = Credentials(uow, box)
-    repos = Repos(uow, allow_private=settings.allow_private_sources)
-    uploads = StoredUploads(runtime.store)
-    versions = Versions(uow, BlobManifests(blobs), uploads=uploads)
-    hold = settings.failpoint("gc.hold")
-    garbage = GarbageCollector(StoredBlobReferences(runtime.store), BlobManifests(blobs), blobs,
-                               settings.gc_grace_s, uploads, hold=Path(hold) if hold else None)
-    quota = UploadQuota(uploads, settings.pending_upload_max_bytes, settings.gc_grace_s)
-    projects_pb2_grpc.add_ProjectServiceServicer_to_server(ProjectServicer(Projects(uow)), runtime.server)
-    uploader = BlobTreeUploader(blobs, cache_dir=settings.data_dir / "repo" / "hash-caches")
-    path_imports = PathImports(versions, uploader, HostDirectories(), parse_roots(settings.path_import_roots),
-                               everyone=parse_grantees(settings.path_imports_for))
-    fetchers = Fetchers(settings.allow_private_sources)
-    code = CodeSnapshots(uow, credentials, fetchers, uploader, BlobManifests(blobs),
-                         settings.data_dir / "repo" / "code")
-    servicer = RepoServicer(repos, versions, FeatureSets(versions, uploader), path_imports, code,
-                            garbage, quota)
-    repos_pb2_grpc.add_RepoServiceServicer_to_server(servicer, runtime.server)
-    credentials_pb2_grpc.add_CredentialServiceServicer_to_server(CredentialServicer(credentials),
-                                                                 runtime.server)
-    run_events = RunEvents(uow, versions)
-    runtime.bus.consume(RUNS_CONSUMER, run_events.apply, subjects=RUN_SUBJECTS, batch_size=64)
-    imports = Imports(uow, versions, credentials, fetchers, uploader, settings.data_dir / "repo" / "imports")
-    runtime.tasks.append(imports.run_forever)
-    if settings.gc_interval_s > 0:
-        runtime.tasks.append(lambda: garbage.run_forever(settings.gc_interval_s))
+    """Build repo-svc on the runtime; register its servicers, its run-event consumer, its import
+    loop and its garbage collector."""
+    repo = compose(await build_adapters(runtime), repo_settings(runtime))
+    projects_pb2_grpc.add_ProjectServiceServicer_to_server(repo.project_servicer, runtime.server)
+    repos_pb2_grpc.add_RepoServiceServicer_to_server(repo.repo_servicer, runtime.server)
+    credentials_pb2_grpc.add_CredentialServiceServicer_to_server(repo.credential_servicer, runtime.server)
+    consumer = repo.consumer
+    runtime.bus.consume(consumer.name, consumer.handle, subjects=consumer.subjects,
+                        batch_size=consumer.batch_size)
+    runtime.tasks.extend(repo.tasks)
     runtime.service_names.extend(SERVICE_NAMES)
 
 
-__all__ = ["COLLECTIONS", "wire"]
+__all__ = ["COLLECTIONS", "Adapters", "Composed", "build_adapters", "compose", "wire"]

@@ -1,21 +1,19 @@
-"""Code snapshots against fakes: a commit is pinned, stored once, and failures say why."""
+"""Code snapshots, composed as production composes them (a fake fetcher, the kit's in-memory store):
+a commit is pinned, stored once, and failures say why."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
 import pytest
-from cryptography.fernet import Fernet
-from repo_fakes import ALICE, FakeClock, FakeUploader, fake_repos
-from shipyard_repo.app.code import CodeSnapshots
-from shipyard_repo.app.credentials import Credentials
+from repo_world import repo_world
 from shipyard_repo.app.imports import FetchFailed
 from shipyard_repo.app.ports import SourceFetcher
 from shipyard_repo.domain.repos import RepoFields, Versioning
 from shipyard_repo.domain.sources import GitSource, NoSource, RepoKind, Source
 
 from shipyard.kit.errors import FailedPrecondition, NotFound
-from shipyard.kit.secrets import FernetSecretBox
+from shipyard.kit.testing import ALICE
 
 SHA = "a" * 40
 
@@ -37,10 +35,9 @@ class GitFetcher(SourceFetcher):
 
 
 async def _setup(tmp_path: Path, fail: bool = False):  # type: ignore[no-untyped-def]
-    repos, _, uow, manifests = fake_repos()
-    credentials = Credentials(uow, FernetSecretBox(Fernet.generate_key()), FakeClock())
     fetcher = GitFetcher(fail)
-    code = CodeSnapshots(uow, credentials, fetcher, FakeUploader(manifests), manifests, tmp_path)
+    app = (await repo_world(tmp_path, fetcher=fetcher)).app
+    repos, code = app.repos, app.code
     await repos.create(ALICE, RepoFields(kind=RepoKind.CODE, name="train", versioning=Versioning.NONE,
                                          source=GitSource("https://github.com/acme/train.git")))
     return code, fetcher, repos

@@ -6,15 +6,15 @@ import json
 from pathlib import Path
 
 import pytest
-from cryptography.fernet import Fernet
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ed25519, rsa
-from repo_fakes import ALICE, BOB, FakeClock, FakeUnitOfWorkFactory
+from repo_world import World, repo_world
 from shipyard_repo.app.credentials import Credentials
 from shipyard_repo.domain.credentials import CredentialFields, CredentialType, check_secret
 
 from shipyard.kit.errors import InvalidArgument, NotFound
-from shipyard.kit.secrets import FernetSecretBox, load_key
+from shipyard.kit.secrets import load_key
+from shipyard.kit.testing import ALICE, BOB
 
 SECRET = "ghp_s3cr3t-never-shown"
 
@@ -67,23 +67,25 @@ def test_a_gcp_service_account_key() -> None:
 
 
 @pytest.fixture
-def wired() -> tuple[Credentials, FakeUnitOfWorkFactory]:
-    uow = FakeUnitOfWorkFactory()
-    return Credentials(uow, FernetSecretBox(Fernet.generate_key()), FakeClock()), uow
+async def wired(tmp_path: Path) -> tuple[Credentials, World]:
+    world = await repo_world(tmp_path)
+    return world.app.credentials, world
 
 
 async def test_the_secret_is_stored_sealed_and_comes_back_only_through_reveal(
-        wired: tuple[Credentials, FakeUnitOfWorkFactory]) -> None:
-    credentials, uow = wired
+        wired: tuple[Credentials, World]) -> None:
+    credentials, world = wired
     saved = await credentials.save(ALICE, CredentialFields("gh", CredentialType.TOKEN, "github.com"), SECRET)
-    stored, sealed = uow.credentials.rows["alice", "gh"]
+    found = await world.read(lambda uow: uow.credentials.get("alice", "gh"))
+    assert found is not None
+    stored, sealed = found
     assert SECRET not in sealed and SECRET not in repr(stored) and SECRET not in repr(saved)
     assert saved.fingerprint.startswith("hmac-sha256:")
     assert (await credentials.reveal("alice", "gh"))[1] == SECRET
 
 
 async def test_the_last_credential_per_host_and_type_is_what_forms_prefill(
-        wired: tuple[Credentials, FakeUnitOfWorkFactory]) -> None:
+        wired: tuple[Credentials, World]) -> None:
     credentials, _ = wired
     await credentials.save(ALICE, CredentialFields("old", CredentialType.TOKEN, "github.com"), "t1")
     await credentials.save(ALICE, CredentialFields("new", CredentialType.TOKEN, "github.com"), "t2")
@@ -96,19 +98,19 @@ async def test_the_last_credential_per_host_and_type_is_what_forms_prefill(
 
 
 async def test_a_replaced_secret_changes_the_fingerprint_and_delete_removes_it(
-        wired: tuple[Credentials, FakeUnitOfWorkFactory]) -> None:
-    credentials, uow = wired
+        wired: tuple[Credentials, World]) -> None:
+    credentials, world = wired
     first = await credentials.save(ALICE, CredentialFields("gh", CredentialType.TOKEN, "github.com"), "t1")
     second = await credentials.save(ALICE, CredentialFields("gh", CredentialType.TOKEN, "github.com"), "t2")
     assert first.fingerprint != second.fingerprint and first.create_time == second.create_time
     await credentials.delete(ALICE, "gh")
-    assert uow.credentials.rows == {}
+    assert await world.documents("credentials") == []
     with pytest.raises(NotFound):
         await credentials.delete(ALICE, "gh")
 
 
 @pytest.mark.parametrize("host", ["https://github.com", "user@github.com", "github.com/x", "git hub"])
-async def test_a_host_is_a_host(wired: tuple[Credentials, FakeUnitOfWorkFactory], host: str) -> None:
+async def test_a_host_is_a_host(wired: tuple[Credentials, World], host: str) -> None:
     credentials, _ = wired
     with pytest.raises(InvalidArgument, match=r"credential\.host"):
         await credentials.save(ALICE, CredentialFields("gh", CredentialType.TOKEN, host), "t")

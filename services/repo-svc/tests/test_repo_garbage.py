@@ -1,4 +1,5 @@
-"""The garbage collector on a real local blob store, with the version use cases on fakes: what is
+"""The garbage collector on a real local blob store, composed with the version use cases as production
+composes them (on the kit's in-memory store): what is
 deleted, what is kept, the grace period, a version made while a collection runs, a killed sweep."""
 
 from __future__ import annotations
@@ -11,10 +12,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-from repo_fakes import ALICE, OPERATOR, FakeClock, FakeIds, FakeUnitOfWorkFactory
+from repo_world import World, repo_world, settings
 from shipyard_repo.adapters.store import BlobManifests
 from shipyard_repo.app.garbage import GarbageCollector
-from shipyard_repo.app.ports import BlobReferences
 from shipyard_repo.app.repos import Repos
 from shipyard_repo.app.versions import NewVersion, Versions
 from shipyard_repo.domain.repos import RepoFields
@@ -23,6 +23,7 @@ from shipyard_repo.domain.sources import RepoKind, UploadSource
 from shipyard.kit.blob.local import LocalBlobStore
 from shipyard.kit.errors import FailedPrecondition, PermissionDenied
 from shipyard.kit.manifest import Manifest, ManifestEntry
+from shipyard.kit.testing import ALICE, OPERATOR_CALLER
 
 GRACE_S = 3600.0
 NOW = time.time()  # the collector's clock; touches set the real time, which is never earlier
@@ -30,27 +31,12 @@ OLD = NOW - 2 * GRACE_S  # well past the grace period
 DATASET = RepoKind.DATASET
 
 
-class FakeReferences(BlobReferences):
-    """What the store adapter reads, from the fake unit of work: versions' manifests and code
-    snapshots of code repos that exist."""
-
-    def __init__(self, uow: FakeUnitOfWorkFactory) -> None:
-        self.uow = uow
-
-    async def manifest_digests(self) -> set[str]:
-        found = {v.manifest_digest for v in self.uow.versions.rows.values()}
-        for key, digest in self.uow.requests.made.items():
-            if key.startswith("code:") and key.split(":")[1] in self.uow.repos.rows:
-                found.add(digest)
-        return found
-
-
 @dataclass
 class Wired:
     blobs: LocalBlobStore
     repos: Repos
     versions: Versions
-    uow: FakeUnitOfWorkFactory
+    world: World
     gc: GarbageCollector
 
     async def put(self, data: bytes, when: float = OLD) -> str:
@@ -81,14 +67,12 @@ async def _once(data: bytes) -> AsyncIterator[bytes]:
 async def wired(tmp_path: Path) -> Wired:
     blobs = LocalBlobStore(tmp_path / "blobs", durable=False)
     await blobs.open()
-    uow = FakeUnitOfWorkFactory()
-    clock = FakeClock()
-    repos = Repos(uow=uow, clock=clock, ids=FakeIds("repo"))
-    versions = Versions(uow=uow, manifests=BlobManifests(blobs), clock=clock)
-    gc = GarbageCollector(FakeReferences(uow), BlobManifests(blobs), blobs, GRACE_S, clock=lambda: NOW)
+    world = await repo_world(tmp_path, settings(tmp_path, gc_grace_s=GRACE_S), blobs=blobs,
+                             manifests=BlobManifests(blobs), seconds=lambda: NOW)
+    repos, versions, gc = world.app.repos, world.app.versions, world.app.garbage
     await repos.create(ALICE, RepoFields(kind=DATASET, name="digits", source=UploadSource("d.zip")))
     await repos.create(ALICE, RepoFields(kind=DATASET, name="fonts", source=UploadSource("f.zip")))
-    return Wired(blobs, repos, versions, uow, gc)
+    return Wired(blobs, repos, versions, world, gc)
 
 
 async def _version(wired: Wired, repo: str, manifest: str) -> int:
@@ -170,7 +154,7 @@ async def test_a_version_made_after_the_sweep_took_its_blob_is_refused_not_broke
 
     with pytest.raises(FailedPrecondition, match="upload it"):
         await wired.versions.create(ALICE, DATASET, "digits", NewVersion(manifest))
-    assert wired.uow.versions.rows == {}
+    assert await wired.world.documents("versions") == []
 
 
 async def test_a_blob_touched_after_it_was_listed_is_kept(wired: Wired) -> None:
@@ -202,9 +186,10 @@ async def test_a_sweep_killed_with_a_blob_aside_loses_nothing(wired: Wired, tmp_
 async def test_code_snapshots_of_existing_code_repos_are_kept(wired: Wired) -> None:
     kept = await wired.put_manifest(a=b"print('kept')")
     gone = await wired.put_manifest(a=b"print('gone')")
-    repo_id = next(iter(wired.uow.repos.rows))
-    wired.uow.requests.made[f"code:{repo_id}:{'a' * 40}"] = kept
-    wired.uow.requests.made[f"code:repo-0999:{'b' * 40}"] = gone  # its repo was deleted
+    repo_id = (await wired.world.documents("repos"))[0]["_id"]
+    await wired.world.write(lambda uow: uow.requests.remember(f"code:{repo_id}:{'a' * 40}", kept))
+    # Its repo was deleted:
+    await wired.world.write(lambda uow: uow.requests.remember(f"code:repo-0999:{'b' * 40}", gone))
     await wired.gc.collect()
     assert kept in wired.stored() and gone not in wired.stored()
 
@@ -214,4 +199,4 @@ async def test_only_operators_collect(wired: Wired) -> None:
     with pytest.raises(PermissionDenied, match="only operators"):
         await wired.gc.collect_for(ALICE, dry_run=False)
     assert garbage in wired.stored()
-    assert (await wired.gc.collect_for(OPERATOR, dry_run=False)).deleted_blobs == 1
+    assert (await wired.gc.collect_for(OPERATOR_CALLER, dry_run=False)).deleted_blobs == 1

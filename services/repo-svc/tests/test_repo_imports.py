@@ -1,19 +1,18 @@
-"""Imports of downloaded sources against fakes: queued → downloading → ready, or failed with a reason."""
+"""Imports of downloaded sources, composed as production composes them (a fake fetcher, the kit's
+in-memory store): queued → downloading → ready, or failed with a reason."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
-from cryptography.fernet import Fernet
-from repo_fakes import ALICE, FakeClock, FakeUploader, fake_repos
-from shipyard_repo.app.credentials import Credentials
-from shipyard_repo.app.imports import FetchFailed, Imports
+from repo_world import repo_world
+from shipyard_repo.app.imports import FetchFailed
 from shipyard_repo.app.ports import SourceFetcher
 from shipyard_repo.domain.credentials import CredentialFields, CredentialType
 from shipyard_repo.domain.repos import RepoFields, RepoStatus
 from shipyard_repo.domain.sources import GitSource, RepoKind, Source, UrlSource
 
-from shipyard.kit.secrets import FernetSecretBox
+from shipyard.kit.testing import ALICE
 
 
 class FilesFetcher(SourceFetcher):
@@ -32,16 +31,14 @@ class FilesFetcher(SourceFetcher):
         return "0" * 40 if isinstance(source, GitSource) else ""
 
 
-def _imports(files: dict[str, bytes] | None, tmp_path: Path):  # type: ignore[no-untyped-def]
-    repos, versions, uow, manifests = fake_repos()
-    credentials = Credentials(uow, FernetSecretBox(Fernet.generate_key()), FakeClock())
+async def _imports(files: dict[str, bytes] | None, tmp_path: Path):  # type: ignore[no-untyped-def]
     fetcher = FilesFetcher(files)
-    imports = Imports(uow, versions, credentials, fetcher, FakeUploader(manifests), tmp_path)
-    return repos, versions, credentials, fetcher, imports
+    app = (await repo_world(tmp_path, fetcher=fetcher)).app
+    return app.repos, app.versions, app.credentials, fetcher, app.imports
 
 
 async def test_a_queued_import_becomes_version_1_and_the_repo_ready(tmp_path: Path) -> None:
-    repos, versions, _, _, imports = _imports({"a.csv": b"1,2", "b.csv": b"3"}, tmp_path)
+    repos, versions, _, _, imports = await _imports({"a.csv": b"1,2", "b.csv": b"3"}, tmp_path)
     created = await repos.create(
         ALICE, RepoFields(kind=RepoKind.DATASET, name="web", source=UrlSource("https://example.org/a.zip"))
     )
@@ -56,7 +53,7 @@ async def test_a_queued_import_becomes_version_1_and_the_repo_ready(tmp_path: Pa
 
 
 async def test_a_failed_fetch_marks_the_repo_failed_with_the_reason(tmp_path: Path) -> None:
-    repos, _, _, _, imports = _imports(None, tmp_path)
+    repos, _, _, _, imports = await _imports(None, tmp_path)
     await repos.create(
         ALICE,
         RepoFields(kind=RepoKind.DATASET, name="gone", source=GitSource("https://github.com/acme/gone.git")),
@@ -72,7 +69,7 @@ async def test_a_failed_fetch_marks_the_repo_failed_with_the_reason(tmp_path: Pa
 
 
 async def test_the_fetch_gets_the_owners_stored_secret(tmp_path: Path) -> None:
-    repos, _, credentials, fetcher, imports = _imports({"x": b"1"}, tmp_path)
+    repos, _, credentials, fetcher, imports = await _imports({"x": b"1"}, tmp_path)
     await credentials.save(ALICE, CredentialFields("gh", CredentialType.PASSWORD, "github.com", "al"), "pw")
     await repos.create(
         ALICE,

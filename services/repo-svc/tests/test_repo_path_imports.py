@@ -1,4 +1,5 @@
-"""CreateVersionFromPath against fakes: which directories may be read, and what is checked first."""
+"""CreateVersionFromPath, composed as production composes it (this host's directories, a fake uploader):
+which directories may be read, and what is checked first."""
 
 from __future__ import annotations
 
@@ -6,10 +7,10 @@ import os
 from pathlib import Path
 
 import pytest
-from repo_fakes import ALICE, BOB, OPERATOR, FakeUploader, fake_repos
-from shipyard_repo.app.path_imports import PathImports, PathVersion
-from shipyard_repo.app.ports import Directories
-from shipyard_repo.domain.paths import REFUSED, Directory, outside_roots, parse_grantees, parse_roots
+from repo_fakes import FakeManifests, FakeUploader
+from repo_world import repo_world, settings
+from shipyard_repo.app.path_imports import PathVersion
+from shipyard_repo.domain.paths import REFUSED, outside_roots, parse_grantees, parse_roots
 from shipyard_repo.domain.repos import RepoFields, Versioning
 from shipyard_repo.domain.sources import HostPathSource, NoSource, RepoKind
 
@@ -22,22 +23,9 @@ from shipyard.kit.errors import (
     ResourceExhausted,
 )
 from shipyard.kit.manifest import Manifest
+from shipyard.kit.testing import ALICE, BOB, OPERATOR_CALLER
 
 DATASET = RepoKind.DATASET
-
-
-class RealDirectories(Directories):
-    """This host's directories (the tests' files are real; only the repos are fakes)."""
-
-    async def look_up(self, path: str) -> Directory | None:
-        return _look_up(path)
-
-
-def _look_up(path: str) -> Directory | None:
-    if not os.path.isdir(path):
-        return None
-    st = os.stat(path)
-    return Directory(os.path.realpath(path), st.st_dev, st.st_ino)
 
 
 class FailingUploader(FakeUploader):
@@ -68,10 +56,13 @@ async def _setup(tmp_path: Path, roots: tuple[str, ...] | None = None, failing: 
                  everyone: bool = True):
     """Path imports granted to everyone (SHIPYARD_PATH_IMPORTS_FOR=all) unless ``everyone`` is False,
     so that the other rules are tested as alice (a data scientist)."""
-    repos, versions, _, manifests = fake_repos()
+    manifests = FakeManifests()
     uploader = (FailingUploader if failing else FakeUploader)(manifests)
-    imports = PathImports(versions, uploader, RealDirectories(),
-                          (str(tmp_path / "roots"),) if roots is None else roots, everyone=everyone)
+    roots = (str(tmp_path / "roots"),) if roots is None else roots
+    configured = settings(tmp_path, path_import_roots=os.pathsep.join(roots),
+                          path_imports_for="all" if everyone else "operators")
+    app = (await repo_world(tmp_path, configured, manifests=manifests, uploader=uploader)).app
+    repos, versions, imports = app.repos, app.versions, app.path_imports
     await repos.create(ALICE, RepoFields(kind=DATASET, name="digits", source=NoSource()))
     return imports, uploader, versions
 
@@ -92,7 +83,7 @@ async def test_by_default_only_operators_may_have_a_directory_read(tmp_path: Pat
     with pytest.raises(PermissionDenied, match="only operators"):
         await imports.create(ALICE, DATASET, "digits", PathVersion("/nowhere", 1, 2))
     assert uploader.calls == []
-    _, version = await imports.create(OPERATOR, DATASET, "digits", _wanted(data))
+    _, version = await imports.create(OPERATOR_CALLER, DATASET, "digits", _wanted(data))
     assert version.number == 2 and (await versions.get(DATASET, "digits", 0))[1].owner == "olga"
 
 
@@ -158,9 +149,9 @@ async def test_repo_rules_are_checked_before_any_file_is_read(tmp_path: Path, da
 
 
 async def test_an_unversioned_repo_is_refused_before_reading(tmp_path: Path, data: Path) -> None:
-    repos, versions, _, manifests = fake_repos()
-    uploader = FakeUploader(manifests)
-    imports = PathImports(versions, uploader, RealDirectories(), (str(tmp_path / "roots"),), everyone=True)
+    world = await repo_world(tmp_path, settings(tmp_path, path_import_roots=str(tmp_path / "roots"),
+                                                path_imports_for="all"))
+    repos, imports, uploader = world.app.repos, world.app.path_imports, world.uploader
     await repos.create(ALICE, RepoFields(kind=DATASET, name="logs", versioning=Versioning.NONE,
                                          source=HostPathSource("/data/logs")))
     with pytest.raises(FailedPrecondition, match="is not versioned"):

@@ -1,45 +1,45 @@
-"""The project use cases (app/projects.py) against in-memory fakes of the ports."""
+"""The project use cases (app/projects.py), composed as production composes them, on the real store
+adapters in the kit's in-memory store."""
 
 from __future__ import annotations
 
 import base64
+from pathlib import Path
 
 import pytest
-from repo_fakes import ALICE, BOB, OPERATOR, PRODUCTION, FakeUnitOfWorkFactory, fake_projects
+from repo_fakes import PRODUCTION
+from repo_world import World, repo_world
 from shipyard_repo.app.projects import Projects
+from shipyard_repo.domain.events import ProjectDeleted
 from shipyard_repo.domain.projects import DESCRIPTION_MAX, DETAILS_MAX, ProjectFields
 
 from shipyard.contracts.events.v1 import events_pb2
 from shipyard.kit.caller import Caller
 from shipyard.kit.errors import Aborted, AlreadyExists, InvalidArgument, NotFound, PermissionDenied
+from shipyard.kit.testing import ALICE, BOB, OPERATOR_CALLER
 
 
 @pytest.fixture
-def wired() -> tuple[Projects, FakeUnitOfWorkFactory]:
-    return fake_projects()
+async def world(tmp_path: Path) -> World:
+    return await repo_world(tmp_path)
 
 
 @pytest.fixture
-def projects(wired: tuple[Projects, FakeUnitOfWorkFactory]) -> Projects:
-    return wired[0]
+def projects(world: World) -> Projects:
+    return world.app.projects
 
 
-@pytest.fixture
-def uow(wired: tuple[Projects, FakeUnitOfWorkFactory]) -> FakeUnitOfWorkFactory:
-    return wired[1]
-
-
-def _nothing_stored_or_emitted(uow: FakeUnitOfWorkFactory) -> None:
-    assert uow.projects.rows == {}
-    assert uow.requests.made == {}
-    assert uow.published == []
+async def _nothing_stored_or_emitted(world: World) -> None:
+    assert await world.documents("projects") == []
+    assert await world.documents("requests") == []
+    assert world.units.published == []
 
 
 # --- create ------------------------------------------------------------------------------
 
 
 async def test_create_makes_a_project_owned_by_the_caller(projects: Projects,
-                                                          uow: FakeUnitOfWorkFactory) -> None:
+                                                          world: World) -> None:
     fields = ProjectFields(name="mnist", description="digits", thumbnail_url="https://x.org/a.png",
                            leaderboard=True, details="# Notes")
     project = await projects.create(ALICE, fields)
@@ -50,14 +50,14 @@ async def test_create_makes_a_project_owned_by_the_caller(projects: Projects,
     assert project.revision == 1
     assert project.create_time == project.update_time
     assert await projects.get("mnist") == project
-    assert list(uow.projects.rows) == [project.id]
+    assert [d["_id"] for d in await world.documents("projects")] == [project.id]
 
 
 async def test_create_emits_project_created_with_the_right_fields(projects: Projects,
-                                                                  uow: FakeUnitOfWorkFactory) -> None:
+                                                                  world: World) -> None:
     project = await projects.create(ALICE, ProjectFields(name="mnist", description="digits"))
 
-    [event] = uow.published
+    [event] = world.units.published
     assert isinstance(event.data, events_pb2.ProjectCreated)
     assert event.subject == "projects/mnist"
     assert event.project == "mnist"
@@ -71,20 +71,20 @@ async def test_create_emits_project_created_with_the_right_fields(projects: Proj
     assert list(data.actor.roles) == ["data-scientist"]
 
 
-async def test_create_actor_roles_are_sorted(projects: Projects, uow: FakeUnitOfWorkFactory) -> None:
+async def test_create_actor_roles_are_sorted(projects: Projects, world: World) -> None:
     caller = Caller("carol", frozenset({"ml-engineer", "data-scientist", "operator"}))
     await projects.create(caller, ProjectFields(name="p"))
-    assert list(uow.published[0].data.actor.roles) == ["data-scientist", "ml-engineer", "operator"]
+    assert list(world.units.published[0].data.actor.roles) == ["data-scientist", "ml-engineer", "operator"]
 
 
 async def test_create_duplicate_name_is_already_exists_and_emits_nothing(
-        projects: Projects, uow: FakeUnitOfWorkFactory) -> None:
+        projects: Projects, world: World) -> None:
     first = await projects.create(ALICE, ProjectFields(name="mnist"))
     with pytest.raises(AlreadyExists, match="mnist"):
         await projects.create(BOB, ProjectFields(name="mnist", description="other"))
 
-    assert list(uow.projects.rows.values()) == [first]
-    assert len(uow.published) == 1
+    assert await world.read(lambda uow: uow.projects.find()) == [first]
+    assert len(world.units.published) == 1
 
 
 @pytest.mark.parametrize("name", [
@@ -100,37 +100,37 @@ async def test_create_duplicate_name_is_already_exists_and_emits_nothing(
     pytest.param("\u0434\u0430\u043d\u043d\u044b\u0435", id="cyrillic"),
 ])
 async def test_create_with_a_bad_name_is_invalid_and_stores_nothing(
-        projects: Projects, uow: FakeUnitOfWorkFactory, name: str) -> None:
+        projects: Projects, world: World, name: str) -> None:
     with pytest.raises(InvalidArgument) as caught:
         await projects.create(ALICE, ProjectFields(name=name))
     assert caught.value.field == "project.name"
-    _nothing_stored_or_emitted(uow)
+    await _nothing_stored_or_emitted(world)
 
 
 @pytest.mark.parametrize("url", ["ftp://example.com/a.png", "javascript:alert(1)", "http://",
                                  "https:///a.png", "/relative/a.png"])
-async def test_create_with_a_bad_thumbnail_url_is_invalid(projects: Projects, uow: FakeUnitOfWorkFactory,
+async def test_create_with_a_bad_thumbnail_url_is_invalid(projects: Projects, world: World,
                                                           url: str) -> None:
     with pytest.raises(InvalidArgument) as caught:
         await projects.create(ALICE, ProjectFields(name="mnist", thumbnail_url=url))
     assert caught.value.field == "project.thumbnail_url"
-    _nothing_stored_or_emitted(uow)
+    await _nothing_stored_or_emitted(world)
 
 
 async def test_create_with_a_hostless_thumbnail_url_is_invalid(projects: Projects,
-                                                                uow: FakeUnitOfWorkFactory) -> None:
+                                                                world: World) -> None:
     with pytest.raises(InvalidArgument) as caught:
         await projects.create(ALICE, ProjectFields(name="mnist", thumbnail_url="http://:8080/a.png"))
     assert caught.value.field == "project.thumbnail_url"
-    _nothing_stored_or_emitted(uow)
+    await _nothing_stored_or_emitted(world)
 
 
 async def test_create_with_an_overlong_description_is_invalid(projects: Projects,
-                                                              uow: FakeUnitOfWorkFactory) -> None:
+                                                              world: World) -> None:
     with pytest.raises(InvalidArgument) as caught:
         await projects.create(ALICE, ProjectFields(name="mnist", description="d" * (DESCRIPTION_MAX + 1)))
     assert caught.value.field == "project.description"
-    _nothing_stored_or_emitted(uow)
+    await _nothing_stored_or_emitted(world)
 
 
 async def test_create_with_a_description_at_the_limit_is_fine(projects: Projects) -> None:
@@ -139,11 +139,11 @@ async def test_create_with_a_description_at_the_limit_is_fine(projects: Projects
 
 
 async def test_create_with_overlong_details_is_invalid(projects: Projects,
-                                                       uow: FakeUnitOfWorkFactory) -> None:
+                                                       world: World) -> None:
     with pytest.raises(InvalidArgument) as caught:
         await projects.create(ALICE, ProjectFields(name="mnist", details="d" * (DETAILS_MAX + 1)))
     assert caught.value.field == "project.details"
-    _nothing_stored_or_emitted(uow)
+    await _nothing_stored_or_emitted(world)
 
 
 async def test_create_with_control_characters_in_description_is_invalid(projects: Projects) -> None:
@@ -156,32 +156,32 @@ async def test_create_with_control_characters_in_description_is_invalid(projects
 
 
 async def test_retried_create_returns_the_first_result_and_emits_once(
-        projects: Projects, uow: FakeUnitOfWorkFactory) -> None:
+        projects: Projects, world: World) -> None:
     first = await projects.create(ALICE, ProjectFields(name="mnist"), request_id="r-1")
     again = await projects.create(ALICE, ProjectFields(name="mnist"), request_id="r-1")
 
     assert again == first
-    assert len(uow.projects.rows) == 1
-    assert len(uow.published) == 1
+    assert len(await world.documents("projects")) == 1
+    assert len(world.units.published) == 1
 
 
 async def test_retried_create_returns_the_first_result_even_with_other_fields(
-        projects: Projects, uow: FakeUnitOfWorkFactory) -> None:
+        projects: Projects, world: World) -> None:
     first = await projects.create(ALICE, ProjectFields(name="mnist"), request_id="r-1")
     again = await projects.create(ALICE, ProjectFields(name="other"), request_id="r-1")
 
     assert again == first
     assert await projects.list_page(0, "") == ([first], "")
-    assert len(uow.published) == 1
+    assert len(world.units.published) == 1
 
 
-async def test_request_ids_are_per_user(projects: Projects, uow: FakeUnitOfWorkFactory) -> None:
+async def test_request_ids_are_per_user(projects: Projects, world: World) -> None:
     await projects.create(ALICE, ProjectFields(name="a-proj"), request_id="r-1")
     bobs = await projects.create(BOB, ProjectFields(name="b-proj"), request_id="r-1")
 
     assert bobs.owner == "bob"
     assert bobs.name == "b-proj"
-    assert len(uow.published) == 2
+    assert len(world.units.published) == 2
 
 
 async def test_without_request_id_a_repeat_is_a_duplicate(projects: Projects) -> None:
@@ -191,11 +191,11 @@ async def test_without_request_id_a_repeat_is_a_duplicate(projects: Projects) ->
 
 
 async def test_failed_create_does_not_remember_its_request_id(projects: Projects,
-                                                              uow: FakeUnitOfWorkFactory) -> None:
+                                                              world: World) -> None:
     await projects.create(BOB, ProjectFields(name="mnist"))
     with pytest.raises(AlreadyExists):
         await projects.create(ALICE, ProjectFields(name="mnist"), request_id="r-1")
-    assert uow.requests.made == {}
+    assert await world.documents("requests") == []
 
     made = await projects.create(ALICE, ProjectFields(name="mnist-2"), request_id="r-1")
     assert made.name == "mnist-2"
@@ -304,7 +304,7 @@ async def test_list_with_a_negative_page_size_is_invalid(projects: Projects) -> 
 
 
 async def test_update_changes_only_masked_fields_and_reports_them(projects: Projects,
-                                                                  uow: FakeUnitOfWorkFactory) -> None:
+                                                                  world: World) -> None:
     before = await projects.create(ALICE, ProjectFields(name="mnist", description="old", details="keep"))
     after = await projects.update(ALICE, "mnist",
                                   ProjectFields(description="new", details="ignored", leaderboard=True),
@@ -316,7 +316,7 @@ async def test_update_changes_only_masked_fields_and_reports_them(projects: Proj
     assert after.create_time == before.create_time
     assert await projects.get("mnist") == after
 
-    event = uow.published[-1]
+    event = world.units.published[-1]
     assert isinstance(event.data, events_pb2.ProjectUpdated)
     assert list(event.data.changed_fields) == ["description", "leaderboard"]
     assert event.data.project.description == "new"
@@ -327,31 +327,31 @@ async def test_update_changes_only_masked_fields_and_reports_them(projects: Proj
 
 
 async def test_update_reports_only_fields_that_actually_changed(projects: Projects,
-                                                                uow: FakeUnitOfWorkFactory) -> None:
+                                                                world: World) -> None:
     await projects.create(ALICE, ProjectFields(name="mnist", description="same"))
     await projects.update(ALICE, "mnist", ProjectFields(description="same", details="new"),
                           ["description", "details"])
-    assert list(uow.published[-1].data.changed_fields) == ["details"]
+    assert list(world.units.published[-1].data.changed_fields) == ["details"]
 
 
 async def test_update_with_unchanged_values_emits_nothing(projects: Projects,
-                                                          uow: FakeUnitOfWorkFactory) -> None:
+                                                          world: World) -> None:
     before = await projects.create(ALICE, ProjectFields(name="mnist", description="same"))
     after = await projects.update(ALICE, "mnist", ProjectFields(name="mnist", description="same"),
                                   ["name", "description"])
     assert after == before
-    assert len(uow.published) == 1
+    assert len(world.units.published) == 1
 
 
 async def test_rename_emits_the_new_subject_and_the_previous_name(projects: Projects,
-                                                                  uow: FakeUnitOfWorkFactory) -> None:
+                                                                  world: World) -> None:
     await projects.create(ALICE, ProjectFields(name="mnist"))
     renamed = await projects.update(ALICE, "mnist", ProjectFields(name="digits"), ["name"])
 
     assert renamed.name == "digits"
     with pytest.raises(NotFound):
         await projects.get("mnist")
-    event = uow.published[-1]
+    event = world.units.published[-1]
     assert event.subject == "projects/digits"
     assert event.project == "digits"
     assert event.data.previous_name == "mnist"
@@ -360,17 +360,17 @@ async def test_rename_emits_the_new_subject_and_the_previous_name(projects: Proj
 
 @pytest.mark.parametrize("mask", [[], ["owner"], ["id"], ["revision"], ["create_time"], ["nope"],
                                   ["description", "owner"]])
-async def test_update_with_a_bad_mask_is_invalid(projects: Projects, uow: FakeUnitOfWorkFactory,
+async def test_update_with_a_bad_mask_is_invalid(projects: Projects, world: World,
                                                  mask: list[str]) -> None:
     before = await projects.create(ALICE, ProjectFields(name="mnist"))
     with pytest.raises(InvalidArgument) as caught:
         await projects.update(ALICE, "mnist", ProjectFields(description="x"), mask)
     assert caught.value.field == "update_mask"
     assert await projects.get("mnist") == before
-    assert len(uow.published) == 1
+    assert len(world.units.published) == 1
 
 
-async def test_update_validates_the_new_values(projects: Projects, uow: FakeUnitOfWorkFactory) -> None:
+async def test_update_validates_the_new_values(projects: Projects, world: World) -> None:
     await projects.create(ALICE, ProjectFields(name="mnist"))
     with pytest.raises(InvalidArgument) as caught:
         await projects.update(ALICE, "mnist", ProjectFields(name="bad name"), ["name"])
@@ -378,21 +378,21 @@ async def test_update_validates_the_new_values(projects: Projects, uow: FakeUnit
     with pytest.raises(InvalidArgument) as caught:
         await projects.update(ALICE, "mnist", ProjectFields(thumbnail_url="ftp://x/y"), ["thumbnail_url"])
     assert caught.value.field == "project.thumbnail_url"
-    assert len(uow.published) == 1
+    assert len(world.units.published) == 1
 
 
 async def test_rename_to_a_taken_name_is_already_exists(projects: Projects,
-                                                        uow: FakeUnitOfWorkFactory) -> None:
+                                                        world: World) -> None:
     await projects.create(ALICE, ProjectFields(name="mnist"))
     await projects.create(ALICE, ProjectFields(name="digits"))
     with pytest.raises(AlreadyExists, match="digits"):
         await projects.update(ALICE, "mnist", ProjectFields(name="digits"), ["name"])
     assert (await projects.get("mnist")).name == "mnist"
-    assert len(uow.published) == 2
+    assert len(world.units.published) == 2
 
 
 async def test_update_with_a_stale_revision_is_aborted(projects: Projects,
-                                                       uow: FakeUnitOfWorkFactory) -> None:
+                                                       world: World) -> None:
     created = await projects.create(ALICE, ProjectFields(name="mnist"))
     await projects.update(ALICE, "mnist", ProjectFields(description="one"), ["description"],
                           revision=created.revision)
@@ -400,7 +400,7 @@ async def test_update_with_a_stale_revision_is_aborted(projects: Projects,
         await projects.update(ALICE, "mnist", ProjectFields(description="two"), ["description"],
                               revision=created.revision)
     assert (await projects.get("mnist")).description == "one"
-    assert len(uow.published) == 2
+    assert len(world.units.published) == 2
 
 
 async def test_update_with_the_current_revision_succeeds(projects: Projects) -> None:
@@ -416,34 +416,35 @@ async def test_update_unknown_project_is_not_found(projects: Projects) -> None:
 
 
 @pytest.mark.parametrize("caller", [BOB, PRODUCTION], ids=["other-data-scientist", "production-engineer"])
-async def test_only_the_owner_may_update(projects: Projects, uow: FakeUnitOfWorkFactory,
+async def test_only_the_owner_may_update(projects: Projects, world: World,
                                          caller: Caller) -> None:
     before = await projects.create(ALICE, ProjectFields(name="mnist"))
     with pytest.raises(PermissionDenied, match="alice"):
         await projects.update(caller, "mnist", ProjectFields(description="mine now"), ["description"])
     assert await projects.get("mnist") == before
-    assert len(uow.published) == 1
+    assert len(world.units.published) == 1
 
 
-async def test_an_operator_may_update_anyones_project(projects: Projects, uow: FakeUnitOfWorkFactory) -> None:
+async def test_an_operator_may_update_anyones_project(projects: Projects, world: World) -> None:
     await projects.create(ALICE, ProjectFields(name="mnist"))
-    updated = await projects.update(OPERATOR, "mnist", ProjectFields(description="tidied"), ["description"])
+    updated = await projects.update(OPERATOR_CALLER, "mnist", ProjectFields(description="tidied"),
+                                    ["description"])
     assert updated.description == "tidied"
     assert updated.owner == "alice"
-    assert uow.published[-1].data.actor.user == "olga"
+    assert world.units.published[-1].data.actor.user == "olga"
 
 
 # --- delete ------------------------------------------------------------------------------
 
 
 async def test_delete_removes_the_project_and_emits_project_deleted(projects: Projects,
-                                                                    uow: FakeUnitOfWorkFactory) -> None:
+                                                                    world: World) -> None:
     project = await projects.create(ALICE, ProjectFields(name="mnist"))
     await projects.delete(ALICE, "mnist")
 
     with pytest.raises(NotFound):
         await projects.get("mnist")
-    event = uow.published[-1]
+    event = world.units.published[-1]
     assert isinstance(event.data, events_pb2.ProjectDeleted)
     assert (event.data.project_id, event.data.name, event.data.actor.user) == (project.id, "mnist", "alice")
     assert event.subject == "projects/mnist"
@@ -458,118 +459,117 @@ async def test_a_deleted_name_can_be_reused(projects: Projects) -> None:
     assert second.owner == "bob"
 
 
-async def test_delete_unknown_project_is_not_found(projects: Projects, uow: FakeUnitOfWorkFactory) -> None:
+async def test_delete_unknown_project_is_not_found(projects: Projects, world: World) -> None:
     with pytest.raises(NotFound):
         await projects.delete(ALICE, "nope")
-    assert uow.published == []
+    assert world.units.published == []
 
 
 async def test_delete_with_a_stale_revision_is_aborted(projects: Projects,
-                                                       uow: FakeUnitOfWorkFactory) -> None:
+                                                       world: World) -> None:
     created = await projects.create(ALICE, ProjectFields(name="mnist"))
     await projects.update(ALICE, "mnist", ProjectFields(description="x"), ["description"])
     with pytest.raises(Aborted):
         await projects.delete(ALICE, "mnist", revision=created.revision)
     assert await projects.get("mnist")
-    assert len(uow.published) == 2
+    assert len(world.units.published) == 2
 
 
 @pytest.mark.parametrize("caller", [BOB, PRODUCTION], ids=["other-data-scientist", "production-engineer"])
-async def test_only_the_owner_may_delete(projects: Projects, uow: FakeUnitOfWorkFactory,
+async def test_only_the_owner_may_delete(projects: Projects, world: World,
                                          caller: Caller) -> None:
     await projects.create(ALICE, ProjectFields(name="mnist"))
     with pytest.raises(PermissionDenied):
         await projects.delete(caller, "mnist")
     assert await projects.get("mnist")
-    assert len(uow.published) == 1
+    assert len(world.units.published) == 1
 
 
-async def test_an_operator_may_delete_anyones_project(projects: Projects, uow: FakeUnitOfWorkFactory) -> None:
+async def test_an_operator_may_delete_anyones_project(projects: Projects, world: World) -> None:
     await projects.create(ALICE, ProjectFields(name="mnist"))
-    await projects.delete(OPERATOR, "mnist")
-    assert uow.projects.rows == {}
-    assert uow.published[-1].data.actor.user == "olga"
+    await projects.delete(OPERATOR_CALLER, "mnist")
+    assert await world.documents("projects") == []
+    assert world.units.published[-1].data.actor.user == "olga"
 
 
-# --- the fake itself ---------------------------------------------------------------------
+# --- the test store itself ----------------------------------------------------------------
 
 
-async def test_fake_unit_of_work_publishes_nothing_and_keeps_nothing_on_error(
-        uow: FakeUnitOfWorkFactory) -> None:
-    """Guards the fake: a failing block must roll back, or the tests above would prove nothing."""
-    projects = Projects(uow=uow)
+async def test_the_test_unit_of_work_publishes_nothing_and_keeps_nothing_on_error(
+        projects: Projects, world: World) -> None:
+    """Guards the test store: a failing block must roll back, or the tests above would prove nothing."""
     await projects.create(ALICE, ProjectFields(name="kept"))
 
     class Boom(Exception):
         pass
 
     with pytest.raises(Boom):
-        async with uow() as unit:
+        async with world.units() as unit:
             await unit.requests.remember("k", "v")
             kept = await unit.projects.get("kept")
             assert kept is not None
             await unit.projects.remove(kept)
-            unit.emit(events_pb2.ProjectDeleted(name="x"), "projects/x", "x")
+            unit.record(ProjectDeleted(kept, ALICE))
             raise Boom
-    assert uow.requests.made == {}
-    assert [p.name for p in uow.projects.rows.values()] == ["kept"]
-    assert [type(e.data) for e in uow.published] == [events_pb2.ProjectCreated]
-    assert (uow.commits, uow.rollbacks) == (1, 1)
+    assert await world.documents("requests") == []
+    assert [d["name"] for d in await world.documents("projects")] == ["kept"]
+    assert [type(e.data) for e in world.units.published] == [events_pb2.ProjectCreated]
+    assert (world.units.commits, world.units.rollbacks) == (1, 1)
 
 
 # --- batch create ------------------------------------------------------------------------
 
 
 async def test_batch_create_makes_all_in_order_with_one_event_each(projects: Projects,
-                                                                   uow: FakeUnitOfWorkFactory) -> None:
+                                                                   world: World) -> None:
     made = await projects.batch_create(ALICE, [(ProjectFields(name=f"p{i}"), "") for i in range(3)])
 
     assert [p.name for p in made] == ["p0", "p1", "p2"]
     assert {p.owner for p in made} == {"alice"}
-    assert [e.data.project.name for e in uow.published] == ["p0", "p1", "p2"]
-    assert uow.commits == 1
+    assert [e.data.project.name for e in world.units.published] == ["p0", "p1", "p2"]
+    assert world.units.commits == 1
 
 
 async def test_batch_create_with_an_existing_name_creates_none_and_names_the_entry(
-        projects: Projects, uow: FakeUnitOfWorkFactory) -> None:
+        projects: Projects, world: World) -> None:
     await projects.create(ALICE, ProjectFields(name="taken"))
     with pytest.raises(AlreadyExists, match=r"requests\[1\]: .*'taken'"):
         await projects.batch_create(ALICE, [(ProjectFields(name="fresh"), ""),
                                             (ProjectFields(name="taken"), "")])
 
-    assert sorted(p.name for p in uow.projects.rows.values()) == ["taken"]
-    assert len(uow.published) == 1
+    assert sorted(d["name"] for d in await world.documents("projects")) == ["taken"]
+    assert len(world.units.published) == 1
 
 
 async def test_batch_create_with_a_bad_entry_is_invalid_and_names_it(projects: Projects,
-                                                                     uow: FakeUnitOfWorkFactory) -> None:
+                                                                     world: World) -> None:
     with pytest.raises(InvalidArgument) as caught:
         await projects.batch_create(ALICE, [(ProjectFields(name="ok"), ""), (ProjectFields(name="a/b"), "")])
     assert caught.value.field == "requests[1].project.name"
-    _nothing_stored_or_emitted(uow)
+    await _nothing_stored_or_emitted(world)
 
 
 async def test_batch_create_with_a_name_twice_is_invalid(projects: Projects,
-                                                         uow: FakeUnitOfWorkFactory) -> None:
+                                                         world: World) -> None:
     twice = r"requests\[2\].project.name: 'x' is also the name of requests\[0\]"
     with pytest.raises(InvalidArgument, match=twice):
         await projects.batch_create(ALICE, [(ProjectFields(name=n), "") for n in ("x", "y", "x")])
-    _nothing_stored_or_emitted(uow)
+    await _nothing_stored_or_emitted(world)
 
 
 @pytest.mark.parametrize("count", [0, 101])
-async def test_batch_create_needs_1_to_100_entries(projects: Projects, uow: FakeUnitOfWorkFactory,
+async def test_batch_create_needs_1_to_100_entries(projects: Projects, world: World,
                                                    count: int) -> None:
     with pytest.raises(InvalidArgument, match=f"requests: must hold 1 to 100 entries, not {count}"):
         await projects.batch_create(ALICE, [(ProjectFields(name=f"p{i}"), "") for i in range(count)])
-    _nothing_stored_or_emitted(uow)
+    await _nothing_stored_or_emitted(world)
 
 
 async def test_batch_create_retried_with_the_same_request_ids_returns_the_first_result(
-        projects: Projects, uow: FakeUnitOfWorkFactory) -> None:
+        projects: Projects, world: World) -> None:
     entries = [(ProjectFields(name="a"), "r-a"), (ProjectFields(name="b"), "r-b")]
     first = await projects.batch_create(ALICE, entries)
     again = await projects.batch_create(ALICE, entries)
 
     assert again == first
-    assert len(uow.published) == 2
+    assert len(world.units.published) == 2

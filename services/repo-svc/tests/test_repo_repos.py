@@ -1,24 +1,18 @@
-"""The repo and version use cases (app/repos.py, app/versions.py) against in-memory fakes."""
+"""The repo and version use cases (app/repos.py, app/versions.py), composed as production composes
+them, on the real store adapters in the kit's in-memory store."""
 
 from __future__ import annotations
 
 import asyncio
 import hashlib
 from dataclasses import replace
+from pathlib import Path
+from typing import Any
 
 import pytest
-from repo_fakes import (
-    ALICE,
-    BOB,
-    OPERATOR,
-    FakeClock,
-    FakeIds,
-    FakeManifests,
-    FakeUnitOfWorkFactory,
-    fake_repos,
-)
+from repo_fakes import FakeManifests
+from repo_world import World, repo_world
 from shipyard_repo.app.ports import RepoFilter
-from shipyard_repo.app.projects import Projects
 from shipyard_repo.app.repos import Repos
 from shipyard_repo.app.versions import NewVersion, Versions
 from shipyard_repo.domain.projects import ProjectFields
@@ -43,14 +37,16 @@ from shipyard.kit.errors import (
     PermissionDenied,
 )
 from shipyard.kit.manifest import Manifest, ManifestEntry
+from shipyard.kit.testing import ALICE, BOB, OPERATOR_CALLER
 
 DATASET = RepoKind.DATASET
-Wired = tuple[Repos, Versions, FakeUnitOfWorkFactory, FakeManifests]
+Wired = tuple[Repos, Versions, World, FakeManifests]
 
 
 @pytest.fixture
-def wired() -> Wired:
-    return fake_repos()
+async def wired(tmp_path: Path) -> Wired:
+    world = await repo_world(tmp_path)
+    return world.app.repos, world.app.versions, world, world.manifests
 
 
 def _manifest(**files: bytes) -> Manifest:
@@ -62,11 +58,11 @@ def _manifest(**files: bytes) -> Manifest:
     )
 
 
-def _types(uow: FakeUnitOfWorkFactory) -> list[str]:
-    return [type(e.data).__name__ for e in uow.published]
+def _types(world: World) -> list[str]:
+    return [type(e.data).__name__ for e in world.units.published]
 
 
-async def _dataset(repos: Repos, name: str = "digits", **extra: object) -> None:
+async def _dataset(repos: Repos, name: str = "digits", **extra: Any) -> None:
     await repos.create(ALICE, RepoFields(kind=DATASET, name=name, source=UploadSource("d.zip"), **extra))
 
 
@@ -74,49 +70,49 @@ async def _dataset(repos: Repos, name: str = "digits", **extra: object) -> None:
 
 
 async def test_a_placeholder_dataset_gets_an_empty_version_1(wired: Wired) -> None:
-    repos, versions, uow, _ = wired
+    repos, versions, world, _ = wired
     repo = await repos.create(ALICE, RepoFields(kind=DATASET, name="out", source=NoSource()))
 
     assert (repo.latest_version, repo.status, repo.owner) == (1, RepoStatus.READY, "alice")
     _, first = await versions.get(DATASET, "out", 0)
     assert (first.number, first.manifest_digest, first.file_count) == (1, EMPTY_MANIFEST, 0)
-    assert _types(uow) == ["RepoCreated", "VersionCreated"]
-    created = uow.published[0]
+    assert _types(world) == ["RepoCreated", "VersionCreated"]
+    created = world.units.published[0]
     assert created.subject == "datasets/out"
 
 
 async def test_an_upload_dataset_waits_for_its_first_version(wired: Wired) -> None:
-    repos, _, uow, _ = wired
+    repos, _, world, _ = wired
     repo = await repos.create(ALICE, RepoFields(kind=DATASET, name="digits", source=UploadSource("d.zip")))
     assert (repo.latest_version, repo.status) == (0, RepoStatus.UPLOADING)
-    assert _types(uow) == ["RepoCreated"]
+    assert _types(world) == ["RepoCreated"]
 
 
 async def test_names_are_unique_per_kind(wired: Wired) -> None:
-    repos, _, uow, _ = wired
+    repos, _, world, _ = wired
     await _dataset(repos, "mnist")
     with pytest.raises(AlreadyExists, match="dataset named 'mnist'"):
         await _dataset(repos, "mnist")
     await repos.create(ALICE, RepoFields(kind=RepoKind.MODEL, name="mnist", source=NoSource()))
-    assert len(uow.repos.rows) == 2
+    assert len(await world.documents("repos")) == 2
 
 
 async def test_a_repo_in_a_missing_project_is_not_found_and_nothing_is_stored(wired: Wired) -> None:
-    repos, _, uow, _ = wired
+    repos, _, world, _ = wired
     with pytest.raises(NotFound, match="project 'vision' not found"):
         await _dataset(repos, project="vision")
-    assert uow.repos.rows == {} and uow.published == []
+    assert await world.documents("repos") == [] and world.units.published == []
 
 
 async def test_a_repo_in_an_existing_project(wired: Wired) -> None:
-    repos, _, uow, _ = wired
-    await _project(uow, "vision")
+    repos, _, world, _ = wired
+    await _project(world, "vision")
     await _dataset(repos, project="vision")
     assert (await repos.get(DATASET, "digits")).project == "vision"
 
 
-async def _project(uow: FakeUnitOfWorkFactory, name: str) -> None:
-    await Projects(uow, FakeClock(), FakeIds()).create(ALICE, ProjectFields(name=name))
+async def _project(world: World, name: str) -> None:
+    await world.app.projects.create(ALICE, ProjectFields(name=name))
 
 
 async def test_code_repos_take_git_and_are_never_dvs_versioned(wired: Wired) -> None:
@@ -146,15 +142,15 @@ async def test_code_repos_take_git_and_are_never_dvs_versioned(wired: Wired) -> 
 
 @pytest.mark.parametrize("name", ["", "a/b", "x" * 64, "bell\x07"])
 async def test_bad_names_are_invalid(wired: Wired, name: str) -> None:
-    repos, _, uow, _ = wired
+    repos, _, world, _ = wired
     with pytest.raises(InvalidArgument, match=r"repo\.name"):
         await _dataset(repos, name)
-    assert uow.repos.rows == {}
+    assert await world.documents("repos") == []
 
 
 async def test_list_filters_and_pages(wired: Wired) -> None:
-    repos, _, uow, _ = wired
-    await _project(uow, "vision")
+    repos, _, world, _ = wired
+    await _project(world, "vision")
     for index in range(5):
         await _dataset(
             repos, f"d{index}", project="vision" if index % 2 else "", tags=("raw",) if index < 2 else ()
@@ -179,14 +175,14 @@ async def test_list_filters_and_pages(wired: Wired) -> None:
 
 
 async def test_move_rename_and_tag(wired: Wired) -> None:
-    repos, _, uow, _ = wired
-    await _project(uow, "vision")
+    repos, _, world, _ = wired
+    await _project(world, "vision")
     await _dataset(repos)
     moved = await repos.update(
         ALICE, DATASET, "digits", RepoFields(kind=DATASET, project="vision"), ["project"]
     )
     assert moved.project == "vision"
-    event = uow.published[-1].data
+    event = world.units.published[-1].data
     assert isinstance(event, events_pb2.RepoUpdated)
     assert (list(event.changed_fields), event.previous_project) == (["project"], "")
     renamed = await repos.update(
@@ -208,45 +204,45 @@ async def test_only_the_owner_or_an_operator_changes_a_repo(wired: Wired) -> Non
     await _dataset(repos)
     with pytest.raises(PermissionDenied, match="belongs to 'alice'"):
         await repos.delete(BOB, DATASET, "digits")
-    await repos.delete(OPERATOR, DATASET, "digits")
+    await repos.delete(OPERATOR_CALLER, DATASET, "digits")
 
 
 async def test_delete_removes_the_versions_and_says_so(wired: Wired) -> None:
-    repos, versions, uow, _ = wired
+    repos, versions, world, _ = wired
     await repos.create(ALICE, RepoFields(kind=DATASET, name="out", source=NoSource()))
     await repos.delete(ALICE, DATASET, "out")
-    assert uow.versions.rows == {} and uow.repos.rows == {}
-    assert _types(uow)[-1] == "RepoDeleted"
+    assert await world.documents("versions") == [] and await world.documents("repos") == []
+    assert _types(world)[-1] == "RepoDeleted"
     with pytest.raises(NotFound):
         await versions.get(DATASET, "out", 1)
 
 
 async def test_a_retried_create_returns_the_first_repo(wired: Wired) -> None:
-    repos, _, uow, _ = wired
+    repos, _, world, _ = wired
     fields = RepoFields(kind=DATASET, name="digits", source=NoSource())
     first = await repos.create(ALICE, fields, request_id="r1")
     assert await repos.create(ALICE, fields, request_id="r1") == first
-    assert _types(uow) == ["RepoCreated", "VersionCreated"]
+    assert _types(world) == ["RepoCreated", "VersionCreated"]
 
 
 # --- versions ----------------------------------------------------------------------------
 
 
 async def test_a_version_from_stored_blobs(wired: Wired) -> None:
-    repos, versions, uow, manifests = wired
+    repos, versions, world, manifests = wired
     await _dataset(repos)
     digest = manifests.upload(_manifest(a=b"1", b__c=b"22"))
     repo, version = await versions.create(ALICE, DATASET, "digits", NewVersion(digest, message="first"))
     assert (version.number, version.size_bytes, version.file_count) == (1, 3, 2)
     assert (repo.latest_version, repo.status) == (1, RepoStatus.READY)
     assert manifests.syncs == 1  # the blobs were made durable before the version committed
-    event = uow.published[-1].data
+    event = world.units.published[-1].data
     assert isinstance(event, events_pb2.VersionCreated)
     assert (event.version, event.manifest_digest, event.repo_kind) == (1, digest, "dataset")
 
 
 async def test_missing_blobs_refuse_the_version_and_change_nothing(wired: Wired) -> None:
-    repos, versions, uow, manifests = wired
+    repos, versions, world, manifests = wired
     await _dataset(repos)
     manifest = _manifest(a=b"1", b=b"2")
     digest = manifests.upload(manifest)
@@ -258,7 +254,7 @@ async def test_missing_blobs_refuse_the_version_and_change_nothing(wired: Wired)
         await versions.create(ALICE, DATASET, "digits", NewVersion(digest))
     with pytest.raises(FailedPrecondition, match="is not stored: upload it"):
         await versions.create(ALICE, DATASET, "digits", NewVersion("f" * 64))
-    assert uow.versions.rows == {} and _types(uow) == ["RepoCreated"]
+    assert await world.documents("versions") == [] and _types(world) == ["RepoCreated"]
 
 
 @pytest.mark.parametrize("digest", ["", "abc", "F" * 64, "g" * 64])
@@ -292,7 +288,7 @@ async def test_only_the_owner_or_an_operator_writes_a_version(wired: Wired) -> N
     with pytest.raises(PermissionDenied, match="dataset 'digits' belongs to 'alice'; only its owner or an "
                                                "operator may write its versions"):
         await versions.create(BOB, DATASET, "digits", NewVersion(digest))
-    assert (await versions.create(OPERATOR, DATASET, "digits", NewVersion(digest)))[1].number == 1
+    assert (await versions.create(OPERATOR_CALLER, DATASET, "digits", NewVersion(digest)))[1].number == 1
 
 
 async def test_check_write_answers_for_a_runs_output_before_it_runs(wired: Wired) -> None:
@@ -302,7 +298,7 @@ async def test_check_write_answers_for_a_runs_output_before_it_runs(wired: Wired
                                          source=HostPathSource("/data/logs")))
     repo = await versions.check_write(ALICE, DATASET, "digits")
     assert (repo.name, repo.owner) == ("digits", "alice")
-    assert (await versions.check_write(OPERATOR, DATASET, "digits")).id == repo.id
+    assert (await versions.check_write(OPERATOR_CALLER, DATASET, "digits")).id == repo.id
     with pytest.raises(PermissionDenied, match="dataset 'digits' belongs to 'alice'"):
         await versions.check_write(BOB, DATASET, "digits")
     with pytest.raises(FailedPrecondition, match="'logs' is not versioned"):
@@ -324,7 +320,7 @@ async def test_referenced_repos_have_no_versions(wired: Wired) -> None:
 
 
 async def test_list_files_compare_and_delete(wired: Wired) -> None:
-    repos, versions, uow, manifests = wired
+    repos, versions, world, manifests = wired
     await _dataset(repos)
     first = manifests.upload(_manifest(a=b"1", b=b"2", c=b"3"))
     second = manifests.upload(_manifest(a=b"1", b=b"changed", d=b"4"))
@@ -344,7 +340,7 @@ async def test_list_files_compare_and_delete(wired: Wired) -> None:
     assert diff.unchanged == 1
 
     await versions.delete(ALICE, DATASET, "digits", 2)
-    assert _types(uow)[-1] == "VersionDeleted"
+    assert _types(world)[-1] == "VersionDeleted"
     _, latest = await versions.get(DATASET, "digits", 0)
     assert latest.number == 1
     _, third = await versions.create(ALICE, DATASET, "digits", NewVersion(second))
@@ -352,25 +348,25 @@ async def test_list_files_compare_and_delete(wired: Wired) -> None:
 
 
 async def test_a_retried_version_create_returns_the_first_version(wired: Wired) -> None:
-    repos, versions, uow, manifests = wired
+    repos, versions, world, manifests = wired
     await _dataset(repos)
     new = NewVersion(manifests.upload(_manifest(a=b"1")), request_id="push-1")
     _, first = await versions.create(ALICE, DATASET, "digits", new)
     _, again = await versions.create(ALICE, DATASET, "digits", new)
-    assert again == first and len(uow.versions.rows) == 1
+    assert again == first and len(await world.documents("versions")) == 1
 
 
 async def test_a_version_runs_have_read_is_kept_unless_forced(wired: Wired) -> None:
-    repos, versions, uow, _ = wired
+    repos, versions, world, _ = wired
     await repos.create(ALICE, RepoFields(kind=DATASET, name="read", source=NoSource()))
-    ((key, version),) = uow.versions.rows.items()
-    uow.versions.rows[key] = replace(version, used_by_runs=("run-1",))
+    [version] = await world.read(lambda uow: uow.versions.find())
+    await world.write(lambda uow: uow.versions.save(replace(version, used_by_runs=("run-1",))))
     with pytest.raises(FailedPrecondition, match="read by run run-1"):
         await versions.delete(ALICE, DATASET, "read", 1)
     with pytest.raises(FailedPrecondition, match="read by run run-1"):
         await repos.delete(ALICE, DATASET, "read")
     await versions.delete(ALICE, DATASET, "read", 1, force=True)
-    assert uow.versions.rows == {}
+    assert await world.documents("versions") == []
 
 
 async def test_model_versions_start_at_the_default_stage(wired: Wired) -> None:

@@ -3,9 +3,13 @@
 from __future__ import annotations
 
 import hashlib
+from pathlib import Path
 
-from repo_fakes import ALICE, BOB, OPERATOR, FakeManifests, FakeUnitOfWorkFactory, fake_repos
+from repo_fakes import FakeManifests
+from repo_world import World, repo_world
+from shipyard_repo.app.repos import Repos
 from shipyard_repo.app.run_events import RunEvents
+from shipyard_repo.app.versions import Versions
 from shipyard_repo.domain.repos import RepoFields
 from shipyard_repo.domain.sources import NoSource, RepoKind
 
@@ -14,6 +18,7 @@ from shipyard.contracts.events.v1 import events_pb2
 from shipyard.kit.caller import Caller
 from shipyard.kit.events import new_event
 from shipyard.kit.manifest import Manifest, ManifestEntry
+from shipyard.kit.testing import ALICE, BOB, OPERATOR_CALLER
 
 
 def _completed(
@@ -41,56 +46,63 @@ async def _apply(handler: RunEvents, completed: events_pb2.RunCompleted) -> None
     await handler.apply([new_event(completed, source="test", subject=f"runs/{completed.run_id}")])
 
 
-def _versions_made(uow: FakeUnitOfWorkFactory) -> list[tuple[str, int]]:
-    made = [e.data for e in uow.published if isinstance(e.data, events_pb2.VersionCreated)]
+async def _world(tmp_path: Path) -> tuple[Repos, Versions, World, FakeManifests]:
+    world = await repo_world(tmp_path)
+    return world.app.repos, world.app.versions, world, world.manifests
+
+
+def _versions_made(world: World) -> list[tuple[str, int]]:
+    made = [e.data for e in world.units.published if isinstance(e.data, events_pb2.VersionCreated)]
     return [(v.repo, v.version) for v in made if isinstance(v, events_pb2.VersionCreated)]
 
 
-async def test_an_output_its_runs_owner_may_not_write_gets_no_version_and_nothing_is_published() -> None:
-    repos, versions, uow, manifests = fake_repos()
+async def test_an_output_its_runs_owner_may_not_write_gets_no_version_and_nothing_is_published(
+        tmp_path: Path) -> None:
+    repos, versions, world, manifests = await _world(tmp_path)
     await repos.create(ALICE, RepoFields(kind=RepoKind.MODEL, name="mnist", source=NoSource()))
-    handler = RunEvents(uow, versions)
+    handler = world.app.run_events
     await _apply(handler, _completed("run-bob", _weights(manifests), by=BOB))
     await _apply(handler, _completed("run-nobody", _weights(manifests), by=Caller("", frozenset())))
     assert (await versions.get(RepoKind.MODEL, "mnist", 0))[1].number == 1  # the placeholder only
-    assert _versions_made(uow) == [("mnist", 1)]
+    assert _versions_made(world) == [("mnist", 1)]
 
 
-async def test_an_operators_run_may_write_anyones_repo() -> None:
-    repos, versions, uow, manifests = fake_repos()
+async def test_an_operators_run_may_write_anyones_repo(tmp_path: Path) -> None:
+    repos, versions, world, manifests = await _world(tmp_path)
     await repos.create(ALICE, RepoFields(kind=RepoKind.MODEL, name="mnist", source=NoSource()))
-    await _apply(RunEvents(uow, versions), _completed("run-ops", _weights(manifests), by=OPERATOR))
+    await _apply(world.app.run_events, _completed("run-ops", _weights(manifests), by=OPERATOR_CALLER))
     _, latest = await versions.get(RepoKind.MODEL, "mnist", 0)
     assert (latest.number, latest.owner, latest.produced_by_run) == (2, "olga", "run-ops")
 
 
-async def test_the_output_goes_to_the_repo_authorized_at_submit_not_one_made_since_under_its_name() -> None:
-    repos, versions, uow, manifests = fake_repos()
+async def test_the_output_goes_to_the_repo_authorized_at_submit_not_one_made_since_under_its_name(
+        tmp_path: Path) -> None:
+    repos, versions, world, manifests = await _world(tmp_path)
     first = await repos.create(ALICE, RepoFields(kind=RepoKind.MODEL, name="mnist", source=NoSource()))
     await repos.delete(ALICE, RepoKind.MODEL, "mnist")
     await repos.create(BOB, RepoFields(kind=RepoKind.MODEL, name="mnist", source=NoSource()))
-    handler = RunEvents(uow, versions)
+    handler = world.app.run_events
     await _apply(handler, _completed("run-1", _weights(manifests), by=ALICE, repo_id=first.id))
     assert (await versions.get(RepoKind.MODEL, "mnist", 0))[1].number == 1  # bob's placeholder only
 
 
-async def test_the_output_follows_its_repo_through_a_rename() -> None:
-    repos, versions, uow, manifests = fake_repos()
+async def test_the_output_follows_its_repo_through_a_rename(tmp_path: Path) -> None:
+    repos, versions, world, manifests = await _world(tmp_path)
     repo = await repos.create(ALICE, RepoFields(kind=RepoKind.MODEL, name="mnist", source=NoSource()))
     renamed = RepoFields(kind=RepoKind.MODEL, name="digits")
     await repos.update(ALICE, RepoKind.MODEL, "mnist", renamed, ["name"])
-    await _apply(RunEvents(uow, versions), _completed("run-1", _weights(manifests), repo_id=repo.id))
+    await _apply(world.app.run_events, _completed("run-1", _weights(manifests), repo_id=repo.id))
     assert (await versions.get(RepoKind.MODEL, "digits", 0))[1].produced_by_run == "run-1"
 
 
-async def test_a_completed_run_makes_one_version_however_often_it_arrives() -> None:
-    repos, versions, uow, manifests = fake_repos()
+async def test_a_completed_run_makes_one_version_however_often_it_arrives(tmp_path: Path) -> None:
+    repos, versions, world, manifests = await _world(tmp_path)
     await repos.create(ALICE, RepoFields(kind=RepoKind.MODEL, name="mnist", source=NoSource()))
     data = b"weights"
     digest = manifests.upload(
         Manifest((ManifestEntry("model.pt", 7, hashlib.sha256(data).hexdigest(), 0o644),))
     )
-    handler = RunEvents(uow, versions)
+    handler = world.app.run_events
     event = new_event(_completed("run-1", digest), source="test", subject="runs/run-1")
     again = new_event(_completed("run-1", digest), source="test", subject="runs/run-1")  # a new event id
 
@@ -104,24 +116,24 @@ async def test_a_completed_run_makes_one_version_however_often_it_arrives() -> N
         {"accuracy": 0.93},
         {"lr": "0.01"},
     )
-    created = [e for e in uow.published if isinstance(e.data, events_pb2.VersionCreated)]
+    created = [e for e in world.units.published if isinstance(e.data, events_pb2.VersionCreated)]
     assert [e.data.version for e in created] == [1, 2]  # the placeholder, then the run's one
 
 
-async def test_an_output_that_cannot_become_a_version_is_skipped_not_retried_forever() -> None:
-    _, versions, uow, _ = fake_repos()
-    handler = RunEvents(uow, versions)
+async def test_an_output_that_cannot_become_a_version_is_skipped_not_retried_forever(tmp_path: Path) -> None:
+    world = await repo_world(tmp_path)
+    handler = world.app.run_events
     await handler.apply([new_event(_completed("run-2", "a" * 64, repo="missing"), source="t", subject="s")])
-    assert uow.versions.rows == {}
+    assert await world.documents("versions") == []
 
 
-async def test_a_submitted_run_is_listed_on_the_versions_it_reads() -> None:
-    repos, versions, uow, _ = fake_repos()
+async def test_a_submitted_run_is_listed_on_the_versions_it_reads(tmp_path: Path) -> None:
+    repos, versions, world, _ = await _world(tmp_path)
     await repos.create(ALICE, RepoFields(kind=RepoKind.DATASET, name="digits", source=NoSource()))
     submitted = events_pb2.RunSubmitted(
         run_id="run-9", inputs=[common_pb2.VersionRef(repo="digits", version=1, repo_kind="dataset")]
     )
-    handler = RunEvents(uow, versions)
+    handler = world.app.run_events
     for _ in range(2):
         await handler.apply([new_event(submitted, source="t", subject="runs/run-9")])
     _, version = await versions.get(RepoKind.DATASET, "digits", 1)

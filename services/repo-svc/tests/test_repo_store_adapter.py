@@ -1,4 +1,5 @@
-"""The project use cases on the real store adapter (SQLite), and its transactional outbox."""
+"""The project use cases, composed as production composes them, on the real store adapter (SQLite),
+and its transactional outbox."""
 
 from __future__ import annotations
 
@@ -9,9 +10,10 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
-from repo_fakes import ALICE, BOB, OPERATOR, FakeClock, FakeIds
+from repo_world import repo_world
 from shipyard_repo.adapters.store import COLLECTIONS, PROJECTS, SOURCE, RepoUnitOfWork, unit_of_work_factory
 from shipyard_repo.app.projects import Projects
+from shipyard_repo.domain.events import ProjectDeleted
 from shipyard_repo.domain.projects import ProjectFields, new_project
 
 from shipyard.contracts.events.v1 import events_pb2
@@ -22,6 +24,7 @@ from shipyard.kit.outbox import OUTBOX
 from shipyard.kit.store.port import Page
 from shipyard.kit.store.sqlite import SQLiteDocumentStore
 from shipyard.kit.store.unit_of_work import StoreUnitOfWorkFactory
+from shipyard.kit.testing import ALICE, BOB, OPERATOR_CALLER
 
 
 class Boom(Exception):
@@ -44,8 +47,8 @@ def factory(store: SQLiteDocumentStore) -> StoreUnitOfWorkFactory[RepoUnitOfWork
 
 
 @pytest.fixture
-def projects(factory: StoreUnitOfWorkFactory[RepoUnitOfWork]) -> Projects:
-    return Projects(uow=factory, clock=FakeClock(), ids=FakeIds())
+async def projects(tmp_path: Path, store: SQLiteDocumentStore) -> Projects:
+    return (await repo_world(tmp_path, store=store)).app.projects
 
 
 async def outbox(store: SQLiteDocumentStore) -> list[Event]:
@@ -104,7 +107,7 @@ async def test_a_unit_of_work_that_fails_after_emitting_rolls_back_both(
     with pytest.raises(Boom):
         async with factory() as uow:
             await uow.projects.add(project)
-            uow.emit(events_pb2.ProjectDeleted(project_id="id-1", name="mnist"), "projects/mnist", "mnist")
+            uow.record(ProjectDeleted(project, ALICE))
             raise Boom
 
     assert await project_count(store) == 0
@@ -124,7 +127,7 @@ async def test_update_and_delete_put_their_events_in_commit_order(projects: Proj
     updated = await projects.update(ALICE, "mnist", ProjectFields(name="digits", description="x"),
                                     ["name", "description"], revision=created.revision)
     await projects.update(ALICE, "digits", ProjectFields(description="x"), ["description"])  # no change
-    await projects.delete(OPERATOR, "digits", revision=updated.revision)
+    await projects.delete(OPERATOR_CALLER, "digits", revision=updated.revision)
 
     events = await outbox(store)
     assert [e.type for e in events] == ["io.shipyard.project.created.v1", "io.shipyard.project.updated.v1",

@@ -9,17 +9,11 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
-from repo_fakes import ALICE, BOB, OPERATOR, FakeClock, FakeIds, FakeManifests
+from repo_world import repo_world
 from shipyard_repo.adapters import store as store_adapter
-from shipyard_repo.adapters.store import (
-    COLLECTIONS,
-    StoredBlobReferences,
-    StoredUploads,
-    unit_of_work_factory,
-)
-from shipyard_repo.app.repos import Repos
+from shipyard_repo.adapters.store import COLLECTIONS, StoredBlobReferences, StoredUploads
 from shipyard_repo.app.uploads import UploadQuota
-from shipyard_repo.app.versions import NewVersion, Versions
+from shipyard_repo.app.versions import NewVersion
 from shipyard_repo.domain.repos import RepoFields
 from shipyard_repo.domain.sources import GitSource, RepoKind, UploadSource, Versioning
 
@@ -28,6 +22,7 @@ from shipyard.kit.inbox import INBOX
 from shipyard.kit.manifest import Manifest, ManifestEntry
 from shipyard.kit.outbox import OUTBOX
 from shipyard.kit.store.sqlite import SQLiteDocumentStore
+from shipyard.kit.testing import ALICE, BOB, OPERATOR_CALLER
 
 GRACE_S = 100.0
 LIMIT = 1000
@@ -64,7 +59,7 @@ async def test_uploads_past_the_limit_are_refused_and_recorded_nowhere(store: SQ
         await quota.reserve(ALICE, sha(b"2"), 401)
     assert [u.digest for u in await ledger.pending("alice", 0)] == [sha(b"1")]
     assert (await quota.reserve(BOB, sha(b"2"), 401)).pending_bytes == 401  # bob's own quota
-    assert (await quota.reserve(OPERATOR, sha(b"3"), 10 * LIMIT)).limit_bytes == 0  # operators: none
+    assert (await quota.reserve(OPERATOR_CALLER, sha(b"3"), 10 * LIMIT)).limit_bytes == 0  # operators: none
 
 
 async def test_pending_uploads_age_out_after_the_grace_period(store: SQLiteDocumentStore) -> None:
@@ -85,13 +80,11 @@ async def test_bad_reservations_are_invalid(store: SQLiteDocumentStore) -> None:
         await quota.reserve(ALICE, sha(b"1"), -1)
 
 
-async def test_a_version_naming_the_uploads_settles_them(store: SQLiteDocumentStore) -> None:
+async def test_a_version_naming_the_uploads_settles_them(tmp_path: Path, store: SQLiteDocumentStore) -> None:
     ledger, clock = StoredUploads(store), Clock()
     quota = UploadQuota(ledger, LIMIT, GRACE_S, clock)
-    uow = unit_of_work_factory(store, relay=None)
-    manifests = FakeManifests()
-    repos = Repos(uow=uow, clock=FakeClock(), ids=FakeIds("repo"))
-    versions = Versions(uow=uow, manifests=manifests, clock=FakeClock(), uploads=ledger)
+    world = await repo_world(tmp_path, store=store, uploads=ledger)
+    repos, versions, manifests = world.app.repos, world.app.versions, world.manifests
     await repos.create(ALICE, RepoFields(kind=RepoKind.DATASET, name="digits", source=UploadSource("d.zip")))
     manifest = Manifest((ManifestEntry("a", 900, sha(b"a"), 0o644),))
     await quota.reserve(ALICE, sha(b"a"), 900)
@@ -106,12 +99,10 @@ async def test_a_version_naming_the_uploads_settles_them(store: SQLiteDocumentSt
 
 
 async def test_references_are_versions_and_code_snapshots_of_existing_repos(
-        store: SQLiteDocumentStore, monkeypatch: pytest.MonkeyPatch) -> None:
+        tmp_path: Path, store: SQLiteDocumentStore, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(store_adapter, "_BATCH", 1)  # read a page at a time
-    uow = unit_of_work_factory(store, relay=None)
-    manifests = FakeManifests()
-    repos = Repos(uow=uow, clock=FakeClock(), ids=FakeIds("repo"))
-    versions = Versions(uow=uow, manifests=manifests, clock=FakeClock())
+    world = await repo_world(tmp_path, store=store)
+    repos, versions, manifests, uow = world.app.repos, world.app.versions, world.manifests, world.units
     await repos.create(ALICE, RepoFields(kind=RepoKind.DATASET, name="digits", source=UploadSource("d.zip")))
     code = await repos.create(ALICE, RepoFields(kind=RepoKind.CODE, name="train",
                                                 source=GitSource("https://example.com/t.git"),

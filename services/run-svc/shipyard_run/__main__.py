@@ -3,8 +3,8 @@
 import asyncio
 
 from shipyard.kit.service import serve
-from shipyard.kit.settings import Settings
 from shipyard_run.bootstrap import COLLECTIONS, wire
+from shipyard_run.settings import RunSettings
 
 if __name__ == "__main__":
-    asyncio.run(serve(Settings(service="run"), COLLECTIONS, wire))
+    asyncio.run(serve(RunSettings(), COLLECTIONS, wire))

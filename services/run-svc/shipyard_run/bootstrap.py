@@ -1,23 +1,28 @@
-"""Wires run-svc: the store, repo-svc reader, blob store and local executor, injected into the
-use cases, the scheduler and the servicer."""
+"""run-svc's composition root: ``build_adapters`` opens what production runs on (the store's units of
+work, repo-svc's client, the blob store, the local executor), ``compose`` builds the use cases, the
+scheduler and the servicer on any adapters (the unit tests hand in fakes), and ``wire`` does both and
+registers the result with the runtime."""
 
 from __future__ import annotations
 
 import logging
-import os
+from dataclasses import dataclass
 
 from shipyard.contracts.run.v1 import runs_pb2, runs_pb2_grpc
 from shipyard.kit.blob.factory import open_blob_store
 from shipyard.kit.bubblewrap import isolation
+from shipyard.kit.clients.repos import RepoClient
+from shipyard.kit.clock import Clock, utc_now
 from shipyard.kit.service import Runtime
 from shipyard_run.adapters.local import LocalExecutor
-from shipyard_run.adapters.repos import GrpcRepoReader
 from shipyard_run.adapters.store import COLLECTIONS, unit_of_work_factory
+from shipyard_run.app.ports import Executor, RepoReader, Units
 from shipyard_run.app.run_tokens import RunTokens
 from shipyard_run.app.runs import Runs
 from shipyard_run.app.scheduler import Scheduler
 from shipyard_run.app.templates import Templates
 from shipyard_run.entrypoints.grpc_api import RunServicer
+from shipyard_run.settings import RunSettings
 
 SERVICE_NAMES = [runs_pb2.DESCRIPTOR.services_by_name["RunService"].full_name]
 # SHIPYARD_FAILPOINTS=run.sandbox=unavailable: act as on a machine without bubblewrap (tests).
@@ -25,28 +30,66 @@ SANDBOX_FAILPOINT = "run.sandbox"
 log = logging.getLogger(__name__)
 
 
+@dataclass
+class Adapters:
+    """What run-svc's use cases run on."""
 
-async def wire(runtime: Runtime) -> None:
-    """Register RunService and start the scheduler."""
-    settings = runtime.settings
-    uow = unit_of_work_factory(runtime.store, runtime.relay)
+    uow: Units
+    repos: RepoReader
+    executor: Executor
+    clock: Clock = utc_now
+
+
+@dataclass
+class RunService:
+    """run-svc composed: its use cases, the scheduler that moves runs along, and the servicer."""
+
+    runs: Runs
+    templates: Templates
+    tokens: RunTokens
+    scheduler: Scheduler
+    servicer: RunServicer
+
+
+def compose(adapters: Adapters, settings: RunSettings) -> RunService:
+    """The use cases, scheduler and servicer on ``adapters``, connected as they run: the executor
+    tells the scheduler when a job exits, the use cases wake it when there is work."""
+    executor = adapters.executor
+    scheduler = Scheduler(adapters.uow, executor, slots=settings.run_slots(), clock=adapters.clock,
+                          single_user=settings.single_user, api_server=settings.public_grpc_addr)
+    executor.on_exit = scheduler.wake
+    runs = Runs(adapters.uow, adapters.repos, executor, wake=scheduler.wake, clock=adapters.clock,
+                single_user=settings.single_user)
+    templates = Templates(adapters.uow, runs, clock=adapters.clock)
+    tokens = RunTokens(adapters.uow)
+    return RunService(runs, templates, tokens, scheduler, RunServicer(runs, templates, tokens))
+
+
+async def build_adapters(runtime: Runtime, settings: RunSettings) -> Adapters:
+    """The production adapters; what they open is closed by the runtime when the service stops."""
     blobs = open_blob_store(settings.default_blob_url())
     await blobs.open()
+    runtime.close_on_stop(blobs.close)
+    repos = RepoClient(settings.repo_addr, runtime.assertions)
+    runtime.close_on_stop(repos.close)
     workspaces = settings.data_dir / "run" / "workspaces"
     executor = LocalExecutor(workspaces, blobs, isolation=isolation(settings, SANDBOX_FAILPOINT))
     if missing := executor.isolation_missing():
         whose = "anyone's (single-user mode)" if settings.single_user else "only operators'"
         log.warning("runs cannot be isolated here: %s; %s runs start, sharing the machine", missing, whose)
-    scheduler = Scheduler(uow, executor, slots=settings.local_run_slots or max(2, os.cpu_count() or 1),
-                          single_user=settings.single_user, api_server=settings.public_grpc_addr)
-    executor.on_exit = scheduler.wake
-    runs = Runs(uow, GrpcRepoReader(settings.repo_addr, runtime.assertions), executor, wake=scheduler.wake,
-                single_user=settings.single_user)
-    runs_pb2_grpc.add_RunServiceServicer_to_server(RunServicer(runs, Templates(uow, runs), RunTokens(uow)),
-                                                   runtime.server)
-    runtime.tasks.append(scheduler.run_forever)
     runtime.disk_paths.append(executor.root)  # health: room for runs' workspaces
+    return Adapters(unit_of_work_factory(runtime.store, runtime.relay), repos, executor)
+
+
+async def wire(runtime: Runtime) -> None:
+    """Build the adapters, compose run-svc on them, register RunService and start the scheduler."""
+    settings = runtime.settings
+    if not isinstance(settings, RunSettings):
+        raise TypeError(f"run-svc needs RunSettings, not {type(settings).__name__}")
+    service = compose(await build_adapters(runtime, settings), settings)
+    runs_pb2_grpc.add_RunServiceServicer_to_server(service.servicer, runtime.server)
+    runtime.tasks.append(service.scheduler.run_forever)
     runtime.service_names.extend(SERVICE_NAMES)
 
 
-__all__ = ["COLLECTIONS", "wire"]
+__all__ = ["COLLECTIONS", "Adapters", "RunService", "build_adapters", "compose", "wire"]

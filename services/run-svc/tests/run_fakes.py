@@ -1,234 +1,38 @@
-"""In-memory fakes of run-svc's ports (repositories, unit of work, repo-svc reader, executor, clock).
-
-The fakes keep the adapters' contract: run names are unique, revisions start at 1 and bump on
-each save, stale saves raise Aborted, and a unit of work is all-or-nothing — its changes and its
-events are kept only when the ``async with`` block exits without an error.
+"""Fakes of run-svc's ports other than the store (repo-svc's client, the executor, the clock), and the
+test world: run-svc composed by its own ``compose`` on those fakes and its real store adapters over
+the kit's in-memory store.
 
 The executor fake runs nothing: ``submit`` marks the run's job RUNNING, and the test decides how it
-ends (``exit``, ``vanish``, or ``stop``, which marks it exited as a SIGTERM would).
+ends (``exit``, ``vanish``, or ``stop``, which marks it exited as a SIGTERM would); like the local
+executor, it tells ``on_exit`` when a job ends.
 """
 
 from __future__ import annotations
 
-import builtins
-from collections.abc import AsyncIterator, Awaitable, Callable
-from contextlib import asynccontextmanager
-from dataclasses import dataclass, field, replace
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, TypeVar
 
 from google.protobuf.message import Message
-from shipyard_run.app.ports import (
-    ConfigFiles,
-    Executor,
-    Job,
-    JobState,
-    JobStatus,
-    MetricLog,
-    MetricPoint,
-    PinnedCode,
-    PinnedVersion,
-    RepoReader,
-    RequestLog,
-    RunFilter,
-    RunRepository,
-    TemplateRepository,
-)
+from shipyard_run.adapters.store import COLLECTIONS, RunUnitOfWork
+from shipyard_run.app.ports import Executor, Job, JobState, JobStatus
 from shipyard_run.app.runs import Runs
 from shipyard_run.app.scheduler import Scheduler
-from shipyard_run.domain.runs import Run, RunKind, RunSpec, RunStatus, RunTemplate
+from shipyard_run.app.templates import Templates
+from shipyard_run.bootstrap import Adapters, RunService, compose
+from shipyard_run.domain.runs import MetricPoint, Run, RunKind, RunSpec, RunStatus
+from shipyard_run.settings import RunSettings
 
 from shipyard.kit.caller import Caller
-from shipyard.kit.errors import Aborted, AlreadyExists, FailedPrecondition, NotFound, PermissionDenied
+from shipyard.kit.clients.repos import CodeSnapshot, RepoVersion
+from shipyard.kit.errors import FailedPrecondition, NotFound, PermissionDenied
+from shipyard.kit.store.port import Page
+from shipyard.kit.store.unit_of_work import REQUESTS
+from shipyard.kit.testing import RecordingUnitOfWorkFactory, memory_store
 
-ALICE = Caller("alice", frozenset({"data-scientist"}))
-BOB = Caller("bob", frozenset({"data-scientist"}))
-OPERATOR = Caller("olga", frozenset({"operator"}))
+M = TypeVar("M", bound=Message)
 SIGTERM_EXIT = 143  # what a process ended by SIGTERM leaves as its exit code
-
-
-class FakeRunRepository(RunRepository):
-    """Runs in a dict keyed by id, unique by name."""
-
-    def __init__(self) -> None:
-        self.rows: dict[str, Run] = {}
-
-    async def get(self, name: str) -> Run | None:
-        return next((r for r in self.rows.values() if r.name == name), None)
-
-    async def by_id(self, run_id: str) -> Run | None:
-        return self.rows.get(run_id)
-
-    async def add(self, run: Run) -> Run:
-        if run.id in self.rows or await self.get(run.name) is not None:
-            raise AlreadyExists(f"a run named {run.name!r} exists already")
-        self.rows[run.id] = replace(run, revision=1)
-        return self.rows[run.id]
-
-    async def save(self, run: Run) -> Run:
-        current = self.rows.get(run.id)
-        if current is None or current.revision != run.revision:
-            raise Aborted(f"run {run.name!r} changed meanwhile; read it again")
-        self.rows[run.id] = replace(run, revision=run.revision + 1)
-        return self.rows[run.id]
-
-    async def remove(self, run: Run) -> None:
-        current = self.rows.get(run.id)
-        if current is None or current.revision != run.revision:
-            raise Aborted(f"run {run.name!r} changed meanwhile; read it again")
-        del self.rows[run.id]
-
-    async def list(self, where: RunFilter, after: tuple[int, str] | None, limit: int) -> builtins.list[Run]:
-        found = [r for r in self.rows.values()
-                 if (where.project is None or r.spec.project == where.project)
-                 and (where.status is None or r.status is where.status)
-                 and (where.kind is None or r.spec.kind is where.kind)
-                 and r.name.startswith(where.name_prefix)
-                 and (not where.tag or where.tag in r.spec.tags)]
-        ordered = sorted(found, key=lambda r: (r.sequence, r.id), reverse=True)
-        if after is not None:
-            ordered = [r for r in ordered if (r.sequence, r.id) < after]
-        return ordered[:limit]
-
-    async def in_status(self, statuses: tuple[RunStatus, ...], limit: int) -> builtins.list[Run]:
-        found = [r for r in self.rows.values() if r.status in statuses]
-        return sorted(found, key=lambda r: (r.sequence, r.id))[:limit]
-
-
-class FakeMetricLog(MetricLog):
-    """Each run's points in a list (replaced, never mutated, so a rollback can restore it)."""
-
-    def __init__(self) -> None:
-        self.points: dict[str, list[MetricPoint]] = {}
-
-    async def append(self, run_id: str, points: list[MetricPoint]) -> None:
-        self.points[run_id] = [*self.points.get(run_id, []), *points]
-
-    async def series(self, run_id: str) -> list[MetricPoint]:
-        return list(self.points.get(run_id, []))
-
-    async def remove(self, run_id: str) -> None:
-        self.points.pop(run_id, None)
-
-
-class FakeRequestLog(RequestLog):
-    """Request keys and the run each one made."""
-
-    def __init__(self) -> None:
-        self.made: dict[str, str] = {}
-
-    async def resource_of(self, key: str) -> str | None:
-        return self.made.get(key)
-
-    async def remember(self, key: str, resource: str) -> None:
-        if key in self.made:
-            raise AlreadyExists(f"request {key!r} is already recorded")
-        self.made[key] = resource
-
-
-class FakeConfigFiles(ConfigFiles):
-    """Configuration files keyed by run id (one per run, as the store's unique _id makes it)."""
-
-    def __init__(self) -> None:
-        self.files: dict[str, bytes] = {}
-
-    async def put(self, run_id: str, data: bytes) -> None:
-        if run_id in self.files:
-            raise AlreadyExists(f"run {run_id} has a configuration file already")
-        self.files[run_id] = data
-
-    async def get(self, run_id: str) -> bytes:
-        return self.files.get(run_id, b"")
-
-    async def remove(self, run_id: str) -> None:
-        self.files.pop(run_id, None)
-
-
-class FakeTemplateRepository(TemplateRepository):
-    """Templates keyed by name."""
-
-    def __init__(self) -> None:
-        self.rows: dict[str, RunTemplate] = {}
-
-    async def get(self, name: str) -> RunTemplate | None:
-        return self.rows.get(name)
-
-    async def add(self, template: RunTemplate) -> RunTemplate:
-        if template.name in self.rows:
-            raise AlreadyExists(f"a template named {template.name!r} exists already")
-        self.rows[template.name] = replace(template, revision=1)
-        return self.rows[template.name]
-
-    async def remove(self, template: RunTemplate) -> None:
-        self.rows.pop(template.name, None)
-
-    async def list(self) -> builtins.list[RunTemplate]:
-        return [self.rows[name] for name in sorted(self.rows)]
-
-
-@dataclass(frozen=True)
-class Emitted:
-    """One event a use case emitted: its data, subject and project."""
-
-    data: Message
-    subject: str
-    project: str
-
-
-class FakeUnitOfWork:
-    """One transaction: the shared fake repositories plus the events emitted in it."""
-
-    def __init__(self, factory: FakeUnitOfWorkFactory) -> None:
-        self.runs = factory.runs
-        self.metrics = factory.metrics
-        self.requests = factory.requests
-        self.configs = factory.configs
-        self.templates = factory.templates
-        self.events: list[Emitted] = []
-
-    def emit(self, data: Message, subject: str, project: str) -> None:
-        self.events.append(Emitted(data, subject, project))
-
-
-@dataclass
-class FakeUnitOfWorkFactory:
-    """Starts fake units of work; ``published`` holds the events of committed ones only."""
-
-    runs: FakeRunRepository = field(default_factory=FakeRunRepository)
-    metrics: FakeMetricLog = field(default_factory=FakeMetricLog)
-    requests: FakeRequestLog = field(default_factory=FakeRequestLog)
-    configs: FakeConfigFiles = field(default_factory=FakeConfigFiles)
-    templates: FakeTemplateRepository = field(default_factory=FakeTemplateRepository)
-    published: list[Emitted] = field(default_factory=list)
-    commits: int = 0
-    rollbacks: int = 0
-
-    @asynccontextmanager
-    async def __call__(self) -> AsyncIterator[FakeUnitOfWork]:
-        tables: list[dict[str, Any]] = [self.runs.rows, self.metrics.points, self.requests.made,
-                                        self.configs.files, self.templates.rows]
-        saved = [dict(table) for table in tables]
-        uow = FakeUnitOfWork(self)
-        try:
-            yield uow
-        except BaseException:
-            for table, before in zip(tables, saved, strict=True):
-                table.clear()
-                table.update(before)
-            self.rollbacks += 1
-            raise
-        self.published.extend(uow.events)
-        self.commits += 1
-
-    def events(self, kind: type[Message] | None = None, run: str | None = None) -> list[Message]:
-        """The committed events' data, of one message type and/or one run name."""
-        return [e.data for e in self.published
-                if (kind is None or isinstance(e.data, kind))
-                and (run is None or e.subject == f"runs/{run}")]
-
-    def event_names(self, run: str | None = None) -> list[str]:
-        """The committed events' message names in order, e.g. ['RunSubmitted', 'RunStarted']."""
-        return [m.DESCRIPTOR.name for m in self.events(run=run)]
 
 
 def digest_of(repo: str, number: int) -> str:
@@ -236,7 +40,7 @@ def digest_of(repo: str, number: int) -> str:
     return f"sha256:{repo}-v{number}"
 
 
-class FakeRepoReader(RepoReader):
+class FakeRepoReader:
     """repo-svc as far as run-svc reads it: repos with numbered versions, some unversioned, each
     owned by someone (alice unless the test says otherwise)."""
 
@@ -272,21 +76,21 @@ class FakeRepoReader(RepoReader):
             raise FailedPrecondition(f"{repo_kind} {repo!r} is not versioned")
         return self.repos[repo_kind, repo]
 
-    async def pin(self, caller: Caller, repo_kind: str, repo: str, version: int) -> PinnedVersion:
-        self.calls.append(("pin", caller.user, repo_kind, repo, version))
+    async def version(self, caller: Caller, repo_kind: str, repo: str, number: int) -> RepoVersion:
+        self.calls.append(("version", caller.user, repo_kind, repo, number))
         versions = self._versions(repo_kind, repo)
-        number = version or max(versions, default=0)
-        if number not in versions:
-            raise NotFound(f"{repo_kind} {repo}@{version or 'latest'} not found")
-        return PinnedVersion(number, versions[number], f"id-{repo_kind}-{repo}")
+        found = number or max(versions, default=0)
+        if found not in versions:
+            raise NotFound(f"{repo_kind} {repo}@{number or 'latest'} not found")
+        return RepoVersion(found, versions[found], f"id-{repo_kind}-{repo}")
 
-    async def snapshot_code(self, caller: Caller, repo: str, commit: str) -> PinnedCode:
+    async def snapshot_code(self, caller: Caller, repo: str, commit: str) -> CodeSnapshot:
         self.calls.append(("snapshot_code", caller.user, "code", repo, 0))
         if repo not in self.code:
             raise NotFound(f"code repo {repo!r} not found")
         for sha, digest in reversed(self.code[repo]):
             if not commit or sha.startswith(commit):
-                return PinnedCode(sha, digest)
+                return CodeSnapshot(sha, digest)
         raise NotFound(f"code repo {repo!r} has no commit {commit!r}")
 
     async def check_write(self, caller: Caller, repo_kind: str, repo: str) -> str:
@@ -330,16 +134,19 @@ class FakeExecutor(Executor):
         self.on_submit: Hook | None = None
         self.on_status: Hook | None = None
         self.missing_isolation = ""  # why runs cannot be isolated ("": they are)
+        self.on_exit: Callable[[], None] = lambda: None
 
     # What the test does to the jobs.
 
     def exit(self, run_id: str, code: int = 0) -> None:
         """The job's command ended with ``code``."""
         self.states[run_id] = JobStatus(JobState.EXITED, code)
+        self.on_exit()
 
     def vanish(self, run_id: str, detail: str = "the machine restarted") -> None:
         """The job is no longer running and left no exit code."""
         self.states[run_id] = JobStatus(JobState.GONE, detail=detail)
+        self.on_exit()
 
     def start(self, run_id: str) -> None:
         """A job that runs without this executor having been asked (started by an earlier run-svc)."""
@@ -384,6 +191,7 @@ class FakeExecutor(Executor):
         self.stopped.append(run_id)
         if self.states.get(run_id, JobStatus(JobState.NOT_STARTED)).state is JobState.RUNNING:
             self.states[run_id] = JobStatus(JobState.EXITED, SIGTERM_EXIT)
+            self.on_exit()
 
     async def read_logs(self, run_id: str, offset: int, max_bytes: int) -> bytes:
         return self.logs.get(run_id, b"")[offset:offset + max_bytes]
@@ -428,18 +236,39 @@ class FakeClock:
 
 @dataclass
 class World:
-    """The run use cases and the scheduler, wired to one set of fakes."""
+    """run-svc as ``compose`` builds it, on the fakes and the in-memory store."""
 
-    runs: Runs
-    scheduler: Scheduler
-    uow: FakeUnitOfWorkFactory
+    service: RunService
+    uow: RecordingUnitOfWorkFactory[RunUnitOfWork]
     repos: FakeRepoReader
     executor: FakeExecutor
     clock: FakeClock
+    settings: RunSettings
+
+    @property
+    def runs(self) -> Runs:
+        """The run use cases."""
+        return self.service.runs
+
+    @property
+    def templates(self) -> Templates:
+        """The template and clone use cases."""
+        return self.service.templates
+
+    @property
+    def scheduler(self) -> Scheduler:
+        """The scheduler (its loop is not running: tests call ``tick`` and ``recover``)."""
+        return self.service.scheduler
+
+    def restarted(self) -> RunService:
+        """run-svc composed again over the same store, executor and clock (a restart)."""
+        self.service = compose(Adapters(self.uow, self.repos, self.executor, self.clock), self.settings)
+        return self.service
 
     async def run(self, name: str) -> Run:
         """The stored run (fails the test when there is none)."""
-        found = await self.uow.runs.get(name)
+        async with self.uow() as uow:
+            found = await uow.runs.get(name)
         assert found is not None, f"no run {name!r} stored"
         return found
 
@@ -447,16 +276,44 @@ class World:
         """The stored run's status."""
         return (await self.run(name)).status
 
+    async def stored_runs(self) -> list[Run]:
+        """Every stored run, in submission order."""
+        async with self.uow() as uow:
+            return await uow.runs.find(page=Page(order_by="sequence"))
 
-def fake_world(gpus: int = 0, slots: int = 2) -> World:
-    """Fresh fakes; the use cases and the scheduler share the store, executor and clock."""
-    uow = FakeUnitOfWorkFactory()
-    repos = FakeRepoReader()
-    executor = FakeExecutor(gpus)
-    clock = FakeClock()
-    scheduler = Scheduler(uow, executor, slots=slots, clock=clock)
-    runs = Runs(uow, repos, executor, wake=scheduler.wake, clock=clock)
-    return World(runs, scheduler, uow, repos, executor, clock)
+    async def config_files(self) -> dict[str, bytes]:
+        """Every stored configuration file, by the id of its run or template."""
+        async with self.uow() as uow:
+            return {file.id: file.data for file in await uow.configs.find()}
+
+    async def requests(self) -> dict[str, str]:
+        """Every recorded request key and the run it made."""
+        async with self.uow() as uow:
+            return {doc["_id"]: doc["resource"] for doc in await uow.txn.find(REQUESTS.name)}
+
+    async def metric_points(self, run_id: str) -> list[MetricPoint]:
+        """The run's stored metric points."""
+        async with self.uow() as uow:
+            return await uow.metrics.series(run_id)
+
+    def events(self, kind: type[M], run: str | None = None) -> list[M]:
+        """The committed events' data of one message type, of one run name when given."""
+        return [e.data for e in self.uow.published
+                if isinstance(e.data, kind) and (run is None or e.subject == f"runs/{run}")]
+
+    def event_names(self, run: str | None = None) -> list[str]:
+        """The committed events' message names in order, e.g. ['RunSubmitted', 'RunStarted']."""
+        return [m.DESCRIPTOR.name for m in self.events(Message, run)]
+
+
+async def fake_world(gpus: int = 0, slots: int = 2, single_user: bool = False, api_server: str = "") -> World:
+    """run-svc composed on fresh fakes: the use cases and the scheduler share the store, executor
+    and clock, connected as in production."""
+    uow = RecordingUnitOfWorkFactory(await memory_store(COLLECTIONS), RunUnitOfWork)
+    repos, executor, clock = FakeRepoReader(), FakeExecutor(gpus), FakeClock()
+    settings = RunSettings(local_run_slots=slots, single_user=single_user, public_grpc_addr=api_server)
+    service = compose(Adapters(uow, repos, executor, clock), settings)
+    return World(service, uow, repos, executor, clock, settings)
 
 
 def a_spec(name: str, kind: RunKind = RunKind.TRAINING, **changes: Any) -> RunSpec:

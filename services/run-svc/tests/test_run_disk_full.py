@@ -9,13 +9,14 @@ import os
 from pathlib import Path
 
 import pytest
-from run_fakes import ALICE, a_spec, fake_world
+from run_fakes import a_spec, fake_world
 from shipyard_run.adapters.local import LocalExecutor
 from shipyard_run.app.ports import Job, JobState, JobStatus
 from shipyard_run.domain.runs import RunStatus
 
 from shipyard.kit import errors
 from shipyard.kit.blob.local import LocalBlobStore
+from shipyard.kit.testing import ALICE
 from tests.support.tiny_disk import fill, tiny_disk
 
 RUN_ID = "0123456789abcdef0123456789abcdef"
@@ -27,7 +28,7 @@ MiB = 1 << 20
 
 
 async def test_a_run_that_ended_on_a_full_disk_with_code_0_ends_in_error_saying_so() -> None:
-    world = fake_world()
+    world = await fake_world()
     run = await world.runs.submit(ALICE, a_spec("full"))
     await world.scheduler.tick()
     reason = "no space left on device: the run ended, but its exit code could not be recorded"
@@ -35,11 +36,11 @@ async def test_a_run_that_ended_on_a_full_disk_with_code_0_ends_in_error_saying_
     await world.scheduler.tick()
     ended = await world.run("full")
     assert (ended.status, ended.status_reason) == (RunStatus.ERROR, reason)
-    assert world.uow.event_names("full") == ["RunSubmitted", "RunStarted", "RunFailed"]
+    assert world.event_names("full") == ["RunSubmitted", "RunStarted", "RunFailed"]
 
 
 async def test_a_run_whose_command_failed_on_a_full_disk_fails_with_its_code() -> None:
-    world = fake_world()
+    world = await fake_world()
     run = await world.runs.submit(ALICE, a_spec("full"))
     await world.scheduler.tick()
     world.executor.states[run.id] = JobStatus(JobState.NO_SPACE, 1, "no space left on device: code 1")
@@ -50,7 +51,7 @@ async def test_a_run_whose_command_failed_on_a_full_disk_fails_with_its_code() -
 
 
 async def test_outputs_with_no_room_end_the_run_in_error_naming_the_disk() -> None:
-    world = fake_world()
+    world = await fake_world()
     run = await world.runs.submit(ALICE, a_spec("full"))
     await world.scheduler.tick()
     world.executor.stage_error = errors.NoSpace("the outputs to the blob store")

@@ -3,48 +3,46 @@ single-user mode; nobody else's."""
 
 from __future__ import annotations
 
-import dataclasses
-
 import pytest
-from run_fakes import ALICE, OPERATOR, World, a_spec, fake_world
+from run_fakes import World, a_spec, fake_world
 from shipyard_run.domain.runs import RunStatus
 
 from shipyard.contracts.events.v1 import events_pb2
 from shipyard.kit.errors import FailedPrecondition
+from shipyard.kit.testing import ALICE, OPERATOR_CALLER
 
 MISSING = "bubblewrap is not installed (apt-get install bubblewrap)"
 
 
-def _world(missing: str = MISSING, single_user: bool = False) -> World:
-    world = fake_world()
+async def _world(missing: str = MISSING, single_user: bool = False) -> World:
+    world = await fake_world(single_user=single_user)
     world.executor.missing_isolation = missing
-    world.runs = dataclasses.replace(world.runs, single_user=single_user)
     return world
 
 
 async def test_without_isolation_a_data_scientists_run_is_refused_naming_why() -> None:
-    world = _world()
+    world = await _world()
     with pytest.raises(FailedPrecondition) as refused:
         await world.runs.submit(ALICE, a_spec("r"))
     message = refused.value.message
     assert MISSING in message and "only operators" in message and "SHIPYARD_SINGLE_USER" in message
-    assert world.uow.runs.rows == {} and world.uow.published == []
+    assert await world.stored_runs() == [] and world.uow.published == []
 
 
 async def test_without_isolation_an_operators_run_is_queued() -> None:
-    world = _world()
-    run = await world.runs.submit(OPERATOR, a_spec("r"))
-    assert run.owner == OPERATOR.user
+    world = await _world()
+    run = await world.runs.submit(OPERATOR_CALLER, a_spec("r"))
+    assert run.owner == OPERATOR_CALLER.user
 
 
 async def test_in_single_user_mode_anyones_run_is_queued_without_isolation() -> None:
-    world = _world(single_user=True)
+    world = await _world(single_user=True)
     run = await world.runs.submit(ALICE, a_spec("r"))
     assert run.owner == ALICE.user
 
 
 async def test_with_isolation_anyones_run_is_queued() -> None:
-    world = _world(missing="")
+    world = await _world(missing="")
     run = await world.runs.submit(ALICE, a_spec("r"))
     assert run.owner == ALICE.user
 
@@ -52,9 +50,9 @@ async def test_with_isolation_anyones_run_is_queued() -> None:
 async def test_a_run_queued_while_isolated_does_not_start_after_isolation_went_away() -> None:
     """run-svc restarted without bubblewrap while a data scientist's run was queued: the run ends
     ``error`` with the submit refusal's words instead of starting as the platform."""
-    world = _world(missing="")
+    world = await _world(missing="")
     await world.runs.submit(ALICE, a_spec("queued-before"))
-    await world.runs.submit(OPERATOR, a_spec("operators"))
+    await world.runs.submit(OPERATOR_CALLER, a_spec("operators"))
     world.executor.missing_isolation = MISSING
 
     await world.scheduler.tick()
@@ -63,12 +61,11 @@ async def test_a_run_queued_while_isolated_does_not_start_after_isolation_went_a
     assert refused.status is RunStatus.ERROR
     assert MISSING in refused.status_reason and "only operators" in refused.status_reason
     assert world.executor.submitted_names() == ["operators"]  # an operator's run still starts
-    assert [e.name for e in world.uow.events(events_pb2.RunFailed)] == ["queued-before"]
+    assert [e.name for e in world.events(events_pb2.RunFailed)] == ["queued-before"]
 
 
 async def test_in_single_user_mode_a_queued_run_starts_after_isolation_went_away() -> None:
-    world = _world(missing="")
-    world.scheduler = dataclasses.replace(world.scheduler, single_user=True)
+    world = await _world(missing="", single_user=True)
     await world.runs.submit(ALICE, a_spec("r"))
     world.executor.missing_isolation = MISSING
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import base64
 
 import pytest
-from run_fakes import ALICE, BOB, OPERATOR, World, a_spec, digest_of, fake_world
+from run_fakes import World, a_spec, digest_of, fake_world
 from shipyard_run.app.ports import RunFilter
 from shipyard_run.domain.runs import Input, OutputTarget, RunKind, RunStatus
 
@@ -17,10 +17,11 @@ from shipyard.kit.errors import (
     NotFound,
     PermissionDenied,
 )
+from shipyard.kit.testing import ALICE, BOB, OPERATOR_CALLER
 
 
-def _world(gpus: int = 0) -> World:
-    world = fake_world(gpus=gpus)
+async def _world(gpus: int = 0) -> World:
+    world = await fake_world(gpus=gpus)
     world.repos.add("dataset", "digits", latest=3, digest="sha256:digits-latest")
     world.repos.add("featureset", "feats", latest=2)
     world.repos.add("model", "mnist")
@@ -28,15 +29,15 @@ def _world(gpus: int = 0) -> World:
     return world
 
 
-def _assert_nothing_queued(world: World) -> None:
-    assert world.uow.runs.rows == {}
-    assert world.uow.configs.files == {}
-    assert world.uow.requests.made == {}
+async def _assert_nothing_queued(world: World) -> None:
+    assert await world.stored_runs() == []
+    assert await world.config_files() == {}
+    assert await world.requests() == {}
     assert world.uow.published == []
 
 
 async def test_submit_pins_each_input_and_emits_one_run_submitted() -> None:
-    world = _world()
+    world = await _world()
     spec = a_spec(
         "train-1", project="vision", hyperparameters={"lr": "0.1"},
         inputs=(Input("dataset", "digits", "/mnt/data"), Input("dataset", "digits", "/mnt/old", version=1),
@@ -50,8 +51,8 @@ async def test_submit_pins_each_input_and_emits_one_run_submitted() -> None:
         (3, "sha256:digits-latest"), (1, digest_of("digits", 1)), (2, digest_of("feats", 2))]
     assert await world.run("train-1") == run
     assert world.repos.calls == [
-        ("pin", "alice", "dataset", "digits", 0), ("pin", "alice", "dataset", "digits", 1),
-        ("pin", "alice", "featureset", "feats", 0), ("check_write", "alice", "model", "mnist", 0)]
+        ("version", "alice", "dataset", "digits", 0), ("version", "alice", "dataset", "digits", 1),
+        ("version", "alice", "featureset", "feats", 0), ("check_write", "alice", "model", "mnist", 0)]
 
     (emitted,) = world.uow.published
     assert (emitted.subject, emitted.project) == ("runs/train-1", "vision")
@@ -70,13 +71,13 @@ async def test_submit_pins_each_input_and_emits_one_run_submitted() -> None:
 
 
 async def test_submit_pins_the_code_repo_to_a_full_commit() -> None:
-    world = _world()
+    world = await _world()
     world.repos.add_code("trainer", "a" * 40, "b" * 40)
     latest = await world.runs.submit(ALICE, a_spec("latest", code="trainer"))
     assert (latest.spec.commit, latest.spec.code_manifest) == ("b" * 40, digest_of("trainer", 2))
     older = await world.runs.submit(ALICE, a_spec("older", code="trainer", commit="aaaa"))
     assert (older.spec.commit, older.spec.code_manifest) == ("a" * 40, digest_of("trainer", 1))
-    event = world.uow.events(events_pb2.RunSubmitted, run="older")[0]
+    event = world.events(events_pb2.RunSubmitted, run="older")[0]
     assert isinstance(event, events_pb2.RunSubmitted)
     assert (event.code.repo, event.code.commit) == ("trainer", "a" * 40)
     plain = await world.runs.submit(ALICE, a_spec("plain"))
@@ -86,114 +87,116 @@ async def test_submit_pins_the_code_repo_to_a_full_commit() -> None:
 
 
 async def test_an_unknown_code_repo_or_commit_queues_nothing() -> None:
-    world = _world()
+    world = await _world()
     world.repos.add_code("trainer", "a" * 40)
     with pytest.raises(NotFound, match="code repo 'ghost' not found"):
         await world.runs.submit(ALICE, a_spec("t", code="ghost"))
     with pytest.raises(NotFound, match="code repo 'trainer' has no commit 'ffff'"):
         await world.runs.submit(ALICE, a_spec("t", code="trainer", commit="ffff"))
-    _assert_nothing_queued(world)
+    await _assert_nothing_queued(world)
 
 
 async def test_an_unknown_input_repo_queues_nothing_and_names_the_input() -> None:
-    world = _world()
+    world = await _world()
     spec = a_spec("t", inputs=(Input("dataset", "digits", "/mnt/a"), Input("dataset", "nope", "/mnt/b")))
     with pytest.raises(NotFound) as caught:
         await world.runs.submit(ALICE, spec)
     assert caught.value.message == "run.inputs[1]: dataset 'nope' not found"
-    _assert_nothing_queued(world)
+    await _assert_nothing_queued(world)
 
 
 async def test_a_missing_input_version_queues_nothing() -> None:
-    world = _world()
+    world = await _world()
     with pytest.raises(NotFound, match=r"^run\.inputs\[0\]: dataset digits@9 not found$"):
         await world.runs.submit(ALICE, a_spec("t", inputs=(Input("dataset", "digits", "/mnt/a", version=9),)))
-    _assert_nothing_queued(world)
+    await _assert_nothing_queued(world)
 
 
 async def test_an_unversioned_output_repo_queues_nothing() -> None:
-    world = _world()
+    world = await _world()
     with pytest.raises(FailedPrecondition, match="'plain' is not versioned"):
         await world.runs.submit(ALICE, a_spec("t", outputs=(OutputTarget("model", "plain"),)))
-    _assert_nothing_queued(world)
+    await _assert_nothing_queued(world)
 
 
 async def test_an_unknown_output_repo_queues_nothing() -> None:
-    world = _world()
+    world = await _world()
     with pytest.raises(NotFound, match="model 'ghost' not found"):
         await world.runs.submit(ALICE, a_spec("t", outputs=(OutputTarget("model", "ghost"),)))
-    _assert_nothing_queued(world)
+    await _assert_nothing_queued(world)
 
 
 async def test_more_gpus_than_the_executor_has_queues_nothing() -> None:
-    world = _world(gpus=2)
+    world = await _world(gpus=2)
     assert (await world.runs.submit(ALICE, a_spec("fits", gpus=2))).spec.gpus == 2
     world.uow.published.clear()
-    world.uow.runs.rows.clear()
+    async with world.uow() as uow:
+        for stored in await uow.runs.find():
+            await uow.runs.remove(stored)
     with pytest.raises(FailedPrecondition) as caught:
         await world.runs.submit(ALICE, a_spec("big", gpus=3, inputs=(Input("dataset", "digits", "/mnt/a"),)))
     assert caught.value.message == "run.gpus: 3 GPUs asked for, but the fake executor has 2"
     assert [c for c in world.repos.calls if c[3] == "digits"] == []  # refused before asking repo-svc
-    _assert_nothing_queued(world)
+    await _assert_nothing_queued(world)
 
 
 async def test_an_invalid_spec_queues_nothing() -> None:
-    world = _world()
+    world = await _world()
     with pytest.raises(InvalidArgument) as caught:
         await world.runs.submit(ALICE, a_spec("t", command=" "))
     assert caught.value.field == "run.command"
     with pytest.raises(InvalidArgument) as too_big:
         await world.runs.submit(ALICE, a_spec("t"), config=b"x" * ((1 << 20) + 1))
     assert too_big.value.field == "config_file"
-    _assert_nothing_queued(world)
+    await _assert_nothing_queued(world)
     assert world.repos.calls == []
 
 
 async def test_a_taken_name_is_refused() -> None:
-    world = _world()
+    world = await _world()
     first = await world.runs.submit(ALICE, a_spec("same"))
     with pytest.raises(AlreadyExists, match="a run named 'same' exists already"):
         await world.runs.submit(BOB, a_spec("same", command="python other.py"))
-    assert list(world.uow.runs.rows.values()) == [first]
-    assert world.uow.event_names() == ["RunSubmitted"]
+    assert list(await world.stored_runs()) == [first]
+    assert world.event_names() == ["RunSubmitted"]
 
 
 async def test_a_retried_request_returns_the_same_run_without_a_second_event() -> None:
-    world = _world()
+    world = await _world()
     first = await world.runs.submit(ALICE, a_spec("r1"), request_id="req-1")
     again = await world.runs.submit(ALICE, a_spec("r1"), request_id="req-1")
     assert again == first
-    assert len(world.uow.runs.rows) == 1
-    assert world.uow.event_names() == ["RunSubmitted"]
+    assert len(await world.stored_runs()) == 1
+    assert world.event_names() == ["RunSubmitted"]
     # The same id from another user is another request.
     other = await world.runs.submit(BOB, a_spec("r2"), request_id="req-1")
     assert (other.name, other.owner) == ("r2", "bob")
-    assert world.uow.requests.made == {"alice:run:req-1": "r1", "bob:run:req-1": "r2"}
-    assert world.uow.event_names() == ["RunSubmitted", "RunSubmitted"]
+    assert await world.requests() == {"alice:run:req-1": "r1", "bob:run:req-1": "r2"}
+    assert world.event_names() == ["RunSubmitted", "RunSubmitted"]
 
 
 async def test_the_config_is_stored_with_a_default_file_name() -> None:
-    world = _world()
+    world = await _world()
     run = await world.runs.submit(ALICE, a_spec("c"), config=b"lr: 0.1\n")
     assert run.spec.config_file_name == "config"
-    assert world.uow.configs.files == {run.id: b"lr: 0.1\n"}
+    assert (await world.config_files()) == {run.id: b"lr: 0.1\n"}
     named = await world.runs.submit(ALICE, a_spec("n", config_file_name="params.yaml"), config=b"{}")
     assert named.spec.config_file_name == "params.yaml"
-    assert world.uow.configs.files[named.id] == b"{}"
+    assert (await world.config_files())[named.id] == b"{}"
     bare = await world.runs.submit(ALICE, a_spec("b"))
     assert bare.spec.config_file_name == ""
-    assert bare.id not in world.uow.configs.files
+    assert bare.id not in (await world.config_files())
 
 
 async def test_submit_wakes_the_scheduler() -> None:
-    world = _world()
+    world = await _world()
     assert not world.scheduler._wake.is_set()
     await world.runs.submit(ALICE, a_spec("w"))
     assert world.scheduler._wake.is_set()
 
 
 async def test_stopping_a_queued_run_stops_it_at_once() -> None:
-    world = _world()
+    world = await _world()
     run = await world.runs.submit(ALICE, a_spec("q", project="p"))
     stopped = await world.runs.stop(ALICE, "q")
     assert (stopped.status, stopped.status_reason, stopped.revision) == (
@@ -201,7 +204,7 @@ async def test_stopping_a_queued_run_stops_it_at_once() -> None:
     assert stopped.end_time is not None and stopped.end_time > run.create_time
     assert await world.run("q") == stopped
     assert world.executor.stopped == []
-    assert world.uow.event_names() == ["RunSubmitted", "RunStopped"]
+    assert world.event_names() == ["RunSubmitted", "RunStopped"]
     event = world.uow.published[-1]
     assert isinstance(event.data, events_pb2.RunStopped)
     assert (event.data.run_id, event.data.actor.user, event.subject, event.project) == (
@@ -211,31 +214,31 @@ async def test_stopping_a_queued_run_stops_it_at_once() -> None:
 
 
 async def test_stopping_a_run_waiting_for_gpus_stops_it_at_once() -> None:
-    world = _world(gpus=1)
+    world = await _world(gpus=1)
     await world.runs.submit(ALICE, a_spec("holder", gpus=1))
     await world.runs.submit(ALICE, a_spec("waiter", gpus=1))
     await world.scheduler.tick()
     assert await world.status("waiter") is RunStatus.WAITING_FOR_GPUS
     assert (await world.runs.stop(ALICE, "waiter")).status is RunStatus.STOPPED
-    assert world.uow.event_names("waiter") == ["RunSubmitted", "RunStopped"]
+    assert world.event_names("waiter") == ["RunSubmitted", "RunStopped"]
 
 
 async def test_only_the_owner_or_an_operator_may_stop_a_run() -> None:
-    world = _world()
+    world = await _world()
     await world.runs.submit(ALICE, a_spec("mine"))
     with pytest.raises(PermissionDenied, match="run 'mine' belongs to 'alice'"):
         await world.runs.stop(BOB, "mine")
     assert await world.status("mine") is RunStatus.QUEUED
-    assert world.uow.event_names() == ["RunSubmitted"]
-    stopped = await world.runs.stop(OPERATOR, "mine")
+    assert world.event_names() == ["RunSubmitted"]
+    stopped = await world.runs.stop(OPERATOR_CALLER, "mine")
     assert stopped.status is RunStatus.STOPPED
-    stop_event = world.uow.events(events_pb2.RunStopped)[0]
+    stop_event = world.events(events_pb2.RunStopped)[0]
     assert isinstance(stop_event, events_pb2.RunStopped)
     assert (stop_event.actor.user, list(stop_event.actor.roles)) == ("olga", ["operator"])
 
 
 async def test_stopping_a_running_run_asks_the_executor() -> None:
-    world = _world()
+    world = await _world()
     run = await world.runs.submit(ALICE, a_spec("busy"))
     await world.scheduler.tick()
     assert await world.status("busy") is RunStatus.RUNNING
@@ -244,22 +247,22 @@ async def test_stopping_a_running_run_asks_the_executor() -> None:
     assert stopping.status is RunStatus.STOPPING
     assert world.executor.stopped == [run.id]
     assert world.scheduler._wake.is_set()
-    assert world.uow.event_names() == ["RunSubmitted", "RunStarted"]  # RunStopped once it has ended
+    assert world.event_names() == ["RunSubmitted", "RunStarted"]  # RunStopped once it has ended
 
 
 async def test_stopping_an_ended_or_unknown_run_is_refused() -> None:
-    world = _world()
+    world = await _world()
     await world.runs.submit(ALICE, a_spec("done"))
     await world.runs.stop(ALICE, "done")
     with pytest.raises(FailedPrecondition, match=r"run 'done' has already ended \(stopped\)"):
         await world.runs.stop(ALICE, "done")
     with pytest.raises(NotFound, match="no run named 'ghost'"):
         await world.runs.stop(ALICE, "ghost")
-    assert world.uow.event_names() == ["RunSubmitted", "RunStopped"]
+    assert world.event_names() == ["RunSubmitted", "RunStopped"]
 
 
 async def test_get_finds_a_run_by_name() -> None:
-    world = _world()
+    world = await _world()
     run = await world.runs.submit(ALICE, a_spec("g"))
     assert await world.runs.get("g") == run
     with pytest.raises(NotFound, match="no run named 'h'"):
@@ -275,7 +278,7 @@ async def _submit_many(world: World) -> None:
 
 
 async def test_list_pages_go_newest_first_with_working_tokens() -> None:
-    world = _world()
+    world = await _world()
     await _submit_many(world)
     seen: list[list[str]] = []
     token = ""
@@ -304,7 +307,7 @@ async def test_list_pages_go_newest_first_with_working_tokens() -> None:
     ],
 )
 async def test_list_filters(where: RunFilter, names: list[str]) -> None:
-    world = _world()
+    world = await _world()
     await _submit_many(world)
     await world.runs.stop(ALICE, "a-2")
     page, token = await world.runs.list_page(where, 10, "")
@@ -312,7 +315,7 @@ async def test_list_filters(where: RunFilter, names: list[str]) -> None:
 
 
 async def test_a_filtered_list_pages_too() -> None:
-    world = _world()
+    world = await _world()
     await _submit_many(world)
     first, token = await world.runs.list_page(RunFilter(project="p1"), 2, "")
     second, end = await world.runs.list_page(RunFilter(project="p1"), 2, token)
@@ -326,7 +329,7 @@ async def test_a_filtered_list_pages_too() -> None:
      base64.urlsafe_b64encode(b"\xff\xfe").decode()],
 )
 async def test_a_bad_page_token_is_invalid(token: str) -> None:
-    world = _world()
+    world = await _world()
     with pytest.raises(InvalidArgument) as caught:
         await world.runs.list_page(RunFilter(), 10, token)
     assert caught.value.field == "page_token"
@@ -334,12 +337,12 @@ async def test_a_bad_page_token_is_invalid(token: str) -> None:
 
 async def test_a_negative_page_size_is_invalid() -> None:
     with pytest.raises(InvalidArgument) as caught:
-        await _world().runs.list_page(RunFilter(), -1, "")
+        await (await _world()).runs.list_page(RunFilter(), -1, "")
     assert caught.value.field == "page_size"
 
 
 async def test_read_logs_says_finished_once_an_ended_run_is_read_to_the_end() -> None:
-    world = _world()
+    world = await _world()
     run = await world.runs.submit(ALICE, a_spec("l"))
     await world.scheduler.tick()
     world.executor.logs[run.id] = b"epoch 1\nepoch 2\n"
@@ -354,7 +357,7 @@ async def test_read_logs_says_finished_once_an_ended_run_is_read_to_the_end() ->
 
 
 async def test_read_logs_checks_its_arguments() -> None:
-    world = _world()
+    world = await _world()
     await world.runs.submit(ALICE, a_spec("l"))
     with pytest.raises(InvalidArgument) as offset:
         await world.runs.read_logs("l", -1, 10)
@@ -371,7 +374,7 @@ async def test_read_logs_checks_its_arguments() -> None:
 
 
 async def test_metrics_returns_every_point_logged() -> None:
-    world = _world()
+    world = await _world()
     run = await world.runs.submit(ALICE, a_spec("m"))
     await world.scheduler.tick()
     world.executor.log_metrics(run.id, ("loss", 1.0, 1), ("loss", 0.5, 2))
@@ -385,7 +388,7 @@ async def test_metrics_returns_every_point_logged() -> None:
 
 
 async def test_deleting_an_ended_run_forgets_it_and_emits_run_deleted() -> None:
-    world = _world()
+    world = await _world()
     run = await world.runs.submit(ALICE, a_spec("old", config_file_name="c.yaml"), b"x: 1\n")
     await world.scheduler.tick()
     world.executor.log_metrics(run.id, ("loss", 0.5, 1))
@@ -393,21 +396,21 @@ async def test_deleting_an_ended_run_forgets_it_and_emits_run_deleted() -> None:
     await world.scheduler.tick()
     assert await world.status("old") is RunStatus.COMPLETE
     await world.runs.delete(ALICE, "old")
-    assert world.uow.runs.rows == {} and world.uow.configs.files == {}
-    assert run.id not in world.uow.metrics.points
+    assert await world.stored_runs() == [] and await world.config_files() == {}
+    assert await world.metric_points(run.id) == []
     assert world.executor.removed == [run.id]
-    assert world.uow.event_names("old")[-1] == "RunDeleted"
+    assert world.event_names("old")[-1] == "RunDeleted"
     with pytest.raises(NotFound):
         await world.runs.get("old")
 
 
 async def test_a_run_still_going_or_someone_elses_is_not_deleted() -> None:
-    world = _world()
+    world = await _world()
     await world.runs.submit(ALICE, a_spec("busy"))
     with pytest.raises(FailedPrecondition, match="'busy' is queued: stop it, then delete it"):
         await world.runs.delete(ALICE, "busy")
     await world.runs.stop(ALICE, "busy")
     with pytest.raises(PermissionDenied, match="belongs to 'alice'"):
         await world.runs.delete(BOB, "busy")
-    await world.runs.delete(OPERATOR, "busy")
-    assert world.uow.runs.rows == {}
+    await world.runs.delete(OPERATOR_CALLER, "busy")
+    assert await world.stored_runs() == []

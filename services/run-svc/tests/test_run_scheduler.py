@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 from collections import Counter
 
-from run_fakes import ALICE, SIGTERM_EXIT, World, a_spec, digest_of, fake_world
-from shipyard_run.app.scheduler import Scheduler
+from run_fakes import SIGTERM_EXIT, World, a_spec, digest_of, fake_world
 from shipyard_run.domain.runs import Input, OutputTarget, Run, RunKind, RunSpec, RunStatus
 
 from shipyard.contracts.events.v1 import events_pb2
+from shipyard.kit.testing import ALICE
 
 
 async def _submit(world: World, *specs: RunSpec) -> list[Run]:
@@ -21,12 +23,12 @@ async def _statuses(world: World, *names: str) -> list[RunStatus]:
 
 def _once_each(world: World, name: str) -> None:
     """No event of the run was emitted twice."""
-    counts = Counter(world.uow.event_names(name))
+    counts = Counter(world.event_names(name))
     assert all(count == 1 for kind, count in counts.items() if kind != "RunMetricsLogged"), counts
 
 
 async def test_a_higher_priority_starts_first_then_submission_order() -> None:
-    world = fake_world(slots=1)
+    world = await fake_world(slots=1)
     await _submit(world, a_spec("low-1"), a_spec("low-2"), a_spec("urgent", priority=5),
                   a_spec("background", priority=-1))
     started: list[str] = []
@@ -38,7 +40,7 @@ async def test_a_higher_priority_starts_first_then_submission_order() -> None:
 
 
 async def test_queued_runs_start_in_submission_order_up_to_the_slots() -> None:
-    world = fake_world(slots=2)
+    world = await fake_world(slots=2)
     a, b, c = await _submit(world, a_spec("a"), a_spec("b"), a_spec("c"))
     await world.scheduler.tick()
     assert await _statuses(world, "a", "b", "c") == [RunStatus.RUNNING, RunStatus.RUNNING, RunStatus.QUEUED]
@@ -53,11 +55,11 @@ async def test_queued_runs_start_in_submission_order_up_to_the_slots() -> None:
     assert await _statuses(world, "a", "b", "c") == [RunStatus.RUNNING, RunStatus.COMPLETE, RunStatus.RUNNING]
     assert world.executor.submitted_names() == ["a", "b", "c"]
     assert world.executor.submitted[2].run_id == c.id
-    assert [e.name for e in world.uow.events(events_pb2.RunStarted)] == ["a", "b", "c"]
+    assert [e.name for e in world.events(events_pb2.RunStarted)] == ["a", "b", "c"]
 
 
 async def test_the_job_carries_the_run_contract() -> None:
-    world = fake_world(gpus=1)
+    world = await fake_world(gpus=1)
     world.repos.add("dataset", "digits", latest=2, digest="sha256:d2")
     world.repos.add("model", "mnist")
     world.repos.add("model", "small")
@@ -79,7 +81,7 @@ async def test_the_job_carries_the_run_contract() -> None:
 
 
 async def test_a_gpu_run_waits_while_cpu_runs_behind_it_start() -> None:
-    world = fake_world(gpus=2, slots=4)
+    world = await fake_world(gpus=2, slots=4)
     g1, _, _ = await _submit(world, a_spec("g1", gpus=2), a_spec("g2", gpus=2), a_spec("cpu"))
     await world.scheduler.tick()
     assert await _statuses(world, "g1", "g2", "cpu") == [
@@ -98,7 +100,7 @@ async def test_a_gpu_run_waits_while_cpu_runs_behind_it_start() -> None:
 
 
 async def test_start_with_available_starts_with_the_free_gpus() -> None:
-    world = fake_world(gpus=4, slots=4)
+    world = await fake_world(gpus=4, slots=4)
     await _submit(world, a_spec("big", gpus=3), a_spec("flex", gpus=2, start_with_available=True),
                   a_spec("strict", gpus=2))
     await world.scheduler.tick()
@@ -109,14 +111,14 @@ async def test_start_with_available_starts_with_the_free_gpus() -> None:
 
 
 async def test_start_with_available_still_waits_when_no_gpu_is_free() -> None:
-    world = fake_world(gpus=1, slots=4)
+    world = await fake_world(gpus=1, slots=4)
     await _submit(world, a_spec("one", gpus=1), a_spec("flex", gpus=1, start_with_available=True))
     await world.scheduler.tick()
     assert await _statuses(world, "one", "flex") == [RunStatus.RUNNING, RunStatus.WAITING_FOR_GPUS]
 
 
 async def test_gpu_ids_are_never_given_twice() -> None:
-    world = fake_world(gpus=4, slots=8)
+    world = await fake_world(gpus=4, slots=8)
     _, b, _, _ = await _submit(world, a_spec("a", gpus=1), a_spec("b", gpus=2), a_spec("c", gpus=1),
                             a_spec("d", gpus=2))
     await world.scheduler.tick()
@@ -126,12 +128,12 @@ async def test_gpu_ids_are_never_given_twice() -> None:
     world.executor.exit(b.id, 0)
     await world.scheduler.tick()
     assert (await world.run("d")).gpu_ids == (1, 2)
-    live = [g for run in world.uow.runs.rows.values() if run.status is RunStatus.RUNNING for g in run.gpu_ids]
+    live = [g for run in await world.stored_runs() if run.status is RunStatus.RUNNING for g in run.gpu_ids]
     assert sorted(live) == [0, 1, 2, 3]
 
 
 async def test_a_job_that_exits_0_completes_with_its_staged_outputs() -> None:
-    world = fake_world()
+    world = await fake_world()
     world.repos.add("model", "mnist")
     world.repos.add("model", "small")
     outputs = (OutputTarget("model", "mnist"), OutputTarget("model", "small", "/model/s"))
@@ -147,7 +149,7 @@ async def test_a_job_that_exits_0_completes_with_its_staged_outputs() -> None:
         RunStatus.COMPLETE, 0, "", {"acc": 0.9})
     assert done.end_time is not None and done.start_time is not None and done.end_time > done.start_time
     assert world.executor.cleaned == [run.id]
-    (completed,) = world.uow.events(events_pb2.RunCompleted)
+    (completed,) = world.events(events_pb2.RunCompleted)
     assert isinstance(completed, events_pb2.RunCompleted)
     assert [(o.repo_kind, o.repo, o.mount_path, o.manifest_digest) for o in completed.outputs] == [
         ("model", "mnist", "", "sha256:main"), ("model", "small", "/model/s", "sha256:small")]
@@ -156,12 +158,12 @@ async def test_a_job_that_exits_0_completes_with_its_staged_outputs() -> None:
 
     await world.scheduler.tick()
     await world.scheduler.tick()
-    assert world.uow.event_names("ok") == ["RunSubmitted", "RunStarted", "RunMetricsLogged", "RunCompleted"]
+    assert world.event_names("ok") == ["RunSubmitted", "RunStarted", "RunMetricsLogged", "RunCompleted"]
     assert world.executor.cleaned == [run.id]
 
 
 async def test_a_job_that_exits_non_zero_fails_with_the_end_of_its_log() -> None:
-    world = fake_world()
+    world = await fake_world()
     (run,) = await _submit(world, a_spec("bad", kind=RunKind.PREPROCESSING))
     await world.scheduler.tick()
     log = b"x" * 5000 + b"Traceback: boom\n"
@@ -172,7 +174,7 @@ async def test_a_job_that_exits_non_zero_fails_with_the_end_of_its_log() -> None
     failed = await world.run("bad")
     assert (failed.status, failed.exit_code, failed.status_reason) == (
         RunStatus.FAILED, 3, "the command exited with code 3")
-    (event,) = world.uow.events(events_pb2.RunFailed)
+    (event,) = world.events(events_pb2.RunFailed)
     assert isinstance(event, events_pb2.RunFailed)
     assert (event.reason, event.exit_code, event.kind) == (
         "the command exited with code 3", 3, "preprocessing")
@@ -183,7 +185,7 @@ async def test_a_job_that_exits_non_zero_fails_with_the_end_of_its_log() -> None
 
 
 async def test_a_vanished_job_fails_with_a_clear_reason() -> None:
-    world = fake_world()
+    world = await fake_world()
     (run,) = await _submit(world, a_spec("lost"))
     await world.scheduler.tick()
     world.executor.vanish(run.id, "killed with its wrapper")
@@ -191,11 +193,11 @@ async def test_a_vanished_job_fails_with_a_clear_reason() -> None:
     lost = await world.run("lost")
     assert (lost.status, lost.status_reason, lost.exit_code) == (
         RunStatus.ERROR, "the run's process disappeared: killed with its wrapper", 0)
-    assert world.uow.event_names("lost") == ["RunSubmitted", "RunStarted", "RunFailed"]
+    assert world.event_names("lost") == ["RunSubmitted", "RunStarted", "RunFailed"]
 
 
 async def test_outputs_that_cannot_be_stored_fail_the_run() -> None:
-    world = fake_world()
+    world = await fake_world()
     (run,) = await _submit(world, a_spec("full"))
     await world.scheduler.tick()
     world.executor.stage_error = OSError("disk full")
@@ -204,11 +206,11 @@ async def test_outputs_that_cannot_be_stored_fail_the_run() -> None:
     full = await world.run("full")
     assert (full.status, full.status_reason) == (
         RunStatus.ERROR, "its outputs could not be stored: disk full")
-    assert world.uow.event_names("full") == ["RunSubmitted", "RunStarted", "RunFailed"]
+    assert world.event_names("full") == ["RunSubmitted", "RunStarted", "RunFailed"]
 
 
 async def test_a_stop_while_running_ends_stopped() -> None:
-    world = fake_world()
+    world = await fake_world()
     (run,) = await _submit(world, a_spec("halt", project="p"))
     await world.scheduler.tick()
     await world.runs.stop(ALICE, "halt")
@@ -217,7 +219,7 @@ async def test_a_stop_while_running_ends_stopped() -> None:
     halted = await world.run("halt")
     assert (halted.status, halted.status_reason, halted.exit_code) == (
         RunStatus.STOPPED, "stopped", SIGTERM_EXIT)
-    assert world.uow.event_names("halt") == ["RunSubmitted", "RunStarted", "RunStopped"]
+    assert world.event_names("halt") == ["RunSubmitted", "RunStarted", "RunStopped"]
     stopped = world.uow.published[-1]
     assert isinstance(stopped.data, events_pb2.RunStopped)
     assert (stopped.data.run_id, stopped.project) == (run.id, "p")
@@ -225,7 +227,7 @@ async def test_a_stop_while_running_ends_stopped() -> None:
 
 
 async def test_a_stop_while_starting_stops_the_job_once_it_has_started() -> None:
-    world = fake_world()
+    world = await fake_world()
     (run,) = await _submit(world, a_spec("early"))
 
     async def stop_now(run_id: str) -> None:
@@ -239,11 +241,11 @@ async def test_a_stop_while_starting_stops_the_job_once_it_has_started() -> None
     assert world.executor.stopped == [run.id, run.id]  # asked by stop, again once the job existed
     await world.scheduler.tick()
     assert await world.status("early") is RunStatus.STOPPED
-    assert world.uow.event_names("early") == ["RunSubmitted", "RunStarted", "RunStopped"]
+    assert world.event_names("early") == ["RunSubmitted", "RunStarted", "RunStopped"]
 
 
 async def test_metric_points_are_saved_with_the_last_values_and_one_event_per_batch() -> None:
-    world = fake_world()
+    world = await fake_world()
     (run,) = await _submit(world, a_spec("m"))
     await world.scheduler.tick()
     world.executor.log_metrics(run.id, ("loss", 1.0, 1), ("acc", 0.5, 1), ("loss", 0.5, 2))
@@ -254,19 +256,20 @@ async def test_metric_points_are_saved_with_the_last_values_and_one_event_per_ba
     await world.scheduler.tick()
 
     assert (await world.run("m")).metrics == {"loss": 0.5, "acc": 0.75}
-    assert [(p.name, p.value, p.step) for p in world.uow.metrics.points[run.id]] == [
+    assert [(p.name, p.value, p.step) for p in await world.metric_points(run.id)] == [
         ("loss", 1.0, 1), ("acc", 0.5, 1), ("loss", 0.5, 2), ("acc", 0.75, 2)]
-    batches = world.uow.events(events_pb2.RunMetricsLogged)
-    assert [[(v.name, v.value, v.step) for v in b.values] for b in batches  # type: ignore[attr-defined]
+    batches = world.events(events_pb2.RunMetricsLogged)
+    assert [[(v.name, v.value, v.step) for v in b.values] for b in batches
             ] == [[("loss", 1.0, 1), ("acc", 0.5, 1), ("loss", 0.5, 2)], [("acc", 0.75, 2)]]
-    assert world.uow.event_names("m") == [
+    assert world.event_names("m") == [
         "RunSubmitted", "RunStarted", "RunMetricsLogged", "RunMetricsLogged"]
 
 
 async def test_recover_queues_again_a_run_whose_job_never_started() -> None:
-    world = fake_world()
+    world = await fake_world()
     (run,) = await _submit(world, a_spec("half"))
-    await world.uow.runs.save(run.starting())  # run-svc died here, before the executor started it
+    async with world.uow() as uow:  # run-svc died here, before the executor started it
+        await uow.runs.save(run.starting())
     await world.scheduler.recover()
     half = await world.run("half")
     assert (half.status, half.status_reason) == (RunStatus.QUEUED, "run-svc restarted while starting it")
@@ -274,18 +277,18 @@ async def test_recover_queues_again_a_run_whose_job_never_started() -> None:
     await world.scheduler.tick()
     assert await world.status("half") is RunStatus.RUNNING
     assert world.executor.submitted_names() == ["half"]
-    assert world.uow.event_names("half") == ["RunSubmitted", "RunStarted"]
+    assert world.event_names("half") == ["RunSubmitted", "RunStarted"]
 
 
 async def test_recover_leaves_running_runs_to_be_watched() -> None:
-    world = fake_world(slots=4)
+    world = await fake_world(slots=4)
     alive, exited, gone = await _submit(world, a_spec("alive"), a_spec("exited"), a_spec("gone"))
     await world.scheduler.tick()
     published = len(world.uow.published)
     # A new scheduler (run-svc restarted) over the same store and jobs.
     world.executor.exit(exited.id, 0)
     world.executor.vanish(gone.id)
-    restarted = Scheduler(world.uow, world.executor, slots=4, clock=world.clock)
+    restarted = world.restarted().scheduler
     await restarted.recover()
     assert await _statuses(world, "alive", "exited", "gone") == [RunStatus.RUNNING] * 3
     assert len(world.uow.published) == published
@@ -297,7 +300,7 @@ async def test_recover_leaves_running_runs_to_be_watched() -> None:
 
 
 async def test_a_run_the_executor_cannot_start_fails_and_the_next_one_starts() -> None:
-    world = fake_world(slots=2)
+    world = await fake_world(slots=2)
     await _submit(world, a_spec("broken"), a_spec("next"))
     world.executor.submit_errors["broken"] = RuntimeError("no such image")
     await world.scheduler.tick()
@@ -306,15 +309,15 @@ async def test_a_run_the_executor_cannot_start_fails_and_the_next_one_starts() -
         RunStatus.ERROR, "could not start: no such image", 0)
     assert await world.status("next") is RunStatus.RUNNING
     assert world.executor.submitted_names() == ["next"]
-    assert world.uow.event_names("broken") == ["RunSubmitted", "RunFailed"]
-    (failed,) = world.uow.events(events_pb2.RunFailed)
-    assert failed.reason == "could not start: no such image"  # type: ignore[attr-defined]
+    assert world.event_names("broken") == ["RunSubmitted", "RunFailed"]
+    (failed,) = world.events(events_pb2.RunFailed)
+    assert failed.reason == "could not start: no such image"
     await world.scheduler.tick()
-    assert world.uow.event_names("broken") == ["RunSubmitted", "RunFailed"]
+    assert world.event_names("broken") == ["RunSubmitted", "RunFailed"]
 
 
 async def test_a_failed_start_frees_its_slot_for_the_next_tick() -> None:
-    world = fake_world(slots=1)
+    world = await fake_world(slots=1)
     await _submit(world, a_spec("broken"), a_spec("next"))
     world.executor.submit_errors["broken"] = OSError("cannot lay out the workspace")
     await world.scheduler.tick()
@@ -324,7 +327,7 @@ async def test_a_failed_start_frees_its_slot_for_the_next_tick() -> None:
 
 
 async def test_each_event_is_emitted_exactly_once_over_many_ticks() -> None:
-    world = fake_world(gpus=1, slots=2)
+    world = await fake_world(gpus=1, slots=2)
     world.repos.add("model", "out")
     runs = await _submit(world, a_spec("ok", outputs=(OutputTarget("model", "out"),)), a_spec("gpu", gpus=1),
                          a_spec("fail"), a_spec("halt"), a_spec("gpu2", gpus=1))
@@ -343,11 +346,11 @@ async def test_each_event_is_emitted_exactly_once_over_many_ticks() -> None:
             world.executor.exit(ids["gpu2"], 1)
     assert await _statuses(world, "ok", "gpu", "fail", "halt", "gpu2") == [
         RunStatus.COMPLETE, RunStatus.COMPLETE, RunStatus.ERROR, RunStatus.STOPPED, RunStatus.FAILED]
-    assert world.uow.event_names("ok") == ["RunSubmitted", "RunStarted", "RunMetricsLogged", "RunCompleted"]
-    assert world.uow.event_names("gpu") == ["RunSubmitted", "RunStarted", "RunCompleted"]
-    assert world.uow.event_names("fail") == ["RunSubmitted", "RunFailed"]
-    assert world.uow.event_names("halt") == ["RunSubmitted", "RunStarted", "RunStopped"]
-    assert world.uow.event_names("gpu2") == ["RunSubmitted", "RunStarted", "RunFailed"]
+    assert world.event_names("ok") == ["RunSubmitted", "RunStarted", "RunMetricsLogged", "RunCompleted"]
+    assert world.event_names("gpu") == ["RunSubmitted", "RunStarted", "RunCompleted"]
+    assert world.event_names("fail") == ["RunSubmitted", "RunFailed"]
+    assert world.event_names("halt") == ["RunSubmitted", "RunStarted", "RunStopped"]
+    assert world.event_names("gpu2") == ["RunSubmitted", "RunStarted", "RunFailed"]
     assert sorted(world.executor.cleaned) == sorted(ids[n] for n in ("ok", "gpu", "halt", "gpu2"))
     assert world.uow.rollbacks == 0
 
@@ -356,22 +359,24 @@ async def test_each_event_is_emitted_exactly_once_over_many_ticks() -> None:
 
 
 async def test_recover_reattaches_a_starting_run_whose_job_is_running() -> None:
-    world = fake_world()
+    world = await fake_world()
     (run,) = await _submit(world, a_spec("crashed"))
-    await world.uow.runs.save(run.starting())
+    async with world.uow() as uow:
+        await uow.runs.save(run.starting())
     world.executor.start(run.id)  # run-svc died after the executor started the job, before saving it
     world.executor.log_metrics(run.id, ("loss", 0.5, 1))
     await world.scheduler.recover()
     await world.scheduler.tick()
     crashed = await world.run("crashed")
     assert (crashed.status, crashed.metrics) == (RunStatus.RUNNING, {"loss": 0.5})
-    assert world.uow.event_names("crashed") == ["RunSubmitted", "RunStarted", "RunMetricsLogged"]
+    assert world.event_names("crashed") == ["RunSubmitted", "RunStarted", "RunMetricsLogged"]
 
 
 async def test_recover_does_not_give_away_the_gpus_of_a_starting_runs_job() -> None:
-    world = fake_world(gpus=1, slots=4)
+    world = await fake_world(gpus=1, slots=4)
     first, _ = await _submit(world, a_spec("first", gpus=1), a_spec("second", gpus=1))
-    await world.uow.runs.save(first.starting((0,)))
+    async with world.uow() as uow:
+        await uow.runs.save(first.starting((0,)))
     world.executor.start(first.id)  # its job holds GPU 0; run-svc died before saving RUNNING
     await world.scheduler.recover()
     await world.scheduler.tick()
@@ -380,7 +385,7 @@ async def test_recover_does_not_give_away_the_gpus_of_a_starting_runs_job() -> N
 
 
 async def test_a_stop_during_the_watch_still_ends_stopped() -> None:
-    world = fake_world()
+    world = await fake_world()
     await _submit(world, a_spec("race"))
     await world.scheduler.tick()
 
@@ -391,11 +396,11 @@ async def test_a_stop_during_the_watch_still_ends_stopped() -> None:
     await world.scheduler.tick()
     race = await world.run("race")
     assert (race.status, race.exit_code) == (RunStatus.STOPPED, SIGTERM_EXIT)
-    assert world.uow.event_names("race") == ["RunSubmitted", "RunStarted", "RunStopped"]
+    assert world.event_names("race") == ["RunSubmitted", "RunStarted", "RunStopped"]
 
 
 async def test_the_last_metrics_before_exit_are_kept() -> None:
-    world = fake_world()
+    world = await fake_world()
     await _submit(world, a_spec("last"))
     await world.scheduler.tick()
 
@@ -408,3 +413,28 @@ async def test_the_last_metrics_before_exit_are_kept() -> None:
     await world.scheduler.tick()
     last = await world.run("last")
     assert (last.status, last.metrics) == (RunStatus.COMPLETE, {"accuracy": 0.97})
+
+
+async def _until(world: World, name: str, status: RunStatus) -> None:
+    """Wait (10 s at most) until the run has ``status``."""
+    async with asyncio.timeout(10):
+        while await world.status(name) is not status:  # noqa: ASYNC110 - the store has no change feed
+            await asyncio.sleep(0.01)
+
+
+async def test_a_job_that_exits_wakes_the_scheduler_as_in_production() -> None:
+    """``compose`` connects the executor's exit to the scheduler: with its next tick an hour away,
+    only that wake can end the run."""
+    world = await fake_world()
+    world.scheduler.interval = 3600.0
+    loop = asyncio.create_task(world.scheduler.run_forever())
+    try:
+        run = await world.runs.submit(ALICE, a_spec("quick"))  # the submit wakes it: the run starts
+        await _until(world, "quick", RunStatus.RUNNING)
+        world.executor.exit(run.id, 0)
+        await _until(world, "quick", RunStatus.COMPLETE)
+    finally:
+        loop.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await loop
+    assert world.event_names("quick") == ["RunSubmitted", "RunStarted", "RunCompleted"]

@@ -5,22 +5,20 @@ from __future__ import annotations
 import hashlib
 
 import pytest
-from run_fakes import ALICE, BOB, World, a_spec, fake_world
+from run_fakes import World, a_spec, fake_world
 from shipyard_run.adapters.store import _run_doc, _run_from
 from shipyard_run.app.run_tokens import RunTokens
-from shipyard_run.app.scheduler import Scheduler
 from shipyard_run.domain.run_tokens import RUN_TOKEN_PREFIX, issue_run_token, parse_run_token
 from shipyard_run.domain.runs import RunStatus
 
 from shipyard.kit.errors import Unauthenticated
+from shipyard.kit.testing import ALICE, BOB
 
 SERVER = "gateway.example:50051"
 
 
-def _world() -> World:
-    world = fake_world()
-    world.scheduler = Scheduler(world.uow, world.executor, slots=2, clock=world.clock, api_server=SERVER)
-    return world
+async def _world() -> World:
+    return await fake_world(api_server=SERVER)
 
 
 async def _started(world: World, name: str = "train") -> str:
@@ -45,7 +43,7 @@ def test_a_malformed_token_is_refused(token: str) -> None:
 
 
 async def test_a_started_run_gets_a_token_and_the_server_and_only_a_hash_is_stored() -> None:
-    world = _world()
+    world = await _world()
     token = await _started(world)
     job = world.executor.submitted[-1]
     run = await world.run("train")
@@ -56,7 +54,7 @@ async def test_a_started_run_gets_a_token_and_the_server_and_only_a_hash_is_stor
 
 
 async def test_a_running_runs_token_acts_as_its_owner_with_the_roles_at_submit() -> None:
-    world = _world()
+    world = await _world()
     token = await _started(world)
     run = await RunTokens(world.uow).verify(token)
     assert (run.name, run.owner, set(run.owner_roles), run.status) == (
@@ -64,7 +62,7 @@ async def test_a_running_runs_token_acts_as_its_owner_with_the_roles_at_submit()
 
 
 async def test_the_token_stops_working_when_the_run_ends() -> None:
-    world = _world()
+    world = await _world()
     token = await _started(world)
     world.executor.exit((await world.run("train")).id, 0)
     await world.scheduler.tick()
@@ -74,7 +72,7 @@ async def test_the_token_stops_working_when_the_run_ends() -> None:
 
 
 async def test_the_token_works_while_the_run_is_stopping_and_not_once_stopped() -> None:
-    world = _world()
+    world = await _world()
     token = await _started(world)
     await world.runs.stop(ALICE, "train")
     assert await world.status("train") is RunStatus.STOPPING
@@ -86,7 +84,7 @@ async def test_the_token_works_while_the_run_is_stopping_and_not_once_stopped() 
 
 
 async def test_a_forged_secret_or_another_runs_id_is_refused() -> None:
-    world = _world()
+    world = await _world()
     mine = await _started(world, "mine")
     await world.runs.submit(BOB, a_spec("bobs"))
     await world.scheduler.tick()
@@ -100,7 +98,7 @@ async def test_a_forged_secret_or_another_runs_id_is_refused() -> None:
 
 
 async def test_a_queued_run_has_no_token() -> None:
-    world = _world()
+    world = await _world()
     run = await world.runs.submit(ALICE, a_spec("later"))
     assert run.token_hash == ""
     with pytest.raises(Unauthenticated, match="not valid"):
@@ -108,7 +106,7 @@ async def test_a_queued_run_has_no_token() -> None:
 
 
 async def test_each_start_makes_a_new_token() -> None:
-    world = _world()
+    world = await _world()
     first = await _started(world)
     run = await world.run("train")
     async with world.uow() as uow:  # run-svc restarted while starting it: queued again
@@ -123,7 +121,7 @@ async def test_each_start_makes_a_new_token() -> None:
 
 
 async def test_a_run_stored_before_runs_had_tokens_reads_without_one() -> None:
-    world = _world()
+    world = await _world()
     run = await world.runs.submit(ALICE, a_spec("old"))
     doc = {**_run_doc(run), "_rev": 3}
     del doc["token_hash"]

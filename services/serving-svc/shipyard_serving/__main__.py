@@ -3,8 +3,8 @@
 import asyncio
 
 from shipyard.kit.service import serve
-from shipyard.kit.settings import Settings
 from shipyard_serving.bootstrap import COLLECTIONS, wire
+from shipyard_serving.settings import ServingSettings
 
 if __name__ == "__main__":
-    asyncio.run(serve(Settings(service="serving"), COLLECTIONS, wire))
+    asyncio.run(serve(ServingSettings(), COLLECTIONS, wire))

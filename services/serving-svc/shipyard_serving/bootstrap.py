@@ -1,28 +1,61 @@
-"""Wires serving-svc: the store, repo-svc's models, the local model servers, the gRPC API."""
+"""serving-svc's composition root: the store, repo-svc's models, the local model servers, the gRPC API.
+
+``build_adapters`` opens what the service runs on (each closed by the runtime when it stops);
+``compose`` (pure) builds the use cases, connects them to the model servers as they run and builds
+the servicer; ``wire`` does both and registers them. The unit tests call the same ``compose`` with
+their own adapters, so what they test is how production is wired.
+"""
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from collections.abc import Callable
+from dataclasses import dataclass
 from urllib.parse import urlsplit
 
 from shipyard.contracts.serving.v1 import serving_pb2, serving_pb2_grpc
 from shipyard.kit.blob.factory import open_blob_store
 from shipyard.kit.bubblewrap import isolation
+from shipyard.kit.clients.repos import RepoClient
+from shipyard.kit.clock import Clock, utc_now
 from shipyard.kit.service import Runtime
 from shipyard_serving.adapters.local_servers import LocalModelServers
-from shipyard_serving.adapters.repos import GrpcModelReader
 from shipyard_serving.adapters.store import COLLECTIONS, unit_of_work_factory
 from shipyard_serving.app.deployments import Catalog, Deployments
 from shipyard_serving.app.inferences import Inferences
+from shipyard_serving.app.ports import ModelServers, RepoReader, Units
 from shipyard_serving.entrypoints.grpc_api import ServingServicer
+from shipyard_serving.settings import SERVICE, ServingSettings
 
 SERVICE_NAMES = [serving_pb2.DESCRIPTOR.services_by_name["ServingService"].full_name]
 # SHIPYARD_FAILPOINTS=serving.sandbox=unavailable: act as on a machine without bubblewrap (tests).
 SANDBOX_FAILPOINT = "serving.sandbox"
 log = logging.getLogger(__name__)
 
+
+@dataclass(frozen=True)
+class Adapters:
+    """What serving-svc's use cases run on."""
+
+    uow: Units
+    repos: RepoReader
+    servers: ModelServers
+    clock: Clock = utc_now
+
+
+@dataclass(frozen=True)
+class Composed:
+    """serving-svc, built: its use cases and its servicer."""
+
+    inferences: Inferences
+    catalog: Catalog
+    deployments: Deployments
+    servicer: ServingServicer
+
+    async def recover(self) -> None:
+        """After a restart: start the model servers of every live inference and deployment."""
+        await self.inferences.recover()
+        await self.deployments.recover()
 
 
 def storage_for(blob_url: str) -> Callable[[str], str]:
@@ -35,41 +68,54 @@ def storage_for(blob_url: str) -> Callable[[str], str]:
     return lambda digest: f"pvc://shipyard-data/serving/models/{digest}/"
 
 
-async def wire(runtime: Runtime) -> None:
-    """Register the ServingService servicer; start the model servers of live inferences and
-    deployments."""
-    settings = runtime.settings
+def compose(adapters: Adapters, settings: ServingSettings) -> Composed:
+    """Build the use cases on ``adapters`` and connect them as serving-svc runs them: what the model
+    servers do moves the status of their inference or deployment."""
+    uow, servers, clock = adapters.uow, adapters.servers, adapters.clock
+    inferences = Inferences(uow, adapters.repos, servers, clock=clock, single_user=settings.single_user)
+    catalog = Catalog(uow, adapters.repos, clock=clock)
+    deployments = Deployments(uow, servers, clock=clock, single_user=settings.single_user)
+    servers.watch(inferences.follow)
+    servers.watch(deployments.follow)
+    servicer = ServingServicer(inferences, catalog, deployments, storage_for(settings.default_blob_url()))
+    return Composed(inferences, catalog, deployments, servicer)
+
+
+def serving_settings(runtime: Runtime) -> ServingSettings:
+    """The runtime's settings, which ``python -m shipyard_serving`` makes serving-svc's own."""
+    if not isinstance(runtime.settings, ServingSettings):
+        raise TypeError("serving-svc runs with ServingSettings (python -m shipyard_serving builds them)")
+    return runtime.settings
+
+
+async def build_adapters(runtime: Runtime) -> Adapters:
+    """The real adapters: units of work over the runtime's store, repo-svc's client, the blob store
+    and the local model servers on it; the runtime closes them (servers first) when it stops."""
+    settings = serving_settings(runtime)
     blobs = open_blob_store(settings.default_blob_url())
     await blobs.open()
-    servers = LocalModelServers(blobs, (settings.data_dir / "serving").resolve(),
+    runtime.close_on_stop(blobs.close)
+    repos = RepoClient(settings.repo_addr, runtime.assertions)
+    runtime.close_on_stop(repos.close)
+    servers = LocalModelServers(blobs, (settings.data_dir / SERVICE).resolve(),
                                 isolation(settings, SANDBOX_FAILPOINT),
                                 scale_down_delay_s=settings.serving_scale_down_delay_s)
+    runtime.close_on_stop(servers.close)
     if missing := servers.isolation_missing():
         whose = "anyone's (single-user mode)" if settings.single_user else "only operators'"
         log.warning("model servers cannot be isolated here: %s; %s start, sharing the machine",
                     missing, whose)
     uow = unit_of_work_factory(runtime.store, runtime.relay)
-    models = GrpcModelReader(settings.repo_addr, runtime.assertions)
-    inferences = Inferences(uow, models, servers, single_user=settings.single_user)
-    deployments = Deployments(uow, servers, single_user=settings.single_user)
-    servers.watch(inferences.follow)
-    servers.watch(deployments.follow)
-    servicer = ServingServicer(
-        inferences, Catalog(uow, models), deployments, storage_for(settings.default_blob_url())
-    )
-    serving_pb2_grpc.add_ServingServiceServicer_to_server(servicer, runtime.server)
+    return Adapters(uow, repos, servers)
+
+
+async def wire(runtime: Runtime) -> None:
+    """Build serving-svc on the runtime; register ServingService and start the model servers of live
+    inferences and deployments."""
+    serving = compose(await build_adapters(runtime), serving_settings(runtime))
+    serving_pb2_grpc.add_ServingServiceServicer_to_server(serving.servicer, runtime.server)
     runtime.service_names.extend(SERVICE_NAMES)
-
-    async def serve_models() -> None:
-        await inferences.recover()
-        await deployments.recover()
-        try:
-            await asyncio.Event().wait()
-        finally:
-            await servers.close()
-            await blobs.close()
-
-    runtime.tasks.append(serve_models)
+    runtime.tasks.append(serving.recover)
 
 
-__all__ = ["COLLECTIONS", "wire"]
+__all__ = ["COLLECTIONS", "Adapters", "Composed", "build_adapters", "compose", "wire"]

@@ -1,199 +1,50 @@
-"""In-memory fakes of serving-svc's ports, for its use-case tests."""
+"""Fakes of serving-svc's ports other than the store (repo-svc's client, the model servers), and the
+test world: serving-svc composed by its own ``compose`` on those fakes and its real store adapters
+over the kit's in-memory store."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import TypeVar
 
 from google.protobuf.message import Message
-from shipyard_serving.app.ports import (
-    CatalogRepository,
-    DeploymentRepository,
-    Endpoint,
-    InferenceRepository,
-    ModelReader,
-    ModelServers,
-    Observation,
-    Observer,
-    PinnedCode,
-)
-from shipyard_serving.domain.serving import CatalogEntry, Deployment, Inference, ModelPin
+from shipyard_serving.adapters.store import COLLECTIONS, ServingUnitOfWork
+from shipyard_serving.app.deployments import Catalog, Deployments
+from shipyard_serving.app.inferences import Inferences
+from shipyard_serving.app.ports import Endpoint, ModelServers, Observer
+from shipyard_serving.bootstrap import Adapters, Composed, compose
+from shipyard_serving.domain.serving import Deployment, Inference, Observation
+from shipyard_serving.settings import ServingSettings
 
 from shipyard.kit.caller import Caller
-from shipyard.kit.errors import Aborted, AlreadyExists, NotFound
+from shipyard.kit.clients.repos import CodeSnapshot, RepoVersion
+from shipyard.kit.errors import NotFound
+from shipyard.kit.testing import FixedClock, RecordingUnitOfWorkFactory, memory_store
+
+M = TypeVar("M", bound=Message)
+NOW = datetime(2026, 11, 29, 12, 0, tzinfo=UTC)
 
 
-class FakeInferences(InferenceRepository):
-    def __init__(self) -> None:
-        self.rows: dict[str, Inference] = {}
-
-    async def get(self, name: str) -> Inference | None:
-        return self.rows.get(name)
-
-    async def add(self, inference: Inference) -> Inference:
-        if inference.name in self.rows:
-            raise AlreadyExists(f"a test inference named {inference.name!r} exists already")
-        self.rows[inference.name] = replace(inference, revision=1)
-        return self.rows[inference.name]
-
-    async def save(self, inference: Inference) -> Inference:
-        if self.rows[inference.name].revision != inference.revision:
-            raise Aborted("changed meanwhile")
-        self.rows[inference.name] = replace(inference, revision=inference.revision + 1)
-        return self.rows[inference.name]
-
-    async def remove(self, inference: Inference) -> None:
-        del self.rows[inference.name]
-
-    async def page(self, project: str | None, after: str | None, limit: int) -> list[Inference]:
-        rows = [
-            i
-            for n, i in sorted(self.rows.items())
-            if (project is None or i.project == project) and (after is None or n > after)
-        ]
-        return rows[:limit]
-
-    async def live(self) -> list[Inference]:
-        return [i for i in self.rows.values() if i.status.live]
-
-
-class FakeCatalog(CatalogRepository):
-    def __init__(self) -> None:
-        self.rows: dict[str, CatalogEntry] = {}
-
-    async def get(self, name: str) -> CatalogEntry | None:
-        return self.rows.get(name)
-
-    async def add(self, entry: CatalogEntry) -> CatalogEntry:
-        if entry.name in self.rows:
-            raise AlreadyExists(f"the catalog has an entry named {entry.name!r} already")
-        self.rows[entry.name] = entry
-        return entry
-
-    async def remove(self, entry: CatalogEntry) -> None:
-        del self.rows[entry.name]
-
-    async def page(
-        self, project: str | None, model: str | None, after: str | None, limit: int
-    ) -> list[CatalogEntry]:
-        rows = [
-            e
-            for n, e in sorted(self.rows.items())
-            if (project is None or e.project == project)
-            and (model is None or e.model.model == model)
-            and (after is None or n > after)
-        ]
-        return rows[:limit]
-
-
-class FakeDeployments(DeploymentRepository):
-    def __init__(self) -> None:
-        self.rows: dict[str, Deployment] = {}
-
-    async def get(self, name: str) -> Deployment | None:
-        return self.rows.get(name)
-
-    async def add(self, deployment: Deployment) -> Deployment:
-        if deployment.name in self.rows:
-            raise AlreadyExists(f"a deployment named {deployment.name!r} exists already")
-        self.rows[deployment.name] = replace(deployment, revision=1)
-        return self.rows[deployment.name]
-
-    async def save(self, deployment: Deployment) -> Deployment:
-        if self.rows[deployment.name].revision != deployment.revision:
-            raise Aborted("changed meanwhile")
-        self.rows[deployment.name] = replace(deployment, revision=deployment.revision + 1)
-        return self.rows[deployment.name]
-
-    async def remove(self, deployment: Deployment) -> None:
-        del self.rows[deployment.name]
-
-    async def page(self, project: str | None, after: str | None, limit: int) -> list[Deployment]:
-        rows = [
-            d
-            for n, d in sorted(self.rows.items())
-            if (project is None or d.project == project) and (after is None or n > after)
-        ]
-        return rows[:limit]
-
-    async def live(self) -> list[Deployment]:
-        return [d for d in self.rows.values() if d.status.live]
-
-    async def using(self, catalog_entry: str) -> list[Deployment]:
-        return [d for d in self.rows.values() if d.catalog_entry == catalog_entry]
-
-
-@dataclass
-class FakeRequests:
-    seen: dict[str, str] = field(default_factory=dict)
-
-    async def resource_of(self, key: str) -> str | None:
-        return self.seen.get(key)
-
-    async def remember(self, key: str, resource: str) -> None:
-        self.seen[key] = resource
-
-
-@dataclass
-class FakeUnitOfWork:
-    inferences: FakeInferences
-    requests: FakeRequests
-    catalog: FakeCatalog = field(default_factory=FakeCatalog)
-    deployments: FakeDeployments = field(default_factory=FakeDeployments)
-    published: list[tuple[Message, str, str]] = field(default_factory=list)
-
-    def emit(self, data: Message, subject: str, project: str) -> None:
-        self.published.append((data, subject, project))
-
-    def event_names(self) -> list[str]:
-        return [type(data).__name__ for data, _, _ in self.published]
-
-
-@dataclass
-class FakeUnitOfWorkFactory:
-    """One shared state; a block that raises drops its events (as a rolled-back transaction)."""
-
-    state: FakeUnitOfWork = field(default_factory=lambda: FakeUnitOfWork(FakeInferences(), FakeRequests()))
-
-    @asynccontextmanager
-    async def __call__(self) -> AsyncIterator[FakeUnitOfWork]:
-        before = len(self.state.published)
-        saved = (
-            dict(self.state.inferences.rows),
-            dict(self.state.catalog.rows),
-            dict(self.state.deployments.rows),
-        )
-        try:
-            yield self.state
-        except BaseException:
-            del self.state.published[before:]
-            self.state.inferences.rows, self.state.catalog.rows, self.state.deployments.rows = saved
-            raise
-
-
-class FakeModels(ModelReader):
-    """Model ``mnist`` with versions 1-3; code repo ``prep``."""
+class FakeRepoReader:
+    """repo-svc as far as serving-svc reads it: model ``mnist`` with versions 1-3; code repo ``prep``."""
 
     def __init__(self) -> None:
         self.models = {"mnist": [1, 2, 3]}
         self.calls: list[tuple[str, ...]] = []
 
-    async def pin(self, caller: Caller, model: str, version: int) -> ModelPin:
-        self.calls.append(("pin", caller.user, model, str(version)))
-        versions = self.models.get(model)
-        if not versions or (version and version not in versions):
-            raise NotFound(f"model {model}@{version or 'latest'} not found")
-        number = version or max(versions)
-        return ModelPin(model, number, f"id-{model}", f"sha256:{model}-{number}")
+    async def version(self, caller: Caller, repo_kind: str, repo: str, number: int) -> RepoVersion:
+        self.calls.append(("version", caller.user, repo_kind, repo, str(number)))
+        versions = self.models.get(repo)
+        if repo_kind != "model" or not versions or (number and number not in versions):
+            raise NotFound(f"{repo_kind} {repo}@{number or 'latest'} not found")
+        found = number or max(versions)
+        return RepoVersion(found, f"sha256:{repo}-{found}", f"id-{repo}", {"accuracy": 0.9 + found / 100})
 
-    async def metrics(self, caller: Caller, model: str, version: int) -> dict[str, float]:
-        return {"accuracy": 0.9 + version / 100}
-
-    async def snapshot_code(self, caller: Caller, repo: str, commit: str) -> PinnedCode:
+    async def snapshot_code(self, caller: Caller, repo: str, commit: str) -> CodeSnapshot:
         if repo != "prep":
             raise NotFound(f"code repo {repo!r} not found")
-        return PinnedCode(commit or "c0ffee" * 6 + "ab", f"sha256:code-{repo}")
+        return CodeSnapshot(commit or "c0ffee" * 6 + "ab", f"sha256:code-{repo}")
 
 
 class FakeServers(ModelServers):
@@ -222,6 +73,67 @@ class FakeServers(ModelServers):
         self.running.clear()
 
     async def report(self, name: str, seen: Observation) -> None:
+        """The endpoint's servers now look like ``seen``: tell whoever watches."""
         self.seen[name] = seen
         for observer in self._observers:
             await observer(name, seen)
+
+
+@dataclass
+class World:
+    """serving-svc as ``compose`` builds it, on the fakes and the in-memory store."""
+
+    service: Composed
+    uow: RecordingUnitOfWorkFactory[ServingUnitOfWork]
+    repos: FakeRepoReader
+    servers: FakeServers
+    clock: FixedClock
+    settings: ServingSettings
+
+    @property
+    def inferences(self) -> Inferences:
+        """The test inference use cases."""
+        return self.service.inferences
+
+    @property
+    def catalog(self) -> Catalog:
+        """The catalog use cases."""
+        return self.service.catalog
+
+    @property
+    def deployments(self) -> Deployments:
+        """The deployment use cases."""
+        return self.service.deployments
+
+    def restarted(self, servers: FakeServers) -> Composed:
+        """serving-svc composed again over the same store, on ``servers`` (a restart)."""
+        return compose(Adapters(self.uow, self.repos, servers, self.clock), self.settings)
+
+    async def stored_inferences(self) -> list[str]:
+        """The names of the stored test inferences, by name."""
+        async with self.uow() as uow:
+            found: list[Inference] = await uow.inferences.find()
+        return sorted(i.name for i in found)
+
+    async def stored_deployments(self) -> list[str]:
+        """The names of the stored deployments, by name."""
+        async with self.uow() as uow:
+            found: list[Deployment] = await uow.deployments.find()
+        return sorted(d.name for d in found)
+
+    def events(self, kind: type[M]) -> list[M]:
+        """The committed events' data of one message type."""
+        return [e.data for e in self.uow.published if isinstance(e.data, kind)]
+
+    def event_names(self) -> list[str]:
+        """The committed events' message names in order, e.g. ['InferenceCreated', 'InferenceUpdated']."""
+        return [m.DESCRIPTOR.name for m in self.events(Message)]
+
+
+async def fake_world(servers: FakeServers | None = None, single_user: bool = False) -> World:
+    """serving-svc composed on fresh fakes (or on ``servers``), connected as in production."""
+    uow = RecordingUnitOfWorkFactory(await memory_store(COLLECTIONS), ServingUnitOfWork)
+    repos, servers, clock = FakeRepoReader(), servers or FakeServers(), FixedClock(NOW)
+    settings = ServingSettings(single_user=single_user)
+    service = compose(Adapters(uow, repos, servers, clock), settings)
+    return World(service, uow, repos, servers, clock, settings)

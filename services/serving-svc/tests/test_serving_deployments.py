@@ -1,15 +1,11 @@
-"""The model catalog and deployments: publish, deploy, swap (and a swap that fails), on fakes."""
+"""The model catalog and deployments: publish, deploy, swap (and a swap that fails), on fakes and the
+real store adapters."""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
-
 import pytest
-from serving_fakes import FakeModels, FakeServers, FakeUnitOfWorkFactory
-from shipyard_serving.app.deployments import Catalog, Deployments
-from shipyard_serving.app.inferences import Inferences
-from shipyard_serving.app.ports import Observation, ReplicaState
-from shipyard_serving.domain.serving import ModelPin, ServingSpec, ServingStatus
+from serving_fakes import FakeServers, World, fake_world
+from shipyard_serving.domain.serving import ModelPin, Observation, ReplicaState, ServingSpec, ServingStatus
 
 from shipyard.contracts.events.v1 import events_pb2
 from shipyard.kit.caller import Caller
@@ -17,30 +13,18 @@ from shipyard.kit.errors import AlreadyExists, FailedPrecondition, InvalidArgume
 
 ERIN = Caller("erin", frozenset({"ml-engineer"}))
 PAT = Caller("pat", frozenset({"production-engineer"}))
-NOW = datetime(2026, 11, 29, 12, 0, tzinfo=UTC)
 
 
-class World:
-    def __init__(self) -> None:
-        self.uow, self.servers, self.models = FakeUnitOfWorkFactory(), FakeServers(), FakeModels()
-        self.catalog = Catalog(self.uow, self.models, clock=lambda: NOW)
-        self.deployments = Deployments(self.uow, self.servers, clock=lambda: NOW)
-        self.inferences = Inferences(self.uow, self.models, self.servers, clock=lambda: NOW)
-        self.servers.watch(self.deployments.follow)
-
-    async def ready(self, name: str, label: str, count: int = 1, failure: str = "") -> None:
-        replicas = [ReplicaState(f"127.0.0.1:{9000 + i}", True, model=label) for i in range(count)]
-        await self.servers.report(
-            name, Observation(ready=count, replicas=replicas, failure=failure, serving=label)
-        )
-
-    def events(self) -> list[str]:
-        return self.uow.state.event_names()
+async def ready(world: World, name: str, label: str, count: int = 1, failure: str = "") -> None:
+    """The endpoint's ``count`` servers are ready serving ``label`` (or failed to load it)."""
+    replicas = [ReplicaState(f"127.0.0.1:{9000 + i}", True, model=label) for i in range(count)]
+    seen = Observation(ready=count, replicas=replicas, failure=failure, serving=label)
+    await world.servers.report(name, seen)
 
 
 @pytest.fixture
 async def world() -> World:
-    w = World()
+    w = await fake_world()
     await w.catalog.publish(
         ERIN, "mnist-v2", ModelPin("mnist", 2), ServingSpec(max_concurrency=4), project="vision"
     )
@@ -53,7 +37,7 @@ async def world() -> World:
 async def test_publish_pins_the_version_keeps_its_metrics_and_says_so(world: World) -> None:
     entry = await world.catalog.get("mnist-v3")
     assert (entry.model.version, entry.model.model_id, entry.metrics) == (3, "id-mnist", {"accuracy": 0.93})
-    published = [d for d, _, _ in world.uow.state.published if isinstance(d, events_pb2.ModelPublished)]
+    published = world.events(events_pb2.ModelPublished)
     assert [(p.catalog_name, p.version, p.model_id) for p in published] == [
         ("mnist-v2", 2, "id-mnist"),
         ("mnist-v3", 3, "id-mnist"),
@@ -70,12 +54,12 @@ async def test_deploy_takes_the_entrys_defaults_with_the_fields_given(world: Wor
     )
     assert (made.spec.min_replicas, made.spec.max_concurrency, made.project) == (2, 4, "vision")
     assert world.servers.running["mnist-live"].model.version == 2
-    await world.ready("mnist-live", "mnist@2", count=2)
+    await ready(world, "mnist-live", "mnist@2", count=2)
     running = await world.deployments.get("mnist-live")
     assert (
         running.status is ServingStatus.RUNNING and running.endpoint == "/serving/mnist-live/v2/models/mnist"
     )
-    assert world.events()[-2:] == ["DeploymentCreated", "DeploymentUpdated"]
+    assert world.event_names()[-2:] == ["DeploymentCreated", "DeploymentUpdated"]
 
 
 async def test_deploy_refuses_unknown_entries_bad_fields_and_taken_names(world: World) -> None:
@@ -91,12 +75,12 @@ async def test_deploy_refuses_unknown_entries_bad_fields_and_taken_names(world: 
     await world.inferences.create(ERIN, "taken", ModelPin("mnist"), ServingSpec())
     with pytest.raises(AlreadyExists, match="taken"):
         await world.deployments.create(PAT, "taken", "mnist-v2", ServingSpec(), frozenset())
-    assert world.uow.state.deployments.rows == {}
+    assert await world.stored_deployments() == []
 
 
 async def test_a_swap_moves_to_the_new_version_once_its_servers_are_ready(world: World) -> None:
     await world.deployments.create(PAT, "live", "mnist-v2", ServingSpec(), frozenset())
-    await world.ready("live", "mnist@2")
+    await ready(world, "live", "mnist@2")
     swapping = await world.deployments.update(
         PAT, "live", "", ModelPin("mnist", 3), ServingSpec(), frozenset()
     )
@@ -106,18 +90,18 @@ async def test_a_swap_moves_to_the_new_version_once_its_servers_are_ready(world:
         ModelPin("mnist", 2, "id-mnist", "sha256:mnist-2"),
     )
     assert world.servers.running["live"].model.version == 3
-    await world.ready("live", "mnist@2")  # the old servers still serve: still updating
+    await ready(world, "live", "mnist@2")  # the old servers still serve: still updating
     assert (await world.deployments.get("live")).status is ServingStatus.UPDATING
-    await world.ready("live", "mnist@3")
+    await ready(world, "live", "mnist@3")
     done = await world.deployments.get("live")
     assert (done.status, done.model.version, done.catalog_entry) == (ServingStatus.RUNNING, 3, "mnist-v3")
 
 
 async def test_a_swap_whose_model_cannot_load_leaves_the_previous_version_serving(world: World) -> None:
     await world.deployments.create(PAT, "live", "mnist-v2", ServingSpec(), frozenset())
-    await world.ready("live", "mnist@2")
+    await ready(world, "live", "mnist@2")
     await world.deployments.update(PAT, "live", "mnist-v3", None, ServingSpec(), frozenset())
-    await world.ready("live", "mnist@2", failure="cannot load sklearn model model.joblib: UnpicklingError")
+    await ready(world, "live", "mnist@2", failure="cannot load sklearn model model.joblib: UnpicklingError")
     failed = await world.deployments.get("live")
     assert failed.status is ServingStatus.FAILED and failed.model.version == 2
     assert (
@@ -139,7 +123,7 @@ async def test_a_deployed_entry_cannot_be_unpublished_until_the_deployment_goes(
     await world.deployments.delete(PAT, "live")
     assert world.servers.removed == ["live"]
     await world.catalog.unpublish(ERIN, "mnist-v2")
-    assert world.events()[-2:] == ["DeploymentDeleted", "ModelUnpublished"]
+    assert world.event_names()[-2:] == ["DeploymentDeleted", "ModelUnpublished"]
     entries, token = await world.catalog.list_page("", "", 0, "")
     assert [e.name for e in entries] == ["mnist-v3"] and token == ""
 
@@ -147,5 +131,5 @@ async def test_a_deployed_entry_cannot_be_unpublished_until_the_deployment_goes(
 async def test_recover_starts_live_deployments(world: World) -> None:
     await world.deployments.create(PAT, "live", "mnist-v2", ServingSpec(), frozenset())
     fresh = FakeServers()
-    await Deployments(world.uow, fresh).recover()
+    await world.restarted(fresh).deployments.recover()
     assert list(fresh.running) == ["live"]

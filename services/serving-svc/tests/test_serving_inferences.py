@@ -1,38 +1,30 @@
-"""Test inferences: the spec's rules and the use cases, on fakes."""
+"""Test inferences: the spec's rules and the use cases, on fakes and the real store adapters."""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
-
 import pytest
-from serving_fakes import FakeModels, FakeServers, FakeUnitOfWorkFactory
-from shipyard_serving.app.inferences import Inferences
-from shipyard_serving.app.ports import Observation, ReplicaState
-from shipyard_serving.domain.serving import ModelPin, ServingSpec, ServingStatus, Transformer
+from serving_fakes import FakeServers, World, fake_world
+from shipyard_serving.domain.serving import (
+    ModelPin,
+    Observation,
+    ReplicaState,
+    ServingSpec,
+    ServingStatus,
+    Transformer,
+)
 
 from shipyard.contracts.events.v1 import events_pb2
-from shipyard.kit.caller import Caller
 from shipyard.kit.errors import AlreadyExists, FailedPrecondition, InvalidArgument, NotFound, PermissionDenied
-
-ALICE = Caller("alice", frozenset({"data-scientist"}))
-BOB = Caller("bob", frozenset({"data-scientist"}))
-OPERATOR = Caller("root", frozenset({"operator"}))
-NOW = datetime(2026, 11, 29, 12, 0, tzinfo=UTC)
+from shipyard.kit.testing import ALICE, BOB, OPERATOR_CALLER
 
 
 @pytest.fixture
-def world() -> tuple[Inferences, FakeUnitOfWorkFactory, FakeServers, FakeModels]:
-    uow, servers, models = FakeUnitOfWorkFactory(), FakeServers(), FakeModels()
-    inferences = Inferences(uow, models, servers, clock=lambda: NOW)
-    servers.watch(inferences.follow)
-    return inferences, uow, servers, models
-
-
-World = tuple[Inferences, FakeUnitOfWorkFactory, FakeServers, FakeModels]
+async def world() -> World:
+    return await fake_world()
 
 
 async def test_create_pins_the_latest_version_and_starts_its_servers(world: World) -> None:
-    inferences, uow, servers, _ = world
+    inferences, servers = world.inferences, world.servers
     made = await inferences.create(
         ALICE, "mnist-test", ModelPin("mnist"), ServingSpec(max_concurrency=8), project="vision"
     )
@@ -43,14 +35,14 @@ async def test_create_pins_the_latest_version_and_starts_its_servers(world: Worl
     )
     assert made.spec.min_replicas == made.spec.max_replicas == 1
     assert servers.running["mnist-test"].model.version == 3
-    assert uow.state.event_names() == ["InferenceCreated"]
-    event = uow.state.published[0][0]
+    assert world.event_names() == ["InferenceCreated"]
+    event = world.uow.published[0].data
     assert isinstance(event, events_pb2.InferenceCreated)
     assert (event.inference.model.version, event.actor.user) == (3, "alice")
 
 
 async def test_status_follows_the_servers_ready_lost_and_failed(world: World) -> None:
-    inferences, uow, servers, _ = world
+    inferences, servers = world.inferences, world.servers
     await inferences.create(ALICE, "t", ModelPin("mnist", 2), ServingSpec(min_replicas=2))
     one = ReplicaState("127.0.0.1:9001", True)
     await servers.report("t", Observation(ready=1, replicas=[one]))
@@ -69,7 +61,7 @@ async def test_status_follows_the_servers_ready_lost_and_failed(world: World) ->
         ServingStatus.FAILED,
         "the model server could not start: bad pickle",
     )
-    assert uow.state.event_names() == ["InferenceCreated"] + ["InferenceUpdated"] * 4
+    assert world.event_names() == ["InferenceCreated"] + ["InferenceUpdated"] * 4
     await servers.report("t", Observation(ready=2, replicas=both))  # a failed one stays failed
     assert (await inferences.get("t")).status is ServingStatus.FAILED
 
@@ -96,15 +88,15 @@ async def test_status_follows_the_servers_ready_lost_and_failed(world: World) ->
 async def test_bad_specs_name_the_field_and_create_nothing(
     world: World, spec: ServingSpec, field: str
 ) -> None:
-    inferences, uow, servers, _ = world
+    inferences, servers = world.inferences, world.servers
     with pytest.raises(InvalidArgument) as caught:
         await inferences.create(ALICE, "bad", ModelPin("mnist"), spec)
     assert caught.value.field == field
-    assert uow.state.inferences.rows == {} and servers.running == {} and uow.state.published == []
+    assert await world.stored_inferences() == [] and servers.running == {} and world.uow.published == []
 
 
 async def test_bad_names_unknown_models_and_duplicates_create_nothing(world: World) -> None:
-    inferences, uow, _, _ = world
+    inferences = world.inferences
     with pytest.raises(InvalidArgument, match=r"inference\.name"):
         await inferences.create(ALICE, "no spaces allowed", ModelPin("mnist"), ServingSpec())
     with pytest.raises(NotFound, match="mnist@9"):
@@ -114,18 +106,18 @@ async def test_bad_names_unknown_models_and_duplicates_create_nothing(world: Wor
     await inferences.create(ALICE, "t", ModelPin("mnist"), ServingSpec())
     with pytest.raises(AlreadyExists, match="'t'"):
         await inferences.create(BOB, "t", ModelPin("mnist"), ServingSpec())
-    assert list(uow.state.inferences.rows) == ["t"] and uow.state.event_names() == ["InferenceCreated"]
+    assert await world.stored_inferences() == ["t"] and world.event_names() == ["InferenceCreated"]
 
 
 async def test_a_retried_create_returns_the_first(world: World) -> None:
-    inferences, uow, _, _ = world
+    inferences = world.inferences
     first = await inferences.create(ALICE, "t", ModelPin("mnist"), ServingSpec(), request_id="r1")
     again = await inferences.create(ALICE, "t", ModelPin("mnist"), ServingSpec(), request_id="r1")
-    assert again.id == first.id and uow.state.event_names() == ["InferenceCreated"]
+    assert again.id == first.id and world.event_names() == ["InferenceCreated"]
 
 
 async def test_the_transformer_is_pinned_to_a_commit(world: World) -> None:
-    inferences, _, servers, _ = world
+    inferences, servers = world.inferences, world.servers
     spec = ServingSpec(transformer=Transformer(code="prep", script="transform.py"))
     made = await inferences.create(ALICE, "t", ModelPin("mnist"), spec)
     assert made.spec.transformer.commit and made.spec.transformer.manifest_digest == "sha256:code-prep"
@@ -133,29 +125,29 @@ async def test_the_transformer_is_pinned_to_a_commit(world: World) -> None:
 
 
 async def test_only_the_owner_or_an_operator_deletes(world: World) -> None:
-    inferences, uow, servers, _ = world
+    inferences, servers = world.inferences, world.servers
     await inferences.create(ALICE, "t", ModelPin("mnist"), ServingSpec())
     with pytest.raises(PermissionDenied, match="alice"):
         await inferences.delete(BOB, "t")
-    await inferences.delete(OPERATOR, "t")
-    assert servers.removed == ["t"] and uow.state.inferences.rows == {}
-    assert uow.state.event_names() == ["InferenceCreated", "InferenceDeleted"]
+    await inferences.delete(OPERATOR_CALLER, "t")
+    assert servers.removed == ["t"] and await world.stored_inferences() == []
+    assert world.event_names() == ["InferenceCreated", "InferenceDeleted"]
     with pytest.raises(NotFound):
         await inferences.delete(ALICE, "t")
 
 
 async def test_recover_starts_the_live_ones_again(world: World) -> None:
-    inferences, uow, servers, models = world
+    inferences, servers = world.inferences, world.servers
     await inferences.create(ALICE, "a", ModelPin("mnist"), ServingSpec())
     await inferences.create(ALICE, "b", ModelPin("mnist", 1), ServingSpec())
     await servers.report("b", Observation(ready=0, failure="cannot load"))
     restarted = FakeServers()
-    await Inferences(uow, models, restarted).recover()
+    await world.restarted(restarted).inferences.recover()
     assert list(restarted.running) == ["a"]  # a failed one is not retried by itself
 
 
 async def test_list_pages_by_name(world: World) -> None:
-    inferences, _, _, _ = world
+    inferences = world.inferences
     for name in ("c", "a", "b"):
         await inferences.create(ALICE, name, ModelPin("mnist"), ServingSpec(), project="vision")
     first, token = await inferences.list_page("vision", 2, "")
@@ -172,11 +164,11 @@ class _Unisolated(FakeServers):
 
 async def test_where_servers_cannot_be_isolated_only_an_operators_inference_starts() -> None:
     servers = _Unisolated()
-    inferences = Inferences(FakeUnitOfWorkFactory(), FakeModels(), servers, clock=lambda: NOW)
+    inferences = (await fake_world(servers)).inferences
     with pytest.raises(FailedPrecondition, match=r"cannot be isolated.*bubblewrap is not installed"):
         await inferences.create(ALICE, "alice-test", ModelPin("mnist"), ServingSpec())
     assert servers.running == {}
-    await inferences.create(OPERATOR, "root-test", ModelPin("mnist"), ServingSpec())
-    single_user = Inferences(FakeUnitOfWorkFactory(), FakeModels(), servers, single_user=True)
+    await inferences.create(OPERATOR_CALLER, "root-test", ModelPin("mnist"), ServingSpec())
+    single_user = (await fake_world(servers, single_user=True)).inferences
     await single_user.create(ALICE, "alice-test", ModelPin("mnist"), ServingSpec())
     assert sorted(servers.running) == ["alice-test", "root-test"]

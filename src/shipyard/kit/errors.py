@@ -46,7 +46,12 @@ class AlreadyExists(ShipyardError):
 
 
 class FailedPrecondition(ShipyardError):
-    """The system is not in a state that allows the operation."""
+    """The system is not in a state that allows the operation; ``field``, when set, names the
+    request field whose value the state refuses (``run.gpus``: more GPUs than the machine has)."""
+
+    def __init__(self, message: str, field: str = "") -> None:
+        super().__init__(f"{field}: {message}" if field else message)
+        self.field = field
 
 
 class Aborted(ShipyardError):

@@ -31,8 +31,9 @@ MAX_PROBLEM = errors.MAX_MESSAGE
 
 @dataclass(frozen=True)
 class RpcFailure:
-    """What a failed call said: its ``code`` and ``message`` and, when the server sent them,
-    the ``field`` and ``problem`` of a bad request and the ``reason`` (``NOT_FOUND``, ``NO_SPACE``…)."""
+    """What a failed call said: its ``code`` and ``message`` and, when the server sent them, the
+    ``field`` and ``problem`` of a bad request (or of a field the state refuses) and the ``reason``
+    (``NOT_FOUND``, ``NO_SPACE``…)."""
 
     code: grpc.StatusCode
     message: str
@@ -54,6 +55,12 @@ def status_message(exc: errors.ShipyardError, code: grpc.StatusCode) -> status_p
         violation = error_details_pb2.BadRequest.FieldViolation(
             field=errors.clipped(exc.field, MAX_FIELD), description=errors.clipped(exc.problem, MAX_PROBLEM))
         status.details.add().Pack(error_details_pb2.BadRequest(field_violations=[violation]))
+    elif isinstance(exc, errors.FailedPrecondition) and exc.field:
+        # The problem is the state, not the value's form: a precondition violation whose subject is the field.
+        failure = error_details_pb2.PreconditionFailure.Violation(
+            type="FIELD", subject=errors.clipped(exc.field, MAX_FIELD),
+            description=errors.clipped(exc.message, MAX_PROBLEM))
+        status.details.add().Pack(error_details_pb2.PreconditionFailure(violations=[failure]))
     status.details.add().Pack(error_details_pb2.ErrorInfo(reason=reason_of(exc), domain=DOMAIN))
     return status
 
@@ -91,6 +98,12 @@ def failure_in(code: grpc.StatusCode, message: str, status: status_pb2.Status | 
             if request.field_violations:
                 field = request.field_violations[0].field
                 problem = request.field_violations[0].description
+        elif detail.Is(error_details_pb2.PreconditionFailure.DESCRIPTOR):
+            precondition = error_details_pb2.PreconditionFailure()
+            detail.Unpack(precondition)
+            if precondition.violations and precondition.violations[0].type == "FIELD":
+                field = precondition.violations[0].subject
+                problem = precondition.violations[0].description
         elif detail.Is(error_details_pb2.ErrorInfo.DESCRIPTOR):
             info = error_details_pb2.ErrorInfo()
             detail.Unpack(info)

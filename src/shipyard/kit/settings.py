@@ -29,9 +29,6 @@ class Settings(BaseSettings):
     http_listen: str = "127.0.0.1:8080"
     # The gateway's HTTP address as clients reach it (behind a proxy or ingress); default: http_listen.
     public_http_url: str = ""
-    # The gateway's gRPC address as runs reach it (their SHIPYARD_SERVER, with SHIPYARD_TOKEN): run-svc
-    # reads it; `shipyard up` sets it to the gateway's listen address. Empty: runs get no SHIPYARD_SERVER.
-    public_grpc_addr: str = ""
     # Document store URL: sqlite:///path/to.db (default under data_dir) or mongodb://host/db.
     store_url: str = ""
     # Blob store URL: file:///path (default under data_dir) or s3://KEY:SECRET@host:port/bucket.
@@ -49,8 +46,6 @@ class Settings(BaseSettings):
     # Who may ask for a path import: "operators" (the default) or "all" (the platform reads as its
     # own user, so whoever may ask reads what it can read under the roots).
     path_imports_for: str = "operators"
-    # Runs the local executor runs at once (0: one per CPU, at least 2); the rest wait, queued.
-    local_run_slots: int = 0
     # Single-user mode: where runs cannot be isolated (no usable bubblewrap), anyone's runs start,
     # sharing the machine as the platform's user. Off (the default), only operators' runs start
     # there. Where runs are isolated, they are isolated either way.

@@ -1,105 +1,94 @@
-"""The identity directory in the kit's document store."""
+"""The gateway's store: the identity directory (users, tokens) and its unit of work, which names the
+repositories of identity and webhooks over one transaction of the kit's document store."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 from datetime import datetime
-from typing import Any
 
 from shipyard.kit.errors import AlreadyExists
-from shipyard.kit.store.port import Collection, DocumentStore, DuplicateKey, Page, Transaction
-from shipyard_gateway.app.ports import Directory
+from shipyard.kit.outbox import OutboxRelay
+from shipyard.kit.store.documents import DocumentRepository
+from shipyard.kit.store.port import Collection, Document, DocumentStore, Page, Transaction
+from shipyard.kit.store.unit_of_work import StoreUnitOfWork, StoreUnitOfWorkFactory
+from shipyard_gateway.adapters.webhook_store import WEBHOOK_COLLECTIONS, StoredDeadLetters, StoredWebhooks
 from shipyard_gateway.domain.identity import API, TokenRecord, User
+from shipyard_gateway.settings import SERVICE
 
+SOURCE = f"shipyard/{SERVICE}"
+"""The CloudEvents source of what the gateway would publish (it records no domain events)."""
 USERS = Collection("users")
 TOKENS = Collection("tokens", indexed=("user",))
 DIRECTORY_COLLECTIONS = (USERS, TOKENS)
+COLLECTIONS = (*DIRECTORY_COLLECTIONS, *WEBHOOK_COLLECTIONS)
 
 
 def _time(value: str | None) -> datetime | None:
     return datetime.fromisoformat(value) if value else None
 
 
-def _user(doc: dict[str, Any]) -> User:
-    return User(doc["_id"], frozenset(doc["roles"]), datetime.fromisoformat(doc["create_time"]),
-                doc.get("display_name", ""), doc.get("disabled", False), doc.get("deleted", False))
+def _iso(value: datetime | None) -> str | None:
+    return value.isoformat() if value else None
 
 
-def _user_doc(user: User) -> dict[str, Any]:
-    return {"_id": user.name, "roles": sorted(user.roles), "create_time": user.create_time.isoformat(),
-            "display_name": user.display_name, "disabled": user.disabled, "deleted": user.deleted}
+class StoredUsers(DocumentRepository[User]):
+    """Users keyed by name."""
+
+    collection = USERS
+    noun = "user"
+
+    def taken(self, item: User, field: str) -> AlreadyExists:
+        return AlreadyExists(f"a user named {item.name!r} already exists")
+
+    def to_document(self, item: User) -> Document:
+        return {"_id": item.name, "roles": sorted(item.roles), "create_time": item.create_time.isoformat(),
+                "display_name": item.display_name, "disabled": item.disabled, "deleted": item.deleted}
+
+    def from_document(self, doc: Document) -> User:
+        return User(doc["_id"], frozenset(doc["roles"]), datetime.fromisoformat(doc["create_time"]),
+                    doc.get("display_name", ""), doc.get("disabled", False), doc.get("deleted", False),
+                    revision=doc["_rev"])
+
+    async def every(self) -> list[User]:
+        """Every user (the deleted ones too), by name."""
+        return await self.find(page=Page())
 
 
-def _token(doc: dict[str, Any]) -> TokenRecord:
-    # Tokens stored before kinds and lifetimes existed are API tokens that never expire.
-    return TokenRecord(doc["_id"], doc["user"], doc["secret_hash"],
-                       datetime.fromisoformat(doc["create_time"]), doc.get("description", ""),
-                       doc.get("kind", API), _time(doc.get("expire_time")), _time(doc.get("last_use_time")))
+class StoredTokens(DocumentRepository[TokenRecord]):
+    """Token records keyed by their public id (only the hash of each secret is kept)."""
+
+    collection = TOKENS
+    noun = "token"
+
+    def to_document(self, item: TokenRecord) -> Document:
+        return {"_id": item.id, "user": item.user, "secret_hash": item.secret_hash,
+                "create_time": item.create_time.isoformat(), "description": item.description,
+                "kind": item.kind, "expire_time": _iso(item.expire_time),
+                "last_use_time": _iso(item.last_use_time)}
+
+    def from_document(self, doc: Document) -> TokenRecord:
+        # Tokens stored before kinds and lifetimes existed are API tokens that never expire.
+        return TokenRecord(doc["_id"], doc["user"], doc["secret_hash"],
+                           datetime.fromisoformat(doc["create_time"]), doc.get("description", ""),
+                           doc.get("kind", API), _time(doc.get("expire_time")),
+                           _time(doc.get("last_use_time")), revision=doc["_rev"])
+
+    async def of_user(self, user: str | None) -> list[TokenRecord]:
+        """The user's token records (everyone's for None)."""
+        return await self.find({"user": user} if user is not None else None, Page())
 
 
-def _token_doc(token: TokenRecord) -> dict[str, Any]:
-    return {"_id": token.id, "user": token.user, "secret_hash": token.secret_hash,
-            "create_time": token.create_time.isoformat(), "description": token.description,
-            "kind": token.kind,
-            "expire_time": token.expire_time.isoformat() if token.expire_time else None,
-            "last_use_time": token.last_use_time.isoformat() if token.last_use_time else None}
-
-
-class StoredDirectory(Directory):
-    """Users keyed by name; tokens keyed by their public id."""
+class GatewayUnitOfWork(StoreUnitOfWork):
+    """One transaction over the gateway's users, tokens, webhooks and dead letters."""
 
     def __init__(self, txn: Transaction) -> None:
-        self._txn = txn
-
-    async def user(self, name: str) -> User | None:
-        doc = await self._txn.get(USERS.name, name)
-        return _user(doc) if doc else None
-
-    async def users(self) -> list[User]:
-        return [_user(d) for d in await self._txn.find(USERS.name, page=Page())]
-
-    async def count_users(self) -> int:
-        return await self._txn.count(USERS.name)
-
-    async def add_user(self, user: User) -> None:
-        try:
-            await self._txn.insert(USERS.name, _user_doc(user))
-        except DuplicateKey:
-            raise AlreadyExists(f"a user named {user.name!r} already exists") from None
-
-    async def save_user(self, user: User) -> None:
-        doc = await self._txn.get(USERS.name, user.name)
-        assert doc is not None, f"save_user of an unknown user {user.name!r}"
-        await self._txn.replace(USERS.name, _user_doc(user), doc["_rev"])
-
-    async def token(self, token_id: str) -> TokenRecord | None:
-        doc = await self._txn.get(TOKENS.name, token_id)
-        return _token(doc) if doc else None
-
-    async def tokens(self, user: str | None) -> list[TokenRecord]:
-        where = {"user": user} if user is not None else None
-        return [_token(d) for d in await self._txn.find(TOKENS.name, where, page=Page())]
-
-    async def add_token(self, token: TokenRecord) -> None:
-        await self._txn.insert(TOKENS.name, _token_doc(token))
-
-    async def save_token(self, token: TokenRecord) -> None:
-        doc = await self._txn.get(TOKENS.name, token.id)
-        if doc is not None:
-            await self._txn.replace(TOKENS.name, _token_doc(token), doc["_rev"])
-
-    async def remove_token(self, token_id: str) -> bool:
-        return await self._txn.delete(TOKENS.name, token_id)
+        super().__init__(txn, SOURCE)
+        self.users = StoredUsers(txn)
+        self.tokens = StoredTokens(txn)
+        self.webhooks = StoredWebhooks(txn)
+        self.dead_letters = StoredDeadLetters(txn)
 
 
-class StoredDirectoryFactory:
-    """One directory transaction per use."""
-
-    def __init__(self, store: DocumentStore) -> None:
-        self._store = store
-
-    @asynccontextmanager
-    async def __call__(self) -> AsyncIterator[StoredDirectory]:
-        async with self._store.transaction() as txn:
-            yield StoredDirectory(txn)
+def unit_of_work_factory(store: DocumentStore,
+                         relay: OutboxRelay | None) -> StoreUnitOfWorkFactory[GatewayUnitOfWork]:
+    """The gateway's units of work on ``store``."""
+    return StoreUnitOfWorkFactory(store, relay, GatewayUnitOfWork)

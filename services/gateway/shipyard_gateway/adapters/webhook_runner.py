@@ -12,9 +12,8 @@ import contextlib
 import logging
 from functools import partial
 
-from shipyard_gateway.adapters.webhook_feed import JetStreamEvents
 from shipyard_gateway.app.delivery import Delivery
-from shipyard_gateway.app.ports import RolesOf, SecretBox, Sender, WebhookStoreFactory
+from shipyard_gateway.app.ports import RolesOf, SecretBox, Sender, Units, WebhookFeed
 from shipyard_gateway.domain.webhooks import RetryPolicy, Webhook
 
 log = logging.getLogger(__name__)
@@ -25,10 +24,10 @@ SYNC_S = 5.0
 class WebhookRunner:
     """The Deliveries port: starts and stops each webhook's delivery task."""
 
-    def __init__(self, events: JetStreamEvents, store: WebhookStoreFactory, box: SecretBox, send: Sender,
-                 roles_of: RolesOf, retry: RetryPolicy) -> None:
+    def __init__(self, events: WebhookFeed, uow: Units, box: SecretBox, send: Sender, roles_of: RolesOf,
+                 retry: RetryPolicy) -> None:
         self._events = events
-        self._store = store
+        self._uow = uow
         self._box = box
         self._send = send
         self._roles_of = roles_of
@@ -67,8 +66,8 @@ class WebhookRunner:
             self._tasks.clear()
 
     async def _sync(self) -> None:
-        async with self._store() as store:
-            webhooks = await store.list(None)
+        async with self._uow() as tx:
+            webhooks = await tx.webhooks.of_owner(None)
         for webhook in webhooks:
             self.start(webhook)
         for gone in set(self._tasks) - {w.id for w in webhooks}:
@@ -79,7 +78,7 @@ class WebhookRunner:
             secret = await self._secret(webhook)
             if secret is None:
                 return
-            delivery = Delivery(webhook, secret, self._store, self._send, self._roles_of, self._retry)
+            delivery = Delivery(webhook, secret, self._uow, self._send, self._roles_of, self._retry)
             messages = self._events.messages(webhook.id, partial(self._resume_after, webhook.id))
             async with contextlib.aclosing(messages):
                 async for message in messages:
@@ -95,21 +94,22 @@ class WebhookRunner:
         """The webhook's secret in clear; None if the webhook is gone or the key cannot open the
         secret (then it is not started again: that needs the operator to restore the key, which
         restarts the gateway)."""
-        async with self._store() as store:
-            sealed = await store.sealed_secret(webhook.id)
-        if sealed is None:
+        async with self._uow() as tx:
+            current = await tx.webhooks.by_id(webhook.id)
+        if current is None:
             return None
         try:
-            return self._box.open(sealed)
+            return self._box.open(current.sealed_secret)
         except ValueError as exc:
             log.error("webhook %s: not sending: %s", webhook.id, exc)
             self._unreadable.add(webhook.id)
-            async with self._store() as store:
-                await store.save(webhook.failed_attempt(str(exc)))
+            async with self._uow() as tx:
+                if (current := await tx.webhooks.by_id(webhook.id)) is not None:
+                    await tx.webhooks.save(current.failed_attempt(str(exc)))
             return None
 
     async def _resume_after(self, webhook_id: str) -> int | None:
         """Where a new consumer starts: after the webhook's start or its last handled event."""
-        async with self._store() as store:
-            current = await store.get(webhook_id)
+        async with self._uow() as tx:
+            current = await tx.webhooks.by_id(webhook_id)
         return None if current is None else max(current.start_sequence, current.delivered_sequence)

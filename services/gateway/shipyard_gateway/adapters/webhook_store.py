@@ -2,16 +2,12 @@
 
 from __future__ import annotations
 
-import builtins
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 from datetime import datetime
-from typing import Any
 
 from shipyard.kit.errors import AlreadyExists
-from shipyard.kit.store.port import Collection, DocumentStore, DuplicateKey, Page, Transaction
-from shipyard_gateway.app.ports import WebhookStore
-from shipyard_gateway.domain.webhooks import DeadLetter, Webhook
+from shipyard.kit.store.documents import DocumentRepository
+from shipyard.kit.store.port import Collection, Document, Page
+from shipyard_gateway.domain.webhooks import DeadLetter, Webhook, letter_id
 
 # ``key`` is owner/name: the store's unique keys are single fields.
 WEBHOOKS = Collection("webhooks", unique=("key",), indexed=("owner",))
@@ -19,98 +15,74 @@ DEAD_LETTERS = Collection("webhook_dead_letters", indexed=("webhook_id", "sequen
 WEBHOOK_COLLECTIONS = (WEBHOOKS, DEAD_LETTERS)
 
 
-def _doc(webhook: Webhook) -> dict[str, Any]:
-    return {"_id": webhook.id, "key": f"{webhook.owner}/{webhook.name}", "name": webhook.name,
-            "url": webhook.url, "types": list(webhook.types), "project": webhook.project,
-            "owner": webhook.owner, "create_time": webhook.create_time.isoformat(),
-            "start_sequence": webhook.start_sequence, "delivered_sequence": webhook.delivered_sequence,
-            "delivered": webhook.delivered, "dead_letters": webhook.dead_letters,
-            "last_error": webhook.last_error}
+def _key(owner: str, name: str) -> str:
+    return f"{owner}/{name}"
 
 
-def _webhook(doc: dict[str, Any]) -> Webhook:
-    return Webhook(id=doc["_id"], name=doc["name"], url=doc["url"], types=tuple(doc["types"]),
-                   project=doc["project"], owner=doc["owner"],
-                   create_time=datetime.fromisoformat(doc["create_time"]),
-                   start_sequence=doc["start_sequence"], delivered_sequence=doc["delivered_sequence"],
-                   delivered=doc["delivered"], dead_letters=doc["dead_letters"], last_error=doc["last_error"])
-
-
-def _letter_id(webhook_id: str, sequence: int) -> str:
-    return f"{webhook_id}-{sequence}"
-
-
-def _letter(doc: dict[str, Any]) -> DeadLetter:
-    return DeadLetter(webhook_id=doc["webhook_id"], event_id=doc["event_id"], type=doc["type"],
-                      subject=doc["subject"], sequence=doc["sequence"], attempts=doc["attempts"],
-                      last_error=doc["last_error"], time=datetime.fromisoformat(doc["time"]))
-
-
-class StoredWebhooks(WebhookStore):
+class StoredWebhooks(DocumentRepository[Webhook]):
     """Webhooks keyed by id, their sealed secret beside them (never read back but to send)."""
 
-    def __init__(self, txn: Transaction) -> None:
-        self._txn = txn
+    collection = WEBHOOKS
+    noun = "webhook"
 
-    async def get(self, webhook_id: str) -> Webhook | None:
-        doc = await self._txn.get(WEBHOOKS.name, webhook_id)
-        return _webhook(doc) if doc else None
+    def taken(self, item: Webhook, field: str) -> AlreadyExists:
+        return AlreadyExists(f"you already have a webhook named {item.name!r}")
 
-    async def find(self, owner: str, name: str) -> Webhook | None:
-        docs = await self._txn.find(WEBHOOKS.name, {"key": f"{owner}/{name}"})
-        return _webhook(docs[0]) if docs else None
+    def to_document(self, item: Webhook) -> Document:
+        return {"_id": item.id, "key": _key(item.owner, item.name), "name": item.name, "url": item.url,
+                "types": list(item.types), "project": item.project, "owner": item.owner,
+                "create_time": item.create_time.isoformat(), "start_sequence": item.start_sequence,
+                "delivered_sequence": item.delivered_sequence, "delivered": item.delivered,
+                "dead_letters": item.dead_letters, "last_error": item.last_error,
+                "sealed_secret": item.sealed_secret}
 
-    async def list(self, owner: str | None) -> list[Webhook]:
-        where = {"owner": owner} if owner is not None else None
-        return [_webhook(d) for d in await self._txn.find(WEBHOOKS.name, where, Page(order_by="key"))]
+    def from_document(self, doc: Document) -> Webhook:
+        return Webhook(id=doc["_id"], name=doc["name"], url=doc["url"], types=tuple(doc["types"]),
+                       project=doc["project"], owner=doc["owner"],
+                       create_time=datetime.fromisoformat(doc["create_time"]),
+                       start_sequence=doc["start_sequence"], delivered_sequence=doc["delivered_sequence"],
+                       delivered=doc["delivered"], dead_letters=doc["dead_letters"],
+                       last_error=doc["last_error"], sealed_secret=doc["sealed_secret"], revision=doc["_rev"])
 
-    async def add(self, webhook: Webhook, sealed_secret: str) -> None:
-        try:
-            await self._txn.insert(WEBHOOKS.name, {**_doc(webhook), "sealed_secret": sealed_secret})
-        except DuplicateKey:
-            raise AlreadyExists(f"you already have a webhook named {webhook.name!r}") from None
+    async def named(self, owner: str, name: str) -> Webhook | None:
+        """The owner's webhook of that name."""
+        return await self.find_one(key=_key(owner, name))
 
-    async def sealed_secret(self, webhook_id: str) -> str | None:
-        doc = await self._txn.get(WEBHOOKS.name, webhook_id)
-        return str(doc["sealed_secret"]) if doc else None
+    async def of_owner(self, owner: str | None) -> list[Webhook]:
+        """The owner's webhooks (everyone's for None), by owner and name."""
+        return await self.find({"owner": owner} if owner is not None else None, Page(order_by="key"))
 
-    async def save(self, webhook: Webhook) -> bool:
-        current = await self._txn.get(WEBHOOKS.name, webhook.id)
-        if current is None:
-            return False
-        await self._txn.replace(WEBHOOKS.name, {**_doc(webhook), "sealed_secret": current["sealed_secret"]},
-                                current["_rev"])
-        return True
 
-    async def remove(self, webhook_id: str) -> bool:
-        letters = await self._txn.find(DEAD_LETTERS.name, {"webhook_id": webhook_id})
-        await self._txn.delete_many(DEAD_LETTERS.name, [d["_id"] for d in letters])
-        return await self._txn.delete(WEBHOOKS.name, webhook_id)
+class StoredDeadLetters(DocumentRepository[DeadLetter]):
+    """Dead letters keyed by webhook and stream sequence, paged by sequence."""
 
-    async def add_dead_letter(self, letter: DeadLetter) -> None:
-        letter_id = _letter_id(letter.webhook_id, letter.sequence)
-        if await self._txn.get(DEAD_LETTERS.name, letter_id) is not None:
-            return  # the same event given up again after a crash: kept once
-        await self._txn.insert(DEAD_LETTERS.name, {
-            "_id": letter_id, "webhook_id": letter.webhook_id, "event_id": letter.event_id,
-            "type": letter.type, "subject": letter.subject, "sequence": letter.sequence,
-            "attempts": letter.attempts, "last_error": letter.last_error, "time": letter.time.isoformat()})
+    collection = DEAD_LETTERS
+    noun = "dead letter"
 
-    async def dead_letters(self, webhook_id: str, after_sequence: int,
-                           limit: int) -> builtins.list[DeadLetter]:
+    def to_document(self, item: DeadLetter) -> Document:
+        return {"_id": item.id, "webhook_id": item.webhook_id, "event_id": item.event_id, "type": item.type,
+                "subject": item.subject, "sequence": item.sequence, "attempts": item.attempts,
+                "last_error": item.last_error, "time": item.time.isoformat()}
+
+    def from_document(self, doc: Document) -> DeadLetter:
+        return DeadLetter(webhook_id=doc["webhook_id"], event_id=doc["event_id"], type=doc["type"],
+                          subject=doc["subject"], sequence=doc["sequence"], attempts=doc["attempts"],
+                          last_error=doc["last_error"], time=datetime.fromisoformat(doc["time"]),
+                          revision=doc["_rev"])
+
+    async def keep(self, letter: DeadLetter) -> None:
+        """Keep an event that was given up; the same event given up again after a crash is kept once."""
+        if await self.by_id(letter.id) is None:
+            await self.add(letter)
+
+    async def after(self, webhook_id: str, after_sequence: int, limit: int) -> list[DeadLetter]:
+        """The webhook's dead letters after a stream sequence, oldest first."""
         # The cursor is the last letter seen: its sequence and its id (made from the sequence).
-        after = (after_sequence, _letter_id(webhook_id, after_sequence)) if after_sequence else None
+        after = (after_sequence, letter_id(webhook_id, after_sequence)) if after_sequence else None
         page = Page(order_by="sequence", after=after, limit=limit)
-        return [_letter(d) for d in await self._txn.find(DEAD_LETTERS.name, {"webhook_id": webhook_id}, page)]
+        return await self.find({"webhook_id": webhook_id}, page)
 
-
-class StoredWebhooksFactory:
-    """One webhook-store transaction per use."""
-
-    def __init__(self, store: DocumentStore) -> None:
-        self._store = store
-
-    @asynccontextmanager
-    async def __call__(self) -> AsyncIterator[StoredWebhooks]:
-        async with self._store.transaction() as txn:
-            yield StoredWebhooks(txn)
+    async def forget(self, webhook_id: str) -> None:
+        """Delete the webhook's dead letters."""
+        letters = await self.txn.find(DEAD_LETTERS.name, {"webhook_id": webhook_id})
+        await self.txn.delete_many(DEAD_LETTERS.name, [d["_id"] for d in letters])

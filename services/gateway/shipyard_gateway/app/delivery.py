@@ -11,12 +11,12 @@ import asyncio
 import logging
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from functools import partial
 
+from shipyard.kit.clock import Clock, utc_now
 from shipyard.kit.event_json import structured
 from shipyard.kit.events import EventDecodeError
-from shipyard_gateway.app.ports import RolesOf, Sender, StreamMessage, WebhookStoreFactory
+from shipyard_gateway.app.ports import RolesOf, Sender, StreamMessage, Units
 from shipyard_gateway.domain.event_types import may_see
 from shipyard_gateway.domain.webhooks import SIGNATURE_HEADER, DeadLetter, RetryPolicy, Webhook, sign
 
@@ -28,22 +28,18 @@ KEEPALIVE_S = 10.0
 NO_ROLES: frozenset[str] = frozenset()
 
 
-def _now() -> datetime:
-    return datetime.now(UTC)
-
-
 @dataclass
 class Delivery:
     """One webhook's sender; ``handle`` takes each event of the stream in turn."""
 
     webhook: Webhook
     secret: str = field(repr=False)  # never in a log line
-    store: WebhookStoreFactory
+    uow: Units
     send: Sender
     roles_of: RolesOf
     retry: RetryPolicy
     sleep: Callable[[float], Awaitable[None]] = asyncio.sleep
-    clock: Callable[[], datetime] = _now
+    clock: Clock = utc_now
 
     async def handle(self, message: StreamMessage) -> bool:
         """Send the event if the webhook wants it, then acknowledge it. False once the webhook
@@ -73,8 +69,8 @@ class Delivery:
                         message.sequence, exc)
             return True
         # The record as stored now: another gateway replica may have sent events since.
-        async with self.store() as store:
-            current = await store.get(self.webhook.id)
+        async with self.uow() as tx:
+            current = await tx.webhooks.by_id(self.webhook.id)
         if current is None:
             return False
         self.webhook = current
@@ -120,13 +116,12 @@ class Delivery:
 
     async def _record(self, change: Callable[[Webhook], Webhook], letter: DeadLetter | None = None) -> bool:
         """Apply ``change`` to the stored webhook (and keep ``letter``); False if it is gone."""
-        async with self.store() as store:
-            current = await store.get(self.webhook.id)
+        async with self.uow() as tx:
+            current = await tx.webhooks.by_id(self.webhook.id)
             if current is None:
                 return False
-            updated = change(current)
-            await store.save(updated)
+            updated = await tx.webhooks.save(change(current))
             if letter is not None:
-                await store.add_dead_letter(letter)
+                await tx.dead_letters.keep(letter)
         self.webhook = updated
         return True

@@ -7,10 +7,11 @@ import math
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Protocol
 
-from shipyard.kit.caller import Caller
+from shipyard.kit.caller import OPERATOR, Caller
+from shipyard.kit.clock import Clock, utc_now
 from shipyard.kit.errors import (
     AlreadyExists,
     NotFound,
@@ -20,7 +21,7 @@ from shipyard.kit.errors import (
     Unauthenticated,
 )
 from shipyard.kit.ids import new_id
-from shipyard_gateway.app.ports import Directory, DirectoryFactory
+from shipyard_gateway.app.ports import TokenRepository, UnitOfWork, Units
 from shipyard_gateway.domain.identity import (
     API,
     RUN_TOKEN_PREFIX,
@@ -90,16 +91,12 @@ class _Cached:
     until: float  # on the monotonic clock
 
 
-def _now() -> datetime:
-    return datetime.now(UTC)
-
-
 @dataclass
 class Identity:
     """Users, roles, API tokens and console sessions."""
 
-    directory: DirectoryFactory
-    clock: Callable[[], datetime] = _now
+    uow: Units
+    clock: Clock = utc_now
     ids: Callable[[], str] = new_id
     limits: TokenLimits = field(default_factory=TokenLimits)
     cache_ttl_s: float = CACHE_TTL_S
@@ -121,12 +118,12 @@ class Identity:
         """On the first start, create the ``admin`` operator; its token, or None if users exist.
 
         That token never expires: it is the way back in when every other operator token has."""
-        async with self.directory() as directory:
-            if await directory.count_users():
+        async with self.uow() as tx:
+            if await tx.users.count():
                 return None
-            await directory.add_user(User(ADMIN, frozenset({"operator"}), self.clock(), "Administrator"))
+            await tx.users.add(User(ADMIN, frozenset({OPERATOR}), self.clock(), "Administrator"))
             record, secret = issue_token(ADMIN, self.ids(), self.clock(), "created by the first start")
-            await directory.add_token(record)
+            await tx.tokens.add(record)
             return secret
 
     # --- authentication --------------------------------------------------------------------
@@ -171,12 +168,11 @@ class Identity:
             verify(cached.record, secret, self.clock())
             return cached.record, cached.caller
         now = self.clock()
-        async with self.directory() as directory:
-            record = verify(await directory.token(token_id), secret, now)
-            user = check_enabled(await directory.user(record.user))
+        async with self.uow() as tx:
+            record = verify(await tx.tokens.by_id(token_id), secret, now)
+            user = check_enabled(await tx.users.by_id(record.user))
             if record.last_use_time is None or now - record.last_use_time >= LAST_USE_EVERY:
-                record = replace(record, last_use_time=now)
-                await directory.save_token(record)
+                record = await tx.tokens.save(replace(record, last_use_time=now))
         caller = Caller(user.name, user.roles)
         self._remember(token_id, record, caller)
         return record, caller
@@ -193,8 +189,8 @@ class Identity:
         if self.run_tokens is None:
             raise Unauthenticated("runs' tokens are not accepted here")
         grant = await self.run_tokens.verify(token)
-        async with self.directory() as directory:
-            user = check_enabled(await directory.user(grant.user))
+        async with self.uow() as tx:
+            user = check_enabled(await tx.users.by_id(grant.user))
         # The roles at submit, but never more than the owner holds now.
         caller = Caller(user.name, grant.roles & user.roles)
         record = run_token_record(run_id, grant.run, user.name, secret, self.clock())
@@ -246,14 +242,14 @@ class Identity:
         now = self.clock()
         record, secret = issue_token(user, self.ids(), now, "console sign-in", SESSION,
                                      self.limits.session_ttl)
-        async with self.directory() as directory:
-            sessions = [t for t in await self._live_tokens(directory, user, now) if t.kind == SESSION]
+        async with self.uow() as tx:
+            sessions = [t for t in await self._live_tokens(tx.tokens, user, now) if t.kind == SESSION]
             excess = len(sessions) - self.limits.sessions_per_user + 1
             # The oldest sessions make room: a user is never kept out of the console.
             for old in sorted(sessions, key=lambda t: t.create_time)[:max(excess, 0)]:
-                await directory.remove_token(old.id)
+                await tx.tokens.remove(old)
                 self._cache.pop(old.id, None)
-            await directory.add_token(record)
+            await tx.tokens.add(record)
         return secret
 
     async def sign_out(self, session_token: str) -> None:
@@ -262,31 +258,31 @@ class Identity:
             token_id, secret = parse_token(session_token)
         except Unauthenticated:
             return
-        async with self.directory() as directory:
-            record = await directory.token(token_id)
+        async with self.uow() as tx:
+            record = await tx.tokens.by_id(token_id)
             if record is None or record.kind != SESSION:
                 return
             try:
                 verify(record, secret, self.clock())
             except Unauthenticated:
                 return
-            await directory.remove_token(token_id)
+            await tx.tokens.remove(record)
         self._cache.pop(token_id, None)
 
     # --- users -----------------------------------------------------------------------------
 
     async def whoami(self, caller: Caller) -> User:
         """The caller's user record."""
-        async with self.directory() as directory:
-            user = await directory.user(caller.user)
+        async with self.uow() as tx:
+            user = await tx.users.by_id(caller.user)
         if user is None or user.deleted:
             raise NotFound(f"user {caller.user!r} not found")
         return user
 
     async def roles_of(self, user: str) -> frozenset[str] | None:
         """A user's roles now; None if there is no such user, or they are disabled."""
-        async with self.directory() as directory:
-            found = await directory.user(user)
+        async with self.uow() as tx:
+            found = await tx.users.by_id(user)
         if found is None or found.disabled or found.deleted:
             return None
         return found.roles
@@ -294,24 +290,23 @@ class Identity:
     async def create_user(self, name: str, roles: list[str], display_name: str = "") -> tuple[User, str]:
         """A new user and its first token (operators only; checked by the policy)."""
         name, role_set = check_user(name, roles)
-        async with self.directory() as directory:
-            existing = await directory.user(name)
+        async with self.uow() as tx:
+            existing = await tx.users.by_id(name)
             if existing is not None and existing.deleted:
                 raise AlreadyExists(f"a deleted user was named {name!r}; what they made still carries "
                                     "the name, so it is not given to anyone else")
             if existing is not None:
                 raise AlreadyExists(f"a user named {name!r} already exists")
-            user = User(name, role_set, self.clock(), display_name)
-            await directory.add_user(user)
+            user = await tx.users.add(User(name, role_set, self.clock(), display_name))
             record, secret = issue_token(name, self.ids(), self.clock(), "first token",
                                          ttl=self.limits.lifetime(None))
-            await directory.add_token(record)
+            await tx.tokens.add(record)
         return user, secret
 
     async def list_users(self) -> list[User]:
         """Every user (not the deleted ones)."""
-        async with self.directory() as directory:
-            return [u for u in await directory.users() if not u.deleted]
+        async with self.uow() as tx:
+            return [u for u in await tx.users.every() if not u.deleted]
 
     async def set_roles(self, name: str, roles: list[str]) -> User:
         """Give a user other roles (operators only); every replica sees them within the cache time."""
@@ -325,28 +320,28 @@ class Identity:
     async def delete_user(self, name: str) -> int:
         """Delete a user and revoke their tokens; how many were revoked. What they made stays, still
         owned by their name, which is therefore never given to a new user."""
-        async with self.directory() as directory:
-            user = await self._existing(directory, name)
-            keeps_an_operator(await directory.users(), user, None)
-            tokens = await directory.tokens(name)
+        async with self.uow() as tx:
+            user = await self._existing(tx, name)
+            keeps_an_operator(await tx.users.every(), user, None)
+            tokens = await tx.tokens.of_user(name)
             for token in tokens:
-                await directory.remove_token(token.id)
-            await directory.save_user(replace(user, disabled=True, deleted=True))
+                await tx.tokens.remove(token)
+            await tx.users.save(replace(user, disabled=True, deleted=True))
         self._forget(name)
         return len(tokens)
 
     async def _change_user(self, name: str, change: Callable[[User], User]) -> User:
-        async with self.directory() as directory:
-            user = await self._existing(directory, name)
+        async with self.uow() as tx:
+            user = await self._existing(tx, name)
             changed = change(user)
-            keeps_an_operator(await directory.users(), user, changed)
-            await directory.save_user(changed)
+            keeps_an_operator(await tx.users.every(), user, changed)
+            changed = await tx.users.save(changed)
         self._forget(name)
         return changed
 
     @staticmethod
-    async def _existing(directory: Directory, name: str) -> User:
-        user = await directory.user(name)
+    async def _existing(tx: UnitOfWork, name: str) -> User:
+        user = await tx.users.by_id(name)
         if user is None or user.deleted:
             raise NotFound(f"user {name!r} not found")
         return user
@@ -365,37 +360,37 @@ class Identity:
         lifetime = self.limits.lifetime(ttl)
         now = self.clock()
         record, secret = issue_token(caller.user, self.ids(), now, description, ttl=lifetime)
-        async with self.directory() as directory:
-            live = await self._live_tokens(directory, caller.user, now)
+        async with self.uow() as tx:
+            live = await self._live_tokens(tx.tokens, caller.user, now)
             self.limits.check_room(sum(1 for t in live if t.kind == API))
-            await directory.add_token(record)
+            record = await tx.tokens.add(record)
         return record, secret
 
-    async def _live_tokens(self, directory: Directory, user: str, now: datetime) -> list[TokenRecord]:
+    async def _live_tokens(self, tokens: TokenRepository, user: str, now: datetime) -> list[TokenRecord]:
         """The user's tokens that still work; the expired ones are removed on the way."""
-        tokens = await directory.tokens(user)
-        for expired in (t for t in tokens if not t.live(now)):
-            await directory.remove_token(expired.id)
+        found = await tokens.of_user(user)
+        for expired in (t for t in found if not t.live(now)):
+            await tokens.remove(expired)
             self._cache.pop(expired.id, None)
-        return [t for t in tokens if t.live(now)]
+        return [t for t in found if t.live(now)]
 
     async def list_tokens(self, caller: Caller, user: str = "", all_users: bool = False) -> list[TokenRecord]:
         """The caller's tokens; an operator may list another user's (``user``) or everyone's."""
-        if (all_users or (user and user != caller.user)) and not caller.has("operator"):
+        if (all_users or (user and user != caller.user)) and not caller.is_operator:
             raise PermissionDenied("you may list only your own tokens")
-        async with self.directory() as directory:
-            tokens = await directory.tokens(None if all_users else (user or caller.user))
+        async with self.uow() as tx:
+            tokens = await tx.tokens.of_user(None if all_users else (user or caller.user))
         return sorted(tokens, key=lambda t: (t.user, t.create_time, t.id))
 
     async def revoke_token(self, caller: Caller, token_id: str) -> None:
         """Revoke one of the caller's tokens (an operator may revoke anyone's)."""
-        async with self.directory() as directory:
-            record = await directory.token(token_id)
+        async with self.uow() as tx:
+            record = await tx.tokens.by_id(token_id)
             if record is None:
                 raise NotFound(f"token {token_id!r} not found")
-            if record.user != caller.user and not caller.has("operator"):
+            if record.user != caller.user and not caller.is_operator:
                 raise PermissionDenied("you may revoke only your own tokens")
-            await directory.remove_token(token_id)
+            await tx.tokens.remove(record)
         self._cache.pop(token_id, None)
 
 

@@ -2,111 +2,110 @@
 
 from __future__ import annotations
 
-import abc
-import builtins
-from collections.abc import Mapping
-from contextlib import AbstractAsyncContextManager
+from collections.abc import AsyncGenerator, Awaitable, Callable, Mapping
 from typing import Protocol
 
+from shipyard.kit.store.unit_of_work import Emitter, UnitOfWorkFactory
 from shipyard_gateway.domain.identity import TokenRecord, User
 from shipyard_gateway.domain.webhooks import DeadLetter, Webhook
 
 
-class Directory(abc.ABC):
-    """Users and their tokens."""
+class UserRepository(Protocol):
+    """Users, keyed by name."""
 
-    @abc.abstractmethod
-    async def user(self, name: str) -> User | None:
+    async def by_id(self, doc_id: str) -> User | None:
         """The user with that name."""
 
-    @abc.abstractmethod
-    async def users(self) -> list[User]:
-        """Every user, by name."""
+    async def every(self) -> list[User]:
+        """Every user (the deleted ones too), by name."""
 
-    @abc.abstractmethod
-    async def count_users(self) -> int:
+    async def count(self) -> int:
         """How many users exist."""
 
-    @abc.abstractmethod
-    async def add_user(self, user: User) -> None:
+    async def add(self, user: User) -> User:
         """Store a new user; AlreadyExists if the name is taken."""
 
-    @abc.abstractmethod
-    async def save_user(self, user: User) -> None:
-        """Replace an existing user's record (roles, disabled, deleted)."""
+    async def save(self, user: User) -> User:
+        """Store a change made on ``user.revision``; Aborted if someone changed it since."""
 
-    @abc.abstractmethod
-    async def token(self, token_id: str) -> TokenRecord | None:
+
+class TokenRepository(Protocol):
+    """Token records (API tokens and console sessions), keyed by their public id."""
+
+    async def by_id(self, doc_id: str) -> TokenRecord | None:
         """The token record with that id."""
 
-    @abc.abstractmethod
-    async def tokens(self, user: str | None) -> builtins.list[TokenRecord]:
+    async def of_user(self, user: str | None) -> list[TokenRecord]:
         """The user's token records (everyone's for None)."""
 
-    @abc.abstractmethod
-    async def add_token(self, token: TokenRecord) -> None:
-        """Store a token record."""
+    async def add(self, token: TokenRecord) -> TokenRecord:
+        """Store a new token record."""
 
-    @abc.abstractmethod
-    async def save_token(self, token: TokenRecord) -> None:
-        """Replace a stored token record (its last use); nothing if it was removed meanwhile."""
+    async def save(self, token: TokenRecord) -> TokenRecord:
+        """Store a change (its last use) made on ``token.revision``; Aborted if it changed since."""
 
-    @abc.abstractmethod
-    async def remove_token(self, token_id: str) -> bool:
-        """Delete a token record; whether it existed."""
+    async def remove(self, token: TokenRecord) -> None:
+        """Delete the token record as read; Aborted if it changed since."""
 
 
-class DirectoryFactory(Protocol):
-    """Starts a transaction over the directory."""
+class WebhookRepository(Protocol):
+    """Webhooks (unique per owner and name), keyed by id, each with its sealed secret."""
 
-    def __call__(self) -> AbstractAsyncContextManager[Directory]: ...
-
-
-class WebhookStore(abc.ABC):
-    """Webhooks (unique per owner and name), their sealed secrets and their dead letters."""
-
-    @abc.abstractmethod
-    async def get(self, webhook_id: str) -> Webhook | None:
+    async def by_id(self, doc_id: str) -> Webhook | None:
         """The webhook with that id."""
 
-    @abc.abstractmethod
-    async def find(self, owner: str, name: str) -> Webhook | None:
+    async def named(self, owner: str, name: str) -> Webhook | None:
         """The owner's webhook of that name."""
 
-    @abc.abstractmethod
-    async def list(self, owner: str | None) -> builtins.list[Webhook]:
-        """The owner's webhooks (everyone's for None), by name."""
+    async def of_owner(self, owner: str | None) -> list[Webhook]:
+        """The owner's webhooks (everyone's for None), by owner and name."""
 
-    @abc.abstractmethod
-    async def add(self, webhook: Webhook, sealed_secret: str) -> None:
+    async def add(self, webhook: Webhook) -> Webhook:
         """Store a new webhook; AlreadyExists if its owner has one of that name."""
 
-    @abc.abstractmethod
-    async def sealed_secret(self, webhook_id: str) -> str | None:
-        """The webhook's secret as the SecretBox sealed it."""
+    async def save(self, webhook: Webhook) -> Webhook:
+        """Store a change (its delivery progress) made on ``webhook.revision``; Aborted if it
+        changed since."""
 
-    @abc.abstractmethod
-    async def save(self, webhook: Webhook) -> bool:
-        """Replace a webhook's record (its delivery progress); False if it was deleted."""
+    async def remove(self, webhook: Webhook) -> None:
+        """Delete the webhook as read; Aborted if it changed since."""
 
-    @abc.abstractmethod
-    async def remove(self, webhook_id: str) -> bool:
-        """Delete a webhook and its dead letters; whether it existed."""
 
-    @abc.abstractmethod
-    async def add_dead_letter(self, letter: DeadLetter) -> None:
+class DeadLetterRepository(Protocol):
+    """The events each webhook gave up on."""
+
+    async def keep(self, letter: DeadLetter) -> None:
         """Keep an event that was given up (once per webhook and sequence)."""
 
-    @abc.abstractmethod
-    async def dead_letters(self, webhook_id: str, after_sequence: int,
-                           limit: int) -> builtins.list[DeadLetter]:
+    async def after(self, webhook_id: str, after_sequence: int, limit: int) -> list[DeadLetter]:
         """The webhook's dead letters after a stream sequence, oldest first."""
 
+    async def forget(self, webhook_id: str) -> None:
+        """Delete the webhook's dead letters."""
 
-class WebhookStoreFactory(Protocol):
-    """Starts a transaction over the webhook store."""
 
-    def __call__(self) -> AbstractAsyncContextManager[WebhookStore]: ...
+class UnitOfWork(Emitter, Protocol):
+    """One transaction over the gateway's repositories (the gateway records no domain events)."""
+
+    @property
+    def users(self) -> UserRepository:
+        """Users in this transaction."""
+
+    @property
+    def tokens(self) -> TokenRepository:
+        """Token records in this transaction."""
+
+    @property
+    def webhooks(self) -> WebhookRepository:
+        """Webhooks in this transaction."""
+
+    @property
+    def dead_letters(self) -> DeadLetterRepository:
+        """Webhooks' dead letters in this transaction."""
+
+
+Units = UnitOfWorkFactory[UnitOfWork]
+"""Starts the gateway's units of work: ``async with uow() as tx: ...``."""
 
 
 class SecretBox(Protocol):
@@ -124,6 +123,18 @@ class EventStream(Protocol):
 
     async def last_sequence(self) -> int:
         """The sequence of the newest event in the stream (0 when empty); Unavailable if unreachable."""
+
+
+class WebhookFeed(EventStream, Protocol):
+    """Each webhook's own durable consumer of the event stream (JetStreamEvents)."""
+
+    def messages(self, webhook_id: str,
+                 resume_after: Callable[[], Awaitable[int | None]]) -> AsyncGenerator[StreamMessage, None]:
+        """The webhook's events, one at a time, forever; they end once ``resume_after`` (asked
+        where a new consumer starts) says None: the webhook is gone."""
+
+    async def forget(self, webhook_id: str) -> None:
+        """Delete the webhook's consumer (nothing if it is gone already)."""
 
 
 class Deliveries(Protocol):

@@ -10,6 +10,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
+from shipyard.kit.caller import OPERATOR
 from shipyard.kit.errors import (
     FailedPrecondition,
     InvalidArgument,
@@ -18,7 +19,7 @@ from shipyard.kit.errors import (
     Unauthenticated,
 )
 
-ROLES = ("operator", "data-scientist", "ml-engineer", "production-engineer")
+ROLES = (OPERATOR, "data-scientist", "ml-engineer", "production-engineer")
 _USER = re.compile(r"[a-z0-9][a-z0-9._-]{0,62}")
 TOKEN_PREFIX = "sy_"
 # What a token is for: "api" (made by a person for the CLI, scripts and CI) or "session" (made by
@@ -52,11 +53,17 @@ class User:
     display_name: str = ""
     disabled: bool = False
     deleted: bool = False
+    revision: int = 0  # the store's revision of the record read (0: never stored)
+
+    @property
+    def id(self) -> str:
+        """The user's key: their name, which is never given to anyone else."""
+        return self.name
 
     @property
     def active_operator(self) -> bool:
         """Whether the user can manage the platform now."""
-        return "operator" in self.roles and not self.disabled and not self.deleted
+        return OPERATOR in self.roles and not self.disabled and not self.deleted
 
 
 @dataclass(frozen=True)
@@ -71,6 +78,7 @@ class TokenRecord:
     kind: str = API
     expire_time: datetime | None = None  # None: never (only the first admin's token)
     last_use_time: datetime | None = None
+    revision: int = 0  # the store's revision of the record read (0: never stored)
 
     def live(self, now: datetime) -> bool:
         """Whether the token still works at ``now`` (has not expired)."""

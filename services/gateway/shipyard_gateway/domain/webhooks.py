@@ -8,6 +8,7 @@ attempt. The secret is a value the receiver knows too; Shipyard keeps it encrypt
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import hmac
 import unicodedata
@@ -57,6 +58,9 @@ class Webhook:
     delivered: int = 0
     dead_letters: int = 0
     last_error: str = ""
+    # The receiver's signing secret as the SecretBox sealed it: opened only to sign what is sent.
+    sealed_secret: str = dataclasses.field(default="", repr=False)
+    revision: int = 0  # the store's revision of the record read (0: never stored)
 
     def wants(self, ce_type: str, project: str) -> bool:
         """Whether an event of this type and project passes the webhook's filters."""
@@ -64,7 +68,7 @@ class Webhook:
 
     def visible_to(self, caller: Caller) -> bool:
         """Webhooks are their owner's; operators see every one."""
-        return caller.user == self.owner or caller.has("operator")
+        return caller.user == self.owner or caller.is_operator
 
     def sent(self, sequence: int) -> Webhook:
         """The event at ``sequence`` reached the receiver."""
@@ -93,6 +97,17 @@ class DeadLetter:
     attempts: int
     last_error: str
     time: datetime  # when it was given up
+    revision: int = 0  # the store's revision (0: not stored yet)
+
+    @property
+    def id(self) -> str:
+        """The letter's key: one per webhook and stream sequence, so an event is kept once."""
+        return letter_id(self.webhook_id, self.sequence)
+
+
+def letter_id(webhook_id: str, sequence: int) -> str:
+    """The key of the webhook's dead letter of the event at ``sequence``."""
+    return f"{webhook_id}-{sequence}"
 
 
 @dataclass(frozen=True)

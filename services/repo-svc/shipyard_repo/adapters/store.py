@@ -1,10 +1,16 @@
-"""Repositories and the unit of work over the kit's document store (SQLite or MongoDB)."""
+"""repo-svc's repositories and unit of work over the kit's document store (SQLite or MongoDB).
+
+Projects, repos, versions, credentials and pending uploads are aggregates: each is a
+``DocumentRepository`` (its codec and its own queries). Manifests live in the blob store, and the
+code snapshots are create requests (``code:<repo id>:<commit>`` → manifest digest); reading every
+manifest they name (the garbage collector's mark) is plain transaction code.
+"""
 
 from __future__ import annotations
 
 import builtins
 from collections.abc import AsyncIterator
-from dataclasses import asdict
+from dataclasses import asdict, dataclass, replace
 from datetime import datetime
 from typing import Any, get_args
 
@@ -12,29 +18,11 @@ from shipyard.kit.blob.port import BlobNotFound, BlobStore
 from shipyard.kit.errors import Aborted, AlreadyExists, InvalidArgument, NotFound
 from shipyard.kit.manifest import Manifest
 from shipyard.kit.outbox import OutboxRelay
-from shipyard.kit.store.port import (
-    Collection,
-    Contains,
-    Document,
-    DocumentStore,
-    DuplicateKey,
-    Page,
-    Prefix,
-    RevisionConflict,
-    Transaction,
-)
+from shipyard.kit.store.documents import DocumentRepository
+from shipyard.kit.store.port import Collection, Contains, Document, DocumentStore, Page, Prefix, Transaction
 from shipyard.kit.store.unit_of_work import REQUESTS, StoredRequests, StoreUnitOfWork, StoreUnitOfWorkFactory
-from shipyard_repo.app.ports import (
-    BlobReferences,
-    CredentialRepository,
-    ManifestStore,
-    PendingUpload,
-    ProjectRepository,
-    RepoFilter,
-    RepoRepository,
-    UploadLedger,
-    VersionRepository,
-)
+from shipyard_repo.app.events import translate
+from shipyard_repo.app.ports import BlobReferences, ManifestStore, PendingUpload, RepoFilter, UploadLedger
 from shipyard_repo.domain.credentials import Credential, CredentialType
 from shipyard_repo.domain.projects import Project
 from shipyard_repo.domain.repos import Repo, RepoStatus, repo_key
@@ -55,66 +43,212 @@ SOURCE = "shipyard/repo-svc"
 SOURCE_CLASSES: dict[str, type[Any]] = {cls.__name__: cls for cls in get_args(Source)}
 
 
-def _to_doc(project: Project) -> Document:
-    doc = asdict(project)
-    doc["_id"] = doc.pop("id")
-    doc.pop("revision")
-    doc["create_time"] = project.create_time.isoformat()
-    doc["update_time"] = project.update_time.isoformat()
-    return doc
-
-
-def _from_doc(doc: Document) -> Project:
-    fields: dict[str, Any] = {k: v for k, v in doc.items() if not k.startswith("_")}
-    fields["create_time"] = datetime.fromisoformat(fields["create_time"])
-    fields["update_time"] = datetime.fromisoformat(fields["update_time"])
-    return Project(id=doc["_id"], revision=doc["_rev"], **fields)
-
-
-class StoredProjects(ProjectRepository):
+class StoredProjects(DocumentRepository[Project]):
     """Projects in the ``projects`` collection, unique by name."""
 
-    def __init__(self, txn: Transaction) -> None:
-        self._txn = txn
+    collection = PROJECTS
+    noun = "project"
+
+    def to_document(self, item: Project) -> Document:
+        doc = asdict(item)
+        doc["_id"] = doc.pop("id")
+        doc.pop("revision")
+        doc["create_time"] = item.create_time.isoformat()
+        doc["update_time"] = item.update_time.isoformat()
+        return doc
+
+    def from_document(self, doc: Document) -> Project:
+        fields: dict[str, Any] = {k: v for k, v in doc.items() if not k.startswith("_")}
+        fields["create_time"] = datetime.fromisoformat(fields["create_time"])
+        fields["update_time"] = datetime.fromisoformat(fields["update_time"])
+        return Project(id=doc["_id"], revision=doc["_rev"], **fields)
+
+    def taken(self, item: Project, field: str) -> AlreadyExists:
+        return AlreadyExists(f"a project named {item.name!r} already exists")
 
     async def get(self, name: str) -> Project | None:
-        docs = await self._txn.find(PROJECTS.name, {"name": name}, Page(limit=1))
-        return _from_doc(docs[0]) if docs else None
+        """The project with that name."""
+        return await self.find_one(name=name)
 
-    async def get_by_id(self, project_id: str) -> Project | None:
-        doc = await self._txn.get(PROJECTS.name, project_id)
-        return _from_doc(doc) if doc else None
+    async def list(self, after: tuple[str, str] | None, limit: int) -> builtins.list[Project]:
+        """Projects in name order after the one with this (name, id)."""
+        return await self.find(page=Page(order_by="name", after=after, limit=limit))
 
-    async def add(self, project: Project) -> Project:
+
+class StoredRepos(DocumentRepository[Repo]):
+    """Repos in the ``repos`` collection, unique by kind/name (their ``key``)."""
+
+    collection = REPOS
+    noun = "repo"
+
+    def to_document(self, item: Repo) -> Document:
+        return {
+            "_id": item.id, "key": item.key, "kind": item.kind.value, "name": item.name, "owner": item.owner,
+            "project": item.project, "description": item.description, "tags": list(item.tags),
+            "versioning": item.versioning.value, "source_kind": type(item.source).__name__,
+            "source": asdict(item.source), "status": item.status.value, "status_reason": item.status_reason,
+            "latest_version": item.latest_version, "create_time": item.create_time.isoformat(),
+            "update_time": item.update_time.isoformat(),
+        }
+
+    def from_document(self, doc: Document) -> Repo:
+        source_class: Any = SOURCE_CLASSES[doc["source_kind"]]
+        return Repo(
+            id=doc["_id"], kind=RepoKind(doc["kind"]), name=doc["name"], owner=doc["owner"],
+            create_time=datetime.fromisoformat(doc["create_time"]),
+            update_time=datetime.fromisoformat(doc["update_time"]),
+            versioning=Versioning(doc["versioning"]), source=source_class(**doc["source"]),
+            project=doc["project"], description=doc["description"], tags=tuple(doc["tags"]),
+            status=RepoStatus(doc["status"]), status_reason=doc["status_reason"],
+            latest_version=doc["latest_version"], revision=doc["_rev"])
+
+    def label(self, item: Repo) -> str:
+        return item.label
+
+    def taken(self, item: Repo, field: str) -> AlreadyExists:
+        return AlreadyExists(f"a {item.kind.value} named {item.name!r} already exists")
+
+    async def get(self, kind: RepoKind, name: str) -> Repo | None:
+        """The repo of that kind and name."""
+        return await self.find_one(key=repo_key(kind, name))
+
+    async def list(self, where: RepoFilter, after: tuple[str, str] | None, limit: int) -> builtins.list[Repo]:
+        """Repos matching ``where`` in (kind/name) order after the one with this (key, id)."""
+        match: dict[str, Any] = {}
+        if where.kind is not None:
+            match["key"] = Prefix(f"{where.kind.value}/{where.name_prefix}")
+        elif where.name_prefix:
+            match["name"] = Prefix(where.name_prefix)
+        if where.project is not None:
+            match["project"] = where.project
+        if where.tag:
+            match["tags"] = Contains(where.tag)
+        if where.status is not None:
+            match["status"] = where.status.value
+        return await self.find(match, Page(order_by="key", after=after, limit=limit))
+
+
+class StoredVersions(DocumentRepository[Version]):
+    """Versions in the ``versions`` collection; the id is repo id + number, so a number is taken once."""
+
+    collection = VERSIONS
+    noun = "version"
+
+    def to_document(self, item: Version) -> Document:
+        doc = asdict(item)
+        doc.pop("revision")
+        doc["_id"] = item.id
+        doc["create_time"] = item.create_time.isoformat()
+        doc["used_by_runs"] = list(item.used_by_runs)
+        return doc
+
+    def from_document(self, doc: Document) -> Version:
+        fields: dict[str, Any] = {k: v for k, v in doc.items() if not k.startswith("_")}
+        fields["create_time"] = datetime.fromisoformat(fields["create_time"])
+        fields["used_by_runs"] = tuple(fields["used_by_runs"])
+        return Version(**fields, revision=doc["_rev"])
+
+    def label(self, item: Version) -> str:
+        return f"version {item.number}"
+
+    async def add(self, item: Version) -> Version:
+        """Store a new version; Aborted when that number exists already (a concurrent writer)."""
         try:
-            return _from_doc(await self._txn.insert(PROJECTS.name, _to_doc(project)))
-        except DuplicateKey:
-            raise AlreadyExists(f"a project named {project.name!r} already exists") from None
+            return await super().add(item)
+        except AlreadyExists:
+            raise Aborted(f"version {item.number} was created meanwhile; retry") from None
 
-    async def save(self, project: Project) -> Project:
-        try:
-            return _from_doc(await self._txn.replace(PROJECTS.name, _to_doc(project), project.revision))
-        except RevisionConflict:
-            raise Aborted(f"project {project.name!r} changed meanwhile; read it again and retry") from None
-        except DuplicateKey:
-            raise AlreadyExists(f"a project named {project.name!r} already exists") from None
+    async def get(self, repo_id: str, number: int) -> Version | None:
+        """That version of the repo."""
+        return await self.by_id(version_id(repo_id, number))
 
-    async def remove(self, project: Project) -> None:
-        try:
-            await self._txn.delete(PROJECTS.name, project.id, project.revision)
-        except RevisionConflict:
-            raise Aborted(f"project {project.name!r} changed meanwhile; read it again and retry") from None
+    async def list(self, repo_id: str, before: int | None, limit: int) -> builtins.list[Version]:
+        """The repo's versions, newest first, numbered below ``before`` when given."""
+        after = None if before is None else (before, version_id(repo_id, before))
+        page = Page(order_by="number", descending=True, after=after, limit=limit)
+        return await self.find({"repo_id": repo_id}, page)
 
-    async def list(self, after: tuple[str, str] | None, limit: int) -> list[Project]:
-        page = Page(order_by="name", after=after, limit=limit)
-        return [_from_doc(d) for d in await self._txn.find(PROJECTS.name, page=page)]
+    async def remove_all(self, repo_id: str) -> builtins.list[Version]:
+        """Delete every version of the repo; the ones deleted."""
+        versions = await self.find({"repo_id": repo_id})
+        await self.txn.delete_many(VERSIONS.name, [v.id for v in versions])
+        return versions
+
+
+@dataclass(frozen=True)
+class SealedCredential:
+    """A credential as stored: with its sealed secret, keyed by owner/name."""
+
+    credential: Credential
+    sealed: str
+    revision: int = 0
+
+    @property
+    def id(self) -> str:
+        """Unique per owner and name."""
+        return f"{self.credential.owner}/{self.credential.name}"
+
+
+class StoredCredentials(DocumentRepository[SealedCredential]):
+    """Credentials keyed by owner/name; the secret only as sealed text."""
+
+    collection = CREDENTIALS
+    noun = "credential"
+
+    def to_document(self, item: SealedCredential) -> Document:
+        credential = item.credential
+        return {
+            "_id": item.id, "name": credential.name, "type": credential.type.value, "host": credential.host,
+            "username": credential.username, "owner": credential.owner,
+            "fingerprint": credential.fingerprint, "sealed": item.sealed,
+            "create_time": credential.create_time.isoformat(),
+            "update_time": credential.update_time.isoformat(),
+        }
+
+    def from_document(self, doc: Document) -> SealedCredential:
+        credential = Credential(
+            name=doc["name"], type=CredentialType(doc["type"]), host=doc["host"], username=doc["username"],
+            owner=doc["owner"], fingerprint=doc["fingerprint"],
+            create_time=datetime.fromisoformat(doc["create_time"]),
+            update_time=datetime.fromisoformat(doc["update_time"]))
+        return SealedCredential(credential, str(doc["sealed"]), doc["_rev"])
+
+    def label(self, item: SealedCredential) -> str:
+        return f"credential {item.credential.name!r}"
+
+    async def get(self, owner: str, name: str) -> tuple[Credential, str] | None:
+        """The credential and its sealed secret."""
+        found = await self.by_id(f"{owner}/{name}")
+        return (found.credential, found.sealed) if found else None
+
+    async def put(self, credential: Credential, sealed: str) -> Credential:
+        """Create or replace the credential."""
+        new = SealedCredential(credential, sealed)
+        current = await self.by_id(new.id)
+        if current is None:
+            await self.add(new)
+        else:
+            await self.save(replace(new, revision=current.revision))
+        return credential
+
+    async def list(self, owner: str) -> builtins.list[Credential]:
+        """The owner's credentials in name order."""
+        return [found.credential for found in await self.find({"owner": owner}, Page(order_by="name"))]
+
+    async def forget(self, owner: str, name: str) -> bool:
+        """Delete it; whether it existed."""
+        found = await self.by_id(f"{owner}/{name}")
+        if found is not None:
+            await self.remove(found)
+        return found is not None
 
 
 class RepoUnitOfWork(StoreUnitOfWork):
-    """A transaction over repo-svc's collections."""
+    """A transaction over repo-svc's collections; its domain events are translated by
+    ``shipyard_repo.app.events``."""
 
     def __init__(self, txn: Transaction) -> None:
-        super().__init__(txn, SOURCE)
+        super().__init__(txn, SOURCE, translate)
         self.projects = StoredProjects(txn)
         self.repos = StoredRepos(txn)
         self.versions = StoredVersions(txn)
@@ -127,133 +261,6 @@ def unit_of_work_factory(
 ) -> StoreUnitOfWorkFactory[RepoUnitOfWork]:
     """repo-svc's units of work on ``store``."""
     return StoreUnitOfWorkFactory(store, relay, RepoUnitOfWork)
-
-
-def _repo_doc(repo: Repo) -> Document:
-    return {
-        "_id": repo.id, "key": repo.key, "kind": repo.kind.value, "name": repo.name, "owner": repo.owner,
-        "project": repo.project, "description": repo.description, "tags": list(repo.tags),
-        "versioning": repo.versioning.value, "source_kind": type(repo.source).__name__,
-        "source": asdict(repo.source), "status": repo.status.value, "status_reason": repo.status_reason,
-        "latest_version": repo.latest_version, "create_time": repo.create_time.isoformat(),
-        "update_time": repo.update_time.isoformat(),
-    }
-
-
-def _repo_from(doc: Document) -> Repo:
-    source_class: Any = SOURCE_CLASSES[doc["source_kind"]]
-    return Repo(
-        id=doc["_id"], kind=RepoKind(doc["kind"]), name=doc["name"], owner=doc["owner"],
-        create_time=datetime.fromisoformat(doc["create_time"]),
-        update_time=datetime.fromisoformat(doc["update_time"]),
-        versioning=Versioning(doc["versioning"]), source=source_class(**doc["source"]),
-        project=doc["project"], description=doc["description"], tags=tuple(doc["tags"]),
-        status=RepoStatus(doc["status"]), status_reason=doc["status_reason"],
-        latest_version=doc["latest_version"], revision=doc["_rev"])
-
-
-class StoredRepos(RepoRepository):
-    """Repos in the ``repos`` collection, unique by kind/name."""
-
-    def __init__(self, txn: Transaction) -> None:
-        self._txn = txn
-
-    async def get(self, kind: RepoKind, name: str) -> Repo | None:
-        docs = await self._txn.find(REPOS.name, {"key": repo_key(kind, name)}, Page(limit=1))
-        return _repo_from(docs[0]) if docs else None
-
-    async def get_by_id(self, repo_id: str) -> Repo | None:
-        doc = await self._txn.get(REPOS.name, repo_id)
-        return _repo_from(doc) if doc else None
-
-    async def add(self, repo: Repo) -> Repo:
-        try:
-            return _repo_from(await self._txn.insert(REPOS.name, _repo_doc(repo)))
-        except DuplicateKey:
-            raise AlreadyExists(f"a {repo.kind.value} named {repo.name!r} already exists") from None
-
-    async def save(self, repo: Repo) -> Repo:
-        try:
-            return _repo_from(await self._txn.replace(REPOS.name, _repo_doc(repo), repo.revision))
-        except RevisionConflict:
-            raise Aborted(f"{repo.label} changed meanwhile; read it again and retry") from None
-        except DuplicateKey:
-            raise AlreadyExists(f"a {repo.kind.value} named {repo.name!r} already exists") from None
-
-    async def remove(self, repo: Repo) -> None:
-        try:
-            await self._txn.delete(REPOS.name, repo.id, repo.revision)
-        except RevisionConflict:
-            raise Aborted(f"{repo.label} changed meanwhile; read it again and retry") from None
-
-    async def list(self, where: RepoFilter, after: tuple[str, str] | None, limit: int) -> list[Repo]:
-        match: dict[str, Any] = {}
-        if where.kind is not None:
-            match["key"] = Prefix(f"{where.kind.value}/{where.name_prefix}")
-        elif where.name_prefix:
-            match["name"] = Prefix(where.name_prefix)
-        if where.project is not None:
-            match["project"] = where.project
-        if where.tag:
-            match["tags"] = Contains(where.tag)
-        if where.status is not None:
-            match["status"] = where.status.value
-        page = Page(order_by="key", after=after, limit=limit)
-        return [_repo_from(d) for d in await self._txn.find(REPOS.name, match, page)]
-
-    async def count_in_project(self, project: str) -> int:
-        return await self._txn.count(REPOS.name, {"project": project})
-
-
-def _version_doc(version: Version) -> Document:
-    doc = asdict(version)
-    doc["_id"] = version.id
-    doc["create_time"] = version.create_time.isoformat()
-    doc["used_by_runs"] = list(version.used_by_runs)
-    return doc
-
-
-def _version_from(doc: Document) -> Version:
-    fields: dict[str, Any] = {k: v for k, v in doc.items() if not k.startswith("_")}
-    fields["create_time"] = datetime.fromisoformat(fields["create_time"])
-    fields["used_by_runs"] = tuple(fields["used_by_runs"])
-    return Version(**fields)
-
-
-class StoredVersions(VersionRepository):
-    """Versions in the ``versions`` collection; the id is repo id + number, so a number is taken once."""
-
-    def __init__(self, txn: Transaction) -> None:
-        self._txn = txn
-
-    async def get(self, repo_id: str, number: int) -> Version | None:
-        doc = await self._txn.get(VERSIONS.name, version_id(repo_id, number))
-        return _version_from(doc) if doc else None
-
-    async def add(self, version: Version) -> Version:
-        try:
-            return _version_from(await self._txn.insert(VERSIONS.name, _version_doc(version)))
-        except DuplicateKey:
-            raise Aborted(f"version {version.number} was created meanwhile; retry") from None
-
-    async def save(self, version: Version) -> Version:
-        current = await self._txn.get(VERSIONS.name, version.id)
-        if current is None:
-            raise Aborted(f"version {version.number} was deleted meanwhile")
-        return _version_from(await self._txn.replace(VERSIONS.name, _version_doc(version), current["_rev"]))
-
-    async def remove(self, version: Version) -> None:
-        await self._txn.delete(VERSIONS.name, version.id)
-
-    async def list(self, repo_id: str, before: int | None, limit: int) -> list[Version]:
-        after = None if before is None else (before, version_id(repo_id, before))
-        page = Page(order_by="number", descending=True, after=after, limit=limit)
-        return [_version_from(d) for d in await self._txn.find(VERSIONS.name, {"repo_id": repo_id}, page)]
-
-    async def remove_all(self, repo_id: str) -> builtins.list[Version]:
-        versions = [_version_from(d) for d in await self._txn.find(VERSIONS.name, {"repo_id": repo_id})]
-        await self._txn.delete_many(VERSIONS.name, [v.id for v in versions])
-        return versions
 
 
 class BlobManifests(ManifestStore):
@@ -323,26 +330,59 @@ async def _every(store: DocumentStore, collection: str, where: dict[str, Any]) -
         after = (docs[-1]["_id"], docs[-1]["_id"])
 
 
+@dataclass(frozen=True)
+class RecordedUpload:
+    """A pending upload as stored: one document per user and blob."""
+
+    upload: PendingUpload
+    revision: int = 0
+
+    @property
+    def id(self) -> str:
+        """Unique per user and blob."""
+        return f"{self.upload.user}:{self.upload.digest}"
+
+
+class UploadDocuments(DocumentRepository[RecordedUpload]):
+    """Pending uploads in the ``uploads`` collection."""
+
+    collection = UPLOADS
+    noun = "upload"
+
+    def to_document(self, item: RecordedUpload) -> Document:
+        upload = item.upload
+        return {"_id": item.id, "user": upload.user, "digest": upload.digest, "size": upload.size,
+                "time": upload.time}
+
+    def from_document(self, doc: Document) -> RecordedUpload:
+        upload = PendingUpload(str(doc["user"]), str(doc["digest"]), int(doc["size"]), float(doc["time"]))
+        return RecordedUpload(upload, doc["_rev"])
+
+    def label(self, item: RecordedUpload) -> str:
+        return f"upload {item.upload.digest} of {item.upload.user}"
+
+
 class StoredUploads(UploadLedger):
-    """Pending uploads in the ``uploads`` collection, one document per user and blob."""
+    """The upload ledger on the store: each call its own short transaction (outside any unit of
+    work: the gateway reserves before it reads an upload's body)."""
 
     def __init__(self, store: DocumentStore) -> None:
         self._store = store
 
     async def pending(self, user: str, since: float) -> builtins.list[PendingUpload]:
         async with self._store.transaction() as txn:
-            docs = await txn.find(UPLOADS.name, {"user": user})
-        return [u for u in map(_upload_from, docs) if u.time >= since]
+            found = await UploadDocuments(txn).find({"user": user})
+        return [u.upload for u in found if u.upload.time >= since]
 
     async def record(self, upload: PendingUpload) -> None:
-        doc: Document = {"_id": f"{upload.user}:{upload.digest}", "user": upload.user,
-                         "digest": upload.digest, "size": upload.size, "time": upload.time}
+        new = RecordedUpload(upload)
         async with self._store.transaction() as txn:
-            current = await txn.get(UPLOADS.name, doc["_id"])
+            uploads = UploadDocuments(txn)
+            current = await uploads.by_id(new.id)
             if current is None:
-                await txn.insert(UPLOADS.name, doc)
+                await uploads.add(new)
             else:
-                await txn.replace(UPLOADS.name, doc, current["_rev"])
+                await uploads.save(replace(new, revision=current.revision))
 
     async def settle(self, user: str, digests: builtins.list[str]) -> None:
         async with self._store.transaction() as txn:
@@ -352,47 +392,3 @@ class StoredUploads(UploadLedger):
         old = [doc["_id"] async for doc in _every(self._store, UPLOADS.name, {}) if float(doc["time"]) < time]
         async with self._store.transaction() as txn:
             return await txn.delete_many(UPLOADS.name, old)
-
-
-def _upload_from(doc: Document) -> PendingUpload:
-    return PendingUpload(str(doc["user"]), str(doc["digest"]), int(doc["size"]), float(doc["time"]))
-
-
-class StoredCredentials(CredentialRepository):
-    """Credentials keyed by owner/name; the secret only as sealed text."""
-
-    def __init__(self, txn: Transaction) -> None:
-        self._txn = txn
-
-    async def get(self, owner: str, name: str) -> tuple[Credential, str] | None:
-        doc = await self._txn.get(CREDENTIALS.name, f"{owner}/{name}")
-        return (_credential_from(doc), str(doc["sealed"])) if doc else None
-
-    async def put(self, credential: Credential, sealed: str) -> Credential:
-        doc: Document = {
-            "_id": f"{credential.owner}/{credential.name}", "name": credential.name,
-            "type": credential.type.value, "host": credential.host, "username": credential.username,
-            "owner": credential.owner, "fingerprint": credential.fingerprint, "sealed": sealed,
-            "create_time": credential.create_time.isoformat(),
-            "update_time": credential.update_time.isoformat(),
-        }
-        current = await self._txn.get(CREDENTIALS.name, doc["_id"])
-        if current is None:
-            await self._txn.insert(CREDENTIALS.name, doc)
-        else:
-            await self._txn.replace(CREDENTIALS.name, doc, current["_rev"])
-        return credential
-
-    async def list(self, owner: str) -> builtins.list[Credential]:
-        docs = await self._txn.find(CREDENTIALS.name, {"owner": owner}, Page(order_by="name"))
-        return [_credential_from(d) for d in docs]
-
-    async def remove(self, owner: str, name: str) -> bool:
-        return await self._txn.delete(CREDENTIALS.name, f"{owner}/{name}")
-
-
-def _credential_from(doc: Document) -> Credential:
-    return Credential(name=doc["name"], type=CredentialType(doc["type"]), host=doc["host"],
-                      username=doc["username"], owner=doc["owner"], fingerprint=doc["fingerprint"],
-                      create_time=datetime.fromisoformat(doc["create_time"]),
-                      update_time=datetime.fromisoformat(doc["update_time"]))

@@ -17,7 +17,7 @@ from shipyard.kit.errors import FailedPrecondition
 from shipyard.kit.manifest import Manifest
 from shipyard_repo.app.credentials import Credentials
 from shipyard_repo.app.imports import FetchFailed, secret_of
-from shipyard_repo.app.ports import BlobUploader, ManifestStore, SourceFetcher, UnitOfWorkFactory
+from shipyard_repo.app.ports import BlobUploader, ManifestStore, SourceFetcher, Units
 from shipyard_repo.app.repos import must_get_repo
 from shipyard_repo.domain.repos import Repo
 from shipyard_repo.domain.sources import GitSource, RepoKind
@@ -38,7 +38,7 @@ class CodeSnapshot:
 class CodeSnapshots:
     """Taking and finding code snapshots."""
 
-    uow: UnitOfWorkFactory
+    uow: Units
     credentials: Credentials
     fetcher: SourceFetcher
     uploader: BlobUploader

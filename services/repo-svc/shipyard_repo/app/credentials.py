@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime
 
 from shipyard.kit.caller import Caller
+from shipyard.kit.clock import Clock, utc_now
 from shipyard.kit.errors import InvalidArgument, NotFound
-from shipyard_repo.app.common import utc_now
-from shipyard_repo.app.ports import SecretBox, UnitOfWorkFactory
+from shipyard_repo.app.ports import SecretBox, Units
 from shipyard_repo.domain.credentials import Credential, CredentialFields, CredentialType
 
 
@@ -17,9 +15,9 @@ from shipyard_repo.domain.credentials import Credential, CredentialFields, Crede
 class Credentials:
     """Each user's own credentials; secrets go in sealed and come out only through ``reveal``."""
 
-    uow: UnitOfWorkFactory
+    uow: Units
     box: SecretBox
-    clock: Callable[[], datetime] = utc_now
+    clock: Clock = utc_now
 
     async def save(self, caller: Caller, fields: CredentialFields, secret: str) -> Credential:
         """Create or replace the caller's credential of that name."""
@@ -59,7 +57,7 @@ class Credentials:
     async def delete(self, caller: Caller, name: str) -> None:
         """Delete one of the caller's credentials."""
         async with self.uow() as uow:
-            if not await uow.credentials.remove(caller.user, name):
+            if not await uow.credentials.forget(caller.user, name):
                 raise NotFound(f"credential {name!r} not found")
 
     async def reveal(self, owner: str, name: str) -> tuple[Credential, str]:

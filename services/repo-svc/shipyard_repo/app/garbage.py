@@ -79,7 +79,7 @@ class GarbageCollector:
     async def collect_for(self, caller: Caller, dry_run: bool) -> Collected:
         """:meth:`collect` on an operator's request; PermissionDenied for anyone else. A request
         that gives up (its deadline) leaves the collection running to its end."""
-        if not caller.has("operator"):
+        if not caller.is_operator:
             raise PermissionDenied("only operators may collect garbage")
         task = asyncio.ensure_future(self.collect(dry_run))
         self._asked.add(task)

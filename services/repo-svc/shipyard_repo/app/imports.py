@@ -17,7 +17,7 @@ from pathlib import Path
 from shipyard.kit.caller import Caller
 from shipyard.kit.errors import ShipyardError
 from shipyard_repo.app.credentials import Credentials
-from shipyard_repo.app.ports import BlobUploader, RepoFilter, SourceFetcher, UnitOfWorkFactory
+from shipyard_repo.app.ports import BlobUploader, RepoFilter, SourceFetcher, Units
 from shipyard_repo.app.versions import NewVersion, Versions
 from shipyard_repo.domain.repos import Repo, RepoStatus
 
@@ -42,7 +42,7 @@ async def secret_of(credentials: Credentials, repo: Repo) -> tuple[str | None, s
 class Imports:
     """Runs pending imports, one at a time."""
 
-    uow: UnitOfWorkFactory
+    uow: Units
     versions: Versions
     credentials: Credentials
     fetcher: SourceFetcher
@@ -87,7 +87,7 @@ class Imports:
 
     async def _set_status(self, repo: Repo, status: RepoStatus, reason: str) -> None:
         async with self.uow() as uow:
-            current = await uow.repos.get_by_id(repo.id)
+            current = await uow.repos.by_id(repo.id)
             if current is None or current.status not in (*PENDING, status):
                 return
             await uow.repos.save(replace(current, status=status, status_reason=reason))

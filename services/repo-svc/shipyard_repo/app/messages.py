@@ -7,8 +7,6 @@ from typing import Any
 
 from google.protobuf.timestamp_pb2 import Timestamp
 
-from shipyard.contracts.common.v1 import common_pb2
-from shipyard.contracts.events.v1 import events_pb2
 from shipyard.contracts.repo.v1 import projects_pb2, repos_pb2
 from shipyard.kit.errors import InvalidArgument
 from shipyard.kit.manifest import ManifestEntry
@@ -140,15 +138,6 @@ def version_to_proto(repo: Repo, version: Version) -> repos_pb2.Version:
         file_count=version.file_count, message=version.message, produced_by_run=version.produced_by_run,
         owner=version.owner, create_time=_ts(version.create_time), metrics=version.metrics,
         params=version.params, used_by_runs=list(version.used_by_runs), stage=version.stage)
-
-
-def version_created(repo: Repo, version: Version, actor: common_pb2.Actor) -> events_pb2.VersionCreated:
-    """The VersionCreated event of a new version."""
-    return events_pb2.VersionCreated(
-        repo_id=repo.id, repo=repo.name, repo_kind=repo.kind.value, version=version.number,
-        manifest_digest=version.manifest_digest, size_bytes=version.size_bytes,
-        file_count=version.file_count, produced_by_run=version.produced_by_run, project=repo.project,
-        actor=actor)
 
 
 def file_to_proto(entry: ManifestEntry) -> repos_pb2.FileEntry:

@@ -19,7 +19,7 @@ from shipyard.kit.errors import FailedPrecondition, InvalidArgument, PermissionD
 from shipyard_repo.app.ports import BlobUploader, Directories
 from shipyard_repo.app.versions import NewVersion, Versions
 from shipyard_repo.domain.paths import REFUSED, Directory, outside_roots
-from shipyard_repo.domain.repos import OPERATOR, Repo
+from shipyard_repo.domain.repos import Repo
 from shipyard_repo.domain.sources import RepoKind
 from shipyard_repo.domain.versions import Version
 
@@ -65,7 +65,7 @@ class PathImports:
 
     def _check_granted(self, caller: Caller) -> None:
         # First, before the path is even looked at: a refusal tells nothing about the host's files.
-        if not self.everyone and not caller.has(OPERATOR):
+        if not self.everyone and not caller.is_operator:
             raise PermissionDenied(f"{REFUSED}: on this platform only operators may have it read a "
                                    "directory itself (SHIPYARD_PATH_IMPORTS_FOR); upload the files instead")
 

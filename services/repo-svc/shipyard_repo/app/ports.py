@@ -4,14 +4,12 @@ from __future__ import annotations
 
 import abc
 import builtins
-from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
 
-from google.protobuf.message import Message
-
 from shipyard.kit.manifest import Manifest
+from shipyard.kit.store.unit_of_work import Emitter, RequestLog, UnitOfWorkFactory
 from shipyard_repo.domain.credentials import Credential
 from shipyard_repo.domain.paths import Directory
 from shipyard_repo.domain.projects import Project
@@ -20,31 +18,25 @@ from shipyard_repo.domain.sources import RepoKind, Source
 from shipyard_repo.domain.versions import Version
 
 
-class ProjectRepository(abc.ABC):
+class ProjectRepository(Protocol):
     """Projects in repo-svc's store."""
 
-    @abc.abstractmethod
     async def get(self, name: str) -> Project | None:
         """The project with that name."""
 
-    @abc.abstractmethod
-    async def get_by_id(self, project_id: str) -> Project | None:
+    async def by_id(self, doc_id: str) -> Project | None:
         """The project with that id (names change, ids do not)."""
 
-    @abc.abstractmethod
-    async def add(self, project: Project) -> Project:
+    async def add(self, item: Project) -> Project:
         """Store a new project (revision 1); AlreadyExists when the name is taken."""
 
-    @abc.abstractmethod
-    async def save(self, project: Project) -> Project:
-        """Store a change made on ``project.revision``; Aborted if someone changed it since."""
+    async def save(self, item: Project) -> Project:
+        """Store a change made on ``item.revision``; Aborted if someone changed it since."""
 
-    @abc.abstractmethod
-    async def remove(self, project: Project) -> None:
-        """Delete the project as read at ``project.revision``; Aborted if it changed since."""
+    async def remove(self, item: Project) -> None:
+        """Delete the project as read at ``item.revision``; Aborted if it changed since."""
 
-    @abc.abstractmethod
-    async def list(self, after: tuple[str, str] | None, limit: int) -> list[Project]:
+    async def list(self, after: tuple[str, str] | None, limit: int) -> builtins.list[Project]:
         """Projects in name order after the one with this (name, id)."""
 
 
@@ -59,62 +51,47 @@ class RepoFilter:
     status: RepoStatus | None = None
 
 
-class RepoRepository(abc.ABC):
+class RepoRepository(Protocol):
     """Repos in repo-svc's store, unique by (kind, name)."""
 
-    @abc.abstractmethod
     async def get(self, kind: RepoKind, name: str) -> Repo | None:
         """The repo of that kind and name."""
 
-    @abc.abstractmethod
-    async def get_by_id(self, repo_id: str) -> Repo | None:
+    async def by_id(self, doc_id: str) -> Repo | None:
         """The repo with that id."""
 
-    @abc.abstractmethod
-    async def add(self, repo: Repo) -> Repo:
+    async def add(self, item: Repo) -> Repo:
         """Store a new repo (revision 1); AlreadyExists when the name is taken for its kind."""
 
-    @abc.abstractmethod
-    async def save(self, repo: Repo) -> Repo:
-        """Store a change made on ``repo.revision``; Aborted if someone changed it since."""
+    async def save(self, item: Repo) -> Repo:
+        """Store a change made on ``item.revision``; Aborted if someone changed it since."""
 
-    @abc.abstractmethod
-    async def remove(self, repo: Repo) -> None:
-        """Delete the repo as read at ``repo.revision``; Aborted if it changed since."""
+    async def remove(self, item: Repo) -> None:
+        """Delete the repo as read at ``item.revision``; Aborted if it changed since."""
 
-    @abc.abstractmethod
-    async def list(self, where: RepoFilter, after: tuple[str, str] | None, limit: int) -> list[Repo]:
+    async def list(self, where: RepoFilter, after: tuple[str, str] | None, limit: int) -> builtins.list[Repo]:
         """Repos matching ``where`` in (kind/name) order after the one with this (key, id)."""
 
-    @abc.abstractmethod
-    async def count_in_project(self, project: str) -> int:
-        """How many repos belong to the project."""
 
-
-class VersionRepository(abc.ABC):
+class VersionRepository(Protocol):
     """Versions in repo-svc's store; (repo, number) is unique."""
 
-    @abc.abstractmethod
     async def get(self, repo_id: str, number: int) -> Version | None:
         """That version of the repo."""
 
-    @abc.abstractmethod
-    async def add(self, version: Version) -> Version:
+    async def add(self, item: Version) -> Version:
         """Store a new version; Aborted when that number exists already (a concurrent writer)."""
 
-    @abc.abstractmethod
-    async def save(self, version: Version) -> Version:
-        """Store a change of a version's mutable bookkeeping (the runs that used it)."""
+    async def save(self, item: Version) -> Version:
+        """Store a change of a version's mutable bookkeeping (the runs that used it) made on
+        ``item.revision``; Aborted if someone changed it since."""
 
-    @abc.abstractmethod
-    async def remove(self, version: Version) -> None:
-        """Delete the version."""
+    async def remove(self, item: Version) -> None:
+        """Delete the version as read."""
 
-    @abc.abstractmethod
-    async def list(self, repo_id: str, before: int | None, limit: int) -> list[Version]:
+    async def list(self, repo_id: str, before: int | None, limit: int) -> builtins.list[Version]:
         """The repo's versions, newest first, numbered below ``before`` when given."""
 
-    @abc.abstractmethod
     async def remove_all(self, repo_id: str) -> builtins.list[Version]:
         """Delete every version of the repo; the ones deleted."""
 
@@ -191,23 +168,19 @@ class SecretBox(Protocol):
         """A short keyed digest that tells secrets apart and reveals nothing of them."""
 
 
-class CredentialRepository(abc.ABC):
+class CredentialRepository(Protocol):
     """Credentials in repo-svc's store, unique per (owner, name); the secret is sealed."""
 
-    @abc.abstractmethod
     async def get(self, owner: str, name: str) -> tuple[Credential, str] | None:
         """The credential and its sealed secret."""
 
-    @abc.abstractmethod
     async def put(self, credential: Credential, sealed: str) -> Credential:
         """Create or replace the credential."""
 
-    @abc.abstractmethod
-    async def list(self, owner: str) -> list[Credential]:
+    async def list(self, owner: str) -> builtins.list[Credential]:
         """The owner's credentials in name order."""
 
-    @abc.abstractmethod
-    async def remove(self, owner: str, name: str) -> bool:
+    async def forget(self, owner: str, name: str) -> bool:
         """Delete it; whether it existed."""
 
 
@@ -241,19 +214,8 @@ class Directories(abc.ABC):
         """The directory at ``path`` (links resolved); None when there is no directory there."""
 
 
-class RequestLog(Protocol):
-    """Remembers which resource a create request made, for retried requests (the kit's
-    ``StoredRequests`` is the adapter)."""
-
-    async def resource_of(self, key: str) -> str | None:
-        """The id of the resource made by request ``key``, if any."""
-
-    async def remember(self, key: str, resource_id: str) -> None:
-        """Record that request ``key`` made the resource with that id."""
-
-
-class UnitOfWork(Protocol):
-    """One transaction: repositories plus the events to publish if it commits."""
+class UnitOfWork(Emitter, Protocol):
+    """One transaction over repo-svc's repositories; events recorded in it are committed with it."""
 
     @property
     def projects(self) -> ProjectRepository:
@@ -275,12 +237,6 @@ class UnitOfWork(Protocol):
     def requests(self) -> RequestLog:
         """Create requests in this transaction."""
 
-    def emit(self, data: Message, subject: str, project: str) -> None:
-        """Publish this event if, and only if, the transaction commits."""
 
-
-class UnitOfWorkFactory(Protocol):
-    """Starts units of work."""
-
-    def __call__(self) -> AbstractAsyncContextManager[UnitOfWork]: ...
-
+Units = UnitOfWorkFactory[UnitOfWork]
+"""Starts repo-svc's units of work: ``async with uow() as tx: ...``."""

@@ -5,15 +5,14 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import datetime
 
-from shipyard.contracts.events.v1 import events_pb2
 from shipyard.kit.caller import Caller
+from shipyard.kit.clock import Clock, utc_now
 from shipyard.kit.errors import Aborted, AlreadyExists, InvalidArgument, NotFound, ShipyardError
 from shipyard.kit.ids import new_id
-from shipyard_repo.app.common import actor_of, decode_token, encode_token, page_limit, utc_now
-from shipyard_repo.app.messages import project_to_proto
-from shipyard_repo.app.ports import UnitOfWork, UnitOfWorkFactory
+from shipyard.kit.paging import decode_token, encode_token, page_limit
+from shipyard_repo.app.ports import UnitOfWork, Units
+from shipyard_repo.domain.events import ProjectCreated, ProjectDeleted, ProjectUpdated
 from shipyard_repo.domain.projects import (
     Project,
     ProjectFields,
@@ -26,16 +25,12 @@ BATCH_MAX = 100
 TOKEN_TAG = "projects"
 
 
-def _subject(name: str) -> str:
-    return f"projects/{name}"
-
-
 @dataclass
 class Projects:
     """The project use cases over a unit-of-work factory."""
 
-    uow: UnitOfWorkFactory
-    clock: Callable[[], datetime] = utc_now
+    uow: Units
+    clock: Clock = utc_now
     ids: Callable[[], str] = new_id
 
     async def create(self, caller: Caller, fields: ProjectFields, request_id: str = "") -> Project:
@@ -72,7 +67,7 @@ class Projects:
         if request_id:
             made = await uow.requests.resource_of(f"{caller.user}:{request_id}")
             if made is not None:
-                earlier = await uow.projects.get_by_id(made)
+                earlier = await uow.projects.by_id(made)
                 if earlier is None:
                     raise NotFound(f"request {request_id!r} created a project that was deleted since")
                 return earlier
@@ -81,8 +76,7 @@ class Projects:
         project = await uow.projects.add(new_project(self.ids(), fields, caller.user, self.clock()))
         if request_id:
             await uow.requests.remember(f"{caller.user}:{request_id}", project.id)
-        uow.emit(events_pb2.ProjectCreated(project=project_to_proto(project), actor=actor_of(caller)),
-                 _subject(project.name), project.name)
+        uow.record(ProjectCreated(project, caller))
         return project
 
     async def get(self, name: str) -> Project:
@@ -114,10 +108,8 @@ class Projects:
             if updated.name != project.name and await uow.projects.get(updated.name) is not None:
                 raise AlreadyExists(f"a project named {updated.name!r} already exists")
             saved = await uow.projects.save(updated)
-            uow.emit(events_pb2.ProjectUpdated(
-                project=project_to_proto(saved), changed_fields=changed, actor=actor_of(caller),
-                previous_name=project.name if saved.name != project.name else ""),
-                _subject(saved.name), saved.name)
+            uow.record(ProjectUpdated(saved, tuple(changed), caller,
+                                      previous_name=project.name if saved.name != project.name else ""))
             return saved
 
     async def delete(self, caller: Caller, name: str, revision: int = 0) -> None:
@@ -127,9 +119,7 @@ class Projects:
             check_may_change(project, caller)
             _check_revision(project, revision)
             await uow.projects.remove(project)
-            uow.emit(events_pb2.ProjectDeleted(project_id=project.id, name=project.name,
-                                               actor=actor_of(caller)),
-                     _subject(project.name), project.name)
+            uow.record(ProjectDeleted(project, caller))
 
 
 @contextmanager

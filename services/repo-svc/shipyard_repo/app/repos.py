@@ -4,15 +4,14 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, replace
-from datetime import datetime
 
-from shipyard.contracts.events.v1 import events_pb2
 from shipyard.kit.caller import Caller
+from shipyard.kit.clock import Clock, utc_now
 from shipyard.kit.errors import Aborted, AlreadyExists, InvalidArgument, NotFound
 from shipyard.kit.ids import new_id
-from shipyard_repo.app.common import actor_of, decode_token, encode_token, page_limit, utc_now
-from shipyard_repo.app.messages import KIND_TO_PROTO, repo_to_proto, version_created
-from shipyard_repo.app.ports import RepoFilter, UnitOfWork, UnitOfWorkFactory
+from shipyard.kit.paging import decode_token, encode_token, page_limit
+from shipyard_repo.app.ports import RepoFilter, UnitOfWork, Units
+from shipyard_repo.domain.events import RepoCreated, RepoDeleted, RepoUpdated, VersionCreated
 from shipyard_repo.domain.names import check_name
 from shipyard_repo.domain.repos import (
     Repo,
@@ -27,18 +26,12 @@ from shipyard_repo.domain.versions import EMPTY_MANIFEST, MODEL_STAGES, Version,
 TOKEN_TAG = "repos"
 
 
-def repo_subject(repo: Repo) -> str:
-    """The CloudEvent subject of a repo: ``datasets/digits``, ``code/train``."""
-    collection = "code" if repo.kind is RepoKind.CODE else f"{repo.kind.value}s"
-    return f"{collection}/{repo.name}"
-
-
 @dataclass
 class Repos:
     """The repo use cases over a unit-of-work factory."""
 
-    uow: UnitOfWorkFactory
-    clock: Callable[[], datetime] = utc_now
+    uow: Units
+    clock: Clock = utc_now
     ids: Callable[[], str] = new_id
     # Sources on loopback and private addresses (and file:// git URLs) only when the operator allows.
     allow_private: bool = False
@@ -53,7 +46,7 @@ class Repos:
         async with self.uow() as uow:
             key = f"{caller.user}:repo:{request_id}"
             if request_id and (made := await uow.requests.resource_of(key)) is not None:
-                earlier = await uow.repos.get_by_id(made)
+                earlier = await uow.repos.by_id(made)
                 if earlier is None:
                     raise NotFound(f"request {request_id!r} created a repo that was deleted since")
                 return earlier
@@ -72,11 +65,7 @@ class Repos:
             repo = await uow.repos.add(repo)
             if request_id:
                 await uow.requests.remember(key, repo.id)
-            uow.emit(
-                events_pb2.RepoCreated(repo=repo_to_proto(repo), actor=actor_of(caller)),
-                repo_subject(repo),
-                repo.project,
-            )
+            uow.record(RepoCreated(repo, caller))
             if placeholder:
                 first = await uow.versions.add(
                     Version(
@@ -91,7 +80,7 @@ class Repos:
                         message="empty placeholder",
                     )
                 )
-                uow.emit(version_created(repo, first, actor_of(caller)), repo_subject(repo), repo.project)
+                uow.record(VersionCreated(repo, first, caller))
             return repo
 
     async def get(self, kind: RepoKind, name: str) -> Repo:
@@ -131,17 +120,11 @@ class Repos:
             if "name" in changed and await uow.repos.get(kind, updated.name) is not None:
                 raise AlreadyExists(f"a {kind.value} named {updated.name!r} already exists")
             saved = await uow.repos.save(updated)
-            uow.emit(
-                events_pb2.RepoUpdated(
-                    repo=repo_to_proto(saved),
-                    changed_fields=changed,
-                    actor=actor_of(caller),
-                    previous_name=repo.name if saved.name != repo.name else "",
-                    previous_project=repo.project if saved.project != repo.project else "",
-                ),
-                repo_subject(saved),
-                saved.project,
-            )
+            uow.record(RepoUpdated(
+                saved, tuple(changed), caller,
+                previous_name=repo.name if saved.name != repo.name else "",
+                previous_project=repo.project if saved.project != repo.project else "",
+            ))
             return saved
 
     async def delete(self, caller: Caller, kind: RepoKind, name: str, revision: int = 0,
@@ -157,17 +140,7 @@ class Repos:
             check_unused(await uow.versions.list(repo.id, None, 1_000_000), force)
             await uow.versions.remove_all(repo.id)
             await uow.repos.remove(repo)
-            uow.emit(
-                events_pb2.RepoDeleted(
-                    repo_id=repo.id,
-                    kind=KIND_TO_PROTO[kind],  # type: ignore[arg-type]
-                    name=repo.name,
-                    project=repo.project,
-                    actor=actor_of(caller),
-                ),
-                repo_subject(repo),
-                repo.project,
-            )
+            uow.record(RepoDeleted(repo, caller))
 
 
 async def must_get_repo(uow: UnitOfWork, kind: RepoKind, name: str) -> Repo:

@@ -10,7 +10,7 @@ from shipyard.contracts.events.v1 import events_pb2
 from shipyard.kit.caller import Caller
 from shipyard.kit.errors import InvalidArgument, PermissionDenied, ShipyardError
 from shipyard.kit.events import Event
-from shipyard_repo.app.ports import UnitOfWorkFactory
+from shipyard_repo.app.ports import Units
 from shipyard_repo.app.repos import must_get_repo
 from shipyard_repo.app.versions import NewVersion, Versions
 from shipyard_repo.domain.sources import RepoKind
@@ -24,7 +24,7 @@ SUBJECTS = "run.>"  # under shipyard.events
 class RunEvents:
     """Handlers of the run events repo-svc cares about."""
 
-    uow: UnitOfWorkFactory
+    uow: Units
     versions: Versions
 
     async def apply(self, events: list[Event]) -> None:

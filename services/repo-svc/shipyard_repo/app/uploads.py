@@ -46,7 +46,7 @@ class UploadQuota:
         check_digest("digest", digest)
         if size < 0:
             raise InvalidArgument("size_bytes", f"must be ≥ 0 (got {size})")
-        if not self.max_bytes or caller.has("operator"):
+        if not self.max_bytes or caller.is_operator:
             return Reserved(0, 0)
         now = self.clock()
         pending = await self.ledger.pending(caller.user, now - self.grace_s)

@@ -3,18 +3,16 @@
 from __future__ import annotations
 
 import bisect
-from collections.abc import Callable
 from dataclasses import dataclass, field, replace
-from datetime import datetime
 
-from shipyard.contracts.events.v1 import events_pb2
 from shipyard.kit.caller import Caller
+from shipyard.kit.clock import Clock, utc_now
 from shipyard.kit.errors import Aborted, FailedPrecondition, InvalidArgument, NotFound
 from shipyard.kit.manifest import Manifest, ManifestEntry
-from shipyard_repo.app.common import actor_of, decode_token, encode_token, page_limit, utc_now
-from shipyard_repo.app.messages import version_created
-from shipyard_repo.app.ports import ManifestStore, UnitOfWork, UnitOfWorkFactory, UploadLedger
-from shipyard_repo.app.repos import must_get_repo, repo_subject
+from shipyard.kit.paging import decode_token, encode_token, page_limit
+from shipyard_repo.app.ports import ManifestStore, UnitOfWork, Units, UploadLedger
+from shipyard_repo.app.repos import must_get_repo
+from shipyard_repo.domain.events import VersionCreated, VersionDeleted
 from shipyard_repo.domain.repos import Repo, RepoStatus, check_may_change, check_may_write, check_versioned
 from shipyard_repo.domain.sources import RepoKind
 from shipyard_repo.domain.versions import (
@@ -62,9 +60,9 @@ class Comparison:
 class Versions:
     """The version use cases over a unit-of-work factory and the manifests in the blob store."""
 
-    uow: UnitOfWorkFactory
+    uow: Units
     manifests: ManifestStore
-    clock: Callable[[], datetime] = utc_now
+    clock: Clock = utc_now
     uploads: UploadLedger | None = None  # pending uploads, settled as versions name them
 
     async def find_missing(self, digests: list[str]) -> list[str]:
@@ -131,7 +129,7 @@ class Versions:
             )
             if new.request_id:
                 await uow.requests.remember(key, version.id)
-            uow.emit(version_created(repo, version, actor_of(caller)), repo_subject(repo), repo.project)
+            uow.record(VersionCreated(repo, version, caller))
             return repo, version
 
     async def check_writable(self, caller: Caller, kind: RepoKind, name: str, parent_version: int) -> None:
@@ -207,19 +205,7 @@ class Versions:
             check_may_change(repo, caller)
             check_unused([version], force)
             await uow.versions.remove(version)
-            uow.emit(
-                events_pb2.VersionDeleted(
-                    repo_id=repo.id,
-                    repo=repo.name,
-                    repo_kind=repo.kind.value,
-                    version=version.number,
-                    manifest_digest=version.manifest_digest,
-                    project=repo.project,
-                    actor=actor_of(caller),
-                ),
-                repo_subject(repo),
-                repo.project,
-            )
+            uow.record(VersionDeleted(repo, version, caller))
 
     async def read_manifest(self, digest: str) -> Manifest:
         """A stored manifest (the empty one needs no blob)."""
@@ -267,7 +253,7 @@ def _check_next(repo: Repo, caller: Caller, parent_version: int) -> None:
 async def _target(uow: UnitOfWork, kind: RepoKind, name: str, repo_id: str) -> Repo:
     if not repo_id:
         return await must_get_repo(uow, kind, name)
-    repo = await uow.repos.get_by_id(repo_id)
+    repo = await uow.repos.by_id(repo_id)
     if repo is None or repo.kind is not kind:
         raise NotFound(f"{kind.value} {name!r} (id {repo_id}) was deleted since the run was submitted")
     return repo
@@ -290,7 +276,7 @@ async def _must_get_version(uow: UnitOfWork, kind: RepoKind, name: str, number: 
 
 async def _made_earlier(uow: UnitOfWork, made: str, request_id: str) -> tuple[Repo, Version]:
     repo_id, _, number = made.rpartition(":")
-    repo = await uow.repos.get_by_id(repo_id)
+    repo = await uow.repos.by_id(repo_id)
     version = await uow.versions.get(repo_id, int(number)) if repo else None
     if repo is None or version is None:
         raise NotFound(f"request {request_id!r} created a version that was deleted since")

@@ -12,7 +12,6 @@ from .names import check_mask, check_name, check_text, check_url
 
 DESCRIPTION_MAX = 4096
 DETAILS_MAX = 65536
-OPERATOR = "operator"
 EDITABLE = ("name", "description", "thumbnail_url", "leaderboard", "details")
 
 
@@ -73,6 +72,6 @@ def apply_update(project: Project, fields: ProjectFields, paths: list[str],
 
 def check_may_change(project: Project, caller: Caller) -> None:
     """Only the owner of a project, or an operator, may change or delete it."""
-    if caller.user != project.owner and not caller.has(OPERATOR):
+    if caller.user != project.owner and not caller.is_operator:
         raise PermissionDenied(f"project {project.name!r} belongs to {project.owner!r}; "
                                "only its owner or an operator may change or delete it")

@@ -14,7 +14,6 @@ from .sources import NoSource, RepoKind, Source, UploadSource, Versioning, acces
 
 DESCRIPTION_MAX = 4096
 TAGS_MAX = 32
-OPERATOR = "operator"
 EDITABLE = ("name", "description", "tags", "project")
 
 
@@ -154,7 +153,7 @@ def apply_update(repo: Repo, fields: RepoFields, paths: list[str], now: datetime
 
 def check_may_change(repo: Repo, caller: Caller) -> None:
     """Only the owner of a repo, or an operator, may change or delete it."""
-    if caller.user != repo.owner and not caller.has(OPERATOR):
+    if caller.user != repo.owner and not caller.is_operator:
         raise PermissionDenied(
             f"{repo.label} belongs to {repo.owner!r}; only its owner or an operator may change or delete it"
         )
@@ -163,7 +162,7 @@ def check_may_change(repo: Repo, caller: Caller) -> None:
 def check_may_write(repo: Repo, caller: Caller) -> None:
     """The right to write a repo's next version (a push, a path import, a run's output): its owner
     or an operator. Projects have no members yet; when they do, this is where they come in."""
-    if caller.user != repo.owner and not caller.has(OPERATOR):
+    if caller.user != repo.owner and not caller.is_operator:
         raise PermissionDenied(
             f"{repo.label} belongs to {repo.owner!r}; only its owner or an operator may write its versions"
         )

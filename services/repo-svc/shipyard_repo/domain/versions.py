@@ -33,6 +33,7 @@ class Version:
     params: dict[str, str] = field(default_factory=dict)
     used_by_runs: tuple[str, ...] = ()
     stage: str = ""  # models only: "default" until published or deployed
+    revision: int = 0  # as read from the store (0: new)
 
     @property
     def id(self) -> str:

@@ -52,7 +52,8 @@ from shipyard.kit.blob.tree import BlobTree
 from shipyard.kit.bubblewrap import NOBODY, Bubblewrap, RunAs, find
 from shipyard_run.adapters import sandbox
 from shipyard_run.adapters.tensorboard import LocalTensorBoards
-from shipyard_run.app.ports import Executor, Job, JobState, JobStatus, MetricPoint
+from shipyard_run.app.ports import Executor, Job, JobState, JobStatus
+from shipyard_run.domain.runs import MetricPoint
 
 # Katib's StdOut metrics collector format: name=value pairs anywhere on a line.
 METRIC = re.compile(r"([A-Za-z_][\w.-]*)\s*=\s*([+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?)(?![\w.])")

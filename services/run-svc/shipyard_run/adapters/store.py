@@ -1,37 +1,31 @@
-"""Runs, metric points, configuration files and request ids in the kit's document store."""
+"""Runs, metric points, configuration files, templates and request ids in the kit's document store."""
 
 from __future__ import annotations
 
 import base64
 import builtins
 import uuid
-from dataclasses import asdict
+from dataclasses import asdict, dataclass
 from datetime import datetime
 from typing import Any
 
-from shipyard.kit.errors import Aborted, AlreadyExists
+from shipyard.kit.errors import AlreadyExists
 from shipyard.kit.outbox import OutboxRelay
-from shipyard.kit.store.port import (
-    Collection,
-    Contains,
-    Document,
-    DocumentStore,
-    DuplicateKey,
-    Page,
-    Prefix,
-    RevisionConflict,
-    Transaction,
-)
+from shipyard.kit.store.documents import DocumentRepository
+from shipyard.kit.store.port import Collection, Contains, Document, DocumentStore, Page, Prefix, Transaction
 from shipyard.kit.store.unit_of_work import REQUESTS, StoredRequests, StoreUnitOfWork, StoreUnitOfWorkFactory
-from shipyard_run.app.ports import (
-    ConfigFiles,
-    MetricLog,
+from shipyard_run.app.events import translate
+from shipyard_run.app.ports import RunFilter
+from shipyard_run.domain.runs import (
+    Input,
     MetricPoint,
-    RunFilter,
-    RunRepository,
-    TemplateRepository,
+    OutputTarget,
+    Run,
+    RunKind,
+    RunSpec,
+    RunStatus,
+    RunTemplate,
 )
-from shipyard_run.domain.runs import Input, OutputTarget, Run, RunKind, RunSpec, RunStatus, RunTemplate
 
 RUNS = Collection("runs", unique=("name",), indexed=("status", "project", "sequence"))
 METRICS = Collection("metrics", indexed=("run_id",))
@@ -90,39 +84,39 @@ def _run_from(doc: Document) -> Run:
     )
 
 
-class StoredRuns(RunRepository):
+def _template_doc(template: RunTemplate) -> Document:
+    return {"_id": template.id, "name": template.name, "owner": template.owner,
+            "create_time": template.create_time.isoformat(), "description": template.description,
+            "spec": _spec_doc(template.spec)}
+
+
+def _template_from(doc: Document) -> RunTemplate:
+    return RunTemplate(id=doc["_id"], name=doc["name"], owner=doc["owner"],
+                       create_time=datetime.fromisoformat(doc["create_time"]), spec=_spec_from(doc["spec"]),
+                       description=doc["description"], revision=doc["_rev"])
+
+
+class StoredRuns(DocumentRepository[Run]):
     """Runs in the ``runs`` collection, unique by name."""
 
-    def __init__(self, txn: Transaction) -> None:
-        self._txn = txn
+    collection = RUNS
+    noun = "run"
+
+    def to_document(self, item: Run) -> Document:
+        return _run_doc(item)
+
+    def from_document(self, doc: Document) -> Run:
+        return _run_from(doc)
+
+    def taken(self, item: Run, field: str) -> AlreadyExists:
+        return AlreadyExists(f"a run named {item.name!r} exists already")
 
     async def get(self, name: str) -> Run | None:
-        docs = await self._txn.find(RUNS.name, {"name": name}, Page(limit=1))
-        return _run_from(docs[0]) if docs else None
-
-    async def by_id(self, run_id: str) -> Run | None:
-        doc = await self._txn.get(RUNS.name, run_id)
-        return _run_from(doc) if doc else None
-
-    async def add(self, run: Run) -> Run:
-        try:
-            return _run_from(await self._txn.insert(RUNS.name, _run_doc(run)))
-        except DuplicateKey:
-            raise AlreadyExists(f"a run named {run.name!r} exists already") from None
-
-    async def save(self, run: Run) -> Run:
-        try:
-            return _run_from(await self._txn.replace(RUNS.name, _run_doc(run), run.revision))
-        except RevisionConflict:
-            raise Aborted(f"run {run.name!r} changed meanwhile; read it again") from None
-
-    async def remove(self, run: Run) -> None:
-        try:
-            await self._txn.delete(RUNS.name, run.id, run.revision)
-        except RevisionConflict:
-            raise Aborted(f"run {run.name!r} changed meanwhile; read it again") from None
+        """The run with that name."""
+        return await self.find_one(name=name)
 
     async def list(self, where: RunFilter, after: tuple[int, str] | None, limit: int) -> builtins.list[Run]:
+        """Runs newest first (by sequence) after the one with this (sequence, id)."""
         match: dict[str, Any] = {}
         if where.project is not None:
             match["project"] = where.project
@@ -134,93 +128,124 @@ class StoredRuns(RunRepository):
             match["name"] = Prefix(where.name_prefix)
         if where.tag:
             match["tags"] = Contains(where.tag)
-        page = Page(order_by="sequence", descending=True, after=after, limit=limit)
-        return [_run_from(d) for d in await self._txn.find(RUNS.name, match, page)]
+        return await self.find(match, Page(order_by="sequence", descending=True, after=after, limit=limit))
 
     async def in_status(self, statuses: tuple[RunStatus, ...], limit: int) -> builtins.list[Run]:
+        """Runs in any of these statuses, oldest first (the scheduler's queue)."""
         found: builtins.list[Run] = []
         for status in statuses:
-            page = Page(order_by="sequence", limit=limit)
-            found += [_run_from(d) for d in await self._txn.find(RUNS.name, {"status": status.value}, page)]
+            found += await self.find({"status": status.value}, Page(order_by="sequence", limit=limit))
         return sorted(found, key=lambda run: (run.sequence, run.id))[:limit]
 
 
-class StoredTemplates(TemplateRepository):
+class StoredTemplates(DocumentRepository[RunTemplate]):
     """Templates in the ``templates`` collection, unique by name."""
 
-    def __init__(self, txn: Transaction) -> None:
-        self._txn = txn
+    collection = TEMPLATES
+    noun = "template"
+
+    def to_document(self, item: RunTemplate) -> Document:
+        return _template_doc(item)
+
+    def from_document(self, doc: Document) -> RunTemplate:
+        return _template_from(doc)
+
+    def taken(self, item: RunTemplate, field: str) -> AlreadyExists:
+        return AlreadyExists(f"a template named {item.name!r} exists already")
 
     async def get(self, name: str) -> RunTemplate | None:
-        docs = await self._txn.find(TEMPLATES.name, {"name": name}, Page(limit=1))
-        return _template_from(docs[0]) if docs else None
-
-    async def add(self, template: RunTemplate) -> RunTemplate:
-        doc = {"_id": template.id, "name": template.name, "owner": template.owner,
-               "create_time": template.create_time.isoformat(), "description": template.description,
-               "spec": _spec_doc(template.spec)}
-        try:
-            return _template_from(await self._txn.insert(TEMPLATES.name, doc))
-        except DuplicateKey:
-            raise AlreadyExists(f"a template named {template.name!r} exists already") from None
-
-    async def remove(self, template: RunTemplate) -> None:
-        await self._txn.delete(TEMPLATES.name, template.id)
+        """The template with that name."""
+        return await self.find_one(name=name)
 
     async def list(self) -> builtins.list[RunTemplate]:
-        return [_template_from(d) for d in await self._txn.find(TEMPLATES.name, page=Page(order_by="name"))]
+        """Every template, by name."""
+        return await self.find(page=Page(order_by="name"))
 
 
-def _template_from(doc: Document) -> RunTemplate:
-    return RunTemplate(id=doc["_id"], name=doc["name"], owner=doc["owner"],
-                       create_time=datetime.fromisoformat(doc["create_time"]), spec=_spec_from(doc["spec"]),
-                       description=doc["description"], revision=doc["_rev"])
+@dataclass(frozen=True)
+class MetricBatch:
+    """The points of a run one append logged: one document."""
+
+    id: str
+    run_id: str
+    points: tuple[MetricPoint, ...]
+    revision: int = 0
 
 
-class StoredMetrics(MetricLog):
+class StoredMetrics(DocumentRepository[MetricBatch]):
     """Metric points, one document per batch of a run."""
 
-    def __init__(self, txn: Transaction) -> None:
-        self._txn = txn
+    collection = METRICS
+    noun = "metric batch"
+
+    def to_document(self, item: MetricBatch) -> Document:
+        return {"_id": item.id, "run_id": item.run_id, "at": item.points[0].time.isoformat(),
+                "points": [[p.name, p.value, p.step, p.time.isoformat()] for p in item.points]}
+
+    def from_document(self, doc: Document) -> MetricBatch:
+        points = tuple(MetricPoint(name, value, step, datetime.fromisoformat(at))
+                       for name, value, step, at in doc["points"])
+        return MetricBatch(doc["_id"], doc["run_id"], points, doc["_rev"])
 
     async def append(self, run_id: str, points: builtins.list[MetricPoint]) -> None:
-        await self._txn.insert(METRICS.name, {
-            "_id": f"{run_id}:{uuid.uuid4().hex}", "run_id": run_id, "at": points[0].time.isoformat(),
-            "points": [[p.name, p.value, p.step, p.time.isoformat()] for p in points],
-        })
+        """Add points to the run's series."""
+        await self.add(MetricBatch(f"{run_id}:{uuid.uuid4().hex}", run_id, tuple(points)))
 
-    async def remove(self, run_id: str) -> None:
-        docs = await self._txn.find(METRICS.name, {"run_id": run_id})
-        await self._txn.delete_many(METRICS.name, [d["_id"] for d in docs])
+    async def forget(self, run_id: str) -> None:
+        """Forget the run's points."""
+        docs = await self.txn.find(METRICS.name, {"run_id": run_id})
+        await self.txn.delete_many(METRICS.name, [d["_id"] for d in docs])
 
     async def series(self, run_id: str) -> builtins.list[MetricPoint]:
-        docs = await self._txn.find(METRICS.name, {"run_id": run_id}, Page(order_by="at"))
-        return [MetricPoint(name, value, step, datetime.fromisoformat(at))
-                for doc in docs for name, value, step, at in doc["points"]]
+        """The run's points in the order they were logged."""
+        batches = await self.find({"run_id": run_id}, Page(order_by="at"))
+        return [point for batch in batches for point in batch.points]
 
 
-class StoredConfigs(ConfigFiles):
-    """Configuration files, base64 in one document per run."""
+@dataclass(frozen=True)
+class ConfigFile:
+    """A run's (or template's) configuration file, under its id."""
 
-    def __init__(self, txn: Transaction) -> None:
-        self._txn = txn
+    id: str
+    data: bytes
+    revision: int = 0
 
-    async def put(self, run_id: str, data: bytes) -> None:
-        await self._txn.insert(CONFIGS.name, {"_id": run_id, "data": base64.b64encode(data).decode()})
 
-    async def get(self, run_id: str) -> bytes:
-        doc = await self._txn.get(CONFIGS.name, run_id)
-        return base64.b64decode(doc["data"]) if doc else b""
+class StoredConfigs(DocumentRepository[ConfigFile]):
+    """Configuration files, base64 in one document per run or template."""
 
-    async def remove(self, run_id: str) -> None:
-        await self._txn.delete(CONFIGS.name, run_id)
+    collection = CONFIGS
+    noun = "configuration file"
+
+    def to_document(self, item: ConfigFile) -> Document:
+        return {"_id": item.id, "data": base64.b64encode(item.data).decode()}
+
+    def from_document(self, doc: Document) -> ConfigFile:
+        return ConfigFile(doc["_id"], base64.b64decode(doc["data"]), doc["_rev"])
+
+    def label(self, item: ConfigFile) -> str:
+        return f"the configuration file of {item.id}"
+
+    async def put(self, owner_id: str, data: bytes) -> None:
+        """Keep the run's (or template's) file."""
+        await self.add(ConfigFile(owner_id, data))
+
+    async def get(self, owner_id: str) -> bytes:
+        """The file (empty when there is none)."""
+        found = await self.by_id(owner_id)
+        return found.data if found else b""
+
+    async def forget(self, owner_id: str) -> None:
+        """Forget the file, if there is one."""
+        await self.txn.delete(CONFIGS.name, owner_id)
 
 
 class RunUnitOfWork(StoreUnitOfWork):
-    """A transaction over run-svc's collections."""
+    """A transaction over run-svc's collections; its domain events are translated by
+    ``shipyard_run.app.events``."""
 
     def __init__(self, txn: Transaction) -> None:
-        super().__init__(txn, SOURCE)
+        super().__init__(txn, SOURCE, translate)
         self.runs = StoredRuns(txn)
         self.metrics = StoredMetrics(txn)
         self.configs = StoredConfigs(txn)

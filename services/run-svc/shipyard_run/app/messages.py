@@ -1,4 +1,4 @@
-"""Runs as protobuf: the API's messages and the events run-svc emits."""
+"""Runs as protobuf: the API's messages (the events are ``shipyard_run.app.events``'s)."""
 
 from __future__ import annotations
 
@@ -6,11 +6,8 @@ from datetime import datetime
 
 from google.protobuf.timestamp_pb2 import Timestamp
 
-from shipyard.contracts.common.v1 import common_pb2
-from shipyard.contracts.events.v1 import events_pb2
 from shipyard.contracts.run.v1 import runs_pb2 as pb
 from shipyard.kit.errors import InvalidArgument
-from shipyard_run.app.ports import MetricPoint
 from shipyard_run.domain.runs import Input, OutputTarget, Run, RunKind, RunSpec, RunStatus, RunTemplate
 
 KINDS = {RunKind.TRAINING: pb.RUN_KIND_TRAINING, RunKind.PREPROCESSING: pb.RUN_KIND_PREPROCESSING,
@@ -60,7 +57,8 @@ def spec_from_proto(run: pb.Run) -> RunSpec:
     )
 
 
-def _timestamp(when: datetime | None) -> Timestamp | None:
+def timestamp(when: datetime | None) -> Timestamp | None:
+    """``when`` as a protobuf Timestamp (None stays None)."""
     if when is None:
         return None
     stamp = Timestamp()
@@ -89,8 +87,8 @@ def run_to_proto(run: Run) -> pb.Run:
     message = spec_to_proto(run.spec)
     message.MergeFrom(pb.Run(
         id=run.id, status=STATUSES[run.status], status_reason=run.status_reason, exit_code=run.exit_code,
-        owner=run.owner, create_time=_timestamp(run.create_time), start_time=_timestamp(run.start_time),
-        end_time=_timestamp(run.end_time), metrics=run.metrics, revision=run.revision, notes=run.notes,
+        owner=run.owner, create_time=timestamp(run.create_time), start_time=timestamp(run.start_time),
+        end_time=timestamp(run.end_time), metrics=run.metrics, revision=run.revision, notes=run.notes,
     ))
     return message
 
@@ -99,7 +97,7 @@ def template_to_proto(template: RunTemplate, has_config: bool) -> pb.RunTemplate
     """The API's view of a template."""
     return pb.RunTemplate(id=template.id, name=template.name, description=template.description,
                           run=spec_to_proto(template.spec), owner=template.owner,
-                          create_time=_timestamp(template.create_time), has_config_file=has_config)
+                          create_time=timestamp(template.create_time), has_config_file=has_config)
 
 
 def over_template(template: RunSpec, given: pb.Run) -> RunSpec:
@@ -111,68 +109,3 @@ def over_template(template: RunSpec, given: pb.Run) -> RunSpec:
             merged.ClearField(repeated)
     merged.MergeFrom(given)
     return spec_from_proto(merged)
-
-
-def actor(user: str, roles: frozenset[str]) -> common_pb2.Actor:
-    """An event's actor."""
-    return common_pb2.Actor(user=user, roles=sorted(roles))
-
-
-def run_submitted(run: Run, by: common_pb2.Actor) -> events_pb2.RunSubmitted:
-    """RunSubmitted: the inputs pinned."""
-    spec = run.spec
-    return events_pb2.RunSubmitted(
-        run_id=run.id, name=spec.name, project=spec.project, kind=spec.kind.value,
-        code=common_pb2.CodeRef(repo=spec.code, commit=spec.commit) if spec.code else None,
-        inputs=[common_pb2.VersionRef(repo=i.repo, version=i.version, mount_path=i.mount_path,
-                                      repo_kind=i.repo_kind, repo_id=i.repo_id) for i in spec.inputs],
-        outputs=[common_pb2.VersionRef(repo=o.repo, mount_path=o.mount_path, repo_kind=o.repo_kind,
-                                       repo_id=o.repo_id) for o in spec.outputs],
-        hyperparameters=spec.hyperparameters, image=spec.image, cluster=spec.cluster or "local",
-        command=spec.command, actor=by, gpus=spec.gpus,
-    )
-
-
-def run_started(run: Run, executor: str) -> events_pb2.RunStarted:
-    """RunStarted."""
-    return events_pb2.RunStarted(run_id=run.id, name=run.name, project=run.spec.project,
-                                 kind=run.spec.kind.value, executor=executor, notes=run.notes)
-
-
-def metrics_logged(run: Run, points: list[MetricPoint]) -> events_pb2.RunMetricsLogged:
-    """RunMetricsLogged: one batch."""
-    return events_pb2.RunMetricsLogged(
-        run_id=run.id, name=run.name, project=run.spec.project,
-        values=[common_pb2.MetricValue(name=p.name, value=p.value, step=p.step, time=_timestamp(p.time))
-                for p in points],
-    )
-
-
-def run_completed(run: Run, staged: dict[str, str], by: common_pb2.Actor) -> events_pb2.RunCompleted:
-    """RunCompleted with each output's staged manifest and the repo it was authorized to write; ``by``
-    is the run's owner with the roles it had at submit (repo-svc checks them again)."""
-    return events_pb2.RunCompleted(
-        run_id=run.id, name=run.name, project=run.spec.project, kind=run.spec.kind.value,
-        outputs=[common_pb2.RunOutput(repo_kind=o.repo_kind, repo=o.repo, repo_id=o.repo_id,
-                                      manifest_digest=staged[o.mount_path], mount_path=o.mount_path)
-                 for o in run.spec.outputs],
-        metrics=run.metrics, hyperparameters=run.spec.hyperparameters, actor=by,
-    )
-
-
-def run_failed(run: Run, last_lines: str, by: common_pb2.Actor) -> events_pb2.RunFailed:
-    """RunFailed with the reason, exit code and the last lines of the log."""
-    return events_pb2.RunFailed(run_id=run.id, name=run.name, project=run.spec.project,
-                                kind=run.spec.kind.value, reason=run.status_reason, exit_code=run.exit_code,
-                                last_log_lines=last_lines, actor=by, status=run.status.value)
-
-
-def run_deleted(run: Run, by: common_pb2.Actor) -> events_pb2.RunDeleted:
-    """RunDeleted."""
-    return events_pb2.RunDeleted(run_id=run.id, name=run.name, project=run.spec.project, actor=by)
-
-
-def run_stopped(run: Run, by: common_pb2.Actor) -> events_pb2.RunStopped:
-    """RunStopped."""
-    return events_pb2.RunStopped(run_id=run.id, name=run.name, project=run.spec.project,
-                                 kind=run.spec.kind.value, actor=by)

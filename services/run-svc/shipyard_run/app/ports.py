@@ -4,16 +4,15 @@ from __future__ import annotations
 
 import abc
 import builtins
-from contextlib import AbstractAsyncContextManager
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import datetime
 from enum import Enum
 from typing import Protocol
 
-from google.protobuf.message import Message
-
 from shipyard.kit.caller import Caller
-from shipyard_run.domain.runs import Run, RunKind, RunStatus, RunTemplate
+from shipyard.kit.clients.repos import CodeSnapshot, RepoVersion
+from shipyard.kit.store.unit_of_work import Emitter, RequestLog, UnitOfWorkFactory
+from shipyard_run.domain.runs import MetricPoint, Run, RunKind, RunStatus, RunTemplate
 
 
 @dataclass(frozen=True)
@@ -27,113 +26,76 @@ class RunFilter:
     tag: str = ""
 
 
-@dataclass(frozen=True)
-class MetricPoint:
-    """One value of one metric."""
-
-    name: str
-    value: float
-    step: int
-    time: datetime
-
-
-class RunRepository(abc.ABC):
+class RunRepository(Protocol):
     """Runs in run-svc's store."""
 
-    @abc.abstractmethod
     async def get(self, name: str) -> Run | None:
         """The run with that name."""
 
-    @abc.abstractmethod
     async def by_id(self, run_id: str) -> Run | None:
         """The run with that id."""
 
-    @abc.abstractmethod
     async def add(self, run: Run) -> Run:
         """Store a new run (revision 1); AlreadyExists when the name is taken."""
 
-    @abc.abstractmethod
     async def save(self, run: Run) -> Run:
         """Store a change made on ``run.revision``; Aborted if someone changed it since."""
 
-    @abc.abstractmethod
     async def remove(self, run: Run) -> None:
         """Delete the run as read at ``run.revision``; Aborted if it changed since."""
 
-    @abc.abstractmethod
     async def list(self, where: RunFilter, after: tuple[int, str] | None, limit: int) -> list[Run]:
         """Runs newest first (by sequence) after the one with this (sequence, id)."""
 
-    @abc.abstractmethod
     async def in_status(self, statuses: tuple[RunStatus, ...], limit: int) -> builtins.list[Run]:
         """Runs in any of these statuses, oldest first (the scheduler's queue)."""
 
 
-class TemplateRepository(abc.ABC):
+class TemplateRepository(Protocol):
     """Run templates in run-svc's store."""
 
-    @abc.abstractmethod
     async def get(self, name: str) -> RunTemplate | None:
         """The template with that name."""
 
-    @abc.abstractmethod
     async def add(self, template: RunTemplate) -> RunTemplate:
         """Store a new template; AlreadyExists when the name is taken."""
 
-    @abc.abstractmethod
     async def remove(self, template: RunTemplate) -> None:
-        """Delete the template."""
+        """Delete the template as read."""
 
-    @abc.abstractmethod
-    async def list(self) -> list[RunTemplate]:
+    async def list(self) -> builtins.list[RunTemplate]:
         """Every template, by name."""
 
 
-class MetricLog(abc.ABC):
+class MetricLog(Protocol):
     """Every metric point of every run."""
 
-    @abc.abstractmethod
     async def append(self, run_id: str, points: list[MetricPoint]) -> None:
         """Add points to the run's series."""
 
-    @abc.abstractmethod
     async def series(self, run_id: str) -> list[MetricPoint]:
         """The run's points in the order they were logged."""
 
-    @abc.abstractmethod
-    async def remove(self, run_id: str) -> None:
+    async def forget(self, run_id: str) -> None:
         """Forget the run's points."""
 
 
-class RequestLog(Protocol):
-    """Remembers which run a submit request made, for retried requests (the kit's
-    ``StoredRequests`` is the adapter)."""
+class ConfigFiles(Protocol):
+    """The configuration files uploaded with runs (kept apart: up to 1 MiB each), by the id of
+    their run or template."""
 
-    async def resource_of(self, key: str) -> str | None:
-        """The run name a request made, if it was seen."""
+    async def put(self, owner_id: str, data: bytes) -> None:
+        """Keep the run's (or template's) file."""
 
-    async def remember(self, key: str, resource: str) -> None:
-        """Record what the request made."""
+    async def get(self, owner_id: str) -> bytes:
+        """The file (empty when there is none)."""
 
-
-class ConfigFiles(abc.ABC):
-    """The configuration files uploaded with runs (kept apart: up to 1 MiB each)."""
-
-    @abc.abstractmethod
-    async def put(self, run_id: str, data: bytes) -> None:
-        """Keep the run's file."""
-
-    @abc.abstractmethod
-    async def get(self, run_id: str) -> bytes:
-        """The run's file (empty when it has none)."""
-
-    @abc.abstractmethod
-    async def remove(self, run_id: str) -> None:
-        """Forget the run's file, if it has one."""
+    async def forget(self, owner_id: str) -> None:
+        """Forget the file, if there is one."""
 
 
-class UnitOfWork(Protocol):
-    """One transaction over run-svc's repositories; emitted events are committed with it."""
+class UnitOfWork(Emitter, Protocol):
+    """One transaction over run-svc's repositories; events recorded in it are committed with it."""
 
     @property
     def runs(self) -> RunRepository:
@@ -155,45 +117,20 @@ class UnitOfWork(Protocol):
     def templates(self) -> TemplateRepository:
         """Run templates in this transaction."""
 
-    def emit(self, data: Message, subject: str, project: str) -> None:
-        """Publish ``data`` as an event once the transaction commits."""
+
+Units = UnitOfWorkFactory[UnitOfWork]
+"""Starts run-svc's units of work: ``async with uow() as tx: ...``."""
 
 
-class UnitOfWorkFactory(Protocol):
-    """Starts a unit of work: ``async with uow() as tx: ...``."""
+class RepoReader(Protocol):
+    """Reads from repo-svc (it owns repos and versions); the kit's ``RepoClient`` is the adapter."""
 
-    def __call__(self) -> AbstractAsyncContextManager[UnitOfWork]: ...
-
-
-@dataclass(frozen=True)
-class PinnedVersion:
-    """A version as repo-svc knows it."""
-
-    number: int
-    manifest_digest: str
-    repo_id: str = ""
-
-
-@dataclass(frozen=True)
-class PinnedCode:
-    """A code repo at a commit, as repo-svc stored it."""
-
-    commit: str  # the full sha
-    manifest_digest: str
-
-
-class RepoReader(abc.ABC):
-    """Reads from repo-svc (by gRPC: it owns repos and versions)."""
-
-    @abc.abstractmethod
-    async def pin(self, caller: Caller, repo_kind: str, repo: str, version: int) -> PinnedVersion:
+    async def version(self, caller: Caller, repo_kind: str, repo: str, number: int) -> RepoVersion:
         """That version (0: the latest); NotFound or FailedPrecondition as repo-svc says."""
 
-    @abc.abstractmethod
-    async def snapshot_code(self, caller: Caller, repo: str, commit: str) -> PinnedCode:
+    async def snapshot_code(self, caller: Caller, repo: str, commit: str) -> CodeSnapshot:
         """The code repo's files at ``commit`` (empty: its latest), stored for the run."""
 
-    @abc.abstractmethod
     async def check_write(self, caller: Caller, repo_kind: str, repo: str) -> str:
         """The repo's id, if it exists, is versioned and ``caller`` may write its next version
         (repo-svc decides); PermissionDenied, FailedPrecondition or NotFound naming it otherwise."""
@@ -248,6 +185,9 @@ class Executor(abc.ABC):
     """One kind of cluster: the local machine, Kubernetes, Slurm, LSF."""
 
     name: str
+    # Called (on the event loop) when a job exits, so the scheduler looks at once rather than at
+    # its next tick; the composition root connects it to the scheduler.
+    on_exit: Callable[[], None]
 
     @abc.abstractmethod
     def gpu_count(self) -> int:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from shipyard.kit.errors import Unauthenticated
-from shipyard_run.app.ports import UnitOfWorkFactory
+from shipyard_run.app.ports import Units
 from shipyard_run.domain.run_tokens import matches, parse_run_token
 from shipyard_run.domain.runs import Run
 
@@ -14,7 +14,7 @@ from shipyard_run.domain.runs import Run
 class RunTokens:
     """Verifies the tokens runs get in SHIPYARD_TOKEN (the gateway asks)."""
 
-    uow: UnitOfWorkFactory
+    uow: Units
 
     async def verify(self, token: str) -> Run:
         """The run whose token ``token`` is, while it is starting, running or stopping;

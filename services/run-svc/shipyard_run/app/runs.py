@@ -2,35 +2,23 @@
 
 from __future__ import annotations
 
-import base64
 import uuid
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, replace
-from datetime import UTC, datetime
 
 from shipyard.kit.bubblewrap import unisolated_refusal as isolation_refusal
 from shipyard.kit.caller import Caller
+from shipyard.kit.clock import Clock, utc_now
 from shipyard.kit.errors import AlreadyExists, FailedPrecondition, InvalidArgument, NotFound, PermissionDenied
-from shipyard_run.app.messages import actor, run_deleted, run_stopped, run_submitted
-from shipyard_run.app.ports import Executor, MetricPoint, RepoReader, RunFilter, UnitOfWork, UnitOfWorkFactory
-from shipyard_run.domain.runs import Input, OutputTarget, Run, RunSpec, RunStatus
+from shipyard.kit.paging import decode_token, encode_token, page_limit
+from shipyard_run.app.ports import Executor, RepoReader, RunFilter, UnitOfWork, Units
+from shipyard_run.domain.events import Actor, RunDeleted, RunStopped, RunSubmitted
+from shipyard_run.domain.runs import Input, MetricPoint, OutputTarget, Run, RunSpec, RunStatus
 
-PAGE_DEFAULT = 50
-PAGE_MAX = 1000
 LOGS_DEFAULT = 64 << 10
 LOGS_MAX = 1 << 20
 LOGS_OFFSET_MAX = 1 << 40  # far past any log, and within what every file system can seek to
-OPERATOR = "operator"
-
-
-def utc_now() -> datetime:
-    """The default clock."""
-    return datetime.now(UTC)
-
-
-def run_subject(run: Run) -> str:
-    """The CloudEvents subject of a run's events."""
-    return f"runs/{run.name}"
+PAGE_TAG = "runs"  # what page tokens of the run list carry
 
 
 def unisolated_refusal(executor: Executor, roles: Iterable[str], single_user: bool) -> str:
@@ -48,11 +36,11 @@ def unisolated_refusal(executor: Executor, roles: Iterable[str], single_user: bo
 class Runs:
     """What users do with runs."""
 
-    uow: UnitOfWorkFactory
+    uow: Units
     repos: RepoReader
     executor: Executor
     wake: Callable[[], None] = lambda: None  # tells the scheduler there is work
-    clock: Callable[[], datetime] = utc_now
+    clock: Clock = utc_now
     # The operator's choice to let anyone's runs share the machine when they cannot be isolated.
     single_user: bool = False
 
@@ -62,8 +50,8 @@ class Runs:
         if config and not spec.config_file_name:
             spec = replace(spec, config_file_name="config")
         if spec.gpus > (total := self.executor.gpu_count()):
-            raise FailedPrecondition(f"run.gpus: {spec.gpus} GPUs asked for, but the {self.executor.name} "
-                                     f"executor has {total}")
+            raise FailedPrecondition(f"{spec.gpus} GPUs asked for, but the {self.executor.name} executor "
+                                     f"has {total}", field="run.gpus")
         self._check_isolated(caller)
         if request_id and (made := await self._made_by(caller, request_id)) is not None:
             return made
@@ -84,7 +72,7 @@ class Runs:
                 await uow.configs.put(run.id, config)
             if request_id:
                 await uow.requests.remember(_request_key(caller, request_id), run.name)
-            uow.emit(run_submitted(run, actor(caller.user, caller.roles)), run_subject(run), spec.project)
+            uow.record(RunSubmitted(run, Actor.of(caller.user, caller.roles)))
         self.wake()
         return run
 
@@ -99,7 +87,7 @@ class Runs:
 
     async def _pin(self, caller: Caller, item: Input, index: int) -> Input:
         try:
-            pinned = await self.repos.pin(caller, item.repo_kind, item.repo, item.version)
+            pinned = await self.repos.version(caller, item.repo_kind, item.repo, item.version)
         except NotFound as exc:
             raise NotFound(f"run.inputs[{index}]: {exc.message}") from None
         return replace(item, version=pinned.number, manifest_digest=pinned.manifest_digest,
@@ -120,9 +108,7 @@ class Runs:
 
     async def list_page(self, where: RunFilter, page_size: int, page_token: str) -> tuple[list[Run], str]:
         """One page of runs, newest first, and the token of the next ("" at the end)."""
-        if page_size < 0:
-            raise InvalidArgument("page_size", "must not be negative")
-        limit = min(page_size or PAGE_DEFAULT, PAGE_MAX)
+        limit = page_limit(page_size)
         after = _decode_token(page_token)
         async with self.uow() as uow:
             runs = await uow.runs.list(where, after, limit + 1)
@@ -138,8 +124,7 @@ class Runs:
             if run.status in (RunStatus.QUEUED, RunStatus.WAITING_FOR_GPUS):
                 ended = run.ended(RunStatus.STOPPED, self.clock(), "stopped before it started")
                 run = await uow.runs.save(ended)
-                by = actor(caller.user, caller.roles)
-                uow.emit(run_stopped(run, by), run_subject(run), run.spec.project)
+                uow.record(RunStopped(run, Actor.of(caller.user, caller.roles)))
                 return run
             run = await uow.runs.save(run.stopping())
         if run.status is RunStatus.STOPPING:
@@ -155,9 +140,9 @@ class Runs:
             if not run.status.final:
                 raise FailedPrecondition(f"run {name!r} is {run.status.value}: stop it, then delete it")
             await uow.runs.remove(run)
-            await uow.metrics.remove(run.id)
-            await uow.configs.remove(run.id)
-            uow.emit(run_deleted(run, actor(caller.user, caller.roles)), run_subject(run), run.spec.project)
+            await uow.metrics.forget(run.id)
+            await uow.configs.forget(run.id)
+            uow.record(RunDeleted(run, Actor.of(caller.user, caller.roles)))
         await self.executor.remove(run.id)
 
     async def read_logs(self, name: str, offset: int, max_bytes: int) -> tuple[bytes, int, bool]:
@@ -199,7 +184,7 @@ class Runs:
 
 
 def _check_may_change(run: Run, caller: Caller, what: str) -> None:
-    if caller.user != run.owner and not caller.has(OPERATOR):
+    if caller.user != run.owner and not caller.is_operator:
         raise PermissionDenied(f"run {run.name!r} belongs to {run.owner!r}; only its owner or an operator "
                                f"may {what}")
 
@@ -217,16 +202,14 @@ def _request_key(caller: Caller, request_id: str) -> str:
 
 
 def _encode_token(run: Run) -> str:
-    return base64.urlsafe_b64encode(f"runs\x1f{run.sequence}\x1f{run.id}".encode()).decode()
+    return encode_token(PAGE_TAG, str(run.sequence), run.id)
 
 
 def _decode_token(token: str) -> tuple[int, str] | None:
-    if not token:
+    cursor = decode_token(PAGE_TAG, token, 2)
+    if cursor is None:
         return None
-    try:
-        tag, sequence, run_id = base64.urlsafe_b64decode(token.encode()).decode().split("\x1f")
-        if tag == "runs":
-            return int(sequence), run_id
-    except (ValueError, UnicodeDecodeError):
-        pass
-    raise InvalidArgument("page_token", "is not a token this API returned (or it is for another list)")
+    sequence, run_id = cursor
+    if not sequence.isdigit():
+        raise InvalidArgument("page_token", "is not a token this API returned (or it is for another list)")
+    return int(sequence), run_id

@@ -10,33 +10,23 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import datetime
 
-from google.protobuf.message import Message
-
+from shipyard.kit.clock import Clock, utc_now
 from shipyard.kit.errors import Aborted, ResourceExhausted
-from shipyard_run.app.messages import (
-    actor,
-    metrics_logged,
-    run_completed,
-    run_failed,
-    run_started,
-    run_stopped,
+from shipyard_run.app.ports import Executor, Job, JobInput, JobState, JobStatus, Units
+from shipyard_run.app.runs import unisolated_refusal
+from shipyard_run.domain.events import (
+    Actor,
+    MetricsLogged,
+    RunCompleted,
+    RunEvent,
+    RunFailed,
+    RunStarted,
+    RunStopped,
 )
-from shipyard_run.app.ports import (
-    Executor,
-    Job,
-    JobInput,
-    JobState,
-    JobStatus,
-    MetricPoint,
-    UnitOfWorkFactory,
-)
-from shipyard_run.app.runs import run_subject, unisolated_refusal, utc_now
 from shipyard_run.domain.run_tokens import issue_run_token
-from shipyard_run.domain.runs import Run, RunStatus
+from shipyard_run.domain.runs import MetricPoint, Run, RunStatus
 
 log = logging.getLogger(__name__)
 WAITING = (RunStatus.QUEUED, RunStatus.WAITING_FOR_GPUS)
@@ -48,10 +38,10 @@ LAST_LINES = 4096  # bytes of the log's end a RunFailed carries
 class Scheduler:
     """Moves runs through their lifecycle on one executor."""
 
-    uow: UnitOfWorkFactory
+    uow: Units
     executor: Executor
     slots: int  # runs at once (the local machine's cores); GPU runs also need their GPUs
-    clock: Callable[[], datetime] = utc_now
+    clock: Clock = utc_now
     interval: float = 0.25
     single_user: bool = False  # anyone's runs may start unisolated (the operator's choice)
     api_server: str = ""  # the gateway's gRPC address as runs reach it (SHIPYARD_SERVER)
@@ -150,7 +140,7 @@ class Scheduler:
             current = await uow.runs.get(run.name)
             assert current is not None
             running = await uow.runs.save(current.running(self.clock(), notes))
-            uow.emit(run_started(running, self.executor.name), run_subject(running), running.spec.project)
+            uow.record(RunStarted(running, self.executor.name))
         if running.status is RunStatus.STOPPING:  # stopped while it was starting
             await self.executor.stop(run.id)
 
@@ -172,7 +162,7 @@ class Scheduler:
             assert current is not None
             await uow.metrics.append(run.id, points)
             saved = await uow.runs.save(current.with_metrics(latest))
-            uow.emit(metrics_logged(saved, points), run_subject(saved), saved.spec.project)
+            uow.record(MetricsLogged(saved, tuple(points)))
             return saved
 
     async def _end(self, status: JobStatus, name: str) -> None:
@@ -215,7 +205,7 @@ class Scheduler:
         await self._finish(run, run.ended(RunStatus.ERROR, self.clock(), reason))
 
     async def _finish(self, run: Run, ended: Run, staged: dict[str, str] | None = None) -> None:
-        by = actor(run.owner, frozenset(run.owner_roles))
+        by = Actor.of(run.owner, run.owner_roles)
         last = ""
         if ended.status in (RunStatus.FAILED, RunStatus.ERROR):
             log_bytes = await self.executor.read_logs(run.id, 0, 1 << 30)
@@ -224,14 +214,14 @@ class Scheduler:
             current = await uow.runs.get(run.name)
             assert current is not None
             saved = await uow.runs.save(_on(current, ended))
-            event: Message
+            event: RunEvent
             if saved.status is RunStatus.COMPLETE:
-                event = run_completed(saved, staged or {}, by)
+                event = RunCompleted(saved, by, staged or {})
             elif saved.status is RunStatus.STOPPED:
-                event = run_stopped(saved, by)
+                event = RunStopped(saved, by)
             else:
-                event = run_failed(saved, last, by)
-            uow.emit(event, run_subject(saved), saved.spec.project)
+                event = RunFailed(saved, by, last)
+            uow.record(event)
         log.info("run %s %s %s", run.name, saved.status.value, saved.status_reason)
 
     async def _save(self, run: Run, changed: Run) -> Run | None:

@@ -9,17 +9,16 @@ gets the settings without it.
 from __future__ import annotations
 
 import uuid
-from collections.abc import Callable
 from dataclasses import dataclass, replace
-from datetime import datetime
 
 from shipyard.contracts.run.v1 import runs_pb2 as pb
 from shipyard.kit.caller import Caller
+from shipyard.kit.clock import Clock, utc_now
 from shipyard.kit.errors import AlreadyExists, NotFound, PermissionDenied
 from shipyard.kit.rules import check_name, check_text
 from shipyard_run.app.messages import over_template
-from shipyard_run.app.ports import UnitOfWork, UnitOfWorkFactory
-from shipyard_run.app.runs import OPERATOR, Runs, must_get, utc_now
+from shipyard_run.app.ports import UnitOfWork, Units
+from shipyard_run.app.runs import Runs, must_get
 from shipyard_run.domain.runs import DESCRIPTION_MAX, Run, RunSpec, RunTemplate, cloned, unpinned
 
 
@@ -27,9 +26,9 @@ from shipyard_run.domain.runs import DESCRIPTION_MAX, Run, RunSpec, RunTemplate,
 class Templates:
     """Templates, clones, and submits from a template, on top of the run use cases."""
 
-    uow: UnitOfWorkFactory
+    uow: Units
     runs: Runs
-    clock: Callable[[], datetime] = utc_now
+    clock: Clock = utc_now
 
     async def create(self, caller: Caller, name: str, from_run: str, description: str = "") -> RunTemplate:
         """A template of the run's settings; its inputs and code follow their latest versions, and
@@ -63,7 +62,7 @@ class Templates:
         """Only its owner or an operator deletes a template; runs made from it stay."""
         async with self.uow() as uow:
             template = await _must_get_template(uow, name)
-            if caller.user != template.owner and not caller.has(OPERATOR):
+            if caller.user != template.owner and not caller.is_operator:
                 raise PermissionDenied(f"template {name!r} belongs to {template.owner!r}; only its owner "
                                        "or an operator may delete it")
             await uow.templates.remove(template)
@@ -91,7 +90,7 @@ class Templates:
 
 async def _config_for(caller: Caller, owner: str, uow: UnitOfWork, key: str) -> bytes:
     """The config file kept under ``key``, if ``caller`` may read it: its owner or an operator."""
-    if caller.user != owner and not caller.has(OPERATOR):
+    if caller.user != owner and not caller.is_operator:
         return b""
     return await uow.configs.get(key)
 

@@ -281,6 +281,16 @@ class Run:
 
 
 @dataclass(frozen=True)
+class MetricPoint:
+    """One value of one metric, as a run logged it."""
+
+    name: str
+    value: float
+    step: int
+    time: datetime
+
+
+@dataclass(frozen=True)
 class RunTemplate:
     """A run's settings under a name; its inputs and code follow their latest versions."""
 

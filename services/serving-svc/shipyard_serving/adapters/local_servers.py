@@ -47,8 +47,9 @@ from shipyard.kit.blob.port import BlobStore
 from shipyard.kit.bubblewrap import Bubblewrap, sandboxed_pid
 from shipyard_serving.adapters import server_sandbox
 from shipyard_serving.adapters.load_metrics import fetch_load
-from shipyard_serving.app.ports import Endpoint, ModelServers, Observation, Observer, ReplicaState
+from shipyard_serving.app.ports import Endpoint, ModelServers, Observer
 from shipyard_serving.domain.scaling import UP_WINDOW_S, LoadSample, ScaleRule, desired_replicas
+from shipyard_serving.domain.serving import Observation, ReplicaState
 
 log = logging.getLogger(__name__)
 

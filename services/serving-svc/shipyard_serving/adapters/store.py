@@ -1,25 +1,17 @@
-"""Test inferences and request ids in the kit's document store."""
+"""Test inferences, the model catalog, deployments and request ids in the kit's document store."""
 
 from __future__ import annotations
 
-import builtins
 from dataclasses import asdict
 from datetime import datetime
 from typing import Any
 
-from shipyard.kit.errors import Aborted, AlreadyExists
+from shipyard.kit.errors import AlreadyExists
 from shipyard.kit.outbox import OutboxRelay
-from shipyard.kit.store.port import (
-    Collection,
-    Document,
-    DocumentStore,
-    DuplicateKey,
-    Page,
-    RevisionConflict,
-    Transaction,
-)
+from shipyard.kit.store.documents import DocumentRepository
+from shipyard.kit.store.port import Collection, Document, DocumentStore, Page, Transaction
 from shipyard.kit.store.unit_of_work import REQUESTS, StoredRequests, StoreUnitOfWork, StoreUnitOfWorkFactory
-from shipyard_serving.app.ports import CatalogRepository, DeploymentRepository, InferenceRepository
+from shipyard_serving.app.events import translate
 from shipyard_serving.domain.serving import (
     CatalogEntry,
     Deployment,
@@ -75,42 +67,37 @@ def _inference(doc: Document) -> Inference:
     )
 
 
-class StoredInferences(InferenceRepository):
-    """Inferences keyed by id, unique by name."""
+def _by_name(after: str | None, limit: int) -> Page:
+    """Pages by name: ``after`` a name, past every document with that name (ids sort before U+FFFF)."""
+    return Page(order_by="name", after=(after, "\uffff") if after else None, limit=limit)
 
-    def __init__(self, txn: Transaction) -> None:
-        self._txn = txn
+
+class StoredInferences(DocumentRepository[Inference]):
+    """Test inferences in the ``inferences`` collection, unique by name."""
+
+    collection = INFERENCES
+    noun = "test inference"
+
+    def to_document(self, item: Inference) -> Document:
+        return _doc(item)
+
+    def from_document(self, doc: Document) -> Inference:
+        return _inference(doc)
+
+    def taken(self, item: Inference, field: str) -> AlreadyExists:
+        return AlreadyExists(f"a test inference named {item.name!r} exists already")
 
     async def get(self, name: str) -> Inference | None:
-        found = await self._txn.find(INFERENCES.name, {"name": name}, Page(limit=1))
-        return _inference(found[0]) if found else None
+        """The inference with that name."""
+        return await self.find_one(name=name)
 
-    async def add(self, inference: Inference) -> Inference:
-        try:
-            return _inference(await self._txn.insert(INFERENCES.name, _doc(inference)))
-        except DuplicateKey:
-            raise AlreadyExists(f"a test inference named {inference.name!r} exists already") from None
+    async def page(self, project: str | None, after: str | None, limit: int) -> list[Inference]:
+        """Inferences by name, after the name ``after``."""
+        return await self.find({"project": project} if project is not None else None, _by_name(after, limit))
 
-    async def save(self, inference: Inference) -> Inference:
-        try:
-            return _inference(await self._txn.replace(INFERENCES.name, _doc(inference), inference.revision))
-        except RevisionConflict:
-            raise Aborted(f"test inference {inference.name!r} changed meanwhile; read it again") from None
-
-    async def remove(self, inference: Inference) -> None:
-        await self._txn.delete(INFERENCES.name, inference.id)
-
-    async def page(self, project: str | None, after: str | None, limit: int) -> builtins.list[Inference]:
-        where = {"project": project} if project is not None else None
-        docs = await self._txn.find(
-            INFERENCES.name,
-            where,
-            Page(order_by="name", after=(after, "\uffff") if after else None, limit=limit),
-        )
-        return [_inference(d) for d in docs]
-
-    async def live(self) -> builtins.list[Inference]:
-        return [_inference(d) for d in await self._txn.find(INFERENCES.name, {"live": True})]
+    async def live(self) -> list[Inference]:
+        """Every inference whose model servers should be running."""
+        return await self.find({"live": True})
 
 
 def _pin(doc: dict[str, Any] | None) -> ModelPin | None:
@@ -143,6 +130,7 @@ def _entry(doc: Document) -> CatalogEntry:
         owner=doc["owner"],
         create_time=datetime.fromisoformat(doc["create_time"]),
         metrics=doc["metrics"],
+        revision=doc["_rev"],
     )
 
 
@@ -184,81 +172,71 @@ def _deployment(doc: Document) -> Deployment:
     )
 
 
-def _by_name(after: str | None, limit: int) -> Page:
-    return Page(order_by="name", after=(after, "\uffff") if after else None, limit=limit)
+class StoredCatalog(DocumentRepository[CatalogEntry]):
+    """Catalog entries in the ``catalog`` collection, unique by name."""
 
+    collection = CATALOG
+    noun = "catalog entry"
 
-class StoredCatalog(CatalogRepository):
-    """Catalog entries keyed by id, unique by name."""
+    def to_document(self, item: CatalogEntry) -> Document:
+        return _entry_doc(item)
 
-    def __init__(self, txn: Transaction) -> None:
-        self._txn = txn
+    def from_document(self, doc: Document) -> CatalogEntry:
+        return _entry(doc)
+
+    def taken(self, item: CatalogEntry, field: str) -> AlreadyExists:
+        return AlreadyExists(f"the catalog has an entry named {item.name!r} already")
 
     async def get(self, name: str) -> CatalogEntry | None:
-        found = await self._txn.find(CATALOG.name, {"name": name}, Page(limit=1))
-        return _entry(found[0]) if found else None
-
-    async def add(self, entry: CatalogEntry) -> CatalogEntry:
-        try:
-            return _entry(await self._txn.insert(CATALOG.name, _entry_doc(entry)))
-        except DuplicateKey:
-            raise AlreadyExists(f"the catalog has an entry named {entry.name!r} already") from None
-
-    async def remove(self, entry: CatalogEntry) -> None:
-        await self._txn.delete(CATALOG.name, entry.id)
+        """The entry with that name."""
+        return await self.find_one(name=name)
 
     async def page(
         self, project: str | None, model: str | None, after: str | None, limit: int
-    ) -> builtins.list[CatalogEntry]:
+    ) -> list[CatalogEntry]:
+        """Entries by name, after the name ``after``, of a project and a model when given."""
         where = {k: v for k, v in (("project", project), ("model_name", model)) if v is not None}
-        return [_entry(d) for d in await self._txn.find(CATALOG.name, where or None, _by_name(after, limit))]
+        return await self.find(where or None, _by_name(after, limit))
 
 
-class StoredDeployments(DeploymentRepository):
-    """Deployments keyed by id, unique by name."""
+class StoredDeployments(DocumentRepository[Deployment]):
+    """Deployments in the ``deployments`` collection, unique by name."""
 
-    def __init__(self, txn: Transaction) -> None:
-        self._txn = txn
+    collection = DEPLOYMENTS
+    noun = "deployment"
+
+    def to_document(self, item: Deployment) -> Document:
+        return _deployment_doc(item)
+
+    def from_document(self, doc: Document) -> Deployment:
+        return _deployment(doc)
+
+    def taken(self, item: Deployment, field: str) -> AlreadyExists:
+        return AlreadyExists(f"a deployment named {item.name!r} exists already")
 
     async def get(self, name: str) -> Deployment | None:
-        found = await self._txn.find(DEPLOYMENTS.name, {"name": name}, Page(limit=1))
-        return _deployment(found[0]) if found else None
+        """The deployment with that name."""
+        return await self.find_one(name=name)
 
-    async def add(self, deployment: Deployment) -> Deployment:
-        try:
-            return _deployment(await self._txn.insert(DEPLOYMENTS.name, _deployment_doc(deployment)))
-        except DuplicateKey:
-            raise AlreadyExists(f"a deployment named {deployment.name!r} exists already") from None
+    async def page(self, project: str | None, after: str | None, limit: int) -> list[Deployment]:
+        """Deployments by name, after the name ``after``."""
+        return await self.find({"project": project} if project is not None else None, _by_name(after, limit))
 
-    async def save(self, deployment: Deployment) -> Deployment:
-        try:
-            return _deployment(
-                await self._txn.replace(DEPLOYMENTS.name, _deployment_doc(deployment), deployment.revision)
-            )
-        except RevisionConflict:
-            raise Aborted(f"deployment {deployment.name!r} changed meanwhile; read it again") from None
+    async def live(self) -> list[Deployment]:
+        """Every deployment whose model servers should be running."""
+        return await self.find({"live": True})
 
-    async def remove(self, deployment: Deployment) -> None:
-        await self._txn.delete(DEPLOYMENTS.name, deployment.id)
-
-    async def page(self, project: str | None, after: str | None, limit: int) -> builtins.list[Deployment]:
-        where = {"project": project} if project is not None else None
-        return [_deployment(d) for d in await self._txn.find(DEPLOYMENTS.name, where, _by_name(after, limit))]
-
-    async def live(self) -> builtins.list[Deployment]:
-        return [_deployment(d) for d in await self._txn.find(DEPLOYMENTS.name, {"live": True})]
-
-    async def using(self, catalog_entry: str) -> builtins.list[Deployment]:
-        return [
-            _deployment(d) for d in await self._txn.find(DEPLOYMENTS.name, {"catalog_entry": catalog_entry})
-        ]
+    async def using(self, catalog_entry: str) -> list[Deployment]:
+        """The deployments of a catalog entry."""
+        return await self.find({"catalog_entry": catalog_entry})
 
 
 class ServingUnitOfWork(StoreUnitOfWork):
-    """A transaction over serving-svc's collections."""
+    """A transaction over serving-svc's collections; its domain events are translated by
+    ``shipyard_serving.app.events``."""
 
     def __init__(self, txn: Transaction) -> None:
-        super().__init__(txn, SOURCE)
+        super().__init__(txn, SOURCE, translate)
         self.inferences = StoredInferences(txn)
         self.catalog = StoredCatalog(txn)
         self.deployments = StoredDeployments(txn)

@@ -4,61 +4,44 @@ a catalog entry behind a stable endpoint, swap the model behind it, follow its s
 from __future__ import annotations
 
 import uuid
-from collections.abc import Callable
 from dataclasses import dataclass, replace
 from datetime import datetime
 
 from shipyard.kit.caller import Caller
+from shipyard.kit.clock import Clock, utc_now
 from shipyard.kit.errors import FailedPrecondition, InvalidArgument, NotFound
-from shipyard_serving.app.inferences import (
-    PAGE_DEFAULT,
-    PAGE_MAX,
+from shipyard.kit.paging import PAGE_MAX, page_limit
+from shipyard_serving.app.endpoints import after_name, check_isolated, name_is_free, next_token, pin
+from shipyard_serving.app.ports import Endpoint, ModelServers, RepoReader, UnitOfWork, Units
+from shipyard_serving.domain.events import (
     SYSTEM,
-    check_isolated,
-    decode_token,
-    encode_token,
-    name_is_free,
-    utc_now,
-)
-from shipyard_serving.app.messages import (
-    actor,
-    deployment_created,
-    deployment_deleted,
-    deployment_updated,
-    model_published,
-    model_unpublished,
-)
-from shipyard_serving.app.ports import (
-    Endpoint,
-    ModelReader,
-    ModelServers,
-    Observation,
-    UnitOfWork,
-    UnitOfWorkFactory,
+    DeploymentCreated,
+    DeploymentDeleted,
+    DeploymentUpdated,
+    ModelPublished,
+    ModelUnpublished,
 )
 from shipyard_serving.domain.serving import (
     CatalogEntry,
     Deployment,
     ModelPin,
+    Observation,
     ServingSpec,
     ServingStatus,
     overlay,
 )
 
-
-def _page(page_size: int) -> int:
-    if page_size < 0:
-        raise InvalidArgument("page_size", "must not be negative")
-    return min(page_size or PAGE_DEFAULT, PAGE_MAX)
+CATALOG_PAGES = "catalog"  # the tags of the lists' page tokens
+DEPLOYMENT_PAGES = "deployments"
 
 
 @dataclass
 class Catalog:
     """Publishing model versions (ML engineers) and reading the catalog."""
 
-    uow: UnitOfWorkFactory
-    models: ModelReader
-    clock: Callable[[], datetime] = utc_now
+    uow: Units
+    repos: RepoReader
+    clock: Clock = utc_now
 
     async def publish(
         self,
@@ -81,14 +64,11 @@ class Catalog:
             project=project,
             description=description,
         )
-        pinned = await self.models.pin(caller, model.model, model.version)
-        metrics = await self.models.metrics(caller, pinned.model, pinned.version)
+        pinned, metrics = await pin(self.repos, caller, model)
         entry = replace(draft, model=pinned, metrics=metrics)
         async with self.uow() as uow:
             entry = await uow.catalog.add(entry)
-            uow.emit(
-                model_published(entry, actor(caller.user, caller.roles)), f"catalog/{entry.name}", project
-            )
+            uow.record(ModelPublished(entry, caller))
         return entry
 
     async def get(self, name: str) -> CatalogEntry:
@@ -103,10 +83,11 @@ class Catalog:
         self, project: str, model: str, page_size: int, token: str
     ) -> tuple[list[CatalogEntry], str]:
         """One page of entries by name, and the token of the next."""
-        limit = _page(page_size)
+        limit = page_limit(page_size)
         async with self.uow() as uow:
-            found = await uow.catalog.page(project or None, model or None, decode_token(token), limit)
-        return found, encode_token(found[-1].name) if len(found) == limit else ""
+            found = await uow.catalog.page(project or None, model or None, after_name(CATALOG_PAGES, token),
+                                           limit)
+        return found, next_token(CATALOG_PAGES, found, limit)
 
     async def unpublish(self, caller: Caller, name: str) -> None:
         """Remove an entry no deployment uses; ModelUnpublished."""
@@ -121,22 +102,16 @@ class Catalog:
                     "delete or change those deployments first"
                 )
             await uow.catalog.remove(entry)
-            uow.emit(
-                model_unpublished(entry, actor(caller.user, caller.roles)), f"catalog/{name}", entry.project
-            )
-
-
-def _subject(d: Deployment) -> str:
-    return f"deployments/{d.name}"
+            uow.record(ModelUnpublished(entry, caller))
 
 
 @dataclass
 class Deployments:
     """What production engineers do with deployments, and following their servers."""
 
-    uow: UnitOfWorkFactory
+    uow: Units
     servers: ModelServers
-    clock: Callable[[], datetime] = utc_now
+    clock: Clock = utc_now
     # The operator's choice to let anyone's model servers share the machine when they cannot be isolated.
     single_user: bool = False
 
@@ -170,11 +145,7 @@ class Deployments:
             )
             await name_is_free(uow, name)
             deployment = await uow.deployments.add(deployment)
-            uow.emit(
-                deployment_created(deployment, actor(caller.user, caller.roles)),
-                _subject(deployment),
-                deployment.project,
-            )
+            uow.record(DeploymentCreated(deployment, caller))
         await self.servers.ensure(Endpoint(deployment.name, deployment.model, deployment.spec))
         return deployment
 
@@ -188,10 +159,10 @@ class Deployments:
 
     async def list_page(self, project: str, page_size: int, token: str) -> tuple[list[Deployment], str]:
         """One page of deployments by name, and the token of the next."""
-        limit = _page(page_size)
+        limit = page_limit(page_size)
         async with self.uow() as uow:
-            found = await uow.deployments.page(project or None, decode_token(token), limit)
-        return found, encode_token(found[-1].name) if len(found) == limit else ""
+            found = await uow.deployments.page(project or None, after_name(DEPLOYMENT_PAGES, token), limit)
+        return found, next_token(DEPLOYMENT_PAGES, found, limit)
 
     async def update(
         self,
@@ -221,11 +192,7 @@ class Deployments:
             if entry.name == current.catalog_entry and spec == current.spec and entry.model == current.model:
                 return current
             changed = await uow.deployments.save(current.swapped_to(entry, spec, self.clock()))
-            uow.emit(
-                deployment_updated(changed, ["model", "spec"], actor(caller.user, caller.roles)),
-                _subject(changed),
-                changed.project,
-            )
+            uow.record(DeploymentUpdated(changed, ("model", "spec"), caller))
         await self.servers.ensure(Endpoint(changed.name, changed.model, changed.spec))
         return changed
 
@@ -238,11 +205,7 @@ class Deployments:
             if current is None:
                 return
             await uow.deployments.remove(current)
-            uow.emit(
-                deployment_deleted(current, actor(caller.user, caller.roles)),
-                _subject(current),
-                current.project,
-            )
+            uow.record(DeploymentDeleted(current, caller))
 
     async def follow(self, name: str, seen: Observation) -> None:
         """Move the status with what the servers do; a swap whose model cannot load is undone in
@@ -255,7 +218,7 @@ class Deployments:
             if changed is None:
                 return
             saved = await uow.deployments.save(changed)
-            uow.emit(deployment_updated(saved, ["status"], SYSTEM, seen), _subject(saved), saved.project)
+            uow.record(DeploymentUpdated(saved, ("status",), SYSTEM, seen))
 
     async def recover(self) -> None:
         """After a restart: start the servers of every live deployment."""

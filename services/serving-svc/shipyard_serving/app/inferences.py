@@ -3,60 +3,19 @@ delete, and following what the model servers do."""
 
 from __future__ import annotations
 
-import base64
-import binascii
 import uuid
-from collections.abc import Callable
 from dataclasses import dataclass, replace
-from datetime import UTC, datetime
 
-from shipyard.kit.bubblewrap import unisolated_refusal
 from shipyard.kit.caller import Caller
-from shipyard.kit.errors import AlreadyExists, FailedPrecondition, InvalidArgument, NotFound, PermissionDenied
-from shipyard_serving.app.messages import actor, inference_created, inference_deleted, inference_updated
-from shipyard_serving.app.ports import (
-    Endpoint,
-    ModelReader,
-    ModelServers,
-    Observation,
-    UnitOfWork,
-    UnitOfWorkFactory,
-)
-from shipyard_serving.domain.serving import Inference, ModelPin, ServingSpec, ServingStatus
+from shipyard.kit.clock import Clock, utc_now
+from shipyard.kit.errors import NotFound, PermissionDenied
+from shipyard.kit.paging import page_limit
+from shipyard_serving.app.endpoints import after_name, check_isolated, name_is_free, next_token, pin
+from shipyard_serving.app.ports import Endpoint, ModelServers, RepoReader, Units
+from shipyard_serving.domain.events import SYSTEM, InferenceCreated, InferenceDeleted, InferenceUpdated
+from shipyard_serving.domain.serving import Inference, ModelPin, Observation, ServingSpec, ServingStatus
 
-PAGE_DEFAULT = 50
-PAGE_MAX = 1000
-OPERATOR = "operator"
-SYSTEM = actor("serving-svc", frozenset())
-
-
-def utc_now() -> datetime:
-    """The default clock."""
-    return datetime.now(UTC)
-
-
-def subject(inference: Inference) -> str:
-    """The CloudEvents subject of an inference's events."""
-    return f"inferences/{inference.name}"
-
-
-async def name_is_free(uow: UnitOfWork, name: str) -> None:
-    """AlreadyExists if a test inference or a deployment has the name: they share the gateway's
-    /serving/<name>/ paths."""
-    if await uow.inferences.get(name) is not None or await uow.deployments.get(name) is not None:
-        raise AlreadyExists(f"an endpoint named {name!r} exists already (a test inference or a deployment)")
-
-
-def check_isolated(servers: ModelServers, caller: Caller, single_user: bool) -> None:
-    """Where model servers cannot be isolated, the model's code (a custom predictor, a transformer,
-    a pickled model) would act as the platform: only operators may start them, unless the operator
-    chose single-user mode (run-svc's rule for runs)."""
-    refusal = unisolated_refusal(
-        servers.isolation_missing(), caller.roles, single_user, what="model servers",
-        danger="a model server that is not isolated runs the model's code as the platform", start="one",
-        whose="models")
-    if refusal:
-        raise FailedPrecondition(refusal)
+PAGES = "inferences"  # the tag of this list's page tokens
 
 
 def endpoint_of(inference: Inference) -> Endpoint:
@@ -68,10 +27,10 @@ def endpoint_of(inference: Inference) -> Endpoint:
 class Inferences:
     """What users do with test inferences."""
 
-    uow: UnitOfWorkFactory
-    models: ModelReader
+    uow: Units
+    repos: RepoReader
     servers: ModelServers
-    clock: Callable[[], datetime] = utc_now
+    clock: Clock = utc_now
     # The operator's choice to let anyone's model servers share the machine when they cannot be isolated.
     single_user: bool = False
 
@@ -102,9 +61,9 @@ class Inferences:
         )
         if request_id and (made := await self._made_by(caller, request_id)) is not None:
             return made
-        pinned = await self.models.pin(caller, model.model, model.version)
+        pinned, _ = await pin(self.repos, caller, model)
         if spec.transformer.code:
-            code = await self.models.snapshot_code(caller, spec.transformer.code, spec.transformer.commit)
+            code = await self.repos.snapshot_code(caller, spec.transformer.code, spec.transformer.commit)
             spec = replace(
                 spec,
                 transformer=replace(
@@ -117,9 +76,7 @@ class Inferences:
             inference = await uow.inferences.add(inference)
             if request_id:
                 await uow.requests.remember(_request_key(caller, request_id), name)
-            uow.emit(
-                inference_created(inference, actor(caller.user, caller.roles)), subject(inference), project
-            )
+            uow.record(InferenceCreated(inference, caller))
         await self.servers.ensure(endpoint_of(inference))
         return inference
 
@@ -138,18 +95,15 @@ class Inferences:
 
     async def list_page(self, project: str, page_size: int, page_token: str) -> tuple[list[Inference], str]:
         """One page, by name, and the token of the next ("" at the end)."""
-        if page_size < 0:
-            raise InvalidArgument("page_size", "must not be negative")
-        limit = min(page_size or PAGE_DEFAULT, PAGE_MAX)
+        limit = page_limit(page_size)
         async with self.uow() as uow:
-            found = await uow.inferences.page(project or None, decode_token(page_token), limit)
-        token = encode_token(found[-1].name) if len(found) == limit else ""
-        return found, token
+            found = await uow.inferences.page(project or None, after_name(PAGES, page_token), limit)
+        return found, next_token(PAGES, found, limit)
 
     async def delete(self, caller: Caller, name: str) -> None:
         """Stop its servers and forget it (its owner or an operator)."""
         inference = await self.get(name)
-        if caller.user != inference.owner and not caller.has(OPERATOR):
+        if caller.user != inference.owner and not caller.is_operator:
             raise PermissionDenied(
                 f"only {inference.owner} (its owner) or an operator may delete test inference {name!r}"
             )
@@ -159,11 +113,7 @@ class Inferences:
             if current is None:
                 return
             await uow.inferences.remove(current)
-            uow.emit(
-                inference_deleted(current, actor(caller.user, caller.roles)),
-                subject(current),
-                current.project,
-            )
+            uow.record(InferenceDeleted(current, caller))
 
     def observe(self, name: str) -> Observation:
         """Its model servers now."""
@@ -180,7 +130,7 @@ class Inferences:
             if (status, reason) == (inference.status, inference.status_reason):
                 return
             changed = await uow.inferences.save(inference.moved_to(status, reason, self.clock()))
-            uow.emit(inference_updated(changed, ["status"], SYSTEM, seen), subject(changed), changed.project)
+            uow.record(InferenceUpdated(changed, ("status",), SYSTEM, seen))
 
     async def recover(self) -> None:
         """After a restart: start the servers of every inference that should be serving."""
@@ -205,19 +155,3 @@ def _exits(seen: Observation) -> str:
 
 def _request_key(caller: Caller, request_id: str) -> str:
     return f"inference:{caller.user}:{request_id}"
-
-
-def encode_token(name: str) -> str:
-    return base64.urlsafe_b64encode(f"n:{name}".encode()).decode()
-
-
-def decode_token(token: str) -> str | None:
-    if not token:
-        return None
-    try:
-        text = base64.urlsafe_b64decode(token.encode()).decode()
-    except (binascii.Error, UnicodeDecodeError):
-        text = ""
-    if not text.startswith("n:"):
-        raise InvalidArgument("page_token", "is not a token this API returned")
-    return text[2:]

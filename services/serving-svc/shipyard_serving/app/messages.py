@@ -1,4 +1,5 @@
-"""Between the domain and the wire: protobuf messages of the API and of events."""
+"""Between the domain and the wire: the protobuf messages of the API (the events' are made from
+these by ``shipyard_serving.app.events``)."""
 
 from __future__ import annotations
 
@@ -6,15 +7,13 @@ from datetime import datetime
 
 from google.protobuf.timestamp_pb2 import Timestamp
 
-from shipyard.contracts.common.v1 import common_pb2
-from shipyard.contracts.events.v1 import events_pb2
 from shipyard.contracts.serving.v1 import serving_pb2 as pb
-from shipyard_serving.app.ports import Observation
 from shipyard_serving.domain.serving import (
     CatalogEntry,
     Deployment,
     Inference,
     ModelPin,
+    Observation,
     ServingSpec,
     ServingStatus,
     Transformer,
@@ -104,32 +103,6 @@ def inference_to_proto(inference: Inference, seen: Observation | None = None) ->
     )
 
 
-def actor(user: str, roles: frozenset[str]) -> common_pb2.Actor:
-    """An event's actor."""
-    return common_pb2.Actor(user=user, roles=sorted(roles))
-
-
-def inference_created(inference: Inference, by: common_pb2.Actor) -> events_pb2.InferenceCreated:
-    """InferenceCreated."""
-    return events_pb2.InferenceCreated(inference=inference_to_proto(inference), actor=by)
-
-
-def inference_updated(
-    inference: Inference, changed: list[str], by: common_pb2.Actor, seen: Observation | None = None
-) -> events_pb2.InferenceUpdated:
-    """InferenceUpdated: the inference after the change."""
-    return events_pb2.InferenceUpdated(
-        inference=inference_to_proto(inference, seen), changed_fields=changed, actor=by
-    )
-
-
-def inference_deleted(inference: Inference, by: common_pb2.Actor) -> events_pb2.InferenceDeleted:
-    """InferenceDeleted."""
-    return events_pb2.InferenceDeleted(
-        inference_id=inference.id, name=inference.name, project=inference.project, actor=by
-    )
-
-
 def entry_to_proto(entry: CatalogEntry) -> pb.CatalogEntry:
     """The wire form of a catalog entry."""
     return pb.CatalogEntry(
@@ -174,46 +147,3 @@ def deployment_to_proto(d: Deployment, seen: Observation | None = None) -> pb.De
         revision=d.revision,
         previous_model=model_to_proto(d.previous_model) if d.previous_model else None,
     )
-
-
-def model_published(entry: CatalogEntry, by: common_pb2.Actor) -> events_pb2.ModelPublished:
-    """ModelPublished."""
-    return events_pb2.ModelPublished(
-        model=entry.model.model,
-        version=entry.model.version,
-        catalog_name=entry.name,
-        project=entry.project,
-        actor=by,
-        model_id=entry.model.model_id,
-    )
-
-
-def model_unpublished(entry: CatalogEntry, by: common_pb2.Actor) -> events_pb2.ModelUnpublished:
-    """ModelUnpublished."""
-    return events_pb2.ModelUnpublished(
-        catalog_name=entry.name,
-        model=entry.model.model,
-        version=entry.model.version,
-        project=entry.project,
-        actor=by,
-        model_id=entry.model.model_id,
-    )
-
-
-def deployment_created(d: Deployment, by: common_pb2.Actor) -> events_pb2.DeploymentCreated:
-    """DeploymentCreated."""
-    return events_pb2.DeploymentCreated(deployment=deployment_to_proto(d), actor=by)
-
-
-def deployment_updated(
-    d: Deployment, changed: list[str], by: common_pb2.Actor, seen: Observation | None = None
-) -> events_pb2.DeploymentUpdated:
-    """DeploymentUpdated: the deployment after the change."""
-    return events_pb2.DeploymentUpdated(
-        deployment=deployment_to_proto(d, seen), changed_fields=changed, actor=by
-    )
-
-
-def deployment_deleted(d: Deployment, by: common_pb2.Actor) -> events_pb2.DeploymentDeleted:
-    """DeploymentDeleted."""
-    return events_pb2.DeploymentDeleted(deployment_id=d.id, name=d.name, project=d.project, actor=by)

@@ -4,152 +4,120 @@ from __future__ import annotations
 
 import abc
 from collections.abc import Awaitable, Callable
-from contextlib import AbstractAsyncContextManager
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Protocol
 
-from google.protobuf.message import Message
-
 from shipyard.kit.caller import Caller
-from shipyard_serving.domain.serving import CatalogEntry, Deployment, Inference, ModelPin, ServingSpec
+from shipyard.kit.clients.repos import CodeSnapshot, RepoVersion
+from shipyard.kit.store.unit_of_work import Emitter, RequestLog, UnitOfWorkFactory
+from shipyard_serving.domain.serving import (
+    CatalogEntry,
+    Deployment,
+    Inference,
+    ModelPin,
+    Observation,
+    ServingSpec,
+)
 
 
-class InferenceRepository(abc.ABC):
+class InferenceRepository(Protocol):
     """Test inferences in serving-svc's store."""
 
-    @abc.abstractmethod
     async def get(self, name: str) -> Inference | None:
         """The inference with that name."""
 
-    @abc.abstractmethod
     async def add(self, inference: Inference) -> Inference:
         """Store a new inference (revision 1); AlreadyExists when the name is taken."""
 
-    @abc.abstractmethod
     async def save(self, inference: Inference) -> Inference:
         """Store a change made on ``inference.revision``; Aborted if someone changed it since."""
 
-    @abc.abstractmethod
     async def remove(self, inference: Inference) -> None:
-        """Delete it as read at ``inference.revision``."""
+        """Delete it as read at ``inference.revision``; Aborted if it changed since."""
 
-    @abc.abstractmethod
     async def page(self, project: str | None, after: str | None, limit: int) -> list[Inference]:
         """Inferences by name, after the name ``after``."""
 
-    @abc.abstractmethod
     async def live(self) -> list[Inference]:
         """Every inference whose model servers should be running."""
 
 
-class CatalogRepository(abc.ABC):
+class CatalogRepository(Protocol):
     """The model catalog in serving-svc's store."""
 
-    @abc.abstractmethod
     async def get(self, name: str) -> CatalogEntry | None:
         """The entry with that name."""
 
-    @abc.abstractmethod
     async def add(self, entry: CatalogEntry) -> CatalogEntry:
         """Store a new entry; AlreadyExists when the name is taken."""
 
-    @abc.abstractmethod
     async def remove(self, entry: CatalogEntry) -> None:
-        """Delete the entry."""
+        """Delete the entry as read at ``entry.revision``; Aborted if it changed since."""
 
-    @abc.abstractmethod
     async def page(
         self, project: str | None, model: str | None, after: str | None, limit: int
     ) -> list[CatalogEntry]:
         """Entries by name, after the name ``after``."""
 
 
-class DeploymentRepository(abc.ABC):
+class DeploymentRepository(Protocol):
     """Deployments in serving-svc's store."""
 
-    @abc.abstractmethod
     async def get(self, name: str) -> Deployment | None:
         """The deployment with that name."""
 
-    @abc.abstractmethod
     async def add(self, deployment: Deployment) -> Deployment:
         """Store a new deployment (revision 1); AlreadyExists when the name is taken."""
 
-    @abc.abstractmethod
     async def save(self, deployment: Deployment) -> Deployment:
         """Store a change made on ``deployment.revision``; Aborted if someone changed it since."""
 
-    @abc.abstractmethod
     async def remove(self, deployment: Deployment) -> None:
-        """Delete it."""
+        """Delete it as read at ``deployment.revision``; Aborted if it changed since."""
 
-    @abc.abstractmethod
     async def page(self, project: str | None, after: str | None, limit: int) -> list[Deployment]:
         """Deployments by name, after the name ``after``."""
 
-    @abc.abstractmethod
     async def live(self) -> list[Deployment]:
         """Every deployment whose model servers should be running."""
 
-    @abc.abstractmethod
     async def using(self, catalog_entry: str) -> list[Deployment]:
         """The deployments of a catalog entry."""
 
 
-class RequestLog(Protocol):
-    """Create-request ids and what each made."""
-
-    async def resource_of(self, key: str) -> str | None: ...
-
-    async def remember(self, key: str, resource: str) -> None: ...
-
-
-class UnitOfWork(Protocol):
-    """One transaction over serving-svc's repositories; emitted events are committed with it."""
+class UnitOfWork(Emitter, Protocol):
+    """One transaction over serving-svc's repositories; events recorded in it are committed with it."""
 
     @property
-    def inferences(self) -> InferenceRepository: ...
+    def inferences(self) -> InferenceRepository:
+        """Test inferences in this transaction."""
 
     @property
-    def catalog(self) -> CatalogRepository: ...
+    def catalog(self) -> CatalogRepository:
+        """Catalog entries in this transaction."""
 
     @property
-    def deployments(self) -> DeploymentRepository: ...
+    def deployments(self) -> DeploymentRepository:
+        """Deployments in this transaction."""
 
     @property
-    def requests(self) -> RequestLog: ...
-
-    def emit(self, data: Message, subject: str, project: str) -> None: ...
-
-
-class UnitOfWorkFactory(Protocol):
-    """Starts a unit of work: ``async with uow() as tx: ...``."""
-
-    def __call__(self) -> AbstractAsyncContextManager[UnitOfWork]: ...
+    def requests(self) -> RequestLog:
+        """Create-request ids in this transaction."""
 
 
-@dataclass(frozen=True)
-class PinnedCode:
-    """A code repo at a commit, as repo-svc stored it."""
-
-    commit: str
-    manifest_digest: str
+Units = UnitOfWorkFactory[UnitOfWork]
+"""Starts serving-svc's units of work: ``async with uow() as tx: ...``."""
 
 
-class ModelReader(abc.ABC):
-    """Model versions and code snapshots, read from repo-svc on the caller's behalf."""
+class RepoReader(Protocol):
+    """Model versions and code snapshots, read from repo-svc on the caller's behalf (it owns them);
+    the kit's ``RepoClient`` is the adapter."""
 
-    @abc.abstractmethod
-    async def pin(self, caller: Caller, model: str, version: int) -> ModelPin:
-        """The model version (0: the latest), with its manifest; NotFound when there is none."""
+    async def version(self, caller: Caller, repo_kind: str, repo: str, number: int) -> RepoVersion:
+        """That version (0: the latest) with its manifest and metrics; NotFound when there is none."""
 
-    @abc.abstractmethod
-    async def metrics(self, caller: Caller, model: str, version: int) -> dict[str, float]:
-        """What the run that made the version logged last."""
-
-    @abc.abstractmethod
-    async def snapshot_code(self, caller: Caller, repo: str, commit: str) -> PinnedCode:
-        """A code repo at a commit ("" = the latest)."""
+    async def snapshot_code(self, caller: Caller, repo: str, commit: str) -> CodeSnapshot:
+        """A code repo at a commit ("" = the latest), stored for a transformer."""
 
 
 @dataclass(frozen=True)
@@ -159,27 +127,6 @@ class Endpoint:
     name: str
     model: ModelPin
     spec: ServingSpec
-
-
-@dataclass(frozen=True)
-class ReplicaState:
-    """One model server as it is now."""
-
-    address: str
-    ready: bool
-    restarts: int = 0
-    last_exit: str = ""
-    model: str = ""
-
-
-@dataclass(frozen=True)
-class Observation:
-    """What the model servers of an endpoint look like now."""
-
-    ready: int
-    replicas: list[ReplicaState] = field(default_factory=list)
-    failure: str = ""  # the model cannot be served: the loader's error
-    serving: str = ""  # the model version the ready replicas serve (mnist@3)
 
 
 Observer = Callable[[str, Observation], Awaitable[None]]

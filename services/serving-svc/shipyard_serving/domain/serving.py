@@ -148,6 +148,27 @@ class ModelPin:
 
 
 @dataclass(frozen=True)
+class ReplicaState:
+    """One model server as it is now."""
+
+    address: str
+    ready: bool
+    restarts: int = 0
+    last_exit: str = ""
+    model: str = ""
+
+
+@dataclass(frozen=True)
+class Observation:
+    """What the model servers of an endpoint look like now."""
+
+    ready: int
+    replicas: list[ReplicaState] = field(default_factory=list)
+    failure: str = ""  # the model cannot be served: the loader's error
+    serving: str = ""  # the model version the ready replicas serve (mnist@3)
+
+
+@dataclass(frozen=True)
 class Inference:
     """A test inference: one model version served for trying it out."""
 
@@ -195,6 +216,7 @@ class CatalogEntry:
     project: str = ""
     description: str = ""
     metrics: dict[str, float] = field(default_factory=dict)
+    revision: int = 0
 
     def __post_init__(self) -> None:
         check_name("entry.name", self.name)

@@ -10,6 +10,7 @@ from google.protobuf import field_mask_pb2
 
 from shipyard.contracts.serving.v1 import serving_pb2 as pb
 from shipyard.contracts.serving.v1 import serving_pb2_grpc
+from shipyard.kit.caller import OPERATOR
 from shipyard.kit.errors import InvalidArgument, NotFound, PermissionDenied
 from shipyard.kit.grpcio import caller_of
 from shipyard_serving.adapters.kserve import inference_service, to_yaml
@@ -25,7 +26,7 @@ from shipyard_serving.domain.serving import Deployment, Inference, ModelPin
 
 NAMESPACE = "shipyard"
 IMAGE = "shipyard:0.1.0"  # the image deploy/ builds; it holds the built-in model server
-CATALOG_ROLES = frozenset({"operator", "ml-engineer", "production-engineer"})
+CATALOG_ROLES = frozenset({OPERATOR, "ml-engineer", "production-engineer"})
 
 
 def given_fields(spec: pb.ServingSpec) -> frozenset[str]:

@@ -70,7 +70,7 @@ class ConsoleCalls:
         try:
             reply = await self._api.call_message(route, session_authorization(request), message)
         except errors.ShipyardError as exc:
-            field = exc.field if isinstance(exc, errors.InvalidArgument) else ""
+            field = exc.field if isinstance(exc, errors.InvalidArgument | errors.FailedPrecondition) else ""
             raise ConsoleError(status_of(exc), exc.message, field=field) from None
         except RelayedError as exc:
             raise ConsoleError(exc.code, exc.details, field=exc.failure.field) from None

@@ -1,0 +1,87 @@
+"""run-svc's one translation of its domain events into the contract's events (what the unit of
+work publishes): the payloads, subjects and projects on the bus are made here and nowhere else."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from google.protobuf.message import Message
+
+from shipyard.contracts.common.v1 import common_pb2
+from shipyard.contracts.events.v1 import events_pb2
+from shipyard.kit.events import actor_of
+from shipyard.kit.store.unit_of_work import Emitted
+from shipyard_run.app.messages import timestamp
+from shipyard_run.domain import events
+from shipyard_run.domain.runs import Run
+
+
+def run_subject(run: Run) -> str:
+    """The CloudEvents subject of a run's events."""
+    return f"runs/{run.name}"
+
+
+def translate(event: Any) -> Emitted:
+    """The contract's event for the domain event ``event``, about its run."""
+    run: Run = event.run
+    return Emitted(_message(event), run_subject(run), run.spec.project)
+
+
+def _actor(by: events.Actor) -> common_pb2.Actor:
+    return actor_of(by.user, by.roles)
+
+
+def _message(event: events.RunEvent) -> Message:
+    match event:
+        case events.RunSubmitted():
+            return _submitted(event)
+        case events.RunStarted(run=run, executor=executor):
+            return events_pb2.RunStarted(run_id=run.id, name=run.name, project=run.spec.project,
+                                         kind=run.spec.kind.value, executor=executor, notes=run.notes)
+        case events.MetricsLogged(run=run, points=points):
+            return events_pb2.RunMetricsLogged(
+                run_id=run.id, name=run.name, project=run.spec.project,
+                values=[common_pb2.MetricValue(name=p.name, value=p.value, step=p.step,
+                                               time=timestamp(p.time)) for p in points],
+            )
+        case events.RunCompleted():
+            return _completed(event)
+        case events.RunFailed(run=run, by=by, last_lines=last_lines):
+            return events_pb2.RunFailed(run_id=run.id, name=run.name, project=run.spec.project,
+                                        kind=run.spec.kind.value, reason=run.status_reason,
+                                        exit_code=run.exit_code, last_log_lines=last_lines, actor=_actor(by),
+                                        status=run.status.value)
+        case events.RunStopped(run=run, by=by):
+            return events_pb2.RunStopped(run_id=run.id, name=run.name, project=run.spec.project,
+                                         kind=run.spec.kind.value, actor=_actor(by))
+        case events.RunDeleted(run=run, by=by):
+            return events_pb2.RunDeleted(run_id=run.id, name=run.name, project=run.spec.project,
+                                         actor=_actor(by))
+    raise TypeError(f"run-svc has no event for {type(event).__name__}")
+
+
+def _submitted(event: events.RunSubmitted) -> events_pb2.RunSubmitted:
+    """RunSubmitted: the inputs pinned."""
+    run, spec = event.run, event.run.spec
+    return events_pb2.RunSubmitted(
+        run_id=run.id, name=spec.name, project=spec.project, kind=spec.kind.value,
+        code=common_pb2.CodeRef(repo=spec.code, commit=spec.commit) if spec.code else None,
+        inputs=[common_pb2.VersionRef(repo=i.repo, version=i.version, mount_path=i.mount_path,
+                                      repo_kind=i.repo_kind, repo_id=i.repo_id) for i in spec.inputs],
+        outputs=[common_pb2.VersionRef(repo=o.repo, mount_path=o.mount_path, repo_kind=o.repo_kind,
+                                       repo_id=o.repo_id) for o in spec.outputs],
+        hyperparameters=spec.hyperparameters, image=spec.image, cluster=spec.cluster or "local",
+        command=spec.command, actor=_actor(event.by), gpus=spec.gpus,
+    )
+
+
+def _completed(event: events.RunCompleted) -> events_pb2.RunCompleted:
+    """RunCompleted with each output's staged manifest and the repo it was authorized to write."""
+    run = event.run
+    return events_pb2.RunCompleted(
+        run_id=run.id, name=run.name, project=run.spec.project, kind=run.spec.kind.value,
+        outputs=[common_pb2.RunOutput(repo_kind=o.repo_kind, repo=o.repo, repo_id=o.repo_id,
+                                      manifest_digest=event.staged[o.mount_path], mount_path=o.mount_path)
+                 for o in run.spec.outputs],
+        metrics=run.metrics, hyperparameters=run.spec.hyperparameters, actor=_actor(event.by),
+    )

@@ -1,0 +1,86 @@
+"""What happened to runs, as domain values: the use cases and the scheduler record these, and the
+app's translation (``shipyard_run.app.events``) turns each into the contract's event."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+
+from shipyard_run.domain.runs import MetricPoint, Run
+
+
+@dataclass(frozen=True)
+class Actor:
+    """Who did what an event tells, with the roles they held then."""
+
+    user: str
+    roles: frozenset[str]
+
+    @classmethod
+    def of(cls, user: str, roles: Iterable[str]) -> Actor:
+        """The actor ``user`` holding ``roles``."""
+        return cls(user, frozenset(roles))
+
+
+@dataclass(frozen=True)
+class RunSubmitted:
+    """The run is queued, its inputs pinned."""
+
+    run: Run
+    by: Actor
+
+
+@dataclass(frozen=True)
+class RunStarted:
+    """The run's job started on ``executor``."""
+
+    run: Run
+    executor: str
+
+
+@dataclass(frozen=True)
+class MetricsLogged:
+    """One batch of metric points the run logged."""
+
+    run: Run
+    points: tuple[MetricPoint, ...]
+
+
+@dataclass(frozen=True)
+class RunCompleted:
+    """The command exited 0; ``staged`` holds each output's manifest by mount path. ``by`` is the
+    run's owner with the roles it had at submit (repo-svc checks them again)."""
+
+    run: Run
+    by: Actor
+    staged: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class RunFailed:
+    """The command failed, or the platform could not carry the run (``run.status`` says which);
+    ``last_lines`` is the end of its log."""
+
+    run: Run
+    by: Actor
+    last_lines: str = ""
+
+
+@dataclass(frozen=True)
+class RunStopped:
+    """The run was stopped, before or after it started."""
+
+    run: Run
+    by: Actor
+
+
+@dataclass(frozen=True)
+class RunDeleted:
+    """The ended run was deleted with its metrics, config file and logs."""
+
+    run: Run
+    by: Actor
+
+
+RunEvent = RunSubmitted | RunStarted | MetricsLogged | RunCompleted | RunFailed | RunStopped | RunDeleted
+"""Every event run-svc records."""

@@ -1,0 +1,24 @@
+"""run-svc's settings: the shared ones (``shipyard.kit.settings.Settings``) and those only it reads."""
+
+from __future__ import annotations
+
+import os
+
+from shipyard.kit.settings import Settings
+
+SERVICE = "run"  # its process and log name (SHIPYARD_SERVICE), and its folder in the data directory
+
+
+class RunSettings(Settings):
+    """run-svc's configuration, from SHIPYARD_* environment variables."""
+
+    service: str = SERVICE
+    # Runs the local executor runs at once (0: one per CPU, at least 2); the rest wait, queued.
+    local_run_slots: int = 0
+    # The gateway's gRPC address as runs reach it (their SHIPYARD_SERVER, with SHIPYARD_TOKEN);
+    # `shipyard up` sets it to the gateway's listen address. Empty: runs get no SHIPYARD_SERVER.
+    public_grpc_addr: str = ""
+
+    def run_slots(self) -> int:
+        """Runs at once: ``local_run_slots``, or one per CPU (at least 2) when it is 0."""
+        return self.local_run_slots or max(2, os.cpu_count() or 1)

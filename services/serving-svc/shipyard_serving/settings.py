@@ -1,0 +1,18 @@
+"""serving-svc's settings: the kit's shared ones, and those only serving-svc reads."""
+
+from __future__ import annotations
+
+from shipyard.kit.settings import Settings
+
+SERVICE = "serving"
+"""The process's name: its logs, its folder in the data directory (its store, its model servers'
+files), the audience of the calls made to it."""
+
+
+class ServingSettings(Settings):
+    """Configuration of serving-svc, from SHIPYARD_* environment variables."""
+
+    service: str = SERVICE
+    # How long an endpoint's load must stay low before idle replicas (above min_replicas) are
+    # stopped, in seconds.
+    serving_scale_down_delay_s: float = 30.0
