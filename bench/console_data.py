@@ -14,6 +14,7 @@ from pathlib import Path
 from shipyard_run.adapters.store import COLLECTIONS, unit_of_work_factory
 from shipyard_run.app.ports import MetricPoint
 from shipyard_run.domain.runs import Run, RunKind, RunSpec, RunStatus
+from shipyard_run.settings import RunSettings
 
 from shipyard.kit.outbox import OUTBOX
 from shipyard.kit.store.factory import open_document_store
@@ -41,8 +42,9 @@ def _points(rng: random.Random, steps: int, start: datetime) -> list[MetricPoint
 async def seed(data_dir: Path, runs: int, points_per_run: int, seed_value: int = 7) -> None:
     """Write ``runs`` complete runs, each with ``points_per_run`` metric points, into the store run-svc
     will open in ``data_dir``."""
-    store = open_document_store(f"sqlite:///{(data_dir / 'run' / 'store.db').resolve()}")
-    (data_dir / "run").mkdir(parents=True, exist_ok=True)
+    settings = RunSettings(data_dir=data_dir)
+    store = open_document_store(settings.default_store_url())
+    settings.service_dir().mkdir(parents=True, exist_ok=True)
     await store.open([*COLLECTIONS, OUTBOX])
     uow = unit_of_work_factory(store, None)
     rng = random.Random(seed_value)

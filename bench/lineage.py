@@ -51,7 +51,7 @@ from shipyard_lineage.app.rebuild import ProjectionState
 from shipyard_lineage.bootstrap import Adapters, compose
 from shipyard_lineage.domain.graph import Direction
 from shipyard_lineage.entrypoints.grpc_api import LineageServicer
-from shipyard_lineage.settings import LineageSettings
+from shipyard_lineage.settings import SERVICE, LineageSettings
 
 from bench import procs, profiling
 from bench.lineage_data import GraphEvents, GraphShape, GraphStats
@@ -347,11 +347,11 @@ class Bench:
 
     async def lineage(self) -> None:
         """L1, L2, L2g and L3 on one store and one bus, wired as lineage-svc's bootstrap does."""
-        path = self.work / "lineage" / "store.db"
+        path = self.work / SERVICE / "store.db"
         store = SQLiteDocumentStore(path)
         await store.open([*COLLECTIONS, OUTBOX, INBOX])
         uow = StoreUnitOfWorkFactory(store, None, LineageUnitOfWork)
-        bus = EventBus(self.url, source="shipyard/lineage")
+        bus = EventBus(self.url, source=f"shipyard/{SERVICE}")
         tracker = Tracker()
         tracker.arm(self.figures.last_sequence)
 
@@ -444,12 +444,12 @@ class Bench:
     async def query_grpc(self, servicer: LineageServicer, warm: list[str], measured: list[str]) -> None:
         """L2g: GetLineage on an in-process grpc.aio server over loopback, one call at a time."""
         # As lineage-svc serves: every call carries a caller assertion, verified before it is read.
-        assertions = CallerAssertions(new_key(), "lineage")
+        assertions = CallerAssertions(new_key(), SERVICE)
         server = new_server(tracing=False, authentication=Authentication(assertion_authenticator(assertions)))
         lineage_pb2_grpc.add_LineageServiceServicer_to_server(servicer, server)
         port = server.add_insecure_port("127.0.0.1:0")
         await server.start()
-        metadata = assertions.metadata(Caller("bench", ROLES), "lineage")
+        metadata = assertions.metadata(Caller("bench", ROLES), SERVICE)
         found = self.figures.grpc
         try:
             async with grpc.aio.insecure_channel(f"127.0.0.1:{port}") as channel:

@@ -27,7 +27,9 @@ PACKAGES = (*SERVICE_PACKAGES, MODEL_SERVER)  # every program under services/
 ALLOWED_SHIPYARD = ("shipyard.kit", "shipyard.contracts")
 IO_LIBRARIES = ("grpc", "nats", "faststream", "pymongo", "sqlite3", "aiohttp", "motor", "minio")
 PROTOBUF = ("google.protobuf", "shipyard.contracts")  # and any generated *_pb2 module
-LAYOUT = ("domain/", "app/", "adapters/", "entrypoints/", "bootstrap.py", "__main__.py")
+# Each service: its domain, use cases, adapters and entrypoints, its composition root, its own
+# settings class (the kit's shared ones and those only it reads), and how it is run.
+LAYOUT = ("domain/", "app/", "adapters/", "entrypoints/", "bootstrap.py", "settings.py", "__main__.py")
 MODEL_SERVER_LAYOUT = ("domain/", "adapters/", "entrypoints/", "__main__.py")
 
 
@@ -268,6 +270,7 @@ def test_layout_check_sees_a_missing_entry(tmp_path: Path) -> None:
     (tmp_path / "domain" / "__init__.py").write_text("")
     (tmp_path / "app").mkdir()  # not a package: no __init__.py
     (tmp_path / "bootstrap.py").write_text("")
+    (tmp_path / "settings.py").write_text("")
     assert [e for e in LAYOUT if not layout_entry_exists(tmp_path, e)] == [
         "app/", "adapters/", "entrypoints/", "__main__.py"]
 

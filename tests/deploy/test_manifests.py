@@ -20,6 +20,12 @@ import pytest
 
 pytest.importorskip("yaml", reason="PyYAML is not installed (it is a dev extra)")
 
+from shipyard_gateway.settings import GatewaySettings
+from shipyard_lineage.settings import LineageSettings
+from shipyard_repo.settings import RepoSettings
+from shipyard_run.settings import RunSettings
+from shipyard_serving.settings import ServingSettings
+
 from shipyard.kit.assertions import parse_key
 from shipyard.kit.blob.factory import open_blob_store
 from shipyard.kit.settings import Settings
@@ -43,15 +49,27 @@ from tests.deploy.kustomize import (
     workloads_selected,
 )
 
-# Service name -> its gRPC port (the gateway's public one for the gateway).
-SERVICES = {"repo": 50061, "run": 50062, "serving": 50063, "lineage": 50064, "gateway": 50051}
-BLOB_USERS = ("repo", "run", "serving", "gateway")  # the gateway streams blobs over HTTP
+# Each process's one name -> its gRPC port (the gateway's public one for the gateway).
+SERVICES = {"repo-svc": 50061, "run-svc": 50062, "serving-svc": 50063, "lineage-svc": 50064,
+            "gateway": 50051}
+# Each process's one name -> the settings class it builds (which says which module it is).
+SETTINGS: dict[str, type[Settings]] = {"repo-svc": RepoSettings, "run-svc": RunSettings,
+                                       "serving-svc": ServingSettings, "lineage-svc": LineageSettings,
+                                       "gateway": GatewaySettings}
+BLOB_USERS = ("repo-svc", "run-svc", "serving-svc", "gateway")  # the gateway streams blobs over HTTP
+# The embedded-like overlay's claims keep the names older versions gave them: a claim cannot be
+# renamed, and a new name would be a new, empty volume.
+DATA_CLAIMS = {"repo-svc": "shipyard-repo-data", "run-svc": "shipyard-run-data",
+               "serving-svc": "shipyard-serving-data", "lineage-svc": "shipyard-lineage-data",
+               "gateway": "shipyard-gateway-data"}
 VARIANTS = {
     "base": KUSTOMIZE / "base",
     "embedded-like": KUSTOMIZE / "overlays" / "embedded-like",
     "production": KUSTOMIZE / "overlays" / "production",
 }
-SETTINGS_ENV = {f"SHIPYARD_{name.upper()}" for name in Settings.model_fields}
+# Every SHIPYARD_ variable some process reads.
+SETTINGS_ENV = {f"SHIPYARD_{name.upper()}" for settings in SETTINGS.values()
+                for name in settings.model_fields}
 YAML_FILES = sorted([*KUSTOMIZE.rglob("*.yaml"), *KUSTOMIZE.rglob("*.yml")])
 
 
@@ -65,14 +83,15 @@ def variant(request: pytest.FixtureRequest) -> str:
 
 
 def deployment(docs: list[Doc], service: str) -> Doc:
-    found = find(docs, "Deployment", f"shipyard-{service}")
-    assert found is not None, f"no Deployment shipyard-{service}"
+    found = find(docs, "Deployment", service)
+    assert found is not None, f"no Deployment {service}"
     return found
 
 
 def main_container(docs: list[Doc], service: str) -> Doc:
     containers = pod_spec(deployment(docs, service))["containers"]
-    assert len(containers) == 1, f"shipyard-{service}: expected one container"
+    assert len(containers) == 1, f"{service}: expected one container"
+    assert containers[0]["name"] == service, f"{service}: its container is not named after it"
     return containers[0]
 
 
@@ -105,11 +124,11 @@ def effective_env(docs: list[Doc], container: Doc, where: str) -> dict[str, str]
     return env
 
 
-def settings_of(env: dict[str, str]) -> Settings:
-    """The Settings a process given ``env`` would build (init values win over this process's env)."""
+def settings_of(service: str, env: dict[str, str]) -> Settings:
+    """The settings ``service`` builds given ``env`` (init values win over this process's env)."""
     values: dict[str, Any] = {k.removeprefix("SHIPYARD_").lower(): v for k, v in env.items()
                               if k.startswith("SHIPYARD_")}
-    return Settings(**values)
+    return SETTINGS[service](**values)
 
 
 def mount_for(docs: list[Doc], workload: Doc, container: Doc, path: str) -> Doc | None:
@@ -187,7 +206,7 @@ def test_resource_names_are_unique(variant: str) -> None:
 @pytest.mark.parametrize("service", SERVICES)
 def test_deployment_runs_the_service_module(variant: str, service: str) -> None:
     container = main_container(render(VARIANTS[variant]), service)
-    module = f"shipyard_{service}"
+    module = SETTINGS[service].__module__.partition(".")[0]
     assert container_argv(container) == ["python", "-m", module]
     assert importlib.util.find_spec(module) is not None, f"{module} is not importable"
     assert importlib.util.find_spec(f"{module}.__main__") is not None, f"{module} has no __main__"
@@ -211,7 +230,7 @@ def test_settings_make_a_working_process(variant: str, service: str) -> None:
     docs = render(VARIANTS[variant])
     workload = deployment(docs, service)
     container = main_container(docs, service)
-    settings = settings_of(effective_env(docs, container, f"shipyard-{service}"))
+    settings = settings_of(service, effective_env(docs, container, service))
     assert settings.service == service
     host, _, port = settings.grpc_listen.rpartition(":")
     assert host not in ("127.0.0.1", "localhost", "::1"), "the kubelet probes the pod IP, not loopback"
@@ -223,6 +242,8 @@ def test_settings_make_a_working_process(variant: str, service: str) -> None:
     if store_url.startswith("sqlite:"):
         path = urlsplit(store_url).path
         assert mount_for(docs, workload, container, path) is not None, f"{path} is on the read-only root"
+        assert PurePosixPath(path).parent == PurePosixPath(settings.service_dir()), (
+            f"{path} is not in the service's own folder (the one it moves its former folder to)")
     if service in BLOB_USERS:
         blob_url = settings.default_blob_url()
         open_blob_store(blob_url)
@@ -230,7 +251,7 @@ def test_settings_make_a_working_process(variant: str, service: str) -> None:
             path = urlsplit(blob_url).path
             assert mount_for(docs, workload, container, path) is not None, f"{path} is on the read-only root"
 
-    if service == "gateway":
+    if isinstance(settings, GatewaySettings):
         assert resolve_port(container, int(settings.http_listen.rpartition(":")[2])) == 8080
         assert settings.admin_token_file is not None
         volume = mount_for(docs, workload, container, str(settings.admin_token_file))
@@ -238,8 +259,8 @@ def test_settings_make_a_working_process(variant: str, service: str) -> None:
         for name in ("repo", "run", "serving", "lineage"):
             target, port_number = service_port(docs, getattr(settings, f"{name}_addr"))
             (selected,) = workloads_selected(docs, target["spec"]["selector"])
-            assert selected["metadata"]["name"] == f"shipyard-{name}"
-            assert port_number == SERVICES[name]
+            assert target["metadata"]["name"] == selected["metadata"]["name"] == f"{name}-svc"
+            assert port_number == SERVICES[f"{name}-svc"]
 
 
 def test_probes_use_declared_ports(variant: str) -> None:
@@ -274,7 +295,7 @@ def test_services_select_workloads_and_their_ports(variant: str) -> None:
         for port in service["spec"]["ports"]:
             assert resolve_port(container, port.get("targetPort", port["port"])) is not None, (
                 f"Service {name}: targetPort {port.get('targetPort')} is not a containerPort")
-    gateway = find(docs, "Service", "shipyard-gateway")
+    gateway = find(docs, "Service", "gateway")
     assert gateway is not None
     assert {(p["name"], p["port"]) for p in gateway["spec"]["ports"]} >= {("grpc", 50051), ("http", 8080)}
 
@@ -339,12 +360,12 @@ def test_embedded_like_is_single_writer_sqlite_on_volumes() -> None:
         assert workload["spec"]["replicas"] == 1, f"{service}: SQLite has one writer"
         assert workload["spec"]["strategy"]["type"] == "Recreate", f"{service}: no surge pod on SQLite"
         container = main_container(docs, service)
-        settings = settings_of(effective_env(docs, container, service))
+        settings = settings_of(service, effective_env(docs, container, service))
         url = settings.default_store_url()
         assert url.startswith("sqlite:///")
         volume = mount_for(docs, workload, container, urlsplit(url).path)
         assert volume is not None
-        assert volume["persistentVolumeClaim"]["claimName"] == f"shipyard-{service}-data"
+        assert volume["persistentVolumeClaim"]["claimName"] == DATA_CLAIMS[service]
         if service in BLOB_USERS:
             blob = mount_for(docs, workload, container, urlsplit(settings.default_blob_url()).path)
             assert blob is not None and blob["persistentVolumeClaim"]["claimName"] == "shipyard-blobs"
@@ -358,7 +379,7 @@ def test_production_scales_out_on_mongodb_s3_and_a_nats_cluster() -> None:
     for service in SERVICES:
         workload = deployment(docs, service)
         assert workload["spec"]["replicas"] >= 2, service
-        settings = settings_of(effective_env(docs, main_container(docs, service), service))
+        settings = settings_of(service, effective_env(docs, main_container(docs, service), service))
         store = urlsplit(settings.default_store_url())
         assert store.scheme == "mongodb", service
         assert "replicaSet" in parse_qs(store.query), f"{service}: transactions need a replica set"
@@ -372,7 +393,7 @@ def test_production_scales_out_on_mongodb_s3_and_a_nats_cluster() -> None:
 
     (hpa,) = of_kind(docs, "HorizontalPodAutoscaler")
     assert hpa["spec"]["scaleTargetRef"] == {"apiVersion": "apps/v1", "kind": "Deployment",
-                                            "name": "shipyard-gateway"}
+                                            "name": "gateway"}
     assert hpa["spec"]["minReplicas"] >= 2
     assert hpa["spec"]["maxReplicas"] > hpa["spec"]["minReplicas"]
 

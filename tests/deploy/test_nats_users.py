@@ -45,7 +45,7 @@ def test_the_nats_server_has_the_tables_users_and_their_passwords(variant: str) 
 def test_each_service_gets_its_own_bus_user_alone(variant: str, service: str) -> None:
     docs = render(VARIANTS[variant])
     container = main_container(docs, service)
-    env = effective_env(docs, container, f"shipyard-{service}")
+    env = effective_env(docs, container, service)
     assert env["SHIPYARD_NATS_USER"] == service
     (password,) = [var["valueFrom"]["secretKeyRef"]["key"] for var in container["env"]
                    if var["name"] == "SHIPYARD_NATS_PASSWORD"]

@@ -240,7 +240,7 @@ def test_a_run_survives_a_kill_9_of_run_svc_and_makes_one_version(stack: Stack, 
     old_pid = stack.kill("run-svc")
     stack.wait_restarted("run-svc", old_pid)
     # the run may finish now, watched by the new run-svc
-    (stack.data_dir / "run" / "workspaces" / submitted.id / "code" / "go-on").touch()
+    (stack.data_dir / "run-svc" / "workspaces" / submitted.id / "code" / "go-on").touch()
     run = _wait_ended(admin, "survivor")
     assert run.status == pb.RUN_STATUS_COMPLETE, run.status_reason
 
@@ -397,7 +397,7 @@ def test_a_runs_tensorboard_through_the_gateway(stack: Stack, home: Path, admin:
 def test_deleting_a_run(stack: Stack, home: Path, admin: Client) -> None:
     admin.call(admin.runs.SubmitRun, pb.SubmitRunRequest(run=pb.Run(name="to-delete", command="echo bye")))
     run = _wait_ended(admin, "to-delete")
-    workspace = stack.data_dir / "run" / "workspaces" / run.id
+    workspace = stack.data_dir / "run-svc" / "workspaces" / run.id
     assert (workspace / "log").read_bytes() == b"bye\n"
     cli(stack, home, "run", "delete", "to-delete", "--yes")
     with pytest.raises(ClientError, match="no run named 'to-delete'"):

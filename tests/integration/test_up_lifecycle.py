@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -102,3 +103,46 @@ def test_admin_token_file_is_private(tmp_path: Path) -> None:
         assert oct(os.stat(stack.data.admin_token).st_mode & 0o777) == "0o600"
     finally:
         stack.stop()
+
+
+def _as_an_older_version_left_it(data: Path) -> None:
+    """The data directory as versions before the one names laid it out: repo/, run/ (beside the
+    supervisor's lock and state), serving/ and lineage/, and the bus users' short names."""
+    for name in ("repo", "serving", "lineage"):
+        (data / f"{name}-svc").rename(data / name)
+    for entry in (data / "run-svc").iterdir():
+        entry.rename(data / "run" / entry.name)
+    (data / "run-svc").rmdir()
+    passwords = json.loads((data / "nats-passwords.json").read_text())
+    short = {user.removesuffix("-svc"): password for user, password in passwords.items()}
+    (data / "nats-passwords.json").write_text(json.dumps(short))
+
+
+def test_a_data_directory_from_before_the_one_names_keeps_its_projects(tmp_path: Path) -> None:
+    stack = Stack(tmp_path / "data").start()
+    try:
+        client = stack.client()
+        client.call(client.projects.CreateProject, pb.CreateProjectRequest(
+            project=pb.Project(name="kept", description="made under the old names")))
+        wait_for(lambda: activity_subjects(client, "io.shipyard.project.created.v1")["projects/kept"] == 1,
+                 30, "the activity entry")
+        token = stack.admin_token()
+    finally:
+        assert stack.stop() == 0
+    data = stack.data.root
+    _as_an_older_version_left_it(data)
+    assert (data / "repo" / "store.db").exists() and (data / "run" / "store.db").exists()
+
+    again = Stack(tmp_path / "data", grpc_port=stack.grpc_port, http_port=stack.http_port,
+                  nats_port=stack.nats_port).start()
+    try:
+        assert again.admin_token() == token
+        client = again.client()
+        kept = client.call(client.projects.GetProject, pb.GetProjectRequest(name="kept"))
+        assert kept.description == "made under the old names"
+        assert activity_subjects(client, "io.shipyard.project.created.v1")["projects/kept"] == 1
+    finally:
+        assert again.stop() == 0
+    assert not [name for name in ("repo", "serving", "lineage") if (data / name).exists()]
+    assert (data / "repo-svc" / "store.db").exists() and (data / "run-svc" / "store.db").exists()
+    assert not (data / "run" / "store.db").exists(), "run-svc's store left in the supervisor's folder"

@@ -38,8 +38,8 @@ SERVICES = Path(__file__).resolve().parents[2] / "services"
 
 
 def _package(service: str) -> Path:
-    """The service's package, wherever its folder is (``services/run-svc/shipyard_run``)."""
-    [package] = SERVICES.glob(f"*/shipyard_{service}")
+    """The service's package, in the folder of its one name (``services/run-svc/shipyard_run``)."""
+    [package] = SERVICES.glob(f"{service}/shipyard_*")
     return package
 
 
@@ -89,18 +89,18 @@ def test_the_table_names_the_services_own_consumer_constants() -> None:
     from shipyard_lineage.app.projector import CONSUMER as LINEAGE
     from shipyard_repo.app.run_events import CONSUMER as REPO_RUNS
 
-    assert DURABLES == {"repo": (REPO_RUNS,), "lineage": (LINEAGE,)}
+    assert DURABLES == {"repo-svc": (REPO_RUNS,), "lineage-svc": (LINEAGE,)}
 
 
 def test_only_the_owner_publishes_an_area() -> None:
-    assert event_subjects("repo") == ("shipyard.events.project.*", "shipyard.events.repo.*",
-                                      "shipyard.events.version.*")
-    for user in ("lineage", "gateway", OBSERVER):
+    assert event_subjects("repo-svc") == ("shipyard.events.project.*", "shipyard.events.repo.*",
+                                          "shipyard.events.version.*")
+    for user in ("lineage-svc", "gateway", OBSERVER):
         assert not [s for s in permissions(user).publish if s.startswith("shipyard.events.")]
-    assert owner_of("shipyard.events.run.completed") == "run"
+    assert owner_of("shipyard.events.run.completed") == "run-svc"
     with pytest.raises(ValueError, match="no event subject"):
         owner_of("shipyard.events.billing.paid")
-    with pytest.raises(UnknownBusUser, match="one of repo"):
+    with pytest.raises(UnknownBusUser, match="one of repo-svc"):
         permissions("runner")
 
 
@@ -146,7 +146,8 @@ async def _connect(server: NatsServer, user: str, password: str, errors: list[Ex
 
 async def test_no_credential_or_a_wrong_one_is_refused(secured: NatsServer,
                                                        passwords: dict[str, str]) -> None:
-    for login in ({}, {"user": "repo", "password": passwords["run"]}, {"user": "admin", "password": "admin"}):
+    for login in ({}, {"user": "repo-svc", "password": passwords["run-svc"]},
+                  {"user": "admin", "password": "admin"}):
         with pytest.raises(nats.errors.Error, match="Authorization Violation"):
             await nats.connect(secured.url, allow_reconnect=False, max_reconnect_attempts=0, **login)
 
@@ -156,14 +157,14 @@ async def test_each_service_publishes_its_own_events_and_no_others(
     subjects = [kind.subject for kind in CATALOG.values()]
     for subject in subjects:
         await buses[owner_of(subject)].publish([_event(subject)])
-    assert await buses["repo"].last_sequence() == len(subjects)
+    assert await buses["repo-svc"].last_sequence() == len(subjects)
     with pytest.raises(TimeoutError):  # the bus's publish: no ack ever comes
-        await buses["repo"].publish([_event("shipyard.events.run.completed")])
+        await buses["repo-svc"].publish([_event("shipyard.events.run.completed")])
     for service in SERVICE_USERS:
         foreign = [subject for subject in subjects if owner_of(subject) != service]
         errors = await _publish_raw(secured, service, passwords[service], foreign)
         assert all("permissions violation for publish" in str(e) for e in errors)
-    assert await buses["repo"].last_sequence() == len(subjects)
+    assert await buses["repo-svc"].last_sequence() == len(subjects)
 
 
 async def _publish_raw(server: NatsServer, user: str, password: str, subjects: list[str]) -> list[Exception]:
@@ -187,12 +188,13 @@ async def test_consumers_pull_ack_replay_and_watch(buses: dict[str, EventBus], s
     async def handler(events: list[Event]) -> None:
         got.extend(events)
 
-    lineage = EventBus(secured.url, "shipyard/lineage", user="lineage", password=passwords["lineage"])
+    lineage = EventBus(secured.url, "shipyard/lineage-svc", user="lineage-svc",
+                       password=passwords["lineage-svc"])
     lineage.consume("lineage", handler)
     await lineage.start()
     try:
         created = events_pb2.ProjectCreated(project=projects_pb2.Project(name="a"))
-        await buses["repo"].publish([new_event(created, source="test", subject="projects/a")])
+        await buses["repo-svc"].publish([new_event(created, source="test", subject="projects/a")])
         await _until(lambda: len(got) == 1)
 
         async def nothing() -> None:
@@ -218,10 +220,10 @@ async def test_consumers_pull_ack_replay_and_watch(buses: dict[str, EventBus], s
 
 async def test_the_observer_reads_and_can_neither_publish_nor_touch_the_services_consumers(
         buses: dict[str, EventBus], secured: NatsServer, passwords: dict[str, str]) -> None:
-    buses["lineage"].consume("lineage", _ignore)
-    await buses["repo"].publish([_event("shipyard.events.project.created")])
-    await buses["lineage"].stop()
-    await buses["lineage"].start()  # now with its durable consumer
+    buses["lineage-svc"].consume("lineage", _ignore)
+    await buses["repo-svc"].publish([_event("shipyard.events.project.created")])
+    await buses["lineage-svc"].stop()
+    await buses["lineage-svc"].start()  # now with its durable consumer
     errors: list[Exception] = []
     # A tool as the README shows it: nats-py's default inboxes, a durable consumer of its own.
     tool = await nats.connect(secured.url, user=OBSERVER, password=passwords[OBSERVER],
@@ -245,9 +247,9 @@ async def test_the_observer_reads_and_can_neither_publish_nor_touch_the_services
 async def test_a_service_cannot_read_another_services_replies_or_dead_letter_for_it(
         secured: NatsServer, passwords: dict[str, str]) -> None:
     errors: list[Exception] = []
-    run = await _connect(secured, "run", passwords["run"], errors)
+    run = await _connect(secured, "run-svc", passwords["run-svc"], errors)
     try:
-        await run.subscribe(f"{inbox_prefix('repo')}.>")
+        await run.subscribe(f"{inbox_prefix('repo-svc')}.>")
         await run.publish("shipyard.deadletter.lineage", b"x")
         await run.flush()
         await _until(lambda: len(errors) == 2)
@@ -277,13 +279,14 @@ async def _until(condition: Callable[[], bool], deadline_s: float = 20.0) -> Non
 
 def test_a_placeholder_password_from_the_manifests_is_refused() -> None:
     with pytest.raises(ValueError, match="placeholder"):
-        EventBus("nats://127.0.0.1:4222", "shipyard/repo", user="repo", password="CHANGE-ME-NATS-PASSWORD")
+        EventBus("nats://127.0.0.1:4222", "shipyard/repo-svc", user="repo-svc",
+                 password="CHANGE-ME-NATS-PASSWORD")
 
 
 async def test_a_service_keeps_its_bus_password_from_its_children(tmp_path: Path,
                                                                    monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("SHIPYARD_NATS_PASSWORD", "the-repo-password")
-    settings = Settings(service="repo", data_dir=tmp_path, nats_user="repo", internal_key="ab" * 32)
+    settings = Settings(service="repo-svc", data_dir=tmp_path, nats_user="repo-svc", internal_key="ab" * 32)
     assert settings.nats_password == "the-repo-password"
     build_runtime(settings, tracing=False)
     assert "SHIPYARD_NATS_PASSWORD" not in os.environ  # a model server or TensorBoard would inherit it

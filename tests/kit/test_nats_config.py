@@ -36,15 +36,15 @@ def test_passwords_are_made_once_strong_and_private(tmp_path: Path) -> None:
 def test_a_user_missing_from_the_file_gets_a_password_and_the_others_stay(tmp_path: Path) -> None:
     path = tmp_path / "nats-passwords.json"
     made = load_passwords(path)
-    write_private(path, json.dumps({k: v for k, v in made.items() if k != "lineage"}))
+    write_private(path, json.dumps({k: v for k, v in made.items() if k != "lineage-svc"}))
     again = load_passwords(path)
-    assert again["lineage"] and again["lineage"] != made["lineage"]
-    assert {k: v for k, v in again.items() if k != "lineage"} == {k: v for k, v in made.items()
-                                                                   if k != "lineage"}
+    assert again["lineage-svc"] and again["lineage-svc"] != made["lineage-svc"]
+    assert {k: v for k, v in again.items() if k != "lineage-svc"} == {k: v for k, v in made.items()
+                                                                   if k != "lineage-svc"}
     assert json.loads(path.read_text()) == again
 
 
-@pytest.mark.parametrize("text", ["not json", "[1, 2]", '{"repo": ""}', '{"repo": 7}'])
+@pytest.mark.parametrize("text", ["not json", "[1, 2]", '{"repo-svc": ""}', '{"repo-svc": 7}'])
 def test_an_unreadable_password_file_is_named_not_replaced(tmp_path: Path, text: str) -> None:
     path = tmp_path / "nats-passwords.json"
     path.write_text(text)
@@ -67,14 +67,14 @@ def test_the_configuration_holds_hashes_never_the_passwords(tmp_path: Path) -> N
 
 def test_deploy_passwords_come_from_the_servers_environment() -> None:
     text = deploy_config()
-    assert "password: $NATS_REPO_PASSWORD\n" in text
+    assert "password: $NATS_REPO_SVC_PASSWORD\n" in text
     assert "password: $NATS_OBSERVER_PASSWORD\n" in text
     assert render({user: FromEnvironment(password_variable(user)) for user in USERS}) == text
 
 
 def test_every_user_needs_a_password() -> None:
     with pytest.raises(ValueError, match="gateway, observer"):
-        render({user: "x" * 32 for user in ("repo", "run", "serving", "lineage")})
+        render({user: "x" * 32 for user in ("repo-svc", "run-svc", "serving-svc", "lineage-svc")})
 
 
 def test_up_gives_each_process_its_own_bus_user(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -85,7 +85,6 @@ def test_up_gives_each_process_its_own_bus_user(tmp_path: Path, monkeypatch: pyt
     children = {child.name: child for child in supervisor._plan()}
     passwords = json.loads(supervisor.data.nats_passwords.read_text())
     for name, child in children.items():
-        user = name.removesuffix("-svc")
         if name == "nats":
             assert "SHIPYARD_NATS_PASSWORD" not in child.env
             config = Path(child.argv[child.argv.index("-c") + 1])
@@ -93,6 +92,6 @@ def test_up_gives_each_process_its_own_bus_user(tmp_path: Path, monkeypatch: pyt
             assert stat.S_IMODE(config.stat().st_mode) == 0o600
             assert config.read_text().count("password: \"$2a$") == len(USERS)
             continue
-        assert child.env["SHIPYARD_NATS_USER"] == user
-        assert child.env["SHIPYARD_NATS_PASSWORD"] == passwords[user]
-    assert {name.removesuffix("-svc") for name in children} - {"nats"} == set(SERVICE_USERS)
+        assert child.env["SHIPYARD_NATS_USER"] == name  # its one name
+        assert child.env["SHIPYARD_NATS_PASSWORD"] == passwords[name]
+    assert set(children) - {"nats"} == set(SERVICE_USERS)

@@ -36,7 +36,7 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
     """A stack whose data directory is a 192 MiB tmpfs and whose run workspaces are a 96 MiB one;
     services want 48 MiB free."""
     data = tmp_path_factory.mktemp("health") / "data"
-    with tiny_disk(data, size="192m"), tiny_disk(data / "run" / "workspaces", size="96m"):
+    with tiny_disk(data, size="192m"), tiny_disk(data / "run-svc" / "workspaces", size="96m"):
         running = Stack(data, env={"SHIPYARD_PATH_IMPORT_ROOTS": "",
                                    "SHIPYARD_MIN_FREE_BYTES": str(MIN_FREE)}).start()
         try:
@@ -109,6 +109,6 @@ def test_a_run_that_fills_its_disk_ends_saying_so(stack: Stack, admin: Client) -
     assert "exit code could not be recorded" in run.status_reason
     assert run.status == pb.RUN_STATUS_ERROR or run.exit_code != 0
     # Its workspace went, so the disk has room again.
-    wait_for(lambda: not list(Path(stack.data_dir, "run", "workspaces").glob("*/output/fill")), 30,
+    wait_for(lambda: not list(Path(stack.data_dir, "run-svc", "workspaces").glob("*/output/fill")), 30,
              "the run's files to be removed")
     wait_for(lambda: _healthz(stack) == 200, 60, "/healthz to answer 200 once the run's files are gone")

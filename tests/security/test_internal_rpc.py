@@ -93,16 +93,16 @@ def test_a_forged_user_cannot_list_their_credentials(repo_svc: grpc.Channel, bob
 def test_an_assertion_for_another_service_is_not_replayable(stack: Stack, repo_svc: grpc.Channel,
                                                              bob: Client) -> None:
     """What the gateway sends lineage-svc (captured somehow) does not open repo-svc."""
-    captured = CallerAssertions(platform_key(stack), "gateway").metadata(ADMIN, "lineage")
+    captured = CallerAssertions(platform_key(stack), "gateway").metadata(ADMIN, "lineage-svc")
     error = delete_project(repo_svc, captured)
     assert error.code() == grpc.StatusCode.UNAUTHENTICATED
-    assert "for 'lineage', not 'repo'" in (error.details() or "")
+    assert "for 'lineage-svc', not 'repo-svc'" in (error.details() or "")
     assert_bobs_things_are_intact(bob)
 
 
 def test_an_expired_assertion_is_refused(stack: Stack, repo_svc: grpc.Channel, bob: Client) -> None:
     long_ago = time.time() - LIFETIME_S - SKEW_S - 60
-    old = CallerAssertions(platform_key(stack), "gateway", clock=lambda: long_ago).metadata(ADMIN, "repo")
+    old = CallerAssertions(platform_key(stack), "gateway", clock=lambda: long_ago).metadata(ADMIN, "repo-svc")
     error = delete_project(repo_svc, old)
     assert error.code() == grpc.StatusCode.UNAUTHENTICATED
     assert "expired" in (error.details() or "")
@@ -110,7 +110,7 @@ def test_an_expired_assertion_is_refused(stack: Stack, repo_svc: grpc.Channel, b
 
 
 def test_an_assertion_signed_with_another_key_is_refused(repo_svc: grpc.Channel, bob: Client) -> None:
-    forged = CallerAssertions(new_key(), "gateway").metadata(ADMIN, "repo")
+    forged = CallerAssertions(new_key(), "gateway").metadata(ADMIN, "repo-svc")
     for error in (delete_project(repo_svc, forged), list_credentials(repo_svc, forged)):
         assert error.code() == grpc.StatusCode.UNAUTHENTICATED
         assert "signature is not valid" in (error.details() or "")
@@ -127,7 +127,7 @@ def test_reflection_on_a_service_needs_a_caller(repo_svc: grpc.Channel) -> None:
 
 def test_the_platform_key_does_open_it(stack: Stack, repo_svc: grpc.Channel, bob: Client) -> None:
     """The control: the attacks above reached the right port; only the key makes a caller."""
-    signed = CallerAssertions(platform_key(stack), "gateway").metadata(Caller("bob", frozenset()), "repo")
+    signed = CallerAssertions(platform_key(stack), "gateway").metadata(Caller("bob", frozenset()), "repo-svc")
     found = credentials_pb2_grpc.CredentialServiceStub(repo_svc).ListCredentials(
         credentials_pb2.ListCredentialsRequest(), metadata=signed, timeout=10)
     assert [c.name for c in found.credentials] == ["bobs-git"]

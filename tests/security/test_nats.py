@@ -33,7 +33,7 @@ def forged_project(name: str) -> Event:
     """What the run published: a project 'created by admin' that nobody created."""
     return new_event(events_pb2.ProjectCreated(project=projects_pb2.Project(name=name, id=f"p-{name}"),
                                                actor=common_pb2.Actor(user="admin")),
-                     source="shipyard/repo", subject=f"projects/{name}", project=name)
+                     source="shipyard/repo-svc", subject=f"projects/{name}", project=name)
 
 
 def activity(admin: Client) -> set[str]:
@@ -79,7 +79,7 @@ async def _stored_on(stack: Stack, subject: str) -> str | None:
     return (message.headers or {}).get("ce-id")
 
 
-@pytest.mark.parametrize("login", [{}, {"user": "repo", "password": "not-its-password"},
+@pytest.mark.parametrize("login", [{}, {"user": "repo-svc", "password": "not-its-password"},
                                    {"user": "admin", "password": "admin"}],
                          ids=["anonymous", "wrong-password", "made-up-user"])
 def test_nats_refuses_a_connection_without_a_valid_credential(stack: Stack, login: dict[str, str]) -> None:
@@ -103,7 +103,7 @@ def test_a_forged_project_created_never_reaches_the_activity_feed(stack: Stack, 
     with pytest.raises(nats.errors.Error, match="Authorization Violation"):
         asyncio.run(as_a_run())
     # Nor with the credential of a service that does not own projects.
-    for service in ("run", "lineage", "gateway"):
+    for service in ("run-svc", "lineage-svc", "gateway"):
         errors = asyncio.run(_publish_with(stack, service, forged))
         assert [e for e in errors if "permissions violation for publish" in str(e)], service
     admin.call(admin.projects.CreateProject,
@@ -115,8 +115,8 @@ def test_a_forged_project_created_never_reaches_the_activity_feed(stack: Stack, 
 
 def test_a_services_credential_publishes_only_its_own_areas(stack: Stack) -> None:
     forged = new_event(events_pb2.RunCompleted(run_id="run-forged", actor=common_pb2.Actor(user="admin")),
-                       source="shipyard/run", subject="runs/run-forged")
-    errors = asyncio.run(_publish_with(stack, "repo", forged))
+                       source="shipyard/run-svc", subject="runs/run-forged")
+    errors = asyncio.run(_publish_with(stack, "repo-svc", forged))
     assert [e for e in errors if "permissions violation for publish" in str(e)]
     assert asyncio.run(_stored_on(stack, forged.nats_subject)) is None
 

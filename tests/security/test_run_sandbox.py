@@ -91,7 +91,7 @@ def test_a_run_cannot_read_the_admin_token_or_the_secret_key(stack: Stack, dora:
 
 
 def test_a_run_cannot_list_or_read_another_runs_workspace(stack: Stack, dora: Client, victim: pb.Run) -> None:
-    workspaces = stack.data_dir.resolve() / "run" / "workspaces"
+    workspaces = stack.data_dir.resolve() / "run-svc" / "workspaces"
     assert "the-victims-secret" in (workspaces / victim.id / "log").read_text()
     _, log = _attack(dora, "steal-workspace", f"ls {workspaces}; cat {workspaces / victim.id / 'log'}; "
                                               f"cat {workspaces}/*/log")

@@ -4,7 +4,7 @@ import asyncio
 
 from shipyard.kit.service import serve
 from shipyard_gateway.bootstrap import COLLECTIONS, wire
-from shipyard_gateway.settings import GatewaySettings
+from shipyard_gateway.settings import SERVICE, GatewaySettings
 
 if __name__ == "__main__":
-    asyncio.run(serve(GatewaySettings(), COLLECTIONS, wire))
+    asyncio.run(serve(GatewaySettings(service=SERVICE), COLLECTIONS, wire))

@@ -30,7 +30,7 @@ from shipyard.kit.blob.port import BlobStore
 from shipyard.kit.bus import EventBus
 from shipyard.kit.clock import Clock, utc_now
 from shipyard.kit.ids import new_id
-from shipyard.kit.secrets import FernetSecretBox, load_key
+from shipyard.kit.secrets import FernetSecretBox, SecretBox, load_key
 from shipyard.kit.service import Runtime
 from shipyard_gateway.adapters.backends import Backends
 from shipyard_gateway.adapters.run_tokens import GrpcRunTokens
@@ -39,7 +39,7 @@ from shipyard_gateway.adapters.webhook_feed import JetStreamEvents
 from shipyard_gateway.adapters.webhook_runner import WebhookRunner
 from shipyard_gateway.adapters.webhook_sender import HttpSender
 from shipyard_gateway.app.identity import Identity, RunTokenVerifier
-from shipyard_gateway.app.ports import SecretBox, Sender, Units, WebhookFeed
+from shipyard_gateway.app.ports import Sender, Units, WebhookFeed
 from shipyard_gateway.app.webhooks import Webhooks
 from shipyard_gateway.domain.identity import TokenLimits
 from shipyard_gateway.domain.webhooks import RetryPolicy
@@ -134,7 +134,7 @@ def token_limits(settings: GatewaySettings) -> TokenLimits:
 async def build_adapters(runtime: Runtime) -> Adapters:
     """The production adapters; the channels, the blob store and the webhooks' HTTP client are closed
     by the runtime when the gateway stops."""
-    settings = gateway_settings(runtime)
+    settings = runtime.settings_as(GatewaySettings)
     addresses = (settings.repo_addr, settings.run_addr, settings.serving_addr, settings.lineage_addr)
     backends = Backends.connect(dict(zip(BACKENDS, addresses, strict=True)), runtime.assertions,
                                 lambda: runtime.health)
@@ -145,23 +145,17 @@ async def build_adapters(runtime: Runtime) -> Adapters:
     sender = HttpSender(settings.webhook_allow_private)
     runtime.close_on_stop(sender.close)
     # Without SHIPYARD_SECRET_KEY, a key file of its own beside its store (repo-svc keeps its own).
-    box = FernetSecretBox(load_key(settings.secret_key, settings.data_dir / settings.service / "secret.key"))
+    box = FernetSecretBox(load_key(settings.secret_key, settings.service_dir() / "secret.key"))
     run_tokens = GrpcRunTokens(backends.channel("run-svc"), runtime.assertions)
     return Adapters(unit_of_work_factory(runtime.store, runtime.relay), backends, runtime.bus,
                     JetStreamEvents(runtime.bus), blobs, box, sender, run_tokens, runtime.assertions)
 
 
-def gateway_settings(runtime: Runtime) -> GatewaySettings:
-    """The runtime's settings, which ``python -m shipyard_gateway`` makes the gateway's own."""
-    if not isinstance(runtime.settings, GatewaySettings):
-        raise TypeError("the gateway runs with GatewaySettings (python -m shipyard_gateway builds them)")
-    return runtime.settings
-
 
 async def wire(runtime: Runtime) -> None:
     """Build the gateway on the runtime; register the public API on the gRPC server, and the tasks
     that watch the services, send the webhooks and serve the HTTP edge."""
-    settings = gateway_settings(runtime)
+    settings = runtime.settings_as(GatewaySettings)
     adapters = await build_adapters(runtime)
     gateway = compose(adapters, settings)
     await first_admin(gateway.identity, settings.admin_token_file)

@@ -1,15 +1,15 @@
-"""Fakes of the gateway's ports other than the store (clock, ids, run-svc's verdict on runs' tokens,
-what webhooks need: secret box, stream, deliveries, sender, messages, a sleep that does not wait), and
-the test world: the gateway composed by its own ``compose`` on those fakes and its real store adapters
-over the kit's in-memory store."""
+"""Fakes of the gateway's ports other than the store, clocks and ids (the kit's TickingClock, FixedSeconds
+and SequentialIds serve for those): run-svc's verdict on runs' tokens, what webhooks need (secret box,
+stream, deliveries, sender, messages, a sleep that does not wait), and the test world: the gateway
+composed by its own ``compose`` on those fakes and its real store adapters over the kit's in-memory
+store."""
 
 from __future__ import annotations
 
-import itertools
 import tempfile
 from collections.abc import AsyncGenerator, Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import datetime
 from pathlib import Path
 from typing import TypeAlias
 
@@ -27,7 +27,13 @@ from shipyard.kit.blob.local import LocalBlobStore
 from shipyard.kit.bus import EventBus
 from shipyard.kit.errors import Unauthenticated
 from shipyard.kit.store.port import Collection, Document
-from shipyard.kit.testing import RecordingUnitOfWorkFactory, memory_store
+from shipyard.kit.testing import (
+    FixedSeconds,
+    RecordingUnitOfWorkFactory,
+    SequentialIds,
+    TickingClock,
+    memory_store,
+)
 
 GatewayUnits: TypeAlias = RecordingUnitOfWorkFactory[GatewayUnitOfWork]
 
@@ -37,35 +43,9 @@ async def gateway_units() -> GatewayUnits:
     return RecordingUnitOfWorkFactory(await memory_store(COLLECTIONS), GatewayUnitOfWork)
 
 
-class FakeClock:
-    """A clock that moves one second forward on each reading."""
-
-    def __init__(self) -> None:
-        self.now = datetime(2026, 1, 1, tzinfo=UTC)
-
-    def __call__(self) -> datetime:
-        self.now += timedelta(seconds=1)
-        return self.now
-
-
-class FakeIds:
+def token_ids() -> SequentialIds:
     """Deterministic token ids: tok0001, tok0002, … (no '.', like real ids)."""
-
-    def __init__(self) -> None:
-        self._counter = itertools.count(1)
-
-    def __call__(self) -> str:
-        return f"tok{next(self._counter):04d}"
-
-
-@dataclass
-class Ticks:
-    """A monotonic clock the test moves."""
-
-    now: float = 1000.0
-
-    def __call__(self) -> float:
-        return self.now
+    return SequentialIds("tok")
 
 
 @dataclass
@@ -137,8 +117,8 @@ async def gateway_world(settings: GatewaySettings | None = None, uow: GatewayUni
     blobs = LocalBlobStore(Path(tempfile.gettempdir()) / "shipyard-gateway-unit-tests")
     adapters = Adapters(uow, backends, EventBus("nats://127.0.0.1:1", source=SOURCE), FakeStream(), blobs,
                         FakeBox(), FakeSender(), run_tokens or FakeRunTokens(),
-                        CallerAssertions(new_key(), "gateway"), clock=clock or FakeClock(),
-                        ids=ids or FakeIds(), ticks=ticks or Ticks())
+                        CallerAssertions(new_key(), "gateway"), clock=clock or TickingClock(),
+                        ids=ids or token_ids(), ticks=ticks or FixedSeconds())
     return World(compose(adapters, settings or GatewaySettings()), adapters, uow)
 
 
@@ -150,6 +130,9 @@ class FakeBox:
 
     def open(self, sealed: str) -> str:
         return sealed.removeprefix("sealed:")[::-1]
+
+    def fingerprint(self, secret: str) -> str:
+        return f"fingerprint:{len(secret)}"
 
 
 @dataclass

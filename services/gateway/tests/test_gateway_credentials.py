@@ -10,7 +10,7 @@ from dataclasses import dataclass
 
 import grpc
 import pytest
-from gateway_fakes import Ticks, gateway_world
+from gateway_fakes import gateway_world
 from shipyard_gateway.app.identity import Identity, TooManyFailures
 from shipyard_gateway.domain.identity import IDENTITY_SERVICE
 from shipyard_gateway.entrypoints.api import HTTP_CLIENT, PublicApi
@@ -21,6 +21,7 @@ from shipyard.contracts.gateway.v1 import gateway_pb2 as pb
 from shipyard.kit.caller import Caller
 from shipyard.kit.errors import PermissionDenied, Unauthenticated
 from shipyard.kit.grpcio import Authentication, caller_of, new_server
+from shipyard.kit.testing import FixedSeconds
 
 WHOAMI = f"{IDENTITY_SERVICE}WhoAmI"
 CREATE_TOKEN = f"{IDENTITY_SERVICE}CreateToken"
@@ -35,14 +36,14 @@ ALICE = Caller("alice", frozenset({"data-scientist"}))
 class World:
     identity: Identity
     api: PublicApi
-    ticks: Ticks
+    ticks: FixedSeconds
     api_token: str  # alice's
     session: str  # alice's console session
 
 
 @pytest.fixture
 async def world() -> AsyncIterator[World]:
-    ticks = Ticks()
+    ticks = FixedSeconds()
     gateway = await gateway_world(GatewaySettings(bad_tokens_per_minute=LIMIT), ticks=ticks)
     identity = gateway.identity
     await identity.ensure_admin()

@@ -9,7 +9,7 @@ from dataclasses import dataclass, replace
 from datetime import timedelta
 
 import pytest
-from gateway_fakes import FakeClock, FakeIds, Ticks, World, gateway_units, gateway_world
+from gateway_fakes import World, gateway_units, gateway_world, token_ids
 from google.protobuf.duration_pb2 import Duration
 from google.protobuf.message import Message
 from shipyard_gateway.app.identity import ADMIN, Identity, TooManyFailures
@@ -30,6 +30,7 @@ from shipyard.kit.errors import (
     ResourceExhausted,
     Unauthenticated,
 )
+from shipyard.kit.testing import FixedSeconds, TickingClock
 
 IDENTITY = "/shipyard.gateway.v1.IdentityService"
 WHOAMI = f"{IDENTITY}/WhoAmI"
@@ -43,13 +44,13 @@ class Replicas:
     one: Identity
     two: Identity
     world: World  # the first replica
-    clock: FakeClock
-    ticks: Ticks
+    clock: TickingClock
+    ticks: FixedSeconds
 
 
 @pytest.fixture
 async def replicas() -> AsyncIterator[Replicas]:
-    uow, clock, ticks, ids = await gateway_units(), FakeClock(), Ticks(), FakeIds()
+    uow, clock, ticks, ids = await gateway_units(), TickingClock(), FixedSeconds(), token_ids()
     settings = GatewaySettings(token_default_ttl_days=30, token_max_ttl_days=90, token_max_per_user=3,
                                session_ttl_hours=12, token_cache_ttl_s=5.0, sign_in_failures_per_minute=3)
     worlds = [await gateway_world(settings, uow, clock, ids, ticks) for _ in range(2)]

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 
 import grpc
 import pytest
-from gateway_fakes import FakeClock, FakeIds, FakeRunTokens, Ticks, gateway_units, gateway_world
+from gateway_fakes import FakeRunTokens, gateway_units, gateway_world, token_ids
 from shipyard_gateway.adapters.run_tokens import GrpcRunTokens
 from shipyard_gateway.app.identity import Identity, RunGrant, TooManyFailures
 from shipyard_gateway.domain.identity import IDENTITY_SERVICE
@@ -22,6 +22,7 @@ from shipyard.kit.assertions import CallerAssertions, new_key
 from shipyard.kit.caller import Caller
 from shipyard.kit.errors import PermissionDenied, Unauthenticated, Unavailable
 from shipyard.kit.grpcio import Authentication, assertion_authenticator, caller_of, new_server
+from shipyard.kit.testing import FixedSeconds, TickingClock
 
 WHOAMI = f"{IDENTITY_SERVICE}WhoAmI"
 LIST_DATASETS = "/shipyard.repo.v1.RepoService/ListRepos"
@@ -38,12 +39,12 @@ class World:
     identity: Identity
     api: PublicApi
     runs: FakeRunTokens
-    ticks: Ticks
+    ticks: FixedSeconds
 
 
 @pytest.fixture
 async def world() -> AsyncIterator[World]:
-    ticks = Ticks()
+    ticks = FixedSeconds()
     runs = FakeRunTokens({TOKEN: RunGrant("alice", frozenset({"data-scientist"}), "train")})
     settings = GatewaySettings(token_cache_ttl_s=TTL_S, bad_tokens_per_minute=LIMIT)
     gateway = await gateway_world(settings, ticks=ticks, run_tokens=runs)
@@ -98,7 +99,7 @@ async def test_the_owner_disabled_or_demoted_takes_the_runs_rights(world: World)
 
 
 async def test_without_run_svc_wired_runs_tokens_are_refused() -> None:
-    identity = Identity(await gateway_units(), clock=FakeClock(), ids=FakeIds())
+    identity = Identity(await gateway_units(), clock=TickingClock(), ids=token_ids())
     with pytest.raises(Unauthenticated, match="not accepted"):
         await identity.authenticate(TOKEN, LIST_DATASETS)
 
@@ -147,7 +148,7 @@ class Backend:
 async def backend() -> AsyncIterator[Backend]:
     key = new_key()
     server = new_server(tracing=False, authentication=Authentication(
-        assertion_authenticator(CallerAssertions(key, "run"))))
+        assertion_authenticator(CallerAssertions(key, "run-svc"))))
     service = FakeRunService()
     runs_pb2_grpc.add_RunServiceServicer_to_server(service, server)
     port = server.add_insecure_port("127.0.0.1:0")

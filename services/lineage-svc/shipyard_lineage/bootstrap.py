@@ -94,16 +94,10 @@ def compose(adapters: Adapters, settings: LineageSettings) -> Composed:
     return Composed(projector, activity, walks, dashboard, export, projections, consumer, servicer)
 
 
-def lineage_settings(runtime: Runtime) -> LineageSettings:
-    """The runtime's settings, which ``python -m shipyard_lineage`` makes lineage-svc's own."""
-    if not isinstance(runtime.settings, LineageSettings):
-        raise TypeError("lineage-svc runs with LineageSettings (python -m shipyard_lineage builds them)")
-    return runtime.settings
-
 
 async def wire(runtime: Runtime) -> None:
     """Build lineage-svc on the runtime; register its consumer of every event and its servicer."""
-    lineage = compose(await build_adapters(runtime), lineage_settings(runtime))
+    lineage = compose(await build_adapters(runtime), runtime.settings_as(LineageSettings))
     consumer = lineage.consumer
     if consumer.from_start:
         log.info("rebuilding the projections from the whole stream (SHIPYARD_LINEAGE_REBUILD)")

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from shipyard.kit.settings import Settings
 
-SERVICE = "lineage"
-"""The process's name: its logs, its store's folder in the data directory, its callers' audience."""
+SERVICE = "lineage-svc"
+"""The process's one name: its logs, its folder in the data directory, its callers' audience, its
+NATS user, its CloudEvents source (shipyard/lineage-svc), its manifests and the supervisor's child."""
 
 
 class LineageSettings(Settings):

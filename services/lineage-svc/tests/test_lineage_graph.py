@@ -35,8 +35,8 @@ from shipyard.contracts.events.v1 import events_pb2
 from shipyard.contracts.serving.v1 import serving_pb2
 from shipyard.kit.errors import InvalidArgument, NotFound
 from shipyard.kit.events import Event
-from shipyard.kit.store.sqlite import SQLiteDocumentStore
 from shipyard.kit.store.unit_of_work import StoreUnitOfWorkFactory
+from shipyard.kit.testing import sqlite_store
 
 SCIENTIST = frozenset({"data-scientist"})
 ENGINEER = frozenset({"ml-engineer"})
@@ -47,12 +47,8 @@ async def units(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator
     if request.param == "memory":
         yield await memory_units()
         return
-    store = SQLiteDocumentStore(tmp_path / "lineage.db")
-    await store.open(COLLECTIONS)
-    try:
+    async with sqlite_store(tmp_path / "lineage.db", COLLECTIONS) as store:
         yield StoreUnitOfWorkFactory(store, None, LineageUnitOfWork)
-    finally:
-        await store.close()
 
 
 async def apply(world: Composed, *batches: list[Event]) -> None:

@@ -14,10 +14,10 @@ from shipyard_lineage.adapters.store import ACTIVITY, COLLECTIONS, LineageUnitOf
 from shipyard_lineage.app.ports import ActivityQuery
 from shipyard_lineage.app.projector import ActivityQueries, Projector
 
-from shipyard.kit.inbox import INBOX
 from shipyard.kit.store.port import DocumentStore
 from shipyard.kit.store.sqlite import SQLiteDocumentStore
 from shipyard.kit.store.unit_of_work import StoreUnitOfWorkFactory
+from shipyard.kit.testing import sqlite_store
 
 
 def production_units(store: DocumentStore) -> StoreUnitOfWorkFactory[LineageUnitOfWork]:
@@ -27,12 +27,8 @@ def production_units(store: DocumentStore) -> StoreUnitOfWorkFactory[LineageUnit
 
 @pytest.fixture
 async def store(tmp_path: Path) -> AsyncIterator[SQLiteDocumentStore]:
-    store = SQLiteDocumentStore(tmp_path / "lineage.db")
-    await store.open([*COLLECTIONS, INBOX])
-    try:
+    async with sqlite_store(tmp_path / "lineage.db", COLLECTIONS) as store:
         yield store
-    finally:
-        await store.close()
 
 
 @pytest.fixture
@@ -69,13 +65,9 @@ async def test_redelivery_after_a_restart_stores_no_second_row(tmp_path: Path) -
     """The inbox is durable: a new process on the same file still knows the event."""
     event = project_created("mnist", sequence=1)
     for expected in (1, 0):
-        store = SQLiteDocumentStore(tmp_path / "restart.db")
-        await store.open([*COLLECTIONS, INBOX])
-        try:
+        async with sqlite_store(tmp_path / "restart.db", COLLECTIONS) as store:
             assert await composed(production_units(store)).projector.apply([event]) == expected
             assert await rows(store) == 1
-        finally:
-            await store.close()
 
 
 async def test_activity_round_trips_through_the_store(projector: Projector, queries: ActivityQueries) -> None:

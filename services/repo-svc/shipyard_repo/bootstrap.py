@@ -28,7 +28,7 @@ from shipyard.kit.blob.port import BlobStore
 from shipyard.kit.clock import Clock, utc_now
 from shipyard.kit.events import Event
 from shipyard.kit.ids import new_id
-from shipyard.kit.secrets import FernetSecretBox, load_key
+from shipyard.kit.secrets import FernetSecretBox, SecretBox, load_key
 from shipyard.kit.service import Runtime
 from shipyard_repo.adapters.fetchers import Fetchers
 from shipyard_repo.adapters.store import (
@@ -50,7 +50,6 @@ from shipyard_repo.app.ports import (
     BlobUploader,
     Directories,
     ManifestStore,
-    SecretBox,
     SourceFetcher,
     Units,
     UploadLedger,
@@ -127,17 +126,11 @@ class Composed:
     credential_servicer: CredentialServicer
 
 
-def repo_settings(runtime: Runtime) -> RepoSettings:
-    """The runtime's settings, which ``python -m shipyard_repo`` makes repo-svc's own."""
-    if not isinstance(runtime.settings, RepoSettings):
-        raise TypeError("repo-svc runs with RepoSettings (python -m shipyard_repo builds them)")
-    return runtime.settings
-
 
 async def build_adapters(runtime: Runtime) -> Adapters:
     """The real adapters: units of work over the runtime's store, the blob store (opened here,
     closed when the service stops), the secret box, the fetchers of sources."""
-    settings = repo_settings(runtime)
+    settings = runtime.settings_as(RepoSettings)
     blobs = open_blob_store(settings.default_blob_url())
     await blobs.open()
     runtime.close_on_stop(blobs.close)
@@ -148,7 +141,7 @@ async def build_adapters(runtime: Runtime) -> Adapters:
         references=StoredBlobReferences(runtime.store),
         uploads=StoredUploads(runtime.store),
         box=FernetSecretBox(load_key(settings.secret_key, settings.data_dir / "secret.key")),
-        uploader=BlobTreeUploader(blobs, cache_dir=settings.data_dir / "repo" / "hash-caches"),
+        uploader=BlobTreeUploader(blobs, cache_dir=settings.service_dir() / "hash-caches"),
         directories=HostDirectories(),
         fetcher=Fetchers(settings.allow_private_sources),
     )
@@ -168,7 +161,7 @@ def compose(adapters: Adapters, settings: RepoSettings) -> Composed:
     path_imports = PathImports(versions, a.uploader, a.directories, parse_roots(settings.path_import_roots),
                                everyone=parse_grantees(settings.path_imports_for))
     featuresets = FeatureSets(versions, a.uploader)
-    work = settings.data_dir / "repo"
+    work = settings.service_dir()
     code = CodeSnapshots(a.units, credentials, a.fetcher, a.uploader, a.manifests, work / "code")
     imports = Imports(a.units, versions, credentials, a.fetcher, a.uploader, work / "imports")
     run_events = RunEvents(a.units, versions)
@@ -188,7 +181,7 @@ def compose(adapters: Adapters, settings: RepoSettings) -> Composed:
 async def wire(runtime: Runtime) -> None:
     """Build repo-svc on the runtime; register its servicers, its run-event consumer, its import
     loop and its garbage collector."""
-    repo = compose(await build_adapters(runtime), repo_settings(runtime))
+    repo = compose(await build_adapters(runtime), runtime.settings_as(RepoSettings))
     projects_pb2_grpc.add_ProjectServiceServicer_to_server(repo.project_servicer, runtime.server)
     repos_pb2_grpc.add_RepoServiceServicer_to_server(repo.repo_servicer, runtime.server)
     credentials_pb2_grpc.add_CredentialServiceServicer_to_server(repo.credential_servicer, runtime.server)

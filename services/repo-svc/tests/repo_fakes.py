@@ -1,13 +1,11 @@
 """Fakes of repo-svc's ports other than its store (the unit tests run the real store adapters on the
-kit's in-memory store): manifests and blobs a test "uploaded", a tree uploader, a ticking clock and
-deterministic ids."""
+kit's in-memory store; the kit's TickingClock and SequentialIds serve for its clock and ids): manifests
+and blobs a test "uploaded", and a tree uploader."""
 
 from __future__ import annotations
 
 import hashlib
-import itertools
 import os
-from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from shipyard_repo.app.ports import BlobUploader, ManifestStore
@@ -73,25 +71,3 @@ class FakeUploader(BlobUploader):
 def _sha256(path: str) -> str:
     with open(path, "rb") as handle:
         return hashlib.sha256(handle.read()).hexdigest()
-
-
-class FakeClock:
-    """A clock that moves one second forward on each reading."""
-
-    def __init__(self, start: datetime = datetime(2026, 1, 1, tzinfo=UTC)) -> None:
-        self.now = start
-
-    def __call__(self) -> datetime:
-        self.now += timedelta(seconds=1)
-        return self.now
-
-
-class FakeIds:
-    """Deterministic, increasing ids: prj-0001, prj-0002, …"""
-
-    def __init__(self, prefix: str = "prj") -> None:
-        self._prefix = prefix
-        self._counter = itertools.count(1)
-
-    def __call__(self) -> str:
-        return f"{self._prefix}-{next(self._counter):04d}"

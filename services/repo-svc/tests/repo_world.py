@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any, TypeAlias, TypeVar
 
 from cryptography.fernet import Fernet
-from repo_fakes import FakeClock, FakeIds, FakeManifests, FakeUploader
+from repo_fakes import FakeManifests, FakeUploader
 from shipyard_repo.adapters.store import COLLECTIONS, RepoUnitOfWork, StoredBlobReferences, StoredUploads
 from shipyard_repo.adapters.tree import HostDirectories
 from shipyard_repo.app.imports import FetchFailed
@@ -24,7 +24,7 @@ from shipyard_repo.settings import RepoSettings
 from shipyard.kit.blob.local import LocalBlobStore
 from shipyard.kit.secrets import FernetSecretBox
 from shipyard.kit.store.port import Document, DocumentStore
-from shipyard.kit.testing import RecordingUnitOfWorkFactory, memory_store
+from shipyard.kit.testing import RecordingUnitOfWorkFactory, SequentialIds, TickingClock, memory_store
 
 Units: TypeAlias = RecordingUnitOfWorkFactory[RepoUnitOfWork]
 T = TypeVar("T")
@@ -92,6 +92,6 @@ async def repo_world(tmp_path: Path, configured: RepoSettings | None = None,
         units=units, blobs=LocalBlobStore(tmp_path / "blobs", durable=False), manifests=manifests,
         references=StoredBlobReferences(store), uploads=StoredUploads(store),
         box=FernetSecretBox(Fernet.generate_key()), uploader=FakeUploader(manifests),
-        directories=HostDirectories(), fetcher=NoSources(), clock=FakeClock(), ids=FakeIds())
+        directories=HostDirectories(), fetcher=NoSources(), clock=TickingClock(), ids=SequentialIds("prj-"))
     built = dataclasses.replace(built, **adapters)
     return World(compose(built, configured or settings(tmp_path)), built, units, store)

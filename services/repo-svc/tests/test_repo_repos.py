@@ -59,7 +59,7 @@ def _manifest(**files: bytes) -> Manifest:
 
 
 def _types(world: World) -> list[str]:
-    return [type(e.data).__name__ for e in world.units.published]
+    return world.units.message_names()
 
 
 async def _dataset(repos: Repos, name: str = "digits", **extra: Any) -> None:

@@ -52,7 +52,7 @@ async def _world(tmp_path: Path) -> tuple[Repos, Versions, World, FakeManifests]
 
 
 def _versions_made(world: World) -> list[tuple[str, int]]:
-    made = [e.data for e in world.units.published if isinstance(e.data, events_pb2.VersionCreated)]
+    made = world.units.messages(events_pb2.VersionCreated)
     return [(v.repo, v.version) for v in made if isinstance(v, events_pb2.VersionCreated)]
 
 

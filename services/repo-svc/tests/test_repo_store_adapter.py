@@ -19,12 +19,11 @@ from shipyard_repo.domain.projects import ProjectFields, new_project
 from shipyard.contracts.events.v1 import events_pb2
 from shipyard.kit.errors import Aborted, AlreadyExists, InvalidArgument, PermissionDenied
 from shipyard.kit.events import Event, decode
-from shipyard.kit.inbox import INBOX
 from shipyard.kit.outbox import OUTBOX
 from shipyard.kit.store.port import Page
 from shipyard.kit.store.sqlite import SQLiteDocumentStore
 from shipyard.kit.store.unit_of_work import StoreUnitOfWorkFactory
-from shipyard.kit.testing import ALICE, BOB, OPERATOR_CALLER
+from shipyard.kit.testing import ALICE, BOB, OPERATOR_CALLER, sqlite_store
 
 
 class Boom(Exception):
@@ -33,12 +32,8 @@ class Boom(Exception):
 
 @pytest.fixture
 async def store(tmp_path: Path) -> AsyncIterator[SQLiteDocumentStore]:
-    store = SQLiteDocumentStore(tmp_path / "x.db")
-    await store.open([*COLLECTIONS, OUTBOX, INBOX])
-    try:
+    async with sqlite_store(tmp_path / "x.db", COLLECTIONS) as store:
         yield store
-    finally:
-        await store.close()
 
 
 @pytest.fixture

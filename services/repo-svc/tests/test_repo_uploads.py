@@ -18,11 +18,9 @@ from shipyard_repo.domain.repos import RepoFields
 from shipyard_repo.domain.sources import GitSource, RepoKind, UploadSource, Versioning
 
 from shipyard.kit.errors import InvalidArgument, ResourceExhausted
-from shipyard.kit.inbox import INBOX
 from shipyard.kit.manifest import Manifest, ManifestEntry
-from shipyard.kit.outbox import OUTBOX
 from shipyard.kit.store.sqlite import SQLiteDocumentStore
-from shipyard.kit.testing import ALICE, BOB, OPERATOR_CALLER
+from shipyard.kit.testing import ALICE, BOB, OPERATOR_CALLER, FixedSeconds, sqlite_store
 
 GRACE_S = 100.0
 LIMIT = 1000
@@ -32,26 +30,14 @@ def sha(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
 
 
-class Clock:
-    def __init__(self) -> None:
-        self.now = 1_000_000.0
-
-    def __call__(self) -> float:
-        return self.now
-
-
 @pytest.fixture
 async def store(tmp_path: Path) -> AsyncIterator[SQLiteDocumentStore]:
-    store = SQLiteDocumentStore(tmp_path / "x.db")
-    await store.open([*COLLECTIONS, OUTBOX, INBOX])
-    try:
+    async with sqlite_store(tmp_path / "x.db", COLLECTIONS) as store:
         yield store
-    finally:
-        await store.close()
 
 
 async def test_uploads_past_the_limit_are_refused_and_recorded_nowhere(store: SQLiteDocumentStore) -> None:
-    ledger, clock = StoredUploads(store), Clock()
+    ledger, clock = StoredUploads(store), FixedSeconds(1_000_000.0)
     quota = UploadQuota(ledger, LIMIT, GRACE_S, clock)
     assert (await quota.reserve(ALICE, sha(b"1"), 600)).pending_bytes == 600
     assert (await quota.reserve(ALICE, sha(b"1"), 600)).pending_bytes == 600  # the same blob again
@@ -63,7 +49,7 @@ async def test_uploads_past_the_limit_are_refused_and_recorded_nowhere(store: SQ
 
 
 async def test_pending_uploads_age_out_after_the_grace_period(store: SQLiteDocumentStore) -> None:
-    ledger, clock = StoredUploads(store), Clock()
+    ledger, clock = StoredUploads(store), FixedSeconds(1_000_000.0)
     quota = UploadQuota(ledger, LIMIT, GRACE_S, clock)
     await quota.reserve(ALICE, sha(b"1"), LIMIT)
     clock.now += GRACE_S + 1  # collected by now, or named by a version
@@ -73,7 +59,7 @@ async def test_pending_uploads_age_out_after_the_grace_period(store: SQLiteDocum
 
 
 async def test_bad_reservations_are_invalid(store: SQLiteDocumentStore) -> None:
-    quota = UploadQuota(StoredUploads(store), LIMIT, GRACE_S, Clock())
+    quota = UploadQuota(StoredUploads(store), LIMIT, GRACE_S, FixedSeconds(1_000_000.0))
     with pytest.raises(InvalidArgument, match="digest"):
         await quota.reserve(ALICE, "nope", 1)
     with pytest.raises(InvalidArgument, match="size_bytes"):
@@ -81,7 +67,7 @@ async def test_bad_reservations_are_invalid(store: SQLiteDocumentStore) -> None:
 
 
 async def test_a_version_naming_the_uploads_settles_them(tmp_path: Path, store: SQLiteDocumentStore) -> None:
-    ledger, clock = StoredUploads(store), Clock()
+    ledger, clock = StoredUploads(store), FixedSeconds(1_000_000.0)
     quota = UploadQuota(ledger, LIMIT, GRACE_S, clock)
     world = await repo_world(tmp_path, store=store, uploads=ledger)
     repos, versions, manifests = world.app.repos, world.app.versions, world.manifests

@@ -72,7 +72,7 @@ async def build_adapters(runtime: Runtime, settings: RunSettings) -> Adapters:
     runtime.close_on_stop(blobs.close)
     repos = RepoClient(settings.repo_addr, runtime.assertions)
     runtime.close_on_stop(repos.close)
-    workspaces = settings.data_dir / "run" / "workspaces"
+    workspaces = settings.service_dir() / "workspaces"
     executor = LocalExecutor(workspaces, blobs, isolation=isolation(settings, SANDBOX_FAILPOINT))
     if missing := executor.isolation_missing():
         whose = "anyone's (single-user mode)" if settings.single_user else "only operators'"
@@ -83,9 +83,7 @@ async def build_adapters(runtime: Runtime, settings: RunSettings) -> Adapters:
 
 async def wire(runtime: Runtime) -> None:
     """Build the adapters, compose run-svc on them, register RunService and start the scheduler."""
-    settings = runtime.settings
-    if not isinstance(settings, RunSettings):
-        raise TypeError(f"run-svc needs RunSettings, not {type(settings).__name__}")
+    settings = runtime.settings_as(RunSettings)
     service = compose(await build_adapters(runtime, settings), settings)
     runs_pb2_grpc.add_RunServiceServicer_to_server(service.servicer, runtime.server)
     runtime.tasks.append(service.scheduler.run_forever)

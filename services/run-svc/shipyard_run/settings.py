@@ -6,7 +6,9 @@ import os
 
 from shipyard.kit.settings import Settings
 
-SERVICE = "run"  # its process and log name (SHIPYARD_SERVICE), and its folder in the data directory
+SERVICE = "run-svc"
+"""The process's one name: its logs, its folder in the data directory, its callers' audience, its
+NATS user, its CloudEvents source (shipyard/run-svc), its manifests and the supervisor's child."""
 
 
 class RunSettings(Settings):

@@ -1,6 +1,5 @@
-"""Fakes of run-svc's ports other than the store (repo-svc's client, the executor, the clock), and the
-test world: run-svc composed by its own ``compose`` on those fakes and its real store adapters over
-the kit's in-memory store.
+"""The executor fake, and the test world: run-svc composed by its own ``compose`` on it, the kit's
+FakeRepoClient and TickingClock, and its real store adapters over the kit's in-memory store.
 
 The executor fake runs nothing: ``submit`` marks the run's job RUNNING, and the test decides how it
 ends (``exit``, ``vanish``, or ``stop``, which marks it exited as a SIGTERM would); like the local
@@ -24,83 +23,12 @@ from shipyard_run.bootstrap import Adapters, RunService, compose
 from shipyard_run.domain.runs import MetricPoint, Run, RunKind, RunSpec, RunStatus
 from shipyard_run.settings import RunSettings
 
-from shipyard.kit.caller import Caller
-from shipyard.kit.clients.repos import CodeSnapshot, RepoVersion
-from shipyard.kit.errors import FailedPrecondition, NotFound, PermissionDenied
 from shipyard.kit.store.port import Page
 from shipyard.kit.store.unit_of_work import REQUESTS
-from shipyard.kit.testing import RecordingUnitOfWorkFactory, memory_store
+from shipyard.kit.testing import FakeRepoClient, RecordingUnitOfWorkFactory, TickingClock, memory_store
 
 M = TypeVar("M", bound=Message)
 SIGTERM_EXIT = 143  # what a process ended by SIGTERM leaves as its exit code
-
-
-def digest_of(repo: str, number: int) -> str:
-    """The fake manifest digest of a version."""
-    return f"sha256:{repo}-v{number}"
-
-
-class FakeRepoReader:
-    """repo-svc as far as run-svc reads it: repos with numbered versions, some unversioned, each
-    owned by someone (alice unless the test says otherwise)."""
-
-    def __init__(self) -> None:
-        self.repos: dict[tuple[str, str], dict[int, str]] = {}  # (kind, repo) → number → digest
-        self.owners: dict[tuple[str, str], str] = {}
-        self.unversioned: set[tuple[str, str]] = set()
-        self.code: dict[str, list[tuple[str, str]]] = {}  # code repo → (commit, digest), oldest first
-        self.calls: list[tuple[str, str, str, str, int]] = []  # (method, user, kind, repo, version)
-
-    def add(self, repo_kind: str, repo: str, latest: int = 1, digest: str = "", owner: str = "alice") -> None:
-        """A versioned repo with versions 1..latest; the latest has ``digest`` when given."""
-        versions = {n: digest_of(repo, n) for n in range(1, latest + 1)}
-        if digest and latest:
-            versions[latest] = digest
-        self.repos[repo_kind, repo] = versions
-        self.owners[repo_kind, repo] = owner
-
-    def add_unversioned(self, repo_kind: str, repo: str) -> None:
-        """A repo that exists but keeps no versions (a run may not write it)."""
-        self.repos[repo_kind, repo] = {}
-        self.unversioned.add((repo_kind, repo))
-
-    def add_code(self, repo: str, *commits: str) -> None:
-        """A code repo with these full commit shas, the last the latest; commit i is stored as
-        digest_of(repo, i) (from 1)."""
-        self.code[repo] = [(sha, digest_of(repo, index + 1)) for index, sha in enumerate(commits)]
-
-    def _versions(self, repo_kind: str, repo: str) -> dict[int, str]:
-        if (repo_kind, repo) not in self.repos:
-            raise NotFound(f"{repo_kind} {repo!r} not found")
-        if (repo_kind, repo) in self.unversioned:
-            raise FailedPrecondition(f"{repo_kind} {repo!r} is not versioned")
-        return self.repos[repo_kind, repo]
-
-    async def version(self, caller: Caller, repo_kind: str, repo: str, number: int) -> RepoVersion:
-        self.calls.append(("version", caller.user, repo_kind, repo, number))
-        versions = self._versions(repo_kind, repo)
-        found = number or max(versions, default=0)
-        if found not in versions:
-            raise NotFound(f"{repo_kind} {repo}@{number or 'latest'} not found")
-        return RepoVersion(found, versions[found], f"id-{repo_kind}-{repo}")
-
-    async def snapshot_code(self, caller: Caller, repo: str, commit: str) -> CodeSnapshot:
-        self.calls.append(("snapshot_code", caller.user, "code", repo, 0))
-        if repo not in self.code:
-            raise NotFound(f"code repo {repo!r} not found")
-        for sha, digest in reversed(self.code[repo]):
-            if not commit or sha.startswith(commit):
-                return CodeSnapshot(sha, digest)
-        raise NotFound(f"code repo {repo!r} has no commit {commit!r}")
-
-    async def check_write(self, caller: Caller, repo_kind: str, repo: str) -> str:
-        self.calls.append(("check_write", caller.user, repo_kind, repo, 0))
-        self._versions(repo_kind, repo)
-        owner = self.owners.get((repo_kind, repo), "alice")
-        if caller.user != owner and not caller.has("operator"):
-            raise PermissionDenied(f"{repo_kind} {repo!r} belongs to {owner!r}; only its owner or an "
-                                   "operator may write its versions")
-        return f"id-{repo_kind}-{repo}"
 
 
 Hook = Callable[[str], Awaitable[None]]
@@ -223,26 +151,15 @@ class FakeExecutor(Executor):
         self.boards.pop(run_id, None)
 
 
-class FakeClock:
-    """A clock that moves one second forward on each reading."""
-
-    def __init__(self, start: datetime = datetime(2026, 1, 1, tzinfo=UTC)) -> None:
-        self.now = start
-
-    def __call__(self) -> datetime:
-        self.now += timedelta(seconds=1)
-        return self.now
-
-
 @dataclass
 class World:
     """run-svc as ``compose`` builds it, on the fakes and the in-memory store."""
 
     service: RunService
     uow: RecordingUnitOfWorkFactory[RunUnitOfWork]
-    repos: FakeRepoReader
+    repos: FakeRepoClient
     executor: FakeExecutor
-    clock: FakeClock
+    clock: TickingClock
     settings: RunSettings
 
     @property
@@ -298,19 +215,22 @@ class World:
 
     def events(self, kind: type[M], run: str | None = None) -> list[M]:
         """The committed events' data of one message type, of one run name when given."""
-        return [e.data for e in self.uow.published
-                if isinstance(e.data, kind) and (run is None or e.subject == f"runs/{run}")]
+        return self.uow.messages(kind, _subject(run))
 
     def event_names(self, run: str | None = None) -> list[str]:
         """The committed events' message names in order, e.g. ['RunSubmitted', 'RunStarted']."""
-        return [m.DESCRIPTOR.name for m in self.events(Message, run)]
+        return self.uow.message_names(_subject(run))
+
+
+def _subject(run: str | None) -> str | None:
+    return f"runs/{run}" if run is not None else None
 
 
 async def fake_world(gpus: int = 0, slots: int = 2, single_user: bool = False, api_server: str = "") -> World:
     """run-svc composed on fresh fakes: the use cases and the scheduler share the store, executor
     and clock, connected as in production."""
     uow = RecordingUnitOfWorkFactory(await memory_store(COLLECTIONS), RunUnitOfWork)
-    repos, executor, clock = FakeRepoReader(), FakeExecutor(gpus), FakeClock()
+    repos, executor, clock = FakeRepoClient(), FakeExecutor(gpus), TickingClock()
     settings = RunSettings(local_run_slots=slots, single_user=single_user, public_grpc_addr=api_server)
     service = compose(Adapters(uow, repos, executor, clock), settings)
     return World(service, uow, repos, executor, clock, settings)

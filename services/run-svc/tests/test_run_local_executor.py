@@ -130,7 +130,7 @@ async def test_without_isolation_inputs_are_copies_so_the_store_keeps_its_bytes(
 
 async def test_workspaces_inside_the_python_runs_use_are_no_isolation(tmp_path: Path) -> None:
     blobs = LocalBlobStore(tmp_path / "blobs")
-    executor = LocalExecutor(Path(sys.prefix) / "shipyard-data" / "run" / "workspaces", blobs, gpus=0,
+    executor = LocalExecutor(Path(sys.prefix) / "shipyard-data" / "run-svc" / "workspaces", blobs, gpus=0,
                              isolation=Bubblewrap("/usr/bin/bwrap", None))
     assert "holds the run workspaces" in executor.isolation_missing()
 

@@ -109,7 +109,7 @@ async def test_someone_elses_template_gives_its_config_only_to_its_owner_or_an_o
 async def test_a_clone_by_someone_else_gets_no_config() -> None:
     world, templates = await _world()
     await _alices_run(world)
-    world.repos.owners["model", "mnist"] = "bob"  # so that bob may write the output
+    world.repos.repo("model", "mnist").owner = "bob"  # so that bob may write the output
     clone = await templates.clone(BOB, "train-1", "bobs-clone", {})
     assert clone.id not in (await world.config_files()) and clone.spec.config_file_name == ""
     by_operator = await templates.clone(OPERATOR_CALLER, "train-1", "ops-clone", {})

@@ -5,7 +5,7 @@ from __future__ import annotations
 import base64
 
 import pytest
-from run_fakes import World, a_spec, digest_of, fake_world
+from run_fakes import World, a_spec, fake_world
 from shipyard_run.app.ports import RunFilter
 from shipyard_run.domain.runs import Input, OutputTarget, RunKind, RunStatus
 
@@ -17,7 +17,7 @@ from shipyard.kit.errors import (
     NotFound,
     PermissionDenied,
 )
-from shipyard.kit.testing import ALICE, BOB, OPERATOR_CALLER
+from shipyard.kit.testing import ALICE, BOB, OPERATOR_CALLER, digest_of
 
 
 async def _world(gpus: int = 0) -> World:
@@ -89,9 +89,10 @@ async def test_submit_pins_the_code_repo_to_a_full_commit() -> None:
 async def test_an_unknown_code_repo_or_commit_queues_nothing() -> None:
     world = await _world()
     world.repos.add_code("trainer", "a" * 40)
-    with pytest.raises(NotFound, match="code repo 'ghost' not found"):
+    with pytest.raises(NotFound, match="code 'ghost' not found"):
         await world.runs.submit(ALICE, a_spec("t", code="ghost"))
-    with pytest.raises(NotFound, match="code repo 'trainer' has no commit 'ffff'"):
+    # repo-svc cannot check the commit out of its clone: a failed precondition, as it says.
+    with pytest.raises(FailedPrecondition, match=r"code 'trainer' at ffff: .*no commit 'ffff'"):
         await world.runs.submit(ALICE, a_spec("t", code="trainer", commit="ffff"))
     await _assert_nothing_queued(world)
 
@@ -107,7 +108,7 @@ async def test_an_unknown_input_repo_queues_nothing_and_names_the_input() -> Non
 
 async def test_a_missing_input_version_queues_nothing() -> None:
     world = await _world()
-    with pytest.raises(NotFound, match=r"^run\.inputs\[0\]: dataset digits@9 not found$"):
+    with pytest.raises(NotFound, match=r"^run\.inputs\[0\]: dataset 'digits' has no version 9$"):
         await world.runs.submit(ALICE, a_spec("t", inputs=(Input("dataset", "digits", "/mnt/a", version=9),)))
     await _assert_nothing_queued(world)
 

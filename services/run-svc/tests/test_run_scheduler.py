@@ -6,11 +6,11 @@ import asyncio
 import contextlib
 from collections import Counter
 
-from run_fakes import SIGTERM_EXIT, World, a_spec, digest_of, fake_world
+from run_fakes import SIGTERM_EXIT, World, a_spec, fake_world
 from shipyard_run.domain.runs import Input, OutputTarget, Run, RunKind, RunSpec, RunStatus
 
 from shipyard.contracts.events.v1 import events_pb2
-from shipyard.kit.testing import ALICE
+from shipyard.kit.testing import ALICE, digest_of
 
 
 async def _submit(world: World, *specs: RunSpec) -> list[Run]:

@@ -25,7 +25,7 @@ from shipyard_serving.app.deployments import Catalog, Deployments
 from shipyard_serving.app.inferences import Inferences
 from shipyard_serving.app.ports import ModelServers, RepoReader, Units
 from shipyard_serving.entrypoints.grpc_api import ServingServicer
-from shipyard_serving.settings import SERVICE, ServingSettings
+from shipyard_serving.settings import ServingSettings
 
 SERVICE_NAMES = [serving_pb2.DESCRIPTOR.services_by_name["ServingService"].full_name]
 # SHIPYARD_FAILPOINTS=serving.sandbox=unavailable: act as on a machine without bubblewrap (tests).
@@ -81,23 +81,17 @@ def compose(adapters: Adapters, settings: ServingSettings) -> Composed:
     return Composed(inferences, catalog, deployments, servicer)
 
 
-def serving_settings(runtime: Runtime) -> ServingSettings:
-    """The runtime's settings, which ``python -m shipyard_serving`` makes serving-svc's own."""
-    if not isinstance(runtime.settings, ServingSettings):
-        raise TypeError("serving-svc runs with ServingSettings (python -m shipyard_serving builds them)")
-    return runtime.settings
-
 
 async def build_adapters(runtime: Runtime) -> Adapters:
     """The real adapters: units of work over the runtime's store, repo-svc's client, the blob store
     and the local model servers on it; the runtime closes them (servers first) when it stops."""
-    settings = serving_settings(runtime)
+    settings = runtime.settings_as(ServingSettings)
     blobs = open_blob_store(settings.default_blob_url())
     await blobs.open()
     runtime.close_on_stop(blobs.close)
     repos = RepoClient(settings.repo_addr, runtime.assertions)
     runtime.close_on_stop(repos.close)
-    servers = LocalModelServers(blobs, (settings.data_dir / SERVICE).resolve(),
+    servers = LocalModelServers(blobs, settings.service_dir().resolve(),
                                 isolation(settings, SANDBOX_FAILPOINT),
                                 scale_down_delay_s=settings.serving_scale_down_delay_s)
     runtime.close_on_stop(servers.close)
@@ -112,7 +106,7 @@ async def build_adapters(runtime: Runtime) -> Adapters:
 async def wire(runtime: Runtime) -> None:
     """Build serving-svc on the runtime; register ServingService and start the model servers of live
     inferences and deployments."""
-    serving = compose(await build_adapters(runtime), serving_settings(runtime))
+    serving = compose(await build_adapters(runtime), runtime.settings_as(ServingSettings))
     serving_pb2_grpc.add_ServingServiceServicer_to_server(serving.servicer, runtime.server)
     runtime.service_names.extend(SERVICE_NAMES)
     runtime.tasks.append(serving.recover)

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from shipyard.kit.settings import Settings
 
-SERVICE = "serving"
-"""The process's name: its logs, its folder in the data directory (its store, its model servers'
-files), the audience of the calls made to it."""
+SERVICE = "serving-svc"
+"""The process's one name: its logs, its folder in the data directory (its store, its model servers'
+files), its callers' audience, its NATS user, its CloudEvents source (shipyard/serving-svc), its
+manifests and the supervisor's child."""
 
 
 class ServingSettings(Settings):

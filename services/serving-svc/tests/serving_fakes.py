@@ -1,6 +1,6 @@
-"""Fakes of serving-svc's ports other than the store (repo-svc's client, the model servers), and the
-test world: serving-svc composed by its own ``compose`` on those fakes and its real store adapters
-over the kit's in-memory store."""
+"""The model servers' fake, and the test world: serving-svc composed by its own ``compose`` on it, the
+kit's FakeRepoClient (model ``mnist`` with versions 1-3, code repo ``prep``) and its real store
+adapters over the kit's in-memory store."""
 
 from __future__ import annotations
 
@@ -17,34 +17,11 @@ from shipyard_serving.bootstrap import Adapters, Composed, compose
 from shipyard_serving.domain.serving import Deployment, Inference, Observation
 from shipyard_serving.settings import ServingSettings
 
-from shipyard.kit.caller import Caller
 from shipyard.kit.clients.repos import CodeSnapshot, RepoVersion
-from shipyard.kit.errors import NotFound
-from shipyard.kit.testing import FixedClock, RecordingUnitOfWorkFactory, memory_store
+from shipyard.kit.testing import FakeRepoClient, FixedClock, RecordingUnitOfWorkFactory, memory_store
 
 M = TypeVar("M", bound=Message)
 NOW = datetime(2026, 11, 29, 12, 0, tzinfo=UTC)
-
-
-class FakeRepoReader:
-    """repo-svc as far as serving-svc reads it: model ``mnist`` with versions 1-3; code repo ``prep``."""
-
-    def __init__(self) -> None:
-        self.models = {"mnist": [1, 2, 3]}
-        self.calls: list[tuple[str, ...]] = []
-
-    async def version(self, caller: Caller, repo_kind: str, repo: str, number: int) -> RepoVersion:
-        self.calls.append(("version", caller.user, repo_kind, repo, str(number)))
-        versions = self.models.get(repo)
-        if repo_kind != "model" or not versions or (number and number not in versions):
-            raise NotFound(f"{repo_kind} {repo}@{number or 'latest'} not found")
-        found = number or max(versions)
-        return RepoVersion(found, f"sha256:{repo}-{found}", f"id-{repo}", {"accuracy": 0.9 + found / 100})
-
-    async def snapshot_code(self, caller: Caller, repo: str, commit: str) -> CodeSnapshot:
-        if repo != "prep":
-            raise NotFound(f"code repo {repo!r} not found")
-        return CodeSnapshot(commit or "c0ffee" * 6 + "ab", f"sha256:code-{repo}")
 
 
 class FakeServers(ModelServers):
@@ -85,7 +62,7 @@ class World:
 
     service: Composed
     uow: RecordingUnitOfWorkFactory[ServingUnitOfWork]
-    repos: FakeRepoReader
+    repos: FakeRepoClient
     servers: FakeServers
     clock: FixedClock
     settings: ServingSettings
@@ -123,17 +100,29 @@ class World:
 
     def events(self, kind: type[M]) -> list[M]:
         """The committed events' data of one message type."""
-        return [e.data for e in self.uow.published if isinstance(e.data, kind)]
+        return self.uow.messages(kind)
 
     def event_names(self) -> list[str]:
         """The committed events' message names in order, e.g. ['InferenceCreated', 'InferenceUpdated']."""
-        return [m.DESCRIPTOR.name for m in self.events(Message)]
+        return self.uow.message_names()
+
+
+def repo_svc() -> FakeRepoClient:
+    """repo-svc as these tests read it: model ``mnist`` with versions 1-3 (each with the accuracy the
+    run that made it logged) and the code repo ``prep``."""
+    repos = FakeRepoClient()
+    repos.add("model", "mnist", latest=0, owner="erin", repo_id="id-mnist")
+    for number in (1, 2, 3):
+        repos.add_version("model", "mnist", RepoVersion(number, f"sha256:mnist-{number}", "id-mnist",
+                                                        {"accuracy": 0.9 + number / 100}))
+    repos.add_snapshot("prep", CodeSnapshot("c0ffee" * 6 + "ab", "sha256:code-prep"))
+    return repos
 
 
 async def fake_world(servers: FakeServers | None = None, single_user: bool = False) -> World:
     """serving-svc composed on fresh fakes (or on ``servers``), connected as in production."""
     uow = RecordingUnitOfWorkFactory(await memory_store(COLLECTIONS), ServingUnitOfWork)
-    repos, servers, clock = FakeRepoReader(), servers or FakeServers(), FixedClock(NOW)
+    repos, servers, clock = repo_svc(), servers or FakeServers(), FixedClock(NOW)
     settings = ServingSettings(single_user=single_user)
     service = compose(Adapters(uow, repos, servers, clock), settings)
     return World(service, uow, repos, servers, clock, settings)

@@ -44,7 +44,7 @@ async def test_publish_pins_the_version_keeps_its_metrics_and_says_so(world: Wor
     ]
     with pytest.raises(AlreadyExists, match="mnist-v3"):
         await world.catalog.publish(ERIN, "mnist-v3", ModelPin("mnist", 1), ServingSpec())
-    with pytest.raises(NotFound, match="mnist@7"):
+    with pytest.raises(NotFound, match="model 'mnist' has no version 7"):
         await world.catalog.publish(ERIN, "mnist-v7", ModelPin("mnist", 7), ServingSpec())
 
 

@@ -99,7 +99,7 @@ async def test_bad_names_unknown_models_and_duplicates_create_nothing(world: Wor
     inferences = world.inferences
     with pytest.raises(InvalidArgument, match=r"inference\.name"):
         await inferences.create(ALICE, "no spaces allowed", ModelPin("mnist"), ServingSpec())
-    with pytest.raises(NotFound, match="mnist@9"):
+    with pytest.raises(NotFound, match="model 'mnist' has no version 9"):
         await inferences.create(ALICE, "t", ModelPin("mnist", 9), ServingSpec())
     with pytest.raises(NotFound, match="iris"):
         await inferences.create(ALICE, "t", ModelPin("iris"), ServingSpec())

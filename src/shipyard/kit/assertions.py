@@ -4,12 +4,13 @@ Every internal gRPC call carries one metadata entry, ``x-shipyard-caller``::
 
     base64url(payload) "." base64url(HMAC-SHA256(key, payload))
 
-where the payload (compact JSON) binds the user, their roles, the issuing process (gateway,
-repo, run, serving, lineage, supervisor), the audience (the service called), and when the
-assertion was issued and expires (a minute later). The key is the platform's internal key,
-32 random bytes that only the platform's processes hold. A service believes a caller only when
-the assertion is signed with that key, is for it, and has not expired — so a process that can
-reach a service's port, but does not hold the key, cannot act as anyone.
+where the payload (compact JSON) binds the user, their roles, the issuing process (its one name:
+gateway, repo-svc, run-svc, serving-svc, lineage-svc, supervisor), the audience (the service
+called, by its one name), and when the assertion was issued and expires (a minute later). The
+key is the platform's internal key, 32 random bytes that only the platform's processes hold. A
+service believes a caller only when the assertion is signed with that key, is for it, and has not
+expired — so a process that can reach a service's port, but does not hold the key, cannot act as
+anyone.
 
 Signing and verifying are cached (a process signs once per user, roles and audience for half
 a lifetime; a service checks each distinct assertion once until it expires), so the per-call

@@ -20,24 +20,25 @@ from shipyard.kit.events import STREAM, SUBJECT_PREFIX
 
 DEAD_LETTER_PREFIX = "shipyard.deadletter"
 
-# Event area -> the service that owns it (and alone publishes its events).
+# Event area -> the service that owns it (and alone publishes its events). A service's bus user
+# is its one name (SHIPYARD_SERVICE).
 AREA_OWNERS: Mapping[str, str] = {
-    "project": "repo",
-    "repo": "repo",
-    "version": "repo",
-    "run": "run",
-    "model": "serving",
-    "inference": "serving",
-    "deployment": "serving",
+    "project": "repo-svc",
+    "repo": "repo-svc",
+    "version": "repo-svc",
+    "run": "run-svc",
+    "model": "serving-svc",
+    "inference": "serving-svc",
+    "deployment": "serving-svc",
 }
 
 # Service -> its durable consumers (their names in JetStream, and their dead-letter subjects).
 DURABLES: Mapping[str, tuple[str, ...]] = {
-    "repo": ("repo-runs",),
-    "lineage": ("lineage",),
+    "repo-svc": ("repo-runs",),
+    "lineage-svc": ("lineage",),
 }
 
-SERVICE_USERS = ("repo", "run", "serving", "lineage", "gateway")
+SERVICE_USERS = ("repo-svc", "run-svc", "serving-svc", "lineage-svc", "gateway")
 OBSERVER = "observer"
 USERS = (*SERVICE_USERS, OBSERVER)
 

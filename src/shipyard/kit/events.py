@@ -16,6 +16,7 @@ from google.protobuf.message import DecodeError, Message
 
 from shipyard.contracts.common.v1 import common_pb2
 from shipyard.contracts.events.v1 import events_pb2
+from shipyard.kit.caller import Caller
 from shipyard.kit.ids import new_id
 
 STREAM = "SHIPYARD_EVENTS"
@@ -131,3 +132,8 @@ def decode(headers: Mapping[str, str], payload: bytes, sequence: int = 0) -> Eve
 def actor_of(user: str, roles: Iterable[str]) -> common_pb2.Actor:
     """Who did what an event tells, as its ``actor`` field."""
     return common_pb2.Actor(user=user, roles=sorted(roles))
+
+
+def caller_actor(caller: Caller) -> common_pb2.Actor:
+    """The ``actor`` field of an event that ``caller`` caused (the domain events hold the Caller)."""
+    return actor_of(caller.user, caller.roles)

@@ -1,5 +1,6 @@
 """Secrets encrypted at rest with a key the operator provides (generated on first start in
-embedded mode): Fernet (AES-128-CBC + HMAC-SHA256) from the `cryptography` package."""
+embedded mode): the port the use cases hold (:class:`SecretBox`) and its implementation, Fernet
+(AES-128-CBC + HMAC-SHA256) from the `cryptography` package."""
 
 from __future__ import annotations
 
@@ -8,8 +9,22 @@ import hashlib
 import hmac
 import os
 from pathlib import Path
+from typing import Protocol
 
 from cryptography.fernet import Fernet, InvalidToken
+
+
+class SecretBox(Protocol):
+    """Encryption of stored secrets; the key stays in the implementation (:class:`FernetSecretBox`)."""
+
+    def seal(self, secret: str) -> str:
+        """The secret, encrypted, as text to store."""
+
+    def open(self, sealed: str) -> str:
+        """The secret back from what ``seal`` made; ValueError when the key cannot open it."""
+
+    def fingerprint(self, secret: str) -> str:
+        """A short keyed digest that tells secrets apart and reveals nothing of them."""
 
 
 class FernetSecretBox:

@@ -25,6 +25,7 @@ import grpc
 from shipyard.contracts.common.v1 import health_pb2, health_pb2_grpc
 from shipyard.kit.assertions import CallerAssertions, load_internal_key
 from shipyard.kit.bus import EventBus
+from shipyard.kit.former_folders import FolderConflict, move_former_folder
 from shipyard.kit.grpcio import Authentication, Health, assertion_authenticator, enable_reflection, new_server
 from shipyard.kit.health import Check, Report, blob_dir, disk_checks, store_dir
 from shipyard.kit.inbox import INBOX
@@ -37,6 +38,7 @@ from shipyard.kit.telemetry import setup_tracing
 
 log = logging.getLogger(__name__)
 R = TypeVar("R")
+S = TypeVar("S", bound=Settings)
 
 
 @dataclass
@@ -63,6 +65,13 @@ class Runtime:
     # Everything the service's wiring opened (blob stores, channels, clients), closed in reverse
     # order when the service stops, after its server and tasks.
     resources: contextlib.AsyncExitStack = field(default_factory=contextlib.AsyncExitStack)
+
+    def settings_as(self, kind: type[S]) -> S:
+        """The settings as the service's own class (``python -m shipyard_<x>`` builds that class)."""
+        if not isinstance(self.settings, kind):
+            raise TypeError(f"{self.settings.service} runs with {kind.__name__}, not "
+                            f"{type(self.settings).__name__} (python -m builds them)")
+        return self.settings
 
     async def enter(self, resource: AbstractAsyncContextManager[R]) -> R:
         """Open ``resource`` for the life of the service; it is closed when the service stops."""
@@ -196,6 +205,11 @@ async def _watch_health(runtime: Runtime, health: Health) -> None:
 async def serve(settings: Settings, collections: Sequence[Collection], wire: Wiring) -> None:
     """Run one service until SIGTERM/SIGINT."""
     setup_logging(settings.service, settings.log_level, settings.log_file)
+    try:  # before anything opens the service's files
+        move_former_folder(settings)
+    except FolderConflict as exc:
+        log.error("%s", exc)
+        raise SystemExit(1) from None
     runtime = build_runtime(settings, setup_tracing(settings.service, settings.otel_exporter))
     await runtime.store.open([*collections, OUTBOX, INBOX])
     await wire(runtime)

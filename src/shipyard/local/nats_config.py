@@ -114,8 +114,9 @@ def render(passwords: Mapping[str, Password]) -> str:
 
 
 def password_variable(user: str) -> str:
-    """The NATS server's environment variable that holds ``user``'s password (deploy/)."""
-    return f"NATS_{user.upper()}_PASSWORD"
+    """The NATS server's environment variable that holds ``user``'s password (deploy/):
+    ``NATS_REPO_SVC_PASSWORD`` for repo-svc (a variable's name has no dash)."""
+    return f"NATS_{user.upper().replace('-', '_')}_PASSWORD"
 
 
 def deploy_config() -> str:

@@ -28,7 +28,9 @@ from shipyard.local.datadir import DataDir
 
 log = logging.getLogger(__name__)
 
-SERVICES = ("repo", "run", "serving", "lineage")
+# Each service's one name (its process, log, bus user, SHIPYARD_SERVICE) and its Python package.
+SERVICES = {"repo-svc": "shipyard_repo", "run-svc": "shipyard_run", "serving-svc": "shipyard_serving",
+            "lineage-svc": "shipyard_lineage"}
 BACKOFF_MAX_S = 10.0
 STABLE_AFTER_S = 30.0
 STOP_GRACE_S = 10.0
@@ -141,14 +143,16 @@ class Supervisor:
         taken = {cfg.grpc_port, cfg.http_port, cfg.nats_port}
         services = {name: f"{cfg.host}:{_port_other_than(taken)}" for name in SERVICES}
         children = [nats]
-        addresses = {f"SHIPYARD_{name.upper()}_ADDR": addr for name, addr in services.items()}
+        # SHIPYARD_REPO_ADDR for repo-svc, ...
+        addresses = {f"SHIPYARD_{name.removesuffix('-svc').upper()}_ADDR": address
+                     for name, address in services.items()}
         for name, address in services.items():
             # Services read each other by gRPC (run-svc reads versions from repo-svc).
             env = {**base, **addresses, "SHIPYARD_SERVICE": name, "SHIPYARD_GRPC_LISTEN": address,
                    **bus_login(name)}
             # Runs call the API at the gateway's public address (run-svc gives it to them).
             env.setdefault("SHIPYARD_PUBLIC_GRPC_ADDR", cfg.grpc_address)
-            children.append(Child(f"{name}-svc", [sys.executable, "-m", f"shipyard_{name}"], env, address))
+            children.append(Child(name, [sys.executable, "-m", SERVICES[name]], env, address))
         gateway_env = {**base, "SHIPYARD_SERVICE": "gateway", "SHIPYARD_GRPC_LISTEN": cfg.grpc_address,
                        "SHIPYARD_HTTP_LISTEN": cfg.http_address,
                        "SHIPYARD_ADMIN_TOKEN_FILE": str(data.admin_token),

@@ -89,8 +89,8 @@ class Backends:
     async def _why(self, backend: Backend, assertions: CallerAssertions) -> str:
         """What an unhealthy service says is wrong ("disk /data: 12.0 MiB free …"), from its report."""
         stub = reports_pb2_grpc.HealthReportServiceStub(backend.channel)
-        # A service's assertions are addressed to its own name (repo for repo-svc), as the API's are.
-        asserted = assertions.metadata(HEALTH_CALLER, backend.name.removesuffix("-svc"))
+        # A service's assertions are addressed to its one name (repo-svc), as the API's are.
+        asserted = assertions.metadata(HEALTH_CALLER, backend.name)
         try:
             reply = await stub.GetHealthReport(reports_pb2.GetHealthReportRequest(), timeout=1.0,
                                                metadata=asserted)

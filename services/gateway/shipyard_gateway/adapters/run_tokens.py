@@ -30,7 +30,7 @@ class GrpcRunTokens:
         try:
             reply = await self._stub.VerifyRunToken(
                 runs_pb2.VerifyRunTokenRequest(token=token), timeout=self._timeout_s,
-                metadata=self._assertions.metadata(GATEWAY_CALLER, "run"), wait_for_ready=True)
+                metadata=self._assertions.metadata(GATEWAY_CALLER, "run-svc"), wait_for_ready=True)
         except grpc.aio.AioRpcError as exc:
             if exc.code() == grpc.StatusCode.UNAUTHENTICATED:
                 raise Unauthenticated(exc.details() or "the run token is not valid") from None

@@ -12,8 +12,9 @@ import contextlib
 import logging
 from functools import partial
 
+from shipyard.kit.secrets import SecretBox
 from shipyard_gateway.app.delivery import Delivery
-from shipyard_gateway.app.ports import RolesOf, SecretBox, Sender, Units, WebhookFeed
+from shipyard_gateway.app.ports import RolesOf, Sender, Units, WebhookFeed
 from shipyard_gateway.domain.webhooks import RetryPolicy, Webhook
 
 log = logging.getLogger(__name__)

@@ -108,16 +108,6 @@ Units = UnitOfWorkFactory[UnitOfWork]
 """Starts the gateway's units of work: ``async with uow() as tx: ...``."""
 
 
-class SecretBox(Protocol):
-    """Encrypts secrets at rest (the kit's FernetSecretBox)."""
-
-    def seal(self, secret: str) -> str:
-        """The secret, encrypted, as text to store."""
-
-    def open(self, sealed: str) -> str:
-        """The secret back; ValueError when the key cannot open it."""
-
-
 class EventStream(Protocol):
     """The event stream as webhooks need it."""
 

@@ -11,7 +11,8 @@ from shipyard.kit.clock import Clock, utc_now
 from shipyard.kit.errors import AlreadyExists, InvalidArgument, NotFound
 from shipyard.kit.ids import new_id
 from shipyard.kit.paging import decode_token, encode_token, page_limit
-from shipyard_gateway.app.ports import Deliveries, EventStream, SecretBox, UnitOfWork, Units
+from shipyard.kit.secrets import SecretBox
+from shipyard_gateway.app.ports import Deliveries, EventStream, UnitOfWork, Units
 from shipyard_gateway.domain.webhooks import DeadLetter, Webhook, check_secret, check_webhook
 
 _TOKEN_TAG = "dead-letters"

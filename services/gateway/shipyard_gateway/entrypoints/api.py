@@ -69,9 +69,8 @@ class Route:
     response: type[Message]
     remote: grpc.aio.UnaryUnaryMultiCallable | None = None
     local: LocalMethod | None = None
-    backend: str = ""
+    backend: str = ""  # the service a forwarded call goes to: its one name, its assertion's audience
     timeout: float = FORWARD_TIMEOUT_S  # seconds a forwarded call may take
-    audience: str = ""  # the service a forwarded call's caller assertion is addressed to
     max_request_bytes: int = MESSAGE_LIMIT
 
 
@@ -150,7 +149,7 @@ class PublicApi:
         try:
             # wait_for_ready: a service that the supervisor is restarting delays the call
             # (within the deadline) instead of failing it.
-            metadata = self.internal_metadata(caller, route.audience)
+            metadata = self.internal_metadata(caller, route.backend)
             reply: bytes = await route.remote(payload, metadata=metadata, timeout=route.timeout,
                                               wait_for_ready=True)
         except grpc.aio.AioRpcError as exc:
@@ -178,6 +177,5 @@ def remote_routes(backend: str, channel: grpc.aio.Channel, service: ServiceDescr
         routes.append(Route(path, GetMessageClass(method.input_type), GetMessageClass(method.output_type),
                             remote=channel.unary_unary(path), backend=backend,
                             timeout=SLOW_METHODS.get(path, FORWARD_TIMEOUT_S),
-                            audience=backend.removesuffix("-svc"),
                             max_request_bytes=LARGE_REQUESTS.get(path, MESSAGE_LIMIT)))
     return routes

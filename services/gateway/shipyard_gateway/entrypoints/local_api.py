@@ -2,16 +2,14 @@
 
 from __future__ import annotations
 
-from datetime import datetime
-
 from google.protobuf.message import Message
-from google.protobuf.timestamp_pb2 import Timestamp
 
 from shipyard import __version__
 from shipyard.contracts.gateway.v1 import gateway_pb2 as pb
 from shipyard.kit.bus import EventBus
 from shipyard.kit.caller import Caller
 from shipyard.kit.health import Report
+from shipyard.kit.timestamps import timestamp
 from shipyard_gateway.adapters.backends import Backends
 from shipyard_gateway.app.identity import Identity
 from shipyard_gateway.domain.identity import API, SESSION, TokenRecord, User
@@ -23,26 +21,18 @@ _ROLE_NAME: dict[int, str] = {int(v): k for k, v in _ROLE.items()}
 _KIND = {API: pb.TOKEN_KIND_API, SESSION: pb.TOKEN_KIND_SESSION}
 
 
-def _stamp(when: datetime | None) -> Timestamp | None:
-    if when is None:
-        return None
-    stamp = Timestamp()
-    stamp.FromDatetime(when)
-    return stamp
-
-
 def user_to_proto(user: User) -> pb.User:
     """The contract form of a user."""
     return pb.User(name=user.name, display_name=user.display_name,
-                   roles=[_ROLE[r] for r in sorted(user.roles)], create_time=_stamp(user.create_time),
+                   roles=[_ROLE[r] for r in sorted(user.roles)], create_time=timestamp(user.create_time),
                    disabled=user.disabled)
 
 
 def token_to_proto(token: TokenRecord) -> pb.Token:
     """The contract form of a token record (never its secret or hash)."""
     return pb.Token(id=token.id, user=token.user, description=token.description,
-                    create_time=_stamp(token.create_time), expire_time=_stamp(token.expire_time),
-                    last_use_time=_stamp(token.last_use_time), kind=_KIND[token.kind])
+                    create_time=timestamp(token.create_time), expire_time=timestamp(token.expire_time),
+                    last_use_time=timestamp(token.last_use_time), kind=_KIND[token.kind])
 
 
 def role_names(roles: list[int]) -> list[str]:

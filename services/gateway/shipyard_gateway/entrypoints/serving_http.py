@@ -115,8 +115,9 @@ class ServingEdge:
         if known is not None and not fresh and known.until > time.monotonic():
             return known
         try:
+            asserted = self._api.internal_metadata(caller, "serving-svc")
             routes = await self._serving.GetRoutes(serving_pb2.GetRoutesRequest(name=name), timeout=5.0,
-                                                   metadata=self._api.internal_metadata(caller, "serving"))
+                                                   metadata=asserted)
         except grpc.aio.AioRpcError as exc:
             status = 404 if exc.code() == grpc.StatusCode.NOT_FOUND else 503
             return v2_error(status, exc.details() or f"serving {name!r} is not reachable")

@@ -6,7 +6,6 @@ import asyncio
 import contextlib
 from collections.abc import AsyncGenerator, AsyncIterator
 
-from google.protobuf.timestamp_pb2 import Timestamp
 from nats.aio.msg import Msg
 from nats.js.api import ConsumerConfig, DeliverPolicy
 
@@ -14,6 +13,7 @@ from shipyard.contracts.gateway.v1 import gateway_pb2 as pb
 from shipyard.kit.bus import EventBus
 from shipyard.kit.errors import Unavailable
 from shipyard.kit.events import STREAM, SUBJECT_PREFIX, EventDecodeError, decode
+from shipyard.kit.timestamps import timestamp
 from shipyard_gateway.domain.event_types import any_matches, check_type_pattern, may_see
 
 
@@ -29,10 +29,8 @@ def _consumer(request: pb.WatchRequest) -> tuple[DeliverPolicy, ConsumerConfig]:
 def to_cloud_event(headers: dict[str, str], data: bytes, sequence: int) -> pb.CloudEvent:
     """The wire form of a stored event."""
     event = decode(headers, data, sequence)
-    time = Timestamp()
-    time.FromDatetime(event.time)
     return pb.CloudEvent(id=event.id, source=event.source, spec_version=headers.get("ce-specversion", "1.0"),
-                         type=event.type, subject=event.subject, time=time,
+                         type=event.type, subject=event.subject, time=timestamp(event.time),
                          data_content_type=headers.get("content-type", ""),
                          data_schema=headers.get("ce-dataschema", ""), data=data, sequence=sequence,
                          traceparent=event.traceparent)

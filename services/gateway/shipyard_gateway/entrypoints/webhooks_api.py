@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-from datetime import datetime
-
 from google.protobuf.message import Message
-from google.protobuf.timestamp_pb2 import Timestamp
 
 from shipyard.contracts.gateway.v1 import gateway_pb2 as pb
 from shipyard.kit.caller import Caller
+from shipyard.kit.timestamps import timestamp
 from shipyard_gateway.app.webhooks import Webhooks
 from shipyard_gateway.domain.webhooks import DeadLetter, Webhook
 from shipyard_gateway.entrypoints.api import Route
@@ -16,17 +14,11 @@ from shipyard_gateway.entrypoints.api import Route
 SERVICE = "/shipyard.gateway.v1.WebhookService"
 
 
-def _timestamp(time: datetime) -> Timestamp:
-    stamp = Timestamp()
-    stamp.FromDatetime(time)
-    return stamp
-
-
 def webhook_to_proto(webhook: Webhook) -> pb.Webhook:
     """The contract form of a webhook (every stored webhook has a secret; it is never returned)."""
     return pb.Webhook(id=webhook.id, name=webhook.name, url=webhook.url, types=list(webhook.types),
                       project=webhook.project, owner=webhook.owner,
-                      create_time=_timestamp(webhook.create_time), has_secret=True,
+                      create_time=timestamp(webhook.create_time), has_secret=True,
                       start_sequence=webhook.start_sequence,
                       delivered_sequence=webhook.delivered_sequence, delivered=webhook.delivered,
                       dead_letters=webhook.dead_letters, last_error=webhook.last_error)
@@ -36,7 +28,7 @@ def dead_letter_to_proto(letter: DeadLetter) -> pb.DeadLetter:
     """The contract form of a dead letter."""
     return pb.DeadLetter(webhook_id=letter.webhook_id, event_id=letter.event_id, type=letter.type,
                          subject=letter.subject, sequence=letter.sequence, attempts=letter.attempts,
-                         last_error=letter.last_error, time=_timestamp(letter.time))
+                         last_error=letter.last_error, time=timestamp(letter.time))
 
 
 def webhook_routes(webhooks: Webhooks) -> list[Route]:

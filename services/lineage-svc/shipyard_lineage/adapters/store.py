@@ -17,8 +17,9 @@ from shipyard.kit.store.unit_of_work import StoreUnitOfWork
 from shipyard_lineage.app.ports import ActivityFeed, ActivityQuery, NodeQuery, ProvenanceGraph
 from shipyard_lineage.domain.activity import Activity, about_catalog
 from shipyard_lineage.domain.graph import Direction, EdgeFact, Merged, NodeState, RepoState
+from shipyard_lineage.settings import SERVICE
 
-SOURCE = "shipyard/lineage-svc"
+SOURCE = f"shipyard/{SERVICE}"
 ACTIVITY = Collection("activity", indexed=("seq", "project", "area", "subject"))
 # tally / ptally ("<kind>/<status>/<deleted 0|1>", with the project in front) let the dashboard
 # count nodes with one index lookup each instead of reading every run.

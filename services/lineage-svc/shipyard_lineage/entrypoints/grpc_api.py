@@ -2,16 +2,16 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import datetime
 
 import grpc
-from google.protobuf.timestamp_pb2 import Timestamp
 
 from shipyard.contracts.lineage.v1 import lineage_pb2 as pb
 from shipyard.contracts.lineage.v1 import lineage_pb2_grpc
 from shipyard.kit.errors import InvalidArgument
 from shipyard.kit.grpcio import caller_of
 from shipyard.kit.paging import decode_token, encode_token, page_limit
+from shipyard.kit.timestamps import datetime_of, timestamp
 from shipyard_lineage.app.dashboard import DashboardQueries, DashboardView
 from shipyard_lineage.app.lineage import LineageGraph, LineageQueries
 from shipyard_lineage.app.openlineage import OpenLineageExport
@@ -29,17 +29,9 @@ _NOT_ATTRIBUTES = ("project", "deleted")
 _ACTIVITY_TOKEN = "activity"
 
 
-def _timestamp(value: datetime | str | None) -> Timestamp | None:
-    if not value:
-        return None
-    stamp = Timestamp()
-    stamp.FromDatetime(datetime.fromisoformat(value) if isinstance(value, str) else value)
-    return stamp
-
-
 def _to_proto(activity: Activity) -> pb.Activity:
     return pb.Activity(event_id=activity.event_id, type=activity.type, subject=activity.subject,
-                       project=activity.project, actor=activity.actor, time=_timestamp(activity.time),
+                       project=activity.project, actor=activity.actor, time=timestamp(activity.time),
                        summary=activity.summary, sequence=activity.sequence)
 
 
@@ -58,7 +50,7 @@ def _query(request: pb.ListActivityRequest, roles: frozenset[str]) -> ActivityQu
     area = area_of(prefix + "x.v1") if prefix and not full_type else ""
     if prefix and not full_type and not prefix.startswith("io.shipyard."):
         raise InvalidArgument("type_prefix", "must look like io.shipyard.<area>. or a full event type")
-    since = request.since.ToDatetime(tzinfo=UTC) if request.HasField("since") else None
+    since = datetime_of(request.since) if request.HasField("since") else None
     return ActivityQuery(limit=request.page_size, before_sequence=_decode_token(request.page_token),
                          project=request.project, area=area, type=full_type, subject=request.subject,
                          since=since, catalog=bool(roles & CATALOG_ROLES))
@@ -78,7 +70,8 @@ def graph_to_proto(graph: LineageGraph) -> pb.Graph:
 def dashboard_to_proto(view: DashboardView) -> pb.Dashboard:
     """The wire form of the dashboard."""
     jobs = [pb.Job(id=n.id.partition(":")[2], kind=RUN, name=n.name, project=n.project, status=n.status,
-                   subtype=n.fields.get("subtype", ""), update_time=_timestamp(n.time),
+                   subtype=n.fields.get("subtype", ""),
+                   update_time=timestamp(datetime.fromisoformat(n.time)) if n.time else None,
                    link=f"/runs/{n.name}", gpus=n.gpus)
             for n in view.recent_jobs]
     return pb.Dashboard(recent_jobs=jobs, runs_by_status=view.runs_by_status, gpus_in_use=view.gpus_in_use,
@@ -91,7 +84,7 @@ def status_to_proto(state: ProjectionState) -> pb.ProjectionStatus:
     """The wire form of the projections' state."""
     return pb.ProjectionStatus(last_sequence=state.last_sequence, nodes=state.nodes, edges=state.edges,
                                activities=state.activities, digest=state.digest, rebuilding=state.rebuilding,
-                               rebuild_started=_timestamp(state.rebuild_started))
+                               rebuild_started=timestamp(state.rebuild_started))
 
 
 class LineageServicer(lineage_pb2_grpc.LineageServiceServicer):

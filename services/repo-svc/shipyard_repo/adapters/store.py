@@ -28,6 +28,7 @@ from shipyard_repo.domain.projects import Project
 from shipyard_repo.domain.repos import Repo, RepoStatus, repo_key
 from shipyard_repo.domain.sources import RepoKind, Source, Versioning
 from shipyard_repo.domain.versions import Version, version_id
+from shipyard_repo.settings import SERVICE
 
 PROJECTS = Collection("projects", unique=("name",))
 REPOS = Collection("repos", unique=("key",), indexed=("project", "status"))
@@ -38,7 +39,7 @@ COLLECTIONS = (PROJECTS, REQUESTS, REPOS, VERSIONS, CREDENTIALS, UPLOADS)
 # Code snapshots are remembered as create requests "code:<repo id>:<commit>" -> manifest digest.
 CODE_SNAPSHOTS = "code:"
 _BATCH = 1000
-SOURCE = "shipyard/repo-svc"
+SOURCE = f"shipyard/{SERVICE}"
 # Stored sources name their class; the fields are the dataclass's.
 SOURCE_CLASSES: dict[str, type[Any]] = {cls.__name__: cls for cls in get_args(Source)}
 

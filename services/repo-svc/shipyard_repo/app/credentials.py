@@ -7,7 +7,8 @@ from dataclasses import dataclass
 from shipyard.kit.caller import Caller
 from shipyard.kit.clock import Clock, utc_now
 from shipyard.kit.errors import InvalidArgument, NotFound
-from shipyard_repo.app.ports import SecretBox, Units
+from shipyard.kit.secrets import SecretBox
+from shipyard_repo.app.ports import Units
 from shipyard_repo.domain.credentials import Credential, CredentialFields, CredentialType
 
 

@@ -6,10 +6,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from shipyard.contracts.common.v1 import common_pb2
 from shipyard.contracts.events.v1 import events_pb2
-from shipyard.kit.caller import Caller
-from shipyard.kit.events import actor_of
+from shipyard.kit.events import caller_actor
 from shipyard.kit.store.unit_of_work import Emitted
 from shipyard_repo.app.messages import KIND_TO_PROTO, project_to_proto, repo_to_proto
 from shipyard_repo.domain import events
@@ -24,29 +22,30 @@ def repo_subject(repo: Repo) -> str:
 
 
 def _project_created(e: events.ProjectCreated) -> Emitted:
-    data = events_pb2.ProjectCreated(project=project_to_proto(e.project), actor=_actor(e.actor))
+    data = events_pb2.ProjectCreated(project=project_to_proto(e.project), actor=caller_actor(e.actor))
     return Emitted(data, f"projects/{e.project.name}", e.project.name)
 
 
 def _project_updated(e: events.ProjectUpdated) -> Emitted:
     data = events_pb2.ProjectUpdated(project=project_to_proto(e.project), changed_fields=e.changed_fields,
-                                     actor=_actor(e.actor), previous_name=e.previous_name)
+                                     actor=caller_actor(e.actor), previous_name=e.previous_name)
     return Emitted(data, f"projects/{e.project.name}", e.project.name)
 
 
 def _project_deleted(e: events.ProjectDeleted) -> Emitted:
-    data = events_pb2.ProjectDeleted(project_id=e.project.id, name=e.project.name, actor=_actor(e.actor))
+    data = events_pb2.ProjectDeleted(project_id=e.project.id, name=e.project.name,
+                                     actor=caller_actor(e.actor))
     return Emitted(data, f"projects/{e.project.name}", e.project.name)
 
 
 def _repo_created(e: events.RepoCreated) -> Emitted:
-    data = events_pb2.RepoCreated(repo=repo_to_proto(e.repo), actor=_actor(e.actor))
+    data = events_pb2.RepoCreated(repo=repo_to_proto(e.repo), actor=caller_actor(e.actor))
     return Emitted(data, repo_subject(e.repo), e.repo.project)
 
 
 def _repo_updated(e: events.RepoUpdated) -> Emitted:
     data = events_pb2.RepoUpdated(repo=repo_to_proto(e.repo), changed_fields=e.changed_fields,
-                                  actor=_actor(e.actor), previous_name=e.previous_name,
+                                  actor=caller_actor(e.actor), previous_name=e.previous_name,
                                   previous_project=e.previous_project)
     return Emitted(data, repo_subject(e.repo), e.repo.project)
 
@@ -54,7 +53,7 @@ def _repo_updated(e: events.RepoUpdated) -> Emitted:
 def _repo_deleted(e: events.RepoDeleted) -> Emitted:
     repo = e.repo
     data = events_pb2.RepoDeleted(repo_id=repo.id, kind=KIND_TO_PROTO[repo.kind],  # type: ignore[arg-type]
-                                  name=repo.name, project=repo.project, actor=_actor(e.actor))
+                                  name=repo.name, project=repo.project, actor=caller_actor(e.actor))
     return Emitted(data, repo_subject(repo), repo.project)
 
 
@@ -64,7 +63,7 @@ def _version_created(e: events.VersionCreated) -> Emitted:
         repo_id=repo.id, repo=repo.name, repo_kind=repo.kind.value, version=version.number,
         manifest_digest=version.manifest_digest, size_bytes=version.size_bytes,
         file_count=version.file_count, produced_by_run=version.produced_by_run, project=repo.project,
-        actor=_actor(e.actor))
+        actor=caller_actor(e.actor))
     return Emitted(data, repo_subject(repo), repo.project)
 
 
@@ -72,12 +71,8 @@ def _version_deleted(e: events.VersionDeleted) -> Emitted:
     repo, version = e.repo, e.version
     data = events_pb2.VersionDeleted(
         repo_id=repo.id, repo=repo.name, repo_kind=repo.kind.value, version=version.number,
-        manifest_digest=version.manifest_digest, project=repo.project, actor=_actor(e.actor))
+        manifest_digest=version.manifest_digest, project=repo.project, actor=caller_actor(e.actor))
     return Emitted(data, repo_subject(repo), repo.project)
-
-
-def _actor(caller: Caller) -> common_pb2.Actor:
-    return actor_of(caller.user, caller.roles)
 
 
 _TRANSLATIONS: dict[type[Any], Callable[[Any], Emitted]] = {

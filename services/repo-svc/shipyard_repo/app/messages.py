@@ -5,11 +5,10 @@ from __future__ import annotations
 from dataclasses import asdict
 from typing import Any
 
-from google.protobuf.timestamp_pb2 import Timestamp
-
 from shipyard.contracts.repo.v1 import projects_pb2, repos_pb2
 from shipyard.kit.errors import InvalidArgument
 from shipyard.kit.manifest import ManifestEntry
+from shipyard.kit.timestamps import timestamp
 from shipyard_repo.domain.projects import Project, ProjectFields
 from shipyard_repo.domain.repos import Repo, RepoFields, RepoStatus
 from shipyard_repo.domain.sources import (
@@ -33,20 +32,13 @@ from shipyard_repo.domain.sources import (
 from shipyard_repo.domain.versions import Version
 
 
-def _ts(value: object) -> Timestamp:
-    """A datetime as a protobuf Timestamp."""
-    ts = Timestamp()
-    ts.FromDatetime(value)  # type: ignore[arg-type]
-    return ts
-
-
 def project_to_proto(project: Project) -> projects_pb2.Project:
     """The contract form of a project."""
     return projects_pb2.Project(
         id=project.id, name=project.name, description=project.description,
         thumbnail_url=project.thumbnail_url, leaderboard=project.leaderboard, details=project.details,
-        owner=project.owner, create_time=_ts(project.create_time), update_time=_ts(project.update_time),
-        revision=project.revision)
+        owner=project.owner, create_time=timestamp(project.create_time),
+        update_time=timestamp(project.update_time), revision=project.revision)
 
 
 def fields_from_proto(message: projects_pb2.Project) -> ProjectFields:
@@ -112,7 +104,7 @@ def repo_to_proto(repo: Repo) -> repos_pb2.Repo:
         description=repo.description, tags=list(repo.tags),
         versioning=_VERSIONING_TO_PROTO[repo.versioning], source=source_to_proto(repo.source),  # type: ignore[arg-type]
         status=_STATUS_TO_PROTO[repo.status], status_reason=repo.status_reason,  # type: ignore[arg-type]
-        owner=repo.owner, create_time=_ts(repo.create_time), update_time=_ts(repo.update_time),
+        owner=repo.owner, create_time=timestamp(repo.create_time), update_time=timestamp(repo.update_time),
         revision=repo.revision, latest_version=repo.latest_version,
         access=access(repo.source, repo.versioning))
 
@@ -136,7 +128,7 @@ def version_to_proto(repo: Repo, version: Version) -> repos_pb2.Version:
         repo_id=repo.id, kind=KIND_TO_PROTO[repo.kind], repo=repo.name, number=version.number,  # type: ignore[arg-type]
         manifest_digest=version.manifest_digest, size_bytes=version.size_bytes,
         file_count=version.file_count, message=version.message, produced_by_run=version.produced_by_run,
-        owner=version.owner, create_time=_ts(version.create_time), metrics=version.metrics,
+        owner=version.owner, create_time=timestamp(version.create_time), metrics=version.metrics,
         params=version.params, used_by_runs=list(version.used_by_runs), stage=version.stage)
 
 

@@ -155,19 +155,6 @@ class UploadLedger(abc.ABC):
         """Drop the uploads recorded before ``time`` (collected, or named by now); how many."""
 
 
-class SecretBox(Protocol):
-    """Encryption of stored secrets (the key stays in the adapter: the kit's FernetSecretBox)."""
-
-    def seal(self, secret: str) -> str:
-        """The secret, encrypted, as text to store."""
-
-    def open(self, sealed: str) -> str:
-        """The secret back from what ``seal`` made."""
-
-    def fingerprint(self, secret: str) -> str:
-        """A short keyed digest that tells secrets apart and reveals nothing of them."""
-
-
 class CredentialRepository(Protocol):
     """Credentials in repo-svc's store, unique per (owner, name); the secret is sealed."""
 

@@ -8,8 +8,8 @@ from shipyard.contracts.repo.v1 import credentials_pb2 as pb
 from shipyard.contracts.repo.v1 import credentials_pb2_grpc
 from shipyard.kit.errors import InvalidArgument
 from shipyard.kit.grpcio import caller_of
+from shipyard.kit.timestamps import timestamp
 from shipyard_repo.app.credentials import Credentials
-from shipyard_repo.app.messages import _ts
 from shipyard_repo.domain.credentials import Credential, CredentialFields, CredentialType
 
 _TYPES = {
@@ -41,8 +41,8 @@ def credential_to_proto(credential: Credential) -> pb.Credential:
         username=credential.username,
         owner=credential.owner,
         fingerprint=credential.fingerprint,
-        create_time=_ts(credential.create_time),
-        update_time=_ts(credential.update_time),
+        create_time=timestamp(credential.create_time),
+        update_time=timestamp(credential.update_time),
     )
 
 

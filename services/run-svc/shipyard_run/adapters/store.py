@@ -26,13 +26,14 @@ from shipyard_run.domain.runs import (
     RunStatus,
     RunTemplate,
 )
+from shipyard_run.settings import SERVICE
 
 RUNS = Collection("runs", unique=("name",), indexed=("status", "project", "sequence"))
 METRICS = Collection("metrics", indexed=("run_id",))
 CONFIGS = Collection("configs")
 TEMPLATES = Collection("templates", unique=("name",))
 COLLECTIONS = (RUNS, METRICS, CONFIGS, REQUESTS, TEMPLATES)
-SOURCE = "shipyard/run-svc"
+SOURCE = f"shipyard/{SERVICE}"
 
 
 def _time(when: datetime | None) -> str | None:

@@ -9,9 +9,9 @@ from google.protobuf.message import Message
 
 from shipyard.contracts.common.v1 import common_pb2
 from shipyard.contracts.events.v1 import events_pb2
-from shipyard.kit.events import actor_of
+from shipyard.kit.events import caller_actor
 from shipyard.kit.store.unit_of_work import Emitted
-from shipyard_run.app.messages import timestamp
+from shipyard.kit.timestamps import timestamp
 from shipyard_run.domain import events
 from shipyard_run.domain.runs import Run
 
@@ -25,10 +25,6 @@ def translate(event: Any) -> Emitted:
     """The contract's event for the domain event ``event``, about its run."""
     run: Run = event.run
     return Emitted(_message(event), run_subject(run), run.spec.project)
-
-
-def _actor(by: events.Actor) -> common_pb2.Actor:
-    return actor_of(by.user, by.roles)
 
 
 def _message(event: events.RunEvent) -> Message:
@@ -49,14 +45,14 @@ def _message(event: events.RunEvent) -> Message:
         case events.RunFailed(run=run, by=by, last_lines=last_lines):
             return events_pb2.RunFailed(run_id=run.id, name=run.name, project=run.spec.project,
                                         kind=run.spec.kind.value, reason=run.status_reason,
-                                        exit_code=run.exit_code, last_log_lines=last_lines, actor=_actor(by),
-                                        status=run.status.value)
+                                        exit_code=run.exit_code, last_log_lines=last_lines,
+                                        actor=caller_actor(by), status=run.status.value)
         case events.RunStopped(run=run, by=by):
             return events_pb2.RunStopped(run_id=run.id, name=run.name, project=run.spec.project,
-                                         kind=run.spec.kind.value, actor=_actor(by))
+                                         kind=run.spec.kind.value, actor=caller_actor(by))
         case events.RunDeleted(run=run, by=by):
             return events_pb2.RunDeleted(run_id=run.id, name=run.name, project=run.spec.project,
-                                         actor=_actor(by))
+                                         actor=caller_actor(by))
     raise TypeError(f"run-svc has no event for {type(event).__name__}")
 
 
@@ -71,7 +67,7 @@ def _submitted(event: events.RunSubmitted) -> events_pb2.RunSubmitted:
         outputs=[common_pb2.VersionRef(repo=o.repo, mount_path=o.mount_path, repo_kind=o.repo_kind,
                                        repo_id=o.repo_id) for o in spec.outputs],
         hyperparameters=spec.hyperparameters, image=spec.image, cluster=spec.cluster or "local",
-        command=spec.command, actor=_actor(event.by), gpus=spec.gpus,
+        command=spec.command, actor=caller_actor(event.by), gpus=spec.gpus,
     )
 
 
@@ -83,5 +79,5 @@ def _completed(event: events.RunCompleted) -> events_pb2.RunCompleted:
         outputs=[common_pb2.RunOutput(repo_kind=o.repo_kind, repo=o.repo, repo_id=o.repo_id,
                                       manifest_digest=event.staged[o.mount_path], mount_path=o.mount_path)
                  for o in run.spec.outputs],
-        metrics=run.metrics, hyperparameters=run.spec.hyperparameters, actor=_actor(event.by),
+        metrics=run.metrics, hyperparameters=run.spec.hyperparameters, actor=caller_actor(event.by),
     )

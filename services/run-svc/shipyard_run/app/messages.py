@@ -2,12 +2,9 @@
 
 from __future__ import annotations
 
-from datetime import datetime
-
-from google.protobuf.timestamp_pb2 import Timestamp
-
 from shipyard.contracts.run.v1 import runs_pb2 as pb
 from shipyard.kit.errors import InvalidArgument
+from shipyard.kit.timestamps import timestamp
 from shipyard_run.domain.runs import Input, OutputTarget, Run, RunKind, RunSpec, RunStatus, RunTemplate
 
 KINDS = {RunKind.TRAINING: pb.RUN_KIND_TRAINING, RunKind.PREPROCESSING: pb.RUN_KIND_PREPROCESSING,
@@ -55,15 +52,6 @@ def spec_from_proto(run: pb.Run) -> RunSpec:
         start_with_available=run.start_with_available, cluster=run.cluster, code=run.code, commit=run.commit,
         priority=run.priority,
     )
-
-
-def timestamp(when: datetime | None) -> Timestamp | None:
-    """``when`` as a protobuf Timestamp (None stays None)."""
-    if when is None:
-        return None
-    stamp = Timestamp()
-    stamp.FromDatetime(when)
-    return stamp
 
 
 def spec_to_proto(spec: RunSpec) -> pb.Run:

@@ -12,7 +12,7 @@ from shipyard.kit.clock import Clock, utc_now
 from shipyard.kit.errors import AlreadyExists, FailedPrecondition, InvalidArgument, NotFound, PermissionDenied
 from shipyard.kit.paging import decode_token, encode_token, page_limit
 from shipyard_run.app.ports import Executor, RepoReader, RunFilter, UnitOfWork, Units
-from shipyard_run.domain.events import Actor, RunDeleted, RunStopped, RunSubmitted
+from shipyard_run.domain.events import RunDeleted, RunStopped, RunSubmitted
 from shipyard_run.domain.runs import Input, MetricPoint, OutputTarget, Run, RunSpec, RunStatus
 
 LOGS_DEFAULT = 64 << 10
@@ -72,7 +72,7 @@ class Runs:
                 await uow.configs.put(run.id, config)
             if request_id:
                 await uow.requests.remember(_request_key(caller, request_id), run.name)
-            uow.record(RunSubmitted(run, Actor.of(caller.user, caller.roles)))
+            uow.record(RunSubmitted(run, caller))
         self.wake()
         return run
 
@@ -124,7 +124,7 @@ class Runs:
             if run.status in (RunStatus.QUEUED, RunStatus.WAITING_FOR_GPUS):
                 ended = run.ended(RunStatus.STOPPED, self.clock(), "stopped before it started")
                 run = await uow.runs.save(ended)
-                uow.record(RunStopped(run, Actor.of(caller.user, caller.roles)))
+                uow.record(RunStopped(run, caller))
                 return run
             run = await uow.runs.save(run.stopping())
         if run.status is RunStatus.STOPPING:
@@ -142,7 +142,7 @@ class Runs:
             await uow.runs.remove(run)
             await uow.metrics.forget(run.id)
             await uow.configs.forget(run.id)
-            uow.record(RunDeleted(run, Actor.of(caller.user, caller.roles)))
+            uow.record(RunDeleted(run, caller))
         await self.executor.remove(run.id)
 
     async def read_logs(self, name: str, offset: int, max_bytes: int) -> tuple[bytes, int, bool]:

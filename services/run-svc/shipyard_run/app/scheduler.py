@@ -12,12 +12,12 @@ import contextlib
 import logging
 from dataclasses import dataclass, field
 
+from shipyard.kit.caller import Caller
 from shipyard.kit.clock import Clock, utc_now
 from shipyard.kit.errors import Aborted, ResourceExhausted
 from shipyard_run.app.ports import Executor, Job, JobInput, JobState, JobStatus, Units
 from shipyard_run.app.runs import unisolated_refusal
 from shipyard_run.domain.events import (
-    Actor,
     MetricsLogged,
     RunCompleted,
     RunEvent,
@@ -205,7 +205,7 @@ class Scheduler:
         await self._finish(run, run.ended(RunStatus.ERROR, self.clock(), reason))
 
     async def _finish(self, run: Run, ended: Run, staged: dict[str, str] | None = None) -> None:
-        by = Actor.of(run.owner, run.owner_roles)
+        by = Caller(run.owner, frozenset(run.owner_roles))  # as it was at submit
         last = ""
         if ended.status in (RunStatus.FAILED, RunStatus.ERROR):
             log_bytes = await self.executor.read_logs(run.id, 0, 1 << 30)

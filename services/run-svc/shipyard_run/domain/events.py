@@ -3,23 +3,10 @@ app's translation (``shipyard_run.app.events``) turns each into the contract's e
 
 from __future__ import annotations
 
-from collections.abc import Iterable
 from dataclasses import dataclass, field
 
+from shipyard.kit.caller import Caller
 from shipyard_run.domain.runs import MetricPoint, Run
-
-
-@dataclass(frozen=True)
-class Actor:
-    """Who did what an event tells, with the roles they held then."""
-
-    user: str
-    roles: frozenset[str]
-
-    @classmethod
-    def of(cls, user: str, roles: Iterable[str]) -> Actor:
-        """The actor ``user`` holding ``roles``."""
-        return cls(user, frozenset(roles))
 
 
 @dataclass(frozen=True)
@@ -27,7 +14,7 @@ class RunSubmitted:
     """The run is queued, its inputs pinned."""
 
     run: Run
-    by: Actor
+    by: Caller
 
 
 @dataclass(frozen=True)
@@ -52,7 +39,7 @@ class RunCompleted:
     run's owner with the roles it had at submit (repo-svc checks them again)."""
 
     run: Run
-    by: Actor
+    by: Caller
     staged: dict[str, str] = field(default_factory=dict)
 
 
@@ -62,7 +49,7 @@ class RunFailed:
     ``last_lines`` is the end of its log."""
 
     run: Run
-    by: Actor
+    by: Caller
     last_lines: str = ""
 
 
@@ -71,7 +58,7 @@ class RunStopped:
     """The run was stopped, before or after it started."""
 
     run: Run
-    by: Actor
+    by: Caller
 
 
 @dataclass(frozen=True)
@@ -79,7 +66,7 @@ class RunDeleted:
     """The ended run was deleted with its metrics, config file and logs."""
 
     run: Run
-    by: Actor
+    by: Caller
 
 
 RunEvent = RunSubmitted | RunStarted | MetricsLogged | RunCompleted | RunFailed | RunStopped | RunDeleted

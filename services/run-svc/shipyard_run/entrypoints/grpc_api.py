@@ -5,11 +5,11 @@ from __future__ import annotations
 from collections import defaultdict
 
 import grpc
-from google.protobuf.timestamp_pb2 import Timestamp
 
 from shipyard.contracts.run.v1 import runs_pb2 as pb
 from shipyard.contracts.run.v1 import runs_pb2_grpc
 from shipyard.kit.grpcio import caller_of
+from shipyard.kit.timestamps import timestamp
 from shipyard_run.app.messages import (
     kind_from_proto,
     run_to_proto,
@@ -118,9 +118,8 @@ class RunServicer(runs_pb2_grpc.RunServiceServicer):
     ) -> pb.GetRunMetricsResponse:
         series: dict[str, list[pb.MetricPoint]] = defaultdict(list)
         for point in await self._runs.metrics(request.name):
-            when = Timestamp()
-            when.FromDatetime(point.time)
-            series[point.name].append(pb.MetricPoint(step=point.step, value=point.value, time=when))
+            series[point.name].append(pb.MetricPoint(step=point.step, value=point.value,
+                                                     time=timestamp(point.time)))
         return pb.GetRunMetricsResponse(series=[pb.MetricSeries(name=n, points=p) for n, p in series.items()])
 
     async def VerifyRunToken(

@@ -21,12 +21,13 @@ from shipyard_serving.domain.serving import (
     ServingStatus,
     Transformer,
 )
+from shipyard_serving.settings import SERVICE
 
 INFERENCES = Collection("inferences", unique=("name",), indexed=("project", "live"))
 CATALOG = Collection("catalog", unique=("name",), indexed=("project", "model_name"))
 DEPLOYMENTS = Collection("deployments", unique=("name",), indexed=("project", "live", "catalog_entry"))
 COLLECTIONS = (INFERENCES, CATALOG, DEPLOYMENTS, REQUESTS)
-SOURCE = "shipyard/serving-svc"
+SOURCE = f"shipyard/{SERVICE}"
 
 
 def _doc(inference: Inference) -> Document:

@@ -8,10 +8,8 @@ from typing import Any
 
 from google.protobuf.message import Message
 
-from shipyard.contracts.common.v1 import common_pb2
 from shipyard.contracts.events.v1 import events_pb2
-from shipyard.kit.caller import Caller
-from shipyard.kit.events import actor_of
+from shipyard.kit.events import caller_actor
 from shipyard.kit.store.unit_of_work import Emitted
 from shipyard_serving.app.messages import deployment_to_proto, inference_to_proto
 from shipyard_serving.domain import events
@@ -47,32 +45,29 @@ def translate(event: Any) -> Emitted:
     raise TypeError(f"serving-svc has no event for {type(event).__name__}")
 
 
-def _actor(caller: Caller) -> common_pb2.Actor:
-    return actor_of(caller.user, caller.roles)
-
-
 def _inference_message(
     event: events.InferenceCreated | events.InferenceUpdated | events.InferenceDeleted,
 ) -> Message:
     match event:
         case events.InferenceCreated(inference=inference, actor=by):
-            return events_pb2.InferenceCreated(inference=inference_to_proto(inference), actor=_actor(by))
+            return events_pb2.InferenceCreated(inference=inference_to_proto(inference),
+                                               actor=caller_actor(by))
         case events.InferenceUpdated(inference=inference, changed_fields=changed, actor=by, seen=seen):
             return events_pb2.InferenceUpdated(inference=inference_to_proto(inference, seen),
-                                               changed_fields=changed, actor=_actor(by))
+                                               changed_fields=changed, actor=caller_actor(by))
         case events.InferenceDeleted(inference=inference, actor=by):
             return events_pb2.InferenceDeleted(inference_id=inference.id, name=inference.name,
-                                               project=inference.project, actor=_actor(by))
+                                               project=inference.project, actor=caller_actor(by))
 
 
 def _catalog_message(event: events.ModelPublished | events.ModelUnpublished) -> Message:
     entry, model = event.entry, event.entry.model
     if isinstance(event, events.ModelPublished):
         return events_pb2.ModelPublished(model=model.model, version=model.version, catalog_name=entry.name,
-                                         project=entry.project, actor=_actor(event.actor),
+                                         project=entry.project, actor=caller_actor(event.actor),
                                          model_id=model.model_id)
     return events_pb2.ModelUnpublished(catalog_name=entry.name, model=model.model, version=model.version,
-                                       project=entry.project, actor=_actor(event.actor),
+                                       project=entry.project, actor=caller_actor(event.actor),
                                        model_id=model.model_id)
 
 
@@ -81,10 +76,10 @@ def _deployment_message(
 ) -> Message:
     match event:
         case events.DeploymentCreated(deployment=d, actor=by):
-            return events_pb2.DeploymentCreated(deployment=deployment_to_proto(d), actor=_actor(by))
+            return events_pb2.DeploymentCreated(deployment=deployment_to_proto(d), actor=caller_actor(by))
         case events.DeploymentUpdated(deployment=d, changed_fields=changed, actor=by, seen=seen):
             return events_pb2.DeploymentUpdated(deployment=deployment_to_proto(d, seen),
-                                                changed_fields=changed, actor=_actor(by))
+                                                changed_fields=changed, actor=caller_actor(by))
         case events.DeploymentDeleted(deployment=d, actor=by):
             return events_pb2.DeploymentDeleted(deployment_id=d.id, name=d.name, project=d.project,
-                                                actor=_actor(by))
+                                                actor=caller_actor(by))

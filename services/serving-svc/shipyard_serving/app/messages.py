@@ -3,11 +3,8 @@ these by ``shipyard_serving.app.events``)."""
 
 from __future__ import annotations
 
-from datetime import datetime
-
-from google.protobuf.timestamp_pb2 import Timestamp
-
 from shipyard.contracts.serving.v1 import serving_pb2 as pb
+from shipyard.kit.timestamps import timestamp
 from shipyard_serving.domain.serving import (
     CatalogEntry,
     Deployment,
@@ -29,12 +26,6 @@ STATUS_TO_PROTO = {
     ServingStatus.STOPPING: pb.SERVING_STATUS_STOPPING,
     ServingStatus.STOPPED: pb.SERVING_STATUS_STOPPED,
 }
-
-
-def _timestamp(value: datetime) -> Timestamp:
-    stamp = Timestamp()
-    stamp.FromDatetime(value)
-    return stamp
 
 
 def spec_from_proto(spec: pb.ServingSpec) -> ServingSpec:
@@ -96,8 +87,8 @@ def inference_to_proto(inference: Inference, seen: Observation | None = None) ->
         status_reason=inference.status_reason,
         endpoint=inference.endpoint if running else "",
         owner=inference.owner,
-        create_time=_timestamp(inference.create_time),
-        update_time=_timestamp(inference.update_time),
+        create_time=timestamp(inference.create_time),
+        update_time=timestamp(inference.update_time),
         replicas=replicas,
         revision=inference.revision,
     )
@@ -113,7 +104,7 @@ def entry_to_proto(entry: CatalogEntry) -> pb.CatalogEntry:
         defaults=spec_to_proto(entry.defaults),
         project=entry.project,
         owner=entry.owner,
-        create_time=_timestamp(entry.create_time),
+        create_time=timestamp(entry.create_time),
         metrics=entry.metrics,
     )
 
@@ -141,8 +132,8 @@ def deployment_to_proto(d: Deployment, seen: Observation | None = None) -> pb.De
         status_reason=d.status_reason,
         endpoint=d.endpoint if serving else "",
         owner=d.owner,
-        create_time=_timestamp(d.create_time),
-        update_time=_timestamp(d.update_time),
+        create_time=timestamp(d.create_time),
+        update_time=timestamp(d.update_time),
         replicas=replicas,
         revision=d.revision,
         previous_model=model_to_proto(d.previous_model) if d.previous_model else None,

@@ -12,7 +12,7 @@ from shipyard.kit.caller import Caller
 from shipyard.kit.errors import InvalidArgument
 from shipyard.kit.grpcio import error_of
 
-REPO_SVC = "repo"  # the audience of the caller assertions it signs
+REPO_SVC = "repo-svc"  # its one name: the audience of the caller assertions this client signs
 TIMEOUT_S = 10.0
 CODE_TIMEOUT_S = 600.0  # a clone of a large repository
 KINDS = {"dataset": repos_pb2.REPO_KIND_DATASET, "featureset": repos_pb2.REPO_KIND_FEATURESET,

@@ -27,6 +27,7 @@ from shipyard.contracts.repo.v1 import projects_pb2
 from shipyard.kit import errors
 from shipyard.kit.bus import EventBus
 from shipyard.kit.grpcio import status_of
+from shipyard.kit.timestamps import datetime_of
 from shipyard_gateway.domain.policy import POLICY
 from shipyard_gateway.entrypoints.api import PublicApi
 from shipyard_gateway.entrypoints.console.calls import (
@@ -75,7 +76,7 @@ def when(stamp: Timestamp | None) -> str:
     """A timestamp as people read it (UTC), or an em dash when unset."""
     if stamp is None or (stamp.seconds == 0 and stamp.nanos == 0):
         return "—"
-    return stamp.ToDatetime(tzinfo=UTC).strftime("%Y-%m-%d %H:%M:%S")
+    return datetime_of(stamp).strftime("%Y-%m-%d %H:%M:%S")
 
 
 def ago(stamp: Timestamp | None) -> str:

@@ -1,0 +1,135 @@
+"""The kit's FakeRepoClient, which run-svc's and serving-svc's unit tests read repo-svc through, answers
+as the kit's real RepoClient does against repo-svc itself (composed as production composes it, served
+over gRPC): the same repos set up on both, the same calls, the same answers and errors. A fake that
+drifts from repo-svc fails here."""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import AsyncIterator, Awaitable, Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+from repo_world import repo_world
+from shipyard_repo.app.imports import FetchFailed
+from shipyard_repo.app.ports import SourceFetcher
+from shipyard_repo.app.versions import NewVersion
+from shipyard_repo.domain.repos import RepoFields, Versioning
+from shipyard_repo.domain.sources import GitSource, HostPathSource, NoSource, RepoKind, Source, UploadSource
+
+from shipyard.contracts.repo.v1 import repos_pb2_grpc
+from shipyard.kit.assertions import CallerAssertions, new_key
+from shipyard.kit.caller import Caller
+from shipyard.kit.clients.repos import REPO_SVC, RepoClient
+from shipyard.kit.errors import ShipyardError
+from shipyard.kit.grpcio import Authentication, assertion_authenticator, new_server
+from shipyard.kit.manifest import Manifest, ManifestEntry
+from shipyard.kit.testing import ALICE, BOB, OPERATOR_CALLER, FakeRepoClient
+
+SHA = "c0ffee" * 6 + "ab"
+Call = Callable[[Any], Awaitable[Any]]
+
+# What a run-svc or serving-svc asks, in words: each is asked of both clients.
+CALLS: dict[str, Call] = {
+    "the latest version": lambda c: c.version(ALICE, "dataset", "digits", 0),
+    "an older version": lambda c: c.version(BOB, "dataset", "digits", 1),
+    "a version that is not there": lambda c: c.version(ALICE, "dataset", "digits", 9),
+    "a version of a repo that is not there": lambda c: c.version(ALICE, "dataset", "ghost", 0),
+    "the latest of a repo with no versions yet": lambda c: c.version(ALICE, "dataset", "empty", 0),
+    "a version of an unversioned repo": lambda c: c.version(ALICE, "dataset", "logs", 0),
+    "a version of a repo with no name": lambda c: c.version(ALICE, "model", "", 0),
+    "a negative version": lambda c: c.version(ALICE, "dataset", "digits", -1),
+    "a version of a kind that keeps none": lambda c: c.version(ALICE, "code", "train", 0),
+    "the owner's right to write": lambda c: c.check_write(ALICE, "model", "mnist"),
+    "an operator's right to write": lambda c: c.check_write(OPERATOR_CALLER, "model", "mnist"),
+    "someone else's right to write": lambda c: c.check_write(BOB, "model", "mnist"),
+    "the right to write an unversioned repo": lambda c: c.check_write(ALICE, "dataset", "logs"),
+    "the right to write a repo that is not there": lambda c: c.check_write(ALICE, "model", "ghost"),
+    "the latest commit": lambda c: c.snapshot_code(ALICE, "train", ""),
+    "a commit by the start of its sha": lambda c: c.snapshot_code(ALICE, "train", SHA[:8]),
+    "a commit that is not there": lambda c: c.snapshot_code(ALICE, "train", "ffff"),
+    "a code repo that is not there": lambda c: c.snapshot_code(ALICE, "ghost", ""),
+}
+
+
+class OneCommit(SourceFetcher):
+    """A git remote holding one commit, SHA (refusing any other as git would, in words of its own)."""
+
+    async def fetch(self, source: Source, into: Path, secret: str | None, username: str = "") -> str:
+        assert isinstance(source, GitSource)
+        if not SHA.startswith(source.commit):
+            raise FetchFailed(f"the repository has no commit {source.commit!r}")
+        (into / "train.py").write_text("print('hi')\n")
+        return SHA
+
+
+@pytest.fixture
+async def real(tmp_path: Path) -> AsyncIterator[RepoClient]:
+    """repo-svc with the repos of ``_fake``, served over gRPC, and the real client of it."""
+    world = await repo_world(tmp_path, fetcher=OneCommit())
+    repos, versions = world.app.repos, world.app.versions
+    await repos.create(ALICE, RepoFields(kind=RepoKind.DATASET, name="digits", source=UploadSource("d.zip")))
+    for number in (1, 2):
+        data = f"version {number}".encode()
+        digest = world.manifests.upload(Manifest((ManifestEntry(
+            "data.csv", len(data), hashlib.sha256(data).hexdigest(), 0o644),)))
+        await versions.create(ALICE, RepoKind.DATASET, "digits", NewVersion(digest))
+    await repos.create(ALICE, RepoFields(kind=RepoKind.DATASET, name="empty", source=UploadSource("e.zip")))
+    await repos.create(ALICE, RepoFields(kind=RepoKind.DATASET, name="logs", versioning=Versioning.NONE,
+                                         source=HostPathSource("/data/logs")))
+    await repos.create(ALICE, RepoFields(kind=RepoKind.MODEL, name="mnist", source=NoSource()))
+    await repos.create(ALICE, RepoFields(kind=RepoKind.CODE, name="train", versioning=Versioning.NONE,
+                                         source=GitSource("https://github.com/acme/train.git")))
+    key = new_key()
+    server = new_server(tracing=False, authentication=Authentication(
+        assertion_authenticator(CallerAssertions(key, REPO_SVC))))
+    repos_pb2_grpc.add_RepoServiceServicer_to_server(world.app.repo_servicer, server)
+    port = server.add_insecure_port("127.0.0.1:0")
+    await server.start()
+    client = RepoClient(f"127.0.0.1:{port}", CallerAssertions(key, "run"))
+    try:
+        yield client
+    finally:
+        await client.close()
+        await server.stop(None)
+
+
+def _fake() -> FakeRepoClient:
+    """The same repos, in the fake."""
+    fake = FakeRepoClient()
+    fake.add("dataset", "digits", latest=2)
+    fake.add("dataset", "empty", latest=0)
+    fake.add_unversioned("dataset", "logs")
+    fake.add("model", "mnist")
+    fake.add_code("train", SHA)
+    return fake
+
+
+async def _answer(call: Call, client: Any) -> tuple[str, Any]:
+    """What a call answered, without what differs by design (ids, digests): the version's number,
+    the snapshot's commit, that a write is allowed; or the error's kind and message."""
+    try:
+        found = await call(client)
+    except ShipyardError as exc:
+        return type(exc).__name__, exc.message
+    if isinstance(found, str):
+        return "allowed", bool(found)
+    return "found", getattr(found, "number", None) or found.commit
+
+
+@pytest.mark.parametrize("asked", CALLS)
+async def test_the_fake_answers_as_repo_svc_does(real: RepoClient, asked: str) -> None:
+    fake = _fake()
+    assert await _answer(CALLS[asked], fake) == await _answer(CALLS[asked], real)
+    assert len(fake.calls) == 1  # and kept the call
+
+
+async def test_the_fake_keeps_each_call_with_its_caller() -> None:
+    fake = _fake()
+    await fake.version(ALICE, "dataset", "digits", 1)
+    await fake.check_write(Caller("ops", frozenset({"operator"})), "model", "mnist")
+    await fake.snapshot_code(BOB, "train", "")
+    assert fake.calls == [("version", "alice", "dataset", "digits", 1),
+                          ("check_write", "ops", "model", "mnist", 0),
+                          ("snapshot_code", "bob", "code", "train", 0)]

@@ -1,0 +1,144 @@
+"""A fake of the kit's repo-svc client (:class:`shipyard.kit.clients.repos.RepoClient`) for the unit
+tests of the services that read repo-svc: it holds the repos, versions and code snapshots a test
+adds and answers as repo-svc would, with the same domain errors and messages."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from shipyard.kit.caller import Caller
+from shipyard.kit.clients.repos import KINDS, CodeSnapshot, RepoVersion
+from shipyard.kit.errors import FailedPrecondition, InvalidArgument, NotFound, PermissionDenied
+
+RepoCall = tuple[str, str, str, str, int]
+"""One call the fake answered: (method, caller's user, repo kind, repo, version number)."""
+
+
+def digest_of(repo: str, number: int) -> str:
+    """The manifest digest the fake gives version (or code commit) ``number`` of ``repo``."""
+    return f"sha256:{repo}-v{number}"
+
+
+@dataclass
+class FakeRepo:
+    """A repo as the fake keeps it: its id, owner, whether it keeps versions, and its versions."""
+
+    kind: str
+    name: str
+    id: str
+    owner: str
+    versioned: bool = True
+    versions: dict[int, RepoVersion] = field(default_factory=dict)
+
+    @property
+    def label(self) -> str:
+        """How repo-svc's messages name it: ``dataset 'digits'``."""
+        return f"{self.kind} {self.name!r}"
+
+
+class FakeRepoClient:
+    """repo-svc as the services read it: ``version``, ``snapshot_code`` and ``check_write`` on repos
+    the test added (``add``, ``add_version``, ``add_unversioned``, ``add_code``, ``add_snapshot``).
+    Every call is kept in ``calls``. Repos are owned by alice unless the test says otherwise."""
+
+    def __init__(self) -> None:
+        self.repos: dict[tuple[str, str], FakeRepo] = {}
+        self.code: dict[str, list[CodeSnapshot]] = {}  # code repo → its snapshots, oldest first
+        self.calls: list[RepoCall] = []
+
+    # What the test sets up.
+
+    def add(self, repo_kind: str, repo: str, latest: int = 1, digest: str = "", owner: str = "alice",
+            repo_id: str = "") -> FakeRepo:
+        """A versioned repo with versions 1..latest (version n's manifest is ``digest_of(repo, n)``,
+        the latest's ``digest`` when given); its id is ``repo_id`` (default ``id-<kind>-<repo>``)."""
+        found = FakeRepo(repo_kind, repo, repo_id or f"id-{repo_kind}-{repo}", owner)
+        self.repos[repo_kind, repo] = found
+        for number in range(1, latest + 1):
+            manifest = digest if digest and number == latest else digest_of(repo, number)
+            found.versions[number] = RepoVersion(number, manifest, found.id)
+        return found
+
+    def add_version(self, repo_kind: str, repo: str, version: RepoVersion) -> None:
+        """Add (or replace) one version of a repo added before."""
+        self.repos[repo_kind, repo].versions[version.number] = version
+
+    def add_unversioned(self, repo_kind: str, repo: str, owner: str = "alice") -> FakeRepo:
+        """A repo that exists but keeps no versions (its source is referenced in place)."""
+        found = FakeRepo(repo_kind, repo, f"id-{repo_kind}-{repo}", owner, versioned=False)
+        self.repos[repo_kind, repo] = found
+        return found
+
+    def add_code(self, repo: str, *commits: str) -> None:
+        """A code repo with these full commit shas, the last its latest; commit i (from 1) is stored
+        as ``digest_of(repo, i)``."""
+        for index, sha in enumerate(commits):
+            self.add_snapshot(repo, CodeSnapshot(sha, digest_of(repo, index + 1)))
+
+    def add_snapshot(self, repo: str, snapshot: CodeSnapshot) -> None:
+        """One more commit of a code repo (made when missing), now its latest."""
+        self.code.setdefault(repo, []).append(snapshot)
+
+    def repo(self, repo_kind: str, repo: str) -> FakeRepo:
+        """A repo added before (to change its owner, say)."""
+        return self.repos[repo_kind, repo]
+
+    # The client.
+
+    async def version(self, caller: Caller, repo_kind: str, repo: str, number: int) -> RepoVersion:
+        """That version (0: the latest); NotFound or FailedPrecondition as repo-svc says."""
+        self.calls.append(("version", caller.user, repo_kind, repo, number))
+        _check_kind(repo_kind)
+        if number < 0:
+            raise InvalidArgument("number",
+                                  f"must be a version number ≥ 1, or 0 for the latest (got {number})")
+        found = self._versioned(repo_kind, repo)
+        wanted = number or max(found.versions, default=0)
+        if wanted in found.versions:
+            return found.versions[wanted]
+        if number == 0:
+            raise NotFound(f"{found.label} has no versions yet")
+        raise NotFound(f"{found.label} has no version {number}")
+
+    async def snapshot_code(self, caller: Caller, repo: str, commit: str) -> CodeSnapshot:
+        """The code repo at ``commit`` (a full sha or its start; empty: the latest)."""
+        self.calls.append(("snapshot_code", caller.user, "code", repo, 0))
+        _check_name(repo)
+        if repo not in self.code:
+            raise NotFound(f"code {repo!r} not found")
+        for snapshot in reversed(self.code[repo]):
+            if snapshot.commit.startswith(commit):
+                return snapshot
+        # repo-svc clones and checks the commit out: git's refusal comes back as FailedPrecondition.
+        raise FailedPrecondition(f"code {repo!r} at {commit}: the repository has no commit {commit!r}")
+
+    async def check_write(self, caller: Caller, repo_kind: str, repo: str) -> str:
+        """The repo's id, if ``caller`` may write its next version; PermissionDenied,
+        FailedPrecondition or NotFound naming it otherwise."""
+        self.calls.append(("check_write", caller.user, repo_kind, repo, 0))
+        _check_kind(repo_kind)
+        found = self._versioned(repo_kind, repo)
+        if caller.user != found.owner and not caller.is_operator:
+            raise PermissionDenied(f"{found.label} belongs to {found.owner!r}; only its owner or an operator "
+                                   "may write its versions")
+        return found.id
+
+    def _versioned(self, repo_kind: str, repo: str) -> FakeRepo:
+        _check_name(repo)
+        found = self.repos.get((repo_kind, repo))
+        if found is None:
+            raise NotFound(f"{repo_kind} {repo!r} not found")
+        if not found.versioned:
+            raise FailedPrecondition(f"{found.label} is not versioned: its source is referenced in place "
+                                     "(create it with DVS versioning to keep versions)")
+        return found
+
+
+def _check_kind(repo_kind: str) -> None:
+    if repo_kind not in KINDS:  # the real client refuses it before asking repo-svc
+        raise InvalidArgument("repo_kind", f"must be dataset, featureset or model, not {repo_kind!r}")
+
+
+def _check_name(repo: str) -> None:
+    if not repo:
+        raise InvalidArgument("name", "must not be empty")
