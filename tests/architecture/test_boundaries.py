@@ -1,4 +1,4 @@
-"""Architecture rules of DESIGN.md §2 and §9, checked on the import statements of services/.
+"""Architecture rules of docs/architecture.md (§1, §3), checked on the import statements of services/.
 
 - services never import each other; from ``shipyard.`` they use only ``kit`` and ``contracts``;
 - a service's ``domain/`` is pure: nothing from its own app/adapters/entrypoints, no I/O libraries,
