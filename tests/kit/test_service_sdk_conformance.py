@@ -114,7 +114,7 @@ async def test_add_starts_at_revision_one_and_reads_back(uow: RecordingUnitOfWor
 async def test_a_taken_name_is_already_exists_naming_the_aggregate(
         uow: RecordingUnitOfWorkFactory[Yard]) -> None:
     await _add(uow, Boat("b1", "ark", "north"))
-    with pytest.raises(AlreadyExists, match="boat 'ark' exists already"):
+    with pytest.raises(AlreadyExists, match="a boat named 'ark' exists already"):
         await _add(uow, Boat("b2", "ark", "south"))
 
 

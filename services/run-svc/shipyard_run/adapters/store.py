@@ -9,7 +9,6 @@ from dataclasses import asdict, dataclass
 from datetime import datetime
 from typing import Any
 
-from shipyard.kit.errors import AlreadyExists
 from shipyard.kit.outbox import OutboxRelay
 from shipyard.kit.store.documents import DocumentRepository
 from shipyard.kit.store.port import Collection, Contains, Document, DocumentStore, Page, Prefix, Transaction
@@ -109,8 +108,6 @@ class StoredRuns(DocumentRepository[Run]):
     def from_document(self, doc: Document) -> Run:
         return _run_from(doc)
 
-    def taken(self, item: Run, field: str) -> AlreadyExists:
-        return AlreadyExists(f"a run named {item.name!r} exists already")
 
     async def get(self, name: str) -> Run | None:
         """The run with that name."""
@@ -151,8 +148,6 @@ class StoredTemplates(DocumentRepository[RunTemplate]):
     def from_document(self, doc: Document) -> RunTemplate:
         return _template_from(doc)
 
-    def taken(self, item: RunTemplate, field: str) -> AlreadyExists:
-        return AlreadyExists(f"a template named {item.name!r} exists already")
 
     async def get(self, name: str) -> RunTemplate | None:
         """The template with that name."""

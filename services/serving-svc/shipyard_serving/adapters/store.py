@@ -85,8 +85,6 @@ class StoredInferences(DocumentRepository[Inference]):
     def from_document(self, doc: Document) -> Inference:
         return _inference(doc)
 
-    def taken(self, item: Inference, field: str) -> AlreadyExists:
-        return AlreadyExists(f"a test inference named {item.name!r} exists already")
 
     async def get(self, name: str) -> Inference | None:
         """The inference with that name."""
@@ -212,8 +210,6 @@ class StoredDeployments(DocumentRepository[Deployment]):
     def from_document(self, doc: Document) -> Deployment:
         return _deployment(doc)
 
-    def taken(self, item: Deployment, field: str) -> AlreadyExists:
-        return AlreadyExists(f"a deployment named {item.name!r} exists already")
 
     async def get(self, name: str) -> Deployment | None:
         """The deployment with that name."""

@@ -57,7 +57,7 @@ class DocumentRepository(abc.ABC, Generic[T]):
     def taken(self, item: T, field: str) -> AlreadyExists:
         """The error for a write refused because ``field``'s value is taken by another aggregate."""
         if field in ("_id", "name"):
-            return AlreadyExists(f"{self.label(item)} exists already")
+            return AlreadyExists(f"a {self.noun} named {getattr(item, 'name', item.id)!r} exists already")
         return AlreadyExists(f"{self.label(item)}: another {self.noun} has that {field} already")
 
     def changed(self, item: T) -> Aborted:
