@@ -81,8 +81,11 @@ def test_a_nearly_full_disk_makes_the_platform_unhealthy_naming_the_disk(stack: 
     filler = fill(stack.data_dir, leave=MIN_FREE // 2)
     try:
         wait_for(lambda: _healthz(stack) == 503, 30, "/healthz to answer 503 on a nearly full disk")
-        unhealthy = wait_for(lambda: (found := _unhealthy(admin)).keys() >= {"gateway", *SERVICES} and found,
-                             30, "GetStatus to name the gateway and every service")
+        # A report read with a short deadline under load may first say only NOT_SERVING: wait until
+        # each one says why.
+        unhealthy = wait_for(lambda: (found := _unhealthy(admin)).keys() >= {"gateway", *SERVICES}
+                             and all("disk " in found[name] for name in ("gateway", *SERVICES)) and found,
+                             30, "GetStatus to name the disk for the gateway and every service")
         for name in ("gateway", *SERVICES):
             detail = unhealthy[name]
             assert f"disk {stack.data_dir.resolve()}" in detail, unhealthy
