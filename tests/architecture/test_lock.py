@@ -1,17 +1,22 @@
-"""requirements.lock is the whole, coherent set of packages that make up and make test install."""
+"""requirements.lock is the whole, coherent set of packages that make test installs;
+requirements-run.lock the part of it that running needs, which make up installs."""
 
 from __future__ import annotations
 
 import importlib.metadata
+import importlib.util
 import re
 import tomllib
 from pathlib import Path
+from types import ModuleType
 
 from packaging.requirements import Requirement
 from packaging.utils import canonicalize_name
 
 ROOT = Path(__file__).resolve().parents[2]
 PIN = re.compile(r"^([A-Za-z0-9][A-Za-z0-9._-]*)==(\S+)$")
+FULL_LOCK = ROOT / "requirements.lock"
+RUNTIME_LOCK = ROOT / "requirements-run.lock"
 
 
 def pins(text: str) -> dict[str, str]:
@@ -69,3 +74,35 @@ def test_the_checks_can_fail() -> None:
         assert "not an exact pin" in str(exc)
     else:
         raise AssertionError("a range was taken for a pin")
+
+
+def runtime_lock_tool() -> ModuleType:
+    """tools/runtime_lock.py, which writes requirements-run.lock (tools/ is no package)."""
+    spec = importlib.util.spec_from_file_location("runtime_lock", ROOT / "tools" / "runtime_lock.py")
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_the_runtime_lock_is_part_of_the_full_lock_with_the_same_versions() -> None:
+    full, runtime = pins(FULL_LOCK.read_text()), pins(RUNTIME_LOCK.read_text())
+    differ = [f"{name}: {version} (requirements.lock: {full.get(name, 'absent')})"
+              for name, version in sorted(runtime.items()) if full.get(name) != version]
+    assert not differ, "run `make lock`:\n" + "\n".join(differ)
+    assert len(runtime) < len(full), "the runtime lock holds what the tests need too"
+
+
+def test_the_runtime_lock_pins_the_platform_and_its_runtime_extras() -> None:
+    tool = runtime_lock_tool()
+    assert tool.RUNTIME_EXTRAS == ("model-server", "examples"), "shipyard demo needs the examples extra"
+    problems = unmet(tool.runtime_requirements(), pins(RUNTIME_LOCK.read_text()))
+    assert not problems, "run `make lock`:\n" + "\n".join(problems)
+
+
+def test_the_runtime_lock_is_what_tools_lock_writes_from_this_resolution() -> None:
+    """Every dependency of a package in it is in it too (make up's `pip check` relies on that): the
+    environment here is installed from requirements.lock, so the tool's closure over its metadata is
+    what `make lock` writes."""
+    expected = runtime_lock_tool().render(FULL_LOCK.read_text())
+    assert RUNTIME_LOCK.read_text() == expected, "run `make lock` (or .venv/bin/python tools/runtime_lock.py)"

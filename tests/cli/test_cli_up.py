@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from typer.testing import CliRunner
 
-from shipyard.cli import main
+from shipyard.cli import main, stack
 from shipyard.kit import bubblewrap
 from shipyard.local.supervisor import StackConfig
 
@@ -20,7 +20,7 @@ def started(monkeypatch: pytest.MonkeyPatch) -> list[StackConfig]:
     async def start(config: StackConfig) -> None:
         configs.append(config)
 
-    monkeypatch.setattr(main, "_up", start)
+    monkeypatch.setattr(stack, "_up", start)
     monkeypatch.delenv("SHIPYARD_SINGLE_USER", raising=False)
     return configs
 

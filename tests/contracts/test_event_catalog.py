@@ -6,6 +6,7 @@ import re
 from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import pytest
 
@@ -109,7 +110,9 @@ def test_headers_are_cloudevents_binary_mode() -> None:
     assert headers["ce-source"] == "shipyard/repo-svc"
     assert headers["ce-subject"] == "projects/mnist"
     assert headers["ce-project"] == "mnist"
-    assert headers["ce-dataschema"] == "shipyard.events.v1.ProjectCreated"
+    # CloudEvents: dataschema is an absolute URI (a scheme), naming the protobuf message.
+    assert headers["ce-dataschema"] == "urn:shipyard:protobuf:shipyard.events.v1.ProjectCreated"
+    assert urlsplit(headers["ce-dataschema"]).scheme == "urn"
     assert headers["content-type"] == CONTENT_TYPE
     assert headers["traceparent"] == event.traceparent
     assert headers["ce-time"].endswith("Z")
@@ -118,7 +121,13 @@ def test_headers_are_cloudevents_binary_mode() -> None:
 def test_optional_headers_are_left_out_when_empty() -> None:
     headers = new_event(events_pb2.ProjectDeleted(name="x"), source="s", subject="projects/x").headers()
     assert "ce-project" not in headers
-    assert "traceparent" not in headers
+
+
+def test_an_event_no_call_caused_starts_a_trace_of_its_own() -> None:
+    first, second = (new_event(events_pb2.ProjectDeleted(name="x"), source="s", subject="projects/x")
+                     for _ in range(2))
+    assert re.fullmatch(r"00-[0-9a-f]{32}-[0-9a-f]{16}-01", first.headers()["traceparent"])
+    assert first.traceparent.split("-")[1] != second.traceparent.split("-")[1]
 
 
 def test_event_round_trips_through_headers_and_payload() -> None:

@@ -192,6 +192,18 @@ def test_kustomization_lists_exactly_its_files(directory: Path) -> None:
     assert listed - present == set(), f"{directory}: listed files outside the directory"
 
 
+def patch_files(directory: Path) -> list[Path]:
+    """The files a kustomization's `patches:` entries name."""
+    return [directory / p["path"] for p in kustomization(directory).get("patches", []) if "path" in p]
+
+
+@pytest.mark.parametrize("directory", kustomization_dirs(), ids=_id)
+def test_every_patch_file_holds_one_document(directory: Path) -> None:
+    """kubectl 1.30 and older refuse a `patches:` file holding several YAML documents."""
+    several = {path.name: count for path in patch_files(directory) if (count := len(load_docs(path))) != 1}
+    assert not several, f"{_id(directory)}: patch files with other than one document: {several}"
+
+
 # --- every variant (base and overlays, rendered) ---------------------------------------------
 
 
@@ -419,13 +431,14 @@ def test_dockerfile_builds_one_non_root_image_for_every_service() -> None:
     text = (KUSTOMIZE.parent / "docker" / "Dockerfile").read_text()
     assert len(bases) >= 2, "multi-stage"
     assert set(bases) == {"python:3.11-slim"}
-    assert "pip install ." in text
+    assert "pip install -c requirements-run.lock ." in text, "the image gets the versions make up installs"
     users = [line.split()[1] for line in text.splitlines() if line.startswith("USER ")]
     assert users and users[-1].split(":")[0].isdigit() and int(users[-1].split(":")[0]) != 0
     assert entrypoint == ["python", "-m"]
     assert len(cmd) == 1 and importlib.util.find_spec(cmd[0]) is not None
     ignore = (KUSTOMIZE.parent / "docker" / "Dockerfile.dockerignore").read_text().split()
     assert "*" in ignore and {"!pyproject.toml", "!src", "!services"} <= set(ignore)
+    assert {"!LICENSE", "!requirements-run.lock"} <= set(ignore), "the build needs them (license-files, pins)"
 
 
 def test_every_process_gets_the_one_internal_key(variant: str) -> None:

@@ -37,7 +37,7 @@ def test_push_pull_and_export_a_dataset(stack: Stack, home: Path, admin: Client,
 
     (source / "train" / "a.csv").write_bytes(b"x,y\n9,9\n")
     out = cli(stack, home, "dataset", "push", "digits", str(source), "-m", "fix a").stdout
-    assert "Version 2 of digits: 3 files" in out and "uploaded 1 new blobs" in out  # only the change travels
+    assert "Version 2 of digits: 3 files" in out and "uploaded 1 new blob (" in out  # only the change travels
 
     listed = cli(stack, home, "dataset", "versions", "digits").stdout
     assert "fix a" in listed

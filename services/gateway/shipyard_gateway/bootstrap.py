@@ -29,6 +29,7 @@ from shipyard.kit.blob.factory import open_blob_store
 from shipyard.kit.blob.port import BlobStore
 from shipyard.kit.bus import EventBus
 from shipyard.kit.clock import Clock, utc_now
+from shipyard.kit.grpcio import REFLECTION_METHODS
 from shipyard.kit.ids import new_id
 from shipyard.kit.secrets import FernetSecretBox, SecretBox, load_key
 from shipyard.kit.service import Runtime
@@ -54,8 +55,6 @@ from shipyard_gateway.entrypoints.webhooks_api import webhook_routes
 from shipyard_gateway.settings import GatewaySettings
 
 log = logging.getLogger(__name__)
-
-REFLECTION = "/grpc.reflection.v1alpha.ServerReflection/"
 
 BACKENDS = ("repo-svc", "run-svc", "serving-svc", "lineage-svc")
 # Each service's public API, and the backend that answers it.
@@ -163,7 +162,7 @@ async def wire(runtime: Runtime) -> None:
     # policy) from each call's metadata before its request is read. Reflection tells only the
     # public API's schema (the published protos), so grpcurl and the like may ask without a token.
     api = gateway.api
-    runtime.authentication.use(api.authenticate, open_methods=(REFLECTION,), refused=refusals(api))
+    runtime.authentication.use(api.authenticate, open_methods=REFLECTION_METHODS, refused=refusals(api))
     runtime.server.add_generic_rpc_handlers([gateway.grpc])
     runtime.service_names.extend(s.full_name for s in PUBLIC_SERVICES)
     backends = adapters.backends

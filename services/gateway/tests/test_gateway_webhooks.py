@@ -281,6 +281,21 @@ async def test_bad_input_creates_nothing(webhooks: Webhooks, store: GatewayUnits
     assert not await every_webhook(store) and not deliveries.started
 
 
+async def test_a_webhook_for_events_its_owner_can_never_receive_is_refused(
+        webhooks: Webhooks, store: GatewayUnits, deliveries: FakeDeliveries) -> None:
+    for pattern in ("io.shipyard.deployment.>", "io.shipyard.model.published.v1"):
+        with pytest.raises(InvalidArgument) as refused:
+            await webhooks.create(DANA, "catalog", PUBLIC_URL, ["io.shipyard.run.*", pattern], "", SECRET)
+        assert refused.value.field == "webhook.types"
+        assert f"{pattern!r} matches only events your roles may not see" in refused.value.problem
+    with pytest.raises(InvalidArgument, match=r"'io\.shipyard\.run\.complete\.v1' matches no Shipyard event"):
+        await webhooks.create(DANA, "typo", PUBLIC_URL, ["io.shipyard.run.complete.v1"], "", SECRET)
+    assert not await every_webhook(store) and not deliveries.started
+    # A pattern that also matches what she may see is fine: she gets those.
+    await webhooks.create(DANA, "all", PUBLIC_URL, ["io.shipyard.>"], "", SECRET)
+    await webhooks.create(ALICE, "catalog", PUBLIC_URL, ["io.shipyard.deployment.>"], "", SECRET)
+
+
 async def test_a_webhook_is_its_owners_and_the_operators(webhooks: Webhooks,
                                                          deliveries: FakeDeliveries) -> None:
     made = await webhooks.create(ALICE, "ci-hook", PUBLIC_URL, [], "", SECRET)
@@ -371,7 +386,7 @@ async def test_an_event_goes_out_as_signed_structured_cloudevent_json(store: Gat
     event = from_http_event(HTTPMessage(headers, body))
     assert (event.get_type(), event.get_subject(), event.get_datacontenttype()) == (
         "io.shipyard.run.failed.v1", "runs/r1", "application/json")
-    assert event.get_dataschema() == "shipyard.events.v1.RunFailed"
+    assert event.get_dataschema() == "urn:shipyard:protobuf:shipyard.events.v1.RunFailed"
     assert event.get_extension("sequence") == 7 and event.get_extension("project") == "vision"
     assert event.get_data() == {"runId": "r1", "actor": {"user": "alice"}}
     assert json.loads(body)["id"] == msg.headers["ce-id"]
@@ -469,6 +484,34 @@ async def test_a_long_backoff_keeps_the_event_claimed(store: GatewayUnits) -> No
     assert await delivery.handle(msg)
     assert sleep.waits == [KEEPALIVE_S, KEEPALIVE_S, 25.0 - 2 * KEEPALIVE_S]
     assert msg.kept_alive == 2 + 3  # before each attempt, after each wait
+
+
+async def test_a_restart_mid_retries_goes_on_counting_the_attempts(store: GatewayUnits) -> None:
+    sender = FakeSender(["HTTP 503"] * 20)
+    first = await delivery_for(store, ALICE, sender, NoWait(), attempts=10)
+    waits = 0
+
+    async def stopped_after_four_waits(seconds: float) -> None:
+        nonlocal waits
+        waits += 1
+        if waits > 4:
+            raise asyncio.CancelledError  # the gateway stops while it waits to try again
+
+    first.sleep = stopped_after_four_waits
+    with pytest.raises(asyncio.CancelledError):
+        await first.handle(run_failed(7))
+    assert len(sender.requests) == 5
+    # The next gateway gets the event again, unacknowledged: it makes the 5 attempts left.
+    sleep = NoWait()
+    restarted = Delivery(first.webhook, SECRET, store, sender, first.roles_of, first.retry, sleep=sleep,
+                         clock=lambda: T0)
+    assert await restarted.handle(run_failed(7))
+    assert len(sender.requests) == 10
+    assert sleep.waits[0] == RetryPolicy(10, 0.5, 60.0).delay(5)  # the wait it was in when it stopped
+    [letter] = await every_letter(store)
+    assert letter.attempts == 10
+    stored = await stored_webhook(store, "wh1")
+    assert stored is not None and (stored.failing_sequence, stored.failed_attempts) == (0, 0)
 
 
 async def test_an_event_handled_before_a_crash_is_not_sent_again(store: GatewayUnits) -> None:

@@ -52,8 +52,10 @@ def received(data: Message, subject: str, project: str, sequence: int) -> Event:
 KIND_NUMBERS = {"code": 1, "dataset": 2, "featureset": 3, "model": 4}
 
 
-def repo_created(kind: str, name: str, project: str = "vision", sequence: int = 1) -> Event:
-    repo = repos_pb2.Repo(id=f"id-{kind}-{name}", kind=KIND_NUMBERS[kind], name=name, project=project)  # type: ignore[arg-type]
+def repo_created(kind: str, name: str, project: str = "vision", sequence: int = 1,
+                 git: repos_pb2.GitSource | None = None) -> Event:
+    repo = repos_pb2.Repo(id=f"id-{kind}-{name}", kind=KIND_NUMBERS[kind], name=name, project=project,  # type: ignore[arg-type]
+                          source=repos_pb2.Source(git=git) if git else None)
     return received(events_pb2.RepoCreated(repo=repo, actor=actor_of("alice", SCIENTIST)),
                     f"repos/{kind}/{name}", project, sequence)
 
@@ -121,6 +123,9 @@ def model_published(model: str, number: int, catalog_name: str, project: str = "
     return received(data, f"catalog/{catalog_name}", project, sequence)
 
 
+TRAIN_GIT = repos_pb2.GitSource(url="git@github.com:acme/train.git", path="src")
+
+
 def training_story() -> list[Event]:
     """digits@1 uploaded; train-1 reads it and produces mnist@1, which is published; sequences 1-9."""
     return [
@@ -132,5 +137,5 @@ def training_story() -> list[Event]:
         run_completed("train-1", sequence=6),
         version_created("model", "mnist", 1, run="train-1", sequence=7),
         model_published("mnist", 1, "mnist-prod", sequence=8),
-        repo_created("code", "train", sequence=9),
+        repo_created("code", "train", sequence=9, git=TRAIN_GIT),
     ]

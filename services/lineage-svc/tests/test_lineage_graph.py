@@ -9,8 +9,10 @@ import random
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import pytest
+from google.protobuf import json_format
 from lineage_events import (
     received,
     repo_created,
@@ -25,11 +27,12 @@ from lineage_events import (
 from lineage_world import Units, composed, memory_units
 from openlineage.client.event_v2 import InputDataset, Job, OutputDataset, Run, RunEvent, RunState
 from openlineage.client.serde import Serde
-from shipyard_lineage.adapters.openlineage import run_uuid
+from shipyard_lineage.adapters.openlineage import run_uuid, uri_of_git
 from shipyard_lineage.adapters.store import COLLECTIONS, LineageUnitOfWork
 from shipyard_lineage.app.lineage import LineageGraph
 from shipyard_lineage.bootstrap import Composed
 from shipyard_lineage.domain.graph import Direction
+from shipyard_lineage.entrypoints.grpc_api import dashboard_to_proto
 
 from shipyard.contracts.events.v1 import events_pb2
 from shipyard.contracts.serving.v1 import serving_pb2
@@ -234,9 +237,56 @@ async def test_dashboard_counts_runs_gpus_repos_and_the_catalog(world: Composed)
     vision = await queries.dashboard(SCIENTIST, "vision", recent=2)
     assert vision.runs_by_status["running"] == 1 and vision.gpus_in_use == 2
     assert [n.name for n in vision.recent_jobs] == ["broken", "waiting"]
-    assert vision.published_models == 0  # a data scientist does not see the catalog
+    # A data scientist does not see the catalog: its figures are absent, not 0.
+    assert vision.published_models is None and vision.deployments is None
     with pytest.raises(InvalidArgument, match="recent"):
         await queries.dashboard(SCIENTIST, "", recent=101)
+
+
+def _deployment_event(name: str, status: int, sequence: int, created: bool = True) -> Event:
+    deployment = serving_pb2.Deployment(name=name, project="vision", catalog_entry="mnist-prod",
+                                        model=serving_pb2.ModelRef(model="mnist", version=1),
+                                        status=status)  # type: ignore[arg-type]
+    data = (events_pb2.DeploymentCreated(deployment=deployment) if created
+            else events_pb2.DeploymentUpdated(deployment=deployment))
+    return received(data, f"deployments/{name}", "vision", sequence)
+
+
+async def test_dashboard_counts_live_deployments_whatever_their_status_after_a_replay_too(
+        world: Composed, units: Units) -> None:
+    events = [*training_story(),
+              _deployment_event("live", serving_pb2.SERVING_STATUS_QUEUED, 10),
+              _deployment_event("live", serving_pb2.SERVING_STATUS_RUNNING, 11, created=False),
+              _deployment_event("canary", serving_pb2.SERVING_STATUS_UPDATING, 12),
+              _deployment_event("old", serving_pb2.SERVING_STATUS_RUNNING, 13),
+              received(events_pb2.DeploymentDeleted(name="old", project="vision"), "deployments/old",
+                       "vision", 14)]
+    await apply(world, events)
+    for scope in ("", "vision"):
+        view = await world.dashboard.dashboard(ENGINEER, scope)
+        assert (view.deployments, view.published_models) == (2, 1), scope
+
+    async def replay(reset: Any) -> None:  # what a restart with a rebuild does: the stream again
+        await reset()
+        await apply(world, events)
+
+    await composed(units, replay).projections.rebuild()
+    assert (await world.dashboard.dashboard(ENGINEER, "")).deployments == 2
+
+
+async def test_dashboard_on_the_wire_lists_its_figures_in_a_fixed_order_and_leaves_out_hidden_ones(
+        world: Composed) -> None:
+    await apply(world, training_story())
+    engineer = dashboard_to_proto(await world.dashboard.dashboard(ENGINEER, ""))
+    assert [(c.name, c.count) for c in engineer.run_counts] == [
+        ("queued", 0), ("running", 0), ("complete", 1), ("failed", 0), ("error", 0), ("stopped", 0)]
+    assert [(c.name, c.count) for c in engineer.repo_counts] == [
+        ("code", 1), ("dataset", 1), ("featureset", 0), ("model", 1)]
+    assert engineer.HasField("deployments") and engineer.deployments == 0
+    assert engineer.published_models == 1
+    scientist = dashboard_to_proto(await world.dashboard.dashboard(SCIENTIST, ""))
+    assert not scientist.HasField("deployments") and not scientist.HasField("published_models")
+    assert "deployments" not in json_format.MessageToDict(scientist)
 
 
 # --- OpenLineage ----------------------------------------------------------------------------
@@ -268,7 +318,13 @@ async def test_openlineage_export_has_start_and_complete_with_inputs_and_outputs
     assert inputs == [("shipyard", "datasets/digits", "1")]
     assert [(o["name"], o["facets"]["version"]["datasetVersion"]) for o in complete["outputs"]] == [
         ("models/mnist", "1")]
-    assert complete["job"]["facets"]["sourceCodeLocation"]["version"] == "1a2b3c4d5e"
+    location = complete["job"]["facets"]["sourceCodeLocation"]
+    # The facet's schema: url and repoUrl are `format: uri` (absolute, with a scheme), the repo's URL.
+    remote = "ssh://git@github.com/acme/train.git"
+    assert location == {"_producer": location["_producer"], "_schemaURL": location["_schemaURL"],
+                        "type": "git", "url": remote, "repoUrl": remote, "path": "src",
+                        "version": "1a2b3c4d5e"}
+    assert urlsplit(location["url"]).scheme and urlsplit(location["url"]).netloc
     assert complete["run"]["facets"]["executionParameters"]["parameters"] == [{"key": "lr", "value": "0.1"}]
     for doc in docs:
         rebuilt = _rebuilt(doc)
@@ -314,3 +370,14 @@ async def test_a_deployment_is_downstream_of_the_model_version_it_serves(world: 
     await apply(world, [gone])
     again = await world.walks.lineage(ENGINEER, "deployment", "mnist-live", Direction.UPSTREAM)
     assert again.nodes[again.root].deleted and "mnist@1" in labels(again)
+
+
+@pytest.mark.parametrize(("remote", "uri"), [
+    ("git@github.com:acme/train.git", "ssh://git@github.com/acme/train.git"),
+    ("github.com:acme/train", "ssh://github.com/acme/train"),
+    ("https://github.com/acme/train", "https://github.com/acme/train"),
+    ("ssh://git@host:2222/x.git", "ssh://git@host:2222/x.git"),
+    ("file:///srv/git/train", "file:///srv/git/train"),
+])
+def test_a_git_remote_becomes_a_uri_for_openlineage(remote: str, uri: str) -> None:
+    assert uri_of_git(remote) == uri

@@ -8,7 +8,13 @@ from datetime import timedelta
 from typing import TypeAlias
 
 import pytest
-from lineage_events import project_created, project_deleted, project_updated, run_submitted
+from lineage_events import (
+    project_created,
+    project_deleted,
+    project_updated,
+    received,
+    run_submitted,
+)
 from lineage_world import composed, memory_units
 from shipyard_lineage.adapters.store import LineageUnitOfWork, StoredActivity
 from shipyard_lineage.app.event_facts import activity_of
@@ -17,6 +23,7 @@ from shipyard_lineage.app.projector import ActivityQueries, Projector
 from shipyard_lineage.bootstrap import Composed
 from shipyard_lineage.domain.activity import Activity, area_of
 
+from shipyard.contracts.common.v1 import common_pb2
 from shipyard.contracts.events.v1 import events_pb2
 from shipyard.kit.errors import InvalidArgument
 from shipyard.kit.events import Event
@@ -152,11 +159,11 @@ def test_activity_copies_the_envelope() -> None:
     assert "r-17" in activity.summary
 
 
-def test_an_event_without_an_actor_is_done_by_someone() -> None:
-    event = replace(project_created("mnist"), data=events_pb2.ProjectCreated())
+def test_an_event_without_an_actor_names_the_service_that_acted() -> None:
+    event = replace(project_created("mnist"), data=events_pb2.ProjectCreated(), source="shipyard/repo-svc")
     activity = activity_of(event)
-    assert activity.actor == ""
-    assert activity.summary == "someone created project mnist"
+    assert activity.actor == "repo-svc"
+    assert activity.summary == "repo-svc created project mnist"
 
 
 @pytest.mark.parametrize(("ce_type", "area"), [
@@ -237,3 +244,22 @@ async def test_list_with_a_negative_limit_is_invalid(queries: ActivityQueries) -
     with pytest.raises(InvalidArgument) as caught:
         await queries.list(ActivityQuery(limit=-1))
     assert caught.value.field == "page_size"
+
+
+# --- what the feed shows ----------------------------------------------------------------------
+
+
+def metrics_logged(run: str, sequence: int) -> Event:
+    data = events_pb2.RunMetricsLogged(run_id=f"id-{run}", name=run, project="vision",
+                                       values=[common_pb2.MetricValue(name="loss", value=0.5, step=sequence)])
+    return received(data, f"runs/{run}", "vision", sequence)
+
+
+async def test_a_runs_metrics_stay_out_of_the_feed_but_are_applied_once(projector: Projector,
+                                                                        queries: ActivityQueries) -> None:
+    steps = [metrics_logged("train-1", n) for n in range(2, 12)]
+    assert await projector.apply([run_submitted("train-1", "vision", sequence=1), *steps]) == 11
+    assert await projector.apply(steps) == 0  # redelivered: still recorded as applied
+    assert [a.type for a in await feed(queries)] == ["io.shipyard.run.submitted.v1"]
+    asked = await feed(queries, type="io.shipyard.run.metrics_logged.v1")
+    assert len(asked) == 10

@@ -119,7 +119,8 @@ async def test_infer(make_client: MakeClient, iris: Predictor) -> None:
     (output,) = proba["outputs"]
     assert output["name"] == "predict_proba" and output["shape"] == [2, 3]
     assert np.array(output["data"]).reshape(2, 3).argmax(axis=1).tolist() == IRIS_CLASSES
-    nested_fp32 = {"inputs": [{"name": "x", "shape": [1, 4], "datatype": "FP32", "data": [IRIS_ROWS[1]]}]}
+    nested_fp32 = {"inputs": [{"name": "input-0", "shape": [1, 4], "datatype": "FP32",
+                               "data": [IRIS_ROWS[1]]}]}
     by_parameter = await client.post(
         "/v2/models/iris/infer", json={**nested_fp32, "parameters": {"predict_proba": True}}
     )
@@ -142,9 +143,34 @@ async def test_bad_requests_are_400_with_a_clear_message(make_client: MakeClient
     bad_value = {"inputs": [{"name": "x", "shape": [1, 4], "datatype": "FP32", "data": [1, 2, 3, "abc"]}]}
     assert await error(bad_value) == "input 'x': expected FP32 values, got 'abc'"
     assert (await error(b"{not json")).startswith("the request body is not valid JSON")
-    three_features = {"inputs": [{"name": "x", "shape": [1, 3], "datatype": "FP32", "data": [1, 2, 3]}]}
+    three_features = {"inputs": [{"name": "input-0", "shape": [1, 3], "datatype": "FP32", "data": [1, 2, 3]}]}
     assert "expecting 4 features" in await error(three_features)  # scikit-learn's own message
     assert "output 'nope' is not an output" in await error(iris_request(outputs=[{"name": "nope"}]))
+
+
+async def test_inputs_are_held_to_the_models_metadata(make_client: MakeClient, iris: Predictor) -> None:
+    client = await make_client(ModelServer(ServerConfig("iris"), iris))
+    metadata = await json_of(await client.get("/v2/models/iris"))
+    # What the metadata says is what is accepted: a request built from it alone.
+    [spec] = metadata["inputs"]
+    from_metadata = {"inputs": [{"name": spec["name"], "datatype": spec["datatype"],
+                                 "shape": [1, spec["shape"][1]], "data": IRIS_ROWS[0]}]}
+    assert (await client.post("/v2/models/iris/infer", json=from_metadata)).status == 200
+
+    async def error(inputs: list[dict[str, Any]]) -> str:
+        response = await client.post("/v2/models/iris/infer", json={"inputs": inputs})
+        assert response.status == 400
+        return str((await json_of(response))["error"])
+
+    pixels = {"name": "pixels", "shape": [1, 4], "datatype": "FP32", "data": IRIS_ROWS[0]}
+    assert await error([pixels]) == ("input 'pixels' is not an input of this model: it takes input-0 (FP64) "
+                                     "(the model's metadata, GET /v2/models/<name>, lists them)")
+    # Two inputs were once stacked into one matrix of their columns together.
+    second = {"name": "input-1", "shape": [1, 4], "datatype": "FP32", "data": IRIS_ROWS[1]}
+    both = [{**pixels, "name": "input-0"}, second]
+    assert "input 'input-1' is not an input of this model" in await error(both)
+    text = {"name": "input-0", "shape": [1], "datatype": "BYTES", "data": ["5.1 3.5 1.4 0.2"]}
+    assert await error([text]) == "input 'input-0' is BYTES, but the model takes FP64"
 
 
 async def test_unknown_models_versions_and_paths_are_404(make_client: MakeClient, iris: Predictor) -> None:
@@ -242,7 +268,8 @@ async def test_transformer_pre_and_postprocess(
             if "instances" not in request:
                 raise ValueError("expected {'instances': [[...], ...]}")
             rows = request["instances"]
-            return {"inputs": [{"name": "x", "shape": [len(rows), 4], "datatype": "FP64", "data": rows}]}
+            tensor = {"name": "input-0", "shape": [len(rows), 4], "datatype": "FP64", "data": rows}
+            return {"inputs": [tensor]}
 
         def postprocess(response):
             labels = [NAMES[i] for i in response["outputs"][0]["data"]]
@@ -274,7 +301,7 @@ async def test_predict_in_threads_and_binary_tensors(make_client: MakeClient, ir
         {
             "inputs": [
                 {
-                    "name": "x",
+                    "name": "input-0",
                     "shape": [2, 4],
                     "datatype": "FP32",
                     "parameters": {"binary_data_size": rows.nbytes},

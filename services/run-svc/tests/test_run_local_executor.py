@@ -144,3 +144,12 @@ async def test_a_run_reads_and_writes_its_own_files_under_run_svcs_private_umask
     finally:
         os.umask(before)
     assert code == 0 and log.startswith(ROWS.decode()) and log.endswith("/run/shipyard/code\n"), log
+
+
+async def test_metrics_come_from_stdout_alone_while_the_log_keeps_both_streams(tmp_path: Path) -> None:
+    executor, manifest, _ = await _world(tmp_path, isolation="bubblewrap is not installed")
+    # What scikit-learn's ConvergenceWarning printed on stderr: no metric of it.
+    code, log, _ = await _run(executor, "echo loss=0.25; echo 'status=1 max_iter=5' >&2; exit 3", manifest)
+    points = await executor.new_metrics(RUN_ID)
+    assert code == 3 and [(point.name, point.value) for point in points] == [("loss", 0.25)]
+    assert "loss=0.25" in log and "status=1 max_iter=5" in log

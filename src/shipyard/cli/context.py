@@ -6,14 +6,13 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 
 import typer
-from rich.console import Console
 from rich.markup import escape
 
-from shipyard.client.connection import Client, ClientError, resolve_credentials
-from shipyard.client.transfer import TransferError
+from shipyard.cli.output import console_for
+from shipyard.client.connection import Client, ClientError, TransferError, resolve_credentials
 
-console = Console()
-errors = Console(stderr=True)
+console = console_for()
+errors = console_for(stderr=True)
 
 
 def said(exc: ClientError | TransferError) -> str:

@@ -7,9 +7,10 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.table import Table
 
+from shipyard.cli import output
 from shipyard.cli.context import client, console
+from shipyard.cli.output import Format, OutputOpt
 from shipyard.contracts.repo.v1 import credentials_pb2 as pb
 
 app = typer.Typer(help="Credentials for private git repos, buckets and databases.", no_args_is_help=True)
@@ -64,11 +65,13 @@ def save(
 
 
 @app.command("list")
-def list_(host: Annotated[str, typer.Option()] = "") -> None:
+def list_(host: Annotated[str, typer.Option()] = "", fmt: OutputOpt = Format.table) -> None:
     """List your credentials (never their secrets)."""
-    table = Table("Name", "Type", "Host", "Username", "Fingerprint", "Updated")
     with client() as c:
         reply = c.call(c.saved_credentials.ListCredentials, pb.ListCredentialsRequest(host=host))
+    if output.emit(list(reply.credentials), fmt):
+        return
+    table = output.table("Name", "Type", "Host", "Username", "Fingerprint", "Updated")
     names = {number: name for name, number in TYPES.items()}
     for cred in reply.credentials:
         table.add_row(
@@ -83,12 +86,14 @@ def list_(host: Annotated[str, typer.Option()] = "") -> None:
 
 
 @app.command()
-def last(host: Annotated[str, typer.Option()], kind: TypeOpt) -> None:
+def last(host: Annotated[str, typer.Option()], kind: TypeOpt, fmt: OutputOpt = Format.table) -> None:
     """The credential you saved last for a host and type (what forms pre-fill)."""
     with client() as c:
         cred = c.call(
             c.saved_credentials.GetLastCredential, pb.GetLastCredentialRequest(host=host, type=_type(kind))
         )
+    if output.emit(cred, fmt):
+        return
     console.print(f"{cred.name} ({cred.username or 'no username'}, {cred.fingerprint})")
 
 

@@ -24,6 +24,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from shipyard.cli.context import client, console, errors
+from shipyard.cli.example_request import curl_lines, example_body, gateway_base, model_metadata
 from shipyard.client.connection import Client, ClientError
 from shipyard.contracts.repo.v1 import repos_pb2
 from shipyard.contracts.run.v1 import runs_pb2
@@ -39,6 +40,8 @@ ENDED = (
 )
 POLL_S = 0.5
 DEPLOYMENT = "digits-live"
+TEST_INFERENCE = "digits-test"  # one per user: each demo replaces the one the last demo left
+MADE_BY = "made by shipyard demo"
 # The example's scripts travel as the runs' config files: a run sees only its own files.
 SCRIPT = 'python "$SHIPYARD_CONFIG"'
 
@@ -100,7 +103,7 @@ def _ensure_repo(c: Client, kind: repos_pb2.RepoKind, name: str) -> None:
         name=name,
         versioning=repos_pb2.VERSIONING_DVS,
         source=repos_pb2.Source(none=repos_pb2.NoSource()),
-        description="made by shipyard demo",
+        description=MADE_BY,
     )
     try:
         c.call(c.repos.CreateRepo, repos_pb2.CreateRepoRequest(repo=repo))
@@ -116,7 +119,7 @@ def _run(c: Client, run: runs_pb2.Run, script: Path) -> runs_pb2.Run:
     run (exit 1 unless complete)."""
     c.call(c.runs.SubmitRun, runs_pb2.SubmitRunRequest(run=run, config_file=script.read_bytes(),
                                                        request_id=str(uuid.uuid4())))
-    console.rule(f"run {run.name}")
+    console.print(f"[bold]── run {run.name} ──[/]")
     offset = 0
     while True:
         current = c.call(c.runs.GetRun, runs_pb2.GetRunRequest(name=run.name))
@@ -153,21 +156,14 @@ def _summary(c: Client, prep: runs_pb2.Run, train: runs_pb2.Run) -> str:
 def _serve(c: Client, version: int, suffix: str) -> None:
     """Test inference, catalog entry and deployment of the new model version, and one request."""
     model = serving_pb2.ModelRef(model="digits-model", version=version)
-    test = c.call(
-        c.serving.CreateInference,
-        serving_pb2.CreateInferenceRequest(
-            inference=serving_pb2.Inference(
-                name=f"digits-test-{suffix}", model=model, description="made by shipyard demo"
-            )
-        ),
-    )
+    test = replace_test_inference(c, model)
     _until_running(lambda: c.call(c.serving.GetInference, serving_pb2.GetInferenceRequest(name=test.name)))
     console.print(f"Test inference [bold]{test.name}[/] is running")
     entry = c.call(
         c.serving.PublishModel,
         serving_pb2.PublishModelRequest(
             entry=serving_pb2.CatalogEntry(
-                name=f"digits-{suffix}", model=model, description="made by shipyard demo"
+                name=f"digits-{suffix}", model=model, description=MADE_BY
             )
         ),
     )
@@ -177,7 +173,7 @@ def _serve(c: Client, version: int, suffix: str) -> None:
             c.serving.CreateDeployment,
             serving_pb2.CreateDeploymentRequest(
                 deployment=serving_pb2.Deployment(
-                    name=DEPLOYMENT, catalog_entry=entry.name, description="made by shipyard demo"
+                    name=DEPLOYMENT, catalog_entry=entry.name, description=MADE_BY
                 )
             ),
         )
@@ -196,19 +192,14 @@ def _serve(c: Client, version: int, suffix: str) -> None:
     from sklearn.datasets import load_digits  # checked at the start: the examples extra
 
     digits = load_digits()
-    body = json.dumps(
-        {
-            "inputs": [
-                {
-                    "name": "pixels",
-                    "shape": [1, 64],
-                    "datatype": "FP32",
-                    "data": [float(x) for x in digits.data[0]],
-                }
-            ]
-        }
-    )
-    base = c.status().blob_url.removesuffix("/api/blobs") or "http://127.0.0.1:8080"
+    base = gateway_base(c)
+    metadata = model_metadata(c, live.endpoint)
+    if metadata is None:
+        errors.print(f"[yellow]Could not read the model's metadata at {live.endpoint}[/]; ask it yourself:")
+        for line in curl_lines(base, live.endpoint, None):
+            console.print(f"  {escape(line)}", highlight=False, soft_wrap=True)
+        return
+    body = json.dumps(example_body(metadata, [float(x) for x in digits.data[0]]))
     request = urllib.request.Request(
         f"{base}{live.endpoint}/infer",
         data=body.encode(),
@@ -224,10 +215,24 @@ def _serve(c: Client, version: int, suffix: str) -> None:
     admin_token = DataDir(Path(".shipyard")).admin_token
     how = f"$(cat {admin_token.resolve()})" if admin_token.exists() else "<your token>"
     console.print(f"  export SHIPYARD_TOKEN={how}", highlight=False, soft_wrap=True)
-    console.print(
-        f"  curl -s -H \"Authorization: Bearer $SHIPYARD_TOKEN\" {base}{live.endpoint}/infer -d '{body}'",
-        highlight=False,
-        soft_wrap=True,
+    console.print(f"  {escape(curl_lines(base, live.endpoint, metadata, digits.data[0].tolist())[0])}",
+                  highlight=False, soft_wrap=True)
+
+
+def replace_test_inference(c: Client, model: serving_pb2.ModelRef) -> serving_pb2.Inference:
+    """The demo's test inference of ``model``: the previous demos' ones are removed first (each
+    keeps a model server running), and the output says so."""
+    listed = c.call(c.serving.ListInferences, serving_pb2.ListInferencesRequest(page_size=1000))
+    for old in listed.inferences:
+        if old.description == MADE_BY and old.name.startswith(TEST_INFERENCE):
+            c.call(c.serving.DeleteInference, serving_pb2.DeleteInferenceRequest(name=old.name))
+            console.print(f"Removed the previous demo's test inference [bold]{old.name}[/] "
+                          f"({old.model.model}@{old.model.version}): {TEST_INFERENCE} replaces it")
+    return c.call(
+        c.serving.CreateInference,
+        serving_pb2.CreateInferenceRequest(
+            inference=serving_pb2.Inference(name=TEST_INFERENCE, model=model, description=MADE_BY)
+        ),
     )
 
 

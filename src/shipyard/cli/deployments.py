@@ -8,11 +8,12 @@ from typing import Annotated
 import typer
 from google.protobuf import field_mask_pb2
 from rich.markup import escape
-from rich.table import Table
 
+from shipyard.cli import output
 from shipyard.cli.context import client, console, errors
+from shipyard.cli.output import Format, OutputOpt
 from shipyard.cli.repos import parse_ref
-from shipyard.cli.serving import curl_line, print_manifest, status_name
+from shipyard.cli.serving import print_manifest, print_try_it, status_name
 from shipyard.client.connection import Client
 from shipyard.contracts.serving.v1 import serving_pb2 as pb
 
@@ -86,17 +87,20 @@ def publish(
 
 @catalog.command("list")
 def catalog_list(
-    model: Annotated[str, Opt(help="Only entries of this model.")] = "", project: Annotated[str, Opt()] = ""
+    model: Annotated[str, Opt(help="Only entries of this model.")] = "", project: Annotated[str, Opt()] = "",
+    fmt: OutputOpt = Format.table,
 ) -> None:
     """The model catalog."""
     with client() as c:
         reply = c.call(
             c.serving.ListCatalog, pb.ListCatalogRequest(model=model, project=project, page_size=1000)
         )
+    if output.emit(list(reply.entries), fmt):
+        return
     if not reply.entries:
         console.print("[dim]The catalog is empty: shipyard model publish MODEL@VERSION --name NAME[/]")
         return
-    table = Table("Name", "Model", "Metrics", "Published by", "When")
+    table = output.table("Name", "Model", "Metrics", "Published by", "When")
     for e in reply.entries:
         metrics = ", ".join(f"{k}={v:.4g}" for k, v in sorted(e.metrics.items()))
         table.add_row(
@@ -110,10 +114,12 @@ def catalog_list(
 
 
 @catalog.command("get")
-def catalog_get(name: str) -> None:
+def catalog_get(name: str, fmt: OutputOpt = Format.table) -> None:
     """One catalog entry with its serving defaults."""
     with client() as c:
         e = c.call(c.serving.GetCatalogEntry, pb.GetCatalogEntryRequest(name=name))
+    if output.emit(e, fmt):
+        return
     d = e.defaults
     console.print(
         f"[bold]{escape(e.name)}[/]: {escape(e.model.model)}@{e.model.version}, published by "
@@ -148,9 +154,9 @@ def _wait(c: Client, name: str, made: pb.Deployment) -> pb.Deployment:
 def _settled(c: Client, made: pb.Deployment) -> None:
     if made.status == pb.SERVING_STATUS_RUNNING:
         console.print(
-            f"[green]Running[/] {escape(made.model.model)}@{made.model.version} at {made.endpoint}\n"
-            f"Try it:\n  {curl_line(c, made.endpoint)}"
+            f"[green]Running[/] {escape(made.model.model)}@{made.model.version} at {made.endpoint}"
         )
+        print_try_it(c, made.endpoint)
         return
     errors.print(f"[bold red]{status_name(made.status)}[/]: {escape(made.status_reason)}")
     raise typer.Exit(1)
@@ -213,14 +219,16 @@ def edit(
 
 
 @deployment.command("list")
-def list_(project: Annotated[str, Opt()] = "") -> None:
+def list_(project: Annotated[str, Opt()] = "", fmt: OutputOpt = Format.table) -> None:
     """Deployments: status, model and endpoint."""
     with client() as c:
         reply = c.call(c.serving.ListDeployments, pb.ListDeploymentsRequest(project=project, page_size=1000))
+    if output.emit(list(reply.deployments), fmt):
+        return
     if not reply.deployments:
         console.print("[dim]No deployments: shipyard deploy NAME --from-catalog ENTRY[/]")
         return
-    table = Table("Name", "Model", "Catalog entry", "Status", "Replicas ready", "Endpoint")
+    table = output.table("Name", "Model", "Catalog entry", "Status", "Replicas ready", "Endpoint")
     for d in reply.deployments:
         ready = sum(r.ready for r in d.replicas)
         table.add_row(
@@ -235,10 +243,12 @@ def list_(project: Annotated[str, Opt()] = "") -> None:
 
 
 @deployment.command("get")
-def get(name: str) -> None:
+def get(name: str, fmt: OutputOpt = Format.table) -> None:
     """One deployment with its replicas."""
     with client() as c:
         d = c.call(c.serving.GetDeployment, pb.GetDeploymentRequest(name=name))
+    if output.emit(d, fmt):
+        return
     console.print(
         f"[bold]{escape(d.name)}[/]  {status_name(d.status)}  {escape(d.model.model)}@{d.model.version}"
         + (
@@ -248,7 +258,7 @@ def get(name: str) -> None:
         )
         + (f"\n[red]{escape(d.status_reason)}[/]" if d.status_reason else "")
     )
-    table = Table("Replica", "Ready", "Restarts", "Last exit", "Model")
+    table = output.table("Replica", "Ready", "Restarts", "Last exit", "Model")
     for r in d.replicas:
         table.add_row(r.address, "yes" if r.ready else "no", str(r.restarts), r.last_exit or "—", r.model)
     if d.replicas:

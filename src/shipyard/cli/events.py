@@ -7,12 +7,12 @@ from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any
 
 import typer
-from rich.table import Table
 
+from shipyard.cli import output
 from shipyard.cli.context import client, console
+from shipyard.cli.output import Format, OutputOpt
 from shipyard.contracts.gateway.v1 import gateway_pb2 as pb
 from shipyard.contracts.lineage.v1 import lineage_pb2
-from shipyard.kit.asyncapi import catalog_document
 from shipyard.kit.event_json import structured_document
 from shipyard.kit.events import CATALOG, Event
 
@@ -61,6 +61,8 @@ def watch(types: Annotated[list[str] | None, typer.Option("--type", help="Event 
 @app.command()
 def catalog() -> None:
     """Print the event catalog as an AsyncAPI 3.0 document (JSON)."""
+    from shipyard.kit.asyncapi import catalog_document  # the broker's schema tools: only here
+
     print(json.dumps(catalog_document(), indent=2))
 
 
@@ -80,14 +82,17 @@ def activity(project: Annotated[str, typer.Option(help="Only this project.")] = 
              since: Annotated[str, typer.Option(help="Only this recent: 30m, 1h, 2d, or an ISO time.")] = "",
              event_type: Annotated[str, typer.Option("--type", help="Only this area or event type, e.g. "
                                                     "io.shipyard.run. or io.shipyard.run.failed.v1")] = "",
-             limit: Annotated[int, typer.Option(help="How many entries.")] = 50) -> None:
+             limit: Annotated[int, typer.Option(help="How many entries.")] = 50,
+             fmt: OutputOpt = Format.table) -> None:
     """What happened lately (the activity feed), newest first."""
     request = lineage_pb2.ListActivityRequest(page_size=limit, project=project, type_prefix=event_type)
     if since:
         request.since.FromDatetime(since_of(since))
     with client() as c:
         reply = c.call(c.lineage.ListActivity, request)
-    table = Table("When", "Who", "What", "Project")
+    if output.emit(list(reply.activities), fmt):
+        return
+    table = output.table("When", "Who", "What", "Project")
     for a in reply.activities:
         table.add_row(a.time.ToDatetime().strftime("%Y-%m-%d %H:%M:%S"), a.actor, a.summary, a.project)
     console.print(table if reply.activities else "[dim]Nothing yet.[/]")

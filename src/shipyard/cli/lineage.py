@@ -1,29 +1,27 @@
-"""``shipyard lineage …``, ``shipyard dashboard`` and ``shipyard admin lineage …``."""
+"""``shipyard lineage …``, ``shipyard dashboard`` and ``shipyard admin lineage …`` (the admin group is
+assembled in ``shipyard.cli.main``)."""
 
 from __future__ import annotations
 
-import json
 import time
 from typing import Annotated
 
 import typer
-from google.protobuf import json_format
 from rich.markup import escape
 from rich.progress import Progress
-from rich.table import Table
 from rich.tree import Tree
 
+from shipyard.cli import output
 from shipyard.cli.context import client, console
+from shipyard.cli.output import Format, OutputOpt
 from shipyard.contracts.lineage.v1 import lineage_pb2 as pb
 
 app = typer.Typer(help="Where things came from and what came of them (the provenance graph).",
                   no_args_is_help=True)
-admin = typer.Typer(help="Operators' tools.", no_args_is_help=True)
 admin_lineage = typer.Typer(help="lineage-svc's projections.", no_args_is_help=True)
-admin.add_typer(admin_lineage, name="lineage")
 
 KINDS = ("run", "dataset", "featureset", "model", "code", "image", "published", "deployment")
-FORMATS = ("tree", "json", "dot")
+FORMATS = ("tree", "json", "yaml", "dot")
 _STYLE = {"run": "bold cyan", "code": "magenta", "image": "blue", "published": "bold green",
           "deployment": "bold yellow"}
 _SHAPE = {"run": "box", "code": "note", "image": "component", "published": "doubleoctagon",
@@ -60,8 +58,11 @@ def as_tree(graph: pb.Graph, upstream: bool) -> Tree:
     return tree
 
 
-def _dot_id(text: str) -> str:
-    return json.dumps(text)  # a quoted DOT id: the same escaping rules as a JSON string
+def _dot_string(*lines: str) -> str:
+    """A quoted DOT string of ``lines``: quotes and backslashes escaped, the lines joined by DOT's own
+    line break ``\\n`` (not JSON's escapes, which Graphviz would draw as written), text as UTF-8."""
+    escaped = (line.replace("\\", "\\\\").replace('"', '\\"').replace("\n", " ") for line in lines)
+    return '"' + "\\n".join(escaped) + '"'
 
 
 def as_dot(graph: pb.Graph) -> str:
@@ -69,27 +70,28 @@ def as_dot(graph: pb.Graph) -> str:
     lines = ["digraph lineage {", "  rankdir=LR;", '  node [fontname="Helvetica"];']
     for node in graph.nodes:
         status = f" · {node.attributes['status']}" if "status" in node.attributes else ""
-        label = f"{node.label}\\n{node.kind}{status}"
         style = ', style="dashed"' if node.deleted else ""
         bold = ", penwidth=2" if node.id == graph.root else ""
-        lines.append(f"  {_dot_id(node.id)} [label={_dot_id(label)}, shape={_SHAPE.get(node.kind, 'ellipse')}"
+        label = _dot_string(node.label, node.kind + status)
+        lines.append(f"  {_dot_string(node.id)} [label={label}, shape={_SHAPE.get(node.kind, 'ellipse')}"
                      f"{style}{bold}];")
     for edge in graph.edges:
-        lines.append(f"  {_dot_id(edge.source)} -> {_dot_id(edge.target)} [label={_dot_id(edge.relation)}];")
+        lines.append(f"  {_dot_string(edge.source)} -> {_dot_string(edge.target)} "
+                     f"[label={_dot_string(edge.relation)}];")
     lines.append("}")
     return "\n".join(lines)
 
 
-def _show(kind: str, name: str, down: bool, both: bool, depth: int, output: str) -> None:
-    if output not in FORMATS:
+def _show(kind: str, name: str, down: bool, both: bool, depth: int, form: str) -> None:
+    if form not in FORMATS:
         raise typer.BadParameter(f"must be one of {', '.join(FORMATS)}", param_hint="--format")
     direction = pb.DIRECTION_BOTH if both else pb.DIRECTION_DOWNSTREAM if down else pb.DIRECTION_UPSTREAM
     with client() as c:
         graph = c.call(c.lineage.GetLineage, pb.GetLineageRequest(kind=kind, name=name, direction=direction,
                                                                    depth=depth))
-    if output == "json":
-        print(json.dumps(json_format.MessageToDict(graph), indent=2))
-    elif output == "dot":
+    if form in ("json", "yaml"):
+        output.emit(graph, Format(form))
+    elif form == "dot":
         print(as_dot(graph))
     else:
         if both or not down:
@@ -107,9 +109,10 @@ def _lineage_command(kind: str) -> None:
         down: Annotated[bool, typer.Option("--down", help="Downstream: what came of it.")] = False,
         both: Annotated[bool, typer.Option("--both", help="Upstream and downstream.")] = False,
         depth: Annotated[int, typer.Option(help="Edges to follow (default 10, at most 50).")] = 0,
-        output: Annotated[str, typer.Option("--format", help="tree, json or dot (Graphviz).")] = "tree",
+        form: Annotated[str, typer.Option("--format", "--output", "-o",
+                                            help="tree, json, yaml or dot (Graphviz).")] = "tree",
     ) -> None:
-        _show(kind, name, down, both, depth, output)
+        _show(kind, name, down, both, depth, form)
 
     show.__doc__ = f"The lineage of a {kind}: upstream by default (where it came from)."
     app.command(kind)(show)
@@ -141,12 +144,15 @@ def export(
 
 
 def dashboard(project: Annotated[str, typer.Option(help="One project; all when omitted.")] = "",
-              recent: Annotated[int, typer.Option(help="How many recent jobs.")] = 10) -> None:
+              recent: Annotated[int, typer.Option(help="How many recent jobs.")] = 10,
+              fmt: OutputOpt = Format.table) -> None:
     """Recent jobs, runs by status, GPUs in use, repos and deployments."""
     with client() as c:
         view = c.call(c.lineage.GetDashboard, pb.GetDashboardRequest(project=project, recent=recent))
-    console.rule(f"[bold]{escape(project) or 'All Projects'}[/]")
-    counts = Table("Runs by status", "", box=None)
+    if output.emit(view, fmt):
+        return
+    console.print(f"[bold]{escape(project) or 'All Projects'}[/]")
+    counts = output.table("Runs by status", "", box=None)
     total = sum(view.runs_by_status.values()) or 1
     for status, count in view.runs_by_status.items():
         counts.add_row(status, f"{count:>6}  [cyan]{'█' * round(30 * count / total)}[/]")
@@ -154,7 +160,7 @@ def dashboard(project: Annotated[str, typer.Option(help="One project; all when o
     console.print(f"GPUs in use: [bold]{view.gpus_in_use}[/]   asked for by queued runs: {view.gpus_queued}")
     console.print("Repos: " + ", ".join(f"{k} {v}" for k, v in view.repos_by_kind.items())
                   + f"   Published models: {view.published_models}   Deployments: {view.deployments}")
-    jobs = Table("Recent jobs", "Kind", "Status", "Project", "Updated", "Link")
+    jobs = output.table("Recent jobs", "Kind", "Status", "Project", "Updated", "Link")
     for job in view.recent_jobs:
         jobs.add_row(escape(job.name), job.subtype or job.kind, job.status, escape(job.project),
                      job.update_time.ToDatetime().strftime("%Y-%m-%d %H:%M:%S"), job.link)
@@ -167,11 +173,13 @@ def _status_line(status: pb.ProjectionStatus) -> str:
 
 
 @admin_lineage.command("status")
-def lineage_status(digest: Annotated[bool, typer.Option(help="Also the digest of the whole graph.")] = False
-                   ) -> None:
+def lineage_status(digest: Annotated[bool, typer.Option(help="Also the digest of the whole graph.")] = False,
+                   fmt: OutputOpt = Format.table) -> None:
     """What lineage-svc's projections hold."""
     with client() as c:
         status = c.call(c.lineage.GetProjectionStatus, pb.GetProjectionStatusRequest(digest=digest))
+    if output.emit(status, fmt):
+        return
     console.print(_status_line(status) + (" [yellow](rebuilding)[/]" if status.rebuilding else ""))
 
 

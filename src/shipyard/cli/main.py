@@ -1,194 +1,226 @@
-"""The ``shipyard`` command: run the platform, sign in, and work with it."""
+"""The ``shipyard`` command: run the platform, sign in, and work with it.
+
+Sub-commands load lazily: ``shipyard project list`` imports the projects module and the gRPC client,
+not scikit-learn, the NATS broker or the HTTP client the other commands use. The help listing comes
+from ``COMMANDS`` without importing anything (tests/cli checks it matches each command's own help).
+"""
 
 from __future__ import annotations
 
-import asyncio
-from pathlib import Path
-from typing import Annotated
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, cast
 
 import typer
-from rich.markup import escape
-from rich.table import Table
+from typer import _click as click  # the click Typer builds on (it ships its own copy)
+from typer.core import TyperCommand, TyperGroup
 
-from shipyard.cli import (
-    credentials,
-    demo,
-    deployments,
-    events,
-    garbage,
-    lineage,
-    projects,
-    repos,
-    runs,
-    serving,
-    templates,
-    tensorboard,
-    tokens,
-    users,
-    webhooks,
-)
-from shipyard.cli.context import client, console, errors, said
-from shipyard.client.connection import (
-    Client,
-    ClientError,
-    Credentials,
-    embedded_credentials,
-    save_credentials,
-)
-from shipyard.contracts.gateway.v1 import gateway_pb2
-from shipyard.kit import bubblewrap
-from shipyard.kit.settings import Settings
-from shipyard.local.supervisor import AlreadyRunning, StackConfig, Supervisor
+Target = typer.Typer | Callable[..., Any]
+
+
+@dataclass(frozen=True)
+class Lazy:
+    """A sub-command: its help (shown in ``shipyard --help``) and how to load it."""
+
+    help: str
+    load: Callable[[], Target]
+
+
+def _projects() -> Target:
+    from shipyard.cli import projects
+    return projects.app
+
+
+def _repo_kind(kind: str) -> Callable[[], Target]:
+    def load() -> Target:
+        from shipyard.cli import repos
+        kind_app = repos.repo_app(kind)
+        if kind == "model":
+            from shipyard.cli import deployments
+            kind_app.command("publish")(deployments.publish)
+        return kind_app
+    return load
+
+
+def _repo() -> Target:
+    from shipyard.cli import repos
+    return repos.move
+
+
+def _credentials() -> Target:
+    from shipyard.cli import credentials
+    return credentials.app
+
+
+def _events() -> Target:
+    from shipyard.cli import events
+    return events.app
+
+
+def _users() -> Target:
+    from shipyard.cli import users
+    return users.app
+
+
+def _tokens() -> Target:
+    from shipyard.cli import tokens
+    return tokens.app
+
+
+def _demo() -> Target:
+    from shipyard.cli import demo
+    return demo.demo
+
+
+def _runs() -> Target:
+    from shipyard.cli import runs
+    return runs.app
+
+
+def _serving() -> Target:
+    from shipyard.cli import serving
+    return serving.app
+
+
+def _catalog() -> Target:
+    from shipyard.cli import deployments
+    return deployments.catalog
+
+
+def _deploy() -> Target:
+    from shipyard.cli import deployments
+    return deployments.deploy
+
+
+def _deployment() -> Target:
+    from shipyard.cli import deployments
+    return deployments.deployment
+
+
+def _templates() -> Target:
+    from shipyard.cli import templates
+    return templates.app
+
+
+def _tensorboard() -> Target:
+    from shipyard.cli import tensorboard
+    return tensorboard.app
+
+
+def _webhooks() -> Target:
+    from shipyard.cli import webhooks
+    return webhooks.app
+
+
+def _activity() -> Target:
+    from shipyard.cli import events
+    return events.activity
+
+
+def _lineage() -> Target:
+    from shipyard.cli import lineage
+    return lineage.app
+
+
+def _dashboard() -> Target:
+    from shipyard.cli import lineage
+    return lineage.dashboard
+
+
+def _admin() -> Target:
+    from shipyard.cli import garbage, lineage
+    admin = typer.Typer(help="Operators' tools.", no_args_is_help=True)
+    admin.add_typer(lineage.admin_lineage, name="lineage")
+    admin.command("gc")(garbage.collect_garbage)
+    return admin
+
+
+def _stack(name: str) -> Callable[[], Target]:
+    def load() -> Target:
+        from shipyard.cli import stack
+        return cast(Target, getattr(stack, name))
+    return load
+
+
+COMMANDS: dict[str, Lazy] = {
+    "project": Lazy("Projects: a team's workspace and leaderboard.", _projects),
+    "code": Lazy("Code repos", _repo_kind("code")),
+    "dataset": Lazy("Dataset repos and their versions.", _repo_kind("dataset")),
+    "featureset": Lazy("Featureset repos and their versions.", _repo_kind("featureset")),
+    "model": Lazy("Model repos and their versions.", _repo_kind("model")),
+    "repo": Lazy("Repos of any kind.", _repo),
+    "credential": Lazy("Credentials for private git repos, buckets and databases.", _credentials),
+    "events": Lazy("Live events (CloudEvents) as they happen.", _events),
+    "user": Lazy("Users, their roles, disabling and deleting them (operators only).", _users),
+    "token": Lazy("API tokens: make, list and revoke them.", _tokens),
+    "demo": Lazy("Prepare a dataset, train a model on it and show what came out (needs `make up` running).",
+                 _demo),
+    "run": Lazy("Runs: training, preprocessing and evaluation jobs.", _runs),
+    "inference": Lazy("Test inferences: serve a model version to try it (KServe V2 endpoints).", _serving),
+    "catalog": Lazy("The model catalog: published model versions with their serving defaults.", _catalog),
+    "deploy": Lazy("Deploy a catalog entry behind a stable endpoint (production engineers).", _deploy),
+    "deployment": Lazy("Deployments: catalog entries served behind a stable endpoint.", _deployment),
+    "template": Lazy("Run templates: a run's settings, to submit again.", _templates),
+    "tensorboard": Lazy("TensorBoard for a run's SHIPYARD_TB_LOGDIR, served through the gateway.",
+                        _tensorboard),
+    "webhook": Lazy("Webhooks: events pushed to your automation (signed CloudEvents JSON).", _webhooks),
+    "activity": Lazy("What happened lately (the activity feed), newest first.", _activity),
+    "lineage": Lazy("Where things came from and what came of them (the provenance graph).", _lineage),
+    "dashboard": Lazy("Recent jobs, runs by status, GPUs in use, repos and deployments.", _dashboard),
+    "admin": Lazy("Operators' tools.", _admin),
+    "up": Lazy("Run Shipyard on this machine until Ctrl-C (NATS, four services and the gateway).",
+               _stack("up")),
+    "login": Lazy("Sign in: with --server/--token, or (embedded mode) with the data directory's admin token.",
+                  _stack("login")),
+    "status": Lazy("Health of every part of the platform.", _stack("status")),
+    "whoami": Lazy("Who the saved token belongs to.", _stack("whoami")),
+}
+
+
+def command_of(name: str, target: Target) -> click.Command:
+    """The click command Typer makes of a sub-app or a function, named ``name``."""
+    if isinstance(target, typer.Typer):
+        command: click.Command = typer.main.get_group(target)
+    else:
+        single = typer.Typer(add_completion=False)
+        single.command(name)(target)
+        command = typer.main.get_command(single)
+    command.name = name
+    return command
+
+
+class LazyGroup(TyperGroup):
+    """The top-level group: loads a sub-command's module only when that sub-command runs."""
+
+    listing = False  # formatting ``shipyard --help``: the registry's help suffices
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return [*self.commands, *(name for name in COMMANDS if name not in self.commands)]
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        if cmd_name in self.commands:
+            return self.commands[cmd_name]
+        entry = COMMANDS.get(cmd_name)
+        if entry is None:
+            return None
+        if self.listing:
+            return TyperCommand(name=cmd_name, help=entry.help)
+        command = command_of(cmd_name, entry.load())
+        self.commands[cmd_name] = command
+        return command
+
+    def format_help(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        self.listing = True
+        try:
+            super().format_help(ctx, formatter)
+        finally:
+            self.listing = False
+
 
 app = typer.Typer(help="Shipyard: an open, self-hostable MLOps platform.", no_args_is_help=True,
-                  pretty_exceptions_enable=False)
-app.add_typer(projects.app, name="project")
-for kind in repos.KINDS:
-    kind_app = repos.repo_app(kind)
-    if kind == "model":
-        kind_app.command("publish")(deployments.publish)
-    app.add_typer(kind_app, name=kind)
-app.add_typer(repos.move, name="repo")
-app.add_typer(credentials.app, name="credential")
-app.add_typer(events.app, name="events")
-app.add_typer(users.app, name="user")
-app.add_typer(tokens.app, name="token")
-app.command()(demo.demo)
-app.add_typer(runs.app, name="run")
-app.add_typer(serving.app, name="inference")
-app.add_typer(deployments.catalog, name="catalog")
-app.command()(deployments.deploy)
-app.add_typer(deployments.deployment, name="deployment")
-app.add_typer(templates.app, name="template")
-app.add_typer(tensorboard.app, name="tensorboard")
-app.add_typer(webhooks.app, name="webhook")
-app.command()(events.activity)
-app.add_typer(lineage.app, name="lineage")
-app.command()(lineage.dashboard)
-app.add_typer(lineage.admin, name="admin")
-lineage.admin.command("gc")(garbage.collect_garbage)
-
-DataDirOption = Annotated[Path, typer.Option("--data-dir", help="Where Shipyard keeps everything.")]
+                  pretty_exceptions_enable=False, cls=LazyGroup)
 
 
-@app.command()
-def up(data_dir: DataDirOption = Path(".shipyard"),
-       grpc_port: Annotated[int, typer.Option(help="Public gRPC port.")] = 50051,
-       http_port: Annotated[int, typer.Option(help="Console and JSON API port.")] = 8080,
-       nats_port: Annotated[int, typer.Option(help="Embedded NATS port.")] = 4222,
-       path_import_roots: Annotated[str | None, typer.Option(
-           envvar="SHIPYARD_PATH_IMPORT_ROOTS",
-           help="Directories (':'-separated) whose files the platform reads itself when an operator "
-                "pushes them, instead of an upload; '' for none. Default: your home directory. Other "
-                "users upload unless SHIPYARD_PATH_IMPORTS_FOR=all.")] = None,
-       single_user: Annotated[bool, typer.Option(
-           "--single-user", envvar="SHIPYARD_SINGLE_USER",
-           help="Where runs cannot be isolated (no usable bubblewrap), start everyone's runs anyway, "
-                "sharing this machine as the platform's user. Default: only operators' runs start "
-                "there.")] = False) -> None:
-    """Run Shipyard on this machine until Ctrl-C (NATS, four services and the gateway)."""
-    # On a workstation the platform runs as you, the operator: reading your directories in place is
-    # only faster. Other users' pushes upload (SHIPYARD_PATH_IMPORTS_FOR, default operators).
-    roots = str(Path.home()) if path_import_roots is None else path_import_roots
-    config = StackConfig(data_dir=data_dir, grpc_port=grpc_port, http_port=http_port, nats_port=nats_port,
-                         extra_env={"SHIPYARD_PATH_IMPORT_ROOTS": roots,
-                                    **({"SHIPYARD_SINGLE_USER": "true"} if single_user else {})})
-    _tell_isolation(single_user)
-    try:
-        asyncio.run(_up(config))
-    except AlreadyRunning as exc:
-        errors.print(f"[bold red]{exc}[/]")
-        raise typer.Exit(1) from None
-
-
-def _tell_isolation(single_user: bool) -> None:
-    """Say what it means when runs cannot be isolated here (run-svc asks the same question)."""
-    try:
-        found = bubblewrap.find(bubblewrap.RunAs.parse(Settings().run_user))
-    except ValueError as exc:
-        errors.print(f"[bold red]SHIPYARD_RUN_USER:[/] {exc}")
-        raise typer.Exit(1) from None
-    if not isinstance(found, str):
-        return
-    if single_user:
-        console.print(f"[yellow]Runs cannot be isolated here: {found}.[/] Single-user mode: everyone's runs "
-                      "start, sharing this machine as the platform's user.")
-        return
-    console.print(f"[yellow]Runs cannot be isolated here: {found}.[/] Only operators' runs will start (a run "
-                  "that is not isolated acts as the platform): fix that and start again, or pass "
-                  "--single-user (SHIPYARD_SINGLE_USER=true) to let everyone's runs share this machine.")
-
-
-async def _up(config: StackConfig) -> None:
-    supervisor = Supervisor(config, on_event=lambda message: console.print(f"[yellow]{message}[/]"))
-    with console.status("Starting NATS, repo-svc, run-svc, serving-svc, lineage-svc and the gateway…"):
-        await supervisor.start()
-        ready = await supervisor.wait_ready()
-    data = supervisor.data
-    if ready:
-        console.print(f"[bold green]Shipyard is up.[/] Data in {data.root}\n"
-                      f"  console:  http://{config.http_address}\n"
-                      f"  gRPC:     {config.grpc_address}\n"
-                      f"  NATS:     {config.nats_url}\n"
-                      f"  sign in:  shipyard login --data-dir {data.root}   "
-                      f"(admin token in {data.admin_token})\n"
-                      f"  logs:     {data.logs}\n"
-                      "Press Ctrl-C to stop.")
-    elif not supervisor.stopping:
-        console.print(f"[bold red]Shipyard did not become healthy in time;[/] see the logs in {data.logs}. "
-                      "Still supervising; Ctrl-C to stop.")
-    await supervisor.run_until_stopped()
-    console.print("Shipyard stopped.")
-
-
-@app.command()
-def login(server: Annotated[str | None, typer.Option(help="Gateway HOST:PORT.",
-                                                    envvar="SHIPYARD_SERVER")] = None,
-          token: Annotated[str | None, typer.Option(help="API token.", envvar="SHIPYARD_TOKEN")] = None,
-          data_dir: DataDirOption = Path(".shipyard")) -> None:
-    """Sign in: with --server/--token, or (embedded mode) with the data directory's admin token."""
-    credentials: Credentials | None
-    if token:
-        credentials = Credentials(server or "127.0.0.1:50051", token)
-    else:
-        credentials = embedded_credentials(data_dir)
-        if credentials is None:
-            errors.print(f"[bold red]No token given[/] and no {data_dir / 'admin-token'}: pass --token, "
-                         "set SHIPYARD_TOKEN, or run 'shipyard up' first.")
-            raise typer.Exit(1)
-        if server:
-            credentials = Credentials(server, credentials.token)
-    connection = Client(credentials)
-    try:
-        user = connection.call(connection.identity.WhoAmI, gateway_pb2.WhoAmIRequest())
-    except ClientError as exc:
-        errors.print(f"[bold red]{exc.code}[/]: {escape(said(exc))}")
-        raise typer.Exit(1) from None
-    finally:
-        connection.close()
-    path = save_credentials(credentials)
-    roles = ", ".join(users.role_name(r) for r in user.roles)
-    console.print(f"Signed in to {credentials.server} as [bold]{user.name}[/] ({roles}). Saved to {path}.")
-
-
-@app.command()
-def status() -> None:
-    """Health of every part of the platform."""
-    with client() as c:
-        reply = c.status()
-    table = Table("Service", "Health", "Address", "Detail")
-    for s in reply.services:
-        table.add_row(s.name, "[green]healthy[/]" if s.healthy else "[red]unhealthy[/]", s.address, s.detail)
-    console.print(table)
-    console.print(f"Shipyard {reply.version}: " + ("[bold green]all healthy[/]" if reply.healthy
-                                                    else "[bold red]degraded[/]"))
-    if not reply.healthy:
-        raise typer.Exit(1)
-
-
-@app.command()
-def whoami() -> None:
-    """Who the saved token belongs to."""
-    with client() as c:
-        user = c.call(c.identity.WhoAmI, gateway_pb2.WhoAmIRequest())
-    console.print(f"{user.name} ({', '.join(users.role_name(r) for r in user.roles)})")
+@app.callback()
+def shipyard() -> None:
+    """Shipyard: an open, self-hostable MLOps platform."""

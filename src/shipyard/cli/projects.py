@@ -6,25 +6,22 @@ from typing import Annotated
 
 import typer
 from google.protobuf.field_mask_pb2 import FieldMask
-from rich.table import Table
 
+from shipyard.cli import output
 from shipyard.cli.context import client, console
+from shipyard.cli.output import Format, OutputOpt
 from shipyard.contracts.repo.v1 import projects_pb2 as pb
 
 app = typer.Typer(help="Projects: a team's workspace and leaderboard.", no_args_is_help=True)
 
 
 def _show(project: pb.Project) -> None:
-    table = Table(show_header=False, box=None)
-    for label, value in (("name", project.name), ("description", project.description),
-                         ("thumbnail", project.thumbnail_url),
-                         ("leaderboard", "yes" if project.leaderboard else "no"),
-                         ("details", project.details), ("owner", project.owner),
-                         ("created", project.create_time.ToDatetime().isoformat(timespec="seconds")),
-                         ("updated", project.update_time.ToDatetime().isoformat(timespec="seconds")),
-                         ("revision", str(project.revision))):
-        table.add_row(f"[bold]{label}[/]", value)
-    console.print(table)
+    console.print(output.fields((
+        ("name", project.name), ("description", project.description), ("thumbnail", project.thumbnail_url),
+        ("leaderboard", "yes" if project.leaderboard else "no"), ("details", project.details),
+        ("owner", project.owner), ("created", project.create_time.ToDatetime().isoformat(timespec="seconds")),
+        ("updated", project.update_time.ToDatetime().isoformat(timespec="seconds")),
+        ("revision", str(project.revision)))))
 
 
 @app.command()
@@ -52,31 +49,35 @@ def create(names: Annotated[list[str], typer.Argument(help="One name, or up to 1
 
 
 @app.command("list")
-def list_(limit: Annotated[int, typer.Option(help="Show at most this many (0: all).")] = 0) -> None:
+def list_(limit: Annotated[int, typer.Option(help="Show at most this many (0: all).")] = 0,
+          fmt: OutputOpt = Format.table) -> None:
     """List projects in a table."""
-    table = Table("Name", "Description", "Leaderboard", "Owner", "Created")
-    shown = 0
+    found: list[pb.Project] = []
     with client() as c:
         token = ""
         while True:
             reply = c.call(c.projects.ListProjects, pb.ListProjectsRequest(page_size=200, page_token=token))
-            for p in reply.projects:
-                if limit and shown >= limit:
-                    break
-                table.add_row(p.name, p.description, "yes" if p.leaderboard else "no", p.owner,
-                              p.create_time.ToDatetime().strftime("%Y-%m-%d %H:%M"))
-                shown += 1
+            found.extend(reply.projects)
             token = reply.next_page_token
-            if not token or (limit and shown >= limit):
+            if not token or (limit and len(found) >= limit):
                 break
-    console.print(table if shown else "[dim]No projects yet.[/]")
+    found = found[:limit] if limit else found
+    if output.emit(found, fmt):
+        return
+    table = output.table("Name", "Description", "Leaderboard", "Owner", "Created")
+    for p in found:
+        table.add_row(p.name, p.description, "yes" if p.leaderboard else "no", p.owner,
+                      p.create_time.ToDatetime().strftime("%Y-%m-%d %H:%M"))
+    console.print(table if found else "[dim]No projects yet.[/]")
 
 
 @app.command()
-def get(name: str) -> None:
+def get(name: str, fmt: OutputOpt = Format.table) -> None:
     """Show one project."""
     with client() as c:
-        _show(c.call(c.projects.GetProject, pb.GetProjectRequest(name=name)))
+        project = c.call(c.projects.GetProject, pb.GetProjectRequest(name=name))
+    if not output.emit(project, fmt):
+        _show(project)
 
 
 @app.command()

@@ -12,11 +12,11 @@ import typer
 from google.protobuf.field_mask_pb2 import FieldMask
 from rich.markup import escape
 from rich.progress import BarColumn, DownloadColumn, Progress, TransferSpeedColumn
-from rich.table import Table
 
+from shipyard.cli import output
 from shipyard.cli.compare import upstream_summary, write_csv
 from shipyard.cli.context import client, console, errors
-from shipyard.client import transfer
+from shipyard.cli.output import Format, OutputOpt
 from shipyard.client.connection import Client, ClientError
 from shipyard.contracts.repo.v1 import repos_pb2 as pb
 from shipyard.kit.archive import ArchiveError, archive_kind, extract
@@ -192,9 +192,10 @@ def repo_app(kind: str) -> typer.Typer:
         no_project: Annotated[bool, Opt(help="Only those of no project.")] = False,
         tag: Annotated[str, Opt(help="Only those with this tag.")] = "",
         prefix: Annotated[str, Opt(help="Only names starting with this.")] = "",
+        fmt: OutputOpt = Format.table,
     ) -> None:
         """List repos in a table."""
-        table = Table("Name", "Project", "Source", "Versioning", "Latest", "Status", "Tags", "Owner")
+        found: list[pb.Repo] = []
         with client() as c:
             token = ""
             while True:
@@ -210,30 +211,36 @@ def repo_app(kind: str) -> typer.Typer:
                         page_token=token,
                     ),
                 )
-                for r in reply.repos:
-                    table.add_row(
-                        r.name,
-                        r.project or "—",
-                        r.source.WhichOneof("kind") or "none",
-                        pb.Versioning.Name(r.versioning).removeprefix("VERSIONING_").lower(),
-                        str(r.latest_version or "—"),
-                        pb.RepoStatus.Name(r.status).removeprefix("REPO_STATUS_").lower(),
-                        ", ".join(r.tags),
-                        r.owner,
-                    )
+                found.extend(reply.repos)
                 token = reply.next_page_token
                 if not token:
                     break
-        console.print(table if table.row_count else f"[dim]No {kind} repos.[/]")
+        if output.emit(found, fmt):
+            return
+        table = output.table("Name", "Project", "Source", "Versioning", "Latest", "Status", "Tags", "Owner")
+        for r in found:
+            table.add_row(
+                r.name,
+                r.project or "—",
+                r.source.WhichOneof("kind") or "none",
+                pb.Versioning.Name(r.versioning).removeprefix("VERSIONING_").lower(),
+                str(r.latest_version or "—"),
+                pb.RepoStatus.Name(r.status).removeprefix("REPO_STATUS_").lower(),
+                ", ".join(r.tags),
+                r.owner,
+            )
+        console.print(table if found else f"[dim]No {kind} repos.[/]")
 
     @app.command()
-    def get(name: str) -> None:
+    def get(name: str, fmt: OutputOpt = Format.table) -> None:
         """Show one repo: its fields and source."""
         with client() as c:
             r = c.call(c.repos.GetRepo, pb.GetRepoRequest(kind=number, name=name))
-        table = Table(show_header=False, box=None)
+        if output.emit(r, fmt):
+            return
         which = r.source.WhichOneof("kind") or "none"
-        for label, value in (
+        rows = [
+
             ("name", r.name),
             ("project", r.project or "—"),
             ("description", r.description),
@@ -243,13 +250,11 @@ def repo_app(kind: str) -> typer.Typer:
             ("latest version", str(r.latest_version or "—")),
             ("owner", r.owner),
             ("revision", str(r.revision)),
-        ):
-            table.add_row(f"[bold]{label}[/]", value)
+        ]
         part = getattr(r.source, which)
-        for field in part.DESCRIPTOR.fields:
-            if getattr(part, field.name):
-                table.add_row(f"  {field.name}", str(getattr(part, field.name)))
-        console.print(table)
+        rows += [(f"  {field.name}", str(getattr(part, field.name)))
+                 for field in part.DESCRIPTOR.fields if getattr(part, field.name)]
+        console.print(output.fields(rows))
 
     @app.command()
     def edit(
@@ -352,9 +357,9 @@ def _version_commands(app: typer.Typer, kind: str, number: pb.RepoKind) -> None:
         console.print(f"[green]Deleted[/] {name}@{version}")
 
     @app.command()
-    def versions(name: str) -> None:
+    def versions(name: str, fmt: OutputOpt = Format.table) -> None:
         """List a repo's versions, newest first."""
-        table = Table("Version", "Files", "Size", "Created", "By", "Run", "Message")
+        found: list[pb.Version] = []
         with client() as c:
             token = ""
             while True:
@@ -362,19 +367,23 @@ def _version_commands(app: typer.Typer, kind: str, number: pb.RepoKind) -> None:
                     c.repos.ListVersions,
                     pb.ListVersionsRequest(kind=number, repo=name, page_size=500, page_token=token),
                 )
-                for v in reply.versions:
-                    table.add_row(
-                        str(v.number),
-                        f"{v.file_count:,}",
-                        human_size(v.size_bytes),
-                        v.create_time.ToDatetime().strftime("%Y-%m-%d %H:%M"),
-                        v.owner,
-                        v.produced_by_run or "—",
-                        v.message,
-                    )
+                found.extend(reply.versions)
                 token = reply.next_page_token
                 if not token:
                     break
+        if output.emit(found, fmt):
+            return
+        table = output.table("Version", "Files", "Size", "Created", "By", "Run", "Message")
+        for v in found:
+            table.add_row(
+                str(v.number),
+                f"{v.file_count:,}",
+                human_size(v.size_bytes),
+                v.create_time.ToDatetime().strftime("%Y-%m-%d %H:%M"),
+                v.owner,
+                v.produced_by_run or "—",
+                v.message,
+            )
         console.print(table)
 
     @app.command()
@@ -383,6 +392,8 @@ def _version_commands(app: typer.Typer, kind: str, number: pb.RepoKind) -> None:
         name, version = parse_ref(ref)
         with client() as c:
             found = c.call(c.repos.GetVersion, pb.GetVersionRequest(kind=number, repo=name, number=version))
+            from shipyard.client import transfer  # the HTTP client: only to move content
+
             manifest = transfer.read_manifest(c, found.manifest_digest)
             with _bar() as bar:
                 task = bar.add_task(f"pull {name}@{found.number}", total=manifest.size)
@@ -395,6 +406,8 @@ def _version_commands(app: typer.Typer, kind: str, number: pb.RepoKind) -> None:
         name, version = parse_ref(ref)
         with client() as c:
             found = c.call(c.repos.GetVersion, pb.GetVersionRequest(kind=number, repo=name, number=version))
+            from shipyard.client import transfer  # the HTTP client: only to move content
+
             manifest = transfer.read_manifest(c, found.manifest_digest)
             with _bar() as bar:
                 task = bar.add_task(f"export {name}@{found.number}", total=manifest.size)
@@ -431,14 +444,14 @@ def _version_commands(app: typer.Typer, kind: str, number: pb.RepoKind) -> None:
             *((k, ups[0].get(k, "—"), ups[1].get(k, "—")) for k in dict.fromkeys([*ups[0], *ups[1]])),
         ]
         header = ("", f"{a.repo}@{a.number}", f"{b.repo}@{b.number}")
-        table = Table(*header)
+        table = output.table(*header)
         for label, x, y in rows:
             table.add_row(f"[bold]{escape(label)}[/]" if x != y else escape(label), escape(x), escape(y))
         console.print(table)
         if csv_path is not None:
             write_csv(csv_path, header, rows)
             console.print(f"[dim]Written to {csv_path}[/]")
-        changes = Table("File", "Change", "Before", "After")
+        changes = output.table("File", "Change", "Before", "After")
         for change in reply.changes:
             what = (
                 "added"
@@ -466,6 +479,8 @@ def _push(
     message: str,
     parent: int,
 ) -> None:
+    from shipyard.client import transfer  # the HTTP client: only to move content
+
     if not path.exists():
         errors.print(f"[bold red]INVALID_ARGUMENT[/]: {path} does not exist")
         raise typer.Exit(1)
@@ -475,7 +490,7 @@ def _push(
         if imported is not None:
             version = imported.version
             console.print(
-                f"[green]Version {version.number}[/] of {name}: {version.file_count:,} files, "
+                f"[green]Version {version.number}[/] of {name}: {output.count(version.file_count, 'file')}, "
                 f"{human_size(version.size_bytes)}; read by the platform from {path} (nothing uploaded)"
             )
             return
@@ -499,8 +514,8 @@ def _push(
                 plan=lambda total: bar.update(upload, total=total),
             )
     console.print(
-        f"[green]Version {pushed.version.number}[/] of {name}: {manifest.file_count:,} files, "
-        f"{human_size(manifest.size)}; uploaded {pushed.uploaded_blobs:,} new blobs "
+        f"[green]Version {pushed.version.number}[/] of {name}: {output.count(manifest.file_count, 'file')}, "
+        f"{human_size(manifest.size)}; uploaded {output.count(pushed.uploaded_blobs, 'new blob')} "
         f"({human_size(pushed.uploaded_bytes)})"
     )
 

@@ -19,8 +19,10 @@ from google.protobuf.timestamp_pb2 import Timestamp
 from rich.markup import escape
 from rich.table import Table
 
+from shipyard.cli import output
 from shipyard.cli.compare import write_csv
 from shipyard.cli.context import client, console
+from shipyard.cli.output import Format, OutputOpt
 from shipyard.client.connection import Client
 from shipyard.contracts.run.v1 import runs_pb2 as pb
 
@@ -304,14 +306,12 @@ def submit(
 
 
 @app.command()
-def get(name: str) -> None:
+def get(name: str, fmt: OutputOpt = Format.table) -> None:
     """Show one run: its command, inputs, outputs, status, times and last metric values."""
     with client() as c:
         run = c.call(c.runs.GetRun, pb.GetRunRequest(name=name))
-    table = Table(show_header=False, box=None)
-    for label, value in _fields(run):
-        table.add_row(f"[bold]{label}[/]", value)
-    console.print(table)
+    if not output.emit(run, fmt):
+        console.print(output.fields(_fields(run)))
 
 
 def _exit_code(run: pb.Run) -> str:
@@ -352,26 +352,31 @@ def list_(
     project: Annotated[str, Opt(help="Only this project's.")] = "",
     prefix: Annotated[str, Opt(help="Only names starting with this.")] = "",
     tag: Annotated[str, Opt(help="Only those with this tag.")] = "",
+    fmt: OutputOpt = Format.table,
 ) -> None:
     """List runs in a table, newest first."""
     wanted_status = parse_status(status) if status else pb.RUN_STATUS_UNSPECIFIED
     wanted_kind = parse_kind(kind) if kind else pb.RUN_KIND_UNSPECIFIED
-    table = Table("Name", "Kind", "Status", "Owner", "Created", "Duration", "Metrics")
-    now = datetime.now(UTC)
+    found: list[pb.Run] = []
     with client() as c:
         token = ""
         while True:
             reply = c.call(c.runs.ListRuns, pb.ListRunsRequest(
                 project=project, status=wanted_status, kind=wanted_kind, name_prefix=prefix, tag=tag,
                 page_size=500, page_token=token))
-            for r in reply.runs:
-                table.add_row(escape(r.name), kind_name(r.kind), _status(r), escape(r.owner),
-                              _time(r, "create_time", "%Y-%m-%d %H:%M"), run_duration(r, now),
-                              escape(format_metrics(r.metrics)))
+            found.extend(reply.runs)
             token = reply.next_page_token
             if not token:
                 break
-    console.print(table if table.row_count else "[dim]No runs.[/]")
+    if output.emit(found, fmt):
+        return
+    table = output.table("Name", "Kind", "Status", "Owner", "Created", "Duration", "Metrics")
+    now = datetime.now(UTC)
+    for r in found:
+        table.add_row(escape(r.name), kind_name(r.kind), _status(r), escape(r.owner),
+                      _time(r, "create_time", "%Y-%m-%d %H:%M"), run_duration(r, now),
+                      escape(format_metrics(r.metrics)))
+    console.print(table if found else "[dim]No runs.[/]")
 
 
 @app.command()
@@ -469,7 +474,7 @@ def comparison_rows(runs: Sequence[pb.Run], series: Sequence[Sequence[pb.MetricS
 
 def comparison(runs: Sequence[pb.Run], rows: list[tuple[str, list[str]]] | None = None) -> Table:
     """The table ``run compare`` prints: one column per run, rows that differ in bold."""
-    table = Table("", *(escape(r.name) for r in runs), title="Runs compared", title_justify="left")
+    table = output.table("", *(escape(r.name) for r in runs), title="Runs compared", title_justify="left")
     for label, values in rows if rows is not None else comparison_rows(runs):
         differs = len(set(values)) > 1
         table.add_row(f"[bold]{label}[/]" if differs else label,
@@ -499,15 +504,17 @@ def stop(name: str) -> None:
 
 
 @app.command()
-def metrics(name: str) -> None:
+def metrics(name: str, fmt: OutputOpt = Format.table) -> None:
     """A run's metrics: steps, last, lowest and highest value, and a sparkline when there is room."""
     with client() as c:
         reply = c.call(c.runs.GetRunMetrics, pb.GetRunMetricsRequest(name=name))
+    if output.emit(reply, fmt):
+        return
     if not reply.series:
         console.print(f"[dim]No metrics for run {escape(name)}.[/]")
         return
     spark = min(40, console.width - 60)
-    table = Table("Metric", "Steps", "Last", "Min", "Max", *(["Trend"] if spark >= 10 else []))
+    table = output.table("Metric", "Steps", "Last", "Min", "Max", *(["Trend"] if spark >= 10 else []))
     for series in reply.series:
         table.add_row(*_metric_row(series, spark if spark >= 10 else 0))
     console.print(table)

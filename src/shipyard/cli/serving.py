@@ -7,9 +7,11 @@ from typing import Annotated
 
 import typer
 from rich.markup import escape
-from rich.table import Table
 
+from shipyard.cli import output
 from shipyard.cli.context import client, console, errors
+from shipyard.cli.example_request import curl_lines, gateway_base, model_metadata
+from shipyard.cli.output import Format, OutputOpt
 from shipyard.cli.repos import parse_ref
 from shipyard.client.connection import Client
 from shipyard.contracts.serving.v1 import serving_pb2 as pb
@@ -66,15 +68,13 @@ def spec_of(
     )
 
 
-def curl_line(c: Client, endpoint: str) -> str:
-    """A request a newcomer can paste (the V2 infer call through the gateway)."""
-    blob_url = c.status().blob_url  # the gateway's HTTP address as clients reach it, + /api/blobs
-    base = blob_url.removesuffix("/api/blobs") or "http://127.0.0.1:8080"
-    return (
-        f'curl -s -H "Authorization: Bearer $SHIPYARD_TOKEN" {base}{endpoint}/infer '
-        '-d \'{"inputs": [{"name": "input-0", "shape": [1, 4], "datatype": "FP32", '
-        '"data": [5.1, 3.5, 1.4, 0.2]}]}\''
-    )
+def print_try_it(c: Client, endpoint: str) -> None:
+    """Print requests a newcomer can paste: the V2 infer call through the gateway, its body made from
+    the served model's metadata (input names, datatypes, shapes). Never wrapped: one command a line."""
+    lines = curl_lines(gateway_base(c), endpoint, model_metadata(c, endpoint))
+    console.print("Try it:")
+    for line in lines:
+        console.print(f"  {escape(line)}", highlight=False, soft_wrap=True)
 
 
 @app.command()
@@ -140,21 +140,25 @@ def create(
 
 def _settled(c: Client, made: pb.Inference) -> None:
     if made.status == pb.SERVING_STATUS_RUNNING:
-        console.print(f"[green]Running[/] at {made.endpoint}\nTry it:\n  {curl_line(c, made.endpoint)}")
+        console.print(f"[green]Running[/] at {made.endpoint}")
+        print_try_it(c, made.endpoint)
         return
     errors.print(f"[bold red]{status_name(made.status)}[/]: {escape(made.status_reason)}")
     raise typer.Exit(1)
 
 
 @app.command("list")
-def list_(project: Annotated[str, Opt(help="Only this project.")] = "") -> None:
+def list_(project: Annotated[str, Opt(help="Only this project.")] = "",
+          fmt: OutputOpt = Format.table) -> None:
     """Test inferences: status, model, replicas and endpoint."""
     with client() as c:
         reply = c.call(c.serving.ListInferences, pb.ListInferencesRequest(project=project, page_size=1000))
+    if output.emit(list(reply.inferences), fmt):
+        return
     if not reply.inferences:
         console.print("[dim]No test inferences: shipyard inference create NAME --model MODEL@VERSION[/]")
         return
-    table = Table("Name", "Model", "Status", "Replicas ready", "Endpoint", "Owner")
+    table = output.table("Name", "Model", "Status", "Replicas ready", "Endpoint", "Owner")
     for i in reply.inferences:
         ready = sum(r.ready for r in i.replicas)
         table.add_row(
@@ -169,10 +173,12 @@ def list_(project: Annotated[str, Opt(help="Only this project.")] = "") -> None:
 
 
 @app.command()
-def get(name: str) -> None:
+def get(name: str, fmt: OutputOpt = Format.table) -> None:
     """One test inference in detail, with its replicas."""
     with client() as c:
         i = c.call(c.serving.GetInference, pb.GetInferenceRequest(name=name))
+    if output.emit(i, fmt):
+        return
     console.print(
         f"[bold]{escape(i.name)}[/]  {status_name(i.status)}"
         + (f"  [red]{escape(i.status_reason)}[/]" if i.status_reason else "")
@@ -184,7 +190,7 @@ def get(name: str) -> None:
     )
     if i.endpoint:
         console.print(f"endpoint {i.endpoint}")
-    table = Table("Replica", "Ready", "Restarts", "Last exit", "Model")
+    table = output.table("Replica", "Ready", "Restarts", "Last exit", "Model")
     for r in i.replicas:
         table.add_row(r.address, "yes" if r.ready else "no", str(r.restarts), r.last_exit or "—", r.model)
     if i.replicas:

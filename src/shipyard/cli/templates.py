@@ -6,9 +6,10 @@ from typing import Annotated
 
 import typer
 from rich.markup import escape
-from rich.table import Table
 
+from shipyard.cli import output
 from shipyard.cli.context import client, console
+from shipyard.cli.output import Format, OutputOpt
 from shipyard.cli.runs import kind_name
 from shipyard.contracts.run.v1 import runs_pb2 as pb
 
@@ -30,14 +31,16 @@ def create(
 
 
 @app.command("list")
-def list_() -> None:
+def list_(fmt: OutputOpt = Format.table) -> None:
     """Every run template."""
     with client() as c:
         reply = c.call(c.runs.ListTemplates, pb.ListTemplatesRequest())
+    if output.emit(list(reply.templates), fmt):
+        return
     if not reply.templates:
         console.print("[dim]No templates yet: shipyard template create NAME --from RUN[/]")
         return
-    table = Table("Name", "Kind", "Command", "Hyperparameters", "Owner", "Description")
+    table = output.table("Name", "Kind", "Command", "Hyperparameters", "Owner", "Description")
     for t in reply.templates:
         hp = " ".join(f"{k}={v}" for k, v in sorted(t.run.hyperparameters.items()))
         table.add_row(escape(t.name), kind_name(t.run.kind), escape(t.run.command), escape(hp),
@@ -46,10 +49,12 @@ def list_() -> None:
 
 
 @app.command()
-def get(name: str) -> None:
+def get(name: str, fmt: OutputOpt = Format.table) -> None:
     """One template's settings."""
     with client() as c:
         t = c.call(c.runs.GetTemplate, pb.GetTemplateRequest(name=name))
+    if output.emit(t, fmt):
+        return
     console.print(f"[bold]{escape(t.name)}[/] ({kind_name(t.run.kind)}, by {escape(t.owner)}): "
                   f"{escape(t.description) or '—'}")
     console.print(f"  command: {escape(t.run.command)}")

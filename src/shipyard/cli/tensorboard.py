@@ -5,7 +5,9 @@ from __future__ import annotations
 import typer
 from rich.markup import escape
 
+from shipyard.cli import output
 from shipyard.cli.context import client, console
+from shipyard.cli.output import Format, OutputOpt
 from shipyard.client.connection import Client
 from shipyard.contracts.gateway.v1 import gateway_pb2
 from shipyard.contracts.run.v1 import runs_pb2 as pb
@@ -46,7 +48,9 @@ def stop(run: str) -> None:
 
 
 @app.command()
-def status(run: str) -> None:
+def status(run: str, fmt: OutputOpt = Format.table) -> None:
     """Whether the run's TensorBoard runs, and where."""
     with client() as c:
-        _show(c, c.call(c.runs.GetTensorBoard, pb.TensorBoardRequest(name=run)))
+        board = c.call(c.runs.GetTensorBoard, pb.TensorBoardRequest(name=run))
+        if not output.emit(board, fmt):
+            _show(c, board)

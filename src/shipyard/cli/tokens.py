@@ -10,9 +10,10 @@ import typer
 from google.protobuf.duration_pb2 import Duration
 from google.protobuf.timestamp_pb2 import Timestamp
 from rich.markup import escape
-from rich.table import Table
 
+from shipyard.cli import output
 from shipyard.cli.context import client, console
+from shipyard.cli.output import Format, OutputOpt
 from shipyard.contracts.gateway.v1 import gateway_pb2 as pb
 
 app = typer.Typer(help="API tokens: make, list and revoke them.", no_args_is_help=True)
@@ -55,12 +56,14 @@ def create(description: Annotated[str, typer.Option(help="What the token is for.
 
 @app.command("list")
 def list_(user: Annotated[str, typer.Option(help="Another user's tokens (operators).")] = "",
-          all_users: Annotated[bool, typer.Option("--all", help="Everyone's tokens (operators).")] = False
-          ) -> None:
+          all_users: Annotated[bool, typer.Option("--all", help="Everyone's tokens (operators).")] = False,
+          fmt: OutputOpt = Format.table) -> None:
     """Your tokens: id, kind, what for, created, expires, last used (never the secret)."""
     with client() as c:
         reply = c.call(c.identity.ListTokens, pb.ListTokensRequest(user=user, all_users=all_users))
-    table = Table("Id", "User", "Kind", "Description", "Created", "Expires", "Last used")
+    if output.emit(list(reply.tokens), fmt):
+        return
+    table = output.table("Id", "User", "Kind", "Description", "Created", "Expires", "Last used")
     for t in reply.tokens:
         kind = pb.TokenKind.Name(t.kind).removeprefix("TOKEN_KIND_").lower()
         table.add_row(t.id, t.user, kind, escape(t.description), _when(t.create_time, "—"),

@@ -5,9 +5,10 @@ from __future__ import annotations
 from typing import Annotated
 
 import typer
-from rich.table import Table
 
+from shipyard.cli import output
 from shipyard.cli.context import client, console
+from shipyard.cli.output import Format, OutputOpt
 from shipyard.contracts.gateway.v1 import gateway_pb2 as pb
 
 app = typer.Typer(help="Users, their roles, disabling and deleting them (operators only).",
@@ -43,11 +44,13 @@ def create(name: str,
 
 
 @app.command("list")
-def list_() -> None:
+def list_(fmt: OutputOpt = Format.table) -> None:
     """List users."""
     with client() as c:
         reply = c.call(c.identity.ListUsers, pb.ListUsersRequest())
-    table = Table("Name", "Display name", "Roles", "Created", "State")
+    if output.emit(list(reply.users), fmt):
+        return
+    table = output.table("Name", "Display name", "Roles", "Created", "State")
     for u in reply.users:
         table.add_row(u.name, u.display_name, ", ".join(role_name(r) for r in u.roles),
                       u.create_time.ToDatetime().strftime("%Y-%m-%d %H:%M"),

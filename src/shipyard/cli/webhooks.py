@@ -7,9 +7,10 @@ from typing import Annotated
 
 import typer
 from rich.markup import escape
-from rich.table import Table
 
+from shipyard.cli import output
 from shipyard.cli.context import client, console
+from shipyard.cli.output import Format, OutputOpt
 from shipyard.contracts.gateway.v1 import gateway_pb2 as pb
 
 app = typer.Typer(help="Webhooks: events pushed to your automation (signed CloudEvents JSON).",
@@ -54,14 +55,17 @@ def create(
 
 
 @app.command("list")
-def list_() -> None:
+def list_(fmt: OutputOpt = Format.table) -> None:
     """Your webhooks (an operator's: everyone's) and how their deliveries go."""
     with client() as c:
         reply = c.call(c.webhooks.ListWebhooks, pb.ListWebhooksRequest())
+    if output.emit(list(reply.webhooks), fmt):
+        return
     if not reply.webhooks:
         console.print("[dim]No webhooks yet: shipyard webhook create NAME --url URL[/]")
         return
-    table = Table("Name", "URL", "Types", "Project", "Delivered", "Dead letters", "Last error", "Owner")
+    table = output.table("Name", "URL", "Types", "Project", "Delivered", "Dead letters", "Last error",
+                         "Owner")
     for w in reply.webhooks:
         table.add_row(escape(w.name), escape(w.url), escape(", ".join(w.types) or "all"), escape(w.project),
                       str(w.delivered), str(w.dead_letters), escape(w.last_error), escape(w.owner))
@@ -69,10 +73,12 @@ def list_() -> None:
 
 
 @app.command()
-def get(name: str) -> None:
+def get(name: str, fmt: OutputOpt = Format.table) -> None:
     """One webhook (by name, or an operator by id)."""
     with client() as c:
         w = c.call(c.webhooks.GetWebhook, pb.GetWebhookRequest(name=name))
+    if output.emit(w, fmt):
+        return
     console.print(f"[bold]{escape(w.name)}[/] (id {w.id}, by {escape(w.owner)}) → {escape(w.url)}")
     console.print(f"  types:      {escape(', '.join(w.types) or 'all')}")
     console.print(f"  project:    {escape(w.project) or 'all'}")
@@ -92,14 +98,17 @@ def delete(name: str) -> None:
 
 
 @app.command("dead-letters")
-def dead_letters(name: str, limit: Annotated[int, typer.Option(help="How many, oldest first.")] = 50) -> None:
+def dead_letters(name: str, limit: Annotated[int, typer.Option(help="How many, oldest first.")] = 50,
+                 fmt: OutputOpt = Format.table) -> None:
     """The events a webhook's receiver never accepted, oldest first."""
     with client() as c:
         reply = c.call(c.webhooks.ListDeadLetters, pb.ListDeadLettersRequest(name=name, page_size=limit))
+    if output.emit(list(reply.dead_letters), fmt):
+        return
     if not reply.dead_letters:
         console.print("[dim]No dead letters.[/]")
         return
-    table = Table("Sequence", "Given up", "Type", "Subject", "Attempts", "Last error")
+    table = output.table("Sequence", "Given up", "Type", "Subject", "Attempts", "Last error")
     for d in reply.dead_letters:
         table.add_row(str(d.sequence), d.time.ToDatetime().strftime("%Y-%m-%d %H:%M:%S"), d.type,
                       escape(d.subject), str(d.attempts), escape(d.last_error))

@@ -6,19 +6,22 @@ import json
 import os
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import grpc
 from google.protobuf.message import Message
 
-from shipyard.contracts.gateway.v1 import gateway_pb2, gateway_pb2_grpc
-from shipyard.contracts.lineage.v1 import lineage_pb2_grpc
-from shipyard.contracts.repo.v1 import credentials_pb2_grpc, projects_pb2_grpc, repos_pb2_grpc
-from shipyard.contracts.run.v1 import runs_pb2_grpc
-from shipyard.contracts.serving.v1 import serving_pb2_grpc
 from shipyard.kit.rpc_errors import failure_of
 from shipyard.local.datadir import DataDir
+
+if TYPE_CHECKING:
+    from shipyard.contracts.gateway.v1 import gateway_pb2, gateway_pb2_grpc
+    from shipyard.contracts.lineage.v1 import lineage_pb2_grpc
+    from shipyard.contracts.repo.v1 import credentials_pb2_grpc, projects_pb2_grpc, repos_pb2_grpc
+    from shipyard.contracts.run.v1 import runs_pb2_grpc
+    from shipyard.contracts.serving.v1 import serving_pb2_grpc
 
 R = TypeVar("R", bound=Message)
 DEFAULT_SERVER = "127.0.0.1:50051"
@@ -36,6 +39,17 @@ class ClientError(Exception):
         self.field = field
         self.problem = problem
         self.reason = reason
+
+
+class TransferError(Exception):
+    """A blob could not be moved; the message says which and why, ``code`` the gateway's error code
+    (RESOURCE_EXHAUSTED: its disk is full) or UNAVAILABLE when it gave none. (Raised by
+    ``shipyard.client.transfer``; kept here so that catching it does not import the HTTP client.)"""
+
+    def __init__(self, message: str, code: str = "UNAVAILABLE") -> None:
+        super().__init__(message)
+        self.code = code
+        self.message = message
 
 
 def config_file() -> Path:
@@ -82,22 +96,63 @@ def save_credentials(credentials: Credentials) -> Path:
 
 
 class Client:
-    """Stubs of the public API with the caller's token on every call."""
+    """Stubs of the public API with the caller's token on every call. Each service's contract
+    modules are imported when its stub is first used: a command pays only for what it calls."""
 
     def __init__(self, credentials: Credentials, timeout: float = 30.0) -> None:
         self.credentials = credentials
         self.timeout = timeout
         self.channel = grpc.insecure_channel(credentials.server)
-        self.projects = projects_pb2_grpc.ProjectServiceStub(self.channel)
-        self.repos = repos_pb2_grpc.RepoServiceStub(self.channel)
-        self.runs = runs_pb2_grpc.RunServiceStub(self.channel)
-        self.serving = serving_pb2_grpc.ServingServiceStub(self.channel)
-        self.saved_credentials = credentials_pb2_grpc.CredentialServiceStub(self.channel)
-        self.lineage = lineage_pb2_grpc.LineageServiceStub(self.channel)
-        self.identity = gateway_pb2_grpc.IdentityServiceStub(self.channel)
-        self.events = gateway_pb2_grpc.EventServiceStub(self.channel)
-        self.platform = gateway_pb2_grpc.PlatformServiceStub(self.channel)
-        self.webhooks = gateway_pb2_grpc.WebhookServiceStub(self.channel)
+
+    @cached_property
+    def projects(self) -> projects_pb2_grpc.ProjectServiceStub:
+        from shipyard.contracts.repo.v1 import projects_pb2_grpc
+        return projects_pb2_grpc.ProjectServiceStub(self.channel)
+
+    @cached_property
+    def repos(self) -> repos_pb2_grpc.RepoServiceStub:
+        from shipyard.contracts.repo.v1 import repos_pb2_grpc
+        return repos_pb2_grpc.RepoServiceStub(self.channel)
+
+    @cached_property
+    def runs(self) -> runs_pb2_grpc.RunServiceStub:
+        from shipyard.contracts.run.v1 import runs_pb2_grpc
+        return runs_pb2_grpc.RunServiceStub(self.channel)
+
+    @cached_property
+    def serving(self) -> serving_pb2_grpc.ServingServiceStub:
+        from shipyard.contracts.serving.v1 import serving_pb2_grpc
+        return serving_pb2_grpc.ServingServiceStub(self.channel)
+
+    @cached_property
+    def saved_credentials(self) -> credentials_pb2_grpc.CredentialServiceStub:
+        from shipyard.contracts.repo.v1 import credentials_pb2_grpc
+        return credentials_pb2_grpc.CredentialServiceStub(self.channel)
+
+    @cached_property
+    def lineage(self) -> lineage_pb2_grpc.LineageServiceStub:
+        from shipyard.contracts.lineage.v1 import lineage_pb2_grpc
+        return lineage_pb2_grpc.LineageServiceStub(self.channel)
+
+    @cached_property
+    def identity(self) -> gateway_pb2_grpc.IdentityServiceStub:
+        from shipyard.contracts.gateway.v1 import gateway_pb2_grpc
+        return gateway_pb2_grpc.IdentityServiceStub(self.channel)
+
+    @cached_property
+    def events(self) -> gateway_pb2_grpc.EventServiceStub:
+        from shipyard.contracts.gateway.v1 import gateway_pb2_grpc
+        return gateway_pb2_grpc.EventServiceStub(self.channel)
+
+    @cached_property
+    def platform(self) -> gateway_pb2_grpc.PlatformServiceStub:
+        from shipyard.contracts.gateway.v1 import gateway_pb2_grpc
+        return gateway_pb2_grpc.PlatformServiceStub(self.channel)
+
+    @cached_property
+    def webhooks(self) -> gateway_pb2_grpc.WebhookServiceStub:
+        from shipyard.contracts.gateway.v1 import gateway_pb2_grpc
+        return gateway_pb2_grpc.WebhookServiceStub(self.channel)
 
     @property
     def metadata(self) -> tuple[tuple[str, str], ...]:
@@ -127,6 +182,7 @@ class Client:
 
     def status(self) -> gateway_pb2.GetStatusResponse:
         """The platform's health."""
+        from shipyard.contracts.gateway.v1 import gateway_pb2
         return self.call(self.platform.GetStatus, gateway_pb2.GetStatusRequest())
 
     def close(self) -> None:

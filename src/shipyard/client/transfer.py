@@ -24,7 +24,7 @@ from pathlib import Path
 
 import aiohttp
 
-from shipyard.client.connection import Client, ClientError
+from shipyard.client.connection import Client, ClientError, TransferError
 from shipyard.contracts.gateway.v1 import gateway_pb2
 from shipyard.contracts.repo.v1 import repos_pb2
 from shipyard.kit.archive import ArchiveEntry, write_tar_gz
@@ -36,16 +36,6 @@ PATH_IMPORT_TIMEOUT_S = 3600.0
 PARALLEL = 16  # uploads in flight: keeps the gateway busy while each blob is hashed and written
 CHUNK = 1 << 20
 Progress = Callable[[int], None]  # bytes just moved
-
-
-class TransferError(Exception):
-    """A blob could not be moved; the message says which and why, ``code`` the gateway's error code
-    (RESOURCE_EXHAUSTED: its disk is full) or UNAVAILABLE when it gave none."""
-
-    def __init__(self, message: str, code: str = "UNAVAILABLE") -> None:
-        super().__init__(message)
-        self.code = code
-        self.message = message
 
 
 @dataclass(frozen=True)

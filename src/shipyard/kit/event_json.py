@@ -17,7 +17,7 @@ from cloudevents.core.formats.json import JSONFormat
 from cloudevents.core.v1.event import CloudEvent
 from google.protobuf import json_format
 
-from shipyard.kit.events import SPEC_VERSION, Event, decode
+from shipyard.kit.events import SPEC_VERSION, Event, data_schema, decode
 
 STRUCTURED_CONTENT_TYPE = JSONFormat.CONTENT_TYPE
 DATA_CONTENT_TYPE = "application/json"
@@ -30,7 +30,7 @@ def cloud_event(event: Event) -> CloudEvent:
     attributes: dict[str, Any] = {
         "specversion": SPEC_VERSION, "id": event.id, "source": event.source, "type": event.type,
         "time": event.time, "datacontenttype": DATA_CONTENT_TYPE,
-        "dataschema": event.data.DESCRIPTOR.full_name,
+        "dataschema": data_schema(event.data),
     }
     # The SDK refuses empty optional attributes: leave out what the event does not have.
     optional = {"subject": event.subject, "sequence": event.sequence, "project": event.project,

@@ -1,13 +1,16 @@
 """Events as CloudEvents in NATS binary mode.
 
 The envelope travels in headers (``ce-id``, ``ce-type``, ``ce-source``, ``ce-time``,
-``ce-subject``, ``traceparent``, and the ``project`` extension); the body is the protobuf
-message. The NATS message id is the event id, so JetStream drops a republished copy.
+``ce-subject``, ``ce-dataschema``, ``traceparent``, and the ``project`` extension); the body is
+the protobuf message. The NATS message id is the event id, so JetStream drops a republished copy.
+Every event carries a ``traceparent``: the trace of the call that caused it, or a trace of its own
+(an event no call caused, such as a run ending).
 """
 
 from __future__ import annotations
 
 import re
+import secrets
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -24,6 +27,19 @@ SUBJECT_PREFIX = "shipyard.events"
 SPEC_VERSION = "1.0"
 CONTENT_TYPE = "application/protobuf"
 MSG_ID_HEADER = "Nats-Msg-Id"
+# CloudEvents' dataschema is an absolute URI: this prefix and the message's full protobuf name
+# (urn:shipyard:protobuf:shipyard.events.v1.ProjectCreated), the message in proto/shipyard/events.
+DATA_SCHEMA_PREFIX = "urn:shipyard:protobuf:"
+
+
+def data_schema(message: Message) -> str:
+    """The CloudEvents ``dataschema`` of an event whose data is ``message``."""
+    return DATA_SCHEMA_PREFIX + message.DESCRIPTOR.full_name
+
+
+def new_traceparent() -> str:
+    """A W3C traceparent that starts a new trace (random trace and parent ids, sampled)."""
+    return f"00-{secrets.token_hex(16)}-{secrets.token_hex(8)}-01"
 
 
 def _words(name: str) -> list[str]:
@@ -87,13 +103,13 @@ class Event:
             "ce-source": self.source,
             "ce-subject": self.subject,
             "ce-time": self.time.isoformat().replace("+00:00", "Z"),
-            "ce-dataschema": self.data.DESCRIPTOR.full_name,
+            "ce-dataschema": data_schema(self.data),
             "content-type": CONTENT_TYPE,
             MSG_ID_HEADER: self.id,
         }
         if self.project:
             headers["ce-project"] = self.project
-        if self.traceparent:
+        if self.traceparent:  # only an event decoded from an older publisher lacks one
             headers["traceparent"] = self.traceparent
         return headers
 
@@ -104,12 +120,14 @@ class Event:
 
 def new_event(data: Message, *, source: str, subject: str, project: str = "",
               traceparent: str = "") -> Event:
-    """A new event with a fresh id and the current time."""
+    """A new event with a fresh id and the current time, in the trace ``traceparent`` (a new
+    trace when it is "")."""
     kind = _BY_MESSAGE.get(data.DESCRIPTOR.full_name)
     if kind is None:
         raise ValueError(f"{data.DESCRIPTOR.full_name} is not in the events catalog")
     return Event(id=new_id(), type=kind.ce_type, source=source, subject=subject,
-                 time=datetime.now(UTC), data=data, project=project, traceparent=traceparent)
+                 time=datetime.now(UTC), data=data, project=project,
+                 traceparent=traceparent or new_traceparent())
 
 
 def decode(headers: Mapping[str, str], payload: bytes, sequence: int = 0) -> Event:

@@ -10,14 +10,16 @@ from contextvars import ContextVar
 from typing import Any
 
 import grpc
+from google.protobuf import descriptor_pb2, descriptor_pool
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_health.v1.health import aio as health_aio
-from grpc_reflection.v1alpha import reflection
+from grpc_reflection.v1alpha import reflection, reflection_pb2
 from opentelemetry.instrumentation.grpc import aio_server_interceptor
 
 from shipyard.kit import errors
 from shipyard.kit.assertions import ASSERTION_KEY, CallerAssertions
 from shipyard.kit.caller import Caller
+from shipyard.kit.events import new_traceparent
 from shipyard.kit.rpc_errors import failure_of, status_of_error
 from shipyard.kit.telemetry import attach_traceparent, detach
 
@@ -32,6 +34,11 @@ LARGEST_MESSAGE = 8 * 1024 * 1024
 # Callable without a caller: the standard health service (Kubernetes probes), which tells
 # nothing but SERVING or NOT_SERVING.
 HEALTH_METHODS = "/grpc.health.v1.Health/"
+# Server reflection, served as both versions clients ask for: v1alpha (grpcio-reflection's) and v1
+# (newer grpcurl, Postman). The two protos differ only in their package, so v1 is v1alpha's servicer
+# and messages under v1's name.
+REFLECTION_V1 = "grpc.reflection.v1.ServerReflection"
+REFLECTION_METHODS = (f"/{reflection.SERVICE_NAME}/", f"/{REFLECTION_V1}/")
 
 Metadata = Sequence[tuple[str, Any]]
 # Who a call is from, given its method and metadata; raises a domain error (Unauthenticated,
@@ -177,9 +184,15 @@ def incoming_traceparent(context: grpc.aio.ServicerContext) -> str:
     return ""
 
 
+def _trace_context(context: grpc.aio.ServicerContext) -> object | None:
+    """Make the caller's trace the current one, or start a trace when the caller sent none (the
+    edge, for a client without tracing): every event the call causes then carries its trace."""
+    return attach_traceparent(incoming_traceparent(context) or new_traceparent())
+
+
 def _wrap_unary(behavior: Callable[..., Awaitable[Any]], propagate: bool) -> Callable[..., Awaitable[Any]]:
     async def handler(request: Any, context: grpc.aio.ServicerContext) -> Any:
-        token = attach_traceparent(incoming_traceparent(context)) if propagate else None
+        token = _trace_context(context) if propagate else None
         try:
             return await behavior(request, context)
         except errors.ShipyardError as exc:
@@ -191,7 +204,7 @@ def _wrap_unary(behavior: Callable[..., Awaitable[Any]], propagate: bool) -> Cal
 
 def _wrap_stream(behavior: Callable[..., Any], propagate: bool) -> Callable[..., Any]:
     async def handler(request: Any, context: grpc.aio.ServicerContext) -> Any:
-        token = attach_traceparent(incoming_traceparent(context)) if propagate else None
+        token = _trace_context(context) if propagate else None
         try:
             async for item in behavior(request, context):
                 yield item
@@ -258,10 +271,44 @@ class Health:
 
 
 def enable_reflection(server: grpc.aio.Server, service_names: Iterable[str]) -> None:
-    """Let any gRPC client (grpcurl, Postman, …) list and describe the services."""
+    """Let any gRPC client (grpcurl, Postman, …) list and describe the services, by reflection v1
+    or v1alpha."""
     names = [*service_names, health_pb2.DESCRIPTOR.services_by_name["Health"].full_name,
-             reflection.SERVICE_NAME]
-    reflection.enable_server_reflection(names, server)
+             reflection.SERVICE_NAME, REFLECTION_V1]
+    _describe_reflection_v1()
+    servicer = reflection.aio.ReflectionServicer(names)
+    info = grpc.stream_stream_rpc_method_handler(
+        servicer.ServerReflectionInfo,
+        request_deserializer=reflection_pb2.ServerReflectionRequest.FromString,
+        response_serializer=reflection_pb2.ServerReflectionResponse.SerializeToString)
+    server.add_generic_rpc_handlers([
+        grpc.method_handlers_generic_handler(service, {"ServerReflectionInfo": info})
+        for service in (reflection.SERVICE_NAME, REFLECTION_V1)])
+
+
+def _describe_reflection_v1() -> None:
+    """Put grpc/reflection/v1/reflection.proto in the default pool (v1alpha's file under v1's
+    package), so that reflection can describe the v1 service it lists."""
+    pool = descriptor_pool.Default()
+    name = "grpc/reflection/v1/reflection.proto"
+    try:
+        pool.FindFileByName(name)
+        return
+    except KeyError:
+        pass
+    proto = descriptor_pb2.FileDescriptorProto()
+    reflection_pb2.DESCRIPTOR.CopyToProto(proto)
+    old, new = f".{proto.package}.", ".grpc.reflection.v1."
+    proto.name, proto.package = name, "grpc.reflection.v1"
+    proto.options.Clear()
+    for message in proto.message_type:
+        for field in message.field:
+            if field.type_name:
+                field.type_name = field.type_name.replace(old, new)
+    for method in proto.service[0].method:
+        method.input_type, method.output_type = (method.input_type.replace(old, new),
+                                                 method.output_type.replace(old, new))
+    pool.Add(proto)
 
 
 def error_of(exc: grpc.aio.AioRpcError, what: str) -> errors.ShipyardError:

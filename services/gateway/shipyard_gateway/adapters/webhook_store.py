@@ -34,6 +34,7 @@ class StoredWebhooks(DocumentRepository[Webhook]):
                 "create_time": item.create_time.isoformat(), "start_sequence": item.start_sequence,
                 "delivered_sequence": item.delivered_sequence, "delivered": item.delivered,
                 "dead_letters": item.dead_letters, "last_error": item.last_error,
+                "failing_sequence": item.failing_sequence, "failed_attempts": item.failed_attempts,
                 "sealed_secret": item.sealed_secret}
 
     def from_document(self, doc: Document) -> Webhook:
@@ -42,7 +43,10 @@ class StoredWebhooks(DocumentRepository[Webhook]):
                        create_time=datetime.fromisoformat(doc["create_time"]),
                        start_sequence=doc["start_sequence"], delivered_sequence=doc["delivered_sequence"],
                        delivered=doc["delivered"], dead_letters=doc["dead_letters"],
-                       last_error=doc["last_error"], sealed_secret=doc["sealed_secret"], revision=doc["_rev"])
+                       last_error=doc["last_error"], sealed_secret=doc["sealed_secret"], revision=doc["_rev"],
+                       # Records stored before the count was kept have none.
+                       failing_sequence=doc.get("failing_sequence", 0),
+                       failed_attempts=doc.get("failed_attempts", 0))
 
     async def named(self, owner: str, name: str) -> Webhook | None:
         """The owner's webhook of that name."""

@@ -90,10 +90,15 @@ class Delivery:
 
     async def _send_with_retries(self, message: StreamMessage, content: Mapping[str, str],
                                  body: bytes) -> str | None:
-        """None once the receiver accepted the event; the last error after the last attempt."""
+        """None once the receiver accepted the event; the last error after the last attempt. The
+        attempts a gateway made before it restarted count: it goes on after them (after the wait
+        that was due), never past the policy's attempts."""
         headers = dict(content)
         error: str | None = None
-        for attempt in range(1, self.retry.attempts + 1):
+        made = min(self.webhook.attempts_made(message.sequence), self.retry.attempts - 1)
+        if made:
+            await self._wait(message, self.retry.delay(made))
+        for attempt in range(made + 1, self.retry.attempts + 1):
             await message.in_progress()
             # Signed afresh each time: the timestamp says when this attempt was made.
             headers[SIGNATURE_HEADER] = sign(self.secret, int(self.clock().timestamp()), body)
@@ -103,7 +108,7 @@ class Delivery:
             log.info("webhook %s: event %d, attempt %d of %d failed: %s", self.webhook.id,
                      message.sequence, attempt, self.retry.attempts, error)
             if attempt < self.retry.attempts:
-                await self._record(partial(Webhook.failed_attempt, error=error))
+                await self._record(partial(Webhook.failed_attempt, error=error, sequence=message.sequence))
                 await self._wait(message, self.retry.delay(attempt))
         return error
 

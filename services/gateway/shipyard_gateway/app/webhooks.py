@@ -9,10 +9,12 @@ from dataclasses import dataclass
 from shipyard.kit.caller import Caller
 from shipyard.kit.clock import Clock, utc_now
 from shipyard.kit.errors import AlreadyExists, InvalidArgument, NotFound
+from shipyard.kit.events import CATALOG
 from shipyard.kit.ids import new_id
 from shipyard.kit.paging import decode_token, encode_token, page_limit
 from shipyard.kit.secrets import SecretBox
 from shipyard_gateway.app.ports import Deliveries, EventStream, UnitOfWork, Units
+from shipyard_gateway.domain.event_types import check_receivable
 from shipyard_gateway.domain.webhooks import DeadLetter, Webhook, check_secret, check_webhook
 
 _TOKEN_TAG = "dead-letters"
@@ -34,6 +36,7 @@ class Webhooks:
                      secret: str) -> Webhook:
         """A new webhook of the caller's, sent the events that follow from now on."""
         spec = check_webhook(name, url, types, project, self.allow_private)
+        check_receivable("webhook.types", spec.types, caller.roles, CATALOG)
         check_secret(secret)
         async with self.uow() as tx:
             if await tx.webhooks.named(caller.user, spec.name) is not None:

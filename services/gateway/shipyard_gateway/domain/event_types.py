@@ -64,3 +64,20 @@ def any_matches(patterns: Iterable[str], ce_type: str) -> bool:
 def may_see(roles: frozenset[str], ce_type: str) -> bool:
     """Whether a user holding ``roles`` may see events of this type."""
     return bool(roles & CATALOG_ROLES) or not any(type_matches(p, ce_type) for p in CATALOG_TYPES)
+
+
+def check_receivable(field: str, patterns: Iterable[str], roles: frozenset[str],
+                     known: Iterable[str]) -> None:
+    """InvalidArgument naming ``field`` unless each pattern matches an event type (of ``known``)
+    that a user holding ``roles`` may see: a pattern nothing could ever be sent for is a mistake
+    (a typo, or the model catalog's events for a data scientist)."""
+    types = sorted(known)
+    for pattern in patterns:
+        matched = [t for t in types if type_matches(pattern, t)]
+        if not matched:
+            raise InvalidArgument(field, f"{pattern!r} matches no Shipyard event type "
+                                         f"(they are: {', '.join(types)})")
+        if not any(may_see(roles, t) for t in matched):
+            shippers = ", ".join(sorted(CATALOG_ROLES))
+            raise InvalidArgument(field, f"{pattern!r} matches only events your roles may not see (the "
+                                         f"model catalog and deployments are for {shippers})")

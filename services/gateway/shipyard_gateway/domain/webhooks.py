@@ -58,6 +58,10 @@ class Webhook:
     delivered: int = 0
     dead_letters: int = 0
     last_error: str = ""
+    # The event being retried and how many of its attempts failed: kept, so that a gateway that
+    # restarts mid-retries goes on counting instead of starting again (at most the policy's attempts).
+    failing_sequence: int = 0
+    failed_attempts: int = 0
     # The receiver's signing secret as the SecretBox sealed it: opened only to sign what is sent.
     sealed_secret: str = dataclasses.field(default="", repr=False)
     revision: int = 0  # the store's revision of the record read (0: never stored)
@@ -73,16 +77,25 @@ class Webhook:
     def sent(self, sequence: int) -> Webhook:
         """The event at ``sequence`` reached the receiver."""
         return replace(self, delivered_sequence=max(self.delivered_sequence, sequence),
-                       delivered=self.delivered + 1, last_error="")
+                       delivered=self.delivered + 1, last_error="", failing_sequence=0, failed_attempts=0)
 
-    def failed_attempt(self, error: str) -> Webhook:
-        """An attempt failed; more may follow."""
-        return replace(self, last_error=error[:ERROR_MAX])
+    def failed_attempt(self, error: str, sequence: int = 0) -> Webhook:
+        """An attempt failed (to send the event at ``sequence``, counted; 0: nothing was sent);
+        more may follow."""
+        if not sequence:
+            return replace(self, last_error=error[:ERROR_MAX])
+        failed = self.failed_attempts + 1 if sequence == self.failing_sequence else 1
+        return replace(self, last_error=error[:ERROR_MAX], failing_sequence=sequence, failed_attempts=failed)
+
+    def attempts_made(self, sequence: int) -> int:
+        """How many attempts to send the event at ``sequence`` failed already."""
+        return self.failed_attempts if sequence == self.failing_sequence else 0
 
     def gave_up(self, sequence: int, error: str) -> Webhook:
         """The event at ``sequence`` went to the dead-letter list."""
         return replace(self, delivered_sequence=max(self.delivered_sequence, sequence),
-                       dead_letters=self.dead_letters + 1, last_error=error[:ERROR_MAX])
+                       dead_letters=self.dead_letters + 1, last_error=error[:ERROR_MAX],
+                       failing_sequence=0, failed_attempts=0)
 
 
 @dataclass(frozen=True)

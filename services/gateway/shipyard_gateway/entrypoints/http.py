@@ -33,6 +33,7 @@ from shipyard_gateway.entrypoints.http_guards import (
     remember_client,
 )
 from shipyard_gateway.entrypoints.http_problems import domain_error, relayed_error, status_error
+from shipyard_gateway.entrypoints.http_server import quiet_disconnects
 from shipyard_gateway.entrypoints.limits import EdgeLimits
 from shipyard_gateway.entrypoints.local_api import status
 from shipyard_gateway.entrypoints.serving_http import ServingEdge
@@ -67,8 +68,10 @@ class HttpEdge:
 
     def app(self) -> web.Application:
         """The aiohttp application."""
-        app = web.Application(client_max_size=MAX_BODY, middlewares=[remember_client, readable_credentials])
+        app = web.Application(client_max_size=MAX_BODY,
+                              middlewares=[quiet_disconnects, remember_client, readable_credentials])
         app.on_response_prepare.append(add_security_headers)
+        app.on_shutdown.append(self._end_streams)
         add_console(app, self._api, self._bus, self._blobs.store, self._public_status,
                     secure_cookies=self._blob_url.startswith("https://"), watches=self._watches,
                     limits=self._limits)
@@ -81,6 +84,9 @@ class HttpEdge:
         ServingEdge(self._api, self._backends.channel("serving-svc")).add_routes(app)
         app.router.add_post("/api/{service}/{method}", self.call)
         return app
+
+    async def _end_streams(self, _: web.Application) -> None:
+        self._watches.end_all()
 
     def _public_status(self) -> pb.GetStatusResponse:
         """What anyone may know before signing in: whether the platform is healthy. Where its

@@ -4,7 +4,8 @@ A stream holds a JetStream consumer for as long as it is open, so the gateway bo
 user may hold, counts them (an operator can read the count), and notices a client that went away
 even when nothing matches its filter: a quiet stream looks at its connection every second, sends a
 ``: keep-alive`` comment every heartbeat (for proxies in between), and stops when the connection is
-closing or a write fails.
+closing or a write fails. When the gateway stops, ``end_all`` ends every stream within a second
+(browsers would otherwise hold the HTTP server open until it is killed).
 """
 
 from __future__ import annotations
@@ -18,7 +19,8 @@ from collections.abc import AsyncGenerator, Callable
 from aiohttp import web
 
 from shipyard.contracts.gateway.v1 import gateway_pb2 as pb
-from shipyard.kit.errors import ResourceExhausted, ShipyardError
+from shipyard.kit.errors import ResourceExhausted, ShipyardError, Unavailable
+from shipyard_gateway.entrypoints.http_server import client_gone
 
 KEEP_ALIVE = b": keep-alive\n\n"
 CHECK_S = 1.0
@@ -35,6 +37,7 @@ class Watches:
         # back within a second, not a heartbeat (a user clicking through pages opens many).
         self.check_s = min(CHECK_S, heartbeat_s)
         self._open: Counter[str] = Counter()
+        self._ending = False
 
     @property
     def live(self) -> int:
@@ -43,7 +46,9 @@ class Watches:
 
     def claim(self, user: str) -> contextlib.ExitStack:
         """A stream for ``user``, given back when the returned context exits; ResourceExhausted when
-        the user holds as many as one user may."""
+        the user holds as many as one user may; Unavailable once the gateway is stopping."""
+        if self._ending:
+            raise Unavailable("the gateway is stopping; retry when it is back")
         if self._open[user] >= self.per_user:
             raise ResourceExhausted(
                 f"{user} has {self._open[user]} event streams open, as many as one user may "
@@ -53,6 +58,11 @@ class Watches:
         held = contextlib.ExitStack()
         held.callback(self._release, user)
         return held
+
+    def end_all(self) -> None:
+        """End every open stream at its next look at the connection, and take no new ones (the
+        gateway is stopping)."""
+        self._ending = True
 
     def _release(self, user: str) -> None:
         self._open[user] -= 1
@@ -72,13 +82,13 @@ class Watches:
         response = web.StreamResponse(headers=HEADERS)
         clock = asyncio.get_running_loop().time
         async with contextlib.aclosing(events):
-            await response.prepare(request)
             with contextlib.suppress(ConnectionResetError):  # aiohttp's "cannot write to closing transport"
                 try:
+                    await response.prepare(request)
                     await response.write(greeting or KEEP_ALIVE)
                     written = clock()
                     async for event in events:
-                        if _gone(request):
+                        if self._ending or client_gone(request):
                             break
                         if event is None and clock() - written < self.heartbeat_s:
                             continue
@@ -87,8 +97,3 @@ class Watches:
                 except ShipyardError as exc:
                     await response.write(f"event: error\ndata: {json.dumps(exc.message)}\n\n".encode())
         return response
-
-
-def _gone(request: web.Request) -> bool:
-    transport = request.transport
-    return transport is None or transport.is_closing()

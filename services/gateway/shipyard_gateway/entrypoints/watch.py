@@ -12,7 +12,7 @@ from nats.js.api import ConsumerConfig, DeliverPolicy
 from shipyard.contracts.gateway.v1 import gateway_pb2 as pb
 from shipyard.kit.bus import EventBus
 from shipyard.kit.errors import Unavailable
-from shipyard.kit.events import STREAM, SUBJECT_PREFIX, EventDecodeError, decode
+from shipyard.kit.events import STREAM, SUBJECT_PREFIX, EventDecodeError, data_schema, decode
 from shipyard.kit.timestamps import timestamp
 from shipyard_gateway.domain.event_types import any_matches, check_type_pattern, may_see
 
@@ -32,7 +32,7 @@ def to_cloud_event(headers: dict[str, str], data: bytes, sequence: int) -> pb.Cl
     return pb.CloudEvent(id=event.id, source=event.source, spec_version=headers.get("ce-specversion", "1.0"),
                          type=event.type, subject=event.subject, time=timestamp(event.time),
                          data_content_type=headers.get("content-type", ""),
-                         data_schema=headers.get("ce-dataschema", ""), data=data, sequence=sequence,
+                         data_schema=data_schema(event.data), data=data, sequence=sequence,
                          traceparent=event.traceparent)
 
 

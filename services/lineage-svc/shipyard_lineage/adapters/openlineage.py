@@ -2,11 +2,14 @@
 
 A run is an OpenLineage run of a job named after it (Shipyard runs are not instances of a
 recurring job); its inputs are the versions and code it used, its outputs the versions it
-produced, each a dataset named ``<kind>s/<repo>`` with the version in the version facet.
+produced, each a dataset named ``<kind>s/<repo>`` with the version in the version facet. Its
+job's ``sourceCodeLocation`` is the code repo's git URL (type ``git``, the commit as version, the
+repo's folder as path); code that came from anywhere else (an upload) has none.
 """
 
 from __future__ import annotations
 
+import re
 import uuid
 
 from openlineage.client.event_v2 import InputDataset, Job, OutputDataset, Run, RunEvent, RunState
@@ -23,9 +26,11 @@ from openlineage.client.serde import Serde
 
 from shipyard_lineage.app.lineage import NodeView
 from shipyard_lineage.app.openlineage import RunRecord
-from shipyard_lineage.domain.graph import CODE, VERSION_KINDS
+from shipyard_lineage.domain.graph import VERSION_KINDS
 
 PRODUCER = "https://github.com/shipyard-mlops/shipyard/tree/main/services/lineage-svc"
+# git's scp-like remote syntax: [user@]host:path, with no scheme.
+SCP_LIKE = re.compile(r"(?P<host>[^/:@]+@[^/:]+|[^/:]+):(?!//)(?P<path>.+)")
 _ENDED = {"complete": RunState.COMPLETE, "failed": RunState.FAIL, "error": RunState.FAIL,
           "stopped": RunState.ABORT}
 
@@ -33,6 +38,13 @@ _ENDED = {"complete": RunState.COMPLETE, "failed": RunState.FAIL, "error": RunSt
 def run_uuid(run_id: str) -> str:
     """OpenLineage wants a UUID per run: a stable one derived from the Shipyard run id."""
     return str(uuid.uuid5(uuid.NAMESPACE_URL, f"shipyard:run:{run_id}"))
+
+
+def uri_of_git(url: str) -> str:
+    """A git remote as a URI (the facet's ``url`` is ``format: uri``): scp-like ``git@host:path``
+    becomes ``ssh://git@host/path``; URLs stay as they are."""
+    match = SCP_LIKE.fullmatch(url)
+    return f"ssh://{match['host']}/{match['path']}" if match else url
 
 
 def _dataset_name(view: NodeView) -> str:
@@ -58,10 +70,11 @@ def _job(namespace: str, record: RunRecord) -> Job:
     facets: dict[str, object] = {"jobType": JobTypeJobFacet(processingType="BATCH", integration="SHIPYARD",
                                                             jobType=node.fields.get("subtype", "").upper(),
                                                             producer=PRODUCER)}
-    for code in (v for v in record.inputs if v.node.kind == CODE):
+    if record.code is not None:
+        url = uri_of_git(record.code.url)
         facets["sourceCodeLocation"] = SourceCodeLocationJobFacet(
-            type="git", url=code.node.fields.get("repo", ""), version=code.node.fields.get("commit", ""),
-            producer=PRODUCER)
+            type="git", url=url, repoUrl=url, path=record.code.path or None,
+            version=record.code.commit or None, producer=PRODUCER)
     return Job(namespace, node.name or node.id, facets=facets)  # type: ignore[arg-type]
 
 

@@ -15,7 +15,7 @@ from shipyard.kit.store.documents import DocumentRepository
 from shipyard.kit.store.port import Collection, Document, Page, Transaction
 from shipyard.kit.store.unit_of_work import StoreUnitOfWork
 from shipyard_lineage.app.ports import ActivityFeed, ActivityQuery, NodeQuery, ProvenanceGraph
-from shipyard_lineage.domain.activity import Activity, about_catalog
+from shipyard_lineage.domain.activity import Activity, about_catalog, in_feed
 from shipyard_lineage.domain.graph import Direction, EdgeFact, Merged, NodeState, RepoState
 from shipyard_lineage.settings import SERVICE
 
@@ -67,7 +67,7 @@ class StoredActivity(ActivityFeed):
                                         Page(order_by="seq", descending=True, after=after, limit=query.limit))
             page = [_activity(d) for d in docs]
             found += [a for a in page if (query.since is None or a.time >= query.since)
-                      and (query.catalog or not about_catalog(a.type))]
+                      and (query.catalog or not about_catalog(a.type)) and in_feed(a.type, query.type)]
             too_old = query.since is not None and any(a.time < query.since for a in page)
             if len(docs) < query.limit or too_old:
                 break

@@ -5,11 +5,12 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from shipyard.kit.errors import InvalidArgument
+from shipyard_lineage.app.event_facts import DEPLOYMENT_STATUSES
 from shipyard_lineage.app.ports import NodeQuery, ProjectionUnitOfWorkFactory, ProvenanceGraph
 from shipyard_lineage.domain.graph import DEPLOYMENT, PUBLISHED, RUN, NodeState, visible_to
 
 # The run statuses events tell lineage about (waiting-for-gpus, starting and stopping happen
-# inside run-svc without an event).
+# inside run-svc without an event), in the order the dashboard lists them: a run's life.
 RUN_STATUSES = ("queued", "running", "complete", "failed", "error", "stopped")
 REPO_KINDS = ("code", "dataset", "featureset", "model")
 RECENT_DEFAULT = 10
@@ -19,7 +20,9 @@ GPU_SCAN_MAX = 10_000
 
 @dataclass
 class DashboardView:
-    """The figures of one project, or of all ("")."""
+    """The figures of one project, or of all (""). ``runs_by_status`` and ``repos_by_kind`` hold
+    every status and kind in the order of RUN_STATUSES and REPO_KINDS; the catalog's figures are
+    None for a caller who may not see the catalog."""
 
     project: str
     recent_jobs: list[NodeState] = field(default_factory=list)
@@ -27,8 +30,8 @@ class DashboardView:
     gpus_in_use: int = 0
     gpus_queued: int = 0
     repos_by_kind: dict[str, int] = field(default_factory=dict)
-    deployments: int = 0
-    published_models: int = 0
+    deployments: int | None = None
+    published_models: int | None = None
 
 
 @dataclass
@@ -51,7 +54,8 @@ class DashboardQueries:
             view.gpus_queued = await _gpus(graph, "queued", scope)
             view.repos_by_kind = {k: await graph.count_repos(k, scope) for k in REPO_KINDS}
             if visible_to(roles, DEPLOYMENT):
-                view.deployments = await graph.count_nodes(DEPLOYMENT, "", scope)
+                view.deployments = sum([await graph.count_nodes(DEPLOYMENT, status, scope)
+                                        for status in DEPLOYMENT_STATUSES])
                 view.published_models = await graph.count_nodes(PUBLISHED, "", scope)
         return view
 

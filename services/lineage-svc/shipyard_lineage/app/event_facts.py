@@ -13,7 +13,7 @@ from shipyard.contracts.events.v1 import events_pb2 as ev
 from shipyard.contracts.repo.v1 import repos_pb2
 from shipyard.contracts.serving.v1 import serving_pb2
 from shipyard.kit.events import Event
-from shipyard_lineage.domain.activity import Activity, summary_of
+from shipyard_lineage.domain.activity import Activity, actor_or_service, summary_of
 from shipyard_lineage.domain.facts import Facts, Stating
 from shipyard_lineage.domain.graph import (
     CODE,
@@ -40,7 +40,7 @@ def _actor_of(data: Message) -> str:
 
 def activity_of(event: Event) -> Activity:
     """The activity entry an event makes."""
-    actor = _actor_of(event.data)
+    actor = actor_or_service(_actor_of(event.data), event.source)
     changed = list(getattr(event.data, "changed_fields", []) or [])
     summary = summary_of(event.type, event.subject, actor, changed)
     return Activity(event_id=event.id, type=event.type, subject=event.subject, project=event.project,
@@ -51,14 +51,21 @@ def _kind_name(kind: int) -> str:
     return repos_pb2.RepoKind.Name(kind).removeprefix("REPO_KIND_").lower()  # type: ignore[arg-type]
 
 
+def _source(repo: repos_pb2.Repo) -> dict[str, str]:
+    """Where a repo's files come from, when that is a git repository (OpenLineage's source code
+    location): its URL and folder; "" for any other source."""
+    git = repo.source.git if repo.source.WhichOneof("kind") == "git" else repos_pb2.GitSource()
+    return {"git_url": git.url, "git_path": git.path}
+
+
 def _repo_created(s: Stating, e: ev.RepoCreated) -> None:
     r = e.repo
-    s.repo(r.id, kind=_kind_name(r.kind), name=r.name, project=r.project, deleted="false")
+    s.repo(r.id, kind=_kind_name(r.kind), name=r.name, project=r.project, deleted="false", **_source(r))
 
 
 def _repo_updated(s: Stating, e: ev.RepoUpdated) -> None:
     r = e.repo
-    s.repo(r.id, kind=_kind_name(r.kind), name=r.name, project=r.project)
+    s.repo(r.id, kind=_kind_name(r.kind), name=r.name, project=r.project, **_source(r))
 
 
 def _repo_deleted(s: Stating, e: ev.RepoDeleted) -> None:
@@ -127,8 +134,16 @@ def _model_published(s: Stating, e: ev.ModelPublished) -> None:
     s.edge(version, entry, PUBLISHED_AS)
 
 
+def _serving_status(status: int) -> str:
+    return serving_pb2.ServingStatus.Name(status).removeprefix("SERVING_STATUS_").lower()  # type: ignore[arg-type]
+
+
+# Every status a deployment node may hold: the dashboard counts live deployments whatever their status.
+DEPLOYMENT_STATUSES = tuple(_serving_status(value) for value in serving_pb2.ServingStatus.values())
+
+
 def _deployed(s: Stating, d: serving_pb2.Deployment, owner: str = "") -> None:
-    status = serving_pb2.ServingStatus.Name(d.status).removeprefix("SERVING_STATUS_").lower()
+    status = _serving_status(d.status)
     fields = {"name": d.name, "project": d.project, "status": status, "catalog_entry": d.catalog_entry,
               "model": f"{d.model.model}@{d.model.version}", "deleted": "false"}
     if owner:

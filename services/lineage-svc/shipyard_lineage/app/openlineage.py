@@ -9,7 +9,7 @@ from shipyard.kit.errors import InvalidArgument
 from shipyard.kit.paging import PAGE_MAX, decode_token, encode_token
 from shipyard_lineage.app.lineage import NodeView
 from shipyard_lineage.app.ports import NodeQuery, ProjectionUnitOfWorkFactory, ProvenanceGraph
-from shipyard_lineage.domain.graph import PRODUCED, RUN, USED, Direction, NodeState, label_of
+from shipyard_lineage.domain.graph import CODE, PRODUCED, RUN, USED, Direction, NodeState, label_of
 
 EXPORT_PAGE_DEFAULT = 100  # runs per page; each run makes up to two events
 TOKEN_TAG = "openlineage"
@@ -17,12 +17,23 @@ NAMESPACE_DEFAULT = "shipyard"
 
 
 @dataclass(frozen=True)
+class CodeLocation:
+    """Where a run's code came from: its code repo's git URL, folder in it, and the commit."""
+
+    url: str
+    path: str
+    commit: str
+
+
+@dataclass(frozen=True)
 class RunRecord:
-    """A run with what it used and what it produced."""
+    """A run with what it used and what it produced; where its code came from, when that was a
+    git repository."""
 
     run: NodeView
     inputs: list[NodeView]
     outputs: list[NodeView]
+    code: CodeLocation | None = None
 
 
 RunEncoder = Callable[[RunRecord, str], list[str]]
@@ -54,7 +65,18 @@ async def _record(graph: ProvenanceGraph, run: NodeState) -> RunRecord:
               if e.relation == USED]
     outputs = [await _view(graph, e.target) for e in await graph.edges(run.id, Direction.DOWNSTREAM)
                if e.relation == PRODUCED]
-    return RunRecord(NodeView(run, label_of(run), run.deleted), inputs, outputs)
+    code = next((v.node for v in inputs if v.node.kind == CODE), None)
+    return RunRecord(NodeView(run, label_of(run), run.deleted), inputs, outputs,
+                     await _code_location(graph, code) if code else None)
+
+
+async def _code_location(graph: ProvenanceGraph, code: NodeState) -> CodeLocation | None:
+    """The git repository of the code repo a run used (the newest repo of that name), or None."""
+    repos = await graph.repos_named(CODE, code.fields.get("repo", ""))
+    url = repos[0].fields.get("git_url", "") if repos else ""
+    if not url:
+        return None
+    return CodeLocation(url, repos[0].fields.get("git_path", ""), code.fields.get("commit", ""))
 
 
 async def _view(graph: ProvenanceGraph, node_id: str) -> NodeView:

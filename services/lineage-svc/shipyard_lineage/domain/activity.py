@@ -1,4 +1,6 @@
-"""The activity feed: one entry per event, in words a person reads."""
+"""The activity feed: one entry per event, in words a person reads. A run's metrics are kept
+(an entry records that its event was applied) but left out of the feed, of which they would be
+most of the rows: the run's page shows them."""
 
 from __future__ import annotations
 
@@ -40,6 +42,20 @@ def about_catalog(ce_type: str) -> bool:
     """Whether an event is about the model catalog or deployments, which a data scientist may
     not see (docs/architecture.md, roles)."""
     return ce_type in CATALOG_TYPES or area_of(ce_type) in CATALOG_AREAS
+
+
+METRICS_TYPE = "io.shipyard.run.metrics_logged.v1"
+
+
+def in_feed(ce_type: str, asked_type: str = "") -> bool:
+    """Whether an entry is shown in the feed: a run's metrics only when asked for by their type."""
+    return ce_type != METRICS_TYPE or asked_type == METRICS_TYPE
+
+
+def actor_or_service(actor: str, source: str) -> str:
+    """Who an entry names: the user who acted, else the service that did it by itself (a run
+    ending: ``run-svc``), from the event's source ``shipyard/<service>``."""
+    return actor or source.rsplit("/", 1)[-1] or "shipyard"
 
 
 def _what(ce_type: str, subject: str) -> str:

@@ -77,7 +77,13 @@ def dashboard_to_proto(view: DashboardView) -> pb.Dashboard:
     return pb.Dashboard(recent_jobs=jobs, runs_by_status=view.runs_by_status, gpus_in_use=view.gpus_in_use,
                         gpus_queued=view.gpus_queued, repos_by_kind=view.repos_by_kind,
                         deployments=view.deployments, published_models=view.published_models,
-                        project=view.project)
+                        project=view.project, run_counts=_counts(view.runs_by_status),
+                        repo_counts=_counts(view.repos_by_kind))
+
+
+def _counts(figures: dict[str, int]) -> list[pb.Count]:
+    """The figures in their (the dashboard's) order: a list, where a map has none."""
+    return [pb.Count(name=name, count=count) for name, count in figures.items()]
 
 
 def status_to_proto(state: ProjectionState) -> pb.ProjectionStatus:

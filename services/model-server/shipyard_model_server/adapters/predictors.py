@@ -180,10 +180,10 @@ _SKLEARN_METHODS = ("predict", "predict_proba", "predict_log_proba", "decision_f
 class SklearnPredictor:
     """A scikit-learn estimator (or anything joblib-pickled with ``predict``).
 
-    One input is the feature matrix (a 1-D input is one row, or one column for a one-feature model;
-    BYTES of shape [N] or [N, 1] are N documents when the model does not count its features, as
-    text pipelines do not);
-    several inputs are columns, stacked in the model's ``feature_names_in_`` order when it has one.
+    Its inputs (the metadata's, which the server holds requests to) are ``input-0``, the feature
+    matrix (a 1-D input is one row, or one column for a one-feature model), FP64 — or BYTES, N
+    documents of shape [N] or [N, 1], when the model does not count its features, as text pipelines
+    do not; or, for a model fitted on named columns (``feature_names_in_``), one input per column.
     The methods run are the requested outputs' names (``predict``, ``predict_proba``,
     ``predict_log_proba``, ``decision_function``, ``transform``), else the request's
     ``parameters.method``, else ``predict_proba`` when ``parameters.predict_proba`` is true, else
@@ -214,7 +214,9 @@ class SklearnPredictor:
             except ImportError:  # without pandas, feed arrays and silence sklearn's per-call warning
                 warnings.filterwarnings("ignore", message="X does not have valid feature names")
         self.inputs: tuple[TensorSpec, ...] = (
-            TensorSpec("input-0", "FP64", (-1, self.n_features if self.n_features else -1)),
+            tuple(TensorSpec(name, "FP64", (-1,)) for name in self.feature_names) if self.feature_names
+            else (TensorSpec("input-0", "FP64", (-1, self.n_features)),) if self.n_features
+            else (TensorSpec("input-0", "BYTES", (-1,)),)
         )
         self.outputs: tuple[TensorSpec, ...] = tuple(self._output_spec(name) for name in self.methods)
 
@@ -309,8 +311,8 @@ def _dims(shape: Sequence[object]) -> tuple[int, ...]:
 
 
 class OnnxPredictor:
-    """An ONNX model run by onnxruntime on the CPU. Inputs are matched by name (a single input by
-    position too) and cast to the model's input types; only tensor outputs are sent by default."""
+    """An ONNX model run by onnxruntime on the CPU. Inputs are matched by name and cast to the
+    model's input types; only tensor outputs are sent by default."""
 
     framework = "onnx"
     platform = "onnxruntime_onnx"
@@ -346,8 +348,6 @@ class OnnxPredictor:
         feed: dict[str, np.ndarray] = {}
         for index, spec in enumerate(self.inputs):
             array = inputs.get(spec.name)
-            if array is None and len(self.inputs) == 1 and len(inputs) == 1:
-                (array,) = inputs.values()
             if array is None:
                 raise TensorError(f"the model needs input {spec.name!r} (got: {', '.join(inputs)})")
             dtype = DATATYPES[spec.datatype] if spec.datatype != "BYTES" else np.dtype(object)

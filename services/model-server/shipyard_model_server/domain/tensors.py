@@ -189,6 +189,29 @@ def parse_request(body: object, binary: bytes = b"") -> InferRequest:
     return InferRequest(request_id, parameters, inputs, outputs, binary_output)
 
 
+def check_inputs(model_inputs: Sequence[TensorSpec], request: InferRequest) -> None:
+    """Refuse a request whose inputs are not the model's inputs, as its metadata lists them: every
+    input the request names must be one of them, each of them must come, and text (BYTES) cannot
+    stand for numbers nor numbers for text (numbers of another type are cast, as the predictors
+    do). A model that declares no inputs (a custom predictor without ``inputs``) takes any."""
+    if not model_inputs:
+        return
+    declared = {spec.name: spec for spec in model_inputs}
+    takes = ", ".join(f"{spec.name} ({spec.datatype})" for spec in model_inputs)
+    for tensor in request.inputs:
+        spec = declared.get(tensor.name)
+        if spec is None:
+            raise TensorError(f"input {tensor.name!r} is not an input of this model: it takes {takes} "
+                              "(the model's metadata, GET /v2/models/<name>, lists them)")
+        if (tensor.datatype == "BYTES") != (spec.datatype == "BYTES"):
+            raise TensorError(f"input {tensor.name!r} is {tensor.datatype}, but the model takes "
+                              f"{spec.datatype}")
+    given = {tensor.name for tensor in request.inputs}
+    missing = [spec.name for spec in model_inputs if spec.name not in given]
+    if missing:
+        raise TensorError(f"input {missing[0]!r} is missing: the model takes {takes}")
+
+
 def _parameters(value: object, where: str) -> dict[str, Any]:
     if value is None:
         return {}

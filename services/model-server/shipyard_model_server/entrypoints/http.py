@@ -35,6 +35,7 @@ from shipyard_model_server.adapters.predictors import Predictor, Transformer
 from shipyard_model_server.domain.tensors import (
     ModelMetadata,
     TensorError,
+    check_inputs,
     encode_outputs,
     infer_response,
     jsonable,
@@ -341,6 +342,7 @@ class ModelServer:
         if transformer is not None and transformer.preprocess is not None:
             raw = _run_hook("preprocess", transformer.preprocess, raw)
         request = parse_request(raw, binary)
+        check_inputs(predictor.inputs, request)
         produced = predictor.predict(request.arrays(), request.parameters, request.output_names())
         outputs, chunks = encode_outputs(produced, request)
         response = infer_response(self.config.model_name, self.config.model_version, request.id, outputs)

@@ -4,11 +4,13 @@ Workspace ``<root>/<run id>/``: ``inputs/<mount path>`` (the pinned versions, ha
 local blob store when the run is isolated, else copied), ``outputs/<mount path>`` and ``output/``
 (SHIPYARD_OUTPUT), ``code/`` (the working directory), ``home/`` (HOME), ``tmp/`` (an isolated
 run's /tmp), ``hyperparameters.json``, ``config/<name>``, ``log`` (stdout and stderr),
-``metrics.jsonl`` (what ``shipyard.sdk.log_metrics`` writes), ``pid`` and ``exit_code``. The
-user's command runs under a small ``sh`` wrapper that writes the exit code file when the command
-ends, so a run started by a run-svc that has died since is still watched correctly by the next
-one: the process group outlives run-svc, and its outcome is on disk. Where the disk is full and
-that file cannot be written, the run's outcome says so (``JobState.NO_SPACE``), never a made-up
+``stdout`` (stdout alone: the only stream read for ``name=value`` metrics, so that a library's
+warning on stderr makes none), ``metrics.jsonl`` (what ``shipyard.sdk.log_metrics`` writes),
+``pid`` and ``exit_code``. The user's command runs under a small ``sh`` wrapper that writes the
+exit code file once the command and the ``tee`` copying its stdout have ended, so a run started
+by a run-svc that has died since is still watched correctly by the next one: the process group
+outlives run-svc, and its outcome is on disk. Where the disk is full and that file cannot be
+written, the run's outcome says so (``JobState.NO_SPACE``), never a made-up
 exit code.
 
 Each run is isolated where this machine can do it (``isolation_missing`` says whether): it runs
@@ -57,10 +59,15 @@ from shipyard_run.domain.runs import MetricPoint
 
 # Katib's StdOut metrics collector format: name=value pairs anywhere on a line.
 METRIC = re.compile(r"([A-Za-z_][\w.-]*)\s*=\s*([+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?)(?![\w.])")
-# $1: the exit code file; the rest: the command to run (env -i … sh -c …, or bwrap … env -i … sh -c …).
-# The wrapper exits with the command's code, so a run-svc that still holds it knows the code even
-# when the file could not be written (a full disk); a half-written file is removed.
-WRAPPER = ('exit_file=$1; shift; "$@"; code=$?; '
+# $1: the exit code file, $2: the log, $3: the stdout file; the rest: the command to run (env -i … sh -c …,
+# or bwrap … env -i … sh -c …). Its stderr goes to the log, its stdout through tee to the log and the
+# stdout file; fd 4 brings the command's code out of the pipeline (sh has no pipefail). tee ignores
+# SIGINT/SIGTERM so that a run stopping gracefully can still print. The wrapper exits with the
+# command's code, so a run-svc that still holds it knows the code even when the file could not be
+# written (a full disk); a half-written file is removed.
+WRAPPER = ('exit_file=$1; log=$2; out=$3; shift 3; '
+           'code=$({ { "$@" 2>>"$log" 4>&-; echo $? >&4; } | '
+           '(trap "" INT TERM; exec tee -a "$log" >>"$out") 4>&-; } 4>&1); '
            '{ printf "%s" "$code" > "$exit_file.tmp" && mv "$exit_file.tmp" "$exit_file"; } 2>/dev/null '
            '|| rm -f "$exit_file.tmp"; exit "$code"')
 # Free bytes under which a workspace's disk counts as full (a few blocks: what the wrapper needs).
@@ -75,7 +82,8 @@ WRAPPER_ENV = {"PATH": "/usr/bin:/bin"}
 
 @dataclass
 class _Cursor:
-    """How far the metric readers got in a run's log and metrics file."""
+    """How far the metric readers got in a run's stdout (``log``: the name it had when the metrics
+    were read from the log) and metrics file."""
 
     log: int = 0
     sdk: int = 0
@@ -193,7 +201,8 @@ class LocalExecutor(Executor):
     def _launch(self, ws: Path, job: Job, argv: list[str]) -> subprocess.Popen[bytes]:
         with (ws / "log").open("ab") as log:
             child = subprocess.Popen(
-                ["/bin/sh", "-c", WRAPPER, "shipyard-run", str(ws / "exit_code"), *argv],
+                ["/bin/sh", "-c", WRAPPER, "shipyard-run", str(ws / "exit_code"), str(ws / "log"),
+                 str(ws / "stdout"), *argv],
                 cwd=ws / "code", env=WRAPPER_ENV, stdin=subprocess.DEVNULL, stdout=log,
                 stderr=subprocess.STDOUT,
                 start_new_session=True,  # its own process group, which outlives run-svc
@@ -256,7 +265,10 @@ class LocalExecutor(Executor):
         steps = cursor.steps or {}
         now = datetime.now(UTC)
         points: list[MetricPoint] = []
-        text = _read(ws / "log", cursor.log, LOG_SCAN_MAX)
+        # stdout alone (README: "name=value lines on stdout"); a run started before there was a
+        # stdout file is read from its log as then.
+        stdout = ws / "stdout" if (ws / "stdout").exists() or not (ws / "log").exists() else ws / "log"
+        text = _read(stdout, cursor.log, LOG_SCAN_MAX)
         complete = text[: text.rfind(b"\n") + 1]
         cursor.log += len(complete)
         for line in complete.decode(errors="replace").splitlines():

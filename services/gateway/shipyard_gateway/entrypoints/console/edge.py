@@ -183,7 +183,8 @@ class Console:
                 return web.Response(status=400, text="kind: a resource kind such as run, repo or project")
             held = self._watches.claim(caller.user)
         except errors.ShipyardError as exc:
-            status = {grpc.StatusCode.UNAUTHENTICATED: 401, grpc.StatusCode.RESOURCE_EXHAUSTED: 429}
+            status = {grpc.StatusCode.UNAUTHENTICATED: 401, grpc.StatusCode.RESOURCE_EXHAUSTED: 429,
+                      grpc.StatusCode.UNAVAILABLE: 503}
             return web.Response(status=status.get(status_of(exc), 403), text=exc.message)
         wanted = gateway_pb2.WatchRequest(types=[f"io.shipyard.{kind}.>" for kind in kinds])
         with held:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
+from typing import Any
 
 from aiohttp import web
 
@@ -12,6 +13,7 @@ from shipyard.contracts.lineage.v1 import lineage_pb2
 from shipyard.kit import errors
 from shipyard_gateway.app.identity import Identity, TooManyFailures
 from shipyard_gateway.entrypoints.console.calls import (
+    CALLER,
     PROJECT_COOKIE,
     TOKEN_COOKIE,
     from_this_site,
@@ -21,6 +23,7 @@ from shipyard_gateway.entrypoints.console.edge import (
     Console,
     local_target,
     remember_project,
+    visible_nav,
 )
 
 GET_DASHBOARD = "/shipyard.lineage.v1.LineageService/GetDashboard"
@@ -119,8 +122,10 @@ class HomePages:
             lineage_pb2.GetDashboardRequest(project=project, recent=RECENT_JOBS),
             lineage_pb2.Dashboard,
         )
+        # Tiles only for the sections the user may open: a data scientist sees no catalog or
+        # deployments, so "0 deployments" would say something false.
+        sections = {key for key, _, _ in visible_nav(set(request[CALLER].roles))}
+        context: dict[str, Any] = {"board": board, "statuses": RUN_STATUSES, "sections": sections}
         if request.headers.get("HX-Request"):
-            return self._console.fragment("dashboard_body.html.j2", board=board, statuses=RUN_STATUSES)
-        return await self._console.page(
-            request, "dashboard.html.j2", "dashboard", board=board, statuses=RUN_STATUSES
-        )
+            return self._console.fragment("dashboard_body.html.j2", **context)
+        return await self._console.page(request, "dashboard.html.j2", "dashboard", **context)

@@ -93,5 +93,6 @@ class LineagePages:
             direction=direction if direction in DIRECTIONS else "both",
             graph=graph,
             elements=graph_elements(graph),
+            kinds_shown=[k for k in KINDS if any(n.kind == k for n in graph.nodes)],
             node_link=node_link,
         )

@@ -6,6 +6,7 @@ from __future__ import annotations
 from typing import Any
 from urllib.parse import urlencode
 
+import grpc
 from aiohttp import web
 from google.protobuf.field_mask_pb2 import FieldMask
 
@@ -13,6 +14,7 @@ from shipyard.contracts.repo.v1 import repos_pb2 as pb
 from shipyard.kit.units import human_size
 from shipyard_gateway.entrypoints.console.calls import ConsoleError, selected_project
 from shipyard_gateway.entrypoints.console.edge import Console
+from shipyard_gateway.entrypoints.console.run_names import run_names
 
 SERVICE = "/shipyard.repo.v1.RepoService"
 PAGE_SIZE = 50
@@ -31,9 +33,22 @@ def source_of(repo: pb.Repo) -> str:
     return repo.source.WhichOneof("kind") or "—"
 
 
+def access_of(repo: pb.Repo) -> str:
+    """How the platform holds the repo's data (downloaded, referenced, …); "" for uploads, whose
+    data the platform simply keeps."""
+    return "" if repo.source.WhichOneof("kind") == "upload" else repo.access
+
+
 def status_of(repo: pb.Repo) -> str:
     """``ready``, ``downloading``, …"""
     return pb.RepoStatus.Name(repo.status).removeprefix("REPO_STATUS_").lower() if repo.status else "—"
+
+
+def with_run_names(message: str, names: dict[str, str]) -> str:
+    """``message`` with the run ids it holds written as the runs' names."""
+    for run_id, name in names.items():
+        message = message.replace(run_id, name)
+    return message
 
 
 def _number(text: str | None, name: str) -> int:
@@ -74,6 +89,7 @@ class RepoPages:
             "singular": singular,
             "plural": plural,
             "source_of": source_of,
+            "access_of": access_of,
             "status_of": status_of,
             "size_of": human_size,
             "lineage_kind": LINEAGE_KIND[segment],
@@ -123,6 +139,12 @@ class RepoPages:
             ),
             pb.ListVersionsResponse,
         )
+        # A refused delete names the runs that read the repo's versions: by name, with links.
+        refused = error is not None and error.code is grpc.StatusCode.FAILED_PRECONDITION
+        read_by = sorted({r for v in versions.versions for r in v.used_by_runs}) if refused else []
+        names = await run_names(
+            self._console, request, [*(v.produced_by_run for v in versions.versions), *read_by]
+        )
         return await self._console.page(
             request,
             "repos/detail.html.j2",
@@ -130,8 +152,10 @@ class RepoPages:
             status=400 if error else 200,
             repo=repo,
             versions=versions.versions,
+            run_names=names,
+            read_by=read_by,
             next_page=versions.next_page_token,
-            error=error.message if error else "",
+            error=with_run_names(error.message, names) if error else "",
             **self._common(request),
         )
 
@@ -163,6 +187,9 @@ class RepoPages:
             segment,
             repo_name=name,
             version=version,
+            run_names=await run_names(
+                self._console, request, [version.produced_by_run, *version.used_by_runs]
+            ),
             files=files.files,
             next_page=files.next_page_token,
             **self._common(request),
@@ -183,6 +210,7 @@ class RepoPages:
             )
         metric_names = sorted({*result.left.metrics, *result.right.metrics}) if result else []
         param_names = sorted({*result.left.params, *result.right.params}) if result else []
+        makers = [result.left.produced_by_run, result.right.produced_by_run] if result else []
         return await self._console.page(
             request,
             "repos/compare.html.j2",
@@ -191,6 +219,7 @@ class RepoPages:
             left=left,
             right=right,
             result=result,
+            run_names=await run_names(self._console, request, makers),
             metric_names=metric_names,
             param_names=param_names,
             **self._common(request),

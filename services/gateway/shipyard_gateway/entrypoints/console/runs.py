@@ -12,6 +12,7 @@ from aiohttp import web
 from shipyard.contracts.run.v1 import runs_pb2 as pb
 from shipyard_gateway.entrypoints.console.calls import ConsoleError, selected_project
 from shipyard_gateway.entrypoints.console.edge import Console
+from shipyard_gateway.entrypoints.console.run_outputs import made_versions
 
 SERVICE = "/shipyard.run.v1.RunService"
 PAGE_SIZE = 50
@@ -128,6 +129,7 @@ class RunPages:
             "runs",
             series=chart_series(metrics),
             tensorboard=board if running else None,
+            made=await made_versions(self._console, request, run) if not context["live"] else {},
             **context,
         )
 

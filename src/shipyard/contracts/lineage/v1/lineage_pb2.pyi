@@ -144,8 +144,16 @@ class Job(_message.Message):
     gpus: int
     def __init__(self, id: _Optional[str] = ..., kind: _Optional[str] = ..., name: _Optional[str] = ..., project: _Optional[str] = ..., status: _Optional[str] = ..., subtype: _Optional[str] = ..., update_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., link: _Optional[str] = ..., gpus: _Optional[int] = ...) -> None: ...
 
+class Count(_message.Message):
+    __slots__ = ("name", "count")
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    COUNT_FIELD_NUMBER: _ClassVar[int]
+    name: str
+    count: int
+    def __init__(self, name: _Optional[str] = ..., count: _Optional[int] = ...) -> None: ...
+
 class Dashboard(_message.Message):
-    __slots__ = ("recent_jobs", "runs_by_status", "gpus_in_use", "gpus_queued", "repos_by_kind", "deployments", "published_models", "project")
+    __slots__ = ("recent_jobs", "runs_by_status", "gpus_in_use", "gpus_queued", "repos_by_kind", "deployments", "published_models", "project", "run_counts", "repo_counts")
     class RunsByStatusEntry(_message.Message):
         __slots__ = ("key", "value")
         KEY_FIELD_NUMBER: _ClassVar[int]
@@ -168,6 +176,8 @@ class Dashboard(_message.Message):
     DEPLOYMENTS_FIELD_NUMBER: _ClassVar[int]
     PUBLISHED_MODELS_FIELD_NUMBER: _ClassVar[int]
     PROJECT_FIELD_NUMBER: _ClassVar[int]
+    RUN_COUNTS_FIELD_NUMBER: _ClassVar[int]
+    REPO_COUNTS_FIELD_NUMBER: _ClassVar[int]
     recent_jobs: _containers.RepeatedCompositeFieldContainer[Job]
     runs_by_status: _containers.ScalarMap[str, int]
     gpus_in_use: int
@@ -176,7 +186,9 @@ class Dashboard(_message.Message):
     deployments: int
     published_models: int
     project: str
-    def __init__(self, recent_jobs: _Optional[_Iterable[_Union[Job, _Mapping]]] = ..., runs_by_status: _Optional[_Mapping[str, int]] = ..., gpus_in_use: _Optional[int] = ..., gpus_queued: _Optional[int] = ..., repos_by_kind: _Optional[_Mapping[str, int]] = ..., deployments: _Optional[int] = ..., published_models: _Optional[int] = ..., project: _Optional[str] = ...) -> None: ...
+    run_counts: _containers.RepeatedCompositeFieldContainer[Count]
+    repo_counts: _containers.RepeatedCompositeFieldContainer[Count]
+    def __init__(self, recent_jobs: _Optional[_Iterable[_Union[Job, _Mapping]]] = ..., runs_by_status: _Optional[_Mapping[str, int]] = ..., gpus_in_use: _Optional[int] = ..., gpus_queued: _Optional[int] = ..., repos_by_kind: _Optional[_Mapping[str, int]] = ..., deployments: _Optional[int] = ..., published_models: _Optional[int] = ..., project: _Optional[str] = ..., run_counts: _Optional[_Iterable[_Union[Count, _Mapping]]] = ..., repo_counts: _Optional[_Iterable[_Union[Count, _Mapping]]] = ...) -> None: ...
 
 class GetDashboardRequest(_message.Message):
     __slots__ = ("project", "recent")

@@ -120,26 +120,38 @@
   }
 
   // --- lineage graph ------------------------------------------------------------------------
-  var COLORS = { run: "#2456d6", dataset: "#15803d", featureset: "#0e7490", model: "#c2410c",
-                 code: "#7e22ce", image: "#5d6b82", published: "#a16207", deployment: "#b91c1c" };
+  // Each kind's colour comes from its swatch in the legend (console.css), so the two always agree.
+  function kindColors() {
+    var colors = {};
+    document.querySelectorAll("#lineage-legend [data-kind] .swatch").forEach(function (swatch) {
+      colors[swatch.parentElement.dataset.kind] = getComputedStyle(swatch).backgroundColor;
+    });
+    return colors;
+  }
 
   function lineage() {
     var box = document.getElementById("lineage-graph");
     var data = document.getElementById("lineage-elements");
     if (!box || !data || typeof cytoscape === "undefined") return;
+    var colors = kindColors();
+    // Labels sit on a white ground so an edge's relation never runs through a node's name.
+    var ground = { "text-background-color": "#ffffff", "text-background-opacity": 0.9, "text-background-padding": 2 };
     var graph = cytoscape({
       container: box,
       elements: JSON.parse(data.textContent),
       style: [
-        { selector: "node", style: { "label": "data(label)", "background-color": function (n) { return COLORS[n.data("kind")] || "#5d6b82"; },
-          "color": "#1c2330", "font-size": 11, "text-valign": "bottom", "text-margin-y": 4, "width": 22, "height": 22 } },
+        { selector: "node", style: Object.assign({ "label": "data(label)", "background-color": function (n) { return colors[n.data("kind")] || "#5d6b82"; },
+          "color": "#1c2330", "font-size": 11, "text-valign": "bottom", "text-margin-y": 4, "width": 22, "height": 22, "z-index": 10 }, ground) },
         { selector: "node[?root]", style: { "border-width": 4, "border-color": "#f5b301", "width": 30, "height": 30 } },
         { selector: "node[?deleted]", style: { "opacity": 0.45 } },
         { selector: "node[kind = 'run']", style: { "shape": "round-rectangle" } },
-        { selector: "edge", style: { "curve-style": "bezier", "target-arrow-shape": "triangle", "width": 1.5,
-          "line-color": "#9fb0cc", "target-arrow-color": "#9fb0cc", "label": "data(label)", "font-size": 9, "color": "#5d6b82" } },
+        { selector: "node[kind = 'deployment']", style: { "shape": "diamond" } },
+        { selector: "edge", style: Object.assign({ "curve-style": "bezier", "target-arrow-shape": "triangle", "width": 1.5,
+          "line-color": "#9fb0cc", "target-arrow-color": "#9fb0cc", "label": "data(label)", "font-size": 10, "color": "#5d6b82",
+          "z-index": 1 }, ground) },
       ],
-      layout: { name: "breadthfirst", directed: true, spacingFactor: 1.1, padding: 20 },
+      // Wide enough apart that an edge's label, at its middle, clears the names at both ends.
+      layout: { name: "breadthfirst", directed: true, spacingFactor: 1.75, padding: 30 },
     });
     graph.on("tap", "node", function (event) {
       var link = event.target.data("link");

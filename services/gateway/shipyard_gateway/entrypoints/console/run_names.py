@@ -1,0 +1,31 @@
+"""Runs by name where the platform records them by id (a version's "made by run" and "used by"):
+pages show the run's name, linked to its page."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from aiohttp import web
+
+from shipyard.contracts.run.v1 import runs_pb2
+from shipyard_gateway.entrypoints.console.calls import ConsoleError
+from shipyard_gateway.entrypoints.console.edge import Console
+
+LIST_RUNS = "/shipyard.run.v1.RunService/ListRuns"
+LOOKED_AT = 1000  # the newest runs; an older one is shown by its id
+
+
+async def run_names(console: Console, request: web.Request, ids: Iterable[str]) -> dict[str, str]:
+    """The names of the runs with ``ids`` among the newest runs the user may see (one call); a run
+    the user may not see, or none at all, stays out and is shown by its id."""
+    wanted = {run_id for run_id in ids if run_id}
+    if not wanted:
+        return {}
+    try:
+        page = await console.call(request, LIST_RUNS, runs_pb2.ListRunsRequest(page_size=LOOKED_AT),
+                                  runs_pb2.ListRunsResponse)
+    except ConsoleError as exc:
+        if exc.signed_out:
+            raise
+        return {}
+    return {run.id: run.name for run in page.runs if run.id in wanted}
