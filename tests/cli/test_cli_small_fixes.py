@@ -80,3 +80,12 @@ def test_a_push_of_one_new_file_says_blob(tmp_path: Path, monkeypatch: pytest.Mo
 
     assert result.exit_code == 0, result.output
     assert "Version 2 of digits: 1 file, 4 B; uploaded 1 new blob (4 B)" in result.output
+
+
+def test_a_version_names_the_run_that_made_it() -> None:
+    from shipyard.cli.repos import made_by
+    from shipyard.contracts.repo.v1 import repos_pb2
+
+    assert made_by(repos_pb2.Version(produced_by_run="0f3a9c", run_names={"0f3a9c": "train-1"})) == "train-1"
+    assert made_by(repos_pb2.Version(produced_by_run="0f3a9c")) == "0f3a9c"  # recorded before names were kept
+    assert made_by(repos_pb2.Version()) == "—"

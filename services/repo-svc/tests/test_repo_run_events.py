@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 from pathlib import Path
 
+import pytest
 from repo_fakes import FakeManifests
 from repo_world import World, repo_world
 from shipyard_repo.app.repos import Repos
@@ -16,6 +17,7 @@ from shipyard_repo.domain.sources import NoSource, RepoKind
 from shipyard.contracts.common.v1 import common_pb2
 from shipyard.contracts.events.v1 import events_pb2
 from shipyard.kit.caller import Caller
+from shipyard.kit.errors import FailedPrecondition
 from shipyard.kit.events import new_event
 from shipyard.kit.manifest import Manifest, ManifestEntry
 from shipyard.kit.testing import ALICE, BOB, OPERATOR_CALLER
@@ -138,3 +140,22 @@ async def test_a_submitted_run_is_listed_on_the_versions_it_reads(tmp_path: Path
         await handler.apply([new_event(submitted, source="t", subject="runs/run-9")])
     _, version = await versions.get(RepoKind.DATASET, "digits", 1)
     assert version.used_by_runs == ("run-9",)
+
+
+async def test_versions_name_the_runs_that_made_and_read_them(tmp_path: Path) -> None:
+    repos, versions, world, manifests = await _world(tmp_path)
+    await repos.create(ALICE, RepoFields(kind=RepoKind.MODEL, name="mnist", source=NoSource()))
+    handler = world.app.run_events
+    await _apply(handler, _completed("run-1", _weights(manifests)))
+    submitted = events_pb2.RunSubmitted(
+        run_id="run-7", name="evaluate-3",
+        inputs=[common_pb2.VersionRef(repo="mnist", version=2, repo_kind="model")],
+    )
+    await handler.apply([new_event(submitted, source="t", subject="runs/run-7")])
+
+    _, version = await versions.get(RepoKind.MODEL, "mnist", 2)
+    assert version.run_names == {"run-1": "train-1", "run-7": "evaluate-3"}
+    assert (version.run_name("run-1"), version.run_name("run-7"), version.run_name("old")) == \
+        ("train-1", "evaluate-3", "old")
+    with pytest.raises(FailedPrecondition, match="was read by run evaluate-3: deleting it breaks"):
+        await versions.delete(ALICE, RepoKind.MODEL, "mnist", 2)

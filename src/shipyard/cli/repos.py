@@ -381,7 +381,7 @@ def _version_commands(app: typer.Typer, kind: str, number: pb.RepoKind) -> None:
                 human_size(v.size_bytes),
                 v.create_time.ToDatetime().strftime("%Y-%m-%d %H:%M"),
                 v.owner,
-                v.produced_by_run or "—",
+                made_by(v),
                 v.message,
             )
         console.print(table)
@@ -435,7 +435,7 @@ def _version_commands(app: typer.Typer, kind: str, number: pb.RepoKind) -> None:
             ("created", a.create_time.ToDatetime().isoformat(timespec="seconds"),
              b.create_time.ToDatetime().isoformat(timespec="seconds")),
             ("by", a.owner, b.owner),
-            ("run", a.produced_by_run or "—", b.produced_by_run or "—"),
+            ("run", made_by(a), made_by(b)),
             ("message", a.message, b.message),
             *((f"metric {k}", _num(a.metrics.get(k)), _num(b.metrics.get(k)))
               for k in sorted(set(a.metrics) | set(b.metrics))),
@@ -600,3 +600,9 @@ def _exists(c: Client, number: pb.RepoKind, name: str) -> bool:
             return False
         raise
     return True
+
+
+def made_by(version: pb.Version) -> str:
+    """The run that made ``version``, by name (its id for versions recorded before names were kept)."""
+    run = version.produced_by_run
+    return version.run_names.get(run, run) if run else "—"

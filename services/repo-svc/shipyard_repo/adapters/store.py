@@ -147,6 +147,7 @@ class StoredVersions(DocumentRepository[Version]):
         fields: dict[str, Any] = {k: v for k, v in doc.items() if not k.startswith("_")}
         fields["create_time"] = datetime.fromisoformat(fields["create_time"])
         fields["used_by_runs"] = tuple(fields["used_by_runs"])
+        fields.setdefault("run_names", {})  # versions stored before run names were kept
         return Version(**fields, revision=doc["_rev"])
 
     def label(self, item: Version) -> str:

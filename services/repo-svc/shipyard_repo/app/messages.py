@@ -129,7 +129,8 @@ def version_to_proto(repo: Repo, version: Version) -> repos_pb2.Version:
         manifest_digest=version.manifest_digest, size_bytes=version.size_bytes,
         file_count=version.file_count, message=version.message, produced_by_run=version.produced_by_run,
         owner=version.owner, create_time=timestamp(version.create_time), metrics=version.metrics,
-        params=version.params, used_by_runs=list(version.used_by_runs), stage=version.stage)
+        params=version.params, used_by_runs=list(version.used_by_runs), stage=version.stage,
+        run_names=version.run_names)
 
 
 def file_to_proto(entry: ManifestEntry) -> repos_pb2.FileEntry:

@@ -49,6 +49,7 @@ class RunEvents:
             new = NewVersion(
                 manifest_digest=output.manifest_digest,
                 produced_by_run=run.run_id,
+                produced_by_run_name=run.name,
                 request_id=f"run:{run.run_id}:{output.repo_kind}/{output.repo}",
                 message=f"output of run {run.name or run.run_id}",
                 metrics=dict(run.metrics),
@@ -80,8 +81,9 @@ class RunEvents:
                     version = await uow.versions.get(repo.id, ref.version or repo.latest_version)
                     if version is None or run.run_id in version.used_by_runs:
                         continue
+                    named = {**version.run_names, run.run_id: run.name} if run.name else version.run_names
                     await uow.versions.save(
-                        replace(version, used_by_runs=(*version.used_by_runs, run.run_id))
+                        replace(version, used_by_runs=(*version.used_by_runs, run.run_id), run_names=named)
                     )
             except ShipyardError as exc:
                 log.warning(

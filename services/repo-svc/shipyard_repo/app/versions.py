@@ -39,6 +39,7 @@ class NewVersion:
     message: str = ""
     request_id: str = ""
     produced_by_run: str = ""
+    produced_by_run_name: str = ""
     metrics: dict[str, float] = field(default_factory=dict)
     params: dict[str, str] = field(default_factory=dict)
     # A run's output names the repo it was authorized to write at submit: that repo, whatever its
@@ -113,6 +114,8 @@ class Versions:
                     create_time=self.clock(),
                     message=new.message,
                     produced_by_run=new.produced_by_run,
+                    run_names={new.produced_by_run: new.produced_by_run_name}
+                    if new.produced_by_run and new.produced_by_run_name else {},
                     metrics=dict(new.metrics),
                     params=dict(new.params),
                     stage=MODEL_STAGES[0] if repo.kind is RepoKind.MODEL else "",

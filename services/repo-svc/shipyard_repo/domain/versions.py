@@ -33,7 +33,12 @@ class Version:
     params: dict[str, str] = field(default_factory=dict)
     used_by_runs: tuple[str, ...] = ()
     stage: str = ""  # models only: "default" until published or deployed
+    run_names: dict[str, str] = field(default_factory=dict)  # run id → name, of the runs above
     revision: int = 0  # as read from the store (0: new)
+
+    def run_name(self, run_id: str) -> str:
+        """How to name a run of this version to people: its name, or its id when none was kept."""
+        return self.run_names.get(run_id, run_id)
 
     @property
     def id(self) -> str:
@@ -75,7 +80,7 @@ def check_unused(versions: list[Version], force: bool) -> None:
     """FailedPrecondition when runs have read one of the versions (unless forced)."""
     used = [v for v in versions if v.used_by_runs]
     if used and not force:
-        runs = sorted({r for v in used for r in v.used_by_runs})
+        runs = sorted({v.run_name(r) for v in used for r in v.used_by_runs})
         raise FailedPrecondition(
             f"version {', '.join(str(v.number) for v in used)} was read by run {', '.join(runs[:5])}"
             f"{' and others' if len(runs) > 5 else ''}: deleting it breaks their lineage; "

@@ -143,7 +143,8 @@ class RepoPages:
         refused = error is not None and error.code is grpc.StatusCode.FAILED_PRECONDITION
         read_by = sorted({r for v in versions.versions for r in v.used_by_runs}) if refused else []
         names = await run_names(
-            self._console, request, [*(v.produced_by_run for v in versions.versions), *read_by]
+            self._console, request, [*(v.produced_by_run for v in versions.versions), *read_by],
+            known={k: v for version in versions.versions for k, v in version.run_names.items()},
         )
         return await self._console.page(
             request,
@@ -188,7 +189,8 @@ class RepoPages:
             repo_name=name,
             version=version,
             run_names=await run_names(
-                self._console, request, [version.produced_by_run, *version.used_by_runs]
+                self._console, request, [version.produced_by_run, *version.used_by_runs],
+                known=version.run_names,
             ),
             files=files.files,
             next_page=files.next_page_token,
@@ -219,7 +221,10 @@ class RepoPages:
             left=left,
             right=right,
             result=result,
-            run_names=await run_names(self._console, request, makers),
+            run_names=await run_names(
+                self._console, request, makers,
+                known={**result.left.run_names, **result.right.run_names} if result else None,
+            ),
             metric_names=metric_names,
             param_names=param_names,
             **self._common(request),

@@ -3,7 +3,7 @@ pages show the run's name, linked to its page."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 
 from aiohttp import web
 
@@ -15,17 +15,20 @@ LIST_RUNS = "/shipyard.run.v1.RunService/ListRuns"
 LOOKED_AT = 1000  # the newest runs; an older one is shown by its id
 
 
-async def run_names(console: Console, request: web.Request, ids: Iterable[str]) -> dict[str, str]:
-    """The names of the runs with ``ids`` among the newest runs the user may see (one call); a run
-    the user may not see, or none at all, stays out and is shown by its id."""
-    wanted = {run_id for run_id in ids if run_id}
+async def run_names(console: Console, request: web.Request, ids: Iterable[str],
+                    known: Mapping[str, str] | None = None) -> dict[str, str]:
+    """The names of the runs with ``ids``: those ``known`` already (the names versions keep), the
+    others among the newest runs the user may see (one call); a run found in neither stays out
+    and is shown by its id."""
+    names = dict(known or {})
+    wanted = {run_id for run_id in ids if run_id and run_id not in names}
     if not wanted:
-        return {}
+        return names
     try:
         page = await console.call(request, LIST_RUNS, runs_pb2.ListRunsRequest(page_size=LOOKED_AT),
                                   runs_pb2.ListRunsResponse)
     except ConsoleError as exc:
         if exc.signed_out:
             raise
-        return {}
-    return {run.id: run.name for run in page.runs if run.id in wanted}
+        return names
+    return {**names, **{run.id: run.name for run in page.runs if run.id in wanted}}

@@ -253,7 +253,7 @@ class FileEntry(_message.Message):
     def __init__(self, path: _Optional[str] = ..., size: _Optional[int] = ..., sha256: _Optional[str] = ..., mode: _Optional[int] = ...) -> None: ...
 
 class Version(_message.Message):
-    __slots__ = ("repo_id", "kind", "repo", "number", "manifest_digest", "size_bytes", "file_count", "message", "produced_by_run", "owner", "create_time", "metrics", "params", "used_by_runs", "stage")
+    __slots__ = ("repo_id", "kind", "repo", "number", "manifest_digest", "size_bytes", "file_count", "message", "produced_by_run", "owner", "create_time", "metrics", "params", "used_by_runs", "stage", "run_names")
     class MetricsEntry(_message.Message):
         __slots__ = ("key", "value")
         KEY_FIELD_NUMBER: _ClassVar[int]
@@ -262,6 +262,13 @@ class Version(_message.Message):
         value: float
         def __init__(self, key: _Optional[str] = ..., value: _Optional[float] = ...) -> None: ...
     class ParamsEntry(_message.Message):
+        __slots__ = ("key", "value")
+        KEY_FIELD_NUMBER: _ClassVar[int]
+        VALUE_FIELD_NUMBER: _ClassVar[int]
+        key: str
+        value: str
+        def __init__(self, key: _Optional[str] = ..., value: _Optional[str] = ...) -> None: ...
+    class RunNamesEntry(_message.Message):
         __slots__ = ("key", "value")
         KEY_FIELD_NUMBER: _ClassVar[int]
         VALUE_FIELD_NUMBER: _ClassVar[int]
@@ -283,6 +290,7 @@ class Version(_message.Message):
     PARAMS_FIELD_NUMBER: _ClassVar[int]
     USED_BY_RUNS_FIELD_NUMBER: _ClassVar[int]
     STAGE_FIELD_NUMBER: _ClassVar[int]
+    RUN_NAMES_FIELD_NUMBER: _ClassVar[int]
     repo_id: str
     kind: RepoKind
     repo: str
@@ -298,7 +306,8 @@ class Version(_message.Message):
     params: _containers.ScalarMap[str, str]
     used_by_runs: _containers.RepeatedScalarFieldContainer[str]
     stage: str
-    def __init__(self, repo_id: _Optional[str] = ..., kind: _Optional[_Union[RepoKind, str]] = ..., repo: _Optional[str] = ..., number: _Optional[int] = ..., manifest_digest: _Optional[str] = ..., size_bytes: _Optional[int] = ..., file_count: _Optional[int] = ..., message: _Optional[str] = ..., produced_by_run: _Optional[str] = ..., owner: _Optional[str] = ..., create_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., metrics: _Optional[_Mapping[str, float]] = ..., params: _Optional[_Mapping[str, str]] = ..., used_by_runs: _Optional[_Iterable[str]] = ..., stage: _Optional[str] = ...) -> None: ...
+    run_names: _containers.ScalarMap[str, str]
+    def __init__(self, repo_id: _Optional[str] = ..., kind: _Optional[_Union[RepoKind, str]] = ..., repo: _Optional[str] = ..., number: _Optional[int] = ..., manifest_digest: _Optional[str] = ..., size_bytes: _Optional[int] = ..., file_count: _Optional[int] = ..., message: _Optional[str] = ..., produced_by_run: _Optional[str] = ..., owner: _Optional[str] = ..., create_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., metrics: _Optional[_Mapping[str, float]] = ..., params: _Optional[_Mapping[str, str]] = ..., used_by_runs: _Optional[_Iterable[str]] = ..., stage: _Optional[str] = ..., run_names: _Optional[_Mapping[str, str]] = ...) -> None: ...
 
 class CollectGarbageRequest(_message.Message):
     __slots__ = ("dry_run",)
