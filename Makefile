@@ -68,6 +68,12 @@ bench-repos: $(STAMP)
 bench-runs: $(STAMP)
 	$(BIN)/python -m bench.runs $(ARGS)
 
+## bench-environments: a run's environment (pandas + scikit-learn + matplotlib) built with uv, cold and warm, beside venv + pip
+.PHONY: bench-environments
+bench-environments: $(STAMP)
+	bash tools/install-test-deps.sh
+	$(BIN)/python -m bench.environments $(ARGS)
+
 ## bench-serving: a served scikit-learn model: requests/s and p50/p99 directly and via the gateway, beside MLServer
 .PHONY: bench-serving
 bench-serving: $(STAMP)

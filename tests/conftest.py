@@ -7,7 +7,17 @@ from collections.abc import Iterator
 import pytest
 
 from shipyard.client.connection import Client
-from shipyard.local.harness import Stack
+from shipyard.local.harness import Stack, environment_settings
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _offline_environments(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
+    """Every stack of the session builds runs' environments in one folder, offline from the test
+    wheelhouse (the variables reach the services through the environment the harness passes on)."""
+    with pytest.MonkeyPatch.context() as patch:
+        for key, value in environment_settings(tmp_path_factory.getbasetemp()).items():
+            patch.setenv(key, value)
+        yield
 
 
 @pytest.fixture(scope="module")

@@ -21,10 +21,28 @@ fi
 # sys.path: the SDK's runtime dependencies (fastapi, pandas, cloudevents<2, protobuf<7, …) would
 # downgrade Shipyard's own, while the models need only six and the kubernetes client (both in the dev
 # extra). pyproject cannot say --no-deps, hence this step; the tests import kserve.models from here.
-VENV="$(cd "$(dirname "$0")/.." && pwd)/.venv"
+ROOT_DIR="$(cd "$(dirname "$0")/.." && pwd)"
+VENV="$ROOT_DIR/.venv"
 KSERVE_VERSION=0.21.0
 if [ ! -d "$VENV/kserve-sdk/kserve-$KSERVE_VERSION.dist-info" ]; then
   echo "installing KServe's SDK $KSERVE_VERSION (its API models, without dependencies) into $VENV/kserve-sdk"
   rm -rf "$VENV/kserve-sdk"
   "$VENV/bin/python" -m pip install --quiet --no-deps --target "$VENV/kserve-sdk" "kserve==$KSERVE_VERSION"
+fi
+# The wheels the run-environment tests build environments from (requirements-environments.lock), into
+# .venv/wheelhouse: the tests' run-svcs install from that folder alone (SHIPYARD_PACKAGE_FIND_LINKS,
+# SHIPYARD_PACKAGES_OFFLINE=1), never from PyPI. Downloaded again only when the lock changed.
+WHEELHOUSE="$VENV/wheelhouse"
+if ! cmp -s "$ROOT_DIR/requirements-environments.lock" "$WHEELHOUSE/.lock"; then
+  echo "downloading the run-environment tests' wheels (requirements-environments.lock) into $WHEELHOUSE"
+  mkdir -p "$WHEELHOUSE"
+  # Two versions of one package (NumPy 1 and 2) in one pip call conflict: call N gets the Nth of each.
+  LINES="$(grep -v '^#' "$ROOT_DIR/requirements-environments.lock")"
+  PASS=1
+  while WANTED="$(echo "$LINES" | awk -F'==' -v pass="$PASS" '++seen[$1] == pass')"; [ -n "$WANTED" ]; do
+    # shellcheck disable=SC2086
+    "$VENV/bin/python" -m pip download --quiet --no-deps --only-binary=:all: -d "$WHEELHOUSE" $WANTED
+    PASS=$((PASS + 1))
+  done
+  cp "$ROOT_DIR/requirements-environments.lock" "$WHEELHOUSE/.lock"
 fi

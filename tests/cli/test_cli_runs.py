@@ -14,7 +14,7 @@ import typer
 from google.protobuf.message import Message
 from typer.testing import CliRunner
 
-from shipyard.cli import runs
+from shipyard.cli import logs, runs
 from shipyard.cli.main import app
 from shipyard.contracts.run.v1 import runs_pb2 as pb
 
@@ -265,7 +265,7 @@ def test_logs_reads_until_empty_and_decodes_split_characters(fake: FakeClient) -
 
 def test_logs_follow_polls_until_finished(fake: FakeClient, monkeypatch: pytest.MonkeyPatch) -> None:
     sleeps: list[float] = []
-    monkeypatch.setattr(runs.time, "sleep", sleeps.append)
+    monkeypatch.setattr(logs.time, "sleep", sleeps.append)
     fake.replies["ReadRunLogs"] = [
         pb.ReadRunLogsResponse(data=b"a\n", next_offset=2),
         pb.ReadRunLogsResponse(data=b"", next_offset=2),

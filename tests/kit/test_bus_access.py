@@ -87,17 +87,19 @@ def test_a_services_consumers_are_in_the_table(service: str) -> None:
 
 def test_the_table_names_the_services_own_consumer_constants() -> None:
     from shipyard_lineage.app.projector import CONSUMER as LINEAGE
+    from shipyard_repo.app.build_events import CONSUMER as REPO_BUILDS
     from shipyard_repo.app.run_events import CONSUMER as REPO_RUNS
 
-    assert DURABLES == {"repo-svc": (REPO_RUNS,), "lineage-svc": (LINEAGE,)}
+    assert DURABLES == {"repo-svc": (REPO_RUNS, REPO_BUILDS), "lineage-svc": (LINEAGE,)}
 
 
 def test_only_the_owner_publishes_an_area() -> None:
     assert event_subjects("repo-svc") == ("shipyard.events.project.*", "shipyard.events.repo.*",
-                                          "shipyard.events.version.*")
+                                          "shipyard.events.version.*", "shipyard.events.image.*")
     for user in ("lineage-svc", "gateway", OBSERVER):
         assert not [s for s in permissions(user).publish if s.startswith("shipyard.events.")]
     assert owner_of("shipyard.events.run.completed") == "run-svc"
+    assert owner_of("shipyard.events.image.added") == "repo-svc"
     with pytest.raises(ValueError, match="no event subject"):
         owner_of("shipyard.events.billing.paid")
     with pytest.raises(UnknownBusUser, match="one of repo-svc"):

@@ -92,7 +92,8 @@ def training_submitted(run: str, inputs: list[tuple[str, str, int]], project: st
                                    code=common_pb2.CodeRef(repo=code[0], commit=code[1]), inputs=refs,
                                    hyperparameters=hyperparameters or {"lr": "0.1"}, image=image,
                                    command="python train.py", cluster="local", gpus=gpus,
-                                   actor=actor_of("alice", SCIENTIST))
+                                   actor=actor_of("alice", SCIENTIST), image_url=f"docker.io/library/{image}",
+                                   environment_digest="sha256-of-" + image)
     return received(data, f"runs/{run}", project, sequence)
 
 

@@ -1,4 +1,4 @@
-"""repo-svc's composition root: projects, repos, versions and credentials on gRPC, its consumer of
+"""repo-svc's composition root: projects, repos, versions, credentials and images on gRPC, its consumer of
 run events, its import loop and its garbage collector.
 
 ``build_adapters`` opens what the service runs on (each closed by the runtime when the service
@@ -18,6 +18,8 @@ from typing import Any
 from shipyard.contracts.repo.v1 import (
     credentials_pb2,
     credentials_pb2_grpc,
+    images_pb2,
+    images_pb2_grpc,
     projects_pb2,
     projects_pb2_grpc,
     repos_pb2,
@@ -39,10 +41,14 @@ from shipyard_repo.adapters.store import (
     unit_of_work_factory,
 )
 from shipyard_repo.adapters.tree import BlobTreeUploader, HostDirectories
+from shipyard_repo.app.build_events import CONSUMER as BUILDS_CONSUMER
+from shipyard_repo.app.build_events import SUBJECTS as BUILD_SUBJECTS
+from shipyard_repo.app.build_events import BuildEvents
 from shipyard_repo.app.code import CodeSnapshots
 from shipyard_repo.app.credentials import Credentials
 from shipyard_repo.app.featuresets import FeatureSets
 from shipyard_repo.app.garbage import GarbageCollector
+from shipyard_repo.app.images import Images
 from shipyard_repo.app.imports import Imports
 from shipyard_repo.app.path_imports import PathImports
 from shipyard_repo.app.ports import (
@@ -64,6 +70,7 @@ from shipyard_repo.app.versions import Versions
 from shipyard_repo.domain.paths import parse_grantees, parse_roots
 from shipyard_repo.entrypoints.credentials_api import CredentialServicer
 from shipyard_repo.entrypoints.grpc_api import ProjectServicer
+from shipyard_repo.entrypoints.images_api import ImageServicer
 from shipyard_repo.entrypoints.repos_api import RepoServicer
 from shipyard_repo.settings import RepoSettings
 
@@ -71,6 +78,7 @@ SERVICE_NAMES = [
     projects_pb2.DESCRIPTOR.services_by_name["ProjectService"].full_name,
     repos_pb2.DESCRIPTOR.services_by_name["RepoService"].full_name,
     credentials_pb2.DESCRIPTOR.services_by_name["CredentialService"].full_name,
+    images_pb2.DESCRIPTOR.services_by_name["ImageService"].full_name,
 ]
 RUN_EVENTS_BATCH = 64
 
@@ -124,6 +132,10 @@ class Composed:
     project_servicer: ProjectServicer
     repo_servicer: RepoServicer
     credential_servicer: CredentialServicer
+    images: Images
+    image_servicer: ImageServicer
+    build_events: BuildEvents
+    build_consumer: Consumer
 
 
 
@@ -166,6 +178,8 @@ def compose(adapters: Adapters, settings: RepoSettings) -> Composed:
     imports = Imports(a.units, versions, credentials, a.fetcher, a.uploader, work / "imports")
     run_events = RunEvents(a.units, versions)
     consumer = Consumer(RUNS_CONSUMER, run_events.apply, RUN_SUBJECTS, RUN_EVENTS_BATCH)
+    images = Images(a.units, a.clock)
+    build_events = BuildEvents(images)
     tasks: list[Callable[[], Coroutine[Any, Any, None]]] = [imports.run_forever]
     if settings.gc_interval_s > 0:
         tasks.append(lambda: garbage.run_forever(settings.gc_interval_s))
@@ -175,6 +189,10 @@ def compose(adapters: Adapters, settings: RepoSettings) -> Composed:
         project_servicer=ProjectServicer(projects),
         repo_servicer=RepoServicer(repos, versions, featuresets, path_imports, code, garbage, quota),
         credential_servicer=CredentialServicer(credentials),
+        images=images,
+        image_servicer=ImageServicer(images),
+        build_events=build_events,
+        build_consumer=Consumer(BUILDS_CONSUMER, build_events.apply, BUILD_SUBJECTS, RUN_EVENTS_BATCH),
     )
 
 
@@ -185,9 +203,10 @@ async def wire(runtime: Runtime) -> None:
     projects_pb2_grpc.add_ProjectServiceServicer_to_server(repo.project_servicer, runtime.server)
     repos_pb2_grpc.add_RepoServiceServicer_to_server(repo.repo_servicer, runtime.server)
     credentials_pb2_grpc.add_CredentialServiceServicer_to_server(repo.credential_servicer, runtime.server)
-    consumer = repo.consumer
-    runtime.bus.consume(consumer.name, consumer.handle, subjects=consumer.subjects,
-                        batch_size=consumer.batch_size)
+    images_pb2_grpc.add_ImageServiceServicer_to_server(repo.image_servicer, runtime.server)
+    runs, builds = repo.consumer, repo.build_consumer
+    runtime.bus.consume(runs.name, runs.handle, subjects=runs.subjects, batch_size=runs.batch_size)
+    runtime.bus.consume(builds.name, builds.handle, subjects=builds.subjects, batch_size=builds.batch_size)
     runtime.tasks.extend(repo.tasks)
     runtime.service_names.extend(SERVICE_NAMES)
 

@@ -15,13 +15,15 @@ from repo_world import repo_world
 from shipyard_repo.app.imports import FetchFailed
 from shipyard_repo.app.ports import SourceFetcher
 from shipyard_repo.app.versions import NewVersion
+from shipyard_repo.domain.images import Image
 from shipyard_repo.domain.repos import RepoFields, Versioning
 from shipyard_repo.domain.sources import GitSource, HostPathSource, NoSource, RepoKind, Source, UploadSource
+from shipyard_repo.domain.standard_images import STANDARD_IMAGES
 
-from shipyard.contracts.repo.v1 import repos_pb2_grpc
+from shipyard.contracts.repo.v1 import images_pb2_grpc, repos_pb2_grpc
 from shipyard.kit.assertions import CallerAssertions, new_key
 from shipyard.kit.caller import Caller
-from shipyard.kit.clients.repos import REPO_SVC, RepoClient
+from shipyard.kit.clients.repos import REPO_SVC, ImageChoice, RepoClient
 from shipyard.kit.errors import ShipyardError
 from shipyard.kit.grpcio import Authentication, assertion_authenticator, new_server
 from shipyard.kit.manifest import Manifest, ManifestEntry
@@ -50,7 +52,15 @@ CALLS: dict[str, Call] = {
     "a commit by the start of its sha": lambda c: c.snapshot_code(ALICE, "train", SHA[:8]),
     "a commit that is not there": lambda c: c.snapshot_code(ALICE, "train", "ffff"),
     "a code repo that is not there": lambda c: c.snapshot_code(ALICE, "ghost", ""),
+    "the image of a run that names none": lambda c: c.resolve_image(ALICE, "", "", ""),
+    "an image by its name": lambda c: c.resolve_image(BOB, "xgb", "", ""),
+    "an image that is not there": lambda c: c.resolve_image(ALICE, "ghost", "", ""),
+    "the newest image of a framework": lambda c: c.resolve_image(ALICE, "", "sklearn", ""),
+    "a framework's image by its version": lambda c: c.resolve_image(ALICE, "", "sklearn", "1.4"),
+    "a framework's image by a more precise version": lambda c: c.resolve_image(ALICE, "", "sklearn", "1.5.2"),
+    "a framework's image by a less precise version": lambda c: c.resolve_image(ALICE, "", "tensorflow", "2"),
 }
+XGB = Image(name="xgb", url="registry.example.org/team/xgb:1", requirements=("xgboost==2.1.*",))
 
 
 class OneCommit(SourceFetcher):
@@ -81,10 +91,12 @@ async def real(tmp_path: Path) -> AsyncIterator[RepoClient]:
     await repos.create(ALICE, RepoFields(kind=RepoKind.MODEL, name="mnist", source=NoSource()))
     await repos.create(ALICE, RepoFields(kind=RepoKind.CODE, name="train", versioning=Versioning.NONE,
                                          source=GitSource("https://github.com/acme/train.git")))
+    await world.app.images.add(ALICE, XGB)
     key = new_key()
     server = new_server(tracing=False, authentication=Authentication(
         assertion_authenticator(CallerAssertions(key, REPO_SVC))))
     repos_pb2_grpc.add_RepoServiceServicer_to_server(world.app.repo_servicer, server)
+    images_pb2_grpc.add_ImageServiceServicer_to_server(world.app.image_servicer, server)
     port = server.add_insecure_port("127.0.0.1:0")
     await server.start()
     client = RepoClient(f"127.0.0.1:{port}", CallerAssertions(key, "run"))
@@ -103,18 +115,25 @@ def _fake() -> FakeRepoClient:
     fake.add_unversioned("dataset", "logs")
     fake.add("model", "mnist")
     fake.add_code("train", SHA)
+    for image in STANDARD_IMAGES:
+        fake.add_image(image.name, image.requirements, image.python, image.framework, image.framework_version,
+                       image.url)
+    fake.add_image(XGB.name, XGB.requirements, url=XGB.url)
     return fake
 
 
 async def _answer(call: Call, client: Any) -> tuple[str, Any]:
     """What a call answered, without what differs by design (ids, digests): the version's number,
-    the snapshot's commit, that a write is allowed; or the error's kind and message."""
+    the snapshot's commit, that a write is allowed, the image chosen (all of it); or the error's kind and
+    message."""
     try:
         found = await call(client)
     except ShipyardError as exc:
         return type(exc).__name__, exc.message
     if isinstance(found, str):
         return "allowed", bool(found)
+    if isinstance(found, ImageChoice):
+        return "image", found
     return "found", getattr(found, "number", None) or found.commit
 
 

@@ -8,23 +8,28 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 
-from shipyard.contracts.run.v1 import runs_pb2, runs_pb2_grpc
+from shipyard.contracts.run.v1 import builds_pb2, builds_pb2_grpc, runs_pb2, runs_pb2_grpc
 from shipyard.kit.blob.factory import open_blob_store
 from shipyard.kit.bubblewrap import isolation
 from shipyard.kit.clients.repos import RepoClient
 from shipyard.kit.clock import Clock, utc_now
 from shipyard.kit.service import Runtime
+from shipyard_run.adapters.code_files import StoredCodeFiles
+from shipyard_run.adapters.environments import LocalEnvironments, PackageSources
 from shipyard_run.adapters.local import LocalExecutor
 from shipyard_run.adapters.store import COLLECTIONS, unit_of_work_factory
-from shipyard_run.app.ports import Executor, RepoReader, Units
+from shipyard_run.app.image_builds import Builder, ImageBuilds
+from shipyard_run.app.ports import CodeFiles, Executor, RepoReader, Units
 from shipyard_run.app.run_tokens import RunTokens
 from shipyard_run.app.runs import Runs
 from shipyard_run.app.scheduler import Scheduler
 from shipyard_run.app.templates import Templates
+from shipyard_run.entrypoints.builds_api import ImageBuildServicer
 from shipyard_run.entrypoints.grpc_api import RunServicer
 from shipyard_run.settings import RunSettings
 
-SERVICE_NAMES = [runs_pb2.DESCRIPTOR.services_by_name["RunService"].full_name]
+SERVICE_NAMES = [runs_pb2.DESCRIPTOR.services_by_name["RunService"].full_name,
+                 builds_pb2.DESCRIPTOR.services_by_name["ImageBuildService"].full_name]
 # SHIPYARD_FAILPOINTS=run.sandbox=unavailable: act as on a machine without bubblewrap (tests).
 SANDBOX_FAILPOINT = "run.sandbox"
 log = logging.getLogger(__name__)
@@ -37,18 +42,23 @@ class Adapters:
     uow: Units
     repos: RepoReader
     executor: Executor
+    files: CodeFiles  # the code snapshots' build and requirement files
     clock: Clock = utc_now
 
 
 @dataclass
 class RunService:
-    """run-svc composed: its use cases, the scheduler that moves runs along, and the servicer."""
+    """run-svc composed: its use cases, the scheduler that moves runs along, the builder that builds
+    images' environments, and the servicers."""
 
     runs: Runs
     templates: Templates
     tokens: RunTokens
     scheduler: Scheduler
     servicer: RunServicer
+    builds: ImageBuilds
+    builder: Builder
+    builds_servicer: ImageBuildServicer
 
 
 def compose(adapters: Adapters, settings: RunSettings) -> RunService:
@@ -58,11 +68,15 @@ def compose(adapters: Adapters, settings: RunSettings) -> RunService:
     scheduler = Scheduler(adapters.uow, executor, slots=settings.run_slots(), clock=adapters.clock,
                           single_user=settings.single_user, api_server=settings.public_grpc_addr)
     executor.on_exit = scheduler.wake
-    runs = Runs(adapters.uow, adapters.repos, executor, wake=scheduler.wake, clock=adapters.clock,
-                single_user=settings.single_user)
+    builder = Builder(adapters.uow, executor, clock=adapters.clock)
+    builds = ImageBuilds(adapters.uow, adapters.repos, adapters.files, executor, wake=builder.wake,
+                         clock=adapters.clock)
+    runs = Runs(adapters.uow, adapters.repos, executor, adapters.files, builds, wake=scheduler.wake,
+                clock=adapters.clock, single_user=settings.single_user)
     templates = Templates(adapters.uow, runs, clock=adapters.clock)
     tokens = RunTokens(adapters.uow)
-    return RunService(runs, templates, tokens, scheduler, RunServicer(runs, templates, tokens))
+    return RunService(runs, templates, tokens, scheduler, RunServicer(runs, templates, tokens), builds,
+                      builder, ImageBuildServicer(builds))
 
 
 async def build_adapters(runtime: Runtime, settings: RunSettings) -> Adapters:
@@ -73,12 +87,18 @@ async def build_adapters(runtime: Runtime, settings: RunSettings) -> Adapters:
     repos = RepoClient(settings.repo_addr, runtime.assertions)
     runtime.close_on_stop(repos.close)
     workspaces = settings.service_dir() / "workspaces"
-    executor = LocalExecutor(workspaces, blobs, isolation=isolation(settings, SANDBOX_FAILPOINT))
+    environments = LocalEnvironments(settings.environments_root(), PackageSources(
+        settings.package_index_url, settings.package_find_links, settings.packages_offline))
+    environments.root.mkdir(parents=True, exist_ok=True)
+    runtime.disk_paths.append(environments.root)  # health: room for environments
+    executor = LocalExecutor(workspaces, blobs, isolation=isolation(settings, SANDBOX_FAILPOINT),
+                             environments=environments)
     if missing := executor.isolation_missing():
         whose = "anyone's (single-user mode)" if settings.single_user else "only operators'"
         log.warning("runs cannot be isolated here: %s; %s runs start, sharing the machine", missing, whose)
     runtime.disk_paths.append(executor.root)  # health: room for runs' workspaces
-    return Adapters(unit_of_work_factory(runtime.store, runtime.relay), repos, executor)
+    return Adapters(unit_of_work_factory(runtime.store, runtime.relay), repos, executor,
+                    StoredCodeFiles(blobs))
 
 
 async def wire(runtime: Runtime) -> None:
@@ -86,7 +106,9 @@ async def wire(runtime: Runtime) -> None:
     settings = runtime.settings_as(RunSettings)
     service = compose(await build_adapters(runtime, settings), settings)
     runs_pb2_grpc.add_RunServiceServicer_to_server(service.servicer, runtime.server)
+    builds_pb2_grpc.add_ImageBuildServiceServicer_to_server(service.builds_servicer, runtime.server)
     runtime.tasks.append(service.scheduler.run_forever)
+    runtime.tasks.append(service.builder.run_forever)
     runtime.service_names.extend(SERVICE_NAMES)
 
 

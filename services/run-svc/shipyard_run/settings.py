@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from pathlib import Path
 
 from shipyard.kit.settings import Settings
 
@@ -20,6 +21,19 @@ class RunSettings(Settings):
     # The gateway's gRPC address as runs reach it (their SHIPYARD_SERVER, with SHIPYARD_TOKEN);
     # `shipyard up` sets it to the gateway's listen address. Empty: runs get no SHIPYARD_SERVER.
     public_grpc_addr: str = ""
+    # Where runs' Python environments are built, one per image digest, with uv's shared cache
+    # (empty: <data dir>/run-svc/environments). Keep it on the disk of the data directory: uv installs
+    # from its cache with hard links.
+    environments_dir: str = ""
+    # Where environments' packages come from: a package index (uv's --index-url; empty: PyPI), a
+    # folder of wheels besides it (--find-links), and offline: only that folder and uv's cache.
+    package_index_url: str = ""
+    package_find_links: str = ""
+    packages_offline: bool = False
+
+    def environments_root(self) -> Path:
+        """Where runs' Python environments are built."""
+        return Path(self.environments_dir) if self.environments_dir else self.service_dir() / "environments"
 
     def run_slots(self) -> int:
         """Runs at once: ``local_run_slots``, or one per CPU (at least 2) when it is 0."""

@@ -8,6 +8,7 @@ executor, it tells ``on_exit`` when a job ends.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -15,7 +16,7 @@ from typing import Any, TypeVar
 
 from google.protobuf.message import Message
 from shipyard_run.adapters.store import COLLECTIONS, RunUnitOfWork
-from shipyard_run.app.ports import Executor, Job, JobState, JobStatus
+from shipyard_run.app.ports import Executor, Job, JobEnvironment, JobState, JobStatus
 from shipyard_run.app.runs import Runs
 from shipyard_run.app.scheduler import Scheduler
 from shipyard_run.app.templates import Templates
@@ -63,6 +64,13 @@ class FakeExecutor(Executor):
         self.on_status: Hook | None = None
         self.missing_isolation = ""  # why runs cannot be isolated ("": they are)
         self.on_exit: Callable[[], None] = lambda: None
+        # Environments: those built (by digest), those whose build the test holds until it sets the
+        # event, and what a build raises (by image).
+        self.environments: set[str] = set()
+        self.builds: list[str] = []
+        self.build_gate: asyncio.Event | None = None
+        self.build_errors: dict[str, Exception] = {}
+        self.environment_logs: dict[str, bytes] = {}  # digest → what its build printed
 
     # What the test does to the jobs.
 
@@ -97,6 +105,20 @@ class FakeExecutor(Executor):
 
     def isolation_missing(self) -> str:
         return self.missing_isolation
+
+    async def environment_ready(self, environment: JobEnvironment) -> bool:
+        return environment.digest in self.environments or not environment.requirements
+
+    async def build_environment(self, environment: JobEnvironment) -> None:
+        self.builds.append(environment.image)
+        if self.build_gate is not None:
+            await self.build_gate.wait()
+        if environment.image in self.build_errors:
+            raise self.build_errors[environment.image]
+        self.environments.add(environment.digest)
+
+    async def read_environment_log(self, digest: str, offset: int, max_bytes: int) -> bytes:
+        return self.environment_logs.get(digest, b"")[offset:offset + max_bytes]
 
     async def submit(self, job: Job) -> tuple[str, ...]:
         if self.on_submit is not None:
@@ -151,6 +173,20 @@ class FakeExecutor(Executor):
         self.boards.pop(run_id, None)
 
 
+class FakeCodeFiles:
+    """Code snapshots' files by manifest digest, as the test wrote them (``add``)."""
+
+    def __init__(self) -> None:
+        self.snapshots: dict[str, dict[str, str]] = {}
+
+    def add(self, manifest_digest: str, files: dict[str, str]) -> None:
+        """The snapshot ``manifest_digest`` holds ``files`` (path → text)."""
+        self.snapshots[manifest_digest] = dict(files)
+
+    async def text_files(self, manifest_digest: str) -> dict[str, str]:
+        return dict(self.snapshots.get(manifest_digest, {}))
+
+
 @dataclass
 class World:
     """run-svc as ``compose`` builds it, on the fakes and the in-memory store."""
@@ -161,6 +197,7 @@ class World:
     executor: FakeExecutor
     clock: TickingClock
     settings: RunSettings
+    files: FakeCodeFiles
 
     @property
     def runs(self) -> Runs:
@@ -179,7 +216,8 @@ class World:
 
     def restarted(self) -> RunService:
         """run-svc composed again over the same store, executor and clock (a restart)."""
-        self.service = compose(Adapters(self.uow, self.repos, self.executor, self.clock), self.settings)
+        adapters = Adapters(self.uow, self.repos, self.executor, self.files, self.clock)
+        self.service = compose(adapters, self.settings)
         return self.service
 
     async def run(self, name: str) -> Run:
@@ -232,8 +270,9 @@ async def fake_world(gpus: int = 0, slots: int = 2, single_user: bool = False, a
     uow = RecordingUnitOfWorkFactory(await memory_store(COLLECTIONS), RunUnitOfWork)
     repos, executor, clock = FakeRepoClient(), FakeExecutor(gpus), TickingClock()
     settings = RunSettings(local_run_slots=slots, single_user=single_user, public_grpc_addr=api_server)
-    service = compose(Adapters(uow, repos, executor, clock), settings)
-    return World(service, uow, repos, executor, clock, settings)
+    files = FakeCodeFiles()
+    service = compose(Adapters(uow, repos, executor, files, clock), settings)
+    return World(service, uow, repos, executor, clock, settings, files)
 
 
 def a_spec(name: str, kind: RunKind = RunKind.TRAINING, **changes: Any) -> RunSpec:

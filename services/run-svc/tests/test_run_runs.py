@@ -7,7 +7,7 @@ import base64
 import pytest
 from run_fakes import World, a_spec, fake_world
 from shipyard_run.app.ports import RunFilter
-from shipyard_run.domain.runs import Input, OutputTarget, RunKind, RunStatus
+from shipyard_run.domain.runs import Environment, Input, OutputTarget, RunKind, RunStatus
 
 from shipyard.contracts.events.v1 import events_pb2
 from shipyard.kit.errors import (
@@ -52,7 +52,8 @@ async def test_submit_pins_each_input_and_emits_one_run_submitted() -> None:
     assert await world.run("train-1") == run
     assert world.repos.calls == [
         ("version", "alice", "dataset", "digits", 0), ("version", "alice", "dataset", "digits", 1),
-        ("version", "alice", "featureset", "feats", 0), ("check_write", "alice", "model", "mnist", 0)]
+        ("version", "alice", "featureset", "feats", 0), ("check_write", "alice", "model", "mnist", 0),
+        ("resolve_image", "alice", "image", "", 0)]
 
     (emitted,) = world.uow.published
     assert (emitted.subject, emitted.project) == ("runs/train-1", "vision")
@@ -415,3 +416,45 @@ async def test_a_run_still_going_or_someone_elses_is_not_deleted() -> None:
         await world.runs.delete(BOB, "busy")
     await world.runs.delete(OPERATOR_CALLER, "busy")
     assert await world.stored_runs() == []
+
+
+async def test_submit_pins_the_image_a_run_names() -> None:
+    world = await _world()
+    image = world.repos.add_image("xgb", requirements=("xgboost==2.1.*",),
+                                  url="registry.example.org/team/xgb:1")
+    run = await world.runs.submit(ALICE, a_spec("t2", image="xgb"))
+
+    assert run.spec.environment == Environment("xgb", image.url, "", ("xgboost==2.1.*",), image.digest)
+    (emitted,) = world.uow.published
+    assert (emitted.data.image, emitted.data.image_url, emitted.data.environment_digest) == (
+        "xgb", "registry.example.org/team/xgb:1", image.digest)
+
+
+async def test_a_framework_and_version_pick_its_standard_image() -> None:
+    world = await _world()
+    for version in ("1.4", "1.5"):
+        world.repos.add_image(f"sklearn-{version}", (f"scikit-learn=={version}.*",), framework="sklearn",
+                              framework_version=version)
+
+    pinned = await world.runs.submit(ALICE, a_spec("t1", framework="sklearn", framework_version="1.4"))
+    newest = await world.runs.submit(ALICE, a_spec("t2", framework="sklearn"))
+    default = await world.runs.submit(ALICE, a_spec("t3"))
+
+    assert [r.spec.environment.image for r in (pinned, newest, default) if r.spec.environment] == [
+        "sklearn-1.4", "sklearn-1.5", "python"]
+
+
+@pytest.mark.parametrize(
+    ("fields", "message"),
+    [({"image": "nope"}, "run.image: image 'nope' not found"),
+     ({"framework": "tensorflow", "framework_version": "9"}, "run.framework: no standard image of framework "
+                                                            "'tensorflow' 9")],
+)
+async def test_an_unknown_image_is_refused_and_nothing_is_queued(fields: dict[str, str],
+                                                                 message: str) -> None:
+    world = await _world()
+    with pytest.raises(NotFound) as refused:
+        await world.runs.submit(ALICE, a_spec("t", **fields))
+
+    assert refused.value.message == message
+    await _assert_nothing_queued(world)

@@ -5,8 +5,10 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections import Counter
+from collections.abc import Awaitable, Callable
 
 from run_fakes import SIGTERM_EXIT, World, a_spec, fake_world
+from shipyard_run.app.ports import EnvironmentFailed
 from shipyard_run.domain.runs import Input, OutputTarget, Run, RunKind, RunSpec, RunStatus
 
 from shipyard.contracts.events.v1 import events_pb2
@@ -438,3 +440,95 @@ async def test_a_job_that_exits_wakes_the_scheduler_as_in_production() -> None:
         with contextlib.suppress(asyncio.CancelledError):
             await loop
     assert world.event_names("quick") == ["RunSubmitted", "RunStarted", "RunCompleted"]
+
+
+async def _wait_until(condition: Callable[[], Awaitable[bool]]) -> None:
+    """Let the scheduler's background builds run until ``condition`` holds (a deadline of 5 s)."""
+    async with asyncio.timeout(5):
+        while not await condition():  # noqa: ASYNC110 - the builds are tasks on this loop: yield to them
+            await asyncio.sleep(0)
+
+
+async def test_a_first_use_builds_the_environment_while_other_runs_start() -> None:
+    world = await fake_world(slots=2)
+    world.repos.add_image("sklearn-1.5", ("scikit-learn==1.5.*",), framework="sklearn",
+                          framework_version="1.5")
+    world.executor.build_gate = asyncio.Event()
+    await _submit(world, a_spec("first", framework="sklearn"), a_spec("plain"))
+
+    await world.scheduler.tick()
+    first = await world.run("first")
+    assert (first.status, first.status_reason) == (RunStatus.STARTING,
+                                                   "building environment sklearn-1.5 (first use)")
+    assert await world.status("plain") is RunStatus.RUNNING  # the build holds no one else up
+    assert world.executor.submitted_names() == ["plain"]
+
+    world.executor.build_gate.set()
+
+    async def started() -> bool:
+        return await world.status("first") is RunStatus.RUNNING
+    await _wait_until(started)
+    assert (await world.run("first")).status_reason == ""
+    assert world.executor.builds == ["sklearn-1.5"]
+    assert world.executor.submitted[-1].environment is not None
+    assert world.executor.submitted[-1].environment.requirements == ("scikit-learn==1.5.*",)
+
+    # The next run of that image starts at once: no second build.
+    await world.runs.submit(ALICE, a_spec("second", framework="sklearn"))
+    world.executor.exit(world.executor.jobs[(await world.run("plain")).id].run_id, 0)
+    await world.scheduler.tick()
+    assert await world.status("second") is RunStatus.RUNNING
+    assert world.executor.builds == ["sklearn-1.5"]
+
+
+async def test_an_environment_that_cannot_be_built_ends_the_run_with_why() -> None:
+    world = await fake_world()
+    world.repos.add_image("broken", ("nosuchpackage==1",))
+    world.executor.build_errors["broken"] = EnvironmentFailed(
+        "No solution found: nosuchpackage==1 was not found")
+    await _submit(world, a_spec("r", image="broken"))
+    await world.scheduler.tick()
+
+    async def ended() -> bool:
+        return (await world.status("r")).final
+    await _wait_until(ended)
+    run = await world.run("r")
+    assert (run.status, run.status_reason) == (
+        RunStatus.ERROR, "its environment broken could not be built: No solution found: nosuchpackage==1 was "
+                         "not found")
+    assert world.executor.submitted_names() == []
+    assert [e.name for e in world.events(events_pb2.RunFailed)] == ["r"]
+
+
+async def test_a_run_stopped_while_its_environment_builds_ends_at_once_and_never_starts() -> None:
+    world = await fake_world()
+    world.repos.add_image("slow", ("pandas",))
+    world.executor.build_gate = asyncio.Event()
+    await _submit(world, a_spec("r", image="slow"))
+    await world.scheduler.tick()
+    assert (await world.run("r")).building
+
+    stopped = await world.runs.stop(ALICE, "r")
+    assert (stopped.status, stopped.status_reason) == (RunStatus.STOPPED, "stopped before it started")
+    world.executor.build_gate.set()
+    await _wait_until(lambda: _no_builds(world))
+    assert world.executor.submitted_names() == []
+    assert await world.status("r") is RunStatus.STOPPED
+    _once_each(world, "r")
+
+
+async def _no_builds(world: World) -> bool:
+    return not world.scheduler._builds
+
+
+async def test_a_restart_during_a_build_queues_the_run_again() -> None:
+    world = await fake_world()
+    world.repos.add_image("slow", ("pandas",))
+    world.executor.build_gate = asyncio.Event()
+    await _submit(world, a_spec("r", image="slow"))
+    await world.scheduler.tick()
+    assert (await world.run("r")).building
+
+    await world.restarted().scheduler.recover()
+    run = await world.run("r")
+    assert (run.status, run.status_reason) == (RunStatus.QUEUED, "run-svc restarted while starting it")

@@ -72,6 +72,7 @@ def demo(
             runs_pb2.Run(
                 name=f"digits-prep-{suffix}",
                 kind=runs_pb2.RUN_KIND_PREPROCESSING,
+                framework="sklearn",
                 command=SCRIPT,
                 config_file_name="prep.py",
                 outputs=[runs_pb2.RunOutputTarget(repo_kind="dataset", repo="digits")],

@@ -52,6 +52,11 @@ def _credentials() -> Target:
     return credentials.app
 
 
+def _images() -> Target:
+    from shipyard.cli import images
+    return images.app
+
+
 def _events() -> Target:
     from shipyard.cli import events
     return events.app
@@ -150,6 +155,8 @@ COMMANDS: dict[str, Lazy] = {
     "model": Lazy("Model repos and their versions.", _repo_kind("model")),
     "repo": Lazy("Repos of any kind.", _repo),
     "credential": Lazy("Credentials for private git repos, buckets and databases.", _credentials),
+    "image": Lazy("Images: the environments runs execute in (standard ones per framework, and yours).",
+                  _images),
     "events": Lazy("Live events (CloudEvents) as they happen.", _events),
     "user": Lazy("Users, their roles, disabling and deleting them (operators only).", _users),
     "token": Lazy("API tokens: make, list and revoke them.", _tokens),

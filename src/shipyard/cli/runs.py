@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-import codecs
 import math
 import re
 import sys
-import time
 import uuid
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -22,6 +20,7 @@ from rich.table import Table
 from shipyard.cli import output
 from shipyard.cli.compare import write_csv
 from shipyard.cli.context import client, console
+from shipyard.cli.logs import LogChunk, copy_log
 from shipyard.cli.output import Format, OutputOpt
 from shipyard.client.connection import Client
 from shipyard.contracts.run.v1 import runs_pb2 as pb
@@ -51,7 +50,6 @@ STYLES = {"complete": "green", "failed": "red", "error": "red", "running": "cyan
 BARS = "▁▂▃▄▅▆▇█"
 CONFIG_MAX = 1 << 20  # bytes: what SubmitRun accepts
 LOG_CHUNK = 1 << 20
-POLL_SECONDS = 0.5
 
 _NAME = r"[A-Za-z0-9][A-Za-z0-9._-]*"
 _PATH = r"/\S+"
@@ -271,9 +269,12 @@ def submit(
     tag: Annotated[list[str] | None, Opt(help="A tag (repeatable).")] = None,
     project: Annotated[str, Opt(help='The project it belongs to (default: none, "All Projects").')] = "",
     description: Annotated[str, Opt()] = "",
-    framework: Annotated[str, Opt(help="tensorflow, pytorch, sklearn or custom.")] = "",
-    framework_version: Annotated[str, Opt()] = "",
-    image: Annotated[str, Opt(help="Container image (cluster executors).")] = "",
+    framework: Annotated[str, Opt(help="tensorflow, pytorch, sklearn, xgboost or custom: the run executes in "
+                                       "that framework's standard image (see `shipyard image list`).")] = "",
+    framework_version: Annotated[str, Opt(help="e.g. 1.5: the standard image of that version "
+                                               "(default: the newest).")] = "",
+    image: Annotated[str, Opt(help="An image of the catalog to execute in (`shipyard image list`); wins over "
+                                   "--framework. Neither: the `python` image.")] = "",
 ) -> None:
     """Submit a run: it is queued, then runs --command with its inputs mounted read-only."""
     inputs = [parse_input(v, k) for k, values in (("dataset", dataset), ("featureset", featureset),
@@ -319,6 +320,14 @@ def _exit_code(run: pb.Run) -> str:
     return str(run.exit_code) if run.status in ENDED and run.HasField("start_time") else "—"
 
 
+def _environment(environment: pb.RunEnvironment) -> str:
+    """``sklearn-1.5 (Python 3.11, 6 packages, sha256 1a2b3c4d…)``."""
+    python = f"Python {environment.python}" if environment.python else "the platform's Python"
+    count = len(environment.requirements)
+    return (f"{environment.image} ({python}, {count} package{'' if count == 1 else 's'}, "
+            f"sha256 {environment.digest[:8]}…)")
+
+
 def _fields(run: pb.Run) -> list[tuple[str, str]]:
     """The rows ``run get`` shows, user text escaped."""
     status = _status(run) + (f" ({escape(run.status_reason)})" if run.status_reason else "")
@@ -331,6 +340,7 @@ def _fields(run: pb.Run) -> list[tuple[str, str]]:
         ("project", escape(run.project) or "—"),
         ("command", escape(run.command)),
         ("code", escape(f"{run.code}@{run.commit[:12]}") if run.code else "—"),
+        ("environment", escape(_environment(run.environment)) if run.HasField("environment") else "—"),
         ("inputs", escape("\n".join(_describe_input(i) for i in run.inputs)) or "—"),
         ("outputs", escape("\n".join(_describe_output(o) for o in run.outputs)) or "—"),
         ("hyperparameters", escape(" ".join(f"{k}={v}" for k, v in sorted(run.hyperparameters.items())))
@@ -391,22 +401,13 @@ def logs(name: str, follow: Annotated[bool, Opt("--follow", "-f", help="Keep rea
 
 
 def copy_logs(c: Client, name: str, follow: bool, out: TextIO) -> None:
-    """Write the run's log to ``out`` from the start: until nothing more comes, or (follow) until the
-    run has ended and all of it was read, asking again every POLL_SECONDS."""
-    decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
-    offset = 0
-    while True:
+    """Write the run's log to ``out`` from the start (with follow: until the run has ended)."""
+    def read(offset: int) -> LogChunk:
         request = pb.ReadRunLogsRequest(name=name, offset=offset, max_bytes=LOG_CHUNK)
         reply = c.call(c.runs.ReadRunLogs, request)
-        offset = reply.next_offset
-        out.write(decoder.decode(reply.data, final=reply.finished))
-        out.flush()
-        if reply.finished or (not follow and not reply.data):
-            break
-        if not reply.data:
-            time.sleep(POLL_SECONDS)
-    out.write(decoder.decode(b"", final=True))
-    out.flush()
+        return reply.data, reply.next_offset, reply.finished
+
+    copy_log(read, follow, out)
 
 
 @app.command()

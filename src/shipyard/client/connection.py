@@ -19,8 +19,13 @@ from shipyard.local.datadir import DataDir
 if TYPE_CHECKING:
     from shipyard.contracts.gateway.v1 import gateway_pb2, gateway_pb2_grpc
     from shipyard.contracts.lineage.v1 import lineage_pb2_grpc
-    from shipyard.contracts.repo.v1 import credentials_pb2_grpc, projects_pb2_grpc, repos_pb2_grpc
-    from shipyard.contracts.run.v1 import runs_pb2_grpc
+    from shipyard.contracts.repo.v1 import (
+        credentials_pb2_grpc,
+        images_pb2_grpc,
+        projects_pb2_grpc,
+        repos_pb2_grpc,
+    )
+    from shipyard.contracts.run.v1 import builds_pb2_grpc, runs_pb2_grpc
     from shipyard.contracts.serving.v1 import serving_pb2_grpc
 
 R = TypeVar("R", bound=Message)
@@ -120,6 +125,11 @@ class Client:
         return runs_pb2_grpc.RunServiceStub(self.channel)
 
     @cached_property
+    def builds(self) -> builds_pb2_grpc.ImageBuildServiceStub:
+        from shipyard.contracts.run.v1 import builds_pb2_grpc
+        return builds_pb2_grpc.ImageBuildServiceStub(self.channel)
+
+    @cached_property
     def serving(self) -> serving_pb2_grpc.ServingServiceStub:
         from shipyard.contracts.serving.v1 import serving_pb2_grpc
         return serving_pb2_grpc.ServingServiceStub(self.channel)
@@ -128,6 +138,11 @@ class Client:
     def saved_credentials(self) -> credentials_pb2_grpc.CredentialServiceStub:
         from shipyard.contracts.repo.v1 import credentials_pb2_grpc
         return credentials_pb2_grpc.CredentialServiceStub(self.channel)
+
+    @cached_property
+    def images(self) -> images_pb2_grpc.ImageServiceStub:
+        from shipyard.contracts.repo.v1 import images_pb2_grpc
+        return images_pb2_grpc.ImageServiceStub(self.channel)
 
     @cached_property
     def lineage(self) -> lineage_pb2_grpc.LineageServiceStub:

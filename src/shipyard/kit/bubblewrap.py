@@ -133,12 +133,13 @@ def python_directories(*packages: str) -> tuple[str, ...]:
 
 
 def compose(sandbox: Bubblewrap, binds: Sequence[Bind], chdir: str, python: Sequence[str],
-            tmp: str | None = None, gpus: Sequence[int] = ()) -> list[str]:
+            tmp: str | None = None, gpus: Sequence[int] = (), hidden: Sequence[str] = ()) -> list[str]:
     """bwrap and its options (up to the command, which ``sandbox.command`` wraps): the sandbox's own
-    namespaces; the system and ``python`` read-only; its own /proc, a minimal /dev, an in-memory
-    /dev/shm; ``tmp`` (a host directory) as /tmp, or an in-memory /tmp when None; ``binds`` in
-    order; the GPUs ``gpus`` (and /sys, where CUDA reads their topology); ``chdir`` as the working
-    directory."""
+    namespaces; the system and ``python`` read-only, ``hidden`` directories in them shown empty and
+    read-only (e.g. a base interpreter's site-packages, which a virtual environment does not use);
+    its own /proc, a minimal /dev, an in-memory /dev/shm; ``tmp`` (a host directory) as /tmp, or an
+    in-memory /tmp when None; ``binds`` in order; the GPUs ``gpus`` (and /sys, where CUDA reads
+    their topology); ``chdir`` as the working directory."""
     args = [*sandbox.namespaces(), *system_view(), "--proc", "/proc", "--dev", "/dev",
             "--perms", "1777", "--tmpfs", "/dev/shm"]
     args += ["--bind", tmp, "/tmp"] if tmp is not None else ["--perms", "1777", "--tmpfs", "/tmp"]
@@ -146,6 +147,8 @@ def compose(sandbox: Bubblewrap, binds: Sequence[Bind], chdir: str, python: Sequ
     for directory in python:
         if not tree.shows(directory):  # e.g. a system Python, under /usr
             args += [*tree.parents(directory), "--ro-bind", directory, directory]
+    for directory in hidden:
+        args += ["--tmpfs", directory, "--remount-ro", directory]
     for bind in binds:
         option = "--bind" if bind.writable else "--ro-bind"
         args += [*tree.parents(bind.target), option, bind.source, bind.target]

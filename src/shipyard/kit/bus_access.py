@@ -26,7 +26,9 @@ AREA_OWNERS: Mapping[str, str] = {
     "project": "repo-svc",
     "repo": "repo-svc",
     "version": "repo-svc",
+    "image": "repo-svc",
     "run": "run-svc",
+    "build": "run-svc",
     "model": "serving-svc",
     "inference": "serving-svc",
     "deployment": "serving-svc",
@@ -34,7 +36,7 @@ AREA_OWNERS: Mapping[str, str] = {
 
 # Service -> its durable consumers (their names in JetStream, and their dead-letter subjects).
 DURABLES: Mapping[str, tuple[str, ...]] = {
-    "repo-svc": ("repo-runs",),
+    "repo-svc": ("repo-runs", "repo-builds"),
     "lineage-svc": ("lineage",),
 }
 

@@ -25,6 +25,16 @@ from shipyard.client.connection import Client, Credentials
 from shipyard.local.datadir import DataDir
 from shipyard.local.supervisor import free_port
 
+# The wheels the tests' run environments install from (tools/install-test-deps.sh downloads them).
+WHEELHOUSE = Path(__file__).resolve().parents[3] / ".venv" / "wheelhouse"
+
+
+def environment_settings(base: Path) -> dict[str, str]:
+    """run-svc's settings for tests: runs' environments under ``base``/environments (one folder for a
+    whole test session, so each is built once), installed offline from ``WHEELHOUSE``, never PyPI."""
+    return {"SHIPYARD_ENVIRONMENTS_DIR": str(base / "environments"),
+            "SHIPYARD_PACKAGE_FIND_LINKS": str(WHEELHOUSE), "SHIPYARD_PACKAGES_OFFLINE": "1"}
+
 
 def wait_for(condition: Callable[[], Any], timeout: float, what: str, interval: float = 0.05) -> Any:
     """Poll ``condition`` until it returns something truthy; TimeoutError naming ``what``."""

@@ -50,6 +50,13 @@ POLICY: dict[str, frozenset[str]] = {
     "/shipyard.repo.v1.CredentialService/ListCredentials": ANY,
     "/shipyard.repo.v1.CredentialService/GetLastCredential": ANY,
     "/shipyard.repo.v1.CredentialService/DeleteCredential": ANY,
+    # The image catalog: anyone signed in reads it and adds images; only an image's owner or an
+    # operator deletes it (repo-svc checks that).
+    "/shipyard.repo.v1.ImageService/AddImage": ANY,
+    "/shipyard.repo.v1.ImageService/GetImage": ANY,
+    "/shipyard.repo.v1.ImageService/ListImages": ANY,
+    "/shipyard.repo.v1.ImageService/DeleteImage": ANY,
+    "/shipyard.repo.v1.ImageService/ResolveImage": ANY,
     # The HTTP blob endpoints (not gRPC methods): uploading content, reading it.
     PUT_BLOB: DEVELOPERS,
     GET_BLOB: ANY,
@@ -74,6 +81,11 @@ POLICY: dict[str, frozenset[str]] = {
     "/shipyard.run.v1.RunService/StartTensorBoard": DEVELOPERS,
     "/shipyard.run.v1.RunService/StopTensorBoard": DEVELOPERS,
     "/shipyard.run.v1.RunService/GetTensorBoard": ANY,
+    # Building an image runs its installer like a run does: developers, as for runs.
+    "/shipyard.run.v1.ImageBuildService/BuildImage": DEVELOPERS,
+    "/shipyard.run.v1.ImageBuildService/GetImageBuild": ANY,
+    "/shipyard.run.v1.ImageBuildService/ListImageBuilds": ANY,
+    "/shipyard.run.v1.ImageBuildService/ReadImageBuildLog": ANY,
     f"{SERVING}/CreateInference": ANY,
     f"{SERVING}/GetInference": ANY,
     f"{SERVING}/ListInferences": ANY,

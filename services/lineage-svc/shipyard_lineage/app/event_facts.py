@@ -99,7 +99,9 @@ def _run_submitted(s: Stating, e: ev.RunSubmitted) -> None:
         s.edge(s.node(code_id(e.code.repo, e.code.commit), CODE, repo=e.code.repo, commit=e.code.commit,
                       name=e.code.repo), run, USED)
     if e.image:
-        s.edge(s.node(image_id(e.image), IMAGE, name=e.image), run, USED)
+        pairs = (("url", e.image_url), ("digest", e.environment_digest))
+        details = {key: value for key, value in pairs if value}
+        s.edge(s.node(image_id(e.image), IMAGE, name=e.image, **details), run, USED)
 
 
 def _run_started(s: Stating, e: ev.RunStarted) -> None:

@@ -1,6 +1,6 @@
 """repo-svc's repositories and unit of work over the kit's document store (SQLite or MongoDB).
 
-Projects, repos, versions, credentials and pending uploads are aggregates: each is a
+Projects, repos, versions, credentials, pending uploads and users' images are aggregates: each is a
 ``DocumentRepository`` (its codec and its own queries). Manifests live in the blob store, and the
 code snapshots are create requests (``code:<repo id>:<commit>`` → manifest digest); reading every
 manifest they name (the garbage collector's mark) is plain transaction code.
@@ -24,6 +24,7 @@ from shipyard.kit.store.unit_of_work import REQUESTS, StoredRequests, StoreUnitO
 from shipyard_repo.app.events import translate
 from shipyard_repo.app.ports import BlobReferences, ManifestStore, PendingUpload, RepoFilter, UploadLedger
 from shipyard_repo.domain.credentials import Credential, CredentialType
+from shipyard_repo.domain.images import Image, ImageSource, ImageStatus
 from shipyard_repo.domain.projects import Project
 from shipyard_repo.domain.repos import Repo, RepoStatus, repo_key
 from shipyard_repo.domain.sources import RepoKind, Source, Versioning
@@ -35,7 +36,8 @@ REPOS = Collection("repos", unique=("key",), indexed=("project", "status"))
 VERSIONS = Collection("versions", indexed=("repo_id", "number"))
 CREDENTIALS = Collection("credentials", indexed=("owner",))
 UPLOADS = Collection("uploads", indexed=("user",))
-COLLECTIONS = (PROJECTS, REQUESTS, REPOS, VERSIONS, CREDENTIALS, UPLOADS)
+IMAGES = Collection("images", indexed=("framework",))
+COLLECTIONS = (PROJECTS, REQUESTS, REPOS, VERSIONS, CREDENTIALS, UPLOADS, IMAGES)
 # Code snapshots are remembered as create requests "code:<repo id>:<commit>" -> manifest digest.
 CODE_SNAPSHOTS = "code:"
 _BATCH = 1000
@@ -245,6 +247,43 @@ class StoredCredentials(DocumentRepository[SealedCredential]):
         return found is not None
 
 
+class StoredImages(DocumentRepository[Image]):
+    """Users' images in the ``images`` collection, keyed by name (standard ones are not stored)."""
+
+    collection = IMAGES
+    noun = "image"
+
+    def to_document(self, item: Image) -> Document:
+        doc = asdict(item)
+        doc.pop("revision")
+        doc["_id"] = item.name
+        doc["requirements"] = list(item.requirements)
+        doc["source"] = item.source.value
+        doc["status"] = item.status.value
+        doc["create_time"] = item.create_time.isoformat() if item.create_time else ""
+        return doc
+
+    def from_document(self, doc: Document) -> Image:
+        fields: dict[str, Any] = {k: v for k, v in doc.items() if not k.startswith("_")}
+        fields["requirements"] = tuple(fields["requirements"])
+        fields["source"] = ImageSource(fields["source"])
+        fields["status"] = ImageStatus(fields["status"])
+        created = fields["create_time"]
+        fields["create_time"] = datetime.fromisoformat(created) if created else None
+        return Image(**fields, revision=doc["_rev"])
+
+    def taken(self, item: Image, field: str) -> AlreadyExists:
+        return AlreadyExists(f"an image named {item.name!r} exists already")
+
+    async def get(self, name: str) -> Image | None:
+        """The user's image of that name."""
+        return await self.by_id(name)
+
+    async def list(self, framework: str = "") -> builtins.list[Image]:
+        """Users' images in name order, of one framework when given."""
+        return await self.find({"framework": framework} if framework else None, Page(order_by="_id"))
+
+
 class RepoUnitOfWork(StoreUnitOfWork):
     """A transaction over repo-svc's collections; its domain events are translated by
     ``shipyard_repo.app.events``."""
@@ -255,6 +294,7 @@ class RepoUnitOfWork(StoreUnitOfWork):
         self.repos = StoredRepos(txn)
         self.versions = StoredVersions(txn)
         self.credentials = StoredCredentials(txn)
+        self.images = StoredImages(txn)
         self.requests = StoredRequests(txn)
 
 

@@ -9,6 +9,7 @@ from typing import Any
 from shipyard.contracts.events.v1 import events_pb2
 from shipyard.kit.events import caller_actor
 from shipyard.kit.store.unit_of_work import Emitted
+from shipyard_repo.app.image_messages import image_to_proto
 from shipyard_repo.app.messages import KIND_TO_PROTO, project_to_proto, repo_to_proto
 from shipyard_repo.domain import events
 from shipyard_repo.domain.repos import Repo
@@ -75,11 +76,22 @@ def _version_deleted(e: events.VersionDeleted) -> Emitted:
     return Emitted(data, repo_subject(repo), repo.project)
 
 
+def _image_added(e: events.ImageAdded) -> Emitted:
+    data = events_pb2.ImageAdded(image=image_to_proto(e.image), actor=caller_actor(e.actor))
+    return Emitted(data, f"images/{e.image.name}", "")
+
+
+def _image_deleted(e: events.ImageDeleted) -> Emitted:
+    data = events_pb2.ImageDeleted(name=e.image.name, url=e.image.url, actor=caller_actor(e.actor))
+    return Emitted(data, f"images/{e.image.name}", "")
+
+
 _TRANSLATIONS: dict[type[Any], Callable[[Any], Emitted]] = {
     events.ProjectCreated: _project_created, events.ProjectUpdated: _project_updated,
     events.ProjectDeleted: _project_deleted, events.RepoCreated: _repo_created,
     events.RepoUpdated: _repo_updated, events.RepoDeleted: _repo_deleted,
     events.VersionCreated: _version_created, events.VersionDeleted: _version_deleted,
+    events.ImageAdded: _image_added, events.ImageDeleted: _image_deleted,
 }
 
 

@@ -11,6 +11,7 @@ from typing import Protocol
 from shipyard.kit.manifest import Manifest
 from shipyard.kit.store.unit_of_work import Emitter, RequestLog, UnitOfWorkFactory
 from shipyard_repo.domain.credentials import Credential
+from shipyard_repo.domain.images import Image
 from shipyard_repo.domain.paths import Directory
 from shipyard_repo.domain.projects import Project
 from shipyard_repo.domain.repos import Repo, RepoStatus
@@ -171,6 +172,25 @@ class CredentialRepository(Protocol):
         """Delete it; whether it existed."""
 
 
+class ImageRepository(Protocol):
+    """Users' images in repo-svc's store, unique by name (the standard ones are the domain's table)."""
+
+    async def get(self, name: str) -> Image | None:
+        """The user's image of that name."""
+
+    async def add(self, item: Image) -> Image:
+        """Store a new image (revision 1); AlreadyExists when the name is taken."""
+
+    async def save(self, item: Image) -> Image:
+        """Store a change made on ``item.revision`` (a build's outcome); Aborted if it changed since."""
+
+    async def remove(self, item: Image) -> None:
+        """Delete the image as read at ``item.revision``; Aborted if it changed since."""
+
+    async def list(self, framework: str = "") -> builtins.list[Image]:
+        """Users' images in name order, of one framework when given."""
+
+
 class SourceFetcher(abc.ABC):
     """Copies a downloaded source's content into a local directory (git clone, HTTP GET, S3 …)."""
 
@@ -219,6 +239,10 @@ class UnitOfWork(Emitter, Protocol):
     @property
     def credentials(self) -> CredentialRepository:
         """Credentials in this transaction."""
+
+    @property
+    def images(self) -> ImageRepository:
+        """Users' images in this transaction."""
 
     @property
     def requests(self) -> RequestLog:

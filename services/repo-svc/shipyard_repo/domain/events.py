@@ -7,6 +7,7 @@ from dataclasses import dataclass
 
 from shipyard.kit.caller import Caller
 
+from .images import Image
 from .projects import Project
 from .repos import Repo
 from .versions import Version
@@ -83,6 +84,22 @@ class VersionDeleted:
     actor: Caller
 
 
+@dataclass(frozen=True)
+class ImageAdded:
+    """An image entered the catalog."""
+
+    image: Image
+    actor: Caller
+
+
+@dataclass(frozen=True)
+class ImageDeleted:
+    """An image left the catalog."""
+
+    image: Image
+    actor: Caller
+
+
 RepoEvent = (ProjectCreated | ProjectUpdated | ProjectDeleted | RepoCreated | RepoUpdated | RepoDeleted
-             | VersionCreated | VersionDeleted)
+             | VersionCreated | VersionDeleted | ImageAdded | ImageDeleted)
 """Every event repo-svc records."""

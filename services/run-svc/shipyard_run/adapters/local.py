@@ -23,6 +23,11 @@ in tests) the command runs as run-svc's user, inputs are copies, mounts stay und
 (SHIPYARD_MOUNTS and a SHIPYARD_MOUNT_<PATH> variable per mount path say where) and a note on the
 run says so; run-svc's use cases decide whose runs may start then.
 
+A job's Python is its environment's (``adapters.environments``: a virtual environment per image
+digest, built on first use): its ``bin`` first on PATH, VIRTUAL_ENV set, and in the sandbox the
+environment and its base interpreter read-only instead of run-svc's own Python and the shipyard
+package. A job submitted before environments existed runs with run-svc's Python, as then.
+
 Either way the command gets only its own environment: the run's variables and hyperparameters,
 PATH, HOME (its own directory), the locale and TZ — none of run-svc's settings or secrets. The
 wrapper, which runs outside the sandbox as run-svc's user, gets none of the run's variables.
@@ -53,8 +58,9 @@ from shipyard.kit.blob.port import BlobStore
 from shipyard.kit.blob.tree import BlobTree
 from shipyard.kit.bubblewrap import NOBODY, Bubblewrap, RunAs, find
 from shipyard_run.adapters import sandbox
+from shipyard_run.adapters.environments import BuiltEnvironment, LocalEnvironments
 from shipyard_run.adapters.tensorboard import LocalTensorBoards
-from shipyard_run.app.ports import Executor, Job, JobState, JobStatus
+from shipyard_run.app.ports import Executor, Job, JobEnvironment, JobState, JobStatus
 from shipyard_run.domain.runs import MetricPoint
 
 # Katib's StdOut metrics collector format: name=value pairs anywhere on a line.
@@ -115,11 +121,13 @@ class LocalExecutor(Executor):
 
     def __init__(
         self, root: Path, blobs: BlobStore, gpus: int | None = None, grace_s: float = GRACE_S,
-        isolation: Bubblewrap | str | None = None,
+        isolation: Bubblewrap | str | None = None, environments: LocalEnvironments | None = None,
     ) -> None:
         """``isolation``: the bubblewrap that isolates runs, or why runs cannot be isolated here
-        (default: whatever this machine offers, runs as nobody when run-svc is root)."""
+        (default: whatever this machine offers, runs as nobody when run-svc is root);
+        ``environments``: where jobs' Python environments are built (default: beside ``root``)."""
         self.root = root
+        self.environments = environments or LocalEnvironments(root.parent / "environments")
         self._blobs = blobs
         self._tree = BlobTree(blobs)
         self._gpus = gpu_inventory() if gpus is None else gpus
@@ -140,6 +148,17 @@ class LocalExecutor(Executor):
     def isolation_missing(self) -> str:
         return self._isolation if isinstance(self._isolation, str) else ""
 
+    async def environment_ready(self, environment: JobEnvironment) -> bool:
+        return await self.environments.ready(environment)
+
+    async def build_environment(self, environment: JobEnvironment) -> None:
+        await self.environments.build(environment)
+
+    async def read_environment_log(self, digest: str, offset: int, max_bytes: int) -> bytes:
+        if not digest:
+            return b""
+        return await asyncio.to_thread(_read, self.environments.log_path(digest), offset, max_bytes)
+
     def _workspace(self, run_id: str) -> Path:
         if not re.fullmatch(r"[0-9a-f]{8,64}", run_id):
             raise ValueError(f"not a run id: {run_id!r}")
@@ -149,29 +168,35 @@ class LocalExecutor(Executor):
         ws = self._workspace(job.run_id)
         # A start interrupted before the process began: begin again.
         await asyncio.to_thread(shutil.rmtree, ws, True)
+        # Built already when the scheduler asked first (environment_ready); built now otherwise.
+        python = None if job.environment is None else await self.environments.build(job.environment)
         isolation = self._isolation
         if isinstance(isolation, str):
-            argv = await self._shared(ws, job)
+            argv = await self._shared(ws, job, python)
         else:
-            argv = await self._isolated(ws, job, isolation)
+            argv = await self._isolated(ws, job, isolation, python)
         child = await asyncio.to_thread(self._launch, ws, job, argv)
         self._tell_on_exit(child)
-        return _notes(ws, isolation)
+        return (*_notes(ws, isolation), *_environment_notes(job.environment, python))
 
-    async def _isolated(self, ws: Path, job: Job, isolation: Bubblewrap) -> list[str]:
-        """The command line of a run in its sandbox; inputs are hard links, shown read-only."""
+    async def _isolated(self, ws: Path, job: Job, isolation: Bubblewrap, python: BuiltEnvironment | None,
+                        ) -> list[str]:
+        """The command line of a run in its sandbox; inputs are hard links, shown read-only. It sees
+        its environment's directories (or, for a job without one, run-svc's Python) read-only."""
         mounts = await self._prepare(ws, job, link=True)
         if isolation.run_as is not None:
             await asyncio.to_thread(_hand_over, ws, job, mounts, isolation.run_as)
-        env = _environment(job, sandbox.OWN, {path: path for path in mounts})
+        env = _environment(job, sandbox.OWN, {path: path for path in mounts}, python)
         command = isolation.command(_clean(env, ["/bin/sh", "-c", job.command]))
-        return [*sandbox.plan(_view(ws, job, mounts), isolation), *command]
+        if python is None:  # a job submitted before environments existed: run-svc's Python
+            return [*sandbox.plan(_view(ws, job, mounts), isolation), *command]
+        return [*sandbox.plan(_view(ws, job, mounts), isolation, python.directories, python.hidden), *command]
 
-    async def _shared(self, ws: Path, job: Job) -> list[str]:
+    async def _shared(self, ws: Path, job: Job, python: BuiltEnvironment | None) -> list[str]:
         """The command line of a run that shares the machine; inputs are copies, so that it
         cannot write the store's blobs."""
         mounts = await self._prepare(ws, job, link=False)
-        return _clean(_environment(job, str(ws), mounts), ["/bin/sh", "-c", job.command])
+        return _clean(_environment(job, str(ws), mounts, python), ["/bin/sh", "-c", job.command])
 
     async def _prepare(self, ws: Path, job: Job, link: bool) -> dict[str, str]:
         """Lay the workspace out; inputs hard-linked from a local store when ``link`` (and the
@@ -340,11 +365,24 @@ def _notes(ws: Path, isolation: Bubblewrap | str) -> tuple[str, ...]:
             "and its outputs at their mount paths",)
 
 
-def _environment(job: Job, own: str, mounts: dict[str, str]) -> dict[str, str]:
+def _environment_notes(environment: JobEnvironment | None, python: BuiltEnvironment | None,
+                       ) -> tuple[str, ...]:
+    """Which environment the run runs in, when it has one."""
+    if environment is None or python is None:
+        return ()
+    return (f"environment {environment.image} (sha256 {environment.digest[:8]}…), Python {python.python}",)
+
+
+def _environment(job: Job, own: str, mounts: dict[str, str], python: BuiltEnvironment | None,
+                 ) -> dict[str, str]:
     """The command's whole environment; ``own``: where it finds its workspace files, ``mounts``:
-    mount path → where it finds the mount."""
+    mount path → where it finds the mount; ``python``: the job's environment (None: run-svc's Python,
+    for a job submitted before environments existed)."""
     env = {key: value for key, value in os.environ.items() if key in PASSED_ON or key.startswith("LC_")}
-    env["PATH"] = os.pathsep.join([str(Path(sys.executable).parent), "/usr/local/bin", "/usr/bin", "/bin"])
+    first = str(Path(sys.executable).parent) if python is None else python.bin
+    env["PATH"] = os.pathsep.join([first, "/usr/local/bin", "/usr/bin", "/bin"])
+    if python is not None:
+        env["VIRTUAL_ENV"] = python.path
     env["HOME"] = f"{own}/home"
     env.update(job.hyperparameters)
     outputs = [mounts[p] for p in job.output_paths if p]

@@ -15,7 +15,9 @@ from shipyard.kit.store.port import Collection, Contains, Document, DocumentStor
 from shipyard.kit.store.unit_of_work import REQUESTS, StoredRequests, StoreUnitOfWork, StoreUnitOfWorkFactory
 from shipyard_run.app.events import translate
 from shipyard_run.app.ports import RunFilter
+from shipyard_run.domain.image_builds import BuildRequest, BuildStatus, ImageBuild
 from shipyard_run.domain.runs import (
+    Environment,
     Input,
     MetricPoint,
     OutputTarget,
@@ -31,7 +33,8 @@ RUNS = Collection("runs", unique=("name",), indexed=("status", "project", "seque
 METRICS = Collection("metrics", indexed=("run_id",))
 CONFIGS = Collection("configs")
 TEMPLATES = Collection("templates", unique=("name",))
-COLLECTIONS = (RUNS, METRICS, CONFIGS, REQUESTS, TEMPLATES)
+BUILDS = Collection("image_builds", indexed=("name", "status", "sequence"))
+COLLECTIONS = (RUNS, METRICS, CONFIGS, REQUESTS, TEMPLATES, BUILDS)
 SOURCE = f"shipyard/{SERVICE}"
 
 
@@ -68,6 +71,9 @@ def _spec_from(doc: dict[str, Any]) -> RunSpec:
     fields["tags"] = tuple(fields["tags"])
     fields["inputs"] = tuple(Input(**i) for i in fields["inputs"])
     fields["outputs"] = tuple(OutputTarget(**o) for o in fields["outputs"])
+    if environment := fields.get("environment"):
+        fields["environment"] = Environment(**{**environment,
+                                                "requirements": tuple(environment["requirements"])})
     return RunSpec(**fields)
 
 
@@ -156,6 +162,49 @@ class StoredTemplates(DocumentRepository[RunTemplate]):
     async def list(self) -> builtins.list[RunTemplate]:
         """Every template, by name."""
         return await self.find(page=Page(order_by="name"))
+
+
+class StoredBuilds(DocumentRepository[ImageBuild]):
+    """Image builds in the ``image_builds`` collection (several per image name: its history)."""
+
+    collection = BUILDS
+    noun = "image build"
+
+    def to_document(self, item: ImageBuild) -> Document:
+        return {"_id": item.id, "name": item.name, "sequence": item.sequence, "status": item.status.value,
+                "request": asdict(item.request), "owner": item.owner, "owner_roles": list(item.owner_roles),
+                "create_time": _time(item.create_time), "end_time": _time(item.end_time),
+                "status_reason": item.status_reason, "code_manifest": item.code_manifest,
+                "build_file": item.build_file, "python": item.python, "requirements": list(item.requirements),
+                "base_image": item.base_image, "digest": item.digest, "reused": item.reused,
+                "notes": list(item.notes)}
+
+    def from_document(self, doc: Document) -> ImageBuild:
+        created = _parse(doc["create_time"])
+        assert created is not None
+        return ImageBuild(
+            id=doc["_id"], request=BuildRequest(**doc["request"]), owner=doc["owner"], create_time=created,
+            sequence=doc["sequence"], owner_roles=tuple(doc["owner_roles"]),
+            status=BuildStatus(doc["status"]), status_reason=doc["status_reason"],
+            code_manifest=doc["code_manifest"], build_file=doc["build_file"], python=doc["python"],
+            requirements=tuple(doc["requirements"]), base_image=doc["base_image"],
+            digest=doc["digest"], reused=doc["reused"], notes=tuple(doc["notes"]),
+            end_time=_parse(doc["end_time"]), revision=doc["_rev"])
+
+    async def latest(self, name: str) -> ImageBuild | None:
+        """The newest build of the image ``name``."""
+        found = await self.find({"name": name}, Page(order_by="sequence", descending=True, limit=1))
+        return found[0] if found else None
+
+    async def list(self, name: str = "", limit: int = 1000) -> builtins.list[ImageBuild]:
+        """Builds newest first (of one image, when ``name`` is given)."""
+        match: dict[str, Any] = {"name": name} if name else {}
+        return await self.find(match, Page(order_by="sequence", descending=True, limit=limit))
+
+    async def building(self) -> builtins.list[ImageBuild]:
+        """Builds not ended yet, oldest first."""
+        return await self.find({"status": BuildStatus.BUILDING.value},
+                               Page(order_by="sequence", limit=10_000))
 
 
 @dataclass(frozen=True)
@@ -247,6 +296,7 @@ class RunUnitOfWork(StoreUnitOfWork):
         self.configs = StoredConfigs(txn)
         self.templates = StoredTemplates(txn)
         self.requests = StoredRequests(txn)
+        self.builds = StoredBuilds(txn)
 
 
 def unit_of_work_factory(

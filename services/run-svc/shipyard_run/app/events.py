@@ -9,9 +9,11 @@ from google.protobuf.message import Message
 
 from shipyard.contracts.common.v1 import common_pb2
 from shipyard.contracts.events.v1 import events_pb2
+from shipyard.kit.caller import Caller
 from shipyard.kit.events import caller_actor
 from shipyard.kit.store.unit_of_work import Emitted
 from shipyard.kit.timestamps import timestamp
+from shipyard_run.app.build_messages import build_to_proto
 from shipyard_run.domain import events
 from shipyard_run.domain.runs import Run
 
@@ -22,9 +24,22 @@ def run_subject(run: Run) -> str:
 
 
 def translate(event: Any) -> Emitted:
-    """The contract's event for the domain event ``event``, about its run."""
+    """The contract's event for the domain event ``event``, about its run or image build."""
+    if isinstance(event, events.BuildCompleted | events.BuildFailed):
+        return _build(event)
     run: Run = event.run
     return Emitted(_message(event), run_subject(run), run.spec.project)
+
+
+def _build(event: events.BuildEvent) -> Emitted:
+    """BuildCompleted / BuildFailed, as the build's owner (with the roles they had when they asked)."""
+    build = event.build
+    actor = caller_actor(Caller(build.owner, frozenset(build.owner_roles)))
+    message = build_to_proto(build)
+    data: Message = (events_pb2.BuildCompleted(build=message, actor=actor)
+                     if isinstance(event, events.BuildCompleted) else
+                     events_pb2.BuildFailed(build=message, actor=actor))
+    return Emitted(data, f"images/{build.name}", "")
 
 
 def _message(event: events.RunEvent) -> Message:
@@ -66,8 +81,11 @@ def _submitted(event: events.RunSubmitted) -> events_pb2.RunSubmitted:
                                       repo_kind=i.repo_kind, repo_id=i.repo_id) for i in spec.inputs],
         outputs=[common_pb2.VersionRef(repo=o.repo, mount_path=o.mount_path, repo_kind=o.repo_kind,
                                        repo_id=o.repo_id) for o in spec.outputs],
-        hyperparameters=spec.hyperparameters, image=spec.image, cluster=spec.cluster or "local",
+        hyperparameters=spec.hyperparameters,
+        image=spec.environment.image if spec.environment else spec.image, cluster=spec.cluster or "local",
         command=spec.command, actor=caller_actor(event.by), gpus=spec.gpus,
+        image_url=spec.environment.url if spec.environment else "",
+        environment_digest=spec.environment.digest if spec.environment else "",
     )
 
 

@@ -5,7 +5,16 @@ from __future__ import annotations
 from shipyard.contracts.run.v1 import runs_pb2 as pb
 from shipyard.kit.errors import InvalidArgument
 from shipyard.kit.timestamps import timestamp
-from shipyard_run.domain.runs import Input, OutputTarget, Run, RunKind, RunSpec, RunStatus, RunTemplate
+from shipyard_run.domain.runs import (
+    Environment,
+    Input,
+    OutputTarget,
+    Run,
+    RunKind,
+    RunSpec,
+    RunStatus,
+    RunTemplate,
+)
 
 KINDS = {RunKind.TRAINING: pb.RUN_KIND_TRAINING, RunKind.PREPROCESSING: pb.RUN_KIND_PREPROCESSING,
          RunKind.EVALUATION: pb.RUN_KIND_EVALUATION}
@@ -66,8 +75,17 @@ def spec_to_proto(spec: RunSpec) -> pb.Run:
                  for o in spec.outputs],
         hyperparameters=spec.hyperparameters, config_file_name=spec.config_file_name, gpus=spec.gpus,
         start_with_available=spec.start_with_available, cluster=spec.cluster, code=spec.code,
-        commit=spec.commit, priority=spec.priority,
+        commit=spec.commit, priority=spec.priority, environment=environment_to_proto(spec.environment),
     )
+
+
+def environment_to_proto(environment: Environment | None) -> pb.RunEnvironment | None:
+    """The pinned environment as the API shows it (None before images existed)."""
+    if environment is None:
+        return None
+    return pb.RunEnvironment(image=environment.image, url=environment.url, python=environment.python,
+                             requirements=environment.requirements, digest=environment.digest,
+                             framework=environment.framework, framework_version=environment.framework_version)
 
 
 def run_to_proto(run: Run) -> pb.Run:

@@ -10,8 +10,9 @@ from enum import Enum
 from typing import Protocol
 
 from shipyard.kit.caller import Caller
-from shipyard.kit.clients.repos import CodeSnapshot, RepoVersion
+from shipyard.kit.clients.repos import CodeSnapshot, ImageChoice, RepoVersion
 from shipyard.kit.store.unit_of_work import Emitter, RequestLog, UnitOfWorkFactory
+from shipyard_run.domain.image_builds import ImageBuild
 from shipyard_run.domain.runs import MetricPoint, Run, RunKind, RunStatus, RunTemplate
 
 
@@ -94,6 +95,36 @@ class ConfigFiles(Protocol):
         """Forget the file, if there is one."""
 
 
+class BuildRepository(Protocol):
+    """Image builds in run-svc's store."""
+
+    async def by_id(self, build_id: str) -> ImageBuild | None:
+        """The build with that id."""
+
+    async def add(self, build: ImageBuild) -> ImageBuild:
+        """Store a new build."""
+
+    async def save(self, build: ImageBuild) -> ImageBuild:
+        """Store a change made on ``build.revision``; Aborted if someone changed it since."""
+
+    async def latest(self, name: str) -> ImageBuild | None:
+        """The newest build of the image ``name``."""
+
+    async def list(self, name: str = "", limit: int = 1000) -> builtins.list[ImageBuild]:
+        """Builds newest first (of one image, when ``name`` is given)."""
+
+    async def building(self) -> builtins.list[ImageBuild]:
+        """Builds not ended yet, oldest first."""
+
+
+class CodeFiles(Protocol):
+    """A code snapshot's small text files, as the build files and requirement files are read."""
+
+    async def text_files(self, manifest_digest: str) -> dict[str, str]:
+        """Path → text of the snapshot's files a build may read (requirement, YAML, TOML files and
+        Dockerfiles, each at most a few hundred KiB)."""
+
+
 class UnitOfWork(Emitter, Protocol):
     """One transaction over run-svc's repositories; events recorded in it are committed with it."""
 
@@ -117,6 +148,10 @@ class UnitOfWork(Emitter, Protocol):
     def templates(self) -> TemplateRepository:
         """Run templates in this transaction."""
 
+    @property
+    def builds(self) -> BuildRepository:
+        """Image builds in this transaction."""
+
 
 Units = UnitOfWorkFactory[UnitOfWork]
 """Starts run-svc's units of work: ``async with uow() as tx: ...``."""
@@ -134,6 +169,11 @@ class RepoReader(Protocol):
     async def check_write(self, caller: Caller, repo_kind: str, repo: str) -> str:
         """The repo's id, if it exists, is versioned and ``caller`` may write its next version
         (repo-svc decides); PermissionDenied, FailedPrecondition or NotFound naming it otherwise."""
+
+    async def resolve_image(self, caller: Caller, name: str, framework: str,
+                            framework_version: str) -> ImageChoice:
+        """The catalog image named ``name``, or the standard image of ``framework`` and version (with
+        neither: the default image); NotFound naming what was asked for otherwise."""
 
 
 class JobState(Enum):
@@ -163,6 +203,22 @@ class JobInput:
     manifest_digest: str
 
 
+class EnvironmentFailed(Exception):
+    """An environment could not be built; the message says what (e.g. the requirement that did
+    not resolve) in words the run's user can act on."""
+
+
+@dataclass(frozen=True)
+class JobEnvironment:
+    """The Python environment a job runs in on the local executor: built once per ``digest`` from
+    ``python`` (major.minor; empty: the platform's) and ``requirements``; ``image`` names it."""
+
+    image: str
+    python: str
+    requirements: tuple[str, ...]
+    digest: str
+
+
 @dataclass(frozen=True)
 class Job:
     """What an executor runs for a run (the run contract's inputs)."""
@@ -179,6 +235,7 @@ class Job:
     code_manifest: str = ""  # the code checked out in the working directory
     api_token: str = ""  # the run's own API token (SHIPYARD_TOKEN), good while the run is active
     api_server: str = ""  # the gateway's gRPC address as runs reach it (SHIPYARD_SERVER)
+    environment: JobEnvironment | None = None  # None: a run submitted before images existed
 
 
 class Executor(abc.ABC):
@@ -197,6 +254,18 @@ class Executor(abc.ABC):
     def isolation_missing(self) -> str:
         """Why runs cannot be isolated from the platform and from each other here, in words an
         operator can act on; "" when every run is."""
+
+    async def environment_ready(self, environment: JobEnvironment) -> bool:
+        """Whether a job in ``environment`` can start at once (False: ``build_environment`` first)."""
+        return True
+
+    async def build_environment(self, environment: JobEnvironment) -> None:  # noqa: B027 - no build: ready
+        """Make ``environment`` (once, however many ask at a time); EnvironmentFailed naming what
+        could not be installed. Executors whose environments are always ready build nothing."""
+
+    async def read_environment_log(self, digest: str, offset: int, max_bytes: int) -> bytes:
+        """What building the environment ``digest`` printed, from ``offset`` (empty: nothing)."""
+        return b""
 
     @abc.abstractmethod
     async def submit(self, job: Job) -> tuple[str, ...]:

@@ -11,9 +11,11 @@ from shipyard.kit.caller import Caller
 from shipyard.kit.clock import Clock, utc_now
 from shipyard.kit.errors import AlreadyExists, FailedPrecondition, InvalidArgument, NotFound, PermissionDenied
 from shipyard.kit.paging import decode_token, encode_token, page_limit
-from shipyard_run.app.ports import Executor, RepoReader, RunFilter, UnitOfWork, Units
+from shipyard_run.app.image_builds import ImageBuilds, plan_from_code
+from shipyard_run.app.ports import CodeFiles, Executor, RepoReader, RunFilter, UnitOfWork, Units
 from shipyard_run.domain.events import RunDeleted, RunStopped, RunSubmitted
-from shipyard_run.domain.runs import Input, MetricPoint, OutputTarget, Run, RunSpec, RunStatus
+from shipyard_run.domain.image_builds import FROM_CODE_REPO
+from shipyard_run.domain.runs import Environment, Input, MetricPoint, OutputTarget, Run, RunSpec, RunStatus
 
 LOGS_DEFAULT = 64 << 10
 LOGS_MAX = 1 << 20
@@ -39,6 +41,8 @@ class Runs:
     uow: Units
     repos: RepoReader
     executor: Executor
+    files: CodeFiles
+    builds: ImageBuilds
     wake: Callable[[], None] = lambda: None  # tells the scheduler there is work
     clock: Clock = utc_now
     # The operator's choice to let anyone's runs share the machine when they cannot be isolated.
@@ -58,7 +62,11 @@ class Runs:
         spec = replace(spec, inputs=tuple([await self._pin(caller, i, n) for n, i in enumerate(spec.inputs)]))
         spec = replace(spec, outputs=tuple([await self._authorize(caller, t, n)
                                             for n, t in enumerate(spec.outputs)]))
-        if spec.code:  # last: the costliest check (a clone, the first time a commit is seen)
+        if spec.image == FROM_CODE_REPO:  # the environment comes from the code: last, as the clone
+            spec = await self._from_code_repo(caller, spec)
+        else:
+            spec = replace(spec, environment=await self._environment(caller, spec))
+        if spec.code and not spec.code_manifest:  # last: the costliest check (a clone, the first time)
             code = await self.repos.snapshot_code(caller, spec.code, spec.commit)
             spec = replace(spec, commit=code.commit, code_manifest=code.manifest_digest)
         now = self.clock()
@@ -93,6 +101,33 @@ class Runs:
         return replace(item, version=pinned.number, manifest_digest=pinned.manifest_digest,
                        repo_id=pinned.repo_id)
 
+    async def _from_code_repo(self, caller: Caller, spec: RunSpec) -> RunSpec:
+        """The run's code pinned, and the environment its build file defines; the image is recorded as
+        a build of its own (``<code>-<commit>``), which enters the catalog once built."""
+        if not spec.code:
+            raise InvalidArgument("run.image", f"{FROM_CODE_REPO} builds the image from the run's code repo: "
+                                               "name one (--code)")
+        code = await plan_from_code(self.repos, self.files, caller, spec.code, spec.commit, "", "")
+        image = await self.builds.record_for_run(caller, spec.code, code)
+        environment = Environment(image, code.plan.base_image, code.plan.python, code.plan.requirements,
+                                  code.digest)
+        return replace(spec, commit=code.commit, code_manifest=code.manifest, environment=environment)
+
+    async def _environment(self, caller: Caller, spec: RunSpec) -> Environment:
+        """The image the run asked for (by name, or its framework's standard image; the default image
+        with neither), pinned as the catalog resolves it now."""
+        framework = "" if spec.image or spec.framework == "custom" else spec.framework
+        field_name = "run.image" if spec.image else "run.framework"
+        try:
+            image = await self.repos.resolve_image(caller, spec.image, framework,
+                                                   spec.framework_version if framework else "")
+        except NotFound as exc:
+            raise NotFound(f"{field_name}: {exc.message}") from None
+        except FailedPrecondition as exc:
+            raise FailedPrecondition(exc.message, field=field_name) from None
+        return Environment(image.name, image.url, image.python, image.requirements, image.digest,
+                           image.framework, image.framework_version)
+
     async def _authorize(self, caller: Caller, target: OutputTarget, index: int) -> OutputTarget:
         """The output, bound to the repo the caller may write (repo-svc's rule: owner or operator)."""
         try:
@@ -121,7 +156,7 @@ class Runs:
         async with self.uow() as uow:
             run = await must_get(uow, name)
             _check_may_change(run, caller, "stop it")
-            if run.status in (RunStatus.QUEUED, RunStatus.WAITING_FOR_GPUS):
+            if run.status in (RunStatus.QUEUED, RunStatus.WAITING_FOR_GPUS) or run.building:
                 ended = run.ended(RunStatus.STOPPED, self.clock(), "stopped before it started")
                 run = await uow.runs.save(ended)
                 uow.record(RunStopped(run, caller))

@@ -15,7 +15,16 @@ from dataclasses import dataclass, field
 from shipyard.kit.caller import Caller
 from shipyard.kit.clock import Clock, utc_now
 from shipyard.kit.errors import Aborted, ResourceExhausted
-from shipyard_run.app.ports import Executor, Job, JobInput, JobState, JobStatus, Units
+from shipyard_run.app.ports import (
+    EnvironmentFailed,
+    Executor,
+    Job,
+    JobEnvironment,
+    JobInput,
+    JobState,
+    JobStatus,
+    Units,
+)
 from shipyard_run.app.runs import unisolated_refusal
 from shipyard_run.domain.events import (
     MetricsLogged,
@@ -26,12 +35,13 @@ from shipyard_run.domain.events import (
     RunStopped,
 )
 from shipyard_run.domain.run_tokens import issue_run_token
-from shipyard_run.domain.runs import MetricPoint, Run, RunStatus
+from shipyard_run.domain.runs import Environment, MetricPoint, Run, RunStatus
 
 log = logging.getLogger(__name__)
 WAITING = (RunStatus.QUEUED, RunStatus.WAITING_FOR_GPUS)
 ACTIVE = (RunStatus.STARTING, RunStatus.RUNNING, RunStatus.STOPPING)
 LAST_LINES = 4096  # bytes of the log's end a RunFailed carries
+NEVER_STARTED = "stopped before it started"
 
 
 @dataclass
@@ -46,6 +56,8 @@ class Scheduler:
     single_user: bool = False  # anyone's runs may start unisolated (the operator's choice)
     api_server: str = ""  # the gateway's gRPC address as runs reach it (SHIPYARD_SERVER)
     _wake: asyncio.Event = field(default_factory=asyncio.Event)
+    # Runs whose environment is being built before they start (the tick goes on meanwhile).
+    _builds: set[asyncio.Task[None]] = field(default_factory=set)
 
     def wake(self) -> None:
         """Look at the queue now rather than at the next tick."""
@@ -54,23 +66,31 @@ class Scheduler:
     async def run_forever(self) -> None:
         """Recover, then start and watch runs until cancelled."""
         await self.recover()
-        while True:
-            await self.tick()
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), self.interval)
-            self._wake.clear()
+        try:
+            while True:
+                await self.tick()
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._wake.wait(), self.interval)
+                self._wake.clear()
+        finally:
+            for build in self._builds:  # their runs are requeued by the next run-svc's recover
+                build.cancel()
+            await asyncio.gather(*self._builds, return_exceptions=True)
 
     async def recover(self) -> None:
         """After a restart: queue again what never started, take up what started meanwhile; the
         rest is watched as usual."""
         for run in await self._runs(ACTIVE):
-            if run.status is not RunStatus.STARTING:
+            if run.status is RunStatus.RUNNING:
                 continue
             status = await self.executor.status(run.id)
-            if status.state is JobState.NOT_STARTED:
+            if status.state is not JobState.NOT_STARTED:
+                if run.status is RunStatus.STARTING:
+                    await self._mark_running(run, ("run-svc restarted while starting it; found it started",))
+            elif run.status is RunStatus.STARTING:
                 await self._save(run, run.requeued("run-svc restarted while starting it"))
-            else:
-                await self._mark_running(run, ("run-svc restarted while starting it; found it started",))
+            else:  # stopped while its environment was being built: it never started
+                await self._finish(run, run.ended(RunStatus.STOPPED, self.clock(), NEVER_STARTED))
 
     async def tick(self) -> None:
         """One pass: watch the active runs, then start what fits. A run whose executor fails is
@@ -125,15 +145,48 @@ class Scheduler:
             output_paths=tuple(o.mount_path for o in run.spec.outputs),
             hyperparameters=run.spec.hyperparameters, config_file_name=run.spec.config_file_name,
             config=config, gpus=gpus, code_manifest=run.spec.code_manifest,
-            api_token=token, api_server=self.api_server,
+            api_token=token, api_server=self.api_server, environment=_job_environment(run.spec.environment),
         )
+        if job.environment is not None and not await self.executor.environment_ready(job.environment):
+            building = await self._save(starting, starting.building_environment(job.environment.image))
+            if building is not None:
+                task = asyncio.create_task(self._build_then_submit(building, job))
+                self._builds.add(task)
+                task.add_done_callback(self._builds.discard)
+            return
+        await self._submit(starting, job)
+
+    async def _build_then_submit(self, run: Run, job: Job) -> None:
+        """Build the run's environment (its first use), then start the run unless it was stopped
+        meanwhile; a build that fails ends the run with what could not be installed."""
+        assert job.environment is not None
+        try:
+            await self.executor.build_environment(job.environment)
+        except EnvironmentFailed as exc:
+            await self._error(run, f"its environment {job.environment.image} could not be built: {exc}")
+            return
+        except Exception as exc:
+            log.exception("the environment of run %s could not be built", run.name)
+            await self._error(run, f"its environment {job.environment.image} could not be built: {exc}")
+            return
+        async with self.uow() as uow:
+            current = await uow.runs.get(run.name)
+        if current is None or current.status.final:  # stopped (or deleted) while it was built
+            return
+        if current.status is RunStatus.STOPPING:
+            await self._finish(current, current.ended(RunStatus.STOPPED, self.clock(), NEVER_STARTED))
+            return
+        await self._submit(current, job)
+        self.wake()
+
+    async def _submit(self, starting: Run, job: Job) -> None:
         try:
             notes = await self.executor.submit(job)
         except Exception as exc:  # the executor could not start it: the run fails, the scheduler goes on
-            log.exception("run %s could not start", run.name)
+            log.exception("run %s could not start", starting.name)
             await self._error(starting, f"could not start: {exc}")
             return
-        await self._mark_running(run, notes)
+        await self._mark_running(starting, notes)
 
     async def _mark_running(self, run: Run, notes: tuple[str, ...]) -> None:
         async with self.uow() as uow:
@@ -231,6 +284,12 @@ class Scheduler:
                 return await uow.runs.save(changed)
         except Aborted:
             return None
+
+
+def _job_environment(environment: Environment | None) -> JobEnvironment | None:
+    if environment is None:
+        return None
+    return JobEnvironment(environment.image, environment.python, environment.requirements, environment.digest)
 
 
 def _on(current: Run, ended: Run) -> Run:

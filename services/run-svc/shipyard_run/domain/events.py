@@ -6,6 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from shipyard.kit.caller import Caller
+from shipyard_run.domain.image_builds import ImageBuild
 from shipyard_run.domain.runs import MetricPoint, Run
 
 
@@ -70,4 +71,22 @@ class RunDeleted:
 
 
 RunEvent = RunSubmitted | RunStarted | MetricsLogged | RunCompleted | RunFailed | RunStopped | RunDeleted
-"""Every event run-svc records."""
+"""Every run event run-svc records."""
+
+
+@dataclass(frozen=True)
+class BuildCompleted:
+    """An image build completed: the image is to enter the catalog as its owner's."""
+
+    build: ImageBuild
+
+
+@dataclass(frozen=True)
+class BuildFailed:
+    """An image build failed (``build.status_reason`` says why)."""
+
+    build: ImageBuild
+
+
+BuildEvent = BuildCompleted | BuildFailed
+"""Every image build event run-svc records."""

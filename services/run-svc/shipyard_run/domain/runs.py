@@ -23,9 +23,12 @@ HYPERPARAMETER_VALUE_MAX = 4096
 CONFIG_MAX = 1 << 20
 GPUS_MAX = 64
 PRIORITY_MAX = 100
-# Where a run may see inputs and outputs: the places training code written for such platforms
-# expects (/mnt/data, /model, /opt/…), never over the system's own directories.
-MOUNT_ROOTS = ("/mnt", "/model", "/data", "/opt", "/workspace", "/output", "/home", "/inputs", "/outputs")
+# Where a run may not see inputs and outputs: the system's own directories (and /tmp, the run's own
+# scratch space). Anything else goes: training code written for such platforms reads /titanic, /mnist,
+# /mnt/data, /opt/ml/input/data/train …
+SYSTEM_PATHS = ("/proc", "/sys", "/dev", "/etc", "/usr", "/bin", "/sbin", "/lib", "/lib32", "/lib64",
+                "/libx32", "/boot", "/run", "/var", "/tmp")
+BUILDING = "building environment"  # a starting run's reason while its environment is built
 # Variables the run contract sets; a hyperparameter may not shadow them.
 RESERVED_PREFIX = "SHIPYARD_"
 _ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
@@ -94,6 +97,21 @@ class OutputTarget:
 
 
 @dataclass(frozen=True)
+class Environment:
+    """What the run executes in, pinned at submit from the image catalog: the image at ``url`` on a
+    cluster; on the local executor, the Python environment of ``python`` and ``requirements``, which
+    ``digest`` identifies."""
+
+    image: str
+    url: str = ""
+    python: str = ""
+    requirements: tuple[str, ...] = ()
+    digest: str = ""
+    framework: str = ""
+    framework_version: str = ""
+
+
+@dataclass(frozen=True)
 class RunSpec:
     """What the user asks for."""
 
@@ -117,6 +135,7 @@ class RunSpec:
     commit: str = ""  # its commit; pinned at submit
     code_manifest: str = ""  # the files at that commit (set when pinned)
     priority: int = 0  # queued runs start by priority (higher first), then in submission order
+    environment: Environment | None = None  # pinned at submit (None: submitted before images existed)
 
     def checked(self, config_size: int = 0) -> RunSpec:
         """This spec, or InvalidArgument naming the first bad field."""
@@ -143,6 +162,8 @@ class RunSpec:
                                   f"must be at most {CONFIG_MAX >> 10} KiB (got {config_size:,} bytes)")
         if self.config_file_name:
             check_name("run.config_file_name", self.config_file_name)
+        if self.image:
+            check_name("run.image", self.image)
         _check_mounts(self.kind, self.inputs, self.outputs)
         return self
 
@@ -169,11 +190,9 @@ def _check_hyperparameters(hyperparameters: dict[str, str]) -> None:
 
 
 def check_mount_path(field_name: str, path: str) -> str:
-    """An absolute path under one of MOUNT_ROOTS, or one of them (e.g. /model)."""
+    """An absolute path other than '/' and outside the system's directories (SYSTEM_PATHS)."""
     check_abs_path(field_name, path)
-    refuse_under(field_name, path, ("/proc", "/sys", "/dev", "/etc", "/usr", "/bin", "/lib", "/sbin"))
-    if not any(path.startswith(root + "/") or path == root for root in MOUNT_ROOTS):
-        raise InvalidArgument(field_name, f"must be under one of {', '.join(MOUNT_ROOTS)} (got {path!r})")
+    refuse_under(field_name, path, SYSTEM_PATHS)
     return path
 
 
@@ -250,6 +269,15 @@ class Run:
         return replace(self, status=RunStatus.STARTING, status_reason="", gpu_ids=gpu_ids,
                        token_hash=token_hash)
 
+    def building_environment(self, image: str) -> Run:
+        """Starting, its environment being built first (the image's first use on this executor)."""
+        return replace(self, status_reason=f"{BUILDING} {image} (first use)")
+
+    @property
+    def building(self) -> bool:
+        """Whether it is starting and waiting for its environment (no process of its own yet)."""
+        return self.status is RunStatus.STARTING and self.status_reason.startswith(BUILDING)
+
     @property
     def active(self) -> bool:
         """Whether its process may be running (starting, running or stopping): its token works."""
@@ -258,7 +286,7 @@ class Run:
     def running(self, now: datetime, notes: tuple[str, ...] = ()) -> Run:
         """The user's process is running (still stopping, if a stop came while it started)."""
         status = RunStatus.STOPPING if self.status is RunStatus.STOPPING else RunStatus.RUNNING
-        return replace(self, status=status, start_time=now, notes=notes)
+        return replace(self, status=status, status_reason="", start_time=now, notes=notes)
 
     def requeued(self, reason: str) -> Run:
         """Back in the queue: it was being started when run-svc stopped."""
@@ -305,9 +333,10 @@ class RunTemplate:
 
 def unpinned(spec: RunSpec) -> RunSpec:
     """The settings without the pins made at submit: inputs at their latest versions, code at its
-    latest commit."""
+    latest commit, the image as the catalog has it then."""
     return replace(spec, inputs=tuple(replace(i, version=0, manifest_digest="") for i in spec.inputs),
-                   outputs=tuple(replace(o, repo_id="") for o in spec.outputs), commit="", code_manifest="")
+                   outputs=tuple(replace(o, repo_id="") for o in spec.outputs), commit="", code_manifest="",
+                   environment=None)
 
 
 def cloned(spec: RunSpec, name: str, hyperparameters: dict[str, str]) -> RunSpec:

@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 
 import grpc
 
-from shipyard.contracts.repo.v1 import repos_pb2, repos_pb2_grpc
+from shipyard.contracts.repo.v1 import images_pb2, images_pb2_grpc, repos_pb2, repos_pb2_grpc
 from shipyard.kit.assertions import CallerAssertions
 from shipyard.kit.caller import Caller
 from shipyard.kit.errors import InvalidArgument
@@ -38,6 +38,20 @@ class CodeSnapshot:
     manifest_digest: str
 
 
+@dataclass(frozen=True)
+class ImageChoice:
+    """The image a run executes in, as the catalog resolved it: what a cluster runs (``url``) and what
+    the local executor builds (``python`` and ``requirements``, identified by ``digest``)."""
+
+    name: str
+    url: str
+    python: str
+    requirements: tuple[str, ...]
+    digest: str
+    framework: str = ""
+    framework_version: str = ""
+
+
 class RepoClient:
     """repo-svc's RepoService, each call made on behalf of a caller."""
 
@@ -45,6 +59,7 @@ class RepoClient:
         self._channel = grpc.aio.insecure_channel(address)
         self._assertions = assertions
         self._repos = repos_pb2_grpc.RepoServiceStub(self._channel)
+        self._images = images_pb2_grpc.ImageServiceStub(self._channel)
 
     async def close(self) -> None:
         """Close the channel."""
@@ -82,6 +97,21 @@ class RepoClient:
         except grpc.aio.AioRpcError as exc:
             raise error_of(exc, f"{repo_kind} {repo}") from None
         return found.id
+
+
+    async def resolve_image(self, caller: Caller, name: str, framework: str,
+                            framework_version: str) -> ImageChoice:
+        """The catalog's image by ``name``, or the standard image of ``framework`` (and version);
+        NotFound or FailedPrecondition (e.g. an image still building) as repo-svc says."""
+        request = images_pb2.ResolveImageRequest(name=name, framework=framework,
+                                                 framework_version=framework_version)
+        what = f"image {name}" if name else f"framework {framework or 'default'} {framework_version}".rstrip()
+        try:
+            image = await self._images.ResolveImage(request, metadata=self._for(caller), timeout=TIMEOUT_S)
+        except grpc.aio.AioRpcError as exc:
+            raise error_of(exc, what) from None
+        return ImageChoice(image.name, image.url, image.python, tuple(image.requirements), image.digest,
+                           image.framework, image.framework_version)
 
 
 def _kind(name: str) -> repos_pb2.RepoKind:

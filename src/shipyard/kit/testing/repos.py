@@ -7,7 +7,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from shipyard.kit.caller import Caller
-from shipyard.kit.clients.repos import KINDS, CodeSnapshot, RepoVersion
+from shipyard.kit.clients.repos import KINDS, CodeSnapshot, ImageChoice, RepoVersion
+from shipyard.kit.environments import environment_digest
 from shipyard.kit.errors import FailedPrecondition, InvalidArgument, NotFound, PermissionDenied
 
 RepoCall = tuple[str, str, str, str, int]
@@ -45,6 +46,9 @@ class FakeRepoClient:
         self.repos: dict[tuple[str, str], FakeRepo] = {}
         self.code: dict[str, list[CodeSnapshot]] = {}  # code repo → its snapshots, oldest first
         self.calls: list[RepoCall] = []
+        # The catalog: name → image; "python" (no packages) is what a run that names nothing gets.
+        self.images: dict[str, ImageChoice] = {}
+        self.add_image("python", framework="custom")
 
     # What the test sets up.
 
@@ -78,6 +82,14 @@ class FakeRepoClient:
     def add_snapshot(self, repo: str, snapshot: CodeSnapshot) -> None:
         """One more commit of a code repo (made when missing), now its latest."""
         self.code.setdefault(repo, []).append(snapshot)
+
+    def add_image(self, name: str, requirements: tuple[str, ...] = (), python: str = "", framework: str = "",
+                  framework_version: str = "", url: str = "") -> ImageChoice:
+        """An image in the catalog (the standard image of its framework and version, when given)."""
+        image = ImageChoice(name, url or f"registry.example.org/{name}:latest", python, requirements,
+                            environment_digest(python, requirements), framework, framework_version)
+        self.images[name] = image
+        return image
 
     def repo(self, repo_kind: str, repo: str) -> FakeRepo:
         """A repo added before (to change its owner, say)."""
@@ -123,6 +135,24 @@ class FakeRepoClient:
                                    "may write its versions")
         return found.id
 
+    async def resolve_image(self, caller: Caller, name: str, framework: str,
+                            framework_version: str) -> ImageChoice:
+        """The image named ``name``; else the (newest) image of ``framework`` and version; else, with
+        neither, the "python" image. NotFound naming what was asked for otherwise."""
+        self.calls.append(("resolve_image", caller.user, "image", name or framework, 0))
+        if name:
+            if name not in self.images:
+                raise NotFound(f"image {name!r} not found")
+            return self.images[name]
+        if not framework:
+            return self.images["python"]
+        matches = sorted((i for i in self.images.values() if i.framework == framework
+                          and _version_matches(framework_version, i.framework_version)),
+                         key=lambda i: _version_key(i.framework_version))
+        if not matches:
+            raise NotFound(f"no standard image of framework {framework!r} {framework_version}".rstrip())
+        return matches[-1]
+
     def _versioned(self, repo_kind: str, repo: str) -> FakeRepo:
         _check_name(repo)
         found = self.repos.get((repo_kind, repo))
@@ -137,6 +167,17 @@ class FakeRepoClient:
 def _check_kind(repo_kind: str) -> None:
     if repo_kind not in KINDS:  # the real client refuses it before asking repo-svc
         raise InvalidArgument("repo_kind", f"must be dataset, featureset or model, not {repo_kind!r}")
+
+
+def _version_matches(asked: str, offered: str) -> bool:
+    """As repo-svc matches them: the same version, a more precise one (1.5.2 is 1.5) or a less
+    precise one (2 is 2.17)."""
+    return not asked or asked == offered or asked.startswith(f"{offered}.") or offered.startswith(f"{asked}.")
+
+
+def _version_key(version: str) -> tuple[int, ...]:
+    """Versions in order: 2.17 after 2.9."""
+    return tuple(int(part) if part.isdigit() else 0 for part in version.split("."))
 
 
 def _check_name(repo: str) -> None:

@@ -14,6 +14,7 @@ from shipyard_gateway.entrypoints.console.automation import AutomationPages
 from shipyard_gateway.entrypoints.console.catalog import CatalogPages
 from shipyard_gateway.entrypoints.console.edge import STATIC, Console
 from shipyard_gateway.entrypoints.console.home import HomePages
+from shipyard_gateway.entrypoints.console.images import ImagePages
 from shipyard_gateway.entrypoints.console.lineage import LineagePages
 from shipyard_gateway.entrypoints.console.projects import ProjectPages
 from shipyard_gateway.entrypoints.console.repo_files import RepoFilePages
@@ -56,3 +57,4 @@ def add_console(
     InferencePages(console).add_routes(app)
     CatalogPages(console).add_routes(app)
     AutomationPages(console).add_routes(app)
+    ImagePages(console).add_routes(app)

@@ -15,7 +15,7 @@ from shipyard_gateway.entrypoints.console.projects import field_of
 LIST_ACTIVITY = "/shipyard.lineage.v1.LineageService/ListActivity"
 WEBHOOKS = "/shipyard.gateway.v1.WebhookService"
 PAGE_SIZE = 50
-TYPE_CHOICES = ("project", "repo", "run", "inference", "model", "deployment")
+TYPE_CHOICES = ("project", "repo", "run", "inference", "model", "deployment", "image")
 
 
 def _types(text: str) -> list[str]:

@@ -59,6 +59,7 @@ NAV = (  # key, link, label, the public method the page lists with (shown only t
     ("featuresets", "/repos/featuresets", "FeatureSets", "/shipyard.repo.v1.RepoService/ListRepos"),
     ("models", "/repos/models", "Models", "/shipyard.repo.v1.RepoService/ListRepos"),
     ("runs", "/runs", "Runs", "/shipyard.run.v1.RunService/ListRuns"),
+    ("images", "/images", "Images", "/shipyard.repo.v1.ImageService/ListImages"),
     ("inferences", "/inferences", "Test Inferences", "/shipyard.serving.v1.ServingService/ListInferences"),
     ("catalog", "/catalog", "Model Catalog", "/shipyard.serving.v1.ServingService/ListCatalog"),
     ("deployments", "/deployments", "Deployments", "/shipyard.serving.v1.ServingService/ListDeployments"),

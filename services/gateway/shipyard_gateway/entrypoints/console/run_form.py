@@ -16,7 +16,7 @@ from shipyard_gateway.entrypoints.console.runs import KINDS, SERVICE
 INPUT_ROWS = 3
 OUTPUT_ROWS = 2
 CONFIG_MAX_BYTES = 1 << 20
-FRAMEWORKS = ("", "sklearn", "pytorch", "tensorflow", "custom")
+FRAMEWORKS = ("", "sklearn", "pytorch", "tensorflow", "xgboost", "custom")
 
 
 def _invalid(field: str, problem: str) -> ConsoleError:

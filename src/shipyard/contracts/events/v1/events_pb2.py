@@ -23,12 +23,14 @@ _sym_db = _symbol_database.Default()
 
 
 from shipyard.contracts.common.v1 import common_pb2 as shipyard_dot_common_dot_v1_dot_common__pb2
+from shipyard.contracts.repo.v1 import images_pb2 as shipyard_dot_repo_dot_v1_dot_images__pb2
 from shipyard.contracts.repo.v1 import projects_pb2 as shipyard_dot_repo_dot_v1_dot_projects__pb2
 from shipyard.contracts.repo.v1 import repos_pb2 as shipyard_dot_repo_dot_v1_dot_repos__pb2
+from shipyard.contracts.run.v1 import builds_pb2 as shipyard_dot_run_dot_v1_dot_builds__pb2
 from shipyard.contracts.serving.v1 import serving_pb2 as shipyard_dot_serving_dot_v1_dot_serving__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1fshipyard/events/v1/events.proto\x12\x12shipyard.events.v1\x1a\x1fshipyard/common/v1/common.proto\x1a\x1fshipyard/repo/v1/projects.proto\x1a\x1cshipyard/repo/v1/repos.proto\x1a!shipyard/serving/v1/serving.proto\"f\n\x0eProjectCreated\x12*\n\x07project\x18\x01 \x01(\x0b\x32\x19.shipyard.repo.v1.Project\x12(\n\x05\x61\x63tor\x18\x02 \x01(\x0b\x32\x19.shipyard.common.v1.Actor\"\x95\x01\n\x0eProjectUpdated\x12*\n\x07project\x18\x01 \x01(\x0b\x32\x19.shipyard.repo.v1.Project\x12\x16\n\x0e\x63hanged_fields\x18\x02 \x03(\t\x12(\n\x05\x61\x63tor\x18\x03 \x01(\x0b\x32\x19.shipyard.common.v1.Actor\x12\x15\n\rprevious_name\x18\x04 \x01(\t\"\\\n\x0eProjectDeleted\x12\x12\n\nproject_id\x18\x01 \x01(\t\x12\x0c\n\x04name\x18\x02 \x01(\t\x12(\n\x05\x61\x63tor\x18\x03 \x01(\x0b\x32\x19.shipyard.common.v1.Actor\"]\n\x0bRepoCreated\x12$\n\x04repo\x18\x01 \x01(\x0b\x32\x16.shipyard.repo.v1.Repo\x12(\n\x05\x61\x63tor\x18\x02 \x01(\x0b\x32\x19.shipyard.common.v1.Actor\"\xa6\x01\n\x0bRepoUpdated\x12$\n\x04repo\x18\x01 \x01(\x0b\x32\x16.shipyard.repo.v1.Repo\x12\x16\n\x0e\x63hanged_fields\x18\x02 \x03(\t\x12(\n\x05\x61\x63tor\x18\x03 \x01(\x0b\x32\x19.shipyard.common.v1.Actor\x12\x15\n\rprevious_name\x18\x04 \x01(\t\x12\x18\n\x10previous_project\x18\x05 \x01(\t\"\x91\x01\n\x0bRepoDeleted\x12\x0f\n\x07repo_id\x18\x01 \x01(\t\x12(\n\x04kind\x18\x02 \x01(\x0e\x32\x1a.shipyard.repo.v1.RepoKind\x12\x0c\n\x04name\x18\x03 \x01(\t\x12\x0f\n\x07project\x18\x04 \x01(\t\x12(\n\x05\x61\x63tor\x18\x05 \x01(\x0b\x32\x19.shipyard.common.v1.Actor\"\xc8\x03\n\x0cRunSubmitted\x12\x0e\n\x06run_id\x18\x01 \x01(\t\x12\x0c\n\x04name\x18\x02 \x01(\t\x12\x0f\n\x07project\x18\x03 \x01(\t\x12\x0c\n\x04kind\x18\x04 \x01(\t\x12)\n\x04\x63ode\x18\x05 \x01(\x0b\x32\x1b.shipyard.common.v1.CodeRef\x12.\n\x06inputs\x18\x06 \x03(\x0b\x32\x1e.shipyard.common.v1.VersionRef\x12/\n\x07outputs\x18\x07 \x03(\x0b\x32\x1e.shipyard.common.v1.VersionRef\x12N\n\x0fhyperparameters\x18\x08 \x03(\x0b\x32\x35.shipyard.events.v1.RunSubmitted.HyperparametersEntry\x12\r\n\x05image\x18\t \x01(\t\x12\x0f\n\x07\x63luster\x18\n \x01(\t\x12\x0f\n\x07\x63ommand\x18\x0b \x01(\t\x12(\n\x05\x61\x63tor\x18\x0c \x01(\x0b\x32\x19.shipyard.common.v1.Actor\x12\x0c\n\x04gpus\x18\r \x01(\x05\x1a\x36\n\x14HyperparametersEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\"j\n\nRunStarted\x12\x0e\n\x06run_id\x18\x01 \x01(\t\x12\x0c\n\x04name\x18\x02 \x01(\t\x12\x0f\n\x07project\x18\x03 \x01(\t\x12\x0c\n\x04kind\x18\x04 \x01(\t\x12\x10\n\x08\x65xecutor\x18\x05 \x01(\t\x12\r\n\x05notes\x18\x06 \x03(\t\"r\n\x10RunMetricsLogged\x12\x0e\n\x06run_id\x18\x01 \x01(\t\x12\x0c\n\x04name\x18\x02 \x01(\t\x12\x0f\n\x07project\x18\x03 \x01(\t\x12/\n\x06values\x18\x04 \x03(\x0b\x32\x1f.shipyard.common.v1.MetricValue\"\xbd\x01\n\tRunFailed\x12\x0e\n\x06run_id\x18\x01 \x01(\t\x12\x0c\n\x04name\x18\x02 \x01(\t\x12\x0f\n\x07project\x18\x03 \x01(\t\x12\x0c\n\x04kind\x18\x04 \x01(\t\x12\x0e\n\x06reason\x18\x05 \x01(\t\x12\x11\n\texit_code\x18\x06 \x01(\x05\x12\x16\n\x0elast_log_lines\x18\x07 \x01(\t\x12(\n\x05\x61\x63tor\x18\x08 \x01(\x0b\x32\x19.shipyard.common.v1.Actor\x12\x0e\n\x06status\x18\t \x01(\t\"s\n\nRunStopped\x12\x0e\n\x06run_id\x18\x01 \x01(\t\x12\x0c\n\x04name\x18\x02 \x01(\t\x12\x0f\n\x07project\x18\x03 \x01(\t\x12\x0c\n\x04kind\x18\x04 \x01(\t\x12(\n\x05\x61\x63tor\x18\x05 \x01(\x0b\x32\x19.shipyard.common.v1.Actor\"e\n\nRunDeleted\x12\x0e\n\x06run_id\x18\x01 \x01(\t\x12\x0c\n\x04name\x18\x02 \x01(\t\x12\x0f\n\x07project\x18\x03 \x01(\t\x12(\n\x05\x61\x63tor\x18\x04 \x01(\x0b\x32\x19.shipyard.common.v1.Actor\"\xe8\x01\n\x0eVersionCreated\x12\x0f\n\x07repo_id\x18\x01 \x01(\t\x12\x0c\n\x04repo\x18\x02 \x01(\t\x12\x11\n\trepo_kind\x18\x03 \x01(\t\x12\x0f\n\x07version\x18\x04 \x01(\x03\x12\x17\n\x0fmanifest_digest\x18\x05 \x01(\t\x12\x12\n\nsize_bytes\x18\x06 \x01(\x03\x12\x12\n\nfile_count\x18\x07 \x01(\x03\x12\x17\n\x0fproduced_by_run\x18\x08 \x01(\t\x12\x0f\n\x07project\x18\t \x01(\t\x12(\n\x05\x61\x63tor\x18\n \x01(\x0b\x32\x19.shipyard.common.v1.Actor\"\xa7\x01\n\x0eVersionDeleted\x12\x0f\n\x07repo_id\x18\x01 \x01(\t\x12\x0c\n\x04repo\x18\x02 \x01(\t\x12\x11\n\trepo_kind\x18\x03 \x01(\t\x12\x0f\n\x07version\x18\x04 \x01(\x03\x12\x17\n\x0fmanifest_digest\x18\x05 \x01(\t\x12\x0f\n\x07project\x18\x06 \x01(\t\x12(\n\x05\x61\x63tor\x18\x07 \x01(\x0b\x32\x19.shipyard.common.v1.Actor\"\x9d\x03\n\x0cRunCompleted\x12\x0e\n\x06run_id\x18\x01 \x01(\t\x12\x0c\n\x04name\x18\x02 \x01(\t\x12\x0f\n\x07project\x18\x03 \x01(\t\x12\x0c\n\x04kind\x18\x04 \x01(\t\x12.\n\x07outputs\x18\x05 \x03(\x0b\x32\x1d.shipyard.common.v1.RunOutput\x12>\n\x07metrics\x18\x06 \x03(\x0b\x32-.shipyard.events.v1.RunCompleted.MetricsEntry\x12N\n\x0fhyperparameters\x18\x07 \x03(\x0b\x32\x35.shipyard.events.v1.RunCompleted.HyperparametersEntry\x12(\n\x05\x61\x63tor\x18\x08 \x01(\x0b\x32\x19.shipyard.common.v1.Actor\x1a.\n\x0cMetricsEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\x01:\x02\x38\x01\x1a\x36\n\x14HyperparametersEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\"\x93\x01\n\x0eModelPublished\x12\r\n\x05model\x18\x01 \x01(\t\x12\x0f\n\x07version\x18\x02 \x01(\x03\x12\x14\n\x0c\x63\x61talog_name\x18\x03 \x01(\t\x12\x0f\n\x07project\x18\x04 \x01(\t\x12(\n\x05\x61\x63tor\x18\x05 \x01(\x0b\x32\x19.shipyard.common.v1.Actor\x12\x10\n\x08model_id\x18\x06 \x01(\t\"\x95\x01\n\x10ModelUnpublished\x12\x14\n\x0c\x63\x61talog_name\x18\x01 \x01(\t\x12\r\n\x05model\x18\x02 \x01(\t\x12\x0f\n\x07version\x18\x03 \x01(\x03\x12\x0f\n\x07project\x18\x04 \x01(\t\x12(\n\x05\x61\x63tor\x18\x05 \x01(\x0b\x32\x19.shipyard.common.v1.Actor\x12\x10\n\x08model_id\x18\x06 \x01(\t\"o\n\x10InferenceCreated\x12\x31\n\tinference\x18\x01 \x01(\x0b\x32\x1e.shipyard.serving.v1.Inference\x12(\n\x05\x61\x63tor\x18\x02 \x01(\x0b\x32\x19.shipyard.common.v1.Actor\"\x87\x01\n\x10InferenceUpdated\x12\x31\n\tinference\x18\x01 \x01(\x0b\x32\x1e.shipyard.serving.v1.Inference\x12\x16\n\x0e\x63hanged_fields\x18\x02 \x03(\t\x12(\n\x05\x61\x63tor\x18\x03 \x01(\x0b\x32\x19.shipyard.common.v1.Actor\"q\n\x10InferenceDeleted\x12\x14\n\x0cinference_id\x18\x01 \x01(\t\x12\x0c\n\x04name\x18\x02 \x01(\t\x12\x0f\n\x07project\x18\x03 \x01(\t\x12(\n\x05\x61\x63tor\x18\x04 \x01(\x0b\x32\x19.shipyard.common.v1.Actor\"r\n\x11\x44\x65ploymentCreated\x12\x33\n\ndeployment\x18\x01 \x01(\x0b\x32\x1f.shipyard.serving.v1.Deployment\x12(\n\x05\x61\x63tor\x18\x02 \x01(\x0b\x32\x19.shipyard.common.v1.Actor\"\x8a\x01\n\x11\x44\x65ploymentUpdated\x12\x33\n\ndeployment\x18\x01 \x01(\x0b\x32\x1f.shipyard.serving.v1.Deployment\x12\x16\n\x0e\x63hanged_fields\x18\x02 \x03(\t\x12(\n\x05\x61\x63tor\x18\x03 \x01(\x0b\x32\x19.shipyard.common.v1.Actor\"s\n\x11\x44\x65ploymentDeleted\x12\x15\n\rdeployment_id\x18\x01 \x01(\t\x12\x0c\n\x04name\x18\x02 \x01(\t\x12\x0f\n\x07project\x18\x03 \x01(\t\x12(\n\x05\x61\x63tor\x18\x04 \x01(\x0b\x32\x19.shipyard.common.v1.Actorb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1fshipyard/events/v1/events.proto\x12\x12shipyard.events.v1\x1a\x1fshipyard/common/v1/common.proto\x1a\x1dshipyard/repo/v1/images.proto\x1a\x1fshipyard/repo/v1/projects.proto\x1a\x1cshipyard/repo/v1/repos.proto\x1a\x1cshipyard/run/v1/builds.proto\x1a!shipyard/serving/v1/serving.proto\"f\n\x0eProjectCreated\x12*\n\x07project\x18\x01 \x01(\x0b\x32\x19.shipyard.repo.v1.Project\x12(\n\x05\x61\x63tor\x18\x02 \x01(\x0b\x32\x19.shipyard.common.v1.Actor\"\x95\x01\n\x0eProjectUpdated\x12*\n\x07project\x18\x01 \x01(\x0b\x32\x19.shipyard.repo.v1.Project\x12\x16\n\x0e\x63hanged_fields\x18\x02 \x03(\t\x12(\n\x05\x61\x63tor\x18\x03 \x01(\x0b\x32\x19.shipyard.common.v1.Actor\x12\x15\n\rprevious_name\x18\x04 \x01(\t\"\\\n\x0eProjectDeleted\x12\x12\n\nproject_id\x18\x01 \x01(\t\x12\x0c\n\x04name\x18\x02 \x01(\t\x12(\n\x05\x61\x63tor\x18\x03 \x01(\x0b\x32\x19.shipyard.common.v1.Actor\"]\n\x0bRepoCreated\x12$\n\x04repo\x18\x01 \x01(\x0b\x32\x16.shipyard.repo.v1.Repo\x12(\n\x05\x61\x63tor\x18\x02 \x01(\x0b\x32\x19.shipyard.common.v1.Actor\"\xa6\x01\n\x0bRepoUpdated\x12$\n\x04repo\x18\x01 \x01(\x0b\x32\x16.shipyard.repo.v1.Repo\x12\x16\n\x0e\x63hanged_fields\x18\x02 \x03(\t\x12(\n\x05\x61\x63tor\x18\x03 \x01(\x0b\x32\x19.shipyard.common.v1.Actor\x12\x15\n\rprevious_name\x18\x04 \x01(\t\x12\x18\n\x10previous_project\x18\x05 \x01(\t\"\x91\x01\n\x0bRepoDeleted\x12\x0f\n\x07repo_id\x18\x01 \x01(\t\x12(\n\x04kind\x18\x02 \x01(\x0e\x32\x1a.shipyard.repo.v1.RepoKind\x12\x0c\n\x04name\x18\x03 \x01(\t\x12\x0f\n\x07project\x18\x04 \x01(\t\x12(\n\x05\x61\x63tor\x18\x05 \x01(\x0b\x32\x19.shipyard.common.v1.Actor\"\xf7\x03\n\x0cRunSubmitted\x12\x0e\n\x06run_id\x18\x01 \x01(\t\x12\x0c\n\x04name\x18\x02 \x01(\t\x12\x0f\n\x07project\x18\x03 \x01(\t\x12\x0c\n\x04kind\x18\x04 \x01(\t\x12)\n\x04\x63ode\x18\x05 \x01(\x0b\x32\x1b.shipyard.common.v1.CodeRef\x12.\n\x06inputs\x18\x06 \x03(\x0b\x32\x1e.shipyard.common.v1.VersionRef\x12/\n\x07outputs\x18\x07 \x03(\x0b\x32\x1e.shipyard.common.v1.VersionRef\x12N\n\x0fhyperparameters\x18\x08 \x03(\x0b\x32\x35.shipyard.events.v1.RunSubmitted.HyperparametersEntry\x12\r\n\x05image\x18\t \x01(\t\x12\x0f\n\x07\x63luster\x18\n \x01(\t\x12\x0f\n\x07\x63ommand\x18\x0b \x01(\t\x12(\n\x05\x61\x63tor\x18\x0c \x01(\x0b\x32\x19.shipyard.common.v1.Actor\x12\x0c\n\x04gpus\x18\r \x01(\x05\x12\x11\n\timage_url\x18\x0e \x01(\t\x12\x1a\n\x12\x65nvironment_digest\x18\x0f \x01(\t\x1a\x36\n\x14HyperparametersEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\"j\n\nRunStarted\x12\x0e\n\x06run_id\x18\x01 \x01(\t\x12\x0c\n\x04name\x18\x02 \x01(\t\x12\x0f\n\x07project\x18\x03 \x01(\t\x12\x0c\n\x04kind\x18\x04 \x01(\t\x12\x10\n\x08\x65xecutor\x18\x05 \x01(\t\x12\r\n\x05notes\x18\x06 \x03(\t\"r\n\x10RunMetricsLogged\x12\x0e\n\x06run_id\x18\x01 \x01(\t\x12\x0c\n\x04name\x18\x02 \x01(\t\x12\x0f\n\x07project\x18\x03 \x01(\t\x12/\n\x06values\x18\x04 \x03(\x0b\x32\x1f.shipyard.common.v1.MetricValue\"\xbd\x01\n\tRunFailed\x12\x0e\n\x06run_id\x18\x01 \x01(\t\x12\x0c\n\x04name\x18\x02 \x01(\t\x12\x0f\n\x07project\x18\x03 \x01(\t\x12\x0c\n\x04kind\x18\x04 \x01(\t\x12\x0e\n\x06reason\x18\x05 \x01(\t\x12\x11\n\texit_code\x18\x06 \x01(\x05\x12\x16\n\x0elast_log_lines\x18\x07 \x01(\t\x12(\n\x05\x61\x63tor\x18\x08 \x01(\x0b\x32\x19.shipyard.common.v1.Actor\x12\x0e\n\x06status\x18\t \x01(\t\"s\n\nRunStopped\x12\x0e\n\x06run_id\x18\x01 \x01(\t\x12\x0c\n\x04name\x18\x02 \x01(\t\x12\x0f\n\x07project\x18\x03 \x01(\t\x12\x0c\n\x04kind\x18\x04 \x01(\t\x12(\n\x05\x61\x63tor\x18\x05 \x01(\x0b\x32\x19.shipyard.common.v1.Actor\"e\n\nRunDeleted\x12\x0e\n\x06run_id\x18\x01 \x01(\t\x12\x0c\n\x04name\x18\x02 \x01(\t\x12\x0f\n\x07project\x18\x03 \x01(\t\x12(\n\x05\x61\x63tor\x18\x04 \x01(\x0b\x32\x19.shipyard.common.v1.Actor\"\xe8\x01\n\x0eVersionCreated\x12\x0f\n\x07repo_id\x18\x01 \x01(\t\x12\x0c\n\x04repo\x18\x02 \x01(\t\x12\x11\n\trepo_kind\x18\x03 \x01(\t\x12\x0f\n\x07version\x18\x04 \x01(\x03\x12\x17\n\x0fmanifest_digest\x18\x05 \x01(\t\x12\x12\n\nsize_bytes\x18\x06 \x01(\x03\x12\x12\n\nfile_count\x18\x07 \x01(\x03\x12\x17\n\x0fproduced_by_run\x18\x08 \x01(\t\x12\x0f\n\x07project\x18\t \x01(\t\x12(\n\x05\x61\x63tor\x18\n \x01(\x0b\x32\x19.shipyard.common.v1.Actor\"\xa7\x01\n\x0eVersionDeleted\x12\x0f\n\x07repo_id\x18\x01 \x01(\t\x12\x0c\n\x04repo\x18\x02 \x01(\t\x12\x11\n\trepo_kind\x18\x03 \x01(\t\x12\x0f\n\x07version\x18\x04 \x01(\x03\x12\x17\n\x0fmanifest_digest\x18\x05 \x01(\t\x12\x0f\n\x07project\x18\x06 \x01(\t\x12(\n\x05\x61\x63tor\x18\x07 \x01(\x0b\x32\x19.shipyard.common.v1.Actor\"\x9d\x03\n\x0cRunCompleted\x12\x0e\n\x06run_id\x18\x01 \x01(\t\x12\x0c\n\x04name\x18\x02 \x01(\t\x12\x0f\n\x07project\x18\x03 \x01(\t\x12\x0c\n\x04kind\x18\x04 \x01(\t\x12.\n\x07outputs\x18\x05 \x03(\x0b\x32\x1d.shipyard.common.v1.RunOutput\x12>\n\x07metrics\x18\x06 \x03(\x0b\x32-.shipyard.events.v1.RunCompleted.MetricsEntry\x12N\n\x0fhyperparameters\x18\x07 \x03(\x0b\x32\x35.shipyard.events.v1.RunCompleted.HyperparametersEntry\x12(\n\x05\x61\x63tor\x18\x08 \x01(\x0b\x32\x19.shipyard.common.v1.Actor\x1a.\n\x0cMetricsEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\x01:\x02\x38\x01\x1a\x36\n\x14HyperparametersEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\"\x93\x01\n\x0eModelPublished\x12\r\n\x05model\x18\x01 \x01(\t\x12\x0f\n\x07version\x18\x02 \x01(\x03\x12\x14\n\x0c\x63\x61talog_name\x18\x03 \x01(\t\x12\x0f\n\x07project\x18\x04 \x01(\t\x12(\n\x05\x61\x63tor\x18\x05 \x01(\x0b\x32\x19.shipyard.common.v1.Actor\x12\x10\n\x08model_id\x18\x06 \x01(\t\"\x95\x01\n\x10ModelUnpublished\x12\x14\n\x0c\x63\x61talog_name\x18\x01 \x01(\t\x12\r\n\x05model\x18\x02 \x01(\t\x12\x0f\n\x07version\x18\x03 \x01(\x03\x12\x0f\n\x07project\x18\x04 \x01(\t\x12(\n\x05\x61\x63tor\x18\x05 \x01(\x0b\x32\x19.shipyard.common.v1.Actor\x12\x10\n\x08model_id\x18\x06 \x01(\t\"o\n\x10InferenceCreated\x12\x31\n\tinference\x18\x01 \x01(\x0b\x32\x1e.shipyard.serving.v1.Inference\x12(\n\x05\x61\x63tor\x18\x02 \x01(\x0b\x32\x19.shipyard.common.v1.Actor\"\x87\x01\n\x10InferenceUpdated\x12\x31\n\tinference\x18\x01 \x01(\x0b\x32\x1e.shipyard.serving.v1.Inference\x12\x16\n\x0e\x63hanged_fields\x18\x02 \x03(\t\x12(\n\x05\x61\x63tor\x18\x03 \x01(\x0b\x32\x19.shipyard.common.v1.Actor\"q\n\x10InferenceDeleted\x12\x14\n\x0cinference_id\x18\x01 \x01(\t\x12\x0c\n\x04name\x18\x02 \x01(\t\x12\x0f\n\x07project\x18\x03 \x01(\t\x12(\n\x05\x61\x63tor\x18\x04 \x01(\x0b\x32\x19.shipyard.common.v1.Actor\"r\n\x11\x44\x65ploymentCreated\x12\x33\n\ndeployment\x18\x01 \x01(\x0b\x32\x1f.shipyard.serving.v1.Deployment\x12(\n\x05\x61\x63tor\x18\x02 \x01(\x0b\x32\x19.shipyard.common.v1.Actor\"\x8a\x01\n\x11\x44\x65ploymentUpdated\x12\x33\n\ndeployment\x18\x01 \x01(\x0b\x32\x1f.shipyard.serving.v1.Deployment\x12\x16\n\x0e\x63hanged_fields\x18\x02 \x03(\t\x12(\n\x05\x61\x63tor\x18\x03 \x01(\x0b\x32\x19.shipyard.common.v1.Actor\"s\n\x11\x44\x65ploymentDeleted\x12\x15\n\rdeployment_id\x18\x01 \x01(\t\x12\x0c\n\x04name\x18\x02 \x01(\t\x12\x0f\n\x07project\x18\x03 \x01(\t\x12(\n\x05\x61\x63tor\x18\x04 \x01(\x0b\x32\x19.shipyard.common.v1.Actor\"^\n\nImageAdded\x12&\n\x05image\x18\x01 \x01(\x0b\x32\x17.shipyard.repo.v1.Image\x12(\n\x05\x61\x63tor\x18\x02 \x01(\x0b\x32\x19.shipyard.common.v1.Actor\"S\n\x0cImageDeleted\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x0b\n\x03url\x18\x02 \x01(\t\x12(\n\x05\x61\x63tor\x18\x03 \x01(\x0b\x32\x19.shipyard.common.v1.Actor\"f\n\x0e\x42uildCompleted\x12*\n\x05\x62uild\x18\x01 \x01(\x0b\x32\x1b.shipyard.run.v1.ImageBuild\x12(\n\x05\x61\x63tor\x18\x02 \x01(\x0b\x32\x19.shipyard.common.v1.Actor\"c\n\x0b\x42uildFailed\x12*\n\x05\x62uild\x18\x01 \x01(\x0b\x32\x1b.shipyard.run.v1.ImageBuild\x12(\n\x05\x61\x63tor\x18\x02 \x01(\x0b\x32\x19.shipyard.common.v1.Actorb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -41,56 +43,64 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_RUNCOMPLETED_METRICSENTRY']._serialized_options = b'8\001'
   _globals['_RUNCOMPLETED_HYPERPARAMETERSENTRY']._loaded_options = None
   _globals['_RUNCOMPLETED_HYPERPARAMETERSENTRY']._serialized_options = b'8\001'
-  _globals['_PROJECTCREATED']._serialized_start=186
-  _globals['_PROJECTCREATED']._serialized_end=288
-  _globals['_PROJECTUPDATED']._serialized_start=291
-  _globals['_PROJECTUPDATED']._serialized_end=440
-  _globals['_PROJECTDELETED']._serialized_start=442
-  _globals['_PROJECTDELETED']._serialized_end=534
-  _globals['_REPOCREATED']._serialized_start=536
-  _globals['_REPOCREATED']._serialized_end=629
-  _globals['_REPOUPDATED']._serialized_start=632
-  _globals['_REPOUPDATED']._serialized_end=798
-  _globals['_REPODELETED']._serialized_start=801
-  _globals['_REPODELETED']._serialized_end=946
-  _globals['_RUNSUBMITTED']._serialized_start=949
-  _globals['_RUNSUBMITTED']._serialized_end=1405
-  _globals['_RUNSUBMITTED_HYPERPARAMETERSENTRY']._serialized_start=1351
-  _globals['_RUNSUBMITTED_HYPERPARAMETERSENTRY']._serialized_end=1405
-  _globals['_RUNSTARTED']._serialized_start=1407
-  _globals['_RUNSTARTED']._serialized_end=1513
-  _globals['_RUNMETRICSLOGGED']._serialized_start=1515
-  _globals['_RUNMETRICSLOGGED']._serialized_end=1629
-  _globals['_RUNFAILED']._serialized_start=1632
-  _globals['_RUNFAILED']._serialized_end=1821
-  _globals['_RUNSTOPPED']._serialized_start=1823
-  _globals['_RUNSTOPPED']._serialized_end=1938
-  _globals['_RUNDELETED']._serialized_start=1940
-  _globals['_RUNDELETED']._serialized_end=2041
-  _globals['_VERSIONCREATED']._serialized_start=2044
-  _globals['_VERSIONCREATED']._serialized_end=2276
-  _globals['_VERSIONDELETED']._serialized_start=2279
-  _globals['_VERSIONDELETED']._serialized_end=2446
-  _globals['_RUNCOMPLETED']._serialized_start=2449
-  _globals['_RUNCOMPLETED']._serialized_end=2862
-  _globals['_RUNCOMPLETED_METRICSENTRY']._serialized_start=2760
-  _globals['_RUNCOMPLETED_METRICSENTRY']._serialized_end=2806
-  _globals['_RUNCOMPLETED_HYPERPARAMETERSENTRY']._serialized_start=1351
-  _globals['_RUNCOMPLETED_HYPERPARAMETERSENTRY']._serialized_end=1405
-  _globals['_MODELPUBLISHED']._serialized_start=2865
-  _globals['_MODELPUBLISHED']._serialized_end=3012
-  _globals['_MODELUNPUBLISHED']._serialized_start=3015
-  _globals['_MODELUNPUBLISHED']._serialized_end=3164
-  _globals['_INFERENCECREATED']._serialized_start=3166
-  _globals['_INFERENCECREATED']._serialized_end=3277
-  _globals['_INFERENCEUPDATED']._serialized_start=3280
-  _globals['_INFERENCEUPDATED']._serialized_end=3415
-  _globals['_INFERENCEDELETED']._serialized_start=3417
-  _globals['_INFERENCEDELETED']._serialized_end=3530
-  _globals['_DEPLOYMENTCREATED']._serialized_start=3532
-  _globals['_DEPLOYMENTCREATED']._serialized_end=3646
-  _globals['_DEPLOYMENTUPDATED']._serialized_start=3649
-  _globals['_DEPLOYMENTUPDATED']._serialized_end=3787
-  _globals['_DEPLOYMENTDELETED']._serialized_start=3789
-  _globals['_DEPLOYMENTDELETED']._serialized_end=3904
+  _globals['_PROJECTCREATED']._serialized_start=247
+  _globals['_PROJECTCREATED']._serialized_end=349
+  _globals['_PROJECTUPDATED']._serialized_start=352
+  _globals['_PROJECTUPDATED']._serialized_end=501
+  _globals['_PROJECTDELETED']._serialized_start=503
+  _globals['_PROJECTDELETED']._serialized_end=595
+  _globals['_REPOCREATED']._serialized_start=597
+  _globals['_REPOCREATED']._serialized_end=690
+  _globals['_REPOUPDATED']._serialized_start=693
+  _globals['_REPOUPDATED']._serialized_end=859
+  _globals['_REPODELETED']._serialized_start=862
+  _globals['_REPODELETED']._serialized_end=1007
+  _globals['_RUNSUBMITTED']._serialized_start=1010
+  _globals['_RUNSUBMITTED']._serialized_end=1513
+  _globals['_RUNSUBMITTED_HYPERPARAMETERSENTRY']._serialized_start=1459
+  _globals['_RUNSUBMITTED_HYPERPARAMETERSENTRY']._serialized_end=1513
+  _globals['_RUNSTARTED']._serialized_start=1515
+  _globals['_RUNSTARTED']._serialized_end=1621
+  _globals['_RUNMETRICSLOGGED']._serialized_start=1623
+  _globals['_RUNMETRICSLOGGED']._serialized_end=1737
+  _globals['_RUNFAILED']._serialized_start=1740
+  _globals['_RUNFAILED']._serialized_end=1929
+  _globals['_RUNSTOPPED']._serialized_start=1931
+  _globals['_RUNSTOPPED']._serialized_end=2046
+  _globals['_RUNDELETED']._serialized_start=2048
+  _globals['_RUNDELETED']._serialized_end=2149
+  _globals['_VERSIONCREATED']._serialized_start=2152
+  _globals['_VERSIONCREATED']._serialized_end=2384
+  _globals['_VERSIONDELETED']._serialized_start=2387
+  _globals['_VERSIONDELETED']._serialized_end=2554
+  _globals['_RUNCOMPLETED']._serialized_start=2557
+  _globals['_RUNCOMPLETED']._serialized_end=2970
+  _globals['_RUNCOMPLETED_METRICSENTRY']._serialized_start=2868
+  _globals['_RUNCOMPLETED_METRICSENTRY']._serialized_end=2914
+  _globals['_RUNCOMPLETED_HYPERPARAMETERSENTRY']._serialized_start=1459
+  _globals['_RUNCOMPLETED_HYPERPARAMETERSENTRY']._serialized_end=1513
+  _globals['_MODELPUBLISHED']._serialized_start=2973
+  _globals['_MODELPUBLISHED']._serialized_end=3120
+  _globals['_MODELUNPUBLISHED']._serialized_start=3123
+  _globals['_MODELUNPUBLISHED']._serialized_end=3272
+  _globals['_INFERENCECREATED']._serialized_start=3274
+  _globals['_INFERENCECREATED']._serialized_end=3385
+  _globals['_INFERENCEUPDATED']._serialized_start=3388
+  _globals['_INFERENCEUPDATED']._serialized_end=3523
+  _globals['_INFERENCEDELETED']._serialized_start=3525
+  _globals['_INFERENCEDELETED']._serialized_end=3638
+  _globals['_DEPLOYMENTCREATED']._serialized_start=3640
+  _globals['_DEPLOYMENTCREATED']._serialized_end=3754
+  _globals['_DEPLOYMENTUPDATED']._serialized_start=3757
+  _globals['_DEPLOYMENTUPDATED']._serialized_end=3895
+  _globals['_DEPLOYMENTDELETED']._serialized_start=3897
+  _globals['_DEPLOYMENTDELETED']._serialized_end=4012
+  _globals['_IMAGEADDED']._serialized_start=4014
+  _globals['_IMAGEADDED']._serialized_end=4108
+  _globals['_IMAGEDELETED']._serialized_start=4110
+  _globals['_IMAGEDELETED']._serialized_end=4193
+  _globals['_BUILDCOMPLETED']._serialized_start=4195
+  _globals['_BUILDCOMPLETED']._serialized_end=4297
+  _globals['_BUILDFAILED']._serialized_start=4299
+  _globals['_BUILDFAILED']._serialized_end=4398
 # @@protoc_insertion_point(module_scope)

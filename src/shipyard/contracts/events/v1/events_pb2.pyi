@@ -1,6 +1,8 @@
 from shipyard.contracts.common.v1 import common_pb2 as _common_pb2
+from shipyard.contracts.repo.v1 import images_pb2 as _images_pb2
 from shipyard.contracts.repo.v1 import projects_pb2 as _projects_pb2
 from shipyard.contracts.repo.v1 import repos_pb2 as _repos_pb2
+from shipyard.contracts.run.v1 import builds_pb2 as _builds_pb2
 from shipyard.contracts.serving.v1 import serving_pb2 as _serving_pb2
 from google.protobuf.internal import containers as _containers
 from google.protobuf import descriptor as _descriptor
@@ -77,7 +79,7 @@ class RepoDeleted(_message.Message):
     def __init__(self, repo_id: _Optional[str] = ..., kind: _Optional[_Union[_repos_pb2.RepoKind, str]] = ..., name: _Optional[str] = ..., project: _Optional[str] = ..., actor: _Optional[_Union[_common_pb2.Actor, _Mapping]] = ...) -> None: ...
 
 class RunSubmitted(_message.Message):
-    __slots__ = ("run_id", "name", "project", "kind", "code", "inputs", "outputs", "hyperparameters", "image", "cluster", "command", "actor", "gpus")
+    __slots__ = ("run_id", "name", "project", "kind", "code", "inputs", "outputs", "hyperparameters", "image", "cluster", "command", "actor", "gpus", "image_url", "environment_digest")
     class HyperparametersEntry(_message.Message):
         __slots__ = ("key", "value")
         KEY_FIELD_NUMBER: _ClassVar[int]
@@ -98,6 +100,8 @@ class RunSubmitted(_message.Message):
     COMMAND_FIELD_NUMBER: _ClassVar[int]
     ACTOR_FIELD_NUMBER: _ClassVar[int]
     GPUS_FIELD_NUMBER: _ClassVar[int]
+    IMAGE_URL_FIELD_NUMBER: _ClassVar[int]
+    ENVIRONMENT_DIGEST_FIELD_NUMBER: _ClassVar[int]
     run_id: str
     name: str
     project: str
@@ -111,7 +115,9 @@ class RunSubmitted(_message.Message):
     command: str
     actor: _common_pb2.Actor
     gpus: int
-    def __init__(self, run_id: _Optional[str] = ..., name: _Optional[str] = ..., project: _Optional[str] = ..., kind: _Optional[str] = ..., code: _Optional[_Union[_common_pb2.CodeRef, _Mapping]] = ..., inputs: _Optional[_Iterable[_Union[_common_pb2.VersionRef, _Mapping]]] = ..., outputs: _Optional[_Iterable[_Union[_common_pb2.VersionRef, _Mapping]]] = ..., hyperparameters: _Optional[_Mapping[str, str]] = ..., image: _Optional[str] = ..., cluster: _Optional[str] = ..., command: _Optional[str] = ..., actor: _Optional[_Union[_common_pb2.Actor, _Mapping]] = ..., gpus: _Optional[int] = ...) -> None: ...
+    image_url: str
+    environment_digest: str
+    def __init__(self, run_id: _Optional[str] = ..., name: _Optional[str] = ..., project: _Optional[str] = ..., kind: _Optional[str] = ..., code: _Optional[_Union[_common_pb2.CodeRef, _Mapping]] = ..., inputs: _Optional[_Iterable[_Union[_common_pb2.VersionRef, _Mapping]]] = ..., outputs: _Optional[_Iterable[_Union[_common_pb2.VersionRef, _Mapping]]] = ..., hyperparameters: _Optional[_Mapping[str, str]] = ..., image: _Optional[str] = ..., cluster: _Optional[str] = ..., command: _Optional[str] = ..., actor: _Optional[_Union[_common_pb2.Actor, _Mapping]] = ..., gpus: _Optional[int] = ..., image_url: _Optional[str] = ..., environment_digest: _Optional[str] = ...) -> None: ...
 
 class RunStarted(_message.Message):
     __slots__ = ("run_id", "name", "project", "kind", "executor", "notes")
@@ -356,3 +362,37 @@ class DeploymentDeleted(_message.Message):
     project: str
     actor: _common_pb2.Actor
     def __init__(self, deployment_id: _Optional[str] = ..., name: _Optional[str] = ..., project: _Optional[str] = ..., actor: _Optional[_Union[_common_pb2.Actor, _Mapping]] = ...) -> None: ...
+
+class ImageAdded(_message.Message):
+    __slots__ = ("image", "actor")
+    IMAGE_FIELD_NUMBER: _ClassVar[int]
+    ACTOR_FIELD_NUMBER: _ClassVar[int]
+    image: _images_pb2.Image
+    actor: _common_pb2.Actor
+    def __init__(self, image: _Optional[_Union[_images_pb2.Image, _Mapping]] = ..., actor: _Optional[_Union[_common_pb2.Actor, _Mapping]] = ...) -> None: ...
+
+class ImageDeleted(_message.Message):
+    __slots__ = ("name", "url", "actor")
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    URL_FIELD_NUMBER: _ClassVar[int]
+    ACTOR_FIELD_NUMBER: _ClassVar[int]
+    name: str
+    url: str
+    actor: _common_pb2.Actor
+    def __init__(self, name: _Optional[str] = ..., url: _Optional[str] = ..., actor: _Optional[_Union[_common_pb2.Actor, _Mapping]] = ...) -> None: ...
+
+class BuildCompleted(_message.Message):
+    __slots__ = ("build", "actor")
+    BUILD_FIELD_NUMBER: _ClassVar[int]
+    ACTOR_FIELD_NUMBER: _ClassVar[int]
+    build: _builds_pb2.ImageBuild
+    actor: _common_pb2.Actor
+    def __init__(self, build: _Optional[_Union[_builds_pb2.ImageBuild, _Mapping]] = ..., actor: _Optional[_Union[_common_pb2.Actor, _Mapping]] = ...) -> None: ...
+
+class BuildFailed(_message.Message):
+    __slots__ = ("build", "actor")
+    BUILD_FIELD_NUMBER: _ClassVar[int]
+    ACTOR_FIELD_NUMBER: _ClassVar[int]
+    build: _builds_pb2.ImageBuild
+    actor: _common_pb2.Actor
+    def __init__(self, build: _Optional[_Union[_builds_pb2.ImageBuild, _Mapping]] = ..., actor: _Optional[_Union[_common_pb2.Actor, _Mapping]] = ...) -> None: ...

@@ -76,7 +76,7 @@ class RunOutputTarget(_message.Message):
     def __init__(self, repo_kind: _Optional[str] = ..., repo: _Optional[str] = ..., mount_path: _Optional[str] = ...) -> None: ...
 
 class Run(_message.Message):
-    __slots__ = ("id", "name", "project", "description", "tags", "kind", "command", "framework", "framework_version", "image", "inputs", "outputs", "hyperparameters", "config_file_name", "gpus", "start_with_available", "cluster", "status", "status_reason", "exit_code", "owner", "create_time", "start_time", "end_time", "metrics", "revision", "notes", "code", "commit", "priority")
+    __slots__ = ("id", "name", "project", "description", "tags", "kind", "command", "framework", "framework_version", "image", "inputs", "outputs", "hyperparameters", "config_file_name", "gpus", "start_with_available", "cluster", "status", "status_reason", "exit_code", "owner", "create_time", "start_time", "end_time", "metrics", "revision", "notes", "code", "commit", "priority", "environment")
     class HyperparametersEntry(_message.Message):
         __slots__ = ("key", "value")
         KEY_FIELD_NUMBER: _ClassVar[int]
@@ -121,6 +121,7 @@ class Run(_message.Message):
     CODE_FIELD_NUMBER: _ClassVar[int]
     COMMIT_FIELD_NUMBER: _ClassVar[int]
     PRIORITY_FIELD_NUMBER: _ClassVar[int]
+    ENVIRONMENT_FIELD_NUMBER: _ClassVar[int]
     id: str
     name: str
     project: str
@@ -151,7 +152,26 @@ class Run(_message.Message):
     code: str
     commit: str
     priority: int
-    def __init__(self, id: _Optional[str] = ..., name: _Optional[str] = ..., project: _Optional[str] = ..., description: _Optional[str] = ..., tags: _Optional[_Iterable[str]] = ..., kind: _Optional[_Union[RunKind, str]] = ..., command: _Optional[str] = ..., framework: _Optional[str] = ..., framework_version: _Optional[str] = ..., image: _Optional[str] = ..., inputs: _Optional[_Iterable[_Union[RunInput, _Mapping]]] = ..., outputs: _Optional[_Iterable[_Union[RunOutputTarget, _Mapping]]] = ..., hyperparameters: _Optional[_Mapping[str, str]] = ..., config_file_name: _Optional[str] = ..., gpus: _Optional[int] = ..., start_with_available: _Optional[bool] = ..., cluster: _Optional[str] = ..., status: _Optional[_Union[RunStatus, str]] = ..., status_reason: _Optional[str] = ..., exit_code: _Optional[int] = ..., owner: _Optional[str] = ..., create_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., start_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., end_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., metrics: _Optional[_Mapping[str, float]] = ..., revision: _Optional[int] = ..., notes: _Optional[_Iterable[str]] = ..., code: _Optional[str] = ..., commit: _Optional[str] = ..., priority: _Optional[int] = ...) -> None: ...
+    environment: RunEnvironment
+    def __init__(self, id: _Optional[str] = ..., name: _Optional[str] = ..., project: _Optional[str] = ..., description: _Optional[str] = ..., tags: _Optional[_Iterable[str]] = ..., kind: _Optional[_Union[RunKind, str]] = ..., command: _Optional[str] = ..., framework: _Optional[str] = ..., framework_version: _Optional[str] = ..., image: _Optional[str] = ..., inputs: _Optional[_Iterable[_Union[RunInput, _Mapping]]] = ..., outputs: _Optional[_Iterable[_Union[RunOutputTarget, _Mapping]]] = ..., hyperparameters: _Optional[_Mapping[str, str]] = ..., config_file_name: _Optional[str] = ..., gpus: _Optional[int] = ..., start_with_available: _Optional[bool] = ..., cluster: _Optional[str] = ..., status: _Optional[_Union[RunStatus, str]] = ..., status_reason: _Optional[str] = ..., exit_code: _Optional[int] = ..., owner: _Optional[str] = ..., create_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., start_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., end_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., metrics: _Optional[_Mapping[str, float]] = ..., revision: _Optional[int] = ..., notes: _Optional[_Iterable[str]] = ..., code: _Optional[str] = ..., commit: _Optional[str] = ..., priority: _Optional[int] = ..., environment: _Optional[_Union[RunEnvironment, _Mapping]] = ...) -> None: ...
+
+class RunEnvironment(_message.Message):
+    __slots__ = ("image", "url", "python", "requirements", "digest", "framework", "framework_version")
+    IMAGE_FIELD_NUMBER: _ClassVar[int]
+    URL_FIELD_NUMBER: _ClassVar[int]
+    PYTHON_FIELD_NUMBER: _ClassVar[int]
+    REQUIREMENTS_FIELD_NUMBER: _ClassVar[int]
+    DIGEST_FIELD_NUMBER: _ClassVar[int]
+    FRAMEWORK_FIELD_NUMBER: _ClassVar[int]
+    FRAMEWORK_VERSION_FIELD_NUMBER: _ClassVar[int]
+    image: str
+    url: str
+    python: str
+    requirements: _containers.RepeatedScalarFieldContainer[str]
+    digest: str
+    framework: str
+    framework_version: str
+    def __init__(self, image: _Optional[str] = ..., url: _Optional[str] = ..., python: _Optional[str] = ..., requirements: _Optional[_Iterable[str]] = ..., digest: _Optional[str] = ..., framework: _Optional[str] = ..., framework_version: _Optional[str] = ...) -> None: ...
 
 class SubmitRunRequest(_message.Message):
     __slots__ = ("run", "config_file", "request_id", "template")
