@@ -1,4 +1,5 @@
-"""What a run's code imports: ``from shipyard.sdk import log_metrics``.
+"""What a run's code imports: ``from shipyard.sdk import log_metrics`` (and ``call``, the API as the run's
+owner). Only the standard library: every run environment carries this one module.
 
 Inside a run, metrics go to the file at SHIPYARD_METRICS_FILE (one JSON object per line), which
 the executor reads as the run goes; outside a run they are printed as ``name=value`` lines,
@@ -12,6 +13,9 @@ import math
 import os
 import sys
 import time
+import urllib.error
+import urllib.request
+from typing import Any
 
 
 def log_metrics(step: int | None = None, **metrics: float) -> None:
@@ -34,3 +38,35 @@ def log_metrics(step: int | None = None, **metrics: float) -> None:
             if step is not None:
                 record["step"] = step
             out.write(json.dumps(record) + "\n")
+
+
+class ApiError(Exception):
+    """The API refused a call: ``code`` is its status (``PERMISSION_DENIED``, ``NOT_FOUND``, …)."""
+
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(f"{code}: {message}")
+        self.code = code
+        self.message = message
+
+
+def call(method: str, request: dict[str, Any] | None = None, timeout: float = 30.0) -> dict[str, Any]:
+    """Call the platform's API as the run's owner, e.g. ``call("shipyard.repo.v1.RepoService/ListRepos")``:
+    the gateway's HTTP/JSON API at SHIPYARD_API_URL with the run's own token (SHIPYARD_TOKEN), the
+    request and the reply as proto3 JSON. ApiError says why a call was refused."""
+    base, token = os.environ.get("SHIPYARD_API_URL"), os.environ.get("SHIPYARD_TOKEN")
+    if not base or not token:
+        raise ApiError("UNAVAILABLE", "SHIPYARD_API_URL and SHIPYARD_TOKEN are set only inside a run")
+    body = json.dumps(request or {}).encode()
+    sent = urllib.request.Request(f"{base.rstrip('/')}/api/{method.lstrip('/')}", data=body, method="POST",
+                                  headers={"Authorization": f"Bearer {token}",
+                                           "Content-Type": "application/json"})
+    try:
+        with urllib.request.urlopen(sent, timeout=timeout) as reply:
+            answer: dict[str, Any] = json.loads(reply.read() or b"{}")
+            return answer
+    except urllib.error.HTTPError as exc:
+        try:
+            said = json.loads(exc.read())
+        except ValueError:
+            said = {}
+        raise ApiError(str(said.get("code", exc.code)), str(said.get("message", exc.reason))) from None

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import Page, expect
 
-from shipyard.client.connection import Client
+from shipyard.client.connection import Client, ClientError
 from shipyard.contracts.gateway.v1 import gateway_pb2
 from shipyard.contracts.repo.v1 import projects_pb2
 from shipyard.contracts.run.v1 import runs_pb2
@@ -203,6 +203,7 @@ def test_repos_versions_and_lineage_graph(stack: Stack, admin: Client, signed_in
     _ended(admin, "makes-model")
     wait_for(lambda: admin.call(admin.repos.GetRepo, repos_pb2.GetRepoRequest(
         kind=repos_pb2.REPO_KIND_MODEL, name="tiny-model")).latest_version == 2, 30, "the model version")
+    wait_for(lambda: _in_lineage(admin, "model", "tiny-model@2"), 30, "lineage-svc to record the version")
     page = signed_in
     page.locator("nav a", has_text="Models").click()
     page.locator('#repos tr[data-repo="tiny-model"] a').click()
@@ -267,3 +268,16 @@ def test_tensorboard_starts_and_stops_from_a_runs_page(stack: Stack, admin: Clie
              "TensorBoard to answer through the gateway")
     page.locator("button", has_text="Stop TensorBoard").click()
     expect(page.locator("#tensorboard")).to_contain_text("Not running")
+
+
+def _in_lineage(client: Client, kind: str, name: str) -> bool:
+    """Whether lineage-svc has recorded ``name`` (it reads the events a moment after they happen)."""
+    from shipyard.contracts.lineage.v1 import lineage_pb2
+
+    try:
+        client.call(client.lineage.GetLineage, lineage_pb2.GetLineageRequest(kind=kind, name=name))
+    except ClientError as exc:
+        if exc.code == "NOT_FOUND":
+            return False
+        raise
+    return True

@@ -37,5 +37,34 @@ def test_the_images_page_lists_the_catalog_and_filters_by_framework(
 
     page.locator("#framework").select_option("tensorflow")
     expect(page).to_have_url(re.compile(r"/images\?framework=tensorflow"))
-    expect(page.locator("#images tbody tr")).to_have_count(2)
+    expect(page.locator("#images tbody tr")).to_have_count(3)  # tensorflow-2.21, -2.17 and -2.16
     expect(page.locator("tr[data-image='churn-env']")).to_have_count(0)
+
+
+def test_an_image_is_added_and_a_build_refused_from_the_images_page(
+        stack: Stack, admin: Client, signed_in: Page, screenshot: Callable[[str], Path]) -> None:
+    page = signed_in
+    page.goto(f"{stack.http_url}/images")
+    form = page.locator("#add-image-form")
+    form.locator("[name='image.name']").fill("xgb-web")
+    form.locator("[name='image.url']").fill("https://registry.example.org/team/xgb:1")
+    form.locator("[name='image.requirements']").fill("xgboost==2.1.*\npandas")
+    form.locator("button[type=submit]").click()
+    expect(page.locator("#form-error")).to_contain_text("image.url")
+    expect(page.locator("#f-image\\.url")).to_have_attribute("aria-invalid", "true")
+    expect(form.locator("[name='image.requirements']")).to_have_value("xgboost==2.1.*\npandas")
+
+    form.locator("[name='image.url']").fill("registry.example.org/team/xgb:1")
+    form.locator("button[type=submit]").click()
+    mine = page.locator("tr[data-image='xgb-web']")
+    expect(mine).to_contain_text("registry.example.org/team/xgb:1")
+    assert list(admin.call(admin.images.GetImage, pb.GetImageRequest(name="xgb-web")).requirements) == [
+        "xgboost==2.1.*", "pandas"]
+
+    build = page.locator("#build-form")
+    build.locator("[name='build.name']").fill("from-nowhere")
+    build.locator("[name='build.code']").fill("no-such-code")
+    build.locator("button[type=submit]").click()
+    expect(page.locator("#form-error")).to_contain_text("no-such-code")
+    expect(page.locator("#no-builds")).to_be_visible()
+    screenshot("images-forms")

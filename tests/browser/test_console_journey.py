@@ -58,6 +58,7 @@ def _submit_training(page: Page, stack: Stack, name: str, c: str) -> None:
     page.goto(f"{stack.http_url}/runs/new")
     page.locator("#f-name").fill(name)
     page.locator("#f-command").fill("python /mnt/data/train.py")
+    page.locator("#f-framework").select_option("sklearn")  # the script imports scikit-learn and joblib
     page.locator("#tab-repos").click()
     page.locator("[id='f-input0.repo']").fill("flowers")
     page.locator("[id='f-input0.mount_path']").fill("/mnt/data")

@@ -108,9 +108,14 @@ def test_an_image_built_from_the_repo_runs_the_script_unchanged(stack: Stack, ho
     assert "scikit-learn 1.3." in _logs(admin, "t2")
     assert run.environment.image == "churn-env"
     assert "accuracy" in run.metrics
-    version = admin.call(admin.repos.GetVersion, repos_pb2.GetVersionRequest(
-        kind=repos_pb2.REPO_KIND_MODEL, repo="churn-model", number=0))
-    assert version.produced_by_run == run.id
+    def latest_model() -> repos_pb2.Version:
+        return admin.call(admin.repos.GetVersion, repos_pb2.GetVersionRequest(
+            kind=repos_pb2.REPO_KIND_MODEL, repo="churn-model", number=0))
+
+    # repo-svc makes the version from RunCompleted, a moment after the run ended.
+    wait_for(lambda: latest_model().produced_by_run == run.id, 30, "the run's model version")
+    files = transfer.read_manifest(admin, latest_model().manifest_digest).entries
+    assert [f.path for f in files] == ["model.joblib"]
 
 
 def test_build_from_code_repo_builds_first_then_runs(stack: Stack, home: Path, admin: Client,
@@ -137,3 +142,24 @@ def test_unknown_images_and_system_mount_paths_are_refused(stack: Stack, home: P
     system = cli(stack, home, "run", "submit", "s", "--command", "true", "--dataset",
                  "churn-data:/etc/data", check=False)
     assert system.returncode != 0 and "must not be /etc or inside it" in system.stderr
+
+
+def test_inputs_take_new_files_beside_them_and_their_version_never_changes(
+        stack: Stack, home: Path, admin: Client, churn: str) -> None:
+    unpack = ("cd /train-data && echo unpacked > extra.txt && mv churn.csv renamed.csv && "
+              "({ echo more >> renamed.csv; } 2>/dev/null && echo wrote-in-place || echo refused-in-place) "
+              "&& ls")
+    cli(stack, home, "run", "submit", "unpack", "--command", unpack, "--dataset", "churn-data:/train-data")
+    run = _ended(admin, "unpack")
+    assert run.status == pb.RUN_STATUS_COMPLETE, (run.status_reason, _logs(admin, "unpack"))
+    # In place: refused where the files are the store's (run-svc as root), allowed on copies.
+    said, *listed = _logs(admin, "unpack").split()
+    assert said in ("refused-in-place", "wrote-in-place") and listed == ["extra.txt", "renamed.csv"]
+
+    show = "ls /train-data && tail -c 40 /train-data/churn.csv"
+    cli(stack, home, "run", "submit", "after", "--command", show,
+        "--dataset", f"churn-data@{run.inputs[0].version}:/train-data")  # the same version
+    after = _ended(admin, "after")
+    assert after.status == pb.RUN_STATUS_COMPLETE, _logs(admin, "after")
+    listed, *tail = _logs(admin, "after").split("\n", 1)
+    assert listed == "churn.csv" and "more" not in "".join(tail)

@@ -119,7 +119,8 @@ def test_downstream_of_the_dataset_through_the_cli_as_tree_json_and_dot(trained:
     assert {n["label"] for n in doc["nodes"]} >= {"digits@1", "train-1", "mnist@2", "mnist-prod"}
     dot = cli(stack, home, "lineage", "run", "train-1", "--both", "--format", "dot").stdout
     assert dot.startswith("digraph lineage {") and dot.rstrip().endswith("}")
-    assert dot.count("->") == 3  # digits@1 -> train-1 -> mnist@2 -> mnist-prod (siblings not wandered into)
+    # digits@1 -> train-1 -> mnist@2 -> mnist-prod, and python (its image) -> train-1 (no sibling)
+    assert dot.count("->") == 4
 
 
 def test_a_data_scientist_sees_no_catalog_in_lineage_or_activity(trained: rpb.Run, stack: Stack,

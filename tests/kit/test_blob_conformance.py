@@ -414,6 +414,8 @@ async def test_check_out_lays_a_version_out_linked_or_copied(blob_store: BlobSto
         assert (linked / "model.joblib").stat().st_ino == blob.stat().st_ino
         assert (copied / "model.joblib").stat().st_ino != blob.stat().st_ino
     assert (await read_manifest(blob_store, "")).entries == ()
+    # An empty version (a repo's first, before anything was uploaded) stores no blob for its manifest.
+    assert (await read_manifest(blob_store, Manifest(entries=()).digest)).entries == ()
 
 
 async def damage(blob_store: BlobStore, digest: str, request: pytest.FixtureRequest) -> None:

@@ -1,10 +1,11 @@
 """Attack: a run's own API token (SHIPYARD_TOKEN, syr_<run id>.<secret>) used beyond what it is for.
 
-A data scientist's run calls the API as its owner from inside the run (the CLI and the SDK read
-SHIPYARD_SERVER and SHIPYARD_TOKEN). But with that token it cannot mint a lasting API token, the
-token stops working within the gateway's cache time once the run has ended (printed to the log, it
-is worth nothing afterwards), a token forged for another run's id is refused, and the internal
-VerifyRunToken cannot be called through the gateway's public edge.
+A data scientist's run calls the API as its owner from inside the run (the SDK's ``call`` reads
+SHIPYARD_API_URL and SHIPYARD_TOKEN; a client of the run's own reads SHIPYARD_SERVER and the token). But
+with that token it cannot mint a lasting API token, the token stops working within the gateway's cache
+time once the run has ended (printed to the log, it is worth nothing afterwards), a token forged for
+another run's id is refused, and the internal VerifyRunToken cannot be called through the gateway's
+public edge.
 """
 
 from __future__ import annotations
@@ -24,15 +25,19 @@ from tests.support.users import signed_in
 ENDED = (pb.RUN_STATUS_COMPLETE, pb.RUN_STATUS_FAILED, pb.RUN_STATUS_STOPPED, pb.RUN_STATUS_ERROR)
 CACHE_TTL_S = 5.0  # the gateway's SHIPYARD_TOKEN_CACHE_TTL_S default
 MINT = """python - <<'EOF'
-from shipyard.client.connection import Client, ClientError, resolve_credentials
-from shipyard.contracts.gateway.v1 import gateway_pb2
-client = Client(resolve_credentials())
-print("whoami", client.call(client.identity.WhoAmI, gateway_pb2.WhoAmIRequest()).name)
+from shipyard.sdk import ApiError, call
+print("whoami", call("shipyard.gateway.v1.IdentityService/WhoAmI")["name"])
 try:
-    made = client.call(client.identity.CreateToken, gateway_pb2.CreateTokenRequest(description="kept"))
-    print("minted", made.token)
-except ClientError as exc:
+    made = call("shipyard.gateway.v1.IdentityService/CreateToken", {"description": "kept"})
+    print("minted", made["token"])
+except ApiError as exc:
     print("refused", exc.code)
+EOF
+"""
+LIST = """python - <<'EOF'
+from shipyard.sdk import call
+for repo in call("shipyard.repo.v1.RepoService/ListRepos", {"kind": "REPO_KIND_DATASET"})["repos"]:
+    print(repo["name"])
 EOF
 """
 
@@ -73,8 +78,8 @@ def _code(client: Client) -> str:
     return "OK"
 
 
-def test_a_run_lists_its_owners_datasets_with_the_cli(rita: Client) -> None:
-    run, log = _run(rita, "lister", "shipyard dataset list")
+def test_a_run_lists_its_owners_datasets_with_the_sdk(rita: Client) -> None:
+    run, log = _run(rita, "lister", LIST)
     assert run.status == pb.RUN_STATUS_COMPLETE, log
     assert "rita-data" in log
 

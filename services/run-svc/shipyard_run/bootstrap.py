@@ -66,7 +66,8 @@ def compose(adapters: Adapters, settings: RunSettings) -> RunService:
     tells the scheduler when a job exits, the use cases wake it when there is work."""
     executor = adapters.executor
     scheduler = Scheduler(adapters.uow, executor, slots=settings.run_slots(), clock=adapters.clock,
-                          single_user=settings.single_user, api_server=settings.public_grpc_addr)
+                          single_user=settings.single_user, api_server=settings.public_grpc_addr,
+                          api_url=settings.public_http_url)
     executor.on_exit = scheduler.wake
     builder = Builder(adapters.uow, executor, clock=adapters.clock)
     builds = ImageBuilds(adapters.uow, adapters.repos, adapters.files, executor, wake=builder.wake,

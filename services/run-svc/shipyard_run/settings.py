@@ -21,6 +21,9 @@ class RunSettings(Settings):
     # The gateway's gRPC address as runs reach it (their SHIPYARD_SERVER, with SHIPYARD_TOKEN);
     # `shipyard up` sets it to the gateway's listen address. Empty: runs get no SHIPYARD_SERVER.
     public_grpc_addr: str = ""
+    # The gateway's HTTP address as runs reach it (their SHIPYARD_API_URL: the SDK's ``call``); `shipyard
+    # up` sets it. Empty: runs get no SHIPYARD_API_URL.
+    public_http_url: str = ""
     # Where runs' Python environments are built, one per image digest, with uv's shared cache
     # (empty: <data dir>/run-svc/environments). Keep it on the disk of the data directory: uv installs
     # from its cache with hard links.

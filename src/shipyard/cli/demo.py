@@ -79,6 +79,12 @@ def demo(
             ),
             EXAMPLE / "prep.py",
         )
+        # The version prep made (repo-svc makes it from RunCompleted, a moment later): train reads that
+        # one, not whatever is latest when it is submitted.
+        prepared = _version_by(c, repos_pb2.REPO_KIND_DATASET, "digits", prep.id)
+        if not prepared.isdigit():
+            errors.print(f"[bold red]The dataset prep made is not there[/]: digits@{escape(prepared)}")
+            raise typer.Exit(1)
         train = _run(
             c,
             runs_pb2.Run(
@@ -87,7 +93,8 @@ def demo(
                 framework="sklearn",
                 command=SCRIPT,
                 config_file_name="train.py",
-                inputs=[runs_pb2.RunInput(repo_kind="dataset", repo="digits", mount_path="/mnt/data")],
+                inputs=[runs_pb2.RunInput(repo_kind="dataset", repo="digits", version=int(prepared),
+                                          mount_path="/mnt/data")],
                 outputs=[runs_pb2.RunOutputTarget(repo_kind="model", repo="digits-model")],
                 hyperparameters={"epochs": str(epochs), "lr": str(lr)},
             ),

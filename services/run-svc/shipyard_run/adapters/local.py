@@ -13,20 +13,20 @@ outlives run-svc, and its outcome is on disk. Where the disk is full and that fi
 written, the run's outcome says so (``JobState.NO_SPACE``), never a made-up
 exit code.
 
-Each run is isolated where this machine can do it (``isolation_missing`` says whether): it runs
-in namespaces of its own as an unprivileged user and sees only what is its own (``sandbox``):
-its files from the workspace under ``sandbox.OWN`` (SHIPYARD_OUTPUT, SHIPYARD_HYPERPARAMS, … say
-where), its inputs read-only and its outputs at their mount paths. Inputs are hard links into a
-local blob store, which only a read-only bind mount shows the run, so no run can reach a blob
-writably. Without isolation (no usable bubblewrap, or ``SHIPYARD_FAILPOINTS=run.sandbox=unavailable``
-in tests) the command runs as run-svc's user, inputs are copies, mounts stay under the workspace
-(SHIPYARD_MOUNTS and a SHIPYARD_MOUNT_<PATH> variable per mount path say where) and a note on the
-run says so; run-svc's use cases decide whose runs may start then.
-
-A job's Python is its environment's (``adapters.environments``: a virtual environment per image
-digest, built on first use): its ``bin`` first on PATH, VIRTUAL_ENV set, and in the sandbox the
-environment and its base interpreter read-only instead of run-svc's own Python and the shipyard
-package. A job submitted before environments existed runs with run-svc's Python, as then.
+Each run is isolated where this machine can do it (``isolation_missing`` says whether): it runs in
+namespaces of its own as an unprivileged user and sees only what is its own (``sandbox``): its files
+from the workspace under ``sandbox.OWN`` (SHIPYARD_OUTPUT, SHIPYARD_HYPERPARAMS, … say where), its
+inputs and outputs at their mount paths. An input is a directory of the run's own: as root, of hard
+links into a local blob store, owned by the platform and read-only to the run's user, so a run may add
+files beside them, rename or delete them but never write a blob; in a user namespace (where the run
+would own the blobs) of copies. Without isolation (no usable bubblewrap, or
+``SHIPYARD_FAILPOINTS=run.sandbox=unavailable`` in tests) the command runs as run-svc's user, inputs are
+copies, mounts stay under the workspace (SHIPYARD_MOUNTS and a SHIPYARD_MOUNT_<PATH> variable per mount
+path say where) and a note on the run says so; run-svc's use cases decide whose runs may start then. A
+job's Python is its environment's (``adapters.environments``: a virtual environment per image digest,
+built on first use): its ``bin`` first on PATH, VIRTUAL_ENV set, and in the sandbox the environment and
+its base interpreter read-only instead of run-svc's own Python and the shipyard package. A job submitted
+before environments existed runs with run-svc's Python, as then.
 
 Either way the command gets only its own environment: the run's variables and hyperparameters,
 PATH, HOME (its own directory), the locale and TZ — none of run-svc's settings or secrets. The
@@ -181,9 +181,12 @@ class LocalExecutor(Executor):
 
     async def _isolated(self, ws: Path, job: Job, isolation: Bubblewrap, python: BuiltEnvironment | None,
                         ) -> list[str]:
-        """The command line of a run in its sandbox; inputs are hard links, shown read-only. It sees
-        its environment's directories (or, for a job without one, run-svc's Python) read-only."""
-        mounts = await self._prepare(ws, job, link=True)
+        """The command line of a run in its sandbox. Its inputs are writable directories: as root, of
+        hard links to the store's blobs, which the run's user may replace, rename or delete but not
+        write (they are the platform's); in a user namespace, where the run would own those blobs, of
+        copies. It sees its environment's directories (or, for a job without one, run-svc's Python)
+        read-only."""
+        mounts = await self._prepare(ws, job, link=isolation.run_as is not None)
         if isolation.run_as is not None:
             await asyncio.to_thread(_hand_over, ws, job, mounts, isolation.run_as)
         env = _environment(job, sandbox.OWN, {path: path for path in mounts}, python)
@@ -361,8 +364,9 @@ def _notes(ws: Path, isolation: Bubblewrap | str) -> tuple[str, ...]:
         return (f"not isolated: {isolation}. The run sees this machine as the platform's user; its "
                 f"mounts are under {ws} (SHIPYARD_MOUNTS and SHIPYARD_MOUNT_* say where)",)
     who = "a user namespace" if isolation.run_as is None else f"uid {isolation.run_as.uid}"
-    return (f"isolated (bubblewrap, as {who}): the run sees only its own files, its inputs read-only "
-            "and its outputs at their mount paths",)
+    return (f"isolated (bubblewrap, as {who}): the run sees only its own files, and its inputs and "
+            "outputs at their mount paths (files may be added beside the inputs; their version never "
+            "changes)",)
 
 
 def _environment_notes(environment: JobEnvironment | None, python: BuiltEnvironment | None,
@@ -405,6 +409,8 @@ def _environment(job: Job, own: str, mounts: dict[str, str], python: BuiltEnviro
         env["SHIPYARD_TOKEN"] = job.api_token
     if job.api_server:
         env["SHIPYARD_SERVER"] = job.api_server
+    if job.api_url:
+        env["SHIPYARD_API_URL"] = job.api_url
     return env
 
 
@@ -418,9 +424,8 @@ def _view(ws: Path, job: Job, mounts: dict[str, str]) -> sandbox.View:
     """What the run sees of its workspace (under ``sandbox.OWN``) and its mounts."""
     own = [("code", True), ("output", True), ("home", True), ("tensorboard", True), ("metrics.jsonl", True),
            ("hyperparameters.json", False), ("config", False)]
-    writable = set(job.output_paths)
     binds = [sandbox.Bind(str(ws / name), f"{sandbox.OWN}/{name}", can_write) for name, can_write in own]
-    binds += [sandbox.Bind(where, path, path in writable) for path, where in mounts.items()]
+    binds += [sandbox.Bind(where, path, True) for path, where in mounts.items()]
     return sandbox.View(tuple(binds), f"{sandbox.OWN}/code", str(ws / "tmp"), job.gpus)
 
 
@@ -436,6 +441,11 @@ def _hand_over(ws: Path, job: Job, mounts: dict[str, str], run_as: RunAs) -> Non
     for top in [ws / "inputs", ws / "config"]:
         for path in _everything(top):
             _let_read(path)
+    # Its inputs' directories are its own (to add, rename and delete files); their files stay the
+    # store's, read-only to it.
+    for path in _everything(ws / "inputs"):
+        if path.is_dir() and not path.is_symlink():
+            os.lchown(path, run_as.uid, run_as.gid)
     (ws / "hyperparameters.json").chmod(0o444)
 
 

@@ -8,7 +8,7 @@ site-packages shown empty; for a run submitted before environments existed, run-
 its prefixes, the real executable's directory and the shipyard package), its own files under
 ``OWN`` (the code checkout — its working directory —, the output directory, a home directory, the
 TensorBoard directory and the metrics file writable; the hyperparameters and the config file
-read-only), its inputs read-only and its outputs writable at their mount paths, a /tmp of its own
+read-only), its inputs and outputs writable at their mount paths, a /tmp of its own
 (a workspace directory: on disk, as the host's /tmp usually is, so that large temporary files take
 no memory), a private in-memory /dev/shm (shared memory, e.g. for data loader workers), a /proc of
 its own PID namespace, a minimal /dev (plus the GPUs it was given), and an IPC namespace of its

@@ -235,6 +235,7 @@ class Job:
     code_manifest: str = ""  # the code checked out in the working directory
     api_token: str = ""  # the run's own API token (SHIPYARD_TOKEN), good while the run is active
     api_server: str = ""  # the gateway's gRPC address as runs reach it (SHIPYARD_SERVER)
+    api_url: str = ""  # the gateway's HTTP address as runs reach it (SHIPYARD_API_URL: the SDK's call)
     environment: JobEnvironment | None = None  # None: a run submitted before images existed
 
 

@@ -55,6 +55,7 @@ class Scheduler:
     interval: float = 0.25
     single_user: bool = False  # anyone's runs may start unisolated (the operator's choice)
     api_server: str = ""  # the gateway's gRPC address as runs reach it (SHIPYARD_SERVER)
+    api_url: str = ""  # the gateway's HTTP address as runs reach it (SHIPYARD_API_URL)
     _wake: asyncio.Event = field(default_factory=asyncio.Event)
     # Runs whose environment is being built before they start (the tick goes on meanwhile).
     _builds: set[asyncio.Task[None]] = field(default_factory=set)
@@ -145,7 +146,8 @@ class Scheduler:
             output_paths=tuple(o.mount_path for o in run.spec.outputs),
             hyperparameters=run.spec.hyperparameters, config_file_name=run.spec.config_file_name,
             config=config, gpus=gpus, code_manifest=run.spec.code_manifest,
-            api_token=token, api_server=self.api_server, environment=_job_environment(run.spec.environment),
+            api_token=token, api_server=self.api_server, api_url=self.api_url,
+            environment=_job_environment(run.spec.environment),
         )
         if job.environment is not None and not await self.executor.environment_ready(job.environment):
             building = await self._save(starting, starting.building_environment(job.environment.image))

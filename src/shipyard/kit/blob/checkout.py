@@ -38,9 +38,13 @@ class DamagedBlob(FailedPrecondition):
         self.digest = digest
 
 
+EMPTY_MANIFEST = Manifest(entries=()).digest
+
+
 async def read_manifest(blobs: BlobStore, digest: str) -> Manifest:
-    """The manifest stored as blob ``digest`` (an empty one for "")."""
-    if not digest:
+    """The manifest stored as blob ``digest`` (an empty one for "", and for the empty manifest's own
+    digest: an empty version, e.g. a repo's first before anything was uploaded, stores no blob)."""
+    if not digest or digest == EMPTY_MANIFEST:
         return Manifest(entries=())
     return Manifest.decode(b"".join([chunk async for chunk in blobs.get(digest)]))
 

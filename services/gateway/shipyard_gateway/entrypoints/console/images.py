@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 from aiohttp import web
@@ -18,6 +19,9 @@ BUILD_STATUSES = {builds_pb2.IMAGE_BUILD_STATUS_BUILDING: "building",
                   builds_pb2.IMAGE_BUILD_STATUS_COMPLETE: "complete",
                   builds_pb2.IMAGE_BUILD_STATUS_FAILED: "failed"}
 LOG_SHOWN = 1 << 20  # bytes of a build's log its page shows
+ADD_FIELDS = ("name", "url", "description", "framework", "framework_version", "python", "requirements",
+              "private", "credential")
+BUILD_FIELDS = ("name", "code", "commit", "folder")
 FRAMEWORKS = ("tensorflow", "pytorch", "sklearn", "xgboost", "custom")
 SOURCES = {pb.IMAGE_SOURCE_STANDARD: "standard", pb.IMAGE_SOURCE_REGISTRY: "registry",
            pb.IMAGE_SOURCE_CODE_REPO: "code repo"}
@@ -35,6 +39,7 @@ class ImagePages:
     def add_routes(self, app: web.Application) -> None:
         guarded = self._console.guarded
         app.router.add_get("/images", guarded(self.images))
+        app.router.add_post("/images", guarded(self.add))
         app.router.add_post("/images/builds", guarded(self.build))
         app.router.add_get("/images/builds/{name}", guarded(self.build_page))
 
@@ -57,11 +62,26 @@ class ImagePages:
                                         error=error.message if error else "",
                                         error_field=field_of(error) if error else "")
 
+    async def add(self, request: web.Request) -> web.Response:
+        values = _fields(await request.post(), "image", ADD_FIELDS)
+        given = {key.removeprefix("image."): value for key, value in values.items()}
+        image = pb.Image(name=given["name"], url=given["url"], description=given["description"],
+                         framework=given["framework"], framework_version=given["framework_version"],
+                         python=given["python"], private=given["private"] == "on",
+                         credential=given["credential"], requirements=given["requirements"].splitlines())
+        try:
+            await self._console.call(request, f"{SERVICE}/AddImage", pb.AddImageRequest(image=image),
+                                     pb.Image)
+        except ConsoleError as exc:
+            if exc.signed_out:
+                raise
+            return await self._list(request, values, exc)
+        raise web.HTTPSeeOther(f"/images#image-{image.name}")
+
     async def build(self, request: web.Request) -> web.Response:
-        form = await request.post()
-        values = {key: str(form.get(key, "")).strip() for key in ("name", "code", "commit", "folder")}
-        started = builds_pb2.ImageBuild(name=values["name"], code=values["code"], commit=values["commit"],
-                                        folder=values["folder"])
+        values = _fields(await request.post(), "build", BUILD_FIELDS)
+        started = builds_pb2.ImageBuild(name=values["build.name"], code=values["build.code"],
+                                        commit=values["build.commit"], folder=values["build.folder"])
         try:
             made = await self._console.call(request, f"{BUILDS}/BuildImage",
                                             builds_pb2.BuildImageRequest(build=started),
@@ -85,3 +105,8 @@ class ImagePages:
         if request.query.get("fragment") == "build":
             return self._console.fragment("images/build_body.html.j2", **context)
         return await self._console.page(request, "images/build.html.j2", "images", **context)
+
+
+def _fields(form: Mapping[str, Any], form_name: str, names: tuple[str, ...]) -> dict[str, str]:
+    """A form's values by their field names (``image.name``: the API's, so a refusal marks its input)."""
+    return {f"{form_name}.{name}": str(form.get(f"{form_name}.{name}", "")).strip() for name in names}

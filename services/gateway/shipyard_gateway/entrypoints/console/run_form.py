@@ -7,6 +7,7 @@ from typing import Any
 
 from aiohttp import BodyPartReader, web
 
+from shipyard.contracts.repo.v1 import images_pb2
 from shipyard.contracts.run.v1 import runs_pb2 as pb
 from shipyard_gateway.entrypoints.console.calls import ConsoleError, selected_project
 from shipyard_gateway.entrypoints.console.edge import Console
@@ -17,6 +18,8 @@ INPUT_ROWS = 3
 OUTPUT_ROWS = 2
 CONFIG_MAX_BYTES = 1 << 20
 FRAMEWORKS = ("", "sklearn", "pytorch", "tensorflow", "xgboost", "custom")
+IMAGES = "/shipyard.repo.v1.ImageService/ListImages"
+FROM_CODE_REPO = "build-from-code-repo"  # the image a run names to build its code repo's first
 
 
 def _invalid(field: str, problem: str) -> ConsoleError:
@@ -134,6 +137,9 @@ class RunFormPages:
         templates = await self._console.call(
             request, f"{SERVICE}/ListTemplates", pb.ListTemplatesRequest(), pb.ListTemplatesResponse
         )
+        images = await self._console.call(
+            request, IMAGES, images_pb2.ListImagesRequest(), images_pb2.ListImagesResponse
+        )
         return await self._console.page(
             request,
             "runs/form.html.j2",
@@ -143,6 +149,7 @@ class RunFormPages:
             kinds=KINDS,
             frameworks=FRAMEWORKS,
             templates=templates.templates,
+            images=[*(i.name for i in images.images), FROM_CODE_REPO],
             inputs=range(INPUT_ROWS),
             outputs=range(OUTPUT_ROWS),
             error=error.message if error else "",
