@@ -349,15 +349,18 @@ def test_inputs_and_outputs_are_at_their_mount_paths(admin: Client) -> None:
     admin.call(admin.runs.SubmitRun, pb.SubmitRunRequest(run=pb.Run(
         name="mounted-1",
         command="cat /mnt/data/train.csv > /model/copy.csv && ls /mnt && "
-                "(touch /mnt/data/x 2>/dev/null && echo input-writable || echo input-read-only)",
+                "(touch /mnt/data/x 2>/dev/null && echo new-file-beside-input || echo input-read-only)",
         inputs=[pb.RunInput(repo_kind="dataset", repo="digits", version=1, mount_path="/mnt/data")],
         outputs=[pb.RunOutputTarget(repo_kind="model", repo="mnist", mount_path="/model")])))
     run = _wait_ended(admin, "mounted-1")
     assert run.status == pb.RUN_STATUS_COMPLETE, run.status_reason
     assert any("bubblewrap" in note for note in run.notes)
     logs = admin.call(admin.runs.ReadRunLogs, pb.ReadRunLogsRequest(name="mounted-1")).data
-    *listing, verdict = logs.decode().splitlines()  # ls /mnt, then whether the input was writable
-    assert "data" in listing and verdict == "input-read-only"
+    *listing, verdict = logs.decode().splitlines()  # ls /mnt, then whether a file could be added
+    assert "data" in listing and verdict == "new-file-beside-input"
+    digits = admin.call(admin.repos.GetVersion, repos_pb2.GetVersionRequest(
+        kind=repos_pb2.REPO_KIND_DATASET, repo="digits", number=1))
+    assert [e.path for e in transfer.read_manifest(admin, digits.manifest_digest).entries] == ["train.csv"]
 
     def made() -> repos_pb2.Version | None:
         listed = admin.call(admin.repos.ListVersions, repos_pb2.ListVersionsRequest(

@@ -289,7 +289,9 @@ class _Build:
         read-only to it: bytecode missing here would be compiled again at every import of every run."""
         if missing:
             # compileall's own failures (a package's Python 2 test data, say) do not fail the build.
-            self._run([python, "-m", "compileall", "-q", "-j", "0", "-i", "-"], stdin="\n".join(missing),
+            # Isolated and without site-packages (-I -S): a package's .pth file must not run as run-svc.
+            self._run([python, "-I", "-S", "-m", "compileall", "-q", "-j", "0", "-i", "-"],
+                      stdin="\n".join(missing),
                       check=False)
 
     def _interpreter(self) -> str:
