@@ -261,3 +261,16 @@ async def test_an_image_that_is_not_ready_is_not_resolved(images: Images, world:
     with pytest.raises(FailedPrecondition, match="failed: no such package 'nope'"):
         await images.resolve("broken", "", "")
     assert (await images.get("xgb")).status is ImageStatus.BUILDING  # still shown
+
+
+async def test_a_framework_without_requirements_gets_the_standard_set_of_its_version(images: Images) -> None:
+    added = await images.add(ALICE, Image(name="tf-team", url="registry.example.org/ml/tf:2.17",
+                                          framework="tensorflow", framework_version="2.17"))
+    assert added.requirements == (await images.get("tensorflow-2.17")).requirements
+    own = await images.add(ALICE, Image(name="tf-own", url="registry.example.org/ml/tf:2.17",
+                                        framework="tensorflow", framework_version="2.17",
+                                        requirements=("tensorflow==2.17.1",)))
+    assert own.requirements == ("tensorflow==2.17.1",)
+    with pytest.raises(InvalidArgument, match=r"versions there are.*own requirements"):
+        await images.add(ALICE, Image(name="tf-old", url="registry.example.org/ml/tf:1.15",
+                                      framework="tensorflow", framework_version="1.15"))

@@ -45,10 +45,18 @@ class Images:
 
     async def add(self, caller: Caller, given: Image) -> Image:
         """Add a registry image owned by the caller; its name must be new, and a private one's
-        credential one of the caller's stored ones."""
+        credential one of the caller's stored ones. With a framework (not custom) and no requirements,
+        its local environment is the standard set of that framework and version."""
         image = replace(given.checked(), source=ImageSource.REGISTRY, status=ImageStatus.READY,
                         status_reason="", owner=caller.user, create_time=self.clock(), code="", commit="",
                         build_file="", revision=0)
+        if not image.requirements and image.framework not in ("", "custom"):
+            try:
+                standard = _standard_of(image.framework, image.framework_version)
+            except NotFound as exc:
+                raise InvalidArgument("image.framework_version", f"{exc.message}: give the image's own "
+                                      "requirements for its local environment") from None
+            image = replace(image, requirements=standard.requirements, python=image.python or standard.python)
         if standard_image(image.name) is not None:
             raise AlreadyExists(f"{image.name!r} is a standard image's name: choose another")
         async with self.uow() as uow:
