@@ -191,9 +191,9 @@ class LocalExecutor(Executor):
             await asyncio.to_thread(_hand_over, ws, job, mounts, isolation.run_as)
         env = _environment(job, sandbox.OWN, {path: path for path in mounts}, python)
         command = isolation.command(_clean(env, ["/bin/sh", "-c", job.command]))
-        if python is None:  # a job submitted before environments existed: run-svc's Python
-            return [*sandbox.plan(_view(ws, job, mounts), isolation), *command]
-        return [*sandbox.plan(_view(ws, job, mounts), isolation, python.directories, python.hidden), *command]
+        # A job submitted before environments existed (no python) runs with run-svc's own Python.
+        shown, hidden = (None, ()) if python is None else (python.directories, python.hidden)
+        return [*sandbox.plan(_view(ws, job, mounts), isolation, shown, hidden), *command]
 
     async def _shared(self, ws: Path, job: Job, python: BuiltEnvironment | None) -> list[str]:
         """The command line of a run that shares the machine; inputs are copies, so that it
@@ -438,12 +438,12 @@ def _hand_over(ws: Path, job: Job, mounts: dict[str, str], run_as: RunAs) -> Non
             os.lchown(path, run_as.uid, run_as.gid)
     # bwrap enters the working directory after giving up its capabilities, before the switch of user.
     (ws / "code").chmod(0o755)
-    for top in [ws / "inputs", ws / "config"]:
-        for path in _everything(top):
-            _let_read(path)
+    for path in _everything(ws / "config"):
+        _let_read(path)
     # Its inputs' directories are its own (to add, rename and delete files); their files stay the
     # store's, read-only to it.
     for path in _everything(ws / "inputs"):
+        _let_read(path)
         if path.is_dir() and not path.is_symlink():
             os.lchown(path, run_as.uid, run_as.gid)
     (ws / "hyperparameters.json").chmod(0o444)
