@@ -233,3 +233,12 @@ def test_a_damaged_key_file_is_refused(tmp_path: Path) -> None:
     os.close(fd)
     with pytest.raises(ValueError, match="32 random bytes"):
         ensure_key_file(path)
+
+
+def test_a_run_scoped_caller_keeps_its_run_and_names_the_signing_service() -> None:
+    gateway, repo = pair()
+    scoped = Caller("alice", frozenset({"data-scientist"}), run_id="abc123")
+    found = repo.verify(gateway.sign(scoped, "repo"))
+    assert found.caller == scoped and found.caller.run_id == "abc123"
+    assert found.caller.via == "gateway"
+    assert repo.verify(gateway.sign(ALICE, "repo")).caller.run_id == ""

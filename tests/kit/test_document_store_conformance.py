@@ -10,6 +10,7 @@ standalone server has no transactions, so the rollback tests fail there, saying 
 from __future__ import annotations
 
 import asyncio
+import math
 import os
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -174,6 +175,17 @@ async def test_insert_then_get_round_trips_json_values(store: DocumentStore) -> 
     assert _typed(await _find(store, "items", {"_id": "doc-1"})) == [_typed(expected)]
     assert doc == ROUND_TRIP  # the caller's dict is left alone
     assert await _get(store, "items", "missing") is None
+
+
+async def test_nan_and_infinities_round_trip(store: DocumentStore) -> None:
+    """MLflow logs NaN and infinite metrics: every store keeps them (SQLite's JSON has no such numbers)."""
+    doc = {"_id": "n", "metrics": {"loss": math.nan, "up": math.inf, "down": -math.inf, "ok": 0.5},
+           "points": [["loss", math.nan, 1]]}
+    await _insert(store, "items", doc)
+    got = await _get(store, "items", "n")
+    assert got is not None
+    assert math.isnan(got["metrics"]["loss"]) and math.isnan(got["points"][0][1])
+    assert (got["metrics"]["up"], got["metrics"]["down"], got["metrics"]["ok"]) == (math.inf, -math.inf, 0.5)
 
 
 async def test_revision_starts_at_one_and_bumps_on_each_replace(store: DocumentStore) -> None:

@@ -57,7 +57,7 @@ async def world() -> AsyncIterator[World]:
 
 async def test_a_runs_token_acts_as_its_owner_with_the_roles_at_submit(world: World) -> None:
     caller = await world.api.caller(LIST_DATASETS, f"Bearer {TOKEN}")
-    assert caller == Caller("alice", frozenset({"data-scientist"}))
+    assert caller == Caller("alice", frozenset({"data-scientist"}), run_id="run1")
     assert (await world.api.caller(WHOAMI, f"Bearer {TOKEN}")).user == "alice"
 
 

@@ -106,7 +106,8 @@ def run_started(run: str, project: str = "vision", sequence: int = 1) -> Event:
 def run_completed(run: str, project: str = "vision", sequence: int = 1,
                   metrics: dict[str, float] | None = None) -> Event:
     data = events_pb2.RunCompleted(run_id=f"id-{run}", name=run, project=project, kind="training",
-                                   metrics=metrics or {"accuracy": 0.97})
+                                   metrics=metrics or {"accuracy": 0.97}, params={"optimizer": "adam"},
+                                   labels={"team": "cv"}, artifact_count=2)
     return received(data, f"runs/{run}", project, sequence)
 
 

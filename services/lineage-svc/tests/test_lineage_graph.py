@@ -78,6 +78,9 @@ async def test_upstream_of_a_model_version_is_its_run_code_data_and_image(world:
     run = graph.nodes["run:id-train-1"].node
     assert (run.status, run.fields["hp.lr"], run.fields["metric.accuracy"], run.gpus) == (
         "complete", "0.1", "0.97", 1)
+    # What it logged through MLflow.
+    logged = (run.fields["param.optimizer"], run.fields["tag.team"], run.fields["artifacts"])
+    assert logged == ("adam", "cv", "2")
     image = graph.nodes["image:python:3.12"].node
     assert (image.fields["url"], image.fields["digest"]) == ("docker.io/library/python:3.12",
                                                             "sha256-of-python:3.12")

@@ -50,6 +50,7 @@ from shipyard_repo.app.featuresets import FeatureSets
 from shipyard_repo.app.garbage import GarbageCollector
 from shipyard_repo.app.images import Images
 from shipyard_repo.app.imports import Imports
+from shipyard_repo.app.labels import Labels
 from shipyard_repo.app.path_imports import PathImports
 from shipyard_repo.app.ports import (
     BlobReferences,
@@ -136,6 +137,7 @@ class Composed:
     image_servicer: ImageServicer
     build_events: BuildEvents
     build_consumer: Consumer
+    labels: Labels
 
 
 
@@ -176,7 +178,8 @@ def compose(adapters: Adapters, settings: RepoSettings) -> Composed:
     work = settings.service_dir()
     code = CodeSnapshots(a.units, credentials, a.fetcher, a.uploader, a.manifests, work / "code")
     imports = Imports(a.units, versions, credentials, a.fetcher, a.uploader, work / "imports")
-    run_events = RunEvents(a.units, versions)
+    labels = Labels(a.units, a.clock)
+    run_events = RunEvents(a.units, versions, a.manifests)
     consumer = Consumer(RUNS_CONSUMER, run_events.apply, RUN_SUBJECTS, RUN_EVENTS_BATCH)
     images = Images(a.units, a.clock)
     build_events = BuildEvents(images)
@@ -187,12 +190,13 @@ def compose(adapters: Adapters, settings: RepoSettings) -> Composed:
         projects, repos, versions, credentials, quota, garbage, path_imports, featuresets, code, imports,
         run_events, consumer, tasks,
         project_servicer=ProjectServicer(projects),
-        repo_servicer=RepoServicer(repos, versions, featuresets, path_imports, code, garbage, quota),
+        repo_servicer=RepoServicer(repos, versions, featuresets, path_imports, code, garbage, quota, labels),
         credential_servicer=CredentialServicer(credentials),
         images=images,
         image_servicer=ImageServicer(images),
         build_events=build_events,
         build_consumer=Consumer(BUILDS_CONSUMER, build_events.apply, BUILD_SUBJECTS, RUN_EVENTS_BATCH),
+        labels=labels,
     )
 
 

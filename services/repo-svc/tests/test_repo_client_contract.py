@@ -20,16 +20,19 @@ from shipyard_repo.domain.repos import RepoFields, Versioning
 from shipyard_repo.domain.sources import GitSource, HostPathSource, NoSource, RepoKind, Source, UploadSource
 from shipyard_repo.domain.standard_images import STANDARD_IMAGES
 
-from shipyard.contracts.repo.v1 import images_pb2_grpc, repos_pb2_grpc
+from shipyard.contracts.repo.v1 import images_pb2_grpc, repos_pb2, repos_pb2_grpc
 from shipyard.kit.assertions import CallerAssertions, new_key
 from shipyard.kit.caller import Caller
 from shipyard.kit.clients.repos import REPO_SVC, ImageChoice, RepoClient
-from shipyard.kit.errors import ShipyardError
+from shipyard.kit.errors import PermissionDenied, ShipyardError
 from shipyard.kit.grpcio import Authentication, assertion_authenticator, new_server
 from shipyard.kit.manifest import Manifest, ManifestEntry
 from shipyard.kit.testing import ALICE, BOB, OPERATOR_CALLER, FakeRepoClient
 
 SHA = "c0ffee" * 6 + "ab"
+WEIGHTS = Manifest((ManifestEntry("model.pkl", 7, hashlib.sha256(b"weights").hexdigest(), 0o644),))
+NOT_STORED = "ab" * 32
+RUN_SVC = "run-svc"  # who signs the client's assertions: repo-svc takes a run's facts from it alone
 Call = Callable[[Any], Awaitable[Any]]
 
 # What a run-svc or serving-svc asks, in words: each is asked of both clients.
@@ -59,6 +62,27 @@ CALLS: dict[str, Call] = {
     "a framework's image by its version": lambda c: c.resolve_image(ALICE, "", "sklearn", "1.4"),
     "a framework's image by a more precise version": lambda c: c.resolve_image(ALICE, "", "sklearn", "1.5.2"),
     "a framework's image by a less precise version": lambda c: c.resolve_image(ALICE, "", "tensorflow", "2"),
+    "a version a run produced": lambda c: c.create_version(
+        ALICE, "model", "mnist", WEIGHTS.digest, produced_by_run="run-1", produced_by_run_name="train-1",
+        metrics={"accuracy": 0.93}, params={"lr": "0.1"}, message="registered from run train-1"),
+    "a version made by an operator": lambda c: c.create_version(OPERATOR_CALLER, "model", "mnist",
+                                                                WEIGHTS.digest, produced_by_run="run-2"),
+    "a version of someone else's repo": lambda c: c.create_version(BOB, "model", "mnist", WEIGHTS.digest,
+                                                                   produced_by_run="run-1"),
+    "a version of a manifest not stored": lambda c: c.create_version(ALICE, "model", "mnist", NOT_STORED),
+    "a version of a malformed manifest digest": lambda c: c.create_version(ALICE, "model", "mnist", "sha1"),
+    "a version made in a repo that is not there": lambda c: c.create_version(ALICE, "model", "ghost",
+                                                                             WEIGHTS.digest),
+    "a version of an unversioned repo made": lambda c: c.create_version(ALICE, "dataset", "logs",
+                                                                        WEIGHTS.digest),
+    "a version after one that is not the latest": lambda c: c.create_version(
+        ALICE, "model", "mnist", WEIGHTS.digest, parent_version=7),
+    "a version after the latest": lambda c: c.create_version(ALICE, "model", "mnist", WEIGHTS.digest,
+                                                             parent_version=1),
+    "a version with a message of control characters": lambda c: c.create_version(
+        ALICE, "model", "mnist", WEIGHTS.digest, message="a\x00b"),
+    "a version of a kind that keeps none made": lambda c: c.create_version(ALICE, "code", "train",
+                                                                           WEIGHTS.digest),
 }
 XGB = Image(name="xgb", url="registry.example.org/team/xgb:1", requirements=("xgboost==2.1.*",))
 
@@ -75,8 +99,8 @@ class OneCommit(SourceFetcher):
 
 
 @pytest.fixture
-async def real(tmp_path: Path) -> AsyncIterator[RepoClient]:
-    """repo-svc with the repos of ``_fake``, served over gRPC, and the real client of it."""
+async def served(tmp_path: Path) -> AsyncIterator[tuple[str, bytes]]:
+    """repo-svc with the repos of ``_fake``, served over gRPC: its address and the internal key."""
     world = await repo_world(tmp_path, fetcher=OneCommit())
     repos, versions = world.app.repos, world.app.versions
     await repos.create(ALICE, RepoFields(kind=RepoKind.DATASET, name="digits", source=UploadSource("d.zip")))
@@ -92,6 +116,7 @@ async def real(tmp_path: Path) -> AsyncIterator[RepoClient]:
     await repos.create(ALICE, RepoFields(kind=RepoKind.CODE, name="train", versioning=Versioning.NONE,
                                          source=GitSource("https://github.com/acme/train.git")))
     await world.app.images.add(ALICE, XGB)
+    world.manifests.upload(WEIGHTS)
     key = new_key()
     server = new_server(tracing=False, authentication=Authentication(
         assertion_authenticator(CallerAssertions(key, REPO_SVC))))
@@ -99,12 +124,21 @@ async def real(tmp_path: Path) -> AsyncIterator[RepoClient]:
     images_pb2_grpc.add_ImageServiceServicer_to_server(world.app.image_servicer, server)
     port = server.add_insecure_port("127.0.0.1:0")
     await server.start()
-    client = RepoClient(f"127.0.0.1:{port}", CallerAssertions(key, "run"))
+    try:
+        yield f"127.0.0.1:{port}", key
+    finally:
+        await server.stop(None)
+
+
+@pytest.fixture
+async def real(served: tuple[str, bytes]) -> AsyncIterator[RepoClient]:
+    """The real client of repo-svc, as run-svc holds it."""
+    address, key = served
+    client = RepoClient(address, CallerAssertions(key, RUN_SVC))
     try:
         yield client
     finally:
         await client.close()
-        await server.stop(None)
 
 
 def _fake() -> FakeRepoClient:
@@ -119,6 +153,7 @@ def _fake() -> FakeRepoClient:
         fake.add_image(image.name, image.requirements, image.python, image.framework, image.framework_version,
                        image.url)
     fake.add_image(XGB.name, XGB.requirements, url=XGB.url)
+    fake.add_manifest(WEIGHTS.digest, WEIGHTS.file_count, WEIGHTS.size)
     return fake
 
 
@@ -134,6 +169,10 @@ async def _answer(call: Call, client: Any) -> tuple[str, Any]:
         return "allowed", bool(found)
     if isinstance(found, ImageChoice):
         return "image", found
+    if isinstance(found, repos_pb2.Version):  # all but its time and the repo's id
+        found.ClearField("create_time")
+        found.ClearField("repo_id")
+        return "version", found
     return "found", getattr(found, "number", None) or found.commit
 
 
@@ -152,3 +191,36 @@ async def test_the_fake_keeps_each_call_with_its_caller() -> None:
     assert fake.calls == [("version", "alice", "dataset", "digits", 1),
                           ("check_write", "ops", "model", "mnist", 0),
                           ("snapshot_code", "bob", "code", "train", 0)]
+
+
+async def test_the_fake_reads_back_the_version_it_made_and_answers_a_retry_with_it() -> None:
+    fake = _fake()
+    made = await fake.create_version(ALICE, "model", "mnist", WEIGHTS.digest, request_id="r1")
+    again = await fake.create_version(ALICE, "model", "mnist", WEIGHTS.digest, request_id="r1")
+    assert again == made and fake.created == [made]
+    assert (await fake.version(ALICE, "model", "mnist", 0)).number == made.number == 2
+
+
+async def test_repo_svc_takes_a_runs_facts_from_run_svc_alone(served: tuple[str, bytes],
+                                                                real: RepoClient) -> None:
+    recorded = await real.create_version(ALICE, "model", "mnist", WEIGHTS.digest, produced_by_run="run-1",
+                                         produced_by_run_name="train-1", metrics={"accuracy": 0.93},
+                                         params={"lr": "0.1"})
+    assert (recorded.number, recorded.produced_by_run, dict(recorded.run_names)) == (2, "run-1",
+                                                                                   {"run-1": "train-1"})
+    assert (dict(recorded.metrics), dict(recorded.params), recorded.owner) == ({"accuracy": 0.93},
+                                                                               {"lr": "0.1"}, "alice")
+    address, key = served
+    gateway = RepoClient(address, CallerAssertions(key, "gateway"))
+    try:
+        with pytest.raises(PermissionDenied, match="produced_by_run: only run-svc records what a run"):
+            await gateway.create_version(ALICE, "model", "mnist", WEIGHTS.digest, produced_by_run="run-1")
+        # Without a run, a user's version is made as ever; the run's other facts are not taken from them.
+        made = await gateway.create_version(ALICE, "model", "mnist", WEIGHTS.digest,
+                                            produced_by_run_name="train-1", metrics={"accuracy": 1.0},
+                                            params={"lr": "9"})
+    finally:
+        await gateway.close()
+    assert made.number == 3
+    assert (made.produced_by_run, dict(made.metrics), dict(made.params), dict(made.run_names)) == (
+        "", {}, {}, {})

@@ -20,8 +20,10 @@ from shipyard_repo.app.versions import NewVersion, Versions
 from shipyard_repo.domain.repos import RepoFields
 from shipyard_repo.domain.sources import RepoKind, UploadSource
 
+from shipyard.contracts.events.v1 import events_pb2
 from shipyard.kit.blob.local import LocalBlobStore
 from shipyard.kit.errors import FailedPrecondition, PermissionDenied
+from shipyard.kit.events import new_event
 from shipyard.kit.manifest import Manifest, ManifestEntry
 from shipyard.kit.testing import ALICE, OPERATOR_CALLER
 
@@ -200,3 +202,60 @@ async def test_only_operators_collect(wired: Wired) -> None:
         await wired.gc.collect_for(ALICE, dry_run=False)
     assert garbage in wired.stored()
     assert (await wired.gc.collect_for(OPERATOR_CALLER, dry_run=False)).deleted_blobs == 1
+
+
+# --- runs' artifacts ----------------------------------------------------------------------
+
+
+async def _run_event(wired: Wired, data: events_pb2.RunArtifactsLogged | events_pb2.RunDeleted) -> None:
+    """A run event as repo-svc's consumer hands it over."""
+    await wired.world.app.run_events.apply([new_event(data, source="run-svc", subject=f"runs/{data.run_id}")])
+
+
+def _make_old(wired: Wired) -> None:
+    for path in (wired.blobs.root / "sha256").glob("*/*/*"):
+        os.utime(path, (OLD, OLD))
+
+
+async def test_a_blob_only_a_runs_artifacts_name_stays_until_the_run_is_deleted(wired: Wired) -> None:
+    plot = await wired.put(b"confusion.png")
+    other = await wired.put(b"another run's model.pkl")
+    garbage = await wired.put(b"nobody names me")
+    await _run_event(wired, events_pb2.RunArtifactsLogged(run_id="run-1", digests=[plot, plot]))
+    await _run_event(wired, events_pb2.RunArtifactsLogged(run_id="run-2", digests=[other]))
+    _make_old(wired)  # past the grace period: only the record keeps them
+
+    done = await wired.gc.collect()
+
+    assert {plot, other} <= wired.stored() and garbage not in wired.stored()
+    assert (done.referenced_blobs, done.deleted_blobs) == (2, 1)
+
+    await _run_event(wired, events_pb2.RunDeleted(run_id="run-1"))
+    done = await wired.gc.collect()
+
+    assert plot not in wired.stored() and other in wired.stored()
+    assert (done.referenced_blobs, done.deleted_blobs) == (1, 1)
+
+
+async def test_a_run_artifact_a_version_also_names_stays_after_the_run_is_deleted(wired: Wired) -> None:
+    manifest = await wired.put_manifest(model=b"registered weights")
+    weights = hashlib.sha256(b"registered weights").hexdigest()
+    await _run_event(wired, events_pb2.RunArtifactsLogged(run_id="run-1", digests=[weights]))
+    await _version(wired, "digits", manifest)
+    await _run_event(wired, events_pb2.RunDeleted(run_id="run-1"))
+    _make_old(wired)
+    assert (await wired.gc.collect()).deleted_blobs == 0
+    assert {manifest, weights} <= wired.stored()
+
+
+async def test_artifacts_recorded_between_mark_and_sweep_are_kept(wired: Wired) -> None:
+    plot = await wired.put(b"an old blob a run logs again")
+    referenced = await wired.gc.mark()
+    assert plot not in referenced
+
+    # The event touches the blob before it records it: the sweep finds it used since its cutoff.
+    await _run_event(wired, events_pb2.RunArtifactsLogged(run_id="run-1", digests=[plot]))
+
+    done = await wired.gc.sweep(referenced, NOW - GRACE_S, dry_run=False)
+    assert (done.deleted_blobs, done.recent_blobs) == (0, 1)
+    assert plot in wired.stored()

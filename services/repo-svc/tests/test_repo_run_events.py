@@ -159,3 +159,39 @@ async def test_versions_name_the_runs_that_made_and_read_them(tmp_path: Path) ->
         ("train-1", "evaluate-3", "old")
     with pytest.raises(FailedPrecondition, match="was read by run evaluate-3: deleting it breaks"):
         await versions.delete(ALICE, RepoKind.MODEL, "mnist", 2)
+
+
+async def test_a_runs_artifacts_are_a_set_however_often_they_arrive_and_go_with_the_run(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    _, _, world, manifests = await _world(tmp_path)
+    plot, model = hashlib.sha256(b"plot").hexdigest(), hashlib.sha256(b"model").hexdigest()
+    manifests.blobs.update({plot, model})
+    logged = events_pb2.RunArtifactsLogged(run_id="run-1", name="train-1", digests=[plot, model, plot])
+    for _ in range(2):  # redelivered
+        await world.app.run_events.apply([new_event(logged, source="run-svc", subject="runs/run-1")])
+    other = events_pb2.RunArtifactsLogged(run_id="run-2", digests=[plot, "not-a-digest"])
+    await world.app.run_events.apply([new_event(other, source="run-svc", subject="runs/run-2")])
+
+    assert sorted(d["_id"] for d in await world.documents("artifact_refs")) == sorted(
+        [f"run-1:{plot}", f"run-1:{model}", f"run-2:{plot}"])
+    assert await world.adapters.references.artifact_digests() == {plot, model}
+    assert "run run-2: artifact not kept: digests: must be a lowercase hex sha256" in caplog.text
+    assert set(manifests.touched) == {plot, model}  # touched before they were recorded
+
+    deleted = events_pb2.RunDeleted(run_id="run-1")
+    for _ in range(2):
+        await world.app.run_events.apply([new_event(deleted, source="run-svc", subject="runs/run-1")])
+    assert [d["_id"] for d in await world.documents("artifact_refs")] == [f"run-2:{plot}"]
+    assert await world.adapters.references.artifact_digests() == {plot}
+
+
+async def test_artifacts_already_collected_are_recorded_and_said_to_be_missing(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    _, _, world, _ = await _world(tmp_path)
+    gone = hashlib.sha256(b"collected").hexdigest()
+    logged = events_pb2.RunArtifactsLogged(run_id="run-1", digests=[gone])
+    await world.app.run_events.apply([new_event(logged, source="run-svc", subject="runs/run-1")])
+    assert "run run-1: 1 artifact blob(s) are not stored" in caplog.text
+    assert len(await world.documents("artifact_refs")) == 1

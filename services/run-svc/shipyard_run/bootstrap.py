@@ -8,7 +8,14 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 
-from shipyard.contracts.run.v1 import builds_pb2, builds_pb2_grpc, runs_pb2, runs_pb2_grpc
+from shipyard.contracts.run.v1 import (
+    builds_pb2,
+    builds_pb2_grpc,
+    runs_pb2,
+    runs_pb2_grpc,
+    tracking_pb2,
+    tracking_pb2_grpc,
+)
 from shipyard.kit.blob.factory import open_blob_store
 from shipyard.kit.bubblewrap import isolation
 from shipyard.kit.clients.repos import RepoClient
@@ -17,19 +24,23 @@ from shipyard.kit.service import Runtime
 from shipyard_run.adapters.code_files import StoredCodeFiles
 from shipyard_run.adapters.environments import LocalEnvironments, PackageSources
 from shipyard_run.adapters.local import LocalExecutor
+from shipyard_run.adapters.manifests import BlobManifests
 from shipyard_run.adapters.store import COLLECTIONS, unit_of_work_factory
 from shipyard_run.app.image_builds import Builder, ImageBuilds
-from shipyard_run.app.ports import CodeFiles, Executor, RepoReader, Units
+from shipyard_run.app.ports import CodeFiles, Executor, ManifestWriter, RepoReader, Units
 from shipyard_run.app.run_tokens import RunTokens
 from shipyard_run.app.runs import Runs
 from shipyard_run.app.scheduler import Scheduler
 from shipyard_run.app.templates import Templates
+from shipyard_run.app.tracking import Tracking
 from shipyard_run.entrypoints.builds_api import ImageBuildServicer
 from shipyard_run.entrypoints.grpc_api import RunServicer
+from shipyard_run.entrypoints.tracking_api import TrackingServicer
 from shipyard_run.settings import RunSettings
 
 SERVICE_NAMES = [runs_pb2.DESCRIPTOR.services_by_name["RunService"].full_name,
-                 builds_pb2.DESCRIPTOR.services_by_name["ImageBuildService"].full_name]
+                 builds_pb2.DESCRIPTOR.services_by_name["ImageBuildService"].full_name,
+                 tracking_pb2.DESCRIPTOR.services_by_name["TrackingService"].full_name]
 # SHIPYARD_FAILPOINTS=run.sandbox=unavailable: act as on a machine without bubblewrap (tests).
 SANDBOX_FAILPOINT = "run.sandbox"
 log = logging.getLogger(__name__)
@@ -44,6 +55,7 @@ class Adapters:
     executor: Executor
     files: CodeFiles  # the code snapshots' build and requirement files
     clock: Clock = utc_now
+    manifests: ManifestWriter | None = None  # where registered model versions' manifests go
 
 
 @dataclass
@@ -59,6 +71,8 @@ class RunService:
     builds: ImageBuilds
     builder: Builder
     builds_servicer: ImageBuildServicer
+    tracking: Tracking
+    tracking_servicer: TrackingServicer
 
 
 def compose(adapters: Adapters, settings: RunSettings) -> RunService:
@@ -67,7 +81,7 @@ def compose(adapters: Adapters, settings: RunSettings) -> RunService:
     executor = adapters.executor
     scheduler = Scheduler(adapters.uow, executor, slots=settings.run_slots(), clock=adapters.clock,
                           single_user=settings.single_user, api_server=settings.public_grpc_addr,
-                          api_url=settings.public_http_url)
+                          api_url=settings.public_http_url, manifests=adapters.manifests)
     executor.on_exit = scheduler.wake
     builder = Builder(adapters.uow, executor, clock=adapters.clock)
     builds = ImageBuilds(adapters.uow, adapters.repos, adapters.files, executor, wake=builder.wake,
@@ -76,8 +90,9 @@ def compose(adapters: Adapters, settings: RunSettings) -> RunService:
                 clock=adapters.clock, single_user=settings.single_user)
     templates = Templates(adapters.uow, runs, clock=adapters.clock)
     tokens = RunTokens(adapters.uow)
+    tracking = Tracking(adapters.uow, adapters.repos, adapters.manifests, clock=adapters.clock)
     return RunService(runs, templates, tokens, scheduler, RunServicer(runs, templates, tokens), builds,
-                      builder, ImageBuildServicer(builds))
+                      builder, ImageBuildServicer(builds), tracking, TrackingServicer(tracking))
 
 
 async def build_adapters(runtime: Runtime, settings: RunSettings) -> Adapters:
@@ -99,7 +114,7 @@ async def build_adapters(runtime: Runtime, settings: RunSettings) -> Adapters:
         log.warning("runs cannot be isolated here: %s; %s runs start, sharing the machine", missing, whose)
     runtime.disk_paths.append(executor.root)  # health: room for runs' workspaces
     return Adapters(unit_of_work_factory(runtime.store, runtime.relay), repos, executor,
-                    StoredCodeFiles(blobs))
+                    StoredCodeFiles(blobs), manifests=BlobManifests(blobs))
 
 
 async def wire(runtime: Runtime) -> None:
@@ -108,6 +123,7 @@ async def wire(runtime: Runtime) -> None:
     service = compose(await build_adapters(runtime, settings), settings)
     runs_pb2_grpc.add_RunServiceServicer_to_server(service.servicer, runtime.server)
     builds_pb2_grpc.add_ImageBuildServiceServicer_to_server(service.builds_servicer, runtime.server)
+    tracking_pb2_grpc.add_TrackingServiceServicer_to_server(service.tracking_servicer, runtime.server)
     runtime.tasks.append(service.scheduler.run_forever)
     runtime.tasks.append(service.builder.run_forever)
     runtime.service_names.extend(SERVICE_NAMES)

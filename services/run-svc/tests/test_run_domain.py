@@ -12,6 +12,7 @@ from shipyard_run.domain.runs import (
     CONFIG_MAX,
     GPUS_MAX,
     Input,
+    MetricPoint,
     OutputTarget,
     Run,
     RunKind,
@@ -287,9 +288,15 @@ def test_only_complete_failed_stopped_and_error_are_final() -> None:
                                                  RunStatus.ERROR}
 
 
-def test_with_metrics_keeps_the_last_value_of_each() -> None:
-    run = _run(RunStatus.RUNNING).with_metrics({"loss": 1.0, "acc": 0.5}).with_metrics({"loss": 0.25})
-    assert run.metrics == {"loss": 0.25, "acc": 0.5}
+def test_the_latest_value_of_a_metric_is_mlflows_highest_step_then_latest_time() -> None:
+    at = datetime(2026, 1, 1, tzinfo=UTC)
+    first = [MetricPoint("loss", 1.0, 1, at), MetricPoint("acc", 0.5, 0, at)]
+    run = _run(RunStatus.RUNNING).with_points(first)
+    run = run.with_points([MetricPoint("loss", 0.25, 2, at + timedelta(seconds=1))])
+    assert run.metrics == {"loss": 0.25, "acc": 0.5} and run.metric_marks["loss"] == (2, 1767225601000)
+    # A lower step logged later (log_model logs the run's metrics again) does not take over.
+    again = run.with_points([MetricPoint("loss", 1.0, 1, at + timedelta(seconds=5))])
+    assert again.metrics["loss"] == 0.25
 
 
 def test_an_input_label_shows_the_pinned_version() -> None:

@@ -25,7 +25,7 @@ from rich.text import Text
 # Headers of the columns that hold names and ids: never cut, only folded in a narrow terminal.
 KEY_COLUMNS = frozenset({"Name", "Id", "Model", "Run", "Version", "Endpoint", "Catalog entry", "Replica",
                          "URL", "Link", "Subject", "Fingerprint", "Metric", "Recent jobs", "Service",
-                         "Address"})
+                         "Address", "Path"})
 WIDE = 1 << 16  # "no width limit" for Rich when stdout is a pipe or a file
 WRAPPED = 12  # the narrowest a wrapping column gets before names fold instead
 

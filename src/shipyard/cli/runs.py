@@ -22,10 +22,12 @@ from shipyard.cli.compare import write_csv
 from shipyard.cli.context import client, console
 from shipyard.cli.logs import LogChunk, copy_log
 from shipyard.cli.output import Format, OutputOpt
+from shipyard.cli.run_artifacts import artifacts
 from shipyard.client.connection import Client
 from shipyard.contracts.run.v1 import runs_pb2 as pb
 
 app = typer.Typer(help="Runs: training, preprocessing and evaluation jobs.", no_args_is_help=True)
+app.command()(artifacts)
 Opt = typer.Option
 
 STATUSES: dict[str, pb.RunStatus] = {
@@ -50,6 +52,7 @@ STYLES = {"complete": "green", "failed": "red", "error": "red", "running": "cyan
 BARS = "▁▂▃▄▅▆▇█"
 CONFIG_MAX = 1 << 20  # bytes: what SubmitRun accepts
 LOG_CHUNK = 1 << 20
+SYSTEM_TAG = "mlflow."  # MLflow's own tags' prefix
 
 _NAME = r"[A-Za-z0-9][A-Za-z0-9._-]*"
 _PATH = r"/\S+"
@@ -308,7 +311,7 @@ def submit(
 
 @app.command()
 def get(name: str, fmt: OutputOpt = Format.table) -> None:
-    """Show one run: its command, inputs, outputs, status, times and last metric values."""
+    """Show one run: its command, inputs, outputs, status, times, params, tags and last metric values."""
     with client() as c:
         run = c.call(c.runs.GetRun, pb.GetRunRequest(name=name))
     if not output.emit(run, fmt):
@@ -316,8 +319,10 @@ def get(name: str, fmt: OutputOpt = Format.table) -> None:
 
 
 def _exit_code(run: pb.Run) -> str:
-    """The process's exit code once the run ended, if its process ever started."""
-    return str(run.exit_code) if run.status in ENDED and run.HasField("start_time") else "—"
+    """The process's exit code once the run ended, if its process ever started (here: an external
+    run's ran elsewhere)."""
+    ran_here = run.HasField("start_time") and not run.external
+    return str(run.exit_code) if run.status in ENDED and ran_here else "—"
 
 
 def _environment(environment: pb.RunEnvironment) -> str:
@@ -326,6 +331,17 @@ def _environment(environment: pb.RunEnvironment) -> str:
     count = len(environment.requirements)
     return (f"{environment.image} ({python}, {count} package{'' if count == 1 else 's'}, "
             f"sha256 {environment.digest[:8]}…)")
+
+
+def shown_labels(run: pb.Run) -> dict[str, str]:
+    """The run's key-value tags people read: MLflow's own ``mlflow.*`` tags (source, user, …) left
+    out, as MLflow's UI leaves them out (``-o json`` has them all)."""
+    return {k: v for k, v in run.labels.items() if not k.startswith(SYSTEM_TAG)}
+
+
+def _pairs(values: Mapping[str, str]) -> str:
+    """{"lr": "0.1", "opt": "adam"} → ``lr=0.1 opt=adam`` (sorted by key)."""
+    return " ".join(f"{k}={v}" for k, v in sorted(values.items()))
 
 
 def _fields(run: pb.Run) -> list[tuple[str, str]]:
@@ -338,13 +354,17 @@ def _fields(run: pb.Run) -> list[tuple[str, str]]:
         ("exit code", _exit_code(run)),
         ("owner", escape(run.owner)),
         ("project", escape(run.project) or "—"),
-        ("command", escape(run.command)),
+        ("command", escape(run.command) or "—"),
         ("code", escape(f"{run.code}@{run.commit[:12]}") if run.code else "—"),
         ("environment", escape(_environment(run.environment)) if run.HasField("environment") else "—"),
         ("inputs", escape("\n".join(_describe_input(i) for i in run.inputs)) or "—"),
         ("outputs", escape("\n".join(_describe_output(o) for o in run.outputs)) or "—"),
-        ("hyperparameters", escape(" ".join(f"{k}={v}" for k, v in sorted(run.hyperparameters.items())))
-         or "—"),
+        ("hyperparameters", escape(_pairs(run.hyperparameters)) or "—"),
+        ("params", escape(_pairs(run.params)) or "—"),
+        ("tags", escape(" ".join([*run.tags, _pairs(shown_labels(run))]).strip()) or "—"),
+        *([("external", "yes: started outside the platform (MLflow's start_run), not executed here")]
+          if run.external else []),
+        ("artifacts", output.count(run.artifact_count, "file") if run.artifact_count else "—"),
         ("config file", escape(run.config_file_name) or "—"),
         ("gpus", str(run.gpus) + (" (start with available)" if run.start_with_available else "")),
         ("created", _time(run, "create_time")),
@@ -433,8 +453,8 @@ def compare(names: Annotated[list[str], typer.Argument(help="Two or more runs.")
             series_csv: Annotated[Path | None, Opt("--series-csv", help="Also write every metric "
                                                    "point (run, metric, step, value) as CSV.")] = None,
             ) -> None:
-    """Runs side by side: status, code, inputs, hyperparameters, the last value of each metric and
-    its curve; differences in bold."""
+    """Runs side by side: status, code, inputs, hyperparameters, params, the last value of each metric
+    and its curve; differences in bold."""
     if len(names) < 2:
         raise typer.BadParameter("name at least two runs")
     with client() as c:
@@ -464,6 +484,8 @@ def comparison_rows(runs: Sequence[pb.Run], series: Sequence[Sequence[pb.MetricS
     ]
     for key in sorted({k for r in runs for k in r.hyperparameters}):
         rows.append((f"hp {key}", [r.hyperparameters.get(key, "—") for r in runs]))
+    for key in sorted({k for r in runs for k in r.params}):
+        rows.append((f"param {key}", [r.params.get(key, "—") for r in runs]))
     for key in sorted({k for r in runs for k in r.metrics}):
         rows.append((key, [f"{r.metrics[key]:.6g}" if key in r.metrics else "—" for r in runs]))
     curves = [{s.name: [p.value for p in s.points] for s in run_series} for run_series in series]

@@ -25,7 +25,7 @@ if TYPE_CHECKING:
         projects_pb2_grpc,
         repos_pb2_grpc,
     )
-    from shipyard.contracts.run.v1 import builds_pb2_grpc, runs_pb2_grpc
+    from shipyard.contracts.run.v1 import builds_pb2_grpc, runs_pb2_grpc, tracking_pb2_grpc
     from shipyard.contracts.serving.v1 import serving_pb2_grpc
 
 R = TypeVar("R", bound=Message)
@@ -128,6 +128,11 @@ class Client:
     def builds(self) -> builds_pb2_grpc.ImageBuildServiceStub:
         from shipyard.contracts.run.v1 import builds_pb2_grpc
         return builds_pb2_grpc.ImageBuildServiceStub(self.channel)
+
+    @cached_property
+    def tracking(self) -> tracking_pb2_grpc.TrackingServiceStub:
+        from shipyard.contracts.run.v1 import tracking_pb2_grpc
+        return tracking_pb2_grpc.TrackingServiceStub(self.channel)
 
     @cached_property
     def serving(self) -> serving_pb2_grpc.ServingServiceStub:

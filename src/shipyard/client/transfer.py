@@ -18,7 +18,7 @@ import os
 import tempfile
 import urllib.request
 import uuid
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -235,6 +235,21 @@ def pull(client: Client, manifest: Manifest, dest: Path, progress: Progress | No
     todo = [e for e in manifest.entries if present.get(e.path) != e]
     base, token = blob_url(client), client.credentials.token
     return asyncio.run(_get_all(base, token, todo, dest, progress))
+
+
+def download(client: Client, entries: Sequence[ManifestEntry], dest: Path,
+             progress: Progress | None = None) -> int:
+    """Write each file under ``dest`` at its path (replacing what is there), its bytes checked
+    against its sha256; the bytes downloaded. Files whose content the blob store lacks, or that
+    cannot be written, raise TransferError naming them."""
+    base = blob_url(client)
+    try:
+        dest.mkdir(parents=True, exist_ok=True)
+        return asyncio.run(_get_all(base, client.credentials.token, list(entries), dest, progress))
+    except aiohttp.ClientError as exc:  # before OSError: a refused connection is both
+        raise TransferError(f"downloading from {base} failed: {exc}") from None
+    except OSError as exc:
+        raise TransferError(f"writing into {dest} failed: {exc}") from None
 
 
 async def _get_all(

@@ -125,7 +125,7 @@ class CallerAssertions:
         self._key = key
         self._lifetime_s = lifetime_s
         self._clock = clock
-        self._signed: dict[tuple[str, frozenset[str], str], tuple[str, float]] = {}
+        self._signed: dict[tuple[str, frozenset[str], str, str], tuple[str, float]] = {}
         self._verified: dict[str, Assertion] = {}
 
     # --- signing ------------------------------------------------------------------------------
@@ -133,14 +133,16 @@ class CallerAssertions:
     def sign(self, caller: Caller, audience: str) -> str:
         """An assertion that ``caller`` calls ``audience`` through this process (cached)."""
         now = self._clock()
-        cache_key = (caller.user, caller.roles, audience)
+        cache_key = (caller.user, caller.roles, caller.run_id, audience)
         cached = self._signed.get(cache_key)
         if cached is not None and now < cached[1]:
             return cached[0]
         issued = int(now)
-        payload = json.dumps({"sub": caller.user, "roles": sorted(caller.roles), "iss": self.principal,
-                              "aud": audience, "iat": issued, "exp": issued + self._lifetime_s},
-                             separators=(",", ":"), sort_keys=True).encode()
+        claims = {"sub": caller.user, "roles": sorted(caller.roles), "iss": self.principal,
+                  "aud": audience, "iat": issued, "exp": issued + self._lifetime_s}
+        if caller.run_id:
+            claims["run"] = caller.run_id
+        payload = json.dumps(claims, separators=(",", ":"), sort_keys=True).encode()
         token = f"{_b64encode(payload)}.{_b64encode(self._mac(payload))}"
         if len(self._signed) >= CACHE_MAX:
             self._signed.clear()
@@ -185,8 +187,9 @@ class CallerAssertions:
                                   "platform's internal key)")
         try:
             claims = json.loads(payload)
-            assertion = Assertion(Caller(str(claims["sub"]), frozenset(str(r) for r in claims["roles"])),
-                                  str(claims["iss"]), str(claims["aud"]), int(claims["iat"]),
+            caller = Caller(str(claims["sub"]), frozenset(str(r) for r in claims["roles"]),
+                            run_id=str(claims.get("run", "")), via=str(claims["iss"]))
+            assertion = Assertion(caller, str(claims["iss"]), str(claims["aud"]), int(claims["iat"]),
                                   int(claims["exp"]))
         except (ValueError, KeyError, TypeError):
             raise Unauthenticated("the caller assertion is malformed") from None

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 OPERATOR = "operator"
 """The role that runs the platform: it may see and manage everyone's work."""
@@ -18,6 +18,12 @@ class Caller:
 
     user: str
     roles: frozenset[str]
+    # The run whose token made the call (SHIPYARD_TOKEN / MLFLOW_TRACKING_TOKEN inside a run): it
+    # may write that run's tracking data only. Empty for a person's own token.
+    run_id: str = ""
+    # The platform service that signed the call's assertion (``gateway`` for users' calls,
+    # ``run-svc`` when run-svc calls on a user's behalf): some facts are taken only from one.
+    via: str = field(default="", compare=False)
 
     def has(self, role: str) -> bool:
         """Whether the caller holds ``role``."""

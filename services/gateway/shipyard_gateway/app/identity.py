@@ -192,7 +192,7 @@ class Identity:
         async with self.uow() as tx:
             user = check_enabled(await tx.users.by_id(grant.user))
         # The roles at submit, but never more than the owner holds now.
-        caller = Caller(user.name, grant.roles & user.roles)
+        caller = Caller(user.name, grant.roles & user.roles, run_id=run_id)
         record = run_token_record(run_id, grant.run, user.name, secret, self.clock())
         self._remember(key, record, caller)
         return record, caller

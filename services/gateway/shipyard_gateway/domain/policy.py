@@ -18,6 +18,7 @@ PUBLISHERS = frozenset({"operator", "ml-engineer"})
 CATALOG_READERS = frozenset({"operator", "ml-engineer", "production-engineer"})
 DEPLOYERS = frozenset({"operator", "production-engineer"})
 SERVING = "/shipyard.serving.v1.ServingService"
+TRACKING = "/shipyard.run.v1.TrackingService"
 
 PUT_BLOB = "/shipyard.blobs/PutBlob"
 GET_BLOB = "/shipyard.blobs/GetBlob"
@@ -46,6 +47,10 @@ POLICY: dict[str, frozenset[str]] = {
     "/shipyard.repo.v1.RepoService/SetFeatureSpec": DEVELOPERS,
     "/shipyard.repo.v1.RepoService/SnapshotCode": DEVELOPERS,
     "/shipyard.repo.v1.RepoService/CollectGarbage": OPERATORS,
+    # MLflow's registry: model tags and aliases, by whoever may update the repo (repo-svc checks).
+    "/shipyard.repo.v1.RepoService/LabelRepo": DEVELOPERS,
+    "/shipyard.repo.v1.RepoService/LabelVersion": DEVELOPERS,
+    "/shipyard.repo.v1.RepoService/SetAlias": DEVELOPERS,
     "/shipyard.repo.v1.CredentialService/SaveCredential": ANY,
     "/shipyard.repo.v1.CredentialService/ListCredentials": ANY,
     "/shipyard.repo.v1.CredentialService/GetLastCredential": ANY,
@@ -81,6 +86,24 @@ POLICY: dict[str, frozenset[str]] = {
     "/shipyard.run.v1.RunService/StartTensorBoard": DEVELOPERS,
     "/shipyard.run.v1.RunService/StopTensorBoard": DEVELOPERS,
     "/shipyard.run.v1.RunService/GetTensorBoard": ANY,
+    # MLflow's tracking API (the gateway's /mlflow routes): reading as for runs; writing as
+    # for submitting, on the caller's own runs (run-svc checks; a run's token writes only its run).
+    f"{TRACKING}/CreateTrackedRun": DEVELOPERS,
+    f"{TRACKING}/UpdateTrackedRun": DEVELOPERS,
+    f"{TRACKING}/GetRunById": ANY,
+    f"{TRACKING}/LogRunData": DEVELOPERS,
+    f"{TRACKING}/DeleteRunTag": DEVELOPERS,
+    f"{TRACKING}/GetMetricHistory": ANY,
+    f"{TRACKING}/SearchRuns": ANY,
+    f"{TRACKING}/RecordArtifacts": DEVELOPERS,
+    f"{TRACKING}/ListArtifacts": ANY,
+    f"{TRACKING}/GetArtifact": ANY,
+    f"{TRACKING}/CreateLoggedModel": DEVELOPERS,
+    f"{TRACKING}/GetLoggedModel": ANY,
+    f"{TRACKING}/FinalizeLoggedModel": DEVELOPERS,
+    f"{TRACKING}/SetLoggedModelTags": DEVELOPERS,
+    f"{TRACKING}/SearchLoggedModels": ANY,
+    f"{TRACKING}/RegisterModelVersion": DEVELOPERS,
     # Building an image runs its installer like a run does: developers, as for runs.
     "/shipyard.run.v1.ImageBuildService/BuildImage": DEVELOPERS,
     "/shipyard.run.v1.ImageBuildService/GetImageBuild": ANY,

@@ -36,6 +36,7 @@ from shipyard_gateway.entrypoints.http_problems import domain_error, relayed_err
 from shipyard_gateway.entrypoints.http_server import quiet_disconnects
 from shipyard_gateway.entrypoints.limits import EdgeLimits
 from shipyard_gateway.entrypoints.local_api import status
+from shipyard_gateway.entrypoints.mlflow import MlflowEdge
 from shipyard_gateway.entrypoints.serving_http import ServingEdge
 from shipyard_gateway.entrypoints.sse import Watches
 from shipyard_gateway.entrypoints.tensorboard_http import TensorBoardEdge
@@ -82,6 +83,7 @@ class HttpEdge:
         self._blobs.add_routes(app)
         TensorBoardEdge(self._api).add_routes(app)
         ServingEdge(self._api, self._backends.channel("serving-svc")).add_routes(app)
+        MlflowEdge(self._api, self._blobs.store).add_routes(app)
         app.router.add_post("/api/{service}/{method}", self.call)
         return app
 

@@ -111,7 +111,13 @@ def _run_started(s: Stating, e: ev.RunStarted) -> None:
 
 def _run_completed(s: Stating, e: ev.RunCompleted) -> None:
     metrics = {f"metric.{k}": repr(v) for k, v in e.metrics.items()}
-    s.node(run_id(e.run_id), RUN, name=e.name, project=e.project, status="complete", ended=s.time, **metrics)
+    # What it logged through MLflow: params beside the hyperparameters, tags, how many artifacts.
+    logged = {f"param.{k}": v for k, v in e.params.items()}
+    logged.update({f"tag.{k}": v for k, v in e.labels.items()})
+    if e.artifact_count:
+        logged["artifacts"] = str(e.artifact_count)
+    s.node(run_id(e.run_id), RUN, name=e.name, project=e.project, status="complete", ended=s.time, **metrics,
+           **logged)
 
 
 def _run_failed(s: Stating, e: ev.RunFailed) -> None:

@@ -3,7 +3,8 @@
 Projects, repos, versions, credentials, pending uploads and users' images are aggregates: each is a
 ``DocumentRepository`` (its codec and its own queries). Manifests live in the blob store, and the
 code snapshots are create requests (``code:<repo id>:<commit>`` → manifest digest); reading every
-manifest they name (the garbage collector's mark) is plain transaction code.
+manifest they name (the garbage collector's mark) is plain transaction code, as is the set of blobs
+each run stored as artifacts (one document per run and blob).
 """
 
 from __future__ import annotations
@@ -22,7 +23,14 @@ from shipyard.kit.store.documents import DocumentRepository
 from shipyard.kit.store.port import Collection, Contains, Document, DocumentStore, Page, Prefix, Transaction
 from shipyard.kit.store.unit_of_work import REQUESTS, StoredRequests, StoreUnitOfWork, StoreUnitOfWorkFactory
 from shipyard_repo.app.events import translate
-from shipyard_repo.app.ports import BlobReferences, ManifestStore, PendingUpload, RepoFilter, UploadLedger
+from shipyard_repo.app.ports import (
+    BlobReferences,
+    ManifestStore,
+    PendingUpload,
+    RepoFilter,
+    RunArtifactRepository,
+    UploadLedger,
+)
 from shipyard_repo.domain.credentials import Credential, CredentialType
 from shipyard_repo.domain.images import Image, ImageSource, ImageStatus
 from shipyard_repo.domain.projects import Project
@@ -37,7 +45,10 @@ VERSIONS = Collection("versions", indexed=("repo_id", "number"))
 CREDENTIALS = Collection("credentials", indexed=("owner",))
 UPLOADS = Collection("uploads", indexed=("user",))
 IMAGES = Collection("images", indexed=("framework",))
-COLLECTIONS = (PROJECTS, REQUESTS, REPOS, VERSIONS, CREDENTIALS, UPLOADS, IMAGES)
+# One document per run and artifact blob ("<run id>:<digest>"): a run's set grows by inserts, never
+# by rewriting a document that grows with it.
+ARTIFACT_REFS = Collection("artifact_refs", indexed=("run_id",))
+COLLECTIONS = (PROJECTS, REQUESTS, REPOS, VERSIONS, CREDENTIALS, UPLOADS, IMAGES, ARTIFACT_REFS)
 # Code snapshots are remembered as create requests "code:<repo id>:<commit>" -> manifest digest.
 CODE_SNAPSHOTS = "code:"
 _BATCH = 1000
@@ -91,7 +102,8 @@ class StoredRepos(DocumentRepository[Repo]):
             "versioning": item.versioning.value, "source_kind": type(item.source).__name__,
             "source": asdict(item.source), "status": item.status.value, "status_reason": item.status_reason,
             "latest_version": item.latest_version, "create_time": item.create_time.isoformat(),
-            "update_time": item.update_time.isoformat(),
+            "update_time": item.update_time.isoformat(), "labels": _pairs(item.labels),
+            "aliases": _pairs(item.aliases),
         }
 
     def from_document(self, doc: Document) -> Repo:
@@ -103,7 +115,8 @@ class StoredRepos(DocumentRepository[Repo]):
             versioning=Versioning(doc["versioning"]), source=source_class(**doc["source"]),
             project=doc["project"], description=doc["description"], tags=tuple(doc["tags"]),
             status=RepoStatus(doc["status"]), status_reason=doc["status_reason"],
-            latest_version=doc["latest_version"], revision=doc["_rev"])
+            latest_version=doc["latest_version"], revision=doc["_rev"],
+            labels=dict(doc.get("labels", [])), aliases=dict(doc.get("aliases", [])))
 
     def label(self, item: Repo) -> str:
         return item.label
@@ -143,6 +156,7 @@ class StoredVersions(DocumentRepository[Version]):
         doc["_id"] = item.id
         doc["create_time"] = item.create_time.isoformat()
         doc["used_by_runs"] = list(item.used_by_runs)
+        doc["labels"] = _pairs(item.labels)
         return doc
 
     def from_document(self, doc: Document) -> Version:
@@ -150,6 +164,7 @@ class StoredVersions(DocumentRepository[Version]):
         fields["create_time"] = datetime.fromisoformat(fields["create_time"])
         fields["used_by_runs"] = tuple(fields["used_by_runs"])
         fields.setdefault("run_names", {})  # versions stored before run names were kept
+        fields["labels"] = dict(fields.get("labels", []))  # none on versions stored before labels
         return Version(**fields, revision=doc["_rev"])
 
     def label(self, item: Version) -> str:
@@ -177,6 +192,12 @@ class StoredVersions(DocumentRepository[Version]):
         versions = await self.find({"repo_id": repo_id})
         await self.txn.delete_many(VERSIONS.name, [v.id for v in versions])
         return versions
+
+
+def _pairs(mapping: dict[str, Any]) -> list[list[Any]]:
+    """A map with users' keys as [key, value] pairs in key order: a key may hold '.' or begin with
+    '$', which MongoDB reads as a path or an operator in a field name."""
+    return [[key, mapping[key]] for key in sorted(mapping)]
 
 
 @dataclass(frozen=True)
@@ -284,6 +305,26 @@ class StoredImages(DocumentRepository[Image]):
         return await self.find({"framework": framework} if framework else None, Page(order_by="_id"))
 
 
+class StoredRunArtifacts(RunArtifactRepository):
+    """Runs' artifact blobs in the ``artifact_refs`` collection, one document per run and blob."""
+
+    def __init__(self, txn: Transaction) -> None:
+        self.txn = txn
+
+    async def record(self, run_id: str, digests: builtins.list[str]) -> int:
+        new = 0
+        for digest in dict.fromkeys(digests):
+            doc_id = f"{run_id}:{digest}"
+            if await self.txn.get(ARTIFACT_REFS.name, doc_id) is None:
+                await self.txn.insert(ARTIFACT_REFS.name, {"_id": doc_id, "run_id": run_id, "digest": digest})
+                new += 1
+        return new
+
+    async def forget(self, run_id: str) -> int:
+        docs = await self.txn.find(ARTIFACT_REFS.name, {"run_id": run_id})
+        return await self.txn.delete_many(ARTIFACT_REFS.name, [str(doc["_id"]) for doc in docs])
+
+
 class RepoUnitOfWork(StoreUnitOfWork):
     """A transaction over repo-svc's collections; its domain events are translated by
     ``shipyard_repo.app.events``."""
@@ -296,6 +337,7 @@ class RepoUnitOfWork(StoreUnitOfWork):
         self.credentials = StoredCredentials(txn)
         self.images = StoredImages(txn)
         self.requests = StoredRequests(txn)
+        self.artifacts = StoredRunArtifacts(txn)
 
 
 def unit_of_work_factory(
@@ -341,7 +383,7 @@ class BlobManifests(ManifestStore):
 
 class StoredBlobReferences(BlobReferences):
     """The manifests named in repo-svc's store: each version's, and each code snapshot's whose
-    code repo still exists (a deleted code repo's snapshots are garbage)."""
+    code repo still exists (a deleted code repo's snapshots are garbage); and runs' artifact blobs."""
 
     def __init__(self, store: DocumentStore) -> None:
         self._store = store
@@ -357,6 +399,9 @@ class StoredBlobReferences(BlobReferences):
             if repos[repo_id]:
                 found.add(str(doc["resource"]))
         return found
+
+    async def artifact_digests(self) -> set[str]:
+        return {str(doc["digest"]) async for doc in _every(self._store, ARTIFACT_REFS.name, {})}
 
 
 async def _every(store: DocumentStore, collection: str, where: dict[str, Any]) -> AsyncIterator[Document]:

@@ -1,16 +1,19 @@
 """Collecting garbage: blobs that nothing references, untouched for a grace period, are deleted.
 
-Mark: every manifest repo-svc's records name (versions, code snapshots) and every blob those
-manifests name. Sweep: each stored blob outside that set and last put or touched before the
-cutoff (the collection's start minus the grace period) is deleted — by the store's
-``delete_if_untouched``, which looks at the blob's time once more as it deletes.
+Mark: every manifest repo-svc's records name (versions, code snapshots), every blob those
+manifests name, and every blob a run not yet deleted stored as an artifact. Sweep: each stored
+blob outside that set and last put or touched before the cutoff (the collection's start minus the
+grace period) is deleted — by the store's ``delete_if_untouched``, which looks at the blob's time
+once more as it deletes.
 
 Why that is safe against a version made meanwhile: a version is committed only after its
 manifest and every blob it names were touched (``Versions.create``), and a client's
 ``FindMissingBlobs`` touches the blobs it will not upload. So a blob a new version names either
 was touched after the cutoff (the sweep keeps it), or was already gone when touched (the version
-is refused, naming the blob to upload again). Blobs still being uploaded, or staged by a run
-whose version repo-svc has not made yet, are younger than the grace period.
+is refused, naming the blob to upload again). A run's artifacts are recorded the same way
+(touched, then recorded: app/run_events.py). Blobs still being uploaded, staged by a run whose
+version repo-svc has not made yet, or stored as artifacts of a run whose event repo-svc has not
+handled yet, are younger than the grace period.
 
 Nothing is written before deleting, so a collection killed at any point loses nothing referenced
 and the next one simply starts over. Two replicas collecting at once do the same work twice.
@@ -99,8 +102,9 @@ class GarbageCollector:
         return collected
 
     async def mark(self) -> set[str]:
-        """Every digest a version or a code snapshot needs: the manifests and their blobs."""
-        referenced: set[str] = set()
+        """Every digest a version or a code snapshot needs (the manifests and their blobs), and
+        every run's artifacts."""
+        referenced = await self.references.artifact_digests()
         for digest in await self.references.manifest_digests():
             referenced.add(digest)
             if digest == EMPTY_MANIFEST:

@@ -106,7 +106,7 @@ def repo_to_proto(repo: Repo) -> repos_pb2.Repo:
         status=_STATUS_TO_PROTO[repo.status], status_reason=repo.status_reason,  # type: ignore[arg-type]
         owner=repo.owner, create_time=timestamp(repo.create_time), update_time=timestamp(repo.update_time),
         revision=repo.revision, latest_version=repo.latest_version,
-        access=access(repo.source, repo.versioning))
+        access=access(repo.source, repo.versioning), labels=repo.labels, aliases=repo.aliases)
 
 
 def repo_fields_from_proto(message: repos_pb2.Repo, kind: RepoKind | None = None) -> RepoFields:
@@ -130,7 +130,7 @@ def version_to_proto(repo: Repo, version: Version) -> repos_pb2.Version:
         file_count=version.file_count, message=version.message, produced_by_run=version.produced_by_run,
         owner=version.owner, create_time=timestamp(version.create_time), metrics=version.metrics,
         params=version.params, used_by_runs=list(version.used_by_runs), stage=version.stage,
-        run_names=version.run_names)
+        run_names=version.run_names, labels=version.labels)
 
 
 def file_to_proto(entry: ManifestEntry) -> repos_pb2.FileEntry:

@@ -119,11 +119,25 @@ class ManifestStore(abc.ABC):
 
 
 class BlobReferences(abc.ABC):
-    """Every manifest repo-svc's records name: what the garbage collector must keep."""
+    """Every manifest and blob repo-svc's records name: what the garbage collector must keep."""
 
     @abc.abstractmethod
     async def manifest_digests(self) -> set[str]:
         """The manifests of every version and of every code snapshot of a code repo that exists."""
+
+    @abc.abstractmethod
+    async def artifact_digests(self) -> set[str]:
+        """The blobs runs stored as artifacts (files, not manifests), of every run not deleted."""
+
+
+class RunArtifactRepository(Protocol):
+    """Which blobs each run stored as artifacts (MLflow's log_artifact, log_model): a set per run."""
+
+    async def record(self, run_id: str, digests: builtins.list[str]) -> int:
+        """Add ``digests`` to the run's set (those there already stay once); how many were new."""
+
+    async def forget(self, run_id: str) -> int:
+        """Drop the run's set (the run was deleted); how many digests it held."""
 
 
 @dataclass(frozen=True)
@@ -247,6 +261,10 @@ class UnitOfWork(Emitter, Protocol):
     @property
     def requests(self) -> RequestLog:
         """Create requests in this transaction."""
+
+    @property
+    def artifacts(self) -> RunArtifactRepository:
+        """Runs' artifact blobs in this transaction."""
 
 
 Units = UnitOfWorkFactory[UnitOfWork]

@@ -1,5 +1,6 @@
-"""What repo-svc does when runs happen: record which versions a run read, and turn a finished
-run's staged outputs into new versions — exactly once, however often the event arrives."""
+"""What repo-svc does when runs happen: record which versions a run read, turn a finished run's
+staged outputs into new versions — exactly once, however often the event arrives — and keep the
+blobs a run stored as artifacts from the garbage collector until the run is deleted."""
 
 from __future__ import annotations
 
@@ -10,10 +11,11 @@ from shipyard.contracts.events.v1 import events_pb2
 from shipyard.kit.caller import Caller
 from shipyard.kit.errors import InvalidArgument, PermissionDenied, ShipyardError
 from shipyard.kit.events import Event
-from shipyard_repo.app.ports import Units
+from shipyard_repo.app.ports import ManifestStore, Units
 from shipyard_repo.app.repos import must_get_repo
 from shipyard_repo.app.versions import NewVersion, Versions
 from shipyard_repo.domain.sources import RepoKind
+from shipyard_repo.domain.versions import check_digest
 
 log = logging.getLogger(__name__)
 CONSUMER = "repo-runs"
@@ -26,6 +28,7 @@ class RunEvents:
 
     uow: Units
     versions: Versions
+    blobs: ManifestStore
 
     async def apply(self, events: list[Event]) -> None:
         """Handle a batch in stream order; other run events are not repo-svc's business."""
@@ -34,6 +37,10 @@ class RunEvents:
                 await self.run_completed(event.data)
             elif isinstance(event.data, events_pb2.RunSubmitted):
                 await self.run_submitted(event.data)
+            elif isinstance(event.data, events_pb2.RunArtifactsLogged):
+                await self.artifacts_logged(event.data)
+            elif isinstance(event.data, events_pb2.RunDeleted):
+                await self.run_deleted(event.data)
 
     async def run_completed(self, run: events_pb2.RunCompleted) -> None:
         """One new version per output, produced by the run — only where the run's owner may write.
@@ -53,7 +60,7 @@ class RunEvents:
                 request_id=f"run:{run.run_id}:{output.repo_kind}/{output.repo}",
                 message=f"output of run {run.name or run.run_id}",
                 metrics=dict(run.metrics),
-                params=dict(run.hyperparameters),
+                params={**run.hyperparameters, **run.params},  # and what it logged (MLflow)
                 repo_id=output.repo_id,
             )
             try:
@@ -89,6 +96,36 @@ class RunEvents:
                 log.warning(
                     "run %s: input %s@%d not recorded: %s", run.run_id, ref.repo, ref.version, exc.message
                 )
+
+    async def artifacts_logged(self, logged: events_pb2.RunArtifactsLogged) -> None:
+        """Add the blobs to the run's artifacts: the garbage collector keeps them while it exists.
+
+        They are touched first, as a version's blobs are (see app/garbage.py): a collection that
+        marked before this record commits finds them touched when it sweeps, so keeps them. One
+        already collected cannot come back: that is logged.
+        """
+        digests = []
+        for digest in dict.fromkeys(logged.digests):
+            try:
+                digests.append(check_digest("digests", digest))
+            except InvalidArgument as exc:
+                log.warning("run %s: artifact not kept: %s", logged.run_id, exc.message)
+        if not logged.run_id or not digests:
+            return
+        missing = await self.blobs.touch(digests)
+        async with self.uow() as uow:
+            new = await uow.artifacts.record(logged.run_id, digests)
+        if missing:
+            log.warning("run %s: %d artifact blob(s) are not stored, e.g. %s", logged.run_id, len(missing),
+                        missing[0])
+        log.info("run %s: %d artifact blob(s) kept, %d new", logged.run_id, len(digests), new)
+
+    async def run_deleted(self, deleted: events_pb2.RunDeleted) -> None:
+        """Forget the run's artifacts: blobs nothing else names become garbage after the grace period."""
+        async with self.uow() as uow:
+            dropped = await uow.artifacts.forget(deleted.run_id)
+        if dropped:
+            log.info("run %s deleted: its %d artifact blob(s) are no longer kept", deleted.run_id, dropped)
 
 
 def _kind(name: str) -> RepoKind:

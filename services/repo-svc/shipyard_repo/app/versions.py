@@ -3,16 +3,18 @@
 from __future__ import annotations
 
 import bisect
+from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 
 from shipyard.kit.caller import Caller
 from shipyard.kit.clock import Clock, utc_now
-from shipyard.kit.errors import Aborted, FailedPrecondition, InvalidArgument, NotFound
+from shipyard.kit.errors import Aborted, FailedPrecondition, InvalidArgument, NotFound, PermissionDenied
 from shipyard.kit.manifest import Manifest, ManifestEntry
 from shipyard.kit.paging import decode_token, encode_token, page_limit
 from shipyard_repo.app.ports import ManifestStore, UnitOfWork, Units, UploadLedger
 from shipyard_repo.app.repos import must_get_repo
-from shipyard_repo.domain.events import VersionCreated, VersionDeleted
+from shipyard_repo.domain.events import RepoUpdated, VersionCreated, VersionDeleted
+from shipyard_repo.domain.labels import without_version
 from shipyard_repo.domain.repos import Repo, RepoStatus, check_may_change, check_may_write, check_versioned
 from shipyard_repo.domain.sources import RepoKind
 from shipyard_repo.domain.versions import (
@@ -26,6 +28,9 @@ from shipyard_repo.domain.versions import (
 )
 
 MISSING_MAX = 100_000
+# The one service whose word repo-svc takes on which run produced a version (TrackingService's
+# RegisterModelVersion, which checked that its caller may register that run's work).
+RUN_RECORDER = "run-svc"
 FILES_DEFAULT = 1000
 FILES_MAX = 10_000
 
@@ -45,6 +50,20 @@ class NewVersion:
     # A run's output names the repo it was authorized to write at submit: that repo, whatever its
     # name now, and never another one made under its name since.
     repo_id: str = ""
+
+
+def with_run_facts(new: NewVersion, caller: Caller, run_id: str, run_name: str,
+                   metrics: Mapping[str, float], params: Mapping[str, str]) -> NewVersion:
+    """``new`` as produced by run ``run_id``, with the run's name, metrics and params — taken only
+    from run-svc. Anyone else naming a run is refused (they could claim someone's run and its
+    metrics for a version of theirs); the rest, without a run, is ignored from them."""
+    if caller.via != RUN_RECORDER:
+        if run_id:
+            raise PermissionDenied("produced_by_run: only run-svc records what a run produced "
+                                   "(register a run's model through the tracking API)")
+        return new
+    return replace(new, produced_by_run=run_id, produced_by_run_name=run_name, metrics=dict(metrics),
+                   params=dict(params))
 
 
 @dataclass(frozen=True)
@@ -152,7 +171,7 @@ class Versions:
         """That version (0: the latest); NotFound otherwise."""
         check_number("number", number)
         async with self.uow() as uow:
-            return await _must_get_version(uow, kind, name, number)
+            return await must_get_version(uow, kind, name, number)
 
     async def list_page(
         self, kind: RepoKind, name: str, page_size: int, page_token: str
@@ -197,18 +216,23 @@ class Versions:
     async def delete(
         self, caller: Caller, kind: RepoKind, name: str, number: int, force: bool = False
     ) -> None:
-        """Delete one version (owner or operator). Its number is never reused.
+        """Delete one version (owner or operator), and the aliases that name it. Its number is
+        never reused.
 
         A version runs have read is refused unless ``force``: deleting it would break their lineage.
         """
         if number < 1:
             raise InvalidArgument("number", "name the version to delete (≥ 1)")
         async with self.uow() as uow:
-            repo, version = await _must_get_version(uow, kind, name, number)
+            repo, version = await must_get_version(uow, kind, name, number)
             check_may_change(repo, caller)
             check_unused([version], force)
             await uow.versions.remove(version)
             uow.record(VersionDeleted(repo, version, caller))
+            aliases = without_version(repo.aliases, number)
+            if aliases != repo.aliases:  # an alias names a version that exists, or nothing
+                saved = await uow.repos.save(replace(repo, aliases=aliases, update_time=self.clock()))
+                uow.record(RepoUpdated(saved, ("aliases",), caller))
 
     async def read_manifest(self, digest: str) -> Manifest:
         """A stored manifest (the empty one needs no blob)."""
@@ -262,7 +286,9 @@ async def _target(uow: UnitOfWork, kind: RepoKind, name: str, repo_id: str) -> R
     return repo
 
 
-async def _must_get_version(uow: UnitOfWork, kind: RepoKind, name: str, number: int) -> tuple[Repo, Version]:
+async def must_get_version(uow: UnitOfWork, kind: RepoKind, name: str, number: int) -> tuple[Repo, Version]:
+    """The repo and its version ``number`` (0: the latest); NotFound, or FailedPrecondition for a
+    repo that keeps no versions."""
     repo = await must_get_repo(uow, kind, name)
     check_versioned(repo)
     wanted = number or repo.latest_version

@@ -49,6 +49,8 @@ class Repo:
     status_reason: str = ""
     latest_version: int = 0
     revision: int = 0
+    labels: dict[str, str] = field(default_factory=dict)  # key-value tags (MLflow's registered model tags)
+    aliases: dict[str, int] = field(default_factory=dict)  # alias -> version number ("champion" -> 3)
 
     @property
     def key(self) -> str:

@@ -35,6 +35,7 @@ class Version:
     stage: str = ""  # models only: "default" until published or deployed
     run_names: dict[str, str] = field(default_factory=dict)  # run id → name, of the runs above
     revision: int = 0  # as read from the store (0: new)
+    labels: dict[str, str] = field(default_factory=dict)  # key-value tags (MLflow's model version tags)
 
     def run_name(self, run_id: str) -> str:
         """How to name a run of this version to people: its name, or its id when none was kept."""

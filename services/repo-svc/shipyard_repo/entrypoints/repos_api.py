@@ -9,6 +9,7 @@ from shipyard.kit.grpcio import caller_of
 from shipyard_repo.app.code import CodeSnapshots
 from shipyard_repo.app.featuresets import FeatureSets
 from shipyard_repo.app.garbage import GarbageCollector
+from shipyard_repo.app.labels import Labels
 from shipyard_repo.app.messages import (
     file_to_proto,
     kind_from_proto,
@@ -20,7 +21,7 @@ from shipyard_repo.app.path_imports import PathImports, PathVersion
 from shipyard_repo.app.ports import RepoFilter
 from shipyard_repo.app.repos import Repos
 from shipyard_repo.app.uploads import UploadQuota
-from shipyard_repo.app.versions import NewVersion, Versions
+from shipyard_repo.app.versions import NewVersion, Versions, with_run_facts
 from shipyard_repo.domain.sources import RepoKind
 
 
@@ -42,7 +43,9 @@ class RepoServicer(repos_pb2_grpc.RepoServiceServicer):
         code: CodeSnapshots,
         garbage: GarbageCollector,
         quota: UploadQuota,
+        labels: Labels,
     ) -> None:
+        self._labels = labels
         self._garbage = garbage
         self._quota = quota
         self._repos = repos
@@ -106,15 +109,16 @@ class RepoServicer(repos_pb2_grpc.RepoServiceServicer):
     async def CreateVersion(
         self, request: repos_pb2.CreateVersionRequest, context: grpc.aio.ServicerContext
     ) -> repos_pb2.Version:
+        caller = caller_of(context)
         new = NewVersion(
             manifest_digest=request.manifest_digest,
             parent_version=request.parent_version,
             message=request.message,
             request_id=request.request_id,
         )
-        repo, version = await self._versions.create(
-            caller_of(context), _kind(request.kind), request.repo, new
-        )
+        new = with_run_facts(new, caller, request.produced_by_run, request.produced_by_run_name,
+                             request.metrics, request.params)
+        repo, version = await self._versions.create(caller, _kind(request.kind), request.repo, new)
         return version_to_proto(repo, version)
 
     async def CreateVersionFromPath(
@@ -241,3 +245,28 @@ class RepoServicer(repos_pb2_grpc.RepoServiceServicer):
         return repos_pb2.ReserveUploadResponse(
             pending_bytes=reserved.pending_bytes, limit_bytes=reserved.limit_bytes
         )
+
+    async def LabelRepo(
+        self, request: repos_pb2.LabelRepoRequest, context: grpc.aio.ServicerContext
+    ) -> repos_pb2.Repo:
+        repo = await self._labels.label_repo(
+            caller_of(context), _kind(request.kind), request.name, request.set, list(request.remove)
+        )
+        return repo_to_proto(repo)
+
+    async def LabelVersion(
+        self, request: repos_pb2.LabelVersionRequest, context: grpc.aio.ServicerContext
+    ) -> repos_pb2.Version:
+        repo, version = await self._labels.label_version(
+            caller_of(context), _kind(request.kind), request.repo, request.number, request.set,
+            list(request.remove),
+        )
+        return version_to_proto(repo, version)
+
+    async def SetAlias(
+        self, request: repos_pb2.SetAliasRequest, context: grpc.aio.ServicerContext
+    ) -> repos_pb2.Repo:
+        repo = await self._labels.set_alias(
+            caller_of(context), _kind(request.kind), request.repo, request.alias, request.version
+        )
+        return repo_to_proto(repo)

@@ -62,6 +62,7 @@ from shipyard_run.adapters.environments import BuiltEnvironment, LocalEnvironmen
 from shipyard_run.adapters.tensorboard import LocalTensorBoards
 from shipyard_run.app.ports import Executor, Job, JobEnvironment, JobState, JobStatus
 from shipyard_run.domain.runs import MetricPoint
+from shipyard_run.domain.tracking import DEFAULT_EXPERIMENT
 
 # Katib's StdOut metrics collector format: name=value pairs anywhere on a line.
 METRIC = re.compile(r"([A-Za-z_][\w.-]*)\s*=\s*([+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?)(?![\w.])")
@@ -411,7 +412,20 @@ def _environment(job: Job, own: str, mounts: dict[str, str], python: BuiltEnviro
         env["SHIPYARD_SERVER"] = job.api_server
     if job.api_url:
         env["SHIPYARD_API_URL"] = job.api_url
+    env.update(mlflow_variables(job))
     return env
+
+
+def mlflow_variables(job: Job) -> dict[str, str]:
+    """What makes unmodified MLflow code log into this run: the gateway's MLflow API, the run's own
+    token (MLflow sends it as a bearer token; it dies with the run), the run and its experiment."""
+    if not (job.api_url and job.api_token):
+        return {}
+    # Telemetry off: MLflow's client would call its vendor's servers from every run.
+    return {"MLFLOW_TRACKING_URI": f"{job.api_url.rstrip('/')}/mlflow",
+            "MLFLOW_TRACKING_TOKEN": job.api_token, "MLFLOW_RUN_ID": job.run_id,
+            "MLFLOW_EXPERIMENT_ID": job.project or DEFAULT_EXPERIMENT,
+            "MLFLOW_DISABLE_TELEMETRY": "true"}
 
 
 def _clean(env: dict[str, str], argv: list[str]) -> list[str]:

@@ -1,4 +1,5 @@
-"""Runs, metric points, configuration files, templates and request ids in the kit's document store."""
+"""Runs, metric points, configuration files, templates, request ids, artifacts and logged models in the
+kit's document store."""
 
 from __future__ import annotations
 
@@ -27,6 +28,7 @@ from shipyard_run.domain.runs import (
     RunStatus,
     RunTemplate,
 )
+from shipyard_run.domain.tracking import ArtifactFile, LoggedModel, LoggedModelStatus
 from shipyard_run.settings import SERVICE
 
 RUNS = Collection("runs", unique=("name",), indexed=("status", "project", "sequence"))
@@ -34,7 +36,9 @@ METRICS = Collection("metrics", indexed=("run_id",))
 CONFIGS = Collection("configs")
 TEMPLATES = Collection("templates", unique=("name",))
 BUILDS = Collection("image_builds", indexed=("name", "status", "sequence"))
-COLLECTIONS = (RUNS, METRICS, CONFIGS, REQUESTS, TEMPLATES, BUILDS)
+ARTIFACTS = Collection("artifacts", indexed=("owner",))
+LOGGED_MODELS = Collection("logged_models", indexed=("run_id", "project"))
+COLLECTIONS = (RUNS, METRICS, CONFIGS, REQUESTS, TEMPLATES, BUILDS, ARTIFACTS, LOGGED_MODELS)
 SOURCE = f"shipyard/{SERVICE}"
 
 
@@ -55,7 +59,9 @@ def _run_doc(run: Run) -> Document:
         "create_time": _time(run.create_time),
         "status_reason": run.status_reason, "exit_code": run.exit_code, "start_time": _time(run.start_time),
         "end_time": _time(run.end_time), "metrics": run.metrics, "notes": list(run.notes),
-        "gpu_ids": list(run.gpu_ids), "token_hash": run.token_hash,
+        "gpu_ids": list(run.gpu_ids), "token_hash": run.token_hash, "params": run.params,
+        "labels": run.labels, "artifact_count": run.artifact_count, "external": run.external,
+        "metric_marks": {name: list(mark) for name, mark in run.metric_marks.items()},
     }
 
 
@@ -86,7 +92,11 @@ def _run_from(doc: Document) -> Run:
         sequence=doc["sequence"], status=RunStatus(doc["status"]), status_reason=doc["status_reason"],
         exit_code=doc["exit_code"], start_time=_parse(doc["start_time"]), end_time=_parse(doc["end_time"]),
         metrics=dict(doc["metrics"]), notes=tuple(doc["notes"]), gpu_ids=tuple(doc["gpu_ids"]),
-        token_hash=doc.get("token_hash", ""), revision=doc["_rev"],
+        token_hash=doc.get("token_hash", ""), params=dict(doc.get("params", {})),
+        labels=dict(doc.get("labels", {})), artifact_count=doc.get("artifact_count", 0),
+        external=doc.get("external", False),
+        metric_marks={name: (mark[0], mark[1]) for name, mark in doc.get("metric_marks", {}).items()},
+        revision=doc["_rev"],
     )
 
 
@@ -133,6 +143,13 @@ class StoredRuns(DocumentRepository[Run]):
         if where.tag:
             match["tags"] = Contains(where.tag)
         return await self.find(match, Page(order_by="sequence", descending=True, after=after, limit=limit))
+
+    async def of_projects(self, projects: tuple[str, ...]) -> builtins.list[Run]:
+        """Every run of these projects ("" = of no project), newest first."""
+        found: builtins.list[Run] = []
+        for project in dict.fromkeys(projects):
+            found += await self.find({"project": project})
+        return sorted(found, key=lambda run: (-run.sequence, run.id))
 
     async def in_status(self, statuses: tuple[RunStatus, ...], limit: int) -> builtins.list[Run]:
         """Runs in any of these statuses, oldest first (the scheduler's queue)."""
@@ -285,6 +302,77 @@ class StoredConfigs(DocumentRepository[ConfigFile]):
         await self.txn.delete(CONFIGS.name, owner_id)
 
 
+class StoredArtifacts(DocumentRepository[ArtifactFile]):
+    """Artifact files, one document per (owner, path); their contents are blobs."""
+
+    collection = ARTIFACTS
+    noun = "artifact"
+
+    def to_document(self, item: ArtifactFile) -> Document:
+        return {"_id": item.id, "owner": item.owner, "path": item.path,
+                "digest": item.digest, "size": item.size}
+
+    def from_document(self, doc: Document) -> ArtifactFile:
+        return ArtifactFile(doc["owner"], doc["path"], doc["digest"], doc["size"], doc["_rev"])
+
+    def label(self, item: ArtifactFile) -> str:
+        return f"artifact {item.path!r}"
+
+    async def put(self, item: ArtifactFile) -> bool:
+        """Store the file, replacing one at the same path; whether it is new."""
+        found = await self.by_id(f"{item.owner}:{item.path}")
+        if found is None:
+            await self.add(item)
+            return True
+        await self.save(ArtifactFile(item.owner, item.path, item.digest, item.size, found.revision))
+        return False
+
+    async def get(self, owner: str, path: str) -> ArtifactFile | None:
+        """The file at ``path`` of ``owner``."""
+        return await self.by_id(f"{owner}:{path}")
+
+    async def of_owner(self, owner: str) -> builtins.list[ArtifactFile]:
+        """Every file of ``owner``."""
+        return await self.find({"owner": owner})
+
+    async def forget(self, owner: str) -> None:
+        """Forget every file of ``owner``."""
+        docs = await self.txn.find(ARTIFACTS.name, {"owner": owner})
+        await self.txn.delete_many(ARTIFACTS.name, [d["_id"] for d in docs])
+
+
+class StoredLoggedModels(DocumentRepository[LoggedModel]):
+    """Models runs logged, in the ``logged_models`` collection."""
+
+    collection = LOGGED_MODELS
+    noun = "logged model"
+
+    def to_document(self, item: LoggedModel) -> Document:
+        return {"_id": item.id, "name": item.name, "run_id": item.run_id, "project": item.project,
+                "owner": item.owner, "create_time": _time(item.create_time),
+                "update_time": _time(item.update_time), "status": item.status.value, "tags": item.tags,
+                "params": item.params, "model_type": item.model_type}
+
+    def from_document(self, doc: Document) -> LoggedModel:
+        return LoggedModel(
+            id=doc["_id"], name=doc["name"], run_id=doc["run_id"], project=doc["project"], owner=doc["owner"],
+            create_time=datetime.fromisoformat(doc["create_time"]),
+            update_time=datetime.fromisoformat(doc["update_time"]), status=LoggedModelStatus(doc["status"]),
+            tags=dict(doc["tags"]), params=dict(doc["params"]), model_type=doc["model_type"],
+            revision=doc["_rev"])
+
+    async def of_run(self, run_id: str) -> builtins.list[LoggedModel]:
+        """The models the run logged."""
+        return await self.find({"run_id": run_id})
+
+    async def of_projects(self, projects: tuple[str, ...]) -> builtins.list[LoggedModel]:
+        """The models logged by runs of these projects."""
+        found: builtins.list[LoggedModel] = []
+        for project in dict.fromkeys(projects):
+            found += await self.find({"project": project})
+        return found
+
+
 class RunUnitOfWork(StoreUnitOfWork):
     """A transaction over run-svc's collections; its domain events are translated by
     ``shipyard_run.app.events``."""
@@ -297,6 +385,8 @@ class RunUnitOfWork(StoreUnitOfWork):
         self.templates = StoredTemplates(txn)
         self.requests = StoredRequests(txn)
         self.builds = StoredBuilds(txn)
+        self.artifacts = StoredArtifacts(txn)
+        self.logged_models = StoredLoggedModels(txn)
 
 
 def unit_of_work_factory(

@@ -68,6 +68,9 @@ def _message(event: events.RunEvent) -> Message:
         case events.RunDeleted(run=run, by=by):
             return events_pb2.RunDeleted(run_id=run.id, name=run.name, project=run.spec.project,
                                          actor=caller_actor(by))
+        case events.ArtifactsLogged(run=run, digests=digests, by=by):
+            return events_pb2.RunArtifactsLogged(run_id=run.id, name=run.name, project=run.spec.project,
+                                                 digests=digests, actor=caller_actor(by))
     raise TypeError(f"run-svc has no event for {type(event).__name__}")
 
 
@@ -98,4 +101,5 @@ def _completed(event: events.RunCompleted) -> events_pb2.RunCompleted:
                                       manifest_digest=event.staged[o.mount_path], mount_path=o.mount_path)
                  for o in run.spec.outputs],
         metrics=run.metrics, hyperparameters=run.spec.hyperparameters, actor=caller_actor(event.by),
+        params=run.params, labels=run.labels, artifact_count=run.artifact_count,
     )

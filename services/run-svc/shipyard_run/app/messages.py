@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from google.protobuf.timestamp_pb2 import Timestamp
+
 from shipyard.contracts.run.v1 import runs_pb2 as pb
 from shipyard.kit.errors import InvalidArgument
 from shipyard.kit.timestamps import timestamp
@@ -88,6 +90,12 @@ def environment_to_proto(environment: Environment | None) -> pb.RunEnvironment |
                              framework=environment.framework, framework_version=environment.framework_version)
 
 
+def _time_ms(ms: int) -> Timestamp:
+    when = Timestamp()
+    when.FromMilliseconds(ms)
+    return when
+
+
 def run_to_proto(run: Run) -> pb.Run:
     """The API's view of a run."""
     message = spec_to_proto(run.spec)
@@ -95,6 +103,9 @@ def run_to_proto(run: Run) -> pb.Run:
         id=run.id, status=STATUSES[run.status], status_reason=run.status_reason, exit_code=run.exit_code,
         owner=run.owner, create_time=timestamp(run.create_time), start_time=timestamp(run.start_time),
         end_time=timestamp(run.end_time), metrics=run.metrics, revision=run.revision, notes=run.notes,
+        params=run.params, labels=run.labels, external=run.external, artifact_count=run.artifact_count,
+        latest_metrics={name: pb.MetricPoint(step=step, value=run.metrics[name], time=_time_ms(ms))
+                        for name, (step, ms) in run.metric_marks.items() if name in run.metrics},
     ))
     return message
 

@@ -4,16 +4,19 @@ from __future__ import annotations
 
 import abc
 import builtins
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from enum import Enum
 from typing import Protocol
 
+from shipyard.contracts.repo.v1 import repos_pb2
 from shipyard.kit.caller import Caller
 from shipyard.kit.clients.repos import CodeSnapshot, ImageChoice, RepoVersion
+from shipyard.kit.manifest import Manifest
 from shipyard.kit.store.unit_of_work import Emitter, RequestLog, UnitOfWorkFactory
 from shipyard_run.domain.image_builds import ImageBuild
 from shipyard_run.domain.runs import MetricPoint, Run, RunKind, RunStatus, RunTemplate
+from shipyard_run.domain.tracking import ArtifactFile, LoggedModel
 
 
 @dataclass(frozen=True)
@@ -50,6 +53,9 @@ class RunRepository(Protocol):
 
     async def in_status(self, statuses: tuple[RunStatus, ...], limit: int) -> builtins.list[Run]:
         """Runs in any of these statuses, oldest first (the scheduler's queue)."""
+
+    async def of_projects(self, projects: tuple[str, ...]) -> builtins.list[Run]:
+        """Every run of these projects ("" = of no project), newest first."""
 
 
 class TemplateRepository(Protocol):
@@ -117,6 +123,51 @@ class BuildRepository(Protocol):
         """Builds not ended yet, oldest first."""
 
 
+class ArtifactRepository(Protocol):
+    """The artifact files of runs and of the models they logged."""
+
+    async def put(self, item: ArtifactFile) -> bool:
+        """Store the file, replacing one at the same path; whether it is new."""
+
+    async def get(self, owner: str, path: str) -> ArtifactFile | None:
+        """The file at ``path`` of ``owner`` (a run's id or a logged model's)."""
+
+    async def of_owner(self, owner: str) -> builtins.list[ArtifactFile]:
+        """Every file of ``owner``."""
+
+    async def forget(self, owner: str) -> None:
+        """Forget every file of ``owner``."""
+
+
+class LoggedModelRepository(Protocol):
+    """Models runs logged."""
+
+    async def by_id(self, model_id: str) -> LoggedModel | None:
+        """The model with that id."""
+
+    async def add(self, model: LoggedModel) -> LoggedModel:
+        """Store a new model."""
+
+    async def save(self, model: LoggedModel) -> LoggedModel:
+        """Store a change; Aborted when it changed since it was read."""
+
+    async def remove(self, model: LoggedModel) -> None:
+        """Delete the model."""
+
+    async def of_run(self, run_id: str) -> builtins.list[LoggedModel]:
+        """The models the run logged."""
+
+    async def of_projects(self, projects: tuple[str, ...]) -> builtins.list[LoggedModel]:
+        """The models logged by runs of these projects."""
+
+
+class ManifestWriter(Protocol):
+    """Stores a manifest (the file list of a version) in the blob store."""
+
+    async def put_manifest(self, manifest: Manifest) -> str:
+        """Store it; its digest."""
+
+
 class CodeFiles(Protocol):
     """A code snapshot's small text files, as the build files and requirement files are read."""
 
@@ -149,6 +200,14 @@ class UnitOfWork(Emitter, Protocol):
         """Run templates in this transaction."""
 
     @property
+    def artifacts(self) -> ArtifactRepository:
+        """Artifact files."""
+
+    @property
+    def logged_models(self) -> LoggedModelRepository:
+        """Logged models."""
+
+    @property
     def builds(self) -> BuildRepository:
         """Image builds in this transaction."""
 
@@ -174,6 +233,14 @@ class RepoReader(Protocol):
                             framework_version: str) -> ImageChoice:
         """The catalog image named ``name``, or the standard image of ``framework`` and version (with
         neither: the default image); NotFound naming what was asked for otherwise."""
+
+    async def create_version(self, caller: Caller, repo_kind: str, repo: str, manifest_digest: str, *,
+                             produced_by_run: str = "", produced_by_run_name: str = "",
+                             metrics: Mapping[str, float] | None = None,
+                             params: Mapping[str, str] | None = None, message: str = "",
+                             request_id: str = "", parent_version: int = 0) -> repos_pb2.Version:
+        """A new version as repo-svc makes it, produced by that run (repo-svc takes a run's facts
+        from run-svc only)."""
 
 
 class JobState(Enum):
@@ -226,6 +293,7 @@ class Job:
     run_id: str
     name: str
     command: str
+    project: str = ""  # MLflow's experiment of the run (MLFLOW_EXPERIMENT_ID)
     inputs: tuple[JobInput, ...] = ()
     output_paths: tuple[str, ...] = ()  # "" = the SHIPYARD_OUTPUT directory
     hyperparameters: dict[str, str] = field(default_factory=dict)

@@ -155,7 +155,11 @@ class Runs:
         """A queued run ends at once; a running one is asked to stop (SIGTERM, then SIGKILL)."""
         async with self.uow() as uow:
             run = await must_get(uow, name)
-            _check_may_change(run, caller, "stop it")
+            check_may_change(run, caller, "stop it")
+            if run.external and not run.status.final:  # no process here: it ends as asked
+                run = await uow.runs.save(run.ended(RunStatus.STOPPED, self.clock(), "stopped"))
+                uow.record(RunStopped(run, caller))
+                return run
             if run.status in (RunStatus.QUEUED, RunStatus.WAITING_FOR_GPUS) or run.building:
                 ended = run.ended(RunStatus.STOPPED, self.clock(), "stopped before it started")
                 run = await uow.runs.save(ended)
@@ -171,12 +175,16 @@ class Runs:
         """Forget an ended run: its record, metrics, config file, logs and workspace."""
         async with self.uow() as uow:
             run = await must_get(uow, name)
-            _check_may_change(run, caller, "delete it")
+            check_may_change(run, caller, "delete it")
             if not run.status.final:
                 raise FailedPrecondition(f"run {name!r} is {run.status.value}: stop it, then delete it")
             await uow.runs.remove(run)
             await uow.metrics.forget(run.id)
             await uow.configs.forget(run.id)
+            await uow.artifacts.forget(run.id)
+            for model in await uow.logged_models.of_run(run.id):
+                await uow.artifacts.forget(model.id)
+                await uow.logged_models.remove(model)
             uow.record(RunDeleted(run, caller))
         await self.executor.remove(run.id)
 
@@ -196,13 +204,13 @@ class Runs:
         """Start the run's TensorBoard (unless it runs; its owner or an operator); the run and where
         it listens."""
         run = await self.get(name)
-        _check_may_change(run, caller, "start its TensorBoard")
+        check_may_change(run, caller, "start its TensorBoard")
         return run, await self.executor.start_tensorboard(run.id, run.name)
 
     async def stop_tensorboard(self, caller: Caller, name: str) -> Run:
         """Stop the run's TensorBoard, if it runs (its owner or an operator)."""
         run = await self.get(name)
-        _check_may_change(run, caller, "stop its TensorBoard")
+        check_may_change(run, caller, "stop its TensorBoard")
         await self.executor.stop_tensorboard(run.id)
         return run
 
@@ -218,7 +226,7 @@ class Runs:
             return await uow.metrics.series(run.id)
 
 
-def _check_may_change(run: Run, caller: Caller, what: str) -> None:
+def check_may_change(run: Run, caller: Caller, what: str) -> None:
     if caller.user != run.owner and not caller.is_operator:
         raise PermissionDenied(f"run {run.name!r} belongs to {run.owner!r}; only its owner or an operator "
                                f"may {what}")

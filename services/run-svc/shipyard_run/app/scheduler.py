@@ -12,6 +12,7 @@ import contextlib
 import logging
 from dataclasses import dataclass, field
 
+from shipyard.kit.blob.checkout import EMPTY_MANIFEST
 from shipyard.kit.caller import Caller
 from shipyard.kit.clock import Clock, utc_now
 from shipyard.kit.errors import Aborted, ResourceExhausted
@@ -23,6 +24,7 @@ from shipyard_run.app.ports import (
     JobInput,
     JobState,
     JobStatus,
+    ManifestWriter,
     Units,
 )
 from shipyard_run.app.runs import unisolated_refusal
@@ -36,6 +38,7 @@ from shipyard_run.domain.events import (
 )
 from shipyard_run.domain.run_tokens import issue_run_token
 from shipyard_run.domain.runs import Environment, MetricPoint, Run, RunStatus
+from shipyard_run.domain.tracking import LoggedModelStatus, manifest_of
 
 log = logging.getLogger(__name__)
 WAITING = (RunStatus.QUEUED, RunStatus.WAITING_FOR_GPUS)
@@ -56,6 +59,7 @@ class Scheduler:
     single_user: bool = False  # anyone's runs may start unisolated (the operator's choice)
     api_server: str = ""  # the gateway's gRPC address as runs reach it (SHIPYARD_SERVER)
     api_url: str = ""  # the gateway's HTTP address as runs reach it (SHIPYARD_API_URL)
+    manifests: ManifestWriter | None = None  # where an output made of a logged model's files goes
     _wake: asyncio.Event = field(default_factory=asyncio.Event)
     # Runs whose environment is being built before they start (the tick goes on meanwhile).
     _builds: set[asyncio.Task[None]] = field(default_factory=set)
@@ -104,8 +108,10 @@ class Scheduler:
         await self._start_waiting()
 
     async def _runs(self, statuses: tuple[RunStatus, ...]) -> list[Run]:
+        """The runs in these statuses that this scheduler executes (not external runs: their clients
+        report their ends)."""
         async with self.uow() as uow:
-            return await uow.runs.in_status(statuses, 10_000)
+            return [run for run in await uow.runs.in_status(statuses, 10_000) if not run.external]
 
     async def _start_waiting(self) -> None:
         active = await self._runs(ACTIVE)
@@ -141,7 +147,7 @@ class Scheduler:
         async with self.uow() as uow:
             config = await uow.configs.get(run.id)
         job = Job(
-            run_id=run.id, name=run.name, command=run.spec.command,
+            run_id=run.id, name=run.name, command=run.spec.command, project=run.spec.project,
             inputs=tuple(JobInput(i.mount_path, i.manifest_digest) for i in run.spec.inputs),
             output_paths=tuple(o.mount_path for o in run.spec.outputs),
             hyperparameters=run.spec.hyperparameters, config_file_name=run.spec.config_file_name,
@@ -211,12 +217,11 @@ class Scheduler:
             await self._end(status, run.name)
 
     async def _log_metrics(self, run: Run, points: list[MetricPoint]) -> Run:
-        latest = {p.name: p.value for p in points}
         async with self.uow() as uow:
             current = await uow.runs.get(run.name)
             assert current is not None
             await uow.metrics.append(run.id, points)
-            saved = await uow.runs.save(current.with_metrics(latest))
+            saved = await uow.runs.save(current.with_points(points))
             uow.record(MetricsLogged(saved, tuple(points)))
             return saved
 
@@ -250,7 +255,27 @@ class Scheduler:
         except (OSError, ValueError) as exc:
             await self._error(run, f"its outputs could not be stored: {exc}")
             return
+        staged = await self._logged_model_as_output(run, staged)
         await self._finish(run, run.ended(RunStatus.COMPLETE, self.clock()), staged)
+
+    async def _logged_model_as_output(self, run: Run, staged: dict[str, str]) -> dict[str, str]:
+        """A model output the run left empty takes the model it logged through MLflow
+        (``mlflow.<flavor>.log_model``), when it logged exactly one: the script needs no change to
+        fill ``--model-out``."""
+        empty = {o.mount_path for o in run.spec.outputs
+                 if o.repo_kind == "model" and staged.get(o.mount_path) == EMPTY_MANIFEST}
+        if not empty or self.manifests is None:
+            return staged
+        async with self.uow() as uow:
+            logged = await uow.logged_models.of_run(run.id)
+            models = [m for m in logged if m.status is LoggedModelStatus.READY]
+            if len(models) != 1:
+                return staged
+            manifest = manifest_of(await uow.artifacts.of_owner(models[0].id))
+        if not manifest.entries:
+            return staged
+        digest = await self.manifests.put_manifest(manifest)
+        return {path: digest if path in empty else staged_digest for path, staged_digest in staged.items()}
 
     async def _fail(self, run: Run, reason: str, exit_code: int) -> None:
         await self._finish(run, run.ended(RunStatus.FAILED, self.clock(), reason, exit_code))

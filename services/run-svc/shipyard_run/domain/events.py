@@ -70,7 +70,17 @@ class RunDeleted:
     by: Caller
 
 
-RunEvent = RunSubmitted | RunStarted | MetricsLogged | RunCompleted | RunFailed | RunStopped | RunDeleted
+@dataclass(frozen=True)
+class ArtifactsLogged:
+    """Files the run (or a model it logged) stored as artifacts: their blobs are kept while it exists."""
+
+    run: Run
+    digests: tuple[str, ...]
+    by: Caller
+
+
+RunEvent = (RunSubmitted | RunStarted | MetricsLogged | RunCompleted | RunFailed | RunStopped | RunDeleted
+            | ArtifactsLogged)
 """Every run event run-svc records."""
 
 

@@ -8,6 +8,7 @@ its outputs are repos whose next version is what the run left in its output dire
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from enum import Enum
@@ -252,6 +253,14 @@ class Run:
     # The sha256 of its API token's secret (domain.run_tokens), set at each start; "" when it has
     # none (never started, or stored before runs had tokens). The token works only while active.
     token_hash: str = ""
+    # What it logged through MLflow's API: params (beside the hyperparameters given at submit) and
+    # key-value tags (beside ``spec.tags``); how many artifact files it has.
+    params: dict[str, str] = field(default_factory=dict)
+    labels: dict[str, str] = field(default_factory=dict)
+    # The step and time (ms since the epoch) of each metric's latest value in ``metrics``.
+    metric_marks: dict[str, tuple[int, int]] = field(default_factory=dict)
+    artifact_count: int = 0
+    external: bool = False  # started outside the platform (MLflow's start_run): never executed here
     revision: int = 0
 
     @property
@@ -303,9 +312,22 @@ class Run:
         assert status.final
         return replace(self, status=status, end_time=now, status_reason=reason, exit_code=exit_code)
 
-    def with_metrics(self, latest: dict[str, float]) -> Run:
-        """The last value of each metric, updated."""
-        return replace(self, metrics={**self.metrics, **latest})
+    def with_points(self, points: Sequence[MetricPoint]) -> Run:
+        """Each metric's latest value updated as MLflow decides which is latest: the highest step,
+        then the latest time, then the highest value — not the last one logged (MLflow's log_model
+        logs a run's metrics again, with their own steps and times)."""
+        metrics, marks = dict(self.metrics), dict(self.metric_marks)
+        for point in points:
+            mark = (point.step, int(point.time.timestamp() * 1000))
+            known = marks.get(point.name)
+            if known is None or (mark, point.value) >= (known, metrics[point.name]):
+                metrics[point.name], marks[point.name] = point.value, mark
+        return replace(self, metrics=metrics, metric_marks=marks)
+
+    def logged(self, params: dict[str, str], labels: dict[str, str], points: Sequence[MetricPoint]) -> Run:
+        """With what one tracking call logged (checked by ``domain.tracking``)."""
+        return replace(self, params={**self.params, **params},
+                       labels={**self.labels, **labels}).with_points(points)
 
 
 @dataclass(frozen=True)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 import grpc
@@ -15,6 +16,7 @@ from shipyard.kit.grpcio import error_of
 REPO_SVC = "repo-svc"  # its one name: the audience of the caller assertions this client signs
 TIMEOUT_S = 10.0
 CODE_TIMEOUT_S = 600.0  # a clone of a large repository
+VERSION_TIMEOUT_S = 60.0  # repo-svc reads the manifest and touches every blob it names
 KINDS = {"dataset": repos_pb2.REPO_KIND_DATASET, "featureset": repos_pb2.REPO_KIND_FEATURESET,
          "model": repos_pb2.REPO_KIND_MODEL}
 
@@ -87,6 +89,28 @@ class RepoClient:
             raise error_of(exc, f"code {repo}@{commit or 'latest'}") from None
         return CodeSnapshot(snap.commit, snap.manifest_digest)
 
+    async def create_version(self, caller: Caller, repo_kind: str, repo: str, manifest_digest: str, *,
+                             produced_by_run: str = "", produced_by_run_name: str = "",
+                             metrics: Mapping[str, float] | None = None,
+                             params: Mapping[str, str] | None = None, message: str = "",
+                             request_id: str = "", parent_version: int = 0) -> repos_pb2.Version:
+        """The repo's next version, from a manifest whose blobs are all stored, made for ``caller``
+        (who must be allowed to write it) and produced by run ``produced_by_run`` with its metrics
+        and params — repo-svc takes a run's facts only from run-svc, which this client must then be
+        signing as. A retried ``request_id`` returns the first version. PermissionDenied,
+        FailedPrecondition (a blob not stored), NotFound or Aborted (``parent_version`` no longer the
+        latest) as repo-svc says."""
+        request = repos_pb2.CreateVersionRequest(
+            kind=_kind(repo_kind), repo=repo, manifest_digest=manifest_digest, parent_version=parent_version,
+            message=message, request_id=request_id, produced_by_run=produced_by_run,
+            produced_by_run_name=produced_by_run_name, metrics=dict(metrics or {}), params=dict(params or {}))
+        try:
+            version: repos_pb2.Version = await self._repos.CreateVersion(
+                request, metadata=self._for(caller), timeout=VERSION_TIMEOUT_S)
+        except grpc.aio.AioRpcError as exc:
+            raise error_of(exc, f"{repo_kind} {repo}") from None
+        return version
+
     async def check_write(self, caller: Caller, repo_kind: str, repo: str) -> str:
         """The repo's id, if it exists, is versioned and ``caller`` may write its next version;
         PermissionDenied, FailedPrecondition or NotFound naming it otherwise."""
@@ -97,7 +121,6 @@ class RepoClient:
         except grpc.aio.AioRpcError as exc:
             raise error_of(exc, f"{repo_kind} {repo}") from None
         return found.id
-
 
     async def resolve_image(self, caller: Caller, name: str, framework: str,
                             framework_version: str) -> ImageChoice:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import math
 import re
 import sqlite3
 from collections.abc import AsyncIterator, Sequence
@@ -156,12 +157,37 @@ def _where(where: dict[str, Any] | None) -> tuple[list[str], list[Any]]:
     return clauses, params
 
 
+# SQLite's JSON functions refuse NaN and infinities (JSON has no such numbers), which documents may
+# hold (MLflow's metrics may be NaN): they are kept as {"$float": "nan"} and read back as floats.
+NON_FINITE = "$float"
+
+
+def _finite(value: Any) -> Any:
+    if isinstance(value, float) and not math.isfinite(value):
+        return {NON_FINITE: str(value)}
+    if isinstance(value, dict):
+        return {k: _finite(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_finite(v) for v in value]
+    return value
+
+
+def _non_finite(obj: dict[str, Any]) -> Any:
+    return float(obj[NON_FINITE]) if len(obj) == 1 and NON_FINITE in obj else obj
+
+
 def _dump(doc: Document) -> str:
-    return json.dumps({k: v for k, v in doc.items() if k != "_rev"}, separators=(",", ":"))
+    fields = {k: v for k, v in doc.items() if k != "_rev"}
+    try:
+        return json.dumps(fields, separators=(",", ":"), allow_nan=False)
+    except ValueError:  # rare: only a document with a NaN or infinity pays for the walk
+        return json.dumps(_finite(fields), separators=(",", ":"))
 
 
 def _load(row: tuple[str, int]) -> Document:
-    doc: Document = json.loads(row[0])
+    text = row[0]
+    doc: Document = (json.loads(text, object_hook=_non_finite) if f'"{NON_FINITE}"' in text
+                     else json.loads(text))
     doc["_rev"] = row[1]
     return doc
 

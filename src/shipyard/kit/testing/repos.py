@@ -4,15 +4,24 @@ adds and answers as repo-svc would, with the same domain errors and messages."""
 
 from __future__ import annotations
 
+import re
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 
+from shipyard.contracts.repo.v1 import repos_pb2
 from shipyard.kit.caller import Caller
 from shipyard.kit.clients.repos import KINDS, CodeSnapshot, ImageChoice, RepoVersion
 from shipyard.kit.environments import environment_digest
-from shipyard.kit.errors import FailedPrecondition, InvalidArgument, NotFound, PermissionDenied
+from shipyard.kit.errors import Aborted, FailedPrecondition, InvalidArgument, NotFound, PermissionDenied
 
 RepoCall = tuple[str, str, str, str, int]
 """One call the fake answered: (method, caller's user, repo kind, repo, version number)."""
+
+
+# As repo-svc has them: the manifest of an empty version needs no upload; a digest is lowercase hex.
+EMPTY_MANIFEST = "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"
+_DIGEST = re.compile(r"[0-9a-f]{64}")
+MESSAGE_MAX = 4096
 
 
 def digest_of(repo: str, number: int) -> str:
@@ -37,10 +46,20 @@ class FakeRepo:
         return f"{self.kind} {self.name!r}"
 
 
+@dataclass(frozen=True)
+class StoredManifest:
+    """A manifest the test "uploaded": what a version made from it counts."""
+
+    file_count: int = 0
+    size_bytes: int = 0
+
+
 class FakeRepoClient:
-    """repo-svc as the services read it: ``version``, ``snapshot_code`` and ``check_write`` on repos
-    the test added (``add``, ``add_version``, ``add_unversioned``, ``add_code``, ``add_snapshot``).
-    Every call is kept in ``calls``. Repos are owned by alice unless the test says otherwise."""
+    """repo-svc as the services read it: ``version``, ``snapshot_code``, ``check_write`` and
+    ``create_version`` on repos the test added (``add``, ``add_version``, ``add_unversioned``,
+    ``add_code``, ``add_snapshot``) and manifests it stored (``add_manifest``). Every call is kept in
+    ``calls``, every version made in ``created``. Repos are owned by alice unless the test says
+    otherwise."""
 
     def __init__(self) -> None:
         self.repos: dict[tuple[str, str], FakeRepo] = {}
@@ -49,6 +68,9 @@ class FakeRepoClient:
         # The catalog: name → image; "python" (no packages) is what a run that names nothing gets.
         self.images: dict[str, ImageChoice] = {}
         self.add_image("python", framework="custom")
+        self.manifests: dict[str, StoredManifest] = {EMPTY_MANIFEST: StoredManifest()}
+        self.created: list[repos_pb2.Version] = []
+        self._requests: dict[tuple[str, str], repos_pb2.Version] = {}  # (user, request id) → version
 
     # What the test sets up.
 
@@ -91,6 +113,10 @@ class FakeRepoClient:
         self.images[name] = image
         return image
 
+    def add_manifest(self, digest: str, file_count: int = 0, size_bytes: int = 0) -> None:
+        """A manifest (and the files it names) stored in the blob store: a version may be made of it."""
+        self.manifests[digest] = StoredManifest(file_count, size_bytes)
+
     def repo(self, repo_kind: str, repo: str) -> FakeRepo:
         """A repo added before (to change its owner, say)."""
         return self.repos[repo_kind, repo]
@@ -130,10 +156,51 @@ class FakeRepoClient:
         self.calls.append(("check_write", caller.user, repo_kind, repo, 0))
         _check_kind(repo_kind)
         found = self._versioned(repo_kind, repo)
-        if caller.user != found.owner and not caller.is_operator:
-            raise PermissionDenied(f"{found.label} belongs to {found.owner!r}; only its owner or an operator "
-                                   "may write its versions")
+        _check_may_write(found, caller)
         return found.id
+
+    async def create_version(self, caller: Caller, repo_kind: str, repo: str, manifest_digest: str, *,
+                             produced_by_run: str = "", produced_by_run_name: str = "",
+                             metrics: Mapping[str, float] | None = None,
+                             params: Mapping[str, str] | None = None, message: str = "",
+                             request_id: str = "", parent_version: int = 0) -> repos_pb2.Version:
+        """The repo's next version, checked in repo-svc's order (the request, the manifest, the
+        repo); a retried ``request_id`` returns the first. Kept in ``created``; ``version`` reads it.
+        The call is kept with ``parent_version`` as its number."""
+        self.calls.append(("create_version", caller.user, repo_kind, repo, parent_version))
+        _check_kind(repo_kind)
+        if not _DIGEST.fullmatch(manifest_digest):
+            raise InvalidArgument("manifest_digest", "must be a lowercase hex sha256 (64 characters), "
+                                                     f"not {manifest_digest[:80]!r}")
+        if parent_version < 0:
+            raise InvalidArgument("parent_version", "must be a version number ≥ 1, or 0 for the latest "
+                                                    f"(got {parent_version})")
+        _check_message(message)
+        stored = self.manifests.get(manifest_digest)
+        if stored is None:
+            raise FailedPrecondition(f"manifest {manifest_digest} is not stored: upload it (and the files "
+                                     "it names) first")
+        if request_id and (caller.user, request_id) in self._requests:
+            return self._requests[caller.user, request_id]
+        found = self._versioned(repo_kind, repo)
+        _check_may_write(found, caller)
+        latest = max(found.versions, default=0)
+        if parent_version and parent_version != latest:
+            raise Aborted(f"{found.label} is at version {latest}, not {parent_version}: someone created a "
+                          "version meanwhile; pull it, then push again")
+        version = repos_pb2.Version(
+            repo_id=found.id, kind=KINDS[repo_kind], repo=repo, number=latest + 1,
+            manifest_digest=manifest_digest, size_bytes=stored.size_bytes, file_count=stored.file_count,
+            message=message, produced_by_run=produced_by_run, owner=caller.user, metrics=dict(metrics or {}),
+            params=dict(params or {}), stage="default" if repo_kind == "model" else "",
+            run_names={produced_by_run: produced_by_run_name} if produced_by_run and produced_by_run_name
+            else {})
+        found.versions[version.number] = RepoVersion(version.number, manifest_digest, found.id,
+                                                     dict(version.metrics))
+        self.created.append(version)
+        if request_id:
+            self._requests[caller.user, request_id] = version
+        return version
 
     async def resolve_image(self, caller: Caller, name: str, framework: str,
                             framework_version: str) -> ImageChoice:
@@ -162,6 +229,19 @@ class FakeRepoClient:
             raise FailedPrecondition(f"{found.label} is not versioned: its source is referenced in place "
                                      "(create it with DVS versioning to keep versions)")
         return found
+
+
+def _check_may_write(found: FakeRepo, caller: Caller) -> None:
+    if caller.user != found.owner and not caller.is_operator:
+        raise PermissionDenied(f"{found.label} belongs to {found.owner!r}; only its owner or an operator "
+                               "may write its versions")
+
+
+def _check_message(message: str) -> None:
+    if len(message) > MESSAGE_MAX:
+        raise InvalidArgument("message", f"must be at most {MESSAGE_MAX} characters (got {len(message)})")
+    if any(ord(c) < 32 and c not in "\n\t" for c in message):
+        raise InvalidArgument("message", "must not contain control characters")
 
 
 def _check_kind(repo_kind: str) -> None:

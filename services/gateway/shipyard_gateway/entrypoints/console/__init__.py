@@ -20,6 +20,7 @@ from shipyard_gateway.entrypoints.console.projects import ProjectPages
 from shipyard_gateway.entrypoints.console.repo_files import RepoFilePages
 from shipyard_gateway.entrypoints.console.repo_forms import RepoFormPages
 from shipyard_gateway.entrypoints.console.repos import RepoPages
+from shipyard_gateway.entrypoints.console.run_artifacts import RunArtifactPages
 from shipyard_gateway.entrypoints.console.run_compare import RunComparePages
 from shipyard_gateway.entrypoints.console.run_form import RunFormPages
 from shipyard_gateway.entrypoints.console.runs import RunPages
@@ -50,6 +51,7 @@ def add_console(
     RunFormPages(console).add_routes(app)  # before RunPages: "new" and "compare" are not run names
     RunComparePages(console).add_routes(app)
     RunPages(console).add_routes(app)
+    RunArtifactPages(console, blobs).add_routes(app)
     RepoFormPages(console, blobs, limits).add_routes(app)  # before RepoPages: "new" is not a repo name
     RepoPages(console).add_routes(app)
     RepoFilePages(console, blobs).add_routes(app)

@@ -106,7 +106,8 @@ class Console:
             trim_blocks=True,
             lstrip_blocks=True,
         )
-        self._templates.filters.update(when=when, ago=ago, urlquote=lambda s: quote(str(s), safe=""))
+        self._templates.filters.update(when=when, ago=ago, urlquote=lambda s: quote(str(s), safe=""),
+                                       urlquote_path=lambda s: quote(str(s), safe="/"))
 
     async def call(self, request: web.Request, method: str, message: Message, reply_type: type[R]) -> R:
         """A public API call as the signed-in user (see ConsoleCalls)."""

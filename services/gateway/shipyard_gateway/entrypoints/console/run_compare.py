@@ -1,5 +1,6 @@
-"""Runs side by side: hyperparameters and last metric values in a table, and each metric's curves
-of all the runs overlaid in one chart (what ``shipyard run compare`` shows, plus the curves)."""
+"""Runs side by side: hyperparameters, logged params and last metric values in a table, and each
+metric's curves of all the runs overlaid in one chart (what ``shipyard run compare`` shows, plus the
+curves)."""
 
 from __future__ import annotations
 
@@ -63,6 +64,7 @@ class RunComparePages:
             for n in names
         }
         hyperparameters = sorted({k for run in runs for k in run.hyperparameters})
+        params = sorted({k for run in runs for k in run.params})
         last_values = sorted({k for run in runs for k in run.metrics})
         return await self._console.page(
             request,
@@ -70,6 +72,7 @@ class RunComparePages:
             "runs",
             runs=runs,
             hyperparameters=hyperparameters,
+            params=params,
             last_values=last_values,
             charts=overlaid(metrics),
             status_name=status_name,

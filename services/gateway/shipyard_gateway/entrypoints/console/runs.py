@@ -1,5 +1,5 @@
-"""Runs: the list (server-side paging and filters, live status), details with live logs and
-metric charts, stop and clone."""
+"""Runs: the list (server-side paging and filters, live status), details with live logs, metric
+charts, what the run logged through MLflow (params, tags, artifacts), stop and clone."""
 
 from __future__ import annotations
 
@@ -10,8 +10,10 @@ from urllib.parse import urlencode
 from aiohttp import web
 
 from shipyard.contracts.run.v1 import runs_pb2 as pb
+from shipyard.kit.units import human_size
 from shipyard_gateway.entrypoints.console.calls import ConsoleError, selected_project
 from shipyard_gateway.entrypoints.console.edge import Console
+from shipyard_gateway.entrypoints.console.run_artifacts import LISTED_MOST, artifact_files, logged_models
 from shipyard_gateway.entrypoints.console.run_outputs import made_versions
 
 SERVICE = "/shipyard.run.v1.RunService"
@@ -20,6 +22,7 @@ LOG_CHUNK = 256 * 1024
 STATUSES = [pb.RunStatus.Name(v).removeprefix("RUN_STATUS_").lower() for v in pb.RunStatus.values() if v]
 KINDS = [pb.RunKind.Name(v).removeprefix("RUN_KIND_").lower() for v in pb.RunKind.values() if v]
 LIVE = frozenset({"queued", "waiting_for_gpus", "starting", "running", "stopping"})
+SYSTEM_TAG = "mlflow."  # MLflow's own tags (source, user, …): its UI does not show them either
 
 
 def status_name(run: pb.Run) -> str:
@@ -30,6 +33,11 @@ def status_name(run: pb.Run) -> str:
 def kind_name(run: pb.Run) -> str:
     """``training``, ``preprocessing``, …"""
     return pb.RunKind.Name(run.kind).removeprefix("RUN_KIND_").lower() if run.kind else "—"
+
+
+def shown_labels(run: pb.Run) -> dict[str, str]:
+    """The run's key-value tags the page shows: all but MLflow's own."""
+    return {k: v for k, v in run.labels.items() if not k.startswith(SYSTEM_TAG)}
 
 
 def _filters(request: web.Request) -> dict[str, str]:
@@ -123,11 +131,17 @@ class RunPages:
             request, f"{SERVICE}/GetTensorBoard", pb.TensorBoardRequest(name=run.name), pb.TensorBoard
         )
         running = board.state == pb.TENSORBOARD_STATE_RUNNING
+        artifacts = await artifact_files(self._console, request, run)
         return await self._console.page(
             request,
             "runs/detail.html.j2",
             "runs",
             series=chart_series(metrics),
+            labels=shown_labels(run),
+            artifacts=artifacts[:LISTED_MOST],
+            more_artifacts=max(0, len(artifacts) - LISTED_MOST),
+            models=await logged_models(self._console, request, run),
+            size_of=human_size,
             tensorboard=board if running else None,
             made=await made_versions(self._console, request, run) if not context["live"] else {},
             **context,

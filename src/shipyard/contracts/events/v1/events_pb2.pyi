@@ -183,6 +183,20 @@ class RunStopped(_message.Message):
     actor: _common_pb2.Actor
     def __init__(self, run_id: _Optional[str] = ..., name: _Optional[str] = ..., project: _Optional[str] = ..., kind: _Optional[str] = ..., actor: _Optional[_Union[_common_pb2.Actor, _Mapping]] = ...) -> None: ...
 
+class RunArtifactsLogged(_message.Message):
+    __slots__ = ("run_id", "name", "project", "digests", "actor")
+    RUN_ID_FIELD_NUMBER: _ClassVar[int]
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    PROJECT_FIELD_NUMBER: _ClassVar[int]
+    DIGESTS_FIELD_NUMBER: _ClassVar[int]
+    ACTOR_FIELD_NUMBER: _ClassVar[int]
+    run_id: str
+    name: str
+    project: str
+    digests: _containers.RepeatedScalarFieldContainer[str]
+    actor: _common_pb2.Actor
+    def __init__(self, run_id: _Optional[str] = ..., name: _Optional[str] = ..., project: _Optional[str] = ..., digests: _Optional[_Iterable[str]] = ..., actor: _Optional[_Union[_common_pb2.Actor, _Mapping]] = ...) -> None: ...
+
 class RunDeleted(_message.Message):
     __slots__ = ("run_id", "name", "project", "actor")
     RUN_ID_FIELD_NUMBER: _ClassVar[int]
@@ -238,7 +252,7 @@ class VersionDeleted(_message.Message):
     def __init__(self, repo_id: _Optional[str] = ..., repo: _Optional[str] = ..., repo_kind: _Optional[str] = ..., version: _Optional[int] = ..., manifest_digest: _Optional[str] = ..., project: _Optional[str] = ..., actor: _Optional[_Union[_common_pb2.Actor, _Mapping]] = ...) -> None: ...
 
 class RunCompleted(_message.Message):
-    __slots__ = ("run_id", "name", "project", "kind", "outputs", "metrics", "hyperparameters", "actor")
+    __slots__ = ("run_id", "name", "project", "kind", "outputs", "metrics", "hyperparameters", "actor", "params", "labels", "artifact_count")
     class MetricsEntry(_message.Message):
         __slots__ = ("key", "value")
         KEY_FIELD_NUMBER: _ClassVar[int]
@@ -253,6 +267,20 @@ class RunCompleted(_message.Message):
         key: str
         value: str
         def __init__(self, key: _Optional[str] = ..., value: _Optional[str] = ...) -> None: ...
+    class ParamsEntry(_message.Message):
+        __slots__ = ("key", "value")
+        KEY_FIELD_NUMBER: _ClassVar[int]
+        VALUE_FIELD_NUMBER: _ClassVar[int]
+        key: str
+        value: str
+        def __init__(self, key: _Optional[str] = ..., value: _Optional[str] = ...) -> None: ...
+    class LabelsEntry(_message.Message):
+        __slots__ = ("key", "value")
+        KEY_FIELD_NUMBER: _ClassVar[int]
+        VALUE_FIELD_NUMBER: _ClassVar[int]
+        key: str
+        value: str
+        def __init__(self, key: _Optional[str] = ..., value: _Optional[str] = ...) -> None: ...
     RUN_ID_FIELD_NUMBER: _ClassVar[int]
     NAME_FIELD_NUMBER: _ClassVar[int]
     PROJECT_FIELD_NUMBER: _ClassVar[int]
@@ -261,6 +289,9 @@ class RunCompleted(_message.Message):
     METRICS_FIELD_NUMBER: _ClassVar[int]
     HYPERPARAMETERS_FIELD_NUMBER: _ClassVar[int]
     ACTOR_FIELD_NUMBER: _ClassVar[int]
+    PARAMS_FIELD_NUMBER: _ClassVar[int]
+    LABELS_FIELD_NUMBER: _ClassVar[int]
+    ARTIFACT_COUNT_FIELD_NUMBER: _ClassVar[int]
     run_id: str
     name: str
     project: str
@@ -269,7 +300,10 @@ class RunCompleted(_message.Message):
     metrics: _containers.ScalarMap[str, float]
     hyperparameters: _containers.ScalarMap[str, str]
     actor: _common_pb2.Actor
-    def __init__(self, run_id: _Optional[str] = ..., name: _Optional[str] = ..., project: _Optional[str] = ..., kind: _Optional[str] = ..., outputs: _Optional[_Iterable[_Union[_common_pb2.RunOutput, _Mapping]]] = ..., metrics: _Optional[_Mapping[str, float]] = ..., hyperparameters: _Optional[_Mapping[str, str]] = ..., actor: _Optional[_Union[_common_pb2.Actor, _Mapping]] = ...) -> None: ...
+    params: _containers.ScalarMap[str, str]
+    labels: _containers.ScalarMap[str, str]
+    artifact_count: int
+    def __init__(self, run_id: _Optional[str] = ..., name: _Optional[str] = ..., project: _Optional[str] = ..., kind: _Optional[str] = ..., outputs: _Optional[_Iterable[_Union[_common_pb2.RunOutput, _Mapping]]] = ..., metrics: _Optional[_Mapping[str, float]] = ..., hyperparameters: _Optional[_Mapping[str, str]] = ..., actor: _Optional[_Union[_common_pb2.Actor, _Mapping]] = ..., params: _Optional[_Mapping[str, str]] = ..., labels: _Optional[_Mapping[str, str]] = ..., artifact_count: _Optional[int] = ...) -> None: ...
 
 class ModelPublished(_message.Message):
     __slots__ = ("model", "version", "catalog_name", "project", "actor", "model_id")

@@ -205,7 +205,21 @@ class Source(_message.Message):
     def __init__(self, git: _Optional[_Union[GitSource, _Mapping]] = ..., s3: _Optional[_Union[S3Source, _Mapping]] = ..., gcs: _Optional[_Union[GcsSource, _Mapping]] = ..., volume: _Optional[_Union[VolumeSource, _Mapping]] = ..., nfs: _Optional[_Union[NfsSource, _Mapping]] = ..., hostpath: _Optional[_Union[HostPathSource, _Mapping]] = ..., redshift: _Optional[_Union[RedshiftSource, _Mapping]] = ..., sql: _Optional[_Union[SqlSource, _Mapping]] = ..., fsx: _Optional[_Union[FsxSource, _Mapping]] = ..., url: _Optional[_Union[UrlSource, _Mapping]] = ..., upload: _Optional[_Union[UploadSource, _Mapping]] = ..., none: _Optional[_Union[NoSource, _Mapping]] = ...) -> None: ...
 
 class Repo(_message.Message):
-    __slots__ = ("id", "kind", "name", "project", "description", "tags", "versioning", "source", "status", "status_reason", "owner", "create_time", "update_time", "revision", "latest_version", "access")
+    __slots__ = ("id", "kind", "name", "project", "description", "tags", "versioning", "source", "status", "status_reason", "owner", "create_time", "update_time", "revision", "latest_version", "access", "labels", "aliases")
+    class LabelsEntry(_message.Message):
+        __slots__ = ("key", "value")
+        KEY_FIELD_NUMBER: _ClassVar[int]
+        VALUE_FIELD_NUMBER: _ClassVar[int]
+        key: str
+        value: str
+        def __init__(self, key: _Optional[str] = ..., value: _Optional[str] = ...) -> None: ...
+    class AliasesEntry(_message.Message):
+        __slots__ = ("key", "value")
+        KEY_FIELD_NUMBER: _ClassVar[int]
+        VALUE_FIELD_NUMBER: _ClassVar[int]
+        key: str
+        value: int
+        def __init__(self, key: _Optional[str] = ..., value: _Optional[int] = ...) -> None: ...
     ID_FIELD_NUMBER: _ClassVar[int]
     KIND_FIELD_NUMBER: _ClassVar[int]
     NAME_FIELD_NUMBER: _ClassVar[int]
@@ -222,6 +236,8 @@ class Repo(_message.Message):
     REVISION_FIELD_NUMBER: _ClassVar[int]
     LATEST_VERSION_FIELD_NUMBER: _ClassVar[int]
     ACCESS_FIELD_NUMBER: _ClassVar[int]
+    LABELS_FIELD_NUMBER: _ClassVar[int]
+    ALIASES_FIELD_NUMBER: _ClassVar[int]
     id: str
     kind: RepoKind
     name: str
@@ -238,7 +254,9 @@ class Repo(_message.Message):
     revision: int
     latest_version: int
     access: str
-    def __init__(self, id: _Optional[str] = ..., kind: _Optional[_Union[RepoKind, str]] = ..., name: _Optional[str] = ..., project: _Optional[str] = ..., description: _Optional[str] = ..., tags: _Optional[_Iterable[str]] = ..., versioning: _Optional[_Union[Versioning, str]] = ..., source: _Optional[_Union[Source, _Mapping]] = ..., status: _Optional[_Union[RepoStatus, str]] = ..., status_reason: _Optional[str] = ..., owner: _Optional[str] = ..., create_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., update_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., revision: _Optional[int] = ..., latest_version: _Optional[int] = ..., access: _Optional[str] = ...) -> None: ...
+    labels: _containers.ScalarMap[str, str]
+    aliases: _containers.ScalarMap[str, int]
+    def __init__(self, id: _Optional[str] = ..., kind: _Optional[_Union[RepoKind, str]] = ..., name: _Optional[str] = ..., project: _Optional[str] = ..., description: _Optional[str] = ..., tags: _Optional[_Iterable[str]] = ..., versioning: _Optional[_Union[Versioning, str]] = ..., source: _Optional[_Union[Source, _Mapping]] = ..., status: _Optional[_Union[RepoStatus, str]] = ..., status_reason: _Optional[str] = ..., owner: _Optional[str] = ..., create_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., update_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., revision: _Optional[int] = ..., latest_version: _Optional[int] = ..., access: _Optional[str] = ..., labels: _Optional[_Mapping[str, str]] = ..., aliases: _Optional[_Mapping[str, int]] = ...) -> None: ...
 
 class FileEntry(_message.Message):
     __slots__ = ("path", "size", "sha256", "mode")
@@ -253,7 +271,7 @@ class FileEntry(_message.Message):
     def __init__(self, path: _Optional[str] = ..., size: _Optional[int] = ..., sha256: _Optional[str] = ..., mode: _Optional[int] = ...) -> None: ...
 
 class Version(_message.Message):
-    __slots__ = ("repo_id", "kind", "repo", "number", "manifest_digest", "size_bytes", "file_count", "message", "produced_by_run", "owner", "create_time", "metrics", "params", "used_by_runs", "stage", "run_names")
+    __slots__ = ("repo_id", "kind", "repo", "number", "manifest_digest", "size_bytes", "file_count", "message", "produced_by_run", "owner", "create_time", "metrics", "params", "used_by_runs", "stage", "run_names", "labels")
     class MetricsEntry(_message.Message):
         __slots__ = ("key", "value")
         KEY_FIELD_NUMBER: _ClassVar[int]
@@ -269,6 +287,13 @@ class Version(_message.Message):
         value: str
         def __init__(self, key: _Optional[str] = ..., value: _Optional[str] = ...) -> None: ...
     class RunNamesEntry(_message.Message):
+        __slots__ = ("key", "value")
+        KEY_FIELD_NUMBER: _ClassVar[int]
+        VALUE_FIELD_NUMBER: _ClassVar[int]
+        key: str
+        value: str
+        def __init__(self, key: _Optional[str] = ..., value: _Optional[str] = ...) -> None: ...
+    class LabelsEntry(_message.Message):
         __slots__ = ("key", "value")
         KEY_FIELD_NUMBER: _ClassVar[int]
         VALUE_FIELD_NUMBER: _ClassVar[int]
@@ -291,6 +316,7 @@ class Version(_message.Message):
     USED_BY_RUNS_FIELD_NUMBER: _ClassVar[int]
     STAGE_FIELD_NUMBER: _ClassVar[int]
     RUN_NAMES_FIELD_NUMBER: _ClassVar[int]
+    LABELS_FIELD_NUMBER: _ClassVar[int]
     repo_id: str
     kind: RepoKind
     repo: str
@@ -307,7 +333,60 @@ class Version(_message.Message):
     used_by_runs: _containers.RepeatedScalarFieldContainer[str]
     stage: str
     run_names: _containers.ScalarMap[str, str]
-    def __init__(self, repo_id: _Optional[str] = ..., kind: _Optional[_Union[RepoKind, str]] = ..., repo: _Optional[str] = ..., number: _Optional[int] = ..., manifest_digest: _Optional[str] = ..., size_bytes: _Optional[int] = ..., file_count: _Optional[int] = ..., message: _Optional[str] = ..., produced_by_run: _Optional[str] = ..., owner: _Optional[str] = ..., create_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., metrics: _Optional[_Mapping[str, float]] = ..., params: _Optional[_Mapping[str, str]] = ..., used_by_runs: _Optional[_Iterable[str]] = ..., stage: _Optional[str] = ..., run_names: _Optional[_Mapping[str, str]] = ...) -> None: ...
+    labels: _containers.ScalarMap[str, str]
+    def __init__(self, repo_id: _Optional[str] = ..., kind: _Optional[_Union[RepoKind, str]] = ..., repo: _Optional[str] = ..., number: _Optional[int] = ..., manifest_digest: _Optional[str] = ..., size_bytes: _Optional[int] = ..., file_count: _Optional[int] = ..., message: _Optional[str] = ..., produced_by_run: _Optional[str] = ..., owner: _Optional[str] = ..., create_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., metrics: _Optional[_Mapping[str, float]] = ..., params: _Optional[_Mapping[str, str]] = ..., used_by_runs: _Optional[_Iterable[str]] = ..., stage: _Optional[str] = ..., run_names: _Optional[_Mapping[str, str]] = ..., labels: _Optional[_Mapping[str, str]] = ...) -> None: ...
+
+class LabelRepoRequest(_message.Message):
+    __slots__ = ("kind", "name", "set", "remove")
+    class SetEntry(_message.Message):
+        __slots__ = ("key", "value")
+        KEY_FIELD_NUMBER: _ClassVar[int]
+        VALUE_FIELD_NUMBER: _ClassVar[int]
+        key: str
+        value: str
+        def __init__(self, key: _Optional[str] = ..., value: _Optional[str] = ...) -> None: ...
+    KIND_FIELD_NUMBER: _ClassVar[int]
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    SET_FIELD_NUMBER: _ClassVar[int]
+    REMOVE_FIELD_NUMBER: _ClassVar[int]
+    kind: RepoKind
+    name: str
+    set: _containers.ScalarMap[str, str]
+    remove: _containers.RepeatedScalarFieldContainer[str]
+    def __init__(self, kind: _Optional[_Union[RepoKind, str]] = ..., name: _Optional[str] = ..., set: _Optional[_Mapping[str, str]] = ..., remove: _Optional[_Iterable[str]] = ...) -> None: ...
+
+class LabelVersionRequest(_message.Message):
+    __slots__ = ("kind", "repo", "number", "set", "remove")
+    class SetEntry(_message.Message):
+        __slots__ = ("key", "value")
+        KEY_FIELD_NUMBER: _ClassVar[int]
+        VALUE_FIELD_NUMBER: _ClassVar[int]
+        key: str
+        value: str
+        def __init__(self, key: _Optional[str] = ..., value: _Optional[str] = ...) -> None: ...
+    KIND_FIELD_NUMBER: _ClassVar[int]
+    REPO_FIELD_NUMBER: _ClassVar[int]
+    NUMBER_FIELD_NUMBER: _ClassVar[int]
+    SET_FIELD_NUMBER: _ClassVar[int]
+    REMOVE_FIELD_NUMBER: _ClassVar[int]
+    kind: RepoKind
+    repo: str
+    number: int
+    set: _containers.ScalarMap[str, str]
+    remove: _containers.RepeatedScalarFieldContainer[str]
+    def __init__(self, kind: _Optional[_Union[RepoKind, str]] = ..., repo: _Optional[str] = ..., number: _Optional[int] = ..., set: _Optional[_Mapping[str, str]] = ..., remove: _Optional[_Iterable[str]] = ...) -> None: ...
+
+class SetAliasRequest(_message.Message):
+    __slots__ = ("kind", "repo", "alias", "version")
+    KIND_FIELD_NUMBER: _ClassVar[int]
+    REPO_FIELD_NUMBER: _ClassVar[int]
+    ALIAS_FIELD_NUMBER: _ClassVar[int]
+    VERSION_FIELD_NUMBER: _ClassVar[int]
+    kind: RepoKind
+    repo: str
+    alias: str
+    version: int
+    def __init__(self, kind: _Optional[_Union[RepoKind, str]] = ..., repo: _Optional[str] = ..., alias: _Optional[str] = ..., version: _Optional[int] = ...) -> None: ...
 
 class CollectGarbageRequest(_message.Message):
     __slots__ = ("dry_run",)
@@ -476,20 +555,42 @@ class FindMissingBlobsResponse(_message.Message):
     def __init__(self, missing: _Optional[_Iterable[str]] = ...) -> None: ...
 
 class CreateVersionRequest(_message.Message):
-    __slots__ = ("kind", "repo", "manifest_digest", "parent_version", "message", "request_id")
+    __slots__ = ("kind", "repo", "manifest_digest", "parent_version", "message", "request_id", "produced_by_run", "produced_by_run_name", "metrics", "params")
+    class MetricsEntry(_message.Message):
+        __slots__ = ("key", "value")
+        KEY_FIELD_NUMBER: _ClassVar[int]
+        VALUE_FIELD_NUMBER: _ClassVar[int]
+        key: str
+        value: float
+        def __init__(self, key: _Optional[str] = ..., value: _Optional[float] = ...) -> None: ...
+    class ParamsEntry(_message.Message):
+        __slots__ = ("key", "value")
+        KEY_FIELD_NUMBER: _ClassVar[int]
+        VALUE_FIELD_NUMBER: _ClassVar[int]
+        key: str
+        value: str
+        def __init__(self, key: _Optional[str] = ..., value: _Optional[str] = ...) -> None: ...
     KIND_FIELD_NUMBER: _ClassVar[int]
     REPO_FIELD_NUMBER: _ClassVar[int]
     MANIFEST_DIGEST_FIELD_NUMBER: _ClassVar[int]
     PARENT_VERSION_FIELD_NUMBER: _ClassVar[int]
     MESSAGE_FIELD_NUMBER: _ClassVar[int]
     REQUEST_ID_FIELD_NUMBER: _ClassVar[int]
+    PRODUCED_BY_RUN_FIELD_NUMBER: _ClassVar[int]
+    PRODUCED_BY_RUN_NAME_FIELD_NUMBER: _ClassVar[int]
+    METRICS_FIELD_NUMBER: _ClassVar[int]
+    PARAMS_FIELD_NUMBER: _ClassVar[int]
     kind: RepoKind
     repo: str
     manifest_digest: str
     parent_version: int
     message: str
     request_id: str
-    def __init__(self, kind: _Optional[_Union[RepoKind, str]] = ..., repo: _Optional[str] = ..., manifest_digest: _Optional[str] = ..., parent_version: _Optional[int] = ..., message: _Optional[str] = ..., request_id: _Optional[str] = ...) -> None: ...
+    produced_by_run: str
+    produced_by_run_name: str
+    metrics: _containers.ScalarMap[str, float]
+    params: _containers.ScalarMap[str, str]
+    def __init__(self, kind: _Optional[_Union[RepoKind, str]] = ..., repo: _Optional[str] = ..., manifest_digest: _Optional[str] = ..., parent_version: _Optional[int] = ..., message: _Optional[str] = ..., request_id: _Optional[str] = ..., produced_by_run: _Optional[str] = ..., produced_by_run_name: _Optional[str] = ..., metrics: _Optional[_Mapping[str, float]] = ..., params: _Optional[_Mapping[str, str]] = ...) -> None: ...
 
 class CreateVersionFromPathRequest(_message.Message):
     __slots__ = ("kind", "repo", "path", "device", "inode", "parent_version", "message", "request_id")

@@ -124,6 +124,21 @@ class RepoServiceStub:
                 request_serializer=shipyard_dot_repo_dot_v1_dot_repos__pb2.ReserveUploadRequest.SerializeToString,
                 response_deserializer=shipyard_dot_repo_dot_v1_dot_repos__pb2.ReserveUploadResponse.FromString,
                 _registered_method=True)
+        self.LabelRepo = channel.unary_unary(
+                '/shipyard.repo.v1.RepoService/LabelRepo',
+                request_serializer=shipyard_dot_repo_dot_v1_dot_repos__pb2.LabelRepoRequest.SerializeToString,
+                response_deserializer=shipyard_dot_repo_dot_v1_dot_repos__pb2.Repo.FromString,
+                _registered_method=True)
+        self.LabelVersion = channel.unary_unary(
+                '/shipyard.repo.v1.RepoService/LabelVersion',
+                request_serializer=shipyard_dot_repo_dot_v1_dot_repos__pb2.LabelVersionRequest.SerializeToString,
+                response_deserializer=shipyard_dot_repo_dot_v1_dot_repos__pb2.Version.FromString,
+                _registered_method=True)
+        self.SetAlias = channel.unary_unary(
+                '/shipyard.repo.v1.RepoService/SetAlias',
+                request_serializer=shipyard_dot_repo_dot_v1_dot_repos__pb2.SetAliasRequest.SerializeToString,
+                response_deserializer=shipyard_dot_repo_dot_v1_dot_repos__pb2.Repo.FromString,
+                _registered_method=True)
 
 
 class RepoServiceServicer:
@@ -260,6 +275,28 @@ class RepoServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def LabelRepo(self, request, context):
+        """Key-value tags of a repo or of one of its versions (MLflow's registered model and model version
+        tags): `set` added or replaced, `remove` removed. Who may update the repo may label it.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def LabelVersion(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def SetAlias(self, request, context):
+        """Name a version by an alias ("champion"), moving the alias if it named another; version 0
+        removes it. models:/<repo>@<alias> resolves through it.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_RepoServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -352,6 +389,21 @@ def add_RepoServiceServicer_to_server(servicer, server):
                     servicer.ReserveUpload,
                     request_deserializer=shipyard_dot_repo_dot_v1_dot_repos__pb2.ReserveUploadRequest.FromString,
                     response_serializer=shipyard_dot_repo_dot_v1_dot_repos__pb2.ReserveUploadResponse.SerializeToString,
+            ),
+            'LabelRepo': grpc.unary_unary_rpc_method_handler(
+                    servicer.LabelRepo,
+                    request_deserializer=shipyard_dot_repo_dot_v1_dot_repos__pb2.LabelRepoRequest.FromString,
+                    response_serializer=shipyard_dot_repo_dot_v1_dot_repos__pb2.Repo.SerializeToString,
+            ),
+            'LabelVersion': grpc.unary_unary_rpc_method_handler(
+                    servicer.LabelVersion,
+                    request_deserializer=shipyard_dot_repo_dot_v1_dot_repos__pb2.LabelVersionRequest.FromString,
+                    response_serializer=shipyard_dot_repo_dot_v1_dot_repos__pb2.Version.SerializeToString,
+            ),
+            'SetAlias': grpc.unary_unary_rpc_method_handler(
+                    servicer.SetAlias,
+                    request_deserializer=shipyard_dot_repo_dot_v1_dot_repos__pb2.SetAliasRequest.FromString,
+                    response_serializer=shipyard_dot_repo_dot_v1_dot_repos__pb2.Repo.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -840,6 +892,87 @@ class RepoService:
             '/shipyard.repo.v1.RepoService/ReserveUpload',
             shipyard_dot_repo_dot_v1_dot_repos__pb2.ReserveUploadRequest.SerializeToString,
             shipyard_dot_repo_dot_v1_dot_repos__pb2.ReserveUploadResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def LabelRepo(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/shipyard.repo.v1.RepoService/LabelRepo',
+            shipyard_dot_repo_dot_v1_dot_repos__pb2.LabelRepoRequest.SerializeToString,
+            shipyard_dot_repo_dot_v1_dot_repos__pb2.Repo.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def LabelVersion(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/shipyard.repo.v1.RepoService/LabelVersion',
+            shipyard_dot_repo_dot_v1_dot_repos__pb2.LabelVersionRequest.SerializeToString,
+            shipyard_dot_repo_dot_v1_dot_repos__pb2.Version.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def SetAlias(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/shipyard.repo.v1.RepoService/SetAlias',
+            shipyard_dot_repo_dot_v1_dot_repos__pb2.SetAliasRequest.SerializeToString,
+            shipyard_dot_repo_dot_v1_dot_repos__pb2.Repo.FromString,
             options,
             channel_credentials,
             insecure,
