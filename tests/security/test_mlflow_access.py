@@ -10,8 +10,11 @@ no token, no answer. Requests here are hand-made (an attacker does not use MLflo
 from __future__ import annotations
 
 import json
+import tempfile
 import urllib.error
 import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -24,6 +27,18 @@ from tests.support.users import new_user
 
 ENDED = (pb.RUN_STATUS_COMPLETE, pb.RUN_STATUS_FAILED, pb.RUN_STATUS_STOPPED, pb.RUN_STATUS_ERROR)
 API = "/mlflow/api/2.0/mlflow"
+ARTIFACT_MAX = 4096  # this module's SHIPYARD_UPLOAD_MAX_BYTES
+
+
+@pytest.fixture(scope="module")
+def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
+    """A stack whose artifact files may have at most ARTIFACT_MAX bytes."""
+    running = Stack(tmp_path_factory.mktemp("stack") / "data", env={
+        "SHIPYARD_PATH_IMPORT_ROOTS": "", "SHIPYARD_UPLOAD_MAX_BYTES": str(ARTIFACT_MAX)}).start()
+    try:
+        yield running
+    finally:
+        running.stop()
 
 
 def _call(stack: Stack, token: str | None, method: str, path: str, body: Any = None,
@@ -117,6 +132,22 @@ def test_an_artifact_path_never_leaves_its_run(stack: Stack, admin: Client, toke
                            {"run_id": own, "key": "../../escape", "value": "x"})
     assert (status, answer["error_code"]) == (400, "INVALID_PARAMETER_VALUE")
     assert admin.call(admin.runs.GetRun, pb.GetRunRequest(name="climber")).params == {}
+
+
+def test_an_artifact_over_the_limit_is_refused_and_nothing_is_kept(stack: Stack,
+                                                                    tokens: dict[str, str]) -> None:
+    dora = tokens["dora"]
+    _, mine = _call(stack, dora, "POST", f"{API}/runs/create", {"experiment_id": "0", "run_name": "hoarder"})
+    own = mine["run"]["info"]["run_id"]
+    root = "/mlflow/api/2.0/mlflow-artifacts/artifacts"
+    spooled = set(Path(tempfile.gettempdir()).glob("shipyard-artifact-*"))
+    huge = b"x" * (ARTIFACT_MAX + 1)
+    status, answer = _call(stack, dora, "PUT", f"{root}/0/{own}/artifacts/huge.bin", data=huge)
+    assert (status, answer["error_code"]) == (413, "REQUEST_LIMIT_EXCEEDED")
+    assert _call(stack, dora, "PUT", f"{root}/0/{own}/artifacts/fits.bin", data=b"x" * ARTIFACT_MAX)[0] == 200
+    status, listed = _call(stack, dora, "GET", f"{root}?path=0/{own}/artifacts")
+    assert [f["path"] for f in listed["files"]] == ["fits.bin"]
+    assert set(Path(tempfile.gettempdir()).glob("shipyard-artifact-*")) <= spooled  # no spool left behind
 
 
 LOG_INTO = """python - <<'EOF'

@@ -83,7 +83,7 @@ class HttpEdge:
         self._blobs.add_routes(app)
         TensorBoardEdge(self._api).add_routes(app)
         ServingEdge(self._api, self._backends.channel("serving-svc")).add_routes(app)
-        MlflowEdge(self._api, self._blobs.store).add_routes(app)
+        MlflowEdge(self._api, self._blobs.store, self._limits.upload_max_bytes).add_routes(app)
         app.router.add_post("/api/{service}/{method}", self.call)
         return app
 

@@ -25,7 +25,6 @@ from shipyard_gateway.entrypoints.mlflow.wire import MlflowError, Params, Platfo
 PREFIX = "/mlflow"
 API = f"{PREFIX}/api/2.0/mlflow"
 ARTIFACTS = f"{PREFIX}/api/2.0/mlflow-artifacts/artifacts"
-MAX_BODY = 64 * 1024 * 1024  # an artifact's upload; JSON calls are far smaller
 Handler = Callable[[Params], Awaitable[dict[str, Any]]]
 
 
@@ -78,9 +77,10 @@ def _table(t: Tracking, r: Registry) -> dict[tuple[str, str], Handler]:
 class MlflowEdge:
     """The ``/mlflow`` routes of the gateway's HTTP application."""
 
-    def __init__(self, api: PublicApi, blobs: BlobStore) -> None:
+    def __init__(self, api: PublicApi, blobs: BlobStore, artifact_max_bytes: int) -> None:
         self._api = api
         self._blobs = blobs
+        self._artifact_max_bytes = artifact_max_bytes
 
     def add_routes(self, app: web.Application) -> None:
         """Register the routes."""
@@ -154,16 +154,17 @@ class MlflowEdge:
             404,
         )
 
+    def _artifacts(self, request: web.Request) -> Artifacts:
+        return Artifacts(self._platform(request), self._blobs, self._artifact_max_bytes)
+
     async def list_artifacts(self, request: web.Request) -> web.Response:
         try:
-            return mlflow_json(
-                await Artifacts(self._platform(request), self._blobs).listing(request.query.get("path", ""))
-            )
+            return mlflow_json(await self._artifacts(request).listing(request.query.get("path", "")))
         except MlflowError as exc:
             return exc.response()
 
     async def artifact(self, request: web.Request) -> web.StreamResponse:
-        artifacts = Artifacts(self._platform(request), self._blobs)
+        artifacts = self._artifacts(request)
         path = request.match_info["path"]
         try:
             if request.method == "PUT":

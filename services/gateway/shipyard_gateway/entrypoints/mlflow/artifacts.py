@@ -10,7 +10,6 @@ must be allowed to write the run before a byte of the body is read.
 
 from __future__ import annotations
 
-import hashlib
 import os
 import posixpath
 import tempfile
@@ -77,9 +76,10 @@ def locate(path: str) -> Location:
 class Artifacts:
     """The proxy's handlers."""
 
-    def __init__(self, platform: Platform, blobs: BlobStore) -> None:
+    def __init__(self, platform: Platform, blobs: BlobStore, max_bytes: int) -> None:
         self.p = platform
         self.blobs = blobs
+        self.max_bytes = max_bytes  # one artifact file (SHIPYARD_UPLOAD_MAX_BYTES)
 
     async def upload(self, request: web.Request, path: str) -> dict[str, Any]:
         """PUT: store the body as the artifact at ``path``."""
@@ -96,19 +96,28 @@ class Artifacts:
         return {}
 
     async def _store(self, request: web.Request) -> tuple[str, int]:
-        """The body, spooled to a temporary file while hashed, then put in the blob store."""
+        """The body, spooled to a temporary file, then put in the blob store (which hashes it); a body
+        over the limit is refused, before it is read when it says its length, and nothing is kept."""
+        if (request.content_length or 0) > self.max_bytes:
+            raise self._too_large()
         fd, name = tempfile.mkstemp(prefix="shipyard-artifact-")
         try:
-            hasher = hashlib.sha256()
+            read = 0
             with os.fdopen(fd, "wb") as spool:
                 async for chunk in request.content.iter_chunked(CHUNK):
-                    hasher.update(chunk)
+                    read += len(chunk)
+                    if read > self.max_bytes:
+                        raise self._too_large()
                     spool.write(chunk)
             digest, size = await self.blobs.put_file(Path(name))
             await self.blobs.sync()
             return digest, size
         finally:
             os.unlink(name)
+
+    def _too_large(self) -> MlflowError:
+        return MlflowError("REQUEST_LIMIT_EXCEEDED", f"an artifact file may have at most {self.max_bytes} "
+                           "bytes (the platform's SHIPYARD_UPLOAD_MAX_BYTES)", 413)
 
     async def listing(self, path: str) -> dict[str, Any]:
         """GET with ?path=: the entries of a directory, by their base names (as MLflow's server)."""
