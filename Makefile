@@ -95,5 +95,10 @@ bench-console: $(STAMP)
 bench-lineage: $(STAMP)
 	$(BIN)/python -m bench.lineage $(ARGS)
 
+## bench-mlflow: MLflow client against Shipyard's /mlflow and a real `mlflow server` (SQLite): log_batch, search_runs
+.PHONY: bench-mlflow
+bench-mlflow: $(STAMP)
+	$(BIN)/python -m bench.mlflow $(ARGS)
+
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache .mypy_cache

@@ -240,3 +240,20 @@ async def test_an_output_the_run_filled_itself_is_left_as_it_is() -> None:
     await world.scheduler.tick()
     [completed] = world.events(events_pb2.RunCompleted, "train")
     assert completed.outputs[0].manifest_digest == "f" * 64 and manifests.stored == {}
+
+
+async def test_the_schedulers_queue_never_reads_external_runs_but_reads_runs_stored_before_them() -> None:
+    world, tracking, _ = await _world()
+    for n in range(3):
+        await tracking.create_run(ALICE, f"laptop-{n}", "", {}, 0)
+    await world.runs.submit(ALICE, a_spec("old"))
+    old_id = (await world.run("old")).id
+    async with world.uow() as uow:  # stored before runs had `external`
+        doc = await uow.txn.get("runs", old_id)
+        assert doc is not None
+        before = {k: v for k, v in doc.items() if k not in ("external", "_rev")}
+        await uow.txn.replace("runs", before, doc["_rev"])
+    await world.runs.submit(ALICE, a_spec("new"))
+    async with world.uow() as uow:
+        queued = await uow.runs.in_status((RunStatus.QUEUED, RunStatus.RUNNING), 100)
+    assert [run.name for run in queued] == ["old", "new"]

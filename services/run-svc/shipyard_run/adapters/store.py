@@ -152,10 +152,14 @@ class StoredRuns(DocumentRepository[Run]):
         return sorted(found, key=lambda run: (-run.sequence, run.id))
 
     async def in_status(self, statuses: tuple[RunStatus, ...], limit: int) -> builtins.list[Run]:
-        """Runs in any of these statuses, oldest first (the scheduler's queue)."""
+        """Runs this platform executes in any of these statuses, oldest first (the scheduler's queue):
+        external runs (MLflow's, from laptops) are left in the store, however many are running."""
         found: builtins.list[Run] = []
         for status in statuses:
-            found += await self.find({"status": status.value}, Page(order_by="sequence", limit=limit))
+            # `external` is None on runs stored before it existed.
+            for external in (False, None):
+                where = {"status": status.value, "external": external}
+                found += await self.find(where, Page(order_by="sequence", limit=limit))
         return sorted(found, key=lambda run: (run.sequence, run.id))[:limit]
 
 
@@ -241,8 +245,9 @@ class StoredMetrics(DocumentRepository[MetricBatch]):
     noun = "metric batch"
 
     def to_document(self, item: MetricBatch) -> Document:
-        return {"_id": item.id, "run_id": item.run_id, "at": item.points[0].time.isoformat(),
-                "points": [[p.name, p.value, p.step, p.time.isoformat()] for p in item.points]}
+        times = {when: when.isoformat() for when in {p.time for p in item.points}}  # mostly shared
+        return {"_id": item.id, "run_id": item.run_id, "at": times[item.points[0].time],
+                "points": [[p.name, p.value, p.step, times[p.time]] for p in item.points]}
 
     def from_document(self, doc: Document) -> MetricBatch:
         points = tuple(MetricPoint(name, value, step, datetime.fromisoformat(at))
@@ -250,8 +255,9 @@ class StoredMetrics(DocumentRepository[MetricBatch]):
         return MetricBatch(doc["_id"], doc["run_id"], points, doc["_rev"])
 
     async def append(self, run_id: str, points: builtins.list[MetricPoint]) -> None:
-        """Add points to the run's series."""
-        await self.add(MetricBatch(f"{run_id}:{uuid.uuid4().hex}", run_id, tuple(points)))
+        """Add points to the run's series (a new document: the batch is not read back)."""
+        batch = MetricBatch(f"{run_id}:{uuid.uuid4().hex}", run_id, tuple(points))
+        await self.txn.insert(METRICS.name, self.to_document(batch))
 
     async def forget(self, run_id: str) -> None:
         """Forget the run's points."""

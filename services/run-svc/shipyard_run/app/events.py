@@ -50,10 +50,11 @@ def _message(event: events.RunEvent) -> Message:
             return events_pb2.RunStarted(run_id=run.id, name=run.name, project=run.spec.project,
                                          kind=run.spec.kind.value, executor=executor, notes=run.notes)
         case events.MetricsLogged(run=run, points=points):
+            times = {when: timestamp(when) for when in {p.time for p in points}}  # shared by most points
             return events_pb2.RunMetricsLogged(
                 run_id=run.id, name=run.name, project=run.spec.project,
-                values=[common_pb2.MetricValue(name=p.name, value=p.value, step=p.step,
-                                               time=timestamp(p.time)) for p in points],
+                values=[common_pb2.MetricValue(name=p.name, value=p.value, step=p.step, time=times[p.time])
+                        for p in points],
             )
         case events.RunCompleted():
             return _completed(event)

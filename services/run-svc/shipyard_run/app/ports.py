@@ -52,7 +52,7 @@ class RunRepository(Protocol):
         """Runs newest first (by sequence) after the one with this (sequence, id)."""
 
     async def in_status(self, statuses: tuple[RunStatus, ...], limit: int) -> builtins.list[Run]:
-        """Runs in any of these statuses, oldest first (the scheduler's queue)."""
+        """Runs the platform executes (not external ones) in any of these statuses, oldest first."""
 
     async def of_projects(self, projects: tuple[str, ...]) -> builtins.list[Run]:
         """Every run of these projects ("" = of no project), newest first."""

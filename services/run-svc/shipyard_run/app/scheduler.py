@@ -111,7 +111,7 @@ class Scheduler:
         """The runs in these statuses that this scheduler executes (not external runs: their clients
         report their ends)."""
         async with self.uow() as uow:
-            return [run for run in await uow.runs.in_status(statuses, 10_000) if not run.external]
+            return await uow.runs.in_status(statuses, 10_000)
 
     async def _start_waiting(self) -> None:
         active = await self._runs(ACTIVE)

@@ -317,8 +317,9 @@ class Run:
         then the latest time, then the highest value — not the last one logged (MLflow's log_model
         logs a run's metrics again, with their own steps and times)."""
         metrics, marks = dict(self.metrics), dict(self.metric_marks)
+        millis = {when: int(when.timestamp() * 1000) for when in {p.time for p in points}}
         for point in points:
-            mark = (point.step, int(point.time.timestamp() * 1000))
+            mark = (point.step, millis[point.time])
             known = marks.get(point.name)
             if known is None or (mark, point.value) >= (known, metrics[point.name]):
                 metrics[point.name], marks[point.name] = point.value, mark

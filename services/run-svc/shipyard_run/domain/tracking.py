@@ -9,6 +9,7 @@ Experiments are projects: an experiment's id is its project's name, and the defa
 
 from __future__ import annotations
 
+import functools
 import math
 import posixpath
 import re
@@ -131,11 +132,20 @@ def metric_points(values: Sequence[LoggedValue], now: datetime) -> list[MetricPo
     if len(values) > METRICS_PER_CALL:
         raise InvalidArgument("metrics", f"{len(values)} metrics in one call; at most {METRICS_PER_CALL}")
     points = []
+    times: dict[int, datetime] = {}  # a batch's values mostly share their time: each made once
     for value in values:
-        check_key("metrics", value.key)
-        when = now if value.timestamp_ms <= 0 else datetime.fromtimestamp(value.timestamp_ms / 1000, UTC)
+        checked_key(value.key)
+        when = now if value.timestamp_ms <= 0 else times.get(value.timestamp_ms)
+        if when is None:
+            when = times[value.timestamp_ms] = datetime.fromtimestamp(value.timestamp_ms / 1000, UTC)
         points.append(MetricPoint(value.key, float(value.value), value.step, when))
     return points
+
+
+@functools.lru_cache(maxsize=4096)
+def checked_key(key: str) -> str:
+    """A metric's key, checked once (a run logs the same few names again and again)."""
+    return check_key("metrics", key)
 
 
 def point_key(point: MetricPoint) -> tuple[str, int, int, str]:
