@@ -120,12 +120,15 @@ def test_autolog_records_a_scikit_learn_fit(tracking: MlflowClient) -> None:
     mlflow.sklearn.autolog(log_models=False)
     try:
         with mlflow.start_run(run_name="autologged") as active:
-            LogisticRegression(C=0.5).fit(np.array([[0.0], [1.0], [2.0], [3.0]]), [0, 0, 1, 1])
+            LogisticRegression(C=0.5).fit(np.array([[0.0], [1.0], [2.0], [3.0]]), np.array([0, 0, 1, 1]))
     finally:
         mlflow.sklearn.autolog(disable=True)
     run = tracking.get_run(active.info.run_id)
     assert run.data.params["C"] == "0.5"
     assert "training_accuracy_score" in run.data.metrics
+    # The training data autolog logged as the run's input (log-inputs), with its context.
+    [dataset] = run.inputs.dataset_inputs
+    assert dataset.dataset.digest and [t.value for t in dataset.tags] == ["train"]
 
 
 def test_bad_input_gets_mlflows_error_codes_and_writes_nothing(tracking: MlflowClient, admin: Client) -> None:
