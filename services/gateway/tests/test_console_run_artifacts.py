@@ -3,11 +3,15 @@ characters, and a run that logged none costs no call."""
 
 from __future__ import annotations
 
+import json
+import math
 from typing import Any, cast
 from urllib.parse import unquote
 
 from shipyard_gateway.entrypoints.console.edge import Console
 from shipyard_gateway.entrypoints.console.run_artifacts import artifact_files, attachment
+from shipyard_gateway.entrypoints.console.run_compare import overlaid
+from shipyard_gateway.entrypoints.console.runs import chart_series
 
 from shipyard.contracts.run.v1 import runs_pb2
 from shipyard.contracts.run.v1 import tracking_pb2 as tpb
@@ -46,3 +50,15 @@ async def test_a_run_that_logged_no_artifacts_costs_no_call() -> None:
     console = Listing()
     files = await artifact_files(cast(Console, console), None, runs_pb2.Run(id="r1"))  # type: ignore[arg-type]
     assert (files, console.requests) == ([], [])
+
+
+def test_nan_and_infinite_metric_values_are_gaps_in_the_charts_json() -> None:
+    """MLflow logs NaN and ±inf; JSON has no such numbers, and one of them would break every chart."""
+    metrics = runs_pb2.GetRunMetricsResponse(series=[runs_pb2.MetricSeries(name="loss", points=[
+        runs_pb2.MetricPoint(step=0, value=0.5), runs_pb2.MetricPoint(step=1, value=math.nan),
+        runs_pb2.MetricPoint(step=2, value=math.inf)])])
+    charts = chart_series(metrics)
+    assert charts == [{"name": "loss", "steps": [0, 1, 2], "values": [0.5, None, None]}]
+    json.loads(json.dumps(charts, allow_nan=False))
+    overlaid_charts = overlaid({"a": metrics})
+    assert overlaid_charts[0]["runs"][0]["values"] == [0.5, None, None]

@@ -11,7 +11,7 @@ from aiohttp import web
 from shipyard.contracts.run.v1 import runs_pb2 as pb
 from shipyard_gateway.entrypoints.console.calls import ConsoleError
 from shipyard_gateway.entrypoints.console.edge import Console
-from shipyard_gateway.entrypoints.console.runs import SERVICE, status_name
+from shipyard_gateway.entrypoints.console.runs import SERVICE, chart_value, status_name
 
 MOST = 8  # runs in one comparison: more curves than that cannot be told apart
 
@@ -32,7 +32,7 @@ def overlaid(series_by_run: dict[str, pb.GetRunMetricsResponse]) -> list[dict[st
                 "name": name,
                 "steps": steps,
                 "runs": [
-                    {"run": run, "values": [points.get(step) for step in steps]}
+                    {"run": run, "values": [chart_value(points.get(step)) for step in steps]}
                     for run, points in by_run.items()
                 ],
             }

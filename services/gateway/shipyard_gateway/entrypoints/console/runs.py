@@ -3,6 +3,7 @@ charts, what the run logged through MLflow (params, tags, artifacts), stop and c
 
 from __future__ import annotations
 
+import math
 import secrets
 from typing import Any
 from urllib.parse import urlencode
@@ -63,10 +64,17 @@ def _list_request(project: str, filters: dict[str, str]) -> pb.ListRunsRequest:
     )
 
 
+def chart_value(value: float | None) -> float | None:
+    """A metric value for a chart's JSON: NaN and infinities (MLflow logs them) are no JSON numbers,
+    so they become gaps (None), which uPlot leaves out of the line."""
+    return value if value is not None and math.isfinite(value) else None
+
+
 def chart_series(metrics: pb.GetRunMetricsResponse) -> list[dict[str, Any]]:
     """Each metric as ``{"name", "steps", "values"}``, for the page's charts (uPlot)."""
     return [
-        {"name": s.name, "steps": [p.step for p in s.points], "values": [p.value for p in s.points]}
+        {"name": s.name, "steps": [p.step for p in s.points],
+         "values": [chart_value(p.value) for p in s.points]}
         for s in metrics.series
     ]
 
