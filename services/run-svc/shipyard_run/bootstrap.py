@@ -11,6 +11,8 @@ from dataclasses import dataclass
 from shipyard.contracts.run.v1 import (
     builds_pb2,
     builds_pb2_grpc,
+    clusters_pb2,
+    clusters_pb2_grpc,
     runs_pb2,
     runs_pb2_grpc,
     tracking_pb2,
@@ -26,6 +28,7 @@ from shipyard_run.adapters.environments import LocalEnvironments, PackageSources
 from shipyard_run.adapters.local import LocalExecutor
 from shipyard_run.adapters.manifests import BlobManifests
 from shipyard_run.adapters.store import COLLECTIONS, unit_of_work_factory
+from shipyard_run.app.clusters import Clusters
 from shipyard_run.app.image_builds import Builder, ImageBuilds
 from shipyard_run.app.ports import CodeFiles, Executor, ManifestWriter, RepoReader, Units
 from shipyard_run.app.run_tokens import RunTokens
@@ -34,13 +37,15 @@ from shipyard_run.app.scheduler import Scheduler
 from shipyard_run.app.templates import Templates
 from shipyard_run.app.tracking import Tracking
 from shipyard_run.entrypoints.builds_api import ImageBuildServicer
+from shipyard_run.entrypoints.clusters_api import ClusterServicer
 from shipyard_run.entrypoints.grpc_api import RunServicer
 from shipyard_run.entrypoints.tracking_api import TrackingServicer
 from shipyard_run.settings import RunSettings
 
 SERVICE_NAMES = [runs_pb2.DESCRIPTOR.services_by_name["RunService"].full_name,
                  builds_pb2.DESCRIPTOR.services_by_name["ImageBuildService"].full_name,
-                 tracking_pb2.DESCRIPTOR.services_by_name["TrackingService"].full_name]
+                 tracking_pb2.DESCRIPTOR.services_by_name["TrackingService"].full_name,
+                 clusters_pb2.DESCRIPTOR.services_by_name["ClusterService"].full_name]
 # SHIPYARD_FAILPOINTS=run.sandbox=unavailable: act as on a machine without bubblewrap (tests).
 SANDBOX_FAILPOINT = "run.sandbox"
 log = logging.getLogger(__name__)
@@ -73,6 +78,8 @@ class RunService:
     builds_servicer: ImageBuildServicer
     tracking: Tracking
     tracking_servicer: TrackingServicer
+    clusters: Clusters
+    clusters_servicer: ClusterServicer
 
 
 def compose(adapters: Adapters, settings: RunSettings) -> RunService:
@@ -91,8 +98,10 @@ def compose(adapters: Adapters, settings: RunSettings) -> RunService:
     templates = Templates(adapters.uow, runs, clock=adapters.clock)
     tokens = RunTokens(adapters.uow)
     tracking = Tracking(adapters.uow, adapters.repos, adapters.manifests, clock=adapters.clock)
+    clusters = Clusters(adapters.uow, clock=adapters.clock)
     return RunService(runs, templates, tokens, scheduler, RunServicer(runs, templates, tokens), builds,
-                      builder, ImageBuildServicer(builds), tracking, TrackingServicer(tracking))
+                      builder, ImageBuildServicer(builds), tracking, TrackingServicer(tracking), clusters,
+                      ClusterServicer(clusters))
 
 
 async def build_adapters(runtime: Runtime, settings: RunSettings) -> Adapters:
@@ -124,6 +133,7 @@ async def wire(runtime: Runtime) -> None:
     runs_pb2_grpc.add_RunServiceServicer_to_server(service.servicer, runtime.server)
     builds_pb2_grpc.add_ImageBuildServiceServicer_to_server(service.builds_servicer, runtime.server)
     tracking_pb2_grpc.add_TrackingServiceServicer_to_server(service.tracking_servicer, runtime.server)
+    clusters_pb2_grpc.add_ClusterServiceServicer_to_server(service.clusters_servicer, runtime.server)
     runtime.tasks.append(service.scheduler.run_forever)
     runtime.tasks.append(service.builder.run_forever)
     runtime.service_names.extend(SERVICE_NAMES)

@@ -57,6 +57,11 @@ def _images() -> Target:
     return images.app
 
 
+def _clusters() -> Target:
+    from shipyard.cli import clusters
+    return clusters.app
+
+
 def _events() -> Target:
     from shipyard.cli import events
     return events.app
@@ -157,6 +162,7 @@ COMMANDS: dict[str, Lazy] = {
     "credential": Lazy("Credentials for private git repos, buckets and databases.", _credentials),
     "image": Lazy("Images: the environments runs execute in (standard ones per framework, and yours).",
                   _images),
+    "cluster": Lazy("Clusters: the Slurm, Kubernetes and LSF schedulers runs may be sent to.", _clusters),
     "events": Lazy("Live events (CloudEvents) as they happen.", _events),
     "user": Lazy("Users, their roles, disabling and deleting them (operators only).", _users),
     "token": Lazy("API tokens: make, list and revoke them.", _tokens),

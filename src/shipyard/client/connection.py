@@ -25,7 +25,12 @@ if TYPE_CHECKING:
         projects_pb2_grpc,
         repos_pb2_grpc,
     )
-    from shipyard.contracts.run.v1 import builds_pb2_grpc, runs_pb2_grpc, tracking_pb2_grpc
+    from shipyard.contracts.run.v1 import (
+        builds_pb2_grpc,
+        clusters_pb2_grpc,
+        runs_pb2_grpc,
+        tracking_pb2_grpc,
+    )
     from shipyard.contracts.serving.v1 import serving_pb2_grpc
 
 R = TypeVar("R", bound=Message)
@@ -133,6 +138,11 @@ class Client:
     def tracking(self) -> tracking_pb2_grpc.TrackingServiceStub:
         from shipyard.contracts.run.v1 import tracking_pb2_grpc
         return tracking_pb2_grpc.TrackingServiceStub(self.channel)
+
+    @cached_property
+    def clusters(self) -> clusters_pb2_grpc.ClusterServiceStub:
+        from shipyard.contracts.run.v1 import clusters_pb2_grpc
+        return clusters_pb2_grpc.ClusterServiceStub(self.channel)
 
     @cached_property
     def serving(self) -> serving_pb2_grpc.ServingServiceStub:

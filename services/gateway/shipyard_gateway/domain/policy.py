@@ -104,6 +104,11 @@ POLICY: dict[str, frozenset[str]] = {
     f"{TRACKING}/SetLoggedModelTags": DEVELOPERS,
     f"{TRACKING}/SearchLoggedModels": ANY,
     f"{TRACKING}/RegisterModelVersion": DEVELOPERS,
+    # Clusters: operators add and delete them (run-svc checks too); everyone sees them.
+    "/shipyard.run.v1.ClusterService/AddCluster": OPERATORS,
+    "/shipyard.run.v1.ClusterService/GetCluster": ANY,
+    "/shipyard.run.v1.ClusterService/ListClusters": ANY,
+    "/shipyard.run.v1.ClusterService/DeleteCluster": OPERATORS,
     # Building an image runs its installer like a run does: developers, as for runs.
     "/shipyard.run.v1.ImageBuildService/BuildImage": DEVELOPERS,
     "/shipyard.run.v1.ImageBuildService/GetImageBuild": ANY,

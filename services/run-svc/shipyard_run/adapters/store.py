@@ -16,6 +16,7 @@ from shipyard.kit.store.port import Collection, Contains, Document, DocumentStor
 from shipyard.kit.store.unit_of_work import REQUESTS, StoredRequests, StoreUnitOfWork, StoreUnitOfWorkFactory
 from shipyard_run.app.events import translate
 from shipyard_run.app.ports import RunFilter
+from shipyard_run.domain.clusters import Cluster, ClusterKind
 from shipyard_run.domain.image_builds import BuildRequest, BuildStatus, ImageBuild
 from shipyard_run.domain.runs import (
     Environment,
@@ -38,7 +39,8 @@ TEMPLATES = Collection("templates", unique=("name",))
 BUILDS = Collection("image_builds", indexed=("name", "status", "sequence"))
 ARTIFACTS = Collection("artifacts", indexed=("owner",))
 LOGGED_MODELS = Collection("logged_models", indexed=("run_id", "project"))
-COLLECTIONS = (RUNS, METRICS, CONFIGS, REQUESTS, TEMPLATES, BUILDS, ARTIFACTS, LOGGED_MODELS)
+CLUSTERS = Collection("clusters")
+COLLECTIONS = (RUNS, METRICS, CONFIGS, REQUESTS, TEMPLATES, BUILDS, ARTIFACTS, LOGGED_MODELS, CLUSTERS)
 SOURCE = f"shipyard/{SERVICE}"
 
 
@@ -379,6 +381,22 @@ class StoredLoggedModels(DocumentRepository[LoggedModel]):
         return found
 
 
+class StoredClusters(DocumentRepository[Cluster]):
+    """Clusters in the ``clusters`` collection, by name."""
+
+    collection = CLUSTERS
+    noun = "cluster"
+
+    def to_document(self, item: Cluster) -> Document:
+        doc = {k: v for k, v in asdict(item).items() if k not in ("name", "revision")}
+        return {**doc, "_id": item.name, "kind": item.kind.value, "create_time": _time(item.create_time)}
+
+    def from_document(self, doc: Document) -> Cluster:
+        fields = {k: v for k, v in doc.items() if k not in ("_id", "_rev")}
+        return Cluster(**{**fields, "name": doc["_id"], "kind": ClusterKind(doc["kind"]),
+                          "create_time": _parse(doc["create_time"]), "revision": doc["_rev"]})
+
+
 class RunUnitOfWork(StoreUnitOfWork):
     """A transaction over run-svc's collections; its domain events are translated by
     ``shipyard_run.app.events``."""
@@ -393,6 +411,7 @@ class RunUnitOfWork(StoreUnitOfWork):
         self.builds = StoredBuilds(txn)
         self.artifacts = StoredArtifacts(txn)
         self.logged_models = StoredLoggedModels(txn)
+        self.clusters = StoredClusters(txn)
 
 
 def unit_of_work_factory(

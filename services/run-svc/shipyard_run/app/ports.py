@@ -14,6 +14,7 @@ from shipyard.kit.caller import Caller
 from shipyard.kit.clients.repos import CodeSnapshot, ImageChoice, RepoVersion
 from shipyard.kit.manifest import Manifest
 from shipyard.kit.store.unit_of_work import Emitter, RequestLog, UnitOfWorkFactory
+from shipyard_run.domain.clusters import Cluster
 from shipyard_run.domain.image_builds import ImageBuild
 from shipyard_run.domain.runs import MetricPoint, Run, RunKind, RunStatus, RunTemplate
 from shipyard_run.domain.tracking import ArtifactFile, LoggedModel
@@ -161,6 +162,22 @@ class LoggedModelRepository(Protocol):
         """The models logged by runs of these projects."""
 
 
+class ClusterRepository(Protocol):
+    """The clusters operators added."""
+
+    async def by_id(self, name: str) -> Cluster | None:
+        """The cluster named ``name``."""
+
+    async def add(self, cluster: Cluster) -> Cluster:
+        """Store a new cluster."""
+
+    async def remove(self, cluster: Cluster) -> None:
+        """Delete the cluster."""
+
+    async def find(self) -> builtins.list[Cluster]:
+        """Every cluster."""
+
+
 class ManifestWriter(Protocol):
     """Stores a manifest (the file list of a version) in the blob store."""
 
@@ -206,6 +223,10 @@ class UnitOfWork(Emitter, Protocol):
     @property
     def logged_models(self) -> LoggedModelRepository:
         """Logged models."""
+
+    @property
+    def clusters(self) -> ClusterRepository:
+        """Clusters."""
 
     @property
     def builds(self) -> BuildRepository:

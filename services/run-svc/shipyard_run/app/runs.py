@@ -11,8 +11,10 @@ from shipyard.kit.caller import Caller
 from shipyard.kit.clock import Clock, utc_now
 from shipyard.kit.errors import AlreadyExists, FailedPrecondition, InvalidArgument, NotFound, PermissionDenied
 from shipyard.kit.paging import decode_token, encode_token, page_limit
+from shipyard_run.app.clusters import must_get_cluster
 from shipyard_run.app.image_builds import ImageBuilds, plan_from_code
 from shipyard_run.app.ports import CodeFiles, Executor, RepoReader, RunFilter, UnitOfWork, Units
+from shipyard_run.domain.clusters import LOCAL
 from shipyard_run.domain.events import RunDeleted, RunStopped, RunSubmitted
 from shipyard_run.domain.image_builds import FROM_CODE_REPO
 from shipyard_run.domain.runs import Environment, Input, MetricPoint, OutputTarget, Run, RunSpec, RunStatus
@@ -53,6 +55,7 @@ class Runs:
         spec = spec.checked(len(config))
         if config and not spec.config_file_name:
             spec = replace(spec, config_file_name="config")
+        await self._check_cluster(spec.cluster)
         if spec.gpus > (total := self.executor.gpu_count()):
             raise FailedPrecondition(f"{spec.gpus} GPUs asked for, but the {self.executor.name} executor "
                                      f"has {total}", field="run.gpus")
@@ -83,6 +86,18 @@ class Runs:
             uow.record(RunSubmitted(run, caller))
         self.wake()
         return run
+
+    async def _check_cluster(self, name: str) -> None:
+        """A run goes to the local executor; a cluster it names must exist, and until the cluster
+        executors exist (Slurm, Kubernetes, LSF) it is refused there rather than run here instead."""
+        if name in ("", LOCAL):
+            return
+        async with self.uow() as uow:
+            cluster = await must_get_cluster(uow, name)
+        kind = cluster.kind.value
+        raise FailedPrecondition(f"cluster {name!r} is a {kind} cluster, and runs are not sent to {kind} "
+                                 "clusters yet: only the local executor runs them (leave --cluster out)",
+                                 field="run.cluster")
 
     def _check_isolated(self, caller: Caller) -> None:
         if refusal := unisolated_refusal(self.executor, caller.roles, self.single_user):

@@ -1,0 +1,57 @@
+"""Cluster use cases: operators add and delete clusters; everyone signed in sees them."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+
+from shipyard.kit.caller import Caller
+from shipyard.kit.clock import Clock, utc_now
+from shipyard.kit.errors import AlreadyExists, NotFound, PermissionDenied
+from shipyard_run.app.ports import UnitOfWork, Units
+from shipyard_run.domain.clusters import Cluster
+
+
+def _check_operator(caller: Caller, what: str) -> None:
+    if not caller.is_operator:
+        raise PermissionDenied(f"only an operator may {what} clusters; {caller.user} is not one")
+
+
+async def must_get_cluster(uow: UnitOfWork, name: str) -> Cluster:
+    """The cluster named ``name``; NotFound (pointing at the list) otherwise."""
+    found = await uow.clusters.by_id(name)
+    if found is None:
+        raise NotFound(f"no cluster named {name!r} (shipyard cluster list shows them)")
+    return found
+
+
+@dataclass
+class Clusters:
+    """The cluster use cases over run-svc's store."""
+
+    uow: Units
+    clock: Clock = utc_now
+
+    async def add(self, caller: Caller, cluster: Cluster) -> Cluster:
+        """A new cluster, checked; operators only."""
+        _check_operator(caller, "add")
+        cluster = replace(cluster.checked(), owner=caller.user, create_time=self.clock(), revision=0)
+        async with self.uow() as uow:
+            if await uow.clusters.by_id(cluster.name) is not None:
+                raise AlreadyExists(f"a cluster named {cluster.name!r} exists already")
+            return await uow.clusters.add(cluster)
+
+    async def get(self, name: str) -> Cluster:
+        """The cluster; NotFound otherwise."""
+        async with self.uow() as uow:
+            return await must_get_cluster(uow, name)
+
+    async def list(self) -> list[Cluster]:
+        """Every cluster, by name."""
+        async with self.uow() as uow:
+            return sorted(await uow.clusters.find(), key=lambda c: c.name)
+
+    async def delete(self, caller: Caller, name: str) -> None:
+        """Forget a cluster; operators only. Runs that named it keep its name."""
+        _check_operator(caller, "delete")
+        async with self.uow() as uow:
+            await uow.clusters.remove(await must_get_cluster(uow, name))

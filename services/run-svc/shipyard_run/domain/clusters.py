@@ -1,0 +1,134 @@
+"""Clusters: the schedulers beside the local machine that runs may target (Slurm, Kubernetes, LSF).
+
+An operator adds them; everyone sees them. What each kind needs to be reached is checked here, so a
+cluster that could never take a run is refused when it is added, naming the field.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from datetime import datetime
+from enum import Enum
+
+from shipyard.kit.errors import InvalidArgument
+from shipyard.kit.rules import check_abs_path, check_name, check_text
+
+LOCAL = "local"  # the platform's own machine: no record, always there
+GPUS_MAX = 1024
+WORKERS_MAX = 1024
+_HOST = re.compile(r"[A-Za-z0-9]([A-Za-z0-9.-]{0,252}[A-Za-z0-9])?")
+_USER = re.compile(r"[a-z_][a-z0-9_.-]{0,31}")
+_K8S_NAME = re.compile(r"[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?")
+
+
+class ClusterKind(Enum):
+    """The schedulers Shipyard speaks to."""
+
+    SLURM = "slurm"
+    KUBERNETES = "kubernetes"
+    LSF = "lsf"
+
+    @property
+    def over_ssh(self) -> bool:
+        """Whether runs reach it through a login node over SSH."""
+        return self in (ClusterKind.SLURM, ClusterKind.LSF)
+
+
+@dataclass(frozen=True)
+class Cluster:
+    """A cluster as an operator described it."""
+
+    name: str
+    kind: ClusterKind
+    owner: str = ""
+    create_time: datetime | None = None
+    description: str = ""
+    host: str = ""
+    ssh_port: int = 22
+    ssh_user: str = ""
+    credential: str = ""
+    partition: str = ""
+    queue: str = ""
+    work_dir: str = ""
+    namespace: str = ""
+    kubeconfig_credential: str = ""
+    login_required: bool = False
+    gpus: int = 0
+    max_workers: int = 0
+    revision: int = 0
+
+    @property
+    def id(self) -> str:
+        """Its key in the store: clusters are named once."""
+        return self.name
+
+    def checked(self) -> Cluster:
+        """This cluster, or InvalidArgument naming the first field that cannot work."""
+        check_name("cluster.name", self.name)
+        if self.name == LOCAL:
+            raise InvalidArgument(
+                "cluster.name", "'local' is the platform's own machine; choose another name"
+            )
+        check_text("cluster.description", self.description, 2000)
+        if not 0 <= self.gpus <= GPUS_MAX:
+            raise InvalidArgument("cluster.gpus", f"must be 0 to {GPUS_MAX} (got {self.gpus})")
+        if not 0 <= self.max_workers <= WORKERS_MAX:
+            raise InvalidArgument(
+                "cluster.max_workers", f"must be 0 to {WORKERS_MAX} (got {self.max_workers})"
+            )
+        return self._checked_ssh() if self.kind.over_ssh else self._checked_kubernetes()
+
+    def _checked_ssh(self) -> Cluster:
+        kind = self.kind.value
+        if not _HOST.fullmatch(self.host):
+            raise InvalidArgument(
+                "cluster.host",
+                f"a {kind} cluster needs its login node's host name "
+                f"(letters, digits, '.' and '-'; got {self.host[:100]!r})",
+            )
+        if not 1 <= self.ssh_port <= 65535:
+            raise InvalidArgument("cluster.ssh_port", f"must be 1 to 65535 (got {self.ssh_port})")
+        if not _USER.fullmatch(self.ssh_user):
+            raise InvalidArgument(
+                "cluster.ssh_user",
+                f"a {kind} cluster needs the user run-svc signs in as "
+                f"on its login node (got {self.ssh_user[:40]!r})",
+            )
+        if self.credential:
+            check_name("cluster.credential", self.credential)
+        if not self.work_dir:
+            raise InvalidArgument(
+                "cluster.work_dir",
+                f"a {kind} cluster needs the directory runs' files are staged in, e.g. /scratch/shipyard",
+            )
+        check_abs_path("cluster.work_dir", self.work_dir)
+        for field_name, value in (("cluster.partition", self.partition), ("cluster.queue", self.queue)):
+            if value:
+                check_name(field_name, value)
+        if self.namespace or self.kubeconfig_credential:
+            raise InvalidArgument("cluster.namespace", f"a {kind} cluster has no namespace nor kubeconfig")
+        return self
+
+    def _checked_kubernetes(self) -> Cluster:
+        namespace = self.namespace or "default"
+        if not _K8S_NAME.fullmatch(namespace):
+            raise InvalidArgument(
+                "cluster.namespace",
+                f"{namespace[:80]!r} is not a Kubernetes namespace name "
+                "(lower-case letters, digits and '-', at most 63)",
+            )
+        if not self.kubeconfig_credential:
+            raise InvalidArgument(
+                "cluster.kubeconfig_credential",
+                "a kubernetes cluster needs the stored "
+                "credential holding its kubeconfig (shipyard credential save)",
+            )
+        check_name("cluster.kubeconfig_credential", self.kubeconfig_credential)
+        if self.host or self.ssh_user or self.work_dir or self.partition or self.queue:
+            raise InvalidArgument(
+                "cluster.host",
+                "a kubernetes cluster is reached through its kubeconfig: "
+                "no host, SSH user, work dir, partition or queue",
+            )
+        return Cluster(**{**self.__dict__, "namespace": namespace})

@@ -1,0 +1,139 @@
+"""``shipyard cluster …``: the Slurm, Kubernetes and LSF clusters runs may be sent to (operators add them)."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from typing import Annotated
+
+import typer
+from rich.markup import escape
+
+from shipyard.cli import output
+from shipyard.cli.context import client, console
+from shipyard.cli.output import Format, OutputOpt
+from shipyard.contracts.run.v1 import clusters_pb2 as pb
+
+app = typer.Typer(help="Clusters: the Slurm, Kubernetes and LSF schedulers runs may be sent to.",
+                  no_args_is_help=True)
+SSH_PORT = 22  # what the login node listens on unless --ssh-port says otherwise
+
+
+class Kind(StrEnum):
+    """The cluster kinds ``--kind`` takes (click refuses others, listing these)."""
+
+    slurm = "slurm"
+    kubernetes = "kubernetes"
+    lsf = "lsf"
+
+
+KINDS = {Kind.slurm: pb.CLUSTER_KIND_SLURM, Kind.kubernetes: pb.CLUSTER_KIND_KUBERNETES,
+         Kind.lsf: pb.CLUSTER_KIND_LSF}
+KIND_NAMES = {value: kind.value for kind, value in KINDS.items()}
+
+
+def _kind(cluster: pb.Cluster) -> str:
+    return KIND_NAMES.get(cluster.kind, "?")
+
+
+def _where(cluster: pb.Cluster) -> str:
+    """The login node (with its port when not 22) or, for Kubernetes, the namespace Jobs go to."""
+    if cluster.kind == pb.CLUSTER_KIND_KUBERNETES:
+        return f"namespace {cluster.namespace or 'default'}"
+    port = f":{cluster.ssh_port}" if cluster.ssh_port not in (0, SSH_PORT) else ""
+    return f"{cluster.host}{port}"
+
+
+def _yes_no(flag: bool) -> str:
+    return "yes" if flag else "no"
+
+
+def _show(cluster: pb.Cluster) -> None:
+    stamp = cluster.create_time
+    created = stamp.ToDatetime().isoformat(timespec="seconds") if stamp.seconds else ""
+    rows = [("name", cluster.name), ("kind", _kind(cluster)), ("description", cluster.description)]
+    if cluster.kind == pb.CLUSTER_KIND_KUBERNETES:
+        rows += [("namespace", cluster.namespace or "default"),
+                 ("kubeconfig credential", cluster.kubeconfig_credential)]
+    else:
+        rows += [("login node", _where(cluster)), ("ssh user", cluster.ssh_user),
+                 ("credential", cluster.credential)]
+        if cluster.kind == pb.CLUSTER_KIND_LSF:
+            rows.append(("queue", cluster.queue or "(the cluster's default)"))
+        else:
+            rows.append(("partition", cluster.partition or "(the cluster's default)"))
+        rows.append(("work dir", cluster.work_dir))
+    rows += [("login required", _yes_no(cluster.login_required)), ("gpus", str(cluster.gpus)),
+             ("max workers", str(cluster.max_workers or 1)), ("owner", cluster.owner), ("created", created)]
+    console.print(output.fields((label, escape(value)) for label, value in rows))
+
+
+@app.command()
+def add(
+    name: str,
+    kind: Annotated[Kind, typer.Option(help="The scheduler: slurm, kubernetes or lsf.")],
+    host: Annotated[str, typer.Option(help="Slurm, LSF: the login node runs are submitted through.")] = "",
+    ssh_port: Annotated[int | None, typer.Option(help="Slurm, LSF: its SSH port (default 22).")] = None,
+    ssh_user: Annotated[str, typer.Option(help="Slurm, LSF: the user that signs in to the login node.")] = "",
+    credential: Annotated[str, typer.Option(help="Slurm, LSF: your stored credential holding that user's "
+                                                 "SSH key (shipyard credential save).")] = "",
+    partition: Annotated[str, typer.Option(help="Slurm: the partition runs go to (default: the "
+                                                "cluster's).")] = "",
+    queue: Annotated[str, typer.Option(help="LSF: the queue runs go to (default: the cluster's).")] = "",
+    work_dir: Annotated[str, typer.Option(help="Slurm, LSF: the absolute directory runs' files are "
+                                               "staged in.")] = "",
+    namespace: Annotated[str, typer.Option(help="Kubernetes: where Jobs are made (default: default).")] = "",
+    kubeconfig_credential: Annotated[str, typer.Option(help="Kubernetes: your stored credential holding "
+                                                            "the kubeconfig.")] = "",
+    login_required: Annotated[bool, typer.Option("--login-required", help="Each user signs in to it "
+                                                 "(shipyard cluster login) before sending runs.")] = False,
+    gpus: Annotated[int, typer.Option(help="The most GPUs one run may have there (0: none).")] = 0,
+    max_workers: Annotated[int, typer.Option(help="The most workers of a distributed run (0: 1).")] = 0,
+    description: Annotated[str, typer.Option()] = "",
+    fmt: OutputOpt = Format.table,
+) -> None:
+    """Add a cluster (operators only): runs name it with --cluster."""
+    over_ssh = kind is not Kind.kubernetes
+    cluster = pb.Cluster(
+        name=name, kind=KINDS[kind], description=description, host=host,
+        ssh_port=ssh_port if ssh_port is not None else (SSH_PORT if over_ssh else 0), ssh_user=ssh_user,
+        credential=credential, partition=partition, queue=queue, work_dir=work_dir, namespace=namespace,
+        kubeconfig_credential=kubeconfig_credential, login_required=login_required, gpus=gpus,
+        max_workers=max_workers)
+    with client() as c:
+        added = c.call(c.clusters.AddCluster, pb.AddClusterRequest(cluster=cluster))
+    if output.emit(added, fmt):
+        return
+    console.print(f"[green]Added {_kind(added)} cluster[/] [bold]{escape(added.name)}[/] "
+                  f"({escape(_where(added))}): runs name it with --cluster {escape(added.name)}")
+
+
+@app.command("list")
+def list_(fmt: OutputOpt = Format.table) -> None:
+    """The clusters runs may be sent to, by name (beside the platform's own machine, "local")."""
+    with client() as c:
+        reply = c.call(c.clusters.ListClusters, pb.ListClustersRequest())
+    if output.emit(list(reply.clusters), fmt):
+        return
+    table = output.table("Name", "Kind", "Where", "Login required", "GPUs")
+    for cluster in reply.clusters:
+        table.add_row(escape(cluster.name), _kind(cluster), escape(_where(cluster)),
+                      _yes_no(cluster.login_required), str(cluster.gpus))
+    console.print(table if table.row_count else "[dim]No clusters: runs go to the local machine.[/]")
+
+
+@app.command()
+def get(name: str, fmt: OutputOpt = Format.table) -> None:
+    """One cluster: how run-svc reaches it, whether users sign in to it and what a run may ask of it."""
+    with client() as c:
+        cluster = c.call(c.clusters.GetCluster, pb.GetClusterRequest(name=name))
+    if output.emit(cluster, fmt):
+        return
+    _show(cluster)
+
+
+@app.command()
+def delete(name: str) -> None:
+    """Delete a cluster (operators only)."""
+    with client() as c:
+        c.call(c.clusters.DeleteCluster, pb.DeleteClusterRequest(name=name))
+    console.print(f"[green]Deleted cluster[/] [bold]{escape(name)}[/]")
