@@ -175,7 +175,7 @@ def test_submit_builds_the_request(fake: FakeClient, tmp_path: Path) -> None:
         "--model", "base@1:/mnt/base", "--model-out", "clf:/mnt/model", "--hp", "lr=0.01", "--hp", "opt=adam",
         "--config", str(config), "--gpus", "2", "--start-with-available", "--tag", "a", "--tag", "b",
         "--project", "vision", "--description", "first", "--framework", "pytorch",
-        "--framework-version", "2.3", "--image", "img:1")
+        "--framework-version", "2.3", "--image", "img:1", "--cluster", "hpc")
     assert code == 0, output
     assert "Submitted run train-1 (queued)" in output
     [(method, request)] = fake.calls
@@ -193,8 +193,8 @@ def test_submit_builds_the_request(fake: FakeClient, tmp_path: Path) -> None:
     assert dict(run.hyperparameters) == {"lr": "0.01", "opt": "adam"}
     assert (run.config_file_name, run.gpus, run.start_with_available) == ("train.yaml", 2, True)
     assert list(run.tags) == ["a", "b"]
-    assert (run.project, run.description, run.framework, run.framework_version, run.image) == (
-        "vision", "first", "pytorch", "2.3", "img:1")
+    assert (run.project, run.description, run.framework, run.framework_version, run.image, run.cluster) == (
+        "vision", "first", "pytorch", "2.3", "img:1", "hpc")
 
 
 def test_submit_preprocessing_with_output_at_the_default_path(fake: FakeClient) -> None:

@@ -148,6 +148,7 @@ class SubmitOptions:
     code: str = ""
     commit: str = ""
     priority: int = 0
+    cluster: str = ""
 
 
 def build_submit_request(options: SubmitOptions, request_id: str) -> pb.SubmitRunRequest:
@@ -159,7 +160,7 @@ def build_submit_request(options: SubmitOptions, request_id: str) -> pb.SubmitRu
         start_with_available=options.start_with_available, tags=options.tags, project=options.project,
         description=options.description, framework=options.framework,
         framework_version=options.framework_version, image=options.image, code=options.code,
-        commit=options.commit, priority=options.priority,
+        commit=options.commit, priority=options.priority, cluster=options.cluster,
     )
     return pb.SubmitRunRequest(run=run, config_file=options.config_bytes, request_id=request_id)
 
@@ -278,6 +279,8 @@ def submit(
                                                "(default: the newest).")] = "",
     image: Annotated[str, Opt(help="An image of the catalog to execute in (`shipyard image list`); wins over "
                                    "--framework. Neither: the `python` image.")] = "",
+    cluster: Annotated[str, Opt(help="The cluster to run on (`shipyard cluster list`; default: this "
+                                     "machine, `local`).")] = "",
 ) -> None:
     """Submit a run: it is queued, then runs --command with its inputs mounted read-only."""
     inputs = [parse_input(v, k) for k, values in (("dataset", dataset), ("featureset", featureset),
@@ -295,7 +298,7 @@ def submit(
         hyperparameters=parse_hyperparameters(hp or []), config_name=config_name, config_bytes=config_bytes,
         gpus=gpus, start_with_available=start_with_available, tags=tag or [], project=project,
         description=description, framework=framework, framework_version=framework_version, image=image,
-        code=code, commit=commit, priority=priority,
+        code=code, commit=commit, priority=priority, cluster=cluster,
     )
     if not command and not template:
         raise typer.BadParameter("give the start-up command (or a --template that has one)",
