@@ -19,9 +19,11 @@ from typing import Any
 
 import pytest
 
-from shipyard.client.connection import Client
+from shipyard.client.connection import Client, ClientError
 from shipyard.contracts.gateway.v1 import gateway_pb2
+from shipyard.contracts.repo.v1 import repos_pb2
 from shipyard.contracts.run.v1 import runs_pb2 as pb
+from shipyard.kit.blob.checkout import EMPTY_MANIFEST
 from shipyard.local.harness import Stack, wait_for
 from tests.support.users import new_user
 
@@ -132,6 +134,42 @@ def test_an_artifact_path_never_leaves_its_run(stack: Stack, admin: Client, toke
                            {"run_id": own, "key": "../../escape", "value": "x"})
     assert (status, answer["error_code"]) == (400, "INVALID_PARAMETER_VALUE")
     assert admin.call(admin.runs.GetRun, pb.GetRunRequest(name="climber")).params == {}
+
+
+def test_no_one_registers_another_users_run_nor_claims_a_run_for_a_version(stack: Stack, admin: Client,
+                                                                           tokens: dict[str, str],
+                                                                           admins_run: str) -> None:
+    dora = tokens["dora"]
+    assert _call(stack, dora, "POST", f"{API}/registered-models/create", {"name": "doras-model"})[0] == 200
+    status, answer = _call(stack, dora, "POST", f"{API}/model-versions/create",
+                           {"name": "doras-model", "source": f"runs:/{admins_run}/model"})
+    assert (status, answer["error_code"]) == (403, "PERMISSION_DENIED")
+    # Straight to repo-svc's CreateVersion, naming the admin's run as the producer: only run-svc may.
+    client = stack.client(dora)
+    try:
+        with pytest.raises(ClientError) as claimed:
+            client.call(client.repos.CreateVersion, repos_pb2.CreateVersionRequest(
+                kind=repos_pb2.REPO_KIND_MODEL, repo="doras-model", manifest_digest=EMPTY_MANIFEST,
+                produced_by_run=admins_run))
+        assert claimed.value.code == "PERMISSION_DENIED" and "produced_by_run" in claimed.value.message
+    finally:
+        client.close()
+    repo = admin.call(admin.repos.GetRepo, repos_pb2.GetRepoRequest(kind=repos_pb2.REPO_KIND_MODEL,
+                                                                     name="doras-model"))
+    assert repo.latest_version == 0
+
+
+def test_only_a_models_owner_tags_and_aliases_it(stack: Stack, tokens: dict[str, str]) -> None:
+    admin_token = stack.admin_token()
+    made = _call(stack, admin_token, "POST", f"{API}/registered-models/create", {"name": "admins-model"})
+    assert made[0] == 200
+    tag = {"name": "admins-model", "key": "k", "value": "v"}
+    alias = {"name": "admins-model", "alias": "prod", "version": "1"}
+    for path, body in (("registered-models/set-tag", tag), ("registered-models/alias", alias)):
+        status, answer = _call(stack, tokens["dora"], "POST", f"{API}/{path}", body)
+        assert (status, answer["error_code"]) == (403, "PERMISSION_DENIED"), path
+    status, model = _call(stack, admin_token, "GET", f"{API}/registered-models/get?name=admins-model")
+    assert status == 200 and model["registered_model"].get("tags", []) == []
 
 
 def test_an_artifact_over_the_limit_is_refused_and_nothing_is_kept(stack: Stack,

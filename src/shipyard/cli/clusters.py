@@ -104,7 +104,7 @@ def add(
     if output.emit(added, fmt):
         return
     console.print(f"[green]Added {_kind(added)} cluster[/] [bold]{escape(added.name)}[/] "
-                  f"({escape(_where(added))}): runs name it with --cluster {escape(added.name)}")
+                  f"({escape(_where(added))}); runs are not sent to clusters yet")
 
 
 @app.command("list")

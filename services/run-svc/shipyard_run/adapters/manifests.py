@@ -2,14 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-
 from shipyard.kit.blob.port import BlobStore
+from shipyard.kit.blob.tree import put_manifest
 from shipyard.kit.manifest import Manifest
-
-
-async def _once(data: bytes) -> AsyncIterator[bytes]:
-    yield data
 
 
 class BlobManifests:
@@ -19,8 +14,7 @@ class BlobManifests:
         self._blobs = blobs
 
     async def put_manifest(self, manifest: Manifest) -> str:
-        """Store the manifest; its digest."""
-        encoded = manifest.encode()
-        await self._blobs.put(manifest.digest, _once(encoded), len(encoded))
+        """Store the manifest, durably (a version is about to name it); its digest."""
+        digest = await put_manifest(self._blobs, manifest)
         await self._blobs.sync()
-        return manifest.digest
+        return digest

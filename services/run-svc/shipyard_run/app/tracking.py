@@ -7,7 +7,6 @@ owner or an operator; a run's own token (``caller.run_id``) writes only that run
 
 from __future__ import annotations
 
-import base64
 import uuid
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
@@ -17,6 +16,7 @@ from shipyard.contracts.repo.v1 import repos_pb2
 from shipyard.kit.caller import Caller
 from shipyard.kit.clock import Clock, utc_now
 from shipyard.kit.errors import Aborted, FailedPrecondition, InvalidArgument, NotFound, PermissionDenied
+from shipyard.kit.paging import decode_token, encode_token
 from shipyard_run.app.ports import ManifestWriter, RepoReader, UnitOfWork, Units
 from shipyard_run.app.runs import check_may_change
 from shipyard_run.domain.events import (
@@ -55,6 +55,7 @@ from shipyard_run.domain.tracking import (
 
 SEARCH_PAGE_DEFAULT = 1000
 SEARCH_PAGE_MAX = 50_000
+SEARCH_TOKEN = "runs-search"  # the kit's page tokens, carrying an offset (MLflow's server pages so too)
 SAVE_ATTEMPTS = 8  # concurrent loggers (autolog threads) retry a write that lost a race
 EXTERNAL = "external"  # an external run's executor, as its events name it
 
@@ -233,14 +234,14 @@ class Tracking:
         limit = page_size or SEARCH_PAGE_DEFAULT
         if not 0 < limit <= SEARCH_PAGE_MAX:
             raise InvalidArgument("max_results", f"must be 1 to {SEARCH_PAGE_MAX} (got {page_size})")
-        offset = _decode_offset(page_token)
+        offset = _offset(decode_token(SEARCH_TOKEN, page_token, 1))
         async with self.uow() as uow:
             runs = await uow.runs.of_projects(tuple(projects))
         views = {run.id: run for run in runs}
         found = order.sorted(s for s in map(searchable, runs) if matcher.matches(s))
         page = [views[s.run_id] for s in found[offset : offset + limit]]
         more = offset + limit < len(found)
-        return page, _encode_offset(offset + limit) if more else ""
+        return page, encode_token(SEARCH_TOKEN, str(offset + limit)) if more else ""
 
     # --- artifacts ------------------------------------------------------------------------------
 
@@ -420,18 +421,12 @@ def searchable(run: Run) -> SearchableRun:
     )
 
 
-def _encode_offset(offset: int) -> str:
-    return base64.urlsafe_b64encode(f"o:{offset}".encode()).decode()
-
-
-def _decode_offset(token: str) -> int:
-    if not token:
-        return 0
+def _offset(cursor: tuple[str, ...] | None) -> int:
+    """Where a search page starts: its token's offset (0 without one)."""
     try:
-        kind, _, number = base64.urlsafe_b64decode(token.encode()).decode().partition(":")
-        offset = int(number)
-    except (ValueError, UnicodeDecodeError):
-        raise InvalidArgument("page_token", "not a page token this search returned") from None
-    if kind != "o" or offset < 0:
-        raise InvalidArgument("page_token", "not a page token this search returned")
+        offset = int(cursor[0]) if cursor else 0
+    except ValueError:
+        offset = -1
+    if offset < 0:
+        raise InvalidArgument("page_token", "is not a token this search returned")
     return offset

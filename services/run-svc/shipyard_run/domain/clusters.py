@@ -7,7 +7,7 @@ cluster that could never take a run is refused when it is added, naming the fiel
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from enum import Enum
 
@@ -131,4 +131,4 @@ class Cluster:
                 "a kubernetes cluster is reached through its kubeconfig: "
                 "no host, SSH user, work dir, partition or queue",
             )
-        return Cluster(**{**self.__dict__, "namespace": namespace})
+        return replace(self, namespace=namespace)

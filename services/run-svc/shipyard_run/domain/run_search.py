@@ -29,6 +29,7 @@ from dataclasses import dataclass
 from operator import attrgetter, eq, ge, gt, le, lt, ne
 
 from shipyard.kit.errors import InvalidArgument
+from shipyard.kit.like import like_pattern
 from shipyard_run.domain.tracking import RUN_NAME_TAG
 
 
@@ -333,7 +334,7 @@ def _test(field: _Field, comparator: str, literal: _Literal, text: str) -> _Test
                                         "'like this' or \"like this\"")
     if comparator in _EQUALITY:
         return _text_test(field.read, _EQUALITY[comparator], literal.text)
-    return _like_test(field.read, _like_pattern(literal.text, comparator == "ILIKE"))
+    return _like_test(field.read, like_pattern(literal.text, comparator == "ILIKE"))
 
 
 def _null_test(read: _NumberRead | _TextRead, null: bool) -> _Test:
@@ -372,10 +373,6 @@ def _like_test(read: _TextRead, pattern: re.Pattern[str]) -> _Test:
     return test
 
 
-def _like_pattern(pattern: str, ignore_case: bool) -> re.Pattern[str]:
-    """SQL LIKE as a regex: % any run of characters, _ any one, everything else itself."""
-    parts = [".*" if char == "%" else "." if char == "_" else re.escape(char) for char in pattern]
-    return re.compile("".join(parts), re.DOTALL | (re.IGNORECASE if ignore_case else 0))
 
 
 @dataclass(frozen=True)

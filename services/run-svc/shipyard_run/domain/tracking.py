@@ -10,7 +10,6 @@ Experiments are projects: an experiment's id is its project's name, and the defa
 from __future__ import annotations
 
 import functools
-import math
 import posixpath
 import re
 import secrets
@@ -156,11 +155,6 @@ def point_key(point: MetricPoint) -> tuple[str, int, int, str]:
 def timestamp_ms(when: datetime) -> int:
     """Milliseconds since the epoch, as MLflow's API counts time."""
     return int(when.timestamp() * 1000)
-
-
-def is_finite(value: float) -> bool:
-    """Whether a metric value is an ordinary number."""
-    return not (math.isnan(value) or math.isinf(value))
 
 
 def run_name_for(asked: str, taken: bool) -> str:

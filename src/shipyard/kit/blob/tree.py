@@ -53,8 +53,7 @@ class BlobTree:
         await self._store_files([f for f in _largest_first(files) if f.path not in digests], digests, cache)
         manifest = Manifest(tuple(ManifestEntry(f.path, f.st.st_size, digests[f.path], file_mode(f.st))
                                   for f in files))
-        encoded = manifest.encode()
-        await self._blobs.put(manifest.digest, _once(encoded), len(encoded))
+        await put_manifest(self._blobs, manifest)
         if cache is not None:
             await asyncio.to_thread(cache.save)
         return manifest
@@ -95,6 +94,13 @@ class BlobTree:
 
 def _changed(path: str) -> str:
     return f"{path!r} changed while it was being stored; try again once it is written"
+
+
+async def put_manifest(blobs: BlobStore, manifest: Manifest) -> str:
+    """Store ``manifest`` itself as a blob (a version names it by this digest); its digest."""
+    encoded = manifest.encode()
+    await blobs.put(manifest.digest, _once(encoded), len(encoded))
+    return manifest.digest
 
 
 def _largest_first(files: list[FoundFile]) -> list[FoundFile]:

@@ -1,7 +1,7 @@
 """MLflow's artifact proxy (``/api/2.0/mlflow-artifacts/artifacts``) over the blob store.
 
-A file uploaded is hashed as it is read, stored as a blob (content-addressed, like versions' files)
-and recorded by run-svc as the run's (or its logged model's) artifact at that path; nothing is
+A file uploaded is spooled, stored as a blob (content-addressed, like versions' files; the store hashes
+it) and recorded by run-svc as the run's (or its logged model's) artifact at that path; nothing is
 recorded for an upload that failed. Paths are ``<experiment>/<run id>/artifacts/<path>`` for a run,
 ``<experiment>/models/<model id>/artifacts/<path>`` for a logged model and
 ``_registry/<model>/<version>/<path>`` for a registered model version's files (read-only). The caller

@@ -13,6 +13,7 @@ from google.protobuf.field_mask_pb2 import FieldMask
 
 from shipyard.contracts.repo.v1 import repos_pb2
 from shipyard.contracts.run.v1 import tracking_pb2 as tpb
+from shipyard_gateway.entrypoints.mlflow.artifacts import locate
 from shipyard_gateway.entrypoints.mlflow.tracking import NameFilter, millis
 from shipyard_gateway.entrypoints.mlflow.wire import MlflowError, Params, Platform, invalid, not_implemented
 
@@ -20,8 +21,7 @@ REPOS = "/shipyard.repo.v1.RepoService"
 TRACKING = "/shipyard.run.v1.TrackingService"
 MODEL = repos_pb2.REPO_KIND_MODEL
 _RUNS_URI = re.compile(r"runs:/([0-9a-f]+)/?(.*)")
-_RUN_ARTIFACTS = re.compile(r"mlflow-artifacts:/+[^/]+/([0-9a-f]+)/artifacts/?(.*)")
-_MODEL_ARTIFACTS = re.compile(r"mlflow-artifacts:/+[^/]+/models/(m-[0-9a-f]+)/artifacts/?(.*)")
+ARTIFACTS_SCHEME = "mlflow-artifacts:"
 _LOGGED_MODEL = re.compile(r"models:/(m-[0-9a-f]+)/?(.*)")
 
 
@@ -67,25 +67,27 @@ def version_json(version: repos_pb2.Version, aliases: dict[str, int] | None = No
 
 def source_of(source: str, model_id: str) -> tuple[tpb.ArtifactOwner, str]:
     """What a model version's source names: a run's artifacts, or a logged model's, and the path."""
-    for pattern, is_model in (
-        (_LOGGED_MODEL, True),
-        (_MODEL_ARTIFACTS, True),
-        (_RUNS_URI, False),
-        (_RUN_ARTIFACTS, False),
-    ):
+    if source.startswith(ARTIFACTS_SCHEME):
+        where = locate(source.removeprefix(ARTIFACTS_SCHEME).lstrip("/"))
+        if where.owner is not None:
+            return where.owner, where.path
+    for pattern, owner_of in ((_LOGGED_MODEL, _model_owner), (_RUNS_URI, _run_owner)):
         if match := pattern.fullmatch(source):
-            owner = (
-                tpb.ArtifactOwner(model_id=match.group(1))
-                if is_model
-                else tpb.ArtifactOwner(run_id=match.group(1))
-            )
-            return owner, match.group(2).strip("/")
+            return owner_of(match.group(1)), match.group(2).strip("/")
     if model_id:
         return tpb.ArtifactOwner(model_id=model_id), ""
     raise invalid(
         f"Invalid source {source!r}: Shipyard registers what runs logged (runs:/<run id>/<path>, "
         "models:/<model id>, or their mlflow-artifacts: locations)"
     )
+
+
+def _model_owner(model_id: str) -> tpb.ArtifactOwner:
+    return tpb.ArtifactOwner(model_id=model_id)
+
+
+def _run_owner(run_id: str) -> tpb.ArtifactOwner:
+    return tpb.ArtifactOwner(run_id=run_id)
 
 
 class Registry:

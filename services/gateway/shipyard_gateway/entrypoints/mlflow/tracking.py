@@ -8,7 +8,6 @@ hyperparameters and logged params, its tags its logged key-value tags with ``mlf
 
 from __future__ import annotations
 
-import fnmatch
 import re
 from typing import Any
 
@@ -18,6 +17,7 @@ from google.protobuf.timestamp_pb2 import Timestamp
 from shipyard.contracts.repo.v1 import projects_pb2
 from shipyard.contracts.run.v1 import runs_pb2
 from shipyard.contracts.run.v1 import tracking_pb2 as tpb
+from shipyard.kit.like import like_pattern
 from shipyard_gateway.entrypoints.mlflow.wire import (
     MlflowError,
     Params,
@@ -59,7 +59,7 @@ DATASET_TAG = "mlflow.dataset."  # a logged dataset input, kept as a tag of the 
 
 def millis(when: Timestamp) -> int | None:
     """A timestamp as MLflow's milliseconds (None when unset)."""
-    return when.seconds * 1000 + when.nanos // 1_000_000 if when.seconds or when.nanos else None
+    return when.ToMilliseconds() if when.seconds or when.nanos else None
 
 
 def experiment_of(project: str) -> str:
@@ -434,6 +434,8 @@ class NameFilter:
 
     def __init__(self, clauses: list[tuple[str, str, str]]) -> None:
         self.clauses = clauses
+        self._patterns = {(op, expected): like_pattern(expected, ignore_case=op == "ILIKE")
+                          for _, op, expected in clauses if op in ("LIKE", "ILIKE")}
 
     @classmethod
     def parse(cls, text: str, noun: str, keys: tuple[str, ...] = ("name",)) -> NameFilter:
@@ -457,8 +459,7 @@ class NameFilter:
         for key, op, expected in self.clauses:
             actual = values.get(key, "")
             if op in ("LIKE", "ILIKE"):
-                pattern = fnmatch.translate(expected.replace("%", "*").replace("_", "?"))
-                if not re.match(pattern, actual, re.IGNORECASE if op == "ILIKE" else 0):
+                if self._patterns[op, expected].fullmatch(actual) is None:
                     return False
             elif (actual == expected) != (op == "="):
                 return False
