@@ -9,6 +9,9 @@ import pytest
 from shipyard.client.connection import Client
 from shipyard.local.harness import Stack, environment_settings
 
+# loopback_slurm: a real single-node Slurm and sshd on loopback, for the Slurm executor's tests.
+pytest_plugins = ["tests.support.slurm"]
+
 
 @pytest.fixture(scope="session", autouse=True)
 def _offline_environments(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:

@@ -16,6 +16,25 @@ if [ ! -x /usr/bin/bwrap ]; then
   $SUDO apt-get update -qq
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends bubblewrap >/dev/null
 fi
+# A real single-node Slurm (munge, slurmctld, slurmd, the client commands) and OpenSSH's sshd: the Slurm
+# executor's tests and benchmark start them on loopback (shipyard.local.slurm.LoopbackSlurm). Package
+# scripts would start the system's own daemons; a policy-rc.d that exits 101 stops them, made for this
+# install only (one that already exists is the machine's and is left alone).
+if [ ! -x /usr/sbin/slurmctld ] || [ ! -x /usr/sbin/slurmd ] || [ ! -x /usr/bin/sbatch ] \
+    || [ ! -x /usr/sbin/munged ] || [ ! -x /usr/sbin/sshd ]; then
+  echo "installing Slurm, munge and OpenSSH's server (Debian packages) for the Slurm executor's tests"
+  SUDO=""; [ "$(id -u)" -eq 0 ] || SUDO="sudo"
+  if [ ! -e /usr/sbin/policy-rc.d ]; then
+    # Removed however the install ends (a failure exits the script: set -e).
+    trap '$SUDO rm -f /usr/sbin/policy-rc.d' EXIT
+    printf '#!/bin/sh\nexit 101\n' | $SUDO tee /usr/sbin/policy-rc.d >/dev/null
+    $SUDO chmod 755 /usr/sbin/policy-rc.d
+  fi
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends \
+    slurmctld slurmd slurm-client munge openssh-server >/dev/null
+  if [ "$(trap -p EXIT)" ]; then $SUDO rm -f /usr/sbin/policy-rc.d; trap - EXIT; fi
+fi
 # KServe's generated API models (kserve/models), which the serving tests validate the generated
 # InferenceService against. Installed without its dependencies, into a folder of the venv that is not on
 # sys.path: the SDK's runtime dependencies (fastapi, pandas, cloudevents<2, protobuf<7, …) would

@@ -12,7 +12,7 @@ from shipyard.contracts.run.v1 import runs_pb2 as pb
 from shipyard.local.harness import Stack
 from tests.support.users import signed_in
 
-HPC = cpb.Cluster(name="hpc", kind=cpb.CLUSTER_KIND_SLURM, host="login.hpc.example", ssh_user="svc",
+HPC = cpb.Cluster(name="hpc", kind=cpb.CLUSTER_KIND_LSF, host="login.hpc.example", ssh_user="svc",
                   work_dir="/scratch/shipyard", login_required=True)
 
 

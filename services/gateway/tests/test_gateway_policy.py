@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 from gateway_fakes import gateway_world
+from shipyard_gateway.bootstrap import FORWARDED
 from shipyard_gateway.domain.identity import ROLES
 from shipyard_gateway.domain.policy import POLICY, authorize
 from shipyard_gateway.entrypoints.api import credential
@@ -13,6 +14,11 @@ from shipyard.kit.errors import PermissionDenied, Unauthenticated
 
 PROJECTS = "/shipyard.repo.v1.ProjectService"
 IDENTITY = "/shipyard.gateway.v1.IdentityService"
+# Methods of forwarded services that only the platform's own processes call: no policy entry, so
+# the gateway refuses them to every user (the contracts say "Internal").
+INTERNAL = ["/shipyard.repo.v1.RepoService/CheckVersionWrite", "/shipyard.repo.v1.RepoService/ReserveUpload",
+            "/shipyard.repo.v1.CredentialService/OpenCredential",
+            "/shipyard.run.v1.RunService/VerifyRunToken"]
 
 
 def as_role(*roles: str) -> Caller:
@@ -63,6 +69,14 @@ def test_a_caller_without_roles_may_do_nothing() -> None:
     f"{PROJECTS}/createproject",
 ])
 def test_an_unknown_method_is_denied_even_to_operators(method: str) -> None:
+    with pytest.raises(PermissionDenied, match="not a public method"):
+        authorize(method, as_role(*ROLES))
+
+
+@pytest.mark.parametrize("method", INTERNAL)
+def test_internal_methods_of_forwarded_services_are_refused_to_every_role(method: str) -> None:
+    service, name = method[1:].split("/")
+    assert any(s.full_name == service and name in s.methods_by_name for s, _ in FORWARDED), method
     with pytest.raises(PermissionDenied, match="not a public method"):
         authorize(method, as_role(*ROLES))
 

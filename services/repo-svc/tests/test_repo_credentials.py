@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 from pathlib import Path
 
 import pytest
@@ -12,11 +13,16 @@ from repo_world import World, repo_world
 from shipyard_repo.app.credentials import Credentials
 from shipyard_repo.domain.credentials import CredentialFields, CredentialType, check_secret
 
-from shipyard.kit.errors import InvalidArgument, NotFound
+from shipyard.kit.caller import Caller
+from shipyard.kit.errors import InvalidArgument, NotFound, PermissionDenied
 from shipyard.kit.secrets import load_key
 from shipyard.kit.testing import ALICE, BOB
 
 SECRET = "ghp_s3cr3t-never-shown"
+# Who calls repo-svc, as its assertions say: run-svc on a user's behalf, and users through the gateway.
+FOR_RUN_SVC = Caller("bob", frozenset({"data-scientist"}), via="run-svc")
+OPERATOR_VIA_GATEWAY = Caller("admin", frozenset({"operator"}), via="gateway")
+ALICE_VIA_GATEWAY = Caller("alice", frozenset({"data-scientist"}), via="gateway")
 
 
 def _rsa() -> rsa.RSAPrivateKey:
@@ -107,6 +113,50 @@ async def test_a_replaced_secret_changes_the_fingerprint_and_delete_removes_it(
     assert await world.documents("credentials") == []
     with pytest.raises(NotFound):
         await credentials.delete(ALICE, "gh")
+
+
+async def test_run_svc_opens_a_stored_key_with_its_secret_and_the_secret_is_not_logged(
+        wired: tuple[Credentials, World], caplog: pytest.LogCaptureFixture) -> None:
+    credentials, _ = wired
+    key = _pem(ed25519.Ed25519PrivateKey.generate(), serialization.PrivateFormat.OpenSSH)
+    fields = CredentialFields("hpc-key", CredentialType.SSH_KEY, "login.hpc", "svc")
+    await credentials.save(ALICE, fields, key)
+    with caplog.at_level(logging.DEBUG):
+        credential, secret = await credentials.open(FOR_RUN_SVC, "alice", "hpc-key")
+    assert secret == key
+    assert (credential.name, credential.type, credential.host, credential.username, credential.owner) == (
+        "hpc-key", CredentialType.SSH_KEY, "login.hpc", "svc", "alice")
+    assert "hpc-key" in caplog.text and "PRIVATE KEY" not in caplog.text
+
+
+@pytest.mark.parametrize("caller", [ALICE_VIA_GATEWAY, OPERATOR_VIA_GATEWAY, ALICE], ids=[
+    "the-owner-via-the-gateway", "an-operator-via-the-gateway", "no-signer"])
+async def test_no_one_but_run_svc_opens_a_secret(wired: tuple[Credentials, World], caller: Caller) -> None:
+    credentials, _ = wired
+    await credentials.save(ALICE, CredentialFields("gh", CredentialType.TOKEN, "github.com"), SECRET)
+    with pytest.raises(PermissionDenied, match="only run-svc") as refused:
+        await credentials.open(caller, "alice", "gh")
+    assert SECRET not in str(refused.value)
+    with pytest.raises(PermissionDenied):  # refused before looking: a missing one is no different
+        await credentials.open(caller, "alice", "ghost")
+
+
+async def test_opening_a_missing_credential_names_it(wired: tuple[Credentials, World]) -> None:
+    credentials, _ = wired
+    await credentials.save(ALICE, CredentialFields("gh", CredentialType.TOKEN, "github.com"), SECRET)
+    with pytest.raises(NotFound, match="'hpc-key' of 'alice'"):
+        await credentials.open(FOR_RUN_SVC, "alice", "hpc-key")
+    with pytest.raises(NotFound, match="'gh' of 'bob'"):  # each owner's own
+        await credentials.open(FOR_RUN_SVC, "bob", "gh")
+
+
+@pytest.mark.parametrize(("owner", "name", "field"), [("", "gh", "owner"), ("alice", "", "name")])
+async def test_opening_needs_an_owner_and_a_name(wired: tuple[Credentials, World], owner: str, name: str,
+                                                 field: str) -> None:
+    credentials, _ = wired
+    with pytest.raises(InvalidArgument) as refused:
+        await credentials.open(FOR_RUN_SVC, owner, name)
+    assert refused.value.field == field
 
 
 @pytest.mark.parametrize("host", ["https://github.com", "user@github.com", "github.com/x", "git hub"])

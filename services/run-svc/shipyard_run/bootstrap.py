@@ -20,17 +20,20 @@ from shipyard.contracts.run.v1 import (
 )
 from shipyard.kit.blob.factory import open_blob_store
 from shipyard.kit.bubblewrap import isolation
+from shipyard.kit.clients.credentials import CredentialClient
 from shipyard.kit.clients.repos import RepoClient
 from shipyard.kit.clock import Clock, utc_now
 from shipyard.kit.service import Runtime
+from shipyard_run.adapters.clusters import SshClusters
 from shipyard_run.adapters.code_files import StoredCodeFiles
 from shipyard_run.adapters.environments import LocalEnvironments, PackageSources
 from shipyard_run.adapters.local import LocalExecutor
 from shipyard_run.adapters.manifests import BlobManifests
 from shipyard_run.adapters.store import COLLECTIONS, unit_of_work_factory
-from shipyard_run.app.clusters import Clusters
+from shipyard_run.app.clusters import Clusters, pin_host_key
+from shipyard_run.app.executors import Executors
 from shipyard_run.app.image_builds import Builder, ImageBuilds
-from shipyard_run.app.ports import CodeFiles, Executor, ManifestWriter, RepoReader, Units
+from shipyard_run.app.ports import ClusterExecutors, CodeFiles, Executor, ManifestWriter, RepoReader, Units
 from shipyard_run.app.run_tokens import RunTokens
 from shipyard_run.app.runs import Runs
 from shipyard_run.app.scheduler import Scheduler
@@ -61,6 +64,7 @@ class Adapters:
     files: CodeFiles  # the code snapshots' build and requirement files
     clock: Clock = utc_now
     manifests: ManifestWriter | None = None  # where registered model versions' manifests go
+    clusters: ClusterExecutors | None = None  # opens clusters' executors (None: local runs only)
 
 
 @dataclass
@@ -86,14 +90,15 @@ def compose(adapters: Adapters, settings: RunSettings) -> RunService:
     """The use cases, scheduler and servicer on ``adapters``, connected as they run: the executor
     tells the scheduler when a job exits, the use cases wake it when there is work."""
     executor = adapters.executor
-    scheduler = Scheduler(adapters.uow, executor, slots=settings.run_slots(), clock=adapters.clock,
+    executors = Executors(executor, adapters.uow, adapters.clusters)
+    scheduler = Scheduler(adapters.uow, executors, slots=settings.run_slots(), clock=adapters.clock,
                           single_user=settings.single_user, api_server=settings.public_grpc_addr,
                           api_url=settings.public_http_url, manifests=adapters.manifests)
-    executor.on_exit = scheduler.wake
+    executors.on_exit = scheduler.wake
     builder = Builder(adapters.uow, executor, clock=adapters.clock)
     builds = ImageBuilds(adapters.uow, adapters.repos, adapters.files, executor, wake=builder.wake,
                          clock=adapters.clock)
-    runs = Runs(adapters.uow, adapters.repos, executor, adapters.files, builds, wake=scheduler.wake,
+    runs = Runs(adapters.uow, adapters.repos, executors, adapters.files, builds, wake=scheduler.wake,
                 clock=adapters.clock, single_user=settings.single_user)
     templates = Templates(adapters.uow, runs, clock=adapters.clock)
     tokens = RunTokens(adapters.uow)
@@ -112,8 +117,9 @@ async def build_adapters(runtime: Runtime, settings: RunSettings) -> Adapters:
     repos = RepoClient(settings.repo_addr, runtime.assertions)
     runtime.close_on_stop(repos.close)
     workspaces = settings.service_dir() / "workspaces"
-    environments = LocalEnvironments(settings.environments_root(), PackageSources(
-        settings.package_index_url, settings.package_find_links, settings.packages_offline))
+    packages = PackageSources(settings.package_index_url, settings.package_find_links,
+                              settings.packages_offline)
+    environments = LocalEnvironments(settings.environments_root(), packages)
     environments.root.mkdir(parents=True, exist_ok=True)
     runtime.disk_paths.append(environments.root)  # health: room for environments
     executor = LocalExecutor(workspaces, blobs, isolation=isolation(settings, SANDBOX_FAILPOINT),
@@ -122,8 +128,13 @@ async def build_adapters(runtime: Runtime, settings: RunSettings) -> Adapters:
         whose = "anyone's (single-user mode)" if settings.single_user else "only operators'"
         log.warning("runs cannot be isolated here: %s; %s runs start, sharing the machine", missing, whose)
     runtime.disk_paths.append(executor.root)  # health: room for runs' workspaces
-    return Adapters(unit_of_work_factory(runtime.store, runtime.relay), repos, executor,
-                    StoredCodeFiles(blobs), manifests=BlobManifests(blobs))
+    uow = unit_of_work_factory(runtime.store, runtime.relay)
+    credentials = CredentialClient(settings.repo_addr, runtime.assertions)
+    runtime.close_on_stop(credentials.close)
+    clusters = SshClusters(settings.service_dir() / "clusters", blobs, credentials, pin_host_key(uow),
+                           packages)
+    return Adapters(uow, repos, executor, StoredCodeFiles(blobs), manifests=BlobManifests(blobs),
+                    clusters=clusters)
 
 
 async def wire(runtime: Runtime) -> None:
@@ -135,6 +146,7 @@ async def wire(runtime: Runtime) -> None:
     tracking_pb2_grpc.add_TrackingServiceServicer_to_server(service.tracking_servicer, runtime.server)
     clusters_pb2_grpc.add_ClusterServiceServicer_to_server(service.clusters_servicer, runtime.server)
     runtime.tasks.append(service.scheduler.run_forever)
+    runtime.close_on_stop(service.scheduler.executors.close)
     runtime.tasks.append(service.builder.run_forever)
     runtime.service_names.extend(SERVICE_NAMES)
 

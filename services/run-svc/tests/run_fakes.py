@@ -21,6 +21,7 @@ from shipyard_run.app.runs import Runs
 from shipyard_run.app.scheduler import Scheduler
 from shipyard_run.app.templates import Templates
 from shipyard_run.bootstrap import Adapters, RunService, compose
+from shipyard_run.domain.clusters import Cluster, ClusterKind
 from shipyard_run.domain.runs import MetricPoint, Run, RunKind, RunSpec, RunStatus
 from shipyard_run.settings import RunSettings
 
@@ -187,6 +188,23 @@ class FakeCodeFiles:
         return dict(self.snapshots.get(manifest_digest, {}))
 
 
+class FakeClusterExecutors:
+    """Opens a FakeExecutor per Slurm cluster (its GPUs the cluster's); other kinds are not served."""
+
+    def __init__(self) -> None:
+        self.opened: dict[str, FakeExecutor] = {}
+
+    def unsupported(self, cluster: Cluster) -> str:
+        return "" if cluster.kind is ClusterKind.SLURM else f"no {cluster.kind.value} executor here"
+
+    def open(self, cluster: Cluster) -> Executor:
+        executor = self.opened.get(cluster.name)
+        if executor is None:  # kept across a restart of run-svc, as a real cluster keeps its jobs
+            executor = self.opened[cluster.name] = FakeExecutor(cluster.gpus)
+            executor.name = f"slurm:{cluster.name}"
+        return executor
+
+
 @dataclass
 class World:
     """run-svc as ``compose`` builds it, on the fakes and the in-memory store."""
@@ -198,6 +216,7 @@ class World:
     clock: TickingClock
     settings: RunSettings
     files: FakeCodeFiles
+    clusters: FakeClusterExecutors
 
     @property
     def runs(self) -> Runs:
@@ -216,7 +235,8 @@ class World:
 
     def restarted(self) -> RunService:
         """run-svc composed again over the same store, executor and clock (a restart)."""
-        adapters = Adapters(self.uow, self.repos, self.executor, self.files, self.clock)
+        adapters = Adapters(self.uow, self.repos, self.executor, self.files, self.clock,
+                            clusters=self.clusters)
         self.service = compose(adapters, self.settings)
         return self.service
 
@@ -270,9 +290,9 @@ async def fake_world(gpus: int = 0, slots: int = 2, single_user: bool = False, a
     uow = RecordingUnitOfWorkFactory(await memory_store(COLLECTIONS), RunUnitOfWork)
     repos, executor, clock = FakeRepoClient(), FakeExecutor(gpus), TickingClock()
     settings = RunSettings(local_run_slots=slots, single_user=single_user, public_grpc_addr=api_server)
-    files = FakeCodeFiles()
-    service = compose(Adapters(uow, repos, executor, files, clock), settings)
-    return World(service, uow, repos, executor, clock, settings, files)
+    files, clusters = FakeCodeFiles(), FakeClusterExecutors()
+    service = compose(Adapters(uow, repos, executor, files, clock, clusters=clusters), settings)
+    return World(service, uow, repos, executor, clock, settings, files, clusters)
 
 
 def a_spec(name: str, kind: RunKind = RunKind.TRAINING, **changes: Any) -> RunSpec:

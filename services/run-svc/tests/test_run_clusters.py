@@ -5,8 +5,11 @@ from __future__ import annotations
 
 import pytest
 from run_fakes import a_spec, fake_world
+from shipyard_run.app.ports import JobState, JobStatus
 from shipyard_run.domain.clusters import Cluster, ClusterKind
+from shipyard_run.domain.runs import RunStatus
 
+from shipyard.contracts.events.v1 import events_pb2
 from shipyard.kit.errors import AlreadyExists, FailedPrecondition, InvalidArgument, NotFound, PermissionDenied
 from shipyard.kit.testing import ALICE, OPERATOR_CALLER
 
@@ -59,14 +62,81 @@ async def test_a_cluster_that_could_never_take_a_run_is_refused_naming_the_field
     assert await world.service.clusters.list() == []
 
 
-async def test_a_run_naming_a_cluster_is_refused_rather_than_run_here() -> None:
-    world = await fake_world()
+async def test_a_run_naming_a_cluster_goes_to_that_clusters_executor_never_here() -> None:
+    world = await fake_world(slots=1)
     await world.service.clusters.add(OPERATOR_CALLER, HPC)
     with pytest.raises(NotFound, match="no cluster named 'nowhere'"):
         await world.runs.submit(ALICE, a_spec("t0", cluster="nowhere"))
-    with pytest.raises(FailedPrecondition, match="not sent to slurm clusters yet") as refused:
-        await world.runs.submit(ALICE, a_spec("t1", cluster="hpc"))
-    assert refused.value.field == "run.cluster"
+    await world.runs.submit(ALICE, a_spec("busy"))  # fills the one local slot
+    await world.runs.submit(ALICE, a_spec("t1", cluster="hpc", gpus=2, time_limit="1:00:00", account="ml"))
+    await world.scheduler.tick()
+    hpc = world.clusters.opened["hpc"]
+    assert world.executor.submitted_names() == ["busy"]
+    assert hpc.submitted_names() == ["t1"]  # the cluster queues its own runs: no local slot needed
+    job = hpc.submitted[0]
+    assert (job.gpu_count, job.time_limit, job.account, job.gpus) == (2, "1:00:00", "ml", ())
+    assert await world.status("t1") is RunStatus.RUNNING
+    [started] = world.events(events_pb2.RunStarted, "t1")
+    assert started.executor == "slurm:hpc"
+    hpc.exit((await world.run("t1")).id, 0)
+    await world.scheduler.tick()
+    assert await world.status("t1") is RunStatus.COMPLETE
+
+
+async def test_a_cluster_run_asking_for_what_the_cluster_lacks_is_refused_naming_the_field() -> None:
+    world = await fake_world()
+    await world.service.clusters.add(OPERATOR_CALLER, HPC)
+    await world.service.clusters.add(OPERATOR_CALLER, K8S)
+    with pytest.raises(FailedPrecondition, match="offers 8") as gpus:
+        await world.runs.submit(ALICE, a_spec("t1", cluster="hpc", gpus=9))
+    assert gpus.value.field == "run.gpus"
+    with pytest.raises(FailedPrecondition, match="no kubernetes executor here") as kind:
+        await world.runs.submit(ALICE, a_spec("t2", cluster="k8s-prod"))
+    assert kind.value.field == "run.cluster"
+    with pytest.raises(FailedPrecondition, match="Slurm or LSF") as local_limit:
+        await world.runs.submit(ALICE, a_spec("t3", time_limit="10"))
+    assert local_limit.value.field == "run.time_limit"
+    with pytest.raises(InvalidArgument) as bad_limit:
+        await world.runs.submit(ALICE, a_spec("t4", cluster="hpc", time_limit="1:75"))
+    assert bad_limit.value.field == "run.time_limit"
     assert await world.stored_runs() == []
-    await world.runs.submit(ALICE, a_spec("t2", cluster="local"))
-    assert [r.name for r in await world.stored_runs()] == ["t2"]
+
+
+async def test_a_job_the_cluster_killed_at_a_limit_fails_the_run_saying_why() -> None:
+    world = await fake_world()
+    await world.service.clusters.add(OPERATOR_CALLER, HPC)
+    run = await world.runs.submit(ALICE, a_spec("t1", cluster="hpc", time_limit="5"))
+    await world.scheduler.tick()
+    hpc = world.clusters.opened["hpc"]
+    hpc.states[run.id] = JobStatus(JobState.KILLED, 143, "it ran past its time limit (Slurm: TIMEOUT)")
+    await world.scheduler.tick()
+    ended = await world.run("t1")
+    assert (ended.status, ended.exit_code) == (RunStatus.FAILED, 143)
+    assert ended.status_reason == "it ran past its time limit (Slurm: TIMEOUT)"
+
+
+async def test_after_a_restart_cluster_runs_are_found_on_their_cluster() -> None:
+    world = await fake_world()
+    await world.service.clusters.add(OPERATOR_CALLER, HPC)
+    run = await world.runs.submit(ALICE, a_spec("t1", cluster="hpc"))
+    await world.scheduler.tick()
+    service = world.restarted()
+    await service.scheduler.recover()
+    await service.scheduler.tick()
+    assert world.clusters.opened["hpc"].submitted_names() == ["t1"]  # not submitted again
+    world.clusters.opened["hpc"].exit(run.id, 3)
+    await service.scheduler.tick()
+    assert (await world.run("t1")).status is RunStatus.FAILED
+
+
+async def test_a_cluster_with_runs_not_ended_cannot_be_deleted() -> None:
+    world = await fake_world()
+    await world.service.clusters.add(OPERATOR_CALLER, HPC)
+    run = await world.runs.submit(ALICE, a_spec("t1", cluster="hpc"))
+    with pytest.raises(FailedPrecondition, match="1 runs not ended \\(t1\\)"):
+        await world.service.clusters.delete(OPERATOR_CALLER, "hpc")
+    await world.scheduler.tick()
+    world.clusters.opened["hpc"].exit(run.id, 0)
+    await world.scheduler.tick()
+    await world.service.clusters.delete(OPERATOR_CALLER, "hpc")
+    assert await world.service.clusters.list() == []

@@ -86,6 +86,8 @@ def add(
                                                             "the kubeconfig.")] = "",
     login_required: Annotated[bool, typer.Option("--login-required", help="Each user signs in to it "
                                                  "(shipyard cluster login) before sending runs.")] = False,
+    host_key: Annotated[str, typer.Option(help="Slurm, LSF: the login node's SSH host key ('ssh-ed25519 "
+                                                "AAAA…'); left out, the first connection's is pinned.")] = "",
     gpus: Annotated[int, typer.Option(help="The most GPUs one run may have there (0: none).")] = 0,
     max_workers: Annotated[int, typer.Option(help="The most workers of a distributed run (0: 1).")] = 0,
     description: Annotated[str, typer.Option()] = "",
@@ -98,13 +100,13 @@ def add(
         ssh_port=ssh_port if ssh_port is not None else (SSH_PORT if over_ssh else 0), ssh_user=ssh_user,
         credential=credential, partition=partition, queue=queue, work_dir=work_dir, namespace=namespace,
         kubeconfig_credential=kubeconfig_credential, login_required=login_required, gpus=gpus,
-        max_workers=max_workers)
+        max_workers=max_workers, ssh_host_key=host_key)
     with client() as c:
         added = c.call(c.clusters.AddCluster, pb.AddClusterRequest(cluster=cluster))
     if output.emit(added, fmt):
         return
     console.print(f"[green]Added {_kind(added)} cluster[/] [bold]{escape(added.name)}[/] "
-                  f"({escape(_where(added))}); runs are not sent to clusters yet")
+                  f"({escape(_where(added))}); runs name it with --cluster {escape(added.name)}")
 
 
 @app.command("list")

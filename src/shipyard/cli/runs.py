@@ -149,6 +149,8 @@ class SubmitOptions:
     commit: str = ""
     priority: int = 0
     cluster: str = ""
+    time_limit: str = ""
+    account: str = ""
 
 
 def build_submit_request(options: SubmitOptions, request_id: str) -> pb.SubmitRunRequest:
@@ -161,6 +163,7 @@ def build_submit_request(options: SubmitOptions, request_id: str) -> pb.SubmitRu
         description=options.description, framework=options.framework,
         framework_version=options.framework_version, image=options.image, code=options.code,
         commit=options.commit, priority=options.priority, cluster=options.cluster,
+        time_limit=options.time_limit, account=options.account,
     )
     return pb.SubmitRunRequest(run=run, config_file=options.config_bytes, request_id=request_id)
 
@@ -281,6 +284,11 @@ def submit(
                                    "--framework. Neither: the `python` image.")] = "",
     cluster: Annotated[str, Opt(help="The cluster to run on (`shipyard cluster list`; default: this "
                                      "machine, `local`).")] = "",
+    time_limit: Annotated[str, Opt("--time-limit", "--slurm-time", metavar="[D-]HH:MM:SS",
+                                   help="On a Slurm or LSF cluster: the job's wall-clock limit (Slurm's "
+                                        "forms: MM, HH:MM:SS, D-HH …).")] = "",
+    account: Annotated[str, Opt("--account", "--slurm-account",
+                                help="On a Slurm or LSF cluster: the account the job is charged to.")] = "",
 ) -> None:
     """Submit a run: it is queued, then runs --command with its inputs mounted read-only."""
     inputs = [parse_input(v, k) for k, values in (("dataset", dataset), ("featureset", featureset),
@@ -298,7 +306,7 @@ def submit(
         hyperparameters=parse_hyperparameters(hp or []), config_name=config_name, config_bytes=config_bytes,
         gpus=gpus, start_with_available=start_with_available, tags=tag or [], project=project,
         description=description, framework=framework, framework_version=framework_version, image=image,
-        code=code, commit=commit, priority=priority, cluster=cluster,
+        code=code, commit=commit, priority=priority, cluster=cluster, time_limit=time_limit, account=account,
     )
     if not command and not template:
         raise typer.BadParameter("give the start-up command (or a --template that has one)",
@@ -347,6 +355,13 @@ def _pairs(values: Mapping[str, str]) -> str:
     return " ".join(f"{k}={v}" for k, v in sorted(values.items()))
 
 
+def _cluster(run: pb.Run) -> str:
+    """Where the run executes, with its job's limits there."""
+    limits = [f"time limit {run.time_limit}"] if run.time_limit else []
+    limits += [f"account {run.account}"] if run.account else []
+    return (run.cluster or "local") + (f" ({', '.join(limits)})" if limits else "")
+
+
 def _fields(run: pb.Run) -> list[tuple[str, str]]:
     """The rows ``run get`` shows, user text escaped."""
     status = _status(run) + (f" ({escape(run.status_reason)})" if run.status_reason else "")
@@ -357,6 +372,7 @@ def _fields(run: pb.Run) -> list[tuple[str, str]]:
         ("exit code", _exit_code(run)),
         ("owner", escape(run.owner)),
         ("project", escape(run.project) or "—"),
+        ("cluster", escape(_cluster(run))),
         ("command", escape(run.command) or "—"),
         ("code", escape(f"{run.code}@{run.commit[:12]}") if run.code else "—"),
         ("environment", escape(_environment(run.environment)) if run.HasField("environment") else "—"),

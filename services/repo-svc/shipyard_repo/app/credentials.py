@@ -1,15 +1,20 @@
-"""Credential use cases: save (encrypted), list, the last one per host and type, delete."""
+"""Credential use cases: save (encrypted), list, the last one per host and type, delete, and open
+one for run-svc."""
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 
 from shipyard.kit.caller import Caller
 from shipyard.kit.clock import Clock, utc_now
-from shipyard.kit.errors import InvalidArgument, NotFound
+from shipyard.kit.errors import InvalidArgument, NotFound, PermissionDenied
 from shipyard.kit.secrets import SecretBox
 from shipyard_repo.app.ports import Units
+from shipyard_repo.app.versions import RUN_RECORDER
 from shipyard_repo.domain.credentials import Credential, CredentialFields, CredentialType
+
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -60,6 +65,22 @@ class Credentials:
         async with self.uow() as uow:
             if not await uow.credentials.forget(caller.user, name):
                 raise NotFound(f"credential {name!r} not found")
+
+    async def open(self, caller: Caller, owner: str, name: str) -> tuple[Credential, str]:
+        """``owner``'s credential ``name`` and its secret, for run-svc alone: its cluster executors sign
+        in to a login node with the key stored for the cluster, and run-svc decides whose key a run
+        may use. Any other caller, whoever it acts for, is refused before anything is read."""
+        # The same one service repo-svc takes a run's facts from (versions.py): the gateway's
+        # users never reach a secret, even an operator or the credential's owner.
+        if caller.via != RUN_RECORDER:
+            raise PermissionDenied("only run-svc opens a stored credential's secret")
+        if not owner:
+            raise InvalidArgument("owner", "must not be empty")
+        if not name:
+            raise InvalidArgument("name", "must not be empty")
+        opened = await self.reveal(owner, name)
+        log.info("credential %r of %s opened for run-svc on behalf of %s", name, owner, caller.user)
+        return opened
 
     async def reveal(self, owner: str, name: str) -> tuple[Credential, str]:
         """The credential and its secret, for use inside the platform (imports, runs); never an API."""

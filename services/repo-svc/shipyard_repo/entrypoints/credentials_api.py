@@ -1,4 +1,5 @@
-"""The CredentialService gRPC servicer: no answer ever carries a secret."""
+"""The CredentialService gRPC servicer: no public answer carries a secret (only the internal
+OpenCredential, which run-svc alone may call)."""
 
 from __future__ import annotations
 
@@ -79,3 +80,9 @@ class CredentialServicer(credentials_pb2_grpc.CredentialServiceServicer):
     ) -> pb.DeleteCredentialResponse:
         await self._credentials.delete(caller_of(context), request.name)
         return pb.DeleteCredentialResponse()
+
+    async def OpenCredential(
+        self, request: pb.OpenCredentialRequest, context: grpc.aio.ServicerContext
+    ) -> pb.OpenedCredential:
+        credential, secret = await self._credentials.open(caller_of(context), request.owner, request.name)
+        return pb.OpenedCredential(credential=credential_to_proto(credential), secret=secret)

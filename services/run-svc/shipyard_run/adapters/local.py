@@ -48,7 +48,6 @@ import subprocess
 import sys
 import threading
 from collections.abc import Callable
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -59,24 +58,16 @@ from shipyard.kit.blob.tree import BlobTree
 from shipyard.kit.bubblewrap import NOBODY, Bubblewrap, RunAs, find
 from shipyard_run.adapters import sandbox
 from shipyard_run.adapters.environments import BuiltEnvironment, LocalEnvironments
+from shipyard_run.adapters.run_contract import (
+    WRAPPER,
+    MetricCursor,
+    contract_variables,
+    read_points,
+)
 from shipyard_run.adapters.tensorboard import LocalTensorBoards
 from shipyard_run.app.ports import Executor, Job, JobEnvironment, JobState, JobStatus
 from shipyard_run.domain.runs import MetricPoint
-from shipyard_run.domain.tracking import DEFAULT_EXPERIMENT
 
-# Katib's StdOut metrics collector format: name=value pairs anywhere on a line.
-METRIC = re.compile(r"([A-Za-z_][\w.-]*)\s*=\s*([+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?)(?![\w.])")
-# $1: the exit code file, $2: the log, $3: the stdout file; the rest: the command to run (env -i … sh -c …,
-# or bwrap … env -i … sh -c …). Its stderr goes to the log, its stdout through tee to the log and the
-# stdout file; fd 4 brings the command's code out of the pipeline (sh has no pipefail). tee ignores
-# SIGINT/SIGTERM so that a run stopping gracefully can still print. The wrapper exits with the
-# command's code, so a run-svc that still holds it knows the code even when the file could not be
-# written (a full disk); a half-written file is removed.
-WRAPPER = ('exit_file=$1; log=$2; out=$3; shift 3; '
-           'code=$({ { "$@" 2>>"$log" 4>&-; echo $? >&4; } | '
-           '(trap "" INT TERM; exec tee -a "$log" >>"$out") 4>&-; } 4>&1); '
-           '{ printf "%s" "$code" > "$exit_file.tmp" && mv "$exit_file.tmp" "$exit_file"; } 2>/dev/null '
-           '|| rm -f "$exit_file.tmp"; exit "$code"')
 # Free bytes under which a workspace's disk counts as full (a few blocks: what the wrapper needs).
 FULL_BELOW = 64 * 1024
 GRACE_S = 10.0
@@ -85,16 +76,6 @@ LOG_SCAN_MAX = 1 << 20  # bytes of new log read per metrics pass
 PASSED_ON = ("LANG", "LANGUAGE", "TZ")
 # The wrapper's own environment: it runs as run-svc's user, so it gets nothing of the run's.
 WRAPPER_ENV = {"PATH": "/usr/bin:/bin"}
-
-
-@dataclass
-class _Cursor:
-    """How far the metric readers got in a run's stdout (``log``: the name it had when the metrics
-    were read from the log) and metrics file."""
-
-    log: int = 0
-    sdk: int = 0
-    steps: dict[str, int] | None = None
 
 
 def gpu_inventory() -> int:
@@ -108,11 +89,6 @@ def gpu_inventory() -> int:
     except (OSError, subprocess.SubprocessError):
         return 0
     return len([line for line in done.stdout.splitlines() if line.strip()])
-
-
-def mount_variable(mount_path: str) -> str:
-    """The variable that names where a mount path's content is: /mnt/data → SHIPYARD_MOUNT_MNT_DATA."""
-    return "SHIPYARD_MOUNT_" + re.sub(r"[^A-Za-z0-9]+", "_", mount_path).strip("_").upper()
 
 
 class LocalExecutor(Executor):
@@ -140,7 +116,7 @@ class LocalExecutor(Executor):
                                "run would see them all: keep the data directory out of it")
         self._boards = LocalTensorBoards(root)
         # Where the metric readers got, also kept here: a full disk may refuse the cursor file.
-        self._cursors: dict[str, _Cursor] = {}
+        self._cursors: dict[str, MetricCursor] = {}
         self.on_exit: Callable[[], None] = lambda: None  # called (on the event loop) when a job exits
 
     def gpu_count(self) -> int:
@@ -291,28 +267,13 @@ class LocalExecutor(Executor):
         ws = self._workspace(run_id)
         cursor = self._cursors.get(run_id) or _load_cursor(ws / "metrics.cursor")
         self._cursors[run_id] = cursor
-        steps = cursor.steps or {}
-        now = datetime.now(UTC)
-        points: list[MetricPoint] = []
         # stdout alone (README: "name=value lines on stdout"); a run started before there was a
         # stdout file is read from its log as then.
         stdout = ws / "stdout" if (ws / "stdout").exists() or not (ws / "log").exists() else ws / "log"
-        text = _read(stdout, cursor.log, LOG_SCAN_MAX)
-        complete = text[: text.rfind(b"\n") + 1]
-        cursor.log += len(complete)
-        for line in complete.decode(errors="replace").splitlines():
-            for name, value in METRIC.findall(line):
-                steps[name] = steps.get(name, 0) + 1
-                points.append(MetricPoint(name, float(value), steps[name], now))
-        sdk = _read(ws / "metrics.jsonl", cursor.sdk, LOG_SCAN_MAX)
-        sdk_complete = sdk[: sdk.rfind(b"\n") + 1]
-        cursor.sdk += len(sdk_complete)
-        for line in sdk_complete.decode(errors="replace").splitlines():
-            point = _sdk_point(line, steps, now)
-            if point is not None:
-                points.append(point)
-        if points or complete or sdk_complete:
-            cursor.steps = steps
+        before = (cursor.log, cursor.sdk)
+        points = read_points(cursor, _read(stdout, cursor.log, LOG_SCAN_MAX),
+                             _read(ws / "metrics.jsonl", cursor.sdk, LOG_SCAN_MAX), datetime.now(UTC))
+        if (cursor.log, cursor.sdk) != before:
             try:
                 (ws / "metrics.cursor").write_text(json.dumps(cursor.__dict__))
             except OSError as exc:
@@ -389,43 +350,8 @@ def _environment(job: Job, own: str, mounts: dict[str, str], python: BuiltEnviro
     if python is not None:
         env["VIRTUAL_ENV"] = python.path
     env["HOME"] = f"{own}/home"
-    env.update(job.hyperparameters)
-    outputs = [mounts[p] for p in job.output_paths if p]
-    env.update({
-        "SHIPYARD_RUN_ID": job.run_id,
-        "SHIPYARD_RUN_NAME": job.name,
-        "SHIPYARD_OUTPUT": f"{own}/output" if "" in job.output_paths or not outputs else outputs[0],
-        "SHIPYARD_HYPERPARAMS": f"{own}/hyperparameters.json",
-        "SHIPYARD_TB_LOGDIR": f"{own}/tensorboard",
-        "SHIPYARD_METRICS_FILE": f"{own}/metrics.jsonl",
-        "SHIPYARD_MOUNTS": json.dumps(mounts, sort_keys=True),
-        "CUDA_VISIBLE_DEVICES": ",".join(str(g) for g in job.gpus),
-        "PYTHONUNBUFFERED": "1",
-    })
-    env.update({mount_variable(path): where for path, where in mounts.items()})
-    if job.config_file_name:
-        env["SHIPYARD_CONFIG"] = f"{own}/config/{job.config_file_name}"
-    # The run calls the API as its owner with a token of its own (the CLI and SDK read these).
-    if job.api_token:
-        env["SHIPYARD_TOKEN"] = job.api_token
-    if job.api_server:
-        env["SHIPYARD_SERVER"] = job.api_server
-    if job.api_url:
-        env["SHIPYARD_API_URL"] = job.api_url
-    env.update(mlflow_variables(job))
+    env.update(contract_variables(job, own, mounts))
     return env
-
-
-def mlflow_variables(job: Job) -> dict[str, str]:
-    """What makes unmodified MLflow code log into this run: the gateway's MLflow API, the run's own
-    token (MLflow sends it as a bearer token; it dies with the run), the run and its experiment."""
-    if not (job.api_url and job.api_token):
-        return {}
-    # Telemetry off: MLflow's client would call its vendor's servers from every run.
-    return {"MLFLOW_TRACKING_URI": f"{job.api_url.rstrip('/')}/mlflow",
-            "MLFLOW_TRACKING_TOKEN": job.api_token, "MLFLOW_RUN_ID": job.run_id,
-            "MLFLOW_EXPERIMENT_ID": job.project or DEFAULT_EXPERIMENT,
-            "MLFLOW_DISABLE_TELEMETRY": "true"}
 
 
 def _clean(env: dict[str, str], argv: list[str]) -> list[str]:
@@ -530,21 +456,11 @@ def _output_paths(ws: Path) -> list[str]:
     return [str(path) for path in json.loads((ws / "outputs.json").read_text())]
 
 
-def _sdk_point(line: str, steps: dict[str, int], now: datetime) -> MetricPoint | None:
+def _load_cursor(path: Path) -> MetricCursor:
     try:
-        record = json.loads(line)
-        name, value = str(record["name"]), float(record["value"])
-    except (ValueError, KeyError, TypeError):
-        return None
-    steps[name] = int(record.get("step") or steps.get(name, 0) + 1)
-    return MetricPoint(name, value, steps[name], now)
-
-
-def _load_cursor(path: Path) -> _Cursor:
-    try:
-        return _Cursor(**json.loads(path.read_text()))
+        return MetricCursor(**json.loads(path.read_text()))
     except (OSError, ValueError, TypeError):
-        return _Cursor()
+        return MetricCursor()
 
 
 def _read(path: Path, offset: int, max_bytes: int) -> bytes:

@@ -2,13 +2,18 @@
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, replace
 
 from shipyard.kit.caller import Caller
 from shipyard.kit.clock import Clock, utc_now
-from shipyard.kit.errors import AlreadyExists, NotFound, PermissionDenied
+from shipyard.kit.errors import AlreadyExists, FailedPrecondition, NotFound, PermissionDenied
 from shipyard_run.app.ports import UnitOfWork, Units
 from shipyard_run.domain.clusters import Cluster
+from shipyard_run.domain.runs import RunStatus
+
+ACTIVE_OR_WAITING = (RunStatus.QUEUED, RunStatus.WAITING_FOR_GPUS, RunStatus.STARTING, RunStatus.RUNNING,
+                     RunStatus.STOPPING)
 
 
 def _check_operator(caller: Caller, what: str) -> None:
@@ -22,6 +27,19 @@ async def must_get_cluster(uow: UnitOfWork, name: str) -> Cluster:
     if found is None:
         raise NotFound(f"no cluster named {name!r} (shipyard cluster list shows them)")
     return found
+
+
+def pin_host_key(uow: Units) -> Callable[[str, str], Awaitable[None]]:
+    """Keeps the SSH host key a cluster's first connection saw in its record, so that every later
+    connection (of any run-svc) trusts that key alone."""
+
+    async def pin(name: str, public_key: str) -> None:
+        async with uow() as tx:
+            cluster = await tx.clusters.by_id(name)
+            if cluster is not None and not cluster.ssh_host_key:
+                await tx.clusters.save(replace(cluster, ssh_host_key=public_key))
+
+    return pin
 
 
 @dataclass
@@ -51,7 +69,14 @@ class Clusters:
             return sorted(await uow.clusters.find(), key=lambda c: c.name)
 
     async def delete(self, caller: Caller, name: str) -> None:
-        """Forget a cluster; operators only. Runs that named it keep its name."""
+        """Forget a cluster no run is active on; operators only. Runs that named it keep its name."""
         _check_operator(caller, "delete")
         async with self.uow() as uow:
-            await uow.clusters.remove(await must_get_cluster(uow, name))
+            cluster = await must_get_cluster(uow, name)
+            active = [run.name for run in await uow.runs.in_status(ACTIVE_OR_WAITING, 10_000)
+                      if run.spec.cluster == name]
+            if active:
+                shown = ", ".join(active[:5]) + (" …" if len(active) > 5 else "")
+                raise FailedPrecondition(f"cluster {name!r} has {len(active)} runs not ended ({shown}): "
+                                         "stop them, or let them end, then delete it")
+            await uow.clusters.remove(cluster)

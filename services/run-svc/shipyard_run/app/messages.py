@@ -61,7 +61,7 @@ def spec_from_proto(run: pb.Run) -> RunSpec:
         outputs=tuple(OutputTarget(o.repo_kind, o.repo, o.mount_path) for o in run.outputs),
         hyperparameters=dict(run.hyperparameters), config_file_name=run.config_file_name, gpus=run.gpus,
         start_with_available=run.start_with_available, cluster=run.cluster, code=run.code, commit=run.commit,
-        priority=run.priority,
+        priority=run.priority, time_limit=run.time_limit, account=run.account,
     )
 
 
@@ -78,6 +78,7 @@ def spec_to_proto(spec: RunSpec) -> pb.Run:
         hyperparameters=spec.hyperparameters, config_file_name=spec.config_file_name, gpus=spec.gpus,
         start_with_available=spec.start_with_available, cluster=spec.cluster, code=spec.code,
         commit=spec.commit, priority=spec.priority, environment=environment_to_proto(spec.environment),
+        time_limit=spec.time_limit, account=spec.account,
     )
 
 

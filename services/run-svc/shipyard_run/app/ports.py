@@ -171,6 +171,9 @@ class ClusterRepository(Protocol):
     async def add(self, cluster: Cluster) -> Cluster:
         """Store a new cluster."""
 
+    async def save(self, cluster: Cluster) -> Cluster:
+        """Store a change; Aborted when it changed since it was read."""
+
     async def remove(self, cluster: Cluster) -> None:
         """Delete the cluster."""
 
@@ -271,6 +274,7 @@ class JobState(Enum):
     RUNNING = "running"
     EXITED = "exited"
     GONE = "gone"  # started once, now neither running nor did it leave an exit code
+    KILLED = "killed"  # a cluster ended it at a limit (time, memory): the run fails, ``detail`` says why
     NO_SPACE = "no-space"  # it ended on a full disk: its exit code (known or not) could not be recorded
 
 
@@ -305,6 +309,7 @@ class JobEnvironment:
     python: str
     requirements: tuple[str, ...]
     digest: str
+    url: str = ""  # the image a cluster runs (its catalog URL; Kubernetes pulls it)
 
 
 @dataclass(frozen=True)
@@ -326,6 +331,9 @@ class Job:
     api_server: str = ""  # the gateway's gRPC address as runs reach it (SHIPYARD_SERVER)
     api_url: str = ""  # the gateway's HTTP address as runs reach it (SHIPYARD_API_URL: the SDK's call)
     environment: JobEnvironment | None = None  # None: a run submitted before images existed
+    gpu_count: int = 0  # GPUs a cluster gives the job (the local executor's are ``gpus``)
+    time_limit: str = ""  # a cluster job's wall-clock limit (Slurm's forms)
+    account: str = ""  # the cluster account it is charged to
 
 
 class Executor(abc.ABC):
@@ -398,6 +406,19 @@ class Executor(abc.ABC):
     async def remove(self, run_id: str) -> None:
         """Remove everything the run's job left (logs too), stopping its TensorBoard."""
 
+    async def close(self) -> None:  # noqa: B027 - most executors hold no connection
+        """Close what the executor holds open (a cluster's connections)."""
+
     @abc.abstractmethod
     async def cleanup(self, run_id: str) -> None:
         """Remove what the job left behind except its logs."""
+
+
+class ClusterExecutors(Protocol):
+    """Opens the executor of a cluster an operator added (Slurm, LSF, Kubernetes)."""
+
+    def unsupported(self, cluster: Cluster) -> str:
+        """Why no executor can run ``cluster``'s runs here ("" when one can)."""
+
+    def open(self, cluster: Cluster) -> Executor:
+        """The executor of ``cluster`` (it connects on first use)."""

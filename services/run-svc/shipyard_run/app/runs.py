@@ -12,9 +12,10 @@ from shipyard.kit.clock import Clock, utc_now
 from shipyard.kit.errors import AlreadyExists, FailedPrecondition, InvalidArgument, NotFound, PermissionDenied
 from shipyard.kit.paging import decode_token, encode_token, page_limit
 from shipyard_run.app.clusters import must_get_cluster
+from shipyard_run.app.executors import Executors
 from shipyard_run.app.image_builds import ImageBuilds, plan_from_code
 from shipyard_run.app.ports import CodeFiles, Executor, RepoReader, RunFilter, UnitOfWork, Units
-from shipyard_run.domain.clusters import LOCAL
+from shipyard_run.domain.clusters import LOCAL, check_fits
 from shipyard_run.domain.events import RunDeleted, RunStopped, RunSubmitted
 from shipyard_run.domain.image_builds import FROM_CODE_REPO
 from shipyard_run.domain.runs import Environment, Input, MetricPoint, OutputTarget, Run, RunSpec, RunStatus
@@ -42,7 +43,7 @@ class Runs:
 
     uow: Units
     repos: RepoReader
-    executor: Executor
+    executors: Executors
     files: CodeFiles
     builds: ImageBuilds
     wake: Callable[[], None] = lambda: None  # tells the scheduler there is work
@@ -55,11 +56,10 @@ class Runs:
         spec = spec.checked(len(config))
         if config and not spec.config_file_name:
             spec = replace(spec, config_file_name="config")
-        await self._check_cluster(spec.cluster)
-        if spec.gpus > (total := self.executor.gpu_count()):
-            raise FailedPrecondition(f"{spec.gpus} GPUs asked for, but the {self.executor.name} executor "
-                                     f"has {total}", field="run.gpus")
-        self._check_isolated(caller)
+        if spec.cluster in ("", LOCAL):
+            self._check_local(caller, spec)
+        else:
+            await self._check_cluster(spec)
         if request_id and (made := await self._made_by(caller, request_id)) is not None:
             return made
         spec = replace(spec, inputs=tuple([await self._pin(caller, i, n) for n, i in enumerate(spec.inputs)]))
@@ -87,20 +87,28 @@ class Runs:
         self.wake()
         return run
 
-    async def _check_cluster(self, name: str) -> None:
-        """A run goes to the local executor; a cluster it names must exist, and until the cluster
-        executors exist (Slurm, Kubernetes, LSF) it is refused there rather than run here instead."""
-        if name in ("", LOCAL):
-            return
+    def _check_local(self, caller: Caller, spec: RunSpec) -> None:
+        """A local run fits this machine's GPUs, and may start where runs cannot be isolated."""
+        local = self.executors.local
+        if spec.gpus > (total := local.gpu_count()):
+            raise FailedPrecondition(f"{spec.gpus} GPUs asked for, but the {local.name} executor "
+                                     f"has {total}", field="run.gpus")
+        for field_name, value in (("run.time_limit", spec.time_limit), ("run.account", spec.account)):
+            if value:
+                raise FailedPrecondition("a time limit and an account are for runs on a Slurm or LSF "
+                                         "cluster (--cluster)", field=field_name)
+        self._check_isolated(caller)
+
+    async def _check_cluster(self, spec: RunSpec) -> None:
+        """A cluster the run names exists, is served here, and offers what the run asks for."""
         async with self.uow() as uow:
-            cluster = await must_get_cluster(uow, name)
-        kind = cluster.kind.value
-        raise FailedPrecondition(f"cluster {name!r} is a {kind} cluster, and runs are not sent to {kind} "
-                                 "clusters yet: only the local executor runs them (leave --cluster out)",
-                                 field="run.cluster")
+            cluster = await must_get_cluster(uow, spec.cluster)
+        if refusal := self.executors.supports(cluster):
+            raise FailedPrecondition(f"cluster {cluster.name!r}: {refusal}", field="run.cluster")
+        check_fits(cluster, spec)
 
     def _check_isolated(self, caller: Caller) -> None:
-        if refusal := unisolated_refusal(self.executor, caller.roles, self.single_user):
+        if refusal := unisolated_refusal(self.executors.local, caller.roles, self.single_user):
             raise FailedPrecondition(refusal)
 
     async def _made_by(self, caller: Caller, request_id: str) -> Run | None:
@@ -182,7 +190,7 @@ class Runs:
                 return run
             run = await uow.runs.save(run.stopping())
         if run.status is RunStatus.STOPPING:
-            await self.executor.stop(run.id)
+            await (await self.executors.of(run)).stop(run.id)
         self.wake()
         return run
 
@@ -201,7 +209,7 @@ class Runs:
                 await uow.artifacts.forget(model.id)
                 await uow.logged_models.remove(model)
             uow.record(RunDeleted(run, caller))
-        await self.executor.remove(run.id)
+        await (await self.executors.of(run)).remove(run.id)
 
     async def read_logs(self, name: str, offset: int, max_bytes: int) -> tuple[bytes, int, bool]:
         """Log bytes from ``offset``, the next offset, and whether the run ended and all was read."""
@@ -212,7 +220,8 @@ class Runs:
         if max_bytes < 0:
             raise InvalidArgument("max_bytes", "must not be negative")
         run = await self.get(name)
-        data = await self.executor.read_logs(run.id, offset, min(max_bytes or LOGS_DEFAULT, LOGS_MAX))
+        executor = await self.executors.of(run)
+        data = await executor.read_logs(run.id, offset, min(max_bytes or LOGS_DEFAULT, LOGS_MAX))
         return data, offset + len(data), run.status.final and not data
 
     async def start_tensorboard(self, caller: Caller, name: str) -> tuple[Run, str]:
@@ -220,19 +229,19 @@ class Runs:
         it listens."""
         run = await self.get(name)
         check_may_change(run, caller, "start its TensorBoard")
-        return run, await self.executor.start_tensorboard(run.id, run.name)
+        return run, await (await self.executors.of(run)).start_tensorboard(run.id, run.name)
 
     async def stop_tensorboard(self, caller: Caller, name: str) -> Run:
         """Stop the run's TensorBoard, if it runs (its owner or an operator)."""
         run = await self.get(name)
         check_may_change(run, caller, "stop its TensorBoard")
-        await self.executor.stop_tensorboard(run.id)
+        await (await self.executors.of(run)).stop_tensorboard(run.id)
         return run
 
     async def tensorboard(self, name: str) -> tuple[Run, str | None]:
         """The run and where its TensorBoard listens (None: it does not run)."""
         run = await self.get(name)
-        return run, await self.executor.tensorboard_address(run.id)
+        return run, await (await self.executors.of(run)).tensorboard_address(run.id)
 
     async def metrics(self, name: str) -> list[MetricPoint]:
         """Every metric point the run logged."""

@@ -15,7 +15,8 @@ from dataclasses import dataclass, field
 from shipyard.kit.blob.checkout import EMPTY_MANIFEST
 from shipyard.kit.caller import Caller
 from shipyard.kit.clock import Clock, utc_now
-from shipyard.kit.errors import Aborted, ResourceExhausted
+from shipyard.kit.errors import Aborted, FailedPrecondition, NotFound, ResourceExhausted
+from shipyard_run.app.executors import Executors
 from shipyard_run.app.ports import (
     EnvironmentFailed,
     Executor,
@@ -28,6 +29,7 @@ from shipyard_run.app.ports import (
     Units,
 )
 from shipyard_run.app.runs import unisolated_refusal
+from shipyard_run.domain.clusters import LOCAL
 from shipyard_run.domain.events import (
     MetricsLogged,
     RunCompleted,
@@ -52,8 +54,8 @@ class Scheduler:
     """Moves runs through their lifecycle on one executor."""
 
     uow: Units
-    executor: Executor
-    slots: int  # runs at once (the local machine's cores); GPU runs also need their GPUs
+    executors: Executors
+    slots: int  # local runs at once (the local machine's cores); GPU runs also need their GPUs
     clock: Clock = utc_now
     interval: float = 0.25
     single_user: bool = False  # anyone's runs may start unisolated (the operator's choice)
@@ -88,7 +90,7 @@ class Scheduler:
         for run in await self._runs(ACTIVE):
             if run.status is RunStatus.RUNNING:
                 continue
-            status = await self.executor.status(run.id)
+            status = await (await self.executors.of(run)).status(run.id)
             if status.state is not JobState.NOT_STARTED:
                 if run.status is RunStatus.STARTING:
                     await self._mark_running(run, ("run-svc restarted while starting it; found it started",))
@@ -114,21 +116,28 @@ class Scheduler:
             return await uow.runs.in_status(statuses, 10_000)
 
     async def _start_waiting(self) -> None:
-        active = await self._runs(ACTIVE)
+        active = [run for run in await self._runs(ACTIVE) if _local(run)]
         free_slots = self.slots - len(active)
         used = {gpu for run in active for gpu in run.gpu_ids}
-        free_gpus = self.executor.gpu_count() - len(used)
+        local = self.executors.local
+        free_gpus = local.gpu_count() - len(used)
         waiting = sorted(await self._runs(WAITING), key=lambda r: (-r.spec.priority, r.sequence, r.id))
         for run in waiting:
+            if not _local(run):  # the cluster's own scheduler queues it
+                try:
+                    await self._start(run, ())
+                except Exception:
+                    log.exception("starting run %s failed; trying again next tick", run.name)
+                continue
             if free_slots <= 0:
-                return
+                continue
             wanted = run.spec.gpus
             if wanted > free_gpus and not (run.spec.start_with_available and free_gpus > 0):
                 if run.status is RunStatus.QUEUED and wanted:
                     await self._save(run, run.waiting_for_gpus(f"{wanted} GPUs asked for, {free_gpus} free"))
                 continue
             take = min(wanted, free_gpus)
-            gpus = tuple(g for g in range(self.executor.gpu_count()) if g not in used)[:take]
+            gpus = tuple(g for g in range(local.gpu_count()) if g not in used)[:take]
             used.update(gpus)
             free_gpus -= take
             free_slots -= 1
@@ -140,8 +149,13 @@ class Scheduler:
         starting = await self._save(run, run.starting(gpus, token_hash))
         if starting is None:
             return
+        try:
+            executor = await self.executors.of(run)
+        except (NotFound, FailedPrecondition) as exc:  # its cluster was deleted, or is not served here
+            await self._error(starting, f"could not start: {exc.message}")
+            return
         # Isolation was there when the run was submitted; run-svc may have restarted without it.
-        if refusal := unisolated_refusal(self.executor, run.owner_roles, self.single_user):
+        if refusal := unisolated_refusal(executor, run.owner_roles, self.single_user):
             await self._error(starting, refusal)
             return
         async with self.uow() as uow:
@@ -153,23 +167,24 @@ class Scheduler:
             hyperparameters=run.spec.hyperparameters, config_file_name=run.spec.config_file_name,
             config=config, gpus=gpus, code_manifest=run.spec.code_manifest,
             api_token=token, api_server=self.api_server, api_url=self.api_url,
-            environment=_job_environment(run.spec.environment),
+            environment=_job_environment(run.spec.environment), gpu_count=run.spec.gpus,
+            time_limit=run.spec.time_limit, account=run.spec.account,
         )
-        if job.environment is not None and not await self.executor.environment_ready(job.environment):
+        if job.environment is not None and not await executor.environment_ready(job.environment):
             building = await self._save(starting, starting.building_environment(job.environment.image))
             if building is not None:
-                task = asyncio.create_task(self._build_then_submit(building, job))
+                task = asyncio.create_task(self._build_then_submit(building, job, executor))
                 self._builds.add(task)
                 task.add_done_callback(self._builds.discard)
             return
-        await self._submit(starting, job)
+        await self._submit(starting, job, executor)
 
-    async def _build_then_submit(self, run: Run, job: Job) -> None:
+    async def _build_then_submit(self, run: Run, job: Job, executor: Executor) -> None:
         """Build the run's environment (its first use), then start the run unless it was stopped
         meanwhile; a build that fails ends the run with what could not be installed."""
         assert job.environment is not None
         try:
-            await self.executor.build_environment(job.environment)
+            await executor.build_environment(job.environment)
         except EnvironmentFailed as exc:
             await self._error(run, f"its environment {job.environment.image} could not be built: {exc}")
             return
@@ -184,12 +199,12 @@ class Scheduler:
         if current.status is RunStatus.STOPPING:
             await self._finish(current, current.ended(RunStatus.STOPPED, self.clock(), NEVER_STARTED))
             return
-        await self._submit(current, job)
+        await self._submit(current, job, executor)
         self.wake()
 
-    async def _submit(self, starting: Run, job: Job) -> None:
+    async def _submit(self, starting: Run, job: Job, executor: Executor) -> None:
         try:
-            notes = await self.executor.submit(job)
+            notes = await executor.submit(job)
         except Exception as exc:  # the executor could not start it: the run fails, the scheduler goes on
             log.exception("run %s could not start", starting.name)
             await self._error(starting, f"could not start: {exc}")
@@ -197,20 +212,22 @@ class Scheduler:
         await self._mark_running(starting, notes)
 
     async def _mark_running(self, run: Run, notes: tuple[str, ...]) -> None:
+        executor = await self.executors.of(run)
         async with self.uow() as uow:
             current = await uow.runs.get(run.name)
             assert current is not None
             running = await uow.runs.save(current.running(self.clock(), notes))
-            uow.record(RunStarted(running, self.executor.name))
+            uow.record(RunStarted(running, executor.name))
         if running.status is RunStatus.STOPPING:  # stopped while it was starting
-            await self.executor.stop(run.id)
+            await executor.stop(run.id)
 
     async def _watch(self, run: Run) -> None:
         if run.status is RunStatus.STARTING:
             return  # being started (or taken up by recover)
         # The status first: metrics logged just before an exit are then read before the run ends.
-        status = await self.executor.status(run.id)
-        points = await self.executor.new_metrics(run.id)
+        executor = await self.executors.of(run)
+        status = await executor.status(run.id)
+        points = await executor.new_metrics(run.id)
         if points:
             run = await self._log_metrics(run, points)
         if status.state not in (JobState.RUNNING, JobState.NOT_STARTED):
@@ -229,13 +246,16 @@ class Scheduler:
         async with self.uow() as uow:  # as it is now: a stop may have come during this tick
             run = await uow.runs.get(name)
         assert run is not None
+        executor = await self.executors.of(run)
         if run.status is RunStatus.STOPPING:
             await self._finish(run, run.ended(RunStatus.STOPPED, self.clock(), "stopped", status.exit_code))
         elif status.state is JobState.GONE:
             await self._error(run, f"the run's process disappeared: {status.detail}")
+        elif status.state is JobState.KILLED:
+            await self._fail(run, status.detail, status.exit_code)
         elif status.state is JobState.NO_SPACE:
             # Its files may be what fills the disk: they go first, leaving room to record its end.
-            await self.executor.cleanup(run.id)
+            await executor.cleanup(run.id)
             if status.exit_code != 0:
                 await self._fail(run, status.detail, status.exit_code)
             else:
@@ -243,12 +263,12 @@ class Scheduler:
         elif status.exit_code != 0:
             await self._fail(run, f"the command exited with code {status.exit_code}", status.exit_code)
         else:
-            await self._complete(run)
-        await self.executor.cleanup(run.id)
+            await self._complete(run, executor)
+        await executor.cleanup(run.id)
 
-    async def _complete(self, run: Run) -> None:
+    async def _complete(self, run: Run, executor: Executor) -> None:
         try:
-            staged = await self.executor.stage_outputs(run.id)
+            staged = await executor.stage_outputs(run.id)
         except ResourceExhausted as exc:  # a full disk: nothing was stored of them
             await self._error(run, exc.message)
             return
@@ -288,7 +308,10 @@ class Scheduler:
         by = Caller(run.owner, frozenset(run.owner_roles))  # as it was at submit
         last = ""
         if ended.status in (RunStatus.FAILED, RunStatus.ERROR):
-            log_bytes = await self.executor.read_logs(run.id, 0, 1 << 30)
+            try:
+                log_bytes = await (await self.executors.of(run)).read_logs(run.id, 0, 1 << 30)
+            except Exception as exc:  # a cluster out of reach keeps its log: the run ends all the same
+                log_bytes = f"(its log could not be read: {exc})".encode()
             last = log_bytes[-LAST_LINES:].decode(errors="replace")
         async with self.uow() as uow:
             current = await uow.runs.get(run.name)
@@ -313,10 +336,15 @@ class Scheduler:
             return None
 
 
+def _local(run: Run) -> bool:
+    return run.spec.cluster in ("", LOCAL)
+
+
 def _job_environment(environment: Environment | None) -> JobEnvironment | None:
     if environment is None:
         return None
-    return JobEnvironment(environment.image, environment.python, environment.requirements, environment.digest)
+    return JobEnvironment(environment.image, environment.python, environment.requirements, environment.digest,
+                          environment.url)
 
 
 def _on(current: Run, ended: Run) -> Run:

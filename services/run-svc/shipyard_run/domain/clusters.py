@@ -11,14 +11,18 @@ from dataclasses import dataclass, replace
 from datetime import datetime
 from enum import Enum
 
-from shipyard.kit.errors import InvalidArgument
+from shipyard.kit.errors import FailedPrecondition, InvalidArgument
 from shipyard.kit.rules import check_abs_path, check_name, check_text
+from shipyard_run.domain.runs import RunSpec
 
 LOCAL = "local"  # the platform's own machine: no record, always there
 GPUS_MAX = 1024
 WORKERS_MAX = 1024
 _HOST = re.compile(r"[A-Za-z0-9]([A-Za-z0-9.-]{0,252}[A-Za-z0-9])?")
 _USER = re.compile(r"[a-z_][a-z0-9_.-]{0,31}")
+_HOST_KEY = re.compile(
+    r"(ssh-(ed25519|rsa|dss)|ecdsa-sha2-nistp(256|384|521)|sk-[a-z0-9@.-]+) [A-Za-z0-9+/]+=*( \S.*)?"
+)
 _K8S_NAME = re.compile(r"[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?")
 
 
@@ -56,6 +60,7 @@ class Cluster:
     login_required: bool = False
     gpus: int = 0
     max_workers: int = 0
+    ssh_host_key: str = ""  # "ssh-ed25519 AAAA…"; "" until the first connection pins it
     revision: int = 0
 
     @property
@@ -97,6 +102,12 @@ class Cluster:
             )
         if self.credential:
             check_name("cluster.credential", self.credential)
+        if self.ssh_host_key and not _HOST_KEY.fullmatch(self.ssh_host_key.strip()):
+            raise InvalidArgument(
+                "cluster.ssh_host_key",
+                "must be a public host key as known_hosts holds it, e.g. 'ssh-ed25519 AAAAC3Nz…' "
+                f"(got {self.ssh_host_key[:40]!r})",
+            )
         if not self.work_dir:
             raise InvalidArgument(
                 "cluster.work_dir",
@@ -125,10 +136,24 @@ class Cluster:
                 "credential holding its kubeconfig (shipyard credential save)",
             )
         check_name("cluster.kubeconfig_credential", self.kubeconfig_credential)
-        if self.host or self.ssh_user or self.work_dir or self.partition or self.queue:
+        if self.host or self.ssh_user or self.work_dir or self.partition or self.queue or self.ssh_host_key:
             raise InvalidArgument(
                 "cluster.host",
                 "a kubernetes cluster is reached through its kubeconfig: "
                 "no host, SSH user, work dir, partition or queue",
             )
         return replace(self, namespace=namespace)
+
+
+def check_fits(cluster: Cluster, spec: RunSpec) -> None:
+    """FailedPrecondition naming the field when the run asks ``cluster`` for what it does not offer."""
+    if spec.gpus > cluster.gpus:
+        offered = f"offers {cluster.gpus}" if cluster.gpus else "declares none (cluster add --gpus N)"
+        raise FailedPrecondition(f"{spec.gpus} GPUs asked for, but cluster {cluster.name!r} {offered}",
+                                 field="run.gpus")
+    if not cluster.kind.over_ssh:
+        for field_name, value in (("run.time_limit", spec.time_limit), ("run.account", spec.account)):
+            if value:
+                kind = cluster.kind.value
+                raise FailedPrecondition(f"a time limit and an account are for Slurm and LSF clusters; "
+                                         f"{cluster.name!r} is a {kind} cluster", field=field_name)

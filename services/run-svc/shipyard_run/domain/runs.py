@@ -137,6 +137,8 @@ class RunSpec:
     code_manifest: str = ""  # the files at that commit (set when pinned)
     priority: int = 0  # queued runs start by priority (higher first), then in submission order
     environment: Environment | None = None  # pinned at submit (None: submitted before images existed)
+    time_limit: str = ""  # a cluster job's wall-clock limit, in Slurm's forms (see ``time_limit_seconds``)
+    account: str = ""  # the cluster account a job is charged to
 
     def checked(self, config_size: int = 0) -> RunSpec:
         """This spec, or InvalidArgument naming the first bad field."""
@@ -166,7 +168,38 @@ class RunSpec:
         if self.image:
             check_name("run.image", self.image)
         _check_mounts(self.kind, self.inputs, self.outputs)
+        if self.time_limit:
+            time_limit_seconds(self.time_limit)
+        if self.account:
+            check_name("run.account", self.account)
         return self
+
+
+_TIME_LIMIT = re.compile(r"(?:(?P<days>\d{1,4})-)?(?P<a>\d{1,6})(?::(?P<b>\d{1,2}))?(?::(?P<c>\d{1,2}))?")
+
+
+def time_limit_seconds(text: str) -> int:
+    """Seconds in a wall-clock limit written as Slurm's ``--time`` takes it: MM, MM:SS, HH:MM:SS,
+    D-HH, D-HH:MM or D-HH:MM:SS; InvalidArgument on ``run.time_limit`` naming the forms otherwise."""
+    match = _TIME_LIMIT.fullmatch(text)
+    forms = "MM, MM:SS, HH:MM:SS, D-HH, D-HH:MM or D-HH:MM:SS (e.g. 90, 2:00:00, 1-12)"
+    if match is None:
+        raise InvalidArgument("run.time_limit", f"{text[:40]!r} is not a time limit: use {forms}")
+    days, a, b, c = (match[name] for name in ("days", "a", "b", "c"))
+    if days is not None:  # D-HH[:MM[:SS]]
+        hours, minutes, seconds = int(a), int(b or 0), int(c or 0)
+        total = ((int(days) * 24 + hours) * 60 + minutes) * 60 + seconds
+        parts_ok = hours < 24 and minutes < 60 and seconds < 60
+    elif c is not None:  # HH:MM:SS
+        total, parts_ok = (int(a) * 60 + int(b)) * 60 + int(c), int(b) < 60 and int(c) < 60
+    elif b is not None:  # MM:SS
+        total, parts_ok = int(a) * 60 + int(b), int(b) < 60
+    else:  # MM
+        total, parts_ok = int(a) * 60, True
+    if not parts_ok or total == 0:
+        raise InvalidArgument("run.time_limit", f"{text!r} is not a time limit: use {forms}, "
+                                                "more than zero, minutes and seconds under 60")
+    return total
 
 
 def _check_tags(tags: tuple[str, ...]) -> None:

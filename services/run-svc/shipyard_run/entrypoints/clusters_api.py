@@ -35,6 +35,7 @@ SHARED = (
     "login_required",
     "gpus",
     "max_workers",
+    "ssh_host_key",
 )
 
 

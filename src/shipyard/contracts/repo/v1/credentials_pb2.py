@@ -25,15 +25,15 @@ _sym_db = _symbol_database.Default()
 from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\"shipyard/repo/v1/credentials.proto\x12\x10shipyard.repo.v1\x1a\x1fgoogle/protobuf/timestamp.proto\"\xf0\x01\n\nCredential\x12\x0c\n\x04name\x18\x01 \x01(\t\x12.\n\x04type\x18\x02 \x01(\x0e\x32 .shipyard.repo.v1.CredentialType\x12\x0c\n\x04host\x18\x03 \x01(\t\x12\x10\n\x08username\x18\x04 \x01(\t\x12\r\n\x05owner\x18\x05 \x01(\t\x12\x13\n\x0b\x66ingerprint\x18\x06 \x01(\t\x12/\n\x0b\x63reate_time\x18\x07 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12/\n\x0bupdate_time\x18\x08 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"Y\n\x15SaveCredentialRequest\x12\x30\n\ncredential\x18\x01 \x01(\x0b\x32\x1c.shipyard.repo.v1.Credential\x12\x0e\n\x06secret\x18\x02 \x01(\t\"V\n\x16ListCredentialsRequest\x12\x0c\n\x04host\x18\x01 \x01(\t\x12.\n\x04type\x18\x02 \x01(\x0e\x32 .shipyard.repo.v1.CredentialType\"L\n\x17ListCredentialsResponse\x12\x31\n\x0b\x63redentials\x18\x01 \x03(\x0b\x32\x1c.shipyard.repo.v1.Credential\"X\n\x18GetLastCredentialRequest\x12\x0c\n\x04host\x18\x01 \x01(\t\x12.\n\x04type\x18\x02 \x01(\x0e\x32 .shipyard.repo.v1.CredentialType\"\'\n\x17\x44\x65leteCredentialRequest\x12\x0c\n\x04name\x18\x01 \x01(\t\"\x1a\n\x18\x44\x65leteCredentialResponse*\xc4\x01\n\x0e\x43redentialType\x12\x1f\n\x1b\x43REDENTIAL_TYPE_UNSPECIFIED\x10\x00\x12\x1c\n\x18\x43REDENTIAL_TYPE_PASSWORD\x10\x01\x12\x19\n\x15\x43REDENTIAL_TYPE_TOKEN\x10\x02\x12\x1b\n\x17\x43REDENTIAL_TYPE_SSH_KEY\x10\x03\x12\x1e\n\x1a\x43REDENTIAL_TYPE_ACCESS_KEY\x10\x04\x12\x1b\n\x17\x43REDENTIAL_TYPE_GCP_KEY\x10\x05\x32\x9e\x03\n\x11\x43redentialService\x12W\n\x0eSaveCredential\x12\'.shipyard.repo.v1.SaveCredentialRequest\x1a\x1c.shipyard.repo.v1.Credential\x12\x66\n\x0fListCredentials\x12(.shipyard.repo.v1.ListCredentialsRequest\x1a).shipyard.repo.v1.ListCredentialsResponse\x12]\n\x11GetLastCredential\x12*.shipyard.repo.v1.GetLastCredentialRequest\x1a\x1c.shipyard.repo.v1.Credential\x12i\n\x10\x44\x65leteCredential\x12).shipyard.repo.v1.DeleteCredentialRequest\x1a*.shipyard.repo.v1.DeleteCredentialResponseb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\"shipyard/repo/v1/credentials.proto\x12\x10shipyard.repo.v1\x1a\x1fgoogle/protobuf/timestamp.proto\"\xf0\x01\n\nCredential\x12\x0c\n\x04name\x18\x01 \x01(\t\x12.\n\x04type\x18\x02 \x01(\x0e\x32 .shipyard.repo.v1.CredentialType\x12\x0c\n\x04host\x18\x03 \x01(\t\x12\x10\n\x08username\x18\x04 \x01(\t\x12\r\n\x05owner\x18\x05 \x01(\t\x12\x13\n\x0b\x66ingerprint\x18\x06 \x01(\t\x12/\n\x0b\x63reate_time\x18\x07 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12/\n\x0bupdate_time\x18\x08 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"Y\n\x15SaveCredentialRequest\x12\x30\n\ncredential\x18\x01 \x01(\x0b\x32\x1c.shipyard.repo.v1.Credential\x12\x0e\n\x06secret\x18\x02 \x01(\t\"V\n\x16ListCredentialsRequest\x12\x0c\n\x04host\x18\x01 \x01(\t\x12.\n\x04type\x18\x02 \x01(\x0e\x32 .shipyard.repo.v1.CredentialType\"L\n\x17ListCredentialsResponse\x12\x31\n\x0b\x63redentials\x18\x01 \x03(\x0b\x32\x1c.shipyard.repo.v1.Credential\"X\n\x18GetLastCredentialRequest\x12\x0c\n\x04host\x18\x01 \x01(\t\x12.\n\x04type\x18\x02 \x01(\x0e\x32 .shipyard.repo.v1.CredentialType\"\'\n\x17\x44\x65leteCredentialRequest\x12\x0c\n\x04name\x18\x01 \x01(\t\"\x1a\n\x18\x44\x65leteCredentialResponse\"4\n\x15OpenCredentialRequest\x12\r\n\x05owner\x18\x01 \x01(\t\x12\x0c\n\x04name\x18\x02 \x01(\t\"T\n\x10OpenedCredential\x12\x30\n\ncredential\x18\x01 \x01(\x0b\x32\x1c.shipyard.repo.v1.Credential\x12\x0e\n\x06secret\x18\x02 \x01(\t*\xc4\x01\n\x0e\x43redentialType\x12\x1f\n\x1b\x43REDENTIAL_TYPE_UNSPECIFIED\x10\x00\x12\x1c\n\x18\x43REDENTIAL_TYPE_PASSWORD\x10\x01\x12\x19\n\x15\x43REDENTIAL_TYPE_TOKEN\x10\x02\x12\x1b\n\x17\x43REDENTIAL_TYPE_SSH_KEY\x10\x03\x12\x1e\n\x1a\x43REDENTIAL_TYPE_ACCESS_KEY\x10\x04\x12\x1b\n\x17\x43REDENTIAL_TYPE_GCP_KEY\x10\x05\x32\xfd\x03\n\x11\x43redentialService\x12W\n\x0eSaveCredential\x12\'.shipyard.repo.v1.SaveCredentialRequest\x1a\x1c.shipyard.repo.v1.Credential\x12\x66\n\x0fListCredentials\x12(.shipyard.repo.v1.ListCredentialsRequest\x1a).shipyard.repo.v1.ListCredentialsResponse\x12]\n\x11GetLastCredential\x12*.shipyard.repo.v1.GetLastCredentialRequest\x1a\x1c.shipyard.repo.v1.Credential\x12i\n\x10\x44\x65leteCredential\x12).shipyard.repo.v1.DeleteCredentialRequest\x1a*.shipyard.repo.v1.DeleteCredentialResponse\x12]\n\x0eOpenCredential\x12\'.shipyard.repo.v1.OpenCredentialRequest\x1a\".shipyard.repo.v1.OpenedCredentialb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'shipyard.repo.v1.credentials_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
-  _globals['_CREDENTIALTYPE']._serialized_start=749
-  _globals['_CREDENTIALTYPE']._serialized_end=945
+  _globals['_CREDENTIALTYPE']._serialized_start=889
+  _globals['_CREDENTIALTYPE']._serialized_end=1085
   _globals['_CREDENTIAL']._serialized_start=90
   _globals['_CREDENTIAL']._serialized_end=330
   _globals['_SAVECREDENTIALREQUEST']._serialized_start=332
@@ -48,6 +48,10 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_DELETECREDENTIALREQUEST']._serialized_end=718
   _globals['_DELETECREDENTIALRESPONSE']._serialized_start=720
   _globals['_DELETECREDENTIALRESPONSE']._serialized_end=746
-  _globals['_CREDENTIALSERVICE']._serialized_start=948
-  _globals['_CREDENTIALSERVICE']._serialized_end=1362
+  _globals['_OPENCREDENTIALREQUEST']._serialized_start=748
+  _globals['_OPENCREDENTIALREQUEST']._serialized_end=800
+  _globals['_OPENEDCREDENTIAL']._serialized_start=802
+  _globals['_OPENEDCREDENTIAL']._serialized_end=886
+  _globals['_CREDENTIALSERVICE']._serialized_start=1088
+  _globals['_CREDENTIALSERVICE']._serialized_end=1597
 # @@protoc_insertion_point(module_scope)

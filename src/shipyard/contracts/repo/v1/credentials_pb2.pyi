@@ -84,3 +84,19 @@ class DeleteCredentialRequest(_message.Message):
 class DeleteCredentialResponse(_message.Message):
     __slots__ = ()
     def __init__(self) -> None: ...
+
+class OpenCredentialRequest(_message.Message):
+    __slots__ = ("owner", "name")
+    OWNER_FIELD_NUMBER: _ClassVar[int]
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    owner: str
+    name: str
+    def __init__(self, owner: _Optional[str] = ..., name: _Optional[str] = ...) -> None: ...
+
+class OpenedCredential(_message.Message):
+    __slots__ = ("credential", "secret")
+    CREDENTIAL_FIELD_NUMBER: _ClassVar[int]
+    SECRET_FIELD_NUMBER: _ClassVar[int]
+    credential: Credential
+    secret: str
+    def __init__(self, credential: _Optional[_Union[Credential, _Mapping]] = ..., secret: _Optional[str] = ...) -> None: ...

@@ -54,6 +54,11 @@ class CredentialServiceStub:
                 request_serializer=shipyard_dot_repo_dot_v1_dot_credentials__pb2.DeleteCredentialRequest.SerializeToString,
                 response_deserializer=shipyard_dot_repo_dot_v1_dot_credentials__pb2.DeleteCredentialResponse.FromString,
                 _registered_method=True)
+        self.OpenCredential = channel.unary_unary(
+                '/shipyard.repo.v1.CredentialService/OpenCredential',
+                request_serializer=shipyard_dot_repo_dot_v1_dot_credentials__pb2.OpenCredentialRequest.SerializeToString,
+                response_deserializer=shipyard_dot_repo_dot_v1_dot_credentials__pb2.OpenedCredential.FromString,
+                _registered_method=True)
 
 
 class CredentialServiceServicer:
@@ -86,6 +91,17 @@ class CredentialServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def OpenCredential(self, request, context):
+        """Internal (run-svc only: its cluster executors sign in to a login node with the key an operator
+        stored for the cluster). The gateway has no route policy for it, so it refuses it to every
+        user; repo-svc answers only callers whose assertion run-svc signed (PERMISSION_DENIED
+        otherwise), and run-svc decides whose credential a run may use. NOT_FOUND naming the
+        credential when the owner has none of that name.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_CredentialServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -108,6 +124,11 @@ def add_CredentialServiceServicer_to_server(servicer, server):
                     servicer.DeleteCredential,
                     request_deserializer=shipyard_dot_repo_dot_v1_dot_credentials__pb2.DeleteCredentialRequest.FromString,
                     response_serializer=shipyard_dot_repo_dot_v1_dot_credentials__pb2.DeleteCredentialResponse.SerializeToString,
+            ),
+            'OpenCredential': grpc.unary_unary_rpc_method_handler(
+                    servicer.OpenCredential,
+                    request_deserializer=shipyard_dot_repo_dot_v1_dot_credentials__pb2.OpenCredentialRequest.FromString,
+                    response_serializer=shipyard_dot_repo_dot_v1_dot_credentials__pb2.OpenedCredential.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -218,6 +239,33 @@ class CredentialService:
             '/shipyard.repo.v1.CredentialService/DeleteCredential',
             shipyard_dot_repo_dot_v1_dot_credentials__pb2.DeleteCredentialRequest.SerializeToString,
             shipyard_dot_repo_dot_v1_dot_credentials__pb2.DeleteCredentialResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def OpenCredential(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/shipyard.repo.v1.CredentialService/OpenCredential',
+            shipyard_dot_repo_dot_v1_dot_credentials__pb2.OpenCredentialRequest.SerializeToString,
+            shipyard_dot_repo_dot_v1_dot_credentials__pb2.OpenedCredential.FromString,
             options,
             channel_credentials,
             insecure,

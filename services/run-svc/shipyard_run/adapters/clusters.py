@@ -1,0 +1,117 @@
+"""Opens the executors of clusters reached over SSH (Slurm so far): each signs in to the cluster's
+login node as its SSH user, with the key the operator who added the cluster stored as a credential
+(repo-svc lends it to run-svc alone), and checks the login node's host key. Kubernetes clusters are
+reached with the kubeconfig the operator stored as a credential, their pods fed through the S3 blob
+store."""
+
+from __future__ import annotations
+
+import importlib.util
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Protocol
+
+from shipyard.kit.blob.port import BlobStore
+from shipyard.kit.blob.s3 import S3BlobStore
+from shipyard.kit.caller import Caller
+from shipyard.kit.clients.credentials import OpenedSecret
+from shipyard.kit.errors import FailedPrecondition, NotFound
+from shipyard_run.adapters.environments import PackageSources
+from shipyard_run.adapters.login_node import LoginNode, SshAccount
+from shipyard_run.adapters.slurm import SlurmExecutor
+from shipyard_run.app.ports import Executor
+from shipyard_run.domain.clusters import Cluster, ClusterKind
+
+SSH_KEY = "ssh-key"
+
+
+class CredentialOpener(Protocol):
+    """repo-svc's stored credentials, opened (the kit's CredentialClient)."""
+
+    async def open(self, caller: Caller, owner: str, name: str) -> OpenedSecret:
+        """``owner``'s credential ``name`` with its secret."""
+
+
+HostKeyPin = Callable[[str, str], Awaitable[None]]
+"""Keeps the host key a cluster's first connection saw: (cluster name, public key)."""
+
+
+@dataclass
+class SshClusters:
+    """The ClusterExecutors port for Slurm clusters."""
+
+    root: Path  # run-svc's own directory for clusters' runs (one folder per cluster)
+    blobs: BlobStore
+    credentials: CredentialOpener
+    pin: HostKeyPin
+    packages: PackageSources | None = None
+
+    def unsupported(self, cluster: Cluster) -> str:
+        if cluster.kind is ClusterKind.KUBERNETES:
+            return self._kubernetes_unsupported()
+        if cluster.kind is ClusterKind.SLURM:
+            return ""
+        return f"runs are not sent to {cluster.kind.value} clusters yet (Slurm clusters take them)"
+
+    def open(self, cluster: Cluster) -> Executor:
+        if cluster.kind is ClusterKind.KUBERNETES:
+            return self._kubernetes(cluster)
+        node = LoginNode(self._account(cluster), self._pin(cluster.name))
+        return SlurmExecutor(cluster, node, self.blobs, self.root / cluster.name, self.packages)
+
+    def _kubernetes_unsupported(self) -> str:
+        if importlib.util.find_spec("kubernetes") is None:
+            return "the kubernetes package is not installed where run-svc runs"
+        if isinstance(self.blobs, S3BlobStore):
+            return ""
+        return ("a Kubernetes cluster's pods fetch their inputs and send their outputs through the S3 blob "
+                "store, and run-svc's blob store is local files (SHIPYARD_BLOB_URL s3://…)")
+
+    def _kubernetes(self, cluster: Cluster) -> Executor:
+        if refusal := self._kubernetes_unsupported():
+            raise FailedPrecondition(f"cluster {cluster.name!r}: {refusal}")
+        assert isinstance(self.blobs, S3BlobStore)
+        # Imported here: run-svc starts, and serves its other clusters, without the kubernetes package.
+        from shipyard_run.adapters.kubernetes import KubernetesExecutor
+
+        async def kubeconfig() -> str:  # read when run-svc connects: the operator may replace it
+            return await self._open_credential(cluster, cluster.kubeconfig_credential)
+
+        return KubernetesExecutor(cluster, kubeconfig, self.blobs, self.blobs, self.root / cluster.name)
+
+    async def _open_credential(self, cluster: Cluster, name: str) -> str:
+        """The secret of the cluster operator's credential ``name``; FailedPrecondition when it is gone."""
+        try:
+            opened = await self.credentials.open(Caller(cluster.owner, frozenset()), cluster.owner, name)
+        except NotFound as exc:
+            raise FailedPrecondition(f"cluster {cluster.name!r} signs in with credential {name!r} of "
+                                     f"{cluster.owner}, which is gone: {exc.message}") from exc
+        return opened.secret
+
+    def _account(self, cluster: Cluster) -> Callable[[], Awaitable[SshAccount]]:
+        async def account() -> SshAccount:  # the key is read at each connection: it may be replaced
+            key = await self._private_key(cluster) if cluster.credential else ""
+            return SshAccount(cluster.host, cluster.ssh_port, cluster.ssh_user, key, cluster.ssh_host_key)
+
+        return account
+
+    def _pin(self, name: str) -> Callable[[str], Awaitable[None]]:
+        async def pin(public_key: str) -> None:
+            await self.pin(name, public_key)
+
+        return pin
+
+    async def _private_key(self, cluster: Cluster) -> str:
+        """The SSH key the cluster's operator stored; FailedPrecondition naming what is wrong."""
+        caller = Caller(cluster.owner, frozenset())
+        try:
+            opened = await self.credentials.open(caller, cluster.owner, cluster.credential)
+        except NotFound as exc:
+            raise FailedPrecondition(f"cluster {cluster.name!r} signs in with credential "
+                                     f"{cluster.credential!r} of {cluster.owner}, which is gone: "
+                                     f"{exc.message}") from exc
+        if opened.type != SSH_KEY:
+            raise FailedPrecondition(f"cluster {cluster.name!r} signs in with credential "
+                                     f"{cluster.credential!r}, a {opened.type} credential, not an ssh-key")
+        return opened.secret
