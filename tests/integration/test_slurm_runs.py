@@ -5,10 +5,11 @@ with their exit code, are stopped (scancel), time out, and survive kill -9 of ru
 
 from __future__ import annotations
 
+import os
 import socket
 import subprocess
+import sys
 import textwrap
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -16,12 +17,13 @@ from conftest import cli, write_tree
 
 from shipyard.client import transfer
 from shipyard.client.connection import Client, ClientError
-from shipyard.contracts.repo.v1 import credentials_pb2 as cred
 from shipyard.contracts.repo.v1 import repos_pb2
 from shipyard.contracts.run.v1 import clusters_pb2 as cpb
 from shipyard.contracts.run.v1 import runs_pb2 as pb
 from shipyard.local.harness import Stack, wait_for
 from shipyard.local.slurm import LoopbackSlurm
+from tests.support.slurm import OWN_ACCOUNT, add_loopback_cluster
+from tests.support.users import new_user, signed_in
 
 ENDED = (pb.RUN_STATUS_COMPLETE, pb.RUN_STATUS_FAILED, pb.RUN_STATUS_STOPPED, pb.RUN_STATUS_ERROR)
 TRAIN = textwrap.dedent("""
@@ -40,17 +42,9 @@ TRAIN = textwrap.dedent("""
 
 @pytest.fixture(scope="module")
 def cluster(stack: Stack, admin: Client, loopback_slurm: LoopbackSlurm) -> str:
-    """The loopback Slurm as cluster ``hpc``; its key stored by the operator who adds it. The host
-    key is left out: the first connection pins it."""
-    admin.call(admin.saved_credentials.SaveCredential, cred.SaveCredentialRequest(
-        credential=cred.Credential(name="hpc-key", type=cred.CREDENTIAL_TYPE_SSH_KEY,
-                                   host=loopback_slurm.host, username=loopback_slurm.ssh_user),
-        secret=loopback_slurm.private_key))
-    admin.call(admin.clusters.AddCluster, cpb.AddClusterRequest(cluster=cpb.Cluster(
-        name="hpc", kind=cpb.CLUSTER_KIND_SLURM, host=loopback_slurm.host, ssh_port=loopback_slurm.ssh_port,
-        ssh_user=loopback_slurm.ssh_user, credential="hpc-key", partition=loopback_slurm.partition,
-        work_dir=str(loopback_slurm.work_dir), gpus=2)))
-    return "hpc"
+    """The loopback Slurm as cluster ``hpc``, its key stored by the operator who adds it; its host key
+    left out: the first connection pins it."""
+    return add_loopback_cluster(admin, loopback_slurm, "hpc", gpus=2)
 
 
 @pytest.fixture(scope="module")
@@ -200,16 +194,45 @@ def test_an_unreachable_login_node_errs_the_run_and_leaves_nothing(
     assert "could not be reached" in run.status_reason
 
 
+def cli_as(stack: Stack, token: str, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
+    """The shipyard command as the token's user runs it (SHIPYARD_SERVER and SHIPYARD_TOKEN)."""
+    env = {**os.environ, "SHIPYARD_SERVER": stack.grpc_address, "SHIPYARD_TOKEN": token,
+           "COLUMNS": "200"}
+    done = subprocess.run([sys.executable, "-m", "shipyard", *args], env=env, capture_output=True, text=True,
+                          timeout=60, check=False)
+    if check and done.returncode != 0:
+        raise AssertionError(f"shipyard {' '.join(args)} failed:\n{done.stdout}\n{done.stderr}")
+    return done
+
+
 def _closed_port() -> int:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         return int(probe.getsockname()[1])
 
 
-@pytest.fixture(scope="module")
-def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
-    running = Stack(tmp_path_factory.mktemp("stack") / "data").start()
-    try:
-        yield running
-    finally:
-        running.stop()
+def test_where_each_user_signs_in_a_run_goes_under_their_own_account(
+        stack: Stack, admin: Client, cluster: str, loopback_slurm: LoopbackSlurm, tmp_path: Path) -> None:
+    admin.call(admin.clusters.AddCluster, cpb.AddClusterRequest(cluster=cpb.Cluster(
+        name="hpc-own", kind=cpb.CLUSTER_KIND_SLURM, host=loopback_slurm.host,
+        ssh_port=loopback_slurm.ssh_port, ssh_user=loopback_slurm.ssh_user, credential=f"{cluster}-key",
+        work_dir=str(loopback_slurm.shared_work_dir), login_required=True,
+        ssh_host_key=loopback_slurm.host_public_key)))
+    ana = new_user(admin, "ana")
+    signed = cli_as(stack, ana, "run", "submit", "mine-0", "--cluster", "hpc-own", "--command", "id -un",
+                    check=False)
+    assert signed.returncode != 0 and "shipyard cluster login hpc-own" in signed.stderr
+    key = tmp_path / "ana_ed25519"
+    key.write_text(loopback_slurm.private_keys[OWN_ACCOUNT])
+    cli_as(stack, ana, "cluster", "login", "hpc-own", "--user", OWN_ACCOUNT, "--key-file", str(key))
+    cli_as(stack, ana, "run", "submit", "mine-1", "--cluster", "hpc-own", "--command", "id -un")
+    run = _wait_ended(admin, "mine-1")
+    assert run.status == pb.RUN_STATUS_COMPLETE, _logs(admin, "mine-1")
+    assert _logs(admin, "mine-1").splitlines()[0] == OWN_ACCOUNT  # her account, not the cluster's own
+    assert any(f"as {OWN_ACCOUNT}@" in note for note in run.notes)
+    # Another user's login is never used for someone else: bob has none, so his run is refused.
+    bob = signed_in(stack, admin, "bob")
+    with pytest.raises(ClientError) as refused:
+        bob.call(bob.runs.SubmitRun, pb.SubmitRunRequest(run=pb.Run(
+            name="bobs", command="id -un", cluster="hpc-own")))
+    assert (refused.value.code, refused.value.field) == ("FAILED_PRECONDITION", "run.cluster")

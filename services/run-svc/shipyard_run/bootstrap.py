@@ -24,7 +24,7 @@ from shipyard.kit.clients.credentials import CredentialClient
 from shipyard.kit.clients.repos import RepoClient
 from shipyard.kit.clock import Clock, utc_now
 from shipyard.kit.service import Runtime
-from shipyard_run.adapters.clusters import SshClusters
+from shipyard_run.adapters.clusters import RemoteClusters
 from shipyard_run.adapters.code_files import StoredCodeFiles
 from shipyard_run.adapters.environments import LocalEnvironments, PackageSources
 from shipyard_run.adapters.local import LocalExecutor
@@ -131,7 +131,7 @@ async def build_adapters(runtime: Runtime, settings: RunSettings) -> Adapters:
     uow = unit_of_work_factory(runtime.store, runtime.relay)
     credentials = CredentialClient(settings.repo_addr, runtime.assertions)
     runtime.close_on_stop(credentials.close)
-    clusters = SshClusters(settings.service_dir() / "clusters", blobs, credentials, pin_host_key(uow),
+    clusters = RemoteClusters(settings.service_dir() / "clusters", blobs, credentials, pin_host_key(uow),
                            packages)
     return Adapters(uow, repos, executor, StoredCodeFiles(blobs), manifests=BlobManifests(blobs),
                     clusters=clusters)

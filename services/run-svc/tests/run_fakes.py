@@ -193,9 +193,15 @@ class FakeClusterExecutors:
 
     def __init__(self) -> None:
         self.opened: dict[str, FakeExecutor] = {}
+        self.logins: set[tuple[str, str]] = set()  # (cluster, user) who signed in
 
     def unsupported(self, cluster: Cluster) -> str:
         return "" if cluster.kind is ClusterKind.SLURM else f"no {cluster.kind.value} executor here"
+
+    async def missing_login(self, cluster: Cluster, user: str) -> str:
+        if cluster.login_required and (cluster.name, user) not in self.logins:
+            return f"{user} has not signed in to {cluster.name}"
+        return ""
 
     def open(self, cluster: Cluster) -> Executor:
         executor = self.opened.get(cluster.name)

@@ -4,7 +4,7 @@ checked naming the field, and a run that names a cluster is never quietly run on
 from __future__ import annotations
 
 import pytest
-from run_fakes import a_spec, fake_world
+from run_fakes import World, a_spec, fake_world
 from shipyard_run.app.ports import JobState, JobStatus
 from shipyard_run.domain.clusters import Cluster, ClusterKind
 from shipyard_run.domain.runs import RunStatus
@@ -52,6 +52,10 @@ async def test_an_operator_adds_clusters_everyone_lists_them_and_only_an_operato
     (Cluster("a", ClusterKind.KUBERNETES, kubeconfig_credential="k", namespace="Bad_NS"),
      "cluster.namespace"),
     (Cluster("a", ClusterKind.KUBERNETES, kubeconfig_credential="k", host="h"), "cluster.host"),
+    (Cluster("a", ClusterKind.KUBERNETES, kubeconfig_credential="k", login_required=True),
+     "cluster.login_required"),
+    (Cluster("a", ClusterKind.SLURM, host="h", ssh_user="u", work_dir="/w", ssh_host_key="not a key"),
+     "cluster.ssh_host_key"),
 ])
 async def test_a_cluster_that_could_never_take_a_run_is_refused_naming_the_field(cluster: Cluster,
                                                                                   field: str) -> None:
@@ -62,9 +66,15 @@ async def test_a_cluster_that_could_never_take_a_run_is_refused_naming_the_field
     assert await world.service.clusters.list() == []
 
 
+async def _add_hpc(world: World) -> None:
+    """HPC added, and alice signed in to it (each user does there)."""
+    await world.service.clusters.add(OPERATOR_CALLER, HPC)
+    world.clusters.logins.add(("hpc", ALICE.user))
+
+
 async def test_a_run_naming_a_cluster_goes_to_that_clusters_executor_never_here() -> None:
     world = await fake_world(slots=1)
-    await world.service.clusters.add(OPERATOR_CALLER, HPC)
+    await _add_hpc(world)
     with pytest.raises(NotFound, match="no cluster named 'nowhere'"):
         await world.runs.submit(ALICE, a_spec("t0", cluster="nowhere"))
     await world.runs.submit(ALICE, a_spec("busy"))  # fills the one local slot
@@ -86,6 +96,10 @@ async def test_a_run_naming_a_cluster_goes_to_that_clusters_executor_never_here(
 async def test_a_cluster_run_asking_for_what_the_cluster_lacks_is_refused_naming_the_field() -> None:
     world = await fake_world()
     await world.service.clusters.add(OPERATOR_CALLER, HPC)
+    with pytest.raises(FailedPrecondition, match="alice has not signed in to hpc") as no_login:
+        await world.runs.submit(ALICE, a_spec("t0", cluster="hpc"))
+    assert no_login.value.field == "run.cluster"
+    world.clusters.logins.add(("hpc", ALICE.user))
     await world.service.clusters.add(OPERATOR_CALLER, K8S)
     with pytest.raises(FailedPrecondition, match="offers 8") as gpus:
         await world.runs.submit(ALICE, a_spec("t1", cluster="hpc", gpus=9))
@@ -104,7 +118,7 @@ async def test_a_cluster_run_asking_for_what_the_cluster_lacks_is_refused_naming
 
 async def test_a_job_the_cluster_killed_at_a_limit_fails_the_run_saying_why() -> None:
     world = await fake_world()
-    await world.service.clusters.add(OPERATOR_CALLER, HPC)
+    await _add_hpc(world)
     run = await world.runs.submit(ALICE, a_spec("t1", cluster="hpc", time_limit="5"))
     await world.scheduler.tick()
     hpc = world.clusters.opened["hpc"]
@@ -117,7 +131,7 @@ async def test_a_job_the_cluster_killed_at_a_limit_fails_the_run_saying_why() ->
 
 async def test_after_a_restart_cluster_runs_are_found_on_their_cluster() -> None:
     world = await fake_world()
-    await world.service.clusters.add(OPERATOR_CALLER, HPC)
+    await _add_hpc(world)
     run = await world.runs.submit(ALICE, a_spec("t1", cluster="hpc"))
     await world.scheduler.tick()
     service = world.restarted()
@@ -131,7 +145,7 @@ async def test_after_a_restart_cluster_runs_are_found_on_their_cluster() -> None
 
 async def test_a_cluster_with_runs_not_ended_cannot_be_deleted() -> None:
     world = await fake_world()
-    await world.service.clusters.add(OPERATOR_CALLER, HPC)
+    await _add_hpc(world)
     run = await world.runs.submit(ALICE, a_spec("t1", cluster="hpc"))
     with pytest.raises(FailedPrecondition, match="1 runs not ended \\(t1\\)"):
         await world.service.clusters.delete(OPERATOR_CALLER, "hpc")

@@ -9,8 +9,9 @@ import subprocess
 from pathlib import Path
 
 import pytest
+from shipyard_run.adapters.batch_jobs import batch_script, command_script, run_script
 from shipyard_run.adapters.environments import PackageSources
-from shipyard_run.adapters.slurm import batch_script, outcome, parse_listing, run_script, sbatch_options
+from shipyard_run.adapters.slurm import outcome, parse_listing, sbatch_options
 from shipyard_run.app.ports import Job, JobEnvironment, JobInput, JobState
 from shipyard_run.domain.clusters import Cluster, ClusterKind
 from shipyard_run.domain.runs import time_limit_seconds
@@ -65,8 +66,8 @@ def test_the_command_gets_its_own_variables_and_slurms_and_nothing_else(tmp_path
     job = Job("r1", "t1", 'echo "$it"; env | sort > env.txt; exit 4',
               inputs=(JobInput("/mnt/data", "d"),), output_paths=("",),
               hyperparameters={"it": "it's $HOME `x`"}, api_token="syr_r1.s", api_url="http://gw")
-    script = tmp_path / "run.sh"
-    script.write_text(run_script(job, run_dir, "/scratch/sy", PackageSources()))
+    script = tmp_path / "command.sh"
+    script.write_text(command_script(job, run_dir, "/scratch/sy"))
     outside = {"PATH": os.environ["PATH"], "SLURM_JOB_ID": "77", "CUDA_VISIBLE_DEVICES": "1",
                "SHIPYARD_SECRET_KEY": "leak", "NATS_PASSWORD": "leak", "HOME": "/root"}
     done = subprocess.run(["/bin/sh", str(script)], cwd=tmp_path, env=outside, capture_output=True, text=True)
@@ -83,12 +84,33 @@ def test_the_command_gets_its_own_variables_and_slurms_and_nothing_else(tmp_path
 
 def test_an_image_with_requirements_builds_its_environment_once_on_the_cluster() -> None:
     environment = JobEnvironment("sk", "3.11", ("scikit-learn==1.5.2",), "d" * 64)
-    script = run_script(Job("r1", "t1", "python train.py", environment=environment), "/w/runs/r1", "/w",
-                        PackageSources(index_url="https://pypi.example/simple"))
+    job = Job("r1", "t1", "python train.py", environment=environment)
+    script = run_script(job, "/w/runs/r1", "/w", PackageSources(index_url="https://pypi.example/simple"))
     venv = "/w/environments/" + "d" * 64
     assert f"python3.11 -m venv {venv}" in script and "flock 9" in script
     assert "scikit-learn==1.5.2" in script and "https://pypi.example/simple" in script
-    assert f"export VIRTUAL_ENV={venv}" in script and f"export PATH={venv}/bin:" in script
+    assert f"--ro-bind {venv} {venv}" in script  # its own environment, read-only in the sandbox
+    command = command_script(job, "/w/runs/r1", "/w")
+    assert f"export VIRTUAL_ENV={venv}" in command and f"export PATH={venv}/bin:" in command
+
+
+def test_on_a_node_with_bubblewrap_a_run_sees_only_its_own_job_directory(tmp_path: Path) -> None:
+    work = tmp_path / "work"
+    run_dir, other = work / "runs" / "r1", work / "runs" / "r0"
+    for directory in (run_dir / "code", run_dir / "home", other):
+        directory.mkdir(parents=True)
+    (other / "secret").write_text("another run's")
+    home = tmp_path / "account-home"
+    home.mkdir()
+    (home / "id_ed25519").write_text("the account's key")
+    job = Job("r1", "t1", f'ls {work}/runs; cat {other}/secret {home}/id_ed25519; echo mine > "$HOME/x"; pwd')
+    (run_dir / "command.sh").write_text(command_script(job, str(run_dir), str(work)))
+    (run_dir / "run.sh").write_text(run_script(job, str(run_dir), str(work), PackageSources()))
+    done = subprocess.run(["/bin/sh", str(run_dir / "run.sh")], capture_output=True, text=True,
+                          env={"PATH": "/usr/bin:/bin", "HOME": str(home)})
+    assert done.stdout.splitlines() == ["r1", f"{run_dir}/code"], done.stderr
+    assert "No such file" in done.stderr and "another run's" not in done.stdout
+    assert (run_dir / "home" / "x").read_text() == "mine\n"  # its own directory is writable
 
 
 def test_the_batch_script_records_the_exit_code_beside_the_log(tmp_path: Path) -> None:

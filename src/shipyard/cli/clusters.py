@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from enum import StrEnum
+from pathlib import Path
 from typing import Annotated
 
 import typer
@@ -10,8 +11,11 @@ from rich.markup import escape
 
 from shipyard.cli import output
 from shipyard.cli.context import client, console
+from shipyard.cli.credentials import read_secret
 from shipyard.cli.output import Format, OutputOpt
+from shipyard.contracts.repo.v1 import credentials_pb2 as cpb
 from shipyard.contracts.run.v1 import clusters_pb2 as pb
+from shipyard.kit.cluster_logins import login_credential
 
 app = typer.Typer(help="Clusters: the Slurm, Kubernetes and LSF schedulers runs may be sent to.",
                   no_args_is_help=True)
@@ -131,6 +135,35 @@ def get(name: str, fmt: OutputOpt = Format.table) -> None:
     if output.emit(cluster, fmt):
         return
     _show(cluster)
+
+
+@app.command()
+def login(
+    name: str,
+    user: Annotated[str, typer.Option(help="Your user name on the cluster's login node.")],
+    key_file: Annotated[Path | None, typer.Option(help="Your private SSH key for it (default: a hidden "
+                                                       "prompt; never on the command line).")] = None,
+    stdin: Annotated[bool, typer.Option("--stdin", help="Read the key from standard input.")] = False,
+) -> None:
+    """Sign in to a cluster where each user's runs go under their own account (login required): your
+    key is stored encrypted, as your credential ``cluster-NAME``, and used for your runs there only."""
+    key = read_secret(key_file, stdin)
+    with client() as c:
+        cluster = c.call(c.clusters.GetCluster, pb.GetClusterRequest(name=name))
+        saved = c.call(c.saved_credentials.SaveCredential, cpb.SaveCredentialRequest(
+            credential=cpb.Credential(name=login_credential(name), type=cpb.CREDENTIAL_TYPE_SSH_KEY,
+                                      host=cluster.host, username=user), secret=key))
+    note = "" if cluster.login_required else " (it needs no login: your runs there go under its own account)"
+    console.print(f"[green]Signed in to cluster[/] [bold]{escape(name)}[/] as {escape(user)} "
+                  f"({saved.fingerprint}){escape(note)}")
+
+
+@app.command()
+def logout(name: str) -> None:
+    """Forget your login to a cluster (runs already sent there keep going)."""
+    with client() as c:
+        c.call(c.saved_credentials.DeleteCredential, cpb.DeleteCredentialRequest(name=login_credential(name)))
+    console.print(f"[green]Signed out of cluster[/] [bold]{escape(name)}[/]")
 
 
 @app.command()

@@ -30,7 +30,7 @@ def _type(name: str) -> pb.CredentialType:
     return TYPES[name]
 
 
-def _read_secret(secret_file: Path | None, stdin: bool) -> str:
+def read_secret(secret_file: Path | None, stdin: bool) -> str:
     """The secret from a file, standard input or a hidden prompt: never from the command line,
     where it would land in the shell's history and the process list."""
     if secret_file is not None:
@@ -52,7 +52,7 @@ def save(
     stdin: Annotated[bool, typer.Option("--stdin", help="Read the secret from standard input.")] = False,
 ) -> None:
     """Save (or replace) a credential; sources name it with --credential."""
-    secret = _read_secret(secret_file, stdin)
+    secret = read_secret(secret_file, stdin)
     with client() as c:
         saved = c.call(
             c.saved_credentials.SaveCredential,

@@ -11,13 +11,14 @@ Layout under ``base`` (which every user must be able to traverse: the job user r
 configuration and talks to munge there)::
 
     slurm.conf, sshd_config       the configurations (world-readable)
-    authorized_keys               the client's public key (world-readable; see _sshd_config)
+    authorized_keys/<user>        each user's public key (world-readable; see _sshd_config)
     munge/                        munged's socket (the directory is mode 755, as munge requires), pid, seed
     secrets/                      root only: munge key, sshd host key, the client's key pair
     state/ spool/ run/            Slurm's state, slurmd's spool, pid files
     log/                          each daemon's output (<name>.out: it runs in the foreground and logs
                                   there), Slurm's log files (slurmd.log has slurmstepd's lines too)
     work/                         the user's work directory (mode 700), the cluster's work dir
+    shared/                       mode 1777: a work dir where each user makes their own (login required)
 """
 
 from __future__ import annotations
@@ -104,8 +105,11 @@ class LoopbackSlurm:
     ssh_user: str = DEFAULT_USER
     partition: str = "debug"
     host: str = "127.0.0.1"
+    # More users, each with a key of their own (``private_keys``): people with their own accounts.
+    other_users: tuple[str, ...] = ()
     ssh_port: int = field(default=0, init=False)
     private_key: str = field(default="", init=False, repr=False)
+    private_keys: dict[str, str] = field(default_factory=dict, init=False, repr=False)
     host_public_key: str = field(default="", init=False)
     cpus: int = field(default=0, init=False)
     _daemons: list[_Daemon] = field(default_factory=list, init=False, repr=False)
@@ -114,6 +118,12 @@ class LoopbackSlurm:
     def work_dir(self) -> Path:
         """The user's work directory (mode 700): what the executor is given as the cluster's work dir."""
         return self.base / "work"
+
+    @property
+    def shared_work_dir(self) -> Path:
+        """A directory every user may make theirs in (mode 1777, as /scratch): a work dir for a cluster
+        where each user signs in."""
+        return self.base / "shared"
 
     @property
     def slurm_conf(self) -> Path:
@@ -139,6 +149,8 @@ class LoopbackSlurm:
         self.base = self.base.resolve()
         _check_base(self.base)
         account = _ensure_user(self.ssh_user)
+        for user in self.other_users:
+            _ensure_user(user)
         self._make_layout(account)
         self.cpus, memory_mb = _node_resources()
         controller_port, node_port, self.ssh_port = _free_ports(3)
@@ -203,8 +215,22 @@ class LoopbackSlurm:
         self.private_key = (secrets / "client_ed25519").read_text()
         self.host_public_key = " ".join((secrets / "ssh_host_ed25519_key.pub").read_text().split()[:2])
         authorized = self.base / "authorized_keys"
-        authorized.write_text((secrets / "client_ed25519.pub").read_text())
-        authorized.chmod(0o644)
+        authorized.mkdir(exist_ok=True)
+        authorized.chmod(0o755)
+        (authorized / self.ssh_user).write_text((secrets / "client_ed25519.pub").read_text())
+        for user in self.other_users:  # each their own key, authorized for them alone
+            own = secrets / f"{user}_ed25519"
+            own.unlink(missing_ok=True)
+            Path(f"{own}.pub").unlink(missing_ok=True)
+            _run(["/usr/bin/ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", f"{user}@loopback",
+                  "-f", str(own)], f"ssh-keygen ({user})")
+            self.private_keys[user] = own.read_text()
+            (authorized / user).write_text(Path(f"{own}.pub").read_text())
+        for entry in authorized.iterdir():
+            entry.chmod(0o644)
+        shared = self.shared_work_dir
+        shared.mkdir(exist_ok=True)
+        shared.chmod(0o1777)
 
     def _start_munge(self) -> None:
         munge = self.base / "munge"
@@ -225,7 +251,8 @@ class LoopbackSlurm:
 
     def _start_sshd(self) -> None:
         config = self.base / "sshd_config"
-        config.write_text(_sshd_config(self.base, self.ssh_port, self.ssh_user, self.slurm_conf))
+        config.write_text(_sshd_config(self.base, self.ssh_port, (self.ssh_user, *self.other_users),
+                                       self.ssh_user, self.slurm_conf))
         # sshd's privilege separation directory (Debian's service script would make it).
         Path("/run/sshd").mkdir(mode=0o755, exist_ok=True)
         checked = subprocess.run(["/usr/sbin/sshd", "-t", "-f", str(config)], capture_output=True, text=True,
@@ -396,10 +423,11 @@ PartitionName=debug Nodes={node} Default=YES MaxTime=INFINITE State=UP
 """
 
 
-def _sshd_config(base: Path, port: int, user: str, slurm_conf: Path) -> str:
-    """Key-only sshd for ``user`` on loopback, StrictModes on.
+def _sshd_config(base: Path, port: int, users: tuple[str, ...], reader: str, slurm_conf: Path) -> str:
+    """Key-only sshd for ``users`` on loopback, StrictModes on.
 
-    The authorized key comes from ``AuthorizedKeysCommand /usr/bin/cat <base>/authorized_keys``, not
+    Each user's key comes from ``AuthorizedKeysCommand /usr/bin/cat <base>/authorized_keys/%u`` (run as
+    ``reader``), not
     from an AuthorizedKeysFile: StrictModes requires every directory above such a file to be owned by
     root or the user and writable by no one else, which fails under /tmp (mode 1777), where tests keep
     ``base``. The command's own path is checked the same way and passes; the file holds a public key only.
@@ -409,13 +437,13 @@ ListenAddress 127.0.0.1
 Port {port}
 HostKey {base}/secrets/ssh_host_ed25519_key
 PidFile {base}/run/sshd.pid
-AllowUsers {user}
+AllowUsers {" ".join(users)}
 PermitRootLogin no
 StrictModes yes
 PubkeyAuthentication yes
 AuthorizedKeysFile none
-AuthorizedKeysCommand /usr/bin/cat {base}/authorized_keys
-AuthorizedKeysCommandUser {user}
+AuthorizedKeysCommand /usr/bin/cat {base}/authorized_keys/%u
+AuthorizedKeysCommandUser {reader}
 PasswordAuthentication no
 KbdInteractiveAuthentication no
 UsePAM no

@@ -16,14 +16,19 @@ from shipyard.kit.blob.port import BlobStore
 from shipyard.kit.blob.s3 import S3BlobStore
 from shipyard.kit.caller import Caller
 from shipyard.kit.clients.credentials import OpenedSecret
+from shipyard.kit.cluster_logins import login_credential
 from shipyard.kit.errors import FailedPrecondition, NotFound
+from shipyard_run.adapters.batch_jobs import BatchExecutor, BatchScheduler
 from shipyard_run.adapters.environments import PackageSources
 from shipyard_run.adapters.login_node import LoginNode, SshAccount
-from shipyard_run.adapters.slurm import SlurmExecutor
+from shipyard_run.adapters.lsf import LsfScheduler
+from shipyard_run.adapters.slurm import SlurmScheduler
 from shipyard_run.app.ports import Executor
 from shipyard_run.domain.clusters import Cluster, ClusterKind
 
 SSH_KEY = "ssh-key"
+SCHEDULERS: dict[ClusterKind, Callable[[], BatchScheduler]] = {ClusterKind.SLURM: SlurmScheduler,
+                                                               ClusterKind.LSF: LsfScheduler}
 
 
 class CredentialOpener(Protocol):
@@ -38,8 +43,8 @@ HostKeyPin = Callable[[str, str], Awaitable[None]]
 
 
 @dataclass
-class SshClusters:
-    """The ClusterExecutors port for Slurm clusters."""
+class RemoteClusters:
+    """The ClusterExecutors port: Slurm and LSF clusters reached over SSH, and Kubernetes clusters."""
 
     root: Path  # run-svc's own directory for clusters' runs (one folder per cluster)
     blobs: BlobStore
@@ -50,15 +55,31 @@ class SshClusters:
     def unsupported(self, cluster: Cluster) -> str:
         if cluster.kind is ClusterKind.KUBERNETES:
             return self._kubernetes_unsupported()
-        if cluster.kind is ClusterKind.SLURM:
+        if cluster.kind in SCHEDULERS:
             return ""
-        return f"runs are not sent to {cluster.kind.value} clusters yet (Slurm clusters take them)"
+        return f"runs are not sent to {cluster.kind.value} clusters yet (Slurm and LSF clusters take them)"
+
+    async def missing_login(self, cluster: Cluster, user: str) -> str:
+        if not cluster.login_required:
+            return ""
+        try:
+            await self._login(cluster, user)
+        except FailedPrecondition as exc:
+            return exc.message
+        return ""
 
     def open(self, cluster: Cluster) -> Executor:
         if cluster.kind is ClusterKind.KUBERNETES:
             return self._kubernetes(cluster)
-        node = LoginNode(self._account(cluster), self._pin(cluster.name))
-        return SlurmExecutor(cluster, node, self.blobs, self.root / cluster.name, self.packages)
+        nodes: dict[str, LoginNode] = {}
+
+        def node_of(owner: str) -> LoginNode:
+            if owner not in nodes:
+                nodes[owner] = LoginNode(self._account(cluster, owner), self._pin(cluster.name), key=owner)
+            return nodes[owner]
+
+        scheduler = SCHEDULERS[cluster.kind]()
+        return BatchExecutor(cluster, scheduler, node_of, self.blobs, self.root / cluster.name, self.packages)
 
     def _kubernetes_unsupported(self) -> str:
         if importlib.util.find_spec("kubernetes") is None:
@@ -89,9 +110,13 @@ class SshClusters:
                                      f"{cluster.owner}, which is gone: {exc.message}") from exc
         return opened.secret
 
-    def _account(self, cluster: Cluster) -> Callable[[], Awaitable[SshAccount]]:
-        async def account() -> SshAccount:  # the key is read at each connection: it may be replaced
-            key = await self._private_key(cluster) if cluster.credential else ""
+    def _account(self, cluster: Cluster, owner: str) -> Callable[[], Awaitable[SshAccount]]:
+        async def account() -> SshAccount:  # read at each connection: a key may be replaced meanwhile
+            if owner:
+                login = await self._login(cluster, owner)
+                return SshAccount(cluster.host, cluster.ssh_port, login.username or owner, login.secret,
+                                  cluster.ssh_host_key)
+            key = await self._operator_key(cluster) if cluster.credential else ""
             return SshAccount(cluster.host, cluster.ssh_port, cluster.ssh_user, key, cluster.ssh_host_key)
 
         return account
@@ -102,16 +127,33 @@ class SshClusters:
 
         return pin
 
-    async def _private_key(self, cluster: Cluster) -> str:
+    async def _operator_key(self, cluster: Cluster) -> str:
         """The SSH key the cluster's operator stored; FailedPrecondition naming what is wrong."""
-        caller = Caller(cluster.owner, frozenset())
         try:
-            opened = await self.credentials.open(caller, cluster.owner, cluster.credential)
+            opened = await self.credentials.open(Caller(cluster.owner, frozenset()), cluster.owner,
+                                                 cluster.credential)
         except NotFound as exc:
             raise FailedPrecondition(f"cluster {cluster.name!r} signs in with credential "
                                      f"{cluster.credential!r} of {cluster.owner}, which is gone: "
                                      f"{exc.message}") from exc
-        if opened.type != SSH_KEY:
-            raise FailedPrecondition(f"cluster {cluster.name!r} signs in with credential "
-                                     f"{cluster.credential!r}, a {opened.type} credential, not an ssh-key")
+        _check_key(cluster, opened)
         return opened.secret
+
+    async def _login(self, cluster: Cluster, user: str) -> OpenedSecret:
+        """The user's own login to the cluster; FailedPrecondition saying how to give it."""
+        name = login_credential(cluster.name)
+        try:
+            opened = await self.credentials.open(Caller(user, frozenset()), user, name)
+        except NotFound:
+            raise FailedPrecondition(f"cluster {cluster.name!r} runs each user's jobs under their own "
+                                     f"account, and {user} has not signed in to it: shipyard cluster login "
+                                     f"{cluster.name} --user <your user there> --key-file <your SSH key>",
+                                     field="run.cluster") from None
+        _check_key(cluster, opened)
+        return opened
+
+
+def _check_key(cluster: Cluster, opened: OpenedSecret) -> None:
+    if opened.type != SSH_KEY:
+        raise FailedPrecondition(f"cluster {cluster.name!r} signs in with credential {opened.name!r}, "
+                                 f"a {opened.type} credential, not an ssh-key")

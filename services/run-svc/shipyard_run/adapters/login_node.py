@@ -61,11 +61,13 @@ HostKeyPin = Callable[[str], Awaitable[None]]
 
 
 class LoginNode:
-    """A login node reached as one account."""
+    """A login node reached as one account; ``key`` tells accounts apart (e.g. whose login it is)."""
 
-    def __init__(self, account: KeySource, pin: HostKeyPin | None = None) -> None:
+    def __init__(self, account: KeySource, pin: HostKeyPin | None = None, key: str = "") -> None:
         self._account = account
         self._pin = pin
+        self.key = key
+        self._user = ""
         self._connection: asyncssh.SSHClientConnection | None = None
         self._sftp: asyncssh.SFTPClient | None = None
         self._lock = asyncio.Lock()
@@ -82,7 +84,7 @@ class LoginNode:
             account = await self._account()
             if not account.host_key and self._pinned:
                 account = replace(account, host_key=self._pinned)
-            self.label = account.label
+            self.label, self._user = account.label, account.user
             try:
                 self._connection = await _open(account)
             except LoginFailed as exc:
@@ -97,6 +99,12 @@ class LoginNode:
                     if self._pin is not None:
                         await self._pin(self._pinned)
             return self._connection
+
+    async def user(self) -> str:
+        """The account's user name on the cluster."""
+        if not self._user:
+            self._user = (await self._account()).user
+        return self._user
 
     async def run(self, command: str, stdin: bytes | None = None) -> str:
         """Run ``command`` (a shell line) on the login node; its stdout, or CommandFailed."""
@@ -127,6 +135,15 @@ class LoginNode:
         """Copy the directory ``remote`` to ``local`` (which must not exist yet)."""
         sftp = await self._files()
         await sftp.get(remote, str(local), recurse=True)
+
+    async def get_file(self, remote: str, local: Path) -> bool:
+        """Copy the file ``remote`` to ``local``; False when it does not exist."""
+        sftp = await self._files()
+        try:
+            await sftp.get(remote, str(local))
+        except asyncssh.SFTPNoSuchFile:
+            return False
+        return True
 
     async def read(self, path: str, offset: int, max_bytes: int) -> bytes:
         """Up to ``max_bytes`` of the file from ``offset`` (empty when it does not exist)."""

@@ -42,6 +42,10 @@ class Executors:
             return "this run-svc sends runs to no cluster"
         return self.clusters.unsupported(cluster)
 
+    async def missing_login(self, cluster: Cluster, user: str) -> str:
+        """Why ``user`` cannot send runs to ``cluster`` without signing in to it first ("" if they can)."""
+        return "" if self.clusters is None else await self.clusters.missing_login(cluster, user)
+
     async def of(self, run: Run) -> Executor:
         """The executor of the run's cluster (the local one when it names none)."""
         return await self.of_cluster(run.spec.cluster)

@@ -331,6 +331,7 @@ class Job:
     api_server: str = ""  # the gateway's gRPC address as runs reach it (SHIPYARD_SERVER)
     api_url: str = ""  # the gateway's HTTP address as runs reach it (SHIPYARD_API_URL: the SDK's call)
     environment: JobEnvironment | None = None  # None: a run submitted before images existed
+    owner: str = ""  # who submitted the run (on a cluster where each user signs in: whose account)
     gpu_count: int = 0  # GPUs a cluster gives the job (the local executor's are ``gpus``)
     time_limit: str = ""  # a cluster job's wall-clock limit (Slurm's forms)
     account: str = ""  # the cluster account it is charged to
@@ -419,6 +420,10 @@ class ClusterExecutors(Protocol):
 
     def unsupported(self, cluster: Cluster) -> str:
         """Why no executor can run ``cluster``'s runs here ("" when one can)."""
+
+    async def missing_login(self, cluster: Cluster, user: str) -> str:
+        """Why ``user``'s runs cannot be sent to ``cluster`` for want of their own login ("" when
+        they can: the cluster needs none, or the user gave theirs)."""
 
     def open(self, cluster: Cluster) -> Executor:
         """The executor of ``cluster`` (it connects on first use)."""

@@ -59,7 +59,7 @@ class Runs:
         if spec.cluster in ("", LOCAL):
             self._check_local(caller, spec)
         else:
-            await self._check_cluster(spec)
+            await self._check_cluster(spec, caller)
         if request_id and (made := await self._made_by(caller, request_id)) is not None:
             return made
         spec = replace(spec, inputs=tuple([await self._pin(caller, i, n) for n, i in enumerate(spec.inputs)]))
@@ -99,13 +99,16 @@ class Runs:
                                          "cluster (--cluster)", field=field_name)
         self._check_isolated(caller)
 
-    async def _check_cluster(self, spec: RunSpec) -> None:
-        """A cluster the run names exists, is served here, and offers what the run asks for."""
+    async def _check_cluster(self, spec: RunSpec, caller: Caller) -> None:
+        """A cluster the run names exists, is served here, offers what the run asks for, and has the
+        caller's own login where each user signs in."""
         async with self.uow() as uow:
             cluster = await must_get_cluster(uow, spec.cluster)
         if refusal := self.executors.supports(cluster):
             raise FailedPrecondition(f"cluster {cluster.name!r}: {refusal}", field="run.cluster")
         check_fits(cluster, spec)
+        if missing := await self.executors.missing_login(cluster, caller.user):
+            raise FailedPrecondition(missing, field="run.cluster")
 
     def _check_isolated(self, caller: Caller) -> None:
         if refusal := unisolated_refusal(self.executors.local, caller.roles, self.single_user):

@@ -167,7 +167,7 @@ class Scheduler:
             hyperparameters=run.spec.hyperparameters, config_file_name=run.spec.config_file_name,
             config=config, gpus=gpus, code_manifest=run.spec.code_manifest,
             api_token=token, api_server=self.api_server, api_url=self.api_url,
-            environment=_job_environment(run.spec.environment), gpu_count=run.spec.gpus,
+            environment=_job_environment(run.spec.environment), owner=run.owner, gpu_count=run.spec.gpus,
             time_limit=run.spec.time_limit, account=run.spec.account,
         )
         if job.environment is not None and not await executor.environment_ready(job.environment):

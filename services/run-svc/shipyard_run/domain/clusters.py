@@ -136,6 +136,10 @@ class Cluster:
                 "credential holding its kubeconfig (shipyard credential save)",
             )
         check_name("cluster.kubeconfig_credential", self.kubeconfig_credential)
+        if self.login_required:
+            raise InvalidArgument("cluster.login_required",
+                                  "each user's own login is for Slurm and LSF clusters so far; a kubernetes "
+                                  "cluster runs every run with its kubeconfig")
         if self.host or self.ssh_user or self.work_dir or self.partition or self.queue or self.ssh_host_key:
             raise InvalidArgument(
                 "cluster.host",

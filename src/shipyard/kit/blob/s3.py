@@ -17,7 +17,7 @@ import io
 import os
 import tempfile
 from collections.abc import AsyncIterator
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import IO, BinaryIO, cast
 
@@ -26,6 +26,7 @@ import urllib3
 from minio import Minio
 from minio.commonconfig import CopySource
 from minio.datatypes import Object
+from minio.deleteobjects import DeleteObject
 from minio.error import S3Error
 from urllib3.response import BaseHTTPResponse
 
@@ -43,6 +44,9 @@ SPOOL_IN_MEMORY = 8 << 20
 PART_SIZE = 16 << 20
 CONCURRENCY = 16
 """Most S3 requests one store runs at once for ``missing``; the connection pool matches it."""
+
+STAGED_NAME_MAX = 512
+PRESIGNED_MAX = timedelta(days=7)  # SigV4's longest
 
 _NOT_FOUND = frozenset({"NoSuchKey", "NoSuchObject", "ResourceNotFound"})
 _BUCKET_TAKEN = frozenset({"BucketAlreadyOwnedByYou", "BucketAlreadyExists"})
@@ -283,6 +287,64 @@ class S3BlobStore(BlobStore):
             raise
         return _epoch(stat.last_modified)
 
+    # --- staged objects: files by name beside the blobs, for those who hold no keys but a presigned URL
+    # (a Kubernetes run's pod fetches its inputs and sends its outputs this way).
+
+    def staged_key(self, name: str, folder: bool = False) -> str:
+        """The object key of the staged object ``name`` (``runs/<run id>/inputs.tar``; a ``folder`` ends
+        with '/'); ValueError for a name that could reach outside the staging area."""
+        parts = name.split("/")
+        body = parts[:-1] if folder else parts
+        if (not name or len(name) > STAGED_NAME_MAX or name.startswith("/") or "\\" in name
+                or any(part in ("", ".", "..") for part in body) or folder != name.endswith("/")):
+            kind = "folder" if folder else "object"
+            raise ValueError(f"not a staged {kind} name: {name[:80]!r} (relative, '/'-separated, no empty, "
+                             f"'.' or '..' parts, at most {STAGED_NAME_MAX} characters)")
+        return f"{self.prefix}staging/{name}"
+
+    async def presign_get(self, name: str, expires: timedelta) -> str:
+        """A URL that GETs the staged object ``name`` until ``expires`` from now (at most 7 days)."""
+        key, lifetime = self.staged_key(name), _lifetime(expires)
+        return await asyncio.to_thread(self._client.presigned_get_object, self.bucket, key, lifetime)
+
+    async def presign_put(self, name: str, expires: timedelta) -> str:
+        """A URL that PUTs the staged object ``name`` until ``expires`` from now (at most 7 days)."""
+        key, lifetime = self.staged_key(name), _lifetime(expires)
+        return await asyncio.to_thread(self._client.presigned_put_object, self.bucket, key, lifetime)
+
+    async def put_staged(self, name: str, source: Path) -> None:
+        """Store the file ``source`` as the staged object ``name``."""
+        await asyncio.to_thread(self._client.fput_object, self.bucket, self.staged_key(name), str(source),
+                                part_size=PART_SIZE)
+
+    async def get_staged(self, name: str, target: Path) -> None:
+        """Write the staged object ``name`` to ``target``; FileNotFoundError when there is none."""
+        try:
+            await asyncio.to_thread(self._client.fget_object, self.bucket, self.staged_key(name), str(target))
+        except S3Error as e:
+            if e.code in _NOT_FOUND:
+                raise FileNotFoundError(f"no staged object {name}") from None
+            raise
+
+    async def delete_staged(self, folder: str) -> None:
+        """Remove every staged object under ``folder`` (``runs/<run id>/``)."""
+        await asyncio.to_thread(self._delete_under, self.staged_key(folder, folder=True))
+
+    def _delete_under(self, prefix: str) -> None:
+        found = self._client.list_objects(self.bucket, prefix=prefix, recursive=True)
+        names = [obj.object_name for obj in found]
+        errors = list(self._client.remove_objects(  # lazy: the deletes happen as it is read
+            self.bucket, [DeleteObject(name) for name in names if name]))
+        if errors:
+            raise OSError(f"{len(errors)} staged objects under {prefix} could not be deleted: {errors[0]}")
+
 
 def _epoch(when: datetime | None) -> float:
     return when.timestamp() if when is not None else 0.0
+
+
+def _lifetime(expires: timedelta) -> timedelta:
+    """A presigned URL's lifetime: SigV4 signs for 1 second to 7 days."""
+    if not timedelta(seconds=1) <= expires <= PRESIGNED_MAX:
+        raise ValueError(f"a presigned URL lives 1 second to 7 days (asked: {expires})")
+    return expires

@@ -1,0 +1,289 @@
+"""What a run becomes on a Kubernetes cluster: one ``batch/v1`` Job and the Secret beside it, built with
+the ``kubernetes`` client's own models. It does no I/O.
+
+The Job ``shipyard-<run id>`` runs one pod, never retried (``backoffLimit: 0``, ``restartPolicy:
+Never``), kept a day after it ends (``ttlSecondsAfterFinished``) so that run-svc can still read how it
+ended after a restart. Its pod:
+
+* an init container ``fetch-inputs`` (the run's image, ``python3``) fetches one tar of the run's code and
+  inputs from a presigned S3 GET URL and unpacks it into ``emptyDir`` volumes: ``shipyard/`` at
+  ``/run/shipyard`` (the run's own files: ``code/``, ``output/``, ``home/``, ``tensorboard/``, ``config/``,
+  ``hyperparameters.json``, ``sdk/``) and ``input-<n>/`` at the n-th input's mount path;
+* the container ``run`` runs the command under a small ``sh`` wrapper (the command's output is the
+  container's log; SIGTERM is passed on to it), then — when it exited 0 — tars each output directory and
+  PUTs it to its presigned URL, and exits with the command's code. Inputs are mounted read-only.
+
+The run's variables are the run contract's (``contract_variables``) with its files at ``/run/shipyard``
+and its mounts at their own paths, but for SHIPYARD_METRICS_FILE: without it the SDK prints its metrics
+as ``name=value`` lines, which run-svc reads from the pod's log. What must not stand in the pod spec in
+clear — the run's API token (as SHIPYARD_TOKEN and MLflow's token) and the presigned URLs — is in the
+Secret ``shipyard-<run id>``, read through ``valueFrom``; the wrapper drops the URLs before the command
+starts. Nothing of the platform's (its S3 keys, NATS, the namespace's service account token) reaches
+the pod.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass
+
+from kubernetes.client import (
+    V1Container,
+    V1EmptyDirVolumeSource,
+    V1EnvVar,
+    V1EnvVarSource,
+    V1Job,
+    V1JobSpec,
+    V1ObjectMeta,
+    V1OwnerReference,
+    V1PodSpec,
+    V1PodTemplateSpec,
+    V1ResourceRequirements,
+    V1Secret,
+    V1SecretKeySelector,
+    V1SecurityContext,
+    V1Volume,
+    V1VolumeMount,
+)
+
+from shipyard_run.adapters.run_contract import contract_variables
+from shipyard_run.app.ports import Job
+
+JOB_PREFIX = "shipyard-"
+RUN_ROOT = "/run/shipyard"  # the run's own files in its pod
+MANAGED_BY_LABEL = "app.kubernetes.io/managed-by"
+MANAGED_BY = "shipyard"
+RUN_ID_LABEL = "shipyard.io/run-id"
+RUN_NAME_LABEL = "shipyard.io/run-name"
+RUN_NAME_ANNOTATION = "shipyard.io/run-name"  # the name as it is (a label value is sanitized)
+# Runs' Jobs and pods, and nothing else Shipyard manages there (serving-svc's InferenceServices).
+SELECTOR = f"{MANAGED_BY_LABEL}={MANAGED_BY},{RUN_ID_LABEL}"
+FINISHED_TTL_S = 24 * 3600  # how long a Job that ended stays, for run-svc to read its end
+GPU_RESOURCE = "nvidia.com/gpu"
+FETCH_CONTAINER = "fetch-inputs"
+RUN_CONTAINER = "run"
+OWN_VOLUME = "shipyard"  # the tar's top folder of the run's own files, and their volume
+# Variables the Secret holds (the run's token), and its keys for the presigned URLs.
+SECRET_VARIABLES = frozenset({"SHIPYARD_TOKEN", "MLFLOW_TRACKING_TOKEN"})
+INPUTS_URL_KEY = "inputs-url"
+OUTPUT_URLS_KEY = "output-urls"
+DNS_LABEL_MAX = 63
+_DNS_LABEL = re.compile(r"[a-z0-9]([-a-z0-9]*[a-z0-9])?")
+_LABEL_VALUE_BAD = re.compile(r"[^A-Za-z0-9._-]+")
+
+# The init container's script (stdlib only: the image is any Python image): fetch the tar, unpack each
+# top folder where SHIPYARD_UNPACK says. It prints nothing unless it fails: its log heads the run's.
+FETCH_SCRIPT = '''\
+import json, os, sys, tarfile, urllib.request
+places = json.loads(os.environ["SHIPYARD_UNPACK"])
+safe = {"filter": "data"} if hasattr(tarfile, "data_filter") else {}
+try:
+    with urllib.request.urlopen(os.environ["SHIPYARD_INPUTS_URL"], timeout=600) as response:
+        with tarfile.open(fileobj=response, mode="r|") as tar:
+            for member in tar:
+                top, _, rest = member.name.partition("/")
+                if top not in places or not rest:
+                    continue
+                member.name = rest
+                tar.extract(member, places[top], **safe)
+except Exception as exc:
+    sys.exit("shipyard: the run's code and inputs could not be fetched: %s: %s" % (type(exc).__name__, exc))
+'''
+
+# Sends each output directory home after the command: a tar, PUT to its presigned URL. Quiet unless it
+# fails; then run-svc finds an output missing and says so (the command's own exit code stands).
+UPLOAD_SCRIPT = '''\
+import json, os, sys, tarfile, tempfile, urllib.request
+folders = json.loads(os.environ["SHIPYARD_OUTPUT_DIRS"])
+urls = json.loads(os.environ["SHIPYARD_OUTPUT_URLS"])
+for index, (folder, url) in enumerate(zip(folders, urls)):
+    try:
+        with tempfile.TemporaryFile() as spool:
+            with tarfile.open(fileobj=spool, mode="w") as tar:
+                tar.add(folder, arcname=".")
+            size = spool.tell()
+            spool.seek(0)
+            request = urllib.request.Request(url, data=spool, method="PUT", headers={
+                "Content-Length": str(size), "Content-Type": "application/x-tar"})
+            urllib.request.urlopen(request, timeout=600).close()
+    except Exception as exc:
+        sys.exit("shipyard: output %s (%s) could not be uploaded: %s: %s"
+                 % (index, folder, type(exc).__name__, exc))
+'''
+
+# $1: the upload script, $2: the command. The outputs' places and URLs leave the environment before the
+# command starts; SIGTERM (Kubernetes stopping the pod) goes on to the command; the wrapper exits with
+# the command's code.
+WRAPPER = '''\
+upload=$1; command=$2; dirs=${SHIPYARD_OUTPUT_DIRS:-[]}; urls=${SHIPYARD_OUTPUT_URLS:-[]}
+unset SHIPYARD_OUTPUT_DIRS SHIPYARD_OUTPUT_URLS
+child=
+trap 'kill -TERM "$child" 2>/dev/null' TERM INT
+/bin/sh -c "$command" &
+child=$!
+while :; do wait "$child"; code=$?; kill -0 "$child" 2>/dev/null || break; done
+trap - TERM INT
+if [ "$code" -eq 0 ]; then SHIPYARD_OUTPUT_DIRS=$dirs SHIPYARD_OUTPUT_URLS=$urls python3 -c "$upload"; fi
+exit "$code"
+'''
+
+
+@dataclass(frozen=True)
+class StagingUrls:
+    """Where the pod reads its code and inputs (a presigned GET of one tar) and writes each output
+    (a presigned PUT per entry of ``Job.output_paths``, in that order)."""
+
+    inputs: str
+    outputs: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class RunObjects:
+    """A run's Job and its Secret (create the Secret first: the pod reads it)."""
+
+    job: V1Job
+    secret: V1Secret
+
+
+def job_name(run_id: str) -> str:
+    """The name of the run's Job, Secret and (with a suffix) pod; ValueError for an id no DNS label takes."""
+    name = f"{JOB_PREFIX}{run_id}"
+    if not _DNS_LABEL.fullmatch(name) or len(name) > DNS_LABEL_MAX:
+        raise ValueError(f"run id {run_id!r} makes no Kubernetes name (lower-case letters, digits, '-')")
+    return name
+
+
+def job_name_of(job: V1Job) -> str:
+    """The name the Job was created with."""
+    return job.metadata.name if job.metadata is not None and job.metadata.name else ""
+
+
+def label_value(text: str) -> str:
+    """``text`` as a label value: at most 63 letters, digits, '-', '_' and '.', starting and ending
+    alphanumeric ("" when nothing is left)."""
+    return _LABEL_VALUE_BAD.sub("-", text)[:DNS_LABEL_MAX].strip("-_.")
+
+
+def run_labels(job: Job) -> dict[str, str]:
+    """The labels of the run's Job, pod and Secret."""
+    return {MANAGED_BY_LABEL: MANAGED_BY, RUN_ID_LABEL: job.run_id, RUN_NAME_LABEL: label_value(job.name)}
+
+
+def input_places(job: Job) -> dict[str, str]:
+    """The tar's top folders → where the init container unpacks them."""
+    places = {OWN_VOLUME: RUN_ROOT}
+    places.update({f"input-{index}": item.mount_path for index, item in enumerate(job.inputs)})
+    return places
+
+
+def output_dirs(job: Job) -> list[str]:
+    """Each output's directory in the pod, in the order of ``Job.output_paths``."""
+    return [path or f"{RUN_ROOT}/output" for path in job.output_paths]
+
+
+def run_variables(job: Job) -> dict[str, str]:
+    """The run contract's variables as the run sees them in its pod."""
+    mounts = {item.mount_path: item.mount_path for item in job.inputs}
+    mounts.update({path: path for path in job.output_paths if path})
+    env = contract_variables(job, RUN_ROOT, mounts)
+    env.pop("CUDA_VISIBLE_DEVICES", None)  # the GPUs Kubernetes gives the pod are its own to name
+    # No metrics file: a file in the pod cannot be read from outside, and without it the SDK prints
+    # name=value lines, read from the pod's log like any other.
+    env.pop("SHIPYARD_METRICS_FILE", None)
+    env["HOME"] = f"{RUN_ROOT}/home"
+    env["PYTHONPATH"] = f"{RUN_ROOT}/sdk"
+    return env
+
+
+def run_objects(job: Job, namespace: str, image: str, urls: StagingUrls) -> RunObjects:
+    """The run's Job and Secret in ``namespace``, running ``image`` (the catalog image's URL); ValueError
+    naming what cannot make them."""
+    if not image:
+        raise ValueError(f"run {job.name!r} names no image a cluster can pull: Kubernetes runs it in "
+                         "its catalog image's URL (shipyard image add … --url)")
+    if len(urls.outputs) != len(job.output_paths):
+        raise ValueError(f"{len(job.output_paths)} outputs but {len(urls.outputs)} upload URLs")
+    name = job_name(job.run_id)
+    labels = run_labels(job)
+    secret = V1Secret(
+        api_version="v1", kind="Secret", type="Opaque",
+        metadata=V1ObjectMeta(name=name, namespace=namespace, labels=labels),
+        string_data=_secret_data(job, urls),
+    )
+    pod = V1PodSpec(
+        restart_policy="Never",
+        automount_service_account_token=False,  # the namespace's service account is not the run's
+        enable_service_links=False,  # no variables naming the namespace's services
+        init_containers=[_fetch_container(job, image, name)],
+        containers=[_run_container(job, image, name)],
+        volumes=[V1Volume(name=volume, empty_dir=V1EmptyDirVolumeSource()) for volume in _volumes(job)],
+    )
+    spec = V1JobSpec(
+        backoff_limit=0,
+        ttl_seconds_after_finished=FINISHED_TTL_S,
+        template=V1PodTemplateSpec(metadata=V1ObjectMeta(labels=labels), spec=pod),
+    )
+    metadata = V1ObjectMeta(name=name, namespace=namespace, labels=labels,
+                            annotations={RUN_NAME_ANNOTATION: job.name})
+    return RunObjects(V1Job(api_version="batch/v1", kind="Job", metadata=metadata, spec=spec), secret)
+
+
+def secret_owner(job: V1Job) -> V1OwnerReference:
+    """The reference that makes Kubernetes delete the Secret with the Job (as the Job was created)."""
+    uid = job.metadata.uid if job.metadata is not None else None
+    if not uid:
+        raise ValueError(f"job {job_name_of(job)!r} has no uid: it was not created yet")
+    return V1OwnerReference(api_version="batch/v1", kind="Job", name=job_name_of(job), uid=uid)
+
+
+def _secret_data(job: Job, urls: StagingUrls) -> dict[str, str]:
+    data = {key: value for key, value in run_variables(job).items() if key in SECRET_VARIABLES}
+    data[INPUTS_URL_KEY] = urls.inputs
+    data[OUTPUT_URLS_KEY] = json.dumps(list(urls.outputs))
+    return data
+
+
+def _from_secret(variable: str, secret: str, key: str) -> V1EnvVar:
+    return V1EnvVar(name=variable, value_from=V1EnvVarSource(
+        secret_key_ref=V1SecretKeySelector(name=secret, key=key)))
+
+
+def _volumes(job: Job) -> list[str]:
+    inputs = [f"input-{index}" for index in range(len(job.inputs))]
+    outputs = [f"output-{index}" for index, path in enumerate(job.output_paths) if path]
+    return [OWN_VOLUME, *inputs, *outputs]
+
+
+def _hardened() -> V1SecurityContext:
+    return V1SecurityContext(allow_privilege_escalation=False)
+
+
+def _fetch_container(job: Job, image: str, secret: str) -> V1Container:
+    mounts = [V1VolumeMount(name=OWN_VOLUME, mount_path=RUN_ROOT)]
+    mounts += [V1VolumeMount(name=f"input-{index}", mount_path=item.mount_path)
+               for index, item in enumerate(job.inputs)]
+    env = [V1EnvVar(name="SHIPYARD_UNPACK", value=json.dumps(input_places(job), sort_keys=True)),
+           _from_secret("SHIPYARD_INPUTS_URL", secret, INPUTS_URL_KEY)]
+    return V1Container(name=FETCH_CONTAINER, image=image, command=["python3", "-c", FETCH_SCRIPT],
+                       env=env, volume_mounts=mounts, security_context=_hardened())
+
+
+def _run_container(job: Job, image: str, secret: str) -> V1Container:
+    mounts = [V1VolumeMount(name=OWN_VOLUME, mount_path=RUN_ROOT)]
+    mounts += [V1VolumeMount(name=f"input-{index}", mount_path=item.mount_path, read_only=True)
+               for index, item in enumerate(job.inputs)]
+    mounts += [V1VolumeMount(name=f"output-{index}", mount_path=path)
+               for index, path in enumerate(job.output_paths) if path]
+    env = [_from_secret(key, secret, key) if key in SECRET_VARIABLES else V1EnvVar(name=key, value=value)
+           for key, value in sorted(run_variables(job).items())]
+    env += [V1EnvVar(name="SHIPYARD_OUTPUT_DIRS", value=json.dumps(output_dirs(job))),
+            _from_secret("SHIPYARD_OUTPUT_URLS", secret, OUTPUT_URLS_KEY)]
+    resources = None
+    if job.gpu_count:
+        gpus = str(job.gpu_count)
+        resources = V1ResourceRequirements(limits={GPU_RESOURCE: gpus}, requests={GPU_RESOURCE: gpus})
+    return V1Container(name=RUN_CONTAINER, image=image,
+                       command=["/bin/sh", "-c", WRAPPER, "shipyard-run", UPLOAD_SCRIPT, job.command],
+                       working_dir=f"{RUN_ROOT}/code", env=env, volume_mounts=mounts, resources=resources,
+                       security_context=_hardened())
