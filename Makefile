@@ -100,5 +100,11 @@ bench-lineage: $(STAMP)
 bench-mlflow: $(STAMP)
 	$(BIN)/python -m bench.mlflow $(ARGS)
 
+## bench-slurm: runs on a loopback Slurm: submit → job running beside bare sbatch (goal ≤ 1.5x), 200 runs at once
+.PHONY: bench-slurm
+bench-slurm: $(STAMP)
+	bash tools/install-test-deps.sh
+	$(BIN)/python -m bench.slurm $(ARGS)
+
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache .mypy_cache

@@ -236,3 +236,23 @@ def test_where_each_user_signs_in_a_run_goes_under_their_own_account(
         bob.call(bob.runs.SubmitRun, pb.SubmitRunRequest(run=pb.Run(
             name="bobs", command="id -un", cluster="hpc-own")))
     assert (refused.value.code, refused.value.field) == ("FAILED_PRECONDITION", "run.cluster")
+
+
+def test_gpu_distribution_reaches_sbatch(stack: Stack, home: Path, admin: Client, cluster: str,
+                                         loopback_slurm: LoopbackSlurm) -> None:
+    # One node here: a master and one worker, each on its node, is more than the partition has. Slurm
+    # queues such a job for ever (PartitionNodeLimit): the run ends saying so, and the job is cancelled.
+    cli(stack, home, "run", "submit", "spread-1", "--cluster", cluster, "--command", "true",
+        "--distributed", "manual", "--workers", "1")
+    run = _wait_ended(admin, "spread-1")
+    assert run.status == pb.RUN_STATUS_FAILED
+    assert run.status_reason.startswith("Slurm will not run job")  # its reason: PartitionNodeLimit or -Config
+    assert "(PartitionNodeLimit)" in run.status_reason or "(PartitionConfig)" in run.status_reason
+    wait_for(lambda: _jobs(loopback_slurm, run.id)[0].endswith(" CANCELLED"), 30, "its job to be cancelled")
+    shown = cli(stack, home, "run", "get", "spread-1").stdout
+    assert "distributed: master + 1 worker" in shown
+    cli(stack, home, "run", "submit", "spread-2", "--cluster", cluster, "--distributed", "automatic",
+        "--command", 'echo "$SHIPYARD_DISTRIBUTION $SLURM_NTASKS"')
+    run = _wait_ended(admin, "spread-2")
+    assert run.status == pb.RUN_STATUS_COMPLETE, _logs(admin, "spread-2")
+    assert _logs(admin, "spread-2").splitlines()[-1] == "automatic 1"

@@ -7,7 +7,7 @@ import pytest
 from run_fakes import World, a_spec, fake_world
 from shipyard_run.app.ports import JobState, JobStatus
 from shipyard_run.domain.clusters import Cluster, ClusterKind
-from shipyard_run.domain.runs import RunStatus
+from shipyard_run.domain.runs import Distribution, RunStatus
 
 from shipyard.contracts.events.v1 import events_pb2
 from shipyard.kit.errors import AlreadyExists, FailedPrecondition, InvalidArgument, NotFound, PermissionDenied
@@ -56,6 +56,10 @@ async def test_an_operator_adds_clusters_everyone_lists_them_and_only_an_operato
      "cluster.login_required"),
     (Cluster("a", ClusterKind.SLURM, host="h", ssh_user="u", work_dir="/w", ssh_host_key="not a key"),
      "cluster.ssh_host_key"),
+    (Cluster("a", ClusterKind.LSF, host="h", ssh_user="u", work_dir="/w", container_runtime="pyxis"),
+     "cluster.container_runtime"),
+    (Cluster("a", ClusterKind.SLURM, host="h", ssh_user="u", work_dir="/w", container_runtime="docker"),
+     "cluster.container_runtime"),
 ])
 async def test_a_cluster_that_could_never_take_a_run_is_refused_naming_the_field(cluster: Cluster,
                                                                                   field: str) -> None:
@@ -110,6 +114,21 @@ async def test_a_cluster_run_asking_for_what_the_cluster_lacks_is_refused_naming
     with pytest.raises(FailedPrecondition, match="Slurm or LSF") as local_limit:
         await world.runs.submit(ALICE, a_spec("t3", time_limit="10"))
     assert local_limit.value.field == "run.time_limit"
+    with pytest.raises(FailedPrecondition, match="offers 8") as spread:  # 4 GPUs on each of 3 nodes
+        await world.runs.submit(ALICE, a_spec("t5", cluster="hpc", gpus=4, distribution=Distribution.MANUAL,
+                                              workers=2))
+    assert spread.value.field == "run.gpus"
+    assert "12 GPUs asked for (4 on each of 3 nodes)" in spread.value.message
+    manual = Distribution.MANUAL
+    with pytest.raises(FailedPrecondition, match="allows 1") as workers:
+        await world.runs.submit(ALICE, a_spec("t6", cluster="hpc", distribution=manual, workers=2))
+    assert workers.value.field == "run.workers"
+    with pytest.raises(InvalidArgument) as no_workers:
+        await world.runs.submit(ALICE, a_spec("t7", cluster="hpc", distribution=Distribution.MANUAL))
+    assert no_workers.value.field == "run.workers"
+    with pytest.raises(FailedPrecondition) as local_spread:
+        await world.runs.submit(ALICE, a_spec("t8", distribution=Distribution.AUTOMATIC))
+    assert local_spread.value.field == "run.distribution"
     with pytest.raises(InvalidArgument) as bad_limit:
         await world.runs.submit(ALICE, a_spec("t4", cluster="hpc", time_limit="1:75"))
     assert bad_limit.value.field == "run.time_limit"

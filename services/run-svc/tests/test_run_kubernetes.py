@@ -3,13 +3,15 @@
 No Kubernetes API server can run here. A small aiohttp server stands in for one: it answers with the
 JSON the real API server returns (``kubernetes_api/``: a Job list with a succeeded, a failed and an
 active Job; a pod list with a container that exited 3, one OOMKilled, one stuck in ImagePullBackOff, an
-init container that failed; Status objects for 409 AlreadyExists, 404 and 403; a pod's log), so that the
-real ``kubernetes`` client is exercised over HTTP, with the kubeconfig an operator would store.
+init container that failed; Status objects for 409 AlreadyExists, 404 and 403; a pod's log; distributed
+runs' Indexed Jobs and their pods in ``*_distributed.json``), so that the real ``kubernetes`` client is
+exercised over HTTP, with the kubeconfig an operator would store.
 """
 
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import io
 import json
 import tarfile
@@ -26,6 +28,7 @@ from shipyard_run.adapters.clusters import RemoteClusters
 from shipyard_run.adapters.kubernetes import KubernetesExecutor, api_client
 from shipyard_run.app.ports import Job, JobEnvironment, JobInput, JobState
 from shipyard_run.domain.clusters import Cluster, ClusterKind
+from shipyard_run.domain.runs import Distribution
 
 from shipyard.kit.blob.checkout import read_manifest
 from shipyard.kit.blob.local import LocalBlobStore
@@ -53,6 +56,7 @@ class FakeApiServer:
     jobs: dict[str, dict[str, Any]] = field(default_factory=dict)
     pods: list[dict[str, Any]] = field(default_factory=list)
     secrets: dict[str, dict[str, Any]] = field(default_factory=dict)
+    services: dict[str, dict[str, Any]] = field(default_factory=dict)
     requests: list[tuple[str, str, dict[str, str], Any]] = field(default_factory=list)
     refuse_jobs: bool = False  # answer job creates 403 (an account without the right)
     hide_jobs: set[str] = field(default_factory=set)  # exist, but lists do not show them yet
@@ -73,6 +77,10 @@ class FakeApiServer:
         app.router.add_put(secrets + "/{name}", self._replace_secret)
         app.router.add_patch(secrets + "/{name}", self._patch_secret)
         app.router.add_delete(secrets + "/{name}", self._delete_secret)
+        services = "/api/v1/namespaces/ml/services"
+        app.router.add_post(services, self._create_service)
+        app.router.add_patch(services + "/{name}", self._patch_service)
+        app.router.add_delete(services + "/{name}", self._delete_service)
         return app
 
     @web.middleware
@@ -116,6 +124,10 @@ class FakeApiServer:
         if pod == "shipyard-run6fetch-x7k2p" and container == "fetch-inputs":
             return web.Response(text="shipyard: the run's code and inputs could not be fetched: "
                                      "HTTPError: HTTP Error 403: Forbidden\n", content_type="text/plain")
+        if pod == "shipyard-run11live-0-x7k2p" and container == "run":
+            return web.Response(text="master: epoch=1 loss=0.4\n", content_type="text/plain")
+        if pod == "shipyard-run11live-1-x7k2p":
+            return web.Response(text="worker: epoch=1 loss=9.9\n", content_type="text/plain")
         if pod == "shipyard-run6fetch-x7k2p":
             return web.json_response(recorded("status_waiting_to_start.json"), status=400)
         return web.Response(text="", content_type="text/plain")
@@ -141,6 +153,27 @@ class FakeApiServer:
         if self.secrets.pop(request.match_info["name"], None) is None:
             return web.json_response(recorded("status_not_found.json"), status=404)
         return web.json_response({"kind": "Status", "apiVersion": "v1", "status": "Success"})
+
+    async def _create_service(self, request: web.Request) -> web.Response:
+        service = await request.json()
+        name = service["metadata"]["name"]
+        if name in self.services:
+            return web.json_response(recorded("status_already_exists.json"), status=409)
+        service["metadata"] |= {"uid": f"uid-of-service-{name}", "resourceVersion": "49002"}
+        service["spec"] |= {"clusterIPs": ["None"], "type": "ClusterIP", "sessionAffinity": "None"}
+        self.services[name] = service
+        return web.json_response(service, status=201)
+
+    async def _patch_service(self, request: web.Request) -> web.Response:
+        service = self.services[request.match_info["name"]]
+        service["metadata"] |= (await request.json())["metadata"]
+        return web.json_response(service)
+
+    async def _delete_service(self, request: web.Request) -> web.Response:
+        service = self.services.pop(request.match_info["name"], None)
+        if service is None:
+            return web.json_response(recorded("status_not_found.json"), status=404)
+        return web.json_response(service)  # a Service's delete answers with the Service, not a Status
 
 
 @dataclass
@@ -218,6 +251,12 @@ async def setup(tmp_path: Path) -> AsyncIterator[Setup]:
     finally:
         await executor.close()
         await runner.cleanup()
+
+
+def with_distributed_runs(api: FakeApiServer) -> None:
+    """The recorded Indexed Jobs of distributed runs, and their pods, beside the others."""
+    api.jobs |= {job["metadata"]["name"]: job for job in recorded("jobs_distributed.json")["items"]}
+    api.pods += recorded("pods_distributed.json")["items"]
 
 
 async def a_job(setup: Setup, tmp_path: Path, run_id: str = "run7new", url: str = IMAGE_URL) -> Job:
@@ -424,6 +463,80 @@ async def test_tensorboard_is_not_served_for_cluster_runs(setup: Setup) -> None:
     with pytest.raises(FailedPrecondition, match="local runs only"):
         await setup.executor.start_tensorboard("run5live", "t5")
     assert await setup.executor.tensorboard_address("run5live") is None
+
+
+# --- distributed runs: a master and its workers, one Indexed Job ------------------------------------
+
+
+async def a_distributed_job(setup: Setup, tmp_path: Path) -> Job:
+    return dataclasses.replace(await a_job(setup, tmp_path), distribution=Distribution.MANUAL, workers=2)
+
+
+async def test_a_distributed_run_fails_with_the_exit_code_of_the_pod_that_failed(setup: Setup) -> None:
+    with_distributed_runs(setup.api)
+    # Index 1 exited 1; Kubernetes then stopped the master (143): the worker's code is the run's.
+    worker = await setup.executor.status("run9dist")
+    assert (worker.state, worker.exit_code) == (JobState.EXITED, 1)
+    # Both failed on their own: the master's code is the run's.
+    both = await setup.executor.status("run10both")
+    assert (both.state, both.exit_code) == (JobState.EXITED, 2)
+
+
+async def test_a_distributed_run_runs_until_every_pod_succeeded(setup: Setup) -> None:
+    with_distributed_runs(setup.api)
+    half = await setup.executor.status("run11live")  # the master is done, its worker runs
+    assert half.state is JobState.RUNNING
+    assert half.detail == "Kubernetes job shipyard-run11live: pods 0 Succeeded, 1 Running"
+
+
+async def test_a_distributed_runs_logs_and_metrics_are_its_masters(setup: Setup) -> None:
+    with_distributed_runs(setup.api)
+    assert await setup.executor.read_logs("run11live", 0, 1 << 20) == b"master: epoch=1 loss=0.4\n"
+    assert [(p.name, p.value) for p in await setup.executor.new_metrics("run11live")] == [
+        ("epoch", 1.0), ("loss", 0.4)]
+    assert not setup.api.calls("GET", "/pods/shipyard-run11live-1-x7k2p/log")
+
+
+async def test_a_distributed_run_has_a_headless_service_owned_by_its_job(setup: Setup,
+                                                                         tmp_path: Path) -> None:
+    await setup.executor.submit(await a_distributed_job(setup, tmp_path))
+    posts = [path for method, path, _, _ in setup.api.requests if method in ("POST", "PATCH")]
+    assert posts == ["/api/v1/namespaces/ml/secrets", "/api/v1/namespaces/ml/services",
+                     "/apis/batch/v1/namespaces/ml/jobs", "/api/v1/namespaces/ml/secrets/shipyard-run7new",
+                     "/api/v1/namespaces/ml/services/shipyard-run7new"]
+    service = setup.api.services["shipyard-run7new"]
+    assert service["spec"]["clusterIP"] == "None"
+    assert service["metadata"]["ownerReferences"] == [
+        {"apiVersion": "batch/v1", "kind": "Job", "name": "shipyard-run7new",
+         "uid": "uid-of-shipyard-run7new"}]
+    created = setup.api.jobs["shipyard-run7new"]["spec"]
+    assert (created["completionMode"], created["completions"], created["parallelism"]) == ("Indexed", 3, 3)
+    assert created["template"]["spec"]["subdomain"] == "shipyard-run7new"
+
+
+async def test_stop_deletes_a_distributed_runs_job_and_service(setup: Setup, tmp_path: Path) -> None:
+    await setup.executor.submit(await a_distributed_job(setup, tmp_path))
+    await setup.again().stop("run7new")  # after a restart too
+    assert [path for method, path, _, _ in setup.api.requests if method == "DELETE"] == [
+        "/apis/batch/v1/namespaces/ml/jobs/shipyard-run7new",
+        "/api/v1/namespaces/ml/services/shipyard-run7new"]
+    assert setup.api.services == {} and "shipyard-run7new" not in setup.api.jobs
+    await setup.executor.cleanup("run7new")  # both gone already: nothing to do
+    assert setup.api.secrets == {} and setup.staging.objects == {}
+
+
+async def test_a_refused_distributed_job_leaves_no_service_behind(setup: Setup, tmp_path: Path) -> None:
+    setup.api.refuse_jobs = True
+    with pytest.raises(FailedPrecondition, match="did not take job shipyard-run7new"):
+        await setup.executor.submit(await a_distributed_job(setup, tmp_path))
+    assert setup.api.services == {} and setup.api.secrets == {}
+
+
+async def test_a_one_pod_run_never_touches_services(setup: Setup, tmp_path: Path) -> None:
+    await setup.executor.submit(await a_job(setup, tmp_path))
+    await setup.executor.stop("run7new")
+    await setup.executor.cleanup("run7new")
+    assert not [path for _, path, _, _ in setup.api.requests if "/services" in path]
 
 
 # --- how run-svc opens a Kubernetes cluster's executor ----------------------------------------------

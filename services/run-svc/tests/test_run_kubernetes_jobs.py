@@ -1,4 +1,5 @@
-"""The Job and Secret a run becomes on a Kubernetes cluster, and the scripts its pod runs.
+"""The Job and Secret (and a distributed run's Service) a run becomes on a Kubernetes cluster, and the
+scripts its pods run.
 
 No Kubernetes API server can run here, so the objects are checked against what can be had without one:
 
@@ -17,6 +18,7 @@ and ``/bin/sh``, against a local HTTP server standing in for S3's presigned URLs
 
 from __future__ import annotations
 
+import dataclasses
 import io
 import json
 import os
@@ -39,6 +41,7 @@ from shipyard_run.adapters.kubernetes import _lay_out, _pack
 from shipyard_run.adapters.kubernetes_jobs import (
     FETCH_SCRIPT,
     GPU_RESOURCE,
+    INDEX_KEY,
     INPUTS_URL_KEY,
     OUTPUT_URLS_KEY,
     RUN_ROOT,
@@ -48,11 +51,13 @@ from shipyard_run.adapters.kubernetes_jobs import (
     StagingUrls,
     input_places,
     job_name,
+    job_owner,
     label_value,
+    pod_count,
     run_objects,
-    secret_owner,
 )
 from shipyard_run.app.ports import Job, JobInput
+from shipyard_run.domain.runs import Distribution
 
 IMAGE = "registry.example/ml/sklearn:1.5"
 SCHEMA_VERSION = kubernetes_validate.latest_version()
@@ -73,6 +78,9 @@ LABEL_VALUE = re.compile(r"(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?")
 QUALIFIED_NAME = re.compile(r"([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9]")
 ENV_NAME = re.compile(r"[-._a-zA-Z][-._a-zA-Z0-9]*")
 SECRET_KEY = re.compile(r"[-._a-zA-Z0-9]+")
+# The pod fields the downward API gives a variable (pkg/apis/core/validation: validEnvDownwardAPIFieldPath).
+DOWNWARD_FIELD = re.compile(r"metadata\.(name|namespace|uid)|spec\.(nodeName|serviceAccountName)|"
+                            r"status\.(hostIPs?|podIPs?)|metadata\.(labels|annotations)\['(?P<key>[^']+)'\]")
 
 
 def assert_label_key(key: str) -> None:
@@ -103,11 +111,20 @@ def assert_pod_spec(spec: dict[str, Any]) -> None:
         paths = [mount["mountPath"] for mount in container.get("volumeMounts", [])]
         assert len(set(paths)) == len(paths) and all(p.startswith("/") for p in paths)
         assert all(mount["name"] in volumes for mount in container.get("volumeMounts", []))
+        names = [variable["name"] for variable in container.get("env", [])]
+        assert len(set(names)) == len(names), "a variable stands twice"
         for variable in container.get("env", []):
             assert ENV_NAME.fullmatch(variable["name"]), variable["name"]
             assert ("value" in variable) != ("valueFrom" in variable)
-            if "valueFrom" in variable:
-                assert SECRET_KEY.fullmatch(variable["valueFrom"]["secretKeyRef"]["key"])
+            source = variable.get("valueFrom", {})
+            assert len(source) <= 1
+            if "secretKeyRef" in source:
+                assert SECRET_KEY.fullmatch(source["secretKeyRef"]["key"])
+            if "fieldRef" in source:
+                field = DOWNWARD_FIELD.fullmatch(source["fieldRef"]["fieldPath"])
+                assert field, source["fieldRef"]["fieldPath"]
+                if field["key"]:
+                    assert_label_key(field["key"])
         for kind in ("limits", "requests"):
             for name, quantity in container.get("resources", {}).get(kind, {}).items():
                 assert_label_key(name)
@@ -126,6 +143,7 @@ def round_trip(obj: Any, kind: str) -> dict[str, Any]:
 
 def valid_job(job: Job = JOB, urls: StagingUrls = URLS) -> tuple[dict[str, Any], dict[str, Any]]:
     objects = run_objects(job, "ml", IMAGE, urls)
+    assert objects.service is None
     document = round_trip(objects.job, "V1Job")
     secret = round_trip(objects.secret, "V1Secret")
     assert (document["apiVersion"], document["kind"]) == ("batch/v1", "Job")
@@ -139,6 +157,25 @@ def valid_job(job: Job = JOB, urls: StagingUrls = URLS) -> tuple[dict[str, Any],
     for checked in (document, secret):
         kubernetes_validate.validate(checked, SCHEMA_VERSION, strict=True)
     return document, secret
+
+
+def valid_distributed_job(job: Job) -> tuple[dict[str, Any], dict[str, Any]]:
+    """A distributed run's Job and Service, checked as ``valid_job`` checks a Job."""
+    objects = run_objects(job, "ml", IMAGE, URLS)
+    assert objects.service is not None
+    document, service = round_trip(objects.job, "V1Job"), round_trip(objects.service, "V1Service")
+    assert (service["apiVersion"], service["kind"]) == ("v1", "Service")
+    for meta in (document["metadata"], document["spec"]["template"]["metadata"] | {"name": "pod"},
+                 service["metadata"]):
+        assert_metadata(meta)
+    # The Job controller names each pod's host <job>-<index>: a DNS label, for the largest index too.
+    assert DNS_LABEL.fullmatch(f"{document['metadata']['name']}-{pod_count(job) - 1}")
+    assert len(f"{document['metadata']['name']}-{pod_count(job) - 1}") <= 63
+    assert DNS_LABEL.fullmatch(service["metadata"]["name"]) and len(service["metadata"]["name"]) <= 63
+    assert_pod_spec(document["spec"]["template"]["spec"])
+    for checked in (document, service):
+        kubernetes_validate.validate(checked, SCHEMA_VERSION, strict=True)
+    return document, service
 
 
 def test_kubernetes_own_schemas_refuse_what_kubernetes_would() -> None:
@@ -158,6 +195,15 @@ def test_the_checks_catch_what_the_api_server_refuses() -> None:
     bad["spec"]["template"]["spec"]["volumes"].append({"name": "shipyard", "emptyDir": {}})
     with pytest.raises(AssertionError):
         assert_pod_spec(bad["spec"]["template"]["spec"])
+    distributed, _ = valid_distributed_job(DISTRIBUTED)
+    run = distributed["spec"]["template"]["spec"]["containers"][0]
+    rank = next(variable for variable in run["env"] if variable["name"] == "RANK")
+    rank["valueFrom"]["fieldRef"]["fieldPath"] = "metadata.annotations.index"
+    with pytest.raises(AssertionError, match=r"metadata\.annotations\.index"):
+        assert_pod_spec(distributed["spec"]["template"]["spec"])
+    run["env"].append({"name": "HOME", "value": "/root"})
+    with pytest.raises(AssertionError, match="stands twice"):
+        assert_pod_spec(distributed["spec"]["template"]["spec"])
     bad["spec"]["template"]["spec"]["containers"][0]["imagePullPolicy"] = 3
     with pytest.raises(ValueError, match=r"image_pull_policy|imagePullPolicy"):
         k8s.ApiClient()._ApiClient__deserialize(bad, "V1Job")  # type: ignore[attr-defined]
@@ -274,13 +320,79 @@ def test_nothing_of_the_platforms_reaches_the_pod() -> None:
         assert word not in text
 
 
+# --- distribution -------------------------------------------------------------------------------------
+
+DISTRIBUTED = dataclasses.replace(JOB, run_id="01jq3dist", distribution=Distribution.MANUAL, workers=2)
+INDEX_PATH = f"metadata.annotations['{INDEX_KEY}']"
+
+
+def variables(run: dict[str, Any]) -> dict[str, Any]:
+    return {v["name"]: v.get("value", v.get("valueFrom")) for v in run["env"]}
+
+
+def test_a_manual_distribution_is_one_indexed_job_of_a_master_and_its_workers() -> None:
+    document, _ = valid_distributed_job(DISTRIBUTED)
+    spec = document["spec"]
+    assert (spec["completionMode"], spec["completions"], spec["parallelism"]) == ("Indexed", 3, 3)
+    assert spec["backoffLimit"] == 0  # a failed pod, a worker's too, fails the run
+    pod = spec["template"]["spec"]
+    assert pod["subdomain"] == "shipyard-01jq3dist"
+    fetch, run = containers(document)
+    assert run["resources"] == {"limits": {GPU_RESOURCE: "2"}, "requests": {GPU_RESOURCE: "2"}}  # each pod's
+    assert fetch["command"] == ["python3", "-c", FETCH_SCRIPT]  # every pod fetches the inputs
+    term = {"labelSelector": {"matchLabels": {"shipyard.io/run-id": "01jq3dist"}},
+            "topologyKey": "kubernetes.io/hostname"}
+    assert pod["affinity"] == {"podAntiAffinity": {"preferredDuringSchedulingIgnoredDuringExecution": [
+        {"weight": 100, "podAffinityTerm": term}]}}
+
+
+def test_the_pods_reach_each_other_through_a_headless_service_named_after_the_job() -> None:
+    document, service = valid_distributed_job(DISTRIBUTED)
+    assert service["metadata"]["name"] == document["metadata"]["name"] == "shipyard-01jq3dist"
+    assert service["metadata"]["namespace"] == "ml"
+    assert service["spec"]["clusterIP"] == "None"
+    assert service["spec"]["publishNotReadyAddresses"] is True  # the master is looked up before it is ready
+    pod_labels = document["spec"]["template"]["metadata"]["labels"]
+    assert service["spec"]["selector"].items() <= pod_labels.items()
+    assert service["spec"]["selector"]["shipyard.io/run-id"] == "01jq3dist"  # this run's pods alone
+
+
+def test_each_pod_has_the_variables_torchrun_expects_with_its_rank_from_the_downward_api() -> None:
+    document, _ = valid_distributed_job(DISTRIBUTED)
+    _, run = containers(document)
+    env = variables(run)
+    assert env["MASTER_ADDR"] == "shipyard-01jq3dist-0.shipyard-01jq3dist"  # index 0 in the Service
+    assert (env["MASTER_PORT"], env["WORLD_SIZE"], env["SHIPYARD_WORKERS"]) == ("29500", "3", "2")
+    by_index = {"fieldRef": {"fieldPath": INDEX_PATH}}
+    assert env["RANK"] == env["SHIPYARD_WORKER_INDEX"] == by_index
+    assert "TF_CONFIG" not in env
+
+
+def test_a_hyperparameter_never_stands_in_for_a_distributed_variable() -> None:
+    job = dataclasses.replace(DISTRIBUTED, hyperparameters={"RANK": "7", "WORLD_SIZE": "9", "lr": "0.1"})
+    document, _ = valid_distributed_job(job)  # no variable stands twice
+    env = variables(containers(document)[1])
+    assert env["RANK"] == {"fieldRef": {"fieldPath": INDEX_PATH}} and env["WORLD_SIZE"] == "3"
+
+
+@pytest.mark.parametrize("distribution", [Distribution.NONE, Distribution.AUTOMATIC])
+def test_without_manual_distribution_the_run_is_one_pod_with_all_its_gpus(distribution: Distribution) -> None:
+    document, _ = valid_job(dataclasses.replace(JOB, distribution=distribution, gpu_count=4))
+    spec = document["spec"]
+    assert "completionMode" not in spec and "completions" not in spec and "parallelism" not in spec
+    assert "subdomain" not in spec["template"]["spec"] and "affinity" not in spec["template"]["spec"]
+    _, run = containers(document)
+    assert run["resources"]["limits"] == {GPU_RESOURCE: "4"}
+    assert not {"MASTER_ADDR", "RANK", "WORLD_SIZE", "SHIPYARD_WORKER_INDEX"} & variables(run).keys()
+
+
 def test_the_secret_is_owned_by_the_job_it_was_created_with() -> None:
     created = run_objects(JOB, "ml", IMAGE, URLS).job
     with pytest.raises(ValueError, match="no uid"):
-        secret_owner(created)
+        job_owner(created)
     assert created.metadata is not None
     created.metadata.uid = "5b0c0001-6f1e-4c5a-9d43-1a2b3c4d5e6f"
-    owner = round_trip(secret_owner(created), "V1OwnerReference")
+    owner = round_trip(job_owner(created), "V1OwnerReference")
     assert owner == {"apiVersion": "batch/v1", "kind": "Job", "name": "shipyard-01jq3run",
                      "uid": "5b0c0001-6f1e-4c5a-9d43-1a2b3c4d5e6f"}
 
@@ -418,12 +530,30 @@ def test_an_upload_that_fails_says_so_and_the_commands_code_stands(s3: FakeS3, t
     assert "refused.tar" not in done.stderr
 
 
+@pytest.mark.parametrize(("index", "uploads"), [("0", True), ("1", False)])
+def test_only_the_master_uploads_the_outputs(s3: FakeS3, tmp_path: Path, index: str, uploads: bool) -> None:
+    out = tmp_path / "output"
+    out.mkdir()
+    env = wrapper_env(tmp_path, [str(out)], [f"{s3.url}/outputs/0.tar"]) | {"SHIPYARD_WORKER_INDEX": index}
+    done = subprocess.run(wrapper(f"echo rank {index} > {out}/weights.txt"), env=env, capture_output=True,
+                          text=True)
+    assert (done.returncode, done.stderr) == (0, "")
+    if uploads:
+        assert tar_files(s3.objects["/outputs/0.tar"]) == {"./weights.txt": b"rank 0\n"}
+    else:
+        assert s3.objects == {}
+
+
 def test_sigterm_to_the_pod_reaches_the_command(s3: FakeS3, tmp_path: Path) -> None:
     command = "trap 'echo got-term; exit 7' TERM; echo started; while :; do sleep 0.05; done"
     with subprocess.Popen(wrapper(command), env=wrapper_env(tmp_path, [], []), stdout=subprocess.PIPE,
-                          text=True) as process:
-        assert process.stdout is not None
-        assert process.stdout.readline() == "started\n"  # the trap is set: the command runs
-        process.send_signal(signal.SIGTERM)
-        out, _ = process.communicate(timeout=10)
+                          text=True, start_new_session=True) as process:
+        try:
+            assert process.stdout is not None
+            assert process.stdout.readline() == "started\n"  # the trap is set: the command runs
+            process.send_signal(signal.SIGTERM)
+            out, _ = process.communicate(timeout=30)
+        finally:  # a signal that got lost leaves the wrapper and its command waiting: end both
+            if process.poll() is None:
+                os.killpg(process.pid, signal.SIGKILL)
     assert (process.returncode, out) == (7, "got-term\n")

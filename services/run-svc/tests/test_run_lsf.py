@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import shlex
 import shutil
 import subprocess
 from pathlib import Path
@@ -15,8 +16,9 @@ import pytest
 from shipyard_run.adapters.batch_jobs import BatchExecutor, BatchJob
 from shipyard_run.adapters.login_node import CommandFailed, LoginNode
 from shipyard_run.adapters.lsf import LsfScheduler
-from shipyard_run.app.ports import Job, JobState
+from shipyard_run.app.ports import Job, JobEnvironment, JobState
 from shipyard_run.domain.clusters import Cluster, ClusterKind
+from shipyard_run.domain.runs import Distribution
 
 from shipyard.kit.blob.checkout import read_manifest
 from shipyard.kit.blob.local import LocalBlobStore
@@ -41,6 +43,12 @@ echo "Job <$n> is submitted to queue <normal>."
 BJOBS = r"""#!/bin/sh
 [ -s "$LSF_FAKE/jobs" ] || { echo "No job found" >&2; exit 255; }
 cat "$LSF_FAKE/jobs"
+"""
+# apptainer runs the command it is given in the directory --pwd names (as if inside the image).
+APPTAINER = r"""#!/bin/sh
+echo "$@" >> "$LSF_FAKE/apptainer.args"
+while [ $# -gt 2 ]; do case "$1" in --pwd) cd "$2"; shift 2 ;; *) shift ;; esac; done
+exec "$@"
 """
 BKILL = r"""#!/bin/sh
 echo "$@" >> "$LSF_FAKE/bkill.args"
@@ -106,17 +114,18 @@ class LocalNode(LoginNode):
 def fake_lsf(tmp_path: Path) -> Path:
     fake = tmp_path / "lsf"
     (fake / "bin").mkdir(parents=True)
-    for name, text in (("bsub", BSUB), ("bjobs", BJOBS), ("bkill", BKILL)):
+    for name, text in (("bsub", BSUB), ("bjobs", BJOBS), ("bkill", BKILL), ("apptainer", APPTAINER)):
         (fake / "bin" / name).write_text(text)
         (fake / "bin" / name).chmod(0o755)
     return fake
 
 
-async def _executor(tmp_path: Path, node: LocalNode) -> tuple[BatchExecutor, LocalBlobStore]:
+async def _executor(tmp_path: Path, node: LocalNode,
+                    runtime: str = "") -> tuple[BatchExecutor, LocalBlobStore]:
     blobs = LocalBlobStore(tmp_path / "blobs")
     await blobs.open()
     cluster = Cluster("lsf1", ClusterKind.LSF, host="lsf-login", ssh_user="svc", queue="normal",
-                      work_dir=str(tmp_path / "scratch"))
+                      work_dir=str(tmp_path / "scratch"), container_runtime=runtime)
     return BatchExecutor(cluster, LsfScheduler(), lambda owner: node, blobs, tmp_path / "home"), blobs
 
 
@@ -203,6 +212,38 @@ async def test_an_empty_listing_is_no_job_but_a_failing_bjobs_is_an_error(fake_l
     (fake_lsf / "bin" / "bjobs").write_text("#!/bin/sh\necho 'LSF is down' >&2; exit 255\n")
     with pytest.raises(CommandFailed):
         await node.run(scheduler.listing_command())
+
+
+@pytest.mark.parametrize(("distribution", "workers", "gpus", "placement"), [
+    (Distribution.MANUAL, 1, 4, ["-n", "2", "-R", "span[ptile=1]", "-gpu", "num=4"]),  # 8 GPUs, 2 hosts
+    (Distribution.AUTOMATIC, 0, 8, ["-n", "8", "-gpu", "num=1"]),
+    (Distribution.NONE, 0, 2, ["-gpu", "num=2"]),
+    (Distribution.NONE, 0, 0, []),
+])
+def test_gpu_distribution_becomes_lsfs_slots_and_gpus(distribution: Distribution, workers: int, gpus: int,
+                                                      placement: list[str]) -> None:
+    cluster = Cluster("lsf1", ClusterKind.LSF, host="h", ssh_user="u", work_dir="/w")
+    job = Job("r1", "t1", "true", gpu_count=gpus, distribution=distribution, workers=workers)
+    line = shlex.split(LsfScheduler().submit_command(cluster, job, "/w/r1"))
+    assert line[7:-2] == placement  # after -J, -o and -cwd; before the script
+
+
+async def test_where_the_cluster_has_apptainer_the_run_executes_in_its_image(tmp_path: Path,
+                                                                              fake_lsf: Path) -> None:
+    node = LocalNode(fake_lsf)
+    executor, blobs = await _executor(tmp_path, node, runtime="apptainer")
+    environment = JobEnvironment("sk", "3.11", ("scikit-learn==1.5.2",), "d" * 64, url="ghcr.io/ml/sk:1")
+    job = Job("r5", "t5", 'echo "in $PWD"', code_manifest=await _code(blobs, tmp_path, {}),
+              environment=environment)
+    notes = await executor.submit(job)
+    assert "environment sk: its image ghcr.io/ml/sk:1 in apptainer on the cluster" in notes
+    status = await executor.status("r5")
+    assert (status.state, status.exit_code) == (JobState.EXITED, 0)
+    args = (fake_lsf / "apptainer.args").read_text().split()
+    assert args[:4] == ["exec", "--contain", "--pid", "--ipc"] and "docker://ghcr.io/ml/sk:1" in args
+    run_dir = tmp_path / "scratch" / "runs" / "r5"
+    assert (await executor.read_logs("r5", 0, 1000)).decode() == f"in {run_dir}/code\n"
+    assert not (tmp_path / "scratch" / "environments").exists()  # the image has its packages: no venv
 
 
 def test_bjobs_lines_become_each_runs_newest_job() -> None:

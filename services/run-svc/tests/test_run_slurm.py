@@ -14,9 +14,9 @@ from shipyard_run.adapters.environments import PackageSources
 from shipyard_run.adapters.slurm import outcome, parse_listing, sbatch_options
 from shipyard_run.app.ports import Job, JobEnvironment, JobInput, JobState
 from shipyard_run.domain.clusters import Cluster, ClusterKind
-from shipyard_run.domain.runs import time_limit_seconds
+from shipyard_run.domain.runs import Distribution, time_limit_seconds
 
-from shipyard.kit.errors import InvalidArgument
+from shipyard.kit.errors import FailedPrecondition, InvalidArgument
 
 CLUSTER = Cluster("hpc", ClusterKind.SLURM, host="login", ssh_user="svc", work_dir="/scratch/sy",
                   partition="gpu")
@@ -57,8 +57,20 @@ def test_sbatch_gets_the_runs_name_partition_limits_and_gpus() -> None:
     job = Job("r1", "t1", "true", gpu_count=2, time_limit="2:00:00", account="ml")
     assert sbatch_options(CLUSTER, job, "/scratch/sy/runs/r1") == [
         "--job-name=shipyard-r1", "--output=/scratch/sy/runs/r1/slurm.out",
-        "--chdir=/scratch/sy/runs/r1/code", "--ntasks=1", "--parsable", "--partition=gpu",
-        "--time=2:00:00", "--account=ml", "--gres=gpu:2"]
+        "--chdir=/scratch/sy/runs/r1/code", "--parsable", "--ntasks=1", "--gres=gpu:2", "--partition=gpu",
+        "--time=2:00:00", "--account=ml"]
+
+
+@pytest.mark.parametrize(("distribution", "workers", "gpus", "placement"), [
+    (Distribution.MANUAL, 1, 4, ["--nodes=2", "--ntasks-per-node=1", "--gres=gpu:4"]),  # 8 GPUs, 2 nodes
+    (Distribution.MANUAL, 3, 0, ["--nodes=4", "--ntasks-per-node=1"]),
+    (Distribution.AUTOMATIC, 0, 8, ["--ntasks=8", "--gpus=8", "--gpus-per-task=1"]),
+    (Distribution.AUTOMATIC, 0, 0, ["--ntasks=1"]),
+])
+def test_gpu_distribution_becomes_slurms_nodes_tasks_and_gpus(distribution: Distribution, workers: int,
+                                                              gpus: int, placement: list[str]) -> None:
+    job = Job("r1", "t1", "true", gpu_count=gpus, distribution=distribution, workers=workers)
+    assert sbatch_options(CLUSTER, job, "/w/r1")[4:] == [*placement, "--partition=gpu"]
 
 
 def test_the_command_gets_its_own_variables_and_slurms_and_nothing_else(tmp_path: Path) -> None:
@@ -133,3 +145,33 @@ def test_a_time_limit_slurm_would_not_take_is_refused_naming_the_field(text: str
     with pytest.raises(InvalidArgument) as refused:
         time_limit_seconds(text)
     assert refused.value.field == "run.time_limit"
+
+
+@pytest.mark.parametrize(("runtime", "url", "expected"), [
+    ("apptainer", "registry.example/ml/sklearn:1.5",
+     "apptainer exec --contain --pid --ipc --nv --bind /w/runs/r1 --pwd /w/runs/r1/code "
+     "docker://registry.example/ml/sklearn:1.5 /bin/sh /w/runs/r1/command.sh"),
+    ("apptainer", "/images/sklearn.sif",
+     "apptainer exec --contain --pid --ipc --nv --bind /w/runs/r1 --pwd /w/runs/r1/code "
+     "/images/sklearn.sif /bin/sh /w/runs/r1/command.sh"),
+    ("pyxis", "nvcr.io/nvidia/pytorch:24.01-py3",
+     "srun --ntasks=1 '--container-image=nvcr.io#nvidia/pytorch:24.01-py3' "
+     "--container-mounts=/w/runs/r1:/w/runs/r1 --container-workdir=/w/runs/r1/code "
+     "/bin/sh /w/runs/r1/command.sh"),
+    ("pyxis", "python:3.11-slim",
+     "srun --ntasks=1 --container-image=python:3.11-slim --container-mounts=/w/runs/r1:/w/runs/r1 "
+     "--container-workdir=/w/runs/r1/code /bin/sh /w/runs/r1/command.sh"),
+])
+def test_with_a_container_runtime_the_run_executes_in_its_image(runtime: str, url: str,
+                                                                expected: str) -> None:
+    environment = JobEnvironment("sk", "3.11", ("scikit-learn==1.5.2",), "d" * 64, url=url)
+    job = Job("r1", "t1", "python train.py", environment=environment, gpu_count=1)
+    script = run_script(job, "/w/runs/r1", "/w", PackageSources(), runtime)
+    assert script.splitlines()[-1] == f"exec {expected}"
+    assert "pip" not in script and "VIRTUAL_ENV" not in command_script(job, "/w/runs/r1", "/w", runtime)
+
+
+def test_a_container_runtime_needs_the_images_url() -> None:
+    job = Job("r1", "t1", "true", environment=JobEnvironment("sk", "3.11", (), "d" * 64))
+    with pytest.raises(FailedPrecondition, match="no URL"):
+        run_script(job, "/w/runs/r1", "/w", PackageSources(), "apptainer")

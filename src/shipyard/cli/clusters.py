@@ -65,7 +65,9 @@ def _show(cluster: pb.Cluster) -> None:
             rows.append(("queue", cluster.queue or "(the cluster's default)"))
         else:
             rows.append(("partition", cluster.partition or "(the cluster's default)"))
-        rows.append(("work dir", cluster.work_dir))
+        rows += [("work dir", cluster.work_dir),
+                 ("container runtime", cluster.container_runtime or "none (the node's Python)"),
+                 ("host key", cluster.ssh_host_key or "(pinned at the first connection)")]
     rows += [("login required", _yes_no(cluster.login_required)), ("gpus", str(cluster.gpus)),
              ("max workers", str(cluster.max_workers or 1)), ("owner", cluster.owner), ("created", created)]
     console.print(output.fields((label, escape(value)) for label, value in rows))
@@ -90,6 +92,8 @@ def add(
                                                             "the kubeconfig.")] = "",
     login_required: Annotated[bool, typer.Option("--login-required", help="Each user signs in to it "
                                                  "(shipyard cluster login) before sending runs.")] = False,
+    container_runtime: Annotated[str, typer.Option(help="Slurm, LSF: run each run in its image with "
+                                                         "apptainer, or (Slurm) pyxis; default: none.")] = "",
     host_key: Annotated[str, typer.Option(help="Slurm, LSF: the login node's SSH host key ('ssh-ed25519 "
                                                 "AAAA…'); left out, the first connection's is pinned.")] = "",
     gpus: Annotated[int, typer.Option(help="The most GPUs one run may have there (0: none).")] = 0,
@@ -104,7 +108,7 @@ def add(
         ssh_port=ssh_port if ssh_port is not None else (SSH_PORT if over_ssh else 0), ssh_user=ssh_user,
         credential=credential, partition=partition, queue=queue, work_dir=work_dir, namespace=namespace,
         kubeconfig_credential=kubeconfig_credential, login_required=login_required, gpus=gpus,
-        max_workers=max_workers, ssh_host_key=host_key)
+        max_workers=max_workers, ssh_host_key=host_key, container_runtime=container_runtime)
     with client() as c:
         added = c.call(c.clusters.AddCluster, pb.AddClusterRequest(cluster=cluster))
     if output.emit(added, fmt):

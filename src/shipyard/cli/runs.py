@@ -9,6 +9,7 @@ import uuid
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, TextIO
 
@@ -125,6 +126,16 @@ def parse_hyperparameters(values: Sequence[str]) -> dict[str, str]:
     return parsed
 
 
+
+class Spread(StrEnum):
+    """The GPU distributions ``--distributed`` takes."""
+
+    automatic = "automatic"
+    manual = "manual"
+
+
+SPREADS = {Spread.automatic: pb.DISTRIBUTION_AUTOMATIC, Spread.manual: pb.DISTRIBUTION_MANUAL}
+
 @dataclass
 class SubmitOptions:
     """What ``run submit`` was told, parsed."""
@@ -151,6 +162,8 @@ class SubmitOptions:
     cluster: str = ""
     time_limit: str = ""
     account: str = ""
+    distribution: pb.Distribution = pb.DISTRIBUTION_NONE
+    workers: int = 0
 
 
 def build_submit_request(options: SubmitOptions, request_id: str) -> pb.SubmitRunRequest:
@@ -163,7 +176,8 @@ def build_submit_request(options: SubmitOptions, request_id: str) -> pb.SubmitRu
         description=options.description, framework=options.framework,
         framework_version=options.framework_version, image=options.image, code=options.code,
         commit=options.commit, priority=options.priority, cluster=options.cluster,
-        time_limit=options.time_limit, account=options.account,
+        time_limit=options.time_limit, account=options.account, distribution=options.distribution,
+        workers=options.workers,
     )
     return pb.SubmitRunRequest(run=run, config_file=options.config_bytes, request_id=request_id)
 
@@ -289,6 +303,10 @@ def submit(
                                         "forms: MM, HH:MM:SS, D-HH …).")] = "",
     account: Annotated[str, Opt("--account", "--slurm-account",
                                 help="On a Slurm or LSF cluster: the account the job is charged to.")] = "",
+    distributed: Annotated[Spread | None, Opt(help="On a cluster, GPU distribution: automatic (the --gpus in "
+                                                   "all, placed by the cluster) or manual (--workers workers "
+                                                   "beside the master, each with --gpus).")] = None,
+    workers: Annotated[int, Opt(min=0, help="Manual distribution: workers beside the master.")] = 0,
 ) -> None:
     """Submit a run: it is queued, then runs --command with its inputs mounted read-only."""
     inputs = [parse_input(v, k) for k, values in (("dataset", dataset), ("featureset", featureset),
@@ -307,6 +325,7 @@ def submit(
         gpus=gpus, start_with_available=start_with_available, tags=tag or [], project=project,
         description=description, framework=framework, framework_version=framework_version, image=image,
         code=code, commit=commit, priority=priority, cluster=cluster, time_limit=time_limit, account=account,
+        distribution=SPREADS[distributed] if distributed else pb.DISTRIBUTION_NONE, workers=workers,
     )
     if not command and not template:
         raise typer.BadParameter("give the start-up command (or a --template that has one)",
@@ -356,9 +375,13 @@ def _pairs(values: Mapping[str, str]) -> str:
 
 
 def _cluster(run: pb.Run) -> str:
-    """Where the run executes, with its job's limits there."""
+    """Where the run executes, with its job's limits and GPU distribution there."""
     limits = [f"time limit {run.time_limit}"] if run.time_limit else []
     limits += [f"account {run.account}"] if run.account else []
+    if run.distribution == pb.DISTRIBUTION_AUTOMATIC:
+        limits.append("distributed automatically")
+    elif run.distribution == pb.DISTRIBUTION_MANUAL:
+        limits.append(f"distributed: master + {output.count(run.workers, 'worker')}")
     return (run.cluster or "local") + (f" ({', '.join(limits)})" if limits else "")
 
 

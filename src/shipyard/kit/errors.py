@@ -52,6 +52,7 @@ class FailedPrecondition(ShipyardError):
     def __init__(self, message: str, field: str = "") -> None:
         super().__init__(f"{field}: {message}" if field else message)
         self.field = field
+        self.problem = message  # what is wrong with the field's value, without its name
 
 
 class Aborted(ShipyardError):

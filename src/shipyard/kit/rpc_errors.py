@@ -59,7 +59,7 @@ def status_message(exc: errors.ShipyardError, code: grpc.StatusCode) -> status_p
         # The problem is the state, not the value's form: a precondition violation whose subject is the field.
         failure = error_details_pb2.PreconditionFailure.Violation(
             type="FIELD", subject=errors.clipped(exc.field, MAX_FIELD),
-            description=errors.clipped(exc.message, MAX_PROBLEM))
+            description=errors.clipped(exc.problem, MAX_PROBLEM))
         status.details.add().Pack(error_details_pb2.PreconditionFailure(violations=[failure]))
     status.details.add().Pack(error_details_pb2.ErrorInfo(reason=reason_of(exc), domain=DOMAIN))
     return status

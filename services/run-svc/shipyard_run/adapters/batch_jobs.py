@@ -38,9 +38,17 @@ from shipyard.kit.environments import sdk_module
 from shipyard.kit.errors import FailedPrecondition
 from shipyard_run.adapters.environments import PackageSources
 from shipyard_run.adapters.login_node import CommandFailed, LoginNode, quoted
-from shipyard_run.adapters.run_contract import WRAPPER, MetricCursor, contract_variables, read_points
+from shipyard_run.adapters.run_contract import (
+    WRAPPER,
+    MetricCursor,
+    contract_variables,
+    load_cursor,
+    read_at,
+    read_points,
+    save_cursor,
+)
 from shipyard_run.app.ports import Executor, Job, JobEnvironment, JobState, JobStatus
-from shipyard_run.domain.clusters import Cluster
+from shipyard_run.domain.clusters import PYXIS, Cluster
 from shipyard_run.domain.runs import MetricPoint
 
 JOB_PREFIX = "shipyard-"
@@ -76,8 +84,8 @@ class BatchScheduler(Protocol):
     def job_id(self, answer: str) -> str:
         """The job id in what the submit command printed."""
 
-    def listing_command(self) -> str:
-        """The shell line listing the account's jobs (recently ended ones too)."""
+    def listing_command(self, run_id: str = "") -> str:
+        """The shell line listing the account's jobs (recently ended ones too); only the run's, when given."""
 
     def parse_listing(self, text: str) -> dict[str, BatchJob]:
         """Run id → its newest job, from the listing."""
@@ -105,19 +113,23 @@ def batch_script(run_dir: str) -> str:
             f"exec /bin/sh -c {shlex.quote(WRAPPER)} shipyard-run {files}\n")
 
 
-def _venv(job: Job, work_dir: str) -> str:
-    """Where the job's environment is built on the cluster ("" when it needs none: the node's Python)."""
+def _venv(job: Job, work_dir: str, runtime: str = "") -> str:
+    """Where the job's environment is built on the cluster ("" when it needs none: the node's Python,
+    or the image itself in a container runtime)."""
     environment = job.environment
-    if environment is None or not environment.requirements:
+    if runtime or environment is None or not environment.requirements:
         return ""
     return f"{work_dir}/environments/{environment.digest}"
 
 
-def run_script(job: Job, run_dir: str, work_dir: str, packages: PackageSources) -> str:
-    """``run.sh``: the run's Python (built on first use), then ``command.sh`` — in a sandbox where the
-    node has a usable bubblewrap: the node read-only, the account's home and the work directory (other
-    runs, other environments) hidden, only the job's directory writable and its environment readable.
-    Where it has none, the log's first line says the run is not isolated from the account's other runs."""
+def run_script(job: Job, run_dir: str, work_dir: str, packages: PackageSources, runtime: str = "") -> str:
+    """``run.sh``: ``command.sh`` in the run's image where the cluster has a container runtime;
+    otherwise the run's Python (built on first use), then ``command.sh`` — in a sandbox where the node has
+    a usable bubblewrap: the node read-only, the account's home and the work directory (other runs, other
+    environments) hidden, only the job's directory writable and its environment readable. Where it has
+    none, the log's first line says the run is not isolated from the account's other runs."""
+    if runtime:
+        return "#!/bin/sh\nset -u\n" + f"exec {container_command(job, run_dir, runtime)}\n"
     venv = _venv(job, work_dir)
     lines = ["#!/bin/sh", "set -u"]
     if venv:
@@ -142,7 +154,33 @@ def run_script(job: Job, run_dir: str, work_dir: str, packages: PackageSources) 
     return "\n".join(lines) + "\n"
 
 
-def command_script(job: Job, run_dir: str, work_dir: str) -> str:
+def container_command(job: Job, run_dir: str, runtime: str) -> str:
+    """``command.sh`` in the run's image: ``apptainer exec`` (its own PID and IPC namespaces, no home
+    nor /tmp of the node's, only the job's directory bound, the GPUs with ``--nv``), or Slurm's pyxis
+    (``srun --container-image``, the job's directory mounted)."""
+    url = job.environment.url if job.environment is not None else ""
+    if not url:
+        raise FailedPrecondition("the run's image has no URL for the cluster's container runtime to run "
+                                 "(shipyard image get shows it)")
+    command = ["/bin/sh", f"{run_dir}/command.sh"]
+    if runtime == PYXIS:
+        return quoted("srun", "--ntasks=1", f"--container-image={_enroot_image(url)}",
+                      f"--container-mounts={run_dir}:{run_dir}", f"--container-workdir={run_dir}/code",
+                      *command)
+    image = url if "://" in url or url.startswith("/") else f"docker://{url}"
+    gpus = ["--nv"] if job.gpu_count else []
+    return quoted("apptainer", "exec", "--contain", "--pid", "--ipc", *gpus, "--bind", run_dir,
+                  "--pwd", f"{run_dir}/code", image, *command)
+
+
+def _enroot_image(url: str) -> str:
+    """An image reference as pyxis (enroot) takes it: a registry host is set off by '#'."""
+    url = url.removeprefix("docker://")
+    host, _, rest = url.partition("/")
+    return f"{host}#{rest}" if rest and ("." in host or ":" in host or host == "localhost") else url
+
+
+def command_script(job: Job, run_dir: str, work_dir: str, runtime: str = "") -> str:
     """``command.sh``: exactly the run's variables — every other variable of the job's is dropped but
     the scheduler's, the GPUs and the locale — then the command."""
     env = contract_variables(job, run_dir, _mounts(job, run_dir))
@@ -150,7 +188,7 @@ def command_script(job: Job, run_dir: str, work_dir: str) -> str:
     env["HOME"] = f"{run_dir}/home"
     env["PYTHONPATH"] = f"{run_dir}/sdk"
     path = "/usr/local/bin:/usr/bin:/bin"
-    if venv := _venv(job, work_dir):
+    if venv := _venv(job, work_dir, runtime):
         env["VIRTUAL_ENV"] = venv
         path = f"{venv}/bin:{path}"
     env["PATH"] = path
@@ -264,11 +302,11 @@ class BatchExecutor(Executor):
         self._local(run_id)  # a valid run id
         return f"{await self._runs_dir(self._node(run_id))}/{run_id}"
 
-    async def _jobs(self, node: LoginNode, fresh: bool = False) -> dict[str, BatchJob]:
+    async def _jobs(self, node: LoginNode) -> dict[str, BatchJob]:
         """The account's jobs as the scheduler lists them now (one call shared by the poll)."""
         listing = self._listings.setdefault(node.key, _Listing())
         async with listing.lock:
-            if fresh or time.monotonic() - listing.at > LISTING_TTL_S:
+            if time.monotonic() - listing.at > LISTING_TTL_S:
                 text = await node.run(self.scheduler.listing_command())
                 listing.jobs, listing.at = self.scheduler.parse_listing(text), time.monotonic()
             return listing.jobs
@@ -283,7 +321,8 @@ class BatchExecutor(Executor):
         await asyncio.to_thread(self._remember, job, owner)
         node = self._node(job.run_id)
         run_dir = await self._run_dir(job.run_id)
-        found = (await self._jobs(node, fresh=True)).get(job.run_id)
+        listed = await node.run(self.scheduler.listing_command(job.run_id))
+        found = self.scheduler.parse_listing(listed).get(job.run_id)
         if found is not None:  # submitted before run-svc restarted: never twice
             return self._notes(job, found.job_id, run_dir, await node.user())
         stage = self._local(job.run_id) / "stage"
@@ -312,7 +351,10 @@ class BatchExecutor(Executor):
         notes = [f"{self.scheduler.title} job {job_id} on cluster {self.cluster.name}{where}, as {user}@"
                  f"{self.cluster.host}: the run's files, inputs and outputs are under {run_dir} there "
                  "(SHIPYARD_MOUNTS and SHIPYARD_MOUNT_* say where)"]
-        if job.environment is not None and job.environment.requirements:
+        if job.environment is not None and self.cluster.container_runtime:
+            notes.append(f"environment {job.environment.image}: its image {job.environment.url} in "
+                         f"{self.cluster.container_runtime} on the cluster")
+        elif job.environment is not None and job.environment.requirements:
             built = f"{self.cluster.work_dir}/environments"
             notes.append(f"environment {job.environment.image} (sha256 {job.environment.digest[:8]}…): a "
                          f"virtual environment built on the cluster under {built}")
@@ -328,8 +370,10 @@ class BatchExecutor(Executor):
         code = await read_manifest(self._blobs, job.code_manifest)
         await check_out(self._blobs, code, stage / "code", link=False)
         work_dir = self.cluster.work_dir.rstrip("/")
-        scripts = {"run.sh": run_script(job, run_dir, work_dir, self._packages),
-                   "command.sh": command_script(job, run_dir, work_dir), "job.sh": batch_script(run_dir)}
+        runtime = self.cluster.container_runtime
+        scripts = {"run.sh": run_script(job, run_dir, work_dir, self._packages, runtime),
+                   "command.sh": command_script(job, run_dir, work_dir, runtime),
+                   "job.sh": batch_script(run_dir)}
         await asyncio.to_thread(_lay_out, stage, job, scripts)
 
     def _remember(self, job: Job, owner: str) -> None:
@@ -373,7 +417,7 @@ class BatchExecutor(Executor):
     async def read_logs(self, run_id: str, offset: int, max_bytes: int) -> bytes:
         home = self._local(run_id) / "log"
         if home.exists() or not (self._local(run_id) / "owner").exists():
-            return await asyncio.to_thread(_read, home, offset, max_bytes)
+            return await asyncio.to_thread(read_at, home, offset, max_bytes)
         return await self._node(run_id).read(f"{await self._run_dir(run_id)}/log", offset, max_bytes)
 
     async def new_metrics(self, run_id: str) -> list[MetricPoint]:
@@ -384,14 +428,14 @@ class BatchExecutor(Executor):
         local = self._local(run_id)
         cursor = self._cursors.get(run_id)
         if cursor is None:
-            cursor = self._cursors[run_id] = await asyncio.to_thread(_load_cursor, local / "metrics.cursor")
+            cursor = self._cursors[run_id] = await asyncio.to_thread(load_cursor, local / "metrics.cursor")
         node, run_dir = self._node(run_id), await self._run_dir(run_id)
         before = (cursor.log, cursor.sdk)
         stdout = await node.read(f"{run_dir}/stdout", cursor.log, LOG_SCAN_MAX)
         sdk = await node.read(f"{run_dir}/metrics.jsonl", cursor.sdk, LOG_SCAN_MAX)
         points = read_points(cursor, stdout, sdk, datetime.now(UTC))
         if (cursor.log, cursor.sdk) != before:
-            await asyncio.to_thread(_save_cursor, local, cursor)
+            await asyncio.to_thread(save_cursor, local / "metrics.cursor", cursor)
         return points
 
     async def stage_outputs(self, run_id: str) -> dict[str, str]:
@@ -429,7 +473,8 @@ class BatchExecutor(Executor):
         self._forget(run_id)
 
     async def cleanup(self, run_id: str) -> None:
-        """Bring the log home, then remove the job directory from the cluster."""
+        """Bring the log home, then cancel the job (one the scheduler would never run is still queued)
+        and remove the job directory from the cluster."""
         local = self._local(run_id)
         if (local / "log").exists() or not (local / "owner").exists():
             return
@@ -438,7 +483,8 @@ class BatchExecutor(Executor):
         if not await node.get_file(f"{run_dir}/log", fetched):
             await asyncio.to_thread(fetched.write_bytes, b"")
         await asyncio.to_thread(fetched.replace, local / "log")
-        await node.run(f"rm -rf {shlex.quote(run_dir)}")
+        cancel = self.scheduler.cancel_command(run_id)
+        await node.run(f"{{ {cancel}; }} >/dev/null 2>&1; rm -rf {shlex.quote(run_dir)}")
         self._forget(run_id)
 
     def _forget(self, run_id: str) -> None:
@@ -470,24 +516,3 @@ def _lay_out(stage: Path, job: Job, scripts: dict[str, str]) -> None:
     for name, text in scripts.items():
         (stage / name).write_text(text)
         (stage / name).chmod(0o700)
-
-
-def _read(path: Path, offset: int, max_bytes: int) -> bytes:
-    try:
-        with path.open("rb") as f:
-            f.seek(offset)
-            return f.read(max_bytes)
-    except FileNotFoundError:
-        return b""
-
-
-def _load_cursor(path: Path) -> MetricCursor:
-    try:
-        return MetricCursor(**json.loads(path.read_text()))
-    except (OSError, ValueError, TypeError):
-        return MetricCursor()
-
-
-def _save_cursor(local: Path, cursor: MetricCursor) -> None:
-    local.mkdir(parents=True, exist_ok=True)
-    (local / "metrics.cursor").write_text(json.dumps(cursor.__dict__))

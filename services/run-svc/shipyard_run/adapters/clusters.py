@@ -147,8 +147,8 @@ class RemoteClusters:
         except NotFound:
             raise FailedPrecondition(f"cluster {cluster.name!r} runs each user's jobs under their own "
                                      f"account, and {user} has not signed in to it: shipyard cluster login "
-                                     f"{cluster.name} --user <your user there> --key-file <your SSH key>",
-                                     field="run.cluster") from None
+                                     f"{cluster.name} --user <your user there> --key-file <your SSH key>"
+                                     ) from None
         _check_key(cluster, opened)
         return opened
 

@@ -9,6 +9,12 @@ their pods per poll, shared by every run of the cluster. Logs are the pod's (its
 the command's: stdout and stderr together), kept under run-svc's own directory as they are read; metrics
 are the ``name=value`` lines of that log (the SDK prints its metrics there: a pod has no metrics file). When
 a run ends its log comes home and the Job, its Secret and the staged files go.
+
+A manually distributed run is one Indexed Job of a master (index 0) and its workers, beside a headless
+Service (see ``kubernetes_jobs``). It succeeds when every pod has; the first pod to fail ends it (the Job
+is never retried, and Kubernetes then stops the others), with that pod's exit code: the master's when it
+failed too, then the lowest index's. Its logs and metrics are the master's pod's alone, as are its
+outputs. The Service goes with the Job: owned by it, and deleted with it by stop, cleanup and remove.
 """
 
 from __future__ import annotations
@@ -27,7 +33,7 @@ from typing import Any, Protocol, TypeVar
 
 import yaml
 from kubernetes import config as kube_config
-from kubernetes.client import ApiClient, ApiException, BatchV1Api, CoreV1Api, V1Job, V1Pod
+from kubernetes.client import ApiClient, ApiException, BatchV1Api, CoreV1Api, V1Job, V1Pod, V1Service
 from kubernetes.client.models import V1ContainerStateTerminated, V1ContainerStatus
 from kubernetes.config.config_exception import ConfigException
 from urllib3.exceptions import HTTPError
@@ -39,6 +45,7 @@ from shipyard.kit.environments import sdk_module
 from shipyard.kit.errors import FailedPrecondition
 from shipyard_run.adapters.kubernetes_jobs import (
     FETCH_CONTAINER,
+    INDEX_KEY,
     OWN_VOLUME,
     RUN_CONTAINER,
     RUN_ID_LABEL,
@@ -47,10 +54,11 @@ from shipyard_run.adapters.kubernetes_jobs import (
     StagingUrls,
     job_name,
     job_name_of,
+    job_owner,
+    pod_count,
     run_objects,
-    secret_owner,
 )
-from shipyard_run.adapters.run_contract import MetricCursor, read_points
+from shipyard_run.adapters.run_contract import MetricCursor, load_cursor, read_at, read_points, save_cursor
 from shipyard_run.app.ports import Executor, Job, JobState, JobStatus
 from shipyard_run.domain.clusters import Cluster
 from shipyard_run.domain.runs import MetricPoint
@@ -65,6 +73,7 @@ URL_LIFETIME = timedelta(days=7)  # presigned URLs (S3's longest): a pod queued 
 # Image pulls that fail for good at once, and those Kubernetes retries (with backoff).
 PULL_FAILS = frozenset({"InvalidImageName", "ErrImageNeverPull"})
 PULL_RETRIES = frozenset({"ErrImagePull", "ImagePullBackOff"})
+DISTRIBUTED_MARK = "service"  # in the run's own directory: its Job has a Service beside it
 
 T = TypeVar("T")
 log = logging.getLogger(__name__)
@@ -118,6 +127,36 @@ def newest(pods: list[V1Pod]) -> V1Pod | None:
     return max(pods, key=created, default=None)
 
 
+def pod_index(pod: V1Pod) -> int:
+    """The pod's index in an Indexed Job (0, the master, for a one-pod run's)."""
+    metadata = pod.metadata
+    said = ((metadata.annotations or {}).get(INDEX_KEY) or (metadata.labels or {}).get(INDEX_KEY)
+            if metadata is not None else None)
+    return int(said) if said and said.isdigit() else 0
+
+
+def by_index(pods: list[V1Pod]) -> list[V1Pod]:
+    """The newest pod of each index, in index order."""
+    indexes = sorted({pod_index(pod) for pod in pods})
+    return [pod for index in indexes if (pod := newest([p for p in pods if pod_index(p) == index]))]
+
+
+def master(pods: list[V1Pod]) -> V1Pod | None:
+    """The run's pod whose log is the run's: the only one, or a distributed run's index 0."""
+    return newest([pod for pod in pods if pod_index(pod) == 0])
+
+
+def deciding_pod(pods: list[V1Pod]) -> V1Pod | None:
+    """The pod whose end is the run's: of the failed ones, those that failed on their own before those
+    Kubernetes deleted once another had failed, the master first, then by index; else the master."""
+    failed = [pod for pod in by_index(pods) if pod.status is not None and pod.status.phase == "Failed"]
+
+    def order(pod: V1Pod) -> tuple[bool, int]:
+        return pod.metadata is not None and pod.metadata.deletion_timestamp is not None, pod_index(pod)
+
+    return min(failed, key=order, default=None) or master(pods)
+
+
 def outcome(job: V1Job, pods: list[V1Pod]) -> JobStatus | None:
     """How the run's Job ended, from its status and its pod's; None while it has not."""
     status = job.status
@@ -125,42 +164,69 @@ def outcome(job: V1Job, pods: list[V1Pod]) -> JobStatus | None:
     if status is None:
         return None
     true = {condition.type: condition for condition in status.conditions or [] if condition.status == "True"}
-    if "Complete" in true or (status.succeeded or 0) > 0:
+    if "Complete" in true or (status.succeeded or 0) >= _pod_count(job):  # an Indexed Job's: every index
         return JobStatus(JobState.EXITED, 0)
     failed = true.get("Failed")
     if failed is None and not status.failed:
         return None
     if failed is not None and failed.reason == "DeadlineExceeded":
         return JobStatus(JobState.KILLED, 0, "it ran past its deadline (Kubernetes: DeadlineExceeded)")
-    pod = newest(pods)
+    pod = deciding_pod(pods)
+    who = _who(pod, job)
+    subject, whose = (f"its {who}", f"its {who}'s") if who else ("it", "its")
     ran = ended_container(pod, RUN_CONTAINER)
     if ran is not None:
         if ran.reason == "OOMKilled":
-            return JobStatus(JobState.KILLED, ran.exit_code, "it ran out of memory (Kubernetes: OOMKilled)")
+            return JobStatus(JobState.KILLED, ran.exit_code,
+                             f"{subject} ran out of memory (Kubernetes: OOMKilled)")
         return JobStatus(JobState.EXITED, ran.exit_code)
     fetched = ended_container(pod, FETCH_CONTAINER)
     if fetched is not None and fetched.exit_code != 0:
         why = _reason(fetched.reason, fetched.message)
-        return JobStatus(JobState.GONE, 0, "its code and inputs could not be fetched into its pod "
+        return JobStatus(JobState.GONE, 0, f"{whose} code and inputs could not be fetched into its pod "
                                            f"(exit code {fetched.exit_code}{why}); its log says why")
     if pod is not None and pod.status is not None and pod.status.reason:
         why = _reason(pod.status.reason, pod.status.message)
-        return JobStatus(JobState.GONE, 0, f"Kubernetes ended its pod{why}")
+        return JobStatus(JobState.GONE, 0, f"Kubernetes ended {whose} pod{why}")
     why = _reason(failed.reason, failed.message) if failed is not None else ""
     return JobStatus(JobState.GONE, 0, f"Kubernetes job {name} failed{why}")
 
 
+def _pod_count(job: V1Job) -> int:
+    """The pods the Job runs to completion: a distributed run's master and workers, else one."""
+    return (job.spec.completions if job.spec is not None else None) or 1
+
+
+def _who(pod: V1Pod | None, job: V1Job) -> str:
+    """Which of a distributed run's pods ended it ("master", "worker 2"); "" for a one-pod run."""
+    if pod is None or _pod_count(job) == 1:
+        return ""
+    index = pod_index(pod)
+    return "master" if index == 0 else f"worker {index}"
+
+
 def pull_failure(pods: list[V1Pod]) -> tuple[str, bool]:
-    """Why the run's pod cannot pull its image ("" when nothing says so), and whether for good."""
-    pod = newest(pods)
-    if pod is None or pod.status is None:
-        return "", False
-    for status in [*(pod.status.init_container_statuses or []), *(pod.status.container_statuses or [])]:
-        waiting = status.state.waiting if status.state else None
-        if waiting is not None and waiting.reason in PULL_FAILS | PULL_RETRIES:
-            detail = f"its image {status.image} could not be pulled{_reason(waiting.reason, waiting.message)}"
-            return detail, waiting.reason in PULL_FAILS
+    """Why one of the run's pods cannot pull its image ("" when nothing says so), and whether for good."""
+    for pod in by_index(pods):
+        if pod.status is None:
+            continue
+        for status in [*(pod.status.init_container_statuses or []), *(pod.status.container_statuses or [])]:
+            waiting = status.state.waiting if status.state else None
+            if waiting is not None and waiting.reason in PULL_FAILS | PULL_RETRIES:
+                why = _reason(waiting.reason, waiting.message)
+                return f"its image {status.image} could not be pulled{why}", waiting.reason in PULL_FAILS
     return "", False
+
+
+def _phases(pods: list[V1Pod]) -> str:
+    """Where the run's pods are: "pod Running", or a distributed run's "pods 0 Running, 1 Pending"."""
+    def phase(pod: V1Pod | None) -> str:
+        return (pod.status.phase if pod is not None and pod.status is not None else None) or "Pending"
+
+    latest = by_index(pods)
+    if len(latest) <= 1:
+        return f"pod {phase(master(pods))}"
+    return "pods " + ", ".join(f"{pod_index(pod)} {phase(pod)}" for pod in latest)
 
 
 def _reason(reason: str | None, message: str | None) -> str:
@@ -305,7 +371,9 @@ class KubernetesExecutor(Executor):
             raise
         await asyncio.to_thread(_mark_submitted, self._local(job.run_id))
         if created is not None:
-            await self._own_secret(created)
+            await self._own(created, "secret", CoreV1Api.patch_namespaced_secret)
+            if pod_count(job) > 1:
+                await self._own(created, "service", CoreV1Api.patch_namespaced_service)
         self._listing.at = -1.0  # the next status lists again
         return self._notes(job, image)
 
@@ -318,8 +386,11 @@ class KubernetesExecutor(Executor):
                    for index in range(len(job.output_paths))]),
         )
         objects = run_objects(job, self.namespace, image, urls)
+        service = objects.service
         try:
             await self._call(lambda c: _put_secret(CoreV1Api(c), self.namespace, objects.secret))
+            if service is not None:
+                await self._call(lambda c: _put_service(CoreV1Api(c), self.namespace, service))
             return await self._call(lambda c: _create_job(BatchV1Api(c), self.namespace, objects.job))
         except FailedPrecondition as exc:
             raise FailedPrecondition(f"cluster {self.cluster.name!r} did not take job "
@@ -333,19 +404,20 @@ class KubernetesExecutor(Executor):
             log.warning("what run %s's failed submit made on cluster %s could not all be removed: %s",
                         run_id, self.cluster.name, exc)
 
-    async def _own_secret(self, created: V1Job) -> None:
-        """Make the Secret the Job's, so that Kubernetes deletes it with the Job. run-svc deletes it too
-        when the run ends: a refusal (no right to patch Secrets) is logged, and the run goes on."""
-        def patch(client: ApiClient) -> object:
-            owner = client.sanitize_for_serialization(secret_owner(created))
-            return CoreV1Api(client).patch_namespaced_secret(
-                job_name_of(created), self.namespace, {"metadata": {"ownerReferences": [owner]}},
-                _content_type="application/merge-patch+json", _request_timeout=REQUEST_TIMEOUT_S)
+    async def _own(self, created: V1Job, kind: str, patch: Callable[..., object]) -> None:
+        """Make the Job's Secret or Service (``patch``: CoreV1Api's patch of that kind) the Job's, so that
+        Kubernetes deletes it with the Job. run-svc deletes it too when the run ends: a refusal (no right
+        to patch it) is logged, and the run goes on."""
+        def owned(client: ApiClient) -> object:
+            owner = client.sanitize_for_serialization(job_owner(created))
+            return patch(CoreV1Api(client), job_name_of(created), self.namespace,
+                         {"metadata": {"ownerReferences": [owner]}},
+                         _content_type="application/merge-patch+json", _request_timeout=REQUEST_TIMEOUT_S)
 
         try:
-            await self._call(patch)
+            await self._call(owned)
         except FailedPrecondition as exc:
-            log.warning("the Secret of job %s stays until its run ends: %s", job_name_of(created),
+            log.warning("the %s of job %s stays until its run ends: %s", kind, job_name_of(created),
                         exc.message)
 
     def _notes(self, job: Job, image: str) -> tuple[str, ...]:
@@ -354,12 +426,15 @@ class KubernetesExecutor(Executor):
                 "inputs and outputs at their mount paths",)
 
     def _remember(self, job: Job) -> None:
-        """What run-svc needs of the job later, whatever restarts: its outputs' mount paths."""
+        """What run-svc needs of the job later, whatever restarts: its outputs' mount paths, and whether
+        it has a Service."""
         local = self._local(job.run_id)
         local.mkdir(parents=True, exist_ok=True)
         (local / "outputs.json").write_text(json.dumps(list(job.output_paths)))
-        for stale in ("log", "log.part", "metrics.cursor", "submitted"):
+        for stale in ("log", "log.part", "metrics.cursor", "submitted", DISTRIBUTED_MARK):
             (local / stale).unlink(missing_ok=True)
+        if pod_count(job) > 1:  # its Service goes with its Job, even when run-svc restarted since
+            (local / DISTRIBUTED_MARK).touch()
 
     async def _stage_inputs(self, job: Job) -> None:
         """One tar of the run's own files (``shipyard/``) and each input (``input-<n>/``), staged in S3."""
@@ -401,13 +476,11 @@ class KubernetesExecutor(Executor):
         return ended
 
     def _waiting(self, run_id: str, pods: list[V1Pod]) -> JobStatus:
-        """A Job not ended: RUNNING, unless its pod has failed to pull its image for too long."""
+        """A Job not ended: RUNNING, unless a pod has failed to pull its image for too long."""
         failing, for_good = pull_failure(pods)
         if not failing:
             self._pull_failing.pop(run_id, None)
-            pod = newest(pods)
-            phase = pod.status.phase if pod is not None and pod.status is not None else "Pending"
-            return JobStatus(JobState.RUNNING, detail=f"Kubernetes job {job_name(run_id)}: pod {phase}")
+            return JobStatus(JobState.RUNNING, detail=f"Kubernetes job {job_name(run_id)}: {_phases(pods)}")
         since = self._pull_failing.setdefault(run_id, time.monotonic())
         if for_good or time.monotonic() - since >= self._pull_grace_s:
             self._ended.add(run_id)
@@ -420,6 +493,7 @@ class KubernetesExecutor(Executor):
         await self._absent_ok(lambda c: BatchV1Api(c).delete_namespaced_job(
             job_name(run_id), self.namespace, propagation_policy="Foreground",
             _request_timeout=REQUEST_TIMEOUT_S))
+        await self._delete_service(run_id)
         self._listing.at = -1.0
 
     async def read_logs(self, run_id: str, offset: int, max_bytes: int) -> bytes:
@@ -427,15 +501,16 @@ class KubernetesExecutor(Executor):
         if not home.exists():
             await self._fetch_log(run_id)
             home = home.with_name("log.part")
-        return await asyncio.to_thread(_read, home, offset, max_bytes)
+        return await asyncio.to_thread(read_at, home, offset, max_bytes)
 
     async def _fetch_log(self, run_id: str, fresh: bool = False) -> None:
-        """Bring the pod's log (its init container's, then the command's) to ``log.part``, at most every
-        LOG_EVERY_S; a log that came back shorter (rotated on the node) does not replace a longer one."""
+        """Bring the pod's log (its init container's, then the command's; a distributed run's master's) to
+        ``log.part``, at most every LOG_EVERY_S; a log that came back shorter (rotated on the node) does not
+        replace a longer one."""
         now = time.monotonic()
         if not fresh and now < self._log_at.get(run_id, now):
             return
-        pod = newest((await self._lists()).pods.get(run_id, []))
+        pod = master((await self._lists()).pods.get(run_id, []))
         if pod is None or pod.metadata is None or not pod.metadata.name:
             return
         pod_name = pod.metadata.name
@@ -470,13 +545,13 @@ class KubernetesExecutor(Executor):
         local = self._local(run_id)
         cursor = self._cursors.get(run_id)
         if cursor is None:
-            cursor = self._cursors[run_id] = await asyncio.to_thread(_load_cursor, local / "metrics.cursor")
+            cursor = self._cursors[run_id] = await asyncio.to_thread(load_cursor, local / "metrics.cursor")
         await self._fetch_log(run_id, fresh=run_id in self._ended)
-        log = await asyncio.to_thread(_read, local / "log.part", cursor.log, LOG_MAX)
+        log = await asyncio.to_thread(read_at, local / "log.part", cursor.log, LOG_MAX)
         before = cursor.log
         points = read_points(cursor, log, b"", datetime.now(UTC))
         if cursor.log != before:
-            await asyncio.to_thread(_save_cursor, local, cursor)
+            await asyncio.to_thread(save_cursor, local / "metrics.cursor", cursor)
         return points
 
     async def stage_outputs(self, run_id: str) -> dict[str, str]:
@@ -525,14 +600,22 @@ class KubernetesExecutor(Executor):
         self._forget(run_id)
 
     async def _forget_objects(self, run_id: str) -> None:
-        """Delete the run's Job (and its pod), Secret and staged files, whichever exist."""
+        """Delete the run's Job (and its pods), Secret, Service and staged files, whichever exist."""
         name = job_name(run_id)
         await self._absent_ok(lambda c: BatchV1Api(c).delete_namespaced_job(
             name, self.namespace, propagation_policy="Background", _request_timeout=REQUEST_TIMEOUT_S))
         await self._absent_ok(lambda c: CoreV1Api(c).delete_namespaced_secret(
             name, self.namespace, _request_timeout=REQUEST_TIMEOUT_S))
+        await self._delete_service(run_id)
         await self._staging.delete_staged(f"runs/{run_id}/")
         self._listing.at = -1.0
+
+    async def _delete_service(self, run_id: str) -> None:
+        """Delete a distributed run's Service, if it has one (a one-pod run's account may have no right
+        to Services at all)."""
+        if await asyncio.to_thread((self._local(run_id) / DISTRIBUTED_MARK).exists):
+            await self._absent_ok(lambda c: CoreV1Api(c).delete_namespaced_service(
+                job_name(run_id), self.namespace, _request_timeout=REQUEST_TIMEOUT_S))
 
     def _forget(self, run_id: str) -> None:
         for memo in (self._cursors, self._read_at, self._log_at, self._pull_failing):
@@ -569,6 +652,16 @@ def _put_secret(core: CoreV1Api, namespace: str, secret: Any) -> None:
             raise
         core.replace_namespaced_secret(secret.metadata.name, namespace, secret,
                                        _request_timeout=REQUEST_TIMEOUT_S)
+
+
+def _put_service(core: CoreV1Api, namespace: str, service: V1Service) -> None:
+    """Create a distributed run's Service; one left by an attempt that never created its Job stays (it
+    selects the same pods)."""
+    try:
+        core.create_namespaced_service(namespace, service, _request_timeout=REQUEST_TIMEOUT_S)
+    except ApiException as exc:
+        if exc.status != 409:
+            raise
 
 
 def _create_job(batch: BatchV1Api, namespace: str, job: V1Job) -> V1Job | None:
@@ -645,24 +738,3 @@ def _bring_home(local: Path) -> None:
         part.replace(local / "log")
     else:
         (local / "log").write_bytes(b"")
-
-
-def _read(path: Path, offset: int, max_bytes: int) -> bytes:
-    try:
-        with path.open("rb") as f:
-            f.seek(offset)
-            return f.read(max_bytes)
-    except FileNotFoundError:
-        return b""
-
-
-def _load_cursor(path: Path) -> MetricCursor:
-    try:
-        return MetricCursor(**json.loads(path.read_text()))
-    except (OSError, ValueError, TypeError):
-        return MetricCursor()
-
-
-def _save_cursor(local: Path, cursor: MetricCursor) -> None:
-    local.mkdir(parents=True, exist_ok=True)
-    (local / "metrics.cursor").write_text(json.dumps(cursor.__dict__))

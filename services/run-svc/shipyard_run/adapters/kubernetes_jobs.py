@@ -20,6 +20,19 @@ clear — the run's API token (as SHIPYARD_TOKEN and MLflow's token) and the pre
 Secret ``shipyard-<run id>``, read through ``valueFrom``; the wrapper drops the URLs before the command
 starts. Nothing of the platform's (its S3 keys, NATS, the namespace's service account token) reaches
 the pod.
+
+GPU distribution (``Job.distribution``):
+
+* none: the one pod above, with ``gpu_count`` GPUs;
+* automatic: the same one pod with all the run's GPUs, placed by the scheduler. Kubernetes cannot split
+  one process's GPUs across nodes, so there is nothing to distribute that one pod does not already;
+* manual: a master and ``workers`` workers, PyTorchJob-style: the Job is Indexed (``completions =
+  parallelism = workers + 1``, index 0 the master), each pod with ``gpu_count`` GPUs, preferably one pod
+  per node, beside a headless Service ``shipyard-<run id>`` (the pods' ``subdomain``) through which the
+  pods reach each other at ``shipyard-<run id>-<index>.shipyard-<run id>``. Each pod has what torchrun
+  and ``torch.distributed`` (``env://``) expect: MASTER_ADDR (index 0's name), MASTER_PORT, WORLD_SIZE
+  (the pods), RANK (the pod's index, from the downward API), and SHIPYARD_WORKER_INDEX (the same).
+  Every pod fetches the code and inputs; only the master uploads the outputs.
 """
 
 from __future__ import annotations
@@ -29,26 +42,35 @@ import re
 from dataclasses import dataclass
 
 from kubernetes.client import (
+    V1Affinity,
     V1Container,
     V1EmptyDirVolumeSource,
     V1EnvVar,
     V1EnvVarSource,
     V1Job,
     V1JobSpec,
+    V1LabelSelector,
+    V1ObjectFieldSelector,
     V1ObjectMeta,
     V1OwnerReference,
+    V1PodAffinityTerm,
+    V1PodAntiAffinity,
     V1PodSpec,
     V1PodTemplateSpec,
     V1ResourceRequirements,
     V1Secret,
     V1SecretKeySelector,
     V1SecurityContext,
+    V1Service,
+    V1ServiceSpec,
     V1Volume,
     V1VolumeMount,
+    V1WeightedPodAffinityTerm,
 )
 
 from shipyard_run.adapters.run_contract import contract_variables
 from shipyard_run.app.ports import Job
+from shipyard_run.domain.runs import Distribution
 
 JOB_PREFIX = "shipyard-"
 RUN_ROOT = "/run/shipyard"  # the run's own files in its pod
@@ -69,6 +91,11 @@ SECRET_VARIABLES = frozenset({"SHIPYARD_TOKEN", "MLFLOW_TRACKING_TOKEN"})
 INPUTS_URL_KEY = "inputs-url"
 OUTPUT_URLS_KEY = "output-urls"
 DNS_LABEL_MAX = 63
+# A distributed run's pods: the index the Job controller gives each (an annotation, and a label since
+# Kubernetes 1.28), the port torchrun's rendezvous listens on at the master, one pod per node preferred.
+INDEX_KEY = "batch.kubernetes.io/job-completion-index"
+MASTER_PORT = 29500
+NODE_TOPOLOGY = "kubernetes.io/hostname"
 _DNS_LABEL = re.compile(r"[a-z0-9]([-a-z0-9]*[a-z0-9])?")
 _LABEL_VALUE_BAD = re.compile(r"[^A-Za-z0-9._-]+")
 
@@ -113,18 +140,24 @@ for index, (folder, url) in enumerate(zip(folders, urls)):
 '''
 
 # $1: the upload script, $2: the command. The outputs' places and URLs leave the environment before the
-# command starts; SIGTERM (Kubernetes stopping the pod) goes on to the command; the wrapper exits with
-# the command's code.
+# command starts; SIGTERM (Kubernetes stopping the pod) goes on to the command, also one that comes
+# before the command's process id is known (the wrapper is the container's PID 1: a signal it does not
+# pass on is lost); the wrapper exits with the command's code. Only the master of a distributed run
+# (SHIPYARD_WORKER_INDEX 0, or none) uploads.
 WRAPPER = '''\
 upload=$1; command=$2; dirs=${SHIPYARD_OUTPUT_DIRS:-[]}; urls=${SHIPYARD_OUTPUT_URLS:-[]}
 unset SHIPYARD_OUTPUT_DIRS SHIPYARD_OUTPUT_URLS
-child=
-trap 'kill -TERM "$child" 2>/dev/null' TERM INT
+child=; pending=
+trap 'if [ -n "$child" ]; then kill -TERM "$child" 2>/dev/null; else pending=1; fi' TERM INT
 /bin/sh -c "$command" &
 child=$!
+if [ -n "$pending" ]; then kill -TERM "$child" 2>/dev/null; fi
 while :; do wait "$child"; code=$?; kill -0 "$child" 2>/dev/null || break; done
 trap - TERM INT
-if [ "$code" -eq 0 ]; then SHIPYARD_OUTPUT_DIRS=$dirs SHIPYARD_OUTPUT_URLS=$urls python3 -c "$upload"; fi
+# A distributed run's outputs are its master's (index 0): the workers' stay in their pods.
+if [ "$code" -eq 0 ] && [ "${SHIPYARD_WORKER_INDEX:-0}" = 0 ]; then
+  SHIPYARD_OUTPUT_DIRS=$dirs SHIPYARD_OUTPUT_URLS=$urls python3 -c "$upload"
+fi
 exit "$code"
 '''
 
@@ -140,10 +173,12 @@ class StagingUrls:
 
 @dataclass(frozen=True)
 class RunObjects:
-    """A run's Job and its Secret (create the Secret first: the pod reads it)."""
+    """A run's Job, its Secret and, for a distributed run, the headless Service its pods reach each other
+    through (create the Secret and the Service first: the pods need them)."""
 
     job: V1Job
     secret: V1Secret
+    service: V1Service | None = None
 
 
 def job_name(run_id: str) -> str:
@@ -152,6 +187,12 @@ def job_name(run_id: str) -> str:
     if not _DNS_LABEL.fullmatch(name) or len(name) > DNS_LABEL_MAX:
         raise ValueError(f"run id {run_id!r} makes no Kubernetes name (lower-case letters, digits, '-')")
     return name
+
+
+def pod_count(job: Job) -> int:
+    """The pods the run's Job runs: the master and its workers for manual distribution, else one
+    (automatic distribution too: Kubernetes cannot split one process's GPUs across nodes)."""
+    return job.workers + 1 if job.distribution is Distribution.MANUAL else 1
 
 
 def job_name_of(job: V1Job) -> str:
@@ -197,8 +238,8 @@ def run_variables(job: Job) -> dict[str, str]:
 
 
 def run_objects(job: Job, namespace: str, image: str, urls: StagingUrls) -> RunObjects:
-    """The run's Job and Secret in ``namespace``, running ``image`` (the catalog image's URL); ValueError
-    naming what cannot make them."""
+    """The run's Job and Secret (and a distributed run's Service) in ``namespace``, running ``image`` (the
+    catalog image's URL); ValueError naming what cannot make them."""
     if not image:
         raise ValueError(f"run {job.name!r} names no image a cluster can pull: Kubernetes runs it in "
                          "its catalog image's URL (shipyard image add … --url)")
@@ -211,6 +252,7 @@ def run_objects(job: Job, namespace: str, image: str, urls: StagingUrls) -> RunO
         metadata=V1ObjectMeta(name=name, namespace=namespace, labels=labels),
         string_data=_secret_data(job, urls),
     )
+    pods = pod_count(job)
     pod = V1PodSpec(
         restart_policy="Never",
         automount_service_account_token=False,  # the namespace's service account is not the run's
@@ -220,21 +262,68 @@ def run_objects(job: Job, namespace: str, image: str, urls: StagingUrls) -> RunO
         volumes=[V1Volume(name=volume, empty_dir=V1EmptyDirVolumeSource()) for volume in _volumes(job)],
     )
     spec = V1JobSpec(
-        backoff_limit=0,
+        backoff_limit=0,  # a failed pod (a worker's too) fails the run
         ttl_seconds_after_finished=FINISHED_TTL_S,
         template=V1PodTemplateSpec(metadata=V1ObjectMeta(labels=labels), spec=pod),
     )
+    service = None
+    if pods > 1:  # an Indexed Job: each pod is named <job>-<index> in the Service's subdomain
+        spec.completion_mode = "Indexed"
+        spec.completions = spec.parallelism = pods
+        pod.subdomain = name
+        pod.affinity = _one_pod_per_node(job)
+        service = _headless_service(job, namespace)
     metadata = V1ObjectMeta(name=name, namespace=namespace, labels=labels,
                             annotations={RUN_NAME_ANNOTATION: job.name})
-    return RunObjects(V1Job(api_version="batch/v1", kind="Job", metadata=metadata, spec=spec), secret)
+    return RunObjects(V1Job(api_version="batch/v1", kind="Job", metadata=metadata, spec=spec), secret,
+                      service)
 
 
-def secret_owner(job: V1Job) -> V1OwnerReference:
-    """The reference that makes Kubernetes delete the Secret with the Job (as the Job was created)."""
+def master_address(run_id: str) -> str:
+    """The DNS name of a distributed run's master (index 0) in its pods' namespace."""
+    name = job_name(run_id)
+    return f"{name}-0.{name}"
+
+
+def job_owner(job: V1Job) -> V1OwnerReference:
+    """The reference that makes Kubernetes delete an object (the Secret, the Service) with the Job, as
+    the Job was created."""
     uid = job.metadata.uid if job.metadata is not None else None
     if not uid:
         raise ValueError(f"job {job_name_of(job)!r} has no uid: it was not created yet")
     return V1OwnerReference(api_version="batch/v1", kind="Job", name=job_name_of(job), uid=uid)
+
+
+def _headless_service(job: Job, namespace: str) -> V1Service:
+    """The Service that gives each of the run's pods a DNS name. Not-ready pods are published: a pod
+    has no readiness until its command runs, and the workers look the master up as they start."""
+    name = job_name(job.run_id)
+    selector = {MANAGED_BY_LABEL: MANAGED_BY, RUN_ID_LABEL: job.run_id}
+    return V1Service(
+        api_version="v1", kind="Service",
+        metadata=V1ObjectMeta(name=name, namespace=namespace, labels=run_labels(job)),
+        spec=V1ServiceSpec(cluster_ip="None", selector=selector, publish_not_ready_addresses=True),
+    )
+
+
+def _one_pod_per_node(job: Job) -> V1Affinity:
+    """Preferably no two of the run's pods on one node (a node with room for two still takes them)."""
+    term = V1PodAffinityTerm(label_selector=V1LabelSelector(match_labels={RUN_ID_LABEL: job.run_id}),
+                             topology_key=NODE_TOPOLOGY)
+    return V1Affinity(pod_anti_affinity=V1PodAntiAffinity(
+        preferred_during_scheduling_ignored_during_execution=[
+            V1WeightedPodAffinityTerm(weight=100, pod_affinity_term=term)]))
+
+
+def _distributed_variables(job: Job) -> list[V1EnvVar]:
+    """What torchrun, ``torch.distributed`` (``env://``) and the run's code read to find each other."""
+    index = V1EnvVarSource(field_ref=V1ObjectFieldSelector(field_path=f"metadata.annotations['{INDEX_KEY}']"))
+    return [V1EnvVar(name="MASTER_ADDR", value=master_address(job.run_id)),
+            V1EnvVar(name="MASTER_PORT", value=str(MASTER_PORT)),
+            V1EnvVar(name="WORLD_SIZE", value=str(pod_count(job))),
+            V1EnvVar(name="RANK", value_from=index),
+            V1EnvVar(name="SHIPYARD_WORKERS", value=str(job.workers)),
+            V1EnvVar(name="SHIPYARD_WORKER_INDEX", value_from=index)]
 
 
 def _secret_data(job: Job, urls: StagingUrls) -> dict[str, str]:
@@ -275,10 +364,13 @@ def _run_container(job: Job, image: str, secret: str) -> V1Container:
                for index, item in enumerate(job.inputs)]
     mounts += [V1VolumeMount(name=f"output-{index}", mount_path=path)
                for index, path in enumerate(job.output_paths) if path]
-    env = [_from_secret(key, secret, key) if key in SECRET_VARIABLES else V1EnvVar(name=key, value=value)
-           for key, value in sorted(run_variables(job).items())]
-    env += [V1EnvVar(name="SHIPYARD_OUTPUT_DIRS", value=json.dumps(output_dirs(job))),
-            _from_secret("SHIPYARD_OUTPUT_URLS", secret, OUTPUT_URLS_KEY)]
+    variables = {key: _from_secret(key, secret, key) if key in SECRET_VARIABLES
+                 else V1EnvVar(name=key, value=value) for key, value in sorted(run_variables(job).items())}
+    if pod_count(job) > 1:  # these win over a hyperparameter of the same name
+        variables.update({variable.name: variable for variable in _distributed_variables(job)})
+    env = [*variables.values(),
+           V1EnvVar(name="SHIPYARD_OUTPUT_DIRS", value=json.dumps(output_dirs(job))),
+           _from_secret("SHIPYARD_OUTPUT_URLS", secret, OUTPUT_URLS_KEY)]
     resources = None
     if job.gpu_count:
         gpus = str(job.gpu_count)

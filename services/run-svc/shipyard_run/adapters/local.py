@@ -62,7 +62,10 @@ from shipyard_run.adapters.run_contract import (
     WRAPPER,
     MetricCursor,
     contract_variables,
+    load_cursor,
+    read_at,
     read_points,
+    save_cursor,
 )
 from shipyard_run.adapters.tensorboard import LocalTensorBoards
 from shipyard_run.app.ports import Executor, Job, JobEnvironment, JobState, JobStatus
@@ -134,7 +137,7 @@ class LocalExecutor(Executor):
     async def read_environment_log(self, digest: str, offset: int, max_bytes: int) -> bytes:
         if not digest:
             return b""
-        return await asyncio.to_thread(_read, self.environments.log_path(digest), offset, max_bytes)
+        return await asyncio.to_thread(read_at, self.environments.log_path(digest), offset, max_bytes)
 
     def _workspace(self, run_id: str) -> Path:
         if not re.fullmatch(r"[0-9a-f]{8,64}", run_id):
@@ -258,24 +261,24 @@ class LocalExecutor(Executor):
         asyncio.get_running_loop().call_later(self._grace_s, _signal_group, group, signal.SIGKILL)
 
     async def read_logs(self, run_id: str, offset: int, max_bytes: int) -> bytes:
-        return await asyncio.to_thread(_read, self._workspace(run_id) / "log", offset, max_bytes)
+        return await asyncio.to_thread(read_at, self._workspace(run_id) / "log", offset, max_bytes)
 
     async def new_metrics(self, run_id: str) -> list[MetricPoint]:
         return await asyncio.to_thread(self._new_metrics, run_id)
 
     def _new_metrics(self, run_id: str) -> list[MetricPoint]:
         ws = self._workspace(run_id)
-        cursor = self._cursors.get(run_id) or _load_cursor(ws / "metrics.cursor")
+        cursor = self._cursors.get(run_id) or load_cursor(ws / "metrics.cursor")
         self._cursors[run_id] = cursor
         # stdout alone (README: "name=value lines on stdout"); a run started before there was a
         # stdout file is read from its log as then.
         stdout = ws / "stdout" if (ws / "stdout").exists() or not (ws / "log").exists() else ws / "log"
         before = (cursor.log, cursor.sdk)
-        points = read_points(cursor, _read(stdout, cursor.log, LOG_SCAN_MAX),
-                             _read(ws / "metrics.jsonl", cursor.sdk, LOG_SCAN_MAX), datetime.now(UTC))
+        points = read_points(cursor, read_at(stdout, cursor.log, LOG_SCAN_MAX),
+                             read_at(ws / "metrics.jsonl", cursor.sdk, LOG_SCAN_MAX), datetime.now(UTC))
         if (cursor.log, cursor.sdk) != before:
             try:
-                (ws / "metrics.cursor").write_text(json.dumps(cursor.__dict__))
+                save_cursor(ws / "metrics.cursor", cursor)
             except OSError as exc:
                 if errors.out_of_space(exc, "") is None:
                     raise
@@ -454,22 +457,6 @@ def _recorded(ws: Path, exit_file: Path) -> JobStatus:
 def _output_paths(ws: Path) -> list[str]:
     """The run's output mount paths ("" for SHIPYARD_OUTPUT), as written at submit."""
     return [str(path) for path in json.loads((ws / "outputs.json").read_text())]
-
-
-def _load_cursor(path: Path) -> MetricCursor:
-    try:
-        return MetricCursor(**json.loads(path.read_text()))
-    except (OSError, ValueError, TypeError):
-        return MetricCursor()
-
-
-def _read(path: Path, offset: int, max_bytes: int) -> bytes:
-    try:
-        with path.open("rb") as f:
-            f.seek(offset)
-            return f.read(max_bytes)
-    except FileNotFoundError:
-        return b""
 
 
 def _start_ticks(pid: int) -> str:

@@ -13,7 +13,7 @@ from shipyard_run.adapters.batch_jobs import BatchJob, job_name
 from shipyard_run.adapters.login_node import quoted
 from shipyard_run.app.ports import Job, JobState, JobStatus
 from shipyard_run.domain.clusters import Cluster
-from shipyard_run.domain.runs import time_limit_seconds
+from shipyard_run.domain.runs import Distribution, time_limit_seconds
 
 # bjobs -o: the fields, '|' between them (LSF prints "-" for an empty field).
 FIELDS = "jobid job_name stat exit_code exit_reason delimiter='|'"
@@ -41,18 +41,17 @@ class LsfScheduler:
             options += ["-W", f"{minutes // 60}:{minutes % 60:02d}"]
         if job.account:
             options += ["-P", job.account]
-        if job.gpu_count:
-            options += ["-gpu", f"num={job.gpu_count}"]
-        return quoted("bsub", *options, "/bin/sh", f"{run_dir}/job.sh")
+        return quoted("bsub", *options, *_placement(job), "/bin/sh", f"{run_dir}/job.sh")
 
     def job_id(self, answer: str) -> str:
         found = _SUBMITTED.search(answer)
         return found[1] if found else answer.strip()[:40]
 
-    def listing_command(self) -> str:
+    def listing_command(self, run_id: str = "") -> str:
         # With no job, bjobs says "No job found" (or "No unfinished job found") and exits non-zero: an
         # empty listing. Any other failure is one (a wrong listing would end running runs).
-        return (f'out=$(bjobs -a -noheader -u "$USER" -o {quoted(FIELDS)} 2>&1); code=$?; '
+        only = f" -J {quoted(job_name(run_id))}" if run_id else ""
+        return (f'out=$(bjobs -a -noheader -u "$USER"{only} -o {quoted(FIELDS)} 2>&1); code=$?; '
                 'printf "%s\\n" "$out"; case "$out" in *"job found"*) exit 0 ;; esac; exit $code')
 
     def parse_listing(self, text: str) -> dict[str, BatchJob]:
@@ -91,6 +90,17 @@ class LsfScheduler:
     def cancel_command(self, run_id: str) -> str:
         # bkill fails when the job has ended already ("No matching job found"): nothing to cancel.
         return f"{quoted('bkill', '-J', job_name(run_id))} >/dev/null 2>&1; true"
+
+
+def _placement(job: Job) -> list[str]:
+    """Slots and GPUs: one slot with its GPUs; automatic distribution a slot per GPU, placed by LSF;
+    manual a slot on each of the master's and the workers' hosts, each with its GPUs."""
+    gpus = job.gpu_count
+    if job.distribution is Distribution.MANUAL:
+        return ["-n", str(job.workers + 1), "-R", "span[ptile=1]", *(["-gpu", f"num={gpus}"] if gpus else [])]
+    if job.distribution is Distribution.AUTOMATIC and gpus:
+        return ["-n", str(gpus), "-gpu", "num=1"]
+    return ["-gpu", f"num={gpus}"] if gpus else []
 
 
 def _number(job_id: str) -> int:

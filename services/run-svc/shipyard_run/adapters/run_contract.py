@@ -8,6 +8,7 @@ import json
 import re
 from dataclasses import dataclass
 from datetime import datetime
+from pathlib import Path
 
 from shipyard_run.app.ports import Job
 from shipyard_run.domain.runs import MetricPoint
@@ -50,6 +51,9 @@ def contract_variables(job: Job, own: str, mounts: dict[str, str]) -> dict[str, 
         "CUDA_VISIBLE_DEVICES": ",".join(str(g) for g in job.gpus),
         "PYTHONUNBUFFERED": "1",
     })
+    if job.distribution.distributed:  # the run's code spreads itself (srun, torchrun, …)
+        env["SHIPYARD_DISTRIBUTION"] = job.distribution.value
+        env["SHIPYARD_WORKERS"] = str(job.workers)
     env.update({mount_variable(path): where for path, where in mounts.items()})
     if job.config_file_name:
         env["SHIPYARD_CONFIG"] = f"{own}/config/{job.config_file_name}"
@@ -120,3 +124,27 @@ def _sdk_point(line: str, steps: dict[str, int], now: datetime) -> MetricPoint |
         return None
     steps[name] = int(record.get("step") or steps.get(name, 0) + 1)
     return MetricPoint(name, value, steps[name], now)
+
+
+def read_at(path: Path, offset: int, max_bytes: int) -> bytes:
+    """Up to ``max_bytes`` of the file from ``offset`` (empty when there is no such file)."""
+    try:
+        with path.open("rb") as f:
+            f.seek(offset)
+            return f.read(max_bytes)
+    except FileNotFoundError:
+        return b""
+
+
+def load_cursor(path: Path) -> MetricCursor:
+    """The cursor kept in ``path`` (a fresh one when there is none, or it cannot be read)."""
+    try:
+        return MetricCursor(**json.loads(path.read_text()))
+    except (OSError, ValueError, TypeError):
+        return MetricCursor()
+
+
+def save_cursor(path: Path, cursor: MetricCursor) -> None:
+    """Keep the cursor in ``path``."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(cursor.__dict__))

@@ -19,6 +19,7 @@ from shipyard_run.app.ports import RunFilter
 from shipyard_run.domain.clusters import Cluster, ClusterKind
 from shipyard_run.domain.image_builds import BuildRequest, BuildStatus, ImageBuild
 from shipyard_run.domain.runs import (
+    Distribution,
     Environment,
     Input,
     MetricPoint,
@@ -70,12 +71,14 @@ def _run_doc(run: Run) -> Document:
 def _spec_doc(spec: RunSpec) -> dict[str, Any]:
     doc = asdict(spec)
     doc["kind"] = spec.kind.value
+    doc["distribution"] = spec.distribution.value
     return doc
 
 
 def _spec_from(doc: dict[str, Any]) -> RunSpec:
     fields = dict(doc)
     fields["kind"] = RunKind(fields["kind"])
+    fields["distribution"] = Distribution(fields.get("distribution", Distribution.NONE.value))
     fields["tags"] = tuple(fields["tags"])
     fields["inputs"] = tuple(Input(**i) for i in fields["inputs"])
     fields["outputs"] = tuple(OutputTarget(**o) for o in fields["outputs"])

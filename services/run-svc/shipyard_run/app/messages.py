@@ -8,6 +8,7 @@ from shipyard.contracts.run.v1 import runs_pb2 as pb
 from shipyard.kit.errors import InvalidArgument
 from shipyard.kit.timestamps import timestamp
 from shipyard_run.domain.runs import (
+    Distribution,
     Environment,
     Input,
     OutputTarget,
@@ -30,6 +31,9 @@ STATUSES = {
 _KIND_OF: dict[int, RunKind] = {number: kind for kind, number in KINDS.items()}
 _STATUS_OF: dict[int, RunStatus] = {number: status for status, number in STATUSES.items()}
 
+DISTRIBUTIONS = {pb.DISTRIBUTION_NONE: Distribution.NONE, pb.DISTRIBUTION_AUTOMATIC: Distribution.AUTOMATIC,
+                 pb.DISTRIBUTION_MANUAL: Distribution.MANUAL}
+DISTRIBUTION_NUMBERS = {value: number for number, value in DISTRIBUTIONS.items()}
 
 def kind_from_proto(number: int, required: bool = True) -> RunKind | None:
     """The run kind of an enum number; unspecified is training when required, else None."""
@@ -62,6 +66,7 @@ def spec_from_proto(run: pb.Run) -> RunSpec:
         hyperparameters=dict(run.hyperparameters), config_file_name=run.config_file_name, gpus=run.gpus,
         start_with_available=run.start_with_available, cluster=run.cluster, code=run.code, commit=run.commit,
         priority=run.priority, time_limit=run.time_limit, account=run.account,
+        distribution=DISTRIBUTIONS.get(run.distribution, Distribution.NONE), workers=run.workers,
     )
 
 
@@ -79,6 +84,7 @@ def spec_to_proto(spec: RunSpec) -> pb.Run:
         start_with_available=spec.start_with_available, cluster=spec.cluster, code=spec.code,
         commit=spec.commit, priority=spec.priority, environment=environment_to_proto(spec.environment),
         time_limit=spec.time_limit, account=spec.account,
+        distribution=DISTRIBUTION_NUMBERS[spec.distribution], workers=spec.workers,
     )
 
 

@@ -16,7 +16,7 @@ from shipyard.kit.manifest import Manifest
 from shipyard.kit.store.unit_of_work import Emitter, RequestLog, UnitOfWorkFactory
 from shipyard_run.domain.clusters import Cluster
 from shipyard_run.domain.image_builds import ImageBuild
-from shipyard_run.domain.runs import MetricPoint, Run, RunKind, RunStatus, RunTemplate
+from shipyard_run.domain.runs import Distribution, MetricPoint, Run, RunKind, RunStatus, RunTemplate
 from shipyard_run.domain.tracking import ArtifactFile, LoggedModel
 
 
@@ -274,7 +274,8 @@ class JobState(Enum):
     RUNNING = "running"
     EXITED = "exited"
     GONE = "gone"  # started once, now neither running nor did it leave an exit code
-    KILLED = "killed"  # a cluster ended it at a limit (time, memory): the run fails, ``detail`` says why
+    # A cluster ended it at a limit (time, memory), or will never run it as asked: the run fails, saying why.
+    KILLED = "killed"
     NO_SPACE = "no-space"  # it ended on a full disk: its exit code (known or not) could not be recorded
 
 
@@ -335,6 +336,8 @@ class Job:
     gpu_count: int = 0  # GPUs a cluster gives the job (the local executor's are ``gpus``)
     time_limit: str = ""  # a cluster job's wall-clock limit (Slurm's forms)
     account: str = ""  # the cluster account it is charged to
+    distribution: Distribution = Distribution.NONE  # GPU distribution across the cluster's nodes
+    workers: int = 0  # manual distribution: workers beside the master, each with ``gpu_count`` GPUs
 
 
 class Executor(abc.ABC):

@@ -97,6 +97,9 @@ class Runs:
             if value:
                 raise FailedPrecondition("a time limit and an account are for runs on a Slurm or LSF "
                                          "cluster (--cluster)", field=field_name)
+        if spec.distribution.distributed:
+            raise FailedPrecondition("distributed runs spread over a cluster's nodes: name one (--cluster)",
+                                     field="run.distribution")
         self._check_isolated(caller)
 
     async def _check_cluster(self, spec: RunSpec, caller: Caller) -> None:

@@ -47,6 +47,7 @@ WAITING = (RunStatus.QUEUED, RunStatus.WAITING_FOR_GPUS)
 ACTIVE = (RunStatus.STARTING, RunStatus.RUNNING, RunStatus.STOPPING)
 LAST_LINES = 4096  # bytes of the log's end a RunFailed carries
 NEVER_STARTED = "stopped before it started"
+SUBMITS_AT_ONCE = 4  # below sshd's default MaxSessions (10) per connection, with room for polls
 
 
 @dataclass
@@ -65,6 +66,8 @@ class Scheduler:
     _wake: asyncio.Event = field(default_factory=asyncio.Event)
     # Runs whose environment is being built before they start (the tick goes on meanwhile).
     _builds: set[asyncio.Task[None]] = field(default_factory=set)
+    # Cluster runs being submitted at once (each holds an SSH session of its login node while it does).
+    _submitting: asyncio.Semaphore = field(default_factory=lambda: asyncio.Semaphore(SUBMITS_AT_ONCE))
 
     def wake(self) -> None:
         """Look at the queue now rather than at the next tick."""
@@ -119,29 +122,38 @@ class Scheduler:
         active = [run for run in await self._runs(ACTIVE) if _local(run)]
         free_slots = self.slots - len(active)
         used = {gpu for run in active for gpu in run.gpu_ids}
-        local = self.executors.local
-        free_gpus = local.gpu_count() - len(used)
+        free_gpus = self.executors.local.gpu_count() - len(used)
         waiting = sorted(await self._runs(WAITING), key=lambda r: (-r.spec.priority, r.sequence, r.id))
+        # A cluster's own scheduler queues its runs: they start at once, several at a time (each submit is a
+        # few round trips to a login node), beside the local ones.
+        remote = asyncio.gather(*(self._start_remote(run) for run in waiting if not _local(run)))
         for run in waiting:
-            if not _local(run):  # the cluster's own scheduler queues it
-                try:
-                    await self._start(run, ())
-                except Exception:
-                    log.exception("starting run %s failed; trying again next tick", run.name)
-                continue
-            if free_slots <= 0:
-                continue
-            wanted = run.spec.gpus
-            if wanted > free_gpus and not (run.spec.start_with_available and free_gpus > 0):
-                if run.status is RunStatus.QUEUED and wanted:
-                    await self._save(run, run.waiting_for_gpus(f"{wanted} GPUs asked for, {free_gpus} free"))
-                continue
-            take = min(wanted, free_gpus)
-            gpus = tuple(g for g in range(local.gpu_count()) if g not in used)[:take]
-            used.update(gpus)
-            free_gpus -= take
-            free_slots -= 1
-            await self._start(run, gpus)
+            if _local(run) and free_slots > 0:
+                free_slots, free_gpus = await self._start_local(run, free_slots, free_gpus, used)
+        await remote
+
+    async def _start_remote(self, run: Run) -> None:
+        async with self._submitting:
+            try:
+                await self._start(run, ())
+            except Exception:
+                log.exception("starting run %s failed; trying again next tick", run.name)
+
+    async def _start_local(self, run: Run, free_slots: int, free_gpus: int,
+                           used: set[int]) -> tuple[int, int]:
+        """Start ``run`` if the GPUs it needs are free (taking them into ``used``); the slots and GPUs
+        left."""
+        local = self.executors.local
+        wanted = run.spec.gpus
+        if wanted > free_gpus and not (run.spec.start_with_available and free_gpus > 0):
+            if run.status is RunStatus.QUEUED and wanted:
+                await self._save(run, run.waiting_for_gpus(f"{wanted} GPUs asked for, {free_gpus} free"))
+            return free_slots, free_gpus
+        take = min(wanted, free_gpus)
+        gpus = tuple(g for g in range(local.gpu_count()) if g not in used)[:take]
+        used.update(gpus)
+        await self._start(run, gpus)
+        return free_slots - 1, free_gpus - take
 
     async def _start(self, run: Run, gpus: tuple[int, ...]) -> None:
         # A new token each start: it exists exactly while the run is active (it ends with the run).
@@ -169,6 +181,7 @@ class Scheduler:
             api_token=token, api_server=self.api_server, api_url=self.api_url,
             environment=_job_environment(run.spec.environment), owner=run.owner, gpu_count=run.spec.gpus,
             time_limit=run.spec.time_limit, account=run.spec.account,
+            distribution=run.spec.distribution, workers=run.spec.workers,
         )
         if job.environment is not None and not await executor.environment_ready(job.environment):
             building = await self._save(starting, starting.building_environment(job.environment.image))

@@ -16,6 +16,8 @@ from shipyard.kit.rules import check_abs_path, check_name, check_text
 from shipyard_run.domain.runs import RunSpec
 
 LOCAL = "local"  # the platform's own machine: no record, always there
+APPTAINER = "apptainer"
+PYXIS = "pyxis"
 GPUS_MAX = 1024
 WORKERS_MAX = 1024
 _HOST = re.compile(r"[A-Za-z0-9]([A-Za-z0-9.-]{0,252}[A-Za-z0-9])?")
@@ -39,6 +41,10 @@ class ClusterKind(Enum):
         return self in (ClusterKind.SLURM, ClusterKind.LSF)
 
 
+# The container runtimes a cluster of each kind may declare ("": none).
+CONTAINER_RUNTIMES = {ClusterKind.SLURM: ("", APPTAINER, PYXIS), ClusterKind.LSF: ("", APPTAINER),
+                      ClusterKind.KUBERNETES: ("",)}
+
 @dataclass(frozen=True)
 class Cluster:
     """A cluster as an operator described it."""
@@ -61,6 +67,7 @@ class Cluster:
     gpus: int = 0
     max_workers: int = 0
     ssh_host_key: str = ""  # "ssh-ed25519 AAAA…"; "" until the first connection pins it
+    container_runtime: str = ""  # "apptainer", "pyxis" (Slurm) or "": none
     revision: int = 0
 
     @property
@@ -102,6 +109,11 @@ class Cluster:
             )
         if self.credential:
             check_name("cluster.credential", self.credential)
+        runtimes = CONTAINER_RUNTIMES[self.kind]
+        if self.container_runtime not in runtimes:
+            named = ", ".join(r for r in runtimes if r)
+            raise InvalidArgument("cluster.container_runtime", f"a {kind} cluster's container runtime is "
+                                  f"{named} or none (got {self.container_runtime[:40]!r})")
         if self.ssh_host_key and not _HOST_KEY.fullmatch(self.ssh_host_key.strip()):
             raise InvalidArgument(
                 "cluster.ssh_host_key",
@@ -140,7 +152,8 @@ class Cluster:
             raise InvalidArgument("cluster.login_required",
                                   "each user's own login is for Slurm and LSF clusters so far; a kubernetes "
                                   "cluster runs every run with its kubeconfig")
-        if self.host or self.ssh_user or self.work_dir or self.partition or self.queue or self.ssh_host_key:
+        if (self.host or self.ssh_user or self.work_dir or self.partition or self.queue or self.ssh_host_key
+                or self.container_runtime):
             raise InvalidArgument(
                 "cluster.host",
                 "a kubernetes cluster is reached through its kubeconfig: "
@@ -151,10 +164,14 @@ class Cluster:
 
 def check_fits(cluster: Cluster, spec: RunSpec) -> None:
     """FailedPrecondition naming the field when the run asks ``cluster`` for what it does not offer."""
-    if spec.gpus > cluster.gpus:
+    if spec.total_gpus > cluster.gpus:
         offered = f"offers {cluster.gpus}" if cluster.gpus else "declares none (cluster add --gpus N)"
-        raise FailedPrecondition(f"{spec.gpus} GPUs asked for, but cluster {cluster.name!r} {offered}",
-                                 field="run.gpus")
+        asked = (f"{spec.total_gpus} GPUs asked for ({spec.gpus} on each of {spec.nodes} nodes)"
+                 if spec.nodes > 1 else f"{spec.gpus} GPUs asked for")
+        raise FailedPrecondition(f"{asked}, but cluster {cluster.name!r} {offered}", field="run.gpus")
+    if spec.workers > (most := cluster.max_workers or 1):
+        raise FailedPrecondition(f"{spec.workers} workers asked for, but cluster {cluster.name!r} allows "
+                                 f"{most} (cluster add --max-workers N)", field="run.workers")
     if not cluster.kind.over_ssh:
         for field_name, value in (("run.time_limit", spec.time_limit), ("run.account", spec.account)):
             if value:

@@ -23,6 +23,7 @@ HYPERPARAMETERS_MAX = 256
 HYPERPARAMETER_VALUE_MAX = 4096
 CONFIG_MAX = 1 << 20
 GPUS_MAX = 64
+WORKERS_MAX = 1024
 PRIORITY_MAX = 100
 # Where a run may not see inputs and outputs: the system's own directories (and /tmp, the run's own
 # scratch space). Anything else goes: training code written for such platforms reads /titanic, /mnist,
@@ -49,6 +50,19 @@ OUTPUT_KINDS: dict[RunKind, tuple[str, ...]] = {
     RunKind.PREPROCESSING: ("dataset", "featureset"),
     RunKind.EVALUATION: ("dataset",),
 }
+
+
+class Distribution(Enum):
+    """GPU distribution across a cluster's nodes (the product's "Distributed workloads")."""
+
+    NONE = "none"  # one node with the run's GPUs
+    AUTOMATIC = "automatic"  # the run's GPUs in all, placed as the cluster's scheduler sees fit
+    MANUAL = "manual"  # a master and ``workers`` workers, each on its node with the run's GPUs
+
+    @property
+    def distributed(self) -> bool:
+        """Whether the run spreads over nodes."""
+        return self is not Distribution.NONE
 
 
 class RunStatus(Enum):
@@ -139,6 +153,18 @@ class RunSpec:
     environment: Environment | None = None  # pinned at submit (None: submitted before images existed)
     time_limit: str = ""  # a cluster job's wall-clock limit, in Slurm's forms (see ``time_limit_seconds``)
     account: str = ""  # the cluster account a job is charged to
+    distribution: Distribution = Distribution.NONE  # GPU distribution, on a cluster
+    workers: int = 0  # manual distribution: workers beside the master, each with ``gpus`` GPUs
+
+    @property
+    def nodes(self) -> int:
+        """Nodes a manually distributed run asks for (the master and its workers); 1 otherwise."""
+        return self.workers + 1 if self.distribution is Distribution.MANUAL else 1
+
+    @property
+    def total_gpus(self) -> int:
+        """GPUs the run asks for in all."""
+        return self.gpus * self.nodes
 
     def checked(self, config_size: int = 0) -> RunSpec:
         """This spec, or InvalidArgument naming the first bad field."""
@@ -172,6 +198,7 @@ class RunSpec:
             time_limit_seconds(self.time_limit)
         if self.account:
             check_name("run.account", self.account)
+        _check_distribution(self.distribution, self.workers)
         return self
 
 
@@ -200,6 +227,16 @@ def time_limit_seconds(text: str) -> int:
         raise InvalidArgument("run.time_limit", f"{text!r} is not a time limit: use {forms}, "
                                                 "more than zero, minutes and seconds under 60")
     return total
+
+
+def _check_distribution(distribution: Distribution, workers: int) -> None:
+    if not 0 <= workers <= WORKERS_MAX:
+        raise InvalidArgument("run.workers", f"must be between 0 and {WORKERS_MAX} (got {workers})")
+    if distribution is Distribution.MANUAL and workers == 0:
+        raise InvalidArgument("run.workers", "manual distribution needs the number of workers beside the "
+                                             "master (--workers N)")
+    if distribution is not Distribution.MANUAL and workers:
+        raise InvalidArgument("run.workers", "workers are for manual distribution (--distributed manual)")
 
 
 def _check_tags(tags: tuple[str, ...]) -> None:

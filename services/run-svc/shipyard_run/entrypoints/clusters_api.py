@@ -36,6 +36,7 @@ SHARED = (
     "gpus",
     "max_workers",
     "ssh_host_key",
+    "container_runtime",
 )
 
 

@@ -12,6 +12,7 @@ from shipyard.kit.bus import EventBus
 from shipyard_gateway.entrypoints.api import PublicApi
 from shipyard_gateway.entrypoints.console.automation import AutomationPages
 from shipyard_gateway.entrypoints.console.catalog import CatalogPages
+from shipyard_gateway.entrypoints.console.clusters import ClusterPages
 from shipyard_gateway.entrypoints.console.edge import STATIC, Console
 from shipyard_gateway.entrypoints.console.home import HomePages
 from shipyard_gateway.entrypoints.console.images import ImagePages
@@ -60,3 +61,4 @@ def add_console(
     CatalogPages(console).add_routes(app)
     AutomationPages(console).add_routes(app)
     ImagePages(console).add_routes(app)
+    ClusterPages(console).add_routes(app)

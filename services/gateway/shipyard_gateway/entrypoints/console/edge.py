@@ -60,6 +60,7 @@ NAV = (  # key, link, label, the public method the page lists with (shown only t
     ("models", "/repos/models", "Models", "/shipyard.repo.v1.RepoService/ListRepos"),
     ("runs", "/runs", "Runs", "/shipyard.run.v1.RunService/ListRuns"),
     ("images", "/images", "Images", "/shipyard.repo.v1.ImageService/ListImages"),
+    ("clusters", "/clusters", "Clusters", "/shipyard.run.v1.ClusterService/ListClusters"),
     ("inferences", "/inferences", "Test Inferences", "/shipyard.serving.v1.ServingService/ListInferences"),
     ("catalog", "/catalog", "Model Catalog", "/shipyard.serving.v1.ServingService/ListCatalog"),
     ("deployments", "/deployments", "Deployments", "/shipyard.serving.v1.ServingService/ListDeployments"),

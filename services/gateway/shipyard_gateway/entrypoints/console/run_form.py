@@ -10,6 +10,7 @@ from aiohttp import BodyPartReader, web
 from shipyard.contracts.repo.v1 import images_pb2
 from shipyard.contracts.run.v1 import runs_pb2 as pb
 from shipyard_gateway.entrypoints.console.calls import ConsoleError, selected_project
+from shipyard_gateway.entrypoints.console.clusters import KIND_NAMES, list_clusters, viewer_logins
 from shipyard_gateway.entrypoints.console.edge import Console
 from shipyard_gateway.entrypoints.console.projects import field_of
 from shipyard_gateway.entrypoints.console.runs import KINDS, SERVICE
@@ -68,6 +69,9 @@ def run_from(values: dict[str, str], project: str) -> pb.Run:
         start_with_available=values.get("start_with_available") == "on",
         priority=_whole(values, "priority"),
         hyperparameters=hyperparameters(values.get("hyperparameters", "")),
+        cluster=values.get("cluster", "").strip(),
+        time_limit=values.get("time_limit", "").strip(),
+        account=values.get("account", "").strip(),
     )
     for row in range(INPUT_ROWS):
         repo = values.get(f"input{row}.repo", "").strip()
@@ -105,7 +109,8 @@ class RunFormPages:
         app.router.add_post("/runs/new", guarded(self.submit))
 
     async def new(self, request: web.Request) -> web.Response:
-        values: dict[str, str] = {"kind": request.query.get("kind", "training")}
+        values: dict[str, str] = {"kind": request.query.get("kind", "training"),
+                                  "cluster": request.query.get("cluster", "")}
         template = request.query.get("template", "")
         if template:
             found = await self._console.call(
@@ -152,6 +157,9 @@ class RunFormPages:
             images=[*(i.name for i in images.images), FROM_CODE_REPO],
             inputs=range(INPUT_ROWS),
             outputs=range(OUTPUT_ROWS),
+            clusters=await list_clusters(self._console, request),
+            logins=await viewer_logins(self._console, request),
+            kind_names=KIND_NAMES,
             error=error.message if error else "",
             error_field=field_of(error) if error else "",
         )
@@ -188,6 +196,9 @@ def _values_of(run: pb.Run) -> dict[str, str]:
         "code": run.code,
         "commit": run.commit,
         "gpus": str(run.gpus or ""),
+        "cluster": run.cluster,
+        "time_limit": run.time_limit,
+        "account": run.account,
         "hyperparameters": "\n".join(f"{k}={v}" for k, v in sorted(run.hyperparameters.items())),
     }
     for row, given in enumerate(run.inputs[:INPUT_ROWS]):

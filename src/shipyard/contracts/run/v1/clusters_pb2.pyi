@@ -22,7 +22,7 @@ CLUSTER_KIND_KUBERNETES: ClusterKind
 CLUSTER_KIND_LSF: ClusterKind
 
 class Cluster(_message.Message):
-    __slots__ = ("name", "kind", "description", "host", "ssh_port", "ssh_user", "credential", "partition", "queue", "work_dir", "namespace", "kubeconfig_credential", "login_required", "gpus", "max_workers", "owner", "create_time", "ssh_host_key")
+    __slots__ = ("name", "kind", "description", "host", "ssh_port", "ssh_user", "credential", "partition", "queue", "work_dir", "namespace", "kubeconfig_credential", "login_required", "gpus", "max_workers", "owner", "create_time", "ssh_host_key", "container_runtime")
     NAME_FIELD_NUMBER: _ClassVar[int]
     KIND_FIELD_NUMBER: _ClassVar[int]
     DESCRIPTION_FIELD_NUMBER: _ClassVar[int]
@@ -41,6 +41,7 @@ class Cluster(_message.Message):
     OWNER_FIELD_NUMBER: _ClassVar[int]
     CREATE_TIME_FIELD_NUMBER: _ClassVar[int]
     SSH_HOST_KEY_FIELD_NUMBER: _ClassVar[int]
+    CONTAINER_RUNTIME_FIELD_NUMBER: _ClassVar[int]
     name: str
     kind: ClusterKind
     description: str
@@ -59,7 +60,8 @@ class Cluster(_message.Message):
     owner: str
     create_time: _timestamp_pb2.Timestamp
     ssh_host_key: str
-    def __init__(self, name: _Optional[str] = ..., kind: _Optional[_Union[ClusterKind, str]] = ..., description: _Optional[str] = ..., host: _Optional[str] = ..., ssh_port: _Optional[int] = ..., ssh_user: _Optional[str] = ..., credential: _Optional[str] = ..., partition: _Optional[str] = ..., queue: _Optional[str] = ..., work_dir: _Optional[str] = ..., namespace: _Optional[str] = ..., kubeconfig_credential: _Optional[str] = ..., login_required: _Optional[bool] = ..., gpus: _Optional[int] = ..., max_workers: _Optional[int] = ..., owner: _Optional[str] = ..., create_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., ssh_host_key: _Optional[str] = ...) -> None: ...
+    container_runtime: str
+    def __init__(self, name: _Optional[str] = ..., kind: _Optional[_Union[ClusterKind, str]] = ..., description: _Optional[str] = ..., host: _Optional[str] = ..., ssh_port: _Optional[int] = ..., ssh_user: _Optional[str] = ..., credential: _Optional[str] = ..., partition: _Optional[str] = ..., queue: _Optional[str] = ..., work_dir: _Optional[str] = ..., namespace: _Optional[str] = ..., kubeconfig_credential: _Optional[str] = ..., login_required: _Optional[bool] = ..., gpus: _Optional[int] = ..., max_workers: _Optional[int] = ..., owner: _Optional[str] = ..., create_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., ssh_host_key: _Optional[str] = ..., container_runtime: _Optional[str] = ...) -> None: ...
 
 class AddClusterRequest(_message.Message):
     __slots__ = ("cluster",)

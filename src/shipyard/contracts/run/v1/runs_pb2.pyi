@@ -17,6 +17,12 @@ class RunKind(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     RUN_KIND_PREPROCESSING: _ClassVar[RunKind]
     RUN_KIND_EVALUATION: _ClassVar[RunKind]
 
+class Distribution(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    DISTRIBUTION_NONE: _ClassVar[Distribution]
+    DISTRIBUTION_AUTOMATIC: _ClassVar[Distribution]
+    DISTRIBUTION_MANUAL: _ClassVar[Distribution]
+
 class RunStatus(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     __slots__ = ()
     RUN_STATUS_UNSPECIFIED: _ClassVar[RunStatus]
@@ -39,6 +45,9 @@ RUN_KIND_UNSPECIFIED: RunKind
 RUN_KIND_TRAINING: RunKind
 RUN_KIND_PREPROCESSING: RunKind
 RUN_KIND_EVALUATION: RunKind
+DISTRIBUTION_NONE: Distribution
+DISTRIBUTION_AUTOMATIC: Distribution
+DISTRIBUTION_MANUAL: Distribution
 RUN_STATUS_UNSPECIFIED: RunStatus
 RUN_STATUS_QUEUED: RunStatus
 RUN_STATUS_WAITING_FOR_GPUS: RunStatus
@@ -76,7 +85,7 @@ class RunOutputTarget(_message.Message):
     def __init__(self, repo_kind: _Optional[str] = ..., repo: _Optional[str] = ..., mount_path: _Optional[str] = ...) -> None: ...
 
 class Run(_message.Message):
-    __slots__ = ("id", "name", "project", "description", "tags", "kind", "command", "framework", "framework_version", "image", "inputs", "outputs", "hyperparameters", "config_file_name", "gpus", "start_with_available", "cluster", "status", "status_reason", "exit_code", "owner", "create_time", "start_time", "end_time", "metrics", "revision", "notes", "code", "commit", "priority", "environment", "params", "labels", "external", "artifact_count", "latest_metrics", "time_limit", "account")
+    __slots__ = ("id", "name", "project", "description", "tags", "kind", "command", "framework", "framework_version", "image", "inputs", "outputs", "hyperparameters", "config_file_name", "gpus", "start_with_available", "cluster", "status", "status_reason", "exit_code", "owner", "create_time", "start_time", "end_time", "metrics", "revision", "notes", "code", "commit", "priority", "environment", "params", "labels", "external", "artifact_count", "latest_metrics", "time_limit", "account", "distribution", "workers")
     class HyperparametersEntry(_message.Message):
         __slots__ = ("key", "value")
         KEY_FIELD_NUMBER: _ClassVar[int]
@@ -150,6 +159,8 @@ class Run(_message.Message):
     LATEST_METRICS_FIELD_NUMBER: _ClassVar[int]
     TIME_LIMIT_FIELD_NUMBER: _ClassVar[int]
     ACCOUNT_FIELD_NUMBER: _ClassVar[int]
+    DISTRIBUTION_FIELD_NUMBER: _ClassVar[int]
+    WORKERS_FIELD_NUMBER: _ClassVar[int]
     id: str
     name: str
     project: str
@@ -188,7 +199,9 @@ class Run(_message.Message):
     latest_metrics: _containers.MessageMap[str, MetricPoint]
     time_limit: str
     account: str
-    def __init__(self, id: _Optional[str] = ..., name: _Optional[str] = ..., project: _Optional[str] = ..., description: _Optional[str] = ..., tags: _Optional[_Iterable[str]] = ..., kind: _Optional[_Union[RunKind, str]] = ..., command: _Optional[str] = ..., framework: _Optional[str] = ..., framework_version: _Optional[str] = ..., image: _Optional[str] = ..., inputs: _Optional[_Iterable[_Union[RunInput, _Mapping]]] = ..., outputs: _Optional[_Iterable[_Union[RunOutputTarget, _Mapping]]] = ..., hyperparameters: _Optional[_Mapping[str, str]] = ..., config_file_name: _Optional[str] = ..., gpus: _Optional[int] = ..., start_with_available: _Optional[bool] = ..., cluster: _Optional[str] = ..., status: _Optional[_Union[RunStatus, str]] = ..., status_reason: _Optional[str] = ..., exit_code: _Optional[int] = ..., owner: _Optional[str] = ..., create_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., start_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., end_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., metrics: _Optional[_Mapping[str, float]] = ..., revision: _Optional[int] = ..., notes: _Optional[_Iterable[str]] = ..., code: _Optional[str] = ..., commit: _Optional[str] = ..., priority: _Optional[int] = ..., environment: _Optional[_Union[RunEnvironment, _Mapping]] = ..., params: _Optional[_Mapping[str, str]] = ..., labels: _Optional[_Mapping[str, str]] = ..., external: _Optional[bool] = ..., artifact_count: _Optional[int] = ..., latest_metrics: _Optional[_Mapping[str, MetricPoint]] = ..., time_limit: _Optional[str] = ..., account: _Optional[str] = ...) -> None: ...
+    distribution: Distribution
+    workers: int
+    def __init__(self, id: _Optional[str] = ..., name: _Optional[str] = ..., project: _Optional[str] = ..., description: _Optional[str] = ..., tags: _Optional[_Iterable[str]] = ..., kind: _Optional[_Union[RunKind, str]] = ..., command: _Optional[str] = ..., framework: _Optional[str] = ..., framework_version: _Optional[str] = ..., image: _Optional[str] = ..., inputs: _Optional[_Iterable[_Union[RunInput, _Mapping]]] = ..., outputs: _Optional[_Iterable[_Union[RunOutputTarget, _Mapping]]] = ..., hyperparameters: _Optional[_Mapping[str, str]] = ..., config_file_name: _Optional[str] = ..., gpus: _Optional[int] = ..., start_with_available: _Optional[bool] = ..., cluster: _Optional[str] = ..., status: _Optional[_Union[RunStatus, str]] = ..., status_reason: _Optional[str] = ..., exit_code: _Optional[int] = ..., owner: _Optional[str] = ..., create_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., start_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., end_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., metrics: _Optional[_Mapping[str, float]] = ..., revision: _Optional[int] = ..., notes: _Optional[_Iterable[str]] = ..., code: _Optional[str] = ..., commit: _Optional[str] = ..., priority: _Optional[int] = ..., environment: _Optional[_Union[RunEnvironment, _Mapping]] = ..., params: _Optional[_Mapping[str, str]] = ..., labels: _Optional[_Mapping[str, str]] = ..., external: _Optional[bool] = ..., artifact_count: _Optional[int] = ..., latest_metrics: _Optional[_Mapping[str, MetricPoint]] = ..., time_limit: _Optional[str] = ..., account: _Optional[str] = ..., distribution: _Optional[_Union[Distribution, str]] = ..., workers: _Optional[int] = ...) -> None: ...
 
 class RunEnvironment(_message.Message):
     __slots__ = ("image", "url", "python", "requirements", "digest", "framework", "framework_version")

@@ -1,0 +1,169 @@
+// Clusters in the console, as progressive enhancement: without this file every field shows (the server
+// reads those of the kind chosen) and "Sign in" opens a page of its own. With it:
+// - "+ Cluster" shows the fields of the kind chosen; the others are hidden and not sent;
+// - the run form's Target Cluster shows Time limit and Account for Slurm and LSF clusters, says under
+//   the cluster whether it needs the user's own login, and opens the login popup when it is missing;
+// - the login popup posts the login and goes on with the page it was opened from.
+(function () {
+  "use strict";
+
+  function onReady(fn) {
+    if (document.readyState !== "loading") fn(); else document.addEventListener("DOMContentLoaded", fn);
+  }
+
+  // Show (and send) only the elements whose `attribute` names `kind` among its space-separated kinds.
+  function showKinds(attribute, kind) {
+    document.querySelectorAll("[" + attribute + "]").forEach(function (el) {
+      var on = el.getAttribute(attribute).split(" ").indexOf(kind) >= 0;
+      el.hidden = !on;
+      el.querySelectorAll("input, select, textarea").forEach(function (input) { input.disabled = !on; });
+    });
+  }
+
+  function kindPicker() {
+    var picker = document.querySelector("[data-cluster-kind-picker]");
+    if (!picker) return;
+    function show() { showKinds("data-kinds", picker.value); }
+    picker.addEventListener("change", show);
+    show();
+  }
+
+  // --- the login popup -----------------------------------------------------------------------------
+  var popup = null;
+
+  // Open the popup for cluster `name`; `done(user)` runs once the login is saved. False when the page
+  // has no popup (the caller then follows its link to the login page).
+  function askLogin(name, host, done) {
+    if (!popup) return false;
+    popup.open(name, host, done);
+    return true;
+  }
+
+  function loginPopup() {
+    var box = document.getElementById("cluster-login");
+    if (!box || typeof box.showModal !== "function") return;
+    var form = box.querySelector("form");
+    var pristine = form.innerHTML;
+    var done = null;
+    box.addEventListener("click", function (event) {
+      if (event.target.closest("[data-close]")) box.close();
+    });
+    form.addEventListener("submit", function (event) {
+      event.preventDefault();
+      var user = form.elements["credential.username"].value.trim();
+      form.querySelectorAll("button").forEach(function (b) { b.disabled = true; });
+      fetch(form.action, { method: "POST", body: new FormData(form), credentials: "same-origin" })
+        .then(function (r) {
+          if (r.redirected && new URL(r.url).pathname === "/login") { window.location.href = r.url; return; }
+          if (r.ok) {  // saved: the server sent us on to the cluster's page
+            box.close();
+            if (done) done(user);
+            return;
+          }
+          // Refused: the login page's own form, with the server's words beside the field it names.
+          return r.text().then(function (html) {
+            var page = new DOMParser().parseFromString(html, "text/html");
+            var answer = page.getElementById("cluster-login-form");
+            form.innerHTML = answer ? answer.innerHTML : pristine;
+            form.querySelectorAll(".actions a").forEach(function (a) { a.remove(); });
+            form.querySelector(".actions").appendChild(cancelButton());
+            if (!answer) summary(form, (page.getElementById("page-error") || {}).textContent || "HTTP " + r.status);
+            var invalid = form.querySelector("[aria-invalid=true]");
+            if (invalid) invalid.focus();
+          });
+        })
+        .catch(function () {
+          form.innerHTML = pristine;
+          summary(form, "The platform could not be reached; try again.");
+        })
+        .finally(function () { form.querySelectorAll("button").forEach(function (b) { b.disabled = false; }); });
+    });
+    popup = {
+      open: function (name, host, then) {
+        form.innerHTML = pristine;
+        form.action = "/clusters/" + encodeURIComponent(name) + "/login";
+        box.querySelector("[data-cluster-name]").textContent = name;
+        box.querySelector("[data-cluster-host]").textContent = host;
+        done = then;
+        box.showModal();
+      },
+    };
+    document.querySelectorAll("a[data-cluster-login]").forEach(function (link) {
+      link.addEventListener("click", function (event) {
+        var shown = askLogin(link.dataset.clusterLogin, link.dataset.host, function () { window.location.reload(); });
+        if (shown) event.preventDefault();
+      });
+    });
+  }
+
+  function summary(form, text) {
+    var error = document.createElement("p");
+    error.className = "error summary";
+    error.id = "form-error";
+    error.setAttribute("role", "alert");
+    error.textContent = text;
+    form.prepend(error);
+  }
+
+  function cancelButton() {
+    var button = document.createElement("button");
+    button.type = "button";
+    button.className = "plain";
+    button.dataset.close = "";
+    button.textContent = "Cancel";
+    return button;
+  }
+
+  // --- the run form's Target Cluster ---------------------------------------------------------------
+  function targetCluster() {
+    var select = document.getElementById("f-cluster");
+    var note = document.getElementById("cluster-note");
+    if (!select || !note) return;
+    function chosen() { return select.options[select.selectedIndex]; }
+    function ask(option) {
+      return askLogin(option.value, option.dataset.host, function (user) {
+        option.dataset.login = "given";
+        option.dataset.user = user;
+        settled();
+        describe();
+      });
+    }
+    // The server's refusal of the cluster (no login) no longer holds once the user signed in.
+    function settled() {
+      if (select.getAttribute("aria-invalid") !== "true") return;
+      select.removeAttribute("aria-invalid");
+      select.closest(".field").classList.remove("invalid");
+      ["f-cluster-error", "form-error"].forEach(function (id) {
+        var shown = document.getElementById(id);
+        if (shown) shown.remove();
+      });
+    }
+    // Under the cluster's name: whether it needs the user's own login, and whether they gave it.
+    function describe() {
+      var option = chosen();
+      note.textContent = "";
+      if (option.dataset.login === "given") {
+        note.textContent = option.value + " needs your own login: signed in as " + option.dataset.user + ".";
+      } else if (option.dataset.login === "needed") {
+        note.append(option.value + " needs your own login: ");
+        var link = document.createElement("a");
+        var name = encodeURIComponent(option.value);
+        link.href = "/clusters/" + name + "/login?next=" + encodeURIComponent("/runs/new?cluster=" + name);
+        link.id = "cluster-sign-in";
+        link.textContent = "sign in";
+        link.addEventListener("click", function (event) { if (ask(option)) event.preventDefault(); });
+        note.append(link, ".");
+      }
+    }
+    function change(asking) {
+      var option = chosen();
+      showKinds("data-cluster-kinds", option.dataset.kind || "local");
+      describe();
+      if (asking && option.dataset.login === "needed") ask(option);
+    }
+    select.addEventListener("change", function () { change(true); });
+    change(false);
+  }
+
+  onReady(function () { kindPicker(); loginPopup(); targetCluster(); });
+})();

@@ -1,0 +1,59 @@
+"""The console's cluster forms without a browser: how "+ Cluster" and the run form's Target Cluster
+become API messages. (The pages themselves: tests/browser/test_console_clusters.py.)"""
+
+from __future__ import annotations
+
+import pytest
+from shipyard_gateway.entrypoints.console.calls import ConsoleError
+from shipyard_gateway.entrypoints.console.clusters import cluster_from, where
+from shipyard_gateway.entrypoints.console.run_form import run_from
+
+from shipyard.contracts.run.v1 import clusters_pb2 as pb
+
+EVERY_FIELD = {  # what a browser without JavaScript sends: every kind's fields, filled or not
+    "cluster.name": "hpc", "cluster.kind": "slurm", "cluster.description": "GPUs",
+    "cluster.host": " login.x ", "cluster.ssh_port": "", "cluster.ssh_user": "svc",
+    "cluster.credential": "hpc-key",
+    "cluster.partition": "gpu", "cluster.queue": "normal", "cluster.work_dir": "/scratch",
+    "cluster.ssh_host_key": "", "cluster.login_required": "on", "cluster.kubeconfig_credential": "kube",
+    "cluster.namespace": "ml", "cluster.gpus": "4", "cluster.max_workers": "",
+}
+
+
+def test_a_slurm_cluster_takes_only_the_slurm_fields() -> None:
+    cluster = cluster_from(EVERY_FIELD)
+    assert cluster == pb.Cluster(name="hpc", kind=pb.CLUSTER_KIND_SLURM, description="GPUs", host="login.x",
+                                 ssh_port=22, ssh_user="svc", credential="hpc-key", partition="gpu",
+                                 work_dir="/scratch", login_required=True, gpus=4)
+    assert where(cluster) == "login.x"
+
+
+def test_an_lsf_cluster_takes_its_queue_not_a_partition() -> None:
+    cluster = cluster_from({**EVERY_FIELD, "cluster.kind": "lsf", "cluster.ssh_port": "2222"})
+    assert (cluster.queue, cluster.partition, cluster.ssh_port) == ("normal", "", 2222)
+    assert where(cluster) == "login.x:2222"
+
+
+def test_a_kubernetes_cluster_takes_no_login_node() -> None:
+    cluster = cluster_from({**EVERY_FIELD, "cluster.kind": "kubernetes"})
+    assert cluster == pb.Cluster(name="hpc", kind=pb.CLUSTER_KIND_KUBERNETES, description="GPUs",
+                                 kubeconfig_credential="kube", namespace="ml", gpus=4)
+    assert where(cluster) == "namespace ml"
+
+
+@pytest.mark.parametrize(("values", "field"), [
+    ({**EVERY_FIELD, "cluster.kind": "pbs"}, "cluster.kind"),
+    ({**EVERY_FIELD, "cluster.gpus": "four"}, "cluster.gpus"),
+    ({**EVERY_FIELD, "cluster.ssh_port": "22a"}, "cluster.ssh_port"),
+])
+def test_what_cannot_be_read_is_refused_naming_its_field(values: dict[str, str], field: str) -> None:
+    with pytest.raises(ConsoleError) as refused:
+        cluster_from(values)
+    assert refused.value.field == field
+
+
+def test_the_run_form_sends_the_target_cluster_with_its_time_limit_and_account() -> None:
+    run = run_from({"name": "t1", "command": "true", "cluster": " hpc ", "time_limit": "2:00:00 ",
+                    "account": "ml"}, "")
+    assert (run.cluster, run.time_limit, run.account) == ("hpc", "2:00:00", "ml")
+    assert run_from({"name": "t2", "command": "true"}, "").cluster == ""  # local
