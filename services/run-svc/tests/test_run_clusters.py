@@ -3,6 +3,8 @@ checked naming the field, and a run that names a cluster is never quietly run on
 
 from __future__ import annotations
 
+import asyncio
+
 import pytest
 from run_fakes import World, a_spec, fake_world
 from shipyard_run.app.ports import JobState, JobStatus
@@ -173,3 +175,29 @@ async def test_a_cluster_with_runs_not_ended_cannot_be_deleted() -> None:
     await world.scheduler.tick()
     await world.service.clusters.delete(OPERATOR_CALLER, "hpc")
     assert await world.service.clusters.list() == []
+
+
+async def test_a_cluster_slow_to_answer_holds_up_no_local_run() -> None:
+    world = await fake_world()
+    await _add_hpc(world)
+    far = await world.runs.submit(ALICE, a_spec("far", cluster="hpc"))
+    near = await world.runs.submit(ALICE, a_spec("near"))
+    await world.scheduler.tick()
+    hpc = world.clusters.opened["hpc"]
+    answer = asyncio.Event()
+
+    async def out_of_reach(run_id: str) -> None:
+        await answer.wait()
+
+    hpc.on_status = out_of_reach
+    world.executor.exit(near.id, 0)
+    await asyncio.wait_for(world.scheduler.tick(), 30)  # the cluster's watch goes on in its own task
+    assert await world.status("near") is RunStatus.COMPLETE
+    assert await world.status("far") is RunStatus.RUNNING
+    hpc.exit(far.id, 0)
+    answer.set()
+    for _ in range(100):
+        await world.scheduler.tick()
+        if await world.status("far") is RunStatus.COMPLETE:
+            break
+    assert await world.status("far") is RunStatus.COMPLETE

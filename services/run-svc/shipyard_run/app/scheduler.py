@@ -66,6 +66,7 @@ class Scheduler:
     _wake: asyncio.Event = field(default_factory=asyncio.Event)
     # Runs whose environment is being built before they start (the tick goes on meanwhile).
     _builds: set[asyncio.Task[None]] = field(default_factory=set)
+    _watching: dict[str, asyncio.Task[None]] = field(default_factory=dict)  # by cluster name
     # Cluster runs being submitted at once (each holds an SSH session of its login node while it does).
     _submitting: asyncio.Semaphore = field(default_factory=lambda: asyncio.Semaphore(SUBMITS_AT_ONCE))
 
@@ -85,7 +86,9 @@ class Scheduler:
         finally:
             for build in self._builds:  # their runs are requeued by the next run-svc's recover
                 build.cancel()
-            await asyncio.gather(*self._builds, return_exceptions=True)
+            for watch in self._watching.values():
+                watch.cancel()
+            await asyncio.gather(*self._builds, *self._watching.values(), return_exceptions=True)
 
     async def recover(self) -> None:
         """After a restart: queue again what never started, take up what started meanwhile; the
@@ -104,13 +107,31 @@ class Scheduler:
 
     async def tick(self) -> None:
         """One pass: watch the active runs, then start what fits. A run whose executor fails is
-        logged and looked at again next tick; the others go on."""
+        logged and looked at again next tick; the others go on. Each cluster's runs are watched in a
+        task of their own, waited for at most one interval: a cluster slow to answer (its login node out
+        of reach) holds up neither the local runs nor the other clusters."""
+        by_cluster: dict[str, list[Run]] = {}
         for run in await self._runs(ACTIVE):
+            by_cluster.setdefault("" if _local(run) else run.spec.cluster, []).append(run)
+        pending = [self._watching_of(cluster, runs) for cluster, runs in by_cluster.items() if cluster]
+        await self._watch_all(by_cluster.get("", []))
+        if pending:
+            await asyncio.wait(pending, timeout=self.interval)
+        await self._start_waiting()
+
+    def _watching_of(self, cluster: str, runs: list[Run]) -> asyncio.Task[None]:
+        """The task watching ``cluster``'s runs: the one still at it from an earlier tick, or a new one."""
+        task = self._watching.get(cluster)
+        if task is None or task.done():
+            task = self._watching[cluster] = asyncio.create_task(self._watch_all(runs))
+        return task
+
+    async def _watch_all(self, runs: list[Run]) -> None:
+        for run in runs:
             try:
                 await self._watch(run)
             except Exception:
                 log.exception("watching run %s failed; trying again next tick", run.name)
-        await self._start_waiting()
 
     async def _runs(self, statuses: tuple[RunStatus, ...]) -> list[Run]:
         """The runs in these statuses that this scheduler executes (not external runs: their clients
