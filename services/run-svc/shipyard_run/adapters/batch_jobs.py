@@ -41,13 +41,14 @@ from shipyard_run.adapters.login_node import CommandFailed, LoginNode, quoted
 from shipyard_run.adapters.run_contract import (
     WRAPPER,
     MetricCursor,
+    WithoutTensorBoard,
     contract_variables,
     load_cursor,
     read_at,
     read_points,
     save_cursor,
 )
-from shipyard_run.app.ports import Executor, Job, JobEnvironment, JobState, JobStatus
+from shipyard_run.app.ports import Job, JobEnvironment, JobState, JobStatus
 from shipyard_run.domain.clusters import PYXIS, Cluster
 from shipyard_run.domain.runs import MetricPoint
 
@@ -245,7 +246,7 @@ NodeOf = Callable[[str], LoginNode]
 """The login node as a run's owner reaches it ("": the cluster's own account)."""
 
 
-class BatchExecutor(Executor):
+class BatchExecutor(WithoutTensorBoard):
     """Runs a cluster's runs as batch jobs through its login node."""
 
     def __init__(self, cluster: Cluster, scheduler: BatchScheduler, nodes: NodeOf, blobs: BlobStore,
@@ -452,16 +453,6 @@ class BatchExecutor(Executor):
             await asyncio.to_thread(shutil.rmtree, fetched, True)
         await self._blobs.sync()
         return staged
-
-    async def start_tensorboard(self, run_id: str, run_name: str) -> str:
-        raise FailedPrecondition(f"TensorBoard is served for local runs only; run {run_name!r} ran on "
-                                 f"cluster {self.cluster.name!r}")
-
-    async def tensorboard_address(self, run_id: str) -> str | None:
-        return None
-
-    async def stop_tensorboard(self, run_id: str) -> None:
-        return None
 
     async def remove(self, run_id: str) -> None:
         local = self._local(run_id)

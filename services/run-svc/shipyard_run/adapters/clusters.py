@@ -6,7 +6,6 @@ store."""
 
 from __future__ import annotations
 
-import importlib.util
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -82,8 +81,6 @@ class RemoteClusters:
         return BatchExecutor(cluster, scheduler, node_of, self.blobs, self.root / cluster.name, self.packages)
 
     def _kubernetes_unsupported(self) -> str:
-        if importlib.util.find_spec("kubernetes") is None:
-            return "the kubernetes package is not installed where run-svc runs"
         if isinstance(self.blobs, S3BlobStore):
             return ""
         return ("a Kubernetes cluster's pods fetch their inputs and send their outputs through the S3 blob "
@@ -93,22 +90,22 @@ class RemoteClusters:
         if refusal := self._kubernetes_unsupported():
             raise FailedPrecondition(f"cluster {cluster.name!r}: {refusal}")
         assert isinstance(self.blobs, S3BlobStore)
-        # Imported here: run-svc starts, and serves its other clusters, without the kubernetes package.
+        # Imported here: the kubernetes client is slow to import, and most run-svcs never open such a cluster.
         from shipyard_run.adapters.kubernetes import KubernetesExecutor
 
         async def kubeconfig() -> str:  # read when run-svc connects: the operator may replace it
-            return await self._open_credential(cluster, cluster.kubeconfig_credential)
+            return (await self._operator_credential(cluster, cluster.kubeconfig_credential)).secret
 
         return KubernetesExecutor(cluster, kubeconfig, self.blobs, self.blobs, self.root / cluster.name)
 
-    async def _open_credential(self, cluster: Cluster, name: str) -> str:
-        """The secret of the cluster operator's credential ``name``; FailedPrecondition when it is gone."""
+    async def _operator_credential(self, cluster: Cluster, name: str) -> OpenedSecret:
+        """The cluster operator's credential ``name``, with its secret; FailedPrecondition when it is gone."""
         try:
             opened = await self.credentials.open(Caller(cluster.owner, frozenset()), cluster.owner, name)
         except NotFound as exc:
             raise FailedPrecondition(f"cluster {cluster.name!r} signs in with credential {name!r} of "
                                      f"{cluster.owner}, which is gone: {exc.message}") from exc
-        return opened.secret
+        return opened
 
     def _account(self, cluster: Cluster, owner: str) -> Callable[[], Awaitable[SshAccount]]:
         async def account() -> SshAccount:  # read at each connection: a key may be replaced meanwhile
@@ -129,13 +126,7 @@ class RemoteClusters:
 
     async def _operator_key(self, cluster: Cluster) -> str:
         """The SSH key the cluster's operator stored; FailedPrecondition naming what is wrong."""
-        try:
-            opened = await self.credentials.open(Caller(cluster.owner, frozenset()), cluster.owner,
-                                                 cluster.credential)
-        except NotFound as exc:
-            raise FailedPrecondition(f"cluster {cluster.name!r} signs in with credential "
-                                     f"{cluster.credential!r} of {cluster.owner}, which is gone: "
-                                     f"{exc.message}") from exc
+        opened = await self._operator_credential(cluster, cluster.credential)
         _check_key(cluster, opened)
         return opened.secret
 

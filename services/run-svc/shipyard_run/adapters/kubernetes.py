@@ -58,8 +58,15 @@ from shipyard_run.adapters.kubernetes_jobs import (
     pod_count,
     run_objects,
 )
-from shipyard_run.adapters.run_contract import MetricCursor, load_cursor, read_at, read_points, save_cursor
-from shipyard_run.app.ports import Executor, Job, JobState, JobStatus
+from shipyard_run.adapters.run_contract import (
+    MetricCursor,
+    WithoutTensorBoard,
+    load_cursor,
+    read_at,
+    read_points,
+    save_cursor,
+)
+from shipyard_run.app.ports import Job, JobState, JobStatus
 from shipyard_run.domain.clusters import Cluster
 from shipyard_run.domain.runs import MetricPoint
 
@@ -260,7 +267,7 @@ class _Listing:
     at: float = -1.0
 
 
-class KubernetesExecutor(Executor):
+class KubernetesExecutor(WithoutTensorBoard):
     """Runs a cluster's runs as Kubernetes Jobs in the cluster's namespace."""
 
     def __init__(self, cluster: Cluster, kubeconfig: Kubeconfig, blobs: BlobStore, staging: Staging,
@@ -575,16 +582,6 @@ class KubernetesExecutor(Executor):
                 await asyncio.to_thread(shutil.rmtree, unpacked, True)
         await self._blobs.sync()
         return staged
-
-    async def start_tensorboard(self, run_id: str, run_name: str) -> str:
-        raise FailedPrecondition(f"TensorBoard is served for local runs only; run {run_name!r} ran on "
-                                 f"cluster {self.cluster.name!r}")
-
-    async def tensorboard_address(self, run_id: str) -> str | None:
-        return None
-
-    async def stop_tensorboard(self, run_id: str) -> None:
-        return None
 
     async def cleanup(self, run_id: str) -> None:
         """Bring the log home, then remove the Job (its pod goes with it), its Secret and staged files."""

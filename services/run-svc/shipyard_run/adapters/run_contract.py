@@ -10,7 +10,9 @@ from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 
-from shipyard_run.app.ports import Job
+from shipyard.kit.errors import FailedPrecondition
+from shipyard_run.app.ports import Executor, Job
+from shipyard_run.domain.clusters import Cluster
 from shipyard_run.domain.runs import MetricPoint
 from shipyard_run.domain.tracking import DEFAULT_EXPERIMENT
 
@@ -148,3 +150,19 @@ def save_cursor(path: Path, cursor: MetricCursor) -> None:
     """Keep the cursor in ``path``."""
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(cursor.__dict__))
+
+
+class WithoutTensorBoard(Executor):
+    """An executor of a cluster: TensorBoard is served for local runs only."""
+
+    cluster: Cluster
+
+    async def start_tensorboard(self, run_id: str, run_name: str) -> str:
+        raise FailedPrecondition(f"TensorBoard is served for local runs only; run {run_name!r} ran on "
+                                 f"cluster {self.cluster.name!r}")
+
+    async def tensorboard_address(self, run_id: str) -> str | None:
+        return None
+
+    async def stop_tensorboard(self, run_id: str) -> None:
+        return None
