@@ -35,6 +35,15 @@ if [ ! -x /usr/sbin/slurmctld ] || [ ! -x /usr/sbin/slurmd ] || [ ! -x /usr/bin/
     slurmctld slurmd slurm-client munge openssh-server >/dev/null
   if [ "$(trap -p EXIT)" ]; then $SUDO rm -f /usr/sbin/policy-rc.d; trap - EXIT; fi
 fi
+# Slurm's REST API and its JWT authentication (clusters with a slurmrestd URL): LoopbackSlurm starts
+# slurmrestd on loopback when a test asks for it. Neither package starts a daemon of its own.
+if [ ! -x /usr/sbin/slurmrestd ] || ! dpkg -s slurm-wlm-jwt-plugin >/dev/null 2>&1; then
+  echo "installing slurmrestd and Slurm's JWT plugin (Debian packages) for the slurmrestd executor's tests"
+  SUDO=""; [ "$(id -u)" -eq 0 ] || SUDO="sudo"
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends \
+    slurmrestd slurm-wlm-jwt-plugin >/dev/null
+fi
 # KServe's generated API models (kserve/models), which the serving tests validate the generated
 # InferenceService against. Installed without its dependencies, into a folder of the venv that is not on
 # sys.path: the SDK's runtime dependencies (fastapi, pandas, cloudevents<2, protobuf<7, …) would

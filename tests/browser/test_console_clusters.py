@@ -275,3 +275,104 @@ def test_without_javascript_the_login_is_a_page_that_goes_back_to_the_run_form(
         expect(page.locator("#cluster-facts a[data-cluster-login]")).to_be_visible()
     finally:
         context.close()
+
+
+def test_an_operator_adds_a_cluster_on_its_login_node_without_the_ssh_fields(
+        stack: Stack, admin: Client, signed_in: Page, screenshot: Callable[[str], Path]) -> None:
+    page = signed_in
+    page.goto(f"{stack.http_url}/clusters/new")
+    form = page.locator("#cluster-form")
+    expect(form.locator("[name='cluster.host']")).to_be_visible()
+    form.locator("[name='cluster.on_login_node']").check()
+    for name in ("host", "ssh_port", "credential", "ssh_host_key", "login_required"):
+        expect(form.locator(f"[name='cluster.{name}']")).to_be_hidden()
+    form.locator("[name='cluster.name']").fill("here")
+    form.locator("[name='cluster.ssh_user']").fill("svc")
+    form.locator("[name='cluster.work_dir']").fill("/scratch/shipyard")
+    screenshot("cluster-form-on-login-node")
+    form.locator("button[type=submit]").click()
+    expect(page).to_have_url(re.compile(r"/clusters/here$"))
+    expect(page.locator("#on-login-node")).to_contain_text("no SSH")
+    expect(page.locator("#cluster-facts")).to_contain_text("svc")
+    expect(page.locator("#host-key")).to_have_count(0)
+    added = admin.call(admin.clusters.GetCluster, pb.GetClusterRequest(name="here"))
+    assert (added.on_login_node, added.host, added.ssh_port, added.ssh_user) == (True, "", 0, "svc")
+    page.goto(f"{stack.http_url}/clusters")
+    expect(page.locator("tr[data-cluster='here']")).to_contain_text("run-svc's own login node")
+    page.goto(f"{stack.http_url}/clusters/new")
+    form.locator("[name='cluster.on_login_node']").check()
+    form.locator("[name='cluster.on_login_node']").uncheck()  # back to SSH: its fields again
+    expect(form.locator("[name='cluster.host']")).to_be_visible()
+    expect(form.locator("[name='cluster.host']")).to_be_enabled()
+
+
+REST_URL = "https://slurm.hpc.invalid:6820"
+
+
+@pytest.fixture(scope="module")
+def rest_cluster(admin: Client) -> pb.Cluster:
+    """A Slurm cluster reached through slurmrestd where each user signs in with a JWT (added through the
+    API)."""
+    return admin.call(admin.clusters.AddCluster, pb.AddClusterRequest(cluster=pb.Cluster(
+        name="hpc-jwt", kind=pb.CLUSTER_KIND_SLURM, slurmrestd_url=REST_URL, ssh_user="svc",
+        work_dir="/scratch/shipyard", login_required=True)))
+
+
+def test_an_operator_adds_a_slurmrestd_cluster_without_the_ssh_fields(
+        stack: Stack, admin: Client, signed_in: Page, screenshot: Callable[[str], Path]) -> None:
+    for name, kind, secret in (("svc-key", cpb.CREDENTIAL_TYPE_SSH_KEY, _private_key()),
+                               ("svc-jwt", cpb.CREDENTIAL_TYPE_TOKEN, "eyJ.svc.jwt")):
+        admin.call(admin.saved_credentials.SaveCredential, cpb.SaveCredentialRequest(
+            credential=cpb.Credential(name=name, type=kind, host=HOST, username="svc"), secret=secret))
+    page = signed_in
+    page.goto(f"{stack.http_url}/clusters/new")
+    form = page.locator("#cluster-form")
+    credential = form.locator("[name='cluster.credential']")
+    expect(credential.locator("option", has_text="svc-jwt")).to_be_disabled()  # over SSH: SSH keys
+    credential.select_option("svc-key")
+    form.locator("[name='cluster.slurmrestd_url']").fill(REST_URL)
+    for name in ("host", "ssh_port", "ssh_host_key", "on_login_node"):
+        expect(form.locator(f"[name='cluster.{name}']")).to_be_hidden()
+    expect(form.locator("[name='cluster.login_required']")).to_be_visible()
+    expect(credential).to_have_value("")  # the SSH key chosen before no longer applies
+    expect(credential.locator("option", has_text="svc-key")).to_be_disabled()
+    expect(form.locator("#f-cluster\\.credential-help")).to_contain_text("scontrol token")
+    credential.select_option("svc-jwt")
+    form.locator("[name='cluster.name']").fill("hpc-rest")
+    form.locator("[name='cluster.ssh_user']").fill("svc")
+    form.locator("[name='cluster.work_dir']").fill("/scratch/shipyard")
+    screenshot("cluster-form-slurmrestd")
+    form.locator("button[type=submit]").click()
+    expect(page).to_have_url(re.compile(r"/clusters/hpc-rest$"))
+    expect(page.locator("#slurmrestd")).to_contain_text(f"slurmrestd at {REST_URL}")
+    expect(page.locator("#slurm-user")).to_contain_text("svc")
+    expect(page.locator("#host-key")).to_have_count(0)
+    added = admin.call(admin.clusters.GetCluster, pb.GetClusterRequest(name="hpc-rest"))
+    assert (added.slurmrestd_url, added.host, added.ssh_port) == (REST_URL, "", 0)
+    assert added.credential == "svc-jwt"
+    page.goto(f"{stack.http_url}/clusters")
+    expect(page.locator("tr[data-cluster='hpc-rest']")).to_contain_text(f"slurmrestd {REST_URL}")
+
+
+def test_a_user_signs_in_to_a_slurmrestd_cluster_with_a_jwt(
+        stack: Stack, scientist: Client, rest_cluster: pb.Cluster, page: Page,
+        screenshot: Callable[[str], Path]) -> None:
+    name = rest_cluster.name
+    _signed_out(scientist, name)
+    _sign_in(stack, page, scientist)
+    page.goto(f"{stack.http_url}/clusters/{name}")
+    page.wait_for_load_state()  # the popup's script is in: a click before it opens the login page
+    page.locator("#cluster-facts a[data-cluster-login]").click()
+    popup = page.locator("#cluster-login")
+    expect(popup).to_be_visible()
+    expect(popup).to_contain_text(REST_URL)
+    expect(popup.locator("label[for='f-secret']")).to_have_text("JWT")
+    popup.locator("[name='credential.username']").fill("dana")
+    popup.locator("[name='secret']").fill("SLURM_JWT=eyJ.dana.jwt\n")  # as scontrol token prints it
+    screenshot("cluster-login-popup-jwt")
+    popup.locator("button[type=submit]").click()
+    expect(page.locator("#cluster-facts .signed-in")).to_contain_text("signed in as dana")
+    saved = scientist.call(scientist.saved_credentials.ListCredentials, cpb.ListCredentialsRequest())
+    login = next(c for c in saved.credentials if c.name == f"cluster-{name}")
+    assert (login.type, login.host, login.username) == (cpb.CREDENTIAL_TYPE_TOKEN, "slurm.hpc.invalid:6820",
+                                                        "dana")

@@ -1,15 +1,19 @@
 """Attacks by runs on a Slurm cluster (a real one on loopback) where every run goes under the
 cluster's one service account: a run cannot read another run's job directory, nor the account's home
-(its keys), nor anything of the platform's (its variables, its data directory); and a user cannot send
-runs under another user's cluster login."""
+(its keys), nor anything of the platform's (its variables, its data directory); its outputs cannot
+bring a file of the platform's home, nor hold run-svc up with files it cannot fetch; and a user cannot
+send runs under another user's cluster login."""
 
 from __future__ import annotations
+
+import contextlib
 
 import asyncssh
 import pytest
 
 from shipyard.client.connection import Client, ClientError
 from shipyard.contracts.repo.v1 import credentials_pb2 as cred
+from shipyard.contracts.repo.v1 import repos_pb2
 from shipyard.contracts.run.v1 import runs_pb2 as pb
 from shipyard.kit.cluster_logins import login_credential
 from shipyard.local.harness import Stack, wait_for
@@ -83,3 +87,27 @@ def test_a_user_cannot_run_under_another_users_cluster_login(
 
 def _new_key() -> str:
     return asyncssh.generate_private_key("ssh-ed25519").export_private_key().decode()
+
+
+@pytest.mark.parametrize(("name", "trick"), [
+    # A link to run-svc's own admin token: copied as a link, it points outside the fetched outputs.
+    ("linker", 'ln -s {token} "$SHIPYARD_OUTPUT/token"'),
+    # A file SFTP cannot read: the run ends saying so, instead of being fetched again at every tick.
+    ("unreadable", 'echo w > "$SHIPYARD_OUTPUT/weights"; chmod 000 "$SHIPYARD_OUTPUT/weights"'),
+])
+def test_a_runs_outputs_bring_nothing_of_the_platforms_and_an_unfetchable_one_ends_the_run(
+        stack: Stack, admin: Client, loopback_slurm: LoopbackSlurm, name: str, trick: str) -> None:
+    cluster = add_loopback_cluster(admin, loopback_slurm, f"outputs-{name}")
+    model = repos_pb2.Repo(kind=repos_pb2.REPO_KIND_MODEL, name="loot", versioning=repos_pb2.VERSIONING_DVS,
+                           source=repos_pb2.Source(none=repos_pb2.NoSource()))
+    with contextlib.suppress(ClientError):  # made by the other case
+        admin.call(admin.repos.CreateRepo, repos_pb2.CreateRepoRequest(repo=model))
+    loot = repos_pb2.GetRepoRequest(kind=repos_pb2.REPO_KIND_MODEL, name="loot")
+    before = admin.call(admin.repos.GetRepo, loot).latest_version
+    admin.call(admin.runs.SubmitRun, pb.SubmitRunRequest(run=pb.Run(
+        name=name, cluster=cluster, command=trick.format(token=stack.data.admin_token),
+        outputs=[pb.RunOutputTarget(repo_kind="model", repo="loot")])))
+    run = _ended(admin, name)
+    assert run.status == pb.RUN_STATUS_ERROR, run.status_reason
+    assert "outputs could not be stored" in run.status_reason, run.status_reason
+    assert admin.call(admin.repos.GetRepo, loot).latest_version == before  # no version made of it

@@ -1,11 +1,13 @@
 """Attack: reading a stored credential's secret through the internal OpenCredential.
 
-run-svc's cluster executors open the SSH key an operator stored for a cluster; nobody else may. A
+run-svc's cluster executors open the SSH key an operator stored for a cluster, and serving-svc the
+kubeconfig of a Kubernetes cluster it serves models on; nobody else may (no other service, and no
+ServingService reply carries a secret back to a user). A
 user (an operator, or the key's own owner) calls OpenCredential through the gateway, over gRPC and
 over HTTP/JSON; a process on the machine calls repo-svc directly with an assertion the gateway
 signed (here made with the platform's key, which the test may read as the platform's user), or one
-claiming to be run-svc signed with a key of its own. Each gets no secret; the control, signed as
-run-svc with the platform's key, gets it.
+claiming to be run-svc signed with a key of its own, or signed as another service (lineage-svc). Each
+gets no secret; the controls, signed as run-svc or serving-svc with the platform's key, get it.
 """
 
 from __future__ import annotations
@@ -19,10 +21,12 @@ import grpc
 import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ed25519
+from google.protobuf.descriptor import Descriptor
 
 from shipyard.client.connection import Client, ClientError
 from shipyard.contracts.repo.v1 import credentials_pb2 as pb
 from shipyard.contracts.repo.v1 import credentials_pb2_grpc
+from shipyard.contracts.serving.v1 import serving_pb2
 from shipyard.kit.assertions import CallerAssertions, load_internal_key, new_key
 from shipyard.kit.caller import Caller
 from shipyard.local.harness import Stack
@@ -130,3 +134,39 @@ def test_run_svc_opens_it(stack: Stack, keys: None,
                                      metadata=_signed(stack, "run-svc"), timeout=10)
     assert (opened.secret, opened.credential.name, opened.credential.owner) == (KEY, "hpc-key", "admin")
     assert opened.credential.type == pb.CREDENTIAL_TYPE_SSH_KEY
+
+
+def test_serving_svc_opens_it(stack: Stack, keys: None,
+                              repo_svc: credentials_pb2_grpc.CredentialServiceStub) -> None:
+    """The control for serving-svc, which reads a Kubernetes cluster's kubeconfig to reach its KServe."""
+    opened = repo_svc.OpenCredential(pb.OpenCredentialRequest(owner="admin", name="hpc-key"),
+                                     metadata=_signed(stack, "serving-svc"), timeout=10)
+    assert (opened.secret, opened.credential.name) == (KEY, "hpc-key")
+
+
+def test_another_service_is_refused(stack: Stack, keys: None,
+                                    repo_svc: credentials_pb2_grpc.CredentialServiceStub) -> None:
+    with pytest.raises(grpc.RpcError) as refused:
+        repo_svc.OpenCredential(pb.OpenCredentialRequest(owner="admin", name="hpc-key"),
+                                metadata=_signed(stack, "lineage-svc"), timeout=10)
+    assert refused.value.code() == grpc.StatusCode.PERMISSION_DENIED
+    assert KEY_BODY not in (refused.value.details() or "")
+
+
+def test_no_serving_reply_can_carry_a_secret() -> None:
+    """serving-svc opens a cluster's kubeconfig for itself: none of the replies its API gives a user has a
+    field that could hand a credential's secret (or the kubeconfig) back."""
+    def fields(message: Descriptor, seen: set[str]) -> Iterator[str]:
+        if message.full_name in seen:
+            return
+        seen.add(message.full_name)
+        for found in message.fields:
+            yield found.name
+            if found.message_type is not None:
+                yield from fields(found.message_type, seen)
+
+    service = serving_pb2.DESCRIPTOR.services_by_name["ServingService"]
+    names = {name for method in service.methods for name in fields(method.output_type, set())}
+    names.discard("next_page_token")  # a list's cursor
+    assert names and not {n for n in names if any(w in n for w in ("secret", "kubeconfig", "credential",
+                                                                    "password", "token"))}

@@ -46,6 +46,11 @@ class S3Server:
         return Minio(self.endpoint, access_key=self.access_key, secret_key=self.secret_key, secure=False)
 
 
+def blob_url(server: S3Server, bucket: str) -> str:
+    """The SHIPYARD_BLOB_URL of a stack whose blob store is ``bucket`` on ``server`` (plain HTTP)."""
+    return f"s3://{server.access_key}:{server.secret_key}@{server.endpoint}/{bucket}/?secure=false"
+
+
 class SeaweedStartError(RuntimeError):
     """weed did not come up; the message carries the end of its log."""
 

@@ -34,6 +34,34 @@ def loopback_slurm() -> Iterator[LoopbackSlurm]:
     shutil.rmtree(base)
 
 
+@pytest.fixture(scope="session")
+def loopback_slurm_rest() -> Iterator[LoopbackSlurm]:
+    """A started cluster with slurmrestd on loopback (JWT), as ``loopback_slurm`` but its own: the
+    slurmrestd executor's tests. Needs Debian's slurmrestd and JWT plugin (tools/install-test-deps.sh)."""
+    base = Path(tempfile.mkdtemp(prefix="shipyard-slurmrestd-"))
+    cluster = LoopbackSlurm(base, other_users=(OWN_ACCOUNT,), rest=True).start()
+    try:
+        yield cluster
+    finally:
+        cluster.stop()
+    shutil.rmtree(base)
+
+
+def add_rest_cluster(admin: Client, slurm: LoopbackSlurm, name: str = "rest", token: str = "",
+                     **fields: object) -> str:
+    """The loopback Slurm's slurmrestd added by ``admin`` as cluster ``name``, submitting as its SSH user
+    with the JWT (``token``, else a fresh one) ``admin`` stores as token credential ``<name>-jwt``;
+    ``fields`` set more of the cluster's."""
+    admin.call(admin.saved_credentials.SaveCredential, cred.SaveCredentialRequest(
+        credential=cred.Credential(name=f"{name}-jwt", type=cred.CREDENTIAL_TYPE_TOKEN,
+                                   username=slurm.ssh_user), secret=token or slurm.token(slurm.ssh_user)))
+    settings: dict[str, object] = {"work_dir": str(slurm.work_dir), "partition": slurm.partition, **fields}
+    admin.call(admin.clusters.AddCluster, cpb.AddClusterRequest(cluster=cpb.Cluster(
+        name=name, kind=cpb.CLUSTER_KIND_SLURM, slurmrestd_url=slurm.rest_url, ssh_user=slurm.ssh_user,
+        credential=f"{name}-jwt", **settings)))  # type: ignore[arg-type]
+    return name
+
+
 def add_loopback_cluster(admin: Client, slurm: LoopbackSlurm, name: str = "hpc", **fields: object) -> str:
     """The loopback Slurm added by ``admin`` as cluster ``name``, signing in with the key ``admin`` stores
     as credential ``<name>-key`` (the host key left out: the first connection pins it); ``fields`` set

@@ -5,9 +5,10 @@ from __future__ import annotations
 
 import pytest
 from shipyard_gateway.entrypoints.console.calls import ConsoleError
-from shipyard_gateway.entrypoints.console.clusters import cluster_from, where
+from shipyard_gateway.entrypoints.console.clusters import cluster_from, login_saved, where
 from shipyard_gateway.entrypoints.console.run_form import run_from
 
+from shipyard.contracts.repo.v1 import credentials_pb2 as cpb
 from shipyard.contracts.run.v1 import clusters_pb2 as pb
 
 EVERY_FIELD = {  # what a browser without JavaScript sends: every kind's fields, filled or not
@@ -57,3 +58,39 @@ def test_the_run_form_sends_the_target_cluster_with_its_time_limit_and_account()
                     "account": "ml"}, "")
     assert (run.cluster, run.time_limit, run.account) == ("hpc", "2:00:00", "ml")
     assert run_from({"name": "t2", "command": "true"}, "").cluster == ""  # local
+
+
+def test_a_cluster_on_its_login_node_takes_no_ssh_port_and_says_where() -> None:
+    bare = {key: value for key, value in EVERY_FIELD.items()
+            if key not in ("cluster.host", "cluster.credential", "cluster.login_required")}
+    cluster = cluster_from({**bare, "cluster.on_login_node": "on"})  # the SSH fields hidden, not sent
+    assert cluster == pb.Cluster(name="hpc", kind=pb.CLUSTER_KIND_SLURM, description="GPUs", ssh_user="svc",
+                                 partition="gpu", work_dir="/scratch", on_login_node=True, gpus=4)
+    assert where(cluster) == "run-svc's own login node, no SSH"
+    assert not cluster_from({**EVERY_FIELD, "cluster.kind": "kubernetes",
+                             "cluster.on_login_node": "on"}).on_login_node
+
+
+def test_a_slurmrestd_cluster_drops_what_only_ssh_needs() -> None:
+    url = "https://slurm.example:6820"
+    sent = {**EVERY_FIELD, "cluster.slurmrestd_url": f" {url} ", "cluster.ssh_port": "22",
+            "cluster.ssh_host_key": "ssh-ed25519 AAAA", "cluster.on_login_node": "on",
+            "cluster.credential": "svc-jwt"}  # without JavaScript every field comes
+    cluster = cluster_from(sent)
+    assert cluster == pb.Cluster(name="hpc", kind=pb.CLUSTER_KIND_SLURM, description="GPUs", ssh_user="svc",
+                                 credential="svc-jwt", partition="gpu", work_dir="/scratch",
+                                 login_required=True, slurmrestd_url=url, gpus=4)
+    assert where(cluster) == f"slurmrestd {url}"
+    assert not cluster_from({**sent, "cluster.kind": "lsf"}).slurmrestd_url  # Slurm's alone
+
+
+def test_a_login_to_a_slurmrestd_cluster_is_a_token_for_its_address() -> None:
+    rest = pb.Cluster(name="hpc", kind=pb.CLUSTER_KIND_SLURM, slurmrestd_url="https://slurm.example:6820")
+    saving = login_saved(rest, "dana", " SLURM_JWT=eyJ.a.b\n")  # as scontrol token prints it
+    assert saving == cpb.SaveCredentialRequest(secret="eyJ.a.b", credential=cpb.Credential(
+        name="cluster-hpc", type=cpb.CREDENTIAL_TYPE_TOKEN, host="slurm.example:6820", username="dana"))
+    over_ssh = pb.Cluster(name="hpc", kind=pb.CLUSTER_KIND_SLURM, host="login.x", ssh_port=22)
+    key = "-----BEGIN OPENSSH PRIVATE KEY-----\n…\n"
+    assert login_saved(over_ssh, "dana", key) == cpb.SaveCredentialRequest(
+        secret=key, credential=cpb.Credential(name="cluster-hpc", type=cpb.CREDENTIAL_TYPE_SSH_KEY,
+                                              host="login.x", username="dana"))

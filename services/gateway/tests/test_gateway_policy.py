@@ -18,7 +18,8 @@ IDENTITY = "/shipyard.gateway.v1.IdentityService"
 # the gateway refuses them to every user (the contracts say "Internal").
 INTERNAL = ["/shipyard.repo.v1.RepoService/CheckVersionWrite", "/shipyard.repo.v1.RepoService/ReserveUpload",
             "/shipyard.repo.v1.CredentialService/OpenCredential",
-            "/shipyard.run.v1.RunService/VerifyRunToken"]
+            "/shipyard.run.v1.RunService/VerifyRunToken",
+            "/shipyard.serving.v1.ServingService/ListClusterEndpoints"]
 
 
 def as_role(*roles: str) -> Caller:

@@ -23,6 +23,8 @@ SECRET = "ghp_s3cr3t-never-shown"
 FOR_RUN_SVC = Caller("bob", frozenset({"data-scientist"}), via="run-svc")
 OPERATOR_VIA_GATEWAY = Caller("admin", frozenset({"operator"}), via="gateway")
 ALICE_VIA_GATEWAY = Caller("alice", frozenset({"data-scientist"}), via="gateway")
+FOR_SERVING_SVC = Caller("bob", frozenset({"data-scientist"}), via="serving-svc")
+LINEAGE_SVC = Caller("bob", frozenset({"data-scientist"}), via="lineage-svc")
 
 
 def _rsa() -> rsa.RSAPrivateKey:
@@ -59,6 +61,8 @@ def test_a_passphrase_protected_key_is_refused_with_a_reason() -> None:
     (CredentialType.PASSWORD, "pw", "", "needs a username"),
     (CredentialType.ACCESS_KEY, "secret", "", "needs a username"),
     (CredentialType.GCP_KEY, "{}", "", "service-account key"),
+    (CredentialType.KUBECONFIG, "apiVersion: v1\nclusters: []\n", "", "not a kubeconfig"),
+    (CredentialType.KUBECONFIG, "{not yaml", "", "not a kubeconfig"),
     (CredentialType.TOKEN, "x" * 70_000, "", "at most"),
 ])
 def test_bad_secrets_are_refused_without_echoing_them(kind: CredentialType, secret: str, username: str,
@@ -70,6 +74,22 @@ def test_bad_secrets_are_refused_without_echoing_them(kind: CredentialType, secr
 
 def test_a_gcp_service_account_key() -> None:
     check_secret(CredentialType.GCP_KEY, json.dumps({"type": "service_account", "private_key": "k"}), "")
+
+
+def test_a_kubeconfig_is_kept_as_kubectl_writes_it_over_many_lines() -> None:
+    check_secret(CredentialType.KUBECONFIG, """apiVersion: v1
+kind: Config
+clusters:
+- name: prod
+  cluster: {server: "https://k8s.example:6443"}
+users:
+- name: shipyard
+  user: {token: abc}
+contexts:
+- name: prod
+  context: {cluster: prod, user: shipyard, namespace: ml}
+current-context: prod
+""", "")
 
 
 @pytest.fixture
@@ -129,8 +149,16 @@ async def test_run_svc_opens_a_stored_key_with_its_secret_and_the_secret_is_not_
     assert "hpc-key" in caplog.text and "PRIVATE KEY" not in caplog.text
 
 
-@pytest.mark.parametrize("caller", [ALICE_VIA_GATEWAY, OPERATOR_VIA_GATEWAY, ALICE], ids=[
-    "the-owner-via-the-gateway", "an-operator-via-the-gateway", "no-signer"])
+async def test_serving_svc_opens_a_clusters_kubeconfig(wired: tuple[Credentials, World]) -> None:
+    """serving-svc reaches a Kubernetes cluster's KServe with the kubeconfig its operator stored."""
+    credentials, _ = wired
+    await credentials.save(ALICE, CredentialFields("kube", CredentialType.TOKEN, "k8s.example"), SECRET)
+    credential, secret = await credentials.open(FOR_SERVING_SVC, "alice", "kube")
+    assert (credential.name, secret) == ("kube", SECRET)
+
+
+@pytest.mark.parametrize("caller", [ALICE_VIA_GATEWAY, OPERATOR_VIA_GATEWAY, ALICE, LINEAGE_SVC], ids=[
+    "the-owner-via-the-gateway", "an-operator-via-the-gateway", "no-signer", "another-service"])
 async def test_no_one_but_run_svc_opens_a_secret(wired: tuple[Credentials, World], caller: Caller) -> None:
     credentials, _ = wired
     await credentials.save(ALICE, CredentialFields("gh", CredentialType.TOKEN, "github.com"), SECRET)

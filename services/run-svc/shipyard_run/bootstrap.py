@@ -22,6 +22,7 @@ from shipyard.kit.blob.factory import open_blob_store
 from shipyard.kit.bubblewrap import isolation
 from shipyard.kit.clients.credentials import CredentialClient
 from shipyard.kit.clients.repos import RepoClient
+from shipyard.kit.clients.serving import ServingClient
 from shipyard.kit.clock import Clock, utc_now
 from shipyard.kit.service import Runtime
 from shipyard_run.adapters.clusters import RemoteClusters
@@ -33,7 +34,15 @@ from shipyard_run.adapters.store import COLLECTIONS, unit_of_work_factory
 from shipyard_run.app.clusters import Clusters, pin_host_key
 from shipyard_run.app.executors import Executors
 from shipyard_run.app.image_builds import Builder, ImageBuilds
-from shipyard_run.app.ports import ClusterExecutors, CodeFiles, Executor, ManifestWriter, RepoReader, Units
+from shipyard_run.app.ports import (
+    ClusterExecutors,
+    CodeFiles,
+    Executor,
+    ManifestWriter,
+    RepoReader,
+    ServedEndpoints,
+    Units,
+)
 from shipyard_run.app.run_tokens import RunTokens
 from shipyard_run.app.runs import Runs
 from shipyard_run.app.scheduler import Scheduler
@@ -65,6 +74,7 @@ class Adapters:
     clock: Clock = utc_now
     manifests: ManifestWriter | None = None  # where registered model versions' manifests go
     clusters: ClusterExecutors | None = None  # opens clusters' executors (None: local runs only)
+    served: ServedEndpoints | None = None  # what serving-svc serves on clusters (None: not asked)
 
 
 @dataclass
@@ -103,7 +113,7 @@ def compose(adapters: Adapters, settings: RunSettings) -> RunService:
     templates = Templates(adapters.uow, runs, clock=adapters.clock)
     tokens = RunTokens(adapters.uow)
     tracking = Tracking(adapters.uow, adapters.repos, adapters.manifests, clock=adapters.clock)
-    clusters = Clusters(adapters.uow, clock=adapters.clock)
+    clusters = Clusters(adapters.uow, clock=adapters.clock, served=adapters.served)
     return RunService(runs, templates, tokens, scheduler, RunServicer(runs, templates, tokens), builds,
                       builder, ImageBuildServicer(builds), tracking, TrackingServicer(tracking), clusters,
                       ClusterServicer(clusters))
@@ -133,8 +143,10 @@ async def build_adapters(runtime: Runtime, settings: RunSettings) -> Adapters:
     runtime.close_on_stop(credentials.close)
     clusters = RemoteClusters(settings.service_dir() / "clusters", blobs, credentials, pin_host_key(uow),
                            packages)
+    serving = ServingClient(settings.serving_addr, runtime.assertions)
+    runtime.close_on_stop(serving.close)
     return Adapters(uow, repos, executor, StoredCodeFiles(blobs), manifests=BlobManifests(blobs),
-                    clusters=clusters)
+                    clusters=clusters, served=serving)
 
 
 async def wire(runtime: Runtime) -> None:

@@ -16,6 +16,9 @@ class RunSettings(Settings):
     """run-svc's configuration, from SHIPYARD_* environment variables."""
 
     service: str = SERVICE
+    # serving-svc's gRPC address: a Kubernetes cluster that serves test inferences or deployments is not
+    # deleted (kit.clients.ServingClient).
+    serving_addr: str = "127.0.0.1:50063"
     # Runs the local executor runs at once (0: one per CPU, at least 2); the rest wait, queued.
     local_run_slots: int = 0
     # The gateway's gRPC address as runs reach it (their SHIPYARD_SERVER, with SHIPYARD_TOKEN);

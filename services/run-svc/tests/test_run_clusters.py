@@ -27,6 +27,11 @@ async def test_an_operator_adds_clusters_everyone_lists_them_and_only_an_operato
     assert (added.owner, added.ssh_port, added.create_time is not None) == (OPERATOR_CALLER.user, 22, True)
     kube = await clusters.add(OPERATOR_CALLER, K8S)
     assert kube.namespace == "default"
+    served = await clusters.add(OPERATOR_CALLER, Cluster("k8s-serve", ClusterKind.KUBERNETES,
+                                                         kubeconfig_credential="kube-cred",
+                                                         service_account="kserve-s3"))
+    assert (await clusters.get(served.name)).service_account == "kserve-s3"
+    await clusters.delete(OPERATOR_CALLER, served.name)
     assert [c.name for c in await clusters.list()] == ["hpc", "k8s-prod"]
     assert (await clusters.get("hpc")).partition == "gpu"
     with pytest.raises(PermissionDenied, match="only an operator"):
@@ -62,6 +67,10 @@ async def test_an_operator_adds_clusters_everyone_lists_them_and_only_an_operato
      "cluster.container_runtime"),
     (Cluster("a", ClusterKind.SLURM, host="h", ssh_user="u", work_dir="/w", container_runtime="docker"),
      "cluster.container_runtime"),
+    (Cluster("a", ClusterKind.KUBERNETES, kubeconfig_credential="k", service_account="Not_An_Account"),
+     "cluster.service_account"),
+    (Cluster("a", ClusterKind.SLURM, host="h", ssh_user="u", work_dir="/w", service_account="kserve-s3"),
+     "cluster.service_account"),
 ])
 async def test_a_cluster_that_could_never_take_a_run_is_refused_naming_the_field(cluster: Cluster,
                                                                                   field: str) -> None:

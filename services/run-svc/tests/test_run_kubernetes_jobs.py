@@ -37,7 +37,7 @@ from typing import Any
 import kubernetes_validate
 import pytest
 from kubernetes import client as k8s
-from shipyard_run.adapters.kubernetes import _lay_out, _pack
+from shipyard_run.adapters.kubernetes import _lay_out
 from shipyard_run.adapters.kubernetes_jobs import (
     FETCH_SCRIPT,
     GPU_RESOURCE,
@@ -56,6 +56,7 @@ from shipyard_run.adapters.kubernetes_jobs import (
     pod_count,
     run_objects,
 )
+from shipyard_run.adapters.staged_files import pack
 from shipyard_run.app.ports import Job, JobInput
 from shipyard_run.domain.runs import Distribution
 
@@ -448,7 +449,7 @@ def test_the_init_script_unpacks_code_and_inputs_where_the_run_sees_them(s3: Fak
     (stage / "input-0/sub/rows.csv").write_text("a,b\n1,2\n")
     _lay_out(stage / "shipyard", Job("r1", "t1", "true", config_file_name="c.yaml", config=b"k: v\n",
                                      hyperparameters={"lr": "0.1"}))
-    _pack(stage, tmp_path / "inputs.tar")
+    pack(stage, tmp_path / "inputs.tar")
     s3.objects["/inputs.tar"] = (tmp_path / "inputs.tar").read_bytes()
     pod = tmp_path / "pod"
     places = {"shipyard": str(pod / "run/shipyard"), "input-0": str(pod / "data")}

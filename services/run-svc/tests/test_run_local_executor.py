@@ -156,3 +156,20 @@ async def test_metrics_come_from_stdout_alone_while_the_log_keeps_both_streams(t
     points = await executor.new_metrics(RUN_ID)
     assert code == 3 and [(point.name, point.value) for point in points] == [("loss", 0.25)]
     assert "loss=0.25" in log and "status=1 max_iter=5" in log
+
+
+async def test_the_pid_file_appears_whole_so_a_stop_at_launch_never_reads_half_of_it(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # A stop racing the launch once read an empty pid file (IndexError). The file must never be written
+    # in place: only moved there whole.
+    write_text = Path.write_text
+
+    def in_place_refused(path: Path, *args: object, **kwargs: object) -> int:
+        assert path.name != "pid", "the pid file was written in place"
+        return write_text(path, *args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(Path, "write_text", in_place_refused)
+    executor, manifest, _ = await _world(tmp_path, isolation="")
+    code, _, _ = await _run(executor, "true", manifest)
+    assert code == 0
+    assert (executor.root / RUN_ID / "pid").read_text().split()[0].isdigit()

@@ -17,3 +17,6 @@ class ServingSettings(Settings):
     # How long an endpoint's load must stay low before idle replicas (above min_replicas) are
     # stopped, in seconds.
     serving_scale_down_delay_s: float = 30.0
+    # run-svc's gRPC address: serving-svc reads the clusters it serves models on from there
+    # (kit.clients.ClusterClient).
+    run_addr: str = "127.0.0.1:50062"

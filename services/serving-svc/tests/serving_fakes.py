@@ -11,6 +11,7 @@ from typing import TypeVar
 from google.protobuf.message import Message
 from shipyard_serving.adapters.store import COLLECTIONS, ServingUnitOfWork
 from shipyard_serving.app.deployments import Catalog, Deployments
+from shipyard_serving.app.endpoints import Placement
 from shipyard_serving.app.inferences import Inferences
 from shipyard_serving.app.ports import Endpoint, ModelServers, Observer
 from shipyard_serving.bootstrap import Adapters, Composed, compose
@@ -19,6 +20,7 @@ from shipyard_serving.settings import ServingSettings
 
 from shipyard.kit.clients.repos import CodeSnapshot, RepoVersion
 from shipyard.kit.testing import FakeRepoClient, FixedClock, RecordingUnitOfWorkFactory, memory_store
+from shipyard.kit.testing.clusters import FakeClusterClient
 
 M = TypeVar("M", bound=Message)
 NOW = datetime(2026, 11, 29, 12, 0, tzinfo=UTC)
@@ -30,6 +32,7 @@ class FakeServers(ModelServers):
     def __init__(self) -> None:
         self.running: dict[str, Endpoint] = {}
         self.removed: list[str] = []
+        self.removed_on: dict[str, str] = {}  # endpoint → the cluster it was removed from ("" here)
         self.seen: dict[str, Observation] = {}
         self._observers: list[Observer] = []
 
@@ -39,9 +42,10 @@ class FakeServers(ModelServers):
     async def ensure(self, endpoint: Endpoint) -> None:
         self.running[endpoint.name] = endpoint
 
-    async def remove(self, name: str) -> None:
+    async def remove(self, name: str, cluster: str = "") -> None:
         self.running.pop(name, None)
         self.removed.append(name)
+        self.removed_on[name] = cluster
 
     def observe(self, name: str) -> Observation:
         return self.seen.get(name, Observation(ready=0))
@@ -66,6 +70,7 @@ class World:
     servers: FakeServers
     clock: FixedClock
     settings: ServingSettings
+    placement: Placement
 
     @property
     def inferences(self) -> Inferences:
@@ -84,7 +89,7 @@ class World:
 
     def restarted(self, servers: FakeServers) -> Composed:
         """serving-svc composed again over the same store, on ``servers`` (a restart)."""
-        return compose(Adapters(self.uow, self.repos, servers, self.clock), self.settings)
+        return compose(Adapters(self.uow, self.repos, servers, self.clock, self.placement), self.settings)
 
     async def stored_inferences(self) -> list[str]:
         """The names of the stored test inferences, by name."""
@@ -119,10 +124,13 @@ def repo_svc() -> FakeRepoClient:
     return repos
 
 
-async def fake_world(servers: FakeServers | None = None, single_user: bool = False) -> World:
-    """serving-svc composed on fresh fakes (or on ``servers``), connected as in production."""
+async def fake_world(servers: FakeServers | None = None, single_user: bool = False,
+                     clusters: FakeClusterClient | None = None, storage_missing: str = "") -> World:
+    """serving-svc composed on fresh fakes (or on ``servers``), connected as in production; ``clusters``:
+    run-svc's clusters, where models are served on S3 unless ``storage_missing`` says why not."""
     uow = RecordingUnitOfWorkFactory(await memory_store(COLLECTIONS), ServingUnitOfWork)
     repos, servers, clock = repo_svc(), servers or FakeServers(), FixedClock(NOW)
     settings = ServingSettings(single_user=single_user)
-    service = compose(Adapters(uow, repos, servers, clock), settings)
-    return World(service, uow, repos, servers, clock, settings)
+    placement = Placement(clusters or FakeClusterClient(), storage_missing)
+    service = compose(Adapters(uow, repos, servers, clock, placement), settings)
+    return World(service, uow, repos, servers, clock, settings, placement)

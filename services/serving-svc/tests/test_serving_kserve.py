@@ -295,7 +295,7 @@ def test_a_transformer_is_a_kserve_transformer_component(kserve_models: types.Mo
         "SHIPYARD_TRANSFORMER_SCRIPT": "transform.py",
         "SHIPYARD_TRANSFORMER_COMMIT": "abc123",
         "SHIPYARD_TRANSFORMER_DIGEST": "sha256:prep",
-        "SHIPYARD_MODEL_NAME": "mnist",
+        "SHIPYARD_MODEL_NAME": "t",  # KServe's sklearn runtime answers at the InferenceService's name
     }
     assert "STORAGE_URI" not in env_of(container)  # KServe refuses a storage URI on a transformer
     assert container["readinessProbe"]["httpGet"]["path"] == "/v2/health/ready"
@@ -397,6 +397,20 @@ def test_callers_labels_are_kept_and_shipyards_win(kserve_models: types.ModuleTy
     assert doc["metadata"]["labels"]["team"] == "vision"
     assert doc["metadata"]["labels"]["example.com/tier"] == "gold"
     assert doc["metadata"]["labels"]["app.kubernetes.io/managed-by"] == "shipyard"
+
+
+def test_a_service_account_runs_both_components(kserve_models: types.ModuleType) -> None:
+    """The cluster's ServiceAccount (its S3 credentials read the model files) on predictor and transformer."""
+    code = Transformer("prep", "abc123", "transform.py", "me/transformer:2", "sha256:prep")
+    doc = validated(kserve_models, inference_service("sa", "ns", MNIST, ServingSpec(transformer=code), URI,
+                                                     default_image=IMAGE, service_account="kserve-s3"))
+    assert doc["spec"]["predictor"]["serviceAccountName"] == "kserve-s3"
+    assert doc["spec"]["transformer"]["serviceAccountName"] == "kserve-s3"
+    bare = inference_service("sa", "ns", MNIST, ServingSpec(), URI, default_image=IMAGE)
+    assert "serviceAccountName" not in bare["spec"]["predictor"]
+    with pytest.raises(ValueError, match="ServiceAccount"):
+        inference_service("sa", "ns", MNIST, ServingSpec(), URI, default_image=IMAGE,
+                          service_account="Bad SA")
 
 
 def test_yaml_parses_back_to_the_same_document(kserve_models: types.ModuleType) -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from enum import StrEnum
 from pathlib import Path
 from typing import Annotated
+from urllib.parse import urlsplit
 
 import typer
 from rich.markup import escape
@@ -15,11 +16,12 @@ from shipyard.cli.credentials import read_secret
 from shipyard.cli.output import Format, OutputOpt
 from shipyard.contracts.repo.v1 import credentials_pb2 as cpb
 from shipyard.contracts.run.v1 import clusters_pb2 as pb
-from shipyard.kit.cluster_logins import login_credential
+from shipyard.kit.cluster_logins import login_credential, slurm_token
 
 app = typer.Typer(help="Clusters: the Slurm, Kubernetes and LSF schedulers runs may be sent to.",
                   no_args_is_help=True)
 SSH_PORT = 22  # what the login node listens on unless --ssh-port says otherwise
+ON_LOGIN_NODE = "run-svc's own login node, no SSH"
 
 
 class Kind(StrEnum):
@@ -40,9 +42,14 @@ def _kind(cluster: pb.Cluster) -> str:
 
 
 def _where(cluster: pb.Cluster) -> str:
-    """The login node (with its port when not 22) or, for Kubernetes, the namespace Jobs go to."""
+    """The login node (with its port when not 22; run-svc's own when it submits there) or, for
+    Kubernetes, the namespace Jobs go to."""
     if cluster.kind == pb.CLUSTER_KIND_KUBERNETES:
         return f"namespace {cluster.namespace or 'default'}"
+    if cluster.on_login_node:
+        return ON_LOGIN_NODE
+    if cluster.slurmrestd_url:
+        return f"slurmrestd {cluster.slurmrestd_url}"
     port = f":{cluster.ssh_port}" if cluster.ssh_port not in (0, SSH_PORT) else ""
     return f"{cluster.host}{port}"
 
@@ -57,17 +64,25 @@ def _show(cluster: pb.Cluster) -> None:
     rows = [("name", cluster.name), ("kind", _kind(cluster)), ("description", cluster.description)]
     if cluster.kind == pb.CLUSTER_KIND_KUBERNETES:
         rows += [("namespace", cluster.namespace or "default"),
-                 ("kubeconfig credential", cluster.kubeconfig_credential)]
+                 ("kubeconfig credential", cluster.kubeconfig_credential),
+                 ("model servers' account", cluster.service_account or "(the namespace's default)")]
+    elif cluster.on_login_node:
+        rows += [("login node", ON_LOGIN_NODE), ("account", f"{cluster.ssh_user} (jobs run as it)")]
+    elif cluster.slurmrestd_url:
+        rows += [("slurmrestd", cluster.slurmrestd_url), ("slurm user", cluster.ssh_user),
+                 ("token credential", cluster.credential or "(each user's own login)")]
     else:
         rows += [("login node", _where(cluster)), ("ssh user", cluster.ssh_user),
                  ("credential", cluster.credential)]
+    if cluster.kind != pb.CLUSTER_KIND_KUBERNETES:
         if cluster.kind == pb.CLUSTER_KIND_LSF:
             rows.append(("queue", cluster.queue or "(the cluster's default)"))
         else:
             rows.append(("partition", cluster.partition or "(the cluster's default)"))
         rows += [("work dir", cluster.work_dir),
-                 ("container runtime", cluster.container_runtime or "none (the node's Python)"),
-                 ("host key", cluster.ssh_host_key or "(pinned at the first connection)")]
+                 ("container runtime", cluster.container_runtime or "none (the node's Python)")]
+        if not (cluster.on_login_node or cluster.slurmrestd_url):
+            rows.append(("host key", cluster.ssh_host_key or "(pinned at the first connection)"))
     rows += [("login required", _yes_no(cluster.login_required)), ("gpus", str(cluster.gpus)),
              ("max workers", str(cluster.max_workers or 1)), ("owner", cluster.owner), ("created", created)]
     console.print(output.fields((label, escape(value)) for label, value in rows))
@@ -79,9 +94,21 @@ def add(
     kind: Annotated[Kind, typer.Option(help="The scheduler: slurm, kubernetes or lsf.")],
     host: Annotated[str, typer.Option(help="Slurm, LSF: the login node runs are submitted through.")] = "",
     ssh_port: Annotated[int | None, typer.Option(help="Slurm, LSF: its SSH port (default 22).")] = None,
-    ssh_user: Annotated[str, typer.Option(help="Slurm, LSF: the user that signs in to the login node.")] = "",
+    ssh_user: Annotated[str, typer.Option(help="Slurm, LSF: the user that signs in to the login node "
+                                               "(with --on-login-node: the local account jobs run as, "
+                                               "never root).")] = "",
+    on_login_node: Annotated[bool, typer.Option("--on-login-node", help="Slurm, LSF: run-svc runs on the "
+                                                "login node itself and submits there, with no SSH, as "
+                                                "--ssh-user (no --host, --ssh-port, --credential nor "
+                                                "--host-key).")] = False,
     credential: Annotated[str, typer.Option(help="Slurm, LSF: your stored credential holding that user's "
-                                                 "SSH key (shipyard credential save).")] = "",
+                                                 "SSH key (shipyard credential save); with "
+                                                 "--slurmrestd-url, a token credential holding the "
+                                                 "user's JWT (scontrol token).")] = "",
+    slurmrestd_url: Annotated[str, typer.Option(help="Slurm: submit through slurmrestd at this http(s) URL "
+                                                     "as --ssh-user with a JWT, instead of over SSH (no "
+                                                     "--host); jobs fetch their files from the S3 blob "
+                                                     "store.")] = "",
     partition: Annotated[str, typer.Option(help="Slurm: the partition runs go to (default: the "
                                                 "cluster's).")] = "",
     queue: Annotated[str, typer.Option(help="LSF: the queue runs go to (default: the cluster's).")] = "",
@@ -90,6 +117,10 @@ def add(
     namespace: Annotated[str, typer.Option(help="Kubernetes: where Jobs are made (default: default).")] = "",
     kubeconfig_credential: Annotated[str, typer.Option(help="Kubernetes: your stored credential holding "
                                                             "the kubeconfig.")] = "",
+    service_account: Annotated[str, typer.Option(help="Kubernetes: the ServiceAccount KServe's model "
+                                                      "servers run as; the S3 credentials attached to it "
+                                                      "read the model files (default: the namespace's "
+                                                      "default).")] = "",
     login_required: Annotated[bool, typer.Option("--login-required", help="Each user signs in to it "
                                                  "(shipyard cluster login) before sending runs.")] = False,
     container_runtime: Annotated[str, typer.Option(help="Slurm, LSF: run each run in its image with "
@@ -105,10 +136,13 @@ def add(
     over_ssh = kind is not Kind.kubernetes
     cluster = pb.Cluster(
         name=name, kind=KINDS[kind], description=description, host=host,
-        ssh_port=ssh_port if ssh_port is not None else (SSH_PORT if over_ssh else 0), ssh_user=ssh_user,
+        ssh_port=ssh_port if ssh_port is not None else (
+            SSH_PORT if over_ssh and not (on_login_node or slurmrestd_url) else 0),
+        ssh_user=ssh_user, on_login_node=on_login_node, slurmrestd_url=slurmrestd_url,
         credential=credential, partition=partition, queue=queue, work_dir=work_dir, namespace=namespace,
         kubeconfig_credential=kubeconfig_credential, login_required=login_required, gpus=gpus,
-        max_workers=max_workers, ssh_host_key=host_key, container_runtime=container_runtime)
+        max_workers=max_workers, ssh_host_key=host_key, container_runtime=container_runtime,
+        service_account=service_account)
     with client() as c:
         added = c.call(c.clusters.AddCluster, pb.AddClusterRequest(cluster=cluster))
     if output.emit(added, fmt):
@@ -147,16 +181,29 @@ def login(
     user: Annotated[str, typer.Option(help="Your user name on the cluster's login node.")],
     key_file: Annotated[Path | None, typer.Option(help="Your private SSH key for it (default: a hidden "
                                                        "prompt; never on the command line).")] = None,
-    stdin: Annotated[bool, typer.Option("--stdin", help="Read the key from standard input.")] = False,
+    token_file: Annotated[Path | None, typer.Option(help="A cluster reached through slurmrestd: a file "
+                                                         "holding your JWT (scontrol token).")] = None,
+    stdin: Annotated[bool, typer.Option("--stdin", help="Read the key (or token) from standard "
+                                                        "input.")] = False,
 ) -> None:
     """Sign in to a cluster where each user's runs go under their own account (login required): your
-    key is stored encrypted, as your credential ``cluster-NAME``, and used for your runs there only."""
-    key = read_secret(key_file, stdin)
+    key (a slurmrestd cluster: your JWT) is stored encrypted, as your credential ``cluster-NAME``, and used
+    for your runs there only."""
     with client() as c:
         cluster = c.call(c.clusters.GetCluster, pb.GetClusterRequest(name=name))
+        rest = bool(cluster.slurmrestd_url)
+        if rest and key_file is not None:
+            raise typer.BadParameter(f"cluster {name} is reached through slurmrestd: give your JWT with "
+                                     "--token-file, not an SSH key", param_hint="--key-file")
+        if not rest and token_file is not None:
+            raise typer.BadParameter(f"cluster {name} is reached over SSH: give your SSH key with --key-file",
+                                     param_hint="--token-file")
+        secret = slurm_token(read_secret(token_file, stdin)) if rest else read_secret(key_file, stdin)
+        kind = cpb.CREDENTIAL_TYPE_TOKEN if rest else cpb.CREDENTIAL_TYPE_SSH_KEY
+        host = urlsplit(cluster.slurmrestd_url).netloc if rest else cluster.host
         saved = c.call(c.saved_credentials.SaveCredential, cpb.SaveCredentialRequest(
-            credential=cpb.Credential(name=login_credential(name), type=cpb.CREDENTIAL_TYPE_SSH_KEY,
-                                      host=cluster.host, username=user), secret=key))
+            credential=cpb.Credential(name=login_credential(name), type=kind, host=host, username=user),
+            secret=secret))
     note = "" if cluster.login_required else " (it needs no login: your runs there go under its own account)"
     console.print(f"[green]Signed in to cluster[/] [bold]{escape(name)}[/] as {escape(user)} "
                   f"({saved.fingerprint}){escape(note)}")

@@ -20,6 +20,7 @@ TYPES = {
     "ssh-key": pb.CREDENTIAL_TYPE_SSH_KEY,
     "access-key": pb.CREDENTIAL_TYPE_ACCESS_KEY,
     "gcp-key": pb.CREDENTIAL_TYPE_GCP_KEY,
+    "kubeconfig": pb.CREDENTIAL_TYPE_KUBECONFIG,
 }
 TypeOpt = Annotated[str, typer.Option("--type", help=f"One of {', '.join(TYPES)}.")]
 

@@ -173,18 +173,22 @@ def deploy(
     cpu: Annotated[str, Opt()] = "",
     memory: Annotated[str, Opt()] = "",
     gpus: Annotated[int, Opt()] = 0,
+    cluster: Annotated[str, Opt(help="Serve it on this Kubernetes cluster's KServe, for good (shipyard "
+                                     "cluster list; default: here).")] = "",
     wait: Annotated[bool, Opt(help="Wait until it runs (or fails).")] = True,
 ) -> None:
     """Deploy a catalog entry behind a stable endpoint (production engineers)."""
     spec, _ = _spec(locals())
     request = pb.CreateDeploymentRequest(
         deployment=pb.Deployment(
-            name=name, catalog_entry=from_catalog, description=description, project=project, spec=spec
+            name=name, catalog_entry=from_catalog, description=description, project=project, spec=spec,
+            cluster=cluster,
         )
     )
     with client() as c:
         made = c.call(c.serving.CreateDeployment, request)
-        console.print(f"[green]Deploying[/] {escape(from_catalog)} as [bold]{escape(name)}[/]")
+        on = f" on cluster {escape(made.cluster)}" if made.cluster else ""
+        console.print(f"[green]Deploying[/] {escape(from_catalog)} as [bold]{escape(name)}[/]{on}")
         if wait:
             _settled(c, _wait(c, name, made))
 
@@ -258,6 +262,7 @@ def get(name: str, fmt: OutputOpt = Format.table) -> None:
         )
         + (f"\n[red]{escape(d.status_reason)}[/]" if d.status_reason else "")
     )
+    console.print(f"served {f'on cluster {escape(d.cluster)} (KServe)' if d.cluster else 'here'}")
     table = output.table("Replica", "Ready", "Restarts", "Last exit", "Model")
     for r in d.replicas:
         table.add_row(r.address, "yes" if r.ready else "no", str(r.restarts), r.last_exit or "—", r.model)

@@ -96,6 +96,8 @@ def create(
     transformer_script: Annotated[str, Opt(help="The script in that repo, e.g. transform.py.")] = "",
     transformer_commit: Annotated[str, Opt(help="Its commit (default: the latest).")] = "",
     transformer_image: Annotated[str, Opt(help="The transformer's image on a cluster.")] = "",
+    cluster: Annotated[str, Opt(help="Serve it on this Kubernetes cluster's KServe (shipyard cluster "
+                                     "list; default: here).")] = "",
     wait: Annotated[bool, Opt(help="Wait until it is running (or failed).")] = True,
 ) -> None:
     """Serve a model version for testing; prints its endpoint and a request to try."""
@@ -122,6 +124,7 @@ def create(
             project=project,
             model=pb.ModelRef(model=model_name, version=version),
             spec=spec,
+            cluster=cluster,
         )
     )
     with client() as c:
@@ -129,6 +132,7 @@ def create(
         console.print(
             f"[green]Created test inference[/] [bold]{escape(made.name)}[/] serving "
             f"{escape(made.model.model)}@{made.model.version}"
+            + (f" on cluster {escape(made.cluster)}" if made.cluster else "")
         )
         if wait:
             with console.status("starting the model servers …"):
@@ -186,7 +190,7 @@ def get(name: str, fmt: OutputOpt = Format.table) -> None:
     console.print(
         f"model {escape(i.model.model)}@{i.model.version}; framework {i.spec.framework}; "
         f"replicas {i.spec.min_replicas}-{i.spec.max_replicas}; max concurrency "
-        f"{i.spec.max_concurrency or 'no limit'}"
+        f"{i.spec.max_concurrency or 'no limit'}; served {_where(i.cluster)}"
     )
     if i.endpoint:
         console.print(f"endpoint {i.endpoint}")
@@ -195,6 +199,11 @@ def get(name: str, fmt: OutputOpt = Format.table) -> None:
         table.add_row(r.address, "yes" if r.ready else "no", str(r.restarts), r.last_exit or "—", r.model)
     if i.replicas:
         console.print(table)
+
+
+def _where(cluster: str) -> str:
+    """Where an endpoint's model servers run, in words."""
+    return f"on cluster {escape(cluster)} (KServe)" if cluster else "here"
 
 
 @app.command()

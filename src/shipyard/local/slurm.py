@@ -107,7 +107,10 @@ class LoopbackSlurm:
     host: str = "127.0.0.1"
     # More users, each with a key of their own (``private_keys``): people with their own accounts.
     other_users: tuple[str, ...] = ()
+    # Also Slurm's REST API: slurmrestd on loopback (``rest_url``), JWT-authenticated (``token(user)``).
+    rest: bool = False
     ssh_port: int = field(default=0, init=False)
+    rest_port: int = field(default=0, init=False)
     private_key: str = field(default="", init=False, repr=False)
     private_keys: dict[str, str] = field(default_factory=dict, init=False, repr=False)
     host_public_key: str = field(default="", init=False)
@@ -129,6 +132,18 @@ class LoopbackSlurm:
     def slurm_conf(self) -> Path:
         """The cluster's slurm.conf (every Slurm command needs it in ``SLURM_CONF``)."""
         return self.base / "slurm.conf"
+
+    @property
+    def rest_url(self) -> str:
+        """Where slurmrestd listens ("" unless the cluster was made with ``rest=True``)."""
+        return f"http://{self.host}:{self.rest_port}" if self.rest_port else ""
+
+    def token(self, user: str, lifespan_s: int = 3600) -> str:
+        """A JWT for ``user`` to send slurmrestd (``scontrol token``: only root, Slurm's user, may make
+        one for another user)."""
+        said = _run(["scontrol", "token", f"username={user}", f"lifespan={lifespan_s}"], "scontrol token",
+                    env=self.env())
+        return said.strip().removeprefix("SLURM_JWT=")
 
     @property
     def known_hosts(self) -> str:
@@ -153,12 +168,17 @@ class LoopbackSlurm:
             _ensure_user(user)
         self._make_layout(account)
         self.cpus, memory_mb = _node_resources()
-        controller_port, node_port, self.ssh_port = _free_ports(3)
-        self.slurm_conf.write_text(_slurm_conf(self.base, self.cpus, memory_mb, controller_port, node_port))
+        controller_port, node_port, self.ssh_port, rest_port = _free_ports(4)
+        conf = _slurm_conf(self.base, self.cpus, memory_mb, controller_port, node_port)
+        if self.rest:
+            conf += _jwt_conf(self._jwt_key())
+        self.slurm_conf.write_text(conf)
         try:
             self._start_munge()
             self._start_slurm()
             self._start_sshd()
+            if self.rest:
+                self._start_rest(rest_port)
             self._warm_up()
         except BaseException:
             with contextlib.suppress(SlurmTestbedError):
@@ -176,7 +196,7 @@ class LoopbackSlurm:
                 self._cancel_jobs()
         finally:
             errors = []
-            for name in ("slurmd", "slurmctld", "munged", "sshd"):
+            for name in ("slurmrestd", "slurmd", "slurmctld", "munged", "sshd"):
                 daemon = self._daemon(name)
                 if daemon is not None:
                     try:
@@ -231,6 +251,23 @@ class LoopbackSlurm:
         shared = self.shared_work_dir
         shared.mkdir(exist_ok=True)
         shared.chmod(0o1777)
+
+    def _jwt_key(self) -> Path:
+        """A fresh key slurmctld signs and checks JWTs with (root's alone, as Slurm's docs make it)."""
+        key = self.base / "secrets" / "jwt.key"
+        key.unlink(missing_ok=True)
+        with os.fdopen(os.open(key, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600), "wb") as sink:
+            sink.write(os.urandom(32))
+        return key
+
+    def _start_rest(self, port: int) -> None:
+        """slurmrestd on loopback as ``nobody`` (it refuses root), passing each request's JWT on to
+        slurmctld (``SLURM_JWT=daemon``); v0.0.38 alone (the default plugins need slurmdbd)."""
+        self.rest_port = port
+        daemon = self._spawn("slurmrestd", [
+            "/usr/sbin/slurmrestd", "-f", str(self.slurm_conf), "-a", "rest_auth/jwt",
+            "-s", "openapi/v0.0.38", "-u", "nobody", f"{self.host}:{port}"], env={"SLURM_JWT": "daemon"})
+        self._await(daemon, f"port {port} to accept", lambda: _tcp_accepts(self.host, port))
 
     def _start_munge(self) -> None:
         munge = self.base / "munge"
@@ -298,7 +335,7 @@ class LoopbackSlurm:
                               check=False)
         return done.stdout if done.returncode == 0 else ""
 
-    def _spawn(self, name: str, command: list[str]) -> _Daemon:
+    def _spawn(self, name: str, command: list[str], env: dict[str, str] | None = None) -> _Daemon:
         """Start a daemon in the foreground, its stdout and stderr in ``log/<name>.out`` (Slurm's daemons
         copy their log there under -D, and it holds what they say before they open their log file)."""
         log = self.base / "log" / f"{name}.out"
@@ -306,7 +343,8 @@ class LoopbackSlurm:
             # Its own session: stopped as a group, and no terminal's signals reach it. close_fds (the
             # default) keeps our descriptors, locks included, out of the daemon.
             process = subprocess.Popen(command, stdin=subprocess.DEVNULL, stdout=sink, stderr=sink,
-                                       env=self.env(), cwd=self.base, start_new_session=True)
+                                       env={**self.env(), **(env or {})}, cwd=self.base,
+                                       start_new_session=True)
         daemon = _Daemon(name, process, log)
         self._daemons.append(daemon)
         return daemon
@@ -423,6 +461,11 @@ PartitionName=debug Nodes={node} Default=YES MaxTime=INFINITE State=UP
 """
 
 
+def _jwt_conf(key: Path) -> str:
+    """What makes slurmctld take JWTs (slurmrestd's users) beside munge."""
+    return f"AuthAltTypes=auth/jwt\nAuthAltParameters=jwt_key={key}\n"
+
+
 def _sshd_config(base: Path, port: int, users: tuple[str, ...], reader: str, slurm_conf: Path) -> str:
     """Key-only sshd for ``users`` on loopback, StrictModes on.
 
@@ -454,8 +497,8 @@ LogLevel VERBOSE
 """
 
 
-def _run(command: list[str], what: str) -> str:
-    done = subprocess.run(command, capture_output=True, text=True, timeout=30, check=False)
+def _run(command: list[str], what: str, env: dict[str, str] | None = None) -> str:
+    done = subprocess.run(command, capture_output=True, text=True, timeout=30, check=False, env=env)
     if done.returncode != 0:
         raise SlurmTestbedError(f"{what} failed (status {done.returncode}): {done.stderr.strip()}")
     return done.stdout

@@ -4,16 +4,20 @@ caller's token.
 The caller is authenticated like any API call (``Authorization: Bearer``, or the console's cookie
 for the console's own test requests) and must be allowed to send inference requests, and, to a
 deployment, allowed to see deployments (the API's policy for GetDeployment: not data scientists),
-all before a byte of the body is read; the request
-then goes to one of the endpoint's ready model servers, which serving-svc names (GetRoutes;
-remembered for a second). A model server that is at its concurrency limit (429) or gone
-(connection refused) is skipped for the next one; when every one is busy the caller gets 429 with
-``Retry-After``, when none is ready 503 — a V2 error body either way, never a hang.
+all before a byte of the body is read; the request then goes to one of the endpoint's ready model
+servers, which serving-svc names (GetRoutes; remembered for a second), or, for an endpoint on a
+Kubernetes cluster, to the URL its KServe InferenceService answers at (KServe spreads requests over its
+replicas; where KServe's own runtime answers at the InferenceService's name, ``Routes.upstream_model``,
+the path's model name is put in its place and the V2 answers' model name put back). A model server that
+is at its concurrency limit (429) or gone (connection refused) is skipped for the next one; when every
+one is busy the caller gets 429 with ``Retry-After``, when none is ready 503 — a V2 error body either
+way, never a hang.
 """
 
 from __future__ import annotations
 
 import itertools
+import json
 import time
 from dataclasses import dataclass
 
@@ -128,21 +132,23 @@ class ServingEdge:
     async def _send(self, request: web.Request, name: str, known: _Known, body: bytes) -> web.StreamResponse:
         session = self._client()
         headers = {k: v for k, v in request.headers.items() if k.lower() in PASSED}
-        url_path = "/" + request.match_info["tail"]
+        url_path = "/" + upstream_tail(request.match_info["tail"], known.routes)
         if request.query_string:
             url_path += "?" + request.query_string
         tried = 0
-        addresses = list(known.routes.addresses)
+        bases = _bases(known.routes)
         start = next(known.turn)
-        while tried < len(addresses):
-            address = addresses[(start + tried) % len(addresses)]
+        while tried < len(bases):
+            base = bases[(start + tried) % len(bases)]
             tried += 1
             try:
-                async with session.request(request.method, f"http://{address}{url_path}", data=body or None,
+                async with session.request(request.method, f"{base}{url_path}", data=body or None,
                                            headers=headers, allow_redirects=False) as upstream:
-                    if upstream.status == 429 and tried < len(addresses):
+                    if upstream.status == 429 and tried < len(bases):
                         continue  # this replica is at its limit: the next one may not be
                     payload = await upstream.read()
+                    if known.routes.upstream_model and BINARY_HEADER not in upstream.headers:
+                        payload = renamed_answer(payload, upstream.content_type, known.routes)
                     reply = web.Response(body=payload, status=upstream.status,
                                          content_type=upstream.content_type)
                     for header in RETURNED:
@@ -151,7 +157,7 @@ class ServingEdge:
                     return reply
             except ClientConnectionError:
                 self._known.pop(name, None)  # a replica went away: ask again next time
-        if not addresses:
+        if not bases:
             return v2_error(503, f"{name!r} has no model server ready yet; try again shortly",
                             retry_after=True)
         return v2_error(503, f"{name!r}: no model server answered; try again shortly", retry_after=True)
@@ -161,6 +167,41 @@ class ServingEdge:
             self._session = ClientSession(connector=TCPConnector(limit=0),
                                           timeout=ClientTimeout(total=UPSTREAM_TIMEOUT_S, sock_connect=5))
         return self._session
+
+
+def _bases(routes: serving_pb2.Routes) -> list[str]:
+    """Where an endpoint's requests may go, each without a trailing '/': its cluster's URL, or its
+    model servers here."""
+    if routes.base_url:
+        return [routes.base_url.rstrip("/")]
+    return [f"http://{address}" for address in routes.addresses]
+
+
+def upstream_tail(tail: str, routes: serving_pb2.Routes) -> str:
+    """The path after ``/serving/<name>/`` as the model servers answer it: ``v2/models/<model>…`` with
+    the model name they serve under (``routes.upstream_model``) when it differs."""
+    if not routes.upstream_model:
+        return tail
+    ours = f"v2/models/{routes.model}"
+    if tail == ours or tail.startswith(ours + "/"):
+        return f"v2/models/{routes.upstream_model}{tail[len(ours):]}"
+    return tail
+
+
+def renamed_answer(payload: bytes, content_type: str, routes: serving_pb2.Routes) -> bytes:
+    """A V2 JSON answer naming the model as the caller did: metadata's ``name`` and an inference's
+    ``model_name`` say ``routes.model`` where the model servers said ``routes.upstream_model``."""
+    if content_type != "application/json":
+        return payload
+    try:
+        answer = json.loads(payload)
+    except ValueError:
+        return payload
+    if not isinstance(answer, dict):
+        return payload
+    renamed = {key: routes.model if key in ("name", "model_name") and value == routes.upstream_model
+               else value for key, value in answer.items()}
+    return payload if renamed == answer else json.dumps(renamed).encode()
 
 
 async def _body(request: web.Request) -> bytes | web.Response:

@@ -1,5 +1,5 @@
 """Credential use cases: save (encrypted), list, the last one per host and type, delete, and open
-one for run-svc."""
+one for run-svc or serving-svc."""
 
 from __future__ import annotations
 
@@ -15,6 +15,9 @@ from shipyard_repo.app.versions import RUN_RECORDER
 from shipyard_repo.domain.credentials import Credential, CredentialFields, CredentialType
 
 log = logging.getLogger(__name__)
+# The services a stored secret is lent to: run-svc (the same one repo-svc takes a run's facts from,
+# versions.py) and serving-svc (a cluster's kubeconfig, for KServe).
+OPENERS = frozenset({RUN_RECORDER, "serving-svc"})
 
 
 @dataclass
@@ -67,19 +70,21 @@ class Credentials:
                 raise NotFound(f"credential {name!r} not found")
 
     async def open(self, caller: Caller, owner: str, name: str) -> tuple[Credential, str]:
-        """``owner``'s credential ``name`` and its secret, for run-svc alone: its cluster executors sign
-        in to a login node with the key stored for the cluster, and run-svc decides whose key a run
-        may use. Any other caller, whoever it acts for, is refused before anything is read."""
-        # The same one service repo-svc takes a run's facts from (versions.py): the gateway's
-        # users never reach a secret, even an operator or the credential's owner.
-        if caller.via != RUN_RECORDER:
-            raise PermissionDenied("only run-svc opens a stored credential's secret")
+        """``owner``'s credential ``name`` and its secret, for run-svc and serving-svc alone: run-svc's
+        cluster executors sign in to a login node with the key stored for the cluster (run-svc decides
+        whose key a run may use), and serving-svc reaches a Kubernetes cluster's KServe with the
+        kubeconfig its operator stored. Any other caller, whoever it acts for, is refused before
+        anything is read."""
+        # Services, never the gateway: its users never reach a secret, even an operator or the
+        # credential's owner.
+        if caller.via not in OPENERS:
+            raise PermissionDenied("only run-svc and serving-svc open a stored credential's secret")
         if not owner:
             raise InvalidArgument("owner", "must not be empty")
         if not name:
             raise InvalidArgument("name", "must not be empty")
         opened = await self.reveal(owner, name)
-        log.info("credential %r of %s opened for run-svc on behalf of %s", name, owner, caller.user)
+        log.info("credential %r of %s opened for %s on behalf of %s", name, owner, caller.via, caller.user)
         return opened
 
     async def reveal(self, owner: str, name: str) -> tuple[Credential, str]:

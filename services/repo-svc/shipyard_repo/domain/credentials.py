@@ -11,6 +11,7 @@ import json
 from dataclasses import dataclass
 from datetime import datetime
 
+import yaml
 from cryptography.exceptions import UnsupportedAlgorithm
 from cryptography.hazmat.primitives import serialization
 
@@ -31,6 +32,7 @@ class CredentialType(enum.Enum):
     SSH_KEY = "ssh-key"
     ACCESS_KEY = "access-key"
     GCP_KEY = "gcp-key"
+    KUBECONFIG = "kubeconfig"
 
 
 @dataclass(frozen=True)
@@ -79,6 +81,8 @@ def check_secret(kind: CredentialType, secret: str, username: str) -> None:
         _check_private_key(secret)
     elif kind is CredentialType.GCP_KEY:
         _check_gcp_key(secret)
+    elif kind is CredentialType.KUBECONFIG:
+        _check_kubeconfig(secret)
     elif any(c in secret for c in "\r\n\x00"):
         raise InvalidArgument("secret", "must be a single line")
 
@@ -110,3 +114,15 @@ def _check_gcp_key(secret: str) -> None:
         raise InvalidArgument(
             "secret", "is not a GCP service-account key (JSON with type service_account and private_key)"
         )
+
+
+def _check_kubeconfig(secret: str) -> None:
+    """A kubeconfig as kubectl writes it: YAML (or JSON) with its clusters, users and contexts."""
+    try:
+        config = yaml.safe_load(secret)
+    except yaml.YAMLError:
+        config = None
+    if not isinstance(config, dict) or not all(isinstance(config.get(part), list) and config[part]
+                                               for part in ("clusters", "users", "contexts")):
+        raise InvalidArgument("secret", "is not a kubeconfig (YAML with clusters, users and contexts, as "
+                                        "kubectl config view --raw --flatten writes it)")

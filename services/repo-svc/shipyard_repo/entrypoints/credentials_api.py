@@ -19,6 +19,7 @@ _TYPES = {
     CredentialType.SSH_KEY: pb.CREDENTIAL_TYPE_SSH_KEY,
     CredentialType.ACCESS_KEY: pb.CREDENTIAL_TYPE_ACCESS_KEY,
     CredentialType.GCP_KEY: pb.CREDENTIAL_TYPE_GCP_KEY,
+    CredentialType.KUBECONFIG: pb.CREDENTIAL_TYPE_KUBECONFIG,
 }
 _FROM_PROTO = {number: kind for kind, number in _TYPES.items()}
 
@@ -28,7 +29,7 @@ def _type(number: pb.CredentialType, required: bool = True) -> CredentialType | 
         return None
     if number not in _FROM_PROTO:
         raise InvalidArgument(
-            "credential.type", "must be one of password, token, ssh-key, access-key, gcp-key"
+            "credential.type", f"must be one of {', '.join(kind.value for kind in CredentialType)}"
         )
     return _FROM_PROTO[number]
 

@@ -1,7 +1,7 @@
-"""Runs as batch jobs of a cluster reached over SSH (Slurm, LSF): what both schedulers share — the job
-directory staged through the login node, the scripts, statuses from one listing per poll, metrics and
-logs read from the job's files, outputs staged back — with a :class:`BatchScheduler` for what differs
-(how a job is submitted, listed, read and cancelled).
+"""Runs as batch jobs of a cluster reached over SSH, or from its login node itself (Slurm, LSF): what both
+schedulers share — the job directory staged through the login node (a :class:`ClusterNode`), the scripts,
+statuses from one listing per poll, metrics and logs read from the job's files, outputs staged back — with
+a :class:`BatchScheduler` for what differs (how a job is submitted, listed, read and cancelled).
 
 Job directory ``<runs dir>/<run id>/`` (``<work dir>/runs``; on a cluster where each user signs in,
 ``<work dir>/<account>/runs``; made by the account, mode 700): ``code/`` (the working directory),
@@ -37,7 +37,7 @@ from shipyard.kit.blob.tree import BlobTree
 from shipyard.kit.environments import sdk_module
 from shipyard.kit.errors import FailedPrecondition
 from shipyard_run.adapters.environments import PackageSources
-from shipyard_run.adapters.login_node import CommandFailed, LoginNode, quoted
+from shipyard_run.adapters.login_node import CommandFailed, quoted
 from shipyard_run.adapters.run_contract import (
     WRAPPER,
     MetricCursor,
@@ -233,6 +233,23 @@ def _mounts(job: Job, run_dir: str) -> dict[str, str]:
     return mounts
 
 
+async def stage_job_dir(blobs: BlobStore, cluster: Cluster, job: Job, stage: Path, run_dir: str,
+                        packages: PackageSources) -> None:
+    """Lay out the job directory locally in ``stage`` as it will be at ``run_dir`` on the cluster: code,
+    inputs, scripts, the SDK."""
+    for item in job.inputs:
+        manifest = await read_manifest(blobs, item.manifest_digest)
+        await check_out(blobs, manifest, stage / "inputs" / item.mount_path.lstrip("/"), link=False)
+    code = await read_manifest(blobs, job.code_manifest)
+    await check_out(blobs, code, stage / "code", link=False)
+    work_dir = cluster.work_dir.rstrip("/")
+    runtime = cluster.container_runtime
+    scripts = {"run.sh": run_script(job, run_dir, work_dir, packages, runtime),
+               "command.sh": command_script(job, run_dir, work_dir, runtime),
+               "job.sh": batch_script(run_dir)}
+    await asyncio.to_thread(_lay_out, stage, job, scripts)
+
+
 @dataclass
 class _Listing:
     """The last listing of one account's jobs and when it came."""
@@ -242,7 +259,38 @@ class _Listing:
     lock: asyncio.Lock = field(default_factory=asyncio.Lock)
 
 
-NodeOf = Callable[[str], LoginNode]
+class ClusterNode(Protocol):
+    """The cluster's login node as one account reaches it: over SSH (login_node.LoginNode), or the node
+    run-svc runs on itself (local_node.LocalNode). Commands fail with login_node.CommandFailed."""
+
+    key: str  # tells accounts apart (whose login it is)
+
+    async def user(self) -> str:
+        """The account's user name on the cluster."""
+
+    async def run(self, command: str, stdin: bytes | None = None) -> str:
+        """Run ``command`` (a shell line) as the account; its stdout."""
+
+    async def put_tree(self, local: Path, remote: str) -> None:
+        """Copy the directory ``local`` to ``remote`` (which must not exist yet)."""
+
+    async def get_tree(self, remote: str, local: Path) -> None:
+        """Copy the directory ``remote`` to ``local`` (which must not exist yet)."""
+
+    async def get_file(self, remote: str, local: Path) -> bool:
+        """Copy the file ``remote`` to ``local``; False when it does not exist."""
+
+    async def read(self, path: str, offset: int, max_bytes: int) -> bytes:
+        """Up to ``max_bytes`` of the file from ``offset`` (empty when it does not exist)."""
+
+    async def exists(self, path: str) -> bool:
+        """Whether ``path`` exists there."""
+
+    async def close(self) -> None:
+        """Close what it holds open (the next call opens it again)."""
+
+
+NodeOf = Callable[[str], ClusterNode]
 """The login node as a run's owner reaches it ("": the cluster's own account)."""
 
 
@@ -292,10 +340,10 @@ class BatchExecutor(WithoutTensorBoard):
             self._owners[run_id] = owner
         return owner
 
-    def _node(self, run_id: str) -> LoginNode:
+    def _node(self, run_id: str) -> ClusterNode:
         return self._nodes(self._owner(run_id))
 
-    async def _runs_dir(self, node: LoginNode) -> str:
+    async def _runs_dir(self, node: ClusterNode) -> str:
         work = self.cluster.work_dir.rstrip("/")
         return f"{work}/{await node.user()}/runs" if self.cluster.login_required else f"{work}/runs"
 
@@ -303,7 +351,7 @@ class BatchExecutor(WithoutTensorBoard):
         self._local(run_id)  # a valid run id
         return f"{await self._runs_dir(self._node(run_id))}/{run_id}"
 
-    async def _jobs(self, node: LoginNode) -> dict[str, BatchJob]:
+    async def _jobs(self, node: ClusterNode) -> dict[str, BatchJob]:
         """The account's jobs as the scheduler lists them now (one call shared by the poll)."""
         listing = self._listings.setdefault(node.key, _Listing())
         async with listing.lock:
@@ -312,7 +360,7 @@ class BatchExecutor(WithoutTensorBoard):
                 listing.jobs, listing.at = self.scheduler.parse_listing(text), time.monotonic()
             return listing.jobs
 
-    def _forget_listing(self, node: LoginNode) -> None:
+    def _forget_listing(self, node: ClusterNode) -> None:
         self._listings.pop(node.key, None)
 
     # The port.
@@ -349,8 +397,10 @@ class BatchExecutor(WithoutTensorBoard):
     def _notes(self, job: Job, job_id: str, run_dir: str, user: str) -> tuple[str, ...]:
         where = self.cluster.partition or self.cluster.queue
         where = f" ({'partition' if self.cluster.partition else 'queue'} {where})" if where else ""
-        notes = [f"{self.scheduler.title} job {job_id} on cluster {self.cluster.name}{where}, as {user}@"
-                 f"{self.cluster.host}: the run's files, inputs and outputs are under {run_dir} there "
+        account = f"{user} on the login node run-svc runs on" if self.cluster.on_login_node else \
+            f"{user}@{self.cluster.host}"
+        notes = [f"{self.scheduler.title} job {job_id} on cluster {self.cluster.name}{where}, as {account}: "
+                 f"the run's files, inputs and outputs are under {run_dir} there "
                  "(SHIPYARD_MOUNTS and SHIPYARD_MOUNT_* say where)"]
         if job.environment is not None and self.cluster.container_runtime:
             notes.append(f"environment {job.environment.image}: its image {job.environment.url} in "
@@ -364,18 +414,7 @@ class BatchExecutor(WithoutTensorBoard):
         return tuple(notes)
 
     async def _stage(self, job: Job, stage: Path, run_dir: str) -> None:
-        """Lay out the job directory locally: code, inputs, scripts, the SDK."""
-        for item in job.inputs:
-            manifest = await read_manifest(self._blobs, item.manifest_digest)
-            await check_out(self._blobs, manifest, stage / "inputs" / item.mount_path.lstrip("/"), link=False)
-        code = await read_manifest(self._blobs, job.code_manifest)
-        await check_out(self._blobs, code, stage / "code", link=False)
-        work_dir = self.cluster.work_dir.rstrip("/")
-        runtime = self.cluster.container_runtime
-        scripts = {"run.sh": run_script(job, run_dir, work_dir, self._packages, runtime),
-                   "command.sh": command_script(job, run_dir, work_dir, runtime),
-                   "job.sh": batch_script(run_dir)}
-        await asyncio.to_thread(_lay_out, stage, job, scripts)
+        await stage_job_dir(self._blobs, self.cluster, job, stage, run_dir, self._packages)
 
     def _remember(self, job: Job, owner: str) -> None:
         """What run-svc needs of the job later, whatever restarts: whose it is, its outputs' mount paths."""

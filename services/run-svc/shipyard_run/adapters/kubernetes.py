@@ -23,19 +23,15 @@ import asyncio
 import json
 import logging
 import shutil
-import tarfile
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, Protocol, TypeVar
+from typing import Any, TypeVar
 
-import yaml
-from kubernetes import config as kube_config
 from kubernetes.client import ApiClient, ApiException, BatchV1Api, CoreV1Api, V1Job, V1Pod, V1Service
 from kubernetes.client.models import V1ContainerStateTerminated, V1ContainerStatus
-from kubernetes.config.config_exception import ConfigException
 from urllib3.exceptions import HTTPError
 
 from shipyard.kit.blob.checkout import check_out, read_manifest
@@ -43,6 +39,7 @@ from shipyard.kit.blob.port import BlobStore
 from shipyard.kit.blob.tree import BlobTree
 from shipyard.kit.environments import sdk_module
 from shipyard.kit.errors import FailedPrecondition
+from shipyard.kit.kubeconfig import api_client, api_message
 from shipyard_run.adapters.kubernetes_jobs import (
     FETCH_CONTAINER,
     INDEX_KEY,
@@ -66,6 +63,12 @@ from shipyard_run.adapters.run_contract import (
     read_points,
     save_cursor,
 )
+from shipyard_run.adapters.staged_files import (
+    URL_LIFETIME,
+    Staging,
+    pack,
+    store_staged_outputs,
+)
 from shipyard_run.app.ports import Job, JobState, JobStatus
 from shipyard_run.domain.clusters import Cluster
 from shipyard_run.domain.runs import MetricPoint
@@ -76,7 +79,6 @@ LOG_MAX = 64 << 20  # the most of a pod's log run-svc fetches
 LOG_STEP = 1 << 20  # a log this long is fetched every LOG_EVERY_S, one twice as long half as often
 REQUEST_TIMEOUT_S = 30
 IMAGE_PULL_GRACE_S = 300.0  # how long a pod may fail to pull its image before the run is given up
-URL_LIFETIME = timedelta(days=7)  # presigned URLs (S3's longest): a pod queued longer cannot fetch
 # Image pulls that fail for good at once, and those Kubernetes retries (with backoff).
 PULL_FAILS = frozenset({"InvalidImageName", "ErrImageNeverPull"})
 PULL_RETRIES = frozenset({"ErrImagePull", "ImagePullBackOff"})
@@ -84,26 +86,6 @@ DISTRIBUTED_MARK = "service"  # in the run's own directory: its Job has a Servic
 
 T = TypeVar("T")
 log = logging.getLogger(__name__)
-
-
-class Staging(Protocol):
-    """Objects staged for pods by name (``runs/<run id>/…``), reached through presigned URLs (the S3
-    blob store's staging area)."""
-
-    async def presign_get(self, name: str, expires: timedelta) -> str:
-        """A URL that GETs the object until ``expires`` from now."""
-
-    async def presign_put(self, name: str, expires: timedelta) -> str:
-        """A URL that PUTs the object until ``expires`` from now."""
-
-    async def put_staged(self, name: str, source: Path) -> None:
-        """Store the file as the object."""
-
-    async def get_staged(self, name: str, target: Path) -> None:
-        """Write the object to ``target``; FileNotFoundError when there is none."""
-
-    async def delete_staged(self, folder: str) -> None:
-        """Remove every object under ``folder``."""
 
 
 Kubeconfig = Callable[[], Awaitable[str]]
@@ -241,23 +223,6 @@ def _reason(reason: str | None, message: str | None) -> str:
     return f" ({said})" if said else ""
 
 
-def api_client(kubeconfig: str, files: Path) -> ApiClient:
-    """A client of its own for the cluster the kubeconfig names (its current context); ``files``: where
-    the client may write the certificates the kubeconfig holds inline. ValueError naming what is wrong."""
-    try:
-        loaded = yaml.safe_load(kubeconfig)
-    except yaml.YAMLError as exc:
-        raise ValueError(f"it is not YAML: {exc}") from None
-    if not isinstance(loaded, dict) or "clusters" not in loaded:
-        raise ValueError("it is not a kubeconfig (a YAML mapping with clusters, users and contexts)")
-    files.mkdir(mode=0o700, parents=True, exist_ok=True)
-    try:
-        return kube_config.new_client_from_config_dict(loaded, persist_config=False,
-                                                       temp_file_path=str(files))
-    except (ConfigException, KeyError, TypeError, ValueError) as exc:
-        raise ValueError(f"the kubernetes client cannot use it: {exc}") from None
-
-
 @dataclass
 class _Listing:
     """The last lists of the runs' Jobs and pods, by run id, and when they came."""
@@ -310,11 +275,13 @@ class KubernetesExecutor(WithoutTensorBoard):
             if self._client is None:
                 text = await self._kubeconfig()
                 try:
-                    self._client = await asyncio.to_thread(api_client, text, self._root / "kubeconfig-files")
+                    client: ApiClient = await asyncio.to_thread(api_client, text,
+                                                                self._root / "kubeconfig-files")
                 except ValueError as exc:
                     raise FailedPrecondition(f"the kubeconfig of cluster {self.cluster.name!r} "
                                              f"(credential {self.cluster.kubeconfig_credential!r}) does not "
                                              f"work: {exc}") from None
+                self._client = client
             return self._client
 
     async def _call(self, call: Callable[[ApiClient], T]) -> T:
@@ -325,7 +292,7 @@ class KubernetesExecutor(WithoutTensorBoard):
             return await asyncio.to_thread(call, client)
         except ApiException as exc:
             raise FailedPrecondition(f"the API server of cluster {self.cluster.name!r} answered "
-                                     f"{exc.status} {exc.reason}: {_message(exc)}") from exc
+                                     f"{exc.status} {exc.reason}: {api_message(exc)}") from exc
         except HTTPError as exc:
             raise FailedPrecondition(f"the API server of cluster {self.cluster.name!r} could not be "
                                      f"reached: {exc}") from exc
@@ -455,7 +422,7 @@ class KubernetesExecutor(WithoutTensorBoard):
         await check_out(self._blobs, code, stage / OWN_VOLUME / "code", link=False)
         await asyncio.to_thread(_lay_out, stage / OWN_VOLUME, job)
         tar = local / "inputs.tar"
-        await asyncio.to_thread(_pack, stage, tar)
+        await asyncio.to_thread(pack, stage, tar)
         await asyncio.to_thread(shutil.rmtree, stage, True)
         try:
             await self._staging.put_staged(_inputs(job.run_id), tar)
@@ -564,22 +531,8 @@ class KubernetesExecutor(WithoutTensorBoard):
     async def stage_outputs(self, run_id: str) -> dict[str, str]:
         local = self._local(run_id)
         paths = json.loads(await asyncio.to_thread((local / "outputs.json").read_text))
-        staged: dict[str, str] = {}
-        for index, path in enumerate(paths):
-            tar = local / f"output-{index}.tar"
-            unpacked = local / "fetched"
-            try:
-                await self._staging.get_staged(_output(run_id, index), tar)
-            except FileNotFoundError:
-                where = path or "SHIPYARD_OUTPUT"
-                raise FileNotFoundError(f"the output at {where} did not come back from the pod "
-                                        "(the end of its log says why)") from None
-            try:
-                await asyncio.to_thread(_unpack, tar, unpacked)
-                staged[path] = (await self._tree.store_tree(unpacked)).digest
-            finally:
-                await asyncio.to_thread(tar.unlink, True)
-                await asyncio.to_thread(shutil.rmtree, unpacked, True)
+        staged = await store_staged_outputs(self._staging, self._tree, local, paths,
+                                            lambda index: _output(run_id, index), "the pod")
         await self._blobs.sync()
         return staged
 
@@ -628,15 +581,6 @@ class KubernetesExecutor(WithoutTensorBoard):
 def _run_id(metadata: Any) -> str:
     labels = (metadata.labels if metadata is not None else None) or {}
     return str(labels.get(RUN_ID_LABEL, ""))
-
-
-def _message(exc: ApiException) -> str:
-    """The API server's own message (its Status object), or the body as it came."""
-    body = exc.body if isinstance(exc.body, str) else (exc.body or b"").decode(errors="replace")
-    try:
-        return str(json.loads(body).get("message") or body)[:500]
-    except (ValueError, AttributeError):
-        return body[:500]
 
 
 def _put_secret(core: CoreV1Api, namespace: str, secret: Any) -> None:
@@ -688,27 +632,6 @@ def _lay_out(own: Path, job: Job) -> None:
     (own / "hyperparameters.json").write_text(json.dumps(job.hyperparameters, indent=2, sort_keys=True))
     (own / "sdk/shipyard/__init__.py").write_text('"""Shipyard\'s SDK for runs."""\n')
     shutil.copyfile(sdk_module(), own / "sdk/shipyard/sdk.py")
-
-
-def _pack(stage: Path, tar_path: Path) -> None:
-    """Each folder of ``stage`` under its own name, owned by no one in particular (the pod's user)."""
-    def anonymous(info: tarfile.TarInfo) -> tarfile.TarInfo:
-        info.uid = info.gid = 0
-        info.uname = info.gname = ""
-        info.mode |= 0o200 if info.isdir() else 0  # the run may write in its own folders
-        return info
-
-    with tarfile.open(tar_path, "w") as tar:
-        for top in sorted(stage.iterdir()):
-            tar.add(top, arcname=top.name, filter=anonymous)
-
-
-def _unpack(tar_path: Path, target: Path) -> None:
-    """An output's tar, as the pod made it: nothing lands outside ``target``, no devices, no odd modes."""
-    shutil.rmtree(target, ignore_errors=True)
-    target.mkdir(parents=True)
-    with tarfile.open(tar_path) as tar:
-        tar.extractall(target, filter="data")
 
 
 def _mark_submitted(local: Path) -> None:

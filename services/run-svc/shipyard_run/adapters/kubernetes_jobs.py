@@ -69,6 +69,7 @@ from kubernetes.client import (
 )
 
 from shipyard_run.adapters.run_contract import contract_variables
+from shipyard_run.adapters.staged_files import FETCH_SCRIPT, UPLOAD_SCRIPT
 from shipyard_run.app.ports import Job
 from shipyard_run.domain.runs import Distribution
 
@@ -98,46 +99,6 @@ MASTER_PORT = 29500
 NODE_TOPOLOGY = "kubernetes.io/hostname"
 _DNS_LABEL = re.compile(r"[a-z0-9]([-a-z0-9]*[a-z0-9])?")
 _LABEL_VALUE_BAD = re.compile(r"[^A-Za-z0-9._-]+")
-
-# The init container's script (stdlib only: the image is any Python image): fetch the tar, unpack each
-# top folder where SHIPYARD_UNPACK says. It prints nothing unless it fails: its log heads the run's.
-FETCH_SCRIPT = '''\
-import json, os, sys, tarfile, urllib.request
-places = json.loads(os.environ["SHIPYARD_UNPACK"])
-safe = {"filter": "data"} if hasattr(tarfile, "data_filter") else {}
-try:
-    with urllib.request.urlopen(os.environ["SHIPYARD_INPUTS_URL"], timeout=600) as response:
-        with tarfile.open(fileobj=response, mode="r|") as tar:
-            for member in tar:
-                top, _, rest = member.name.partition("/")
-                if top not in places or not rest:
-                    continue
-                member.name = rest
-                tar.extract(member, places[top], **safe)
-except Exception as exc:
-    sys.exit("shipyard: the run's code and inputs could not be fetched: %s: %s" % (type(exc).__name__, exc))
-'''
-
-# Sends each output directory home after the command: a tar, PUT to its presigned URL. Quiet unless it
-# fails; then run-svc finds an output missing and says so (the command's own exit code stands).
-UPLOAD_SCRIPT = '''\
-import json, os, sys, tarfile, tempfile, urllib.request
-folders = json.loads(os.environ["SHIPYARD_OUTPUT_DIRS"])
-urls = json.loads(os.environ["SHIPYARD_OUTPUT_URLS"])
-for index, (folder, url) in enumerate(zip(folders, urls)):
-    try:
-        with tempfile.TemporaryFile() as spool:
-            with tarfile.open(fileobj=spool, mode="w") as tar:
-                tar.add(folder, arcname=".")
-            size = spool.tell()
-            spool.seek(0)
-            request = urllib.request.Request(url, data=spool, method="PUT", headers={
-                "Content-Length": str(size), "Content-Type": "application/x-tar"})
-            urllib.request.urlopen(request, timeout=600).close()
-    except Exception as exc:
-        sys.exit("shipyard: output %s (%s) could not be uploaded: %s: %s"
-                 % (index, folder, type(exc).__name__, exc))
-'''
 
 # $1: the upload script, $2: the command. The outputs' places and URLs leave the environment before the
 # command starts; SIGTERM (Kubernetes stopping the pod) goes on to the command, also one that comes

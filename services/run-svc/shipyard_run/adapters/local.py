@@ -216,7 +216,9 @@ class LocalExecutor(Executor):
                 start_new_session=True,  # its own process group, which outlives run-svc
             )
         self._children[job.run_id] = child
-        (ws / "pid").write_text(f"{child.pid} {_start_ticks(child.pid)}")
+        # Whole or not at all: a stop or a status read at this moment must never see half of it.
+        (ws / "pid.tmp").write_text(f"{child.pid} {_start_ticks(child.pid)}")
+        (ws / "pid.tmp").replace(ws / "pid")
         return child
 
     async def status(self, run_id: str) -> JobStatus:
@@ -255,7 +257,7 @@ class LocalExecutor(Executor):
     async def stop(self, run_id: str) -> None:
         pid_file = self._workspace(run_id) / "pid"
         if not pid_file.exists():
-            return
+            return  # not launched yet: the scheduler stops it once it has (the run is stopping)
         group = int(pid_file.read_text().split()[0])
         _signal_group(group, signal.SIGTERM)
         asyncio.get_running_loop().call_later(self._grace_s, _signal_group, group, signal.SIGKILL)

@@ -37,6 +37,15 @@ class CommandFailed(Exception):
         self.stderr = stderr
 
 
+class TransferFailed(OSError):
+    """Files could not be copied to or from the account's (one it cannot read, a full disk …): the
+    message says which and why. An OSError: a run whose outputs cannot be fetched ends saying so, rather
+    than being tried again at every tick."""
+
+    def __init__(self, command: str, code: int, stderr: str) -> None:
+        super().__init__(f"{command} exited with code {code}: {stderr.strip()[-500:]}")
+
+
 @dataclass(frozen=True)
 class SshAccount:
     """Where and as whom run-svc signs in: ``private_key`` the key's text (OpenSSH or PEM; "" = run-svc's
@@ -129,12 +138,18 @@ class LoginNode:
     async def put_tree(self, local: Path, remote: str) -> None:
         """Copy the directory ``local`` to ``remote`` (which must not exist yet)."""
         sftp = await self._files()
-        await sftp.put(str(local), remote, recurse=True, preserve=True)
+        try:
+            await sftp.put(str(local), remote, recurse=True, preserve=True)
+        except asyncssh.SFTPError as exc:
+            raise TransferFailed(f"sftp put {remote}", exc.code, exc.reason) from exc
 
     async def get_tree(self, remote: str, local: Path) -> None:
         """Copy the directory ``remote`` to ``local`` (which must not exist yet)."""
         sftp = await self._files()
-        await sftp.get(remote, str(local), recurse=True)
+        try:
+            await sftp.get(remote, str(local), recurse=True)
+        except asyncssh.SFTPError as exc:
+            raise TransferFailed(f"sftp get {remote}", exc.code, exc.reason) from exc
 
     async def get_file(self, remote: str, local: Path) -> bool:
         """Copy the file ``remote`` to ``local``; False when it does not exist."""

@@ -8,8 +8,8 @@ from dataclasses import dataclass, replace
 from shipyard.kit.caller import Caller
 from shipyard.kit.clock import Clock, utc_now
 from shipyard.kit.errors import AlreadyExists, FailedPrecondition, NotFound, PermissionDenied
-from shipyard_run.app.ports import UnitOfWork, Units
-from shipyard_run.domain.clusters import Cluster
+from shipyard_run.app.ports import ServedEndpoints, UnitOfWork, Units
+from shipyard_run.domain.clusters import Cluster, ClusterKind
 from shipyard_run.domain.runs import RunStatus
 
 ACTIVE_OR_WAITING = (RunStatus.QUEUED, RunStatus.WAITING_FOR_GPUS, RunStatus.STARTING, RunStatus.RUNNING,
@@ -48,6 +48,23 @@ class Clusters:
 
     uow: Units
     clock: Clock = utc_now
+    served: ServedEndpoints | None = None  # serving-svc, which serves models on Kubernetes clusters
+
+    async def _check_serves_nothing(self, caller: Caller, name: str) -> None:
+        """FailedPrecondition naming the test inferences and deployments served on a Kubernetes cluster
+        (its InferenceServices would go on without a cluster record to reach them by); Unavailable when
+        serving-svc cannot say."""
+        async with self.uow() as uow:
+            cluster = await must_get_cluster(uow, name)
+        if self.served is None or cluster.kind is not ClusterKind.KUBERNETES:
+            return
+        found = await self.served.endpoints_on(caller, name)
+        served = [*(f"test inference {n}" for n in found.inferences),
+                  *(f"deployment {n}" for n in found.deployments)]
+        if served:
+            shown = ", ".join(served[:5]) + (" …" if len(served) > 5 else "")
+            raise FailedPrecondition(f"cluster {name!r} serves {len(served)} test inferences and deployments "
+                                     f"({shown}): delete them, then delete it")
 
     async def add(self, caller: Caller, cluster: Cluster) -> Cluster:
         """A new cluster, checked; operators only."""
@@ -69,8 +86,10 @@ class Clusters:
             return sorted(await uow.clusters.find(), key=lambda c: c.name)
 
     async def delete(self, caller: Caller, name: str) -> None:
-        """Forget a cluster no run is active on; operators only. Runs that named it keep its name."""
+        """Forget a cluster no run is active on and no test inference or deployment is served on;
+        operators only. Runs that named it keep its name."""
         _check_operator(caller, "delete")
+        await self._check_serves_nothing(caller, name)
         async with self.uow() as uow:
             cluster = await must_get_cluster(uow, name)
             active = [run.name for run in await uow.runs.in_status(ACTIVE_OR_WAITING, 10_000)

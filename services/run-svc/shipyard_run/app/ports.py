@@ -12,6 +12,7 @@ from typing import Protocol
 from shipyard.contracts.repo.v1 import repos_pb2
 from shipyard.kit.caller import Caller
 from shipyard.kit.clients.repos import CodeSnapshot, ImageChoice, RepoVersion
+from shipyard.kit.clients.serving import ClusterEndpoints
 from shipyard.kit.manifest import Manifest
 from shipyard.kit.store.unit_of_work import Emitter, RequestLog, UnitOfWorkFactory
 from shipyard_run.domain.clusters import Cluster
@@ -265,6 +266,14 @@ class RepoReader(Protocol):
                              request_id: str = "", parent_version: int = 0) -> repos_pb2.Version:
         """A new version as repo-svc makes it, produced by that run (repo-svc takes a run's facts
         from run-svc only)."""
+
+
+class ServedEndpoints(Protocol):
+    """What serving-svc serves on a cluster (its internal ListClusterEndpoints); the kit's
+    ``ServingClient`` is the adapter."""
+
+    async def endpoints_on(self, caller: Caller, cluster: str) -> ClusterEndpoints:
+        """The test inferences and deployments on ``cluster``; Unavailable when serving-svc cannot say."""
 
 
 class JobState(Enum):

@@ -10,6 +10,7 @@ import re
 from dataclasses import dataclass, replace
 from datetime import datetime
 from enum import Enum
+from urllib.parse import urlsplit
 
 from shipyard.kit.errors import FailedPrecondition, InvalidArgument
 from shipyard.kit.rules import check_abs_path, check_name, check_text
@@ -20,6 +21,9 @@ APPTAINER = "apptainer"
 PYXIS = "pyxis"
 GPUS_MAX = 1024
 WORKERS_MAX = 1024
+URL_MAX = 2000
+SSH_PORT = 22
+ROOT = "root"
 _HOST = re.compile(r"[A-Za-z0-9]([A-Za-z0-9.-]{0,252}[A-Za-z0-9])?")
 _USER = re.compile(r"[a-z_][a-z0-9_.-]{0,31}")
 _HOST_KEY = re.compile(
@@ -68,6 +72,9 @@ class Cluster:
     max_workers: int = 0
     ssh_host_key: str = ""  # "ssh-ed25519 AAAA…"; "" until the first connection pins it
     container_runtime: str = ""  # "apptainer", "pyxis" (Slurm) or "": none
+    service_account: str = ""  # Kubernetes: the ServiceAccount KServe's model servers run as
+    on_login_node: bool = False  # Slurm, LSF: run-svc runs on the login node and submits there as ssh_user
+    slurmrestd_url: str = ""  # Slurm: submit through slurmrestd here (a JWT), files through the S3 blob store
     revision: int = 0
 
     @property
@@ -89,18 +96,42 @@ class Cluster:
             raise InvalidArgument(
                 "cluster.max_workers", f"must be 0 to {WORKERS_MAX} (got {self.max_workers})"
             )
+        if self.on_login_node:
+            self._check_on_login_node()
+        if self.slurmrestd_url:
+            self._check_slurmrestd()
         return self._checked_ssh() if self.kind.over_ssh else self._checked_kubernetes()
+
+    def _check_on_login_node(self) -> None:
+        """run-svc on the login node itself submits there with no SSH, each command as the local account
+        ``ssh_user``: nothing of SSH's may be given, and the account is never root."""
+        kind = self.kind.value
+        if not self.kind.over_ssh:
+            raise InvalidArgument("cluster.on_login_node", f"submitting on the login node itself is for "
+                                                           f"slurm and lsf clusters, not a {kind} cluster")
+        for field_name, value in (("cluster.host", self.host), ("cluster.credential", self.credential),
+                                  ("cluster.ssh_host_key", self.ssh_host_key)):
+            if value:
+                raise InvalidArgument(field_name, "run-svc submits on the login node it runs on, with no "
+                                                  "SSH: leave it out")
+        if self.ssh_port not in (0, SSH_PORT):
+            raise InvalidArgument("cluster.ssh_port", "run-svc submits on the login node it runs on, with no "
+                                                      f"SSH: leave it out (got {self.ssh_port})")
+        if not self.ssh_user:
+            raise InvalidArgument("cluster.ssh_user", "the local account jobs run as is required: run-svc "
+                                                      "runs every command there as that account")
+        if self.ssh_user == ROOT:
+            raise InvalidArgument("cluster.ssh_user", "jobs must not run as root: name an unprivileged "
+                                                      "local account")
+        if self.login_required:
+            raise InvalidArgument("cluster.login_required", "without SSH run-svc cannot put each user's jobs "
+                                                            "under their own account: leave it out, or reach "
+                                                            "the login node over SSH (--host)")
 
     def _checked_ssh(self) -> Cluster:
         kind = self.kind.value
-        if not _HOST.fullmatch(self.host):
-            raise InvalidArgument(
-                "cluster.host",
-                f"a {kind} cluster needs its login node's host name "
-                f"(letters, digits, '.' and '-'; got {self.host[:100]!r})",
-            )
-        if not 1 <= self.ssh_port <= 65535:
-            raise InvalidArgument("cluster.ssh_port", f"must be 1 to 65535 (got {self.ssh_port})")
+        if not (self.on_login_node or self.slurmrestd_url):
+            self._check_reached_over_ssh()
         if not _USER.fullmatch(self.ssh_user):
             raise InvalidArgument(
                 "cluster.ssh_user",
@@ -131,7 +162,55 @@ class Cluster:
                 check_name(field_name, value)
         if self.namespace or self.kubeconfig_credential:
             raise InvalidArgument("cluster.namespace", f"a {kind} cluster has no namespace nor kubeconfig")
-        return self
+        if self.service_account:
+            raise InvalidArgument("cluster.service_account",
+                                  f"a {kind} cluster has no ServiceAccount: that is for KServe on kubernetes")
+        return replace(self, ssh_port=0) if self.on_login_node or self.slurmrestd_url else self
+
+    def _check_slurmrestd(self) -> None:
+        """A cluster reached through slurmrestd: Slurm's, at an http(s) URL, with a JWT — the operator's
+        token credential, or each user's own login — and no SSH."""
+        field_name = "cluster.slurmrestd_url"
+        if self.kind is not ClusterKind.SLURM:
+            raise InvalidArgument(field_name, f"slurmrestd is Slurm's REST API: a {self.kind.value} cluster "
+                                              "has none")
+        check_text(field_name, self.slurmrestd_url, URL_MAX, multiline=False)
+        url = urlsplit(self.slurmrestd_url)
+        try:
+            port_ok = url.port is None or url.port > 0
+        except ValueError:
+            port_ok = False
+        if url.scheme not in ("http", "https") or not url.hostname or url.username or url.query \
+                or url.fragment or not port_ok:
+            got = self.slurmrestd_url[:100]
+            raise InvalidArgument(field_name, "must be slurmrestd's http:// or https:// address, e.g. "
+                                              f"https://slurm.example:6820 (got {got!r})")
+        if self.on_login_node:
+            raise InvalidArgument(field_name, "a cluster is reached through slurmrestd or from its login "
+                                              "node, not both")
+        for name, value in (("cluster.host", self.host), ("cluster.ssh_host_key", self.ssh_host_key)):
+            if value:
+                raise InvalidArgument(name, "run-svc reaches this cluster through slurmrestd, with no SSH: "
+                                            "leave it out")
+        if self.ssh_port not in (0, SSH_PORT):
+            raise InvalidArgument("cluster.ssh_port", "run-svc reaches this cluster through slurmrestd, with "
+                                                      f"no SSH: leave it out (got {self.ssh_port})")
+        if not self.credential and not self.login_required:
+            raise InvalidArgument("cluster.credential", "a cluster reached through slurmrestd needs the "
+                                                        "stored token credential holding ssh_user's JWT "
+                                                        "(scontrol token), unless each user signs in "
+                                                        "(login_required)")
+
+    def _check_reached_over_ssh(self) -> None:
+        if not _HOST.fullmatch(self.host):
+            raise InvalidArgument(
+                "cluster.host",
+                f"a {self.kind.value} cluster needs its login node's host name "
+                f"(letters, digits, '.' and '-'; got {self.host[:100]!r}), or run-svc on the login node "
+                "itself (on_login_node)",
+            )
+        if not 1 <= self.ssh_port <= 65535:
+            raise InvalidArgument("cluster.ssh_port", f"must be 1 to 65535 (got {self.ssh_port})")
 
     def _checked_kubernetes(self) -> Cluster:
         namespace = self.namespace or "default"
@@ -148,6 +227,12 @@ class Cluster:
                 "credential holding its kubeconfig (shipyard credential save)",
             )
         check_name("cluster.kubeconfig_credential", self.kubeconfig_credential)
+        if self.service_account and not _K8S_NAME.fullmatch(self.service_account):
+            raise InvalidArgument(
+                "cluster.service_account",
+                f"{self.service_account[:80]!r} is not a Kubernetes ServiceAccount name "
+                "(lower-case letters, digits and '-', at most 63)",
+            )
         if self.login_required:
             raise InvalidArgument("cluster.login_required",
                                   "each user's own login is for Slurm and LSF clusters so far; a kubernetes "

@@ -37,6 +37,9 @@ SHARED = (
     "max_workers",
     "ssh_host_key",
     "container_runtime",
+    "on_login_node",
+    "service_account",
+    "slurmrestd_url",
 )
 
 

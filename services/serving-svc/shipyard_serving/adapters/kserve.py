@@ -35,7 +35,7 @@ that entrypoint is expected to be a transformer server that:
   ``SHIPYARD_TRANSFORMER_COMMIT`` (the pinned commit, when known), ``SHIPYARD_TRANSFORMER_SCRIPT`` (the
   script in the repo defining ``preprocess(request)`` and/or ``postprocess(response)``),
   ``SHIPYARD_TRANSFORMER_DIGEST`` (the code snapshot's manifest, when pinned), and the model's name
-  for V2 requests in ``SHIPYARD_MODEL_NAME``;
+  the predictor answers V2 requests at in ``SHIPYARD_MODEL_NAME`` (:func:`served_model`);
 * serves the V2 protocol over HTTP on port 8080 (``/v2/health/ready`` once its script is loaded) and
   sends each preprocessed request on to the predictor, whose host KServe passes in the
   ``--predictor_host`` argument it adds to a custom transformer's container.
@@ -87,12 +87,15 @@ def inference_service(
     *,
     default_image: str,
     labels: Mapping[str, str] | None = None,
+    service_account: str = "",
 ) -> dict[str, Any]:
     """The ``serving.kserve.io/v1beta1`` InferenceService serving ``model`` as ``spec`` says.
 
     ``storage_uri`` is where KServe fetches the model version's files from (``s3://…``, ``pvc://…``);
     ``default_image`` is the image with Shipyard in it, for the built-in model server and for a
-    transformer without an image of its own; ``labels`` are added to Shipyard's own (which win).
+    transformer without an image of its own; ``labels`` are added to Shipyard's own (which win);
+    ``service_account``, when given, is the ServiceAccount both components run as (KServe's storage
+    initializer reads ``storage_uri`` with the S3 credentials attached to it).
     ValueError names the first argument that cannot make a valid InferenceService; the spec's own
     rules raise as :meth:`ServingSpec.checked` does.
     """
@@ -121,10 +124,22 @@ def inference_service(
     if annotations:
         metadata["annotations"] = annotations
 
+    if service_account and (not _DNS_SUBDOMAIN.fullmatch(service_account) or len(service_account) > 253):
+        raise ValueError(f"service account {service_account!r} is not a Kubernetes ServiceAccount name")
     body: dict[str, Any] = {"predictor": _predictor(model, spec, storage_uri, default_image)}
     if has_transformer:
-        body["transformer"] = _transformer(model, spec, default_image)
+        body["transformer"] = _transformer(served_model(name, model, spec), spec, default_image)
+    if service_account:
+        for component in body.values():
+            component["serviceAccountName"] = service_account
     return {"apiVersion": API_VERSION, "kind": KIND, "metadata": metadata, "spec": body}
+
+
+def served_model(name: str, model: ModelPin, spec: ServingSpec) -> str:
+    """The model name the InferenceService ``name`` answers V2 requests at (``/v2/models/<it>/…``):
+    KServe's own runtimes name the model after the InferenceService, the built-in server after the
+    model repo."""
+    return name if (spec.framework or "auto") in MODEL_FORMATS else model.model
 
 
 def to_yaml(doc: Mapping[str, Any]) -> str:
@@ -237,7 +252,7 @@ def _predictor(model: ModelPin, spec: ServingSpec, storage_uri: str, default_ima
     return predictor
 
 
-def _transformer(model: ModelPin, spec: ServingSpec, default_image: str) -> dict[str, Any]:
+def _transformer(predictor_model: str, spec: ServingSpec, default_image: str) -> dict[str, Any]:
     code = spec.transformer
     env = [
         {"name": "SHIPYARD_TRANSFORMER_CODE", "value": code.code},
@@ -247,7 +262,7 @@ def _transformer(model: ModelPin, spec: ServingSpec, default_image: str) -> dict
         env.append({"name": "SHIPYARD_TRANSFORMER_COMMIT", "value": code.commit})
     if code.manifest_digest:
         env.append({"name": "SHIPYARD_TRANSFORMER_DIGEST", "value": code.manifest_digest})
-    env.append({"name": "SHIPYARD_MODEL_NAME", "value": model.model})
+    env.append({"name": "SHIPYARD_MODEL_NAME", "value": predictor_model})
     container = {"name": CONTAINER_NAME, "image": code.image or default_image, "env": env, **_http()}
     return {**_scaling(spec), "containers": [container]}
 

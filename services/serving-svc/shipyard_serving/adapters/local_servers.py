@@ -270,7 +270,7 @@ class LocalModelServers(ModelServers):
             await asyncio.gather(served.scaling, return_exceptions=True)
             served.scaling = None
 
-    async def remove(self, name: str) -> None:
+    async def remove(self, name: str, cluster: str = "") -> None:
         pending = self._pending.pop(name, None)
         if pending is not None:
             await self._retire(pending)

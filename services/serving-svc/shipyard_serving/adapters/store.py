@@ -44,6 +44,7 @@ def _doc(inference: Inference) -> Document:
         "status": inference.status.value,
         "status_reason": inference.status_reason,
         "live": inference.status.live,
+        "cluster": inference.cluster,
     }
 
 
@@ -65,6 +66,7 @@ def _inference(doc: Document) -> Inference:
         status=ServingStatus(doc["status"]),
         status_reason=doc["status_reason"],
         revision=doc["_rev"],
+        cluster=doc.get("cluster", ""),  # absent from what was stored before clusters served models
     )
 
 
@@ -97,6 +99,10 @@ class StoredInferences(DocumentRepository[Inference]):
     async def live(self) -> list[Inference]:
         """Every inference whose model servers should be running."""
         return await self.find({"live": True})
+
+    async def on_cluster(self, cluster: str) -> list[Inference]:
+        """Every inference served on ``cluster`` (unindexed: asked only when a cluster is deleted)."""
+        return await self.find({"cluster": cluster})
 
 
 def _pin(doc: dict[str, Any] | None) -> ModelPin | None:
@@ -149,6 +155,9 @@ def _deployment_doc(d: Deployment) -> Document:
         "status_reason": d.status_reason,
         "live": d.status.live,
         "previous_model": asdict(d.previous_model) if d.previous_model else None,
+        "cluster": d.cluster,
+        "previous_spec": asdict(d.previous_spec) if d.previous_spec else None,
+        "previous_catalog_entry": d.previous_catalog_entry,
     }
 
 
@@ -168,6 +177,10 @@ def _deployment(doc: Document) -> Deployment:
         status_reason=doc["status_reason"],
         previous_model=_pin(doc["previous_model"]),
         revision=doc["_rev"],
+        cluster=doc.get("cluster", ""),  # absent from what was stored before clusters served models
+        # Absent from what was stored before a failed swap went back to the previous spec.
+        previous_spec=_spec(doc["previous_spec"]) if doc.get("previous_spec") else None,
+        previous_catalog_entry=doc.get("previous_catalog_entry", ""),
     )
 
 
@@ -226,6 +239,10 @@ class StoredDeployments(DocumentRepository[Deployment]):
     async def using(self, catalog_entry: str) -> list[Deployment]:
         """The deployments of a catalog entry."""
         return await self.find({"catalog_entry": catalog_entry})
+
+    async def on_cluster(self, cluster: str) -> list[Deployment]:
+        """Every deployment served on ``cluster`` (unindexed: asked only when a cluster is deleted)."""
+        return await self.find({"cluster": cluster})
 
 
 class ServingUnitOfWork(StoreUnitOfWork):

@@ -4,14 +4,21 @@ a catalog entry behind a stable endpoint, swap the model behind it, follow its s
 from __future__ import annotations
 
 import uuid
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 
 from shipyard.kit.caller import Caller
 from shipyard.kit.clock import Clock, utc_now
 from shipyard.kit.errors import FailedPrecondition, InvalidArgument, NotFound
 from shipyard.kit.paging import PAGE_MAX, page_limit
-from shipyard_serving.app.endpoints import after_name, check_isolated, name_is_free, next_token, pin
+from shipyard_serving.app.endpoints import (
+    Placement,
+    after_name,
+    check_isolated,
+    name_is_free,
+    next_token,
+    pin,
+)
 from shipyard_serving.app.ports import Endpoint, ModelServers, RepoReader, UnitOfWork, Units
 from shipyard_serving.domain.events import (
     SYSTEM,
@@ -114,6 +121,7 @@ class Deployments:
     clock: Clock = utc_now
     # The operator's choice to let anyone's model servers share the machine when they cannot be isolated.
     single_user: bool = False
+    placement: Placement = field(default_factory=Placement)
 
     async def create(
         self,
@@ -124,9 +132,13 @@ class Deployments:
         fields: frozenset[str],
         project: str = "",
         description: str = "",
+        cluster: str = "",
     ) -> Deployment:
-        """Deploy a catalog entry: its defaults with ``fields`` of ``given`` over them."""
-        check_isolated(self.servers, caller, self.single_user)
+        """Deploy a catalog entry: its defaults with ``fields`` of ``given`` over them; here, or on
+        ``cluster``'s KServe (for the deployment's life)."""
+        cluster = await self.placement.cluster_for(caller, cluster, "deployment.cluster")
+        if not cluster:  # a cluster's pods isolate the model's code from the platform
+            check_isolated(self.servers, caller, self.single_user)
         now = self.clock()
         async with self.uow() as uow:
             entry = await _entry(uow, catalog_entry)
@@ -142,11 +154,12 @@ class Deployments:
                 update_time=now,
                 project=project or entry.project,
                 description=description,
+                cluster=cluster,
             )
             await name_is_free(uow, name)
             deployment = await uow.deployments.add(deployment)
             uow.record(DeploymentCreated(deployment, caller))
-        await self.servers.ensure(Endpoint(deployment.name, deployment.model, deployment.spec))
+        await self.servers.ensure(_endpoint(deployment))
         return deployment
 
     async def get(self, name: str) -> Deployment:
@@ -175,12 +188,14 @@ class Deployments:
         revision: int = 0,
     ) -> Deployment:
         """Swap the model (another catalog entry, or the entry of another version of the model) and/or
-        change the spec; the new servers start beside the old ones and take over once ready."""
-        check_isolated(self.servers, caller, self.single_user)
+        change the spec; the new servers start beside the old ones and take over once ready. The
+        deployment stays where it was created."""
         async with self.uow() as uow:
             current = await uow.deployments.get(name)
             if current is None:
                 raise NotFound(f"no deployment named {name!r}")
+            if not current.cluster:
+                check_isolated(self.servers, caller, self.single_user)
             if revision and revision != current.revision:
                 raise FailedPrecondition(
                     f"deployment {name!r} is at revision {current.revision}, not {revision}"
@@ -193,13 +208,13 @@ class Deployments:
                 return current
             changed = await uow.deployments.save(current.swapped_to(entry, spec, self.clock()))
             uow.record(DeploymentUpdated(changed, ("model", "spec"), caller))
-        await self.servers.ensure(Endpoint(changed.name, changed.model, changed.spec))
+        await self.servers.ensure(_endpoint(changed))
         return changed
 
     async def delete(self, caller: Caller, name: str) -> None:
         """Stop its servers and delete it."""
-        await self.get(name)
-        await self.servers.remove(name)
+        found = await self.get(name)
+        await self.servers.remove(name, found.cluster)
         async with self.uow() as uow:
             current = await uow.deployments.get(name)
             if current is None:
@@ -208,8 +223,10 @@ class Deployments:
             uow.record(DeploymentDeleted(current, caller))
 
     async def follow(self, name: str, seen: Observation) -> None:
-        """Move the status with what the servers do; a swap whose model cannot load is undone in
-        the record (the previous version keeps serving) and the deployment shows failed with why."""
+        """Move the status with what the servers do. A swap whose model cannot load is undone: the
+        record goes back to what served before (model, spec, catalog entry) and shows failed with why,
+        and the servers are asked for that again, so that a cluster's InferenceService stops rolling
+        the failing spec out (KServe would keep retrying it, beside the revision that still serves)."""
         async with self.uow() as uow:
             d = await uow.deployments.get(name)
             if d is None or (not d.status.live and d.status is not ServingStatus.FAILED):
@@ -219,13 +236,20 @@ class Deployments:
                 return
             saved = await uow.deployments.save(changed)
             uow.record(DeploymentUpdated(saved, ("status",), SYSTEM, seen))
+        if saved.model != d.model:
+            await self.servers.ensure(_endpoint(saved))
 
     async def recover(self) -> None:
         """After a restart: start the servers of every live deployment."""
         async with self.uow() as uow:
             live = await uow.deployments.live()
         for d in live:
-            await self.servers.ensure(Endpoint(d.name, d.model, d.spec))
+            await self.servers.ensure(_endpoint(d))
+
+
+def _endpoint(d: Deployment) -> Endpoint:
+    """What the deployment's model servers serve, and where."""
+    return Endpoint(d.name, d.model, d.spec, d.cluster)
 
 
 def _followed(d: Deployment, seen: Observation, now: datetime) -> Deployment | None:
@@ -239,9 +263,7 @@ def _followed(d: Deployment, seen: Observation, now: datetime) -> Deployment | N
         reason = (
             f"{d.model.label} could not be served ({seen.failure}); {d.previous_model.label} still serves"
         )
-        return replace(
-            d, model=d.previous_model, status=ServingStatus.FAILED, status_reason=reason, update_time=now
-        )
+        return d.swapped_back(reason, now)
     if seen.failure and d.status is not ServingStatus.FAILED:
         return d.moved_to(ServingStatus.FAILED, seen.failure, now)
     if seen.failure or d.status is ServingStatus.FAILED:
@@ -250,6 +272,9 @@ def _followed(d: Deployment, seen: Observation, now: datetime) -> Deployment | N
         return d.moved_to(ServingStatus.RUNNING, "", now) if d.status is not ServingStatus.RUNNING else None
     if d.status is ServingStatus.RUNNING:
         return d.moved_to(ServingStatus.STARTING, "replicas restarting", now)
+    waiting = d.status in (ServingStatus.QUEUED, ServingStatus.STARTING)
+    if waiting and seen.waiting and seen.waiting != d.status_reason:  # what the cluster says it waits for
+        return d.moved_to(ServingStatus.STARTING, seen.waiting, now)
     return None
 
 

@@ -4,13 +4,20 @@ delete, and following what the model servers do."""
 from __future__ import annotations
 
 import uuid
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 
 from shipyard.kit.caller import Caller
 from shipyard.kit.clock import Clock, utc_now
 from shipyard.kit.errors import NotFound, PermissionDenied
 from shipyard.kit.paging import page_limit
-from shipyard_serving.app.endpoints import after_name, check_isolated, name_is_free, next_token, pin
+from shipyard_serving.app.endpoints import (
+    Placement,
+    after_name,
+    check_isolated,
+    name_is_free,
+    next_token,
+    pin,
+)
 from shipyard_serving.app.ports import Endpoint, ModelServers, RepoReader, Units
 from shipyard_serving.domain.events import SYSTEM, InferenceCreated, InferenceDeleted, InferenceUpdated
 from shipyard_serving.domain.serving import Inference, ModelPin, Observation, ServingSpec, ServingStatus
@@ -20,7 +27,7 @@ PAGES = "inferences"  # the tag of this list's page tokens
 
 def endpoint_of(inference: Inference) -> Endpoint:
     """What its model servers serve."""
-    return Endpoint(inference.name, inference.model, inference.spec)
+    return Endpoint(inference.name, inference.model, inference.spec, inference.cluster)
 
 
 @dataclass
@@ -33,6 +40,7 @@ class Inferences:
     clock: Clock = utc_now
     # The operator's choice to let anyone's model servers share the machine when they cannot be isolated.
     single_user: bool = False
+    placement: Placement = field(default_factory=Placement)
 
     async def create(
         self,
@@ -43,10 +51,14 @@ class Inferences:
         project: str = "",
         description: str = "",
         request_id: str = "",
+        cluster: str = "",
     ) -> Inference:
-        """Pin the model (and the transformer's code), store the inference, start its servers."""
+        """Pin the model (and the transformer's code), store the inference, start its servers: here, or
+        on ``cluster``'s KServe."""
         spec = spec.checked()
-        check_isolated(self.servers, caller, self.single_user)
+        cluster = await self.placement.cluster_for(caller, cluster, "inference.cluster")
+        if not cluster:  # a cluster's pods isolate the model's code from the platform
+            check_isolated(self.servers, caller, self.single_user)
         now = self.clock()
         draft = Inference(
             id=uuid.uuid4().hex,
@@ -58,6 +70,7 @@ class Inferences:
             create_time=now,
             update_time=now,
             description=description,
+            cluster=cluster,
         )
         if request_id and (made := await self._made_by(caller, request_id)) is not None:
             return made
@@ -107,7 +120,7 @@ class Inferences:
             raise PermissionDenied(
                 f"only {inference.owner} (its owner) or an operator may delete test inference {name!r}"
             )
-        await self.servers.remove(name)
+        await self.servers.remove(name, inference.cluster)
         async with self.uow() as uow:
             current = await uow.inferences.get(name)
             if current is None:
@@ -146,7 +159,7 @@ def _status_of(inference: Inference, seen: Observation) -> tuple[ServingStatus, 
     if seen.ready >= inference.spec.min_replicas:
         return ServingStatus.RUNNING, ""
     lost = inference.status is ServingStatus.RUNNING
-    return ServingStatus.STARTING, ("replicas restarting: " + _exits(seen)) if lost else ""
+    return ServingStatus.STARTING, ("replicas restarting: " + _exits(seen)) if lost else seen.waiting
 
 
 def _exits(seen: Observation) -> str:

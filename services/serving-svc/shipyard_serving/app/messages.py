@@ -91,6 +91,7 @@ def inference_to_proto(inference: Inference, seen: Observation | None = None) ->
         update_time=timestamp(inference.update_time),
         replicas=replicas,
         revision=inference.revision,
+        cluster=inference.cluster,
     )
 
 
@@ -137,4 +138,5 @@ def deployment_to_proto(d: Deployment, seen: Observation | None = None) -> pb.De
         replicas=replicas,
         revision=d.revision,
         previous_model=model_to_proto(d.previous_model) if d.previous_model else None,
+        cluster=d.cluster,
     )

@@ -16,6 +16,7 @@ from shipyard_serving.domain.serving import (
     Inference,
     ModelPin,
     Observation,
+    ServingCluster,
     ServingSpec,
 )
 
@@ -40,6 +41,9 @@ class InferenceRepository(Protocol):
 
     async def live(self) -> list[Inference]:
         """Every inference whose model servers should be running."""
+
+    async def on_cluster(self, cluster: str) -> list[Inference]:
+        """Every inference served on ``cluster``."""
 
 
 class CatalogRepository(Protocol):
@@ -84,6 +88,9 @@ class DeploymentRepository(Protocol):
     async def using(self, catalog_entry: str) -> list[Deployment]:
         """The deployments of a catalog entry."""
 
+    async def on_cluster(self, cluster: str) -> list[Deployment]:
+        """Every deployment served on ``cluster``."""
+
 
 class UnitOfWork(Emitter, Protocol):
     """One transaction over serving-svc's repositories; events recorded in it are committed with it."""
@@ -120,6 +127,14 @@ class RepoReader(Protocol):
         """A code repo at a commit ("" = the latest), stored for a transformer."""
 
 
+class ClusterReader(Protocol):
+    """Clusters, read from run-svc on the caller's behalf (it owns them); the kit's ``ClusterClient``
+    is the adapter."""
+
+    async def get(self, caller: Caller, name: str) -> ServingCluster:
+        """The cluster ``name``; NotFound when there is none."""
+
+
 @dataclass(frozen=True)
 class Endpoint:
     """What the model servers of one endpoint serve, and how."""
@@ -127,6 +142,7 @@ class Endpoint:
     name: str
     model: ModelPin
     spec: ServingSpec
+    cluster: str = ""  # "": served here; else the Kubernetes cluster whose KServe serves it
 
 
 Observer = Callable[[str, Observation], Awaitable[None]]
@@ -152,8 +168,9 @@ class ModelServers(abc.ABC):
         return ""
 
     @abc.abstractmethod
-    async def remove(self, name: str) -> None:
-        """Stop the endpoint's servers (in-flight requests finish first)."""
+    async def remove(self, name: str, cluster: str = "") -> None:
+        """Stop the endpoint's servers (in-flight requests finish first); ``cluster``: where they run
+        ("" here)."""
 
     @abc.abstractmethod
     def observe(self, name: str) -> Observation:

@@ -6,6 +6,7 @@ import re
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from enum import Enum
+from typing import Protocol
 
 from shipyard.kit.errors import FailedPrecondition, InvalidArgument
 from shipyard.kit.rules import check_name, check_text
@@ -166,6 +167,8 @@ class Observation:
     replicas: list[ReplicaState] = field(default_factory=list)
     failure: str = ""  # the model cannot be served: the loader's error
     serving: str = ""  # the model version the ready replicas serve (mnist@3)
+    url: str = ""  # on a cluster: where KServe answers for the endpoint (its InferenceService's status.url)
+    waiting: str = ""  # why the servers are not ready yet, when the cluster says (KServe's condition)
 
 
 @dataclass(frozen=True)
@@ -184,6 +187,7 @@ class Inference:
     status: ServingStatus = ServingStatus.QUEUED
     status_reason: str = ""
     revision: int = 0
+    cluster: str = ""  # "": served here; else the Kubernetes cluster whose KServe serves it
 
     def __post_init__(self) -> None:
         check_name("inference.name", self.name)
@@ -241,6 +245,10 @@ class Deployment:
     status_reason: str = ""
     previous_model: ModelPin | None = None
     revision: int = 0
+    cluster: str = ""  # "": served here; else the Kubernetes cluster whose KServe serves it (fixed at create)
+    # What served before the last swap, with previous_model: what a failed swap goes back to.
+    previous_spec: ServingSpec | None = None
+    previous_catalog_entry: str = ""
 
     def __post_init__(self) -> None:
         check_name("deployment.name", self.name)
@@ -255,6 +263,15 @@ class Deployment:
         """The deployment in ``status``."""
         return replace(self, status=status, status_reason=reason, update_time=now)
 
+    def swapped_back(self, reason: str, now: datetime) -> Deployment:
+        """The deployment back on what served before its last swap (the model, spec and catalog entry),
+        failed with ``reason``; itself when there was no swap."""
+        if self.previous_model is None:
+            return self
+        return replace(self, model=self.previous_model, spec=self.previous_spec or self.spec,
+                       catalog_entry=self.previous_catalog_entry or self.catalog_entry,
+                       status=ServingStatus.FAILED, status_reason=reason, update_time=now)
+
     def swapped_to(self, entry: CatalogEntry, spec: ServingSpec, now: datetime) -> Deployment:
         """The deployment about to serve ``entry`` with ``spec``; the current model becomes the previous."""
         if self.status is ServingStatus.UPDATING:
@@ -267,10 +284,72 @@ class Deployment:
             model=entry.model,
             spec=spec,
             previous_model=self.model,
+            previous_spec=self.spec,
+            previous_catalog_entry=self.catalog_entry,
             status=ServingStatus.UPDATING,
             status_reason="",
             update_time=now,
         )
+
+
+HERE = ("", "local")  # the cluster names of the platform's own machine
+KUBERNETES = "kubernetes"
+
+
+class ServingCluster(Protocol):
+    """A cluster as run-svc describes it, in what serving decides by."""
+
+    @property
+    def name(self) -> str:
+        """Its name."""
+
+    @property
+    def kind(self) -> str:
+        """slurm, kubernetes or lsf."""
+
+    @property
+    def login_required(self) -> bool:
+        """Whether each user signs in to it with a login of their own."""
+
+    @property
+    def namespace(self) -> str:
+        """A Kubernetes cluster's namespace ("" = ``default``)."""
+
+    @property
+    def service_account(self) -> str:
+        """The ServiceAccount its model servers run as ("" = the namespace's default)."""
+
+
+@dataclass(frozen=True)
+class KubernetesTarget:
+    """Where an endpoint's InferenceService goes: its namespace and the ServiceAccount its model servers
+    run as ("" = the namespace's default)."""
+
+    namespace: str
+    service_account: str = ""
+
+
+DEFAULT_NAMESPACE = "default"  # Kubernetes' own, for a cluster whose record names none
+
+
+def here(cluster: str) -> bool:
+    """Whether ``cluster`` names the platform's own machine ("" or "local")."""
+    return cluster in HERE
+
+
+def check_cluster(field: str, cluster: ServingCluster, storage_missing: str) -> None:
+    """FailedPrecondition naming ``field`` when ``cluster`` cannot serve models: only a Kubernetes
+    cluster's KServe does, with the platform's kubeconfig for everyone (no one's own login), reading
+    the model files from S3 (``storage_missing``: why the blob store is not S3, "" when it is)."""
+    if cluster.kind != KUBERNETES:
+        raise FailedPrecondition(f"cluster {cluster.name!r} is a {cluster.kind} cluster; test inferences and "
+                                 "deployments run here or on a Kubernetes cluster (KServe)", field=field)
+    if cluster.login_required:
+        raise FailedPrecondition(f"cluster {cluster.name!r} needs each user's own login, and model servers "
+                                 "run with the platform's kubeconfig", field=field)
+    if storage_missing:
+        raise FailedPrecondition(f"cluster {cluster.name!r} cannot serve models from here: {storage_missing}",
+                                 field=field)
 
 
 def overlay(defaults: ServingSpec, given: ServingSpec, fields: frozenset[str]) -> ServingSpec:

@@ -13,8 +13,9 @@ from shipyard.contracts.serving.v1 import serving_pb2_grpc
 from shipyard.kit.caller import OPERATOR
 from shipyard.kit.errors import InvalidArgument, NotFound, PermissionDenied
 from shipyard.kit.grpcio import caller_of
-from shipyard_serving.adapters.kserve import inference_service, to_yaml
+from shipyard_serving.adapters.kserve import inference_service, served_model, to_yaml
 from shipyard_serving.app.deployments import Catalog, Deployments
+from shipyard_serving.app.endpoints import Placement, served_on
 from shipyard_serving.app.inferences import Inferences
 from shipyard_serving.app.messages import (
     deployment_to_proto,
@@ -24,7 +25,6 @@ from shipyard_serving.app.messages import (
 )
 from shipyard_serving.domain.serving import Deployment, Inference, ModelPin
 
-NAMESPACE = "shipyard"
 IMAGE = "shipyard:0.1.0"  # the image deploy/ builds; it holds the built-in model server
 CATALOG_ROLES = frozenset({OPERATOR, "ml-engineer", "production-engineer"})
 
@@ -54,11 +54,13 @@ class ServingServicer(serving_pb2_grpc.ServingServiceServicer):
         catalog: Catalog,
         deployments: Deployments,
         storage_of: Callable[[str], str],
+        placement: Placement | None = None,
     ) -> None:
         self._inferences = inferences
         self._catalog = catalog
         self._deployments = deployments
         self._storage_of = storage_of  # manifest digest → where a cluster finds the version's files
+        self._placement = placement or Placement()
 
     async def CreateInference(
         self, request: pb.CreateInferenceRequest, context: grpc.aio.ServicerContext
@@ -72,6 +74,7 @@ class ServingServicer(serving_pb2_grpc.ServingServiceServicer):
             project=given.project,
             description=given.description,
             request_id=request.request_id,
+            cluster=given.cluster,
         )
         return inference_to_proto(made, self._inferences.observe(made.name))
 
@@ -147,6 +150,7 @@ class ServingServicer(serving_pb2_grpc.ServingServiceServicer):
             given_fields(d.spec),
             project=d.project,
             description=d.description,
+            cluster=d.cluster,
         )
         return deployment_to_proto(made, self._inferences.observe(made.name))
 
@@ -202,20 +206,29 @@ class ServingServicer(serving_pb2_grpc.ServingServiceServicer):
             found = await self._deployments.get(request.name)
         else:
             raise InvalidArgument("kind", f"must be inference or deployment (got {request.kind!r})")
+        # An endpoint on a cluster: as serving-svc applies it there, in that cluster's namespace.
+        target = await self._placement.target(caller, found.cluster, request.namespace)
         document = inference_service(
             found.name,
-            request.namespace or NAMESPACE,
+            target.namespace,
             found.model,
             found.spec,
             self._storage_of(found.model.manifest_digest),
             default_image=IMAGE,
             labels={"shipyard.io/kind": request.kind},
+            service_account=target.service_account,
         )
         return pb.KubernetesManifest(yaml=to_yaml(document))
 
     async def GetRoutes(self, request: pb.GetRoutesRequest, context: grpc.aio.ServicerContext) -> pb.Routes:
-        model, concurrency = await self._served(request.name)
+        found = await self._endpoint(request.name)
+        model, concurrency = found.model.model, found.spec.max_concurrency
         seen = self._inferences.observe(request.name)
+        if seen.url:  # on a cluster: KServe spreads the requests over its replicas
+            upstream = served_model(found.name, found.model, found.spec)
+            return pb.Routes(name=request.name, model=model, base_url=seen.url, max_concurrency=concurrency,
+                             revision=zlib.crc32(seen.url.encode()),
+                             upstream_model=upstream if upstream != model else "")
         addresses = [r.address for r in seen.replicas if r.ready and r.model == seen.serving]
         return pb.Routes(
             name=request.name,
@@ -225,15 +238,19 @@ class ServingServicer(serving_pb2_grpc.ServingServiceServicer):
             revision=zlib.crc32(",".join(addresses).encode()),
         )
 
-    async def _served(self, name: str) -> tuple[str, int]:
-        """The model name and concurrency limit of an endpoint (a test inference or a deployment)."""
+    async def ListClusterEndpoints(
+        self, request: pb.ListClusterEndpointsRequest, context: grpc.aio.ServicerContext
+    ) -> pb.ClusterEndpoints:
+        found = await served_on(self._inferences.uow, caller_of(context), request.cluster)
+        return pb.ClusterEndpoints(inferences=found.inferences, deployments=found.deployments)
+
+    async def _endpoint(self, name: str) -> Inference | Deployment:
+        """The test inference or deployment named ``name``; NotFound naming both."""
         try:
-            found = await self._inferences.get(name)
-            return found.model.model, found.spec.max_concurrency
+            return await self._inferences.get(name)
         except NotFound:
             pass
         try:
-            deployment = await self._deployments.get(name)
+            return await self._deployments.get(name)
         except NotFound:
             raise NotFound(f"no test inference or deployment named {name!r}") from None
-        return deployment.model.model, deployment.spec.max_concurrency

@@ -339,6 +339,41 @@ class S3BlobStore(BlobStore):
             raise OSError(f"{len(errors)} staged objects under {prefix} could not be deleted: {errors[0]}")
 
 
+    # --- plain objects by key beside the blobs, for readers that hold their own S3 credentials and read a
+    # prefix (KServe's storage initializer reads a model version laid out under serving/models/<manifest>/).
+
+    def plain_key(self, key: str) -> str:
+        """``key`` if it names a plain object: relative, no empty, '.' or '..' parts, and outside the
+        store's own objects (blobs, markers, quarantine, staging); ValueError otherwise."""
+        parts = key.split("/")
+        own = tuple(f"{self.prefix}{area}/" for area in ("sha256", "touched", "quarantine", "staging"))
+        if (not key or key.startswith("/") or "\\" in key or any(p in ("", ".", "..") for p in parts)
+                or key.startswith(own)):
+            raise ValueError(f"not a plain object key: {key[:80]!r} (relative, outside the store's own "
+                             "objects)")
+        return key
+
+    async def object_exists(self, key: str) -> bool:
+        """Whether the plain object ``key`` exists."""
+        return await self._stat_size(self.plain_key(key)) is not None
+
+    async def copy_blob(self, digest: str, key: str) -> None:
+        """Copy the blob ``digest`` to the plain object ``key`` on the server (no bytes pass through
+        here); BlobNotFound when there is no such blob."""
+        source = CopySource(self.bucket, self.key_of(digest))
+        try:
+            await asyncio.to_thread(self._client.copy_object, self.bucket, self.plain_key(key), source)
+        except S3Error as e:
+            if e.code in _NOT_FOUND:
+                raise BlobNotFound(digest) from None
+            raise
+
+    async def put_object(self, key: str, data: bytes) -> None:
+        """Write the plain object ``key``."""
+        await asyncio.to_thread(self._client.put_object, self.bucket, self.plain_key(key), io.BytesIO(data),
+                                len(data))
+
+
 def _epoch(when: datetime | None) -> float:
     return when.timestamp() if when is not None else 0.0
 

@@ -1,6 +1,7 @@
-"""The client of repo-svc's stored credentials, for run-svc: a cluster's login key, opened to sign in.
+"""The client of repo-svc's stored credentials, for run-svc and serving-svc: a cluster's login key,
+opened to sign in, or its kubeconfig.
 
-repo-svc answers it only to run-svc (the assertions this client signs must be run-svc's); the
+repo-svc answers it only to run-svc and serving-svc (the assertions this client signs must be theirs); the
 secret it returns is kept out of reprs so that a logged object or a traceback does not show it.
 """
 
@@ -52,7 +53,7 @@ class CredentialClient:
     async def open(self, caller: Caller, owner: str, name: str) -> OpenedSecret:
         """``owner``'s credential ``name`` with its secret, asked on behalf of ``caller``; NotFound
         naming it when ``owner`` has none of that name, PermissionDenied unless this client signs
-        as run-svc, InvalidArgument for an empty owner or name."""
+        as run-svc or serving-svc, InvalidArgument for an empty owner or name."""
         request = credentials_pb2.OpenCredentialRequest(owner=owner, name=name)
         try:
             opened = await self._credentials.OpenCredential(

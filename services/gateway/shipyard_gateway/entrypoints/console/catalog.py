@@ -18,6 +18,7 @@ from shipyard_gateway.entrypoints.console.serving import (
     PAGE_SIZE,
     SERVICE,
     model_ref,
+    serving_clusters,
     serving_status,
     spec_from,
 )
@@ -150,6 +151,7 @@ class CatalogPages:
                 catalog_entry=str(form.get("catalog_entry", "")).strip(),
                 spec=spec,
                 project=selected_project(request),
+                cluster=str(form.get("cluster", "")).strip(),
             )
             made = await self._console.call(
                 request,
@@ -223,6 +225,7 @@ class CatalogPages:
             values=values,
             entries=entries.entries,
             frameworks=FRAMEWORKS,
+            clusters=await serving_clusters(self._console, request),
             error=error.message if error else "",
             error_field=field_of(error) if error else "",
         )

@@ -5,6 +5,7 @@ and a user's own login to a cluster: the run form's popup, or a page of its own 
 from __future__ import annotations
 
 from collections.abc import Mapping
+from urllib.parse import urlsplit
 
 import grpc
 from aiohttp import BodyPartReader, web
@@ -12,7 +13,7 @@ from google.protobuf.descriptor import FieldDescriptor
 
 from shipyard.contracts.repo.v1 import credentials_pb2 as cpb
 from shipyard.contracts.run.v1 import clusters_pb2 as pb
-from shipyard.kit.cluster_logins import PREFIX, login_credential
+from shipyard.kit.cluster_logins import PREFIX, login_credential, slurm_token
 from shipyard_gateway.domain.policy import POLICY
 from shipyard_gateway.entrypoints.console.calls import CALLER, ConsoleError
 from shipyard_gateway.entrypoints.console.edge import Console, local_target
@@ -24,23 +25,33 @@ KIND_NAMES = {pb.CLUSTER_KIND_SLURM: "slurm", pb.CLUSTER_KIND_LSF: "lsf",
               pb.CLUSTER_KIND_KUBERNETES: "kubernetes"}
 KINDS = {name: kind for kind, name in KIND_NAMES.items()}
 SSH_PORT = 22
-KEY_MAX_BYTES = 64 * 1024  # a private key file is a few KiB; repo-svc refuses larger secrets anyway
+ON_LOGIN_NODE = "run-svc's own login node, no SSH"
+KEY_MAX_BYTES = 64 * 1024  # a private key (or JWT) file is a few KiB; repo-svc refuses larger secrets anyway
+LOGIN_TYPES = (cpb.CREDENTIAL_TYPE_SSH_KEY, cpb.CREDENTIAL_TYPE_TOKEN)
+# What a Slurm cluster reached through slurmrestd has none of: the server drops them when a browser without
+# JavaScript sends them beside a slurmrestd URL.
+OVER_SSH_ONLY = ("host", "ssh_port", "ssh_host_key", "on_login_node")
 COMMON_FIELDS = ("name", "description", "gpus", "max_workers")
 # The fields each kind takes (the API's names). The form shows the chosen kind's; without JavaScript it
 # shows them all, and only the chosen kind's are read, as the repo forms read the chosen source's.
 KIND_FIELDS = {
     "slurm": ("host", "ssh_port", "ssh_user", "credential", "partition", "work_dir", "ssh_host_key",
-              "login_required"),
+              "login_required", "on_login_node", "slurmrestd_url"),
     "lsf": ("host", "ssh_port", "ssh_user", "credential", "queue", "work_dir", "ssh_host_key",
-            "login_required"),
-    "kubernetes": ("kubeconfig_credential", "namespace"),
+            "login_required", "on_login_node"),
+    "kubernetes": ("kubeconfig_credential", "namespace", "service_account"),
 }
 
 
 def where(cluster: pb.Cluster) -> str:
-    """The login node (with its port when not 22) or, for Kubernetes, the namespace Jobs go to."""
+    """The login node (with its port when not 22; run-svc's own when it submits there), slurmrestd's URL
+    or, for Kubernetes, the namespace Jobs go to."""
     if cluster.kind == pb.CLUSTER_KIND_KUBERNETES:
         return f"namespace {cluster.namespace or 'default'}"
+    if cluster.on_login_node:
+        return ON_LOGIN_NODE
+    if cluster.slurmrestd_url:
+        return f"slurmrestd {cluster.slurmrestd_url}"
     port = f":{cluster.ssh_port}" if cluster.ssh_port not in (0, SSH_PORT) else ""
     return f"{cluster.host}{port}"
 
@@ -65,9 +76,18 @@ def cluster_from(values: Mapping[str, str]) -> pb.Cluster:
                 raise ConsoleError.invalid(f"cluster.{name}", problem) from None
         else:
             setattr(cluster, name, raw)
-    if kind != "kubernetes" and not cluster.ssh_port:
+    if cluster.slurmrestd_url:
+        for name in OVER_SSH_ONLY:
+            cluster.ClearField(name)
+    elif kind != "kubernetes" and not cluster.ssh_port and not cluster.on_login_node:
         cluster.ssh_port = SSH_PORT
     return cluster
+
+
+def login_host(cluster: pb.Cluster) -> str:
+    """The host a user's login to ``cluster`` is for: slurmrestd's (host:port) or the login node's, as the
+    CLI's ``cluster login`` saves it."""
+    return urlsplit(cluster.slurmrestd_url).netloc if cluster.slurmrestd_url else cluster.host
 
 
 async def list_clusters(console: Console, request: web.Request) -> list[pb.Cluster]:
@@ -78,11 +98,12 @@ async def list_clusters(console: Console, request: web.Request) -> list[pb.Clust
 
 
 async def viewer_logins(console: Console, request: web.Request) -> dict[str, str]:
-    """The signed-in user's own logins to clusters: cluster name → their user name there."""
-    found = await console.call(request, f"{CREDENTIALS}/ListCredentials",
-                               cpb.ListCredentialsRequest(type=cpb.CREDENTIAL_TYPE_SSH_KEY),
+    """The signed-in user's own logins to clusters (an SSH key, or a JWT for slurmrestd): cluster name →
+    their user name there."""
+    found = await console.call(request, f"{CREDENTIALS}/ListCredentials", cpb.ListCredentialsRequest(),
                                cpb.ListCredentialsResponse)
-    return {c.name.removeprefix(PREFIX): c.username for c in found.credentials if c.name.startswith(PREFIX)}
+    return {c.name.removeprefix(PREFIX): c.username for c in found.credentials
+            if c.name.startswith(PREFIX) and c.type in LOGIN_TYPES}
 
 
 def _may(request: web.Request, method: str) -> bool:
@@ -137,11 +158,13 @@ class ClusterPages:
         mine = await self._console.call(request, f"{CREDENTIALS}/ListCredentials",
                                         cpb.ListCredentialsRequest(), cpb.ListCredentialsResponse)
         # The operator's own logins to clusters (cluster-NAME) are theirs, not a cluster's account.
-        ssh_keys = [c.name for c in mine.credentials
-                    if c.type == cpb.CREDENTIAL_TYPE_SSH_KEY and not c.name.startswith(PREFIX)]
+        accounts = [c for c in mine.credentials if not c.name.startswith(PREFIX)]
+        ssh_keys = [c.name for c in accounts if c.type == cpb.CREDENTIAL_TYPE_SSH_KEY]
+        tokens = [c.name for c in accounts if c.type == cpb.CREDENTIAL_TYPE_TOKEN]
         return await self._console.page(
             request, "clusters/form.html.j2", "clusters", status=400 if error else 200, values=values,
-            kinds=tuple(KIND_FIELDS), ssh_keys=ssh_keys, credentials=[c.name for c in mine.credentials],
+            kinds=tuple(KIND_FIELDS), ssh_keys=ssh_keys, tokens=tokens,
+            credentials=[c.name for c in mine.credentials],
             error=error.message if error else "", error_field=field_of(error) if error else "")
 
     async def detail(self, request: web.Request, error: ConsoleError | None = None) -> web.Response:
@@ -181,18 +204,18 @@ class ClusterPages:
             error=error.message if error else "", error_field=field_of(error) if error else "")
 
     async def login(self, request: web.Request) -> web.Response:
-        """Save the user's login (their credential ``cluster-NAME`` for the cluster's host), then on to
-        ``next``: the run form's popup posts here too, and goes on with the form it came from."""
+        """Save the user's login (their credential ``cluster-NAME`` for the cluster's host: an SSH key, or
+        a token holding their JWT for one reached through slurmrestd), then on to ``next``: the run form's
+        popup posts here too, and goes on with the form it came from."""
         name = request.match_info["name"]
         values, secret, oversized = await _read_login(request)
         try:
             if oversized:
-                raise ConsoleError.invalid("secret", f"a key file is at most {KEY_MAX_BYTES // 1024} KiB")
+                raise ConsoleError.invalid("secret", f"a key or token file is at most "
+                                                     f"{KEY_MAX_BYTES // 1024} KiB")
             cluster = await self._console.call(request, f"{SERVICE}/GetCluster",
                                                pb.GetClusterRequest(name=name), pb.Cluster)
-            login = cpb.Credential(name=login_credential(name), type=cpb.CREDENTIAL_TYPE_SSH_KEY,
-                                   host=cluster.host, username=values["credential.username"])
-            saving = cpb.SaveCredentialRequest(credential=login, secret=secret)
+            saving = login_saved(cluster, values["credential.username"], secret)
             await self._console.call(request, f"{CREDENTIALS}/SaveCredential", saving, cpb.Credential)
         except ConsoleError as exc:
             if exc.signed_out:
@@ -209,9 +232,22 @@ class ClusterPages:
         raise web.HTTPSeeOther(local_target(str(form.get("next", "")), f"/clusters/{name}"))
 
 
+def login_saved(cluster: pb.Cluster, user: str, secret: str) -> cpb.SaveCredentialRequest:
+    """The user's login to ``cluster`` as the CLI's ``cluster login`` saves it: an SSH key, or for a
+    cluster reached through slurmrestd a token holding their JWT (as ``scontrol token`` prints it, or
+    the token alone)."""
+    if cluster.slurmrestd_url:
+        kind, secret = cpb.CREDENTIAL_TYPE_TOKEN, slurm_token(secret)
+    else:
+        kind = cpb.CREDENTIAL_TYPE_SSH_KEY
+    login = cpb.Credential(name=login_credential(cluster.name), type=kind, host=login_host(cluster),
+                           username=user)
+    return cpb.SaveCredentialRequest(credential=login, secret=secret)
+
+
 async def _read_login(request: web.Request) -> tuple[dict[str, str], str, bool]:
-    """The login form's fields, the private key (the file when one was chosen, else the text typed) and
-    whether the file was larger than any key (KEY_MAX_BYTES; then it is not read further)."""
+    """The login form's fields, the private key or JWT (the file when one was chosen, else the text typed)
+    and whether the file was larger than any key (KEY_MAX_BYTES; then it is not read further)."""
     values = {"credential.username": "", "next": "", "secret": ""}
     uploaded = b""
     oversized = False

@@ -9,8 +9,10 @@ from typing import Any
 from aiohttp import web
 from google.protobuf.message import Message
 
+from shipyard.contracts.run.v1 import clusters_pb2 as cpb
 from shipyard.contracts.serving.v1 import serving_pb2 as pb
 from shipyard_gateway.entrypoints.console.calls import ConsoleError, selected_project
+from shipyard_gateway.entrypoints.console.clusters import list_clusters
 from shipyard_gateway.entrypoints.console.edge import Console
 from shipyard_gateway.entrypoints.console.projects import field_of
 
@@ -54,6 +56,11 @@ def spec_from(form: Any) -> pb.ServingSpec:
     for name in SPEC_NUMBERS:
         setattr(spec, name, number_field(form, name))
     return spec
+
+
+async def serving_clusters(console: Console, request: web.Request) -> list[cpb.Cluster]:
+    """The clusters models may be served on: the Kubernetes ones (their KServe)."""
+    return [c for c in await list_clusters(console, request) if c.kind == cpb.CLUSTER_KIND_KUBERNETES]
 
 
 def model_ref(text: str) -> pb.ModelRef:
@@ -111,6 +118,7 @@ class InferencePages:
                 project=selected_project(request),
                 model=model_ref(str(form.get("model", ""))),
                 spec=spec,
+                cluster=str(form.get("cluster", "")).strip(),
             )
             made = await self._console.call(
                 request,
@@ -159,6 +167,7 @@ class InferencePages:
             status=400 if error else 200,
             values=values,
             frameworks=FRAMEWORKS,
+            clusters=await serving_clusters(self._console, request),
             error=error.message if error else "",
             error_field=field_of(error) if error else "",
         )

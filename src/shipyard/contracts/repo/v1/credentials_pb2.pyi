@@ -18,12 +18,14 @@ class CredentialType(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     CREDENTIAL_TYPE_SSH_KEY: _ClassVar[CredentialType]
     CREDENTIAL_TYPE_ACCESS_KEY: _ClassVar[CredentialType]
     CREDENTIAL_TYPE_GCP_KEY: _ClassVar[CredentialType]
+    CREDENTIAL_TYPE_KUBECONFIG: _ClassVar[CredentialType]
 CREDENTIAL_TYPE_UNSPECIFIED: CredentialType
 CREDENTIAL_TYPE_PASSWORD: CredentialType
 CREDENTIAL_TYPE_TOKEN: CredentialType
 CREDENTIAL_TYPE_SSH_KEY: CredentialType
 CREDENTIAL_TYPE_ACCESS_KEY: CredentialType
 CREDENTIAL_TYPE_GCP_KEY: CredentialType
+CREDENTIAL_TYPE_KUBECONFIG: CredentialType
 
 class Credential(_message.Message):
     __slots__ = ("name", "type", "host", "username", "owner", "fingerprint", "create_time", "update_time")

@@ -22,7 +22,7 @@ CLUSTER_KIND_KUBERNETES: ClusterKind
 CLUSTER_KIND_LSF: ClusterKind
 
 class Cluster(_message.Message):
-    __slots__ = ("name", "kind", "description", "host", "ssh_port", "ssh_user", "credential", "partition", "queue", "work_dir", "namespace", "kubeconfig_credential", "login_required", "gpus", "max_workers", "owner", "create_time", "ssh_host_key", "container_runtime")
+    __slots__ = ("name", "kind", "description", "host", "ssh_port", "ssh_user", "credential", "partition", "queue", "work_dir", "namespace", "kubeconfig_credential", "login_required", "gpus", "max_workers", "owner", "create_time", "ssh_host_key", "container_runtime", "on_login_node", "service_account", "slurmrestd_url")
     NAME_FIELD_NUMBER: _ClassVar[int]
     KIND_FIELD_NUMBER: _ClassVar[int]
     DESCRIPTION_FIELD_NUMBER: _ClassVar[int]
@@ -42,6 +42,9 @@ class Cluster(_message.Message):
     CREATE_TIME_FIELD_NUMBER: _ClassVar[int]
     SSH_HOST_KEY_FIELD_NUMBER: _ClassVar[int]
     CONTAINER_RUNTIME_FIELD_NUMBER: _ClassVar[int]
+    ON_LOGIN_NODE_FIELD_NUMBER: _ClassVar[int]
+    SERVICE_ACCOUNT_FIELD_NUMBER: _ClassVar[int]
+    SLURMRESTD_URL_FIELD_NUMBER: _ClassVar[int]
     name: str
     kind: ClusterKind
     description: str
@@ -61,7 +64,10 @@ class Cluster(_message.Message):
     create_time: _timestamp_pb2.Timestamp
     ssh_host_key: str
     container_runtime: str
-    def __init__(self, name: _Optional[str] = ..., kind: _Optional[_Union[ClusterKind, str]] = ..., description: _Optional[str] = ..., host: _Optional[str] = ..., ssh_port: _Optional[int] = ..., ssh_user: _Optional[str] = ..., credential: _Optional[str] = ..., partition: _Optional[str] = ..., queue: _Optional[str] = ..., work_dir: _Optional[str] = ..., namespace: _Optional[str] = ..., kubeconfig_credential: _Optional[str] = ..., login_required: _Optional[bool] = ..., gpus: _Optional[int] = ..., max_workers: _Optional[int] = ..., owner: _Optional[str] = ..., create_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., ssh_host_key: _Optional[str] = ..., container_runtime: _Optional[str] = ...) -> None: ...
+    on_login_node: bool
+    service_account: str
+    slurmrestd_url: str
+    def __init__(self, name: _Optional[str] = ..., kind: _Optional[_Union[ClusterKind, str]] = ..., description: _Optional[str] = ..., host: _Optional[str] = ..., ssh_port: _Optional[int] = ..., ssh_user: _Optional[str] = ..., credential: _Optional[str] = ..., partition: _Optional[str] = ..., queue: _Optional[str] = ..., work_dir: _Optional[str] = ..., namespace: _Optional[str] = ..., kubeconfig_credential: _Optional[str] = ..., login_required: _Optional[bool] = ..., gpus: _Optional[int] = ..., max_workers: _Optional[int] = ..., owner: _Optional[str] = ..., create_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., ssh_host_key: _Optional[str] = ..., container_runtime: _Optional[str] = ..., on_login_node: _Optional[bool] = ..., service_account: _Optional[str] = ..., slurmrestd_url: _Optional[str] = ...) -> None: ...
 
 class AddClusterRequest(_message.Message):
     __slots__ = ("cluster",)

@@ -93,7 +93,7 @@ class Replica(_message.Message):
     def __init__(self, address: _Optional[str] = ..., ready: _Optional[bool] = ..., restarts: _Optional[int] = ..., last_exit: _Optional[str] = ..., model: _Optional[str] = ...) -> None: ...
 
 class Inference(_message.Message):
-    __slots__ = ("id", "name", "description", "project", "model", "spec", "status", "status_reason", "endpoint", "owner", "create_time", "update_time", "replicas", "revision")
+    __slots__ = ("id", "name", "description", "project", "model", "spec", "status", "status_reason", "endpoint", "owner", "create_time", "update_time", "replicas", "revision", "cluster")
     ID_FIELD_NUMBER: _ClassVar[int]
     NAME_FIELD_NUMBER: _ClassVar[int]
     DESCRIPTION_FIELD_NUMBER: _ClassVar[int]
@@ -108,6 +108,7 @@ class Inference(_message.Message):
     UPDATE_TIME_FIELD_NUMBER: _ClassVar[int]
     REPLICAS_FIELD_NUMBER: _ClassVar[int]
     REVISION_FIELD_NUMBER: _ClassVar[int]
+    CLUSTER_FIELD_NUMBER: _ClassVar[int]
     id: str
     name: str
     description: str
@@ -122,7 +123,8 @@ class Inference(_message.Message):
     update_time: _timestamp_pb2.Timestamp
     replicas: _containers.RepeatedCompositeFieldContainer[Replica]
     revision: int
-    def __init__(self, id: _Optional[str] = ..., name: _Optional[str] = ..., description: _Optional[str] = ..., project: _Optional[str] = ..., model: _Optional[_Union[ModelRef, _Mapping]] = ..., spec: _Optional[_Union[ServingSpec, _Mapping]] = ..., status: _Optional[_Union[ServingStatus, str]] = ..., status_reason: _Optional[str] = ..., endpoint: _Optional[str] = ..., owner: _Optional[str] = ..., create_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., update_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., replicas: _Optional[_Iterable[_Union[Replica, _Mapping]]] = ..., revision: _Optional[int] = ...) -> None: ...
+    cluster: str
+    def __init__(self, id: _Optional[str] = ..., name: _Optional[str] = ..., description: _Optional[str] = ..., project: _Optional[str] = ..., model: _Optional[_Union[ModelRef, _Mapping]] = ..., spec: _Optional[_Union[ServingSpec, _Mapping]] = ..., status: _Optional[_Union[ServingStatus, str]] = ..., status_reason: _Optional[str] = ..., endpoint: _Optional[str] = ..., owner: _Optional[str] = ..., create_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., update_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., replicas: _Optional[_Iterable[_Union[Replica, _Mapping]]] = ..., revision: _Optional[int] = ..., cluster: _Optional[str] = ...) -> None: ...
 
 class CatalogEntry(_message.Message):
     __slots__ = ("id", "name", "description", "model", "defaults", "project", "owner", "create_time", "metrics")
@@ -154,7 +156,7 @@ class CatalogEntry(_message.Message):
     def __init__(self, id: _Optional[str] = ..., name: _Optional[str] = ..., description: _Optional[str] = ..., model: _Optional[_Union[ModelRef, _Mapping]] = ..., defaults: _Optional[_Union[ServingSpec, _Mapping]] = ..., project: _Optional[str] = ..., owner: _Optional[str] = ..., create_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., metrics: _Optional[_Mapping[str, float]] = ...) -> None: ...
 
 class Deployment(_message.Message):
-    __slots__ = ("id", "name", "description", "project", "catalog_entry", "model", "spec", "status", "status_reason", "endpoint", "owner", "create_time", "update_time", "replicas", "revision", "previous_model")
+    __slots__ = ("id", "name", "description", "project", "catalog_entry", "model", "spec", "status", "status_reason", "endpoint", "owner", "create_time", "update_time", "replicas", "revision", "previous_model", "cluster")
     ID_FIELD_NUMBER: _ClassVar[int]
     NAME_FIELD_NUMBER: _ClassVar[int]
     DESCRIPTION_FIELD_NUMBER: _ClassVar[int]
@@ -171,6 +173,7 @@ class Deployment(_message.Message):
     REPLICAS_FIELD_NUMBER: _ClassVar[int]
     REVISION_FIELD_NUMBER: _ClassVar[int]
     PREVIOUS_MODEL_FIELD_NUMBER: _ClassVar[int]
+    CLUSTER_FIELD_NUMBER: _ClassVar[int]
     id: str
     name: str
     description: str
@@ -187,7 +190,8 @@ class Deployment(_message.Message):
     replicas: _containers.RepeatedCompositeFieldContainer[Replica]
     revision: int
     previous_model: ModelRef
-    def __init__(self, id: _Optional[str] = ..., name: _Optional[str] = ..., description: _Optional[str] = ..., project: _Optional[str] = ..., catalog_entry: _Optional[str] = ..., model: _Optional[_Union[ModelRef, _Mapping]] = ..., spec: _Optional[_Union[ServingSpec, _Mapping]] = ..., status: _Optional[_Union[ServingStatus, str]] = ..., status_reason: _Optional[str] = ..., endpoint: _Optional[str] = ..., owner: _Optional[str] = ..., create_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., update_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., replicas: _Optional[_Iterable[_Union[Replica, _Mapping]]] = ..., revision: _Optional[int] = ..., previous_model: _Optional[_Union[ModelRef, _Mapping]] = ...) -> None: ...
+    cluster: str
+    def __init__(self, id: _Optional[str] = ..., name: _Optional[str] = ..., description: _Optional[str] = ..., project: _Optional[str] = ..., catalog_entry: _Optional[str] = ..., model: _Optional[_Union[ModelRef, _Mapping]] = ..., spec: _Optional[_Union[ServingSpec, _Mapping]] = ..., status: _Optional[_Union[ServingStatus, str]] = ..., status_reason: _Optional[str] = ..., endpoint: _Optional[str] = ..., owner: _Optional[str] = ..., create_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., update_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., replicas: _Optional[_Iterable[_Union[Replica, _Mapping]]] = ..., revision: _Optional[int] = ..., previous_model: _Optional[_Union[ModelRef, _Mapping]] = ..., cluster: _Optional[str] = ...) -> None: ...
 
 class CreateInferenceRequest(_message.Message):
     __slots__ = ("inference", "request_id")
@@ -349,6 +353,20 @@ class KubernetesManifest(_message.Message):
     yaml: str
     def __init__(self, yaml: _Optional[str] = ...) -> None: ...
 
+class ListClusterEndpointsRequest(_message.Message):
+    __slots__ = ("cluster",)
+    CLUSTER_FIELD_NUMBER: _ClassVar[int]
+    cluster: str
+    def __init__(self, cluster: _Optional[str] = ...) -> None: ...
+
+class ClusterEndpoints(_message.Message):
+    __slots__ = ("inferences", "deployments")
+    INFERENCES_FIELD_NUMBER: _ClassVar[int]
+    DEPLOYMENTS_FIELD_NUMBER: _ClassVar[int]
+    inferences: _containers.RepeatedScalarFieldContainer[str]
+    deployments: _containers.RepeatedScalarFieldContainer[str]
+    def __init__(self, inferences: _Optional[_Iterable[str]] = ..., deployments: _Optional[_Iterable[str]] = ...) -> None: ...
+
 class GetRoutesRequest(_message.Message):
     __slots__ = ("name",)
     NAME_FIELD_NUMBER: _ClassVar[int]
@@ -356,15 +374,19 @@ class GetRoutesRequest(_message.Message):
     def __init__(self, name: _Optional[str] = ...) -> None: ...
 
 class Routes(_message.Message):
-    __slots__ = ("name", "model", "addresses", "max_concurrency", "revision")
+    __slots__ = ("name", "model", "addresses", "max_concurrency", "revision", "base_url", "upstream_model")
     NAME_FIELD_NUMBER: _ClassVar[int]
     MODEL_FIELD_NUMBER: _ClassVar[int]
     ADDRESSES_FIELD_NUMBER: _ClassVar[int]
     MAX_CONCURRENCY_FIELD_NUMBER: _ClassVar[int]
     REVISION_FIELD_NUMBER: _ClassVar[int]
+    BASE_URL_FIELD_NUMBER: _ClassVar[int]
+    UPSTREAM_MODEL_FIELD_NUMBER: _ClassVar[int]
     name: str
     model: str
     addresses: _containers.RepeatedScalarFieldContainer[str]
     max_concurrency: int
     revision: int
-    def __init__(self, name: _Optional[str] = ..., model: _Optional[str] = ..., addresses: _Optional[_Iterable[str]] = ..., max_concurrency: _Optional[int] = ..., revision: _Optional[int] = ...) -> None: ...
+    base_url: str
+    upstream_model: str
+    def __init__(self, name: _Optional[str] = ..., model: _Optional[str] = ..., addresses: _Optional[_Iterable[str]] = ..., max_concurrency: _Optional[int] = ..., revision: _Optional[int] = ..., base_url: _Optional[str] = ..., upstream_model: _Optional[str] = ...) -> None: ...

@@ -109,6 +109,11 @@ class ServingServiceStub:
                 request_serializer=shipyard_dot_serving_dot_v1_dot_serving__pb2.GetRoutesRequest.SerializeToString,
                 response_deserializer=shipyard_dot_serving_dot_v1_dot_serving__pb2.Routes.FromString,
                 _registered_method=True)
+        self.ListClusterEndpoints = channel.unary_unary(
+                '/shipyard.serving.v1.ServingService/ListClusterEndpoints',
+                request_serializer=shipyard_dot_serving_dot_v1_dot_serving__pb2.ListClusterEndpointsRequest.SerializeToString,
+                response_deserializer=shipyard_dot_serving_dot_v1_dot_serving__pb2.ClusterEndpoints.FromString,
+                _registered_method=True)
 
 
 class ServingServiceServicer:
@@ -211,6 +216,14 @@ class ServingServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def ListClusterEndpoints(self, request, context):
+        """Internal, for run-svc alone: the test inferences and deployments served on a cluster (their
+        InferenceServices are there until they are deleted), so that deleting the cluster is refused.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_ServingServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -288,6 +301,11 @@ def add_ServingServiceServicer_to_server(servicer, server):
                     servicer.GetRoutes,
                     request_deserializer=shipyard_dot_serving_dot_v1_dot_serving__pb2.GetRoutesRequest.FromString,
                     response_serializer=shipyard_dot_serving_dot_v1_dot_serving__pb2.Routes.SerializeToString,
+            ),
+            'ListClusterEndpoints': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListClusterEndpoints,
+                    request_deserializer=shipyard_dot_serving_dot_v1_dot_serving__pb2.ListClusterEndpointsRequest.FromString,
+                    response_serializer=shipyard_dot_serving_dot_v1_dot_serving__pb2.ClusterEndpoints.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -695,6 +713,33 @@ class ServingService:
             '/shipyard.serving.v1.ServingService/GetRoutes',
             shipyard_dot_serving_dot_v1_dot_serving__pb2.GetRoutesRequest.SerializeToString,
             shipyard_dot_serving_dot_v1_dot_serving__pb2.Routes.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListClusterEndpoints(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/shipyard.serving.v1.ServingService/ListClusterEndpoints',
+            shipyard_dot_serving_dot_v1_dot_serving__pb2.ListClusterEndpointsRequest.SerializeToString,
+            shipyard_dot_serving_dot_v1_dot_serving__pb2.ClusterEndpoints.FromString,
             options,
             channel_credentials,
             insecure,

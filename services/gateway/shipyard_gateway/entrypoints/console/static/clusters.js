@@ -1,9 +1,12 @@
 // Clusters in the console, as progressive enhancement: without this file every field shows (the server
 // reads those of the kind chosen) and "Sign in" opens a page of its own. With it:
-// - "+ Cluster" shows the fields of the kind chosen; the others are hidden and not sent;
+// - "+ Cluster" shows the fields of the kind chosen; the others are hidden and not sent; how run-svc
+//   reaches a Slurm or LSF cluster (over SSH, on the login node itself, or through a slurmrestd URL)
+//   shows only the fields that apply, and the Credential select offers SSH keys or tokens to match;
 // - the run form's Target Cluster shows Time limit and Account for Slurm and LSF clusters, says under
 //   the cluster whether it needs the user's own login, and opens the login popup when it is missing;
-// - the login popup posts the login and goes on with the page it was opened from.
+// - the login popup asks for what the cluster's login page asks (an SSH key, or a slurmrestd cluster's
+//   JWT), posts the login and goes on with the page it was opened from.
 (function () {
   "use strict";
 
@@ -23,8 +26,32 @@
   function kindPicker() {
     var picker = document.querySelector("[data-cluster-kind-picker]");
     if (!picker) return;
-    function show() { showKinds("data-kinds", picker.value); }
+    var onNode = document.querySelector("[data-on-login-node]");
+    var restUrl = document.querySelector("[data-slurmrestd-url]");
+    var credential = document.getElementById("f-cluster.credential");
+    // How run-svc reaches the cluster: "ssh", "node" (run-svc on the login node) or "rest" (slurmrestd).
+    // Read once the kind's fields are on, so that another kind's leftovers do not count.
+    function reach() {
+      if (restUrl && !restUrl.disabled && restUrl.value.trim() !== "") return "rest";
+      if (onNode && !onNode.disabled && onNode.checked) return "node";
+      return "ssh";
+    }
+    function show() {
+      showKinds("data-kinds", picker.value);
+      var how = reach();
+      document.querySelectorAll("[data-reach]").forEach(function (el) {
+        var on = el.getAttribute("data-reach").split(" ").indexOf(how) >= 0;
+        el.hidden = !on;
+        if (el.tagName === "OPTGROUP") el.disabled = !on;
+        else if (!on) el.querySelectorAll("input, select, textarea").forEach(function (input) { input.disabled = true; });
+      });
+      // An SSH key chosen before a slurmrestd URL was typed (or the other way) no longer applies.
+      var picked = credential && credential.options[credential.selectedIndex];
+      if (picked && picked.closest("optgroup[disabled]")) credential.value = "";
+    }
     picker.addEventListener("change", show);
+    if (onNode) onNode.addEventListener("change", show);
+    if (restUrl) restUrl.addEventListener("input", show);
     show();
   }
 
@@ -43,8 +70,20 @@
     var box = document.getElementById("cluster-login");
     if (!box || typeof box.showModal !== "function") return;
     var form = box.querySelector("form");
+    var about = box.querySelector("[data-cluster-about]");
     var pristine = form.innerHTML;
+    var pristineAbout = about.innerHTML;
     var done = null;
+    // The fields of the cluster's own login page (an SSH key, or a JWT for slurmrestd), with a Cancel
+    // button for its link back.
+    function adopt(page) {
+      var answer = page && page.getElementById("cluster-login-form");
+      if (!answer) return false;
+      form.innerHTML = answer.innerHTML;
+      form.querySelectorAll(".actions a").forEach(function (a) { a.remove(); });
+      form.querySelector(".actions").appendChild(cancelButton());
+      return true;
+    }
     box.addEventListener("click", function (event) {
       if (event.target.closest("[data-close]")) box.close();
     });
@@ -63,11 +102,10 @@
           // Refused: the login page's own form, with the server's words beside the field it names.
           return r.text().then(function (html) {
             var page = new DOMParser().parseFromString(html, "text/html");
-            var answer = page.getElementById("cluster-login-form");
-            form.innerHTML = answer ? answer.innerHTML : pristine;
-            form.querySelectorAll(".actions a").forEach(function (a) { a.remove(); });
-            form.querySelector(".actions").appendChild(cancelButton());
-            if (!answer) summary(form, (page.getElementById("page-error") || {}).textContent || "HTTP " + r.status);
+            if (!adopt(page)) {
+              form.innerHTML = pristine;
+              summary(form, (page.getElementById("page-error") || {}).textContent || "HTTP " + r.status);
+            }
             var invalid = form.querySelector("[aria-invalid=true]");
             if (invalid) invalid.focus();
           });
@@ -79,13 +117,27 @@
         .finally(function () { form.querySelectorAll("button").forEach(function (b) { b.disabled = false; }); });
     });
     popup = {
+      // Opens once the cluster's login page said what it asks for; the SSH key fields if it cannot tell.
       open: function (name, host, then) {
-        form.innerHTML = pristine;
-        form.action = "/clusters/" + encodeURIComponent(name) + "/login";
+        var url = "/clusters/" + encodeURIComponent(name) + "/login";
+        form.action = url;
         box.querySelector("[data-cluster-name]").textContent = name;
-        box.querySelector("[data-cluster-host]").textContent = host;
         done = then;
-        box.showModal();
+        fetch(url, { credentials: "same-origin" })
+          .then(function (r) { return r.ok ? r.text() : ""; })
+          .then(function (html) {
+            var page = html ? new DOMParser().parseFromString(html, "text/html") : null;
+            var said = page && page.getElementById("cluster-login-about");
+            if (!adopt(page)) form.innerHTML = pristine;
+            about.innerHTML = said ? said.innerHTML : pristineAbout;
+            if (!said) about.querySelector("[data-cluster-host]").textContent = host;
+          })
+          .catch(function () {
+            form.innerHTML = pristine;
+            about.innerHTML = pristineAbout;
+            about.querySelector("[data-cluster-host]").textContent = host;
+          })
+          .finally(function () { if (!box.open) box.showModal(); });
       },
     };
     document.querySelectorAll("a[data-cluster-login]").forEach(function (link) {
