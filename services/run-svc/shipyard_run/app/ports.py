@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import abc
 import builtins
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from enum import Enum
 from typing import Protocol
@@ -18,6 +18,8 @@ from shipyard_run.domain.clusters import Cluster
 from shipyard_run.domain.image_builds import ImageBuild
 from shipyard_run.domain.runs import Distribution, MetricPoint, Run, RunKind, RunStatus, RunTemplate
 from shipyard_run.domain.tracking import ArtifactFile, LoggedModel
+from shipyard_run.domain.trials import ParameterValue, TrialHistory
+from shipyard_run.domain.tuning import TuningSpec
 
 
 @dataclass(frozen=True)
@@ -430,3 +432,19 @@ class ClusterExecutors(Protocol):
 
     def open(self, cluster: Cluster) -> Executor:
         """The executor of ``cluster`` (it connects on first use)."""
+
+
+class TrialSearch(Protocol):
+    """A study's search algorithm and early-stopping rule (Optuna's samplers and pruners, scikit-optimize):
+    stateless, rebuilt from the study's history at each call, so a restarted run-svc goes on where it was."""
+
+    def suggest(
+        self, spec: TuningSpec, history: Sequence[TrialHistory], count: int, seed: int
+    ) -> list[dict[str, ParameterValue]]:
+        """Up to ``count`` new assignments, none equal to an earlier trial's where the algorithm
+        enumerates (grid, sobol); fewer, or none, when the search space is exhausted. ``seed`` makes the
+        answer reproducible for the same history."""
+
+    def stop_early(self, spec: TuningSpec, history: Sequence[TrialHistory]) -> list[int]:
+        """The numbers of the running trials that the spec's early stopping (medianstop, or hyperband's
+        successive halving) would stop now, judged on their intermediate objective values."""
