@@ -17,6 +17,7 @@ from shipyard.kit.store.unit_of_work import Emitter, RequestLog, UnitOfWorkFacto
 from shipyard_run.domain.clusters import Cluster
 from shipyard_run.domain.image_builds import ImageBuild
 from shipyard_run.domain.runs import Distribution, MetricPoint, Run, RunKind, RunStatus, RunTemplate
+from shipyard_run.domain.studies import Study
 from shipyard_run.domain.tracking import ArtifactFile, LoggedModel
 from shipyard_run.domain.trials import ParameterValue, TrialHistory
 from shipyard_run.domain.tuning import TuningSpec
@@ -31,6 +32,7 @@ class RunFilter:
     kind: RunKind | None = None
     name_prefix: str = ""
     tag: str = ""
+    study: str = ""  # a study's trials only
 
 
 class RunRepository(Protocol):
@@ -59,6 +61,32 @@ class RunRepository(Protocol):
 
     async def of_projects(self, projects: tuple[str, ...]) -> builtins.list[Run]:
         """Every run of these projects ("" = of no project), newest first."""
+
+    async def of_study(self, study: str) -> builtins.list[Run]:
+        """The study's trials, in the order they were started."""
+
+
+class StudyRepository(Protocol):
+    """Hyperparameter studies in run-svc's store."""
+
+    async def get(self, name: str) -> Study | None:
+        """The study with that name."""
+
+    async def add(self, study: Study) -> Study:
+        """Store a new study."""
+
+    async def save(self, study: Study) -> Study:
+        """Store a change made on ``study.revision``; Aborted if someone changed it since."""
+
+    async def remove(self, study: Study) -> None:
+        """Delete the study as read at ``study.revision``."""
+
+    async def active(self) -> builtins.list[Study]:
+        """Studies not ended yet, oldest first."""
+
+    async def list(self, project: str | None, after: tuple[str, str] | None,
+                   limit: int) -> builtins.list[Study]:
+        """Studies newest first, after the one with this (create time, id)."""
 
 
 class TemplateRepository(Protocol):
@@ -237,6 +265,10 @@ class UnitOfWork(Emitter, Protocol):
     def builds(self) -> BuildRepository:
         """Image builds in this transaction."""
 
+    @property
+    def studies(self) -> StudyRepository:
+        """Hyperparameter studies in this transaction."""
+
 
 Units = UnitOfWorkFactory[UnitOfWork]
 """Starts run-svc's units of work: ``async with uow() as tx: ...``."""
@@ -387,6 +419,13 @@ class Executor(abc.ABC):
     async def read_logs(self, run_id: str, offset: int, max_bytes: int) -> bytes:
         """The job's output (stdout and stderr together) from ``offset``."""
 
+    async def read_run_files(self, run_id: str, path: str, max_bytes: int) -> dict[str, bytes] | None:
+        """The regular files at ``path`` in the job's working directory (an absolute path is taken there
+        too): the file, or every file under the directory, by path, at most ``max_bytes`` in all (the
+        newest first where that is too much). None where this executor cannot read a job's files (a
+        study's File and TensorFlowEvent collectors then run only on the local executor)."""
+        return None
+
     @abc.abstractmethod
     async def new_metrics(self, run_id: str) -> list[MetricPoint]:
         """Metric points logged since the last call (stdout ``name=value`` lines and the SDK's)."""
@@ -434,6 +473,18 @@ class ClusterExecutors(Protocol):
         """The executor of ``cluster`` (it connects on first use)."""
 
 
+class EventFiles(Protocol):
+    """Reads TensorFlow event files (Katib's TensorFlowEvent collector)."""
+
+    def missing(self) -> str:
+        """Why event files cannot be read here ("" when they can)."""
+
+    def observations(self, files: Mapping[str, bytes], metrics: Sequence[str]) -> list[tuple[str, float]]:
+        """The (metric, value) scalars the files hold for ``metrics``, in the order they were written: a
+        scalar counts for a metric when its tag starts with the metric's last ``/`` part and its file lies
+        in a directory ending with the part before it (Katib's rule)."""
+
+
 class TrialSearch(Protocol):
     """A study's search algorithm and early-stopping rule (Optuna's samplers and pruners, scikit-optimize):
     stateless, rebuilt from the study's history at each call, so a restarted run-svc goes on where it was."""
@@ -444,6 +495,10 @@ class TrialSearch(Protocol):
         """Up to ``count`` new assignments, none equal to an earlier trial's where the algorithm
         enumerates (grid, sobol); fewer, or none, when the search space is exhausted. ``seed`` makes the
         answer reproducible for the same history."""
+
+    def check(self, spec: TuningSpec) -> None:
+        """InvalidArgument naming the field (``tuning.algorithm…``) when the algorithm or early stopping
+        cannot do what the spec asks."""
 
     def stop_early(self, spec: TuningSpec, history: Sequence[TrialHistory]) -> list[int]:
         """The numbers of the running trials that the spec's early stopping (medianstop, or hyperband's
