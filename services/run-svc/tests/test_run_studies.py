@@ -359,6 +359,22 @@ async def test_the_search_running_out_ends_the_study() -> None:
                                                               "ExperimentSuggestionEndReached", 1)
 
 
+async def test_the_tick_that_finds_no_trial_left_to_run_completes_the_study() -> None:
+    """Deciding the end with no trial left to stop completes the study in the same pass: the next tick can be
+    a whole interval away, and nothing else wakes the driver then."""
+    world = await _world()
+    await _submit(world, tuning(maxTrialCount=2))
+    await _step(world)
+    for trial in _running(world, await _trials(world)):
+        world.executor.log_metrics(trial.id, ("accuracy", 0.5, 1))
+        world.executor.exit(trial.id, 0)
+    await world.scheduler.tick()  # both trials end
+    await _studies(world).tick()
+    study = await _study(world)
+    assert (study.status, study.reason) == (StudyStatus.SUCCEEDED, "ExperimentMaxTrialsReached")
+    assert await world.status("tune") is RunStatus.COMPLETE
+
+
 # ---- metrics collectors ---------------------------------------------------------------------------
 
 

@@ -200,8 +200,13 @@ class Studies:
             return
         if end := end_by_goal(spec, state.best) or end_by_failures(spec, state.counts):
             await self._end(name, end)
+        elif not await self._start_trials(state):
             return
-        await self._start_trials(state)
+        # The end is decided. With no trial left to stop, the study ends in this pass: nothing else would wake
+        # the driver before its next tick, a whole interval away.
+        state = await self.get(name)
+        if state.study.ending is not None and state.counts.active == 0:
+            await self._finish(state)
 
     async def _report(self, state: StudyState) -> bool:
         """Emit TrialCompleted for each trial that ended since (marked on its run); whether any did."""
@@ -280,9 +285,9 @@ class Studies:
         self._specs.pop(study.id, None)
         log.info("study %s %s: %s", study.name, ended.status.value, ended.message)
 
-    async def _start_trials(self, state: StudyState) -> None:
+    async def _start_trials(self, state: StudyState) -> bool:
         """Start as many trials as parallelTrialCount and maxTrialCount allow; end the study when all are
-        done, or when the search has nothing more to suggest."""
+        done, or when the search has nothing more to suggest. Whether it decided the end."""
         study, spec, counts = state.study, state.spec, state.counts
         room = spec.parallel_trial_count - counts.active
         if spec.max_trial_count is not None:
@@ -290,15 +295,18 @@ class Studies:
         if room <= 0:
             if counts.active == 0:
                 await self._end(study.name, end_when_done(spec, counts, exhausted=False))
-            return
+                return True
+            return False
         assert self.search is not None
         suggested = await asyncio.to_thread(self.search.suggest, spec, self._history(state), room, study.seed)
         for assignment in suggested[:room]:
             await self._start_trial(study.name, spec, assignment)
         if not suggested and counts.active == 0:
             await self._end(study.name, end_when_done(spec, counts, exhausted=True))
+            return True
         if suggested:
             self.wake_scheduler()
+        return False
 
     async def _start_trial(self, name: str, spec: TuningSpec, assignment: dict[str, ParameterValue]) -> None:
         """One trial: its run (queued) added in the transaction that counts it in the study."""
