@@ -77,6 +77,15 @@ def test_known_examples() -> None:
     assert kind_of("RunSubmitted").subject == "shipyard.events.run.submitted"
 
 
+def test_study_events_are_run_svcs_own_areas() -> None:
+    from shipyard.kit.bus_access import AREA_OWNERS
+
+    assert kind_of("StudyStarted").ce_type == "io.shipyard.study.started.v1"
+    assert kind_of("TrialCompleted").subject == "shipyard.events.trial.completed"
+    assert kind_of("StudyCompleted").subject == "shipyard.events.study.completed"
+    assert AREA_OWNERS["study"] == AREA_OWNERS["trial"] == "run-svc"
+
+
 # --- the envelope ------------------------------------------------------------------------
 
 

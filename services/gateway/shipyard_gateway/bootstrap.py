@@ -22,7 +22,7 @@ from google.protobuf.descriptor import ServiceDescriptor
 from shipyard.contracts.gateway.v1 import gateway_pb2
 from shipyard.contracts.lineage.v1 import lineage_pb2
 from shipyard.contracts.repo.v1 import credentials_pb2, images_pb2, projects_pb2, repos_pb2
-from shipyard.contracts.run.v1 import builds_pb2, clusters_pb2, runs_pb2, tracking_pb2
+from shipyard.contracts.run.v1 import builds_pb2, clusters_pb2, runs_pb2, studies_pb2, tracking_pb2
 from shipyard.contracts.serving.v1 import serving_pb2
 from shipyard.kit.assertions import CallerAssertions
 from shipyard.kit.blob.factory import open_blob_store
@@ -68,6 +68,7 @@ FORWARDED: list[tuple[ServiceDescriptor, str]] = [
     (builds_pb2.DESCRIPTOR.services_by_name["ImageBuildService"], "run-svc"),
     (tracking_pb2.DESCRIPTOR.services_by_name["TrackingService"], "run-svc"),
     (clusters_pb2.DESCRIPTOR.services_by_name["ClusterService"], "run-svc"),
+    (studies_pb2.DESCRIPTOR.services_by_name["StudyService"], "run-svc"),
     (serving_pb2.DESCRIPTOR.services_by_name["ServingService"], "serving-svc"),
 ]
 PUBLIC_SERVICES = [*(service for service, _ in FORWARDED), *gateway_pb2.DESCRIPTOR.services_by_name.values()]

@@ -87,6 +87,28 @@ async def test_upstream_of_a_model_version_is_its_run_code_data_and_image(world:
     assert not graph.truncated
 
 
+async def test_a_model_version_made_by_a_study_shows_the_study_and_its_best_trial(world: Composed) -> None:
+    study = [
+        received(events_pb2.StudyStarted(study="train-1", run_id="id-train-1", project="vision",
+                                         algorithm="tpe", objective_metric="accuracy",
+                                         objective_type="maximize"), "studies/train-1", "vision", 10),
+        received(events_pb2.TrialCompleted(study="train-1", name="train-1-t002", run_id="id-train-1-t002",
+                                           project="vision", number=2, state="Succeeded"),
+                 "studies/train-1", "vision", 11),
+        received(events_pb2.StudyCompleted(study="train-1", run_id="id-train-1", project="vision",
+                                           status="Succeeded", reason="ExperimentMaxTrialsReached",
+                                           best_trial="train-1-t002", best_assignment={"lr": "0.02"},
+                                           best_objective=0.97, trials=4), "studies/train-1", "vision", 12),
+    ]
+    await apply(world, training_story(), study)
+    graph = await world.walks.lineage(SCIENTIST, "model", "mnist@1", Direction.UPSTREAM)
+    fields = graph.nodes["run:id-train-1"].node.fields
+    assert (fields["study"], fields["algorithm"], fields["objective"]) == (
+        "train-1", "tpe", "maximize accuracy")
+    assert (fields["study_status"], fields["best_trial"], fields["best.lr"]) == (
+        "Succeeded", "train-1-t002", "0.02")
+
+
 async def test_downstream_of_a_dataset_reaches_the_catalog_only_for_who_may_see_it(
         world: Composed) -> None:
     await apply(world, training_story())

@@ -15,6 +15,8 @@ from shipyard.contracts.run.v1 import (
     clusters_pb2_grpc,
     runs_pb2,
     runs_pb2_grpc,
+    studies_pb2,
+    studies_pb2_grpc,
     tracking_pb2,
     tracking_pb2_grpc,
 )
@@ -31,33 +33,40 @@ from shipyard_run.adapters.environments import LocalEnvironments, PackageSources
 from shipyard_run.adapters.local import LocalExecutor
 from shipyard_run.adapters.manifests import BlobManifests
 from shipyard_run.adapters.store import COLLECTIONS, unit_of_work_factory
+from shipyard_run.adapters.study_search import StudySearch
+from shipyard_run.adapters.tf_events import TensorFlowEvents
 from shipyard_run.app.clusters import Clusters, pin_host_key
 from shipyard_run.app.executors import Executors
 from shipyard_run.app.image_builds import Builder, ImageBuilds
 from shipyard_run.app.ports import (
     ClusterExecutors,
     CodeFiles,
+    EventFiles,
     Executor,
     ManifestWriter,
     RepoReader,
     ServedEndpoints,
+    TrialSearch,
     Units,
 )
 from shipyard_run.app.run_tokens import RunTokens
 from shipyard_run.app.runs import Runs
 from shipyard_run.app.scheduler import Scheduler
+from shipyard_run.app.studies import Studies
 from shipyard_run.app.templates import Templates
 from shipyard_run.app.tracking import Tracking
 from shipyard_run.entrypoints.builds_api import ImageBuildServicer
 from shipyard_run.entrypoints.clusters_api import ClusterServicer
 from shipyard_run.entrypoints.grpc_api import RunServicer
+from shipyard_run.entrypoints.studies_api import StudyServicer
 from shipyard_run.entrypoints.tracking_api import TrackingServicer
 from shipyard_run.settings import RunSettings
 
 SERVICE_NAMES = [runs_pb2.DESCRIPTOR.services_by_name["RunService"].full_name,
                  builds_pb2.DESCRIPTOR.services_by_name["ImageBuildService"].full_name,
                  tracking_pb2.DESCRIPTOR.services_by_name["TrackingService"].full_name,
-                 clusters_pb2.DESCRIPTOR.services_by_name["ClusterService"].full_name]
+                 clusters_pb2.DESCRIPTOR.services_by_name["ClusterService"].full_name,
+                 studies_pb2.DESCRIPTOR.services_by_name["StudyService"].full_name]
 # SHIPYARD_FAILPOINTS=run.sandbox=unavailable: act as on a machine without bubblewrap (tests).
 SANDBOX_FAILPOINT = "run.sandbox"
 log = logging.getLogger(__name__)
@@ -75,6 +84,8 @@ class Adapters:
     manifests: ManifestWriter | None = None  # where registered model versions' manifests go
     clusters: ClusterExecutors | None = None  # opens clusters' executors (None: local runs only)
     served: ServedEndpoints | None = None  # what serving-svc serves on clusters (None: not asked)
+    search: TrialSearch | None = None  # hyperparameter studies' search algorithms (None: no studies)
+    events: EventFiles | None = None  # reads TensorFlow event files (a study's TensorFlowEvent collector)
 
 
 @dataclass
@@ -94,6 +105,8 @@ class RunService:
     tracking_servicer: TrackingServicer
     clusters: Clusters
     clusters_servicer: ClusterServicer
+    studies: Studies
+    studies_servicer: StudyServicer
 
 
 def compose(adapters: Adapters, settings: RunSettings) -> RunService:
@@ -108,15 +121,19 @@ def compose(adapters: Adapters, settings: RunSettings) -> RunService:
     builder = Builder(adapters.uow, executor, clock=adapters.clock)
     builds = ImageBuilds(adapters.uow, adapters.repos, adapters.files, executor, wake=builder.wake,
                          clock=adapters.clock)
+    studies = Studies(adapters.uow, executors, adapters.search, wake_scheduler=scheduler.wake,
+                      clock=adapters.clock, events=adapters.events)
+    scheduler.on_end, scheduler.on_trial_exit = studies.wake, studies.collect_files
     runs = Runs(adapters.uow, adapters.repos, executors, adapters.files, builds, wake=scheduler.wake,
-                clock=adapters.clock, single_user=settings.single_user)
+                clock=adapters.clock, single_user=settings.single_user, search=adapters.search,
+                stop_study=studies.stop, wake_studies=studies.wake, events=adapters.events)
     templates = Templates(adapters.uow, runs, clock=adapters.clock)
     tokens = RunTokens(adapters.uow)
     tracking = Tracking(adapters.uow, adapters.repos, adapters.manifests, clock=adapters.clock)
     clusters = Clusters(adapters.uow, clock=adapters.clock, served=adapters.served)
     return RunService(runs, templates, tokens, scheduler, RunServicer(runs, templates, tokens), builds,
                       builder, ImageBuildServicer(builds), tracking, TrackingServicer(tracking), clusters,
-                      ClusterServicer(clusters))
+                      ClusterServicer(clusters), studies, StudyServicer(studies))
 
 
 async def build_adapters(runtime: Runtime, settings: RunSettings) -> Adapters:
@@ -146,7 +163,7 @@ async def build_adapters(runtime: Runtime, settings: RunSettings) -> Adapters:
     serving = ServingClient(settings.serving_addr, runtime.assertions)
     runtime.close_on_stop(serving.close)
     return Adapters(uow, repos, executor, StoredCodeFiles(blobs), manifests=BlobManifests(blobs),
-                    clusters=clusters, served=serving)
+                    clusters=clusters, served=serving, search=StudySearch(), events=TensorFlowEvents())
 
 
 async def wire(runtime: Runtime) -> None:
@@ -157,9 +174,11 @@ async def wire(runtime: Runtime) -> None:
     builds_pb2_grpc.add_ImageBuildServiceServicer_to_server(service.builds_servicer, runtime.server)
     tracking_pb2_grpc.add_TrackingServiceServicer_to_server(service.tracking_servicer, runtime.server)
     clusters_pb2_grpc.add_ClusterServiceServicer_to_server(service.clusters_servicer, runtime.server)
+    studies_pb2_grpc.add_StudyServiceServicer_to_server(service.studies_servicer, runtime.server)
     runtime.tasks.append(service.scheduler.run_forever)
     runtime.close_on_stop(service.scheduler.executors.close)
     runtime.tasks.append(service.builder.run_forever)
+    runtime.tasks.append(service.studies.run_forever)
     runtime.service_names.extend(SERVICE_NAMES)
 
 

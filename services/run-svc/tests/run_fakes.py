@@ -16,7 +16,7 @@ from typing import Any, TypeVar
 
 from google.protobuf.message import Message
 from shipyard_run.adapters.store import COLLECTIONS, RunUnitOfWork
-from shipyard_run.app.ports import Executor, Job, JobEnvironment, JobState, JobStatus
+from shipyard_run.app.ports import Executor, Job, JobEnvironment, JobState, JobStatus, TrialSearch
 from shipyard_run.app.runs import Runs
 from shipyard_run.app.scheduler import Scheduler
 from shipyard_run.app.templates import Templates
@@ -60,6 +60,7 @@ class FakeExecutor(Executor):
         self.staged: dict[str, dict[str, str]] = {}  # run id → what stage_outputs answers
         self.stage_error: Exception | None = None
         self.logs: dict[str, bytes] = {}
+        self.run_files: dict[str, dict[str, bytes]] = {}  # run id → its working directory's files, by path
         self.submit_errors: dict[str, Exception] = {}  # run name → what submit raises
         self.on_submit: Hook | None = None
         self.on_status: Hook | None = None
@@ -150,6 +151,10 @@ class FakeExecutor(Executor):
     async def new_metrics(self, run_id: str) -> list[MetricPoint]:
         return self.pending_metrics.pop(run_id, [])
 
+    async def read_run_files(self, run_id: str, path: str, max_bytes: int) -> dict[str, bytes] | None:
+        files = self.run_files.get(run_id, {})
+        return {name: data for name, data in files.items() if name == path or name.startswith(path + "/")}
+
     async def stage_outputs(self, run_id: str) -> dict[str, str]:
         if self.stage_error is not None:
             raise self.stage_error
@@ -223,6 +228,7 @@ class World:
     settings: RunSettings
     files: FakeCodeFiles
     clusters: FakeClusterExecutors
+    search: TrialSearch | None = None
 
     @property
     def runs(self) -> Runs:
@@ -242,7 +248,7 @@ class World:
     def restarted(self) -> RunService:
         """run-svc composed again over the same store, executor and clock (a restart)."""
         adapters = Adapters(self.uow, self.repos, self.executor, self.files, self.clock,
-                            clusters=self.clusters)
+                            clusters=self.clusters, search=self.search)
         self.service = compose(adapters, self.settings)
         return self.service
 
@@ -290,15 +296,17 @@ def _subject(run: str | None) -> str | None:
     return f"runs/{run}" if run is not None else None
 
 
-async def fake_world(gpus: int = 0, slots: int = 2, single_user: bool = False, api_server: str = "") -> World:
+async def fake_world(gpus: int = 0, slots: int = 2, single_user: bool = False, api_server: str = "",
+                     search: TrialSearch | None = None) -> World:
     """run-svc composed on fresh fakes: the use cases and the scheduler share the store, executor
-    and clock, connected as in production."""
+    and clock, connected as in production (``search``: the studies' search algorithms, if any)."""
     uow = RecordingUnitOfWorkFactory(await memory_store(COLLECTIONS), RunUnitOfWork)
     repos, executor, clock = FakeRepoClient(), FakeExecutor(gpus), TickingClock()
     settings = RunSettings(local_run_slots=slots, single_user=single_user, public_grpc_addr=api_server)
     files, clusters = FakeCodeFiles(), FakeClusterExecutors()
-    service = compose(Adapters(uow, repos, executor, files, clock, clusters=clusters), settings)
-    return World(service, uow, repos, executor, clock, settings, files, clusters)
+    adapters = Adapters(uow, repos, executor, files, clock, clusters=clusters, search=search)
+    service = compose(adapters, settings)
+    return World(service, uow, repos, executor, clock, settings, files, clusters, search)
 
 
 def a_spec(name: str, kind: RunKind = RunKind.TRAINING, **changes: Any) -> RunSpec:

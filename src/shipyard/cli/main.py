@@ -87,6 +87,11 @@ def _runs() -> Target:
     return runs.app
 
 
+def _studies() -> Target:
+    from shipyard.cli import study
+    return study.app
+
+
 def _serving() -> Target:
     from shipyard.cli import serving
     return serving.app
@@ -169,6 +174,7 @@ COMMANDS: dict[str, Lazy] = {
     "demo": Lazy("Prepare a dataset, train a model on it and show what came out (needs `make up` running).",
                  _demo),
     "run": Lazy("Runs: training, preprocessing and evaluation jobs.", _runs),
+    "study": Lazy("Hyperparameter studies: runs submitted with --tuning, and their trials.", _studies),
     "inference": Lazy("Test inferences: serve a model version to try it (KServe V2 endpoints).", _serving),
     "catalog": Lazy("The model catalog: published model versions with their serving defaults.", _catalog),
     "deploy": Lazy("Deploy a catalog entry behind a stable endpoint (production engineers).", _deploy),

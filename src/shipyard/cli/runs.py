@@ -46,6 +46,7 @@ KINDS: dict[str, pb.RunKind] = {
     "training": pb.RUN_KIND_TRAINING,
     "preprocessing": pb.RUN_KIND_PREPROCESSING,
     "evaluation": pb.RUN_KIND_EVALUATION,
+    "trial": pb.RUN_KIND_TRIAL,  # a study's trial (listed with --kind trial or --study; never submitted)
 }
 ENDED = (pb.RUN_STATUS_COMPLETE, pb.RUN_STATUS_FAILED, pb.RUN_STATUS_STOPPED, pb.RUN_STATUS_ERROR)
 STYLES = {"complete": "green", "failed": "red", "error": "red", "running": "cyan", "stopped": "yellow",
@@ -148,6 +149,8 @@ class SubmitOptions:
     hyperparameters: dict[str, str] = field(default_factory=dict)
     config_name: str = ""
     config_bytes: bytes = b""
+    tuning: bytes = b""  # a hyperparameter study's tuning file (Katib v1beta1 YAML)
+    keep_trial_outputs: bool = False
     gpus: int = 0
     start_with_available: bool = False
     tags: list[str] = field(default_factory=list)
@@ -179,7 +182,8 @@ def build_submit_request(options: SubmitOptions, request_id: str) -> pb.SubmitRu
         time_limit=options.time_limit, account=options.account, distribution=options.distribution,
         workers=options.workers,
     )
-    return pb.SubmitRunRequest(run=run, config_file=options.config_bytes, request_id=request_id)
+    return pb.SubmitRunRequest(run=run, config_file=options.config_bytes, request_id=request_id,
+                               tuning=options.tuning, keep_trial_outputs=options.keep_trial_outputs)
 
 
 def sparkline(values: list[float], width: int = 40) -> str:
@@ -259,6 +263,16 @@ def _read_config(path: Path | None) -> tuple[str, bytes]:
     return path.name, data
 
 
+def _read_tuning(path: Path | None) -> bytes:
+    if path is None:
+        return b""
+    data = path.read_bytes()
+    if len(data) > CONFIG_MAX:
+        raise typer.BadParameter(f"{path} is {len(data):,} bytes; at most {CONFIG_MAX:,} are accepted",
+                                 param_hint="--tuning")
+    return data
+
+
 @app.command()
 def submit(
     name: Annotated[str | None, typer.Argument(
@@ -307,8 +321,15 @@ def submit(
                                                    "all, placed by the cluster) or manual (--workers workers "
                                                    "beside the master, each with --gpus).")] = None,
     workers: Annotated[int, Opt(min=0, help="Manual distribution: workers beside the master.")] = 0,
+    tuning: Annotated[Path | None, Opt(exists=True, dir_okay=False, readable=True, metavar="FILE",
+                                       help="A tuning file (Katib v1beta1 YAML, at most 1 MiB): the run "
+                                            "becomes a hyperparameter study whose trials explore its "
+                                            "parameters (`shipyard study get NAME`).")] = None,
+    keep_trial_outputs: Annotated[bool, Opt(help="A study: every trial's outputs become versions, not only "
+                                                 "the best trial's.")] = False,
 ) -> None:
-    """Submit a run: it is queued, then runs --command with its inputs mounted read-only."""
+    """Submit a run: it is queued, then runs --command with its inputs mounted read-only. With --tuning it
+    is a hyperparameter study: its trials run --command with each trial's parameters as flags."""
     inputs = [parse_input(v, k) for k, values in (("dataset", dataset), ("featureset", featureset),
                                                    ("model", model)) for v in values or []]
     outputs = [parse_output(v, k) for k, v in (("model", model_out), ("dataset", dataset_out),
@@ -326,6 +347,7 @@ def submit(
         description=description, framework=framework, framework_version=framework_version, image=image,
         code=code, commit=commit, priority=priority, cluster=cluster, time_limit=time_limit, account=account,
         distribution=SPREADS[distributed] if distributed else pb.DISTRIBUTION_NONE, workers=workers,
+        tuning=_read_tuning(tuning), keep_trial_outputs=keep_trial_outputs,
     )
     if not command and not template:
         raise typer.BadParameter("give the start-up command (or a --template that has one)",
@@ -334,7 +356,10 @@ def submit(
     request.template = template
     with client() as c:
         run = c.call(c.runs.SubmitRun, request)
-    console.print(f"[green]Submitted run[/] [bold]{escape(run.name)}[/] ({_status(run)})")
+    what = "study" if run.tuning else "run"
+    console.print(f"[green]Submitted {what}[/] [bold]{escape(run.name)}[/] ({_status(run)})")
+    if run.tuning:
+        console.print(f"[dim]Follow its trials with: shipyard study get {escape(run.name)}[/]")
     for note in run.notes:
         console.print(f"[dim]{escape(note)}[/]")
 
@@ -406,6 +431,9 @@ def _fields(run: pb.Run) -> list[tuple[str, str]]:
         ("tags", escape(" ".join([*run.tags, _pairs(shown_labels(run))]).strip()) or "—"),
         *([("external", "yes: started outside the platform (MLflow's start_run), not executed here")]
           if run.external else []),
+        *([("study", f"yes: a hyperparameter study (shipyard study get {escape(run.name)})")]
+          if run.tuning else []),
+        *([("trial of", escape(run.study))] if run.study else []),
         ("artifacts", output.count(run.artifact_count, "file") if run.artifact_count else "—"),
         ("config file", escape(run.config_file_name) or "—"),
         ("gpus", str(run.gpus) + (" (start with available)" if run.start_with_available else "")),
@@ -424,19 +452,21 @@ def list_(
     project: Annotated[str, Opt(help="Only this project's.")] = "",
     prefix: Annotated[str, Opt(help="Only names starting with this.")] = "",
     tag: Annotated[str, Opt(help="Only those with this tag.")] = "",
+    study: Annotated[str, Opt(help="Only this hyperparameter study's trials.")] = "",
     fmt: OutputOpt = Format.table,
 ) -> None:
-    """List runs in a table, newest first."""
+    """List runs in a table, newest first; a study's trials only with --kind trial or --study."""
     wanted_status = parse_status(status) if status else pb.RUN_STATUS_UNSPECIFIED
     wanted_kind = parse_kind(kind) if kind else pb.RUN_KIND_UNSPECIFIED
     found: list[pb.Run] = []
+    shown = wanted_kind != pb.RUN_KIND_UNSPECIFIED or study  # trials are shown when asked for
     with client() as c:
         token = ""
         while True:
             reply = c.call(c.runs.ListRuns, pb.ListRunsRequest(
                 project=project, status=wanted_status, kind=wanted_kind, name_prefix=prefix, tag=tag,
-                page_size=500, page_token=token))
-            found.extend(reply.runs)
+                study=study, page_size=500, page_token=token))
+            found.extend(r for r in reply.runs if shown or r.kind != pb.RUN_KIND_TRIAL)
             token = reply.next_page_token
             if not token:
                 break
@@ -445,7 +475,8 @@ def list_(
     table = output.table("Name", "Kind", "Status", "Owner", "Created", "Duration", "Metrics")
     now = datetime.now(UTC)
     for r in found:
-        table.add_row(escape(r.name), kind_name(r.kind), _status(r), escape(r.owner),
+        table.add_row(escape(r.name), kind_name(r.kind) + (" (study)" if r.tuning else ""), _status(r),
+                      escape(r.owner),
                       _time(r, "create_time", "%Y-%m-%d %H:%M"), run_duration(r, now),
                       escape(format_metrics(r.metrics)))
     console.print(table if found else "[dim]No runs.[/]")

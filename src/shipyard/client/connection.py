@@ -29,6 +29,7 @@ if TYPE_CHECKING:
         builds_pb2_grpc,
         clusters_pb2_grpc,
         runs_pb2_grpc,
+        studies_pb2_grpc,
         tracking_pb2_grpc,
     )
     from shipyard.contracts.serving.v1 import serving_pb2_grpc
@@ -143,6 +144,11 @@ class Client:
     def clusters(self) -> clusters_pb2_grpc.ClusterServiceStub:
         from shipyard.contracts.run.v1 import clusters_pb2_grpc
         return clusters_pb2_grpc.ClusterServiceStub(self.channel)
+
+    @cached_property
+    def studies(self) -> studies_pb2_grpc.StudyServiceStub:
+        from shipyard.contracts.run.v1 import studies_pb2_grpc
+        return studies_pb2_grpc.StudyServiceStub(self.channel)
 
     @cached_property
     def serving(self) -> serving_pb2_grpc.ServingServiceStub:

@@ -29,6 +29,8 @@ AREA_OWNERS: Mapping[str, str] = {
     "image": "repo-svc",
     "run": "run-svc",
     "build": "run-svc",
+    "study": "run-svc",
+    "trial": "run-svc",
     "model": "serving-svc",
     "inference": "serving-svc",
     "deployment": "serving-svc",

@@ -135,6 +135,24 @@ def _run_deleted(s: Stating, e: ev.RunDeleted) -> None:
     s.node(run_id(e.run_id), RUN, name=e.name, project=e.project, deleted="true")
 
 
+def _study_started(s: Stating, e: ev.StudyStarted) -> None:
+    # The study is its run: a model version it produced shows the study, then its best trial.
+    s.node(run_id(e.run_id), RUN, name=e.study, project=e.project, study=e.study, algorithm=e.algorithm,
+           objective=f"{e.objective_type} {e.objective_metric}")
+
+
+def _trial_completed(s: Stating, e: ev.TrialCompleted) -> None:
+    s.node(run_id(e.run_id), RUN, name=e.name, project=e.project, study=e.study, trial_state=e.state)
+
+
+def _study_completed(s: Stating, e: ev.StudyCompleted) -> None:
+    best = {f"best.{k}": v for k, v in e.best_assignment.items()}
+    if e.best_trial:
+        best.update(best_trial=e.best_trial, best_objective=repr(e.best_objective))
+    s.node(run_id(e.run_id), RUN, name=e.study, project=e.project, study_status=e.status,
+           study_reason=e.reason, trials=str(e.trials), **best)
+
+
 def _model_published(s: Stating, e: ev.ModelPublished) -> None:
     version = s.version(e.model_id, e.model, "model", e.version)
     entry = s.node(published_id(e.catalog_name), PUBLISHED, name=e.catalog_name, project=e.project,
@@ -186,6 +204,7 @@ _RULES: dict[type[Message], Callable[[Stating, Any], None]] = {
     ev.ModelPublished: _model_published, ev.ModelUnpublished: _model_unpublished,
     ev.DeploymentCreated: _deployment_created, ev.DeploymentUpdated: _deployment_updated,
     ev.DeploymentDeleted: _deployment_deleted,
+    ev.StudyStarted: _study_started, ev.TrialCompleted: _trial_completed, ev.StudyCompleted: _study_completed,
 }
 
 

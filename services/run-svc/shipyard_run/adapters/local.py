@@ -49,7 +49,7 @@ import sys
 import threading
 from collections.abc import Callable
 from datetime import UTC, datetime
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 
 from shipyard.kit import errors
 from shipyard.kit.blob.checkout import check_out, read_manifest
@@ -265,6 +265,9 @@ class LocalExecutor(Executor):
     async def read_logs(self, run_id: str, offset: int, max_bytes: int) -> bytes:
         return await asyncio.to_thread(read_at, self._workspace(run_id) / "log", offset, max_bytes)
 
+    async def read_run_files(self, run_id: str, path: str, max_bytes: int) -> dict[str, bytes] | None:
+        return await asyncio.to_thread(files_at, self._workspace(run_id) / "code", path, max_bytes)
+
     async def new_metrics(self, run_id: str) -> list[MetricPoint]:
         return await asyncio.to_thread(self._new_metrics, run_id)
 
@@ -323,6 +326,44 @@ class LocalExecutor(Executor):
         self._cursors.pop(run_id, None)
         for name in ("inputs", "outputs", "output", "code", "home", "tmp"):
             await asyncio.to_thread(shutil.rmtree, ws / name, True)
+
+
+def files_at(base: Path, path: str, max_bytes: int) -> dict[str, bytes]:
+    """The regular files at ``path`` under ``base`` (``/a/b`` is ``base/a/b``): the file, or every file of the
+    directory's tree, by their path from ``base`` ("/a/b/c"), newest first until ``max_bytes``. Nothing is
+    read through a symbolic link: the run owns these files and could point one anywhere run-svc may read."""
+    parts = [part for part in PurePosixPath(path).parts if part not in ("/", ".")]
+    if ".." in parts:
+        return {}
+    target = base
+    for part in parts:
+        target = target / part
+        if target.is_symlink():
+            return {}
+    found: list[tuple[float, Path]] = []
+    if target.is_file():
+        found.append((target.lstat().st_mtime, target))
+    elif target.is_dir():
+        for folder, _, names in os.walk(target, followlinks=False):
+            for name in names:
+                entry = Path(folder, name)
+                info = entry.lstat()
+                if stat.S_ISREG(info.st_mode):
+                    found.append((info.st_mtime, entry))
+    files: dict[str, bytes] = {}
+    left = max_bytes
+    for _, entry in sorted(found, key=lambda item: -item[0]):
+        if left <= 0:
+            break
+        try:
+            descriptor = os.open(entry, os.O_RDONLY | os.O_NOFOLLOW)
+        except OSError:
+            continue
+        with os.fdopen(descriptor, "rb") as opened:
+            data = opened.read(left)
+        files["/" + entry.relative_to(base).as_posix()] = data
+        left -= len(data)
+    return files
 
 
 def _notes(ws: Path, isolation: Bubblewrap | str) -> tuple[str, ...]:

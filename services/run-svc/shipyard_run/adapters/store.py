@@ -29,11 +29,14 @@ from shipyard_run.domain.runs import (
     RunSpec,
     RunStatus,
     RunTemplate,
+    TrialEnd,
+    TrialOf,
 )
+from shipyard_run.domain.studies import Study, StudyEnd, StudyStatus
 from shipyard_run.domain.tracking import ArtifactFile, LoggedModel, LoggedModelStatus
 from shipyard_run.settings import SERVICE
 
-RUNS = Collection("runs", unique=("name",), indexed=("status", "project", "sequence"))
+RUNS = Collection("runs", unique=("name",), indexed=("status", "project", "sequence", "study"))
 METRICS = Collection("metrics", indexed=("run_id",))
 CONFIGS = Collection("configs")
 TEMPLATES = Collection("templates", unique=("name",))
@@ -41,7 +44,9 @@ BUILDS = Collection("image_builds", indexed=("name", "status", "sequence"))
 ARTIFACTS = Collection("artifacts", indexed=("owner",))
 LOGGED_MODELS = Collection("logged_models", indexed=("run_id", "project"))
 CLUSTERS = Collection("clusters")
-COLLECTIONS = (RUNS, METRICS, CONFIGS, REQUESTS, TEMPLATES, BUILDS, ARTIFACTS, LOGGED_MODELS, CLUSTERS)
+STUDIES = Collection("studies", unique=("name",), indexed=("status", "project", "create_time"))
+COLLECTIONS = (RUNS, METRICS, CONFIGS, REQUESTS, TEMPLATES, BUILDS, ARTIFACTS, LOGGED_MODELS, CLUSTERS,
+               STUDIES)
 SOURCE = f"shipyard/{SERVICE}"
 
 
@@ -65,7 +70,25 @@ def _run_doc(run: Run) -> Document:
         "gpu_ids": list(run.gpu_ids), "token_hash": run.token_hash, "params": run.params,
         "labels": run.labels, "artifact_count": run.artifact_count, "external": run.external,
         "metric_marks": {name: list(mark) for name, mark in run.metric_marks.items()},
+        "tuning": run.tuning, "study": run.study, "trial": _trial_doc(run.trial),
     }
+
+
+def _trial_doc(trial: TrialOf | None) -> dict[str, Any] | None:
+    if trial is None:
+        return None
+    doc = asdict(trial)
+    doc["stopped_by_study"] = trial.stopped_by_study.value if trial.stopped_by_study else None
+    return doc
+
+
+def _trial_from(doc: dict[str, Any] | None) -> TrialOf | None:
+    if doc is None:
+        return None
+    stopped = doc.get("stopped_by_study")
+    collected = tuple((name, value) for name, value in doc.get("collected", ()))
+    return TrialOf(**{**doc, "assignment": dict(doc["assignment"]), "outputs": dict(doc["outputs"]),
+                      "stopped_by_study": TrialEnd(stopped) if stopped else None, "collected": collected})
 
 
 def _spec_doc(spec: RunSpec) -> dict[str, Any]:
@@ -101,6 +124,7 @@ def _run_from(doc: Document) -> Run:
         labels=dict(doc.get("labels", {})), artifact_count=doc.get("artifact_count", 0),
         external=doc.get("external", False),
         metric_marks={name: (mark[0], mark[1]) for name, mark in doc.get("metric_marks", {}).items()},
+        tuning=doc.get("tuning", False), trial=_trial_from(doc.get("trial")),
         revision=doc["_rev"],
     )
 
@@ -147,6 +171,8 @@ class StoredRuns(DocumentRepository[Run]):
             match["name"] = Prefix(where.name_prefix)
         if where.tag:
             match["tags"] = Contains(where.tag)
+        if where.study:
+            match["study"] = where.study
         return await self.find(match, Page(order_by="sequence", descending=True, after=after, limit=limit))
 
     async def of_projects(self, projects: tuple[str, ...]) -> builtins.list[Run]:
@@ -165,7 +191,14 @@ class StoredRuns(DocumentRepository[Run]):
             for external in (False, None):
                 where = {"status": status.value, "external": external}
                 found += await self.find(where, Page(order_by="sequence", limit=limit))
-        return sorted(found, key=lambda run: (run.sequence, run.id))[:limit]
+        # A study's own run executes nothing: its trials do.
+        executed = (run for run in found if not run.tuning)
+        return sorted(executed, key=lambda run: (run.sequence, run.id))[:limit]
+
+    async def of_study(self, study: str) -> builtins.list[Run]:
+        """The study's trials, in the order they were started."""
+        trials = await self.find({"study": study})
+        return sorted(trials, key=lambda run: run.trial.number if run.trial else 0)
 
 
 class StoredTemplates(DocumentRepository[RunTemplate]):
@@ -400,6 +433,54 @@ class StoredClusters(DocumentRepository[Cluster]):
                           "create_time": _parse(doc["create_time"]), "revision": doc["_rev"]})
 
 
+class StoredStudies(DocumentRepository[Study]):
+    """Hyperparameter studies in the ``studies`` collection, unique by name (their run's)."""
+
+    collection = STUDIES
+    noun = "study"
+
+    def to_document(self, item: Study) -> Document:
+        ending = None if item.ending is None else {
+            "status": item.ending.status.value, "reason": item.ending.reason, "message": item.ending.message}
+        return {"_id": item.id, "name": item.name, "owner": item.owner, "project": item.project,
+                "tuning": item.tuning, "spec": item.spec, "seed": item.seed,
+                "create_time": _time(item.create_time), "keep_trial_outputs": item.keep_trial_outputs,
+                "status": item.status.value, "reason": item.reason, "message": item.message,
+                "next_trial": item.next_trial, "ending": ending, "best_trial": item.best_trial,
+                "completion_time": _time(item.completion_time)}
+
+    def from_document(self, doc: Document) -> Study:
+        created = _parse(doc["create_time"])
+        assert created is not None
+        ending = doc["ending"]
+        return Study(
+            id=doc["_id"], name=doc["name"], owner=doc["owner"], project=doc["project"], tuning=doc["tuning"],
+            spec=dict(doc["spec"]), seed=doc["seed"], create_time=created,
+            keep_trial_outputs=doc["keep_trial_outputs"], status=StudyStatus(doc["status"]),
+            reason=doc["reason"], message=doc["message"], next_trial=doc["next_trial"],
+            ending=None if ending is None else StudyEnd(StudyStatus(ending["status"]), ending["reason"],
+                                                        ending["message"]),
+            best_trial=doc["best_trial"], completion_time=_parse(doc["completion_time"]),
+            revision=doc["_rev"])
+
+    async def get(self, name: str) -> Study | None:
+        """The study with that name."""
+        return await self.find_one(name=name)
+
+    async def active(self) -> builtins.list[Study]:
+        """Studies not ended yet."""
+        found: builtins.list[Study] = []
+        for status in (StudyStatus.CREATED, StudyStatus.RUNNING):
+            found += await self.find({"status": status.value})
+        return sorted(found, key=lambda study: (study.create_time, study.id))
+
+    async def list(self, project: str | None, after: tuple[str, str] | None,
+                   limit: int) -> builtins.list[Study]:
+        """Studies newest first, after the one with this (create time, id)."""
+        match: dict[str, Any] = {} if project is None else {"project": project}
+        return await self.find(match, Page(order_by="create_time", descending=True, after=after, limit=limit))
+
+
 class RunUnitOfWork(StoreUnitOfWork):
     """A transaction over run-svc's collections; its domain events are translated by
     ``shipyard_run.app.events``."""
@@ -415,6 +496,7 @@ class RunUnitOfWork(StoreUnitOfWork):
         self.artifacts = StoredArtifacts(txn)
         self.logged_models = StoredLoggedModels(txn)
         self.clusters = StoredClusters(txn)
+        self.studies = StoredStudies(txn)
 
 
 def unit_of_work_factory(

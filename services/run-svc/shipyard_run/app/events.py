@@ -16,6 +16,7 @@ from shipyard.kit.timestamps import timestamp
 from shipyard_run.app.build_messages import build_to_proto
 from shipyard_run.domain import events
 from shipyard_run.domain.runs import Run
+from shipyard_run.domain.studies import Study, TrialView
 
 
 def run_subject(run: Run) -> str:
@@ -23,10 +24,17 @@ def run_subject(run: Run) -> str:
     return f"runs/{run.name}"
 
 
+def study_subject(study: Study) -> str:
+    """The CloudEvents subject of a study's events."""
+    return f"studies/{study.name}"
+
+
 def translate(event: Any) -> Emitted:
-    """The contract's event for the domain event ``event``, about its run or image build."""
+    """The contract's event for the domain event ``event``, about its run, study or image build."""
     if isinstance(event, events.BuildCompleted | events.BuildFailed):
         return _build(event)
+    if isinstance(event, events.StudyStarted | events.TrialCompleted | events.StudyCompleted):
+        return Emitted(_study_message(event), study_subject(event.study), event.study.project)
     run: Run = event.run
     return Emitted(_message(event), run_subject(run), run.spec.project)
 
@@ -75,6 +83,38 @@ def _message(event: events.RunEvent) -> Message:
     raise TypeError(f"run-svc has no event for {type(event).__name__}")
 
 
+def _study_message(event: events.StudyEvent) -> Message:
+    study = event.study
+    match event:
+        case events.StudyStarted(by=by):
+            spec = study.spec
+            return events_pb2.StudyStarted(
+                study=study.name, run_id=study.id, project=study.project,
+                algorithm=spec["algorithm"]["algorithmName"],
+                objective_metric=spec["objective"]["objectiveMetricName"],
+                objective_type=spec["objective"]["type"], parallel_trial_count=spec["parallelTrialCount"],
+                max_trial_count=spec.get("maxTrialCount", 0), actor=caller_actor(by))
+        case events.TrialCompleted(trial=trial):
+            return events_pb2.TrialCompleted(
+                study=study.name, name=trial.name, run_id=trial.run.id, project=study.project,
+                number=trial.number, state=trial.state.value, assignment=trial.assignment,
+                objective=trial.objective or 0.0, has_objective=trial.objective is not None)
+        case events.StudyCompleted(best=best):
+            return _study_completed(study, best)
+    raise TypeError(f"run-svc has no event for {type(event).__name__}")
+
+
+def _study_completed(study: Study, best: TrialView | None) -> events_pb2.StudyCompleted:
+    message = events_pb2.StudyCompleted(study=study.name, run_id=study.id, project=study.project,
+                                        status=study.status.value, reason=study.reason, message=study.message,
+                                        trials=study.next_trial)
+    if best is not None:
+        message.best_trial, message.best_trial_run_id = best.name, best.run.id
+        message.best_assignment.update(best.assignment)
+        message.best_objective = best.objective or 0.0
+    return message
+
+
 def _submitted(event: events.RunSubmitted) -> events_pb2.RunSubmitted:
     """RunSubmitted: the inputs pinned."""
     run, spec = event.run, event.run.spec
@@ -94,13 +134,14 @@ def _submitted(event: events.RunSubmitted) -> events_pb2.RunSubmitted:
 
 
 def _completed(event: events.RunCompleted) -> events_pb2.RunCompleted:
-    """RunCompleted with each output's staged manifest and the repo it was authorized to write."""
+    """RunCompleted with each output's staged manifest and the repo it was authorized to write; outputs
+    that are not to become versions (a study's trials', unless kept) are not staged, and not named."""
     run = event.run
     return events_pb2.RunCompleted(
         run_id=run.id, name=run.name, project=run.spec.project, kind=run.spec.kind.value,
         outputs=[common_pb2.RunOutput(repo_kind=o.repo_kind, repo=o.repo, repo_id=o.repo_id,
                                       manifest_digest=event.staged[o.mount_path], mount_path=o.mount_path)
-                 for o in run.spec.outputs],
+                 for o in run.spec.outputs if o.mount_path in event.staged],
         metrics=run.metrics, hyperparameters=run.spec.hyperparameters, actor=caller_actor(event.by),
         params=run.params, labels=run.labels, artifact_count=run.artifact_count,
     )

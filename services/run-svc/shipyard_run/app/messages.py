@@ -20,7 +20,7 @@ from shipyard_run.domain.runs import (
 )
 
 KINDS = {RunKind.TRAINING: pb.RUN_KIND_TRAINING, RunKind.PREPROCESSING: pb.RUN_KIND_PREPROCESSING,
-         RunKind.EVALUATION: pb.RUN_KIND_EVALUATION}
+         RunKind.EVALUATION: pb.RUN_KIND_EVALUATION, RunKind.TRIAL: pb.RUN_KIND_TRIAL}
 STATUSES = {
     RunStatus.QUEUED: pb.RUN_STATUS_QUEUED, RunStatus.WAITING_FOR_GPUS: pb.RUN_STATUS_WAITING_FOR_GPUS,
     RunStatus.STARTING: pb.RUN_STATUS_STARTING, RunStatus.RUNNING: pb.RUN_STATUS_RUNNING,
@@ -111,6 +111,7 @@ def run_to_proto(run: Run) -> pb.Run:
         owner=run.owner, create_time=timestamp(run.create_time), start_time=timestamp(run.start_time),
         end_time=timestamp(run.end_time), metrics=run.metrics, revision=run.revision, notes=run.notes,
         params=run.params, labels=run.labels, external=run.external, artifact_count=run.artifact_count,
+        study=run.study, tuning=run.tuning,
         latest_metrics={name: pb.MetricPoint(step=step, value=run.metrics[name], time=_time_ms(ms))
                         for name, (step, ms) in run.metric_marks.items() if name in run.metrics},
     ))

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import abc
 import builtins
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from enum import Enum
 from typing import Protocol
@@ -18,7 +18,10 @@ from shipyard.kit.store.unit_of_work import Emitter, RequestLog, UnitOfWorkFacto
 from shipyard_run.domain.clusters import Cluster
 from shipyard_run.domain.image_builds import ImageBuild
 from shipyard_run.domain.runs import Distribution, MetricPoint, Run, RunKind, RunStatus, RunTemplate
+from shipyard_run.domain.studies import Study
 from shipyard_run.domain.tracking import ArtifactFile, LoggedModel
+from shipyard_run.domain.trials import ParameterValue, TrialHistory
+from shipyard_run.domain.tuning import TuningSpec
 
 
 @dataclass(frozen=True)
@@ -30,6 +33,7 @@ class RunFilter:
     kind: RunKind | None = None
     name_prefix: str = ""
     tag: str = ""
+    study: str = ""  # a study's trials only
 
 
 class RunRepository(Protocol):
@@ -58,6 +62,32 @@ class RunRepository(Protocol):
 
     async def of_projects(self, projects: tuple[str, ...]) -> builtins.list[Run]:
         """Every run of these projects ("" = of no project), newest first."""
+
+    async def of_study(self, study: str) -> builtins.list[Run]:
+        """The study's trials, in the order they were started."""
+
+
+class StudyRepository(Protocol):
+    """Hyperparameter studies in run-svc's store."""
+
+    async def get(self, name: str) -> Study | None:
+        """The study with that name."""
+
+    async def add(self, study: Study) -> Study:
+        """Store a new study."""
+
+    async def save(self, study: Study) -> Study:
+        """Store a change made on ``study.revision``; Aborted if someone changed it since."""
+
+    async def remove(self, study: Study) -> None:
+        """Delete the study as read at ``study.revision``."""
+
+    async def active(self) -> builtins.list[Study]:
+        """Studies not ended yet, oldest first."""
+
+    async def list(self, project: str | None, after: tuple[str, str] | None,
+                   limit: int) -> builtins.list[Study]:
+        """Studies newest first, after the one with this (create time, id)."""
 
 
 class TemplateRepository(Protocol):
@@ -236,6 +266,10 @@ class UnitOfWork(Emitter, Protocol):
     def builds(self) -> BuildRepository:
         """Image builds in this transaction."""
 
+    @property
+    def studies(self) -> StudyRepository:
+        """Hyperparameter studies in this transaction."""
+
 
 Units = UnitOfWorkFactory[UnitOfWork]
 """Starts run-svc's units of work: ``async with uow() as tx: ...``."""
@@ -394,6 +428,13 @@ class Executor(abc.ABC):
     async def read_logs(self, run_id: str, offset: int, max_bytes: int) -> bytes:
         """The job's output (stdout and stderr together) from ``offset``."""
 
+    async def read_run_files(self, run_id: str, path: str, max_bytes: int) -> dict[str, bytes] | None:
+        """The regular files at ``path`` in the job's working directory (an absolute path is taken there
+        too): the file, or every file under the directory, by path, at most ``max_bytes`` in all (the
+        newest first where that is too much). None where this executor cannot read a job's files (a
+        study's File and TensorFlowEvent collectors then run only on the local executor)."""
+        return None
+
     @abc.abstractmethod
     async def new_metrics(self, run_id: str) -> list[MetricPoint]:
         """Metric points logged since the last call (stdout ``name=value`` lines and the SDK's)."""
@@ -439,3 +480,35 @@ class ClusterExecutors(Protocol):
 
     def open(self, cluster: Cluster) -> Executor:
         """The executor of ``cluster`` (it connects on first use)."""
+
+
+class EventFiles(Protocol):
+    """Reads TensorFlow event files (Katib's TensorFlowEvent collector)."""
+
+    def missing(self) -> str:
+        """Why event files cannot be read here ("" when they can)."""
+
+    def observations(self, files: Mapping[str, bytes], metrics: Sequence[str]) -> list[tuple[str, float]]:
+        """The (metric, value) scalars the files hold for ``metrics``, in the order they were written: a
+        scalar counts for a metric when its tag starts with the metric's last ``/`` part and its file lies
+        in a directory ending with the part before it (Katib's rule)."""
+
+
+class TrialSearch(Protocol):
+    """A study's search algorithm and early-stopping rule (Optuna's samplers and pruners, scikit-optimize):
+    stateless, rebuilt from the study's history at each call, so a restarted run-svc goes on where it was."""
+
+    def suggest(
+        self, spec: TuningSpec, history: Sequence[TrialHistory], count: int, seed: int
+    ) -> list[dict[str, ParameterValue]]:
+        """Up to ``count`` new assignments, none equal to an earlier trial's where the algorithm
+        enumerates (grid, sobol); fewer, or none, when the search space is exhausted. ``seed`` makes the
+        answer reproducible for the same history."""
+
+    def check(self, spec: TuningSpec) -> None:
+        """InvalidArgument naming the field (``tuning.algorithm…``) when the algorithm or early stopping
+        cannot do what the spec asks."""
+
+    def stop_early(self, spec: TuningSpec, history: Sequence[TrialHistory]) -> list[int]:
+        """The numbers of the running trials that the spec's early stopping (medianstop, or hyperband's
+        successive halving) would stop now, judged on their intermediate objective values."""

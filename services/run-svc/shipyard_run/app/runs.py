@@ -3,22 +3,44 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import Callable, Iterable
+from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, replace
+from datetime import datetime
 
 from shipyard.kit.bubblewrap import unisolated_refusal as isolation_refusal
 from shipyard.kit.caller import Caller
 from shipyard.kit.clock import Clock, utc_now
 from shipyard.kit.errors import AlreadyExists, FailedPrecondition, InvalidArgument, NotFound, PermissionDenied
 from shipyard.kit.paging import decode_token, encode_token, page_limit
+from shipyard.kit.rules import NAME_MAX
 from shipyard_run.app.clusters import must_get_cluster
 from shipyard_run.app.executors import Executors
 from shipyard_run.app.image_builds import ImageBuilds, plan_from_code
-from shipyard_run.app.ports import CodeFiles, Executor, RepoReader, RunFilter, UnitOfWork, Units
+from shipyard_run.app.ports import (
+    CodeFiles,
+    EventFiles,
+    Executor,
+    RepoReader,
+    RunFilter,
+    TrialSearch,
+    UnitOfWork,
+    Units,
+)
 from shipyard_run.domain.clusters import LOCAL, check_fits
-from shipyard_run.domain.events import RunDeleted, RunStopped, RunSubmitted
+from shipyard_run.domain.events import RunDeleted, RunStopped, RunSubmitted, StudyStarted
 from shipyard_run.domain.image_builds import FROM_CODE_REPO
-from shipyard_run.domain.runs import Environment, Input, MetricPoint, OutputTarget, Run, RunSpec, RunStatus
+from shipyard_run.domain.runs import (
+    CONFIG_MAX,
+    Environment,
+    Input,
+    MetricPoint,
+    OutputTarget,
+    Run,
+    RunSpec,
+    RunStatus,
+)
+from shipyard_run.domain.studies import TRIAL_NUMBER_SUFFIX, Study
+from shipyard_run.domain.tuning import TuningSpec, parse_tuning
 
 LOGS_DEFAULT = 64 << 10
 LOGS_MAX = 1 << 20
@@ -47,13 +69,26 @@ class Runs:
     files: CodeFiles
     builds: ImageBuilds
     wake: Callable[[], None] = lambda: None  # tells the scheduler there is work
+    wake_studies: Callable[[], None] = lambda: None  # tells the studies' driver there is a new study
     clock: Clock = utc_now
     # The operator's choice to let anyone's runs share the machine when they cannot be isolated.
     single_user: bool = False
+    search: TrialSearch | None = None  # the studies' search algorithms (None: no studies here)
+    events: EventFiles | None = None  # reads TensorFlow event files (None: that collector is refused)
+    # Stops a study (set by the composition root to the studies' use case): a study's run stops its study.
+    stop_study: Callable[[Caller, str], Awaitable[object]] | None = None
 
-    async def submit(self, caller: Caller, spec: RunSpec, config: bytes = b"", request_id: str = "") -> Run:
-        """Queue a run, its inputs pinned to versions, and emit RunSubmitted; nothing is queued on error."""
+    async def submit(self, caller: Caller, spec: RunSpec, config: bytes = b"", request_id: str = "",
+                     tuning: bytes = b"", keep_trial_outputs: bool = False) -> Run:
+        """Queue a run, its inputs pinned to versions, and emit RunSubmitted; nothing is queued on error.
+
+        With a ``tuning`` file the run is a hyperparameter study: checked as any run, it starts at once (its
+        trials run, it never does itself) and emits StudyStarted too."""
         spec = spec.checked(len(config))
+        study = self._tuning(spec, tuning) if tuning else None
+        if keep_trial_outputs and study is None:
+            raise InvalidArgument("keep_trial_outputs",
+                                  "is for hyperparameter studies: give a tuning file too")
         if config and not spec.config_file_name:
             spec = replace(spec, config_file_name="config")
         if spec.cluster in ("", LOCAL):
@@ -75,6 +110,9 @@ class Runs:
         now = self.clock()
         run = Run(id=uuid.uuid4().hex, spec=spec, owner=caller.user, create_time=now,
                   sequence=int(now.timestamp() * 1_000_000), owner_roles=tuple(sorted(caller.roles)))
+        if study is not None:
+            run = replace(run, tuning=True, status=RunStatus.RUNNING, start_time=now,
+                          status_reason="hyperparameter study: its trials run")
         async with self.uow() as uow:
             if await uow.runs.get(spec.name) is not None:
                 raise AlreadyExists(f"a run named {spec.name!r} exists already; runs are named once")
@@ -84,8 +122,52 @@ class Runs:
             if request_id:
                 await uow.requests.remember(_request_key(caller, request_id), run.name)
             uow.record(RunSubmitted(run, caller))
+            if study is not None:
+                text, tuning_spec = study
+                added = await uow.studies.add(Study(
+                    id=run.id, name=run.name, owner=run.owner, project=spec.project, tuning=text,
+                    spec=tuning_spec.to_dict(), seed=int(run.id[:8], 16), create_time=now,
+                    keep_trial_outputs=keep_trial_outputs))
+                uow.record(StudyStarted(added, caller))
         self.wake()
+        if study is not None:
+            self.wake_studies()
         return run
+
+    def _tuning(self, spec: RunSpec, data: bytes) -> tuple[str, TuningSpec]:
+        """The tuning file's text and spec, checked against what this run-svc can search and collect;
+        InvalidArgument naming the field (``tuning.…``) otherwise."""
+        if len(data) > CONFIG_MAX:
+            raise InvalidArgument("tuning",
+                                  f"must be at most {CONFIG_MAX >> 10} KiB (got {len(data):,} bytes)")
+        try:
+            text = data.decode()
+        except UnicodeDecodeError:
+            raise InvalidArgument("tuning", "must be UTF-8 text: a Katib Experiment in YAML") from None
+        tuning = parse_tuning(text)
+        if self.search is None:
+            raise FailedPrecondition("hyperparameter studies are not available: this run-svc has no search "
+                                     "algorithms", field="tuning")
+        self.search.check(tuning)
+        self._check_collector(spec, tuning.metrics_collector.kind)
+        if len(spec.name) + TRIAL_NUMBER_SUFFIX > NAME_MAX:
+            most = NAME_MAX - TRIAL_NUMBER_SUFFIX
+            raise InvalidArgument("run.name", f"a study's name is at most {most} characters: its trials "
+                                              "are named <study>-t001, <study>-t002, …")
+        return text, tuning
+
+    def _check_collector(self, spec: RunSpec, kind: str) -> None:
+        """File and TensorFlowEvent collectors read the trial's files: on the local executor, and TensorFlow
+        event files only where tensorboard is installed."""
+        field_name = "tuning.metricsCollectorSpec.collector.kind"
+        if kind not in ("File", "TensorFlowEvent"):
+            return
+        if spec.cluster not in ("", LOCAL):
+            raise InvalidArgument(field_name, f"the {kind} collector reads the trial's files on the local "
+                                              "executor only: on a cluster, print name=value lines on stdout "
+                                              "(StdOut) or log metrics with Shipyard's SDK or MLflow (Push)")
+        if kind == "TensorFlowEvent" and (missing := self.events.missing() if self.events else "no reader"):
+            raise InvalidArgument(field_name, f"the TensorFlowEvent collector is not available: {missing}")
 
     def _check_local(self, caller: Caller, spec: RunSpec) -> None:
         """A local run fits this machine's GPUs, and may start where runs cannot be isolated."""
@@ -181,33 +263,35 @@ class Runs:
         return runs, _encode_token(runs[-1]) if more else ""
 
     async def stop(self, caller: Caller, name: str) -> Run:
-        """A queued run ends at once; a running one is asked to stop (SIGTERM, then SIGKILL)."""
+        """A queued run ends at once; a running one is asked to stop (SIGTERM, then SIGKILL); a study's
+        run stops its study."""
         async with self.uow() as uow:
             run = await must_get(uow, name)
             check_may_change(run, caller, "stop it")
-            if run.external and not run.status.final:  # no process here: it ends as asked
-                run = await uow.runs.save(run.ended(RunStatus.STOPPED, self.clock(), "stopped"))
-                uow.record(RunStopped(run, caller))
-                return run
-            if run.status in (RunStatus.QUEUED, RunStatus.WAITING_FOR_GPUS) or run.building:
-                ended = run.ended(RunStatus.STOPPED, self.clock(), "stopped before it started")
-                run = await uow.runs.save(ended)
-                uow.record(RunStopped(run, caller))
-                return run
-            run = await uow.runs.save(run.stopping())
+            if not run.tuning:
+                run = await request_stop(uow, run, caller, self.clock())
+        if run.tuning:
+            if self.stop_study is None:
+                raise FailedPrecondition(f"run {name!r} is a hyperparameter study, and studies are not "
+                                         "driven here")
+            await self.stop_study(caller, name)
+            return await self.get(name)
         if run.status is RunStatus.STOPPING:
             await (await self.executors.of(run)).stop(run.id)
         self.wake()
         return run
 
     async def delete(self, caller: Caller, name: str) -> None:
-        """Forget an ended run: its record, metrics, config file, logs and workspace."""
+        """Forget an ended run: its record, metrics, config file, logs and workspace (a study's run: its
+        study too; its trials stay runs of their own)."""
         async with self.uow() as uow:
             run = await must_get(uow, name)
             check_may_change(run, caller, "delete it")
             if not run.status.final:
                 raise FailedPrecondition(f"run {name!r} is {run.status.value}: stop it, then delete it")
             await uow.runs.remove(run)
+            if run.tuning and (study := await uow.studies.get(run.name)) is not None:
+                await uow.studies.remove(study)
             await uow.metrics.forget(run.id)
             await uow.configs.forget(run.id)
             await uow.artifacts.forget(run.id)
@@ -254,6 +338,20 @@ class Runs:
         async with self.uow() as uow:
             run = await must_get(uow, name)
             return await uow.metrics.series(run.id)
+
+
+async def request_stop(uow: UnitOfWork, run: Run, by: Caller, now: datetime) -> Run:
+    """In ``uow``: a run that has no process here (queued, its environment building, external) ends
+    stopped at once; a running one is marked stopping (its executor is then to stop it)."""
+    if run.external and not run.status.final:  # no process here: it ends as asked
+        run = await uow.runs.save(run.ended(RunStatus.STOPPED, now, "stopped"))
+        uow.record(RunStopped(run, by))
+        return run
+    if run.status in (RunStatus.QUEUED, RunStatus.WAITING_FOR_GPUS) or run.building:
+        run = await uow.runs.save(run.ended(RunStatus.STOPPED, now, "stopped before it started"))
+        uow.record(RunStopped(run, by))
+        return run
+    return await uow.runs.save(run.stopping())
 
 
 def check_may_change(run: Run, caller: Caller, what: str) -> None:

@@ -10,7 +10,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from dataclasses import dataclass, field
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field, replace
 
 from shipyard.kit.blob.checkout import EMPTY_MANIFEST
 from shipyard.kit.caller import Caller
@@ -63,6 +64,9 @@ class Scheduler:
     api_server: str = ""  # the gateway's gRPC address as runs reach it (SHIPYARD_SERVER)
     api_url: str = ""  # the gateway's HTTP address as runs reach it (SHIPYARD_API_URL)
     manifests: ManifestWriter | None = None  # where an output made of a logged model's files goes
+    on_end: Callable[[], None] = lambda: None  # a run ended (the studies' driver looks at once)
+    # A study's trial exited: what its files hold is read before its working directory is cleaned.
+    on_trial_exit: Callable[[Run, Executor], Awaitable[None]] | None = None
     _wake: asyncio.Event = field(default_factory=asyncio.Event)
     # Runs whose environment is being built before they start (the tick goes on meanwhile).
     _builds: set[asyncio.Task[None]] = field(default_factory=set)
@@ -265,6 +269,11 @@ class Scheduler:
         if points:
             run = await self._log_metrics(run, points)
         if status.state not in (JobState.RUNNING, JobState.NOT_STARTED):
+            if run.trial is not None and self.on_trial_exit is not None:
+                try:
+                    await self.on_trial_exit(run, executor)
+                except Exception:  # its metrics are then what it reported otherwise: it ends all the same
+                    log.exception("the metric files of trial %s could not be read", run.name)
             await self._end(status, run.name)
 
     async def _log_metrics(self, run: Run, points: list[MetricPoint]) -> Run:
@@ -347,19 +356,27 @@ class Scheduler:
             except Exception as exc:  # a cluster out of reach keeps its log: the run ends all the same
                 log_bytes = f"(its log could not be read: {exc})".encode()
             last = log_bytes[-LAST_LINES:].decode(errors="replace")
+        published = staged or {}
         async with self.uow() as uow:
             current = await uow.runs.get(run.name)
             assert current is not None
-            saved = await uow.runs.save(_on(current, ended))
+            changed = _on(current, ended)
+            if (trial := changed.trial) is not None:
+                # A trial's outputs stay on its record: its study publishes the best trial's as its own, and
+                # the other trials' become versions only when the study keeps them.
+                changed = replace(changed, trial=replace(trial, outputs=published))
+                published = published if trial.keep_outputs else {}
+            saved = await uow.runs.save(changed)
             event: RunEvent
             if saved.status is RunStatus.COMPLETE:
-                event = RunCompleted(saved, by, staged or {})
+                event = RunCompleted(saved, by, published)
             elif saved.status is RunStatus.STOPPED:
                 event = RunStopped(saved, by)
             else:
                 event = RunFailed(saved, by, last)
             uow.record(event)
         log.info("run %s %s %s", run.name, saved.status.value, saved.status_reason)
+        self.on_end()
 
     async def _save(self, run: Run, changed: Run) -> Run | None:
         """Save a change made on ``run``; None when someone changed the run meanwhile (next tick)."""

@@ -68,14 +68,14 @@ class Templates:
             await uow.templates.remove(template)
 
     async def submit(self, caller: Caller, template_name: str, given: pb.Run, config: bytes = b"",
-                     request_id: str = "") -> Run:
+                     request_id: str = "", tuning: bytes = b"", keep_trial_outputs: bool = False) -> Run:
         """A run from the template, the fields set in ``given`` laid over it; the template's config
-        file only for its owner or an operator (others may upload their own)."""
+        file only for its owner or an operator (others may upload their own); with a tuning file, a study."""
         async with self.uow() as uow:
             template = await _must_get_template(uow, template_name)
             config = config or await _config_for(caller, template.owner, uow, template.id)
         spec = _with_config(over_template(template.spec, given), config)
-        return await self.runs.submit(caller, spec, config, request_id)
+        return await self.runs.submit(caller, spec, config, request_id, tuning, keep_trial_outputs)
 
     async def clone(self, caller: Caller, name: str, new_name: str, hyperparameters: dict[str, str],
                     request_id: str = "") -> Run:

@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from shipyard.kit.caller import Caller
 from shipyard_run.domain.image_builds import ImageBuild
 from shipyard_run.domain.runs import MetricPoint, Run
+from shipyard_run.domain.studies import Study, TrialView
 
 
 @dataclass(frozen=True)
@@ -82,6 +83,34 @@ class ArtifactsLogged:
 RunEvent = (RunSubmitted | RunStarted | MetricsLogged | RunCompleted | RunFailed | RunStopped | RunDeleted
             | ArtifactsLogged)
 """Every run event run-svc records."""
+
+
+@dataclass(frozen=True)
+class StudyStarted:
+    """A run submitted with a tuning file became a study."""
+
+    study: Study
+    by: Caller
+
+
+@dataclass(frozen=True)
+class TrialCompleted:
+    """One of the study's trials ended (in any state)."""
+
+    study: Study
+    trial: TrialView
+
+
+@dataclass(frozen=True)
+class StudyCompleted:
+    """The study ended; ``best`` is its optimal trial (None: none succeeded)."""
+
+    study: Study
+    best: TrialView | None
+
+
+StudyEvent = StudyStarted | TrialCompleted | StudyCompleted
+"""Every study event run-svc records."""
 
 
 @dataclass(frozen=True)

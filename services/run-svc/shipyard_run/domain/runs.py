@@ -43,12 +43,14 @@ class RunKind(Enum):
     TRAINING = "training"
     PREPROCESSING = "preprocessing"
     EVALUATION = "evaluation"
+    TRIAL = "trial"  # a hyperparameter study's trial: started by its study, never submitted
 
 
 OUTPUT_KINDS: dict[RunKind, tuple[str, ...]] = {
     RunKind.TRAINING: ("model",),
     RunKind.PREPROCESSING: ("dataset", "featureset"),
     RunKind.EVALUATION: ("dataset",),
+    RunKind.TRIAL: REPO_KINDS,  # its study's outputs, whatever the study's kind
 }
 
 
@@ -169,6 +171,9 @@ class RunSpec:
     def checked(self, config_size: int = 0) -> RunSpec:
         """This spec, or InvalidArgument naming the first bad field."""
         check_name("run.name", self.name)
+        if self.kind is RunKind.TRIAL:
+            raise InvalidArgument("run.kind", "trials are started by their study: submit the study's run "
+                                              "with a tuning file instead")
         if self.project:
             check_name("run.project", self.project)
         if self.code:
@@ -301,6 +306,33 @@ def _check_repo(field_name: str, repo_kind: str, repo: str, kinds: tuple[str, ..
     check_name(f"{field_name}.repo", repo)
 
 
+class TrialEnd(Enum):
+    """Why a study's driver stopped one of its trials (kept on the trial: it decides the trial's state)."""
+
+    EARLY_STOPPED = "EarlyStopped"  # the early-stopping rule judged it
+    KILLED = "Killed"  # the study ended (goal reached, too many failures, stopped)
+
+
+@dataclass(frozen=True)
+class TrialOf:
+    """What makes a run a trial of a hyperparameter study."""
+
+    study: str  # the study's name (its run's)
+    number: int  # 1, 2, … in the order the study started them
+    assignment: dict[str, str]  # parameter name → value, as given to the trial
+    keep_outputs: bool = False  # its outputs become versions (else only the study's best trial's do)
+    stopped_by_study: TrialEnd | None = None
+    outputs: dict[str, str] = field(default_factory=dict)  # staged outputs kept here when not made versions
+    reported: bool = False  # its TrialCompleted was emitted
+    # What its files held (the File and TensorFlowEvent collectors): the only metrics the study reads then.
+    collected: tuple[tuple[str, float], ...] = ()
+
+
+def trial_name(study: str, number: int) -> str:
+    """A trial's (and its run's) name: ``<study>-t<number>``, the number zero-padded to 3 digits."""
+    return f"{study}-t{number:03d}"
+
+
 @dataclass(frozen=True)
 class Run:
     """A submitted run and where it is."""
@@ -331,7 +363,14 @@ class Run:
     metric_marks: dict[str, tuple[int, int]] = field(default_factory=dict)
     artifact_count: int = 0
     external: bool = False  # started outside the platform (MLflow's start_run): never executed here
+    tuning: bool = False  # a hyperparameter study: its trials run, it never does itself
+    trial: TrialOf | None = None  # set on a study's trials
     revision: int = 0
+
+    @property
+    def study(self) -> str:
+        """The study this run is a trial of ("" when it is none)."""
+        return self.trial.study if self.trial is not None else ""
 
     @property
     def name(self) -> str:

@@ -36,10 +36,10 @@ class RunServicer(runs_pb2_grpc.RunServiceServicer):
         caller = caller_of(context)
         if request.template:
             run = await self._templates.submit(caller, request.template, request.run, request.config_file,
-                                               request.request_id)
+                                               request.request_id, request.tuning, request.keep_trial_outputs)
         else:
             run = await self._runs.submit(caller, spec_from_proto(request.run), request.config_file,
-                                          request.request_id)
+                                          request.request_id, request.tuning, request.keep_trial_outputs)
         return run_to_proto(run)
 
     async def CloneRun(self, request: pb.CloneRunRequest, context: grpc.aio.ServicerContext) -> pb.Run:
@@ -79,7 +79,7 @@ class RunServicer(runs_pb2_grpc.RunServiceServicer):
     ) -> pb.ListRunsResponse:
         where = RunFilter(project=request.project or None, status=status_from_proto(request.status),
                           kind=kind_from_proto(request.kind, required=False), name_prefix=request.name_prefix,
-                          tag=request.tag)
+                          tag=request.tag, study=request.study)
         runs, token = await self._runs.list_page(where, request.page_size, request.page_token)
         return pb.ListRunsResponse(runs=[run_to_proto(r) for r in runs], next_page_token=token)
 

@@ -26,6 +26,7 @@ from shipyard_gateway.entrypoints.console.run_compare import RunComparePages
 from shipyard_gateway.entrypoints.console.run_form import RunFormPages
 from shipyard_gateway.entrypoints.console.runs import RunPages
 from shipyard_gateway.entrypoints.console.serving import InferencePages
+from shipyard_gateway.entrypoints.console.studies import StudyPages
 from shipyard_gateway.entrypoints.limits import EdgeLimits
 from shipyard_gateway.entrypoints.sse import Watches
 
@@ -53,6 +54,7 @@ def add_console(
     RunComparePages(console).add_routes(app)
     RunPages(console).add_routes(app)
     RunArtifactPages(console, blobs).add_routes(app)
+    StudyPages(console).add_routes(app)
     RepoFormPages(console, blobs, limits).add_routes(app)  # before RepoPages: "new" is not a repo name
     RepoPages(console).add_routes(app)
     RepoFilePages(console, blobs).add_routes(app)

@@ -59,6 +59,7 @@ NAV = (  # key, link, label, the public method the page lists with (shown only t
     ("featuresets", "/repos/featuresets", "FeatureSets", "/shipyard.repo.v1.RepoService/ListRepos"),
     ("models", "/repos/models", "Models", "/shipyard.repo.v1.RepoService/ListRepos"),
     ("runs", "/runs", "Runs", "/shipyard.run.v1.RunService/ListRuns"),
+    ("studies", "/studies", "Studies", "/shipyard.run.v1.StudyService/ListStudies"),
     ("images", "/images", "Images", "/shipyard.repo.v1.ImageService/ListImages"),
     ("clusters", "/clusters", "Clusters", "/shipyard.run.v1.ClusterService/ListClusters"),
     ("inferences", "/inferences", "Test Inferences", "/shipyard.serving.v1.ServingService/ListInferences"),

@@ -21,6 +21,8 @@ CONFIG_MAX_BYTES = 1 << 20
 FRAMEWORKS = ("", "sklearn", "pytorch", "tensorflow", "xgboost", "custom")
 IMAGES = "/shipyard.repo.v1.ImageService/ListImages"
 FROM_CODE_REPO = "build-from-code-repo"  # the image a run names to build its code repo's first
+FILE_FIELDS = ("config_file", "tuning_file")
+SUBMITTED_KINDS = [k for k in KINDS if k != "trial"]  # a study starts its trials; nobody submits one
 
 
 def _invalid(field: str, problem: str) -> ConsoleError:
@@ -121,13 +123,13 @@ class RunFormPages:
         return await self._form(request, values, None)
 
     async def submit(self, request: web.Request) -> web.Response:
-        values, config = await _read(request)
+        values, files = await _read(request)
         try:
             run = run_from(values, selected_project(request))
             made = await self._console.call(
                 request,
                 f"{SERVICE}/SubmitRun",
-                pb.SubmitRunRequest(run=run, config_file=config, template=values.get("template", "")),
+                submit_request(run, values, files),
                 pb.Run,
             )
         except ConsoleError as exc:
@@ -151,7 +153,7 @@ class RunFormPages:
             "runs",
             status=400 if error else 200,
             values=values,
-            kinds=KINDS,
+            kinds=SUBMITTED_KINDS,
             frameworks=FRAMEWORKS,
             templates=templates.templates,
             images=[*(i.name for i in images.images), FROM_CODE_REPO],
@@ -161,26 +163,42 @@ class RunFormPages:
             logins=await viewer_logins(self._console, request),
             kind_names=KIND_NAMES,
             error=error.message if error else "",
-            error_field=field_of(error) if error else "",
+            error_field=upload_field(error) if error else "",
         )
 
 
-async def _read(request: web.Request) -> tuple[dict[str, str], bytes]:
-    """The form's fields and its configuration file (at most CONFIG_MAX_BYTES)."""
+def submit_request(run: pb.Run, values: dict[str, str], files: dict[str, bytes]) -> pb.SubmitRunRequest:
+    """SubmitRun for the form: with a tuning file, the run is a hyperparameter study."""
+    return pb.SubmitRunRequest(run=run, config_file=files.get("config_file", b""),
+                               template=values.get("template", ""), tuning=files.get("tuning_file", b""),
+                               keep_trial_outputs=values.get("keep_trial_outputs") == "on")
+
+
+async def _read(request: web.Request) -> tuple[dict[str, str], dict[str, bytes]]:
+    """The form's fields and its files by field name (the configuration file, the tuning file: each at most
+    CONFIG_MAX_BYTES)."""
     values: dict[str, str] = {}
-    config = b""
+    files: dict[str, bytes] = {}
     reader = await request.multipart()
     while (part := await reader.next()) is not None:
         if not isinstance(part, BodyPartReader):
             continue
         if part.filename is None:
             values[part.name or ""] = await part.text()
-        elif part.filename:
-            config = await part.read()
-            values["config_file_name"] = part.filename
-            if len(config) > CONFIG_MAX_BYTES:
-                raise web.HTTPRequestEntityTooLarge(max_size=CONFIG_MAX_BYTES, actual_size=len(config))
-    return values, config
+        elif part.filename and part.name in FILE_FIELDS:
+            data = await part.read()
+            if len(data) > CONFIG_MAX_BYTES:
+                raise web.HTTPRequestEntityTooLarge(max_size=CONFIG_MAX_BYTES, actual_size=len(data))
+            files[part.name] = bytes(data)
+            values[f"{part.name}_name"] = part.filename
+    return values, files
+
+
+def upload_field(error: ConsoleError) -> str:
+    """The form field a refusal names; the tuning file's own fields (``tuning.parameters[0].…``) are the
+    tuning upload's."""
+    field = field_of(error)
+    return "tuning_file" if field == "tuning" or field.startswith("tuning.") else field
 
 
 def _values_of(run: pb.Run) -> dict[str, str]:

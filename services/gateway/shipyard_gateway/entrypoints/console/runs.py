@@ -24,6 +24,9 @@ STATUSES = [pb.RunStatus.Name(v).removeprefix("RUN_STATUS_").lower() for v in pb
 KINDS = [pb.RunKind.Name(v).removeprefix("RUN_KIND_").lower() for v in pb.RunKind.values() if v]
 LIVE = frozenset({"queued", "waiting_for_gpus", "starting", "running", "stopping"})
 SYSTEM_TAG = "mlflow."  # MLflow's own tags (source, user, …): its UI does not show them either
+# Trials are hidden from the runs list unless asked for; ListRuns cannot leave a kind out, so the list reads
+# on past pages of trials, this many pages at most (a longer run of trials leaves a short page and its link).
+PAGES_PAST_TRIALS = 10
 
 
 def status_name(run: pb.Run) -> str:
@@ -48,8 +51,14 @@ def _filters(request: web.Request) -> dict[str, str]:
         "kind": query.get("kind", "") if query.get("kind") in KINDS else "",
         "q": query.get("q", "").strip()[:100],
         "tag": query.get("tag", "").strip()[:100],
+        "trials": "on" if query.get("trials") == "on" else "",
         "page": query.get("page", ""),
     }
+
+
+def trials_hidden(filters: dict[str, str]) -> bool:
+    """Whether the list leaves trials out: unless "Show trials" is ticked or the kind asked for is trial."""
+    return not filters["trials"] and filters["kind"] != "trial"
 
 
 def _list_request(project: str, filters: dict[str, str]) -> pb.ListRunsRequest:
@@ -97,12 +106,7 @@ class RunPages:
 
     async def list(self, request: web.Request) -> web.Response:
         filters = _filters(request)
-        page = await self._console.call(
-            request,
-            f"{SERVICE}/ListRuns",
-            _list_request(selected_project(request), filters),
-            pb.ListRunsResponse,
-        )
+        page = await self._page(request, filters)
         shown = {k: v for k, v in filters.items() if v}
         context: dict[str, Any] = {
             "runs": page.runs,
@@ -118,6 +122,23 @@ class RunPages:
         if request.query.get("fragment") == "rows":
             return self._console.fragment("runs/rows.html.j2", **context)
         return await self._console.page(request, "runs/list.html.j2", "runs", **context)
+
+    async def _page(self, request: web.Request, filters: dict[str, str]) -> pb.ListRunsResponse:
+        """A page of the list; without trials unless asked, reading on while the trials left it short."""
+        asked = _list_request(selected_project(request), filters)
+        page = await self._console.call(request, f"{SERVICE}/ListRuns", asked, pb.ListRunsResponse)
+        if not trials_hidden(filters):
+            return page
+        shown = pb.ListRunsResponse(runs=[r for r in page.runs if r.kind != pb.RUN_KIND_TRIAL],
+                                    next_page_token=page.next_page_token)
+        for _ in range(PAGES_PAST_TRIALS):
+            if len(shown.runs) >= PAGE_SIZE or not shown.next_page_token:
+                break
+            asked.page_token = shown.next_page_token
+            more = await self._console.call(request, f"{SERVICE}/ListRuns", asked, pb.ListRunsResponse)
+            shown.runs.extend(r for r in more.runs if r.kind != pb.RUN_KIND_TRIAL)
+            shown.next_page_token = more.next_page_token
+        return shown
 
     async def detail(self, request: web.Request) -> web.Response:
         run = await self._get(request)

@@ -305,6 +305,90 @@ class RunCompleted(_message.Message):
     artifact_count: int
     def __init__(self, run_id: _Optional[str] = ..., name: _Optional[str] = ..., project: _Optional[str] = ..., kind: _Optional[str] = ..., outputs: _Optional[_Iterable[_Union[_common_pb2.RunOutput, _Mapping]]] = ..., metrics: _Optional[_Mapping[str, float]] = ..., hyperparameters: _Optional[_Mapping[str, str]] = ..., actor: _Optional[_Union[_common_pb2.Actor, _Mapping]] = ..., params: _Optional[_Mapping[str, str]] = ..., labels: _Optional[_Mapping[str, str]] = ..., artifact_count: _Optional[int] = ...) -> None: ...
 
+class StudyStarted(_message.Message):
+    __slots__ = ("study", "run_id", "project", "algorithm", "objective_metric", "objective_type", "parallel_trial_count", "max_trial_count", "actor")
+    STUDY_FIELD_NUMBER: _ClassVar[int]
+    RUN_ID_FIELD_NUMBER: _ClassVar[int]
+    PROJECT_FIELD_NUMBER: _ClassVar[int]
+    ALGORITHM_FIELD_NUMBER: _ClassVar[int]
+    OBJECTIVE_METRIC_FIELD_NUMBER: _ClassVar[int]
+    OBJECTIVE_TYPE_FIELD_NUMBER: _ClassVar[int]
+    PARALLEL_TRIAL_COUNT_FIELD_NUMBER: _ClassVar[int]
+    MAX_TRIAL_COUNT_FIELD_NUMBER: _ClassVar[int]
+    ACTOR_FIELD_NUMBER: _ClassVar[int]
+    study: str
+    run_id: str
+    project: str
+    algorithm: str
+    objective_metric: str
+    objective_type: str
+    parallel_trial_count: int
+    max_trial_count: int
+    actor: _common_pb2.Actor
+    def __init__(self, study: _Optional[str] = ..., run_id: _Optional[str] = ..., project: _Optional[str] = ..., algorithm: _Optional[str] = ..., objective_metric: _Optional[str] = ..., objective_type: _Optional[str] = ..., parallel_trial_count: _Optional[int] = ..., max_trial_count: _Optional[int] = ..., actor: _Optional[_Union[_common_pb2.Actor, _Mapping]] = ...) -> None: ...
+
+class TrialCompleted(_message.Message):
+    __slots__ = ("study", "name", "run_id", "project", "number", "state", "assignment", "objective", "has_objective")
+    class AssignmentEntry(_message.Message):
+        __slots__ = ("key", "value")
+        KEY_FIELD_NUMBER: _ClassVar[int]
+        VALUE_FIELD_NUMBER: _ClassVar[int]
+        key: str
+        value: str
+        def __init__(self, key: _Optional[str] = ..., value: _Optional[str] = ...) -> None: ...
+    STUDY_FIELD_NUMBER: _ClassVar[int]
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    RUN_ID_FIELD_NUMBER: _ClassVar[int]
+    PROJECT_FIELD_NUMBER: _ClassVar[int]
+    NUMBER_FIELD_NUMBER: _ClassVar[int]
+    STATE_FIELD_NUMBER: _ClassVar[int]
+    ASSIGNMENT_FIELD_NUMBER: _ClassVar[int]
+    OBJECTIVE_FIELD_NUMBER: _ClassVar[int]
+    HAS_OBJECTIVE_FIELD_NUMBER: _ClassVar[int]
+    study: str
+    name: str
+    run_id: str
+    project: str
+    number: int
+    state: str
+    assignment: _containers.ScalarMap[str, str]
+    objective: float
+    has_objective: bool
+    def __init__(self, study: _Optional[str] = ..., name: _Optional[str] = ..., run_id: _Optional[str] = ..., project: _Optional[str] = ..., number: _Optional[int] = ..., state: _Optional[str] = ..., assignment: _Optional[_Mapping[str, str]] = ..., objective: _Optional[float] = ..., has_objective: _Optional[bool] = ...) -> None: ...
+
+class StudyCompleted(_message.Message):
+    __slots__ = ("study", "run_id", "project", "status", "reason", "message", "best_trial", "best_trial_run_id", "best_assignment", "best_objective", "trials")
+    class BestAssignmentEntry(_message.Message):
+        __slots__ = ("key", "value")
+        KEY_FIELD_NUMBER: _ClassVar[int]
+        VALUE_FIELD_NUMBER: _ClassVar[int]
+        key: str
+        value: str
+        def __init__(self, key: _Optional[str] = ..., value: _Optional[str] = ...) -> None: ...
+    STUDY_FIELD_NUMBER: _ClassVar[int]
+    RUN_ID_FIELD_NUMBER: _ClassVar[int]
+    PROJECT_FIELD_NUMBER: _ClassVar[int]
+    STATUS_FIELD_NUMBER: _ClassVar[int]
+    REASON_FIELD_NUMBER: _ClassVar[int]
+    MESSAGE_FIELD_NUMBER: _ClassVar[int]
+    BEST_TRIAL_FIELD_NUMBER: _ClassVar[int]
+    BEST_TRIAL_RUN_ID_FIELD_NUMBER: _ClassVar[int]
+    BEST_ASSIGNMENT_FIELD_NUMBER: _ClassVar[int]
+    BEST_OBJECTIVE_FIELD_NUMBER: _ClassVar[int]
+    TRIALS_FIELD_NUMBER: _ClassVar[int]
+    study: str
+    run_id: str
+    project: str
+    status: str
+    reason: str
+    message: str
+    best_trial: str
+    best_trial_run_id: str
+    best_assignment: _containers.ScalarMap[str, str]
+    best_objective: float
+    trials: int
+    def __init__(self, study: _Optional[str] = ..., run_id: _Optional[str] = ..., project: _Optional[str] = ..., status: _Optional[str] = ..., reason: _Optional[str] = ..., message: _Optional[str] = ..., best_trial: _Optional[str] = ..., best_trial_run_id: _Optional[str] = ..., best_assignment: _Optional[_Mapping[str, str]] = ..., best_objective: _Optional[float] = ..., trials: _Optional[int] = ...) -> None: ...
+
 class ModelPublished(_message.Message):
     __slots__ = ("model", "version", "catalog_name", "project", "actor", "model_id")
     MODEL_FIELD_NUMBER: _ClassVar[int]

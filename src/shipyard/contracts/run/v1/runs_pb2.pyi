@@ -16,6 +16,7 @@ class RunKind(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     RUN_KIND_TRAINING: _ClassVar[RunKind]
     RUN_KIND_PREPROCESSING: _ClassVar[RunKind]
     RUN_KIND_EVALUATION: _ClassVar[RunKind]
+    RUN_KIND_TRIAL: _ClassVar[RunKind]
 
 class Distribution(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     __slots__ = ()
@@ -45,6 +46,7 @@ RUN_KIND_UNSPECIFIED: RunKind
 RUN_KIND_TRAINING: RunKind
 RUN_KIND_PREPROCESSING: RunKind
 RUN_KIND_EVALUATION: RunKind
+RUN_KIND_TRIAL: RunKind
 DISTRIBUTION_NONE: Distribution
 DISTRIBUTION_AUTOMATIC: Distribution
 DISTRIBUTION_MANUAL: Distribution
@@ -85,7 +87,7 @@ class RunOutputTarget(_message.Message):
     def __init__(self, repo_kind: _Optional[str] = ..., repo: _Optional[str] = ..., mount_path: _Optional[str] = ...) -> None: ...
 
 class Run(_message.Message):
-    __slots__ = ("id", "name", "project", "description", "tags", "kind", "command", "framework", "framework_version", "image", "inputs", "outputs", "hyperparameters", "config_file_name", "gpus", "start_with_available", "cluster", "status", "status_reason", "exit_code", "owner", "create_time", "start_time", "end_time", "metrics", "revision", "notes", "code", "commit", "priority", "environment", "params", "labels", "external", "artifact_count", "latest_metrics", "time_limit", "account", "distribution", "workers")
+    __slots__ = ("id", "name", "project", "description", "tags", "kind", "command", "framework", "framework_version", "image", "inputs", "outputs", "hyperparameters", "config_file_name", "gpus", "start_with_available", "cluster", "status", "status_reason", "exit_code", "owner", "create_time", "start_time", "end_time", "metrics", "revision", "notes", "code", "commit", "priority", "environment", "params", "labels", "external", "artifact_count", "latest_metrics", "time_limit", "account", "distribution", "workers", "study", "tuning")
     class HyperparametersEntry(_message.Message):
         __slots__ = ("key", "value")
         KEY_FIELD_NUMBER: _ClassVar[int]
@@ -161,6 +163,8 @@ class Run(_message.Message):
     ACCOUNT_FIELD_NUMBER: _ClassVar[int]
     DISTRIBUTION_FIELD_NUMBER: _ClassVar[int]
     WORKERS_FIELD_NUMBER: _ClassVar[int]
+    STUDY_FIELD_NUMBER: _ClassVar[int]
+    TUNING_FIELD_NUMBER: _ClassVar[int]
     id: str
     name: str
     project: str
@@ -201,7 +205,9 @@ class Run(_message.Message):
     account: str
     distribution: Distribution
     workers: int
-    def __init__(self, id: _Optional[str] = ..., name: _Optional[str] = ..., project: _Optional[str] = ..., description: _Optional[str] = ..., tags: _Optional[_Iterable[str]] = ..., kind: _Optional[_Union[RunKind, str]] = ..., command: _Optional[str] = ..., framework: _Optional[str] = ..., framework_version: _Optional[str] = ..., image: _Optional[str] = ..., inputs: _Optional[_Iterable[_Union[RunInput, _Mapping]]] = ..., outputs: _Optional[_Iterable[_Union[RunOutputTarget, _Mapping]]] = ..., hyperparameters: _Optional[_Mapping[str, str]] = ..., config_file_name: _Optional[str] = ..., gpus: _Optional[int] = ..., start_with_available: _Optional[bool] = ..., cluster: _Optional[str] = ..., status: _Optional[_Union[RunStatus, str]] = ..., status_reason: _Optional[str] = ..., exit_code: _Optional[int] = ..., owner: _Optional[str] = ..., create_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., start_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., end_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., metrics: _Optional[_Mapping[str, float]] = ..., revision: _Optional[int] = ..., notes: _Optional[_Iterable[str]] = ..., code: _Optional[str] = ..., commit: _Optional[str] = ..., priority: _Optional[int] = ..., environment: _Optional[_Union[RunEnvironment, _Mapping]] = ..., params: _Optional[_Mapping[str, str]] = ..., labels: _Optional[_Mapping[str, str]] = ..., external: _Optional[bool] = ..., artifact_count: _Optional[int] = ..., latest_metrics: _Optional[_Mapping[str, MetricPoint]] = ..., time_limit: _Optional[str] = ..., account: _Optional[str] = ..., distribution: _Optional[_Union[Distribution, str]] = ..., workers: _Optional[int] = ...) -> None: ...
+    study: str
+    tuning: bool
+    def __init__(self, id: _Optional[str] = ..., name: _Optional[str] = ..., project: _Optional[str] = ..., description: _Optional[str] = ..., tags: _Optional[_Iterable[str]] = ..., kind: _Optional[_Union[RunKind, str]] = ..., command: _Optional[str] = ..., framework: _Optional[str] = ..., framework_version: _Optional[str] = ..., image: _Optional[str] = ..., inputs: _Optional[_Iterable[_Union[RunInput, _Mapping]]] = ..., outputs: _Optional[_Iterable[_Union[RunOutputTarget, _Mapping]]] = ..., hyperparameters: _Optional[_Mapping[str, str]] = ..., config_file_name: _Optional[str] = ..., gpus: _Optional[int] = ..., start_with_available: _Optional[bool] = ..., cluster: _Optional[str] = ..., status: _Optional[_Union[RunStatus, str]] = ..., status_reason: _Optional[str] = ..., exit_code: _Optional[int] = ..., owner: _Optional[str] = ..., create_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., start_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., end_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., metrics: _Optional[_Mapping[str, float]] = ..., revision: _Optional[int] = ..., notes: _Optional[_Iterable[str]] = ..., code: _Optional[str] = ..., commit: _Optional[str] = ..., priority: _Optional[int] = ..., environment: _Optional[_Union[RunEnvironment, _Mapping]] = ..., params: _Optional[_Mapping[str, str]] = ..., labels: _Optional[_Mapping[str, str]] = ..., external: _Optional[bool] = ..., artifact_count: _Optional[int] = ..., latest_metrics: _Optional[_Mapping[str, MetricPoint]] = ..., time_limit: _Optional[str] = ..., account: _Optional[str] = ..., distribution: _Optional[_Union[Distribution, str]] = ..., workers: _Optional[int] = ..., study: _Optional[str] = ..., tuning: _Optional[bool] = ...) -> None: ...
 
 class RunEnvironment(_message.Message):
     __slots__ = ("image", "url", "python", "requirements", "digest", "framework", "framework_version")
@@ -222,16 +228,20 @@ class RunEnvironment(_message.Message):
     def __init__(self, image: _Optional[str] = ..., url: _Optional[str] = ..., python: _Optional[str] = ..., requirements: _Optional[_Iterable[str]] = ..., digest: _Optional[str] = ..., framework: _Optional[str] = ..., framework_version: _Optional[str] = ...) -> None: ...
 
 class SubmitRunRequest(_message.Message):
-    __slots__ = ("run", "config_file", "request_id", "template")
+    __slots__ = ("run", "config_file", "request_id", "template", "tuning", "keep_trial_outputs")
     RUN_FIELD_NUMBER: _ClassVar[int]
     CONFIG_FILE_FIELD_NUMBER: _ClassVar[int]
     REQUEST_ID_FIELD_NUMBER: _ClassVar[int]
     TEMPLATE_FIELD_NUMBER: _ClassVar[int]
+    TUNING_FIELD_NUMBER: _ClassVar[int]
+    KEEP_TRIAL_OUTPUTS_FIELD_NUMBER: _ClassVar[int]
     run: Run
     config_file: bytes
     request_id: str
     template: str
-    def __init__(self, run: _Optional[_Union[Run, _Mapping]] = ..., config_file: _Optional[bytes] = ..., request_id: _Optional[str] = ..., template: _Optional[str] = ...) -> None: ...
+    tuning: bytes
+    keep_trial_outputs: bool
+    def __init__(self, run: _Optional[_Union[Run, _Mapping]] = ..., config_file: _Optional[bytes] = ..., request_id: _Optional[str] = ..., template: _Optional[str] = ..., tuning: _Optional[bytes] = ..., keep_trial_outputs: _Optional[bool] = ...) -> None: ...
 
 class RunTemplate(_message.Message):
     __slots__ = ("id", "name", "description", "run", "owner", "create_time", "has_config_file")
@@ -313,7 +323,7 @@ class GetRunRequest(_message.Message):
     def __init__(self, name: _Optional[str] = ...) -> None: ...
 
 class ListRunsRequest(_message.Message):
-    __slots__ = ("project", "status", "kind", "name_prefix", "tag", "page_size", "page_token")
+    __slots__ = ("project", "status", "kind", "name_prefix", "tag", "page_size", "page_token", "study")
     PROJECT_FIELD_NUMBER: _ClassVar[int]
     STATUS_FIELD_NUMBER: _ClassVar[int]
     KIND_FIELD_NUMBER: _ClassVar[int]
@@ -321,6 +331,7 @@ class ListRunsRequest(_message.Message):
     TAG_FIELD_NUMBER: _ClassVar[int]
     PAGE_SIZE_FIELD_NUMBER: _ClassVar[int]
     PAGE_TOKEN_FIELD_NUMBER: _ClassVar[int]
+    STUDY_FIELD_NUMBER: _ClassVar[int]
     project: str
     status: RunStatus
     kind: RunKind
@@ -328,7 +339,8 @@ class ListRunsRequest(_message.Message):
     tag: str
     page_size: int
     page_token: str
-    def __init__(self, project: _Optional[str] = ..., status: _Optional[_Union[RunStatus, str]] = ..., kind: _Optional[_Union[RunKind, str]] = ..., name_prefix: _Optional[str] = ..., tag: _Optional[str] = ..., page_size: _Optional[int] = ..., page_token: _Optional[str] = ...) -> None: ...
+    study: str
+    def __init__(self, project: _Optional[str] = ..., status: _Optional[_Union[RunStatus, str]] = ..., kind: _Optional[_Union[RunKind, str]] = ..., name_prefix: _Optional[str] = ..., tag: _Optional[str] = ..., page_size: _Optional[int] = ..., page_token: _Optional[str] = ..., study: _Optional[str] = ...) -> None: ...
 
 class ListRunsResponse(_message.Message):
     __slots__ = ("runs", "next_page_token")

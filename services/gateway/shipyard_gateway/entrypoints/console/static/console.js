@@ -1,6 +1,6 @@
 // Progressive enhancement of the server-rendered console: everything works without this file;
 // with it, the project picker applies at once, dangerous buttons ask first, a run's metric charts
-// are drawn (uPlot) and its log is tailed while it runs.
+// and a study's trials graph are drawn (uPlot) and a run's log is tailed while it runs.
 (function () {
   "use strict";
 
@@ -14,11 +14,13 @@
     });
   }
 
+  // On the document, so that forms htmx swaps in later (a live study's "Stop study") ask too.
   function confirmations() {
-    document.querySelectorAll("form[data-confirm]").forEach(function (form) {
-      form.addEventListener("submit", function (event) {
-        if (!window.confirm(form.dataset.confirm)) event.preventDefault();
-      });
+    document.addEventListener("submit", function (event) {
+      var form = event.target;
+      if (form.matches && form.matches("form[data-confirm]") && !window.confirm(form.dataset.confirm)) {
+        event.preventDefault();
+      }
     });
   }
 
@@ -94,6 +96,41 @@
           if (status && !/queued|waiting|starting|running|stopping/.test(status.textContent)) clearInterval(timer);
         });
     }, 3000);
+  }
+
+  // --- a study's trials graph ----------------------------------------------------------------
+  // Each state's colour comes from its swatch in the legend (console.css), as the lineage graph's do.
+  function stateColors() {
+    var colors = {};
+    document.querySelectorAll("#study-legend [data-state] .swatch").forEach(function (swatch) {
+      colors[swatch.parentElement.dataset.state] = getComputedStyle(swatch).backgroundColor;
+    });
+    return colors;
+  }
+
+  // The objective per trial (points, one series per state) and the best so far (a stepped line).
+  function trialsGraph() {
+    var box = document.getElementById("trials-graph");
+    var data = document.getElementById("trials-graph-data");
+    if (!box || !data || typeof uPlot === "undefined") return;
+    var graph = JSON.parse(data.textContent);
+    box.innerHTML = "";
+    if (!graph.numbers.length) return;
+    var colors = stateColors();
+    var series = [{ label: "trial" }].concat(graph.states.map(function (s) {
+      var color = colors[s.state] || "#5d6b82";
+      return { label: s.state, stroke: color, paths: function () { return null; },
+               points: { show: true, size: 9, stroke: color, fill: color } };
+    }), [{ label: "best so far", stroke: colors.best || "#1c2330", width: 2, spanGaps: true,
+           paths: uPlot.paths.stepped({ align: 1 }), points: { show: false } }]);
+    new uPlot({
+      width: Math.max(420, Math.min(1100, box.clientWidth - 8)), height: 280,
+      scales: { x: { time: false } }, series: series,
+      axes: [{ label: "trial", incrs: [1, 2, 5, 10, 20, 50, 100, 200, 500, 1000] }, { label: graph.metric }],
+    }, [graph.numbers].concat(graph.states.map(function (s) { return s.values; }), [graph.best]), box);
+    box.dataset.points = String(graph.states.reduce(function (n, s) {
+      return n + s.values.filter(function (v) { return v !== null; }).length;
+    }, 0));
   }
 
   // --- live log -----------------------------------------------------------------------------
@@ -284,5 +321,11 @@
     });
   }
 
-  onReady(function () { autosubmit(); confirmations(); backLinks(); charts(); compareCharts(); logs(); lineage(); tryForms(); sourcePicker(); uploads(); tabs(); });
+  // A live study's part is swapped in by htmx: its graph (a fresh, empty box) is drawn again.
+  document.addEventListener("htmx:afterSettle", function () {
+    var box = document.getElementById("trials-graph");
+    if (box && !box.firstChild) trialsGraph();
+  });
+
+  onReady(function () { trialsGraph(); autosubmit(); confirmations(); backLinks(); charts(); compareCharts(); logs(); lineage(); tryForms(); sourcePicker(); uploads(); tabs(); });
 })();

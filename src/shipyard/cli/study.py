@@ -1,0 +1,236 @@
+"""``shipyard study …``: hyperparameter studies (runs submitted with ``--tuning``) and their trials."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.markup import escape
+
+from shipyard.cli import output
+from shipyard.cli.context import client, console
+from shipyard.cli.output import Format, OutputOpt
+from shipyard.cli.runs import status_name
+from shipyard.client.connection import Client
+from shipyard.contracts.run.v1 import studies_pb2 as pb
+
+app = typer.Typer(help="Hyperparameter studies: runs submitted with --tuning, and their trials.",
+                  no_args_is_help=True)
+Opt = typer.Option
+PAGE = 1000
+STYLES = {"Succeeded": "green", "Failed": "red", "Running": "cyan", "Stopped": "yellow",
+          "Killed": "yellow", "EarlyStopped": "yellow", "MetricsUnavailable": "red"}
+
+
+def study_status(status: int) -> str:
+    """STUDY_STATUS_SUCCEEDED → ``Succeeded`` (Katib's words)."""
+    try:
+        return pb.StudyStatus.Name(status).removeprefix("STUDY_STATUS_").title()
+    except ValueError:
+        return str(status)
+
+
+def trial_state(state: int) -> str:
+    """TRIAL_STATE_METRICS_UNAVAILABLE → ``MetricsUnavailable`` (Katib's words)."""
+    try:
+        words = pb.TrialState.Name(state).removeprefix("TRIAL_STATE_").split("_")
+    except ValueError:
+        return str(state)
+    return "".join(word.title() for word in words)
+
+
+def _styled(text: str) -> str:
+    style = STYLES.get(text)
+    return f"[{style}]{text}[/]" if style else text
+
+
+def _number(value: float) -> str:
+    return f"{value:.6g}"
+
+
+def _objective(trial: pb.Trial) -> str:
+    return _number(trial.objective) if trial.has_objective else "-"
+
+
+def _assignment(trial: pb.Trial) -> str:
+    return ", ".join(f"{name}={value}" for name, value in trial.assignment.items())
+
+
+def all_trials(c: Client, study: str, order_by: str = "", descending: bool = False) -> list[pb.Trial]:
+    """Every trial of the study, in the order asked for."""
+    found: list[pb.Trial] = []
+    token = ""
+    while True:
+        reply = c.call(c.studies.ListTrials, pb.ListTrialsRequest(
+            study=study, order_by=order_by, descending=descending, page_size=PAGE, page_token=token))
+        found.extend(reply.trials)
+        token = reply.next_page_token
+        if not token:
+            return found
+
+
+def _trial_table(trials: Sequence[pb.Trial], metrics: Sequence[str]) -> output.Listing:
+    table = output.table("Trial", "Name", "State", "Parameters", "Objective", *metrics)
+    for trial in trials:
+        latest = {m.name: m.latest for m in trial.metrics}
+        table.add_row(str(trial.number), escape(trial.name), _styled(trial_state(trial.state)),
+                      escape(_assignment(trial)), _objective(trial),
+                      *(_number(latest[m]) if m in latest else "-" for m in metrics))
+    return table
+
+
+def _watched(study: pb.Study) -> list[str]:
+    spec = json.loads(study.spec_json or "{}")
+    return [study.objective_metric, *spec.get("objective", {}).get("additionalMetricNames", [])]
+
+
+def _counts(study: pb.Study) -> str:
+    counts = study.counts
+    parts = [("created", counts.created), ("running", counts.running), ("succeeded", counts.succeeded),
+             ("failed", counts.failed), ("metrics unavailable", counts.metrics_unavailable),
+             ("killed", counts.killed), ("early stopped", counts.early_stopped)]
+    return ", ".join(f"{number} {label}" for label, number in parts if number) or "none yet"
+
+
+@app.command()
+def get(name: str, fmt: OutputOpt = Format.table) -> None:
+    """A study: its status, its trials counted by state, the best so far and its latest trials."""
+    with client() as c:
+        study = c.call(c.studies.GetStudy, pb.GetStudyRequest(name=name))
+        trials = all_trials(c, name) if fmt is Format.table else []
+    if output.emit(study, fmt):
+        return
+    limit = f" of {study.max_trial_count}" if study.max_trial_count else ""
+    best = study.best_trial
+    rows = [
+        ("name", escape(study.name)), ("status", _styled(study_status(study.status))),
+        ("reason", escape(study.reason)), ("message", escape(study.message)),
+        ("objective", f"{study.objective_type} {escape(study.objective_metric)}"),
+        ("algorithm", escape(study.algorithm)),
+        ("trials", f"{study.trials}{limit} started, {study.parallel_trial_count} at a time: "
+                   f"{_counts(study)}"),
+        ("best trial", f"{escape(best.name)}: {_objective(best)} ({escape(_assignment(best))})"
+         if best.name else "none yet"),
+        ("owner", escape(study.owner)), ("project", escape(study.project) or "(none)"),
+    ]
+    console.print(output.fields(rows))
+    if trials:
+        console.print(_trial_table(trials[-10:], _watched(study)))
+
+
+@app.command("list")
+def list_(project: Annotated[str, Opt(help="Only this project's.")] = "",
+          fmt: OutputOpt = Format.table) -> None:
+    """Studies, newest first."""
+    found: list[pb.Study] = []
+    with client() as c:
+        token = ""
+        while True:
+            reply = c.call(c.studies.ListStudies, pb.ListStudiesRequest(project=project, page_size=PAGE,
+                                                                       page_token=token))
+            found.extend(reply.studies)
+            token = reply.next_page_token
+            if not token:
+                break
+    if output.emit(found, fmt):
+        return
+    table = output.table("Name", "Status", "Objective", "Trials", "Best")
+    for study in found:
+        best = study.best_trial
+        table.add_row(escape(study.name), _styled(study_status(study.status)),
+                      f"{study.objective_type} {escape(study.objective_metric)}", str(study.trials),
+                      f"{escape(best.name)} {_objective(best)}" if best.name else "-")
+    console.print(table if found else "[dim]No studies.[/]")
+
+
+@app.command()
+def trials(
+    name: str,
+    sort: Annotated[str, Opt(help="number (default), objective, or a metric the study watches.")] = "",
+    desc: Annotated[bool, Opt("--desc", help="Highest first.")] = False,
+    fmt: OutputOpt = Format.table,
+) -> None:
+    """A study's trials: each one's state, parameters, objective and metrics."""
+    with client() as c:
+        study = c.call(c.studies.GetStudy, pb.GetStudyRequest(name=name))
+        found = all_trials(c, name, sort, desc)
+    if output.emit(found, fmt):
+        return
+    console.print(_trial_table(found, _watched(study)) if found else "[dim]No trials yet.[/]")
+
+
+@app.command()
+def best(name: str, top: Annotated[int, Opt(min=1, help="How many of the best trials.")] = 1,
+         fmt: OutputOpt = Format.table) -> None:
+    """The best trial(s): parameters and metrics, by the study's objective."""
+    with client() as c:
+        study = c.call(c.studies.GetStudy, pb.GetStudyRequest(name=name))
+        ranked = all_trials(c, name, "objective", study.objective_type == "maximize")
+    found = [t for t in ranked if t.state == pb.TRIAL_STATE_SUCCEEDED][:top]
+    if output.emit(found, fmt):
+        return
+    if not found:
+        console.print("[dim]No trial has succeeded yet.[/]")
+        return
+    for trial in found:
+        rows = [("trial", f"{escape(trial.name)} (#{trial.number})"),
+                ("objective", f"{escape(study.objective_metric)} = {_objective(trial)}"),
+                *((f"--{k}" if not k.startswith("-") else k, escape(v)) for k, v in trial.assignment.items()),
+                *((m.name, f"latest {_number(m.latest)}, min {_number(m.min)}, max {_number(m.max)}")
+                  for m in trial.metrics),
+                ("run", status_name(trial.run_status))]
+        console.print(output.fields(rows))
+
+
+def result_rows(trials: Sequence[pb.Trial]) -> list[dict[str, Any]]:
+    """One row per trial: number, name, state, each parameter, each metric's latest/min/max, objective."""
+    parameters = list(dict.fromkeys(k for t in trials for k in t.assignment))
+    metrics = list(dict.fromkeys(m.name for t in trials for m in t.metrics))
+    rows: list[dict[str, Any]] = []
+    for trial in trials:
+        row: dict[str, Any] = {"number": trial.number, "name": trial.name, "state": trial_state(trial.state)}
+        row.update({p: trial.assignment.get(p, "") for p in parameters})
+        summary = {m.name: m for m in trial.metrics}
+        for metric in metrics:
+            found = summary.get(metric)
+            for part in ("latest", "min", "max"):
+                row[f"{metric}.{part}"] = getattr(found, part) if found else None
+        row["objective"] = trial.objective if trial.has_objective else None
+        rows.append(row)
+    return rows
+
+
+@app.command()
+def download(
+    name: str,
+    out: Annotated[Path, Opt("--output", "-o", metavar="FILE", help="results.csv or results.json.")],
+) -> None:
+    """Write every trial's parameters and metrics to a CSV or JSON file (by its extension)."""
+    suffix = out.suffix.lower()
+    if suffix not in (".csv", ".json"):
+        raise typer.BadParameter("name a .csv or .json file", param_hint="--output")
+    with client() as c:
+        rows = result_rows(all_trials(c, name))
+    if suffix == ".json":
+        out.write_text(json.dumps(rows, indent=2) + "\n")
+    else:
+        buffer = io.StringIO()
+        writer = csv.DictWriter(buffer, fieldnames=list(rows[0]) if rows else ["number", "name", "state"])
+        writer.writeheader()
+        writer.writerows({k: "" if v is None else v for k, v in row.items()} for row in rows)
+        out.write_text(buffer.getvalue())
+    console.print(f"[green]Wrote {output.count(len(rows), 'trial')}[/] to {escape(str(out))}")
+
+
+@app.command()
+def stop(name: str) -> None:
+    """Stop a study: its running trials are killed; the best trial so far gives its outputs."""
+    with client() as c:
+        study = c.call(c.studies.StopStudy, pb.StopStudyRequest(name=name))
+    console.print(f"[green]Stopping study[/] [bold]{escape(study.name)}[/] "
+                  f"({study_status(study.status)}); its running trials are killed")
