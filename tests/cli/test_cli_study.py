@@ -106,13 +106,22 @@ def test_stop_sends_the_name(replies: dict[str, Any]) -> None:
     assert code == 0 and "Stopping study tune" in out, out
 
 
-def test_run_list_hides_trials_unless_asked_for(replies: dict[str, Any]) -> None:
+def test_run_list_asks_run_svc_to_leave_trials_out_unless_asked_for(replies: dict[str, Any]) -> None:
     study_run = rpb.Run(name="tune", kind=rpb.RUN_KIND_TRAINING, tuning=True, status=rpb.RUN_STATUS_RUNNING)
     trial = rpb.Run(name="tune-t001", kind=rpb.RUN_KIND_TRIAL, study="tune", status=rpb.RUN_STATUS_RUNNING)
-    replies["ListRuns"] = rpb.ListRunsResponse(runs=[trial, study_run])
+
+    def list_runs(request: Message) -> rpb.ListRunsResponse:  # run-svc honours exclude_trials
+        assert isinstance(request, rpb.ListRunsRequest)
+        return rpb.ListRunsResponse(runs=[study_run] if request.exclude_trials else [trial, study_run])
+
+    replies["ListRuns"] = list_runs
     code, out = invoke("run", "list")
     assert code == 0 and "tune-t001" not in out and "training (study)" in out, out
+    (_, request) = Replies.calls[-1]
+    assert isinstance(request, rpb.ListRunsRequest) and request.exclude_trials
     code, out = invoke("run", "list", "--study", "tune")
     assert code == 0 and "tune-t001" in out, out
     (_, request) = Replies.calls[-1]
-    assert isinstance(request, rpb.ListRunsRequest) and request.study == "tune"
+    assert isinstance(request, rpb.ListRunsRequest) and request.study == "tune" and not request.exclude_trials
+    code, out = invoke("run", "list", "--kind", "trial")
+    assert code == 0 and "tune-t001" in out, out

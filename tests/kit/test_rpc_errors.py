@@ -5,6 +5,8 @@ the field and problem of a bad request and the error's name, read back by a serv
 from __future__ import annotations
 
 import asyncio
+import string
+import urllib.parse
 from collections.abc import AsyncIterator, Callable
 
 import grpc
@@ -16,7 +18,15 @@ from shipyard.client.connection import Client, ClientError, Credentials
 from shipyard.kit import errors
 from shipyard.kit.caller import Caller
 from shipyard.kit.grpcio import Authentication, Metadata, error_of, new_server
-from shipyard.kit.rpc_errors import DOMAIN, MAX_FIELD, failure_in, failure_of, reason_of, status_message
+from shipyard.kit.rpc_errors import (
+    DOMAIN,
+    MAX_FIELD,
+    failure_in,
+    failure_of,
+    reason_of,
+    status_message,
+    status_of_error,
+)
 
 # What each method of the test server raises.
 PROBLEM = "may contain only letters, digits, '-', '_'"
@@ -27,6 +37,7 @@ RAISES: dict[str, Callable[[], errors.ShipyardError]] = {
     "/test.Bad/Huge": lambda: errors.InvalidArgument("\U0001f600" * 100_000, "got " + "\U0001f600" * 100_000),
 }
 STREAM = "/test.Bad/Watch"
+PRINTABLE = "".join(c for c in string.printable if c.isprintable() and c != "%")  # left as is in grpc-message
 
 
 async def anyone(method: str, metadata: Metadata) -> Caller:
@@ -210,3 +221,15 @@ def test_a_precondition_without_a_field_names_none() -> None:
     exc = errors.FailedPrecondition("the run is finished")
     status = status_message(exc, grpc.StatusCode.FAILED_PRECONDITION)
     assert failure_in(grpc.StatusCode.FAILED_PRECONDITION, exc.message, status).field == ""
+
+
+def test_the_worst_echoed_error_leaves_room_below_grpcs_metadata_limit() -> None:
+    # gRPC refuses trailers past its 8 KiB soft limit at random (RESOURCE_EXHAUSTED): measure the worst
+    # case as gRPC counts it — name + value + 32 bytes an entry, grpc-message percent-encoded — with
+    # room left to spare.
+    status = status_of_error(RAISES["/test.Bad/Huge"](), grpc.StatusCode.INVALID_ARGUMENT)
+    message = urllib.parse.quote(status.details, safe=PRINTABLE)
+    size = len("grpc-message") + len(message) + 32
+    size += sum(len(name) + len(value) + 32 for name, value in status.trailing_metadata)
+    fixed = 42 + 60 + 44  # :status, content-type and grpc-status, as gRPC counts them
+    assert size + fixed <= 8192 - 512, size + fixed  # half a KiB to spare (a proxy's own trailers)

@@ -314,27 +314,31 @@ def run(name: str, kind: int = runs_pb2.RUN_KIND_TRAINING, **fields: Any) -> run
     return runs_pb2.Run(name=name, kind=kind, **fields)
 
 
-async def test_the_runs_list_marks_studies_and_hides_their_trials_unless_asked(console: Any) -> None:
+async def test_the_runs_list_marks_studies_and_asks_run_svc_to_leave_trials_out_unless_asked(
+        console: Any) -> None:
     trials = [run(f"tune-t{n:03d}", runs_pb2.RUN_KIND_TRIAL, study="tune") for n in range(50)]
-    pages = {"": runs_pb2.ListRunsResponse(runs=trials, next_page_token="p2"),
-             "p2": runs_pb2.ListRunsResponse(runs=[run("tune", tuning=True), run("train")])}
+    stored = [*trials, run("tune", tuning=True), run("train")]
 
-    def list_runs(message: Message) -> Message:
+    def list_runs(message: Message) -> Message:  # run-svc leaves trials out when asked to, in one page
         asked = cast(runs_pb2.ListRunsRequest, message)
-        return pages[asked.page_token]
+        found = [r for r in stored if not (asked.exclude_trials and r.kind == runs_pb2.RUN_KIND_TRIAL)]
+        return runs_pb2.ListRunsResponse(runs=found[:asked.page_size], next_page_token="more")
 
     client, calls = await console(answers={"/shipyard.run.v1.RunService/ListRuns": list_runs})
     page = await (await client.get("/runs")).text()
-    assert re.findall(r'<tr data-run="([^"]+)"', page) == ["tune", "train"]  # read on past a page of trials
+    assert re.findall(r'<tr data-run="([^"]+)"', page) == ["tune", "train"]
     row = re.search(r'<tr data-run="tune">(.*?)</tr>', page, re.S)[1]  # type: ignore[index]
     assert '<a class="study-icon" href="/studies/tune"' in row
     assert "<title>hyperparameter study</title>" in row
     plain = re.search(r'<tr data-run="train">(.*?)</tr>', page, re.S)[1]  # type: ignore[index]
     assert "data-study-icon" not in plain
+    (hidden,) = calls.asked("ListRuns")  # one page asked for: no reading on past trials
+    assert hidden.exclude_trials
     shown = await (await client.get("/runs?trials=on")).text()
     assert len(re.findall(r'<tr data-run="tune-t', shown)) == 50
     assert 'of <a href="/studies/tune">tune</a>' in shown  # a trial links back to its study
-    assert len(calls.asked("ListRuns")) == 3
+    await client.get("/runs?kind=trial")
+    assert [m.exclude_trials for m in calls.asked("ListRuns")] == [True, False, False]
 
 
 async def test_a_trial_and_a_study_run_link_to_the_study(console: Any) -> None:

@@ -6,22 +6,28 @@ from __future__ import annotations
 
 import shlex
 from collections.abc import Sequence
+from dataclasses import replace
+from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 import pytest
 import yaml
 from run_fakes import World, a_spec, fake_world
-from shipyard_run.adapters.store import StoredRuns
+from shipyard_run.adapters.store import COLLECTIONS, StoredRuns
 from shipyard_run.adapters.study_search import StudySearch
+from shipyard_run.app.ports import RunFilter
 from shipyard_run.app.studies import Studies
 from shipyard_run.domain.clusters import Cluster, ClusterKind
-from shipyard_run.domain.runs import Input, OutputTarget, Run, RunKind, RunStatus
+from shipyard_run.domain.runs import Input, OutputTarget, Run, RunKind, RunStatus, TrialOf
 from shipyard_run.domain.studies import Study, StudyStatus
 from shipyard_run.domain.trials import ParameterValue, TrialHistory, TrialState
 from shipyard_run.domain.tuning import TuningSpec
 
 from shipyard.contracts.events.v1 import events_pb2
 from shipyard.kit.errors import FailedPrecondition, InvalidArgument, PermissionDenied
+from shipyard.kit.store.memory import MemoryDocumentStore
+from shipyard.kit.store.sqlite import SQLiteDocumentStore
 from shipyard.kit.testing import ALICE, BOB, OPERATOR_CALLER
 
 
@@ -484,6 +490,86 @@ async def test_deleting_an_ended_studys_run_deletes_the_study() -> None:
     async with world.uow() as uow:
         assert await uow.studies.get("tune") is None
     assert (await _studies(world).list_page(None, 10, ""))[0] == []
+
+
+async def test_deleting_an_ended_studys_run_deletes_every_trial_run_too() -> None:
+    world = await _world()
+    await _submit(world)
+    await _step(world)
+    trials = await _trials(world)
+    world.executor.log_metrics(trials[0].id, ("accuracy", 0.8, 1))
+    await _studies(world).stop(ALICE, "tune")
+    await world.scheduler.tick()
+    await _studies(world).tick()
+    trials = await _trials(world)
+    assert trials and all(t.status.final for t in trials)
+    await world.runs.delete(ALICE, "tune")
+    assert await _trials(world) == []
+    async with world.uow() as uow:
+        for trial in trials:
+            assert await uow.runs.get(trial.name) is None
+            assert await uow.metrics.series(trial.id) == []
+    assert {t.id for t in trials} <= set(world.executor.removed)
+    deleted = {e.name for e in world.events(events_pb2.RunDeleted)}
+    assert deleted == {"tune", *(t.name for t in trials)}
+
+
+async def test_an_active_studys_run_and_its_trials_cannot_be_deleted_until_it_ends() -> None:
+    world = await _world()
+    await _submit(world)
+    await _step(world)
+    first, _ = await _trials(world)
+    with pytest.raises(FailedPrecondition, match="stop it"):
+        await world.runs.delete(ALICE, "tune")
+    world.executor.exit(first.id, 1)
+    await world.scheduler.tick()
+    with pytest.raises(FailedPrecondition, match=r"trial of study 'tune'.*once its study has ended"):
+        await world.runs.delete(ALICE, first.name)  # ended, but its study goes on
+    await _studies(world).stop(ALICE, "tune")
+    await world.scheduler.tick()
+    await _studies(world).tick()
+    await world.runs.delete(ALICE, first.name)  # its study has ended: the trial alone may go
+    assert first.name not in {t.name for t in await _trials(world)}
+    assert await world.status("tune") is RunStatus.STOPPED
+
+
+# ---- list ---------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("store", ["memory", "sqlite"])
+async def test_the_run_list_can_leave_trials_out_and_keeps_runs_stored_before_studies(
+        store: str, tmp_path: Path) -> None:
+    documents = MemoryDocumentStore() if store == "memory" else SQLiteDocumentStore(tmp_path / "store.db")
+    await documents.open(COLLECTIONS)
+    when = datetime(2026, 1, 1, tzinfo=UTC)
+    made = [Run(id=f"id{n:02d}", spec=a_spec(f"r{n:02d}"), owner="alice", create_time=when, sequence=n)
+            for n in range(1, 13)]
+    made[4] = replace(made[4], tuning=True)
+    for n in (5, 6, 7, 9, 10):  # trials, among the newest and on the page boundary
+        made[n] = replace(made[n], spec=a_spec(made[n].name, RunKind.TRIAL),
+                          trial=TrialOf(study=made[4].name, number=n, assignment={}))
+    async with documents.transaction() as txn:
+        runs = StoredRuns(txn)
+        for run in made:
+            await runs.add(run)
+        legacy = await txn.get("runs", "id01")
+        assert legacy is not None
+        del legacy["study"]  # a run stored before studies existed has no such field
+        await txn.replace("runs", legacy, legacy["_rev"])
+    shown: list[str] = []
+    after: tuple[int, str] | None = None
+    while True:
+        async with documents.transaction() as txn:
+            page = await StoredRuns(txn).list(RunFilter(exclude_trials=True), after, 3)
+        shown += [run.name for run in page]
+        if len(page) < 3:
+            break
+        after = (page[-1].sequence, page[-1].id)
+    assert shown == ["r12", "r09", "r05", "r04", "r03", "r02", "r01"]
+    async with documents.transaction() as txn:
+        assert len(await StoredRuns(txn).list(RunFilter(), None, 100)) == 12
+        assert await StoredRuns(txn).list(RunFilter(study="r05", exclude_trials=True), None, 100) == []
+    await documents.close()
 
 
 # ---- restart ------------------------------------------------------------------------------------

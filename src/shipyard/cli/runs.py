@@ -465,8 +465,8 @@ def list_(
         while True:
             reply = c.call(c.runs.ListRuns, pb.ListRunsRequest(
                 project=project, status=wanted_status, kind=wanted_kind, name_prefix=prefix, tag=tag,
-                study=study, page_size=500, page_token=token))
-            found.extend(r for r in reply.runs if shown or r.kind != pb.RUN_KIND_TRIAL)
+                study=study, exclude_trials=not shown, page_size=500, page_token=token))
+            found.extend(reply.runs)
             token = reply.next_page_token
             if not token:
                 break

@@ -173,7 +173,15 @@ class StoredRuns(DocumentRepository[Run]):
             match["tags"] = Contains(where.tag)
         if where.study:
             match["study"] = where.study
-        return await self.find(match, Page(order_by="sequence", descending=True, after=after, limit=limit))
+        page = Page(order_by="sequence", descending=True, after=after, limit=limit)
+        if not where.exclude_trials:
+            return await self.find(match, page)
+        if where.study:
+            return []  # a study's trials, less every trial
+        # Not a trial: no study, "" since studies exist and missing (None) on runs stored before. Both
+        # pages run from the same cursor in the same order, so the first `limit` of the two are the page's.
+        found = [run for study in ("", None) for run in await self.find({**match, "study": study}, page)]
+        return sorted(found, key=lambda run: (run.sequence, run.id), reverse=True)[:limit]
 
     async def of_projects(self, projects: tuple[str, ...]) -> builtins.list[Run]:
         """Every run of these projects ("" = of no project), newest first."""

@@ -34,6 +34,7 @@ class RunFilter:
     name_prefix: str = ""
     tag: str = ""
     study: str = ""  # a study's trials only
+    exclude_trials: bool = False  # leave studies' trials out
 
 
 class RunRepository(Protocol):

@@ -282,24 +282,26 @@ class Runs:
         return run
 
     async def delete(self, caller: Caller, name: str) -> None:
-        """Forget an ended run: its record, metrics, config file, logs and workspace (a study's run: its
-        study too; its trials stay runs of their own)."""
+        """Forget an ended run: its record, metrics, config file, logs and workspace. A study's run takes
+        its study and every trial run with it; a trial alone may go only once its study has ended."""
         async with self.uow() as uow:
             run = await must_get(uow, name)
             check_may_change(run, caller, "delete it")
             if not run.status.final:
                 raise FailedPrecondition(f"run {name!r} is {run.status.value}: stop it, then delete it")
-            await uow.runs.remove(run)
-            if run.tuning and (study := await uow.studies.get(run.name)) is not None:
+            study = await uow.studies.get(run.study or run.name) if run.study or run.tuning else None
+            if study is not None and study.active:
+                raise FailedPrecondition(_study_active(run, study))
+            trials = await uow.runs.of_study(run.name) if run.tuning else []
+            if running := [trial.name for trial in trials if not trial.status.final]:
+                raise FailedPrecondition(f"study {name!r} still has trials that have not ended "
+                                         f"({', '.join(running)}): wait for them, then delete it")
+            for gone in (run, *trials):
+                await _forget(uow, gone, caller)
+            if run.tuning and study is not None:
                 await uow.studies.remove(study)
-            await uow.metrics.forget(run.id)
-            await uow.configs.forget(run.id)
-            await uow.artifacts.forget(run.id)
-            for model in await uow.logged_models.of_run(run.id):
-                await uow.artifacts.forget(model.id)
-                await uow.logged_models.remove(model)
-            uow.record(RunDeleted(run, caller))
-        await (await self.executors.of(run)).remove(run.id)
+        for gone in (run, *trials):
+            await (await self.executors.of(gone)).remove(gone.id)
 
     async def read_logs(self, name: str, offset: int, max_bytes: int) -> tuple[bytes, int, bool]:
         """Log bytes from ``offset``, the next offset, and whether the run ended and all was read."""
@@ -352,6 +354,26 @@ async def request_stop(uow: UnitOfWork, run: Run, by: Caller, now: datetime) -> 
         uow.record(RunStopped(run, by))
         return run
     return await uow.runs.save(run.stopping())
+
+
+def _study_active(run: Run, study: Study) -> str:
+    """Why ``run`` may not go while its study is active."""
+    if run.tuning:
+        return f"study {study.name!r} is {study.status.value}: stop it, then delete its run"
+    return (f"run {run.name!r} is a trial of study {study.name!r}, which is {study.status.value}: a trial "
+            "may be deleted once its study has ended (deleting the study's run deletes all its trials)")
+
+
+async def _forget(uow: UnitOfWork, run: Run, by: Caller) -> None:
+    """In ``uow``: the run's record, metrics, config file, artifacts and logged models go; RunDeleted."""
+    await uow.runs.remove(run)
+    await uow.metrics.forget(run.id)
+    await uow.configs.forget(run.id)
+    await uow.artifacts.forget(run.id)
+    for model in await uow.logged_models.of_run(run.id):
+        await uow.artifacts.forget(model.id)
+        await uow.logged_models.remove(model)
+    uow.record(RunDeleted(run, by))
 
 
 def check_may_change(run: Run, caller: Caller, what: str) -> None:

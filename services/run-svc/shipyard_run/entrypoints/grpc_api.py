@@ -79,7 +79,7 @@ class RunServicer(runs_pb2_grpc.RunServiceServicer):
     ) -> pb.ListRunsResponse:
         where = RunFilter(project=request.project or None, status=status_from_proto(request.status),
                           kind=kind_from_proto(request.kind, required=False), name_prefix=request.name_prefix,
-                          tag=request.tag, study=request.study)
+                          tag=request.tag, study=request.study, exclude_trials=request.exclude_trials)
         runs, token = await self._runs.list_page(where, request.page_size, request.page_token)
         return pb.ListRunsResponse(runs=[run_to_proto(r) for r in runs], next_page_token=token)
 

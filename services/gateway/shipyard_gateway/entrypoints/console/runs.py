@@ -24,9 +24,6 @@ STATUSES = [pb.RunStatus.Name(v).removeprefix("RUN_STATUS_").lower() for v in pb
 KINDS = [pb.RunKind.Name(v).removeprefix("RUN_KIND_").lower() for v in pb.RunKind.values() if v]
 LIVE = frozenset({"queued", "waiting_for_gpus", "starting", "running", "stopping"})
 SYSTEM_TAG = "mlflow."  # MLflow's own tags (source, user, …): its UI does not show them either
-# Trials are hidden from the runs list unless asked for; ListRuns cannot leave a kind out, so the list reads
-# on past pages of trials, this many pages at most (a longer run of trials leaves a short page and its link).
-PAGES_PAST_TRIALS = 10
 
 
 def status_name(run: pb.Run) -> str:
@@ -70,6 +67,7 @@ def _list_request(project: str, filters: dict[str, str]) -> pb.ListRunsRequest:
         tag=filters["tag"],
         status=f"RUN_STATUS_{filters['status'].upper()}" if filters["status"] else None,
         kind=f"RUN_KIND_{filters['kind'].upper()}" if filters["kind"] else None,
+        exclude_trials=trials_hidden(filters),
     )
 
 
@@ -124,21 +122,9 @@ class RunPages:
         return await self._console.page(request, "runs/list.html.j2", "runs", **context)
 
     async def _page(self, request: web.Request, filters: dict[str, str]) -> pb.ListRunsResponse:
-        """A page of the list; without trials unless asked, reading on while the trials left it short."""
+        """A page of the list; run-svc leaves trials out unless asked for."""
         asked = _list_request(selected_project(request), filters)
-        page = await self._console.call(request, f"{SERVICE}/ListRuns", asked, pb.ListRunsResponse)
-        if not trials_hidden(filters):
-            return page
-        shown = pb.ListRunsResponse(runs=[r for r in page.runs if r.kind != pb.RUN_KIND_TRIAL],
-                                    next_page_token=page.next_page_token)
-        for _ in range(PAGES_PAST_TRIALS):
-            if len(shown.runs) >= PAGE_SIZE or not shown.next_page_token:
-                break
-            asked.page_token = shown.next_page_token
-            more = await self._console.call(request, f"{SERVICE}/ListRuns", asked, pb.ListRunsResponse)
-            shown.runs.extend(r for r in more.runs if r.kind != pb.RUN_KIND_TRIAL)
-            shown.next_page_token = more.next_page_token
-        return shown
+        return await self._console.call(request, f"{SERVICE}/ListRuns", asked, pb.ListRunsResponse)
 
     async def detail(self, request: web.Request) -> web.Response:
         run = await self._get(request)

@@ -323,7 +323,7 @@ class GetRunRequest(_message.Message):
     def __init__(self, name: _Optional[str] = ...) -> None: ...
 
 class ListRunsRequest(_message.Message):
-    __slots__ = ("project", "status", "kind", "name_prefix", "tag", "page_size", "page_token", "study")
+    __slots__ = ("project", "status", "kind", "name_prefix", "tag", "page_size", "page_token", "study", "exclude_trials")
     PROJECT_FIELD_NUMBER: _ClassVar[int]
     STATUS_FIELD_NUMBER: _ClassVar[int]
     KIND_FIELD_NUMBER: _ClassVar[int]
@@ -332,6 +332,7 @@ class ListRunsRequest(_message.Message):
     PAGE_SIZE_FIELD_NUMBER: _ClassVar[int]
     PAGE_TOKEN_FIELD_NUMBER: _ClassVar[int]
     STUDY_FIELD_NUMBER: _ClassVar[int]
+    EXCLUDE_TRIALS_FIELD_NUMBER: _ClassVar[int]
     project: str
     status: RunStatus
     kind: RunKind
@@ -340,7 +341,8 @@ class ListRunsRequest(_message.Message):
     page_size: int
     page_token: str
     study: str
-    def __init__(self, project: _Optional[str] = ..., status: _Optional[_Union[RunStatus, str]] = ..., kind: _Optional[_Union[RunKind, str]] = ..., name_prefix: _Optional[str] = ..., tag: _Optional[str] = ..., page_size: _Optional[int] = ..., page_token: _Optional[str] = ..., study: _Optional[str] = ...) -> None: ...
+    exclude_trials: bool
+    def __init__(self, project: _Optional[str] = ..., status: _Optional[_Union[RunStatus, str]] = ..., kind: _Optional[_Union[RunKind, str]] = ..., name_prefix: _Optional[str] = ..., tag: _Optional[str] = ..., page_size: _Optional[int] = ..., page_token: _Optional[str] = ..., study: _Optional[str] = ..., exclude_trials: _Optional[bool] = ...) -> None: ...
 
 class ListRunsResponse(_message.Message):
     __slots__ = ("runs", "next_page_token")
