@@ -1,12 +1,11 @@
 """``shipyard study download`` and the console's download (/studies/<name>/trials.csv|.json) give the same
-columns and rows: each has its own code (a service may not import the CLI), this keeps them one."""
+columns and rows: both write ``shipyard.kit.study_results`` (a service may not import the CLI)."""
 
 from __future__ import annotations
 
-from shipyard_gateway.entrypoints.console.study_results import result_rows as console_rows
-
-from shipyard.cli.study import result_rows as cli_rows
+from shipyard.cli import study
 from shipyard.contracts.run.v1 import studies_pb2 as pb
+from shipyard.kit import study_results
 
 
 def test_the_console_downloads_what_the_cli_downloads() -> None:
@@ -17,6 +16,12 @@ def test_the_console_downloads_what_the_cli_downloads() -> None:
     second = pb.Trial(name="tune-t002", number=2, state=pb.TRIAL_STATE_METRICS_UNAVAILABLE,
                       assignment={"lr": "0.05", "units": "16", "--momentum": "0.9"},
                       metrics=[pb.TrialMetric(name="loss", min=0.1, max=0.4, latest=0.2)])
-    trials = [first, second]
-    assert console_rows(trials) == cli_rows(trials)
-    assert list(console_rows(trials)[0]) == list(cli_rows(trials)[0])
+    assert study.result_rows is study_results.result_rows  # the CLI writes the console's rows
+    rows = study_results.result_rows([first, second])
+    assert list(rows[0]) == ["number", "name", "state", "lr", "units", "--momentum",
+                             "accuracy.latest", "accuracy.min", "accuracy.max",
+                             "loss.latest", "loss.min", "loss.max", "objective"]
+    assert rows[1]["state"] == "MetricsUnavailable" and rows[1]["objective"] is None
+    assert rows[0]["--momentum"] == "" and rows[0]["loss.latest"] is None
+    second_line = study_results.results_csv(rows).splitlines()[2]
+    assert second_line.startswith("2,tune-t002,MetricsUnavailable,0.05,16,0.9")

@@ -24,12 +24,13 @@ from shipyard_gateway.entrypoints.console.parallel_coordinates import parallel_c
 from shipyard_gateway.entrypoints.console.run_form import RunFormPages
 from shipyard_gateway.entrypoints.console.runs import RunPages
 from shipyard_gateway.entrypoints.console.studies import StudyPages
-from shipyard_gateway.entrypoints.console.study_results import result_rows, trials_graph
+from shipyard_gateway.entrypoints.console.study_results import trials_graph
 
 from shipyard.contracts.gateway.v1 import gateway_pb2
 from shipyard.contracts.run.v1 import runs_pb2
 from shipyard.contracts.run.v1 import studies_pb2 as pb
 from shipyard.kit.caller import Caller
+from shipyard.kit.study_results import result_rows
 
 PARAMETERS: list[dict[str, Any]] = [
     {"name": "lr", "parameterType": "double",

@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-import csv
-import io
 import json
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated
 
 import typer
 from rich.markup import escape
@@ -18,6 +16,7 @@ from shipyard.cli.output import Format, OutputOpt
 from shipyard.cli.runs import status_name
 from shipyard.client.connection import Client
 from shipyard.contracts.run.v1 import studies_pb2 as pb
+from shipyard.kit.study_results import result_rows, results_csv, study_status, trial_state
 
 app = typer.Typer(help="Hyperparameter studies: runs submitted with --tuning, and their trials.",
                   no_args_is_help=True)
@@ -25,23 +24,6 @@ Opt = typer.Option
 PAGE = 1000
 STYLES = {"Succeeded": "green", "Failed": "red", "Running": "cyan", "Stopped": "yellow",
           "Killed": "yellow", "EarlyStopped": "yellow", "MetricsUnavailable": "red"}
-
-
-def study_status(status: int) -> str:
-    """STUDY_STATUS_SUCCEEDED → ``Succeeded`` (Katib's words)."""
-    try:
-        return pb.StudyStatus.Name(status).removeprefix("STUDY_STATUS_").title()
-    except ValueError:
-        return str(status)
-
-
-def trial_state(state: int) -> str:
-    """TRIAL_STATE_METRICS_UNAVAILABLE → ``MetricsUnavailable`` (Katib's words)."""
-    try:
-        words = pb.TrialState.Name(state).removeprefix("TRIAL_STATE_").split("_")
-    except ValueError:
-        return str(state)
-    return "".join(word.title() for word in words)
 
 
 def _styled(text: str) -> str:
@@ -187,24 +169,6 @@ def best(name: str, top: Annotated[int, Opt(min=1, help="How many of the best tr
         console.print(output.fields(rows))
 
 
-def result_rows(trials: Sequence[pb.Trial]) -> list[dict[str, Any]]:
-    """One row per trial: number, name, state, each parameter, each metric's latest/min/max, objective."""
-    parameters = list(dict.fromkeys(k for t in trials for k in t.assignment))
-    metrics = list(dict.fromkeys(m.name for t in trials for m in t.metrics))
-    rows: list[dict[str, Any]] = []
-    for trial in trials:
-        row: dict[str, Any] = {"number": trial.number, "name": trial.name, "state": trial_state(trial.state)}
-        row.update({p: trial.assignment.get(p, "") for p in parameters})
-        summary = {m.name: m for m in trial.metrics}
-        for metric in metrics:
-            found = summary.get(metric)
-            for part in ("latest", "min", "max"):
-                row[f"{metric}.{part}"] = getattr(found, part) if found else None
-        row["objective"] = trial.objective if trial.has_objective else None
-        rows.append(row)
-    return rows
-
-
 @app.command()
 def download(
     name: str,
@@ -216,14 +180,7 @@ def download(
         raise typer.BadParameter("name a .csv or .json file", param_hint="--output")
     with client() as c:
         rows = result_rows(all_trials(c, name))
-    if suffix == ".json":
-        out.write_text(json.dumps(rows, indent=2) + "\n")
-    else:
-        buffer = io.StringIO()
-        writer = csv.DictWriter(buffer, fieldnames=list(rows[0]) if rows else ["number", "name", "state"])
-        writer.writeheader()
-        writer.writerows({k: "" if v is None else v for k, v in row.items()} for row in rows)
-        out.write_text(buffer.getvalue())
+    out.write_text(json.dumps(rows, indent=2) + "\n" if suffix == ".json" else results_csv(rows))
     console.print(f"[green]Wrote {output.count(len(rows), 'trial')}[/] to {escape(str(out))}")
 
 

@@ -12,6 +12,7 @@ from urllib.parse import urlencode
 from aiohttp import web
 
 from shipyard.contracts.run.v1 import studies_pb2 as pb
+from shipyard.kit.study_results import result_rows, results_csv, study_status, trial_state
 from shipyard_gateway.domain.policy import POLICY
 from shipyard_gateway.entrypoints.console.calls import CALLER, selected_project
 from shipyard_gateway.entrypoints.console.edge import Console
@@ -21,11 +22,7 @@ from shipyard_gateway.entrypoints.console.study_results import (
     LIVE_STATUSES,
     is_live,
     objective_goal,
-    result_rows,
-    results_csv,
     spec_parameters,
-    study_status,
-    trial_state,
     trials_graph,
     watched_metrics,
 )

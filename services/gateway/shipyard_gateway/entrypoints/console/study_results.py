@@ -3,35 +3,17 @@ results table (the same columns as ``shipyard study download``), and the trials 
 
 from __future__ import annotations
 
-import csv
-import io
 import json
 import math
 from collections.abc import Sequence
 from typing import Any
 
 from shipyard.contracts.run.v1 import studies_pb2 as pb
+from shipyard.kit.study_results import trial_state
 
 LIVE_STATUSES = frozenset({pb.STUDY_STATUS_CREATED, pb.STUDY_STATUS_RUNNING})
 # A trial's state as the graph colours it: the order is the legend's.
 GRAPHED_STATES = ("Succeeded", "Running", "Created", "Failed", "MetricsUnavailable", "Killed", "EarlyStopped")
-
-
-def study_status(status: int) -> str:
-    """STUDY_STATUS_SUCCEEDED → ``Succeeded`` (Katib's words)."""
-    try:
-        return pb.StudyStatus.Name(status).removeprefix("STUDY_STATUS_").title()
-    except ValueError:
-        return str(status)
-
-
-def trial_state(state: int) -> str:
-    """TRIAL_STATE_METRICS_UNAVAILABLE → ``MetricsUnavailable`` (Katib's words)."""
-    try:
-        words = pb.TrialState.Name(state).removeprefix("TRIAL_STATE_").split("_")
-    except ValueError:
-        return str(state)
-    return "".join(word.title() for word in words)
 
 
 def is_live(study: pb.Study) -> bool:
@@ -55,34 +37,6 @@ def objective_goal(study: pb.Study) -> float | None:
 def spec_parameters(study: pb.Study) -> list[dict[str, Any]]:
     """The searched parameters as the spec writes them: ``name``, ``parameterType``, ``feasibleSpace``."""
     return list(json.loads(study.spec_json or "{}").get("parameters", []))
-
-
-def result_rows(trials: Sequence[pb.Trial]) -> list[dict[str, Any]]:
-    """One row per trial: number, name, state, each parameter, each metric's latest/min/max, objective —
-    the columns of ``shipyard study download``."""
-    parameters = list(dict.fromkeys(k for t in trials for k in t.assignment))
-    metrics = list(dict.fromkeys(m.name for t in trials for m in t.metrics))
-    rows: list[dict[str, Any]] = []
-    for trial in trials:
-        row: dict[str, Any] = {"number": trial.number, "name": trial.name, "state": trial_state(trial.state)}
-        row.update({p: trial.assignment.get(p, "") for p in parameters})
-        summary = {m.name: m for m in trial.metrics}
-        for metric in metrics:
-            found = summary.get(metric)
-            for part in ("latest", "min", "max"):
-                row[f"{metric}.{part}"] = getattr(found, part) if found else None
-        row["objective"] = trial.objective if trial.has_objective else None
-        rows.append(row)
-    return rows
-
-
-def results_csv(rows: Sequence[dict[str, Any]]) -> str:
-    """The rows as CSV with a header; an empty value where a trial has none."""
-    buffer = io.StringIO()
-    writer = csv.DictWriter(buffer, fieldnames=list(rows[0]) if rows else ["number", "name", "state"])
-    writer.writeheader()
-    writer.writerows({k: "" if v is None else v for k, v in row.items()} for row in rows)
-    return buffer.getvalue()
 
 
 def _finite(value: float) -> float | None:
