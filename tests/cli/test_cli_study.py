@@ -86,7 +86,7 @@ def test_best_shows_the_best_succeeded_trial(replies: dict[str, Any]) -> None:
 
 
 def test_download_writes_one_row_per_trial_as_csv_or_json(replies: dict[str, Any], tmp_path: Path) -> None:
-    replies["ListTrials"] = _trials
+    replies["GetStudy"], replies["ListTrials"] = STUDY, _trials
     code, out = invoke("study", "download", "tune", "-o", str(tmp_path / "results.csv"))
     assert code == 0, out
     rows = list(csv.DictReader((tmp_path / "results.csv").open()))

@@ -17,11 +17,21 @@ def test_the_console_downloads_what_the_cli_downloads() -> None:
                       assignment={"lr": "0.05", "units": "16", "--momentum": "0.9"},
                       metrics=[pb.TrialMetric(name="loss", min=0.1, max=0.4, latest=0.2)])
     assert study.result_rows is study_results.result_rows  # the CLI writes the console's rows
-    rows = study_results.result_rows([first, second])
-    assert list(rows[0]) == ["number", "name", "state", "lr", "units", "--momentum",
+    spec = '{"parameters": [{"name": "units"}, {"name": "lr"}]}'
+    rows = study_results.result_rows([first, second], pb.Study(spec_json=spec))
+    assert list(rows[0]) == ["number", "name", "state", "units", "lr", "--momentum",
                              "accuracy.latest", "accuracy.min", "accuracy.max",
                              "loss.latest", "loss.min", "loss.max", "objective"]
     assert rows[1]["state"] == "MetricsUnavailable" and rows[1]["objective"] is None
     assert rows[0]["--momentum"] == "" and rows[0]["loss.latest"] is None
     second_line = study_results.results_csv(rows).splitlines()[2]
-    assert second_line.startswith("2,tune-t002,MetricsUnavailable,0.05,16,0.9")
+    assert second_line.startswith("2,tune-t002,MetricsUnavailable,16,0.05,0.9")
+
+
+def test_parameters_the_tuning_file_does_not_name_come_after_its_own_sorted() -> None:
+    """A trial's assignment is a protobuf map, whose order is not kept: the columns must not follow it."""
+    trials = [pb.Trial(number=n, assignment={"zeta": "1", "alpha": "2", "mid": "3"}) for n in (1, 2)]
+    assert study_results.parameter_names(None, trials) == ["alpha", "mid", "zeta"]
+    spec = pb.Study(spec_json='{"parameters": [{"name": "zeta"}]}')
+    assert study_results.parameter_names(spec, trials) == ["zeta", "alpha", "mid"]
+    assert list(study_results.result_rows(trials, spec)[0])[3:6] == ["zeta", "alpha", "mid"]

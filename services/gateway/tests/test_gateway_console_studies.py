@@ -236,7 +236,7 @@ async def test_downloads_have_every_trials_columns_and_rows(console: Any) -> Non
     assert response.content_type == "text/csv"
     assert response.headers["Content-Disposition"] == "attachment; filename*=UTF-8''tune-trials.csv"
     rows = list(csv.DictReader(io.StringIO(await response.text())))
-    expected = result_rows(TRIALS)  # the CLI's: tests/cli/test_cli_study_columns.py
+    expected = result_rows(TRIALS, study())  # the CLI's: tests/cli/test_cli_study_columns.py
     assert list(rows[0]) == list(expected[0])
     assert sorted(rows[0]) == sorted([
         "number", "name", "state", "lr", "optimizer", "accuracy.latest", "accuracy.min", "accuracy.max",

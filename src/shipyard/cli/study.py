@@ -40,7 +40,7 @@ def _objective(trial: pb.Trial) -> str:
 
 
 def _assignment(trial: pb.Trial) -> str:
-    return ", ".join(f"{name}={value}" for name, value in trial.assignment.items())
+    return ", ".join(f"{name}={value}" for name, value in sorted(trial.assignment.items()))
 
 
 def all_trials(c: Client, study: str, order_by: str = "", descending: bool = False) -> list[pb.Trial]:
@@ -162,7 +162,8 @@ def best(name: str, top: Annotated[int, Opt(min=1, help="How many of the best tr
     for trial in found:
         rows = [("trial", f"{escape(trial.name)} (#{trial.number})"),
                 ("objective", f"{escape(study.objective_metric)} = {_objective(trial)}"),
-                *((f"--{k}" if not k.startswith("-") else k, escape(v)) for k, v in trial.assignment.items()),
+                *((f"--{k}" if not k.startswith("-") else k, escape(v))
+                  for k, v in sorted(trial.assignment.items())),
                 *((m.name, f"latest {_number(m.latest)}, min {_number(m.min)}, max {_number(m.max)}")
                   for m in trial.metrics),
                 ("run", status_name(trial.run_status))]
@@ -179,7 +180,8 @@ def download(
     if suffix not in (".csv", ".json"):
         raise typer.BadParameter("name a .csv or .json file", param_hint="--output")
     with client() as c:
-        rows = result_rows(all_trials(c, name))
+        study = c.call(c.studies.GetStudy, pb.GetStudyRequest(name=name))
+        rows = result_rows(all_trials(c, name), study)
     out.write_text(json.dumps(rows, indent=2) + "\n" if suffix == ".json" else results_csv(rows))
     console.print(f"[green]Wrote {output.count(len(rows), 'trial')}[/] to {escape(str(out))}")
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import csv
 import io
+import json
 from collections.abc import Sequence
 from typing import Any
 
@@ -29,10 +30,19 @@ def trial_state(state: int) -> str:
     return "".join(word.title() for word in words)
 
 
-def result_rows(trials: Sequence[pb.Trial]) -> list[dict[str, Any]]:
-    """One row per trial: number, name, state, each parameter, each metric's latest/min/max, objective —
-    the columns of ``shipyard study download``."""
-    parameters = list(dict.fromkeys(k for t in trials for k in t.assignment))
+def parameter_names(study: pb.Study | None, trials: Sequence[pb.Trial]) -> list[str]:
+    """The searched parameters in the tuning file's order, then any other a trial was given, sorted: a
+    trial's assignment is a protobuf map, whose order is not kept."""
+    spec = json.loads(study.spec_json or "{}") if study is not None else {}
+    named = [str(p.get("name")) for p in spec.get("parameters", [])]
+    others = sorted({k for t in trials for k in t.assignment} - set(named))
+    return [*named, *others]
+
+
+def result_rows(trials: Sequence[pb.Trial], study: pb.Study | None = None) -> list[dict[str, Any]]:
+    """One row per trial: number, name, state, each parameter (in the order of ``parameter_names``), each
+    metric's latest/min/max, objective — the columns of ``shipyard study download``."""
+    parameters = parameter_names(study, trials)
     metrics = list(dict.fromkeys(m.name for t in trials for m in t.metrics))
     rows: list[dict[str, Any]] = []
     for trial in trials:

@@ -120,7 +120,7 @@ def parallel_coordinates(study: pb.Study, parameters: Sequence[dict[str, Any]],
     if not shown:
         return None
     specs = {str(p.get("name")): p for p in parameters}
-    names = list(dict.fromkeys([*specs, *(k for t in shown for k in t.assignment)]))
+    names = [*specs, *sorted({k for t in shown for k in t.assignment} - set(specs))]
     scales = [_parameter_scale(specs.get(n, {}), [t.assignment.get(n, "") for t in shown]) for n in names]
     objectives = [t.objective for t in shown]
     scales.append(_numeric_scale(min(objectives), max(objectives), log=False))

@@ -12,7 +12,7 @@ from urllib.parse import urlencode
 from aiohttp import web
 
 from shipyard.contracts.run.v1 import studies_pb2 as pb
-from shipyard.kit.study_results import result_rows, results_csv, study_status, trial_state
+from shipyard.kit.study_results import parameter_names, result_rows, results_csv, study_status, trial_state
 from shipyard_gateway.domain.policy import POLICY
 from shipyard_gateway.entrypoints.console.calls import CALLER, selected_project
 from shipyard_gateway.entrypoints.console.edge import Console
@@ -100,8 +100,7 @@ class StudyPages:
             "metrics": metrics,
             "goal": objective_goal(study),
             "stoppable": study.status in LIVE_STATUSES and may_stop(request, study),
-            "parameters": list(dict.fromkeys([*(str(p.get("name")) for p in spec_parameters(study)),
-                                              *(k for t in trials for k in t.assignment)])),
+            "parameters": parameter_names(study, trials),
             "graph": trials_graph(study, trials),
             "chart": parallel_coordinates(study, spec_parameters(study), trials),
             "best": best_trials(study, trials),
@@ -121,8 +120,8 @@ class StudyPages:
     async def download(self, request: web.Request) -> web.Response:
         """Every trial's parameters and metrics, as ``shipyard study download`` writes them."""
         name, kind = request.match_info["name"], request.match_info["format"]
-        await self._get(request, name)  # an unknown study is a 404 page, not an empty file
-        rows = result_rows(await self._all_trials(request, name))
+        study = await self._get(request, name)  # an unknown study is a 404 page, not an empty file
+        rows = result_rows(await self._all_trials(request, name), study)
         disposition = {"Content-Disposition": attachment(f"{name}-trials.{kind}")}
         if kind == "json":
             return web.Response(text=json.dumps(rows, indent=2) + "\n", content_type="application/json",
