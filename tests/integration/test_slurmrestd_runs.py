@@ -131,8 +131,10 @@ def test_a_run_through_slurmrestd_completes_with_its_metrics_and_output_version(
     logs = cli(stack, home, "run", "logs", "rest-1").stdout
     assert "epoch 2: loss=0.3333333333333333" in logs
     assert "urls seen: []" in logs  # the presigned URLs left before the command started
-    # Nothing of the run stays on the cluster nor in the staging area; its log stayed home.
-    assert not (loopback_slurm_rest.work_dir / "runs" / run.id).exists()
+    # Nothing of the run stays on the cluster nor in the staging area; its log stayed home. Both go after
+    # the run's end is recorded, so they may still be going.
+    job_dir = loopback_slurm_rest.work_dir / "runs" / run.id
+    wait_for(lambda: not job_dir.exists(), 30, "the job directory to go")
     wait_for(lambda: _staged(s3, run.id) == [], 30, "the run's staged objects to go")
 
 
