@@ -20,6 +20,7 @@ from pathlib import Path
 from google.protobuf.descriptor import ServiceDescriptor
 
 from shipyard.contracts.gateway.v1 import gateway_pb2
+from shipyard.contracts.inference import grpc_predict_v2_pb2_grpc
 from shipyard.contracts.lineage.v1 import lineage_pb2
 from shipyard.contracts.repo.v1 import credentials_pb2, images_pb2, projects_pb2, repos_pb2
 from shipyard.contracts.run.v1 import builds_pb2, clusters_pb2, runs_pb2, studies_pb2, tracking_pb2
@@ -49,8 +50,11 @@ from shipyard_gateway.entrypoints.blobs_http import BlobEdge
 from shipyard_gateway.entrypoints.grpc_edge import PublicHandler, refusals
 from shipyard_gateway.entrypoints.http import HttpEdge
 from shipyard_gateway.entrypoints.http_server import HttpServer
+from shipyard_gateway.entrypoints.inference_grpc import SERVICE as INFERENCE_SERVICE
+from shipyard_gateway.entrypoints.inference_grpc import InferenceEdge
 from shipyard_gateway.entrypoints.limits import EdgeLimits
 from shipyard_gateway.entrypoints.local_api import local_routes
+from shipyard_gateway.entrypoints.serving_http import ServingEdge
 from shipyard_gateway.entrypoints.webhooks_api import webhook_routes
 from shipyard_gateway.settings import GatewaySettings
 
@@ -102,6 +106,8 @@ class Gateway:
     api: PublicApi
     grpc: PublicHandler
     http: HttpEdge
+    inference: InferenceEdge  # the V2 inference protocol over gRPC
+    serving: ServingEdge  # its proxy to the model servers
 
 
 def compose(adapters: Adapters, settings: GatewaySettings) -> Gateway:
@@ -124,7 +130,9 @@ def compose(adapters: Adapters, settings: GatewaySettings) -> Gateway:
               *local_routes(identity, backends, bus, blob_url), *webhook_routes(webhooks)]
     api = PublicApi(identity, routes, adapters.assertions)
     http = HttpEdge(api, backends, bus, BlobEdge(api, adapters.blobs), blob_url, EdgeLimits.of(settings))
-    return Gateway(identity, webhooks, deliveries, api, PublicHandler(api, bus), http)
+    serving = ServingEdge(api, backends.channel("serving-svc"))
+    inference = InferenceEdge(serving, lambda: backends.all_healthy)
+    return Gateway(identity, webhooks, deliveries, api, PublicHandler(api, bus), http, inference, serving)
 
 
 def token_limits(settings: GatewaySettings) -> TokenLimits:
@@ -170,6 +178,9 @@ async def wire(runtime: Runtime) -> None:
     runtime.authentication.use(api.authenticate, open_methods=REFLECTION_METHODS, refused=refusals(api))
     runtime.server.add_generic_rpc_handlers([gateway.grpc])
     runtime.service_names.extend(s.full_name for s in PUBLIC_SERVICES)
+    grpc_predict_v2_pb2_grpc.add_GRPCInferenceServiceServicer_to_server(gateway.inference, runtime.server)
+    runtime.service_names.append(INFERENCE_SERVICE)
+    runtime.close_on_stop(gateway.serving.close)
     backends = adapters.backends
     runtime.ready_checks.append(lambda: backends.all_healthy)
     http = HttpServer(gateway.http.app(), settings.http_listen)

@@ -1,11 +1,17 @@
-"""The console's cluster forms without a browser: how "+ Cluster" and the run form's Target Cluster
-become API messages. (The pages themselves: tests/browser/test_console_clusters.py.)"""
+"""The console's cluster forms without a browser: how "+ Cluster", a cluster's edit form and the run
+form's Target Cluster become API messages. (The pages themselves: tests/browser/test_console_clusters.py.)"""
 
 from __future__ import annotations
 
 import pytest
 from shipyard_gateway.entrypoints.console.calls import ConsoleError
-from shipyard_gateway.entrypoints.console.clusters import cluster_from, login_saved, where
+from shipyard_gateway.entrypoints.console.clusters import (
+    changed_fields,
+    cluster_from,
+    form_values,
+    login_saved,
+    where,
+)
 from shipyard_gateway.entrypoints.console.run_form import run_from
 
 from shipyard.contracts.repo.v1 import credentials_pb2 as cpb
@@ -94,3 +100,35 @@ def test_a_login_to_a_slurmrestd_cluster_is_a_token_for_its_address() -> None:
     assert login_saved(over_ssh, "dana", key) == cpb.SaveCredentialRequest(
         secret=key, credential=cpb.Credential(name="cluster-hpc", type=cpb.CREDENTIAL_TYPE_SSH_KEY,
                                               host="login.x", username="dana"))
+
+
+# --- the edit form: prefilled from the record, sending only what was changed --------------------------
+
+RECORDS = [
+    pb.Cluster(name="hpc", kind=pb.CLUSTER_KIND_SLURM, description="GPUs", host="login.x", ssh_port=2222,
+               ssh_user="svc", credential="hpc-key", partition="gpu", work_dir="/scratch",
+               login_required=True, gpus=4, ssh_host_key="ssh-ed25519 AAAA", owner="olga"),
+    pb.Cluster(name="node", kind=pb.CLUSTER_KIND_LSF, ssh_user="svc", queue="normal", work_dir="/scratch",
+               on_login_node=True),
+    pb.Cluster(name="rest", kind=pb.CLUSTER_KIND_SLURM, ssh_user="svc", credential="svc-jwt",
+               work_dir="/scratch", slurmrestd_url="https://slurm.example:6820"),
+    pb.Cluster(name="k8s", kind=pb.CLUSTER_KIND_KUBERNETES, namespace="default",
+               kubeconfig_credential="kube",
+               service_account="kserve-s3", gpus=2),
+]
+
+
+@pytest.mark.parametrize("record", RECORDS, ids=[r.name for r in RECORDS])
+def test_the_edit_form_left_as_it_was_changes_nothing(record: pb.Cluster) -> None:
+    assert changed_fields(record, cluster_from(form_values(record))) == []
+
+
+def test_the_edit_form_sends_only_the_fields_changed() -> None:
+    hpc = RECORDS[0]
+    values = {**form_values(hpc), "cluster.partition": "a100", "cluster.work_dir": "/data",
+              "cluster.login_required": ""}  # an unticked box is not sent at all; "" reads the same
+    wanted = cluster_from(values)
+    assert changed_fields(hpc, wanted) == ["partition", "work_dir", "login_required"]
+    assert (wanted.partition, wanted.work_dir, wanted.login_required) == ("a100", "/data", False)
+    k8s = RECORDS[3]
+    assert changed_fields(k8s, cluster_from({**form_values(k8s), "cluster.namespace": "ml"})) == ["namespace"]

@@ -124,6 +124,7 @@ def compose(adapters: Adapters, settings: RunSettings) -> RunService:
     studies = Studies(adapters.uow, executors, adapters.search, wake_scheduler=scheduler.wake,
                       clock=adapters.clock, events=adapters.events)
     scheduler.on_end, scheduler.on_trial_exit = studies.wake, studies.collect_files
+    scheduler.on_trial_running = studies.collect_running_files
     runs = Runs(adapters.uow, adapters.repos, executors, adapters.files, builds, wake=scheduler.wake,
                 clock=adapters.clock, single_user=settings.single_user, search=adapters.search,
                 stop_study=studies.stop, wake_studies=studies.wake, events=adapters.events)

@@ -199,6 +199,7 @@ class FakeClusterExecutors:
     def __init__(self) -> None:
         self.opened: dict[str, FakeExecutor] = {}
         self.logins: set[tuple[str, str]] = set()  # (cluster, user) who signed in
+        self.records: list[Cluster] = []  # each record an executor was opened from, in order
 
     def unsupported(self, cluster: Cluster) -> str:
         return "" if cluster.kind is ClusterKind.SLURM else f"no {cluster.kind.value} executor here"
@@ -209,6 +210,7 @@ class FakeClusterExecutors:
         return ""
 
     def open(self, cluster: Cluster) -> Executor:
+        self.records.append(cluster)
         executor = self.opened.get(cluster.name)
         if executor is None:  # kept across a restart of run-svc, as a real cluster keeps its jobs
             executor = self.opened[cluster.name] = FakeExecutor(cluster.gpus)

@@ -422,15 +422,27 @@ async def test_a_file_collector_reads_the_trials_metrics_file_before_it_is_clean
     assert [p.value for p in await world.metric_points(first.id)] == [0.95, 0.6, 0.8]
 
 
-async def test_file_collectors_are_refused_on_a_cluster() -> None:
+@pytest.mark.parametrize(("cluster", "reads"), [
+    (Cluster("hpc", ClusterKind.SLURM, host="login", ssh_user="u", credential="k", work_dir="/w"), True),
+    (Cluster("hpc", ClusterKind.SLURM, ssh_user="u", credential="jwt", work_dir="/w",
+             slurmrestd_url="http://slurm.example:6820"), False),
+    (Cluster("hpc", ClusterKind.KUBERNETES, kubeconfig_credential="kube-cred"), False),
+])
+async def test_file_collectors_run_on_slurm_and_lsf_clusters_not_through_slurmrestd_nor_on_kubernetes(
+        cluster: Cluster, reads: bool) -> None:
     world = await _world()
-    hpc = Cluster("hpc", ClusterKind.SLURM, host="login", ssh_user="u", credential="k", work_dir="/w")
-    await world.service.clusters.add(OPERATOR_CALLER, hpc)
+    await world.service.clusters.add(OPERATOR_CALLER, cluster)
     collector = {"collector": {"kind": "File"},
                  "source": {"fileSystemPath": {"path": "/var/log/katib/metrics.log", "kind": "File"}}}
+    if reads:
+        study = await _submit(world, tuning(metricsCollectorSpec=collector), cluster="hpc")
+        assert study.tuning
+        return
     with pytest.raises(InvalidArgument) as refused:
         await _submit(world, tuning(metricsCollectorSpec=collector), cluster="hpc")
     assert refused.value.field == "tuning.metricsCollectorSpec.collector.kind"
+    assert "on Slurm and LSF clusters over SSH or from their login node" in refused.value.message
+    assert await world.stored_runs() == []
 
 
 # ---- stop ---------------------------------------------------------------------------------------

@@ -133,3 +133,38 @@ async def test_recover_starts_live_deployments(world: World) -> None:
     fresh = FakeServers()
     await world.restarted(fresh).deployments.recover()
     assert list(fresh.running) == ["live"]
+
+
+async def test_recover_serves_again_what_a_failed_swap_went_back_to(world: World) -> None:
+    await world.deployments.create(PAT, "live", "mnist-v2", ServingSpec(max_replicas=3),
+                                   frozenset({"max_replicas"}))
+    await ready(world, "live", "mnist@2")
+    await world.deployments.update(PAT, "live", "mnist-v3", None, ServingSpec(max_replicas=2),
+                                   frozenset({"max_replicas"}))
+    await ready(world, "live", "mnist@2", failure="cannot load sklearn model model.joblib: UnpicklingError")
+    fresh = FakeServers()
+    await world.restarted(fresh).deployments.recover()
+    # What served before the swap (model and spec), never the spec that failed.
+    served = fresh.running["live"]
+    assert (served.model.version, served.spec.max_replicas) == (2, 3)
+    assert (await world.deployments.get("live")).status is ServingStatus.FAILED
+
+
+async def test_recover_leaves_failed_deployments_with_nothing_serving(world: World) -> None:
+    failure = "cannot load sklearn model model.joblib: UnpicklingError"
+    await world.deployments.create(PAT, "never", "mnist-v3", ServingSpec(), frozenset())
+    await ready(world, "never", "", count=0, failure=failure)  # its first model never loaded
+    await world.deployments.create(PAT, "later", "mnist-v2", ServingSpec(), frozenset())
+    await ready(world, "later", "mnist@2")
+    await world.deployments.update(PAT, "later", "mnist-v3", None, ServingSpec(), frozenset())
+    await ready(world, "later", "mnist@3")  # the swap worked, then its servers failed
+    await ready(world, "later", "", count=0, failure=failure)
+    await world.deployments.create(PAT, "refused", "mnist-v2", ServingSpec(), frozenset())
+    await ready(world, "refused", "mnist@2")
+    await world.deployments.update(PAT, "refused", "mnist-v3", None, ServingSpec(), frozenset())
+    await ready(world, "refused", "", count=0, failure="cluster 'k8s': the API server answered 403")
+    for name in ("never", "later", "refused"):
+        assert (await world.deployments.get(name)).status is ServingStatus.FAILED
+    fresh = FakeServers()
+    await world.restarted(fresh).deployments.recover()
+    assert fresh.running == {}

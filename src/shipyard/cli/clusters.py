@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from enum import StrEnum
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 from urllib.parse import urlsplit
 
 import typer
+from google.protobuf.field_mask_pb2 import FieldMask
 from rich.markup import escape
 
 from shipyard.cli import output
@@ -149,6 +150,72 @@ def add(
         return
     console.print(f"[green]Added {_kind(added)} cluster[/] [bold]{escape(added.name)}[/] "
                   f"({escape(_where(added))}); runs name it with --cluster {escape(added.name)}")
+
+
+@app.command()
+def edit(
+    name: str,
+    description: Annotated[str | None, typer.Option()] = None,
+    partition: Annotated[str | None, typer.Option(help="Slurm: the partition new runs go to ('': the "
+                                                       "cluster's default).")] = None,
+    queue: Annotated[str | None, typer.Option(help="LSF: the queue new runs go to.")] = None,
+    gpus: Annotated[int | None, typer.Option(help="The most GPUs one new run may have there.")] = None,
+    max_workers: Annotated[int | None, typer.Option(help="The most workers of a new distributed "
+                                                         "run.")] = None,
+    container_runtime: Annotated[str | None, typer.Option(help="Slurm, LSF: apptainer, pyxis (Slurm) or "
+                                                               "'' (none), for new runs.")] = None,
+    host: Annotated[str | None, typer.Option(help="Slurm, LSF: the login node (give its --host-key, or "
+                                                  "--host-key '' to pin the next connection's).")] = None,
+    ssh_port: Annotated[int | None, typer.Option(help="Slurm, LSF: the login node's SSH port.")] = None,
+    ssh_user: Annotated[str | None, typer.Option(help="Slurm, LSF: the user (account) run-svc signs in "
+                                                      "as.")] = None,
+    on_login_node: Annotated[bool | None, typer.Option("--on-login-node/--over-ssh", help="Slurm, LSF: "
+                                                       "submit on run-svc's own login node, or over SSH "
+                                                       "(--host).", show_default=False)] = None,
+    credential: Annotated[str | None, typer.Option(help="Slurm, LSF: the stored credential run-svc signs "
+                                                        "in with.")] = None,
+    slurmrestd_url: Annotated[str | None, typer.Option(help="Slurm: slurmrestd's http(s) URL.")] = None,
+    work_dir: Annotated[str | None, typer.Option(help="Slurm, LSF: the absolute directory runs' files "
+                                                      "are staged in.")] = None,
+    namespace: Annotated[str | None, typer.Option(help="Kubernetes: where Jobs and model servers "
+                                                       "go.")] = None,
+    kubeconfig_credential: Annotated[str | None, typer.Option(help="Kubernetes: the stored credential "
+                                                                   "holding the kubeconfig.")] = None,
+    service_account: Annotated[str | None, typer.Option(help="Kubernetes: the ServiceAccount model "
+                                                             "servers run as.")] = None,
+    login_required: Annotated[bool | None, typer.Option("--login-required/--no-login-required",
+                                                        help="Whether each user signs in to it first.",
+                                                        show_default=False)] = None,
+    host_key: Annotated[str | None, typer.Option(help="Slurm, LSF: the login node's SSH host key ('': "
+                                                      "pin the one the next connection sees).")] = None,
+    fmt: OutputOpt = Format.table,
+) -> None:
+    """Change a cluster (operators only): only the options given change. What new runs read (partition,
+    queue, GPUs, workers, container runtime, description) changes any time; how runs are reached (host,
+    port, user, credential, work dir, login required, …) only while no run on it is queued or running; a
+    Kubernetes cluster's namespace, ServiceAccount and kubeconfig only while it serves nothing. Its name
+    and kind never change."""
+    given: dict[str, Any] = {
+        "description": description, "partition": partition, "queue": queue, "gpus": gpus,
+        "max_workers": max_workers, "container_runtime": container_runtime, "host": host,
+        "ssh_port": ssh_port, "ssh_user": ssh_user, "on_login_node": on_login_node, "credential": credential,
+        "slurmrestd_url": slurmrestd_url, "work_dir": work_dir, "namespace": namespace,
+        "kubeconfig_credential": kubeconfig_credential, "service_account": service_account,
+        "login_required": login_required, "ssh_host_key": host_key}
+    changes = {field: value for field, value in given.items() if value is not None}
+    if not changes:
+        raise typer.BadParameter("give at least one option to change, e.g. --partition gpu or --work-dir "
+                                 "/scratch/shipyard (shipyard cluster edit --help lists them)",
+                                 param_hint="NAME")
+    request = pb.UpdateClusterRequest(name=name, cluster=pb.Cluster(**changes),
+                                      update_mask=FieldMask(paths=sorted(changes)))
+    with client() as c:
+        updated = c.call(c.clusters.UpdateCluster, request)
+    if output.emit(updated, fmt):
+        return
+    changed = ", ".join(sorted(changes))
+    console.print(f"[green]Changed cluster[/] [bold]{escape(updated.name)}[/] ({escape(changed)})")
+    _show(updated)
 
 
 @app.command("list")

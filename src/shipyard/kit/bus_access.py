@@ -31,6 +31,7 @@ AREA_OWNERS: Mapping[str, str] = {
     "build": "run-svc",
     "study": "run-svc",
     "trial": "run-svc",
+    "cluster": "run-svc",
     "model": "serving-svc",
     "inference": "serving-svc",
     "deployment": "serving-svc",

@@ -104,8 +104,9 @@ POLICY: dict[str, frozenset[str]] = {
     f"{TRACKING}/SetLoggedModelTags": DEVELOPERS,
     f"{TRACKING}/SearchLoggedModels": ANY,
     f"{TRACKING}/RegisterModelVersion": DEVELOPERS,
-    # Clusters: operators add and delete them (run-svc checks too); everyone sees them.
+    # Clusters: operators add, change and delete them (run-svc checks too); everyone sees them.
     "/shipyard.run.v1.ClusterService/AddCluster": OPERATORS,
+    "/shipyard.run.v1.ClusterService/UpdateCluster": OPERATORS,
     "/shipyard.run.v1.ClusterService/GetCluster": ANY,
     "/shipyard.run.v1.ClusterService/ListClusters": ANY,
     "/shipyard.run.v1.ClusterService/DeleteCluster": OPERATORS,
@@ -135,6 +136,9 @@ POLICY: dict[str, frozenset[str]] = {
     f"{SERVING}/GetKubernetesManifest": ANY,
     # Inference requests to /serving/<name>/v2/… (HTTP, not a gRPC method).
     "/shipyard.serving/Infer": ANY,
+    # The same traffic over the V2 gRPC protocol (entrypoints.inference_grpc).
+    **{f"/inference.GRPCInferenceService/{method}": ANY for method in (
+        "ServerLive", "ServerReady", "ModelReady", "ServerMetadata", "ModelMetadata", "ModelInfer")},
     # How many event streams the HTTP edge holds open now (GET /api/watches).
     COUNT_WATCHES: OPERATORS,
     "/shipyard.gateway.v1.IdentityService/WhoAmI": ANY,

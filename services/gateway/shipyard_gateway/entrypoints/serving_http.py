@@ -19,7 +19,7 @@ from __future__ import annotations
 import itertools
 import json
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import grpc
 from aiohttp import ClientConnectionError, ClientSession, ClientTimeout, TCPConnector, web
@@ -46,8 +46,39 @@ RETURNED = ("Retry-After", BINARY_HEADER)
 
 def v2_error(status: int, message: str, retry_after: bool = False) -> web.Response:
     """An error as the V2 protocol words it: ``{"error": "…"}``."""
-    headers = {"Retry-After": "1"} if retry_after else None
-    return web.json_response({"error": message}, status=status, headers=headers)
+    return Answer.error(status, message, retry_after).response()
+
+
+@dataclass(frozen=True)
+class Answer:
+    """What an endpoint answered (its model servers, or the edge for them): the HTTP status, the body,
+    its content type and the headers passed back (``RETURNED``)."""
+
+    status: int
+    body: bytes
+    content_type: str = "application/json"
+    headers: dict[str, str] = field(default_factory=dict)
+
+    @classmethod
+    def error(cls, status: int, message: str, retry_after: bool = False) -> Answer:
+        """An error as the V2 protocol words it: ``{"error": "…"}``."""
+        return cls(status, json.dumps({"error": message}).encode(),
+                   headers={"Retry-After": "1"} if retry_after else {})
+
+    @property
+    def message(self) -> str:
+        """The V2 error's text, or the body as text."""
+        try:
+            said = json.loads(self.body)
+        except ValueError:
+            return self.body.decode(errors="replace")
+        return str(said["error"]) if isinstance(said, dict) and "error" in said else self.body.decode()
+
+    def response(self) -> web.Response:
+        """The answer as the HTTP edge sends it."""
+        reply = web.Response(body=self.body, status=self.status, content_type=self.content_type)
+        reply.headers.update(self.headers)
+        return reply
 
 
 @dataclass
@@ -58,7 +89,8 @@ class _Known:
 
 
 class ServingEdge:
-    """The proxy to model servers."""
+    """The proxy to model servers, for the HTTP edge (``proxy``) and the V2 gRPC edge (``admit`` and
+    ``exchange``)."""
 
     def __init__(self, api: PublicApi, channel: grpc.aio.Channel) -> None:
         self._api = api
@@ -73,29 +105,44 @@ class ServingEdge:
         app.on_cleanup.append(self._close)
 
     async def _close(self, _: web.Application) -> None:
+        await self.close()
+
+    async def close(self) -> None:
+        """Close the connections to the model servers."""
         if self._session is not None:
             await self._session.close()
+            self._session = None
 
     async def proxy(self, request: web.Request) -> web.StreamResponse:
         """Authenticate, pick a ready model server, pass the request on."""
+        authorization = request.headers.get("Authorization") or console_authorization(request)
+        name = request.match_info["name"]
         try:
-            authorization = request.headers.get("Authorization") or console_authorization(request)
             caller = await self._api.caller(INFER, authorization)
-            name = request.match_info["name"]
-            if await self._is_deployment(name, authorization):
-                # Production endpoints are for whoever the API lets see deployments.
-                authorize(GET_DEPLOYMENT, caller)
         except errors.ShipyardError as exc:
             return v2_error(HTTP_OF.get(status_of(exc).name, 400), exc.message)
-        except RelayedError as exc:
-            return v2_error(HTTP_OF.get(exc.code.name, 502), exc.details)
+        refused = await self.admit(name, caller, authorization)
+        if refused is not None:
+            return refused.response()
         body = await _body(request)
         if isinstance(body, web.Response):
             return body
-        known = await self._routes(name, caller)
-        if isinstance(known, web.Response):
-            return known
-        return await self._send(request, name, known, body)
+        headers = {k: v for k, v in request.headers.items() if k.lower() in PASSED}
+        answer = await self.exchange(name, caller, request.method, request.match_info["tail"], body, headers,
+                                     request.query_string)
+        return answer.response()
+
+    async def admit(self, name: str, caller: Caller, authorization: str | None) -> Answer | None:
+        """None when the authenticated ``caller`` may send requests to endpoint ``name``; else the refusal:
+        a deployment is for whoever the API lets see deployments."""
+        try:
+            if await self._is_deployment(name, authorization):
+                authorize(GET_DEPLOYMENT, caller)
+        except errors.ShipyardError as exc:
+            return Answer.error(HTTP_OF.get(status_of(exc).name, 400), exc.message)
+        except RelayedError as exc:
+            return Answer.error(HTTP_OF.get(exc.code.name, 502), exc.details)
+        return None
 
     async def _is_deployment(self, name: str, authorization: str | None) -> bool:
         """Whether ``name`` is not a test inference (so a deployment, or nothing): asked as the caller,
@@ -114,9 +161,14 @@ class ServingEdge:
         self._kinds[name] = (deployment, time.monotonic() + ROUTES_TTL_S)
         return deployment
 
-    async def _routes(self, name: str, caller: Caller, fresh: bool = False) -> _Known | web.Response:
+    async def routes(self, name: str, caller: Caller) -> serving_pb2.Routes | Answer:
+        """Where endpoint ``name``'s requests go now (remembered for ``ROUTES_TTL_S``), or why not."""
+        known = await self._routes(name, caller)
+        return known if isinstance(known, Answer) else known.routes
+
+    async def _routes(self, name: str, caller: Caller) -> _Known | Answer:
         known = self._known.get(name)
-        if known is not None and not fresh and known.until > time.monotonic():
+        if known is not None and known.until > time.monotonic():
             return known
         try:
             asserted = self._api.internal_metadata(caller, "serving-svc")
@@ -124,17 +176,22 @@ class ServingEdge:
                                                    metadata=asserted)
         except grpc.aio.AioRpcError as exc:
             status = 404 if exc.code() == grpc.StatusCode.NOT_FOUND else 503
-            return v2_error(status, exc.details() or f"serving {name!r} is not reachable")
+            return Answer.error(status, exc.details() or f"serving {name!r} is not reachable")
         known = _Known(routes, time.monotonic() + ROUTES_TTL_S, known.turn if known else itertools.count())
         self._known[name] = known
         return known
 
-    async def _send(self, request: web.Request, name: str, known: _Known, body: bytes) -> web.StreamResponse:
+    async def exchange(self, name: str, caller: Caller, method: str, tail: str, body: bytes,
+                       headers: dict[str, str], query: str = "") -> Answer:
+        """Send one request of an admitted ``caller`` to endpoint ``name``'s model servers: ``tail`` is the
+        path after ``/serving/<name>/``; the first model server that takes it answers."""
+        known = await self._routes(name, caller)
+        if isinstance(known, Answer):
+            return known
         session = self._client()
-        headers = {k: v for k, v in request.headers.items() if k.lower() in PASSED}
-        url_path = "/" + upstream_tail(request.match_info["tail"], known.routes)
-        if request.query_string:
-            url_path += "?" + request.query_string
+        url_path = "/" + upstream_tail(tail, known.routes)
+        if query:
+            url_path += "?" + query
         tried = 0
         bases = _bases(known.routes)
         start = next(known.turn)
@@ -142,25 +199,21 @@ class ServingEdge:
             base = bases[(start + tried) % len(bases)]
             tried += 1
             try:
-                async with session.request(request.method, f"{base}{url_path}", data=body or None,
+                async with session.request(method, f"{base}{url_path}", data=body or None,
                                            headers=headers, allow_redirects=False) as upstream:
                     if upstream.status == 429 and tried < len(bases):
                         continue  # this replica is at its limit: the next one may not be
                     payload = await upstream.read()
                     if known.routes.upstream_model and BINARY_HEADER not in upstream.headers:
                         payload = renamed_answer(payload, upstream.content_type, known.routes)
-                    reply = web.Response(body=payload, status=upstream.status,
-                                         content_type=upstream.content_type)
-                    for header in RETURNED:
-                        if header in upstream.headers:
-                            reply.headers[header] = upstream.headers[header]
-                    return reply
+                    return Answer(upstream.status, payload, upstream.content_type,
+                                  {h: upstream.headers[h] for h in RETURNED if h in upstream.headers})
             except ClientConnectionError:
                 self._known.pop(name, None)  # a replica went away: ask again next time
         if not bases:
-            return v2_error(503, f"{name!r} has no model server ready yet; try again shortly",
-                            retry_after=True)
-        return v2_error(503, f"{name!r}: no model server answered; try again shortly", retry_after=True)
+            return Answer.error(503, f"{name!r} has no model server ready yet; try again shortly",
+                                retry_after=True)
+        return Answer.error(503, f"{name!r}: no model server answered; try again shortly", retry_after=True)
 
     def _client(self) -> ClientSession:
         if self._session is None:

@@ -21,6 +21,7 @@ for its image's requirements (once per environment digest, under ``<work dir>/en
 from __future__ import annotations
 
 import asyncio
+import base64
 import json
 import shlex
 import shutil
@@ -36,6 +37,7 @@ from shipyard.kit.blob.port import BlobStore
 from shipyard.kit.blob.tree import BlobTree
 from shipyard.kit.environments import sdk_module
 from shipyard.kit.errors import FailedPrecondition
+from shipyard_run.adapters import job_files
 from shipyard_run.adapters.environments import PackageSources
 from shipyard_run.adapters.login_node import CommandFailed, quoted
 from shipyard_run.adapters.run_contract import (
@@ -56,6 +58,8 @@ JOB_PREFIX = "shipyard-"
 LISTING_TTL_S = 0.2  # how long one listing answers every run's status
 METRICS_EVERY_S = 1.0  # a running job's files are read at most this often
 LOG_SCAN_MAX = 1 << 20
+FILES_READ_S = 60  # the most a read of a job's files (a study's collector) may take on the login node
+_JOB_FILES_SOURCE = Path(job_files.__file__).read_bytes()
 # Variables of the job's own environment the command keeps: the scheduler's, the GPUs it was given, the
 # locale.
 SANDBOX_MISSING = ("the node has no usable bubblewrap (bwrap), so the run sees what the cluster "
@@ -459,6 +463,20 @@ class BatchExecutor(WithoutTensorBoard):
         if home.exists() or not (self._local(run_id) / "owner").exists():
             return await asyncio.to_thread(read_at, home, offset, max_bytes)
         return await self._node(run_id).read(f"{await self._run_dir(run_id)}/log", offset, max_bytes)
+
+    async def read_run_files(self, run_id: str, path: str, max_bytes: int) -> dict[str, bytes] | None:
+        """Read on the cluster, as its account, by ``adapters.job_files`` (the node's ``python3``): never
+        outside the job's working directory, whatever links, FIFOs or huge files the trial left there."""
+        node, run_dir = self._node(run_id), await self._run_dir(run_id)
+        reader = quoted("timeout", str(FILES_READ_S), "python3", "-", f"{run_dir}/code", path or "/",
+                        str(max_bytes))
+        try:
+            answer = await node.run(reader, stdin=_JOB_FILES_SOURCE)
+        except CommandFailed as exc:
+            raise FailedPrecondition(f"the files of the run at {path!r} could not be read on cluster "
+                                     f"{self.cluster.name!r} (its login node needs python3): "
+                                     f"{exc.stderr.strip()[-300:]}") from exc
+        return {name: base64.b64decode(data) for name, data in json.loads(answer).items()}
 
     async def new_metrics(self, run_id: str) -> list[MetricPoint]:
         now = time.monotonic()

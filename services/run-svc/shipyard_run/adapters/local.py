@@ -38,6 +38,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import errno
+import hashlib
 import json
 import os
 import re
@@ -56,7 +57,7 @@ from shipyard.kit.blob.checkout import check_out, read_manifest
 from shipyard.kit.blob.port import BlobStore
 from shipyard.kit.blob.tree import BlobTree
 from shipyard.kit.bubblewrap import NOBODY, Bubblewrap, RunAs, find
-from shipyard_run.adapters import sandbox
+from shipyard_run.adapters import job_files, sandbox
 from shipyard_run.adapters.environments import BuiltEnvironment, LocalEnvironments
 from shipyard_run.adapters.run_contract import (
     WRAPPER,
@@ -268,6 +269,9 @@ class LocalExecutor(Executor):
     async def read_run_files(self, run_id: str, path: str, max_bytes: int) -> dict[str, bytes] | None:
         return await asyncio.to_thread(files_at, self._workspace(run_id) / "code", path, max_bytes)
 
+    async def run_files_stamp(self, run_id: str, path: str) -> str | None:
+        return await asyncio.to_thread(files_stamp, self._workspace(run_id) / "code", path)
+
     async def new_metrics(self, run_id: str) -> list[MetricPoint]:
         return await asyncio.to_thread(self._new_metrics, run_id)
 
@@ -330,40 +334,32 @@ class LocalExecutor(Executor):
 
 def files_at(base: Path, path: str, max_bytes: int) -> dict[str, bytes]:
     """The regular files at ``path`` under ``base`` (``/a/b`` is ``base/a/b``): the file, or every file of the
-    directory's tree, by their path from ``base`` ("/a/b/c"), newest first until ``max_bytes``. Nothing is
-    read through a symbolic link: the run owns these files and could point one anywhere run-svc may read."""
+    directory's tree, by their path from ``base`` ("/a/b/c"), newest first until ``max_bytes``. Read as the
+    clusters' reader reads (``job_files``: each folder opened under the one above it, no link followed, no
+    FIFO or device): the run owns these files, may change them while they are read, and run-svc may read
+    far more than the run."""
+    return job_files.read_job_files(str(base), path, max_bytes)
+
+
+def files_stamp(base: Path, path: str) -> str:
+    """The size and modification time of every entry at ``path`` under ``base`` (its tree's, for a directory;
+    no link followed): it changes when what ``files_at`` reads there changes."""
     parts = [part for part in PurePosixPath(path).parts if part not in ("/", ".")]
-    if ".." in parts:
-        return {}
     target = base
     for part in parts:
         target = target / part
-        if target.is_symlink():
-            return {}
-    found: list[tuple[float, Path]] = []
-    if target.is_file():
-        found.append((target.lstat().st_mtime, target))
-    elif target.is_dir():
-        for folder, _, names in os.walk(target, followlinks=False):
-            for name in names:
-                entry = Path(folder, name)
-                info = entry.lstat()
-                if stat.S_ISREG(info.st_mode):
-                    found.append((info.st_mtime, entry))
-    files: dict[str, bytes] = {}
-    left = max_bytes
-    for _, entry in sorted(found, key=lambda item: -item[0]):
-        if left <= 0:
-            break
-        try:
-            descriptor = os.open(entry, os.O_RDONLY | os.O_NOFOLLOW)
-        except OSError:
-            continue
-        with os.fdopen(descriptor, "rb") as opened:
-            data = opened.read(left)
-        files["/" + entry.relative_to(base).as_posix()] = data
-        left -= len(data)
-    return files
+        if part == ".." or target.is_symlink():
+            return part  # files_at reads nothing there
+    seen: list[str] = []
+    entries = [target]
+    if target.is_dir() and not target.is_symlink():
+        entries += [Path(folder, name) for folder, dirs, names in os.walk(target, followlinks=False)
+                    for name in (*dirs, *names)]
+    for entry in entries:
+        with contextlib.suppress(OSError):
+            info = entry.lstat()
+            seen.append(f"{entry}\0{info.st_size}\0{info.st_mtime_ns}")
+    return hashlib.sha256("\n".join(seen).encode()).hexdigest()
 
 
 def _notes(ws: Path, isolation: Bubblewrap | str) -> tuple[str, ...]:

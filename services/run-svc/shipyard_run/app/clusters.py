@@ -1,15 +1,17 @@
-"""Cluster use cases: operators add and delete clusters; everyone signed in sees them."""
+"""Cluster use cases: operators add, change and delete clusters; everyone signed in sees them."""
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, replace
+from typing import Any
 
 from shipyard.kit.caller import Caller
 from shipyard.kit.clock import Clock, utc_now
 from shipyard.kit.errors import AlreadyExists, FailedPrecondition, NotFound, PermissionDenied
 from shipyard_run.app.ports import ServedEndpoints, UnitOfWork, Units
-from shipyard_run.domain.clusters import Cluster, ClusterKind
+from shipyard_run.domain.clusters import WHILE_NO_RUNS, WHILE_SERVING_NOTHING, Cluster, ClusterKind, changed
+from shipyard_run.domain.events import ClusterUpdated
 from shipyard_run.domain.runs import RunStatus
 
 ACTIVE_OR_WAITING = (RunStatus.QUEUED, RunStatus.WAITING_FOR_GPUS, RunStatus.STARTING, RunStatus.RUNNING,
@@ -50,7 +52,7 @@ class Clusters:
     clock: Clock = utc_now
     served: ServedEndpoints | None = None  # serving-svc, which serves models on Kubernetes clusters
 
-    async def _check_serves_nothing(self, caller: Caller, name: str) -> None:
+    async def _check_serves_nothing(self, caller: Caller, name: str, then: str = "delete it") -> None:
         """FailedPrecondition naming the test inferences and deployments served on a Kubernetes cluster
         (its InferenceServices would go on without a cluster record to reach them by); Unavailable when
         serving-svc cannot say."""
@@ -64,7 +66,7 @@ class Clusters:
         if served:
             shown = ", ".join(served[:5]) + (" …" if len(served) > 5 else "")
             raise FailedPrecondition(f"cluster {name!r} serves {len(served)} test inferences and deployments "
-                                     f"({shown}): delete them, then delete it")
+                                     f"({shown}): delete them, then {then}")
 
     async def add(self, caller: Caller, cluster: Cluster) -> Cluster:
         """A new cluster, checked; operators only."""
@@ -85,6 +87,26 @@ class Clusters:
         async with self.uow() as uow:
             return sorted(await uow.clusters.find(), key=lambda c: c.name)
 
+    async def update(self, caller: Caller, name: str, changes: Mapping[str, Any]) -> Cluster:
+        """The cluster with ``changes`` (field name → new value), checked as at add; operators only.
+        What new runs read changes any time; how runs in flight are reached only while none is queued or
+        running (FailedPrecondition naming them), and a Kubernetes cluster's namespace, ServiceAccount and
+        kubeconfig only while it serves no endpoint (naming them): see ``domain.clusters``."""
+        _check_operator(caller, "change")
+        async with self.uow() as uow:
+            fields = changed(await must_get_cluster(uow, name), changes)[1]
+        if serving := sorted(WHILE_SERVING_NOTHING.intersection(fields)):
+            await self._check_serves_nothing(caller, name, then=f"change its {', '.join(serving)}")
+        async with self.uow() as uow:
+            updated, fields = changed(await must_get_cluster(uow, name), changes)
+            if not fields:
+                return updated
+            if moved := WHILE_NO_RUNS.intersection(fields):
+                await _check_no_runs(uow, name, f"change its {', '.join(sorted(moved))}")
+            saved = await uow.clusters.save(updated)
+            uow.record(ClusterUpdated(saved, tuple(fields), caller))
+            return saved
+
     async def delete(self, caller: Caller, name: str) -> None:
         """Forget a cluster no run is active on and no test inference or deployment is served on;
         operators only. Runs that named it keep its name."""
@@ -92,10 +114,15 @@ class Clusters:
         await self._check_serves_nothing(caller, name)
         async with self.uow() as uow:
             cluster = await must_get_cluster(uow, name)
-            active = [run.name for run in await uow.runs.in_status(ACTIVE_OR_WAITING, 10_000)
-                      if run.spec.cluster == name]
-            if active:
-                shown = ", ".join(active[:5]) + (" …" if len(active) > 5 else "")
-                raise FailedPrecondition(f"cluster {name!r} has {len(active)} runs not ended ({shown}): "
-                                         "stop them, or let them end, then delete it")
+            await _check_no_runs(uow, name, "delete it")
             await uow.clusters.remove(cluster)
+
+
+async def _check_no_runs(uow: UnitOfWork, name: str, then: str) -> None:
+    """FailedPrecondition naming the runs on the cluster that are queued or running."""
+    active = [run.name for run in await uow.runs.in_status(ACTIVE_OR_WAITING, 10_000)
+              if run.spec.cluster == name]
+    if active:
+        shown = ", ".join(active[:5]) + (" …" if len(active) > 5 else "")
+        raise FailedPrecondition(f"cluster {name!r} has {len(active)} runs not ended ({shown}): "
+                                 f"stop them, or let them end, then {then}")

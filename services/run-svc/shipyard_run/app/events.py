@@ -14,6 +14,7 @@ from shipyard.kit.events import caller_actor
 from shipyard.kit.store.unit_of_work import Emitted
 from shipyard.kit.timestamps import timestamp
 from shipyard_run.app.build_messages import build_to_proto
+from shipyard_run.app.cluster_messages import cluster_to_proto
 from shipyard_run.domain import events
 from shipyard_run.domain.runs import Run
 from shipyard_run.domain.studies import Study, TrialView
@@ -30,9 +31,13 @@ def study_subject(study: Study) -> str:
 
 
 def translate(event: Any) -> Emitted:
-    """The contract's event for the domain event ``event``, about its run, study or image build."""
+    """The contract's event for the domain event ``event``, about its run, study, image build or cluster."""
     if isinstance(event, events.BuildCompleted | events.BuildFailed):
         return _build(event)
+    if isinstance(event, events.ClusterUpdated):
+        return Emitted(events_pb2.ClusterUpdated(cluster=cluster_to_proto(event.cluster),
+                                                 changed_fields=event.fields, actor=caller_actor(event.by)),
+                       f"clusters/{event.cluster.name}", "")
     if isinstance(event, events.StudyStarted | events.TrialCompleted | events.StudyCompleted):
         return Emitted(_study_message(event), study_subject(event.study), event.study.project)
     run: Run = event.run

@@ -1,11 +1,12 @@
 """Which executor runs a run: the local one, or the executor of the cluster the run named, opened
-from the cluster's record the first time one of its runs needs it and kept while the record stays."""
+from the cluster's record the first time one of its runs needs it and kept while the record stays the
+same. An operator's change to the record (UpdateCluster) opens it again from the new record for what
+comes next; the host key the first connection pins is no change (the executor that pinned it knows it)."""
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, field
-from datetime import datetime
+from dataclasses import dataclass, field, replace
 
 from shipyard.kit.errors import FailedPrecondition
 from shipyard_run.app.clusters import must_get_cluster
@@ -21,7 +22,10 @@ class Executors:
     local: Executor
     uow: Units
     clusters: ClusterExecutors | None = None  # None: only the local executor runs runs
-    _open: dict[str, tuple[datetime | None, Executor]] = field(default_factory=dict)
+    _open: dict[str, tuple[Cluster, Executor]] = field(default_factory=dict)
+    # Executors of records since changed: a call begun on one (a submit, a poll) finishes on it; they are
+    # closed with the rest.
+    _retired: list[Executor] = field(default_factory=list)
     _on_exit: Callable[[], None] = lambda: None
 
     @property
@@ -34,6 +38,8 @@ class Executors:
         self._on_exit = callback
         self.local.on_exit = callback
         for _, executor in self._open.values():
+            executor.on_exit = callback
+        for executor in self._retired:
             executor.on_exit = callback
 
     def supports(self, cluster: Cluster) -> str:
@@ -58,20 +64,32 @@ class Executors:
         async with self.uow() as uow:
             cluster = await must_get_cluster(uow, name)
         opened = self._open.get(name)
-        if opened is not None and opened[0] == cluster.create_time:
+        if opened is not None and _same(opened[0], cluster):
             return opened[1]
         if refusal := self.supports(cluster):
             raise FailedPrecondition(f"cluster {name!r}: {refusal}", field="run.cluster")
         assert self.clusters is not None
         executor = self.clusters.open(cluster)
         executor.on_exit = self._on_exit
-        if opened is not None:  # the cluster was deleted and added again: its old connection goes
-            await opened[1].close()
-        self._open[name] = (cluster.create_time, executor)
+        if opened is not None and opened[0].create_time != cluster.create_time:
+            await opened[1].close()  # the cluster was deleted and added again: no run is left on the old one
+        elif opened is not None:
+            self._retired.append(opened[1])
+        self._open[name] = (cluster, executor)
         return executor
 
     async def close(self) -> None:
         """Close every cluster's executor (their connections)."""
-        for _, executor in self._open.values():
+        for executor in [*self._retired, *(executor for _, executor in self._open.values())]:
             await executor.close()
         self._open.clear()
+        self._retired.clear()
+
+
+def _same(opened: Cluster, current: Cluster) -> bool:
+    """Whether an executor opened from ``opened`` serves ``current``: the same record but for its store
+    revision, and but for the host key its first connection pinned (an operator's new key, or a key
+    cleared to be pinned again, opens it again)."""
+    pinned = not opened.ssh_host_key
+    return replace(opened, revision=0, ssh_host_key="") == replace(current, revision=0, ssh_host_key="") \
+        and (pinned or opened.ssh_host_key == current.ssh_host_key)

@@ -432,8 +432,16 @@ class Executor(abc.ABC):
     async def read_run_files(self, run_id: str, path: str, max_bytes: int) -> dict[str, bytes] | None:
         """The regular files at ``path`` in the job's working directory (an absolute path is taken there
         too): the file, or every file under the directory, by path, at most ``max_bytes`` in all (the
-        newest first where that is too much). None where this executor cannot read a job's files (a
-        study's File and TensorFlowEvent collectors then run only on the local executor)."""
+        newest first where that is too much). Only the job's own files are read: nothing through a link,
+        nothing but regular files, nothing above the working directory, whatever the job left there. None
+        where this executor cannot read a job's files (through slurmrestd, on Kubernetes: a study's File and
+        TensorFlowEvent collectors are refused there). A running job's files are read again and again (a
+        study reads what they gained): a file still being written may end in a line cut short."""
+        return None
+
+    async def run_files_stamp(self, run_id: str, path: str) -> str | None:
+        """What changes whenever the files ``read_run_files`` would read at ``path`` change (their sizes and
+        times), where the executor can tell that cheaply; None where it cannot (they are then read again)."""
         return None
 
     @abc.abstractmethod

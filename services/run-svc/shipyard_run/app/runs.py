@@ -91,6 +91,8 @@ class Runs:
                                   "is for hyperparameter studies: give a tuning file too")
         if config and not spec.config_file_name:
             spec = replace(spec, config_file_name="config")
+        if study is not None:
+            await self._check_collector(spec, study[1].metrics_collector.kind)
         if spec.cluster in ("", LOCAL):
             self._check_local(caller, spec)
         else:
@@ -149,23 +151,29 @@ class Runs:
             raise FailedPrecondition("hyperparameter studies are not available: this run-svc has no search "
                                      "algorithms", field="tuning")
         self.search.check(tuning)
-        self._check_collector(spec, tuning.metrics_collector.kind)
         if len(spec.name) + TRIAL_NUMBER_SUFFIX > NAME_MAX:
             most = NAME_MAX - TRIAL_NUMBER_SUFFIX
             raise InvalidArgument("run.name", f"a study's name is at most {most} characters: its trials "
                                               "are named <study>-t001, <study>-t002, …")
         return text, tuning
 
-    def _check_collector(self, spec: RunSpec, kind: str) -> None:
-        """File and TensorFlowEvent collectors read the trial's files: on the local executor, and TensorFlow
-        event files only where tensorboard is installed."""
+    async def _check_collector(self, spec: RunSpec, kind: str) -> None:
+        """File and TensorFlowEvent collectors read the trial's files: on the local executor and on Slurm and
+        LSF clusters reached over SSH or from their login node (not through slurmrestd, not on Kubernetes),
+        and TensorFlow event files only where tensorboard is installed."""
         field_name = "tuning.metricsCollectorSpec.collector.kind"
         if kind not in ("File", "TensorFlowEvent"):
             return
         if spec.cluster not in ("", LOCAL):
-            raise InvalidArgument(field_name, f"the {kind} collector reads the trial's files on the local "
-                                              "executor only: on a cluster, print name=value lines on stdout "
-                                              "(StdOut) or log metrics with Shipyard's SDK or MLflow (Push)")
+            async with self.uow() as uow:
+                cluster = await must_get_cluster(uow, spec.cluster)
+            if not cluster.kind.over_ssh or cluster.slurmrestd_url:
+                how = "through slurmrestd" if cluster.slurmrestd_url else f"a {cluster.kind.value} cluster"
+                raise InvalidArgument(field_name, (
+                    f"the {kind} collector reads the trial's files, which run-svc reads on the local "
+                    "executor and on Slurm and LSF clusters over SSH or from their login node, not on "
+                    f"cluster {cluster.name!r} ({how}): print name=value lines on stdout (StdOut) or log "
+                    "metrics with Shipyard's SDK or MLflow (Push)"))
         if kind == "TensorFlowEvent" and (missing := self.events.missing() if self.events else "no reader"):
             raise InvalidArgument(field_name, f"the TensorFlowEvent collector is not available: {missing}")
 

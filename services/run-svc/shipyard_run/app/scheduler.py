@@ -10,6 +10,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import math
+import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field, replace
 
@@ -48,6 +50,7 @@ WAITING = (RunStatus.QUEUED, RunStatus.WAITING_FOR_GPUS)
 ACTIVE = (RunStatus.STARTING, RunStatus.RUNNING, RunStatus.STOPPING)
 LAST_LINES = 4096  # bytes of the log's end a RunFailed carries
 NEVER_STARTED = "stopped before it started"
+TRIAL_FILES_EVERY_S = 10.0  # a running trial's metrics files are read again this often
 SUBMITS_AT_ONCE = 4  # below sshd's default MaxSessions (10) per connection, with room for polls
 
 
@@ -67,6 +70,10 @@ class Scheduler:
     on_end: Callable[[], None] = lambda: None  # a run ended (the studies' driver looks at once)
     # A study's trial exited: what its files hold is read before its working directory is cleaned.
     on_trial_exit: Callable[[Run, Executor], Awaitable[None]] | None = None
+    # A study's trial runs: its files are read again every ``trial_files_every`` seconds for what is new.
+    on_trial_running: Callable[[Run, Executor], Awaitable[None]] | None = None
+    trial_files_every: float = TRIAL_FILES_EVERY_S
+    _trial_files_at: dict[str, float] = field(default_factory=dict)  # run id → when its files were read
     _wake: asyncio.Event = field(default_factory=asyncio.Event)
     # Runs whose environment is being built before they start (the tick goes on meanwhile).
     _builds: set[asyncio.Task[None]] = field(default_factory=set)
@@ -269,12 +276,27 @@ class Scheduler:
         if points:
             run = await self._log_metrics(run, points)
         if status.state not in (JobState.RUNNING, JobState.NOT_STARTED):
+            self._trial_files_at.pop(run.id, None)
             if run.trial is not None and self.on_trial_exit is not None:
                 try:
                     await self.on_trial_exit(run, executor)
                 except Exception:  # its metrics are then what it reported otherwise: it ends all the same
                     log.exception("the metric files of trial %s could not be read", run.name)
             await self._end(status, run.name)
+        elif status.state is JobState.RUNNING and run.trial is not None:
+            await self._read_trial_files(run, executor)
+
+    async def _read_trial_files(self, run: Run, executor: Executor) -> None:
+        """A running trial's metrics files, read again once ``trial_files_every`` has passed."""
+        now = time.monotonic()
+        if self.on_trial_running is None or now - self._trial_files_at.get(run.id, -math.inf) < \
+                self.trial_files_every:
+            return
+        self._trial_files_at[run.id] = now
+        try:
+            await self.on_trial_running(run, executor)
+        except Exception:  # read again at the next period, and at its exit
+            log.exception("the metric files of running trial %s could not be read", run.name)
 
     async def _log_metrics(self, run: Run, points: list[MetricPoint]) -> Run:
         async with self.uow() as uow:

@@ -16,6 +16,7 @@ import logging
 import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
+from datetime import datetime
 
 from shipyard.kit.caller import Caller
 from shipyard.kit.clock import Clock, utc_now
@@ -33,6 +34,7 @@ from shipyard_run.domain.events import (
     StudyCompleted,
     TrialCompleted,
 )
+from shipyard_run.domain.file_metrics import read_again
 from shipyard_run.domain.runs import MetricPoint, Run, RunKind, RunStatus, TrialEnd, TrialOf, trial_name
 from shipyard_run.domain.studies import (
     Study,
@@ -60,7 +62,7 @@ FILES_READ_MAX = 16 << 20  # of a trial's metrics file or event files (File, Ten
 COLLECTED_MAX = 10_000  # values kept of what a trial's files held (the latest)
 FILE_COLLECTORS = ("File", "TensorFlowEvent")
 ORDERS = ("number", "objective")
-STOP_ATTEMPTS = 3
+STOP_ATTEMPTS = 3  # also of saving what a trial's files gave
 
 
 @dataclass(frozen=True)
@@ -97,6 +99,8 @@ class Studies:
     interval: float = 1.0
     _wake: asyncio.Event = field(default_factory=asyncio.Event)
     _specs: dict[str, TuningSpec] = field(default_factory=dict)  # parsed tuning files, by study id
+    _reading: dict[str, asyncio.Lock] = field(default_factory=dict)  # trials' files being read, by run id
+    _stamps: dict[str, str] = field(default_factory=dict)  # run id → its files' stamp at the last read
 
     # ---- reading and stopping ------------------------------------------------------------------
 
@@ -336,41 +340,72 @@ class Studies:
             uow.record(RunSubmitted(run, Caller(parent.owner, frozenset(parent.owner_roles))))
 
     async def collect_files(self, run: Run, executor: Executor) -> None:
-        """A trial that exited: the metrics its files hold (the File and TensorFlowEvent collectors), read
-        before its working directory is cleaned, into its metric log (MetricsLogged)."""
+        """A trial that exited: what its files hold (the File and TensorFlowEvent collectors), read before
+        its working directory is cleaned; what was not logged yet goes to its metric log (MetricsLogged)."""
+        await self._read_files(run, executor, final=True)
+
+    async def collect_running_files(self, run: Run, executor: Executor) -> None:
+        """A running trial's files read again: the observations they gained go to its metric log, so early
+        stopping and the live metrics see them (``domain.file_metrics`` says what a rewritten file gives)."""
+        await self._read_files(run, executor, final=False)
+
+    async def _read_files(self, run: Run, executor: Executor, final: bool) -> None:
         async with self.uow() as uow:
             study = await uow.studies.get(run.study)
         if study is None:
             return
         spec = self._spec(study)
-        collector = spec.metrics_collector
-        if collector.kind not in FILE_COLLECTORS:
+        if spec.metrics_collector.kind not in FILE_COLLECTORS:
             return
-        files = await executor.read_run_files(run.id, collector.path, FILES_READ_MAX) or {}
-        if collector.kind == "File":
-            texts = [data.decode(errors="replace") for data in files.values()]
-            found = [seen for text in texts for seen in spec.metric_lines(text)]
-        else:
-            found = self.events.observations(files, spec.objective.metrics) if self.events else []
-        found = found[-COLLECTED_MAX:]
-        if not found:
-            return
-        now = self.clock()
-        steps: dict[str, int] = {}
-        points: list[MetricPoint] = []
-        for name, value in found:
-            steps[name] = steps.get(name, 0) + 1
-            points.append(MetricPoint(name, value, steps[name], now))
+        path = spec.metrics_collector.path
+        lock = self._reading.setdefault(run.id, asyncio.Lock())
+        async with lock:  # the exit's read never crosses a periodic one
+            stamp = await executor.run_files_stamp(run.id, path)
+            if not final and stamp is not None and self._stamps.get(run.id) == stamp:
+                return  # unchanged since the last read
+            files = await executor.read_run_files(run.id, path, FILES_READ_MAX) or {}
+            found = await asyncio.to_thread(self._parsed, spec, files, final)  # up to FILES_READ_MAX of text
+            for attempt in range(STOP_ATTEMPTS):  # the run may change meanwhile (its other metrics, a stop)
+                try:
+                    await self._log_files(run.name, found, final)
+                    break
+                except Aborted:
+                    if attempt == STOP_ATTEMPTS - 1:
+                        raise
+            if stamp is not None:
+                self._stamps[run.id] = stamp
+        if final:
+            self._reading.pop(run.id, None)
+            self._stamps.pop(run.id, None)
+
+    def _parsed(self, spec: TuningSpec, files: dict[str, bytes],
+                final: bool) -> dict[str, list[tuple[str, float]]]:
+        return {path: self._observations(spec, path, data, final) for path, data in files.items()}
+
+    def _observations(self, spec: TuningSpec, path: str, data: bytes, final: bool) -> list[tuple[str, float]]:
+        """One file's observations; while the trial runs, a last line not ended yet is left for later."""
+        if spec.metrics_collector.kind == "TensorFlowEvent":  # a record still being written is left out
+            return self.events.observations({path: data}, spec.objective.metrics) if self.events else []
+        if not final:
+            data = data[:data.rfind(b"\n") + 1]
+        return spec.metric_lines(data.decode(errors="replace"))
+
+    async def _log_files(self, name: str, found: dict[str, list[tuple[str, float]]], final: bool) -> None:
         async with self.uow() as uow:
-            current = await uow.runs.get(run.name)
-            if current is None:
+            current = await uow.runs.get(name)
+            if current is None or current.trial is None:
                 return
-            await uow.metrics.append(run.id, points)
-            changed = current.with_points(points)
-            if changed.trial is not None:
-                changed = replace(changed, trial=replace(changed.trial, collected=tuple(found)))
+            trial = current.trial
+            read = read_again(trial.collected, trial.file_counts, found, final, COLLECTED_MAX)
+            if read.collected == trial.collected and read.counts == trial.file_counts:
+                return
+            points = _points(current, read.new, self.clock())
+            changed = replace(current.with_points(points),
+                              trial=replace(trial, collected=read.collected, file_counts=read.counts))
             saved = await uow.runs.save(changed)
-            uow.record(MetricsLogged(saved, tuple(points)))
+            if points:
+                await uow.metrics.append(current.id, points)
+                uow.record(MetricsLogged(saved, tuple(points)))
 
     # ---- reading a study's state ---------------------------------------------------------------
 
@@ -402,6 +437,17 @@ class Studies:
             text = (await executor.read_logs(run.id, 0, LOG_READ_MAX)).decode(errors="replace")
             return spec.metric_lines(text)
         return observations(await uow.metrics.series(run.id), spec.objective.metrics)
+
+
+def _points(run: Run, found: Sequence[tuple[str, float]], now: datetime) -> list[MetricPoint]:
+    """Observations as metric points, each metric's steps going on after the run's latest: a value read
+    later is the latest, also after a rewritten file."""
+    steps = {name: mark[0] for name, mark in run.metric_marks.items()}
+    points: list[MetricPoint] = []
+    for name, value in found:
+        steps[name] = steps.get(name, 0) + 1
+        points.append(MetricPoint(name, value, steps[name], now))
+    return points
 
 
 def _variable(name: str) -> bool:

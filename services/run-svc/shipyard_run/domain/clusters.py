@@ -7,9 +7,11 @@ cluster that could never take a run is refused when it is added, naming the fiel
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from datetime import datetime
 from enum import Enum
+from typing import Any
 from urllib.parse import urlsplit
 
 from shipyard.kit.errors import FailedPrecondition, InvalidArgument
@@ -245,6 +247,43 @@ class Cluster:
                 "no host, SSH user, work dir, partition or queue",
             )
         return replace(self, namespace=namespace)
+
+
+# What an operator may change in a cluster's record, and when (UpdateCluster). A name and a kind are for
+# good: runs and endpoints name the cluster, and a kind is another cluster altogether.
+NEVER_CHANGED = ("name", "kind")
+# Read only when a run is submitted (its job script, the checks of what it asks for): runs in flight keep
+# what they were submitted with, so these change any time.
+FOR_NEW_RUNS = frozenset({"description", "partition", "queue", "gpus", "max_workers", "container_runtime"})
+# How runs are reached (login node, account, key, where their files are, which namespace their Jobs are
+# in): a run in flight is watched, fetched and stopped through them, so they change only while no run on
+# the cluster is queued or running.
+WHILE_NO_RUNS = frozenset({"host", "ssh_port", "ssh_user", "credential", "work_dir", "slurmrestd_url",
+                           "on_login_node", "login_required", "ssh_host_key", "namespace", "service_account",
+                           "kubeconfig_credential"})
+# Where a Kubernetes cluster's model servers are (their InferenceServices' namespace, account and API
+# server): they change only while the cluster serves no endpoint, so serving-svc never loses one.
+WHILE_SERVING_NOTHING = frozenset({"namespace", "service_account", "kubeconfig_credential"})
+CHANGEABLE = FOR_NEW_RUNS | WHILE_NO_RUNS
+
+
+def changed(cluster: Cluster, changes: Mapping[str, Any]) -> tuple[Cluster, list[str]]:
+    """``cluster`` with ``changes`` (field name → new value), checked as a new cluster is, and the fields
+    whose value it changed; InvalidArgument on ``update_mask`` naming a field that cannot change."""
+    if not changes:
+        raise InvalidArgument("update_mask", "name the fields to change, e.g. partition, work_dir "
+                                             f"(any of {', '.join(sorted(CHANGEABLE))})")
+    for name in changes:
+        if name in NEVER_CHANGED:
+            raise InvalidArgument("update_mask", f"a cluster's {name} never changes: delete the cluster and "
+                                                 "add it again")
+        if name not in CHANGEABLE:
+            raise InvalidArgument("update_mask", f"{name[:80]!r} is not a cluster field that can change "
+                                                 f"(those are {', '.join(sorted(CHANGEABLE))})")
+    merged = replace(cluster, **changes)
+    # A login node reached over SSH after all: on port 22 unless the change names another.
+    updated = replace(merged, ssh_port=merged.ssh_port or SSH_PORT).checked()
+    return updated, [name for name in sorted(changes) if getattr(updated, name) != getattr(cluster, name)]
 
 
 def check_fits(cluster: Cluster, spec: RunSpec) -> None:

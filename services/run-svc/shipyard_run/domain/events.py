@@ -6,6 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from shipyard.kit.caller import Caller
+from shipyard_run.domain.clusters import Cluster
 from shipyard_run.domain.image_builds import ImageBuild
 from shipyard_run.domain.runs import MetricPoint, Run
 from shipyard_run.domain.studies import Study, TrialView
@@ -129,3 +130,12 @@ class BuildFailed:
 
 BuildEvent = BuildCompleted | BuildFailed
 """Every image build event run-svc records."""
+
+
+@dataclass(frozen=True)
+class ClusterUpdated:
+    """An operator changed the cluster's record: ``fields`` are those whose value changed."""
+
+    cluster: Cluster
+    fields: tuple[str, ...]
+    by: Caller

@@ -326,6 +326,8 @@ class TrialOf:
     reported: bool = False  # its TrialCompleted was emitted
     # What its files held (the File and TensorFlowEvent collectors): the only metrics the study reads then.
     collected: tuple[tuple[str, float], ...] = ()
+    # How many observations each of those files held at the last read (domain.file_metrics): what was logged.
+    file_counts: dict[str, int] = field(default_factory=dict)
 
 
 def trial_name(study: str, number: int) -> str:

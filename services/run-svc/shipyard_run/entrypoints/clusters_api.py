@@ -8,61 +8,12 @@ import grpc
 
 from shipyard.contracts.run.v1 import clusters_pb2 as pb
 from shipyard.contracts.run.v1 import clusters_pb2_grpc
-from shipyard.kit.errors import InvalidArgument
 from shipyard.kit.grpcio import caller_of
-from shipyard.kit.timestamps import timestamp
+from shipyard_run.app.cluster_messages import changes_from_proto, cluster_from_proto, cluster_to_proto
 from shipyard_run.app.clusters import Clusters
-from shipyard_run.domain.clusters import Cluster, ClusterKind
 
 Context: TypeAlias = grpc.aio.ServicerContext
-KINDS = {
-    pb.CLUSTER_KIND_SLURM: ClusterKind.SLURM,
-    pb.CLUSTER_KIND_KUBERNETES: ClusterKind.KUBERNETES,
-    pb.CLUSTER_KIND_LSF: ClusterKind.LSF,
-}
-KIND_NUMBERS = {kind: number for number, kind in KINDS.items()}
-SHARED = (
-    "name",
-    "description",
-    "host",
-    "ssh_user",
-    "credential",
-    "partition",
-    "queue",
-    "work_dir",
-    "namespace",
-    "kubeconfig_credential",
-    "login_required",
-    "gpus",
-    "max_workers",
-    "ssh_host_key",
-    "container_runtime",
-    "on_login_node",
-    "service_account",
-    "slurmrestd_url",
-)
-
-
-def cluster_from_proto(message: pb.Cluster) -> Cluster:
-    """The domain's cluster from the API's (kind required: InvalidArgument naming it)."""
-    kind = KINDS.get(message.kind)
-    if kind is None:
-        raise InvalidArgument("cluster.kind", "must be slurm, kubernetes or lsf")
-    fields = {name: getattr(message, name) for name in SHARED}
-    return Cluster(kind=kind, ssh_port=message.ssh_port or 22, **fields)
-
-
-def cluster_to_proto(cluster: Cluster) -> pb.Cluster:
-    """The API's view of a cluster."""
-    fields = {name: getattr(cluster, name) for name in SHARED}
-    ssh_port = cluster.ssh_port if cluster.kind.over_ssh else 0
-    return pb.Cluster(
-        kind=KIND_NUMBERS[cluster.kind],
-        ssh_port=ssh_port,
-        owner=cluster.owner,
-        create_time=timestamp(cluster.create_time),
-        **fields,
-    )
+__all__ = ["ClusterServicer", "cluster_from_proto", "cluster_to_proto"]
 
 
 class ClusterServicer(clusters_pb2_grpc.ClusterServiceServicer):
@@ -82,6 +33,10 @@ class ClusterServicer(clusters_pb2_grpc.ClusterServiceServicer):
         self, request: pb.ListClustersRequest, context: Context
     ) -> pb.ListClustersResponse:
         return pb.ListClustersResponse(clusters=[cluster_to_proto(c) for c in await self._clusters.list()])
+
+    async def UpdateCluster(self, request: pb.UpdateClusterRequest, context: Context) -> pb.Cluster:
+        changes = changes_from_proto(request.cluster, list(request.update_mask.paths))
+        return cluster_to_proto(await self._clusters.update(caller_of(context), request.name, changes))
 
     async def DeleteCluster(
         self, request: pb.DeleteClusterRequest, context: Context

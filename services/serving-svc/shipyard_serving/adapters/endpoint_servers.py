@@ -1,6 +1,8 @@
 """Every endpoint's model servers, wherever they run: those with no cluster here (``LocalModelServers``),
 the others on their Kubernetes cluster's KServe (``KServeModelServers``, one per cluster, opened from
-its record the first time an endpoint needs it).
+its record the first time an endpoint needs it, and closed when its last endpoint goes: the next one
+opens them again from the record as it is then — run-svc changes a cluster's namespace, ServiceAccount
+or kubeconfig only while it serves no endpoint, so open servers never hold an outdated record).
 
 A cluster that cannot be opened (run-svc or repo-svc out of reach after a restart) is tried again in
 the background until it opens or the endpoint goes; meanwhile the endpoint waits, saying why.
@@ -100,6 +102,15 @@ class EndpointServers(ModelServers):
         self._waiting.pop(name, None)
         await (await self._on(cluster)).remove(name, cluster)
         self._where.pop(name, None)
+        if cluster and cluster not in self._where.values():
+            await self._close_cluster(cluster)
+
+    async def _close_cluster(self, cluster: str) -> None:
+        """Close the servers of a cluster that serves no endpoint any more."""
+        async with self._opening:
+            servers = self._clusters.pop(cluster, None) if cluster not in self._where.values() else None
+        if servers is not None:
+            await servers.close()
 
     def observe(self, name: str) -> Observation:
         if name in self._waiting:

@@ -236,6 +236,10 @@ class StoredDeployments(DocumentRepository[Deployment]):
         """Every deployment whose model servers should be running."""
         return await self.find({"live": True})
 
+    async def failed(self) -> list[Deployment]:
+        """Every deployment whose status is failed (unindexed: asked only when serving-svc starts)."""
+        return await self.find({"status": ServingStatus.FAILED.value})
+
     async def using(self, catalog_entry: str) -> list[Deployment]:
         """The deployments of a catalog entry."""
         return await self.find({"catalog_entry": catalog_entry})

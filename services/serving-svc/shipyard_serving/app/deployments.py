@@ -240,10 +240,14 @@ class Deployments:
             await self.servers.ensure(_endpoint(saved))
 
     async def recover(self) -> None:
-        """After a restart: start the servers of every live deployment."""
+        """After a restart: start the servers of every deployment that still serves — the live ones, and
+        those whose failed swap went back to what served before (on a cluster KServe kept that revision
+        serving, which the gateway routes to again; here its servers start again). The record points at
+        what served, so the spec that failed is never rolled out again."""
         async with self.uow() as uow:
             live = await uow.deployments.live()
-        for d in live:
+            failed = await uow.deployments.failed()
+        for d in [*live, *(f for f in failed if f.still_serves)]:
             await self.servers.ensure(_endpoint(d))
 
 

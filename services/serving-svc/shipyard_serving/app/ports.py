@@ -85,6 +85,9 @@ class DeploymentRepository(Protocol):
     async def live(self) -> list[Deployment]:
         """Every deployment whose model servers should be running."""
 
+    async def failed(self) -> list[Deployment]:
+        """Every deployment whose status is failed."""
+
     async def using(self, catalog_entry: str) -> list[Deployment]:
         """The deployments of a catalog entry."""
 

@@ -259,6 +259,22 @@ class Deployment:
         """Where the gateway answers for it."""
         return f"/serving/{self.name}/v2/models/{self.model.model}"
 
+    @property
+    def still_serves(self) -> bool:
+        """Whether its model servers should be running: it is live, or it failed a swap and went back to
+        what served before it (model, spec and catalog entry), which goes on serving. A deployment that
+        failed otherwise (its first model never loaded, its servers failed later, its cluster refused the
+        swap) has nothing known to serve, and re-applying it would roll the failing spec out again."""
+        if self.status.live:
+            return True
+        return (
+            self.status is ServingStatus.FAILED
+            and self.previous_model is not None
+            and self.model == self.previous_model
+            and self.spec == (self.previous_spec or self.spec)
+            and self.catalog_entry == (self.previous_catalog_entry or self.catalog_entry)
+        )
+
     def moved_to(self, status: ServingStatus, reason: str, now: datetime) -> Deployment:
         """The deployment in ``status``."""
         return replace(self, status=status, status_reason=reason, update_time=now)

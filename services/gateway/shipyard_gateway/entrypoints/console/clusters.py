@@ -1,6 +1,7 @@
 """Clusters: the list (where each one is, its GPUs, whether it needs the viewer's own login and whether
-they gave it), a cluster's page, "+ Cluster" with the fields of the chosen kind and delete (operators),
-and a user's own login to a cluster: the run form's popup, or a page of its own without JavaScript."""
+they gave it), a cluster's page, "+ Cluster" with the fields of the chosen kind, "Edit" (the same form,
+prefilled, its name and kind fixed) and delete (operators), and a user's own login to a cluster: the run
+form's popup, or a page of its own without JavaScript."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ from urllib.parse import urlsplit
 import grpc
 from aiohttp import BodyPartReader, web
 from google.protobuf.descriptor import FieldDescriptor
+from google.protobuf.field_mask_pb2 import FieldMask
 
 from shipyard.contracts.repo.v1 import credentials_pb2 as cpb
 from shipyard.contracts.run.v1 import clusters_pb2 as pb
@@ -84,6 +86,27 @@ def cluster_from(values: Mapping[str, str]) -> pb.Cluster:
     return cluster
 
 
+def form_values(cluster: pb.Cluster) -> dict[str, str]:
+    """The form's fields as ``cluster`` fills them (what the edit form starts from)."""
+    kind = KIND_NAMES.get(cluster.kind, "slurm")
+    values = {"cluster.kind": kind}
+    for name in (*COMMON_FIELDS, *KIND_FIELDS[kind]):
+        value = getattr(cluster, name)
+        if isinstance(value, bool):
+            values[f"cluster.{name}"] = "on" if value else ""
+        else:
+            values[f"cluster.{name}"] = str(value) if value else ""
+    return values
+
+
+def changed_fields(current: pb.Cluster, wanted: pb.Cluster) -> list[str]:
+    """The fields of the cluster's kind the edit form changed (its update mask): what was left as it was
+    is not sent, so that only a real change is checked against the runs and endpoints on the cluster."""
+    kind = KIND_NAMES.get(current.kind, "slurm")
+    return [name for name in (*COMMON_FIELDS, *KIND_FIELDS[kind])
+            if name != "name" and getattr(wanted, name) != getattr(current, name)]
+
+
 def login_host(cluster: pb.Cluster) -> str:
     """The host a user's login to ``cluster`` is for: slurmrestd's (host:port) or the login node's, as the
     CLI's ``cluster login`` saves it."""
@@ -123,6 +146,8 @@ class ClusterPages:
         app.router.add_get("/clusters/new", guarded(self.new))  # before /clusters/{name}
         app.router.add_post("/clusters/new", guarded(self.add))
         app.router.add_get("/clusters/{name}", guarded(self.detail))
+        app.router.add_get("/clusters/{name}/edit", guarded(self.edit_form))
+        app.router.add_post("/clusters/{name}/edit", guarded(self.edit))
         app.router.add_post("/clusters/{name}/delete", guarded(self.delete))
         app.router.add_get("/clusters/{name}/login", guarded(self.login_page))
         app.router.add_post("/clusters/{name}/login", guarded(self.login))
@@ -153,8 +178,40 @@ class ClusterPages:
             return await self._form(request, values, exc)
         raise web.HTTPSeeOther(f"/clusters/{made.name}")
 
-    async def _form(self, request: web.Request, values: dict[str, str], error: ConsoleError | None
-                    ) -> web.Response:
+    async def edit_form(self, request: web.Request) -> web.Response:
+        if not _may(request, f"{SERVICE}/UpdateCluster"):
+            raise ConsoleError(grpc.StatusCode.PERMISSION_DENIED, "UpdateCluster: only operators change "
+                                                                  "clusters")
+        cluster = await self._get(request)
+        return await self._form(request, form_values(cluster), None, editing=cluster)
+
+    async def edit(self, request: web.Request) -> web.Response:
+        """Change what the form changed (nothing changed: back to the cluster's page); a refusal shows on
+        the form, by the field it names."""
+        form = await request.post()
+        values = {key: str(value) for key, value in form.items() if isinstance(value, str)}
+        current = await self._get(request)
+        # Its name and kind are the record's, whatever was posted: they never change.
+        values.update({"cluster.name": current.name, "cluster.kind": KIND_NAMES.get(current.kind, "")})
+        try:
+            wanted = cluster_from(values)
+            paths = changed_fields(current, wanted)
+            if paths:
+                await self._console.call(request, f"{SERVICE}/UpdateCluster", pb.UpdateClusterRequest(
+                    name=current.name, cluster=wanted, update_mask=FieldMask(paths=paths)), pb.Cluster)
+        except ConsoleError as exc:
+            if exc.signed_out:
+                raise
+            return await self._form(request, values, exc, editing=current)
+        raise web.HTTPSeeOther(f"/clusters/{current.name}")
+
+    async def _get(self, request: web.Request) -> pb.Cluster:
+        return await self._console.call(request, f"{SERVICE}/GetCluster",
+                                        pb.GetClusterRequest(name=request.match_info["name"]), pb.Cluster)
+
+    async def _form(self, request: web.Request, values: dict[str, str], error: ConsoleError | None,
+                    editing: pb.Cluster | None = None) -> web.Response:
+        """The new-cluster form, or (``editing``) the edit form of that cluster: its kind alone offered."""
         mine = await self._console.call(request, f"{CREDENTIALS}/ListCredentials",
                                         cpb.ListCredentialsRequest(), cpb.ListCredentialsResponse)
         # The operator's own logins to clusters (cluster-NAME) are theirs, not a cluster's account.
@@ -163,7 +220,8 @@ class ClusterPages:
         tokens = [c.name for c in accounts if c.type == cpb.CREDENTIAL_TYPE_TOKEN]
         return await self._console.page(
             request, "clusters/form.html.j2", "clusters", status=400 if error else 200, values=values,
-            kinds=tuple(KIND_FIELDS), ssh_keys=ssh_keys, tokens=tokens,
+            kinds=(KIND_NAMES[editing.kind],) if editing else tuple(KIND_FIELDS), ssh_keys=ssh_keys,
+            tokens=tokens, editing=editing.name if editing else "",
             credentials=[c.name for c in mine.credentials],
             error=error.message if error else "", error_field=field_of(error) if error else "")
 
@@ -174,7 +232,8 @@ class ClusterPages:
         return await self._console.page(
             request, "clusters/detail.html.j2", "clusters", status=400 if error else 200, cluster=cluster,
             logins=await viewer_logins(self._console, request), kind_names=KIND_NAMES, where=where,
-            may_delete=_may(request, f"{SERVICE}/DeleteCluster"), error=error.message if error else "")
+            may_delete=_may(request, f"{SERVICE}/DeleteCluster"),
+            may_edit=_may(request, f"{SERVICE}/UpdateCluster"), error=error.message if error else "")
 
     async def delete(self, request: web.Request) -> web.Response:
         name = request.match_info["name"]

@@ -3,6 +3,7 @@ from shipyard.contracts.repo.v1 import images_pb2 as _images_pb2
 from shipyard.contracts.repo.v1 import projects_pb2 as _projects_pb2
 from shipyard.contracts.repo.v1 import repos_pb2 as _repos_pb2
 from shipyard.contracts.run.v1 import builds_pb2 as _builds_pb2
+from shipyard.contracts.run.v1 import clusters_pb2 as _clusters_pb2
 from shipyard.contracts.serving.v1 import serving_pb2 as _serving_pb2
 from google.protobuf.internal import containers as _containers
 from google.protobuf import descriptor as _descriptor
@@ -514,3 +515,13 @@ class BuildFailed(_message.Message):
     build: _builds_pb2.ImageBuild
     actor: _common_pb2.Actor
     def __init__(self, build: _Optional[_Union[_builds_pb2.ImageBuild, _Mapping]] = ..., actor: _Optional[_Union[_common_pb2.Actor, _Mapping]] = ...) -> None: ...
+
+class ClusterUpdated(_message.Message):
+    __slots__ = ("cluster", "changed_fields", "actor")
+    CLUSTER_FIELD_NUMBER: _ClassVar[int]
+    CHANGED_FIELDS_FIELD_NUMBER: _ClassVar[int]
+    ACTOR_FIELD_NUMBER: _ClassVar[int]
+    cluster: _clusters_pb2.Cluster
+    changed_fields: _containers.RepeatedScalarFieldContainer[str]
+    actor: _common_pb2.Actor
+    def __init__(self, cluster: _Optional[_Union[_clusters_pb2.Cluster, _Mapping]] = ..., changed_fields: _Optional[_Iterable[str]] = ..., actor: _Optional[_Union[_common_pb2.Actor, _Mapping]] = ...) -> None: ...

@@ -22,32 +22,35 @@ _runtime_version.ValidateProtobufRuntimeVersion(
 _sym_db = _symbol_database.Default()
 
 
+from google.protobuf import field_mask_pb2 as google_dot_protobuf_dot_field__mask__pb2
 from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1eshipyard/run/v1/clusters.proto\x12\x0fshipyard.run.v1\x1a\x1fgoogle/protobuf/timestamp.proto\"\xf8\x03\n\x07\x43luster\x12\x0c\n\x04name\x18\x01 \x01(\t\x12*\n\x04kind\x18\x02 \x01(\x0e\x32\x1c.shipyard.run.v1.ClusterKind\x12\x13\n\x0b\x64\x65scription\x18\x03 \x01(\t\x12\x0c\n\x04host\x18\x04 \x01(\t\x12\x10\n\x08ssh_port\x18\x05 \x01(\x05\x12\x10\n\x08ssh_user\x18\x06 \x01(\t\x12\x12\n\ncredential\x18\x07 \x01(\t\x12\x11\n\tpartition\x18\x08 \x01(\t\x12\r\n\x05queue\x18\t \x01(\t\x12\x10\n\x08work_dir\x18\n \x01(\t\x12\x11\n\tnamespace\x18\x0b \x01(\t\x12\x1d\n\x15kubeconfig_credential\x18\x0c \x01(\t\x12\x16\n\x0elogin_required\x18\r \x01(\x08\x12\x0c\n\x04gpus\x18\x0e \x01(\x05\x12\x13\n\x0bmax_workers\x18\x0f \x01(\x05\x12\r\n\x05owner\x18\x10 \x01(\t\x12/\n\x0b\x63reate_time\x18\x11 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x14\n\x0cssh_host_key\x18\x12 \x01(\t\x12\x19\n\x11\x63ontainer_runtime\x18\x13 \x01(\t\x12\x15\n\ron_login_node\x18\x14 \x01(\x08\x12\x17\n\x0fservice_account\x18\x15 \x01(\t\x12\x16\n\x0eslurmrestd_url\x18\x16 \x01(\t\">\n\x11\x41\x64\x64\x43lusterRequest\x12)\n\x07\x63luster\x18\x01 \x01(\x0b\x32\x18.shipyard.run.v1.Cluster\"!\n\x11GetClusterRequest\x12\x0c\n\x04name\x18\x01 \x01(\t\"\x15\n\x13ListClustersRequest\"B\n\x14ListClustersResponse\x12*\n\x08\x63lusters\x18\x01 \x03(\x0b\x32\x18.shipyard.run.v1.Cluster\"$\n\x14\x44\x65leteClusterRequest\x12\x0c\n\x04name\x18\x01 \x01(\t\"\x17\n\x15\x44\x65leteClusterResponse*v\n\x0b\x43lusterKind\x12\x1c\n\x18\x43LUSTER_KIND_UNSPECIFIED\x10\x00\x12\x16\n\x12\x43LUSTER_KIND_SLURM\x10\x01\x12\x1b\n\x17\x43LUSTER_KIND_KUBERNETES\x10\x02\x12\x14\n\x10\x43LUSTER_KIND_LSF\x10\x03\x32\xe5\x02\n\x0e\x43lusterService\x12J\n\nAddCluster\x12\".shipyard.run.v1.AddClusterRequest\x1a\x18.shipyard.run.v1.Cluster\x12J\n\nGetCluster\x12\".shipyard.run.v1.GetClusterRequest\x1a\x18.shipyard.run.v1.Cluster\x12[\n\x0cListClusters\x12$.shipyard.run.v1.ListClustersRequest\x1a%.shipyard.run.v1.ListClustersResponse\x12^\n\rDeleteCluster\x12%.shipyard.run.v1.DeleteClusterRequest\x1a&.shipyard.run.v1.DeleteClusterResponseb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1eshipyard/run/v1/clusters.proto\x12\x0fshipyard.run.v1\x1a google/protobuf/field_mask.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xf8\x03\n\x07\x43luster\x12\x0c\n\x04name\x18\x01 \x01(\t\x12*\n\x04kind\x18\x02 \x01(\x0e\x32\x1c.shipyard.run.v1.ClusterKind\x12\x13\n\x0b\x64\x65scription\x18\x03 \x01(\t\x12\x0c\n\x04host\x18\x04 \x01(\t\x12\x10\n\x08ssh_port\x18\x05 \x01(\x05\x12\x10\n\x08ssh_user\x18\x06 \x01(\t\x12\x12\n\ncredential\x18\x07 \x01(\t\x12\x11\n\tpartition\x18\x08 \x01(\t\x12\r\n\x05queue\x18\t \x01(\t\x12\x10\n\x08work_dir\x18\n \x01(\t\x12\x11\n\tnamespace\x18\x0b \x01(\t\x12\x1d\n\x15kubeconfig_credential\x18\x0c \x01(\t\x12\x16\n\x0elogin_required\x18\r \x01(\x08\x12\x0c\n\x04gpus\x18\x0e \x01(\x05\x12\x13\n\x0bmax_workers\x18\x0f \x01(\x05\x12\r\n\x05owner\x18\x10 \x01(\t\x12/\n\x0b\x63reate_time\x18\x11 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x14\n\x0cssh_host_key\x18\x12 \x01(\t\x12\x19\n\x11\x63ontainer_runtime\x18\x13 \x01(\t\x12\x15\n\ron_login_node\x18\x14 \x01(\x08\x12\x17\n\x0fservice_account\x18\x15 \x01(\t\x12\x16\n\x0eslurmrestd_url\x18\x16 \x01(\t\">\n\x11\x41\x64\x64\x43lusterRequest\x12)\n\x07\x63luster\x18\x01 \x01(\x0b\x32\x18.shipyard.run.v1.Cluster\"!\n\x11GetClusterRequest\x12\x0c\n\x04name\x18\x01 \x01(\t\"\x15\n\x13ListClustersRequest\"B\n\x14ListClustersResponse\x12*\n\x08\x63lusters\x18\x01 \x03(\x0b\x32\x18.shipyard.run.v1.Cluster\"$\n\x14\x44\x65leteClusterRequest\x12\x0c\n\x04name\x18\x01 \x01(\t\"\x17\n\x15\x44\x65leteClusterResponse\"\x80\x01\n\x14UpdateClusterRequest\x12\x0c\n\x04name\x18\x01 \x01(\t\x12)\n\x07\x63luster\x18\x02 \x01(\x0b\x32\x18.shipyard.run.v1.Cluster\x12/\n\x0bupdate_mask\x18\x03 \x01(\x0b\x32\x1a.google.protobuf.FieldMask*v\n\x0b\x43lusterKind\x12\x1c\n\x18\x43LUSTER_KIND_UNSPECIFIED\x10\x00\x12\x16\n\x12\x43LUSTER_KIND_SLURM\x10\x01\x12\x1b\n\x17\x43LUSTER_KIND_KUBERNETES\x10\x02\x12\x14\n\x10\x43LUSTER_KIND_LSF\x10\x03\x32\xb7\x03\n\x0e\x43lusterService\x12J\n\nAddCluster\x12\".shipyard.run.v1.AddClusterRequest\x1a\x18.shipyard.run.v1.Cluster\x12J\n\nGetCluster\x12\".shipyard.run.v1.GetClusterRequest\x1a\x18.shipyard.run.v1.Cluster\x12[\n\x0cListClusters\x12$.shipyard.run.v1.ListClustersRequest\x1a%.shipyard.run.v1.ListClustersResponse\x12P\n\rUpdateCluster\x12%.shipyard.run.v1.UpdateClusterRequest\x1a\x18.shipyard.run.v1.Cluster\x12^\n\rDeleteCluster\x12%.shipyard.run.v1.DeleteClusterRequest\x1a&.shipyard.run.v1.DeleteClusterResponseb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'shipyard.run.v1.clusters_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
-  _globals['_CLUSTERKIND']._serialized_start=844
-  _globals['_CLUSTERKIND']._serialized_end=962
-  _globals['_CLUSTER']._serialized_start=85
-  _globals['_CLUSTER']._serialized_end=589
-  _globals['_ADDCLUSTERREQUEST']._serialized_start=591
-  _globals['_ADDCLUSTERREQUEST']._serialized_end=653
-  _globals['_GETCLUSTERREQUEST']._serialized_start=655
-  _globals['_GETCLUSTERREQUEST']._serialized_end=688
-  _globals['_LISTCLUSTERSREQUEST']._serialized_start=690
-  _globals['_LISTCLUSTERSREQUEST']._serialized_end=711
-  _globals['_LISTCLUSTERSRESPONSE']._serialized_start=713
-  _globals['_LISTCLUSTERSRESPONSE']._serialized_end=779
-  _globals['_DELETECLUSTERREQUEST']._serialized_start=781
-  _globals['_DELETECLUSTERREQUEST']._serialized_end=817
-  _globals['_DELETECLUSTERRESPONSE']._serialized_start=819
-  _globals['_DELETECLUSTERRESPONSE']._serialized_end=842
-  _globals['_CLUSTERSERVICE']._serialized_start=965
-  _globals['_CLUSTERSERVICE']._serialized_end=1322
+  _globals['_CLUSTERKIND']._serialized_start=1009
+  _globals['_CLUSTERKIND']._serialized_end=1127
+  _globals['_CLUSTER']._serialized_start=119
+  _globals['_CLUSTER']._serialized_end=623
+  _globals['_ADDCLUSTERREQUEST']._serialized_start=625
+  _globals['_ADDCLUSTERREQUEST']._serialized_end=687
+  _globals['_GETCLUSTERREQUEST']._serialized_start=689
+  _globals['_GETCLUSTERREQUEST']._serialized_end=722
+  _globals['_LISTCLUSTERSREQUEST']._serialized_start=724
+  _globals['_LISTCLUSTERSREQUEST']._serialized_end=745
+  _globals['_LISTCLUSTERSRESPONSE']._serialized_start=747
+  _globals['_LISTCLUSTERSRESPONSE']._serialized_end=813
+  _globals['_DELETECLUSTERREQUEST']._serialized_start=815
+  _globals['_DELETECLUSTERREQUEST']._serialized_end=851
+  _globals['_DELETECLUSTERRESPONSE']._serialized_start=853
+  _globals['_DELETECLUSTERRESPONSE']._serialized_end=876
+  _globals['_UPDATECLUSTERREQUEST']._serialized_start=879
+  _globals['_UPDATECLUSTERREQUEST']._serialized_end=1007
+  _globals['_CLUSTERSERVICE']._serialized_start=1130
+  _globals['_CLUSTERSERVICE']._serialized_end=1569
 # @@protoc_insertion_point(module_scope)

@@ -49,6 +49,11 @@ class ClusterServiceStub:
                 request_serializer=shipyard_dot_run_dot_v1_dot_clusters__pb2.ListClustersRequest.SerializeToString,
                 response_deserializer=shipyard_dot_run_dot_v1_dot_clusters__pb2.ListClustersResponse.FromString,
                 _registered_method=True)
+        self.UpdateCluster = channel.unary_unary(
+                '/shipyard.run.v1.ClusterService/UpdateCluster',
+                request_serializer=shipyard_dot_run_dot_v1_dot_clusters__pb2.UpdateClusterRequest.SerializeToString,
+                response_deserializer=shipyard_dot_run_dot_v1_dot_clusters__pb2.Cluster.FromString,
+                _registered_method=True)
         self.DeleteCluster = channel.unary_unary(
                 '/shipyard.run.v1.ClusterService/DeleteCluster',
                 request_serializer=shipyard_dot_run_dot_v1_dot_clusters__pb2.DeleteClusterRequest.SerializeToString,
@@ -78,6 +83,13 @@ class ClusterServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def UpdateCluster(self, request, context):
+        """Operators only: change the fields in update_mask, checked as AddCluster checks them.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
     def DeleteCluster(self, request, context):
         """Operators only.
         """
@@ -102,6 +114,11 @@ def add_ClusterServiceServicer_to_server(servicer, server):
                     servicer.ListClusters,
                     request_deserializer=shipyard_dot_run_dot_v1_dot_clusters__pb2.ListClustersRequest.FromString,
                     response_serializer=shipyard_dot_run_dot_v1_dot_clusters__pb2.ListClustersResponse.SerializeToString,
+            ),
+            'UpdateCluster': grpc.unary_unary_rpc_method_handler(
+                    servicer.UpdateCluster,
+                    request_deserializer=shipyard_dot_run_dot_v1_dot_clusters__pb2.UpdateClusterRequest.FromString,
+                    response_serializer=shipyard_dot_run_dot_v1_dot_clusters__pb2.Cluster.SerializeToString,
             ),
             'DeleteCluster': grpc.unary_unary_rpc_method_handler(
                     servicer.DeleteCluster,
@@ -190,6 +207,33 @@ class ClusterService:
             '/shipyard.run.v1.ClusterService/ListClusters',
             shipyard_dot_run_dot_v1_dot_clusters__pb2.ListClustersRequest.SerializeToString,
             shipyard_dot_run_dot_v1_dot_clusters__pb2.ListClustersResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def UpdateCluster(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/shipyard.run.v1.ClusterService/UpdateCluster',
+            shipyard_dot_run_dot_v1_dot_clusters__pb2.UpdateClusterRequest.SerializeToString,
+            shipyard_dot_run_dot_v1_dot_clusters__pb2.Cluster.FromString,
             options,
             channel_credentials,
             insecure,
