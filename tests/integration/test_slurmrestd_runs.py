@@ -3,7 +3,8 @@
 over HTTP, the job fetches its files from S3 through presigned URLs and sends its log, metrics, outputs
 and exit code back the same way. Runs complete (an input, metrics, an output version), fail with their
 exit code, are stopped (the job cancelled), survive kill -9 of run-svc without a second job, and a bad
-token ends the run in an error naming the cause."""
+token ends the run in an error naming the cause. A study's File collector reads what its trials' jobs send
+of their metrics files, while they run and at their end."""
 
 from __future__ import annotations
 
@@ -13,12 +14,14 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+import yaml
 from conftest import cli, write_tree
 
 from shipyard.client import transfer
 from shipyard.client.connection import Client
 from shipyard.contracts.repo.v1 import repos_pb2
 from shipyard.contracts.run.v1 import runs_pb2 as pb
+from shipyard.contracts.run.v1 import studies_pb2 as spb
 from shipyard.local.harness import Stack, wait_for
 from shipyard.local.slurm import LoopbackSlurm
 from tests.support.seaweed import S3Server, SeaweedS3, blob_url
@@ -181,3 +184,55 @@ def test_a_bad_token_errs_the_run_naming_the_cause(admin: Client, loopback_slurm
     assert run.status == pb.RUN_STATUS_ERROR
     assert "HTTP 500" in run.status_reason and "a JWT it cannot use" in run.status_reason, run.status_reason
     assert _jobs(loopback_slurm_rest, run.id) == []
+
+
+# The trial writes one value, waits for the test to see it (the file ``go`` appears), then writes its last.
+TRIAL = """
+mkdir -p log
+value="${1#--lr=}"
+echo "accuracy=$value" >> log/metrics.log
+echo "accuracy=0.99 printed, not in the file"
+while [ ! -e go ]; do sleep 0.2; done
+echo "accuracy=0.$(( ${value#0.} + 1 ))" >> log/metrics.log
+"""
+
+
+def _file_tuning() -> bytes:
+    return yaml.safe_dump({
+        "objective": {"type": "maximize", "objectiveMetricName": "accuracy"},
+        "algorithm": {"algorithmName": "grid"}, "parallelTrialCount": 2, "maxTrialCount": 2,
+        "parameters": [{"name": "lr", "parameterType": "categorical",
+                        "feasibleSpace": {"list": ["0.3", "0.5"]}}],
+        "metricsCollectorSpec": {"collector": {"kind": "File"},
+                                 "source": {"fileSystemPath": {"path": "/log/metrics.log", "kind": "File"}}},
+    }).encode()
+
+
+def _trials(admin: Client, study: str) -> list[spb.Trial]:
+    return list(admin.call(admin.studies.ListTrials, spb.ListTrialsRequest(study=study)).trials)
+
+
+def _latest(trial: spb.Trial) -> float | None:
+    return next((m.latest for m in trial.metrics if m.name == "accuracy"), None)
+
+
+def test_a_study_reads_its_trials_metrics_files_sent_by_their_jobs_while_they_run_and_at_their_end(
+        admin: Client, cluster: str, loopback_slurm_rest: LoopbackSlurm, s3: S3Server) -> None:
+    admin.call(admin.runs.SubmitRun, pb.SubmitRunRequest(
+        run=pb.Run(name="rest-files", cluster=cluster, command='sh "$SHIPYARD_CONFIG"',
+                   config_file_name="trial.sh"),
+        config_file=TRIAL.encode(), tuning=_file_tuning()))
+    wait_for(lambda: sorted((t.state, _latest(t) or 0.0) for t in _trials(admin, "rest-files")) == [
+        (spb.TRIAL_STATE_RUNNING, 0.3), (spb.TRIAL_STATE_RUNNING, 0.5)], 120,
+        "both trials to run, their first values read from the files their jobs sent")
+    for trial in _trials(admin, "rest-files"):
+        run = _run(admin, trial.name)
+        (loopback_slurm_rest.work_dir / "runs" / run.id / "code" / "go").touch()
+    wait_for(lambda: admin.call(admin.studies.GetStudy, spb.GetStudyRequest(name="rest-files")).status
+             == spb.STUDY_STATUS_SUCCEEDED, 120, "the study to succeed")
+    assert sorted((t.state, t.objective) for t in _trials(admin, "rest-files")) == [
+        (spb.TRIAL_STATE_SUCCEEDED, 0.4), (spb.TRIAL_STATE_SUCCEEDED, 0.6)]
+    assert _run(admin, "rest-files").metrics["accuracy"] == 0.6
+    run_ids = [_run(admin, trial.name).id for trial in _trials(admin, "rest-files")]
+    wait_for(lambda: all(_staged(s3, run_id) == [] for run_id in run_ids), 30,
+             "what the trials' jobs sent to go with the rest of their staged objects")

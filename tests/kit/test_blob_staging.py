@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from shipyard.kit.blob.s3 import S3BlobStore
+from shipyard.kit.blob.s3 import S3BlobStore, StagedPart
 from tests.kit.conftest import new_s3_store
 from tests.support.seaweed import S3Server
 
@@ -93,3 +93,29 @@ async def test_a_staged_name_that_could_leave_the_staging_area_is_refused(store:
 async def test_a_url_lives_at_most_seven_days(store: S3BlobStore) -> None:
     with pytest.raises(ValueError, match="7 days"):
         await store.presign_put("runs/r1/x.tar", timedelta(days=8))
+
+
+async def test_a_staged_object_is_read_by_range_with_its_whole_size(store: S3BlobStore) -> None:
+    name = "runs/r1/log"
+    assert put(await store.presign_put(name, HOUR), b"0123456789") == 200
+    assert await store.read_staged(name, 0, 4) == StagedPart(b"0123", 10)
+    assert await store.read_staged(name, 4, 100) == StagedPart(b"456789", 10)
+    assert await store.read_staged(name, 10, 100) == StagedPart(b"", 10)  # at the end: nothing new
+    assert put(await store.presign_put(name, HOUR), b"abc") == 200  # sent anew, shorter
+    assert await store.read_staged(name, 10, 100) == StagedPart(b"", 3)  # past the end: the size tells
+    assert await store.read_staged(name, 0, 100) == StagedPart(b"abc", 3)
+
+
+async def test_an_empty_or_missing_staged_object_read_by_range(store: S3BlobStore, tmp_path: Path) -> None:
+    empty = tmp_path / "empty"
+    empty.write_bytes(b"")
+    await store.put_staged("runs/r1/empty", empty)
+    assert await store.read_staged("runs/r1/empty", 0, 10) == StagedPart(b"", 0)
+    with pytest.raises(FileNotFoundError, match="runs/r1/none"):
+        await store.read_staged("runs/r1/none", 0, 10)
+    with pytest.raises(FileNotFoundError, match="runs/r1/none"):
+        await store.read_staged("runs/r1/none", 5, 10)
+    with pytest.raises(ValueError, match="staged object name"):
+        await store.read_staged("runs/../x", 0, 10)
+    with pytest.raises(ValueError):
+        await store.read_staged("runs/r1/empty", -1, 10)

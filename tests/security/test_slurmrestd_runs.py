@@ -2,10 +2,13 @@
 stack on a real S3 blob store: a run never sees the JWT it was submitted with — not in its environment,
 its processes', its batch script nor Slurm's spool — nor the S3 store's secret key, and the presigned
 URLs it can find are its own run's; on a cluster where each user signs in, a run goes under its owner's
-own Slurm user, and another user can neither use that login nor send runs there without one."""
+own Slurm user, and another user can neither use that login nor send runs there without one. A study's File
+collector there reads what the trial's job sends of its files: a trial cannot make that anything outside its
+working directory (links, another run's files, devices, FIFOs), nor more than the collector's limit."""
 
 from __future__ import annotations
 
+import pwd
 import re
 from collections.abc import Iterator
 from pathlib import Path
@@ -16,9 +19,19 @@ from shipyard.client.connection import Client, ClientError
 from shipyard.contracts.repo.v1 import credentials_pb2 as cred
 from shipyard.contracts.run.v1 import clusters_pb2 as cpb
 from shipyard.contracts.run.v1 import runs_pb2 as pb
+from shipyard.contracts.run.v1 import studies_pb2 as spb
 from shipyard.kit.cluster_logins import login_credential
 from shipyard.local.harness import Stack, wait_for
 from shipyard.local.slurm import LoopbackSlurm
+from tests.security.test_cluster_collectors import (
+    SUCCEEDED,
+    UNAVAILABLE,
+    _attacks,
+    _objectives,
+    _owned,
+    _tuning,
+)
+from tests.security.test_cluster_collectors import _ended as _study_ended
 from tests.support.seaweed import S3Server, SeaweedS3, blob_url
 from tests.support.slurm import OWN_ACCOUNT, add_rest_cluster
 from tests.support.users import signed_in
@@ -105,3 +118,24 @@ def test_each_users_runs_go_under_their_own_slurm_user_and_no_one_elses(
                                                                 cluster="rest-own")))
     run = _ended(bob, "bobs")
     assert run.status == pb.RUN_STATUS_ERROR and "a JWT it cannot use" in run.status_reason, run.status_reason
+
+
+def test_a_trial_cannot_make_what_its_job_sends_for_the_file_collector_anything_outside_its_directory(
+        stack: Stack, admin: Client, loopback_slurm_rest: LoopbackSlurm) -> None:
+    cluster = add_rest_cluster(admin, loopback_slurm_rest, "rest-collectors")
+    user = loopback_slurm_rest.ssh_user
+    secret = Path(pwd.getpwnam(user).pw_dir) / "rest-collector-secret.log"
+    _owned(secret, "accuracy=0.91\n", user)
+    other_code = loopback_slurm_rest.work_dir / "runs" / "0therrun" / "code"
+    _owned(other_code / "metrics.log", "accuracy=0.92\n", user)
+    attacks = ["honest", "home", "other-run", "linked-dir", "dev-zero", "fifo", "huge"]
+    admin.call(admin.runs.SubmitRun, pb.SubmitRunRequest(
+        run=pb.Run(name="rest-attacks", cluster=cluster, command='sh "$SHIPYARD_CONFIG"',
+                   config_file_name="attack.sh"),
+        config_file=_attacks(secret, other_code).encode(), tuning=_tuning("/out/metrics.log", attacks)))
+    _study_ended(admin, "rest-attacks")
+    trials = admin.call(admin.studies.ListTrials, spb.ListTrialsRequest(study="rest-attacks")).trials
+    assert _objectives(admin, "rest-attacks") == {
+        "honest": (SUCCEEDED, 0.5), "huge": (SUCCEEDED, 0.3),  # sent up to the limit, from its start
+        **{name: (UNAVAILABLE, None) for name in ("home", "other-run", "linked-dir", "dev-zero", "fifo")},
+    }, {t.name: t.status_reason for t in trials}

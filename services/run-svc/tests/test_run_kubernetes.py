@@ -11,6 +11,7 @@ exercised over HTTP, with the kubeconfig an operator would store.
 from __future__ import annotations
 
 import asyncio
+import base64
 import dataclasses
 import io
 import json
@@ -32,7 +33,7 @@ from shipyard_run.domain.runs import Distribution
 
 from shipyard.kit.blob.checkout import read_manifest
 from shipyard.kit.blob.local import LocalBlobStore
-from shipyard.kit.blob.s3 import S3BlobStore
+from shipyard.kit.blob.s3 import S3BlobStore, StagedPart
 from shipyard.kit.blob.tree import BlobTree
 from shipyard.kit.errors import FailedPrecondition
 from shipyard.kit.testing.credentials import FakeCredentialClient
@@ -196,6 +197,11 @@ class FakeStaging:
             raise FileNotFoundError(name)
         await asyncio.to_thread(target.write_bytes, self.objects[name])
 
+    async def read_staged(self, name: str, offset: int, max_bytes: int) -> StagedPart:
+        if name not in self.objects:
+            raise FileNotFoundError(name)
+        return StagedPart(self.objects[name][offset:offset + max_bytes], len(self.objects[name]))
+
     async def delete_staged(self, folder: str) -> None:
         for name in [name for name in self.objects if name.startswith(folder)]:
             del self.objects[name]
@@ -313,6 +319,25 @@ async def test_a_job_deleted_behind_shipyards_back_is_gone_once_it_was_submitted
 
 
 # --- submit ------------------------------------------------------------------------------------------
+
+
+async def test_a_trials_pod_sends_its_studys_files_and_run_svc_reads_what_it_sent(setup: Setup,
+                                                                                 tmp_path: Path) -> None:
+    job = dataclasses.replace(await a_job(setup, tmp_path), collector_path="/log/metrics.log")
+    await setup.executor.submit(job)
+    secret = setup.api.secrets["shipyard-run7new"]
+    assert secret["stringData"]["collected-url"] == (
+        "https://s3.example/staging/runs/run7new/collected.json?X-Amz-Expires=604800&X-Amz-Signature=p")
+    assert await setup.executor.read_run_files("run7new", "/log/metrics.log", 1 << 20) == {}  # none sent yet
+    setup.staging.objects["runs/run7new/collected.json"] = json.dumps(
+        {"/log/metrics.log": base64.b64encode(b"accuracy=0.5\n").decode()}).encode()
+    assert await setup.executor.read_run_files("run7new", "/log/metrics.log", 1 << 20) == {
+        "/log/metrics.log": b"accuracy=0.5\n"}
+    # The trial can write anything there: what is not files as the pod sends them is not read.
+    setup.staging.objects["runs/run7new/collected.json"] = b"[" * 100_000
+    assert await setup.executor.read_run_files("run7new", "/log/metrics.log", 1 << 20) == {}
+    await setup.executor.cleanup("run7new")
+    assert "runs/run7new/collected.json" not in setup.staging.objects
 
 
 async def test_submit_stages_the_inputs_then_creates_the_secret_then_the_job(setup: Setup,

@@ -28,7 +28,8 @@ import subprocess
 import sys
 import tarfile
 import threading
-from collections.abc import Iterator
+import time
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -39,6 +40,7 @@ import pytest
 from kubernetes import client as k8s
 from shipyard_run.adapters.kubernetes import _lay_out
 from shipyard_run.adapters.kubernetes_jobs import (
+    COLLECTED_URL_KEY,
     FETCH_SCRIPT,
     GPU_RESOURCE,
     INDEX_KEY,
@@ -56,7 +58,7 @@ from shipyard_run.adapters.kubernetes_jobs import (
     pod_count,
     run_objects,
 )
-from shipyard_run.adapters.staged_files import pack
+from shipyard_run.adapters.staged_files import COLLECT_SCRIPT, COLLECTED_MAX, pack, parse_collected
 from shipyard_run.app.ports import Job, JobInput
 from shipyard_run.domain.runs import Distribution
 
@@ -558,3 +560,80 @@ def test_sigterm_to_the_pod_reaches_the_command(s3: FakeS3, tmp_path: Path) -> N
             if process.poll() is None:
                 os.killpg(process.pid, signal.SIGKILL)
     assert (process.returncode, out) == (7, "got-term\n")
+
+
+# --- a trial whose study reads its files (File, TensorFlowEvent collectors) ------------------------------
+
+COLLECTED_URL = "https://s3.example/staging/runs/r1/collected.json?X-Amz-Signature=put-collected"
+
+
+def test_a_trials_pod_sends_the_files_its_study_reads_through_a_url_in_the_secret() -> None:
+    trial = dataclasses.replace(JOB, collector_path="/var/log/katib/metrics.log")
+    document, secret = valid_job(trial, dataclasses.replace(URLS, collected=COLLECTED_URL))
+    _, run = containers(document)
+    env = {variable["name"]: variable for variable in run["env"]}
+    assert json.loads(env["SHIPYARD_COLLECT"]["value"]) == {
+        "base": f"{RUN_ROOT}/code", "path": "/var/log/katib/metrics.log", "max": COLLECTED_MAX}
+    assert env["SHIPYARD_COLLECT_URL"]["valueFrom"]["secretKeyRef"] == {"name": "shipyard-01jq3run",
+                                                                        "key": COLLECTED_URL_KEY}
+    assert secret["stringData"][COLLECTED_URL_KEY] == COLLECTED_URL
+    assert "X-Amz-Signature" not in json.dumps(document)  # the URL stands in the Secret alone
+    assert run["command"][-2:] == ["python train.py --epochs 3", COLLECT_SCRIPT]
+    # Any other run sends nothing of the kind.
+    document, secret = valid_job()
+    _, run = containers(document)
+    assert not {"SHIPYARD_COLLECT", "SHIPYARD_COLLECT_URL"} & {variable["name"] for variable in run["env"]}
+    assert COLLECTED_URL_KEY not in secret["stringData"] and COLLECT_SCRIPT not in run["command"]
+
+
+def collecting_env(tmp_path: Path, s3: FakeS3, code: Path, path: str) -> dict[str, str]:
+    return wrapper_env(tmp_path, [], []) | {
+        "SHIPYARD_COLLECT": json.dumps({"base": str(code), "path": path, "max": COLLECTED_MAX}),
+        "SHIPYARD_COLLECT_URL": f"{s3.url}/collected.json", "SHIPYARD_PUSH_EVERY_S": "0.05"}
+
+
+def sent(s3: FakeS3) -> dict[str, bytes]:
+    return parse_collected(s3.objects.get("/collected.json", b"{}"), COLLECTED_MAX)
+
+
+def wait_for(condition: Callable[[], bool], timeout: float, what: str) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, f"timed out waiting for {what}"
+        time.sleep(0.05)
+
+
+def test_the_wrapper_sends_the_studys_files_while_the_command_runs_and_after_it(s3: FakeS3,
+                                                                               tmp_path: Path) -> None:
+    code = tmp_path / "code"
+    code.mkdir()
+    secret = tmp_path / "secret.txt"
+    secret.write_text("accuracy=0.99\n")
+    command = (f"cd {code} && mkdir log && echo accuracy=0.5 > log/metrics.log && ln -s {secret} log/link "
+               "&& mkfifo log/fifo && while [ ! -e go ]; do sleep 0.05; done && echo accuracy=0.6 >> "
+               "log/metrics.log && env > env.txt")
+    with subprocess.Popen([*wrapper(command), COLLECT_SCRIPT], env=collecting_env(tmp_path, s3, code, "/log"),
+                          stderr=subprocess.PIPE, text=True, start_new_session=True) as process:
+        try:
+            wait_for(lambda: sent(s3) == {"/log/metrics.log": b"accuracy=0.5\n"}, 30,
+                     "the first value sent while the command runs")
+            (code / "go").touch()
+            _, errors = process.communicate(timeout=30)
+        finally:
+            if process.poll() is None:
+                os.killpg(process.pid, signal.SIGKILL)
+    assert (process.returncode, errors) == (0, "")
+    # The file as the command left it; never the link's target nor the FIFO.
+    assert sent(s3) == {"/log/metrics.log": b"accuracy=0.5\naccuracy=0.6\n"}
+    seen = (code / "env.txt").read_text()
+    assert "SHIPYARD_COLLECT" not in seen and "collected.json" not in seen
+
+
+def test_a_workers_pod_sends_no_files(s3: FakeS3, tmp_path: Path) -> None:
+    code = tmp_path / "code"
+    code.mkdir()
+    env = collecting_env(tmp_path, s3, code, "/") | {"SHIPYARD_WORKER_INDEX": "1"}
+    done = subprocess.run([*wrapper(f"echo accuracy=0.5 > {code}/metrics.log"), COLLECT_SCRIPT], env=env,
+                          capture_output=True, text=True)
+    assert (done.returncode, done.stderr) == (0, "")
+    assert s3.objects == {}

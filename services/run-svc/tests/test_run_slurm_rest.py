@@ -32,7 +32,7 @@ from shipyard_run.domain.runs import Distribution
 
 from shipyard.kit.blob.checkout import read_manifest
 from shipyard.kit.blob.local import LocalBlobStore
-from shipyard.kit.blob.s3 import S3BlobStore
+from shipyard.kit.blob.s3 import S3BlobStore, StagedPart
 from shipyard.kit.blob.tree import BlobTree
 from shipyard.kit.errors import FailedPrecondition, InvalidArgument
 from shipyard.kit.testing.credentials import FakeCredentialClient
@@ -110,6 +110,7 @@ class FakeStaging:
 
     objects: dict[str, bytes] = field(default_factory=dict)
     url: str = "https://s3.example"
+    fetched: int = 0  # bytes run-svc downloaded (get_staged, read_staged)
 
     async def presign_get(self, name: str, expires: timedelta) -> str:
         return f"{self.url}/staging/{name}?X-Amz-Signature=get"
@@ -124,6 +125,14 @@ class FakeStaging:
         if name not in self.objects:
             raise FileNotFoundError(name)
         await asyncio.to_thread(target.write_bytes, self.objects[name])
+        self.fetched += len(self.objects[name])
+
+    async def read_staged(self, name: str, offset: int, max_bytes: int) -> StagedPart:
+        if name not in self.objects:
+            raise FileNotFoundError(name)
+        data = self.objects[name][offset:offset + max_bytes]
+        self.fetched += len(data)
+        return StagedPart(data, len(self.objects[name]))
 
     async def delete_staged(self, folder: str) -> None:
         for name in [name for name in self.objects if name.startswith(folder)]:
@@ -436,6 +445,21 @@ async def test_logs_metrics_and_outputs_come_from_what_the_job_sent(setup: Setup
     assert await setup.executor.read_logs("run1done", 0, 100) == b"starting\nloss=0.5\n"
 
 
+async def test_a_running_jobs_log_is_read_by_range_only_what_it_gained(setup: Setup) -> None:
+    await recorded_run(setup, "run3live", None)
+    objects, log = setup.staging.objects, staged("run3live", "log")
+    objects[log] = b"x" * 1_000_000 + b"\n"
+    assert len(await setup.executor.read_logs("run3live", 0, 2_000_000)) == 1_000_001
+    before = setup.staging.fetched
+    objects[log] += b"epoch 1\n"  # the job sent its whole log again, 8 bytes longer
+    setup.executor._read_at.clear()  # the next look is due
+    assert await setup.executor.read_logs("run3live", 1_000_001, 100) == b"epoch 1\n"
+    assert setup.staging.fetched - before == 8  # only what was new came, not the 1 MB again
+    objects[log] = b"sent anew\n"  # a shorter object: the file was written anew, so it is read whole
+    setup.executor._read_at.clear()
+    assert await setup.executor.read_logs("run3live", 0, 100) == b"sent anew\n"
+
+
 async def test_an_output_that_never_came_back_is_named(setup: Setup) -> None:
     await recorded_run(setup, "run1done", "0")
     (setup.root / "run1done" / "outputs.json").write_text('["/model"]')
@@ -483,6 +507,44 @@ async def test_the_script_fetches_runs_and_sends_back_the_log_outputs_and_exit_c
     model = await read_manifest(setup.blobs, outputs["/model"])
     assert [entry.path for entry in model.entries] == ["w"]
     await executor.close()
+
+
+async def test_a_trials_job_sends_the_files_its_study_reads_and_run_svc_reads_them_back(
+        setup: Setup, tmp_path: Path) -> None:
+    runner, setup.staging.url = await serve(setup.staging.app())
+    work = tmp_path / "scratch"
+    work.mkdir()
+    cluster = Cluster("hpc", ClusterKind.SLURM, ssh_user=USER, credential="c", work_dir=str(work),
+                      slurmrestd_url="http://slurm.example:6820")
+    executor = setup.again(cluster)
+    command = ("mkdir -p log && echo accuracy=0.5 > log/metrics.log && echo accuracy=0.7 >> log/metrics.log "
+               "&& ln -s /etc/passwd log/passwd && env > log/env.txt")
+    try:
+        await executor.submit(await a_job(setup, tmp_path, command=command, collector_path="/log"))
+        [body] = submitted(setup.api)
+        environment = body["job"]["environment"]
+        assert json.loads(environment["SHIPYARD_COLLECT"]) == {
+            "base": f"{work}/runs/run7new/code", "path": "/log", "max": 16 << 20}
+        assert environment["SHIPYARD_COLLECT_URL"].startswith(
+            f"{setup.staging.url}/staging/runs/run7new/collected.json?")
+        process = await asyncio.create_subprocess_exec("/bin/sh", "-c", body["script"], env=environment,
+                                                       cwd=work)
+        assert await asyncio.wait_for(process.wait(), 120) == 0
+    finally:
+        await runner.cleanup()
+    files = await executor.read_run_files("run7new", "/log", 16 << 20)
+    assert files is not None and set(files) == {"/log/metrics.log", "/log/env.txt"}  # not the link
+    assert files["/log/metrics.log"] == b"accuracy=0.5\naccuracy=0.7\n"
+    assert b"SHIPYARD_COLLECT" not in files["/log/env.txt"]  # where the files go left before the command
+    await executor.close()
+
+
+async def test_only_a_trial_whose_study_reads_files_gets_the_sender(setup: Setup, tmp_path: Path) -> None:
+    await setup.executor.submit(await a_job(setup, tmp_path))
+    [body] = submitted(setup.api)
+    assert "SHIPYARD_COLLECT" not in body["job"]["environment"]
+    assert "read_job_files" not in body["script"] and "read_job_files" in batch_script("/w/runs/r1", True)
+    assert await setup.executor.read_run_files("run7new", "/log", 1 << 20) == {}
 
 
 # --- the cluster record and how run-svc opens it ------------------------------------------------------

@@ -7,8 +7,10 @@ its own (never the process-wide configuration), the blocking client in worker th
 (a second create is refused as AlreadyExists). Statuses come from one list of the runs' Jobs and one of
 their pods per poll, shared by every run of the cluster. Logs are the pod's (its init container's, then
 the command's: stdout and stderr together), kept under run-svc's own directory as they are read; metrics
-are the ``name=value`` lines of that log (the SDK prints its metrics there: a pod has no metrics file). When
-a run ends its log comes home and the Job, its Secret and the staged files go.
+are the ``name=value`` lines of that log (the SDK prints its metrics there: a pod has no metrics file). A
+trial whose study has a File or TensorFlowEvent collector has its pod send the files at the collector's path
+to a staged object every few seconds and at its end; ``read_run_files`` reads what it sent last. When a run
+ends its log comes home and the Job, its Secret and the staged files go.
 
 A manually distributed run is one Indexed Job of a master (index 0) and its workers, beside a headless
 Service (see ``kubernetes_jobs``). It succeeds when every pod has; the first pod to fail ends it (the Job
@@ -64,9 +66,11 @@ from shipyard_run.adapters.run_contract import (
     save_cursor,
 )
 from shipyard_run.adapters.staged_files import (
+    COLLECTED,
     URL_LIFETIME,
     Staging,
     pack,
+    read_collected,
     store_staged_outputs,
 )
 from shipyard_run.app.ports import Job, JobState, JobStatus
@@ -358,6 +362,8 @@ class KubernetesExecutor(WithoutTensorBoard):
             await self._staging.presign_get(_inputs(job.run_id), URL_LIFETIME),
             tuple([await self._staging.presign_put(_output(job.run_id, index), URL_LIFETIME)
                    for index in range(len(job.output_paths))]),
+            (await self._staging.presign_put(_collected(job.run_id), URL_LIFETIME)
+             if job.collector_path else ""),
         )
         objects = run_objects(job, self.namespace, image, urls)
         service = objects.service
@@ -528,6 +534,11 @@ class KubernetesExecutor(WithoutTensorBoard):
             await asyncio.to_thread(save_cursor, local / "metrics.cursor", cursor)
         return points
 
+    async def read_run_files(self, run_id: str, path: str, max_bytes: int) -> dict[str, bytes] | None:
+        """What the pod sent last of its study's collector path (``Job.collector_path``; checked, bounded:
+        the trial could have written anything there)."""
+        return await read_collected(self._staging, _collected(run_id), max_bytes)
+
     async def stage_outputs(self, run_id: str) -> dict[str, str]:
         local = self._local(run_id)
         paths = json.loads(await asyncio.to_thread((local / "outputs.json").read_text))
@@ -617,6 +628,10 @@ def _create_job(batch: BatchV1Api, namespace: str, job: V1Job) -> V1Job | None:
 
 def _inputs(run_id: str) -> str:
     return f"runs/{run_id}/inputs.tar"
+
+
+def _collected(run_id: str) -> str:
+    return f"runs/{run_id}/{COLLECTED}"
 
 
 def _output(run_id: str, index: int) -> str:

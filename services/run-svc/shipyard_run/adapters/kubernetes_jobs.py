@@ -11,7 +11,9 @@ ended after a restart. Its pod:
   ``hyperparameters.json``, ``sdk/``) and ``input-<n>/`` at the n-th input's mount path;
 * the container ``run`` runs the command under a small ``sh`` wrapper (the command's output is the
   container's log; SIGTERM is passed on to it), then — when it exited 0 — tars each output directory and
-  PUTs it to its presigned URL, and exits with the command's code. Inputs are mounted read-only.
+  PUTs it to its presigned URL, and exits with the command's code. Inputs are mounted read-only. A trial
+  whose study reads its files (a File or TensorFlowEvent collector: ``Job.collector_path``) also sends them
+  to a presigned URL every few seconds while the command runs, and once more after it.
 
 The run's variables are the run contract's (``contract_variables``) with its files at ``/run/shipyard``
 and its mounts at their own paths, but for SHIPYARD_METRICS_FILE: without it the SDK prints its metrics
@@ -69,7 +71,7 @@ from kubernetes.client import (
 )
 
 from shipyard_run.adapters.run_contract import contract_variables
-from shipyard_run.adapters.staged_files import FETCH_SCRIPT, UPLOAD_SCRIPT
+from shipyard_run.adapters.staged_files import COLLECT_SCRIPT, FETCH_SCRIPT, UPLOAD_SCRIPT, collect_spec
 from shipyard_run.app.ports import Job
 from shipyard_run.domain.runs import Distribution
 
@@ -91,6 +93,7 @@ OWN_VOLUME = "shipyard"  # the tar's top folder of the run's own files, and thei
 SECRET_VARIABLES = frozenset({"SHIPYARD_TOKEN", "MLFLOW_TRACKING_TOKEN"})
 INPUTS_URL_KEY = "inputs-url"
 OUTPUT_URLS_KEY = "output-urls"
+COLLECTED_URL_KEY = "collected-url"
 DNS_LABEL_MAX = 63
 # A distributed run's pods: the index the Job controller gives each (an annotation, and a label since
 # Kubernetes 1.28), the port torchrun's rendezvous listens on at the master, one pod per node preferred.
@@ -100,21 +103,31 @@ NODE_TOPOLOGY = "kubernetes.io/hostname"
 _DNS_LABEL = re.compile(r"[a-z0-9]([-a-z0-9]*[a-z0-9])?")
 _LABEL_VALUE_BAD = re.compile(r"[^A-Za-z0-9._-]+")
 
-# $1: the upload script, $2: the command. The outputs' places and URLs leave the environment before the
-# command starts; SIGTERM (Kubernetes stopping the pod) goes on to the command, also one that comes
-# before the command's process id is known (the wrapper is the container's PID 1: a signal it does not
-# pass on is lost); the wrapper exits with the command's code. Only the master of a distributed run
-# (SHIPYARD_WORKER_INDEX 0, or none) uploads.
+# $1: the upload script, $2: the command, $3 (a trial whose study reads its files): the script that sends
+# them. The outputs' places and URLs, and where the files go, leave the environment before the command
+# starts; SIGTERM (Kubernetes stopping the pod) goes on to the command, also one that comes before the
+# command's process id is known (the wrapper is the container's PID 1: a signal it does not pass on is
+# lost); the wrapper exits with the command's code. Only the master of a distributed run
+# (SHIPYARD_WORKER_INDEX 0, or none) uploads, and sends the study's files (every few seconds while the
+# command runs, and once more after it).
 WRAPPER = '''\
-upload=$1; command=$2; dirs=${SHIPYARD_OUTPUT_DIRS:-[]}; urls=${SHIPYARD_OUTPUT_URLS:-[]}
-unset SHIPYARD_OUTPUT_DIRS SHIPYARD_OUTPUT_URLS
-child=; pending=
+upload=$1; command=$2; collect=${3:-}; dirs=${SHIPYARD_OUTPUT_DIRS:-[]}; urls=${SHIPYARD_OUTPUT_URLS:-[]}
+spec=${SHIPYARD_COLLECT:-}; collect_url=${SHIPYARD_COLLECT_URL:-}
+unset SHIPYARD_OUTPUT_DIRS SHIPYARD_OUTPUT_URLS SHIPYARD_COLLECT SHIPYARD_COLLECT_URL
+[ "${SHIPYARD_WORKER_INDEX:-0}" = 0 ] || collect=
+child=; pending=; collector=
 trap 'if [ -n "$child" ]; then kill -TERM "$child" 2>/dev/null; else pending=1; fi' TERM INT
 /bin/sh -c "$command" &
 child=$!
 if [ -n "$pending" ]; then kill -TERM "$child" 2>/dev/null; fi
+if [ -n "$collect" ]; then
+  SHIPYARD_COLLECT=$spec SHIPYARD_COLLECT_URL=$collect_url python3 -c "$collect" "$child" &
+  collector=$!
+fi
 while :; do wait "$child"; code=$?; kill -0 "$child" 2>/dev/null || break; done
 trap - TERM INT
+# The sender sees the command gone, sends the files once more and ends.
+if [ -n "$collector" ]; then wait "$collector"; fi
 # A distributed run's outputs are its master's (index 0): the workers' stay in their pods.
 if [ "$code" -eq 0 ] && [ "${SHIPYARD_WORKER_INDEX:-0}" = 0 ]; then
   SHIPYARD_OUTPUT_DIRS=$dirs SHIPYARD_OUTPUT_URLS=$urls python3 -c "$upload"
@@ -130,6 +143,7 @@ class StagingUrls:
 
     inputs: str
     outputs: tuple[str, ...]
+    collected: str = ""  # a presigned PUT for the files a trial's study reads (``Job.collector_path``)
 
 
 @dataclass(frozen=True)
@@ -291,6 +305,8 @@ def _secret_data(job: Job, urls: StagingUrls) -> dict[str, str]:
     data = {key: value for key, value in run_variables(job).items() if key in SECRET_VARIABLES}
     data[INPUTS_URL_KEY] = urls.inputs
     data[OUTPUT_URLS_KEY] = json.dumps(list(urls.outputs))
+    if job.collector_path:
+        data[COLLECTED_URL_KEY] = urls.collected
     return data
 
 
@@ -332,11 +348,15 @@ def _run_container(job: Job, image: str, secret: str) -> V1Container:
     env = [*variables.values(),
            V1EnvVar(name="SHIPYARD_OUTPUT_DIRS", value=json.dumps(output_dirs(job))),
            _from_secret("SHIPYARD_OUTPUT_URLS", secret, OUTPUT_URLS_KEY)]
+    command = ["/bin/sh", "-c", WRAPPER, "shipyard-run", UPLOAD_SCRIPT, job.command]
+    if job.collector_path:  # a trial whose study reads its files: the pod sends them
+        env += [V1EnvVar(name="SHIPYARD_COLLECT", value=collect_spec(f"{RUN_ROOT}/code", job.collector_path)),
+                _from_secret("SHIPYARD_COLLECT_URL", secret, COLLECTED_URL_KEY)]
+        command.append(COLLECT_SCRIPT)
     resources = None
     if job.gpu_count:
         gpus = str(job.gpu_count)
         resources = V1ResourceRequirements(limits={GPU_RESOURCE: gpus}, requests={GPU_RESOURCE: gpus})
-    return V1Container(name=RUN_CONTAINER, image=image,
-                       command=["/bin/sh", "-c", WRAPPER, "shipyard-run", UPLOAD_SCRIPT, job.command],
+    return V1Container(name=RUN_CONTAINER, image=image, command=command,
                        working_dir=f"{RUN_ROOT}/code", env=env, volume_mounts=mounts, resources=resources,
                        security_context=_hardened())

@@ -15,7 +15,10 @@ command exited 0) and last the exit code, and removes the job directory. The nod
 Statuses come from one listing of the jobs per poll (shared by the cluster's runs of one Slurm user),
 mapped as for ``sbatch``'s jobs (``slurm.outcome``); after a restart run-svc finds a run's job by its name
 and never submits twice. Stop cancels the job (``DELETE``); logs and metrics are read from what the job
-sent last; outputs come back into the output version from their tars; at the end the staged objects go.
+sent last, by ranged reads of only what it gained since the last look; outputs come back into the output
+version from their tars; at the end the staged objects go. A trial whose study has a File or
+TensorFlowEvent collector also sends the files at the collector's path (``COLLECT_SCRIPT``: read as
+``job_files`` reads them on a login node), which ``read_run_files`` reads back, bounded and checked.
 The JWT only ever travels in the headers of run-svc's requests: neither the script nor the job's
 environment holds it.
 """
@@ -50,12 +53,16 @@ from shipyard_run.adapters.run_contract import (
 from shipyard_run.adapters.slurm import WAITING_OR_RUNNING, SlurmScheduler
 from shipyard_run.adapters.slurmrestd import RestLogin, SlurmRest, newest_jobs
 from shipyard_run.adapters.staged_files import (
+    COLLECT_SCRIPT,
+    COLLECTED,
     FETCH_SCRIPT,
     PUSH_SCRIPT,
     UPLOAD_SCRIPT,
     URL_LIFETIME,
     Staging,
+    collect_spec,
     pack,
+    read_collected,
     store_staged_outputs,
 )
 from shipyard_run.app.ports import Job, JobState, JobStatus
@@ -67,6 +74,7 @@ LOGIN_TTL_S = 60.0  # a replaced token is used within this
 READ_EVERY_S = 1.0  # what a running job sent is fetched at most this often
 PUSH_EVERY_S = 5  # how often a running job sends its log, stdout and metrics file
 LOG_SCAN_MAX = 1 << 20
+FOLLOW_STEP = 8 << 20  # the most of what a job sent that one ranged read brings (the rest in the next)
 JOB_PATH = "/usr/local/bin:/usr/bin:/bin"
 # What a job sends while it runs (the job directory's files → staged object names), and last of all.
 PROGRESS = ("log", "stdout", "metrics.jsonl")
@@ -82,20 +90,30 @@ def staged(run_id: str, name: str) -> str:
     return f"runs/{run_id}/{name}"
 
 
-def batch_script(run_dir: str) -> str:
+def batch_script(run_dir: str, collects: bool = False) -> str:
     """The script slurmrestd submits: fetch the job directory to ``run_dir``, run ``job.sh``, send back
     what it made, remove the directory; it exits with the command's code. The presigned URLs come in its
     environment and leave it before ``job.sh`` starts. SIGTERM (a cancel, the time limit) reaches the
-    command from Slurm itself; the script outlives it to send the log and exit code."""
+    command from Slurm itself; the script outlives it to send the log and exit code. A trial whose study
+    reads its files (``collects``) also sends them, as the log, and once more when its command ended."""
     runs_dir = run_dir.rsplit("/", 1)[0]
     unpack_to = shlex.quote(json.dumps({TOP: run_dir}))
+    collect = shlex.quote(COLLECT_SCRIPT)
+    start_collector = f"""
+  SHIPYARD_COLLECT=$collect SHIPYARD_COLLECT_URL=$collect_url SHIPYARD_PUSH_EVERY_S={PUSH_EVERY_S} \\
+    python3 -c {collect} "$child" 2>>"$dir/log" &
+  collector=$!""" if collects else "\n  collector="
+    # The sender sees the command gone, sends the files once more and ends.
+    stop_collector = '\n  if [ -n "$collector" ]; then wait "$collector"; fi'
     return f"""#!/bin/sh
 # Shipyard run, submitted through slurmrestd: its files come from and go back to the S3 blob store.
 set -u
 dir={shlex.quote(run_dir)}
 fetch=$SHIPYARD_INPUTS_URL; progress=$SHIPYARD_PUSH; ended=$SHIPYARD_PUSH_END
 dirs=$SHIPYARD_OUTPUT_DIRS; urls=$SHIPYARD_OUTPUT_URLS
-unset SHIPYARD_INPUTS_URL SHIPYARD_PUSH SHIPYARD_PUSH_END SHIPYARD_OUTPUT_DIRS SHIPYARD_OUTPUT_URLS
+collect=${{SHIPYARD_COLLECT:-}}; collect_url=${{SHIPYARD_COLLECT_URL:-}}
+unset SHIPYARD_INPUTS_URL SHIPYARD_PUSH SHIPYARD_PUSH_END SHIPYARD_OUTPUT_DIRS SHIPYARD_OUTPUT_URLS \\
+  SHIPYARD_COLLECT SHIPYARD_COLLECT_URL
 umask 077
 mkdir -p {shlex.quote(runs_dir)} && rm -rf "$dir" && mkdir "$dir" || exit 1
 code=0
@@ -107,9 +125,9 @@ if [ "$code" -eq 0 ]; then
   child=$!
   SHIPYARD_PUSH=$progress SHIPYARD_PUSH_EVERY_S={PUSH_EVERY_S} python3 -c {shlex.quote(PUSH_SCRIPT)} \\
     "$child" 2>>"$dir/log" &
-  pusher=$!
+  pusher=$!{start_collector}
   while :; do wait "$child"; code=$?; kill -0 "$child" 2>/dev/null || break; done
-  kill "$pusher" 2>/dev/null; wait "$pusher"
+  kill "$pusher" 2>/dev/null; wait "$pusher"{stop_collector}
   trap - TERM INT
   if [ -s "$dir/exit_code" ]; then code=$(cat "$dir/exit_code"); fi
   if [ "$code" -eq 0 ]; then
@@ -263,7 +281,7 @@ class SlurmRestExecutor(WithoutTensorBoard):
         await self._stage(job, run_dir)
         urls = await self._urls(job, run_dir)
         try:
-            job_id = await self._api.submit(login, batch_script(run_dir),
+            job_id = await self._api.submit(login, batch_script(run_dir, bool(job.collector_path)),
                                             job_properties(self.cluster, job, urls))
         except FailedPrecondition as exc:
             await self._staging.delete_staged(staged(job.run_id, ""))
@@ -305,13 +323,17 @@ class SlurmRestExecutor(WithoutTensorBoard):
 
         progress = [[f"{run_dir}/{name}", await put(name)] for name in PROGRESS]
         outputs = [await put(f"outputs/{index}.tar") for index in range(len(job.output_paths))]
-        return {
+        urls = {
             "SHIPYARD_INPUTS_URL": await self._staging.presign_get(staged(run_id, "job.tar"), URL_LIFETIME),
             "SHIPYARD_PUSH": json.dumps(progress),
             "SHIPYARD_PUSH_END": json.dumps([[f"{run_dir}/{ENDED}", await put(ENDED)]]),
             "SHIPYARD_OUTPUT_DIRS": json.dumps(output_dirs(job, run_dir)),
             "SHIPYARD_OUTPUT_URLS": json.dumps(outputs),
         }
+        if job.collector_path:  # a trial whose study reads its files: the job sends them
+            urls["SHIPYARD_COLLECT"] = collect_spec(f"{run_dir}/code", job.collector_path)
+            urls["SHIPYARD_COLLECT_URL"] = await put(COLLECTED)
+        return urls
 
     def _notes(self, job: Job, job_id: str, run_dir: str, login: RestLogin) -> tuple[str, ...]:
         where = f" (partition {self.cluster.partition})" if self.cluster.partition else ""
@@ -351,26 +373,33 @@ class SlurmRestExecutor(WithoutTensorBoard):
 
     async def _staged_text(self, run_id: str, name: str) -> str:
         """A small staged object's text ("" when there is none)."""
-        target = self._local(run_id) / f"{name}.fetched"
         try:
-            await self._staging.get_staged(staged(run_id, name), target)
+            part = await self._staging.read_staged(staged(run_id, name), 0, 64)
         except FileNotFoundError:
             return ""
-        try:
-            return (await asyncio.to_thread(read_at, target, 0, 64)).decode(errors="replace")
-        finally:
-            await asyncio.to_thread(target.unlink, True)
+        return part.data.decode(errors="replace")
 
-    async def _fetch(self, run_id: str, name: str, local_name: str) -> None:
-        """The staged object ``name`` to ``local_name`` in the run's own directory (kept as it was when
-        the job sent none yet)."""
-        local = self._local(run_id)
-        target = local / f"{local_name}.tmp"
-        try:
-            await self._staging.get_staged(staged(run_id, name), target)
-        except FileNotFoundError:
-            return
-        await asyncio.to_thread(target.replace, local / local_name)
+    async def _follow(self, run_id: str, name: str, local_name: str) -> None:
+        """What the job sent of ``name`` since the last look, added to ``local_name`` in the run's own
+        directory: ranged reads from the size already here (the job sends the whole file each time, but
+        only what it gained is fetched). An object shorter than what is here was sent anew (the file was
+        rewritten): it is read again whole. Kept as it was when the job sent none yet."""
+        target = self._local(run_id) / local_name
+        have = await asyncio.to_thread(_size, target)
+        while True:
+            try:
+                part = await self._staging.read_staged(staged(run_id, name), have, FOLLOW_STEP)
+            except FileNotFoundError:
+                return
+            if part.size < have:
+                have = 0
+                await asyncio.to_thread(target.write_bytes, b"")
+                continue
+            if part.data:
+                await asyncio.to_thread(_append, target, part.data)
+                have += len(part.data)
+            if not part.data or have >= part.size:
+                return
 
     async def stop(self, run_id: str) -> None:
         login = await self._login(self._owner(run_id))
@@ -395,7 +424,12 @@ class SlurmRestExecutor(WithoutTensorBoard):
         self._read_at[run_id] = now
         for name, local_name in (("log", "log.part"), ("stdout", "stdout.part"),
                                  ("metrics.jsonl", "metrics.part")):
-            await self._fetch(run_id, name, local_name)
+            await self._follow(run_id, name, local_name)
+
+    async def read_run_files(self, run_id: str, path: str, max_bytes: int) -> dict[str, bytes] | None:
+        """What the job sent last of its study's collector path (``Job.collector_path``; checked, bounded:
+        the trial could have written anything there)."""
+        return await read_collected(self._staging, staged(run_id, COLLECTED), max_bytes)
 
     async def new_metrics(self, run_id: str) -> list[MetricPoint]:
         local = self._local(run_id)
@@ -428,7 +462,7 @@ class SlurmRestExecutor(WithoutTensorBoard):
         local = self._local(run_id)
         if (local / "log").exists() or not (local / "submitted").exists():
             return
-        await self._fetch(run_id, "log", "log.part")
+        await self._follow(run_id, "log", "log.part")
         await asyncio.to_thread(_bring_home, local)
         await self._forget_job(run_id)
 
@@ -451,6 +485,18 @@ class SlurmRestExecutor(WithoutTensorBoard):
 
     async def close(self) -> None:
         await self._api.close()
+
+
+def _size(path: Path) -> int:
+    try:
+        return path.stat().st_size
+    except FileNotFoundError:
+        return 0
+
+
+def _append(path: Path, data: bytes) -> None:
+    with path.open("ab") as file:
+        file.write(data)
 
 
 def _mark_submitted(local: Path) -> None:

@@ -382,6 +382,9 @@ class Job:
     account: str = ""  # the cluster account it is charged to
     distribution: Distribution = Distribution.NONE  # GPU distribution across the cluster's nodes
     workers: int = 0  # manual distribution: workers beside the master, each with ``gpu_count`` GPUs
+    # A trial's File or TensorFlowEvent collector reads here in its working directory ("": no such
+    # collector): executors that cannot reach a job's files (slurmrestd, Kubernetes) have the job send them.
+    collector_path: str = ""
 
 
 class Executor(abc.ABC):
@@ -433,10 +436,11 @@ class Executor(abc.ABC):
         """The regular files at ``path`` in the job's working directory (an absolute path is taken there
         too): the file, or every file under the directory, by path, at most ``max_bytes`` in all (the
         newest first where that is too much). Only the job's own files are read: nothing through a link,
-        nothing but regular files, nothing above the working directory, whatever the job left there. None
-        where this executor cannot read a job's files (through slurmrestd, on Kubernetes: a study's File and
-        TensorFlowEvent collectors are refused there). A running job's files are read again and again (a
-        study reads what they gained): a file still being written may end in a line cut short."""
+        nothing but regular files, nothing above the working directory, whatever the job left there. Where
+        run-svc cannot reach the job's files (through slurmrestd, on Kubernetes): what the job sent last of
+        its ``Job.collector_path``. None where this executor cannot read a job's files. A running job's files
+        are read again and again (a study reads what they gained): a file still being written may end in a
+        line cut short."""
         return None
 
     async def run_files_stamp(self, run_id: str, path: str) -> str | None:

@@ -158,22 +158,10 @@ class Runs:
         return text, tuning
 
     async def _check_collector(self, spec: RunSpec, kind: str) -> None:
-        """File and TensorFlowEvent collectors read the trial's files: on the local executor and on Slurm and
-        LSF clusters reached over SSH or from their login node (not through slurmrestd, not on Kubernetes),
-        and TensorFlow event files only where tensorboard is installed."""
+        """File and TensorFlowEvent collectors read the trial's files, on every executor (over SSH and on
+        the login node run-svc reads them there; through slurmrestd and on Kubernetes the job sends them),
+        TensorFlow event files only where tensorboard is installed."""
         field_name = "tuning.metricsCollectorSpec.collector.kind"
-        if kind not in ("File", "TensorFlowEvent"):
-            return
-        if spec.cluster not in ("", LOCAL):
-            async with self.uow() as uow:
-                cluster = await must_get_cluster(uow, spec.cluster)
-            if not cluster.kind.over_ssh or cluster.slurmrestd_url:
-                how = "through slurmrestd" if cluster.slurmrestd_url else f"a {cluster.kind.value} cluster"
-                raise InvalidArgument(field_name, (
-                    f"the {kind} collector reads the trial's files, which run-svc reads on the local "
-                    "executor and on Slurm and LSF clusters over SSH or from their login node, not on "
-                    f"cluster {cluster.name!r} ({how}): print name=value lines on stdout (StdOut) or log "
-                    "metrics with Shipyard's SDK or MLflow (Push)"))
         if kind == "TensorFlowEvent" and (missing := self.events.missing() if self.events else "no reader"):
             raise InvalidArgument(field_name, f"the TensorFlowEvent collector is not available: {missing}")
 

@@ -29,9 +29,11 @@ from shipyard_run.app.ports import (
     JobState,
     JobStatus,
     ManifestWriter,
+    UnitOfWork,
     Units,
 )
 from shipyard_run.app.runs import unisolated_refusal
+from shipyard_run.app.studies import FILE_COLLECTORS
 from shipyard_run.domain.clusters import LOCAL
 from shipyard_run.domain.events import (
     MetricsLogged,
@@ -44,6 +46,7 @@ from shipyard_run.domain.events import (
 from shipyard_run.domain.run_tokens import issue_run_token
 from shipyard_run.domain.runs import Environment, MetricPoint, Run, RunStatus
 from shipyard_run.domain.tracking import LoggedModelStatus, manifest_of
+from shipyard_run.domain.tuning import parse_tuning
 
 log = logging.getLogger(__name__)
 WAITING = (RunStatus.QUEUED, RunStatus.WAITING_FOR_GPUS)
@@ -204,6 +207,7 @@ class Scheduler:
             return
         async with self.uow() as uow:
             config = await uow.configs.get(run.id)
+            collector_path = await _collector_path(uow, run)
         job = Job(
             run_id=run.id, name=run.name, command=run.spec.command, project=run.spec.project,
             inputs=tuple(JobInput(i.mount_path, i.manifest_digest) for i in run.spec.inputs),
@@ -213,7 +217,7 @@ class Scheduler:
             api_token=token, api_server=self.api_server, api_url=self.api_url,
             environment=_job_environment(run.spec.environment), owner=run.owner, gpu_count=run.spec.gpus,
             time_limit=run.spec.time_limit, account=run.spec.account,
-            distribution=run.spec.distribution, workers=run.spec.workers,
+            distribution=run.spec.distribution, workers=run.spec.workers, collector_path=collector_path,
         )
         if job.environment is not None and not await executor.environment_ready(job.environment):
             building = await self._save(starting, starting.building_environment(job.environment.image))
@@ -411,6 +415,18 @@ class Scheduler:
 
 def _local(run: Run) -> bool:
     return run.spec.cluster in ("", LOCAL)
+
+
+async def _collector_path(uow: UnitOfWork, run: Run) -> str:
+    """Where a trial's File or TensorFlowEvent collector reads in its working directory ("/": all of it);
+    "" for any other run (the job then sends no files of its own)."""
+    if run.trial is None:
+        return ""
+    study = await uow.studies.get(run.trial.study)
+    if study is None:
+        return ""
+    collector = parse_tuning(study.tuning).metrics_collector
+    return (collector.path or "/") if collector.kind in FILE_COLLECTORS else ""
 
 
 def _job_environment(environment: Environment | None) -> JobEnvironment | None:

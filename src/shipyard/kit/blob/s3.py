@@ -17,6 +17,7 @@ import io
 import os
 import tempfile
 from collections.abc import AsyncIterator
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import IO, BinaryIO, cast
@@ -326,6 +327,44 @@ class S3BlobStore(BlobStore):
                 raise FileNotFoundError(f"no staged object {name}") from None
             raise
 
+    async def read_staged(self, name: str, offset: int, max_bytes: int) -> StagedPart:
+        """At most ``max_bytes`` of the staged object ``name`` from ``offset`` (one ranged GET: nothing when
+        ``offset`` is at or past its end), with the object's whole size then; FileNotFoundError when there
+        is none. A follower reads only what an object it read before has gained, and tells by the size
+        that it was replaced by a shorter one."""
+        if max_bytes < 1:
+            raise ValueError(f"max_bytes must be at least 1 (got {max_bytes})")
+        return await asyncio.to_thread(self._read_range, name, self.staged_key(name), check_offset(offset),
+                                       max_bytes)
+
+    def _read_range(self, name: str, key: str, offset: int, max_bytes: int) -> StagedPart:
+        try:
+            response = self._client.get_object(self.bucket, key, offset=offset, length=max_bytes)
+        except S3Error as e:
+            if e.code in _NOT_FOUND:
+                raise FileNotFoundError(f"no staged object {name}") from None
+            if e.code != "InvalidRange":
+                raise
+            size = self._stat_staged(name, key)  # the offset is at or past the end: only its size
+            return StagedPart(b"", size)
+        try:
+            whole = response.status == 200  # a server that ignores the range sends it all, from 0
+            size = _whole_size(response.headers.get("Content-Range"), response.headers.get("Content-Length"))
+            skip, data = offset if whole else 0, bytearray()
+            while len(data) < skip + max_bytes and (chunk := response.read(CHUNK_SIZE)):
+                data += chunk
+            return StagedPart(bytes(data[skip:skip + max_bytes]), size)
+        finally:
+            _close_response(response)
+
+    def _stat_staged(self, name: str, key: str) -> int:
+        try:
+            return self._client.stat_object(self.bucket, key).size or 0
+        except S3Error as e:
+            if e.code in _NOT_FOUND:
+                raise FileNotFoundError(f"no staged object {name}") from None
+            raise
+
     async def delete_staged(self, folder: str) -> None:
         """Remove every staged object under ``folder`` (``runs/<run id>/``)."""
         await asyncio.to_thread(self._delete_under, self.staged_key(folder, folder=True))
@@ -372,6 +411,21 @@ class S3BlobStore(BlobStore):
         """Write the plain object ``key``."""
         await asyncio.to_thread(self._client.put_object, self.bucket, self.plain_key(key), io.BytesIO(data),
                                 len(data))
+
+
+@dataclass(frozen=True)
+class StagedPart:
+    """Bytes of a staged object read from an offset, and the object's whole size when they were read."""
+
+    data: bytes
+    size: int
+
+
+def _whole_size(content_range: str | None, content_length: str | None) -> int:
+    """The object's size from a ranged answer's ``Content-Range: bytes 5-9/10`` (else its length)."""
+    if content_range and "/" in content_range and (total := content_range.rsplit("/", 1)[1]).isdigit():
+        return int(total)
+    return int(content_length) if content_length and content_length.isdigit() else 0
 
 
 def _epoch(when: datetime | None) -> float:
