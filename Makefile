@@ -111,5 +111,10 @@ bench-slurm: $(STAMP)
 bench-studies: $(STAMP)
 	$(BIN)/python -m bench.studies $(ARGS)
 
+## bench-study-page: a study page of 3,000 trials and its refreshes, beside the same read as before (every trial each time)
+.PHONY: bench-study-page
+bench-study-page: $(STAMP)
+	$(BIN)/python -m bench.study_page $(ARGS)
+
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache .mypy_cache

@@ -6,6 +6,7 @@ tuning upload forwarded and its refusal shown at the upload, the runs list's stu
 from __future__ import annotations
 
 import csv
+import html
 import io
 import json
 import re
@@ -377,3 +378,117 @@ def test_parallel_coordinates_place_list_values_evenly_and_log_parameters_on_a_l
     assert chart.lines[-1].best and chart.lines[-1].trial == "tune-t002"  # drawn last, over the others
     assert chart.lines[-1].values == ("0.01", "adam", "0.9")
     assert parallel_coordinates(study(), PARAMETERS, TRIALS[2:3]) is None  # nothing succeeded yet
+
+
+# ---- a study of thousands of trials: what a refresh reads ----------------------------------------------
+
+
+def big_study(trials: list[pb.Trial], revision: int = 1) -> pb.Study:
+    shown = study()
+    succeeded = sum(t.state == pb.TRIAL_STATE_SUCCEEDED for t in trials)
+    shown.trials, shown.trials_revision = len(trials), revision
+    shown.counts.CopyFrom(pb.TrialCounts(succeeded=succeeded, running=len(trials) - succeeded))
+    return shown
+
+
+def paged_answers(current: Callable[[], pb.Study], trials: Callable[[], list[pb.Trial]]) -> dict[str, Answer]:
+    """StudyService over ``trials`` as run-svc pages them (page_size, page_token: the offset)."""
+    def list_trials(message: Message) -> Message:
+        asked = cast(pb.ListTrialsRequest, message)
+        start = int(asked.page_token or 0)
+        found = sorted(trials(), key=lambda t: t.number)
+        page = found[start:start + asked.page_size]
+        more = start + asked.page_size < len(found)
+        token = str(start + asked.page_size) if more else ""
+        return pb.ListTrialsResponse(trials=page, next_page_token=token)
+
+    service = "/shipyard.run.v1.StudyService"
+    return {f"{service}/GetStudy": lambda m: current(), f"{service}/ListTrials": list_trials}
+
+
+def many_trials(count: int, running: int = 5) -> list[pb.Trial]:
+    return [trial(n, accuracy=0.5 + (n % 397) / 1000) if n <= count - running
+            else trial(n, pb.TRIAL_STATE_RUNNING, accuracy=0.4) for n in range(1, count + 1)]
+
+
+def refresh_headers(page: str) -> dict[str, str]:
+    """The versions the page's live part sends back with each refresh (its hx-headers)."""
+    found = re.search(r"<div id=\"study-body\" [^>]*hx-headers='([^']*)'", page)
+    assert found, "the live part carries no versions"
+    return cast(dict[str, str], json.loads(html.unescape(found[1])))
+
+
+def read_pages(calls: FakeCalls) -> list[tuple[int, str]]:
+    return [(m.page_size, m.page_token) for m in calls.asked("ListTrials")]
+
+
+async def test_a_refresh_of_an_unchanged_study_reads_no_trial_and_swaps_nothing(console: Any) -> None:
+    trials = many_trials(3000)
+    client, calls = await console(answers=paged_answers(lambda: big_study(trials), lambda: trials))
+    page = await (await client.get("/studies/tune")).text()
+    assert read_pages(calls) == [(1000, ""), (1000, "1000"), (1000, "2000"), (50, "")]  # the first render
+    calls.requests.clear()
+    again = await client.get("/studies/tune?fragment=body", headers=refresh_headers(page))
+    assert again.status == 204 and await again.text() == ""  # htmx swaps nothing: the page keeps its view
+    assert read_pages(calls) == [] and len(calls.asked("GetStudy")) == 1
+
+
+async def test_a_running_trials_metrics_refresh_the_table_alone_in_a_study_of_thousands(console: Any) -> None:
+    trials = many_trials(3000)
+    shown = [big_study(trials)]
+    client, calls = await console(answers=paged_answers(lambda: shown[0], lambda: trials))
+    page = await (await client.get("/studies/tune")).text()
+    headers = refresh_headers(page)
+    shown[0] = big_study(trials, revision=2)  # a running trial logged a metric: counts and best unchanged
+    calls.requests.clear()
+    fresh = await (await client.get("/studies/tune?fragment=body", headers=headers)).text()
+    assert read_pages(calls) == [(50, "")]  # the table's page only, not every trial
+    assert '<div id="study-results" hx-preserve="true"></div>' in fresh  # graph, chart and best kept as shown
+    assert "trials-graph-data" not in fresh
+    assert re.search(r"<h2>Trials <span class=\"muted\">3000</span>", fresh)
+    assert len(re.findall(r'<tr data-trial="', fresh)) == 50
+
+    trials[-1] = trial(3000, accuracy=0.99)  # a trial ended: the graph, the chart and the best change
+    shown[0] = big_study(trials, revision=3)
+    calls.requests.clear()
+    ended = await (await client.get("/studies/tune?fragment=body", headers=refresh_headers(fresh))).text()
+    assert read_pages(calls) == [(1000, ""), (1000, "1000"), (1000, "2000"), (50, "")]
+    assert "hx-preserve" not in ended
+    best = re.search(r'<table id="best-trials">(.*?)</table>', ended, re.S)[1]  # type: ignore[index]
+    assert re.findall(r'<tr data-trial="([^"]+)"', best)[0] == "tune-t3000"
+
+
+async def test_a_small_study_shows_every_change_of_a_running_trial_at_once(console: Any) -> None:
+    trials = many_trials(6, running=1)
+    shown = [big_study(trials)]
+    client, calls = await console(answers=paged_answers(lambda: shown[0], lambda: trials))
+    headers = refresh_headers(await (await client.get("/studies/tune")).text())
+    trials[-1] = trial(6, pb.TRIAL_STATE_RUNNING, accuracy=0.45)  # its latest accuracy moved
+    shown[0] = big_study(trials, revision=2)
+    calls.requests.clear()
+    fresh = await (await client.get("/studies/tune?fragment=body", headers=headers)).text()
+    assert read_pages(calls) == [(1000, ""), (50, "")]  # as before: one page holds every trial
+    graph = json.loads(re.search(r'id="trials-graph-data">(.*?)</script>', fresh, re.S)[1])  # type: ignore[index]
+    assert next(s for s in graph["states"] if s["state"] == "Running")["values"][-1] == 0.45
+
+
+async def test_sorting_the_table_keeps_the_graph_without_reading_every_trial(console: Any) -> None:
+    trials = many_trials(6, running=1)
+    client, calls = await console(answers=paged_answers(lambda: big_study(trials), lambda: trials))
+    headers = refresh_headers(await (await client.get("/studies/tune")).text())
+    calls.requests.clear()
+    response = await client.get("/studies/tune?fragment=body&sort=objective", headers=headers)
+    assert response.status == 200  # another ordering: not the version the page showed
+    assert read_pages(calls) == [(50, "")]
+    assert 'id="study-results" hx-preserve="true"' in await response.text()
+
+
+def test_the_parallel_coordinates_of_thousands_of_trials_draw_the_best_and_say_so() -> None:
+    trials = many_trials(3000, running=0)
+    chart = parallel_coordinates(study(), PARAMETERS, trials, most=500)
+    assert chart is not None and chart.limited and (len(chart.lines), chart.succeeded) == (500, 3000)
+    drawn = {line.trial for line in chart.lines}
+    best = sorted(trials, key=lambda t: (-t.objective, t.number))[:500]
+    assert drawn == {t.name for t in best}
+    small = parallel_coordinates(study(), PARAMETERS, TRIALS, most=500)
+    assert small is not None and not small.limited and len(small.lines) == 3

@@ -107,6 +107,15 @@ async def test_a_model_version_made_by_a_study_shows_the_study_and_its_best_tria
         "train-1", "tpe", "maximize accuracy")
     assert (fields["study_status"], fields["best_trial"], fields["best.lr"]) == (
         "Succeeded", "train-1-t002", "0.02")
+    # Raising its maxTrialCount resumes it: its run shows running again until the study ends anew.
+    await apply(world, [received(events_pb2.StudyUpdated(
+        study="train-1", run_id="id-train-1", project="vision", changed_fields=["max_trial_count"],
+        parallel_trial_count=2, max_trial_count=8, max_failed_trial_count=3, resumed=True),
+        "studies/train-1", "vision", 13)])
+    graph = await world.walks.lineage(SCIENTIST, "model", "mnist@1", Direction.UPSTREAM)
+    run = graph.nodes["run:id-train-1"]
+    assert (run.node.status, run.node.fields["study_status"], run.node.fields["max_trial_count"]) == (
+        "running", "Running", "8")
 
 
 async def test_downstream_of_a_dataset_reaches_the_catalog_only_for_who_may_see_it(

@@ -422,27 +422,35 @@ async def test_a_file_collector_reads_the_trials_metrics_file_before_it_is_clean
     assert [p.value for p in await world.metric_points(first.id)] == [0.95, 0.6, 0.8]
 
 
-@pytest.mark.parametrize(("cluster", "reads"), [
-    (Cluster("hpc", ClusterKind.SLURM, host="login", ssh_user="u", credential="k", work_dir="/w"), True),
-    (Cluster("hpc", ClusterKind.SLURM, ssh_user="u", credential="jwt", work_dir="/w",
-             slurmrestd_url="http://slurm.example:6820"), False),
-    (Cluster("hpc", ClusterKind.KUBERNETES, kubeconfig_credential="kube-cred"), False),
+@pytest.mark.parametrize("cluster", [
+    Cluster("hpc", ClusterKind.SLURM, host="login", ssh_user="u", credential="k", work_dir="/w"),
+    Cluster("hpc", ClusterKind.SLURM, ssh_user="u", credential="jwt", work_dir="/w",
+            slurmrestd_url="http://slurm.example:6820"),
 ])
-async def test_file_collectors_run_on_slurm_and_lsf_clusters_not_through_slurmrestd_nor_on_kubernetes(
-        cluster: Cluster, reads: bool) -> None:
+async def test_file_collectors_run_on_clusters_over_ssh_and_through_slurmrestd(cluster: Cluster) -> None:
+    """(And on Kubernetes: the check no longer looks at the cluster; this fake world serves no Kubernetes.)"""
     world = await _world()
     await world.service.clusters.add(OPERATOR_CALLER, cluster)
     collector = {"collector": {"kind": "File"},
                  "source": {"fileSystemPath": {"path": "/var/log/katib/metrics.log", "kind": "File"}}}
-    if reads:
-        study = await _submit(world, tuning(metricsCollectorSpec=collector), cluster="hpc")
-        assert study.tuning
-        return
-    with pytest.raises(InvalidArgument) as refused:
-        await _submit(world, tuning(metricsCollectorSpec=collector), cluster="hpc")
-    assert refused.value.field == "tuning.metricsCollectorSpec.collector.kind"
-    assert "on Slurm and LSF clusters over SSH or from their login node" in refused.value.message
-    assert await world.stored_runs() == []
+    study = await _submit(world, tuning(metricsCollectorSpec=collector), cluster="hpc")
+    assert study.tuning
+
+
+@pytest.mark.parametrize(("collector", "path"), [
+    ({"collector": {"kind": "File"},
+      "source": {"fileSystemPath": {"path": "/var/log/katib/metrics.log", "kind": "File"}}},
+     "/var/log/katib/metrics.log"),
+    ({"collector": {"kind": "StdOut"}}, ""),
+])
+async def test_a_trials_job_names_the_path_its_study_reads_files_at(collector: dict[str, Any],
+                                                                    path: str) -> None:
+    """What executors that cannot reach a job's files (slurmrestd, Kubernetes) have the job send."""
+    world = await _world()
+    await _submit(world, tuning(maxTrialCount=2, metricsCollectorSpec=collector))
+    await _step(world)
+    trials = await _trials(world)
+    assert [world.executor.jobs[trial.id].collector_path for trial in trials] == [path, path]
 
 
 # ---- stop ---------------------------------------------------------------------------------------

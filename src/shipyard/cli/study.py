@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
+from google.protobuf.field_mask_pb2 import FieldMask
 from rich.markup import escape
 
 from shipyard.cli import output
@@ -193,3 +194,38 @@ def stop(name: str) -> None:
         study = c.call(c.studies.StopStudy, pb.StopStudyRequest(name=name))
     console.print(f"[green]Stopping study[/] [bold]{escape(study.name)}[/] "
                   f"({study_status(study.status)}); its running trials are killed")
+
+
+def _limits(study: pb.Study) -> str:
+    most = str(study.max_trial_count) if study.max_trial_count else "no limit"
+    failed = str(study.max_failed_trial_count) if study.max_failed_trial_count >= 0 else "no limit"
+    return (f"parallelTrialCount {study.parallel_trial_count}, maxTrialCount {most}, "
+            f"maxFailedTrialCount {failed}")
+
+
+@app.command()
+def edit(
+    name: str,
+    parallel: Annotated[int | None, Opt(help="Trials run at once (parallelTrialCount).")] = None,
+    max_trials: Annotated[int | None, Opt(help="Trials in all (maxTrialCount): more than those started; "
+                                               "raising it resumes a Succeeded study whose resumePolicy "
+                                               "is LongRunning or FromVolume.")] = None,
+    max_failed: Annotated[int | None, Opt(help="Failed trials that fail the study "
+                                               "(maxFailedTrialCount).")] = None,
+    fmt: OutputOpt = Format.table,
+) -> None:
+    """Change a study's limits (its owner or an operator), as Katib lets an Experiment's be changed: only
+    the options given change; the running study honours them at once."""
+    given = {"parallel_trial_count": parallel, "max_trial_count": max_trials,
+             "max_failed_trial_count": max_failed}
+    changes = {field: value for field, value in given.items() if value is not None}
+    if not changes:
+        raise typer.BadParameter("give at least one of --parallel, --max-trials, --max-failed",
+                                 param_hint="NAME")
+    request = pb.UpdateStudyRequest(name=name, update_mask=FieldMask(paths=list(changes)), **changes)
+    with client() as c:
+        study = c.call(c.studies.UpdateStudy, request)
+    if output.emit(study, fmt):
+        return
+    console.print(f"[green]Changed study[/] [bold]{escape(study.name)}[/] "
+                  f"({_styled(study_status(study.status))}): {_limits(study)}")

@@ -110,11 +110,13 @@ POLICY: dict[str, frozenset[str]] = {
     "/shipyard.run.v1.ClusterService/GetCluster": ANY,
     "/shipyard.run.v1.ClusterService/ListClusters": ANY,
     "/shipyard.run.v1.ClusterService/DeleteCluster": OPERATORS,
-    # Hyperparameter studies: read as runs are; stopped as runs are (run-svc checks the owner).
+    # Hyperparameter studies: read as runs are; stopped and their limits changed as runs are stopped (run-svc
+    # checks the owner).
     "/shipyard.run.v1.StudyService/GetStudy": ANY,
     "/shipyard.run.v1.StudyService/ListStudies": ANY,
     "/shipyard.run.v1.StudyService/ListTrials": ANY,
     "/shipyard.run.v1.StudyService/StopStudy": DEVELOPERS,
+    "/shipyard.run.v1.StudyService/UpdateStudy": DEVELOPERS,
     # Building an image runs its installer like a run does: developers, as for runs.
     "/shipyard.run.v1.ImageBuildService/BuildImage": DEVELOPERS,
     "/shipyard.run.v1.ImageBuildService/GetImageBuild": ANY,

@@ -153,6 +153,13 @@ def _study_completed(s: Stating, e: ev.StudyCompleted) -> None:
            study_reason=e.reason, trials=str(e.trials), **best)
 
 
+def _study_updated(s: Stating, e: ev.StudyUpdated) -> None:
+    # Raising a succeeded study's maxTrialCount resumes it: its run runs again until the study ends anew.
+    limits = {"max_trial_count": str(e.max_trial_count), "parallel_trial_count": str(e.parallel_trial_count)}
+    resumed = {"status": "running", "study_status": "Running", "study_reason": "ExperimentRestarting"}
+    s.node(run_id(e.run_id), RUN, name=e.study, project=e.project, **limits, **(resumed if e.resumed else {}))
+
+
 def _model_published(s: Stating, e: ev.ModelPublished) -> None:
     version = s.version(e.model_id, e.model, "model", e.version)
     entry = s.node(published_id(e.catalog_name), PUBLISHED, name=e.catalog_name, project=e.project,
@@ -205,6 +212,7 @@ _RULES: dict[type[Message], Callable[[Stating, Any], None]] = {
     ev.DeploymentCreated: _deployment_created, ev.DeploymentUpdated: _deployment_updated,
     ev.DeploymentDeleted: _deployment_deleted,
     ev.StudyStarted: _study_started, ev.TrialCompleted: _trial_completed, ev.StudyCompleted: _study_completed,
+    ev.StudyUpdated: _study_updated,
 }
 
 

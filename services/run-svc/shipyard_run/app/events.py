@@ -38,7 +38,8 @@ def translate(event: Any) -> Emitted:
         return Emitted(events_pb2.ClusterUpdated(cluster=cluster_to_proto(event.cluster),
                                                  changed_fields=event.fields, actor=caller_actor(event.by)),
                        f"clusters/{event.cluster.name}", "")
-    if isinstance(event, events.StudyStarted | events.TrialCompleted | events.StudyCompleted):
+    if isinstance(event, events.StudyStarted | events.TrialCompleted | events.StudyCompleted
+                  | events.StudyUpdated):
         return Emitted(_study_message(event), study_subject(event.study), event.study.project)
     run: Run = event.run
     return Emitted(_message(event), run_subject(run), run.spec.project)
@@ -106,6 +107,13 @@ def _study_message(event: events.StudyEvent) -> Message:
                 objective=trial.objective or 0.0, has_objective=trial.objective is not None)
         case events.StudyCompleted(best=best):
             return _study_completed(study, best)
+        case events.StudyUpdated(fields=fields, resumed=resumed, by=by):
+            limits = study.limits
+            return events_pb2.StudyUpdated(
+                study=study.name, run_id=study.id, project=study.project, changed_fields=fields,
+                parallel_trial_count=limits.parallel, max_trial_count=limits.most or 0,
+                max_failed_trial_count=-1 if limits.failed is None else limits.failed, resumed=resumed,
+                actor=caller_actor(by))
     raise TypeError(f"run-svc has no event for {type(event).__name__}")
 
 

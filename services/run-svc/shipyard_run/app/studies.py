@@ -14,7 +14,7 @@ import asyncio
 import contextlib
 import logging
 import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 
@@ -25,6 +25,7 @@ from shipyard.kit.paging import decode_token, encode_token, page_limit
 from shipyard_run.app.executors import Executors
 from shipyard_run.app.ports import EventFiles, Executor, TrialSearch, UnitOfWork, Units
 from shipyard_run.app.runs import check_may_change, request_stop
+from shipyard_run.app.trial_views import ComputedTrial, RankedPages, TrialViews
 from shipyard_run.domain.events import (
     MetricsLogged,
     RunCompleted,
@@ -32,22 +33,28 @@ from shipyard_run.domain.events import (
     RunStopped,
     RunSubmitted,
     StudyCompleted,
+    StudyUpdated,
     TrialCompleted,
 )
 from shipyard_run.domain.file_metrics import read_again
 from shipyard_run.domain.runs import MetricPoint, Run, RunKind, RunStatus, TrialEnd, TrialOf, trial_name
 from shipyard_run.domain.studies import (
+    LIMITS,
     Study,
     StudyEnd,
     StudyStatus,
     TrialCounts,
     TrialView,
     best_of,
+    changed_limits,
+    check_fields,
+    check_may_update,
     end_by_failures,
     end_by_goal,
     end_when_done,
     history_of,
     observations,
+    resumed_run,
     stopped_end,
     trial_view,
 )
@@ -101,6 +108,8 @@ class Studies:
     _specs: dict[str, TuningSpec] = field(default_factory=dict)  # parsed tuning files, by study id
     _reading: dict[str, asyncio.Lock] = field(default_factory=dict)  # trials' files being read, by run id
     _stamps: dict[str, str] = field(default_factory=dict)  # run id → its files' stamp at the last read
+    _views: TrialViews = field(default_factory=TrialViews)  # kept while the trials' runs are unchanged
+    _rankings: RankedPages[StudyState] = field(default_factory=RankedPages)  # ListTrials' next pages
 
     # ---- reading and stopping ------------------------------------------------------------------
 
@@ -124,18 +133,27 @@ class Studies:
     async def trials(self, name: str, order_by: str, descending: bool, page_size: int,
                      page_token: str) -> tuple[StudyState, list[TrialView], str]:
         """One page of the study's trials, by number, objective or a watched metric's latest value (trials
-        without it last), and the next page's token."""
-        state = await self.get(name)
+        without it last), and the next page's token. The next pages are of the first one's moment while
+        they are asked for soon after it (``RankedPages``)."""
         order = order_by or "number"
-        if order not in ORDERS and order not in state.spec.objective.metrics:
-            raise InvalidArgument("order_by", f"must be number, objective or a metric the study watches "
-                                              f"({', '.join(state.spec.objective.metrics)}), not {order!r}")
-        ranked = sorted(state.trials, key=lambda t: _rank(t, order, descending))
         limit = page_limit(page_size)
-        start = _offset(page_token)
-        page = ranked[start:start + limit]
-        more = start + limit < len(ranked)
-        return state, page, encode_token(TRIALS_PAGE_TAG, str(start + limit), order) if more else ""
+        start, ranking = _cursor(page_token)
+        key = (name, order, descending)
+        kept = self._rankings.get(ranking, key) if ranking else None
+        if kept is None:
+            state = await self.get(name)
+            watched = state.spec.objective.metrics
+            if order not in ORDERS and order not in watched:
+                raise InvalidArgument("order_by", f"must be number, objective or a metric the study watches "
+                                                  f"({', '.join(watched)}), not {order!r}")
+            ranked = tuple(sorted(state.trials, key=lambda t: _rank(t, order, descending)))
+            more = start + limit < len(ranked)
+            ranking = self._rankings.keep(key, state, ranked) if more else ""
+        else:
+            state, ranked = kept
+            more = start + limit < len(ranked)
+        page = list(ranked[start:start + limit])
+        return state, page, encode_token(TRIALS_PAGE_TAG, str(start + limit), order, ranking) if more else ""
 
     async def stop(self, caller: Caller, name: str) -> StudyState:
         """Stop the study's active trials (Killed) and end it Stopped (its owner or an operator); the best
@@ -155,6 +173,41 @@ class Studies:
                     raise
         self.wake()
         return await self.get(name)
+
+    async def update(self, caller: Caller, name: str, changes: Mapping[str, int]) -> StudyState:
+        """Change the study's limits (its owner or an operator, as for stopping it): Katib's editable fields,
+        stored in its spec, which the driver reads at each decision — more parallel trials start at once;
+        fewer let the running ones finish (Katib deletes its newest active trials instead: here each started
+        trial counts toward maxTrialCount, so killing one would spend a trial and its work). Raising
+        maxTrialCount of a study that Succeeded by reaching it, with resumePolicy LongRunning or FromVolume,
+        resumes it: the study and its run go back to Running and the driver starts the new trials (the search
+        keeps no state, so both policies resume alike). See ``_finish`` for its second end."""
+        check_fields(changes)
+        for attempt in range(STOP_ATTEMPTS):  # the driver may change the study meanwhile (a trial started)
+            try:
+                await self._update(caller, name, changes)
+                break
+            except Aborted:
+                if attempt == STOP_ATTEMPTS - 1:
+                    raise
+        self.wake()
+        return await self.get(name)
+
+    async def _update(self, caller: Caller, name: str, changes: Mapping[str, int]) -> None:
+        async with self.uow() as uow:
+            study = await _must_get(uow, name)
+            run = await _study_run(uow, study)
+            check_may_change(run, caller, "change its study's limits")
+            resumes = check_may_update(study, self._spec(study).resume_policy, changes)
+            updated = study.with_limits(changed_limits(study, changes))
+            if resumes:
+                updated = updated.resumed(caller.user)
+                await uow.runs.save(resumed_run(run, caller.user, updated.limits.most or 0))
+            saved = await uow.studies.save(updated)
+            fields = tuple(field_name for field_name in LIMITS if field_name in changes)
+            uow.record(StudyUpdated(saved, fields, resumes, caller))
+        if resumes:
+            log.info("study %s resumed by %s: maxTrialCount %s", name, caller.user, saved.limits.most)
 
     # ---- the driver ----------------------------------------------------------------------------
 
@@ -258,12 +311,18 @@ class Studies:
 
     async def _finish(self, state: StudyState) -> None:
         """End the study as decided, and its run: its best trial's outputs become the study run's (none
-        when the study failed)."""
+        when the study failed).
+
+        A resumed study ends again, and its run with it, by the same rules: the run takes the optimal
+        trial's metrics and parameters again. Its first end's version stays the study run's own (a run makes
+        one version per output). When the optimal trial changed, the new one's outputs become a NEW version,
+        made by that trial's run (its lineage names its study); when it did not, no version is made."""
         study, run, best = state.study, state.run, state.best
         assert study.ending is not None
         now = self.clock()
         status = study.ending.status
         publish = best is not None and status is not StudyStatus.FAILED
+        earlier_best = study.best_trial  # set only when it ended before and resumed since
         async with self.uow() as uow:
             current = await uow.studies.get(study.name)
             if current is None or current.revision != study.revision:
@@ -278,7 +337,10 @@ class Studies:
                                metric_marks=dict(best.run.metric_marks),
                                params={**run_now.params, **best.assignment})
                 done = await uow.runs.save(done.ended(RunStatus.COMPLETE, now, study.ending.message))
-                uow.record(RunCompleted(done, by, dict(best.run.trial.outputs)))
+                outputs = dict(best.run.trial.outputs)
+                uow.record(RunCompleted(done, by, {} if earlier_best else outputs))
+                if earlier_best and best.name != earlier_best:
+                    uow.record(RunCompleted(best.run, by, outputs))
             elif status is StudyStatus.STOPPED:
                 done = await uow.runs.save(run_now.ended(RunStatus.STOPPED, now, study.ending.message))
                 uow.record(RunStopped(done, by))
@@ -412,17 +474,28 @@ class Studies:
     async def _state(self, uow: UnitOfWork, study: Study) -> StudyState:
         spec = self._spec(study)
         run = await _study_run(uow, study)
-        trials, reported = [], {}
+        kept, computed = self._views.of(study.id, spec), {}
         for trial_run in await uow.runs.of_study(study.name):
-            reported[trial_run.name] = await self._reported(uow, spec, trial_run)
-            trials.append(trial_view(trial_run, spec, reported[trial_run.name]))
-        return StudyState(study, run, spec, tuple(trials), reported)
+            trial = kept.get(trial_run.id)
+            if trial is None or trial.revision != trial_run.revision or not _keepable(spec, trial_run):
+                reported = await self._reported(uow, spec, trial_run)
+                trial = ComputedTrial(trial_run.revision, reported, trial_view(trial_run, spec, reported))
+            computed[trial_run.id] = trial
+        self._views.keep(study.id, spec, computed)
+        trials = tuple(t.view for t in computed.values())
+        return StudyState(study, run, spec, trials, {t.view.name: t.reported for t in computed.values()})
 
     def _spec(self, study: Study) -> TuningSpec:
+        """The study's tuning file parsed, with the limits its stored spec holds (UpdateStudy sets them)."""
         spec = self._specs.get(study.id)
         if spec is None:
             spec = self._specs[study.id] = parse_tuning(study.tuning)
-        return spec
+        limits = study.limits
+        if (spec.parallel_trial_count, spec.max_trial_count, spec.max_failed_trial_count) == (
+                limits.parallel, limits.most, limits.failed):
+            return spec
+        return replace(spec, parallel_trial_count=limits.parallel, max_trial_count=limits.most,
+                       max_failed_trial_count=limits.failed)
 
     async def _reported(self, uow: UnitOfWork, spec: TuningSpec, run: Run) -> list[tuple[str, float]]:
         """The watched metrics the trial reported: its metric log (stdout ``name=value`` lines, the SDK,
@@ -437,6 +510,13 @@ class Studies:
             text = (await executor.read_logs(run.id, 0, LOG_READ_MAX)).decode(errors="replace")
             return spec.metric_lines(text)
         return observations(await uow.metrics.series(run.id), spec.objective.metrics)
+
+
+def _keepable(spec: TuningSpec, run: Run) -> bool:
+    """Whether the trial's view may be kept while its run is unchanged: not while it runs with the StdOut
+    collector's own formats (read from its log, which grows without saving the run)."""
+    collector = spec.metrics_collector
+    return run.status.final or collector.kind != "StdOut" or not collector.filters
 
 
 def _points(run: Run, found: Sequence[tuple[str, float]], now: datetime) -> list[MetricPoint]:
@@ -472,13 +552,14 @@ def _rank(trial: TrialView, order: str, descending: bool) -> tuple[int, float, i
     return (0, -value if descending else value, trial.number)
 
 
-def _offset(token: str) -> int:
-    cursor = decode_token(TRIALS_PAGE_TAG, token, 2)
+def _cursor(token: str) -> tuple[int, str]:
+    """A trials page token's offset and ranking ("" for none)."""
+    cursor = decode_token(TRIALS_PAGE_TAG, token, 3)
     if cursor is None:
-        return 0
+        return 0, ""
     if not cursor[0].isdigit():
         raise InvalidArgument("page_token", "is not a token this API returned (or it is for another list)")
-    return int(cursor[0])
+    return int(cursor[0]), cursor[2]
 
 
 async def _must_get(uow: UnitOfWork, name: str) -> Study:

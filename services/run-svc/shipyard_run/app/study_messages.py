@@ -8,6 +8,7 @@ from shipyard.contracts.run.v1 import studies_pb2 as pb
 from shipyard.kit.timestamps import timestamp
 from shipyard_run.app.messages import STATUSES
 from shipyard_run.app.studies import StudyState
+from shipyard_run.app.trial_views import trials_revision
 from shipyard_run.domain.studies import StudyStatus, TrialView
 from shipyard_run.domain.trials import TrialState
 
@@ -60,6 +61,7 @@ def study_to_proto(state: StudyState) -> pb.Study:
             early_stopped=counts[TrialState.EARLY_STOPPED]),
         keep_trial_outputs=study.keep_trial_outputs, create_time=timestamp(study.create_time),
         completion_time=timestamp(study.completion_time), revision=study.revision,
+        resume_policy=spec.resume_policy, trials_revision=trials_revision(state.trials),
     )
     if best is not None:
         message.best_trial.CopyFrom(trial_to_proto(best))

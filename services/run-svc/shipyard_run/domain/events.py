@@ -110,7 +110,18 @@ class StudyCompleted:
     best: TrialView | None
 
 
-StudyEvent = StudyStarted | TrialCompleted | StudyCompleted
+@dataclass(frozen=True)
+class StudyUpdated:
+    """Its owner or an operator changed the study's limits (``fields``); ``resumed``: it had Succeeded and
+    runs again."""
+
+    study: Study
+    fields: tuple[str, ...]
+    resumed: bool
+    by: Caller
+
+
+StudyEvent = StudyStarted | TrialCompleted | StudyCompleted | StudyUpdated
 """Every study event run-svc records."""
 
 

@@ -8,12 +8,13 @@ its state is derived from the run (``trial_state``), so a restarted run-svc read
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from enum import Enum
 from typing import Any
 
+from shipyard.kit.errors import FailedPrecondition, InvalidArgument
 from shipyard_run.domain.runs import MetricPoint, Run, RunStatus, TrialEnd
 from shipyard_run.domain.trials import ParameterValue, TrialHistory, TrialState
 from shipyard_run.domain.tuning import TuningSpec
@@ -26,6 +27,9 @@ MAX_FAILED_TRIALS_REACHED = "ExperimentMaxFailedTrialsReached"
 METRICS_UNAVAILABLE = "MetricsUnavailable"  # no trial reported the objective metric
 NO_TRIAL_SUCCEEDED = "NoTrialSucceeded"
 STOPPED = "Stopped"
+RESTARTING = "ExperimentRestarting"  # Katib's reason while a resumed experiment starts its new trials
+RESUMABLE_POLICIES = ("LongRunning", "FromVolume")  # Katib's resumePolicy values that allow a restart
+LIMITS = ("parallel_trial_count", "max_trial_count", "max_failed_trial_count")  # what UpdateStudy changes
 TRIAL_NUMBER_SUFFIX = len("-t000")  # what a trial's name adds to its study's
 
 
@@ -120,12 +124,112 @@ class Study:
         """To end as ``end`` once its trials have stopped (a first decision stands)."""
         return self if self.ending is not None else replace(self, ending=end)
 
+    @property
+    def limits(self) -> StudyLimits:
+        """Its trial counts as its stored spec holds them (the tuning file's, or as UpdateStudy set them)."""
+        return StudyLimits(self.spec["parallelTrialCount"], self.spec.get("maxTrialCount"),
+                           self.spec.get("maxFailedTrialCount"))
+
+    def with_limits(self, limits: StudyLimits) -> Study:
+        """Its spec with these trial counts (the driver reads them from the spec at each decision)."""
+        spec = {key: value for key, value in self.spec.items() if key not in ("maxTrialCount",
+                                                                               "maxFailedTrialCount")}
+        spec["parallelTrialCount"] = limits.parallel
+        if limits.most is not None:
+            spec["maxTrialCount"] = limits.most
+        if limits.failed is not None:
+            spec["maxFailedTrialCount"] = limits.failed
+        return replace(self, spec=spec)
+
+    def resumed(self, by: str) -> Study:
+        """Back to Running after it Succeeded (maxTrialCount raised): its driver starts the trials the new
+        limit allows and decides its end again."""
+        return replace(self, status=StudyStatus.RUNNING, reason=RESTARTING,
+                       message=f"Experiment is restarted: maxTrialCount raised to {self.limits.most} by {by}",
+                       ending=None, completion_time=None)
+
     def ended(self, now: datetime, best_trial: str) -> Study:
         """Ended as decided, ``best_trial`` its optimal trial ("" when none)."""
         assert self.ending is not None
         end = self.ending
         return replace(self, status=end.status, reason=end.reason, message=end.message, best_trial=best_trial,
                        completion_time=now)
+
+
+@dataclass(frozen=True)
+class StudyLimits:
+    """A study's trial counts (Katib's only editable fields): ``most`` None is no limit on trials, ``failed``
+    None lets failed trials never fail the study."""
+
+    parallel: int
+    most: int | None
+    failed: int | None
+
+
+def check_fields(fields: Iterable[str]) -> None:
+    """InvalidArgument unless ``fields`` are some of the limits UpdateStudy changes (and at least one)."""
+    named = set(fields)
+    if unknown := sorted(named - set(LIMITS)):
+        raise InvalidArgument("update_mask", f"{', '.join(unknown)} cannot be changed: only "
+                                             f"{', '.join(LIMITS)} may be (Katib's editable fields)")
+    if not named:
+        raise InvalidArgument("update_mask", f"names no field: give at least one of {', '.join(LIMITS)}")
+
+
+def changed_limits(study: Study, changes: Mapping[str, int]) -> StudyLimits:
+    """The study's limits with ``changes`` (UpdateStudy's fields → values) applied and checked: Katib's rules
+    for a spec (parallel and failed at most maxTrialCount), and maxTrialCount above the trials started so
+    far (Katib's webhook: greater than ``status.trials``)."""
+    check_fields(changes)
+    old = study.limits
+    limits = StudyLimits(changes.get("parallel_trial_count", old.parallel),
+                         changes.get("max_trial_count", old.most),
+                         changes.get("max_failed_trial_count", old.failed))
+    if limits.parallel <= 0:
+        raise InvalidArgument("parallel_trial_count", f"must be greater than 0, not {limits.parallel}")
+    if "max_trial_count" in changes and (limits.most or 0) <= study.next_trial:
+        raise InvalidArgument("max_trial_count", f"must be greater than the {study.next_trial} trials "
+                                                 f"started so far, not {limits.most}")
+    if limits.failed is not None and limits.failed < 0:
+        raise InvalidArgument("max_failed_trial_count", f"must not be less than 0, not {limits.failed}")
+    if limits.most is not None and limits.parallel > limits.most:
+        raise InvalidArgument("parallel_trial_count", f"{limits.parallel} must not exceed maxTrialCount "
+                                                      f"({limits.most})")
+    if limits.most is not None and limits.failed is not None and limits.failed > limits.most:
+        raise InvalidArgument("max_failed_trial_count", f"{limits.failed} must not exceed maxTrialCount "
+                                                        f"({limits.most})")
+    return limits
+
+
+def check_may_update(study: Study, resume_policy: str, changes: Mapping[str, int]) -> bool:
+    """Whether the update resumes the study (it Succeeded); FailedPrecondition when the study cannot take
+    it. As Katib: a running study takes any of the limits; an ended one only when it Succeeded by reaching
+    maxTrialCount with resumePolicy LongRunning or FromVolume, and only by raising maxTrialCount."""
+    if study.ending is not None and not study.status.final:
+        raise FailedPrecondition(f"study {study.name!r} is ending ({study.ending.reason}): its limits no "
+                                 "longer change anything")
+    if not study.status.final:
+        return False
+    what = f"study {study.name!r} has ended ({study.status.value}, {study.reason})"
+    if study.status is not StudyStatus.SUCCEEDED:
+        raise FailedPrecondition(f"{what}: only a study that succeeded by reaching maxTrialCount resumes")
+    if study.reason != MAX_TRIALS_REACHED:
+        raise FailedPrecondition(f"{what}: only a study that ended by reaching maxTrialCount resumes, not "
+                                 "one whose goal was reached or whose search space is exhausted")
+    if resume_policy not in RESUMABLE_POLICIES:
+        raise FailedPrecondition(f"{what}: its resumePolicy is {resume_policy}; only a study with "
+                                 f"resumePolicy {' or '.join(RESUMABLE_POLICIES)} resumes")
+    if "max_trial_count" not in changes:
+        raise FailedPrecondition(f"{what}: raise max_trial_count to resume it")
+    return True
+
+
+def resumed_run(run: Run, by: str, trials: int) -> Run:
+    """The study's run back to running when its study resumes: it completed with the best trial then; it
+    completes again when the study ends again (a note says why it runs again)."""
+    note = f"study resumed by {by}: maxTrialCount raised to {trials}"
+    return replace(run, status=RunStatus.RUNNING, status_reason="", end_time=None, exit_code=0,
+                   notes=(*run.notes, note))
 
 
 def trial_state(run: Run, objective: float | None) -> TrialState:

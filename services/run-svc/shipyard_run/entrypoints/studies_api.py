@@ -36,3 +36,8 @@ class StudyServicer(studies_pb2_grpc.StudyServiceServicer):
 
     async def StopStudy(self, request: pb.StopStudyRequest, context: Context) -> pb.Study:
         return study_to_proto(await self._studies.stop(caller_of(context), request.name))
+
+    async def UpdateStudy(self, request: pb.UpdateStudyRequest, context: Context) -> pb.Study:
+        # Every path is passed on, so one that names no limit is refused by its name.
+        changes = {path: getattr(request, path, 0) for path in request.update_mask.paths}
+        return study_to_proto(await self._studies.update(caller_of(context), request.name, changes))

@@ -27,6 +27,7 @@ from shipyard_gateway.entrypoints.console.run_form import RunFormPages
 from shipyard_gateway.entrypoints.console.runs import RunPages
 from shipyard_gateway.entrypoints.console.serving import InferencePages
 from shipyard_gateway.entrypoints.console.studies import StudyPages
+from shipyard_gateway.entrypoints.console.study_limits import StudyLimitPages
 from shipyard_gateway.entrypoints.limits import EdgeLimits
 from shipyard_gateway.entrypoints.sse import Watches
 
@@ -55,6 +56,7 @@ def add_console(
     RunPages(console).add_routes(app)
     RunArtifactPages(console, blobs).add_routes(app)
     StudyPages(console).add_routes(app)
+    StudyLimitPages(console).add_routes(app)
     RepoFormPages(console, blobs, limits).add_routes(app)  # before RepoPages: "new" is not a repo name
     RepoPages(console).add_routes(app)
     RepoFilePages(console, blobs).add_routes(app)

@@ -53,6 +53,8 @@ class ParallelCoordinates:
     lines: tuple[Line, ...]
     bottom: float  # the axes' y span, for drawing them
     top: float
+    succeeded: int  # succeeded trials with an objective
+    limited: bool  # only the best of them are drawn
 
 
 Scale = Callable[[str], float | None]  # a value as written → its place on the axis, 0 (bottom) to 1 (top)
@@ -112,13 +114,26 @@ def _color(fraction: float) -> str:
     return f"#{r:02x}{g:02x}{b:02x}"
 
 
-def parallel_coordinates(study: pb.Study, parameters: Sequence[dict[str, Any]],
-                         trials: Sequence[pb.Trial]) -> ParallelCoordinates | None:
-    """The layout for the study's succeeded trials with an objective; None while there are none."""
-    shown = sorted((t for t in trials if t.state == pb.TRIAL_STATE_SUCCEEDED and t.has_objective
-                    and math.isfinite(t.objective)), key=lambda t: t.number)
+def _best_succeeded(study: pb.Study, trials: Sequence[pb.Trial], most: int | None) -> list[pb.Trial]:
+    """The succeeded trials with an objective, by number; only the ``most`` best of them when given."""
+    succeeded = [t for t in trials if t.state == pb.TRIAL_STATE_SUCCEEDED and t.has_objective
+                 and math.isfinite(t.objective)]
+    if most is not None and len(succeeded) > most:
+        succeeded.sort(key=lambda t: (t.objective, -t.number), reverse=study.objective_type == "maximize")
+        succeeded = succeeded[:most]
+    return sorted(succeeded, key=lambda t: t.number)
+
+
+def parallel_coordinates(study: pb.Study, parameters: Sequence[dict[str, Any]], trials: Sequence[pb.Trial],
+                         most: int | None = None) -> ParallelCoordinates | None:
+    """The layout for the study's succeeded trials with an objective (the ``most`` best of them when given:
+    thousands of lines would hide each other and weigh on the page); None while there are none."""
+    shown = _best_succeeded(study, trials, None)
     if not shown:
         return None
+    succeeded = len(shown)
+    if most is not None and succeeded > most:
+        shown = _best_succeeded(study, shown, most)
     specs = {str(p.get("name")): p for p in parameters}
     names = [*specs, *sorted({k for t in shown for k in t.assignment} - set(specs))]
     scales = [_parameter_scale(specs.get(n, {}), [t.assignment.get(n, "") for t in shown]) for n in names]
@@ -150,4 +165,5 @@ def parallel_coordinates(study: pb.Study, parameters: Sequence[dict[str, Any]],
                           (*values[:-1], _label(trial.objective))))
     lines.sort(key=lambda line: line.best)  # the best is drawn last, over the others
     width = SIDE * 2 + AXIS_GAP * (len(axes) - 1)
-    return ParallelCoordinates(width, TOP + HEIGHT + BOTTOM, axes, tuple(lines), bottom, top)
+    return ParallelCoordinates(width, TOP + HEIGHT + BOTTOM, axes, tuple(lines), bottom, top, succeeded,
+                               len(shown) < succeeded)

@@ -4,6 +4,7 @@ view, the best trials and every trial, live while it runs), its results as CSV o
 
 from __future__ import annotations
 
+import hashlib
 import json
 import math
 from typing import Any
@@ -18,6 +19,7 @@ from shipyard_gateway.entrypoints.console.calls import CALLER, selected_project
 from shipyard_gateway.entrypoints.console.edge import Console
 from shipyard_gateway.entrypoints.console.parallel_coordinates import parallel_coordinates
 from shipyard_gateway.entrypoints.console.run_artifacts import attachment
+from shipyard_gateway.entrypoints.console.study_limits import may_edit_limits
 from shipyard_gateway.entrypoints.console.study_results import (
     LIVE_STATUSES,
     is_live,
@@ -32,6 +34,12 @@ STOP = f"{SERVICE}/StopStudy"
 PAGE_SIZE = 50
 ALL_PAGE = 1000  # ListTrials' largest page: the graph and the downloads read every trial
 BEST_SHOWN = 5
+PARALLEL_MOST = 500  # lines of the parallel-coordinates chart: the best succeeded trials beyond it
+# A study of more trials than this re-reads them all (the graph, the chart, the best) on a refresh only when
+# one started or ended, not at each metric a running trial logs; smaller ones whenever any trial changed.
+RESULTS_EVERY_CHANGE = ALL_PAGE
+RESULTS_HEADER = "X-Study-Results"  # the version of the graph, chart and best trials the page shows
+PAGE_VERSION = "1"  # of what a study page shows: a new console renders pages anew
 
 
 def may_stop(request: web.Request, study: pb.Study) -> bool:
@@ -48,6 +56,45 @@ def best_trials(study: pb.Study, trials: list[pb.Trial], top: int = BEST_SHOWN) 
                  and math.isfinite(t.objective)]
     succeeded.sort(key=lambda t: (t.objective, -t.number), reverse=study.objective_type == "maximize")
     return succeeded[:top]
+
+
+def trial_count(study: pb.Study) -> int:
+    """The study's trials, from its counts per state."""
+    c = study.counts
+    return (c.created + c.running + c.succeeded + c.killed + c.failed + c.metrics_unavailable
+            + c.early_stopped)
+
+
+def _version(*parts: bytes | str) -> str:
+    digest = hashlib.sha256()
+    for part in parts:
+        digest.update(part.encode() if isinstance(part, str) else part)
+        digest.update(b"\0")
+    return f'"{digest.hexdigest()[:32]}"'
+
+
+def _copy(study: pb.Study) -> pb.Study:
+    copy = pb.Study()
+    copy.CopyFrom(study)
+    return copy
+
+
+def results_version(study: pb.Study) -> str:
+    """The version of the study's graph, parallel coordinates and best trials: of the whole study (its
+    trials' revision included) up to ``RESULTS_EVERY_CHANGE`` trials; beyond, of its status, counts and
+    best trial only, so that a running trial's metrics do not make the page read thousands of trials."""
+    if trial_count(study) > RESULTS_EVERY_CHANGE:
+        study = _copy(study)
+        study.ClearField("trials_revision")
+    return _version(PAGE_VERSION, study.SerializeToString(deterministic=True))
+
+
+def page_version(request: web.Request, study: pb.Study, stoppable: bool) -> str:
+    """The version of the study's live part as this request asks it (its ordering and page): an entity tag
+    the refresh sends back in ``If-None-Match``."""
+    asked = sorted((k, v) for k, v in request.query.items() if k != "fragment")
+    return _version(PAGE_VERSION, study.SerializeToString(deterministic=True), json.dumps(asked),
+                    str(stoppable))
 
 
 def _ordering(request: web.Request, metrics: list[str]) -> tuple[str, bool]:
@@ -80,12 +127,22 @@ class StudyPages:
             next_url="/studies?" + urlencode({"page": page.next_page_token}) if page.next_page_token else "")
 
     async def detail(self, request: web.Request) -> web.Response:
+        """The study's page, or its live part (``fragment=body``) as the page refreshes it: nothing (204, the
+        page keeps what it shows) when the study is as the page's ``If-None-Match`` says, and its results
+        (graph, parallel coordinates, best trials; read from every trial) left as they are (``hx-preserve``)
+        while they are as its ``X-Study-Results`` says."""
         name = request.match_info["name"]
         study = await self._get(request, name)
+        stoppable = study.status in LIVE_STATUSES and may_stop(request, study)
+        fragment = request.query.get("fragment") == "body"
+        version, results = page_version(request, study, stoppable), results_version(study)
+        if fragment and request.headers.get("If-None-Match") == version:
+            return web.Response(status=204)
+        fresh = not fragment or request.headers.get(RESULTS_HEADER) != results
         metrics = watched_metrics(study)
         sort, descending = _ordering(request, metrics)
         token = request.query.get("page", "")
-        trials = await self._all_trials(request, name)
+        trials = await self._all_trials(request, name) if fresh else []
         table = await self._console.call(
             request, f"{SERVICE}/ListTrials",
             pb.ListTrialsRequest(study=name, order_by=sort, descending=descending, page_size=PAGE_SIZE,
@@ -99,13 +156,16 @@ class StudyPages:
             "live": is_live(study),
             "metrics": metrics,
             "goal": objective_goal(study),
-            "stoppable": study.status in LIVE_STATUSES and may_stop(request, study),
-            "parameters": parameter_names(study, trials),
-            "graph": trials_graph(study, trials),
-            "chart": parallel_coordinates(study, spec_parameters(study), trials),
+            "stoppable": stoppable,
+            "may_edit_limits": may_edit_limits(request, study),
+            "parameters": parameter_names(study, trials if fresh else table.trials),
+            "fresh": fresh,
+            "graph": trials_graph(study, trials) if fresh else None,
+            "chart": parallel_coordinates(study, spec_parameters(study), trials, PARALLEL_MOST),
             "best": best_trials(study, trials),
             "trials": table.trials,
-            "trial_count": len(trials),
+            "trial_count": len(trials) if fresh else trial_count(study),
+            "versions": {"If-None-Match": version, RESULTS_HEADER: results},
             "ordering": ordering,
             "sorts": ["number", "objective", *metrics],
             "state_of": trial_state,

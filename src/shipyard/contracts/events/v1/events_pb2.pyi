@@ -357,6 +357,28 @@ class TrialCompleted(_message.Message):
     has_objective: bool
     def __init__(self, study: _Optional[str] = ..., name: _Optional[str] = ..., run_id: _Optional[str] = ..., project: _Optional[str] = ..., number: _Optional[int] = ..., state: _Optional[str] = ..., assignment: _Optional[_Mapping[str, str]] = ..., objective: _Optional[float] = ..., has_objective: _Optional[bool] = ...) -> None: ...
 
+class StudyUpdated(_message.Message):
+    __slots__ = ("study", "run_id", "project", "changed_fields", "parallel_trial_count", "max_trial_count", "max_failed_trial_count", "resumed", "actor")
+    STUDY_FIELD_NUMBER: _ClassVar[int]
+    RUN_ID_FIELD_NUMBER: _ClassVar[int]
+    PROJECT_FIELD_NUMBER: _ClassVar[int]
+    CHANGED_FIELDS_FIELD_NUMBER: _ClassVar[int]
+    PARALLEL_TRIAL_COUNT_FIELD_NUMBER: _ClassVar[int]
+    MAX_TRIAL_COUNT_FIELD_NUMBER: _ClassVar[int]
+    MAX_FAILED_TRIAL_COUNT_FIELD_NUMBER: _ClassVar[int]
+    RESUMED_FIELD_NUMBER: _ClassVar[int]
+    ACTOR_FIELD_NUMBER: _ClassVar[int]
+    study: str
+    run_id: str
+    project: str
+    changed_fields: _containers.RepeatedScalarFieldContainer[str]
+    parallel_trial_count: int
+    max_trial_count: int
+    max_failed_trial_count: int
+    resumed: bool
+    actor: _common_pb2.Actor
+    def __init__(self, study: _Optional[str] = ..., run_id: _Optional[str] = ..., project: _Optional[str] = ..., changed_fields: _Optional[_Iterable[str]] = ..., parallel_trial_count: _Optional[int] = ..., max_trial_count: _Optional[int] = ..., max_failed_trial_count: _Optional[int] = ..., resumed: _Optional[bool] = ..., actor: _Optional[_Union[_common_pb2.Actor, _Mapping]] = ...) -> None: ...
+
 class StudyCompleted(_message.Message):
     __slots__ = ("study", "run_id", "project", "status", "reason", "message", "best_trial", "best_trial_run_id", "best_assignment", "best_objective", "trials")
     class BestAssignmentEntry(_message.Message):

@@ -22,11 +22,12 @@ _runtime_version.ValidateProtobufRuntimeVersion(
 _sym_db = _symbol_database.Default()
 
 
+from google.protobuf import field_mask_pb2 as google_dot_protobuf_dot_field__mask__pb2
 from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__pb2
 from shipyard.contracts.run.v1 import runs_pb2 as shipyard_dot_run_dot_v1_dot_runs__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1dshipyard/run/v1/studies.proto\x12\x0fshipyard.run.v1\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x1ashipyard/run/v1/runs.proto\"E\n\x0bTrialMetric\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x0b\n\x03min\x18\x02 \x01(\x01\x12\x0b\n\x03max\x18\x03 \x01(\x01\x12\x0e\n\x06latest\x18\x04 \x01(\x01\"\xef\x03\n\x05Trial\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x0e\n\x06number\x18\x02 \x01(\x05\x12*\n\x05state\x18\x03 \x01(\x0e\x32\x1b.shipyard.run.v1.TrialState\x12:\n\nassignment\x18\x04 \x03(\x0b\x32&.shipyard.run.v1.Trial.AssignmentEntry\x12-\n\x07metrics\x18\x05 \x03(\x0b\x32\x1c.shipyard.run.v1.TrialMetric\x12\x11\n\tobjective\x18\x06 \x01(\x01\x12\x15\n\rhas_objective\x18\x07 \x01(\x08\x12.\n\nrun_status\x18\x08 \x01(\x0e\x32\x1a.shipyard.run.v1.RunStatus\x12\x15\n\rstatus_reason\x18\t \x01(\t\x12/\n\x0b\x63reate_time\x18\n \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12.\n\nstart_time\x18\x0b \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12,\n\x08\x65nd_time\x18\x0c \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x1a\x31\n\x0f\x41ssignmentEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\"\x96\x01\n\x0bTrialCounts\x12\x0f\n\x07\x63reated\x18\x01 \x01(\x05\x12\x0f\n\x07running\x18\x02 \x01(\x05\x12\x11\n\tsucceeded\x18\x03 \x01(\x05\x12\x0e\n\x06killed\x18\x04 \x01(\x05\x12\x0e\n\x06\x66\x61iled\x18\x05 \x01(\x05\x12\x1b\n\x13metrics_unavailable\x18\x06 \x01(\x05\x12\x15\n\rearly_stopped\x18\x07 \x01(\x05\"\xc1\x04\n\x05Study\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x0e\n\x06run_id\x18\x02 \x01(\t\x12\r\n\x05owner\x18\x03 \x01(\t\x12\x0f\n\x07project\x18\x04 \x01(\t\x12,\n\x06status\x18\x05 \x01(\x0e\x32\x1c.shipyard.run.v1.StudyStatus\x12\x0e\n\x06reason\x18\x06 \x01(\t\x12\x0f\n\x07message\x18\x07 \x01(\t\x12\x11\n\tspec_json\x18\x08 \x01(\t\x12\x11\n\talgorithm\x18\t \x01(\t\x12\x18\n\x10objective_metric\x18\n \x01(\t\x12\x16\n\x0eobjective_type\x18\x0b \x01(\t\x12\x1c\n\x14parallel_trial_count\x18\x0c \x01(\x05\x12\x17\n\x0fmax_trial_count\x18\r \x01(\x05\x12\x1e\n\x16max_failed_trial_count\x18\x0e \x01(\x05\x12\x0e\n\x06trials\x18\x0f \x01(\x05\x12,\n\x06\x63ounts\x18\x10 \x01(\x0b\x32\x1c.shipyard.run.v1.TrialCounts\x12*\n\nbest_trial\x18\x11 \x01(\x0b\x32\x16.shipyard.run.v1.Trial\x12\x1a\n\x12keep_trial_outputs\x18\x12 \x01(\x08\x12/\n\x0b\x63reate_time\x18\x13 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x33\n\x0f\x63ompletion_time\x18\x14 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x10\n\x08revision\x18\x15 \x01(\x03\"\x1f\n\x0fGetStudyRequest\x12\x0c\n\x04name\x18\x01 \x01(\t\"L\n\x12ListStudiesRequest\x12\x0f\n\x07project\x18\x01 \x01(\t\x12\x11\n\tpage_size\x18\x02 \x01(\x05\x12\x12\n\npage_token\x18\x03 \x01(\t\"W\n\x13ListStudiesResponse\x12\'\n\x07studies\x18\x01 \x03(\x0b\x32\x16.shipyard.run.v1.Study\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\"o\n\x11ListTrialsRequest\x12\r\n\x05study\x18\x01 \x01(\t\x12\x10\n\x08order_by\x18\x02 \x01(\t\x12\x12\n\ndescending\x18\x03 \x01(\x08\x12\x11\n\tpage_size\x18\x04 \x01(\x05\x12\x12\n\npage_token\x18\x05 \x01(\t\"U\n\x12ListTrialsResponse\x12&\n\x06trials\x18\x01 \x03(\x0b\x32\x16.shipyard.run.v1.Trial\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\" \n\x10StopStudyRequest\x12\x0c\n\x04name\x18\x01 \x01(\t*\xae\x01\n\x0bStudyStatus\x12\x1c\n\x18STUDY_STATUS_UNSPECIFIED\x10\x00\x12\x18\n\x14STUDY_STATUS_CREATED\x10\x01\x12\x18\n\x14STUDY_STATUS_RUNNING\x10\x02\x12\x1a\n\x16STUDY_STATUS_SUCCEEDED\x10\x03\x12\x17\n\x13STUDY_STATUS_FAILED\x10\x04\x12\x18\n\x14STUDY_STATUS_STOPPED\x10\x05*\xea\x01\n\nTrialState\x12\x1b\n\x17TRIAL_STATE_UNSPECIFIED\x10\x00\x12\x17\n\x13TRIAL_STATE_CREATED\x10\x01\x12\x17\n\x13TRIAL_STATE_RUNNING\x10\x02\x12\x19\n\x15TRIAL_STATE_SUCCEEDED\x10\x03\x12\x16\n\x12TRIAL_STATE_KILLED\x10\x04\x12\x16\n\x12TRIAL_STATE_FAILED\x10\x05\x12#\n\x1fTRIAL_STATE_METRICS_UNAVAILABLE\x10\x06\x12\x1d\n\x19TRIAL_STATE_EARLY_STOPPED\x10\x07\x32\xcd\x02\n\x0cStudyService\x12\x44\n\x08GetStudy\x12 .shipyard.run.v1.GetStudyRequest\x1a\x16.shipyard.run.v1.Study\x12X\n\x0bListStudies\x12#.shipyard.run.v1.ListStudiesRequest\x1a$.shipyard.run.v1.ListStudiesResponse\x12U\n\nListTrials\x12\".shipyard.run.v1.ListTrialsRequest\x1a#.shipyard.run.v1.ListTrialsResponse\x12\x46\n\tStopStudy\x12!.shipyard.run.v1.StopStudyRequest\x1a\x16.shipyard.run.v1.Studyb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1dshipyard/run/v1/studies.proto\x12\x0fshipyard.run.v1\x1a google/protobuf/field_mask.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x1ashipyard/run/v1/runs.proto\"E\n\x0bTrialMetric\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x0b\n\x03min\x18\x02 \x01(\x01\x12\x0b\n\x03max\x18\x03 \x01(\x01\x12\x0e\n\x06latest\x18\x04 \x01(\x01\"\xef\x03\n\x05Trial\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x0e\n\x06number\x18\x02 \x01(\x05\x12*\n\x05state\x18\x03 \x01(\x0e\x32\x1b.shipyard.run.v1.TrialState\x12:\n\nassignment\x18\x04 \x03(\x0b\x32&.shipyard.run.v1.Trial.AssignmentEntry\x12-\n\x07metrics\x18\x05 \x03(\x0b\x32\x1c.shipyard.run.v1.TrialMetric\x12\x11\n\tobjective\x18\x06 \x01(\x01\x12\x15\n\rhas_objective\x18\x07 \x01(\x08\x12.\n\nrun_status\x18\x08 \x01(\x0e\x32\x1a.shipyard.run.v1.RunStatus\x12\x15\n\rstatus_reason\x18\t \x01(\t\x12/\n\x0b\x63reate_time\x18\n \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12.\n\nstart_time\x18\x0b \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12,\n\x08\x65nd_time\x18\x0c \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x1a\x31\n\x0f\x41ssignmentEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\"\x96\x01\n\x0bTrialCounts\x12\x0f\n\x07\x63reated\x18\x01 \x01(\x05\x12\x0f\n\x07running\x18\x02 \x01(\x05\x12\x11\n\tsucceeded\x18\x03 \x01(\x05\x12\x0e\n\x06killed\x18\x04 \x01(\x05\x12\x0e\n\x06\x66\x61iled\x18\x05 \x01(\x05\x12\x1b\n\x13metrics_unavailable\x18\x06 \x01(\x05\x12\x15\n\rearly_stopped\x18\x07 \x01(\x05\"\xf1\x04\n\x05Study\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x0e\n\x06run_id\x18\x02 \x01(\t\x12\r\n\x05owner\x18\x03 \x01(\t\x12\x0f\n\x07project\x18\x04 \x01(\t\x12,\n\x06status\x18\x05 \x01(\x0e\x32\x1c.shipyard.run.v1.StudyStatus\x12\x0e\n\x06reason\x18\x06 \x01(\t\x12\x0f\n\x07message\x18\x07 \x01(\t\x12\x11\n\tspec_json\x18\x08 \x01(\t\x12\x11\n\talgorithm\x18\t \x01(\t\x12\x18\n\x10objective_metric\x18\n \x01(\t\x12\x16\n\x0eobjective_type\x18\x0b \x01(\t\x12\x1c\n\x14parallel_trial_count\x18\x0c \x01(\x05\x12\x17\n\x0fmax_trial_count\x18\r \x01(\x05\x12\x1e\n\x16max_failed_trial_count\x18\x0e \x01(\x05\x12\x0e\n\x06trials\x18\x0f \x01(\x05\x12,\n\x06\x63ounts\x18\x10 \x01(\x0b\x32\x1c.shipyard.run.v1.TrialCounts\x12*\n\nbest_trial\x18\x11 \x01(\x0b\x32\x16.shipyard.run.v1.Trial\x12\x1a\n\x12keep_trial_outputs\x18\x12 \x01(\x08\x12/\n\x0b\x63reate_time\x18\x13 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x33\n\x0f\x63ompletion_time\x18\x14 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x10\n\x08revision\x18\x15 \x01(\x03\x12\x15\n\rresume_policy\x18\x16 \x01(\t\x12\x17\n\x0ftrials_revision\x18\x17 \x01(\x03\"\x1f\n\x0fGetStudyRequest\x12\x0c\n\x04name\x18\x01 \x01(\t\"L\n\x12ListStudiesRequest\x12\x0f\n\x07project\x18\x01 \x01(\t\x12\x11\n\tpage_size\x18\x02 \x01(\x05\x12\x12\n\npage_token\x18\x03 \x01(\t\"W\n\x13ListStudiesResponse\x12\'\n\x07studies\x18\x01 \x03(\x0b\x32\x16.shipyard.run.v1.Study\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\"o\n\x11ListTrialsRequest\x12\r\n\x05study\x18\x01 \x01(\t\x12\x10\n\x08order_by\x18\x02 \x01(\t\x12\x12\n\ndescending\x18\x03 \x01(\x08\x12\x11\n\tpage_size\x18\x04 \x01(\x05\x12\x12\n\npage_token\x18\x05 \x01(\t\"U\n\x12ListTrialsResponse\x12&\n\x06trials\x18\x01 \x03(\x0b\x32\x16.shipyard.run.v1.Trial\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\" \n\x10StopStudyRequest\x12\x0c\n\x04name\x18\x01 \x01(\t\"\xaa\x01\n\x12UpdateStudyRequest\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x1c\n\x14parallel_trial_count\x18\x02 \x01(\x05\x12\x17\n\x0fmax_trial_count\x18\x03 \x01(\x05\x12\x1e\n\x16max_failed_trial_count\x18\x04 \x01(\x05\x12/\n\x0bupdate_mask\x18\x05 \x01(\x0b\x32\x1a.google.protobuf.FieldMask*\xae\x01\n\x0bStudyStatus\x12\x1c\n\x18STUDY_STATUS_UNSPECIFIED\x10\x00\x12\x18\n\x14STUDY_STATUS_CREATED\x10\x01\x12\x18\n\x14STUDY_STATUS_RUNNING\x10\x02\x12\x1a\n\x16STUDY_STATUS_SUCCEEDED\x10\x03\x12\x17\n\x13STUDY_STATUS_FAILED\x10\x04\x12\x18\n\x14STUDY_STATUS_STOPPED\x10\x05*\xea\x01\n\nTrialState\x12\x1b\n\x17TRIAL_STATE_UNSPECIFIED\x10\x00\x12\x17\n\x13TRIAL_STATE_CREATED\x10\x01\x12\x17\n\x13TRIAL_STATE_RUNNING\x10\x02\x12\x19\n\x15TRIAL_STATE_SUCCEEDED\x10\x03\x12\x16\n\x12TRIAL_STATE_KILLED\x10\x04\x12\x16\n\x12TRIAL_STATE_FAILED\x10\x05\x12#\n\x1fTRIAL_STATE_METRICS_UNAVAILABLE\x10\x06\x12\x1d\n\x19TRIAL_STATE_EARLY_STOPPED\x10\x07\x32\x99\x03\n\x0cStudyService\x12\x44\n\x08GetStudy\x12 .shipyard.run.v1.GetStudyRequest\x1a\x16.shipyard.run.v1.Study\x12X\n\x0bListStudies\x12#.shipyard.run.v1.ListStudiesRequest\x1a$.shipyard.run.v1.ListStudiesResponse\x12U\n\nListTrials\x12\".shipyard.run.v1.ListTrialsRequest\x1a#.shipyard.run.v1.ListTrialsResponse\x12\x46\n\tStopStudy\x12!.shipyard.run.v1.StopStudyRequest\x1a\x16.shipyard.run.v1.Study\x12J\n\x0bUpdateStudy\x12#.shipyard.run.v1.UpdateStudyRequest\x1a\x16.shipyard.run.v1.Studyb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -35,32 +36,34 @@ if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
   _globals['_TRIAL_ASSIGNMENTENTRY']._loaded_options = None
   _globals['_TRIAL_ASSIGNMENTENTRY']._serialized_options = b'8\001'
-  _globals['_STUDYSTATUS']._serialized_start=1848
-  _globals['_STUDYSTATUS']._serialized_end=2022
-  _globals['_TRIALSTATE']._serialized_start=2025
-  _globals['_TRIALSTATE']._serialized_end=2259
-  _globals['_TRIALMETRIC']._serialized_start=111
-  _globals['_TRIALMETRIC']._serialized_end=180
-  _globals['_TRIAL']._serialized_start=183
-  _globals['_TRIAL']._serialized_end=678
-  _globals['_TRIAL_ASSIGNMENTENTRY']._serialized_start=629
-  _globals['_TRIAL_ASSIGNMENTENTRY']._serialized_end=678
-  _globals['_TRIALCOUNTS']._serialized_start=681
-  _globals['_TRIALCOUNTS']._serialized_end=831
-  _globals['_STUDY']._serialized_start=834
-  _globals['_STUDY']._serialized_end=1411
-  _globals['_GETSTUDYREQUEST']._serialized_start=1413
-  _globals['_GETSTUDYREQUEST']._serialized_end=1444
-  _globals['_LISTSTUDIESREQUEST']._serialized_start=1446
-  _globals['_LISTSTUDIESREQUEST']._serialized_end=1522
-  _globals['_LISTSTUDIESRESPONSE']._serialized_start=1524
-  _globals['_LISTSTUDIESRESPONSE']._serialized_end=1611
-  _globals['_LISTTRIALSREQUEST']._serialized_start=1613
-  _globals['_LISTTRIALSREQUEST']._serialized_end=1724
-  _globals['_LISTTRIALSRESPONSE']._serialized_start=1726
-  _globals['_LISTTRIALSRESPONSE']._serialized_end=1811
-  _globals['_STOPSTUDYREQUEST']._serialized_start=1813
-  _globals['_STOPSTUDYREQUEST']._serialized_end=1845
-  _globals['_STUDYSERVICE']._serialized_start=2262
-  _globals['_STUDYSERVICE']._serialized_end=2595
+  _globals['_STUDYSTATUS']._serialized_start=2103
+  _globals['_STUDYSTATUS']._serialized_end=2277
+  _globals['_TRIALSTATE']._serialized_start=2280
+  _globals['_TRIALSTATE']._serialized_end=2514
+  _globals['_TRIALMETRIC']._serialized_start=145
+  _globals['_TRIALMETRIC']._serialized_end=214
+  _globals['_TRIAL']._serialized_start=217
+  _globals['_TRIAL']._serialized_end=712
+  _globals['_TRIAL_ASSIGNMENTENTRY']._serialized_start=663
+  _globals['_TRIAL_ASSIGNMENTENTRY']._serialized_end=712
+  _globals['_TRIALCOUNTS']._serialized_start=715
+  _globals['_TRIALCOUNTS']._serialized_end=865
+  _globals['_STUDY']._serialized_start=868
+  _globals['_STUDY']._serialized_end=1493
+  _globals['_GETSTUDYREQUEST']._serialized_start=1495
+  _globals['_GETSTUDYREQUEST']._serialized_end=1526
+  _globals['_LISTSTUDIESREQUEST']._serialized_start=1528
+  _globals['_LISTSTUDIESREQUEST']._serialized_end=1604
+  _globals['_LISTSTUDIESRESPONSE']._serialized_start=1606
+  _globals['_LISTSTUDIESRESPONSE']._serialized_end=1693
+  _globals['_LISTTRIALSREQUEST']._serialized_start=1695
+  _globals['_LISTTRIALSREQUEST']._serialized_end=1806
+  _globals['_LISTTRIALSRESPONSE']._serialized_start=1808
+  _globals['_LISTTRIALSRESPONSE']._serialized_end=1893
+  _globals['_STOPSTUDYREQUEST']._serialized_start=1895
+  _globals['_STOPSTUDYREQUEST']._serialized_end=1927
+  _globals['_UPDATESTUDYREQUEST']._serialized_start=1930
+  _globals['_UPDATESTUDYREQUEST']._serialized_end=2100
+  _globals['_STUDYSERVICE']._serialized_start=2517
+  _globals['_STUDYSERVICE']._serialized_end=2926
 # @@protoc_insertion_point(module_scope)

@@ -1,5 +1,6 @@
 import datetime
 
+from google.protobuf import field_mask_pb2 as _field_mask_pb2
 from google.protobuf import timestamp_pb2 as _timestamp_pb2
 from shipyard.contracts.run.v1 import runs_pb2 as _runs_pb2
 from google.protobuf.internal import containers as _containers
@@ -111,7 +112,7 @@ class TrialCounts(_message.Message):
     def __init__(self, created: _Optional[int] = ..., running: _Optional[int] = ..., succeeded: _Optional[int] = ..., killed: _Optional[int] = ..., failed: _Optional[int] = ..., metrics_unavailable: _Optional[int] = ..., early_stopped: _Optional[int] = ...) -> None: ...
 
 class Study(_message.Message):
-    __slots__ = ("name", "run_id", "owner", "project", "status", "reason", "message", "spec_json", "algorithm", "objective_metric", "objective_type", "parallel_trial_count", "max_trial_count", "max_failed_trial_count", "trials", "counts", "best_trial", "keep_trial_outputs", "create_time", "completion_time", "revision")
+    __slots__ = ("name", "run_id", "owner", "project", "status", "reason", "message", "spec_json", "algorithm", "objective_metric", "objective_type", "parallel_trial_count", "max_trial_count", "max_failed_trial_count", "trials", "counts", "best_trial", "keep_trial_outputs", "create_time", "completion_time", "revision", "resume_policy", "trials_revision")
     NAME_FIELD_NUMBER: _ClassVar[int]
     RUN_ID_FIELD_NUMBER: _ClassVar[int]
     OWNER_FIELD_NUMBER: _ClassVar[int]
@@ -133,6 +134,8 @@ class Study(_message.Message):
     CREATE_TIME_FIELD_NUMBER: _ClassVar[int]
     COMPLETION_TIME_FIELD_NUMBER: _ClassVar[int]
     REVISION_FIELD_NUMBER: _ClassVar[int]
+    RESUME_POLICY_FIELD_NUMBER: _ClassVar[int]
+    TRIALS_REVISION_FIELD_NUMBER: _ClassVar[int]
     name: str
     run_id: str
     owner: str
@@ -154,7 +157,9 @@ class Study(_message.Message):
     create_time: _timestamp_pb2.Timestamp
     completion_time: _timestamp_pb2.Timestamp
     revision: int
-    def __init__(self, name: _Optional[str] = ..., run_id: _Optional[str] = ..., owner: _Optional[str] = ..., project: _Optional[str] = ..., status: _Optional[_Union[StudyStatus, str]] = ..., reason: _Optional[str] = ..., message: _Optional[str] = ..., spec_json: _Optional[str] = ..., algorithm: _Optional[str] = ..., objective_metric: _Optional[str] = ..., objective_type: _Optional[str] = ..., parallel_trial_count: _Optional[int] = ..., max_trial_count: _Optional[int] = ..., max_failed_trial_count: _Optional[int] = ..., trials: _Optional[int] = ..., counts: _Optional[_Union[TrialCounts, _Mapping]] = ..., best_trial: _Optional[_Union[Trial, _Mapping]] = ..., keep_trial_outputs: _Optional[bool] = ..., create_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., completion_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., revision: _Optional[int] = ...) -> None: ...
+    resume_policy: str
+    trials_revision: int
+    def __init__(self, name: _Optional[str] = ..., run_id: _Optional[str] = ..., owner: _Optional[str] = ..., project: _Optional[str] = ..., status: _Optional[_Union[StudyStatus, str]] = ..., reason: _Optional[str] = ..., message: _Optional[str] = ..., spec_json: _Optional[str] = ..., algorithm: _Optional[str] = ..., objective_metric: _Optional[str] = ..., objective_type: _Optional[str] = ..., parallel_trial_count: _Optional[int] = ..., max_trial_count: _Optional[int] = ..., max_failed_trial_count: _Optional[int] = ..., trials: _Optional[int] = ..., counts: _Optional[_Union[TrialCounts, _Mapping]] = ..., best_trial: _Optional[_Union[Trial, _Mapping]] = ..., keep_trial_outputs: _Optional[bool] = ..., create_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., completion_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., revision: _Optional[int] = ..., resume_policy: _Optional[str] = ..., trials_revision: _Optional[int] = ...) -> None: ...
 
 class GetStudyRequest(_message.Message):
     __slots__ = ("name",)
@@ -207,3 +212,17 @@ class StopStudyRequest(_message.Message):
     NAME_FIELD_NUMBER: _ClassVar[int]
     name: str
     def __init__(self, name: _Optional[str] = ...) -> None: ...
+
+class UpdateStudyRequest(_message.Message):
+    __slots__ = ("name", "parallel_trial_count", "max_trial_count", "max_failed_trial_count", "update_mask")
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    PARALLEL_TRIAL_COUNT_FIELD_NUMBER: _ClassVar[int]
+    MAX_TRIAL_COUNT_FIELD_NUMBER: _ClassVar[int]
+    MAX_FAILED_TRIAL_COUNT_FIELD_NUMBER: _ClassVar[int]
+    UPDATE_MASK_FIELD_NUMBER: _ClassVar[int]
+    name: str
+    parallel_trial_count: int
+    max_trial_count: int
+    max_failed_trial_count: int
+    update_mask: _field_mask_pb2.FieldMask
+    def __init__(self, name: _Optional[str] = ..., parallel_trial_count: _Optional[int] = ..., max_trial_count: _Optional[int] = ..., max_failed_trial_count: _Optional[int] = ..., update_mask: _Optional[_Union[_field_mask_pb2.FieldMask, _Mapping]] = ...) -> None: ...

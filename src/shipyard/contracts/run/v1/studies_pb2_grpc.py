@@ -54,6 +54,11 @@ class StudyServiceStub:
                 request_serializer=shipyard_dot_run_dot_v1_dot_studies__pb2.StopStudyRequest.SerializeToString,
                 response_deserializer=shipyard_dot_run_dot_v1_dot_studies__pb2.Study.FromString,
                 _registered_method=True)
+        self.UpdateStudy = channel.unary_unary(
+                '/shipyard.run.v1.StudyService/UpdateStudy',
+                request_serializer=shipyard_dot_run_dot_v1_dot_studies__pb2.UpdateStudyRequest.SerializeToString,
+                response_deserializer=shipyard_dot_run_dot_v1_dot_studies__pb2.Study.FromString,
+                _registered_method=True)
 
 
 class StudyServiceServicer:
@@ -84,6 +89,16 @@ class StudyServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def UpdateStudy(self, request, context):
+        """Its owner or an operator: change the fields in update_mask while the study runs (the driver starts more
+        trials at once; fewer parallel trials lets the running ones finish). A Succeeded study that ended by
+        reaching maxTrialCount, with resumePolicy LongRunning or FromVolume, resumes when max_trial_count is
+        raised; any other ended study is refused (FAILED_PRECONDITION).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_StudyServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -105,6 +120,11 @@ def add_StudyServiceServicer_to_server(servicer, server):
             'StopStudy': grpc.unary_unary_rpc_method_handler(
                     servicer.StopStudy,
                     request_deserializer=shipyard_dot_run_dot_v1_dot_studies__pb2.StopStudyRequest.FromString,
+                    response_serializer=shipyard_dot_run_dot_v1_dot_studies__pb2.Study.SerializeToString,
+            ),
+            'UpdateStudy': grpc.unary_unary_rpc_method_handler(
+                    servicer.UpdateStudy,
+                    request_deserializer=shipyard_dot_run_dot_v1_dot_studies__pb2.UpdateStudyRequest.FromString,
                     response_serializer=shipyard_dot_run_dot_v1_dot_studies__pb2.Study.SerializeToString,
             ),
     }
@@ -215,6 +235,33 @@ class StudyService:
             target,
             '/shipyard.run.v1.StudyService/StopStudy',
             shipyard_dot_run_dot_v1_dot_studies__pb2.StopStudyRequest.SerializeToString,
+            shipyard_dot_run_dot_v1_dot_studies__pb2.Study.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def UpdateStudy(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/shipyard.run.v1.StudyService/UpdateStudy',
+            shipyard_dot_run_dot_v1_dot_studies__pb2.UpdateStudyRequest.SerializeToString,
             shipyard_dot_run_dot_v1_dot_studies__pb2.Study.FromString,
             options,
             channel_credentials,
