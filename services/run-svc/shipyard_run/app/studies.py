@@ -14,7 +14,7 @@ import asyncio
 import contextlib
 import logging
 import uuid
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 
@@ -69,7 +69,7 @@ FILES_READ_MAX = 16 << 20  # of a trial's metrics file or event files (File, Ten
 COLLECTED_MAX = 10_000  # values kept of what a trial's files held (the latest)
 FILE_COLLECTORS = ("File", "TensorFlowEvent")
 ORDERS = ("number", "objective")
-STOP_ATTEMPTS = 3  # also of saving what a trial's files gave
+STOP_ATTEMPTS = 3  # of a change another writer aborted (a stop, an update, what a trial's files gave)
 
 
 @dataclass(frozen=True)
@@ -164,13 +164,8 @@ class Studies:
             check_may_change(run, caller, "stop its study")
             if study.status.final or study.ending is not None:
                 return await self._state(uow, study)
-        for attempt in range(STOP_ATTEMPTS):  # the driver may change the study meanwhile (a trial started)
-            try:
-                await self._end(study.name, stopped_end(caller.user))
-                break
-            except Aborted:
-                if attempt == STOP_ATTEMPTS - 1:
-                    raise
+        # The driver may change the study meanwhile (a trial started).
+        await _retried(lambda: self._end(study.name, stopped_end(caller.user)))
         self.wake()
         return await self.get(name)
 
@@ -183,13 +178,7 @@ class Studies:
         resumes it: the study and its run go back to Running and the driver starts the new trials (the search
         keeps no state, so both policies resume alike). See ``_finish`` for its second end."""
         check_fields(changes)
-        for attempt in range(STOP_ATTEMPTS):  # the driver may change the study meanwhile (a trial started)
-            try:
-                await self._update(caller, name, changes)
-                break
-            except Aborted:
-                if attempt == STOP_ATTEMPTS - 1:
-                    raise
+        await _retried(lambda: self._update(caller, name, changes))  # the driver may change it meanwhile
         self.wake()
         return await self.get(name)
 
@@ -427,13 +416,8 @@ class Studies:
                 return  # unchanged since the last read
             files = await executor.read_run_files(run.id, path, FILES_READ_MAX) or {}
             found = await asyncio.to_thread(self._parsed, spec, files, final)  # up to FILES_READ_MAX of text
-            for attempt in range(STOP_ATTEMPTS):  # the run may change meanwhile (its other metrics, a stop)
-                try:
-                    await self._log_files(run.name, found, final)
-                    break
-                except Aborted:
-                    if attempt == STOP_ATTEMPTS - 1:
-                        raise
+            # The run may change meanwhile (its other metrics, a stop).
+            await _retried(lambda: self._log_files(run.name, found, final))
             if stamp is not None:
                 self._stamps[run.id] = stamp
         if final:
@@ -510,6 +494,18 @@ class Studies:
             text = (await executor.read_logs(run.id, 0, LOG_READ_MAX)).decode(errors="replace")
             return spec.metric_lines(text)
         return observations(await uow.metrics.series(run.id), spec.objective.metrics)
+
+
+async def _retried(change: Callable[[], Awaitable[None]]) -> None:
+    """``change`` again while another writer's change of the same record aborts it, STOP_ATTEMPTS times at
+    most."""
+    for attempt in range(STOP_ATTEMPTS):
+        try:
+            await change()
+            return
+        except Aborted:
+            if attempt == STOP_ATTEMPTS - 1:
+                raise
 
 
 def _keepable(spec: TuningSpec, run: Run) -> bool:
