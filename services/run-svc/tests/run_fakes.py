@@ -9,6 +9,7 @@ executor, it tells ``on_exit`` when a job ends.
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -30,6 +31,7 @@ from shipyard.kit.store.unit_of_work import REQUESTS
 from shipyard.kit.testing import FakeRepoClient, RecordingUnitOfWorkFactory, TickingClock, memory_store
 
 M = TypeVar("M", bound=Message)
+T = TypeVar("T")
 SIGTERM_EXIT = 143  # what a process ended by SIGTERM leaves as its exit code
 
 
@@ -314,3 +316,12 @@ async def fake_world(gpus: int = 0, slots: int = 2, single_user: bool = False, a
 def a_spec(name: str, kind: RunKind = RunKind.TRAINING, **changes: Any) -> RunSpec:
     """A valid spec with no inputs or outputs; ``changes`` set other fields."""
     return RunSpec(**{"name": name, "kind": kind, "command": "python train.py", **changes})
+
+
+def wait_for(condition: Callable[[], T], timeout: float, what: str) -> T:
+    """What ``condition`` gives once it holds; fails after ``timeout`` seconds (a deadline, not a sleep)."""
+    deadline = time.monotonic() + timeout
+    while not (found := condition()):
+        assert time.monotonic() < deadline, f"timed out waiting for {what}"
+        time.sleep(0.05)
+    return found

@@ -15,6 +15,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 import pytest
+from shipyard_run.adapters.batch_jobs import run_script
 from shipyard_run.adapters.environments import MARKER, LocalEnvironments, PackageSources
 from shipyard_run.adapters.local import LocalExecutor
 from shipyard_run.adapters.sandbox import OWN, View, plan
@@ -196,12 +197,24 @@ async def test_an_index_that_does_not_answer_fails_without_showing_its_credentia
     assert "s3cret" not in environments.log_path(environment.digest).read_text()
 
 
-def test_package_sources_become_uvs_options() -> None:
-    assert PackageSources().options() == []
-    assert PackageSources("https://pypi.example.org/simple", "/wheels").options() == [
-        "--index-url", "https://pypi.example.org/simple", "--find-links", "/wheels"]
-    assert PackageSources("https://pypi.example.org/simple", "/wheels", offline=True).options() == [
-        "--find-links", "/wheels", "--offline", "--no-index"]
+def test_package_sources_become_uvs_options_and_the_index_a_variable_never_an_option() -> None:
+    assert PackageSources().options() == [] and PackageSources().index_variables("UV_DEFAULT_INDEX") == {}
+    private = PackageSources("https://alice:s3cret@pypi.example.org/simple", "/wheels")
+    assert private.options() == ["--find-links", "/wheels"]  # a command line every local user can read
+    assert private.index_variables("UV_DEFAULT_INDEX") == {
+        "UV_DEFAULT_INDEX": "https://alice:s3cret@pypi.example.org/simple"}
+    offline = PackageSources("https://pypi.example.org/simple", "/wheels", offline=True)
+    assert offline.options() == ["--find-links", "/wheels", "--offline", "--no-index"]
+    assert offline.index_variables("UV_DEFAULT_INDEX") == {}
+
+
+def test_a_cluster_build_names_a_private_index_in_pips_variable_never_its_options() -> None:
+    index = "https://alice:s3cret@pypi.example.org/simple"
+    job = Job("r1", "t1", "python train.py", environment=JobEnvironment("sk", "3.11", ("joblib",), "d" * 64))
+    script = run_script(job, "/w/runs/r1", "/w", PackageSources(index_url=index))
+    install = next(line for line in script.splitlines() if "pip install" in line)
+    assert f"PIP_INDEX_URL={index} /w/environments/" in install  # the shell's variable, never pip's argv
+    assert "--index-url" not in script and script.count("s3cret") == 1
 
 
 def test_the_sandbox_shows_an_environments_hidden_directories_empty_and_read_only() -> None:

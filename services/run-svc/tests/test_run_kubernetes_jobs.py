@@ -28,8 +28,7 @@ import subprocess
 import sys
 import tarfile
 import threading
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -38,6 +37,7 @@ from typing import Any
 import kubernetes_validate
 import pytest
 from kubernetes import client as k8s
+from run_fakes import wait_for
 from shipyard_run.adapters.kubernetes import _lay_out
 from shipyard_run.adapters.kubernetes_jobs import (
     COLLECTED_URL_KEY,
@@ -594,13 +594,6 @@ def collecting_env(tmp_path: Path, s3: FakeS3, code: Path, path: str) -> dict[st
 
 def sent(s3: FakeS3) -> dict[str, bytes]:
     return parse_collected(s3.objects.get("/collected.json", b"{}"), COLLECTED_MAX)
-
-
-def wait_for(condition: Callable[[], bool], timeout: float, what: str) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        assert time.monotonic() < deadline, f"timed out waiting for {what}"
-        time.sleep(0.05)
 
 
 def test_the_wrapper_sends_the_studys_files_while_the_command_runs_and_after_it(s3: FakeS3,

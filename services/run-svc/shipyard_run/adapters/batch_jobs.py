@@ -212,8 +212,12 @@ def _environment_build(environment: JobEnvironment, venv: str, packages: Package
     """Lines that build the environment once per digest (a lock: jobs starting together build it once);
     pip's output goes to the log's stderr side, never to stdout, where metrics are read."""
     python = f"python{environment.python}" if environment.python else "python3"
-    install = quoted(f"{venv}/bin/python", "-m", "pip", "install", "--quiet", "--disable-pip-version-check",
-                     *packages.options(), *environment.requirements)
+    # The index (its URL may hold a password) in pip's variable, set by the script for pip alone: never in
+    # pip's command line, which every user of the node can read.
+    index = "".join(f"{key}={shlex.quote(value)} "
+                    for key, value in packages.index_variables("PIP_INDEX_URL").items())
+    install = index + quoted(f"{venv}/bin/python", "-m", "pip", "install", "--quiet",
+                             "--disable-pip-version-check", *packages.options(), *environment.requirements)
     failed = (f"the environment {environment.image} could not be built on the cluster "
               f"({python} -m venv, then pip install)")
     return [

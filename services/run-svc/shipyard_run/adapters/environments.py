@@ -84,11 +84,15 @@ class PackageSources:
     offline: bool = False  # only ``find_links`` and uv's cache: no network at all
 
     def options(self) -> list[str]:
-        """uv pip's options for these sources."""
-        args = ["--index-url", self.index_url] if self.index_url and not self.offline else []
-        if self.find_links:
-            args += ["--find-links", self.find_links]
+        """uv pip's (and pip's) options for these sources but the index (``index_variables``)."""
+        args = ["--find-links", self.find_links] if self.find_links else []
         return [*args, "--offline", "--no-index"] if self.offline else args
+
+    def index_variables(self, name: str) -> dict[str, str]:
+        """The index as the environment variable ``name`` (uv's UV_DEFAULT_INDEX, pip's PIP_INDEX_URL), not
+        an option: its URL may hold a password, and every local user can read a process's command line,
+        only its own user its environment."""
+        return {name: self.index_url} if self.index_url and not self.offline else {}
 
     def described(self) -> str:
         """Where packages come from, for an error message."""
@@ -319,16 +323,18 @@ class _Build:
         """uv's ``subcommand`` with ``args``, on the shared cache and without any uv configuration file
         (the operator's settings decide where packages come from)."""
         return self._run([self.environments.uv_bin, *subcommand, "--no-config", "--cache-dir",
-                          str(self.cache), *args], failure)
+                          str(self.cache), *args], failure,
+                         variables=self.environments.sources.index_variables("UV_DEFAULT_INDEX"))
 
     def _run(self, command: list[str], failure: Failure | None = None, stdin: str = "", check: bool = True,
-             ) -> str:
+             variables: dict[str, str] | None = None) -> str:
         """Run ``command`` (holding the build's lock), its output appended to the log; its stdout.
         A failure (when ``check``): ``failure(output)`` raised, or an EnvironmentFailed with the
-        output's last lines."""
+        output's last lines. ``variables``: added to its environment (none of run-svc's uv or pip's)."""
         self._note("$ " + _redacted(" ".join(command)))
         env = {key: value for key, value in os.environ.items()
                if not key.startswith(("UV_", "PIP_", "PYTHON", "CONDA")) and key != "VIRTUAL_ENV"}
+        env |= variables or {}
         try:
             done = subprocess.run(command, input=stdin, capture_output=True, text=True, env=env,
                                   cwd=self.environments.root, timeout=UV_TIMEOUT_S,

@@ -30,7 +30,9 @@ before environments existed runs with run-svc's Python, as then.
 
 Either way the command gets only its own environment: the run's variables and hyperparameters,
 PATH, HOME (its own directory), the locale and TZ — none of run-svc's settings or secrets. The
-wrapper, which runs outside the sandbox as run-svc's user, gets none of the run's variables.
+wrapper, which runs outside the sandbox as run-svc's user, gets none of the run's variables. They
+reach the command through a file descriptor (an in-memory file, ``run_contract.LAUNCHER``), never a
+command line: any local user can read a process's command line, only its own user its environment.
 """
 
 from __future__ import annotations
@@ -63,6 +65,8 @@ from shipyard_run.adapters.run_contract import (
     WRAPPER,
     MetricCursor,
     contract_variables,
+    environment_bytes,
+    launched,
     load_cursor,
     read_at,
     read_points,
@@ -152,35 +156,42 @@ class LocalExecutor(Executor):
         # Built already when the scheduler asked first (environment_ready); built now otherwise.
         python = None if job.environment is None else await self.environments.build(job.environment)
         isolation = self._isolation
-        if isinstance(isolation, str):
-            argv = await self._shared(ws, job, python)
-        else:
-            argv = await self._isolated(ws, job, isolation, python)
-        child = await asyncio.to_thread(self._launch, ws, job, argv)
+        # The run's environment reaches it through this descriptor, never a command line (``launched``).
+        fd = os.memfd_create("shipyard-run-environment")
+        try:
+            if isinstance(isolation, str):
+                env, argv = await self._shared(ws, job, python, fd)
+            else:
+                env, argv = await self._isolated(ws, job, isolation, python, fd)
+            await asyncio.to_thread(_write_all, fd, environment_bytes(env))
+            child = await asyncio.to_thread(self._launch, ws, job, argv, fd)
+        finally:
+            os.close(fd)
         self._tell_on_exit(child)
         return (*_notes(ws, isolation), *_environment_notes(job.environment, python))
 
     async def _isolated(self, ws: Path, job: Job, isolation: Bubblewrap, python: BuiltEnvironment | None,
-                        ) -> list[str]:
-        """The command line of a run in its sandbox. Its inputs are writable directories: as root, of
-        hard links to the store's blobs, which the run's user may replace, rename or delete but not
-        write (they are the platform's); in a user namespace, where the run would own those blobs, of
-        copies. It sees its environment's directories (or, for a job without one, run-svc's Python)
-        read-only."""
+                        fd: int) -> tuple[dict[str, str], list[str]]:
+        """The environment and command line of a run in its sandbox, which reads that environment from
+        ``fd``. Its inputs are writable directories: as root, of hard links to the store's blobs, which
+        the run's user may replace, rename or delete but not write (they are the platform's); in a user
+        namespace, where the run would own those blobs, of copies. It sees its environment's directories
+        (or, for a job without one, run-svc's Python) read-only."""
         mounts = await self._prepare(ws, job, link=isolation.run_as is not None)
         if isolation.run_as is not None:
             await asyncio.to_thread(_hand_over, ws, job, mounts, isolation.run_as)
         env = _environment(job, sandbox.OWN, {path: path for path in mounts}, python)
-        command = isolation.command(_clean(env, ["/bin/sh", "-c", job.command]))
+        command = isolation.command(_command(job, python, fd))
         # A job submitted before environments existed (no python) runs with run-svc's own Python.
         shown, hidden = (None, ()) if python is None else (python.directories, python.hidden)
-        return [*sandbox.plan(_view(ws, job, mounts), isolation, shown, hidden), *command]
+        return env, [*sandbox.plan(_view(ws, job, mounts), isolation, shown, hidden), *command]
 
-    async def _shared(self, ws: Path, job: Job, python: BuiltEnvironment | None) -> list[str]:
-        """The command line of a run that shares the machine; inputs are copies, so that it
-        cannot write the store's blobs."""
+    async def _shared(self, ws: Path, job: Job, python: BuiltEnvironment | None, fd: int,
+                      ) -> tuple[dict[str, str], list[str]]:
+        """The environment and command line of a run that shares the machine, which reads that
+        environment from ``fd``; inputs are copies, so that it cannot write the store's blobs."""
         mounts = await self._prepare(ws, job, link=False)
-        return _clean(_environment(job, str(ws), mounts, python), ["/bin/sh", "-c", job.command])
+        return _environment(job, str(ws), mounts, python), _command(job, python, fd)
 
     async def _prepare(self, ws: Path, job: Job, link: bool) -> dict[str, str]:
         """Lay the workspace out; inputs hard-linked from a local store when ``link`` (and the
@@ -207,13 +218,14 @@ class LocalExecutor(Executor):
 
         threading.Thread(target=wait, name=f"shipyard-run-{child.pid}", daemon=True).start()
 
-    def _launch(self, ws: Path, job: Job, argv: list[str]) -> subprocess.Popen[bytes]:
+    def _launch(self, ws: Path, job: Job, argv: list[str], fd: int) -> subprocess.Popen[bytes]:
+        """Start ``argv`` under the wrapper, handing it ``fd`` (the run's environment)."""
         with (ws / "log").open("ab") as log:
             child = subprocess.Popen(
                 ["/bin/sh", "-c", WRAPPER, "shipyard-run", str(ws / "exit_code"), str(ws / "log"),
                  str(ws / "stdout"), *argv],
                 cwd=ws / "code", env=WRAPPER_ENV, stdin=subprocess.DEVNULL, stdout=log,
-                stderr=subprocess.STDOUT,
+                stderr=subprocess.STDOUT, pass_fds=(fd,),
                 start_new_session=True,  # its own process group, which outlives run-svc
             )
         self._children[job.run_id] = child
@@ -396,10 +408,21 @@ def _environment(job: Job, own: str, mounts: dict[str, str], python: BuiltEnviro
     return env
 
 
-def _clean(env: dict[str, str], argv: list[str]) -> list[str]:
-    """``argv`` run with exactly ``env``: the run's variables reach only its command, never the
-    wrapper, bwrap or setpriv (which run with the platform's privileges)."""
-    return ["/usr/bin/env", "-i", *(f"{key}={value}" for key, value in env.items()), *argv]
+def _command(job: Job, python: BuiltEnvironment | None, fd: int) -> list[str]:
+    """The run's command, started with exactly the environment read from ``fd``: the run's variables reach
+    only its command, never the wrapper, bwrap or setpriv (which run with the platform's privileges), and
+    never a command line (which every local user can read). Started by the job's Python (run-svc's for a
+    job without an environment): the one Python the sandbox shows."""
+    return launched(sys.executable if python is None else f"{python.bin}/python", fd,
+                    ["/bin/sh", "-c", job.command])
+
+
+def _write_all(fd: int, data: bytes) -> None:
+    """Write ``data`` to ``fd`` and go back to its start, for its reader."""
+    view = memoryview(data)
+    while view:
+        view = view[os.write(fd, view):]
+    os.lseek(fd, 0, os.SEEK_SET)
 
 
 def _view(ws: Path, job: Job, mounts: dict[str, str]) -> sandbox.View:

@@ -18,8 +18,8 @@ from shipyard_run.domain.tracking import DEFAULT_EXPERIMENT
 
 # Katib's StdOut metrics collector format: name=value pairs anywhere on a line.
 METRIC = re.compile(r"([A-Za-z_][\w.-]*)\s*=\s*([+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?)(?![\w.])")
-# $1: the exit code file, $2: the log, $3: the stdout file; the rest: the command to run (env -i … sh -c …,
-# or bwrap … env -i … sh -c …). Its stderr goes to the log, its stdout through tee to the log and the
+# $1: the exit code file, $2: the log, $3: the stdout file; the rest: the command to run (LAUNCHER … sh -c …,
+# or bwrap … LAUNCHER … sh -c …). Its stderr goes to the log, its stdout through tee to the log and the
 # stdout file; fd 4 brings the command's code out of the pipeline (sh has no pipefail). tee ignores
 # SIGINT/SIGTERM so that a run stopping gracefully can still print. The wrapper exits with the
 # command's code, so a run-svc that still holds it knows the code even when the file could not be
@@ -29,6 +29,40 @@ WRAPPER = ('exit_file=$1; log=$2; out=$3; shift 3; '
            '(trap "" INT TERM; exec tee -a "$log" >>"$out") 4>&-; } 4>&1); '
            '{ printf "%s" "$code" > "$exit_file.tmp" && mv "$exit_file.tmp" "$exit_file"; } 2>/dev/null '
            '|| rm -f "$exit_file.tmp"; exit "$code"')
+
+
+# Starts the run's command ($2…) with exactly the environment read from the file descriptor $1 (NUL-separated
+# KEY=VALUE), which it closes first. The environment crosses into the run over a descriptor rather than a
+# command line: every local user can read a process's command line (/proc/<pid>/cmdline, ``ps``), only its
+# own user its environment. It runs as the run's user, inside the sandbox, after the switch of user (so
+# that no variable of the run's, LD_PRELOAD say, reaches the wrapper, bwrap or setpriv), in any Python 3
+# the run can see: isolated (-I) and without site (-S), so that nothing of the run's affects it.
+LAUNCHER = ("import os, sys\n"
+            "fd = int(sys.argv[1])\n"
+            "chunks = []\n"
+            "while True:\n"
+            "    chunk = os.read(fd, 65536)\n"
+            "    if not chunk:\n"
+            "        break\n"
+            "    chunks.append(chunk)\n"
+            "os.close(fd)\n"
+            "env = dict(item.split(b'=', 1) for item in b''.join(chunks).split(b'\\0') if item)\n"
+            "os.execve(sys.argv[2], sys.argv[2:], env)\n")
+
+
+def launched(python: str, fd: int, argv: list[str]) -> list[str]:
+    """``argv`` started by ``python`` with exactly the environment it reads from ``fd`` (see ``LAUNCHER``;
+    ``environment_bytes`` writes it): the command line names the descriptor, never a value."""
+    return [python, "-I", "-S", "-c", LAUNCHER, str(fd), *argv]
+
+
+def environment_bytes(env: dict[str, str]) -> bytes:
+    """``env`` as ``LAUNCHER`` reads it; ValueError naming a variable an environment cannot hold."""
+    for key, value in env.items():
+        if not key or "=" in key or "\0" in key or "\0" in value:
+            raise ValueError(f"the run's variable {key!r} cannot be put in an environment "
+                             "(a name must be non-empty and hold no '=' nor NUL, a value no NUL)")
+    return b"".join(f"{key}={value}".encode() + b"\0" for key, value in env.items())
 
 
 def mount_variable(mount_path: str) -> str:
