@@ -17,6 +17,7 @@ import pytest
 
 from shipyard.client import transfer
 from shipyard.client.connection import Client, ClientError
+from shipyard.contracts.gateway.v1 import gateway_pb2
 from shipyard.contracts.repo.v1 import repos_pb2
 from shipyard.contracts.run.v1 import runs_pb2 as pb
 from shipyard.local.harness import Stack, wait_for
@@ -32,6 +33,12 @@ try:
     print("minted", made["token"])
 except ApiError as exc:
     print("refused", exc.code)
+EOF
+"""
+WHOAMI = """python - <<'EOF'
+from shipyard.sdk import call
+me = call("shipyard.gateway.v1.IdentityService/WhoAmI")
+print("i am", me["name"], "in run", me["run"]["id"], me["run"]["name"])
 EOF
 """
 LIST = """python - <<'EOF'
@@ -89,6 +96,13 @@ def test_a_run_cannot_mint_a_lasting_token_with_its_own(rita: Client) -> None:
     assert run.status == pb.RUN_STATUS_COMPLETE, log
     assert "whoami rita" in log
     assert "refused PERMISSION_DENIED" in log and "minted" not in log
+
+
+def test_whoami_with_a_runs_token_names_the_run(rita: Client) -> None:
+    run, log = _run(rita, "who-am-i", WHOAMI)
+    assert run.status == pb.RUN_STATUS_COMPLETE, log
+    assert f"i am rita in run {run.id} who-am-i" in log
+    assert not rita.call(rita.identity.WhoAmI, gateway_pb2.WhoAmIRequest()).HasField("run")
 
 
 def test_a_token_leaked_through_the_log_dies_with_the_run(stack: Stack, rita: Client) -> None:

@@ -61,6 +61,21 @@ async def test_a_runs_token_acts_as_its_owner_with_the_roles_at_submit(world: Wo
     assert (await world.api.caller(WHOAMI, f"Bearer {TOKEN}")).user == "alice"
 
 
+async def test_whoami_with_a_runs_token_names_the_run(world: World) -> None:
+    route = world.api.routes[WHOAMI]
+    answer = await world.api.call_message(route, f"Bearer {TOKEN}", gateway_pb2.WhoAmIRequest())
+    assert isinstance(answer, gateway_pb2.User)
+    assert (answer.name, answer.run.id, answer.run.name) == ("alice", "run1", "train")
+
+
+async def test_whoami_with_a_persons_token_names_no_run(world: World) -> None:
+    _, secret = await world.identity.create_token(Caller("alice", frozenset({"data-scientist"})))
+    route = world.api.routes[WHOAMI]
+    answer = await world.api.call_message(route, f"Bearer {secret}", gateway_pb2.WhoAmIRequest())
+    assert isinstance(answer, gateway_pb2.User)
+    assert answer.name == "alice" and not answer.HasField("run")
+
+
 @pytest.mark.parametrize("method", MANAGING)
 async def test_a_runs_token_may_not_manage_users_or_tokens(world: World, method: str) -> None:
     with pytest.raises(PermissionDenied, match=f"{method} needs an API token: a run's token"):

@@ -4,6 +4,11 @@ The consumer starts after the webhook's position (BY_START_SEQUENCE), acknowledg
 and holds at most one unacknowledged event: however many gateway replicas pull from it, events
 go out one at a time, in stream order. Being durable and named after the webhook, it keeps the
 position across gateway restarts and NATS reconnects.
+
+The consumers read ``WEBHOOK_STREAM``, the gateway's mirror of the event stream (same messages,
+same sequence numbers), on which only the gateway's NATS user has rights: the observer, which may
+make consumers of its own on the event stream, cannot delete, change, pull from or acknowledge a
+webhook's (NATS permissions cannot tell consumers apart by a prefix of their names).
 """
 
 from __future__ import annotations
@@ -14,11 +19,20 @@ import logging
 from collections.abc import AsyncGenerator, Awaitable, Callable, Mapping
 from typing import Any
 
-from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
+from nats.js.api import (
+    AckPolicy,
+    ConsumerConfig,
+    DeliverPolicy,
+    RetentionPolicy,
+    StorageType,
+    StreamConfig,
+    StreamSource,
+)
 from nats.js.client import JetStreamContext
-from nats.js.errors import NotFoundError
+from nats.js.errors import BadRequestError, NotFoundError
 
 from shipyard.kit.bus import EventBus
+from shipyard.kit.bus_access import WEBHOOK_STREAM
 from shipyard.kit.errors import Unavailable
 from shipyard.kit.events import STREAM, SUBJECT_PREFIX
 
@@ -54,11 +68,18 @@ class JetStreamMessage:
         await self._msg.in_progress()
 
 
+def webhook_stream_config(replicas: int = 1) -> StreamConfig:
+    """The gateway's mirror of the event stream, which its webhooks' consumers read."""
+    return StreamConfig(name=WEBHOOK_STREAM, mirror=StreamSource(name=STREAM), storage=StorageType.FILE,
+                        retention=RetentionPolicy.LIMITS, num_replicas=replicas)
+
+
 class JetStreamEvents:
     """The event stream over the bus's NATS connection."""
 
-    def __init__(self, bus: EventBus) -> None:
+    def __init__(self, bus: EventBus, replicas: int = 1) -> None:
         self._bus = bus
+        self._replicas = replicas
 
     def _js(self) -> JetStreamContext:
         return self._bus.broker.connection.jetstream()
@@ -87,8 +108,7 @@ class JetStreamEvents:
                         after = await resume_after()
                         if after is None:
                             return
-                        subscription = await self._js().pull_subscribe(
-                            f"{SUBJECT_PREFIX}.>", durable=name, stream=STREAM, config=_config(after))
+                        subscription = await self._subscribe(name, after)
                     batch = await subscription.fetch(1, timeout=FETCH_WAIT_S)
                 except TimeoutError:  # nothing new (nats.errors.TimeoutError is one too)
                     continue
@@ -107,13 +127,30 @@ class JetStreamEvents:
         finally:
             await _unsubscribe(subscription)
 
+    async def _subscribe(self, name: str, after: int) -> Any:
+        """The webhook's consumer on the mirror (made on first use); its consumer on the event stream
+        itself, where earlier versions kept it, is deleted: the webhook's position is its own record's."""
+        await self._ensure_mirror()
+        subscription = await self._js().pull_subscribe(f"{SUBJECT_PREFIX}.>", durable=name,
+                                                       stream=WEBHOOK_STREAM, config=_config(after))
+        with contextlib.suppress(NotFoundError):
+            await self._js().delete_consumer(STREAM, name)
+        return subscription
+
+    async def _ensure_mirror(self) -> None:
+        config = webhook_stream_config(self._replicas)
+        try:
+            await self._js().add_stream(config)
+        except BadRequestError:  # there already: bring its settings up to date
+            await self._js().update_stream(config)
+
     async def forget(self, webhook_id: str) -> None:
         """Delete the webhook's consumer (nothing if it is gone already).
 
         The webhook is deleted by then: if NATS cannot be told now, the deletion still stands and
         the idle consumer is left behind (logged), holding nothing but its position."""
         try:
-            await self._js().delete_consumer(STREAM, consumer_name(webhook_id))
+            await self._js().delete_consumer(WEBHOOK_STREAM, consumer_name(webhook_id))
         except NotFoundError:
             pass
         except Exception as exc:

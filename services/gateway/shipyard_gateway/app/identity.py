@@ -89,6 +89,7 @@ class _Cached:
     record: TokenRecord
     caller: Caller
     until: float  # on the monotonic clock
+    run: str = ""  # a run's token: the run's name, as run-svc vouched
 
 
 @dataclass
@@ -194,15 +195,15 @@ class Identity:
         # The roles at submit, but never more than the owner holds now.
         caller = Caller(user.name, grant.roles & user.roles, run_id=run_id)
         record = run_token_record(run_id, grant.run, user.name, secret, self.clock())
-        self._remember(key, record, caller)
+        self._remember(key, record, caller, grant.run)
         return record, caller
 
-    def _remember(self, key: str, record: TokenRecord, caller: Caller) -> None:
+    def _remember(self, key: str, record: TokenRecord, caller: Caller, run: str = "") -> None:
         if len(self._cache) >= CACHE_SWEEP_AT:
             ticks = self.ticks()
             for stale in [k for k, v in self._cache.items() if v.until <= ticks]:
                 del self._cache[stale]
-        self._cache[key] = _Cached(record, caller, self.ticks() + self.cache_ttl_s)
+        self._cache[key] = _Cached(record, caller, self.ticks() + self.cache_ttl_s, run)
 
     async def sign_in(self, token: str, client: str) -> tuple[Caller, str]:
         """The console's sign-in: the API token's caller and a new session token for them.
@@ -278,6 +279,12 @@ class Identity:
         if user is None or user.deleted:
             raise NotFound(f"user {caller.user!r} not found")
         return user
+
+    def run_name(self, caller: Caller) -> str:
+        """The name of the run whose token made ``caller`` ("" for a person's own token), as run-svc
+        vouched for it when the token was checked for this very call."""
+        cached = self._cache.get(RUN_TOKEN_PREFIX + caller.run_id) if caller.run_id else None
+        return cached.run if cached is not None else ""
 
     async def roles_of(self, user: str) -> frozenset[str] | None:
         """A user's roles now; None if there is no such user, or they are disabled."""

@@ -70,7 +70,10 @@ def local_routes(identity: Identity, backends: Backends, bus: EventBus, blob_url
     """Routes for IdentityService and PlatformService."""
 
     async def whoami(caller: Caller, _: Message) -> Message:
-        return user_to_proto(await identity.whoami(caller))
+        user = user_to_proto(await identity.whoami(caller))
+        if caller.run_id:  # a run's own token: say which run, so its code can tell
+            user.run.CopyFrom(pb.CallerRun(id=caller.run_id, name=identity.run_name(caller)))
+        return user
 
     async def create_user(caller: Caller, request: Message) -> Message:
         assert isinstance(request, pb.CreateUserRequest)

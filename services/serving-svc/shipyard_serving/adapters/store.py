@@ -45,6 +45,7 @@ def _doc(inference: Inference) -> Document:
         "status_reason": inference.status_reason,
         "live": inference.status.live,
         "cluster": inference.cluster,
+        "owner_roles": sorted(inference.owner_roles),
     }
 
 
@@ -67,7 +68,14 @@ def _inference(doc: Document) -> Inference:
         status_reason=doc["status_reason"],
         revision=doc["_rev"],
         cluster=doc.get("cluster", ""),  # absent from what was stored before clusters served models
+        owner_roles=_owner_roles(doc),
     )
+
+
+def _owner_roles(doc: Document) -> frozenset[str]:
+    # Absent from what was stored before: no roles known, so such an endpoint is never started again
+    # unsandboxed after a restart unless single-user mode allows anyone's.
+    return frozenset(doc.get("owner_roles", ()))
 
 
 def _by_name(after: str | None, limit: int) -> Page:
@@ -99,6 +107,10 @@ class StoredInferences(DocumentRepository[Inference]):
     async def live(self) -> list[Inference]:
         """Every inference whose model servers should be running."""
         return await self.find({"live": True})
+
+    async def in_error(self) -> list[Inference]:
+        """Every inference the platform could not serve (unindexed: asked only when serving-svc starts)."""
+        return await self.find({"status": ServingStatus.ERROR.value})
 
     async def on_cluster(self, cluster: str) -> list[Inference]:
         """Every inference served on ``cluster`` (unindexed: asked only when a cluster is deleted)."""
@@ -158,6 +170,7 @@ def _deployment_doc(d: Deployment) -> Document:
         "cluster": d.cluster,
         "previous_spec": asdict(d.previous_spec) if d.previous_spec else None,
         "previous_catalog_entry": d.previous_catalog_entry,
+        "owner_roles": sorted(d.owner_roles),
     }
 
 
@@ -181,6 +194,7 @@ def _deployment(doc: Document) -> Deployment:
         # Absent from what was stored before a failed swap went back to the previous spec.
         previous_spec=_spec(doc["previous_spec"]) if doc.get("previous_spec") else None,
         previous_catalog_entry=doc.get("previous_catalog_entry", ""),
+        owner_roles=_owner_roles(doc),
     )
 
 
@@ -235,6 +249,10 @@ class StoredDeployments(DocumentRepository[Deployment]):
     async def live(self) -> list[Deployment]:
         """Every deployment whose model servers should be running."""
         return await self.find({"live": True})
+
+    async def in_error(self) -> list[Deployment]:
+        """Every deployment the platform could not serve (unindexed: asked only when serving-svc starts)."""
+        return await self.find({"status": ServingStatus.ERROR.value})
 
     async def failed(self) -> list[Deployment]:
         """Every deployment whose status is failed (unindexed: asked only when serving-svc starts)."""

@@ -18,6 +18,7 @@ from shipyard_serving.app.endpoints import (
     name_is_free,
     next_token,
     pin,
+    restart_refusal,
 )
 from shipyard_serving.app.ports import Endpoint, ModelServers, RepoReader, UnitOfWork, Units
 from shipyard_serving.domain.events import (
@@ -35,6 +36,7 @@ from shipyard_serving.domain.serving import (
     Observation,
     ServingSpec,
     ServingStatus,
+    after_restart,
     overlay,
 )
 
@@ -155,6 +157,7 @@ class Deployments:
                 project=project or entry.project,
                 description=description,
                 cluster=cluster,
+                owner_roles=caller.roles,
             )
             await name_is_free(uow, name)
             deployment = await uow.deployments.add(deployment)
@@ -243,12 +246,30 @@ class Deployments:
         """After a restart: start the servers of every deployment that still serves — the live ones, and
         those whose failed swap went back to what served before (on a cluster KServe kept that revision
         serving, which the gateway routes to again; here its servers start again). The record points at
-        what served, so the spec that failed is never rolled out again."""
+        what served, so the spec that failed is never rolled out again. Those the platform could not
+        serve before (``error``) start again too. One whose servers may not start unsandboxed where they
+        cannot be isolated (the rule it was created under) goes to ``error`` instead, saying why."""
         async with self.uow() as uow:
             live = await uow.deployments.live()
             failed = await uow.deployments.failed()
-        for d in [*live, *(f for f in failed if f.still_serves)]:
-            await self.servers.ensure(_endpoint(d))
+            in_error = await uow.deployments.in_error()
+        for d in [*live, *(f for f in failed if f.still_serves), *in_error]:
+            refusal = restart_refusal(self.servers, d.cluster, d.owner_roles, self.single_user)
+            await self._restarted(d, refusal)
+            if not refusal:
+                await self.servers.ensure(_endpoint(d))
+
+    async def _restarted(self, d: Deployment, refusal: str) -> None:
+        """Its status as serving-svc starts, with ``refusal`` of its servers ("" if they start)."""
+        moved = after_restart(d.status, d.status_reason, refusal)
+        if moved is None:
+            return
+        async with self.uow() as uow:
+            current = await uow.deployments.get(d.name)
+            if current is None or current.id != d.id:
+                return
+            changed = await uow.deployments.save(current.moved_to(*moved, self.clock()))
+            uow.record(DeploymentUpdated(changed, ("status",), SYSTEM))
 
 
 def _endpoint(d: Deployment) -> Endpoint:

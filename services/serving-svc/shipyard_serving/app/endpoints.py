@@ -98,12 +98,27 @@ def check_isolated(servers: ModelServers, caller: Caller, single_user: bool) -> 
     """Where model servers cannot be isolated, the model's code (a custom predictor, a transformer,
     a pickled model) would act as the platform: only operators may start them, unless the operator
     chose single-user mode (run-svc's rule for runs)."""
-    refusal = unisolated_refusal(
-        servers.isolation_missing(), caller.roles, single_user, what="model servers",
+    if refusal := _unisolated(servers, caller.roles, single_user):
+        raise FailedPrecondition(refusal)
+
+
+def restart_refusal(servers: ModelServers, cluster: str, owner_roles: frozenset[str],
+                    single_user: bool) -> str:
+    """Why an endpoint's servers may not start again when serving-svc starts ("" if they may): the rule
+    it was created under, with its owner's roles then, so that a model server made with a sandbox never
+    comes back without one because bubblewrap went away meanwhile."""
+    refusal = _unisolated(servers, owner_roles, single_user) if here(cluster) else ""
+    if not refusal:
+        return ""
+    return (f"not started again after serving-svc restarted: {refusal}; it starts when serving-svc next "
+            "starts and model servers can be isolated")
+
+
+def _unisolated(servers: ModelServers, roles: frozenset[str], single_user: bool) -> str:
+    return unisolated_refusal(
+        servers.isolation_missing(), roles, single_user, what="model servers",
         danger="a model server that is not isolated runs the model's code as the platform", start="one",
         whose="models")
-    if refusal:
-        raise FailedPrecondition(refusal)
 
 
 async def pin(repos: RepoReader, caller: Caller, model: ModelPin) -> tuple[ModelPin, dict[str, float]]:

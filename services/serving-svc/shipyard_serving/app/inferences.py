@@ -17,10 +17,18 @@ from shipyard_serving.app.endpoints import (
     name_is_free,
     next_token,
     pin,
+    restart_refusal,
 )
 from shipyard_serving.app.ports import Endpoint, ModelServers, RepoReader, Units
 from shipyard_serving.domain.events import SYSTEM, InferenceCreated, InferenceDeleted, InferenceUpdated
-from shipyard_serving.domain.serving import Inference, ModelPin, Observation, ServingSpec, ServingStatus
+from shipyard_serving.domain.serving import (
+    Inference,
+    ModelPin,
+    Observation,
+    ServingSpec,
+    ServingStatus,
+    after_restart,
+)
 
 PAGES = "inferences"  # the tag of this list's page tokens
 
@@ -71,6 +79,7 @@ class Inferences:
             update_time=now,
             description=description,
             cluster=cluster,
+            owner_roles=caller.roles,
         )
         if request_id and (made := await self._made_by(caller, request_id)) is not None:
             return made
@@ -146,11 +155,28 @@ class Inferences:
             uow.record(InferenceUpdated(changed, ("status",), SYSTEM, seen))
 
     async def recover(self) -> None:
-        """After a restart: start the servers of every inference that should be serving."""
+        """After a restart: start the servers of every inference that should be serving, and of those the
+        platform could not serve before (``error``). One whose servers may not start unsandboxed where
+        they cannot be isolated (the rule it was created under) goes to ``error`` instead, saying why."""
         async with self.uow() as uow:
-            live = await uow.inferences.live()
-        for inference in live:
-            await self.servers.ensure(endpoint_of(inference))
+            found = [*await uow.inferences.live(), *await uow.inferences.in_error()]
+        for i in found:
+            refusal = restart_refusal(self.servers, i.cluster, i.owner_roles, self.single_user)
+            await self._restarted(i, refusal)
+            if not refusal:
+                await self.servers.ensure(endpoint_of(i))
+
+    async def _restarted(self, inference: Inference, refusal: str) -> None:
+        """Its status as serving-svc starts, with ``refusal`` of its servers ("" if they start)."""
+        moved = after_restart(inference.status, inference.status_reason, refusal)
+        if moved is None:
+            return
+        async with self.uow() as uow:
+            current = await uow.inferences.get(inference.name)
+            if current is None or current.id != inference.id:
+                return
+            changed = await uow.inferences.save(current.moved_to(*moved, self.clock()))
+            uow.record(InferenceUpdated(changed, ("status",), SYSTEM))
 
 
 def _status_of(inference: Inference, seen: Observation) -> tuple[ServingStatus, str]:

@@ -42,6 +42,9 @@ class InferenceRepository(Protocol):
     async def live(self) -> list[Inference]:
         """Every inference whose model servers should be running."""
 
+    async def in_error(self) -> list[Inference]:
+        """Every inference the platform could not serve (status ``error``)."""
+
     async def on_cluster(self, cluster: str) -> list[Inference]:
         """Every inference served on ``cluster``."""
 
@@ -87,6 +90,9 @@ class DeploymentRepository(Protocol):
 
     async def failed(self) -> list[Deployment]:
         """Every deployment whose status is failed."""
+
+    async def in_error(self) -> list[Deployment]:
+        """Every deployment the platform could not serve (status ``error``)."""
 
     async def using(self, catalog_entry: str) -> list[Deployment]:
         """The deployments of a catalog entry."""

@@ -28,7 +28,7 @@ class ServingStatus(Enum):
     RUNNING = "running"
     UPDATING = "updating"
     FAILED = "failed"  # the model could not be served: the loader's error
-    ERROR = "error"  # the platform could not run the model servers
+    ERROR = "error"  # the platform could not run the model servers (tried again when serving-svc starts)
     STOPPING = "stopping"
     STOPPED = "stopped"
 
@@ -188,6 +188,8 @@ class Inference:
     status_reason: str = ""
     revision: int = 0
     cluster: str = ""  # "": served here; else the Kubernetes cluster whose KServe serves it
+    # The owner's roles at create: whether its servers may start unsandboxed again after a restart.
+    owner_roles: frozenset[str] = frozenset()
 
     def __post_init__(self) -> None:
         check_name("inference.name", self.name)
@@ -249,6 +251,8 @@ class Deployment:
     # What served before the last swap, with previous_model: what a failed swap goes back to.
     previous_spec: ServingSpec | None = None
     previous_catalog_entry: str = ""
+    # The owner's roles at create: whether its servers may start unsandboxed again after a restart.
+    owner_roles: frozenset[str] = frozenset()
 
     def __post_init__(self) -> None:
         check_name("deployment.name", self.name)
@@ -306,6 +310,15 @@ class Deployment:
             status_reason="",
             update_time=now,
         )
+
+
+def after_restart(status: ServingStatus, reason: str, refusal: str) -> tuple[ServingStatus, str] | None:
+    """The status and reason of an endpoint found when serving-svc starts (None: it stays as it is):
+    ``error`` saying why when its servers may not start now (``refusal``); from ``error`` back to
+    ``queued`` once they may."""
+    if refusal:
+        return None if (status, reason) == (ServingStatus.ERROR, refusal) else (ServingStatus.ERROR, refusal)
+    return (ServingStatus.QUEUED, "") if status is ServingStatus.ERROR else None
 
 
 HERE = ("", "local")  # the cluster names of the platform's own machine
