@@ -22,6 +22,8 @@ from shipyard.kit.bus_access import (
     DURABLES,
     OBSERVER,
     SERVICE_USERS,
+    USERS,
+    WEBHOOK_STREAM,
     UnknownBusUser,
     event_subjects,
     inbox_prefix,
@@ -89,8 +91,10 @@ def test_the_table_names_the_services_own_consumer_constants() -> None:
     from shipyard_lineage.app.projector import CONSUMER as LINEAGE
     from shipyard_repo.app.build_events import CONSUMER as REPO_BUILDS
     from shipyard_repo.app.run_events import CONSUMER as REPO_RUNS
+    from shipyard_run.app.output_refusals import CONSUMER as RUN_REFUSALS
 
-    assert DURABLES == {"repo-svc": (REPO_RUNS, REPO_BUILDS), "lineage-svc": (LINEAGE,)}
+    assert DURABLES == {"repo-svc": (REPO_RUNS, REPO_BUILDS), "run-svc": (RUN_REFUSALS,),
+                        "lineage-svc": (LINEAGE,)}
 
 
 def test_only_the_owner_publishes_an_area() -> None:
@@ -104,6 +108,13 @@ def test_only_the_owner_publishes_an_area() -> None:
         owner_of("shipyard.events.billing.paid")
     with pytest.raises(UnknownBusUser, match="one of repo-svc"):
         permissions("runner")
+
+
+def test_only_the_gateway_touches_the_mirror_its_webhooks_read() -> None:
+    # Webhooks' consumers are named at run time; NATS cannot deny them by a prefix of their names.
+    for user in USERS:
+        touching = [s for s in permissions(user).publish if WEBHOOK_STREAM in s]
+        assert bool(touching) == (user == "gateway"), user
 
 
 # --- enforced by a real nats-server ---------------------------------------------------------

@@ -19,7 +19,7 @@ from pathlib import Path
 
 from google.protobuf.descriptor import ServiceDescriptor
 
-from shipyard.contracts.gateway.v1 import gateway_pb2
+from shipyard.contracts.gateway.v1 import gateway_pb2, users_pb2_grpc
 from shipyard.contracts.inference import grpc_predict_v2_pb2_grpc
 from shipyard.contracts.lineage.v1 import lineage_pb2
 from shipyard.contracts.repo.v1 import credentials_pb2, images_pb2, projects_pb2, repos_pb2
@@ -55,6 +55,7 @@ from shipyard_gateway.entrypoints.inference_grpc import InferenceEdge
 from shipyard_gateway.entrypoints.limits import EdgeLimits
 from shipyard_gateway.entrypoints.local_api import local_routes
 from shipyard_gateway.entrypoints.serving_http import ServingEdge
+from shipyard_gateway.entrypoints.users_api import UserDirectoryServicer, edge_authenticator
 from shipyard_gateway.entrypoints.webhooks_api import webhook_routes
 from shipyard_gateway.settings import GatewaySettings
 
@@ -160,7 +161,8 @@ async def build_adapters(runtime: Runtime) -> Adapters:
     box = FernetSecretBox(load_key(settings.secret_key, settings.service_dir() / "secret.key"))
     run_tokens = GrpcRunTokens(backends.channel("run-svc"), runtime.assertions)
     return Adapters(unit_of_work_factory(runtime.store, runtime.relay), backends, runtime.bus,
-                    JetStreamEvents(runtime.bus), blobs, box, sender, run_tokens, runtime.assertions)
+                    JetStreamEvents(runtime.bus, settings.stream_replicas), blobs, box, sender, run_tokens,
+                    runtime.assertions)
 
 
 
@@ -175,8 +177,12 @@ async def wire(runtime: Runtime) -> None:
     # policy) from each call's metadata before its request is read. Reflection tells only the
     # public API's schema (the published protos), so grpcurl and the like may ask without a token.
     api = gateway.api
-    runtime.authentication.use(api.authenticate, open_methods=REFLECTION_METHODS, refused=refusals(api))
+    # The internal UserDirectory (repo-svc's question) is authenticated by caller assertions instead.
+    runtime.authentication.use(edge_authenticator(api.authenticate, runtime.assertions),
+                               open_methods=REFLECTION_METHODS, refused=refusals(api))
     runtime.server.add_generic_rpc_handlers([gateway.grpc])
+    users_pb2_grpc.add_UserDirectoryServicer_to_server(UserDirectoryServicer(gateway.identity.roles_of),
+                                                       runtime.server)
     runtime.service_names.extend(s.full_name for s in PUBLIC_SERVICES)
     grpc_predict_v2_pb2_grpc.add_GRPCInferenceServiceServicer_to_server(gateway.inference, runtime.server)
     runtime.service_names.append(INFERENCE_SERVICE)

@@ -27,6 +27,7 @@ from shipyard.contracts.repo.v1 import (
 )
 from shipyard.kit.blob.factory import open_blob_store
 from shipyard.kit.blob.port import BlobStore
+from shipyard.kit.clients.users import UserDirectoryClient
 from shipyard.kit.clock import Clock, utc_now
 from shipyard.kit.events import Event
 from shipyard.kit.ids import new_id
@@ -60,6 +61,7 @@ from shipyard_repo.app.ports import (
     SourceFetcher,
     Units,
     UploadLedger,
+    UserDirectory,
 )
 from shipyard_repo.app.projects import Projects
 from shipyard_repo.app.repos import Repos
@@ -97,6 +99,7 @@ class Adapters:
     uploader: BlobUploader
     directories: Directories
     fetcher: SourceFetcher
+    users: UserDirectory  # the gateway's users as they are now (runs' outputs are written with their roles)
     clock: Clock = utc_now
     ids: Callable[[], str] = new_id
     # The time as epoch seconds: the garbage collector's cutoff and the upload quota's records.
@@ -148,6 +151,8 @@ async def build_adapters(runtime: Runtime) -> Adapters:
     blobs = open_blob_store(settings.default_blob_url())
     await blobs.open()
     runtime.close_on_stop(blobs.close)
+    users = UserDirectoryClient(settings.gateway_addr, runtime.assertions)
+    runtime.close_on_stop(users.close)
     return Adapters(
         units=unit_of_work_factory(runtime.store, runtime.relay),
         blobs=blobs,
@@ -158,6 +163,7 @@ async def build_adapters(runtime: Runtime) -> Adapters:
         uploader=BlobTreeUploader(blobs, cache_dir=settings.service_dir() / "hash-caches"),
         directories=HostDirectories(),
         fetcher=Fetchers(settings.allow_private_sources),
+        users=users,
     )
 
 
@@ -179,7 +185,7 @@ def compose(adapters: Adapters, settings: RepoSettings) -> Composed:
     code = CodeSnapshots(a.units, credentials, a.fetcher, a.uploader, a.manifests, work / "code")
     imports = Imports(a.units, versions, credentials, a.fetcher, a.uploader, work / "imports")
     labels = Labels(a.units, a.clock)
-    run_events = RunEvents(a.units, versions, a.manifests)
+    run_events = RunEvents(a.units, versions, a.manifests, a.users)
     consumer = Consumer(RUNS_CONSUMER, run_events.apply, RUN_SUBJECTS, RUN_EVENTS_BATCH)
     images = Images(a.units, a.clock)
     build_events = BuildEvents(images)

@@ -8,11 +8,12 @@ import hashlib
 import os
 from pathlib import Path
 
-from shipyard_repo.app.ports import BlobUploader, ManifestStore
+from shipyard_repo.app.ports import BlobUploader, ManifestStore, UserDirectory
 
 from shipyard.kit.caller import Caller
-from shipyard.kit.errors import NotFound
+from shipyard.kit.errors import NotFound, Unavailable
 from shipyard.kit.manifest import Manifest, ManifestEntry
+from shipyard.kit.testing import ALICE, BOB, OPERATOR_CALLER
 
 PRODUCTION = Caller("pat", frozenset({"production-engineer"}))
 
@@ -71,3 +72,20 @@ class FakeUploader(BlobUploader):
 def _sha256(path: str) -> str:
     with open(path, "rb") as handle:
         return hashlib.sha256(handle.read()).hexdigest()
+
+
+class FakeUsers(UserDirectory):
+    """The gateway's users as a test sets them: alice, bob and olga (the operator) with the roles
+    kit.testing gives them, until the test changes ``roles`` (None: disabled or deleted)."""
+
+    def __init__(self) -> None:
+        self.roles: dict[str, frozenset[str] | None] = {
+            c.user: c.roles for c in (ALICE, BOB, OPERATOR_CALLER)}
+        self.asked: list[str] = []
+        self.unavailable = False
+
+    async def roles_now(self, user: str) -> frozenset[str] | None:
+        self.asked.append(user)
+        if self.unavailable:
+            raise Unavailable("the roles of user: the gateway cannot be reached")
+        return self.roles.get(user)

@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any, TypeAlias, TypeVar
 
 from cryptography.fernet import Fernet
-from repo_fakes import FakeManifests, FakeUploader
+from repo_fakes import FakeManifests, FakeUploader, FakeUsers
 from shipyard_repo.adapters.store import COLLECTIONS, RepoUnitOfWork, StoredBlobReferences, StoredUploads
 from shipyard_repo.adapters.tree import HostDirectories
 from shipyard_repo.app.imports import FetchFailed
@@ -54,6 +54,12 @@ class World:
         return self.adapters.manifests
 
     @property
+    def users(self) -> FakeUsers:
+        """The fake directory of users the world runs on (unless the test handed in another)."""
+        assert isinstance(self.adapters.users, FakeUsers)
+        return self.adapters.users
+
+    @property
     def uploader(self) -> FakeUploader:
         """The fake tree uploader the world runs on (unless the test handed in another)."""
         assert isinstance(self.adapters.uploader, FakeUploader)
@@ -92,6 +98,7 @@ async def repo_world(tmp_path: Path, configured: RepoSettings | None = None,
         units=units, blobs=LocalBlobStore(tmp_path / "blobs", durable=False), manifests=manifests,
         references=StoredBlobReferences(store), uploads=StoredUploads(store),
         box=FernetSecretBox(Fernet.generate_key()), uploader=FakeUploader(manifests),
-        directories=HostDirectories(), fetcher=NoSources(), clock=TickingClock(), ids=SequentialIds("prj-"))
+        directories=HostDirectories(), fetcher=NoSources(), users=FakeUsers(), clock=TickingClock(),
+        ids=SequentialIds("prj-"))
     built = dataclasses.replace(built, **adapters)
     return World(compose(built, configured or settings(tmp_path)), built, units, store)

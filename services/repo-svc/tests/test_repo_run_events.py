@@ -17,7 +17,7 @@ from shipyard_repo.domain.sources import NoSource, RepoKind
 from shipyard.contracts.common.v1 import common_pb2
 from shipyard.contracts.events.v1 import events_pb2
 from shipyard.kit.caller import Caller
-from shipyard.kit.errors import FailedPrecondition
+from shipyard.kit.errors import FailedPrecondition, Unavailable
 from shipyard.kit.events import new_event
 from shipyard.kit.manifest import Manifest, ManifestEntry
 from shipyard.kit.testing import ALICE, BOB, OPERATOR_CALLER
@@ -58,7 +58,7 @@ def _versions_made(world: World) -> list[tuple[str, int]]:
     return [(v.repo, v.version) for v in made if isinstance(v, events_pb2.VersionCreated)]
 
 
-async def test_an_output_its_runs_owner_may_not_write_gets_no_version_and_nothing_is_published(
+async def test_an_output_its_runs_owner_may_not_write_gets_no_version_and_the_refusal_is_published(
         tmp_path: Path) -> None:
     repos, versions, world, manifests = await _world(tmp_path)
     await repos.create(ALICE, RepoFields(kind=RepoKind.MODEL, name="mnist", source=NoSource()))
@@ -67,6 +67,22 @@ async def test_an_output_its_runs_owner_may_not_write_gets_no_version_and_nothin
     await _apply(handler, _completed("run-nobody", _weights(manifests), by=Caller("", frozenset())))
     assert (await versions.get(RepoKind.MODEL, "mnist", 0))[1].number == 1  # the placeholder only
     assert _versions_made(world) == [("mnist", 1)]
+    assert [e.subject for e in world.units.published if isinstance(e.data, events_pb2.VersionRefused)] == [
+        "runs/train-1", "runs/train-1"]
+    refused = world.units.messages(events_pb2.VersionRefused)
+    assert [(r.run_id, r.run_name, r.repo_kind, r.repo, r.actor.user, r.reason) for r in refused] == [
+        ("run-bob", "train-1", "model", "mnist", "bob",
+         "model 'mnist' belongs to 'alice'; only its owner or an operator may write its versions"),
+        ("run-nobody", "train-1", "model", "mnist", "",
+         "the run names no owner, so nobody may write its outputs")]
+
+
+async def test_an_output_whose_repo_is_gone_is_refused_with_why(tmp_path: Path) -> None:
+    _, _, world, manifests = await _world(tmp_path)
+    await _apply(world.app.run_events, _completed("run-2", _weights(manifests), repo="missing"))
+    refused = world.units.messages(events_pb2.VersionRefused)
+    assert len(refused) == 1 and isinstance(refused[0], events_pb2.VersionRefused)
+    assert (refused[0].repo, refused[0].reason) == ("missing", "model 'missing' not found")
 
 
 async def test_an_operators_run_may_write_anyones_repo(tmp_path: Path) -> None:
@@ -195,3 +211,60 @@ async def test_artifacts_already_collected_are_recorded_and_said_to_be_missing(
     await world.app.run_events.apply([new_event(logged, source="run-svc", subject="runs/run-1")])
     assert "run run-1: 1 artifact blob(s) are not stored" in caplog.text
     assert len(await world.documents("artifact_refs")) == 1
+
+
+def _refusals(world: World) -> list[str]:
+    return [e.reason for e in world.units.messages(events_pb2.VersionRefused)
+            if isinstance(e, events_pb2.VersionRefused)]
+
+
+async def test_an_owner_whose_role_was_taken_while_the_run_went_makes_no_version(tmp_path: Path) -> None:
+    repos, versions, world, manifests = await _world(tmp_path)
+    await repos.create(ALICE, RepoFields(kind=RepoKind.MODEL, name="mnist", source=NoSource()))
+    world.users.roles["alice"] = frozenset({"production-engineer"})  # an admin changed her roles
+    await _apply(world.app.run_events, _completed("run-1", _weights(manifests)))
+    assert (await versions.get(RepoKind.MODEL, "mnist", 0))[1].number == 1  # the placeholder only
+    assert _refusals(world) == ["'alice' holds no role that may write versions now "
+                                "(data-scientist, ml-engineer, operator)"]
+    assert world.users.asked == ["alice"]
+
+
+async def test_an_owner_disabled_or_deleted_while_the_run_went_makes_no_version(tmp_path: Path) -> None:
+    repos, versions, world, manifests = await _world(tmp_path)
+    await repos.create(ALICE, RepoFields(kind=RepoKind.MODEL, name="mnist", source=NoSource()))
+    world.users.roles["alice"] = None
+    await _apply(world.app.run_events, _completed("run-1", _weights(manifests)))
+    assert (await versions.get(RepoKind.MODEL, "mnist", 0))[1].number == 1
+    assert _refusals(world) == [
+        "the run's owner 'alice' is disabled or deleted now, so the run's outputs are not written"]
+
+
+async def test_roles_given_since_submit_do_not_widen_what_the_run_may_write(tmp_path: Path) -> None:
+    repos, versions, world, manifests = await _world(tmp_path)
+    await repos.create(ALICE, RepoFields(kind=RepoKind.MODEL, name="mnist", source=NoSource()))
+    world.users.roles["bob"] = frozenset({"operator", "data-scientist"})  # an operator after submit
+    await _apply(world.app.run_events, _completed("run-bob", _weights(manifests), by=BOB))
+    assert (await versions.get(RepoKind.MODEL, "mnist", 0))[1].number == 1
+    assert _refusals(world) == [
+        "model 'mnist' belongs to 'alice'; only its owner or an operator may write its versions"]
+
+
+async def test_when_the_gateway_cannot_say_the_event_comes_again_and_then_makes_the_version(
+        tmp_path: Path) -> None:
+    repos, versions, world, manifests = await _world(tmp_path)
+    await repos.create(ALICE, RepoFields(kind=RepoKind.MODEL, name="mnist", source=NoSource()))
+    completed = _completed("run-1", _weights(manifests))
+    world.users.unavailable = True
+    with pytest.raises(Unavailable):
+        await _apply(world.app.run_events, completed)
+    assert (_versions_made(world), _refusals(world)) == ([("mnist", 1)], [])
+    world.users.unavailable = False
+    await _apply(world.app.run_events, completed)
+    assert (await versions.get(RepoKind.MODEL, "mnist", 0))[1].produced_by_run == "run-1"
+
+
+async def test_a_run_without_outputs_asks_nobody(tmp_path: Path) -> None:
+    _, _, world, _ = await _world(tmp_path)
+    await _apply(world.app.run_events, events_pb2.RunCompleted(run_id="run-1", actor=common_pb2.Actor(
+        user="alice", roles=["data-scientist"])))
+    assert world.users.asked == []

@@ -38,6 +38,9 @@ from shipyard_run.adapters.tf_events import TensorFlowEvents
 from shipyard_run.app.clusters import Clusters, pin_host_key
 from shipyard_run.app.executors import Executors
 from shipyard_run.app.image_builds import Builder, ImageBuilds
+from shipyard_run.app.output_refusals import CONSUMER as REFUSALS_CONSUMER
+from shipyard_run.app.output_refusals import SUBJECTS as REFUSAL_SUBJECTS
+from shipyard_run.app.output_refusals import OutputRefusals
 from shipyard_run.app.ports import (
     ClusterExecutors,
     CodeFiles,
@@ -107,6 +110,7 @@ class RunService:
     clusters_servicer: ClusterServicer
     studies: Studies
     studies_servicer: StudyServicer
+    refusals: OutputRefusals  # repo-svc's refusals of runs' outputs, noted on the runs
 
 
 def compose(adapters: Adapters, settings: RunSettings) -> RunService:
@@ -134,7 +138,8 @@ def compose(adapters: Adapters, settings: RunSettings) -> RunService:
     clusters = Clusters(adapters.uow, clock=adapters.clock, served=adapters.served)
     return RunService(runs, templates, tokens, scheduler, RunServicer(runs, templates, tokens), builds,
                       builder, ImageBuildServicer(builds), tracking, TrackingServicer(tracking), clusters,
-                      ClusterServicer(clusters), studies, StudyServicer(studies))
+                      ClusterServicer(clusters), studies, StudyServicer(studies),
+                      OutputRefusals(adapters.uow))
 
 
 async def build_adapters(runtime: Runtime, settings: RunSettings) -> Adapters:
@@ -180,6 +185,7 @@ async def wire(runtime: Runtime) -> None:
     runtime.close_on_stop(service.scheduler.executors.close)
     runtime.tasks.append(service.builder.run_forever)
     runtime.tasks.append(service.studies.run_forever)
+    runtime.bus.consume(REFUSALS_CONSUMER, service.refusals.apply, subjects=REFUSAL_SUBJECTS, batch_size=64)
     runtime.service_names.extend(SERVICE_NAMES)
 
 

@@ -8,7 +8,9 @@ service cannot put another service's events on the stream, and nothing without a
 reaches the bus at all.
 
 The ``observer`` is for the operator's own tools: it reads the stream (its own consumers) and
-publishes nothing.
+publishes nothing. The gateway's webhooks read ``WEBHOOK_STREAM``, its mirror of the stream, which
+no other user may touch: NATS permissions name consumers by whole subject tokens only, so the
+webhooks' consumers (named at run time) could not be kept from the observer on the stream itself.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from dataclasses import dataclass
 from shipyard.kit.events import STREAM, SUBJECT_PREFIX
 
 DEAD_LETTER_PREFIX = "shipyard.deadletter"
+WEBHOOK_STREAM = "SHIPYARD_WEBHOOKS"  # the gateway's mirror of STREAM: its webhooks' consumers read it
 
 # Event area -> the service that owns it (and alone publishes its events). A service's bus user
 # is its one name (SHIPYARD_SERVICE).
@@ -40,6 +43,7 @@ AREA_OWNERS: Mapping[str, str] = {
 # Service -> its durable consumers (their names in JetStream, and their dead-letter subjects).
 DURABLES: Mapping[str, tuple[str, ...]] = {
     "repo-svc": ("repo-runs", "repo-builds"),
+    "run-svc": ("run-refusals",),
     "lineage-svc": ("lineage",),
 }
 
@@ -102,6 +106,14 @@ def _any_consumer_rights() -> tuple[str, ...]:
             f"{_JS}.CONSUMER.*.*.{STREAM}.*", f"$JS.ACK.{STREAM}.>")
 
 
+def _webhook_rights() -> tuple[str, ...]:
+    # The gateway declares the mirror and makes, reads, deletes and acknowledges its consumers.
+    return (f"{_JS}.STREAM.INFO.{WEBHOOK_STREAM}", f"{_JS}.STREAM.CREATE.{WEBHOOK_STREAM}",
+            f"{_JS}.STREAM.UPDATE.{WEBHOOK_STREAM}", f"{_JS}.CONSUMER.*.{WEBHOOK_STREAM}.*",
+            f"{_JS}.CONSUMER.*.{WEBHOOK_STREAM}.*.>", f"{_JS}.CONSUMER.*.*.{WEBHOOK_STREAM}.*",
+            f"$JS.ACK.{WEBHOOK_STREAM}.>")
+
+
 def _tool_consumer_rights() -> tuple[str, ...]:
     # Consumers of its own (durable or ephemeral), and reading any consumer's state (its lag).
     return (f"{_JS}.CONSUMER.CREATE.{STREAM}", f"{_JS}.CONSUMER.CREATE.{STREAM}.>",
@@ -131,8 +143,9 @@ def permissions(user: str) -> BusPermissions:
     for durable in durables:
         publish.extend(_consumer_rights(durable))
     if user == "gateway":
-        # Its consumers are made at run time (one per webhook, one per watch).
+        # Its consumers are made at run time (one per watch; one per webhook, on the mirror).
         publish.extend(_any_consumer_rights())
+        publish.extend(_webhook_rights())
     if user == OBSERVER:
         publish.extend(_tool_consumer_rights())
     if user in _ORDERED_CONSUMERS:
@@ -147,5 +160,5 @@ def permissions(user: str) -> BusPermissions:
 
 
 __all__ = ["AREA_OWNERS", "DEAD_LETTER_PREFIX", "DURABLES", "OBSERVER", "SERVICE_USERS", "USERS",
-           "BusPermissions", "UnknownBusUser", "event_subjects", "inbox_prefix", "owner_of",
+           "WEBHOOK_STREAM", "BusPermissions", "UnknownBusUser", "event_subjects", "inbox_prefix", "owner_of",
            "permissions"]

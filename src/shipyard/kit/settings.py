@@ -35,6 +35,8 @@ class Settings(BaseSettings):
     blob_url: str = ""
     # repo-svc's gRPC address (run-svc, serving-svc and the gateway read it; kit.clients.RepoClient).
     repo_addr: str = "127.0.0.1:50061"
+    # The gateway's gRPC address (repo-svc asks its internal UserDirectory; kit.clients.users).
+    gateway_addr: str = "127.0.0.1:50051"
     # Single-user mode: where runs cannot be isolated (no usable bubblewrap), anyone's runs start,
     # sharing the machine as the platform's user. Off (the default), only operators' runs start
     # there. Where runs are isolated, they are isolated either way.

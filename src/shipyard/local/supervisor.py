@@ -153,6 +153,8 @@ class Supervisor:
             # Runs call the API at the gateway's public address (run-svc gives it to them).
             env.setdefault("SHIPYARD_PUBLIC_GRPC_ADDR", cfg.grpc_address)
             env.setdefault("SHIPYARD_PUBLIC_HTTP_URL", f"http://{cfg.http_address}")
+            # repo-svc asks the gateway's internal UserDirectory for a run owner's roles now.
+            env.setdefault("SHIPYARD_GATEWAY_ADDR", cfg.grpc_address)
             children.append(Child(name, [sys.executable, "-m", SERVICES[name]], env, address))
         gateway_env = {**base, "SHIPYARD_SERVICE": "gateway", "SHIPYARD_GRPC_LISTEN": cfg.grpc_address,
                        "SHIPYARD_HTTP_LISTEN": cfg.http_address,

@@ -76,6 +76,13 @@ def _version_deleted(e: events.VersionDeleted) -> Emitted:
     return Emitted(data, repo_subject(repo), repo.project)
 
 
+def _version_refused(e: events.VersionRefused) -> Emitted:
+    data = events_pb2.VersionRefused(
+        run_id=e.run_id, run_name=e.run_name, repo_kind=e.repo_kind, repo=e.repo, repo_id=e.repo_id,
+        reason=e.reason, project=e.project, actor=caller_actor(e.owner))
+    return Emitted(data, f"runs/{e.run_name or e.run_id}", e.project)
+
+
 def _image_added(e: events.ImageAdded) -> Emitted:
     data = events_pb2.ImageAdded(image=image_to_proto(e.image), actor=caller_actor(e.actor))
     return Emitted(data, f"images/{e.image.name}", "")
@@ -91,6 +98,7 @@ _TRANSLATIONS: dict[type[Any], Callable[[Any], Emitted]] = {
     events.ProjectDeleted: _project_deleted, events.RepoCreated: _repo_created,
     events.RepoUpdated: _repo_updated, events.RepoDeleted: _repo_deleted,
     events.VersionCreated: _version_created, events.VersionDeleted: _version_deleted,
+    events.VersionRefused: _version_refused,
     events.ImageAdded: _image_added, events.ImageDeleted: _image_deleted,
 }
 

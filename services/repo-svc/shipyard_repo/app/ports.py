@@ -235,6 +235,15 @@ class Directories(abc.ABC):
         """The directory at ``path`` (links resolved); None when there is no directory there."""
 
 
+class UserDirectory(Protocol):
+    """Who the platform's users are now (the gateway owns them; kit.clients.users asks it): asked as a
+    run's outputs are committed."""
+
+    async def roles_now(self, user: str) -> frozenset[str] | None:
+        """``user``'s roles now; None when there is no such user, or they are disabled or deleted.
+        Raises (Unavailable) when it cannot say."""
+
+
 class UnitOfWork(Emitter, Protocol):
     """One transaction over repo-svc's repositories; events recorded in it are committed with it."""
 

@@ -7,13 +7,16 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass, replace
 
+from shipyard.contracts.common.v1 import common_pb2
 from shipyard.contracts.events.v1 import events_pb2
 from shipyard.kit.caller import Caller
 from shipyard.kit.errors import InvalidArgument, PermissionDenied, ShipyardError
 from shipyard.kit.events import Event
-from shipyard_repo.app.ports import ManifestStore, Units
+from shipyard_repo.app.ports import ManifestStore, Units, UserDirectory
 from shipyard_repo.app.repos import must_get_repo
 from shipyard_repo.app.versions import NewVersion, Versions
+from shipyard_repo.domain.events import VersionRefused
+from shipyard_repo.domain.repos import check_may_write_versions
 from shipyard_repo.domain.sources import RepoKind
 from shipyard_repo.domain.versions import check_digest
 
@@ -29,6 +32,7 @@ class RunEvents:
     uow: Units
     versions: Versions
     blobs: ManifestStore
+    users: UserDirectory
 
     async def apply(self, events: list[Event]) -> None:
         """Handle a batch in stream order; other run events are not repo-svc's business."""
@@ -46,12 +50,17 @@ class RunEvents:
         """One new version per output, produced by the run — only where the run's owner may write.
 
         Run-svc checked the outputs at submit; they are checked again here, as the version is
-        committed, against the repo authorized then (``repo_id``). A refused output gets no
-        version and nothing is published: the refusal is logged, and the run's page shows no
-        version from it. The version's request id is derived from the run and the output, so a
-        redelivered or republished RunCompleted returns the version made the first time.
+        committed, against the repo authorized then (``repo_id``) as it is now, with the owner's
+        roles now (the gateway's, capped by those at submit, as the run's token is): a user whose
+        role was taken, or who was disabled or deleted, while the run went makes no version. A
+        refused output gets no version: the refusal is logged and published (``VersionRefused``),
+        so the run says why. When the gateway cannot say, this raises and the event comes again.
+        The version's request id is derived from the run and the output, so a redelivered or
+        republished RunCompleted returns the version made the first time.
         """
-        owner = Caller(run.actor.user, frozenset(run.actor.roles))
+        if not run.outputs:
+            return
+        owner, refusal = await self._owner_now(run.actor)
         for output in run.outputs:
             new = NewVersion(
                 manifest_digest=output.manifest_digest,
@@ -64,8 +73,9 @@ class RunEvents:
                 repo_id=output.repo_id,
             )
             try:
-                if not owner.user:
-                    raise PermissionDenied("the run names no owner, so nobody may write its outputs")
+                if refusal:
+                    raise PermissionDenied(refusal)
+                check_may_write_versions(owner)
                 _, version = await self.versions.create(owner, _kind(output.repo_kind), output.repo, new)
             except ShipyardError as exc:
                 # Retrying cannot fix a refused output, a missing repo or unstaged blobs: say so, move on.
@@ -76,8 +86,27 @@ class RunEvents:
                     output.repo,
                     exc.message,
                 )
+                await self._refused(run, output, owner, exc.message)
                 continue
             log.info("run %s: %s %r version %d", run.run_id, output.repo_kind, output.repo, version.number)
+
+    async def _owner_now(self, actor: common_pb2.Actor) -> tuple[Caller, str]:
+        """The run's owner with the roles they hold now (never more than at submit), and why nothing
+        of theirs may be written ("" when it may be tried)."""
+        if not actor.user:
+            return Caller("", frozenset()), "the run names no owner, so nobody may write its outputs"
+        roles = await self.users.roles_now(actor.user)
+        if roles is None:
+            return Caller(actor.user, frozenset()), (f"the run's owner {actor.user!r} is disabled or deleted "
+                                                     "now, so the run's outputs are not written")
+        return Caller(actor.user, frozenset(actor.roles) & roles), ""
+
+    async def _refused(self, run: events_pb2.RunCompleted, output: common_pb2.RunOutput, owner: Caller,
+                       reason: str) -> None:
+        """Publish the refusal for run-svc to show on the run (its consumer keeps one note per output)."""
+        async with self.uow() as uow:
+            uow.record(VersionRefused(run.run_id, run.name, output.repo_kind, output.repo, output.repo_id,
+                                      reason, run.project, owner))
 
     async def run_submitted(self, run: events_pb2.RunSubmitted) -> None:
         """Remember, on each input version, that this run read it (version detail lists them)."""

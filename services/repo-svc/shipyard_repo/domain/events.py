@@ -85,6 +85,20 @@ class VersionDeleted:
 
 
 @dataclass(frozen=True)
+class VersionRefused:
+    """A finished run's output got no version; the run is told why."""
+
+    run_id: str
+    run_name: str
+    repo_kind: str
+    repo: str
+    repo_id: str
+    reason: str
+    project: str
+    owner: Caller
+
+
+@dataclass(frozen=True)
 class ImageAdded:
     """An image entered the catalog."""
 
@@ -101,5 +115,5 @@ class ImageDeleted:
 
 
 RepoEvent = (ProjectCreated | ProjectUpdated | ProjectDeleted | RepoCreated | RepoUpdated | RepoDeleted
-             | VersionCreated | VersionDeleted | ImageAdded | ImageDeleted)
+             | VersionCreated | VersionDeleted | VersionRefused | ImageAdded | ImageDeleted)
 """Every event repo-svc records."""

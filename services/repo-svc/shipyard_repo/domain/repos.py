@@ -170,6 +170,21 @@ def check_may_write(repo: Repo, caller: Caller) -> None:
         )
 
 
+# The roles that may write versions at all (the gateway's policy of CreateVersion and SubmitRun; the
+# roles of docs/architecture.md §2): a finished run's outputs are committed only while its owner holds one.
+VERSION_WRITERS = frozenset({"operator", "data-scientist", "ml-engineer"})
+
+
+def check_may_write_versions(caller: Caller) -> None:
+    """That ``caller`` holds a role that may write versions (the gateway checks it per call; a run's
+    outputs are committed after the call, so repo-svc checks it then)."""
+    if not caller.roles & VERSION_WRITERS:
+        raise PermissionDenied(
+            f"{caller.user!r} holds no role that may write versions now "
+            f"({', '.join(sorted(VERSION_WRITERS))})"
+        )
+
+
 def check_versioned(repo: Repo) -> None:
     """Versions exist only for DVS-versioned repos."""
     if not repo.versioned:

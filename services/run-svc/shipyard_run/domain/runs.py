@@ -423,6 +423,16 @@ class Run:
         assert status.final
         return replace(self, status=status, end_time=now, status_reason=reason, exit_code=exit_code)
 
+    def output_not_kept(self, repo_kind: str, repo: str, reason: str) -> Run:
+        """Told that an output got no version (repo-svc refused it as it was committed): a note, and the
+        status reason beside the status, which stays — the run's code did complete, and what it
+        logged is kept. The same refusal told again changes nothing."""
+        note = f"output {repo_kind} {repo!r} was not kept: {reason}"
+        if note in self.notes:
+            return self
+        status_reason = f"{self.status_reason}; {note}" if self.status_reason else note
+        return replace(self, notes=(*self.notes, note), status_reason=status_reason)
+
     def with_points(self, points: Sequence[MetricPoint]) -> Run:
         """Each metric's latest value updated as MLflow decides which is latest: the highest step,
         then the latest time, then the highest value — not the last one logged (MLflow's log_model

@@ -252,6 +252,26 @@ class VersionDeleted(_message.Message):
     actor: _common_pb2.Actor
     def __init__(self, repo_id: _Optional[str] = ..., repo: _Optional[str] = ..., repo_kind: _Optional[str] = ..., version: _Optional[int] = ..., manifest_digest: _Optional[str] = ..., project: _Optional[str] = ..., actor: _Optional[_Union[_common_pb2.Actor, _Mapping]] = ...) -> None: ...
 
+class VersionRefused(_message.Message):
+    __slots__ = ("run_id", "run_name", "repo_kind", "repo", "repo_id", "reason", "project", "actor")
+    RUN_ID_FIELD_NUMBER: _ClassVar[int]
+    RUN_NAME_FIELD_NUMBER: _ClassVar[int]
+    REPO_KIND_FIELD_NUMBER: _ClassVar[int]
+    REPO_FIELD_NUMBER: _ClassVar[int]
+    REPO_ID_FIELD_NUMBER: _ClassVar[int]
+    REASON_FIELD_NUMBER: _ClassVar[int]
+    PROJECT_FIELD_NUMBER: _ClassVar[int]
+    ACTOR_FIELD_NUMBER: _ClassVar[int]
+    run_id: str
+    run_name: str
+    repo_kind: str
+    repo: str
+    repo_id: str
+    reason: str
+    project: str
+    actor: _common_pb2.Actor
+    def __init__(self, run_id: _Optional[str] = ..., run_name: _Optional[str] = ..., repo_kind: _Optional[str] = ..., repo: _Optional[str] = ..., repo_id: _Optional[str] = ..., reason: _Optional[str] = ..., project: _Optional[str] = ..., actor: _Optional[_Union[_common_pb2.Actor, _Mapping]] = ...) -> None: ...
+
 class RunCompleted(_message.Message):
     __slots__ = ("run_id", "name", "project", "kind", "outputs", "metrics", "hyperparameters", "actor", "params", "labels", "artifact_count")
     class MetricsEntry(_message.Message):

@@ -34,18 +34,28 @@ TOKEN_KIND_API: TokenKind
 TOKEN_KIND_SESSION: TokenKind
 
 class User(_message.Message):
-    __slots__ = ("name", "display_name", "roles", "create_time", "disabled")
+    __slots__ = ("name", "display_name", "roles", "create_time", "disabled", "run")
     NAME_FIELD_NUMBER: _ClassVar[int]
     DISPLAY_NAME_FIELD_NUMBER: _ClassVar[int]
     ROLES_FIELD_NUMBER: _ClassVar[int]
     CREATE_TIME_FIELD_NUMBER: _ClassVar[int]
     DISABLED_FIELD_NUMBER: _ClassVar[int]
+    RUN_FIELD_NUMBER: _ClassVar[int]
     name: str
     display_name: str
     roles: _containers.RepeatedScalarFieldContainer[Role]
     create_time: _timestamp_pb2.Timestamp
     disabled: bool
-    def __init__(self, name: _Optional[str] = ..., display_name: _Optional[str] = ..., roles: _Optional[_Iterable[_Union[Role, str]]] = ..., create_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., disabled: _Optional[bool] = ...) -> None: ...
+    run: CallerRun
+    def __init__(self, name: _Optional[str] = ..., display_name: _Optional[str] = ..., roles: _Optional[_Iterable[_Union[Role, str]]] = ..., create_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., disabled: _Optional[bool] = ..., run: _Optional[_Union[CallerRun, _Mapping]] = ...) -> None: ...
+
+class CallerRun(_message.Message):
+    __slots__ = ("id", "name")
+    ID_FIELD_NUMBER: _ClassVar[int]
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    id: str
+    name: str
+    def __init__(self, id: _Optional[str] = ..., name: _Optional[str] = ...) -> None: ...
 
 class Token(_message.Message):
     __slots__ = ("id", "user", "description", "create_time", "expire_time", "last_use_time", "kind")
