@@ -58,16 +58,20 @@ async def test_repo_svc_is_told_a_users_roles_now_and_who_is_not_active(
     assert (gone.active, list(gone.roles)) == (False, [])
 
 
-@pytest.mark.parametrize("metadata, code", [
-    ((("authorization", "Bearer sy_good.token"),), grpc.StatusCode.UNAUTHENTICATED),  # a user's good token
-    ((), grpc.StatusCode.UNAUTHENTICATED),
-    (_signed_by("repo-svc", audience="run-svc"), grpc.StatusCode.UNAUTHENTICATED),  # addressed elsewhere
-    (_signed_by("run-svc"), grpc.StatusCode.PERMISSION_DENIED),  # a platform process, but not the asker
-    (_signed_by("serving-svc"), grpc.StatusCode.PERMISSION_DENIED),
+# Who calls: a user's token, nothing, or a service's assertion (signer, audience). The assertions are made
+# in the test, not at collection: they are valid for a minute, and the suite may reach this test later.
+@pytest.mark.parametrize("who, code", [
+    ("token", grpc.StatusCode.UNAUTHENTICATED),  # a user's good token
+    ("nothing", grpc.StatusCode.UNAUTHENTICATED),
+    (("repo-svc", "run-svc"), grpc.StatusCode.UNAUTHENTICATED),  # addressed elsewhere
+    (("run-svc", "gateway"), grpc.StatusCode.PERMISSION_DENIED),  # a platform process, but not the asker
+    (("serving-svc", "gateway"), grpc.StatusCode.PERMISSION_DENIED),
 ])
 async def test_anyone_but_repo_svc_is_refused(directory: users_pb2_grpc.UserDirectoryStub,
-                                              metadata: tuple[tuple[str, str], ...],
-                                              code: grpc.StatusCode) -> None:
+                                              who: str | tuple[str, str], code: grpc.StatusCode) -> None:
+    metadata: tuple[tuple[str, str], ...] = (
+        (("authorization", "Bearer sy_good.token"),) if who == "token" else () if who == "nothing"
+        else _signed_by(*who))
     with pytest.raises(grpc.aio.AioRpcError) as refused:
         await directory.GetUserRoles(users_pb2.GetUserRolesRequest(user="alice"), metadata=metadata)
     assert refused.value.code() == code
