@@ -12,14 +12,19 @@ import pytest
 import yaml
 from playwright.sync_api import Page, Response, expect
 
-from shipyard.local.harness import Stack
+from shipyard.client.connection import Client
+from shipyard.contracts.run.v1 import runs_pb2
+from shipyard.local.harness import Stack, wait_for
 
 pytestmark = pytest.mark.browser
 
-# Each trial sleeps long enough for refreshes that find nothing changed, then prints its accuracy.
+# Each trial runs until the test lets it go (a file in its home), so refreshes find nothing changed
+# meanwhile, then prints its accuracy.
 SLOW_TRAIN = textwrap.dedent("""
-    import sys, time
-    time.sleep(8)
+    import os, sys, time
+    deadline = time.monotonic() + 120
+    while not os.path.exists(os.path.join(os.environ["HOME"], "go")) and time.monotonic() < deadline:
+        time.sleep(0.1)
     args = dict(arg[2:].split("=", 1) for arg in sys.argv[1:])
     print(f"accuracy={1 - abs(float(args['lr']) - 0.05)}", flush=True)
 """)
@@ -49,8 +54,18 @@ def _refresh(answered: int) -> Callable[[Response], bool]:
     return matches
 
 
+def _let_go(stack: Stack, admin: Client, trial: str) -> None:
+    """Let the trial end: the file it waits for, in its home (its workspace's, seen from the host)."""
+    def home() -> Path | None:
+        found = admin.call(admin.runs.ListRuns, runs_pb2.ListRunsRequest(name_prefix=trial)).runs
+        folder = stack.data_dir / "run-svc" / "workspaces" / found[0].id / "home" if found else None
+        return folder if folder is not None and folder.is_dir() else None
+    folder = wait_for(home, 60, f"{trial}'s home")
+    (folder / "go").touch()
+
+
 def test_a_live_study_page_keeps_what_it_shows_until_a_trial_ends_then_shows_it(
-        stack: Stack, signed_in: Page, tmp_path: Path) -> None:
+        stack: Stack, admin: Client, signed_in: Page, tmp_path: Path) -> None:
     page = signed_in
     _submit(stack, page, tmp_path, "tune-live")
     expect(page).to_have_url(f"{stack.http_url}/runs/tune-live")
@@ -62,11 +77,15 @@ def test_a_live_study_page_keeps_what_it_shows_until_a_trial_ends_then_shows_it(
     expect(page.locator("#trials-graph canvas")).to_have_count(1)
     expect(page.locator("#no-parallel")).to_be_visible()
 
+    _let_go(stack, admin, "tune-live-t001")
+
     expect(page.locator('#study-counts [data-count="succeeded"]')).to_have_text("1 succeeded", timeout=60_000)
     expect(page.locator("#trials-graph")).to_have_attribute("data-points", "1")
     expect(page.locator("#parallel-coordinates svg polyline")).to_have_count(1)
     expect(page.locator("#best-trials tbody tr[data-trial]")).to_have_count(1)
     expect(page.locator('#trials tr[data-trial="tune-live-t001"]')).to_contain_text("Succeeded")
+
+    _let_go(stack, admin, "tune-live-t002")
 
     expect(page.locator("#study-status")).to_have_text("Succeeded", timeout=60_000)
     expect(page.locator("#trials-graph")).to_have_attribute("data-points", "2")
